@@ -1,0 +1,286 @@
+//! `create`: the runtime side. One clone(2) with every new namespace, the
+//! child (init, see `init.rs`) sets itself up while we write its id maps,
+//! place it in its cgroup and run the runtime hooks, then it waits on the
+//! exec fifo for `start` and we record the state and leave.
+
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::PathBuf;
+
+use nix::sched::{setns, CloneFlags};
+use nix::sys::signal::Signal;
+use nix::unistd::Pid;
+use oci_spec::runtime::LinuxIdMapping;
+
+use crate::cgroups;
+use crate::error::{Context, Error, Result};
+use crate::hooks;
+use crate::namespaces::Plan;
+use crate::procfs::{self, Proc};
+use crate::spec::Bundle;
+use crate::state::{self, Dir, State, Status};
+use crate::sync::{self, Msg};
+
+use super::init;
+
+#[derive(Debug, Clone, Default)]
+pub struct CreateOptions {
+    pub root: PathBuf,
+    pub id: String,
+    pub bundle: PathBuf,
+    pub pid_file: Option<PathBuf>,
+    pub console_socket: Option<PathBuf>,
+    pub no_pivot: bool,
+    pub no_new_keyring: bool,
+    pub preserve_fds: i32,
+    /// The caller stays in the foreground and proxies the terminal itself
+    /// (`run` without -d and without a console socket).
+    pub foreground: bool,
+    pub systemd_cgroup: bool,
+}
+
+/// A container that has been created and waits for `start`.
+pub struct Created {
+    pub dir: Dir,
+    pub state: State,
+    /// The terminal master, when the caller proxies the terminal.
+    pub terminal: Option<OwnedFd>,
+}
+
+pub fn create(opts: &CreateOptions) -> Result<Created> {
+    state::validate_id(&opts.id)?;
+    // Everything that can be checked without side effects is checked first,
+    // so bad input leaves no state, cgroup or mount behind.
+    let bundle = Bundle::load(&opts.bundle)?;
+    let process = bundle
+        .spec
+        .process()
+        .as_ref()
+        .ok_or_else(|| Error::InvalidConfig("process is required".into()))?;
+    let terminal = process.terminal().unwrap_or(false);
+    if terminal && opts.console_socket.is_none() && !opts.foreground {
+        return Err(Error::InvalidConfig(
+            "process.terminal is true but no --console-socket was given to receive the terminal"
+                .into(),
+        ));
+    }
+    let cgroups_path = bundle
+        .spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.cgroups_path().as_ref())
+        .map(|p| p.to_string_lossy().into_owned());
+    if opts.systemd_cgroup && !std::path::Path::new("/run/systemd/system").exists() {
+        return Err(Error::Unsupported(
+            "--systemd-cgroup: systemd is not running on this host".into(),
+        ));
+    }
+    if cgroups_path
+        .as_deref()
+        .is_some_and(|p| !p.starts_with('/') && p.split(':').count() == 3)
+        && !opts.systemd_cgroup
+    {
+        return Err(Error::InvalidConfig(format!(
+            "cgroupsPath {:?} is a systemd slice path; it needs --systemd-cgroup",
+            cgroups_path.unwrap_or_default()
+        )));
+    }
+    let plan = Plan::from_spec(&bundle.spec)?;
+    let host_proc = Proc::open(std::path::Path::new("/proc"))?;
+
+    let dir = Dir::create(&opts.root, &opts.id)?;
+    let mut guard = Cleanup {
+        dir: Some(dir.clone()),
+        cgroup: None,
+        child: None,
+    };
+
+    nix::unistd::mkfifo(&dir.fifo(), nix::sys::stat::Mode::from_bits_truncate(0o600))
+        .context(|| "create exec fifo".into())?;
+    let cgroup = cgroups::Manager::new(cgroups_path.as_deref(), &opts.id)?;
+    cgroup.create()?;
+    guard.cgroup = Some(cgroup.clone());
+    if let Some(r) = bundle
+        .spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.resources().as_ref())
+    {
+        cgroup.apply(r)?;
+    }
+    let mut st = State {
+        id: opts.id.clone(),
+        pid: 0,
+        pid_start: 0,
+        bundle: bundle.dir.clone(),
+        rootfs: bundle.rootfs.clone(),
+        created: state::now_rfc3339(),
+        owner: String::new(),
+        cgroup: Some(cgroup.clone()),
+        config: bundle.spec.clone(),
+        started: false,
+    };
+    // Recorded before the clone: a crash from here on leaves a "creating"
+    // container that `delete` can find and clean up, cgroup included.
+    dir.save(&st)?;
+
+    let (parent_chan, child_chan) = sync::pair()?;
+    // The init is a copy of this process until it execs: nobody in the
+    // container may ptrace it or open its /proc files (CVE-2016-9962).
+    nix::sys::prctl::set_dumpable(false).context(|| "prctl(PR_SET_DUMPABLE)".into())?;
+    let saved_pidns = match plan.pid_join() {
+        Some(fd) => {
+            let own = nix::fcntl::open(
+                "/proc/self/ns/pid",
+                nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC,
+                nix::sys::stat::Mode::empty(),
+            )
+            .context(|| "open own pid namespace".into())?;
+            setns(fd.as_fd(), CloneFlags::CLONE_NEWPID).context(|| "join pid namespace".into())?;
+            Some(own)
+        }
+        None => None,
+    };
+    let init_ctx = init::Context {
+        bundle: &bundle,
+        plan: &plan,
+        chan: &child_chan,
+        fifo: dir.fifo(),
+        console_socket: opts.console_socket.clone(),
+        no_pivot: opts.no_pivot,
+        no_new_keyring: opts.no_new_keyring,
+        preserve_fds: opts.preserve_fds,
+        cgroup: &cgroup,
+        host_proc: &host_proc,
+        id: &opts.id,
+    };
+    let child = match clone(plan.clone)? {
+        None => {
+            drop(parent_chan);
+            init::run(init_ctx)
+        }
+        Some(pid) => pid,
+    };
+    guard.child = Some(child);
+    drop(child_chan);
+    if let Some(own) = saved_pidns {
+        setns(own.as_fd(), CloneFlags::CLONE_NEWPID)
+            .context(|| "return to own pid namespace".into())?;
+    }
+
+    if plan.new_userns() {
+        let linux = bundle
+            .spec
+            .linux()
+            .as_ref()
+            .ok_or_else(|| Error::InvalidConfig("linux section is required".into()))?;
+        write_id_map(
+            &host_proc,
+            child,
+            "gid_map",
+            linux.gid_mappings().as_deref().unwrap_or(&[]),
+        )?;
+        write_id_map(
+            &host_proc,
+            child,
+            "uid_map",
+            linux.uid_mappings().as_deref().unwrap_or(&[]),
+        )?;
+    }
+    cgroup.add_pid(child.as_raw())?;
+    parent_chan.send(&Msg::Go)?;
+
+    parent_chan.expect(Msg::RuntimeHooks)?;
+    st.pid = child.as_raw();
+    st.pid_start = procfs::start_time(child.as_raw()).unwrap_or(0);
+    if let Some(h) = bundle.spec.hooks() {
+        let json = st.hook_json(Status::Creating);
+        hooks::run(h.prestart().as_deref().unwrap_or(&[]), &json)?;
+        hooks::run(h.create_runtime().as_deref().unwrap_or(&[]), &json)?;
+    }
+    parent_chan.send(&Msg::Continue)?;
+
+    let mut term = None;
+    loop {
+        match parent_chan.recv()? {
+            Some((Msg::Terminal, fd)) => term = fd,
+            Some((Msg::Created, _)) => break,
+            Some((Msg::Error(e), _)) => return Err(Error::Init(e)),
+            Some((m, _)) => {
+                return Err(Error::Other(format!("unexpected message from init: {m:?}")))
+            }
+            None => return Err(Error::Init("container init exited during setup".into())),
+        }
+    }
+    dir.save(&st)?;
+    if let Some(pf) = &opts.pid_file {
+        state::write_atomic(pf, child.as_raw().to_string().as_bytes(), 0o644)?;
+    }
+    guard.disarm();
+    Ok(Created {
+        dir,
+        state: st,
+        terminal: term,
+    })
+}
+
+/// fork-like clone(2) with namespace flags; returns None in the child.
+fn clone(flags: CloneFlags) -> Result<Option<Pid>> {
+    // SAFETY: a raw clone without CLONE_VM and a null stack behaves like fork:
+    // the child gets a copy of our (single-threaded) address space.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_clone,
+            (flags.bits() as u64) | libc::SIGCHLD as u64,
+            0usize,
+            0usize,
+            0usize,
+            0usize,
+        )
+    };
+    match rc {
+        -1 => Err(std::io::Error::last_os_error()).context(|| "clone container init".into()),
+        0 => Ok(None),
+        pid => Ok(Some(Pid::from_raw(pid as i32))),
+    }
+}
+
+fn write_id_map(proc: &Proc, pid: Pid, file: &str, maps: &[LinuxIdMapping]) -> Result<()> {
+    let text: String = maps
+        .iter()
+        .map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size()))
+        .collect();
+    proc.write(&format!("{}/{file}", pid.as_raw()), text.as_bytes())
+}
+
+/// Undo a half-done create: kill the init, remove the cgroup and state dir.
+struct Cleanup {
+    dir: Option<Dir>,
+    cgroup: Option<cgroups::Manager>,
+    child: Option<Pid>,
+}
+
+impl Cleanup {
+    fn disarm(&mut self) {
+        self.dir = None;
+        self.cgroup = None;
+        self.child = None;
+    }
+}
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        if let Some(pid) = self.child {
+            let _ = nix::sys::signal::kill(pid, Signal::SIGKILL);
+            let _ = nix::sys::wait::waitpid(pid, None);
+        }
+        if let Some(cg) = &self.cgroup {
+            let _ = cg.kill_all(Signal::SIGKILL);
+            if let Err(e) = cg.destroy() {
+                tracing::warn!("cleanup: {e}");
+            }
+        }
+        if let Some(d) = &self.dir {
+            let _ = d.remove();
+        }
+    }
+}

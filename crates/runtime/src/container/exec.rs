@@ -1,0 +1,200 @@
+//! `exec`: run another process inside a running container. We join the
+//! container's pid namespace (affects our children only), fork, and the
+//! child moves into the container's cgroup and remaining namespaces (user
+//! first), then takes the same drop-privileges-and-exec path as init.
+
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::PathBuf;
+
+use nix::sched::{setns, CloneFlags};
+use nix::unistd::{ForkResult, Pid};
+use oci_spec::runtime::{LinuxNamespaceType, Process};
+
+use crate::error::{Context, Error, Result};
+use crate::namespaces;
+use crate::process;
+use crate::state::Status;
+use crate::sync::{self, Msg};
+use crate::tty;
+
+use super::lifecycle;
+
+#[derive(Debug, Clone)]
+pub struct ExecOptions {
+    pub root: PathBuf,
+    pub id: String,
+    pub process: Process,
+    pub console_socket: Option<PathBuf>,
+    pub pid_file: Option<PathBuf>,
+    pub preserve_fds: i32,
+}
+
+pub struct Execed {
+    pub pid: Pid,
+    pub terminal: Option<OwnedFd>,
+}
+
+pub fn exec(opts: &ExecOptions) -> Result<Execed> {
+    let (_dir, lock, st, status) = lifecycle::load(&opts.root, &opts.id)?;
+    match status {
+        Status::Running | Status::Created => {}
+        s => {
+            return Err(Error::WrongState {
+                id: opts.id.clone(),
+                status: s.to_string(),
+                what: "cannot exec in a container that is not running".into(),
+            })
+        }
+    }
+    let p = &opts.process;
+    if p.args().as_ref().is_none_or(|a| a.is_empty()) {
+        return Err(Error::InvalidConfig("exec needs a command to run".into()));
+    }
+    let terminal = p.terminal().unwrap_or(false);
+    // Open every namespace of the container's init now, while its pid is
+    // known to be the container's (we hold the lock and checked start time).
+    let mut joins: Vec<(LinuxNamespaceType, OwnedFd)> = Vec::new();
+    for t in crate::spec::JOIN_ORDER {
+        let configured = st
+            .config
+            .linux()
+            .as_ref()
+            .and_then(|l| l.namespaces().as_ref())
+            .into_iter()
+            .flatten()
+            .any(|n| n.typ() == t);
+        if !configured {
+            continue;
+        }
+        let path = format!("/proc/{}/ns/{}", st.pid, namespaces::proc_name(t));
+        let fd = nix::fcntl::open(
+            path.as_str(),
+            nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC,
+            nix::sys::stat::Mode::empty(),
+        )
+        .context(|| format!("open {path}"))?;
+        joins.push((t, fd));
+    }
+    drop(lock);
+    let cgroup = st.cgroup.clone();
+    let seccomp = st.config.linux().as_ref().and_then(|l| l.seccomp().clone());
+
+    nix::sys::prctl::set_dumpable(false).context(|| "prctl(PR_SET_DUMPABLE)".into())?;
+    let (parent_chan, child_chan) = sync::pair()?;
+    let pid_ns = joins
+        .iter()
+        .position(|(t, _)| *t == LinuxNamespaceType::Pid)
+        .map(|i| joins.remove(i).1);
+    let own_pidns = match &pid_ns {
+        Some(fd) => {
+            let own = nix::fcntl::open(
+                "/proc/self/ns/pid",
+                nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC,
+                nix::sys::stat::Mode::empty(),
+            )
+            .context(|| "open own pid namespace".into())?;
+            setns(fd.as_fd(), CloneFlags::CLONE_NEWPID)
+                .context(|| "join the container's pid namespace".into())?;
+            Some(own)
+        }
+        None => None,
+    };
+    // SAFETY: the runtime is single-threaded here, so fork is safe.
+    let fork = unsafe { nix::unistd::fork() }.context(|| "fork".into())?;
+    let child = match fork {
+        ForkResult::Child => {
+            drop(parent_chan);
+            let err = child_main(
+                opts,
+                p,
+                &joins,
+                cgroup.as_ref(),
+                seccomp.as_ref(),
+                &child_chan,
+                terminal,
+            );
+            let _ = child_chan.send(&Msg::Error(err.to_string()));
+            // SAFETY: leave without running the parent's destructors.
+            unsafe { libc::_exit(1) }
+        }
+        ForkResult::Parent { child } => child,
+    };
+    drop(child_chan);
+    if let Some(own) = own_pidns {
+        setns(own.as_fd(), CloneFlags::CLONE_NEWPID)
+            .context(|| "return to own pid namespace".into())?;
+    }
+    let mut term = None;
+    // The channel is close-on-exec: EOF means the exec succeeded.
+    loop {
+        match parent_chan.recv()? {
+            Some((Msg::Terminal, fd)) => term = fd,
+            Some((Msg::Error(e), _)) => {
+                let _ = nix::sys::wait::waitpid(child, None);
+                return Err(Error::Init(e));
+            }
+            Some(_) => {}
+            None => break,
+        }
+    }
+    if let Some(pf) = &opts.pid_file {
+        crate::state::write_atomic(pf, child.as_raw().to_string().as_bytes(), 0o644)?;
+    }
+    Ok(Execed {
+        pid: child,
+        terminal: term,
+    })
+}
+
+fn child_main(
+    opts: &ExecOptions,
+    p: &Process,
+    joins: &[(LinuxNamespaceType, OwnedFd)],
+    cgroup: Option<&crate::cgroups::Manager>,
+    seccomp: Option<&oci_spec::runtime::LinuxSeccomp>,
+    chan: &sync::Channel,
+    terminal: bool,
+) -> Error {
+    let r = (|| -> Result<std::path::PathBuf> {
+        nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL)
+            .context(|| "prctl(PR_SET_PDEATHSIG)".into())?;
+        if let Some(cg) = cgroup {
+            // cgroup.procs takes pids as the writer's pid namespace numbers them.
+            cg.add_pid(nix::unistd::getpid().as_raw())?;
+        }
+        for (t, fd) in joins {
+            setns(fd.as_fd(), namespaces::flag(*t))
+                .context(|| format!("join {} namespace", namespaces::proc_name(*t)))?;
+        }
+        if terminal {
+            let pty = tty::open(std::path::Path::new("/dev/ptmx"))?;
+            if let Some(sz) = p.console_size() {
+                tty::set_size(pty.slave.as_fd(), sz.height() as u16, sz.width() as u16)?;
+            }
+            tty::become_console(&pty.slave)?;
+            match &opts.console_socket {
+                Some(sock) => {
+                    tty::send_to_socket(sock, std::os::fd::AsRawFd::as_raw_fd(&pty.master))?
+                }
+                None => chan.send_fd(
+                    &Msg::Terminal,
+                    Some(std::os::fd::AsRawFd::as_raw_fd(&pty.master)),
+                )?,
+            }
+        } else {
+            let _ = nix::unistd::setsid();
+        }
+        process::set_rlimits(p)?;
+        process::enter_cwd(p)?;
+        process::resolve_exe(p)
+    })();
+    match r {
+        Ok(exe) => process::finish(process::Finish {
+            process: p,
+            seccomp,
+            preserve_fds: opts.preserve_fds,
+            exe,
+        }),
+        Err(e) => e,
+    }
+}

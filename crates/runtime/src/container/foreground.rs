@@ -1,0 +1,91 @@
+//! Staying in the foreground with a container process (`run`, `exec`
+//! without -d): forward signals to it, proxy its terminal, and return its
+//! exit code the way a shell reports it (128 + signal when killed).
+
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::time::Duration;
+
+use nix::sys::signal::{SigSet, Signal};
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::unistd::Pid;
+
+use crate::tty;
+
+/// Wait for `pid` (our child) to exit. Signals sent to us go to it.
+pub fn wait(pid: Pid, terminal: Option<OwnedFd>) -> i32 {
+    let mut set = SigSet::all();
+    for s in [
+        Signal::SIGKILL,
+        Signal::SIGSTOP,
+        Signal::SIGSEGV,
+        Signal::SIGBUS,
+        Signal::SIGILL,
+        Signal::SIGFPE,
+        Signal::SIGTTIN,
+        Signal::SIGTTOU,
+    ] {
+        set.remove(s);
+    }
+    let _ = set.thread_block();
+    let proxy = terminal.map(|master| {
+        if let Some((rows, cols)) = our_size() {
+            let _ = tty::set_size(master.as_fd(), rows, cols);
+        }
+        let raw = master.as_raw_fd();
+        let (done_tx, done_rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            tty::proxy(&master);
+            let _ = done_tx.send(());
+        });
+        (raw, done_rx)
+    });
+    let code = loop {
+        match set.wait() {
+            Ok(Signal::SIGCHLD) => {
+                if let Some(code) = reap(pid) {
+                    break code;
+                }
+            }
+            Ok(Signal::SIGWINCH) => {
+                if let (Some((fd, _)), Some((rows, cols))) = (&proxy, our_size()) {
+                    // SAFETY: the proxy thread keeps the master open while we run.
+                    let b = unsafe { std::os::fd::BorrowedFd::borrow_raw(*fd) };
+                    let _ = tty::set_size(b, rows, cols);
+                }
+            }
+            Ok(sig) => {
+                let _ = nix::sys::signal::kill(pid, sig);
+            }
+            Err(_) => {}
+        }
+    };
+    if let Some((_, done)) = proxy {
+        // Let the proxy drain what the process wrote last; other processes may
+        // still hold the terminal, so do not wait for them.
+        let _ = done.recv_timeout(Duration::from_millis(300));
+    }
+    code
+}
+
+/// Reap exited children; the exit code once `pid` is among them.
+fn reap(pid: Pid) -> Option<i32> {
+    loop {
+        match waitpid(None::<Pid>, Some(WaitPidFlag::WNOHANG)) {
+            Ok(WaitStatus::Exited(p, code)) if p == pid => return Some(code),
+            Ok(WaitStatus::Signaled(p, sig, _)) if p == pid => return Some(128 + sig as i32),
+            Ok(WaitStatus::StillAlive) | Err(_) => return None,
+            Ok(_) => continue,
+        }
+    }
+}
+
+fn our_size() -> Option<(u16, u16)> {
+    let mut ws = libc::winsize {
+        ws_row: 0,
+        ws_col: 0,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCGWINSZ fills a winsize struct.
+    (unsafe { libc::ioctl(0, libc::TIOCGWINSZ, &mut ws) } == 0).then_some((ws.ws_row, ws.ws_col))
+}

@@ -1,0 +1,260 @@
+//! The container's init: the child of `create`'s clone(2). It finishes the
+//! namespaces, builds the rootfs, waits for `start` on the exec fifo, then
+//! drops privileges and execs the user's process. Any failure goes back to
+//! the runtime as one message and the child exits.
+
+use std::io::Read;
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use oci_spec::runtime::{LinuxNamespaceType, Spec};
+
+use crate::cgroups;
+use crate::error::{Context as _, Error, Result};
+use crate::hooks;
+use crate::namespaces::{self, Plan};
+use crate::process;
+use crate::procfs::Proc;
+use crate::rootfs;
+use crate::spec::Bundle;
+use crate::sync::{Channel, Msg};
+use crate::tty;
+
+pub struct Context<'a> {
+    pub bundle: &'a Bundle,
+    pub plan: &'a Plan,
+    pub chan: &'a Channel,
+    pub fifo: PathBuf,
+    pub console_socket: Option<PathBuf>,
+    pub no_pivot: bool,
+    pub no_new_keyring: bool,
+    pub preserve_fds: i32,
+    pub cgroup: &'a cgroups::Manager,
+    pub host_proc: &'a Proc,
+    pub id: &'a str,
+}
+
+/// Never returns: execs the container process or exits with status 1.
+pub fn run(ctx: Context) -> ! {
+    let err = match setup(&ctx) {
+        Ok(exe) => {
+            let spec = &ctx.bundle.spec;
+            let Some(p) = spec.process().as_ref() else {
+                exit_with(&ctx, Error::InvalidConfig("no process".into()))
+            };
+            process::finish(process::Finish {
+                process: p,
+                seccomp: spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()),
+                preserve_fds: ctx.preserve_fds,
+                exe,
+            })
+        }
+        Err(e) => e,
+    };
+    exit_with(&ctx, err)
+}
+
+/// Set once the runtime has been told we are created: from then on nobody
+/// listens on the channel and errors go to the process's stderr.
+static REPORTED_CREATED: AtomicBool = AtomicBool::new(false);
+
+fn exit_with(ctx: &Context, e: Error) -> ! {
+    if REPORTED_CREATED.load(Ordering::Relaxed) {
+        eprintln!("berth-runtime: {e}");
+    } else {
+        let _ = ctx.chan.send(&Msg::Error(e.to_string()));
+    }
+    // SAFETY: _exit skips atexit handlers and destructors that belong to the parent's copy.
+    unsafe { libc::_exit(1) }
+}
+
+fn setup(ctx: &Context) -> Result<PathBuf> {
+    let spec: &Spec = &ctx.bundle.spec;
+    let plan = ctx.plan;
+    // If the runtime dies before we are done, so do we: nothing half-made lingers.
+    nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL)
+        .context(|| "prctl(PR_SET_PDEATHSIG)".into())?;
+    ctx.chan.expect(Msg::Go)?;
+    if plan.new_userns() {
+        // Become root of the new user namespace (the maps are written now).
+        nix::unistd::setresgid(0.into(), 0.into(), 0.into())
+            .context(|| "setgid 0 in user namespace".into())?;
+        nix::unistd::setresuid(0.into(), 0.into(), 0.into())
+            .context(|| "setuid 0 in user namespace".into())?;
+    }
+    plan.join_all_but_pid()?;
+    if plan.new_cgroup {
+        nix::sched::unshare(namespaces::flag(LinuxNamespaceType::Cgroup))
+            .context(|| "unshare cgroup namespace".into())?;
+    }
+    if plan.new_time {
+        namespaces::enter_new_time_ns(spec, ctx.host_proc)?;
+    }
+    if !ctx.no_new_keyring {
+        join_session_keyring(ctx.id);
+    }
+    let process = spec
+        .process()
+        .as_ref()
+        .ok_or_else(|| Error::InvalidConfig("process is required".into()))?;
+    if let Some(adj) = process.oom_score_adj() {
+        ctx.host_proc
+            .write_self("oom_score_adj", adj.to_string().as_bytes())?;
+    }
+    // The fifo lives in the host's state dir: open it while we can still see it.
+    // O_RDWR does not block; `start` writes a byte that our read below waits for.
+    let fifo = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&ctx.fifo)
+        .context(|| "open exec fifo".into())?;
+
+    let has_mntns = plan.has(LinuxNamespaceType::Mount);
+    let root = if has_mntns {
+        let s = rootfs::Setup {
+            spec,
+            rootfs: &ctx.bundle.rootfs,
+            userns: plan.has(LinuxNamespaceType::User),
+            cgroup: Some(ctx.cgroup),
+            new_cgroupns: plan.new_cgroup,
+        };
+        Some(rootfs::prepare(&s)?)
+    } else {
+        None
+    };
+
+    ctx.chan.send(&Msg::RuntimeHooks)?;
+    ctx.chan.expect(Msg::Continue)?;
+    let hook_state = hook_state(ctx);
+    if let Some(h) = spec.hooks() {
+        hooks::run(h.create_container().as_deref().unwrap_or(&[]), &hook_state)?;
+    }
+
+    if let Some(root) = &root {
+        rootfs::apply_sysctl(root, spec)?;
+        rootfs::readonly_paths(root, spec)?;
+        rootfs::masked_paths(root, spec)?;
+        rootfs::pivot(&ctx.bundle.rootfs, ctx.no_pivot)?;
+        if spec
+            .root()
+            .as_ref()
+            .and_then(|r| r.readonly())
+            .unwrap_or(false)
+        {
+            rootfs::make_root_readonly()?;
+        }
+    } else {
+        nix::unistd::chroot(&ctx.bundle.rootfs).context(|| "chroot".into())?;
+    }
+    set_names(spec, plan)?;
+    if let Some(pers) = spec.linux().as_ref().and_then(|l| l.personality().as_ref()) {
+        set_personality(pers)?;
+    }
+
+    if process.terminal().unwrap_or(false) {
+        let pty = tty::open(Path::new("/dev/ptmx"))?;
+        if let Some(sz) = process.console_size() {
+            tty::set_size(
+                std::os::fd::AsFd::as_fd(&pty.slave),
+                sz.height() as u16,
+                sz.width() as u16,
+            )?;
+        }
+        tty::become_console(&pty.slave)?;
+        match &ctx.console_socket {
+            Some(sock) => tty::send_to_socket(sock, pty.master.as_raw_fd())?,
+            None => ctx
+                .chan
+                .send_fd(&Msg::Terminal, Some(pty.master.as_raw_fd()))?,
+        }
+    } else {
+        // Without a terminal the process keeps our stdio; it must not get a
+        // controlling terminal of the caller's session.
+        let _ = nix::unistd::setsid();
+    }
+    process::set_rlimits(process)?;
+    process::enter_cwd(process)?;
+    let exe = process::resolve_exe(process)?;
+    // `create` exits once we are created; we must outlive it.
+    nix::sys::prctl::set_pdeathsig(None).context(|| "prctl(PR_SET_PDEATHSIG)".into())?;
+    ctx.chan.send(&Msg::Created)?;
+    REPORTED_CREATED.store(true, Ordering::Relaxed);
+
+    wait_for_start(fifo)?;
+    if let Some(h) = spec.hooks() {
+        hooks::run(h.start_container().as_deref().unwrap_or(&[]), &hook_state)?;
+    }
+    Ok(exe)
+}
+
+fn wait_for_start(mut fifo: std::fs::File) -> Result<()> {
+    let mut b = [0u8; 1];
+    loop {
+        match fifo.read(&mut b) {
+            Ok(1) => return Ok(()),
+            Ok(_) => continue,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e).context(|| "wait on exec fifo".into()),
+        }
+    }
+}
+
+fn hook_state(ctx: &Context) -> Vec<u8> {
+    serde_json::json!({
+        "ociVersion": crate::OCI_VERSION,
+        "id": ctx.id,
+        "status": "created",
+        "pid": std::process::id(),
+        "bundle": ctx.bundle.dir,
+        "annotations": ctx.bundle.spec.annotations().clone().unwrap_or_default(),
+    })
+    .to_string()
+    .into_bytes()
+}
+
+fn set_names(spec: &Spec, plan: &Plan) -> Result<()> {
+    let own_uts = plan.has(LinuxNamespaceType::Uts);
+    if let Some(h) = spec.hostname().as_deref().filter(|h| !h.is_empty()) {
+        if !own_uts {
+            return Err(Error::InvalidConfig(
+                "hostname requires a private UTS namespace".into(),
+            ));
+        }
+        nix::unistd::sethostname(h).context(|| format!("sethostname {h}"))?;
+    }
+    if let Some(d) = spec.domainname().as_deref().filter(|d| !d.is_empty()) {
+        if !own_uts {
+            return Err(Error::InvalidConfig(
+                "domainname requires a private UTS namespace".into(),
+            ));
+        }
+        // SAFETY: pointer and length of a live byte slice.
+        if unsafe { libc::setdomainname(d.as_ptr().cast(), d.len()) } != 0 {
+            return Err(std::io::Error::last_os_error()).context(|| format!("setdomainname {d}"));
+        }
+    }
+    Ok(())
+}
+
+fn set_personality(p: &oci_spec::runtime::LinuxPersonality) -> Result<()> {
+    use oci_spec::runtime::LinuxPersonalityDomain as D;
+    // linux/personality.h: PER_LINUX = 0, PER_LINUX32 = 8 (libc does not export them).
+    let persona: libc::c_ulong = match p.domain() {
+        D::PerLinux => 0x0000,
+        D::PerLinux32 => 0x0008,
+    };
+    // SAFETY: personality(2) with a plain integer.
+    if unsafe { libc::personality(persona) } == -1 {
+        return Err(std::io::Error::last_os_error()).context(|| "personality".into());
+    }
+    Ok(())
+}
+
+/// A fresh session keyring, so containers do not share the host's keys (as runc).
+fn join_session_keyring(id: &str) {
+    let name = std::ffi::CString::new(format!("_ses.{id}")).unwrap_or_default();
+    const KEYCTL_JOIN_SESSION_KEYRING: libc::c_long = 1;
+    // SAFETY: keyctl with a NUL-terminated name; failure (e.g. ENOSYS) is harmless.
+    unsafe { libc::syscall(libc::SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, name.as_ptr()) };
+}

@@ -1,0 +1,13 @@
+//! Container operations, one module per concern.
+
+mod create;
+mod exec;
+pub mod foreground;
+mod init;
+mod lifecycle;
+
+pub use create::{create, CreateOptions, Created};
+pub use exec::{exec, ExecOptions, Execed};
+pub use lifecycle::{
+    delete, destroy, kill, list, load, pause, pids, resume, start, state_json, stats, update,
+};

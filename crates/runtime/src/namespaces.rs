@@ -1,0 +1,164 @@
+//! Which namespaces a container creates and which it joins.
+
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::PathBuf;
+
+use nix::sched::{setns, CloneFlags};
+use oci_spec::runtime::{LinuxNamespaceType, Spec};
+
+use crate::error::{Context, Error, Result};
+use crate::procfs::Proc;
+
+pub fn flag(t: LinuxNamespaceType) -> CloneFlags {
+    match t {
+        LinuxNamespaceType::Mount => CloneFlags::CLONE_NEWNS,
+        LinuxNamespaceType::Cgroup => CloneFlags::CLONE_NEWCGROUP,
+        LinuxNamespaceType::Uts => CloneFlags::CLONE_NEWUTS,
+        LinuxNamespaceType::Ipc => CloneFlags::CLONE_NEWIPC,
+        LinuxNamespaceType::User => CloneFlags::CLONE_NEWUSER,
+        LinuxNamespaceType::Pid => CloneFlags::CLONE_NEWPID,
+        LinuxNamespaceType::Network => CloneFlags::CLONE_NEWNET,
+        LinuxNamespaceType::Time => CloneFlags::from_bits_retain(libc::CLONE_NEWTIME),
+    }
+}
+
+/// The /proc/PID/ns file name of a namespace type.
+pub fn proc_name(t: LinuxNamespaceType) -> &'static str {
+    match t {
+        LinuxNamespaceType::Mount => "mnt",
+        LinuxNamespaceType::Cgroup => "cgroup",
+        LinuxNamespaceType::Uts => "uts",
+        LinuxNamespaceType::Ipc => "ipc",
+        LinuxNamespaceType::User => "user",
+        LinuxNamespaceType::Pid => "pid",
+        LinuxNamespaceType::Network => "net",
+        LinuxNamespaceType::Time => "time",
+    }
+}
+
+/// The namespaces config.json asks for, split into new ones and joined ones.
+#[derive(Debug)]
+pub struct Plan {
+    /// New namespaces created directly by clone(2).
+    pub clone: CloneFlags,
+    /// New cgroup namespace: unshared by init after it was put in its cgroup,
+    /// so that the cgroup it sees as "/" is its own.
+    pub new_cgroup: bool,
+    /// New time namespace: unshared by init, which sets the offsets first.
+    pub new_time: bool,
+    /// Existing namespaces to join, in `spec::JOIN_ORDER`.
+    pub join: Vec<(LinuxNamespaceType, OwnedFd)>,
+}
+
+impl Plan {
+    pub fn from_spec(spec: &Spec) -> Result<Plan> {
+        let mut plan = Plan {
+            clone: CloneFlags::empty(),
+            new_cgroup: false,
+            new_time: false,
+            join: Vec::new(),
+        };
+        let nss = spec.linux().as_ref().and_then(|l| l.namespaces().as_ref());
+        let mut joins: Vec<(LinuxNamespaceType, PathBuf)> = Vec::new();
+        for ns in nss.into_iter().flatten() {
+            match ns.path() {
+                Some(p) => joins.push((ns.typ(), p.clone())),
+                None => match ns.typ() {
+                    LinuxNamespaceType::Cgroup => plan.new_cgroup = true,
+                    LinuxNamespaceType::Time => plan.new_time = true,
+                    t => plan.clone |= flag(t),
+                },
+            }
+        }
+        for t in crate::spec::JOIN_ORDER {
+            if let Some((_, p)) = joins.iter().find(|(jt, _)| *jt == t) {
+                let fd = nix::fcntl::open(
+                    p,
+                    nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC,
+                    nix::sys::stat::Mode::empty(),
+                )
+                .map_err(|e| {
+                    Error::InvalidConfig(format!(
+                        "{} namespace path {}: {e}",
+                        proc_name(t),
+                        p.display()
+                    ))
+                })?;
+                plan.join.push((t, fd));
+            }
+        }
+        Ok(plan)
+    }
+
+    pub fn has(&self, t: LinuxNamespaceType) -> bool {
+        self.clone.contains(flag(t))
+            || (t == LinuxNamespaceType::Cgroup && self.new_cgroup)
+            || (t == LinuxNamespaceType::Time && self.new_time)
+            || self.join.iter().any(|(j, _)| *j == t)
+    }
+
+    pub fn new_userns(&self) -> bool {
+        self.clone.contains(CloneFlags::CLONE_NEWUSER)
+    }
+
+    /// Join every namespace except pid (joined by the parent before clone,
+    /// since setns on a pid namespace only affects children).
+    pub fn join_all_but_pid(&self) -> Result<()> {
+        for (t, fd) in &self.join {
+            if *t == LinuxNamespaceType::Pid {
+                continue;
+            }
+            setns(fd.as_fd(), flag(*t)).context(|| format!("join {} namespace", proc_name(*t)))?;
+        }
+        Ok(())
+    }
+
+    pub fn pid_join(&self) -> Option<&OwnedFd> {
+        self.join
+            .iter()
+            .find(|(t, _)| *t == LinuxNamespaceType::Pid)
+            .map(|(_, fd)| fd)
+    }
+}
+
+/// Create a new time namespace for the calling process with the offsets of
+/// linux.timeOffsets: unshare (affects children only), write the offsets
+/// while the namespace is still empty, then move ourselves into it.
+pub fn enter_new_time_ns(spec: &Spec, proc: &Proc) -> Result<()> {
+    nix::sched::unshare(flag(LinuxNamespaceType::Time))
+        .context(|| "unshare time namespace".into())?;
+    if let Some(offsets) = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.time_offsets().as_ref())
+    {
+        let mut text = String::new();
+        for (clock, off) in offsets {
+            let id = match clock.as_str() {
+                "monotonic" => "monotonic",
+                "boottime" => "boottime",
+                other => {
+                    return Err(Error::InvalidConfig(format!(
+                        "unknown timeOffsets clock {other:?}"
+                    )))
+                }
+            };
+            text.push_str(&format!(
+                "{id} {} {}\n",
+                off.secs().unwrap_or(0),
+                off.nanosecs().unwrap_or(0)
+            ));
+        }
+        for line in text.lines() {
+            proc.write_self("timens_offsets", line.as_bytes())?;
+        }
+    }
+    let pid = nix::fcntl::readlinkat(proc.fd(), "self").context(|| "readlink /proc/self".into())?;
+    let fd = crate::safe_path::open_beneath_no_xdev(
+        proc.fd(),
+        std::path::Path::new(&format!("{}/ns/time_for_children", pid.to_string_lossy())),
+        libc::O_RDONLY,
+    )
+    .context(|| "open time_for_children".into())?;
+    setns(fd.as_fd(), flag(LinuxNamespaceType::Time)).context(|| "enter time namespace".into())
+}

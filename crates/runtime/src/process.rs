@@ -1,0 +1,297 @@
+//! The last steps before the container's process runs, shared by init and
+//! exec: rlimits, user and groups, capabilities, no_new_privs, seccomp,
+//! closing every fd it must not inherit, and execve.
+
+use std::collections::HashSet;
+use std::ffi::CString;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use caps::{CapSet, Capability as Cap, CapsHashSet};
+use oci_spec::runtime::{LinuxCapabilities, LinuxSeccomp, PosixRlimitType, Process};
+
+use crate::error::{Context, Error, Result};
+
+/// Set process.rlimits. Done while still privileged: raising a hard limit needs
+/// CAP_SYS_RESOURCE.
+pub fn set_rlimits(p: &Process) -> Result<()> {
+    for r in p.rlimits().iter().flatten() {
+        let res = rlimit_resource(r.typ());
+        let lim = libc::rlimit {
+            rlim_cur: r.soft(),
+            rlim_max: r.hard(),
+        };
+        // SAFETY: setrlimit with a valid resource and struct.
+        if unsafe { libc::setrlimit(res, &lim) } != 0 {
+            return Err(std::io::Error::last_os_error())
+                .context(|| format!("setrlimit {} soft={} hard={}", r.typ(), r.soft(), r.hard()));
+        }
+    }
+    Ok(())
+}
+
+fn rlimit_resource(t: PosixRlimitType) -> libc::__rlimit_resource_t {
+    use PosixRlimitType::*;
+    match t {
+        RlimitCpu => libc::RLIMIT_CPU,
+        RlimitFsize => libc::RLIMIT_FSIZE,
+        RlimitData => libc::RLIMIT_DATA,
+        RlimitStack => libc::RLIMIT_STACK,
+        RlimitCore => libc::RLIMIT_CORE,
+        RlimitRss => libc::RLIMIT_RSS,
+        RlimitNproc => libc::RLIMIT_NPROC,
+        RlimitNofile => libc::RLIMIT_NOFILE,
+        RlimitMemlock => libc::RLIMIT_MEMLOCK,
+        RlimitAs => libc::RLIMIT_AS,
+        RlimitLocks => libc::RLIMIT_LOCKS,
+        RlimitSigpending => libc::RLIMIT_SIGPENDING,
+        RlimitMsgqueue => libc::RLIMIT_MSGQUEUE,
+        RlimitNice => libc::RLIMIT_NICE,
+        RlimitRtprio => libc::RLIMIT_RTPRIO,
+        RlimitRttime => libc::RLIMIT_RTTIME,
+    }
+}
+
+fn to_caps(
+    set: Option<&HashSet<oci_spec::runtime::Capability>>,
+    supported: &CapsHashSet,
+) -> CapsHashSet {
+    set.into_iter()
+        .flatten()
+        .filter_map(|c| {
+            let name = serde_json::to_value(c).ok()?.as_str()?.to_string();
+            name.parse::<Cap>().ok()
+        })
+        // Capabilities the running kernel does not know are skipped, as runc does.
+        .filter(|c| supported.contains(c))
+        .collect()
+}
+
+/// What a process will be once it execs, resolved before anything irreversible.
+pub struct Finish<'a> {
+    pub process: &'a Process,
+    pub seccomp: Option<&'a LinuxSeccomp>,
+    /// fds 3..3+preserve stay open in the process.
+    pub preserve_fds: i32,
+    /// The executable, already resolved in the container's PATH.
+    pub exe: PathBuf,
+}
+
+/// Become the user, drop privileges, load seccomp, close fds and exec.
+/// Returns only on failure.
+pub fn finish(f: Finish) -> Error {
+    match finish_inner(&f) {
+        Ok(never) => match never {},
+        Err(e) => e,
+    }
+}
+
+enum Never {}
+
+fn finish_inner(f: &Finish) -> Result<Never> {
+    let p = f.process;
+    let nnp = p.no_new_privileges().unwrap_or(false);
+    let filter = f.seccomp.map(crate::seccomp::build).transpose()?;
+    // Without no_new_privs, loading a filter needs CAP_SYS_ADMIN, so it must go
+    // in before capabilities are dropped (as runc does); with it, load it last.
+    if !nnp {
+        if let Some(ctx) = &filter {
+            crate::seccomp::load(ctx)?;
+        }
+    }
+    let supported = caps::runtime::thread_all_supported();
+    let empty = LinuxCapabilities::default();
+    let c = p.capabilities().as_ref().unwrap_or(&empty);
+    let bounding = to_caps(c.bounding().as_ref(), &supported);
+    for cap in supported.difference(&bounding) {
+        caps::drop(None, CapSet::Bounding, *cap)
+            .map_err(|e| Error::Other(format!("drop bounding {cap}: {e}")))?;
+    }
+    // Keep permitted caps across the uid change; they are set exactly below.
+    nix::sys::prctl::set_keepcaps(true).context(|| "prctl(PR_SET_KEEPCAPS)".into())?;
+    set_user(p)?;
+    nix::sys::prctl::set_keepcaps(false).context(|| "prctl(PR_SET_KEEPCAPS)".into())?;
+    let permitted = to_caps(c.permitted().as_ref(), &supported);
+    let effective = to_caps(c.effective().as_ref(), &supported);
+    // Inheritable only when asked: a non-empty default would let a setuid
+    // binary's file caps leak into the process (CVE-2022-29162).
+    let inheritable = to_caps(c.inheritable().as_ref(), &supported);
+    let ambient = to_caps(c.ambient().as_ref(), &supported);
+    // Order matters: effective must stay a subset of permitted at every step.
+    caps::set(
+        None,
+        CapSet::Effective,
+        &effective.intersection(&permitted).copied().collect(),
+    )
+    .and_then(|_| caps::set(None, CapSet::Permitted, &permitted))
+    .and_then(|_| caps::set(None, CapSet::Inheritable, &inheritable))
+    .and_then(|_| caps::set(None, CapSet::Effective, &effective))
+    .map_err(|e| Error::Other(format!("set capabilities: {e}")))?;
+    caps::clear(None, CapSet::Ambient)
+        .map_err(|e| Error::Other(format!("clear ambient capabilities: {e}")))?;
+    for cap in &ambient {
+        caps::raise(None, CapSet::Ambient, *cap)
+            .map_err(|e| Error::Other(format!("raise ambient {cap}: {e}")))?;
+    }
+    if nnp {
+        nix::sys::prctl::set_no_new_privs().context(|| "prctl(PR_SET_NO_NEW_PRIVS)".into())?;
+        if let Some(ctx) = &filter {
+            crate::seccomp::load(ctx)?;
+        }
+    }
+    close_fds_from(3 + f.preserve_fds);
+    exec(&f.exe, p)
+}
+
+fn set_user(p: &Process) -> Result<()> {
+    let u = p.user();
+    if let Some(mask) = u.umask() {
+        nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(mask));
+    }
+    let gids: Vec<nix::unistd::Gid> = u
+        .additional_gids()
+        .iter()
+        .flatten()
+        .map(|g| nix::unistd::Gid::from_raw(*g))
+        .collect();
+    // setgroups is refused in a user namespace whose setgroups file says "deny";
+    // only an explicit request for extra groups makes that an error.
+    if let Err(e) = nix::unistd::setgroups(&gids) {
+        if !gids.is_empty() || e != nix::errno::Errno::EPERM {
+            return Err(e).context(|| "setgroups".into());
+        }
+    }
+    let gid = nix::unistd::Gid::from_raw(u.gid());
+    let uid = nix::unistd::Uid::from_raw(u.uid());
+    nix::unistd::setresgid(gid, gid, gid).context(|| format!("setgid {}", u.gid()))?;
+    nix::unistd::setresuid(uid, uid, uid).context(|| format!("setuid {}", u.uid()))?;
+    Ok(())
+}
+
+/// Mark every fd >= `from` close-on-exec, so no fd of the runtime (a host
+/// directory, the state dir, a cgroup file) reaches the container
+/// (CVE-2024-21626).
+pub fn close_fds_from(from: i32) {
+    // SAFETY: close_range only changes fd flags.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            from as u32,
+            u32::MAX,
+            libc::CLOSE_RANGE_CLOEXEC,
+        )
+    };
+    if rc != 0 {
+        // Kernels before 5.11: walk /proc/self/fd instead.
+        if let Ok(rd) = std::fs::read_dir("/proc/self/fd") {
+            let fds: Vec<i32> = rd
+                .flatten()
+                .filter_map(|e| e.file_name().to_str()?.parse().ok())
+                .collect();
+            for fd in fds.into_iter().filter(|fd| *fd >= from) {
+                // SAFETY: setting FD_CLOEXEC on an fd number; harmless if closed.
+                unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
+            }
+        }
+    }
+}
+
+fn exec(exe: &Path, p: &Process) -> Result<Never> {
+    let cstr = |s: &[u8]| {
+        CString::new(s).map_err(|_| Error::InvalidConfig("NUL byte in process args or env".into()))
+    };
+    let path = cstr(exe.as_os_str().as_bytes())?;
+    let args = p
+        .args()
+        .as_deref()
+        .unwrap_or(&[])
+        .iter()
+        .map(|a| cstr(a.as_bytes()))
+        .collect::<Result<Vec<_>>>()?;
+    let env = env_with_home(p)
+        .iter()
+        .map(|e| cstr(e.as_bytes()))
+        .collect::<Result<Vec<_>>>()?;
+    let e = nix::unistd::execve(&path, &args, &env).unwrap_err();
+    Err(Error::Other(format!("exec {:?}: {e}", exe)))
+}
+
+/// The process env, plus HOME from /etc/passwd when it is not set (runc does this).
+pub fn env_with_home(p: &Process) -> Vec<String> {
+    let mut env: Vec<String> = p.env().clone().unwrap_or_default();
+    if !env.iter().any(|e| e.starts_with("HOME=")) {
+        let home = std::fs::read_to_string("/etc/passwd")
+            .ok()
+            .and_then(|t| {
+                t.lines().find_map(|l| {
+                    let f: Vec<&str> = l.split(':').collect();
+                    (f.len() >= 6 && f[2].parse() == Ok(p.user().uid())).then(|| f[5].to_string())
+                })
+            })
+            .unwrap_or_else(|| "/".into());
+        env.push(format!("HOME={home}"));
+    }
+    env
+}
+
+/// Find args[0] the way execvp would, using the container's PATH (we are
+/// already inside its root). Errors read like runc's.
+pub fn resolve_exe(p: &Process) -> Result<PathBuf> {
+    let arg0 = p
+        .args()
+        .as_ref()
+        .and_then(|a| a.first())
+        .ok_or_else(|| Error::InvalidConfig("process.args is empty".into()))?;
+    let check = |cand: &Path| -> Option<PathBuf> {
+        let md = std::fs::metadata(cand).ok()?;
+        use std::os::unix::fs::PermissionsExt;
+        (md.is_file() && md.permissions().mode() & 0o111 != 0).then(|| cand.to_path_buf())
+    };
+    if arg0.contains('/') {
+        let cand = if Path::new(arg0).is_absolute() {
+            PathBuf::from(arg0)
+        } else {
+            p.cwd().join(arg0)
+        };
+        return check(&cand)
+            .ok_or_else(|| Error::Other(format!("exec: \"{arg0}\": no such executable file")));
+    }
+    let path = p
+        .env()
+        .iter()
+        .flatten()
+        .find_map(|e| e.strip_prefix("PATH="))
+        .unwrap_or("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+    path.split(':')
+        .filter(|d| !d.is_empty())
+        .find_map(|d| check(&Path::new(d).join(arg0)))
+        .ok_or_else(|| {
+            Error::Other(format!(
+                "exec: \"{arg0}\": executable file not found in $PATH"
+            ))
+        })
+}
+
+/// chdir to process.cwd and check the result is inside the container root:
+/// a cwd reached through a leaked host fd would show as "(unreachable)" or
+/// outside "/" (CVE-2024-21626).
+pub fn enter_cwd(p: &Process) -> Result<()> {
+    let cwd = p.cwd();
+    if let Err(e) = nix::unistd::chdir(cwd.as_path()) {
+        if e == nix::errno::Errno::ENOENT && p.user().uid() == 0 {
+            std::fs::create_dir_all(cwd).context(|| format!("create cwd {}", cwd.display()))?;
+            nix::unistd::chdir(cwd.as_path())
+                .context(|| format!("chdir to cwd {}", cwd.display()))?;
+        } else {
+            return Err(e).context(|| format!("chdir to cwd {}", cwd.display()));
+        }
+    }
+    let now = nix::unistd::getcwd().context(|| "getcwd".into())?;
+    if !now.is_absolute() || now.starts_with("(unreachable)") {
+        return Err(Error::Other(format!(
+            "cwd {} is outside the container root",
+            cwd.display()
+        )));
+    }
+    Ok(())
+}

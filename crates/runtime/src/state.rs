@@ -1,0 +1,292 @@
+//! Persistent container state: `<root>/<id>/state.json`, written atomically.
+//!
+//! The status is never stored as truth; it is derived each time from what
+//! the kernel says (is the init alive and the same process, does the exec
+//! fifo still exist, is the cgroup frozen), so a crash at any moment leaves
+//! state that the next command reads correctly.
+
+use std::fs::File;
+use std::io::Write;
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+use oci_spec::runtime::Spec;
+use serde::{Deserialize, Serialize};
+
+use crate::cgroups;
+use crate::error::{Context, Error, Result};
+use crate::procfs;
+
+pub const STATE_FILE: &str = "state.json";
+pub const EXEC_FIFO: &str = "exec.fifo";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Creating,
+    Created,
+    Running,
+    Paused,
+    Stopped,
+}
+
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Status::Creating => "creating",
+            Status::Created => "created",
+            Status::Running => "running",
+            Status::Paused => "paused",
+            Status::Stopped => "stopped",
+        })
+    }
+}
+
+/// What is saved for each container.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct State {
+    pub id: String,
+    /// Host pid of the container's init; 0 while creating.
+    pub pid: i32,
+    /// /proc/PID/stat start time of that init, to detect pid reuse.
+    pub pid_start: u64,
+    pub bundle: PathBuf,
+    pub rootfs: PathBuf,
+    /// RFC 3339 creation time.
+    pub created: String,
+    pub owner: String,
+    pub cgroup: Option<cgroups::Manager>,
+    pub config: Spec,
+    /// Set once `start` has released the init.
+    #[serde(default)]
+    pub started: bool,
+}
+
+/// A container's state directory.
+#[derive(Debug, Clone)]
+pub struct Dir {
+    pub path: PathBuf,
+    pub id: String,
+}
+
+pub fn validate_id(id: &str) -> Result<()> {
+    let ok = !id.is_empty()
+        && id.len() <= 1024
+        && id.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_.-+".contains(c));
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::InvalidId(id.to_string()))
+    }
+}
+
+impl Dir {
+    /// Make a new, empty state directory; fails if the id is taken.
+    pub fn create(root: &Path, id: &str) -> Result<Dir> {
+        validate_id(id)?;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o711)
+            .create(root)
+            .context(|| format!("create state root {}", root.display()))?;
+        let path = root.join(id);
+        match std::fs::DirBuilder::new().mode(0o711).create(&path) {
+            Ok(()) => Ok(Dir {
+                path,
+                id: id.into(),
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                Err(Error::AlreadyExists(id.into()))
+            }
+            Err(e) => Err(e).context(|| format!("create {}", path.display())),
+        }
+    }
+
+    pub fn open(root: &Path, id: &str) -> Result<Dir> {
+        validate_id(id).map_err(|_| Error::NotFound(id.into()))?;
+        let path = root.join(id);
+        if !path.is_dir() {
+            return Err(Error::NotFound(id.into()));
+        }
+        Ok(Dir {
+            path,
+            id: id.into(),
+        })
+    }
+
+    /// Take an exclusive lock on the container for the life of the guard, so two
+    /// commands on the same container (two `start`s, `delete` during `kill`) serialize.
+    pub fn lock(&self) -> Result<File> {
+        let f = File::open(&self.path).context(|| format!("open {}", self.path.display()))?;
+        // SAFETY: flock on an fd we own.
+        if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) } != 0 {
+            return Err(std::io::Error::last_os_error())
+                .context(|| format!("lock {}", self.path.display()));
+        }
+        Ok(f)
+    }
+
+    pub fn fifo(&self) -> PathBuf {
+        self.path.join(EXEC_FIFO)
+    }
+
+    pub fn load(&self) -> Result<State> {
+        let p = self.path.join(STATE_FILE);
+        let text = std::fs::read(&p).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::NotFound {
+                Error::Other(format!(
+                    "container \"{}\" has no state (its creation did not finish); delete it",
+                    self.id
+                ))
+            } else {
+                Error::Io {
+                    context: format!("read {}", p.display()),
+                    source: e,
+                }
+            }
+        })?;
+        serde_json::from_slice(&text)
+            .map_err(|e| Error::Other(format!("corrupt state {}: {e}", p.display())))
+    }
+
+    /// Write state.json atomically: temp file, fsync, rename.
+    pub fn save(&self, state: &State) -> Result<()> {
+        let data = serde_json::to_vec(state).map_err(|e| Error::Other(e.to_string()))?;
+        write_atomic(&self.path.join(STATE_FILE), &data, 0o600)
+    }
+
+    pub fn remove(&self) -> Result<()> {
+        match std::fs::remove_dir_all(&self.path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(e).context(|| format!("remove {}", self.path.display())),
+        }
+    }
+}
+
+pub fn write_atomic(path: &Path, data: &[u8], mode: u32) -> Result<()> {
+    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(mode)
+        .open(&tmp)
+        .context(|| format!("create {}", tmp.display()))?;
+    f.write_all(data)
+        .context(|| format!("write {}", tmp.display()))?;
+    f.sync_all()
+        .context(|| format!("fsync {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).context(|| format!("rename to {}", path.display()))
+}
+
+impl State {
+    /// Is the recorded init still the same live process?
+    pub fn init_alive(&self) -> bool {
+        self.pid > 0
+            && procfs::start_time(self.pid) == Some(self.pid_start)
+            && procfs::state(self.pid).is_some_and(|s| s != 'Z' && s != 'X')
+    }
+
+    pub fn status(&self, dir: &Dir) -> Status {
+        if self.pid == 0 {
+            return Status::Creating;
+        }
+        if !self.init_alive() {
+            return Status::Stopped;
+        }
+        if !self.started && dir.fifo().exists() {
+            return Status::Created;
+        }
+        if let Some(cg) = &self.cgroup {
+            if cg.is_frozen().unwrap_or(false) {
+                return Status::Paused;
+            }
+        }
+        Status::Running
+    }
+
+    /// The OCI state JSON (runtime spec "state"), as `runc state` prints it.
+    pub fn oci_json(&self, status: Status) -> serde_json::Value {
+        let mut v = serde_json::json!({
+            "ociVersion": crate::OCI_VERSION,
+            "id": self.id,
+            "pid": if status == Status::Stopped { 0 } else { self.pid },
+            "status": status.to_string(),
+            "bundle": self.bundle,
+            "rootfs": self.rootfs,
+            "created": self.created,
+            "owner": self.owner,
+        });
+        if let Some(a) = self.config.annotations() {
+            v["annotations"] = serde_json::to_value(a).unwrap_or_default();
+        }
+        v
+    }
+
+    /// The state passed to hooks on stdin: only the spec's fields.
+    pub fn hook_json(&self, status: Status) -> Vec<u8> {
+        let v = serde_json::json!({
+            "ociVersion": crate::OCI_VERSION,
+            "id": self.id,
+            "status": status.to_string(),
+            "pid": self.pid,
+            "bundle": self.bundle,
+            "annotations": self.config.annotations().clone().unwrap_or_default(),
+        });
+        v.to_string().into_bytes()
+    }
+}
+
+/// Every container id under `root` (directories only; order sorted).
+pub fn list_ids(root: &Path) -> Result<Vec<String>> {
+    let mut ids = Vec::new();
+    let rd = match std::fs::read_dir(root) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(ids),
+        Err(e) => return Err(e).context(|| format!("read {}", root.display())),
+    };
+    for entry in rd.flatten() {
+        if entry.file_type().is_ok_and(|t| t.is_dir()) {
+            if let Some(name) = entry.file_name().to_str() {
+                if validate_id(name).is_ok() {
+                    ids.push(name.to_string());
+                }
+            }
+        }
+    }
+    ids.sort();
+    Ok(ids)
+}
+
+/// Current time as RFC 3339 with nanoseconds, UTC.
+pub fn now_rfc3339() -> String {
+    humantime::format_rfc3339_nanos(std::time::SystemTime::now()).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids() {
+        assert!(validate_id("abc-1.2_x").is_ok());
+        assert!(validate_id("../x").is_err());
+        assert!(validate_id("").is_err());
+        assert!(validate_id("-x").is_err());
+        assert!(validate_id("a/b").is_err());
+    }
+
+    #[test]
+    fn duplicate_create_fails() {
+        let t = tempfile::tempdir().unwrap();
+        Dir::create(t.path(), "c1").unwrap();
+        let e = Dir::create(t.path(), "c1").unwrap_err();
+        assert!(matches!(e, Error::AlreadyExists(_)));
+        assert_eq!(list_ids(t.path()).unwrap(), vec!["c1".to_string()]);
+    }
+}
