@@ -8,8 +8,7 @@ use std::time::Duration;
 
 use nix::sys::signal::Signal;
 use oci_spec::runtime::{
-    Capability, LinuxBlockIo, LinuxCapabilities, LinuxCpu, LinuxMemory, LinuxPids, LinuxResources,
-    Process,
+    Capability, LinuxBlockIo, LinuxCapabilities, LinuxCpu, LinuxMemory, LinuxPids, LinuxResources, Process,
 };
 use runtime::container::{self, CreateOptions, ExecOptions};
 use runtime::{Error, Result};
@@ -31,30 +30,17 @@ pub fn run(cli: Cli) -> Result<i32> {
             println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
             Ok(0)
         }
-        Command::Kill { all, id, signal } => {
-            container::kill(&root, &id, parse_signal(&signal)?, all).map(|_| 0)
-        }
+        Command::Kill { all, id, signal } => container::kill(&root, &id, parse_signal(&signal)?, all).map(|_| 0),
         Command::Delete { force, id } => delete(&root, &id, force),
         Command::Exec(a) => exec(&root, a),
         Command::Pause { id } => container::pause(&root, &id).map(|_| 0),
         Command::Resume { id } => container::resume(&root, &id).map(|_| 0),
-        Command::Ps {
-            format,
-            id,
-            ps_args,
-        } => ps(&root, &id, &format, &ps_args),
+        Command::Ps { format, id, ps_args } => ps(&root, &id, &format, &ps_args),
         Command::List { format, quiet } => list(&root, &format, quiet),
         Command::Update(a) => update(&root, a),
-        Command::Events {
-            stats,
-            interval,
-            id,
-        } => events(&root, &id, stats, &interval),
+        Command::Events { stats, interval, id } => events(&root, &id, stats, &interval),
         Command::Features => {
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&runtime::features::features()).unwrap_or_default()
-            );
+            println!("{}", serde_json::to_string_pretty(&runtime::features::features()).unwrap_or_default());
             Ok(0)
         }
         Command::Spec { bundle } => spec(&bundle, cli.rootless.as_deref() == Some("true")),
@@ -76,13 +62,7 @@ fn create_options(root: &Path, a: &CreateArgs, foreground: bool, systemd: bool) 
     }
 }
 
-fn run_container(
-    root: &Path,
-    a: &CreateArgs,
-    detach: bool,
-    keep: bool,
-    systemd: bool,
-) -> Result<i32> {
+fn run_container(root: &Path, a: &CreateArgs, detach: bool, keep: bool, systemd: bool) -> Result<i32> {
     let created = container::create(&create_options(root, a, !detach, systemd))?;
     if let Err(e) = container::start(root, &a.id) {
         let _ = container::delete(root, &a.id, true);
@@ -91,10 +71,7 @@ fn run_container(
     if detach {
         return Ok(0);
     }
-    let code = container::foreground::wait(
-        nix::unistd::Pid::from_raw(created.state.pid),
-        created.terminal,
-    );
+    let code = container::foreground::wait(nix::unistd::Pid::from_raw(created.state.pid), created.terminal);
     if !keep {
         container::delete(root, &a.id, true)?;
     }
@@ -114,20 +91,14 @@ pub fn parse_signal(s: &str) -> Result<Signal> {
         return Signal::try_from(n).map_err(|_| Error::Other(format!("unknown signal {s:?}")));
     }
     let up = s.to_ascii_uppercase();
-    let name = if up.starts_with("SIG") {
-        up
-    } else {
-        format!("SIG{up}")
-    };
+    let name = if up.starts_with("SIG") { up } else { format!("SIG{up}") };
     Signal::from_str(&name).map_err(|_| Error::Other(format!("unknown signal {s:?}")))
 }
 
 fn exec(root: &Path, a: ExecArgs) -> Result<i32> {
     let process = exec_process(root, &a)?;
     if process.terminal().unwrap_or(false) && a.detach && a.console_socket.is_none() {
-        return Err(Error::InvalidConfig(
-            "exec -t -d needs --console-socket to receive the terminal".into(),
-        ));
+        return Err(Error::InvalidConfig("exec -t -d needs --console-socket to receive the terminal".into()));
     }
     let opts = ExecOptions {
         root: root.to_path_buf(),
@@ -148,15 +119,12 @@ fn exec(root: &Path, a: ExecArgs) -> Result<i32> {
 /// the flags' overrides (as runc builds it).
 fn exec_process(root: &Path, a: &ExecArgs) -> Result<Process> {
     if let Some(p) = &a.process {
-        let text = std::fs::read(p)
-            .map_err(|e| Error::InvalidConfig(format!("process file {}: {e}", p.display())))?;
+        let text = std::fs::read(p).map_err(|e| Error::InvalidConfig(format!("process file {}: {e}", p.display())))?;
         return serde_json::from_slice(&text)
             .map_err(|e| Error::InvalidConfig(format!("process file {}: {e}", p.display())));
     }
     if a.command.is_empty() {
-        return Err(Error::InvalidConfig(
-            "exec needs a command (or --process)".into(),
-        ));
+        return Err(Error::InvalidConfig("exec needs a command (or --process)".into()));
     }
     let st = runtime::state::Dir::open(root, &a.id)?.load()?;
     let mut p = st.config.process().clone().unwrap_or_default();
@@ -179,31 +147,23 @@ fn exec_process(root: &Path, a: &ExecArgs) -> Result<Process> {
             None => (u.as_str(), None),
         };
         let user = p.user_mut();
-        user.set_uid(uid.parse().map_err(|_| {
-            Error::InvalidConfig(format!("invalid --user {u:?}: numeric uid[:gid] expected"))
-        })?);
+        user.set_uid(
+            uid.parse()
+                .map_err(|_| Error::InvalidConfig(format!("invalid --user {u:?}: numeric uid[:gid] expected")))?,
+        );
         if let Some(g) = gid {
-            user.set_gid(
-                g.parse()
-                    .map_err(|_| Error::InvalidConfig(format!("invalid --user {u:?}")))?,
-            );
+            user.set_gid(g.parse().map_err(|_| Error::InvalidConfig(format!("invalid --user {u:?}")))?);
         }
     }
     if !a.additional_gids.is_empty() {
-        p.user_mut()
-            .set_additional_gids(Some(a.additional_gids.clone()));
+        p.user_mut().set_additional_gids(Some(a.additional_gids.clone()));
     }
     if !a.cap.is_empty() {
         let mut caps = p.capabilities().clone().unwrap_or_else(empty_caps);
         for c in &a.cap {
-            let name = if c.starts_with("CAP_") {
-                c.clone()
-            } else {
-                format!("CAP_{}", c.to_ascii_uppercase())
-            };
-            let cap: Capability =
-                serde_json::from_value(serde_json::Value::String(name.clone()))
-                    .map_err(|_| Error::InvalidConfig(format!("unknown capability {c:?}")))?;
+            let name = if c.starts_with("CAP_") { c.clone() } else { format!("CAP_{}", c.to_ascii_uppercase()) };
+            let cap: Capability = serde_json::from_value(serde_json::Value::String(name.clone()))
+                .map_err(|_| Error::InvalidConfig(format!("unknown capability {c:?}")))?;
             let add = |set: &Option<std::collections::HashSet<Capability>>| {
                 let mut s = set.clone().unwrap_or_default();
                 s.insert(cap);
@@ -237,21 +197,11 @@ fn ps(root: &Path, id: &str, format: &str, ps_args: &[String]) -> Result<i32> {
         println!("{}", serde_json::to_string(&pids).unwrap_or_default());
         return Ok(0);
     }
-    let args: Vec<String> = if ps_args.is_empty() {
-        vec!["-ef".into()]
-    } else {
-        ps_args.to_vec()
-    };
-    let out = std::process::Command::new("ps")
-        .args(&args)
-        .output()
-        .map_err(|e| Error::Other(format!("run ps: {e}")))?;
+    let args: Vec<String> = if ps_args.is_empty() { vec!["-ef".into()] } else { ps_args.to_vec() };
+    let out =
+        std::process::Command::new("ps").args(&args).output().map_err(|e| Error::Other(format!("run ps: {e}")))?;
     if !out.status.success() {
-        return Err(Error::Other(format!(
-            "ps {}: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        )));
+        return Err(Error::Other(format!("ps {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim())));
     }
     let text = String::from_utf8_lossy(&out.stdout);
     let mut lines = text.lines();
@@ -262,11 +212,7 @@ fn ps(root: &Path, id: &str, format: &str, ps_args: &[String]) -> Result<i32> {
         .ok_or_else(|| Error::Other("ps output has no PID column".into()))?;
     println!("{header}");
     for l in lines {
-        if let Some(pid) = l
-            .split_whitespace()
-            .nth(pid_col)
-            .and_then(|p| p.parse::<i32>().ok())
-        {
+        if let Some(pid) = l.split_whitespace().nth(pid_col).and_then(|p| p.parse::<i32>().ok()) {
             if pids.contains(&pid) {
                 println!("{l}");
             }
@@ -291,11 +237,7 @@ fn list(root: &Path, format: &str, quiet: bool) -> Result<i32> {
     let rows: Vec<[String; 6]> =
         std::iter::once(["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"].map(String::from))
             .chain(all.iter().map(|(st, s)| {
-                let pid = if *s == runtime::state::Status::Stopped {
-                    0
-                } else {
-                    st.pid
-                };
+                let pid = if *s == runtime::state::Status::Stopped { 0 } else { st.pid };
                 [
                     st.id.clone(),
                     pid.to_string(),
@@ -306,15 +248,9 @@ fn list(root: &Path, format: &str, quiet: bool) -> Result<i32> {
                 ]
             }))
             .collect();
-    let widths: Vec<usize> = (0..6)
-        .map(|i| rows.iter().map(|r| r[i].len()).max().unwrap_or(0))
-        .collect();
+    let widths: Vec<usize> = (0..6).map(|i| rows.iter().map(|r| r[i].len()).max().unwrap_or(0)).collect();
     for r in rows {
-        let line: Vec<String> = r
-            .iter()
-            .enumerate()
-            .map(|(i, c)| format!("{c:<w$}", w = widths[i] + 3))
-            .collect();
+        let line: Vec<String> = r.iter().enumerate().map(|(i, c)| format!("{c:<w$}", w = widths[i] + 3)).collect();
         println!("{}", line.concat().trim_end());
     }
     Ok(0)
@@ -332,16 +268,12 @@ fn update(root: &Path, a: UpdateArgs) -> Result<i32> {
     let mut r: LinuxResources = match a.resources.as_deref() {
         Some("-") => {
             let mut s = String::new();
-            std::io::stdin()
-                .read_to_string(&mut s)
-                .map_err(|e| Error::Other(format!("read stdin: {e}")))?;
+            std::io::stdin().read_to_string(&mut s).map_err(|e| Error::Other(format!("read stdin: {e}")))?;
             serde_json::from_str(&s).map_err(|e| Error::InvalidConfig(format!("resources: {e}")))?
         }
         Some(f) => {
-            let s = std::fs::read(f)
-                .map_err(|e| Error::InvalidConfig(format!("resources file {f}: {e}")))?;
-            serde_json::from_slice(&s)
-                .map_err(|e| Error::InvalidConfig(format!("resources file {f}: {e}")))?
+            let s = std::fs::read(f).map_err(|e| Error::InvalidConfig(format!("resources file {f}: {e}")))?;
+            serde_json::from_slice(&s).map_err(|e| Error::InvalidConfig(format!("resources file {f}: {e}")))?
         }
         None => LinuxResources::default(),
     };
@@ -424,9 +356,7 @@ fn events(root: &Path, id: &str, once: bool, interval: &str) -> Result<i32> {
     let every = humantime::parse_duration(interval)
         .map_err(|e| Error::InvalidConfig(format!("--interval {interval:?}: {e}")))?;
     if every.is_zero() {
-        return Err(Error::InvalidConfig(
-            "--interval must be greater than 0".into(),
-        ));
+        return Err(Error::InvalidConfig("--interval must be greater than 0".into()));
     }
     loop {
         let stats = match container::stats(root, id) {
@@ -449,21 +379,15 @@ fn events(root: &Path, id: &str, once: bool, interval: &str) -> Result<i32> {
 fn spec(bundle: &Path, rootless: bool) -> Result<i32> {
     let path = bundle.join("config.json");
     if path.exists() {
-        return Err(Error::Other(format!(
-            "{} exists: remove it first",
-            path.display()
-        )));
+        return Err(Error::Other(format!("{} exists: remove it first", path.display())));
     }
     let mut v = runtime::features::default_spec();
     if rootless {
-        return Err(Error::Unsupported(
-            "spec --rootless is not supported yet".into(),
-        ));
+        return Err(Error::Unsupported("spec --rootless is not supported yet".into()));
     }
     v["linux"]["resources"] = serde_json::json!({"devices": [{"allow": false, "access": "rwm"}]});
     let text = serde_json::to_string_pretty(&v).unwrap_or_default();
-    std::fs::write(&path, text + "\n")
-        .map_err(|e| Error::Other(format!("write {}: {e}", path.display())))?;
+    std::fs::write(&path, text + "\n").map_err(|e| Error::Other(format!("write {}: {e}", path.display())))?;
     Ok(0)
 }
 

@@ -22,16 +22,10 @@ pub struct Logger {
 impl Logger {
     pub fn new(path: Option<&str>, json: bool, debug: bool) -> std::io::Result<Logger> {
         let out: Box<dyn Write + Send> = match path {
-            Some(p) if !p.is_empty() && p != "-" => {
-                Box::new(File::options().create(true).append(true).open(p)?)
-            }
+            Some(p) if !p.is_empty() && p != "-" => Box::new(File::options().create(true).append(true).open(p)?),
             _ => Box::new(std::io::stderr()),
         };
-        Ok(Logger {
-            out: Mutex::new(out),
-            json,
-            max: if debug { Level::DEBUG } else { Level::WARN },
-        })
+        Ok(Logger { out: Mutex::new(out), json, max: if debug { Level::DEBUG } else { Level::WARN } })
     }
 
     pub fn log(&self, level: Level, msg: &str) {
@@ -45,10 +39,7 @@ impl Logger {
         let line = if self.json {
             serde_json::json!({"level": lvl, "msg": msg, "time": time}).to_string()
         } else {
-            format!(
-                "time=\"{time}\" level={lvl} msg={}",
-                serde_json::Value::from(msg)
-            )
+            format!("time=\"{time}\" level={lvl} msg={}", serde_json::Value::from(msg))
         };
         if let Ok(mut out) = self.out.lock() {
             let _ = writeln!(out, "{line}");

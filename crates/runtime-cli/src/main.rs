@@ -13,18 +13,12 @@ fn main() {
     let logger = match log::Logger::new(cli.log.as_deref(), cli.log_format == "json", cli.debug) {
         Ok(l) => Arc::new(l),
         Err(e) => {
-            eprintln!(
-                "berth-runtime: open log {}: {e}",
-                cli.log.as_deref().unwrap_or("")
-            );
+            eprintln!("berth-runtime: open log {}: {e}", cli.log.as_deref().unwrap_or(""));
             std::process::exit(1);
         }
     };
     let _ = tracing::subscriber::set_global_default(logger.clone());
-    let logs_to_file = cli
-        .log
-        .as_deref()
-        .is_some_and(|p| !p.is_empty() && p != "-");
+    let logs_to_file = cli.log.as_deref().is_some_and(|p| !p.is_empty() && p != "-");
     match commands::run(cli) {
         Ok(code) => std::process::exit(code),
         Err(e) => {

@@ -16,16 +16,9 @@ pub enum Error {
     #[error("invalid container id {0:?}: must match [A-Za-z0-9][A-Za-z0-9_.-]*")]
     InvalidId(String),
     #[error("container \"{id}\" is {status}: {what}")]
-    WrongState {
-        id: String,
-        status: String,
-        what: String,
-    },
+    WrongState { id: String, status: String, what: String },
     #[error("{context}: {source}")]
-    Io {
-        context: String,
-        source: std::io::Error,
-    },
+    Io { context: String, source: std::io::Error },
     #[error("{context}: {source}")]
     Sys { context: String, source: nix::Error },
     #[error("cgroup: {0}")]
@@ -50,18 +43,12 @@ pub trait Context<T> {
 
 impl<T> Context<T> for std::result::Result<T, std::io::Error> {
     fn context(self, what: impl FnOnce() -> String) -> Result<T> {
-        self.map_err(|source| Error::Io {
-            context: what(),
-            source,
-        })
+        self.map_err(|source| Error::Io { context: what(), source })
     }
 }
 
 impl<T> Context<T> for std::result::Result<T, nix::Error> {
     fn context(self, what: impl FnOnce() -> String) -> Result<T> {
-        self.map_err(|source| Error::Sys {
-            context: what(),
-            source,
-        })
+        self.map_err(|source| Error::Sys { context: what(), source })
     }
 }

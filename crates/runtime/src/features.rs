@@ -41,12 +41,8 @@ const MOUNT_OPTIONS: &[&str] = &[
 ];
 
 pub fn features() -> Value {
-    let caps: Vec<String> = caps::all()
-        .iter()
-        .map(|c| c.to_string())
-        .collect::<std::collections::BTreeSet<_>>()
-        .into_iter()
-        .collect();
+    let caps: Vec<String> =
+        caps::all().iter().map(|c| c.to_string()).collect::<std::collections::BTreeSet<_>>().into_iter().collect();
     json!({
         "ociVersionMin": "1.0.0",
         "ociVersionMax": crate::OCI_VERSION,

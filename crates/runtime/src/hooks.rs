@@ -26,10 +26,7 @@ pub fn run_warn(hooks: &[Hook], state: &[u8]) {
 }
 
 fn run_one(h: &Hook, state: &[u8]) -> Result<()> {
-    let fail = |why: String| Error::Hook {
-        path: h.path().clone(),
-        why,
-    };
+    let fail = |why: String| Error::Hook { path: h.path().clone(), why };
     let mut cmd = Command::new(h.path());
     if let Some(args) = h.args() {
         if let Some((first, rest)) = args.split_first() {
@@ -48,10 +45,7 @@ fn run_one(h: &Hook, state: &[u8]) -> Result<()> {
         // A hook that does not read its stdin gets EPIPE here; that is its right.
         let _ = stdin.write_all(state);
     }
-    let deadline = h
-        .timeout()
-        .filter(|t| *t > 0)
-        .map(|t| Instant::now() + Duration::from_secs(t as u64));
+    let deadline = h.timeout().filter(|t| *t > 0).map(|t| Instant::now() + Duration::from_secs(t as u64));
     let status = loop {
         match child.try_wait().map_err(|e| fail(e.to_string()))? {
             Some(s) => break s,
@@ -59,10 +53,7 @@ fn run_one(h: &Hook, state: &[u8]) -> Result<()> {
                 if deadline.is_some_and(|d| Instant::now() >= d) {
                     let _ = child.kill();
                     let _ = child.wait();
-                    return Err(fail(format!(
-                        "timed out after {}s",
-                        h.timeout().unwrap_or(0)
-                    )));
+                    return Err(fail(format!("timed out after {}s", h.timeout().unwrap_or(0))));
                 }
                 std::thread::sleep(Duration::from_millis(2));
             }

@@ -52,12 +52,7 @@ pub struct Plan {
 
 impl Plan {
     pub fn from_spec(spec: &Spec) -> Result<Plan> {
-        let mut plan = Plan {
-            clone: CloneFlags::empty(),
-            new_cgroup: false,
-            new_time: false,
-            join: Vec::new(),
-        };
+        let mut plan = Plan { clone: CloneFlags::empty(), new_cgroup: false, new_time: false, join: Vec::new() };
         let nss = spec.linux().as_ref().and_then(|l| l.namespaces().as_ref());
         let mut joins: Vec<(LinuxNamespaceType, PathBuf)> = Vec::new();
         for ns in nss.into_iter().flatten() {
@@ -77,13 +72,7 @@ impl Plan {
                     nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC,
                     nix::sys::stat::Mode::empty(),
                 )
-                .map_err(|e| {
-                    Error::InvalidConfig(format!(
-                        "{} namespace path {}: {e}",
-                        proc_name(t),
-                        p.display()
-                    ))
-                })?;
+                .map_err(|e| Error::InvalidConfig(format!("{} namespace path {}: {e}", proc_name(t), p.display())))?;
                 plan.join.push((t, fd));
             }
         }
@@ -114,10 +103,7 @@ impl Plan {
     }
 
     pub fn pid_join(&self) -> Option<&OwnedFd> {
-        self.join
-            .iter()
-            .find(|(t, _)| *t == LinuxNamespaceType::Pid)
-            .map(|(_, fd)| fd)
+        self.join.iter().find(|(t, _)| *t == LinuxNamespaceType::Pid).map(|(_, fd)| fd)
     }
 }
 
@@ -125,29 +111,16 @@ impl Plan {
 /// linux.timeOffsets: unshare (affects children only), write the offsets
 /// while the namespace is still empty, then move ourselves into it.
 pub fn enter_new_time_ns(spec: &Spec, proc: &Proc) -> Result<()> {
-    nix::sched::unshare(flag(LinuxNamespaceType::Time))
-        .context(|| "unshare time namespace".into())?;
-    if let Some(offsets) = spec
-        .linux()
-        .as_ref()
-        .and_then(|l| l.time_offsets().as_ref())
-    {
+    nix::sched::unshare(flag(LinuxNamespaceType::Time)).context(|| "unshare time namespace".into())?;
+    if let Some(offsets) = spec.linux().as_ref().and_then(|l| l.time_offsets().as_ref()) {
         let mut text = String::new();
         for (clock, off) in offsets {
             let id = match clock.as_str() {
                 "monotonic" => "monotonic",
                 "boottime" => "boottime",
-                other => {
-                    return Err(Error::InvalidConfig(format!(
-                        "unknown timeOffsets clock {other:?}"
-                    )))
-                }
+                other => return Err(Error::InvalidConfig(format!("unknown timeOffsets clock {other:?}"))),
             };
-            text.push_str(&format!(
-                "{id} {} {}\n",
-                off.secs().unwrap_or(0),
-                off.nanosecs().unwrap_or(0)
-            ));
+            text.push_str(&format!("{id} {} {}\n", off.secs().unwrap_or(0), off.nanosecs().unwrap_or(0)));
         }
         for line in text.lines() {
             proc.write_self("timens_offsets", line.as_bytes())?;

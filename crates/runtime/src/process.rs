@@ -17,10 +17,7 @@ use crate::error::{Context, Error, Result};
 pub fn set_rlimits(p: &Process) -> Result<()> {
     for r in p.rlimits().iter().flatten() {
         let res = rlimit_resource(r.typ());
-        let lim = libc::rlimit {
-            rlim_cur: r.soft(),
-            rlim_max: r.hard(),
-        };
+        let lim = libc::rlimit { rlim_cur: r.soft(), rlim_max: r.hard() };
         // SAFETY: setrlimit with a valid resource and struct.
         if unsafe { libc::setrlimit(res, &lim) } != 0 {
             return Err(std::io::Error::last_os_error())
@@ -52,10 +49,7 @@ fn rlimit_resource(t: PosixRlimitType) -> libc::__rlimit_resource_t {
     }
 }
 
-fn to_caps(
-    set: Option<&HashSet<oci_spec::runtime::Capability>>,
-    supported: &CapsHashSet,
-) -> CapsHashSet {
+fn to_caps(set: Option<&HashSet<oci_spec::runtime::Capability>>, supported: &CapsHashSet) -> CapsHashSet {
     set.into_iter()
         .flatten()
         .filter_map(|c| {
@@ -104,8 +98,7 @@ fn finish_inner(f: &Finish) -> Result<Never> {
     let c = p.capabilities().as_ref().unwrap_or(&empty);
     let bounding = to_caps(c.bounding().as_ref(), &supported);
     for cap in supported.difference(&bounding) {
-        caps::drop(None, CapSet::Bounding, *cap)
-            .map_err(|e| Error::Other(format!("drop bounding {cap}: {e}")))?;
+        caps::drop(None, CapSet::Bounding, *cap).map_err(|e| Error::Other(format!("drop bounding {cap}: {e}")))?;
     }
     // Keep permitted caps across the uid change; they are set exactly below.
     nix::sys::prctl::set_keepcaps(true).context(|| "prctl(PR_SET_KEEPCAPS)".into())?;
@@ -118,20 +111,14 @@ fn finish_inner(f: &Finish) -> Result<Never> {
     let inheritable = to_caps(c.inheritable().as_ref(), &supported);
     let ambient = to_caps(c.ambient().as_ref(), &supported);
     // Order matters: effective must stay a subset of permitted at every step.
-    caps::set(
-        None,
-        CapSet::Effective,
-        &effective.intersection(&permitted).copied().collect(),
-    )
-    .and_then(|_| caps::set(None, CapSet::Permitted, &permitted))
-    .and_then(|_| caps::set(None, CapSet::Inheritable, &inheritable))
-    .and_then(|_| caps::set(None, CapSet::Effective, &effective))
-    .map_err(|e| Error::Other(format!("set capabilities: {e}")))?;
-    caps::clear(None, CapSet::Ambient)
-        .map_err(|e| Error::Other(format!("clear ambient capabilities: {e}")))?;
+    caps::set(None, CapSet::Effective, &effective.intersection(&permitted).copied().collect())
+        .and_then(|_| caps::set(None, CapSet::Permitted, &permitted))
+        .and_then(|_| caps::set(None, CapSet::Inheritable, &inheritable))
+        .and_then(|_| caps::set(None, CapSet::Effective, &effective))
+        .map_err(|e| Error::Other(format!("set capabilities: {e}")))?;
+    caps::clear(None, CapSet::Ambient).map_err(|e| Error::Other(format!("clear ambient capabilities: {e}")))?;
     for cap in &ambient {
-        caps::raise(None, CapSet::Ambient, *cap)
-            .map_err(|e| Error::Other(format!("raise ambient {cap}: {e}")))?;
+        caps::raise(None, CapSet::Ambient, *cap).map_err(|e| Error::Other(format!("raise ambient {cap}: {e}")))?;
     }
     if nnp {
         nix::sys::prctl::set_no_new_privs().context(|| "prctl(PR_SET_NO_NEW_PRIVS)".into())?;
@@ -148,12 +135,8 @@ fn set_user(p: &Process) -> Result<()> {
     if let Some(mask) = u.umask() {
         nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(mask));
     }
-    let gids: Vec<nix::unistd::Gid> = u
-        .additional_gids()
-        .iter()
-        .flatten()
-        .map(|g| nix::unistd::Gid::from_raw(*g))
-        .collect();
+    let gids: Vec<nix::unistd::Gid> =
+        u.additional_gids().iter().flatten().map(|g| nix::unistd::Gid::from_raw(*g)).collect();
     // setgroups is refused in a user namespace whose setgroups file says "deny";
     // only an explicit request for extra groups makes that an error.
     if let Err(e) = nix::unistd::setgroups(&gids) {
@@ -173,21 +156,11 @@ fn set_user(p: &Process) -> Result<()> {
 /// (CVE-2024-21626).
 pub fn close_fds_from(from: i32) {
     // SAFETY: close_range only changes fd flags.
-    let rc = unsafe {
-        libc::syscall(
-            libc::SYS_close_range,
-            from as u32,
-            u32::MAX,
-            libc::CLOSE_RANGE_CLOEXEC,
-        )
-    };
+    let rc = unsafe { libc::syscall(libc::SYS_close_range, from as u32, u32::MAX, libc::CLOSE_RANGE_CLOEXEC) };
     if rc != 0 {
         // Kernels before 5.11: walk /proc/self/fd instead.
         if let Ok(rd) = std::fs::read_dir("/proc/self/fd") {
-            let fds: Vec<i32> = rd
-                .flatten()
-                .filter_map(|e| e.file_name().to_str()?.parse().ok())
-                .collect();
+            let fds: Vec<i32> = rd.flatten().filter_map(|e| e.file_name().to_str()?.parse().ok()).collect();
             for fd in fds.into_iter().filter(|fd| *fd >= from) {
                 // SAFETY: setting FD_CLOEXEC on an fd number; harmless if closed.
                 unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
@@ -197,21 +170,10 @@ pub fn close_fds_from(from: i32) {
 }
 
 fn exec(exe: &Path, p: &Process) -> Result<Never> {
-    let cstr = |s: &[u8]| {
-        CString::new(s).map_err(|_| Error::InvalidConfig("NUL byte in process args or env".into()))
-    };
+    let cstr = |s: &[u8]| CString::new(s).map_err(|_| Error::InvalidConfig("NUL byte in process args or env".into()));
     let path = cstr(exe.as_os_str().as_bytes())?;
-    let args = p
-        .args()
-        .as_deref()
-        .unwrap_or(&[])
-        .iter()
-        .map(|a| cstr(a.as_bytes()))
-        .collect::<Result<Vec<_>>>()?;
-    let env = env_with_home(p)
-        .iter()
-        .map(|e| cstr(e.as_bytes()))
-        .collect::<Result<Vec<_>>>()?;
+    let args = p.args().as_deref().unwrap_or(&[]).iter().map(|a| cstr(a.as_bytes())).collect::<Result<Vec<_>>>()?;
+    let env = env_with_home(p).iter().map(|e| cstr(e.as_bytes())).collect::<Result<Vec<_>>>()?;
     let e = nix::unistd::execve(&path, &args, &env).unwrap_err();
     Err(Error::Other(format!("exec {:?}: {e}", exe)))
 }
@@ -248,13 +210,8 @@ pub fn resolve_exe(p: &Process) -> Result<PathBuf> {
         (md.is_file() && md.permissions().mode() & 0o111 != 0).then(|| cand.to_path_buf())
     };
     if arg0.contains('/') {
-        let cand = if Path::new(arg0).is_absolute() {
-            PathBuf::from(arg0)
-        } else {
-            p.cwd().join(arg0)
-        };
-        return check(&cand)
-            .ok_or_else(|| Error::Other(format!("exec: \"{arg0}\": no such executable file")));
+        let cand = if Path::new(arg0).is_absolute() { PathBuf::from(arg0) } else { p.cwd().join(arg0) };
+        return check(&cand).ok_or_else(|| Error::Other(format!("exec: \"{arg0}\": no such executable file")));
     }
     let path = p
         .env()
@@ -265,11 +222,7 @@ pub fn resolve_exe(p: &Process) -> Result<PathBuf> {
     path.split(':')
         .filter(|d| !d.is_empty())
         .find_map(|d| check(&Path::new(d).join(arg0)))
-        .ok_or_else(|| {
-            Error::Other(format!(
-                "exec: \"{arg0}\": executable file not found in $PATH"
-            ))
-        })
+        .ok_or_else(|| Error::Other(format!("exec: \"{arg0}\": executable file not found in $PATH")))
 }
 
 /// chdir to process.cwd and check the result is inside the container root:
@@ -280,18 +233,14 @@ pub fn enter_cwd(p: &Process) -> Result<()> {
     if let Err(e) = nix::unistd::chdir(cwd.as_path()) {
         if e == nix::errno::Errno::ENOENT && p.user().uid() == 0 {
             std::fs::create_dir_all(cwd).context(|| format!("create cwd {}", cwd.display()))?;
-            nix::unistd::chdir(cwd.as_path())
-                .context(|| format!("chdir to cwd {}", cwd.display()))?;
+            nix::unistd::chdir(cwd.as_path()).context(|| format!("chdir to cwd {}", cwd.display()))?;
         } else {
             return Err(e).context(|| format!("chdir to cwd {}", cwd.display()));
         }
     }
     let now = nix::unistd::getcwd().context(|| "getcwd".into())?;
     if !now.is_absolute() || now.starts_with("(unreachable)") {
-        return Err(Error::Other(format!(
-            "cwd {} is outside the container root",
-            cwd.display()
-        )));
+        return Err(Error::Other(format!("cwd {} is outside the container root", cwd.display())));
     }
     Ok(())
 }

@@ -25,9 +25,7 @@ impl Proc {
     pub fn open(path: &Path) -> Result<Proc> {
         let dir = nix::fcntl::open(
             path,
-            nix::fcntl::OFlag::O_PATH
-                | nix::fcntl::OFlag::O_DIRECTORY
-                | nix::fcntl::OFlag::O_CLOEXEC,
+            nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC,
             nix::sys::stat::Mode::empty(),
         )
         .context(|| format!("open {}", path.display()))?;
@@ -57,8 +55,7 @@ impl Proc {
     /// "/proc/self" is a symlink, which the safe open refuses, so resolve it to
     /// the pid as this procfs numbers it (the host's pid before pivot_root).
     pub fn write_self(&self, file: &str, data: &[u8]) -> Result<()> {
-        let pid =
-            nix::fcntl::readlinkat(self.fd(), "self").context(|| "readlink /proc/self".into())?;
+        let pid = nix::fcntl::readlinkat(self.fd(), "self").context(|| "readlink /proc/self".into())?;
         self.write(&format!("{}/{file}", pid.to_string_lossy()), data)
     }
 

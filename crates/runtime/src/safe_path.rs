@@ -20,12 +20,7 @@ use crate::error::{Error, Result};
 
 /// Open `path` (relative to `root`, absolute paths meaning the same) inside `root`.
 pub fn open_in_root(root: BorrowedFd, path: &Path, flags: i32) -> std::io::Result<OwnedFd> {
-    openat2(
-        root,
-        &relative(path),
-        flags | libc::O_CLOEXEC,
-        libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS,
-    )
+    openat2(root, &relative(path), flags | libc::O_CLOEXEC, libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS)
 }
 
 /// Open `name` beneath `dir` without following any symlink and without
@@ -35,10 +30,7 @@ pub fn open_beneath_no_xdev(dir: BorrowedFd, name: &Path, flags: i32) -> std::io
         dir,
         name,
         flags | libc::O_CLOEXEC,
-        libc::RESOLVE_BENEATH
-            | libc::RESOLVE_NO_SYMLINKS
-            | libc::RESOLVE_NO_MAGICLINKS
-            | libc::RESOLVE_NO_XDEV,
+        libc::RESOLVE_BENEATH | libc::RESOLVE_NO_SYMLINKS | libc::RESOLVE_NO_MAGICLINKS | libc::RESOLVE_NO_XDEV,
     )
 }
 
@@ -77,10 +69,7 @@ fn openat2(dir: BorrowedFd, path: &Path, flags: i32, resolve: u64) -> std::io::R
 
 /// `path` with its root and any `.` stripped, for use relative to a root fd.
 pub fn relative(path: &Path) -> PathBuf {
-    let rel: PathBuf = path
-        .components()
-        .filter(|c| matches!(c, Component::Normal(_) | Component::ParentDir))
-        .collect();
+    let rel: PathBuf = path.components().filter(|c| matches!(c, Component::Normal(_) | Component::ParentDir)).collect();
     // openat2 refuses an empty path; "." names the root itself.
     if rel.as_os_str().is_empty() {
         PathBuf::from(".")
@@ -103,14 +92,11 @@ pub fn ensure_in_root(root: BorrowedFd, path: &Path, kind: Kind) -> Result<Owned
     if let Ok(fd) = open_in_root(root, &rel, libc::O_PATH) {
         return Ok(fd);
     }
-    let comps: Vec<_> = rel
-        .components()
-        .filter(|c| !matches!(c, Component::CurDir))
-        .collect();
+    let comps: Vec<_> = rel.components().filter(|c| !matches!(c, Component::CurDir)).collect();
     // Walk from the root: resolve each prefix in-root; create what is missing
     // relative to the fd of the (already safely resolved) parent.
-    let mut parent = open_in_root(root, Path::new("."), libc::O_PATH | libc::O_DIRECTORY)
-        .map_err(|e| io_err(path, e))?;
+    let mut parent =
+        open_in_root(root, Path::new("."), libc::O_PATH | libc::O_DIRECTORY).map_err(|e| io_err(path, e))?;
     let mut prefix = PathBuf::new();
     for (i, comp) in comps.iter().enumerate() {
         prefix.push(comp);
@@ -131,11 +117,7 @@ pub fn ensure_in_root(root: BorrowedFd, path: &Path, kind: Kind) -> Result<Owned
                 libc::openat(
                     parent.as_raw_fd(),
                     name.as_ptr(),
-                    libc::O_CREAT
-                        | libc::O_EXCL
-                        | libc::O_NOFOLLOW
-                        | libc::O_CLOEXEC
-                        | libc::O_WRONLY,
+                    libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_WRONLY,
                     0o644,
                 )
             };
@@ -163,11 +145,7 @@ pub fn ensure_in_root(root: BorrowedFd, path: &Path, kind: Kind) -> Result<Owned
         }
         // SAFETY: valid dir fd and NUL-terminated name.
         let fd = unsafe {
-            libc::openat(
-                parent.as_raw_fd(),
-                name.as_ptr(),
-                libc::O_PATH | libc::O_NOFOLLOW | libc::O_CLOEXEC,
-            )
+            libc::openat(parent.as_raw_fd(), name.as_ptr(), libc::O_PATH | libc::O_NOFOLLOW | libc::O_CLOEXEC)
         };
         if fd < 0 {
             return Err(io_err(path, std::io::Error::last_os_error()));
@@ -179,10 +157,7 @@ pub fn ensure_in_root(root: BorrowedFd, path: &Path, kind: Kind) -> Result<Owned
 }
 
 fn io_err(path: &Path, source: std::io::Error) -> Error {
-    Error::Io {
-        context: format!("resolve {} in rootfs", path.display()),
-        source,
-    }
+    Error::Io { context: format!("resolve {} in rootfs", path.display()), source }
 }
 
 /// The `/proc/self/fd/N` path for an fd: mount(2) and friends act on the

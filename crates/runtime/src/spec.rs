@@ -23,28 +23,17 @@ pub struct Bundle {
 impl Bundle {
     /// Read `<dir>/config.json` and check it describes a container we can create.
     pub fn load(dir: &Path) -> Result<Bundle> {
-        let dir = std::fs::canonicalize(dir)
-            .map_err(|e| Error::InvalidConfig(format!("bundle {}: {e}", dir.display())))?;
+        let dir =
+            std::fs::canonicalize(dir).map_err(|e| Error::InvalidConfig(format!("bundle {}: {e}", dir.display())))?;
         let path = dir.join("config.json");
-        let text = std::fs::read(&path)
-            .map_err(|e| Error::InvalidConfig(format!("{}: {e}", path.display())))?;
+        let text = std::fs::read(&path).map_err(|e| Error::InvalidConfig(format!("{}: {e}", path.display())))?;
         let spec = parse(&text)?;
-        let root = spec
-            .root()
-            .as_ref()
-            .ok_or_else(|| Error::InvalidConfig("root is required".into()))?;
-        let rootfs = if root.path().is_absolute() {
-            root.path().clone()
-        } else {
-            dir.join(root.path())
-        };
+        let root = spec.root().as_ref().ok_or_else(|| Error::InvalidConfig("root is required".into()))?;
+        let rootfs = if root.path().is_absolute() { root.path().clone() } else { dir.join(root.path()) };
         let rootfs = std::fs::canonicalize(&rootfs)
             .map_err(|e| Error::InvalidConfig(format!("root.path {}: {e}", rootfs.display())))?;
         if !rootfs.is_dir() {
-            return Err(Error::InvalidConfig(format!(
-                "root.path {} is not a directory",
-                rootfs.display()
-            )));
+            return Err(Error::InvalidConfig(format!("root.path {} is not a directory", rootfs.display())));
         }
         Ok(Bundle { dir, spec, rootfs })
     }
@@ -52,8 +41,7 @@ impl Bundle {
 
 /// Parse config.json text and validate what creation relies on.
 pub fn parse(text: &[u8]) -> Result<Spec> {
-    let spec: Spec =
-        serde_json::from_slice(text).map_err(|e| Error::InvalidConfig(e.to_string()))?;
+    let spec: Spec = serde_json::from_slice(text).map_err(|e| Error::InvalidConfig(e.to_string()))?;
     validate(&spec)?;
     Ok(spec)
 }
@@ -61,27 +49,15 @@ pub fn parse(text: &[u8]) -> Result<Spec> {
 fn validate(spec: &Spec) -> Result<()> {
     let version = spec.version();
     if !(version.starts_with("1.") || version == "1") {
-        return Err(Error::InvalidConfig(format!(
-            "unsupported ociVersion {version:?}: this runtime implements 1.x"
-        )));
+        return Err(Error::InvalidConfig(format!("unsupported ociVersion {version:?}: this runtime implements 1.x")));
     }
-    let process = spec
-        .process()
-        .as_ref()
-        .ok_or_else(|| Error::InvalidConfig("process is required".into()))?;
+    let process = spec.process().as_ref().ok_or_else(|| Error::InvalidConfig("process is required".into()))?;
     match process.args() {
         Some(args) if !args.is_empty() && !args[0].is_empty() => {}
-        _ => {
-            return Err(Error::InvalidConfig(
-                "process.args must not be empty".into(),
-            ))
-        }
+        _ => return Err(Error::InvalidConfig("process.args must not be empty".into())),
     }
     if !process.cwd().is_absolute() {
-        return Err(Error::InvalidConfig(format!(
-            "process.cwd {:?} must be an absolute path",
-            process.cwd()
-        )));
+        return Err(Error::InvalidConfig(format!("process.cwd {:?} must be an absolute path", process.cwd())));
     }
     if let Some(p) = process.apparmor_profile() {
         if !p.is_empty() && !Path::new("/sys/kernel/security/apparmor").exists() {
@@ -97,24 +73,16 @@ fn validate(spec: &Spec) -> Result<()> {
             )));
         }
     }
-    let linux = spec
-        .linux()
-        .as_ref()
-        .ok_or_else(|| Error::InvalidConfig("linux section is required".into()))?;
+    let linux = spec.linux().as_ref().ok_or_else(|| Error::InvalidConfig("linux section is required".into()))?;
     let mut seen = Vec::new();
     for ns in linux.namespaces().iter().flatten() {
         if seen.contains(&ns.typ()) {
-            return Err(Error::InvalidConfig(format!(
-                "namespace {:?} listed twice",
-                ns.typ()
-            )));
+            return Err(Error::InvalidConfig(format!("namespace {:?} listed twice", ns.typ())));
         }
         seen.push(ns.typ());
         if let Some(p) = ns.path() {
             if !p.is_absolute() {
-                return Err(Error::InvalidConfig(format!(
-                    "namespace path {p:?} must be absolute"
-                )));
+                return Err(Error::InvalidConfig(format!("namespace path {p:?} must be absolute")));
             }
         }
     }
@@ -122,24 +90,15 @@ fn validate(spec: &Spec) -> Result<()> {
     let has_maps = linux.uid_mappings().as_ref().is_some_and(|m| !m.is_empty())
         || linux.gid_mappings().as_ref().is_some_and(|m| !m.is_empty());
     if has_maps && !has_userns {
-        return Err(Error::InvalidConfig(
-            "uidMappings/gidMappings given without a user namespace".into(),
-        ));
+        return Err(Error::InvalidConfig("uidMappings/gidMappings given without a user namespace".into()));
     }
-    let new_userns = linux
-        .namespaces()
-        .iter()
-        .flatten()
-        .any(|n| n.typ() == LinuxNamespaceType::User && n.path().is_none());
+    let new_userns =
+        linux.namespaces().iter().flatten().any(|n| n.typ() == LinuxNamespaceType::User && n.path().is_none());
     if new_userns && !has_maps {
-        return Err(Error::InvalidConfig(
-            "a new user namespace needs uidMappings and gidMappings".into(),
-        ));
+        return Err(Error::InvalidConfig("a new user namespace needs uidMappings and gidMappings".into()));
     }
     if linux.time_offsets().is_some() && !seen.contains(&LinuxNamespaceType::Time) {
-        return Err(Error::InvalidConfig(
-            "timeOffsets given without a time namespace".into(),
-        ));
+        return Err(Error::InvalidConfig("timeOffsets given without a time namespace".into()));
     }
     if let Some(sysctl) = linux.sysctl() {
         for key in sysctl.keys() {
@@ -150,10 +109,7 @@ fn validate(spec: &Spec) -> Result<()> {
     }
     for m in spec.mounts().iter().flatten() {
         if !m.destination().is_absolute() {
-            return Err(Error::InvalidConfig(format!(
-                "mount destination {:?} must be absolute",
-                m.destination()
-            )));
+            return Err(Error::InvalidConfig(format!("mount destination {:?} must be absolute", m.destination())));
         }
     }
     Ok(())

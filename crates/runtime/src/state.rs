@@ -74,9 +74,7 @@ pub fn validate_id(id: &str) -> Result<()> {
     let ok = !id.is_empty()
         && id.len() <= 1024
         && id.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
-        && id
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "_.-+".contains(c));
+        && id.chars().all(|c| c.is_ascii_alphanumeric() || "_.-+".contains(c));
     if ok {
         Ok(())
     } else {
@@ -95,13 +93,8 @@ impl Dir {
             .context(|| format!("create state root {}", root.display()))?;
         let path = root.join(id);
         match std::fs::DirBuilder::new().mode(0o711).create(&path) {
-            Ok(()) => Ok(Dir {
-                path,
-                id: id.into(),
-            }),
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                Err(Error::AlreadyExists(id.into()))
-            }
+            Ok(()) => Ok(Dir { path, id: id.into() }),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Err(Error::AlreadyExists(id.into())),
             Err(e) => Err(e).context(|| format!("create {}", path.display())),
         }
     }
@@ -112,10 +105,7 @@ impl Dir {
         if !path.is_dir() {
             return Err(Error::NotFound(id.into()));
         }
-        Ok(Dir {
-            path,
-            id: id.into(),
-        })
+        Ok(Dir { path, id: id.into() })
     }
 
     /// Take an exclusive lock on the container for the life of the guard, so two
@@ -124,8 +114,7 @@ impl Dir {
         let f = File::open(&self.path).context(|| format!("open {}", self.path.display()))?;
         // SAFETY: flock on an fd we own.
         if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) } != 0 {
-            return Err(std::io::Error::last_os_error())
-                .context(|| format!("lock {}", self.path.display()));
+            return Err(std::io::Error::last_os_error()).context(|| format!("lock {}", self.path.display()));
         }
         Ok(f)
     }
@@ -138,19 +127,12 @@ impl Dir {
         let p = self.path.join(STATE_FILE);
         let text = std::fs::read(&p).map_err(|e| {
             if e.kind() == std::io::ErrorKind::NotFound {
-                Error::Other(format!(
-                    "container \"{}\" has no state (its creation did not finish); delete it",
-                    self.id
-                ))
+                Error::Other(format!("container \"{}\" has no state (its creation did not finish); delete it", self.id))
             } else {
-                Error::Io {
-                    context: format!("read {}", p.display()),
-                    source: e,
-                }
+                Error::Io { context: format!("read {}", p.display()), source: e }
             }
         })?;
-        serde_json::from_slice(&text)
-            .map_err(|e| Error::Other(format!("corrupt state {}: {e}", p.display())))
+        serde_json::from_slice(&text).map_err(|e| Error::Other(format!("corrupt state {}: {e}", p.display())))
     }
 
     /// Write state.json atomically: temp file, fsync, rename.
@@ -177,10 +159,8 @@ pub fn write_atomic(path: &Path, data: &[u8], mode: u32) -> Result<()> {
         .mode(mode)
         .open(&tmp)
         .context(|| format!("create {}", tmp.display()))?;
-    f.write_all(data)
-        .context(|| format!("write {}", tmp.display()))?;
-    f.sync_all()
-        .context(|| format!("fsync {}", tmp.display()))?;
+    f.write_all(data).context(|| format!("write {}", tmp.display()))?;
+    f.sync_all().context(|| format!("fsync {}", tmp.display()))?;
     std::fs::rename(&tmp, path).context(|| format!("rename to {}", path.display()))
 }
 

@@ -6,8 +6,7 @@ use std::io::{IoSlice, IoSliceMut};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
 use nix::sys::socket::{
-    recvmsg, sendmsg, socketpair, AddressFamily, ControlMessage, ControlMessageOwned, MsgFlags,
-    SockFlag, SockType,
+    recvmsg, sendmsg, socketpair, AddressFamily, ControlMessage, ControlMessageOwned, MsgFlags, SockFlag, SockType,
 };
 use serde::{Deserialize, Serialize};
 
@@ -38,13 +37,8 @@ pub struct Channel {
 }
 
 pub fn pair() -> Result<(Channel, Channel)> {
-    let (a, b) = socketpair(
-        AddressFamily::Unix,
-        SockType::SeqPacket,
-        None,
-        SockFlag::SOCK_CLOEXEC,
-    )
-    .context(|| "socketpair".into())?;
+    let (a, b) = socketpair(AddressFamily::Unix, SockType::SeqPacket, None, SockFlag::SOCK_CLOEXEC)
+        .context(|| "socketpair".into())?;
     Ok((Channel { fd: a }, Channel { fd: b }))
 }
 
@@ -68,14 +62,8 @@ impl Channel {
             }
             None => vec![],
         };
-        sendmsg::<()>(
-            self.fd.as_raw_fd(),
-            &iov,
-            &cmsgs,
-            MsgFlags::MSG_NOSIGNAL,
-            None,
-        )
-        .context(|| "send to sync socket".into())?;
+        sendmsg::<()>(self.fd.as_raw_fd(), &iov, &cmsgs, MsgFlags::MSG_NOSIGNAL, None)
+            .context(|| "send to sync socket".into())?;
         Ok(())
     }
 
@@ -85,12 +73,7 @@ impl Channel {
         let mut cmsg = nix::cmsg_space!([RawFd; 1]);
         let (n, fd) = loop {
             let mut iov = [IoSliceMut::new(&mut buf)];
-            match recvmsg::<()>(
-                self.fd.as_raw_fd(),
-                &mut iov,
-                Some(&mut cmsg),
-                MsgFlags::MSG_CMSG_CLOEXEC,
-            ) {
+            match recvmsg::<()>(self.fd.as_raw_fd(), &mut iov, Some(&mut cmsg), MsgFlags::MSG_CMSG_CLOEXEC) {
                 Ok(m) => {
                     let mut fd = None;
                     for c in m.cmsgs().context(|| "sync socket control message".into())? {
@@ -108,8 +91,7 @@ impl Channel {
         if n == 0 {
             return Ok(None);
         }
-        let msg = serde_json::from_slice(&buf[..n])
-            .map_err(|e| Error::Other(format!("bad sync message: {e}")))?;
+        let msg = serde_json::from_slice(&buf[..n]).map_err(|e| Error::Other(format!("bad sync message: {e}")))?;
         Ok(Some((msg, fd)))
     }
 
@@ -118,12 +100,8 @@ impl Channel {
         match self.recv()? {
             Some((m, fd)) if m == want => Ok(fd),
             Some((Msg::Error(e), _)) => Err(Error::Init(e)),
-            Some((m, _)) => Err(Error::Other(format!(
-                "expected {want:?} from init, got {m:?}"
-            ))),
-            None => Err(Error::Init(
-                "container init exited before it finished setting up".into(),
-            )),
+            Some((m, _)) => Err(Error::Other(format!("expected {want:?} from init, got {m:?}"))),
+            None => Err(Error::Init("container init exited before it finished setting up".into())),
         }
     }
 }

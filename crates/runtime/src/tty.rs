@@ -39,10 +39,7 @@ pub fn open(ptmx: &Path) -> Result<Pty> {
     let st = fstat(&master).context(|| "fstat ptmx".into())?;
     let is_chr = SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFCHR;
     if !is_chr || major(st.st_rdev) != PTMX_MAJOR || minor(st.st_rdev) != PTMX_MINOR {
-        return Err(Error::Other(format!(
-            "{} is not the pty multiplexer",
-            ptmx.display()
-        )));
+        return Err(Error::Other(format!("{} is not the pty multiplexer", ptmx.display())));
     }
     let unlock: libc::c_int = 0;
     // SAFETY: TIOCSPTLCK takes a pointer to an int; fd is a ptmx master.
@@ -50,13 +47,8 @@ pub fn open(ptmx: &Path) -> Result<Pty> {
         return Err(std::io::Error::last_os_error()).context(|| "unlock pty".into());
     }
     // SAFETY: TIOCGPTPEER returns a new fd for the peer of this master.
-    let peer = unsafe {
-        libc::ioctl(
-            master.as_raw_fd(),
-            libc::TIOCGPTPEER,
-            libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC,
-        )
-    };
+    let peer =
+        unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCGPTPEER, libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC) };
     if peer < 0 {
         return Err(std::io::Error::last_os_error()).context(|| "open pty peer".into());
     }
@@ -71,22 +63,14 @@ pub fn check_pts(fd: BorrowedFd) -> Result<()> {
     let st = fstat(fd).context(|| "fstat pty".into())?;
     let is_chr = SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFCHR;
     let fs = fstatfs(fd).context(|| "statfs pty".into())?;
-    if !is_chr
-        || !PTS_MAJORS.contains(&major(st.st_rdev))
-        || fs.filesystem_type() != DEVPTS_SUPER_MAGIC
-    {
+    if !is_chr || !PTS_MAJORS.contains(&major(st.st_rdev)) || fs.filesystem_type() != DEVPTS_SUPER_MAGIC {
         return Err(Error::Other("console is not a real devpts pty".into()));
     }
     Ok(())
 }
 
 pub fn set_size(fd: BorrowedFd, rows: u16, cols: u16) -> Result<()> {
-    let ws = libc::winsize {
-        ws_row: rows,
-        ws_col: cols,
-        ws_xpixel: 0,
-        ws_ypixel: 0,
-    };
+    let ws = libc::winsize { ws_row: rows, ws_col: cols, ws_xpixel: 0, ws_ypixel: 0 };
     // SAFETY: TIOCSWINSZ reads a winsize struct.
     if unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCSWINSZ, &ws) } < 0 {
         return Err(std::io::Error::last_os_error()).context(|| "set console size".into());
@@ -113,22 +97,15 @@ pub fn become_console(slave: &OwnedFd) -> Result<()> {
 /// Send the master to the caller's console socket, as runc does: SCM_RIGHTS
 /// with the terminal's name as the data.
 pub fn send_to_socket(socket: &Path, master: RawFd) -> Result<()> {
-    let s = UnixStream::connect(socket)
-        .context(|| format!("connect to console socket {}", socket.display()))?;
+    let s = UnixStream::connect(socket).context(|| format!("connect to console socket {}", socket.display()))?;
     send_fd(s.as_raw_fd(), master, b"/dev/ptmx")
 }
 
 pub fn send_fd(sock: RawFd, fd: RawFd, name: &[u8]) -> Result<()> {
     let fds = [fd];
     let iov = [IoSlice::new(name)];
-    sendmsg::<()>(
-        sock,
-        &iov,
-        &[ControlMessage::ScmRights(&fds)],
-        MsgFlags::empty(),
-        None,
-    )
-    .context(|| "send console fd".into())?;
+    sendmsg::<()>(sock, &iov, &[ControlMessage::ScmRights(&fds)], MsgFlags::empty(), None)
+        .context(|| "send console fd".into())?;
     Ok(())
 }
 
@@ -140,17 +117,9 @@ pub fn proxy(master: &OwnedFd) {
     let mut buf = [0u8; 8192];
     let mut stdin_open = true;
     loop {
-        let mut fds = vec![libc::pollfd {
-            fd: master.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        }];
+        let mut fds = vec![libc::pollfd { fd: master.as_raw_fd(), events: libc::POLLIN, revents: 0 }];
         if stdin_open {
-            fds.push(libc::pollfd {
-                fd: 0,
-                events: libc::POLLIN,
-                revents: 0,
-            });
+            fds.push(libc::pollfd { fd: 0, events: libc::POLLIN, revents: 0 });
         }
         // SAFETY: fds is a valid array of pollfd.
         let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, -1) };

@@ -51,33 +51,19 @@ pub fn create(opts: &CreateOptions) -> Result<Created> {
     // Everything that can be checked without side effects is checked first,
     // so bad input leaves no state, cgroup or mount behind.
     let bundle = Bundle::load(&opts.bundle)?;
-    let process = bundle
-        .spec
-        .process()
-        .as_ref()
-        .ok_or_else(|| Error::InvalidConfig("process is required".into()))?;
+    let process = bundle.spec.process().as_ref().ok_or_else(|| Error::InvalidConfig("process is required".into()))?;
     let terminal = process.terminal().unwrap_or(false);
     if terminal && opts.console_socket.is_none() && !opts.foreground {
         return Err(Error::InvalidConfig(
-            "process.terminal is true but no --console-socket was given to receive the terminal"
-                .into(),
+            "process.terminal is true but no --console-socket was given to receive the terminal".into(),
         ));
     }
-    let cgroups_path = bundle
-        .spec
-        .linux()
-        .as_ref()
-        .and_then(|l| l.cgroups_path().as_ref())
-        .map(|p| p.to_string_lossy().into_owned());
+    let cgroups_path =
+        bundle.spec.linux().as_ref().and_then(|l| l.cgroups_path().as_ref()).map(|p| p.to_string_lossy().into_owned());
     if opts.systemd_cgroup && !std::path::Path::new("/run/systemd/system").exists() {
-        return Err(Error::Unsupported(
-            "--systemd-cgroup: systemd is not running on this host".into(),
-        ));
+        return Err(Error::Unsupported("--systemd-cgroup: systemd is not running on this host".into()));
     }
-    if cgroups_path
-        .as_deref()
-        .is_some_and(|p| !p.starts_with('/') && p.split(':').count() == 3)
-        && !opts.systemd_cgroup
+    if cgroups_path.as_deref().is_some_and(|p| !p.starts_with('/') && p.split(':').count() == 3) && !opts.systemd_cgroup
     {
         return Err(Error::InvalidConfig(format!(
             "cgroupsPath {:?} is a systemd slice path; it needs --systemd-cgroup",
@@ -88,25 +74,16 @@ pub fn create(opts: &CreateOptions) -> Result<Created> {
     let host_proc = Proc::open(std::path::Path::new("/proc"))?;
 
     let dir = Dir::create(&opts.root, &opts.id)?;
-    let mut guard = Cleanup {
-        dir: Some(dir.clone()),
-        cgroup: None,
-        child: None,
-    };
+    let mut guard = Cleanup { dir: Some(dir.clone()), cgroup: None, child: None };
 
     nix::unistd::mkfifo(&dir.fifo(), nix::sys::stat::Mode::from_bits_truncate(0o600))
         .context(|| "create exec fifo".into())?;
     let cgroup = cgroups::Manager::new(cgroups_path.as_deref(), &opts.id)?;
     cgroup.create()?;
     guard.cgroup = Some(cgroup.clone());
-    if let Some(r) = bundle
-        .spec
-        .linux()
-        .as_ref()
-        .and_then(|l| l.resources().as_ref())
-    {
-        cgroup.apply(r)?;
-    }
+    let mut resources = bundle.spec.linux().as_ref().and_then(|l| l.resources().clone()).unwrap_or_default();
+    resources.set_devices(Some(crate::rootfs::devices::cgroup_rules(&bundle.spec)?));
+    cgroup.apply(&resources)?;
     let mut st = State {
         id: opts.id.clone(),
         pid: 0,
@@ -163,28 +140,14 @@ pub fn create(opts: &CreateOptions) -> Result<Created> {
     guard.child = Some(child);
     drop(child_chan);
     if let Some(own) = saved_pidns {
-        setns(own.as_fd(), CloneFlags::CLONE_NEWPID)
-            .context(|| "return to own pid namespace".into())?;
+        setns(own.as_fd(), CloneFlags::CLONE_NEWPID).context(|| "return to own pid namespace".into())?;
     }
 
     if plan.new_userns() {
-        let linux = bundle
-            .spec
-            .linux()
-            .as_ref()
-            .ok_or_else(|| Error::InvalidConfig("linux section is required".into()))?;
-        write_id_map(
-            &host_proc,
-            child,
-            "gid_map",
-            linux.gid_mappings().as_deref().unwrap_or(&[]),
-        )?;
-        write_id_map(
-            &host_proc,
-            child,
-            "uid_map",
-            linux.uid_mappings().as_deref().unwrap_or(&[]),
-        )?;
+        let linux =
+            bundle.spec.linux().as_ref().ok_or_else(|| Error::InvalidConfig("linux section is required".into()))?;
+        write_id_map(&host_proc, child, "gid_map", linux.gid_mappings().as_deref().unwrap_or(&[]))?;
+        write_id_map(&host_proc, child, "uid_map", linux.uid_mappings().as_deref().unwrap_or(&[]))?;
     }
     cgroup.add_pid(child.as_raw())?;
     parent_chan.send(&Msg::Go)?;
@@ -205,9 +168,7 @@ pub fn create(opts: &CreateOptions) -> Result<Created> {
             Some((Msg::Terminal, fd)) => term = fd,
             Some((Msg::Created, _)) => break,
             Some((Msg::Error(e), _)) => return Err(Error::Init(e)),
-            Some((m, _)) => {
-                return Err(Error::Other(format!("unexpected message from init: {m:?}")))
-            }
+            Some((m, _)) => return Err(Error::Other(format!("unexpected message from init: {m:?}"))),
             None => return Err(Error::Init("container init exited during setup".into())),
         }
     }
@@ -216,11 +177,7 @@ pub fn create(opts: &CreateOptions) -> Result<Created> {
         state::write_atomic(pf, child.as_raw().to_string().as_bytes(), 0o644)?;
     }
     guard.disarm();
-    Ok(Created {
-        dir,
-        state: st,
-        terminal: term,
-    })
+    Ok(Created { dir, state: st, terminal: term })
 }
 
 /// fork-like clone(2) with namespace flags; returns None in the child.
@@ -228,14 +185,7 @@ fn clone(flags: CloneFlags) -> Result<Option<Pid>> {
     // SAFETY: a raw clone without CLONE_VM and a null stack behaves like fork:
     // the child gets a copy of our (single-threaded) address space.
     let rc = unsafe {
-        libc::syscall(
-            libc::SYS_clone,
-            (flags.bits() as u64) | libc::SIGCHLD as u64,
-            0usize,
-            0usize,
-            0usize,
-            0usize,
-        )
+        libc::syscall(libc::SYS_clone, (flags.bits() as u64) | libc::SIGCHLD as u64, 0usize, 0usize, 0usize, 0usize)
     };
     match rc {
         -1 => Err(std::io::Error::last_os_error()).context(|| "clone container init".into()),
@@ -245,10 +195,7 @@ fn clone(flags: CloneFlags) -> Result<Option<Pid>> {
 }
 
 fn write_id_map(proc: &Proc, pid: Pid, file: &str, maps: &[LinuxIdMapping]) -> Result<()> {
-    let text: String = maps
-        .iter()
-        .map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size()))
-        .collect();
+    let text: String = maps.iter().map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size())).collect();
     proc.write(&format!("{}/{file}", pid.as_raw()), text.as_bytes())
 }
 

@@ -81,10 +81,7 @@ pub fn exec(opts: &ExecOptions) -> Result<Execed> {
 
     nix::sys::prctl::set_dumpable(false).context(|| "prctl(PR_SET_DUMPABLE)".into())?;
     let (parent_chan, child_chan) = sync::pair()?;
-    let pid_ns = joins
-        .iter()
-        .position(|(t, _)| *t == LinuxNamespaceType::Pid)
-        .map(|i| joins.remove(i).1);
+    let pid_ns = joins.iter().position(|(t, _)| *t == LinuxNamespaceType::Pid).map(|i| joins.remove(i).1);
     let own_pidns = match &pid_ns {
         Some(fd) => {
             let own = nix::fcntl::open(
@@ -93,8 +90,7 @@ pub fn exec(opts: &ExecOptions) -> Result<Execed> {
                 nix::sys::stat::Mode::empty(),
             )
             .context(|| "open own pid namespace".into())?;
-            setns(fd.as_fd(), CloneFlags::CLONE_NEWPID)
-                .context(|| "join the container's pid namespace".into())?;
+            setns(fd.as_fd(), CloneFlags::CLONE_NEWPID).context(|| "join the container's pid namespace".into())?;
             Some(own)
         }
         None => None,
@@ -104,15 +100,7 @@ pub fn exec(opts: &ExecOptions) -> Result<Execed> {
     let child = match fork {
         ForkResult::Child => {
             drop(parent_chan);
-            let err = child_main(
-                opts,
-                p,
-                &joins,
-                cgroup.as_ref(),
-                seccomp.as_ref(),
-                &child_chan,
-                terminal,
-            );
+            let err = child_main(opts, p, &joins, cgroup.as_ref(), seccomp.as_ref(), &child_chan, terminal);
             let _ = child_chan.send(&Msg::Error(err.to_string()));
             // SAFETY: leave without running the parent's destructors.
             unsafe { libc::_exit(1) }
@@ -121,8 +109,7 @@ pub fn exec(opts: &ExecOptions) -> Result<Execed> {
     };
     drop(child_chan);
     if let Some(own) = own_pidns {
-        setns(own.as_fd(), CloneFlags::CLONE_NEWPID)
-            .context(|| "return to own pid namespace".into())?;
+        setns(own.as_fd(), CloneFlags::CLONE_NEWPID).context(|| "return to own pid namespace".into())?;
     }
     let mut term = None;
     // The channel is close-on-exec: EOF means the exec succeeded.
@@ -140,10 +127,7 @@ pub fn exec(opts: &ExecOptions) -> Result<Execed> {
     if let Some(pf) = &opts.pid_file {
         crate::state::write_atomic(pf, child.as_raw().to_string().as_bytes(), 0o644)?;
     }
-    Ok(Execed {
-        pid: child,
-        terminal: term,
-    })
+    Ok(Execed { pid: child, terminal: term })
 }
 
 fn child_main(
@@ -173,13 +157,8 @@ fn child_main(
             }
             tty::become_console(&pty.slave)?;
             match &opts.console_socket {
-                Some(sock) => {
-                    tty::send_to_socket(sock, std::os::fd::AsRawFd::as_raw_fd(&pty.master))?
-                }
-                None => chan.send_fd(
-                    &Msg::Terminal,
-                    Some(std::os::fd::AsRawFd::as_raw_fd(&pty.master)),
-                )?,
+                Some(sock) => tty::send_to_socket(sock, std::os::fd::AsRawFd::as_raw_fd(&pty.master))?,
+                None => chan.send_fd(&Msg::Terminal, Some(std::os::fd::AsRawFd::as_raw_fd(&pty.master)))?,
             }
         } else {
             let _ = nix::unistd::setsid();
@@ -189,12 +168,7 @@ fn child_main(
         process::resolve_exe(p)
     })();
     match r {
-        Ok(exe) => process::finish(process::Finish {
-            process: p,
-            seccomp,
-            preserve_fds: opts.preserve_fds,
-            exe,
-        }),
+        Ok(exe) => process::finish(process::Finish { process: p, seccomp, preserve_fds: opts.preserve_fds, exe }),
         Err(e) => e,
     }
 }

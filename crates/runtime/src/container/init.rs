@@ -40,9 +40,7 @@ pub fn run(ctx: Context) -> ! {
     let err = match setup(&ctx) {
         Ok(exe) => {
             let spec = &ctx.bundle.spec;
-            let Some(p) = spec.process().as_ref() else {
-                exit_with(&ctx, Error::InvalidConfig("no process".into()))
-            };
+            let Some(p) = spec.process().as_ref() else { exit_with(&ctx, Error::InvalidConfig("no process".into())) };
             process::finish(process::Finish {
                 process: p,
                 seccomp: spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()),
@@ -73,15 +71,12 @@ fn setup(ctx: &Context) -> Result<PathBuf> {
     let spec: &Spec = &ctx.bundle.spec;
     let plan = ctx.plan;
     // If the runtime dies before we are done, so do we: nothing half-made lingers.
-    nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL)
-        .context(|| "prctl(PR_SET_PDEATHSIG)".into())?;
+    nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL).context(|| "prctl(PR_SET_PDEATHSIG)".into())?;
     ctx.chan.expect(Msg::Go)?;
     if plan.new_userns() {
         // Become root of the new user namespace (the maps are written now).
-        nix::unistd::setresgid(0.into(), 0.into(), 0.into())
-            .context(|| "setgid 0 in user namespace".into())?;
-        nix::unistd::setresuid(0.into(), 0.into(), 0.into())
-            .context(|| "setuid 0 in user namespace".into())?;
+        nix::unistd::setresgid(0.into(), 0.into(), 0.into()).context(|| "setgid 0 in user namespace".into())?;
+        nix::unistd::setresuid(0.into(), 0.into(), 0.into()).context(|| "setuid 0 in user namespace".into())?;
     }
     plan.join_all_but_pid()?;
     if plan.new_cgroup {
@@ -94,21 +89,14 @@ fn setup(ctx: &Context) -> Result<PathBuf> {
     if !ctx.no_new_keyring {
         join_session_keyring(ctx.id);
     }
-    let process = spec
-        .process()
-        .as_ref()
-        .ok_or_else(|| Error::InvalidConfig("process is required".into()))?;
+    let process = spec.process().as_ref().ok_or_else(|| Error::InvalidConfig("process is required".into()))?;
     if let Some(adj) = process.oom_score_adj() {
-        ctx.host_proc
-            .write_self("oom_score_adj", adj.to_string().as_bytes())?;
+        ctx.host_proc.write_self("oom_score_adj", adj.to_string().as_bytes())?;
     }
     // The fifo lives in the host's state dir: open it while we can still see it.
     // O_RDWR does not block; `start` writes a byte that our read below waits for.
-    let fifo = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open(&ctx.fifo)
-        .context(|| "open exec fifo".into())?;
+    let fifo =
+        std::fs::OpenOptions::new().read(true).write(true).open(&ctx.fifo).context(|| "open exec fifo".into())?;
 
     let has_mntns = plan.has(LinuxNamespaceType::Mount);
     let root = if has_mntns {
@@ -136,12 +124,7 @@ fn setup(ctx: &Context) -> Result<PathBuf> {
         rootfs::readonly_paths(root, spec)?;
         rootfs::masked_paths(root, spec)?;
         rootfs::pivot(&ctx.bundle.rootfs, ctx.no_pivot)?;
-        if spec
-            .root()
-            .as_ref()
-            .and_then(|r| r.readonly())
-            .unwrap_or(false)
-        {
+        if spec.root().as_ref().and_then(|r| r.readonly()).unwrap_or(false) {
             rootfs::make_root_readonly()?;
         }
     } else {
@@ -155,18 +138,12 @@ fn setup(ctx: &Context) -> Result<PathBuf> {
     if process.terminal().unwrap_or(false) {
         let pty = tty::open(Path::new("/dev/ptmx"))?;
         if let Some(sz) = process.console_size() {
-            tty::set_size(
-                std::os::fd::AsFd::as_fd(&pty.slave),
-                sz.height() as u16,
-                sz.width() as u16,
-            )?;
+            tty::set_size(std::os::fd::AsFd::as_fd(&pty.slave), sz.height() as u16, sz.width() as u16)?;
         }
         tty::become_console(&pty.slave)?;
         match &ctx.console_socket {
             Some(sock) => tty::send_to_socket(sock, pty.master.as_raw_fd())?,
-            None => ctx
-                .chan
-                .send_fd(&Msg::Terminal, Some(pty.master.as_raw_fd()))?,
+            None => ctx.chan.send_fd(&Msg::Terminal, Some(pty.master.as_raw_fd()))?,
         }
     } else {
         // Without a terminal the process keeps our stdio; it must not get a
@@ -217,17 +194,13 @@ fn set_names(spec: &Spec, plan: &Plan) -> Result<()> {
     let own_uts = plan.has(LinuxNamespaceType::Uts);
     if let Some(h) = spec.hostname().as_deref().filter(|h| !h.is_empty()) {
         if !own_uts {
-            return Err(Error::InvalidConfig(
-                "hostname requires a private UTS namespace".into(),
-            ));
+            return Err(Error::InvalidConfig("hostname requires a private UTS namespace".into()));
         }
         nix::unistd::sethostname(h).context(|| format!("sethostname {h}"))?;
     }
     if let Some(d) = spec.domainname().as_deref().filter(|d| !d.is_empty()) {
         if !own_uts {
-            return Err(Error::InvalidConfig(
-                "domainname requires a private UTS namespace".into(),
-            ));
+            return Err(Error::InvalidConfig("domainname requires a private UTS namespace".into()));
         }
         // SAFETY: pointer and length of a live byte slice.
         if unsafe { libc::setdomainname(d.as_ptr().cast(), d.len()) } != 0 {

@@ -22,40 +22,21 @@ pub fn load(root: &Path, id: &str) -> Result<(Dir, std::fs::File, State, Status)
 }
 
 fn wrong(id: &str, status: Status, what: &str) -> Error {
-    Error::WrongState {
-        id: id.into(),
-        status: status.to_string(),
-        what: what.into(),
-    }
+    Error::WrongState { id: id.into(), status: status.to_string(), what: what.into() }
 }
 
 pub fn start(root: &Path, id: &str) -> Result<()> {
     let (dir, _lock, mut st, status) = load(root, id)?;
     match status {
         Status::Created => {}
-        Status::Stopped => {
-            return Err(wrong(
-                id,
-                status,
-                "cannot start a container that has stopped",
-            ))
-        }
-        _ => {
-            return Err(wrong(
-                id,
-                status,
-                "cannot start a container that has already been started",
-            ))
-        }
+        Status::Stopped => return Err(wrong(id, status, "cannot start a container that has stopped")),
+        _ => return Err(wrong(id, status, "cannot start a container that has already been started")),
     }
     release(&dir)?;
     st.started = true;
     dir.save(&st)?;
     if let Some(h) = st.config.hooks() {
-        hooks::run_warn(
-            h.poststart().as_deref().unwrap_or(&[]),
-            &st.hook_json(Status::Running),
-        );
+        hooks::run_warn(h.poststart().as_deref().unwrap_or(&[]), &st.hook_json(Status::Running));
     }
     Ok(())
 }
@@ -66,19 +47,12 @@ fn release(dir: &Dir) -> Result<()> {
     use std::os::unix::fs::OpenOptionsExt;
     // O_NONBLOCK: if the init is gone there is no reader and open fails (ENXIO)
     // instead of blocking forever.
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .custom_flags(libc::O_NONBLOCK)
-        .open(dir.fifo())
-        .map_err(|e| match e.raw_os_error() {
-            Some(libc::ENXIO) => Error::Other(format!(
-                "container \"{}\" init is not waiting to start",
-                dir.id
-            )),
-            _ => Error::Io {
-                context: "open exec fifo".into(),
-                source: e,
-            },
+    let mut f =
+        std::fs::OpenOptions::new().write(true).custom_flags(libc::O_NONBLOCK).open(dir.fifo()).map_err(|e| match e
+            .raw_os_error()
+        {
+            Some(libc::ENXIO) => Error::Other(format!("container \"{}\" init is not waiting to start", dir.id)),
+            _ => Error::Io { context: "open exec fifo".into(), source: e },
         })?;
     f.write_all(b"0").context(|| "write exec fifo".into())?;
     drop(f);
@@ -122,13 +96,7 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
         // A created container never ran anything of the user's: delete kills it (as runc).
         Status::Created => kill_and_wait(&st)?,
         Status::Running | Status::Paused if force => kill_and_wait(&st)?,
-        _ => {
-            return Err(wrong(
-                id,
-                status,
-                "cannot delete a container that is not stopped (use --force)",
-            ))
-        }
+        _ => return Err(wrong(id, status, "cannot delete a container that is not stopped (use --force)")),
     }
     destroy(&dir, &st)
 }
@@ -143,10 +111,7 @@ fn kill_and_wait(st: &State) -> Result<()> {
     let deadline = Instant::now() + Duration::from_secs(10);
     while st.init_alive() {
         if Instant::now() > deadline {
-            return Err(Error::Other(format!(
-                "container \"{}\" did not die after SIGKILL",
-                st.id
-            )));
+            return Err(Error::Other(format!("container \"{}\" did not die after SIGKILL", st.id)));
         }
         std::thread::sleep(Duration::from_millis(5));
     }
@@ -162,10 +127,7 @@ pub fn destroy(dir: &Dir, st: &State) -> Result<()> {
         cg.destroy()?;
     }
     if let Some(h) = st.config.hooks() {
-        hooks::run_warn(
-            h.poststop().as_deref().unwrap_or(&[]),
-            &st.hook_json(Status::Stopped),
-        );
+        hooks::run_warn(h.poststop().as_deref().unwrap_or(&[]), &st.hook_json(Status::Stopped));
     }
     dir.remove()
 }
@@ -187,9 +149,7 @@ pub fn resume(root: &Path, id: &str) -> Result<()> {
 }
 
 fn cgroup(st: &State) -> Result<&crate::cgroups::Manager> {
-    st.cgroup
-        .as_ref()
-        .ok_or_else(|| Error::Cgroup(format!("container \"{}\" has no cgroup", st.id)))
+    st.cgroup.as_ref().ok_or_else(|| Error::Cgroup(format!("container \"{}\" has no cgroup", st.id)))
 }
 
 /// Host pids of every process in the container.

@@ -8,6 +8,4 @@ mod lifecycle;
 
 pub use create::{create, CreateOptions, Created};
 pub use exec::{exec, ExecOptions, Execed};
-pub use lifecycle::{
-    delete, destroy, kill, list, load, pause, pids, resume, start, state_json, stats, update,
-};
+pub use lifecycle::{delete, destroy, kill, list, load, pause, pids, resume, start, state_json, stats, update};

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use nix::mount::{mount, MsFlags};
 use nix::sys::stat::{makedev, SFlag};
-use oci_spec::runtime::{LinuxDeviceType, Mount, Spec};
+use oci_spec::runtime::{LinuxDeviceCgroup, LinuxDeviceType, Mount, Spec};
 
 use crate::error::{Context, Error, Result};
 use crate::safe_path::{ensure_in_root, fd_path, Kind};
@@ -24,52 +24,33 @@ pub struct Dev {
 
 /// /dev/null, zero, full, random, urandom, tty: what runc creates by default.
 pub fn defaults() -> Vec<Dev> {
-    [
-        ("null", 1, 3),
-        ("zero", 1, 5),
-        ("full", 1, 7),
-        ("random", 1, 8),
-        ("urandom", 1, 9),
-        ("tty", 5, 0),
-    ]
-    .into_iter()
-    .map(|(n, ma, mi)| Dev {
-        path: format!("/dev/{n}"),
-        kind: SFlag::S_IFCHR,
-        major: ma,
-        minor: mi,
-        mode: 0o666,
-        uid: 0,
-        gid: 0,
-    })
-    .collect()
+    [("null", 1, 3), ("zero", 1, 5), ("full", 1, 7), ("random", 1, 8), ("urandom", 1, 9), ("tty", 5, 0)]
+        .into_iter()
+        .map(|(n, ma, mi)| Dev {
+            path: format!("/dev/{n}"),
+            kind: SFlag::S_IFCHR,
+            major: ma,
+            minor: mi,
+            mode: 0o666,
+            uid: 0,
+            gid: 0,
+        })
+        .collect()
 }
 
 pub fn from_spec(spec: &Spec) -> Result<Vec<Dev>> {
     let mut out = Vec::new();
-    for d in spec
-        .linux()
-        .as_ref()
-        .and_then(|l| l.devices().as_ref())
-        .into_iter()
-        .flatten()
-    {
+    for d in spec.linux().as_ref().and_then(|l| l.devices().as_ref()).into_iter().flatten() {
         let kind = match d.typ() {
             LinuxDeviceType::C | LinuxDeviceType::U => SFlag::S_IFCHR,
             LinuxDeviceType::B => SFlag::S_IFBLK,
             LinuxDeviceType::P => SFlag::S_IFIFO,
             LinuxDeviceType::A => {
-                return Err(Error::InvalidConfig(format!(
-                    "device {:?}: type \"a\" is not a node",
-                    d.path()
-                )))
+                return Err(Error::InvalidConfig(format!("device {:?}: type \"a\" is not a node", d.path())))
             }
         };
         if !d.path().starts_with("/dev") {
-            return Err(Error::InvalidConfig(format!(
-                "device path {:?} must be under /dev",
-                d.path()
-            )));
+            return Err(Error::InvalidConfig(format!("device path {:?} must be under /dev", d.path())));
         }
         out.push(Dev {
             path: d.path().to_string_lossy().into_owned(),
@@ -102,52 +83,26 @@ pub fn create(root: &OwnedFd, spec: &Spec, userns: bool) -> Result<()> {
 fn make(root: &OwnedFd, d: &Dev, userns: bool) -> Result<()> {
     let path = Path::new(&d.path);
     let parent = path.parent().unwrap_or(Path::new("/dev"));
-    let name = path
-        .file_name()
-        .ok_or_else(|| Error::InvalidConfig(format!("bad device path {}", d.path)))?;
+    let name = path.file_name().ok_or_else(|| Error::InvalidConfig(format!("bad device path {}", d.path)))?;
     // An O_PATH directory fd serves as dirfd for the *at calls below.
     let dir = ensure_in_root(root.as_fd(), parent, Kind::Dir)?;
-    let cname = CString::new(name.as_encoded_bytes())
-        .map_err(|_| Error::InvalidConfig("NUL in device path".into()))?;
+    let cname = CString::new(name.as_encoded_bytes()).map_err(|_| Error::InvalidConfig("NUL in device path".into()))?;
     if userns {
         // mknod is not allowed in a user namespace: bind the host's node instead.
         let target = ensure_in_root(root.as_fd(), path, Kind::File)?;
-        return mount(
-            Some(path),
-            &fd_path(&target),
-            None::<&str>,
-            MsFlags::MS_BIND,
-            None::<&str>,
-        )
-        .context(|| format!("bind device {}", d.path));
+        return mount(Some(path), &fd_path(&target), None::<&str>, MsFlags::MS_BIND, None::<&str>)
+            .context(|| format!("bind device {}", d.path));
     }
     // Replace whatever the image has at that name (a file, a stale node).
     // SAFETY: valid dir fd, NUL-terminated name; failure (ENOENT) is fine.
     unsafe { libc::unlinkat(dir.as_raw_fd(), cname.as_ptr(), 0) };
     let mode = d.kind.bits() | d.mode;
     // SAFETY: valid dir fd and name; mknodat does not follow symlinks.
-    if unsafe {
-        libc::mknodat(
-            dir.as_raw_fd(),
-            cname.as_ptr(),
-            mode,
-            makedev(d.major, d.minor),
-        )
-    } != 0
-    {
+    if unsafe { libc::mknodat(dir.as_raw_fd(), cname.as_ptr(), mode, makedev(d.major, d.minor)) } != 0 {
         return Err(std::io::Error::last_os_error()).context(|| format!("mknod {}", d.path));
     }
     // SAFETY: as above; AT_SYMLINK_NOFOLLOW keeps chown on the node we made.
-    if unsafe {
-        libc::fchownat(
-            dir.as_raw_fd(),
-            cname.as_ptr(),
-            d.uid,
-            d.gid,
-            libc::AT_SYMLINK_NOFOLLOW,
-        )
-    } != 0
-    {
+    if unsafe { libc::fchownat(dir.as_raw_fd(), cname.as_ptr(), d.uid, d.gid, libc::AT_SYMLINK_NOFOLLOW) } != 0 {
         return Err(std::io::Error::last_os_error()).context(|| format!("chown {}", d.path));
     }
     Ok(())
@@ -165,9 +120,7 @@ pub fn symlinks(root: &OwnedFd, mounts: &[Mount]) -> Result<()> {
     if Path::new("/proc/kcore").exists() {
         links.push(("core", "/proc/kcore"));
     }
-    let has_devpts = mounts
-        .iter()
-        .any(|m| m.destination() == Path::new("/dev/pts"));
+    let has_devpts = mounts.iter().any(|m| m.destination() == Path::new("/dev/pts"));
     if has_devpts {
         // SAFETY: valid dir fd; removing a possibly existing ptmx node.
         unsafe { libc::unlinkat(dev.as_raw_fd(), c"ptmx".as_ptr(), 0) };
@@ -180,4 +133,44 @@ pub fn symlinks(root: &OwnedFd, mounts: &[Mount]) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The device cgroup rules a container gets: config.json's own rules, then
+/// the default devices and linux.devices allowed (as runc appends them), so
+/// that mknod of those nodes and their use work under a "deny all" rule.
+pub fn cgroup_rules(spec: &Spec) -> Result<Vec<LinuxDeviceCgroup>> {
+    let mut rules: Vec<LinuxDeviceCgroup> = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.resources().as_ref())
+        .and_then(|r| r.devices().clone())
+        .unwrap_or_default();
+    let rule = |typ: LinuxDeviceType, major: Option<i64>, minor: Option<i64>| {
+        let mut r = LinuxDeviceCgroup::default();
+        r.set_allow(true);
+        r.set_typ(Some(typ));
+        r.set_major(major);
+        r.set_minor(minor);
+        r.set_access(Some("rwm".into()));
+        r
+    };
+    for d in defaults() {
+        rules.push(rule(LinuxDeviceType::C, Some(d.major as i64), Some(d.minor as i64)));
+    }
+    // /dev/console, /dev/ptmx, /dev/pts/*, /dev/net/tun: what runc allows by default.
+    rules.push(rule(LinuxDeviceType::C, Some(5), Some(1)));
+    rules.push(rule(LinuxDeviceType::C, Some(5), Some(2)));
+    rules.push(rule(LinuxDeviceType::C, Some(136), None));
+    rules.push(rule(LinuxDeviceType::C, Some(10), Some(200)));
+    for d in from_spec(spec)? {
+        let typ = if d.kind == SFlag::S_IFBLK {
+            LinuxDeviceType::B
+        } else if d.kind == SFlag::S_IFIFO {
+            LinuxDeviceType::P
+        } else {
+            LinuxDeviceType::C
+        };
+        rules.push(rule(typ, Some(d.major as i64), Some(d.minor as i64)));
+    }
+    Ok(rules)
 }

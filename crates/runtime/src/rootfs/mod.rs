@@ -37,30 +37,19 @@ pub fn prepare(s: &Setup) -> Result<OwnedFd> {
     let linux = s.spec.linux().as_ref();
     // Stop our mounts from propagating to the host (and the host's, if asked, to us).
     let prop = match linux.and_then(|l| l.rootfs_propagation().as_deref()) {
-        Some(p) if !p.is_empty() => options::propagation(p)
-            .ok_or_else(|| Error::InvalidConfig(format!("unknown rootfsPropagation {p:?}")))?,
+        Some(p) if !p.is_empty() => {
+            options::propagation(p).ok_or_else(|| Error::InvalidConfig(format!("unknown rootfsPropagation {p:?}")))?
+        }
         _ => MsFlags::MS_SLAVE | MsFlags::MS_REC,
     };
     // Always start from a recursive slave (or private) /, so nothing we do below leaks out;
     // "shared" rootfs propagation is applied to the rootfs mount only, after binding.
-    let base = if prop.contains(MsFlags::MS_PRIVATE) {
-        prop
-    } else {
-        MsFlags::MS_SLAVE | MsFlags::MS_REC
-    };
-    mount(None::<&str>, "/", None::<&str>, base, None::<&str>)
-        .context(|| "make / a slave mount".into())?;
-    mount(
-        Some(s.rootfs),
-        s.rootfs,
-        None::<&str>,
-        MsFlags::MS_BIND | MsFlags::MS_REC,
-        None::<&str>,
-    )
-    .context(|| format!("bind rootfs {}", s.rootfs.display()))?;
+    let base = if prop.contains(MsFlags::MS_PRIVATE) { prop } else { MsFlags::MS_SLAVE | MsFlags::MS_REC };
+    mount(None::<&str>, "/", None::<&str>, base, None::<&str>).context(|| "make / a slave mount".into())?;
+    mount(Some(s.rootfs), s.rootfs, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
+        .context(|| format!("bind rootfs {}", s.rootfs.display()))?;
     if prop.contains(MsFlags::MS_SHARED) || prop.contains(MsFlags::MS_UNBINDABLE) {
-        mount(None::<&str>, s.rootfs, None::<&str>, prop, None::<&str>)
-            .context(|| "set rootfs propagation".into())?;
+        mount(None::<&str>, s.rootfs, None::<&str>, prop, None::<&str>).context(|| "set rootfs propagation".into())?;
     }
     let root = nix::fcntl::open(
         s.rootfs,
@@ -70,10 +59,9 @@ pub fn prepare(s: &Setup) -> Result<OwnedFd> {
     .context(|| format!("open rootfs {}", s.rootfs.display()))?;
 
     let mounts: &[Mount] = s.spec.mounts().as_deref().unwrap_or(&[]);
-    let dev_is_bound = mounts.iter().any(|m| {
-        m.destination() == Path::new("/dev")
-            && options::parse(m.options().as_deref().unwrap_or(&[])).bind
-    });
+    let dev_is_bound = mounts
+        .iter()
+        .any(|m| m.destination() == Path::new("/dev") && options::parse(m.options().as_deref().unwrap_or(&[])).bind);
     if mounts.iter().any(|m| m.destination().starts_with("/dev")) || !dev_is_bound {
         refuse_dev_symlink(&root)?;
     }
@@ -92,9 +80,7 @@ pub fn prepare(s: &Setup) -> Result<OwnedFd> {
 fn refuse_dev_symlink(root: &OwnedFd) -> Result<()> {
     match nix::sys::stat::fstatat(root, "dev", nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW) {
         Ok(st) if SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFLNK => {
-            Err(Error::InvalidConfig(
-                "the rootfs's /dev is a symlink: refusing to set up devices through it".into(),
-            ))
+            Err(Error::InvalidConfig("the rootfs's /dev is a symlink: refusing to set up devices through it".into()))
         }
         _ => Ok(()),
     }
@@ -105,38 +91,23 @@ fn mount_entry(s: &Setup, root: &OwnedFd, m: &Mount) -> Result<()> {
     let typ = m.typ().as_deref().unwrap_or("");
     let dest = m.destination();
     if typ == "cgroup" || typ == "cgroup2" {
-        return crate::cgroups::mount::mount_in_container(
-            root,
-            dest,
-            &opts,
-            s.cgroup,
-            s.new_cgroupns,
-        );
+        return crate::cgroups::mount::mount_in_container(root, dest, &opts, s.cgroup, s.new_cgroupns);
     }
     if opts.bind || typ == "bind" {
-        let src = m.source().as_ref().ok_or_else(|| {
-            Error::InvalidConfig(format!("bind mount to {} has no source", dest.display()))
-        })?;
+        let src = m
+            .source()
+            .as_ref()
+            .ok_or_else(|| Error::InvalidConfig(format!("bind mount to {} has no source", dest.display())))?;
         let src_is_dir = std::fs::metadata(src)
             .map_err(|e| Error::InvalidConfig(format!("mount source {}: {e}", src.display())))?
             .is_dir();
-        let target = ensure_in_root(
-            root.as_fd(),
-            dest,
-            if src_is_dir { Kind::Dir } else { Kind::File },
-        )?;
+        let target = ensure_in_root(root.as_fd(), dest, if src_is_dir { Kind::Dir } else { Kind::File })?;
         let mut flags = MsFlags::MS_BIND;
         if opts.recursive_bind {
             flags |= MsFlags::MS_REC;
         }
-        mount(
-            Some(src.as_path()),
-            &fd_path(&target),
-            None::<&str>,
-            flags,
-            None::<&str>,
-        )
-        .context(|| format!("bind {} to {}", src.display(), dest.display()))?;
+        mount(Some(src.as_path()), &fd_path(&target), None::<&str>, flags, None::<&str>)
+            .context(|| format!("bind {} to {}", src.display(), dest.display()))?;
         let extra = opts.flags - MsFlags::MS_REMOUNT;
         if !extra.is_empty() {
             remount_bind(root, dest, extra, opts.cleared)?;
@@ -148,11 +119,7 @@ fn mount_entry(s: &Setup, root: &OwnedFd, m: &Mount) -> Result<()> {
         }
         let target = ensure_in_root(root.as_fd(), dest, Kind::Dir)?;
         let data = opts.data.join(",");
-        let source = m
-            .source()
-            .as_ref()
-            .map(|p| p.to_string_lossy().into_owned())
-            .unwrap_or_else(|| typ.into());
+        let source = m.source().as_ref().map(|p| p.to_string_lossy().into_owned()).unwrap_or_else(|| typ.into());
         let res = mount(
             Some(source.as_str()),
             &fd_path(&target),
@@ -164,14 +131,8 @@ fn mount_entry(s: &Setup, root: &OwnedFd, m: &Mount) -> Result<()> {
             // sysfs in a user namespace without its own net namespace cannot be
             // mounted; runc falls back to a recursive bind of the host's /sys.
             Err(nix::errno::Errno::EPERM) if typ == "sysfs" && s.userns => {
-                mount(
-                    Some("/sys"),
-                    &fd_path(&target),
-                    None::<&str>,
-                    MsFlags::MS_BIND | MsFlags::MS_REC,
-                    None::<&str>,
-                )
-                .context(|| format!("bind /sys to {}", dest.display()))?;
+                mount(Some("/sys"), &fd_path(&target), None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
+                    .context(|| format!("bind /sys to {}", dest.display()))?;
             }
             // mqueue needs its own ipc namespace when it is not the host's; bind the host's.
             Err(e) => return Err(e).context(|| format!("mount {typ} on {}", dest.display())),
@@ -179,8 +140,7 @@ fn mount_entry(s: &Setup, root: &OwnedFd, m: &Mount) -> Result<()> {
         }
     }
     for p in &opts.propagation {
-        let t = open_in_root(root.as_fd(), dest, libc::O_PATH)
-            .context(|| format!("open {}", dest.display()))?;
+        let t = open_in_root(root.as_fd(), dest, libc::O_PATH).context(|| format!("open {}", dest.display()))?;
         mount(None::<&str>, &fd_path(&t), None::<&str>, *p, None::<&str>)
             .context(|| format!("set propagation of {}", dest.display()))?;
     }
@@ -192,9 +152,7 @@ fn refuse_symlink_components(root: &OwnedFd, dest: &Path) -> Result<()> {
     let mut prefix = PathBuf::new();
     for c in rel.components() {
         prefix.push(c);
-        if let Ok(st) =
-            nix::sys::stat::fstatat(root, &prefix, nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW)
-        {
+        if let Ok(st) = nix::sys::stat::fstatat(root, &prefix, nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW) {
             if SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFLNK {
                 return Err(Error::InvalidConfig(format!(
                     "mount destination {} goes through symlink {} in the rootfs",
@@ -211,8 +169,7 @@ fn refuse_symlink_components(root: &OwnedFd, dest: &Path) -> Result<()> {
 /// locks (nosuid/nodev/noexec/atime inherited from the source) unless cleared.
 fn remount_bind(root: &OwnedFd, dest: &Path, flags: MsFlags, cleared: MsFlags) -> Result<()> {
     // Re-resolve: the fd from before the mount points below the new mount.
-    let t = open_in_root(root.as_fd(), dest, libc::O_PATH)
-        .context(|| format!("open {}", dest.display()))?;
+    let t = open_in_root(root.as_fd(), dest, libc::O_PATH).context(|| format!("open {}", dest.display()))?;
     let locked = locked_flags(&t)? - cleared;
     mount(
         None::<&str>,
@@ -252,12 +209,8 @@ pub fn apply_sysctl(root: &OwnedFd, spec: &Spec) -> Result<()> {
     if sysctl.is_empty() {
         return Ok(());
     }
-    let procdir = open_in_root(
-        root.as_fd(),
-        Path::new("/proc"),
-        libc::O_PATH | libc::O_DIRECTORY,
-    )
-    .context(|| "sysctl needs /proc mounted in the container".into())?;
+    let procdir = open_in_root(root.as_fd(), Path::new("/proc"), libc::O_PATH | libc::O_DIRECTORY)
+        .context(|| "sysctl needs /proc mounted in the container".into())?;
     let proc = Proc::open(&fd_path(&procdir))?;
     let mut keys: Vec<_> = sysctl.keys().collect();
     keys.sort();
@@ -271,45 +224,23 @@ pub fn apply_sysctl(root: &OwnedFd, spec: &Spec) -> Result<()> {
 
 /// linux.readonlyPaths: bind each onto itself read-only.
 pub fn readonly_paths(root: &OwnedFd, spec: &Spec) -> Result<()> {
-    for p in spec
-        .linux()
-        .as_ref()
-        .and_then(|l| l.readonly_paths().as_ref())
-        .into_iter()
-        .flatten()
-    {
+    for p in spec.linux().as_ref().and_then(|l| l.readonly_paths().as_ref()).into_iter().flatten() {
         let t = match open_in_root(root.as_fd(), Path::new(p), libc::O_PATH) {
             Ok(t) => t,
             Err(e) if e.raw_os_error() == Some(libc::ENOENT) => continue,
             Err(e) => return Err(e).context(|| format!("readonly path {p}")),
         };
-        mount(
-            Some(&fd_path(&t)),
-            &fd_path(&t),
-            None::<&str>,
-            MsFlags::MS_BIND | MsFlags::MS_REC,
-            None::<&str>,
-        )
-        .context(|| format!("bind readonly path {p}"))?;
-        remount_bind(
-            root,
-            Path::new(p),
-            MsFlags::MS_RDONLY | MsFlags::MS_REC,
-            MsFlags::empty(),
-        )?;
+        mount(Some(&fd_path(&t)), &fd_path(&t), None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
+            .context(|| format!("bind readonly path {p}"))?;
+        remount_bind(root, Path::new(p), MsFlags::MS_RDONLY | MsFlags::MS_REC, MsFlags::empty())?;
     }
     Ok(())
 }
 
 /// linux.maskedPaths: /dev/null over files, an empty read-only tmpfs over directories.
 pub fn masked_paths(root: &OwnedFd, spec: &Spec) -> Result<()> {
-    let paths: Vec<&String> = spec
-        .linux()
-        .as_ref()
-        .and_then(|l| l.masked_paths().as_ref())
-        .into_iter()
-        .flatten()
-        .collect();
+    let paths: Vec<&String> =
+        spec.linux().as_ref().and_then(|l| l.masked_paths().as_ref()).into_iter().flatten().collect();
     if paths.is_empty() {
         return Ok(());
     }
@@ -322,23 +253,11 @@ pub fn masked_paths(root: &OwnedFd, spec: &Spec) -> Result<()> {
         };
         let st = fstat(&t).context(|| format!("stat masked path {p}"))?;
         if SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFDIR {
-            mount(
-                Some("tmpfs"),
-                &fd_path(&t),
-                Some("tmpfs"),
-                MsFlags::MS_RDONLY,
-                Some("size=0k,mode=555"),
-            )
-            .context(|| format!("mask {p}"))?;
+            mount(Some("tmpfs"), &fd_path(&t), Some("tmpfs"), MsFlags::MS_RDONLY, Some("size=0k,mode=555"))
+                .context(|| format!("mask {p}"))?;
         } else {
-            mount(
-                Some(&fd_path(&null)),
-                &fd_path(&t),
-                None::<&str>,
-                MsFlags::MS_BIND,
-                None::<&str>,
-            )
-            .context(|| format!("mask {p}"))?;
+            mount(Some(&fd_path(&null)), &fd_path(&t), None::<&str>, MsFlags::MS_BIND, None::<&str>)
+                .context(|| format!("mask {p}"))?;
         }
     }
     Ok(())
@@ -348,18 +267,13 @@ pub fn masked_paths(root: &OwnedFd, spec: &Spec) -> Result<()> {
 /// that replaced it with a symlink or file would otherwise turn masking into
 /// a bind of something writable (CVE-2025-31133).
 fn verified_dev_null(root: &OwnedFd) -> Result<OwnedFd> {
-    let fd = open_in_root(
-        root.as_fd(),
-        Path::new("/dev/null"),
-        libc::O_PATH | libc::O_NOFOLLOW,
-    )
-    .context(|| "open /dev/null in the container".into())?;
+    let fd = open_in_root(root.as_fd(), Path::new("/dev/null"), libc::O_PATH | libc::O_NOFOLLOW)
+        .context(|| "open /dev/null in the container".into())?;
     let st = fstat(&fd).context(|| "stat /dev/null".into())?;
     let is_chr = SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFCHR;
     if !is_chr || major(st.st_rdev) != 1 || minor(st.st_rdev) != 3 {
         return Err(Error::Other(
-            "the container's /dev/null is not the null device: refusing to use it for maskedPaths"
-                .into(),
+            "the container's /dev/null is not the null device: refusing to use it for maskedPaths".into(),
         ));
     }
     Ok(fd)
@@ -369,27 +283,14 @@ fn verified_dev_null(root: &OwnedFd) -> Result<OwnedFd> {
 pub fn pivot(rootfs: &Path, no_pivot: bool) -> Result<()> {
     nix::unistd::chdir(rootfs).context(|| format!("chdir {}", rootfs.display()))?;
     if no_pivot {
-        mount(
-            Some(rootfs),
-            "/",
-            None::<&str>,
-            MsFlags::MS_MOVE,
-            None::<&str>,
-        )
-        .context(|| "move rootfs to /".into())?;
+        mount(Some(rootfs), "/", None::<&str>, MsFlags::MS_MOVE, None::<&str>).context(|| "move rootfs to /".into())?;
         nix::unistd::chroot(".").context(|| "chroot".into())?;
     } else {
         // pivot_root(".", ".") stacks the old root on top of the new one;
         // unmounting "." then removes the old root without needing a directory for it.
         nix::unistd::pivot_root(".", ".").context(|| "pivot_root".into())?;
-        mount(
-            None::<&str>,
-            ".",
-            None::<&str>,
-            MsFlags::MS_SLAVE | MsFlags::MS_REC,
-            None::<&str>,
-        )
-        .context(|| "make old root a slave".into())?;
+        mount(None::<&str>, ".", None::<&str>, MsFlags::MS_SLAVE | MsFlags::MS_REC, None::<&str>)
+            .context(|| "make old root a slave".into())?;
         umount2(".", MntFlags::MNT_DETACH).context(|| "unmount old root".into())?;
     }
     nix::unistd::chdir("/").context(|| "chdir /".into())
@@ -397,12 +298,9 @@ pub fn pivot(rootfs: &Path, no_pivot: bool) -> Result<()> {
 
 /// root.readonly: remount / read-only (after pivot_root).
 pub fn make_root_readonly() -> Result<()> {
-    let fd = nix::fcntl::open(
-        "/",
-        nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_CLOEXEC,
-        nix::sys::stat::Mode::empty(),
-    )
-    .context(|| "open /".into())?;
+    let fd =
+        nix::fcntl::open("/", nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty())
+            .context(|| "open /".into())?;
     let locked = locked_flags(&fd)?;
     mount(
         None::<&str>,

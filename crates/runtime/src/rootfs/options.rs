@@ -91,10 +91,7 @@ pub fn parse(opts: &[String]) -> Options {
 
 /// Parse a propagation mode name as used by linux.rootfsPropagation.
 pub fn propagation(name: &str) -> Option<MsFlags> {
-    PROPAGATION
-        .iter()
-        .find(|(n, _)| *n == name)
-        .map(|(_, f)| *f)
+    PROPAGATION.iter().find(|(n, _)| *n == name).map(|(_, f)| *f)
 }
 
 #[cfg(test)]
@@ -103,13 +100,7 @@ mod tests {
 
     #[test]
     fn splits_flags_data_and_propagation() {
-        let o = parse(&[
-            "rbind".into(),
-            "ro".into(),
-            "rslave".into(),
-            "mode=755".into(),
-            "nosuid".into(),
-        ]);
+        let o = parse(&["rbind".into(), "ro".into(), "rslave".into(), "mode=755".into(), "nosuid".into()]);
         assert!(o.bind && o.recursive_bind);
         assert_eq!(o.flags, MsFlags::MS_RDONLY | MsFlags::MS_NOSUID);
         assert_eq!(o.propagation, vec![MsFlags::MS_SLAVE | MsFlags::MS_REC]);

@@ -14,12 +14,7 @@ use std::path::Path;
 /// `state_json` is the container's state (what `state` prints); `ociVersion`
 /// and `pid` are taken from it. `metadata` is `linux.seccomp.listenerMetadata`,
 /// left out of the message when unset or empty (as runc does).
-pub fn send_listener(
-    listener_path: &Path,
-    fd: BorrowedFd,
-    state_json: &[u8],
-    metadata: Option<&str>,
-) -> Result<()> {
+pub fn send_listener(listener_path: &Path, fd: BorrowedFd, state_json: &[u8], metadata: Option<&str>) -> Result<()> {
     let message = process_state(state_json, metadata)?;
     let what = || format!("seccomp listener {}", listener_path.display());
     let mut sock = UnixStream::connect(listener_path).context(what)?;
@@ -48,12 +43,8 @@ pub fn send_listener(
 fn process_state(state_json: &[u8], metadata: Option<&str>) -> Result<Vec<u8>> {
     let state: serde_json::Value = serde_json::from_slice(state_json)
         .map_err(|e| Error::Seccomp(format!("container state is not valid JSON: {e}")))?;
-    let field = |key: &str| {
-        state
-            .get(key)
-            .cloned()
-            .ok_or_else(|| Error::Seccomp(format!("container state has no {key:?}")))
-    };
+    let field =
+        |key: &str| state.get(key).cloned().ok_or_else(|| Error::Seccomp(format!("container state has no {key:?}")));
     let mut message = serde_json::json!({
         "ociVersion": field("ociVersion")?,
         "fds": ["seccompFd"],

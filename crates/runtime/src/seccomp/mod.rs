@@ -32,13 +32,9 @@ pub use listener::send_listener;
 
 use crate::error::{Error, Result};
 use libseccomp::error::SeccompErrno;
-use libseccomp::{
-    ScmpAction, ScmpArch, ScmpArgCompare, ScmpCompareOp, ScmpFilterContext, ScmpSyscall,
-    ScmpVersion,
-};
+use libseccomp::{ScmpAction, ScmpArch, ScmpArgCompare, ScmpCompareOp, ScmpFilterContext, ScmpSyscall, ScmpVersion};
 use oci_spec::runtime::{
-    Arch, LinuxSeccomp, LinuxSeccompAction, LinuxSeccompArg, LinuxSeccompFilterFlag,
-    LinuxSeccompOperator, LinuxSyscall,
+    Arch, LinuxSeccomp, LinuxSeccompAction, LinuxSeccompArg, LinuxSeccompFilterFlag, LinuxSeccompOperator, LinuxSyscall,
 };
 use std::os::fd::{FromRawFd, OwnedFd};
 
@@ -57,15 +53,12 @@ pub fn build(cfg: &LinuxSeccomp) -> Result<ScmpFilterContext> {
     if default == ScmpAction::Notify {
         // Every syscall would wait for an agent that can never be told about
         // the listener, since handing the fd over needs syscalls too.
-        return Err(Error::Seccomp(
-            "SCMP_ACT_NOTIFY cannot be used as defaultAction".into(),
-        ));
+        return Err(Error::Seccomp("SCMP_ACT_NOTIFY cannot be used as defaultAction".into()));
     }
 
     let mut ctx = ScmpFilterContext::new(default).map_err(lib_err("creating filter"))?;
     // The runtime decides about no_new_privs (process.noNewPrivileges).
-    ctx.set_ctl_nnp(false)
-        .map_err(lib_err("clearing the no_new_privs attribute"))?;
+    ctx.set_ctl_nnp(false).map_err(lib_err("clearing the no_new_privs attribute"))?;
     // Report the kernel's errno from seccomp_load instead of a generic
     // ECANCELED, so a missing CAP_SYS_ADMIN shows up as EACCES.
     if let Err(e) = ctx.set_api_sysrawrc(true) {
@@ -77,10 +70,7 @@ pub fn build(cfg: &LinuxSeccomp) -> Result<ScmpFilterContext> {
             let why = match e.errno() {
                 // One BPF program cannot serve both byte orders.
                 Some(SeccompErrno::EDOM) => "its byte order differs from the native one".into(),
-                _ => format!(
-                    "libseccomp {} does not support it: {e}",
-                    libseccomp_version()
-                ),
+                _ => format!("libseccomp {} does not support it: {e}", libseccomp_version()),
             };
             Error::Seccomp(format!("cannot add architecture {}: {why}", name(&arch)))
         })?;
@@ -138,11 +128,7 @@ pub fn load(ctx: &ScmpFilterContext) -> Result<Option<OwnedFd>> {
 /// The `linux.seccomp` object of the OCI `features.json`.
 pub fn features() -> serde_json::Value {
     let known_flags = FLAGS.iter().map(name).collect::<Vec<_>>();
-    let supported_flags = FLAGS
-        .iter()
-        .filter(|f| flag_supported(**f))
-        .map(name)
-        .collect::<Vec<_>>();
+    let supported_flags = FLAGS.iter().filter(|f| flag_supported(**f)).map(name).collect::<Vec<_>>();
     serde_json::json!({
         "enabled": true,
         "actions": ACTIONS.iter().map(name).collect::<Vec<_>>(),
@@ -156,8 +142,8 @@ pub fn features() -> serde_json::Value {
 /// Add the libseccomp rules for one `syscalls[]` entry.
 fn add_rule(ctx: &mut ScmpFilterContext, rule: &LinuxSyscall, default: ScmpAction) -> Result<()> {
     let names = rule.names().join(",");
-    let action = scmp_action(rule.action(), rule.errno_ret())
-        .map_err(|e| Error::Seccomp(format!("syscalls {names}: {e}")))?;
+    let action =
+        scmp_action(rule.action(), rule.errno_ret()).map_err(|e| Error::Seccomp(format!("syscalls {names}: {e}")))?;
     if action == default {
         tracing::debug!("seccomp: rule for {names} repeats the default action, skipped");
         return Ok(());
@@ -186,18 +172,14 @@ fn add_rule(ctx: &mut ScmpFilterContext, rule: &LinuxSyscall, default: ScmpActio
     // libseccomp allows each argument only once per rule. When an index
     // repeats, runc adds every condition as a rule of its own, which turns the
     // conditions' AND into an OR; profiles written for runc expect that.
-    let repeats = rule.args().iter().flatten().enumerate().any(|(i, a)| {
-        rule.args()
-            .iter()
-            .flatten()
-            .skip(i + 1)
-            .any(|b| b.index() == a.index())
-    });
-    let groups: Vec<&[ScmpArgCompare]> = if repeats {
-        conds.iter().map(std::slice::from_ref).collect()
-    } else {
-        vec![&conds]
-    };
+    let repeats = rule
+        .args()
+        .iter()
+        .flatten()
+        .enumerate()
+        .any(|(i, a)| rule.args().iter().flatten().skip(i + 1).any(|b| b.index() == a.index()));
+    let groups: Vec<&[ScmpArgCompare]> =
+        if repeats { conds.iter().map(std::slice::from_ref).collect() } else { vec![&conds] };
 
     for syscall in rule.names() {
         let Ok(nr) = ScmpSyscall::from_name(syscall) else {
@@ -205,9 +187,8 @@ fn add_rule(ctx: &mut ScmpFilterContext, rule: &LinuxSyscall, default: ScmpActio
             continue;
         };
         for group in &groups {
-            ctx.add_rule_conditional(action, nr, group).map_err(|e| {
-                Error::Seccomp(format!("adding rule {action:?} for syscall {syscall}: {e}"))
-            })?;
+            ctx.add_rule_conditional(action, nr, group)
+                .map_err(|e| Error::Seccomp(format!("adding rule {action:?} for syscall {syscall}: {e}")))?;
         }
     }
     Ok(())
@@ -219,15 +200,11 @@ fn scmp_action(action: LinuxSeccompAction, errno_ret: Option<u32>) -> Result<Scm
     // ERRNO and TRACE carry a 16-bit value; EPERM when unset (runc's choice).
     let ret = || match errno_ret {
         None => Ok(libc::EPERM as u16),
-        Some(v) => {
-            u16::try_from(v).map_err(|_| format!("errnoRet {v} is out of range (0-{})", u16::MAX))
-        }
+        Some(v) => u16::try_from(v).map_err(|_| format!("errnoRet {v} is out of range (0-{})", u16::MAX)),
     };
     Ok(match action {
         // SCMP_ACT_KILL predates KILL_PROCESS and has always meant the thread.
-        LinuxSeccompAction::ScmpActKill | LinuxSeccompAction::ScmpActKillThread => {
-            ScmpAction::KillThread
-        }
+        LinuxSeccompAction::ScmpActKill | LinuxSeccompAction::ScmpActKillThread => ScmpAction::KillThread,
         LinuxSeccompAction::ScmpActKillProcess => ScmpAction::KillProcess,
         LinuxSeccompAction::ScmpActTrap => ScmpAction::Trap,
         LinuxSeccompAction::ScmpActErrno => ScmpAction::Errno(i32::from(ret()?)),
@@ -243,12 +220,7 @@ fn condition(arg: &LinuxSeccompArg) -> Result<ScmpArgCompare, String> {
     let index = u32::try_from(arg.index())
         .ok()
         .filter(|&i| i <= MAX_ARG_INDEX)
-        .ok_or_else(|| {
-            format!(
-                "argument index {} is out of range (0-{MAX_ARG_INDEX})",
-                arg.index()
-            )
-        })?;
+        .ok_or_else(|| format!("argument index {} is out of range (0-{MAX_ARG_INDEX})", arg.index()))?;
     let (op, datum) = match arg.op() {
         LinuxSeccompOperator::ScmpCmpNe => (ScmpCompareOp::NotEqual, arg.value()),
         LinuxSeccompOperator::ScmpCmpLt => (ScmpCompareOp::Less, arg.value()),
@@ -258,10 +230,9 @@ fn condition(arg: &LinuxSeccompArg) -> Result<ScmpArgCompare, String> {
         LinuxSeccompOperator::ScmpCmpGt => (ScmpCompareOp::Greater, arg.value()),
         // As in runc/libseccomp: `value` is the mask, `valueTwo` what the
         // masked argument must equal ((arg & value) == valueTwo).
-        LinuxSeccompOperator::ScmpCmpMaskedEq => (
-            ScmpCompareOp::MaskedEqual(arg.value()),
-            arg.value_two().unwrap_or(0),
-        ),
+        LinuxSeccompOperator::ScmpCmpMaskedEq => {
+            (ScmpCompareOp::MaskedEqual(arg.value()), arg.value_two().unwrap_or(0))
+        }
     };
     Ok(ScmpArgCompare::new(index, op, datum))
 }
@@ -361,11 +332,7 @@ fn supported_archs() -> Vec<String> {
         probe.remove_arch(ScmpArch::Native)?;
         probe.add_arch(scmp_arch(arch)).map(|_| ())
     };
-    ARCHS
-        .iter()
-        .filter(|a| known(**a).is_ok())
-        .map(name)
-        .collect()
+    ARCHS.iter().filter(|a| known(**a).is_ok()).map(name).collect()
 }
 
 /// Whether both libseccomp and the kernel can apply `flag`.
@@ -373,15 +340,9 @@ fn flag_supported(flag: LinuxSeccompFilterFlag) -> bool {
     // (libseccomp API level, version, kernel flag bit); TSYNC needs no
     // libseccomp support because `build` accepts it as a no-op.
     let (api, version, bit) = match flag {
-        LinuxSeccompFilterFlag::SeccompFilterFlagTsync => {
-            (0, (0, 0, 0), libc::SECCOMP_FILTER_FLAG_TSYNC)
-        }
-        LinuxSeccompFilterFlag::SeccompFilterFlagLog => {
-            (3, (2, 4, 0), libc::SECCOMP_FILTER_FLAG_LOG)
-        }
-        LinuxSeccompFilterFlag::SeccompFilterFlagSpecAllow => {
-            (4, (2, 5, 0), libc::SECCOMP_FILTER_FLAG_SPEC_ALLOW)
-        }
+        LinuxSeccompFilterFlag::SeccompFilterFlagTsync => (0, (0, 0, 0), libc::SECCOMP_FILTER_FLAG_TSYNC),
+        LinuxSeccompFilterFlag::SeccompFilterFlagLog => (3, (2, 4, 0), libc::SECCOMP_FILTER_FLAG_LOG),
+        LinuxSeccompFilterFlag::SeccompFilterFlagSpecAllow => (4, (2, 5, 0), libc::SECCOMP_FILTER_FLAG_SPEC_ALLOW),
         LinuxSeccompFilterFlag::SeccompFilterFlagWaitKillableRecv => {
             (7, (2, 6, 0), libc::SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV)
         }
@@ -397,12 +358,7 @@ fn kernel_knows_flag(flag: libc::c_ulong) -> bool {
     // SAFETY: the NULL program pointer guarantees the call fails before
     // anything is installed; no memory of ours is read or written.
     let rc = unsafe {
-        libc::syscall(
-            libc::SYS_seccomp,
-            libc::SECCOMP_SET_MODE_FILTER,
-            flag,
-            std::ptr::null::<libc::c_void>(),
-        )
+        libc::syscall(libc::SYS_seccomp, libc::SECCOMP_SET_MODE_FILTER, flag, std::ptr::null::<libc::c_void>())
     };
     rc == -1 && nix::errno::Errno::last() == nix::errno::Errno::EFAULT
 }

@@ -148,10 +148,9 @@ fn deny_by_default(extra: serde_json::Value) -> serde_json::Value {
     });
     for (k, v) in extra.as_object().into_iter().flatten() {
         match (k.as_str(), v) {
-            ("syscalls", serde_json::Value::Array(rules)) => cfg["syscalls"]
-                .as_array_mut()
-                .expect("array")
-                .extend(rules.iter().cloned()),
+            ("syscalls", serde_json::Value::Array(rules)) => {
+                cfg["syscalls"].as_array_mut().expect("array").extend(rules.iter().cloned())
+            }
             _ => cfg[k] = v.clone(),
         }
     }
@@ -161,8 +160,7 @@ fn deny_by_default(extra: serde_json::Value) -> serde_json::Value {
 #[test]
 fn errno_rule_with_errno_ret() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let path =
-        CString::new(dir.path().join("d").into_os_string().into_encoded_bytes()).expect("path");
+    let path = CString::new(dir.path().join("d").into_os_string().into_encoded_bytes()).expect("path");
     let cfg = json!({
         "defaultAction": "SCMP_ACT_ALLOW",
         "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 38}],
@@ -196,9 +194,7 @@ fn arg_eq_allows_only_matching_value() {
         "names": ["personality"], "action": "SCMP_ACT_ALLOW",
         "args": [{"index": 0, "value": 0xffff_ffffu64, "op": "SCMP_CMP_EQ"}],
     }]});
-    exited(0)(run(deny_by_default(rule.clone()), || {
-        personality(0xffff_ffff)
-    }));
+    exited(0)(run(deny_by_default(rule.clone()), || personality(0xffff_ffff)));
     exited(libc::EPERM)(run(deny_by_default(rule), || personality(0)));
 }
 
@@ -263,10 +259,7 @@ fn unknown_names_in_json_are_parse_errors() {
     // with a message naming the bad value and the valid ones.
     for (cfg, bad) in [
         (json!({"defaultAction": "SCMP_ACT_FOO"}), "SCMP_ACT_FOO"),
-        (
-            json!({"defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_VAX"]}),
-            "SCMP_ARCH_VAX",
-        ),
+        (json!({"defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_VAX"]}), "SCMP_ARCH_VAX"),
         (
             json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["uname"],
                 "action": "SCMP_ACT_ERRNO", "args": [{"index": 0, "value": 1, "op": "SCMP_CMP_XX"}]}]}),
@@ -283,10 +276,7 @@ fn unknown_names_in_json_are_parse_errors() {
 #[test]
 fn invalid_values_are_build_errors() {
     let cases = [
-        (
-            json!({"defaultAction": "SCMP_ACT_NOTIFY"}),
-            "SCMP_ACT_NOTIFY cannot be used as defaultAction",
-        ),
+        (json!({"defaultAction": "SCMP_ACT_NOTIFY"}), "SCMP_ACT_NOTIFY cannot be used as defaultAction"),
         (
             json!({"defaultAction": "SCMP_ACT_ERRNO", "defaultErrnoRet": 70000}),
             "defaultAction: errnoRet 70000 is out of range (0-65535)",
@@ -310,14 +300,10 @@ fn invalid_values_are_build_errors() {
 #[cfg(target_endian = "little")]
 #[test]
 fn mixed_byte_order_is_explained() {
-    let cfg =
-        parse(json!({"defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_S390X"]}));
+    let cfg = parse(json!({"defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_S390X"]}));
     match build(&cfg) {
         Err(Error::Seccomp(msg)) => {
-            assert!(
-                msg.contains("SCMP_ARCH_S390X") && msg.contains("byte order"),
-                "{msg}"
-            )
+            assert!(msg.contains("SCMP_ARCH_S390X") && msg.contains("byte order"), "{msg}")
         }
         other => panic!("expected a seccomp error, got {:?}", other.map(|_| ())),
     }
@@ -363,10 +349,7 @@ fn flags() {
         }
         Err(Error::Seccomp(msg)) => {
             assert!(!lib_has_it, "{msg}");
-            assert!(
-                msg.contains("SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV"),
-                "{msg}"
-            );
+            assert!(msg.contains("SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV"), "{msg}");
         }
         Err(other) => panic!("wrong error kind: {other}"),
     }
@@ -413,13 +396,7 @@ fn notify_listener_reaches_agent() {
     let mut cmsg = nix::cmsg_space!([std::os::fd::RawFd; 1]);
     let (len, fds) = {
         let mut iov = [IoSliceMut::new(&mut buf)];
-        let msg = recvmsg::<UnixAddr>(
-            conn.as_raw_fd(),
-            &mut iov,
-            Some(&mut cmsg),
-            MsgFlags::empty(),
-        )
-        .expect("recvmsg");
+        let msg = recvmsg::<UnixAddr>(conn.as_raw_fd(), &mut iov, Some(&mut cmsg), MsgFlags::empty()).expect("recvmsg");
         let fds: Vec<_> = msg
             .cmsgs()
             .expect("cmsgs")
@@ -444,10 +421,7 @@ fn notify_listener_reaches_agent() {
 
     wait_readable(notify_fd.as_fd());
     let req = ScmpNotifReq::receive(notify_fd.as_raw_fd()).expect("notification");
-    assert_eq!(
-        req.data.syscall,
-        ScmpSyscall::from_name("getppid").expect("getppid")
-    );
+    assert_eq!(req.data.syscall, ScmpSyscall::from_name("getppid").expect("getppid"));
     ScmpNotifResp::new_error(req.id, -libc::EACCES, ScmpNotifRespFlags::empty())
         .respond(notify_fd.as_raw_fd())
         .expect("respond");
@@ -463,13 +437,7 @@ fn wait_readable(fd: std::os::fd::BorrowedFd) {
 #[test]
 fn listener_state_needs_pid() {
     let (a, _b) = std::os::unix::net::UnixStream::pair().expect("pair");
-    let err = send_listener(
-        Path::new("/nonexistent"),
-        a.as_fd(),
-        br#"{"ociVersion":"1"}"#,
-        None,
-    )
-    .expect_err("no pid");
+    let err = send_listener(Path::new("/nonexistent"), a.as_fd(), br#"{"ociVersion":"1"}"#, None).expect_err("no pid");
     assert!(err.to_string().contains("pid"), "{err}");
 }
 
@@ -477,9 +445,7 @@ fn listener_state_needs_pid() {
 fn features_lists_what_we_know() {
     let f = features();
     assert_eq!(f["enabled"], true);
-    let list = |k: &str| -> Vec<String> {
-        serde_json::from_value(f[k].clone()).unwrap_or_else(|e| panic!("{k}: {e}"))
-    };
+    let list = |k: &str| -> Vec<String> { serde_json::from_value(f[k].clone()).unwrap_or_else(|e| panic!("{k}: {e}")) };
     let actions = list("actions");
     assert_eq!(actions.len(), 9);
     assert!(actions.iter().any(|a| a == "SCMP_ACT_NOTIFY"));
@@ -503,15 +469,8 @@ fn features_lists_what_we_know() {
     let supported = list("supportedFlags");
     assert!(supported.iter().all(|s| known.contains(s)));
     // Kernel 4.17+ with libseccomp 2.5 has these.
-    for flag in [
-        "SECCOMP_FILTER_FLAG_TSYNC",
-        "SECCOMP_FILTER_FLAG_LOG",
-        "SECCOMP_FILTER_FLAG_SPEC_ALLOW",
-    ] {
-        assert!(
-            supported.iter().any(|s| s == flag),
-            "{flag} missing from {supported:?}"
-        );
+    for flag in ["SECCOMP_FILTER_FLAG_TSYNC", "SECCOMP_FILTER_FLAG_LOG", "SECCOMP_FILTER_FLAG_SPEC_ALLOW"] {
+        assert!(supported.iter().any(|s| s == flag), "{flag} missing from {supported:?}");
     }
     // Every name we list must parse back as the config would spell it.
     for a in &archs {

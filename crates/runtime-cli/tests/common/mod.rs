@@ -1,0 +1,186 @@
+//! Shared harness for berth-runtime's integration tests: real containers, as
+//! root, each test with its own state root and bundle so tests run in parallel.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::OnceLock;
+
+use serde_json::{json, Value};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_berth-runtime");
+
+/// Fail loudly (never skip) when the machine lacks what the tests need.
+pub fn require_root() {
+    assert!(nix_is_root(), "these tests run real containers and must run as root");
+    assert!(Path::new("/bin/busybox").exists(), "missing /bin/busybox: apt-get install busybox-static");
+}
+
+fn nix_is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc_geteuid() == 0 }
+}
+
+extern "C" {
+    #[link_name = "geteuid"]
+    fn libc_geteuid() -> u32;
+}
+
+fn applets() -> &'static Vec<String> {
+    static A: OnceLock<Vec<String>> = OnceLock::new();
+    A.get_or_init(|| {
+        let out = Command::new("/bin/busybox").arg("--list").output().expect("busybox --list");
+        String::from_utf8_lossy(&out.stdout).lines().map(String::from).collect()
+    })
+}
+
+static COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+/// A unique container id for this test process.
+pub fn unique_id(prefix: &str) -> String {
+    format!("{prefix}-{}-{}", std::process::id(), COUNTER.fetch_add(1, Ordering::SeqCst))
+}
+
+/// One test's world: a state root, a bundle with a busybox rootfs and a
+/// config.json that the test edits as JSON.
+pub struct Env {
+    pub dir: tempfile::TempDir,
+    pub root: PathBuf,
+    pub bundle: PathBuf,
+    pub config: Value,
+    pub id: String,
+}
+
+impl Env {
+    pub fn new(prefix: &str) -> Env {
+        require_root();
+        let dir = tempfile::Builder::new().prefix("berth-rt-test").tempdir_in("/var/tmp").expect("tempdir");
+        let root = dir.path().join("state");
+        let bundle = dir.path().join("bundle");
+        make_rootfs(&bundle.join("rootfs"));
+        let config = default_config();
+        Env { dir, root, bundle, config, id: unique_id(prefix) }
+    }
+
+    pub fn rootfs(&self) -> PathBuf {
+        self.bundle.join("rootfs")
+    }
+
+    /// Set process.args.
+    pub fn args(&mut self, args: &[&str]) -> &mut Self {
+        self.config["process"]["args"] = json!(args);
+        self
+    }
+
+    /// Shell command as the process.
+    pub fn sh(&mut self, script: &str) -> &mut Self {
+        self.args(&["sh", "-c", script])
+    }
+
+    pub fn write_config(&self) {
+        std::fs::write(self.bundle.join("config.json"), serde_json::to_vec_pretty(&self.config).unwrap()).unwrap();
+    }
+
+    /// berth-runtime with this env's --root.
+    pub fn cmd(&self) -> Command {
+        let mut c = Command::new(BIN);
+        c.arg("--root").arg(&self.root);
+        c
+    }
+
+    /// Run berth-runtime with args, stdin closed; returns the output.
+    pub fn rt(&self, args: &[&str]) -> Output {
+        self.cmd().args(args).stdin(Stdio::null()).output().expect("spawn berth-runtime")
+    }
+
+    /// `run` this env's container in the foreground (config written first).
+    pub fn run(&self) -> Output {
+        self.write_config();
+        self.rt(&["run", "--bundle", self.bundle.to_str().unwrap(), &self.id])
+    }
+
+    /// `create` (config written first).
+    pub fn create(&self) -> Output {
+        self.write_config();
+        self.rt(&["create", "--bundle", self.bundle.to_str().unwrap(), &self.id])
+    }
+
+    pub fn state(&self) -> Value {
+        let out = self.rt(&["state", &self.id]);
+        assert!(out.status.success(), "state failed: {}", stderr(&out));
+        serde_json::from_slice(&out.stdout).expect("state json")
+    }
+
+    pub fn status(&self) -> String {
+        self.state()["status"].as_str().unwrap_or("").to_string()
+    }
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        // Leave nothing behind even when a test failed half-way.
+        let _ = self.rt(&["delete", "--force", &self.id]);
+    }
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Assert success and return stdout.
+#[track_caller]
+pub fn ok(o: &Output) -> String {
+    assert!(o.status.success(), "command failed ({:?}): stdout={} stderr={}", o.status, stdout(o), stderr(o));
+    stdout(o)
+}
+
+/// Assert failure with a one-line error containing `want`.
+#[track_caller]
+pub fn fails_with(o: &Output, want: &str) {
+    assert!(!o.status.success(), "command unexpectedly succeeded: {}", stdout(o));
+    let e = stderr(o);
+    assert!(e.contains(want), "error {e:?} does not contain {want:?}");
+    assert_eq!(e.trim_end().lines().count(), 1, "error must be one line: {e:?}");
+}
+
+pub fn make_rootfs(rootfs: &Path) {
+    for d in ["bin", "etc", "proc", "sys", "dev", "tmp", "root", "usr/bin", "sbin"] {
+        std::fs::create_dir_all(rootfs.join(d)).unwrap();
+    }
+    std::fs::copy("/bin/busybox", rootfs.join("bin/busybox")).unwrap();
+    for a in applets() {
+        let p = rootfs.join("bin").join(a);
+        if !p.exists() {
+            std::os::unix::fs::symlink("busybox", p).unwrap();
+        }
+    }
+    std::fs::write(
+        rootfs.join("etc/passwd"),
+        "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n",
+    )
+    .unwrap();
+    std::fs::write(rootfs.join("etc/group"), "root:x:0:\ntty:x:5:\nnogroup:x:65534:\n").unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(rootfs.join("tmp"), std::fs::Permissions::from_mode(0o1777)).unwrap();
+}
+
+/// The config `berth-runtime spec` writes, non-interactive, args `true`.
+pub fn default_config() -> Value {
+    let t = tempfile::tempdir().unwrap();
+    let o = Command::new(BIN).args(["spec", "--bundle"]).arg(t.path()).output().expect("spec");
+    assert!(o.status.success(), "spec failed: {}", stderr(&o));
+    let mut v: Value = serde_json::from_slice(&std::fs::read(t.path().join("config.json")).unwrap()).unwrap();
+    v["process"]["terminal"] = json!(false);
+    v["process"]["args"] = json!(["true"]);
+    v
+}
+
+/// Host cgroup v1 directory of a controller for a container's cgroups path.
+pub fn cgroup_v1_dir(controller: &str, cgroups_path: &str) -> PathBuf {
+    PathBuf::from(format!("/sys/fs/cgroup/{controller}{cgroups_path}"))
+}
