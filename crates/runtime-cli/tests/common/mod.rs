@@ -90,8 +90,10 @@ impl Env {
     }
 
     /// Run berth-runtime with args, stdin closed; returns the output.
+    /// stdout/stderr go through files, not pipes: a detached container
+    /// inherits them and would keep a pipe open long after the command ended.
     pub fn rt(&self, args: &[&str]) -> Output {
-        self.cmd().args(args).stdin(Stdio::null()).output().expect("spawn berth-runtime")
+        run_capture(self.cmd().args(args))
     }
 
     /// `run` this env's container in the foreground (config written first).
@@ -122,6 +124,26 @@ impl Drop for Env {
         // Leave nothing behind even when a test failed half-way.
         let _ = self.rt(&["delete", "--force", &self.id]);
     }
+}
+
+/// Run `cmd` with stdin closed and stdout/stderr captured through temp files.
+pub fn run_capture(cmd: &mut Command) -> Output {
+    let out = tempfile::tempfile().expect("tempfile");
+    let err = tempfile::tempfile().expect("tempfile");
+    let status = cmd
+        .stdin(Stdio::null())
+        .stdout(out.try_clone().unwrap())
+        .stderr(err.try_clone().unwrap())
+        .status()
+        .expect("spawn");
+    let read = |mut f: std::fs::File| {
+        use std::io::{Read, Seek};
+        let mut v = Vec::new();
+        f.seek(std::io::SeekFrom::Start(0)).unwrap();
+        f.read_to_end(&mut v).unwrap();
+        v
+    };
+    Output { status, stdout: read(out), stderr: read(err) }
 }
 
 pub fn stdout(o: &Output) -> String {
