@@ -10,9 +10,13 @@ use clap::{Args, Parser, Subcommand};
     name = "berth-runtime",
     version,
     about = "berth's OCI runtime (runc-compatible)",
-    disable_help_subcommand = true
+    disable_help_subcommand = true,
+    disable_version_flag = true
 )]
 pub struct Cli {
+    /// Print the version (runc's flag is -v/--version, not clap's -V)
+    #[arg(short = 'v', long, action = clap::ArgAction::Version)]
+    version: (),
     /// Directory for container state
     #[arg(long, global = true, default_value = "/run/berth-runtime")]
     pub root: PathBuf,

@@ -7,9 +7,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use nix::sys::signal::Signal;
-use oci_spec::runtime::{
-    Capability, LinuxBlockIo, LinuxCapabilities, LinuxCpu, LinuxMemory, LinuxPids, LinuxResources, Process,
-};
+use oci_spec::runtime::{Capability, LinuxCapabilities, LinuxPids, LinuxResources, Process};
 use runtime::container::{self, CreateOptions, ExecOptions};
 use runtime::{Error, Result};
 
@@ -277,7 +275,7 @@ fn update(root: &Path, a: UpdateArgs) -> Result<i32> {
         }
         None => LinuxResources::default(),
     };
-    let mut mem = r.memory().clone().unwrap_or_default();
+    let mut mem = r.memory().unwrap_or_default();
     let mut touched_mem = false;
     if let Some(m) = &a.memory {
         mem.set_limit(Some(parse_size(m)?));
@@ -320,11 +318,10 @@ fn update(root: &Path, a: UpdateArgs) -> Result<i32> {
         r.set_pids(Some(pids));
     }
     if let Some(w) = a.blkio_weight {
-        let mut b = r.block_io().clone().unwrap_or_else(LinuxBlockIo::default);
+        let mut b = r.block_io().clone().unwrap_or_default();
         b.set_weight(Some(w));
         r.set_block_io(Some(b));
     }
-    let _ = (LinuxMemory::default(), LinuxCpu::default());
     container::update(root, &a.id, &r)?;
     Ok(0)
 }

@@ -45,7 +45,11 @@ fn run_one(h: &Hook, state: &[u8]) -> Result<()> {
         // A hook that does not read its stdin gets EPIPE here; that is its right.
         let _ = stdin.write_all(state);
     }
-    let deadline = h.timeout().filter(|t| *t > 0).map(|t| Instant::now() + Duration::from_secs(t as u64));
+    let Some(deadline) = h.timeout().filter(|t| *t > 0).map(|t| Instant::now() + Duration::from_secs(t as u64)) else {
+        let status = child.wait().map_err(|e| fail(e.to_string()))?;
+        return if status.success() { Ok(()) } else { Err(fail(format!("exited with {status}"))) };
+    };
+    let deadline = Some(deadline);
     let status = loop {
         match child.try_wait().map_err(|e| fail(e.to_string()))? {
             Some(s) => break s,

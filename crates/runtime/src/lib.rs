@@ -6,6 +6,7 @@
 pub mod cgroups;
 pub mod container;
 pub mod error;
+pub mod exe_guard;
 pub mod features;
 pub mod hooks;
 pub mod namespaces;

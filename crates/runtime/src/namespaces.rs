@@ -127,10 +127,19 @@ pub fn enter_new_time_ns(spec: &Spec, proc: &Proc) -> Result<()> {
         }
     }
     let pid = nix::fcntl::readlinkat(proc.fd(), "self").context(|| "readlink /proc/self".into())?;
-    let fd = crate::safe_path::open_beneath_no_xdev(
+    // ns/* entries are magic links, which the no-symlink open refuses (ELOOP):
+    // open the ns directory safely, then follow the one link we want from it.
+    let ns_dir = crate::safe_path::open_beneath_no_xdev(
         proc.fd(),
-        std::path::Path::new(&format!("{}/ns/time_for_children", pid.to_string_lossy())),
-        libc::O_RDONLY,
+        std::path::Path::new(&format!("{}/ns", pid.to_string_lossy())),
+        libc::O_PATH | libc::O_DIRECTORY,
+    )
+    .context(|| "open /proc/self/ns".into())?;
+    let fd = nix::fcntl::openat(
+        &ns_dir,
+        "time_for_children",
+        nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
     )
     .context(|| "open time_for_children".into())?;
     setns(fd.as_fd(), flag(LinuxNamespaceType::Time)).context(|| "enter time namespace".into())

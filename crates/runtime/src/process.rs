@@ -69,6 +69,17 @@ pub struct Finish<'a> {
     pub preserve_fds: i32,
     /// The executable, already resolved in the container's PATH.
     pub exe: PathBuf,
+    /// Where a seccomp user-notification fd goes, if the filter makes one.
+    pub listener: Option<Listener>,
+}
+
+/// A connection to the seccomp agent (linux.seccomp.listenerPath), opened
+/// while its host path was still reachable.
+pub struct Listener {
+    pub sock: std::os::unix::net::UnixStream,
+    /// The container state JSON the agent receives with the fd.
+    pub state: Vec<u8>,
+    pub metadata: Option<String>,
 }
 
 /// Become the user, drop privileges, load seccomp, close fds and exec.
@@ -90,7 +101,7 @@ fn finish_inner(f: &Finish) -> Result<Never> {
     // in before capabilities are dropped (as runc does); with it, load it last.
     if !nnp {
         if let Some(ctx) = &filter {
-            crate::seccomp::load(ctx)?;
+            hand_over(crate::seccomp::load(ctx)?, f.listener.as_ref())?;
         }
     }
     let supported = caps::runtime::thread_all_supported();
@@ -123,18 +134,28 @@ fn finish_inner(f: &Finish) -> Result<Never> {
     if nnp {
         nix::sys::prctl::set_no_new_privs().context(|| "prctl(PR_SET_NO_NEW_PRIVS)".into())?;
         if let Some(ctx) = &filter {
-            crate::seccomp::load(ctx)?;
+            hand_over(crate::seccomp::load(ctx)?, f.listener.as_ref())?;
         }
     }
     close_fds_from(3 + f.preserve_fds);
     exec(&f.exe, p)
 }
 
+/// Give a seccomp notify fd to the agent; a filter with notify rules and no
+/// agent would leave those syscalls hanging forever, so that is an error.
+fn hand_over(fd: Option<std::os::fd::OwnedFd>, listener: Option<&Listener>) -> Result<()> {
+    let Some(fd) = fd else { return Ok(()) };
+    let l = listener.ok_or_else(|| Error::Seccomp("SCMP_ACT_NOTIFY rules need linux.seccomp.listenerPath".into()))?;
+    let mut sock = l.sock.try_clone().context(|| "seccomp listener socket".into())?;
+    use std::os::fd::AsFd;
+    crate::seccomp::send_listener_on(&mut sock, fd.as_fd(), &l.state, l.metadata.as_deref())
+}
+
 fn set_user(p: &Process) -> Result<()> {
     let u = p.user();
-    if let Some(mask) = u.umask() {
-        nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(mask));
-    }
+    // runc's default when process.user.umask is unset: 0022, not the caller's.
+    let mask = u.umask().unwrap_or(0o022);
+    nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(mask));
     let gids: Vec<nix::unistd::Gid> =
         u.additional_gids().iter().flatten().map(|g| nix::unistd::Gid::from_raw(*g)).collect();
     // setgroups is refused in a user namespace whose setgroups file says "deny";

@@ -97,7 +97,17 @@ pub fn become_console(slave: &OwnedFd) -> Result<()> {
 /// Send the master to the caller's console socket, as runc does: SCM_RIGHTS
 /// with the terminal's name as the data.
 pub fn send_to_socket(socket: &Path, master: RawFd) -> Result<()> {
-    let s = UnixStream::connect(socket).context(|| format!("connect to console socket {}", socket.display()))?;
+    send_on(&connect_socket(socket)?, master)
+}
+
+/// Connect to the console socket; a host path, so callers do this before
+/// entering the container's mount namespace or root.
+pub fn connect_socket(socket: &Path) -> Result<UnixStream> {
+    UnixStream::connect(socket).context(|| format!("connect to console socket {}", socket.display()))
+}
+
+/// Send the master over an already connected console socket.
+pub fn send_on(s: &UnixStream, master: RawFd) -> Result<()> {
     send_fd(s.as_raw_fd(), master, b"/dev/ptmx")
 }
 

@@ -206,3 +206,88 @@ pub fn default_config() -> Value {
 pub fn cgroup_v1_dir(controller: &str, cgroups_path: &str) -> PathBuf {
     PathBuf::from(format!("/sys/fs/cgroup/{controller}{cgroups_path}"))
 }
+
+// ---- Helpers for cli.rs / bad_input.rs ----
+
+/// Poll `f` every 10ms until it is true or `timeout` passes; returns whether it became true.
+pub fn wait_until(timeout: std::time::Duration, mut f: impl FnMut() -> bool) -> bool {
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        if f() {
+            return true;
+        }
+        if std::time::Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
+/// Is `pid` a live (non-zombie) process?
+pub fn pid_alive(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        // The state letter follows the last ')' (the command may contain spaces).
+        Ok(s) => {
+            s.rsplit_once(')').is_some_and(|(_, rest)| !matches!(rest.trim_start().chars().next(), Some('Z' | 'X')))
+        }
+        Err(_) => false,
+    }
+}
+
+/// The pids listed in a cgroup v1 controller's cgroup.procs, sorted.
+pub fn cgroup_procs(controller: &str, cgroups_path: &str) -> Vec<i32> {
+    let text =
+        std::fs::read_to_string(cgroup_v1_dir(controller, cgroups_path).join("cgroup.procs")).unwrap_or_default();
+    let mut v: Vec<i32> = text.lines().filter_map(|l| l.trim().parse().ok()).collect();
+    v.sort();
+    v
+}
+
+impl Env {
+    pub fn bundle_str(&self) -> &str {
+        self.bundle.to_str().unwrap()
+    }
+
+    pub fn root_str(&self) -> &str {
+        self.root.to_str().unwrap()
+    }
+
+    /// Put the container in a known cgroup, "/berth-test/<id>", and return that path.
+    pub fn set_cgroups_path(&mut self) -> String {
+        let p = format!("/berth-test/{}", self.id);
+        self.config["linux"]["cgroupsPath"] = serde_json::json!(p);
+        p
+    }
+
+    /// Bind-mount a fresh host directory at `dest` in the container; returns the host side.
+    pub fn share(&mut self, dest: &str) -> PathBuf {
+        let host = self.dir.path().join(format!("share{}", dest.replace('/', "_")));
+        std::fs::create_dir_all(&host).unwrap();
+        let m = json!({"destination": dest, "type": "bind", "source": host, "options": ["rbind", "rw"]});
+        self.config["mounts"].as_array_mut().expect("mounts").push(m);
+        host
+    }
+
+    /// Poll `state` until the status is `want` (2s); panics otherwise.
+    #[track_caller]
+    pub fn wait_status(&self, want: &str) {
+        let mut last = String::new();
+        let ok = wait_until(std::time::Duration::from_secs(2), || {
+            last = self.status();
+            last == want
+        });
+        assert!(ok, "container {} status {last:?}, want {want:?}", self.id);
+    }
+
+    /// The init's host pid from `state`.
+    pub fn pid(&self) -> i32 {
+        self.state()["pid"].as_i64().expect("pid") as i32
+    }
+
+    /// Create and start; asserts both succeed and the container runs.
+    pub fn start_running(&self) {
+        ok(&self.create());
+        ok(&self.rt(&["start", &self.id]));
+        assert_eq!(self.status(), "running");
+    }
+}

@@ -362,7 +362,14 @@ impl Manager {
     pub fn kill_all(&self, sig: Signal) -> Result<()> {
         if sig == Signal::SIGKILL {
             if let Some(d) = self.unified_dir().filter(|d| d.join("cgroup.kill").exists()) {
-                return fs::write(d, "cgroup.kill", "1");
+                fs::write(d, "cgroup.kill", "1")?;
+                // On hybrid hosts the freezer is v1's, which holds even
+                // SIGKILLed tasks until thawed (v2's lets them die): thaw a
+                // paused container or `delete --force` waits on it forever.
+                if self.is_frozen().unwrap_or(false) {
+                    self.thaw()?;
+                }
+                return Ok(());
             }
         }
         let was_frozen = self.is_frozen().unwrap_or(false);

@@ -48,6 +48,10 @@ pub struct Created {
 
 pub fn create(opts: &CreateOptions) -> Result<Created> {
     state::validate_id(&opts.id)?;
+    // The init is a copy of this process inside the container: make sure that
+    // copy runs from a binary the container cannot write (CVE-2019-5736).
+    // This re-executes the process, so it comes before any side effect.
+    crate::exe_guard::ensure_protected_exe()?;
     // Everything that can be checked without side effects is checked first,
     // so bad input leaves no state, cgroup or mount behind.
     let bundle = Bundle::load(&opts.bundle)?;

@@ -35,6 +35,9 @@ pub struct Execed {
 }
 
 pub fn exec(opts: &ExecOptions) -> Result<Execed> {
+    // Our child enters the container as a copy of this process: run from a
+    // binary the container cannot write (CVE-2019-5736). Re-executes us.
+    crate::exe_guard::ensure_protected_exe()?;
     let (_dir, lock, st, status) = lifecycle::load(&opts.root, &opts.id)?;
     match status {
         Status::Running | Status::Created => {}
@@ -142,6 +145,11 @@ fn child_main(
     let r = (|| -> Result<std::path::PathBuf> {
         nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL)
             .context(|| "prctl(PR_SET_PDEATHSIG)".into())?;
+        // A host path: connect before joining the container's mount namespace.
+        let console = match (&opts.console_socket, terminal) {
+            (Some(sock), true) => Some(tty::connect_socket(sock)?),
+            _ => None,
+        };
         if let Some(cg) = cgroup {
             // cgroup.procs takes pids as the writer's pid namespace numbers them.
             cg.add_pid(nix::unistd::getpid().as_raw())?;
@@ -156,8 +164,8 @@ fn child_main(
                 tty::set_size(pty.slave.as_fd(), sz.height() as u16, sz.width() as u16)?;
             }
             tty::become_console(&pty.slave)?;
-            match &opts.console_socket {
-                Some(sock) => tty::send_to_socket(sock, std::os::fd::AsRawFd::as_raw_fd(&pty.master))?,
+            match &console {
+                Some(sock) => tty::send_on(sock, std::os::fd::AsRawFd::as_raw_fd(&pty.master))?,
                 None => chan.send_fd(&Msg::Terminal, Some(std::os::fd::AsRawFd::as_raw_fd(&pty.master)))?,
             }
         } else {
@@ -165,10 +173,21 @@ fn child_main(
         }
         process::set_rlimits(p)?;
         process::enter_cwd(p)?;
-        process::resolve_exe(p)
+        let exe = process::resolve_exe(p)?;
+        // The death signal survives execve: with `exec -d` the runtime exits as
+        // soon as we exec, and must not take the process with it (runc restores
+        // the signal before exec too).
+        nix::sys::prctl::set_pdeathsig(None).context(|| "prctl(PR_SET_PDEATHSIG)".into())?;
+        Ok(exe)
     })();
     match r {
-        Ok(exe) => process::finish(process::Finish { process: p, seccomp, preserve_fds: opts.preserve_fds, exe }),
+        Ok(exe) => process::finish(process::Finish {
+            process: p,
+            seccomp,
+            preserve_fds: opts.preserve_fds,
+            exe,
+            listener: None,
+        }),
         Err(e) => e,
     }
 }

@@ -39,7 +39,13 @@ pub fn wait(pid: Pid, terminal: Option<OwnedFd>) -> i32 {
         });
         (raw, done_rx)
     });
+    // The process may have exited before SIGCHLD was blocked: that SIGCHLD
+    // was discarded (default disposition), so look once before waiting.
+    let early = reap(pid);
     let code = loop {
+        if let Some(code) = early {
+            break code;
+        }
         match set.wait() {
             Ok(Signal::SIGCHLD) => {
                 if let Some(code) = reap(pid) {

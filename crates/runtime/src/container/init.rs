@@ -38,7 +38,7 @@ pub struct Context<'a> {
 /// Never returns: execs the container process or exits with status 1.
 pub fn run(ctx: Context) -> ! {
     let err = match setup(&ctx) {
-        Ok(exe) => {
+        Ok((exe, listener)) => {
             let spec = &ctx.bundle.spec;
             let Some(p) = spec.process().as_ref() else { exit_with(&ctx, Error::InvalidConfig("no process".into())) };
             process::finish(process::Finish {
@@ -46,6 +46,7 @@ pub fn run(ctx: Context) -> ! {
                 seccomp: spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()),
                 preserve_fds: ctx.preserve_fds,
                 exe,
+                listener,
             })
         }
         Err(e) => e,
@@ -67,12 +68,44 @@ fn exit_with(ctx: &Context, e: Error) -> ! {
     unsafe { libc::_exit(1) }
 }
 
-fn setup(ctx: &Context) -> Result<PathBuf> {
+fn setup(ctx: &Context) -> Result<(PathBuf, Option<process::Listener>)> {
     let spec: &Spec = &ctx.bundle.spec;
     let plan = ctx.plan;
     // If the runtime dies before we are done, so do we: nothing half-made lingers.
     nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL).context(|| "prctl(PR_SET_PDEATHSIG)".into())?;
     ctx.chan.expect(Msg::Go)?;
+    // The fifo lives in the host's state dir: open it while we can still see it.
+    // O_RDWR does not block; `start` writes a byte that our read below waits for.
+    // Opened before becoming root of a new user namespace: we are still host root
+    // here, afterwards the fifo (0600, host root's) gave EACCES.
+    let fifo =
+        std::fs::OpenOptions::new().read(true).write(true).open(&ctx.fifo).context(|| "open exec fifo".into())?;
+    let process = spec.process().as_ref().ok_or_else(|| Error::InvalidConfig("process is required".into()))?;
+    // The console socket and seccomp agent are host paths owned by host root:
+    // connect while we still see the host's filesystem with host credentials.
+    let console = match (&ctx.console_socket, process.terminal().unwrap_or(false)) {
+        (Some(sock), true) => Some(tty::connect_socket(sock)?),
+        _ => None,
+    };
+
+    // Our pid as the host sees it (getpid() says 1 in a new pid namespace):
+    // hooks and the seccomp agent get the host's view.
+    let host_pid = nix::fcntl::readlinkat(ctx.host_proc.fd(), "self").context(|| "readlink /proc/self".into())?;
+    let hook_state = hook_state(ctx, &host_pid.to_string_lossy());
+    // The seccomp agent's socket is a host path: connect while we can see it.
+    let listener = match spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
+        Some(sc) => match sc.listener_path() {
+            Some(path) => Some(process::Listener {
+                sock: std::os::unix::net::UnixStream::connect(path)
+                    .context(|| format!("connect to seccomp listener {}", path.display()))?,
+                state: hook_state.clone(),
+                metadata: sc.listener_metadata().clone(),
+            }),
+            None => None,
+        },
+        None => None,
+    };
+
     if plan.new_userns() {
         // Become root of the new user namespace (the maps are written now).
         nix::unistd::setresgid(0.into(), 0.into(), 0.into()).context(|| "setgid 0 in user namespace".into())?;
@@ -89,15 +122,9 @@ fn setup(ctx: &Context) -> Result<PathBuf> {
     if !ctx.no_new_keyring {
         join_session_keyring(ctx.id);
     }
-    let process = spec.process().as_ref().ok_or_else(|| Error::InvalidConfig("process is required".into()))?;
     if let Some(adj) = process.oom_score_adj() {
         ctx.host_proc.write_self("oom_score_adj", adj.to_string().as_bytes())?;
     }
-    // The fifo lives in the host's state dir: open it while we can still see it.
-    // O_RDWR does not block; `start` writes a byte that our read below waits for.
-    let fifo =
-        std::fs::OpenOptions::new().read(true).write(true).open(&ctx.fifo).context(|| "open exec fifo".into())?;
-
     let has_mntns = plan.has(LinuxNamespaceType::Mount);
     let root = if has_mntns {
         let s = rootfs::Setup {
@@ -114,7 +141,6 @@ fn setup(ctx: &Context) -> Result<PathBuf> {
 
     ctx.chan.send(&Msg::RuntimeHooks)?;
     ctx.chan.expect(Msg::Continue)?;
-    let hook_state = hook_state(ctx);
     if let Some(h) = spec.hooks() {
         hooks::run(h.create_container().as_deref().unwrap_or(&[]), &hook_state)?;
     }
@@ -124,6 +150,13 @@ fn setup(ctx: &Context) -> Result<PathBuf> {
         rootfs::readonly_paths(root, spec)?;
         rootfs::masked_paths(root, spec)?;
         rootfs::pivot(&ctx.bundle.rootfs, ctx.no_pivot)?;
+        rootfs::root_propagation_after_pivot(spec)?;
+        // A missing cwd is created (as runc does) while / is still writable:
+        // after the read-only remount below mkdir would fail with EROFS.
+        let cwd = process.cwd();
+        if std::fs::symlink_metadata(cwd).is_err() {
+            std::fs::create_dir_all(cwd).context(|| format!("create cwd {}", cwd.display()))?;
+        }
         if spec.root().as_ref().and_then(|r| r.readonly()).unwrap_or(false) {
             rootfs::make_root_readonly()?;
         }
@@ -141,8 +174,8 @@ fn setup(ctx: &Context) -> Result<PathBuf> {
             tty::set_size(std::os::fd::AsFd::as_fd(&pty.slave), sz.height() as u16, sz.width() as u16)?;
         }
         tty::become_console(&pty.slave)?;
-        match &ctx.console_socket {
-            Some(sock) => tty::send_to_socket(sock, pty.master.as_raw_fd())?,
+        match &console {
+            Some(sock) => tty::send_on(sock, pty.master.as_raw_fd())?,
             None => ctx.chan.send_fd(&Msg::Terminal, Some(pty.master.as_raw_fd()))?,
         }
     } else {
@@ -162,7 +195,7 @@ fn setup(ctx: &Context) -> Result<PathBuf> {
     if let Some(h) = spec.hooks() {
         hooks::run(h.start_container().as_deref().unwrap_or(&[]), &hook_state)?;
     }
-    Ok(exe)
+    Ok((exe, listener))
 }
 
 fn wait_for_start(mut fifo: std::fs::File) -> Result<()> {
@@ -177,12 +210,12 @@ fn wait_for_start(mut fifo: std::fs::File) -> Result<()> {
     }
 }
 
-fn hook_state(ctx: &Context) -> Vec<u8> {
+fn hook_state(ctx: &Context, host_pid: &str) -> Vec<u8> {
     serde_json::json!({
         "ociVersion": crate::OCI_VERSION,
         "id": ctx.id,
         "status": "created",
-        "pid": std::process::id(),
+        "pid": host_pid.parse::<i64>().unwrap_or(0),
         "bundle": ctx.bundle.dir,
         "annotations": ctx.bundle.spec.annotations().clone().unwrap_or_default(),
     })

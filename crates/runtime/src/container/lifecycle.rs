@@ -194,13 +194,13 @@ pub fn update(root: &Path, id: &str, r: &LinuxResources) -> Result<()> {
 
 fn merge_resources(mut base: LinuxResources, r: &LinuxResources) -> LinuxResources {
     if r.memory().is_some() {
-        base.set_memory(r.memory().clone());
+        base.set_memory(*r.memory());
     }
     if r.cpu().is_some() {
         base.set_cpu(r.cpu().clone());
     }
     if r.pids().is_some() {
-        base.set_pids(r.pids().clone());
+        base.set_pids(*r.pids());
     }
     if r.block_io().is_some() {
         base.set_block_io(r.block_io().clone());

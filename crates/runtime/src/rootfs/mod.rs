@@ -42,13 +42,24 @@ pub fn prepare(s: &Setup) -> Result<OwnedFd> {
         }
         _ => MsFlags::MS_SLAVE | MsFlags::MS_REC,
     };
-    // Always start from a recursive slave (or private) /, so nothing we do below leaks out;
-    // "shared" rootfs propagation is applied to the rootfs mount only, after binding.
-    let base = if prop.contains(MsFlags::MS_PRIVATE) { prop } else { MsFlags::MS_SLAVE | MsFlags::MS_REC };
+    // Start from a recursive slave (or private) /, so nothing we do below leaks out.
+    // "shared"/"rshared" (as runc): / keeps that propagation, so binds of the host's
+    // shared mounts stay its peers and mounts made under an "rshared" bind reach the
+    // host (kubernetes' Bidirectional propagation). Setting MS_SHARED on the rootfs
+    // mount instead, as before, made pivot_root fail with EINVAL (shared put_old).
+    let shared = prop.contains(MsFlags::MS_SHARED);
+    let base = if prop.contains(MsFlags::MS_PRIVATE) || shared { prop } else { MsFlags::MS_SLAVE | MsFlags::MS_REC };
     mount(None::<&str>, "/", None::<&str>, base, None::<&str>).context(|| "make / a slave mount".into())?;
+    if shared {
+        // The rootfs bind must neither propagate to the host nor sit under a
+        // shared parent (pivot_root refuses one): make its parent mount private.
+        let parent = mount_point_of(s.rootfs)?;
+        mount(None::<&str>, &parent, None::<&str>, MsFlags::MS_PRIVATE, None::<&str>)
+            .context(|| format!("make {} private", parent.display()))?;
+    }
     mount(Some(s.rootfs), s.rootfs, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
         .context(|| format!("bind rootfs {}", s.rootfs.display()))?;
-    if prop.contains(MsFlags::MS_SHARED) || prop.contains(MsFlags::MS_UNBINDABLE) {
+    if prop.contains(MsFlags::MS_UNBINDABLE) {
         mount(None::<&str>, s.rootfs, None::<&str>, prop, None::<&str>).context(|| "set rootfs propagation".into())?;
     }
     let root = nix::fcntl::open(
@@ -288,12 +299,48 @@ pub fn pivot(rootfs: &Path, no_pivot: bool) -> Result<()> {
     } else {
         // pivot_root(".", ".") stacks the old root on top of the new one;
         // unmounting "." then removes the old root without needing a directory for it.
+        // "." after pivot_root is still the new root: without moving to the old
+        // root first, the recursive MS_SLAVE below also hit every container
+        // mount and turned "rshared" binds into plain slaves (runc fchdirs too).
+        let old_root = nix::fcntl::open(
+            "/",
+            nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC,
+            nix::sys::stat::Mode::empty(),
+        )
+        .context(|| "open old root".into())?;
         nix::unistd::pivot_root(".", ".").context(|| "pivot_root".into())?;
+        nix::unistd::fchdir(&old_root).context(|| "fchdir old root".into())?;
         mount(None::<&str>, ".", None::<&str>, MsFlags::MS_SLAVE | MsFlags::MS_REC, None::<&str>)
             .context(|| "make old root a slave".into())?;
         umount2(".", MntFlags::MNT_DETACH).context(|| "unmount old root".into())?;
     }
     nix::unistd::chdir("/").context(|| "chdir /".into())
+}
+
+/// The mount point (from /proc/self/mountinfo) of the mount holding `path`.
+fn mount_point_of(path: &Path) -> Result<PathBuf> {
+    let path = std::fs::canonicalize(path).context(|| format!("resolve {}", path.display()))?;
+    let info = std::fs::read_to_string("/proc/self/mountinfo").context(|| "read /proc/self/mountinfo".into())?;
+    info.lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        .map(|m| {
+            PathBuf::from(m.replace("\\040", " ").replace("\\011", "\t").replace("\\012", "\n").replace("\\134", "\\"))
+        })
+        .filter(|m| path.starts_with(m))
+        .max_by_key(|m| m.as_os_str().len())
+        .ok_or_else(|| Error::Other(format!("no mount holds {}", path.display())))
+}
+
+/// rootfsPropagation "shared"/"rshared": after pivot_root the new / (a private
+/// copy until now) gets it, as runc does; the host does not see it (own peer group).
+pub fn root_propagation_after_pivot(spec: &Spec) -> Result<()> {
+    let p = spec.linux().as_ref().and_then(|l| l.rootfs_propagation().as_deref()).unwrap_or("");
+    match options::propagation(p) {
+        Some(f) if f.contains(MsFlags::MS_SHARED) => {
+            mount(None::<&str>, "/", None::<&str>, MsFlags::MS_SHARED, None::<&str>).context(|| "make / shared".into())
+        }
+        _ => Ok(()),
+    }
 }
 
 /// root.readonly: remount / read-only (after pivot_root).

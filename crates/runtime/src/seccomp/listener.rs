@@ -18,12 +18,28 @@ pub fn send_listener(listener_path: &Path, fd: BorrowedFd, state_json: &[u8], me
     let message = process_state(state_json, metadata)?;
     let what = || format!("seccomp listener {}", listener_path.display());
     let mut sock = UnixStream::connect(listener_path).context(what)?;
+    send_on(&mut sock, fd, &message, &what)
+}
 
+/// Send the listener fd and `message` on an already connected socket: init
+/// connects before pivot_root (the agent's socket is a host path) and sends
+/// after the filter is loaded.
+pub fn send_listener_on(
+    sock: &mut UnixStream,
+    fd: BorrowedFd,
+    state_json: &[u8],
+    metadata: Option<&str>,
+) -> Result<()> {
+    let message = process_state(state_json, metadata)?;
+    send_on(sock, fd, &message, &|| "seccomp listener".to_string())
+}
+
+fn send_on(sock: &mut UnixStream, fd: BorrowedFd, message: &[u8], what: &dyn Fn() -> String) -> Result<()> {
     let fds = [fd.as_raw_fd()];
     let sent = loop {
         match sendmsg::<UnixAddr>(
             sock.as_raw_fd(),
-            &[IoSlice::new(&message)],
+            &[IoSlice::new(message)],
             &[ControlMessage::ScmRights(&fds)],
             // A vanished agent must give EPIPE, not kill us with SIGPIPE.
             MsgFlags::MSG_NOSIGNAL,

@@ -28,7 +28,7 @@ mod listener;
 #[cfg(test)]
 mod tests;
 
-pub use listener::send_listener;
+pub use listener::{send_listener, send_listener_on};
 
 use crate::error::{Error, Result};
 use libseccomp::error::SeccompErrno;
