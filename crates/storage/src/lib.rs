@@ -1,0 +1,1 @@
+//! Layer store and container root filesystems (in progress).
