@@ -1,0 +1,133 @@
+//! Smaller runtime features: events streaming, the foreground terminal,
+//! --no-pivot, --systemd-cgroup without systemd, the seccomp agent socket.
+
+mod common;
+use std::io::{BufRead, BufReader, IoSliceMut};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::net::UnixListener;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use common::*;
+use serde_json::json;
+
+#[test]
+fn events_streams_stats_at_the_interval_until_the_container_stops() {
+    let mut e = Env::new("events");
+    e.args(&["sleep", "1"]);
+    e.start_running();
+    let started = Instant::now();
+    let mut child = e
+        .cmd()
+        .args(["events", "--interval", "200ms", &e.id])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let lines: Vec<serde_json::Value> = BufReader::new(child.stdout.take().unwrap())
+        .lines()
+        .map(|l| serde_json::from_str(&l.unwrap()).expect("each event is one JSON line"))
+        .collect();
+    let status = child.wait().unwrap();
+    assert!(status.success(), "events ends cleanly when the container stops");
+    // sleep 1 at 200ms intervals: several events, all stats for this id.
+    assert!(lines.len() >= 3, "got {} events", lines.len());
+    for ev in &lines {
+        assert_eq!(ev["type"], "stats");
+        assert_eq!(ev["id"], e.id.as_str());
+        assert!(ev["data"]["pids"]["current"].as_u64().unwrap_or(0) >= 1);
+    }
+    assert!(started.elapsed() < Duration::from_secs(5));
+}
+
+#[test]
+fn events_rejects_a_zero_interval() {
+    let mut e = Env::new("evzero");
+    e.args(&["sleep", "5"]);
+    e.start_running();
+    fails_with(&e.rt(&["events", "--interval", "0s", &e.id]), "interval");
+}
+
+#[test]
+fn foreground_run_with_terminal_proxies_the_pty() {
+    let mut e = Env::new("fgtty");
+    e.config["process"]["terminal"] = json!(true);
+    e.sh("tty; test -t 0 && test -t 1 && echo both-ttys; exit 4");
+    let o = e.run();
+    assert_eq!(o.status.code(), Some(4), "stderr: {}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.contains("/dev/pts/0"), "{out:?}");
+    assert!(out.contains("both-ttys"), "{out:?}");
+}
+
+#[test]
+fn no_pivot_runs_the_container_in_a_chroot() {
+    let mut e = Env::new("nopivot");
+    e.sh("cat /etc/passwd | head -1; ls /");
+    e.write_config();
+    let o = e.rt(&["run", "--no-pivot", "--bundle", e.bundle_str(), &e.id]);
+    let out = ok(&o);
+    assert!(out.starts_with("root:x:0:0"), "{out:?}");
+    assert!(out.contains("bin") && !out.contains("work"), "sees only the rootfs: {out:?}");
+}
+
+#[test]
+fn systemd_cgroup_without_systemd_is_a_clear_error() {
+    assert!(!std::path::Path::new("/run/systemd/system").exists(), "this test expects a host without systemd");
+    let e = Env::new("sdcg");
+    e.write_config();
+    let o = e.rt(&["--systemd-cgroup", "create", "--bundle", e.bundle_str(), &e.id]);
+    fails_with(&o, "systemd is not running");
+    assert!(!e.root.join(&e.id).exists());
+}
+
+#[test]
+fn seccomp_notify_fd_goes_to_the_listener_with_the_container_state() {
+    let mut e = Env::new("scmpnotif");
+    let sock = e.dir.path().join("agent.sock");
+    let listener = UnixListener::bind(&sock).unwrap();
+    e.config["linux"]["seccomp"] = json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "listenerPath": sock,
+        "listenerMetadata": "meta-for-agent",
+        "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_NOTIFY"}]
+    });
+    e.sh("mkdir /tmp/x 2>&1; echo rc=$?");
+    // The agent takes the fd and the state, then hangs up without answering:
+    // with no listener left the kernel fails the notified syscall (ENOSYS).
+    let agent = std::thread::spawn(move || {
+        let (conn, _) = listener.accept().unwrap();
+        let mut buf = vec![0u8; 64 * 1024];
+        let mut cmsg = nix::cmsg_space!([i32; 1]);
+        let mut iov = [IoSliceMut::new(&mut buf)];
+        let msg = nix::sys::socket::recvmsg::<()>(
+            conn.as_raw_fd(),
+            &mut iov,
+            Some(&mut cmsg),
+            nix::sys::socket::MsgFlags::empty(),
+        )
+        .unwrap();
+        let mut fd = None;
+        for c in msg.cmsgs().unwrap() {
+            if let nix::sys::socket::ControlMessageOwned::ScmRights(fds) = c {
+                // SAFETY: the kernel just gave us these fds.
+                fd = fds.first().map(|f| unsafe { OwnedFd::from_raw_fd(*f) });
+            }
+        }
+        let n = msg.bytes;
+        let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+        let link = fd.as_ref().map(|f| std::fs::read_link(format!("/proc/self/fd/{}", f.as_raw_fd())).unwrap());
+        (text, link)
+    });
+    let o = e.run();
+    let (text, link) = agent.join().unwrap();
+    let out = ok(&o);
+    assert!(out.contains("rc=1"), "mkdir must fail once the agent is gone: {out:?}");
+    let v: serde_json::Value = serde_json::from_str(&text).expect("agent message is JSON");
+    assert_eq!(v["fds"], json!(["seccompFd"]));
+    assert_eq!(v["metadata"], "meta-for-agent");
+    assert_eq!(v["state"]["id"], e.id.as_str());
+    assert!(v["pid"].as_i64().unwrap_or(0) > 1, "host pid, not the namespace's 1: {v}");
+    let link = link.expect("an fd came with the message");
+    assert!(link.to_string_lossy().contains("seccomp"), "the fd is a seccomp listener: {link:?}");
+}
