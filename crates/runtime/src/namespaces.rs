@@ -144,3 +144,26 @@ pub fn enter_new_time_ns(spec: &Spec, proc: &Proc) -> Result<()> {
     .context(|| "open time_for_children".into())?;
     setns(fd.as_fd(), flag(LinuxNamespaceType::Time)).context(|| "enter time namespace".into())
 }
+
+/// Make our future children start in the pid namespace `target` (setns on a
+/// pid namespace only affects children). Returns our own pid namespace, to
+/// give to `restore_pid_ns` once the child exists, so that later children
+/// (hooks, for one) run in ours again.
+pub fn pid_ns_for_children(target: Option<&OwnedFd>) -> Result<Option<OwnedFd>> {
+    let Some(target) = target else { return Ok(None) };
+    let own = nix::fcntl::open(
+        "/proc/self/ns/pid",
+        nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .context(|| "open own pid namespace".into())?;
+    setns(target.as_fd(), CloneFlags::CLONE_NEWPID).context(|| "join the container's pid namespace".into())?;
+    Ok(Some(own))
+}
+
+pub fn restore_pid_ns(own: Option<OwnedFd>) -> Result<()> {
+    match own {
+        Some(fd) => setns(fd.as_fd(), CloneFlags::CLONE_NEWPID).context(|| "return to own pid namespace".into()),
+        None => Ok(()),
+    }
+}

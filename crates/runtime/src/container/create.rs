@@ -3,10 +3,10 @@
 //! place it in its cgroup and run the runtime hooks, then it waits on the
 //! exec fifo for `start` and we record the state and leave.
 
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::path::PathBuf;
 
-use nix::sched::{setns, CloneFlags};
+use nix::sched::CloneFlags;
 use nix::sys::signal::Signal;
 use nix::unistd::Pid;
 use oci_spec::runtime::LinuxIdMapping;
@@ -108,19 +108,7 @@ pub fn create(opts: &CreateOptions) -> Result<Created> {
     // The init is a copy of this process until it execs: nobody in the
     // container may ptrace it or open its /proc files (CVE-2016-9962).
     nix::sys::prctl::set_dumpable(false).context(|| "prctl(PR_SET_DUMPABLE)".into())?;
-    let saved_pidns = match plan.pid_join() {
-        Some(fd) => {
-            let own = nix::fcntl::open(
-                "/proc/self/ns/pid",
-                nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC,
-                nix::sys::stat::Mode::empty(),
-            )
-            .context(|| "open own pid namespace".into())?;
-            setns(fd.as_fd(), CloneFlags::CLONE_NEWPID).context(|| "join pid namespace".into())?;
-            Some(own)
-        }
-        None => None,
-    };
+    let saved_pidns = crate::namespaces::pid_ns_for_children(plan.pid_join())?;
     let init_ctx = init::Context {
         bundle: &bundle,
         plan: &plan,
@@ -143,9 +131,7 @@ pub fn create(opts: &CreateOptions) -> Result<Created> {
     };
     guard.child = Some(child);
     drop(child_chan);
-    if let Some(own) = saved_pidns {
-        setns(own.as_fd(), CloneFlags::CLONE_NEWPID).context(|| "return to own pid namespace".into())?;
-    }
+    crate::namespaces::restore_pid_ns(saved_pidns)?;
 
     if plan.new_userns() {
         let linux =

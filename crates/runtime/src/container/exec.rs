@@ -6,7 +6,7 @@
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::PathBuf;
 
-use nix::sched::{setns, CloneFlags};
+use nix::sched::setns;
 use nix::unistd::{ForkResult, Pid};
 use oci_spec::runtime::{LinuxNamespaceType, Process};
 
@@ -85,19 +85,7 @@ pub fn exec(opts: &ExecOptions) -> Result<Execed> {
     nix::sys::prctl::set_dumpable(false).context(|| "prctl(PR_SET_DUMPABLE)".into())?;
     let (parent_chan, child_chan) = sync::pair()?;
     let pid_ns = joins.iter().position(|(t, _)| *t == LinuxNamespaceType::Pid).map(|i| joins.remove(i).1);
-    let own_pidns = match &pid_ns {
-        Some(fd) => {
-            let own = nix::fcntl::open(
-                "/proc/self/ns/pid",
-                nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC,
-                nix::sys::stat::Mode::empty(),
-            )
-            .context(|| "open own pid namespace".into())?;
-            setns(fd.as_fd(), CloneFlags::CLONE_NEWPID).context(|| "join the container's pid namespace".into())?;
-            Some(own)
-        }
-        None => None,
-    };
+    let own_pidns = namespaces::pid_ns_for_children(pid_ns.as_ref())?;
     // SAFETY: the runtime is single-threaded here, so fork is safe.
     let fork = unsafe { nix::unistd::fork() }.context(|| "fork".into())?;
     let child = match fork {
@@ -111,9 +99,7 @@ pub fn exec(opts: &ExecOptions) -> Result<Execed> {
         ForkResult::Parent { child } => child,
     };
     drop(child_chan);
-    if let Some(own) = own_pidns {
-        setns(own.as_fd(), CloneFlags::CLONE_NEWPID).context(|| "return to own pid namespace".into())?;
-    }
+    namespaces::restore_pid_ns(own_pidns)?;
     let mut term = None;
     // The channel is close-on-exec: EOF means the exec succeeded.
     loop {
