@@ -18,10 +18,24 @@ pub enum Error {
     InvalidArchive(String),
     #[error("unsafe layer entry {path:?}: {why}")]
     UnsafeLayer { path: String, why: String },
+    /// A layer tarball that cannot be read to its end: truncated tar or
+    /// compressed stream, short file data, an entry type we cannot apply.
+    #[error("invalid layer: {0}")]
+    InvalidLayer(String),
     #[error("blob {0} not found")]
     BlobNotFound(String),
     #[error("{context}: {source}")]
     Io { context: String, source: std::io::Error },
+    #[error("invalid manifest: {0}")]
+    InvalidManifest(String),
+    #[error("invalid image config: {0}")]
+    InvalidConfig(String),
+    #[error("registries.conf: {0}")]
+    RegistriesConf(String),
+    #[error("registry {0} is blocked by registries.conf")]
+    BlockedRegistry(String),
+    #[error("image {0} not known")]
+    ImageNotKnown(String),
     #[error("{0}")]
     Other(String),
 }

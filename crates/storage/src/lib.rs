@@ -1,1 +1,22 @@
-//! Layer store and container root filesystems (in progress).
+//! Layer store and container root filesystems.
+//!
+//! - `store`: [`Store`], layers by chain ID (unpacked once, shared, reference
+//!   counted), container filesystems, mount counts, cross-process locking
+//! - `chain`: OCI chain IDs
+//! - `driver`: `overlay` (overlayfs, copy-on-write) and `vfs` (full copies)
+//! - `changes`: a vfs container's changes as a layer tar
+//! - `staging`, `lock`, `atomic`, `mounts`: crash safety and bookkeeping
+
+mod atomic;
+mod chain;
+mod changes;
+mod driver;
+mod error;
+mod lock;
+mod mounts;
+mod staging;
+mod store;
+
+pub use chain::ChainId;
+pub use error::{Error, Result};
+pub use store::{LayerInfo, Store};

@@ -1,0 +1,164 @@
+//! Image archives: read and write `oci-dir`, `oci-archive` and `docker-archive`.
+//!
+//! Loading detects the format (directory vs tar, `oci-layout` vs
+//! `manifest.json`, gzip by magic), verifies every blob against its digest
+//! and only then copies into the store and tags, so a bad archive leaves the
+//! store's images untouched. Saving writes tar output to a temp file renamed
+//! into place, so a failed save leaves no half archive behind.
+
+mod plan;
+mod read_docker;
+mod read_oci;
+mod sink;
+mod source;
+mod write_docker;
+mod write_oci;
+
+use std::fmt;
+use std::fs::File;
+use std::io::{Read, Write};
+use std::path::Path;
+use std::str::FromStr;
+
+use crate::digest::Digest;
+use crate::error::{Context as _, Error, Result};
+use crate::reference::Reference;
+use crate::store::Store;
+
+use plan::Plan;
+use sink::{DirSink, Sink, TarSink};
+use source::Source;
+
+/// OCI annotation naming an image in index.json.
+pub const ANNOTATION_REF_NAME: &str = "org.opencontainers.image.ref.name";
+/// containerd / docker's full image name annotation.
+pub const ANNOTATION_CONTAINERD_NAME: &str = "io.containerd.image.name";
+
+/// The archive formats.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// An OCI image layout directory.
+    OciDir,
+    /// A tar of an OCI image layout.
+    OciArchive,
+    /// `docker save` format.
+    DockerArchive,
+}
+
+impl FromStr for Format {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "oci-dir" | "oci" => Ok(Format::OciDir),
+            "oci-archive" => Ok(Format::OciArchive),
+            "docker-archive" => Ok(Format::DockerArchive),
+            other => Err(Error::Other(format!(
+                "unknown archive format {other:?} (want oci-dir, oci-archive or docker-archive)"
+            ))),
+        }
+    }
+}
+
+impl fmt::Display for Format {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Format::OciDir => "oci-dir",
+            Format::OciArchive => "oci-archive",
+            Format::DockerArchive => "docker-archive",
+        })
+    }
+}
+
+/// An image in an archive: its name (if it has one) and manifest digest.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ArchiveImage {
+    pub reference: Option<Reference>,
+    pub manifest: Digest,
+}
+
+impl ArchiveImage {
+    pub fn new(reference: Option<Reference>, manifest: Digest) -> Self {
+        ArchiveImage { reference, manifest }
+    }
+}
+
+/// Load every image from an archive path (directory or tar file, gzip'd or not).
+/// Named images are tagged in the store; one entry per name (or one unnamed).
+pub fn load(path: &Path, store: &Store) -> Result<Vec<ArchiveImage>> {
+    if path.is_dir() {
+        return load_source(&Source::dir(path), store);
+    }
+    let f = File::open(path).context(|| format!("opening {}", path.display()))?;
+    load_reader(f, store)
+}
+
+/// Load from a tar stream (e.g. stdin), gzip'd or not.
+pub fn load_reader(reader: impl Read, store: &Store) -> Result<Vec<ArchiveImage>> {
+    let src = Source::tar(reader, &store.tmp_dir())?;
+    load_source(&src, store)
+}
+
+/// Which format a loaded source is in. OCI wins when both are present (docker
+/// 25+ writes both): it preserves the original manifests and their digests.
+fn detect(src: &Source) -> Result<Format> {
+    if src.exists("oci-layout") && src.exists("index.json") {
+        Ok(Format::OciArchive)
+    } else if src.exists("manifest.json") {
+        Ok(Format::DockerArchive)
+    } else {
+        Err(Error::InvalidArchive(
+            "neither an OCI layout (oci-layout, index.json) nor a docker archive (manifest.json)".into(),
+        ))
+    }
+}
+
+fn load_source(src: &Source, store: &Store) -> Result<Vec<ArchiveImage>> {
+    let mut plan = Plan::default();
+    match detect(src)? {
+        Format::DockerArchive => read_docker::read(src, &mut plan)?,
+        Format::OciDir | Format::OciArchive => read_oci::read(src, &mut plan)?,
+    }
+    plan.import(store)
+}
+
+/// Save images to `out`: a directory for `OciDir`, a file otherwise.
+pub fn save(store: &Store, images: &[ArchiveImage], format: Format, out: &Path) -> Result<()> {
+    if images.is_empty() {
+        return Err(Error::Other("no images to save".into()));
+    }
+    if format == Format::OciDir {
+        return write_to(store, images, format, &mut DirSink::create(out)?);
+    }
+    let dir = match out.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let tmp = tempfile::Builder::new()
+        .prefix(".berth-save-")
+        .tempfile_in(dir)
+        .context(|| format!("creating temp file in {}", dir.display()))?;
+    let file = save_to_writer(store, images, format, tmp.as_file())?;
+    file.sync_all().context(|| format!("syncing {}", out.display()))?;
+    tmp.persist(out).map_err(|e| Error::Io { context: format!("writing {}", out.display()), source: e.error })?;
+    Ok(())
+}
+
+/// Write a tar format (`OciArchive` or `DockerArchive`) to a stream.
+pub fn save_to_writer<W: Write>(store: &Store, images: &[ArchiveImage], format: Format, w: W) -> Result<W> {
+    if format == Format::OciDir {
+        return Err(Error::Other("oci-dir is a directory; use save() with a path".into()));
+    }
+    let mut sink = TarSink::new(w);
+    write_to(store, images, format, &mut sink)?;
+    sink.finish()
+}
+
+fn write_to(store: &Store, images: &[ArchiveImage], format: Format, sink: &mut dyn Sink) -> Result<()> {
+    match format {
+        Format::DockerArchive => write_docker::write(store, images, sink),
+        Format::OciDir | Format::OciArchive => write_oci::write(store, images, sink),
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,99 @@
+//! The on-disk image index `<root>/images.json`: normalised reference -> manifest digest.
+//!
+//! The file is replaced atomically (temp file + fsync + rename), so a reader
+//! never sees a half-written index even without the lock; the lock is what
+//! makes read-modify-write updates from several processes not lose each other.
+
+use std::collections::BTreeMap;
+use std::io::Write as _;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::digest::Digest;
+use crate::error::{Context as _, Error, Result};
+use crate::reference::Reference;
+
+const SCHEMA_VERSION: u32 = 1;
+
+/// Names -> manifest digests. Keys are full normalised references.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ImageIndex {
+    schema_version: u32,
+    images: BTreeMap<Reference, Digest>,
+}
+
+impl ImageIndex {
+    pub(crate) fn read(path: &Path) -> Result<Self> {
+        let data = match std::fs::read(path) {
+            Ok(d) => d,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Ok(ImageIndex { schema_version: SCHEMA_VERSION, images: BTreeMap::new() })
+            }
+            Err(e) => return Err(Error::Io { context: format!("reading {}", path.display()), source: e }),
+        };
+        let idx: ImageIndex = serde_json::from_slice(&data)
+            .map_err(|e| Error::Other(format!("corrupt image index {}: {e}", path.display())))?;
+        if idx.schema_version != SCHEMA_VERSION {
+            return Err(Error::Other(format!(
+                "image index {} has unsupported schemaVersion {}",
+                path.display(),
+                idx.schema_version
+            )));
+        }
+        Ok(idx)
+    }
+
+    /// Atomically replace `path` with this index.
+    pub(crate) fn write(&self, path: &Path) -> Result<()> {
+        let dir = path.parent().unwrap_or(Path::new("."));
+        let data = serde_json::to_vec_pretty(self).map_err(|e| Error::Other(format!("encoding image index: {e}")))?;
+        let mut tmp = tempfile::Builder::new()
+            .prefix(".images.json-")
+            .tempfile_in(dir)
+            .context(|| format!("creating temp file in {}", dir.display()))?;
+        tmp.write_all(&data).context(|| "writing image index".into())?;
+        tmp.as_file().sync_all().context(|| "syncing image index".into())?;
+        tmp.persist(path)
+            .map_err(|e| Error::Io { context: format!("replacing {}", path.display()), source: e.error })?;
+        super::sync_dir(dir)
+    }
+
+    /// Point `name` at `digest`; returns what it pointed at before.
+    pub fn tag(&mut self, name: &Reference, digest: &Digest) -> Result<Option<Digest>> {
+        if name.digest().is_some() {
+            return Err(Error::InvalidReference(name.to_string(), "cannot tag with a digest reference".into()));
+        }
+        Ok(self.images.insert(name.clone(), digest.clone()))
+    }
+
+    /// Remove `name`; returns the digest it pointed at.
+    pub fn untag(&mut self, name: &Reference) -> Result<Digest> {
+        self.images.remove(name).ok_or_else(|| Error::ImageNotKnown(name.to_string()))
+    }
+
+    /// The digest a tag points at.
+    pub fn get(&self, name: &Reference) -> Option<&Digest> {
+        self.images.get(name)
+    }
+
+    /// All (name, digest) pairs in name order.
+    pub fn iter(&self) -> impl Iterator<Item = (&Reference, &Digest)> {
+        self.images.iter()
+    }
+
+    /// Names pointing at `digest`.
+    pub fn names_for(&self, digest: &Digest) -> Vec<Reference> {
+        self.images.iter().filter(|(_, d)| *d == digest).map(|(r, _)| r.clone()).collect()
+    }
+
+    /// Drop every name pointing at `digest`; returns the removed names.
+    pub fn remove_digest(&mut self, digest: &Digest) -> Vec<Reference> {
+        let names = self.names_for(digest);
+        for n in &names {
+            self.images.remove(n);
+        }
+        names
+    }
+}

@@ -1,0 +1,388 @@
+//! The content-addressed blob store and image index under a root directory.
+//!
+//! ```text
+//! <root>/blobs/sha256/<hex>   verified blobs, immutable once visible
+//! <root>/images.json          normalised reference -> manifest digest
+//! <root>/store.lock           flock: shared for index reads, exclusive for writes
+//! <root>/tmp/                 staging space on the same filesystem (archive loads)
+//! ```
+//!
+//! Blobs are written to a temp file in the blob directory, fsynced, verified and
+//! only then renamed into place, so readers never see partial content and a
+//! failed write leaves nothing visible. Two writers of the same blob both
+//! succeed: the content is identical, and rename replaces atomically.
+
+mod index;
+pub mod lock;
+
+use std::fs::{self, File};
+use std::io::{self, Read};
+use std::os::unix::fs::PermissionsExt as _;
+use std::path::{Path, PathBuf};
+
+pub use index::ImageIndex;
+use lock::Mode;
+
+use crate::digest::{Digest, DigestReader};
+use crate::error::{Context as _, Error, Result};
+use crate::reference::Reference;
+
+/// Prefix of in-flight temp files; `list` skips them.
+const TMP_PREFIX: &str = ".tmp-";
+
+/// A store rooted at a directory. Cheap to clone; holds no open files.
+#[derive(Clone, Debug)]
+pub struct Store {
+    root: PathBuf,
+    blobs: PathBuf,
+}
+
+impl Store {
+    /// Open (creating directories as needed) the store at `root`.
+    pub fn open(root: impl AsRef<Path>) -> Result<Self> {
+        let root = root.as_ref().to_path_buf();
+        let blobs = root.join("blobs").join("sha256");
+        fs::create_dir_all(&blobs).context(|| format!("creating {}", blobs.display()))?;
+        fs::create_dir_all(root.join("tmp")).context(|| format!("creating {}/tmp", root.display()))?;
+        Ok(Store { root, blobs })
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Scratch directory on the store's filesystem for staging large content.
+    pub fn tmp_dir(&self) -> PathBuf {
+        self.root.join("tmp")
+    }
+
+    /// Where a blob lives (whether or not it exists).
+    pub fn blob_path(&self, digest: &Digest) -> PathBuf {
+        self.blobs.join(digest.hex())
+    }
+
+    /// Store the content of `reader`, verifying it against `expected` when given.
+    ///
+    /// If `expected` is already present the reader is not consumed: blobs are
+    /// verified when written, so the existing copy is as good as a new one.
+    pub fn put(&self, reader: impl Read, expected: Option<&Digest>) -> Result<(Digest, u64)> {
+        if let Some(d) = expected {
+            if let Ok(meta) = fs::metadata(self.blob_path(d)) {
+                return Ok((d.clone(), meta.len()));
+            }
+        }
+        let mut tmp = tempfile::Builder::new()
+            .prefix(TMP_PREFIX)
+            .tempfile_in(&self.blobs)
+            .context(|| format!("creating temp file in {}", self.blobs.display()))?;
+        let mut src = DigestReader::new(reader);
+        io::copy(&mut src, tmp.as_file_mut()).context(|| "writing blob".into())?;
+        let (actual, size) = src.finish();
+        if let Some(want) = expected {
+            // On mismatch `tmp` is dropped and deleted: nothing becomes visible.
+            actual.verify(want, "blob")?;
+        }
+        let file = tmp.as_file();
+        // Blobs are world-readable like the rest of an image store; tempfile makes 0600.
+        file.set_permissions(fs::Permissions::from_mode(0o644)).context(|| "setting blob permissions".into())?;
+        file.sync_all().context(|| "syncing blob".into())?;
+        let dest = self.blob_path(&actual);
+        tmp.persist(&dest)
+            .map_err(|e| Error::Io { context: format!("renaming blob to {}", dest.display()), source: e.error })?;
+        sync_dir(&self.blobs)?;
+        Ok((actual, size))
+    }
+
+    /// Store a byte slice (manifests, configs).
+    pub fn put_bytes(&self, data: &[u8], expected: Option<&Digest>) -> Result<(Digest, u64)> {
+        self.put(data, expected)
+    }
+
+    /// Open a blob for streaming. Content was verified on write; wrap in a
+    /// `DigestReader` to re-verify against bit rot.
+    pub fn open_blob(&self, digest: &Digest) -> Result<File> {
+        File::open(self.blob_path(digest)).map_err(|e| not_found_or(e, digest))
+    }
+
+    /// Read a whole blob, verifying it (meant for small JSON blobs).
+    pub fn get(&self, digest: &Digest) -> Result<Vec<u8>> {
+        let data = fs::read(self.blob_path(digest)).map_err(|e| not_found_or(e, digest))?;
+        Digest::of_bytes(&data).verify(digest, &format!("stored blob {digest}"))?;
+        Ok(data)
+    }
+
+    pub fn exists(&self, digest: &Digest) -> bool {
+        self.blob_path(digest).is_file()
+    }
+
+    pub fn size(&self, digest: &Digest) -> Result<u64> {
+        fs::metadata(self.blob_path(digest)).map(|m| m.len()).map_err(|e| not_found_or(e, digest))
+    }
+
+    /// Remove a blob; returns whether it existed. Callers own the decision
+    /// that nothing references it (see `images`).
+    pub fn delete(&self, digest: &Digest) -> Result<bool> {
+        match fs::remove_file(self.blob_path(digest)) {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(Error::Io { context: format!("deleting blob {digest}"), source: e }),
+        }
+    }
+
+    /// Every stored blob (temp files and stray names are skipped).
+    pub fn list(&self) -> Result<Vec<Digest>> {
+        let mut out = Vec::new();
+        for entry in fs::read_dir(&self.blobs).context(|| format!("listing {}", self.blobs.display()))? {
+            let entry = entry.context(|| format!("listing {}", self.blobs.display()))?;
+            if let Some(d) = entry.file_name().to_str().and_then(|n| Digest::from_hex(n).ok()) {
+                out.push(d);
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    // ---- image index ----
+
+    fn index_path(&self) -> PathBuf {
+        self.root.join("images.json")
+    }
+
+    fn lock(&self, mode: Mode) -> Result<lock::StoreLock> {
+        lock::acquire(&self.root.join("store.lock"), mode)
+    }
+
+    /// A consistent snapshot of the index (under the shared lock).
+    pub fn index(&self) -> Result<ImageIndex> {
+        let _l = self.lock(Mode::Shared)?;
+        ImageIndex::read(&self.index_path())
+    }
+
+    /// Read-modify-write the index under the exclusive lock; the new index is
+    /// written only if `f` succeeds.
+    pub fn update_index<T>(&self, f: impl FnOnce(&mut ImageIndex) -> Result<T>) -> Result<T> {
+        let _l = self.lock(Mode::Exclusive)?;
+        let path = self.index_path();
+        let mut idx = ImageIndex::read(&path)?;
+        let before = idx.clone();
+        let out = f(&mut idx)?;
+        if idx != before {
+            idx.write(&path)?;
+        }
+        Ok(out)
+    }
+
+    /// Point `name` at a manifest; returns the previous digest. The manifest must be stored.
+    pub fn tag(&self, name: &Reference, manifest: &Digest) -> Result<Option<Digest>> {
+        if !self.exists(manifest) {
+            return Err(Error::BlobNotFound(manifest.to_string()));
+        }
+        self.update_index(|idx| idx.tag(name, manifest))
+    }
+
+    /// Remove a name; returns the digest it pointed at.
+    pub fn untag(&self, name: &Reference) -> Result<Digest> {
+        self.update_index(|idx| idx.untag(name))
+    }
+
+    /// The manifest digest a reference means here: a digest reference resolves
+    /// to itself when that manifest is stored; a tag through the index.
+    pub fn resolve(&self, name: &Reference) -> Result<Option<Digest>> {
+        if let Some(d) = name.digest() {
+            return Ok(self.exists(d).then(|| d.clone()));
+        }
+        Ok(self.index()?.get(name).cloned())
+    }
+
+    /// Every (name, manifest digest).
+    pub fn images(&self) -> Result<Vec<(Reference, Digest)>> {
+        Ok(self.index()?.iter().map(|(r, d)| (r.clone(), d.clone())).collect())
+    }
+
+    /// Names pointing at a manifest digest.
+    pub fn names_for(&self, manifest: &Digest) -> Result<Vec<Reference>> {
+        Ok(self.index()?.names_for(manifest))
+    }
+}
+
+fn not_found_or(e: io::Error, digest: &Digest) -> Error {
+    if e.kind() == io::ErrorKind::NotFound {
+        Error::BlobNotFound(digest.to_string())
+    } else {
+        Error::Io { context: format!("reading blob {digest}"), source: e }
+    }
+}
+
+/// fsync a directory so a rename into it survives a crash.
+pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
+    File::open(dir).and_then(|d| d.sync_all()).context(|| format!("syncing {}", dir.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    fn store() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(dir.path().join("root")).unwrap();
+        (dir, s)
+    }
+
+    fn visible_files(s: &Store) -> Vec<String> {
+        fs::read_dir(&s.blobs).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect()
+    }
+
+    #[test]
+    fn put_get_list_delete() {
+        let (_d, s) = store();
+        let (d, n) = s.put(&b"hello"[..], None).unwrap();
+        assert_eq!((d.clone(), n), (Digest::of_bytes(b"hello"), 5));
+        assert!(s.exists(&d));
+        assert_eq!(s.get(&d).unwrap(), b"hello");
+        assert_eq!(s.size(&d).unwrap(), 5);
+        let mut buf = String::new();
+        s.open_blob(&d).unwrap().read_to_string(&mut buf).unwrap();
+        assert_eq!(buf, "hello");
+        assert_eq!(s.list().unwrap(), vec![d.clone()]);
+        let mode = fs::metadata(s.blob_path(&d)).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o644);
+        assert!(s.delete(&d).unwrap());
+        assert!(!s.delete(&d).unwrap());
+        assert!(matches!(s.get(&d), Err(Error::BlobNotFound(_))));
+        assert!(matches!(s.open_blob(&d), Err(Error::BlobNotFound(_))));
+    }
+
+    #[test]
+    fn mismatch_leaves_nothing() {
+        let (_d, s) = store();
+        let want = Digest::of_bytes(b"expected");
+        let e = s.put(&b"something else"[..], Some(&want)).unwrap_err();
+        assert!(matches!(e, Error::DigestMismatch { .. }), "{e}");
+        assert!(visible_files(&s).is_empty(), "{:?}", visible_files(&s));
+        assert!(s.list().unwrap().is_empty());
+    }
+
+    #[test]
+    fn failed_read_leaves_nothing() {
+        struct Failing(usize);
+        impl Read for Failing {
+            fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+                if self.0 == 0 {
+                    return Err(io::Error::other("connection reset"));
+                }
+                self.0 -= 1;
+                buf[0] = b'x';
+                Ok(1)
+            }
+        }
+        let (_d, s) = store();
+        let e = s.put(Failing(100), None).unwrap_err();
+        assert!(e.to_string().contains("connection reset"), "{e}");
+        assert!(visible_files(&s).is_empty());
+    }
+
+    #[test]
+    fn corrupted_blob_is_detected_on_get() {
+        let (_d, s) = store();
+        let (d, _) = s.put_bytes(b"{}", None).unwrap();
+        fs::write(s.blob_path(&d), b"{ }").unwrap();
+        assert!(matches!(s.get(&d), Err(Error::DigestMismatch { .. })));
+    }
+
+    #[test]
+    fn existing_blob_short_circuits() {
+        let (_d, s) = store();
+        let (d, _) = s.put_bytes(b"abc", None).unwrap();
+        // The reader would fail if read: an existing verified blob is reused.
+        let r = io::repeat(0).take(0);
+        assert_eq!(s.put(r, Some(&d)).unwrap(), (d, 3));
+    }
+
+    #[test]
+    fn concurrent_writers_of_same_blob_all_succeed() {
+        let (_d, s) = store();
+        let data: Arc<Vec<u8>> = Arc::new((0..200_000u32).map(|i| (i % 251) as u8).collect());
+        let want = Digest::of_bytes(&data);
+        let threads: Vec<_> = (0..8)
+            .map(|_| {
+                let (s, data) = (s.clone(), data.clone());
+                std::thread::spawn(move || s.put(&data[..], None).unwrap())
+            })
+            .collect();
+        for t in threads {
+            assert_eq!(t.join().unwrap().0, want);
+        }
+        assert_eq!(s.get(&want).unwrap().len(), data.len());
+        assert_eq!(visible_files(&s), vec![want.hex().to_string()]);
+    }
+
+    #[test]
+    fn index_tag_resolve_untag() {
+        let (_d, s) = store();
+        let (m, _) = s.put_bytes(b"manifest", None).unwrap();
+        let bb = Reference::parse("busybox").unwrap();
+        let alias = Reference::parse("localhost/mine:1").unwrap();
+        assert_eq!(s.tag(&bb, &m).unwrap(), None);
+        assert_eq!(s.tag(&alias, &m).unwrap(), None);
+        assert_eq!(s.resolve(&Reference::parse("docker.io/library/busybox:latest").unwrap()).unwrap(), Some(m.clone()));
+        assert_eq!(s.resolve(&bb.with_digest(m.clone())).unwrap(), Some(m.clone()));
+        assert_eq!(s.names_for(&m).unwrap(), vec![bb.clone(), alias.clone()]);
+        assert_eq!(s.images().unwrap().len(), 2);
+        assert_eq!(s.untag(&bb).unwrap(), m);
+        assert!(matches!(s.untag(&bb), Err(Error::ImageNotKnown(_))));
+        assert_eq!(s.resolve(&bb).unwrap(), None);
+        // Survives reopening, and the file holds full normalised names.
+        let s2 = Store::open(s.root()).unwrap();
+        assert_eq!(s2.images().unwrap(), vec![(alias, m.clone())]);
+        let text = fs::read_to_string(s.root().join("images.json")).unwrap();
+        assert!(text.contains("localhost/mine:1"), "{text}");
+        // Unknown manifests and digest references cannot be tagged.
+        let missing = Digest::of_bytes(b"nope");
+        assert!(matches!(s.tag(&bb, &missing), Err(Error::BlobNotFound(_))));
+        assert!(s.tag(&bb.with_digest(m.clone()), &m).is_err());
+    }
+
+    #[test]
+    fn failed_update_writes_nothing() {
+        let (_d, s) = store();
+        let (m, _) = s.put_bytes(b"m", None).unwrap();
+        let r = Reference::parse("a").unwrap();
+        let res: Result<()> = s.update_index(|idx| {
+            idx.tag(&r, &m)?;
+            Err(Error::Other("abort".into()))
+        });
+        assert!(res.is_err());
+        assert!(s.images().unwrap().is_empty());
+    }
+
+    #[test]
+    fn concurrent_taggers_lose_no_updates() {
+        // flock is per open file description, so threads with separate opens
+        // contend exactly like processes.
+        let (_d, s) = store();
+        let (m, _) = s.put_bytes(b"m", None).unwrap();
+        let threads: Vec<_> = (0..6)
+            .map(|t| {
+                let (s, m) = (s.clone(), m.clone());
+                std::thread::spawn(move || {
+                    for i in 0..15 {
+                        s.tag(&Reference::parse(&format!("img{t}:v{i}")).unwrap(), &m).unwrap();
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        assert_eq!(s.images().unwrap().len(), 90);
+    }
+
+    #[test]
+    fn corrupt_index_is_a_clear_error() {
+        let (_d, s) = store();
+        fs::write(s.root().join("images.json"), b"{not json").unwrap();
+        let e = s.images().unwrap_err().to_string();
+        assert!(e.contains("corrupt image index"), "{e}");
+    }
+}

@@ -1,0 +1,79 @@
+//! Storage drivers: how layers sit on disk and how a container's root
+//! filesystem is made from them. The store does bookkeeping (metadata, refs,
+//! locking, mount counts); a driver only touches the directories it is given.
+
+mod copy;
+pub(crate) mod overlay;
+pub(crate) mod vfs;
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+use image::layer::Applied;
+
+use crate::error::{Error, Result};
+
+/// One layer as a driver needs it for mounting.
+#[derive(Debug, Clone)]
+pub(crate) struct LayerDirs {
+    /// The layer's content directory.
+    pub diff: PathBuf,
+    /// Short name of the layer's link under `<root>/l` (overlay).
+    pub short: String,
+}
+
+pub(crate) trait Driver: Send + Sync {
+    fn name(&self) -> &'static str;
+
+    /// Unpack `tar` into the empty directory `diff`, as a child of the layer
+    /// whose content is `parent`.
+    fn apply(&self, parent: Option<&Path>, tar: &mut dyn Read, diff: &Path) -> Result<Applied>;
+
+    /// A layer was committed (its content now at `layer.diff`).
+    fn layer_added(&self, _layer: &LayerDirs) -> Result<()> {
+        Ok(())
+    }
+
+    /// A layer is being removed.
+    fn layer_removed(&self, _layer: &LayerDirs) -> Result<()> {
+        Ok(())
+    }
+
+    /// Startup repair, under the store lock (e.g. dangling links after a crash).
+    fn clean(&self) -> Result<()> {
+        Ok(())
+    }
+
+    /// Fill the new, empty container dir for a rootfs of `layers` (bottom to top).
+    fn create_container(&self, dir: &Path, layers: &[LayerDirs]) -> Result<()>;
+
+    /// Mount the container's root filesystem at `target` (an empty dir).
+    fn mount(&self, dir: &Path, layers: &[LayerDirs], target: &Path) -> Result<()>;
+
+    /// Write the container's changes against its image as a layer tar.
+    fn diff(&self, dir: &Path, layers: &[LayerDirs], out: &mut dyn Write) -> Result<()>;
+}
+
+/// The driver named `name`, or the best that works under `root` when `None`.
+/// `root` is the store's top directory; each driver works below `root/<name>`.
+pub(crate) fn choose(root: &Path, name: Option<&str>) -> Result<Box<dyn Driver>> {
+    let name = match name {
+        Some(n) => n.to_string(),
+        // A store keeps the driver it was created with: its layers are only
+        // readable by that driver.
+        None if root.join("overlay/layers").is_dir() => "overlay".into(),
+        None if root.join("vfs/layers").is_dir() => "vfs".into(),
+        None => match overlay::probe(root) {
+            Ok(()) => "overlay".into(),
+            Err(why) => {
+                tracing::info!(%why, "overlay unusable, using vfs");
+                "vfs".into()
+            }
+        },
+    };
+    match name.as_str() {
+        "overlay" | "overlay2" => Ok(Box::new(overlay::Overlay::new(root.join("overlay")))),
+        "vfs" => Ok(Box::new(vfs::Vfs)),
+        other => Err(Error::UnknownDriver(other.into())),
+    }
+}

@@ -1,0 +1,81 @@
+//! Staging directories: layers are unpacked here and renamed into place, so a
+//! crash mid-unpack leaves nothing visible in `layers/`.
+//!
+//! A staging dir is flocked by its owner for as long as it is in use; on open
+//! the store removes every staging dir nobody holds (left by a crash). The
+//! store lock is held while a staging dir is created and locked, so the
+//! cleaner never sees one in the unlocked gap.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use rustix::fs::{flock, FlockOperation};
+
+use crate::error::{Context, Result};
+
+pub(crate) struct Staging {
+    path: PathBuf,
+    _lock: File,
+    keep: bool,
+}
+
+impl Staging {
+    /// Create and lock a fresh staging dir in `dir`. The caller holds the store lock.
+    pub(crate) fn new(dir: &Path, prefix: &str) -> Result<Staging> {
+        let path = tempfile::Builder::new()
+            .prefix(prefix)
+            .tempdir_in(dir)
+            .context(|| format!("create staging dir in {}", dir.display()))?
+            .keep();
+        let lock = File::open(&path).context(|| format!("open {}", path.display()))?;
+        flock(&lock, FlockOperation::NonBlockingLockExclusive).context(|| format!("lock {}", path.display()))?;
+        Ok(Staging { path, _lock: lock, keep: false })
+    }
+
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The directory was renamed away: do not remove anything on drop.
+    pub(crate) fn keep(mut self) {
+        self.keep = true;
+    }
+}
+
+impl Drop for Staging {
+    fn drop(&mut self) {
+        if !self.keep {
+            if let Err(e) = std::fs::remove_dir_all(&self.path) {
+                tracing::warn!(path = %self.path.display(), error = %e, "removing staging dir");
+            }
+        }
+    }
+}
+
+/// Remove staging entries no live owner holds. The caller holds the store lock.
+pub(crate) fn clean_stale(dir: &Path) -> Result<()> {
+    for entry in std::fs::read_dir(dir).context(|| format!("list {}", dir.display()))? {
+        let entry = entry.context(|| format!("list {}", dir.display()))?;
+        let path = entry.path();
+        let is_dir = entry.file_type().map(|t| t.is_dir()).unwrap_or(false);
+        if is_dir {
+            let Ok(f) = File::open(&path) else { continue };
+            if flock(&f, FlockOperation::NonBlockingLockExclusive).is_err() {
+                continue; // in use by a live put_layer
+            }
+            tracing::info!(path = %path.display(), "removing stale staging dir");
+            // Its owner may have just finished and removed it itself.
+            ignore_missing(std::fs::remove_dir_all(&path)).context(|| format!("remove stale {}", path.display()))?;
+        } else {
+            ignore_missing(std::fs::remove_file(&path)).context(|| format!("remove stale {}", path.display()))?;
+        }
+    }
+    Ok(())
+}
+
+fn ignore_missing(r: std::io::Result<()>) -> std::io::Result<()> {
+    match r {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        r => r,
+    }
+}

@@ -1,0 +1,402 @@
+//! The layer store: layers by chain ID, each unpacked once and shared, and
+//! container root filesystems made from them.
+//!
+//! On disk, below `<root>/<driver>/`:
+//! - `layers/<chain hex>/{diff/,layer.json}`: a layer; the directory appears
+//!   by one rename from `staging/`, so it is complete or absent;
+//! - `staging/`: unpacks and removals in progress (flocked by their owner;
+//!   unlocked ones are crash leftovers, removed on open);
+//! - `containers/<id>/`: per-container driver data + `container.json`;
+//! - `refs.json`: which holders (`container:<id>`, images) use which layers;
+//! - `store.lock`: flock serialising every metadata change across processes;
+//! - overlay only: `l/<short>` links to layer diffs for short mount options.
+//!
+//! Below `<runroot>/<driver>/`: `containers/<id>/rootfs` mount points and
+//! `mounts.json` (mount counts).
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+use image::digest::Digest;
+use serde::{Deserialize, Serialize};
+
+use crate::atomic;
+use crate::chain::ChainId;
+use crate::driver::{self, Driver, LayerDirs};
+use crate::error::{Context, Error, Result};
+use crate::lock::Lock;
+use crate::mounts::{self, Counts};
+use crate::staging::{self, Staging};
+
+/// What the store knows about a layer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LayerInfo {
+    pub chain_id: ChainId,
+    pub diff_id: Digest,
+    pub parent: Option<ChainId>,
+    /// Uncompressed tar size.
+    pub size: u64,
+    /// Digest of the blob as it was given (compressed or not).
+    pub compressed_digest: Digest,
+    /// Name of the layer's link in `<root>/overlay/l`.
+    pub short_id: String,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct ContainerMeta {
+    id: String,
+    layers: Vec<ChainId>,
+}
+
+/// holder -> layers it uses.
+type Refs = BTreeMap<String, Vec<ChainId>>;
+
+pub struct Store {
+    /// `<root>/<driver>`
+    root: PathBuf,
+    /// `<runroot>/<driver>`
+    runroot: PathBuf,
+    driver: Box<dyn Driver>,
+}
+
+impl Store {
+    /// Open (creating if needed) the store under `root` and `runroot`.
+    /// `driver`: "overlay" or "vfs"; `None` keeps the driver the store was
+    /// made with, or picks overlay when a probe mount works, else vfs.
+    /// Leftovers of crashed unpacks are removed.
+    pub fn open(root: &Path, runroot: &Path, driver: Option<&str>) -> Result<Store> {
+        let driver = driver::choose(root, driver)?;
+        let store = Store { root: root.join(driver.name()), runroot: runroot.join(driver.name()), driver };
+        for d in
+            [store.layers_dir(), store.staging_dir(), store.root.join("containers"), store.runroot.join("containers")]
+        {
+            fs::create_dir_all(&d).context(|| format!("create {}", d.display()))?;
+        }
+        let _g = store.lock()?;
+        staging::clean_stale(&store.staging_dir())?;
+        store.driver.clean()?;
+        Ok(store)
+    }
+
+    pub fn driver_name(&self) -> &'static str {
+        self.driver.name()
+    }
+
+    fn layers_dir(&self) -> PathBuf {
+        self.root.join("layers")
+    }
+    fn staging_dir(&self) -> PathBuf {
+        self.root.join("staging")
+    }
+    fn layer_dir(&self, chain: &ChainId) -> PathBuf {
+        self.layers_dir().join(chain.hex())
+    }
+    fn container_dir(&self, id: &str) -> PathBuf {
+        self.root.join("containers").join(id)
+    }
+    fn refs_path(&self) -> PathBuf {
+        self.root.join("refs.json")
+    }
+    fn lock(&self) -> Result<Lock> {
+        Lock::exclusive(&self.root.join("store.lock"))
+    }
+
+    /// Where container `id`'s root filesystem is mounted.
+    pub fn mountpoint(&self, id: &str) -> PathBuf {
+        self.runroot.join("containers").join(id).join("rootfs")
+    }
+
+    /// The content directory of a layer (read-only for callers).
+    pub fn layer_path(&self, chain: &ChainId) -> PathBuf {
+        self.layer_dir(chain).join("diff")
+    }
+
+    pub fn layer(&self, chain: &ChainId) -> Result<Option<LayerInfo>> {
+        atomic::read_json(&self.layer_dir(chain).join("layer.json"))
+    }
+
+    fn known_layer(&self, chain: &ChainId) -> Result<LayerInfo> {
+        self.layer(chain)?.ok_or_else(|| Error::LayerNotKnown(chain.to_string()))
+    }
+
+    /// Every layer in the store, in chain-ID order.
+    pub fn layers(&self) -> Result<Vec<LayerInfo>> {
+        let dir = self.layers_dir();
+        let mut out = Vec::new();
+        for e in fs::read_dir(&dir).context(|| format!("list {}", dir.display()))? {
+            let e = e.context(|| format!("list {}", dir.display()))?;
+            if let Some(info) = atomic::read_json::<LayerInfo>(&e.path().join("layer.json"))? {
+                out.push(info);
+            }
+        }
+        out.sort_by(|a, b| a.chain_id.cmp(&b.chain_id));
+        Ok(out)
+    }
+
+    fn dirs(&self, info: &LayerInfo) -> LayerDirs {
+        LayerDirs { diff: self.layer_path(&info.chain_id), short: info.short_id.clone() }
+    }
+
+    /// Unpack the layer tar (plain or gzip) on top of `parent` and store it
+    /// under its chain ID. A layer already stored is reused: the result is the
+    /// same whoever wins a race, and only one copy is kept.
+    pub fn put_layer(&self, parent: Option<&ChainId>, tar: impl Read) -> Result<LayerInfo> {
+        self.put(parent, None, tar)
+    }
+
+    /// [`put_layer`](Self::put_layer) when the diff_id is known (from the
+    /// image config): a layer already stored is returned without reading
+    /// `tar` at all, and a tar whose content does not match is refused
+    /// before it becomes visible.
+    pub fn put_layer_with_diff_id(
+        &self,
+        parent: Option<&ChainId>,
+        diff_id: &Digest,
+        tar: impl Read,
+    ) -> Result<LayerInfo> {
+        if let Some(existing) = self.layer(&ChainId::of(parent, diff_id))? {
+            return Ok(existing);
+        }
+        self.put(parent, Some(diff_id), tar)
+    }
+
+    fn put(&self, parent: Option<&ChainId>, expected: Option<&Digest>, mut tar: impl Read) -> Result<LayerInfo> {
+        let parent_info = parent.map(|p| self.known_layer(p)).transpose()?;
+        let stage = {
+            let _g = self.lock()?;
+            Staging::new(&self.staging_dir(), "layer-")?
+        };
+        let diff = stage.path().join("diff");
+        fs::create_dir(&diff).context(|| format!("create {}", diff.display()))?;
+        let parent_diff = parent_info.as_ref().map(|p| self.layer_path(&p.chain_id));
+        // Unpacking is the slow part and runs without the store lock.
+        let applied = self.driver.apply(parent_diff.as_deref(), &mut tar, &diff)?;
+        if let Some(want) = expected {
+            applied.diff_id.verify(want, "layer diff_id")?;
+        }
+        let chain_id = ChainId::of(parent, &applied.diff_id);
+        let short_id = Digest::of_bytes(format!("short {chain_id}").as_bytes()).hex()[..12].to_string();
+        let info = LayerInfo {
+            chain_id,
+            diff_id: applied.diff_id,
+            parent: parent.cloned(),
+            size: applied.size,
+            compressed_digest: applied.digest,
+            short_id,
+        };
+        atomic::write_json(&stage.path().join("layer.json"), &info)?;
+
+        let _g = self.lock()?;
+        if let Some(existing) = self.layer(&info.chain_id)? {
+            return Ok(existing); // someone else stored it first; ours is dropped
+        }
+        if let Some(p) = parent {
+            self.known_layer(p)?; // removed while we were unpacking
+        }
+        let dest = self.layer_dir(&info.chain_id);
+        self.driver.layer_added(&self.dirs(&info))?;
+        fs::rename(stage.path(), &dest).context(|| format!("rename layer into {}", dest.display()))?;
+        stage.keep();
+        atomic::sync_parent(&dest)?;
+        Ok(info)
+    }
+
+    /// Remove a layer nothing uses (no holder, no child layer).
+    pub fn remove_layer(&self, chain: &ChainId) -> Result<()> {
+        let _g = self.lock()?;
+        let info = self.known_layer(chain)?;
+        let refs: Refs = atomic::read_json(&self.refs_path())?.unwrap_or_default();
+        if let Some((holder, _)) = refs.iter().find(|(_, ls)| ls.contains(chain)) {
+            return Err(Error::LayerInUse { layer: chain.to_string(), by: holder.clone() });
+        }
+        if let Some(child) = self.layers()?.into_iter().find(|l| l.parent.as_ref() == Some(chain)) {
+            return Err(Error::LayerInUse { layer: chain.to_string(), by: format!("layer {}", child.chain_id) });
+        }
+        // Out of `layers/` in one rename, then deleted at leisure: a crash
+        // mid-delete leaves a staging leftover, not a half layer.
+        let stage = Staging::new(&self.staging_dir(), "remove-")?;
+        let dir = self.layer_dir(chain);
+        fs::rename(&dir, stage.path().join("layer")).context(|| format!("remove {}", dir.display()))?;
+        self.driver.layer_removed(&self.dirs(&info))?;
+        drop(stage);
+        Ok(())
+    }
+
+    /// Record that `holder` (e.g. `image:<id>`) uses `chains`, replacing what
+    /// it held before. Held layers cannot be removed.
+    pub fn retain_layers(&self, holder: &str, chains: &[ChainId]) -> Result<()> {
+        let _g = self.lock()?;
+        for c in chains {
+            self.known_layer(c)?;
+        }
+        self.update_refs(|refs| {
+            refs.insert(holder.to_string(), chains.to_vec());
+        })
+    }
+
+    /// `holder` no longer uses any layer.
+    pub fn release_layers(&self, holder: &str) -> Result<()> {
+        let _g = self.lock()?;
+        self.update_refs(|refs| {
+            refs.remove(holder);
+        })
+    }
+
+    fn update_refs(&self, f: impl FnOnce(&mut Refs)) -> Result<()> {
+        let path = self.refs_path();
+        let mut refs: Refs = atomic::read_json(&path)?.unwrap_or_default();
+        f(&mut refs);
+        atomic::write_json(&path, &refs)
+    }
+
+    /// Make container `id`'s root filesystem from `layers` (bottom to top,
+    /// each the parent of the next) and mount it; returns the mount point.
+    pub fn create_container_fs(&self, id: &str, layers: &[ChainId]) -> Result<PathBuf> {
+        validate_id(id)?;
+        let _g = self.lock()?;
+        let dir = self.container_dir(id);
+        if dir.exists() {
+            return Err(Error::ContainerExists(id.into()));
+        }
+        let dirs = self.chain_dirs(layers)?;
+        let stage = Staging::new(&self.staging_dir(), "container-")?;
+        self.driver.create_container(stage.path(), &dirs)?;
+        let meta = ContainerMeta { id: id.into(), layers: layers.to_vec() };
+        atomic::write_json(&stage.path().join("container.json"), &meta)?;
+        self.update_refs(|refs| {
+            refs.insert(holder(id), layers.to_vec());
+        })?;
+        fs::rename(stage.path(), &dir).context(|| format!("create {}", dir.display()))?;
+        stage.keep();
+        self.mount_locked(id)
+    }
+
+    /// The layers' dirs, checking they exist and form one chain.
+    fn chain_dirs(&self, layers: &[ChainId]) -> Result<Vec<LayerDirs>> {
+        let mut out = Vec::with_capacity(layers.len());
+        for (i, c) in layers.iter().enumerate() {
+            let info = self.known_layer(c)?;
+            let want = i.checked_sub(1).map(|j| &layers[j]);
+            if info.parent.as_ref() != want {
+                return Err(Error::Invalid {
+                    what: "layer list",
+                    value: c.to_string(),
+                    why: "each layer must be the parent of the next".into(),
+                });
+            }
+            out.push(self.dirs(&info));
+        }
+        Ok(out)
+    }
+
+    fn container_meta(&self, id: &str) -> Result<ContainerMeta> {
+        validate_id(id)?;
+        atomic::read_json(&self.container_dir(id).join("container.json"))?
+            .ok_or_else(|| Error::ContainerNotKnown(id.into()))
+    }
+
+    /// Mount container `id`'s root filesystem (again): each call needs its
+    /// own [`unmount`](Self::unmount).
+    pub fn mount(&self, id: &str) -> Result<PathBuf> {
+        let _g = self.lock()?;
+        self.mount_locked(id)
+    }
+
+    fn mount_locked(&self, id: &str) -> Result<PathBuf> {
+        let meta = self.container_meta(id)?;
+        let target = self.mountpoint(id);
+        fs::create_dir_all(&target).context(|| format!("create {}", target.display()))?;
+        let mut counts = Counts::load(&self.runroot)?;
+        let n = counts.get(id);
+        if n == 0 || !mounts::is_mount_point(&target) {
+            let dirs = self.chain_dirs(&meta.layers)?;
+            self.driver.mount(&self.container_dir(id), &dirs, &target)?;
+        }
+        counts.set(id, n + 1);
+        counts.save()?;
+        Ok(target)
+    }
+
+    /// Drop one mount reference; the last one unmounts. Returns whether the
+    /// filesystem was unmounted.
+    pub fn unmount(&self, id: &str) -> Result<bool> {
+        let _g = self.lock()?;
+        self.container_meta(id)?;
+        let target = self.mountpoint(id);
+        let mut counts = Counts::load(&self.runroot)?;
+        let n = counts.get(id);
+        if n > 1 {
+            counts.set(id, n - 1);
+            counts.save()?;
+            return Ok(false);
+        }
+        if mounts::is_mount_point(&target) {
+            rustix::mount::unmount(&target, rustix::mount::UnmountFlags::empty())
+                .context(|| format!("unmount {}", target.display()))?;
+        }
+        counts.set(id, 0);
+        counts.save()?;
+        Ok(true)
+    }
+
+    /// Unmount (whatever the count) and delete container `id`'s filesystem.
+    pub fn remove_container_fs(&self, id: &str) -> Result<()> {
+        let _g = self.lock()?;
+        self.container_meta(id)?;
+        let target = self.mountpoint(id);
+        while mounts::is_mount_point(&target) {
+            rustix::mount::unmount(&target, rustix::mount::UnmountFlags::DETACH)
+                .context(|| format!("unmount {}", target.display()))?;
+        }
+        let mut counts = Counts::load(&self.runroot)?;
+        counts.set(id, 0);
+        counts.save()?;
+        if let Some(run) = target.parent() {
+            fs::remove_dir_all(run).context(|| format!("remove {}", run.display()))?;
+        }
+        let stage = Staging::new(&self.staging_dir(), "remove-")?;
+        let dir = self.container_dir(id);
+        fs::rename(&dir, stage.path().join("container")).context(|| format!("remove {}", dir.display()))?;
+        self.update_refs(|refs| {
+            refs.remove(&holder(id));
+        })?;
+        drop(stage);
+        Ok(())
+    }
+
+    /// Write container `id`'s changes as a layer tar (for commit). With
+    /// overlay this reads the upper dir; with vfs it compares against the
+    /// top layer.
+    pub fn container_diff(&self, id: &str, mut out: impl Write) -> Result<()> {
+        let (meta, dirs) = {
+            let _g = self.lock()?;
+            let meta = self.container_meta(id)?;
+            let dirs = self.chain_dirs(&meta.layers)?;
+            (meta, dirs)
+        };
+        self.driver.diff(&self.container_dir(&meta.id), &dirs, &mut out)
+    }
+}
+
+fn holder(id: &str) -> String {
+    format!("container:{id}")
+}
+
+/// Container IDs become directory names: keep them plain.
+fn validate_id(id: &str) -> Result<()> {
+    let ok = !id.is_empty()
+        && id.len() <= 128
+        && !id.starts_with('.')
+        && id.bytes().all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b));
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::Invalid {
+            what: "container id",
+            value: id.into(),
+            why: "want [A-Za-z0-9_.-], not starting with '.'".into(),
+        })
+    }
+}

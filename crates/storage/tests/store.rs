@@ -1,0 +1,338 @@
+//! Real storage tests: overlay mounts and device whiteouts need root; they
+//! skip (with a note) otherwise.
+
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::path::{Path, PathBuf};
+
+use storage::{ChainId, Error, Store};
+
+fn is_root() -> bool {
+    rustix::process::geteuid().is_root()
+}
+
+/// A store in a temp dir; on drop, anything still mounted under it is
+/// detached so a failing test does not leave mounts behind.
+struct Env {
+    t: tempfile::TempDir,
+}
+
+impl Env {
+    fn new() -> Env {
+        Env { t: tempfile::tempdir().unwrap() }
+    }
+    fn root(&self) -> PathBuf {
+        self.t.path().join("root")
+    }
+    fn run(&self) -> PathBuf {
+        self.t.path().join("run")
+    }
+    fn open(&self, driver: Option<&str>) -> Store {
+        Store::open(&self.root(), &self.run(), driver).unwrap()
+    }
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        for driver in ["overlay", "vfs"] {
+            let Ok(rd) = fs::read_dir(self.run().join(driver).join("containers")) else { continue };
+            for e in rd.flatten() {
+                let _ = rustix::mount::unmount(e.path().join("rootfs"), rustix::mount::UnmountFlags::DETACH);
+            }
+        }
+    }
+}
+
+enum Ent<'a> {
+    Dir(&'a str),
+    File(&'a str, &'a str),
+}
+
+fn tar_of(entries: &[Ent]) -> Vec<u8> {
+    let mut b = tar::Builder::new(Vec::new());
+    for e in entries {
+        let mut h = tar::Header::new_gnu();
+        h.set_mtime(1_600_000_000);
+        match e {
+            Ent::Dir(p) => {
+                h.set_entry_type(tar::EntryType::Directory);
+                h.set_mode(0o755);
+                h.set_size(0);
+                b.append_data(&mut h, p, std::io::empty()).unwrap();
+            }
+            Ent::File(p, data) => {
+                h.set_entry_type(tar::EntryType::Regular);
+                h.set_mode(0o644);
+                h.set_size(data.len() as u64);
+                b.append_data(&mut h, p, data.as_bytes()).unwrap();
+            }
+        }
+    }
+    b.into_inner().unwrap()
+}
+
+fn gzip(data: &[u8]) -> Vec<u8> {
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(data).unwrap();
+    gz.finish().unwrap()
+}
+
+fn names_in(tar: &[u8]) -> Vec<String> {
+    let mut a = tar::Archive::new(tar);
+    a.entries()
+        .unwrap()
+        .map(|e| e.unwrap().path().unwrap().display().to_string().trim_end_matches('/').to_string())
+        .collect()
+}
+
+fn base_layers(store: &Store) -> Vec<ChainId> {
+    let l1 = store
+        .put_layer(
+            None,
+            gzip(&tar_of(&[Ent::Dir("a"), Ent::File("a/one", "1"), Ent::File("a/two", "2"), Ent::File("keep", "k")]))
+                .as_slice(),
+        )
+        .unwrap();
+    let l2 = store
+        .put_layer(
+            Some(&l1.chain_id),
+            tar_of(&[Ent::Dir("b"), Ent::File("b/three", "3"), Ent::File("a/.wh.two", "")]).as_slice(),
+        )
+        .unwrap();
+    assert_eq!(l2.parent.as_ref(), Some(&l1.chain_id));
+    assert_eq!(l2.chain_id, ChainId::of(Some(&l1.chain_id), &l2.diff_id));
+    vec![l1.chain_id, l2.chain_id]
+}
+
+/// The container view and commit behaviour both drivers must share.
+fn container_view(driver: &str) {
+    let env = Env::new();
+    let store = env.open(Some(driver));
+    assert_eq!(store.driver_name(), driver);
+    let chain = base_layers(&store);
+    let rootfs = store.create_container_fs("c1", &chain).unwrap();
+    assert_eq!(rootfs, store.mountpoint("c1"));
+    assert_eq!(fs::read_to_string(rootfs.join("a/one")).unwrap(), "1");
+    assert_eq!(fs::read_to_string(rootfs.join("b/three")).unwrap(), "3");
+    assert!(!rootfs.join("a/two").exists(), "whiteout hides the lower file");
+
+    fs::write(rootfs.join("new"), "fresh").unwrap();
+    fs::remove_file(rootfs.join("keep")).unwrap();
+    if driver == "overlay" {
+        let upper = env.root().join("overlay/containers/c1/upper");
+        assert_eq!(fs::read_to_string(upper.join("new")).unwrap(), "fresh", "writes go to the upper dir");
+        let wh = fs::symlink_metadata(upper.join("keep")).unwrap();
+        assert!(wh.file_type().is_char_device() && wh.rdev() == 0, "delete makes a whiteout in upper");
+        assert!(env.root().join("overlay").join("layers").join(chain[0].hex()).join("diff/keep").exists());
+    }
+    let mut diff = Vec::new();
+    store.container_diff("c1", &mut diff).unwrap();
+    let names = names_in(&diff);
+    assert!(names.contains(&".wh.keep".to_string()), "{names:?}");
+    assert!(names.contains(&"new".to_string()), "{names:?}");
+    assert!(!names.iter().any(|n| n.starts_with("a/")), "unchanged entries stay out: {names:?}");
+
+    // The diff is a layer: commit it and use it.
+    let l3 = store.put_layer(Some(&chain[1]), diff.as_slice()).unwrap();
+    let mut chain3 = chain.clone();
+    chain3.push(l3.chain_id.clone());
+    let root2 = store.create_container_fs("c2", &chain3).unwrap();
+    assert_eq!(fs::read_to_string(root2.join("new")).unwrap(), "fresh");
+    assert!(!root2.join("keep").exists());
+    assert!(root2.join("a/one").exists());
+
+    // Mount counts: a second user keeps it mounted until it too unmounts.
+    assert_eq!(store.mount("c2").unwrap(), root2);
+    assert!(!store.unmount("c2").unwrap());
+    assert!(root2.join("a/one").exists(), "still mounted for the first user");
+    assert!(store.unmount("c2").unwrap());
+    assert!(!root2.join("a/one").exists(), "unmounted after the last user");
+
+    // Layers in use are kept.
+    match store.remove_layer(&chain[1]) {
+        Err(Error::LayerInUse { .. }) => {}
+        other => panic!("expected in-use error, got {other:?}"),
+    }
+    store.remove_container_fs("c1").unwrap();
+    store.remove_container_fs("c2").unwrap();
+    assert!(matches!(store.remove_layer(&chain[0]), Err(Error::LayerInUse { .. })), "child layer holds it");
+    store.remove_layer(&l3.chain_id).unwrap();
+    store.remove_layer(&chain[1]).unwrap();
+    store.remove_layer(&chain[0]).unwrap();
+    assert!(store.layers().unwrap().is_empty());
+    assert_eq!(fs::read_dir(env.root().join(driver).join("staging")).unwrap().count(), 0);
+}
+
+#[test]
+fn overlay_container_fs() {
+    if !is_root() {
+        eprintln!("skipping: needs root");
+        return;
+    }
+    container_view("overlay");
+}
+
+#[test]
+fn vfs_container_fs() {
+    if !is_root() {
+        eprintln!("skipping: needs root");
+        return;
+    }
+    container_view("vfs");
+}
+
+#[test]
+fn shared_layer_is_stored_once() {
+    let env = Env::new();
+    let store = env.open(Some("vfs"));
+    let base = tar_of(&[Ent::File("base", "b")]);
+    let a = store.put_layer(None, base.as_slice()).unwrap();
+    let b = store.put_layer(None, gzip(&base).as_slice()).unwrap();
+    assert_eq!(a.chain_id, b.chain_id, "same content, same layer, whatever the compression");
+    store.put_layer(Some(&a.chain_id), tar_of(&[Ent::File("top1", "1")]).as_slice()).unwrap();
+    store.put_layer(Some(&b.chain_id), tar_of(&[Ent::File("top2", "2")]).as_slice()).unwrap();
+    assert_eq!(store.layers().unwrap().len(), 3);
+    assert_eq!(fs::read_dir(env.root().join("vfs/layers")).unwrap().count(), 3);
+    assert_eq!(fs::read_dir(env.root().join("vfs/staging")).unwrap().count(), 0);
+    // Images hold layers too.
+    store.retain_layers("image:x", std::slice::from_ref(&a.chain_id)).unwrap();
+    let top = store.layers().unwrap().into_iter().filter(|l| l.parent.is_some()).collect::<Vec<_>>();
+    for l in top {
+        store.remove_layer(&l.chain_id).unwrap();
+    }
+    assert!(matches!(store.remove_layer(&a.chain_id), Err(Error::LayerInUse { .. })));
+    store.release_layers("image:x").unwrap();
+    store.remove_layer(&a.chain_id).unwrap();
+}
+
+#[test]
+fn deep_image_mounts_with_overlay() {
+    if !is_root() {
+        eprintln!("skipping: needs root");
+        return;
+    }
+    let env = Env::new();
+    let store = env.open(Some("overlay"));
+    let mut chain: Vec<ChainId> = Vec::new();
+    for i in 0..120 {
+        let name = format!("f{i}");
+        let l = store.put_layer(chain.last(), tar_of(&[Ent::File(&name, &name)]).as_slice()).unwrap();
+        chain.push(l.chain_id);
+    }
+    let rootfs = store.create_container_fs("deep", &chain).unwrap();
+    for i in [0, 59, 119] {
+        assert_eq!(fs::read_to_string(rootfs.join(format!("f{i}"))).unwrap(), format!("f{i}"));
+    }
+    assert_eq!(fs::read_dir(&rootfs).unwrap().count(), 120);
+    store.remove_container_fs("deep").unwrap();
+}
+
+#[test]
+fn crash_leftovers_are_cleaned_on_open() {
+    let env = Env::new();
+    let store = env.open(Some("vfs"));
+    let l = store.put_layer(None, tar_of(&[Ent::File("x", "x")]).as_slice()).unwrap();
+    drop(store);
+    // A put that died mid-unpack: a staging dir nobody holds.
+    let staging = env.root().join("vfs/staging");
+    let crashed = staging.join("layer-crashed");
+    fs::create_dir_all(crashed.join("diff/usr")).unwrap();
+    fs::write(crashed.join("diff/usr/half"), "half").unwrap();
+    // A put in progress elsewhere: held by its flock, must survive.
+    let live = staging.join("layer-live");
+    fs::create_dir(&live).unwrap();
+    let held = fs::File::open(&live).unwrap();
+    rustix::fs::flock(&held, rustix::fs::FlockOperation::LockExclusive).unwrap();
+
+    let store = env.open(None);
+    assert_eq!(store.driver_name(), "vfs", "an existing store keeps its driver");
+    assert!(!crashed.exists(), "stale staging dir removed");
+    assert!(live.exists(), "a live unpack is left alone");
+    let layers = store.layers().unwrap();
+    assert_eq!(layers.len(), 1);
+    assert_eq!(layers[0].chain_id, l.chain_id);
+}
+
+#[test]
+fn bad_layer_leaves_nothing() {
+    let env = Env::new();
+    let store = env.open(Some("vfs"));
+    let good = tar_of(&[Ent::File("x", "x")]);
+    let e = store.put_layer(None, &good[..good.len() - 1024]).unwrap_err();
+    assert!(e.to_string().contains("truncated"), "{e}");
+    assert!(store.layers().unwrap().is_empty());
+    assert_eq!(fs::read_dir(env.root().join("vfs/staging")).unwrap().count(), 0);
+}
+
+#[test]
+fn concurrent_puts_store_one_copy() {
+    let env = Env::new();
+    let driver = if is_root() { "overlay" } else { "vfs" };
+    env.open(Some(driver));
+    let data: String = "z".repeat(1 << 20);
+    let tar = tar_of(&[Ent::Dir("d"), Ent::File("d/big", &data)]);
+    let results: Vec<_> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..4)
+            .map(|_| {
+                s.spawn(|| {
+                    // Each thread opens its own store, as separate processes would.
+                    let store = Store::open(&env.root(), &env.run(), Some(driver)).unwrap();
+                    store.put_layer(None, tar.as_slice())
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let first = results[0].as_ref().unwrap().clone();
+    for r in &results {
+        assert_eq!(r.as_ref().unwrap(), &first);
+    }
+    let store = env.open(Some(driver));
+    assert_eq!(store.layers().unwrap().len(), 1);
+    assert_eq!(fs::read_dir(env.root().join(driver).join("layers")).unwrap().count(), 1);
+    assert_eq!(fs::read_dir(env.root().join(driver).join("staging")).unwrap().count(), 0);
+    assert_eq!(fs::read_to_string(store.layer_path(&first.chain_id).join("d/big")).unwrap().len(), 1 << 20);
+}
+
+#[test]
+fn auto_driver_prefers_overlay_when_it_works() {
+    let env = Env::new();
+    let store = env.open(None);
+    let want = if is_root() && !on_overlay(env.t.path()) { "overlay" } else { "vfs" };
+    assert_eq!(store.driver_name(), want);
+    assert!(!fs::read_dir(env.root()).unwrap().flatten().any(|e| e.file_name().to_string_lossy().contains("probe")));
+}
+
+fn on_overlay(p: &Path) -> bool {
+    rustix::fs::statfs(p).map(|s| s.f_type == 0x794c7630).unwrap_or(false)
+}
+
+#[test]
+fn bad_container_ids_and_chains_are_refused() {
+    let env = Env::new();
+    let store = env.open(Some("vfs"));
+    let a = store.put_layer(None, tar_of(&[Ent::File("a", "a")]).as_slice()).unwrap();
+    let b = store.put_layer(None, tar_of(&[Ent::File("b", "b")]).as_slice()).unwrap();
+    for id in ["", "../x", ".hidden", "a/b"] {
+        assert!(matches!(store.create_container_fs(id, &[]), Err(Error::Invalid { .. })), "{id:?}");
+    }
+    let e = store.create_container_fs("c", &[a.chain_id, b.chain_id]).unwrap_err();
+    assert!(e.to_string().contains("parent"), "{e}");
+}
+
+#[test]
+fn known_diff_id_skips_or_verifies() {
+    let env = Env::new();
+    let store = env.open(Some("vfs"));
+    let tar = tar_of(&[Ent::File("x", "x")]);
+    let diff_id = image::digest::Digest::of_bytes(&tar);
+    let l = store.put_layer_with_diff_id(None, &diff_id, tar.as_slice()).unwrap();
+    assert_eq!(l.diff_id, diff_id);
+    // Already there: the reader is not touched (an empty one would be a truncated tar).
+    assert_eq!(store.put_layer_with_diff_id(None, &diff_id, std::io::empty()).unwrap(), l);
+    let other = image::digest::Digest::of_bytes(b"something else");
+    let e = store.put_layer_with_diff_id(None, &other, tar.as_slice()).unwrap_err();
+    assert!(e.to_string().contains("digest mismatch"), "{e}");
+    assert_eq!(store.layers().unwrap().len(), 1);
+}
