@@ -22,7 +22,7 @@ die() { echo "bench: $*" >&2; exit 1; }
 for t in hyperfine runc crun jq unshare /usr/bin/time /bin/busybox; do
     command -v "$t" >/dev/null 2>&1 || die "missing $t (apt-get install hyperfine runc crun jq util-linux time busybox-static)"
 done
-berth=$repo/target/release/berth-runtime
+berth=$repo/target/x86_64-unknown-linux-gnu/release/berth-runtime
 [ -x "$berth" ] || die "missing $berth: run 'cargo build --release' first"
 
 work=$(mktemp -d /var/tmp/berth-bench.XXXXXX)

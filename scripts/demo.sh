@@ -2,7 +2,7 @@
 # Build a busybox bundle and run a container that prints a line.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-rt=$PWD/target/release/berth-runtime
+rt=$PWD/target/x86_64-unknown-linux-gnu/release/berth-runtime
 bundle=$(mktemp -d /tmp/berth-demo.XXXXXX)
 scripts/mkbundle.sh "$bundle" "$rt"
 jq '.process.args = ["sh", "-c", "echo hello from a berth container on $(hostname), pid $$"]' \
