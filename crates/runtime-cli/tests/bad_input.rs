@@ -307,3 +307,23 @@ fn terminal_config_without_console_socket_leaves_nothing() {
     e.config["process"]["terminal"] = json!(true);
     create_fails(&mut e, "--console-socket");
 }
+
+/// The host has neither AppArmor nor SELinux: asking for a profile or label
+/// must be a clear error, not silently ignored, and leave nothing behind.
+#[test]
+fn apparmor_or_selinux_on_a_host_without_them_is_a_clear_error() {
+    assert!(
+        !std::path::Path::new("/sys/kernel/security/apparmor").exists()
+            && !std::path::Path::new("/sys/fs/selinux/enforce").exists(),
+        "this test expects a host without AppArmor and SELinux"
+    );
+    for (field, value, want) in [
+        ("apparmorProfile", "docker-default", "AppArmor is not enabled"),
+        ("selinuxLabel", "system_u:system_r:container_t:s0", "SELinux is not enabled"),
+    ] {
+        let mut e = Env::new("lsm");
+        e.config["process"][field] = serde_json::json!(value);
+        fails_with(&e.create(), want);
+        assert!(!e.root.join(&e.id).exists(), "no state left for {field}");
+    }
+}
