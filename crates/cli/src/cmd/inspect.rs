@@ -1,0 +1,201 @@
+//! `image inspect` and `history`: what an image is made of.
+
+use std::collections::HashMap;
+use std::time::SystemTime;
+
+use serde::Serialize;
+use serde_json::{json, Value};
+
+use super::out;
+use crate::error::{Context as _, Result};
+use crate::format::{self, Format};
+use crate::images::{Engine, Image};
+
+#[derive(clap::Args)]
+pub struct InspectArgs {
+    /// Format the output using the given Go template
+    #[arg(short, long)]
+    format: Option<String>,
+    #[arg(required = true, value_name = "IMAGE")]
+    images: Vec<String>,
+}
+
+pub fn inspect(engine: &Engine, a: &InspectArgs) -> Result<u8> {
+    let mut docs = Vec::new();
+    for name in &a.images {
+        docs.push(inspect_doc(engine, &engine.get(name)?));
+    }
+    let text = match &a.format {
+        Some(f) => {
+            let values = docs
+                .iter()
+                .map(serde_json::to_value)
+                .collect::<Result<Vec<_>, _>>()
+                .ctx(|| "encoding inspect output".into())?;
+            Format::parse(f)?.render(&values, &HashMap::new())?
+        }
+        None => {
+            // podman indents inspect output by four spaces.
+            let mut buf = Vec::new();
+            let mut ser = serde_json::Serializer::with_formatter(
+                &mut buf,
+                serde_json::ser::PrettyFormatter::with_indent(b"    "),
+            );
+            docs.serialize(&mut ser).ctx(|| "encoding inspect output".into())?;
+            let mut s = String::from_utf8_lossy(&buf).into_owned();
+            s.push('\n');
+            s
+        }
+    };
+    out(&text)?;
+    Ok(0)
+}
+
+/// podman's `image inspect` document, fields in podman's order (a struct,
+/// because serde_json maps sort their keys).
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct InspectDoc {
+    id: String,
+    digest: String,
+    repo_tags: Vec<String>,
+    repo_digests: Vec<String>,
+    parent: String,
+    comment: String,
+    created: Value,
+    config: Value,
+    version: String,
+    author: String,
+    architecture: String,
+    os: String,
+    size: u64,
+    virtual_size: u64,
+    graph_driver: Value,
+    #[serde(rename = "RootFS")]
+    root_fs: Value,
+    labels: Value,
+    annotations: Value,
+    manifest_type: String,
+    user: String,
+    history: Value,
+}
+
+fn inspect_doc(engine: &Engine, img: &Image) -> InspectDoc {
+    let c = &img.config;
+    let s = |k: &str| c.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+    let mut repo_digests: Vec<String> = img.names.iter().map(|n| format!("{}@{}", n.name(), img.manifest)).collect();
+    repo_digests.sort();
+    repo_digests.dedup();
+    let labels = img.labels();
+    let doc = InspectDoc {
+        id: img.id.hex().to_string(),
+        digest: img.manifest.to_string(),
+        repo_tags: img.names.iter().map(|n| n.to_string()).collect(),
+        repo_digests,
+        parent: String::new(),
+        comment: s("comment"),
+        created: c.get("created").cloned().unwrap_or(Value::Null),
+        config: c.get("config").cloned().unwrap_or_else(|| json!({})),
+        version: s("docker_version"),
+        author: s("author"),
+        architecture: s("architecture"),
+        os: s("os"),
+        size: img.size,
+        virtual_size: img.size,
+        graph_driver: json!({"Name": engine.layers().map(|l| l.driver_name()).unwrap_or(""), "Data": null}),
+        root_fs: json!({"Type": "layers", "Layers": img.diff_ids.iter().map(|d| d.to_string()).collect::<Vec<_>>()}),
+        labels: if labels.is_empty() { Value::Null } else { Value::Object(labels) },
+        annotations: json!({}),
+        manifest_type: img.manifest_media_type.clone(),
+        user: c.pointer("/config/User").and_then(Value::as_str).unwrap_or("").to_string(),
+        history: c.get("history").cloned().unwrap_or_else(|| json!([])),
+    };
+    doc
+}
+
+#[derive(clap::Args)]
+pub struct HistoryArgs {
+    /// Change the output to JSON or a Go template
+    #[arg(long)]
+    format: Option<String>,
+    /// Do not truncate the output
+    #[arg(long = "no-trunc", visible_alias = "notruncate")]
+    no_trunc: bool,
+    /// Display the numeric IDs only
+    #[arg(short, long)]
+    quiet: bool,
+    #[arg(value_name = "IMAGE")]
+    image: String,
+}
+
+const HISTORY_HEADERS: &[(&str, &str)] = &[
+    ("ID", "ID"),
+    ("Created", "CREATED"),
+    ("CreatedAt", "CREATED AT"),
+    ("CreatedBy", "CREATED BY"),
+    ("Size", "SIZE"),
+    ("Comment", "COMMENT"),
+];
+
+pub fn history(engine: &Engine, a: &HistoryArgs) -> Result<u8> {
+    let img = engine.get(&a.image)?;
+    let rows = history_rows(engine, &img, a.no_trunc);
+    let template = match (&a.format, a.quiet) {
+        (Some(f), _) => f.clone(),
+        (None, true) => "{{.ID}}".into(),
+        (None, false) => "table {{.ID}}\t{{.Created}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}".into(),
+    };
+    out(&Format::parse(&template)?.render(&rows, &HISTORY_HEADERS.iter().copied().collect())?)?;
+    Ok(0)
+}
+
+/// Newest first; the top row carries the image ID, older ones `<missing>`
+/// (they are not images of their own here), as podman shows them.
+fn history_rows(engine: &Engine, img: &Image, no_trunc: bool) -> Vec<Value> {
+    let layer_sizes = layer_sizes(engine, img);
+    let entries = img.config.get("history").and_then(Value::as_array).cloned().unwrap_or_default();
+    let mut next_layer = 0;
+    let mut rows = Vec::new();
+    for h in &entries {
+        let empty = h.get("empty_layer").and_then(Value::as_bool).unwrap_or(false);
+        let size = if empty {
+            0
+        } else {
+            next_layer += 1;
+            layer_sizes.get(next_layer - 1).copied().unwrap_or(0)
+        };
+        let created: Option<SystemTime> = h
+            .get("created")
+            .and_then(Value::as_str)
+            .and_then(|s| humantime::parse_rfc3339_weak(s.trim_end_matches('Z')).ok());
+        let by = h.get("created_by").and_then(Value::as_str).unwrap_or("").to_string();
+        let by = if !no_trunc && by.chars().count() > 45 {
+            format!("{}...", by.chars().take(42).collect::<String>())
+        } else {
+            by
+        };
+        rows.push(json!({
+            "ID": "<missing>",
+            "Created": format::human_since(created),
+            "CreatedAt": format::go_time(created),
+            "CreatedBy": by,
+            "Size": format::human_size(size),
+            "Comment": h.get("comment").and_then(Value::as_str).unwrap_or(""),
+        }));
+    }
+    rows.reverse();
+    if let Some(top) = rows.first_mut() {
+        top["ID"] = json!(if no_trunc { img.id.hex().to_string() } else { img.short_id().to_string() });
+    }
+    rows
+}
+
+/// Each layer's uncompressed size from the layer store, else its blob size.
+fn layer_sizes(engine: &Engine, img: &Image) -> Vec<u64> {
+    let store = engine.layers().ok();
+    img.chain_ids()
+        .iter()
+        .zip(&img.layers)
+        .map(|(c, d)| store.and_then(|s| s.layer(c).ok().flatten()).map_or(d.size(), |l| l.size))
+        .collect()
+}

@@ -1,0 +1,120 @@
+//! `tag`, `rmi`, `image exists` and `image prune`: names and removal.
+
+use super::out;
+use crate::error::{CliError, Result};
+use crate::images::{self, Engine};
+
+#[derive(clap::Args)]
+pub struct TagArgs {
+    #[arg(value_name = "IMAGE")]
+    image: String,
+    #[arg(required = true, value_name = "TARGET_NAME")]
+    targets: Vec<String>,
+}
+
+pub fn tag(engine: &Engine, a: &TagArgs) -> Result<u8> {
+    // Parse every new name before tagging any, so a bad one changes nothing.
+    let targets = a.targets.iter().map(|t| images::new_name(t)).collect::<Result<Vec<_>>>()?;
+    let img = engine.get(&a.image)?;
+    for t in &targets {
+        engine.blobs.tag(t, &img.top)?;
+    }
+    Ok(0)
+}
+
+#[derive(clap::Args)]
+pub struct RmiArgs {
+    /// Remove all images
+    #[arg(short, long)]
+    all: bool,
+    /// Force removal of the image (an image with several names given by ID); ignore missing images
+    #[arg(short, long)]
+    force: bool,
+    #[arg(value_name = "IMAGE")]
+    images: Vec<String>,
+}
+
+pub fn rmi(engine: &Engine, a: &RmiArgs) -> Result<u8> {
+    if a.all && !a.images.is_empty() {
+        return Err(CliError::new("when using the --all switch, you may not pass any images names or IDs"));
+    }
+    if !a.all && a.images.is_empty() {
+        return Err(CliError::new("image name or ID must be specified"));
+    }
+    let mut text = String::new();
+    let mut first_err: Option<CliError> = None;
+    let inputs: Vec<String> =
+        if a.all { engine.images()?.into_iter().map(|i| i.id.hex().to_string()).collect() } else { a.images.clone() };
+    // Like podman: go through every image, report the first error at the end.
+    for input in &inputs {
+        if let Err(e) = rmi_one(engine, input, a.force, &mut text) {
+            tracing::debug!("rmi {input}: {e}");
+            first_err.get_or_insert(e);
+        }
+    }
+    out(&text)?;
+    match first_err {
+        Some(e) => Err(e),
+        None => Ok(0),
+    }
+}
+
+fn rmi_one(engine: &Engine, input: &str, force: bool, text: &mut String) -> Result<()> {
+    let Some(img) = engine.find(input)? else {
+        return if force { Ok(()) } else { Err(CliError::not_known(input)) };
+    };
+    if img.names.len() > 1 {
+        if let Some(name) = img.name_used(input) {
+            // One of several names: only that name goes.
+            engine.blobs.untag(&name)?;
+            text.push_str(&format!("Untagged: {name}\n"));
+            return Ok(());
+        }
+        if !force {
+            let names: Vec<String> = img.names.iter().map(|n| n.to_string()).collect();
+            return Err(CliError::new(format!(
+                "unable to delete image {:?} by ID with more than one tag ([{}]): please force removal",
+                img.id.hex(),
+                names.join(" ")
+            )));
+        }
+    }
+    for n in &img.names {
+        text.push_str(&format!("Untagged: {n}\n"));
+    }
+    engine.remove(&img)?;
+    text.push_str(&format!("Deleted: {}\n", img.id.hex()));
+    Ok(())
+}
+
+#[derive(clap::Args)]
+pub struct ExistsArgs {
+    #[arg(value_name = "IMAGE")]
+    image: String,
+}
+
+/// Exit 0 when the image exists, 1 when not; 125 only for real errors.
+pub fn exists(engine: &Engine, a: &ExistsArgs) -> Result<u8> {
+    Ok(if engine.find(&a.image)?.is_some() { 0 } else { 1 })
+}
+
+#[derive(clap::Args)]
+pub struct PruneArgs {
+    /// Remove all images not in use by containers, not just dangling ones
+    #[arg(short, long)]
+    all: bool,
+    /// Do not prompt for confirmation (berth never prompts)
+    #[arg(short, long)]
+    force: bool,
+}
+
+pub fn prune(engine: &Engine, a: &PruneArgs) -> Result<u8> {
+    let mut text = String::new();
+    // No containers exist yet, so "unused" is every image.
+    for img in engine.images()?.into_iter().filter(|i| a.all || i.names.is_empty()) {
+        engine.remove(&img)?;
+        text.push_str(&format!("{}\n", img.id.hex()));
+    }
+    out(&text)?;
+    Ok(0)
+}

@@ -1,0 +1,56 @@
+//! The command line's one error type: a single line for the user and the
+//! exit code podman would use for the same failure.
+
+use std::fmt;
+
+/// Exit code for engine errors (podman/docker convention).
+pub const ENGINE: i32 = 125;
+
+#[derive(Debug)]
+pub struct CliError {
+    pub code: i32,
+    pub msg: String,
+}
+
+pub type Result<T, E = CliError> = std::result::Result<T, E>;
+
+impl CliError {
+    /// An engine failure: `<what>: <why>`, exit 125.
+    pub fn new(msg: impl Into<String>) -> Self {
+        CliError { code: ENGINE, msg: msg.into() }
+    }
+
+    /// podman exits 1 (not 125) when `rmi` names an image it does not have.
+    pub fn not_known(name: &str) -> Self {
+        CliError { code: 1, msg: format!("{name}: image not known") }
+    }
+}
+
+impl fmt::Display for CliError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.msg)
+    }
+}
+
+/// Prefix any library error with what we were doing.
+pub trait Context<T> {
+    fn ctx(self, what: impl FnOnce() -> String) -> Result<T>;
+}
+
+impl<T, E: fmt::Display> Context<T> for std::result::Result<T, E> {
+    fn ctx(self, what: impl FnOnce() -> String) -> Result<T> {
+        self.map_err(|e| CliError::new(format!("{}: {e}", what())))
+    }
+}
+
+impl From<image::Error> for CliError {
+    fn from(e: image::Error) -> Self {
+        CliError::new(e.to_string())
+    }
+}
+
+impl From<storage::Error> for CliError {
+    fn from(e: storage::Error) -> Self {
+        CliError::new(e.to_string())
+    }
+}

@@ -1,0 +1,189 @@
+//! Shared harness: each test gets its own --root/--runroot in a tempdir and
+//! builds busybox image archives by hand (no registry, no network).
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::OnceLock;
+
+use image::digest::Digest;
+use serde_json::json;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_berth");
+
+pub struct Env {
+    pub dir: tempfile::TempDir,
+    pub root: PathBuf,
+    pub runroot: PathBuf,
+}
+
+impl Env {
+    pub fn new() -> Env {
+        assert!(Path::new("/bin/busybox").exists(), "missing /bin/busybox: apt-get install busybox-static");
+        let dir = tempfile::Builder::new().prefix("berth-cli-test").tempdir_in("/var/tmp").expect("tempdir");
+        let root = dir.path().join("root");
+        let runroot = dir.path().join("run");
+        Env { dir, root, runroot }
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    pub fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(BIN);
+        c.arg("--root").arg(&self.root).arg("--runroot").arg(&self.runroot).args(args);
+        c.stdin(Stdio::null());
+        c
+    }
+
+    /// Run berth; returns the output whatever the exit code.
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.cmd(args).output().expect("running berth")
+    }
+
+    /// Run berth, asserting success; returns stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let o = self.run(args);
+        assert!(o.status.success(), "berth {args:?} failed ({:?}): {}", o.status.code(), stderr(&o));
+        stdout(&o)
+    }
+
+    /// Run berth expecting failure with `code` and a one-line `Error: ` message.
+    pub fn fails(&self, args: &[&str], code: i32) -> String {
+        let o = self.run(args);
+        assert_eq!(o.status.code(), Some(code), "berth {args:?}: stdout {} stderr {}", stdout(&o), stderr(&o));
+        let e = stderr(&o);
+        assert!(e.starts_with("Error: ") && e.trim_end().lines().count() == 1, "want one error line, got {e:?}");
+        e
+    }
+
+    /// Storage layer directories (chain ID hex), whatever the driver.
+    pub fn layer_dirs(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for d in ["overlay", "vfs"] {
+            if let Ok(rd) = std::fs::read_dir(self.root.join(d).join("layers")) {
+                out.extend(rd.map(|e| e.unwrap().file_name().to_string_lossy().into_owned()));
+            }
+        }
+        out.sort();
+        out
+    }
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn applets() -> &'static Vec<String> {
+    static A: OnceLock<Vec<String>> = OnceLock::new();
+    A.get_or_init(|| {
+        let out = Command::new("/bin/busybox").arg("--list").output().expect("busybox --list");
+        String::from_utf8_lossy(&out.stdout).lines().map(String::from).collect()
+    })
+}
+
+/// A busybox root filesystem (as the runtime tests build it).
+pub fn make_rootfs(rootfs: &Path) {
+    for d in ["bin", "etc", "proc", "sys", "dev", "tmp", "root", "usr/bin", "sbin"] {
+        std::fs::create_dir_all(rootfs.join(d)).unwrap();
+    }
+    std::fs::copy("/bin/busybox", rootfs.join("bin/busybox")).unwrap();
+    for a in applets() {
+        let p = rootfs.join("bin").join(a);
+        if !p.exists() {
+            std::os::unix::fs::symlink("busybox", p).unwrap();
+        }
+    }
+    std::fs::write(rootfs.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\n").unwrap();
+}
+
+/// A layer tar of `dir` (deterministic: fixed mtime, sorted by tar crate walk).
+pub fn tar_dir(dir: &Path) -> Vec<u8> {
+    let mut b = tar::Builder::new(Vec::new());
+    b.follow_symlinks(false);
+    b.mode(tar::HeaderMode::Deterministic);
+    b.append_dir_all(".", dir).unwrap();
+    b.into_inner().unwrap()
+}
+
+/// A layer tar with one small file.
+pub fn tar_file(name: &str, content: &[u8]) -> Vec<u8> {
+    let mut b = tar::Builder::new(Vec::new());
+    let mut h = tar::Header::new_gnu();
+    h.set_size(content.len() as u64);
+    h.set_mode(0o644);
+    h.set_mtime(1_700_000_000);
+    h.set_cksum();
+    b.append_data(&mut h, name, content).unwrap();
+    b.into_inner().unwrap()
+}
+
+/// The busybox base layer, built once per test process.
+pub fn busybox_layer() -> &'static Vec<u8> {
+    static L: OnceLock<Vec<u8>> = OnceLock::new();
+    L.get_or_init(|| {
+        let t = tempfile::tempdir().unwrap();
+        make_rootfs(t.path());
+        tar_dir(t.path())
+    })
+}
+
+/// Write an oci-archive of an image made of `layers` (uncompressed) named
+/// `name`; returns the image ID (config digest hex).
+pub fn write_oci_archive(out: &Path, name: Option<&str>, layers: &[&[u8]], labels: serde_json::Value) -> String {
+    let diff_ids: Vec<String> = layers.iter().map(|l| Digest::of_bytes(l).to_string()).collect();
+    let history: Vec<_> = (0..layers.len())
+        .map(|i| json!({"created": "2024-01-02T03:04:05Z", "created_by": format!("/bin/sh -c #(nop) layer {i}")}))
+        .collect();
+    let config = json!({
+        "created": "2024-01-02T03:04:05Z",
+        "architecture": "amd64",
+        "os": "linux",
+        "config": {"Cmd": ["sh"], "Env": ["PATH=/bin"], "Labels": labels},
+        "rootfs": {"type": "layers", "diff_ids": diff_ids},
+        "history": history,
+    });
+    let config = serde_json::to_vec(&config).unwrap();
+    let cd = Digest::of_bytes(&config);
+    let manifest = serde_json::to_vec(&json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": cd.to_string(), "size": config.len()},
+        "layers": layers.iter().map(|l| json!({"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": Digest::of_bytes(l).to_string(), "size": l.len()})).collect::<Vec<_>>(),
+    }))
+    .unwrap();
+    let md = Digest::of_bytes(&manifest);
+    let mut desc = json!({"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": md.to_string(), "size": manifest.len()});
+    if let Some(n) = name {
+        desc["annotations"] = json!({"org.opencontainers.image.ref.name": n});
+    }
+    let index = serde_json::to_vec(&json!({"schemaVersion": 2, "manifests": [desc]})).unwrap();
+    let mut b = tar::Builder::new(std::fs::File::create(out).unwrap());
+    let mut add = |path: &str, data: &[u8]| {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(data.len() as u64);
+        h.set_mode(0o644);
+        h.set_cksum();
+        b.append_data(&mut h, path, data).unwrap();
+    };
+    add("oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#);
+    add("index.json", &index);
+    add(&format!("blobs/sha256/{}", md.hex()), &manifest);
+    add(&format!("blobs/sha256/{}", cd.hex()), &config);
+    for l in layers {
+        add(&format!("blobs/sha256/{}", Digest::of_bytes(l).hex()), l);
+    }
+    b.finish().unwrap();
+    cd.hex().to_string()
+}
+
+/// A busybox image archive named `name`; returns its ID.
+pub fn busybox_archive(env: &Env, file: &str, name: &str) -> (PathBuf, String) {
+    let p = env.path(file);
+    let id = write_oci_archive(&p, Some(name), &[busybox_layer()], json!({"org.example": "yes"}));
+    (p, id)
+}
