@@ -119,6 +119,27 @@ impl Image {
     }
 }
 
+/// A layer blob opened on first read: layers already unpacked are never opened.
+struct LazyBlob<'a> {
+    store: &'a image::store::Store,
+    digest: Digest,
+    file: Option<fs::File>,
+}
+
+impl Read for LazyBlob<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let f = match &mut self.file {
+            Some(f) => f,
+            None => self.file.insert(
+                self.store
+                    .open_blob(&self.digest)
+                    .map_err(|e| std::io::Error::other(format!("layer {}: {e}", self.digest)))?,
+            ),
+        };
+        f.read(buf)
+    }
+}
+
 fn holder(manifest: &Digest) -> String {
     format!("image:{}", manifest.hex())
 }
@@ -181,13 +202,38 @@ impl Engine {
     pub fn add(&self, top: &Digest) -> Result<Image> {
         let manifest = self.platform_manifest(top)?;
         let img = self.describe(&Record { top: top.clone(), manifest })?;
+        self.unpack(&img)?;
+        self.layers()?.retain_layers(&img.holder(), &img.chain_ids())?;
+        self.write_record(&Record { top: img.top.clone(), manifest: img.manifest.clone() })?;
+        Ok(img)
+    }
+
+    /// Unpack an image's layers into the layer store (concurrently where the
+    /// driver allows; layers already there are reused).
+    fn unpack(&self, img: &Image) -> Result<()> {
+        let mut blobs = Vec::with_capacity(img.layers.len());
+        for (desc, diff_id) in img.layers.iter().zip(&img.diff_ids) {
+            let digest = manifest::descriptor_digest(desc)?;
+            blobs.push((diff_id.clone(), LazyBlob { store: &self.blobs, digest, file: None }));
+        }
+        self.layers()?.put_layers_with_diff_ids(None, blobs).ctx(|| format!("unpacking image {}", img.id))?;
+        Ok(())
+    }
+
+    /// [`add`](Self::add) when the caller already chose the platform
+    /// (`pull --platform`): `top` may be an index whose host entry we do not
+    /// have. Added for `pull`; the usual host case goes through `add`.
+    pub fn add_platform_image(&self, top: &Digest, manifest: &Digest) -> Result<Image> {
+        if self.platform_manifest(top).ok().as_ref() == Some(manifest) {
+            return self.add(top);
+        }
+        let img = self.describe(&Record { top: top.clone(), manifest: manifest.clone() })?;
         let layers = self.layers()?;
         let mut parent: Option<ChainId> = None;
         for (desc, diff_id) in img.layers.iter().zip(&img.diff_ids) {
             let digest = manifest::descriptor_digest(desc)?;
-            let blob = self.blobs.open_blob(&digest)?;
             let info = layers
-                .put_layer_with_diff_id(parent.as_ref(), diff_id, blob)
+                .put_layer_with_diff_id(parent.as_ref(), diff_id, self.blobs.open_blob(&digest)?)
                 .ctx(|| format!("unpacking layer {digest}"))?;
             parent = Some(info.chain_id);
         }

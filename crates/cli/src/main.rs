@@ -6,6 +6,7 @@ mod cmd;
 mod error;
 mod format;
 mod images;
+mod progress;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -50,6 +51,14 @@ enum Cmd {
     Rmi(cmd::names::RmiArgs),
     /// Show history of a specified image
     History(cmd::inspect::HistoryArgs),
+    /// Pull an image from a registry
+    Pull(cmd::registry::PullArgs),
+    /// Push an image to a specified destination
+    Push(cmd::registry::PushArgs),
+    /// Log in to a container registry
+    Login(cmd::registry::LoginArgs),
+    /// Log out of a container registry
+    Logout(cmd::registry::LogoutArgs),
     /// Manage images
     Image {
         #[command(subcommand)]
@@ -80,6 +89,10 @@ enum ImageCmd {
     Import(cmd::archive::ImportArgs),
     /// Show history of a specified image
     History(cmd::inspect::HistoryArgs),
+    /// Pull an image from a registry
+    Pull(cmd::registry::PullArgs),
+    /// Push an image to a specified destination
+    Push(cmd::registry::PushArgs),
 }
 
 fn main() -> ExitCode {
@@ -132,6 +145,12 @@ fn init_logging(level: &str) {
 }
 
 fn run(cli: Cli) -> Result<u8, CliError> {
+    // Credentials only: no image store to open (or create).
+    match &cli.cmd {
+        Cmd::Login(a) => return cmd::registry::login(a),
+        Cmd::Logout(a) => return cmd::registry::logout(a),
+        _ => {}
+    }
     let engine = Engine::open(&cli.root, &cli.runroot, cli.storage_driver.as_deref())?;
     tracing::debug!(root = %cli.root.display(), runroot = %cli.runroot.display(), "opened image store");
     match cli.cmd {
@@ -145,5 +164,9 @@ fn run(cli: Cli) -> Result<u8, CliError> {
         Cmd::Image { cmd: ImageCmd::Inspect(a) } => cmd::inspect::inspect(&engine, &a),
         Cmd::Image { cmd: ImageCmd::Exists(a) } => cmd::names::exists(&engine, &a),
         Cmd::Image { cmd: ImageCmd::Prune(a) } => cmd::names::prune(&engine, &a),
+        Cmd::Pull(a) | Cmd::Image { cmd: ImageCmd::Pull(a) } => cmd::registry::pull(&engine, &a),
+        Cmd::Push(a) | Cmd::Image { cmd: ImageCmd::Push(a) } => cmd::registry::push(&engine, &a),
+        // Handled above, before the store is opened.
+        Cmd::Login(_) | Cmd::Logout(_) => Ok(0),
     }
 }

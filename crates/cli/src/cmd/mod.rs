@@ -5,6 +5,7 @@ pub mod archive;
 pub mod inspect;
 pub mod list;
 pub mod names;
+pub mod registry;
 
 use std::io::Write;
 
