@@ -216,7 +216,16 @@ impl Engine {
             let digest = manifest::descriptor_digest(desc)?;
             blobs.push((diff_id.clone(), LazyBlob { store: &self.blobs, digest, file: None }));
         }
-        self.layers()?.put_layers_with_diff_ids(None, blobs).ctx(|| format!("unpacking image {}", img.id))?;
+        let layers = self.layers()?;
+        layers.put_layers_with_diff_ids(None, blobs).ctx(|| {
+            // Layers are committed bottom to top: the failed one is the lowest missing.
+            let chains = img.chain_ids();
+            let failed = chains.iter().zip(&img.layers).find(|(c, _)| !matches!(layers.layer(c), Ok(Some(_))));
+            match failed.map(|(_, d)| d.digest()) {
+                Some(d) => format!("unpacking layer {d}"),
+                None => format!("unpacking the layers of image {}", img.id),
+            }
+        })?;
         Ok(())
     }
 
@@ -228,16 +237,8 @@ impl Engine {
             return self.add(top);
         }
         let img = self.describe(&Record { top: top.clone(), manifest: manifest.clone() })?;
-        let layers = self.layers()?;
-        let mut parent: Option<ChainId> = None;
-        for (desc, diff_id) in img.layers.iter().zip(&img.diff_ids) {
-            let digest = manifest::descriptor_digest(desc)?;
-            let info = layers
-                .put_layer_with_diff_id(parent.as_ref(), diff_id, self.blobs.open_blob(&digest)?)
-                .ctx(|| format!("unpacking layer {digest}"))?;
-            parent = Some(info.chain_id);
-        }
-        layers.retain_layers(&img.holder(), &img.chain_ids())?;
+        self.unpack(&img)?;
+        self.layers()?.retain_layers(&img.holder(), &img.chain_ids())?;
         self.write_record(&Record { top: img.top.clone(), manifest: img.manifest.clone() })?;
         Ok(img)
     }

@@ -162,17 +162,124 @@ impl Store {
         self.put(parent, Some(diff_id), tar)
     }
 
-    fn put(&self, parent: Option<&ChainId>, expected: Option<&Digest>, mut tar: impl Read) -> Result<LayerInfo> {
+    /// Store a stack of layers on top of `parent` (bottom to top), each given
+    /// with its diff_id (from the image config) and a reader of its blob;
+    /// returns one [`LayerInfo`] per layer. Layers already stored are reused
+    /// without reading their blob. With a driver whose layers do not depend
+    /// on their parent's content (overlay), the missing layers are unpacked
+    /// concurrently, each into its own staging dir, and committed bottom to
+    /// top; a failure commits nothing above the failed layer.
+    pub fn put_layers_with_diff_ids<R: Read + Send>(
+        &self,
+        parent: Option<&ChainId>,
+        layers: Vec<(Digest, R)>,
+    ) -> Result<Vec<LayerInfo>> {
+        let diff_ids: Vec<&Digest> = layers.iter().map(|(d, _)| d).collect();
+        let mut chains: Vec<ChainId> = Vec::with_capacity(layers.len());
+        for d in &diff_ids {
+            let next = ChainId::of(chains.last().or(parent), d);
+            chains.push(next);
+        }
+        if !self.driver.parallel_apply() {
+            let mut out = Vec::with_capacity(layers.len());
+            let mut below = parent.cloned();
+            for (diff_id, tar) in layers {
+                let info = self.put_layer_with_diff_id(below.as_ref(), &diff_id, tar)?;
+                below = Some(info.chain_id.clone());
+                out.push(info);
+            }
+            return Ok(out);
+        }
+        if let Some(p) = parent {
+            self.known_layer(p)?;
+        }
+        // What is missing gets a job; the rest is reused as it is.
+        let mut existing: Vec<Option<LayerInfo>> = Vec::with_capacity(layers.len());
+        let mut jobs = Vec::new();
+        for (i, (diff_id, tar)) in layers.into_iter().enumerate() {
+            let have = self.layer(&chains[i])?;
+            if have.is_none() {
+                let below = if i == 0 { parent.cloned() } else { Some(chains[i - 1].clone()) };
+                jobs.push((i, below, diff_id, tar));
+            }
+            existing.push(have);
+        }
+        let staged = self.stage_parallel(jobs);
+        let mut staged: Vec<Option<Result<(Staging, LayerInfo)>>> = {
+            let mut v: Vec<Option<Result<(Staging, LayerInfo)>>> = (0..existing.len()).map(|_| None).collect();
+            for (i, r) in staged {
+                v[i] = Some(r);
+            }
+            v
+        };
+        let mut out = Vec::with_capacity(existing.len());
+        for (i, have) in existing.into_iter().enumerate() {
+            let info = match have {
+                Some(info) => info,
+                None => {
+                    let (stage, info) = staged[i].take().expect("every missing layer was staged")?;
+                    self.commit(stage, info)?
+                }
+            };
+            out.push(info);
+        }
+        Ok(out)
+    }
+
+    /// Unpack each job into its own staging dir, on up to
+    /// `available_parallelism` threads; results come back with their index.
+    #[allow(clippy::type_complexity)]
+    fn stage_parallel<R: Read + Send>(
+        &self,
+        jobs: Vec<(usize, Option<ChainId>, Digest, R)>,
+    ) -> Vec<(usize, Result<(Staging, LayerInfo)>)> {
+        let workers = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).min(jobs.len());
+        if workers <= 1 {
+            return jobs
+                .into_iter()
+                .map(|(i, below, diff_id, tar)| (i, self.stage(below.as_ref(), None, Some(&diff_id), tar)))
+                .collect();
+        }
+        let queue = std::sync::Mutex::new(jobs.into_iter());
+        let results = std::sync::Mutex::new(Vec::new());
+        std::thread::scope(|s| {
+            for _ in 0..workers {
+                s.spawn(|| loop {
+                    let job = queue.lock().unwrap_or_else(|e| e.into_inner()).next();
+                    let Some((i, below, diff_id, tar)) = job else { break };
+                    let r = self.stage(below.as_ref(), None, Some(&diff_id), tar);
+                    results.lock().unwrap_or_else(|e| e.into_inner()).push((i, r));
+                });
+            }
+        });
+        results.into_inner().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn put(&self, parent: Option<&ChainId>, expected: Option<&Digest>, tar: impl Read) -> Result<LayerInfo> {
         let parent_info = parent.map(|p| self.known_layer(p)).transpose()?;
+        let parent_diff = parent_info.as_ref().map(|p| self.layer_path(&p.chain_id));
+        let (stage, info) = self.stage(parent, parent_diff.as_deref(), expected, tar)?;
+        self.commit(stage, info)
+    }
+
+    /// Unpack `tar` into a new staging dir as a child of `parent` (whose
+    /// content is at `parent_diff`, for drivers that need it) and write its
+    /// layer.json there. Runs without the store lock.
+    fn stage(
+        &self,
+        parent: Option<&ChainId>,
+        parent_diff: Option<&Path>,
+        expected: Option<&Digest>,
+        mut tar: impl Read,
+    ) -> Result<(Staging, LayerInfo)> {
         let stage = {
             let _g = self.lock()?;
             Staging::new(&self.staging_dir(), "layer-")?
         };
         let diff = stage.path().join("diff");
         fs::create_dir(&diff).context(|| format!("create {}", diff.display()))?;
-        let parent_diff = parent_info.as_ref().map(|p| self.layer_path(&p.chain_id));
         // Unpacking is the slow part and runs without the store lock.
-        let applied = self.driver.apply(parent_diff.as_deref(), &mut tar, &diff)?;
+        let applied = self.driver.apply(parent_diff, &mut tar, &diff)?;
         if let Some(want) = expected {
             applied.diff_id.verify(want, "layer diff_id")?;
         }
@@ -187,12 +294,17 @@ impl Store {
             short_id,
         };
         atomic::write_json(&stage.path().join("layer.json"), &info)?;
+        Ok((stage, info))
+    }
 
+    /// Make a staged layer visible (one rename under the store lock), unless
+    /// an equal one got there first. Its parent must still be there.
+    fn commit(&self, stage: Staging, info: LayerInfo) -> Result<LayerInfo> {
         let _g = self.lock()?;
         if let Some(existing) = self.layer(&info.chain_id)? {
             return Ok(existing); // someone else stored it first; ours is dropped
         }
-        if let Some(p) = parent {
+        if let Some(p) = &info.parent {
             self.known_layer(p)?; // removed while we were unpacking
         }
         let dest = self.layer_dir(&info.chain_id);

@@ -113,7 +113,7 @@ fn detect(src: &Source) -> Result<Format> {
 }
 
 fn load_source(src: &Source, store: &Store) -> Result<Vec<ArchiveImage>> {
-    let mut plan = Plan::default();
+    let mut plan = Plan::for_source(src);
     match detect(src)? {
         Format::DockerArchive => read_docker::read(src, &mut plan)?,
         Format::OciDir | Format::OciArchive => read_oci::read(src, &mut plan)?,

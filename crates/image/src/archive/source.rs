@@ -14,6 +14,7 @@ use std::path::{Component, Path, PathBuf};
 
 use flate2::read::GzDecoder;
 
+use crate::digest::{Digest, DigestWriter};
 use crate::error::{Error, Result};
 
 /// Largest JSON document we read into memory from an archive.
@@ -24,6 +25,9 @@ const MAX_LINK_HOPS: usize = 16;
 pub(crate) struct Source {
     root: PathBuf,
     links: HashMap<String, String>,
+    /// sha256 and size of each file extracted from a tar, computed on the
+    /// way in so verification needs no second read.
+    digests: HashMap<PathBuf, (Digest, u64)>,
     /// Keeps the staging directory alive (and deletes it on drop).
     _staging: Option<tempfile::TempDir>,
 }
@@ -31,7 +35,7 @@ pub(crate) struct Source {
 impl Source {
     /// An on-disk directory (an OCI layout).
     pub(crate) fn dir(path: &Path) -> Self {
-        Source { root: path.to_path_buf(), links: HashMap::new(), _staging: None }
+        Source { root: path.to_path_buf(), links: HashMap::new(), digests: HashMap::new(), _staging: None }
     }
 
     /// Extract a tar stream (gzip detected by magic) into a staging dir under `staging_parent`.
@@ -42,9 +46,20 @@ impl Source {
         let mut buffered = BufReader::new(reader);
         let magic = buffered.fill_buf().map_err(|e| corrupt(&e))?;
         let gzip = magic.starts_with(&[0x1f, 0x8b]);
-        let links =
+        let (links, digests) =
             if gzip { extract(GzDecoder::new(buffered), staging.path())? } else { extract(buffered, staging.path())? };
-        Ok(Source { root: staging.path().to_path_buf(), links, _staging: Some(staging) })
+        Ok(Source { root: staging.path().to_path_buf(), links, digests, _staging: Some(staging) })
+    }
+
+    /// Whether the files are our private extracted copies, which the store
+    /// may take over by renaming instead of copying.
+    pub(crate) fn is_staged(&self) -> bool {
+        self._staging.is_some()
+    }
+
+    /// Digest and size of an extracted file (by its resolved path), when known.
+    pub(crate) fn digests(&self) -> &HashMap<PathBuf, (Digest, u64)> {
+        &self.digests
     }
 
     /// The real path of an archive member, following recorded links.
@@ -109,10 +124,14 @@ fn normalize(p: &Path) -> Option<String> {
     Some(parts.join("/"))
 }
 
-/// Extract regular files and directories; return the link table.
-fn extract(reader: impl Read, dest: &Path) -> Result<HashMap<String, String>> {
+type Extracted = (HashMap<String, String>, HashMap<PathBuf, (Digest, u64)>);
+
+/// Extract regular files and directories; return the link table and each
+/// file's digest.
+fn extract(reader: impl Read, dest: &Path) -> Result<Extracted> {
     let mut archive = tar::Archive::new(reader);
     let mut links = HashMap::new();
+    let mut digests = HashMap::new();
     let mut entries = archive.entries().map_err(|e| corrupt(&e))?;
     let mut seen_any = false;
     for entry in &mut entries {
@@ -132,13 +151,17 @@ fn extract(reader: impl Read, dest: &Path) -> Result<HashMap<String, String>> {
                     .map_err(|e| Error::Io { context: format!("extracting {rel}"), source: e })?;
             }
             let want = entry.size();
-            let mut f =
-                File::create(&out).map_err(|e| Error::Io { context: format!("extracting {rel}"), source: e })?;
-            let got = io::copy(&mut entry, &mut f).map_err(|e| corrupt(&e))?;
+            let f = File::create(&out).map_err(|e| Error::Io { context: format!("extracting {rel}"), source: e })?;
+            let mut w = DigestWriter::new(f);
+            let got = copy(&mut entry, &mut w, &rel)?;
             // The tar reader stops quietly at end of input: a short member means truncation.
             if got != want {
                 return Err(invalid(&format!("truncated archive: {rel} has {got} of {want} bytes")));
             }
+            let (_, digest, n) =
+                w.finish().map_err(|e| Error::Io { context: format!("extracting {rel}"), source: e })?;
+            // A member given twice: the last copy is what is on disk.
+            digests.insert(out, (digest, n));
         } else if kind.is_symlink() || kind.is_hard_link() {
             let target = entry.link_name().map_err(|e| corrupt(&e))?.ok_or_else(|| invalid("link without target"))?;
             // Symlinks are relative to their directory; hardlinks to the archive root.
@@ -155,7 +178,23 @@ fn extract(reader: impl Read, dest: &Path) -> Result<HashMap<String, String>> {
     if !seen_any {
         return Err(invalid("empty or not a tar archive"));
     }
-    Ok(links)
+    Ok((links, digests))
+}
+
+/// Copy with a large buffer: read errors are archive errors, write errors I/O errors.
+fn copy(r: &mut impl Read, w: &mut impl io::Write, rel: &str) -> Result<u64> {
+    let mut buf = vec![0u8; 256 * 1024];
+    let mut total = 0u64;
+    loop {
+        let n = match r.read(&mut buf) {
+            Ok(0) => return Ok(total),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(corrupt(&e)),
+        };
+        w.write_all(&buf[..n]).map_err(|e| Error::Io { context: format!("extracting {rel}"), source: e })?;
+        total += n as u64;
+    }
 }
 
 #[cfg(test)]

@@ -4,13 +4,13 @@ use std::collections::HashSet;
 use std::ffi::{OsStr, OsString};
 use std::fs::File;
 use std::io::{self, Read, Write};
-use std::os::fd::{AsFd, BorrowedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use rustix::fs::{
-    chmodat, chownat, fsetxattr, linkat, makedev, mkdirat, mknodat, openat, symlinkat, utimensat, AtFlags, FileType,
-    Gid, Mode as FileMode, OFlags, Timespec, Timestamps, Uid, XattrFlags,
+    chmodat, chownat, fchmod, fchown, fsetxattr, futimens, linkat, makedev, mkdirat, mknodat, openat, symlinkat,
+    utimensat, AtFlags, FileType, Gid, Mode as FileMode, OFlags, Timespec, Timestamps, Uid, XattrFlags,
 };
 use rustix::io::Errno;
 use tar::EntryType;
@@ -66,6 +66,8 @@ struct Applier<'a> {
     /// What this layer wrote, with all ancestors: an opaque marker in flatten
     /// mode removes only what came from below.
     written: HashSet<PathBuf>,
+    /// The parent directory of the last regular file written, and its fd.
+    last_dir: Option<(PathBuf, OwnedFd)>,
 }
 
 fn invalid(rel: &Path, why: impl std::fmt::Display) -> Error {
@@ -82,7 +84,14 @@ fn io_error(rel: &Path, what: &str, e: impl Into<io::Error>) -> Error {
 
 impl<'a> Applier<'a> {
     fn new(root: BorrowedFd<'a>, mode: Mode) -> Self {
-        Applier { root, mode, privileged: fsops::privileged(), dir_times: Vec::new(), written: HashSet::new() }
+        Applier {
+            root,
+            mode,
+            privileged: fsops::privileged(),
+            dir_times: Vec::new(),
+            written: HashSet::new(),
+            last_dir: None,
+        }
     }
 
     fn run<R: Read>(&mut self, archive: &mut tar::Archive<R>) -> Result<()> {
@@ -118,6 +127,11 @@ impl<'a> Applier<'a> {
             Name::AufsMeta => return Ok(()),
             Name::Plain => {}
         }
+        if matches!(kind, EntryType::Regular | EntryType::Continuous | EntryType::GNUSparse) {
+            return self.file(entry, parent, name, rel);
+        }
+        // Anything but a new regular file may change directories: forget the cached parent.
+        self.last_dir = None;
         let dir = fsops::ensure_dir(self.root, parent, rel)?;
         let dir = dir.as_fd();
         let meta = read_meta(entry, rel)?;
@@ -133,20 +147,7 @@ impl<'a> Applier<'a> {
                 self.dir_times.push((rel.to_path_buf(), meta.times));
             }
             EntryType::Regular | EntryType::Continuous | EntryType::GNUSparse => {
-                self.clear(dir, name, rel)?;
-                let fd = openat(
-                    dir,
-                    name,
-                    OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-                    FileMode::from_raw_mode(0o600),
-                )
-                .map_err(|e| io_error(rel, "create", e))?;
-                let want = entry.size();
-                let got = copy_data(entry, &mut File::from(fd), rel)?;
-                if got != want {
-                    return Err(invalid(rel, format!("file data truncated ({got} of {want} bytes)")));
-                }
-                self.set_meta(dir, name, rel, &meta, kind)?;
+                unreachable!("regular files are handled by Applier::file")
             }
             EntryType::Symlink => {
                 let target = entry.link_name_bytes().ok_or_else(|| invalid(rel, "symlink without a target"))?;
@@ -177,6 +178,55 @@ impl<'a> Applier<'a> {
         }
         self.mark_written(rel);
         Ok(())
+    }
+
+    /// A regular file: created exclusively (whatever was at `name` is removed
+    /// first only when there is something), written, and given its metadata
+    /// through its fd. Files of one directory come one after another in a
+    /// tar, so the parent's fd is kept for the next entry; only creating new
+    /// files happens while it is kept, which cannot change the directories.
+    fn file<R: Read>(&mut self, entry: &mut tar::Entry<R>, parent: &Path, name: &OsStr, rel: &Path) -> Result<()> {
+        let dir = match self.last_dir.take() {
+            Some((p, fd)) if p == parent => fd,
+            _ => fsops::ensure_dir(self.root, parent, rel)?,
+        };
+        let meta = read_meta(entry, rel)?;
+        let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        let fd = match openat(&dir, name, flags, FileMode::from_raw_mode(0o600)) {
+            Ok(fd) => fd,
+            Err(Errno::EXIST) => {
+                self.clear(dir.as_fd(), name, rel)?;
+                openat(&dir, name, flags, FileMode::from_raw_mode(0o600)).map_err(|e| io_error(rel, "create", e))?
+            }
+            Err(e) => return Err(io_error(rel, "create", e)),
+        };
+        let mut file = File::from(fd);
+        let want = entry.size();
+        let got = copy_data(entry, &mut file, rel)?;
+        if got != want {
+            return Err(invalid(rel, format!("file data truncated ({got} of {want} bytes)")));
+        }
+        self.set_file_meta(&file, rel, &meta)?;
+        drop(file);
+        self.mark_written(rel);
+        self.last_dir = Some((parent.to_path_buf(), dir));
+        Ok(())
+    }
+
+    /// [`set_meta`](Self::set_meta) for a regular file we hold open.
+    fn set_file_meta(&self, file: &File, rel: &Path, m: &Meta) -> Result<()> {
+        match fchown(file, Some(Uid::from_raw(m.uid)), Some(Gid::from_raw(m.gid))) {
+            Ok(()) => {}
+            Err(Errno::PERM) if !self.privileged => {}
+            Err(e) => return Err(io_error(rel, "chown", e)),
+        }
+        fchmod(file, FileMode::from_raw_mode(m.mode & 0o7777)).map_err(|e| io_error(rel, "chmod", e))?;
+        for (key, value) in &m.xattrs {
+            if let Err(e) = fsetxattr(file, key.as_os_str(), value, XattrFlags::empty()) {
+                tracing::warn!(entry = %rel.display(), xattr = ?key, error = %e, "xattr not kept");
+            }
+        }
+        futimens(file, &m.times).map_err(|e| io_error(rel, "set times", e))
     }
 
     /// Remove whatever is at `name` so a new entry can take its place.

@@ -93,6 +93,25 @@ impl Store {
         Ok((actual, size))
     }
 
+    /// Take over `path`, a file the caller has verified to hold `digest` and
+    /// that nothing else can change (e.g. extracted into this store's
+    /// `tmp_dir`): it is renamed into place instead of copied. Falls back to
+    /// a verified copy when it is on another filesystem.
+    pub fn put_verified_file(&self, path: &Path, digest: &Digest) -> Result<()> {
+        let dest = self.blob_path(digest);
+        if dest.exists() {
+            return Ok(());
+        }
+        let file = File::open(path).context(|| format!("opening {}", path.display()))?;
+        file.set_permissions(fs::Permissions::from_mode(0o644)).context(|| "setting blob permissions".into())?;
+        file.sync_all().context(|| "syncing blob".into())?;
+        match fs::rename(path, &dest) {
+            Ok(()) => sync_dir(&self.blobs),
+            Err(e) if e.raw_os_error() == Some(libc::EXDEV) => self.put(file, Some(digest)).map(|_| ()),
+            Err(e) => Err(Error::Io { context: format!("renaming blob to {}", dest.display()), source: e }),
+        }
+    }
+
     /// Store a byte slice (manifests, configs).
     pub fn put_bytes(&self, data: &[u8], expected: Option<&Digest>) -> Result<(Digest, u64)> {
         self.put(data, expected)

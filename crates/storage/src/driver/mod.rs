@@ -29,6 +29,12 @@ pub(crate) trait Driver: Send + Sync {
     /// whose content is `parent`.
     fn apply(&self, parent: Option<&Path>, tar: &mut dyn Read, diff: &Path) -> Result<Applied>;
 
+    /// Whether `apply` ignores `parent`, so the layers of an image can be
+    /// unpacked concurrently (each into its own dir).
+    fn parallel_apply(&self) -> bool {
+        false
+    }
+
     /// A layer was committed (its content now at `layer.diff`).
     fn layer_added(&self, _layer: &LayerDirs) -> Result<()> {
         Ok(())

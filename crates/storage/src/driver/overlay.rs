@@ -56,6 +56,10 @@ impl Driver for Overlay {
         Ok(layer::apply(tar, diff, Mode::Overlay)?)
     }
 
+    fn parallel_apply(&self) -> bool {
+        true
+    }
+
     fn layer_added(&self, l: &LayerDirs) -> Result<()> {
         let links = self.links();
         fs::create_dir_all(&links).context(|| format!("create {}", links.display()))?;
