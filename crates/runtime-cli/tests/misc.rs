@@ -131,3 +131,30 @@ fn seccomp_notify_fd_goes_to_the_listener_with_the_container_state() {
     let link = link.expect("an fd came with the message");
     assert!(link.to_string_lossy().contains("seccomp"), "the fd is a seccomp listener: {link:?}");
 }
+
+/// `create` killed half-way (here while a prestart hook runs) leaves a
+/// "creating" container that `state`/`list` read and `delete` cleans up,
+/// cgroup included; the half-made init dies with its parent.
+#[test]
+fn a_create_killed_mid_way_leaves_state_that_delete_cleans_up() {
+    let mut e = Env::new("killed");
+    let cg = e.set_cgroups_path();
+    e.config["hooks"] = json!({"prestart": [{"path": "/bin/sh", "args": ["sh", "-c", "sleep 5"]}]});
+    e.write_config();
+    let mut create = e.cmd().args(["create", "--bundle", e.bundle_str(), &e.id]).stdout(Stdio::null()).spawn().unwrap();
+    let memory_dir = cgroup_v1_dir("memory", &cg);
+    assert!(
+        wait_until(Duration::from_secs(5), || e.root.join(&e.id).join("state.json").exists() && memory_dir.exists())
+    );
+    std::thread::sleep(Duration::from_millis(200));
+    create.kill().unwrap();
+    create.wait().unwrap();
+    assert_eq!(e.status(), "creating");
+    let listed = ok(&e.rt(&["list", "-q"]));
+    assert!(listed.contains(&e.id), "{listed}");
+    ok(&e.rt(&["delete", &e.id]));
+    assert!(!e.root.join(&e.id).exists(), "state dir removed");
+    assert!(wait_until(Duration::from_secs(3), || !memory_dir.exists()), "cgroup removed");
+    // The hook's sleep was in the runtime's session, not the container; the init is gone.
+    fails_with(&e.rt(&["state", &e.id]), "does not exist");
+}
