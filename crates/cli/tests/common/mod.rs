@@ -78,28 +78,7 @@ pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
-fn applets() -> &'static Vec<String> {
-    static A: OnceLock<Vec<String>> = OnceLock::new();
-    A.get_or_init(|| {
-        let out = Command::new("/bin/busybox").arg("--list").output().expect("busybox --list");
-        String::from_utf8_lossy(&out.stdout).lines().map(String::from).collect()
-    })
-}
-
-/// A busybox root filesystem (as the runtime tests build it).
-pub fn make_rootfs(rootfs: &Path) {
-    for d in ["bin", "etc", "proc", "sys", "dev", "tmp", "root", "usr/bin", "sbin"] {
-        std::fs::create_dir_all(rootfs.join(d)).unwrap();
-    }
-    std::fs::copy("/bin/busybox", rootfs.join("bin/busybox")).unwrap();
-    for a in applets() {
-        let p = rootfs.join("bin").join(a);
-        if !p.exists() {
-            std::os::unix::fs::symlink("busybox", p).unwrap();
-        }
-    }
-    std::fs::write(rootfs.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\n").unwrap();
-}
+pub use testkit::rootfs::make_busybox_rootfs as make_rootfs;
 
 /// A layer tar of `dir` (deterministic: fixed mtime, sorted by tar crate walk).
 pub fn tar_dir(dir: &Path) -> Vec<u8> {

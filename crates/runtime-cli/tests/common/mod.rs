@@ -5,7 +5,6 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::OnceLock;
 
 use serde_json::{json, Value};
 
@@ -25,14 +24,6 @@ fn nix_is_root() -> bool {
 extern "C" {
     #[link_name = "geteuid"]
     fn libc_geteuid() -> u32;
-}
-
-fn applets() -> &'static Vec<String> {
-    static A: OnceLock<Vec<String>> = OnceLock::new();
-    A.get_or_init(|| {
-        let out = Command::new("/bin/busybox").arg("--list").output().expect("busybox --list");
-        String::from_utf8_lossy(&out.stdout).lines().map(String::from).collect()
-    })
 }
 
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
@@ -170,26 +161,7 @@ pub fn fails_with(o: &Output, want: &str) {
     assert_eq!(e.trim_end().lines().count(), 1, "error must be one line: {e:?}");
 }
 
-pub fn make_rootfs(rootfs: &Path) {
-    for d in ["bin", "etc", "proc", "sys", "dev", "tmp", "root", "usr/bin", "sbin"] {
-        std::fs::create_dir_all(rootfs.join(d)).unwrap();
-    }
-    std::fs::copy("/bin/busybox", rootfs.join("bin/busybox")).unwrap();
-    for a in applets() {
-        let p = rootfs.join("bin").join(a);
-        if !p.exists() {
-            std::os::unix::fs::symlink("busybox", p).unwrap();
-        }
-    }
-    std::fs::write(
-        rootfs.join("etc/passwd"),
-        "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n",
-    )
-    .unwrap();
-    std::fs::write(rootfs.join("etc/group"), "root:x:0:\ntty:x:5:\nnogroup:x:65534:\n").unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(rootfs.join("tmp"), std::fs::Permissions::from_mode(0o1777)).unwrap();
-}
+pub use testkit::rootfs::make_busybox_rootfs as make_rootfs;
 
 /// The config `berth-runtime spec` writes, non-interactive, args `true`.
 pub fn default_config() -> Value {
