@@ -7,7 +7,7 @@ export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 # build: gcc + libseccomp; fixtures: busybox-static; peers for tests and benchmarks.
 apt-get install -y -qq --no-install-recommends \
-    build-essential pkg-config libseccomp-dev busybox-static file jq time procps iproute2 \
+    build-essential pkg-config libseccomp-dev busybox-static file jq time procps iproute2 curl \
     runc crun podman conmon uidmap hyperfine skopeo docker-registry >/dev/null
 command -v cargo >/dev/null || { echo "install.sh: cargo not found (rustup toolchain expected)" >&2; exit 1; }
 cargo build --release --workspace
