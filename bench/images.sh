@@ -6,6 +6,11 @@
 #   BENCH_ONLY=pull|save|load    # time only that part (e.g. RUNS=15 BENCH_ONLY=pull for a stable pull median)
 #   BERTH_BASE=PATH              # also time the pull of another berth binary (before/after in one run)
 #
+# Noise: this script's own cleanup deletes ~100k files at exit, and for a minute or so after
+# that, creating files on this (journal-less ext4) filesystem is up to 2x slower (see discard()
+# below); back-to-back runs, or a CI run deleting files meanwhile, skew whatever runs first.
+# Compare medians of RUNS>=10 from one run (BERTH_BASE for before/after), not across runs.
+#
 # Builds a ~100 MB, 4-layer OCI image locally (busybox base; thousands of 1-8 KiB files;
 # large incompressible and compressible files; a small top layer with a whiteout), pushes it
 # with skopeo to a docker-registry it starts on a free 127.0.0.1 port (own storage dir), then
