@@ -3,6 +3,13 @@
 #
 #   bash bench/images.sh         # RUNS=N (default 5), WARMUP=N (default 1)
 #   BENCH_EXPORT=DIR             # also copy the OCI layout and both saved archives to DIR
+#   BENCH_ONLY=pull|save|load    # time only that part (e.g. RUNS=15 BENCH_ONLY=pull for a stable pull median)
+#   BERTH_BASE=PATH              # also time the pull of another berth binary (before/after in one run)
+#
+# Noise: this script's own cleanup deletes ~100k files at exit, and for a minute or so after
+# that, creating files on this (journal-less ext4) filesystem is up to 2x slower (see discard()
+# below); back-to-back runs, or a CI run deleting files meanwhile, skew whatever runs first.
+# Compare medians of RUNS>=10 from one run (BERTH_BASE for before/after), not across runs.
 #
 # Builds a ~100 MB, 4-layer OCI image locally (busybox base; thousands of 1-8 KiB files;
 # large incompressible and compressible files; a small top layer with a whiteout), pushes it
@@ -18,6 +25,7 @@ set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 RUNS=${RUNS:-5}
+case "${BENCH_ONLY:-}" in "" | pull | save | load) ;; *) echo "bench: BENCH_ONLY must be pull, save or load" >&2; exit 2 ;; esac
 WARMUP=${WARMUP:-1}
 
 die() { echo "bench: $*" >&2; exit 1; }
@@ -229,9 +237,16 @@ if [ -n "${BENCH_EXPORT:-}" ]; then # keep the inputs for profiling
 fi
 
 names=() cmds=() preps=()
-add() { names+=("$1"); preps+=("$2"); cmds+=("$3"); }
+add() { # name prepare command; BENCH_ONLY=part keeps only that part's entries
+    [ -z "${BENCH_ONLY:-}" ] || [ "${1%%-*}" = "$BENCH_ONLY" ] || return 0
+    names+=("$1"); preps+=("$2"); cmds+=("$3")
+}
 if [ $have_pull = 1 ]; then
     add pull-berth "bash $repo/bench/images.sh --discard $work/berth-pull" "$(B berth-pull) pull -q --tls-verify=false $image"
+fi
+if [ $have_pull = 1 ] && [ -n "${BERTH_BASE:-}" ]; then
+    add pull-berth-base "bash $repo/bench/images.sh --discard $work/berth-pull-base" \
+        "$BERTH_BASE --root $work/berth-pull-base/root --runroot $work/berth-pull-base/run pull -q --tls-verify=false $image"
 fi
 add pull-podman "bash $repo/bench/images.sh --wipe-podman $work/podman-pull" "$(P podman-pull) pull -q --tls-verify=false $image"
 add pull-skopeo "bash $repo/bench/images.sh --discard $work/skopeo-oci" "skopeo copy -q --src-tls-verify=false docker://$image oci:$work/skopeo-oci:1"
@@ -270,6 +285,7 @@ echo "ratios (median / median):"
 if [ $have_pull = 1 ]; then
     ratio "pull berth/podman" pull-berth pull-podman
     ratio "pull berth/skopeo" pull-berth pull-skopeo
+    ratio "pull base/podman" pull-berth-base pull-podman
 else
     echo "pull berth/podman       (skipped: no 'berth pull')"
 fi

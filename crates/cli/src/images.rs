@@ -12,10 +12,12 @@
 //! podman lists those as `<none>`. One file per image, written atomically, so
 //! concurrent loads of different images never contend.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fs;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
 use std::time::SystemTime;
 
 use image::archive::{self, ArchiveImage};
@@ -140,6 +142,149 @@ impl Read for LazyBlob<'_> {
     }
 }
 
+/// What a pull tells [`Engine::unpack_while`] as it goes.
+pub struct LayerFeed {
+    tx: mpsc::Sender<Feed>,
+    staged: Arc<AtomicUsize>,
+}
+
+enum Feed {
+    Manifest(Vec<u8>),
+    Blob(Digest),
+}
+
+impl LayerFeed {
+    /// The (verified) image manifest being pulled, before its blobs are all there.
+    pub fn manifest(&self, bytes: Vec<u8>) {
+        let _ = self.tx.send(Feed::Manifest(bytes));
+    }
+
+    /// A blob is verified and in the blob store (downloaded or already there).
+    pub fn blob_ready(&self, digest: Digest) {
+        let _ = self.tx.send(Feed::Blob(digest));
+    }
+
+    /// How many layers have been unpacked so far.
+    pub fn staged(&self) -> usize {
+        self.staged.load(Ordering::SeqCst)
+    }
+}
+
+/// Layers unpacked ahead of their image by [`Engine::unpack_while`], not yet
+/// visible; dropping this removes them.
+#[derive(Default)]
+pub struct Staged(HashMap<ChainId, storage::StagedLayer>);
+
+/// The image being pulled, as far as its manifest and config are known.
+struct Plan {
+    config: Digest,
+    layers: Vec<Digest>,
+    /// The layers' chain IDs (with their diff_ids), once the config is there.
+    chains: Option<Vec<(ChainId, Digest)>>,
+}
+
+impl Plan {
+    /// `None` for anything we would not unpack (an index, an artifact, an
+    /// unknown layer type): the checks after the pull refuse it.
+    fn parse(bytes: &[u8]) -> Option<Plan> {
+        let Ok(Manifest::Image(_, m)) = Manifest::parse(bytes, None) else { return None };
+        if !manifest::is_config_media_type(m.config().media_type()) {
+            return None;
+        }
+        let mut layers = Vec::with_capacity(m.layers().len());
+        for l in m.layers() {
+            manifest::layer_compression(l.media_type()).ok()?;
+            layers.push(manifest::descriptor_digest(l).ok()?);
+        }
+        Some(Plan { config: manifest::descriptor_digest(m.config()).ok()?, layers, chains: None })
+    }
+
+    /// Read the diff_ids from the config blob; `false` if they do not fit.
+    fn learn_config(&mut self, blobs: &image::store::Store) -> bool {
+        let diff_ids = blobs
+            .get(&self.config)
+            .ok()
+            .and_then(|b| manifest::parse_config(&b).ok())
+            .and_then(|c| manifest::diff_ids(&c).ok());
+        match diff_ids {
+            Some(d) if d.len() == self.layers.len() => {
+                self.chains = Some(ChainId::chain(&d).into_iter().zip(d).collect());
+                true
+            }
+            _ => false,
+        }
+    }
+}
+
+struct StageJob {
+    chain: ChainId,
+    parent: Option<ChainId>,
+    diff_id: Digest,
+    blob: Digest,
+}
+
+/// The body of [`Engine::unpack_while`]'s helper thread: plan from what the
+/// feed says, and unpack each layer on a worker once its blob is ready.
+fn stage_as_ready(
+    blobs: &image::store::Store,
+    layers: &storage::Store,
+    feed: mpsc::Receiver<Feed>,
+    count: &AtomicUsize,
+) -> Staged {
+    let workers = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).clamp(1, 4);
+    let (job_tx, job_rx) = mpsc::channel::<StageJob>();
+    let job_rx = Mutex::new(job_rx);
+    let done = Mutex::new(HashMap::new());
+    std::thread::scope(|s| {
+        for _ in 0..workers {
+            s.spawn(|| loop {
+                let job = job_rx.lock().unwrap_or_else(|e| e.into_inner()).recv();
+                let Ok(job) = job else { break };
+                let tar = LazyBlob { store: blobs, digest: job.blob.clone(), file: None };
+                let started = std::time::Instant::now();
+                match layers.stage_layer(job.parent.as_ref(), &job.diff_id, tar) {
+                    Ok(staged) => {
+                        tracing::debug!("unpacked layer {} during the pull in {:?}", job.blob, started.elapsed());
+                        done.lock().unwrap_or_else(|e| e.into_inner()).insert(job.chain, staged);
+                        count.fetch_add(1, Ordering::SeqCst);
+                    }
+                    Err(e) => tracing::debug!("unpacking layer {} during the pull: {e}; retrying after it", job.blob),
+                }
+            });
+        }
+        let mut plan: Option<Plan> = None;
+        let mut ready = HashSet::new();
+        let mut queued = HashSet::new();
+        for msg in feed {
+            match msg {
+                // A new manifest (the next endpoint after a failed mirror) replaces the plan.
+                Feed::Manifest(bytes) => plan = Plan::parse(&bytes),
+                Feed::Blob(d) => {
+                    ready.insert(d);
+                }
+            }
+            let Some(p) = &mut plan else { continue };
+            if p.chains.is_none() && ready.contains(&p.config) && !p.learn_config(blobs) {
+                plan = None;
+                continue;
+            }
+            let Some(chains) = &p.chains else { continue };
+            for (i, ((chain, diff_id), blob)) in chains.iter().zip(&p.layers).enumerate() {
+                if !ready.contains(blob) || queued.contains(chain) || !matches!(layers.layer(chain), Ok(None)) {
+                    continue;
+                }
+                queued.insert(chain.clone());
+                tracing::debug!("layer {blob} is here: unpacking it");
+                let parent = i.checked_sub(1).map(|j| chains[j].0.clone());
+                let job = StageJob { chain: chain.clone(), parent, diff_id: diff_id.clone(), blob: blob.clone() };
+                let _ = job_tx.send(job);
+            }
+        }
+        drop(job_tx);
+    });
+    Staged(done.into_inner().unwrap_or_else(|e| e.into_inner()))
+}
+
 fn holder(manifest: &Digest) -> String {
     format!("image:{}", manifest.hex())
 }
@@ -201,16 +346,31 @@ impl Engine {
     /// Unpack the image `top` points at and record it. Idempotent.
     pub fn add(&self, top: &Digest) -> Result<Image> {
         let manifest = self.platform_manifest(top)?;
-        let img = self.describe(&Record { top: top.clone(), manifest })?;
-        self.unpack(&img)?;
+        self.add_staged(top, &manifest, Staged::default())
+    }
+
+    fn add_staged(&self, top: &Digest, manifest: &Digest, staged: Staged) -> Result<Image> {
+        let img = self.describe(&Record { top: top.clone(), manifest: manifest.clone() })?;
+        self.unpack(&img, staged)?;
         self.layers()?.retain_layers(&img.holder(), &img.chain_ids())?;
         self.write_record(&Record { top: img.top.clone(), manifest: img.manifest.clone() })?;
         Ok(img)
     }
 
     /// Unpack an image's layers into the layer store (concurrently where the
-    /// driver allows; layers already there are reused).
-    fn unpack(&self, img: &Image) -> Result<()> {
+    /// driver allows; layers already there are reused). Layers in `staged`
+    /// (unpacked while the image was pulled) are committed first, bottom to
+    /// top, up to the first one missing; the rest are unpacked here.
+    fn unpack(&self, img: &Image, mut staged: Staged) -> Result<()> {
+        let layers = self.layers()?;
+        for (chain, desc) in img.chain_ids().iter().zip(&img.layers) {
+            if layers.layer(chain)?.is_some() {
+                continue;
+            }
+            let Some(layer) = staged.0.remove(chain) else { break };
+            layers.commit_layer(layer).ctx(|| format!("storing layer {}", desc.digest()))?;
+        }
+        drop(staged); // whatever was not committed (none, normally)
         let mut blobs = Vec::with_capacity(img.layers.len());
         for (desc, diff_id) in img.layers.iter().zip(&img.diff_ids) {
             let digest = manifest::descriptor_digest(desc)?;
@@ -232,15 +392,42 @@ impl Engine {
     /// [`add`](Self::add) when the caller already chose the platform
     /// (`pull --platform`): `top` may be an index whose host entry we do not
     /// have. Added for `pull`; the usual host case goes through `add`.
-    pub fn add_platform_image(&self, top: &Digest, manifest: &Digest) -> Result<Image> {
-        if self.platform_manifest(top).ok().as_ref() == Some(manifest) {
-            return self.add(top);
+    /// Layers unpacked during the pull (see [`unpack_while`](Self::unpack_while))
+    /// are committed rather than unpacked again.
+    pub fn add_platform_image(&self, top: &Digest, manifest: &Digest, staged: Staged) -> Result<Image> {
+        self.add_staged(top, manifest, staged)
+    }
+
+    /// Run `pull` while unpacking, on other threads, each layer of the image
+    /// it reports through the [`LayerFeed`] as soon as the layer's blob is in
+    /// the blob store (verified) and the config says its diff_id. Each layer
+    /// goes into its own staging dir: nothing is visible until
+    /// [`add_platform_image`](Self::add_platform_image) commits them bottom to
+    /// top; dropping the [`Staged`] removes them. A layer that fails to unpack
+    /// here is left to `add_platform_image`, which reports the error. Without
+    /// a driver that unpacks layers independently of their parent, nothing is
+    /// unpacked early.
+    pub fn unpack_while<T>(&self, pull: impl FnOnce(&LayerFeed) -> T) -> Result<(T, Staged)> {
+        let layers = self.layers()?;
+        let (tx, rx) = mpsc::channel();
+        let feed = LayerFeed { tx, staged: Arc::new(AtomicUsize::new(0)) };
+        if !layers.stages_independently() {
+            drop(rx); // the feed's sends then go nowhere
+            return Ok((pull(&feed), Staged::default()));
         }
-        let img = self.describe(&Record { top: top.clone(), manifest: manifest.clone() })?;
-        self.unpack(&img)?;
-        self.layers()?.retain_layers(&img.holder(), &img.chain_ids())?;
-        self.write_record(&Record { top: img.top.clone(), manifest: img.manifest.clone() })?;
-        Ok(img)
+        let count = feed.staged.clone();
+        let blobs = &self.blobs;
+        Ok(std::thread::scope(|s| {
+            let stager = s.spawn(move || stage_as_ready(blobs, layers, rx, &count));
+            let out = pull(&feed);
+            tracing::debug!("pull done with {} layers already unpacked", feed.staged());
+            drop(feed); // ends the stager's input: it finishes what it started
+            let staged = stager.join().unwrap_or_else(|_| {
+                tracing::warn!("early layer unpacking panicked; unpacking after the pull");
+                Staged::default()
+            });
+            (out, staged)
+        }))
     }
 
     /// An index resolves to the host's platform (the only one we unpack).
@@ -514,4 +701,118 @@ pub fn new_name(input: &str) -> Result<Reference> {
         return Err(CliError::new(format!("{input}: a tag cannot contain a digest")));
     }
     Ok(r)
+}
+
+#[cfg(test)]
+mod pipeline_tests {
+    use std::os::unix::fs::MetadataExt as _;
+    use std::time::{Duration, Instant};
+
+    use super::*;
+
+    fn layer_tar(name: &str) -> Vec<u8> {
+        let mut b = tar::Builder::new(Vec::new());
+        let mut h = tar::Header::new_gnu();
+        h.set_size(name.len() as u64);
+        h.set_mode(0o644);
+        h.set_mtime(1_600_000_000);
+        b.append_data(&mut h, name, name.as_bytes()).unwrap();
+        b.into_inner().unwrap()
+    }
+
+    fn desc(media_type: &str, data: &[u8]) -> Value {
+        serde_json::json!({"mediaType": media_type, "digest": Digest::of_bytes(data).to_string(), "size": data.len()})
+    }
+
+    /// Layer 0 is unpacked (staged, still invisible) before layer 1's blob
+    /// exists at all; the final add commits both without unpacking again.
+    #[test]
+    fn layers_unpack_while_later_blobs_download() {
+        if fs::metadata("/proc/self").unwrap().uid() != 0 {
+            eprintln!("skipping: needs root (overlay)");
+            return;
+        }
+        let t = tempfile::tempdir().unwrap();
+        let engine = Engine::open(&t.path().join("root"), &t.path().join("run"), Some("overlay")).unwrap();
+        if !engine.layers().unwrap().stages_independently() {
+            eprintln!("skipping: overlay unavailable");
+            return;
+        }
+        let tars = [layer_tar("a"), layer_tar("b")];
+        let diff_ids: Vec<String> = tars.iter().map(|t| Digest::of_bytes(t).to_string()).collect();
+        let config = serde_json::to_vec(&serde_json::json!({
+            "architecture": "amd64", "os": "linux", "config": {},
+            "rootfs": {"type": "layers", "diff_ids": diff_ids},
+        }))
+        .unwrap();
+        let manifest = serde_json::to_vec(&serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": desc("application/vnd.oci.image.config.v1+json", &config),
+            "layers": tars.iter().map(|t| desc("application/vnd.oci.image.layer.v1.tar", t)).collect::<Vec<_>>(),
+        }))
+        .unwrap();
+
+        let ((), staged) = engine
+            .unpack_while(|feed| {
+                feed.manifest(manifest.clone());
+                feed.blob_ready(engine.blobs.put_bytes(&config, None).unwrap().0);
+                feed.blob_ready(engine.blobs.put_bytes(&tars[0], None).unwrap().0);
+                let start = Instant::now();
+                while feed.staged() < 1 {
+                    assert!(start.elapsed() < Duration::from_secs(30), "layer 0 was not unpacked early");
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                assert!(engine.layers().unwrap().layers().unwrap().is_empty(), "staged layers are invisible");
+                // Only now does the last blob "finish downloading".
+                feed.blob_ready(engine.blobs.put_bytes(&tars[1], None).unwrap().0);
+            })
+            .unwrap();
+        assert_eq!(staged.0.len(), 2);
+        let m = engine.blobs.put_bytes(&manifest, None).unwrap().0;
+        let img = engine.add_platform_image(&m, &m, staged).unwrap();
+        let stored: HashSet<ChainId> =
+            engine.layers().unwrap().layers().unwrap().into_iter().map(|l| l.chain_id).collect();
+        assert_eq!(stored, img.chain_ids().into_iter().collect());
+        assert_eq!(fs::read_dir(t.path().join("root/overlay/staging")).unwrap().count(), 0);
+    }
+
+    /// A pull that fails after some layers were unpacked leaves nothing.
+    #[test]
+    fn dropped_staged_layers_leave_nothing() {
+        if fs::metadata("/proc/self").unwrap().uid() != 0 {
+            return;
+        }
+        let t = tempfile::tempdir().unwrap();
+        let engine = Engine::open(&t.path().join("root"), &t.path().join("run"), Some("overlay")).unwrap();
+        if !engine.layers().unwrap().stages_independently() {
+            return;
+        }
+        let tar = layer_tar("a");
+        let config = serde_json::to_vec(&serde_json::json!({
+            "architecture": "amd64", "os": "linux", "config": {},
+            "rootfs": {"type": "layers", "diff_ids": [Digest::of_bytes(&tar).to_string()]},
+        }))
+        .unwrap();
+        let manifest = serde_json::to_vec(&serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": desc("application/vnd.oci.image.config.v1+json", &config),
+            "layers": [desc("application/vnd.oci.image.layer.v1.tar", &tar)],
+        }))
+        .unwrap();
+        let (res, staged) = engine
+            .unpack_while(|feed| {
+                feed.manifest(manifest.clone());
+                feed.blob_ready(engine.blobs.put_bytes(&config, None).unwrap().0);
+                feed.blob_ready(engine.blobs.put_bytes(&tar, None).unwrap().0);
+                Err::<(), _>("the manifest download failed")
+            })
+            .unwrap();
+        assert!(res.is_err());
+        assert_eq!(staged.0.len(), 1, "the layer was unpacked before the failure");
+        drop(staged);
+        assert!(engine.layers().unwrap().layers().unwrap().is_empty());
+        assert_eq!(fs::read_dir(t.path().join("root/overlay/staging")).unwrap().count(), 0);
+    }
 }

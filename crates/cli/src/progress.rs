@@ -113,7 +113,7 @@ impl<'a> Reporter<'a> {
                 self.pending.borrow_mut().clear();
                 self.line("Getting image source signatures");
             }
-            Event::BlobStarted { .. } | Event::BlobProgress { .. } => {}
+            Event::BlobStarted { .. } | Event::BlobProgress { .. } | Event::ImageManifest { .. } => {}
         }
     }
 
@@ -182,6 +182,7 @@ impl<'a> Reporter<'a> {
                 let _ = writeln!(e, "{}Writing manifest to image destination", if drawn { "\n" } else { "" });
             }
             Event::Resolved { .. } => self.line("Getting image source signatures"),
+            Event::ImageManifest { .. } => {}
         }
     }
 

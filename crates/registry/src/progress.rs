@@ -8,6 +8,10 @@ pub enum Event {
     /// The reference resolved to this manifest (`endpoint` is the registry
     /// host actually used: a mirror or the primary).
     Resolved { endpoint: String, manifest: Digest },
+    /// The image manifest for the chosen platform, as fetched and verified
+    /// (pull; stored only at the end): lets the caller start on the layers
+    /// (e.g. unpack each as its blob is done) while the rest download.
+    ImageManifest { digest: Digest, bytes: Vec<u8> },
     /// A mirror failed; the next endpoint is tried.
     EndpointFailed { endpoint: String, error: String },
     /// Nothing to transfer: the store (pull) or the registry (push) has it.

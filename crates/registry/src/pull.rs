@@ -120,6 +120,7 @@ async fn pull_from(
         }
     };
     progress(Event::Resolved { endpoint: remote.registry.clone(), manifest: image_digest.clone() });
+    progress(Event::ImageManifest { digest: image_digest.clone(), bytes: image_bytes.clone() });
 
     let mut blobs: Vec<(Digest, u64)> = Vec::new();
     for d in std::iter::once(image.config()).chain(image.layers()) {

@@ -43,9 +43,22 @@ impl Read for ChannelReader {
                 None => return Err(io::Error::other("download aborted")),
             }
         }
-        let n = buf.len().min(self.current.len());
-        buf[..n].copy_from_slice(&self.current.split_to(n));
-        Ok(n)
+        let mut n = 0;
+        loop {
+            let k = (buf.len() - n).min(self.current.len());
+            buf[n..n + k].copy_from_slice(&self.current.split_to(k));
+            n += k;
+            // Fill large buffers from the chunks already here, without waiting.
+            if n == buf.len() || self.ended {
+                return Ok(n);
+            }
+            match self.rx.try_recv() {
+                Ok(Chunk::Data(b)) => self.current = b,
+                Ok(Chunk::End) => self.ended = true,
+                // Empty, or aborted: the next read waits or reports it.
+                Err(_) => return Ok(n),
+            }
+        }
     }
 }
 

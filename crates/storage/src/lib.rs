@@ -19,4 +19,4 @@ mod store;
 
 pub use chain::ChainId;
 pub use error::{Error, Result};
-pub use store::{LayerInfo, Store};
+pub use store::{LayerInfo, StagedLayer, Store};

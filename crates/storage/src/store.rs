@@ -44,6 +44,25 @@ pub struct LayerInfo {
     pub short_id: String,
 }
 
+/// A layer unpacked by [`Store::stage_layer`] and not yet visible; dropping
+/// it removes its staging dir.
+pub struct StagedLayer {
+    stage: Staging,
+    info: LayerInfo,
+}
+
+impl StagedLayer {
+    pub fn info(&self) -> &LayerInfo {
+        &self.info
+    }
+}
+
+impl std::fmt::Debug for StagedLayer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StagedLayer").field("path", &self.stage.path()).field("info", &self.info).finish()
+    }
+}
+
 #[derive(Debug, Serialize, Deserialize)]
 struct ContainerMeta {
     id: String,
@@ -224,6 +243,40 @@ impl Store {
             out.push(info);
         }
         Ok(out)
+    }
+
+    /// Whether [`stage_layer`](Self::stage_layer) works: the driver unpacks a
+    /// layer without its parent's content (overlay), so the layers of a stack
+    /// can be unpacked in any order, e.g. as their blobs arrive.
+    pub fn stages_independently(&self) -> bool {
+        self.driver.parallel_apply()
+    }
+
+    /// Unpack one layer of a stack into a private staging dir, before its
+    /// parent need exist (only where [`stages_independently`]). Nothing is
+    /// visible until [`commit_layer`]; dropping the result removes the dir, and
+    /// a crash leaves only a staging leftover that the next open removes. A
+    /// tar whose content is not `diff_id` is refused.
+    ///
+    /// [`stages_independently`]: Self::stages_independently
+    /// [`commit_layer`]: Self::commit_layer
+    pub fn stage_layer(&self, parent: Option<&ChainId>, diff_id: &Digest, tar: impl Read) -> Result<StagedLayer> {
+        if !self.stages_independently() {
+            return Err(Error::Invalid {
+                what: "staging a layer",
+                value: self.driver_name().to_string(),
+                why: "this driver unpacks a layer on top of its parent's content".into(),
+            });
+        }
+        let (stage, info) = self.stage(parent, None, Some(diff_id), tar)?;
+        Ok(StagedLayer { stage, info })
+    }
+
+    /// Make a staged layer visible; its parent must be stored by now (commit
+    /// a stack bottom to top). An equal layer stored meanwhile wins and the
+    /// staged one is dropped.
+    pub fn commit_layer(&self, staged: StagedLayer) -> Result<LayerInfo> {
+        self.commit(staged.stage, staged.info)
     }
 
     /// Unpack each job into its own staging dir, on up to

@@ -336,3 +336,37 @@ fn known_diff_id_skips_or_verifies() {
     assert!(e.to_string().contains("digest mismatch"), "{e}");
     assert_eq!(store.layers().unwrap().len(), 1);
 }
+
+#[test]
+fn staged_layers_stay_invisible_until_committed_bottom_up() {
+    if !is_root() {
+        eprintln!("skipping: needs root (overlay)");
+        return;
+    }
+    let env = Env::new();
+    let store = env.open(Some("overlay"));
+    assert!(store.stages_independently());
+    let (t0, t1) = (tar_of(&[Ent::File("a", "a")]), tar_of(&[Ent::File("b", "b")]));
+    let diffs = [image::digest::Digest::of_bytes(&t0), image::digest::Digest::of_bytes(&t1)];
+    let chains = ChainId::chain(&diffs);
+    // The top layer first, as a pull does when its blob arrives first.
+    let top = store.stage_layer(Some(&chains[0]), &diffs[1], gzip(&t1).as_slice()).unwrap();
+    assert_eq!(top.info().chain_id, chains[1]);
+    let bottom = store.stage_layer(None, &diffs[0], t0.as_slice()).unwrap();
+    assert!(store.layers().unwrap().is_empty(), "nothing visible before commit");
+    let wrong = image::digest::Digest::of_bytes(b"other");
+    assert!(store.stage_layer(None, &wrong, t0.as_slice()).unwrap_err().to_string().contains("digest mismatch"));
+    // Committing a child before its parent is refused and removes its staging dir.
+    let early = store.stage_layer(Some(&chains[0]), &diffs[1], t1.as_slice()).unwrap();
+    assert!(store.commit_layer(early).is_err());
+    assert_eq!(store.commit_layer(bottom).unwrap().chain_id, chains[0]);
+    assert_eq!(store.commit_layer(top).unwrap().chain_id, chains[1]);
+    assert_eq!(store.layers().unwrap().len(), 2);
+    assert_eq!(fs::read_dir(env.root().join("overlay/staging")).unwrap().count(), 0);
+    // A dropped staged layer leaves nothing either.
+    drop(store.stage_layer(None, &diffs[1], t1.as_slice()).unwrap());
+    assert_eq!(fs::read_dir(env.root().join("overlay/staging")).unwrap().count(), 0);
+    // vfs needs the parent's content to unpack a layer.
+    let vfs = Env::new();
+    assert!(!vfs.open(Some("vfs")).stages_independently());
+}

@@ -9,7 +9,7 @@ use image::digest::Digest;
 use image::manifest::{descriptor_digest, is_config_media_type, layer_compression, Manifest, PlatformSpec};
 use image::reference::registries::RegistriesConf;
 use image::reference::Reference;
-use registry::{AuthFile, Credentials, PullOptions, PushOptions};
+use registry::{AuthFile, Credentials, Event, PullOptions, PushOptions};
 use storage::ChainId;
 
 use super::out;
@@ -138,18 +138,28 @@ pub fn pull(engine: &Engine, a: &PullArgs) -> Result<u8> {
 /// store is put back as it was: no name, no new blobs, no new layers.
 fn pull_one(engine: &Engine, r: &Reference, opts: &PullOptions, reporter: &Reporter) -> Result<Image> {
     let before = Snapshot::take(engine, r)?;
-    let res = registry::pull(&engine.blobs, r, opts, &|e| reporter.event(e))
-        .map_err(|e| CliError::new(e.to_string()))
-        .and_then(|manifest| {
-            // The name now points at what the registry served (an index for
-            // multi-platform images); a digest reference names that itself.
-            let top = match r.digest() {
-                Some(d) => d.clone(),
-                None => engine.blobs.resolve(r)?.unwrap_or_else(|| manifest.clone()),
-            };
-            check_media_types(engine, &manifest)?;
-            engine.add_platform_image(&top, &manifest)
-        });
+    // Layers are unpacked as their blobs arrive, while the rest download;
+    // they become visible only when `add_platform_image` commits them.
+    let (pulled, staged) = engine.unpack_while(|feed| {
+        registry::pull(&engine.blobs, r, opts, &|e| {
+            match &e {
+                Event::ImageManifest { bytes, .. } => feed.manifest(bytes.clone()),
+                Event::BlobDone { digest } | Event::BlobSkipped { digest } => feed.blob_ready(digest.clone()),
+                _ => {}
+            }
+            reporter.event(e)
+        })
+    })?;
+    let res = pulled.map_err(|e| CliError::new(e.to_string())).and_then(|manifest| {
+        // The name now points at what the registry served (an index for
+        // multi-platform images); a digest reference names that itself.
+        let top = match r.digest() {
+            Some(d) => d.clone(),
+            None => engine.blobs.resolve(r)?.unwrap_or_else(|| manifest.clone()),
+        };
+        check_media_types(engine, &manifest)?;
+        engine.add_platform_image(&top, &manifest, staged)
+    });
     if res.is_err() {
         before.restore(engine);
     }

@@ -27,6 +27,9 @@ use crate::digest::{Digest, DigestReader};
 use crate::error::{Context as _, Error, Result};
 use crate::reference::Reference;
 
+/// Buffer for copying a blob into the store.
+const COPY_BUF: usize = 256 << 10;
+
 /// Prefix of in-flight temp files; `list` skips them.
 const TMP_PREFIX: &str = ".tmp-";
 
@@ -75,8 +78,11 @@ impl Store {
             .prefix(TMP_PREFIX)
             .tempfile_in(&self.blobs)
             .context(|| format!("creating temp file in {}", self.blobs.display()))?;
-        let mut src = DigestReader::new(reader);
+        // Large reads and writes: io::copy's 8 KiB buffer means thousands of
+        // syscalls per layer blob.
+        let mut src = io::BufReader::with_capacity(COPY_BUF, DigestReader::new(reader));
         io::copy(&mut src, tmp.as_file_mut()).context(|| "writing blob".into())?;
+        let src = src.into_inner();
         let (actual, size) = src.finish();
         if let Some(want) = expected {
             // On mismatch `tmp` is dropped and deleted: nothing becomes visible.
