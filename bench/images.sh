@@ -4,7 +4,7 @@
 #   bash bench/images.sh         # RUNS=N (default 5), WARMUP=N (default 1)
 #   BENCH_EXPORT=DIR             # also copy the OCI layout and both saved archives to DIR
 #   BENCH_ONLY=pull|save|load    # time only that part (e.g. RUNS=15 BENCH_ONLY=pull for a stable pull median)
-#   BERTH_BASE=PATH              # also time the pull of another berth binary (before/after in one run)
+#   BERTH_BASE=PATH              # also time the pull and load of another berth binary (before/after in one run)
 #
 # Noise: this script's own cleanup deletes ~100k files at exit, and for a minute or so after
 # that, creating files on this (journal-less ext4) filesystem is up to 2x slower (see discard()
@@ -253,6 +253,10 @@ add pull-skopeo "bash $repo/bench/images.sh --discard $work/skopeo-oci" "skopeo 
 add save-berth "rm -f $work/berth-out.tar" "$(B berth-save) save -o $work/berth-out.tar $image"
 add save-podman "rm -f $work/podman-out.tar" "$(P podman-save) save -q --format docker-archive -o $work/podman-out.tar $image"
 add load-berth "bash $repo/bench/images.sh --discard $work/berth-load" "$(B berth-load) load -q -i $work/podman.tar"
+if [ -n "${BERTH_BASE:-}" ]; then
+    add load-berth-base "bash $repo/bench/images.sh --discard $work/berth-load-base" \
+        "$BERTH_BASE --root $work/berth-load-base/root --runroot $work/berth-load-base/run load -q -i $work/podman.tar"
+fi
 add load-podman "bash $repo/bench/images.sh --wipe-podman $work/podman-load" "$(P podman-load) load -q -i $work/podman.tar"
 
 args=()
@@ -276,7 +280,8 @@ row() { # name
 ratio() { # label a b
     local a b
     a=$(med "$2") b=$(med "$3")
-    [ -n "$a" ] && [ -n "$b" ] && awk -v l="$1" -v a="$a" -v b="$b" 'BEGIN { printf "%-22s %6.2f\n", l, a / b }'
+    [ -n "$a" ] && [ -n "$b" ] || return 0 # a part BENCH_ONLY left out
+    awk -v l="$1" -v a="$a" -v b="$b" 'BEGIN { printf "%-22s %6.2f\n", l, a / b }'
 }
 echo "medians:"
 for n in "${names[@]}"; do row "$n"; done
@@ -291,5 +296,6 @@ else
 fi
 ratio "save berth/podman" save-berth save-podman
 ratio "load berth/podman" load-berth load-podman
+ratio "load base/podman" load-berth-base load-podman
 echo
 echo "archives: berth $(($(stat -c %s "$work/berth.tar") >> 20)) MiB, podman $(($(stat -c %s "$work/podman.tar") >> 20)) MiB"

@@ -285,6 +285,24 @@ fn stage_as_ready(
     Staged(done.into_inner().unwrap_or_else(|e| e.into_inner()))
 }
 
+/// Layers unpacked while their archive was extracted, by diff_id, on no parent yet.
+type EarlyLayers = HashMap<Digest, storage::StagedLayer>;
+
+/// An extracted archive member worth unpacking before the archive is read
+/// through: an uncompressed tar (ustar magic) named `*.tar` or by its own
+/// digest. Opened now, so it stays readable when it moves into the blob store.
+fn layer_member(path: &Path, digest: &Digest) -> Option<fs::File> {
+    use std::os::unix::fs::FileExt as _;
+    let name = path.file_name()?.to_str()?;
+    if !name.ends_with(".tar") && name != digest.hex() {
+        return None;
+    }
+    let f = fs::File::open(path).ok()?;
+    let mut magic = [0u8; 5];
+    f.read_exact_at(&mut magic, 257).ok()?;
+    (&magic == b"ustar").then_some(f)
+}
+
 fn holder(manifest: &Digest) -> String {
     format!("image:{}", manifest.hex())
 }
@@ -322,18 +340,14 @@ impl Engine {
     /// layers and record it. Returns each name the archive gave (or `None`
     /// for an unnamed image) with the image's ID.
     pub fn load(&self, input: Option<&Path>) -> Result<Vec<(Option<Reference>, Digest)>> {
-        let loaded = match input {
-            Some(p) => archive::load(p, &self.blobs),
-            None => archive::load_reader(std::io::stdin().lock(), &self.blobs),
-        }
-        .ctx(|| "loading image".into())?;
+        let (loaded, mut early) = self.load_staging(input)?;
         let mut ids = std::collections::HashMap::new();
         let mut out = Vec::new();
         for ArchiveImage { reference, manifest } in loaded {
             let id = match ids.get(&manifest) {
                 Some(id) => Clone::clone(id),
                 None => {
-                    let id = self.add(&manifest)?.id;
+                    let id = self.add_early(&manifest, &mut early)?.id;
                     ids.insert(manifest, id.clone());
                     id
                 }
@@ -341,6 +355,80 @@ impl Engine {
             out.push((reference, id));
         }
         Ok(out)
+    }
+
+    /// Extract and verify an archive into the blob store while unpacking, on
+    /// other threads, each member that is a layer tar named by its own sha256
+    /// (`<hex>.tar`, `blobs/sha256/<hex>`) or a `*.tar` member, as soon as it
+    /// is extracted: each goes into its own staging dir (its diff_id checked
+    /// against the member's sha256), keyed by diff_id, on no parent yet.
+    /// [`add_early`](Self::add_early) puts them in place once the archive's
+    /// configs say which diff_ids make up each image; dropping the map (an
+    /// error, a layer no image uses) removes them.
+    fn load_staging(&self, input: Option<&Path>) -> Result<(Vec<ArchiveImage>, EarlyLayers)> {
+        self.load_staging_with(|hook| match input {
+            Some(p) => archive::load_with(p, &self.blobs, hook),
+            None => archive::load_reader_with(std::io::stdin().lock(), &self.blobs, hook),
+        })
+    }
+
+    /// [`load_staging`](Self::load_staging) with the archive read by `load`.
+    fn load_staging_with(
+        &self,
+        load: impl FnOnce(archive::MemberHook<'_>) -> image::error::Result<Vec<ArchiveImage>>,
+    ) -> Result<(Vec<ArchiveImage>, EarlyLayers)> {
+        let layers = self.layers()?;
+        let load = |hook: archive::MemberHook<'_>| load(hook).ctx(|| "loading image".into());
+        if !layers.stages_independently() {
+            return Ok((load(&mut |_, _| {})?, HashMap::new()));
+        }
+        let workers = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).clamp(1, 4);
+        let (tx, rx) = mpsc::channel::<(Digest, fs::File)>();
+        let rx = Mutex::new(rx);
+        let done = Mutex::new(HashMap::new());
+        let loaded = std::thread::scope(|s| {
+            for _ in 0..workers {
+                s.spawn(|| loop {
+                    let job = rx.lock().unwrap_or_else(|e| e.into_inner()).recv();
+                    let Ok((diff_id, file)) = job else { break };
+                    let started = std::time::Instant::now();
+                    match layers.stage_layer(None, &diff_id, file) {
+                        Ok(staged) => {
+                            tracing::debug!("unpacked layer {diff_id} during extraction in {:?}", started.elapsed());
+                            done.lock().unwrap_or_else(|e| e.into_inner()).insert(diff_id, staged);
+                        }
+                        Err(e) => tracing::debug!("unpacking {diff_id} during extraction: {e}; retrying after it"),
+                    }
+                });
+            }
+            let mut hook = move |path: &Path, digest: &Digest| {
+                if let Some(f) = layer_member(path, digest) {
+                    let _ = tx.send((digest.clone(), f));
+                }
+            };
+            let r = load(&mut hook);
+            drop(hook); // closes the queue: the workers finish what is queued
+            r
+        })?;
+        Ok((loaded, done.into_inner().unwrap_or_else(|e| e.into_inner())))
+    }
+
+    /// [`add`](Self::add), committing the layers [`load_staging`](Self::load_staging)
+    /// unpacked early (taken from `early` by diff_id) instead of unpacking them again.
+    fn add_early(&self, top: &Digest, early: &mut EarlyLayers) -> Result<Image> {
+        let manifest = self.platform_manifest(top)?;
+        let mut staged = Staged::default();
+        if !early.is_empty() {
+            let img = self.describe(&Record { top: top.clone(), manifest: manifest.clone() })?;
+            let chains = img.chain_ids();
+            for (i, (chain, diff_id)) in chains.iter().zip(&img.diff_ids).enumerate() {
+                let Some(layer) = early.remove(diff_id) else { continue };
+                let parent = i.checked_sub(1).map(|j| &chains[j]);
+                let layer = self.layers()?.restage_onto(layer, parent).ctx(|| format!("staging layer {diff_id}"))?;
+                staged.0.insert(chain.clone(), layer);
+            }
+        }
+        self.add_staged(top, &manifest, staged)
     }
 
     /// Unpack the image `top` points at and record it. Idempotent.
@@ -814,5 +902,104 @@ mod pipeline_tests {
         drop(staged);
         assert!(engine.layers().unwrap().layers().unwrap().is_empty());
         assert_eq!(fs::read_dir(t.path().join("root/overlay/staging")).unwrap().count(), 0);
+    }
+
+    /// Whether any layer has been unpacked into a staging dir under `dir`.
+    fn some_layer_staged(dir: &Path) -> bool {
+        let Ok(rd) = fs::read_dir(dir) else { return false };
+        rd.flatten().any(|e| {
+            let p = e.path();
+            let name = e.file_name();
+            let name = name.to_string_lossy();
+            (name.starts_with("layer-") && p.join("layer.json").is_file()) || (p.is_dir() && some_layer_staged(&p))
+        })
+    }
+
+    /// Reads `data`, but once past `gate` waits (up to 30 s) for `ready()`,
+    /// recording whether it came before the rest was read.
+    struct Gated<'a, F: Fn() -> bool> {
+        data: &'a [u8],
+        pos: usize,
+        gate: usize,
+        ready: F,
+        waited: Option<bool>,
+    }
+
+    impl<F: Fn() -> bool> Read for Gated<'_, F> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            if self.pos >= self.gate && self.waited.is_none() {
+                let start = Instant::now();
+                while !(self.ready)() && start.elapsed() < Duration::from_secs(30) {
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                self.waited = Some((self.ready)());
+            }
+            let end = if self.pos < self.gate { self.gate } else { self.data.len() };
+            let n = buf.len().min(end - self.pos);
+            buf[..n].copy_from_slice(&self.data[self.pos..self.pos + n]);
+            self.pos += n;
+            Ok(n)
+        }
+    }
+
+    /// `load` unpacks a docker-archive's first layer (into a staging dir)
+    /// while the rest of the archive (second layer, config, manifest.json) is
+    /// still unread; the add then commits both without unpacking again.
+    #[test]
+    fn load_unpacks_a_layer_before_the_archive_is_extracted() {
+        if fs::metadata("/proc/self").unwrap().uid() != 0 {
+            eprintln!("skipping: needs root (overlay)");
+            return;
+        }
+        let t = tempfile::tempdir().unwrap();
+        let engine = Engine::open(&t.path().join("root"), &t.path().join("run"), Some("overlay")).unwrap();
+        if !engine.layers().unwrap().stages_independently() {
+            eprintln!("skipping: overlay unavailable");
+            return;
+        }
+        let tars = [layer_tar("a"), layer_tar("b")];
+        let diff_ids: Vec<Digest> = tars.iter().map(|t| Digest::of_bytes(t)).collect();
+        let config = serde_json::to_vec(&serde_json::json!({
+            "architecture": "amd64", "os": "linux", "config": {},
+            "rootfs": {"type": "layers", "diff_ids": diff_ids.iter().map(|d| d.to_string()).collect::<Vec<_>>()},
+        }))
+        .unwrap();
+        let names: Vec<String> = diff_ids.iter().map(|d| format!("{}.tar", d.hex())).collect();
+        let config_name = format!("{}.json", Digest::of_bytes(&config).hex());
+        let manifest =
+            serde_json::to_vec(&serde_json::json!([{"Config": config_name, "RepoTags": ["early:1"], "Layers": names}]))
+                .unwrap();
+        let mut b = tar::Builder::new(Vec::new());
+        for (name, data) in names
+            .iter()
+            .zip(&tars)
+            .map(|(n, d)| (n.as_str(), d.as_slice()))
+            .chain([(config_name.as_str(), config.as_slice()), ("manifest.json", manifest.as_slice())])
+        {
+            let mut h = tar::Header::new_gnu();
+            h.set_size(data.len() as u64);
+            h.set_mode(0o644);
+            b.append_data(&mut h, name, data).unwrap();
+        }
+        let archive = b.into_inner().unwrap();
+        let root = t.path().join("root");
+        let mut reader = Gated {
+            data: &archive,
+            pos: 0,
+            gate: 512 + tars[0].len(),
+            ready: || some_layer_staged(&root),
+            waited: None,
+        };
+        let (loaded, mut early) =
+            engine.load_staging_with(|hook| archive::load_reader_with(&mut reader, &engine.blobs, hook)).unwrap();
+        assert_eq!(reader.waited, Some(true), "layer 0 was not unpacked while the archive was being read");
+        assert_eq!(early.len(), 2);
+        assert!(engine.layers().unwrap().layers().unwrap().is_empty(), "staged layers are invisible");
+        let img = engine.add_early(&loaded[0].manifest, &mut early).unwrap();
+        assert!(early.is_empty());
+        let stored: HashSet<ChainId> =
+            engine.layers().unwrap().layers().unwrap().into_iter().map(|l| l.chain_id).collect();
+        assert_eq!(stored, img.chain_ids().into_iter().collect());
+        assert!(!some_layer_staged(&root), "no staging leftovers");
     }
 }

@@ -272,6 +272,21 @@ impl Store {
         Ok(StagedLayer { stage, info })
     }
 
+    /// Put a staged layer on top of another parent (it was staged before its
+    /// place in the stack was known). Content is unaffected: only for drivers
+    /// that [`stage independently`](Self::stages_independently).
+    pub fn restage_onto(&self, mut staged: StagedLayer, parent: Option<&ChainId>) -> Result<StagedLayer> {
+        if staged.info.parent.as_ref() == parent {
+            return Ok(staged);
+        }
+        let chain_id = ChainId::of(parent, &staged.info.diff_id);
+        staged.info.short_id = Digest::of_bytes(format!("short {chain_id}").as_bytes()).hex()[..12].to_string();
+        staged.info.chain_id = chain_id;
+        staged.info.parent = parent.cloned();
+        atomic::write_json(&staged.stage.path().join("layer.json"), &staged.info)?;
+        Ok(staged)
+    }
+
     /// Make a staged layer visible; its parent must be stored by now (commit
     /// a stack bottom to top). An equal layer stored meanwhile wins and the
     /// staged one is dropped.

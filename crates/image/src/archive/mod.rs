@@ -82,19 +82,36 @@ impl ArchiveImage {
     }
 }
 
+/// Called while a tar archive is extracted, once per regular file member as
+/// soon as it is complete: the extracted file's path and its sha256 (computed
+/// on the way in). Later members are still to come, and nothing is verified
+/// against the archive's metadata yet; the file stays readable (open it now:
+/// it is moved into the store once the whole archive is verified).
+pub type MemberHook<'a> = &'a mut dyn FnMut(&Path, &Digest);
+
 /// Load every image from an archive path (directory or tar file, gzip'd or not).
 /// Named images are tagged in the store; one entry per name (or one unnamed).
 pub fn load(path: &Path, store: &Store) -> Result<Vec<ArchiveImage>> {
+    load_with(path, store, &mut |_, _| {})
+}
+
+/// [`load`], calling `hook` for each member extracted from a tar (see [`MemberHook`]).
+pub fn load_with(path: &Path, store: &Store, hook: MemberHook<'_>) -> Result<Vec<ArchiveImage>> {
     if path.is_dir() {
         return load_source(&Source::dir(path), store);
     }
     let f = File::open(path).context(|| format!("opening {}", path.display()))?;
-    load_reader(f, store)
+    load_reader_with(f, store, hook)
 }
 
 /// Load from a tar stream (e.g. stdin), gzip'd or not.
 pub fn load_reader(reader: impl Read, store: &Store) -> Result<Vec<ArchiveImage>> {
-    let src = Source::tar(reader, &store.tmp_dir())?;
+    load_reader_with(reader, store, &mut |_, _| {})
+}
+
+/// [`load_reader`], calling `hook` for each extracted member (see [`MemberHook`]).
+pub fn load_reader_with(reader: impl Read, store: &Store, hook: MemberHook<'_>) -> Result<Vec<ArchiveImage>> {
+    let src = Source::tar_with(reader, &store.tmp_dir(), hook)?;
     load_source(&src, store)
 }
 

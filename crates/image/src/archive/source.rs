@@ -17,6 +17,8 @@ use flate2::read::GzDecoder;
 use crate::digest::{Digest, DigestWriter};
 use crate::error::{Error, Result};
 
+use super::MemberHook;
+
 /// Largest JSON document we read into memory from an archive.
 pub(crate) const MAX_JSON: u64 = 16 << 20;
 /// Symlink chains longer than this are treated as loops.
@@ -39,15 +41,25 @@ impl Source {
     }
 
     /// Extract a tar stream (gzip detected by magic) into a staging dir under `staging_parent`.
+    #[cfg(test)]
     pub(crate) fn tar(reader: impl Read, staging_parent: &Path) -> Result<Self> {
+        Self::tar_with(reader, staging_parent, &mut |_, _| {})
+    }
+
+    /// [`tar`](Self::tar), calling `hook` with each regular file's path and
+    /// sha256 as soon as it is fully extracted (later members still to come).
+    pub(crate) fn tar_with(reader: impl Read, staging_parent: &Path, hook: MemberHook<'_>) -> Result<Self> {
         let staging = tempfile::Builder::new().prefix("archive-").tempdir_in(staging_parent).map_err(|e| {
             Error::Io { context: format!("creating staging dir in {}", staging_parent.display()), source: e }
         })?;
         let mut buffered = BufReader::new(reader);
         let magic = buffered.fill_buf().map_err(|e| corrupt(&e))?;
         let gzip = magic.starts_with(&[0x1f, 0x8b]);
-        let (links, digests) =
-            if gzip { extract(GzDecoder::new(buffered), staging.path())? } else { extract(buffered, staging.path())? };
+        let (links, digests) = if gzip {
+            extract(GzDecoder::new(buffered), staging.path(), hook)?
+        } else {
+            extract(buffered, staging.path(), hook)?
+        };
         Ok(Source { root: staging.path().to_path_buf(), links, digests, _staging: Some(staging) })
     }
 
@@ -128,7 +140,7 @@ type Extracted = (HashMap<String, String>, HashMap<PathBuf, (Digest, u64)>);
 
 /// Extract regular files and directories; return the link table and each
 /// file's digest.
-fn extract(reader: impl Read, dest: &Path) -> Result<Extracted> {
+fn extract(reader: impl Read, dest: &Path, hook: MemberHook<'_>) -> Result<Extracted> {
     let mut archive = tar::Archive::new(reader);
     let mut links = HashMap::new();
     let mut digests = HashMap::new();
@@ -160,6 +172,7 @@ fn extract(reader: impl Read, dest: &Path) -> Result<Extracted> {
             }
             let (_, digest, n) =
                 w.finish().map_err(|e| Error::Io { context: format!("extracting {rel}"), source: e })?;
+            hook(&out, &digest);
             // A member given twice: the last copy is what is on disk.
             digests.insert(out, (digest, n));
         } else if kind.is_symlink() || kind.is_hard_link() {
