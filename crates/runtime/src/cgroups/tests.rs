@@ -598,8 +598,7 @@ fn spawn_waiting_child() -> std::process::Child {
 #[test]
 fn real_cgroup_end_to_end() {
     if !is_root() || !Path::new("/proc/self/mountinfo").exists() {
-        eprintln!("skipping: needs root and a cgroup filesystem");
-        return;
+        panic!("this test needs needs root and a cgroup filesystem: run it as root, as scripts/test.sh does");
     }
     use std::io::Write;
     let name = format!("/berth-test-{}-e2e", std::process::id());
@@ -737,8 +736,7 @@ fn real_cgroup_end_to_end() {
 #[test]
 fn real_cgroup_kill_all_with_sigterm() {
     if !is_root() {
-        eprintln!("skipping: needs root");
-        return;
+        panic!("this test needs needs root: run it as root, as scripts/test.sh does");
     }
     use std::os::unix::process::ExitStatusExt;
     let name = format!("/berth-test-{}-term", std::process::id());
