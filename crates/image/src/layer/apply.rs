@@ -282,12 +282,8 @@ impl<'a> Applier<'a> {
         }
         match self.mode {
             Mode::Flatten => {
-                let dir = match fsops::open_dir(self.root, parent, Links::InTree) {
-                    Ok(d) => d,
-                    // Nothing below to hide.
-                    Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
-                    Err(e) => return Err(fsops::resolve_error(rel, e)),
-                };
+                // Nothing below to hide when the directory does not exist.
+                let Some(dir) = self.existing_dir(parent, rel)? else { return Ok(()) };
                 self.clear(dir.as_fd(), hidden, rel)
             }
             Mode::Overlay => {
@@ -302,14 +298,19 @@ impl<'a> Applier<'a> {
         }
     }
 
+    /// `parent` (resolved within the tree), or None when it does not exist.
+    fn existing_dir(&self, parent: &Path, rel: &Path) -> Result<Option<OwnedFd>> {
+        match fsops::open_dir(self.root, parent, Links::InTree) {
+            Ok(d) => Ok(Some(d)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(fsops::resolve_error(rel, e)),
+        }
+    }
+
     fn opaque(&mut self, parent: &Path, rel: &Path) -> Result<()> {
         match self.mode {
             Mode::Flatten => {
-                let dir = match fsops::open_dir(self.root, parent, Links::InTree) {
-                    Ok(d) => d,
-                    Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
-                    Err(e) => return Err(fsops::resolve_error(rel, e)),
-                };
+                let Some(dir) = self.existing_dir(parent, rel)? else { return Ok(()) };
                 for child in fsops::list(dir.as_fd()).map_err(|e| io_error(rel, "list opaque dir", e))? {
                     if !self.written.contains(&parent.join(&child)) {
                         self.clear(dir.as_fd(), &child, rel)?;
