@@ -812,18 +812,27 @@ mod pipeline_tests {
         serde_json::json!({"mediaType": media_type, "digest": Digest::of_bytes(data).to_string(), "size": data.len()})
     }
 
+    /// An engine on a fresh overlay store (staging needs overlay, and root).
+    fn overlay_engine() -> (tempfile::TempDir, Engine) {
+        assert_eq!(
+            fs::metadata("/proc/self").unwrap().uid(),
+            0,
+            "this test needs root: run it as scripts/test.sh does"
+        );
+        let t = tempfile::tempdir().unwrap();
+        let engine = Engine::open(&t.path().join("root"), &t.path().join("run"), Some("overlay")).unwrap();
+        assert!(
+            engine.layers().unwrap().stages_independently(),
+            "this test needs overlayfs, which could not be mounted here"
+        );
+        (t, engine)
+    }
+
     /// Layer 0 is unpacked (staged, still invisible) before layer 1's blob
     /// exists at all; the final add commits both without unpacking again.
     #[test]
     fn layers_unpack_while_later_blobs_download() {
-        if fs::metadata("/proc/self").unwrap().uid() != 0 {
-            panic!("this test needs needs root (overlay): run it as root, as scripts/test.sh does");
-        }
-        let t = tempfile::tempdir().unwrap();
-        let engine = Engine::open(&t.path().join("root"), &t.path().join("run"), Some("overlay")).unwrap();
-        if !engine.layers().unwrap().stages_independently() {
-            panic!("this test needs overlay unavailable: run it as root, as scripts/test.sh does");
-        }
+        let (t, engine) = overlay_engine();
         let tars = [layer_tar("a"), layer_tar("b")];
         let diff_ids: Vec<String> = tars.iter().map(|t| Digest::of_bytes(t).to_string()).collect();
         let config = serde_json::to_vec(&serde_json::json!({
@@ -945,14 +954,7 @@ mod pipeline_tests {
     /// still unread; the add then commits both without unpacking again.
     #[test]
     fn load_unpacks_a_layer_before_the_archive_is_extracted() {
-        if fs::metadata("/proc/self").unwrap().uid() != 0 {
-            panic!("this test needs needs root (overlay): run it as root, as scripts/test.sh does");
-        }
-        let t = tempfile::tempdir().unwrap();
-        let engine = Engine::open(&t.path().join("root"), &t.path().join("run"), Some("overlay")).unwrap();
-        if !engine.layers().unwrap().stages_independently() {
-            panic!("this test needs overlay unavailable: run it as root, as scripts/test.sh does");
-        }
+        let (t, engine) = overlay_engine();
         let tars = [layer_tar("a"), layer_tar("b")];
         let diff_ids: Vec<Digest> = tars.iter().map(|t| Digest::of_bytes(t)).collect();
         let config = serde_json::to_vec(&serde_json::json!({

@@ -167,7 +167,7 @@ fn container_view(driver: &str) {
 #[test]
 fn overlay_container_fs() {
     if !is_root() {
-        panic!("this test needs needs root: run it as root, as scripts/test.sh does");
+        panic!("this test needs root: run it as root, as scripts/test.sh does");
     }
     container_view("overlay");
 }
@@ -175,7 +175,7 @@ fn overlay_container_fs() {
 #[test]
 fn vfs_container_fs() {
     if !is_root() {
-        panic!("this test needs needs root: run it as root, as scripts/test.sh does");
+        panic!("this test needs root: run it as root, as scripts/test.sh does");
     }
     container_view("vfs");
 }
@@ -207,7 +207,7 @@ fn shared_layer_is_stored_once() {
 #[test]
 fn deep_image_mounts_with_overlay() {
     if !is_root() {
-        panic!("this test needs needs root: run it as root, as scripts/test.sh does");
+        panic!("this test needs root: run it as root, as scripts/test.sh does");
     }
     let env = Env::new();
     let store = env.open(Some("overlay"));
@@ -337,7 +337,7 @@ fn known_diff_id_skips_or_verifies() {
 #[test]
 fn staged_layers_stay_invisible_until_committed_bottom_up() {
     if !is_root() {
-        panic!("this test needs needs root (overlay): run it as root, as scripts/test.sh does");
+        panic!("this test needs root (overlay): run it as root, as scripts/test.sh does");
     }
     let env = Env::new();
     let store = env.open(Some("overlay"));

@@ -203,7 +203,7 @@ fn is_root() -> bool {
 #[test]
 fn metadata_is_kept() {
     if !is_root() {
-        panic!("this test needs needs root: run it as root, as scripts/test.sh does");
+        panic!("this test needs root: run it as root, as scripts/test.sh does");
     }
     let cap = cap_net_raw();
     let xattrs: &[(&str, &[u8])] = &[("user.note", b"hello"), ("security.capability", &cap)];
@@ -274,7 +274,7 @@ fn whiteouts_flatten() {
 #[test]
 fn whiteouts_overlay_and_back() {
     if !is_root() {
-        panic!("this test needs needs root: run it as root, as scripts/test.sh does");
+        panic!("this test needs root: run it as root, as scripts/test.sh does");
     }
     let s = scene();
     let tar = tar_of(&[dir("a"), file("a/.wh.b", b""), dir("d"), file("d/.wh..wh..opq", b""), file("d/g", b"new")]);
@@ -319,7 +319,7 @@ fn names_in(tar: &[u8]) -> Vec<String> {
 #[test]
 fn create_round_trips_and_is_deterministic() {
     if !is_root() {
-        panic!("this test needs needs root: run it as root, as scripts/test.sh does");
+        panic!("this test needs root: run it as root, as scripts/test.sh does");
     }
     let cap = cap_net_raw();
     let xattrs: &[(&str, &[u8])] = &[("user.note", b"hello"), ("security.capability", &cap)];

@@ -598,7 +598,7 @@ fn spawn_waiting_child() -> std::process::Child {
 #[test]
 fn real_cgroup_end_to_end() {
     if !is_root() || !Path::new("/proc/self/mountinfo").exists() {
-        panic!("this test needs needs root and a cgroup filesystem: run it as root, as scripts/test.sh does");
+        panic!("this test needs root and a cgroup filesystem: run it as root, as scripts/test.sh does");
     }
     use std::io::Write;
     let name = format!("/berth-test-{}-e2e", std::process::id());
@@ -736,7 +736,7 @@ fn real_cgroup_end_to_end() {
 #[test]
 fn real_cgroup_kill_all_with_sigterm() {
     if !is_root() {
-        panic!("this test needs needs root: run it as root, as scripts/test.sh does");
+        panic!("this test needs root: run it as root, as scripts/test.sh does");
     }
     use std::os::unix::process::ExitStatusExt;
     let name = format!("/berth-test-{}-term", std::process::id());

@@ -260,7 +260,7 @@ mod tests {
     #[test]
     fn legacy_mount_fits_deep_images() {
         if !rustix::process::geteuid().is_root() {
-            panic!("this test needs needs root: run it as root, as scripts/test.sh does");
+            panic!("this test needs root: run it as root, as scripts/test.sh does");
         }
         let t = tempfile::tempdir().unwrap();
         let driver = Overlay { root: t.path().join("overlay"), legacy: true };
