@@ -54,3 +54,9 @@ impl From<storage::Error> for CliError {
         CliError::new(e.to_string())
     }
 }
+
+impl From<engine::Error> for CliError {
+    fn from(e: engine::Error) -> Self {
+        CliError::new(e.msg)
+    }
+}

@@ -197,7 +197,7 @@ pub fn human_since(t: Option<SystemTime>) -> String {
     format!("{} ago", human_duration(d))
 }
 
-fn human_duration(d: Duration) -> String {
+pub fn human_duration(d: Duration) -> String {
     let secs = d.as_secs();
     let minutes = secs / 60;
     let hours = (d.as_secs_f64() / 3600.0).round() as u64;

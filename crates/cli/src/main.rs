@@ -1,11 +1,9 @@
 //! `berth`: the podman/docker-compatible command line. Parsing and printing
-//! only; what a command does lives in the libraries (and, until the `engine`
-//! crate exists, in `images`).
+//! only; what a command does lives in the libraries (`engine` first).
 
 mod cmd;
 mod error;
 mod format;
-mod images;
 mod progress;
 
 use std::path::PathBuf;
@@ -14,7 +12,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use crate::error::{CliError, ENGINE};
-use crate::images::{Engine, DEFAULT_ROOT, DEFAULT_RUNROOT};
+use engine::{Engine, DEFAULT_ROOT, DEFAULT_RUNROOT};
 
 #[derive(Parser)]
 #[command(name = "berth", about = "Manage containers and images", version)]
@@ -37,6 +35,14 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Cmd {
+    /// Create but do not start a container
+    Create(cmd::containers::CreateArgs),
+    /// Run a command in a new container
+    Run(cmd::containers::RunArgs),
+    /// Remove one or more containers
+    Rm(cmd::containers::RmArgs),
+    /// List containers
+    Ps(cmd::containers::PsArgs),
     /// List images in local storage
     Images(cmd::list::ImagesArgs),
     /// Load image(s) from a tar archive
@@ -145,6 +151,12 @@ fn init_logging(level: &str) {
 }
 
 fn run(cli: Cli) -> Result<u8, CliError> {
+    // Starting a container forks this process into it: first re-execute
+    // from a read-only copy of the binary (CVE-2019-5736), before any side
+    // effect, since the re-exec starts the command over.
+    if matches!(cli.cmd, Cmd::Run(_)) {
+        engine::containers::protect_exe()?;
+    }
     // Credentials only: no image store to open (or create).
     match &cli.cmd {
         Cmd::Login(a) => return cmd::registry::login(a),
@@ -168,5 +180,9 @@ fn run(cli: Cli) -> Result<u8, CliError> {
         Cmd::Push(a) | Cmd::Image { cmd: ImageCmd::Push(a) } => cmd::registry::push(&engine, &a),
         // Handled above, before the store is opened.
         Cmd::Login(_) | Cmd::Logout(_) => Ok(0),
+        Cmd::Create(a) => cmd::containers::create(&engine, &a),
+        Cmd::Run(a) => cmd::containers::run(&engine, &a),
+        Cmd::Rm(a) => cmd::containers::rm(&engine, &a),
+        Cmd::Ps(a) => cmd::containers::ps(&engine, &a),
     }
 }

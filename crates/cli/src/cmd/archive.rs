@@ -10,7 +10,7 @@ use serde_json::{json, Map, Value};
 
 use super::out;
 use crate::error::{CliError, Context as _, Result};
-use crate::images::{self, Engine};
+use engine::{images, Engine};
 
 #[derive(clap::Args)]
 pub struct LoadArgs {

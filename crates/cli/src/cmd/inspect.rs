@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 use super::out;
 use crate::error::{Context as _, Result};
 use crate::format::{self, Format};
-use crate::images::{Engine, Image};
+use engine::{Engine, Image};
 
 #[derive(clap::Args)]
 pub struct InspectArgs {

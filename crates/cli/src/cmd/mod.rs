@@ -1,7 +1,8 @@
 //! One module per command group; each parses nothing and decides nothing
-//! beyond turning arguments into `images` calls and results into output.
+//! beyond turning arguments into `engine` calls and results into output.
 
 pub mod archive;
+pub mod containers;
 pub mod inspect;
 pub mod list;
 pub mod names;

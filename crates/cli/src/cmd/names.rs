@@ -2,7 +2,7 @@
 
 use super::out;
 use crate::error::{CliError, Result};
-use crate::images::{self, Engine};
+use engine::{images, Engine};
 
 #[derive(clap::Args)]
 pub struct TagArgs {
@@ -14,7 +14,7 @@ pub struct TagArgs {
 
 pub fn tag(engine: &Engine, a: &TagArgs) -> Result<u8> {
     // Parse every new name before tagging any, so a bad one changes nothing.
-    let targets = a.targets.iter().map(|t| images::new_name(t)).collect::<Result<Vec<_>>>()?;
+    let targets = a.targets.iter().map(|t| images::new_name(t)).collect::<engine::Result<Vec<_>>>()?;
     let img = engine.get(&a.image)?;
     for t in &targets {
         engine.blobs.tag(t, &img.top)?;
@@ -79,10 +79,14 @@ fn rmi_one(engine: &Engine, input: &str, force: bool, text: &mut String) -> Resu
             )));
         }
     }
+    engine.remove_image(&img, force).map_err(|e| match e.kind {
+        // podman exits 2 when the image is in use.
+        engine::ErrorKind::InUse => CliError { code: 2, msg: e.msg },
+        _ => e.into(),
+    })?;
     for n in &img.names {
         text.push_str(&format!("Untagged: {n}\n"));
     }
-    engine.remove(&img)?;
     text.push_str(&format!("Deleted: {}\n", img.id.hex()));
     Ok(())
 }
@@ -110,8 +114,11 @@ pub struct PruneArgs {
 
 pub fn prune(engine: &Engine, a: &PruneArgs) -> Result<u8> {
     let mut text = String::new();
-    // No containers exist yet, so "unused" is every image.
     for img in engine.images()?.into_iter().filter(|i| a.all || i.names.is_empty()) {
+        // Images containers were made from stay.
+        if !engine.containers_using(&img)?.is_empty() {
+            continue;
+        }
         engine.remove(&img)?;
         text.push_str(&format!("{}\n", img.id.hex()));
     }

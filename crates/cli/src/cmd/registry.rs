@@ -14,8 +14,8 @@ use storage::ChainId;
 
 use super::out;
 use crate::error::{CliError, Context as _, Result};
-use crate::images::{Engine, Image};
 use crate::progress::{Mode, Reporter};
+use engine::{Engine, Image};
 
 /// Options every command that talks to a registry shares.
 #[derive(clap::Args)]
@@ -158,7 +158,7 @@ fn pull_one(engine: &Engine, r: &Reference, opts: &PullOptions, reporter: &Repor
             None => engine.blobs.resolve(r)?.unwrap_or_else(|| manifest.clone()),
         };
         check_media_types(engine, &manifest)?;
-        engine.add_platform_image(&top, &manifest, staged)
+        Ok(engine.add_platform_image(&top, &manifest, staged)?)
     });
     if res.is_err() {
         before.restore(engine);

@@ -2,9 +2,6 @@
 //! (`storage`): load/import an image and unpack its layers, find an image by
 //! name or ID, remove it and the layers only it used.
 //!
-//! This is engine logic, not command-line logic; it lives here only until the
-//! `engine` crate exists and moves there unchanged.
-//!
 //! On disk (beside the `image` store's files under `--root`):
 //! `image-records/<manifest hex>.json` says "this image is present", whether
 //! or not any name points at it. The name index alone cannot hold an image
@@ -29,20 +26,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use storage::ChainId;
 
-use crate::error::{CliError, Context as _, Result};
-
-/// Where berth keeps things when the user does not say.
-pub const DEFAULT_ROOT: &str = "/var/lib/berth";
-pub const DEFAULT_RUNROOT: &str = "/run/berth";
-
-/// The `--root`/`--runroot`/`--storage-driver` every command honours.
-pub struct Engine {
-    pub blobs: image::store::Store,
-    root: PathBuf,
-    runroot: PathBuf,
-    driver: Option<String>,
-    layers: std::cell::OnceCell<storage::Store>,
-}
+use crate::error::{Context as _, Error, Result};
+use crate::Engine;
 
 /// What a record on disk says.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -308,28 +293,6 @@ fn holder(manifest: &Digest) -> String {
 }
 
 impl Engine {
-    pub fn open(root: &Path, runroot: &Path, driver: Option<&str>) -> Result<Engine> {
-        let blobs = image::store::Store::open(root).ctx(|| format!("opening image store {}", root.display()))?;
-        Ok(Engine {
-            blobs,
-            root: root.to_path_buf(),
-            runroot: runroot.to_path_buf(),
-            driver: driver.map(String::from),
-            layers: std::cell::OnceCell::new(),
-        })
-    }
-
-    /// The layer store, opened on first use: listing names needs no driver
-    /// probe, and opening cleans crash leftovers, which only writers need.
-    pub fn layers(&self) -> Result<&storage::Store> {
-        if let Some(s) = self.layers.get() {
-            return Ok(s);
-        }
-        let s = storage::Store::open(&self.root, &self.runroot, self.driver.as_deref())
-            .ctx(|| format!("opening layer store {}", self.root.display()))?;
-        Ok(self.layers.get_or_init(|| s))
-    }
-
     fn records_dir(&self) -> PathBuf {
         self.root.join("image-records")
     }
@@ -549,7 +512,7 @@ impl Engine {
         let entries = match fs::read_dir(&dir) {
             Ok(e) => e,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(CliError::new(format!("listing {}: {e}", dir.display()))),
+            Err(e) => return Err(Error::new(format!("listing {}: {e}", dir.display()))),
         };
         let mut out = Vec::new();
         for e in entries {
@@ -569,7 +532,7 @@ impl Engine {
     fn describe(&self, r: &Record) -> Result<Image> {
         let raw = self.blobs.get(&r.manifest)?;
         let Manifest::Image(kind, m) = Manifest::parse(&raw, None)? else {
-            return Err(CliError::new(format!("{}: not an image manifest", r.manifest)));
+            return Err(Error::new(format!("{}: not an image manifest", r.manifest)));
         };
         let m: &ImageManifest = &m;
         let id = manifest::descriptor_digest(m.config())?;
@@ -577,7 +540,7 @@ impl Engine {
         let parsed = manifest::parse_config(&config_bytes)?;
         let diff_ids = manifest::diff_ids(&parsed)?;
         if diff_ids.len() != m.layers().len() {
-            return Err(CliError::new(format!("image {}: manifest and config disagree on the layer count", id.hex())));
+            return Err(Error::new(format!("image {}: manifest and config disagree on the layer count", id.hex())));
         }
         let config: Value = serde_json::from_slice(&config_bytes).ctx(|| format!("image config {id}"))?;
         let size = self.layers_size(&diff_ids).unwrap_or_else(|| m.layers().iter().map(|l| l.size()).sum());
@@ -637,7 +600,7 @@ impl Engine {
             }
             let ids: HashSet<&Digest> = hits.iter().map(|i| &i.id).collect();
             if ids.len() > 1 {
-                return Err(CliError::new(format!("{input}: short ID is ambiguous")));
+                return Err(Error::new(format!("{input}: short ID is ambiguous")));
             }
             if let Some(i) = hits.first() {
                 return Ok(Some((*i).clone()));
@@ -666,7 +629,7 @@ impl Engine {
 
     /// [`find`](Self::find), failing with podman's message when absent.
     pub fn get(&self, input: &str) -> Result<Image> {
-        self.find(input)?.ok_or_else(|| CliError::new(format!("{input}: image not known")))
+        self.find(input)?.ok_or_else(|| Error::new(format!("{input}: image not known")))
     }
 
     // ---- removing images ----
@@ -684,7 +647,7 @@ impl Engine {
         match fs::remove_file(&rec) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(CliError::new(format!("removing {}: {e}", rec.display()))),
+            Err(e) => return Err(Error::new(format!("removing {}: {e}", rec.display()))),
         }
         let layers = self.layers()?;
         layers.release_layers(&img.holder())?;
@@ -768,7 +731,7 @@ fn digest_match(img: &Image, want: &Reference) -> bool {
 /// The references a user's image name may mean, in preference order: for a
 /// short name podman's `localhost/` first, then Docker Hub's normalisation.
 pub fn lookup_candidates(input: &str) -> Result<Vec<Reference>> {
-    let parsed = Reference::parse(input).map_err(|e| CliError::new(e.to_string()))?;
+    let parsed = Reference::parse(input).map_err(|e| Error::new(e.to_string()))?;
     if reference::has_registry(input) {
         return Ok(vec![parsed]);
     }
@@ -784,9 +747,9 @@ pub fn lookup_candidates(input: &str) -> Result<Vec<Reference>> {
 /// `localhost/`, as podman does, rather than pretending to be Docker Hub images.
 pub fn new_name(input: &str) -> Result<Reference> {
     let full = if reference::has_registry(input) { input.to_string() } else { format!("localhost/{input}") };
-    let r = Reference::parse(&full).map_err(|e| CliError::new(e.to_string()))?;
+    let r = Reference::parse(&full).map_err(|e| Error::new(e.to_string()))?;
     if r.digest().is_some() {
-        return Err(CliError::new(format!("{input}: a tag cannot contain a digest")));
+        return Err(Error::new(format!("{input}: a tag cannot contain a digest")));
     }
     Ok(r)
 }

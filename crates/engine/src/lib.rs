@@ -1,0 +1,61 @@
+//! The library every berth front end calls: images (in the blob store and
+//! unpacked in the layer store) and containers (records, root filesystems,
+//! OCI bundles, running them through the in-process runtime). Nothing here
+//! knows the command line exists.
+
+pub mod containers;
+pub mod error;
+pub mod images;
+
+use std::cell::OnceCell;
+use std::path::{Path, PathBuf};
+
+pub use error::{Error, ErrorKind, Result};
+pub use images::Image;
+
+use crate::error::Context as _;
+
+/// Where berth keeps things when the user does not say.
+pub const DEFAULT_ROOT: &str = "/var/lib/berth";
+pub const DEFAULT_RUNROOT: &str = "/run/berth";
+
+/// The `--root`/`--runroot`/`--storage-driver` every command honours.
+pub struct Engine {
+    pub blobs: image::store::Store,
+    root: PathBuf,
+    runroot: PathBuf,
+    driver: Option<String>,
+    layers: OnceCell<storage::Store>,
+}
+
+impl Engine {
+    pub fn open(root: &Path, runroot: &Path, driver: Option<&str>) -> Result<Engine> {
+        let blobs = image::store::Store::open(root).ctx(|| format!("opening image store {}", root.display()))?;
+        Ok(Engine {
+            blobs,
+            root: root.to_path_buf(),
+            runroot: runroot.to_path_buf(),
+            driver: driver.map(String::from),
+            layers: OnceCell::new(),
+        })
+    }
+
+    /// The layer store, opened on first use: listing names needs no driver
+    /// probe, and opening cleans crash leftovers, which only writers need.
+    pub fn layers(&self) -> Result<&storage::Store> {
+        if let Some(s) = self.layers.get() {
+            return Ok(s);
+        }
+        let s = storage::Store::open(&self.root, &self.runroot, self.driver.as_deref())
+            .ctx(|| format!("opening layer store {}", self.root.display()))?;
+        Ok(self.layers.get_or_init(|| s))
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    pub fn runroot(&self) -> &Path {
+        &self.runroot
+    }
+}
