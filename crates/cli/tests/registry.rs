@@ -193,3 +193,25 @@ fn login_push_pull_logout() {
     let saved: Value = serde_json::from_str(&std::fs::read_to_string(env.path("auth.json")).unwrap()).unwrap();
     assert_eq!(saved["auths"], serde_json::json!({}));
 }
+
+/// `run` pulls an image it does not have (podman's `--pull=missing`), then
+/// runs it: the pull's threads are gone before the container's init forks.
+#[test]
+fn run_pulls_a_missing_image() {
+    let reg = TestRegistry::start();
+    let src = Env::new();
+    let id = push_busybox(&src, &reg);
+    let name = reg.name("bb:1");
+
+    let dst = Env::new();
+    let e = dst.fails(&["run", "--rm", "--pull=never", &name, "true"], 125);
+    assert!(e.contains("image not known"), "{e}");
+    let (out, err) = ok(&dst, &["run", "--rm", "--tls-verify=false", &name, "echo", "pulled"]);
+    assert_eq!(out, "pulled\n");
+    assert!(err.starts_with(&format!("Trying to pull {name}...")), "{err}");
+    let (images, _) = ok(&dst, &["images", "-q", "--no-trunc"]);
+    assert_eq!(images, format!("sha256:{id}\n"));
+    // Present now: no second pull.
+    let (out, err) = ok(&dst, &["run", "--rm", &name, "echo", "again"]);
+    assert_eq!((out.as_str(), err.as_str()), ("again\n", ""));
+}

@@ -8,6 +8,7 @@ use engine::{Engine, ErrorKind};
 use serde_json::{json, Value};
 
 use super::out;
+use super::registry::{pull_image, RemoteArgs};
 use crate::error::{CliError, Result};
 use crate::format::{self, Format};
 
@@ -38,6 +39,14 @@ pub struct CreateArgs {
     /// Keep STDIN open even if not attached (stdin is always passed through)
     #[arg(short, long)]
     interactive: bool,
+    /// Pull image policy: missing, always or never
+    #[arg(long, default_value = "missing", value_parser = ["missing", "always", "never"])]
+    pull: String,
+    /// Suppress output information when pulling images
+    #[arg(short, long)]
+    quiet: bool,
+    #[command(flatten)]
+    remote: RemoteArgs,
     #[arg(value_name = "IMAGE")]
     image: String,
     /// The command and its arguments
@@ -102,9 +111,12 @@ fn create_spec(a: &CreateArgs) -> CreateSpec {
 }
 
 fn create_container(engine: &Engine, a: &CreateArgs) -> Result<Container> {
-    let img = engine.find(&a.image)?.ok_or_else(|| {
-        CliError::new(format!("{}: image not known; pull it first (berth pull {})", a.image, a.image))
-    })?;
+    let local = if a.pull == "always" { None } else { engine.find(&a.image)? };
+    let img = match local {
+        Some(img) => img,
+        None if a.pull == "never" => return Err(CliError::new(format!("{}: image not known", a.image))),
+        None => pull_image(engine, &a.image, &a.remote, None, a.quiet)?,
+    };
     let name = img.name_used(&a.image).map(|n| n.to_string()).unwrap_or_else(|| img.id.hex().to_string());
     Ok(engine.create_container(&img, &name, &create_spec(a))?)
 }

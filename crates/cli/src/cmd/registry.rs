@@ -104,34 +104,43 @@ fn registries_conf() -> Result<RegistriesConf> {
 }
 
 pub fn pull(engine: &Engine, a: &PullArgs) -> Result<u8> {
+    let img = pull_image(engine, &a.image, &a.remote, a.platform()?, a.quiet)?;
+    out(&format!("{}\n", img.id.hex()))?;
+    Ok(0)
+}
+
+/// Pull `image` (a short name is tried in each search registry until one
+/// has it), as `pull` and as `run`/`create` do for a missing image.
+pub fn pull_image(
+    engine: &Engine,
+    image: &str,
+    remote: &RemoteArgs,
+    platform: Option<PlatformSpec>,
+    quiet: bool,
+) -> Result<Image> {
     // Everything that can be refused without the network is refused first.
-    let platform = a.platform()?;
-    let credentials = a.remote.credentials()?;
+    let credentials = remote.credentials()?;
     let conf = registries_conf()?;
-    let candidates = conf.expand_short_name(&a.image).map_err(|e| CliError::new(e.to_string()))?;
+    let candidates = conf.expand_short_name(image).map_err(|e| CliError::new(e.to_string()))?;
     let opts = PullOptions {
         platform,
-        tls_verify: a.remote.tls_verify,
+        tls_verify: remote.tls_verify,
         registries_conf: Some(conf),
         credentials,
-        auth_file: a.remote.auth_file(),
+        auth_file: remote.auth_file(),
         ..PullOptions::default()
     };
-    let reporter = Reporter::new(Mode::detect(a.quiet), &engine.blobs, None);
+    let reporter = Reporter::new(Mode::detect(quiet), &engine.blobs, None);
     let mut errors = Vec::new();
-    // A short name is tried in each search registry until one has it.
     for r in &candidates {
         reporter.line(&format!("Trying to pull {r}..."));
         match pull_one(engine, r, &opts, &reporter) {
-            Ok(img) => {
-                out(&format!("{}\n", img.id.hex()))?;
-                return Ok(0);
-            }
+            Ok(img) => return Ok(img),
             Err(e) if candidates.len() == 1 => return Err(CliError::new(format!("pulling {r}: {e}"))),
             Err(e) => errors.push(format!("{r}: {e}")),
         }
     }
-    Err(CliError::new(format!("pulling {}: {}", a.image, errors.join("; "))))
+    Err(CliError::new(format!("pulling {image}: {}", errors.join("; "))))
 }
 
 /// Pull one fully qualified reference and unpack it. On any failure the
