@@ -47,8 +47,12 @@ pub(crate) fn from_oci(e: OciDistributionError, registry: &str, what: &str, had_
     };
     match e {
         OciDistributionError::UnauthorizedError { .. } => denied(registry, "invalid username/password".into()),
-        OciDistributionError::AuthenticationFailure(why) => denied(registry, one_line(&why)),
-        OciDistributionError::ServerError { code: 401 | 403, message, .. } => denied(registry, one_line(&message)),
+        // The token server refused (oci-client hands over its response body).
+        OciDistributionError::AuthenticationFailure(body) => denied(registry, token_refusal(&body)),
+        // The body is the registry's JSON error envelope: keep its words only.
+        OciDistributionError::ServerError { code: 401 | 403, message, .. } => {
+            denied(registry, body_reason(&message).unwrap_or_else(|| "access denied".into()))
+        }
         OciDistributionError::RegistryError { envelope, .. } => {
             let codes: Vec<&OciErrorCode> = envelope.errors.iter().map(|e| &e.code).collect();
             let msg = envelope.errors.iter().map(|e| e.message.as_str()).collect::<Vec<_>>().join("; ");
@@ -91,6 +95,62 @@ pub(crate) fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
     one_line(&out)
 }
 
+/// Why a token server refused, from its response body.
+fn token_refusal(body: &str) -> String {
+    match body_reason(body) {
+        Some(reason) => format!("authentication failed: {reason}"),
+        None => "authentication failed".to_string(),
+    }
+}
+
+/// The reason in an error response body, on one line: Docker Hub's token
+/// server sends `{"details": ...}`, OAuth2 servers `{"error_description" |
+/// "error": ...}`, registries `{"errors": [{"message": ...}]}`; anything else
+/// is taken as text (cut short: it may be a proxy's HTML page).
+fn body_reason(body: &str) -> Option<String> {
+    let json: Option<serde_json::Value> = serde_json::from_str(body).ok();
+    let from_json = json.as_ref().and_then(|v| {
+        let field = ["details", "error_description", "message", "error"]
+            .iter()
+            .find_map(|k| v.get(k).and_then(|m| m.as_str()).filter(|m| !m.trim().is_empty()));
+        let errors = || {
+            let msgs: Vec<&str> =
+                v.get("errors")?.as_array()?.iter().filter_map(|e| e.get("message")?.as_str()).collect();
+            (!msgs.is_empty()).then(|| msgs.join("; "))
+        };
+        field.map(str::to_string).or_else(errors)
+    });
+    let mut reason = one_line(&from_json.unwrap_or_else(|| body.to_string()));
+    if let Some((cut, _)) = reason.char_indices().nth(200) {
+        reason.truncate(cut);
+        reason.push_str("...");
+    }
+    (!reason.is_empty()).then_some(reason)
+}
+
 fn one_line(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{body_reason, token_refusal};
+
+    #[test]
+    fn token_refusals_read_as_one_line() {
+        let hub = r#"{"details":"incorrect username or password"}"#;
+        assert_eq!(token_refusal(hub), "authentication failed: incorrect username or password");
+        let oauth = r#"{"error":"invalid_grant","error_description":"bad password"}"#;
+        assert_eq!(token_refusal(oauth), "authentication failed: bad password");
+        let dist =
+            r#"{"errors":[{"code":"UNAUTHORIZED","message":"access to the requested resource is not authorized"}]}"#;
+        assert_eq!(token_refusal(dist), "authentication failed: access to the requested resource is not authorized");
+        assert_eq!(token_refusal("Auth failed.\n"), "authentication failed: Auth failed.");
+        assert_eq!(token_refusal(""), "authentication failed");
+        let long = token_refusal(&"x".repeat(500));
+        assert!(long.ends_with("...") && long.len() < 250, "{long}");
+        let envelope = r#"{"errors":[{"code":"DENIED","message":"requested access to the resource is denied"}]}"#;
+        assert_eq!(body_reason(envelope).as_deref(), Some("requested access to the resource is denied"));
+        assert_eq!(body_reason(" \n"), None);
+    }
 }

@@ -3,3 +3,4 @@
 
 pub mod registry;
 pub mod rootfs;
+pub mod token;

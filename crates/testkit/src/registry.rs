@@ -1,6 +1,10 @@
 //! A private Debian `docker-registry` on 127.0.0.1 per test: its own free
 //! port and storage directory, killed when the value is dropped, so tests
 //! that push and pull run in parallel without sharing anything.
+//!
+//! Three kinds: open (`start`), basic auth from an htpasswd file
+//! (`start_with_auth`), and bearer tokens from a token server of our own
+//! (`start_with_token`, see `crate::token`).
 
 use std::fs;
 use std::io::{Read, Write};
@@ -9,23 +13,38 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::token::{TokenAuth, TokenRequest, TokenServer};
+
+enum Auth<'a> {
+    None,
+    Basic(&'a str, &'a str),
+    Token(TokenAuth),
+}
+
 pub struct TestRegistry {
     child: Child,
     pub port: u16,
     pub dir: tempfile::TempDir,
+    token: Option<TokenServer>,
 }
 
 impl TestRegistry {
     pub fn start() -> Self {
-        Self::start_with(None)
+        Self::start_with(Auth::None)
     }
 
     /// A registry requiring basic auth with one user.
     pub fn start_with_auth(user: &str, password: &str) -> Self {
-        Self::start_with(Some((user, password)))
+        Self::start_with(Auth::Basic(user, password))
     }
 
-    fn start_with(auth: Option<(&str, &str)>) -> Self {
+    /// A registry requiring bearer tokens from a token server run for it,
+    /// which grants what `auth` says (see `token_requests` for what it saw).
+    pub fn start_with_token(auth: TokenAuth) -> Self {
+        Self::start_with(Auth::Token(auth))
+    }
+
+    fn start_with(auth: Auth) -> Self {
         let dir = tempfile::Builder::new().prefix("berth-test-registry").tempdir_in("/var/tmp").unwrap();
         let port = free_port();
         let storage = dir.path().join("storage");
@@ -33,11 +52,26 @@ impl TestRegistry {
             "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n",
             storage.display()
         );
-        if let Some((user, password)) = auth {
-            let hash = bcrypt::hash(password, 4).unwrap();
-            let htpasswd = dir.path().join("htpasswd");
-            fs::write(&htpasswd, format!("{user}:{hash}\n")).unwrap();
-            config.push_str(&format!("auth:\n  htpasswd:\n    realm: basic\n    path: {}\n", htpasswd.display()));
+        let mut token = None;
+        match auth {
+            Auth::None => {}
+            Auth::Basic(user, password) => {
+                let hash = bcrypt::hash(password, 4).unwrap();
+                let htpasswd = dir.path().join("htpasswd");
+                fs::write(&htpasswd, format!("{user}:{hash}\n")).unwrap();
+                config.push_str(&format!("auth:\n  htpasswd:\n    realm: basic\n    path: {}\n", htpasswd.display()));
+            }
+            Auth::Token(auth) => {
+                let server = TokenServer::start(auth, dir.path());
+                config.push_str(&format!(
+                    "auth:\n  token:\n    realm: {}\n    service: {}\n    issuer: {}\n    rootcertbundle: {}\n",
+                    server.realm(),
+                    crate::token::SERVICE,
+                    crate::token::ISSUER,
+                    server.root_cert_bundle.display()
+                ));
+                token = Some(server);
+            }
         }
         let config_path = dir.path().join("config.yml");
         fs::write(&config_path, config).unwrap();
@@ -50,7 +84,7 @@ impl TestRegistry {
             .stderr(log)
             .spawn()
             .expect("docker-registry not installed (apt-get install docker-registry)");
-        let mut reg = TestRegistry { child, port, dir };
+        let mut reg = TestRegistry { child, port, dir, token };
         reg.wait_ready();
         reg
     }
@@ -64,6 +98,17 @@ impl TestRegistry {
         format!("{}/{repo_tag}", self.host())
     }
 
+    /// The requests the token server answered, oldest first (empty unless
+    /// started with `start_with_token`).
+    pub fn token_requests(&self) -> Vec<TokenRequest> {
+        self.token.as_ref().map(TokenServer::requests).unwrap_or_default()
+    }
+
+    /// The registry's log (warnings and errors only).
+    pub fn log(&self) -> String {
+        fs::read_to_string(self.dir.path().join("registry.log")).unwrap_or_default()
+    }
+
     /// Where the registry keeps a blob's bytes; `digest` prints as "sha256:<hex>".
     pub fn blob_data(&self, digest: impl std::fmt::Display) -> PathBuf {
         let digest = digest.to_string();
@@ -75,8 +120,7 @@ impl TestRegistry {
         let deadline = Instant::now() + Duration::from_secs(20);
         while Instant::now() < deadline {
             if let Some(status) = self.child.try_wait().unwrap() {
-                let log = fs::read_to_string(self.dir.path().join("registry.log")).unwrap_or_default();
-                panic!("docker-registry exited with {status}: {log}");
+                panic!("docker-registry exited with {status}: {}", self.log());
             }
             if http_status(self.port, "/v2/").is_some() {
                 return;
