@@ -56,7 +56,14 @@ impl From<storage::Error> for CliError {
 }
 
 impl From<engine::Error> for CliError {
+    /// podman's codes: 126/127 when the container's command cannot run or
+    /// does not exist, 125 for the engine's own failures.
     fn from(e: engine::Error) -> Self {
-        CliError::new(e.msg)
+        let code = match e.kind {
+            engine::ErrorKind::CommandNotFound => 127,
+            engine::ErrorKind::CommandCannotRun => 126,
+            _ => ENGINE,
+        };
+        CliError { code, msg: e.msg }
     }
 }

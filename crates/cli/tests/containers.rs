@@ -124,6 +124,12 @@ fn image_config_and_flags_shape_the_process() {
     // The image's CMD (sh) runs when no command is given.
     let (code, out, _) = exit_code(&env, &["run", "--rm", "bb"]);
     assert_eq!((code, out.as_str()), (0, ""));
+    // podman's codes for a command that does not exist or cannot run.
+    let e = env.fails(&["run", "--rm", "bb", "no-such-cmd"], 127);
+    assert!(e.contains("executable file not found"), "{e}");
+    env.fails(&["run", "--rm", "bb", "/no/such/file"], 127);
+    let e = env.fails(&["run", "--rm", "bb", "/etc/passwd"], 126);
+    assert!(e.contains("permission denied"), "{e}");
     let e = env.fails(&["run", "--rm", "-u", "nosuchuser", "bb", "true"], 125);
     assert!(e.contains("unable to find user nosuchuser"), "{e}");
     // The failed create left no container behind.
@@ -241,4 +247,41 @@ fn running_containers_and_a_killed_berth() {
     assert_eq!(env.ok(&["rm", "short"]), "short\n");
     let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
     assert!(!mounts.contains(env.root.to_str().unwrap()) && !mounts.contains(env.runroot.to_str().unwrap()));
+}
+
+/// Several berth processes at once: parallel runs of one image all work and
+/// share its layers; racing creates of one name leave exactly one winner.
+#[test]
+fn concurrent_runs_and_name_races() {
+    let (env, _) = env_with_image();
+    let runs: Vec<_> = (0..6)
+        .map(|i| {
+            env.cmd(&["run", "--rm", "bb", "sh", "-c", &format!("echo {i} > /x; cat /x")])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for (i, c) in runs.into_iter().enumerate() {
+        let o = c.wait_with_output().unwrap();
+        assert!(o.status.success(), "run {i}: {}", stderr(&o));
+        assert_eq!(stdout(&o), format!("{i}\n"));
+    }
+    let creates: Vec<_> = (0..6)
+        .map(|_| {
+            env.cmd(&["create", "--name", "only", "bb"]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap()
+        })
+        .collect();
+    let outcomes: Vec<_> = creates.into_iter().map(|c| c.wait_with_output().unwrap()).collect();
+    let won = outcomes.iter().filter(|o| o.status.success()).count();
+    assert_eq!(won, 1, "{:?}", outcomes.iter().map(stderr).collect::<Vec<_>>());
+    for o in outcomes.iter().filter(|o| !o.status.success()) {
+        assert!(stderr(o).contains("already in use"), "{}", stderr(o));
+    }
+    assert_eq!(env.ok(&["ps", "-a", "--format", "{{.Names}}"]), "only\n");
+    // The losers left no root filesystem or bundle behind.
+    for d in ["overlay/containers", "container-data"] {
+        assert_eq!(std::fs::read_dir(env.root.join(d)).unwrap().count(), 1, "{d}");
+    }
 }

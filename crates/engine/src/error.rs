@@ -11,6 +11,10 @@ pub enum ErrorKind {
     /// Something else still uses it (an image a container was made from, a
     /// running container).
     InUse,
+    /// The container's command does not exist (podman and docker exit 127).
+    CommandNotFound,
+    /// The container's command exists but cannot be run (exit 126).
+    CommandCannotRun,
     /// Anything else.
     Other,
 }
@@ -70,6 +74,16 @@ impl From<storage::Error> for Error {
 
 impl From<runtime::Error> for Error {
     fn from(e: runtime::Error) -> Self {
-        Error::new(e.to_string())
+        let msg = e.to_string();
+        // The init reports a failed exec as text, as runc does; podman
+        // classifies runc's messages the same way.
+        let kind = match &e {
+            runtime::Error::Init(m) if m.contains("executable file not found") || m.contains("no such executable") => {
+                ErrorKind::CommandNotFound
+            }
+            runtime::Error::Init(m) if m.contains("ermission denied") => ErrorKind::CommandCannotRun,
+            _ => ErrorKind::Other,
+        };
+        Error { kind, msg }
     }
 }

@@ -232,7 +232,11 @@ pub fn resolve_exe(p: &Process) -> Result<PathBuf> {
     };
     if arg0.contains('/') {
         let cand = if Path::new(arg0).is_absolute() { PathBuf::from(arg0) } else { p.cwd().join(arg0) };
-        return check(&cand).ok_or_else(|| Error::Other(format!("exec: \"{arg0}\": no such executable file")));
+        return check(&cand).ok_or_else(|| {
+            // runc's wording; podman and docker turn it into exit 126 vs 127.
+            let why = if cand.is_file() { "permission denied" } else { "no such executable file" };
+            Error::Other(format!("exec: \"{arg0}\": {why}"))
+        });
     }
     let path = p
         .env()

@@ -160,7 +160,7 @@ pub fn rm(engine: &Engine, a: &RmArgs) -> Result<u8> {
                 let code = match e.kind {
                     ErrorKind::NotFound => 1,
                     ErrorKind::InUse => 2,
-                    ErrorKind::Other => crate::error::ENGINE,
+                    _ => crate::error::ENGINE,
                 };
                 let err = CliError { code, msg: e.msg };
                 match &first_err {

@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Container benchmark: `berth run --rm` vs `podman run --rm --network none` (berth gives
+# containers an empty network namespace today, so that is the same work) on the same
+# busybox image, in one hyperfine run, plus `create` + `rm`.
+#
+#   bash bench/containers.sh     # RUNS=N (default 30), WARMUP=N (default 5)
+#
+# Needs root; installs nothing; talks to no network. Each tool gets its own store in a tempdir.
+set -euo pipefail
+
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+RUNS=${RUNS:-30}
+WARMUP=${WARMUP:-5}
+
+die() { echo "bench: $*" >&2; exit 1; }
+[ "$(id -u)" = 0 ] || die "must run as root"
+for t in hyperfine podman jq /bin/busybox; do
+    command -v "$t" >/dev/null 2>&1 || die "missing $t (apt-get install hyperfine podman jq busybox-static)"
+done
+berth=${BERTH:-$repo/target/x86_64-unknown-linux-gnu/release/berth}
+[ -x "$berth" ] || die "missing $berth: run 'cargo build --release -p berth-cli' first"
+peers=$repo/../shared/peers/podman-env.sh
+# podman's default rlimits fail on these machines; the peers' env fixes that (see its README).
+# shellcheck disable=SC1090
+[ -f "$peers" ] && . "$peers"
+
+work=$(mktemp -d /var/tmp/berth-bench-ctr.XXXXXX)
+cleanup() {
+    podman --root "$work/p/root" --runroot "$work/p/run" rm -af >/dev/null 2>&1 || true
+    podman --root "$work/p/root" --runroot "$work/p/run" unmount -a >/dev/null 2>&1 || true
+    findmnt -rn -o TARGET | awk -v d="$work" 'index($0, d) == 1' | sort -r | xargs -r umount -l 2>/dev/null || true
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+mkdir -p "$work/rootfs/bin" "$work/rootfs/etc"
+cp /bin/busybox "$work/rootfs/bin/"
+for a in sh true echo; do ln -s busybox "$work/rootfs/bin/$a"; done
+echo 'root:x:0:0:root:/root:/bin/sh' >"$work/rootfs/etc/passwd"
+echo 'root:x:0:' >"$work/rootfs/etc/group"
+tar -C "$work/rootfs" -cf "$work/bb.tar" .
+
+B="$berth --root $work/b/root --runroot $work/b/run"
+P="podman --root $work/p/root --runroot $work/p/run"
+$B import -q "$work/bb.tar" bb >/dev/null
+$P import -q "$work/bb.tar" bb >/dev/null
+# Sanity: both run it.
+[ "$($B run --rm bb echo ok)" = ok ] || die "berth run failed"
+[ "$($P run --rm --network none bb echo ok)" = ok ] || die "podman run failed"
+
+hyperfine -N --runs "$RUNS" --warmup "$WARMUP" --export-json "$work/run.json" \
+    -n "berth run --rm" "$B run --rm bb true" \
+    -n "podman run --rm" "$P run --rm --network none bb true" \
+    -n "berth create+rm" "sh -c '$B rm \$($B create bb true) >/dev/null'" \
+    -n "podman create+rm" "sh -c '$P rm \$($P create --network none bb true) >/dev/null'" >&2
+
+median() { jq -r --arg n "$1" '.results[] | select(.command == $n) | .median * 1000' "$work/run.json"; }
+printf '\n%-22s %10s %10s %8s\n' "median" "berth" "podman" "ratio"
+for what in run create+rm; do
+    case $what in run) b="berth run --rm" p="podman run --rm" ;; *) b="berth create+rm" p="podman create+rm" ;; esac
+    bm=$(median "$b")
+    pm=$(median "$p")
+    printf '%-22s %8.1f ms %8.1f ms %8.2f\n' "$what" "$bm" "$pm" "$(echo "$bm / $pm" | bc -l)"
+done
