@@ -1,11 +1,12 @@
 //! Read access to an archive's files, whether it is a directory or a tar.
 //!
-//! Tars (possibly gzip'd) are extracted into a private staging directory on
-//! the store's filesystem: archive members come in any order (docker puts
-//! manifest.json last) and a gzip stream cannot seek. Extraction is defensive:
-//! only regular files and directories are written, paths may not escape, and
-//! symlinks / hardlinks (docker's legacy format links duplicate layers) are
-//! recorded and resolved lexically inside the archive instead of created.
+//! Tars (possibly gzip'd or zstd'd) are extracted into a private staging
+//! directory on the store's filesystem: archive members come in any order
+//! (docker puts manifest.json last) and a compressed stream cannot seek.
+//! Extraction is defensive: only regular files and directories are written,
+//! paths may not escape, and symlinks / hardlinks (docker's legacy format
+//! links duplicate layers) are recorded and resolved lexically inside the
+//! archive instead of created.
 
 use std::collections::HashMap;
 use std::fs::{self, File};
@@ -16,6 +17,8 @@ use flate2::read::GzDecoder;
 
 use crate::digest::{Digest, DigestWriter};
 use crate::error::{Error, Result};
+use crate::layer::stream;
+use crate::manifest::Compression;
 
 use super::MemberHook;
 
@@ -40,7 +43,7 @@ impl Source {
         Source { root: path.to_path_buf(), links: HashMap::new(), digests: HashMap::new(), _staging: None }
     }
 
-    /// Extract a tar stream (gzip detected by magic) into a staging dir under `staging_parent`.
+    /// Extract a tar stream (gzip / zstd detected by magic) into a staging dir under `staging_parent`.
     #[cfg(test)]
     pub(crate) fn tar(reader: impl Read, staging_parent: &Path) -> Result<Self> {
         Self::tar_with(reader, staging_parent, &mut |_, _| {})
@@ -54,11 +57,15 @@ impl Source {
         })?;
         let mut buffered = BufReader::new(reader);
         let magic = buffered.fill_buf().map_err(|e| corrupt(&e))?;
-        let gzip = magic.starts_with(&[0x1f, 0x8b]);
-        let (links, digests) = if gzip {
-            extract(GzDecoder::new(buffered), staging.path(), hook)?
-        } else {
-            extract(buffered, staging.path(), hook)?
+        let (links, digests) = match stream::sniff(magic) {
+            // Single member: what `gzip` and podman write (kept as it was).
+            Ok(Compression::Gzip) => extract(GzDecoder::new(buffered), staging.path(), hook)?,
+            Ok(Compression::Zstd) => {
+                let decoder = stream::decoder(Compression::Zstd, buffered).map_err(|e| corrupt(&e))?;
+                extract(decoder, staging.path(), hook)?
+            }
+            Ok(Compression::None) => extract(buffered, staging.path(), hook)?,
+            Err(name) => return Err(invalid(&format!("{name}-compressed archives are not supported"))),
         };
         Ok(Source { root: staging.path().to_path_buf(), links, digests, _staging: Some(staging) })
     }
