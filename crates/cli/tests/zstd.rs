@@ -218,3 +218,64 @@ fn pull_of_an_image_skopeo_pushed_with_zstd() {
     assert_busybox_unpacked(&dst);
     assert!(dst.root.join("blobs/sha256").join(Digest::of_bytes(&zstd_blob).hex()).is_file(), "zstd blob stored as is");
 }
+
+// ---- crash leftovers (the store sweep that came with this work) ----
+
+/// Make `path` and everything in it look two hours old.
+fn age_tree(path: &Path) {
+    if path.is_dir() {
+        for e in std::fs::read_dir(path).unwrap() {
+            age_tree(&e.unwrap().path());
+        }
+    }
+    let then = std::time::SystemTime::now() - std::time::Duration::from_secs(2 * 60 * 60);
+    std::fs::File::open(path).unwrap().set_modified(then).unwrap();
+}
+
+fn staging_dirs(env: &Env) -> Vec<PathBuf> {
+    match std::fs::read_dir(env.root.join("tmp")) {
+        Ok(rd) => rd.map(|e| e.unwrap().path()).collect(),
+        Err(_) => Vec::new(),
+    }
+}
+
+#[test]
+fn leftovers_of_a_killed_load_are_swept_by_a_later_command() {
+    use std::io::Write as _;
+    use std::process::Stdio;
+    use std::time::{Duration, Instant};
+
+    let env = Env::new();
+    let (archive, _) = busybox_archive(&env, "bb.tar", "localhost/bb:latest");
+    let data = std::fs::read(&archive).unwrap();
+    // A load from stdin that gets half the archive, then SIGKILL.
+    let mut child =
+        env.cmd(&["load"]).stdin(Stdio::piped()).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    child.stdin.as_mut().unwrap().write_all(&data[..data.len() / 2]).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while staging_dirs(&env).is_empty() {
+        assert!(Instant::now() < deadline, "berth load made no staging dir");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let left = staging_dirs(&env);
+    assert_eq!(left.len(), 1, "{left:?}");
+    // And what a writer killed mid-blob leaves.
+    let tmp_blob = env.root.join("blobs/sha256/.tmp-killed");
+    std::fs::write(&tmp_blob, b"half a blob").unwrap();
+
+    // Recent leftovers could be live work: a later command keeps them.
+    env.ok(&["images"]);
+    assert_eq!(staging_dirs(&env), left);
+    assert!(tmp_blob.exists());
+    // Untouched for two hours and nobody holds their lock: gone.
+    age_tree(&left[0]);
+    age_tree(&tmp_blob);
+    env.ok(&["images"]);
+    assert!(staging_dirs(&env).is_empty(), "{:?}", staging_dirs(&env));
+    assert!(!tmp_blob.exists());
+    // The store still works.
+    env.ok(&["load", "-i", archive.to_str().unwrap()]);
+    assert_eq!(env.ok(&["images", "--format", "{{.Repository}}"]), "localhost/bb\n");
+}

@@ -19,6 +19,7 @@ use crate::digest::{Digest, DigestWriter};
 use crate::error::{Error, Result};
 use crate::layer::stream;
 use crate::manifest::Compression;
+use crate::store::{sweep, STAGING_PREFIX};
 
 use super::MemberHook;
 
@@ -35,12 +36,21 @@ pub(crate) struct Source {
     digests: HashMap<PathBuf, (Digest, u64)>,
     /// Keeps the staging directory alive (and deletes it on drop).
     _staging: Option<tempfile::TempDir>,
+    /// The staging directory, flocked: a sweep of the store leaves it alone
+    /// while we live. Dropped after `_staging`, so held until it is removed.
+    _staging_lock: Option<File>,
 }
 
 impl Source {
     /// An on-disk directory (an OCI layout).
     pub(crate) fn dir(path: &Path) -> Self {
-        Source { root: path.to_path_buf(), links: HashMap::new(), digests: HashMap::new(), _staging: None }
+        Source {
+            root: path.to_path_buf(),
+            links: HashMap::new(),
+            digests: HashMap::new(),
+            _staging: None,
+            _staging_lock: None,
+        }
     }
 
     /// Extract a tar stream (gzip / zstd detected by magic) into a staging dir under `staging_parent`.
@@ -52,9 +62,7 @@ impl Source {
     /// [`tar`](Self::tar), calling `hook` with each regular file's path and
     /// sha256 as soon as it is fully extracted (later members still to come).
     pub(crate) fn tar_with(reader: impl Read, staging_parent: &Path, hook: MemberHook<'_>) -> Result<Self> {
-        let staging = tempfile::Builder::new().prefix("archive-").tempdir_in(staging_parent).map_err(|e| {
-            Error::Io { context: format!("creating staging dir in {}", staging_parent.display()), source: e }
-        })?;
+        let (staging, lock) = staging_dir(staging_parent)?;
         let mut buffered = BufReader::new(reader);
         let magic = buffered.fill_buf().map_err(|e| corrupt(&e))?;
         let (links, digests) = match stream::sniff(magic) {
@@ -67,7 +75,13 @@ impl Source {
             Ok(Compression::None) => extract(buffered, staging.path(), hook)?,
             Err(name) => return Err(invalid(&format!("{name}-compressed archives are not supported"))),
         };
-        Ok(Source { root: staging.path().to_path_buf(), links, digests, _staging: Some(staging) })
+        Ok(Source {
+            root: staging.path().to_path_buf(),
+            links,
+            digests,
+            _staging: Some(staging),
+            _staging_lock: Some(lock),
+        })
     }
 
     /// Whether the files are our private extracted copies, which the store
@@ -116,6 +130,21 @@ impl Source {
             return Err(invalid(&format!("{rel} is larger than {MAX_JSON} bytes")));
         }
         Ok(buf)
+    }
+}
+
+/// A new staging directory under `parent`, locked against sweeps (see
+/// [`crate::store::sweep`]).
+fn staging_dir(parent: &Path) -> Result<(tempfile::TempDir, File)> {
+    let err = |e| Error::Io { context: format!("creating staging dir in {}", parent.display()), source: e };
+    loop {
+        let dir = tempfile::Builder::new().prefix(STAGING_PREFIX).tempdir_in(parent).map_err(err)?;
+        let lock = File::open(dir.path()).map_err(err)?;
+        if sweep::lock_fresh(&lock, dir.path()).map_err(err)? {
+            return Ok((dir, lock));
+        }
+        // Swept before we locked it: not ours to delete any more.
+        let _ = dir.keep();
     }
 }
 

@@ -481,3 +481,55 @@ fn truncated_zstd_is_a_clear_error_everywhere() {
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }
+
+#[test]
+fn staging_dirs_of_killed_loads_are_swept_and_live_ones_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = new_store(&dir, "a");
+    let img = make_image(&a, &[b"one", b"two"], false);
+    let tar = save_to_writer(&a, &[named("live:1", &img.manifest)], Format::OciArchive, Vec::new()).unwrap();
+
+    let b = new_store(&dir, "b");
+    // What a `berth load` killed mid-extraction leaves. While something deep
+    // inside was written recently (a berth without the lock may still be
+    // extracting a big blob), it stays; once all of it is old, it goes.
+    let dead = b.tmp_dir().join("archive-dead");
+    std::fs::create_dir_all(dead.join("blobs/sha256")).unwrap();
+    std::fs::write(dead.join("blobs/sha256/partial"), b"half").unwrap();
+    crate::store::tests::age(&dead, 2 * 60 * 60);
+    assert!(b.sweep_temp_files().unwrap().is_empty());
+    age_tree(&dead);
+
+    // A load in progress whose staging dir looks two hours old when
+    // another process opens the store.
+    let mut checked = false;
+    let loaded = load_reader_with(&tar[..], &b, &mut |_, _| {
+        if checked {
+            return;
+        }
+        checked = true;
+        let live: Vec<_> = std::fs::read_dir(b.tmp_dir()).unwrap().map(|e| e.unwrap().path()).collect();
+        let live: Vec<_> = live.into_iter().filter(|p| *p != dead).collect();
+        assert_eq!(live.len(), 1, "{live:?}");
+        age_tree(&live[0]);
+        let removed = Store::open(b.root()).unwrap().sweep_temp_files().unwrap();
+        assert!(removed.is_empty(), "{removed:?}");
+        assert!(live[0].is_dir(), "the live staging dir stays");
+    })
+    .unwrap();
+    assert!(checked);
+    assert_eq!(loaded, [named("live:1", &img.manifest)]);
+    // The dead one went when the store was opened; the live one when its load ended.
+    assert!(!dead.exists());
+    assert_eq!(std::fs::read_dir(b.tmp_dir()).unwrap().count(), 0);
+}
+
+/// Make `path` and everything in it look two hours old.
+fn age_tree(path: &Path) {
+    if path.is_dir() {
+        for e in std::fs::read_dir(path).unwrap() {
+            age_tree(&e.unwrap().path());
+        }
+    }
+    crate::store::tests::age(path, 2 * 60 * 60);
+}
