@@ -1,10 +1,10 @@
 //! Image archives: read and write `oci-dir`, `oci-archive` and `docker-archive`.
 //!
 //! Loading detects the format (directory vs tar, `oci-layout` vs
-//! `manifest.json`, gzip by magic), verifies every blob against its digest
-//! and only then copies into the store and tags, so a bad archive leaves the
-//! store's images untouched. Saving writes tar output to a temp file renamed
-//! into place, so a failed save leaves no half archive behind.
+//! `manifest.json`, gzip or zstd by magic), verifies every blob against its
+//! digest and only then copies into the store and tags, so a bad archive
+//! leaves the store's images untouched. Saving writes tar output to a temp
+//! file renamed into place, so a failed save leaves no half archive behind.
 
 mod plan;
 mod read_docker;
@@ -89,7 +89,7 @@ impl ArchiveImage {
 /// it is moved into the store once the whole archive is verified).
 pub type MemberHook<'a> = &'a mut dyn FnMut(&Path, &Digest);
 
-/// Load every image from an archive path (directory or tar file, gzip'd or not).
+/// Load every image from an archive path (directory or tar file, maybe gzip'd or zstd'd).
 /// Named images are tagged in the store; one entry per name (or one unnamed).
 pub fn load(path: &Path, store: &Store) -> Result<Vec<ArchiveImage>> {
     load_with(path, store, &mut |_, _| {})
@@ -104,7 +104,7 @@ pub fn load_with(path: &Path, store: &Store, hook: MemberHook<'_>) -> Result<Vec
     load_reader_with(f, store, hook)
 }
 
-/// Load from a tar stream (e.g. stdin), gzip'd or not.
+/// Load from a tar stream (e.g. stdin), maybe gzip'd or zstd'd.
 pub fn load_reader(reader: impl Read, store: &Store) -> Result<Vec<ArchiveImage>> {
     load_reader_with(reader, store, &mut |_, _| {})
 }

@@ -1,12 +1,12 @@
 //! Reading `docker save` archives: manifest.json + config JSON + layer tars.
 //!
 //! Layers are verified against the config's diff_ids (the only digests the
-//! format carries), decompressing first when a tool wrote them gzip'd. We
-//! synthesise an OCI manifest for each image, as podman does on load.
+//! format carries), decompressing first when a tool wrote them gzip'd or
+//! zstd'd. We synthesise an OCI manifest for each image, as podman does on
+//! load.
 
 use std::io::{self, Read};
 
-use flate2::read::MultiGzDecoder;
 use oci_spec::image::{Descriptor, ImageManifestBuilder, MediaType};
 use serde::Deserialize;
 
@@ -14,7 +14,8 @@ use super::plan::Plan;
 use super::source::Source;
 use crate::digest::{Digest, DigestReader};
 use crate::error::{Error, Result};
-use crate::manifest::{diff_ids, parse_config};
+use crate::layer::stream;
+use crate::manifest::{diff_ids, parse_config, Compression};
 use crate::reference::Reference;
 
 #[derive(Deserialize)]
@@ -84,13 +85,12 @@ fn read_image(src: &Source, plan: &mut Plan, entry: &Entry) -> Result<()> {
 fn read_layer(src: &Source, plan: &mut Plan, rel: &str, diff_id: &Digest) -> Result<Descriptor> {
     let what = format!("layer {rel}");
     let io_err = |e: io::Error| Error::InvalidArchive(format!("reading {what}: {e}"));
-    let mut magic = Vec::with_capacity(4);
-    src.open(rel)?.take(4).read_to_end(&mut magic).map_err(io_err)?;
-    if magic.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
-        return Err(Error::UnsupportedMediaType(format!("zstd-compressed {what}")));
-    }
+    let mut magic = Vec::with_capacity(6);
+    src.open(rel)?.take(6).read_to_end(&mut magic).map_err(io_err)?;
+    let compression =
+        stream::sniff(&magic).map_err(|name| Error::UnsupportedMediaType(format!("{name}-compressed {what}")))?;
     let path = src.resolve(rel)?;
-    if !magic.starts_with(&[0x1f, 0x8b]) {
+    if compression == Compression::None {
         if let Some((actual, size)) = plan.known(&path).cloned() {
             // Hashed while the archive was extracted.
             actual.verify(diff_id, &what)?;
@@ -98,25 +98,27 @@ fn read_layer(src: &Source, plan: &mut Plan, rel: &str, diff_id: &Digest) -> Res
             return Ok(Descriptor::new(MediaType::ImageLayer, size, &actual));
         }
     }
-    let raw = DigestReader::new(src.open(rel)?);
-    let (blob_digest, size, media_type) = if magic.starts_with(&[0x1f, 0x8b]) {
-        // Hash both sides: the diff_id is over the tar, the blob digest over the gzip file.
-        let mut unpacked = DigestReader::new(MultiGzDecoder::new(raw));
+    let mut raw = DigestReader::new(src.open(rel)?);
+    if compression != Compression::None {
+        // Hash both sides: the diff_id is over the tar, the blob digest over
+        // the compressed file (its tail is hashed below, after the decoder stops).
+        let decoder = stream::decoder(compression, &mut raw).map_err(io_err)?;
+        let mut unpacked = DigestReader::new(decoder);
         io::copy(&mut unpacked, &mut io::sink()).map_err(io_err)?;
-        let (gz, actual, _) = unpacked.into_parts();
+        let (_, actual, _) = unpacked.into_parts();
         actual.verify(diff_id, &what)?;
-        let mut raw = gz.into_inner();
-        io::copy(&mut raw, &mut io::sink()).map_err(io_err)?;
-        let (d, n) = raw.finish();
-        (d, n, MediaType::ImageLayerGzip)
-    } else {
-        let mut raw = raw;
-        io::copy(&mut raw, &mut io::sink()).map_err(io_err)?;
-        let (actual, size) = raw.finish();
-        actual.verify(diff_id, &what)?;
-        (actual, size, MediaType::ImageLayer)
+    }
+    io::copy(&mut raw, &mut io::sink()).map_err(io_err)?;
+    let (blob_digest, size) = raw.finish();
+    let media_type = match compression {
+        Compression::None => {
+            blob_digest.verify(diff_id, &what)?;
+            MediaType::ImageLayer
+        }
+        Compression::Gzip => MediaType::ImageLayerGzip,
+        Compression::Zstd => MediaType::ImageLayerZstd,
     };
-    plan.add_verified_file(src.resolve(rel)?, blob_digest.clone());
+    plan.add_verified_file(path, blob_digest.clone());
     Ok(Descriptor::new(media_type, size, &blob_digest))
 }
 

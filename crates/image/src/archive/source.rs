@@ -1,11 +1,12 @@
 //! Read access to an archive's files, whether it is a directory or a tar.
 //!
-//! Tars (possibly gzip'd) are extracted into a private staging directory on
-//! the store's filesystem: archive members come in any order (docker puts
-//! manifest.json last) and a gzip stream cannot seek. Extraction is defensive:
-//! only regular files and directories are written, paths may not escape, and
-//! symlinks / hardlinks (docker's legacy format links duplicate layers) are
-//! recorded and resolved lexically inside the archive instead of created.
+//! Tars (possibly gzip'd or zstd'd) are extracted into a private staging
+//! directory on the store's filesystem: archive members come in any order
+//! (docker puts manifest.json last) and a compressed stream cannot seek.
+//! Extraction is defensive: only regular files and directories are written,
+//! paths may not escape, and symlinks / hardlinks (docker's legacy format
+//! links duplicate layers) are recorded and resolved lexically inside the
+//! archive instead of created.
 
 use std::collections::HashMap;
 use std::fs::{self, File};
@@ -16,6 +17,9 @@ use flate2::read::GzDecoder;
 
 use crate::digest::{Digest, DigestWriter};
 use crate::error::{Error, Result};
+use crate::layer::stream;
+use crate::manifest::Compression;
+use crate::store::{sweep, STAGING_PREFIX};
 
 use super::MemberHook;
 
@@ -32,15 +36,24 @@ pub(crate) struct Source {
     digests: HashMap<PathBuf, (Digest, u64)>,
     /// Keeps the staging directory alive (and deletes it on drop).
     _staging: Option<tempfile::TempDir>,
+    /// The staging directory, flocked: a sweep of the store leaves it alone
+    /// while we live. Dropped after `_staging`, so held until it is removed.
+    _staging_lock: Option<File>,
 }
 
 impl Source {
     /// An on-disk directory (an OCI layout).
     pub(crate) fn dir(path: &Path) -> Self {
-        Source { root: path.to_path_buf(), links: HashMap::new(), digests: HashMap::new(), _staging: None }
+        Source {
+            root: path.to_path_buf(),
+            links: HashMap::new(),
+            digests: HashMap::new(),
+            _staging: None,
+            _staging_lock: None,
+        }
     }
 
-    /// Extract a tar stream (gzip detected by magic) into a staging dir under `staging_parent`.
+    /// Extract a tar stream (gzip / zstd detected by magic) into a staging dir under `staging_parent`.
     #[cfg(test)]
     pub(crate) fn tar(reader: impl Read, staging_parent: &Path) -> Result<Self> {
         Self::tar_with(reader, staging_parent, &mut |_, _| {})
@@ -49,18 +62,26 @@ impl Source {
     /// [`tar`](Self::tar), calling `hook` with each regular file's path and
     /// sha256 as soon as it is fully extracted (later members still to come).
     pub(crate) fn tar_with(reader: impl Read, staging_parent: &Path, hook: MemberHook<'_>) -> Result<Self> {
-        let staging = tempfile::Builder::new().prefix("archive-").tempdir_in(staging_parent).map_err(|e| {
-            Error::Io { context: format!("creating staging dir in {}", staging_parent.display()), source: e }
-        })?;
+        let (staging, lock) = staging_dir(staging_parent)?;
         let mut buffered = BufReader::new(reader);
         let magic = buffered.fill_buf().map_err(|e| corrupt(&e))?;
-        let gzip = magic.starts_with(&[0x1f, 0x8b]);
-        let (links, digests) = if gzip {
-            extract(GzDecoder::new(buffered), staging.path(), hook)?
-        } else {
-            extract(buffered, staging.path(), hook)?
+        let (links, digests) = match stream::sniff(magic) {
+            // Single member: what `gzip` and podman write (kept as it was).
+            Ok(Compression::Gzip) => extract(GzDecoder::new(buffered), staging.path(), hook)?,
+            Ok(Compression::Zstd) => {
+                let decoder = stream::decoder(Compression::Zstd, buffered).map_err(|e| corrupt(&e))?;
+                extract(decoder, staging.path(), hook)?
+            }
+            Ok(Compression::None) => extract(buffered, staging.path(), hook)?,
+            Err(name) => return Err(invalid(&format!("{name}-compressed archives are not supported"))),
         };
-        Ok(Source { root: staging.path().to_path_buf(), links, digests, _staging: Some(staging) })
+        Ok(Source {
+            root: staging.path().to_path_buf(),
+            links,
+            digests,
+            _staging: Some(staging),
+            _staging_lock: Some(lock),
+        })
     }
 
     /// Whether the files are our private extracted copies, which the store
@@ -109,6 +130,21 @@ impl Source {
             return Err(invalid(&format!("{rel} is larger than {MAX_JSON} bytes")));
         }
         Ok(buf)
+    }
+}
+
+/// A new staging directory under `parent`, locked against sweeps (see
+/// [`crate::store::sweep`]).
+fn staging_dir(parent: &Path) -> Result<(tempfile::TempDir, File)> {
+    let err = |e| Error::Io { context: format!("creating staging dir in {}", parent.display()), source: e };
+    loop {
+        let dir = tempfile::Builder::new().prefix(STAGING_PREFIX).tempdir_in(parent).map_err(err)?;
+        let lock = File::open(dir.path()).map_err(err)?;
+        if sweep::lock_fresh(&lock, dir.path()).map_err(err)? {
+            return Ok((dir, lock));
+        }
+        // Swept before we locked it: not ours to delete any more.
+        let _ = dir.keep();
     }
 }
 

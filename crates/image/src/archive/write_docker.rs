@@ -8,13 +8,13 @@ use std::collections::{BTreeMap, HashSet};
 use std::fs::File;
 use std::io::{self, Seek};
 
-use flate2::read::MultiGzDecoder;
 use serde::Serialize;
 
 use super::sink::Sink;
 use super::ArchiveImage;
 use crate::digest::{Digest, DigestWriter};
 use crate::error::{Context as _, Error, Result};
+use crate::layer::stream;
 use crate::manifest::{
     descriptor_digest, diff_ids, layer_compression, parse_config, select, Compression, Manifest, PlatformSpec,
 };
@@ -98,12 +98,9 @@ fn write_image(
                     let size = store.size(&blob)?;
                     sink.add_file(&name, &mut store.open_blob(&blob)?, size)?;
                 }
-                Compression::Gzip => {
-                    let (mut tmp, size) = decompress(store, &blob, diff_id)?;
+                compression @ (Compression::Gzip | Compression::Zstd) => {
+                    let (mut tmp, size) = decompress(store, &blob, compression, diff_id)?;
                     sink.add_file(&name, &mut tmp, size)?;
-                }
-                Compression::Zstd => {
-                    return Err(Error::UnsupportedMediaType(format!("{} (zstd layers)", desc.media_type())))
                 }
             }
         }
@@ -116,12 +113,12 @@ fn write_image(
     Ok(Entry { config: config_name, repo_tags, layers })
 }
 
-/// Gunzip a stored layer into an anonymous temp file, checking its diff_id.
-fn decompress(store: &Store, blob: &Digest, diff_id: &Digest) -> Result<(File, u64)> {
+/// Decompress a stored layer into an anonymous temp file, checking its diff_id.
+fn decompress(store: &Store, blob: &Digest, compression: Compression, diff_id: &Digest) -> Result<(File, u64)> {
     let tmp = tempfile::tempfile_in(store.tmp_dir()).context(|| "creating temp file".into())?;
     let mut w = DigestWriter::new(tmp);
-    io::copy(&mut MultiGzDecoder::new(store.open_blob(blob)?), &mut w)
-        .map_err(|e| Error::InvalidArchive(format!("decompressing layer {blob}: {e}")))?;
+    let bad = |e: io::Error| Error::InvalidArchive(format!("decompressing layer {blob}: {e}"));
+    io::copy(&mut stream::decoder(compression, store.open_blob(blob)?).map_err(bad)?, &mut w).map_err(bad)?;
     let (mut tmp, n) = w.verify(diff_id, &format!("decompressed layer {blob}"))?;
     tmp.rewind().context(|| "rewinding temp file".into())?;
     Ok((tmp, n))

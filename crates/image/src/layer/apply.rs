@@ -21,7 +21,7 @@ use super::whiteout::{self, Name, OVERLAY_OPAQUE_XATTR};
 use super::{paths, Applied, Mode};
 use crate::error::{Context, Error, Result};
 
-/// Apply the layer read from `reader` (plain or gzip tar) onto `target`.
+/// Apply the layer read from `reader` (plain, gzip or zstd tar) onto `target`.
 ///
 /// On error `target` may be partially written: apply into a temporary
 /// directory and rename it into place on success.

@@ -37,7 +37,7 @@ mod apply;
 mod create;
 mod fsops;
 mod paths;
-mod stream;
+pub(crate) mod stream;
 mod whiteout;
 
 #[cfg(test)]

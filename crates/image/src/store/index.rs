@@ -45,12 +45,14 @@ impl ImageIndex {
         Ok(idx)
     }
 
-    /// Atomically replace `path` with this index.
+    /// Atomically replace `path` with this index. Only under the store's
+    /// exclusive lock: the sweep takes any temp file it finds while holding
+    /// that lock for a leftover.
     pub(crate) fn write(&self, path: &Path) -> Result<()> {
         let dir = path.parent().unwrap_or(Path::new("."));
         let data = serde_json::to_vec_pretty(self).map_err(|e| Error::Other(format!("encoding image index: {e}")))?;
         let mut tmp = tempfile::Builder::new()
-            .prefix(".images.json-")
+            .prefix(super::INDEX_TMP_PREFIX)
             .tempfile_in(dir)
             .context(|| format!("creating temp file in {}", dir.display()))?;
         tmp.write_all(&data).context(|| "writing image index".into())?;

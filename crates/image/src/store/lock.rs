@@ -24,15 +24,37 @@ pub enum Mode {
     Exclusive,
 }
 
-/// Block until the lock at `path` is held in `mode`.
-pub fn acquire(path: &Path, mode: Mode) -> Result<StoreLock> {
-    let mut file = OpenOptions::new()
+/// Take the lock at `path` in `mode` if nobody holds it in a conflicting
+/// mode; `None` instead of waiting.
+pub fn try_acquire(path: &Path, mode: Mode) -> Result<Option<StoreLock>> {
+    let file = open(path)?;
+    let arg = match mode {
+        Mode::Shared => FlockArg::LockSharedNonblock,
+        Mode::Exclusive => FlockArg::LockExclusiveNonblock,
+    };
+    match Flock::lock(file, arg) {
+        Ok(flock) => Ok(Some(StoreLock { _flock: flock })),
+        Err((_, Errno::EWOULDBLOCK)) => Ok(None),
+        Err((_, errno)) => Err(Error::Io {
+            context: format!("locking {}", path.display()),
+            source: std::io::Error::from_raw_os_error(errno as i32),
+        }),
+    }
+}
+
+fn open(path: &Path) -> Result<File> {
+    OpenOptions::new()
         .read(true)
         .write(true)
         .create(true)
         .truncate(false)
         .open(path)
-        .context(|| format!("opening lock {}", path.display()))?;
+        .context(|| format!("opening lock {}", path.display()))
+}
+
+/// Block until the lock at `path` is held in `mode`.
+pub fn acquire(path: &Path, mode: Mode) -> Result<StoreLock> {
+    let mut file = open(path)?;
     let arg = match mode {
         Mode::Shared => FlockArg::LockShared,
         Mode::Exclusive => FlockArg::LockExclusive,

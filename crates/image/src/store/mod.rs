@@ -11,9 +11,14 @@
 //! only then renamed into place, so readers never see partial content and a
 //! failed write leaves nothing visible. Two writers of the same blob both
 //! succeed: the content is identical, and rename replaces atomically.
+//!
+//! A process killed mid-write leaves its temp file (or archive staging dir)
+//! behind; opening the store removes those no live process holds locked and
+//! untouched for an hour (see [`sweep`] for the rule).
 
 mod index;
 pub mod lock;
+pub mod sweep;
 
 use std::fs::{self, File};
 use std::io::{self, Read};
@@ -30,8 +35,12 @@ use crate::reference::Reference;
 /// Buffer for copying a blob into the store.
 const COPY_BUF: usize = 256 << 10;
 
-/// Prefix of in-flight temp files; `list` skips them.
+/// Prefix of in-flight blob temp files; `list` skips them.
 const TMP_PREFIX: &str = ".tmp-";
+/// Prefix of the temp file a new `images.json` is written to.
+pub(crate) const INDEX_TMP_PREFIX: &str = ".images.json-";
+/// Prefix of archive staging directories under `tmp/`.
+pub(crate) const STAGING_PREFIX: &str = "archive-";
 
 /// A store rooted at a directory. Cheap to clone; holds no open files.
 #[derive(Clone, Debug)]
@@ -41,13 +50,28 @@ pub struct Store {
 }
 
 impl Store {
-    /// Open (creating directories as needed) the store at `root`.
+    /// Open (creating directories as needed) the store at `root`, removing
+    /// temp files and staging dirs that interrupted processes left behind
+    /// ([`sweep_temp_files`](Self::sweep_temp_files); a failure there is
+    /// logged, not fatal).
     pub fn open(root: impl AsRef<Path>) -> Result<Self> {
         let root = root.as_ref().to_path_buf();
         let blobs = root.join("blobs").join("sha256");
         fs::create_dir_all(&blobs).context(|| format!("creating {}", blobs.display()))?;
         fs::create_dir_all(root.join("tmp")).context(|| format!("creating {}/tmp", root.display()))?;
-        Ok(Store { root, blobs })
+        let store = Store { root, blobs };
+        if let Err(e) = store.sweep_temp_files() {
+            tracing::warn!(root = %store.root.display(), error = %e, "could not sweep stale temp files");
+        }
+        Ok(store)
+    }
+
+    /// Remove the temp files and archive staging dirs of writers that are
+    /// gone: no live process holds them locked, and they are untouched for
+    /// [`sweep::STALE_AFTER`]. Returns what was removed. Safe while other
+    /// processes use the store.
+    pub fn sweep_temp_files(&self) -> Result<Vec<PathBuf>> {
+        sweep::sweep(self)
     }
 
     pub fn root(&self) -> &Path {
@@ -74,10 +98,7 @@ impl Store {
                 return Ok((d.clone(), meta.len()));
             }
         }
-        let mut tmp = tempfile::Builder::new()
-            .prefix(TMP_PREFIX)
-            .tempfile_in(&self.blobs)
-            .context(|| format!("creating temp file in {}", self.blobs.display()))?;
+        let mut tmp = self.new_temp()?;
         // Large reads and writes: io::copy's 8 KiB buffer means thousands of
         // syscalls per layer blob.
         let mut src = io::BufReader::with_capacity(COPY_BUF, DigestReader::new(reader));
@@ -97,6 +118,22 @@ impl Store {
             .map_err(|e| Error::Io { context: format!("renaming blob to {}", dest.display()), source: e.error })?;
         sync_dir(&self.blobs)?;
         Ok((actual, size))
+    }
+
+    /// A temp file in the blob directory, flocked while it lives so that a
+    /// sweep (in any process) knows a live writer owns it.
+    fn new_temp(&self) -> Result<tempfile::NamedTempFile> {
+        loop {
+            let tmp = tempfile::Builder::new()
+                .prefix(TMP_PREFIX)
+                .tempfile_in(&self.blobs)
+                .context(|| format!("creating temp file in {}", self.blobs.display()))?;
+            if sweep::lock_fresh(tmp.as_file(), tmp.path()).context(|| "locking temp file".into())? {
+                return Ok(tmp);
+            }
+            // Swept before we locked it: its name is no longer ours to delete.
+            let _ = tmp.into_temp_path().keep();
+        }
     }
 
     /// Take over `path`, a file the caller has verified to hold `digest` and
@@ -244,7 +281,7 @@ pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use std::sync::Arc;
 
@@ -409,5 +446,134 @@ mod tests {
         fs::write(s.root().join("images.json"), b"{not json").unwrap();
         let e = s.images().unwrap_err().to_string();
         assert!(e.contains("corrupt image index"), "{e}");
+    }
+
+    /// Set the mtime of `path` (not following a symlink) `secs` into the past.
+    pub(crate) fn age(path: &Path, secs: u64) {
+        use rustix::fs::{utimensat, AtFlags, Timespec, Timestamps, CWD};
+        let then = std::time::SystemTime::now() - std::time::Duration::from_secs(secs);
+        let since = then.duration_since(std::time::UNIX_EPOCH).unwrap();
+        let t = Timespec { tv_sec: since.as_secs() as i64, tv_nsec: 0 };
+        utimensat(CWD, path, &Timestamps { last_access: t, last_modification: t }, AtFlags::SYMLINK_NOFOLLOW).unwrap();
+    }
+
+    const TWO_HOURS: u64 = 2 * 60 * 60;
+
+    fn temp_files(s: &Store) -> Vec<String> {
+        let mut v: Vec<String> = visible_files(s).into_iter().filter(|n| n.starts_with(TMP_PREFIX)).collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn stale_temp_files_are_swept_when_the_store_opens() {
+        use rustix::fs::{flock, FlockOperation};
+        let (d, s) = store();
+        let at = |name: &str| s.blobs.join(name);
+        // Left by a killed writer: old, and nobody holds its lock.
+        fs::write(at(".tmp-stale"), b"half a blob").unwrap();
+        age(&at(".tmp-stale"), TWO_HOURS);
+        // Recent: may be a writer between creating and locking it (or a
+        // berth from before the lock, still writing).
+        fs::write(at(".tmp-fresh"), b"x").unwrap();
+        age(&at(".tmp-fresh"), 5 * 60);
+        // Old but locked: a live writer holds it (flock is per open file
+        // description, so this fd is as good as another process).
+        fs::write(at(".tmp-locked"), b"y").unwrap();
+        age(&at(".tmp-locked"), TWO_HOURS);
+        let held = File::open(at(".tmp-locked")).unwrap();
+        flock(&held, FlockOperation::LockExclusive).unwrap();
+        // Not temp files: an old blob, and a symlink named like a temp file
+        // (neither it nor its target is touched).
+        let (blob, _) = s.put_bytes(b"blob", None).unwrap();
+        age(&s.blob_path(&blob), TWO_HOURS);
+        let outside = d.path().join("outside");
+        fs::write(&outside, b"precious").unwrap();
+        age(&outside, TWO_HOURS);
+        std::os::unix::fs::symlink(&outside, at(".tmp-link")).unwrap();
+        age(&at(".tmp-link"), TWO_HOURS);
+
+        let reopened = Store::open(s.root()).unwrap();
+        assert_eq!(temp_files(&s), [".tmp-fresh", ".tmp-link", ".tmp-locked"]);
+        assert_eq!(s.get(&blob).unwrap(), b"blob");
+        assert_eq!(fs::read(&outside).unwrap(), b"precious");
+
+        // Once its writer is gone, the locked one goes too.
+        drop(held);
+        assert_eq!(reopened.sweep_temp_files().unwrap(), [at(".tmp-locked")]);
+        assert_eq!(temp_files(&s), [".tmp-fresh", ".tmp-link"]);
+        assert_eq!(s.list().unwrap(), [blob]);
+    }
+
+    #[test]
+    fn a_put_in_progress_is_never_swept() {
+        use std::sync::mpsc;
+        /// Gives some bytes, then waits for the test before ending.
+        struct Paused {
+            sent: bool,
+            started: mpsc::Sender<()>,
+            go: mpsc::Receiver<()>,
+        }
+        impl Read for Paused {
+            fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+                if !self.sent {
+                    self.sent = true;
+                    buf[..5].copy_from_slice(b"slow ");
+                    return Ok(5);
+                }
+                self.started.send(()).unwrap();
+                self.go.recv().unwrap();
+                Ok(0)
+            }
+        }
+        let (_d, s) = store();
+        let (started, started_rx) = mpsc::channel();
+        let (go_tx, go) = mpsc::channel();
+        let writer = {
+            let s = s.clone();
+            std::thread::spawn(move || s.put(Paused { sent: false, started, go }, None))
+        };
+        started_rx.recv().unwrap();
+        // The writer stalls for over an hour, as far as the sweep can tell.
+        let tmp = temp_files(&s);
+        assert_eq!(tmp.len(), 1, "{tmp:?}");
+        age(&s.blobs.join(&tmp[0]), TWO_HOURS);
+        assert!(Store::open(s.root()).unwrap().sweep_temp_files().unwrap().is_empty());
+        assert_eq!(temp_files(&s), tmp, "the live writer's temp file stays");
+        go_tx.send(()).unwrap();
+        let (d, n) = writer.join().unwrap().unwrap();
+        assert_eq!((s.get(&d).unwrap(), n), (b"slow ".to_vec(), 5));
+        assert!(temp_files(&s).is_empty());
+    }
+
+    #[test]
+    fn index_temp_files_go_only_when_the_store_lock_is_free() {
+        let (_d, s) = store();
+        let (m, _) = s.put_bytes(b"m", None).unwrap();
+        s.tag(&Reference::parse("kept").unwrap(), &m).unwrap();
+        let leftover = s.root().join(format!("{INDEX_TMP_PREFIX}abc123"));
+        fs::write(&leftover, b"{\"half\":").unwrap();
+        {
+            // A writer holds the lock: its temp file may be live. Opening
+            // does not wait for the lock, and leaves the file.
+            let _l = s.lock(Mode::Exclusive).unwrap();
+            Store::open(s.root()).unwrap();
+            assert!(leftover.exists());
+        }
+        Store::open(s.root()).unwrap();
+        assert!(!leftover.exists(), "index temp files are removed under the lock, whatever their age");
+        assert_eq!(s.images().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn lock_fresh_reports_a_swept_entry() {
+        let (_d, s) = store();
+        let tmp = tempfile::Builder::new().prefix(TMP_PREFIX).tempfile_in(&s.blobs).unwrap();
+        let f = File::open(tmp.path()).unwrap();
+        assert!(sweep::lock_fresh(&f, tmp.path()).unwrap());
+        drop(f);
+        let f = File::open(tmp.path()).unwrap();
+        fs::remove_file(tmp.path()).unwrap();
+        assert!(!sweep::lock_fresh(&f, tmp.path()).unwrap(), "removed before the lock");
     }
 }
