@@ -158,7 +158,7 @@ impl Store {
         LayerDirs { diff: self.layer_path(&info.chain_id), short: info.short_id.clone() }
     }
 
-    /// Unpack the layer tar (plain or gzip) on top of `parent` and store it
+    /// Unpack the layer tar (plain, gzip or zstd) on top of `parent` and store it
     /// under its chain ID. A layer already stored is reused: the result is the
     /// same whoever wins a race, and only one copy is kept.
     pub fn put_layer(&self, parent: Option<&ChainId>, tar: impl Read) -> Result<LayerInfo> {
