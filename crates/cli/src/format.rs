@@ -1,6 +1,7 @@
 //! Output the way podman prints it: Go templates (`--format`), tables
 //! aligned like Go's tabwriter, human sizes and durations.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -15,6 +16,9 @@ pub struct Format {
     template: Template,
 }
 
+/// The function every printing action is piped through (see [`route_prints`]).
+const PRINT_FUNC: &str = "berthGoPrint";
+
 impl Format {
     /// Parse a user's format as podman does: a leading `table` prints a
     /// header row and aligns columns; `\t` and `\n` typed literally on the
@@ -25,11 +29,13 @@ impl Format {
             None => (false, text),
         };
         let body = body.replace("\\t", "\t").replace("\\n", "\n");
-        let mut template = Template::default();
-        template.add_func("json", json_func);
-        template.add_func("upper", upper_func);
-        template.add_func("lower", lower_func);
-        template.parse(body).map_err(|e| CliError::new(format!("invalid --format template: {e}")))?;
+        // If the rewritten text does not parse, parse the user's own text:
+        // its error is the one to report, and should it parse after all (a
+        // template the rewrite got wrong), gtmpl's own printing beats failing.
+        let template = match new_template(&route_prints(&body)) {
+            Ok(t) => t,
+            Err(_) => new_template(&body)?,
+        };
         Ok(Format { table, template })
     }
 
@@ -55,10 +61,24 @@ impl Format {
     }
 
     fn render_one(&self, row: &Json) -> Result<String> {
-        self.template
-            .render(&Context::from(to_gtmpl(row)))
-            .map_err(|e| CliError::new(format!("rendering --format template: {e}")))
+        ROW.with_borrow_mut(|r| *r = Some(row.clone()));
+        let out = self.template.render(&Context::from(to_gtmpl(row)));
+        ROW.with_borrow_mut(|r| *r = None);
+        out.map_err(|e| CliError::new(format!("rendering --format template: {e}")))
     }
+}
+
+fn new_template(text: &str) -> Result<Template> {
+    let mut template = Template::default();
+    template.add_func("json", json_func);
+    template.add_func("upper", upper_func);
+    template.add_func("lower", lower_func);
+    template.add_func("print", print_func);
+    template.add_func("println", println_func);
+    template.add_func("printf", printf_func);
+    template.add_func(PRINT_FUNC, go_print_func);
+    template.parse(text).map_err(|e| CliError::new(format!("invalid --format template: {e}")))?;
+    Ok(template)
 }
 
 trait ConcatLines {
@@ -78,6 +98,239 @@ impl ConcatLines for Vec<String> {
     }
 }
 
+// Printing values the way Go does.
+//
+// Go's text/template prints an action's value with fmt's `%v`: lists as
+// `[a b c]`, maps as `map[k1:v1 k2:v2]` (keys sorted), `<no value>` for nil.
+// gtmpl prints with `Display for Value`, which uses Rust's `Debug` for
+// arrays and maps (`[String("sh")]`), and has no hook to change that: the
+// printing is a private method, `Value` is a foreign enum whose `Display`
+// we cannot override, and the parsed tree cannot be edited from outside
+// (its node types live in a private module). Converting lists to strings
+// before rendering is not an option either: `range`, `index`, `len` and
+// `json` need them as lists. So the template text is rewritten before
+// parsing: every action that prints (`{{.Config.Cmd}}`, `{{.A | upper}}`)
+// gets `| berthGoPrint` appended, and that function renders its argument
+// as Go's fmt would. Control actions (`if`, `range`, `end`, ...),
+// variable declarations and comments print nothing and are left alone.
+// print, println and printf are replaced for the same reason.
+
+/// Rewrite `text` so that every printing action pipes its value through
+/// [`PRINT_FUNC`]. Scans actions the way Go's lexer delimits them: `{{`,
+/// an optional `- ` trim marker, then up to the first `}}` outside a quoted
+/// string, raw string or character constant (before an optional ` -`).
+fn route_prints(text: &str) -> String {
+    let b = text.as_bytes();
+    let mut out = String::with_capacity(text.len() + 32);
+    let mut done = 0;
+    while let Some(off) = text[done..].find("{{") {
+        let open = done + off;
+        let mut start = open + 2;
+        if b.get(start) == Some(&b'-') && b.get(start + 1).is_some_and(|c| is_go_space(*c)) {
+            start += 2;
+        }
+        if text[start..].starts_with("/*") {
+            // A comment: copied as it is.
+            let body = start + 2;
+            let close = text[body..].find("*/").and_then(|c| text[body + c..].find("}}").map(|d| body + c + d));
+            // Unterminated: leave the rest for the parser to complain about.
+            let Some(close) = close else { break };
+            out.push_str(&text[done..close + 2]);
+            done = close + 2;
+            continue;
+        }
+        let Some(close) = action_end(b, start) else { break };
+        let mut end = close;
+        if close >= start + 2 && b[close - 1] == b'-' && is_go_space(b[close - 2]) {
+            end = close - 2;
+        }
+        out.push_str(&text[done..end]);
+        if prints(&text[start..end]) {
+            out.push_str(" | ");
+            out.push_str(PRINT_FUNC);
+        }
+        out.push_str(&text[end..close + 2]);
+        done = close + 2;
+    }
+    out.push_str(&text[done..]);
+    out
+}
+
+fn is_go_space(c: u8) -> bool {
+    matches!(c, b' ' | b'\t' | b'\r' | b'\n')
+}
+
+/// Index of the `}}` closing the action whose body starts at `i`.
+fn action_end(b: &[u8], mut i: usize) -> Option<usize> {
+    while i < b.len() {
+        match b[i] {
+            q @ (b'"' | b'\'') => {
+                i += 1;
+                while i < b.len() && b[i] != q {
+                    i += if b[i] == b'\\' { 2 } else { 1 };
+                }
+                i += 1;
+            }
+            b'`' => {
+                i += 1;
+                while i < b.len() && b[i] != b'`' {
+                    i += 1;
+                }
+                i += 1;
+            }
+            b'}' if b.get(i + 1) == Some(&b'}') => return Some(i),
+            _ => i += 1,
+        }
+    }
+    None
+}
+
+/// Whether an action with this body prints its value: not a control
+/// keyword, not a variable declaration or assignment, not empty.
+fn prints(body: &str) -> bool {
+    const KEYWORDS: [&str; 10] =
+        ["if", "else", "end", "range", "with", "template", "define", "block", "break", "continue"];
+    let ident = |c: char| c.is_alphanumeric() || c == '_';
+    let s = body.trim_start();
+    if s.is_empty() {
+        return false;
+    }
+    let word = s.split(|c: char| !ident(c)).next().unwrap_or("");
+    if KEYWORDS.contains(&word) {
+        return false;
+    }
+    // `$x := ...`, `$x = ...`, `$i, $e := ...`
+    let mut rest = s;
+    for first in [true, false] {
+        let Some(r) = rest.strip_prefix('$') else { return true };
+        rest = r.trim_start_matches(ident).trim_start();
+        match rest.strip_prefix(',') {
+            Some(r) if first => rest = r.trim_start(),
+            _ => break,
+        }
+    }
+    !(rest.starts_with(":=") || (rest.starts_with('=') && !rest.starts_with("==")))
+}
+
+/// `{{X}}` is rewritten to `{{X | berthGoPrint}}`: the value as Go prints it.
+fn go_print_func(args: &[Value]) -> std::result::Result<Value, FuncError> {
+    match args {
+        [v] => Ok(Value::String(go_print(v, true))),
+        _ => Err(FuncError::ExactlyXArgs(PRINT_FUNC.into(), 1)),
+    }
+}
+
+/// `v` as Go's `fmt.Sprint` prints it (`%v`). `top`: the value an action
+/// prints, where text/template shows nil as `<no value>`; inside a list or
+/// map (and as a function's argument) fmt shows it as `<nil>`. JSON objects
+/// print as Go maps: the rows are JSON, so which objects were Go structs
+/// (printed `{v1 v2}` by podman) is not known here.
+fn go_print(v: &Value, top: bool) -> String {
+    let mut s = String::new();
+    write_go(&mut s, v, top);
+    s
+}
+
+fn write_go(s: &mut String, v: &Value, top: bool) {
+    match v {
+        Value::NoValue | Value::Nil => s.push_str(if top { "<no value>" } else { "<nil>" }),
+        Value::Bool(b) => s.push_str(if *b { "true" } else { "false" }),
+        Value::String(t) => s.push_str(t),
+        Value::Number(n) => match (n.as_u64(), n.as_i64(), n.as_f64()) {
+            (Some(u), _, _) => s.push_str(&u.to_string()),
+            (_, Some(i), _) => s.push_str(&i.to_string()),
+            (_, _, Some(f)) => s.push_str(&go_float(f)),
+            _ => s.push_str(&n.to_string()),
+        },
+        Value::Array(a) => {
+            s.push('[');
+            for (i, e) in a.iter().enumerate() {
+                if i > 0 {
+                    s.push(' ');
+                }
+                write_go(s, e, false);
+            }
+            s.push(']');
+        }
+        Value::Object(m) | Value::Map(m) => {
+            let mut keys: Vec<&String> = m.keys().collect();
+            keys.sort();
+            s.push_str("map[");
+            for (i, k) in keys.into_iter().enumerate() {
+                if i > 0 {
+                    s.push(' ');
+                }
+                s.push_str(k);
+                s.push(':');
+                write_go(s, &m[k], false);
+            }
+            s.push(']');
+        }
+        Value::Function(_) => s.push_str("<func>"),
+    }
+}
+
+/// A float as Go's `%v` prints it (`%g`, shortest representation: the
+/// exponent form below 1e-4 and from 1e6 on), except that integral values
+/// print as integers (`1e6` -> `1000000`, where Go would print `1e+06`):
+/// the numbers in rows are counts and sizes, which podman keeps in integer
+/// fields.
+fn go_float(f: f64) -> String {
+    if f.is_nan() {
+        return "NaN".into();
+    }
+    if f.is_infinite() {
+        return if f > 0.0 { "+Inf" } else { "-Inf" }.into();
+    }
+    if f.fract() == 0.0 && f.abs() < 1e21 {
+        return format!("{f:.0}");
+    }
+    let sci = format!("{f:e}");
+    let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
+    let exp: i32 = exp.parse().unwrap_or(0);
+    if (-4..6).contains(&exp) {
+        format!("{f}")
+    } else {
+        format!("{mantissa}e{}{:02}", if exp < 0 { '-' } else { '+' }, exp.abs())
+    }
+}
+
+/// Go's `print` (`fmt.Sprint`): a space between operands when neither is a string.
+fn print_func(args: &[Value]) -> std::result::Result<Value, FuncError> {
+    let mut s = String::new();
+    for (i, v) in args.iter().enumerate() {
+        let string = |v: &Value| matches!(v, Value::String(_));
+        if i > 0 && !string(v) && !string(&args[i - 1]) {
+            s.push(' ');
+        }
+        write_go(&mut s, v, false);
+    }
+    Ok(Value::String(s))
+}
+
+/// Go's `println` (`fmt.Sprintln`): spaces between all operands, then a newline.
+fn println_func(args: &[Value]) -> std::result::Result<Value, FuncError> {
+    let mut s = args.iter().map(|v| go_print(v, false)).collect::<Vec<_>>().join(" ");
+    s.push('\n');
+    Ok(Value::String(s))
+}
+
+/// gtmpl's `printf`, with lists, maps and nil first turned into the text Go's
+/// `%v` (and `%s`) would print for them.
+fn printf_func(args: &[Value]) -> std::result::Result<Value, FuncError> {
+    let args: Vec<Value> = args
+        .iter()
+        .enumerate()
+        .map(|(i, v)| match v {
+            Value::Array(_) | Value::Object(_) | Value::Map(_) | Value::Nil | Value::NoValue if i > 0 => {
+                Value::String(go_print(v, false))
+            }
+            _ => v.clone(),
+        })
+        .collect();
+    gtmpl::funcs::printf(&args)
+}
+
 /// JSON -> template value. Objects become `Object` so `.Field` works.
 pub fn to_gtmpl(v: &Json) -> Value {
     match v {
@@ -94,6 +347,7 @@ pub fn to_gtmpl(v: &Json) -> Value {
     }
 }
 
+/// Template value -> JSON; object keys sorted (gtmpl's maps have no order).
 fn from_gtmpl(v: &Value) -> Json {
     match v {
         Value::NoValue | Value::Nil | Value::Function(_) => Json::Null,
@@ -106,14 +360,73 @@ fn from_gtmpl(v: &Value) -> Json {
             _ => Json::Null,
         },
         Value::Array(a) => Json::Array(a.iter().map(from_gtmpl).collect()),
-        Value::Object(o) | Value::Map(o) => Json::Object(o.iter().map(|(k, v)| (k.clone(), from_gtmpl(v))).collect()),
+        Value::Object(o) | Value::Map(o) => {
+            let mut keys: Vec<&String> = o.keys().collect();
+            keys.sort();
+            Json::Object(keys.into_iter().map(|k| (k.clone(), from_gtmpl(&o[k]))).collect())
+        }
     }
 }
 
-/// `{{json .}}`: the value as compact JSON (keys sorted).
+// `{{json .}}` prints fields in the order the command built the row, which
+// follows podman's struct order (serde_json is built with `preserve_order`,
+// so a row's objects keep their insertion order). The template only sees
+// gtmpl values, whose maps are HashMaps, and `json` is a plain `fn` that
+// gets nothing but that value. So the row being rendered is kept in a
+// thread-local, and `json` prints the part of it its argument came from:
+// `.`, `.Config`, an element reached with `range` or `index`. A value that
+// is nowhere in the row (made by a function) prints with sorted keys.
+thread_local! {
+    static ROW: RefCell<Option<Json>> = const { RefCell::new(None) };
+}
+
+/// `{{json .}}`: the value as compact JSON.
 fn json_func(args: &[Value]) -> std::result::Result<Value, FuncError> {
     let [v] = args else { return Err(FuncError::ExactlyXArgs("json".into(), 1)) };
-    serde_json::to_string(&from_gtmpl(v)).map(Value::String).map_err(|e| FuncError::Generic(e.to_string()))
+    let ordered = has_object(v)
+        .then(|| ROW.with_borrow(|row| row.as_ref().and_then(|r| find_in(r, v)).map(serde_json::to_string)))
+        .flatten();
+    ordered
+        .unwrap_or_else(|| serde_json::to_string(&from_gtmpl(v)))
+        .map(Value::String)
+        .map_err(|e| FuncError::Generic(e.to_string()))
+}
+
+/// Whether key order matters when printing `v`.
+fn has_object(v: &Value) -> bool {
+    match v {
+        Value::Object(_) | Value::Map(_) => true,
+        Value::Array(a) => a.iter().any(has_object),
+        _ => false,
+    }
+}
+
+/// The part of `row` that `v` was made from: `row` itself or the first
+/// nested value equal to it.
+fn find_in<'a>(row: &'a Json, v: &Value) -> Option<&'a Json> {
+    if same(row, v) {
+        return Some(row);
+    }
+    match row {
+        Json::Array(a) => a.iter().find_map(|j| find_in(j, v)),
+        Json::Object(o) => o.values().find_map(|j| find_in(j, v)),
+        _ => None,
+    }
+}
+
+/// Whether `v` is `j` converted by [`to_gtmpl`].
+fn same(j: &Json, v: &Value) -> bool {
+    match (j, v) {
+        (Json::Null, Value::Nil) => true,
+        (Json::Bool(a), Value::Bool(b)) => a == b,
+        (Json::String(a), Value::String(b)) => a == b,
+        (Json::Number(_), Value::Number(_)) => to_gtmpl(j) == *v,
+        (Json::Array(a), Value::Array(b)) => a.len() == b.len() && a.iter().zip(b).all(|(j, v)| same(j, v)),
+        (Json::Object(a), Value::Object(b) | Value::Map(b)) => {
+            a.len() == b.len() && a.iter().all(|(k, j)| b.get(k).is_some_and(|v| same(j, v)))
+        }
+        _ => false,
+    }
 }
 
 fn upper_func(args: &[Value]) -> std::result::Result<Value, FuncError> {
@@ -296,5 +609,148 @@ mod tests {
         assert_eq!(f.render(&rows, &HashMap::new()).unwrap(), "x:1\n");
         let f = Format::parse("{{json .}}").unwrap();
         assert_eq!(f.render(&rows, &HashMap::new()).unwrap(), "{\"A\":\"x\",\"B\":1}\n");
+    }
+
+    /// Render `template` against one row.
+    fn one(template: &str, row: Json) -> String {
+        Format::parse(template).unwrap().render(&[row], &HashMap::new()).unwrap()
+    }
+
+    #[test]
+    fn lists_print_like_go() {
+        let row = serde_json::json!({"Cmd": ["sh", "-c", "echo hi"], "Empty": [], "Names": ["localhost/a:1"]});
+        assert_eq!(one("{{.Cmd}}", row.clone()), "[sh -c echo hi]\n");
+        assert_eq!(one("{{.Empty}}|{{.Names}}", row.clone()), "[]|[localhost/a:1]\n");
+        // Lists stay lists for everything but printing.
+        assert_eq!(
+            one("{{range .Cmd}}<{{.}}>{{end}} {{len .Cmd}} {{index .Cmd 1}}", row.clone()),
+            "<sh><-c><echo hi> 3 -c\n"
+        );
+        assert_eq!(one("{{range $i, $c := .Cmd}}{{$i}}={{$c}},{{end}}", row.clone()), "0=sh,1=-c,2=echo hi,\n");
+        assert_eq!(one("{{$c := .Cmd}}{{if $c}}{{$c}}{{end}}", row.clone()), "[sh -c echo hi]\n");
+        assert_eq!(one("{{with .Cmd}}{{.}}{{end}}", row), "[sh -c echo hi]\n");
+    }
+
+    #[test]
+    fn nested_lists_print_like_go() {
+        let row = serde_json::json!({"L": [[1, 2], ["a", [true, false]], [], [null], [{"k": "v"}]]});
+        assert_eq!(one("{{.L}}", row), "[[1 2] [a [true false]] [] [<nil>] [map[k:v]]]\n");
+    }
+
+    #[test]
+    fn maps_print_like_go() {
+        let row = serde_json::json!({
+            "Labels": {"b": "two", "a": "1", "c": {"z": [1], "y": null}},
+            "Empty": {},
+        });
+        assert_eq!(one("{{.Labels}}", row.clone()), "map[a:1 b:two c:map[y:<nil> z:[1]]]\n");
+        assert_eq!(one("{{.Empty}}|{{.Labels.a}}", row), "map[]|1\n");
+    }
+
+    #[test]
+    fn scalars_print_like_go() {
+        let row = serde_json::json!({
+            "Nil": null, "T": true, "F": false, "N": -3, "Big": 18_446_744_073_709_551_615u64,
+            "Whole": 2.0, "Half": 1.5, "Tiny": 0.00001, "Small": 0.0001, "Huge": 1_234_567.5,
+        });
+        assert_eq!(
+            one("{{.Nil}}|{{.T}}|{{.F}}|{{.N}}|{{.Big}}", row.clone()),
+            "<no value>|true|false|-3|18446744073709551615\n"
+        );
+        assert_eq!(
+            one("{{.Whole}}|{{.Half}}|{{.Tiny}}|{{.Small}}|{{.Huge}}", row),
+            "2|1.5|1e-05|0.0001|1.2345675e+06\n"
+        );
+    }
+
+    #[test]
+    fn print_functions_like_go() {
+        let row = serde_json::json!({"Cmd": ["sh", "-c"], "M": {"a": 1}, "Nil": null});
+        assert_eq!(one(r#"{{print .Cmd 1 2 "a" .M}}"#, row.clone()), "[sh -c] 1 2amap[a:1]\n"); // Go: no space next to a string
+        assert_eq!(one(r#"{{println .Cmd "x"}}"#, row.clone()), "[sh -c] x\n");
+        assert_eq!(one(r#"{{printf "%v/%s/%v/%d" .Cmd .M .Nil 7}}"#, row), "[sh -c]/map[a:1]/<nil>/7\n");
+    }
+
+    #[test]
+    fn only_printing_actions_are_rewritten() {
+        let r = route_prints;
+        assert_eq!(r("{{.A}}"), "{{.A | berthGoPrint}}");
+        assert_eq!(r("x{{- .A -}} y"), "x{{- .A | berthGoPrint -}} y");
+        assert_eq!(r("{{.A | upper}}"), "{{.A | upper | berthGoPrint}}");
+        assert_eq!(r(r#"{{printf "}}" .A}}"#), r#"{{printf "}}" .A | berthGoPrint}}"#);
+        assert_eq!(r("{{printf `}}\n` '}'}}"), "{{printf `}}\n` '}' | berthGoPrint}}");
+        assert_eq!(r(r#"{{printf "\"}}" .A}}"#), r#"{{printf "\"}}" .A | berthGoPrint}}"#);
+        assert_eq!(r("{{$x := .A}}{{$x}}{{$x = 1}}"), "{{$x := .A}}{{$x | berthGoPrint}}{{$x = 1}}");
+        assert_eq!(r("{{range $i, $e := .A}}{{end}}"), "{{range $i, $e := .A}}{{end}}");
+        assert_eq!(r("{{if .A}}{{else if .B}}{{else}}{{end}}"), "{{if .A}}{{else if .B}}{{else}}{{end}}");
+        assert_eq!(r("{{with .A}}{{template \"t\" .}}{{end}}"), "{{with .A}}{{template \"t\" .}}{{end}}");
+        assert_eq!(r("{{/* {{.A}} */}}{{- /* c */ -}}{{.B}}"), "{{/* {{.A}} */}}{{- /* c */ -}}{{.B | berthGoPrint}}");
+        assert_eq!(r("{{.A"), "{{.A");
+        assert_eq!(r("{{-3}}"), "{{-3 | berthGoPrint}}");
+        // Keywords only as whole words.
+        assert_eq!(r("{{.end}}{{endx}}"), "{{.end | berthGoPrint}}{{endx | berthGoPrint}}");
+    }
+
+    #[test]
+    fn rewriting_only_ever_adds_the_pipe() {
+        // Every string up to 5 characters over the lexer's special characters:
+        // no panic, and nothing but ` | berthGoPrint` is added.
+        let alphabet: Vec<char> = "{}-/*\"'`\\ $=.a".chars().collect();
+        let mut strings = vec![String::new()];
+        for _ in 0..5 {
+            strings = strings.iter().flat_map(|s| alphabet.iter().map(move |c| format!("{s}{c}"))).collect();
+            for s in &strings {
+                assert_eq!(route_prints(s).replace(" | berthGoPrint", ""), *s, "{s:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn templates_keep_working() {
+        let row = serde_json::json!({"A": "x", "N": 0, "L": [1]});
+        assert_eq!(one("{{if .N}}yes{{else}}no{{end}} {{.A | upper}}{{/* c */}}", row.clone()), "no X\n");
+        assert_eq!(one("{{- .A -}}  \n", row.clone()), "x\n");
+        assert_eq!(one(r#"{{define "t"}}<{{.}}>{{end}}{{template "t" .L}}"#, row), "<[1]>\n");
+        assert!(Format::parse("{{.A").is_err());
+        assert!(Format::parse("{{if}}").is_err());
+        let err = Format::parse("{{nosuchfunc .A}}").err().unwrap();
+        assert!(!err.to_string().contains("berthGoPrint"), "{err}");
+        // Missing fields are errors, as for podman's structs.
+        assert!(Format::parse("{{.Nope}}").unwrap().render(&[row_a()], &HashMap::new()).is_err());
+    }
+
+    fn row_a() -> Json {
+        serde_json::json!({"A": 1})
+    }
+
+    #[test]
+    fn json_keeps_the_row_order() {
+        // The order the command built the row in, not sorted.
+        let row = serde_json::json!({"Zeta": 1, "Alpha": [3, 1], "Mid": {"z": true, "a": null}, "Beta": "b"});
+        assert_eq!(
+            one("{{json .}}", row.clone()),
+            r#"{"Zeta":1,"Alpha":[3,1],"Mid":{"z":true,"a":null},"Beta":"b"}"#.to_string() + "\n"
+        );
+        // Scalars and lists.
+        assert_eq!(one("{{json .Beta}} {{json .Alpha}} {{json .Mid.a}}", row), "\"b\" [3,1] null\n");
+    }
+
+    #[test]
+    fn nested_json_keeps_the_row_order() {
+        let row = serde_json::json!({
+            "Config": {"Env": ["A=1"], "Cmd": ["sh"], "Labels": {"z": "1", "a": "2"}},
+            "History": [{"created": "t", "by": "x"}, {"created": "u", "by": "y"}],
+        });
+        assert_eq!(
+            one("{{json .Config}}", row.clone()),
+            r#"{"Env":["A=1"],"Cmd":["sh"],"Labels":{"z":"1","a":"2"}}"#.to_string() + "\n"
+        );
+        assert_eq!(one("{{json .Config.Labels}}", row.clone()), "{\"z\":\"1\",\"a\":\"2\"}\n");
+        assert_eq!(
+            one("{{json .History}}|{{range .History}}{{json .}}{{end}}|{{json (index .History 1)}}", row),
+            r#"[{"created":"t","by":"x"},{"created":"u","by":"y"}]|{"created":"t","by":"x"}{"created":"u","by":"y"}|{"created":"u","by":"y"}"#
+                .to_string()
+                + "\n"
+        );
     }
 }

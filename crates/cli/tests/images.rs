@@ -329,3 +329,35 @@ fn global_flags_are_honoured() {
     env.fails(&["--storage-driver", "zfs", "images"], 125);
     env.fails(&["--log-level", "loud", "images"], 125);
 }
+
+#[test]
+fn format_prints_values_like_go() {
+    let env = Env::new();
+    let (archive, _) = busybox_archive(&env, "bb.tar", "localhost/bb:latest");
+    env.ok(&["load", "-i", archive.to_str().unwrap()]);
+
+    // Lists as `[a b]`, maps as `map[k:v]`, as Go's text/template prints them.
+    assert_eq!(
+        env.ok(&[
+            "image",
+            "inspect",
+            "--format",
+            "{{.Config.Cmd}} {{.Config.Env}} {{.RepoTags}} {{.Config.Labels}}",
+            "bb"
+        ]),
+        "[sh] [PATH=/bin] [localhost/bb:latest] map[org.example:yes]\n"
+    );
+    assert_eq!(
+        env.ok(&["images", "--format", "{{.Names}} {{.Labels}} {{.Dangling}} {{range .Names}}<{{.}}>{{end}}"]),
+        "[localhost/bb:latest] map[org.example:yes] false <localhost/bb:latest>\n"
+    );
+
+    // `{{json .}}` keeps the rows' field order (podman's), not sorted keys.
+    let keys = |s: &str| -> Vec<String> {
+        let v: Value = serde_json::from_str(s.trim()).unwrap();
+        v.as_object().unwrap().keys().cloned().collect()
+    };
+    assert_eq!(keys(&env.ok(&["images", "--format", "{{json .}}"]))[..3], ["Repository", "Tag", "ID"]);
+    assert_eq!(keys(&env.ok(&["image", "inspect", "--format", "{{json .}}", "bb"]))[..3], ["Id", "Digest", "RepoTags"]);
+    assert_eq!(keys(&env.ok(&["image", "inspect", "--format", "{{json .RootFS}}", "bb"])), ["Type", "Layers"]);
+}
