@@ -51,8 +51,8 @@ pub fn inspect(engine: &Engine, a: &InspectArgs) -> Result<u8> {
     Ok(0)
 }
 
-/// podman's `image inspect` document, fields in podman's order (a struct,
-/// because serde_json maps sort their keys).
+/// podman's `image inspect` document, fields in podman's order (a struct:
+/// the field set and order are the contract).
 #[derive(Serialize)]
 #[serde(rename_all = "PascalCase")]
 struct InspectDoc {
