@@ -25,6 +25,10 @@ pub enum Error {
     /// Could not talk to the registry at all (connection, TLS, timeouts).
     #[error("{registry}: {why}")]
     Transport { registry: String, why: String },
+    /// The registry (or a proxy before it) answered 5xx or 429: it may
+    /// answer properly a moment later.
+    #[error("{registry}: {why}")]
+    Unavailable { registry: String, why: String },
     /// Any other protocol-level failure reported by the registry.
     #[error("{registry}: {why}")]
     Registry { registry: String, why: String },
@@ -32,6 +36,45 @@ pub enum Error {
     AuthFile { path: String, why: String },
     #[error("{0}")]
     Other(String),
+}
+
+impl Error {
+    /// Worth trying again: the connection failed or the registry was
+    /// momentarily unable to answer. Refusals, missing content, digest
+    /// mismatches and bad manifests would fail the same way again.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, Error::Transport { .. } | Error::Unavailable { .. })
+    }
+
+    /// A transient failure of `what` that outlived its `attempts`: say what
+    /// failed (the error alone names at most a URL) and how often.
+    pub(crate) fn gave_up(self, what: &str, attempts: usize) -> Error {
+        let why = |why: String| match attempts {
+            1 => format!("{what}: {why}"),
+            n => format!("{what}: {why} (gave up after {n} attempts)"),
+        };
+        match self {
+            Error::Transport { registry, why: w } => Error::Transport { registry, why: why(w) },
+            Error::Unavailable { registry, why: w } => Error::Unavailable { registry, why: why(w) },
+            other => other,
+        }
+    }
+}
+
+/// 5xx and 429 (too many requests): the server may answer a retry.
+fn transient_status(code: u16) -> bool {
+    code >= 500 || code == 429
+}
+
+/// "HTTP 503 Service Unavailable[: reason from the body]".
+fn status_text(code: u16, body: &str) -> String {
+    let reason = reqwest::StatusCode::from_u16(code).ok().and_then(|s| s.canonical_reason()).unwrap_or("");
+    let mut text = format!("HTTP {code} {reason}").trim_end().to_string();
+    if let Some(why) = body_reason(body) {
+        text.push_str(": ");
+        text.push_str(&why);
+    }
+    text
 }
 
 /// Translate an oci-client error for a request to `registry`.
@@ -53,11 +96,16 @@ pub(crate) fn from_oci(e: OciDistributionError, registry: &str, what: &str, had_
         OciDistributionError::ServerError { code: 401 | 403, message, .. } => {
             denied(registry, body_reason(&message).unwrap_or_else(|| "access denied".into()))
         }
+        OciDistributionError::ServerError { code, message, .. } if transient_status(code) => {
+            Error::Unavailable { registry, why: status_text(code, &message) }
+        }
         OciDistributionError::RegistryError { envelope, .. } => {
             let codes: Vec<&OciErrorCode> = envelope.errors.iter().map(|e| &e.code).collect();
             let msg = envelope.errors.iter().map(|e| e.message.as_str()).collect::<Vec<_>>().join("; ");
             if codes.iter().any(|c| matches!(c, OciErrorCode::Unauthorized | OciErrorCode::Denied)) {
                 denied(registry, msg)
+            } else if codes.iter().any(|c| matches!(c, OciErrorCode::Toomanyrequests)) {
+                Error::Unavailable { registry, why: format!("too many requests: {}", one_line(&msg)) }
             } else if codes.iter().any(|c| {
                 matches!(c, OciErrorCode::ManifestUnknown | OciErrorCode::NameUnknown | OciErrorCode::NotFound)
             }) {
@@ -70,10 +118,12 @@ pub(crate) fn from_oci(e: OciDistributionError, registry: &str, what: &str, had_
             Error::DigestMismatch { what: what.to_string(), expected, actual }
         }
         // Some oci-client calls (blob HEAD) surface HTTP statuses as reqwest errors.
-        OciDistributionError::RequestError(e) if e.status().is_some_and(|s| s.as_u16() == 401 || s.as_u16() == 403) => {
-            denied(registry, "invalid username/password".into())
-        }
-        OciDistributionError::RequestError(e) => Error::Transport { registry, why: error_chain(&e) },
+        OciDistributionError::RequestError(e) => match e.status().map(|s| s.as_u16()) {
+            Some(401 | 403) => denied(registry, "invalid username/password".into()),
+            Some(code) if transient_status(code) => Error::Unavailable { registry, why: status_text(code, "") },
+            Some(_) => Error::Registry { registry, why: error_chain(&e) },
+            None => Error::Transport { registry, why: error_chain(&e) },
+        },
         OciDistributionError::IoError(e) => Error::Transport { registry, why: error_chain(&e) },
         other => Error::Registry { registry, why: one_line(&error_chain(&other)) },
     }
@@ -134,7 +184,55 @@ fn one_line(s: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::{body_reason, token_refusal};
+    use super::{body_reason, from_oci, token_refusal, Error};
+    use oci_client::errors::{DigestError, OciDistributionError as Oci, OciEnvelope, OciError, OciErrorCode};
+
+    fn mapped(e: Oci) -> Error {
+        from_oci(e, "reg.example", "blob sha256:ab", true)
+    }
+
+    fn server(code: u16, message: &str) -> Oci {
+        Oci::ServerError { code, url: "http://reg.example/v2/".into(), message: message.into() }
+    }
+
+    fn envelope(code: OciErrorCode) -> Oci {
+        let errors = vec![OciError { code, message: "slow down".into(), detail: serde_json::Value::Null }];
+        Oci::RegistryError { envelope: OciEnvelope { errors }, url: "http://reg.example/v2/".into() }
+    }
+
+    #[test]
+    fn only_connection_failures_5xx_and_429_are_transient() {
+        for code in [500, 502, 503, 504, 429] {
+            assert!(mapped(server(code, "")).is_transient(), "{code}");
+        }
+        let e = mapped(server(503, r#"{"errors":[{"code":"UNAVAILABLE","message":"back soon"}]}"#));
+        assert_eq!(e.to_string(), "reg.example: HTTP 503 Service Unavailable: back soon");
+        assert!(mapped(envelope(OciErrorCode::Toomanyrequests)).is_transient());
+        assert!(mapped(Oci::IoError(std::io::Error::from(std::io::ErrorKind::ConnectionReset))).is_transient());
+
+        for code in [400, 401, 403, 404, 405] {
+            assert!(!mapped(server(code, "")).is_transient(), "{code}");
+        }
+        assert!(!mapped(Oci::UnauthorizedError { url: "u".into() }).is_transient());
+        assert!(!mapped(envelope(OciErrorCode::ManifestUnknown)).is_transient());
+        assert!(!mapped(envelope(OciErrorCode::BlobUnknown)).is_transient());
+        let mismatch = DigestError::VerificationError { expected: "sha256:ab".into(), actual: "sha256:cd".into() };
+        assert!(!mapped(Oci::DigestError(mismatch)).is_transient());
+        assert!(!mapped(Oci::ManifestParsingError("bad".into())).is_transient());
+    }
+
+    #[test]
+    fn giving_up_says_what_and_how_often() {
+        let e = mapped(server(503, "")).gave_up("blob sha256:ab", 4);
+        assert_eq!(
+            e.to_string(),
+            "reg.example: blob sha256:ab: HTTP 503 Service Unavailable (gave up after 4 attempts)"
+        );
+        let e = Error::Transport { registry: "r".into(), why: "reset".into() }.gave_up("blob x", 1);
+        assert_eq!(e.to_string(), "r: blob x: reset");
+        let e = Error::NotFound("x".into()).gave_up("blob x", 4);
+        assert_eq!(e.to_string(), "x: manifest unknown");
+    }
 
     #[test]
     fn token_refusals_read_as_one_line() {

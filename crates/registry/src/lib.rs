@@ -4,6 +4,7 @@
 //! - `pull`: mirrors and rewrites from registries.conf, platform choice,
 //!   parallel verified blob downloads, tag only when complete
 //! - `push`: blobs the registry lacks, then the manifest byte-for-byte
+//! - `retry`: transient failures (cut connections, 5xx, 429) retried with backoff
 //! - `auth`: the containers auth.json file podman, skopeo and docker read
 //! - `login`: verify credentials against a registry, then save / forget them
 //!
@@ -16,6 +17,7 @@ mod login;
 pub mod progress;
 mod pull;
 mod push;
+mod retry;
 mod sink;
 mod transport;
 
@@ -25,3 +27,4 @@ pub use login::{login, logout};
 pub use progress::Event;
 pub use pull::{pull, PullOptions, DEFAULT_CONCURRENCY};
 pub use push::{push, PushOptions};
+pub use retry::DEFAULT_RETRY_DELAYS;

@@ -5,6 +5,8 @@
 //! at most unreferenced verified blobs and never a tag pointing at an
 //! incomplete image.
 
+use std::time::Duration;
+
 use futures_util::{stream, StreamExt as _, TryStreamExt as _};
 use image::digest::Digest;
 use image::manifest::{descriptor_digest, media_types as mt, select, Manifest, PlatformSpec};
@@ -16,6 +18,7 @@ use oci_client::RegistryOperation;
 use crate::auth::{self, AuthFile, Credentials};
 use crate::error::{Error, Result};
 use crate::progress::Event;
+use crate::retry::{retrying, DEFAULT_RETRY_DELAYS};
 use crate::sink::put_stream;
 use crate::transport::{oci_ref, runtime, Remote};
 
@@ -39,6 +42,9 @@ pub struct PullOptions {
     /// The auth file to read; `None` means `AuthFile::default_location()`.
     pub auth_file: Option<AuthFile>,
     pub concurrency: usize,
+    /// Waits before each retry of a manifest or blob request that failed
+    /// transiently (see `Error::is_transient`); empty means no retries.
+    pub retry_delays: Vec<Duration>,
 }
 
 impl Default for PullOptions {
@@ -50,6 +56,7 @@ impl Default for PullOptions {
             credentials: None,
             auth_file: None,
             concurrency: DEFAULT_CONCURRENCY,
+            retry_delays: DEFAULT_RETRY_DELAYS.to_vec(),
         }
     }
 }
@@ -100,14 +107,17 @@ async fn pull_from(
     let remote = Remote::connect(reference, insecure, creds, RegistryOperation::Pull).await?;
     let target = oci_ref(reference);
 
-    let (top_bytes, top_digest) = fetch_manifest(&remote, &target, reference.digest(), &reference.to_string()).await?;
+    let delays = &opts.retry_delays;
+    let (top_bytes, top_digest) =
+        fetch_manifest(&remote, &target, reference.digest(), &reference.to_string(), delays).await?;
     let (index, image_bytes, image_digest, image) = match Manifest::parse(&top_bytes, None)? {
         Manifest::Image(_, m) => (None, top_bytes, top_digest, m),
         Manifest::Index(_, idx) => {
             let child = descriptor_digest(select(&idx, platform)?)?;
             let what = format!("{reference} ({platform})");
             let (bytes, digest) =
-                fetch_manifest(&remote, &target.clone_with_digest(child.to_string()), Some(&child), &what).await?;
+                fetch_manifest(&remote, &target.clone_with_digest(child.to_string()), Some(&child), &what, delays)
+                    .await?;
             match Manifest::parse(&bytes, None)? {
                 Manifest::Image(_, m) => (Some((top_bytes, top_digest)), bytes, digest, m),
                 Manifest::Index(..) => {
@@ -141,7 +151,7 @@ async fn pull_from(
         })
         .collect();
     stream::iter(missing)
-        .map(|(digest, size)| fetch_blob(store, &remote, &target, digest, size, progress))
+        .map(|(digest, size)| fetch_blob(store, &remote, &target, digest, size, delays, progress))
         .buffer_unordered(opts.concurrency.max(1))
         .try_collect::<Vec<()>>()
         .await?;
@@ -160,9 +170,12 @@ async fn fetch_manifest(
     target: &oci_client::Reference,
     want: Option<&Digest>,
     what: &str,
+    delays: &[Duration],
 ) -> Result<(Vec<u8>, Digest)> {
-    let (bytes, _) =
-        remote.client.pull_manifest_raw(target, &remote.auth, ACCEPT).await.map_err(|e| remote.err(e, what))?;
+    let (bytes, _) = retrying(delays, &format!("manifest of {what}"), || async {
+        remote.client.pull_manifest_raw(target, &remote.auth, ACCEPT).await.map_err(|e| remote.err(e, what))
+    })
+    .await?;
     // oci-client checks the body against the digest header and the reference;
     // hashing here too keeps the guarantee in our own types.
     let digest = Digest::of_bytes(&bytes);
@@ -178,14 +191,26 @@ async fn fetch_blob(
     target: &oci_client::Reference,
     digest: Digest,
     size: u64,
+    delays: &[Duration],
     progress: &dyn Fn(Event),
 ) -> Result<()> {
     progress(Event::BlobStarted { digest: digest.clone(), size });
-    let what = format!("blob {digest}");
-    let body =
-        remote.client.pull_blob_stream(target, digest.to_string().as_str()).await.map_err(|e| remote.err(e, &what))?;
-    put_stream(store, &remote.registry, &digest, size, body.stream, |done| {
-        progress(Event::BlobProgress { digest: digest.clone(), done, size })
+    let what = &format!("blob {digest}");
+    let digest_ref = &digest;
+    // Every attempt downloads from byte 0 into a fresh temp file: `put_stream`
+    // has removed a failed attempt's before it returns, and only a complete,
+    // verified blob is renamed into place. (No resuming with a Range request:
+    // the store writes and verifies a blob in one pass.)
+    retrying(delays, what, || async move {
+        let body = remote
+            .client
+            .pull_blob_stream(target, digest_ref.to_string().as_str())
+            .await
+            .map_err(|e| remote.err(e, what))?;
+        put_stream(store, &remote.registry, digest_ref, size, body.stream, |done| {
+            progress(Event::BlobProgress { digest: digest_ref.clone(), done, size })
+        })
+        .await
     })
     .await?;
     progress(Event::BlobDone { digest });

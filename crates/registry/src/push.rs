@@ -3,6 +3,8 @@
 //! Blobs go first (a registry refuses a manifest whose blobs it lacks), the
 //! manifest last and byte-for-byte as stored, so its digest is unchanged.
 
+use std::time::Duration;
+
 use futures_util::{stream, StreamExt as _, TryStreamExt as _};
 use image::digest::Digest;
 use image::manifest::{descriptor_digest, Manifest};
@@ -17,6 +19,7 @@ use crate::auth::{self, AuthFile, Credentials};
 use crate::error::{Error, Result};
 use crate::progress::Event;
 use crate::pull::DEFAULT_CONCURRENCY;
+use crate::retry::{retrying, DEFAULT_RETRY_DELAYS};
 use crate::transport::{oci_ref, runtime, Remote};
 
 #[derive(Clone, Debug)]
@@ -28,6 +31,9 @@ pub struct PushOptions {
     pub credentials: Option<Credentials>,
     pub auth_file: Option<AuthFile>,
     pub concurrency: usize,
+    /// Waits before each retry of a blob or manifest request that failed
+    /// transiently (see `Error::is_transient`); empty means no retries.
+    pub retry_delays: Vec<Duration>,
 }
 
 impl Default for PushOptions {
@@ -38,6 +44,7 @@ impl Default for PushOptions {
             credentials: None,
             auth_file: None,
             concurrency: DEFAULT_CONCURRENCY,
+            retry_delays: DEFAULT_RETRY_DELAYS.to_vec(),
         }
     }
 }
@@ -65,7 +72,14 @@ pub fn push(
     rt.block_on(async {
         let remote = Remote::connect(dest, insecure, creds, RegistryOperation::Push).await?;
         let target = oci_ref(dest);
-        let pusher = Pusher { store, remote: &remote, target: &target, concurrency: opts.concurrency, progress };
+        let pusher = Pusher {
+            store,
+            remote: &remote,
+            target: &target,
+            concurrency: opts.concurrency,
+            delays: &opts.retry_delays,
+            progress,
+        };
         match &manifest {
             Manifest::Image(..) => pusher.image(&manifest).await?,
             // Every child must be here: the registry rejects an index whose
@@ -93,6 +107,7 @@ struct Pusher<'a> {
     remote: &'a Remote,
     target: &'a oci_client::Reference,
     concurrency: usize,
+    delays: &'a [Duration],
     progress: &'a dyn Fn(Event),
 }
 
@@ -115,33 +130,47 @@ impl Pusher<'_> {
     }
 
     async fn blob(&self, digest: Digest) -> Result<()> {
-        let what = format!("blob {digest}");
-        let err = |e| self.remote.err(e, &what);
-        let digest_str = digest.to_string();
+        let what = &format!("blob {digest}");
+        let err = |e| self.remote.err(e, what);
+        let digest_str = &digest.to_string();
         // HEAD first: layers shared with other images are usually there already.
-        if self.remote.client.blob_exists(self.target, &digest_str).await.map_err(err)? {
+        let exists = retrying(self.delays, what, || async {
+            self.remote.client.blob_exists(self.target, digest_str).await.map_err(err)
+        })
+        .await?;
+        if exists {
             (self.progress)(Event::BlobSkipped { digest });
             return Ok(());
         }
         let size = self.store.size(&digest)?;
         (self.progress)(Event::BlobStarted { digest: digest.clone(), size });
-        let file = self.store.open_blob(&digest)?;
-        // Streamed from disk: layers are never held in memory. The registry
-        // verifies the digest we name in the final PUT.
-        let body = ReaderStream::new(tokio::fs::File::from_std(file)).map_err(OciDistributionError::IoError);
-        self.remote.client.push_blob_stream(self.target, body, &digest_str, Some(size)).await.map_err(err)?;
+        // Each attempt opens a new upload session and sends the file from
+        // its start; an abandoned session is the registry's to expire.
+        retrying(self.delays, &format!("upload of {what}"), || async {
+            let file = self.store.open_blob(&digest)?;
+            // Streamed from disk: layers are never held in memory. The
+            // registry verifies the digest we name in the final PUT.
+            let body = ReaderStream::new(tokio::fs::File::from_std(file)).map_err(OciDistributionError::IoError);
+            self.remote.client.push_blob_stream(self.target, body, digest_str, Some(size)).await.map_err(err)
+        })
+        .await?;
         (self.progress)(Event::BlobDone { digest });
         Ok(())
     }
 
     /// PUT a manifest with its exact stored bytes and media type.
     async fn manifest(&self, target: &oci_client::Reference, bytes: &[u8], manifest: &Manifest) -> Result<()> {
-        let content_type = reqwest::header::HeaderValue::from_static(manifest.media_type());
-        self.remote
-            .client
-            .push_manifest_raw(target, bytes.to_vec(), content_type)
-            .await
-            .map_err(|e| self.remote.err(e, &format!("manifest for {target}")))?;
+        let what = &format!("manifest for {target}");
+        // A PUT of the same bytes: repeating it is harmless.
+        retrying(self.delays, what, || async {
+            let content_type = reqwest::header::HeaderValue::from_static(manifest.media_type());
+            self.remote
+                .client
+                .push_manifest_raw(target, bytes.to_vec(), content_type)
+                .await
+                .map_err(|e| self.remote.err(e, what))
+        })
+        .await?;
         Ok(())
     }
 }
