@@ -174,7 +174,8 @@ fn names_are_unique_and_bad_input_is_refused() {
     let e = env.fails(&["create", "--name", "web", "bb"], 125);
     assert!(e.contains(&format!("the container name \"web\" is already in use by {cid}")), "{e}");
     env.fails(&["create", "--name", "-bad/name", "bb"], 125);
-    let e = env.fails(&["create", "nosuchimage"], 125);
+    // (--pull=never: a test must not try Docker Hub.)
+    let e = env.fails(&["create", "--pull=never", "nosuchimage"], 125);
     assert!(e.contains("nosuchimage: image not known"), "{e}");
     env.fails(&["run", "--no-such-flag", "bb"], 125);
     // A generated name is docker-style.
