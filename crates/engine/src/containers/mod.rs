@@ -8,6 +8,7 @@
 
 mod db;
 mod naming;
+pub mod seccomp;
 pub mod spec;
 
 use std::fs;

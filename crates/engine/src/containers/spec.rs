@@ -9,6 +9,7 @@ use std::path::Path;
 
 use serde_json::{json, Value};
 
+use super::seccomp;
 use crate::error::{Error, Result};
 
 /// Docker's default capability set (moby's `DefaultCapabilities`).
@@ -95,6 +96,7 @@ pub fn generate(id: &str, rootfs: &Path, p: &ProcessSpec) -> Result<Value> {
             ],
             "maskedPaths": MASKED_PATHS,
             "readonlyPaths": READONLY_PATHS,
+            "seccomp": seccomp::default_profile(&caps),
         },
     }))
 }
