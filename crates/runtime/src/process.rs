@@ -64,13 +64,21 @@ fn to_caps(set: Option<&HashSet<oci_spec::runtime::Capability>>, supported: &Cap
 /// What a process will be once it execs, resolved before anything irreversible.
 pub struct Finish<'a> {
     pub process: &'a Process,
-    pub seccomp: Option<&'a LinuxSeccomp>,
+    pub seccomp: Option<Seccomp<'a>>,
     /// fds 3..3+preserve stay open in the process.
     pub preserve_fds: i32,
     /// The executable, already resolved in the container's PATH.
     pub exe: PathBuf,
     /// Where a seccomp user-notification fd goes, if the filter makes one.
     pub listener: Option<Listener>,
+}
+
+/// The process's seccomp profile and, when the runtime could compile it
+/// ahead (see `seccomp::cache`), the program to load as is.
+#[derive(Clone, Copy)]
+pub struct Seccomp<'a> {
+    pub profile: &'a LinuxSeccomp,
+    pub compiled: Option<&'a crate::seccomp::cache::Program>,
 }
 
 /// A connection to the seccomp agent (linux.seccomp.listenerPath), opened
@@ -93,15 +101,34 @@ pub fn finish(f: Finish) -> Error {
 
 enum Never {}
 
+enum Filter<'a> {
+    Compiled(&'a crate::seccomp::cache::Program),
+    Built(libseccomp::ScmpFilterContext),
+}
+
+impl Filter<'_> {
+    fn load(&self, listener: Option<&Listener>) -> Result<()> {
+        match self {
+            // Compiled programs never use user notification: no listener.
+            Filter::Compiled(p) => crate::seccomp::cache::load(p),
+            Filter::Built(ctx) => hand_over(crate::seccomp::load(ctx)?, listener),
+        }
+    }
+}
+
 fn finish_inner(f: &Finish) -> Result<Never> {
     let p = f.process;
     let nnp = p.no_new_privileges().unwrap_or(false);
-    let filter = f.seccomp.map(crate::seccomp::build).transpose()?;
+    let filter = match f.seccomp {
+        Some(Seccomp { compiled: Some(p), .. }) => Some(Filter::Compiled(p)),
+        Some(Seccomp { profile, compiled: None }) => Some(Filter::Built(crate::seccomp::build(profile)?)),
+        None => None,
+    };
     // Without no_new_privs, loading a filter needs CAP_SYS_ADMIN, so it must go
     // in before capabilities are dropped (as runc does); with it, load it last.
     if !nnp {
-        if let Some(ctx) = &filter {
-            hand_over(crate::seccomp::load(ctx)?, f.listener.as_ref())?;
+        if let Some(filter) = &filter {
+            filter.load(f.listener.as_ref())?;
         }
     }
     let supported = caps::runtime::thread_all_supported();
@@ -133,8 +160,8 @@ fn finish_inner(f: &Finish) -> Result<Never> {
     }
     if nnp {
         nix::sys::prctl::set_no_new_privs().context(|| "prctl(PR_SET_NO_NEW_PRIVS)".into())?;
-        if let Some(ctx) = &filter {
-            hand_over(crate::seccomp::load(ctx)?, f.listener.as_ref())?;
+        if let Some(filter) = &filter {
+            filter.load(f.listener.as_ref())?;
         }
     }
     close_fds_from(3 + f.preserve_fds);

@@ -104,6 +104,12 @@ pub fn create(opts: &CreateOptions) -> Result<Created> {
     // container that `delete` can find and clean up, cgroup included.
     dir.save(&st)?;
 
+    let seccomp_program = bundle
+        .spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.seccomp().as_ref())
+        .and_then(|cfg| crate::seccomp::cache::program(cfg, &opts.root.join(crate::seccomp::cache::DIR)));
     let (parent_chan, child_chan) = sync::pair()?;
     // The init is a copy of this process until it execs: nobody in the
     // container may ptrace it or open its /proc files (CVE-2016-9962).
@@ -120,6 +126,7 @@ pub fn create(opts: &CreateOptions) -> Result<Created> {
         preserve_fds: opts.preserve_fds,
         cgroup: &cgroup,
         host_proc: &host_proc,
+        seccomp_program: seccomp_program.as_ref(),
         id: &opts.id,
     };
     let child = match clone(plan.clone)? {

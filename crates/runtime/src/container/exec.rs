@@ -81,6 +81,9 @@ pub fn exec(opts: &ExecOptions) -> Result<Execed> {
     drop(lock);
     let cgroup = st.cgroup.clone();
     let seccomp = st.config.linux().as_ref().and_then(|l| l.seccomp().clone());
+    let compiled = seccomp
+        .as_ref()
+        .and_then(|cfg| crate::seccomp::cache::program(cfg, &opts.root.join(crate::seccomp::cache::DIR)));
 
     nix::sys::prctl::set_dumpable(false).context(|| "prctl(PR_SET_DUMPABLE)".into())?;
     let (parent_chan, child_chan) = sync::pair()?;
@@ -91,7 +94,8 @@ pub fn exec(opts: &ExecOptions) -> Result<Execed> {
     let child = match fork {
         ForkResult::Child => {
             drop(parent_chan);
-            let err = child_main(opts, p, &joins, cgroup.as_ref(), seccomp.as_ref(), &child_chan, terminal);
+            let seccomp = seccomp.as_ref().map(|profile| process::Seccomp { profile, compiled: compiled.as_ref() });
+            let err = child_main(opts, p, &joins, cgroup.as_ref(), seccomp, &child_chan, terminal);
             let _ = child_chan.send(&Msg::Error(err.to_string()));
             // SAFETY: leave without running the parent's destructors.
             unsafe { libc::_exit(1) }
@@ -124,7 +128,7 @@ fn child_main(
     p: &Process,
     joins: &[(LinuxNamespaceType, OwnedFd)],
     cgroup: Option<&crate::cgroups::Manager>,
-    seccomp: Option<&oci_spec::runtime::LinuxSeccomp>,
+    seccomp: Option<process::Seccomp>,
     chan: &sync::Channel,
     terminal: bool,
 ) -> Error {

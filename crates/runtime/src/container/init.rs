@@ -33,6 +33,8 @@ pub struct Context<'a> {
     pub cgroup: &'a cgroups::Manager,
     pub host_proc: &'a Proc,
     pub id: &'a str,
+    /// The bundle's seccomp profile, compiled by the runtime (see `seccomp::cache`).
+    pub seccomp_program: Option<&'a crate::seccomp::cache::Program>,
 }
 
 /// Never returns: execs the container process or exits with status 1.
@@ -43,7 +45,11 @@ pub fn run(ctx: Context) -> ! {
             let Some(p) = spec.process().as_ref() else { exit_with(&ctx, Error::InvalidConfig("no process".into())) };
             process::finish(process::Finish {
                 process: p,
-                seccomp: spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()),
+                seccomp: spec
+                    .linux()
+                    .as_ref()
+                    .and_then(|l| l.seccomp().as_ref())
+                    .map(|profile| process::Seccomp { profile, compiled: ctx.seccomp_program }),
                 preserve_fds: ctx.preserve_fds,
                 exe,
                 listener,

@@ -24,6 +24,7 @@
 //! libseccomp's default bad-arch action (`SCMP_ACT_KILL`, i.e. kill the
 //! thread), as in runc; `architectures` in the config widens the set.
 
+pub mod cache;
 mod listener;
 #[cfg(test)]
 mod tests;
