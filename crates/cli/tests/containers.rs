@@ -82,7 +82,11 @@ fn find_file(dir: &std::path::Path, name: &str) -> Option<std::path::PathBuf> {
 
 #[test]
 fn vfs_containers_get_a_copy() {
-    require_root();
+    // A store keeps its driver: switching is refused, clearly, as podman does.
+    let (overlay_env, _) = env_with_image();
+    let e = overlay_env.fails(&["--storage-driver", "vfs", "run", "--rm", "bb", "true"], 125);
+    assert!(e.contains("storage driver \"vfs\" does not match \"overlay\""), "{e}");
+    overlay_env.ok(&["run", "--rm", "bb", "true"]);
     let env2 = Env::new();
     let (archive, _) = busybox_archive(&env2, "bb.tar", "localhost/bb:latest");
     let vfs = |args: &[&str]| {

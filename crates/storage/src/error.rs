@@ -16,6 +16,8 @@ pub enum Error {
     Invalid { what: &'static str, value: String, why: String },
     #[error("storage driver {0:?} is not known (want overlay or vfs)")]
     UnknownDriver(String),
+    #[error("storage driver {wanted:?} does not match {existing:?}, the driver this store was made with: use --storage-driver {existing} or another --root")]
+    DriverMismatch { wanted: String, existing: String },
     #[error(transparent)]
     Image(#[from] image::Error),
     #[error("{context}: {source}")]

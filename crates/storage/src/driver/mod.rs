@@ -77,6 +77,14 @@ pub(crate) fn choose(root: &Path, name: Option<&str>) -> Result<Box<dyn Driver>>
             }
         },
     };
+    // Like podman, refuse to switch drivers under an existing store: the
+    // images' layers would all be missing.
+    let canonical = if name == "overlay2" { "overlay" } else { name.as_str() };
+    if !root.join(canonical).join("layers").is_dir() {
+        if let Some(existing) = ["overlay", "vfs"].into_iter().find(|d| root.join(d).join("layers").is_dir()) {
+            return Err(Error::DriverMismatch { wanted: name.clone(), existing: existing.into() });
+        }
+    }
     match name.as_str() {
         "overlay" | "overlay2" => Ok(Box::new(overlay::Overlay::new(root.join("overlay")))),
         "vfs" => Ok(Box::new(vfs::Vfs)),
