@@ -203,12 +203,13 @@ fn client_to_server(st: &State, client: &TcpStream, server: &TcpStream, budget: 
                         Fault::Close => return cut(client, server),
                         Fault::Status(code) => {
                             let body = format!("injected {code} from FlakyProxy\n");
-                            let _ = write!(
-                                &*client,
+                            // One write, so a client sees the whole response at once.
+                            let response = format!(
                                 "HTTP/1.1 {code} {}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
                                 reason(code),
                                 body.len()
                             );
+                            let _ = (&*client).write_all(response.as_bytes());
                             return cut(client, server);
                         }
                         Fault::CloseAfter(bytes) => budget.store(bytes, Ordering::SeqCst),
@@ -277,7 +278,8 @@ mod tests {
 
     fn get(port: u16, path: &str) -> Vec<u8> {
         let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
-        write!(s, "GET {path} HTTP/1.0\r\n\r\n").unwrap();
+        // One write: the proxy matches a request line that arrives whole.
+        s.write_all(format!("GET {path} HTTP/1.0\r\n\r\n").as_bytes()).unwrap();
         let mut out = Vec::new();
         let _ = s.read_to_end(&mut out);
         out

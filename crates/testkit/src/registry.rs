@@ -147,9 +147,19 @@ pub fn free_port() -> u16 {
 pub fn http_status(port: u16, path: &str) -> Option<u16> {
     let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
-    write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").ok()?;
+    // One write: `write!` on a TcpStream sends each piece separately, and
+    // FlakyProxy recognises a request only when its line arrives whole.
+    s.write_all(format!("GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").as_bytes()).ok()?;
+    // The status line may come in several reads.
+    let mut head = Vec::new();
     let mut buf = [0u8; 64];
-    let n = s.read(&mut buf).ok()?;
-    let line = std::str::from_utf8(&buf[..n]).ok()?;
+    while !head.windows(2).any(|w| w == b"\r\n") && head.len() < 4096 {
+        let n = s.read(&mut buf).ok()?;
+        if n == 0 {
+            break;
+        }
+        head.extend_from_slice(&buf[..n]);
+    }
+    let line = std::str::from_utf8(&head).ok()?;
     line.split_whitespace().nth(1)?.parse().ok()
 }
