@@ -49,12 +49,6 @@ impl From<image::Error> for CliError {
     }
 }
 
-impl From<storage::Error> for CliError {
-    fn from(e: storage::Error) -> Self {
-        CliError::new(e.to_string())
-    }
-}
-
 impl From<engine::Error> for CliError {
     /// podman's codes: 126/127 when the container's command cannot run or
     /// does not exist, 125 for the engine's own failures.

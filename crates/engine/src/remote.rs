@@ -1,0 +1,156 @@
+//! Images from and to registries: pull (verified blobs, layers unpacked as
+//! they arrive, everything undone on failure) and what a push sends. The
+//! protocol is the `registry` crate's; progress goes to the caller's callback.
+
+use std::collections::HashSet;
+
+use image::digest::Digest;
+use image::manifest::{descriptor_digest, is_config_media_type, layer_compression, Manifest};
+use image::reference::Reference;
+use registry::{Event, PullOptions};
+use storage::ChainId;
+
+use crate::error::{Context as _, Error, Result};
+use crate::{Engine, Image};
+
+impl Engine {
+    /// Pull one fully qualified reference and unpack it. On any failure the
+    /// store is put back as it was: no name, no new blobs, no new layers.
+    pub fn pull(&self, r: &Reference, opts: &PullOptions, progress: &dyn Fn(Event)) -> Result<Image> {
+        let before = Snapshot::take(self, r)?;
+        // Layers are unpacked as their blobs arrive, while the rest download;
+        // they become visible only when `add_platform_image` commits them.
+        let (pulled, staged) = self.unpack_while(|feed| {
+            registry::pull(&self.blobs, r, opts, &|e| {
+                match &e {
+                    Event::ImageManifest { bytes, .. } => feed.manifest(bytes.clone()),
+                    Event::BlobDone { digest } | Event::BlobSkipped { digest } => feed.blob_ready(digest.clone()),
+                    _ => {}
+                }
+                progress(e)
+            })
+        })?;
+        let res = pulled.map_err(|e| Error::new(e.to_string())).and_then(|manifest| {
+            // The name now points at what the registry served (an index for
+            // multi-platform images); a digest reference names that itself.
+            let top = match r.digest() {
+                Some(d) => d.clone(),
+                None => self.blobs.resolve(r)?.unwrap_or_else(|| manifest.clone()),
+            };
+            check_media_types(self, &manifest)?;
+            self.add_platform_image(&top, &manifest, staged)
+        });
+        if res.is_err() {
+            before.restore(self);
+        }
+        res
+    }
+
+    /// The whole index when every platform is here (an image loaded that way),
+    /// else the one platform image we have, as podman does after a pull.
+    pub fn push_target(&self, img: &Image) -> Result<Digest> {
+        if img.top == img.manifest {
+            return Ok(img.top.clone());
+        }
+        let m = Manifest::parse(&self.blobs.get(&img.top)?, None)?;
+        let complete = m.references().iter().all(|d| descriptor_digest(d).is_ok_and(|d| self.blobs.exists(&d)));
+        Ok(if complete { img.top.clone() } else { img.manifest.clone() })
+    }
+
+    /// Config digests of a manifest (each child's for an index): the progress
+    /// lines call those "config", not "blob".
+    pub fn config_digests(&self, top: &Digest) -> Result<HashSet<Digest>> {
+        let mut out = HashSet::new();
+        match Manifest::parse(&self.blobs.get(top)?, None)? {
+            Manifest::Image(_, m) => {
+                out.insert(descriptor_digest(m.config())?);
+            }
+            Manifest::Index(_, idx) => {
+                for d in idx.manifests() {
+                    out.extend(self.config_digests(&descriptor_digest(d)?)?);
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Only container images are unpacked: an OCI artifact (a Helm chart, a
+/// signature) or an unknown layer type is refused rather than guessed at.
+fn check_media_types(engine: &Engine, manifest: &Digest) -> Result<()> {
+    let Manifest::Image(_, m) = Manifest::parse(&engine.blobs.get(manifest)?, None)? else {
+        return Err(Error::new(format!("{manifest}: not an image manifest")));
+    };
+    if !is_config_media_type(m.config().media_type()) {
+        return Err(Error::new(format!(
+            "unsupported media type {} for the config of {manifest}: not a container image",
+            m.config().media_type()
+        )));
+    }
+    for l in m.layers() {
+        layer_compression(l.media_type()).ctx(|| format!("layer {} of {manifest}", l.digest()))?;
+    }
+    Ok(())
+}
+
+/// What a pull may change, recorded before it starts so a failed pull can
+/// be undone: blobs and layers are content-addressed, so "new since the
+/// snapshot" is exactly what this pull wrote (a concurrent pull of the same
+/// content would lose its blobs too and have to fetch them again; nothing
+/// it named can break, since names are written only after the content).
+struct Snapshot {
+    name: Option<Reference>,
+    named: Option<Digest>,
+    blobs: HashSet<Digest>,
+    layers: HashSet<ChainId>,
+}
+
+impl Snapshot {
+    fn take(engine: &Engine, r: &Reference) -> Result<Snapshot> {
+        let name = match r.tag() {
+            Some(t) => Some(Reference::from_parts(r.name().clone(), Some(t), None)?),
+            None => None,
+        };
+        let named = match &name {
+            Some(n) => engine.blobs.resolve(n)?,
+            None => None,
+        };
+        let blobs = engine.blobs.list()?.into_iter().collect();
+        let layers = engine.layers()?.layers()?.into_iter().map(|l| l.chain_id).collect();
+        Ok(Snapshot { name, named, blobs, layers })
+    }
+
+    /// Best effort: the pull's own error is what the user needs to see.
+    fn restore(&self, engine: &Engine) {
+        if let Some(name) = &self.name {
+            let res = match &self.named {
+                Some(d) => engine.blobs.tag(name, d).map(|_| ()),
+                None => engine.blobs.untag(name).map(|_| ()),
+            };
+            if let Err(e) = res {
+                tracing::debug!("restoring {name}: {e}");
+            }
+        }
+        if let Ok(now) = engine.blobs.list() {
+            for d in now.iter().filter(|d| !self.blobs.contains(d)) {
+                if let Err(e) = engine.blobs.delete(d) {
+                    tracing::warn!("removing blob {d} of the failed pull: {e}");
+                }
+            }
+        }
+        let Ok(layers) = engine.layers() else { return };
+        let mut new: Vec<ChainId> = match layers.layers() {
+            Ok(ls) => ls.into_iter().map(|l| l.chain_id).filter(|c| !self.layers.contains(c)).collect(),
+            Err(_) => return,
+        };
+        // Children before parents: retry until a pass removes nothing.
+        while !new.is_empty() {
+            let before = new.len();
+            new.retain(|c| layers.remove_layer(c).is_err());
+            if new.len() == before {
+                tracing::warn!("{} layers of the failed pull are still in use", new.len());
+                break;
+            }
+        }
+    }
+}
