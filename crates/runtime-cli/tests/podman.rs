@@ -112,8 +112,8 @@ impl Drop for Podman {
     fn drop(&mut self) {
         // Containers, conmons and mounts of this world; then the tempdir goes.
         let _ = self.podman(&["rm", "--all", "--force", "--time", "0"]);
-        let _ = Command::new("umount").arg("-R").arg("-l").arg(self.path("storage")).output();
-        let _ = Command::new("umount").arg("-R").arg("-l").arg(self.path("run")).output();
+        // podman's overlay driver bind-mounts storage/overlay onto itself.
+        testkit::mounts::unmount_below(self.dir.path());
     }
 }
 
