@@ -273,10 +273,7 @@ impl Engine {
             }
             let _ = runtime::container::kill(&rt, &c.id, nix::sys::signal::Signal::SIGKILL, true);
         }
-        match runtime::container::delete(&rt, &c.id, true) {
-            Ok(()) | Err(runtime::Error::NotFound(_)) => {}
-            Err(e) => return Err(e.into()),
-        }
+        self.delete_runtime_state(&c.id)?;
         match self.layers()?.remove_container_fs(&c.id) {
             Ok(()) | Err(storage::Error::ContainerNotKnown(_)) => {}
             Err(e) => return Err(e.into()),
@@ -307,13 +304,11 @@ impl Engine {
         }
         let root = self.runtime_root();
         // Whatever an earlier run left (it exited, or we were killed).
-        match rt::delete(&root, &c.id, true) {
-            Ok(()) | Err(runtime::Error::NotFound(_)) => {}
-            Err(e) => return Err(e.into()),
-        }
-        let layers = self.layers()?;
-        layers.mount(&c.id)?;
+        self.delete_runtime_state(&c.id)?;
         wait_single_threaded()?;
+        let db = self.db()?;
+        // Last before the runtime: from here on `finish` unmounts.
+        self.layers()?.mount(&c.id)?;
         let opts = CreateOptions {
             root: root.clone(),
             id: c.id.clone(),
@@ -326,7 +321,6 @@ impl Engine {
             foreground: true,
             systemd_cgroup: false,
         };
-        let db = self.db()?;
         let started = rt::create(&opts).map_err(Error::from).and_then(|created| {
             c.state = State::Running;
             c.pid = Some(created.state.pid);
@@ -348,10 +342,19 @@ impl Engine {
         Ok(code)
     }
 
+    /// Kill and forget container `id` in the runtime; never having been
+    /// there (created only, or already deleted) is fine.
+    fn delete_runtime_state(&self, id: &str) -> Result<()> {
+        match runtime::container::delete(&self.runtime_root(), id, true) {
+            Ok(()) | Err(runtime::Error::NotFound(_)) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     /// After the container's init exited: runtime state and mount go, the
     /// record says exited. Best effort: `rm` may already have removed it.
     fn finish(&self, db: &Db, c: &mut Container, code: Option<i32>) {
-        if let Err(e) = runtime::container::delete(&self.runtime_root(), &c.id, true) {
+        if let Err(e) = self.delete_runtime_state(&c.id) {
             tracing::debug!("deleting runtime state of {}: {e}", c.id);
         }
         if let Ok(l) = self.layers() {
