@@ -166,13 +166,7 @@ pub fn load(p: &Program) -> Result<()> {
     if rc == 0 {
         return Ok(());
     }
-    let errno = nix::errno::Errno::last();
-    let hint = if errno == nix::errno::Errno::EACCES {
-        " (without no_new_privs, loading a filter needs CAP_SYS_ADMIN: load before dropping capabilities)"
-    } else {
-        ""
-    };
-    Err(Error::Seccomp(format!("loading filter: {errno}{hint}")))
+    Err(super::load_error(nix::errno::Errno::last()))
 }
 
 #[cfg(test)]

@@ -101,17 +101,9 @@ pub fn build(cfg: &LinuxSeccomp) -> Result<ScmpFilterContext> {
 /// See the module docs for where to call this: without `no_new_privs` the
 /// caller needs `CAP_SYS_ADMIN`.
 pub fn load(ctx: &ScmpFilterContext) -> Result<Option<OwnedFd>> {
-    ctx.load().map_err(|e| {
-        let errno = e.sysrawrc().map(|rc| nix::errno::Errno::from_raw(-rc));
-        let hint = if errno == Some(nix::errno::Errno::EACCES) {
-            " (without no_new_privs, loading a filter needs CAP_SYS_ADMIN: load before dropping capabilities)"
-        } else {
-            ""
-        };
-        match errno {
-            Some(errno) => Error::Seccomp(format!("loading filter: {errno}{hint}")),
-            None => Error::Seccomp(format!("loading filter: {e}")),
-        }
+    ctx.load().map_err(|e| match e.sysrawrc() {
+        Some(rc) => load_error(nix::errno::Errno::from_raw(-rc)),
+        None => Error::Seccomp(format!("loading filter: {e}")),
     })?;
     // libseccomp keeps the listener the kernel returned at load; it reports an
     // error (fd -1) when the filter had no NOTIFY rule. `build` guarantees the
@@ -124,6 +116,16 @@ pub fn load(ctx: &ScmpFilterContext) -> Result<Option<OwnedFd>> {
         Ok(fd) if fd >= 0 => Ok(Some(unsafe { OwnedFd::from_raw_fd(fd) })),
         _ => Ok(None),
     }
+}
+
+/// The kernel refused a filter (through libseccomp or as a cached program).
+fn load_error(errno: nix::errno::Errno) -> Error {
+    let hint = if errno == nix::errno::Errno::EACCES {
+        " (without no_new_privs, loading a filter needs CAP_SYS_ADMIN: load before dropping capabilities)"
+    } else {
+        ""
+    };
+    Error::Seccomp(format!("loading filter: {errno}{hint}"))
 }
 
 /// The `linux.seccomp` object of the OCI `features.json`.
