@@ -361,3 +361,34 @@ fn format_prints_values_like_go() {
     assert_eq!(keys(&env.ok(&["image", "inspect", "--format", "{{json .}}", "bb"]))[..3], ["Id", "Digest", "RepoTags"]);
     assert_eq!(keys(&env.ok(&["image", "inspect", "--format", "{{json .RootFS}}", "bb"])), ["Type", "Layers"]);
 }
+
+/// `import` keeps the tarball as given and labels the layer by what its
+/// bytes are: plain, gzip or zstd (the saved OCI manifest says which), and
+/// the image runs from every one of them.
+#[test]
+fn import_labels_the_layer_by_its_compression() {
+    use std::io::Write as _;
+    let env = Env::new();
+    let tar = busybox_layer().clone();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(&tar).unwrap();
+    let zst = zstd::encode_all(&tar[..], 1).unwrap();
+    for (name, bytes, media_type) in [
+        ("plain", tar.clone(), "application/vnd.oci.image.layer.v1.tar"),
+        ("gz", gz.finish().unwrap(), "application/vnd.oci.image.layer.v1.tar+gzip"),
+        ("zst", zst, "application/vnd.oci.image.layer.v1.tar+zstd"),
+    ] {
+        let file = env.path(&format!("{name}.tar"));
+        std::fs::write(&file, &bytes).unwrap();
+        env.ok(&["import", "-q", file.to_str().unwrap(), name]);
+        let dir = env.path(&format!("{name}-oci"));
+        env.ok(&["save", "--format", "oci-dir", "-o", dir.to_str().unwrap(), name]);
+        let index: Value = serde_json::from_slice(&std::fs::read(dir.join("index.json")).unwrap()).unwrap();
+        let m = index["manifests"][0]["digest"].as_str().unwrap().trim_start_matches("sha256:").to_string();
+        let manifest: Value =
+            serde_json::from_slice(&std::fs::read(dir.join("blobs/sha256").join(m)).unwrap()).unwrap();
+        assert_eq!(manifest["layers"][0]["mediaType"], media_type, "{name}");
+        assert_eq!(manifest["layers"][0]["size"], bytes.len() as u64, "{name}: blob kept as given");
+        assert_eq!(env.ok(&["run", "--rm", name, "echo", name]), format!("{name}\n"));
+    }
+}

@@ -687,19 +687,21 @@ impl Engine {
 
     // ---- creating images ----
 
+    /// How a stored layer blob is compressed, from its first bytes.
+    fn layer_compression(&self, blob: &Digest) -> Result<manifest::Compression> {
+        let mut head = Vec::with_capacity(8);
+        self.blobs.open_blob(blob)?.take(8).read_to_end(&mut head).ctx(|| format!("reading layer {blob}"))?;
+        image::layer::sniff(&head)
+            .map_err(|c| Error::new(format!("layer {blob}: {c}-compressed layers are not supported")))
+    }
+
     /// Store a new single-layer image (`import`): the layer blob as given,
     /// its config and an OCI manifest. Returns the new image.
     pub fn create_from_layer(&self, tar: impl Read, config: impl FnOnce(&Digest) -> Value) -> Result<Image> {
         let (blob, blob_size) = self.blobs.put(tar, None).ctx(|| "storing layer".into())?;
         let f = self.blobs.open_blob(&blob)?;
         let info = self.layers()?.put_layer(None, f).ctx(|| "unpacking layer".into())?;
-        let media_type = if info.diff_id == blob {
-            "application/vnd.oci.image.layer.v1.tar"
-        } else if is_zstd(&self.blobs, &blob) {
-            "application/vnd.oci.image.layer.v1.tar+zstd"
-        } else {
-            "application/vnd.oci.image.layer.v1.tar+gzip"
-        };
+        let media_type = self.layer_compression(&blob)?.oci_layer_media_type();
         let cfg = config(&info.diff_id);
         let cfg_bytes = serde_json::to_vec(&cfg).ctx(|| "encoding image config".into())?;
         let (cfg_digest, cfg_size) = self.blobs.put_bytes(&cfg_bytes, None)?;
@@ -713,15 +715,6 @@ impl Engine {
         let (m_digest, _) = self.blobs.put_bytes(&m_bytes, None)?;
         self.add(&m_digest)
     }
-}
-
-fn is_zstd(store: &image::store::Store, blob: &Digest) -> bool {
-    let mut magic = [0u8; 4];
-    store
-        .open_blob(blob)
-        .and_then(|mut f| f.read_exact(&mut magic).map_err(|e| image::Error::Other(e.to_string())))
-        .is_ok()
-        && magic == [0x28, 0xb5, 0x2f, 0xfd]
 }
 
 fn digest_match(img: &Image, want: &Reference) -> bool {

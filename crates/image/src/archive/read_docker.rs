@@ -110,16 +110,11 @@ fn read_layer(src: &Source, plan: &mut Plan, rel: &str, diff_id: &Digest) -> Res
     }
     io::copy(&mut raw, &mut io::sink()).map_err(io_err)?;
     let (blob_digest, size) = raw.finish();
-    let media_type = match compression {
-        Compression::None => {
-            blob_digest.verify(diff_id, &what)?;
-            MediaType::ImageLayer
-        }
-        Compression::Gzip => MediaType::ImageLayerGzip,
-        Compression::Zstd => MediaType::ImageLayerZstd,
-    };
+    if compression == Compression::None {
+        blob_digest.verify(diff_id, &what)?;
+    }
     plan.add_verified_file(path, blob_digest.clone());
-    Ok(Descriptor::new(media_type, size, &blob_digest))
+    Ok(Descriptor::new(compression.oci_layer_media_type(), size, &blob_digest))
 }
 
 /// `abc.json`, `abc/layer.tar`, `blobs/sha256/abc` -> the digest when the name carries one.

@@ -45,7 +45,7 @@ mod tests;
 
 pub use apply::apply;
 pub use create::{create, LayerWriter, Source};
-pub use stream::Compression;
+pub use stream::{sniff, Compression};
 pub use whiteout::{OPAQUE_MARKER, OVERLAY_OPAQUE_XATTR, WHITEOUT_PREFIX};
 
 use crate::digest::Digest;

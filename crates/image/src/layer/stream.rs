@@ -57,7 +57,7 @@ impl<R: Read> Read for Hashing<R> {
 /// The compression the first bytes of a stream announce; `Err` names a
 /// compression we recognise but do not read (xz, bzip2). Anything else is
 /// taken as uncompressed, for the tar reader to judge.
-pub(crate) fn sniff(head: &[u8]) -> std::result::Result<Compression, &'static str> {
+pub fn sniff(head: &[u8]) -> std::result::Result<Compression, &'static str> {
     if head.starts_with(GZIP_MAGIC) {
         Ok(Compression::Gzip)
     } else if head.starts_with(ZSTD_MAGIC) {

@@ -136,6 +136,18 @@ pub enum Compression {
     Zstd,
 }
 
+impl Compression {
+    /// The OCI media type of a layer blob compressed this way (the inverse
+    /// of [`layer_compression`] for distributable layers).
+    pub fn oci_layer_media_type(self) -> MediaType {
+        match self {
+            Compression::None => MediaType::ImageLayer,
+            Compression::Gzip => MediaType::ImageLayerGzip,
+            Compression::Zstd => MediaType::ImageLayerZstd,
+        }
+    }
+}
+
 /// Layer compression from its media type (OCI or Docker).
 pub fn layer_compression(media_type: &MediaType) -> Result<Compression> {
     match to_oci_media_type(media_type) {
