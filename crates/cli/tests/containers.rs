@@ -45,8 +45,7 @@ fn run_gives_output_exit_code_and_a_fresh_overlay_root() {
         assert!(find_file(&env.root.join("overlay/layers").join(l), "made-here").is_none());
     }
     // Nothing stays mounted once it exited.
-    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
-    assert!(!mounts.contains(env.runroot.to_str().unwrap()), "{mounts}");
+    assert_nothing_mounted(&env);
 
     // A second container sees the image, not the first one's changes; its
     // root is an overlay, its hostname is its short ID.
@@ -202,21 +201,7 @@ fn names_are_unique_and_bad_input_is_refused() {
 #[test]
 fn running_containers_and_a_killed_berth() {
     let (env, _) = env_with_image();
-    let mut child = env
-        .cmd(&["run", "--name", "sleeper", "bb", "sleep", "1000"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let ps = env.ok(&["ps", "--format", "{{.Names}} {{.State}}"]);
-        if ps == "sleeper running\n" {
-            break;
-        }
-        assert!(Instant::now() < deadline, "container never ran: {ps}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let mut child = run_in_background(&env, "sleeper", &["sleep", "1000"]);
     assert!(env.ok(&["ps", "--format", "{{.Status}}"]).starts_with("Up "));
     let e = env.fails(&["rm", "sleeper"], 2);
     assert!(e.contains("cannot remove container") && e.contains("as it is running"), "{e}");
@@ -228,30 +213,45 @@ fn running_containers_and_a_killed_berth() {
     assert_eq!(env.ok(&["ps", "--format", "{{.Names}} {{.State}}"]), "sleeper running\n");
     assert_eq!(env.ok(&["rm", "-f", "sleeper"]), "sleeper\n");
     assert_eq!(env.ok(&["ps", "-a", "-q"]), "");
-    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
-    assert!(!mounts.contains(env.root.to_str().unwrap()) && !mounts.contains(env.runroot.to_str().unwrap()));
+    assert_nothing_mounted(&env);
 
     // When the container's processes die with the waiting berth gone, ps
     // says exited.
-    let mut child = env
-        .cmd(&["run", "--name", "short", "bb", "sleep", "1"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while env.ok(&["ps", "-q"]).is_empty() {
-        assert!(Instant::now() < deadline, "container never ran");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let mut child = run_in_background(&env, "short", &["sleep", "1"]);
     child.kill().unwrap();
     child.wait().unwrap();
-    std::thread::sleep(Duration::from_millis(1500));
-    let ps = env.ok(&["ps", "-a", "--format", "{{.Names}} {{.State}}"]);
-    assert_eq!(ps, "short exited\n");
+    wait_for_ps(&env, "short exited\n");
     assert_eq!(env.ok(&["rm", "short"]), "short\n");
+    assert_nothing_mounted(&env);
+}
+
+/// `berth run --name NAME bb ARGS...` in the background, once `ps` lists it running.
+fn run_in_background(env: &Env, name: &str, args: &[&str]) -> std::process::Child {
+    let mut cmd = vec!["run", "--name", name, "bb"];
+    cmd.extend_from_slice(args);
+    let child = env.cmd(&cmd).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    wait_for_ps(env, &format!("{name} running\n"));
+    child
+}
+
+/// Poll `ps -a` (names and states) until it says `want`.
+fn wait_for_ps(env: &Env, want: &str) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let ps = env.ok(&["ps", "-a", "--format", "{{.Names}} {{.State}}"]);
+        if ps == want {
+            return;
+        }
+        assert!(Instant::now() < deadline, "ps never said {want:?}: {ps:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn assert_nothing_mounted(env: &Env) {
     let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
-    assert!(!mounts.contains(env.root.to_str().unwrap()) && !mounts.contains(env.runroot.to_str().unwrap()));
+    for dir in [&env.root, &env.runroot] {
+        assert!(!mounts.contains(dir.to_str().unwrap()), "still mounted under {}:\n{mounts}", dir.display());
+    }
 }
 
 /// Several berth processes at once: parallel runs of one image all work and
