@@ -72,7 +72,7 @@ pub fn generate(id: &str, rootfs: &Path, p: &ProcessSpec) -> Result<Value> {
         env.push("TERM=xterm".into());
     }
     env.push(format!("HOSTNAME={}", p.hostname));
-    let caps: Vec<&str> = DEFAULT_CAPS.to_vec();
+    let caps = DEFAULT_CAPS;
     Ok(json!({
         "ociVersion": runtime::OCI_VERSION,
         "process": {
@@ -96,7 +96,7 @@ pub fn generate(id: &str, rootfs: &Path, p: &ProcessSpec) -> Result<Value> {
             ],
             "maskedPaths": MASKED_PATHS,
             "readonlyPaths": READONLY_PATHS,
-            "seccomp": seccomp::default_profile(&caps),
+            "seccomp": seccomp::default_profile(caps),
         },
     }))
 }
