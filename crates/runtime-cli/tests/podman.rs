@@ -112,8 +112,30 @@ impl Drop for Podman {
     fn drop(&mut self) {
         // Containers, conmons and mounts of this world; then the tempdir goes.
         let _ = self.podman(&["rm", "--all", "--force", "--time", "0"]);
+        // conmon starts `podman container cleanup` when a container exits,
+        // and that re-mounts the storage: let those finish first.
+        wait_for_processes_mentioning(self.dir.path(), Duration::from_secs(10));
         // podman's overlay driver bind-mounts storage/overlay onto itself.
         testkit::mounts::unmount_below(self.dir.path());
+    }
+}
+
+/// Wait (up to `limit`) until no process has `dir` in its command line.
+fn wait_for_processes_mentioning(dir: &std::path::Path, limit: Duration) {
+    let needle = dir.to_string_lossy().into_owned();
+    let me = std::process::id().to_string();
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        let busy = std::fs::read_dir("/proc").into_iter().flatten().flatten().any(|e| {
+            let pid = e.file_name();
+            pid.to_str().is_some_and(|p| p != me && p.bytes().all(|b| b.is_ascii_digit()))
+                && std::fs::read(e.path().join("cmdline"))
+                    .is_ok_and(|c| String::from_utf8_lossy(&c).contains(needle.as_str()))
+        });
+        if !busy {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
     }
 }
 
