@@ -75,13 +75,12 @@ impl From<storage::Error> for Error {
 impl From<runtime::Error> for Error {
     fn from(e: runtime::Error) -> Self {
         let msg = e.to_string();
-        // The init reports a failed exec as text, as runc does; podman
-        // classifies runc's messages the same way.
         let kind = match &e {
-            runtime::Error::Init(m) if m.contains("executable file not found") || m.contains("no such executable") => {
-                ErrorKind::CommandNotFound
-            }
-            runtime::Error::Init(m) if m.contains("ermission denied") => ErrorKind::CommandCannotRun,
+            runtime::Error::Init(i) => match i.kind {
+                runtime::error::InitErrorKind::ExecutableNotFound => ErrorKind::CommandNotFound,
+                runtime::error::InitErrorKind::ExecutableNotRunnable => ErrorKind::CommandCannotRun,
+                _ => ErrorKind::Other,
+            },
             _ => ErrorKind::Other,
         };
         Error { kind, msg }

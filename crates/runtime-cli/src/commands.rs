@@ -57,6 +57,7 @@ fn create_options(root: &Path, a: &CreateArgs, foreground: bool, systemd: bool) 
         preserve_fds: a.preserve_fds,
         foreground,
         systemd_cgroup: systemd,
+        stdio: None,
     }
 }
 

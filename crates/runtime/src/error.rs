@@ -31,9 +31,61 @@ pub enum Error {
     Unsupported(String),
     /// An error reported by the container's init process before it exec'd.
     #[error("{0}")]
-    Init(String),
+    Init(InitError),
+    /// The process's executable does not exist (args[0] not found in PATH,
+    /// or no such file): podman and docker exit 127.
+    #[error("exec: \"{0}\": {1}")]
+    ExecNotFound(String, &'static str),
+    /// The executable exists but cannot be run: podman and docker exit 126.
+    #[error("exec: \"{0}\": permission denied")]
+    ExecPermission(String),
     #[error("{0}")]
     Other(String),
+}
+
+/// What kind of failure the init reported: callers decide on this, never on
+/// the message's wording.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum InitErrorKind {
+    /// The process's executable does not exist ([`Error::ExecNotFound`]).
+    ExecutableNotFound,
+    /// The executable exists but cannot be run ([`Error::ExecPermission`]).
+    ExecutableNotRunnable,
+    /// The init went away without saying why.
+    Died,
+    Other,
+}
+
+/// An error of the container's init, as it travels over the sync socket.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct InitError {
+    pub kind: InitErrorKind,
+    pub message: String,
+}
+
+impl InitError {
+    /// The init exited (or closed the channel) before reporting anything.
+    pub fn died(message: impl Into<String>) -> Self {
+        InitError { kind: InitErrorKind::Died, message: message.into() }
+    }
+}
+
+impl std::fmt::Display for InitError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl From<&Error> for InitError {
+    fn from(e: &Error) -> Self {
+        let kind = match e {
+            Error::ExecNotFound(..) => InitErrorKind::ExecutableNotFound,
+            Error::ExecPermission(_) => InitErrorKind::ExecutableNotRunnable,
+            Error::Init(inner) => inner.kind,
+            _ => InitErrorKind::Other,
+        };
+        InitError { kind, message: e.to_string() }
+    }
 }
 
 /// Attach context to io/nix errors without boilerplate at every call site.

@@ -261,8 +261,11 @@ pub fn resolve_exe(p: &Process) -> Result<PathBuf> {
         let cand = if Path::new(arg0).is_absolute() { PathBuf::from(arg0) } else { p.cwd().join(arg0) };
         return check(&cand).ok_or_else(|| {
             // runc's wording; podman and docker turn it into exit 126 vs 127.
-            let why = if cand.is_file() { "permission denied" } else { "no such executable file" };
-            Error::Other(format!("exec: \"{arg0}\": {why}"))
+            if cand.is_file() {
+                Error::ExecPermission(arg0.clone())
+            } else {
+                Error::ExecNotFound(arg0.clone(), "no such executable file")
+            }
         });
     }
     let path = p
@@ -274,7 +277,7 @@ pub fn resolve_exe(p: &Process) -> Result<PathBuf> {
     path.split(':')
         .filter(|d| !d.is_empty())
         .find_map(|d| check(&Path::new(d).join(arg0)))
-        .ok_or_else(|| Error::Other(format!("exec: \"{arg0}\": executable file not found in $PATH")))
+        .ok_or_else(|| Error::ExecNotFound(arg0.clone(), "executable file not found in $PATH"))
 }
 
 /// chdir to process.cwd and check the result is inside the container root:

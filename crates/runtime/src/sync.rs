@@ -27,8 +27,8 @@ pub enum Msg {
     Pid(i32),
     /// child -> parent: carries the terminal master fd.
     Terminal,
-    /// child -> parent: setup failed with this message.
-    Error(String),
+    /// child -> parent: setup failed.
+    Error(crate::error::InitError),
 }
 
 #[derive(Debug)]
@@ -101,7 +101,9 @@ impl Channel {
             Some((m, fd)) if m == want => Ok(fd),
             Some((Msg::Error(e), _)) => Err(Error::Init(e)),
             Some((m, _)) => Err(Error::Other(format!("expected {want:?} from init, got {m:?}"))),
-            None => Err(Error::Init("container init exited before it finished setting up".into())),
+            None => {
+                Err(Error::Init(crate::error::InitError::died("container init exited before it finished setting up")))
+            }
         }
     }
 }

@@ -320,6 +320,7 @@ impl Engine {
             preserve_fds: 0,
             foreground: true,
             systemd_cgroup: false,
+            stdio: None,
         };
         let started = rt::create(&opts).map_err(Error::from).and_then(|created| {
             c.state = State::Running;

@@ -36,6 +36,19 @@ pub struct CreateOptions {
     /// (`run` without -d and without a console socket).
     pub foreground: bool,
     pub systemd_cgroup: bool,
+    /// What the container's process gets as fds 0, 1 and 2. `None`: it
+    /// inherits ours (runc's behaviour, which `berth-runtime` keeps). berth
+    /// passes /dev/null and pipes so a container never holds the caller's
+    /// terminal unless asked (`-i`, `-t`).
+    pub stdio: Option<std::sync::Arc<Stdio>>,
+}
+
+/// The container process's standard streams (see [`CreateOptions::stdio`]).
+#[derive(Debug)]
+pub struct Stdio {
+    pub stdin: OwnedFd,
+    pub stdout: OwnedFd,
+    pub stderr: OwnedFd,
 }
 
 /// A container that has been created and waits for `start`.
@@ -121,6 +134,7 @@ pub fn create(opts: &CreateOptions) -> Result<Created> {
         chan: &child_chan,
         fifo: dir.fifo(),
         console_socket: opts.console_socket.clone(),
+        stdio: opts.stdio.as_deref(),
         no_pivot: opts.no_pivot,
         no_new_keyring: opts.no_new_keyring,
         preserve_fds: opts.preserve_fds,
@@ -166,7 +180,7 @@ pub fn create(opts: &CreateOptions) -> Result<Created> {
             Some((Msg::Created, _)) => break,
             Some((Msg::Error(e), _)) => return Err(Error::Init(e)),
             Some((m, _)) => return Err(Error::Other(format!("unexpected message from init: {m:?}"))),
-            None => return Err(Error::Init("container init exited during setup".into())),
+            None => return Err(Error::Init(crate::error::InitError::died("container init exited during setup"))),
         }
     }
     dir.save(&st)?;

@@ -96,7 +96,7 @@ pub fn exec(opts: &ExecOptions) -> Result<Execed> {
             drop(parent_chan);
             let seccomp = seccomp.as_ref().map(|profile| process::Seccomp { profile, compiled: compiled.as_ref() });
             let err = child_main(opts, p, &joins, cgroup.as_ref(), seccomp, &child_chan, terminal);
-            let _ = child_chan.send(&Msg::Error(err.to_string()));
+            let _ = child_chan.send(&Msg::Error((&err).into()));
             // SAFETY: leave without running the parent's destructors.
             unsafe { libc::_exit(1) }
         }

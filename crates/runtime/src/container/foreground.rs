@@ -13,6 +13,44 @@ use crate::tty;
 
 /// Wait for `pid` (our child) to exit. Signals sent to us go to it.
 pub fn wait(pid: Pid, terminal: Option<OwnedFd>) -> i32 {
+    wait_relaying(pid, terminal, Vec::new())
+}
+
+/// Copies what a container writes to a pipe (`from`, the read end) to one
+/// of our own streams (`to`), until every writer has closed the pipe.
+pub struct Relay {
+    pub from: OwnedFd,
+    pub to: OwnedFd,
+}
+
+/// [`wait`], also copying each relay's pipe to its destination meanwhile;
+/// returns once the process exited and the relays drained what it wrote.
+pub fn wait_relaying(pid: Pid, terminal: Option<OwnedFd>, relays: Vec<Relay>) -> i32 {
+    let copies: Vec<_> = relays
+        .into_iter()
+        .map(|r| {
+            let (tx, rx) = std::sync::mpsc::channel();
+            std::thread::spawn(move || {
+                let mut from = std::fs::File::from(r.from);
+                let mut to = std::fs::File::from(r.to);
+                let _ = std::io::copy(&mut from, &mut to);
+                let _ = tx.send(());
+            });
+            rx
+        })
+        .collect();
+    let code = wait_inner(pid, terminal);
+    // The pipes reach EOF once the container's last process is gone (its pid
+    // namespace dies with its init); a process that escaped into another
+    // namespace could keep one open, so do not wait forever.
+    let deadline = std::time::Instant::now() + Duration::from_secs(2);
+    for done in copies {
+        let _ = done.recv_timeout(deadline.saturating_duration_since(std::time::Instant::now()));
+    }
+    code
+}
+
+fn wait_inner(pid: Pid, terminal: Option<OwnedFd>) -> i32 {
     let mut set = SigSet::all();
     for s in [
         Signal::SIGKILL,

@@ -27,6 +27,8 @@ pub struct Context<'a> {
     pub chan: &'a Channel,
     pub fifo: PathBuf,
     pub console_socket: Option<PathBuf>,
+    /// Replaces fds 0-2 before anything else (see `CreateOptions::stdio`).
+    pub stdio: Option<&'a super::create::Stdio>,
     pub no_pivot: bool,
     pub no_new_keyring: bool,
     pub preserve_fds: i32,
@@ -68,7 +70,7 @@ fn exit_with(ctx: &Context, e: Error) -> ! {
     if REPORTED_CREATED.load(Ordering::Relaxed) {
         eprintln!("berth-runtime: {e}");
     } else {
-        let _ = ctx.chan.send(&Msg::Error(e.to_string()));
+        let _ = ctx.chan.send(&Msg::Error((&e).into()));
     }
     // SAFETY: _exit skips atexit handlers and destructors that belong to the parent's copy.
     unsafe { libc::_exit(1) }
@@ -80,6 +82,15 @@ fn setup(ctx: &Context) -> Result<(PathBuf, Option<process::Listener>)> {
     // If the runtime dies before we are done, so do we: nothing half-made lingers.
     nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL).context(|| "prctl(PR_SET_PDEATHSIG)".into())?;
     ctx.chan.expect(Msg::Go)?;
+    if let Some(stdio) = ctx.stdio {
+        for (fd, to) in [(&stdio.stdin, 0), (&stdio.stdout, 1), (&stdio.stderr, 2)] {
+            // SAFETY: dup2 onto 0-2 of this (single-threaded) child; the
+            // result is not close-on-exec, so the process keeps them.
+            if unsafe { libc::dup2(fd.as_raw_fd(), to) } < 0 {
+                return Err(std::io::Error::last_os_error()).context(|| format!("set up fd {to} of the container"));
+            }
+        }
+    }
     // The fifo lives in the host's state dir: open it while we can still see it.
     // O_RDWR does not block; `start` writes a byte that our read below waits for.
     // Opened before becoming root of a new user namespace: we are still host root

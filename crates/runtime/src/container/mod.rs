@@ -6,6 +6,6 @@ pub mod foreground;
 mod init;
 mod lifecycle;
 
-pub use create::{create, CreateOptions, Created};
+pub use create::{create, CreateOptions, Created, Stdio};
 pub use exec::{exec, ExecOptions, Execed};
 pub use lifecycle::{delete, destroy, kill, list, load, pause, pids, resume, start, state_json, stats, update};

@@ -1,0 +1,14 @@
+//! Filesystem primitives shared by every berth crate. They return
+//! `std::io::Error`; callers add what they were doing.
+
+pub mod atomic;
+pub mod dir;
+pub mod lock;
+pub mod read;
+pub mod resolve;
+
+pub use atomic::{write_atomic, Durability};
+pub use dir::{create_private_dir, restrict_dir};
+pub use lock::{FileLock, LockMode};
+pub use read::{read_regular, read_regular_rerooted};
+pub use resolve::{ensure_rerooted, fd_path, open_beneath, open_beneath_no_symlinks, open_rerooted, Kind};
