@@ -1,0 +1,134 @@
+//! The runtime's mount and device code, attacked and fed bad input for real.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+use common::*;
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use serde_json::{json, Value};
+
+fn add_mount(e: &mut Env, m: Value) {
+    e.config["mounts"].as_array_mut().expect("mounts").push(m);
+}
+
+/// mountinfo as mount id => (mount point, per-mount options, super options).
+fn mounts_by_id(text: &str) -> BTreeMap<String, (String, String, String)> {
+    let mut out = BTreeMap::new();
+    for line in text.lines() {
+        let Some((pre, post)) = line.split_once(" - ") else { continue };
+        let pre: Vec<&str> = pre.split_whitespace().collect();
+        let post: Vec<&str> = post.split_whitespace().collect();
+        if pre.len() >= 6 && post.len() >= 3 {
+            out.insert(pre[0].to_string(), (pre[4].to_string(), pre[5].to_string(), post[2].to_string()));
+        }
+    }
+    out
+}
+
+fn host_mountinfo() -> String {
+    std::fs::read_to_string("/proc/self/mountinfo").unwrap()
+}
+
+// ------------------------------------------------- CVE-2021-30465 class
+
+/// A read-only bind whose destination goes through `d`, an entry of a volume
+/// that the container shares with others, while a racer keeps turning `d`
+/// from a link into the volume ("real", where the destination should be)
+/// into a link to somewhere else: an absolute host path that, inside the
+/// container, names the mount point of a tmpfs. A runtime that binds, then
+/// looks the destination up again to make it read-only, sometimes remounts
+/// that tmpfs read-only and leaves the volume's bind writable (or, on the
+/// host, would touch the host's directory). berth must leave the source
+/// read-only wherever the bind landed, change nothing else, and nothing on
+/// the host.
+///
+/// The entry flips between two symlinks with rename(2): that is the atomic
+/// form of the dir <-> symlink swap (rename cannot replace a directory by a
+/// symlink in one step, and a moment without `d` would only make the runtime
+/// create a fresh directory there).
+#[test]
+fn ro_bind_through_a_racing_renamer_stays_read_only_and_changes_nothing_else() {
+    const RUNS: usize = 120;
+    let mut e = Env::new("race");
+    let base = e.dir.path().to_path_buf();
+    let vol = base.join("vol");
+    std::fs::create_dir_all(vol.join("real/ro")).unwrap();
+    // Elsewhere: a host directory, and (the same absolute path) a tmpfs mount point in the container.
+    let elsewhere = base.join("elsewhere");
+    std::fs::create_dir_all(elsewhere.join("ro")).unwrap();
+    let src = base.join("ro-src");
+    std::fs::create_dir(&src).unwrap();
+    std::fs::write(src.join("marker"), "source").unwrap();
+    std::os::unix::fs::symlink("real", vol.join("d")).unwrap();
+
+    let ew = elsewhere.to_str().unwrap();
+    add_mount(&mut e, json!({"destination": "/vol", "type": "bind", "source": vol, "options": ["rbind", "rw"]}));
+    add_mount(
+        &mut e,
+        json!({"destination": format!("{ew}/ro"), "type": "tmpfs", "source": "tmpfs", "options": ["mode=755"]}),
+    );
+    add_mount(&mut e, json!({"destination": "/vol/d/ro", "type": "bind", "source": src, "options": ["rbind", "ro"]}));
+    // Wherever the source landed it is read-only; every other candidate stays writable.
+    e.sh(&format!(
+        "for l in /vol/real/ro {ew}/ro; do \
+           if [ -e $l/marker ]; then echo at $l; \
+             if touch $l/probe 2>/dev/null; then echo SOURCE-WRITABLE $l; fi; \
+           elif touch $l/probe; then rm -f $l/probe; else echo OTHER-READ-ONLY $l; fi; \
+         done"
+    ));
+    e.config["root"]["readonly"] = json!(false);
+
+    let before = mounts_by_id(&host_mountinfo());
+    let stop = Arc::new(AtomicBool::new(false));
+    let flips = Arc::new(AtomicUsize::new(0));
+    let racer = {
+        let (stop, flips, vol, ew) = (stop.clone(), flips.clone(), vol.clone(), ew.to_string());
+        std::thread::spawn(move || {
+            let tmp = vol.join("d.tmp");
+            while !stop.load(Ordering::Relaxed) {
+                for target in [ew.as_str(), "real"] {
+                    let _ = std::fs::remove_file(&tmp);
+                    std::os::unix::fs::symlink(target, &tmp).unwrap();
+                    std::fs::rename(&tmp, vol.join("d")).unwrap();
+                    flips.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        })
+    };
+    let mut failures = Vec::new();
+    let mut landed_elsewhere = 0;
+    let (at_real, at_elsewhere) = ("at /vol/real/ro".to_string(), format!("at {ew}/ro"));
+    for i in 0..RUNS {
+        e.id = unique_id("race");
+        let out = e.run();
+        let text = format!("{}{}", stdout(&out), stderr(&out));
+        let text = text.trim_end();
+        if !out.status.success() || (text != at_real && text != at_elsewhere) {
+            failures.push(format!("run {i}: {:?}: {text}", out.status));
+        }
+        landed_elsewhere += usize::from(text == at_elsewhere);
+        // Neither host side of the race was mounted on or made read-only.
+        assert!(std::fs::write(elsewhere.join("ro/host-probe"), "x").is_ok(), "host {ew}/ro became read-only");
+    }
+    stop.store(true, Ordering::Relaxed);
+    racer.join().unwrap();
+    let flips = flips.load(Ordering::Relaxed);
+    assert!(flips > RUNS * 10, "the racer flipped only {flips} times: no race was run");
+    assert!(failures.is_empty(), "{} of {RUNS} runs went wrong:\n{}", failures.len(), failures.join("\n"));
+
+    // The host: no mount under the test's directory, and no mount that
+    // existed before had its flags changed.
+    let after_text = host_mountinfo();
+    let base_s = base.to_str().unwrap();
+    assert!(!after_text.lines().any(|l| l.contains(base_s)), "a host mount under {base_s}:\n{after_text}");
+    let after = mounts_by_id(&after_text);
+    for (id, was) in &before {
+        if let Some(now) = after.get(id) {
+            assert_eq!(now, was, "host mount {id} changed");
+        }
+    }
+    eprintln!("{RUNS} runs, {flips} flips, source reached through the other link {landed_elsewhere} times");
+}
