@@ -5,6 +5,7 @@ mod common;
 use common::*;
 
 use std::collections::BTreeMap;
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
@@ -30,6 +31,18 @@ fn mounts_by_id(text: &str) -> BTreeMap<String, (String, String, String)> {
 
 fn host_mountinfo() -> String {
     std::fs::read_to_string("/proc/self/mountinfo").unwrap()
+}
+
+/// Nothing of `e`'s container remains: state dir, cgroup, mounts of the bundle.
+#[track_caller]
+fn assert_nothing_left(e: &Env, cgroups_path: &str) {
+    assert!(!e.root.join(&e.id).exists(), "state dir of {} left behind", e.id);
+    for ctrl in ["memory", "pids", "freezer", "devices", "unified"] {
+        let d = cgroup_v1_dir(ctrl, cgroups_path);
+        assert!(!d.exists(), "cgroup {} left behind", d.display());
+    }
+    let bundle = e.bundle.to_str().unwrap();
+    assert!(!host_mountinfo().lines().any(|l| l.contains(bundle)), "a mount of {bundle} left behind");
 }
 
 // ------------------------------------------------- CVE-2021-30465 class
@@ -131,4 +144,24 @@ fn ro_bind_through_a_racing_renamer_stays_read_only_and_changes_nothing_else() {
         }
     }
     eprintln!("{RUNS} runs, {flips} flips, source reached through the other link {landed_elsewhere} times");
+}
+
+// ---------------------------------------------------------------- devices
+
+#[test]
+fn device_path_leaving_dev_is_refused_and_nothing_is_made() {
+    for (bad, inside) in
+        [("/dev/../etc/shadow", "etc/shadow"), ("/dev/net/../../etc/berth-dev-escape", "etc/berth-dev-escape")]
+    {
+        let mut e = Env::new("devesc");
+        let target = e.rootfs().join(inside);
+        let before = std::fs::symlink_metadata(&target).ok().map(|m| (m.file_type(), m.len()));
+        let cg = e.set_cgroups_path();
+        e.config["linux"]["devices"] = json!([{"path": bad, "type": "c", "major": 1, "minor": 3, "fileMode": 438}]);
+        fails_with(&e.create(), "must be a path under /dev");
+        let after = std::fs::symlink_metadata(&target).ok().map(|m| (m.file_type(), m.len()));
+        assert_eq!(before, after, "{} was touched", target.display());
+        assert!(!Path::new("/etc/berth-dev-escape").exists());
+        assert_nothing_left(&e, &cg);
+    }
 }

@@ -3,7 +3,7 @@
 
 use std::ffi::CString;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
-use std::path::Path;
+use std::path::{Component, Path};
 
 use nix::mount::{mount, MsFlags};
 use nix::sys::stat::{makedev, SFlag};
@@ -38,6 +38,23 @@ pub fn defaults() -> Vec<Dev> {
         .collect()
 }
 
+/// A device path must name something below /dev by its letters alone:
+/// absolute, `/dev/` first, no `..` anywhere. (Path::starts_with compares
+/// components, so "/dev/../etc/shadow" starts with "/dev": checking that
+/// alone let a config create nodes anywhere in the rootfs.)
+fn check_device_path(path: &Path) -> Result<()> {
+    let mut comps = path.components();
+    let under_dev = comps.next() == Some(Component::RootDir)
+        && comps.next() == Some(Component::Normal("dev".as_ref()))
+        && comps.clone().any(|c| matches!(c, Component::Normal(_)))
+        && !comps.any(|c| matches!(c, Component::ParentDir));
+    if under_dev {
+        Ok(())
+    } else {
+        Err(Error::InvalidConfig(format!("device path {path:?} must be a path under /dev without \"..\"")))
+    }
+}
+
 pub fn from_spec(spec: &Spec) -> Result<Vec<Dev>> {
     let mut out = Vec::new();
     for d in spec.linux().as_ref().and_then(|l| l.devices().as_ref()).into_iter().flatten() {
@@ -49,9 +66,7 @@ pub fn from_spec(spec: &Spec) -> Result<Vec<Dev>> {
                 return Err(Error::InvalidConfig(format!("device {:?}: type \"a\" is not a node", d.path())))
             }
         };
-        if !d.path().starts_with("/dev") {
-            return Err(Error::InvalidConfig(format!("device path {:?} must be under /dev", d.path())));
-        }
+        check_device_path(d.path())?;
         out.push(Dev {
             path: d.path().to_string_lossy().into_owned(),
             kind,
@@ -173,4 +188,22 @@ pub fn cgroup_rules(spec: &Spec) -> Result<Vec<LinuxDeviceCgroup>> {
         rules.push(rule(typ, Some(d.major as i64), Some(d.minor as i64)));
     }
     Ok(rules)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn device_paths_must_be_lexically_under_dev() {
+        for ok in ["/dev/fuse", "/dev/net/tun", "/dev/./kvm"] {
+            check_device_path(Path::new(ok)).unwrap();
+        }
+        for bad in
+            ["/dev/../etc/shadow", "/dev/net/../../etc/passwd", "/dev", "/dev/", "/devices/x", "dev/null", "/etc/dev"]
+        {
+            let e = check_device_path(Path::new(bad)).unwrap_err();
+            assert!(e.to_string().contains("must be a path under /dev"), "{bad}: {e}");
+        }
+    }
 }
