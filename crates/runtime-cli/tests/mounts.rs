@@ -165,3 +165,20 @@ fn device_path_leaving_dev_is_refused_and_nothing_is_made() {
         assert_nothing_left(&e, &cg);
     }
 }
+
+#[test]
+fn fifo_device_is_created_and_gets_no_cgroup_rule() {
+    let mut e = Env::new("fifo");
+    let cg = e.set_cgroups_path();
+    e.config["linux"]["devices"] =
+        json!([{"path": "/dev/myfifo", "type": "p", "major": 8, "minor": 666, "fileMode": 420}]);
+    e.sh("test -p /dev/myfifo && stat -c '%a %F' /dev/myfifo && cat /sys/fs/cgroup/devices/devices.list");
+    let out = ok(&e.run());
+    let mut lines = out.lines();
+    assert_eq!(lines.next(), Some("644 fifo"), "{out}");
+    // The default rules are there (the cgroup was written), none for the FIFO.
+    let rules: Vec<&str> = lines.collect();
+    assert!(rules.contains(&"c 1:3 rwm"), "{out}");
+    assert!(!rules.iter().any(|r| r.starts_with('p') || r.contains("8:666")), "{out}");
+    assert!(!cgroup_v1_dir("devices", &cg).exists());
+}

@@ -178,10 +178,12 @@ pub fn cgroup_rules(spec: &Spec) -> Result<Vec<LinuxDeviceCgroup>> {
     rules.push(rule(LinuxDeviceType::C, Some(136), None));
     rules.push(rule(LinuxDeviceType::C, Some(10), Some(200)));
     for d in from_spec(spec)? {
-        let typ = if d.kind == SFlag::S_IFBLK {
+        // A FIFO is no device: the device cgroup has no rule type for it
+        // (cgroup v1 rejects "p"), and none is needed to use it (as runc).
+        let typ = if d.kind == SFlag::S_IFIFO {
+            continue;
+        } else if d.kind == SFlag::S_IFBLK {
             LinuxDeviceType::B
-        } else if d.kind == SFlag::S_IFIFO {
-            LinuxDeviceType::P
         } else {
             LinuxDeviceType::C
         };
