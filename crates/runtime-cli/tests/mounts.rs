@@ -1,4 +1,7 @@
-//! The runtime's mount and device code, attacked and fed bad input for real.
+//! The runtime's mount and device code, attacked and fed bad input for real:
+//! a renamer racing a read-only bind in a shared volume, device paths that
+//! leave /dev, FIFOs in linux.devices, a mount label on a host without
+//! SELinux, and what `features` claims.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -181,4 +184,96 @@ fn fifo_device_is_created_and_gets_no_cgroup_rule() {
     assert!(rules.contains(&"c 1:3 rwm"), "{out}");
     assert!(!rules.iter().any(|r| r.starts_with('p') || r.contains("8:666")), "{out}");
     assert!(!cgroup_v1_dir("devices", &cg).exists());
+}
+
+// ------------------------------------------------------------- SELinux
+
+#[test]
+fn mount_label_without_selinux_is_refused_and_leaves_nothing() {
+    assert!(!Path::new("/sys/fs/selinux/enforce").exists(), "this test expects a host without SELinux");
+    let mut e = Env::new("mntlabel");
+    let cg = e.set_cgroups_path();
+    e.config["linux"]["mountLabel"] = json!("system_u:object_r:container_file_t:s0:c1,c2");
+    fails_with(&e.create(), "SELinux is not enabled on this host");
+    assert_nothing_left(&e, &cg);
+}
+
+#[test]
+fn features_report_what_berth_applies() {
+    require_root();
+    let out = run_capture(std::process::Command::new(BIN).arg("features"));
+    let f: Value = serde_json::from_str(&ok(&out)).unwrap();
+    let linux = &f["linux"];
+    // This host has neither module: berth refuses labels and profiles here,
+    // so it must not claim to apply them.
+    assert!(!Path::new("/sys/kernel/security/apparmor").exists() && !Path::new("/sys/fs/selinux/enforce").exists());
+    assert_eq!(linux["selinux"], json!({"enabled": false}));
+    assert_eq!(linux["apparmor"], json!({"enabled": false}));
+    assert_eq!(linux["mountExtensions"]["idmap"]["enabled"], json!(false));
+    let opts: Vec<&str> = f["mountOptions"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+    let want = [
+        "async",
+        "atime",
+        "bind",
+        "dev",
+        "diratime",
+        "dirsync",
+        "exec",
+        "loud",
+        "mand",
+        "noatime",
+        "nodev",
+        "nodiratime",
+        "noexec",
+        "nomand",
+        "norelatime",
+        "nostrictatime",
+        "nosuid",
+        "private",
+        "rbind",
+        "relatime",
+        "remount",
+        "ro",
+        "rprivate",
+        "rshared",
+        "rslave",
+        "runbindable",
+        "rw",
+        "shared",
+        "silent",
+        "slave",
+        "strictatime",
+        "suid",
+        "sync",
+        "unbindable",
+    ];
+    assert_eq!(opts, want);
+}
+
+/// Every per-mount option `features` advertises works on a real bind.
+#[test]
+fn advertised_bind_options_apply() {
+    let mut e = Env::new("bindopts");
+    let src = e.dir.path().join("src");
+    std::fs::create_dir(&src).unwrap();
+    for (dest, opts) in [
+        ("/o1", json!(["rbind", "ro", "nosuid", "nodev", "noexec", "noatime", "nodiratime"])),
+        ("/o2", json!(["bind", "rw", "suid", "dev", "exec", "strictatime", "diratime", "rprivate"])),
+        ("/o3", json!(["rbind", "relatime", "runbindable"])),
+    ] {
+        add_mount(&mut e, json!({"destination": dest, "type": "bind", "source": src, "options": opts}));
+    }
+    e.sh("for d in /o1 /o2 /o3; do grep \" $d \" /proc/self/mountinfo | cut -d' ' -f6-7; done");
+    let out = ok(&e.run());
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 3, "{out}");
+    let opts = |l: &str| l.split(' ').next().unwrap().split(',').map(String::from).collect::<Vec<_>>();
+    let o1 = opts(lines[0]);
+    for f in ["ro", "nosuid", "nodev", "noexec", "noatime", "nodiratime"] {
+        assert!(o1.iter().any(|o| o == f), "/o1 lacks {f}: {out}");
+    }
+    let o2 = opts(lines[1]);
+    assert!(o2.iter().any(|o| o == "rw") && !o2.iter().any(|o| o.starts_with("no") || o == "relatime"), "/o2: {out}");
+    assert!(opts(lines[2]).iter().any(|o| o == "relatime"), "/o3: {out}");
+    assert!(lines[2].ends_with("unbindable"), "/o3 propagation: {out}");
 }

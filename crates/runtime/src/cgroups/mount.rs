@@ -25,6 +25,7 @@ use sys::mount::MountAttr;
 use super::{Manager, Mode as CgroupMode};
 use crate::error::{Context, Error, Result};
 use crate::rootfs::attach::{self, Change, Mount};
+use crate::rootfs::label;
 use crate::rootfs::options::{fs_params, Options};
 
 pub fn mount_in_container(
@@ -33,6 +34,7 @@ pub fn mount_in_container(
     opts: &Options,
     cg: Option<&Manager>,
     cgroupns: bool,
+    mount_label: Option<&str>,
 ) -> Result<()> {
     let cg = cg.ok_or_else(|| Error::Cgroup("a cgroup mount needs the container's cgroup".into()))?;
     // Always nosuid, nodev, noexec (as runc); the atime option, if any, as asked.
@@ -53,7 +55,7 @@ pub fn mount_in_container(
         let m = one(target.as_fd(), dest, "cgroup2", None, &u.dir, cgroupns, attr | ro)?;
         return propagate(m.fd(), dest, &opts.propagation);
     }
-    let tmpfs_params = fs_params(&["mode=755".into()]);
+    let tmpfs_params = fs_params(&label::with_context(&["mode=755".into()], "tmpfs", mount_label));
     let tmpfs = Mount::new_fs("tmpfs", "tmpfs", &tmpfs_params, &[], attr)
         .and_then(|m| m.attach(target.as_fd(), &Change::default()))
         .context(|| format!("mount tmpfs on {}", dest.display()))?;

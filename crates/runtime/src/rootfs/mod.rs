@@ -9,6 +9,7 @@
 
 pub mod attach;
 pub mod devices;
+pub mod label;
 pub mod options;
 
 use std::io;
@@ -43,6 +44,7 @@ pub struct Setup<'a> {
 /// Make the mount namespace ours and mount everything config.json asks for.
 /// Returns an O_PATH fd to the (bind-mounted) rootfs.
 pub fn prepare(s: &Setup) -> Result<OwnedFd> {
+    let label = label::mount_label(s.spec)?;
     let linux = s.spec.linux().as_ref();
     // Stop our mounts from propagating to the host (and the host's, if asked, to us).
     let prop = match linux.and_then(|l| l.rootfs_propagation().as_deref()) {
@@ -91,7 +93,7 @@ pub fn prepare(s: &Setup) -> Result<OwnedFd> {
         refuse_dev_symlink(&root)?;
     }
     for m in mounts {
-        mount_entry(s, &root, m)?;
+        mount_entry(s, &root, m, label)?;
     }
     if !dev_is_bound {
         devices::create(&root, s.spec, s.userns)?;
@@ -116,12 +118,12 @@ fn resolve_creating(root: &OwnedFd, dest: &Path, kind: Kind) -> Result<OwnedFd> 
     ensure_rerooted(root.as_fd(), dest, kind).context(|| format!("resolve {} in rootfs", dest.display()))
 }
 
-fn mount_entry(s: &Setup, root: &OwnedFd, m: &Mount) -> Result<()> {
+fn mount_entry(s: &Setup, root: &OwnedFd, m: &Mount, label: Option<&str>) -> Result<()> {
     let opts = options::parse(m.options().as_deref().unwrap_or(&[]));
     let typ = m.typ().as_deref().unwrap_or("");
     let dest = m.destination();
     if typ == "cgroup" || typ == "cgroup2" {
-        return crate::cgroups::mount::mount_in_container(root, dest, &opts, s.cgroup, s.new_cgroupns);
+        return crate::cgroups::mount::mount_in_container(root, dest, &opts, s.cgroup, s.new_cgroupns, label);
     }
     if opts.bind || typ == "bind" {
         let src = m
@@ -140,7 +142,7 @@ fn mount_entry(s: &Setup, root: &OwnedFd, m: &Mount) -> Result<()> {
             .context(|| format!("bind {} to {}", src.display(), dest.display()))?;
         return Ok(());
     }
-    let data = &opts.data;
+    let data = label::with_context(&opts.data, typ, label);
     if opts.remount {
         // "remount" changes the mount already at the destination: one mount(2)
         // on the fd it resolves to (the top mount's root).
@@ -156,10 +158,10 @@ fn mount_entry(s: &Setup, root: &OwnedFd, m: &Mount) -> Result<()> {
     let target = resolve_creating(root, dest, Kind::Dir)?;
     let source = m.source().as_ref().map(|p| p.to_string_lossy().into_owned()).unwrap_or_else(|| typ.into());
     let change = Change { propagation: opts.propagation.clone(), ..Default::default() };
-    let made = attach::Mount::new_fs(typ, &source, &options::fs_params(data), &opts.sb_flags(), opts.attr().set)
+    let made = attach::Mount::new_fs(typ, &source, &options::fs_params(&data), &opts.sb_flags(), opts.attr().set)
         .and_then(|fs| fs.attach(target.as_fd(), &change));
     match made {
-        Ok(_) => Ok(()),
+        Ok(fs) => label::label_root(fs.fd(), typ, label),
         // sysfs in a user namespace without its own net namespace cannot be
         // mounted; runc falls back to a recursive bind of the host's /sys.
         Err(e) if e.raw_os_error() == Some(Errno::PERM.raw_os_error()) && typ == "sysfs" && s.userns => {
@@ -246,8 +248,9 @@ pub fn masked_paths(root: &OwnedFd, spec: &Spec) -> Result<()> {
     if paths.is_empty() {
         return Ok(());
     }
+    let label = label::mount_label(spec)?;
     let null = verified_dev_null(root)?;
-    let tmpfs_params = options::fs_params(&["size=0k".into(), "mode=555".into()]);
+    let tmpfs_params = options::fs_params(&label::with_context(&["size=0k".into(), "mode=555".into()], "tmpfs", label));
     for p in paths {
         let Some(t) = open_existing(root, p, OFlags::PATH, "masked path")? else { continue };
         let st = fstat(&t).map_err(io::Error::from).context(|| format!("stat masked path {p}"))?;
