@@ -13,7 +13,8 @@
 //! The one fallback: kernels before 5.12 have no `mount_setattr`. There (and
 //! only on ENOSYS) the mount is attached first and its flags and propagation
 //! are changed with mount(2) through `/proc/self/fd/N` of the mount's own fd,
-//! which names exactly that mount: still no second lookup. `open_tree`,
+//! which names exactly that mount: still no second lookup (a recursive
+//! flag change then reaches the top mount only, as mount(2) does). `open_tree`,
 //! `move_mount` and `fsopen` (Linux 5.2) need no fallback: berth needs
 //! openat2 (5.6) anyway.
 
@@ -254,8 +255,10 @@ fn with_fs_log(fs: &OwnedFd, e: Errno) -> io::Error {
         if n == 0 {
             break;
         }
+        // Each message is "e ", "w " or "i " and the text.
         let line = String::from_utf8_lossy(&buf[..n]);
-        said.push(line.trim_start_matches(['e', 'w', 'i', ' ']).trim().to_string());
+        let text = ["e ", "w ", "i "].iter().find_map(|p| line.strip_prefix(p)).unwrap_or(&line);
+        said.push(text.trim().to_string());
     }
     if said.is_empty() {
         e.into()
