@@ -136,16 +136,21 @@ fn ro_bind_through_a_racing_renamer_stays_read_only_and_changes_nothing_else() {
     assert!(failures.is_empty(), "{} of {RUNS} runs went wrong:\n{}", failures.len(), failures.join("\n"));
 
     // The host: no mount under the test's directory, and no mount that
-    // existed before had its flags changed.
+    // existed before had its flags changed. (Mounts in scratch places are
+    // other tests' business: they come and go while this one runs.)
     let after_text = host_mountinfo();
     let base_s = base.to_str().unwrap();
     assert!(!after_text.lines().any(|l| l.contains(base_s)), "a host mount under {base_s}:\n{after_text}");
     let after = mounts_by_id(&after_text);
-    for (id, was) in &before {
+    let scratch = ["/tmp/", "/var/tmp/", "/run/", "/var/lib/containers/", "/work/"];
+    let mut compared = 0;
+    for (id, was) in before.iter().filter(|(_, (point, _, _))| !scratch.iter().any(|s| point.starts_with(s))) {
         if let Some(now) = after.get(id) {
             assert_eq!(now, was, "host mount {id} changed");
+            compared += 1;
         }
     }
+    assert!(compared >= 5, "only {compared} host mounts compared");
     eprintln!("{RUNS} runs, {flips} flips, source reached through the other link {landed_elsewhere} times");
 }
 
