@@ -282,3 +282,52 @@ fn advertised_bind_options_apply() {
     assert!(opts(lines[2]).iter().any(|o| o == "relatime"), "/o3: {out}");
     assert!(lines[2].ends_with("unbindable"), "/o3 propagation: {out}");
 }
+
+/// A host mount, unmounted when dropped.
+struct HostMount(std::path::PathBuf);
+
+impl HostMount {
+    fn tmpfs(at: &Path, options: &str) -> HostMount {
+        std::fs::create_dir_all(at).unwrap();
+        let st = std::process::Command::new("mount").args(["-t", "tmpfs", "-o", options, "tmpfs"]).arg(at).status();
+        assert!(st.unwrap().success(), "mount tmpfs on {}", at.display());
+        HostMount(at.to_path_buf())
+    }
+}
+
+impl Drop for HostMount {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+/// In a user namespace the kernel locks the flags a bind inherits from the
+/// host (nosuid, nodev, noexec here). A read-only bind keeps them (only
+/// what the config sets is changed); a config that asks to clear one is
+/// refused in one line, as runc refuses it.
+#[test]
+fn bind_in_a_user_namespace_keeps_locked_flags_and_refuses_to_clear_them() {
+    for (opts, want) in
+        [(json!(["rbind", "ro"]), None), (json!(["rbind", "ro", "suid"]), Some("Operation not permitted"))]
+    {
+        let mut e = Env::new("locked");
+        let src = HostMount::tmpfs(&e.dir.path().join("locked-src"), "nosuid,nodev,noexec,mode=755");
+        // The container's root cannot create it in the (host root's) rootfs.
+        std::fs::create_dir(e.rootfs().join("locked")).unwrap();
+        e.config["linux"]["namespaces"].as_array_mut().unwrap().push(json!({"type": "user"}));
+        e.config["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+        e.config["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+        add_mount(&mut e, json!({"destination": "/locked", "type": "bind", "source": src.0, "options": opts}));
+        e.sh("grep ' /locked ' /proc/self/mountinfo | cut -d' ' -f6");
+        let out = e.run();
+        match want {
+            None => {
+                let flags: Vec<String> = ok(&out).trim().split(',').map(String::from).collect();
+                for f in ["ro", "nosuid", "nodev", "noexec"] {
+                    assert!(flags.iter().any(|x| x == f), "{opts}: /locked lacks {f}: {flags:?}");
+                }
+            }
+            Some(why) => fails_with(&out, why),
+        }
+    }
+}
