@@ -1,44 +1,24 @@
 //! `features` (the runtime spec's features.json) and `spec` (a default
 //! config.json, as `runc spec` writes it).
 
+use std::path::Path;
+
 use serde_json::{json, Value};
 
-const MOUNT_OPTIONS: &[&str] = &[
-    "async",
-    "atime",
-    "bind",
-    "dev",
-    "diratime",
-    "dirsync",
-    "exec",
-    "loud",
-    "mand",
-    "noatime",
-    "nodev",
-    "nodiratime",
-    "noexec",
-    "nomand",
-    "norelatime",
-    "nostrictatime",
-    "nosuid",
-    "private",
-    "rbind",
-    "relatime",
-    "remount",
-    "ro",
-    "rprivate",
-    "rshared",
-    "rslave",
-    "runbindable",
-    "rw",
-    "shared",
-    "silent",
-    "slave",
-    "strictatime",
-    "suid",
-    "sync",
-    "unbindable",
-];
+/// Whether SELinux is enabled on this host (selinuxfs mounted). berth applies
+/// `process.selinuxLabel` (the exec attribute, written through the verified
+/// procfs before execve) and `linux.mountLabel` (`rootfs::label`) only here,
+/// and refuses both elsewhere.
+pub fn selinux_enabled() -> bool {
+    Path::new("/sys/fs/selinux/enforce").exists()
+}
+
+/// Whether AppArmor is enabled on this host. berth applies
+/// `process.apparmorProfile` (the exec attribute, before execve) only here,
+/// and refuses it elsewhere.
+pub fn apparmor_enabled() -> bool {
+    Path::new("/sys/kernel/security/apparmor").exists()
+}
 
 pub fn features() -> Value {
     let caps: Vec<String> =
@@ -47,14 +27,16 @@ pub fn features() -> Value {
         "ociVersionMin": "1.0.0",
         "ociVersionMax": crate::OCI_VERSION,
         "hooks": ["prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"],
-        "mountOptions": MOUNT_OPTIONS,
+        "mountOptions": crate::rootfs::options::names(),
         "linux": {
             "namespaces": ["cgroup", "ipc", "mount", "network", "pid", "time", "user", "uts"],
             "capabilities": caps,
             "cgroup": {"v1": true, "v2": true, "systemd": false, "systemdUser": false, "rdma": false},
             "seccomp": crate::seccomp::features(),
-            "apparmor": {"enabled": std::path::Path::new("/sys/kernel/security/apparmor").exists()},
-            "selinux": {"enabled": std::path::Path::new("/sys/fs/selinux/enforce").exists()},
+            // Reported as what berth applies: a profile or label is applied
+            // where the host has the module and refused where it has not.
+            "apparmor": {"enabled": apparmor_enabled()},
+            "selinux": {"enabled": selinux_enabled()},
             "intelRdt": {"enabled": false},
             "mountExtensions": {"idmap": {"enabled": false}},
         },

@@ -111,10 +111,12 @@ pub fn mkdir_levels(mount: &Path, dir: &Path) -> Result<Vec<PathBuf>> {
 /// though they "contain" control files, whereas a fake tree in a tempdir
 /// (tests) has real files that must be deleted first.
 pub fn is_cgroupfs(path: &Path) -> bool {
-    use nix::sys::statfs::{statfs, CGROUP2_SUPER_MAGIC, CGROUP_SUPER_MAGIC};
-    match statfs(path) {
+    // <linux/magic.h>; rustix does not name these two.
+    const CGROUP_SUPER_MAGIC: rustix::fs::FsWord = 0x0027_e0eb;
+    const CGROUP2_SUPER_MAGIC: rustix::fs::FsWord = 0x6367_7270;
+    match rustix::fs::statfs(path) {
         Ok(st) => {
-            let t = st.filesystem_type();
+            let t = st.f_type;
             t == CGROUP_SUPER_MAGIC || t == CGROUP2_SUPER_MAGIC
         }
         Err(_) => false,
@@ -179,7 +181,7 @@ fn rmdir_retry(dir: &Path) -> Result<()> {
         match fs::remove_dir(dir) {
             Ok(()) => return Ok(()),
             Err(e) if e.kind() == ErrorKind::NotFound => return Ok(()),
-            Err(e) if e.raw_os_error() == Some(libc::EBUSY) && attempt < 7 => {
+            Err(e) if e.raw_os_error() == Some(rustix::io::Errno::BUSY.raw_os_error()) && attempt < 7 => {
                 attempt += 1;
                 sleep(delay);
                 delay *= 2;
@@ -222,7 +224,9 @@ pub fn write_pid(dir: &Path, pid: i32) -> Result<()> {
     loop {
         match write(dir, "cgroup.procs", &value) {
             Ok(()) => return Ok(()),
-            Err(Error::Io { source, .. }) if source.raw_os_error() == Some(libc::EINVAL) && attempt < 5 => {
+            Err(Error::Io { source, .. })
+                if source.raw_os_error() == Some(rustix::io::Errno::INVAL.raw_os_error()) && attempt < 5 =>
+            {
                 attempt += 1;
                 sleep(Duration::from_millis(30));
             }

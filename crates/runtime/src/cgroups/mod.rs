@@ -5,7 +5,7 @@
 //! Hand-written rather than built on an existing cgroups crate: those don't
 //! handle the hybrid layout (v1 controllers plus a cgroup2 mount holding
 //! e.g. hugetlb; crun 1.8 even refuses it) and drag in large dependency
-//! trees. This module needs only std, nix, libc, serde and oci-spec.
+//! trees. This module needs only std, rustix, serde and oci-spec.
 //!
 //! Layout support: pure v1, pure v2 and hybrid. For each resource group the
 //! rule is the same: if its controller is mounted as v1, the v1 files are
@@ -30,9 +30,9 @@ mod tests;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-use nix::sys::signal::{kill, Signal};
-use nix::unistd::Pid;
 use oci_spec::runtime::LinuxResources;
+use rustix::io::Errno;
+use rustix::process::{kill_process, Pid, Signal};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
@@ -360,7 +360,7 @@ impl Manager {
     /// paused stays paused (its signals are delivered on resume), except for
     /// SIGKILL, where it is thawed so the processes actually die.
     pub fn kill_all(&self, sig: Signal) -> Result<()> {
-        if sig == Signal::SIGKILL {
+        if sig == Signal::KILL {
             if let Some(d) = self.unified_dir().filter(|d| d.join("cgroup.kill").exists()) {
                 fs::write(d, "cgroup.kill", "1")?;
                 // On hybrid hosts the freezer is v1's, which holds even
@@ -381,7 +381,7 @@ impl Manager {
             }
         };
         let result = self.signal_each(sig);
-        if frozen && (!was_frozen || sig == Signal::SIGKILL) {
+        if frozen && (!was_frozen || sig == Signal::KILL) {
             self.thaw()?;
         }
         result
@@ -395,9 +395,10 @@ impl Manager {
             if pid == me {
                 continue;
             }
-            match kill(Pid::from_raw(pid), sig) {
-                Ok(()) | Err(nix::errno::Errno::ESRCH) => {}
-                Err(e) => return Err(Error::Sys { context: format!("send {sig} to pid {pid}"), source: e }),
+            let Some(target) = Pid::from_raw(pid) else { continue };
+            match kill_process(target, sig) {
+                Ok(()) | Err(Errno::SRCH) => {}
+                Err(e) => return Err(Error::Io { context: format!("send {sig:?} to pid {pid}"), source: e.into() }),
             }
         }
         Ok(())

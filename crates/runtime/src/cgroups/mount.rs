@@ -5,17 +5,28 @@
 //! cgroup directories are bind-mounted, as runc does, so the container never
 //! sees its siblings. On v1 and hybrid hosts a tmpfs holds one directory per
 //! hierarchy (plus "unified" for the hybrid cgroup2 mount).
+//!
+//! Every mount is made through fds (`rootfs::attach`): the tmpfs is attached
+//! onto the resolved destination, the hierarchies onto directories made in
+//! that tmpfs through its own fd, and the tmpfs is made read-only through
+//! the same fd once filled. Nothing is looked up by path twice.
 
 use std::collections::BTreeMap;
-use std::os::fd::{AsFd, OwnedFd};
+use std::io;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
-use nix::mount::{mount, MsFlags};
+use rustix::fs::{mkdirat, openat, symlinkat, Mode, OFlags};
+use rustix::io::Errno;
+use rustix::mount::{MountAttrFlags, MountFlags, MountPropagationFlags};
+use sys::fs::{ensure_rerooted, Kind};
+use sys::mount::MountAttr;
 
-use super::{Manager, Mode};
+use super::{Manager, Mode as CgroupMode};
 use crate::error::{Context, Error, Result};
-use crate::rootfs::options::Options;
-use crate::safe_path::{ensure_in_root, fd_path, Kind};
+use crate::rootfs::attach::{self, Change, Mount};
+use crate::rootfs::label;
+use crate::rootfs::options::{fs_params, Options};
 
 pub fn mount_in_container(
     root: &OwnedFd,
@@ -23,19 +34,30 @@ pub fn mount_in_container(
     opts: &Options,
     cg: Option<&Manager>,
     cgroupns: bool,
+    mount_label: Option<&str>,
 ) -> Result<()> {
     let cg = cg.ok_or_else(|| Error::Cgroup("a cgroup mount needs the container's cgroup".into()))?;
-    let flags = (opts.flags & (MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC | MsFlags::MS_RELATIME))
-        | MsFlags::MS_NOSUID
-        | MsFlags::MS_NODEV
-        | MsFlags::MS_NOEXEC;
-    let ro = opts.flags.contains(MsFlags::MS_RDONLY);
-    if cg.mode == Mode::V2 {
+    // Always nosuid, nodev, noexec (as runc); the atime option, if any, as asked.
+    let mut attr =
+        MountAttrFlags::MOUNT_ATTR_NOSUID | MountAttrFlags::MOUNT_ATTR_NODEV | MountAttrFlags::MOUNT_ATTR_NOEXEC;
+    attr |= opts.attr().set
+        & (MountAttrFlags::MOUNT_ATTR_NOATIME
+            | MountAttrFlags::MOUNT_ATTR_STRICTATIME
+            | MountAttrFlags::MOUNT_ATTR_NODIRATIME);
+    let ro = if opts.flags.contains(MountFlags::RDONLY) {
+        MountAttrFlags::MOUNT_ATTR_RDONLY
+    } else {
+        MountAttrFlags::empty()
+    };
+    let target = ensure_rerooted(root.as_fd(), dest, Kind::Dir).context(|| format!("resolve {}", dest.display()))?;
+    if cg.mode == CgroupMode::V2 {
         let u = cg.unified.as_ref().ok_or_else(|| Error::Cgroup("no cgroup2 hierarchy".into()))?;
-        return one(root, dest, "cgroup2", None, &u.dir, cgroupns, flags, ro);
+        let m = one(target.as_fd(), dest, "cgroup2", None, &u.dir, cgroupns, attr | ro)?;
+        return propagate(m.fd(), dest, &opts.propagation);
     }
-    let target = ensure_in_root(root.as_fd(), dest, Kind::Dir)?;
-    mount(Some("tmpfs"), &fd_path(&target), Some("tmpfs"), flags, Some("mode=755"))
+    let tmpfs_params = fs_params(&label::with_context(&["mode=755".into()], "tmpfs", mount_label));
+    let tmpfs = Mount::new_fs("tmpfs", "tmpfs", &tmpfs_params, &[], attr)
+        .and_then(|m| m.attach(target.as_fd(), &Change::default()))
         .context(|| format!("mount tmpfs on {}", dest.display()))?;
     // Group controllers by hierarchy: "cpu" and "cpuacct" may share one mount.
     let mut by_mount: BTreeMap<PathBuf, (Vec<String>, PathBuf)> = BTreeMap::new();
@@ -45,62 +67,71 @@ pub fn mount_in_container(
     for (mnt, (ctrls, dir)) in &by_mount {
         let name = mnt.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| ctrls.join(","));
         let sub = dest.join(&name);
-        one(root, &sub, "cgroup", Some(&ctrls.join(",")), dir, cgroupns, flags, ro)?;
+        let sub_fd = subdir(tmpfs.fd(), &name, &sub)?;
+        one(sub_fd.as_fd(), &sub, "cgroup", Some(&ctrls.join(",")), dir, cgroupns, attr | ro)?;
         if name.contains(',') {
-            let dir_fd = ensure_in_root(root.as_fd(), dest, Kind::Dir)?;
             for part in name.split(',') {
-                match nix::unistd::symlinkat(name.as_str(), &dir_fd, part) {
-                    Ok(()) | Err(nix::errno::Errno::EEXIST) => {}
-                    Err(e) => return Err(e).context(|| format!("symlink {}/{part}", dest.display())),
+                match symlinkat(name.as_str(), tmpfs.fd(), part) {
+                    Ok(()) | Err(Errno::EXIST) => {}
+                    Err(e) => return Err(io::Error::from(e)).context(|| format!("symlink {}/{part}", dest.display())),
                 }
             }
         }
     }
     if let Some(u) = &cg.unified {
-        one(root, &dest.join("unified"), "cgroup2", None, &u.dir, cgroupns, flags, ro)?;
+        let sub = dest.join("unified");
+        let sub_fd = subdir(tmpfs.fd(), "unified", &sub)?;
+        one(sub_fd.as_fd(), &sub, "cgroup2", None, &u.dir, cgroupns, attr | ro)?;
     }
-    if ro {
-        let t = ensure_in_root(root.as_fd(), dest, Kind::Dir)?;
-        mount(
-            None::<&str>,
-            &fd_path(&t),
-            None::<&str>,
-            MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | flags,
-            Some("mode=755"),
-        )
-        .context(|| format!("remount {} read-only", dest.display()))?;
+    if !ro.is_empty() {
+        let attr = MountAttr { set: ro, ..Default::default() };
+        // Both the mount and its filesystem, as a plain remount makes them.
+        attach::set_attr(tmpfs.fd(), &attr, false)
+            .and_then(|()| attach::set_fs_readonly(tmpfs.fd()))
+            .context(|| format!("make {} read-only", dest.display()))?;
     }
-    Ok(())
+    // Last, so that a recursive change reaches the hierarchies too.
+    propagate(tmpfs.fd(), dest, &opts.propagation)
 }
 
-#[allow(clippy::too_many_arguments)]
+/// A directory `name` in the fresh tmpfs (only we write there), as an O_PATH fd.
+fn subdir(tmpfs: BorrowedFd, name: &str, shown: &Path) -> Result<OwnedFd> {
+    match mkdirat(tmpfs, name, Mode::from_raw_mode(0o755)) {
+        Ok(()) | Err(Errno::EXIST) => {}
+        Err(e) => return Err(io::Error::from(e)).context(|| format!("mkdir {}", shown.display())),
+    }
+    openat(tmpfs, name, OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty())
+        .map_err(io::Error::from)
+        .context(|| format!("open {}", shown.display()))
+}
+
+/// One hierarchy at `target`: a fresh cgroup filesystem in a cgroup
+/// namespace, else a bind of the container's own cgroup directory.
 fn one(
-    root: &OwnedFd,
+    target: BorrowedFd,
     dest: &Path,
     fstype: &str,
     data: Option<&str>,
     host_dir: &Path,
     cgroupns: bool,
-    flags: MsFlags,
-    ro: bool,
-) -> Result<()> {
-    let target = ensure_in_root(root.as_fd(), dest, Kind::Dir)?;
-    let ro_flag = if ro { MsFlags::MS_RDONLY } else { MsFlags::empty() };
+    attr: MountAttrFlags,
+) -> Result<Mount> {
     if cgroupns {
-        mount(Some(fstype), &fd_path(&target), Some(fstype), flags | ro_flag, data)
-            .context(|| format!("mount {fstype} on {}", dest.display()))?;
+        let params = fs_params(&data.map(|d| vec![d.to_string()]).unwrap_or_default());
+        Mount::new_fs(fstype, fstype, &params, &[], attr)
+            .and_then(|m| m.attach(target, &Change::default()))
+            .context(|| format!("mount {fstype} on {}", dest.display()))
     } else {
-        mount(Some(host_dir), &fd_path(&target), None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
-            .context(|| format!("bind {} on {}", host_dir.display(), dest.display()))?;
-        let t = ensure_in_root(root.as_fd(), dest, Kind::Dir)?;
-        mount(
-            None::<&str>,
-            &fd_path(&t),
-            None::<&str>,
-            MsFlags::MS_BIND | MsFlags::MS_REMOUNT | flags | ro_flag,
-            None::<&str>,
-        )
-        .context(|| format!("remount {}", dest.display()))?;
+        let change = Change { attr: MountAttr { set: attr, ..Default::default() }, ..Default::default() };
+        Mount::clone_path(host_dir, true)
+            .and_then(|m| m.attach(target, &change))
+            .context(|| format!("bind {} on {}", host_dir.display(), dest.display()))
+    }
+}
+
+fn propagate(fd: BorrowedFd, dest: &Path, propagation: &[MountPropagationFlags]) -> Result<()> {
+    for p in propagation {
+        attach::set_propagation(fd, *p).context(|| format!("set propagation of {}", dest.display()))?;
     }
     Ok(())
 }

@@ -218,13 +218,12 @@ fn hugetlb_sizes(dir: &Path, suffix: &str) -> Vec<String> {
 
 // ---------------------------------------------------------------- v1
 
-/// USER_HZ: the unit of cpuacct.stat. sysconf is the portable way to get it;
-/// 100 is its value on every Linux architecture if sysconf fails.
+/// USER_HZ: the unit of cpuacct.stat (the kernel's AT_CLKTCK; 100 on
+/// every Linux architecture when that is missing).
 pub fn clock_ticks() -> u64 {
-    use nix::unistd::{sysconf, SysconfVar};
-    match sysconf(SysconfVar::CLK_TCK) {
-        Ok(Some(v)) if v > 0 => v as u64,
-        _ => 100,
+    match rustix::param::clock_ticks_per_second() {
+        0 => 100,
+        v => v,
     }
 }
 

@@ -537,7 +537,7 @@ fn fake_hybrid_uses_unified_for_hugetlb() {
 // ------------------------------------------------------------------ this machine
 
 fn is_root() -> bool {
-    nix::unistd::Uid::effective().is_root()
+    rustix::process::geteuid().is_root()
 }
 
 #[test]
@@ -718,11 +718,11 @@ fn real_cgroup_end_to_end() {
         assert_eq!(fs::read_to_string(fz.join("freezer.state")).unwrap().trim(), "THAWED");
     }
 
-    m.kill_all(Signal::SIGKILL).unwrap();
+    m.kill_all(Signal::KILL).unwrap();
     let mut child = guard.child.take().unwrap();
     let status = child.wait().unwrap();
     use std::os::unix::process::ExitStatusExt;
-    assert_eq!(status.signal(), Some(libc::SIGKILL));
+    assert_eq!(status.signal(), Some(Signal::KILL.as_raw()));
 
     m.destroy().unwrap();
     for p in m.paths() {
@@ -751,17 +751,17 @@ fn real_cgroup_kill_all_with_sigterm() {
         if paused {
             m.freeze().unwrap();
         }
-        m.kill_all(Signal::SIGTERM).unwrap();
+        m.kill_all(Signal::TERM).unwrap();
         // A paused container stays paused; the signal lands on resume.
         assert_eq!(m.is_frozen().unwrap(), paused);
         if paused {
             m.thaw().unwrap();
         }
         let status = guard.child.take().unwrap().wait().unwrap();
-        assert_eq!(status.signal(), Some(libc::SIGTERM), "paused={paused}");
+        assert_eq!(status.signal(), Some(Signal::TERM.as_raw()), "paused={paused}");
     }
     // A sleep grandchild may outlive sh briefly; SIGKILL it too.
-    m.kill_all(Signal::SIGKILL).unwrap();
+    m.kill_all(Signal::KILL).unwrap();
     m.destroy().unwrap();
     assert!(!m.exists());
 }

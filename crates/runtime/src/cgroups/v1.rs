@@ -127,7 +127,7 @@ pub fn set_cpu(dir: &Path, c: &LinuxCpu) -> Result<()> {
 }
 
 fn is_einval(e: &Error) -> bool {
-    matches!(e, Error::Io { source, .. } if source.raw_os_error() == Some(libc::EINVAL))
+    matches!(e, Error::Io { source, .. } if source.raw_os_error() == Some(rustix::io::Errno::INVAL.raw_os_error()))
 }
 
 pub fn set_cpuset(dir: &Path, c: &LinuxCpu) -> Result<()> {

@@ -232,7 +232,7 @@ impl Drop for Cleanup {
             let _ = nix::sys::wait::waitpid(pid, None);
         }
         if let Some(cg) = &self.cgroup {
-            let _ = cg.kill_all(Signal::SIGKILL);
+            let _ = cg.kill_all(rustix::process::Signal::KILL);
             if let Err(e) = cg.destroy() {
                 tracing::warn!("cleanup: {e}");
             }

@@ -71,6 +71,8 @@ pub fn kill(root: &Path, id: &str, sig: Signal, all: bool) -> Result<()> {
     }
     if all {
         if let Some(cg) = &st.cgroup {
+            let sig = rustix::process::Signal::from_named_raw(sig as i32)
+                .ok_or_else(|| Error::Other(format!("cannot send {sig} to a cgroup")))?;
             return cg.kill_all(sig);
         }
     }
@@ -103,7 +105,7 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
 
 fn kill_and_wait(st: &State) -> Result<()> {
     if let Some(cg) = &st.cgroup {
-        let _ = cg.kill_all(Signal::SIGKILL);
+        let _ = cg.kill_all(rustix::process::Signal::KILL);
     }
     if st.init_alive() {
         let _ = nix::sys::signal::kill(Pid::from_raw(st.pid), Signal::SIGKILL);
@@ -123,7 +125,7 @@ fn kill_and_wait(st: &State) -> Result<()> {
 pub fn destroy(dir: &Dir, st: &State) -> Result<()> {
     if let Some(cg) = &st.cgroup {
         let _ = cg.thaw();
-        let _ = cg.kill_all(Signal::SIGKILL);
+        let _ = cg.kill_all(rustix::process::Signal::KILL);
         cg.destroy()?;
     }
     if let Some(h) = st.config.hooks() {

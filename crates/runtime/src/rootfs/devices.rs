@@ -1,22 +1,24 @@
 //! Device nodes in the container's /dev: the default set every container
 //! gets (as runc and crun give it) plus linux.devices, and the usual symlinks.
 
-use std::ffi::CString;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
-use std::path::Path;
+use std::io;
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::{Component, Path};
 
-use nix::mount::{mount, MsFlags};
-use nix::sys::stat::{makedev, SFlag};
 use oci_spec::runtime::{LinuxDeviceCgroup, LinuxDeviceType, Mount, Spec};
+use rustix::fs::{chownat, makedev, mknodat, symlinkat, unlinkat, AtFlags, FileType, Mode};
+use rustix::io::Errno;
+use rustix::process::{Gid, Uid};
+use sys::fs::{ensure_rerooted, Kind};
 
+use super::attach::{Change, Mount as DetachedMount};
 use crate::error::{Context, Error, Result};
-use crate::safe_path::{ensure_in_root, fd_path, Kind};
 
 pub struct Dev {
     pub path: String,
-    pub kind: SFlag,
-    pub major: u64,
-    pub minor: u64,
+    pub kind: FileType,
+    pub major: u32,
+    pub minor: u32,
     pub mode: u32,
     pub uid: u32,
     pub gid: u32,
@@ -28,7 +30,7 @@ pub fn defaults() -> Vec<Dev> {
         .into_iter()
         .map(|(n, ma, mi)| Dev {
             path: format!("/dev/{n}"),
-            kind: SFlag::S_IFCHR,
+            kind: FileType::CharacterDevice,
             major: ma,
             minor: mi,
             mode: 0o666,
@@ -38,25 +40,43 @@ pub fn defaults() -> Vec<Dev> {
         .collect()
 }
 
+/// A device path must name something below /dev by its letters alone:
+/// absolute, `/dev/` first, no `..` anywhere. (Path::starts_with compares
+/// components, so "/dev/../etc/shadow" starts with "/dev": checking that
+/// alone let a config create nodes anywhere in the rootfs.)
+fn check_device_path(path: &Path) -> Result<()> {
+    let mut comps = path.components();
+    let under_dev = comps.next() == Some(Component::RootDir)
+        && comps.next() == Some(Component::Normal("dev".as_ref()))
+        && comps.clone().any(|c| matches!(c, Component::Normal(_)))
+        && !comps.any(|c| matches!(c, Component::ParentDir));
+    if under_dev {
+        Ok(())
+    } else {
+        Err(Error::InvalidConfig(format!("device path {path:?} must be a path under /dev without \"..\"")))
+    }
+}
+
 pub fn from_spec(spec: &Spec) -> Result<Vec<Dev>> {
     let mut out = Vec::new();
     for d in spec.linux().as_ref().and_then(|l| l.devices().as_ref()).into_iter().flatten() {
         let kind = match d.typ() {
-            LinuxDeviceType::C | LinuxDeviceType::U => SFlag::S_IFCHR,
-            LinuxDeviceType::B => SFlag::S_IFBLK,
-            LinuxDeviceType::P => SFlag::S_IFIFO,
+            LinuxDeviceType::C | LinuxDeviceType::U => FileType::CharacterDevice,
+            LinuxDeviceType::B => FileType::BlockDevice,
+            LinuxDeviceType::P => FileType::Fifo,
             LinuxDeviceType::A => {
                 return Err(Error::InvalidConfig(format!("device {:?}: type \"a\" is not a node", d.path())))
             }
         };
-        if !d.path().starts_with("/dev") {
-            return Err(Error::InvalidConfig(format!("device path {:?} must be under /dev", d.path())));
-        }
+        check_device_path(d.path())?;
+        let number = |n: i64, what: &str| {
+            u32::try_from(n).map_err(|_| Error::InvalidConfig(format!("device {:?}: bad {what} number {n}", d.path())))
+        };
         out.push(Dev {
             path: d.path().to_string_lossy().into_owned(),
             kind,
-            major: d.major() as u64,
-            minor: d.minor() as u64,
+            major: number(d.major(), "major")?,
+            minor: number(d.minor(), "minor")?,
             mode: d.file_mode().unwrap_or(0o666) & 0o7777,
             uid: d.uid().unwrap_or(0),
             gid: d.gid().unwrap_or(0),
@@ -72,11 +92,10 @@ pub fn create(root: &OwnedFd, spec: &Spec, userns: bool) -> Result<()> {
         devs.retain(|x| x.path != d.path);
         devs.push(d);
     }
-    // SAFETY: umask is process-wide and always succeeds; restored below.
-    let old = unsafe { libc::umask(0) };
+    // The modes are the config's, exactly: no umask. The init is single-threaded.
+    let old = rustix::process::umask(Mode::empty());
     let res = devs.iter().try_for_each(|d| make(root, d, userns));
-    // SAFETY: as above.
-    unsafe { libc::umask(old) };
+    rustix::process::umask(old);
     res
 }
 
@@ -84,33 +103,33 @@ fn make(root: &OwnedFd, d: &Dev, userns: bool) -> Result<()> {
     let path = Path::new(&d.path);
     let parent = path.parent().unwrap_or(Path::new("/dev"));
     let name = path.file_name().ok_or_else(|| Error::InvalidConfig(format!("bad device path {}", d.path)))?;
-    // An O_PATH directory fd serves as dirfd for the *at calls below.
-    let dir = ensure_in_root(root.as_fd(), parent, Kind::Dir)?;
-    let cname = CString::new(name.as_encoded_bytes()).map_err(|_| Error::InvalidConfig("NUL in device path".into()))?;
     if userns {
         // mknod is not allowed in a user namespace: bind the host's node instead.
-        let target = ensure_in_root(root.as_fd(), path, Kind::File)?;
-        return mount(Some(path), &fd_path(&target), None::<&str>, MsFlags::MS_BIND, None::<&str>)
+        let target = ensure_rerooted(root.as_fd(), path, Kind::File).context(|| format!("create {}", d.path))?;
+        return DetachedMount::clone_path(path, false)
+            .and_then(|node| node.attach(target.as_fd(), &Change::default()))
+            .map(drop)
             .context(|| format!("bind device {}", d.path));
     }
+    // An O_PATH directory fd, resolved inside the root, serves as dirfd below.
+    let dir = ensure_rerooted(root.as_fd(), parent, Kind::Dir).context(|| format!("create {}", parent.display()))?;
     // Replace whatever the image has at that name (a file, a stale node).
-    // SAFETY: valid dir fd, NUL-terminated name; failure (ENOENT) is fine.
-    unsafe { libc::unlinkat(dir.as_raw_fd(), cname.as_ptr(), 0) };
-    let mode = d.kind.bits() | d.mode;
-    // SAFETY: valid dir fd and name; mknodat does not follow symlinks.
-    if unsafe { libc::mknodat(dir.as_raw_fd(), cname.as_ptr(), mode, makedev(d.major, d.minor)) } != 0 {
-        return Err(std::io::Error::last_os_error()).context(|| format!("mknod {}", d.path));
+    match unlinkat(&dir, name, AtFlags::empty()) {
+        Ok(()) | Err(Errno::NOENT) => {}
+        Err(e) => return Err(io::Error::from(e)).context(|| format!("remove {}", d.path)),
     }
-    // SAFETY: as above; AT_SYMLINK_NOFOLLOW keeps chown on the node we made.
-    if unsafe { libc::fchownat(dir.as_raw_fd(), cname.as_ptr(), d.uid, d.gid, libc::AT_SYMLINK_NOFOLLOW) } != 0 {
-        return Err(std::io::Error::last_os_error()).context(|| format!("chown {}", d.path));
-    }
-    Ok(())
+    // mknodat and fchownat(AT_SYMLINK_NOFOLLOW) act on the name in `dir`, never through a link.
+    mknodat(&dir, name, d.kind, Mode::from_raw_mode(d.mode), makedev(d.major, d.minor))
+        .map_err(io::Error::from)
+        .context(|| format!("mknod {}", d.path))?;
+    chownat(&dir, name, Some(Uid::from_raw(d.uid)), Some(Gid::from_raw(d.gid)), AtFlags::SYMLINK_NOFOLLOW)
+        .map_err(io::Error::from)
+        .context(|| format!("chown {}", d.path))
 }
 
 /// /dev/fd, /dev/std{in,out,err}, /dev/core and /dev/ptmx -> pts/ptmx.
 pub fn symlinks(root: &OwnedFd, mounts: &[Mount]) -> Result<()> {
-    let dev = ensure_in_root(root.as_fd(), Path::new("/dev"), Kind::Dir)?;
+    let dev = ensure_rerooted(root.as_fd(), Path::new("/dev"), Kind::Dir).context(|| "resolve /dev".into())?;
     let mut links = vec![
         ("fd", "/proc/self/fd"),
         ("stdin", "/proc/self/fd/0"),
@@ -122,14 +141,14 @@ pub fn symlinks(root: &OwnedFd, mounts: &[Mount]) -> Result<()> {
     }
     let has_devpts = mounts.iter().any(|m| m.destination() == Path::new("/dev/pts"));
     if has_devpts {
-        // SAFETY: valid dir fd; removing a possibly existing ptmx node.
-        unsafe { libc::unlinkat(dev.as_raw_fd(), c"ptmx".as_ptr(), 0) };
+        // A ptmx node the image may have is replaced by the link; none is fine.
+        let _ = unlinkat(&dev, "ptmx", AtFlags::empty());
         links.push(("ptmx", "pts/ptmx"));
     }
     for (name, target) in links {
-        match nix::unistd::symlinkat(target, &dev, name) {
-            Ok(()) | Err(nix::errno::Errno::EEXIST) => {}
-            Err(e) => return Err(e).context(|| format!("symlink /dev/{name}")),
+        match symlinkat(target, &dev, name) {
+            Ok(()) | Err(Errno::EXIST) => {}
+            Err(e) => return Err(io::Error::from(e)).context(|| format!("symlink /dev/{name}")),
         }
     }
     Ok(())
@@ -155,7 +174,7 @@ pub fn cgroup_rules(spec: &Spec) -> Result<Vec<LinuxDeviceCgroup>> {
         r
     };
     for d in defaults() {
-        rules.push(rule(LinuxDeviceType::C, Some(d.major as i64), Some(d.minor as i64)));
+        rules.push(rule(LinuxDeviceType::C, Some(i64::from(d.major)), Some(i64::from(d.minor))));
     }
     // /dev/console, /dev/ptmx, /dev/pts/*, /dev/net/tun: what runc allows by default.
     rules.push(rule(LinuxDeviceType::C, Some(5), Some(1)));
@@ -163,14 +182,32 @@ pub fn cgroup_rules(spec: &Spec) -> Result<Vec<LinuxDeviceCgroup>> {
     rules.push(rule(LinuxDeviceType::C, Some(136), None));
     rules.push(rule(LinuxDeviceType::C, Some(10), Some(200)));
     for d in from_spec(spec)? {
-        let typ = if d.kind == SFlag::S_IFBLK {
-            LinuxDeviceType::B
-        } else if d.kind == SFlag::S_IFIFO {
-            LinuxDeviceType::P
-        } else {
-            LinuxDeviceType::C
+        // A FIFO is no device: the device cgroup has no rule type for it
+        // (cgroup v1 rejects "p"), and none is needed to use it (as runc).
+        let typ = match d.kind {
+            FileType::Fifo => continue,
+            FileType::BlockDevice => LinuxDeviceType::B,
+            _ => LinuxDeviceType::C,
         };
-        rules.push(rule(typ, Some(d.major as i64), Some(d.minor as i64)));
+        rules.push(rule(typ, Some(i64::from(d.major)), Some(i64::from(d.minor))));
     }
     Ok(rules)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn device_paths_must_be_lexically_under_dev() {
+        for ok in ["/dev/fuse", "/dev/net/tun", "/dev/./kvm"] {
+            check_device_path(Path::new(ok)).unwrap();
+        }
+        for bad in
+            ["/dev/../etc/shadow", "/dev/net/../../etc/passwd", "/dev", "/dev/", "/devices/x", "dev/null", "/etc/dev"]
+        {
+            let e = check_device_path(Path::new(bad)).unwrap_err();
+            assert!(e.to_string().contains("must be a path under /dev"), "{bad}: {e}");
+        }
+    }
 }

@@ -2,23 +2,33 @@
 //! propagation, the rootfs bind, config mounts, devices, sysctls, masked and
 //! read-only paths, then pivot_root.
 //!
-//! Every destination is resolved inside the rootfs (see `safe_path`) and
-//! mounted through `/proc/self/fd/N` of the resolved fd, so no path from the
-//! image or config is ever followed outside the rootfs.
+//! Every destination is resolved inside the rootfs (`sys::fs`, re-rooted)
+//! to an O_PATH fd, and every mount is built detached and attached onto that
+//! fd (see `attach`): no path from the image or config is ever followed
+//! outside the rootfs, and none is looked up twice.
 
+pub mod attach;
 pub mod devices;
+pub mod label;
 pub mod options;
 
+use std::io;
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
-use nix::mount::{mount, umount2, MntFlags, MsFlags};
-use nix::sys::stat::{fstat, major, minor, SFlag};
 use oci_spec::runtime::{Mount, Spec};
+use rustix::fs::{fstat, major, minor, open, statat, AtFlags, FileType, Mode, OFlags};
+use rustix::io::Errno;
+use rustix::mount::{
+    mount_bind_recursive, mount_change, mount_move, mount_remount, unmount, MountAttrFlags, MountPropagationFlags,
+    UnmountFlags,
+};
+use sys::fs::{ensure_rerooted, fd_path, open_rerooted, Kind};
+use sys::mount::MountAttr;
 
 use crate::error::{Context, Error, Result};
 use crate::procfs::Proc;
-use crate::safe_path::{self, ensure_in_root, fd_path, open_in_root, Kind};
+use attach::Change;
 
 /// What the mount code needs to know besides the spec.
 pub struct Setup<'a> {
@@ -34,40 +44,46 @@ pub struct Setup<'a> {
 /// Make the mount namespace ours and mount everything config.json asks for.
 /// Returns an O_PATH fd to the (bind-mounted) rootfs.
 pub fn prepare(s: &Setup) -> Result<OwnedFd> {
+    let label = label::mount_label(s.spec)?;
     let linux = s.spec.linux().as_ref();
     // Stop our mounts from propagating to the host (and the host's, if asked, to us).
     let prop = match linux.and_then(|l| l.rootfs_propagation().as_deref()) {
         Some(p) if !p.is_empty() => {
             options::propagation(p).ok_or_else(|| Error::InvalidConfig(format!("unknown rootfsPropagation {p:?}")))?
         }
-        _ => MsFlags::MS_SLAVE | MsFlags::MS_REC,
+        _ => MountPropagationFlags::DOWNSTREAM | MountPropagationFlags::REC,
     };
     // Start from a recursive slave (or private) /, so nothing we do below leaks out.
     // "shared"/"rshared" (as runc): / keeps that propagation, so binds of the host's
     // shared mounts stay its peers and mounts made under an "rshared" bind reach the
     // host (kubernetes' Bidirectional propagation). Setting MS_SHARED on the rootfs
     // mount instead, as before, made pivot_root fail with EINVAL (shared put_old).
-    let shared = prop.contains(MsFlags::MS_SHARED);
-    let base = if prop.contains(MsFlags::MS_PRIVATE) || shared { prop } else { MsFlags::MS_SLAVE | MsFlags::MS_REC };
-    mount(None::<&str>, "/", None::<&str>, base, None::<&str>).context(|| "make / a slave mount".into())?;
+    // These paths are the host's and the bundle's, not the container's: plain
+    // path calls are fine here.
+    let shared = prop.contains(MountPropagationFlags::SHARED);
+    let base = if prop.contains(MountPropagationFlags::PRIVATE) || shared {
+        prop
+    } else {
+        MountPropagationFlags::DOWNSTREAM | MountPropagationFlags::REC
+    };
+    mount_change("/", base).map_err(io::Error::from).context(|| "make / a slave mount".into())?;
     if shared {
         // The rootfs bind must neither propagate to the host nor sit under a
         // shared parent (pivot_root refuses one): make its parent mount private.
         let parent = mount_point_of(s.rootfs)?;
-        mount(None::<&str>, &parent, None::<&str>, MsFlags::MS_PRIVATE, None::<&str>)
+        mount_change(&parent, MountPropagationFlags::PRIVATE)
+            .map_err(io::Error::from)
             .context(|| format!("make {} private", parent.display()))?;
     }
-    mount(Some(s.rootfs), s.rootfs, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
+    mount_bind_recursive(s.rootfs, s.rootfs)
+        .map_err(io::Error::from)
         .context(|| format!("bind rootfs {}", s.rootfs.display()))?;
-    if prop.contains(MsFlags::MS_UNBINDABLE) {
-        mount(None::<&str>, s.rootfs, None::<&str>, prop, None::<&str>).context(|| "set rootfs propagation".into())?;
+    if prop.contains(MountPropagationFlags::UNBINDABLE) {
+        mount_change(s.rootfs, prop).map_err(io::Error::from).context(|| "set rootfs propagation".into())?;
     }
-    let root = nix::fcntl::open(
-        s.rootfs,
-        nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC,
-        nix::sys::stat::Mode::empty(),
-    )
-    .context(|| format!("open rootfs {}", s.rootfs.display()))?;
+    let root = open(s.rootfs, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
+        .map_err(io::Error::from)
+        .context(|| format!("open rootfs {}", s.rootfs.display()))?;
 
     let mounts: &[Mount] = s.spec.mounts().as_deref().unwrap_or(&[]);
     let dev_is_bound = mounts
@@ -77,7 +93,7 @@ pub fn prepare(s: &Setup) -> Result<OwnedFd> {
         refuse_dev_symlink(&root)?;
     }
     for m in mounts {
-        mount_entry(s, &root, m)?;
+        mount_entry(s, &root, m, label)?;
     }
     if !dev_is_bound {
         devices::create(&root, s.spec, s.userns)?;
@@ -89,20 +105,25 @@ pub fn prepare(s: &Setup) -> Result<OwnedFd> {
 /// A rootfs whose /dev is a symlink could steer device nodes and /dev mounts
 /// anywhere it likes (CVE-2026-41579); no real image has one, so refuse it.
 fn refuse_dev_symlink(root: &OwnedFd) -> Result<()> {
-    match nix::sys::stat::fstatat(root, "dev", nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW) {
-        Ok(st) if SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFLNK => {
+    match statat(root, "dev", AtFlags::SYMLINK_NOFOLLOW) {
+        Ok(st) if FileType::from_raw_mode(st.st_mode) == FileType::Symlink => {
             Err(Error::InvalidConfig("the rootfs's /dev is a symlink: refusing to set up devices through it".into()))
         }
         _ => Ok(()),
     }
 }
 
-fn mount_entry(s: &Setup, root: &OwnedFd, m: &Mount) -> Result<()> {
+/// Resolve `dest` inside the root (re-rooted), creating what is missing.
+fn resolve_creating(root: &OwnedFd, dest: &Path, kind: Kind) -> Result<OwnedFd> {
+    ensure_rerooted(root.as_fd(), dest, kind).context(|| format!("resolve {} in rootfs", dest.display()))
+}
+
+fn mount_entry(s: &Setup, root: &OwnedFd, m: &Mount, label: Option<&str>) -> Result<()> {
     let opts = options::parse(m.options().as_deref().unwrap_or(&[]));
     let typ = m.typ().as_deref().unwrap_or("");
     let dest = m.destination();
     if typ == "cgroup" || typ == "cgroup2" {
-        return crate::cgroups::mount::mount_in_container(root, dest, &opts, s.cgroup, s.new_cgroupns);
+        return crate::cgroups::mount::mount_in_container(root, dest, &opts, s.cgroup, s.new_cgroupns, label);
     }
     if opts.bind || typ == "bind" {
         let src = m
@@ -112,59 +133,55 @@ fn mount_entry(s: &Setup, root: &OwnedFd, m: &Mount) -> Result<()> {
         let src_is_dir = std::fs::metadata(src)
             .map_err(|e| Error::InvalidConfig(format!("mount source {}: {e}", src.display())))?
             .is_dir();
-        let target = ensure_in_root(root.as_fd(), dest, if src_is_dir { Kind::Dir } else { Kind::File })?;
-        let mut flags = MsFlags::MS_BIND;
-        if opts.recursive_bind {
-            flags |= MsFlags::MS_REC;
-        }
-        mount(Some(src.as_path()), &fd_path(&target), None::<&str>, flags, None::<&str>)
+        let target = resolve_creating(root, dest, if src_is_dir { Kind::Dir } else { Kind::File })?;
+        // Flags and propagation go on the detached copy; the attach is the
+        // only step that touches the destination, through its fd.
+        let change = Change { attr: opts.attr(), recursive: false, propagation: opts.propagation.clone() };
+        attach::Mount::clone_path(src, opts.recursive_bind)
+            .and_then(|tree| tree.attach(target.as_fd(), &change))
             .context(|| format!("bind {} to {}", src.display(), dest.display()))?;
-        let extra = opts.flags - MsFlags::MS_REMOUNT;
-        if !extra.is_empty() {
-            remount_bind(root, dest, extra, opts.cleared)?;
-        }
-    } else {
-        if typ == "proc" || typ == "sysfs" {
-            // These must land on a real directory of the rootfs, not through a symlink.
-            refuse_symlink_components(root, dest)?;
-        }
-        let target = ensure_in_root(root.as_fd(), dest, Kind::Dir)?;
-        let data = opts.data.join(",");
-        let source = m.source().as_ref().map(|p| p.to_string_lossy().into_owned()).unwrap_or_else(|| typ.into());
-        let res = mount(
-            Some(source.as_str()),
-            &fd_path(&target),
-            Some(typ),
-            opts.flags,
-            (!data.is_empty()).then_some(data.as_str()),
-        );
-        match res {
-            // sysfs in a user namespace without its own net namespace cannot be
-            // mounted; runc falls back to a recursive bind of the host's /sys.
-            Err(nix::errno::Errno::EPERM) if typ == "sysfs" && s.userns => {
-                mount(Some("/sys"), &fd_path(&target), None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
-                    .context(|| format!("bind /sys to {}", dest.display()))?;
-            }
-            // mqueue needs its own ipc namespace when it is not the host's; bind the host's.
-            Err(e) => return Err(e).context(|| format!("mount {typ} on {}", dest.display())),
-            Ok(()) => {}
-        }
+        return Ok(());
     }
-    for p in &opts.propagation {
-        let t = open_in_root(root.as_fd(), dest, libc::O_PATH).context(|| format!("open {}", dest.display()))?;
-        mount(None::<&str>, &fd_path(&t), None::<&str>, *p, None::<&str>)
-            .context(|| format!("set propagation of {}", dest.display()))?;
+    let data = label::with_context(&opts.data, typ, label);
+    if opts.remount {
+        // "remount" changes the mount already at the destination: one mount(2)
+        // on the fd it resolves to (the top mount's root).
+        let target = open_rerooted(root.as_fd(), dest, OFlags::PATH).context(|| format!("open {}", dest.display()))?;
+        return mount_remount(fd_path(&target), opts.flags, data.join(","))
+            .map_err(io::Error::from)
+            .context(|| format!("remount {}", dest.display()));
     }
-    Ok(())
+    if typ == "proc" || typ == "sysfs" {
+        // These must land on a real directory of the rootfs, not through a symlink.
+        refuse_symlink_components(root, dest)?;
+    }
+    let target = resolve_creating(root, dest, Kind::Dir)?;
+    let source = m.source().as_ref().map(|p| p.to_string_lossy().into_owned()).unwrap_or_else(|| typ.into());
+    let change = Change { propagation: opts.propagation.clone(), ..Default::default() };
+    let made = attach::Mount::new_fs(typ, &source, &options::fs_params(&data), &opts.sb_flags(), opts.attr().set)
+        .and_then(|fs| fs.attach(target.as_fd(), &change));
+    match made {
+        Ok(fs) => label::label_root(fs.fd(), typ, label),
+        // sysfs in a user namespace without its own net namespace cannot be
+        // mounted; runc falls back to a recursive bind of the host's /sys.
+        Err(e) if e.raw_os_error() == Some(Errno::PERM.raw_os_error()) && typ == "sysfs" && s.userns => {
+            let change = Change { attr: opts.attr(), recursive: false, propagation: opts.propagation.clone() };
+            attach::Mount::clone_path(Path::new("/sys"), true)
+                .and_then(|tree| tree.attach(target.as_fd(), &change))
+                .map(drop)
+                .context(|| format!("bind /sys to {}", dest.display()))
+        }
+        Err(e) => Err(e).context(|| format!("mount {typ} on {}", dest.display())),
+    }
 }
 
 fn refuse_symlink_components(root: &OwnedFd, dest: &Path) -> Result<()> {
-    let rel = safe_path::relative(dest);
+    let rel = sys::fs::resolve::relative(dest);
     let mut prefix = PathBuf::new();
     for c in rel.components() {
         prefix.push(c);
-        if let Ok(st) = nix::sys::stat::fstatat(root, &prefix, nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW) {
-            if SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFLNK {
+        if let Ok(st) = statat(root, &prefix, AtFlags::SYMLINK_NOFOLLOW) {
+            if FileType::from_raw_mode(st.st_mode) == FileType::Symlink {
                 return Err(Error::InvalidConfig(format!(
                     "mount destination {} goes through symlink {} in the rootfs",
                     dest.display(),
@@ -176,42 +193,6 @@ fn refuse_symlink_components(root: &OwnedFd, dest: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Apply flags to an existing bind mount, keeping the flags the kernel
-/// locks (nosuid/nodev/noexec/atime inherited from the source) unless cleared.
-fn remount_bind(root: &OwnedFd, dest: &Path, flags: MsFlags, cleared: MsFlags) -> Result<()> {
-    // Re-resolve: the fd from before the mount points below the new mount.
-    let t = open_in_root(root.as_fd(), dest, libc::O_PATH).context(|| format!("open {}", dest.display()))?;
-    let locked = locked_flags(&t)? - cleared;
-    mount(
-        None::<&str>,
-        &fd_path(&t),
-        None::<&str>,
-        MsFlags::MS_BIND | MsFlags::MS_REMOUNT | flags | locked,
-        None::<&str>,
-    )
-    .context(|| format!("remount {}", dest.display()))
-}
-
-fn locked_flags(fd: &OwnedFd) -> Result<MsFlags> {
-    let st = nix::sys::statvfs::fstatvfs(fd).context(|| "statvfs".into())?;
-    use nix::sys::statvfs::FsFlags;
-    let f = st.flags();
-    let mut out = MsFlags::empty();
-    for (a, b) in [
-        (FsFlags::ST_NOSUID, MsFlags::MS_NOSUID),
-        (FsFlags::ST_NODEV, MsFlags::MS_NODEV),
-        (FsFlags::ST_NOEXEC, MsFlags::MS_NOEXEC),
-        (FsFlags::ST_NOATIME, MsFlags::MS_NOATIME),
-        (FsFlags::ST_NODIRATIME, MsFlags::MS_NODIRATIME),
-        (FsFlags::ST_RELATIME, MsFlags::MS_RELATIME),
-    ] {
-        if f.contains(a) {
-            out |= b;
-        }
-    }
-    Ok(out)
-}
-
 /// Apply linux.sysctl through the container's own (verified) procfs.
 pub fn apply_sysctl(root: &OwnedFd, spec: &Spec) -> Result<()> {
     let Some(sysctl) = spec.linux().as_ref().and_then(|l| l.sysctl().as_ref()) else {
@@ -220,7 +201,7 @@ pub fn apply_sysctl(root: &OwnedFd, spec: &Spec) -> Result<()> {
     if sysctl.is_empty() {
         return Ok(());
     }
-    let procdir = open_in_root(root.as_fd(), Path::new("/proc"), libc::O_PATH | libc::O_DIRECTORY)
+    let procdir = open_rerooted(root.as_fd(), Path::new("/proc"), OFlags::PATH | OFlags::DIRECTORY)
         .context(|| "sysctl needs /proc mounted in the container".into())?;
     let proc = Proc::open(&fd_path(&procdir))?;
     let mut keys: Vec<_> = sysctl.keys().collect();
@@ -233,17 +214,29 @@ pub fn apply_sysctl(root: &OwnedFd, spec: &Spec) -> Result<()> {
     Ok(())
 }
 
-/// linux.readonlyPaths: bind each onto itself read-only.
+/// Open a config path (readonly/masked) inside the root; None when it does
+/// not exist (the runtime spec says to skip those).
+fn open_existing(root: &OwnedFd, p: &str, flags: OFlags, what: &str) -> Result<Option<OwnedFd>> {
+    match open_rerooted(root.as_fd(), Path::new(p), flags) {
+        Ok(t) => Ok(Some(t)),
+        Err(e) if e.raw_os_error() == Some(Errno::NOENT.raw_os_error()) => Ok(None),
+        Err(e) => Err(e).context(|| format!("{what} {p}")),
+    }
+}
+
+/// linux.readonlyPaths: a read-only copy of each path's mount tree, made
+/// read-only while detached and attached onto the very fd it was cloned from.
 pub fn readonly_paths(root: &OwnedFd, spec: &Spec) -> Result<()> {
+    let ro = Change {
+        attr: MountAttr { set: MountAttrFlags::MOUNT_ATTR_RDONLY, ..Default::default() },
+        recursive: true,
+        propagation: Vec::new(),
+    };
     for p in spec.linux().as_ref().and_then(|l| l.readonly_paths().as_ref()).into_iter().flatten() {
-        let t = match open_in_root(root.as_fd(), Path::new(p), libc::O_PATH) {
-            Ok(t) => t,
-            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => continue,
-            Err(e) => return Err(e).context(|| format!("readonly path {p}")),
-        };
-        mount(Some(&fd_path(&t)), &fd_path(&t), None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
-            .context(|| format!("bind readonly path {p}"))?;
-        remount_bind(root, Path::new(p), MsFlags::MS_RDONLY | MsFlags::MS_REC, MsFlags::empty())?;
+        let Some(t) = open_existing(root, p, OFlags::PATH, "readonly path")? else { continue };
+        attach::Mount::clone_fd(t.as_fd(), true)
+            .and_then(|tree| tree.attach(t.as_fd(), &ro))
+            .context(|| format!("make {p} read-only"))?;
     }
     Ok(())
 }
@@ -255,21 +248,18 @@ pub fn masked_paths(root: &OwnedFd, spec: &Spec) -> Result<()> {
     if paths.is_empty() {
         return Ok(());
     }
+    let label = label::mount_label(spec)?;
     let null = verified_dev_null(root)?;
+    let tmpfs_params = options::fs_params(&label::with_context(&["size=0k".into(), "mode=555".into()], "tmpfs", label));
     for p in paths {
-        let t = match open_in_root(root.as_fd(), Path::new(p), libc::O_PATH) {
-            Ok(t) => t,
-            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => continue,
-            Err(e) => return Err(e).context(|| format!("masked path {p}")),
-        };
-        let st = fstat(&t).context(|| format!("stat masked path {p}"))?;
-        if SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFDIR {
-            mount(Some("tmpfs"), &fd_path(&t), Some("tmpfs"), MsFlags::MS_RDONLY, Some("size=0k,mode=555"))
-                .context(|| format!("mask {p}"))?;
+        let Some(t) = open_existing(root, p, OFlags::PATH, "masked path")? else { continue };
+        let st = fstat(&t).map_err(io::Error::from).context(|| format!("stat masked path {p}"))?;
+        let mask = if FileType::from_raw_mode(st.st_mode) == FileType::Directory {
+            attach::Mount::new_fs("tmpfs", "tmpfs", &tmpfs_params, &["ro"], MountAttrFlags::MOUNT_ATTR_RDONLY)
         } else {
-            mount(Some(&fd_path(&null)), &fd_path(&t), None::<&str>, MsFlags::MS_BIND, None::<&str>)
-                .context(|| format!("mask {p}"))?;
-        }
+            attach::Mount::clone_fd(null.as_fd(), false)
+        };
+        mask.and_then(|m| m.attach(t.as_fd(), &Change::default())).context(|| format!("mask {p}"))?;
     }
     Ok(())
 }
@@ -278,10 +268,10 @@ pub fn masked_paths(root: &OwnedFd, spec: &Spec) -> Result<()> {
 /// that replaced it with a symlink or file would otherwise turn masking into
 /// a bind of something writable (CVE-2025-31133).
 fn verified_dev_null(root: &OwnedFd) -> Result<OwnedFd> {
-    let fd = open_in_root(root.as_fd(), Path::new("/dev/null"), libc::O_PATH | libc::O_NOFOLLOW)
+    let fd = open_rerooted(root.as_fd(), Path::new("/dev/null"), OFlags::PATH | OFlags::NOFOLLOW)
         .context(|| "open /dev/null in the container".into())?;
-    let st = fstat(&fd).context(|| "stat /dev/null".into())?;
-    let is_chr = SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFCHR;
+    let st = fstat(&fd).map_err(io::Error::from).context(|| "stat /dev/null".into())?;
+    let is_chr = FileType::from_raw_mode(st.st_mode) == FileType::CharacterDevice;
     if !is_chr || major(st.st_rdev) != 1 || minor(st.st_rdev) != 3 {
         return Err(Error::Other(
             "the container's /dev/null is not the null device: refusing to use it for maskedPaths".into(),
@@ -292,29 +282,27 @@ fn verified_dev_null(root: &OwnedFd) -> Result<OwnedFd> {
 
 /// Switch the process's root to the rootfs.
 pub fn pivot(rootfs: &Path, no_pivot: bool) -> Result<()> {
-    nix::unistd::chdir(rootfs).context(|| format!("chdir {}", rootfs.display()))?;
+    use rustix::process::{chdir, chroot, fchdir, pivot_root};
+    let sys_err = |what: &'static str| move |e: Errno| Error::Io { context: what.into(), source: e.into() };
+    chdir(rootfs).map_err(io::Error::from).context(|| format!("chdir {}", rootfs.display()))?;
     if no_pivot {
-        mount(Some(rootfs), "/", None::<&str>, MsFlags::MS_MOVE, None::<&str>).context(|| "move rootfs to /".into())?;
-        nix::unistd::chroot(".").context(|| "chroot".into())?;
+        mount_move(rootfs, "/").map_err(sys_err("move rootfs to /"))?;
+        chroot(".").map_err(sys_err("chroot"))?;
     } else {
         // pivot_root(".", ".") stacks the old root on top of the new one;
         // unmounting "." then removes the old root without needing a directory for it.
         // "." after pivot_root is still the new root: without moving to the old
         // root first, the recursive MS_SLAVE below also hit every container
         // mount and turned "rshared" binds into plain slaves (runc fchdirs too).
-        let old_root = nix::fcntl::open(
-            "/",
-            nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC,
-            nix::sys::stat::Mode::empty(),
-        )
-        .context(|| "open old root".into())?;
-        nix::unistd::pivot_root(".", ".").context(|| "pivot_root".into())?;
-        nix::unistd::fchdir(&old_root).context(|| "fchdir old root".into())?;
-        mount(None::<&str>, ".", None::<&str>, MsFlags::MS_SLAVE | MsFlags::MS_REC, None::<&str>)
-            .context(|| "make old root a slave".into())?;
-        umount2(".", MntFlags::MNT_DETACH).context(|| "unmount old root".into())?;
+        let old_root = open("/", OFlags::DIRECTORY | OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())
+            .map_err(sys_err("open old root"))?;
+        pivot_root(".", ".").map_err(sys_err("pivot_root"))?;
+        fchdir(&old_root).map_err(sys_err("fchdir old root"))?;
+        mount_change(".", MountPropagationFlags::DOWNSTREAM | MountPropagationFlags::REC)
+            .map_err(sys_err("make old root a slave"))?;
+        unmount(".", UnmountFlags::DETACH).map_err(sys_err("unmount old root"))?;
     }
-    nix::unistd::chdir("/").context(|| "chdir /".into())
+    chdir("/").map_err(sys_err("chdir /"))
 }
 
 /// The mount point (from /proc/self/mountinfo) of the mount holding `path`.
@@ -336,25 +324,24 @@ fn mount_point_of(path: &Path) -> Result<PathBuf> {
 pub fn root_propagation_after_pivot(spec: &Spec) -> Result<()> {
     let p = spec.linux().as_ref().and_then(|l| l.rootfs_propagation().as_deref()).unwrap_or("");
     match options::propagation(p) {
-        Some(f) if f.contains(MsFlags::MS_SHARED) => {
-            mount(None::<&str>, "/", None::<&str>, MsFlags::MS_SHARED, None::<&str>).context(|| "make / shared".into())
+        Some(f) if f.contains(MountPropagationFlags::SHARED) => {
+            let root = open_root()?;
+            attach::set_propagation(root.as_fd(), MountPropagationFlags::SHARED).context(|| "make / shared".into())
         }
         _ => Ok(()),
     }
 }
 
-/// root.readonly: remount / read-only (after pivot_root).
+/// root.readonly: make / read-only (after pivot_root). Only the read-only
+/// flag changes; the flags it has (nosuid, ...) stay.
 pub fn make_root_readonly() -> Result<()> {
-    let fd =
-        nix::fcntl::open("/", nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty())
-            .context(|| "open /".into())?;
-    let locked = locked_flags(&fd)?;
-    mount(
-        None::<&str>,
-        "/",
-        None::<&str>,
-        MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | locked,
-        None::<&str>,
-    )
-    .context(|| "remount / read-only".into())
+    let root = open_root()?;
+    let ro = MountAttr { set: MountAttrFlags::MOUNT_ATTR_RDONLY, ..Default::default() };
+    attach::set_attr(root.as_fd(), &ro, false).context(|| "remount / read-only".into())
+}
+
+fn open_root() -> Result<OwnedFd> {
+    open("/", OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
+        .map_err(io::Error::from)
+        .context(|| "open /".into())
 }
