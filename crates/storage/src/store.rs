@@ -86,7 +86,8 @@ impl Store {
     /// made with, or picks overlay when a probe mount works, else vfs.
     /// Leftovers of crashed unpacks are removed.
     pub fn open(root: &Path, runroot: &Path, driver: Option<&str>) -> Result<Store> {
-        let driver = driver::choose(root, driver)?;
+        let choice = driver::choose(root, driver)?;
+        let driver = choice.driver;
         let store = Store { root: root.join(driver.name()), runroot: runroot.join(driver.name()), driver };
         for d in
             [store.layers_dir(), store.staging_dir(), store.root.join("containers"), store.runroot.join("containers")]
@@ -94,6 +95,9 @@ impl Store {
             fs::create_dir_all(&d).context(|| format!("create {}", d.display()))?;
         }
         let _g = store.lock()?;
+        if let Some(why) = &choice.overlay_unusable {
+            atomic::write_json(&store.root.join(OVERLAY_UNUSABLE), why)?;
+        }
         staging::clean_stale(&store.staging_dir())?;
         store.driver.clean()?;
         Ok(store)
@@ -101,6 +105,18 @@ impl Store {
 
     pub fn driver_name(&self) -> &'static str {
         self.driver.name()
+    }
+
+    /// podman's `graphStatus` (for `info`): the backing filesystem, the
+    /// driver's own entries, and for a store that got vfs because overlay
+    /// failed its probe, why (`Overlay Unusable`).
+    pub fn graph_status(&self) -> Vec<(&'static str, String)> {
+        let mut out = vec![("Backing Filesystem", backing_fs(&self.root))];
+        out.extend(self.driver.status());
+        if let Ok(Some(why)) = atomic::read_json::<String>(&self.root.join(OVERLAY_UNUSABLE)) {
+            out.push(("Overlay Unusable", why));
+        }
+        out
     }
 
     fn layers_dir(&self) -> PathBuf {
@@ -558,6 +574,29 @@ impl Store {
         };
         self.driver.diff(&self.container_dir(&meta.id), &dirs, &mut out)
     }
+}
+
+/// Where a store that fell back to vfs keeps why overlay was not used.
+const OVERLAY_UNUSABLE: &str = "overlay-unusable.json";
+
+/// The filesystem `path` is on, named as containers/storage names it.
+fn backing_fs(path: &Path) -> String {
+    let Ok(st) = rustix::fs::statfs(path) else { return "unknown".into() };
+    #[allow(clippy::unnecessary_cast)] // f_type is i64 or u32 depending on the libc
+    let magic = st.f_type as u64;
+    match magic {
+        0xef53 => "extfs",
+        0x5846_5342 => "xfs",
+        0x9123_683e => "btrfs",
+        0x0102_1994 => "tmpfs",
+        0x8584_58f6 => "ramfs",
+        0x794c_7630 => "overlayfs",
+        0x2fc1_2fc1 => "zfs",
+        0x6969 => "nfs",
+        0xf2f5_2010 => "f2fs",
+        _ => return format!("unknown (0x{magic:x})"),
+    }
+    .into()
 }
 
 fn holder(id: &str) -> String {

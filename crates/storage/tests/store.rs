@@ -301,6 +301,52 @@ fn auto_driver_prefers_overlay_when_it_works() {
     assert!(!fs::read_dir(env.root()).unwrap().flatten().any(|e| e.file_name().to_string_lossy().contains("probe")));
 }
 
+/// A new store where overlay cannot work gets vfs, and says why: in a
+/// warning (once) and in `graph_status`, on every later open too. Overlay is
+/// made unusable for real: the store's root is on overlayfs, which refuses
+/// the trusted.overlay xattrs an upper dir needs.
+#[test]
+fn a_store_where_overlay_fails_gets_vfs_and_says_why() {
+    assert!(is_root(), "this test needs root: run it as root, as scripts/test.sh does");
+    let env = Env::new();
+    let t = env.t.path();
+    for d in ["lower", "upper", "work", "merged"] {
+        fs::create_dir(t.join(d)).unwrap();
+    }
+    let data = format!(
+        "lowerdir={},upperdir={},workdir={}",
+        t.join("lower").display(),
+        t.join("upper").display(),
+        t.join("work").display()
+    );
+    let merged = t.join("merged");
+    let data = std::ffi::CString::new(data).unwrap();
+    rustix::mount::mount("overlay", &merged, "overlay", rustix::mount::MountFlags::empty(), data.as_c_str()).unwrap();
+    let _unmount = Unmount(merged.clone());
+    let (root, run) = (merged.join("root"), t.join("run"));
+    let store = Store::open(&root, &run, None).unwrap();
+    assert_eq!(store.driver_name(), "vfs");
+    let why = |s: &Store| s.graph_status().into_iter().find(|(k, _)| *k == "Overlay Unusable").map(|(_, v)| v);
+    let first = why(&store).expect("graph_status says why overlay was not used");
+    assert!(first.contains("upper"), "the kernel's reason: {first}");
+    drop(store);
+    let again = Store::open(&root, &run, None).unwrap();
+    assert_eq!(again.driver_name(), "vfs");
+    assert_eq!(why(&again).as_deref(), Some(first.as_str()), "the reason is kept with the store");
+    // An overlay store reports the form of mount this kernel takes instead.
+    let env2 = Env::new();
+    let status = env2.open(Some("overlay")).graph_status();
+    assert!(status.iter().any(|(k, v)| *k == "Lower Layers" && v.starts_with("lowerdir")), "{status:?}");
+    assert!(!status.iter().any(|(k, _)| *k == "Overlay Unusable"), "{status:?}");
+}
+
+struct Unmount(PathBuf);
+impl Drop for Unmount {
+    fn drop(&mut self) {
+        let _ = rustix::mount::unmount(&self.0, rustix::mount::UnmountFlags::DETACH);
+    }
+}
+
 fn on_overlay(p: &Path) -> bool {
     rustix::fs::statfs(p).map(|s| s.f_type == 0x794c7630).unwrap_or(false)
 }
