@@ -22,8 +22,11 @@ pub(crate) struct Staging {
 impl Staging {
     /// Create and lock a fresh staging dir in `dir`. The caller holds the store lock.
     pub(crate) fn new(dir: &Path, prefix: &str) -> Result<Staging> {
+        // Renamed into place as a layer's or container's own dir: private
+        // from the start (tempfile's default is 0777 less the umask).
         let path = tempfile::Builder::new()
             .prefix(prefix)
+            .permissions(std::os::unix::fs::PermissionsExt::from_mode(crate::store::PRIVATE))
             .tempdir_in(dir)
             .context(|| format!("create staging dir in {}", dir.display()))?
             .keep();

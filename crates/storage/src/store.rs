@@ -89,18 +89,58 @@ impl Store {
         let choice = driver::choose(root, driver)?;
         let driver = choice.driver;
         let store = Store { root: root.join(driver.name()), runroot: runroot.join(driver.name()), driver };
-        for d in
-            [store.layers_dir(), store.staging_dir(), store.root.join("containers"), store.runroot.join("containers")]
-        {
-            fs::create_dir_all(&d).context(|| format!("create {}", d.display()))?;
+        // A store made before its directories were private has an open
+        // driver root: close everything it made, once.
+        let old = [&store.root, &store.runroot].into_iter().any(|d| is_open(d));
+        for d in [
+            &store.root,
+            &store.layers_dir(),
+            &store.staging_dir(),
+            &store.root.join("containers"),
+            &store.runroot,
+            &store.runroot.join("containers"),
+        ] {
+            private_dir(d)?;
         }
         let _g = store.lock()?;
+        if old {
+            store.close_old_dirs()?;
+        }
         if let Some(why) = &choice.overlay_unusable {
             atomic::write_json(&store.root.join(OVERLAY_UNUSABLE), why)?;
         }
         staging::clean_stale(&store.staging_dir())?;
         store.driver.clean()?;
         Ok(store)
+    }
+
+    /// Directories made by versions that left them 0755: each layer's and
+    /// container's own dir (never their content: a layer's `diff/` and a
+    /// container's upper carry the image's root mode, which overlay gives
+    /// the container's `/`; a mounted rootfs is the container's `/`).
+    fn close_old_dirs(&self) -> Result<()> {
+        let mut dirs = Vec::new();
+        for parent in [self.layers_dir(), self.root.join("containers"), self.runroot.join("containers")] {
+            let entries = fs::read_dir(&parent).context(|| format!("list {}", parent.display()))?;
+            dirs.extend(entries.flatten().map(|e| e.path()));
+        }
+        // overlay's per-container work dir and empty lower.
+        let containers: Vec<PathBuf> = fs::read_dir(self.root.join("containers"))
+            .context(|| format!("list {}", self.root.display()))?
+            .flatten()
+            .map(|e| e.path())
+            .collect();
+        dirs.extend(containers.iter().flat_map(|c| [c.join("work"), c.join("empty")]));
+        dirs.push(self.root.join("l"));
+        for d in dirs {
+            match sys::fs::restrict_dir(&d, PRIVATE) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(Error::Io { context: format!("restrict {}", d.display()), source: e }),
+            }
+        }
+        tracing::info!(root = %self.root.display(), "closed the directories of a store made by an older berth");
+        Ok(())
     }
 
     pub fn driver_name(&self) -> &'static str {
@@ -503,7 +543,7 @@ impl Store {
     fn mount_locked(&self, id: &str) -> Result<PathBuf> {
         let meta = self.container_meta(id)?;
         let target = self.mountpoint(id);
-        fs::create_dir_all(&target).context(|| format!("create {}", target.display()))?;
+        private_dir(&target)?;
         let mut counts = Counts::load(&self.runroot)?;
         let n = counts.get(id);
         if n == 0 || !mounts::is_mount_point(&target) {
@@ -574,6 +614,24 @@ impl Store {
         };
         self.driver.diff(&self.container_dir(&meta.id), &dirs, &mut out)
     }
+}
+
+/// Every directory the store makes: layers hold setuid binaries and device
+/// nodes from images, so no other host user may reach them (see
+/// `sys::fs::dir`). Nothing below needs 0711: containers reach their layers
+/// through the overlay (or bind) mount, whose lowers and upper the kernel
+/// opens with the mounter's (root's) credentials, and a container's process
+/// starts inside its root, never walking the store's paths.
+pub(crate) const PRIVATE: u32 = 0o700;
+
+pub(crate) fn private_dir(path: &Path) -> Result<()> {
+    sys::fs::create_private_dir(path, PRIVATE).context(|| format!("create {}", path.display()))
+}
+
+/// Whether an existing `path` grants group or other anything.
+fn is_open(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    fs::symlink_metadata(path).is_ok_and(|m| m.is_dir() && m.permissions().mode() & 0o077 != 0)
 }
 
 /// Where a store that fell back to vfs keeps why overlay was not used.

@@ -3,7 +3,7 @@
 
 use std::fs;
 use std::io::Write;
-use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use storage::{ChainId, Error, Store};
@@ -338,6 +338,75 @@ fn a_store_where_overlay_fails_gets_vfs_and_says_why() {
     let status = env2.open(Some("overlay")).graph_status();
     assert!(status.iter().any(|(k, v)| *k == "Lower Layers" && v.starts_with("lowerdir")), "{status:?}");
     assert!(!status.iter().any(|(k, _)| *k == "Overlay Unusable"), "{status:?}");
+}
+
+/// Every directory the store makes is closed to other host users (layers
+/// carry setuid binaries and device nodes), with both drivers; content dirs
+/// (a layer's `diff/`, a container's upper or rootfs) keep the image's modes
+/// behind a closed parent. A store made by an older version (everything
+/// 0755) is closed when opened.
+#[test]
+fn store_dirs_are_private_and_old_stores_get_fixed() {
+    assert!(is_root(), "this test needs root: run it as root, as scripts/test.sh does");
+    for driver in ["overlay", "vfs"] {
+        let env = Env::new();
+        let store = env.open(Some(driver));
+        let chain = base_layers(&store);
+        let rootfs = store.create_container_fs("c1", &chain).unwrap();
+        let mode = |p: &Path| fs::metadata(p).unwrap().mode() & 0o7777;
+        assert_eq!(mode(&rootfs), 0o755, "{driver}: the container's / keeps the image's mode");
+        assert_eq!(open_dirs(&[env.root(), env.run()]), Vec::<String>::new(), "{driver}: open dirs");
+
+        // What an older berth left: every dir it made 0755.
+        store.unmount("c1").unwrap();
+        drop(store);
+        let mut all = Vec::new();
+        store_dirs(&env.root(), &mut all);
+        store_dirs(&env.run(), &mut all);
+        for d in &all {
+            fs::set_permissions(d, fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        assert!(!open_dirs(&[env.root(), env.run()]).is_empty());
+        let store = env.open(Some(driver));
+        let rootfs = store.mount("c1").unwrap();
+        assert_eq!(open_dirs(&[env.root(), env.run()]), Vec::<String>::new(), "{driver}: an old store is fixed");
+        assert_eq!(mode(&rootfs), 0o755, "{driver}: and the container's / is left alone");
+        store.unmount("c1").unwrap();
+    }
+}
+
+/// Whether `p` holds image content (modes are the image's): a layer's
+/// `diff/`, an overlay container's `upper/`, a container's `rootfs/`.
+fn is_content(p: &Path) -> bool {
+    let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    let parent_of_parent = p.parent().and_then(|q| q.parent()).and_then(|q| q.file_name()).and_then(|n| n.to_str());
+    matches!((name, parent_of_parent), ("diff", Some("layers")) | ("upper" | "rootfs", Some("containers")))
+}
+
+/// The directories the store made under `dir` (content dirs' own entries excluded).
+fn store_dirs(dir: &Path, out: &mut Vec<PathBuf>) {
+    for e in fs::read_dir(dir).unwrap().flatten() {
+        let p = e.path();
+        if e.file_type().unwrap().is_dir() && !is_content(&p) {
+            out.push(p.clone());
+            store_dirs(&p, out);
+        }
+    }
+}
+
+/// Store dirs granting group or other more than search (x) permission.
+fn open_dirs(tops: &[PathBuf]) -> Vec<String> {
+    let mut all = Vec::new();
+    for t in tops {
+        all.push(t.clone());
+        store_dirs(t, &mut all);
+    }
+    all.iter()
+        .filter_map(|d| {
+            let m = fs::metadata(d).unwrap().mode() & 0o7777;
+            (m & 0o066 != 0).then(|| format!("{:o} {}", m, d.display()))
+        })
+        .collect()
 }
 
 struct Unmount(PathBuf);

@@ -15,7 +15,7 @@
 use std::fs::{self, File};
 use std::io::{self, Read, Write};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU8, Ordering};
 
@@ -65,7 +65,7 @@ impl Driver for Overlay {
 
     fn layer_added(&self, l: &LayerDirs) -> Result<()> {
         let links = self.links();
-        fs::create_dir_all(&links).context(|| format!("create {}", links.display()))?;
+        crate::store::private_dir(&links)?;
         let rel = l.diff.strip_prefix(&self.root).map_err(|_| Error::Corrupt {
             path: l.diff.display().to_string(),
             why: "layer outside the driver root".into(),
@@ -102,7 +102,9 @@ impl Driver for Overlay {
 
     fn create_container(&self, dir: &Path, layers: &[LayerDirs]) -> Result<()> {
         let upper = dir.join("upper");
-        for (d, mode) in [(&upper, 0o755), (&dir.join("work"), 0o700), (&dir.join("empty"), 0o755)] {
+        // `upper` gets the image's root mode below; `empty` (the lower of an
+        // image without layers) is opened by the kernel as root only.
+        for (d, mode) in [(&upper, 0o755), (&dir.join("work"), 0o700), (&dir.join("empty"), 0o700)] {
             fs::create_dir(d).context(|| format!("create {}", d.display()))?;
             fs::set_permissions(d, fs::Permissions::from_mode(mode)).context(|| format!("chmod {}", d.display()))?;
         }
@@ -318,8 +320,18 @@ pub(crate) fn probe(root: &Path) -> Result<Form, String> {
     if !rustix::process::geteuid().is_root() {
         return Err("overlay needs root".into());
     }
-    fs::create_dir_all(root).map_err(|e| format!("create {}: {e}", root.display()))?;
-    let t = tempfile::Builder::new().prefix(".overlay-probe-").tempdir_in(root).map_err(|e| e.to_string())?;
+    // Only made here when missing (the store's parent dirs are not ours to
+    // change); the probe dir inside is 0700 too.
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(crate::store::PRIVATE)
+        .create(root)
+        .map_err(|e| format!("create {}: {e}", root.display()))?;
+    let t = tempfile::Builder::new()
+        .prefix(".overlay-probe-")
+        .permissions(fs::Permissions::from_mode(crate::store::PRIVATE))
+        .tempdir_in(root)
+        .map_err(|e| e.to_string())?;
     let p = |n: &str| t.path().join(n);
     for d in ["lower", "upper", "work", "merged", "upper/d"] {
         fs::create_dir(p(d)).map_err(|e| e.to_string())?;
