@@ -127,8 +127,14 @@ fn berth_on_a_cgroup_v2_guest_with_linux_6_1() {
     let start = Instant::now();
     // A hung guest fails in minutes, not the script's default 10.
     let timeout = std::env::var("V2VM_TIMEOUT").unwrap_or_else(|_| "300".into());
-    let out =
-        Command::new(&script).arg(root).arg("sh /opt/guest/checks.sh").env("V2VM_TIMEOUT", timeout).output().unwrap();
+    // Through bash: a copied shared/ may have lost its exec bits.
+    let out = Command::new("bash")
+        .arg(&script)
+        .arg(&root)
+        .arg("sh /opt/guest/checks.sh")
+        .env("V2VM_TIMEOUT", timeout)
+        .output()
+        .unwrap();
     if std::env::var_os("BERTH_GUEST_KEEP").is_some() {
         println!("guest files kept in {}", dir.keep().display());
     }
