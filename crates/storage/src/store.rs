@@ -21,12 +21,12 @@ use std::path::{Path, PathBuf};
 
 use image::digest::Digest;
 use serde::{Deserialize, Serialize};
+use sys::fs::{Durability, FileLock};
 
-use crate::atomic;
 use crate::chain::ChainId;
 use crate::driver::{self, Driver, LayerDirs};
 use crate::error::{Context, Error, Result};
-use crate::lock::Lock;
+use crate::meta;
 use crate::mounts::{self, Counts};
 use crate::staging::{self, Staging};
 
@@ -107,9 +107,11 @@ impl Store {
             store.close_old_dirs()?;
         }
         if let Some(why) = &choice.overlay_unusable {
-            atomic::write_json(&store.root.join(OVERLAY_UNUSABLE), why)?;
+            meta::write_json(&store.root.join(OVERLAY_UNUSABLE), why, Durability::Durable)?;
         }
         staging::clean_stale(&store.staging_dir())?;
+        meta::remove_stale_temps(&store.root)?;
+        meta::remove_stale_temps(&store.runroot)?;
         store.driver.clean()?;
         Ok(store)
     }
@@ -153,7 +155,7 @@ impl Store {
     pub fn graph_status(&self) -> Vec<(&'static str, String)> {
         let mut out = vec![("Backing Filesystem", backing_fs(&self.root))];
         out.extend(self.driver.status());
-        if let Ok(Some(why)) = atomic::read_json::<String>(&self.root.join(OVERLAY_UNUSABLE)) {
+        if let Ok(Some(why)) = meta::read_json::<String>(&self.root.join(OVERLAY_UNUSABLE)) {
             out.push(("Overlay Unusable", why));
         }
         out
@@ -174,8 +176,9 @@ impl Store {
     fn refs_path(&self) -> PathBuf {
         self.root.join("refs.json")
     }
-    fn lock(&self) -> Result<Lock> {
-        Lock::exclusive(&self.root.join("store.lock"))
+    fn lock(&self) -> Result<FileLock> {
+        let path = self.root.join("store.lock");
+        FileLock::exclusive(&path).context(|| format!("lock {}", path.display()))
     }
 
     /// Where container `id`'s root filesystem is mounted.
@@ -189,7 +192,7 @@ impl Store {
     }
 
     pub fn layer(&self, chain: &ChainId) -> Result<Option<LayerInfo>> {
-        atomic::read_json(&self.layer_dir(chain).join("layer.json"))
+        meta::read_json(&self.layer_dir(chain).join("layer.json"))
     }
 
     fn known_layer(&self, chain: &ChainId) -> Result<LayerInfo> {
@@ -202,7 +205,7 @@ impl Store {
         let mut out = Vec::new();
         for e in fs::read_dir(&dir).context(|| format!("list {}", dir.display()))? {
             let e = e.context(|| format!("list {}", dir.display()))?;
-            if let Some(info) = atomic::read_json::<LayerInfo>(&e.path().join("layer.json"))? {
+            if let Some(info) = meta::read_json::<LayerInfo>(&e.path().join("layer.json"))? {
                 out.push(info);
             }
         }
@@ -292,7 +295,12 @@ impl Store {
             let info = match have {
                 Some(info) => info,
                 None => {
-                    let (stage, info) = staged[i].take().expect("every missing layer was staged")?;
+                    // Every missing layer got a job, and every job a result.
+                    let result = staged[i].take().ok_or_else(|| Error::Io {
+                        context: format!("unpack layer {i}"),
+                        source: std::io::Error::other("no result from its worker"),
+                    })?;
+                    let (stage, info) = result?;
                     self.commit(stage, info)?
                 }
             };
@@ -339,7 +347,7 @@ impl Store {
         staged.info.short_id = Digest::of_bytes(format!("short {chain_id}").as_bytes()).hex()[..12].to_string();
         staged.info.chain_id = chain_id;
         staged.info.parent = parent.cloned();
-        atomic::write_json(&staged.stage.path().join("layer.json"), &staged.info)?;
+        meta::write_json(&staged.stage.path().join("layer.json"), &staged.info, Durability::Durable)?;
         Ok(staged)
     }
 
@@ -417,7 +425,7 @@ impl Store {
             compressed_digest: applied.digest,
             short_id,
         };
-        atomic::write_json(&stage.path().join("layer.json"), &info)?;
+        meta::write_json(&stage.path().join("layer.json"), &info, Durability::Durable)?;
         Ok((stage, info))
     }
 
@@ -435,7 +443,7 @@ impl Store {
         self.driver.layer_added(&self.dirs(&info))?;
         fs::rename(stage.path(), &dest).context(|| format!("rename layer into {}", dest.display()))?;
         stage.keep();
-        atomic::sync_parent(&dest)?;
+        meta::sync_parent(&dest)?;
         Ok(info)
     }
 
@@ -443,7 +451,7 @@ impl Store {
     pub fn remove_layer(&self, chain: &ChainId) -> Result<()> {
         let _g = self.lock()?;
         let info = self.known_layer(chain)?;
-        let refs: Refs = atomic::read_json(&self.refs_path())?.unwrap_or_default();
+        let refs: Refs = meta::read_json(&self.refs_path())?.unwrap_or_default();
         if let Some((holder, _)) = refs.iter().find(|(_, ls)| ls.contains(chain)) {
             return Err(Error::LayerInUse { layer: chain.to_string(), by: holder.clone() });
         }
@@ -482,9 +490,9 @@ impl Store {
 
     fn update_refs(&self, f: impl FnOnce(&mut Refs)) -> Result<()> {
         let path = self.refs_path();
-        let mut refs: Refs = atomic::read_json(&path)?.unwrap_or_default();
+        let mut refs: Refs = meta::read_json(&path)?.unwrap_or_default();
         f(&mut refs);
-        atomic::write_json(&path, &refs)
+        meta::write_json(&path, &refs, Durability::Durable)
     }
 
     /// Make container `id`'s root filesystem from `layers` (bottom to top,
@@ -500,7 +508,7 @@ impl Store {
         let stage = Staging::new(&self.staging_dir(), "container-")?;
         self.driver.create_container(stage.path(), &dirs)?;
         let meta = ContainerMeta { id: id.into(), layers: layers.to_vec() };
-        atomic::write_json(&stage.path().join("container.json"), &meta)?;
+        meta::write_json(&stage.path().join("container.json"), &meta, Durability::Durable)?;
         self.update_refs(|refs| {
             refs.insert(holder(id), layers.to_vec());
         })?;
@@ -529,7 +537,7 @@ impl Store {
 
     fn container_meta(&self, id: &str) -> Result<ContainerMeta> {
         validate_id(id)?;
-        atomic::read_json(&self.container_dir(id).join("container.json"))?
+        meta::read_json(&self.container_dir(id).join("container.json"))?
             .ok_or_else(|| Error::ContainerNotKnown(id.into()))
     }
 

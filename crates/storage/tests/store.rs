@@ -1,5 +1,6 @@
 //! Real storage tests: overlay mounts and device whiteouts need root; they
-//! skip (with a note) otherwise.
+//! fail saying so otherwise.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::fs;
 use std::io::Write;
@@ -241,10 +242,19 @@ fn crash_leftovers_are_cleaned_on_open() {
     fs::create_dir(&live).unwrap();
     let held = fs::File::open(&live).unwrap();
     rustix::fs::flock(&held, rustix::fs::FlockOperation::LockExclusive).unwrap();
+    // Metadata writes that died before their rename (under the store lock,
+    // so none is live when the store is opened).
+    let temps = [env.root().join("vfs/.refs.json.tmp-AbC123"), env.run().join("vfs/.mounts.json.tmp-XyZ789")];
+    for t in &temps {
+        fs::write(t, "{").unwrap();
+    }
 
     let store = env.open(None);
     assert_eq!(store.driver_name(), "vfs", "an existing store keeps its driver");
     assert!(!crashed.exists(), "stale staging dir removed");
+    for t in &temps {
+        assert!(!t.exists(), "{} removed", t.display());
+    }
     assert!(live.exists(), "a live unpack is left alone");
     let layers = store.layers().unwrap();
     assert_eq!(layers.len(), 1);
