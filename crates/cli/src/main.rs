@@ -65,6 +65,8 @@ enum Cmd {
     Login(cmd::registry::LoginArgs),
     /// Log out of a container registry
     Logout(cmd::registry::LogoutArgs),
+    /// Display berth system information
+    Info(cmd::info::InfoArgs),
     /// Manage images
     Image {
         #[command(subcommand)]
@@ -184,5 +186,6 @@ fn run(cli: Cli) -> Result<u8, CliError> {
         Cmd::Run(a) => cmd::containers::run(&engine, &a),
         Cmd::Rm(a) => cmd::containers::rm(&engine, &a),
         Cmd::Ps(a) => cmd::containers::ps(&engine, &a),
+        Cmd::Info(a) => cmd::info::info(&engine, &a),
     }
 }

@@ -40,7 +40,7 @@ fn names(dir: &Path) -> Result<BTreeSet<OsString>> {
         Ok(rd) => {
             rd.map(|e| e.map(|e| e.file_name())).collect::<Result<_, _>>().context(|| format!("list {}", dir.display()))
         }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound || e.raw_os_error() == Some(libc::ENOTDIR) => {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound || e.kind() == std::io::ErrorKind::NotADirectory => {
             Ok(BTreeSet::new())
         }
         Err(e) => Err(crate::Error::Io { context: format!("list {}", dir.display()), source: e }),
@@ -94,8 +94,7 @@ impl<W: Write> Walk<'_, W> {
     }
 
     fn same(&self, rel: &Path, u: &Metadata, l: &Metadata) -> bool {
-        let ft = |m: &Metadata| m.mode() & libc::S_IFMT;
-        if ft(u) != ft(l) || u.mode() != l.mode() || u.uid() != l.uid() || u.gid() != l.gid() {
+        if u.file_type() != l.file_type() || u.mode() != l.mode() || u.uid() != l.uid() || u.gid() != l.gid() {
             return false;
         }
         if xattrs(&self.upper.join(rel)) != xattrs(&self.lower.join(rel)) {

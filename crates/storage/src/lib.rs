@@ -5,14 +5,14 @@
 //! - `chain`: OCI chain IDs
 //! - `driver`: `overlay` (overlayfs, copy-on-write) and `vfs` (full copies)
 //! - `changes`: a vfs container's changes as a layer tar
-//! - `staging`, `lock`, `atomic`, `mounts`: crash safety and bookkeeping
+//! - `staging`, `meta`, `mounts`: crash safety and bookkeeping (atomic
+//!   writes and locks come from `sys::fs`)
 
-mod atomic;
 mod chain;
 mod changes;
 mod driver;
 mod error;
-mod lock;
+mod meta;
 mod mounts;
 mod staging;
 mod store;

@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 
 use rustix::fs::{statx, AtFlags, StatxAttributes, StatxFlags, CWD};
 
-use crate::atomic;
 use crate::error::Result;
+use crate::meta;
 
 pub(crate) struct Counts {
     path: PathBuf,
@@ -19,7 +19,7 @@ impl Counts {
     /// Load the counts; the caller holds the store lock until it saves.
     pub(crate) fn load(runroot: &Path) -> Result<Counts> {
         let path = runroot.join("mounts.json");
-        let counts = atomic::read_json(&path)?.unwrap_or_default();
+        let counts = meta::read_json(&path)?.unwrap_or_default();
         Ok(Counts { path, counts })
     }
 
@@ -36,7 +36,8 @@ impl Counts {
     }
 
     pub(crate) fn save(&self) -> Result<()> {
-        atomic::write_json(&self.path, &self.counts)
+        // The runroot is a tmpfs: the counts die with the mounts at reboot.
+        meta::write_json(&self.path, &self.counts, sys::fs::Durability::ReplaceOnly)
     }
 }
 

@@ -9,26 +9,35 @@
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
-use rustix::fs::{flock, FlockOperation};
+use sys::fs::{FileLock, LockMode};
 
 use crate::error::{Context, Result};
 
 pub(crate) struct Staging {
     path: PathBuf,
-    _lock: File,
+    _lock: FileLock,
     keep: bool,
 }
 
 impl Staging {
     /// Create and lock a fresh staging dir in `dir`. The caller holds the store lock.
     pub(crate) fn new(dir: &Path, prefix: &str) -> Result<Staging> {
+        // Renamed into place as a layer's or container's own dir: private
+        // from the start (tempfile's default is 0777 less the umask).
         let path = tempfile::Builder::new()
             .prefix(prefix)
+            .permissions(std::os::unix::fs::PermissionsExt::from_mode(crate::store::PRIVATE))
             .tempdir_in(dir)
             .context(|| format!("create staging dir in {}", dir.display()))?
             .keep();
-        let lock = File::open(&path).context(|| format!("open {}", path.display()))?;
-        flock(&lock, FlockOperation::NonBlockingLockExclusive).context(|| format!("lock {}", path.display()))?;
+        let dir = File::open(&path).context(|| format!("open {}", path.display()))?;
+        // Nobody else knows the fresh name yet: the lock is free.
+        let lock = FileLock::try_on(dir, LockMode::Exclusive)
+            .context(|| format!("lock {}", path.display()))?
+            .ok_or_else(|| crate::Error::Io {
+                context: format!("lock {}", path.display()),
+                source: std::io::Error::from(std::io::ErrorKind::WouldBlock),
+            })?;
         Ok(Staging { path, _lock: lock, keep: false })
     }
 
@@ -60,9 +69,9 @@ pub(crate) fn clean_stale(dir: &Path) -> Result<()> {
         let is_dir = entry.file_type().map(|t| t.is_dir()).unwrap_or(false);
         if is_dir {
             let Ok(f) = File::open(&path) else { continue };
-            if flock(&f, FlockOperation::NonBlockingLockExclusive).is_err() {
+            let Ok(Some(_held)) = FileLock::try_on(f, LockMode::Exclusive) else {
                 continue; // in use by a live put_layer
-            }
+            };
             tracing::info!(path = %path.display(), "removing stale staging dir");
             // Its owner may have just finished and removed it itself.
             ignore_missing(std::fs::remove_dir_all(&path)).context(|| format!("remove stale {}", path.display()))?;

@@ -21,12 +21,12 @@ use std::path::{Path, PathBuf};
 
 use image::digest::Digest;
 use serde::{Deserialize, Serialize};
+use sys::fs::{Durability, FileLock};
 
-use crate::atomic;
 use crate::chain::ChainId;
 use crate::driver::{self, Driver, LayerDirs};
 use crate::error::{Context, Error, Result};
-use crate::lock::Lock;
+use crate::meta;
 use crate::mounts::{self, Counts};
 use crate::staging::{self, Staging};
 
@@ -86,21 +86,79 @@ impl Store {
     /// made with, or picks overlay when a probe mount works, else vfs.
     /// Leftovers of crashed unpacks are removed.
     pub fn open(root: &Path, runroot: &Path, driver: Option<&str>) -> Result<Store> {
-        let driver = driver::choose(root, driver)?;
+        let choice = driver::choose(root, driver)?;
+        let driver = choice.driver;
         let store = Store { root: root.join(driver.name()), runroot: runroot.join(driver.name()), driver };
-        for d in
-            [store.layers_dir(), store.staging_dir(), store.root.join("containers"), store.runroot.join("containers")]
-        {
-            fs::create_dir_all(&d).context(|| format!("create {}", d.display()))?;
+        // A store made before its directories were private has an open
+        // driver root: close everything it made, once.
+        let old = [&store.root, &store.runroot].into_iter().any(|d| is_open(d));
+        for d in [
+            &store.root,
+            &store.layers_dir(),
+            &store.staging_dir(),
+            &store.root.join("containers"),
+            &store.runroot,
+            &store.runroot.join("containers"),
+        ] {
+            private_dir(d)?;
         }
         let _g = store.lock()?;
+        if old {
+            store.close_old_dirs()?;
+        }
+        if let Some(why) = &choice.overlay_unusable {
+            meta::write_json(&store.root.join(OVERLAY_UNUSABLE), why, Durability::Durable)?;
+        }
         staging::clean_stale(&store.staging_dir())?;
+        meta::remove_stale_temps(&store.root)?;
+        meta::remove_stale_temps(&store.runroot)?;
         store.driver.clean()?;
         Ok(store)
     }
 
+    /// Directories made by versions that left them 0755: each layer's and
+    /// container's own dir (never their content: a layer's `diff/` and a
+    /// container's upper carry the image's root mode, which overlay gives
+    /// the container's `/`; a mounted rootfs is the container's `/`).
+    fn close_old_dirs(&self) -> Result<()> {
+        let mut dirs = Vec::new();
+        for parent in [self.layers_dir(), self.root.join("containers"), self.runroot.join("containers")] {
+            let entries = fs::read_dir(&parent).context(|| format!("list {}", parent.display()))?;
+            dirs.extend(entries.flatten().map(|e| e.path()));
+        }
+        // overlay's per-container work dir and empty lower.
+        let containers: Vec<PathBuf> = fs::read_dir(self.root.join("containers"))
+            .context(|| format!("list {}", self.root.display()))?
+            .flatten()
+            .map(|e| e.path())
+            .collect();
+        dirs.extend(containers.iter().flat_map(|c| [c.join("work"), c.join("empty")]));
+        dirs.push(self.root.join("l"));
+        for d in dirs {
+            match sys::fs::restrict_dir(&d, PRIVATE) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(Error::Io { context: format!("restrict {}", d.display()), source: e }),
+            }
+        }
+        tracing::info!(root = %self.root.display(), "closed the directories of a store made by an older berth");
+        Ok(())
+    }
+
     pub fn driver_name(&self) -> &'static str {
         self.driver.name()
+    }
+
+    /// podman's `graphStatus` (for `info`): the backing filesystem, the
+    /// driver's own entries, and for a store that got vfs because overlay
+    /// failed its probe, why (`Overlay Unusable`).
+    pub fn graph_status(&self) -> Vec<(&'static str, String)> {
+        let mut out = vec![("Backing Filesystem", backing_fs(&self.root))];
+        out.extend(self.driver.status());
+        if let Ok(Some(why)) = meta::read_json::<String>(&self.root.join(OVERLAY_UNUSABLE)) {
+            out.push(("Overlay Unusable", why));
+        }
+        out
     }
 
     fn layers_dir(&self) -> PathBuf {
@@ -118,8 +176,9 @@ impl Store {
     fn refs_path(&self) -> PathBuf {
         self.root.join("refs.json")
     }
-    fn lock(&self) -> Result<Lock> {
-        Lock::exclusive(&self.root.join("store.lock"))
+    fn lock(&self) -> Result<FileLock> {
+        let path = self.root.join("store.lock");
+        FileLock::exclusive(&path).context(|| format!("lock {}", path.display()))
     }
 
     /// Where container `id`'s root filesystem is mounted.
@@ -133,7 +192,7 @@ impl Store {
     }
 
     pub fn layer(&self, chain: &ChainId) -> Result<Option<LayerInfo>> {
-        atomic::read_json(&self.layer_dir(chain).join("layer.json"))
+        meta::read_json(&self.layer_dir(chain).join("layer.json"))
     }
 
     fn known_layer(&self, chain: &ChainId) -> Result<LayerInfo> {
@@ -146,7 +205,7 @@ impl Store {
         let mut out = Vec::new();
         for e in fs::read_dir(&dir).context(|| format!("list {}", dir.display()))? {
             let e = e.context(|| format!("list {}", dir.display()))?;
-            if let Some(info) = atomic::read_json::<LayerInfo>(&e.path().join("layer.json"))? {
+            if let Some(info) = meta::read_json::<LayerInfo>(&e.path().join("layer.json"))? {
                 out.push(info);
             }
         }
@@ -236,7 +295,12 @@ impl Store {
             let info = match have {
                 Some(info) => info,
                 None => {
-                    let (stage, info) = staged[i].take().expect("every missing layer was staged")?;
+                    // Every missing layer got a job, and every job a result.
+                    let result = staged[i].take().ok_or_else(|| Error::Io {
+                        context: format!("unpack layer {i}"),
+                        source: std::io::Error::other("no result from its worker"),
+                    })?;
+                    let (stage, info) = result?;
                     self.commit(stage, info)?
                 }
             };
@@ -283,7 +347,7 @@ impl Store {
         staged.info.short_id = Digest::of_bytes(format!("short {chain_id}").as_bytes()).hex()[..12].to_string();
         staged.info.chain_id = chain_id;
         staged.info.parent = parent.cloned();
-        atomic::write_json(&staged.stage.path().join("layer.json"), &staged.info)?;
+        meta::write_json(&staged.stage.path().join("layer.json"), &staged.info, Durability::Durable)?;
         Ok(staged)
     }
 
@@ -361,7 +425,7 @@ impl Store {
             compressed_digest: applied.digest,
             short_id,
         };
-        atomic::write_json(&stage.path().join("layer.json"), &info)?;
+        meta::write_json(&stage.path().join("layer.json"), &info, Durability::Durable)?;
         Ok((stage, info))
     }
 
@@ -379,7 +443,7 @@ impl Store {
         self.driver.layer_added(&self.dirs(&info))?;
         fs::rename(stage.path(), &dest).context(|| format!("rename layer into {}", dest.display()))?;
         stage.keep();
-        atomic::sync_parent(&dest)?;
+        meta::sync_parent(&dest)?;
         Ok(info)
     }
 
@@ -387,7 +451,7 @@ impl Store {
     pub fn remove_layer(&self, chain: &ChainId) -> Result<()> {
         let _g = self.lock()?;
         let info = self.known_layer(chain)?;
-        let refs: Refs = atomic::read_json(&self.refs_path())?.unwrap_or_default();
+        let refs: Refs = meta::read_json(&self.refs_path())?.unwrap_or_default();
         if let Some((holder, _)) = refs.iter().find(|(_, ls)| ls.contains(chain)) {
             return Err(Error::LayerInUse { layer: chain.to_string(), by: holder.clone() });
         }
@@ -426,9 +490,9 @@ impl Store {
 
     fn update_refs(&self, f: impl FnOnce(&mut Refs)) -> Result<()> {
         let path = self.refs_path();
-        let mut refs: Refs = atomic::read_json(&path)?.unwrap_or_default();
+        let mut refs: Refs = meta::read_json(&path)?.unwrap_or_default();
         f(&mut refs);
-        atomic::write_json(&path, &refs)
+        meta::write_json(&path, &refs, Durability::Durable)
     }
 
     /// Make container `id`'s root filesystem from `layers` (bottom to top,
@@ -444,7 +508,7 @@ impl Store {
         let stage = Staging::new(&self.staging_dir(), "container-")?;
         self.driver.create_container(stage.path(), &dirs)?;
         let meta = ContainerMeta { id: id.into(), layers: layers.to_vec() };
-        atomic::write_json(&stage.path().join("container.json"), &meta)?;
+        meta::write_json(&stage.path().join("container.json"), &meta, Durability::Durable)?;
         self.update_refs(|refs| {
             refs.insert(holder(id), layers.to_vec());
         })?;
@@ -473,7 +537,7 @@ impl Store {
 
     fn container_meta(&self, id: &str) -> Result<ContainerMeta> {
         validate_id(id)?;
-        atomic::read_json(&self.container_dir(id).join("container.json"))?
+        meta::read_json(&self.container_dir(id).join("container.json"))?
             .ok_or_else(|| Error::ContainerNotKnown(id.into()))
     }
 
@@ -487,7 +551,7 @@ impl Store {
     fn mount_locked(&self, id: &str) -> Result<PathBuf> {
         let meta = self.container_meta(id)?;
         let target = self.mountpoint(id);
-        fs::create_dir_all(&target).context(|| format!("create {}", target.display()))?;
+        private_dir(&target)?;
         let mut counts = Counts::load(&self.runroot)?;
         let n = counts.get(id);
         if n == 0 || !mounts::is_mount_point(&target) {
@@ -558,6 +622,47 @@ impl Store {
         };
         self.driver.diff(&self.container_dir(&meta.id), &dirs, &mut out)
     }
+}
+
+/// Every directory the store makes: layers hold setuid binaries and device
+/// nodes from images, so no other host user may reach them (see
+/// `sys::fs::dir`). Nothing below needs 0711: containers reach their layers
+/// through the overlay (or bind) mount, whose lowers and upper the kernel
+/// opens with the mounter's (root's) credentials, and a container's process
+/// starts inside its root, never walking the store's paths.
+pub(crate) const PRIVATE: u32 = 0o700;
+
+pub(crate) fn private_dir(path: &Path) -> Result<()> {
+    sys::fs::create_private_dir(path, PRIVATE).context(|| format!("create {}", path.display()))
+}
+
+/// Whether an existing `path` grants group or other anything.
+fn is_open(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    fs::symlink_metadata(path).is_ok_and(|m| m.is_dir() && m.permissions().mode() & 0o077 != 0)
+}
+
+/// Where a store that fell back to vfs keeps why overlay was not used.
+const OVERLAY_UNUSABLE: &str = "overlay-unusable.json";
+
+/// The filesystem `path` is on, named as containers/storage names it.
+fn backing_fs(path: &Path) -> String {
+    let Ok(st) = rustix::fs::statfs(path) else { return "unknown".into() };
+    #[allow(clippy::unnecessary_cast)] // f_type is i64 or u32 depending on the libc
+    let magic = st.f_type as u64;
+    match magic {
+        0xef53 => "extfs",
+        0x5846_5342 => "xfs",
+        0x9123_683e => "btrfs",
+        0x0102_1994 => "tmpfs",
+        0x8584_58f6 => "ramfs",
+        0x794c_7630 => "overlayfs",
+        0x2fc1_2fc1 => "zfs",
+        0x6969 => "nfs",
+        0xf2f5_2010 => "f2fs",
+        _ => return format!("unknown (0x{magic:x})"),
+    }
+    .into()
 }
 
 fn holder(id: &str) -> String {

@@ -1,9 +1,10 @@
 //! Real storage tests: overlay mounts and device whiteouts need root; they
-//! skip (with a note) otherwise.
+//! fail saying so otherwise.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::fs;
 use std::io::Write;
-use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use storage::{ChainId, Error, Store};
@@ -241,10 +242,19 @@ fn crash_leftovers_are_cleaned_on_open() {
     fs::create_dir(&live).unwrap();
     let held = fs::File::open(&live).unwrap();
     rustix::fs::flock(&held, rustix::fs::FlockOperation::LockExclusive).unwrap();
+    // Metadata writes that died before their rename (under the store lock,
+    // so none is live when the store is opened).
+    let temps = [env.root().join("vfs/.refs.json.tmp-AbC123"), env.run().join("vfs/.mounts.json.tmp-XyZ789")];
+    for t in &temps {
+        fs::write(t, "{").unwrap();
+    }
 
     let store = env.open(None);
     assert_eq!(store.driver_name(), "vfs", "an existing store keeps its driver");
     assert!(!crashed.exists(), "stale staging dir removed");
+    for t in &temps {
+        assert!(!t.exists(), "{} removed", t.display());
+    }
     assert!(live.exists(), "a live unpack is left alone");
     let layers = store.layers().unwrap();
     assert_eq!(layers.len(), 1);
@@ -299,6 +309,121 @@ fn auto_driver_prefers_overlay_when_it_works() {
     let want = if is_root() && !on_overlay(env.t.path()) { "overlay" } else { "vfs" };
     assert_eq!(store.driver_name(), want);
     assert!(!fs::read_dir(env.root()).unwrap().flatten().any(|e| e.file_name().to_string_lossy().contains("probe")));
+}
+
+/// A new store where overlay cannot work gets vfs, and says why: in a
+/// warning (once) and in `graph_status`, on every later open too. Overlay is
+/// made unusable for real: the store's root is on overlayfs, which refuses
+/// the trusted.overlay xattrs an upper dir needs.
+#[test]
+fn a_store_where_overlay_fails_gets_vfs_and_says_why() {
+    assert!(is_root(), "this test needs root: run it as root, as scripts/test.sh does");
+    let env = Env::new();
+    let t = env.t.path();
+    for d in ["lower", "upper", "work", "merged"] {
+        fs::create_dir(t.join(d)).unwrap();
+    }
+    let data = format!(
+        "lowerdir={},upperdir={},workdir={}",
+        t.join("lower").display(),
+        t.join("upper").display(),
+        t.join("work").display()
+    );
+    let merged = t.join("merged");
+    let data = std::ffi::CString::new(data).unwrap();
+    rustix::mount::mount("overlay", &merged, "overlay", rustix::mount::MountFlags::empty(), data.as_c_str()).unwrap();
+    let _unmount = Unmount(merged.clone());
+    let (root, run) = (merged.join("root"), t.join("run"));
+    let store = Store::open(&root, &run, None).unwrap();
+    assert_eq!(store.driver_name(), "vfs");
+    let why = |s: &Store| s.graph_status().into_iter().find(|(k, _)| *k == "Overlay Unusable").map(|(_, v)| v);
+    let first = why(&store).expect("graph_status says why overlay was not used");
+    assert!(first.contains("upper"), "the kernel's reason: {first}");
+    drop(store);
+    let again = Store::open(&root, &run, None).unwrap();
+    assert_eq!(again.driver_name(), "vfs");
+    assert_eq!(why(&again).as_deref(), Some(first.as_str()), "the reason is kept with the store");
+    // An overlay store reports the form of mount this kernel takes instead.
+    let env2 = Env::new();
+    let status = env2.open(Some("overlay")).graph_status();
+    assert!(status.iter().any(|(k, v)| *k == "Lower Layers" && v.starts_with("lowerdir")), "{status:?}");
+    assert!(!status.iter().any(|(k, _)| *k == "Overlay Unusable"), "{status:?}");
+}
+
+/// Every directory the store makes is closed to other host users (layers
+/// carry setuid binaries and device nodes), with both drivers; content dirs
+/// (a layer's `diff/`, a container's upper or rootfs) keep the image's modes
+/// behind a closed parent. A store made by an older version (everything
+/// 0755) is closed when opened.
+#[test]
+fn store_dirs_are_private_and_old_stores_get_fixed() {
+    assert!(is_root(), "this test needs root: run it as root, as scripts/test.sh does");
+    for driver in ["overlay", "vfs"] {
+        let env = Env::new();
+        let store = env.open(Some(driver));
+        let chain = base_layers(&store);
+        let rootfs = store.create_container_fs("c1", &chain).unwrap();
+        let mode = |p: &Path| fs::metadata(p).unwrap().mode() & 0o7777;
+        assert_eq!(mode(&rootfs), 0o755, "{driver}: the container's / keeps the image's mode");
+        assert_eq!(open_dirs(&[env.root(), env.run()]), Vec::<String>::new(), "{driver}: open dirs");
+
+        // What an older berth left: every dir it made 0755.
+        store.unmount("c1").unwrap();
+        drop(store);
+        let mut all = Vec::new();
+        store_dirs(&env.root(), &mut all);
+        store_dirs(&env.run(), &mut all);
+        for d in &all {
+            fs::set_permissions(d, fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        assert!(!open_dirs(&[env.root(), env.run()]).is_empty());
+        let store = env.open(Some(driver));
+        let rootfs = store.mount("c1").unwrap();
+        assert_eq!(open_dirs(&[env.root(), env.run()]), Vec::<String>::new(), "{driver}: an old store is fixed");
+        assert_eq!(mode(&rootfs), 0o755, "{driver}: and the container's / is left alone");
+        store.unmount("c1").unwrap();
+    }
+}
+
+/// Whether `p` holds image content (modes are the image's): a layer's
+/// `diff/`, an overlay container's `upper/`, a container's `rootfs/`.
+fn is_content(p: &Path) -> bool {
+    let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    let parent_of_parent = p.parent().and_then(|q| q.parent()).and_then(|q| q.file_name()).and_then(|n| n.to_str());
+    matches!((name, parent_of_parent), ("diff", Some("layers")) | ("upper" | "rootfs", Some("containers")))
+}
+
+/// The directories the store made under `dir` (content dirs' own entries excluded).
+fn store_dirs(dir: &Path, out: &mut Vec<PathBuf>) {
+    for e in fs::read_dir(dir).unwrap().flatten() {
+        let p = e.path();
+        if e.file_type().unwrap().is_dir() && !is_content(&p) {
+            out.push(p.clone());
+            store_dirs(&p, out);
+        }
+    }
+}
+
+/// Store dirs granting group or other more than search (x) permission.
+fn open_dirs(tops: &[PathBuf]) -> Vec<String> {
+    let mut all = Vec::new();
+    for t in tops {
+        all.push(t.clone());
+        store_dirs(t, &mut all);
+    }
+    all.iter()
+        .filter_map(|d| {
+            let m = fs::metadata(d).unwrap().mode() & 0o7777;
+            (m & 0o066 != 0).then(|| format!("{:o} {}", m, d.display()))
+        })
+        .collect()
+}
+
+struct Unmount(PathBuf);
+impl Drop for Unmount {
+    fn drop(&mut self) {
+        let _ = rustix::mount::unmount(&self.0, rustix::mount::UnmountFlags::DETACH);
+    }
 }
 
 fn on_overlay(p: &Path) -> bool {

@@ -8,6 +8,7 @@ pub(crate) mod vfs;
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use image::layer::Applied;
 
@@ -58,11 +59,24 @@ pub(crate) trait Driver: Send + Sync {
 
     /// Write the container's changes against its image as a layer tar.
     fn diff(&self, dir: &Path, layers: &[LayerDirs], out: &mut dyn Write) -> Result<()>;
+
+    /// The driver's part of `info`'s graphStatus (podman's keys).
+    fn status(&self) -> Vec<(&'static str, String)> {
+        Vec::new()
+    }
+}
+
+/// The driver a store opens with.
+pub(crate) struct Choice {
+    pub driver: Box<dyn Driver>,
+    /// Set when a new store got vfs because overlay failed its probe: why.
+    pub overlay_unusable: Option<String>,
 }
 
 /// The driver named `name`, or the best that works under `root` when `None`.
 /// `root` is the store's top directory; each driver works below `root/<name>`.
-pub(crate) fn choose(root: &Path, name: Option<&str>) -> Result<Box<dyn Driver>> {
+pub(crate) fn choose(root: &Path, name: Option<&str>) -> Result<Choice> {
+    let mut overlay_unusable = None;
     let name = match name {
         Some(n) => n.to_string(),
         // A store keeps the driver it was created with: its layers are only
@@ -70,9 +84,10 @@ pub(crate) fn choose(root: &Path, name: Option<&str>) -> Result<Box<dyn Driver>>
         None if root.join("overlay/layers").is_dir() => "overlay".into(),
         None if root.join("vfs/layers").is_dir() => "vfs".into(),
         None => match overlay::probe(root) {
-            Ok(()) => "overlay".into(),
+            Ok(_) => "overlay".into(),
             Err(why) => {
-                tracing::info!(%why, "overlay unusable, using vfs");
+                warn_vfs_once(&why);
+                overlay_unusable = Some(why);
                 "vfs".into()
             }
         },
@@ -85,9 +100,19 @@ pub(crate) fn choose(root: &Path, name: Option<&str>) -> Result<Box<dyn Driver>>
             return Err(Error::DriverMismatch { wanted: name.clone(), existing: existing.into() });
         }
     }
-    match name.as_str() {
-        "overlay" | "overlay2" => Ok(Box::new(overlay::Overlay::new(root.join("overlay")))),
-        "vfs" => Ok(Box::new(vfs::Vfs)),
-        other => Err(Error::UnknownDriver(other.into())),
+    let driver: Box<dyn Driver> = match name.as_str() {
+        "overlay" | "overlay2" => Box::new(overlay::Overlay::new(root.join("overlay"))),
+        "vfs" => Box::new(vfs::Vfs),
+        other => return Err(Error::UnknownDriver(other.into())),
+    };
+    Ok(Choice { driver, overlay_unusable })
+}
+
+/// vfs copies the whole image for every container: a user must know when
+/// they got it without asking. Said once per process (tests open many stores).
+fn warn_vfs_once(why: &str) {
+    static WARNED: AtomicBool = AtomicBool::new(false);
+    if !WARNED.swap(true, Ordering::Relaxed) {
+        tracing::warn!("overlay cannot be used here ({why}): using the vfs storage driver, which copies the whole image for every container");
     }
 }

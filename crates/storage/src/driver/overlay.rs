@@ -5,16 +5,19 @@
 //!
 //! Deep images: the classic mount(2) data is limited to one page, which full
 //! layer paths exceed long before 100 layers. We use the new mount API, where
-//! each `lowerdir+` is its own fsconfig call with no overall limit (Linux 6.8).
-//! Older kernels get the classic call with short names: every layer has a link
-//! `<root>/l/<short>` and the lowerdir names `/proc/self/fd/<fd of l>/<short>`,
-//! about 30 bytes a layer, without a process-wide chdir.
+//! each `lowerdir+` is its own fsconfig call with no overall limit (Linux 6.8+).
+//! Older kernels (Debian 12's 6.1, Ubuntu 22.04's 5.15) get the classic call with
+//! short names: every layer has a link `<root>/l/<short>` and the lowerdir
+//! names `/proc/self/fd/<fd of l>/<short>`, about 30 bytes a layer, without a
+//! process-wide chdir. Which form works is learnt once per process
+//! ([`FormCache`]).
 
 use std::fs::{self, File};
 use std::io::{self, Read, Write};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU8, Ordering};
 
 use image::layer::{self, Applied, Mode, Source};
 use rustix::io::Errno;
@@ -62,7 +65,7 @@ impl Driver for Overlay {
 
     fn layer_added(&self, l: &LayerDirs) -> Result<()> {
         let links = self.links();
-        fs::create_dir_all(&links).context(|| format!("create {}", links.display()))?;
+        crate::store::private_dir(&links)?;
         let rel = l.diff.strip_prefix(&self.root).map_err(|_| Error::Corrupt {
             path: l.diff.display().to_string(),
             why: "layer outside the driver root".into(),
@@ -99,7 +102,9 @@ impl Driver for Overlay {
 
     fn create_container(&self, dir: &Path, layers: &[LayerDirs]) -> Result<()> {
         let upper = dir.join("upper");
-        for (d, mode) in [(&upper, 0o755), (&dir.join("work"), 0o700), (&dir.join("empty"), 0o755)] {
+        // `upper` gets the image's root mode below; `empty` (the lower of an
+        // image without layers) is opened by the kernel as root only.
+        for (d, mode) in [(&upper, 0o755), (&dir.join("work"), 0o700), (&dir.join("empty"), 0o700)] {
             fs::create_dir(d).context(|| format!("create {}", d.display()))?;
             fs::set_permissions(d, fs::Permissions::from_mode(mode)).context(|| format!("chmod {}", d.display()))?;
         }
@@ -116,54 +121,134 @@ impl Driver for Overlay {
     }
 
     fn mount(&self, dir: &Path, layers: &[LayerDirs], target: &Path) -> Result<()> {
-        let (upper, work) = (dir.join("upper"), dir.join("work"));
+        let what = || format!("mount overlay ({} layers) at {}", layers.len(), target.display());
+        let (upper, work, empty) = (dir.join("upper"), dir.join("work"), dir.join("empty"));
         // Overlayfs needs at least one lower layer; an image without layers
         // gets an empty one.
-        let empty = [LayerDirs { diff: dir.join("empty"), short: String::new() }];
-        let lowers: Vec<&LayerDirs> =
-            if layers.is_empty() { empty.iter().collect() } else { layers.iter().rev().collect() };
-        let what = || format!("mount overlay ({} layers) at {}", layers.len(), target.display());
-        if !self.legacy {
-            let diffs: Vec<&Path> = lowers.iter().map(|l| l.diff.as_path()).collect();
-            match mount_fsconfig(&diffs, &upper, &work, target) {
-                Err(MountError::Unsupported) => {}
-                Err(MountError::Io(e)) => return Err(Error::Io { context: what(), source: e }),
-                Ok(()) => return Ok(()),
+        let links = self.links();
+        let lowers = if layers.is_empty() {
+            Lowers { paths: vec![&empty], links: &empty, names: vec!["."] }
+        } else {
+            Lowers {
+                paths: layers.iter().rev().map(|l| l.diff.as_path()).collect(),
+                links: &links,
+                names: layers.iter().rev().map(|l| l.short.as_str()).collect(),
             }
-        }
-        if layers.is_empty() {
-            return mount_legacy(&dir.join("empty"), &["."], &upper, &work, target).context(what);
-        }
-        let shorts: Vec<&str> = lowers.iter().map(|l| l.short.as_str()).collect();
-        mount_legacy(&self.links(), &shorts, &upper, &work, target).context(what)
+        };
+        let forms = if self.legacy { &LEGACY_ONLY } else { &FORM };
+        mount_overlay(forms, &lowers, &upper, &work, target).map(drop).context(what)
     }
 
     fn diff(&self, dir: &Path, _layers: &[LayerDirs], out: &mut dyn Write) -> Result<()> {
         layer::create(&dir.join("upper"), Source::OverlayUpper, out)?;
         Ok(())
     }
-}
 
-enum MountError {
-    /// No new mount API or no `lowerdir+` (before Linux 6.8).
-    Unsupported,
-    Io(io::Error),
-}
-
-fn mount_fsconfig(lowers: &[&Path], upper: &Path, work: &Path, target: &Path) -> Result<(), MountError> {
-    let fs = match fsopen("overlay", FsOpenFlags::FSOPEN_CLOEXEC) {
-        Ok(fd) => fd,
-        Err(Errno::NOSYS) => return Err(MountError::Unsupported),
-        Err(e) => return Err(MountError::Io(e.into())),
-    };
-    let with_log = |e: Errno| MountError::Io(kernel_message(&fs, e));
-    for (i, lower) in lowers.iter().enumerate() {
-        match fsconfig_set_string(&fs, "lowerdir+", *lower) {
-            Ok(()) => {}
-            // An unknown key is EINVAL: this kernel predates `lowerdir+`.
-            Err(Errno::INVAL) if i == 0 => return Err(MountError::Unsupported),
-            Err(e) => return Err(with_log(e)),
+    /// podman's keys, plus which form of mount this kernel takes (a trial
+    /// mount: the process may not have mounted anything yet).
+    fn status(&self) -> Vec<(&'static str, String)> {
+        let mut out = vec![
+            ("Native Overlay Diff", "true".to_string()),
+            ("Supports d_type", "true".to_string()),
+            ("Using metacopy", "false".to_string()),
+        ];
+        match probe(&self.root) {
+            Ok(form) => out.push(("Lower Layers", form.describe().to_string())),
+            Err(why) => out.push(("Overlay Unusable", why)),
         }
+        out
+    }
+}
+
+/// The lower layers of one mount (top first), in both forms the kernel may take.
+struct Lowers<'a> {
+    /// Full paths, one `lowerdir+` each (new mount API).
+    paths: Vec<&'a Path>,
+    /// For the classic `lowerdir=` option: `names` are relative to `links`
+    /// (the short `l/` links), so deep images fit in one page of options.
+    links: &'a Path,
+    names: Vec<&'a str>,
+}
+
+/// How an overlay was mounted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Form {
+    /// fsopen/fsconfig with one `lowerdir+` per layer (Linux 6.8+: no limit
+    /// on the number of layers).
+    LowerdirPlus,
+    /// mount(2) with `lowerdir=` naming the short links (any kernel; about
+    /// 120 layers fit).
+    Legacy,
+}
+
+impl Form {
+    pub(crate) fn describe(self) -> &'static str {
+        match self {
+            Form::LowerdirPlus => "lowerdir+ (new mount API)",
+            Form::Legacy => "lowerdir= (mount(2), short layer links)",
+        }
+    }
+}
+
+/// Which form this kernel takes, learnt by the first mount of the process so
+/// later mounts do not retry a form that cannot work.
+///
+/// Kernels before 6.8 lack `lowerdir+`, and before 6.5 overlayfs has no
+/// fs_context of its own: fsconfig then stores every key, `lowerdir+`
+/// included, as a legacy option string (at most one page of them), and only
+/// the final create step (fill_super) rejects it. So the new form is not
+/// known to work until a whole mount succeeded, and any failing step sends
+/// the mount to the classic form.
+pub(crate) struct FormCache(AtomicU8);
+
+const UNKNOWN: u8 = 0;
+const NEW_WORKS: u8 = 1;
+const LEGACY_ONLY_WORKS: u8 = 2;
+
+/// The process's cache.
+static FORM: FormCache = FormCache(AtomicU8::new(UNKNOWN));
+/// For tests of the classic form on kernels that have the new one.
+static LEGACY_ONLY: FormCache = FormCache(AtomicU8::new(LEGACY_ONLY_WORKS));
+
+impl FormCache {
+    /// Mount with the form this kernel takes: the new one unless it is known
+    /// not to work; the classic one when the new one fails at any step.
+    fn mount(&self, new: impl FnOnce() -> io::Result<()>, legacy: impl FnOnce() -> io::Result<()>) -> io::Result<Form> {
+        if self.0.load(Ordering::Relaxed) == LEGACY_ONLY_WORKS {
+            return legacy().map(|()| Form::Legacy);
+        }
+        let new_err = match new() {
+            Ok(()) => {
+                let _ = self.0.compare_exchange(UNKNOWN, NEW_WORKS, Ordering::Relaxed, Ordering::Relaxed);
+                return Ok(Form::LowerdirPlus);
+            }
+            Err(e) => e,
+        };
+        match legacy() {
+            Ok(()) => {
+                if self.0.compare_exchange(UNKNOWN, LEGACY_ONLY_WORKS, Ordering::Relaxed, Ordering::Relaxed).is_ok() {
+                    tracing::debug!(error = %new_err, "overlay: lowerdir+ does not mount here; using lowerdir=");
+                }
+                Ok(Form::Legacy)
+            }
+            // The new form's error carries the kernel's explanation.
+            Err(e) => Err(io::Error::new(new_err.kind(), format!("{new_err}; with lowerdir=: {e}"))),
+        }
+    }
+}
+
+fn mount_overlay(forms: &FormCache, l: &Lowers, upper: &Path, work: &Path, target: &Path) -> io::Result<Form> {
+    forms.mount(
+        || mount_fsconfig(&l.paths, upper, work, target),
+        || mount_legacy(l.links, &l.names, upper, work, target),
+    )
+}
+
+fn mount_fsconfig(lowers: &[&Path], upper: &Path, work: &Path, target: &Path) -> io::Result<()> {
+    let fs = fsopen("overlay", FsOpenFlags::FSOPEN_CLOEXEC)?;
+    let with_log = |e: Errno| kernel_message(&fs, e);
+    for lower in lowers {
+        fsconfig_set_string(&fs, "lowerdir+", *lower).map_err(with_log)?;
     }
     fsconfig_set_string(&fs, "upperdir", upper).map_err(with_log)?;
     fsconfig_set_string(&fs, "workdir", work).map_err(with_log)?;
@@ -172,8 +257,8 @@ fn mount_fsconfig(lowers: &[&Path], upper: &Path, work: &Path, target: &Path) ->
     }
     fsconfig_create(&fs).map_err(with_log)?;
     let mnt = fsmount(&fs, FsMountFlags::FSMOUNT_CLOEXEC, MountAttrFlags::empty()).map_err(with_log)?;
-    move_mount(mnt.as_fd(), "", rustix::fs::CWD, target, MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH)
-        .map_err(|e| MountError::Io(e.into()))
+    move_mount(mnt.as_fd(), "", rustix::fs::CWD, target, MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH)?;
+    Ok(())
 }
 
 /// The kernel explains fsconfig failures in messages read from the fs fd.
@@ -184,12 +269,15 @@ fn kernel_message(fs: &OwnedFd, e: Errno) -> io::Error {
         if n == 0 {
             break;
         }
-        msgs.push(String::from_utf8_lossy(&buf[..n]).trim().to_string());
+        // Each message is "<e|w|i> <text>".
+        let m = String::from_utf8_lossy(&buf[..n]);
+        let m = m.trim();
+        msgs.push(m.split_once(' ').filter(|(level, _)| level.len() == 1).map_or(m, |(_, text)| text).to_string());
     }
     if msgs.is_empty() {
         e.into()
     } else {
-        io::Error::new(io::Error::from(e).kind(), format!("{e} ({})", msgs.join("; ")))
+        io::Error::new(io::Error::from(e).kind(), format!("{e}: {}", msgs.join("; ")))
     }
 }
 
@@ -227,34 +315,68 @@ fn mount_legacy(dir: &Path, names: &[&str], upper: &Path, work: &Path, target: &
 
 /// Whether overlay works under `root`: as root, on a filesystem that takes
 /// trusted xattrs and can be an overlay upper (not overlayfs, not old tmpfs).
-pub(crate) fn probe(root: &Path) -> Result<(), String> {
+/// Returns the form of mount that worked, or why none did.
+pub(crate) fn probe(root: &Path) -> Result<Form, String> {
     if !rustix::process::geteuid().is_root() {
         return Err("overlay needs root".into());
     }
-    fs::create_dir_all(root).map_err(|e| format!("create {}: {e}", root.display()))?;
-    let t = tempfile::Builder::new().prefix(".overlay-probe-").tempdir_in(root).map_err(|e| e.to_string())?;
+    // Only made here when missing (the store's parent dirs are not ours to
+    // change); the probe dir inside is 0700 too.
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(crate::store::PRIVATE)
+        .create(root)
+        .map_err(|e| format!("create {}: {e}", root.display()))?;
+    let t = tempfile::Builder::new()
+        .prefix(".overlay-probe-")
+        .permissions(fs::Permissions::from_mode(crate::store::PRIVATE))
+        .tempdir_in(root)
+        .map_err(|e| e.to_string())?;
     let p = |n: &str| t.path().join(n);
     for d in ["lower", "upper", "work", "merged", "upper/d"] {
         fs::create_dir(p(d)).map_err(|e| e.to_string())?;
     }
     xattr::set(p("upper/d"), "trusted.overlay.opaque", b"y").map_err(|e| format!("trusted xattrs: {e}"))?;
     let lower = p("lower");
-    let r = match mount_fsconfig(&[&lower], &p("upper"), &p("work"), &p("merged")) {
-        Ok(()) => Ok(()),
-        Err(MountError::Io(e)) => Err(e.to_string()),
-        Err(MountError::Unsupported) => {
-            mount_legacy(&lower, &["."], &p("upper"), &p("work"), &p("merged")).map_err(|e| e.to_string())
-        }
-    };
-    if r.is_ok() {
-        let _ = rustix::mount::unmount(p("merged"), rustix::mount::UnmountFlags::DETACH);
-    }
-    r
+    let lowers = Lowers { paths: vec![&lower], links: &lower, names: vec!["."] };
+    let form = mount_overlay(&FORM, &lowers, &p("upper"), &p("work"), &p("merged")).map_err(|e| e.to_string())?;
+    let _ = rustix::mount::unmount(p("merged"), rustix::mount::UnmountFlags::DETACH);
+    Ok(form)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::cell::Cell;
+
+    /// Kernels before 6.5 take `lowerdir+` at fsconfig and refuse it only at
+    /// the create step; whatever step fails, the classic form is used, and
+    /// the process does not try the new form again.
+    #[test]
+    fn a_failing_new_form_falls_back_to_lowerdir_and_is_remembered() {
+        let cache = FormCache(AtomicU8::new(UNKNOWN));
+        let tried_new = Cell::new(0);
+        let new = || {
+            tried_new.set(tried_new.get() + 1);
+            Err(io::Error::from_raw_os_error(Errno::INVAL.raw_os_error()))
+        };
+        assert_eq!(cache.mount(new, || Ok(())).unwrap(), Form::Legacy);
+        assert_eq!(cache.mount(new, || Ok(())).unwrap(), Form::Legacy);
+        assert_eq!(tried_new.get(), 1, "the new form is not retried once it failed");
+
+        // Both failing: the error says both, and nothing is remembered.
+        let cache = FormCache(AtomicU8::new(UNKNOWN));
+        let e = cache.mount(new, || Err(io::Error::other("legacy broke"))).unwrap_err();
+        assert!(e.to_string().contains("legacy broke") && e.to_string().contains("Invalid argument"), "{e}");
+        assert_eq!(cache.0.load(Ordering::Relaxed), UNKNOWN);
+
+        // A kernel with the new form keeps using it; a later failure of it
+        // still gets the classic form as a second chance.
+        let cache = FormCache(AtomicU8::new(UNKNOWN));
+        assert_eq!(cache.mount(|| Ok(()), || panic!("not needed")).unwrap(), Form::LowerdirPlus);
+        assert_eq!(cache.mount(new, || Ok(())).unwrap(), Form::Legacy);
+        assert_eq!(cache.0.load(Ordering::Relaxed), NEW_WORKS);
+    }
 
     /// The classic mount(2) path (kernels before 6.8) still fits 120 layers.
     #[test]

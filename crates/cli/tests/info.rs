@@ -1,0 +1,226 @@
+//! `berth info`: podman's shape (JSON tags, Go template field names, YAML by
+//! default), the store's real driver, and why overlay was not used when it
+//! was not.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use common::*;
+use serde_json::Value;
+
+fn require_root() {
+    assert!(is_root(), "these tests mount overlays: run them as root");
+}
+
+fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))
+        .is_some_and(|ids| ids.split_whitespace().nth(1) == Some("0"))
+}
+
+/// Templates of podman's Go field names; each must render in berth as it
+/// does in podman.
+const TEMPLATES: &[&str] = &[
+    "{{.Host.Arch}}",
+    "{{.Host.CgroupManager}}",
+    "{{.Host.CgroupsVersion}}",
+    "{{.Host.CgroupControllers}}",
+    "{{.Host.CPUs}}",
+    "{{.Host.Distribution.Distribution}}",
+    "{{.Host.Distribution.Version}}",
+    "{{.Host.Hostname}}",
+    "{{.Host.Kernel}}",
+    "{{.Host.OS}}",
+    "{{.Host.OCIRuntime.Name}}",
+    "{{.Host.MemTotal}}",
+    "{{.Host.SwapTotal}}",
+    "{{.Store.GraphDriverName}}",
+    "{{.Store.GraphOptions}}",
+    "{{.Store.ImageStore.Number}}",
+    "{{.Store.ContainerStore.Number}}",
+    "{{.Store.ContainerStore.Running}}",
+    "{{.Version.OsArch}}",
+];
+
+/// Fields whose value is the host's, the same whoever reports it.
+const SAME_VALUE: &[&str] = &[
+    "{{.Host.Arch}}",
+    "{{.Host.CgroupManager}}",
+    "{{.Host.CgroupsVersion}}",
+    "{{.Host.CgroupControllers}}",
+    "{{.Host.CPUs}}",
+    "{{.Host.Distribution.Distribution}}",
+    "{{.Host.Distribution.Version}}",
+    "{{.Host.Hostname}}",
+    "{{.Host.Kernel}}",
+    "{{.Host.OS}}",
+    "{{.Host.MemTotal}}",
+    "{{.Store.GraphDriverName}}",
+    "{{.Store.GraphOptions}}",
+    "{{.Version.OsArch}}",
+];
+
+#[test]
+fn info_reports_the_store_and_host_as_podman_does() {
+    require_root();
+    let env = Env::new();
+    let (archive, _) = busybox_archive(&env, "bb.tar", "localhost/bb:latest");
+    env.ok(&["load", "-q", "-i", archive.to_str().unwrap()]);
+    env.ok(&["create", "--name", "c1", "bb", "true"]);
+
+    let json: Value = serde_json::from_str(&env.ok(&["info", "--format", "json"])).unwrap();
+    let store = &json["store"];
+    assert_eq!(store["graphDriverName"], "overlay");
+    assert_eq!(store["graphRoot"], env.root.to_str().unwrap());
+    assert_eq!(store["runRoot"], env.runroot.to_str().unwrap());
+    assert_eq!(store["imageStore"]["number"], 1);
+    assert_eq!(store["containerStore"]["number"], 1);
+    assert_eq!(store["containerStore"]["stopped"], 1);
+    let lower = store["graphStatus"]["Lower Layers"].as_str().unwrap_or_default();
+    assert!(lower.starts_with("lowerdir"), "which overlay mount form works is said: {store}");
+    assert_eq!(json["host"]["kernel"], std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap().trim());
+    let v2 = Path::new("/sys/fs/cgroup/cgroup.controllers").exists();
+    assert_eq!(json["host"]["cgroupVersion"], if v2 { "v2" } else { "v1" });
+    assert_eq!(json["host"]["cgroupManager"], "cgroupfs");
+    assert!(json["host"]["ociRuntime"]["name"].as_str().unwrap().starts_with("berth-runtime"));
+
+    // `{{json .}}` is `--format json`; templates see Go field names.
+    let mut again: Value = serde_json::from_str(&env.ok(&["info", "--format", "{{json .}}"])).unwrap();
+    again["host"]["memFree"] = json["host"]["memFree"].clone(); // it moves between the two calls
+    assert_eq!(again, json);
+    let got = env.ok(&["info", "--format", "{{.Store.GraphDriverName}} {{.Host.Kernel}} {{.Store.ImageStore.Number}}"]);
+    assert_eq!(got.trim(), format!("overlay {} 1", json["host"]["kernel"].as_str().unwrap()));
+    // The default is YAML with podman's keys.
+    let yaml = env.ok(&["info"]);
+    for line in ["store:\n", "  graphDriverName: overlay\n", "  cgroupManager: cgroupfs\n", "    number: 1\n"] {
+        assert!(yaml.contains(line), "{line:?} in {yaml}");
+    }
+    env.fails(&["info", "extra"], 125);
+
+    // Side by side with podman: the same field names in both namings, and
+    // the same values where they describe the host.
+    let podman = Podman::new();
+    let pjson: Value = serde_json::from_str(&podman.info("json")).unwrap();
+    let mut missing = Vec::new();
+    same_shape("", &json["host"], &pjson["host"], &mut missing);
+    same_shape("", &json["store"], &pjson["store"], &mut missing);
+    same_shape("", &json["version"], &pjson["version"], &mut missing);
+    assert!(missing.is_empty(), "berth prints what podman does not (or with another type): {missing:?}");
+    for t in TEMPLATES {
+        let ours = env.ok(&["info", "--format", t]);
+        let theirs = podman.info(t);
+        if SAME_VALUE.contains(t) {
+            assert_eq!(ours, theirs, "{t}");
+        }
+    }
+}
+
+/// Every key of `ours` is in `theirs` with the same JSON type (maps whose
+/// keys are data, like graphStatus, are not compared key by key).
+fn same_shape(path: &str, ours: &Value, theirs: &Value, missing: &mut Vec<String>) {
+    match (ours, theirs) {
+        (Value::Object(o), Value::Object(t)) => {
+            if path.ends_with("graphStatus") {
+                return;
+            }
+            for (k, v) in o {
+                let p = format!("{path}.{k}");
+                match t.get(k) {
+                    Some(tv) => same_shape(&p, v, tv, missing),
+                    None => missing.push(p),
+                }
+            }
+        }
+        (Value::Array(_), Value::Array(_))
+        | (Value::String(_), Value::String(_))
+        | (Value::Number(_), Value::Number(_))
+        | (Value::Bool(_), Value::Bool(_)) => {}
+        _ => missing.push(format!("{path}: {ours} vs {theirs}")),
+    }
+}
+
+/// A store where overlay cannot work (its root is on overlayfs) gets vfs,
+/// warns on the command that made it, and `info` says why every time after.
+#[test]
+fn info_says_why_overlay_was_not_used() {
+    require_root();
+    let env = Env::new();
+    let t = env.dir.path();
+    for d in ["lower", "upper", "work", "merged"] {
+        std::fs::create_dir(t.join(d)).unwrap();
+    }
+    let data = format!(
+        "lowerdir={},upperdir={},workdir={}",
+        t.join("lower").display(),
+        t.join("upper").display(),
+        t.join("work").display()
+    );
+    let merged = t.join("merged");
+    let st = Command::new("mount").args(["-t", "overlay", "overlay", "-o", &data]).arg(&merged).status().unwrap();
+    assert!(st.success(), "mount an overlay for the store's root");
+    let _unmount = Unmount(merged.clone());
+    let berth = |args: &[&str]| {
+        Command::new(BIN)
+            .arg("--root")
+            .arg(merged.join("root"))
+            .arg("--runroot")
+            .arg(t.join("run"))
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let (archive, _) = busybox_archive(&env, "bb.tar", "localhost/bb:latest");
+    let first = berth(&["load", "-q", "-i", archive.to_str().unwrap()]);
+    assert!(first.status.success(), "{}", stderr(&first));
+    let warning = stderr(&first);
+    assert!(
+        warning.contains("WARN") && warning.contains("overlay cannot be used here") && warning.contains("vfs"),
+        "the fallback is said: {warning:?}"
+    );
+    assert_eq!(warning.trim_end().lines().count(), 1, "once: {warning:?}");
+    let info =
+        berth(&["info", "--format", "{{.Store.GraphDriverName}}|{{index .Store.GraphStatus \"Overlay Unusable\"}}"]);
+    let text = stdout(&info);
+    let (driver, why) = text.trim().split_once('|').unwrap();
+    assert_eq!(driver, "vfs");
+    assert!(why.contains("upper"), "the kernel's reason: {why:?}");
+    let o = berth(&["run", "--rm", "bb", "true"]);
+    assert!(o.status.success(), "vfs still runs containers: {}", stderr(&o));
+}
+
+struct Unmount(std::path::PathBuf);
+impl Drop for Unmount {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+struct Podman {
+    dir: tempfile::TempDir,
+}
+
+impl Podman {
+    fn new() -> Podman {
+        Podman { dir: tempfile::Builder::new().prefix("berth-podman").tempdir_in("/var/tmp").unwrap() }
+    }
+
+    fn info(&self, format: &str) -> String {
+        let d = self.dir.path();
+        let o = Command::new("podman")
+            .arg("--root")
+            .arg(d.join("root"))
+            .arg("--runroot")
+            .arg(d.join("run"))
+            .args(["--storage-driver", "overlay", "--events-backend", "none", "--cgroup-manager", "cgroupfs"])
+            .args(["info", "--format", format])
+            .output()
+            .expect("podman is installed (apt-get install podman)");
+        assert!(o.status.success(), "podman info {format}: {}", stderr(&o));
+        stdout(&o)
+    }
+}

@@ -1,0 +1,108 @@
+#!/bin/sh
+# Checks run inside the cgroup-v2-only guest on Debian 12's kernel (see
+# ../shared/vm/README.md), by crates/cli/tests/guest.rs, which stages:
+#   /usr/local/bin/berth, /usr/local/bin/berth-runtime  (static binaries)
+#   /opt/guest/bundle/{config.json,rootfs/}  an OCI bundle (busybox) whose
+#       config sets memory/swap/cpu/pids/io limits, cgroupsPath /berth-guest/c1
+#   /opt/guest/image.tar  a three-layer oci-archive, localhost/guest:latest
+# Prints one line per check ("ok   NAME" or "FAIL NAME: why") and exits 1
+# when any failed. The expected values are the config's (see guest.rs).
+# busybox sh: no bash-isms.
+
+fails=0
+ok() { echo "ok   $1"; }
+fail() { echo "FAIL $1: $2"; fails=$((fails + 1)); }
+# check NAME COMMAND...: the command succeeds (within 60 s). Its output goes
+# to a file, not a pipe: a container started by `create` keeps its stdio.
+check() {
+    name=$1; shift
+    if timeout 60 "$@" >/tmp/check.out 2>&1 </dev/null; then
+        ok "$name"
+    else
+        fail "$name" "exit $?: $(tail -n 3 /tmp/check.out | tr '\n' ' ')"
+    fi
+}
+# expect NAME GOT WANT
+expect() {
+    if [ "$2" = "$3" ]; then ok "$1 = $3"; else fail "$1" "got '$2', want '$3'"; fi
+}
+# contains NAME TEXT PART
+contains() {
+    case "$2" in *"$3"*) ok "$1" ;; *) fail "$1" "'$3' not in: $(echo "$2" | head -c 400 | tr '\n' ' ')" ;; esac
+}
+# wait_for NAME COMMAND...: retry for up to 10 s
+wait_for() {
+    name=$1; shift; i=0
+    while ! "$@" >/dev/null 2>&1; do
+        i=$((i + 1)); [ $i -ge 100 ] && { fail "$name" "timed out: $*"; return 1; }
+        sleep 0.1
+    done
+    ok "$name"
+}
+
+echo "guest: kernel $(uname -r)"
+# cgroup2's magic: busybox's stat has no name for it.
+expect "cgroup v2 at /sys/fs/cgroup" "$(stat -f -c %t /sys/fs/cgroup)" 63677270
+expect "no cgroup v1 mounted" "$(grep -c ' cgroup ' /proc/mounts)" 0
+
+# --- berth-runtime: limits, freezer, update, stats, delete on cgroup v2 ---
+RT="berth-runtime --root /run/berth-runtime-guest"
+CG=/sys/fs/cgroup/berth-guest/c1
+[ -b /dev/loop0 ] || fail "io.max device" "no /dev/loop0 (7:0) in the guest"
+cd /opt/guest/bundle || exit 1
+check "runtime create" $RT create c1
+expect "memory.max" "$(cat $CG/memory.max 2>&1)" 67108864
+expect "memory.swap.max" "$(cat $CG/memory.swap.max 2>&1)" 33554432
+expect "cpu.max" "$(cat $CG/cpu.max 2>&1)" "50000 100000"
+expect "pids.max" "$(cat $CG/pids.max 2>&1)" 64
+expect "io.weight" "$(grep default $CG/io.weight 2>&1)" "default 4950"
+expect "io.max" "$(grep '^7:0 ' $CG/io.max 2>&1)" "7:0 rbps=1048576 wbps=max riops=max wiops=max"
+check "runtime start" $RT start c1
+contains "state running" "$($RT state c1 2>&1)" '"status": "running"'
+check "pause" $RT pause c1
+expect "cgroup.freeze after pause" "$(cat $CG/cgroup.freeze 2>&1)" 1
+wait_for "cgroup.events frozen 1" grep -qx 'frozen 1' $CG/cgroup.events
+contains "state paused" "$($RT state c1 2>&1)" '"status": "paused"'
+check "resume" $RT resume c1
+wait_for "cgroup.events frozen 0" grep -qx 'frozen 0' $CG/cgroup.events
+contains "state running after resume" "$($RT state c1 2>&1)" '"status": "running"'
+check "update" $RT update --memory 134217728 --pids-limit 100 --cpu-quota 20000 c1
+expect "memory.max after update" "$(cat $CG/memory.max 2>&1)" 134217728
+expect "pids.max after update" "$(cat $CG/pids.max 2>&1)" 100
+expect "cpu.max after update" "$(cat $CG/cpu.max 2>&1)" "20000 100000"
+stats=$($RT events --stats c1 2>&1)
+contains "events --stats type" "$stats" '"type":"stats"'
+contains "events --stats pids" "$stats" '"pids":{"current":1'
+contains "events --stats memory limit" "$stats" '"limit":134217728'
+check "kill" $RT kill c1 KILL
+wait_for "stopped after kill" sh -c "$RT state c1 | grep -q '\"status\": \"stopped\"'"
+check "delete" $RT delete c1
+if [ -e $CG ]; then fail "delete removes the cgroup" "$CG still exists"; else ok "delete removes the cgroup"; fi
+
+# --- berth: a multi-layer image on the overlay driver ---
+cd /
+check "berth load (three layers)" berth load -q -i /opt/guest/image.tar
+expect "driver" "$(berth info --format '{{.Store.GraphDriverName}}' 2>&1)" overlay
+form=$(berth info --format '{{index .Store.GraphStatus "Lower Layers"}}' 2>&1)
+case $(uname -r) in
+    [1-5].* | 6.[0-4].*) contains "overlay mount form before 6.5" "$form" "lowerdir=" ;;
+    *) contains "overlay mount form" "$form" "lowerdir" ;;
+esac
+out=$(berth run --name g1 localhost/guest sh -c \
+    'grep " / / " /proc/self/mountinfo; cat /etc/layer2 /etc/layer3; [ -e /etc/gone ] || echo gone-is-gone; echo hi > /made-in-guest' 2>&1)
+echo "$out" | sed 's/^/     | /'
+contains "container / is overlay" "$out" " - overlay overlay "
+contains "layer 2 content" "$out" "from layer 2"
+contains "layer 3 content" "$out" "from layer 3"
+contains "layer 3 whiteout" "$out" "gone-is-gone"
+upper=$(ls -d /var/lib/berth/overlay/containers/*/upper 2>&1)
+expect "write lands in the upper dir" "$(cat $upper/made-in-guest 2>&1)" hi
+if ls /var/lib/berth/overlay/layers/*/diff/made-in-guest >/dev/null 2>&1; then
+    fail "layers untouched" "made-in-guest is in a layer"
+else
+    ok "layers untouched"
+fi
+expect "second container" "$(berth run --rm localhost/guest cat /etc/layer3 2>&1)" "from layer 3"
+
+echo "guest: $fails failed"
+[ $fails -eq 0 ]
