@@ -156,6 +156,14 @@ fn finish_inner(f: &Finish) -> Result<Never> {
         .map_err(|e| Error::Other(format!("set capabilities: {e}")))?;
     caps::clear(None, CapSet::Ambient).map_err(|e| Error::Other(format!("clear ambient capabilities: {e}")))?;
     for cap in &ambient {
+        // The kernel only raises an ambient capability that is both permitted
+        // and inheritable. `runc spec` (since CVE-2022-29162) writes ambient
+        // capabilities without inheritable ones; runc and crun skip the
+        // impossible raise rather than fail, and so do we.
+        if !(permitted.contains(cap) && inheritable.contains(cap)) {
+            tracing::debug!("ambient capability {cap} skipped: it is not both permitted and inheritable");
+            continue;
+        }
         caps::raise(None, CapSet::Ambient, *cap).map_err(|e| Error::Other(format!("raise ambient {cap}: {e}")))?;
     }
     if nnp {

@@ -263,3 +263,80 @@ impl Env {
         assert_eq!(self.status(), "running");
     }
 }
+
+// ---- Terminals ----
+
+/// A console socket: a thread accepts one connection, receives the pty master
+/// over SCM_RIGHTS, types `input` into it and reads from it until the slave
+/// side closes (EIO).
+pub struct ConsoleSocket {
+    path: PathBuf,
+    rx: std::sync::mpsc::Receiver<Result<String, String>>,
+}
+
+impl ConsoleSocket {
+    pub fn new(dir: &Path) -> ConsoleSocket {
+        Self::typing(dir, b"")
+    }
+
+    /// A console socket whose terminal receives `input` as if typed.
+    pub fn typing(dir: &Path, input: &[u8]) -> ConsoleSocket {
+        use std::io::{Read, Write};
+        let path = dir.join(format!("console-{}.sock", COUNTER.fetch_add(1, Ordering::SeqCst)));
+        let listener = std::os::unix::net::UnixListener::bind(&path).expect("bind console socket");
+        let input = input.to_vec();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let r = (|| -> Result<String, String> {
+                let (stream, _) = listener.accept().map_err(|e| e.to_string())?;
+                let mut f = std::fs::File::from(recv_fd(&stream)?);
+                f.write_all(&input).map_err(|e| format!("type into the terminal: {e}"))?;
+                let mut out = Vec::new();
+                let mut buf = [0u8; 4096];
+                loop {
+                    match f.read(&mut buf) {
+                        Ok(0) => break,
+                        Ok(n) => out.extend_from_slice(&buf[..n]),
+                        // EIO: every slave fd is closed, the process is gone.
+                        Err(e) if e.raw_os_error() == Some(rustix::io::Errno::IO.raw_os_error()) => break,
+                        Err(e) => return Err(e.to_string()),
+                    }
+                }
+                Ok(String::from_utf8_lossy(&out).replace("\r\n", "\n"))
+            })();
+            let _ = tx.send(r);
+        });
+        ConsoleSocket { path, rx }
+    }
+
+    pub fn path(&self) -> &str {
+        self.path.to_str().unwrap()
+    }
+
+    /// Everything the terminal printed.
+    pub fn output(&self) -> String {
+        match self.rx.recv_timeout(std::time::Duration::from_secs(5)) {
+            Ok(Ok(s)) => s,
+            Ok(Err(e)) => panic!("console socket: {e}"),
+            Err(_) => panic!("no terminal output within 5s"),
+        }
+    }
+}
+
+/// Receive one fd sent with SCM_RIGHTS on `stream`.
+pub fn recv_fd(stream: &std::os::unix::net::UnixStream) -> Result<std::os::fd::OwnedFd, String> {
+    use rustix::net::{recvmsg, RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags};
+    let mut buf = [0u8; 4096];
+    let mut space = [std::mem::MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
+    let mut cmsg = RecvAncillaryBuffer::new(&mut space);
+    recvmsg(stream, &mut [std::io::IoSliceMut::new(&mut buf)], &mut cmsg, RecvFlags::CMSG_CLOEXEC)
+        .map_err(|e| format!("recvmsg: {e}"))?;
+    for m in cmsg.drain() {
+        if let RecvAncillaryMessage::ScmRights(mut fds) = m {
+            if let Some(fd) = fds.next() {
+                return Ok(fd);
+            }
+        }
+    }
+    Err("no fd in the console socket message".into())
+}
