@@ -8,29 +8,6 @@ use std::process::Command;
 
 use serde_json::json;
 
-/// Nothing of `e`'s container may remain: state dir, cgroup (every v1
-/// controller and the unified hierarchy), host mounts of the bundle, or a
-/// process (the init is a copy of the runtime, its command line names the id).
-#[track_caller]
-fn assert_clean(e: &Env, cg: &str) {
-    assert!(!e.root.join(&e.id).exists(), "state dir {} left behind", e.root.join(&e.id).display());
-    for ctrl in ["memory", "pids", "freezer", "cpu", "devices", "blkio", "unified"] {
-        let d = cgroup_v1_dir(ctrl, cg);
-        assert!(!d.exists(), "cgroup {} left behind", d.display());
-    }
-    let mi = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
-    let bundle = e.bundle.to_str().unwrap();
-    assert!(!mi.lines().any(|l| l.contains(bundle)), "mount of {bundle} left behind");
-    for p in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = p.file_name().to_string_lossy().parse::<i32>() else { continue };
-        let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-        let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
-        if cmd.split(' ').any(|w| w == e.id) {
-            assert!(!pid_alive(pid), "process {pid} ({cmd}) left behind");
-        }
-    }
-}
-
 /// `create` with the env's config (already edited) must fail with `want` and leave nothing.
 #[track_caller]
 fn create_fails(e: &mut Env, want: &str) {

@@ -71,3 +71,95 @@ fn runc_spec_config_runs_unchanged() {
     assert!(bm[0].contains("CapAmb: 0000000000000000"), "{b}");
     assert!(bm[0].contains("CapBnd: 0000000020000420"), "{b}");
 }
+
+/// `create` with `e`'s config must fail with `want` and leave nothing (no
+/// state dir, cgroup, mount or process); runc must refuse the same config at
+/// create too.
+#[track_caller]
+fn fails_at_create_like_runc(e: &mut Env, want: &str) {
+    runc_available();
+    let cg = e.set_cgroups_path();
+    let o = e.create();
+    fails_with(&o, want);
+    assert_clean(e, &cg);
+    // The id is free again.
+    assert!(!e.root.join(&e.id).exists());
+    let rroot = e.dir.path().join("runc-state");
+    let rid = format!("{}-runc", e.id);
+    e.config["linux"]["cgroupsPath"] = json!(format!("/berth-test/{rid}"));
+    e.write_config();
+    let runc = |args: &[&str]| run_capture(Command::new("runc").arg("--root").arg(&rroot).args(args));
+    let r = runc(&["create", "--bundle", e.bundle_str(), &rid]);
+    let _ = runc(&["delete", "--force", &rid]);
+    assert!(!r.status.success(), "runc accepted the config berth refused: {}", stdout(&r));
+}
+
+/// Capability bit of the host's bounding set (from /proc/self/status).
+fn in_host_bounding_set(bit: u32) -> bool {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let hex = status.lines().find_map(|l| l.strip_prefix("CapBnd:\t")).unwrap();
+    u64::from_str_radix(hex.trim(), 16).unwrap() & (1 << bit) != 0
+}
+
+/// A capability outside the host's bounding set cannot be given: `create`
+/// fails (runc: "unable to apply caps"), it does not succeed and leave an
+/// init that dies at `start`.
+#[test]
+fn capability_outside_the_bounding_set_fails_create() {
+    const CAP_SYS_RESOURCE: u32 = 24;
+    assert!(
+        !in_host_bounding_set(CAP_SYS_RESOURCE),
+        "this test needs a host whose bounding set lacks CAP_SYS_RESOURCE (these machines' does)"
+    );
+    let mut e = Env::new("cap-bnd");
+    for set in ["bounding", "effective", "permitted"] {
+        e.config["process"]["capabilities"][set].as_array_mut().unwrap().push(json!("CAP_SYS_RESOURCE"));
+    }
+    fails_at_create_like_runc(&mut e, "CAP_SYS_RESOURCE");
+}
+
+#[test]
+fn rlimit_that_cannot_be_set_fails_create() {
+    let mut e = Env::new("rlim-inv");
+    e.config["process"]["rlimits"] = json!([{"type": "RLIMIT_NOFILE", "soft": 2048, "hard": 1024}]);
+    fails_at_create_like_runc(&mut e, "setrlimit RLIMIT_NOFILE");
+    // Above our own hard limit, without CAP_SYS_RESOURCE to raise it.
+    let hard = rustix::process::getrlimit(rustix::process::Resource::Nofile).maximum.unwrap();
+    let mut e = Env::new("rlim-hard");
+    e.config["process"]["rlimits"] = json!([{"type": "RLIMIT_NOFILE", "soft": hard + 1, "hard": hard + 1}]);
+    fails_at_create_like_runc(&mut e, "setrlimit RLIMIT_NOFILE");
+}
+
+/// A user the container's user namespace does not map cannot be become.
+#[test]
+fn unmapped_user_fails_create() {
+    for (uid, gid, want) in [(70000, 0, "setuid 70000"), (0, 70000, "setgid 70000")] {
+        let mut e = Env::new("user-unmapped");
+        e.config["linux"]["namespaces"].as_array_mut().unwrap().push(json!({"type": "user"}));
+        e.config["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+        e.config["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+        e.config["process"]["user"] = json!({"uid": uid, "gid": gid});
+        fails_at_create_like_runc(&mut e, want);
+    }
+}
+
+/// What `create` now does before the init waits (user, caps) must leave a
+/// container that still starts and runs as asked, with the exec fifo
+/// opened before the user change.
+#[test]
+fn non_root_user_with_capabilities_starts_after_create() {
+    let mut e = Env::new("user-caps");
+    e.config["process"]["user"] = json!({"uid": 1000, "gid": 1000, "additionalGids": [10]});
+    e.config["process"]["capabilities"]["ambient"] = json!(["CAP_KILL"]);
+    e.config["process"]["capabilities"]["inheritable"] = json!(["CAP_KILL"]);
+    let out = e.share("/out");
+    std::fs::set_permissions(&out, std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
+    e.sh("id > /out/id; grep -E '^Cap(Eff|Amb)' /proc/self/status >> /out/id");
+    e.write_config();
+    ok(&e.create());
+    assert_eq!(e.status(), "created");
+    ok(&e.rt(&["start", &e.id]));
+    e.wait_status("stopped");
+    let got = std::fs::read_to_string(out.join("id")).unwrap();
+    assert_eq!(got, "uid=1000 gid=1000 groups=10\nCapEff:\t0000000000000020\nCapAmb:\t0000000000000020\n");
+}

@@ -1,6 +1,9 @@
 //! The last steps before the container's process runs, shared by init and
-//! exec: rlimits, user and groups, capabilities, no_new_privs, seccomp,
-//! closing every fd it must not inherit, and execve.
+//! exec, in two phases: [`prepare`] does everything that can fail (rlimits,
+//! cwd, user and groups, capabilities, a privileged seccomp filter), before
+//! the init reports itself created; [`Ready::exec`] does what is left
+//! (no_new_privs, the last seccomp filter, closing every fd the process must
+//! not inherit) and execs.
 
 use std::collections::HashSet;
 use std::ffi::CString;
@@ -61,14 +64,12 @@ fn to_caps(set: Option<&HashSet<oci_spec::runtime::Capability>>, supported: &Cap
         .collect()
 }
 
-/// What a process will be once it execs, resolved before anything irreversible.
-pub struct Finish<'a> {
+/// What the container's process is to be: the input of [`prepare`].
+pub struct Launch<'a> {
     pub process: &'a Process,
     pub seccomp: Option<Seccomp<'a>>,
     /// fds 3..3+preserve stay open in the process.
     pub preserve_fds: i32,
-    /// The executable, already resolved in the container's PATH.
-    pub exe: PathBuf,
     /// Where a seccomp user-notification fd goes, if the filter makes one.
     pub listener: Option<Listener>,
 }
@@ -90,16 +91,19 @@ pub struct Listener {
     pub metadata: Option<String>,
 }
 
-/// Become the user, drop privileges, load seccomp, close fds and exec.
-/// Returns only on failure.
-pub fn finish(f: Finish) -> Error {
-    match finish_inner(&f) {
-        Ok(never) => match never {},
-        Err(e) => e,
-    }
+/// A process that has become what the config asks (user, groups,
+/// capabilities, rlimits, cwd) and only has to exec: what is left cannot
+/// fail for a reason the config could fix.
+pub struct Ready<'a> {
+    exe: CString,
+    args: Vec<CString>,
+    env: Vec<CString>,
+    no_new_privs: bool,
+    /// The seccomp filter still to load (with no_new_privs, it goes in last).
+    late_filter: Option<Filter<'a>>,
+    listener: Option<Listener>,
+    preserve_fds: i32,
 }
-
-enum Never {}
 
 enum Filter<'a> {
     Compiled(&'a crate::seccomp::cache::Program),
@@ -116,25 +120,102 @@ impl Filter<'_> {
     }
 }
 
-fn finish_inner(f: &Finish) -> Result<Never> {
-    let p = f.process;
-    let nnp = p.no_new_privileges().unwrap_or(false);
-    let filter = match f.seccomp {
+/// Everything about becoming the container's process that can fail: rlimits,
+/// cwd, HOME, the executable, user and groups, capabilities, and a seccomp
+/// filter that needs privileges to load. The init does this before it
+/// reports itself created and waits for `start`, so a config the host cannot
+/// honour (a capability outside the bounding set, an rlimit above the hard
+/// limit, an unmapped user) makes `create` fail, as with runc and crun.
+pub fn prepare(l: Launch) -> Result<Ready> {
+    let p = l.process;
+    set_rlimits(p)?;
+    // As root still: a missing cwd is created (as runc does).
+    enter_cwd(p)?;
+    let cstr = |s: &str| CString::new(s).map_err(|_| Error::InvalidConfig("NUL byte in process args or env".into()));
+    let args = p.args().as_deref().unwrap_or(&[]).iter().map(|a| cstr(a)).collect::<Result<Vec<_>>>()?;
+    // Read while we may still read any file (the user may not).
+    let env = env_with_home(p).iter().map(|e| cstr(e)).collect::<Result<Vec<_>>>()?;
+    let no_new_privs = p.no_new_privileges().unwrap_or(false);
+    let filter = match l.seccomp {
         Some(Seccomp { compiled: Some(p), .. }) => Some(Filter::Compiled(p)),
         Some(Seccomp { profile, compiled: None }) => Some(Filter::Built(crate::seccomp::build(profile)?)),
         None => None,
     };
     // Without no_new_privs, loading a filter needs CAP_SYS_ADMIN, so it must go
-    // in before capabilities are dropped (as runc does); with it, load it last.
-    if !nnp {
-        if let Some(filter) = &filter {
-            filter.load(f.listener.as_ref())?;
+    // in before capabilities are dropped (as runc does); with it, it goes in
+    // last, right before execve, so that as few syscalls as possible run under it.
+    let late_filter = match filter {
+        Some(f) if !no_new_privs => {
+            f.load(l.listener.as_ref())?;
+            None
+        }
+        f => f,
+    };
+    set_capabilities_and_user(p)?;
+    // As the user, as execvp would look it up (runc's LookPath runs here too).
+    let exe = resolve_exe(p)?;
+    let exe = CString::new(exe.as_os_str().as_bytes())
+        .map_err(|_| Error::InvalidConfig("NUL byte in the executable's path".into()))?;
+    Ok(Ready { exe, args, env, no_new_privs, late_filter, listener: l.listener, preserve_fds: l.preserve_fds })
+}
+
+impl Ready<'_> {
+    /// no_new_privs, the last seccomp filter, close every fd the process must
+    /// not inherit, execve. Returns only on failure.
+    pub fn exec(self) -> Error {
+        match self.exec_inner() {
+            Ok(never) => match never {},
+            Err(e) => e,
         }
     }
+
+    fn exec_inner(&self) -> Result<Never> {
+        if self.no_new_privs {
+            nix::sys::prctl::set_no_new_privs().context(|| "prctl(PR_SET_NO_NEW_PRIVS)".into())?;
+        }
+        if let Some(filter) = &self.late_filter {
+            filter.load(self.listener.as_ref())?;
+        }
+        close_fds_from(3 + self.preserve_fds);
+        let e = nix::unistd::execve(&self.exe, &self.args, &self.env).unwrap_err();
+        Err(Error::Other(format!("exec {:?}: {e}", self.exe)))
+    }
+}
+
+enum Never {}
+
+/// The capability sets and user of the config, in the order that keeps each
+/// step possible: bounding set first (needs CAP_SETPCAP), user and groups
+/// with capabilities kept, then the exact sets.
+fn set_capabilities_and_user(p: &Process) -> Result<()> {
     let supported = caps::runtime::thread_all_supported();
     let empty = LinuxCapabilities::default();
     let c = p.capabilities().as_ref().unwrap_or(&empty);
     let bounding = to_caps(c.bounding().as_ref(), &supported);
+    let permitted = to_caps(c.permitted().as_ref(), &supported);
+    let effective = to_caps(c.effective().as_ref(), &supported);
+    // Inheritable only when asked: a non-empty default would let a setuid
+    // binary's file caps leak into the process (CVE-2022-29162).
+    let inheritable = to_caps(c.inheritable().as_ref(), &supported);
+    let ambient = to_caps(c.ambient().as_ref(), &supported);
+    // A capability we do not hold ourselves (on this host: one outside the
+    // bounding set) can never be given: say which, rather than EPERM.
+    let held = caps::read(None, CapSet::Permitted).map_err(|e| Error::Other(format!("read capabilities: {e}")))?;
+    let mut missing: Vec<String> = permitted
+        .iter()
+        .chain(&effective)
+        .chain(&inheritable)
+        .filter(|cap| !held.contains(cap))
+        .map(|cap| cap.to_string())
+        .collect();
+    if !missing.is_empty() {
+        missing.sort();
+        missing.dedup();
+        return Err(Error::Unsupported(format!(
+            "capabilities {} are not available on this host (not in the runtime's bounding set)",
+            missing.join(", ")
+        )));
+    }
     for cap in supported.difference(&bounding) {
         caps::drop(None, CapSet::Bounding, *cap).map_err(|e| Error::Other(format!("drop bounding {cap}: {e}")))?;
     }
@@ -142,12 +223,6 @@ fn finish_inner(f: &Finish) -> Result<Never> {
     nix::sys::prctl::set_keepcaps(true).context(|| "prctl(PR_SET_KEEPCAPS)".into())?;
     set_user(p)?;
     nix::sys::prctl::set_keepcaps(false).context(|| "prctl(PR_SET_KEEPCAPS)".into())?;
-    let permitted = to_caps(c.permitted().as_ref(), &supported);
-    let effective = to_caps(c.effective().as_ref(), &supported);
-    // Inheritable only when asked: a non-empty default would let a setuid
-    // binary's file caps leak into the process (CVE-2022-29162).
-    let inheritable = to_caps(c.inheritable().as_ref(), &supported);
-    let ambient = to_caps(c.ambient().as_ref(), &supported);
     // Order matters: effective must stay a subset of permitted at every step.
     caps::set(None, CapSet::Effective, &effective.intersection(&permitted).copied().collect())
         .and_then(|_| caps::set(None, CapSet::Permitted, &permitted))
@@ -166,14 +241,7 @@ fn finish_inner(f: &Finish) -> Result<Never> {
         }
         caps::raise(None, CapSet::Ambient, *cap).map_err(|e| Error::Other(format!("raise ambient {cap}: {e}")))?;
     }
-    if nnp {
-        nix::sys::prctl::set_no_new_privs().context(|| "prctl(PR_SET_NO_NEW_PRIVS)".into())?;
-        if let Some(filter) = &filter {
-            filter.load(f.listener.as_ref())?;
-        }
-    }
-    close_fds_from(3 + f.preserve_fds);
-    exec(&f.exe, p)
+    Ok(())
 }
 
 /// Give a seccomp notify fd to the agent; a filter with notify rules and no
@@ -223,15 +291,6 @@ pub fn close_fds_from(from: i32) {
             }
         }
     }
-}
-
-fn exec(exe: &Path, p: &Process) -> Result<Never> {
-    let cstr = |s: &[u8]| CString::new(s).map_err(|_| Error::InvalidConfig("NUL byte in process args or env".into()));
-    let path = cstr(exe.as_os_str().as_bytes())?;
-    let args = p.args().as_deref().unwrap_or(&[]).iter().map(|a| cstr(a.as_bytes())).collect::<Result<Vec<_>>>()?;
-    let env = env_with_home(p).iter().map(|e| cstr(e.as_bytes())).collect::<Result<Vec<_>>>()?;
-    let e = nix::unistd::execve(&path, &args, &env).unwrap_err();
-    Err(Error::Other(format!("exec {:?}: {e}", exe)))
 }
 
 /// The process env, plus HOME from /etc/passwd when it is not set (runc does this).

@@ -132,7 +132,7 @@ fn child_main(
     chan: &sync::Channel,
     terminal: bool,
 ) -> Error {
-    let r = (|| -> Result<std::path::PathBuf> {
+    let r = (|| -> Result<process::Ready> {
         nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL)
             .context(|| "prctl(PR_SET_PDEATHSIG)".into())?;
         // A host path: connect before joining the container's mount namespace.
@@ -161,23 +161,16 @@ fn child_main(
         } else {
             let _ = nix::unistd::setsid();
         }
-        process::set_rlimits(p)?;
-        process::enter_cwd(p)?;
-        let exe = process::resolve_exe(p)?;
+        let ready =
+            process::prepare(process::Launch { process: p, seccomp, preserve_fds: opts.preserve_fds, listener: None })?;
         // The death signal survives execve: with `exec -d` the runtime exits as
         // soon as we exec, and must not take the process with it (runc restores
         // the signal before exec too).
         nix::sys::prctl::set_pdeathsig(None).context(|| "prctl(PR_SET_PDEATHSIG)".into())?;
-        Ok(exe)
+        Ok(ready)
     })();
     match r {
-        Ok(exe) => process::finish(process::Finish {
-            process: p,
-            seccomp,
-            preserve_fds: opts.preserve_fds,
-            exe,
-            listener: None,
-        }),
+        Ok(ready) => ready.exec(),
         Err(e) => e,
     }
 }

@@ -42,21 +42,7 @@ pub struct Context<'a> {
 /// Never returns: execs the container process or exits with status 1.
 pub fn run(ctx: Context) -> ! {
     let err = match setup(&ctx) {
-        Ok((exe, listener)) => {
-            let spec = &ctx.bundle.spec;
-            let Some(p) = spec.process().as_ref() else { exit_with(&ctx, Error::InvalidConfig("no process".into())) };
-            process::finish(process::Finish {
-                process: p,
-                seccomp: spec
-                    .linux()
-                    .as_ref()
-                    .and_then(|l| l.seccomp().as_ref())
-                    .map(|profile| process::Seccomp { profile, compiled: ctx.seccomp_program }),
-                preserve_fds: ctx.preserve_fds,
-                exe,
-                listener,
-            })
-        }
+        Ok(ready) => ready.exec(),
         Err(e) => e,
     };
     exit_with(&ctx, err)
@@ -76,7 +62,7 @@ fn exit_with(ctx: &Context, e: Error) -> ! {
     unsafe { libc::_exit(1) }
 }
 
-fn setup(ctx: &Context) -> Result<(PathBuf, Option<process::Listener>)> {
+fn setup<'a>(ctx: &Context<'a>) -> Result<process::Ready<'a>> {
     let spec: &Spec = &ctx.bundle.spec;
     let plan = ctx.plan;
     // If the runtime dies before we are done, so do we: nothing half-made lingers.
@@ -200,19 +186,33 @@ fn setup(ctx: &Context) -> Result<(PathBuf, Option<process::Listener>)> {
         // controlling terminal of the caller's session.
         let _ = nix::unistd::setsid();
     }
-    process::set_rlimits(process)?;
-    process::enter_cwd(process)?;
-    let exe = process::resolve_exe(process)?;
-    // `create` exits once we are created; we must outlive it.
+    // Everything that can fail about becoming the process happens now, so
+    // that `create` fails rather than the init dying after `start` (runc's
+    // order: finalizeNamespace comes before the wait on the exec fifo). The
+    // fifo was opened above, so the user change does not lock us out of it.
+    let ready = process::prepare(process::Launch {
+        process,
+        seccomp: spec
+            .linux()
+            .as_ref()
+            .and_then(|l| l.seccomp().as_ref())
+            .map(|profile| process::Seccomp { profile, compiled: ctx.seccomp_program }),
+        preserve_fds: ctx.preserve_fds,
+        listener,
+    })?;
+    // `create` exits once we are created; we must outlive it. (The user
+    // change cleared the death signal already; should the runtime die before
+    // it hears from us, the send below fails and we exit.)
     nix::sys::prctl::set_pdeathsig(None).context(|| "prctl(PR_SET_PDEATHSIG)".into())?;
     ctx.chan.send(&Msg::Created)?;
     REPORTED_CREATED.store(true, Ordering::Relaxed);
 
     wait_for_start(fifo)?;
+    // As runc: after the fifo, in the container, as its user.
     if let Some(h) = spec.hooks() {
         hooks::run(h.start_container().as_deref().unwrap_or(&[]), &hook_state)?;
     }
-    Ok((exe, listener))
+    Ok(ready)
 }
 
 fn wait_for_start(mut fifo: std::fs::File) -> Result<()> {
