@@ -167,7 +167,9 @@ pub fn create(opts: &CreateOptions) -> Result<Created> {
     st.pid = child.as_raw();
     st.pid_start = procfs::start_time(child.as_raw()).unwrap_or(0);
     if let Some(h) = bundle.spec.hooks() {
-        let json = st.hook_json(Status::Creating);
+        // The runtime spec (and runc) give these hooks the state "created",
+        // although `state` still says "creating" while they run.
+        let json = st.hook_json(Status::Created);
         hooks::run(h.prestart().as_deref().unwrap_or(&[]), &json)?;
         hooks::run(h.create_runtime().as_deref().unwrap_or(&[]), &json)?;
     }
