@@ -177,6 +177,13 @@ fn exec_process(root: &Path, a: &ExecArgs) -> Result<Process> {
     if a.no_new_privs {
         p.set_no_new_privileges(Some(true));
     }
+    // runc's --apparmor and --process-label: the exec'd process's LSM labels.
+    if let Some(profile) = &a.apparmor {
+        p.set_apparmor_profile(Some(profile.clone()));
+    }
+    if let Some(label) = &a.process_label {
+        p.set_selinux_label(Some(label.clone()));
+    }
     Ok(p)
 }
 

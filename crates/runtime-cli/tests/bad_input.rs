@@ -304,3 +304,31 @@ fn apparmor_or_selinux_on_a_host_without_them_is_a_clear_error() {
         assert!(!e.root.join(&e.id).exists(), "no state left for {field}");
     }
 }
+
+/// The same refusal for `exec`: the flags (runc's --apparmor,
+/// --process-label) and a process.json asking for a label fail clearly, run
+/// nothing, and leave the container running.
+#[test]
+fn exec_with_apparmor_or_selinux_on_a_host_without_them_is_a_clear_error() {
+    assert!(
+        !std::path::Path::new("/sys/kernel/security/apparmor").exists()
+            && !std::path::Path::new("/sys/fs/selinux/enforce").exists(),
+        "this test expects a host without AppArmor and SELinux"
+    );
+    let mut e = Env::new("lsm-exec");
+    e.args(&["sleep", "30"]);
+    let out = e.share("/out");
+    e.start_running();
+    let ran = "touch /out/ran";
+    fails_with(&e.rt(&["exec", "--apparmor", "docker-default", &e.id, "sh", "-c", ran]), "AppArmor is not enabled");
+    fails_with(
+        &e.rt(&["exec", "--process-label", "system_u:system_r:container_t:s0", &e.id, "sh", "-c", ran]),
+        "SELinux is not enabled",
+    );
+    let p = json!({"args": ["sh", "-c", ran], "cwd": "/", "user": {"uid": 0, "gid": 0}, "apparmorProfile": "docker-default"});
+    let f = e.dir.path().join("process.json");
+    std::fs::write(&f, p.to_string()).unwrap();
+    fails_with(&e.rt(&["exec", "--process", f.to_str().unwrap(), &e.id]), "AppArmor is not enabled");
+    assert!(!out.join("ran").exists(), "a refused exec ran its process");
+    assert_eq!(e.status(), "running");
+}

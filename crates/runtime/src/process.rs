@@ -67,6 +67,8 @@ fn to_caps(set: Option<&HashSet<oci_spec::runtime::Capability>>, supported: &Cap
 /// What the container's process is to be: the input of [`prepare`].
 pub struct Launch<'a> {
     pub process: &'a Process,
+    /// The verified procfs the LSM exec label is written through.
+    pub proc: &'a crate::procfs::Proc,
     pub seccomp: Option<Seccomp<'a>>,
     /// fds 3..3+preserve stay open in the process.
     pub preserve_fds: i32,
@@ -103,6 +105,8 @@ pub struct Ready<'a> {
     late_filter: Option<Filter<'a>>,
     listener: Option<Listener>,
     preserve_fds: i32,
+    labels: Vec<crate::lsm::ExecLabel>,
+    proc: &'a crate::procfs::Proc,
 }
 
 enum Filter<'a> {
@@ -156,12 +160,22 @@ pub fn prepare(l: Launch) -> Result<Ready> {
     let exe = resolve_exe(p)?;
     let exe = CString::new(exe.as_os_str().as_bytes())
         .map_err(|_| Error::InvalidConfig("NUL byte in the executable's path".into()))?;
-    Ok(Ready { exe, args, env, no_new_privs, late_filter, listener: l.listener, preserve_fds: l.preserve_fds })
+    Ok(Ready {
+        exe,
+        args,
+        env,
+        no_new_privs,
+        late_filter,
+        listener: l.listener,
+        preserve_fds: l.preserve_fds,
+        labels: crate::lsm::exec_labels(p),
+        proc: l.proc,
+    })
 }
 
 impl Ready<'_> {
-    /// no_new_privs, the last seccomp filter, close every fd the process must
-    /// not inherit, execve. Returns only on failure.
+    /// The LSM exec label, no_new_privs, the last seccomp filter, close every
+    /// fd the process must not inherit, execve. Returns only on failure.
     pub fn exec(self) -> Error {
         match self.exec_inner() {
             Ok(never) => match never {},
@@ -170,6 +184,12 @@ impl Ready<'_> {
     }
 
     fn exec_inner(&self) -> Result<Never> {
+        // After the startContainer hooks (a process spawned after this write
+        // would take the label too), before seccomp (whose profile need not
+        // allow the open and write).
+        for label in &self.labels {
+            crate::lsm::set_exec_label(self.proc.fd(), label)?;
+        }
         if self.no_new_privs {
             nix::sys::prctl::set_no_new_privs().context(|| "prctl(PR_SET_NO_NEW_PRIVS)".into())?;
         }

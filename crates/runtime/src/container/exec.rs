@@ -53,6 +53,7 @@ pub fn exec(opts: &ExecOptions) -> Result<Execed> {
     if p.args().as_ref().is_none_or(|a| a.is_empty()) {
         return Err(Error::InvalidConfig("exec needs a command to run".into()));
     }
+    crate::lsm::check_supported(p)?;
     let terminal = p.terminal().unwrap_or(false);
     // Open every namespace of the container's init now, while its pid is
     // known to be the container's (we hold the lock and checked start time).
@@ -85,6 +86,9 @@ pub fn exec(opts: &ExecOptions) -> Result<Execed> {
         .as_ref()
         .and_then(|cfg| crate::seccomp::cache::program(cfg, &opts.root.join(crate::seccomp::cache::DIR)));
 
+    // Opened here, in the host's mount namespace, and verified: the child
+    // writes its LSM exec label through it once inside the container.
+    let host_proc = crate::procfs::Proc::open(std::path::Path::new("/proc"))?;
     nix::sys::prctl::set_dumpable(false).context(|| "prctl(PR_SET_DUMPABLE)".into())?;
     let (parent_chan, child_chan) = sync::pair()?;
     let pid_ns = joins.iter().position(|(t, _)| *t == LinuxNamespaceType::Pid).map(|i| joins.remove(i).1);
@@ -95,7 +99,7 @@ pub fn exec(opts: &ExecOptions) -> Result<Execed> {
         ForkResult::Child => {
             drop(parent_chan);
             let seccomp = seccomp.as_ref().map(|profile| process::Seccomp { profile, compiled: compiled.as_ref() });
-            let err = child_main(opts, p, &joins, cgroup.as_ref(), seccomp, &child_chan, terminal);
+            let err = child_main(opts, p, &host_proc, &joins, cgroup.as_ref(), seccomp, &child_chan, terminal);
             let _ = child_chan.send(&Msg::Error((&err).into()));
             // SAFETY: leave without running the parent's destructors.
             unsafe { libc::_exit(1) }
@@ -126,6 +130,7 @@ pub fn exec(opts: &ExecOptions) -> Result<Execed> {
 fn child_main(
     opts: &ExecOptions,
     p: &Process,
+    host_proc: &crate::procfs::Proc,
     joins: &[(LinuxNamespaceType, OwnedFd)],
     cgroup: Option<&crate::cgroups::Manager>,
     seccomp: Option<process::Seccomp>,
@@ -161,8 +166,13 @@ fn child_main(
         } else {
             let _ = nix::unistd::setsid();
         }
-        let ready =
-            process::prepare(process::Launch { process: p, seccomp, preserve_fds: opts.preserve_fds, listener: None })?;
+        let ready = process::prepare(process::Launch {
+            process: p,
+            proc: host_proc,
+            seccomp,
+            preserve_fds: opts.preserve_fds,
+            listener: None,
+        })?;
         // The death signal survives execve: with `exec -d` the runtime exits as
         // soon as we exec, and must not take the process with it (runc restores
         // the signal before exec too).

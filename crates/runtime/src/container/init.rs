@@ -192,6 +192,7 @@ fn setup<'a>(ctx: &Context<'a>) -> Result<process::Ready<'a>> {
     // fifo was opened above, so the user change does not lock us out of it.
     let ready = process::prepare(process::Launch {
         process,
+        proc: ctx.host_proc,
         seccomp: spec
             .linux()
             .as_ref()
