@@ -53,6 +53,8 @@ pub enum InitErrorKind {
     ExecutableNotRunnable,
     /// The init went away without saying why.
     Died,
+    /// The runtime's own code panicked in the child (a bug, not bad input).
+    Panicked,
     Other,
 }
 

@@ -3,7 +3,7 @@
 //! packet) and, when needed, a file descriptor (the terminal master).
 
 use std::io::{IoSlice, IoSliceMut};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
 use nix::sys::socket::{
     recvmsg, sendmsg, socketpair, AddressFamily, ControlMessage, ControlMessageOwned, MsgFlags, SockFlag, SockType,
@@ -52,6 +52,12 @@ impl Channel {
     }
 
     pub fn send_fd(&self, msg: &Msg, fd: Option<RawFd>) -> Result<()> {
+        Self::send_on(self.fd.as_fd(), msg, fd)
+    }
+
+    /// Send on a channel's fd without holding the `Channel` (a panic hook
+    /// only has the fd number).
+    pub fn send_on(chan: BorrowedFd, msg: &Msg, fd: Option<RawFd>) -> Result<()> {
         let data = serde_json::to_vec(msg).map_err(|e| Error::Other(e.to_string()))?;
         let iov = [IoSlice::new(&data)];
         let fds;
@@ -62,7 +68,7 @@ impl Channel {
             }
             None => vec![],
         };
-        sendmsg::<()>(self.fd.as_raw_fd(), &iov, &cmsgs, MsgFlags::MSG_NOSIGNAL, None)
+        sendmsg::<()>(chan.as_raw_fd(), &iov, &cmsgs, MsgFlags::MSG_NOSIGNAL, None)
             .context(|| "send to sync socket".into())?;
         Ok(())
     }

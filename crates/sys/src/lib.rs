@@ -3,7 +3,8 @@
 //! Every berth crate makes system calls through [`rustix`] (re-exported here
 //! so all crates use the same version and features). The few calls rustix
 //! does not wrap live in this crate and nowhere else, each behind a safe
-//! function: [`mount::mount_setattr`] (rustix#975 is still open).
+//! function: [`mount::mount_setattr`] (rustix#975 is still open), and
+//! [`process`] for ending and starting processes.
 //!
 //! On top of the syscalls, the primitives every crate needs, written once:
 //! - [`fs::resolve`]: open a path under a root without leaving it, in the two
@@ -17,5 +18,6 @@
 
 pub mod fs;
 pub mod mount;
+pub mod process;
 
 pub use rustix;

@@ -91,7 +91,7 @@ pub fn create(opts: &CreateOptions) -> Result<Created> {
     let host_proc = Proc::open(std::path::Path::new("/proc"))?;
 
     let dir = Dir::create(&opts.root, &opts.id)?;
-    let mut guard = Cleanup { dir: Some(dir.clone()), cgroup: None, child: None };
+    let mut guard = Cleanup { owner: rustix::process::getpid(), dir: Some(dir.clone()), cgroup: None, child: None };
 
     nix::unistd::mkfifo(&dir.fifo(), nix::sys::stat::Mode::from_bits_truncate(0o600))
         .context(|| "create exec fifo".into())?;
@@ -214,6 +214,10 @@ fn write_id_map(proc: &Proc, pid: Pid, file: &str, maps: &[LinuxIdMapping]) -> R
 
 /// Undo a half-done create: kill the init, remove the cgroup and state dir.
 struct Cleanup {
+    /// The process whose guard this is: the init's copy of it (the init is a
+    /// fork of this process) must never act. Panics in the init do not
+    /// unwind (see `child`); this holds even if one did.
+    owner: rustix::process::Pid,
     dir: Option<Dir>,
     cgroup: Option<cgroups::Manager>,
     child: Option<Pid>,
@@ -229,6 +233,12 @@ impl Cleanup {
 
 impl Drop for Cleanup {
     fn drop(&mut self) {
+        if rustix::process::getpid() != self.owner {
+            return;
+        }
+        if let Some(d) = &self.dir {
+            tracing::debug!("create {} failed: removing its init, cgroup and state", d.id);
+        }
         if let Some(pid) = self.child {
             let _ = nix::sys::signal::kill(pid, Signal::SIGKILL);
             let _ = nix::sys::wait::waitpid(pid, None);

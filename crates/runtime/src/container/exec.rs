@@ -98,11 +98,10 @@ pub fn exec(opts: &ExecOptions) -> Result<Execed> {
     let child = match fork {
         ForkResult::Child => {
             drop(parent_chan);
+            super::child::enter(&child_chan);
             let seccomp = seccomp.as_ref().map(|profile| process::Seccomp { profile, compiled: compiled.as_ref() });
             let err = child_main(opts, p, &host_proc, &joins, cgroup.as_ref(), seccomp, &child_chan, terminal);
-            let _ = child_chan.send(&Msg::Error((&err).into()));
-            // SAFETY: leave without running the parent's destructors.
-            unsafe { libc::_exit(1) }
+            super::child::exit_with(&(&err).into())
         }
         ForkResult::Parent { child } => child,
     };
@@ -138,6 +137,7 @@ fn child_main(
     terminal: bool,
 ) -> Error {
     let r = (|| -> Result<process::Ready> {
+        super::child::test_panic_point("exec");
         nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL)
             .context(|| "prctl(PR_SET_PDEATHSIG)".into())?;
         // A host path: connect before joining the container's mount namespace.

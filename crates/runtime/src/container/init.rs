@@ -6,7 +6,6 @@
 use std::io::Read;
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use oci_spec::runtime::{LinuxNamespaceType, Spec};
 
@@ -41,25 +40,12 @@ pub struct Context<'a> {
 
 /// Never returns: execs the container process or exits with status 1.
 pub fn run(ctx: Context) -> ! {
+    super::child::enter(ctx.chan);
     let err = match setup(&ctx) {
         Ok(ready) => ready.exec(),
         Err(e) => e,
     };
-    exit_with(&ctx, err)
-}
-
-/// Set once the runtime has been told we are created: from then on nobody
-/// listens on the channel and errors go to the process's stderr.
-static REPORTED_CREATED: AtomicBool = AtomicBool::new(false);
-
-fn exit_with(ctx: &Context, e: Error) -> ! {
-    if REPORTED_CREATED.load(Ordering::Relaxed) {
-        eprintln!("berth-runtime: {e}");
-    } else {
-        let _ = ctx.chan.send(&Msg::Error((&e).into()));
-    }
-    // SAFETY: _exit skips atexit handlers and destructors that belong to the parent's copy.
-    unsafe { libc::_exit(1) }
+    super::child::exit_with(&(&err).into())
 }
 
 fn setup<'a>(ctx: &Context<'a>) -> Result<process::Ready<'a>> {
@@ -68,6 +54,7 @@ fn setup<'a>(ctx: &Context<'a>) -> Result<process::Ready<'a>> {
     // If the runtime dies before we are done, so do we: nothing half-made lingers.
     nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL).context(|| "prctl(PR_SET_PDEATHSIG)".into())?;
     ctx.chan.expect(Msg::Go)?;
+    super::child::test_panic_point("init");
     if let Some(stdio) = ctx.stdio {
         for (fd, to) in [(&stdio.stdin, 0), (&stdio.stdout, 1), (&stdio.stderr, 2)] {
             // SAFETY: dup2 onto 0-2 of this (single-threaded) child; the
@@ -206,7 +193,7 @@ fn setup<'a>(ctx: &Context<'a>) -> Result<process::Ready<'a>> {
     // it hears from us, the send below fails and we exit.)
     nix::sys::prctl::set_pdeathsig(None).context(|| "prctl(PR_SET_PDEATHSIG)".into())?;
     ctx.chan.send(&Msg::Created)?;
-    REPORTED_CREATED.store(true, Ordering::Relaxed);
+    super::child::parent_gone();
 
     wait_for_start(fifo)?;
     // As runc: after the fifo, in the container, as its user.
