@@ -7,12 +7,13 @@
 
 use std::fs::File;
 use std::io::Write;
-use std::os::fd::AsRawFd;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use oci_spec::runtime::Spec;
+use rustix::fs::{Mode, OFlags};
 use serde::{Deserialize, Serialize};
+use sys::fs::{FileLock, LockMode};
 
 use crate::cgroups;
 use crate::error::{Context, Error, Result};
@@ -83,8 +84,10 @@ pub fn validate_id(id: &str) -> Result<()> {
 }
 
 impl Dir {
-    /// Make a new, empty state directory; fails if the id is taken.
-    pub fn create(root: &Path, id: &str) -> Result<Dir> {
+    /// Make a new, empty state directory and lock it (see [`Dir::lock`]);
+    /// fails if the id is taken. The caller holds the lock for the whole of
+    /// `create`, so no other command sees the container half-made.
+    pub fn create(root: &Path, id: &str) -> Result<(Dir, FileLock)> {
         validate_id(id)?;
         std::fs::DirBuilder::new()
             .recursive(true)
@@ -93,10 +96,19 @@ impl Dir {
             .context(|| format!("create state root {}", root.display()))?;
         let path = root.join(id);
         match std::fs::DirBuilder::new().mode(0o711).create(&path) {
-            Ok(()) => Ok(Dir { path, id: id.into() }),
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Err(Error::AlreadyExists(id.into())),
-            Err(e) => Err(e).context(|| format!("create {}", path.display())),
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Err(Error::AlreadyExists(id.into())),
+            Err(e) => return Err(e).context(|| format!("create {}", path.display())),
         }
+        let dir = Dir { path, id: id.into() };
+        // Between the mkdir and the lock, a `delete` of this id may have taken
+        // the (empty) directory away: then the lock is refused and this
+        // create fails, having made nothing else.
+        let lock = dir.lock().map_err(|e| match e {
+            Error::NotFound(_) => Error::Other(format!("container \"{id}\" was deleted while it was being created")),
+            e => e,
+        })?;
+        Ok((dir, lock))
     }
 
     pub fn open(root: &Path, id: &str) -> Result<Dir> {
@@ -108,15 +120,28 @@ impl Dir {
         Ok(Dir { path, id: id.into() })
     }
 
-    /// Take an exclusive lock on the container for the life of the guard, so two
-    /// commands on the same container (two `start`s, `delete` during `kill`) serialize.
-    pub fn lock(&self) -> Result<File> {
-        let f = File::open(&self.path).context(|| format!("open {}", self.path.display()))?;
-        // SAFETY: flock on an fd we own.
-        if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) } != 0 {
-            return Err(std::io::Error::last_os_error()).context(|| format!("lock {}", self.path.display()));
+    /// Take an exclusive lock on the container for the life of the guard, so
+    /// that two commands on the same container (two `start`s, `delete` during
+    /// `kill`, anything during `create`) serialize. If the directory was
+    /// removed (or replaced) while we waited, the container we locked is gone:
+    /// `NotFound`.
+    pub fn lock(&self) -> Result<FileLock> {
+        let fd = rustix::fs::open(
+            &self.path,
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| match e {
+            rustix::io::Errno::NOENT => Error::NotFound(self.id.clone()),
+            e => Error::Io { context: format!("open {}", self.path.display()), source: e.into() },
+        })?;
+        let lock =
+            FileLock::on(File::from(fd), LockMode::Exclusive).context(|| format!("lock {}", self.path.display()))?;
+        let held = rustix::fs::fstat(&lock).map_err(std::io::Error::from).context(|| "fstat lock".into())?;
+        match rustix::fs::lstat(&self.path) {
+            Ok(now) if (now.st_dev, now.st_ino) == (held.st_dev, held.st_ino) => Ok(lock),
+            _ => Err(Error::NotFound(self.id.clone())),
         }
-        Ok(f)
     }
 
     pub fn fifo(&self) -> PathBuf {
@@ -267,7 +292,7 @@ mod tests {
     #[test]
     fn duplicate_create_fails() {
         let t = tempfile::tempdir().unwrap();
-        Dir::create(t.path(), "c1").unwrap();
+        let _first = Dir::create(t.path(), "c1").unwrap();
         let e = Dir::create(t.path(), "c1").unwrap_err();
         assert!(matches!(e, Error::AlreadyExists(_)));
         assert_eq!(list_ids(t.path()).unwrap(), vec!["c1".to_string()]);

@@ -90,7 +90,10 @@ pub fn create(opts: &CreateOptions) -> Result<Created> {
     let plan = Plan::from_spec(&bundle.spec)?;
     let host_proc = Proc::open(std::path::Path::new("/proc"))?;
 
-    let dir = Dir::create(&opts.root, &opts.id)?;
+    // Held until create returns: `delete`, `kill`, `state`... of this id wait
+    // for the container to be fully made (or fully unmade). Declared before
+    // the guard, so that a failed create cleans up before it unlocks.
+    let (dir, lock) = Dir::create(&opts.root, &opts.id)?;
     let mut guard = Cleanup { owner: rustix::process::getpid(), dir: Some(dir.clone()), cgroup: None, child: None };
 
     nix::unistd::mkfifo(&dir.fifo(), nix::sys::stat::Mode::from_bits_truncate(0o600))
@@ -146,6 +149,10 @@ pub fn create(opts: &CreateOptions) -> Result<Created> {
     let child = match clone(plan.clone)? {
         None => {
             drop(parent_chan);
+            // Our copy of the lock's fd would keep the container locked until
+            // we exec (flock belongs to the open file, shared with the parent);
+            // closing it here does not unlock the parent's.
+            drop(lock);
             init::run(init_ctx)
         }
         Some(pid) => pid,
@@ -190,6 +197,7 @@ pub fn create(opts: &CreateOptions) -> Result<Created> {
         state::write_atomic(pf, child.as_raw().to_string().as_bytes(), 0o644)?;
     }
     guard.disarm();
+    drop(lock);
     Ok(Created { dir, state: st, terminal: term })
 }
 

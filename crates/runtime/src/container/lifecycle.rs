@@ -13,7 +13,7 @@ use crate::hooks;
 use crate::state::{self, Dir, State, Status};
 
 /// Open and lock a container, returning its state and current status.
-pub fn load(root: &Path, id: &str) -> Result<(Dir, std::fs::File, State, Status)> {
+pub fn load(root: &Path, id: &str) -> Result<(Dir, sys::fs::FileLock, State, Status)> {
     let dir = Dir::open(root, id)?;
     let lock = dir.lock()?;
     let st = dir.load()?;
