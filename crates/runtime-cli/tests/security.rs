@@ -937,3 +937,51 @@ fn default_masked_and_readonly_proc_paths() {
     assert!(std::fs::read_dir("/sys/firmware").unwrap().next().is_some());
     assert!(!std::fs::read("/proc/timer_list").unwrap().is_empty());
 }
+
+// ---------------------------------------------------------------- pid files
+
+/// `--pid-file` is a path the caller chose, often in a directory others can
+/// write. A symlink planted at the name, or at the temp name the old code
+/// derived from it (`<stem>.tmp<pid>`, opened without O_EXCL|O_NOFOLLOW),
+/// must never redirect the write: the link is replaced, the victim keeps its
+/// content, and no temp file is left.
+#[test]
+fn pid_file_symlinks_are_replaced_not_followed() {
+    let mut e = Env::new("pidlink");
+    e.args(&["sleep", "30"]);
+    e.write_config();
+    let dir = e.dir.path().join("pids");
+    std::fs::create_dir(&dir).unwrap();
+    let victim = e.dir.path().join("victim");
+    std::fs::write(&victim, b"keep").unwrap();
+    // Links at every temp name the next few thousand pids would give.
+    let plant = |stem: &str| -> usize {
+        let last: u32 = std::fs::read_to_string("/proc/sys/kernel/ns_last_pid").unwrap().trim().parse().unwrap();
+        for pid in last..last + 1000 {
+            std::os::unix::fs::symlink(&victim, dir.join(format!("{stem}.tmp{pid}"))).unwrap();
+        }
+        std::os::unix::fs::symlink(&victim, dir.join(format!("{stem}.pid"))).unwrap();
+        1001
+    };
+    let check = |stem: &str, want_pid: i32, planted: usize| {
+        assert_eq!(std::fs::read(&victim).unwrap(), b"keep", "{stem}: the write went through a planted link");
+        let pf = dir.join(format!("{stem}.pid"));
+        assert!(std::fs::symlink_metadata(&pf).unwrap().is_file(), "{stem}: the link was not replaced");
+        assert_eq!(std::fs::read_to_string(&pf).unwrap(), want_pid.to_string());
+        let regular = std::fs::read_dir(&dir).unwrap().flatten().filter(|d| d.file_type().unwrap().is_file()).count();
+        let links = std::fs::read_dir(&dir).unwrap().flatten().filter(|d| d.file_type().unwrap().is_symlink()).count();
+        assert_eq!(links, planted - 1, "{stem}: links left (all but the replaced one)");
+        regular
+    };
+    let planted = plant("init");
+    let pf = dir.join("init.pid");
+    ok(&e.rt(&["create", "--pid-file", pf.to_str().unwrap(), "--bundle", e.bundle_str(), &e.id]));
+    assert_eq!(check("init", e.pid(), planted), 1, "a temp file was left");
+    ok(&e.rt(&["start", &e.id]));
+
+    let planted = planted + plant("exec");
+    let xf = dir.join("exec.pid");
+    ok(&e.rt(&["exec", "-d", "--pid-file", xf.to_str().unwrap(), &e.id, "sleep", "31"]));
+    let xpid: i32 = std::fs::read_to_string(&xf).unwrap().parse().unwrap();
+    assert_eq!(check("exec", xpid, planted - 1), 2, "a temp file was left");
+}

@@ -160,7 +160,9 @@ impl Engine {
             let bytes = serde_json::to_vec_pretty(&config?).ctx(|| "encoding config.json".into())?;
             let dir = self.bundle_dir(&id);
             fs::create_dir_all(&dir).ctx(|| format!("creating {}", dir.display()))?;
-            runtime::state::write_atomic(&dir.join("config.json"), &bytes, 0o600)?;
+            let path = dir.join("config.json");
+            sys::fs::write_atomic(&path, &bytes, 0o600, sys::fs::Durability::Durable)
+                .ctx(|| format!("writing {}", path.display()))?;
             Ok(())
         })();
         if let Err(e) = made {

@@ -194,7 +194,7 @@ pub fn create(opts: &CreateOptions) -> Result<Created> {
     }
     dir.save(&st)?;
     if let Some(pf) = &opts.pid_file {
-        state::write_atomic(pf, child.as_raw().to_string().as_bytes(), 0o644)?;
+        state::write_pid_file(pf, child.as_raw())?;
     }
     guard.disarm();
     drop(lock);

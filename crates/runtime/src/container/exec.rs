@@ -121,7 +121,7 @@ pub fn exec(opts: &ExecOptions) -> Result<Execed> {
         }
     }
     if let Some(pf) = &opts.pid_file {
-        crate::state::write_atomic(pf, child.as_raw().to_string().as_bytes(), 0o644)?;
+        crate::state::write_pid_file(pf, child.as_raw())?;
     }
     Ok(Execed { pid: child, terminal: term })
 }

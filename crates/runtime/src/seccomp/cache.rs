@@ -16,7 +16,6 @@
 
 use std::fs;
 use std::hash::{Hash, Hasher};
-use std::io::Write as _;
 use std::path::Path;
 
 use oci_spec::runtime::{LinuxSeccomp, LinuxSeccompAction, LinuxSeccompFilterFlag};
@@ -132,22 +131,19 @@ fn read_entry(path: &Path, key: &[u8]) -> Option<Vec<u8>> {
     valid_program(&insns).then_some(insns)
 }
 
+/// Durable, although it is a cache: entries are rare (one per distinct
+/// profile, and compiling costs more than the fsync), the root may be on a
+/// disk, and a program torn by a crash but still ending in a valid
+/// instruction would be loaded as the container's filter (the stored key
+/// guards the profile, not the program bytes).
 fn write_entry(dir: &Path, path: &Path, key: &[u8], insns: &[u8]) -> std::io::Result<()> {
-    use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _};
-    fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
-    let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
-    let written = (|| {
-        let mut f = fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&tmp)?;
-        f.write_all(&(key.len() as u64).to_le_bytes())?;
-        f.write_all(key)?;
-        f.write_all(insns)?;
-        // Concurrent writers produce identical entries; the last rename wins.
-        fs::rename(&tmp, path)
-    })();
-    if written.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    written
+    sys::fs::create_private_dir(dir, 0o700)?;
+    let mut entry = Vec::with_capacity(8 + key.len() + insns.len());
+    entry.extend_from_slice(&(key.len() as u64).to_le_bytes());
+    entry.extend_from_slice(key);
+    entry.extend_from_slice(insns);
+    // Concurrent writers produce identical entries; the last rename wins.
+    sys::fs::write_atomic(path, &entry, 0o600, sys::fs::Durability::Durable)
 }
 
 /// Install `p` on the calling thread. Same rules as [`super::load`]: without
