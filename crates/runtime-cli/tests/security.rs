@@ -985,3 +985,54 @@ fn pid_file_symlinks_are_replaced_not_followed() {
     let xpid: i32 = std::fs::read_to_string(&xf).unwrap().parse().unwrap();
     assert_eq!(check("exec", xpid, planted - 1), 2, "a temp file was left");
 }
+
+// ---------------------------------------------------------------- state dirs
+
+/// Run `script` with the host's sh as `nobody` (uid/gid 65534, no groups).
+fn as_nobody(script: &str) -> Output {
+    run_capture(Command::new("setpriv").args(["--reuid=65534", "--regid=65534", "--clear-groups", "sh", "-c", script]))
+}
+
+fn mode_of(p: &Path) -> u32 {
+    std::fs::metadata(p).unwrap().permissions().mode() & 0o7777
+}
+
+/// The state root and every container's directory are 0700: state.json
+/// holds the whole config (environment, secrets in it), the exec fifo
+/// starts the container. Another host user can neither list nor traverse
+/// them; roots and container dirs made by an older version (0711) are
+/// closed the next time a command opens them.
+#[test]
+fn state_dirs_are_closed_to_other_users() {
+    let mut e = Env::new("statemode");
+    e.args(&["sleep", "30"]);
+    // Only the state dirs' own modes may stand in the way.
+    std::fs::set_permissions(e.dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    ok(&e.create());
+    let (root, dir) = (e.root.clone(), e.root.join(&e.id));
+    assert_eq!((mode_of(&root), mode_of(&dir)), (0o700, 0o700));
+    let probe = format!(
+        "ls {r} 2>&1; ls {d} 2>&1; cat {d}/state.json 2>&1; cd {d} 2>&1 && echo traversed",
+        r = root.display(),
+        d = dir.display()
+    );
+    let o = as_nobody(&probe);
+    let out = stdout(&o);
+    // (dash's cd does not say why it failed; `traversed` is not printed.)
+    assert_eq!(out.matches("Permission denied").count(), 3, "nobody got in: {out}");
+    assert!(!out.contains("traversed") && !out.contains("ociVersion"), "{out}");
+
+    // As an older version left them.
+    std::fs::set_permissions(&root, std::fs::Permissions::from_mode(0o711)).unwrap();
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o711)).unwrap();
+    let o = as_nobody(&format!("cd {} && echo traversed", dir.display()));
+    assert_eq!(stdout(&o), "traversed\n", "the old layout let others traverse (test premise)");
+    assert_eq!(e.status(), "created");
+    assert_eq!((mode_of(&root), mode_of(&dir)), (0o700, 0o700), "state did not close the old dirs");
+    std::fs::set_permissions(&root, std::fs::Permissions::from_mode(0o755)).unwrap();
+    ok(&e.rt(&["list"]));
+    assert_eq!(mode_of(&root), 0o700, "list did not close the old root");
+    let o = as_nobody(&probe);
+    assert_eq!(stdout(&o).matches("Permission denied").count(), 3, "{}", stdout(&o));
+    assert!(!stdout(&o).contains("traversed"), "{}", stdout(&o));
+}

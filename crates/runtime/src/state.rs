@@ -70,6 +70,31 @@ pub struct Dir {
     pub id: String,
 }
 
+/// Mode of the state root and of every container's directory. Nothing but
+/// the runtime (root) looks inside: the init opens the exec fifo while it
+/// still has host root's credentials, and the console socket and bundle are
+/// the caller's paths. Other host users get nothing (no listing, no
+/// traversal: state.json holds the whole config).
+const PRIVATE: u32 = 0o700;
+
+/// Make the state root (`create`), and close an existing one made by an
+/// older version (0711). A root given as a symlink is fixed at its target.
+fn prepare_root(root: &Path, create: bool) -> Result<()> {
+    if create {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(PRIVATE)
+            .create(root)
+            .context(|| format!("create state root {}", root.display()))?;
+    }
+    let real = match std::fs::canonicalize(root) {
+        Ok(real) => real,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !create => return Ok(()),
+        Err(e) => return Err(e).context(|| format!("state root {}", root.display())),
+    };
+    sys::fs::restrict_dir(&real, PRIVATE).context(|| format!("restrict state root {}", root.display()))
+}
+
 pub fn validate_id(id: &str) -> Result<()> {
     let ok = !id.is_empty()
         && id.len() <= 1024
@@ -88,13 +113,9 @@ impl Dir {
     /// `create`, so no other command sees the container half-made.
     pub fn create(root: &Path, id: &str) -> Result<(Dir, FileLock)> {
         validate_id(id)?;
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o711)
-            .create(root)
-            .context(|| format!("create state root {}", root.display()))?;
+        prepare_root(root, true)?;
         let path = root.join(id);
-        match std::fs::DirBuilder::new().mode(0o711).create(&path) {
+        match std::fs::DirBuilder::new().mode(PRIVATE).create(&path) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Err(Error::AlreadyExists(id.into())),
             Err(e) => return Err(e).context(|| format!("create {}", path.display())),
@@ -112,9 +133,16 @@ impl Dir {
 
     pub fn open(root: &Path, id: &str) -> Result<Dir> {
         validate_id(id).map_err(|_| Error::NotFound(id.into()))?;
+        prepare_root(root, false)?;
         let path = root.join(id);
         if !path.is_dir() {
             return Err(Error::NotFound(id.into()));
+        }
+        // Made by an older version (0711): close it.
+        match sys::fs::restrict_dir(&path, PRIVATE) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(Error::NotFound(id.into())),
+            Err(e) => return Err(e).context(|| format!("restrict {}", path.display())),
         }
         Ok(Dir { path, id: id.into() })
     }
@@ -247,6 +275,7 @@ impl State {
 
 /// Every container id under `root` (directories only; order sorted).
 pub fn list_ids(root: &Path) -> Result<Vec<String>> {
+    prepare_root(root, false)?;
     let mut ids = Vec::new();
     let rd = match std::fs::read_dir(root) {
         Ok(rd) => rd,
@@ -282,6 +311,26 @@ mod tests {
         assert!(validate_id("").is_err());
         assert!(validate_id("-x").is_err());
         assert!(validate_id("a/b").is_err());
+    }
+
+    #[test]
+    fn dirs_are_private_and_old_ones_are_closed() {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o7777;
+        let t = tempfile::tempdir().unwrap();
+        let root = t.path().join("a/root");
+        let (d, _lock) = Dir::create(&root, "c1").unwrap();
+        assert_eq!((mode(&root), mode(&d.path)), (0o700, 0o700));
+        for p in [&root, &d.path] {
+            std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o711)).unwrap();
+        }
+        Dir::open(&root, "c1").unwrap();
+        assert_eq!((mode(&root), mode(&d.path)), (0o700, 0o700));
+        // A root given as a symlink is closed at its target.
+        std::fs::set_permissions(&root, std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::os::unix::fs::symlink(&root, t.path().join("link")).unwrap();
+        assert_eq!(list_ids(&t.path().join("link")).unwrap(), vec!["c1".to_string()]);
+        assert_eq!(mode(&root), 0o700);
     }
 
     #[test]
