@@ -1036,3 +1036,47 @@ fn state_dirs_are_closed_to_other_users() {
     assert_eq!(stdout(&o).matches("Permission denied").count(), 3, "{}", stdout(&o));
     assert!(!stdout(&o).contains("traversed"), "{}", stdout(&o));
 }
+
+// ---------------------------------------------------------------- image files
+
+/// An image whose /etc/passwd is a FIFO: the init reads it for HOME when the
+/// config sets none. It must not block on it (nobody ever writes) but run the
+/// process with HOME=/ (as for a user without an entry).
+#[test]
+fn fifo_at_etc_passwd_does_not_hang_the_init() {
+    let mut e = Env::new("passwd-fifo");
+    let passwd = e.rootfs().join("etc/passwd");
+    let _ = std::fs::remove_file(&passwd);
+    rustix::fs::mknodat(
+        rustix::fs::CWD,
+        &passwd,
+        rustix::fs::FileType::Fifo,
+        rustix::fs::Mode::from_raw_mode(0o644),
+        0,
+    )
+    .unwrap();
+    let env: Vec<Value> = e.config["process"]["env"].as_array().unwrap().clone();
+    e.config["process"]["env"] =
+        json!(env.into_iter().filter(|v| !v.as_str().unwrap().starts_with("HOME=")).collect::<Vec<_>>());
+    e.args(&["sh", "-c", "echo HOME=$HOME"]);
+    e.write_config();
+    let out = tempfile::tempfile().unwrap();
+    let mut child = e
+        .cmd()
+        .args(["run", "--bundle", e.bundle_str(), &e.id])
+        .stdin(std::process::Stdio::null())
+        .stdout(out.try_clone().unwrap())
+        .spawn()
+        .unwrap();
+    let done = wait_until(Duration::from_secs(10), || child.try_wait().unwrap().is_some());
+    if !done {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("run hung on a FIFO at /etc/passwd");
+    }
+    let mut text = String::new();
+    let mut out = out;
+    std::io::Seek::rewind(&mut out).unwrap();
+    out.read_to_string(&mut text).unwrap();
+    assert_eq!(text, "HOME=/\n");
+}

@@ -313,17 +313,26 @@ pub fn close_fds_from(from: i32) {
     }
 }
 
-/// The process env, plus HOME from /etc/passwd when it is not set (runc does this).
+/// The process env, plus HOME from /etc/passwd when it is not set (runc
+/// does this), `/` when the user has no entry. The file is the image's: read
+/// only if it is a regular file, without blocking (a FIFO there must not
+/// hang the init) and up to a bound.
 pub fn env_with_home(p: &Process) -> Vec<String> {
+    const PASSWD_MAX: u64 = 16 << 20;
     let mut env: Vec<String> = p.env().clone().unwrap_or_default();
     if !env.iter().any(|e| e.starts_with("HOME=")) {
-        let home = std::fs::read_to_string("/etc/passwd")
-            .ok()
-            .and_then(|t| {
-                t.lines().find_map(|l| {
-                    let f: Vec<&str> = l.split(':').collect();
-                    (f.len() >= 6 && f[2].parse() == Ok(p.user().uid())).then(|| f[5].to_string())
-                })
+        let passwd = match sys::fs::read_regular(Path::new("/etc/passwd"), PASSWD_MAX) {
+            Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+            Err(e) => {
+                tracing::debug!("HOME from /etc/passwd: {e}");
+                String::new()
+            }
+        };
+        let home = passwd
+            .lines()
+            .find_map(|l| {
+                let f: Vec<&str> = l.split(':').collect();
+                (f.len() >= 6 && f[2].parse() == Ok(p.user().uid())).then(|| f[5].to_string())
             })
             .unwrap_or_else(|| "/".into());
         env.push(format!("HOME={home}"));
