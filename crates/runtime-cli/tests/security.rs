@@ -93,12 +93,14 @@ fn with_fd3(cmd: &mut Command, fd: &impl AsRawFd) {
     // SAFETY: only async-signal-safe calls (dup2, fcntl) between fork and exec.
     unsafe {
         cmd.pre_exec(move || {
+            // SAFETY: fd 3 of the child is ours to replace; ManuallyDrop
+            // keeps this handle from closing it, and `raw` is open in the
+            // child (inherited from the parent, which holds it).
+            let mut three = std::mem::ManuallyDrop::new(OwnedFd::from_raw_fd(3));
             if raw == 3 {
-                if libc::fcntl(3, libc::F_SETFD, 0) < 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-            } else if libc::dup2(raw, 3) < 0 {
-                return Err(std::io::Error::last_os_error());
+                rustix::io::fcntl_setfd(&*three, rustix::io::FdFlags::empty())?;
+            } else {
+                rustix::io::dup2(std::os::fd::BorrowedFd::borrow_raw(raw), &mut three)?;
             }
             Ok(())
         });
@@ -651,9 +653,8 @@ fn cve_2025_31133_fake_dev_null_refused() {
             "file" => std::fs::write(&null, "not null").unwrap(),
             _ => {
                 let minor = if kind == "zero" { 5 } else { 3 };
-                let c = std::ffi::CString::new(null.to_str().unwrap()).unwrap();
-                // SAFETY: mknod with a valid path.
-                assert_eq!(unsafe { libc::mknod(c.as_ptr(), libc::S_IFCHR | 0o666, libc::makedev(1, minor)) }, 0);
+                let (chr, mode) = (rustix::fs::FileType::CharacterDevice, rustix::fs::Mode::from_raw_mode(0o666));
+                rustix::fs::mknodat(rustix::fs::CWD, &null, chr, mode, rustix::fs::makedev(1, minor)).unwrap();
             }
         }
         let mut e = Env::new("s31133b");
@@ -685,19 +686,7 @@ fn cve_2025_31133_fake_dev_null_refused() {
 /// Accept one connection on a console socket and receive the fd it carries.
 fn receive_console(listener: &std::os::unix::net::UnixListener) -> OwnedFd {
     let (s, _) = listener.accept().unwrap();
-    let mut buf = [0u8; 256];
-    let mut iov = [std::io::IoSliceMut::new(&mut buf)];
-    let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
-    let msg =
-        nix::sys::socket::recvmsg::<()>(s.as_raw_fd(), &mut iov, Some(&mut space), nix::sys::socket::MsgFlags::empty())
-            .unwrap();
-    for c in msg.cmsgs().unwrap() {
-        if let nix::sys::socket::ControlMessageOwned::ScmRights(fds) = c {
-            // SAFETY: the fd was just received and is ours.
-            return unsafe { OwnedFd::from_raw_fd(fds[0]) };
-        }
-    }
-    panic!("no fd on the console socket");
+    recv_fd(&s).unwrap()
 }
 
 /// The console the container gets is a real devpts pty: the receiver gets
@@ -724,13 +713,14 @@ fn cve_2025_52565_console_is_real_pty() {
         (o, m, t)
     });
     ok(&o);
-    let st = nix::sys::stat::fstat(&master).unwrap();
-    assert_eq!(st.st_mode & libc::S_IFMT, libc::S_IFCHR);
-    assert_eq!((libc::major(st.st_rdev), libc::minor(st.st_rdev)), (5, 2), "master is not ptmx");
-    assert_eq!(nix::sys::statfs::fstatfs(&master).unwrap().filesystem_type(), nix::sys::statfs::DEVPTS_SUPER_MAGIC);
-    let mut n: libc::c_uint = 99;
-    // SAFETY: TIOCGPTN writes an unsigned int.
-    assert_eq!(unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCGPTN, &mut n) }, 0);
+    let st = rustix::fs::fstat(&master).unwrap();
+    assert_eq!(rustix::fs::FileType::from_raw_mode(st.st_mode), rustix::fs::FileType::CharacterDevice);
+    assert_eq!((rustix::fs::major(st.st_rdev), rustix::fs::minor(st.st_rdev)), (5, 2), "master is not ptmx");
+    const DEVPTS_SUPER_MAGIC: i64 = 0x1cd1;
+    assert_eq!(rustix::fs::fstatfs(&master).unwrap().f_type as i64, DEVPTS_SUPER_MAGIC);
+    // TIOCGPTN: which /dev/pts/N the master belongs to.
+    let name = rustix::pty::ptsname(&master, Vec::new()).unwrap();
+    let n: u32 = name.to_str().unwrap().strip_prefix("/dev/pts/").unwrap().parse().unwrap();
     let lines: Vec<&str> = text.lines().map(|l| l.trim_end_matches('\r')).collect();
     assert_eq!(
         lines,

@@ -19,6 +19,8 @@ pub enum Error {
     WrongState { id: String, status: String, what: String },
     #[error("{context}: {source}")]
     Io { context: String, source: std::io::Error },
+    /// Transitional: from the modules still on nix (rootfs, cgroups, procfs,
+    /// safe_path); everything else reports [`Error::Io`].
     #[error("{context}: {source}")]
     Sys { context: String, source: nix::Error },
     #[error("cgroup: {0}")]
@@ -90,7 +92,8 @@ impl From<&Error> for InitError {
     }
 }
 
-/// Attach context to io/nix errors without boilerplate at every call site.
+/// Attach context to io/rustix (and, transitionally, nix) errors without
+/// boilerplate at every call site.
 pub trait Context<T> {
     fn context(self, what: impl FnOnce() -> String) -> Result<T>;
 }
@@ -98,6 +101,12 @@ pub trait Context<T> {
 impl<T> Context<T> for std::result::Result<T, std::io::Error> {
     fn context(self, what: impl FnOnce() -> String) -> Result<T> {
         self.map_err(|source| Error::Io { context: what(), source })
+    }
+}
+
+impl<T> Context<T> for std::result::Result<T, rustix::io::Errno> {
+    fn context(self, what: impl FnOnce() -> String) -> Result<T> {
+        self.map_err(|e| Error::Io { context: what(), source: e.into() })
     }
 }
 

@@ -12,43 +12,44 @@ use std::path::{Path, PathBuf};
 
 use caps::{CapSet, Capability as Cap, CapsHashSet};
 use oci_spec::runtime::{LinuxCapabilities, LinuxSeccomp, PosixRlimitType, Process};
+use rustix::fs::Mode;
+use rustix::io::Errno;
+use rustix::process::{Gid, Resource, Rlimit, Uid};
 
 use crate::error::{Context, Error, Result};
 
 /// Set process.rlimits. Done while still privileged: raising a hard limit needs
 /// CAP_SYS_RESOURCE.
 pub fn set_rlimits(p: &Process) -> Result<()> {
+    // RLIM_INFINITY is all ones; rustix spells it `None`.
+    let limit = |v: u64| (v != u64::MAX).then_some(v);
     for r in p.rlimits().iter().flatten() {
-        let res = rlimit_resource(r.typ());
-        let lim = libc::rlimit { rlim_cur: r.soft(), rlim_max: r.hard() };
-        // SAFETY: setrlimit with a valid resource and struct.
-        if unsafe { libc::setrlimit(res, &lim) } != 0 {
-            return Err(std::io::Error::last_os_error())
-                .context(|| format!("setrlimit {} soft={} hard={}", r.typ(), r.soft(), r.hard()));
-        }
+        let lim = Rlimit { current: limit(r.soft()), maximum: limit(r.hard()) };
+        rustix::process::setrlimit(rlimit_resource(r.typ()), lim)
+            .context(|| format!("setrlimit {} soft={} hard={}", r.typ(), r.soft(), r.hard()))?;
     }
     Ok(())
 }
 
-fn rlimit_resource(t: PosixRlimitType) -> libc::__rlimit_resource_t {
+fn rlimit_resource(t: PosixRlimitType) -> Resource {
     use PosixRlimitType::*;
     match t {
-        RlimitCpu => libc::RLIMIT_CPU,
-        RlimitFsize => libc::RLIMIT_FSIZE,
-        RlimitData => libc::RLIMIT_DATA,
-        RlimitStack => libc::RLIMIT_STACK,
-        RlimitCore => libc::RLIMIT_CORE,
-        RlimitRss => libc::RLIMIT_RSS,
-        RlimitNproc => libc::RLIMIT_NPROC,
-        RlimitNofile => libc::RLIMIT_NOFILE,
-        RlimitMemlock => libc::RLIMIT_MEMLOCK,
-        RlimitAs => libc::RLIMIT_AS,
-        RlimitLocks => libc::RLIMIT_LOCKS,
-        RlimitSigpending => libc::RLIMIT_SIGPENDING,
-        RlimitMsgqueue => libc::RLIMIT_MSGQUEUE,
-        RlimitNice => libc::RLIMIT_NICE,
-        RlimitRtprio => libc::RLIMIT_RTPRIO,
-        RlimitRttime => libc::RLIMIT_RTTIME,
+        RlimitCpu => Resource::Cpu,
+        RlimitFsize => Resource::Fsize,
+        RlimitData => Resource::Data,
+        RlimitStack => Resource::Stack,
+        RlimitCore => Resource::Core,
+        RlimitRss => Resource::Rss,
+        RlimitNproc => Resource::Nproc,
+        RlimitNofile => Resource::Nofile,
+        RlimitMemlock => Resource::Memlock,
+        RlimitAs => Resource::As,
+        RlimitLocks => Resource::Locks,
+        RlimitSigpending => Resource::Sigpending,
+        RlimitMsgqueue => Resource::Msgqueue,
+        RlimitNice => Resource::Nice,
+        RlimitRtprio => Resource::Rtprio,
+        RlimitRttime => Resource::Rttime,
     }
 }
 
@@ -191,13 +192,16 @@ impl Ready<'_> {
             crate::lsm::set_exec_label(self.proc.fd(), label)?;
         }
         if self.no_new_privs {
-            nix::sys::prctl::set_no_new_privs().context(|| "prctl(PR_SET_NO_NEW_PRIVS)".into())?;
+            rustix::thread::set_no_new_privs(true).context(|| "prctl(PR_SET_NO_NEW_PRIVS)".into())?;
         }
         if let Some(filter) = &self.late_filter {
             filter.load(self.listener.as_ref())?;
         }
-        close_fds_from(3 + self.preserve_fds);
-        let e = nix::unistd::execve(&self.exe, &self.args, &self.env).unwrap_err();
+        // No fd of the runtime (a host directory, the state dir, a cgroup
+        // file) may reach the container (CVE-2024-21626).
+        let keep = 3 + self.preserve_fds.max(0) as u32;
+        sys::process::mark_cloexec_from(keep).context(|| "mark fds close-on-exec".into())?;
+        let e = sys::process::execve(&self.exe, &self.args, &self.env);
         Err(Error::Other(format!("exec {:?}: {e}", self.exe)))
     }
 }
@@ -240,9 +244,9 @@ fn set_capabilities_and_user(p: &Process) -> Result<()> {
         caps::drop(None, CapSet::Bounding, *cap).map_err(|e| Error::Other(format!("drop bounding {cap}: {e}")))?;
     }
     // Keep permitted caps across the uid change; they are set exactly below.
-    nix::sys::prctl::set_keepcaps(true).context(|| "prctl(PR_SET_KEEPCAPS)".into())?;
+    rustix::thread::set_keep_capabilities(true).context(|| "prctl(PR_SET_KEEPCAPS)".into())?;
     set_user(p)?;
-    nix::sys::prctl::set_keepcaps(false).context(|| "prctl(PR_SET_KEEPCAPS)".into())?;
+    rustix::thread::set_keep_capabilities(false).context(|| "prctl(PR_SET_KEEPCAPS)".into())?;
     // Order matters: effective must stay a subset of permitted at every step.
     caps::set(None, CapSet::Effective, &effective.intersection(&permitted).copied().collect())
         .and_then(|_| caps::set(None, CapSet::Permitted, &permitted))
@@ -274,43 +278,26 @@ fn hand_over(fd: Option<std::os::fd::OwnedFd>, listener: Option<&Listener>) -> R
     crate::seccomp::send_listener_on(&mut sock, fd.as_fd(), &l.state, l.metadata.as_deref())
 }
 
+/// Groups, then gid, then uid. rustix's calls act on the calling thread
+/// only (glibc's broadcast to every thread); init and exec's child are
+/// single-threaded copies, so that is the whole process.
 fn set_user(p: &Process) -> Result<()> {
     let u = p.user();
     // runc's default when process.user.umask is unset: 0022, not the caller's.
     let mask = u.umask().unwrap_or(0o022);
-    nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(mask));
-    let gids: Vec<nix::unistd::Gid> =
-        u.additional_gids().iter().flatten().map(|g| nix::unistd::Gid::from_raw(*g)).collect();
+    rustix::process::umask(Mode::from_raw_mode(mask));
+    let gids: Vec<Gid> = u.additional_gids().iter().flatten().map(|g| Gid::from_raw(*g)).collect();
     // setgroups is refused in a user namespace whose setgroups file says "deny";
     // only an explicit request for extra groups makes that an error.
-    if let Err(e) = nix::unistd::setgroups(&gids) {
-        if !gids.is_empty() || e != nix::errno::Errno::EPERM {
+    if let Err(e) = rustix::thread::set_thread_groups(&gids) {
+        if !gids.is_empty() || e != Errno::PERM {
             return Err(e).context(|| "setgroups".into());
         }
     }
-    let gid = nix::unistd::Gid::from_raw(u.gid());
-    let uid = nix::unistd::Uid::from_raw(u.uid());
-    nix::unistd::setresgid(gid, gid, gid).context(|| format!("setgid {}", u.gid()))?;
-    nix::unistd::setresuid(uid, uid, uid).context(|| format!("setuid {}", u.uid()))?;
+    let (gid, uid) = (Gid::from_raw(u.gid()), Uid::from_raw(u.uid()));
+    rustix::thread::set_thread_res_gid(gid, gid, gid).context(|| format!("setgid {}", u.gid()))?;
+    rustix::thread::set_thread_res_uid(uid, uid, uid).context(|| format!("setuid {}", u.uid()))?;
     Ok(())
-}
-
-/// Mark every fd >= `from` close-on-exec, so no fd of the runtime (a host
-/// directory, the state dir, a cgroup file) reaches the container
-/// (CVE-2024-21626).
-pub fn close_fds_from(from: i32) {
-    // SAFETY: close_range only changes fd flags.
-    let rc = unsafe { libc::syscall(libc::SYS_close_range, from as u32, u32::MAX, libc::CLOSE_RANGE_CLOEXEC) };
-    if rc != 0 {
-        // Kernels before 5.11: walk /proc/self/fd instead.
-        if let Ok(rd) = std::fs::read_dir("/proc/self/fd") {
-            let fds: Vec<i32> = rd.flatten().filter_map(|e| e.file_name().to_str()?.parse().ok()).collect();
-            for fd in fds.into_iter().filter(|fd| *fd >= from) {
-                // SAFETY: setting FD_CLOEXEC on an fd number; harmless if closed.
-                unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
-            }
-        }
-    }
 }
 
 /// The process env, plus HOME from /etc/passwd when it is not set (runc
@@ -381,16 +368,17 @@ pub fn resolve_exe(p: &Process) -> Result<PathBuf> {
 /// outside "/" (CVE-2024-21626).
 pub fn enter_cwd(p: &Process) -> Result<()> {
     let cwd = p.cwd();
-    if let Err(e) = nix::unistd::chdir(cwd.as_path()) {
-        if e == nix::errno::Errno::ENOENT && p.user().uid() == 0 {
+    if let Err(e) = rustix::process::chdir(cwd.as_path()) {
+        if e == Errno::NOENT && p.user().uid() == 0 {
             std::fs::create_dir_all(cwd).context(|| format!("create cwd {}", cwd.display()))?;
-            nix::unistd::chdir(cwd.as_path()).context(|| format!("chdir to cwd {}", cwd.display()))?;
+            rustix::process::chdir(cwd.as_path()).context(|| format!("chdir to cwd {}", cwd.display()))?;
         } else {
             return Err(e).context(|| format!("chdir to cwd {}", cwd.display()));
         }
     }
-    let now = nix::unistd::getcwd().context(|| "getcwd".into())?;
-    if !now.is_absolute() || now.starts_with("(unreachable)") {
+    let now = rustix::process::getcwd(Vec::new()).context(|| "getcwd".into())?;
+    let now = now.to_bytes();
+    if !now.starts_with(b"/") || now.starts_with(b"(unreachable)") {
         return Err(Error::Other(format!("cwd {} is outside the container root", cwd.display())));
     }
     Ok(())

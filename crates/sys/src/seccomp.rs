@@ -51,6 +51,54 @@ pub fn kernel_knows_filter_flag(flag: u64) -> bool {
     rc == -1 && io::Error::last_os_error().raw_os_error() == Some(libc::EFAULT)
 }
 
+/// Syscalls made raw, for tests of seccomp filters: each returns the errno
+/// the kernel (or the filter) answered, 0 on success. libc's and rustix's
+/// wrappers would make other syscalls (`mkdirat` for mkdir) or not report
+/// an error at all (uname, getpid), which is what a filter test looks at.
+pub mod probe {
+    use std::ffi::CStr;
+
+    fn errno(rc: libc::c_long) -> i32 {
+        if rc == -1 {
+            std::io::Error::last_os_error().raw_os_error().unwrap_or(0)
+        } else {
+            0
+        }
+    }
+
+    /// `uname(2)` into a buffer of ours.
+    pub fn uname() -> i32 {
+        let mut buf = std::mem::MaybeUninit::<libc::utsname>::uninit();
+        // SAFETY: uname writes one utsname into the buffer we own.
+        errno(unsafe { libc::syscall(libc::SYS_uname, buf.as_mut_ptr()) })
+    }
+
+    /// `getpid(2)`.
+    pub fn getpid() -> i32 {
+        // SAFETY: no arguments.
+        errno(unsafe { libc::syscall(libc::SYS_getpid) })
+    }
+
+    /// `getppid(2)`.
+    pub fn getppid() -> i32 {
+        // SAFETY: no arguments.
+        errno(unsafe { libc::syscall(libc::SYS_getppid) })
+    }
+
+    /// `personality(2)`: 0xffffffff only queries; other values change the
+    /// calling process's execution domain.
+    pub fn personality(persona: u64) -> i32 {
+        // SAFETY: a plain integer argument.
+        errno(unsafe { libc::syscall(libc::SYS_personality, persona) })
+    }
+
+    /// `mkdir(2)` (not mkdirat).
+    pub fn mkdir(path: &CStr, mode: u32) -> i32 {
+        // SAFETY: mkdir reads the NUL-terminated path, which outlives the call.
+        errno(unsafe { libc::syscall(libc::SYS_mkdir, path.as_ptr(), mode) })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

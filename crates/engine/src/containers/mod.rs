@@ -273,7 +273,7 @@ impl Engine {
                     c.id
                 )));
             }
-            let _ = runtime::container::kill(&rt, &c.id, nix::sys::signal::Signal::SIGKILL, true);
+            let _ = runtime::container::kill(&rt, &c.id, sys::signal::Signal::KILL, true);
         }
         self.delete_runtime_state(&c.id)?;
         match self.layers()?.remove_container_fs(&c.id) {
@@ -335,7 +335,7 @@ impl Engine {
             Ok(created)
         });
         let code = match started {
-            Ok(created) => rt::foreground::wait(nix::unistd::Pid::from_raw(created.state.pid), created.terminal),
+            Ok(created) => rt::foreground::wait(created.state.pid, created.terminal),
             Err(e) => {
                 self.finish(&db, c, None);
                 return Err(e);

@@ -12,18 +12,12 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_berth-runtime");
 
 /// Fail loudly (never skip) when the machine lacks what the tests need.
 pub fn require_root() {
-    assert!(nix_is_root(), "these tests run real containers and must run as root");
+    assert!(is_root(), "these tests run real containers and must run as root");
     assert!(Path::new("/bin/busybox").exists(), "missing /bin/busybox: apt-get install busybox-static");
 }
 
-fn nix_is_root() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    unsafe { libc_geteuid() == 0 }
-}
-
-extern "C" {
-    #[link_name = "geteuid"]
-    fn libc_geteuid() -> u32;
+fn is_root() -> bool {
+    rustix::process::geteuid().is_root()
 }
 
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
@@ -348,18 +342,26 @@ impl ConsoleSocket {
 
 /// Receive one fd sent with SCM_RIGHTS on `stream`.
 pub fn recv_fd(stream: &std::os::unix::net::UnixStream) -> Result<std::os::fd::OwnedFd, String> {
+    recv_with_fd(stream)?.1.ok_or_else(|| "no fd in the console socket message".into())
+}
+
+/// Receive one message on `stream`: its data and the fd it carries, if any.
+pub fn recv_with_fd(
+    stream: &std::os::unix::net::UnixStream,
+) -> Result<(Vec<u8>, Option<std::os::fd::OwnedFd>), String> {
     use rustix::net::{recvmsg, RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags};
-    let mut buf = [0u8; 4096];
+    let mut buf = vec![0u8; 64 * 1024];
     let mut space = [std::mem::MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
     let mut cmsg = RecvAncillaryBuffer::new(&mut space);
-    recvmsg(stream, &mut [std::io::IoSliceMut::new(&mut buf)], &mut cmsg, RecvFlags::CMSG_CLOEXEC)
-        .map_err(|e| format!("recvmsg: {e}"))?;
+    let n = recvmsg(stream, &mut [std::io::IoSliceMut::new(&mut buf)], &mut cmsg, RecvFlags::CMSG_CLOEXEC)
+        .map_err(|e| format!("recvmsg: {e}"))?
+        .bytes;
+    buf.truncate(n);
+    let mut fd = None;
     for m in cmsg.drain() {
         if let RecvAncillaryMessage::ScmRights(mut fds) = m {
-            if let Some(fd) = fds.next() {
-                return Ok(fd);
-            }
+            fd = fd.or(fds.next());
         }
     }
-    Err("no fd in the console socket message".into())
+    Ok((buf, fd))
 }
