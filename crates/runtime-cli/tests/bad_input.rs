@@ -1,5 +1,6 @@
 //! Bad input: every case is a clear one-line error, a non-zero exit, and
 //! leaves nothing behind (no state dir, no cgroup, no mount, no process).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 use common::*;

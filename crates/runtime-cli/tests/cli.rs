@@ -1,6 +1,7 @@
 //! The runc-compatible command line, exercised on real containers: state,
 //! kill, delete, pause/resume, ps, list, update, events, features, spec, run
 //! -d/--keep, --pid-file, flag placement, exec, terminals and logging.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 use common::*;

@@ -1,5 +1,6 @@
 //! Smaller runtime features: events streaming, the foreground terminal,
 //! --no-pivot, --systemd-cgroup without systemd, the seccomp agent socket.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 use std::io::{BufRead, BufReader};

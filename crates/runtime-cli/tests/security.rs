@@ -2,6 +2,7 @@
 //! inside (or against) a real container and asserts that it fails and that
 //! the host is left as it was. Every test is written so that it would fail
 //! against a runtime without the corresponding defence.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 use common::*;

@@ -1,6 +1,6 @@
 //! Shared harness for berth-runtime's integration tests: real containers, as
 //! root, each test with its own state root and bundle so tests run in parallel.
-#![allow(dead_code)]
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};

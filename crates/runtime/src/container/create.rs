@@ -97,7 +97,7 @@ pub fn create(opts: &CreateOptions) -> Result<Created> {
     let (dir, lock) = Dir::create(&opts.root, &opts.id)?;
     let mut guard = Cleanup { owner: rustix::process::getpid(), dir: Some(dir.clone()), cgroup: None, child: None };
 
-    rustix::fs::mknodat(rustix::fs::CWD, &dir.fifo(), FileType::Fifo, Mode::from_raw_mode(0o600), 0)
+    rustix::fs::mknodat(rustix::fs::CWD, dir.fifo(), FileType::Fifo, Mode::from_raw_mode(0o600), 0)
         .context(|| "create exec fifo".into())?;
     let cgroup = cgroups::Manager::new(cgroups_path.as_deref(), &opts.id)?;
     cgroup.create()?;
