@@ -81,19 +81,14 @@ pub fn become_console(slave: &OwnedFd) -> Result<()> {
         .context(|| "dup console".into())
 }
 
-/// Send the master to the caller's console socket, as runc does: SCM_RIGHTS
-/// with the terminal's name as the data.
-pub fn send_to_socket(socket: &Path, master: BorrowedFd) -> Result<()> {
-    send_on(&connect_socket(socket)?, master)
-}
-
 /// Connect to the console socket; a host path, so callers do this before
 /// entering the container's mount namespace or root.
 pub fn connect_socket(socket: &Path) -> Result<UnixStream> {
     UnixStream::connect(socket).context(|| format!("connect to console socket {}", socket.display()))
 }
 
-/// Send the master over an already connected console socket.
+/// Send the master over an already connected console socket, as runc does:
+/// SCM_RIGHTS with the terminal's name as the data.
 pub fn send_on(s: &UnixStream, master: BorrowedFd) -> Result<()> {
     send_fd(s.as_fd(), master, b"/dev/ptmx")
 }
