@@ -3,13 +3,12 @@
 
 use std::io::Read;
 use std::path::Path;
-use std::str::FromStr;
 use std::time::Duration;
 
-use nix::sys::signal::Signal;
 use oci_spec::runtime::{Capability, LinuxCapabilities, LinuxPids, LinuxResources, Process};
 use runtime::container::{self, CreateOptions, ExecOptions};
 use runtime::{Error, Result};
+use sys::signal::Signal;
 
 use crate::cli::{Cli, Command, CreateArgs, ExecArgs, UpdateArgs};
 
@@ -70,7 +69,7 @@ fn run_container(root: &Path, a: &CreateArgs, detach: bool, keep: bool, systemd:
     if detach {
         return Ok(0);
     }
-    let code = container::foreground::wait(nix::unistd::Pid::from_raw(created.state.pid), created.terminal);
+    let code = container::foreground::wait(created.state.pid, created.terminal);
     if !keep {
         container::delete(root, &a.id, true)?;
     }
@@ -86,12 +85,7 @@ fn delete(root: &Path, id: &str, force: bool) -> Result<i32> {
 }
 
 pub fn parse_signal(s: &str) -> Result<Signal> {
-    if let Ok(n) = s.parse::<i32>() {
-        return Signal::try_from(n).map_err(|_| Error::Other(format!("unknown signal {s:?}")));
-    }
-    let up = s.to_ascii_uppercase();
-    let name = if up.starts_with("SIG") { up } else { format!("SIG{up}") };
-    Signal::from_str(&name).map_err(|_| Error::Other(format!("unknown signal {s:?}")))
+    sys::signal::parse(s).ok_or_else(|| Error::Other(format!("unknown signal {s:?}")))
 }
 
 fn exec(root: &Path, a: ExecArgs) -> Result<i32> {
@@ -176,6 +170,13 @@ fn exec_process(root: &Path, a: &ExecArgs) -> Result<Process> {
     }
     if a.no_new_privs {
         p.set_no_new_privileges(Some(true));
+    }
+    // runc's --apparmor and --process-label: the exec'd process's LSM labels.
+    if let Some(profile) = &a.apparmor {
+        p.set_apparmor_profile(Some(profile.clone()));
+    }
+    if let Some(label) = &a.process_label {
+        p.set_selinux_label(Some(label.clone()));
     }
     Ok(p)
 }
@@ -404,9 +405,9 @@ mod tests {
 
     #[test]
     fn signals() {
-        assert_eq!(parse_signal("9").unwrap(), Signal::SIGKILL);
-        assert_eq!(parse_signal("KILL").unwrap(), Signal::SIGKILL);
-        assert_eq!(parse_signal("sigterm").unwrap(), Signal::SIGTERM);
+        assert_eq!(parse_signal("9").unwrap(), Signal::KILL);
+        assert_eq!(parse_signal("KILL").unwrap(), Signal::KILL);
+        assert_eq!(parse_signal("sigterm").unwrap(), Signal::TERM);
         assert!(parse_signal("NOPE").is_err());
     }
 }

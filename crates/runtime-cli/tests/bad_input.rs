@@ -1,5 +1,6 @@
 //! Bad input: every case is a clear one-line error, a non-zero exit, and
 //! leaves nothing behind (no state dir, no cgroup, no mount, no process).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 use common::*;
@@ -7,29 +8,6 @@ use common::*;
 use std::process::Command;
 
 use serde_json::json;
-
-/// Nothing of `e`'s container may remain: state dir, cgroup (every v1
-/// controller and the unified hierarchy), host mounts of the bundle, or a
-/// process (the init is a copy of the runtime, its command line names the id).
-#[track_caller]
-fn assert_clean(e: &Env, cg: &str) {
-    assert!(!e.root.join(&e.id).exists(), "state dir {} left behind", e.root.join(&e.id).display());
-    for ctrl in ["memory", "pids", "freezer", "cpu", "devices", "blkio", "unified"] {
-        let d = cgroup_v1_dir(ctrl, cg);
-        assert!(!d.exists(), "cgroup {} left behind", d.display());
-    }
-    let mi = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
-    let bundle = e.bundle.to_str().unwrap();
-    assert!(!mi.lines().any(|l| l.contains(bundle)), "mount of {bundle} left behind");
-    for p in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = p.file_name().to_string_lossy().parse::<i32>() else { continue };
-        let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-        let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
-        if cmd.split(' ').any(|w| w == e.id) {
-            assert!(!pid_alive(pid), "process {pid} ({cmd}) left behind");
-        }
-    }
-}
 
 /// `create` with the env's config (already edited) must fail with `want` and leave nothing.
 #[track_caller]
@@ -326,4 +304,32 @@ fn apparmor_or_selinux_on_a_host_without_them_is_a_clear_error() {
         fails_with(&e.create(), want);
         assert!(!e.root.join(&e.id).exists(), "no state left for {field}");
     }
+}
+
+/// The same refusal for `exec`: the flags (runc's --apparmor,
+/// --process-label) and a process.json asking for a label fail clearly, run
+/// nothing, and leave the container running.
+#[test]
+fn exec_with_apparmor_or_selinux_on_a_host_without_them_is_a_clear_error() {
+    assert!(
+        !std::path::Path::new("/sys/kernel/security/apparmor").exists()
+            && !std::path::Path::new("/sys/fs/selinux/enforce").exists(),
+        "this test expects a host without AppArmor and SELinux"
+    );
+    let mut e = Env::new("lsm-exec");
+    e.args(&["sleep", "30"]);
+    let out = e.share("/out");
+    e.start_running();
+    let ran = "touch /out/ran";
+    fails_with(&e.rt(&["exec", "--apparmor", "docker-default", &e.id, "sh", "-c", ran]), "AppArmor is not enabled");
+    fails_with(
+        &e.rt(&["exec", "--process-label", "system_u:system_r:container_t:s0", &e.id, "sh", "-c", ran]),
+        "SELinux is not enabled",
+    );
+    let p = json!({"args": ["sh", "-c", ran], "cwd": "/", "user": {"uid": 0, "gid": 0}, "apparmorProfile": "docker-default"});
+    let f = e.dir.path().join("process.json");
+    std::fs::write(&f, p.to_string()).unwrap();
+    fails_with(&e.rt(&["exec", "--process", f.to_str().unwrap(), &e.id]), "AppArmor is not enabled");
+    assert!(!out.join("ran").exists(), "a refused exec ran its process");
+    assert_eq!(e.status(), "running");
 }

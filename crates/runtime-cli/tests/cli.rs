@@ -1,13 +1,12 @@
 //! The runc-compatible command line, exercised on real containers: state,
 //! kill, delete, pause/resume, ps, list, update, events, features, spec, run
 //! -d/--keep, --pid-file, flag placement, exec, terminals and logging.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 use common::*;
 
-use std::io::Read;
-use std::os::fd::{AsRawFd, OwnedFd};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -677,74 +676,6 @@ fn exec_rejects_bad_flags_in_a_running_container() {
 }
 
 // ---------------------------------------------------------------- terminals
-
-/// A console socket: a thread accepts one connection, receives the pty master
-/// over SCM_RIGHTS and reads from it until the slave side closes (EIO).
-struct ConsoleSocket {
-    path: PathBuf,
-    rx: std::sync::mpsc::Receiver<Result<String, String>>,
-}
-
-impl ConsoleSocket {
-    fn new(dir: &Path) -> ConsoleSocket {
-        let path = dir.join("console.sock");
-        let listener = std::os::unix::net::UnixListener::bind(&path).expect("bind console socket");
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let r = (|| -> Result<String, String> {
-                let (stream, _) = listener.accept().map_err(|e| e.to_string())?;
-                let master = recv_fd(&stream)?;
-                let mut f = std::fs::File::from(master);
-                let mut out = Vec::new();
-                let mut buf = [0u8; 4096];
-                loop {
-                    match f.read(&mut buf) {
-                        Ok(0) => break,
-                        Ok(n) => out.extend_from_slice(&buf[..n]),
-                        // EIO: every slave fd is closed, the process is gone.
-                        Err(e) if e.raw_os_error() == Some(nix::libc::EIO) => break,
-                        Err(e) => return Err(e.to_string()),
-                    }
-                }
-                Ok(String::from_utf8_lossy(&out).replace("\r\n", "\n"))
-            })();
-            let _ = tx.send(r);
-        });
-        ConsoleSocket { path, rx }
-    }
-
-    fn path(&self) -> &str {
-        self.path.to_str().unwrap()
-    }
-
-    /// Everything the terminal printed.
-    fn output(&self) -> String {
-        match self.rx.recv_timeout(5 * SEC) {
-            Ok(Ok(s)) => s,
-            Ok(Err(e)) => panic!("console socket: {e}"),
-            Err(_) => panic!("no terminal output within 5s"),
-        }
-    }
-}
-
-fn recv_fd(stream: &std::os::unix::net::UnixStream) -> Result<OwnedFd, String> {
-    use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
-    use std::os::fd::{FromRawFd, RawFd};
-    let mut buf = [0u8; 4096];
-    let mut iov = [std::io::IoSliceMut::new(&mut buf)];
-    let mut cmsg = nix::cmsg_space!([RawFd; 1]);
-    let msg = recvmsg::<()>(stream.as_raw_fd(), &mut iov, Some(&mut cmsg), MsgFlags::MSG_CMSG_CLOEXEC)
-        .map_err(|e| format!("recvmsg: {e}"))?;
-    for c in msg.cmsgs().map_err(|e| e.to_string())? {
-        if let ControlMessageOwned::ScmRights(fds) = c {
-            if let Some(&fd) = fds.first() {
-                // SAFETY: the kernel just gave us this fd.
-                return Ok(unsafe { OwnedFd::from_raw_fd(fd) });
-            }
-        }
-    }
-    Err("no fd in the console socket message".into())
-}
 
 #[test]
 fn create_with_terminal_sends_pty_master_to_console_socket() {

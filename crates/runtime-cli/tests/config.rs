@@ -1,5 +1,6 @@
 //! config.json features, each proven with a real container: what the
 //! process observes inside, and what the host sees from outside.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 use common::*;

@@ -1,5 +1,6 @@
 //! linux.resources and linux.cgroupsPath, observed in the host's cgroup files
 //! (this host is hybrid: v1 controllers, hugetlb alone on the unified cgroup2).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 use common::*;

@@ -1,4 +1,5 @@
 //! create / start / state / kill / delete / run, as runc has them.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 use common::*;

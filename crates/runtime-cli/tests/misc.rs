@@ -1,9 +1,10 @@
 //! Smaller runtime features: events streaming, the foreground terminal,
 //! --no-pivot, --systemd-cgroup without systemd, the seccomp agent socket.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
-use std::io::{BufRead, BufReader, IoSliceMut};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::io::{BufRead, BufReader};
+use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixListener;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -97,25 +98,8 @@ fn seccomp_notify_fd_goes_to_the_listener_with_the_container_state() {
     // with no listener left the kernel fails the notified syscall (ENOSYS).
     let agent = std::thread::spawn(move || {
         let (conn, _) = listener.accept().unwrap();
-        let mut buf = vec![0u8; 64 * 1024];
-        let mut cmsg = nix::cmsg_space!([i32; 1]);
-        let mut iov = [IoSliceMut::new(&mut buf)];
-        let msg = nix::sys::socket::recvmsg::<()>(
-            conn.as_raw_fd(),
-            &mut iov,
-            Some(&mut cmsg),
-            nix::sys::socket::MsgFlags::empty(),
-        )
-        .unwrap();
-        let mut fd = None;
-        for c in msg.cmsgs().unwrap() {
-            if let nix::sys::socket::ControlMessageOwned::ScmRights(fds) = c {
-                // SAFETY: the kernel just gave us these fds.
-                fd = fds.first().map(|f| unsafe { OwnedFd::from_raw_fd(*f) });
-            }
-        }
-        let n = msg.bytes;
-        let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+        let (data, fd) = recv_with_fd(&conn).unwrap();
+        let text = String::from_utf8_lossy(&data).into_owned();
         let link = fd.as_ref().map(|f| std::fs::read_link(format!("/proc/self/fd/{}", f.as_raw_fd())).unwrap());
         (text, link)
     });

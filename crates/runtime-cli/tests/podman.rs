@@ -5,6 +5,7 @@
 //! storage.conf (graphroot/runroot/tmp_dir of its own, cgroupfs, events to a
 //! file, ulimits this machine allows), `--network none`, and a busybox image
 //! imported from a local rootfs (no internet).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 

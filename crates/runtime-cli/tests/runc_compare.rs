@@ -7,6 +7,7 @@
 //!
 //! Where berth deliberately differs from runc it is written down below
 //! (`berth_differences`) and berth's behaviour is asserted explicitly.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 

@@ -19,8 +19,6 @@ pub enum Error {
     WrongState { id: String, status: String, what: String },
     #[error("{context}: {source}")]
     Io { context: String, source: std::io::Error },
-    #[error("{context}: {source}")]
-    Sys { context: String, source: nix::Error },
     #[error("cgroup: {0}")]
     Cgroup(String),
     #[error("seccomp: {0}")]
@@ -53,6 +51,8 @@ pub enum InitErrorKind {
     ExecutableNotRunnable,
     /// The init went away without saying why.
     Died,
+    /// The runtime's own code panicked in the child (a bug, not bad input).
+    Panicked,
     Other,
 }
 
@@ -88,7 +88,8 @@ impl From<&Error> for InitError {
     }
 }
 
-/// Attach context to io/nix errors without boilerplate at every call site.
+/// Attach context to io/rustix errors without
+/// boilerplate at every call site.
 pub trait Context<T> {
     fn context(self, what: impl FnOnce() -> String) -> Result<T>;
 }
@@ -99,8 +100,8 @@ impl<T> Context<T> for std::result::Result<T, std::io::Error> {
     }
 }
 
-impl<T> Context<T> for std::result::Result<T, nix::Error> {
+impl<T> Context<T> for std::result::Result<T, rustix::io::Errno> {
     fn context(self, what: impl FnOnce() -> String) -> Result<T> {
-        self.map_err(|source| Error::Sys { context: what(), source })
+        self.map_err(|e| Error::Io { context: what(), source: e.into() })
     }
 }

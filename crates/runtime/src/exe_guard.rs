@@ -11,9 +11,15 @@
 //! same with an overlay), or failing that a sealed memfd copy (runc 1.0/1.1).
 
 use std::ffi::{CString, OsString};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::ffi::OsStringExt;
 use std::path::Path;
+
+use rustix::fs::{
+    fcntl_add_seals, fcntl_get_seals, fstat, fstatvfs, MemfdFlags, Mode, OFlags, SealFlags, StatVfsMountFlags,
+};
+use rustix::io::Errno;
+use rustix::mount::{open_tree, MountAttrFlags, OpenTreeFlags};
 
 use crate::error::{Context, Error, Result};
 
@@ -52,7 +58,7 @@ pub fn ensure_protected_exe() -> Result<()> {
             })
             .collect(),
     )?;
-    let e = nix::unistd::fexecve(&target, &args, &env).unwrap_err();
+    let e = sys::process::fexecve(target.as_fd(), &args, &env);
     Err(Error::Other(format!("re-exec the runtime from a read-only copy: {e}")))
 }
 
@@ -62,10 +68,9 @@ fn open_ro(p: &Path) -> std::io::Result<OwnedFd> {
 
 /// On a read-only mount, or a memfd sealed against writes.
 fn is_protected(fd: &OwnedFd) -> bool {
-    let ro = nix::sys::statvfs::fstatvfs(fd).is_ok_and(|s| s.flags().contains(nix::sys::statvfs::FsFlags::ST_RDONLY));
-    // SAFETY: F_GET_SEALS on a valid fd; fails with EINVAL on non-memfd files.
-    let seals = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GET_SEALS) };
-    ro || (seals >= 0 && seals & libc::F_SEAL_WRITE != 0)
+    let ro = fstatvfs(fd).is_ok_and(|s| s.f_flag.contains(StatVfsMountFlags::RDONLY));
+    // Fails (EINVAL) on anything but a memfd.
+    ro || fcntl_get_seals(fd).is_ok_and(|seals| seals.contains(SealFlags::WRITE))
 }
 
 /// The binary through a private, read-only bind mount of its directory that
@@ -74,78 +79,32 @@ fn ro_bind_clone(exe: &OwnedFd) -> std::io::Result<OwnedFd> {
     let path = std::fs::read_link("/proc/self/exe")?;
     let (dir, name) = match (path.parent(), path.file_name()) {
         (Some(d), Some(n)) => (d, n),
-        _ => return Err(std::io::Error::from_raw_os_error(libc::ENOENT)),
+        _ => return Err(Errno::NOENT.into()),
     };
-    let cdir = CString::new(dir.as_os_str().as_bytes())?;
-    const OPEN_TREE_CLONE: libc::c_uint = 1;
-    // SAFETY: open_tree with a NUL-terminated path; returns a new fd or -1.
-    let tree = unsafe {
-        libc::syscall(libc::SYS_open_tree, libc::AT_FDCWD, cdir.as_ptr(), OPEN_TREE_CLONE | libc::O_CLOEXEC as u32)
-    };
-    if tree < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    // SAFETY: a fresh fd from the kernel.
-    let tree = unsafe { OwnedFd::from_raw_fd(tree as i32) };
-    #[repr(C)]
-    struct MountAttr {
-        attr_set: u64,
-        attr_clr: u64,
-        propagation: u64,
-        userns_fd: u64,
-    }
-    const MOUNT_ATTR_RDONLY: u64 = 1;
-    let attr = MountAttr { attr_set: MOUNT_ATTR_RDONLY, attr_clr: 0, propagation: 0, userns_fd: 0 };
-    // SAFETY: mount_setattr on our detached tree with a correctly sized struct.
-    let rc = unsafe {
-        libc::syscall(
-            libc::SYS_mount_setattr,
-            tree.as_raw_fd(),
-            c"".as_ptr(),
-            libc::AT_EMPTY_PATH,
-            &attr as *const MountAttr,
-            std::mem::size_of::<MountAttr>(),
-        )
-    };
-    if rc < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    let fd: OwnedFd = nix::fcntl::openat(
-        &tree,
-        name,
-        nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC | nix::fcntl::OFlag::O_NOFOLLOW,
-        nix::sys::stat::Mode::empty(),
-    )?;
+    let tree = open_tree(rustix::fs::CWD, dir, OpenTreeFlags::OPEN_TREE_CLONE | OpenTreeFlags::OPEN_TREE_CLOEXEC)?;
+    let attr = sys::mount::MountAttr { set: MountAttrFlags::MOUNT_ATTR_RDONLY, ..Default::default() };
+    sys::mount::mount_setattr(&tree, Path::new(""), false, &attr)?;
+    let fd = rustix::fs::openat(&tree, name, OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NOFOLLOW, Mode::empty())?;
     // The path may have been replaced since we started: it must be our binary.
-    let (a, b) = (nix::sys::stat::fstat(exe)?, nix::sys::stat::fstat(&fd)?);
+    let (a, b) = (fstat(exe)?, fstat(&fd)?);
     if (a.st_dev, a.st_ino) != (b.st_dev, b.st_ino) {
-        return Err(std::io::Error::from_raw_os_error(libc::ESTALE));
+        return Err(Errno::STALE.into());
     }
     Ok(fd)
 }
 
 /// A copy of the binary in a memfd sealed against any change.
 fn sealed_memfd(exe: &OwnedFd) -> Result<OwnedFd> {
-    const MFD_EXEC: libc::c_uint = 0x10; // Linux >= 6.3 with vm.memfd_noexec
-    let flags = libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING;
-    // SAFETY: memfd_create with a NUL-terminated name.
-    let mut fd = unsafe { libc::memfd_create(c"berth-runtime".as_ptr(), flags | MFD_EXEC) };
-    if fd < 0 {
-        // SAFETY: as above, for kernels that do not know MFD_EXEC.
-        fd = unsafe { libc::memfd_create(c"berth-runtime".as_ptr(), flags) };
-    }
-    if fd < 0 {
-        return Err(std::io::Error::last_os_error()).context(|| "memfd_create".into());
-    }
-    // SAFETY: a fresh fd from the kernel.
-    let mut mem = std::fs::File::from(unsafe { OwnedFd::from_raw_fd(fd) });
+    let flags = MemfdFlags::CLOEXEC | MemfdFlags::ALLOW_SEALING;
+    // MFD_EXEC: Linux >= 6.3 with vm.memfd_noexec; older kernels refuse the flag.
+    let fd = rustix::fs::memfd_create("berth-runtime", flags | MemfdFlags::EXEC)
+        .or_else(|_| rustix::fs::memfd_create("berth-runtime", flags))
+        .context(|| "memfd_create".into())?;
+    let mut mem = std::fs::File::from(fd);
     let mut src = std::fs::File::from(exe.try_clone().context(|| "dup /proc/self/exe".into())?);
     std::io::copy(&mut src, &mut mem).context(|| "copy the runtime binary".into())?;
-    let seals = libc::F_SEAL_SEAL | libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_WRITE;
-    // SAFETY: F_ADD_SEALS on our memfd.
-    if unsafe { libc::fcntl(mem.as_raw_fd(), libc::F_ADD_SEALS, seals) } < 0 {
-        return Err(std::io::Error::last_os_error()).context(|| "seal the runtime binary copy".into());
-    }
+    fcntl_add_seals(&mem, SealFlags::SEAL | SealFlags::SHRINK | SealFlags::GROW | SealFlags::WRITE)
+        .context(|| "seal the runtime binary copy".into())?;
     Ok(mem.into())
 }
 
@@ -157,7 +116,7 @@ mod tests {
     /// /proc/self/fd/N) must fail for both kinds of copy.
     fn assert_unwritable(fd: &OwnedFd) {
         assert!(is_protected(fd));
-        let p = format!("/proc/self/fd/{}", fd.as_raw_fd());
+        let p = format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(fd));
         let e = std::fs::OpenOptions::new().write(true).truncate(true).open(&p);
         let e2 = std::fs::OpenOptions::new().append(true).open(&p).map(|mut f| std::io::Write::write_all(&mut f, b"x"));
         assert!(e.is_err() && !matches!(e2, Ok(Ok(()))), "{e:?} {e2:?}");
@@ -167,10 +126,10 @@ mod tests {
     fn copies_are_unwritable() {
         let exe = open_ro(Path::new("/proc/self/exe")).unwrap();
         assert_unwritable(&sealed_memfd(&exe).unwrap());
-        if nix::unistd::geteuid().is_root() {
+        if rustix::process::geteuid().is_root() {
             let ro = ro_bind_clone(&exe).unwrap();
             assert_unwritable(&ro);
-            let (a, b) = (nix::sys::stat::fstat(&exe).unwrap(), nix::sys::stat::fstat(&ro).unwrap());
+            let (a, b) = (fstat(&exe).unwrap(), fstat(&ro).unwrap());
             assert_eq!((a.st_dev, a.st_ino), (b.st_dev, b.st_ino), "not the same binary");
         }
     }

@@ -9,6 +9,7 @@ pub mod error;
 pub mod exe_guard;
 pub mod features;
 pub mod hooks;
+pub mod lsm;
 pub mod namespaces;
 pub mod process;
 pub mod procfs;

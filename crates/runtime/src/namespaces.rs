@@ -1,25 +1,47 @@
 //! Which namespaces a container creates and which it joins.
 
 use std::os::fd::{AsFd, OwnedFd};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-use nix::sched::{setns, CloneFlags};
 use oci_spec::runtime::{LinuxNamespaceType, Spec};
+use rustix::fs::{Mode, OFlags};
+use rustix::thread::{move_into_link_name_space, LinkNameSpaceType, UnshareFlags};
 
 use crate::error::{Context, Error, Result};
 use crate::procfs::Proc;
 
-pub fn flag(t: LinuxNamespaceType) -> CloneFlags {
+/// The CLONE_NEW* flag of a namespace type.
+pub fn flag(t: LinuxNamespaceType) -> UnshareFlags {
     match t {
-        LinuxNamespaceType::Mount => CloneFlags::CLONE_NEWNS,
-        LinuxNamespaceType::Cgroup => CloneFlags::CLONE_NEWCGROUP,
-        LinuxNamespaceType::Uts => CloneFlags::CLONE_NEWUTS,
-        LinuxNamespaceType::Ipc => CloneFlags::CLONE_NEWIPC,
-        LinuxNamespaceType::User => CloneFlags::CLONE_NEWUSER,
-        LinuxNamespaceType::Pid => CloneFlags::CLONE_NEWPID,
-        LinuxNamespaceType::Network => CloneFlags::CLONE_NEWNET,
-        LinuxNamespaceType::Time => CloneFlags::from_bits_retain(libc::CLONE_NEWTIME),
+        LinuxNamespaceType::Mount => UnshareFlags::NEWNS,
+        LinuxNamespaceType::Cgroup => UnshareFlags::NEWCGROUP,
+        LinuxNamespaceType::Uts => UnshareFlags::NEWUTS,
+        LinuxNamespaceType::Ipc => UnshareFlags::NEWIPC,
+        LinuxNamespaceType::User => UnshareFlags::NEWUSER,
+        LinuxNamespaceType::Pid => UnshareFlags::NEWPID,
+        LinuxNamespaceType::Network => UnshareFlags::NEWNET,
+        LinuxNamespaceType::Time => UnshareFlags::NEWTIME,
     }
+}
+
+/// setns(2) `fd`, which must be a namespace of type `t`.
+pub fn join(fd: impl AsFd, t: LinuxNamespaceType) -> rustix::io::Result<()> {
+    let kind = match t {
+        LinuxNamespaceType::Mount => LinkNameSpaceType::Mount,
+        LinuxNamespaceType::Cgroup => LinkNameSpaceType::ControlGroup,
+        LinuxNamespaceType::Uts => LinkNameSpaceType::HostNameAndNISDomainName,
+        LinuxNamespaceType::Ipc => LinkNameSpaceType::InterProcessCommunication,
+        LinuxNamespaceType::User => LinkNameSpaceType::User,
+        LinuxNamespaceType::Pid => LinkNameSpaceType::ProcessID,
+        LinuxNamespaceType::Network => LinkNameSpaceType::Network,
+        LinuxNamespaceType::Time => LinkNameSpaceType::Time,
+    };
+    move_into_link_name_space(fd.as_fd(), Some(kind))
+}
+
+/// Open a namespace file (`/proc/PID/ns/*`, or a bind mount of one).
+pub fn open(path: impl AsRef<Path>) -> rustix::io::Result<OwnedFd> {
+    rustix::fs::open(path.as_ref(), OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())
 }
 
 /// The /proc/PID/ns file name of a namespace type.
@@ -40,7 +62,7 @@ pub fn proc_name(t: LinuxNamespaceType) -> &'static str {
 #[derive(Debug)]
 pub struct Plan {
     /// New namespaces created directly by clone(2).
-    pub clone: CloneFlags,
+    pub clone: UnshareFlags,
     /// New cgroup namespace: unshared by init after it was put in its cgroup,
     /// so that the cgroup it sees as "/" is its own.
     pub new_cgroup: bool,
@@ -52,7 +74,7 @@ pub struct Plan {
 
 impl Plan {
     pub fn from_spec(spec: &Spec) -> Result<Plan> {
-        let mut plan = Plan { clone: CloneFlags::empty(), new_cgroup: false, new_time: false, join: Vec::new() };
+        let mut plan = Plan { clone: UnshareFlags::empty(), new_cgroup: false, new_time: false, join: Vec::new() };
         let nss = spec.linux().as_ref().and_then(|l| l.namespaces().as_ref());
         let mut joins: Vec<(LinuxNamespaceType, PathBuf)> = Vec::new();
         for ns in nss.into_iter().flatten() {
@@ -67,12 +89,14 @@ impl Plan {
         }
         for t in crate::spec::JOIN_ORDER {
             if let Some((_, p)) = joins.iter().find(|(jt, _)| *jt == t) {
-                let fd = nix::fcntl::open(
-                    p,
-                    nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC,
-                    nix::sys::stat::Mode::empty(),
-                )
-                .map_err(|e| Error::InvalidConfig(format!("{} namespace path {}: {e}", proc_name(t), p.display())))?;
+                let fd = open(p).map_err(|e| {
+                    Error::InvalidConfig(format!(
+                        "{} namespace path {}: {}",
+                        proc_name(t),
+                        p.display(),
+                        std::io::Error::from(e)
+                    ))
+                })?;
                 plan.join.push((t, fd));
             }
         }
@@ -87,7 +111,7 @@ impl Plan {
     }
 
     pub fn new_userns(&self) -> bool {
-        self.clone.contains(CloneFlags::CLONE_NEWUSER)
+        self.clone.contains(UnshareFlags::NEWUSER)
     }
 
     /// Join every namespace except pid (joined by the parent before clone,
@@ -97,7 +121,7 @@ impl Plan {
             if *t == LinuxNamespaceType::Pid {
                 continue;
             }
-            setns(fd.as_fd(), flag(*t)).context(|| format!("join {} namespace", proc_name(*t)))?;
+            join(fd, *t).context(|| format!("join {} namespace", proc_name(*t)))?;
         }
         Ok(())
     }
@@ -111,7 +135,7 @@ impl Plan {
 /// linux.timeOffsets: unshare (affects children only), write the offsets
 /// while the namespace is still empty, then move ourselves into it.
 pub fn enter_new_time_ns(spec: &Spec, proc: &Proc) -> Result<()> {
-    nix::sched::unshare(flag(LinuxNamespaceType::Time)).context(|| "unshare time namespace".into())?;
+    sys::process::unshare_namespaces(UnshareFlags::NEWTIME).context(|| "unshare time namespace".into())?;
     if let Some(offsets) = spec.linux().as_ref().and_then(|l| l.time_offsets().as_ref()) {
         let mut text = String::new();
         for (clock, off) in offsets {
@@ -126,23 +150,18 @@ pub fn enter_new_time_ns(spec: &Spec, proc: &Proc) -> Result<()> {
             proc.write_self("timens_offsets", line.as_bytes())?;
         }
     }
-    let pid = nix::fcntl::readlinkat(proc.fd(), "self").context(|| "readlink /proc/self".into())?;
+    let pid = rustix::fs::readlinkat(proc.fd(), "self", Vec::new()).context(|| "readlink /proc/self".into())?;
     // ns/* entries are magic links, which the no-symlink open refuses (ELOOP):
     // open the ns directory safely, then follow the one link we want from it.
-    let ns_dir = crate::safe_path::open_beneath_no_xdev(
+    let ns_dir = sys::fs::open_beneath_no_symlinks(
         proc.fd(),
-        std::path::Path::new(&format!("{}/ns", pid.to_string_lossy())),
-        libc::O_PATH | libc::O_DIRECTORY,
+        Path::new(&format!("{}/ns", pid.to_string_lossy())),
+        OFlags::PATH | OFlags::DIRECTORY,
     )
     .context(|| "open /proc/self/ns".into())?;
-    let fd = nix::fcntl::openat(
-        &ns_dir,
-        "time_for_children",
-        nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC,
-        nix::sys::stat::Mode::empty(),
-    )
-    .context(|| "open time_for_children".into())?;
-    setns(fd.as_fd(), flag(LinuxNamespaceType::Time)).context(|| "enter time namespace".into())
+    let fd = rustix::fs::openat(&ns_dir, "time_for_children", OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())
+        .context(|| "open time_for_children".into())?;
+    join(&fd, LinuxNamespaceType::Time).context(|| "enter time namespace".into())
 }
 
 /// Make our future children start in the pid namespace `target` (setns on a
@@ -151,19 +170,14 @@ pub fn enter_new_time_ns(spec: &Spec, proc: &Proc) -> Result<()> {
 /// (hooks, for one) run in ours again.
 pub fn pid_ns_for_children(target: Option<&OwnedFd>) -> Result<Option<OwnedFd>> {
     let Some(target) = target else { return Ok(None) };
-    let own = nix::fcntl::open(
-        "/proc/self/ns/pid",
-        nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC,
-        nix::sys::stat::Mode::empty(),
-    )
-    .context(|| "open own pid namespace".into())?;
-    setns(target.as_fd(), CloneFlags::CLONE_NEWPID).context(|| "join the container's pid namespace".into())?;
+    let own = open("/proc/self/ns/pid").context(|| "open own pid namespace".into())?;
+    join(target, LinuxNamespaceType::Pid).context(|| "join the container's pid namespace".into())?;
     Ok(Some(own))
 }
 
 pub fn restore_pid_ns(own: Option<OwnedFd>) -> Result<()> {
     match own {
-        Some(fd) => setns(fd.as_fd(), CloneFlags::CLONE_NEWPID).context(|| "return to own pid namespace".into()),
+        Some(fd) => join(&fd, LinuxNamespaceType::Pid).context(|| "return to own pid namespace".into()),
         None => Ok(()),
     }
 }

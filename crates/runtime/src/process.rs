@@ -1,6 +1,9 @@
 //! The last steps before the container's process runs, shared by init and
-//! exec: rlimits, user and groups, capabilities, no_new_privs, seccomp,
-//! closing every fd it must not inherit, and execve.
+//! exec, in two phases: [`prepare`] does everything that can fail (rlimits,
+//! cwd, user and groups, capabilities, a privileged seccomp filter), before
+//! the init reports itself created; [`Ready::exec`] does what is left
+//! (no_new_privs, the last seccomp filter, closing every fd the process must
+//! not inherit) and execs.
 
 use std::collections::HashSet;
 use std::ffi::CString;
@@ -9,43 +12,44 @@ use std::path::{Path, PathBuf};
 
 use caps::{CapSet, Capability as Cap, CapsHashSet};
 use oci_spec::runtime::{LinuxCapabilities, LinuxSeccomp, PosixRlimitType, Process};
+use rustix::fs::Mode;
+use rustix::io::Errno;
+use rustix::process::{Gid, Resource, Rlimit, Uid};
 
 use crate::error::{Context, Error, Result};
 
 /// Set process.rlimits. Done while still privileged: raising a hard limit needs
 /// CAP_SYS_RESOURCE.
 pub fn set_rlimits(p: &Process) -> Result<()> {
+    // RLIM_INFINITY is all ones; rustix spells it `None`.
+    let limit = |v: u64| (v != u64::MAX).then_some(v);
     for r in p.rlimits().iter().flatten() {
-        let res = rlimit_resource(r.typ());
-        let lim = libc::rlimit { rlim_cur: r.soft(), rlim_max: r.hard() };
-        // SAFETY: setrlimit with a valid resource and struct.
-        if unsafe { libc::setrlimit(res, &lim) } != 0 {
-            return Err(std::io::Error::last_os_error())
-                .context(|| format!("setrlimit {} soft={} hard={}", r.typ(), r.soft(), r.hard()));
-        }
+        let lim = Rlimit { current: limit(r.soft()), maximum: limit(r.hard()) };
+        rustix::process::setrlimit(rlimit_resource(r.typ()), lim)
+            .context(|| format!("setrlimit {} soft={} hard={}", r.typ(), r.soft(), r.hard()))?;
     }
     Ok(())
 }
 
-fn rlimit_resource(t: PosixRlimitType) -> libc::__rlimit_resource_t {
+fn rlimit_resource(t: PosixRlimitType) -> Resource {
     use PosixRlimitType::*;
     match t {
-        RlimitCpu => libc::RLIMIT_CPU,
-        RlimitFsize => libc::RLIMIT_FSIZE,
-        RlimitData => libc::RLIMIT_DATA,
-        RlimitStack => libc::RLIMIT_STACK,
-        RlimitCore => libc::RLIMIT_CORE,
-        RlimitRss => libc::RLIMIT_RSS,
-        RlimitNproc => libc::RLIMIT_NPROC,
-        RlimitNofile => libc::RLIMIT_NOFILE,
-        RlimitMemlock => libc::RLIMIT_MEMLOCK,
-        RlimitAs => libc::RLIMIT_AS,
-        RlimitLocks => libc::RLIMIT_LOCKS,
-        RlimitSigpending => libc::RLIMIT_SIGPENDING,
-        RlimitMsgqueue => libc::RLIMIT_MSGQUEUE,
-        RlimitNice => libc::RLIMIT_NICE,
-        RlimitRtprio => libc::RLIMIT_RTPRIO,
-        RlimitRttime => libc::RLIMIT_RTTIME,
+        RlimitCpu => Resource::Cpu,
+        RlimitFsize => Resource::Fsize,
+        RlimitData => Resource::Data,
+        RlimitStack => Resource::Stack,
+        RlimitCore => Resource::Core,
+        RlimitRss => Resource::Rss,
+        RlimitNproc => Resource::Nproc,
+        RlimitNofile => Resource::Nofile,
+        RlimitMemlock => Resource::Memlock,
+        RlimitAs => Resource::As,
+        RlimitLocks => Resource::Locks,
+        RlimitSigpending => Resource::Sigpending,
+        RlimitMsgqueue => Resource::Msgqueue,
+        RlimitNice => Resource::Nice,
+        RlimitRtprio => Resource::Rtprio,
+        RlimitRttime => Resource::Rttime,
     }
 }
 
@@ -61,14 +65,14 @@ fn to_caps(set: Option<&HashSet<oci_spec::runtime::Capability>>, supported: &Cap
         .collect()
 }
 
-/// What a process will be once it execs, resolved before anything irreversible.
-pub struct Finish<'a> {
+/// What the container's process is to be: the input of [`prepare`].
+pub struct Launch<'a> {
     pub process: &'a Process,
+    /// The verified procfs the LSM exec label is written through.
+    pub proc: &'a crate::procfs::Proc,
     pub seccomp: Option<Seccomp<'a>>,
     /// fds 3..3+preserve stay open in the process.
     pub preserve_fds: i32,
-    /// The executable, already resolved in the container's PATH.
-    pub exe: PathBuf,
     /// Where a seccomp user-notification fd goes, if the filter makes one.
     pub listener: Option<Listener>,
 }
@@ -90,16 +94,21 @@ pub struct Listener {
     pub metadata: Option<String>,
 }
 
-/// Become the user, drop privileges, load seccomp, close fds and exec.
-/// Returns only on failure.
-pub fn finish(f: Finish) -> Error {
-    match finish_inner(&f) {
-        Ok(never) => match never {},
-        Err(e) => e,
-    }
+/// A process that has become what the config asks (user, groups,
+/// capabilities, rlimits, cwd) and only has to exec: what is left cannot
+/// fail for a reason the config could fix.
+pub struct Ready<'a> {
+    exe: CString,
+    args: Vec<CString>,
+    env: Vec<CString>,
+    no_new_privs: bool,
+    /// The seccomp filter still to load (with no_new_privs, it goes in last).
+    late_filter: Option<Filter<'a>>,
+    listener: Option<Listener>,
+    preserve_fds: i32,
+    labels: Vec<crate::lsm::ExecLabel>,
+    proc: &'a crate::procfs::Proc,
 }
-
-enum Never {}
 
 enum Filter<'a> {
     Compiled(&'a crate::seccomp::cache::Program),
@@ -116,38 +125,128 @@ impl Filter<'_> {
     }
 }
 
-fn finish_inner(f: &Finish) -> Result<Never> {
-    let p = f.process;
-    let nnp = p.no_new_privileges().unwrap_or(false);
-    let filter = match f.seccomp {
+/// Everything about becoming the container's process that can fail: rlimits,
+/// cwd, HOME, the executable, user and groups, capabilities, and a seccomp
+/// filter that needs privileges to load. The init does this before it
+/// reports itself created and waits for `start`, so a config the host cannot
+/// honour (a capability outside the bounding set, an rlimit above the hard
+/// limit, an unmapped user) makes `create` fail, as with runc and crun.
+pub fn prepare(l: Launch) -> Result<Ready> {
+    let p = l.process;
+    set_rlimits(p)?;
+    // As root still: a missing cwd is created (as runc does).
+    enter_cwd(p)?;
+    let cstr = |s: &str| CString::new(s).map_err(|_| Error::InvalidConfig("NUL byte in process args or env".into()));
+    let args = p.args().as_deref().unwrap_or(&[]).iter().map(|a| cstr(a)).collect::<Result<Vec<_>>>()?;
+    // Read while we may still read any file (the user may not).
+    let env = env_with_home(p).iter().map(|e| cstr(e)).collect::<Result<Vec<_>>>()?;
+    let no_new_privs = p.no_new_privileges().unwrap_or(false);
+    let filter = match l.seccomp {
         Some(Seccomp { compiled: Some(p), .. }) => Some(Filter::Compiled(p)),
         Some(Seccomp { profile, compiled: None }) => Some(Filter::Built(crate::seccomp::build(profile)?)),
         None => None,
     };
     // Without no_new_privs, loading a filter needs CAP_SYS_ADMIN, so it must go
-    // in before capabilities are dropped (as runc does); with it, load it last.
-    if !nnp {
-        if let Some(filter) = &filter {
-            filter.load(f.listener.as_ref())?;
+    // in before capabilities are dropped (as runc does); with it, it goes in
+    // last, right before execve, so that as few syscalls as possible run under it.
+    let late_filter = match filter {
+        Some(f) if !no_new_privs => {
+            f.load(l.listener.as_ref())?;
+            None
+        }
+        f => f,
+    };
+    set_capabilities_and_user(p)?;
+    // As the user, as execvp would look it up (runc's LookPath runs here too).
+    let exe = resolve_exe(p)?;
+    let exe = CString::new(exe.as_os_str().as_bytes())
+        .map_err(|_| Error::InvalidConfig("NUL byte in the executable's path".into()))?;
+    Ok(Ready {
+        exe,
+        args,
+        env,
+        no_new_privs,
+        late_filter,
+        listener: l.listener,
+        preserve_fds: l.preserve_fds,
+        labels: crate::lsm::exec_labels(p),
+        proc: l.proc,
+    })
+}
+
+impl Ready<'_> {
+    /// The LSM exec label, no_new_privs, the last seccomp filter, close every
+    /// fd the process must not inherit, execve. Returns only on failure.
+    pub fn exec(self) -> Error {
+        match self.exec_inner() {
+            Ok(never) => match never {},
+            Err(e) => e,
         }
     }
+
+    fn exec_inner(&self) -> Result<Never> {
+        // After the startContainer hooks (a process spawned after this write
+        // would take the label too), before seccomp (whose profile need not
+        // allow the open and write).
+        for label in &self.labels {
+            crate::lsm::set_exec_label(self.proc.fd(), label)?;
+        }
+        if self.no_new_privs {
+            rustix::thread::set_no_new_privs(true).context(|| "prctl(PR_SET_NO_NEW_PRIVS)".into())?;
+        }
+        if let Some(filter) = &self.late_filter {
+            filter.load(self.listener.as_ref())?;
+        }
+        // No fd of the runtime (a host directory, the state dir, a cgroup
+        // file) may reach the container (CVE-2024-21626).
+        let keep = 3 + self.preserve_fds.max(0) as u32;
+        sys::process::mark_cloexec_from(keep).context(|| "mark fds close-on-exec".into())?;
+        let e = sys::process::execve(&self.exe, &self.args, &self.env);
+        Err(Error::Other(format!("exec {:?}: {e}", self.exe)))
+    }
+}
+
+enum Never {}
+
+/// The capability sets and user of the config, in the order that keeps each
+/// step possible: bounding set first (needs CAP_SETPCAP), user and groups
+/// with capabilities kept, then the exact sets.
+fn set_capabilities_and_user(p: &Process) -> Result<()> {
     let supported = caps::runtime::thread_all_supported();
     let empty = LinuxCapabilities::default();
     let c = p.capabilities().as_ref().unwrap_or(&empty);
     let bounding = to_caps(c.bounding().as_ref(), &supported);
-    for cap in supported.difference(&bounding) {
-        caps::drop(None, CapSet::Bounding, *cap).map_err(|e| Error::Other(format!("drop bounding {cap}: {e}")))?;
-    }
-    // Keep permitted caps across the uid change; they are set exactly below.
-    nix::sys::prctl::set_keepcaps(true).context(|| "prctl(PR_SET_KEEPCAPS)".into())?;
-    set_user(p)?;
-    nix::sys::prctl::set_keepcaps(false).context(|| "prctl(PR_SET_KEEPCAPS)".into())?;
     let permitted = to_caps(c.permitted().as_ref(), &supported);
     let effective = to_caps(c.effective().as_ref(), &supported);
     // Inheritable only when asked: a non-empty default would let a setuid
     // binary's file caps leak into the process (CVE-2022-29162).
     let inheritable = to_caps(c.inheritable().as_ref(), &supported);
     let ambient = to_caps(c.ambient().as_ref(), &supported);
+    // A capability we do not hold ourselves (on this host: one outside the
+    // bounding set) can never be given: say which, rather than EPERM.
+    let held = caps::read(None, CapSet::Permitted).map_err(|e| Error::Other(format!("read capabilities: {e}")))?;
+    let mut missing: Vec<String> = permitted
+        .iter()
+        .chain(&effective)
+        .chain(&inheritable)
+        .filter(|cap| !held.contains(cap))
+        .map(|cap| cap.to_string())
+        .collect();
+    if !missing.is_empty() {
+        missing.sort();
+        missing.dedup();
+        return Err(Error::Unsupported(format!(
+            "capabilities {} are not available on this host (not in the runtime's bounding set)",
+            missing.join(", ")
+        )));
+    }
+    for cap in supported.difference(&bounding) {
+        caps::drop(None, CapSet::Bounding, *cap).map_err(|e| Error::Other(format!("drop bounding {cap}: {e}")))?;
+    }
+    // Keep permitted caps across the uid change; they are set exactly below.
+    rustix::thread::set_keep_capabilities(true).context(|| "prctl(PR_SET_KEEPCAPS)".into())?;
+    set_user(p)?;
+    rustix::thread::set_keep_capabilities(false).context(|| "prctl(PR_SET_KEEPCAPS)".into())?;
     // Order matters: effective must stay a subset of permitted at every step.
     caps::set(None, CapSet::Effective, &effective.intersection(&permitted).copied().collect())
         .and_then(|_| caps::set(None, CapSet::Permitted, &permitted))
@@ -156,16 +255,17 @@ fn finish_inner(f: &Finish) -> Result<Never> {
         .map_err(|e| Error::Other(format!("set capabilities: {e}")))?;
     caps::clear(None, CapSet::Ambient).map_err(|e| Error::Other(format!("clear ambient capabilities: {e}")))?;
     for cap in &ambient {
+        // The kernel only raises an ambient capability that is both permitted
+        // and inheritable. `runc spec` (since CVE-2022-29162) writes ambient
+        // capabilities without inheritable ones; runc and crun skip the
+        // impossible raise rather than fail, and so do we.
+        if !(permitted.contains(cap) && inheritable.contains(cap)) {
+            tracing::debug!("ambient capability {cap} skipped: it is not both permitted and inheritable");
+            continue;
+        }
         caps::raise(None, CapSet::Ambient, *cap).map_err(|e| Error::Other(format!("raise ambient {cap}: {e}")))?;
     }
-    if nnp {
-        nix::sys::prctl::set_no_new_privs().context(|| "prctl(PR_SET_NO_NEW_PRIVS)".into())?;
-        if let Some(filter) = &filter {
-            filter.load(f.listener.as_ref())?;
-        }
-    }
-    close_fds_from(3 + f.preserve_fds);
-    exec(&f.exe, p)
+    Ok(())
 }
 
 /// Give a seccomp notify fd to the agent; a filter with notify rules and no
@@ -178,65 +278,48 @@ fn hand_over(fd: Option<std::os::fd::OwnedFd>, listener: Option<&Listener>) -> R
     crate::seccomp::send_listener_on(&mut sock, fd.as_fd(), &l.state, l.metadata.as_deref())
 }
 
+/// Groups, then gid, then uid. rustix's calls act on the calling thread
+/// only (glibc's broadcast to every thread); init and exec's child are
+/// single-threaded copies, so that is the whole process.
 fn set_user(p: &Process) -> Result<()> {
     let u = p.user();
     // runc's default when process.user.umask is unset: 0022, not the caller's.
     let mask = u.umask().unwrap_or(0o022);
-    nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(mask));
-    let gids: Vec<nix::unistd::Gid> =
-        u.additional_gids().iter().flatten().map(|g| nix::unistd::Gid::from_raw(*g)).collect();
+    rustix::process::umask(Mode::from_raw_mode(mask));
+    let gids: Vec<Gid> = u.additional_gids().iter().flatten().map(|g| Gid::from_raw(*g)).collect();
     // setgroups is refused in a user namespace whose setgroups file says "deny";
     // only an explicit request for extra groups makes that an error.
-    if let Err(e) = nix::unistd::setgroups(&gids) {
-        if !gids.is_empty() || e != nix::errno::Errno::EPERM {
+    if let Err(e) = rustix::thread::set_thread_groups(&gids) {
+        if !gids.is_empty() || e != Errno::PERM {
             return Err(e).context(|| "setgroups".into());
         }
     }
-    let gid = nix::unistd::Gid::from_raw(u.gid());
-    let uid = nix::unistd::Uid::from_raw(u.uid());
-    nix::unistd::setresgid(gid, gid, gid).context(|| format!("setgid {}", u.gid()))?;
-    nix::unistd::setresuid(uid, uid, uid).context(|| format!("setuid {}", u.uid()))?;
+    let (gid, uid) = (Gid::from_raw(u.gid()), Uid::from_raw(u.uid()));
+    rustix::thread::set_thread_res_gid(gid, gid, gid).context(|| format!("setgid {}", u.gid()))?;
+    rustix::thread::set_thread_res_uid(uid, uid, uid).context(|| format!("setuid {}", u.uid()))?;
     Ok(())
 }
 
-/// Mark every fd >= `from` close-on-exec, so no fd of the runtime (a host
-/// directory, the state dir, a cgroup file) reaches the container
-/// (CVE-2024-21626).
-pub fn close_fds_from(from: i32) {
-    // SAFETY: close_range only changes fd flags.
-    let rc = unsafe { libc::syscall(libc::SYS_close_range, from as u32, u32::MAX, libc::CLOSE_RANGE_CLOEXEC) };
-    if rc != 0 {
-        // Kernels before 5.11: walk /proc/self/fd instead.
-        if let Ok(rd) = std::fs::read_dir("/proc/self/fd") {
-            let fds: Vec<i32> = rd.flatten().filter_map(|e| e.file_name().to_str()?.parse().ok()).collect();
-            for fd in fds.into_iter().filter(|fd| *fd >= from) {
-                // SAFETY: setting FD_CLOEXEC on an fd number; harmless if closed.
-                unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
-            }
-        }
-    }
-}
-
-fn exec(exe: &Path, p: &Process) -> Result<Never> {
-    let cstr = |s: &[u8]| CString::new(s).map_err(|_| Error::InvalidConfig("NUL byte in process args or env".into()));
-    let path = cstr(exe.as_os_str().as_bytes())?;
-    let args = p.args().as_deref().unwrap_or(&[]).iter().map(|a| cstr(a.as_bytes())).collect::<Result<Vec<_>>>()?;
-    let env = env_with_home(p).iter().map(|e| cstr(e.as_bytes())).collect::<Result<Vec<_>>>()?;
-    let e = nix::unistd::execve(&path, &args, &env).unwrap_err();
-    Err(Error::Other(format!("exec {:?}: {e}", exe)))
-}
-
-/// The process env, plus HOME from /etc/passwd when it is not set (runc does this).
+/// The process env, plus HOME from /etc/passwd when it is not set (runc
+/// does this), `/` when the user has no entry. The file is the image's: read
+/// only if it is a regular file, without blocking (a FIFO there must not
+/// hang the init) and up to a bound.
 pub fn env_with_home(p: &Process) -> Vec<String> {
+    const PASSWD_MAX: u64 = 16 << 20;
     let mut env: Vec<String> = p.env().clone().unwrap_or_default();
     if !env.iter().any(|e| e.starts_with("HOME=")) {
-        let home = std::fs::read_to_string("/etc/passwd")
-            .ok()
-            .and_then(|t| {
-                t.lines().find_map(|l| {
-                    let f: Vec<&str> = l.split(':').collect();
-                    (f.len() >= 6 && f[2].parse() == Ok(p.user().uid())).then(|| f[5].to_string())
-                })
+        let passwd = match sys::fs::read_regular(Path::new("/etc/passwd"), PASSWD_MAX) {
+            Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+            Err(e) => {
+                tracing::debug!("HOME from /etc/passwd: {e}");
+                String::new()
+            }
+        };
+        let home = passwd
+            .lines()
+            .find_map(|l| {
+                let f: Vec<&str> = l.split(':').collect();
+                (f.len() >= 6 && f[2].parse() == Ok(p.user().uid())).then(|| f[5].to_string())
             })
             .unwrap_or_else(|| "/".into());
         env.push(format!("HOME={home}"));
@@ -285,16 +368,17 @@ pub fn resolve_exe(p: &Process) -> Result<PathBuf> {
 /// outside "/" (CVE-2024-21626).
 pub fn enter_cwd(p: &Process) -> Result<()> {
     let cwd = p.cwd();
-    if let Err(e) = nix::unistd::chdir(cwd.as_path()) {
-        if e == nix::errno::Errno::ENOENT && p.user().uid() == 0 {
+    if let Err(e) = rustix::process::chdir(cwd.as_path()) {
+        if e == Errno::NOENT && p.user().uid() == 0 {
             std::fs::create_dir_all(cwd).context(|| format!("create cwd {}", cwd.display()))?;
-            nix::unistd::chdir(cwd.as_path()).context(|| format!("chdir to cwd {}", cwd.display()))?;
+            rustix::process::chdir(cwd.as_path()).context(|| format!("chdir to cwd {}", cwd.display()))?;
         } else {
             return Err(e).context(|| format!("chdir to cwd {}", cwd.display()));
         }
     }
-    let now = nix::unistd::getcwd().context(|| "getcwd".into())?;
-    if !now.is_absolute() || now.starts_with("(unreachable)") {
+    let now = rustix::process::getcwd(Vec::new()).context(|| "getcwd".into())?;
+    let now = now.to_bytes();
+    if !now.starts_with(b"/") || now.starts_with(b"(unreachable)") {
         return Err(Error::Other(format!("cwd {} is outside the container root", cwd.display())));
     }
     Ok(())

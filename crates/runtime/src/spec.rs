@@ -59,20 +59,7 @@ fn validate(spec: &Spec) -> Result<()> {
     if !process.cwd().is_absolute() {
         return Err(Error::InvalidConfig(format!("process.cwd {:?} must be an absolute path", process.cwd())));
     }
-    if let Some(p) = process.apparmor_profile() {
-        if !p.is_empty() && !Path::new("/sys/kernel/security/apparmor").exists() {
-            return Err(Error::Unsupported(format!(
-                "apparmor profile {p:?} requested but AppArmor is not enabled on this host"
-            )));
-        }
-    }
-    if let Some(l) = process.selinux_label() {
-        if !l.is_empty() && !Path::new("/sys/fs/selinux/enforce").exists() {
-            return Err(Error::Unsupported(format!(
-                "selinux label {l:?} requested but SELinux is not enabled on this host"
-            )));
-        }
-    }
+    crate::lsm::check_supported(process)?;
     let linux = spec.linux().as_ref().ok_or_else(|| Error::InvalidConfig("linux section is required".into()))?;
     let mut seen = Vec::new();
     for ns in linux.namespaces().iter().flatten() {

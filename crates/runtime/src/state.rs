@@ -6,13 +6,13 @@
 //! state that the next command reads correctly.
 
 use std::fs::File;
-use std::io::Write;
-use std::os::fd::AsRawFd;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
 use oci_spec::runtime::Spec;
+use rustix::fs::{Mode, OFlags};
 use serde::{Deserialize, Serialize};
+use sys::fs::{Durability, FileLock, LockMode};
 
 use crate::cgroups;
 use crate::error::{Context, Error, Result};
@@ -70,6 +70,31 @@ pub struct Dir {
     pub id: String,
 }
 
+/// Mode of the state root and of every container's directory. Nothing but
+/// the runtime (root) looks inside: the init opens the exec fifo while it
+/// still has host root's credentials, and the console socket and bundle are
+/// the caller's paths. Other host users get nothing (no listing, no
+/// traversal: state.json holds the whole config).
+const PRIVATE: u32 = 0o700;
+
+/// Make the state root (`create`), and close an existing one made by an
+/// older version (0711). A root given as a symlink is fixed at its target.
+fn prepare_root(root: &Path, create: bool) -> Result<()> {
+    if create {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(PRIVATE)
+            .create(root)
+            .context(|| format!("create state root {}", root.display()))?;
+    }
+    let real = match std::fs::canonicalize(root) {
+        Ok(real) => real,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !create => return Ok(()),
+        Err(e) => return Err(e).context(|| format!("state root {}", root.display())),
+    };
+    sys::fs::restrict_dir(&real, PRIVATE).context(|| format!("restrict state root {}", root.display()))
+}
+
 pub fn validate_id(id: &str) -> Result<()> {
     let ok = !id.is_empty()
         && id.len() <= 1024
@@ -83,40 +108,67 @@ pub fn validate_id(id: &str) -> Result<()> {
 }
 
 impl Dir {
-    /// Make a new, empty state directory; fails if the id is taken.
-    pub fn create(root: &Path, id: &str) -> Result<Dir> {
+    /// Make a new, empty state directory and lock it (see [`Dir::lock`]);
+    /// fails if the id is taken. The caller holds the lock for the whole of
+    /// `create`, so no other command sees the container half-made.
+    pub fn create(root: &Path, id: &str) -> Result<(Dir, FileLock)> {
         validate_id(id)?;
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o711)
-            .create(root)
-            .context(|| format!("create state root {}", root.display()))?;
+        prepare_root(root, true)?;
         let path = root.join(id);
-        match std::fs::DirBuilder::new().mode(0o711).create(&path) {
-            Ok(()) => Ok(Dir { path, id: id.into() }),
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Err(Error::AlreadyExists(id.into())),
-            Err(e) => Err(e).context(|| format!("create {}", path.display())),
+        match std::fs::DirBuilder::new().mode(PRIVATE).create(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Err(Error::AlreadyExists(id.into())),
+            Err(e) => return Err(e).context(|| format!("create {}", path.display())),
         }
+        let dir = Dir { path, id: id.into() };
+        // Between the mkdir and the lock, a `delete` of this id may have taken
+        // the (empty) directory away: then the lock is refused and this
+        // create fails, having made nothing else.
+        let lock = dir.lock().map_err(|e| match e {
+            Error::NotFound(_) => Error::Other(format!("container \"{id}\" was deleted while it was being created")),
+            e => e,
+        })?;
+        Ok((dir, lock))
     }
 
     pub fn open(root: &Path, id: &str) -> Result<Dir> {
         validate_id(id).map_err(|_| Error::NotFound(id.into()))?;
+        prepare_root(root, false)?;
         let path = root.join(id);
         if !path.is_dir() {
             return Err(Error::NotFound(id.into()));
         }
+        // Made by an older version (0711): close it.
+        match sys::fs::restrict_dir(&path, PRIVATE) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(Error::NotFound(id.into())),
+            Err(e) => return Err(e).context(|| format!("restrict {}", path.display())),
+        }
         Ok(Dir { path, id: id.into() })
     }
 
-    /// Take an exclusive lock on the container for the life of the guard, so two
-    /// commands on the same container (two `start`s, `delete` during `kill`) serialize.
-    pub fn lock(&self) -> Result<File> {
-        let f = File::open(&self.path).context(|| format!("open {}", self.path.display()))?;
-        // SAFETY: flock on an fd we own.
-        if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) } != 0 {
-            return Err(std::io::Error::last_os_error()).context(|| format!("lock {}", self.path.display()));
+    /// Take an exclusive lock on the container for the life of the guard, so
+    /// that two commands on the same container (two `start`s, `delete` during
+    /// `kill`, anything during `create`) serialize. If the directory was
+    /// removed (or replaced) while we waited, the container we locked is gone:
+    /// `NotFound`.
+    pub fn lock(&self) -> Result<FileLock> {
+        let fd = rustix::fs::open(
+            &self.path,
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| match e {
+            rustix::io::Errno::NOENT => Error::NotFound(self.id.clone()),
+            e => Error::Io { context: format!("open {}", self.path.display()), source: e.into() },
+        })?;
+        let lock =
+            FileLock::on(File::from(fd), LockMode::Exclusive).context(|| format!("lock {}", self.path.display()))?;
+        let held = rustix::fs::fstat(&lock).map_err(std::io::Error::from).context(|| "fstat lock".into())?;
+        match rustix::fs::lstat(&self.path) {
+            Ok(now) if (now.st_dev, now.st_ino) == (held.st_dev, held.st_ino) => Ok(lock),
+            _ => Err(Error::NotFound(self.id.clone())),
         }
-        Ok(f)
     }
 
     pub fn fifo(&self) -> PathBuf {
@@ -135,10 +187,15 @@ impl Dir {
         serde_json::from_slice(&text).map_err(|e| Error::Other(format!("corrupt state {}: {e}", p.display())))
     }
 
-    /// Write state.json atomically: temp file, rename.
+    /// Replace state.json atomically. Without fsync: the state never has to
+    /// outlive a crash of the machine (its processes do not), and runc and
+    /// crun do not sync either; on a disk-backed --root each fsync cost
+    /// 0.5-10 ms on the path from `create` to the container running.
     pub fn save(&self, state: &State) -> Result<()> {
         let data = serde_json::to_vec(state).map_err(|e| Error::Other(e.to_string()))?;
-        write_atomic(&self.path.join(STATE_FILE), &data, 0o600)
+        let path = self.path.join(STATE_FILE);
+        sys::fs::write_atomic(&path, &data, 0o600, Durability::ReplaceOnly)
+            .context(|| format!("write {}", path.display()))
     }
 
     pub fn remove(&self) -> Result<()> {
@@ -150,21 +207,12 @@ impl Dir {
     }
 }
 
-pub fn write_atomic(path: &Path, data: &[u8], mode: u32) -> Result<()> {
-    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(mode)
-        .open(&tmp)
-        .context(|| format!("create {}", tmp.display()))?;
-    f.write_all(data).context(|| format!("write {}", tmp.display()))?;
-    // No fsync: the rename alone makes the update atomic for readers, and a
-    // state file never has to outlive a crash (its processes do not). runc and
-    // crun do not sync either; on a disk-backed --root each fsync cost 0.5-10 ms
-    // on the path from `create` to the container running.
-    std::fs::rename(&tmp, path).context(|| format!("rename to {}", path.display()))
+/// Write a pid file for `--pid-file` (a path the caller chose): replaced
+/// atomically, never written through a symlink planted at the path, no
+/// temp file left behind (see `sys::fs::write_atomic`).
+pub fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
+    sys::fs::write_atomic(path, pid.to_string().as_bytes(), 0o644, Durability::ReplaceOnly)
+        .context(|| format!("write pid file {}", path.display()))
 }
 
 impl State {
@@ -227,6 +275,7 @@ impl State {
 
 /// Every container id under `root` (directories only; order sorted).
 pub fn list_ids(root: &Path) -> Result<Vec<String>> {
+    prepare_root(root, false)?;
     let mut ids = Vec::new();
     let rd = match std::fs::read_dir(root) {
         Ok(rd) => rd,
@@ -265,9 +314,29 @@ mod tests {
     }
 
     #[test]
+    fn dirs_are_private_and_old_ones_are_closed() {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o7777;
+        let t = tempfile::tempdir().unwrap();
+        let root = t.path().join("a/root");
+        let (d, _lock) = Dir::create(&root, "c1").unwrap();
+        assert_eq!((mode(&root), mode(&d.path)), (0o700, 0o700));
+        for p in [&root, &d.path] {
+            std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o711)).unwrap();
+        }
+        Dir::open(&root, "c1").unwrap();
+        assert_eq!((mode(&root), mode(&d.path)), (0o700, 0o700));
+        // A root given as a symlink is closed at its target.
+        std::fs::set_permissions(&root, std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::os::unix::fs::symlink(&root, t.path().join("link")).unwrap();
+        assert_eq!(list_ids(&t.path().join("link")).unwrap(), vec!["c1".to_string()]);
+        assert_eq!(mode(&root), 0o700);
+    }
+
+    #[test]
     fn duplicate_create_fails() {
         let t = tempfile::tempdir().unwrap();
-        Dir::create(t.path(), "c1").unwrap();
+        let _first = Dir::create(t.path(), "c1").unwrap();
         let e = Dir::create(t.path(), "c1").unwrap_err();
         assert!(matches!(e, Error::AlreadyExists(_)));
         assert_eq!(list_ids(t.path()).unwrap(), vec!["c1".to_string()]);

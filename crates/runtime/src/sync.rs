@@ -3,10 +3,13 @@
 //! packet) and, when needed, a file descriptor (the terminal master).
 
 use std::io::{IoSlice, IoSliceMut};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::mem::MaybeUninit;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 
-use nix::sys::socket::{
-    recvmsg, sendmsg, socketpair, AddressFamily, ControlMessage, ControlMessageOwned, MsgFlags, SockFlag, SockType,
+use rustix::io::Errno;
+use rustix::net::{
+    recvmsg, sendmsg, socketpair, AddressFamily, RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags,
+    SendAncillaryBuffer, SendAncillaryMessage, SendFlags, SocketFlags, SocketType,
 };
 use serde::{Deserialize, Serialize};
 
@@ -37,7 +40,7 @@ pub struct Channel {
 }
 
 pub fn pair() -> Result<(Channel, Channel)> {
-    let (a, b) = socketpair(AddressFamily::Unix, SockType::SeqPacket, None, SockFlag::SOCK_CLOEXEC)
+    let (a, b) = socketpair(AddressFamily::UNIX, SocketType::SEQPACKET, SocketFlags::CLOEXEC, None)
         .context(|| "socketpair".into())?;
     Ok((Channel { fd: a }, Channel { fd: b }))
 }
@@ -51,43 +54,45 @@ impl Channel {
         self.send_fd(msg, None)
     }
 
-    pub fn send_fd(&self, msg: &Msg, fd: Option<RawFd>) -> Result<()> {
+    pub fn send_fd(&self, msg: &Msg, fd: Option<BorrowedFd>) -> Result<()> {
+        Self::send_on(self.fd.as_fd(), msg, fd)
+    }
+
+    /// Send on a channel's fd without holding the `Channel` (a panic hook
+    /// only has the fd number).
+    pub fn send_on(chan: BorrowedFd, msg: &Msg, fd: Option<BorrowedFd>) -> Result<()> {
         let data = serde_json::to_vec(msg).map_err(|e| Error::Other(e.to_string()))?;
-        let iov = [IoSlice::new(&data)];
-        let fds;
-        let cmsgs: Vec<ControlMessage> = match fd {
-            Some(f) => {
-                fds = [f];
-                vec![ControlMessage::ScmRights(&fds)]
+        let fds: Vec<BorrowedFd> = fd.into_iter().collect();
+        let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
+        let mut cmsg = SendAncillaryBuffer::new(&mut space);
+        if !fds.is_empty() && !cmsg.push(SendAncillaryMessage::ScmRights(&fds)) {
+            return Err(Error::Other("sync socket: no room for the fd".into()));
+        }
+        loop {
+            match sendmsg(chan, &[IoSlice::new(&data)], &mut cmsg, SendFlags::NOSIGNAL) {
+                Err(Errno::INTR) => continue,
+                r => return r.map(|_| ()).context(|| "send to sync socket".into()),
             }
-            None => vec![],
-        };
-        sendmsg::<()>(self.fd.as_raw_fd(), &iov, &cmsgs, MsgFlags::MSG_NOSIGNAL, None)
-            .context(|| "send to sync socket".into())?;
-        Ok(())
+        }
     }
 
     /// Receive one message; `None` when the other end closed the channel.
     pub fn recv(&self) -> Result<Option<(Msg, Option<OwnedFd>)>> {
         let mut buf = vec![0u8; 64 * 1024];
-        let mut cmsg = nix::cmsg_space!([RawFd; 1]);
-        let (n, fd) = loop {
-            let mut iov = [IoSliceMut::new(&mut buf)];
-            match recvmsg::<()>(self.fd.as_raw_fd(), &mut iov, Some(&mut cmsg), MsgFlags::MSG_CMSG_CLOEXEC) {
-                Ok(m) => {
-                    let mut fd = None;
-                    for c in m.cmsgs().context(|| "sync socket control message".into())? {
-                        if let ControlMessageOwned::ScmRights(fds) = c {
-                            // SAFETY: the kernel just installed these fds for us.
-                            fd = fds.first().map(|&f| unsafe { OwnedFd::from_raw_fd(f) });
-                        }
-                    }
-                    break (m.bytes, fd);
-                }
-                Err(nix::errno::Errno::EINTR) => continue,
-                Err(e) => return Err(e).context(|| "receive from sync socket".into()),
+        let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
+        let mut cmsg = RecvAncillaryBuffer::new(&mut space);
+        let n = loop {
+            match recvmsg(&self.fd, &mut [IoSliceMut::new(&mut buf)], &mut cmsg, RecvFlags::CMSG_CLOEXEC) {
+                Err(Errno::INTR) => continue,
+                r => break r.context(|| "receive from sync socket".into())?.bytes,
             }
         };
+        let mut fd = None;
+        for m in cmsg.drain() {
+            if let RecvAncillaryMessage::ScmRights(mut fds) = m {
+                fd = fd.or(fds.next());
+            }
+        }
         if n == 0 {
             return Ok(None);
         }

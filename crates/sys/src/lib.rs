@@ -3,7 +3,10 @@
 //! Every berth crate makes system calls through [`rustix`] (re-exported here
 //! so all crates use the same version and features). The few calls rustix
 //! does not wrap live in this crate and nowhere else, each behind a safe
-//! function: [`mount::mount_setattr`] (rustix#975 is still open).
+//! function: [`mount::mount_setattr`] (rustix#975 is still open),
+//! [`process`] (fork, clone into namespaces, execve, close-on-exec for every
+//! fd, personality, session keyring), [`signal`] (names, sigwait) and
+//! [`seccomp`] (loading a precompiled filter).
 //!
 //! On top of the syscalls, the primitives every crate needs, written once:
 //! - [`fs::resolve`]: open a path under a root without leaving it, in the two
@@ -17,5 +20,8 @@
 
 pub mod fs;
 pub mod mount;
+pub mod process;
+pub mod seccomp;
+pub mod signal;
 
 pub use rustix;

@@ -160,7 +160,9 @@ impl Engine {
             let bytes = serde_json::to_vec_pretty(&config?).ctx(|| "encoding config.json".into())?;
             let dir = self.bundle_dir(&id);
             fs::create_dir_all(&dir).ctx(|| format!("creating {}", dir.display()))?;
-            runtime::state::write_atomic(&dir.join("config.json"), &bytes, 0o600)?;
+            let path = dir.join("config.json");
+            sys::fs::write_atomic(&path, &bytes, 0o600, sys::fs::Durability::Durable)
+                .ctx(|| format!("writing {}", path.display()))?;
             Ok(())
         })();
         if let Err(e) = made {
@@ -271,7 +273,7 @@ impl Engine {
                     c.id
                 )));
             }
-            let _ = runtime::container::kill(&rt, &c.id, nix::sys::signal::Signal::SIGKILL, true);
+            let _ = runtime::container::kill(&rt, &c.id, sys::signal::Signal::KILL, true);
         }
         self.delete_runtime_state(&c.id)?;
         match self.layers()?.remove_container_fs(&c.id) {
@@ -333,7 +335,7 @@ impl Engine {
             Ok(created)
         });
         let code = match started {
-            Ok(created) => rt::foreground::wait(nix::unistd::Pid::from_raw(created.state.pid), created.terminal),
+            Ok(created) => rt::foreground::wait(created.state.pid, created.terminal),
             Err(e) => {
                 self.finish(&db, c, None);
                 return Err(e);

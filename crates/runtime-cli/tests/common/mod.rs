@@ -1,6 +1,6 @@
 //! Shared harness for berth-runtime's integration tests: real containers, as
 //! root, each test with its own state root and bundle so tests run in parallel.
-#![allow(dead_code)]
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -12,18 +12,12 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_berth-runtime");
 
 /// Fail loudly (never skip) when the machine lacks what the tests need.
 pub fn require_root() {
-    assert!(nix_is_root(), "these tests run real containers and must run as root");
+    assert!(is_root(), "these tests run real containers and must run as root");
     assert!(Path::new("/bin/busybox").exists(), "missing /bin/busybox: apt-get install busybox-static");
 }
 
-fn nix_is_root() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    unsafe { libc_geteuid() == 0 }
-}
-
-extern "C" {
-    #[link_name = "geteuid"]
-    fn libc_geteuid() -> u32;
+fn is_root() -> bool {
+    rustix::process::geteuid().is_root()
 }
 
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
@@ -262,4 +256,112 @@ impl Env {
         ok(&self.rt(&["start", &self.id]));
         assert_eq!(self.status(), "running");
     }
+}
+
+/// Nothing of `e`'s container may remain: state dir, cgroup (every v1
+/// controller and the unified hierarchy), host mounts of the bundle, or a
+/// process (the init is a copy of the runtime, its command line names the id).
+#[track_caller]
+pub fn assert_clean(e: &Env, cg: &str) {
+    assert!(!e.root.join(&e.id).exists(), "state dir {} left behind", e.root.join(&e.id).display());
+    for ctrl in ["memory", "pids", "freezer", "cpu", "devices", "blkio", "unified"] {
+        let d = cgroup_v1_dir(ctrl, cg);
+        assert!(!d.exists(), "cgroup {} left behind", d.display());
+    }
+    let mi = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let bundle = e.bundle.to_str().unwrap();
+    assert!(!mi.lines().any(|l| l.contains(bundle)), "mount of {bundle} left behind");
+    for p in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = p.file_name().to_string_lossy().parse::<i32>() else { continue };
+        let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
+        if cmd.split(' ').any(|w| w == e.id) {
+            assert!(!pid_alive(pid), "process {pid} ({cmd}) left behind");
+        }
+    }
+}
+
+// ---- Terminals ----
+
+/// A console socket: a thread accepts one connection, receives the pty master
+/// over SCM_RIGHTS, types `input` into it and reads from it until the slave
+/// side closes (EIO).
+pub struct ConsoleSocket {
+    path: PathBuf,
+    rx: std::sync::mpsc::Receiver<Result<String, String>>,
+}
+
+impl ConsoleSocket {
+    pub fn new(dir: &Path) -> ConsoleSocket {
+        Self::typing(dir, b"")
+    }
+
+    /// A console socket whose terminal receives `input` as if typed.
+    pub fn typing(dir: &Path, input: &[u8]) -> ConsoleSocket {
+        use std::io::{Read, Write};
+        let path = dir.join(format!("console-{}.sock", COUNTER.fetch_add(1, Ordering::SeqCst)));
+        let listener = std::os::unix::net::UnixListener::bind(&path).expect("bind console socket");
+        let input = input.to_vec();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let r = (|| -> Result<String, String> {
+                let (stream, _) = listener.accept().map_err(|e| e.to_string())?;
+                let mut f = std::fs::File::from(recv_fd(&stream)?);
+                f.write_all(&input).map_err(|e| format!("type into the terminal: {e}"))?;
+                let mut out = Vec::new();
+                let mut buf = [0u8; 4096];
+                loop {
+                    match f.read(&mut buf) {
+                        Ok(0) => break,
+                        Ok(n) => out.extend_from_slice(&buf[..n]),
+                        // EIO: every slave fd is closed, the process is gone.
+                        Err(e) if e.raw_os_error() == Some(rustix::io::Errno::IO.raw_os_error()) => break,
+                        Err(e) => return Err(e.to_string()),
+                    }
+                }
+                Ok(String::from_utf8_lossy(&out).replace("\r\n", "\n"))
+            })();
+            let _ = tx.send(r);
+        });
+        ConsoleSocket { path, rx }
+    }
+
+    pub fn path(&self) -> &str {
+        self.path.to_str().unwrap()
+    }
+
+    /// Everything the terminal printed.
+    pub fn output(&self) -> String {
+        match self.rx.recv_timeout(std::time::Duration::from_secs(5)) {
+            Ok(Ok(s)) => s,
+            Ok(Err(e)) => panic!("console socket: {e}"),
+            Err(_) => panic!("no terminal output within 5s"),
+        }
+    }
+}
+
+/// Receive one fd sent with SCM_RIGHTS on `stream`.
+pub fn recv_fd(stream: &std::os::unix::net::UnixStream) -> Result<std::os::fd::OwnedFd, String> {
+    recv_with_fd(stream)?.1.ok_or_else(|| "no fd in the console socket message".into())
+}
+
+/// Receive one message on `stream`: its data and the fd it carries, if any.
+pub fn recv_with_fd(
+    stream: &std::os::unix::net::UnixStream,
+) -> Result<(Vec<u8>, Option<std::os::fd::OwnedFd>), String> {
+    use rustix::net::{recvmsg, RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags};
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut space = [std::mem::MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
+    let mut cmsg = RecvAncillaryBuffer::new(&mut space);
+    let n = recvmsg(stream, &mut [std::io::IoSliceMut::new(&mut buf)], &mut cmsg, RecvFlags::CMSG_CLOEXEC)
+        .map_err(|e| format!("recvmsg: {e}"))?
+        .bytes;
+    buf.truncate(n);
+    let mut fd = None;
+    for m in cmsg.drain() {
+        if let RecvAncillaryMessage::ScmRights(mut fds) = m {
+            fd = fd.or(fds.next());
+        }
+    }
+    Ok((buf, fd))
 }

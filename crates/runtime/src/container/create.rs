@@ -6,10 +6,11 @@
 use std::os::fd::OwnedFd;
 use std::path::PathBuf;
 
-use nix::sched::CloneFlags;
-use nix::sys::signal::Signal;
-use nix::unistd::Pid;
 use oci_spec::runtime::LinuxIdMapping;
+use rustix::fs::{FileType, Mode};
+use rustix::process::{DumpableBehavior, Pid, Signal, WaitOptions};
+use rustix::thread::UnshareFlags;
+use sys::process::Forked;
 
 use crate::cgroups;
 use crate::error::{Context, Error, Result};
@@ -90,10 +91,13 @@ pub fn create(opts: &CreateOptions) -> Result<Created> {
     let plan = Plan::from_spec(&bundle.spec)?;
     let host_proc = Proc::open(std::path::Path::new("/proc"))?;
 
-    let dir = Dir::create(&opts.root, &opts.id)?;
-    let mut guard = Cleanup { dir: Some(dir.clone()), cgroup: None, child: None };
+    // Held until create returns: `delete`, `kill`, `state`... of this id wait
+    // for the container to be fully made (or fully unmade). Declared before
+    // the guard, so that a failed create cleans up before it unlocks.
+    let (dir, lock) = Dir::create(&opts.root, &opts.id)?;
+    let mut guard = Cleanup { owner: rustix::process::getpid(), dir: Some(dir.clone()), cgroup: None, child: None };
 
-    nix::unistd::mkfifo(&dir.fifo(), nix::sys::stat::Mode::from_bits_truncate(0o600))
+    rustix::fs::mknodat(rustix::fs::CWD, dir.fifo(), FileType::Fifo, Mode::from_raw_mode(0o600), 0)
         .context(|| "create exec fifo".into())?;
     let cgroup = cgroups::Manager::new(cgroups_path.as_deref(), &opts.id)?;
     cgroup.create()?;
@@ -126,7 +130,8 @@ pub fn create(opts: &CreateOptions) -> Result<Created> {
     let (parent_chan, child_chan) = sync::pair()?;
     // The init is a copy of this process until it execs: nobody in the
     // container may ptrace it or open its /proc files (CVE-2016-9962).
-    nix::sys::prctl::set_dumpable(false).context(|| "prctl(PR_SET_DUMPABLE)".into())?;
+    rustix::process::set_dumpable_behavior(DumpableBehavior::NotDumpable)
+        .context(|| "prctl(PR_SET_DUMPABLE)".into())?;
     let saved_pidns = crate::namespaces::pid_ns_for_children(plan.pid_join())?;
     let init_ctx = init::Context {
         bundle: &bundle,
@@ -146,11 +151,16 @@ pub fn create(opts: &CreateOptions) -> Result<Created> {
     let child = match clone(plan.clone)? {
         None => {
             drop(parent_chan);
+            // Our copy of the lock's fd would keep the container locked until
+            // we exec (flock belongs to the open file, shared with the parent);
+            // closing it here does not unlock the parent's.
+            drop(lock);
             init::run(init_ctx)
         }
         Some(pid) => pid,
     };
     guard.child = Some(child);
+    let child_pid = child.as_raw_nonzero().get();
     drop(child_chan);
     crate::namespaces::restore_pid_ns(saved_pidns)?;
 
@@ -160,14 +170,16 @@ pub fn create(opts: &CreateOptions) -> Result<Created> {
         write_id_map(&host_proc, child, "gid_map", linux.gid_mappings().as_deref().unwrap_or(&[]))?;
         write_id_map(&host_proc, child, "uid_map", linux.uid_mappings().as_deref().unwrap_or(&[]))?;
     }
-    cgroup.add_pid(child.as_raw())?;
+    cgroup.add_pid(child_pid)?;
     parent_chan.send(&Msg::Go)?;
 
     parent_chan.expect(Msg::RuntimeHooks)?;
-    st.pid = child.as_raw();
-    st.pid_start = procfs::start_time(child.as_raw()).unwrap_or(0);
+    st.pid = child_pid;
+    st.pid_start = procfs::start_time(child_pid).unwrap_or(0);
     if let Some(h) = bundle.spec.hooks() {
-        let json = st.hook_json(Status::Creating);
+        // The runtime spec (and runc) give these hooks the state "created",
+        // although `state` still says "creating" while they run.
+        let json = st.hook_json(Status::Created);
         hooks::run(h.prestart().as_deref().unwrap_or(&[]), &json)?;
         hooks::run(h.create_runtime().as_deref().unwrap_or(&[]), &json)?;
     }
@@ -185,33 +197,35 @@ pub fn create(opts: &CreateOptions) -> Result<Created> {
     }
     dir.save(&st)?;
     if let Some(pf) = &opts.pid_file {
-        state::write_atomic(pf, child.as_raw().to_string().as_bytes(), 0o644)?;
+        state::write_pid_file(pf, child_pid)?;
     }
     guard.disarm();
+    drop(lock);
     Ok(Created { dir, state: st, terminal: term })
 }
 
-/// fork-like clone(2) with namespace flags; returns None in the child.
-fn clone(flags: CloneFlags) -> Result<Option<Pid>> {
-    // SAFETY: a raw clone without CLONE_VM and a null stack behaves like fork:
-    // the child gets a copy of our (single-threaded) address space.
-    let rc = unsafe {
-        libc::syscall(libc::SYS_clone, (flags.bits() as u64) | libc::SIGCHLD as u64, 0usize, 0usize, 0usize, 0usize)
-    };
-    match rc {
-        -1 => Err(std::io::Error::last_os_error()).context(|| "clone container init".into()),
-        0 => Ok(None),
-        pid => Ok(Some(Pid::from_raw(pid as i32))),
+/// fork-like clone(2) into the new namespaces `flags`; `None` in the child.
+fn clone(flags: UnshareFlags) -> Result<Option<Pid>> {
+    // SAFETY: the runtime is single-threaded here (see lib.rs), so the child
+    // holds no lock another thread would have held; it runs `init::run`,
+    // which ends in execve or `_exit`, and relies on no libc thread state.
+    match unsafe { sys::process::clone_into_namespaces(flags) }.context(|| "clone container init".into())? {
+        Forked::Child => Ok(None),
+        Forked::Parent(pid) => Ok(Some(pid)),
     }
 }
 
 fn write_id_map(proc: &Proc, pid: Pid, file: &str, maps: &[LinuxIdMapping]) -> Result<()> {
     let text: String = maps.iter().map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size())).collect();
-    proc.write(&format!("{}/{file}", pid.as_raw()), text.as_bytes())
+    proc.write(&format!("{}/{file}", pid.as_raw_nonzero().get()), text.as_bytes())
 }
 
 /// Undo a half-done create: kill the init, remove the cgroup and state dir.
 struct Cleanup {
+    /// The process whose guard this is: the init's copy of it (the init is a
+    /// fork of this process) must never act. Panics in the init do not
+    /// unwind (see `child`); this holds even if one did.
+    owner: rustix::process::Pid,
     dir: Option<Dir>,
     cgroup: Option<cgroups::Manager>,
     child: Option<Pid>,
@@ -227,12 +241,18 @@ impl Cleanup {
 
 impl Drop for Cleanup {
     fn drop(&mut self) {
+        if rustix::process::getpid() != self.owner {
+            return;
+        }
+        if let Some(d) = &self.dir {
+            tracing::debug!("create {} failed: removing its init, cgroup and state", d.id);
+        }
         if let Some(pid) = self.child {
-            let _ = nix::sys::signal::kill(pid, Signal::SIGKILL);
-            let _ = nix::sys::wait::waitpid(pid, None);
+            let _ = rustix::process::kill_process(pid, Signal::KILL);
+            let _ = rustix::process::waitpid(Some(pid), WaitOptions::empty());
         }
         if let Some(cg) = &self.cgroup {
-            let _ = cg.kill_all(rustix::process::Signal::KILL);
+            let _ = cg.kill_all(Signal::KILL);
             if let Err(e) = cg.destroy() {
                 tracing::warn!("cleanup: {e}");
             }

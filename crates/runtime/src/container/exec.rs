@@ -6,13 +6,14 @@
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::PathBuf;
 
-use nix::sched::setns;
-use nix::unistd::{ForkResult, Pid};
 use oci_spec::runtime::{LinuxNamespaceType, Process};
+use rustix::process::{DumpableBehavior, Signal, WaitOptions};
+use sys::process::Forked;
 
 use crate::error::{Context, Error, Result};
 use crate::namespaces;
 use crate::process;
+use crate::procfs::Proc;
 use crate::state::Status;
 use crate::sync::{self, Msg};
 use crate::tty;
@@ -30,7 +31,8 @@ pub struct ExecOptions {
 }
 
 pub struct Execed {
-    pub pid: Pid,
+    /// The process's pid, as our pid namespace numbers it.
+    pub pid: i32,
     pub terminal: Option<OwnedFd>,
 }
 
@@ -53,7 +55,7 @@ pub fn exec(opts: &ExecOptions) -> Result<Execed> {
     if p.args().as_ref().is_none_or(|a| a.is_empty()) {
         return Err(Error::InvalidConfig("exec needs a command to run".into()));
     }
-    let terminal = p.terminal().unwrap_or(false);
+    crate::lsm::check_supported(p)?;
     // Open every namespace of the container's init now, while its pid is
     // known to be the container's (we hold the lock and checked start time).
     let mut joins: Vec<(LinuxNamespaceType, OwnedFd)> = Vec::new();
@@ -70,37 +72,41 @@ pub fn exec(opts: &ExecOptions) -> Result<Execed> {
             continue;
         }
         let path = format!("/proc/{}/ns/{}", st.pid, namespaces::proc_name(t));
-        let fd = nix::fcntl::open(
-            path.as_str(),
-            nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC,
-            nix::sys::stat::Mode::empty(),
-        )
-        .context(|| format!("open {path}"))?;
-        joins.push((t, fd));
+        joins.push((t, namespaces::open(&path).context(|| format!("open {path}"))?));
     }
     drop(lock);
-    let cgroup = st.cgroup.clone();
     let seccomp = st.config.linux().as_ref().and_then(|l| l.seccomp().clone());
     let compiled = seccomp
         .as_ref()
         .and_then(|cfg| crate::seccomp::cache::program(cfg, &opts.root.join(crate::seccomp::cache::DIR)));
 
-    nix::sys::prctl::set_dumpable(false).context(|| "prctl(PR_SET_DUMPABLE)".into())?;
+    // Opened here, in the host's mount namespace, and verified: the child
+    // writes its LSM exec label through it once inside the container.
+    let host_proc = Proc::open(std::path::Path::new("/proc"))?;
+    rustix::process::set_dumpable_behavior(DumpableBehavior::NotDumpable)
+        .context(|| "prctl(PR_SET_DUMPABLE)".into())?;
     let (parent_chan, child_chan) = sync::pair()?;
     let pid_ns = joins.iter().position(|(t, _)| *t == LinuxNamespaceType::Pid).map(|i| joins.remove(i).1);
     let own_pidns = namespaces::pid_ns_for_children(pid_ns.as_ref())?;
-    // SAFETY: the runtime is single-threaded here, so fork is safe.
-    let fork = unsafe { nix::unistd::fork() }.context(|| "fork".into())?;
-    let child = match fork {
-        ForkResult::Child => {
+    // SAFETY: the runtime is single-threaded here (see lib.rs); the child
+    // runs `Child::run`, which ends in execve or `_exit`.
+    let child = match unsafe { sys::process::fork() }.context(|| "fork".into())? {
+        Forked::Child => {
             drop(parent_chan);
-            let seccomp = seccomp.as_ref().map(|profile| process::Seccomp { profile, compiled: compiled.as_ref() });
-            let err = child_main(opts, p, &joins, cgroup.as_ref(), seccomp, &child_chan, terminal);
-            let _ = child_chan.send(&Msg::Error((&err).into()));
-            // SAFETY: leave without running the parent's destructors.
-            unsafe { libc::_exit(1) }
+            super::child::enter(&child_chan);
+            let c = Child {
+                opts,
+                process: p,
+                host_proc: &host_proc,
+                joins: &joins,
+                cgroup: st.cgroup.as_ref(),
+                seccomp: seccomp.as_ref().map(|profile| process::Seccomp { profile, compiled: compiled.as_ref() }),
+                chan: &child_chan,
+            };
+            let err = c.run();
+            super::child::exit_with(&(&err).into())
         }
-        ForkResult::Parent { child } => child,
+        Forked::Parent(child) => child,
     };
     drop(child_chan);
     namespaces::restore_pid_ns(own_pidns)?;
@@ -110,43 +116,58 @@ pub fn exec(opts: &ExecOptions) -> Result<Execed> {
         match parent_chan.recv()? {
             Some((Msg::Terminal, fd)) => term = fd,
             Some((Msg::Error(e), _)) => {
-                let _ = nix::sys::wait::waitpid(child, None);
+                let _ = rustix::process::waitpid(Some(child), WaitOptions::empty());
                 return Err(Error::Init(e));
             }
             Some(_) => {}
             None => break,
         }
     }
+    let pid = child.as_raw_nonzero().get();
     if let Some(pf) = &opts.pid_file {
-        crate::state::write_atomic(pf, child.as_raw().to_string().as_bytes(), 0o644)?;
+        crate::state::write_pid_file(pf, pid)?;
     }
-    Ok(Execed { pid: child, terminal: term })
+    Ok(Execed { pid, terminal: term })
 }
 
-fn child_main(
-    opts: &ExecOptions,
-    p: &Process,
-    joins: &[(LinuxNamespaceType, OwnedFd)],
-    cgroup: Option<&crate::cgroups::Manager>,
-    seccomp: Option<process::Seccomp>,
-    chan: &sync::Channel,
-    terminal: bool,
-) -> Error {
-    let r = (|| -> Result<std::path::PathBuf> {
-        nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL)
+/// What exec's child works with.
+struct Child<'a> {
+    opts: &'a ExecOptions,
+    process: &'a Process,
+    host_proc: &'a Proc,
+    /// The container's namespaces but pid (which the parent joined for us).
+    joins: &'a [(LinuxNamespaceType, OwnedFd)],
+    cgroup: Option<&'a crate::cgroups::Manager>,
+    seccomp: Option<process::Seccomp<'a>>,
+    chan: &'a sync::Channel,
+}
+
+impl Child<'_> {
+    /// Enter the container and exec; returns only the error that stopped it.
+    fn run(self) -> Error {
+        match self.enter() {
+            Ok(ready) => ready.exec(),
+            Err(e) => e,
+        }
+    }
+
+    fn enter(&self) -> Result<process::Ready<'_>> {
+        super::child::test_panic_point("exec");
+        let p = self.process;
+        let terminal = p.terminal().unwrap_or(false);
+        rustix::process::set_parent_process_death_signal(Some(Signal::KILL))
             .context(|| "prctl(PR_SET_PDEATHSIG)".into())?;
         // A host path: connect before joining the container's mount namespace.
-        let console = match (&opts.console_socket, terminal) {
+        let console = match (&self.opts.console_socket, terminal) {
             (Some(sock), true) => Some(tty::connect_socket(sock)?),
             _ => None,
         };
-        if let Some(cg) = cgroup {
+        if let Some(cg) = self.cgroup {
             // cgroup.procs takes pids as the writer's pid namespace numbers them.
-            cg.add_pid(nix::unistd::getpid().as_raw())?;
+            cg.add_pid(rustix::process::getpid().as_raw_nonzero().get())?;
         }
-        for (t, fd) in joins {
-            setns(fd.as_fd(), namespaces::flag(*t))
-                .context(|| format!("join {} namespace", namespaces::proc_name(*t)))?;
+        for (t, fd) in self.joins {
+            namespaces::join(fd, *t).context(|| format!("join {} namespace", namespaces::proc_name(*t)))?;
         }
         if terminal {
             let pty = tty::open(std::path::Path::new("/dev/ptmx"))?;
@@ -155,29 +176,23 @@ fn child_main(
             }
             tty::become_console(&pty.slave)?;
             match &console {
-                Some(sock) => tty::send_on(sock, std::os::fd::AsRawFd::as_raw_fd(&pty.master))?,
-                None => chan.send_fd(&Msg::Terminal, Some(std::os::fd::AsRawFd::as_raw_fd(&pty.master)))?,
+                Some(sock) => tty::send_on(sock, pty.master.as_fd())?,
+                None => self.chan.send_fd(&Msg::Terminal, Some(pty.master.as_fd()))?,
             }
         } else {
-            let _ = nix::unistd::setsid();
+            let _ = rustix::process::setsid();
         }
-        process::set_rlimits(p)?;
-        process::enter_cwd(p)?;
-        let exe = process::resolve_exe(p)?;
+        let ready = process::prepare(process::Launch {
+            process: p,
+            proc: self.host_proc,
+            seccomp: self.seccomp,
+            preserve_fds: self.opts.preserve_fds,
+            listener: None,
+        })?;
         // The death signal survives execve: with `exec -d` the runtime exits as
         // soon as we exec, and must not take the process with it (runc restores
         // the signal before exec too).
-        nix::sys::prctl::set_pdeathsig(None).context(|| "prctl(PR_SET_PDEATHSIG)".into())?;
-        Ok(exe)
-    })();
-    match r {
-        Ok(exe) => process::finish(process::Finish {
-            process: p,
-            seccomp,
-            preserve_fds: opts.preserve_fds,
-            exe,
-            listener: None,
-        }),
-        Err(e) => e,
+        rustix::process::set_parent_process_death_signal(None).context(|| "prctl(PR_SET_PDEATHSIG)".into())?;
+        Ok(ready)
     }
 }

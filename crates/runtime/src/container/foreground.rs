@@ -2,17 +2,17 @@
 //! without -d): forward signals to it, proxy its terminal, and return its
 //! exit code the way a shell reports it (128 + signal when killed).
 
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd};
+use std::sync::Arc;
 use std::time::Duration;
 
-use nix::sys::signal::{SigSet, Signal};
-use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
-use nix::unistd::Pid;
+use rustix::process::{Pid, Signal, WaitOptions};
+use sys::signal::SignalSet;
 
 use crate::tty;
 
 /// Wait for `pid` (our child) to exit. Signals sent to us go to it.
-pub fn wait(pid: Pid, terminal: Option<OwnedFd>) -> i32 {
+pub fn wait(pid: i32, terminal: Option<OwnedFd>) -> i32 {
     wait_relaying(pid, terminal, Vec::new())
 }
 
@@ -25,7 +25,7 @@ pub struct Relay {
 
 /// [`wait`], also copying each relay's pipe to its destination meanwhile;
 /// returns once the process exited and the relays drained what it wrote.
-pub fn wait_relaying(pid: Pid, terminal: Option<OwnedFd>, relays: Vec<Relay>) -> i32 {
+pub fn wait_relaying(pid: i32, terminal: Option<OwnedFd>, relays: Vec<Relay>) -> i32 {
     let copies: Vec<_> = relays
         .into_iter()
         .map(|r| {
@@ -39,7 +39,10 @@ pub fn wait_relaying(pid: Pid, terminal: Option<OwnedFd>, relays: Vec<Relay>) ->
             rx
         })
         .collect();
-    let code = wait_inner(pid, terminal);
+    let code = match Pid::from_raw(pid) {
+        Some(pid) => wait_inner(pid, terminal),
+        None => 127,
+    };
     // The pipes reach EOF once the container's last process is gone (its pid
     // namespace dies with its init); a process that escaped into another
     // namespace could keep one open, so do not wait forever.
@@ -51,31 +54,29 @@ pub fn wait_relaying(pid: Pid, terminal: Option<OwnedFd>, relays: Vec<Relay>) ->
 }
 
 fn wait_inner(pid: Pid, terminal: Option<OwnedFd>) -> i32 {
-    let mut set = SigSet::all();
-    for s in [
-        Signal::SIGKILL,
-        Signal::SIGSTOP,
-        Signal::SIGSEGV,
-        Signal::SIGBUS,
-        Signal::SIGILL,
-        Signal::SIGFPE,
-        Signal::SIGTTIN,
-        Signal::SIGTTOU,
-    ] {
-        set.remove(s);
-    }
-    let _ = set.thread_block();
+    let set = SignalSet::all().without(&[
+        Signal::KILL,
+        Signal::STOP,
+        Signal::SEGV,
+        Signal::BUS,
+        Signal::ILL,
+        Signal::FPE,
+        Signal::TTIN,
+        Signal::TTOU,
+    ]);
+    let _ = set.block();
     let proxy = terminal.map(|master| {
+        let master = Arc::new(master);
         if let Some((rows, cols)) = our_size() {
             let _ = tty::set_size(master.as_fd(), rows, cols);
         }
-        let raw = master.as_raw_fd();
         let (done_tx, done_rx) = std::sync::mpsc::channel();
+        let proxied = Arc::clone(&master);
         std::thread::spawn(move || {
-            tty::proxy(&master);
+            tty::proxy(&proxied);
             let _ = done_tx.send(());
         });
-        (raw, done_rx)
+        (master, done_rx)
     });
     // The process may have exited before SIGCHLD was blocked: that SIGCHLD
     // was discarded (default disposition), so look once before waiting.
@@ -85,22 +86,20 @@ fn wait_inner(pid: Pid, terminal: Option<OwnedFd>) -> i32 {
             break code;
         }
         match set.wait() {
-            Ok(Signal::SIGCHLD) => {
+            Ok(Some(Signal::CHILD)) => {
                 if let Some(code) = reap(pid) {
                     break code;
                 }
             }
-            Ok(Signal::SIGWINCH) => {
-                if let (Some((fd, _)), Some((rows, cols))) = (&proxy, our_size()) {
-                    // SAFETY: the proxy thread keeps the master open while we run.
-                    let b = unsafe { std::os::fd::BorrowedFd::borrow_raw(*fd) };
-                    let _ = tty::set_size(b, rows, cols);
+            Ok(Some(Signal::WINCH)) => {
+                if let (Some((master, _)), Some((rows, cols))) = (&proxy, our_size()) {
+                    let _ = tty::set_size(master.as_fd(), rows, cols);
                 }
             }
-            Ok(sig) => {
-                let _ = nix::sys::signal::kill(pid, sig);
+            Ok(Some(sig)) => {
+                let _ = rustix::process::kill_process(pid, sig);
             }
-            Err(_) => {}
+            Ok(None) | Err(_) => {}
         }
     };
     if let Some((_, done)) = proxy {
@@ -114,17 +113,23 @@ fn wait_inner(pid: Pid, terminal: Option<OwnedFd>) -> i32 {
 /// Reap exited children; the exit code once `pid` is among them.
 fn reap(pid: Pid) -> Option<i32> {
     loop {
-        match waitpid(None::<Pid>, Some(WaitPidFlag::WNOHANG)) {
-            Ok(WaitStatus::Exited(p, code)) if p == pid => return Some(code),
-            Ok(WaitStatus::Signaled(p, sig, _)) if p == pid => return Some(128 + sig as i32),
-            Ok(WaitStatus::StillAlive) | Err(_) => return None,
-            Ok(_) => continue,
+        // Any child (`waitpid(None)` would mean our process group only, and the
+        // container process has a session of its own).
+        match rustix::process::wait(WaitOptions::NOHANG) {
+            Ok(Some((p, st))) if p == pid => {
+                if let Some(code) = st.exit_status() {
+                    return Some(code);
+                }
+                if let Some(sig) = st.terminating_signal() {
+                    return Some(128 + sig);
+                }
+            }
+            Ok(Some(_)) => continue,
+            Ok(None) | Err(_) => return None,
         }
     }
 }
 
 fn our_size() -> Option<(u16, u16)> {
-    let mut ws = libc::winsize { ws_row: 0, ws_col: 0, ws_xpixel: 0, ws_ypixel: 0 };
-    // SAFETY: TIOCGWINSZ fills a winsize struct.
-    (unsafe { libc::ioctl(0, libc::TIOCGWINSZ, &mut ws) } == 0).then_some((ws.ws_row, ws.ws_col))
+    tty::size_of(rustix::stdio::stdin())
 }

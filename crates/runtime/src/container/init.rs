@@ -4,11 +4,11 @@
 //! the runtime as one message and the child exits.
 
 use std::io::Read;
-use std::os::fd::AsRawFd;
+use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use oci_spec::runtime::{LinuxNamespaceType, Spec};
+use rustix::process::{Gid, Signal, Uid};
 
 use crate::cgroups;
 use crate::error::{Context as _, Error, Result};
@@ -41,55 +41,28 @@ pub struct Context<'a> {
 
 /// Never returns: execs the container process or exits with status 1.
 pub fn run(ctx: Context) -> ! {
+    super::child::enter(ctx.chan);
     let err = match setup(&ctx) {
-        Ok((exe, listener)) => {
-            let spec = &ctx.bundle.spec;
-            let Some(p) = spec.process().as_ref() else { exit_with(&ctx, Error::InvalidConfig("no process".into())) };
-            process::finish(process::Finish {
-                process: p,
-                seccomp: spec
-                    .linux()
-                    .as_ref()
-                    .and_then(|l| l.seccomp().as_ref())
-                    .map(|profile| process::Seccomp { profile, compiled: ctx.seccomp_program }),
-                preserve_fds: ctx.preserve_fds,
-                exe,
-                listener,
-            })
-        }
+        Ok(ready) => ready.exec(),
         Err(e) => e,
     };
-    exit_with(&ctx, err)
+    super::child::exit_with(&(&err).into())
 }
 
-/// Set once the runtime has been told we are created: from then on nobody
-/// listens on the channel and errors go to the process's stderr.
-static REPORTED_CREATED: AtomicBool = AtomicBool::new(false);
-
-fn exit_with(ctx: &Context, e: Error) -> ! {
-    if REPORTED_CREATED.load(Ordering::Relaxed) {
-        eprintln!("berth-runtime: {e}");
-    } else {
-        let _ = ctx.chan.send(&Msg::Error((&e).into()));
-    }
-    // SAFETY: _exit skips atexit handlers and destructors that belong to the parent's copy.
-    unsafe { libc::_exit(1) }
-}
-
-fn setup(ctx: &Context) -> Result<(PathBuf, Option<process::Listener>)> {
+fn setup<'a>(ctx: &Context<'a>) -> Result<process::Ready<'a>> {
     let spec: &Spec = &ctx.bundle.spec;
     let plan = ctx.plan;
     // If the runtime dies before we are done, so do we: nothing half-made lingers.
-    nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL).context(|| "prctl(PR_SET_PDEATHSIG)".into())?;
+    rustix::process::set_parent_process_death_signal(Some(Signal::KILL))
+        .context(|| "prctl(PR_SET_PDEATHSIG)".into())?;
     ctx.chan.expect(Msg::Go)?;
+    super::child::test_panic_point("init");
     if let Some(stdio) = ctx.stdio {
-        for (fd, to) in [(&stdio.stdin, 0), (&stdio.stdout, 1), (&stdio.stderr, 2)] {
-            // SAFETY: dup2 onto 0-2 of this (single-threaded) child; the
-            // result is not close-on-exec, so the process keeps them.
-            if unsafe { libc::dup2(fd.as_raw_fd(), to) } < 0 {
-                return Err(std::io::Error::last_os_error()).context(|| format!("set up fd {to} of the container"));
-            }
-        }
+        // dup2 leaves 0-2 open across exec: the process keeps them.
+        rustix::stdio::dup2_stdin(&stdio.stdin)
+            .and_then(|()| rustix::stdio::dup2_stdout(&stdio.stdout))
+            .and_then(|()| rustix::stdio::dup2_stderr(&stdio.stderr))
+            .context(|| "set up fds 0-2 of the container".into())?;
     }
     // The fifo lives in the host's state dir: open it while we can still see it.
     // O_RDWR does not block; `start` writes a byte that our read below waits for.
@@ -107,7 +80,8 @@ fn setup(ctx: &Context) -> Result<(PathBuf, Option<process::Listener>)> {
 
     // Our pid as the host sees it (getpid() says 1 in a new pid namespace):
     // hooks and the seccomp agent get the host's view.
-    let host_pid = nix::fcntl::readlinkat(ctx.host_proc.fd(), "self").context(|| "readlink /proc/self".into())?;
+    let host_pid =
+        rustix::fs::readlinkat(ctx.host_proc.fd(), "self", Vec::new()).context(|| "readlink /proc/self".into())?;
     let hook_state = hook_state(ctx, &host_pid.to_string_lossy());
     // The seccomp agent's socket is a host path: connect while we can see it.
     let listener = match spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
@@ -125,12 +99,14 @@ fn setup(ctx: &Context) -> Result<(PathBuf, Option<process::Listener>)> {
 
     if plan.new_userns() {
         // Become root of the new user namespace (the maps are written now).
-        nix::unistd::setresgid(0.into(), 0.into(), 0.into()).context(|| "setgid 0 in user namespace".into())?;
-        nix::unistd::setresuid(0.into(), 0.into(), 0.into()).context(|| "setuid 0 in user namespace".into())?;
+        rustix::thread::set_thread_res_gid(Gid::ROOT, Gid::ROOT, Gid::ROOT)
+            .context(|| "setgid 0 in user namespace".into())?;
+        rustix::thread::set_thread_res_uid(Uid::ROOT, Uid::ROOT, Uid::ROOT)
+            .context(|| "setuid 0 in user namespace".into())?;
     }
     plan.join_all_but_pid()?;
     if plan.new_cgroup {
-        nix::sched::unshare(namespaces::flag(LinuxNamespaceType::Cgroup))
+        sys::process::unshare_namespaces(namespaces::flag(LinuxNamespaceType::Cgroup))
             .context(|| "unshare cgroup namespace".into())?;
     }
     if plan.new_time {
@@ -178,7 +154,7 @@ fn setup(ctx: &Context) -> Result<(PathBuf, Option<process::Listener>)> {
             rootfs::make_root_readonly()?;
         }
     } else {
-        nix::unistd::chroot(&ctx.bundle.rootfs).context(|| "chroot".into())?;
+        rustix::process::chroot(&ctx.bundle.rootfs).context(|| "chroot".into())?;
     }
     set_names(spec, plan)?;
     if let Some(pers) = spec.linux().as_ref().and_then(|l| l.personality().as_ref()) {
@@ -188,31 +164,46 @@ fn setup(ctx: &Context) -> Result<(PathBuf, Option<process::Listener>)> {
     if process.terminal().unwrap_or(false) {
         let pty = tty::open(Path::new("/dev/ptmx"))?;
         if let Some(sz) = process.console_size() {
-            tty::set_size(std::os::fd::AsFd::as_fd(&pty.slave), sz.height() as u16, sz.width() as u16)?;
+            tty::set_size(pty.slave.as_fd(), sz.height() as u16, sz.width() as u16)?;
         }
         tty::become_console(&pty.slave)?;
         match &console {
-            Some(sock) => tty::send_on(sock, pty.master.as_raw_fd())?,
-            None => ctx.chan.send_fd(&Msg::Terminal, Some(pty.master.as_raw_fd()))?,
+            Some(sock) => tty::send_on(sock, pty.master.as_fd())?,
+            None => ctx.chan.send_fd(&Msg::Terminal, Some(pty.master.as_fd()))?,
         }
     } else {
         // Without a terminal the process keeps our stdio; it must not get a
         // controlling terminal of the caller's session.
-        let _ = nix::unistd::setsid();
+        let _ = rustix::process::setsid();
     }
-    process::set_rlimits(process)?;
-    process::enter_cwd(process)?;
-    let exe = process::resolve_exe(process)?;
-    // `create` exits once we are created; we must outlive it.
-    nix::sys::prctl::set_pdeathsig(None).context(|| "prctl(PR_SET_PDEATHSIG)".into())?;
+    // Everything that can fail about becoming the process happens now, so
+    // that `create` fails rather than the init dying after `start` (runc's
+    // order: finalizeNamespace comes before the wait on the exec fifo). The
+    // fifo was opened above, so the user change does not lock us out of it.
+    let ready = process::prepare(process::Launch {
+        process,
+        proc: ctx.host_proc,
+        seccomp: spec
+            .linux()
+            .as_ref()
+            .and_then(|l| l.seccomp().as_ref())
+            .map(|profile| process::Seccomp { profile, compiled: ctx.seccomp_program }),
+        preserve_fds: ctx.preserve_fds,
+        listener,
+    })?;
+    // `create` exits once we are created; we must outlive it. (The user
+    // change cleared the death signal already; should the runtime die before
+    // it hears from us, the send below fails and we exit.)
+    rustix::process::set_parent_process_death_signal(None).context(|| "prctl(PR_SET_PDEATHSIG)".into())?;
     ctx.chan.send(&Msg::Created)?;
-    REPORTED_CREATED.store(true, Ordering::Relaxed);
+    super::child::parent_gone();
 
     wait_for_start(fifo)?;
+    // As runc: after the fifo, in the container, as its user.
     if let Some(h) = spec.hooks() {
         hooks::run(h.start_container().as_deref().unwrap_or(&[]), &hook_state)?;
     }
-    Ok((exe, listener))
+    Ok(ready)
 }
 
 fn wait_for_start(mut fifo: std::fs::File) -> Result<()> {
@@ -246,38 +237,32 @@ fn set_names(spec: &Spec, plan: &Plan) -> Result<()> {
         if !own_uts {
             return Err(Error::InvalidConfig("hostname requires a private UTS namespace".into()));
         }
-        nix::unistd::sethostname(h).context(|| format!("sethostname {h}"))?;
+        rustix::system::sethostname(h.as_bytes()).context(|| format!("sethostname {h}"))?;
     }
     if let Some(d) = spec.domainname().as_deref().filter(|d| !d.is_empty()) {
         if !own_uts {
             return Err(Error::InvalidConfig("domainname requires a private UTS namespace".into()));
         }
-        // SAFETY: pointer and length of a live byte slice.
-        if unsafe { libc::setdomainname(d.as_ptr().cast(), d.len()) } != 0 {
-            return Err(std::io::Error::last_os_error()).context(|| format!("setdomainname {d}"));
-        }
+        rustix::system::setdomainname(d.as_bytes()).context(|| format!("setdomainname {d}"))?;
     }
     Ok(())
 }
 
 fn set_personality(p: &oci_spec::runtime::LinuxPersonality) -> Result<()> {
     use oci_spec::runtime::LinuxPersonalityDomain as D;
-    // linux/personality.h: PER_LINUX = 0, PER_LINUX32 = 8 (libc does not export them).
-    let persona: libc::c_ulong = match p.domain() {
-        D::PerLinux => 0x0000,
-        D::PerLinux32 => 0x0008,
+    let persona = match p.domain() {
+        D::PerLinux => sys::process::Persona::Linux,
+        D::PerLinux32 => sys::process::Persona::Linux32,
     };
-    // SAFETY: personality(2) with a plain integer.
-    if unsafe { libc::personality(persona) } == -1 {
-        return Err(std::io::Error::last_os_error()).context(|| "personality".into());
-    }
-    Ok(())
+    sys::process::set_personality(persona).context(|| "personality".into())
 }
 
-/// A fresh session keyring, so containers do not share the host's keys (as runc).
+/// A fresh session keyring, so containers do not share the host's keys (as
+/// runc). Failure (no keyring support, ENOSYS) is harmless.
 fn join_session_keyring(id: &str) {
-    let name = std::ffi::CString::new(format!("_ses.{id}")).unwrap_or_default();
-    const KEYCTL_JOIN_SESSION_KEYRING: libc::c_long = 1;
-    // SAFETY: keyctl with a NUL-terminated name; failure (e.g. ENOSYS) is harmless.
-    unsafe { libc::syscall(libc::SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, name.as_ptr()) };
+    if let Ok(name) = std::ffi::CString::new(format!("_ses.{id}")) {
+        if let Err(e) = sys::process::join_session_keyring(&name) {
+            tracing::debug!("session keyring: {e}");
+        }
+    }
 }

@@ -4,16 +4,17 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use nix::sys::signal::Signal;
-use nix::unistd::Pid;
 use oci_spec::runtime::LinuxResources;
+use rustix::fs::{Mode, OFlags};
+use rustix::io::Errno;
+use rustix::process::{Pid, Signal};
 
 use crate::error::{Context, Error, Result};
 use crate::hooks;
 use crate::state::{self, Dir, State, Status};
 
 /// Open and lock a container, returning its state and current status.
-pub fn load(root: &Path, id: &str) -> Result<(Dir, std::fs::File, State, Status)> {
+pub fn load(root: &Path, id: &str) -> Result<(Dir, sys::fs::FileLock, State, Status)> {
     let dir = Dir::open(root, id)?;
     let lock = dir.lock()?;
     let st = dir.load()?;
@@ -44,16 +45,15 @@ pub fn start(root: &Path, id: &str) -> Result<()> {
 /// Let the init go: write one byte to the exec fifo it is reading.
 fn release(dir: &Dir) -> Result<()> {
     use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
     // O_NONBLOCK: if the init is gone there is no reader and open fails (ENXIO)
     // instead of blocking forever.
-    let mut f =
-        std::fs::OpenOptions::new().write(true).custom_flags(libc::O_NONBLOCK).open(dir.fifo()).map_err(|e| match e
-            .raw_os_error()
-        {
-            Some(libc::ENXIO) => Error::Other(format!("container \"{}\" init is not waiting to start", dir.id)),
-            _ => Error::Io { context: "open exec fifo".into(), source: e },
-        })?;
+    let fd = rustix::fs::open(dir.fifo(), OFlags::WRONLY | OFlags::NONBLOCK | OFlags::CLOEXEC, Mode::empty()).map_err(
+        |e| match e {
+            Errno::NXIO => Error::Other(format!("container \"{}\" init is not waiting to start", dir.id)),
+            e => Error::Io { context: "open exec fifo".into(), source: e.into() },
+        },
+    )?;
+    let mut f = std::fs::File::from(fd);
     f.write_all(b"0").context(|| "write exec fifo".into())?;
     drop(f);
     std::fs::remove_file(dir.fifo()).context(|| "remove exec fifo".into())
@@ -71,12 +71,11 @@ pub fn kill(root: &Path, id: &str, sig: Signal, all: bool) -> Result<()> {
     }
     if all {
         if let Some(cg) = &st.cgroup {
-            let sig = rustix::process::Signal::from_named_raw(sig as i32)
-                .ok_or_else(|| Error::Other(format!("cannot send {sig} to a cgroup")))?;
             return cg.kill_all(sig);
         }
     }
-    nix::sys::signal::kill(Pid::from_raw(st.pid), sig).context(|| format!("kill {}", st.pid))
+    let pid = Pid::from_raw(st.pid).ok_or_else(|| Error::Other(format!("container \"{id}\" has no init pid")))?;
+    rustix::process::kill_process(pid, sig).context(|| format!("kill {}", st.pid))
 }
 
 pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
@@ -105,10 +104,10 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
 
 fn kill_and_wait(st: &State) -> Result<()> {
     if let Some(cg) = &st.cgroup {
-        let _ = cg.kill_all(rustix::process::Signal::KILL);
+        let _ = cg.kill_all(Signal::KILL);
     }
-    if st.init_alive() {
-        let _ = nix::sys::signal::kill(Pid::from_raw(st.pid), Signal::SIGKILL);
+    if let Some(pid) = Pid::from_raw(st.pid).filter(|_| st.init_alive()) {
+        let _ = rustix::process::kill_process(pid, Signal::KILL);
     }
     let deadline = Instant::now() + Duration::from_secs(10);
     while st.init_alive() {
@@ -125,7 +124,7 @@ fn kill_and_wait(st: &State) -> Result<()> {
 pub fn destroy(dir: &Dir, st: &State) -> Result<()> {
     if let Some(cg) = &st.cgroup {
         let _ = cg.thaw();
-        let _ = cg.kill_all(rustix::process::Signal::KILL);
+        let _ = cg.kill_all(Signal::KILL);
         cg.destroy()?;
     }
     if let Some(h) = st.config.hooks() {

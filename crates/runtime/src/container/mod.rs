@@ -1,5 +1,6 @@
 //! Container operations, one module per concern.
 
+mod child;
 mod create;
 mod exec;
 pub mod foreground;

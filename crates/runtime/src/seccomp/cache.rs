@@ -16,7 +16,6 @@
 
 use std::fs;
 use std::hash::{Hash, Hasher};
-use std::io::Write as _;
 use std::path::Path;
 
 use oci_spec::runtime::{LinuxSeccomp, LinuxSeccompAction, LinuxSeccompFilterFlag};
@@ -31,13 +30,13 @@ pub const DIR: &str = ".seccomp-cache";
 const FORMAT: &str = "berth-seccomp-cache-v1";
 /// The kernel refuses longer programs (BPF_MAXINSNS).
 const MAX_INSNS: usize = 4096;
-const INSN_SIZE: usize = 8;
+const INSN_SIZE: usize = sys::seccomp::INSTRUCTION_SIZE;
 
 /// A filter compiled to classic BPF, ready for seccomp(2).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Program {
     insns: Vec<u8>,
-    flags: libc::c_ulong,
+    flags: u64,
 }
 
 /// The compiled program for `cfg`, from the cache or compiled now and
@@ -72,8 +71,8 @@ pub fn program(cfg: &LinuxSeccomp, cache_dir: &Path) -> Option<Program> {
 /// export needs libseccomp 2.6, Debian 12 has 2.5).
 fn export(ctx: &libseccomp::ScmpFilterContext) -> Result<Vec<u8>> {
     use std::io::{Read as _, Seek as _};
-    let fd = nix::sys::memfd::memfd_create(c"seccomp-bpf", nix::sys::memfd::MFdFlags::MFD_CLOEXEC)
-        .map_err(|e| Error::Seccomp(format!("memfd for the filter: {e}")))?;
+    let fd = rustix::fs::memfd_create("seccomp-bpf", rustix::fs::MemfdFlags::CLOEXEC)
+        .map_err(|e| Error::Seccomp(format!("memfd for the filter: {}", std::io::Error::from(e))))?;
     let mut f = fs::File::from(fd);
     ctx.export_bpf(&f).map_err(|e| Error::Seccomp(format!("exporting the filter: {e}")))?;
     let mut insns = Vec::new();
@@ -84,7 +83,7 @@ fn export(ctx: &libseccomp::ScmpFilterContext) -> Result<Vec<u8>> {
 }
 
 /// seccomp(2) flags for a profile loadable as a bare program, or `None`.
-fn cacheable_flags(cfg: &LinuxSeccomp) -> Option<libc::c_ulong> {
+fn cacheable_flags(cfg: &LinuxSeccomp) -> Option<u64> {
     let notify = |a: LinuxSeccompAction| a == LinuxSeccompAction::ScmpActNotify;
     if notify(cfg.default_action()) || cfg.syscalls().iter().flatten().any(|r| notify(r.action())) {
         return None;
@@ -94,8 +93,8 @@ fn cacheable_flags(cfg: &LinuxSeccomp) -> Option<libc::c_ulong> {
         flags |= match f {
             // Ignored, as in `build`: init is single-threaded when it loads.
             LinuxSeccompFilterFlag::SeccompFilterFlagTsync => 0,
-            LinuxSeccompFilterFlag::SeccompFilterFlagLog => libc::SECCOMP_FILTER_FLAG_LOG,
-            LinuxSeccompFilterFlag::SeccompFilterFlagSpecAllow => libc::SECCOMP_FILTER_FLAG_SPEC_ALLOW,
+            LinuxSeccompFilterFlag::SeccompFilterFlagLog => sys::seccomp::FILTER_FLAG_LOG,
+            LinuxSeccompFilterFlag::SeccompFilterFlagSpecAllow => sys::seccomp::FILTER_FLAG_SPEC_ALLOW,
             LinuxSeccompFilterFlag::SeccompFilterFlagWaitKillableRecv => return None,
         };
     }
@@ -132,41 +131,28 @@ fn read_entry(path: &Path, key: &[u8]) -> Option<Vec<u8>> {
     valid_program(&insns).then_some(insns)
 }
 
+/// Durable, although it is a cache: entries are rare (one per distinct
+/// profile, and compiling costs more than the fsync), the root may be on a
+/// disk, and a program torn by a crash but still ending in a valid
+/// instruction would be loaded as the container's filter (the stored key
+/// guards the profile, not the program bytes).
 fn write_entry(dir: &Path, path: &Path, key: &[u8], insns: &[u8]) -> std::io::Result<()> {
-    use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _};
-    fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
-    let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
-    let written = (|| {
-        let mut f = fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&tmp)?;
-        f.write_all(&(key.len() as u64).to_le_bytes())?;
-        f.write_all(key)?;
-        f.write_all(insns)?;
-        // Concurrent writers produce identical entries; the last rename wins.
-        fs::rename(&tmp, path)
-    })();
-    if written.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    written
+    sys::fs::create_private_dir(dir, 0o700)?;
+    let mut entry = Vec::with_capacity(8 + key.len() + insns.len());
+    entry.extend_from_slice(&(key.len() as u64).to_le_bytes());
+    entry.extend_from_slice(key);
+    entry.extend_from_slice(insns);
+    // Concurrent writers produce identical entries; the last rename wins.
+    sys::fs::write_atomic(path, &entry, 0o600, sys::fs::Durability::Durable)
 }
 
 /// Install `p` on the calling thread. Same rules as [`super::load`]: without
 /// no_new_privs the caller needs CAP_SYS_ADMIN.
 pub fn load(p: &Program) -> Result<()> {
-    let prog = libc::sock_fprog {
-        len: (p.insns.len() / INSN_SIZE) as libc::c_ushort,
-        // The kernel only reads the program.
-        filter: p.insns.as_ptr() as *mut libc::sock_filter,
-    };
-    // SAFETY: `prog` points at `len` instructions that live in `p` for the
-    // duration of the call; the kernel copies them.
-    let rc = unsafe {
-        libc::syscall(libc::SYS_seccomp, libc::SECCOMP_SET_MODE_FILTER, p.flags, &prog as *const libc::sock_fprog)
-    };
-    if rc == 0 {
-        return Ok(());
-    }
-    Err(super::load_error(nix::errno::Errno::last()))
+    sys::seccomp::set_mode_filter(&p.insns, p.flags).map_err(|e| match e.raw_os_error() {
+        Some(errno) => super::load_error(rustix::io::Errno::from_raw_os_error(errno)),
+        None => Error::Seccomp(format!("loading filter: {e}")),
+    })
 }
 
 #[cfg(test)]
@@ -222,36 +208,39 @@ mod tests {
         assert!(program(&profile(r#",{"names":["getpid"],"action":"SCMP_ACT_NOTIFY"}"#), dir.path()).is_none());
         let mut cfg = profile("");
         cfg.set_flags(Some(vec![LinuxSeccompFilterFlag::SeccompFilterFlagLog]));
-        assert_eq!(program(&cfg, dir.path()).unwrap().flags, libc::SECCOMP_FILTER_FLAG_LOG);
+        assert_eq!(program(&cfg, dir.path()).unwrap().flags, sys::seccomp::FILTER_FLAG_LOG);
     }
 
     /// The cached program filters like the libseccomp-loaded one.
     #[test]
     fn loaded_program_filters() {
         let dir = tempfile::tempdir().unwrap();
-        let cfg = profile(r#",{"names":["getpid"],"action":"SCMP_ACT_ERRNO","errnoRet":38}"#);
+        let cfg = profile(r#",{"names":["getcwd"],"action":"SCMP_ACT_ERRNO","errnoRet":38}"#);
         let p = program(&cfg, dir.path()).unwrap();
-        // SAFETY: the child only makes raw syscalls and _exits.
-        match unsafe { nix::unistd::fork() }.unwrap() {
-            nix::unistd::ForkResult::Child => {
+        // SAFETY: the child only makes syscalls (nothing allocates once the
+        // filter is in: the buffer is made before) and exits without unwinding.
+        match unsafe { sys::process::fork() }.unwrap() {
+            sys::process::Forked::Child => {
+                let buf = Vec::with_capacity(4096);
                 let code = (|| {
-                    nix::sys::prctl::set_no_new_privs().ok()?;
+                    rustix::thread::set_no_new_privs(true).ok()?;
                     load(&p).ok()?;
-                    // SAFETY: plain syscalls with no pointers.
-                    let pid = unsafe { libc::syscall(libc::SYS_getpid) };
-                    let errno = nix::errno::Errno::last_raw();
-                    let ppid = unsafe { libc::syscall(libc::SYS_getppid) };
-                    let errno2 = nix::errno::Errno::last_raw();
-                    Some(if pid == -1 && errno == 38 && ppid == -1 && errno2 == 1 { 0 } else { 3 })
+                    // getcwd -> errnoRet 38 (ENOSYS); openat -> the default (EPERM).
+                    let cwd = rustix::process::getcwd(buf).err();
+                    let open = rustix::fs::open("/", rustix::fs::OFlags::RDONLY, rustix::fs::Mode::empty()).err();
+                    Some(if (cwd, open) == (Some(rustix::io::Errno::NOSYS), Some(rustix::io::Errno::PERM)) {
+                        0
+                    } else {
+                        3
+                    })
                 })()
                 .unwrap_or(2);
-                // SAFETY: exit without running the parent's destructors.
-                unsafe { libc::syscall(libc::SYS_exit_group, code) };
-                unreachable!()
+                sys::process::exit_immediately(code)
             }
-            nix::unistd::ForkResult::Parent { child } => {
-                let st = nix::sys::wait::waitpid(child, None).unwrap();
-                assert_eq!(st, nix::sys::wait::WaitStatus::Exited(child, 0));
+            sys::process::Forked::Parent(child) => {
+                let (_, st) =
+                    rustix::process::waitpid(Some(child), rustix::process::WaitOptions::empty()).unwrap().unwrap();
+                assert_eq!(st.exit_status(), Some(0));
             }
         }
     }

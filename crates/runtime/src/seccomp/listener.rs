@@ -1,9 +1,11 @@
 //! Handing the seccomp user-notification fd to the agent at `listenerPath`.
 
 use crate::error::{Context, Error, Result};
-use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags, UnixAddr};
+use rustix::io::Errno;
+use rustix::net::{sendmsg, SendAncillaryBuffer, SendAncillaryMessage, SendFlags};
 use std::io::{IoSlice, Write};
-use std::os::fd::{AsRawFd, BorrowedFd};
+use std::mem::MaybeUninit;
+use std::os::fd::BorrowedFd;
 use std::os::unix::net::UnixStream;
 use std::path::Path;
 
@@ -35,17 +37,16 @@ pub fn send_listener_on(
 }
 
 fn send_on(sock: &mut UnixStream, fd: BorrowedFd, message: &[u8], what: &dyn Fn() -> String) -> Result<()> {
-    let fds = [fd.as_raw_fd()];
+    let fds = [fd];
+    let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
+    let mut cmsg = SendAncillaryBuffer::new(&mut space);
+    if !cmsg.push(SendAncillaryMessage::ScmRights(&fds)) {
+        return Err(Error::Seccomp(format!("sending the fd to {}: no room for it", what())));
+    }
     let sent = loop {
-        match sendmsg::<UnixAddr>(
-            sock.as_raw_fd(),
-            &[IoSlice::new(message)],
-            &[ControlMessage::ScmRights(&fds)],
-            // A vanished agent must give EPIPE, not kill us with SIGPIPE.
-            MsgFlags::MSG_NOSIGNAL,
-            None,
-        ) {
-            Err(nix::errno::Errno::EINTR) => continue,
+        // NOSIGNAL: a vanished agent must give EPIPE, not kill us with SIGPIPE.
+        match sendmsg(&*sock, &[IoSlice::new(message)], &mut cmsg, SendFlags::NOSIGNAL) {
+            Err(Errno::INTR) => continue,
             other => break other.context(|| format!("sending the fd to {}", what()))?,
         }
     };

@@ -37,6 +37,7 @@ use libseccomp::{ScmpAction, ScmpArch, ScmpArgCompare, ScmpCompareOp, ScmpFilter
 use oci_spec::runtime::{
     Arch, LinuxSeccomp, LinuxSeccompAction, LinuxSeccompArg, LinuxSeccompFilterFlag, LinuxSeccompOperator, LinuxSyscall,
 };
+use rustix::io::Errno;
 use std::os::fd::{FromRawFd, OwnedFd};
 
 /// Highest syscall argument index seccomp can inspect (six arguments).
@@ -102,7 +103,7 @@ pub fn build(cfg: &LinuxSeccomp) -> Result<ScmpFilterContext> {
 /// caller needs `CAP_SYS_ADMIN`.
 pub fn load(ctx: &ScmpFilterContext) -> Result<Option<OwnedFd>> {
     ctx.load().map_err(|e| match e.sysrawrc() {
-        Some(rc) => load_error(nix::errno::Errno::from_raw(-rc)),
+        Some(rc) => load_error(Errno::from_raw_os_error(-rc)),
         None => Error::Seccomp(format!("loading filter: {e}")),
     })?;
     // libseccomp keeps the listener the kernel returned at load; it reports an
@@ -119,13 +120,13 @@ pub fn load(ctx: &ScmpFilterContext) -> Result<Option<OwnedFd>> {
 }
 
 /// The kernel refused a filter (through libseccomp or as a cached program).
-fn load_error(errno: nix::errno::Errno) -> Error {
-    let hint = if errno == nix::errno::Errno::EACCES {
+fn load_error(errno: Errno) -> Error {
+    let hint = if errno == Errno::ACCESS {
         " (without no_new_privs, loading a filter needs CAP_SYS_ADMIN: load before dropping capabilities)"
     } else {
         ""
     };
-    Error::Seccomp(format!("loading filter: {errno}{hint}"))
+    Error::Seccomp(format!("loading filter: {}{hint}", std::io::Error::from(errno)))
 }
 
 /// The `linux.seccomp` object of the OCI `features.json`.
@@ -202,7 +203,7 @@ fn add_rule(ctx: &mut ScmpFilterContext, rule: &LinuxSyscall, default: ScmpActio
 fn scmp_action(action: LinuxSeccompAction, errno_ret: Option<u32>) -> Result<ScmpAction, String> {
     // ERRNO and TRACE carry a 16-bit value; EPERM when unset (runc's choice).
     let ret = || match errno_ret {
-        None => Ok(libc::EPERM as u16),
+        None => Ok(Errno::PERM.raw_os_error() as u16),
         Some(v) => u16::try_from(v).map_err(|_| format!("errnoRet {v} is out of range (0-{})", u16::MAX)),
     };
     Ok(match action {
@@ -343,27 +344,16 @@ fn flag_supported(flag: LinuxSeccompFilterFlag) -> bool {
     // (libseccomp API level, version, kernel flag bit); TSYNC needs no
     // libseccomp support because `build` accepts it as a no-op.
     let (api, version, bit) = match flag {
-        LinuxSeccompFilterFlag::SeccompFilterFlagTsync => (0, (0, 0, 0), libc::SECCOMP_FILTER_FLAG_TSYNC),
-        LinuxSeccompFilterFlag::SeccompFilterFlagLog => (3, (2, 4, 0), libc::SECCOMP_FILTER_FLAG_LOG),
-        LinuxSeccompFilterFlag::SeccompFilterFlagSpecAllow => (4, (2, 5, 0), libc::SECCOMP_FILTER_FLAG_SPEC_ALLOW),
+        LinuxSeccompFilterFlag::SeccompFilterFlagTsync => (0, (0, 0, 0), sys::seccomp::FILTER_FLAG_TSYNC),
+        LinuxSeccompFilterFlag::SeccompFilterFlagLog => (3, (2, 4, 0), sys::seccomp::FILTER_FLAG_LOG),
+        LinuxSeccompFilterFlag::SeccompFilterFlagSpecAllow => (4, (2, 5, 0), sys::seccomp::FILTER_FLAG_SPEC_ALLOW),
         LinuxSeccompFilterFlag::SeccompFilterFlagWaitKillableRecv => {
-            (7, (2, 6, 0), libc::SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV)
+            (7, (2, 6, 0), sys::seccomp::FILTER_FLAG_WAIT_KILLABLE_RECV)
         }
     };
     let lib_ok = libseccomp::check_api(api, ScmpVersion::from(version)).unwrap_or(false);
-    lib_ok && kernel_knows_flag(bit)
-}
-
-/// Ask the kernel whether it knows a `SECCOMP_SET_MODE_FILTER` flag, the way
-/// runc does: with a NULL program, a known flag fails with EFAULT (the kernel
-/// validates flags before reading the program), an unknown one with EINVAL.
-fn kernel_knows_flag(flag: libc::c_ulong) -> bool {
-    // SAFETY: the NULL program pointer guarantees the call fails before
-    // anything is installed; no memory of ours is read or written.
-    let rc = unsafe {
-        libc::syscall(libc::SYS_seccomp, libc::SECCOMP_SET_MODE_FILTER, flag, std::ptr::null::<libc::c_void>())
-    };
-    rc == -1 && nix::errno::Errno::last() == nix::errno::Errno::EFAULT
+    // The way runc asks the kernel (see `sys::seccomp::kernel_knows_filter_flag`).
+    lib_ok && sys::seccomp::kernel_knows_filter_flag(bit)
 }
 
 /// The config spelling of an OCI enum value, e.g. "SCMP_ACT_ERRNO".

@@ -3,13 +3,10 @@
 
 use super::*;
 use libseccomp::{ScmpNotifReq, ScmpNotifResp, ScmpNotifRespFlags};
-use nix::errno::Errno;
-use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-use nix::sys::resource::{setrlimit, Resource};
-use nix::sys::signal::{kill, Signal};
-use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags, UnixAddr};
-use nix::sys::wait::{waitpid, WaitStatus};
-use nix::unistd::{fork, ForkResult, Pid};
+use rustix::event::{poll, PollFd, PollFlags};
+use rustix::io::Errno;
+use rustix::net::{recvmsg, RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags};
+use rustix::process::{setrlimit, waitpid, Pid, Resource, Rlimit, Signal, WaitOptions, WaitStatus};
 use serde_json::json;
 use std::ffi::CString;
 use std::io::IoSliceMut;
@@ -17,6 +14,8 @@ use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::net::UnixListener;
 use std::panic::AssertUnwindSafe;
 use std::path::Path;
+use sys::process::Forked;
+use sys::seccomp::probe;
 
 /// Exit code of a child whose `load` failed.
 const LOAD_FAILED: i32 = 200;
@@ -34,15 +33,15 @@ struct Child(Option<Pid>);
 impl Child {
     fn wait(mut self) -> WaitStatus {
         let pid = self.0.take().expect("not yet reaped");
-        waitpid(pid, None).expect("waitpid")
+        waitpid(Some(pid), WaitOptions::empty()).expect("waitpid").expect("a status").1
     }
 }
 
 impl Drop for Child {
     fn drop(&mut self) {
         if let Some(pid) = self.0.take() {
-            let _ = kill(pid, Signal::SIGKILL);
-            let _ = waitpid(pid, None);
+            let _ = rustix::process::kill_process(pid, Signal::KILL);
+            let _ = waitpid(Some(pid), WaitOptions::empty());
         }
     }
 }
@@ -53,22 +52,22 @@ fn spawn(ctx: &ScmpFilterContext, body: impl FnOnce(Option<OwnedFd>) -> i32) -> 
     // SAFETY: the child only loads the prepared filter, makes a few syscalls
     // and _exits; glibc's fork leaves malloc usable in the child of a
     // multi-threaded parent, which is all the Rust code here needs.
-    match unsafe { fork() }.expect("fork") {
-        ForkResult::Child => {
+    match unsafe { sys::process::fork() }.expect("fork") {
+        Forked::Child => {
             let code = std::panic::catch_unwind(AssertUnwindSafe(|| {
                 // KILL_PROCESS dumps core like SIGSYS; don't litter the cwd.
-                let _ = setrlimit(Resource::RLIMIT_CORE, 0, 0);
+                let _ = setrlimit(Resource::Core, Rlimit { current: Some(0), maximum: Some(0) });
                 match load(ctx) {
                     Ok(fd) => body(fd),
                     Err(_) => LOAD_FAILED,
                 }
             }))
             .unwrap_or(PANICKED);
-            // SAFETY: _exit ends the child without running the parent's
-            // atexit handlers or touching the test harness's state.
-            unsafe { libc::_exit(code) }
+            // Ends the child without running the parent's atexit handlers
+            // or touching the test harness's state.
+            sys::process::exit_immediately(code)
         }
-        ForkResult::Parent { child } => Child(Some(child)),
+        Forked::Parent(child) => Child(Some(child)),
     }
 }
 
@@ -79,32 +78,18 @@ fn run(cfg: serde_json::Value, body: impl FnOnce() -> i32) -> WaitStatus {
 }
 
 fn exited(code: i32) -> impl Fn(WaitStatus) {
-    move |status| match status {
-        WaitStatus::Exited(_, c) => assert_eq!(c, code, "child exit code (errno)"),
-        other => panic!("child did not exit normally: {other:?}"),
+    move |status| match status.exit_status() {
+        Some(c) => assert_eq!(c, code, "child exit code (errno)"),
+        None => panic!("child did not exit normally: {status:?}"),
     }
 }
 
-/// errno of a raw syscall result, 0 on success.
-fn errno(rc: libc::c_long) -> i32 {
-    if rc == -1 {
-        Errno::last_raw()
-    } else {
-        0
-    }
-}
+/// errno values as the children report them.
+const EPERM: i32 = Errno::PERM.raw_os_error();
+const EACCES: i32 = Errno::ACCESS.raw_os_error();
+const ENOSYS: i32 = Errno::NOSYS.raw_os_error();
 
-fn uname() -> i32 {
-    let mut buf = std::mem::MaybeUninit::<libc::utsname>::uninit();
-    // SAFETY: uname writes a utsname into the buffer we own.
-    errno(unsafe { libc::syscall(libc::SYS_uname, buf.as_mut_ptr()) })
-}
-
-fn personality(persona: u64) -> i32 {
-    // SAFETY: personality takes a plain integer; 0xffffffff only queries,
-    // other values change the (exiting) child's execution domain.
-    errno(unsafe { libc::syscall(libc::SYS_personality, persona) })
-}
+use probe::{personality, uname};
 
 /// What a Rust child needs between `load` and `_exit`, and then some.
 const ALLOW_LIST: &[&str] = &[
@@ -165,27 +150,21 @@ fn errno_rule_with_errno_ret() {
         "defaultAction": "SCMP_ACT_ALLOW",
         "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 38}],
     });
-    exited(libc::ENOSYS)(run(cfg, || {
-        // SAFETY: mkdir reads the NUL-terminated path we own.
-        errno(unsafe { libc::syscall(libc::SYS_mkdir, path.as_ptr(), 0o755) })
-    }));
+    exited(ENOSYS)(run(cfg, || probe::mkdir(&path, 0o755)));
     assert!(!dir.path().join("d").exists());
 }
 
 #[test]
 fn deny_by_default_is_eperm() {
-    exited(libc::EPERM)(run(deny_by_default(json!({})), uname));
+    exited(EPERM)(run(deny_by_default(json!({})), uname));
     // The allow list really allows: getpid succeeds under the same filter.
-    exited(0)(run(deny_by_default(json!({})), || {
-        // SAFETY: getpid has no arguments.
-        errno(unsafe { libc::syscall(libc::SYS_getpid) })
-    }));
+    exited(0)(run(deny_by_default(json!({})), probe::getpid));
 }
 
 #[test]
 fn default_errno_ret() {
-    let cfg = deny_by_default(json!({"defaultErrnoRet": libc::EACCES}));
-    exited(libc::EACCES)(run(cfg, uname));
+    let cfg = deny_by_default(json!({"defaultErrnoRet": EACCES}));
+    exited(EACCES)(run(cfg, uname));
 }
 
 #[test]
@@ -195,7 +174,7 @@ fn arg_eq_allows_only_matching_value() {
         "args": [{"index": 0, "value": 0xffff_ffffu64, "op": "SCMP_CMP_EQ"}],
     }]});
     exited(0)(run(deny_by_default(rule.clone()), || personality(0xffff_ffff)));
-    exited(libc::EPERM)(run(deny_by_default(rule), || personality(0)));
+    exited(EPERM)(run(deny_by_default(rule), || personality(0)));
 }
 
 #[test]
@@ -209,7 +188,7 @@ fn arg_masked_eq() {
                       "op": "SCMP_CMP_MASKED_EQ"}],
         }],
     });
-    exited(libc::ENOSYS)(run(cfg.clone(), || personality(0x0042_0001)));
+    exited(ENOSYS)(run(cfg.clone(), || personality(0x0042_0001)));
     exited(0)(run(cfg, || personality(0xffff_ffff)));
 }
 
@@ -228,7 +207,7 @@ fn same_arg_twice_is_or() {
         }],
     });
     // With AND semantics this query would be allowed.
-    exited(libc::EPERM)(run(cfg, || personality(0xffff_ffff)));
+    exited(EPERM)(run(cfg, || personality(0xffff_ffff)));
 }
 
 #[test]
@@ -237,10 +216,8 @@ fn kill_process_kills_with_sigsys() {
         "defaultAction": "SCMP_ACT_ALLOW",
         "syscalls": [{"names": ["uname"], "action": "SCMP_ACT_KILL_PROCESS"}],
     });
-    match run(cfg, uname) {
-        WaitStatus::Signaled(_, Signal::SIGSYS, _) => {}
-        other => panic!("expected death by SIGSYS, got {other:?}"),
-    }
+    let st = run(cfg, uname);
+    assert_eq!(st.terminating_signal(), Some(Signal::SYS.as_raw()), "expected death by SIGSYS, got {st:?}");
 }
 
 #[test]
@@ -250,7 +227,7 @@ fn unknown_syscall_is_skipped() {
         "syscalls": [{"names": ["no_such_syscall_xyz", "uname"], "action": "SCMP_ACT_ERRNO",
                       "errnoRet": 38}],
     });
-    exited(libc::ENOSYS)(run(cfg, uname));
+    exited(ENOSYS)(run(cfg, uname));
 }
 
 #[test]
@@ -386,31 +363,24 @@ fn notify_listener_reaches_agent() {
         }
         drop(fd);
         // Blocks until the agent answers with EACCES.
-        // SAFETY: getppid has no arguments.
-        errno(unsafe { libc::syscall(libc::SYS_getppid) })
+        probe::getppid()
     });
 
     wait_readable(agent.as_fd());
     let (conn, _) = agent.accept().expect("accept");
     let mut buf = vec![0u8; 4096];
-    let mut cmsg = nix::cmsg_space!([std::os::fd::RawFd; 1]);
-    let (len, fds) = {
-        let mut iov = [IoSliceMut::new(&mut buf)];
-        let msg = recvmsg::<UnixAddr>(conn.as_raw_fd(), &mut iov, Some(&mut cmsg), MsgFlags::empty()).expect("recvmsg");
-        let fds: Vec<_> = msg
-            .cmsgs()
-            .expect("cmsgs")
-            .filter_map(|c| match c {
-                ControlMessageOwned::ScmRights(fds) => Some(fds),
-                _ => None,
-            })
-            .flatten()
-            .collect();
-        (msg.bytes, fds)
-    };
+    let mut space = [std::mem::MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
+    let mut cmsg = RecvAncillaryBuffer::new(&mut space);
+    let len =
+        recvmsg(&conn, &mut [IoSliceMut::new(&mut buf)], &mut cmsg, RecvFlags::CMSG_CLOEXEC).expect("recvmsg").bytes;
+    let mut fds: Vec<OwnedFd> = Vec::new();
+    for m in cmsg.drain() {
+        if let RecvAncillaryMessage::ScmRights(got) = m {
+            fds.extend(got);
+        }
+    }
     assert_eq!(fds.len(), 1, "exactly one fd");
-    // SAFETY: SCM_RIGHTS just installed this fd in our table; we own it.
-    let notify_fd = unsafe { OwnedFd::from_raw_fd(fds[0]) };
+    let notify_fd = fds.remove(0);
 
     let got: serde_json::Value = serde_json::from_slice(&buf[..len]).expect("message json");
     assert_eq!(
@@ -422,15 +392,15 @@ fn notify_listener_reaches_agent() {
     wait_readable(notify_fd.as_fd());
     let req = ScmpNotifReq::receive(notify_fd.as_raw_fd()).expect("notification");
     assert_eq!(req.data.syscall, ScmpSyscall::from_name("getppid").expect("getppid"));
-    ScmpNotifResp::new_error(req.id, -libc::EACCES, ScmpNotifRespFlags::empty())
+    ScmpNotifResp::new_error(req.id, -EACCES, ScmpNotifRespFlags::empty())
         .respond(notify_fd.as_raw_fd())
         .expect("respond");
-    exited(libc::EACCES)(child.wait());
+    exited(EACCES)(child.wait());
 }
 
 fn wait_readable(fd: std::os::fd::BorrowedFd) {
-    let mut fds = [PollFd::new(fd, PollFlags::POLLIN)];
-    let n = poll(&mut fds, PollTimeout::from(10_000u16)).expect("poll");
+    let mut fds = [PollFd::new(&fd, PollFlags::IN)];
+    let n = poll(&mut fds, Some(&rustix::event::Timespec { tv_sec: 10, tv_nsec: 0 })).expect("poll");
     assert_eq!(n, 1, "timed out waiting for the child");
 }
 
@@ -482,12 +452,12 @@ fn features_lists_what_we_know() {
 fn load_without_nnp_or_cap_sys_admin_explains() {
     let ctx = build(&parse(json!({"defaultAction": "SCMP_ACT_ALLOW"}))).expect("build");
     // SAFETY: as in `spawn`: the child makes a few syscalls and _exits.
-    let child = match unsafe { fork() }.expect("fork") {
-        ForkResult::Child => {
+    let child = match unsafe { sys::process::fork() }.expect("fork") {
+        Forked::Child => {
             let code = std::panic::catch_unwind(AssertUnwindSafe(|| {
                 // Leaving uid 0 drops every capability.
-                let nobody = nix::unistd::Uid::from_raw(65534);
-                if nix::unistd::setresuid(nobody, nobody, nobody).is_err() {
+                let nobody = rustix::process::Uid::from_raw(65534);
+                if rustix::thread::set_thread_res_uid(nobody, nobody, nobody).is_err() {
                     return 1;
                 }
                 match load(&ctx) {
@@ -497,10 +467,9 @@ fn load_without_nnp_or_cap_sys_admin_explains() {
                 }
             }))
             .unwrap_or(PANICKED);
-            // SAFETY: see `spawn`.
-            unsafe { libc::_exit(code) }
+            sys::process::exit_immediately(code)
         }
-        ForkResult::Parent { child } => Child(Some(child)),
+        Forked::Parent(child) => Child(Some(child)),
     };
     exited(0)(child.wait());
 }

@@ -1,0 +1,318 @@
+//! Process calls rustix does not wrap: starting a child (fork, clone into
+//! new namespaces), replacing the program (execve, fexecve), and the odd
+//! per-process settings a container's init needs (close-on-exec for every
+//! fd, personality, session keyring). rustix leaves process creation and
+//! execve to its `runtime` feature, whose functions are unsafe and bypass
+//! libc's bookkeeping; these go through libc or are plain syscalls, each
+//! behind a small function with the conditions spelled out.
+
+use std::ffi::{CStr, CString};
+use std::io;
+use std::os::fd::{AsRawFd, BorrowedFd};
+
+use rustix::process::Pid;
+use rustix::thread::UnshareFlags;
+
+/// Which side of a fork-like call we are on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Forked {
+    /// The new process.
+    Child,
+    /// The caller, with the new process's pid.
+    Parent(Pid),
+}
+
+fn forked(rc: i64) -> io::Result<Forked> {
+    match rc {
+        -1 => Err(io::Error::last_os_error()),
+        0 => Ok(Forked::Child),
+        pid => Pid::from_raw(pid as i32).map(Forked::Parent).ok_or_else(|| io::Error::from(io::ErrorKind::InvalidData)),
+    }
+}
+
+/// `fork()`.
+///
+/// # Safety
+///
+/// The child is a copy of the calling thread only. If the caller has other
+/// threads, any lock they held (the allocator's, stdio's) stays held forever
+/// in the child: until it execs or ends (with [`exit_immediately`]), the
+/// child must not take such locks. Callers fork from a single-threaded
+/// process or keep the child to what is safe after fork.
+pub unsafe fn fork() -> io::Result<Forked> {
+    // SAFETY: fork has no memory preconditions; what the child may do
+    // afterwards is this function's own contract, stated above.
+    forked(i64::from(unsafe { libc::fork() }))
+}
+
+/// The namespace flags [`clone_into_namespaces`] and [`unshare_namespaces`]
+/// accept: creating namespaces shares or duplicates nothing of the process's
+/// memory or file table.
+const NAMESPACES: UnshareFlags = UnshareFlags::NEWNS
+    .union(UnshareFlags::NEWCGROUP)
+    .union(UnshareFlags::NEWUTS)
+    .union(UnshareFlags::NEWIPC)
+    .union(UnshareFlags::NEWUSER)
+    .union(UnshareFlags::NEWPID)
+    .union(UnshareFlags::NEWNET)
+    .union(UnshareFlags::NEWTIME);
+
+fn only_namespaces(flags: UnshareFlags) -> io::Result<u64> {
+    if !NAMESPACES.contains(flags) {
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, "only CLONE_NEW* namespace flags are accepted"));
+    }
+    Ok(u64::from(flags.bits()))
+}
+
+/// clone(2) as a fork (no shared memory, SIGCHLD on exit) whose child starts
+/// in new namespaces `namespaces` (CLONE_NEW* flags only). Unlike
+/// `unshare` + `fork`, one call makes the child init of a new pid
+/// namespace and the owner of a new user namespace at once.
+///
+/// # Safety
+///
+/// As for [`fork`]. In addition the child is made by the raw syscall, not
+/// by libc's `fork`: libc's atfork handlers do not run and the thread's
+/// cached identity in libc is the parent's, so the child must not rely on
+/// `pthread_self`-based state (locks owned by "this thread", thread ids).
+pub unsafe fn clone_into_namespaces(namespaces: UnshareFlags) -> io::Result<Forked> {
+    let flags = only_namespaces(namespaces)? | libc::SIGCHLD as u64;
+    // SAFETY: clone without CLONE_VM and with a null stack behaves like fork:
+    // the child runs on a copy of our address space; its restrictions are
+    // this function's contract. The trailing arguments (parent/child tid
+    // pointers, tls) are unused without the flags that read them.
+    let rc = unsafe { libc::syscall(libc::SYS_clone, flags, 0usize, 0usize, 0usize, 0usize) };
+    forked(rc)
+}
+
+/// unshare(2) for new namespaces only (CLONE_NEW* flags): these do not
+/// touch memory or the fd table, which is what makes rustix's general
+/// `unshare` unsafe.
+pub fn unshare_namespaces(namespaces: UnshareFlags) -> io::Result<()> {
+    let flags = only_namespaces(namespaces)?;
+    // SAFETY: namespace flags only (checked above): no fd table or fs
+    // struct is unshared, so every fd and path the program holds stays valid.
+    unsafe { rustix::thread::unshare_unsafe(UnshareFlags::from_bits_retain(flags as u32)) }.map_err(io::Error::from)
+}
+
+/// `_exit(code)`: end the process now, running no atexit handler, no
+/// destructor and no stdio flush. What a forked child of a process with
+/// state to protect (locks, cleanup guards, buffered output) must use.
+pub fn exit_immediately(code: i32) -> ! {
+    // SAFETY: _exit has no preconditions and does not return.
+    unsafe { libc::_exit(code) }
+}
+
+/// NULL-terminated array of pointers into `strings`, for execve's argv/envp.
+fn pointers(strings: &[CString]) -> Vec<*const libc::c_char> {
+    strings.iter().map(|s| s.as_ptr()).chain(std::iter::once(std::ptr::null())).collect()
+}
+
+/// execve(2): run `path` with `args` and `env` in place of this program.
+/// Returns only on failure, with the reason.
+pub fn execve(path: &CStr, args: &[CString], env: &[CString]) -> io::Error {
+    let (argv, envp) = (pointers(args), pointers(env));
+    // SAFETY: `path` and every string are NUL-terminated and outlive the
+    // call; argv and envp are NULL-terminated arrays of pointers to them.
+    unsafe { libc::execve(path.as_ptr(), argv.as_ptr(), envp.as_ptr()) };
+    io::Error::last_os_error()
+}
+
+/// fexecve(3): execve the program open at `fd`. Returns only on failure.
+pub fn fexecve(fd: BorrowedFd, args: &[CString], env: &[CString]) -> io::Error {
+    let (argv, envp) = (pointers(args), pointers(env));
+    // SAFETY: as for `execve`, with an fd we borrow for the call.
+    unsafe { libc::fexecve(fd.as_raw_fd(), argv.as_ptr(), envp.as_ptr()) };
+    io::Error::last_os_error()
+}
+
+/// Mark every fd numbered `first` or above close-on-exec, so that nothing
+/// the program holds leaks into what it execs (CVE-2024-21626). One
+/// close_range(2) call (Linux 5.11); on older kernels, each fd listed in
+/// /proc/self/fd.
+pub fn mark_cloexec_from(first: u32) -> io::Result<()> {
+    // SAFETY: close_range with CLOSE_RANGE_CLOEXEC only sets a flag on fds;
+    // it closes nothing, so no owned fd is invalidated.
+    let rc = unsafe { libc::syscall(libc::SYS_close_range, first, u32::MAX, libc::CLOSE_RANGE_CLOEXEC) };
+    if rc == 0 {
+        return Ok(());
+    }
+    let fds: Vec<i32> = std::fs::read_dir("/proc/self/fd")?
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse().ok())
+        .filter(|fd| u32::try_from(*fd).is_ok_and(|fd| fd >= first))
+        .collect();
+    for fd in fds {
+        // SAFETY: setting FD_CLOEXEC through a number read from
+        // /proc/self/fd; an fd closed meanwhile gives EBADF, which is ignored.
+        let fd = unsafe { BorrowedFd::borrow_raw(fd) };
+        let _ = rustix::io::fcntl_setfd(fd, rustix::io::FdFlags::CLOEXEC);
+    }
+    Ok(())
+}
+
+/// The execution domains of personality(2) a container may ask for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Persona {
+    /// `PER_LINUX`
+    Linux,
+    /// `PER_LINUX32`: `uname -m` says i686 on x86_64.
+    Linux32,
+}
+
+/// personality(2).
+pub fn set_personality(p: Persona) -> io::Result<()> {
+    // linux/personality.h (libc does not export these).
+    let persona: libc::c_ulong = match p {
+        Persona::Linux => 0x0000,
+        Persona::Linux32 => 0x0008,
+    };
+    // SAFETY: personality takes a plain integer.
+    if unsafe { libc::personality(persona) } == -1 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// keyctl(KEYCTL_JOIN_SESSION_KEYRING, name): give the process a new session
+/// keyring of its own (so containers do not share the host's keys).
+pub fn join_session_keyring(name: &CStr) -> io::Result<()> {
+    const KEYCTL_JOIN_SESSION_KEYRING: libc::c_long = 1;
+    // SAFETY: keyctl with a NUL-terminated name that outlives the call.
+    let rc = unsafe { libc::syscall(libc::SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, name.as_ptr()) };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rustix::process::{waitpid, WaitOptions};
+    use std::os::fd::AsFd;
+
+    fn is_cloexec(fd: impl AsFd) -> io::Result<bool> {
+        Ok(rustix::io::fcntl_getfd(fd)?.contains(rustix::io::FdFlags::CLOEXEC))
+    }
+
+    /// Run `child` in a forked child (exit code = its result) and return
+    /// the exit code.
+    fn in_child(child: impl FnOnce() -> i32) -> i32 {
+        // SAFETY: the child only runs `child`, which makes syscalls and
+        // small allocations in a test, then exits without unwinding.
+        match unsafe { fork() }.unwrap() {
+            Forked::Child => exit_immediately(child()),
+            Forked::Parent(pid) => {
+                let (_, st) = waitpid(Some(pid), WaitOptions::empty()).unwrap().unwrap();
+                st.exit_status().unwrap()
+            }
+        }
+    }
+
+    #[test]
+    fn fork_and_exit_immediately() {
+        assert_eq!(in_child(|| 7), 7);
+    }
+
+    #[test]
+    fn clone_into_namespaces_only_takes_namespace_flags() {
+        // SAFETY: refused before anything is cloned.
+        let e = unsafe { clone_into_namespaces(UnshareFlags::FILES) }.unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::InvalidInput);
+        assert!(unshare_namespaces(UnshareFlags::FS | UnshareFlags::NEWNS).is_err());
+    }
+
+    #[test]
+    fn clone_into_a_new_uts_namespace() {
+        assert!(rustix::process::geteuid().is_root(), "this test needs root: run it as scripts/test.sh does");
+        // SAFETY: the child makes two syscalls and exits.
+        match unsafe { clone_into_namespaces(UnshareFlags::NEWUTS) }.unwrap() {
+            Forked::Child => {
+                let ok = rustix::system::sethostname(b"sys-test").is_ok();
+                exit_immediately(if ok { 0 } else { 1 })
+            }
+            Forked::Parent(pid) => {
+                let (_, st) = waitpid(Some(pid), WaitOptions::empty()).unwrap().unwrap();
+                assert_eq!(st.exit_status(), Some(0));
+                assert_ne!(rustix::system::uname().nodename().to_bytes(), b"sys-test", "the host's name changed");
+            }
+        }
+    }
+
+    #[test]
+    fn execve_runs_the_program_with_args_and_env() {
+        let code = in_child(|| {
+            let args = [
+                c"sh".to_owned(),
+                c"-c".to_owned(),
+                c"test \"$1$X\" = ab".to_owned(),
+                c"sh".to_owned(),
+                c"a".to_owned(),
+            ];
+            let env = [c"X=b".to_owned()];
+            let _ = execve(c"/bin/sh", &args, &env);
+            99
+        });
+        assert_eq!(code, 0);
+        let e = execve(c"/nonexistent", &[c"x".to_owned()], &[]);
+        assert_eq!(e.kind(), io::ErrorKind::NotFound);
+    }
+
+    #[test]
+    fn fexecve_runs_the_open_program() {
+        let code = in_child(|| {
+            let Ok(f) = std::fs::File::open("/bin/sh") else { return 98 };
+            let _ = fexecve(f.as_fd(), &[c"sh".to_owned(), c"-c".to_owned(), c"exit 5".to_owned()], &[]);
+            99
+        });
+        assert_eq!(code, 5);
+    }
+
+    #[test]
+    fn every_fd_from_first_becomes_cloexec() {
+        let code = in_child(|| {
+            let (a, b) = rustix::pipe::pipe().unwrap();
+            let keep = a.as_raw_fd().min(b.as_raw_fd());
+            let mark = a.as_raw_fd().max(b.as_raw_fd());
+            // pipe() gives fds without CLOEXEC.
+            if is_cloexec(&a).unwrap() || is_cloexec(&b).unwrap() {
+                return 2;
+            }
+            mark_cloexec_from(mark as u32).unwrap();
+            let (k, m) = if a.as_raw_fd() == keep { (&a, &b) } else { (&b, &a) };
+            if !is_cloexec(k).unwrap() && is_cloexec(m).unwrap() {
+                0
+            } else {
+                1
+            }
+        });
+        assert_eq!(code, 0);
+    }
+
+    #[test]
+    fn personality_and_keyring() {
+        let code = in_child(|| {
+            if set_personality(Persona::Linux32).is_err() {
+                return 1;
+            }
+            let machine = rustix::system::uname().machine().to_bytes().to_vec();
+            if set_personality(Persona::Linux).is_err() {
+                return 2;
+            }
+            // No keyring support (ENOSYS) is fine; anything else is not.
+            match join_session_keyring(c"_ses.sys-test") {
+                Ok(()) => {}
+                Err(e) if e.raw_os_error() == Some(libc::ENOSYS) => {}
+                Err(_) => return 3,
+            }
+            // On x86_64, PER_LINUX32 makes uname say i686.
+            if !cfg!(target_arch = "x86_64") || machine == b"i686" {
+                0
+            } else {
+                4
+            }
+        });
+        assert_eq!(code, 0);
+    }
+}
