@@ -53,7 +53,11 @@ pub fn exit_with(e: &InitError) -> ! {
         let chan = unsafe { BorrowedFd::borrow_raw(fd) };
         Channel::send_on(chan, &Msg::Error(e.clone()), None).is_ok()
     };
-    if !sent {
+    // Past the hand-over, stderr is where a failure can be seen. Before it,
+    // a send that fails means the parent gave up on us (it reports its own
+    // error and kills us): a second message on the shared stderr would only
+    // garble its one line.
+    if !sent && fd < 0 {
         eprintln!("berth-runtime: {e}");
     }
     sys::process::exit_immediately(1)
