@@ -1,6 +1,7 @@
 //! Container commands: create, run (attached), rm, ps.
 
 use std::collections::HashMap;
+use std::io::IsTerminal as _;
 use std::time::SystemTime;
 
 use engine::containers::{Container, CreateSpec, State};
@@ -36,7 +37,7 @@ pub struct CreateArgs {
     /// Allocate a pseudo-TTY for container
     #[arg(short, long)]
     tty: bool,
-    /// Keep STDIN open even if not attached (stdin is always passed through)
+    /// Keep STDIN open even if not attached
     #[arg(short, long)]
     interactive: bool,
     /// Pull image policy: missing, always or never
@@ -107,6 +108,7 @@ fn create_spec(a: &CreateArgs) -> CreateSpec {
         user: a.user.clone(),
         hostname: a.hostname.clone(),
         terminal: a.tty,
+        interactive: a.interactive,
     }
 }
 
@@ -130,6 +132,10 @@ pub fn create(engine: &Engine, a: &CreateArgs) -> Result<u8> {
 /// `run` without `-d`: the container's exit code is ours (podman's rule);
 /// failures before it ran are 125.
 pub fn run(engine: &Engine, a: &RunArgs) -> Result<u8> {
+    if a.create.tty && a.create.interactive && !std::io::stdin().is_terminal() {
+        // podman's words; it runs the container all the same.
+        tracing::warn!("The input device is not a TTY. The --tty and --interactive flags might not work properly");
+    }
     let mut c = create_container(engine, &a.create)?;
     let res = engine.run_attached(&mut c);
     if a.rm {

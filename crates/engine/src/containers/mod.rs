@@ -10,6 +10,7 @@ mod db;
 mod naming;
 pub mod seccomp;
 pub mod spec;
+mod stdio;
 
 use std::fs;
 use std::path::PathBuf;
@@ -60,6 +61,12 @@ pub struct Container {
     pub exit_code: Option<i32>,
     pub started_at: Option<SystemTime>,
     pub finished_at: Option<SystemTime>,
+    /// It gets a terminal of its own (`-t`).
+    #[serde(default)]
+    pub terminal: bool,
+    /// Our stdin reaches it (`-i`); otherwise its stdin is /dev/null.
+    #[serde(default)]
+    pub interactive: bool,
 }
 
 impl Container {
@@ -82,6 +89,7 @@ pub struct CreateSpec {
     pub user: Option<String>,
     pub hostname: Option<String>,
     pub terminal: bool,
+    pub interactive: bool,
 }
 
 impl Engine {
@@ -137,6 +145,8 @@ impl Engine {
             exit_code: None,
             started_at: None,
             finished_at: None,
+            terminal: spec.terminal,
+            interactive: spec.interactive,
         };
         self.insert_named(&db, &mut c, spec.name.as_deref())?;
         let made = (|| {
@@ -288,7 +298,8 @@ impl Engine {
     }
 
     /// Start container `c` and stay with it until it exits (`run` without
-    /// `-d`): its stdio is ours, signals we get go to it. Returns its exit
+    /// `-d`): its output reaches our stdout and stderr, our stdin only with
+    /// `-i`, signals we get go to it (see `stdio` for how). Returns its exit
     /// code (128 + signal when killed).
     ///
     /// The caller must have called [`protect_exe`] first, and must have no
@@ -307,6 +318,7 @@ impl Engine {
         self.delete_runtime_state(&c.id)?;
         wait_single_threaded()?;
         let db = self.db()?;
+        let wiring = stdio::Wiring::new(c.terminal, c.interactive)?;
         // Last before the runtime: from here on `finish` unmounts.
         self.layers()?.mount(&c.id)?;
         let opts = CreateOptions {
@@ -320,9 +332,12 @@ impl Engine {
             preserve_fds: 0,
             foreground: true,
             systemd_cgroup: false,
-            stdio: None,
+            stdio: Some(wiring.for_container()),
         };
-        let started = rt::create(&opts).map_err(Error::from).and_then(|created| {
+        let created = rt::create(&opts);
+        drop(opts);
+        let started = created.map_err(Error::from).and_then(|created| {
+            let relays = wiring.attach()?;
             c.state = State::Running;
             c.pid = Some(created.state.pid);
             c.started_at = Some(SystemTime::now());
@@ -330,10 +345,14 @@ impl Engine {
             c.finished_at = None;
             db.update(c)?;
             rt::start(&root, &c.id)?;
-            Ok(created)
+            Ok((created, relays))
         });
         let code = match started {
-            Ok(created) => rt::foreground::wait(nix::unistd::Pid::from_raw(created.state.pid), created.terminal),
+            Ok((created, relays)) => rt::foreground::wait_relaying(
+                nix::unistd::Pid::from_raw(created.state.pid),
+                created.terminal,
+                relays,
+            ),
             Err(e) => {
                 self.finish(&db, c, None);
                 return Err(e);

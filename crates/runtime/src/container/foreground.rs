@@ -26,6 +26,10 @@ pub struct Relay {
 /// [`wait`], also copying each relay's pipe to its destination meanwhile;
 /// returns once the process exited and the relays drained what it wrote.
 pub fn wait_relaying(pid: Pid, terminal: Option<OwnedFd>, relays: Vec<Relay>) -> i32 {
+    // Before any thread starts: threads inherit the mask, and a signal that a
+    // relay thread did not block would take its default action (killing us)
+    // instead of reaching the container.
+    block_forwarded_signals();
     let copies: Vec<_> = relays
         .into_iter()
         .map(|r| {
@@ -50,7 +54,9 @@ pub fn wait_relaying(pid: Pid, terminal: Option<OwnedFd>, relays: Vec<Relay>) ->
     code
 }
 
-fn wait_inner(pid: Pid, terminal: Option<OwnedFd>) -> i32 {
+/// The signals [`wait`] forwards: all but those that cannot be caught or
+/// that report our own faults.
+fn forwarded_signals() -> SigSet {
     let mut set = SigSet::all();
     for s in [
         Signal::SIGKILL,
@@ -64,6 +70,18 @@ fn wait_inner(pid: Pid, terminal: Option<OwnedFd>) -> i32 {
     ] {
         set.remove(s);
     }
+    set
+}
+
+/// Block the signals [`wait`] forwards in the calling thread, and so in every
+/// thread it starts afterwards. A caller that starts threads of its own
+/// before waiting (feeding the container's stdin) calls this first.
+pub fn block_forwarded_signals() {
+    let _ = forwarded_signals().thread_block();
+}
+
+fn wait_inner(pid: Pid, terminal: Option<OwnedFd>) -> i32 {
+    let set = forwarded_signals();
     let _ = set.thread_block();
     let proxy = terminal.map(|master| {
         if let Some((rows, cols)) = our_size() {
