@@ -139,8 +139,11 @@ pub fn run(engine: &Engine, a: &RunArgs) -> Result<u8> {
     let mut c = create_container(engine, &a.create)?;
     let res = engine.run_attached(&mut c);
     if a.rm {
-        if let Err(e) = engine.remove_container(&c, true) {
-            tracing::warn!("removing container {}: {e}", c.id);
+        match engine.remove_container(&c, true) {
+            // Removed meanwhile (`rm -f` from elsewhere): nothing left to do.
+            Ok(()) => {}
+            Err(e) if e.kind == ErrorKind::NotFound => {}
+            Err(e) => tracing::warn!("removing container {}: {e}", c.id),
         }
     }
     let code = res?;

@@ -45,7 +45,12 @@ impl Wiring {
             // The runtime puts the pty on 0-2 before the process runs; until
             // then the init holds nothing of ours either.
             let container = Stdio { stdin: null()?, stdout: null()?, stderr: null()? };
-            return Ok(Wiring { container: Arc::new(container), relays: Vec::new(), feed: None, mute_stdin: !interactive });
+            return Ok(Wiring {
+                container: Arc::new(container),
+                relays: Vec::new(),
+                feed: None,
+                mute_stdin: !interactive,
+            });
         }
         let (out_r, out_w) = pipe().ctx(|| "creating the container's stdout pipe".into())?;
         let (err_r, err_w) = pipe().ctx(|| "creating the container's stderr pipe".into())?;
