@@ -75,7 +75,7 @@ impl Db {
                     c.name
                 )))
             }
-            Err(e) => Err(Error::new(format!("recording container {}: {e}", c.name))),
+            Err(e) => Err(Error::caused(format_args!("recording container {}", c.name), e)),
         }
     }
 

@@ -164,7 +164,7 @@ impl Engine {
         match fs::remove_dir_all(&dir) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(Error::new(format!("removing {}: {e}", dir.display()))),
+            Err(e) => return Err(Error::caused(format_args!("removing {}", dir.display()), e)),
         }
         db.delete(&c.id)?;
         lock.remove();

@@ -202,7 +202,7 @@ fn read_account_file(root: BorrowedFd, path: &str) -> Result<String> {
     match sys::fs::read_regular_rerooted(root, Path::new(path), MAX_ACCOUNT_FILE) {
         Ok(bytes) => Ok(String::from_utf8_lossy(&bytes).into_owned()),
         Err(e) if matches!(e.kind(), io::ErrorKind::NotFound | io::ErrorKind::NotADirectory) => Ok(String::new()),
-        Err(e) => Err(Error::new(format!("cannot read the image's {path}: {e}"))),
+        Err(e) => Err(Error::caused(format_args!("cannot read the image's {path}"), e)),
     }
 }
 
