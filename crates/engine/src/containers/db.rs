@@ -25,8 +25,8 @@ pub struct Db {
 
 impl Db {
     pub fn open(root: &Path) -> Result<Db> {
-        std::fs::create_dir_all(root).ctx(|| format!("creating {}", root.display()))?;
         let path = root.join("containers.db");
+        private_file(&path).ctx(|| format!("creating {}", path.display()))?;
         let mut conn = Connection::open(&path).ctx(|| format!("opening {}", path.display()))?;
         // Other berth processes may hold the write lock for a moment.
         conn.busy_timeout(Duration::from_secs(30)).ctx(|| "setting busy timeout".into())?;
@@ -143,6 +143,26 @@ impl Db {
         out.sort_by_key(|c: &Container| c.created);
         Ok(out)
     }
+}
+
+/// Create the database file 0600 (records carry containers' environment)
+/// before SQLite does (it would use the umask), and close one that an older
+/// version made readable. SQLite gives its -wal and -shm files the database
+/// file's mode.
+fn private_file(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
+        .open(path)?;
+    if file.metadata()?.permissions().mode() & 0o077 != 0 {
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    }
+    Ok(())
 }
 
 /// Whether [`Db::update`] wrote.

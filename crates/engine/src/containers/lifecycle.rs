@@ -9,6 +9,8 @@
 use std::fs;
 use std::time::SystemTime;
 
+use sys::fs::Durability;
+
 use super::db::Db;
 use super::lock::ContainerLock;
 use super::{change, naming, spec, stdio, wait_single_threaded, Container, CreateSpec, State};
@@ -90,8 +92,10 @@ impl Engine {
             layers.unmount(&id)?;
             let bytes = serde_json::to_vec_pretty(&config?).ctx(|| "encoding config.json".into())?;
             let dir = self.bundle_dir(&id);
-            fs::create_dir_all(&dir).ctx(|| format!("creating {}", dir.display()))?;
-            runtime::state::write_atomic(&dir.join("config.json"), &bytes, 0o600)?;
+            sys::fs::create_private_dir(&dir, super::PRIVATE).ctx(|| format!("creating {}", dir.display()))?;
+            let config = dir.join("config.json");
+            sys::fs::write_atomic(&config, &bytes, 0o600, Durability::Durable)
+                .ctx(|| format!("writing {}", config.display()))?;
             Ok(())
         })();
         if let Err(e) = made {

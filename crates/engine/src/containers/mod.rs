@@ -15,7 +15,8 @@ pub mod spec;
 mod stdio;
 
 use std::fs;
-use std::path::PathBuf;
+use std::os::unix::fs::MetadataExt as _;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
 use serde::{Deserialize, Serialize};
@@ -208,6 +209,34 @@ fn change(db: &Db, id: &str, mut decide: impl FnMut(&mut Container) -> bool) -> 
         }
     }
     Err(Error::new(format!("container {id}: its record keeps changing under us")))
+}
+
+/// Directories that hold containers' configs (their environment may carry
+/// secrets) and runtime state are closed to other host users: 0700, since
+/// nothing but root (berth and its runtime) ever walks them. (0711 will be
+/// needed where a container's own root must reach its rootfs from outside,
+/// i.e. with user namespaces; those mount points live in the layer store.)
+const PRIVATE: u32 = 0o700;
+
+/// Make (or, for a store made by an older version, close) the container
+/// directories: `<root>/container-data` and each container's dir in it, the
+/// runroot, and `<runroot>/runtime`, the runtime's state root.
+pub(crate) fn private_dirs(root: &Path, runroot: &Path) -> Result<()> {
+    let data = root.join("container-data");
+    // Older versions made them 0755, each container's dir too: if the parent
+    // was open, close what is in it before closing it.
+    if fs::symlink_metadata(&data).is_ok_and(|m| m.is_dir() && m.mode() & 0o077 != 0) {
+        for entry in fs::read_dir(&data).ctx(|| format!("listing {}", data.display()))?.flatten() {
+            if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                let dir = entry.path();
+                sys::fs::restrict_dir(&dir, PRIVATE).ctx(|| format!("closing {}", dir.display()))?;
+            }
+        }
+    }
+    for dir in [data, runroot.to_path_buf(), runroot.join("runtime")] {
+        sys::fs::create_private_dir(&dir, PRIVATE).ctx(|| format!("creating {}", dir.display()))?;
+    }
+    Ok(())
 }
 
 /// Re-execute this process from a read-only copy of its binary, so a
