@@ -30,11 +30,11 @@ fn env_with_image() -> Arc<Env> {
 
 /// `ps -a` as name -> (state, exit code).
 fn ps(env: &Env) -> HashMap<String, (String, String)> {
-    env.ok(&["ps", "-a", "--format", "{{.Names}} {{.State}} {{.ExitCode}}"])
-        .lines()
-        .map(|l| {
-            let f: Vec<&str> = l.split(' ').collect();
-            (f[0].to_string(), (f[1].to_string(), f[2].to_string()))
+    let list: Vec<serde_json::Value> = serde_json::from_str(&env.ok(&["ps", "-a", "--format", "json"])).unwrap();
+    list.iter()
+        .map(|c| {
+            let name = c["Names"][0].as_str().unwrap().to_string();
+            (name, (c["State"].as_str().unwrap().to_string(), c["ExitCode"].to_string()))
         })
         .collect()
 }
@@ -148,7 +148,9 @@ fn rm_races_a_running_container() {
         assert_eq!(o.status.code(), Some(2), "{}", stderr(o));
     }
     let forced: Vec<_> = (0..4)
-        .map(|_| env.cmd(&["rm", "-f", "busy"]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap())
+        .map(|_| {
+            env.cmd(&["rm", "-f", "-t", "0", "busy"]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap()
+        })
         .collect();
     let codes: Vec<Option<i32>> = forced.into_iter().map(|c| c.wait_with_output().unwrap().status.code()).collect();
     // One removes it; the others find nothing (podman's rm -f ignores that).

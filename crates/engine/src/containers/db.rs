@@ -200,6 +200,8 @@ mod tests {
             finished_at: None,
             terminal: false,
             interactive: false,
+            auto_remove: false,
+            labels: Default::default(),
             version: 0,
         }
     }

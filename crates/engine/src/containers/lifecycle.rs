@@ -7,7 +7,7 @@
 //! record is written first on create and deleted last on remove.
 
 use std::fs;
-use std::time::SystemTime;
+use std::time::{Duration, Instant, SystemTime};
 
 use sys::fs::Durability;
 
@@ -27,20 +27,7 @@ impl Engine {
                 .map(|a| a.iter().filter_map(|s| s.as_str().map(String::from)).collect())
                 .unwrap_or_default()
         };
-        let mut args = match &spec.entrypoint {
-            Some(e) if e.is_empty() => Vec::new(),
-            Some(e) => vec![e.clone()],
-            None => strings("Entrypoint"),
-        };
-        // An explicit entrypoint drops the image's CMD, as in docker.
-        if !spec.command.is_empty() {
-            args.extend(spec.command.iter().cloned());
-        } else if spec.entrypoint.is_none() {
-            args.extend(strings("Cmd"));
-        }
-        if args.is_empty() {
-            return Err(Error::new("no command or entrypoint provided, and no CMD or ENTRYPOINT from image"));
-        }
+        let args = command_line(spec, &strings("Entrypoint"), &strings("Cmd"))?;
         if let Some(n) = &spec.name {
             naming::validate(n)?;
         }
@@ -66,6 +53,13 @@ impl Engine {
             finished_at: None,
             terminal: spec.terminal,
             interactive: spec.interactive,
+            auto_remove: spec.auto_remove,
+            labels: image
+                .labels()
+                .into_iter()
+                .filter_map(|(k, v)| Some((k, v.as_str()?.to_string())))
+                .chain(spec.labels.iter().cloned())
+                .collect(),
             version: 0,
         };
         if let Err(e) = self.insert_named(&db, &mut c, spec.name.as_deref()) {
@@ -74,8 +68,7 @@ impl Engine {
         }
         let made = (|| {
             let rootfs = layers.create_container_fs(&id, &image.chain_ids())?;
-            let mut env = strings("Env");
-            env.extend(spec.env.iter().cloned());
+            let env = merge_env(&strings("Env"), &spec.env);
             let workdir = cfg.get("WorkingDir").and_then(|v| v.as_str()).unwrap_or("");
             let user = cfg.get("User").and_then(|v| v.as_str()).unwrap_or("");
             let hostname = spec.hostname.clone().unwrap_or_else(|| c.short_id().to_string());
@@ -99,7 +92,7 @@ impl Engine {
             Ok(())
         })();
         if let Err(e) = made {
-            if let Err(e) = self.remove_locked(&db, &c, true, lock) {
+            if let Err(e) = self.remove_locked(&db, &c, Removal { force: true, stop_timeout: Duration::ZERO }, lock) {
                 tracing::warn!("removing the half-made container {id}: {e}");
             }
             return Err(e);
@@ -137,11 +130,14 @@ impl Engine {
     /// Remove a container: its processes (only with `force` if it runs),
     /// runtime state, root filesystem, bundle and, last, its record. `c` may
     /// be stale: what counts is the record found under the lock.
-    pub fn remove_container(&self, c: &Container, force: bool) -> Result<()> {
+    ///
+    /// A running container is stopped as `podman rm -f` does: SIGTERM, then
+    /// SIGKILL if it still runs after `stop_timeout` (at once for zero).
+    pub fn remove_container(&self, c: &Container, force: bool, stop_timeout: Duration) -> Result<()> {
         let lock = self.lock_container(&c.id)?;
         let db = self.db()?;
         match db.get(&c.id)? {
-            Some(current) => self.remove_locked(&db, &current, force, lock),
+            Some(current) => self.remove_locked(&db, &current, Removal { force, stop_timeout }, lock),
             None => {
                 lock.remove();
                 Err(Error::not_found(format!("no container with name or ID \"{}\" found: no such container", c.name)))
@@ -149,15 +145,15 @@ impl Engine {
         }
     }
 
-    fn remove_locked(&self, db: &Db, c: &Container, force: bool, lock: ContainerLock) -> Result<()> {
+    fn remove_locked(&self, db: &Db, c: &Container, how: Removal, lock: ContainerLock) -> Result<()> {
         if c.state == State::Running && self.init_alive(&c.id) {
-            if !force {
+            if !how.force {
                 return Err(Error::in_use(format!(
                     "cannot remove container {} as it is running - running or paused containers cannot be removed without force: container state improper",
                     c.id
                 )));
             }
-            let _ = runtime::container::kill(&self.runtime_root(), &c.id, nix::sys::signal::Signal::SIGKILL, true);
+            self.stop(c, how.stop_timeout);
         }
         self.delete_runtime_state(&c.id)?;
         match self.layers()?.remove_container_fs(&c.id) {
@@ -173,6 +169,35 @@ impl Engine {
         db.delete(&c.id)?;
         lock.remove();
         Ok(())
+    }
+
+    /// Stop running container `c` (its lock held) as podman does: its stop
+    /// signal to the init, then, if that has not ended it within `timeout`,
+    /// SIGKILL to every process in its cgroup.
+    fn stop(&self, c: &Container, timeout: Duration) {
+        use nix::sys::signal::Signal;
+        let rt = self.runtime_root();
+        if !timeout.is_zero() {
+            if let Err(e) = runtime::container::kill(&rt, &c.id, Signal::SIGTERM, false) {
+                tracing::debug!("SIGTERM to {}: {e}", c.id);
+            }
+            let deadline = Instant::now() + timeout;
+            while self.init_alive(&c.id) && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            if !self.init_alive(&c.id) {
+                return;
+            }
+            // podman's words.
+            tracing::warn!(
+                "StopSignal SIGTERM failed to stop container {} in {} seconds, resorting to SIGKILL",
+                c.name,
+                timeout.as_secs()
+            );
+        }
+        if let Err(e) = runtime::container::kill(&rt, &c.id, Signal::SIGKILL, true) {
+            tracing::debug!("SIGKILL to {}: {e}", c.id);
+        }
     }
 
     /// Start container `c` and stay with it until it exits (`run` without
@@ -296,5 +321,78 @@ impl Engine {
             Ok(None) => {}
             Err(e) => tracing::warn!("recording the exit of {}: {e}", c.id),
         }
+    }
+}
+
+/// What `rm` does with a running container.
+#[derive(Debug, Clone, Copy)]
+struct Removal {
+    force: bool,
+    stop_timeout: Duration,
+}
+
+/// What the container runs, as podman's `makeCommand` decides it from the
+/// user's entrypoint and command and the image's.
+fn command_line(spec: &CreateSpec, image_entrypoint: &[String], image_cmd: &[String]) -> Result<Vec<String>> {
+    let entrypoint = spec.entrypoint.as_deref().unwrap_or(image_entrypoint);
+    let mut args: Vec<String> = if entrypoint == [""] { Vec::new() } else { entrypoint.to_vec() };
+    // The image's CMD only when the user set no entrypoint, or an empty one.
+    if !spec.command.is_empty() {
+        args.extend(spec.command.iter().cloned());
+    } else if spec.entrypoint.as_ref().is_none_or(|e| e.is_empty()) {
+        args.extend(image_cmd.iter().cloned());
+    }
+    if args.is_empty() {
+        return Err(Error::new("no command or entrypoint provided, and no CMD or ENTRYPOINT from image"));
+    }
+    Ok(args)
+}
+
+/// The image's environment with the user's on top: one entry per key, in
+/// first-seen order, the last value given winning.
+fn merge_env(image: &[String], user: &[String]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for e in image.iter().chain(user) {
+        let key = e.split_once('=').map_or(e.as_str(), |(k, _)| k);
+        match out.iter_mut().find(|o| o.split_once('=').map_or(o.as_str(), |(k, _)| k) == key) {
+            Some(slot) => slot.clone_from(e),
+            None => out.push(e.clone()),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn strings(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn entrypoint_and_command_as_podman() {
+        let (ep, cmd) = (strings(&["/init"]), strings(&["sh"]));
+        let run = |entrypoint: Option<&[&str]>, command: &[&str]| {
+            let spec =
+                CreateSpec { entrypoint: entrypoint.map(strings), command: strings(command), ..Default::default() };
+            command_line(&spec, &ep, &cmd).map_err(|e| e.to_string())
+        };
+        assert_eq!(run(None, &[]), Ok(strings(&["/init", "sh"])));
+        assert_eq!(run(None, &["ls"]), Ok(strings(&["/init", "ls"])));
+        assert_eq!(run(Some(&["/bin/echo", "a"]), &["b"]), Ok(strings(&["/bin/echo", "a", "b"])));
+        // An entrypoint drops the image's CMD...
+        assert_eq!(run(Some(&["/bin/echo"]), &[]), Ok(strings(&["/bin/echo"])));
+        // ... `--entrypoint ''` too, leaving nothing to run...
+        assert_eq!(run(Some(&[""]), &["echo", "e"]), Ok(strings(&["echo", "e"])));
+        assert!(run(Some(&[""]), &[]).unwrap_err().starts_with("no command or entrypoint provided"));
+        // ... but not `--entrypoint '[]'`.
+        assert_eq!(run(Some(&[]), &[]), Ok(strings(&["sh"])));
+    }
+
+    #[test]
+    fn later_env_values_win() {
+        let env = merge_env(&strings(&["PATH=/bin", "A=1"]), &strings(&["A=2", "B=", "PATH=/x", "A=3"]));
+        assert_eq!(env, strings(&["PATH=/x", "A=3", "B="]));
     }
 }

@@ -14,6 +14,7 @@ pub mod seccomp;
 pub mod spec;
 mod stdio;
 
+use std::collections::BTreeMap;
 use std::fs;
 use std::os::unix::fs::MetadataExt as _;
 use std::path::{Path, PathBuf};
@@ -24,6 +25,10 @@ use serde::{Deserialize, Serialize};
 use self::db::{Db, Written};
 use crate::error::{Context as _, Error, Result};
 use crate::{Engine, Image};
+
+/// How long `rm -f` (and `rmi -f`) give a running container to stop on its
+/// own before killing it: podman's default `--time`.
+pub const DEFAULT_STOP_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Where a container is in its life (podman's names for the states).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -70,6 +75,12 @@ pub struct Container {
     /// Our stdin reaches it (`-i`); otherwise its stdin is /dev/null.
     #[serde(default)]
     pub interactive: bool,
+    /// Removed when it exits (`--rm`).
+    #[serde(default)]
+    pub auto_remove: bool,
+    /// The image's labels with the user's on top (`--label`).
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
     /// The record's version in the database, for compare-and-swap updates.
     #[serde(skip)]
     pub(crate) version: i64,
@@ -87,10 +98,16 @@ pub struct CreateSpec {
     pub name: Option<String>,
     /// Replaces the image's CMD when not empty.
     pub command: Vec<String>,
-    /// Replaces the image's ENTRYPOINT when set (`Some("")` clears it).
-    pub entrypoint: Option<String>,
-    /// Added to the image's environment (`KEY=value`).
+    /// Replaces the image's ENTRYPOINT when set, podman's way: `[""]` runs
+    /// the command alone; `[]` the command, or else the image's CMD; any
+    /// other entrypoint drops the image's CMD.
+    pub entrypoint: Option<Vec<String>>,
+    /// Set in the container's environment over the image's (`KEY=value`;
+    /// a later value of a key wins).
     pub env: Vec<String>,
+    /// Added to the image's labels (a later value of a key wins).
+    pub labels: Vec<(String, String)>,
+    pub auto_remove: bool,
     pub workdir: Option<String>,
     pub user: Option<String>,
     pub hostname: Option<String>,
@@ -155,7 +172,7 @@ impl Engine {
         }
         let mut removed = Vec::new();
         for c in &users {
-            self.remove_container(c, true)?;
+            self.remove_container(c, true, DEFAULT_STOP_TIMEOUT)?;
             removed.push(c.id.clone());
         }
         self.remove(image)?;
