@@ -175,6 +175,8 @@ impl Engine {
     /// signal to the init, then, if that has not ended it within `timeout`,
     /// SIGKILL to every process in its cgroup.
     fn stop(&self, c: &Container, timeout: Duration) {
+        // The runtime's API takes nix's signal type on this branch: the
+        // engine's only use of nix, with the pid below.
         use nix::sys::signal::Signal;
         let rt = self.runtime_root();
         if !timeout.is_zero() {
@@ -270,6 +272,7 @@ impl Engine {
             }
         };
         drop(lock);
+        // (nix's Pid: the runtime's API type, see `stop`.)
         let pid = nix::unistd::Pid::from_raw(created.state.pid);
         let code = rt::foreground::wait_relaying(pid, created.terminal, relays);
         match self.lock_container(&c.id) {
