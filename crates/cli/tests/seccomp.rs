@@ -7,7 +7,7 @@ mod common;
 use common::*;
 
 fn require_root() {
-    assert!(nix::unistd::geteuid().is_root(), "these tests run containers: run them as root");
+    assert!(rustix::process::geteuid().is_root(), "these tests run containers: run them as root");
 }
 
 /// An Env with the busybox image loaded as `localhost/bb:latest`.

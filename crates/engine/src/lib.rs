@@ -32,6 +32,7 @@ pub struct Engine {
 impl Engine {
     pub fn open(root: &Path, runroot: &Path, driver: Option<&str>) -> Result<Engine> {
         let blobs = image::store::Store::open(root).ctx(|| format!("opening image store {}", root.display()))?;
+        containers::private_dirs(root, runroot)?;
         Ok(Engine {
             blobs,
             root: root.to_path_buf(),

@@ -14,7 +14,6 @@ pub mod namespaces;
 pub mod process;
 pub mod procfs;
 pub mod rootfs;
-pub mod safe_path;
 pub mod seccomp;
 pub mod spec;
 pub mod state;

@@ -1,9 +1,10 @@
 //! Container commands: create, run (attached), rm, ps.
 
 use std::collections::HashMap;
-use std::time::SystemTime;
+use std::io::IsTerminal as _;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use engine::containers::{Container, CreateSpec, State};
+use engine::containers::{Container, CreateSpec, State, DEFAULT_STOP_TIMEOUT};
 use engine::{Engine, ErrorKind};
 use serde_json::{json, Value};
 
@@ -12,15 +13,31 @@ use super::registry::{pull_image, RemoteArgs};
 use crate::error::{CliError, Result};
 use crate::format::{self, Format};
 
+/// Go's `strconv.ParseBool`, which podman's boolean flags use. Every boolean
+/// flag here is `num_args = 0..=1, require_equals = true` with this parser:
+/// `--flag` or `--flag=VALUE`, never a separate word, so `-it` and
+/// `--rm IMAGE` parse as they do with podman.
+pub fn go_bool(s: &str) -> std::result::Result<bool, String> {
+    match s {
+        "1" | "t" | "T" | "TRUE" | "true" | "True" => Ok(true),
+        "0" | "f" | "F" | "FALSE" | "false" | "False" => Ok(false),
+        _ => Err(format!("strconv.ParseBool: parsing {s:?}: invalid syntax")),
+    }
+}
+
 /// The flags `create` and `run` share.
 #[derive(clap::Args)]
+#[command(args_override_self = true)]
 pub struct CreateArgs {
     /// Assign a name to the container
     #[arg(long)]
     name: Option<String>,
-    /// Set environment variables in container
-    #[arg(short, long = "env", value_name = "KEY=VALUE")]
+    /// Set environment variables in container (`VAR` copies it from ours, `VAR*` all that match)
+    #[arg(short, long = "env", value_name = "KEY[=VALUE]")]
     env: Vec<String>,
+    /// Set metadata on a container
+    #[arg(short, long = "label", value_name = "KEY[=VALUE]")]
+    label: Vec<String>,
     /// Working directory inside the container
     #[arg(short, long)]
     workdir: Option<String>,
@@ -30,99 +47,179 @@ pub struct CreateArgs {
     /// Set container hostname
     #[arg(long)]
     hostname: Option<String>,
-    /// Overwrite the default ENTRYPOINT of the image
-    #[arg(long)]
+    /// Overwrite the default ENTRYPOINT of the image (a string, or a JSON array)
+    #[arg(long, allow_hyphen_values = true)]
     entrypoint: Option<String>,
     /// Allocate a pseudo-TTY for container
-    #[arg(short, long)]
+    #[arg(short, long, num_args = 0..=1, require_equals = true, default_value = "false",
+          default_missing_value = "true", value_parser = go_bool, action = clap::ArgAction::Set)]
     tty: bool,
-    /// Keep STDIN open even if not attached (stdin is always passed through)
-    #[arg(short, long)]
+    /// Keep STDIN open even if not attached
+    #[arg(short, long, num_args = 0..=1, require_equals = true, default_value = "false",
+          default_missing_value = "true", value_parser = go_bool, action = clap::ArgAction::Set)]
     interactive: bool,
     /// Pull image policy: missing, always or never
     #[arg(long, default_value = "missing", value_parser = ["missing", "always", "never"])]
     pull: String,
     /// Suppress output information when pulling images
-    #[arg(short, long)]
+    #[arg(short, long, num_args = 0..=1, require_equals = true, default_value = "false",
+          default_missing_value = "true", value_parser = go_bool, action = clap::ArgAction::Set)]
     quiet: bool,
     #[command(flatten)]
     remote: RemoteArgs,
-    #[arg(value_name = "IMAGE")]
-    image: String,
-    /// The command and its arguments
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true, value_name = "COMMAND")]
-    command: Vec<String>,
+    /// The image to make the container from, then the command and its
+    /// arguments: everything after IMAGE goes to the container, `--`
+    /// included, as with podman. (One argument, not two: clap would take a
+    /// `--` right after IMAGE as its own.)
+    #[arg(trailing_var_arg = true, required = true, num_args = 1..,
+          value_name = "IMAGE [COMMAND [ARG...]]")]
+    image_and_command: Vec<String>,
+}
+
+impl CreateArgs {
+    fn image(&self) -> &str {
+        self.image_and_command.first().map_or("", String::as_str)
+    }
+
+    fn command(&self) -> &[String] {
+        self.image_and_command.get(1..).unwrap_or_default()
+    }
 }
 
 #[derive(clap::Args)]
+#[command(args_override_self = true)]
 pub struct RunArgs {
     /// Remove container (and pod if created) after exit
-    #[arg(long)]
+    #[arg(long, num_args = 0..=1, require_equals = true, default_value = "false",
+          default_missing_value = "true", value_parser = go_bool, action = clap::ArgAction::Set)]
     rm: bool,
     #[command(flatten)]
     create: CreateArgs,
 }
 
 #[derive(clap::Args)]
+#[command(args_override_self = true)]
 pub struct RmArgs {
     /// Force removal of a running or unusable container
-    #[arg(short, long)]
+    #[arg(short, long, num_args = 0..=1, require_equals = true, default_value = "false",
+          default_missing_value = "true", value_parser = go_bool, action = clap::ArgAction::Set)]
     force: bool,
     /// Remove all containers
-    #[arg(short, long)]
+    #[arg(short, long, num_args = 0..=1, require_equals = true, default_value = "false",
+          default_missing_value = "true", value_parser = go_bool, action = clap::ArgAction::Set)]
     all: bool,
     /// Ignore errors when a specified container is missing
-    #[arg(short, long)]
+    #[arg(short, long, num_args = 0..=1, require_equals = true, default_value = "false",
+          default_missing_value = "true", value_parser = go_bool, action = clap::ArgAction::Set)]
     ignore: bool,
+    /// Seconds to wait for stop before killing the container (default 10)
+    #[arg(short, long, value_name = "SECONDS")]
+    time: Option<u64>,
+    /// Remove anonymous volumes associated with the container (berth has no volumes yet: nothing to remove)
+    #[arg(short, long, num_args = 0..=1, require_equals = true, default_value = "false",
+          default_missing_value = "true", value_parser = go_bool, action = clap::ArgAction::Set)]
+    volumes: bool,
+    /// The containers to remove, by name or (short) ID
     #[arg(value_name = "CONTAINER")]
     containers: Vec<String>,
 }
 
 #[derive(clap::Args)]
+#[command(args_override_self = true)]
 pub struct PsArgs {
     /// Show all the containers, default is only running containers
-    #[arg(short, long)]
+    #[arg(short, long, num_args = 0..=1, require_equals = true, default_value = "false",
+          default_missing_value = "true", value_parser = go_bool, action = clap::ArgAction::Set)]
     all: bool,
     /// Print the numeric IDs of the containers only
-    #[arg(short, long)]
+    #[arg(short, long, num_args = 0..=1, require_equals = true, default_value = "false",
+          default_missing_value = "true", value_parser = go_bool, action = clap::ArgAction::Set)]
     quiet: bool,
-    /// Display extended information
-    #[arg(long = "no-trunc")]
+    /// Display the extended information
+    #[arg(long = "no-trunc", num_args = 0..=1, require_equals = true, default_value = "false",
+          default_missing_value = "true", value_parser = go_bool, action = clap::ArgAction::Set)]
     no_trunc: bool,
     /// Pretty-print containers to JSON or using a Go template
     #[arg(long)]
     format: Option<String>,
     /// Do not print headers
-    #[arg(short, long)]
+    #[arg(long, num_args = 0..=1, require_equals = true, default_value = "false",
+          default_missing_value = "true", value_parser = go_bool, action = clap::ArgAction::Set)]
     noheading: bool,
+    /// Print the n last created containers (all states) (default -1)
+    #[arg(short = 'n', long, allow_negative_numbers = true, value_name = "N")]
+    last: Option<i64>,
+    /// Act on the latest container berth is aware of
+    #[arg(short, long, num_args = 0..=1, require_equals = true, default_value = "false",
+          default_missing_value = "true", value_parser = go_bool, action = clap::ArgAction::Set)]
+    latest: bool,
 }
 
-fn create_spec(a: &CreateArgs) -> CreateSpec {
-    CreateSpec {
+/// `-e` as podman reads it: `KEY=VALUE` as is, `KEY` copied from our
+/// environment (skipped when we do not have it), `KEY*` every variable of
+/// ours whose name starts with `KEY`.
+fn resolve_env(flags: &[String]) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    for e in flags {
+        if e.is_empty() || e.starts_with('=') {
+            return Err(CliError::new(format!("invalid environment variable: {e:?}")));
+        }
+        if e.contains('=') {
+            out.push(e.clone());
+        } else if let Some(prefix) = e.strip_suffix('*') {
+            let mut ours: Vec<(String, String)> = std::env::vars().filter(|(k, _)| k.starts_with(prefix)).collect();
+            ours.sort();
+            out.extend(ours.into_iter().map(|(k, v)| format!("{k}={v}")));
+        } else if let Some(v) = std::env::var_os(e) {
+            out.push(format!("{e}={}", v.to_string_lossy()));
+        }
+    }
+    Ok(out)
+}
+
+/// `--entrypoint` as podman reads it: a JSON array of strings, or else the
+/// whole text as one word (`''` then means "none").
+fn parse_entrypoint(text: &str) -> Vec<String> {
+    serde_json::from_str::<Vec<String>>(text).unwrap_or_else(|_| vec![text.to_string()])
+}
+
+fn create_spec(a: &CreateArgs, auto_remove: bool) -> Result<CreateSpec> {
+    Ok(CreateSpec {
         name: a.name.clone(),
-        command: a.command.clone(),
-        entrypoint: a.entrypoint.clone(),
-        env: a.env.clone(),
+        command: a.command().to_vec(),
+        entrypoint: a.entrypoint.as_deref().map(parse_entrypoint),
+        env: resolve_env(&a.env)?,
+        labels: a
+            .label
+            .iter()
+            .map(|l| match l.split_once('=') {
+                Some((k, v)) => (k.to_string(), v.to_string()),
+                None => (l.clone(), String::new()),
+            })
+            .collect(),
+        auto_remove,
         workdir: a.workdir.clone(),
         user: a.user.clone(),
         hostname: a.hostname.clone(),
         terminal: a.tty,
-    }
+        interactive: a.interactive,
+    })
 }
 
-fn create_container(engine: &Engine, a: &CreateArgs) -> Result<Container> {
-    let local = if a.pull == "always" { None } else { engine.find(&a.image)? };
+fn create_container(engine: &Engine, a: &CreateArgs, auto_remove: bool) -> Result<Container> {
+    let spec = create_spec(a, auto_remove)?;
+    let local = if a.pull == "always" { None } else { engine.find(a.image())? };
     let img = match local {
         Some(img) => img,
-        None if a.pull == "never" => return Err(CliError::new(format!("{}: image not known", a.image))),
-        None => pull_image(engine, &a.image, &a.remote, None, a.quiet)?,
+        None if a.pull == "never" => return Err(CliError::new(format!("{}: image not known", a.image()))),
+        None => pull_image(engine, a.image(), &a.remote, None, a.quiet)?,
     };
-    let name = img.name_used(&a.image).map(|n| n.to_string()).unwrap_or_else(|| img.id.hex().to_string());
-    Ok(engine.create_container(&img, &name, &create_spec(a))?)
+    let name = img.name_used(a.image()).map(|n| n.to_string()).unwrap_or_else(|| img.id.hex().to_string());
+    Ok(engine.create_container(&img, &name, &spec)?)
 }
 
 pub fn create(engine: &Engine, a: &CreateArgs) -> Result<u8> {
-    let c = create_container(engine, a)?;
+    let c = create_container(engine, a, false)?;
     out(&format!("{}\n", c.id))?;
     Ok(0)
 }
@@ -130,11 +227,18 @@ pub fn create(engine: &Engine, a: &CreateArgs) -> Result<u8> {
 /// `run` without `-d`: the container's exit code is ours (podman's rule);
 /// failures before it ran are 125.
 pub fn run(engine: &Engine, a: &RunArgs) -> Result<u8> {
-    let mut c = create_container(engine, &a.create)?;
+    if a.create.tty && a.create.interactive && !std::io::stdin().is_terminal() {
+        // podman's words; it runs the container all the same.
+        tracing::warn!("The input device is not a TTY. The --tty and --interactive flags might not work properly");
+    }
+    let mut c = create_container(engine, &a.create, a.rm)?;
     let res = engine.run_attached(&mut c);
     if a.rm {
-        if let Err(e) = engine.remove_container(&c, true) {
-            tracing::warn!("removing container {}: {e}", c.id);
+        match engine.remove_container(&c, true, DEFAULT_STOP_TIMEOUT) {
+            // Removed meanwhile (`rm -f` from elsewhere): nothing left to do.
+            Ok(()) => {}
+            Err(e) if e.kind == ErrorKind::NotFound => {}
+            Err(e) => tracing::warn!("removing container {}: {e}", c.id),
         }
     }
     let code = res?;
@@ -142,17 +246,25 @@ pub fn run(engine: &Engine, a: &RunArgs) -> Result<u8> {
 }
 
 pub fn rm(engine: &Engine, a: &RmArgs) -> Result<u8> {
-    match (a.all, a.containers.is_empty()) {
-        (true, false) => return Err(CliError::new("--all and container names cannot be used together")),
-        (false, true) => return Err(CliError::new("must specify at least one container")),
-        _ => {}
+    // podman's checks and words.
+    if a.all && !a.containers.is_empty() {
+        return Err(CliError::new("no arguments are needed with --all"));
     }
+    if !a.all && a.containers.is_empty() {
+        return Err(CliError::new("you must provide at least one name or id"));
+    }
+    if a.time.is_some() && !a.force {
+        return Err(CliError::new("--force option must be specified to use the --time option"));
+    }
+    // -v/--volumes: berth has no volumes yet, so a container has none to remove.
+    let _ = a.volumes;
+    let timeout = a.time.map_or(DEFAULT_STOP_TIMEOUT, Duration::from_secs);
     let targets: Vec<String> =
         if a.all { engine.containers()?.into_iter().map(|c| c.id).collect() } else { a.containers.clone() };
     let mut first_err: Option<CliError> = None;
     // Like podman: try each, print what went, report the first error.
     for input in &targets {
-        let res = engine.container(input).and_then(|c| engine.remove_container(&c, a.force));
+        let res = engine.container(input).and_then(|c| engine.remove_container(&c, a.force, timeout));
         match res {
             Ok(()) => out(&format!("{input}\n"))?,
             Err(e) if e.kind == ErrorKind::NotFound && (a.ignore || a.force) => {}
@@ -176,6 +288,7 @@ pub fn rm(engine: &Engine, a: &RmArgs) -> Result<u8> {
     }
 }
 
+/// Column titles of `ps` tables, by field (podman 4.3's).
 const PS_HEADERS: &[(&str, &str)] = &[
     ("ID", "CONTAINER ID"),
     ("Image", "IMAGE"),
@@ -183,63 +296,150 @@ const PS_HEADERS: &[(&str, &str)] = &[
     ("Command", "COMMAND"),
     ("CreatedHuman", "CREATED"),
     ("CreatedAt", "CREATED AT"),
+    ("Created", "CREATED"),
+    ("RunningFor", "RUNNING FOR"),
     ("Status", "STATUS"),
     ("State", "STATE"),
     ("Ports", "PORTS"),
     ("Names", "NAMES"),
     ("Pid", "PID"),
     ("ExitCode", "EXIT CODE"),
+    ("Exited", "EXITED"),
+    ("Labels", "LABELS"),
+    ("Mounts", "MOUNTS"),
+    ("StartedAt", "STARTED AT"),
+    ("ExitedAt", "EXITED AT"),
+    ("AutoRemove", "AUTO REMOVE"),
+    ("Networks", "NETWORKS"),
+    ("Pod", "POD ID"),
+    ("PodName", "PODNAME"),
+    ("IsInfra", "IS INFRA"),
 ];
 
+const PS_DEFAULT: &str =
+    "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.CreatedHuman}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}";
+
 pub fn ps(engine: &Engine, a: &PsArgs) -> Result<u8> {
-    let rows: Vec<Value> = engine
-        .containers()?
-        .iter()
-        .filter(|c| a.all || c.state == State::Running)
-        .map(|c| ps_row(c, a.no_trunc))
-        .collect();
+    if a.latest && a.last.is_some() {
+        return Err(CliError::new("last and latest are mutually exclusive"));
+    }
+    let last = if a.latest { 1 } else { a.last.unwrap_or(-1) };
+    let mut list = engine.containers()?;
+    if last > 0 {
+        // The last N created, whatever their state, still oldest first.
+        let keep = usize::try_from(last).unwrap_or(usize::MAX);
+        list.drain(..list.len().saturating_sub(keep));
+    } else if !a.all {
+        list.retain(|c| c.state == State::Running);
+    }
+    let format = a.format.as_deref().unwrap_or(if a.quiet { "{{.ID}}" } else { PS_DEFAULT });
+    // `json` and `{{json .}}` print the list as podman's JSON, not a row each.
+    if is_json(format) {
+        let rows: Vec<Value> = list.iter().map(ps_json).collect();
+        let text = serde_json::to_string_pretty(&rows).map_err(|e| CliError::new(e.to_string()))?;
+        return out(&format!("{text}\n")).map(|()| 0);
+    }
+    let rows: Vec<Value> = list.iter().map(|c| ps_row(c, a.no_trunc)).collect();
     let headers: HashMap<&str, &str> = PS_HEADERS.iter().copied().collect();
-    let text = match (&a.format, a.quiet) {
-        (Some(f), _) if f == "json" => {
-            serde_json::to_string_pretty(&rows).map_err(|e| CliError::new(e.to_string()))? + "\n"
-        }
-        (Some(f), _) => Format::parse(f)?.render(&rows, &headers)?,
-        (None, true) => Format::parse("{{.ID}}")?.render(&rows, &headers)?,
-        (None, false) => {
-            let t = "{{.ID}}\t{{.Image}}\t{{.Command}}\t{{.CreatedHuman}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}";
-            Format::parse(&if a.noheading { t.to_string() } else { format!("table {t}") })?.render(&rows, &headers)?
-        }
-    };
+    let mut text = Format::parse(format)?.render(&rows, &headers)?;
+    if a.noheading && format.starts_with("table") {
+        // Aligned as a table, without its first line.
+        text = text.split_once('\n').map(|(_, rest)| rest.to_string()).unwrap_or_default();
+    }
     out(&text)?;
     Ok(0)
 }
 
-/// One `ps` row with podman's field names (`{{.Names}}` is a string there).
-fn ps_row(c: &Container, no_trunc: bool) -> Value {
-    let id = if no_trunc { c.id.clone() } else { c.short_id().to_string() };
-    let mut command = c.args.join(" ");
-    if !no_trunc && command.chars().count() > 20 {
-        command = command.chars().take(17).collect::<String>() + "...";
+/// podman's test for a JSON format: `json` or `{{json .}}`, spaces allowed.
+fn is_json(format: &str) -> bool {
+    let f = format.trim();
+    if f == "json" {
+        return true;
     }
+    let Some(inner) = f.strip_prefix("{{").and_then(|f| f.strip_suffix("}}")) else { return false };
+    matches!(inner.split_whitespace().collect::<Vec<_>>().as_slice(), ["json"] | ["json", "."])
+}
+
+/// Seconds since the epoch as Go's `time.Time.Unix()`, with Go's zero time
+/// (year 1) for "never", as podman's JSON has it.
+fn unix(t: Option<SystemTime>) -> i64 {
+    const GO_ZERO_TIME: i64 = -62_135_596_800;
+    t.and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map_or(GO_ZERO_TIME, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+/// One container as `ps --format json` prints it: podman 4.3's
+/// `ListContainer`, field for field and in its order.
+fn ps_json(c: &Container) -> Value {
+    let exited = c.state == State::Exited;
     json!({
-        "ID": id,
+        "AutoRemove": c.auto_remove,
+        "Command": c.args,
+        "CreatedAt": format::human_since(Some(c.created)),
+        "Exited": exited,
+        "ExitedAt": unix(if exited { c.finished_at } else { None }),
+        "ExitCode": c.exit_code.unwrap_or(0),
         "Id": c.id,
         "Image": c.image_name,
         "ImageID": c.image_id.trim_start_matches("sha256:"),
-        "Command": command,
-        "CreatedHuman": format::human_since(Some(c.created)),
-        "CreatedAt": format::go_time(Some(c.created)),
-        "Status": status(c),
-        "State": c.state.as_str(),
-        "Ports": "",
-        "Names": c.name,
+        "IsInfra": false,
+        "Labels": if c.labels.is_empty() { Value::Null } else { json!(c.labels) },
+        // No volumes or bind mounts yet.
+        "Mounts": [],
+        "Names": [c.name],
+        "Namespaces": {},
+        // Containers get an empty network namespace (podman's --network none).
+        "Networks": [],
         "Pid": c.pid.unwrap_or(0),
-        "ExitCode": c.exit_code.unwrap_or(0),
-        "Exited": c.state == State::Exited,
+        "Pod": "",
+        "PodName": "",
+        "Ports": null,
+        "Size": null,
+        "StartedAt": unix(c.started_at),
+        "State": c.state.as_str(),
+        "Status": status(c),
+        "Created": unix(Some(c.created)),
     })
 }
 
-/// podman's STATUS column: `Created`, `Up 3 seconds`, `Exited (0) 2 minutes ago`.
+/// One container as `ps` templates see it: podman's `psReporter`, whose
+/// methods turn some of the JSON's fields into text (`.Names` and
+/// `.Command` are strings, `.State` is the status, times are Go's).
+fn ps_row(c: &Container, no_trunc: bool) -> Value {
+    let mut row = ps_json(c);
+    let trunc = |s: &str, n: usize| if no_trunc { s.to_string() } else { s.chars().take(n).collect() };
+    let mut command = c.args.join(" ");
+    if !no_trunc && command.chars().count() > 17 {
+        command = command.chars().take(17).collect::<String>() + "...";
+    }
+    let created = format::go_time(Some(c.created));
+    let since = format::human_since(Some(c.created));
+    let text = [
+        ("ID", json!(trunc(&c.id, 12))),
+        ("ImageID", json!(trunc(c.image_id.trim_start_matches("sha256:"), 12))),
+        ("Command", json!(command)),
+        ("CreatedHuman", json!(since)),
+        ("RunningFor", json!(since)),
+        ("CreatedAt", json!(created)),
+        ("Created", json!(created)),
+        ("State", json!(status(c))),
+        ("Ports", json!("")),
+        ("Names", json!(c.name)),
+        ("Networks", json!("")),
+        ("Labels", json!(c.labels)),
+    ];
+    if let Value::Object(m) = &mut row {
+        m.remove("Id");
+        m.remove("Namespaces");
+        m.remove("Size");
+        for (k, v) in text {
+            m.insert(k.to_string(), v);
+        }
+    }
+    row
+}
+
+/// podman 4.3's STATUS: `Created`, `Up 3 seconds ago`, `Exited (0) 2 minutes ago`.
 fn status(c: &Container) -> String {
     let since = |t: Option<SystemTime>| {
         format::human_duration(t.and_then(|t| SystemTime::now().duration_since(t).ok()).unwrap_or_default())
@@ -247,7 +447,7 @@ fn status(c: &Container) -> String {
     match c.state {
         State::Configured => "Configured".into(),
         State::Created => "Created".into(),
-        State::Running => format!("Up {}", since(c.started_at)),
+        State::Running => format!("Up {} ago", since(c.started_at)),
         State::Exited => format!("Exited ({}) {} ago", c.exit_code.unwrap_or(-1), since(c.finished_at)),
     }
 }

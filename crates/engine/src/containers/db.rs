@@ -5,11 +5,16 @@
 //! wins, the other gets a clear error), and readers that never see half a
 //! write, across processes and crashes. Each row holds the indexed columns
 //! plus the whole record as JSON, so adding a field needs no migration.
+//!
+//! Updates are compare-and-swap: every write bumps the row's `version`, and
+//! an update names the version it was decided on. A writer holding a stale
+//! copy (another process changed the record since it read it) is told so
+//! and must reload and decide again; nothing is ever overwritten blindly.
 
 use std::path::Path;
 use std::time::Duration;
 
-use rusqlite::{params, Connection, ErrorCode, OptionalExtension};
+use rusqlite::{params, Connection, ErrorCode, OptionalExtension, TransactionBehavior};
 
 use super::Container;
 use crate::error::{Context as _, Error, Result};
@@ -20,9 +25,9 @@ pub struct Db {
 
 impl Db {
     pub fn open(root: &Path) -> Result<Db> {
-        std::fs::create_dir_all(root).ctx(|| format!("creating {}", root.display()))?;
         let path = root.join("containers.db");
-        let conn = Connection::open(&path).ctx(|| format!("opening {}", path.display()))?;
+        private_file(&path).ctx(|| format!("creating {}", path.display()))?;
+        let mut conn = Connection::open(&path).ctx(|| format!("opening {}", path.display()))?;
         // Other berth processes may hold the write lock for a moment.
         conn.busy_timeout(Duration::from_secs(30)).ctx(|| "setting busy timeout".into())?;
         conn.execute_batch(
@@ -32,10 +37,26 @@ impl Db {
                  id TEXT PRIMARY KEY,
                  name TEXT NOT NULL UNIQUE,
                  image_id TEXT NOT NULL,
-                 record TEXT NOT NULL
+                 record TEXT NOT NULL,
+                 version INTEGER NOT NULL DEFAULT 0
              );",
         )
         .ctx(|| format!("initialising {}", path.display()))?;
+        // Databases made before versions existed: add the column, checked
+        // again in an immediate transaction so two processes opening an old
+        // database at once upgrade it once.
+        let has_version = |c: &Connection| {
+            c.prepare("SELECT 1 FROM pragma_table_info('containers') WHERE name = 'version'")?.exists([])
+        };
+        if !has_version(&conn).ctx(|| format!("reading {}", path.display()))? {
+            let upgrade = conn.transaction_with_behavior(TransactionBehavior::Immediate).and_then(|tx| {
+                if !has_version(&tx)? {
+                    tx.execute("ALTER TABLE containers ADD COLUMN version INTEGER NOT NULL DEFAULT 0", [])?;
+                }
+                tx.commit()
+            });
+            upgrade.ctx(|| format!("upgrading {}", path.display()))?;
+        }
         Ok(Db { conn })
     }
 
@@ -43,8 +64,8 @@ impl Db {
     pub fn insert(&self, c: &Container) -> Result<()> {
         let record = serde_json::to_string(c).ctx(|| "encoding container record".into())?;
         match self.conn.execute(
-            "INSERT INTO containers (id, name, image_id, record) VALUES (?1, ?2, ?3, ?4)",
-            params![c.id, c.name, c.image_id, record],
+            "INSERT INTO containers (id, name, image_id, record, version) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![c.id, c.name, c.image_id, record, c.version],
         ) {
             Ok(_) => Ok(()),
             Err(rusqlite::Error::SqliteFailure(e, _)) if e.code == ErrorCode::ConstraintViolation => {
@@ -54,17 +75,31 @@ impl Db {
                     c.name
                 )))
             }
-            Err(e) => Err(Error::new(format!("recording container {}: {e}", c.name))),
+            Err(e) => Err(Error::caused(format_args!("recording container {}", c.name), e)),
         }
     }
 
-    /// Replace a container's record (state changes).
-    pub fn update(&self, c: &Container) -> Result<()> {
+    /// Write `c` if its record is still at `c.version` (and bump both);
+    /// [`Written::Stale`] if another write came first or it is gone.
+    pub fn update(&self, c: &mut Container) -> Result<Written> {
         let record = serde_json::to_string(c).ctx(|| "encoding container record".into())?;
-        self.conn
-            .execute("UPDATE containers SET record = ?2 WHERE id = ?1", params![c.id, record])
+        let n = self
+            .conn
+            .execute(
+                "UPDATE containers SET record = ?2, version = version + 1 WHERE id = ?1 AND version = ?3",
+                params![c.id, record, c.version],
+            )
             .ctx(|| format!("updating container {}", c.name))?;
-        Ok(())
+        if n == 0 {
+            return Ok(Written::Stale);
+        }
+        c.version += 1;
+        Ok(Written::Done)
+    }
+
+    /// The current record of container `id`.
+    pub fn get(&self, id: &str) -> Result<Option<Container>> {
+        self.one("SELECT record, version FROM containers WHERE id = ?1", id)
     }
 
     pub fn delete(&self, id: &str) -> Result<()> {
@@ -73,39 +108,140 @@ impl Db {
     }
 
     fn by_name(&self, name: &str) -> Result<Option<Container>> {
-        self.one("SELECT record FROM containers WHERE name = ?1", name)
+        self.one("SELECT record, version FROM containers WHERE name = ?1", name)
     }
 
     fn one(&self, sql: &str, arg: &str) -> Result<Option<Container>> {
-        let text: Option<String> =
-            self.conn.query_row(sql, params![arg], |r| r.get(0)).optional().ctx(|| "reading containers".into())?;
-        text.map(|t| decode(&t)).transpose()
+        let row: Option<(String, i64)> = self
+            .conn
+            .query_row(sql, params![arg], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()
+            .ctx(|| "reading containers".into())?;
+        row.map(|(t, v)| decode(&t, v)).transpose()
     }
 
     /// Every container, oldest first.
     pub fn all(&self) -> Result<Vec<Container>> {
-        self.select("SELECT record FROM containers", &[])
+        self.select("SELECT record, version FROM containers", &[])
     }
 
     /// The containers made from image `image_id`.
     pub fn using_image(&self, image_id: &str) -> Result<Vec<Container>> {
-        self.select("SELECT record FROM containers WHERE image_id = ?1", &[image_id])
+        self.select("SELECT record, version FROM containers WHERE image_id = ?1", &[image_id])
     }
 
     fn select(&self, sql: &str, args: &[&str]) -> Result<Vec<Container>> {
         let mut stmt = self.conn.prepare(sql).ctx(|| "reading containers".into())?;
         let rows = stmt
-            .query_map(rusqlite::params_from_iter(args), |r| r.get::<_, String>(0))
+            .query_map(rusqlite::params_from_iter(args), |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))
             .ctx(|| "reading containers".into())?;
         let mut out = Vec::new();
         for r in rows {
-            out.push(decode(&r.ctx(|| "reading containers".into())?)?);
+            let (text, version) = r.ctx(|| "reading containers".into())?;
+            out.push(decode(&text, version)?);
         }
         out.sort_by_key(|c: &Container| c.created);
         Ok(out)
     }
 }
 
-fn decode(text: &str) -> Result<Container> {
-    serde_json::from_str(text).ctx(|| "decoding container record".into())
+/// Create the database file 0600 (records carry containers' environment)
+/// before SQLite does (it would use the umask), and close one that an older
+/// version made readable. SQLite gives its -wal and -shm files the database
+/// file's mode.
+fn private_file(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
+        .open(path)?;
+    if file.metadata()?.permissions().mode() & 0o077 != 0 {
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    }
+    Ok(())
+}
+
+/// Whether [`Db::update`] wrote.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[must_use]
+pub enum Written {
+    Done,
+    /// The record changed (or went) since it was read: nothing was written.
+    Stale,
+}
+
+fn decode(text: &str, version: i64) -> Result<Container> {
+    let mut c: Container = serde_json::from_str(text).ctx(|| "decoding container record".into())?;
+    c.version = version;
+    Ok(c)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::containers::State;
+
+    fn record(id: &str, name: &str) -> Container {
+        Container {
+            id: id.into(),
+            name: name.into(),
+            image_id: "sha256:x".into(),
+            image_name: "x".into(),
+            args: vec!["true".into()],
+            created: std::time::SystemTime::now(),
+            state: State::Created,
+            pid: None,
+            exit_code: None,
+            started_at: None,
+            finished_at: None,
+            terminal: false,
+            interactive: false,
+            auto_remove: false,
+            labels: Default::default(),
+            version: 0,
+        }
+    }
+
+    #[test]
+    fn a_stale_copy_never_overwrites() {
+        let t = tempfile::tempdir().unwrap();
+        let db = Db::open(t.path()).unwrap();
+        db.insert(&record("a", "one")).unwrap();
+        let mut runner = db.get("a").unwrap().unwrap();
+        let mut poller = db.get("a").unwrap().unwrap();
+        runner.state = State::Exited;
+        runner.exit_code = Some(7);
+        assert_eq!(db.update(&mut runner).unwrap(), Written::Done);
+        poller.state = State::Exited;
+        assert_eq!(db.update(&mut poller).unwrap(), Written::Stale);
+        let now = db.get("a").unwrap().unwrap();
+        assert_eq!((now.exit_code, now.version), (Some(7), 1));
+        // A second writer with the fresh copy goes through.
+        let mut again = now;
+        assert_eq!(db.update(&mut again).unwrap(), Written::Done);
+        db.delete("a").unwrap();
+        assert_eq!(db.update(&mut again).unwrap(), Written::Stale, "gone is stale too");
+    }
+
+    #[test]
+    fn old_databases_get_versions() {
+        let t = tempfile::tempdir().unwrap();
+        let conn = Connection::open(t.path().join("containers.db")).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE containers (id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, image_id TEXT NOT NULL, record TEXT NOT NULL);",
+        )
+        .unwrap();
+        let old = serde_json::to_string(&record("b", "two")).unwrap();
+        conn.execute("INSERT INTO containers VALUES ('b', 'two', 'sha256:x', ?1)", [old]).unwrap();
+        drop(conn);
+        let db = Db::open(t.path()).unwrap();
+        let mut c = db.get("b").unwrap().unwrap();
+        assert_eq!(c.version, 0);
+        assert_eq!(db.update(&mut c).unwrap(), Written::Done);
+        assert_eq!(Db::open(t.path()).unwrap().get("b").unwrap().unwrap().version, 1);
+    }
 }

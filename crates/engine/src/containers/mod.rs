@@ -7,19 +7,28 @@
 //! record is written first on create and deleted last on remove.
 
 mod db;
+mod lifecycle;
+mod lock;
 mod naming;
 pub mod seccomp;
 pub mod spec;
+mod stdio;
 
+use std::collections::BTreeMap;
 use std::fs;
-use std::path::PathBuf;
+use std::os::unix::fs::MetadataExt as _;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
 use serde::{Deserialize, Serialize};
 
-use self::db::Db;
+use self::db::{Db, Written};
 use crate::error::{Context as _, Error, Result};
 use crate::{Engine, Image};
+
+/// How long `rm -f` (and `rmi -f`) give a running container to stop on its
+/// own before killing it: podman's default `--time`.
+pub const DEFAULT_STOP_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Where a container is in its life (podman's names for the states).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -60,6 +69,21 @@ pub struct Container {
     pub exit_code: Option<i32>,
     pub started_at: Option<SystemTime>,
     pub finished_at: Option<SystemTime>,
+    /// It gets a terminal of its own (`-t`).
+    #[serde(default)]
+    pub terminal: bool,
+    /// Our stdin reaches it (`-i`); otherwise its stdin is /dev/null.
+    #[serde(default)]
+    pub interactive: bool,
+    /// Removed when it exits (`--rm`).
+    #[serde(default)]
+    pub auto_remove: bool,
+    /// The image's labels with the user's on top (`--label`).
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    /// The record's version in the database, for compare-and-swap updates.
+    #[serde(skip)]
+    pub(crate) version: i64,
 }
 
 impl Container {
@@ -74,14 +98,21 @@ pub struct CreateSpec {
     pub name: Option<String>,
     /// Replaces the image's CMD when not empty.
     pub command: Vec<String>,
-    /// Replaces the image's ENTRYPOINT when set (`Some("")` clears it).
-    pub entrypoint: Option<String>,
-    /// Added to the image's environment (`KEY=value`).
+    /// Replaces the image's ENTRYPOINT when set, podman's way: `[""]` runs
+    /// the command alone; `[]` the command, or else the image's CMD; any
+    /// other entrypoint drops the image's CMD.
+    pub entrypoint: Option<Vec<String>>,
+    /// Set in the container's environment over the image's (`KEY=value`;
+    /// a later value of a key wins).
     pub env: Vec<String>,
+    /// Added to the image's labels (a later value of a key wins).
+    pub labels: Vec<(String, String)>,
+    pub auto_remove: bool,
     pub workdir: Option<String>,
     pub user: Option<String>,
     pub hostname: Option<String>,
     pub terminal: bool,
+    pub interactive: bool,
 }
 
 impl Engine {
@@ -97,108 +128,12 @@ impl Engine {
         self.root.join("container-data").join(id)
     }
 
-    /// Make a container from `image`: record, root filesystem, bundle.
-    pub fn create_container(&self, image: &Image, image_name: &str, spec: &CreateSpec) -> Result<Container> {
-        let cfg = image.config.get("config").cloned().unwrap_or_default();
-        let strings = |key: &str| -> Vec<String> {
-            cfg.get(key)
-                .and_then(|v| v.as_array())
-                .map(|a| a.iter().filter_map(|s| s.as_str().map(String::from)).collect())
-                .unwrap_or_default()
-        };
-        let mut args = match &spec.entrypoint {
-            Some(e) if e.is_empty() => Vec::new(),
-            Some(e) => vec![e.clone()],
-            None => strings("Entrypoint"),
-        };
-        // An explicit entrypoint drops the image's CMD, as in docker.
-        if !spec.command.is_empty() {
-            args.extend(spec.command.iter().cloned());
-        } else if spec.entrypoint.is_none() {
-            args.extend(strings("Cmd"));
-        }
-        if args.is_empty() {
-            return Err(Error::new("no command or entrypoint provided, and no CMD or ENTRYPOINT from image"));
-        }
-        if let Some(n) = &spec.name {
-            naming::validate(n)?;
-        }
-        let db = self.db()?;
-        let id = naming::new_id()?;
-        let mut c = Container {
-            id: id.clone(),
-            name: String::new(),
-            image_id: image.id.to_string(),
-            image_name: image_name.to_string(),
-            args: args.clone(),
-            created: SystemTime::now(),
-            state: State::Configured,
-            pid: None,
-            exit_code: None,
-            started_at: None,
-            finished_at: None,
-        };
-        self.insert_named(&db, &mut c, spec.name.as_deref())?;
-        let made = (|| {
-            let rootfs = self.layers()?.create_container_fs(&id, &image.chain_ids())?;
-            let mut env = strings("Env");
-            env.extend(spec.env.iter().cloned());
-            let workdir = cfg.get("WorkingDir").and_then(|v| v.as_str()).unwrap_or("");
-            let user = cfg.get("User").and_then(|v| v.as_str()).unwrap_or("");
-            let hostname = spec.hostname.clone().unwrap_or_else(|| c.short_id().to_string());
-            let p = spec::ProcessSpec {
-                args: &args,
-                env: &env,
-                cwd: spec.workdir.as_deref().unwrap_or(workdir),
-                user: spec.user.as_deref().unwrap_or(user),
-                hostname: &hostname,
-                terminal: spec.terminal,
-            };
-            let config = spec::generate(&id, &rootfs, &p);
-            // Mounted only while it runs.
-            self.layers()?.unmount(&id)?;
-            let bytes = serde_json::to_vec_pretty(&config?).ctx(|| "encoding config.json".into())?;
-            let dir = self.bundle_dir(&id);
-            fs::create_dir_all(&dir).ctx(|| format!("creating {}", dir.display()))?;
-            let path = dir.join("config.json");
-            sys::fs::write_atomic(&path, &bytes, 0o600, sys::fs::Durability::Durable)
-                .ctx(|| format!("writing {}", path.display()))?;
-            Ok(())
-        })();
-        if let Err(e) = made {
-            let _ = self.remove_container(&c, true);
-            return Err(e);
-        }
-        c.state = State::Created;
-        db.update(&c)?;
-        Ok(c)
-    }
-
-    /// Record `c` under `name`, or under a fresh random name (retrying the
-    /// rare clash).
-    fn insert_named(&self, db: &Db, c: &mut Container, name: Option<&str>) -> Result<()> {
-        if let Some(n) = name {
-            c.name = n.to_string();
-            return db.insert(c);
-        }
-        let mut last = None;
-        for _ in 0..16 {
-            c.name = naming::random_name();
-            match db.insert(c) {
-                Ok(()) => return Ok(()),
-                Err(e) if e.kind == crate::ErrorKind::InUse => last = Some(e),
-                Err(e) => return Err(e),
-            }
-        }
-        Err(last.unwrap_or_else(|| Error::new("could not pick a container name")))
-    }
-
     /// Every container, with states brought up to date, oldest first.
     pub fn containers(&self) -> Result<Vec<Container>> {
         let db = self.db()?;
-        let mut all = db.all()?;
-        for c in &mut all {
-            self.refresh(&db, c)?;
+        let mut all = Vec::new();
+        for c in db.all()? {
+            all.extend(self.refresh(&db, c)?);
         }
         Ok(all)
     }
@@ -237,7 +172,7 @@ impl Engine {
         }
         let mut removed = Vec::new();
         for c in &users {
-            self.remove_container(c, true)?;
+            self.remove_container(c, true, DEFAULT_STOP_TIMEOUT)?;
             removed.push(c.id.clone());
         }
         self.remove(image)?;
@@ -245,132 +180,80 @@ impl Engine {
     }
 
     /// A record saying "running" whose processes are gone (berth was killed
-    /// while waiting, or the host rebooted) is exited; say so.
-    fn refresh(&self, db: &Db, c: &mut Container) -> Result<()> {
-        if c.state != State::Running {
-            return Ok(());
+    /// while waiting, or the host rebooted) is exited: say so, under the
+    /// container's lock and compare-and-swap, so this never overwrites what
+    /// the container's own `run` records meanwhile. Returns the current
+    /// record (`None`: removed meanwhile).
+    fn refresh(&self, db: &Db, c: Container) -> Result<Option<Container>> {
+        if c.state != State::Running || self.init_alive(&c.id) {
+            return Ok(Some(c));
         }
-        let alive = match runtime::container::load(&self.runtime_root(), &c.id) {
+        let _lock = self.lock_container(&c.id)?;
+        change(db, &c.id, |r| {
+            if r.state != State::Running || self.init_alive(&r.id) {
+                return false;
+            }
+            r.state = State::Exited;
+            r.finished_at.get_or_insert_with(SystemTime::now);
+            true
+        })
+    }
+
+    /// Whether container `id`'s init runs (or waits to) in the runtime.
+    fn init_alive(&self, id: &str) -> bool {
+        match runtime::container::load(&self.runtime_root(), id) {
             Ok((_, _, _, status)) => !matches!(status, runtime::state::Status::Stopped),
             Err(_) => false,
-        };
-        if !alive {
-            c.state = State::Exited;
-            c.finished_at.get_or_insert_with(SystemTime::now);
-            db.update(c)?;
         }
-        Ok(())
     }
+}
 
-    /// Remove a container: its processes (only with `force` if it runs),
-    /// runtime state, root filesystem, bundle and, last, its record.
-    pub fn remove_container(&self, c: &Container, force: bool) -> Result<()> {
-        let rt = self.runtime_root();
-        if c.state == State::Running {
-            if !force {
-                return Err(Error::in_use(format!(
-                    "cannot remove container {} as it is running - running or paused containers cannot be removed without force: container state improper",
-                    c.id
-                )));
+/// Change container `id`'s record by `decide` (given the current record; it
+/// returns whether to write), compare-and-swap: if another write came
+/// between reading and writing, read again and decide again. Returns the
+/// record as it now is (`None`: it is gone).
+fn change(db: &Db, id: &str, mut decide: impl FnMut(&mut Container) -> bool) -> Result<Option<Container>> {
+    // Callers hold the container's lock, so a stale write means a writer
+    // that does not take it (an older berth); it cannot go on for long.
+    for _ in 0..100 {
+        let Some(mut c) = db.get(id)? else { return Ok(None) };
+        if !decide(&mut c) {
+            return Ok(Some(c));
+        }
+        match db.update(&mut c)? {
+            Written::Done => return Ok(Some(c)),
+            Written::Stale => continue,
+        }
+    }
+    Err(Error::new(format!("container {id}: its record keeps changing under us")))
+}
+
+/// Directories that hold containers' configs (their environment may carry
+/// secrets) and runtime state are closed to other host users: 0700, since
+/// nothing but root (berth and its runtime) ever walks them. (0711 will be
+/// needed where a container's own root must reach its rootfs from outside,
+/// i.e. with user namespaces; those mount points live in the layer store.)
+const PRIVATE: u32 = 0o700;
+
+/// Make (or, for a store made by an older version, close) the container
+/// directories: `<root>/container-data` and each container's dir in it, the
+/// runroot, and `<runroot>/runtime`, the runtime's state root.
+pub(crate) fn private_dirs(root: &Path, runroot: &Path) -> Result<()> {
+    let data = root.join("container-data");
+    // Older versions made them 0755, each container's dir too: if the parent
+    // was open, close what is in it before closing it.
+    if fs::symlink_metadata(&data).is_ok_and(|m| m.is_dir() && m.mode() & 0o077 != 0) {
+        for entry in fs::read_dir(&data).ctx(|| format!("listing {}", data.display()))?.flatten() {
+            if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                let dir = entry.path();
+                sys::fs::restrict_dir(&dir, PRIVATE).ctx(|| format!("closing {}", dir.display()))?;
             }
-            let _ = runtime::container::kill(&rt, &c.id, sys::signal::Signal::KILL, true);
-        }
-        self.delete_runtime_state(&c.id)?;
-        match self.layers()?.remove_container_fs(&c.id) {
-            Ok(()) | Err(storage::Error::ContainerNotKnown(_)) => {}
-            Err(e) => return Err(e.into()),
-        }
-        let dir = self.bundle_dir(&c.id);
-        match fs::remove_dir_all(&dir) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(Error::new(format!("removing {}: {e}", dir.display()))),
-        }
-        self.db()?.delete(&c.id)
-    }
-
-    /// Start container `c` and stay with it until it exits (`run` without
-    /// `-d`): its stdio is ours, signals we get go to it. Returns its exit
-    /// code (128 + signal when killed).
-    ///
-    /// The caller must have called [`protect_exe`] first, and must have no
-    /// other threads: the container's init is a fork of this process.
-    pub fn run_attached(&self, c: &mut Container) -> Result<i32> {
-        use runtime::container::{self as rt, CreateOptions};
-        if !matches!(c.state, State::Created | State::Exited) {
-            return Err(Error::new(format!(
-                "container {} is {}: only created or exited containers can start",
-                c.name,
-                c.state.as_str()
-            )));
-        }
-        let root = self.runtime_root();
-        // Whatever an earlier run left (it exited, or we were killed).
-        self.delete_runtime_state(&c.id)?;
-        wait_single_threaded()?;
-        let db = self.db()?;
-        // Last before the runtime: from here on `finish` unmounts.
-        self.layers()?.mount(&c.id)?;
-        let opts = CreateOptions {
-            root: root.clone(),
-            id: c.id.clone(),
-            bundle: self.bundle_dir(&c.id),
-            pid_file: None,
-            console_socket: None,
-            no_pivot: false,
-            no_new_keyring: false,
-            preserve_fds: 0,
-            foreground: true,
-            systemd_cgroup: false,
-            stdio: None,
-        };
-        let started = rt::create(&opts).map_err(Error::from).and_then(|created| {
-            c.state = State::Running;
-            c.pid = Some(created.state.pid);
-            c.started_at = Some(SystemTime::now());
-            c.exit_code = None;
-            c.finished_at = None;
-            db.update(c)?;
-            rt::start(&root, &c.id)?;
-            Ok(created)
-        });
-        let code = match started {
-            Ok(created) => rt::foreground::wait(created.state.pid, created.terminal),
-            Err(e) => {
-                self.finish(&db, c, None);
-                return Err(e);
-            }
-        };
-        self.finish(&db, c, Some(code));
-        Ok(code)
-    }
-
-    /// Kill and forget container `id` in the runtime; never having been
-    /// there (created only, or already deleted) is fine.
-    fn delete_runtime_state(&self, id: &str) -> Result<()> {
-        match runtime::container::delete(&self.runtime_root(), id, true) {
-            Ok(()) | Err(runtime::Error::NotFound(_)) => Ok(()),
-            Err(e) => Err(e.into()),
         }
     }
-
-    /// After the container's init exited: runtime state and mount go, the
-    /// record says exited. Best effort: `rm` may already have removed it.
-    fn finish(&self, db: &Db, c: &mut Container, code: Option<i32>) {
-        if let Err(e) = self.delete_runtime_state(&c.id) {
-            tracing::debug!("deleting runtime state of {}: {e}", c.id);
-        }
-        if let Ok(l) = self.layers() {
-            let _ = l.unmount(&c.id);
-        }
-        c.state = State::Exited;
-        c.exit_code = code;
-        c.pid = None;
-        c.finished_at = Some(SystemTime::now());
-        if let Err(e) = db.update(c) {
-            tracing::warn!("recording the exit of {}: {e}", c.id);
-        }
+    for dir in [data, runroot.to_path_buf(), runroot.join("runtime")] {
+        sys::fs::create_private_dir(&dir, PRIVATE).ctx(|| format!("creating {}", dir.display()))?;
     }
+    Ok(())
 }
 
 /// Re-execute this process from a read-only copy of its binary, so a

@@ -23,10 +23,12 @@
 //! Syscalls unknown to the libseccomp berth is linked with (newer than it)
 //! are skipped by the runtime, as runc does, so they get the default EPERM.
 
+use rustix::io::Errno;
+use rustix::thread::UnshareFlags;
 use serde_json::{json, Value};
 
 /// What a container gets when no rule matches: EPERM.
-const DEFAULT_ERRNO: u32 = libc::EPERM as u32;
+const DEFAULT_ERRNO: u32 = Errno::PERM.raw_os_error().unsigned_abs();
 
 // ---------------------------------------------------------------------------
 // Allowed for every container.
@@ -532,13 +534,14 @@ const PERSONALITIES: &[u64] = &[0x0, 0x0008, 0x20000, 0x20008, 0xffff_ffff];
 
 /// The namespace flags `clone` may not carry without CAP_SYS_ADMIN:
 /// NEWNS | NEWUTS | NEWIPC | NEWUSER | NEWPID | NEWNET | NEWCGROUP.
-const CLONE_NAMESPACE_FLAGS: u64 = (libc::CLONE_NEWNS
-    | libc::CLONE_NEWUTS
-    | libc::CLONE_NEWIPC
-    | libc::CLONE_NEWUSER
-    | libc::CLONE_NEWPID
-    | libc::CLONE_NEWNET
-    | libc::CLONE_NEWCGROUP) as u64;
+const CLONE_NAMESPACE_FLAGS: u64 = UnshareFlags::NEWNS
+    .union(UnshareFlags::NEWUTS)
+    .union(UnshareFlags::NEWIPC)
+    .union(UnshareFlags::NEWUSER)
+    .union(UnshareFlags::NEWPID)
+    .union(UnshareFlags::NEWNET)
+    .union(UnshareFlags::NEWCGROUP)
+    .bits() as u64;
 
 // ---------------------------------------------------------------------------
 // Conditional rules.
@@ -577,8 +580,8 @@ impl Rule {
     const fn allow(names: &'static [&'static str]) -> Rule {
         Rule { names, action: Action::Allow, args: &[], caps: &[], not_caps: &[], arches: &[], not_arches: &[] }
     }
-    const fn fail(names: &'static [&'static str], errno: i32) -> Rule {
-        Rule { action: Action::Errno(errno as u32), ..Rule::allow(names) }
+    const fn fail(names: &'static [&'static str], errno: Errno) -> Rule {
+        Rule { action: Action::Errno(errno.raw_os_error().unsigned_abs()), ..Rule::allow(names) }
     }
     const fn args(self, args: &'static [NoneOf]) -> Rule {
         Rule { args, ..self }
@@ -667,7 +670,7 @@ const RULES: &[Rule] = &[
     Rule::allow(&["clone"]).args(CLONE_NO_NAMESPACES_S390).without(SYS_ADMIN).on(&["s390", "s390x"]),
     // clone3's flags are behind a pointer seccomp cannot read: refuse it with
     // ENOSYS so libcs fall back to clone, whose flags are checked above.
-    Rule::fail(&["clone3"], libc::ENOSYS).without(SYS_ADMIN),
+    Rule::fail(&["clone3"], Errno::NOSYS).without(SYS_ADMIN),
     Rule::allow(&["reboot"]).with(&["CAP_SYS_BOOT"]),
     Rule::allow(&["chroot"]).with(&["CAP_SYS_CHROOT"]),
     Rule::allow(&["delete_module", "init_module", "finit_module"]).with(&["CAP_SYS_MODULE"]),
@@ -948,6 +951,9 @@ mod tests {
         }
     }
 
+    /// The kernel crypto API's sockets (rustix names AF_ALG on Fuchsia only).
+    const AF_ALG: rustix::net::AddressFamily = rustix::net::AddressFamily::from_raw(38);
+
     #[test]
     fn personality_and_socket_are_allowed_for_some_arguments() {
         let p = parse(default_profile(DEFAULT_CAPS));
@@ -971,11 +977,12 @@ mod tests {
                 _ => panic!("unexpected op {op:?}"),
             })
         };
-        for family in [libc::AF_UNIX, libc::AF_INET, libc::AF_INET6, libc::AF_NETLINK, libc::AF_PACKET] {
-            assert!(permits(family as u64), "family {family}");
+        use rustix::net::AddressFamily as Af;
+        for family in [Af::UNIX, Af::INET, Af::INET6, Af::NETLINK, Af::PACKET] {
+            assert!(permits(u64::from(family.as_raw())), "family {family:?}");
         }
-        for family in [libc::AF_ALG, libc::AF_VSOCK, 12, 19, 46, 1000] {
-            assert!(!permits(family as u64), "family {family}");
+        for family in [AF_ALG.as_raw(), Af::VSOCK.as_raw(), 12, 19, 46, 1000] {
+            assert!(!permits(u64::from(family)), "family {family}");
         }
         assert_eq!(socket[0], (LinuxSeccompOperator::ScmpCmpLt, 12));
     }
@@ -983,10 +990,14 @@ mod tests {
     /// libseccomp accepts the profile (every rule, with and without the
     /// capabilities that add rules), and in a filtered child the calls
     /// behave as Docker's do.
+    ///
+    /// The child's calls go through rustix where it wraps them; fork, _exit,
+    /// personality and the raw kexec_load and clone3 (which nothing wraps,
+    /// and which are the point) through libc, a dev-dependency for this test
+    /// only.
     #[test]
     fn a_real_filter_refuses_and_allows_like_docker() {
-        use nix::sys::wait::{waitpid, WaitStatus};
-        use nix::unistd::{fork, ForkResult};
+        use rustix::net::{socket, AddressFamily, SocketType};
 
         let all_caps = with_caps(&[
             "CAP_SYS_ADMIN",
@@ -1007,61 +1018,78 @@ mod tests {
         let ctx = runtime::seccomp::build(&parse(default_profile(DEFAULT_CAPS))).expect("build");
 
         // SAFETY: the child only sets no_new_privs (so loading needs no
-        // privilege), loads the prepared filter, makes raw syscalls and
-        // _exits; it allocates nothing after fork.
-        match unsafe { fork() }.expect("fork") {
-            ForkResult::Child => {
-                let errno = || std::io::Error::last_os_error().raw_os_error().unwrap_or(0);
-                let code = (|| {
-                    // SAFETY: plain syscalls on constant arguments.
-                    unsafe {
-                        if libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 {
-                            return 10;
-                        }
-                        if runtime::seccomp::load(&ctx).is_err() {
-                            return 11;
-                        }
-                        // Refused: new namespaces, mounts, reboot, kexec.
-                        if libc::unshare(libc::CLONE_NEWUSER) == 0 || errno() != libc::EPERM {
-                            return 12;
-                        }
-                        // Arguments the kernel would refuse (ENOENT, EINVAL) if
-                        // the filter let them through: the test never mounts
-                        // on the host or touches a loaded kexec image.
-                        let target = c"/nonexistent/berth-seccomp-test";
-                        if libc::mount(c"x".as_ptr(), target.as_ptr(), c"tmpfs".as_ptr(), 0, std::ptr::null()) == 0
-                            || errno() != libc::EPERM
-                        {
-                            return 13;
-                        }
-                        if libc::syscall(libc::SYS_kexec_load, 0, 0, 0, 0xdead_0000u64) == 0 || errno() != libc::EPERM {
-                            return 14;
-                        }
-                        if libc::syscall(libc::SYS_clone3, 0, 0) == 0 || errno() != libc::ENOSYS {
-                            return 15;
-                        }
-                        if libc::personality(0x0040_0000) != -1 || errno() != libc::EPERM {
-                            return 16;
-                        }
-                        if libc::socket(libc::AF_ALG, libc::SOCK_SEQPACKET, 0) != -1 || errno() != libc::EPERM {
-                            return 17;
-                        }
-                        // Allowed: the current persona, ordinary calls.
-                        if libc::personality(0xffff_ffff) == -1 {
-                            return 20;
-                        }
-                        if libc::getpid() <= 0 || libc::socket(libc::AF_UNIX, libc::SOCK_STREAM, 0) < 0 {
-                            return 21;
-                        }
-                        0
-                    }
-                })();
-                // SAFETY: ends the child without running the harness's code.
-                unsafe { libc::_exit(code) }
-            }
-            ForkResult::Parent { child } => {
-                assert_eq!(waitpid(child, None).unwrap(), WaitStatus::Exited(child, 0));
-            }
+        // privilege), loads the prepared filter, makes syscalls and _exits;
+        // it allocates nothing after fork.
+        let child = unsafe { libc::fork() };
+        assert!(child >= 0, "fork: {}", std::io::Error::last_os_error());
+        if child == 0 {
+            let refused = |r: std::io::Result<()>, want: Errno| {
+                r.err().and_then(|e| e.raw_os_error()) == Some(want.raw_os_error())
+            };
+            let raw = |rc: libc::c_long| if rc < 0 { Err(std::io::Error::last_os_error()) } else { Ok(()) };
+            let code = (|| {
+                if rustix::thread::set_no_new_privs(true).is_err() {
+                    return 10;
+                }
+                if runtime::seccomp::load(&ctx).is_err() {
+                    return 11;
+                }
+                // Refused: new namespaces, mounts, reboot, kexec.
+                // SAFETY: a single-threaded child; a new user namespace
+                // would change nothing the test relies on.
+                let unshared = unsafe { rustix::thread::unshare_unsafe(UnshareFlags::NEWUSER) };
+                if !refused(unshared.map_err(Into::into), Errno::PERM) {
+                    return 12;
+                }
+                // Arguments the kernel would refuse (ENOENT, EINVAL) if the
+                // filter let them through: the test never mounts on the
+                // host or touches a loaded kexec image.
+                let mounted = rustix::mount::mount(
+                    "x",
+                    "/nonexistent/berth-seccomp-test",
+                    "tmpfs",
+                    rustix::mount::MountFlags::empty(),
+                    None,
+                );
+                if !refused(mounted.map_err(Into::into), Errno::PERM) {
+                    return 13;
+                }
+                // SAFETY: raw syscalls on constant arguments.
+                let kexec = raw(unsafe { libc::syscall(libc::SYS_kexec_load, 0, 0, 0, 0xdead_0000u64) });
+                if !refused(kexec, Errno::PERM) {
+                    return 14;
+                }
+                // SAFETY: as above.
+                if !refused(raw(unsafe { libc::syscall(libc::SYS_clone3, 0, 0) }), Errno::NOSYS) {
+                    return 15;
+                }
+                // SAFETY: as above.
+                if !refused(raw(libc::c_long::from(unsafe { libc::personality(0x0040_0000) })), Errno::PERM) {
+                    return 16;
+                }
+                let alg = socket(AF_ALG, SocketType::SEQPACKET, None).map(drop);
+                if !refused(alg.map_err(Into::into), Errno::PERM) {
+                    return 17;
+                }
+                // Allowed: the current persona, ordinary calls.
+                // SAFETY: as above.
+                if unsafe { libc::personality(0xffff_ffff) } == -1 {
+                    return 20;
+                }
+                if rustix::process::getpid().as_raw_nonzero().get() <= 0
+                    || socket(AddressFamily::UNIX, SocketType::STREAM, None).is_err()
+                {
+                    return 21;
+                }
+                0
+            })();
+            // SAFETY: ends the child without running the harness's code.
+            unsafe { libc::_exit(code) }
         }
+        let pid = rustix::process::Pid::from_raw(child).expect("a child pid");
+        let (_, status) = rustix::process::waitpid(Some(pid), rustix::process::WaitOptions::empty())
+            .expect("waitpid")
+            .expect("a status");
+        assert_eq!(status.exit_status(), Some(0), "{status:?}");
     }
 }

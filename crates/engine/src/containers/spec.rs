@@ -2,15 +2,16 @@
 //! config merged with what the user asked for, on top of the defaults
 //! Docker gives every container (capabilities, mounts, masked paths).
 
-use std::fs::File;
-use std::io::Read as _;
-use std::os::fd::AsFd as _;
+use std::io;
+use std::os::fd::{AsFd as _, BorrowedFd};
 use std::path::Path;
+
+use rustix::fs::{Mode, OFlags};
 
 use serde_json::{json, Value};
 
 use super::seccomp;
-use crate::error::{Error, Result};
+use crate::error::{Context as _, Error, Result};
 
 /// Docker's default capability set (moby's `DefaultCapabilities`).
 pub const DEFAULT_CAPS: &[&str] = &[
@@ -68,6 +69,9 @@ pub fn generate(id: &str, rootfs: &Path, p: &ProcessSpec) -> Result<Value> {
         env.push(DEFAULT_PATH.into());
     }
     env.extend(p.env.iter().cloned());
+    if !env.iter().any(|e| e.starts_with("HOME=")) {
+        env.push(format!("HOME={}", user.home));
+    }
     if p.terminal && !env.iter().any(|e| e.starts_with("TERM=")) {
         env.push("TERM=xterm".into());
     }
@@ -117,78 +121,121 @@ fn default_mounts() -> Value {
     ])
 }
 
+/// Who the container's process runs as.
 #[derive(Debug, PartialEq)]
 pub struct User {
     pub uid: u32,
     pub gid: u32,
+    /// What podman puts in `additionalGids`: nothing for the default user;
+    /// for a user that was asked for, the groups of the image's /etc/group
+    /// that list it by name (unless a group was given) and its own gid.
     pub groups: Vec<u32>,
+    /// The home directory from the image's /etc/passwd (`/` without an entry).
+    pub home: String,
 }
 
+/// The image's /etc/passwd and /etc/group may be at most this big.
+const MAX_ACCOUNT_FILE: u64 = 4 << 20;
+
 /// Resolve a Docker `USER` value (`""`, `uid`, `uid:gid`, `name`,
-/// `name:group`) against the container's /etc/passwd and /etc/group, read
-/// inside `rootfs` (symlinks there cannot lead to the host's files).
+/// `name:group`, `uid:group`, `name:gid`) against the container's
+/// /etc/passwd and /etc/group, as podman does.
+///
+/// The files are read re-rooted at `rootfs` (the image's own symlinks
+/// resolve inside it, never to the host's files), only if they are regular
+/// files (a FIFO there hung `create` forever), and up to a bound. A missing
+/// file is an empty one; one that is not a regular file, or too big, is an
+/// error: podman 4.3 hangs on a FIFO /etc/passwd, and silently running as
+/// root with no groups when the image meant something else would be worse.
 pub fn resolve_user(rootfs: &Path, spec: &str) -> Result<User> {
+    let root = rustix::fs::open(rootfs, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
+        .ctx(|| format!("opening {}", rootfs.display()))?;
+    let passwd = read_account_file(root.as_fd(), "/etc/passwd")?;
     let (user_part, group_part) = match spec.split_once(':') {
         Some((u, g)) => (u, Some(g)),
         None => (spec, None),
     };
-    let passwd = read_in_root(rootfs, "/etc/passwd");
-    let group = read_in_root(rootfs, "/etc/group");
-    let (uid, mut gid, name) = if user_part.is_empty() {
-        (0, 0, Some("root".to_string()))
+    let entry = if user_part.is_empty() {
+        passwd_entries(&passwd).find(|e| e.uid == 0)
     } else if let Ok(uid) = user_part.parse::<u32>() {
-        let entry = passwd_entries(&passwd).find(|e| e.1 == uid);
-        (uid, entry.as_ref().map_or(0, |e| e.2), entry.map(|e| e.0))
+        passwd_entries(&passwd).find(|e| e.uid == uid)
     } else {
-        let entry = passwd_entries(&passwd).find(|e| e.0 == user_part).ok_or_else(|| {
+        Some(passwd_entries(&passwd).find(|e| e.name == user_part).ok_or_else(|| {
             Error::new(format!("unable to find user {user_part}: no matching entries in passwd file"))
-        })?;
-        (entry.1, entry.2, Some(entry.0))
+        })?)
     };
+    let uid = match &entry {
+        Some(e) => e.uid,
+        None => user_part.parse().unwrap_or(0),
+    };
+    let home = entry.as_ref().map_or("/", |e| e.home).to_string();
+    let mut gid = entry.as_ref().map_or(0, |e| e.gid);
+    // Only what was asked for needs the group file.
+    let needs_groups = match group_part {
+        Some(g) => g.parse::<u32>().is_err(),
+        None => !spec.is_empty(),
+    };
+    let group = if needs_groups { read_account_file(root.as_fd(), "/etc/group")? } else { String::new() };
     if let Some(g) = group_part {
         gid = match g.parse::<u32>() {
             Ok(n) => n,
             Err(_) => group_entries(&group)
-                .find(|e| e.0 == g)
-                .map(|e| e.1)
+                .find(|e| e.name == g)
+                .map(|e| e.gid)
                 .ok_or_else(|| Error::new(format!("unable to find group {g}: no matching entries in group file")))?,
         };
     }
-    // Supplementary groups as Docker sets them: every group listing the
-    // user by name (only when no group was forced).
     let mut groups = Vec::new();
-    if group_part.is_none() {
-        if let Some(n) = &name {
-            groups = group_entries(&group).filter(|e| e.2.iter().any(|m| m == n) && e.1 != gid).map(|e| e.1).collect();
+    if !spec.is_empty() {
+        if let (None, Some(e)) = (group_part, &entry) {
+            groups.extend(group_entries(&group).filter(|g| g.members.contains(&e.name)).map(|g| g.gid));
         }
+        groups.push(gid);
+        groups.sort_unstable();
+        groups.dedup();
     }
-    Ok(User { uid, gid, groups })
+    Ok(User { uid, gid, groups, home })
 }
 
-fn read_in_root(rootfs: &Path, path: &str) -> String {
-    let Ok(root) = File::open(rootfs) else { return String::new() };
-    let Ok(fd) = runtime::safe_path::open_in_root(root.as_fd(), Path::new(path), libc::O_RDONLY) else {
-        return String::new();
-    };
-    let mut s = String::new();
-    let _ = File::from(fd).take(4 << 20).read_to_string(&mut s);
-    s
+/// One of the image's account files as text; a missing one is empty.
+fn read_account_file(root: BorrowedFd, path: &str) -> Result<String> {
+    match sys::fs::read_regular_rerooted(root, Path::new(path), MAX_ACCOUNT_FILE) {
+        Ok(bytes) => Ok(String::from_utf8_lossy(&bytes).into_owned()),
+        Err(e) if matches!(e.kind(), io::ErrorKind::NotFound | io::ErrorKind::NotADirectory) => Ok(String::new()),
+        Err(e) => Err(Error::caused(format_args!("cannot read the image's {path}"), e)),
+    }
 }
 
-/// (name, uid, gid) from passwd lines.
-fn passwd_entries(text: &str) -> impl Iterator<Item = (String, u32, u32)> + '_ {
+struct PasswdEntry<'a> {
+    name: &'a str,
+    uid: u32,
+    gid: u32,
+    home: &'a str,
+}
+
+fn passwd_entries(text: &str) -> impl Iterator<Item = PasswdEntry<'_>> {
     text.lines().filter_map(|l| {
         let f: Vec<&str> = l.split(':').collect();
-        Some((f.first()?.to_string(), f.get(2)?.parse().ok()?, f.get(3)?.parse().ok()?))
+        Some(PasswdEntry {
+            name: f.first()?,
+            uid: f.get(2)?.parse().ok()?,
+            gid: f.get(3)?.parse().ok()?,
+            home: f.get(5).copied().filter(|h| !h.is_empty()).unwrap_or("/"),
+        })
     })
 }
 
-/// (name, gid, members) from group lines.
-fn group_entries(text: &str) -> impl Iterator<Item = (String, u32, Vec<String>)> + '_ {
+struct GroupEntry<'a> {
+    name: &'a str,
+    gid: u32,
+    members: Vec<&'a str>,
+}
+
+fn group_entries(text: &str) -> impl Iterator<Item = GroupEntry<'_>> {
     text.lines().filter_map(|l| {
         let f: Vec<&str> = l.split(':').collect();
-        let members = f.get(3).map(|m| m.split(',').filter(|s| !s.is_empty()).map(String::from).collect());
-        Some((f.first()?.to_string(), f.get(2)?.parse().ok()?, members.unwrap_or_default()))
+        let members = f.get(3).map(|m| m.split(',').filter(|s| !s.is_empty()).collect());
+        Some(GroupEntry { name: f.first()?, gid: f.get(2)?.parse().ok()?, members: members.unwrap_or_default() })
     })
 }
 
@@ -205,26 +252,66 @@ mod tests {
         d
     }
 
+    fn user(uid: u32, gid: u32, groups: &[u32], home: &str) -> User {
+        User { uid, gid, groups: groups.to_vec(), home: home.into() }
+    }
+
     #[test]
-    fn users_resolve_like_docker() {
+    fn users_resolve_like_podman() {
         let r = rootfs();
         let p = r.path();
-        assert_eq!(resolve_user(p, "").unwrap(), User { uid: 0, gid: 0, groups: vec![] });
-        assert_eq!(resolve_user(p, "web").unwrap(), User { uid: 33, gid: 33, groups: vec![4] });
-        assert_eq!(resolve_user(p, "33").unwrap(), User { uid: 33, gid: 33, groups: vec![4] });
-        assert_eq!(resolve_user(p, "web:root").unwrap(), User { uid: 33, gid: 0, groups: vec![] });
-        assert_eq!(resolve_user(p, "1000:1000").unwrap(), User { uid: 1000, gid: 1000, groups: vec![] });
+        // The default user gets no additional groups; any asked-for user its
+        // own gid too (podman 4.3, side by side).
+        assert_eq!(resolve_user(p, "").unwrap(), user(0, 0, &[], "/root"));
+        assert_eq!(resolve_user(p, "0").unwrap(), user(0, 0, &[0], "/root"));
+        assert_eq!(resolve_user(p, "web").unwrap(), user(33, 33, &[4, 33], "/var/www"));
+        assert_eq!(resolve_user(p, "33").unwrap(), user(33, 33, &[4, 33], "/var/www"));
+        assert_eq!(resolve_user(p, "web:root").unwrap(), user(33, 0, &[0], "/var/www"));
+        assert_eq!(resolve_user(p, "33:4").unwrap(), user(33, 4, &[4], "/var/www"));
+        assert_eq!(resolve_user(p, "1000").unwrap(), user(1000, 0, &[0], "/"));
+        assert_eq!(resolve_user(p, "1000:1000").unwrap(), user(1000, 1000, &[1000], "/"));
         assert!(resolve_user(p, "nobody").unwrap_err().to_string().contains("unable to find user nobody"));
         assert!(resolve_user(p, "web:nogroup").unwrap_err().to_string().contains("unable to find group nogroup"));
     }
 
     #[test]
+    fn without_account_files_numeric_users_still_work() {
+        let d = tempfile::tempdir().unwrap();
+        assert_eq!(resolve_user(d.path(), "").unwrap(), user(0, 0, &[], "/"));
+        assert_eq!(resolve_user(d.path(), "5:6").unwrap(), user(5, 6, &[6], "/"));
+        assert!(resolve_user(d.path(), "root").is_err());
+    }
+
+    #[test]
     fn passwd_is_read_inside_the_rootfs() {
-        // A symlink to the host's /etc/passwd resolves inside the rootfs.
+        // A symlink to the host's /etc/shadow resolves inside the rootfs.
         let d = tempfile::tempdir().unwrap();
         std::fs::create_dir(d.path().join("etc")).unwrap();
         std::os::unix::fs::symlink("/etc/../../../etc/shadow", d.path().join("etc/passwd")).unwrap();
         assert!(resolve_user(d.path(), "root").is_err());
+    }
+
+    #[test]
+    fn a_fifo_or_a_huge_file_is_an_error_not_a_hang() {
+        let d = tempfile::tempdir().unwrap();
+        let etc = d.path().join("etc");
+        std::fs::create_dir(&etc).unwrap();
+        let fifo = |p: &Path| {
+            rustix::fs::mknodat(rustix::fs::CWD, p, rustix::fs::FileType::Fifo, Mode::from_raw_mode(0o644), 0).unwrap()
+        };
+        fifo(&etc.join("passwd"));
+        let e = resolve_user(d.path(), "").unwrap_err().to_string();
+        assert_eq!(e, "cannot read the image's /etc/passwd: /etc/passwd is not a regular file");
+        std::fs::remove_file(etc.join("passwd")).unwrap();
+        std::fs::write(etc.join("passwd"), "web:x:33:33::/:/bin/sh\n").unwrap();
+        fifo(&etc.join("group"));
+        // Only a lookup that needs the group file reads it.
+        assert_eq!(resolve_user(d.path(), "33:4").unwrap(), user(33, 4, &[4], "/"));
+        let e = resolve_user(d.path(), "web").unwrap_err().to_string();
+        assert_eq!(e, "cannot read the image's /etc/group: /etc/group is not a regular file");
+        std::fs::remove_file(etc.join("group")).unwrap();
+        std::fs::write(etc.join("group"), vec![b'#'; MAX_ACCOUNT_FILE as usize + 1]).unwrap();
+        assert!(resolve_user(d.path(), "web").unwrap_err().to_string().contains("larger than"));
     }
 
     #[test]

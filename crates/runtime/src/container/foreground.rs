@@ -26,6 +26,10 @@ pub struct Relay {
 /// [`wait`], also copying each relay's pipe to its destination meanwhile;
 /// returns once the process exited and the relays drained what it wrote.
 pub fn wait_relaying(pid: i32, terminal: Option<OwnedFd>, relays: Vec<Relay>) -> i32 {
+    // Before any thread starts: threads inherit the mask, and a signal that a
+    // relay thread did not block would take its default action (killing us)
+    // instead of reaching the container.
+    block_forwarded_signals();
     let copies: Vec<_> = relays
         .into_iter()
         .map(|r| {
@@ -53,8 +57,10 @@ pub fn wait_relaying(pid: i32, terminal: Option<OwnedFd>, relays: Vec<Relay>) ->
     code
 }
 
-fn wait_inner(pid: Pid, terminal: Option<OwnedFd>) -> i32 {
-    let set = SignalSet::all().without(&[
+/// The signals [`wait`] forwards: all but those that cannot be caught or
+/// that report our own faults.
+fn forwarded_signals() -> SignalSet {
+    SignalSet::all().without(&[
         Signal::KILL,
         Signal::STOP,
         Signal::SEGV,
@@ -63,7 +69,18 @@ fn wait_inner(pid: Pid, terminal: Option<OwnedFd>) -> i32 {
         Signal::FPE,
         Signal::TTIN,
         Signal::TTOU,
-    ]);
+    ])
+}
+
+/// Block the signals [`wait`] forwards in the calling thread, and so in every
+/// thread it starts afterwards. A caller that starts threads of its own
+/// before waiting (feeding the container's stdin) calls this first.
+pub fn block_forwarded_signals() {
+    let _ = forwarded_signals().block();
+}
+
+fn wait_inner(pid: Pid, terminal: Option<OwnedFd>) -> i32 {
+    let set = forwarded_signals();
     let _ = set.block();
     let proxy = terminal.map(|master| {
         let master = Arc::new(master);

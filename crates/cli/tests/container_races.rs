@@ -1,0 +1,163 @@
+//! Several berth processes acting on the same containers at once (security
+//! defect 5): every state transition happens under the container's lock and
+//! records are updated compare-and-swap, so a `ps` refreshing a container
+//! never writes a stale state over the exit code its `run` just saved, and an
+//! `rm` racing a `create` either removes all of the container or none of it.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::collections::HashMap;
+use std::process::Stdio;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use common::*;
+
+fn require_root() {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let euid = status.lines().find_map(|l| l.strip_prefix("Uid:")).and_then(|u| u.split_whitespace().nth(1));
+    assert_eq!(euid, Some("0"), "these tests run containers: run them as root");
+}
+
+fn env_with_image() -> Arc<Env> {
+    require_root();
+    let env = Env::new();
+    let (archive, _) = busybox_archive(&env, "bb.tar", "localhost/bb:latest");
+    env.ok(&["load", "-q", "-i", archive.to_str().unwrap()]);
+    Arc::new(env)
+}
+
+/// `ps -a` as name -> (state, exit code).
+fn ps(env: &Env) -> HashMap<String, (String, String)> {
+    let list: Vec<serde_json::Value> = serde_json::from_str(&env.ok(&["ps", "-a", "--format", "json"])).unwrap();
+    list.iter()
+        .map(|c| {
+            let name = c["Names"][0].as_str().unwrap().to_string();
+            (name, (c["State"].as_str().unwrap().to_string(), c["ExitCode"].to_string()))
+        })
+        .collect()
+}
+
+#[test]
+fn exit_codes_survive_concurrent_ps_and_rm() {
+    const RUNNERS: usize = 3;
+    const RUNS: usize = 12;
+    const VICTIMS: usize = 12;
+    let env = env_with_image();
+    let done = Arc::new(AtomicBool::new(false));
+
+    // Processes refreshing every record as fast as they can.
+    let pollers: Vec<_> = (0..2)
+        .map(|_| {
+            let (env, done) = (env.clone(), done.clone());
+            std::thread::spawn(move || {
+                let mut n = 0;
+                while !done.load(Ordering::Relaxed) {
+                    let o = env.run(&["ps", "-a"]);
+                    assert!(o.status.success(), "ps: {}", stderr(&o));
+                    n += 1;
+                }
+                n
+            })
+        })
+        .collect();
+
+    // Runs whose containers exit at once, each with its own code.
+    let runners: Vec<_> = (0..RUNNERS)
+        .map(|r| {
+            let env = env.clone();
+            std::thread::spawn(move || {
+                for i in 0..RUNS {
+                    let name = format!("run{r}_{i}");
+                    let code = 1 + r * RUNS + i;
+                    let o = env.run(&["run", "--name", &name, "bb", "sh", "-c", &format!("exit {code}")]);
+                    assert_eq!(o.status.code(), Some(code as i32), "{name}: {}", stderr(&o));
+                }
+            })
+        })
+        .collect();
+
+    // create and rm of the same name started together: rm waits for the
+    // create, or finds nothing; never half a container.
+    let mut raced = Vec::new();
+    for v in 0..VICTIMS {
+        let name = format!("victim{v}");
+        let spawn = |args: &[&str]| env.cmd(args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+        let create = spawn(&["create", "--name", &name, "bb", "true"]);
+        let rm = spawn(&["rm", &name]);
+        let (create, rm) = (create.wait_with_output().unwrap(), rm.wait_with_output().unwrap());
+        assert!(create.status.success(), "create {name}: {}", stderr(&create));
+        match rm.status.code() {
+            Some(0) => assert_eq!(stdout(&rm), format!("{name}\n")),
+            Some(1) => assert!(stderr(&rm).contains("no container with name or ID"), "{}", stderr(&rm)),
+            other => panic!("rm {name}: {other:?} {}", stderr(&rm)),
+        }
+        raced.push((name, rm.status.success()));
+    }
+
+    for r in runners {
+        r.join().unwrap();
+    }
+    done.store(true, Ordering::Relaxed);
+    let polls: usize = pollers.into_iter().map(|p| p.join().unwrap()).sum();
+    assert!(polls > 10, "the pollers hardly ran ({polls})");
+
+    let all = ps(&env);
+    for r in 0..RUNNERS {
+        for i in 0..RUNS {
+            let name = format!("run{r}_{i}");
+            let want = (String::from("exited"), (1 + r * RUNS + i).to_string());
+            assert_eq!(all.get(&name), Some(&want), "{name}");
+        }
+    }
+    for (name, removed) in &raced {
+        if *removed {
+            assert_eq!(all.get(name), None, "{name} was removed");
+        } else {
+            assert_eq!(all.get(name), Some(&("created".into(), "0".into())), "{name} must be whole");
+        }
+    }
+    // Every record has its root filesystem and bundle, and nothing else is there.
+    let count = |d: &str| std::fs::read_dir(env.root.join(d)).map(|r| r.count()).unwrap_or(0);
+    assert_eq!(count("overlay/containers"), all.len());
+    assert_eq!(count("container-data"), all.len());
+    for id in env.ok(&["ps", "-a", "-q", "--no-trunc"]).lines() {
+        assert!(env.root.join("container-data").join(id).join("config.json").is_file(), "{id}: no config.json");
+    }
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(!mounts.contains(env.root.to_str().unwrap()), "still mounted: {mounts}");
+}
+
+/// A running container is removed only with -f, however many try at once;
+/// its `run` then reports the kill, and the record is gone for good.
+#[test]
+fn rm_races_a_running_container() {
+    let env = env_with_image();
+    let mut run = env
+        .cmd(&["run", "--name", "busy", "bb", "sh", "-c", "echo up; sleep 1000"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(run.stdout.as_mut().unwrap()), &mut line).unwrap();
+    assert_eq!(line, "up\n");
+    let plain: Vec<_> = (0..3).map(|_| env.cmd(&["rm", "busy"]).output().unwrap()).collect();
+    for o in &plain {
+        assert_eq!(o.status.code(), Some(2), "{}", stderr(o));
+    }
+    let forced: Vec<_> = (0..4)
+        .map(|_| {
+            env.cmd(&["rm", "-f", "-t", "0", "busy"]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap()
+        })
+        .collect();
+    let codes: Vec<Option<i32>> = forced.into_iter().map(|c| c.wait_with_output().unwrap().status.code()).collect();
+    // One removes it; the others find nothing (podman's rm -f ignores that).
+    assert!(codes.iter().all(|c| *c == Some(0)), "{codes:?}");
+    let o = run.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(137), "{}", stderr(&o));
+    assert_eq!(env.ok(&["ps", "-a", "-q"]), "");
+    let count = |d: &str| std::fs::read_dir(env.root.join(d)).map(|r| r.count()).unwrap_or(0);
+    assert_eq!((count("overlay/containers"), count("container-data")), (0, 0));
+}

@@ -1,0 +1,44 @@
+//! The per-container lock every state transition holds (create, start,
+//! recording the exit, refreshing a dead "running" record, remove), across
+//! berth processes.
+//!
+//! An flock on `<runroot>/locks/<id>`. The runroot, not the root: a lock
+//! never outlives the processes holding it, let alone a boot, so the files
+//! are runtime state like the runtime's own per-container state beside them
+//! (which every process sharing a root must already share), and a runroot
+//! on tmpfs starts each boot empty instead of keeping one file per container
+//! ever made. `remove` unlinks the file while holding it; whoever was
+//! waiting then holds a lock on a file nobody else can open, so every holder
+//! reloads the record after locking and finds the container gone.
+
+use std::path::PathBuf;
+
+use sys::fs::FileLock;
+
+use crate::error::{Context as _, Result};
+use crate::Engine;
+
+pub struct ContainerLock {
+    _lock: FileLock,
+    path: PathBuf,
+}
+
+impl ContainerLock {
+    /// The container is gone: remove its lock file (still held, see above).
+    pub fn remove(self) {
+        if let Err(e) = std::fs::remove_file(&self.path) {
+            tracing::debug!("removing {}: {e}", self.path.display());
+        }
+    }
+}
+
+impl Engine {
+    /// Wait for the lock of container `id`.
+    pub(super) fn lock_container(&self, id: &str) -> Result<ContainerLock> {
+        let dir = self.runroot.join("locks");
+        sys::fs::create_private_dir(&dir, 0o700).ctx(|| format!("creating {}", dir.display()))?;
+        let path = dir.join(id);
+        let lock = FileLock::exclusive(&path).ctx(|| format!("locking container {id}"))?;
+        Ok(ContainerLock { _lock: lock, path })
+    }
+}
