@@ -32,13 +32,15 @@ pub struct Engine {
 impl Engine {
     pub fn open(root: &Path, runroot: &Path, driver: Option<&str>) -> Result<Engine> {
         let blobs = image::store::Store::open(root).ctx(|| format!("opening image store {}", root.display()))?;
-        Ok(Engine {
+        let engine = Engine {
             blobs,
             root: root.to_path_buf(),
             runroot: runroot.to_path_buf(),
             driver: driver.map(String::from),
             layers: OnceCell::new(),
-        })
+        };
+        engine.convert_legacy_records()?;
+        Ok(engine)
     }
 
     /// The layer store, opened on first use: listing names needs no driver

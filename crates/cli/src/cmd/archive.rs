@@ -144,7 +144,7 @@ pub fn import(engine: &Engine, a: &ImportArgs) -> Result<u8> {
         cfg
     })?;
     if let Some(r) = reference {
-        engine.blobs.tag(&r, &img.top)?;
+        engine.tag(&img, &r)?;
     }
     if !a.quiet {
         out(&format!("{}\n", img.id))?;

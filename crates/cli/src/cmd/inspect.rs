@@ -83,13 +83,11 @@ struct InspectDoc {
 fn inspect_doc(engine: &Engine, img: &Image) -> InspectDoc {
     let c = &img.config;
     let s = |k: &str| c.get(k).and_then(Value::as_str).unwrap_or("").to_string();
-    let mut repo_digests: Vec<String> = img.names.iter().map(|n| format!("{}@{}", n.name(), img.manifest)).collect();
-    repo_digests.sort();
-    repo_digests.dedup();
+    let repo_digests = img.repo_digests();
     let labels = img.labels();
     let doc = InspectDoc {
         id: img.id.hex().to_string(),
-        digest: img.manifest.to_string(),
+        digest: img.top.to_string(),
         repo_tags: img.names.iter().map(|n| n.to_string()).collect(),
         repo_digests,
         parent: String::new(),

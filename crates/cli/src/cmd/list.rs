@@ -109,7 +109,7 @@ fn row(img: &Image, name: Option<String>, no_trunc: bool) -> Value {
         "Tag": tag,
         "ID": id,
         "Id": img.id.hex(),
-        "Digest": img.manifest.to_string(),
+        "Digest": img.top.to_string(),
         "Created": format::human_since(created),
         "CreatedSince": format::human_since(created),
         "CreatedAt": format::go_time(created),

@@ -17,7 +17,7 @@ pub fn tag(engine: &Engine, a: &TagArgs) -> Result<u8> {
     let targets = a.targets.iter().map(|t| images::new_name(t)).collect::<engine::Result<Vec<_>>>()?;
     let img = engine.get(&a.image)?;
     for t in &targets {
-        engine.blobs.tag(t, &img.top)?;
+        engine.tag(&img, t)?;
     }
     Ok(0)
 }
@@ -47,7 +47,8 @@ pub fn rmi(engine: &Engine, a: &RmiArgs) -> Result<u8> {
         if a.all { engine.images()?.into_iter().map(|i| i.id.hex().to_string()).collect() } else { a.images.clone() };
     // Like podman: go through every image, report the first error at the end.
     for input in &inputs {
-        if let Err(e) = rmi_one(engine, input, a.force, &mut text) {
+        // `--all` removes images with several names too, as podman does.
+        if let Err(e) = rmi_one(engine, input, a.force, a.all, &mut text) {
             tracing::debug!("rmi {input}: {e}");
             first_err.get_or_insert(e);
         }
@@ -59,18 +60,21 @@ pub fn rmi(engine: &Engine, a: &RmiArgs) -> Result<u8> {
     }
 }
 
-fn rmi_one(engine: &Engine, input: &str, force: bool, text: &mut String) -> Result<()> {
+/// Remove one image: by one of several names only that name goes; by ID (or
+/// its last name) the image goes with all its names, refused by ID for an
+/// image with several names unless forced (podman's rule and message).
+fn rmi_one(engine: &Engine, input: &str, force: bool, all: bool, text: &mut String) -> Result<()> {
     let Some(img) = engine.find(input)? else {
         return if force { Ok(()) } else { Err(CliError::not_known(input)) };
     };
     if img.names.len() > 1 {
         if let Some(name) = img.name_used(input) {
             // One of several names: only that name goes.
-            engine.blobs.untag(&name)?;
+            engine.untag(&name)?;
             text.push_str(&format!("Untagged: {name}\n"));
             return Ok(());
         }
-        if !force {
+        if !force && !all {
             let names: Vec<String> = img.names.iter().map(|n| n.to_string()).collect();
             return Err(CliError::new(format!(
                 "unable to delete image {:?} by ID with more than one tag ([{}]): please force removal",
