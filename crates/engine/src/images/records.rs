@@ -91,11 +91,21 @@ impl Records {
         sys::fs::create_private_dir(&self.dir, 0o700).ctx(|| format!("creating {}", self.dir.display()))
     }
 
-    /// Hold for a read-modify-write of records.
+    /// Hold for a read-modify-write of records. Records are written only
+    /// under this lock, so a temp file found while holding it is what a
+    /// killed writer left: removed here.
     pub(crate) fn lock(&self) -> Result<FileLock> {
         self.create()?;
         let p = self.dir.join(LOCK);
-        FileLock::exclusive(&p).ctx(|| format!("locking {}", p.display()))
+        let lock = FileLock::exclusive(&p).ctx(|| format!("locking {}", p.display()))?;
+        for e in fs::read_dir(&self.dir).ctx(|| format!("listing {}", self.dir.display()))?.flatten() {
+            let name = e.file_name();
+            let name = name.to_string_lossy();
+            if name.starts_with('.') && name.contains(sys::fs::atomic::TEMP_INFIX) {
+                remove_file(&e.path())?;
+            }
+        }
+        Ok(lock)
     }
 
     fn path(&self, id: &Digest) -> PathBuf {
@@ -252,6 +262,18 @@ mod tests {
         assert_eq!(arm.digests, [d("m-arm")]);
         assert_eq!(arm.top, d("m-arm"));
         assert_eq!(r.get(&d("amd")).unwrap().unwrap().digests, [d("m-amd"), d("index")]);
+    }
+
+    #[test]
+    fn temp_files_of_killed_writers_go_with_the_next_update() {
+        let t = tempfile::tempdir().unwrap();
+        let r = Records::at(t.path());
+        r.create().unwrap();
+        let left = r.dir().join(format!(".{}.json{}abc123", d("id").hex(), sys::fs::atomic::TEMP_INFIX));
+        fs::write(&left, b"{\"id\":").unwrap();
+        r.add(&d("id"), &d("m"), &d("m")).unwrap();
+        assert!(!left.exists());
+        assert_eq!(r.list().unwrap().len(), 1);
     }
 
     #[test]

@@ -111,7 +111,7 @@ pub fn load_reader(reader: impl Read, store: &Store) -> Result<Vec<ArchiveImage>
 
 /// [`load_reader`], calling `hook` for each extracted member (see [`MemberHook`]).
 pub fn load_reader_with(reader: impl Read, store: &Store, hook: MemberHook<'_>) -> Result<Vec<ArchiveImage>> {
-    let src = Source::tar_with(reader, &store.tmp_dir(), hook)?;
+    let src = Source::tar_with(reader, store, hook)?;
     load_source(&src, store)
 }
 

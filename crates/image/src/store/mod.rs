@@ -13,8 +13,8 @@
 //! succeed: the content is identical, and rename replaces atomically.
 //!
 //! A process killed mid-write leaves its temp file (or archive staging dir)
-//! behind; opening the store removes those no live process holds locked and
-//! untouched for an hour (see [`sweep`] for the rule).
+//! behind; opening the store removes every one no live process holds locked,
+//! whatever its age (see [`sweep`] for the rule).
 
 mod index;
 pub mod lock;
@@ -67,9 +67,8 @@ impl Store {
     }
 
     /// Remove the temp files and archive staging dirs of writers that are
-    /// gone: no live process holds them locked, and they are untouched for
-    /// [`sweep::STALE_AFTER`]. Returns what was removed. Safe while other
-    /// processes use the store.
+    /// gone: no live process holds them locked. Returns what was removed.
+    /// Safe while other processes use the store.
     pub fn sweep_temp_files(&self) -> Result<Vec<PathBuf>> {
         sweep::sweep(self)
     }
@@ -121,19 +120,15 @@ impl Store {
     }
 
     /// A temp file in the blob directory, flocked while it lives so that a
-    /// sweep (in any process) knows a live writer owns it.
+    /// sweep (in any process) knows a live writer owns it. (A named temp file
+    /// rather than O_TMPFILE: see [`sweep`].)
     fn new_temp(&self) -> Result<tempfile::NamedTempFile> {
-        loop {
-            let tmp = tempfile::Builder::new()
-                .prefix(TMP_PREFIX)
-                .tempfile_in(&self.blobs)
-                .context(|| format!("creating temp file in {}", self.blobs.display()))?;
-            if sweep::lock_fresh(tmp.as_file(), tmp.path()).context(|| "locking temp file".into())? {
-                return Ok(tmp);
-            }
-            // Swept before we locked it: its name is no longer ours to delete.
-            let _ = tmp.into_temp_path().keep();
-        }
+        sweep::create_locked(
+            &self.root,
+            || tempfile::Builder::new().prefix(TMP_PREFIX).tempfile_in(&self.blobs),
+            |t| Ok(t.as_file()),
+        )
+        .context(|| format!("creating temp file in {}", self.blobs.display()))
     }
 
     /// Take over `path`, a file the caller has verified to hold `digest` and
@@ -448,17 +443,6 @@ pub(crate) mod tests {
         assert!(e.contains("corrupt image index"), "{e}");
     }
 
-    /// Set the mtime of `path` (not following a symlink) `secs` into the past.
-    pub(crate) fn age(path: &Path, secs: u64) {
-        use rustix::fs::{utimensat, AtFlags, Timespec, Timestamps, CWD};
-        let then = std::time::SystemTime::now() - std::time::Duration::from_secs(secs);
-        let since = then.duration_since(std::time::UNIX_EPOCH).unwrap();
-        let t = Timespec { tv_sec: since.as_secs() as i64, tv_nsec: 0 };
-        utimensat(CWD, path, &Timestamps { last_access: t, last_modification: t }, AtFlags::SYMLINK_NOFOLLOW).unwrap();
-    }
-
-    const TWO_HOURS: u64 = 2 * 60 * 60;
-
     fn temp_files(s: &Store) -> Vec<String> {
         let mut v: Vec<String> = visible_files(s).into_iter().filter(|n| n.starts_with(TMP_PREFIX)).collect();
         v.sort();
@@ -466,43 +450,72 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn stale_temp_files_are_swept_when_the_store_opens() {
+    fn dead_temp_files_are_swept_when_the_store_opens_whatever_their_age() {
         use rustix::fs::{flock, FlockOperation};
         let (d, s) = store();
         let at = |name: &str| s.blobs.join(name);
-        // Left by a killed writer: old, and nobody holds its lock.
-        fs::write(at(".tmp-stale"), b"half a blob").unwrap();
-        age(&at(".tmp-stale"), TWO_HOURS);
-        // Recent: may be a writer between creating and locking it (or a
-        // berth from before the lock, still writing).
-        fs::write(at(".tmp-fresh"), b"x").unwrap();
-        age(&at(".tmp-fresh"), 5 * 60);
-        // Old but locked: a live writer holds it (flock is per open file
+        // Left by a killed writer a moment ago: nobody holds its lock.
+        fs::write(at(".tmp-dead"), b"half a blob").unwrap();
+        // Locked: a live writer holds it (flock is per open file
         // description, so this fd is as good as another process).
         fs::write(at(".tmp-locked"), b"y").unwrap();
-        age(&at(".tmp-locked"), TWO_HOURS);
         let held = File::open(at(".tmp-locked")).unwrap();
         flock(&held, FlockOperation::LockExclusive).unwrap();
-        // Not temp files: an old blob, and a symlink named like a temp file
+        // Not temp files: a blob, and a symlink named like a temp file
         // (neither it nor its target is touched).
         let (blob, _) = s.put_bytes(b"blob", None).unwrap();
-        age(&s.blob_path(&blob), TWO_HOURS);
         let outside = d.path().join("outside");
         fs::write(&outside, b"precious").unwrap();
-        age(&outside, TWO_HOURS);
         std::os::unix::fs::symlink(&outside, at(".tmp-link")).unwrap();
-        age(&at(".tmp-link"), TWO_HOURS);
 
         let reopened = Store::open(s.root()).unwrap();
-        assert_eq!(temp_files(&s), [".tmp-fresh", ".tmp-link", ".tmp-locked"]);
+        assert_eq!(temp_files(&s), [".tmp-link", ".tmp-locked"]);
         assert_eq!(s.get(&blob).unwrap(), b"blob");
         assert_eq!(fs::read(&outside).unwrap(), b"precious");
 
         // Once its writer is gone, the locked one goes too.
         drop(held);
         assert_eq!(reopened.sweep_temp_files().unwrap(), [at(".tmp-locked")]);
-        assert_eq!(temp_files(&s), [".tmp-fresh", ".tmp-link"]);
+        assert_eq!(temp_files(&s), [".tmp-link"]);
         assert_eq!(s.list().unwrap(), [blob]);
+    }
+
+    /// A writer between creating its temp file and locking it holds the
+    /// creation lock: a sweep waits for it rather than taking the file.
+    #[test]
+    fn a_temp_file_being_created_is_not_swept() {
+        use std::sync::mpsc;
+        let (_d, s) = store();
+        let (created_tx, created) = mpsc::channel();
+        let (go_tx, go) = mpsc::channel::<()>();
+        let writer = {
+            let s = s.clone();
+            std::thread::spawn(move || {
+                sweep::create_locked(
+                    &s.root,
+                    || {
+                        let t = tempfile::Builder::new().prefix(TMP_PREFIX).tempfile_in(&s.blobs)?;
+                        created_tx.send(()).unwrap();
+                        go.recv().unwrap(); // stalls before its lock
+                        Ok(t)
+                    },
+                    |t| Ok(t.as_file()),
+                )
+                .unwrap()
+            })
+        };
+        created.recv().unwrap();
+        assert_eq!(temp_files(&s).len(), 1);
+        let sweeper = {
+            let s = s.clone();
+            std::thread::spawn(move || s.sweep_temp_files().unwrap())
+        };
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        assert!(!sweeper.is_finished(), "the sweep waits for the creator");
+        go_tx.send(()).unwrap();
+        let tmp = writer.join().unwrap();
+        assert!(sweeper.join().unwrap().is_empty(), "the new temp file is locked by then");
+        assert!(tmp.path().exists());
     }
 
     #[test]
@@ -534,10 +547,8 @@ pub(crate) mod tests {
             std::thread::spawn(move || s.put(Paused { sent: false, started, go }, None))
         };
         started_rx.recv().unwrap();
-        // The writer stalls for over an hour, as far as the sweep can tell.
         let tmp = temp_files(&s);
         assert_eq!(tmp.len(), 1, "{tmp:?}");
-        age(&s.blobs.join(&tmp[0]), TWO_HOURS);
         assert!(Store::open(s.root()).unwrap().sweep_temp_files().unwrap().is_empty());
         assert_eq!(temp_files(&s), tmp, "the live writer's temp file stays");
         go_tx.send(()).unwrap();
@@ -563,17 +574,5 @@ pub(crate) mod tests {
         Store::open(s.root()).unwrap();
         assert!(!leftover.exists(), "index temp files are removed under the lock, whatever their age");
         assert_eq!(s.images().unwrap().len(), 1);
-    }
-
-    #[test]
-    fn lock_fresh_reports_a_swept_entry() {
-        let (_d, s) = store();
-        let tmp = tempfile::Builder::new().prefix(TMP_PREFIX).tempfile_in(&s.blobs).unwrap();
-        let f = File::open(tmp.path()).unwrap();
-        assert!(sweep::lock_fresh(&f, tmp.path()).unwrap());
-        drop(f);
-        let f = File::open(tmp.path()).unwrap();
-        fs::remove_file(tmp.path()).unwrap();
-        assert!(!sweep::lock_fresh(&f, tmp.path()).unwrap(), "removed before the lock");
     }
 }
