@@ -6,6 +6,7 @@
 pub mod containers;
 pub mod error;
 pub mod images;
+pub mod login;
 pub mod remote;
 
 use std::cell::OnceCell;

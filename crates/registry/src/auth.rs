@@ -94,6 +94,12 @@ impl AuthFile {
         Ok(None)
     }
 
+    /// The registries this file holds credentials for, as its keys say them.
+    pub fn registries(&self) -> Result<Vec<String>> {
+        let doc = self.read()?;
+        Ok(doc.get("auths").and_then(Value::as_object).map(|m| m.keys().cloned().collect()).unwrap_or_default())
+    }
+
     /// Store credentials for `registry`, replacing any previous entry for it.
     pub fn set(&self, registry: &str, creds: &Credentials) -> Result<()> {
         let mut doc = self.read()?;
