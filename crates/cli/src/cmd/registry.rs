@@ -1,15 +1,13 @@
-//! `pull`, `push`, `login` and `logout`: flags, registries.conf lookup and
-//! podman's wording around the engine's pull/push and the `registry`
-//! crate's credentials.
+//! `pull`, `push`, `login` and `logout`: flags, progress output and
+//! prompts around the engine's pull, push and credentials.
 
 use std::io::Read as _;
 use std::path::PathBuf;
 
 use engine::login::{AuthFile, Credentials};
+use engine::remote::RemoteOptions;
 use image::manifest::PlatformSpec;
-use image::reference::registries::RegistriesConf;
 use image::reference::Reference;
-use registry::{PullOptions, PushOptions};
 
 use super::out;
 use crate::error::{CliError, Context as _, Result};
@@ -32,16 +30,20 @@ pub struct RemoteArgs {
 }
 
 impl RemoteArgs {
-    fn auth_file(&self) -> Option<AuthFile> {
-        self.authfile.as_ref().map(AuthFile::at)
-    }
-
-    fn credentials(&self) -> Result<Option<Credentials>> {
-        let Some(c) = &self.creds else { return Ok(None) };
-        match c.split_once(':') {
-            Some((u, p)) if !u.is_empty() => Ok(Some(Credentials::new(u, p))),
-            _ => Err(CliError::new("--creds: want USERNAME:PASSWORD")),
-        }
+    /// What the engine needs to reach registries; `--creds` is checked here.
+    fn options(&self) -> Result<RemoteOptions> {
+        let credentials = match &self.creds {
+            None => None,
+            Some(c) => match c.split_once(':') {
+                Some((u, p)) if !u.is_empty() => Some(Credentials::new(u, p)),
+                _ => return Err(CliError::new("--creds: want USERNAME:PASSWORD")),
+            },
+        };
+        Ok(RemoteOptions {
+            tls_verify: self.tls_verify,
+            credentials,
+            auth_file: self.authfile.as_ref().map(AuthFile::at),
+        })
     }
 }
 
@@ -88,28 +90,14 @@ impl PullArgs {
     }
 }
 
-/// podman's registries.conf lookup: `$REGISTRIES_CONFIG_PATH`, else the
-/// system files when there are any, else Docker Hub for short names.
-fn registries_conf() -> Result<RegistriesConf> {
-    if let Some(p) = std::env::var_os("REGISTRIES_CONFIG_PATH").filter(|p| !p.is_empty()) {
-        return Ok(RegistriesConf::load(std::path::Path::new(&p))?);
-    }
-    let system = std::path::Path::new(image::reference::registries::SYSTEM_CONF);
-    let dropins = std::path::Path::new(image::reference::registries::SYSTEM_CONF_DIR);
-    if system.exists() || dropins.exists() {
-        return Ok(RegistriesConf::load_system()?);
-    }
-    Ok(RegistriesConf::parse("unqualified-search-registries = [\"docker.io\"]\n")?)
-}
-
 pub fn pull(engine: &Engine, a: &PullArgs) -> Result<u8> {
     let img = pull_image(engine, &a.image, &a.remote, a.platform()?, a.quiet)?;
     out(&format!("{}\n", img.id.hex()))?;
     Ok(0)
 }
 
-/// Pull `image` (a short name is tried in each search registry until one
-/// has it), as `pull` and as `run`/`create` do for a missing image.
+/// Pull `image` as `pull` and as `run`/`create` do for a missing image,
+/// with podman's progress output on stderr.
 pub fn pull_image(
     engine: &Engine,
     image: &str,
@@ -117,29 +105,9 @@ pub fn pull_image(
     platform: Option<PlatformSpec>,
     quiet: bool,
 ) -> Result<Image> {
-    // Everything that can be refused without the network is refused first.
-    let credentials = remote.credentials()?;
-    let conf = registries_conf()?;
-    let candidates = conf.expand_short_name(image).map_err(|e| CliError::new(e.to_string()))?;
-    let opts = PullOptions {
-        platform,
-        tls_verify: remote.tls_verify,
-        registries_conf: Some(conf),
-        credentials,
-        auth_file: remote.auth_file(),
-        ..PullOptions::default()
-    };
-    let reporter = Reporter::new(Mode::detect(quiet), &engine.blobs, None);
-    let mut errors = Vec::new();
-    for r in &candidates {
-        reporter.line(&format!("Trying to pull {r}..."));
-        match engine.pull(r, &opts, &|e| reporter.event(e)) {
-            Ok(img) => return Ok(img),
-            Err(e) if candidates.len() == 1 => return Err(CliError::new(format!("pulling {r}: {e}"))),
-            Err(e) => errors.push(format!("{r}: {e}")),
-        }
-    }
-    Err(CliError::new(format!("pulling {image}: {}", errors.join("; "))))
+    let opts = remote.options()?;
+    let reporter = Reporter::new(Mode::detect(quiet), engine, None);
+    Ok(engine.pull_named(image, &opts, platform, &|l| reporter.line(l), &|e| reporter.event(e))?)
 }
 
 #[derive(clap::Args)]
@@ -158,7 +126,7 @@ pub struct PushArgs {
 }
 
 pub fn push(engine: &Engine, a: &PushArgs) -> Result<u8> {
-    let credentials = a.remote.credentials()?;
+    let opts = a.remote.options()?;
     let img = engine.get(&a.image)?;
     let dest = match &a.destination {
         Some(d) => {
@@ -169,21 +137,10 @@ pub fn push(engine: &Engine, a: &PushArgs) -> Result<u8> {
             .name_used(&a.image)
             .ok_or_else(|| CliError::new(format!("{}: an image ID needs a destination to push to", a.image)))?,
     };
-    let what = engine.push_target(&img)?;
-    // The registry crate pushes what a name resolves to; a digest
-    // reference resolves to itself and works for unnamed images too.
-    let local = Reference::from_parts(dest.name().clone(), None, Some(what.clone()))?;
-    let opts = PushOptions {
-        tls_verify: a.remote.tls_verify,
-        registries_conf: Some(registries_conf()?),
-        credentials,
-        auth_file: a.remote.auth_file(),
-        ..PushOptions::default()
-    };
-    let reporter = Reporter::new(Mode::detect(a.quiet), &engine.blobs, Some(engine.config_digests(&what)?));
+    let configs = engine.config_digests(&engine.push_target(&img)?)?;
+    let reporter = Reporter::new(Mode::detect(a.quiet), engine, Some(configs));
     reporter.line("Getting image source signatures");
-    registry::push(&engine.blobs, &local, &dest, &opts, &|e| reporter.event(e))
-        .map_err(|e| CliError::new(format!("pushing {dest}: {e}")))?;
+    engine.push(&img, &dest, &opts, &|e| reporter.event(e))?;
     Ok(0)
 }
 
