@@ -126,7 +126,7 @@ fn save_every_format_round_trips() {
     };
     env.ok(&["load", "-i", a2.to_str().unwrap()]);
     let multi = env.path("multi.tar");
-    env.ok(&["save", "-o", multi.to_str().unwrap(), "bb", "two:1"]);
+    env.ok(&["save", "-m", "-o", multi.to_str().unwrap(), "bb", "two:1"]);
     let fresh = Env::new();
     fresh.ok(&["load", "-i", multi.to_str().unwrap()]);
     let mut ids: Vec<String> = fresh.ok(&["images", "-q", "--no-trunc"]).lines().map(String::from).collect();

@@ -729,6 +729,19 @@ impl Engine {
         Ok(())
     }
 
+    // ---- archives ----
+
+    /// Write `images` as an archive at `out` (a directory for oci-dir): see
+    /// [`image::archive::save`].
+    pub fn save(&self, images: &[ArchiveImage], format: archive::Format, out: &Path) -> Result<()> {
+        archive::save(&self.blobs, images, format, out).map_err(Error::from)
+    }
+
+    /// Write `images` as a tar archive to `w`.
+    pub fn save_to<W: std::io::Write>(&self, images: &[ArchiveImage], format: archive::Format, w: W) -> Result<W> {
+        archive::save_to_writer(&self.blobs, images, format, w).map_err(Error::from)
+    }
+
     // ---- creating images ----
 
     /// How a stored layer blob is compressed, from its first bytes.

@@ -5,7 +5,7 @@ use std::io::{IsTerminal as _, Read};
 use std::path::PathBuf;
 use std::time::SystemTime;
 
-use image::archive::{self, ArchiveImage, Format};
+use image::archive::{ArchiveImage, Format};
 use serde_json::{json, Map, Value};
 
 use super::out;
@@ -61,19 +61,36 @@ pub struct SaveArgs {
     images: Vec<String>,
 }
 
+/// podman's `save`: without `-m` the first argument is the image and the
+/// others more names for it in a docker-archive; with `-m` every argument is
+/// an image, which only docker-archive can hold several of.
 pub fn save(engine: &Engine, a: &SaveArgs) -> Result<u8> {
     let format: Format = a.format.parse()?;
+    let (images, tags) = match a.multi_image_archive {
+        true => (&a.images[..], &[][..]),
+        false => a.images.split_at(1),
+    };
+    if images.len() > 1 && format != Format::DockerArchive {
+        return Err(CliError::new(format!(
+            "unsupported format {:?} for saving multiple images (only docker-archive)",
+            a.format
+        )));
+    }
+    let tags = tags.iter().map(|t| images::new_name(t)).collect::<engine::Result<Vec<_>>>()?;
     let mut list = Vec::new();
-    for name in &a.images {
+    for name in images {
         let img = engine.get(name)?;
         // By name the archive records that name; by ID, none (as podman).
         let reference = img.name_used(name);
         list.push(ArchiveImage::new(reference, img.manifest.clone()));
     }
-    match &a.output {
-        Some(path) => {
-            archive::save(&engine.blobs, &list, format, path).ctx(|| format!("saving to {}", path.display()))?
+    if format == Format::DockerArchive {
+        if let Some(first) = list.first().cloned() {
+            list.extend(tags.into_iter().map(|t| ArchiveImage::new(Some(t), first.manifest.clone())));
         }
+    }
+    match &a.output {
+        Some(path) => engine.save(&list, format, path).ctx(|| format!("saving to {}", path.display()))?,
         None => {
             if format == Format::OciDir {
                 return Err(CliError::new("oci-dir needs a directory: use --output"));
@@ -82,7 +99,7 @@ pub fn save(engine: &Engine, a: &SaveArgs) -> Result<u8> {
                 return Err(CliError::new("refusing to save to terminal. Use -o flag or redirect"));
             }
             let w = std::io::BufWriter::new(std::io::stdout().lock());
-            let w = archive::save_to_writer(&engine.blobs, &list, format, w).ctx(|| "saving to stdout".into())?;
+            let w = engine.save_to(&list, format, w).ctx(|| "saving to stdout".into())?;
             let _stdout = w.into_inner().map_err(|e| CliError::new(format!("writing to stdout: {}", e.error())))?;
         }
     }
