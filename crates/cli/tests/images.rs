@@ -392,3 +392,51 @@ fn import_labels_the_layer_by_its_compression() {
         assert_eq!(env.ok(&["run", "--rm", name, "echo", name]), format!("{name}\n"));
     }
 }
+
+/// A layer whose entry lives under an absolute symlink directory of the
+/// image (`opt -> /usr/lib`): docker re-roots the link inside the image, so
+/// the file lands in the image's own /usr/lib, with vfs and with overlay.
+#[test]
+fn entries_under_absolute_symlink_dirs_are_rerooted_on_both_drivers() {
+    let mut b = tar::Builder::new(Vec::new());
+    for (path, kind, data) in [
+        ("usr/", tar::EntryType::Directory, &b""[..]),
+        ("usr/lib/", tar::EntryType::Directory, b""),
+        ("opt", tar::EntryType::Symlink, b""),
+        ("opt/hello.txt", tar::EntryType::Regular, b"rerooted\n"),
+    ] {
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(kind);
+        h.set_mode(if kind == tar::EntryType::Regular { 0o644 } else { 0o755 });
+        h.set_size(data.len() as u64);
+        h.set_mtime(1_700_000_000);
+        if kind == tar::EntryType::Symlink {
+            h.set_link_name("/usr/lib").unwrap();
+        }
+        h.set_cksum();
+        b.append_data(&mut h, path, data).unwrap();
+    }
+    let layer = b.into_inner().unwrap();
+    for driver in ["vfs", "overlay"] {
+        let env = Env::new();
+        let archive = env.path("abs.tar");
+        write_oci_archive(&archive, Some("localhost/abs:1"), &[busybox_layer(), &layer], serde_json::json!({}));
+        env.ok(&["--storage-driver", driver, "load", "-i", archive.to_str().unwrap()]);
+        assert_eq!(
+            env.ok(&[
+                "--storage-driver",
+                driver,
+                "run",
+                "--rm",
+                "abs:1",
+                "cat",
+                "/usr/lib/hello.txt",
+                "/opt/hello.txt"
+            ]),
+            "rerooted\nrerooted\n",
+            "{driver}"
+        );
+        // Nothing landed on the host's /usr/lib.
+        assert!(!std::path::Path::new("/usr/lib/hello.txt").exists());
+    }
+}
