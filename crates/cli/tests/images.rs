@@ -440,3 +440,42 @@ fn entries_under_absolute_symlink_dirs_are_rerooted_on_both_drivers() {
         assert!(!std::path::Path::new("/usr/lib/hello.txt").exists());
     }
 }
+
+/// The image store is closed to other host users: `nobody` cannot walk
+/// into it to read (or run) what images carry; stores made with open
+/// directories by older versions are closed when next opened.
+#[test]
+fn other_users_cannot_enter_the_image_store() {
+    use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
+    use std::os::unix::process::CommandExt as _;
+    let env = Env::new();
+    // Only berth's own modes may protect the store, not the test's tempdir.
+    std::fs::set_permissions(env.dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let (archive, id) = busybox_archive(&env, "bb.tar", "localhost/bb:latest");
+    env.ok(&["load", "-i", archive.to_str().unwrap()]);
+    let root = &env.root;
+    let dirs =
+        [root.clone(), root.join("blobs"), root.join("blobs/sha256"), root.join("tmp"), root.join("image-records")];
+    let config = root.join("blobs/sha256").join(&id);
+    let nobody_reads = |path: &std::path::Path| {
+        let o = std::process::Command::new("/bin/cat").arg(path).uid(65534).gid(65534).output().unwrap();
+        (o.status.success(), stderr(&o))
+    };
+    for d in &dirs {
+        assert_eq!(std::fs::metadata(d).unwrap().mode() & 0o7777, 0o700, "{}", d.display());
+    }
+    let (ok, err) = nobody_reads(&config);
+    assert!(!ok && err.contains("Permission denied"), "nobody read the store: {err}");
+
+    // As an older berth left it: open to everyone, and nobody gets in.
+    for d in &dirs {
+        std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    assert!(nobody_reads(&config).0, "the open store is readable (the test's premise)");
+    env.ok(&["images"]);
+    for d in &dirs {
+        assert_eq!(std::fs::metadata(d).unwrap().mode() & 0o7777, 0o700, "{} fixed on open", d.display());
+    }
+    let (ok, err) = nobody_reads(&config);
+    assert!(!ok && err.contains("Permission denied"), "{err}");
+}

@@ -309,8 +309,10 @@ impl Engine {
     /// Turn records from before images were keyed by ID (one per manifest)
     /// into one per image ID; the layers they hold keep their old holders
     /// until the image is removed (see [`Image::legacy_holders`]).
+    /// Also closes a record directory an older version left open.
     pub(crate) fn convert_legacy_records(&self) -> Result<()> {
         let records = self.records();
+        records.create()?;
         let legacy = records.legacy()?;
         if legacy.is_empty() {
             return Ok(());

@@ -57,8 +57,13 @@ impl Store {
     pub fn open(root: impl AsRef<Path>) -> Result<Self> {
         let root = root.as_ref().to_path_buf();
         let blobs = root.join("blobs").join("sha256");
-        fs::create_dir_all(&blobs).context(|| format!("creating {}", blobs.display()))?;
-        fs::create_dir_all(root.join("tmp")).context(|| format!("creating {}/tmp", root.display()))?;
+        // Closed to other host users (image content carries setuid binaries
+        // and device nodes from strangers); stores made by older versions,
+        // with 0755 directories, are fixed here. Blob files may stay 0644
+        // inside.
+        for dir in [root.clone(), root.join("blobs"), blobs.clone(), root.join("tmp")] {
+            sys::fs::create_private_dir(&dir, 0o700).context(|| format!("creating {}", dir.display()))?;
+        }
         let store = Store { root, blobs };
         if let Err(e) = store.sweep_temp_files() {
             tracing::warn!(root = %store.root.display(), error = %e, "could not sweep stale temp files");
@@ -288,6 +293,28 @@ pub(crate) mod tests {
 
     fn visible_files(s: &Store) -> Vec<String> {
         fs::read_dir(&s.blobs).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect()
+    }
+
+    #[test]
+    fn store_dirs_are_private_also_for_older_stores() {
+        use std::os::unix::fs::MetadataExt as _;
+        let t = tempfile::tempdir().unwrap();
+        let root = t.path().join("root");
+        let dirs = [root.clone(), root.join("blobs"), root.join("blobs/sha256"), root.join("tmp")];
+        // As an older berth left them.
+        for d in &dirs {
+            fs::create_dir_all(d).unwrap();
+            fs::set_permissions(d, fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        Store::open(&root).unwrap();
+        for d in &dirs {
+            assert_eq!(fs::metadata(d).unwrap().mode() & 0o7777, 0o700, "{}", d.display());
+        }
+        let fresh = t.path().join("fresh");
+        Store::open(&fresh).unwrap();
+        for d in [fresh.clone(), fresh.join("blobs"), fresh.join("blobs/sha256"), fresh.join("tmp")] {
+            assert_eq!(fs::metadata(&d).unwrap().mode() & 0o7777, 0o700, "{}", d.display());
+        }
     }
 
     #[test]
