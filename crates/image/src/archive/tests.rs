@@ -507,7 +507,7 @@ fn staging_dirs_of_killed_loads_are_swept_and_live_ones_kept() {
         let live: Vec<_> = live.into_iter().filter(|p| *p != dead).collect();
         assert_eq!(live.len(), 1, "{live:?}");
         let removed = b.sweep_temp_files().unwrap();
-        assert_eq!(removed, [dead.clone()]);
+        assert_eq!(removed, std::slice::from_ref(&dead));
         assert!(live[0].is_dir(), "the live staging dir stays");
     })
     .unwrap();

@@ -5,8 +5,9 @@
 //! makes read-modify-write updates from several processes not lose each other.
 
 use std::collections::BTreeMap;
-use std::io::Write as _;
 use std::path::Path;
+
+use sys::fs::Durability;
 
 use serde::{Deserialize, Serialize};
 
@@ -45,21 +46,13 @@ impl ImageIndex {
         Ok(idx)
     }
 
-    /// Atomically replace `path` with this index. Only under the store's
-    /// exclusive lock: the sweep takes any temp file it finds while holding
-    /// that lock for a leftover.
+    /// Atomically and durably replace `path` with this index. Only under the
+    /// store's exclusive lock: the sweep takes any temp file it finds while
+    /// holding that lock for a leftover.
     pub(crate) fn write(&self, path: &Path) -> Result<()> {
-        let dir = path.parent().unwrap_or(Path::new("."));
         let data = serde_json::to_vec_pretty(self).map_err(|e| Error::Other(format!("encoding image index: {e}")))?;
-        let mut tmp = tempfile::Builder::new()
-            .prefix(super::INDEX_TMP_PREFIX)
-            .tempfile_in(dir)
-            .context(|| format!("creating temp file in {}", dir.display()))?;
-        tmp.write_all(&data).context(|| "writing image index".into())?;
-        tmp.as_file().sync_all().context(|| "syncing image index".into())?;
-        tmp.persist(path)
-            .map_err(|e| Error::Io { context: format!("replacing {}", path.display()), source: e.error })?;
-        super::sync_dir(dir)
+        sys::fs::write_atomic(path, &data, 0o600, Durability::Durable)
+            .context(|| format!("replacing {}", path.display()))
     }
 
     /// Point `name` at `digest`; returns what it pointed at before.

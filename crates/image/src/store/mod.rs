@@ -17,8 +17,7 @@
 //! whatever its age (see [`sweep`] for the rule).
 
 mod index;
-pub mod lock;
-pub mod sweep;
+pub(crate) mod sweep;
 
 use std::fs::{self, File};
 use std::io::{self, Read};
@@ -26,7 +25,7 @@ use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 
 pub use index::ImageIndex;
-use lock::Mode;
+use sys::fs::{FileLock, LockMode};
 
 use crate::digest::{Digest, DigestReader};
 use crate::error::{Context as _, Error, Result};
@@ -37,8 +36,9 @@ const COPY_BUF: usize = 256 << 10;
 
 /// Prefix of in-flight blob temp files; `list` skips them.
 const TMP_PREFIX: &str = ".tmp-";
-/// Prefix of the temp file a new `images.json` is written to.
-pub(crate) const INDEX_TMP_PREFIX: &str = ".images.json-";
+/// Prefix of the temp file a new `images.json` is written to (by
+/// `sys::fs::write_atomic`).
+pub(crate) const INDEX_TMP_PREFIX: &str = ".images.json.tmp-";
 /// Prefix of archive staging directories under `tmp/`.
 pub(crate) const STAGING_PREFIX: &str = "archive-";
 
@@ -150,7 +150,9 @@ impl Store {
         file.sync_all().context(|| "syncing blob".into())?;
         match fs::rename(path, &dest) {
             Ok(()) => sync_dir(&self.blobs),
-            Err(e) if e.raw_os_error() == Some(libc::EXDEV) => self.put(file, Some(digest)).map(|_| ()),
+            Err(e) if e.raw_os_error() == Some(rustix::io::Errno::XDEV.raw_os_error()) => {
+                self.put(file, Some(digest)).map(|_| ())
+            }
             Err(e) => Err(Error::Io { context: format!("renaming blob to {}", dest.display()), source: e }),
         }
     }
@@ -210,20 +212,22 @@ impl Store {
         self.root.join("images.json")
     }
 
-    fn lock(&self, mode: Mode) -> Result<lock::StoreLock> {
-        lock::acquire(&self.root.join("store.lock"), mode)
+    /// `<root>/store.lock`: shared for index reads, exclusive for writes.
+    fn lock(&self, mode: LockMode) -> Result<FileLock> {
+        let path = self.root.join("store.lock");
+        FileLock::acquire(&path, mode).context(|| format!("locking {}", path.display()))
     }
 
     /// A consistent snapshot of the index (under the shared lock).
     pub fn index(&self) -> Result<ImageIndex> {
-        let _l = self.lock(Mode::Shared)?;
+        let _l = self.lock(LockMode::Shared)?;
         ImageIndex::read(&self.index_path())
     }
 
     /// Read-modify-write the index under the exclusive lock; the new index is
     /// written only if `f` succeeds.
     pub fn update_index<T>(&self, f: impl FnOnce(&mut ImageIndex) -> Result<T>) -> Result<T> {
-        let _l = self.lock(Mode::Exclusive)?;
+        let _l = self.lock(LockMode::Exclusive)?;
         let path = self.index_path();
         let mut idx = ImageIndex::read(&path)?;
         let before = idx.clone();
@@ -594,7 +598,7 @@ pub(crate) mod tests {
         {
             // A writer holds the lock: its temp file may be live. Opening
             // does not wait for the lock, and leaves the file.
-            let _l = s.lock(Mode::Exclusive).unwrap();
+            let _l = s.lock(LockMode::Exclusive).unwrap();
             Store::open(s.root()).unwrap();
             assert!(leftover.exists());
         }
