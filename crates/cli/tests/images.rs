@@ -28,12 +28,23 @@ fn load_images_tag_and_formats() {
             "REPOSITORY       TAG\nlocalhost/bb     latest\nlocalhost/other  v1\nquay.io/x/y      z\n"
         )
     );
-    let json_line = env.ok(&["images", "--format", "{{json .}}", "--filter", "reference=bb"]);
-    let v: Value = serde_json::from_str(json_line.trim()).unwrap();
-    assert_eq!(v["Repository"], "localhost/bb");
-    assert_eq!(v["ID"], short);
-    assert_eq!(v["CreatedAt"], "2024-01-02 03:04:05 +0000 UTC");
-    assert_eq!(v["Labels"]["org.example"], "yes");
+    // `{{json .}}` is podman's `--format json`: one summary per image.
+    let json = env.ok(&["images", "--format", "{{json .}}", "--filter", "reference=bb"]);
+    let v: Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(v[0]["Id"], id.as_str());
+    assert_eq!(v[0]["Names"], serde_json::json!(["localhost/bb:latest", "localhost/other:v1", "quay.io/x/y:z"]));
+    assert_eq!(v[0]["CreatedAt"], "2024-01-02T03:04:05Z");
+    assert_eq!(v[0]["Created"], 1_704_164_645);
+    assert_eq!(v[0]["Labels"]["org.example"], "yes");
+    assert_eq!(v.as_array().unwrap().len(), 1);
+    let row = env.ok(&[
+        "images",
+        "--format",
+        "{{json .Repository}} {{json .ID}} {{json .CreatedAt}}",
+        "--filter",
+        "reference=bb",
+    ]);
+    assert_eq!(row, format!("\"localhost/bb\" \"{short}\" \"2024-01-02 03:04:05 +0000 UTC\"\n"));
 
     // Default table: podman's columns.
     let table = env.ok(&["images"]);
@@ -161,7 +172,7 @@ fn rmi_keeps_shared_layers() {
     env.fails(&["rmi", &id1[..12]], 125);
     assert_eq!(
         env.ok(&["rmi", "-f", &id1[..12]]),
-        format!("Untagged: localhost/alias:latest\nUntagged: localhost/bb:latest\nDeleted: {id1}\n")
+        format!("Untagged: localhost/bb:latest\nUntagged: localhost/alias:latest\nDeleted: {id1}\n")
     );
     // The base layer stays: `two` still uses it.
     assert_eq!(env.layer_dirs().len(), 2);
@@ -230,9 +241,9 @@ fn import_with_changes_and_prune() {
     let dangling = stdout(&o).trim().trim_start_matches("sha256:").to_string();
     assert_eq!(env.ok(&["images", "--filter", "dangling=true", "-q", "--no-trunc"]), format!("sha256:{dangling}\n"));
     assert!(env.ok(&["images"]).lines().any(|l| l.split_whitespace().take(2).eq(["<none>", "<none>"])));
-    assert_eq!(env.ok(&["image", "prune"]), format!("{dangling}\n"));
+    assert_eq!(env.ok(&["image", "prune", "-f"]), format!("{dangling}\n"));
     assert_eq!(env.ok(&["images", "-q", "--no-trunc"]), format!("sha256:{id}\n"));
-    assert_eq!(env.ok(&["image", "prune", "-a"]), format!("{id}\n"));
+    assert_eq!(env.ok(&["image", "prune", "-a", "-f"]), format!("{id}\n"));
     assert_eq!(env.ok(&["images", "-q"]), "");
     assert!(env.layer_dirs().is_empty());
 
@@ -352,12 +363,13 @@ fn format_prints_values_like_go() {
         "[localhost/bb:latest] map[org.example:yes] false <localhost/bb:latest>\n"
     );
 
-    // `{{json .}}` keeps the rows' field order (podman's), not sorted keys.
+    // JSON keeps podman's field order, not sorted keys.
     let keys = |s: &str| -> Vec<String> {
         let v: Value = serde_json::from_str(s.trim()).unwrap();
+        let v = if v.is_array() { v[0].clone() } else { v };
         v.as_object().unwrap().keys().cloned().collect()
     };
-    assert_eq!(keys(&env.ok(&["images", "--format", "{{json .}}"]))[..3], ["Repository", "Tag", "ID"]);
+    assert_eq!(keys(&env.ok(&["images", "--format", "{{json .}}"]))[..3], ["Id", "ParentId", "RepoTags"]);
     assert_eq!(keys(&env.ok(&["image", "inspect", "--format", "{{json .}}", "bb"]))[..3], ["Id", "Digest", "RepoTags"]);
     assert_eq!(keys(&env.ok(&["image", "inspect", "--format", "{{json .RootFS}}", "bb"])), ["Type", "Layers"]);
 }

@@ -110,7 +110,10 @@ fn a_killed_pull_leaves_nothing_after_the_next_command_and_a_live_one_keeps_its_
     assert!(dead_file.exists());
     let (out, _) = ok(&env, &["images", "-q"]);
     assert_eq!(out, "");
-    assert_eq!(entries(&blobs, ".tmp-").into_iter().map(|(p, _)| p).collect::<Vec<_>>(), [live_file.clone()]);
+    assert_eq!(
+        entries(&blobs, ".tmp-").into_iter().map(|(p, _)| p).collect::<Vec<_>>(),
+        std::slice::from_ref(&live_file)
+    );
     assert!(live.try_wait().unwrap().is_none(), "the live pull is still running");
 
     // Killed too: the next command takes it.

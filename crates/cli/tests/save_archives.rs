@@ -5,32 +5,13 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
+mod peer;
 
 use std::os::unix::fs::{FileTypeExt as _, MetadataExt as _};
 use std::path::Path;
-use std::process::Command;
 
 use common::*;
-
-const PODMAN_ENV: &str = "/work/shared/peers/podman-env.sh";
-
-/// podman with the peers' configuration (`podman-env.sh`) and a storage of
-/// this test's own.
-fn podman(env: &Env, args: &[&str]) -> (i32, String, String) {
-    assert!(Path::new(PODMAN_ENV).exists(), "missing {PODMAN_ENV}: the podman peer is needed here");
-    assert!(Path::new("/usr/bin/podman").exists(), "podman is not installed: apt-get install podman");
-    let root = env.path("podman-root");
-    let run = env.path("podman-run");
-    let o = Command::new("bash")
-        .arg("-c")
-        .arg(format!(". {PODMAN_ENV} && exec podman --root \"$0\" --runroot \"$1\" --storage-driver vfs \"${{@:2}}\""))
-        .arg(&root)
-        .arg(&run)
-        .args(args)
-        .output()
-        .unwrap();
-    (o.status.code().unwrap_or(-1), stdout(&o), stderr(&o))
-}
+use peer::podman;
 
 fn podman_images(env: &Env) -> String {
     let (code, out, err) = podman(env, &["images", "--format", "{{.ID}} {{.Repository}}:{{.Tag}}"]);
@@ -128,7 +109,7 @@ fn save_output_errors_name_the_output_never_a_temp_file() {
     let e = env.fails(&["save", "-o", "/nonexistent-berth-dir/x.tar", "bb"], 125);
     assert_eq!(
         e,
-        "Error: saving to /nonexistent-berth-dir/x.tar: opening file \"/nonexistent-berth-dir/x.tar\": open /nonexistent-berth-dir/x.tar: no such file or directory\n"
+        "Error: opening file \"/nonexistent-berth-dir/x.tar\": open /nonexistent-berth-dir/x.tar: no such file or directory\n"
     );
     let dir = env.path("outdir");
     std::fs::create_dir(&dir).unwrap();
@@ -144,12 +125,20 @@ fn save_output_errors_name_the_output_never_a_temp_file() {
         .filter(|n| n.starts_with(".berth-save") || n == "x.tar")
         .collect();
     assert_eq!(left, Vec::<String>::new());
-    // An existing archive is replaced whole, and gets podman's mode.
+    // An existing docker-archive is refused, as podman refuses it; an
+    // oci-archive is replaced whole, and gets podman's mode.
     std::fs::write(&out, b"old").unwrap();
     std::fs::set_permissions(&out, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
-    env.ok(&["save", "-o", out.to_str().unwrap(), "bb"]);
+    let e = env.fails(&["save", "-o", out.to_str().unwrap(), "bb"], 125);
+    assert_eq!(e, "Error: docker-archive doesn't support modifying existing images\n");
+    assert_eq!(std::fs::read(&out).unwrap(), b"old");
+    env.ok(&["save", "--format", "oci-archive", "-o", out.to_str().unwrap(), "bb"]);
     assert_eq!(mode(&out), 0o644);
     assert!(std::fs::metadata(&out).unwrap().len() > 1000);
+    // An empty file is fine for a docker-archive too.
+    std::fs::write(&out, b"").unwrap();
+    env.ok(&["save", "-o", out.to_str().unwrap(), "bb"]);
+    assert_eq!(mode(&out), 0o644);
 }
 
 /// A device as the output is written to, not replaced by a file (a rename

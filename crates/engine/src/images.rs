@@ -573,8 +573,9 @@ impl Engine {
 
     /// Every recorded image with its names, newest first (podman's order).
     pub fn images(&self) -> Result<Vec<Image>> {
+        let index = self.blobs.index()?;
         let mut names: HashMap<Digest, Vec<Reference>> = HashMap::new();
-        for (n, d) in self.blobs.index()?.iter() {
+        for (n, d) in index.iter() {
             names.entry(d.clone()).or_default().push(n.clone());
         }
         let mut out = Vec::new();
@@ -587,7 +588,8 @@ impl Engine {
                 }
             };
             img.names = img.digests.iter().filter_map(|d| names.get(d)).flatten().cloned().collect();
-            img.names.sort();
+            // In the order they were given, as podman lists them.
+            img.names.sort_by_key(|n| (index.added(n), n.clone()));
             out.push(img);
         }
         out.sort_by(|a, b| b.created().cmp(&a.created()).then_with(|| a.id.cmp(&b.id)));

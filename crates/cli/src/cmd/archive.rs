@@ -27,16 +27,16 @@ pub fn load(engine: &Engine, a: &LoadArgs) -> Result<u8> {
         return Err(CliError::new("cannot read from terminal, use command-line redirection or the --input flag"));
     }
     let loaded = engine.load(a.input.as_deref())?;
-    if !a.quiet {
-        let mut text = String::new();
-        for (reference, id) in loaded {
-            match reference {
-                Some(r) => text.push_str(&format!("Loaded image: {r}\n")),
-                None => text.push_str(&format!("Loaded image: {id}\n")),
-            }
+    // `-q` quiets progress only (berth prints none): podman prints what was
+    // loaded either way, and scripts read it.
+    let mut text = String::new();
+    for (reference, id) in loaded {
+        match reference {
+            Some(r) => text.push_str(&format!("Loaded image: {r}\n")),
+            None => text.push_str(&format!("Loaded image: {id}\n")),
         }
-        out(&text)?;
     }
+    out(&text)?;
     Ok(0)
 }
 
@@ -90,7 +90,8 @@ pub fn save(engine: &Engine, a: &SaveArgs) -> Result<u8> {
         }
     }
     match &a.output {
-        Some(path) => engine.save(&list, format, path).ctx(|| format!("saving to {}", path.display()))?,
+        // The errors name the output themselves, in podman's words.
+        Some(path) => engine.save(&list, format, path)?,
         None => {
             if format == Format::OciDir {
                 return Err(CliError::new("oci-dir needs a directory: use --output"));
@@ -163,9 +164,9 @@ pub fn import(engine: &Engine, a: &ImportArgs) -> Result<u8> {
     if let Some(r) = reference {
         engine.tag(&img, &r)?;
     }
-    if !a.quiet {
-        out(&format!("{}\n", img.id))?;
-    }
+    // As podman: `-q` quiets progress, the ID is printed either way
+    // (`ID=$(berth import -q ...)`).
+    out(&format!("{}\n", img.id))?;
     Ok(0)
 }
 

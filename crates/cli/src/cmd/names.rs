@@ -111,12 +111,17 @@ pub struct PruneArgs {
     /// Remove all images not in use by containers, not just dangling ones
     #[arg(short, long)]
     all: bool,
-    /// Do not prompt for confirmation (berth never prompts)
+    /// Do not prompt for confirmation
     #[arg(short, long)]
     force: bool,
 }
 
+/// podman's `image prune`: asks first (on stdout, the answer from stdin;
+/// anything but y/Y... removes nothing), then lists what it removed.
 pub fn prune(engine: &Engine, a: &PruneArgs) -> Result<u8> {
+    if !a.force && !confirm(a.all)? {
+        return Ok(0);
+    }
     let mut text = String::new();
     for img in engine.images()?.into_iter().filter(|i| a.all || i.names.is_empty()) {
         // Images containers were made from stay.
@@ -128,4 +133,18 @@ pub fn prune(engine: &Engine, a: &PruneArgs) -> Result<u8> {
     }
     out(&text)?;
     Ok(0)
+}
+
+/// podman's prompt, word for word; end of input is an error ("EOF", as Go
+/// says it), an empty or other answer a no.
+fn confirm(all: bool) -> Result<bool> {
+    use std::io::BufRead as _;
+    let what = if all { "images without at least one container associated with them" } else { "dangling images" };
+    out(&format!("WARNING! This command removes all {what}.\nAre you sure you want to continue? [y/N] "))?;
+    let mut answer = String::new();
+    let n = std::io::stdin().lock().read_line(&mut answer).map_err(|e| CliError::new(e.to_string()))?;
+    if n == 0 || !answer.ends_with('\n') {
+        return Err(CliError::new("EOF"));
+    }
+    Ok(answer.starts_with(['y', 'Y']))
 }

@@ -164,6 +164,11 @@ pub fn save(store: &Store, images: &[ArchiveImage], format: Format, out: &Path) 
             save_to_writer(store, images, format, f)?;
             return Ok(());
         }
+        // As podman's docker-archive transport: an archive already there is
+        // refused rather than replaced (an empty file is fine).
+        Ok(m) if format == Format::DockerArchive && m.len() > 0 => {
+            return Err(Error::Other("docker-archive doesn't support modifying existing images".into()))
+        }
         Ok(_) => std::fs::canonicalize(out).map_err(|e| opening(&e))?,
         Err(_) => out.to_path_buf(),
     };

@@ -23,6 +23,11 @@ const SCHEMA_VERSION: u32 = 1;
 pub struct ImageIndex {
     schema_version: u32,
     images: BTreeMap<Reference, Digest>,
+    /// When each name was given, as a sequence number: an image lists its
+    /// names in that order, as podman does. (Absent in indexes written
+    /// before it: those names count as given first, in name order.)
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    added: BTreeMap<Reference, u64>,
 }
 
 impl ImageIndex {
@@ -30,7 +35,7 @@ impl ImageIndex {
         let data = match std::fs::read(path) {
             Ok(d) => d,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Ok(ImageIndex { schema_version: SCHEMA_VERSION, images: BTreeMap::new() })
+                return Ok(ImageIndex { schema_version: SCHEMA_VERSION, ..ImageIndex::default() })
             }
             Err(e) => return Err(Error::Io { context: format!("reading {}", path.display()), source: e }),
         };
@@ -60,12 +65,24 @@ impl ImageIndex {
         if name.digest().is_some() {
             return Err(Error::InvalidReference(name.to_string(), "cannot tag with a digest reference".into()));
         }
-        Ok(self.images.insert(name.clone(), digest.clone()))
+        let before = self.images.insert(name.clone(), digest.clone());
+        if before.as_ref() != Some(digest) {
+            let next = self.added.values().max().map_or(1, |m| m + 1);
+            self.added.insert(name.clone(), next);
+        }
+        Ok(before)
     }
 
     /// Remove `name`; returns the digest it pointed at.
     pub fn untag(&mut self, name: &Reference) -> Result<Digest> {
+        self.added.remove(name);
         self.images.remove(name).ok_or_else(|| Error::ImageNotKnown(name.to_string()))
+    }
+
+    /// When `name` was given relative to the others (0: before this was
+    /// recorded).
+    pub fn added(&self, name: &Reference) -> u64 {
+        self.added.get(name).copied().unwrap_or(0)
     }
 
     /// The digest a tag points at.
@@ -88,6 +105,7 @@ impl ImageIndex {
         let names = self.names_for(digest);
         for n in &names {
             self.images.remove(n);
+            self.added.remove(n);
         }
         names
     }
