@@ -13,22 +13,44 @@ use crate::error::{CliError, Result};
 /// A parsed `--format`: a Go template, and whether it asked for a table.
 pub struct Format {
     table: bool,
+    /// Print the header row of a table (`--noheading` turns it off; the
+    /// columns stay aligned).
+    heading: bool,
+    /// The template as parsed (after podman's rewriting of `table` formats,
+    /// before ours), to locate a failing field the way Go reports it.
+    body: String,
     template: Template,
+    /// podman's template name and the Go type of its rows, for errors.
+    name: &'static str,
+    go_type: &'static str,
 }
 
 /// The function every printing action is piped through (see [`route_prints`]).
 const PRINT_FUNC: &str = "berthGoPrint";
 
+/// podman runs a format as `{{range .}}FORMAT{{end}}`: Go's error positions
+/// on the first line count this prefix.
+const RANGE_PREFIX: usize = "{{range .}}".len();
+
+/// Whether a `--format` asks for the whole result as JSON (`json` or
+/// `{{json .}}`, as podman's `report.IsJSON` decides).
+pub fn is_json(format: &str) -> bool {
+    let f: String = format.chars().filter(|c| !c.is_whitespace()).collect();
+    f == "json" || f == "{{json.}}"
+}
+
 impl Format {
     /// Parse a user's format as podman does: a leading `table` prints a
-    /// header row and aligns columns; `\t` and `\n` typed literally on the
-    /// shell mean tab and newline.
+    /// header row and aligns columns (and, as podman's formatter does, a
+    /// space between actions separates columns like a tab); `\t` and `\n`
+    /// typed literally on the shell mean tab and newline.
     pub fn parse(text: &str) -> Result<Format> {
         let (table, body) = match text.strip_prefix("table") {
-            Some(rest) => (true, rest.trim_start()),
-            None => (false, text),
+            Some(rest) => (true, rest.trim_start().to_string()),
+            None => (false, text.to_string()),
         };
         let body = body.replace("\\t", "\t").replace("\\n", "\n");
+        let body = if table { spaces_to_tabs(&body) } else { body };
         // If the rewritten text does not parse, parse the user's own text:
         // its error is the one to report, and should it parse after all (a
         // template the rewrite got wrong), gtmpl's own printing beats failing.
@@ -36,15 +58,35 @@ impl Format {
             Ok(t) => t,
             Err(_) => new_template(&body)?,
         };
-        Ok(Format { table, template })
+        Ok(Format { table, heading: true, body, template, name: "format", go_type: "interface {}" })
+    }
+
+    /// Name the template and its rows' Go type as podman does (`images`,
+    /// `images.imageReporter`), for errors worded as Go words them.
+    pub fn named(mut self, name: &'static str, go_type: &'static str) -> Format {
+        self.name = name;
+        self.go_type = go_type;
+        self
+    }
+
+    /// Leave out a table's header row (`--noheading`).
+    pub fn heading(mut self, on: bool) -> Format {
+        self.heading = on;
+        self
     }
 
     /// Render every row (and with `table`, a header whose cells come from
-    /// `headers`: field name -> column title).
+    /// `headers`: field name -> column title; a field without one is titled
+    /// by its name in capitals, words split, as podman does).
     pub fn render(&self, rows: &[Json], headers: &HashMap<&str, &str>) -> Result<String> {
         let mut lines = Vec::new();
-        if self.table {
+        if self.table && self.heading {
             let mut head = serde_json::Map::new();
+            for r in rows.iter().take(1) {
+                for k in r.as_object().into_iter().flat_map(|o| o.keys()) {
+                    head.insert(k.clone(), Json::String(column_title(k)));
+                }
+            }
             for (k, v) in headers {
                 head.insert((*k).to_string(), Json::String((*v).to_string()));
             }
@@ -64,8 +106,105 @@ impl Format {
         ROW.with_borrow_mut(|r| *r = Some(row.clone()));
         let out = self.template.render(&Context::from(to_gtmpl(row)));
         ROW.with_borrow_mut(|r| *r = None);
-        out.map_err(|e| CliError::new(format!("rendering --format template: {e}")))
+        out.map_err(|e| CliError::new(self.exec_error(&e)))
     }
+
+    /// An execution error as Go's text/template words it, on one line:
+    /// `template: images:1:13: executing "images" at <.Foo>: can't evaluate
+    /// field Foo in type images.imageReporter`. gtmpl says only which field
+    /// was missing (with a debug dump of the row, never shown): where it is
+    /// comes from the template text.
+    fn exec_error(&self, e: &gtmpl::error::ExecError) -> String {
+        let name = self.name;
+        if let gtmpl::error::ExecError::NoFiledFor(field, _) = e {
+            if let Some((pos, node, first)) = field_node(&self.body, field) {
+                let before = &self.body[..pos];
+                let line = 1 + before.matches('\n').count();
+                let col = match before.rfind('\n') {
+                    Some(nl) => pos - nl - 1,
+                    None => pos + RANGE_PREFIX,
+                };
+                let ty = if first { self.go_type } else { "interface {}" };
+                return format!(
+                    "template: {name}:{line}:{col}: executing \"{name}\" at <{node}>: can't evaluate field {field} in type {ty}"
+                );
+            }
+            return format!(
+                "template: {name}: executing \"{name}\": can't evaluate field {field} in type {}",
+                self.go_type
+            );
+        }
+        let text = e.to_string();
+        format!("template: {name}: executing \"{name}\": {}", text.split_whitespace().collect::<Vec<_>>().join(" "))
+    }
+}
+
+/// podman's table formats separate columns by spaces as well as tabs:
+/// spaces outside actions become tabs (inside an action they may be part of
+/// a string, which podman's plain replacement would change too).
+fn spaces_to_tabs(body: &str) -> String {
+    let mut out = String::with_capacity(body.len());
+    let mut rest = body;
+    while let Some(open) = rest.find("{{") {
+        out.push_str(&rest[..open].replace(' ', "\t"));
+        let end = action_end(rest.as_bytes(), open + 2).map_or(rest.len(), |e| e + 2).min(rest.len());
+        out.push_str(&rest[open..end]);
+        rest = &rest[end..];
+    }
+    out.push_str(&rest.replace(' ', "\t"));
+    out
+}
+
+/// Where Go places the field chain naming `field` in `body` (inside an
+/// action), the chain's text (`.Config.Foo`) and whether `field` is its first
+/// field (so the row's own type is the one that lacks it).
+fn field_node(body: &str, field: &str) -> Option<(usize, String, bool)> {
+    let b = body.as_bytes();
+    let ident = |c: u8| c.is_ascii_alphanumeric() || c == b'_';
+    let needle = format!(".{field}");
+    let mut from = 0;
+    while let Some(off) = body[from..].find(&needle) {
+        let at = from + off;
+        from = at + 1;
+        let after = at + needle.len();
+        if b.get(after).is_some_and(|c| ident(*c)) {
+            continue;
+        }
+        // Inside an action: an opening `{{` after the last `}}`.
+        let before = &body[..at];
+        if before.rfind("{{").is_none_or(|o| before.rfind("}}").is_some_and(|c| c > o)) {
+            continue;
+        }
+        let mut start = at;
+        while start > 0 && (ident(b[start - 1]) || b[start - 1] == b'.' || b[start - 1] == b'$') {
+            start -= 1;
+        }
+        let mut end = after;
+        while end < b.len() && (ident(b[end]) || b[end] == b'.') {
+            end += 1;
+        }
+        // Go's parser places a chain `.A.B` at its second field.
+        let pos = match body[start + 1..end].find('.') {
+            Some(dot) => start + 1 + dot,
+            None => start,
+        };
+        return Some((pos, body[start..end].to_string(), start == at));
+    }
+    None
+}
+
+/// podman's default column title for a field: `VirtualSize` -> `VIRTUAL SIZE`.
+fn column_title(field: &str) -> String {
+    let mut out = String::new();
+    let chars: Vec<char> = field.chars().collect();
+    for (i, c) in chars.iter().enumerate() {
+        let next_lower = chars.get(i + 1).is_some_and(|n| n.is_lowercase());
+        if i > 0 && c.is_uppercase() && (chars[i - 1].is_lowercase() || next_lower) {
+            out.push(' ');
+        }
+        out.extend(c.to_uppercase());
+    }
+    out
 }
 
 fn new_template(text: &str) -> Result<Template> {
@@ -555,6 +694,29 @@ pub fn go_time(t: Option<SystemTime>) -> String {
     format!("{y:04}-{m:02}-{day:02} {:02}:{:02}:{:02}{frac} +0000 UTC", rem / 3600, rem % 3600 / 60, rem % 60)
 }
 
+/// Go's `time.RFC3339` in UTC, whole seconds: `2024-01-02T03:04:05Z`.
+pub fn rfc3339_seconds(t: Option<SystemTime>) -> String {
+    let Some(t) = t else { return String::new() };
+    humantime::format_rfc3339_seconds(t).to_string()
+}
+
+/// Go's `time.RFC3339Nano` in UTC (trailing zeros of the fraction dropped).
+pub fn rfc3339_nanos(t: Option<SystemTime>) -> String {
+    let Some(t) = t else { return String::new() };
+    let s = humantime::format_rfc3339_nanos(t).to_string();
+    match s.split_once('.') {
+        Some((whole, frac)) => {
+            let digits = frac.trim_end_matches('Z').trim_end_matches('0');
+            if digits.is_empty() {
+                format!("{whole}Z")
+            } else {
+                format!("{whole}.{digits}Z")
+            }
+        }
+        None => s,
+    }
+}
+
 /// Days since 1970-01-01 -> (year, month, day), Howard Hinnant's algorithm.
 fn civil_from_days(z: i64) -> (i64, u32, u32) {
     let z = z + 719_468;
@@ -572,6 +734,48 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn podmans_table_and_json_rules() {
+        assert!(is_json("json") && is_json(" {{ json . }} ") && !is_json("{{json .ID}}"));
+        assert_eq!(spaces_to_tabs(r#"{{.A}} x {{if eq .B "a b"}}y{{end}}"#), "{{.A}}\tx\t{{if eq .B \"a b\"}}y{{end}}");
+        assert_eq!(column_title("VirtualSize"), "VIRTUAL SIZE");
+        assert_eq!(column_title("ID"), "ID");
+        assert_eq!(column_title("CreatedAt"), "CREATED AT");
+        let rows = [serde_json::json!({"A": "x", "Long": "yyyyyyyyyyyyyyyyyy"})];
+        let f = Format::parse("table {{.A}} {{.Long}}").unwrap().heading(false);
+        assert_eq!(f.render(&rows, &HashMap::new()).unwrap(), "x           yyyyyyyyyyyyyyyyyy\n");
+        let f = Format::parse("table {{.A}} {{.Long}}").unwrap();
+        assert_eq!(f.render(&rows, &HashMap::new()).unwrap(), "A           LONG\nx           yyyyyyyyyyyyyyyyyy\n");
+    }
+
+    #[test]
+    fn missing_fields_are_reported_as_go_does() {
+        let err = |t: &str| {
+            Format::parse(t)
+                .unwrap()
+                .named("images", "images.imageReporter")
+                .render(&[row_a()], &HashMap::new())
+                .err()
+                .unwrap()
+                .to_string()
+        };
+        assert_eq!(
+            err("{{.Foo}}"),
+            "template: images:1:13: executing \"images\" at <.Foo>: can't evaluate field Foo in type images.imageReporter"
+        );
+        assert_eq!(
+            err("{{.A}}\\n  {{.Foo.Bar}}"),
+            "template: images:2:8: executing \"images\" at <.Foo.Bar>: can't evaluate field Foo in type images.imageReporter"
+        );
+        // `.Foo` inside text or another name is not the field.
+        assert_eq!(
+            err(".Foo {{.Food}}{{.Foo}}"),
+            "template: images:1:27: executing \"images\" at <.Foo>: can't evaluate field Food in type images.imageReporter"
+                .replace("<.Foo>", "<.Food>")
+                .replace("1:27", "1:18")
+        );
+    }
 
     #[test]
     fn sizes_like_go_units() {

@@ -7,11 +7,10 @@ use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
 use std::io::{IsTerminal as _, Write as _};
 
+use engine::remote::Event;
+use engine::Engine;
 use image::digest::Digest;
-use image::manifest::{descriptor_digest, Manifest};
-use image::store::Store;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
-use registry::Event;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Mode {
@@ -37,7 +36,7 @@ impl Mode {
 /// registry takes a `&dyn Fn(Event)` (called from one thread only).
 pub struct Reporter<'a> {
     mode: Mode,
-    store: &'a Store,
+    engine: &'a Engine,
     /// Config digests, when known before the transfer (push). Events do not
     /// say whether a blob is a config, and podman words that line differently.
     configs: RefCell<HashSet<Digest>>,
@@ -52,7 +51,7 @@ pub struct Reporter<'a> {
 impl<'a> Reporter<'a> {
     /// `configs`: the config digests if already known; `None` defers the
     /// plain lines to the end of each image.
-    pub fn new(mode: Mode, store: &'a Store, configs: Option<HashSet<Digest>>) -> Self {
+    pub fn new(mode: Mode, engine: &'a Engine, configs: Option<HashSet<Digest>>) -> Self {
         let known = configs.is_some();
         let multi = MultiProgress::with_draw_target(if mode == Mode::Bars {
             ProgressDrawTarget::stderr()
@@ -61,7 +60,7 @@ impl<'a> Reporter<'a> {
         });
         Reporter {
             mode,
-            store,
+            engine,
             configs: RefCell::new(configs.unwrap_or_default()),
             pending: RefCell::new(Vec::new()),
             defer: !known,
@@ -132,10 +131,8 @@ impl<'a> Reporter<'a> {
 
     /// Read which blobs are configs from a manifest now in the store.
     fn learn_configs(&self, manifest: &Digest) {
-        let Ok(bytes) = self.store.get(manifest) else { return };
-        let Ok(Manifest::Image(_, m)) = Manifest::parse(&bytes, None) else { return };
-        if let Ok(d) = descriptor_digest(m.config()) {
-            self.configs.borrow_mut().insert(d);
+        if let Ok(configs) = self.engine.config_digests(manifest) {
+            self.configs.borrow_mut().extend(configs);
         }
     }
 

@@ -28,12 +28,23 @@ fn load_images_tag_and_formats() {
             "REPOSITORY       TAG\nlocalhost/bb     latest\nlocalhost/other  v1\nquay.io/x/y      z\n"
         )
     );
-    let json_line = env.ok(&["images", "--format", "{{json .}}", "--filter", "reference=bb"]);
-    let v: Value = serde_json::from_str(json_line.trim()).unwrap();
-    assert_eq!(v["Repository"], "localhost/bb");
-    assert_eq!(v["ID"], short);
-    assert_eq!(v["CreatedAt"], "2024-01-02 03:04:05 +0000 UTC");
-    assert_eq!(v["Labels"]["org.example"], "yes");
+    // `{{json .}}` is podman's `--format json`: one summary per image.
+    let json = env.ok(&["images", "--format", "{{json .}}", "--filter", "reference=bb"]);
+    let v: Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(v[0]["Id"], id.as_str());
+    assert_eq!(v[0]["Names"], serde_json::json!(["localhost/bb:latest", "localhost/other:v1", "quay.io/x/y:z"]));
+    assert_eq!(v[0]["CreatedAt"], "2024-01-02T03:04:05Z");
+    assert_eq!(v[0]["Created"], 1_704_164_645);
+    assert_eq!(v[0]["Labels"]["org.example"], "yes");
+    assert_eq!(v.as_array().unwrap().len(), 1);
+    let row = env.ok(&[
+        "images",
+        "--format",
+        "{{json .Repository}} {{json .ID}} {{json .CreatedAt}}",
+        "--filter",
+        "reference=bb",
+    ]);
+    assert_eq!(row, format!("\"localhost/bb\" \"{short}\" \"2024-01-02 03:04:05 +0000 UTC\"\n"));
 
     // Default table: podman's columns.
     let table = env.ok(&["images"]);
@@ -126,7 +137,7 @@ fn save_every_format_round_trips() {
     };
     env.ok(&["load", "-i", a2.to_str().unwrap()]);
     let multi = env.path("multi.tar");
-    env.ok(&["save", "-o", multi.to_str().unwrap(), "bb", "two:1"]);
+    env.ok(&["save", "-m", "-o", multi.to_str().unwrap(), "bb", "two:1"]);
     let fresh = Env::new();
     fresh.ok(&["load", "-i", multi.to_str().unwrap()]);
     let mut ids: Vec<String> = fresh.ok(&["images", "-q", "--no-trunc"]).lines().map(String::from).collect();
@@ -161,7 +172,7 @@ fn rmi_keeps_shared_layers() {
     env.fails(&["rmi", &id1[..12]], 125);
     assert_eq!(
         env.ok(&["rmi", "-f", &id1[..12]]),
-        format!("Untagged: localhost/alias:latest\nUntagged: localhost/bb:latest\nDeleted: {id1}\n")
+        format!("Untagged: localhost/bb:latest\nUntagged: localhost/alias:latest\nDeleted: {id1}\n")
     );
     // The base layer stays: `two` still uses it.
     assert_eq!(env.layer_dirs().len(), 2);
@@ -230,9 +241,9 @@ fn import_with_changes_and_prune() {
     let dangling = stdout(&o).trim().trim_start_matches("sha256:").to_string();
     assert_eq!(env.ok(&["images", "--filter", "dangling=true", "-q", "--no-trunc"]), format!("sha256:{dangling}\n"));
     assert!(env.ok(&["images"]).lines().any(|l| l.split_whitespace().take(2).eq(["<none>", "<none>"])));
-    assert_eq!(env.ok(&["image", "prune"]), format!("{dangling}\n"));
+    assert_eq!(env.ok(&["image", "prune", "-f"]), format!("{dangling}\n"));
     assert_eq!(env.ok(&["images", "-q", "--no-trunc"]), format!("sha256:{id}\n"));
-    assert_eq!(env.ok(&["image", "prune", "-a"]), format!("{id}\n"));
+    assert_eq!(env.ok(&["image", "prune", "-a", "-f"]), format!("{id}\n"));
     assert_eq!(env.ok(&["images", "-q"]), "");
     assert!(env.layer_dirs().is_empty());
 
@@ -352,12 +363,13 @@ fn format_prints_values_like_go() {
         "[localhost/bb:latest] map[org.example:yes] false <localhost/bb:latest>\n"
     );
 
-    // `{{json .}}` keeps the rows' field order (podman's), not sorted keys.
+    // JSON keeps podman's field order, not sorted keys.
     let keys = |s: &str| -> Vec<String> {
         let v: Value = serde_json::from_str(s.trim()).unwrap();
+        let v = if v.is_array() { v[0].clone() } else { v };
         v.as_object().unwrap().keys().cloned().collect()
     };
-    assert_eq!(keys(&env.ok(&["images", "--format", "{{json .}}"]))[..3], ["Repository", "Tag", "ID"]);
+    assert_eq!(keys(&env.ok(&["images", "--format", "{{json .}}"]))[..3], ["Id", "ParentId", "RepoTags"]);
     assert_eq!(keys(&env.ok(&["image", "inspect", "--format", "{{json .}}", "bb"]))[..3], ["Id", "Digest", "RepoTags"]);
     assert_eq!(keys(&env.ok(&["image", "inspect", "--format", "{{json .RootFS}}", "bb"])), ["Type", "Layers"]);
 }
@@ -391,4 +403,91 @@ fn import_labels_the_layer_by_its_compression() {
         assert_eq!(manifest["layers"][0]["size"], bytes.len() as u64, "{name}: blob kept as given");
         assert_eq!(env.ok(&["run", "--rm", name, "echo", name]), format!("{name}\n"));
     }
+}
+
+/// A layer whose entry lives under an absolute symlink directory of the
+/// image (`opt -> /usr/lib`): docker re-roots the link inside the image, so
+/// the file lands in the image's own /usr/lib, with vfs and with overlay.
+#[test]
+fn entries_under_absolute_symlink_dirs_are_rerooted_on_both_drivers() {
+    let mut b = tar::Builder::new(Vec::new());
+    for (path, kind, data) in [
+        ("usr/", tar::EntryType::Directory, &b""[..]),
+        ("usr/lib/", tar::EntryType::Directory, b""),
+        ("opt", tar::EntryType::Symlink, b""),
+        ("opt/hello.txt", tar::EntryType::Regular, b"rerooted\n"),
+    ] {
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(kind);
+        h.set_mode(if kind == tar::EntryType::Regular { 0o644 } else { 0o755 });
+        h.set_size(data.len() as u64);
+        h.set_mtime(1_700_000_000);
+        if kind == tar::EntryType::Symlink {
+            h.set_link_name("/usr/lib").unwrap();
+        }
+        h.set_cksum();
+        b.append_data(&mut h, path, data).unwrap();
+    }
+    let layer = b.into_inner().unwrap();
+    for driver in ["vfs", "overlay"] {
+        let env = Env::new();
+        let archive = env.path("abs.tar");
+        write_oci_archive(&archive, Some("localhost/abs:1"), &[busybox_layer(), &layer], serde_json::json!({}));
+        env.ok(&["--storage-driver", driver, "load", "-i", archive.to_str().unwrap()]);
+        assert_eq!(
+            env.ok(&[
+                "--storage-driver",
+                driver,
+                "run",
+                "--rm",
+                "abs:1",
+                "cat",
+                "/usr/lib/hello.txt",
+                "/opt/hello.txt"
+            ]),
+            "rerooted\nrerooted\n",
+            "{driver}"
+        );
+        // Nothing landed on the host's /usr/lib.
+        assert!(!std::path::Path::new("/usr/lib/hello.txt").exists());
+    }
+}
+
+/// The image store is closed to other host users: `nobody` cannot walk
+/// into it to read (or run) what images carry; stores made with open
+/// directories by older versions are closed when next opened.
+#[test]
+fn other_users_cannot_enter_the_image_store() {
+    use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
+    use std::os::unix::process::CommandExt as _;
+    let env = Env::new();
+    // Only berth's own modes may protect the store, not the test's tempdir.
+    std::fs::set_permissions(env.dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let (archive, id) = busybox_archive(&env, "bb.tar", "localhost/bb:latest");
+    env.ok(&["load", "-i", archive.to_str().unwrap()]);
+    let root = &env.root;
+    let dirs =
+        [root.clone(), root.join("blobs"), root.join("blobs/sha256"), root.join("tmp"), root.join("image-records")];
+    let config = root.join("blobs/sha256").join(&id);
+    let nobody_reads = |path: &std::path::Path| {
+        let o = std::process::Command::new("/bin/cat").arg(path).uid(65534).gid(65534).output().unwrap();
+        (o.status.success(), stderr(&o))
+    };
+    for d in &dirs {
+        assert_eq!(std::fs::metadata(d).unwrap().mode() & 0o7777, 0o700, "{}", d.display());
+    }
+    let (ok, err) = nobody_reads(&config);
+    assert!(!ok && err.contains("Permission denied"), "nobody read the store: {err}");
+
+    // As an older berth left it: open to everyone, and nobody gets in.
+    for d in &dirs {
+        std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    assert!(nobody_reads(&config).0, "the open store is readable (the test's premise)");
+    env.ok(&["images"]);
+    for d in &dirs {
+        assert_eq!(std::fs::metadata(d).unwrap().mode() & 0o7777, 0o700, "{} fixed on open", d.display());
+    }
+    let (ok, err) = nobody_reads(&config);
+    assert!(!ok && err.contains("Permission denied"), "{err}");
 }

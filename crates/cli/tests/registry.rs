@@ -150,6 +150,66 @@ fn short_names_use_the_search_registries() {
     assert_eq!(ok(&env, &["images", "--format", "{{.Repository}}"]).0, format!("{}/bb\n", reg.host()));
 }
 
+/// `[aliases]` in a drop-in (podman's shortnames.conf) resolve a short name
+/// to the one full name, said as podman says it.
+#[test]
+fn short_name_aliases_from_drop_ins() {
+    let reg = TestRegistry::start();
+    let src = Env::new();
+    let id = push_busybox(&src, &reg);
+    let env = Env::new();
+    // A search registry that would fail: the alias must win over it.
+    std::fs::write(env.path("registries.conf"), "unqualified-search-registries = [\"127.0.0.1:1\"]\n").unwrap();
+    let dropins = env.path("registries.conf.d");
+    std::fs::create_dir_all(&dropins).unwrap();
+    let shortnames = dropins.join("shortnames.conf");
+    std::fs::write(&shortnames, format!("[aliases]\n\"mybb\" = \"{}/bb\"\n", reg.host())).unwrap();
+    let (out, err) = ok(&env, &["pull", "--tls-verify=false", "mybb:1"]);
+    assert_eq!(out, format!("{id}\n"));
+    assert!(
+        err.starts_with(&format!(
+            "Resolved \"mybb\" as an alias ({})\nTrying to pull {}...\n",
+            shortnames.display(),
+            reg.name("bb:1")
+        )),
+        "{err}"
+    );
+    // A later drop-in resets it: the search registry is tried instead.
+    std::fs::write(dropins.join("zz-reset.conf"), "[aliases]\n\"mybb\" = \"\"\n").unwrap();
+    let e = fails(&env, &["pull", "-q", "mybb:1"]);
+    assert!(e.contains("127.0.0.1:1/mybb:1"), "{e}");
+    // A bad alias is refused with the file named.
+    std::fs::write(dropins.join("zz-reset.conf"), "[aliases]\n\"mybb\" = \"bb\"\n").unwrap();
+    let e = fails(&env, &["pull", "-q", "mybb:1"]);
+    assert!(e.contains("zz-reset.conf") && e.contains("must contain registry"), "{e}");
+}
+
+/// Without `CONTAINERS_REGISTRIES_CONF`, the user's
+/// `~/.config/containers/registries.conf` is used when it exists.
+#[test]
+fn the_users_registries_conf_is_found_in_home() {
+    let reg = TestRegistry::start();
+    let src = Env::new();
+    let id = push_busybox(&src, &reg);
+    let env = Env::new();
+    let user = env.path("home/.config/containers");
+    std::fs::create_dir_all(&user).unwrap();
+    std::fs::write(
+        user.join("registries.conf"),
+        format!(
+            "unqualified-search-registries = [\"{h}\"]\n[[registry]]\nlocation = \"{h}\"\ninsecure = true\n",
+            h = reg.host()
+        ),
+    )
+    .unwrap();
+    let o = berth(&env, &["pull", "-q", "bb:1"]).env_remove("CONTAINERS_REGISTRIES_CONF").output().unwrap();
+    assert!(o.status.success(), "{}", common::stderr(&o));
+    assert_eq!(common::stdout(&o), format!("{id}\n"));
+    // The variable wins over the user's file.
+    let e = fails(&env, &["pull", "-q", "bb:1"]);
+    assert!(e.contains("no unqualified-search registries"), "{e}");
+}
+
 #[test]
 fn login_push_pull_logout() {
     let reg = TestRegistry::start_with_auth("alice", "s3cret");

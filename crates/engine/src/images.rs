@@ -2,17 +2,14 @@
 //! (`storage`): load/import an image and unpack its layers, find an image by
 //! name or ID, remove it and the layers only it used.
 //!
-//! On disk (beside the `image` store's files under `--root`):
-//! `image-records/<manifest hex>.json` says "this image is present", whether
-//! or not any name points at it. The name index alone cannot hold an image
-//! with no name (a dangling image after its tag moved, an unnamed import), and
-//! podman lists those as `<none>`. One file per image, written atomically, so
-//! concurrent loads of different images never contend.
+//! An image is its config digest (its ID), as in podman: `records` keeps one
+//! record per ID with every manifest digest the image came under, and its
+//! names are those of the blob store's index that point at any of them.
 
 use std::collections::{HashMap, HashSet};
 use std::fs;
-use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
+use std::io::Read;
+use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::SystemTime;
@@ -22,29 +19,29 @@ use image::digest::Digest;
 use image::manifest::{self, Manifest, PlatformSpec};
 use image::reference::{self, Reference};
 use oci_spec::image::{Descriptor, ImageManifest};
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use storage::ChainId;
 
 use crate::error::{Context as _, Error, Result};
 use crate::Engine;
 
-/// What a record on disk says.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct Record {
-    /// The digest names point at (an index for multi-platform images).
-    top: Digest,
-    /// The image manifest whose layers were unpacked.
-    manifest: Digest,
-}
+mod records;
+
+use records::{Record, Records};
 
 /// One image with everything the commands show about it.
 #[derive(Debug, Clone)]
 pub struct Image {
     /// The image ID: the config digest (podman's and docker's ID).
     pub id: Digest,
+    /// What the image's names were last pulled or loaded as: an index for
+    /// multi-platform images, else `manifest`.
     pub top: Digest,
+    /// The image manifest describing it (the one it came under last).
     pub manifest: Digest,
+    /// Every manifest and index digest it was pulled or loaded under, oldest
+    /// first (podman's `Digests`; `manifest` and `top` included).
+    pub digests: Vec<Digest>,
     pub manifest_media_type: String,
     /// The config blob as JSON (kept raw so Docker-only fields survive).
     pub config: Value,
@@ -80,7 +77,16 @@ impl Image {
     /// Whether `input` names this image by ID rather than by a name.
     pub fn is_id(&self, input: &str) -> bool {
         let hex = input.strip_prefix("sha256:").unwrap_or(input);
-        hex.len() >= 3 && (self.id.hex().starts_with(hex) || self.manifest.hex() == hex)
+        hex.len() >= 3 && (self.id.hex().starts_with(hex) || self.digests.iter().any(|d| d.hex() == hex))
+    }
+
+    /// `name@digest` for each name and digest, sorted (podman's `RepoDigests`).
+    pub fn repo_digests(&self) -> Vec<String> {
+        let mut out: Vec<String> =
+            self.names.iter().flat_map(|n| self.digests.iter().map(move |d| format!("{}@{d}", n.name()))).collect();
+        out.sort();
+        out.dedup();
+        out
     }
 
     /// Which of this image's names `input` means (`None` for an ID).
@@ -101,8 +107,15 @@ impl Image {
             .cloned()
     }
 
+    /// What holds the image's layers in the layer store.
     fn holder(&self) -> String {
-        holder(&self.manifest)
+        format!("image:{}", self.id.hex())
+    }
+
+    /// Holders of stores written before images were keyed by ID, which held
+    /// layers per manifest: released with the image.
+    fn legacy_holders(&self) -> impl Iterator<Item = String> + '_ {
+        self.digests.iter().map(|d| format!("image:{}", d.hex()))
     }
 }
 
@@ -288,13 +301,35 @@ fn layer_member(path: &Path, digest: &Digest) -> Option<fs::File> {
     (&magic == b"ustar").then_some(f)
 }
 
-fn holder(manifest: &Digest) -> String {
-    format!("image:{}", manifest.hex())
-}
-
 impl Engine {
-    fn records_dir(&self) -> PathBuf {
-        self.root.join("image-records")
+    fn records(&self) -> Records {
+        Records::at(&self.root)
+    }
+
+    /// Turn records from before images were keyed by ID (one per manifest)
+    /// into one per image ID; the layers they hold keep their old holders
+    /// until the image is removed (see [`Image::legacy_holders`]).
+    /// Also closes a record directory an older version left open.
+    pub(crate) fn convert_legacy_records(&self) -> Result<()> {
+        let records = self.records();
+        records.create()?;
+        let legacy = records.legacy()?;
+        if legacy.is_empty() {
+            return Ok(());
+        }
+        for (path, old) in legacy {
+            let described = self.describe(&Record::new(old.manifest.clone(), old.top.clone(), old.manifest.clone()));
+            match described {
+                Ok(img) => {
+                    records.add(&img.id, &old.top, &old.manifest)?;
+                    tracing::info!("converted image record {} to image {}", path.display(), img.id);
+                }
+                // Its content is gone: there is no image to keep.
+                Err(e) => tracing::warn!("dropping image record {}: {e}", path.display()),
+            }
+            records::remove_file(&path)?;
+        }
+        Ok(())
     }
 
     // ---- adding images ----
@@ -382,7 +417,7 @@ impl Engine {
         let manifest = self.platform_manifest(top)?;
         let mut staged = Staged::default();
         if !early.is_empty() {
-            let img = self.describe(&Record { top: top.clone(), manifest: manifest.clone() })?;
+            let img = self.describe(&Record::new(top.clone(), top.clone(), manifest.clone()))?;
             let chains = img.chain_ids();
             for (i, (chain, diff_id)) in chains.iter().zip(&img.diff_ids).enumerate() {
                 let Some(layer) = early.remove(diff_id) else { continue };
@@ -401,10 +436,13 @@ impl Engine {
     }
 
     fn add_staged(&self, top: &Digest, manifest: &Digest, staged: Staged) -> Result<Image> {
-        let img = self.describe(&Record { top: top.clone(), manifest: manifest.clone() })?;
+        let img = self.describe(&Record::new(top.clone(), top.clone(), manifest.clone()))?;
         self.unpack(&img, staged)?;
         self.layers()?.retain_layers(&img.holder(), &img.chain_ids())?;
-        self.write_record(&Record { top: img.top.clone(), manifest: img.manifest.clone() })?;
+        let record = self.records().add(&img.id, top, manifest)?;
+        let mut img = Image { digests: record.digests, ..img };
+        img.names =
+            self.blobs.index()?.iter().filter(|(_, d)| img.digests.contains(d)).map(|(n, _)| n.clone()).collect();
         Ok(img)
     }
 
@@ -492,43 +530,8 @@ impl Engine {
         }
     }
 
-    fn write_record(&self, r: &Record) -> Result<()> {
-        let dir = self.records_dir();
-        fs::create_dir_all(&dir).ctx(|| format!("creating {}", dir.display()))?;
-        let data = serde_json::to_vec(r).ctx(|| "encoding image record".into())?;
-        let mut tmp = tempfile::Builder::new()
-            .prefix(".tmp-")
-            .tempfile_in(&dir)
-            .ctx(|| format!("creating temp file in {}", dir.display()))?;
-        tmp.write_all(&data).ctx(|| "writing image record".into())?;
-        tmp.as_file().sync_all().ctx(|| "syncing image record".into())?;
-        let dest = dir.join(format!("{}.json", r.manifest.hex()));
-        tmp.persist(&dest).ctx(|| format!("writing {}", dest.display()))?;
-        Ok(())
-    }
-
-    fn records(&self) -> Result<Vec<Record>> {
-        let dir = self.records_dir();
-        let entries = match fs::read_dir(&dir) {
-            Ok(e) => e,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(Error::new(format!("listing {}: {e}", dir.display()))),
-        };
-        let mut out = Vec::new();
-        for e in entries {
-            let path = e.ctx(|| format!("listing {}", dir.display()))?.path();
-            if path.extension().is_none_or(|x| x != "json") {
-                continue;
-            }
-            // A record removed by a concurrent rmi between listing and reading is just gone.
-            let Ok(data) = fs::read(&path) else { continue };
-            let r: Record = serde_json::from_slice(&data).ctx(|| format!("corrupt image record {}", path.display()))?;
-            out.push(r);
-        }
-        Ok(out)
-    }
-
     /// Everything shown about the image a record names.
+    /// (`r.id` is not trusted: the ID is read from the manifest.)
     fn describe(&self, r: &Record) -> Result<Image> {
         let raw = self.blobs.get(&r.manifest)?;
         let Manifest::Image(kind, m) = Manifest::parse(&raw, None)? else {
@@ -548,6 +551,7 @@ impl Engine {
             id,
             top: r.top.clone(),
             manifest: r.manifest.clone(),
+            digests: r.digests.clone(),
             manifest_media_type: kind.media_type().to_string(),
             config,
             names: Vec::new(),
@@ -570,16 +574,22 @@ impl Engine {
     /// Every recorded image with its names, newest first (podman's order).
     pub fn images(&self) -> Result<Vec<Image>> {
         let index = self.blobs.index()?;
+        let mut names: HashMap<Digest, Vec<Reference>> = HashMap::new();
+        for (n, d) in index.iter() {
+            names.entry(d.clone()).or_default().push(n.clone());
+        }
         let mut out = Vec::new();
-        for r in self.records()? {
+        for r in self.records().list()? {
             let mut img = match self.describe(&r) {
                 Ok(i) => i,
                 Err(e) => {
-                    tracing::warn!("skipping image {}: {e}", r.manifest);
+                    tracing::warn!("skipping image {}: {e}", r.id);
                     continue;
                 }
             };
-            img.names = index.names_for(&img.top);
+            img.names = img.digests.iter().filter_map(|d| names.get(d)).flatten().cloned().collect();
+            // In the order they were given, as podman lists them.
+            img.names.sort_by_key(|n| (index.added(n), n.clone()));
             out.push(img);
         }
         out.sort_by(|a, b| b.created().cmp(&a.created()).then_with(|| a.id.cmp(&b.id)));
@@ -593,8 +603,10 @@ impl Engine {
         let images = self.images()?;
         let hex = input.strip_prefix("sha256:").unwrap_or(input);
         if hex.len() >= 3 && hex.len() <= 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-            let hits: Vec<&Image> =
-                images.iter().filter(|i| i.id.hex().starts_with(hex) || i.manifest.hex() == hex).collect();
+            let hits: Vec<&Image> = images
+                .iter()
+                .filter(|i| i.id.hex().starts_with(hex) || i.digests.iter().any(|d| d.hex() == hex))
+                .collect();
             if hits.len() == 1 {
                 return Ok(hits.first().map(|i| (*i).clone()));
             }
@@ -640,17 +652,21 @@ impl Engine {
         // Names first: a crash after this leaves a dangling image, which
         // `image prune` removes, never a name pointing at missing content.
         self.blobs.update_index(|idx| {
-            idx.remove_digest(&img.top);
+            for d in &img.digests {
+                idx.remove_digest(d);
+            }
             Ok(())
         })?;
-        let rec = self.records_dir().join(format!("{}.json", img.manifest.hex()));
-        match fs::remove_file(&rec) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(Error::new(format!("removing {}: {e}", rec.display()))),
+        let records = self.records();
+        {
+            let _l = records.lock()?;
+            records.remove(&img.id)?;
         }
         let layers = self.layers()?;
         layers.release_layers(&img.holder())?;
+        for h in img.legacy_holders() {
+            layers.release_layers(&h)?;
+        }
         // Top down: a layer is removable only once its children are gone;
         // a layer another image still holds stays (shared base layers).
         for c in img.chain_ids().iter().rev() {
@@ -663,26 +679,71 @@ impl Engine {
         self.delete_unused_blobs(img)
     }
 
+    /// Delete the blobs `img` reached that no remaining image reaches.
     fn delete_unused_blobs(&self, img: &Image) -> Result<()> {
         let mut used = HashSet::new();
-        for other in self.images()? {
-            used.extend([other.top.clone(), other.manifest.clone(), other.id.clone()]);
-            for l in &other.layers {
-                used.extend(manifest::descriptor_digest(l).ok());
-            }
+        for other in self.records().list()?.iter().filter(|r| r.id != img.id) {
+            used.insert(other.id.clone());
+            self.blob_closure(&other.digests, &mut used);
         }
-        let mut mine = vec![img.top.clone(), img.manifest.clone(), img.id.clone()];
-        mine.extend(img.layers.iter().filter_map(|l| manifest::descriptor_digest(l).ok()));
-        if img.top != img.manifest {
-            // The other platforms' manifests of an index go with it.
-            if let Ok(Manifest::Index(_, idx)) = Manifest::parse(&self.blobs.get(&img.top)?, None) {
-                mine.extend(idx.manifests().iter().filter_map(|d| manifest::descriptor_digest(d).ok()));
-            }
-        }
+        let mut mine = HashSet::from([img.id.clone()]);
+        self.blob_closure(&img.digests, &mut mine);
         for d in mine.iter().filter(|d| !used.contains(*d)) {
             self.blobs.delete(d)?;
         }
         Ok(())
+    }
+
+    /// Add to `out` the stored blobs the manifests `tops` reach: themselves,
+    /// configs, layers, and for an index every platform's manifest here.
+    fn blob_closure(&self, tops: &[Digest], out: &mut HashSet<Digest>) {
+        let mut todo: Vec<Digest> = tops.to_vec();
+        while let Some(d) = todo.pop() {
+            if !out.insert(d.clone()) {
+                continue;
+            }
+            let Ok(bytes) = self.blobs.get(&d) else { continue };
+            match Manifest::parse(&bytes, None) {
+                Ok(Manifest::Image(_, m)) => {
+                    out.extend(
+                        std::iter::once(m.config())
+                            .chain(m.layers())
+                            .filter_map(|l| manifest::descriptor_digest(l).ok()),
+                    );
+                }
+                Ok(Manifest::Index(_, idx)) => {
+                    todo.extend(idx.manifests().iter().filter_map(|c| manifest::descriptor_digest(c).ok()));
+                }
+                Err(_) => {}
+            }
+        }
+    }
+
+    // ---- names ----
+
+    /// Give `img` the name `name` (moving it from any other image).
+    pub fn tag(&self, img: &Image, name: &Reference) -> Result<()> {
+        self.blobs.tag(name, &img.top)?;
+        Ok(())
+    }
+
+    /// Remove the name `name` (the image stays, maybe with no name left).
+    pub fn untag(&self, name: &Reference) -> Result<()> {
+        self.blobs.untag(name)?;
+        Ok(())
+    }
+
+    // ---- archives ----
+
+    /// Write `images` as an archive at `out` (a directory for oci-dir): see
+    /// [`image::archive::save`].
+    pub fn save(&self, images: &[ArchiveImage], format: archive::Format, out: &Path) -> Result<()> {
+        archive::save(&self.blobs, images, format, out).map_err(Error::from)
+    }
+
+    /// Write `images` as a tar archive to `w`.
+    pub fn save_to<W: std::io::Write>(&self, images: &[ArchiveImage], format: archive::Format, w: W) -> Result<W> {
+        archive::save_to_writer(&self.blobs, images, format, w).map_err(Error::from)
     }
 
     // ---- creating images ----
@@ -718,7 +779,7 @@ impl Engine {
 }
 
 fn digest_match(img: &Image, want: &Reference) -> bool {
-    want.digest().is_some_and(|d| *d == img.top || *d == img.manifest)
+    want.digest().is_some_and(|d| img.digests.contains(d))
 }
 
 /// The references a user's image name may mean, in preference order: for a

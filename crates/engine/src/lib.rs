@@ -6,6 +6,7 @@
 pub mod containers;
 pub mod error;
 pub mod images;
+pub mod login;
 pub mod remote;
 
 use std::cell::OnceCell;
@@ -33,13 +34,15 @@ impl Engine {
     pub fn open(root: &Path, runroot: &Path, driver: Option<&str>) -> Result<Engine> {
         let blobs = image::store::Store::open(root).ctx(|| format!("opening image store {}", root.display()))?;
         containers::private_dirs(root, runroot)?;
-        Ok(Engine {
+        let engine = Engine {
             blobs,
             root: root.to_path_buf(),
             runroot: runroot.to_path_buf(),
             driver: driver.map(String::from),
             layers: OnceCell::new(),
-        })
+        };
+        engine.convert_legacy_records()?;
+        Ok(engine)
     }
 
     /// The layer store, opened on first use: listing names needs no driver

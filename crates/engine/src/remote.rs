@@ -1,19 +1,105 @@
-//! Images from and to registries: pull (verified blobs, layers unpacked as
-//! they arrive, everything undone on failure) and what a push sends. The
-//! protocol is the `registry` crate's; progress goes to the caller's callback.
+//! Images from and to registries: what a name the user typed means
+//! (registries.conf's aliases and search registries, found as podman finds
+//! them), pull (verified blobs, layers unpacked as they arrive, everything
+//! undone on failure) and push. The protocol is the `registry` crate's;
+//! progress goes to the caller's callback.
 
 use std::collections::HashSet;
 
 use image::digest::Digest;
-use image::manifest::{descriptor_digest, is_config_media_type, layer_compression, Manifest};
+use image::manifest::{descriptor_digest, is_config_media_type, layer_compression, Manifest, PlatformSpec};
+use image::reference::registries::RegistriesConf;
 use image::reference::Reference;
-use registry::{Event, PullOptions};
+pub use registry::Event;
+use registry::{PullOptions, PushOptions};
 use storage::ChainId;
 
 use crate::error::{Context as _, Error, Result};
+use crate::login::{AuthFile, Credentials};
 use crate::{Engine, Image};
 
+/// How to reach registries: what the front end's flags say.
+#[derive(Clone, Debug)]
+pub struct RemoteOptions {
+    /// `false` allows plain http and unverified TLS (`--tls-verify=false`).
+    pub tls_verify: bool,
+    /// Use these rather than saved ones (`--creds`).
+    pub credentials: Option<Credentials>,
+    /// The auth file; `None` means podman's default location.
+    pub auth_file: Option<AuthFile>,
+}
+
+impl Default for RemoteOptions {
+    fn default() -> Self {
+        RemoteOptions { tls_verify: true, credentials: None, auth_file: None }
+    }
+}
+
+/// The registries configuration podman would use here.
+pub fn registries_conf() -> Result<RegistriesConf> {
+    Ok(RegistriesConf::load_default()?)
+}
+
 impl Engine {
+    /// Pull what a user typed (`pull`, and `run` for an image it lacks): a
+    /// short name through registries.conf's aliases or each
+    /// unqualified-search registry in turn until one has it. `note` gets
+    /// podman's status lines (`Resolved "x" as an alias (file)`, `Trying to
+    /// pull ...`). Everything that can be refused without the network is
+    /// refused first.
+    pub fn pull_named(
+        &self,
+        input: &str,
+        remote: &RemoteOptions,
+        platform: Option<PlatformSpec>,
+        note: &dyn Fn(&str),
+        progress: &dyn Fn(Event),
+    ) -> Result<Image> {
+        let conf = registries_conf()?;
+        let candidates = conf.candidates(input)?;
+        if let Some(origin) = &candidates.alias_origin {
+            note(&format!("Resolved {:?} as an alias ({origin})", short_name(input)));
+        }
+        let opts = PullOptions {
+            platform,
+            tls_verify: remote.tls_verify,
+            registries_conf: Some(conf),
+            credentials: remote.credentials.clone(),
+            auth_file: remote.auth_file.clone(),
+            ..PullOptions::default()
+        };
+        let refs = &candidates.references;
+        let mut errors = Vec::new();
+        for r in refs {
+            note(&format!("Trying to pull {r}..."));
+            match self.pull(r, &opts, progress) {
+                Ok(img) => return Ok(img),
+                Err(e) if refs.len() == 1 => return Err(Error::new(format!("pulling {r}: {e}"))),
+                Err(e) => errors.push(format!("{r}: {e}")),
+            }
+        }
+        Err(Error::new(format!("pulling {input}: {}", errors.join("; "))))
+    }
+
+    /// Push `img` to `dest` (the whole index when every platform is here,
+    /// else the image's manifest), as stored, byte for byte.
+    pub fn push(&self, img: &Image, dest: &Reference, remote: &RemoteOptions, progress: &dyn Fn(Event)) -> Result<()> {
+        let what = self.push_target(img)?;
+        // The registry crate pushes what a name resolves to; a digest
+        // reference resolves to itself and works for unnamed images too.
+        let local = Reference::from_parts(dest.name().clone(), None, Some(what))?;
+        let opts = PushOptions {
+            tls_verify: remote.tls_verify,
+            registries_conf: Some(registries_conf()?),
+            credentials: remote.credentials.clone(),
+            auth_file: remote.auth_file.clone(),
+            ..PushOptions::default()
+        };
+        registry::push(&self.blobs, &local, dest, &opts, progress)
+            .map(|_| ())
+            .map_err(|e| Error::new(format!("pushing {dest}: {e}")))
+    }
+
     /// Pull one fully qualified reference and unpack it. On any failure the
     /// store is put back as it was: no name, no new blobs, no new layers.
     pub fn pull(&self, r: &Reference, opts: &PullOptions, progress: &dyn Fn(Event)) -> Result<Image> {
@@ -72,6 +158,15 @@ impl Engine {
             }
         }
         Ok(out)
+    }
+}
+
+/// `name` of `name:tag` as typed.
+fn short_name(input: &str) -> &str {
+    let no_digest = input.split('@').next().unwrap_or(input);
+    match no_digest.rsplit_once(':') {
+        Some((name, tag)) if !tag.contains('/') => name,
+        _ => no_digest,
     }
 }
 

@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 //! Interop with skopeo (containers/image): archives we write must be readable
 //! by it, and archives it writes readable by us.
 

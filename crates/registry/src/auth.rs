@@ -9,13 +9,13 @@
 //! that sharing a file with other tools never loses their data.
 
 use std::fs;
-use std::io::Write as _;
-use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
+use std::os::unix::fs::MetadataExt as _;
 use std::path::{Path, PathBuf};
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
 use serde_json::{Map, Value};
+use sys::fs::Durability;
 
 use crate::error::{Error, Result};
 
@@ -94,6 +94,12 @@ impl AuthFile {
         Ok(None)
     }
 
+    /// The registries this file holds credentials for, as its keys say them.
+    pub fn registries(&self) -> Result<Vec<String>> {
+        let doc = self.read()?;
+        Ok(doc.get("auths").and_then(Value::as_object).map(|m| m.keys().cloned().collect()).unwrap_or_default())
+    }
+
     /// Store credentials for `registry`, replacing any previous entry for it.
     pub fn set(&self, registry: &str, creds: &Credentials) -> Result<()> {
         let mut doc = self.read()?;
@@ -137,27 +143,22 @@ impl AuthFile {
         serde_json::from_slice(&text).map_err(|e| self.err(format!("invalid JSON: {e}")))
     }
 
-    /// Atomic replace: a crash leaves the old file or the new one, never half
-    /// of one. Mode 0600 and a 0700 parent, since the file holds passwords.
+    /// Atomic, durable replace: a crash leaves the old file or the new one,
+    /// never half of one. Mode 0600 and, when we make it, a 0700 parent,
+    /// since the file holds passwords (an existing parent may be shared and
+    /// someone else's: its mode is left alone).
     fn write(&self, doc: &Map<String, Value>) -> Result<()> {
         let dir = match self.path.parent() {
             Some(d) if !d.as_os_str().is_empty() => d,
             _ => Path::new("."),
         };
         if !dir.exists() {
-            fs::create_dir_all(dir).map_err(|e| self.err(format!("creating {}: {e}", dir.display())))?;
-            // Best effort: the directory may be shared and owned by someone else.
-            let _ = fs::set_permissions(dir, fs::Permissions::from_mode(0o700));
+            sys::fs::create_private_dir(dir, 0o700)
+                .map_err(|e| self.err(format!("creating {}: {e}", dir.display())))?;
         }
-        let mut tmp = tempfile::Builder::new()
-            .prefix(".auth.json-")
-            .tempfile_in(dir)
-            .map_err(|e| self.err(format!("creating temp file: {e}")))?;
         let mut body = serde_json::to_vec_pretty(doc).map_err(|e| self.err(e.to_string()))?;
         body.push(b'\n');
-        tmp.write_all(&body).and_then(|()| tmp.as_file().sync_all()).map_err(|e| self.err(e.to_string()))?;
-        tmp.persist(&self.path).map_err(|e| self.err(e.error.to_string()))?;
-        Ok(())
+        sys::fs::write_atomic(&self.path, &body, 0o600, Durability::Durable).map_err(|e| self.err(e.to_string()))
     }
 
     fn err(&self, why: String) -> Error {
@@ -218,7 +219,8 @@ mod tests {
         let text = fs::read_to_string(&path).unwrap();
         let doc: Value = serde_json::from_str(&text).unwrap();
         assert_eq!(doc["auths"]["r:5000"]["auth"], B64.encode("u:p:w"));
-        assert_eq!(fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(fs::metadata(&path).unwrap().mode() & 0o777, 0o600);
+        assert_eq!(fs::metadata(path.parent().unwrap()).unwrap().mode() & 0o777, 0o700);
         // Another tool's data survives our writes.
         let mut doc = doc.as_object().unwrap().clone();
         doc.insert("credHelpers".into(), serde_json::json!({"x.io": "helper"}));

@@ -23,7 +23,7 @@ mod transport;
 
 pub use auth::{AuthFile, Credentials};
 pub use error::{Error, Result};
-pub use login::{login, logout};
+pub use login::{check_login, login, logout, saved_credentials};
 pub use progress::Event;
 pub use pull::{pull, PullOptions, DEFAULT_CONCURRENCY};
 pub use push::{push, PushOptions};

@@ -18,10 +18,22 @@ use crate::transport::{http_client, runtime, scheme_for};
 /// Verify `creds` for `registry` (`host[:port]`) and save them in `auth_file`
 /// (default location if `None`). Nothing is written if the registry refuses.
 pub fn login(registry: &str, creds: &Credentials, tls_verify: bool, auth_file: Option<&AuthFile>) -> Result<()> {
+    check_login(registry, creds, tls_verify)?;
+    auth_file.cloned().unwrap_or_else(AuthFile::default_location).set(registry, creds)
+}
+
+/// Whether `registry` (`host[:port]`) accepts `creds`, saving nothing: a
+/// refusal is [`Error::Unauthorized`].
+pub fn check_login(registry: &str, creds: &Credentials, tls_verify: bool) -> Result<()> {
     // Validate the host syntax before any network traffic.
     Name::new(registry, "x")?;
-    runtime()?.block_on(verify(registry, creds, !tls_verify))?;
-    auth_file.cloned().unwrap_or_else(AuthFile::default_location).set(registry, creds)
+    runtime()?.block_on(verify(registry, creds, !tls_verify))
+}
+
+/// The credentials saved for `registry`: in `auth_file` (default location if
+/// `None`), else in docker's config, as pulls find them.
+pub fn saved_credentials(registry: &str, auth_file: Option<&AuthFile>) -> Result<Option<Credentials>> {
+    crate::auth::resolve(registry, None, auth_file)
 }
 
 /// Forget the credentials for `registry`. Returns whether there were any.

@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 //! Credentials against a registry that requires basic auth (htpasswd).
 
 mod common;

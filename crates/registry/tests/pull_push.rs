@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 //! Pull and push against a real `docker-registry`, checked with skopeo.
 
 mod common;

@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 //! Transient failures (cut connections, 5xx, 429) are retried with backoff;
 //! refusals and bad content are not. A `FlakyProxy` between us and a real
 //! docker-registry cuts connections and answers 503 where a test says.

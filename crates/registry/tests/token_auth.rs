@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 //! Bearer-token auth, as Docker Hub and most registries do it: the registry
 //! (distribution 2.8, `auth: token`) sends clients to a token server of the
 //! testkit, which checks basic credentials and signs JWTs granting only the

@@ -25,6 +25,11 @@ pub enum Fault {
     /// Forward the request, pass on only this many bytes of the response
     /// (head included), then close: a download cut half-way.
     CloseAfter(usize),
+    /// Forward the request, pass on this many bytes of the response (head
+    /// included), then send nothing more but keep the connection open until
+    /// the proxy is dropped: a download stalled half-way, so a test can kill
+    /// the client mid-transfer.
+    StallAfter(usize),
 }
 
 /// Which requests get a fault, and how many of them.
@@ -121,9 +126,9 @@ impl FlakyProxy {
                 let Ok(server) = TcpStream::connect(("127.0.0.1", st.upstream)) else { continue };
                 let (client, server) = (Arc::new(client), Arc::new(server));
                 st.conns.lock().unwrap().extend([Arc::downgrade(&client), Arc::downgrade(&server)]);
-                let budget = Arc::new(AtomicUsize::new(usize::MAX));
-                let (c, s, b) = (client.clone(), server.clone(), budget.clone());
-                thread::spawn(move || server_to_client(&s, &c, &b));
+                let budget = Arc::new(Budget { bytes: AtomicUsize::new(usize::MAX), stall: AtomicBool::new(false) });
+                let (c, s, b, st2) = (client.clone(), server.clone(), budget.clone(), st.clone());
+                thread::spawn(move || server_to_client(&st2, &s, &c, &b));
                 let st = st.clone();
                 thread::spawn(move || client_to_server(&st, &client, &server, &budget));
             }
@@ -181,12 +186,19 @@ fn request_line(chunk: &[u8]) -> Option<(String, String)> {
         .then(|| (method.to_string(), target.to_string()))
 }
 
+/// How much of the current response still goes to the client, and whether
+/// the connection then stalls (rather than closes).
+struct Budget {
+    bytes: AtomicUsize,
+    stall: AtomicBool,
+}
+
 fn cut(a: &TcpStream, b: &TcpStream) {
     let _ = a.shutdown(Shutdown::Both);
     let _ = b.shutdown(Shutdown::Both);
 }
 
-fn client_to_server(st: &State, client: &TcpStream, server: &TcpStream, budget: &AtomicUsize) {
+fn client_to_server(st: &State, client: &TcpStream, server: &TcpStream, budget: &Budget) {
     let mut buf = vec![0u8; 64 << 10];
     loop {
         let n = match (&*client).read(&mut buf) {
@@ -212,7 +224,11 @@ fn client_to_server(st: &State, client: &TcpStream, server: &TcpStream, budget: 
                             let _ = (&*client).write_all(response.as_bytes());
                             return cut(client, server);
                         }
-                        Fault::CloseAfter(bytes) => budget.store(bytes, Ordering::SeqCst),
+                        Fault::CloseAfter(bytes) => budget.bytes.store(bytes, Ordering::SeqCst),
+                        Fault::StallAfter(bytes) => {
+                            budget.stall.store(true, Ordering::SeqCst);
+                            budget.bytes.store(bytes, Ordering::SeqCst);
+                        }
                     }
                 }
             }
@@ -224,23 +240,28 @@ fn client_to_server(st: &State, client: &TcpStream, server: &TcpStream, budget: 
     cut(client, server);
 }
 
-fn server_to_client(server: &TcpStream, client: &TcpStream, budget: &AtomicUsize) {
+fn server_to_client(st: &State, server: &TcpStream, client: &TcpStream, budget: &Budget) {
     let mut buf = vec![0u8; 64 << 10];
     loop {
         let n = match (&*server).read(&mut buf) {
             Ok(0) | Err(_) => break,
             Ok(n) => n,
         };
-        let left = budget.load(Ordering::SeqCst);
+        let left = budget.bytes.load(Ordering::SeqCst);
         let send = n.min(left);
         if (&*client).write_all(&buf[..send]).is_err() {
             break;
         }
         if left != usize::MAX {
             if send == left {
+                if budget.stall.load(Ordering::SeqCst) {
+                    while !st.stop.load(Ordering::SeqCst) {
+                        thread::sleep(std::time::Duration::from_millis(20));
+                    }
+                }
                 break;
             }
-            budget.store(left - send, Ordering::SeqCst);
+            budget.bytes.store(left - send, Ordering::SeqCst);
         }
     }
     cut(client, server);

@@ -5,7 +5,7 @@ use std::io::{IsTerminal as _, Read};
 use std::path::PathBuf;
 use std::time::SystemTime;
 
-use image::archive::{self, ArchiveImage, Format};
+use image::archive::{ArchiveImage, Format};
 use serde_json::{json, Map, Value};
 
 use super::out;
@@ -27,16 +27,16 @@ pub fn load(engine: &Engine, a: &LoadArgs) -> Result<u8> {
         return Err(CliError::new("cannot read from terminal, use command-line redirection or the --input flag"));
     }
     let loaded = engine.load(a.input.as_deref())?;
-    if !a.quiet {
-        let mut text = String::new();
-        for (reference, id) in loaded {
-            match reference {
-                Some(r) => text.push_str(&format!("Loaded image: {r}\n")),
-                None => text.push_str(&format!("Loaded image: {id}\n")),
-            }
+    // `-q` quiets progress only (berth prints none): podman prints what was
+    // loaded either way, and scripts read it.
+    let mut text = String::new();
+    for (reference, id) in loaded {
+        match reference {
+            Some(r) => text.push_str(&format!("Loaded image: {r}\n")),
+            None => text.push_str(&format!("Loaded image: {id}\n")),
         }
-        out(&text)?;
     }
+    out(&text)?;
     Ok(0)
 }
 
@@ -61,19 +61,37 @@ pub struct SaveArgs {
     images: Vec<String>,
 }
 
+/// podman's `save`: without `-m` the first argument is the image and the
+/// others more names for it in a docker-archive; with `-m` every argument is
+/// an image, which only docker-archive can hold several of.
 pub fn save(engine: &Engine, a: &SaveArgs) -> Result<u8> {
     let format: Format = a.format.parse()?;
+    let (images, tags) = match a.multi_image_archive {
+        true => (&a.images[..], &[][..]),
+        false => a.images.split_at(1),
+    };
+    if images.len() > 1 && format != Format::DockerArchive {
+        return Err(CliError::new(format!(
+            "unsupported format {:?} for saving multiple images (only docker-archive)",
+            a.format
+        )));
+    }
+    let tags = tags.iter().map(|t| images::new_name(t)).collect::<engine::Result<Vec<_>>>()?;
     let mut list = Vec::new();
-    for name in &a.images {
+    for name in images {
         let img = engine.get(name)?;
         // By name the archive records that name; by ID, none (as podman).
         let reference = img.name_used(name);
         list.push(ArchiveImage::new(reference, img.manifest.clone()));
     }
-    match &a.output {
-        Some(path) => {
-            archive::save(&engine.blobs, &list, format, path).ctx(|| format!("saving to {}", path.display()))?
+    if format == Format::DockerArchive {
+        if let Some(first) = list.first().cloned() {
+            list.extend(tags.into_iter().map(|t| ArchiveImage::new(Some(t), first.manifest.clone())));
         }
+    }
+    match &a.output {
+        // The errors name the output themselves, in podman's words.
+        Some(path) => engine.save(&list, format, path)?,
         None => {
             if format == Format::OciDir {
                 return Err(CliError::new("oci-dir needs a directory: use --output"));
@@ -82,7 +100,7 @@ pub fn save(engine: &Engine, a: &SaveArgs) -> Result<u8> {
                 return Err(CliError::new("refusing to save to terminal. Use -o flag or redirect"));
             }
             let w = std::io::BufWriter::new(std::io::stdout().lock());
-            let w = archive::save_to_writer(&engine.blobs, &list, format, w).ctx(|| "saving to stdout".into())?;
+            let w = engine.save_to(&list, format, w).ctx(|| "saving to stdout".into())?;
             let _stdout = w.into_inner().map_err(|e| CliError::new(format!("writing to stdout: {}", e.error())))?;
         }
     }
@@ -144,11 +162,11 @@ pub fn import(engine: &Engine, a: &ImportArgs) -> Result<u8> {
         cfg
     })?;
     if let Some(r) = reference {
-        engine.blobs.tag(&r, &img.top)?;
+        engine.tag(&img, &r)?;
     }
-    if !a.quiet {
-        out(&format!("{}\n", img.id))?;
-    }
+    // As podman: `-q` quiets progress, the ID is printed either way
+    // (`ID=$(berth import -q ...)`).
+    out(&format!("{}\n", img.id))?;
     Ok(0)
 }
 

@@ -7,7 +7,7 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 use super::out;
-use crate::error::{Context as _, Result};
+use crate::error::{CliError, Context as _, Result};
 use crate::format::{self, Format};
 use engine::{Engine, Image};
 
@@ -25,21 +25,25 @@ pub fn inspect(engine: &Engine, a: &InspectArgs) -> Result<u8> {
     for name in &a.images {
         docs.push(inspect_doc(engine, &engine.get(name)?));
     }
-    let text = match &a.format {
+    let text = match a.format.as_deref().filter(|f| !format::is_json(f)) {
         Some(f) => {
             let values = docs
                 .iter()
                 .map(serde_json::to_value)
                 .collect::<Result<Vec<_>, _>>()
                 .ctx(|| "encoding inspect output".into())?;
-            Format::parse(f)?.render(&values, &HashMap::new())?
+            Format::parse(f)?
+                .named("inspect", "interface {}")
+                .render(&values, &HashMap::new())
+                .map_err(|e| CliError::new(format!("inspecting object: printing inspect output: {e}")))?
         }
+        // `json` and `{{json .}}` are the default output, as in podman.
         None => {
-            // podman indents inspect output by four spaces.
+            // podman 4.3 indents inspect output by five spaces.
             let mut buf = Vec::new();
             let mut ser = serde_json::Serializer::with_formatter(
                 &mut buf,
-                serde_json::ser::PrettyFormatter::with_indent(b"    "),
+                serde_json::ser::PrettyFormatter::with_indent(b"     "),
             );
             docs.serialize(&mut ser).ctx(|| "encoding inspect output".into())?;
             let mut s = String::from_utf8_lossy(&buf).into_owned();
@@ -83,13 +87,11 @@ struct InspectDoc {
 fn inspect_doc(engine: &Engine, img: &Image) -> InspectDoc {
     let c = &img.config;
     let s = |k: &str| c.get(k).and_then(Value::as_str).unwrap_or("").to_string();
-    let mut repo_digests: Vec<String> = img.names.iter().map(|n| format!("{}@{}", n.name(), img.manifest)).collect();
-    repo_digests.sort();
-    repo_digests.dedup();
+    let repo_digests = img.repo_digests();
     let labels = img.labels();
     let doc = InspectDoc {
         id: img.id.hex().to_string(),
-        digest: img.manifest.to_string(),
+        digest: img.top.to_string(),
         repo_tags: img.names.iter().map(|n| n.to_string()).collect(),
         repo_digests,
         parent: String::new(),
@@ -118,6 +120,10 @@ pub struct HistoryArgs {
     /// Change the output to JSON or a Go template
     #[arg(long)]
     format: Option<String>,
+    /// Display sizes and dates in human readable format
+    #[arg(short = 'H', long, num_args = 0..=1, require_equals = true, default_value_t = true,
+          default_missing_value = "true", action = clap::ArgAction::Set)]
+    human: bool,
     /// Do not truncate the output
     #[arg(long = "no-trunc", visible_alias = "notruncate")]
     no_trunc: bool,
@@ -139,23 +145,59 @@ const HISTORY_HEADERS: &[(&str, &str)] = &[
 
 pub fn history(engine: &Engine, a: &HistoryArgs) -> Result<u8> {
     let img = engine.get(&a.image)?;
-    let rows = history_rows(engine, &img, a.no_trunc);
+    let layers = history_layers(engine, &img);
+    if a.format.as_deref().is_some_and(format::is_json) {
+        out(&history_json(&layers)?)?;
+        return Ok(0);
+    }
+    let rows: Vec<Value> = layers.iter().map(|l| l.row(a.no_trunc, a.human)).collect();
     let template = match (&a.format, a.quiet) {
         (Some(f), _) => f.clone(),
         (None, true) => "{{.ID}}".into(),
         (None, false) => "table {{.ID}}\t{{.Created}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}".into(),
     };
-    out(&Format::parse(&template)?.render(&rows, &HISTORY_HEADERS.iter().copied().collect())?)?;
+    let fmt = Format::parse(&template)?.named("history", "images.historyReporter");
+    out(&fmt.render(&rows, &HISTORY_HEADERS.iter().copied().collect())?)?;
     Ok(0)
 }
 
-/// Newest first; the top row carries the image ID, older ones `<missing>`
-/// (they are not images of their own here), as podman shows them.
-fn history_rows(engine: &Engine, img: &Image, no_trunc: bool) -> Vec<Value> {
+/// One entry of an image's history, newest first: the top one carries the
+/// image ID, older ones `<missing>` (they are not images of their own here),
+/// as podman shows them.
+struct HistoryLayer {
+    id: String,
+    created: Option<SystemTime>,
+    created_by: String,
+    size: u64,
+    comment: String,
+}
+
+impl HistoryLayer {
+    fn row(&self, no_trunc: bool, human: bool) -> Value {
+        let id = if no_trunc || self.id.len() < 12 { self.id.clone() } else { self.id[..12].to_string() };
+        let by = &self.created_by;
+        let by = if !no_trunc && by.chars().count() > 45 {
+            format!("{}...", by.chars().take(42).collect::<String>())
+        } else {
+            by.clone()
+        };
+        json!({
+            "ID": id,
+            // -H=false: the date as Go's RFC 3339 (sizes stay human in podman 4.3).
+            "Created": if human { format::human_since(self.created) } else { format::rfc3339_seconds(self.created) },
+            "CreatedAt": format::go_time(self.created),
+            "CreatedBy": by,
+            "Size": format::human_size(self.size),
+            "Comment": self.comment,
+        })
+    }
+}
+
+fn history_layers(engine: &Engine, img: &Image) -> Vec<HistoryLayer> {
     let layer_sizes = layer_sizes(engine, img);
     let entries = img.config.get("history").and_then(Value::as_array).cloned().unwrap_or_default();
     let mut next_layer = 0;
-    let mut rows = Vec::new();
+    let mut out = Vec::new();
     for h in &entries {
         let empty = h.get("empty_layer").and_then(Value::as_bool).unwrap_or(false);
         let size = if empty {
@@ -168,26 +210,42 @@ fn history_rows(engine: &Engine, img: &Image, no_trunc: bool) -> Vec<Value> {
             .get("created")
             .and_then(Value::as_str)
             .and_then(|s| humantime::parse_rfc3339_weak(s.trim_end_matches('Z')).ok());
-        let by = h.get("created_by").and_then(Value::as_str).unwrap_or("").to_string();
-        let by = if !no_trunc && by.chars().count() > 45 {
-            format!("{}...", by.chars().take(42).collect::<String>())
-        } else {
-            by
-        };
-        rows.push(json!({
-            "ID": "<missing>",
-            "Created": format::human_since(created),
-            "CreatedAt": format::go_time(created),
-            "CreatedBy": by,
-            "Size": format::human_size(size),
-            "Comment": h.get("comment").and_then(Value::as_str).unwrap_or(""),
-        }));
+        out.push(HistoryLayer {
+            id: "<missing>".into(),
+            created,
+            created_by: h.get("created_by").and_then(Value::as_str).unwrap_or("").to_string(),
+            size,
+            comment: h.get("comment").and_then(Value::as_str).unwrap_or("").to_string(),
+        });
     }
-    rows.reverse();
-    if let Some(top) = rows.first_mut() {
-        top["ID"] = json!(if no_trunc { img.id.hex().to_string() } else { img.short_id().to_string() });
+    out.reverse();
+    if let Some(top) = out.first_mut() {
+        top.id = img.id.hex().to_string();
     }
-    rows
+    out
+}
+
+/// podman 4.3's `history --format json`: one compact line, each entry its
+/// ImageHistoryLayer (empty fields left out) plus `Created` as RFC 3339.
+fn history_json(layers: &[HistoryLayer]) -> Result<String> {
+    let mut list = Vec::new();
+    for l in layers {
+        let mut m = serde_json::Map::new();
+        m.insert("id".into(), json!(l.id));
+        m.insert("created".into(), json!(format::rfc3339_nanos(l.created)));
+        if !l.created_by.is_empty() {
+            m.insert("CreatedBy".into(), json!(l.created_by));
+        }
+        m.insert("size".into(), json!(l.size));
+        if !l.comment.is_empty() {
+            m.insert("comment".into(), json!(l.comment));
+        }
+        m.insert("Created".into(), json!(format::rfc3339_seconds(l.created)));
+        list.push(Value::Object(m));
+    }
+    let mut s = serde_json::to_string(&list).ctx(|| "encoding history".into())?;
+    s.push('\n');
+    Ok(s)
 }
 
 /// Each layer's uncompressed size from the layer store, else its blob size.

@@ -74,25 +74,72 @@ pub fn images(engine: &Engine, a: &ImagesArgs) -> Result<u8> {
             rows.push(row(img, Some(n.to_string()), a.no_trunc));
         }
     }
-    let text = match (&a.format, a.quiet) {
-        (Some(f), _) => {
-            let fmt = Format::parse(f)?;
-            fmt.render(&rows, &HEADERS.iter().copied().collect())?
+    if a.format.as_deref().is_some_and(format::is_json) {
+        let mut list = Vec::new();
+        for img in all.iter().filter(|i| filters.iter().all(|f| f.matches(i))) {
+            list.push(summary_json(engine, img)?);
         }
-        (None, true) => Format::parse("{{.ID}}")?.render(&rows, &HashMap::new())?,
+        out(&pretty_json(&list)?)?;
+        return Ok(0);
+    }
+    let headers: HashMap<&str, &str> = HEADERS.iter().copied().collect();
+    let template = match (&a.format, a.quiet) {
+        (Some(f), _) => f.clone(),
+        (None, true) => "{{.ID}}".to_string(),
         (None, false) => {
-            let mut t = String::from("{{.Repository}}\t{{.Tag}}\t");
+            let mut t = String::from("table {{.Repository}}\t{{.Tag}}\t");
             if a.digests {
                 t.push_str("{{.Digest}}\t");
             }
             t.push_str("{{.ID}}\t{{.Created}}\t{{.Size}}");
-            let fmt = Format::parse(&if a.noheading { t } else { format!("table {t}") })?;
-            fmt.render(&rows, &HEADERS.iter().copied().collect())?
+            t
         }
     };
-    // A plain (non-table) template is not aligned; a table template is.
-    out(&text)?;
+    let fmt = Format::parse(&template)?.named("images", "images.imageReporter").heading(!a.noheading);
+    out(&fmt.render(&rows, &headers)?)?;
     Ok(0)
+}
+
+/// podman's `images --format json` entry for one image (its ImageSummary,
+/// field for field and in its order; `RepoTags` is null in podman 4.3).
+fn summary_json(engine: &Engine, img: &Image) -> Result<Value> {
+    let mut m = serde_json::Map::new();
+    let labels = img.labels();
+    let names: Vec<String> = img.names.iter().map(|n| n.to_string()).collect();
+    m.insert("Id".into(), json!(img.id.hex()));
+    m.insert("ParentId".into(), json!(""));
+    m.insert("RepoTags".into(), Value::Null);
+    m.insert("RepoDigests".into(), json!(img.repo_digests()));
+    m.insert("Size".into(), json!(img.size));
+    m.insert("SharedSize".into(), json!(0));
+    m.insert("VirtualSize".into(), json!(img.size));
+    m.insert("Labels".into(), if labels.is_empty() { Value::Null } else { Value::Object(labels) });
+    m.insert("Containers".into(), json!(engine.containers_using(img)?.len()));
+    if names.is_empty() {
+        m.insert("Dangling".into(), json!(true));
+    } else {
+        m.insert("Names".into(), json!(names));
+    }
+    m.insert("Digest".into(), json!(img.top.to_string()));
+    if !names.is_empty() {
+        m.insert("History".into(), json!(names));
+    }
+    let created = img.created();
+    let secs = created.and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok()).map_or(0, |d| d.as_secs());
+    m.insert("Created".into(), json!(secs));
+    m.insert("CreatedAt".into(), json!(format::rfc3339_seconds(created)));
+    Ok(Value::Object(m))
+}
+
+/// JSON indented by four spaces, as podman's listings print it.
+pub fn pretty_json(v: &impl serde::Serialize) -> Result<String> {
+    let mut buf = Vec::new();
+    let mut ser =
+        serde_json::Serializer::with_formatter(&mut buf, serde_json::ser::PrettyFormatter::with_indent(b"    "));
+    v.serialize(&mut ser).map_err(|e| CliError::new(format!("encoding JSON: {e}")))?;
+    let mut s = String::from_utf8_lossy(&buf).into_owned();
+    s.push('\n');
+    Ok(s)
 }
 
 /// The fields `--format` can use for one row.
@@ -109,7 +156,7 @@ fn row(img: &Image, name: Option<String>, no_trunc: bool) -> Value {
         "Tag": tag,
         "ID": id,
         "Id": img.id.hex(),
-        "Digest": img.manifest.to_string(),
+        "Digest": img.top.to_string(),
         "Created": format::human_since(created),
         "CreatedSince": format::human_since(created),
         "CreatedAt": format::go_time(created),

@@ -17,7 +17,7 @@ pub fn tag(engine: &Engine, a: &TagArgs) -> Result<u8> {
     let targets = a.targets.iter().map(|t| images::new_name(t)).collect::<engine::Result<Vec<_>>>()?;
     let img = engine.get(&a.image)?;
     for t in &targets {
-        engine.blobs.tag(t, &img.top)?;
+        engine.tag(&img, t)?;
     }
     Ok(0)
 }
@@ -47,7 +47,8 @@ pub fn rmi(engine: &Engine, a: &RmiArgs) -> Result<u8> {
         if a.all { engine.images()?.into_iter().map(|i| i.id.hex().to_string()).collect() } else { a.images.clone() };
     // Like podman: go through every image, report the first error at the end.
     for input in &inputs {
-        if let Err(e) = rmi_one(engine, input, a.force, &mut text) {
+        // `--all` removes images with several names too, as podman does.
+        if let Err(e) = rmi_one(engine, input, a.force, a.all, &mut text) {
             tracing::debug!("rmi {input}: {e}");
             first_err.get_or_insert(e);
         }
@@ -59,18 +60,21 @@ pub fn rmi(engine: &Engine, a: &RmiArgs) -> Result<u8> {
     }
 }
 
-fn rmi_one(engine: &Engine, input: &str, force: bool, text: &mut String) -> Result<()> {
+/// Remove one image: by one of several names only that name goes; by ID (or
+/// its last name) the image goes with all its names, refused by ID for an
+/// image with several names unless forced (podman's rule and message).
+fn rmi_one(engine: &Engine, input: &str, force: bool, all: bool, text: &mut String) -> Result<()> {
     let Some(img) = engine.find(input)? else {
         return if force { Ok(()) } else { Err(CliError::not_known(input)) };
     };
     if img.names.len() > 1 {
         if let Some(name) = img.name_used(input) {
             // One of several names: only that name goes.
-            engine.blobs.untag(&name)?;
+            engine.untag(&name)?;
             text.push_str(&format!("Untagged: {name}\n"));
             return Ok(());
         }
-        if !force {
+        if !force && !all {
             let names: Vec<String> = img.names.iter().map(|n| n.to_string()).collect();
             return Err(CliError::new(format!(
                 "unable to delete image {:?} by ID with more than one tag ([{}]): please force removal",
@@ -107,12 +111,17 @@ pub struct PruneArgs {
     /// Remove all images not in use by containers, not just dangling ones
     #[arg(short, long)]
     all: bool,
-    /// Do not prompt for confirmation (berth never prompts)
+    /// Do not prompt for confirmation
     #[arg(short, long)]
     force: bool,
 }
 
+/// podman's `image prune`: asks first (on stdout, the answer from stdin;
+/// anything but y/Y... removes nothing), then lists what it removed.
 pub fn prune(engine: &Engine, a: &PruneArgs) -> Result<u8> {
+    if !a.force && !confirm(a.all)? {
+        return Ok(0);
+    }
     let mut text = String::new();
     for img in engine.images()?.into_iter().filter(|i| a.all || i.names.is_empty()) {
         // Images containers were made from stay.
@@ -124,4 +133,18 @@ pub fn prune(engine: &Engine, a: &PruneArgs) -> Result<u8> {
     }
     out(&text)?;
     Ok(0)
+}
+
+/// podman's prompt, word for word; end of input is an error ("EOF", as Go
+/// says it), an empty or other answer a no.
+fn confirm(all: bool) -> Result<bool> {
+    use std::io::BufRead as _;
+    let what = if all { "images without at least one container associated with them" } else { "dangling images" };
+    out(&format!("WARNING! This command removes all {what}.\nAre you sure you want to continue? [y/N] "))?;
+    let mut answer = String::new();
+    let n = std::io::stdin().lock().read_line(&mut answer).map_err(|e| CliError::new(e.to_string()))?;
+    if n == 0 || !answer.ends_with('\n') {
+        return Err(CliError::new("EOF"));
+    }
+    Ok(answer.starts_with(['y', 'Y']))
 }

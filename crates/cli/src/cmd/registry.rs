@@ -1,14 +1,13 @@
-//! `pull`, `push`, `login` and `logout`: flags, registries.conf lookup and
-//! podman's wording around the engine's pull/push and the `registry`
-//! crate's credentials.
+//! `pull`, `push`, `login` and `logout`: flags, progress output and
+//! prompts around the engine's pull, push and credentials.
 
-use std::io::{BufRead as _, IsTerminal as _, Read as _, Write as _};
+use std::io::Read as _;
 use std::path::PathBuf;
 
+use engine::login::{AuthFile, Credentials};
+use engine::remote::RemoteOptions;
 use image::manifest::PlatformSpec;
-use image::reference::registries::RegistriesConf;
 use image::reference::Reference;
-use registry::{AuthFile, Credentials, PullOptions, PushOptions};
 
 use super::out;
 use crate::error::{CliError, Context as _, Result};
@@ -31,16 +30,20 @@ pub struct RemoteArgs {
 }
 
 impl RemoteArgs {
-    fn auth_file(&self) -> Option<AuthFile> {
-        self.authfile.as_ref().map(AuthFile::at)
-    }
-
-    fn credentials(&self) -> Result<Option<Credentials>> {
-        let Some(c) = &self.creds else { return Ok(None) };
-        match c.split_once(':') {
-            Some((u, p)) if !u.is_empty() => Ok(Some(Credentials::new(u, p))),
-            _ => Err(CliError::new("--creds: want USERNAME:PASSWORD")),
-        }
+    /// What the engine needs to reach registries; `--creds` is checked here.
+    fn options(&self) -> Result<RemoteOptions> {
+        let credentials = match &self.creds {
+            None => None,
+            Some(c) => match c.split_once(':') {
+                Some((u, p)) if !u.is_empty() => Some(Credentials::new(u, p)),
+                _ => return Err(CliError::new("--creds: want USERNAME:PASSWORD")),
+            },
+        };
+        Ok(RemoteOptions {
+            tls_verify: self.tls_verify,
+            credentials,
+            auth_file: self.authfile.as_ref().map(AuthFile::at),
+        })
     }
 }
 
@@ -87,28 +90,14 @@ impl PullArgs {
     }
 }
 
-/// podman's registries.conf lookup: `$REGISTRIES_CONFIG_PATH`, else the
-/// system files when there are any, else Docker Hub for short names.
-fn registries_conf() -> Result<RegistriesConf> {
-    if let Some(p) = std::env::var_os("REGISTRIES_CONFIG_PATH").filter(|p| !p.is_empty()) {
-        return Ok(RegistriesConf::load(std::path::Path::new(&p))?);
-    }
-    let system = std::path::Path::new(image::reference::registries::SYSTEM_CONF);
-    let dropins = std::path::Path::new(image::reference::registries::SYSTEM_CONF_DIR);
-    if system.exists() || dropins.exists() {
-        return Ok(RegistriesConf::load_system()?);
-    }
-    Ok(RegistriesConf::parse("unqualified-search-registries = [\"docker.io\"]\n")?)
-}
-
 pub fn pull(engine: &Engine, a: &PullArgs) -> Result<u8> {
     let img = pull_image(engine, &a.image, &a.remote, a.platform()?, a.quiet)?;
     out(&format!("{}\n", img.id.hex()))?;
     Ok(0)
 }
 
-/// Pull `image` (a short name is tried in each search registry until one
-/// has it), as `pull` and as `run`/`create` do for a missing image.
+/// Pull `image` as `pull` and as `run`/`create` do for a missing image,
+/// with podman's progress output on stderr.
 pub fn pull_image(
     engine: &Engine,
     image: &str,
@@ -116,29 +105,9 @@ pub fn pull_image(
     platform: Option<PlatformSpec>,
     quiet: bool,
 ) -> Result<Image> {
-    // Everything that can be refused without the network is refused first.
-    let credentials = remote.credentials()?;
-    let conf = registries_conf()?;
-    let candidates = conf.expand_short_name(image).map_err(|e| CliError::new(e.to_string()))?;
-    let opts = PullOptions {
-        platform,
-        tls_verify: remote.tls_verify,
-        registries_conf: Some(conf),
-        credentials,
-        auth_file: remote.auth_file(),
-        ..PullOptions::default()
-    };
-    let reporter = Reporter::new(Mode::detect(quiet), &engine.blobs, None);
-    let mut errors = Vec::new();
-    for r in &candidates {
-        reporter.line(&format!("Trying to pull {r}..."));
-        match engine.pull(r, &opts, &|e| reporter.event(e)) {
-            Ok(img) => return Ok(img),
-            Err(e) if candidates.len() == 1 => return Err(CliError::new(format!("pulling {r}: {e}"))),
-            Err(e) => errors.push(format!("{r}: {e}")),
-        }
-    }
-    Err(CliError::new(format!("pulling {image}: {}", errors.join("; "))))
+    let opts = remote.options()?;
+    let reporter = Reporter::new(Mode::detect(quiet), engine, None);
+    Ok(engine.pull_named(image, &opts, platform, &|l| reporter.line(l), &|e| reporter.event(e))?)
 }
 
 #[derive(clap::Args)]
@@ -157,7 +126,7 @@ pub struct PushArgs {
 }
 
 pub fn push(engine: &Engine, a: &PushArgs) -> Result<u8> {
-    let credentials = a.remote.credentials()?;
+    let opts = a.remote.options()?;
     let img = engine.get(&a.image)?;
     let dest = match &a.destination {
         Some(d) => {
@@ -168,21 +137,10 @@ pub fn push(engine: &Engine, a: &PushArgs) -> Result<u8> {
             .name_used(&a.image)
             .ok_or_else(|| CliError::new(format!("{}: an image ID needs a destination to push to", a.image)))?,
     };
-    let what = engine.push_target(&img)?;
-    // The registry crate pushes what a name resolves to; a digest
-    // reference resolves to itself and works for unnamed images too.
-    let local = Reference::from_parts(dest.name().clone(), None, Some(what.clone()))?;
-    let opts = PushOptions {
-        tls_verify: a.remote.tls_verify,
-        registries_conf: Some(registries_conf()?),
-        credentials,
-        auth_file: a.remote.auth_file(),
-        ..PushOptions::default()
-    };
-    let reporter = Reporter::new(Mode::detect(a.quiet), &engine.blobs, Some(engine.config_digests(&what)?));
+    let configs = engine.config_digests(&engine.push_target(&img)?)?;
+    let reporter = Reporter::new(Mode::detect(a.quiet), engine, Some(configs));
     reporter.line("Getting image source signatures");
-    registry::push(&engine.blobs, &local, &dest, &opts, &|e| reporter.event(e))
-        .map_err(|e| CliError::new(format!("pushing {dest}: {e}")))?;
+    engine.push(&img, &dest, &opts, &|e| reporter.event(e))?;
     Ok(0)
 }
 
@@ -199,59 +157,200 @@ pub struct LoginArgs {
     /// Take the password from stdin
     #[arg(long = "password-stdin")]
     password_stdin: bool,
+    /// Return the current login user for the registry
+    #[arg(long = "get-login")]
+    get_login: bool,
+    /// Registry to log in to (`host[:port]`)
     #[arg(value_name = "REGISTRY")]
     registry: String,
 }
 
+/// podman's `login`: flags, then saved credentials (checked before anything
+/// is asked), then prompts on the terminal for what is missing. Prompts go
+/// to stdout, as podman's do.
 pub fn login(a: &LoginArgs) -> Result<u8> {
     if a.remote.creds.is_some() {
         return Err(CliError::new("--creds is not accepted by login: use --username and --password"));
     }
     let registry = registry_host(&a.registry);
-    if a.password_stdin && a.username.is_none() {
-        return Err(CliError::new("must provide --username with --password-stdin"));
+    let file = engine::login::auth_file(a.remote.authfile.as_deref());
+    let saved = engine::login::saved(registry, &file)?;
+    if a.get_login {
+        return match saved {
+            Some(c) if !c.username.is_empty() => {
+                out(&format!("{}\n", c.username))?;
+                Ok(0)
+            }
+            _ => Err(CliError::new(format!("not logged into {registry}"))),
+        };
     }
+    if a.password_stdin && a.username.is_none() {
+        return Err(CliError::new("Must provide --username with --password-stdin"));
+    }
+    let mut password = a.password.clone();
+    if a.password_stdin {
+        let mut s = String::new();
+        std::io::stdin().read_to_string(&mut s).ctx(|| "reading password from stdin".into())?;
+        password = Some(s.lines().collect());
+    }
+    // Neither given: the saved credentials, if they still work, are enough.
+    if let (None, None, Some(c)) = (&a.username, &password, &saved) {
+        if !c.username.is_empty() && !c.password.is_empty() {
+            out(&format!("Authenticating with existing credentials for {registry}\n"))?;
+            if engine::login::check(registry, c, a.remote.tls_verify).is_ok() {
+                out(&format!("Existing credentials are valid. Already logged in to {registry}\n"))?;
+                return Ok(0);
+            }
+            out("Existing credentials are invalid, please enter valid username and password\n")?;
+        }
+    }
+    let asked = |e: CliError| CliError::new(format!("getting username and password: {e}"));
     let username = match &a.username {
         Some(u) => u.clone(),
-        None => prompt("Username: ")?,
-    };
-    let password = match (&a.password, a.password_stdin) {
-        (Some(p), _) => p.clone(),
-        (None, true) => {
-            let mut s = String::new();
-            std::io::stdin().read_to_string(&mut s).ctx(|| "reading password from stdin".into())?;
-            s.trim_end_matches(['\n', '\r']).to_string()
-        }
-        (None, false) => {
-            // Without a way to turn echo off (no termios here) a typed
-            // password would show on screen: refuse instead.
-            if std::io::stdin().is_terminal() {
-                return Err(CliError::new("password required: use --password or --password-stdin"));
+        None => {
+            let offered = saved.as_ref().map(|c| c.username.as_str()).filter(|u| !u.is_empty());
+            let prompt = match offered {
+                Some(u) => format!("Username ({u}): "),
+                None => "Username: ".to_string(),
+            };
+            let typed =
+                terminal::read_line(&prompt).map_err(|e| asked(CliError::new(format!("reading username: {e}"))))?;
+            match (typed.trim(), offered) {
+                ("", Some(u)) => u.to_string(),
+                (t, _) => t.to_string(),
             }
-            prompt("Password: ")?
         }
     };
-    if username.is_empty() || password.is_empty() {
-        return Err(CliError::new("username and password must not be empty"));
-    }
-    registry::login(
-        registry,
-        &Credentials::new(&username, &password),
-        a.remote.tls_verify,
-        a.remote.auth_file().as_ref(),
-    )
-    .map_err(|e| CliError::new(format!("logging into {registry:?}: {e}")))?;
+    let password = match password {
+        Some(p) => p,
+        None => {
+            terminal::read_password("Password: ").map_err(|e| asked(CliError::new(format!("reading password: {e}"))))?
+        }
+    };
+    let creds = Credentials::new(&username, &password);
+    engine::login::login(registry, &creds, a.remote.tls_verify, &file)
+        .map_err(|e| CliError::new(format!("logging into {registry:?}: {e}")))?;
     out("Login Succeeded!\n")?;
     Ok(0)
 }
 
-/// One line from stdin after a prompt on stderr.
-fn prompt(what: &str) -> Result<String> {
-    let mut e = std::io::stderr().lock();
-    let _ = e.write_all(what.as_bytes()).and_then(|()| e.flush());
-    let mut line = String::new();
-    std::io::stdin().lock().read_line(&mut line).ctx(|| "reading from stdin".into())?;
-    Ok(line.trim_end_matches(['\n', '\r']).to_string())
+/// Prompts on the terminal.
+mod terminal {
+    use std::io::{self, BufRead as _, Write as _};
+    use std::os::fd::AsFd as _;
+
+    use rustix::termios::{self, LocalModes, OptionalActions, SpecialCodeIndex};
+
+    /// Print `prompt` on stdout and read one line from stdin (without its
+    /// newline). End of input is an error ("EOF", as Go says it).
+    pub fn read_line(prompt: &str) -> io::Result<String> {
+        show(prompt)?;
+        let mut line = String::new();
+        if io::stdin().lock().read_line(&mut line)? == 0 {
+            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "EOF"));
+        }
+        Ok(line.trim_end_matches(['\n', '\r']).to_string())
+    }
+
+    fn show(prompt: &str) -> io::Result<()> {
+        let mut o = io::stdout().lock();
+        o.write_all(prompt.as_bytes())?;
+        o.flush()
+    }
+
+    /// Print `prompt` and read a password from the terminal on stdin without
+    /// echoing it, then end the prompt's line. Not a terminal: an error
+    /// (podman's, "inappropriate ioctl for device"), never an echoed read.
+    ///
+    /// Non-canonical mode with signals off, reading byte by byte: the
+    /// terminal is put back however the read ends, ctrl-c included (which
+    /// is then delivered to us as SIGINT, as if typed at the shell). Hand
+    /// written for these twenty lines rather than a crate: rustix already
+    /// has the termios calls, and `rpassword` leaves echo off on ctrl-c.
+    pub fn read_password(prompt: &str) -> io::Result<String> {
+        let stdin = io::stdin();
+        let fd = stdin.as_fd();
+        let saved = match termios::tcgetattr(fd) {
+            Ok(t) => t,
+            Err(e) => {
+                show(prompt)?;
+                return Err(match e {
+                    rustix::io::Errno::NOTTY => io::Error::other("inappropriate ioctl for device"),
+                    e => e.into(),
+                });
+            }
+        };
+        // Quiet before the prompt shows: what is typed after it is never echoed.
+        let mut quiet = saved.clone();
+        quiet.local_modes.remove(LocalModes::ECHO | LocalModes::ICANON | LocalModes::ISIG);
+        quiet.special_codes[SpecialCodeIndex::VMIN] = 1;
+        quiet.special_codes[SpecialCodeIndex::VTIME] = 0;
+        termios::tcsetattr(fd, OptionalActions::Now, &quiet)?;
+        if let Err(e) = show(prompt) {
+            termios::tcsetattr(fd, OptionalActions::Now, &saved)?;
+            return Err(e);
+        }
+        let read = read_secret(&mut stdin.lock());
+        termios::tcsetattr(fd, OptionalActions::Now, &saved)?;
+        show("\n")?;
+        match read? {
+            Some(p) => Ok(p),
+            None => {
+                let _ = rustix::process::kill_process(rustix::process::getpid(), rustix::process::Signal::INT);
+                Err(io::Error::new(io::ErrorKind::Interrupted, "interrupted"))
+            }
+        }
+    }
+
+    /// The bytes typed up to Enter, with backspace and ctrl-u editing;
+    /// `None` on ctrl-c. Ctrl-d on an empty line is end of input.
+    fn read_secret(r: &mut impl io::Read) -> io::Result<Option<String>> {
+        let mut buf: Vec<u8> = Vec::new();
+        let mut byte = [0u8; 1];
+        loop {
+            if r.read(&mut byte)? == 0 {
+                if buf.is_empty() {
+                    return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "EOF"));
+                }
+                break;
+            }
+            match byte[0] {
+                b'\r' | b'\n' => break,
+                0x03 => return Ok(None),
+                0x04 if buf.is_empty() => return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "EOF")),
+                0x7f | 0x08 => {
+                    // One character, however many bytes its UTF-8 takes.
+                    while let Some(b) = buf.pop() {
+                        if b & 0xc0 != 0x80 {
+                            break;
+                        }
+                    }
+                }
+                0x15 => buf.clear(),
+                b => buf.push(b),
+            }
+        }
+        String::from_utf8(buf)
+            .map(Some)
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "password is not UTF-8"))
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn editing_keys() {
+            let read = |s: &[u8]| read_secret(&mut &s[..]).map_err(|e| e.to_string());
+            assert_eq!(read(b"secret\r").unwrap().as_deref(), Some("secret"));
+            assert_eq!(read(b"sex\x7fcret\n").unwrap().as_deref(), Some("secret"));
+            assert_eq!(read("p\u{e9}\x7fa\n".as_bytes()).unwrap().as_deref(), Some("pa"));
+            assert_eq!(read(b"junk\x15pw\n").unwrap().as_deref(), Some("pw"));
+            assert_eq!(read(b"pw\x03").unwrap(), None);
+            assert_eq!(read(b"\x04").unwrap_err(), "EOF");
+            assert_eq!(read(b"").unwrap_err(), "EOF");
+        }
+    }
 }
 
 /// podman accepts `docker://host` and `https://host/` for a registry.
@@ -274,35 +373,20 @@ pub struct LogoutArgs {
 }
 
 pub fn logout(a: &LogoutArgs) -> Result<u8> {
-    let file = a.authfile.as_ref().map(AuthFile::at).unwrap_or_else(AuthFile::default_location);
+    let file = engine::login::auth_file(a.authfile.as_deref());
     if a.all {
-        for key in auth_keys(&file)? {
-            registry::logout(&key, Some(&file)).ctx(|| "removing login credentials".into())?;
+        for key in engine::login::logged_in(&file)? {
+            engine::login::logout(&key, &file).ctx(|| "removing login credentials".into())?;
         }
         out("Removed login credentials for all registries\n")?;
         return Ok(0);
     }
     let Some(input) = &a.registry else { return Err(CliError::new("no registry given")) };
     let registry = registry_host(input);
-    let removed = registry::logout(registry, Some(&file)).ctx(|| format!("logging out of {registry:?}"))?;
+    let removed = engine::login::logout(registry, &file).ctx(|| format!("logging out of {registry:?}"))?;
     if !removed {
         return Err(CliError::new(format!("not logged into {registry}")));
     }
     out(&format!("Removed login credentials for {registry}\n"))?;
     Ok(0)
-}
-
-/// The registries an auth file holds credentials for.
-fn auth_keys(file: &AuthFile) -> Result<Vec<String>> {
-    let text = match std::fs::read(file.path()) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(CliError::new(format!("reading {}: {e}", file.path().display()))),
-    };
-    if text.iter().all(u8::is_ascii_whitespace) {
-        return Ok(Vec::new());
-    }
-    let doc: serde_json::Value =
-        serde_json::from_slice(&text).ctx(|| format!("auth file {}", file.path().display()))?;
-    Ok(doc.get("auths").and_then(|a| a.as_object()).map(|m| m.keys().cloned().collect()).unwrap_or_default())
 }

@@ -25,14 +25,22 @@ pub const LAYER_GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
 pub use testkit::registry::{free_port, TestRegistry};
 
 /// berth with this test's auth file and registries.conf (an empty one
-/// unless the test writes its own), so the host's never matter.
+/// unless the test writes its own) and drop-in directory (empty unless the
+/// test fills it), so the host's never matter: the host's drop-ins alias
+/// short names such as `busybox` to Docker Hub.
 pub fn berth(env: &Env, args: &[&str]) -> Command {
     let conf = env.path("registries.conf");
     if !conf.exists() {
         fs::write(&conf, "").unwrap();
     }
+    let dropins = env.path("registries.conf.d");
+    fs::create_dir_all(&dropins).unwrap();
     let mut c = env.cmd(args);
-    c.env("REGISTRY_AUTH_FILE", env.path("auth.json")).env("REGISTRIES_CONFIG_PATH", conf);
+    c.env("REGISTRY_AUTH_FILE", env.path("auth.json"))
+        .env("CONTAINERS_REGISTRIES_CONF", conf)
+        .env("CONTAINERS_REGISTRIES_CONF_DIR", dropins)
+        .env("HOME", env.path("home"))
+        .env_remove("REGISTRIES_CONFIG_PATH");
     c
 }
 

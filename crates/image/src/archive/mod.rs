@@ -17,6 +17,7 @@ mod write_oci;
 use std::fmt;
 use std::fs::File;
 use std::io::{Read, Write};
+use std::os::unix::fs::PermissionsExt as _;
 use std::path::Path;
 use std::str::FromStr;
 
@@ -111,7 +112,7 @@ pub fn load_reader(reader: impl Read, store: &Store) -> Result<Vec<ArchiveImage>
 
 /// [`load_reader`], calling `hook` for each extracted member (see [`MemberHook`]).
 pub fn load_reader_with(reader: impl Read, store: &Store, hook: MemberHook<'_>) -> Result<Vec<ArchiveImage>> {
-    let src = Source::tar_with(reader, &store.tmp_dir(), hook)?;
+    let src = Source::tar_with(reader, store, hook)?;
     load_source(&src, store)
 }
 
@@ -139,6 +140,13 @@ fn load_source(src: &Source, store: &Store) -> Result<Vec<ArchiveImage>> {
 }
 
 /// Save images to `out`: a directory for `OciDir`, a file otherwise.
+///
+/// A file is written to a temp file beside it (mode 0644, as podman's) and
+/// renamed into place, so a failed save leaves no half archive and no
+/// temp file; errors name `out`, never the temp file. A path that is not a
+/// regular file (`/dev/stdout`, a FIFO) is written to as it is: renaming over
+/// it would replace the device node. A symlink to a file is followed, as an
+/// open would.
 pub fn save(store: &Store, images: &[ArchiveImage], format: Format, out: &Path) -> Result<()> {
     if images.is_empty() {
         return Err(Error::Other("no images to save".into()));
@@ -146,18 +154,68 @@ pub fn save(store: &Store, images: &[ArchiveImage], format: Format, out: &Path) 
     if format == Format::OciDir {
         return write_to(store, images, format, &mut DirSink::create(out)?);
     }
-    let dir = match out.parent() {
+    let opening = |e: &std::io::Error| {
+        Error::Other(format!("opening file {:?}: open {}: {}", out.display().to_string(), out.display(), os_text(e)))
+    };
+    let target = match std::fs::metadata(out) {
+        Ok(m) if m.is_dir() => return Err(opening(&rustix::io::Errno::ISDIR.into())),
+        Ok(m) if !m.is_file() => {
+            let f = std::fs::OpenOptions::new().write(true).open(out).map_err(|e| opening(&e))?;
+            save_to_writer(store, images, format, f)?;
+            return Ok(());
+        }
+        // As podman's docker-archive transport: an archive already there is
+        // refused rather than replaced (an empty file is fine).
+        Ok(m) if format == Format::DockerArchive && m.len() > 0 => {
+            return Err(Error::Other("docker-archive doesn't support modifying existing images".into()))
+        }
+        Ok(_) => std::fs::canonicalize(out).map_err(|e| opening(&e))?,
+        Err(_) => out.to_path_buf(),
+    };
+    let dir = match target.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
     };
     let tmp = tempfile::Builder::new()
         .prefix(".berth-save-")
+        .permissions(std::fs::Permissions::from_mode(0o644))
         .tempfile_in(dir)
-        .context(|| format!("creating temp file in {}", dir.display()))?;
+        .map_err(|e| opening(&e))?;
+    // tempfile's mode is subject to the umask: set it exactly.
+    tmp.as_file().set_permissions(std::fs::Permissions::from_mode(0o644)).map_err(|e| opening(&e))?;
     let file = save_to_writer(store, images, format, tmp.as_file())?;
     file.sync_all().context(|| format!("syncing {}", out.display()))?;
-    tmp.persist(out).map_err(|e| Error::Io { context: format!("writing {}", out.display()), source: e.error })?;
+    tmp.persist(&target).map_err(|e| Error::Other(format!("writing {}: {}", out.display(), os_text(&e.error))))?;
     Ok(())
+}
+
+/// An OS error as Go (and so podman) words it: "no such file or
+/// directory", without Rust's "(os error 2)" or a path a wrapper added
+/// (tempfile's errors carry the temp file's name and no OS error code: their
+/// kind says it).
+fn os_text(e: &std::io::Error) -> String {
+    use std::io::ErrorKind as K;
+    if let Some(n) = e.raw_os_error() {
+        let text = std::io::Error::from_raw_os_error(n).to_string();
+        let text = text.split(" (os error").next().unwrap_or(&text);
+        let mut chars = text.chars();
+        return match chars.next() {
+            Some(c) => c.to_lowercase().chain(chars).collect(),
+            None => String::new(),
+        };
+    }
+    match e.kind() {
+        K::NotFound => "no such file or directory",
+        K::PermissionDenied => "permission denied",
+        K::AlreadyExists => "file exists",
+        K::IsADirectory => "is a directory",
+        K::NotADirectory => "not a directory",
+        K::ReadOnlyFilesystem => "read-only file system",
+        K::StorageFull => "no space left on device",
+        K::QuotaExceeded => "disk quota exceeded",
+        _ => "input/output error",
+    }
+    .to_string()
 }
 
 /// Write a tar format (`OciArchive` or `DockerArchive`) to a stream.

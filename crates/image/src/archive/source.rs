@@ -19,7 +19,7 @@ use crate::digest::{Digest, DigestWriter};
 use crate::error::{Error, Result};
 use crate::layer::stream;
 use crate::manifest::Compression;
-use crate::store::{sweep, STAGING_PREFIX};
+use crate::store::{sweep, Store, STAGING_PREFIX};
 
 use super::MemberHook;
 
@@ -53,16 +53,17 @@ impl Source {
         }
     }
 
-    /// Extract a tar stream (gzip / zstd detected by magic) into a staging dir under `staging_parent`.
+    /// Extract a tar stream (gzip / zstd detected by magic) into a staging
+    /// dir in `store`'s `tmp/`.
     #[cfg(test)]
-    pub(crate) fn tar(reader: impl Read, staging_parent: &Path) -> Result<Self> {
-        Self::tar_with(reader, staging_parent, &mut |_, _| {})
+    pub(crate) fn tar(reader: impl Read, store: &Store) -> Result<Self> {
+        Self::tar_with(reader, store, &mut |_, _| {})
     }
 
     /// [`tar`](Self::tar), calling `hook` with each regular file's path and
     /// sha256 as soon as it is fully extracted (later members still to come).
-    pub(crate) fn tar_with(reader: impl Read, staging_parent: &Path, hook: MemberHook<'_>) -> Result<Self> {
-        let (staging, lock) = staging_dir(staging_parent)?;
+    pub(crate) fn tar_with(reader: impl Read, store: &Store, hook: MemberHook<'_>) -> Result<Self> {
+        let (staging, lock) = staging_dir(store.root(), &store.tmp_dir())?;
         let mut buffered = BufReader::new(reader);
         let magic = buffered.fill_buf().map_err(|e| corrupt(&e))?;
         let (links, digests) = match stream::sniff(magic) {
@@ -133,19 +134,20 @@ impl Source {
     }
 }
 
-/// A new staging directory under `parent`, locked against sweeps (see
+/// A new staging directory in the store's `tmp/`, locked against sweeps (see
 /// [`crate::store::sweep`]).
-fn staging_dir(parent: &Path) -> Result<(tempfile::TempDir, File)> {
+fn staging_dir(store_root: &Path, parent: &Path) -> Result<(tempfile::TempDir, File)> {
     let err = |e| Error::Io { context: format!("creating staging dir in {}", parent.display()), source: e };
-    loop {
-        let dir = tempfile::Builder::new().prefix(STAGING_PREFIX).tempdir_in(parent).map_err(err)?;
-        let lock = File::open(dir.path()).map_err(err)?;
-        if sweep::lock_fresh(&lock, dir.path()).map_err(err)? {
-            return Ok((dir, lock));
-        }
-        // Swept before we locked it: not ours to delete any more.
-        let _ = dir.keep();
-    }
+    sweep::create_locked(
+        store_root,
+        || {
+            let dir = tempfile::Builder::new().prefix(STAGING_PREFIX).tempdir_in(parent)?;
+            let lock = File::open(dir.path())?;
+            Ok((dir, lock))
+        },
+        |(_, lock)| Ok(lock),
+    )
+    .map_err(err)
 }
 
 fn invalid(why: &str) -> Error {
@@ -274,8 +276,9 @@ mod tests {
         b.append_link(&mut l, "evil", "../../etc/passwd").unwrap();
         let data = b.into_inner().unwrap();
         let tmp = tempfile::tempdir().unwrap();
+        let store = Store::open(tmp.path()).unwrap();
         // The escaping link fails the whole extraction.
-        assert!(Source::tar(&data[..], tmp.path()).is_err());
+        assert!(Source::tar(&data[..], &store).is_err());
 
         let mut b = tar::Builder::new(Vec::new());
         b.append_data(&mut h, "a/layer.tar", &b"abc"[..]).unwrap();
@@ -283,7 +286,7 @@ mod tests {
         l.set_entry_type(tar::EntryType::Symlink);
         l.set_size(0);
         b.append_link(&mut l, "b/layer.tar", "../a/layer.tar").unwrap();
-        let src = Source::tar(&b.into_inner().unwrap()[..], tmp.path()).unwrap();
+        let src = Source::tar(&b.into_inner().unwrap()[..], &store).unwrap();
         assert_eq!(src.read_small("b/layer.tar").unwrap(), b"abc");
         assert!(src.exists("./a/layer.tar"));
         assert!(matches!(src.open("missing"), Err(Error::InvalidArchive(_))));

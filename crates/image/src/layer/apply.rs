@@ -300,7 +300,7 @@ impl<'a> Applier<'a> {
 
     /// `parent` (resolved within the tree), or None when it does not exist.
     fn existing_dir(&self, parent: &Path, rel: &Path) -> Result<Option<OwnedFd>> {
-        match fsops::open_dir(self.root, parent, Links::InTree) {
+        match fsops::open_dir(self.root, parent, Links::Rerooted) {
             Ok(d) => Ok(Some(d)),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(fsops::resolve_error(rel, e)),
@@ -362,7 +362,7 @@ impl<'a> Applier<'a> {
     fn finish(&mut self) -> Result<()> {
         for (rel, times) in self.dir_times.iter().rev() {
             let (parent, name) = paths::split(rel).unwrap_or((Path::new(""), OsStr::new(".")));
-            let dir = match fsops::open_dir(self.root, parent, Links::InTree) {
+            let dir = match fsops::open_dir(self.root, parent, Links::Rerooted) {
                 Ok(d) => d,
                 // Removed again by a later whiteout.
                 Err(e) if e.kind() == io::ErrorKind::NotFound => continue,

@@ -13,7 +13,7 @@ use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
 
-use rustix::fs::{major, minor, openat, readlinkat, Mode as FileMode, OFlags, Stat};
+use rustix::fs::{major, minor, openat, readlinkat, FileType, Mode as FileMode, OFlags, Stat};
 use tar::{EntryType, Header};
 
 use super::fsops::{self, Links};
@@ -64,7 +64,7 @@ fn walk<W: Write>(dir: BorrowedFd, rel: &Path, source: Source, w: &mut LayerWrit
 }
 
 fn is_overlay_whiteout(st: &Stat) -> bool {
-    st.st_mode & libc::S_IFMT == libc::S_IFCHR && st.st_rdev == 0
+    FileType::from_raw_mode(st.st_mode) == FileType::CharacterDevice && st.st_rdev == 0
 }
 
 fn is_opaque(dir: &File) -> bool {
@@ -136,14 +136,14 @@ impl<W: Write> LayerWriter<W> {
     }
 
     fn append_stat(&mut self, dir: BorrowedFd, name: &OsStr, rel: &Path, st: &Stat) -> Result<()> {
-        let fmt = st.st_mode & libc::S_IFMT;
+        let fmt = FileType::from_raw_mode(st.st_mode);
         let mut h = Header::new_gnu();
         h.set_uid(u64::from(st.st_uid));
         h.set_gid(u64::from(st.st_gid));
         h.set_mode(st.st_mode & 0o7777);
         h.set_mtime(u64::try_from(st.st_mtime).unwrap_or(0));
         h.set_size(0);
-        if fmt == libc::S_IFREG && st.st_nlink > 1 {
+        if fmt == FileType::RegularFile && st.st_nlink > 1 {
             let key = (st.st_dev, st.st_ino);
             if let Some(first) = self.links.get(&key) {
                 h.set_entry_type(EntryType::Link);
@@ -152,16 +152,16 @@ impl<W: Write> LayerWriter<W> {
             }
             self.links.insert(key, rel.to_path_buf());
         }
-        if fmt == libc::S_IFSOCK {
+        if fmt == FileType::Socket {
             return Ok(()); // sockets cannot be archived and mean nothing in an image
         }
         self.append_xattrs(dir, name, rel)?;
         match fmt {
-            libc::S_IFDIR => {
+            FileType::Directory => {
                 h.set_entry_type(EntryType::Directory);
                 self.builder.append_data(&mut h, rel, io::empty()).map_err(|e| tar_error(rel, e))
             }
-            libc::S_IFREG => {
+            FileType::RegularFile => {
                 h.set_entry_type(EntryType::Regular);
                 let size = u64::try_from(st.st_size).unwrap_or(0);
                 h.set_size(size);
@@ -170,19 +170,19 @@ impl<W: Write> LayerWriter<W> {
                 let data = Exact { inner: File::from(fd), remaining: size };
                 self.builder.append_data(&mut h, rel, data).map_err(|e| tar_error(rel, e))
             }
-            libc::S_IFLNK => {
+            FileType::Symlink => {
                 h.set_entry_type(EntryType::Symlink);
                 let target = readlinkat(dir, name, Vec::new()).map_err(|e| tar_error(rel, e.into()))?;
                 let target = PathBuf::from(std::ffi::OsString::from_vec(target.into_bytes()));
                 self.builder.append_link(&mut h, rel, &target).map_err(|e| tar_error(rel, e))
             }
-            libc::S_IFCHR | libc::S_IFBLK | libc::S_IFIFO => {
+            FileType::CharacterDevice | FileType::BlockDevice | FileType::Fifo => {
                 h.set_entry_type(match fmt {
-                    libc::S_IFCHR => EntryType::Char,
-                    libc::S_IFBLK => EntryType::Block,
+                    FileType::CharacterDevice => EntryType::Char,
+                    FileType::BlockDevice => EntryType::Block,
                     _ => EntryType::Fifo,
                 });
-                if fmt != libc::S_IFIFO {
+                if fmt != FileType::Fifo {
                     h.set_device_major(major(st.st_rdev)).map_err(|e| tar_error(rel, e))?;
                     h.set_device_minor(minor(st.st_rdev)).map_err(|e| tar_error(rel, e))?;
                 }

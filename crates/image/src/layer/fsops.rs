@@ -1,9 +1,11 @@
 //! fd-relative filesystem operations used to apply and read layers.
 //!
 //! Nothing here takes a full path from the tar: a directory is reached with
-//! openat2 relative to the layer root's fd (`RESOLVE_BENEATH`, so no symlink
-//! or `..` can lead out of it), and the entry itself is named by a single file
-//! name relative to that directory fd with `AT_SYMLINK_NOFOLLOW`/`O_NOFOLLOW`.
+//! openat2 relative to the layer root's fd, re-rooted (`RESOLVE_IN_ROOT`: an
+//! absolute symlink or `..` resolves as if the layer root were `/`, as docker
+//! applies layers in a chroot, so nothing can lead out of it), and the entry
+//! itself is named by a single file name relative to that directory fd with
+//! `AT_SYMLINK_NOFOLLOW`/`O_NOFOLLOW`.
 
 use std::ffi::{OsStr, OsString};
 use std::io;
@@ -11,7 +13,7 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
-use rustix::fs::{openat, openat2, statat, unlinkat, AtFlags, Dir, Mode, OFlags, ResolveFlags, Stat};
+use rustix::fs::{openat, statat, unlinkat, AtFlags, Dir, FileType, Mode, OFlags, Stat};
 use rustix::io::Errno;
 
 use crate::error::Error;
@@ -24,25 +26,21 @@ pub(crate) fn open_root(path: &Path) -> io::Result<OwnedFd> {
 /// How symlinks met while resolving a directory are treated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Links {
-    /// Follow symlinks that stay beneath the root (entry parents).
-    InTree,
+    /// Follow symlinks re-rooted at the layer root (entry parents), as
+    /// docker does: `lib64 -> /usr/lib` means the layer's own `usr/lib`.
+    Rerooted,
     /// Refuse every symlink (hardlink targets: a link must name a real file).
     Refuse,
 }
 
-/// Open directory `rel` beneath `root` (the empty path is the root itself).
+const DIR: OFlags = OFlags::RDONLY.union(OFlags::DIRECTORY).union(OFlags::CLOEXEC);
+
+/// Open directory `rel` under `root` (the empty path is the root itself).
 pub(crate) fn open_dir(root: BorrowedFd, rel: &Path, links: Links) -> io::Result<OwnedFd> {
     let path = if rel.as_os_str().is_empty() { Path::new(".") } else { rel };
-    let mut resolve = ResolveFlags::BENEATH | ResolveFlags::NO_MAGICLINKS;
-    if links == Links::Refuse {
-        resolve |= ResolveFlags::NO_SYMLINKS;
-    }
-    loop {
-        match openat2(root, path, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty(), resolve) {
-            // EAGAIN: a concurrent rename raced the lookup and the kernel asks for a retry.
-            Err(Errno::AGAIN) => continue,
-            r => return Ok(r?),
-        }
+    match links {
+        Links::Rerooted => sys::fs::open_rerooted(root, path, DIR),
+        Links::Refuse => sys::fs::open_beneath_no_symlinks(root, path, DIR),
     }
 }
 
@@ -59,41 +57,26 @@ pub(crate) fn resolve_error(entry: &Path, e: io::Error) -> Error {
     Error::UnsafeLayer { path, why: why.into() }
 }
 
-/// Open directory `rel` beneath `root`, creating missing components (0755,
-/// owned by the caller) one at a time relative to the already-resolved parent.
+/// Open directory `rel` under `root` (re-rooted), creating missing
+/// components (0755, owned by the caller) one at a time relative to the
+/// already-resolved parent (`sys::fs::ensure_rerooted`). A dangling symlink
+/// on the way is refused: creating its target would write where the layer
+/// points rather than where the tar names.
 pub(crate) fn ensure_dir(root: BorrowedFd, rel: &Path, entry: &Path) -> Result<OwnedFd, Error> {
-    match open_dir(root, rel, Links::InTree) {
+    match open_dir(root, rel, Links::Rerooted) {
         Ok(fd) => return Ok(fd),
         Err(e) if e.kind() == io::ErrorKind::NotFound => {}
         Err(e) => return Err(resolve_error(entry, e)),
     }
-    let mut parent = open_dir(root, Path::new(""), Links::InTree).map_err(|e| resolve_error(entry, e))?;
-    let mut prefix = PathBuf::new();
-    for comp in rel.components() {
-        prefix.push(comp);
-        match open_dir(root, &prefix, Links::InTree) {
-            Ok(fd) => {
-                parent = fd;
-                continue;
-            }
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(e) => return Err(resolve_error(entry, e)),
+    match sys::fs::ensure_rerooted(root, rel, sys::fs::Kind::Dir) {
+        Ok(_) => {}
+        Err(e) if e.kind() == io::ErrorKind::InvalidInput => {
+            return Err(Error::UnsafeLayer { path: entry.display().to_string(), why: e.to_string() })
         }
-        match rustix::fs::mkdirat(&parent, comp.as_os_str(), Mode::from_raw_mode(0o755)) {
-            Ok(()) => {}
-            // It exists yet did not resolve: a symlink to something missing.
-            // Creating its target would mean writing where the layer points us.
-            Err(Errno::EXIST) => {
-                return Err(Error::UnsafeLayer {
-                    path: entry.display().to_string(),
-                    why: format!("its parent {} is a dangling symlink", prefix.display()),
-                })
-            }
-            Err(e) => return Err(resolve_error(entry, e.into())),
-        }
-        parent = open_dir(root, &prefix, Links::InTree).map_err(|e| resolve_error(entry, e))?;
+        Err(e) => return Err(resolve_error(entry, e)),
     }
-    Ok(parent)
+    // ensure_rerooted hands back an O_PATH fd; entries need a real one.
+    open_dir(root, rel, Links::Rerooted).map_err(|e| resolve_error(entry, e))
 }
 
 /// lstat of `name` in `dir`; `None` when it does not exist.
@@ -106,7 +89,7 @@ pub(crate) fn lstat(dir: BorrowedFd, name: &OsStr) -> io::Result<Option<Stat>> {
 }
 
 pub(crate) fn is_dir(st: &Stat) -> bool {
-    st.st_mode & libc::S_IFMT == libc::S_IFDIR
+    FileType::from_raw_mode(st.st_mode) == FileType::Directory
 }
 
 /// Open child directory `name` of `dir` without following a symlink.

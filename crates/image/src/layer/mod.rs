@@ -3,17 +3,17 @@
 //! Layers come from registries and archives: they are untrusted input. Applying
 //! one must never create, change or delete anything outside the target
 //! directory, whatever the tar says. Every entry's parent directory is resolved
-//! with `openat2(RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS)` relative to an fd of
-//! the target, and the entry itself is created with `*at` calls relative to that
-//! parent fd, never following a symlink at the last component. Paths that are
-//! absolute or contain `..`, parents that escape through a symlink, and
-//! hardlinks that point outside or through a symlink are refused with
+//! re-rooted at an fd of the target (`sys::fs::open_rerooted`, openat2
+//! `RESOLVE_IN_ROOT`), and the entry itself is created with `*at` calls
+//! relative to that parent fd, never following a symlink at the last
+//! component. Entry names that are absolute or contain `..`, and hardlinks
+//! that point outside or through a symlink, are refused with
 //! [`Error::UnsafeLayer`](crate::Error::UnsafeLayer) naming the entry.
 //!
-//! Symlinks inside the tree that stay inside it (`lib -> usr/lib`) are followed
-//! when they appear as a parent, as `docker load` does in its chroot; any
-//! symlink that would leave the tree (absolute, or `..` past the top) is an
-//! error rather than being silently re-rooted, so a hostile layer is reported.
+//! Symlinks met as a parent are followed as docker follows them when it
+//! applies a layer in a chroot: re-rooted at the target, so an absolute
+//! `lib64 -> /usr/lib` (common in images) means the tree's own `usr/lib`, and
+//! `..` stops at the top. Nothing can lead out of the tree.
 //!
 //! Two output modes ([`Mode`]):
 //! - [`Mode::Flatten`]: the target holds the lower layers already (vfs driver);

@@ -13,13 +13,17 @@
 //! insecure = true
 //! ```
 //!
+//! `[aliases]` map short names to full ones (`"fedora" =
+//! "registry.fedoraproject.org/fedora"`); an empty value in a later file
+//! removes an alias. Files are found as podman finds them ([`ConfPaths`]).
+//!
 //! The most specific (longest) matching prefix wins. A prefix matches the full
 //! normalised reference when it is followed by nothing, `/`, `:` or `@`, so
 //! `example.com/foo` matches `example.com/foo/bar` but not `example.com/foobar`.
 //! `*.example.com` matches any host under example.com.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
@@ -29,6 +33,69 @@ use crate::error::{Context as _, Error, Result};
 /// Where `/etc/containers` keeps the system-wide file and its drop-ins.
 pub const SYSTEM_CONF: &str = "/etc/containers/registries.conf";
 pub const SYSTEM_CONF_DIR: &str = "/etc/containers/registries.conf.d";
+/// The user's file and drop-ins, under `$HOME`.
+const USER_CONF: &str = ".config/containers/registries.conf";
+const USER_CONF_DIR: &str = ".config/containers/registries.conf.d";
+
+/// Which files make up the configuration, found as podman (containers/image's
+/// `sysregistriesv2`) finds them:
+/// - `$CONTAINERS_REGISTRIES_CONF` (or the older `$REGISTRIES_CONFIG_PATH`)
+///   names the main file, which must then exist; drop-ins are read from the
+///   system's and the user's directories;
+/// - else `$HOME/.config/containers/registries.conf` if it exists, with the
+///   user's drop-ins only;
+/// - else `/etc/containers/registries.conf` (missing is fine), with the
+///   system's drop-ins, then the user's.
+///
+/// `$CONTAINERS_REGISTRIES_CONF_DIR` (read by newer podman versions) replaces
+/// the drop-in directories with itself: the way to keep the host's
+/// drop-ins (and their aliases) out, as tests must. Drop-ins are the `*.conf`
+/// files of each directory in name order, later ones overriding earlier
+/// settings.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfPaths {
+    pub main: PathBuf,
+    /// The main file was asked for by name: its absence is an error.
+    pub main_required: bool,
+    pub dirs: Vec<PathBuf>,
+}
+
+impl ConfPaths {
+    /// podman's lookup in this process's environment.
+    pub fn from_env() -> ConfPaths {
+        let named = ["CONTAINERS_REGISTRIES_CONF", "REGISTRIES_CONFIG_PATH"]
+            .iter()
+            .find_map(|v| std::env::var_os(v).filter(|p| !p.is_empty()))
+            .map(PathBuf::from);
+        let named_dir = std::env::var_os("CONTAINERS_REGISTRIES_CONF_DIR").filter(|p| !p.is_empty()).map(PathBuf::from);
+        let home = std::env::var_os("HOME").filter(|h| !h.is_empty()).map(PathBuf::from);
+        let mut paths = Self::lookup(named, home.as_deref());
+        if let Some(dir) = named_dir {
+            paths.dirs = vec![dir];
+        }
+        paths
+    }
+
+    /// The lookup, given the named file (if any) and the home directory.
+    pub fn lookup(named: Option<PathBuf>, home: Option<&Path>) -> ConfPaths {
+        let user_dir = home.map(|h| h.join(USER_CONF_DIR));
+        if let Some(main) = named {
+            return ConfPaths {
+                main,
+                main_required: true,
+                dirs: std::iter::once(PathBuf::from(SYSTEM_CONF_DIR)).chain(user_dir).collect(),
+            };
+        }
+        if let Some(user) = home.map(|h| h.join(USER_CONF)).filter(|p| p.exists()) {
+            return ConfPaths { main: user, main_required: false, dirs: user_dir.into_iter().collect() };
+        }
+        ConfPaths {
+            main: PathBuf::from(SYSTEM_CONF),
+            main_required: false,
+            dirs: std::iter::once(PathBuf::from(SYSTEM_CONF_DIR)).chain(user_dir).collect(),
+        }
+    }
+}
 
 #[derive(Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -38,6 +105,7 @@ struct RawConf {
     registry: Vec<RawRegistry>,
     /// Present only in the unsupported v1 format; detected to give a clear error.
     registries: Option<toml::Value>,
+    aliases: Option<BTreeMap<String, String>>,
 }
 
 #[derive(Deserialize)]
@@ -105,54 +173,71 @@ pub struct Endpoint {
 #[derive(Clone, Debug, Default)]
 pub struct RegistriesConf {
     search: Vec<String>,
+    /// The file that set `search` (for messages), else the main file.
+    search_origin: String,
     /// Keyed by prefix so drop-in files override earlier entries.
     registries: BTreeMap<String, Registry>,
+    /// Short name -> (full name, or `None` where a later file reset it; the
+    /// file that said so).
+    aliases: BTreeMap<String, (Option<Reference>, String)>,
+}
+
+/// What a name a user typed may mean remotely.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Candidates {
+    /// To be tried in this order.
+    pub references: Vec<Reference>,
+    /// The file whose `[aliases]` resolved a short name (the one candidate).
+    pub alias_origin: Option<String>,
 }
 
 impl RegistriesConf {
     /// Parse one file's TOML text.
     pub fn parse(text: &str) -> Result<Self> {
-        let mut conf = RegistriesConf::default();
-        conf.merge_text(text)?;
+        let mut conf = RegistriesConf { search_origin: "registries.conf".into(), ..RegistriesConf::default() };
+        conf.merge_text(text, "registries.conf")?;
         Ok(conf)
     }
 
     /// Parse a file.
     pub fn load(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).context(|| format!("reading {}", path.display()))?;
-        Self::parse(&text).map_err(|e| Error::RegistriesConf(format!("{}: {}", path.display(), strip_prefix(&e))))
+        Self::load_paths(&ConfPaths { main: path.to_path_buf(), main_required: true, dirs: Vec::new() })
     }
 
-    /// The system configuration: `/etc/containers/registries.conf` then every
-    /// `registries.conf.d/*.conf` in name order; missing files are fine.
-    pub fn load_system() -> Result<Self> {
-        Self::load_layers(Path::new(SYSTEM_CONF), Path::new(SYSTEM_CONF_DIR))
+    /// The configuration podman would use here (see [`ConfPaths::from_env`]).
+    pub fn load_default() -> Result<Self> {
+        Self::load_paths(&ConfPaths::from_env())
     }
 
-    /// `main` then the `*.conf` drop-ins in `dir`, later files overriding earlier ones.
-    pub fn load_layers(main: &Path, dir: &Path) -> Result<Self> {
+    /// The main file then the drop-ins of each directory, later files
+    /// overriding earlier ones.
+    pub fn load_paths(paths: &ConfPaths) -> Result<Self> {
+        let origin = paths.main.display().to_string();
+        let mut conf = RegistriesConf { search_origin: origin, ..RegistriesConf::default() };
         let mut files = Vec::new();
-        if main.exists() {
-            files.push(main.to_path_buf());
+        if paths.main_required || paths.main.exists() {
+            files.push(paths.main.clone());
         }
-        if let Ok(rd) = std::fs::read_dir(dir) {
-            let mut dropins: Vec<_> = rd
-                .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| p.extension().is_some_and(|x| x == "conf"))
-                .collect();
-            dropins.sort();
-            files.extend(dropins);
+        for dir in &paths.dirs {
+            if let Ok(rd) = std::fs::read_dir(dir) {
+                let mut dropins: Vec<_> = rd
+                    .filter_map(|e| e.ok().map(|e| e.path()))
+                    .filter(|p| p.extension().is_some_and(|x| x == "conf") && !p.is_dir())
+                    .collect();
+                dropins.sort();
+                files.extend(dropins);
+            }
         }
-        let mut conf = RegistriesConf::default();
         for f in files {
             let text = std::fs::read_to_string(&f).context(|| format!("reading {}", f.display()))?;
-            conf.merge_text(&text)
-                .map_err(|e| Error::RegistriesConf(format!("{}: {}", f.display(), strip_prefix(&e))))?;
+            let origin = f.display().to_string();
+            conf.merge_text(&text, &origin)
+                .map_err(|e| Error::RegistriesConf(format!("{origin}: {}", strip_prefix(&e))))?;
         }
         Ok(conf)
     }
 
-    fn merge_text(&mut self, text: &str) -> Result<()> {
+    fn merge_text(&mut self, text: &str, origin: &str) -> Result<()> {
         let raw: RawConf = toml::from_str(text).map_err(|e| Error::RegistriesConf(one_line(&e.to_string())))?;
         if raw.registries.is_some() {
             return Err(Error::RegistriesConf("version 1 format ([registries.*] tables) is not supported".into()));
@@ -162,6 +247,15 @@ impl RegistriesConf {
                 check_host(s)?;
             }
             self.search = search;
+            self.search_origin = origin.to_string();
+        }
+        for (name, value) in raw.aliases.unwrap_or_default() {
+            check_alias_name(&name)?;
+            let value = match value.as_str() {
+                "" => None,
+                v => Some(alias_value(v)?),
+            };
+            self.aliases.insert(name, (value, origin.to_string()));
         }
         let mut seen = std::collections::BTreeSet::new();
         for r in raw.registry {
@@ -180,20 +274,34 @@ impl RegistriesConf {
     }
 
     /// Candidate references for user input: a name with a registry is used as
-    /// is; a short name is tried against each unqualified-search registry.
+    /// is; a short name with an alias means the alias (its tag or digest
+    /// kept); any other short name is tried against each unqualified-search
+    /// registry.
     pub fn expand_short_name(&self, input: &str) -> Result<Vec<Reference>> {
+        Ok(self.candidates(input)?.references)
+    }
+
+    /// [`expand_short_name`](Self::expand_short_name), saying which file's alias was used.
+    pub fn candidates(&self, input: &str) -> Result<Candidates> {
         if has_registry(input) {
-            return Ok(vec![Reference::parse(input)?]);
+            return Ok(Candidates { references: vec![Reference::parse(input)?], alias_origin: None });
         }
         // Validate the short name itself first so syntax errors name the user's input.
-        Reference::parse(input)?;
-        if self.search.is_empty() {
-            return Err(Error::InvalidReference(
-                input.to_string(),
-                "short name and no unqualified-search-registries are configured".into(),
-            ));
+        let parsed = Reference::parse(input)?;
+        let bare = short_name_part(input);
+        if let Some((Some(full), origin)) = self.aliases.get(bare) {
+            let r = Reference::from_parts(full.name().clone(), parsed.tag(), parsed.digest().cloned())?;
+            return Ok(Candidates { references: vec![r], alias_origin: Some(origin.clone()) });
         }
-        self.search.iter().map(|reg| Reference::parse(&format!("{reg}/{input}"))).collect()
+        if self.search.is_empty() {
+            return Err(Error::Other(format!(
+                "short-name {bare:?} did not resolve to an alias and no unqualified-search registries are defined in {:?}",
+                self.search_origin
+            )));
+        }
+        let references =
+            self.search.iter().map(|reg| Reference::parse(&format!("{reg}/{input}"))).collect::<Result<_>>()?;
+        Ok(Candidates { references, alias_origin: None })
     }
 
     /// Endpoints to try for a reference: mirrors first, then the (possibly
@@ -324,6 +432,46 @@ fn check_prefix(p: &str) -> Result<()> {
     Ok(())
 }
 
+/// `name` of `name:tag` / `name@digest` as typed (before normalisation).
+fn short_name_part(input: &str) -> &str {
+    let no_digest = input.split('@').next().unwrap_or(input);
+    match no_digest.rsplit_once(':') {
+        Some((name, tag)) if !tag.contains('/') => name,
+        _ => no_digest,
+    }
+}
+
+/// An alias's left side: a short name, no tag or digest (podman's messages).
+fn check_alias_name(name: &str) -> Result<()> {
+    let bad = |why: &str| Error::RegistriesConf(format!("invalid short name {name:?}: {why}"));
+    if has_registry(name) {
+        return Err(bad("must not contain registry"));
+    }
+    if name.contains('@') {
+        return Err(bad("must not contain digest"));
+    }
+    if short_name_part(name) != name {
+        return Err(bad("must not contain tag"));
+    }
+    Reference::parse(name).map_err(|e| Error::RegistriesConf(format!("cannot parse short name: {name:?}: {e}")))?;
+    Ok(())
+}
+
+/// An alias's right side: a full name with a registry, no tag or digest.
+fn alias_value(v: &str) -> Result<Reference> {
+    let bad = |why: &str| Error::RegistriesConf(format!("invalid alias {v:?}: {why}"));
+    if v.contains('@') {
+        return Err(bad("must not contain digest"));
+    }
+    if short_name_part(v) != v {
+        return Err(bad("must not contain tag"));
+    }
+    if !has_registry(v) {
+        return Err(bad("must contain registry and repository"));
+    }
+    Reference::parse(v).map_err(|e| Error::RegistriesConf(format!("parsing alias {v:?}: {e}")))
+}
+
 fn one_line(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
@@ -430,8 +578,35 @@ insecure = true
         assert_eq!(got.len(), 1);
         assert!(matches!(c.expand_short_name("Foo"), Err(Error::InvalidReference(..))));
         let empty = RegistriesConf::parse("").unwrap();
-        let e = empty.expand_short_name("foo").unwrap_err().to_string();
-        assert!(e.contains("unqualified-search-registries"), "{e}");
+        let e = empty.expand_short_name("foo:1").unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "short-name \"foo\" did not resolve to an alias and no unqualified-search registries are defined in \"registries.conf\""
+        );
+    }
+
+    #[test]
+    fn aliases_win_over_search_and_can_be_reset() {
+        let c = RegistriesConf::parse(
+            "unqualified-search-registries = [\"a.io\"]\n[aliases]\n\"app\" = \"quay.io/team/app\"\n\"hub/x\" = \"docker.io/hub/x\"\n",
+        )
+        .unwrap();
+        let got = c.candidates("app:2").unwrap();
+        assert_eq!(got.references, [Reference::parse("quay.io/team/app:2").unwrap()]);
+        assert_eq!(got.alias_origin.as_deref(), Some("registries.conf"));
+        let d = "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+        assert_eq!(c.expand_short_name(&format!("app@{d}")).unwrap()[0].to_string(), format!("quay.io/team/app@{d}"));
+        assert_eq!(c.expand_short_name("hub/x").unwrap()[0].to_string(), "docker.io/hub/x:latest");
+        assert_eq!(c.expand_short_name("other").unwrap()[0].to_string(), "a.io/other:latest");
+        for (text, why) in [
+            ("[aliases]\n\"a.io/x\" = \"b.io/x\"", "must not contain registry"),
+            ("[aliases]\n\"x:1\" = \"b.io/x\"", "must not contain tag"),
+            ("[aliases]\n\"x\" = \"b.io/x:1\"", "must not contain tag"),
+            ("[aliases]\n\"x\" = \"x\"", "must contain registry"),
+        ] {
+            let e = RegistriesConf::parse(text).unwrap_err().to_string();
+            assert!(e.contains(why), "{text}: {e}");
+        }
     }
 
     #[test]
@@ -464,10 +639,48 @@ insecure = true
             "unqualified-search-registries = [\"r.io\"]\n[[registry]]\nlocation = \"docker.io\"\nblocked = true\n",
         )
         .unwrap();
-        let c = RegistriesConf::load_layers(&main, &d).unwrap();
+        std::fs::write(d.join("60-aliases.conf"), "[aliases]\n\"foo\" = \"\"\n\"bar\" = \"r.io/bar\"\n").unwrap();
+        std::fs::write(main.with_file_name("x.conf"), "[aliases]\n\"foo\" = \"x.io/foo\"\n").unwrap();
+        let paths =
+            ConfPaths { main: main.clone(), main_required: true, dirs: vec![dir.path().join("none"), d.clone()] };
+        let c = RegistriesConf::load_paths(&paths).unwrap();
         assert_eq!(c.unqualified_search_registries(), ["r.io"]);
+        assert_eq!(c.candidates("bar").unwrap().alias_origin, Some(d.join("60-aliases.conf").display().to_string()));
         assert!(matches!(c.endpoints(&Reference::parse("busybox").unwrap()), Err(Error::BlockedRegistry(_))));
         // Keeps entries the drop-in did not mention.
         assert!(c.is_insecure("insecure.local:5000"));
+        // A required main file must exist; the system one need not.
+        let gone = ConfPaths { main: dir.path().join("gone.conf"), main_required: true, dirs: vec![] };
+        assert!(RegistriesConf::load_paths(&gone).is_err());
+        let optional = ConfPaths { main_required: false, ..gone };
+        assert!(RegistriesConf::load_paths(&optional).unwrap().unqualified_search_registries().is_empty());
+    }
+
+    #[test]
+    fn files_are_found_as_podman_finds_them() {
+        let home = tempfile::tempdir().unwrap();
+        let h = home.path();
+        let user_dir = h.join(".config/containers/registries.conf.d");
+        // The variable names the file; both drop-in directories count.
+        let named = ConfPaths::lookup(Some("/x/r.conf".into()), Some(h));
+        assert_eq!(
+            named,
+            ConfPaths {
+                main: "/x/r.conf".into(),
+                main_required: true,
+                dirs: vec![SYSTEM_CONF_DIR.into(), user_dir.clone()]
+            }
+        );
+        // No user file: the system's, then both directories.
+        let system = ConfPaths::lookup(None, Some(h));
+        assert_eq!(system.main, PathBuf::from(SYSTEM_CONF));
+        assert!(!system.main_required);
+        assert_eq!(system.dirs, [PathBuf::from(SYSTEM_CONF_DIR), user_dir.clone()]);
+        // A user file: it, and the user's drop-ins only.
+        std::fs::create_dir_all(&user_dir).unwrap();
+        std::fs::write(h.join(".config/containers/registries.conf"), "").unwrap();
+        let user = ConfPaths::lookup(None, Some(h));
+        assert_eq!(user.main, h.join(".config/containers/registries.conf"));
+        assert_eq!(user.dirs, [user_dir]);
     }
 }

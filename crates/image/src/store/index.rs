@@ -5,8 +5,9 @@
 //! makes read-modify-write updates from several processes not lose each other.
 
 use std::collections::BTreeMap;
-use std::io::Write as _;
 use std::path::Path;
+
+use sys::fs::Durability;
 
 use serde::{Deserialize, Serialize};
 
@@ -22,6 +23,11 @@ const SCHEMA_VERSION: u32 = 1;
 pub struct ImageIndex {
     schema_version: u32,
     images: BTreeMap<Reference, Digest>,
+    /// When each name was given, as a sequence number: an image lists its
+    /// names in that order, as podman does. (Absent in indexes written
+    /// before it: those names count as given first, in name order.)
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    added: BTreeMap<Reference, u64>,
 }
 
 impl ImageIndex {
@@ -29,7 +35,7 @@ impl ImageIndex {
         let data = match std::fs::read(path) {
             Ok(d) => d,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Ok(ImageIndex { schema_version: SCHEMA_VERSION, images: BTreeMap::new() })
+                return Ok(ImageIndex { schema_version: SCHEMA_VERSION, ..ImageIndex::default() })
             }
             Err(e) => return Err(Error::Io { context: format!("reading {}", path.display()), source: e }),
         };
@@ -45,21 +51,13 @@ impl ImageIndex {
         Ok(idx)
     }
 
-    /// Atomically replace `path` with this index. Only under the store's
-    /// exclusive lock: the sweep takes any temp file it finds while holding
-    /// that lock for a leftover.
+    /// Atomically and durably replace `path` with this index. Only under the
+    /// store's exclusive lock: the sweep takes any temp file it finds while
+    /// holding that lock for a leftover.
     pub(crate) fn write(&self, path: &Path) -> Result<()> {
-        let dir = path.parent().unwrap_or(Path::new("."));
         let data = serde_json::to_vec_pretty(self).map_err(|e| Error::Other(format!("encoding image index: {e}")))?;
-        let mut tmp = tempfile::Builder::new()
-            .prefix(super::INDEX_TMP_PREFIX)
-            .tempfile_in(dir)
-            .context(|| format!("creating temp file in {}", dir.display()))?;
-        tmp.write_all(&data).context(|| "writing image index".into())?;
-        tmp.as_file().sync_all().context(|| "syncing image index".into())?;
-        tmp.persist(path)
-            .map_err(|e| Error::Io { context: format!("replacing {}", path.display()), source: e.error })?;
-        super::sync_dir(dir)
+        sys::fs::write_atomic(path, &data, 0o600, Durability::Durable)
+            .context(|| format!("replacing {}", path.display()))
     }
 
     /// Point `name` at `digest`; returns what it pointed at before.
@@ -67,12 +65,24 @@ impl ImageIndex {
         if name.digest().is_some() {
             return Err(Error::InvalidReference(name.to_string(), "cannot tag with a digest reference".into()));
         }
-        Ok(self.images.insert(name.clone(), digest.clone()))
+        let before = self.images.insert(name.clone(), digest.clone());
+        if before.as_ref() != Some(digest) {
+            let next = self.added.values().max().map_or(1, |m| m + 1);
+            self.added.insert(name.clone(), next);
+        }
+        Ok(before)
     }
 
     /// Remove `name`; returns the digest it pointed at.
     pub fn untag(&mut self, name: &Reference) -> Result<Digest> {
+        self.added.remove(name);
         self.images.remove(name).ok_or_else(|| Error::ImageNotKnown(name.to_string()))
+    }
+
+    /// When `name` was given relative to the others (0: before this was
+    /// recorded).
+    pub fn added(&self, name: &Reference) -> u64 {
+        self.added.get(name).copied().unwrap_or(0)
     }
 
     /// The digest a tag points at.
@@ -95,6 +105,7 @@ impl ImageIndex {
         let names = self.names_for(digest);
         for n in &names {
             self.images.remove(n);
+            self.added.remove(n);
         }
         names
     }

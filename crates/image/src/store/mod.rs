@@ -13,12 +13,11 @@
 //! succeed: the content is identical, and rename replaces atomically.
 //!
 //! A process killed mid-write leaves its temp file (or archive staging dir)
-//! behind; opening the store removes those no live process holds locked and
-//! untouched for an hour (see [`sweep`] for the rule).
+//! behind; opening the store removes every one no live process holds locked,
+//! whatever its age (see [`sweep`] for the rule).
 
 mod index;
-pub mod lock;
-pub mod sweep;
+pub(crate) mod sweep;
 
 use std::fs::{self, File};
 use std::io::{self, Read};
@@ -26,7 +25,7 @@ use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 
 pub use index::ImageIndex;
-use lock::Mode;
+use sys::fs::{FileLock, LockMode};
 
 use crate::digest::{Digest, DigestReader};
 use crate::error::{Context as _, Error, Result};
@@ -37,8 +36,9 @@ const COPY_BUF: usize = 256 << 10;
 
 /// Prefix of in-flight blob temp files; `list` skips them.
 const TMP_PREFIX: &str = ".tmp-";
-/// Prefix of the temp file a new `images.json` is written to.
-pub(crate) const INDEX_TMP_PREFIX: &str = ".images.json-";
+/// Prefix of the temp file a new `images.json` is written to (by
+/// `sys::fs::write_atomic`).
+pub(crate) const INDEX_TMP_PREFIX: &str = ".images.json.tmp-";
 /// Prefix of archive staging directories under `tmp/`.
 pub(crate) const STAGING_PREFIX: &str = "archive-";
 
@@ -57,8 +57,13 @@ impl Store {
     pub fn open(root: impl AsRef<Path>) -> Result<Self> {
         let root = root.as_ref().to_path_buf();
         let blobs = root.join("blobs").join("sha256");
-        fs::create_dir_all(&blobs).context(|| format!("creating {}", blobs.display()))?;
-        fs::create_dir_all(root.join("tmp")).context(|| format!("creating {}/tmp", root.display()))?;
+        // Closed to other host users (image content carries setuid binaries
+        // and device nodes from strangers); stores made by older versions,
+        // with 0755 directories, are fixed here. Blob files may stay 0644
+        // inside.
+        for dir in [root.clone(), root.join("blobs"), blobs.clone(), root.join("tmp")] {
+            sys::fs::create_private_dir(&dir, 0o700).context(|| format!("creating {}", dir.display()))?;
+        }
         let store = Store { root, blobs };
         if let Err(e) = store.sweep_temp_files() {
             tracing::warn!(root = %store.root.display(), error = %e, "could not sweep stale temp files");
@@ -67,9 +72,8 @@ impl Store {
     }
 
     /// Remove the temp files and archive staging dirs of writers that are
-    /// gone: no live process holds them locked, and they are untouched for
-    /// [`sweep::STALE_AFTER`]. Returns what was removed. Safe while other
-    /// processes use the store.
+    /// gone: no live process holds them locked. Returns what was removed.
+    /// Safe while other processes use the store.
     pub fn sweep_temp_files(&self) -> Result<Vec<PathBuf>> {
         sweep::sweep(self)
     }
@@ -121,19 +125,15 @@ impl Store {
     }
 
     /// A temp file in the blob directory, flocked while it lives so that a
-    /// sweep (in any process) knows a live writer owns it.
+    /// sweep (in any process) knows a live writer owns it. (A named temp file
+    /// rather than O_TMPFILE: see [`sweep`].)
     fn new_temp(&self) -> Result<tempfile::NamedTempFile> {
-        loop {
-            let tmp = tempfile::Builder::new()
-                .prefix(TMP_PREFIX)
-                .tempfile_in(&self.blobs)
-                .context(|| format!("creating temp file in {}", self.blobs.display()))?;
-            if sweep::lock_fresh(tmp.as_file(), tmp.path()).context(|| "locking temp file".into())? {
-                return Ok(tmp);
-            }
-            // Swept before we locked it: its name is no longer ours to delete.
-            let _ = tmp.into_temp_path().keep();
-        }
+        sweep::create_locked(
+            &self.root,
+            || tempfile::Builder::new().prefix(TMP_PREFIX).tempfile_in(&self.blobs),
+            |t| Ok(t.as_file()),
+        )
+        .context(|| format!("creating temp file in {}", self.blobs.display()))
     }
 
     /// Take over `path`, a file the caller has verified to hold `digest` and
@@ -150,7 +150,9 @@ impl Store {
         file.sync_all().context(|| "syncing blob".into())?;
         match fs::rename(path, &dest) {
             Ok(()) => sync_dir(&self.blobs),
-            Err(e) if e.raw_os_error() == Some(libc::EXDEV) => self.put(file, Some(digest)).map(|_| ()),
+            Err(e) if e.raw_os_error() == Some(rustix::io::Errno::XDEV.raw_os_error()) => {
+                self.put(file, Some(digest)).map(|_| ())
+            }
             Err(e) => Err(Error::Io { context: format!("renaming blob to {}", dest.display()), source: e }),
         }
     }
@@ -210,20 +212,22 @@ impl Store {
         self.root.join("images.json")
     }
 
-    fn lock(&self, mode: Mode) -> Result<lock::StoreLock> {
-        lock::acquire(&self.root.join("store.lock"), mode)
+    /// `<root>/store.lock`: shared for index reads, exclusive for writes.
+    fn lock(&self, mode: LockMode) -> Result<FileLock> {
+        let path = self.root.join("store.lock");
+        FileLock::acquire(&path, mode).context(|| format!("locking {}", path.display()))
     }
 
     /// A consistent snapshot of the index (under the shared lock).
     pub fn index(&self) -> Result<ImageIndex> {
-        let _l = self.lock(Mode::Shared)?;
+        let _l = self.lock(LockMode::Shared)?;
         ImageIndex::read(&self.index_path())
     }
 
     /// Read-modify-write the index under the exclusive lock; the new index is
     /// written only if `f` succeeds.
     pub fn update_index<T>(&self, f: impl FnOnce(&mut ImageIndex) -> Result<T>) -> Result<T> {
-        let _l = self.lock(Mode::Exclusive)?;
+        let _l = self.lock(LockMode::Exclusive)?;
         let path = self.index_path();
         let mut idx = ImageIndex::read(&path)?;
         let before = idx.clone();
@@ -293,6 +297,28 @@ pub(crate) mod tests {
 
     fn visible_files(s: &Store) -> Vec<String> {
         fs::read_dir(&s.blobs).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect()
+    }
+
+    #[test]
+    fn store_dirs_are_private_also_for_older_stores() {
+        use std::os::unix::fs::MetadataExt as _;
+        let t = tempfile::tempdir().unwrap();
+        let root = t.path().join("root");
+        let dirs = [root.clone(), root.join("blobs"), root.join("blobs/sha256"), root.join("tmp")];
+        // As an older berth left them.
+        for d in &dirs {
+            fs::create_dir_all(d).unwrap();
+            fs::set_permissions(d, fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        Store::open(&root).unwrap();
+        for d in &dirs {
+            assert_eq!(fs::metadata(d).unwrap().mode() & 0o7777, 0o700, "{}", d.display());
+        }
+        let fresh = t.path().join("fresh");
+        Store::open(&fresh).unwrap();
+        for d in [fresh.clone(), fresh.join("blobs"), fresh.join("blobs/sha256"), fresh.join("tmp")] {
+            assert_eq!(fs::metadata(&d).unwrap().mode() & 0o7777, 0o700, "{}", d.display());
+        }
     }
 
     #[test]
@@ -448,17 +474,6 @@ pub(crate) mod tests {
         assert!(e.contains("corrupt image index"), "{e}");
     }
 
-    /// Set the mtime of `path` (not following a symlink) `secs` into the past.
-    pub(crate) fn age(path: &Path, secs: u64) {
-        use rustix::fs::{utimensat, AtFlags, Timespec, Timestamps, CWD};
-        let then = std::time::SystemTime::now() - std::time::Duration::from_secs(secs);
-        let since = then.duration_since(std::time::UNIX_EPOCH).unwrap();
-        let t = Timespec { tv_sec: since.as_secs() as i64, tv_nsec: 0 };
-        utimensat(CWD, path, &Timestamps { last_access: t, last_modification: t }, AtFlags::SYMLINK_NOFOLLOW).unwrap();
-    }
-
-    const TWO_HOURS: u64 = 2 * 60 * 60;
-
     fn temp_files(s: &Store) -> Vec<String> {
         let mut v: Vec<String> = visible_files(s).into_iter().filter(|n| n.starts_with(TMP_PREFIX)).collect();
         v.sort();
@@ -466,43 +481,72 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn stale_temp_files_are_swept_when_the_store_opens() {
+    fn dead_temp_files_are_swept_when_the_store_opens_whatever_their_age() {
         use rustix::fs::{flock, FlockOperation};
         let (d, s) = store();
         let at = |name: &str| s.blobs.join(name);
-        // Left by a killed writer: old, and nobody holds its lock.
-        fs::write(at(".tmp-stale"), b"half a blob").unwrap();
-        age(&at(".tmp-stale"), TWO_HOURS);
-        // Recent: may be a writer between creating and locking it (or a
-        // berth from before the lock, still writing).
-        fs::write(at(".tmp-fresh"), b"x").unwrap();
-        age(&at(".tmp-fresh"), 5 * 60);
-        // Old but locked: a live writer holds it (flock is per open file
+        // Left by a killed writer a moment ago: nobody holds its lock.
+        fs::write(at(".tmp-dead"), b"half a blob").unwrap();
+        // Locked: a live writer holds it (flock is per open file
         // description, so this fd is as good as another process).
         fs::write(at(".tmp-locked"), b"y").unwrap();
-        age(&at(".tmp-locked"), TWO_HOURS);
         let held = File::open(at(".tmp-locked")).unwrap();
         flock(&held, FlockOperation::LockExclusive).unwrap();
-        // Not temp files: an old blob, and a symlink named like a temp file
+        // Not temp files: a blob, and a symlink named like a temp file
         // (neither it nor its target is touched).
         let (blob, _) = s.put_bytes(b"blob", None).unwrap();
-        age(&s.blob_path(&blob), TWO_HOURS);
         let outside = d.path().join("outside");
         fs::write(&outside, b"precious").unwrap();
-        age(&outside, TWO_HOURS);
         std::os::unix::fs::symlink(&outside, at(".tmp-link")).unwrap();
-        age(&at(".tmp-link"), TWO_HOURS);
 
         let reopened = Store::open(s.root()).unwrap();
-        assert_eq!(temp_files(&s), [".tmp-fresh", ".tmp-link", ".tmp-locked"]);
+        assert_eq!(temp_files(&s), [".tmp-link", ".tmp-locked"]);
         assert_eq!(s.get(&blob).unwrap(), b"blob");
         assert_eq!(fs::read(&outside).unwrap(), b"precious");
 
         // Once its writer is gone, the locked one goes too.
         drop(held);
         assert_eq!(reopened.sweep_temp_files().unwrap(), [at(".tmp-locked")]);
-        assert_eq!(temp_files(&s), [".tmp-fresh", ".tmp-link"]);
+        assert_eq!(temp_files(&s), [".tmp-link"]);
         assert_eq!(s.list().unwrap(), [blob]);
+    }
+
+    /// A writer between creating its temp file and locking it holds the
+    /// creation lock: a sweep waits for it rather than taking the file.
+    #[test]
+    fn a_temp_file_being_created_is_not_swept() {
+        use std::sync::mpsc;
+        let (_d, s) = store();
+        let (created_tx, created) = mpsc::channel();
+        let (go_tx, go) = mpsc::channel::<()>();
+        let writer = {
+            let s = s.clone();
+            std::thread::spawn(move || {
+                sweep::create_locked(
+                    &s.root,
+                    || {
+                        let t = tempfile::Builder::new().prefix(TMP_PREFIX).tempfile_in(&s.blobs)?;
+                        created_tx.send(()).unwrap();
+                        go.recv().unwrap(); // stalls before its lock
+                        Ok(t)
+                    },
+                    |t| Ok(t.as_file()),
+                )
+                .unwrap()
+            })
+        };
+        created.recv().unwrap();
+        assert_eq!(temp_files(&s).len(), 1);
+        let sweeper = {
+            let s = s.clone();
+            std::thread::spawn(move || s.sweep_temp_files().unwrap())
+        };
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        assert!(!sweeper.is_finished(), "the sweep waits for the creator");
+        go_tx.send(()).unwrap();
+        let tmp = writer.join().unwrap();
+        assert!(sweeper.join().unwrap().is_empty(), "the new temp file is locked by then");
+        assert!(tmp.path().exists());
     }
 
     #[test]
@@ -534,10 +578,8 @@ pub(crate) mod tests {
             std::thread::spawn(move || s.put(Paused { sent: false, started, go }, None))
         };
         started_rx.recv().unwrap();
-        // The writer stalls for over an hour, as far as the sweep can tell.
         let tmp = temp_files(&s);
         assert_eq!(tmp.len(), 1, "{tmp:?}");
-        age(&s.blobs.join(&tmp[0]), TWO_HOURS);
         assert!(Store::open(s.root()).unwrap().sweep_temp_files().unwrap().is_empty());
         assert_eq!(temp_files(&s), tmp, "the live writer's temp file stays");
         go_tx.send(()).unwrap();
@@ -556,24 +598,12 @@ pub(crate) mod tests {
         {
             // A writer holds the lock: its temp file may be live. Opening
             // does not wait for the lock, and leaves the file.
-            let _l = s.lock(Mode::Exclusive).unwrap();
+            let _l = s.lock(LockMode::Exclusive).unwrap();
             Store::open(s.root()).unwrap();
             assert!(leftover.exists());
         }
         Store::open(s.root()).unwrap();
         assert!(!leftover.exists(), "index temp files are removed under the lock, whatever their age");
         assert_eq!(s.images().unwrap().len(), 1);
-    }
-
-    #[test]
-    fn lock_fresh_reports_a_swept_entry() {
-        let (_d, s) = store();
-        let tmp = tempfile::Builder::new().prefix(TMP_PREFIX).tempfile_in(&s.blobs).unwrap();
-        let f = File::open(tmp.path()).unwrap();
-        assert!(sweep::lock_fresh(&f, tmp.path()).unwrap());
-        drop(f);
-        let f = File::open(tmp.path()).unwrap();
-        fs::remove_file(tmp.path()).unwrap();
-        assert!(!sweep::lock_fresh(&f, tmp.path()).unwrap(), "removed before the lock");
     }
 }

@@ -1,82 +1,96 @@
 //! Removing what a killed process left behind in the store.
 //!
-//! Writers create temp files (`blobs/sha256/.tmp-*`, `.images.json-*`) and
-//! archive staging directories (`tmp/archive-*`) and rename or delete them
-//! when done; a process killed in between leaves them. Another berth process
-//! may be writing its own at the same moment, so a leftover is told from live
-//! work by a lock, not by its name:
+//! Writers create temp files (`blobs/sha256/.tmp-*`, the index's temp file)
+//! and archive staging directories (`tmp/archive-*`) and rename or delete
+//! them when done; a process killed in between (a ctrl-c'd pull) leaves them.
+//! Another berth process may be writing its own at the same moment, so a
+//! leftover is told from live work by a lock, never by its age:
 //!
 //! - every writer of a `.tmp-*` blob file or an `archive-*` staging dir holds
-//!   an exclusive flock on it from right after creating it until it is
-//!   renamed or removed (`lock_fresh`). flock dies with its process, so an
-//!   entry nobody can lock belongs to a live writer and is kept; one we can
-//!   lock has no live writer.
-//! - as well, only entries untouched for [`STALE_AFTER`] are considered
-//!   (the mtime of a file, the newest mtime inside a directory). This
-//!   covers the moment between creating an entry and locking it, and berth
-//!   binaries from before the lock existed, which may still run next to a
-//!   new one during an upgrade: what they are writing has a recent mtime.
-//! - the removal happens while we hold the lock, on the path we locked
-//!   (same device and inode), so a writer that was blocked creating its
-//!   entry finds it unlinked when it gets the lock and starts again.
-//! - `.images.json-*` are written only under the store's exclusive
+//!   an exclusive flock on it from its creation until it is renamed or
+//!   removed. flock dies with its process, so an entry nobody holds has no
+//!   live writer, and one somebody holds is live.
+//! - the moment between creating an entry and locking it is closed by
+//!   *creating under a lock*: writers create and lock their entry while
+//!   holding `<root>/temp.lock` shared ([`create_locked`]), and the sweep
+//!   decides which entries are dead while holding it exclusively. No entry
+//!   can then be between creation and its lock, so every entry the sweep can
+//!   lock is dead. (O_TMPFILE + linkat would avoid visible temp files
+//!   altogether, but not every filesystem has it and staging *directories*
+//!   cannot be made that way: one mechanism for both is simpler.) Writers
+//!   hold the creation lock for two syscalls, so the sweep never waits long,
+//!   and creators never wait for anything while holding it.
+//! - the sweep keeps each dead entry's lock while it removes it, on the path
+//!   it locked (same device and inode), after releasing the creation lock.
+//! - the index's temp files are written only under the store's exclusive
 //!   `store.lock`: when we can take that lock without waiting, any of them is
-//!   a leftover, whatever its age. When we cannot, they stay for next time.
+//!   a leftover. When we cannot, they stay for next time.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io;
-use std::os::unix::fs::{MetadataExt as _, OpenOptionsExt as _};
+use std::os::unix::fs::MetadataExt as _;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime};
 
-use rustix::fs::{flock, FlockOperation};
+use rustix::fs::{flock, FlockOperation, Mode, OFlags};
+use sys::fs::{FileLock, LockMode};
 
-use super::lock::{self, Mode};
 use super::{Store, INDEX_TMP_PREFIX, STAGING_PREFIX, TMP_PREFIX};
 use crate::error::{Context as _, Result};
 
-/// Leftovers must also be this old (by mtime) to be removed.
-pub const STALE_AFTER: Duration = Duration::from_secs(60 * 60);
-
-/// Lock a temp file or directory the caller has just created at `path` and
-/// opened as `f`, for as long as `f` stays open. `false` means a sweep removed
-/// it before we got the lock (possible only if we stalled for [`STALE_AFTER`]
-/// in between): make a new one.
-pub(crate) fn lock_fresh(f: &File, path: &Path) -> io::Result<bool> {
-    // Blocking: only a sweep can hold it, and only while it removes it.
-    flock(f, FlockOperation::LockExclusive)?;
-    let locked = f.metadata()?;
-    match fs::symlink_metadata(path) {
-        Ok(now) => Ok((now.dev(), now.ino()) == (locked.dev(), locked.ino())),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
-        Err(e) => Err(e),
-    }
+/// The lock file serialising "create and lock a temp entry" against sweeps.
+pub(crate) fn creation_lock(root: &Path) -> PathBuf {
+    root.join("temp.lock")
 }
 
-#[derive(Clone, Copy, PartialEq, Eq)]
+/// Create a temp entry with `create` and lock it (exclusively, for as long
+/// as the returned handle's `file` stays open), both while holding the
+/// creation lock shared, so no sweep can find the entry unlocked.
+/// `file` says which open file holds the entry's lock.
+pub(crate) fn create_locked<T>(
+    root: &Path,
+    create: impl FnOnce() -> io::Result<T>,
+    file: impl FnOnce(&T) -> io::Result<&File>,
+) -> io::Result<T> {
+    let _creating = FileLock::shared(&creation_lock(root))?;
+    let entry = create()?;
+    // Cannot block: nobody else knows the new entry yet.
+    flock(file(&entry)?, FlockOperation::LockExclusive)?;
+    Ok(entry)
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Kind {
     File,
     Dir,
 }
 
-/// Remove stale temp files and staging dirs of `store` (see the module docs);
+/// Remove dead temp files and staging dirs of `store` (see the module docs);
 /// returns what was removed. Entries that cannot be examined are skipped.
 pub(crate) fn sweep(store: &Store) -> Result<Vec<PathBuf>> {
-    let cutoff = SystemTime::now().checked_sub(STALE_AFTER).unwrap_or(SystemTime::UNIX_EPOCH);
-    let mut removed = Vec::new();
-    for path in entries(&store.blobs, TMP_PREFIX)? {
-        if remove_if_stale(&path, Kind::File, cutoff) {
-            removed.push(path);
+    let mut dead = Vec::new();
+    {
+        let lock = creation_lock(&store.root);
+        let _no_creators = FileLock::exclusive(&lock).context(|| format!("locking {}", lock.display()))?;
+        for path in entries(&store.blobs, TMP_PREFIX)? {
+            dead.extend(claim_logged(path, Kind::File));
+        }
+        for path in entries(&store.tmp_dir(), STAGING_PREFIX)? {
+            dead.extend(claim_logged(path, Kind::Dir));
         }
     }
-    for path in entries(&store.tmp_dir(), STAGING_PREFIX)? {
-        if remove_if_stale(&path, Kind::Dir, cutoff) {
+    let mut removed = Vec::new();
+    for (path, kind, held) in dead {
+        if still_names(&path, &held) && remove(&path, kind) {
             removed.push(path);
         }
+        // `held` closes here: the lock goes once the entry is gone.
     }
     let index_temps = entries(&store.root, INDEX_TMP_PREFIX)?;
     if !index_temps.is_empty() {
-        if let Some(_held) = lock::try_acquire(&store.root.join("store.lock"), Mode::Exclusive)? {
+        let lock = store.root.join("store.lock");
+        let held =
+            FileLock::try_acquire(&lock, LockMode::Exclusive).context(|| format!("locking {}", lock.display()))?;
+        if held.is_some() {
             for path in index_temps {
                 if is(&path, Kind::File) && remove(&path, Kind::File) {
                     removed.push(path);
@@ -107,59 +121,48 @@ fn is(path: &Path, kind: Kind) -> bool {
     })
 }
 
-fn remove_if_stale(path: &Path, kind: Kind, cutoff: SystemTime) -> bool {
-    match try_remove(path, kind, cutoff) {
-        Ok(removed) => removed,
+fn claim_logged(path: PathBuf, kind: Kind) -> Option<(PathBuf, Kind, File)> {
+    match claim(&path, kind) {
+        Ok(Some(f)) => Some((path, kind, f)),
+        Ok(None) => None,
         Err(e) => {
             tracing::debug!(path = %path.display(), error = %e, "not sweeping");
-            false
+            None
         }
     }
 }
 
-fn try_remove(path: &Path, kind: Kind, cutoff: SystemTime) -> io::Result<bool> {
-    let before = fs::symlink_metadata(path)?;
-    let right_kind = match kind {
-        Kind::File => before.file_type().is_file(),
-        Kind::Dir => before.file_type().is_dir(),
-    };
-    if !right_kind || last_change(path, &before)? > cutoff {
-        return Ok(false);
-    }
-    let mut flags = libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC;
+/// Lock the entry at `path` if no live writer holds it; `None` if one does
+/// (or it is not a `kind` at all: a symlink named like a temp file is
+/// neither followed nor removed).
+fn claim(path: &Path, kind: Kind) -> io::Result<Option<File>> {
+    let mut flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC;
     if kind == Kind::Dir {
-        flags |= libc::O_DIRECTORY;
+        flags |= OFlags::DIRECTORY;
     }
-    let f = OpenOptions::new().read(true).custom_flags(flags).open(path)?;
+    let f = File::from(rustix::fs::open(path, flags, Mode::empty())?);
+    let right_kind = match kind {
+        Kind::File => f.metadata()?.file_type().is_file(),
+        Kind::Dir => f.metadata()?.file_type().is_dir(),
+    };
+    if !right_kind {
+        return Ok(None);
+    }
     match flock(&f, FlockOperation::NonBlockingLockExclusive) {
-        Ok(()) => {}
+        Ok(()) => Ok(Some(f)),
         // A live writer holds it.
-        Err(e) if e == rustix::io::Errno::WOULDBLOCK => return Ok(false),
-        Err(e) => return Err(e.into()),
+        Err(rustix::io::Errno::WOULDBLOCK) => Ok(None),
+        Err(e) => Err(e.into()),
     }
-    // The path still names the entry we locked, and it is still old.
-    let locked = f.metadata()?;
-    let now = fs::symlink_metadata(path)?;
-    if (locked.dev(), locked.ino()) != (now.dev(), now.ino()) || last_change(path, &now)? > cutoff {
-        return Ok(false);
-    }
-    Ok(remove(path, kind))
-    // `f` closes here: the lock is released once the entry is gone.
 }
 
-/// When anything in `path` was last written: its own mtime, and for a
-/// directory the newest of everything in it (a large file being extracted
-/// deep inside a staging dir does not change the dir's own mtime).
-fn last_change(path: &Path, meta: &fs::Metadata) -> io::Result<SystemTime> {
-    let mut newest = meta.modified()?;
-    if meta.file_type().is_dir() {
-        for entry in fs::read_dir(path)? {
-            let entry = entry?;
-            let m = entry.metadata()?; // not following symlinks
-            newest = newest.max(last_change(&entry.path(), &m)?);
-        }
+/// Whether `path` still names the entry `held` is open on (its writer may
+/// have renamed it into place just before dying).
+fn still_names(path: &Path, held: &File) -> bool {
+    match (held.metadata(), fs::symlink_metadata(path)) {
+        (Ok(a), Ok(b)) => (a.dev(), a.ino()) == (b.dev(), b.ino()),
+        _ => false,
     }
-    Ok(newest)
 }
 
 fn remove(path: &Path, kind: Kind) -> bool {
@@ -169,7 +172,7 @@ fn remove(path: &Path, kind: Kind) -> bool {
     };
     match r {
         Ok(()) => {
-            tracing::info!(path = %path.display(), "removed a stale temp entry left by an interrupted berth");
+            tracing::info!(path = %path.display(), "removed a temp entry left by an interrupted berth");
             true
         }
         Err(e) => {
