@@ -23,6 +23,9 @@ pub struct Format {
     /// podman's template name and the Go type of its rows, for errors.
     name: &'static str,
     go_type: &'static str,
+    /// Columns before the user's text on the first line: [`RANGE_PREFIX`]
+    /// for listings, none where podman runs the template on one value.
+    prefix: usize,
 }
 
 /// The function every printing action is piped through (see [`route_prints`]).
@@ -58,7 +61,15 @@ impl Format {
             Ok(t) => t,
             Err(_) => new_template(&body)?,
         };
-        Ok(Format { table, heading: true, body, template, name: "format", go_type: "interface {}" })
+        Ok(Format {
+            table,
+            heading: true,
+            body,
+            template,
+            name: "format",
+            go_type: "interface {}",
+            prefix: RANGE_PREFIX,
+        })
     }
 
     /// Name the template and its rows' Go type as podman does (`images`,
@@ -66,6 +77,13 @@ impl Format {
     pub fn named(mut self, name: &'static str, go_type: &'static str) -> Format {
         self.name = name;
         self.go_type = go_type;
+        self
+    }
+
+    /// The template runs on one value (podman's `info`), not on each row
+    /// of a list: Go's error positions then count no `{{range .}}`.
+    pub fn one_value(mut self) -> Format {
+        self.prefix = 0;
         self
     }
 
@@ -122,7 +140,7 @@ impl Format {
                 let line = 1 + before.matches('\n').count();
                 let col = match before.rfind('\n') {
                     Some(nl) => pos - nl - 1,
-                    None => pos + RANGE_PREFIX,
+                    None => pos + self.prefix,
                 };
                 let ty = if first { self.go_type } else { "interface {}" };
                 return format!(

@@ -19,8 +19,8 @@ use engine::Engine;
 
 fn main() -> ExitCode {
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
-    let cli = match usage::parse(&args) {
-        Parsed::Run { cli, path: _ } => cli,
+    let (cli, path) = match usage::parse(&args) {
+        Parsed::Run { cli, path } => (cli, path),
         Parsed::Exit { stdout, stderr, code } => {
             // A closed stdout (`berth --help | head -1`) changes nothing.
             let _ = cmd::out(&stdout);
@@ -33,6 +33,9 @@ fn main() -> ExitCode {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
             eprintln!("Error: {e}");
+            if e.usage {
+                eprintln!("{}", usage::see_help(&path));
+            }
             ExitCode::from(u8::try_from(e.code).unwrap_or(ENGINE as u8))
         }
     }

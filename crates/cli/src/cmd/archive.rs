@@ -57,7 +57,8 @@ pub struct SaveArgs {
     /// Suppress the output
     #[arg(short, long)]
     quiet: bool,
-    #[arg(required = true, value_name = "IMAGE")]
+    /// The image (by name or ID), then more names for it in the archive; with -m, more images
+    #[arg(value_name = "IMAGE")]
     images: Vec<String>,
 }
 
@@ -65,6 +66,9 @@ pub struct SaveArgs {
 /// others more names for it in a docker-archive; with `-m` every argument is
 /// an image, which only docker-archive can hold several of.
 pub fn save(engine: &Engine, a: &SaveArgs) -> Result<u8> {
+    if a.images.is_empty() {
+        return Err(CliError::usage("need at least 1 argument"));
+    }
     let format: Format = a.format.parse()?;
     let (images, tags) = match a.multi_image_archive {
         true => (&a.images[..], &[][..]),

@@ -219,10 +219,10 @@ pub fn run(engine: &Engine, a: &RunArgs) -> Result<u8> {
 pub fn rm(engine: &Engine, a: &RmArgs) -> Result<u8> {
     // podman's checks and words.
     if a.all && !a.containers.is_empty() {
-        return Err(CliError::new("no arguments are needed with --all"));
+        return Err(CliError::usage("no arguments are needed with --all"));
     }
     if !a.all && a.containers.is_empty() {
-        return Err(CliError::new("you must provide at least one name or id"));
+        return Err(CliError::usage("you must provide at least one name or id"));
     }
     if a.time.is_some() && !a.force {
         return Err(CliError::new("--force option must be specified to use the --time option"));
@@ -245,7 +245,7 @@ pub fn rm(engine: &Engine, a: &RmArgs) -> Result<u8> {
                     ErrorKind::InUse => 2,
                     _ => crate::error::ENGINE,
                 };
-                let err = CliError { code, msg: e.msg };
+                let err = CliError::with_code(code, e.msg);
                 match &first_err {
                     None => first_err = Some(err),
                     Some(_) => eprintln!("Error: {err}"),
@@ -305,30 +305,16 @@ pub fn ps(engine: &Engine, a: &PsArgs) -> Result<u8> {
     }
     let format = a.format.as_deref().unwrap_or(if a.quiet { "{{.ID}}" } else { PS_DEFAULT });
     // `json` and `{{json .}}` print the list as podman's JSON, not a row each.
-    if is_json(format) {
+    if format::is_json(format) {
         let rows: Vec<Value> = list.iter().map(ps_json).collect();
         let text = serde_json::to_string_pretty(&rows).map_err(|e| CliError::new(e.to_string()))?;
         return out(&format!("{text}\n")).map(|()| 0);
     }
     let rows: Vec<Value> = list.iter().map(|c| ps_row(c, a.no_trunc)).collect();
     let headers: HashMap<&str, &str> = PS_HEADERS.iter().copied().collect();
-    let mut text = Format::parse(format)?.render(&rows, &headers)?;
-    if a.noheading && format.starts_with("table") {
-        // Aligned as a table, without its first line.
-        text = text.split_once('\n').map(|(_, rest)| rest.to_string()).unwrap_or_default();
-    }
-    out(&text)?;
+    let fmt = Format::parse(format)?.named("ps", "containers.psReporter").heading(!a.noheading);
+    out(&fmt.render(&rows, &headers)?)?;
     Ok(0)
-}
-
-/// podman's test for a JSON format: `json` or `{{json .}}`, spaces allowed.
-fn is_json(format: &str) -> bool {
-    let f = format.trim();
-    if f == "json" {
-        return true;
-    }
-    let Some(inner) = f.strip_prefix("{{").and_then(|f| f.strip_suffix("}}")) else { return false };
-    matches!(inner.split_whitespace().collect::<Vec<_>>().as_slice(), ["json"] | ["json", "."])
 }
 
 /// Seconds since the epoch as Go's `time.Time.Unix()`, with Go's zero time

@@ -16,11 +16,15 @@ pub struct InspectArgs {
     /// Format the output using the given Go template
     #[arg(short, long)]
     format: Option<String>,
-    #[arg(required = true, value_name = "IMAGE")]
+    /// The images, by name or (short) ID
+    #[arg(value_name = "IMAGE")]
     images: Vec<String>,
 }
 
 pub fn inspect(engine: &Engine, a: &InspectArgs) -> Result<u8> {
+    if a.images.is_empty() {
+        return Err(CliError::usage("no names or ids specified"));
+    }
     let mut docs = Vec::new();
     for name in &a.images {
         docs.push(inspect_doc(engine, &engine.get(name)?));
@@ -121,8 +125,7 @@ pub struct HistoryArgs {
     #[arg(long)]
     format: Option<String>,
     /// Display sizes and dates in human readable format
-    #[arg(short = 'H', long, num_args = 0..=1, require_equals = true, default_value_t = true,
-          default_missing_value = "true", action = clap::ArgAction::Set)]
+    #[arg(short = 'H', long, default_value_t = true)]
     human: bool,
     /// Do not truncate the output
     #[arg(long = "no-trunc", visible_alias = "notruncate")]
@@ -130,6 +133,7 @@ pub struct HistoryArgs {
     /// Display the numeric IDs only
     #[arg(short, long)]
     quiet: bool,
+    /// The image, by name or (short) ID
     #[arg(value_name = "IMAGE")]
     image: String,
 }
