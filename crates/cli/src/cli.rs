@@ -254,3 +254,40 @@ const SAVE_EXAMPLES: &str = "berth save -o myimage.tar imageID\n\
 const TAG_EXAMPLES: &str = "berth tag 0e3bbc2 fedora:latest\n\
                             berth tag imageID:latest myNewImage:newTag\n\
                             berth tag httpd myregistryhost:5000/fedora/httpd:v2";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What a new command must bring (checked here so it cannot be
+    /// forgotten): a summary, examples, and a description of every
+    /// positional argument; and the tree must satisfy clap's own rules.
+    #[test]
+    fn every_command_is_documented() {
+        let root = command();
+        root.clone().debug_assert();
+        fn visit(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            for sub in cmd.get_subcommands() {
+                let path = format!("{path} {}", sub.get_name());
+                if sub.get_about().is_none() {
+                    missing.push(format!("{path}: summary"));
+                }
+                if sub.has_subcommands() {
+                    visit(sub, &path, missing);
+                    continue;
+                }
+                if sub.get_after_help().is_none() {
+                    missing.push(format!("{path}: examples (after_help)"));
+                }
+                for a in sub.get_positionals().filter(|a| !a.is_hide_set()) {
+                    if a.get_help().is_none() {
+                        missing.push(format!("{path}: description of {}", a.get_id()));
+                    }
+                }
+            }
+        }
+        let mut missing = Vec::new();
+        visit(&root, "berth", &mut missing);
+        assert!(missing.is_empty(), "{missing:#?}");
+    }
+}

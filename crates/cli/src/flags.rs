@@ -10,8 +10,11 @@
 //! - a repeated single-value flag takes the last value (list flags collect);
 //! - a command given more positional arguments than it takes is told so in
 //!   cobra's words (`usage.rs`), which needs them parsed: [`EXTRA`];
-//! - `-h/--help` is a boolean flag of every command, rendered by `help.rs`,
-//!   `-v/--version` one of the root, and `help [COMMAND]` a command.
+//! - a flag's value is the next word, whatever it starts with (`--time -1`
+//!   is a bad number, not an unknown flag `-1`);
+//! - `--help` is a boolean flag of every command (`-h` too, unless the
+//!   command has its own `-h`, as `run -h/--hostname`), rendered by
+//!   `help.rs`; `-v/--version` is one of the root; `help [COMMAND]` a command.
 //!
 //! Clap's own help, version and "missing subcommand" handling are turned
 //! off: `main.rs` does what podman does instead.
@@ -36,15 +39,25 @@ pub fn apply(root: Command) -> Command {
         .disable_version_flag(true)
         .disable_help_subcommand(true)
         .arg(Arg::new(VERSION).short('v').long("version").action(ArgAction::SetTrue).help("Version for berth"))
-        .arg(Arg::new(HELP).short('h').long("help").global(true).action(ArgAction::SetTrue).help("Help for berth"))
-        .subcommand(Command::new(HELP_COMMAND).about("Help about any command").arg(
-            Arg::new("command").num_args(0..).value_name("COMMAND").help("The command (and subcommand) to describe"),
-        ));
+        .subcommand(
+            Command::new(HELP_COMMAND)
+                .about("Help about any command")
+                .after_help("berth help run\nberth help image list")
+                .arg(
+                    Arg::new("command")
+                        .num_args(0..)
+                        .value_name("COMMAND")
+                        .help("The command (and subcommand) to describe"),
+                ),
+        );
     walk(root)
 }
 
 fn walk(cmd: Command) -> Command {
+    let help = Arg::new(HELP).long("help").action(ArgAction::SetTrue).help(format!("Help for {}", cmd.get_name()));
+    let help = if cmd.get_arguments().any(|a| a.get_short() == Some('h')) { help } else { help.short('h') };
     let cmd = cmd
+        .arg(help)
         .disable_help_flag(true)
         .args_override_self(true)
         .subcommand_required(false)
@@ -86,6 +99,8 @@ fn podman_flag(arg: Arg) -> Arg {
             .default_missing_value("true")
             .value_parser(go_bool);
     }
+    // pflag takes the next word as the value, dash or not.
+    let arg = if arg.get_action().takes_values() { arg.allow_hyphen_values(true) } else { arg };
     macro_rules! go_ints {
         ($($t:ty => $f:expr),* $(,)?) => {
             $(if ty == TypeId::of::<$t>() {

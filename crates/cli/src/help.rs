@@ -52,7 +52,9 @@ pub fn render(root: &Command, path: &[String]) -> String {
     let own: Vec<&Arg> = cmd
         .get_arguments()
         .filter(|a| !a.is_positional() && !a.is_hide_set())
-        .filter(|a| path.is_empty() || (!a.is_global_set() && a.get_id() != HELP))
+        .filter(|a| path.is_empty() || !a.is_global_set())
+        // cobra lists --help in the root's options only.
+        .filter(|a| path.is_empty() || a.get_id() != HELP)
         .collect();
     if !own.is_empty() {
         let _ = writeln!(s, "Options:\n{}", options(&own));

@@ -62,9 +62,15 @@ fn flag(m: &ArgMatches, id: &str) -> bool {
     m.try_get_one::<bool>(id).ok().flatten().copied().unwrap_or(false)
 }
 
+/// Whether `--help` was given to the command at the end of `m`'s chain or
+/// any before it (`berth --help rm` is rm's help).
+fn wants_help(m: &ArgMatches) -> bool {
+    flag(m, HELP) || m.subcommand().is_some_and(|(_, sub)| wants_help(sub))
+}
+
 fn parsed(root: &Command, m: &ArgMatches) -> Parsed {
     let (path, leaf) = deepest(m);
-    if flag(leaf, HELP) {
+    if wants_help(m) {
         return Parsed::show(help::render(root, &path));
     }
     if path.is_empty() && flag(m, VERSION) {
@@ -176,9 +182,9 @@ fn refused(root: &Command, args: &[OsString], e: &clap::Error) -> Parsed {
     let value = context(e, ContextKind::InvalidValue).unwrap_or_default();
     match e.kind() {
         ErrorKind::MissingRequiredArgument => {
-            let Some(leaf) = leaf else { return fail(first_line(e)) };
+            let (Some(leaf), Some(all)) = (leaf, &lenient) else { return fail(first_line(e)) };
             // cobra shows the help before it checks the arguments.
-            if flag(leaf, HELP) {
+            if wants_help(all) {
                 return Parsed::show(help::render(root, &path));
             }
             if received(cmd, leaf) < arity(cmd).0 {

@@ -144,13 +144,15 @@ pub fn import(engine: &Engine, a: &ImportArgs) -> Result<u8> {
         Box::new(File::open(&a.path).ctx(|| format!("opening {}", a.path))?)
     };
     let created = humantime::format_rfc3339_nanos(SystemTime::now()).to_string();
+    // podman's words when no message is given.
+    let message = a.message.as_deref().unwrap_or("imported from tarball");
     let img = engine.create_from_layer(reader, |diff_id| {
         let mut history = json!({
             "created": created,
             "created_by": format!("/bin/sh -c #(nop) ADD file:{} in /", diff_id.hex()),
         });
-        if let Some(m) = &a.message {
-            history["comment"] = json!(m);
+        if !message.is_empty() {
+            history["comment"] = json!(message);
         }
         let mut cfg = json!({
             "created": created,
@@ -160,8 +162,8 @@ pub fn import(engine: &Engine, a: &ImportArgs) -> Result<u8> {
             "rootfs": {"type": "layers", "diff_ids": [diff_id.to_string()]},
             "history": [history],
         });
-        if let Some(m) = &a.message {
-            cfg["comment"] = json!(m);
+        if !message.is_empty() {
+            cfg["comment"] = json!(message);
         }
         cfg
     })?;

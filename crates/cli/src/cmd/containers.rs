@@ -32,7 +32,7 @@ pub struct CreateArgs {
     #[arg(short, long)]
     user: Option<String>,
     /// Set container hostname
-    #[arg(long)]
+    #[arg(short = 'h', long)]
     hostname: Option<String>,
     /// Overwrite the default ENTRYPOINT of the image (a string, or a JSON array)
     #[arg(long, allow_hyphen_values = true)]

@@ -294,11 +294,4 @@ mod tests {
         let doc: Json = serde_json::json!({"b": {"z": 1, "a": ["x"]}, "a": {}});
         assert_eq!(yaml(&doc, 0), "a: {}\nb:\n  a:\n  - x\n  z: 1\n");
     }
-
-    #[test]
-    fn json_of_dot_is_recognised() {
-        assert!(is_json_of_dot("{{json .}}"));
-        assert!(is_json_of_dot("{{ json . }}"));
-        assert!(!is_json_of_dot("{{json .Store}}"));
-    }
 }

@@ -86,6 +86,9 @@ struct InspectDoc {
     manifest_type: String,
     user: String,
     history: Value,
+    /// The image's names (podman leaves the field out when there are none).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    names_history: Vec<String>,
 }
 
 fn inspect_doc(engine: &Engine, img: &Image) -> InspectDoc {
@@ -115,6 +118,7 @@ fn inspect_doc(engine: &Engine, img: &Image) -> InspectDoc {
         manifest_type: img.manifest_media_type.clone(),
         user: c.pointer("/config/User").and_then(Value::as_str).unwrap_or("").to_string(),
         history: c.get("history").cloned().unwrap_or_else(|| json!([])),
+        names_history: img.names.iter().map(|n| n.to_string()).collect(),
     };
     doc
 }
