@@ -32,6 +32,7 @@ fn main() -> ExitCode {
     match run(*cli) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
+            let _ = cmd::out(&e.output);
             eprintln!("Error: {e}");
             if e.usage {
                 eprintln!("{}", usage::see_help(&path));

@@ -234,6 +234,16 @@ fn refused(root: &Command, args: &[OsString], e: &clap::Error) -> Parsed {
             let why = std::error::Error::source(e).map(ToString::to_string).unwrap_or_default();
             fail(format!("invalid argument {} for \"{}\" flag: {why}", go_quote(&value), flag_names(root, cmd, &arg)))
         }
+        ErrorKind::ArgumentConflict => {
+            let prior = context(e, ContextKind::PriorArg).unwrap_or_default();
+            let name = |shown: &str| shown.split(['[', ' ', '=']).next().unwrap_or(shown).to_string();
+            match (name(&arg), name(&prior)) {
+                // podman's words (logout --all NAME, login -p with --password-stdin).
+                (a, p) if !p.starts_with('-') => fail(format!("{a} takes no arguments")),
+                (a, p) if !a.starts_with('-') => fail(format!("{p} takes no arguments")),
+                (a, p) => fail(format!("Can't specify both {p} and {a}")),
+            }
+        }
         _ => fail(first_line(e)),
     }
 }

@@ -117,6 +117,10 @@ const ROWS: &[Row] = &[
     usage(&["history", "a", "b", "c"], &["See 'berth history --help'"]),
     usage(&["image", "prune", "x"], &["See 'berth image prune --help'"]),
     usage(&["image", "exists", "a", "b"], &["See 'berth image exists --help'"]),
+    // ... and so do flags that exclude each other or the arguments (registry
+    // on loopback: neither side gets as far as contacting it).
+    usage(&["logout", "--all", "127.0.0.1:9"], &["See 'berth logout --help'"]),
+    usage(&["login", "-p", "x", "--password-stdin", "127.0.0.1:9"], &["See 'berth login --help'"]),
     // A misspelt command gets "Did you mean this?" (podman lists its own
     // commands too: where it has more, the first line is compared).
     Row { error: ErrorLine::All, ..row(&["imgaes"], 125, "") },
@@ -144,6 +148,12 @@ const ROWS: &[Row] = &[
     flag_error(&["history", "--format", "{{.Foo}}", "localhost/bb"]),
     flag_error(&["image", "inspect", "--format", "{{.Foo}}", "localhost/bb"]),
     flag_error(&["info", "--format", "{{.Foo}}"]),
+    // (what the template printed before the failing action stays printed, as Go's does)
+    Row { stdout: Stdout::Is("c1 "), ..flag_error(&["ps", "-a", "--format", "{{.Names}} {{.Foo}}"]) },
+    Row { stdout: Stdout::Same, ..flag_error(&["images", "--format", "{{.ID}} {{.Foo}}"]) },
+    Row { stdout: Stdout::Same, ..flag_error(&["history", "--format", "{{.ID}}\\n{{.Foo}}", "localhost/bb"]) },
+    Row { stdout: Stdout::Same, ..flag_error(&["image", "inspect", "--format", "{{.ID}} {{.Foo}}", "localhost/bb"]) },
+    Row { stdout: Stdout::Is("amd64"), ..flag_error(&["info", "--format", "{{.Host.Arch}}{{.Foo}}"]) },
     // Bare `berth` (and a bare command group) prints the help, then the error.
     Row { error: ErrorLine::All, ..Row::shaped(&[], 125, Stdout::Headings) },
     Row { error: ErrorLine::All, ..Row::shaped(&["image"], 125, Stdout::Headings) },

@@ -31,15 +31,21 @@ pub fn inspect(engine: &Engine, a: &InspectArgs) -> Result<u8> {
     }
     let text = match a.format.as_deref().filter(|f| !format::is_json(f)) {
         Some(f) => {
-            let values = docs
+            let mut values = docs
                 .iter()
                 .map(serde_json::to_value)
                 .collect::<Result<Vec<_>, _>>()
                 .ctx(|| "encoding inspect output".into())?;
+            // podman's templates take the Go field name `.ID` as well as `.Id`.
+            for v in &mut values {
+                if let Some(id) = v.get("Id").cloned() {
+                    v["ID"] = id;
+                }
+            }
             Format::parse(f)?
                 .named("inspect", "interface {}")
                 .render(&values, &HashMap::new())
-                .map_err(|e| CliError::new(format!("inspecting object: printing inspect output: {e}")))?
+                .map_err(|e| CliError { msg: format!("inspecting object: printing inspect output: {}", e.msg), ..e })?
         }
         // `json` and `{{json .}}` are the default output, as in podman.
         None => {
