@@ -87,8 +87,10 @@ pub fn command_path(root: &Command, path: &[String]) -> String {
     out.join(" ")
 }
 
+/// Doc-comment text as a terminal shows it: `code` marks dropped (pflag
+/// would take a quoted word for the value's name; these are prose).
 fn text(s: Option<&clap::builder::StyledStr>) -> String {
-    s.map(|s| s.to_string()).unwrap_or_default()
+    s.map(|s| s.to_string().replace('`', "")).unwrap_or_default()
 }
 
 /// The long description without the summary line the derive puts first.
