@@ -10,6 +10,12 @@ pub const ENGINE: i32 = 125;
 pub struct CliError {
     pub code: i32,
     pub msg: String,
+    /// A mistake in the command line (a missing argument, say): the
+    /// message is followed by "See 'berth COMMAND --help'".
+    pub usage: bool,
+    /// What the command wrote before it failed, for stdout (a Go template
+    /// prints up to the action that fails).
+    pub output: String,
 }
 
 pub type Result<T, E = CliError> = std::result::Result<T, E>;
@@ -17,12 +23,29 @@ pub type Result<T, E = CliError> = std::result::Result<T, E>;
 impl CliError {
     /// An engine failure: `<what>: <why>`, exit 125.
     pub fn new(msg: impl Into<String>) -> Self {
-        CliError { code: ENGINE, msg: msg.into() }
+        CliError::with_code(ENGINE, msg)
+    }
+
+    /// A failure with its own exit code (podman's 1 for "no such ...", 2
+    /// for "in use").
+    pub fn with_code(code: i32, msg: impl Into<String>) -> Self {
+        CliError { code, msg: msg.into(), usage: false, output: String::new() }
+    }
+
+    /// A usage error the command finds itself (podman checks these in the
+    /// command, not in its argument rules): exit 125 and the See line.
+    pub fn usage(msg: impl Into<String>) -> Self {
+        CliError { usage: true, ..CliError::new(msg) }
+    }
+
+    /// This error, with what was printed before it.
+    pub fn with_output(self, output: String) -> Self {
+        CliError { output, ..self }
     }
 
     /// podman exits 1 (not 125) when `rmi` names an image it does not have.
     pub fn not_known(name: &str) -> Self {
-        CliError { code: 1, msg: format!("{name}: image not known") }
+        CliError::with_code(1, format!("{name}: image not known"))
     }
 }
 
@@ -58,6 +81,6 @@ impl From<engine::Error> for CliError {
             engine::ErrorKind::CommandCannotRun => 126,
             _ => ENGINE,
         };
-        CliError { code, msg: e.msg }
+        CliError::with_code(code, e.msg)
     }
 }

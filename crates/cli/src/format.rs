@@ -23,6 +23,9 @@ pub struct Format {
     /// podman's template name and the Go type of its rows, for errors.
     name: &'static str,
     go_type: &'static str,
+    /// Columns before the user's text on the first line: [`RANGE_PREFIX`]
+    /// for listings, none where podman runs the template on one value.
+    prefix: usize,
 }
 
 /// The function every printing action is piped through (see [`route_prints`]).
@@ -58,7 +61,15 @@ impl Format {
             Ok(t) => t,
             Err(_) => new_template(&body)?,
         };
-        Ok(Format { table, heading: true, body, template, name: "format", go_type: "interface {}" })
+        Ok(Format {
+            table,
+            heading: true,
+            body,
+            template,
+            name: "format",
+            go_type: "interface {}",
+            prefix: RANGE_PREFIX,
+        })
     }
 
     /// Name the template and its rows' Go type as podman does (`images`,
@@ -66,6 +77,13 @@ impl Format {
     pub fn named(mut self, name: &'static str, go_type: &'static str) -> Format {
         self.name = name;
         self.go_type = go_type;
+        self
+    }
+
+    /// The template runs on one value (podman's `info`), not on each row
+    /// of a list: Go's error positions then count no `{{range .}}`.
+    pub fn one_value(mut self) -> Format {
+        self.prefix = 0;
         self
     }
 
@@ -90,10 +108,18 @@ impl Format {
             for (k, v) in headers {
                 head.insert((*k).to_string(), Json::String((*v).to_string()));
             }
-            lines.push(self.render_one(&Json::Object(head))?);
+            lines.push(self.render_one(&Json::Object(head)).map_err(|(_, e)| e)?);
         }
         for r in rows {
-            lines.push(self.render_one(r)?);
+            match self.render_one(r) {
+                Ok(line) => lines.push(line),
+                // Go's template writes as it goes: what came before the
+                // failing action is printed (a table's cells are not).
+                Err((partial, e)) if !self.table => {
+                    return Err(e.with_output(lines.concat_lines() + &partial));
+                }
+                Err((_, e)) => return Err(e),
+            }
         }
         let mut out = if self.table { tabwrite(&lines) } else { lines.concat_lines() };
         if !out.is_empty() && !out.ends_with('\n') {
@@ -102,11 +128,17 @@ impl Format {
         Ok(out)
     }
 
-    fn render_one(&self, row: &Json) -> Result<String> {
+    /// One row's text; on failure, what was written before it as well.
+    fn render_one(&self, row: &Json) -> std::result::Result<String, (String, CliError)> {
         ROW.with_borrow_mut(|r| *r = Some(row.clone()));
-        let out = self.template.render(&Context::from(to_gtmpl(row)));
+        let mut text = Vec::new();
+        let res = self.template.execute(&mut text, &Context::from(to_gtmpl(row)));
         ROW.with_borrow_mut(|r| *r = None);
-        out.map_err(|e| CliError::new(self.exec_error(&e)))
+        let text = String::from_utf8_lossy(&text).into_owned();
+        match res {
+            Ok(()) => Ok(text),
+            Err(e) => Err((text, CliError::new(self.exec_error(&e)))),
+        }
     }
 
     /// An execution error as Go's text/template words it, on one line:
@@ -122,7 +154,7 @@ impl Format {
                 let line = 1 + before.matches('\n').count();
                 let col = match before.rfind('\n') {
                     Some(nl) => pos - nl - 1,
-                    None => pos + RANGE_PREFIX,
+                    None => pos + self.prefix,
                 };
                 let ty = if first { self.go_type } else { "interface {}" };
                 return format!(

@@ -1,139 +1,45 @@
 //! `berth`: the podman/docker-compatible command line. Parsing and printing
 //! only; what a command does lives in the libraries (`engine` first).
 
+mod cli;
 mod cmd;
 mod error;
+mod flags;
 mod format;
+mod help;
 mod progress;
+mod usage;
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
-
+use crate::cli::{Cli, Cmd, ImageCmd};
 use crate::error::{CliError, ENGINE};
-use engine::{Engine, DEFAULT_ROOT, DEFAULT_RUNROOT};
-
-#[derive(Parser)]
-#[command(name = "berth", about = "Manage containers and images", version)]
-struct Cli {
-    /// Path to the root directory in which data, including images, is stored
-    #[arg(long, global = true, default_value = DEFAULT_ROOT)]
-    root: PathBuf,
-    /// Path to the 'run directory' where all state information is stored
-    #[arg(long, global = true, default_value = DEFAULT_RUNROOT)]
-    runroot: PathBuf,
-    /// Select which storage driver is used to manage storage of images and containers
-    #[arg(long = "storage-driver", global = true, value_parser = ["overlay", "vfs"])]
-    storage_driver: Option<String>,
-    /// Log messages above specified level (error, warn, info, debug)
-    #[arg(long = "log-level", global = true, default_value = "warn", value_parser = ["error", "warn", "info", "debug", "trace"])]
-    log_level: String,
-    #[command(subcommand)]
-    cmd: Cmd,
-}
-
-#[derive(Subcommand)]
-enum Cmd {
-    /// Create but do not start a container
-    Create(cmd::containers::CreateArgs),
-    /// Run a command in a new container
-    Run(cmd::containers::RunArgs),
-    /// Remove one or more containers
-    Rm(cmd::containers::RmArgs),
-    /// List containers
-    Ps(cmd::containers::PsArgs),
-    /// List images in local storage
-    Images(cmd::list::ImagesArgs),
-    /// Load image(s) from a tar archive
-    Load(cmd::archive::LoadArgs),
-    /// Save image(s) to an archive
-    Save(cmd::archive::SaveArgs),
-    /// Import a tarball to create a filesystem image
-    Import(cmd::archive::ImportArgs),
-    /// Add an additional name to a local image
-    Tag(cmd::names::TagArgs),
-    /// Remove one or more images from local storage
-    Rmi(cmd::names::RmiArgs),
-    /// Show history of a specified image
-    History(cmd::inspect::HistoryArgs),
-    /// Pull an image from a registry
-    Pull(cmd::registry::PullArgs),
-    /// Push an image to a specified destination
-    Push(cmd::registry::PushArgs),
-    /// Log in to a container registry
-    Login(cmd::registry::LoginArgs),
-    /// Log out of a container registry
-    Logout(cmd::registry::LogoutArgs),
-    /// Display berth system information
-    Info(cmd::info::InfoArgs),
-    /// Manage images
-    Image {
-        #[command(subcommand)]
-        cmd: ImageCmd,
-    },
-}
-
-#[derive(Subcommand)]
-enum ImageCmd {
-    /// List images in local storage
-    #[command(visible_alias = "list")]
-    Ls(cmd::list::ImagesArgs),
-    /// Display the configuration of an image
-    Inspect(cmd::inspect::InspectArgs),
-    /// Check if an image exists in local storage
-    Exists(cmd::names::ExistsArgs),
-    /// Remove unused images
-    Prune(cmd::names::PruneArgs),
-    /// Remove one or more images from local storage
-    Rm(cmd::names::RmiArgs),
-    /// Add an additional name to a local image
-    Tag(cmd::names::TagArgs),
-    /// Load image(s) from a tar archive
-    Load(cmd::archive::LoadArgs),
-    /// Save image(s) to an archive
-    Save(cmd::archive::SaveArgs),
-    /// Import a tarball to create a filesystem image
-    Import(cmd::archive::ImportArgs),
-    /// Show history of a specified image
-    History(cmd::inspect::HistoryArgs),
-    /// Pull an image from a registry
-    Pull(cmd::registry::PullArgs),
-    /// Push an image to a specified destination
-    Push(cmd::registry::PushArgs),
-}
+use crate::usage::Parsed;
+use engine::Engine;
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
-        Ok(c) => c,
-        Err(e) => return usage_error(e),
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let (cli, path) = match usage::parse(&args) {
+        Parsed::Run { cli, path } => (cli, path),
+        Parsed::Exit { stdout, stderr, code } => {
+            // A closed stdout (`berth --help | head -1`) changes nothing.
+            let _ = cmd::out(&stdout);
+            eprint!("{stderr}");
+            return ExitCode::from(code);
+        }
     };
     init_logging(&cli.log_level);
-    match run(cli) {
+    match run(*cli) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
+            let _ = cmd::out(&e.output);
             eprintln!("Error: {e}");
+            if e.usage {
+                eprintln!("{}", usage::see_help(&path));
+            }
             ExitCode::from(u8::try_from(e.code).unwrap_or(ENGINE as u8))
         }
     }
-}
-
-/// Help and version go to stdout with 0; anything else is a usage error:
-/// one line and 125, as podman does.
-fn usage_error(e: clap::Error) -> ExitCode {
-    use clap::error::ErrorKind;
-    if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
-        print!("{e}");
-        return ExitCode::SUCCESS;
-    }
-    if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
-        eprint!("{e}");
-        return ExitCode::from(ENGINE as u8);
-    }
-    let text = e.to_string();
-    let first = text.lines().next().unwrap_or("invalid usage");
-    eprintln!("Error: {}", first.trim_start_matches("error: "));
-    ExitCode::from(ENGINE as u8)
 }
 
 fn init_logging(level: &str) {
@@ -168,7 +74,7 @@ fn run(cli: Cli) -> Result<u8, CliError> {
     let engine = Engine::open(&cli.root, &cli.runroot, cli.storage_driver.as_deref())?;
     tracing::debug!(root = %cli.root.display(), runroot = %cli.runroot.display(), "opened image store");
     match cli.cmd {
-        Cmd::Images(a) | Cmd::Image { cmd: ImageCmd::Ls(a) } => cmd::list::images(&engine, &a),
+        Cmd::Images(a) | Cmd::Image { cmd: ImageCmd::List(a) } => cmd::list::images(&engine, &a),
         Cmd::Load(a) | Cmd::Image { cmd: ImageCmd::Load(a) } => cmd::archive::load(&engine, &a),
         Cmd::Save(a) | Cmd::Image { cmd: ImageCmd::Save(a) } => cmd::archive::save(&engine, &a),
         Cmd::Import(a) | Cmd::Image { cmd: ImageCmd::Import(a) } => cmd::archive::import(&engine, &a),

@@ -2,6 +2,7 @@
 //! `Error:` line and exit 125, and leaves the store as it was (same images,
 //! same blobs, same layers, no name for the failed image) and nothing
 //! written outside it.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 mod regharness;

@@ -7,10 +7,10 @@
 
 mod common;
 
-use std::io::Write as _;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::podman::{compare, run_with_input, ErrorLine, Podman, Row};
 use common::*;
 use serde_json::{json, Value};
 
@@ -20,92 +20,16 @@ fn require_root() {
     assert_eq!(euid, Some("0"), "these tests run containers: run them as root");
 }
 
-/// podman with a store, config and run dir of its own: vfs (nothing left
-/// mounted), runc (Debian's crun refuses this machine's hybrid cgroups), no
-/// network, the rlimits this machine allows.
-struct Podman {
-    dir: tempfile::TempDir,
-}
-
-impl Podman {
-    fn new() -> Podman {
-        let found = Command::new("podman").arg("--version").output();
-        assert!(found.is_ok_and(|o| o.status.success()), "podman 4.3 is the reference: apt-get install podman runc");
-        let dir = tempfile::Builder::new().prefix("berth-podman-cli").tempdir_in("/var/tmp").unwrap();
-        std::fs::write(
-            dir.path().join("containers.conf"),
-            "[containers]\ndefault_ulimits = [\"nofile=20000:20000\", \"nproc=32768:32768\"]\nnetns = \"none\"\n\
-             [engine]\ncgroup_manager = \"cgroupfs\"\nevents_logger = \"none\"\nruntime = \"runc\"\n",
-        )
-        .unwrap();
-        Podman { dir }
-    }
-
-    fn cmd(&self, args: &[&str]) -> Command {
-        let d = self.dir.path();
-        let mut c = Command::new("podman");
-        c.env("CONTAINERS_CONF", d.join("containers.conf"))
-            .env("CONTAINERS_REGISTRIES_CONF", "/dev/null")
-            .arg("--root")
-            .arg(d.join("root"))
-            .arg("--runroot")
-            .arg(d.join("run"))
-            .args(["--storage-driver", "vfs"])
-            .args(args)
-            .stdin(Stdio::null());
-        c
-    }
-}
-
-impl Drop for Podman {
-    /// Everything podman made goes, mounts included, before the tempdir.
-    fn drop(&mut self) {
-        let _ = self.cmd(&["rm", "-a", "-f", "-t", "0"]).output();
-        let dir = self.dir.path().to_string_lossy().into_owned();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-            let ours: Vec<&str> =
-                mounts.lines().filter_map(|l| l.split(' ').nth(4)).filter(|m| m.starts_with(&dir)).collect();
-            if ours.is_empty() {
-                break;
-            }
-            if Instant::now() > deadline {
-                for m in ours.iter().rev() {
-                    let _ = Command::new("umount").arg("-l").arg(m).status();
-                }
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-#[derive(Debug, PartialEq)]
-struct Out {
-    code: Option<i32>,
-    stdout: String,
-    /// The `Error: ` line, if any (podman's logrus warnings aside).
-    error: Option<String>,
-}
-
-fn output(mut c: Command, stdin: Option<&str>) -> Out {
+/// The caller's environment the `-e VAR` rows copy from.
+fn with_test_env(mut c: Command) -> Command {
     c.env("BERTH_CLI_TEST_SET", "from the caller").env_remove("BERTH_CLI_TEST_UNSET");
-    c.stdout(Stdio::piped()).stderr(Stdio::piped());
-    if stdin.is_some() {
-        c.stdin(Stdio::piped());
-    }
-    let mut child = c.spawn().unwrap();
-    if let Some(text) = stdin {
-        child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
-    }
-    let o = child.wait_with_output().unwrap();
-    let err = stderr(&o);
-    Out {
-        code: o.status.code(),
-        stdout: stdout(&o),
-        error: err.lines().find(|l| l.starts_with("Error: ")).map(String::from),
-    }
+    c
+}
+
+/// (exit code, stdout) of `c`.
+fn output(c: Command) -> (Option<i32>, String) {
+    let o = run_with_input(c, None);
+    (o.status.code(), stdout(&o))
 }
 
 /// Both tools, each with the busybox image as `localhost/bb:latest` (no
@@ -121,49 +45,32 @@ fn setup() -> (Env, Podman) {
     let podman = Podman::new();
     let rootfs = env.path("rootfs.tar");
     std::fs::write(&rootfs, busybox_layer()).unwrap();
-    let o = output(
+    let o = run_with_input(
         podman.cmd(&["import", "-q", "--change", "CMD [\"sh\"]", rootfs.to_str().unwrap(), "localhost/bb"]),
         None,
     );
-    assert_eq!(o.code, Some(0), "podman import: {o:?}");
+    assert_eq!(o.status.code(), Some(0), "podman import: {}", stderr(&o));
     let steps: &[(&[&str], i32)] = &[
         (&["create", "--name", "first", "--name", "c1", "bb", "true"], 0),
         (&["run", "--rm=false", "--name", "c2", "bb", "sh", "-c", "exit 3"], 3),
         (&["create", "--name", "c3", "--label", "k=v", "bb", "echo", "12345678901234567890"], 0),
     ];
     for (args, code) in steps {
-        assert_eq!(output(env.cmd(args), None).code, Some(*code), "berth {args:?}");
-        assert_eq!(output(podman.cmd(args), None).code, Some(*code), "podman {args:?}");
+        assert_eq!(output(env.cmd(args)).0, Some(*code), "berth {args:?}");
+        assert_eq!(output(podman.cmd(args)).0, Some(*code), "podman {args:?}");
     }
     (env, podman)
 }
 
-/// What a row compares besides the exit code.
-#[derive(Clone, Copy, PartialEq)]
-enum Same {
-    /// stdout, and the error line word for word.
-    All,
-    /// stdout; the error wording is clap's, not pflag's.
-    Stdout,
-}
-
-struct Row {
-    args: &'static [&'static str],
-    stdin: Option<&'static str>,
-    same: Same,
-    /// What both must print (a check on podman as much as on berth).
-    want: (i32, &'static str),
-}
-
 const fn row(args: &'static [&'static str], code: i32, stdout: &'static str) -> Row {
-    Row { args, stdin: None, same: Same::All, want: (code, stdout) }
+    Row::new(args, code, stdout)
 }
 
 const ROWS: &[Row] = &[
     // Everything after IMAGE goes to the container, `--` included; a `--`
     // before IMAGE ends the options.
     // (The error names the runtime: its words differ.)
-    Row { same: Same::Stdout, ..row(&["run", "--rm", "bb", "--", "echo", "a"], 127, "") },
+    Row { error: ErrorLine::Differs, ..row(&["run", "--rm", "bb", "--", "echo", "a"], 127, "") },
     row(&["run", "--rm", "--", "bb", "echo", "c"], 0, "c\n"),
     row(&["run", "--rm", "bb", "echo", "--", "-d"], 0, "-- -d\n"),
     row(&["run", "--rm", "bb", "sh", "-c", "echo $0", "-x"], 0, "-x\n"),
@@ -193,12 +100,12 @@ const ROWS: &[Row] = &[
     Row { stdin: Some("hi\n"), ..row(&["run", "--rm", "-i", "bb", "cat"], 0, "hi\n") },
     row(&["run", "--rm", "-t=false", "bb", "tty"], 1, "not a tty\n"),
     row(&["run", "--rm=1", "-t=F", "bb", "true"], 0, ""),
-    Row { same: Same::Stdout, ..row(&["run", "--rm=yes", "bb", "true"], 125, "") },
+    row(&["run", "--rm=yes", "bb", "true"], 125, ""),
     // rm: podman's checks and words.
     row(&["rm"], 125, ""),
     row(&["rm", "-a", "c1"], 125, ""),
     row(&["rm", "-t", "3", "c1"], 125, ""),
-    Row { same: Same::Stdout, ..row(&["rm", "-f", "-t", "abc", "c1"], 125, "") },
+    row(&["rm", "-f", "-t", "abc", "c1"], 125, ""),
     row(&["rm", "nosuch"], 1, ""),
     row(&["rm", "-i", "nosuch"], 0, ""),
     row(&["rm", "--ignore=true", "nosuch"], 0, ""),
@@ -215,7 +122,7 @@ const ROWS: &[Row] = &[
     row(&["ps", "-a", "-n", "0", "--format", "{{.Names}}"], 0, "c1\nc2\nc3\n"),
     row(&["ps", "-l", "--format", "{{.Names}}"], 0, "c3\n"),
     row(&["ps", "-n", "1", "-l"], 125, ""),
-    Row { same: Same::Stdout, ..row(&["ps", "-n"], 125, "") },
+    row(&["ps", "-n"], 125, ""),
     // Template fields as podman's psReporter gives them.
     row(
         &["ps", "-a", "--format", "{{.Names}}|{{.Command}}|{{.Labels}}|{{.Mounts}}|{{.Exited}}|{{.ExitCode}}|{{.Networks}}|{{.AutoRemove}}"],
@@ -241,28 +148,7 @@ const ROWS: &[Row] = &[
 #[test]
 fn conventions_as_podman() {
     let (env, podman) = setup();
-    let mut failures = Vec::new();
-    for r in ROWS {
-        let berth = output(env.cmd(r.args), r.stdin);
-        let pod = output(podman.cmd(r.args), r.stdin);
-        let mut problems = Vec::new();
-        if (berth.code, berth.stdout.as_str()) != (Some(r.want.0), r.want.1) {
-            problems.push(format!("berth {:?} {:?}, want {:?}", berth.code, berth.stdout, r.want));
-        }
-        if (pod.code, pod.stdout.as_str()) != (Some(r.want.0), r.want.1) {
-            problems.push(format!("podman {:?} {:?}, want {:?} (is this podman 4.3?)", pod.code, pod.stdout, r.want));
-        }
-        if r.want.0 >= 125 && berth.error.is_none() {
-            problems.push("berth printed no Error: line".into());
-        }
-        if r.same == Same::All && berth.error != pod.error {
-            problems.push(format!("error lines differ: berth {:?}, podman {:?}", berth.error, pod.error));
-        }
-        if !problems.is_empty() {
-            failures.push(format!("{:?}:\n  {}", r.args, problems.join("\n  ")));
-        }
-    }
-    assert!(failures.is_empty(), "{} of {} rows differ:\n{}", failures.len(), ROWS.len(), failures.join("\n"));
+    compare(ROWS, env.dir.path(), &|a| with_test_env(env.cmd(a)), &|a| with_test_env(podman.cmd(a)));
 }
 
 /// `rm -f` stops a running container as podman does: its stop signal
@@ -316,9 +202,9 @@ fn rm_force_stops_with_a_grace_period() {
 fn ps_json_has_podmans_shape() {
     let (env, podman) = setup();
     let list = |c: Command| -> Vec<Value> {
-        let o = output(c, None);
-        assert_eq!(o.code, Some(0));
-        serde_json::from_str(&o.stdout).unwrap()
+        let (code, out) = output(c);
+        assert_eq!(code, Some(0));
+        serde_json::from_str(&out).unwrap()
     };
     let berth = list(env.cmd(&["ps", "-a", "--format", "json"]));
     let pod = list(podman.cmd(&["ps", "-a", "--format", "json"]));
@@ -375,7 +261,7 @@ fn ps_json_has_podmans_shape() {
         assert!((secs(&b["Created"]) - secs(&p["Created"])).abs() < 300);
     }
     // An empty list is [], as podman prints it.
-    let empty = |c: Command| output(c, None).stdout;
+    let empty = |c: Command| output(c).1;
     assert_eq!(empty(env.cmd(&["ps", "--format", "json"])), "[]\n");
     assert_eq!(empty(podman.cmd(&["ps", "--format", "json"])), "[]\n");
 }
@@ -385,11 +271,10 @@ fn ps_json_has_podmans_shape() {
 #[test]
 fn ps_table_and_ids() {
     let (env, podman) = setup();
-    for (tool, o) in [
-        ("berth", output(env.cmd(&["ps", "-a", "-q"]), None)),
-        ("podman", output(podman.cmd(&["ps", "-a", "-q"]), None)),
-    ] {
-        let ids: Vec<&str> = o.stdout.lines().collect();
+    for (tool, o) in
+        [("berth", output(env.cmd(&["ps", "-a", "-q"]))), ("podman", output(podman.cmd(&["ps", "-a", "-q"])))]
+    {
+        let ids: Vec<&str> = o.1.lines().collect();
         assert!(ids.len() == 3 && ids.iter().all(|i| i.len() == 12), "{tool}: {ids:?}");
     }
     let full = env.ok(&["ps", "-a", "-q", "--no-trunc"]);

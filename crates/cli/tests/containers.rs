@@ -1,6 +1,7 @@
 //! Containers made from images, run for real as root: the root filesystem
 //! is an overlay of the image's layers with a fresh upper, and images in use
 //! by a container are protected from `rmi` and `image prune`.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 

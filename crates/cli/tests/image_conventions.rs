@@ -5,13 +5,12 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
-mod peer;
 
 use std::io::Write as _;
 use std::process::Stdio;
 
+use common::podman::podman_with_input;
 use common::*;
-use peer::podman_with_input;
 use serde_json::Value;
 
 /// The two sides, each with `x:1` imported from the same busybox tarball

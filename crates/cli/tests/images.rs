@@ -1,4 +1,5 @@
 //! `berth` image commands against the real binary, each test in its own root.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 

@@ -1,37 +1,12 @@
 //! Interoperability with podman (Debian's, with its own --root per test):
 //! archives podman writes load into berth with the same image ID (config
 //! digest), and archives berth writes load into podman with the same ID.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 
-use std::process::Command;
-
+use common::podman::Podman;
 use common::*;
-
-struct Podman {
-    dir: tempfile::TempDir,
-}
-
-impl Podman {
-    fn new() -> Podman {
-        Podman { dir: tempfile::Builder::new().prefix("berth-podman").tempdir_in("/var/tmp").unwrap() }
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        let d = self.dir.path();
-        let o = Command::new("podman")
-            .arg("--root")
-            .arg(d.join("root"))
-            .arg("--runroot")
-            .arg(d.join("run"))
-            .args(["--storage-driver", "vfs", "--events-backend", "none", "--cgroup-manager", "cgroupfs"])
-            .args(args)
-            .output()
-            .expect("podman is installed (apt-get install podman)");
-        assert!(o.status.success(), "podman {args:?}: {}", stderr(&o));
-        stdout(&o)
-    }
-}
 
 #[test]
 fn podman_archives_load_into_berth_and_back() {

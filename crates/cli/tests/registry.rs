@@ -1,5 +1,6 @@
 //! `berth pull`, `push`, `login` and `logout` against a private
 //! docker-registry on 127.0.0.1, each test with its own roots and registry.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 mod regharness;

@@ -5,13 +5,12 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
-mod peer;
 
 use std::os::unix::fs::{FileTypeExt as _, MetadataExt as _};
 use std::path::Path;
 
+use common::podman::podman;
 use common::*;
-use peer::podman;
 
 fn podman_images(env: &Env) -> String {
     let (code, out, err) = podman(env, &["images", "--format", "{{.ID}} {{.Repository}}:{{.Tag}}"]);

@@ -1,6 +1,7 @@
 //! Docker's default seccomp profile, seen from inside real containers (run
 //! as root): the filter is on, what it refuses fails with EPERM, and what
 //! ordinary programs do (busybox's applets) still works.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 

@@ -1,5 +1,6 @@
 //! zstd-compressed layers written by a real peer (skopeo, containers/image)
 //! through `berth load`, `save` and `pull`.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 mod regharness;

@@ -57,7 +57,8 @@ pub struct SaveArgs {
     /// Suppress the output
     #[arg(short, long)]
     quiet: bool,
-    #[arg(required = true, value_name = "IMAGE")]
+    /// The image (by name or ID), then more names for it in the archive; with -m, more images
+    #[arg(value_name = "IMAGE")]
     images: Vec<String>,
 }
 
@@ -65,6 +66,9 @@ pub struct SaveArgs {
 /// others more names for it in a docker-archive; with `-m` every argument is
 /// an image, which only docker-archive can hold several of.
 pub fn save(engine: &Engine, a: &SaveArgs) -> Result<u8> {
+    if a.images.is_empty() {
+        return Err(CliError::usage("need at least 1 argument"));
+    }
     let format: Format = a.format.parse()?;
     let (images, tags) = match a.multi_image_archive {
         true => (&a.images[..], &[][..]),
@@ -140,13 +144,15 @@ pub fn import(engine: &Engine, a: &ImportArgs) -> Result<u8> {
         Box::new(File::open(&a.path).ctx(|| format!("opening {}", a.path))?)
     };
     let created = humantime::format_rfc3339_nanos(SystemTime::now()).to_string();
+    // podman's words when no message is given.
+    let message = a.message.as_deref().unwrap_or("imported from tarball");
     let img = engine.create_from_layer(reader, |diff_id| {
         let mut history = json!({
             "created": created,
             "created_by": format!("/bin/sh -c #(nop) ADD file:{} in /", diff_id.hex()),
         });
-        if let Some(m) = &a.message {
-            history["comment"] = json!(m);
+        if !message.is_empty() {
+            history["comment"] = json!(message);
         }
         let mut cfg = json!({
             "created": created,
@@ -156,8 +162,8 @@ pub fn import(engine: &Engine, a: &ImportArgs) -> Result<u8> {
             "rootfs": {"type": "layers", "diff_ids": [diff_id.to_string()]},
             "history": [history],
         });
-        if let Some(m) = &a.message {
-            cfg["comment"] = json!(m);
+        if !message.is_empty() {
+            cfg["comment"] = json!(message);
         }
         cfg
     })?;

@@ -13,21 +13,8 @@ use super::registry::{pull_image, RemoteArgs};
 use crate::error::{CliError, Result};
 use crate::format::{self, Format};
 
-/// Go's `strconv.ParseBool`, which podman's boolean flags use. Every boolean
-/// flag here is `num_args = 0..=1, require_equals = true` with this parser:
-/// `--flag` or `--flag=VALUE`, never a separate word, so `-it` and
-/// `--rm IMAGE` parse as they do with podman.
-pub fn go_bool(s: &str) -> std::result::Result<bool, String> {
-    match s {
-        "1" | "t" | "T" | "TRUE" | "true" | "True" => Ok(true),
-        "0" | "f" | "F" | "FALSE" | "false" | "False" => Ok(false),
-        _ => Err(format!("strconv.ParseBool: parsing {s:?}: invalid syntax")),
-    }
-}
-
 /// The flags `create` and `run` share.
 #[derive(clap::Args)]
-#[command(args_override_self = true)]
 pub struct CreateArgs {
     /// Assign a name to the container
     #[arg(long)]
@@ -45,32 +32,29 @@ pub struct CreateArgs {
     #[arg(short, long)]
     user: Option<String>,
     /// Set container hostname
-    #[arg(long)]
+    #[arg(short = 'h', long)]
     hostname: Option<String>,
     /// Overwrite the default ENTRYPOINT of the image (a string, or a JSON array)
     #[arg(long, allow_hyphen_values = true)]
     entrypoint: Option<String>,
     /// Allocate a pseudo-TTY for container
-    #[arg(short, long, num_args = 0..=1, require_equals = true, default_value = "false",
-          default_missing_value = "true", value_parser = go_bool, action = clap::ArgAction::Set)]
+    #[arg(short, long)]
     tty: bool,
     /// Keep STDIN open even if not attached
-    #[arg(short, long, num_args = 0..=1, require_equals = true, default_value = "false",
-          default_missing_value = "true", value_parser = go_bool, action = clap::ArgAction::Set)]
+    #[arg(short, long)]
     interactive: bool,
     /// Pull image policy: missing, always or never
     #[arg(long, default_value = "missing", value_parser = ["missing", "always", "never"])]
     pull: String,
     /// Suppress output information when pulling images
-    #[arg(short, long, num_args = 0..=1, require_equals = true, default_value = "false",
-          default_missing_value = "true", value_parser = go_bool, action = clap::ArgAction::Set)]
+    #[arg(short, long)]
     quiet: bool,
     #[command(flatten)]
     remote: RemoteArgs,
-    /// The image to make the container from, then the command and its
-    /// arguments: everything after IMAGE goes to the container, `--`
-    /// included, as with podman. (One argument, not two: clap would take a
-    /// `--` right after IMAGE as its own.)
+    /// The image to make the container from, then the command to run in it and its arguments
+    // Everything after IMAGE goes to the container, `--` included, as with
+    // podman. (One argument, not two: clap would take a `--` right after
+    // IMAGE as its own.)
     #[arg(trailing_var_arg = true, required = true, num_args = 1..,
           value_name = "IMAGE [COMMAND [ARG...]]")]
     image_and_command: Vec<String>,
@@ -87,37 +71,30 @@ impl CreateArgs {
 }
 
 #[derive(clap::Args)]
-#[command(args_override_self = true)]
 pub struct RunArgs {
     /// Remove container (and pod if created) after exit
-    #[arg(long, num_args = 0..=1, require_equals = true, default_value = "false",
-          default_missing_value = "true", value_parser = go_bool, action = clap::ArgAction::Set)]
+    #[arg(long)]
     rm: bool,
     #[command(flatten)]
     create: CreateArgs,
 }
 
 #[derive(clap::Args)]
-#[command(args_override_self = true)]
 pub struct RmArgs {
     /// Force removal of a running or unusable container
-    #[arg(short, long, num_args = 0..=1, require_equals = true, default_value = "false",
-          default_missing_value = "true", value_parser = go_bool, action = clap::ArgAction::Set)]
+    #[arg(short, long)]
     force: bool,
     /// Remove all containers
-    #[arg(short, long, num_args = 0..=1, require_equals = true, default_value = "false",
-          default_missing_value = "true", value_parser = go_bool, action = clap::ArgAction::Set)]
+    #[arg(short, long)]
     all: bool,
     /// Ignore errors when a specified container is missing
-    #[arg(short, long, num_args = 0..=1, require_equals = true, default_value = "false",
-          default_missing_value = "true", value_parser = go_bool, action = clap::ArgAction::Set)]
+    #[arg(short, long)]
     ignore: bool,
     /// Seconds to wait for stop before killing the container (default 10)
     #[arg(short, long, value_name = "SECONDS")]
     time: Option<u64>,
     /// Remove anonymous volumes associated with the container (berth has no volumes yet: nothing to remove)
-    #[arg(short, long, num_args = 0..=1, require_equals = true, default_value = "false",
-          default_missing_value = "true", value_parser = go_bool, action = clap::ArgAction::Set)]
+    #[arg(short, long)]
     volumes: bool,
     /// The containers to remove, by name or (short) ID
     #[arg(value_name = "CONTAINER")]
@@ -125,33 +102,27 @@ pub struct RmArgs {
 }
 
 #[derive(clap::Args)]
-#[command(args_override_self = true)]
 pub struct PsArgs {
     /// Show all the containers, default is only running containers
-    #[arg(short, long, num_args = 0..=1, require_equals = true, default_value = "false",
-          default_missing_value = "true", value_parser = go_bool, action = clap::ArgAction::Set)]
+    #[arg(short, long)]
     all: bool,
     /// Print the numeric IDs of the containers only
-    #[arg(short, long, num_args = 0..=1, require_equals = true, default_value = "false",
-          default_missing_value = "true", value_parser = go_bool, action = clap::ArgAction::Set)]
+    #[arg(short, long)]
     quiet: bool,
     /// Display the extended information
-    #[arg(long = "no-trunc", num_args = 0..=1, require_equals = true, default_value = "false",
-          default_missing_value = "true", value_parser = go_bool, action = clap::ArgAction::Set)]
+    #[arg(long = "no-trunc")]
     no_trunc: bool,
     /// Pretty-print containers to JSON or using a Go template
     #[arg(long)]
     format: Option<String>,
     /// Do not print headers
-    #[arg(long, num_args = 0..=1, require_equals = true, default_value = "false",
-          default_missing_value = "true", value_parser = go_bool, action = clap::ArgAction::Set)]
+    #[arg(long)]
     noheading: bool,
     /// Print the n last created containers (all states) (default -1)
     #[arg(short = 'n', long, allow_negative_numbers = true, value_name = "N")]
     last: Option<i64>,
     /// Act on the latest container berth is aware of
-    #[arg(short, long, num_args = 0..=1, require_equals = true, default_value = "false",
-          default_missing_value = "true", value_parser = go_bool, action = clap::ArgAction::Set)]
+    #[arg(short, long)]
     latest: bool,
 }
 
@@ -248,10 +219,10 @@ pub fn run(engine: &Engine, a: &RunArgs) -> Result<u8> {
 pub fn rm(engine: &Engine, a: &RmArgs) -> Result<u8> {
     // podman's checks and words.
     if a.all && !a.containers.is_empty() {
-        return Err(CliError::new("no arguments are needed with --all"));
+        return Err(CliError::usage("no arguments are needed with --all"));
     }
     if !a.all && a.containers.is_empty() {
-        return Err(CliError::new("you must provide at least one name or id"));
+        return Err(CliError::usage("you must provide at least one name or id"));
     }
     if a.time.is_some() && !a.force {
         return Err(CliError::new("--force option must be specified to use the --time option"));
@@ -274,7 +245,7 @@ pub fn rm(engine: &Engine, a: &RmArgs) -> Result<u8> {
                     ErrorKind::InUse => 2,
                     _ => crate::error::ENGINE,
                 };
-                let err = CliError { code, msg: e.msg };
+                let err = CliError::with_code(code, e.msg);
                 match &first_err {
                     None => first_err = Some(err),
                     Some(_) => eprintln!("Error: {err}"),
@@ -334,30 +305,16 @@ pub fn ps(engine: &Engine, a: &PsArgs) -> Result<u8> {
     }
     let format = a.format.as_deref().unwrap_or(if a.quiet { "{{.ID}}" } else { PS_DEFAULT });
     // `json` and `{{json .}}` print the list as podman's JSON, not a row each.
-    if is_json(format) {
+    if format::is_json(format) {
         let rows: Vec<Value> = list.iter().map(ps_json).collect();
         let text = serde_json::to_string_pretty(&rows).map_err(|e| CliError::new(e.to_string()))?;
         return out(&format!("{text}\n")).map(|()| 0);
     }
     let rows: Vec<Value> = list.iter().map(|c| ps_row(c, a.no_trunc)).collect();
     let headers: HashMap<&str, &str> = PS_HEADERS.iter().copied().collect();
-    let mut text = Format::parse(format)?.render(&rows, &headers)?;
-    if a.noheading && format.starts_with("table") {
-        // Aligned as a table, without its first line.
-        text = text.split_once('\n').map(|(_, rest)| rest.to_string()).unwrap_or_default();
-    }
-    out(&text)?;
+    let fmt = Format::parse(format)?.named("ps", "containers.psReporter").heading(!a.noheading);
+    out(&fmt.render(&rows, &headers)?)?;
     Ok(0)
-}
-
-/// podman's test for a JSON format: `json` or `{{json .}}`, spaces allowed.
-fn is_json(format: &str) -> bool {
-    let f = format.trim();
-    if f == "json" {
-        return true;
-    }
-    let Some(inner) = f.strip_prefix("{{").and_then(|f| f.strip_suffix("}}")) else { return false };
-    matches!(inner.split_whitespace().collect::<Vec<_>>().as_slice(), ["json"] | ["json", "."])
 }
 
 /// Seconds since the epoch as Go's `time.Time.Unix()`, with Go's zero time

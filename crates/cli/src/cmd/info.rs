@@ -12,7 +12,7 @@ use serde_json::Value as Json;
 
 use super::out;
 use crate::error::{CliError, Result};
-use crate::format::Format;
+use crate::format::{self, Format};
 use engine::containers::State;
 use engine::Engine;
 
@@ -28,7 +28,7 @@ pub fn info(engine: &Engine, a: &InfoArgs) -> Result<u8> {
     let text = match a.format.as_deref().map(str::trim) {
         None => yaml(&doc.json_named(), 0),
         // podman prints `{{json .}}` exactly as `--format json`: indented.
-        Some(f) if f == "json" || is_json_of_dot(f) => {
+        Some(f) if format::is_json(f) => {
             let mut s = serde_json::to_string_pretty(&doc.json_named())
                 .map_err(|e| CliError::new(format!("encoding info: {e}")))?;
             s.push('\n');
@@ -36,17 +36,11 @@ pub fn info(engine: &Engine, a: &InfoArgs) -> Result<u8> {
         }
         Some(_) => {
             let f = a.format.as_deref().unwrap_or_default();
-            Format::parse(f)?.render(&[doc.go_named()], &HashMap::new())?
+            Format::parse(f)?.named("info", "*define.Info").one_value().render(&[doc.go_named()], &HashMap::new())?
         }
     };
     out(&text)?;
     Ok(0)
-}
-
-/// `{{json .}}`, spaces allowed inside the braces.
-fn is_json_of_dot(f: &str) -> bool {
-    let inner = f.strip_prefix("{{").and_then(|s| s.strip_suffix("}}")).map(str::trim);
-    inner.is_some_and(|s| s.split_whitespace().collect::<Vec<_>>() == ["json", "."])
 }
 
 /// A value of the document.
@@ -299,12 +293,5 @@ mod tests {
         assert_eq!(yaml_string("x\ny"), "\"x\\ny\"");
         let doc: Json = serde_json::json!({"b": {"z": 1, "a": ["x"]}, "a": {}});
         assert_eq!(yaml(&doc, 0), "a: {}\nb:\n  a:\n  - x\n  z: 1\n");
-    }
-
-    #[test]
-    fn json_of_dot_is_recognised() {
-        assert!(is_json_of_dot("{{json .}}"));
-        assert!(is_json_of_dot("{{ json . }}"));
-        assert!(!is_json_of_dot("{{json .Store}}"));
     }
 }

@@ -16,26 +16,36 @@ pub struct InspectArgs {
     /// Format the output using the given Go template
     #[arg(short, long)]
     format: Option<String>,
-    #[arg(required = true, value_name = "IMAGE")]
+    /// The images, by name or (short) ID
+    #[arg(value_name = "IMAGE")]
     images: Vec<String>,
 }
 
 pub fn inspect(engine: &Engine, a: &InspectArgs) -> Result<u8> {
+    if a.images.is_empty() {
+        return Err(CliError::usage("no names or ids specified"));
+    }
     let mut docs = Vec::new();
     for name in &a.images {
         docs.push(inspect_doc(engine, &engine.get(name)?));
     }
     let text = match a.format.as_deref().filter(|f| !format::is_json(f)) {
         Some(f) => {
-            let values = docs
+            let mut values = docs
                 .iter()
                 .map(serde_json::to_value)
                 .collect::<Result<Vec<_>, _>>()
                 .ctx(|| "encoding inspect output".into())?;
+            // podman's templates take the Go field name `.ID` as well as `.Id`.
+            for v in &mut values {
+                if let Some(id) = v.get("Id").cloned() {
+                    v["ID"] = id;
+                }
+            }
             Format::parse(f)?
                 .named("inspect", "interface {}")
                 .render(&values, &HashMap::new())
-                .map_err(|e| CliError::new(format!("inspecting object: printing inspect output: {e}")))?
+                .map_err(|e| CliError { msg: format!("inspecting object: printing inspect output: {}", e.msg), ..e })?
         }
         // `json` and `{{json .}}` are the default output, as in podman.
         None => {
@@ -82,6 +92,9 @@ struct InspectDoc {
     manifest_type: String,
     user: String,
     history: Value,
+    /// The image's names (podman leaves the field out when there are none).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    names_history: Vec<String>,
 }
 
 fn inspect_doc(engine: &Engine, img: &Image) -> InspectDoc {
@@ -111,6 +124,7 @@ fn inspect_doc(engine: &Engine, img: &Image) -> InspectDoc {
         manifest_type: img.manifest_media_type.clone(),
         user: c.pointer("/config/User").and_then(Value::as_str).unwrap_or("").to_string(),
         history: c.get("history").cloned().unwrap_or_else(|| json!([])),
+        names_history: img.names.iter().map(|n| n.to_string()).collect(),
     };
     doc
 }
@@ -121,8 +135,7 @@ pub struct HistoryArgs {
     #[arg(long)]
     format: Option<String>,
     /// Display sizes and dates in human readable format
-    #[arg(short = 'H', long, num_args = 0..=1, require_equals = true, default_value_t = true,
-          default_missing_value = "true", action = clap::ArgAction::Set)]
+    #[arg(short = 'H', long, default_value_t = true)]
     human: bool,
     /// Do not truncate the output
     #[arg(long = "no-trunc", visible_alias = "notruncate")]
@@ -130,6 +143,7 @@ pub struct HistoryArgs {
     /// Display the numeric IDs only
     #[arg(short, long)]
     quiet: bool,
+    /// The image, by name or (short) ID
     #[arg(value_name = "IMAGE")]
     image: String,
 }

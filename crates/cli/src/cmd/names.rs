@@ -6,8 +6,10 @@ use engine::{images, Engine};
 
 #[derive(clap::Args)]
 pub struct TagArgs {
+    /// The image to name, by name or (short) ID
     #[arg(value_name = "IMAGE")]
     image: String,
+    /// The new names (`[REGISTRY/]REPOSITORY[:TAG]`)
     #[arg(required = true, value_name = "TARGET_NAME")]
     targets: Vec<String>,
 }
@@ -30,16 +32,17 @@ pub struct RmiArgs {
     /// Force removal of the image (an image with several names given by ID); ignore missing images
     #[arg(short, long)]
     force: bool,
+    /// The images to remove (by ID, with all their names) or untag (by name)
     #[arg(value_name = "IMAGE")]
     images: Vec<String>,
 }
 
 pub fn rmi(engine: &Engine, a: &RmiArgs) -> Result<u8> {
     if a.all && !a.images.is_empty() {
-        return Err(CliError::new("when using the --all switch, you may not pass any images names or IDs"));
+        return Err(CliError::usage("when using the --all switch, you may not pass any images names or IDs"));
     }
     if !a.all && a.images.is_empty() {
-        return Err(CliError::new("image name or ID must be specified"));
+        return Err(CliError::usage("image name or ID must be specified"));
     }
     let mut text = String::new();
     let mut first_err: Option<CliError> = None;
@@ -85,7 +88,7 @@ fn rmi_one(engine: &Engine, input: &str, force: bool, all: bool, text: &mut Stri
     }
     engine.remove_image(&img, force).map_err(|e| match e.kind {
         // podman exits 2 when the image is in use.
-        engine::ErrorKind::InUse => CliError { code: 2, msg: e.msg },
+        engine::ErrorKind::InUse => CliError::with_code(2, e.msg),
         _ => e.into(),
     })?;
     for n in &img.names {
@@ -97,6 +100,7 @@ fn rmi_one(engine: &Engine, input: &str, force: bool, all: bool, text: &mut Stri
 
 #[derive(clap::Args)]
 pub struct ExistsArgs {
+    /// The image, by name or (short) ID
     #[arg(value_name = "IMAGE")]
     image: String,
 }

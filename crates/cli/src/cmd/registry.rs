@@ -18,8 +18,7 @@ use engine::{Engine, Image};
 #[derive(clap::Args)]
 pub struct RemoteArgs {
     /// Require HTTPS and verify certificates when contacting registries
-    #[arg(long = "tls-verify", num_args = 0..=1, require_equals = true, default_value_t = true,
-          default_missing_value = "true", action = clap::ArgAction::Set)]
+    #[arg(long = "tls-verify", default_value_t = true)]
     tls_verify: bool,
     /// Path of the authentication file
     #[arg(long)]
@@ -66,8 +65,9 @@ pub struct PullArgs {
     /// Suppress output information when pulling images
     #[arg(short, long)]
     quiet: bool,
-    #[arg(value_name = "IMAGE")]
-    image: String,
+    /// The images to pull, by name (a short name is tried in each search registry) or digest
+    #[arg(required = true, value_name = "IMAGE")]
+    images: Vec<String>,
 }
 
 impl PullArgs {
@@ -90,9 +90,13 @@ impl PullArgs {
     }
 }
 
+/// Each image in turn, its ID printed once it is in; the first failure ends it (as podman).
 pub fn pull(engine: &Engine, a: &PullArgs) -> Result<u8> {
-    let img = pull_image(engine, &a.image, &a.remote, a.platform()?, a.quiet)?;
-    out(&format!("{}\n", img.id.hex()))?;
+    let platform = a.platform()?;
+    for image in &a.images {
+        let img = pull_image(engine, image, &a.remote, platform.clone(), a.quiet)?;
+        out(&format!("{}\n", img.id.hex()))?;
+    }
     Ok(0)
 }
 
@@ -368,6 +372,7 @@ pub struct LogoutArgs {
     /// Remove the cached credentials for all registries in the auth file
     #[arg(short, long, conflicts_with = "registry")]
     all: bool,
+    /// Registry to log out of (`host[:port]`)
     #[arg(value_name = "REGISTRY", required_unless_present = "all")]
     registry: Option<String>,
 }

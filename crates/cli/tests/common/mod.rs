@@ -1,6 +1,8 @@
 //! Shared harness: each test gets its own --root/--runroot in a tempdir and
 //! builds busybox image archives by hand (no registry, no network).
-#![allow(dead_code)]
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+pub mod podman;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -49,12 +51,18 @@ impl Env {
         stdout(&o)
     }
 
-    /// Run berth expecting failure with `code` and a one-line `Error: ` message.
+    /// Run berth expecting failure with `code` and a one-line `Error: `
+    /// message (a usage error adds podman's "See 'berth COMMAND --help'").
     pub fn fails(&self, args: &[&str], code: i32) -> String {
         let o = self.run(args);
         assert_eq!(o.status.code(), Some(code), "berth {args:?}: stdout {} stderr {}", stdout(&o), stderr(&o));
         let e = stderr(&o);
-        assert!(e.starts_with("Error: ") && e.trim_end().lines().count() == 1, "want one error line, got {e:?}");
+        let lines: Vec<&str> = e.trim_end().lines().collect();
+        let see = |l: &str| l.starts_with("See 'berth ") && l.ends_with(" --help'");
+        assert!(
+            e.starts_with("Error: ") && (lines.len() == 1 || lines.len() == 2 && see(lines[1])),
+            "want one error line, got {e:?}"
+        );
         e
     }
 

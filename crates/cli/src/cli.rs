@@ -1,0 +1,293 @@
+//! The command tree: every command, its one-line summary, its description
+//! (the doc comment's later paragraphs, podman's "Description:") and its
+//! examples (`after_help`, podman's "Examples:"). `help.rs` lays them out as
+//! podman does; `flags.rs` gives every command podman's flag conventions.
+//!
+//! Commands are declared in the order podman registers them, which is the
+//! order of its "Did you mean this?" suggestions; help lists them sorted.
+
+use std::path::PathBuf;
+
+use clap::{CommandFactory as _, Parser, Subcommand};
+
+use crate::cmd;
+use engine::{DEFAULT_ROOT, DEFAULT_RUNROOT};
+
+/// The full tree, with podman's conventions applied.
+pub fn command() -> clap::Command {
+    crate::flags::apply(Cli::command())
+}
+
+/// Manage containers and images
+#[derive(Parser)]
+#[command(name = "berth", version)]
+pub struct Cli {
+    /// Path to the root directory in which data, including images, is stored
+    #[arg(long, global = true, default_value = DEFAULT_ROOT)]
+    pub root: PathBuf,
+    /// Path to the 'run directory' where all state information is stored
+    #[arg(long, global = true, default_value = DEFAULT_RUNROOT)]
+    pub runroot: PathBuf,
+    /// Select which storage driver is used to manage storage of images and containers
+    #[arg(long = "storage-driver", global = true, value_parser = ["overlay", "vfs"])]
+    pub storage_driver: Option<String>,
+    /// Log messages above specified level (error, warn, info, debug, trace)
+    #[arg(long = "log-level", global = true, default_value = "warn", value_parser = ["error", "warn", "info", "debug", "trace"])]
+    pub log_level: String,
+    #[command(subcommand)]
+    pub cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+pub enum Cmd {
+    /// Create but do not start a container
+    ///
+    /// Creates a new container from the given image and prepares it for running the specified command.
+    ///
+    /// The container ID is then printed to stdout. The container will be created with the initial state 'created'.
+    #[command(after_help = "berth create alpine ls\n\
+                           berth create --label HELLO=WORLD alpine ls\n\
+                           berth create -t -i --name myctr alpine ls")]
+    Create(cmd::containers::CreateArgs),
+    /// List containers
+    ///
+    /// Prints out information about the containers
+    #[command(after_help = "berth ps -a\n\
+                           berth ps -a --format \"{{.ID}}  {{.Image}}  {{.Labels}}  {{.Mounts}}\"\n\
+                           berth ps -n 3 --format json")]
+    Ps(cmd::containers::PsArgs),
+    /// Remove one or more containers
+    ///
+    /// Removes one or more containers from the host. The container name or ID can be used.
+    ///
+    /// Command does not remove images. Running or unusable containers will not be removed without the -f option.
+    #[command(after_help = "berth rm imageID\n\
+                           berth rm mywebserver myflaskserver 860a4b23\n\
+                           berth rm --force --all\n\
+                           berth rm -f c684f0d469f2")]
+    Rm(cmd::containers::RmArgs),
+    /// Run a command in a new container
+    ///
+    /// Runs a command in a new container from the given image
+    #[command(after_help = "berth run imageID ls -alF /etc\n\
+                           berth run --rm -e GREETING=hello alpine sh -c 'echo $GREETING'\n\
+                           berth run -i -t --entrypoint '[\"/bin/sh\",\"-l\"]' fedora")]
+    Run(cmd::containers::RunArgs),
+    /// Show history of a specified image
+    ///
+    /// Displays the history of an image.
+    ///
+    /// The information can be printed out in an easy to read, or user specified format, and can be truncated.
+    #[command(after_help = HISTORY_EXAMPLES)]
+    History(cmd::inspect::HistoryArgs),
+    /// Manage images
+    ///
+    /// Manage images
+    Image {
+        #[command(subcommand)]
+        cmd: ImageCmd,
+    },
+    /// Import a tarball to create a filesystem image
+    ///
+    /// Create a container image from the contents of the specified tarball (.tar, .tar.gz, .tgz, .tar.zst), or `-` for stdin.
+    ///
+    /// Optionally tag the image. You can specify the instructions using the --change option.
+    #[command(after_help = IMPORT_EXAMPLES)]
+    Import(cmd::archive::ImportArgs),
+    /// List images in local storage
+    ///
+    /// Lists images previously pulled to the system or created on the system.
+    #[command(after_help = IMAGES_EXAMPLES)]
+    Images(cmd::list::ImagesArgs),
+    /// Load image(s) from a tar archive
+    ///
+    /// Loads an image from a locally stored archive (tar file) into container storage.
+    #[command(after_help = LOAD_EXAMPLES)]
+    Load(cmd::archive::LoadArgs),
+    /// Pull an image from a registry
+    ///
+    /// Pulls an image from a registry and stores it locally.
+    ///
+    /// An image can be pulled by tag or digest. If a tag is not specified, the image with the 'latest' tag is pulled.
+    #[command(after_help = PULL_EXAMPLES)]
+    Pull(cmd::registry::PullArgs),
+    /// Push an image to a specified destination
+    ///
+    /// Pushes a source image to a specified destination.
+    #[command(after_help = PUSH_EXAMPLES)]
+    Push(cmd::registry::PushArgs),
+    /// Removes one or more images from local storage
+    ///
+    /// Removes one or more previously pulled or locally created images.
+    #[command(after_help = RMI_EXAMPLES)]
+    Rmi(cmd::names::RmiArgs),
+    /// Save image(s) to an archive
+    ///
+    /// Save an image to docker-archive or oci-archive on the local machine. Default is docker-archive.
+    #[command(after_help = SAVE_EXAMPLES)]
+    Save(cmd::archive::SaveArgs),
+    /// Add an additional name to a local image
+    ///
+    /// Adds one or more additional names to locally-stored image.
+    #[command(after_help = TAG_EXAMPLES)]
+    Tag(cmd::names::TagArgs),
+    /// Display berth system information
+    ///
+    /// Display information pertaining to the host, current storage stats, and build of berth.
+    ///
+    /// Useful for the user and when reporting issues.
+    #[command(after_help = "berth info\n\
+                           berth info --format json\n\
+                           berth info --format '{{.Store.GraphDriverName}}'")]
+    Info(cmd::info::InfoArgs),
+    /// Login to a container registry
+    ///
+    /// Login to a container registry on a specified server.
+    #[command(after_help = "berth login quay.io\n\
+                           berth login --username ... --password-stdin quay.io\n\
+                           berth login --authfile dir/auth.json quay.io")]
+    Login(cmd::registry::LoginArgs),
+    /// Logout of a container registry
+    ///
+    /// Remove the cached username and password for the registry.
+    #[command(after_help = "berth logout quay.io\n\
+                           berth logout --authfile dir/auth.json quay.io\n\
+                           berth logout --all")]
+    Logout(cmd::registry::LogoutArgs),
+}
+
+#[derive(Subcommand)]
+pub enum ImageCmd {
+    /// Check if an image exists in local storage
+    ///
+    /// If the named image exists in local storage, berth image exists exits with 0, otherwise the exit code will be 1.
+    #[command(after_help = "berth image exists ID\n\
+                           berth image exists IMAGE || berth pull IMAGE")]
+    Exists(cmd::names::ExistsArgs),
+    /// Show history of a specified image
+    ///
+    /// Displays the history of an image.
+    ///
+    /// The information can be printed out in an easy to read, or user specified format, and can be truncated.
+    #[command(after_help = HISTORY_EXAMPLES)]
+    History(cmd::inspect::HistoryArgs),
+    /// Import a tarball to create a filesystem image
+    ///
+    /// Create a container image from the contents of the specified tarball (.tar, .tar.gz, .tgz, .tar.zst), or `-` for stdin.
+    ///
+    /// Optionally tag the image. You can specify the instructions using the --change option.
+    #[command(after_help = IMPORT_EXAMPLES)]
+    Import(cmd::archive::ImportArgs),
+    /// Display the configuration of an image
+    ///
+    /// Displays the low-level information of an image identified by name or ID.
+    #[command(after_help = "berth image inspect alpine\n\
+                           berth image inspect --format \"imageId: {{.Id}} size: {{.Size}}\" alpine\n\
+                           berth image inspect --format json alpine busybox")]
+    Inspect(cmd::inspect::InspectArgs),
+    /// List images in local storage
+    ///
+    /// Lists images previously pulled to the system or created on the system.
+    #[command(visible_alias = "ls", after_help = IMAGES_EXAMPLES)]
+    List(cmd::list::ImagesArgs),
+    /// Load image(s) from a tar archive
+    ///
+    /// Loads an image from a locally stored archive (tar file) into container storage.
+    #[command(after_help = LOAD_EXAMPLES)]
+    Load(cmd::archive::LoadArgs),
+    /// Remove unused images
+    ///
+    /// Removes dangling or unused images from local storage.
+    #[command(after_help = "berth image prune\n\
+                           berth image prune -a -f")]
+    Prune(cmd::names::PruneArgs),
+    /// Pull an image from a registry
+    ///
+    /// Pulls an image from a registry and stores it locally.
+    ///
+    /// An image can be pulled by tag or digest. If a tag is not specified, the image with the 'latest' tag is pulled.
+    #[command(after_help = PULL_EXAMPLES)]
+    Pull(cmd::registry::PullArgs),
+    /// Push an image to a specified destination
+    ///
+    /// Pushes a source image to a specified destination.
+    #[command(after_help = PUSH_EXAMPLES)]
+    Push(cmd::registry::PushArgs),
+    /// Removes one or more images from local storage
+    ///
+    /// Removes one or more previously pulled or locally created images.
+    #[command(after_help = RMI_EXAMPLES)]
+    Rm(cmd::names::RmiArgs),
+    /// Save image(s) to an archive
+    ///
+    /// Save an image to docker-archive or oci-archive on the local machine. Default is docker-archive.
+    #[command(after_help = SAVE_EXAMPLES)]
+    Save(cmd::archive::SaveArgs),
+    /// Add an additional name to a local image
+    ///
+    /// Adds one or more additional names to locally-stored image.
+    #[command(after_help = TAG_EXAMPLES)]
+    Tag(cmd::names::TagArgs),
+}
+
+// Examples shared by a command and its `image` twin.
+const HISTORY_EXAMPLES: &str = "berth history quay.io/fedora/fedora\n\
+                                berth history --format json alpine";
+const IMPORT_EXAMPLES: &str = "berth import rootfs.tar myimage\n\
+                               cat ctr.tar | berth import --message \"importing the ctr.tar tarball\" - image-imported\n\
+                               berth import -c 'CMD [\"sh\"]' -c 'ENV PATH=/bin' rootfs.tar.gz";
+const IMAGES_EXAMPLES: &str = "berth images --format json\n\
+                               berth images --format \"table {{.ID}} {{.Repository}} {{.Tag}}\"\n\
+                               berth images --filter dangling=true";
+const LOAD_EXAMPLES: &str = "berth load -i alpine.tar\n\
+                             berth load -q < alpine-all.tar";
+const PULL_EXAMPLES: &str = "berth pull imageName\n\
+                             berth pull fedora:latest";
+const PUSH_EXAMPLES: &str = "berth push imageID docker://registry.example.com/repository:tag\n\
+                             berth push --tls-verify=false localhost/myimage 127.0.0.1:5000/myimage";
+const RMI_EXAMPLES: &str = "berth rmi imageID\n\
+                            berth rmi --force alpine\n\
+                            berth rmi c4dfb1609ee2 93fd78260bd1 c0ed59d05ff7";
+const SAVE_EXAMPLES: &str = "berth save -o myimage.tar imageID\n\
+                             berth save --format oci-archive -o ubuntu.tar ubuntu\n\
+                             berth save > alpine-all.tar alpine:latest";
+const TAG_EXAMPLES: &str = "berth tag 0e3bbc2 fedora:latest\n\
+                            berth tag imageID:latest myNewImage:newTag\n\
+                            berth tag httpd myregistryhost:5000/fedora/httpd:v2";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What a new command must bring (checked here so it cannot be
+    /// forgotten): a summary, examples, and a description of every
+    /// positional argument; and the tree must satisfy clap's own rules.
+    #[test]
+    fn every_command_is_documented() {
+        let root = command();
+        root.clone().debug_assert();
+        fn visit(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            for sub in cmd.get_subcommands() {
+                let path = format!("{path} {}", sub.get_name());
+                if sub.get_about().is_none() {
+                    missing.push(format!("{path}: summary"));
+                }
+                if sub.has_subcommands() {
+                    visit(sub, &path, missing);
+                    continue;
+                }
+                if sub.get_after_help().is_none() {
+                    missing.push(format!("{path}: examples (after_help)"));
+                }
+                for a in sub.get_positionals().filter(|a| !a.is_hide_set()) {
+                    if a.get_help().is_none() {
+                        missing.push(format!("{path}: description of {}", a.get_id()));
+                    }
+                }
+            }
+        }
+        let mut missing = Vec::new();
+        visit(&root, "berth", &mut missing);
+        assert!(missing.is_empty(), "{missing:#?}");
+    }
+}
