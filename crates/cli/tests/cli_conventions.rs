@@ -10,7 +10,7 @@
 
 mod common;
 
-use std::process::Command;
+use std::process::{Command, Stdio};
 
 use common::podman::{compare, ErrorLine, Podman, Row, Stdout};
 use common::*;
@@ -319,4 +319,31 @@ fn version_help_topics_and_bare_berth() {
     // A help flag after a bad one: the flag error, not the help.
     let o = Command::new(BIN).args(["ps", "--foo", "--help"]).output().unwrap();
     assert_eq!(o.status.code(), Some(125));
+}
+
+/// `login`/`logout` without a registry mean the first unqualified-search
+/// registry of registries.conf, as in podman; with none there, podman's
+/// error. Both read a registries.conf of the test's own.
+#[test]
+fn login_and_logout_default_to_the_first_search_registry() {
+    let env = Env::new();
+    let podman = Podman::new();
+    let none = env.path("none.conf");
+    std::fs::write(&none, "unqualified-search-registries = []\n").unwrap();
+    let one = env.path("one.conf");
+    std::fs::write(&one, "unqualified-search-registries = [\"127.0.0.1:9\"]\n").unwrap();
+    let auth = env.path("auth.json");
+    std::fs::write(&auth, "{}").unwrap();
+    let auth = auth.to_str().unwrap();
+    for (conf, args) in [
+        (&none, vec!["login"]),
+        (&none, vec!["logout"]),
+        (&one, vec!["logout", "--authfile", auth]),
+        (&one, vec!["login", "--get-login", "--authfile", auth]),
+    ] {
+        let b = env.cmd(&args).env("CONTAINERS_REGISTRIES_CONF", conf).stdin(Stdio::null()).output().unwrap();
+        let p = podman.cmd(&args).env("CONTAINERS_REGISTRIES_CONF", conf).stdin(Stdio::null()).output().unwrap();
+        assert_eq!(b.status.code(), p.status.code(), "{args:?}: {} / {}", stderr(&b), stderr(&p));
+        assert_eq!(stderr(&b).lines().next(), stderr(&p).lines().next(), "{args:?}");
+    }
 }

@@ -164,9 +164,9 @@ pub struct LoginArgs {
     /// Return the current login user for the registry
     #[arg(long = "get-login")]
     get_login: bool,
-    /// Registry to log in to (`host[:port]`)
+    /// Registry to log in to (`host[:port]`); the first unqualified-search registry of registries.conf when omitted
     #[arg(value_name = "REGISTRY")]
-    registry: String,
+    registry: Option<String>,
 }
 
 /// podman's `login`: flags, then saved credentials (checked before anything
@@ -176,7 +176,8 @@ pub fn login(a: &LoginArgs) -> Result<u8> {
     if a.remote.creds.is_some() {
         return Err(CliError::new("--creds is not accepted by login: use --username and --password"));
     }
-    let registry = registry_host(&a.registry);
+    let registry = registry_or_default(a.registry.as_deref())?;
+    let registry = registry_host(&registry);
     let file = engine::login::auth_file(a.remote.authfile.as_deref());
     let saved = engine::login::saved(registry, &file)?;
     if a.get_login {
@@ -357,6 +358,19 @@ mod terminal {
     }
 }
 
+/// The registry a login/logout without one means: as podman, the first
+/// unqualified-search registry of registries.conf.
+fn registry_or_default(given: Option<&str>) -> Result<String> {
+    if let Some(r) = given {
+        return Ok(r.to_string());
+    }
+    let conf = engine::remote::registries_conf()?;
+    conf.unqualified_search_registries()
+        .first()
+        .cloned()
+        .ok_or_else(|| CliError::new("no registries found in registries.conf, a registry must be provided"))
+}
+
 /// podman accepts `docker://host` and `https://host/` for a registry.
 fn registry_host(input: &str) -> &str {
     let s = input.strip_prefix("docker://").unwrap_or(input);
@@ -372,8 +386,8 @@ pub struct LogoutArgs {
     /// Remove the cached credentials for all registries in the auth file
     #[arg(short, long, conflicts_with = "registry")]
     all: bool,
-    /// Registry to log out of (`host[:port]`)
-    #[arg(value_name = "REGISTRY", required_unless_present = "all")]
+    /// Registry to log out of (`host[:port]`); the first unqualified-search registry of registries.conf when omitted
+    #[arg(value_name = "REGISTRY")]
     registry: Option<String>,
 }
 
@@ -386,8 +400,8 @@ pub fn logout(a: &LogoutArgs) -> Result<u8> {
         out("Removed login credentials for all registries\n")?;
         return Ok(0);
     }
-    let Some(input) = &a.registry else { return Err(CliError::new("no registry given")) };
-    let registry = registry_host(input);
+    let input = registry_or_default(a.registry.as_deref())?;
+    let registry = registry_host(&input);
     let removed = engine::login::logout(registry, &file).ctx(|| format!("logging out of {registry:?}"))?;
     if !removed {
         return Err(CliError::new(format!("not logged into {registry}")));
