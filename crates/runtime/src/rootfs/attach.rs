@@ -30,7 +30,7 @@ use rustix::mount::{
     MountFlags, MountPropagationFlags, MoveMountFlags, OpenTreeFlags,
 };
 use sys::fs::fd_path;
-use sys::mount::{mount_setattr, MountAttr};
+use sys::mount::{fs_context_error, mount_setattr, MountAttr};
 
 /// A mount held by an fd: detached until [`Mount::attach`], then the root of
 /// the attached mount.
@@ -91,7 +91,7 @@ impl Mount {
         };
         match configure() {
             Ok(fd) => Ok(Mount { fd }),
-            Err(e) => Err(with_fs_log(&fs, e)),
+            Err(e) => Err(fs_context_error(&fs, e)),
         }
     }
 
@@ -173,7 +173,7 @@ fn propagation_attr(p: MountPropagationFlags) -> MountAttr {
 /// no lookup. For a filesystem berth made and filled itself.
 pub fn set_fs_readonly(fd: BorrowedFd) -> io::Result<()> {
     let fs = fspick(fd, "", FsPickFlags::FSPICK_EMPTY_PATH | FsPickFlags::FSPICK_CLOEXEC)?;
-    fsconfig_set_flag(&fs, "ro").and_then(|()| fsconfig_reconfigure(&fs)).map_err(|e| with_fs_log(&fs, e))
+    fsconfig_set_flag(&fs, "ro").and_then(|()| fsconfig_reconfigure(&fs)).map_err(|e| fs_context_error(&fs, e))
 }
 
 fn setattr(fd: BorrowedFd, attr: &MountAttr, recursive: bool) -> io::Result<()> {
@@ -244,27 +244,6 @@ fn current_flags(fd: BorrowedFd) -> io::Result<MountFlags> {
         out |= MountFlags::STRICTATIME;
     }
     Ok(out)
-}
-
-/// An fsconfig error with what the filesystem said about it (the fs
-/// context's log, read from its fd: "e tmpfs: Bad value for 'mode'").
-fn with_fs_log(fs: &OwnedFd, e: Errno) -> io::Error {
-    let mut said = Vec::new();
-    let mut buf = [0u8; 512];
-    while let Ok(n) = rustix::io::read(fs, &mut buf) {
-        if n == 0 {
-            break;
-        }
-        // Each message is "e ", "w " or "i " and the text.
-        let line = String::from_utf8_lossy(&buf[..n]);
-        let text = ["e ", "w ", "i "].iter().find_map(|p| line.strip_prefix(p)).unwrap_or(&line);
-        said.push(text.trim().to_string());
-    }
-    if said.is_empty() {
-        e.into()
-    } else {
-        io::Error::new(io::Error::from(e).kind(), format!("{} ({})", io::Error::from(e), said.join("; ")))
-    }
 }
 
 #[cfg(test)]

@@ -14,7 +14,7 @@
 
 use std::fs::{self, File};
 use std::io::{self, Read, Write};
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd};
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU8, Ordering};
@@ -246,7 +246,8 @@ fn mount_overlay(forms: &FormCache, l: &Lowers, upper: &Path, work: &Path, targe
 
 fn mount_fsconfig(lowers: &[&Path], upper: &Path, work: &Path, target: &Path) -> io::Result<()> {
     let fs = fsopen("overlay", FsOpenFlags::FSOPEN_CLOEXEC)?;
-    let with_log = |e: Errno| kernel_message(&fs, e);
+    // The kernel explains fsconfig failures in messages read from the fs fd.
+    let with_log = |e: Errno| sys::mount::fs_context_error(&fs, e);
     for lower in lowers {
         fsconfig_set_string(&fs, "lowerdir+", *lower).map_err(with_log)?;
     }
@@ -259,26 +260,6 @@ fn mount_fsconfig(lowers: &[&Path], upper: &Path, work: &Path, target: &Path) ->
     let mnt = fsmount(&fs, FsMountFlags::FSMOUNT_CLOEXEC, MountAttrFlags::empty()).map_err(with_log)?;
     move_mount(mnt.as_fd(), "", rustix::fs::CWD, target, MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH)?;
     Ok(())
-}
-
-/// The kernel explains fsconfig failures in messages read from the fs fd.
-fn kernel_message(fs: &OwnedFd, e: Errno) -> io::Error {
-    let mut msgs = Vec::new();
-    let mut buf = [0u8; 1024];
-    while let Ok(n) = rustix::io::read(fs, &mut buf) {
-        if n == 0 {
-            break;
-        }
-        // Each message is "<e|w|i> <text>".
-        let m = String::from_utf8_lossy(&buf[..n]);
-        let m = m.trim();
-        msgs.push(m.split_once(' ').filter(|(level, _)| level.len() == 1).map_or(m, |(_, text)| text).to_string());
-    }
-    if msgs.is_empty() {
-        e.into()
-    } else {
-        io::Error::new(io::Error::from(e).kind(), format!("{e}: {}", msgs.join("; ")))
-    }
 }
 
 /// Escape what the overlay option parser treats specially.
