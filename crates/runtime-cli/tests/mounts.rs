@@ -331,3 +331,77 @@ fn bind_in_a_user_namespace_keeps_locked_flags_and_refuses_to_clear_them() {
         }
     }
 }
+
+// ------------------------------------------- kernels without mount_setattr
+
+/// A classic BPF program answering ENOSYS to mount_setattr(2) and allowing
+/// everything else: what a kernel before 5.12 answers.
+fn no_mount_setattr_filter() -> Vec<u8> {
+    // x86_64's syscall number (the test suite runs there).
+    const SYS_MOUNT_SETATTR: u32 = 442;
+    let insn = |code: u16, jt: u8, jf: u8, k: u32| {
+        let mut v = code.to_ne_bytes().to_vec();
+        v.extend_from_slice(&[jt, jf]);
+        v.extend_from_slice(&k.to_ne_bytes());
+        v
+    };
+    let enosys = rustix::io::Errno::NOSYS.raw_os_error() as u32;
+    [
+        insn(0x20, 0, 0, 0),                    // ld [nr]
+        insn(0x15, 0, 1, SYS_MOUNT_SETATTR),    // jeq mount_setattr
+        insn(0x06, 0, 0, 0x0005_0000 | enosys), // ret ERRNO(ENOSYS)
+        insn(0x06, 0, 0, 0x7fff_0000),          // ret ALLOW
+    ]
+    .concat()
+}
+
+/// On kernels without mount_setattr (before 5.12) every mount still gets its
+/// flags and propagation, through the fallback (attach, then mount(2) on the
+/// mount's own fd): the runtime runs under a filter that answers ENOSYS to
+/// mount_setattr. A read-only bind with propagation, the read-only and
+/// masked paths, a read-only root, rootfsPropagation "rshared"; and the same
+/// without a /proc in the container.
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn without_mount_setattr_every_mount_still_gets_its_flags() {
+    use std::os::unix::process::CommandExt;
+    let filter = no_mount_setattr_filter();
+    for with_proc in [true, false] {
+        let mut e = Env::new("nosetattr");
+        let src = e.dir.path().join("ro-src");
+        std::fs::create_dir(&src).unwrap();
+        add_mount(
+            &mut e,
+            json!({"destination": "/ro", "type": "bind", "source": src, "options": ["rbind", "ro", "rprivate"]}),
+        );
+        e.config["root"]["readonly"] = json!(true);
+        e.config["linux"]["rootfsPropagation"] = json!("rshared");
+        let script = if with_proc {
+            // The masked kcore is /dev/null (empty); /proc/sys is read-only.
+            "touch /ro/x 2>/dev/null && echo RO-WRITABLE; touch /x 2>/dev/null && echo ROOT-WRITABLE; \
+             [ -s /proc/kcore ] && echo KCORE-UNMASKED; \
+             echo x 2>/dev/null > /proc/sys/kernel/domainname && echo PROC-SYS-WRITABLE; \
+             awk '$5 == \"/\"' /proc/self/mountinfo | grep -q ' shared:' || echo ROOT-NOT-SHARED; echo done"
+        } else {
+            "touch /ro/x 2>/dev/null && echo RO-WRITABLE; touch /x 2>/dev/null && echo ROOT-WRITABLE; echo done"
+        };
+        e.sh(script);
+        if !with_proc {
+            let mounts = e.config["mounts"].as_array_mut().unwrap();
+            mounts.retain(|m| m["destination"] != "/proc");
+            e.config["linux"]["maskedPaths"] = json!([]);
+            e.config["linux"]["readonlyPaths"] = json!([]);
+        }
+        e.write_config();
+        let mut cmd = e.cmd();
+        cmd.args(["run", "--bundle", e.bundle.to_str().unwrap(), &e.id]);
+        let prog = filter.clone();
+        // SAFETY: between fork and exec the child only makes the seccomp(2)
+        // call (no allocation: the program is already built).
+        unsafe {
+            cmd.pre_exec(move || sys::seccomp::set_mode_filter(&prog, 0));
+        }
+        let out = run_capture(&mut cmd);
+        assert_eq!(ok(&out).trim(), "done", "with /proc: {with_proc}: {}", stderr(&out));
+    }
+}

@@ -325,8 +325,7 @@ pub fn root_propagation_after_pivot(spec: &Spec) -> Result<()> {
     let p = spec.linux().as_ref().and_then(|l| l.rootfs_propagation().as_deref()).unwrap_or("");
     match options::propagation(p) {
         Some(f) if f.contains(MountPropagationFlags::SHARED) => {
-            let root = open_root()?;
-            attach::set_propagation(root.as_fd(), MountPropagationFlags::SHARED).context(|| "make / shared".into())
+            attach::set_root_propagation(MountPropagationFlags::SHARED).context(|| "make / shared".into())
         }
         _ => Ok(()),
     }
@@ -335,13 +334,6 @@ pub fn root_propagation_after_pivot(spec: &Spec) -> Result<()> {
 /// root.readonly: make / read-only (after pivot_root). Only the read-only
 /// flag changes; the flags it has (nosuid, ...) stay.
 pub fn make_root_readonly() -> Result<()> {
-    let root = open_root()?;
     let ro = MountAttr { set: MountAttrFlags::MOUNT_ATTR_RDONLY, ..Default::default() };
-    attach::set_attr(root.as_fd(), &ro, false).context(|| "remount / read-only".into())
-}
-
-fn open_root() -> Result<OwnedFd> {
-    open("/", OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
-        .map_err(io::Error::from)
-        .context(|| "open /".into())
+    attach::set_root_attr(&ro).context(|| "remount / read-only".into())
 }
