@@ -154,6 +154,65 @@ fn ro_bind_through_a_racing_renamer_stays_read_only_and_changes_nothing_else() {
     eprintln!("{RUNS} runs, {flips} flips, source reached through the other link {landed_elsewhere} times");
 }
 
+/// A proc mount whose destination goes through `d`, an entry of a shared
+/// volume that a racer keeps exchanging (renameat2 RENAME_EXCHANGE: atomic)
+/// between a real directory and a symlink to `/alt`. proc must land on a
+/// real directory reached through no symlink: in the volume, or not at all
+/// (refused). A runtime that checks the path for symlinks, then looks it up
+/// again to mount, sometimes mounts a second, unmasked procfs at `/alt/p`.
+#[test]
+fn proc_destination_through_a_racing_renamer_never_lands_elsewhere() {
+    const RUNS: usize = 60;
+    let mut e = Env::new("procrace");
+    let vol = e.dir.path().join("vol");
+    std::fs::create_dir_all(vol.join("d/p")).unwrap();
+    std::os::unix::fs::symlink("/alt", vol.join("link")).unwrap();
+    std::fs::create_dir_all(e.rootfs().join("alt/p")).unwrap();
+    add_mount(&mut e, json!({"destination": "/vol", "type": "bind", "source": vol, "options": ["rbind", "rw"]}));
+    add_mount(&mut e, json!({"destination": "/vol/d/p", "type": "proc", "source": "proc"}));
+    // Where procfs is mounted, from the mount table (the racer still runs:
+    // a path through the volume may not lead where it did at mount time).
+    e.sh("grep ' - proc ' /proc/self/mountinfo | cut -d' ' -f5 | grep -v '^/proc' | sed 's,^/vol/.*,in-volume,'");
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let flips = Arc::new(AtomicUsize::new(0));
+    let racer = {
+        let (stop, flips, vol) = (stop.clone(), flips.clone(), vol.clone());
+        std::thread::spawn(move || {
+            let (d, link) = (vol.join("d"), vol.join("link"));
+            while !stop.load(Ordering::Relaxed) {
+                let cwd = rustix::fs::CWD;
+                rustix::fs::renameat_with(cwd, &d, cwd, &link, rustix::fs::RenameFlags::EXCHANGE).unwrap();
+                flips.fetch_add(1, Ordering::Relaxed);
+            }
+        })
+    };
+    let (mut escaped, mut in_volume, mut refused) = (Vec::new(), 0, 0);
+    for i in 0..RUNS {
+        e.id = unique_id("procrace");
+        let out = e.run();
+        let text = format!("{}{}", stdout(&out), stderr(&out));
+        if out.status.success() && text.trim() == "in-volume" {
+            in_volume += 1;
+        } else if !out.status.success() && text.contains("goes through symlink") {
+            refused += 1;
+        } else {
+            escaped.push(format!("run {i}: {:?}: {}", out.status, text.trim()));
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    racer.join().unwrap();
+    let flips = flips.load(Ordering::Relaxed);
+    assert!(flips > RUNS * 10, "the racer flipped only {flips} times: no race was run");
+    assert!(
+        escaped.is_empty(),
+        "proc landed elsewhere ({in_volume} in the volume, {refused} refused):\n{}",
+        escaped.join("\n")
+    );
+    assert!(in_volume > 0 && refused > 0, "no race seen: {in_volume} in the volume, {refused} refused");
+    eprintln!("{RUNS} runs, {flips} flips: {in_volume} in the volume, {refused} refused");
+}
+
 // ---------------------------------------------------------------- devices
 
 #[test]

@@ -151,11 +151,11 @@ fn mount_entry(s: &Setup, root: &OwnedFd, m: &Mount, label: Option<&str>) -> Res
             .map_err(io::Error::from)
             .context(|| format!("remount {}", dest.display()));
     }
-    if typ == "proc" || typ == "sysfs" {
-        // These must land on a real directory of the rootfs, not through a symlink.
-        refuse_symlink_components(root, dest)?;
-    }
-    let target = resolve_creating(root, dest, Kind::Dir)?;
+    let target = if typ == "proc" || typ == "sysfs" {
+        real_directory(root, dest)?
+    } else {
+        resolve_creating(root, dest, Kind::Dir)?
+    };
     let source = m.source().as_ref().map(|p| p.to_string_lossy().into_owned()).unwrap_or_else(|| typ.into());
     let change = Change { propagation: opts.propagation.clone(), ..Default::default() };
     let made = attach::Mount::new_fs(typ, &source, &options::fs_params(&data), &opts.sb_flags(), opts.attr().set)
@@ -175,22 +175,27 @@ fn mount_entry(s: &Setup, root: &OwnedFd, m: &Mount, label: Option<&str>) -> Res
     }
 }
 
-fn refuse_symlink_components(root: &OwnedFd, dest: &Path) -> Result<()> {
-    let rel = sys::fs::resolve::relative(dest);
-    let mut prefix = PathBuf::new();
-    for c in rel.components() {
-        prefix.push(c);
-        if let Ok(st) = statat(root, &prefix, AtFlags::SYMLINK_NOFOLLOW) {
-            if FileType::from_raw_mode(st.st_mode) == FileType::Symlink {
-                return Err(Error::InvalidConfig(format!(
-                    "mount destination {} goes through symlink {} in the rootfs",
-                    dest.display(),
-                    prefix.display()
-                )));
-            }
+/// Where proc and sysfs go: a real directory of the rootfs, reached through
+/// no symlink (a /proc that leads elsewhere would leave the real one
+/// unmasked). One lookup that follows no symlink both checks the path and
+/// gives the fd the mount is attached to, so a rename racing in between
+/// cannot redirect it; missing components are made, then looked up so again.
+fn real_directory(root: &OwnedFd, dest: &Path) -> Result<OwnedFd> {
+    let open = || sys::fs::open_rerooted_no_symlinks(root.as_fd(), dest, OFlags::PATH | OFlags::DIRECTORY);
+    let found = match open() {
+        Err(e) if e.raw_os_error() == Some(Errno::NOENT.raw_os_error()) => {
+            drop(resolve_creating(root, dest, Kind::Dir)?);
+            open()
         }
-    }
-    Ok(())
+        r => r,
+    };
+    found.map_err(|e| {
+        if e.raw_os_error() == Some(Errno::LOOP.raw_os_error()) {
+            Error::InvalidConfig(format!("mount destination {} goes through symlinks in the rootfs", dest.display()))
+        } else {
+            Error::Io { context: format!("open mount destination {}", dest.display()), source: e }
+        }
+    })
 }
 
 /// Apply linux.sysctl through the container's own (verified) procfs.
