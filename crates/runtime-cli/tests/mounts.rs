@@ -213,6 +213,57 @@ fn proc_destination_through_a_racing_renamer_never_lands_elsewhere() {
     eprintln!("{RUNS} runs, {flips} flips: {in_volume} in the volume, {refused} refused");
 }
 
+/// A bind whose source a racer keeps exchanging between a directory and a
+/// file (renameat2 RENAME_EXCHANGE): the destination is made to match what
+/// was bound, whichever it was. A runtime that looks the source up once to
+/// decide and again to bind sometimes makes a directory and binds a file
+/// onto it, or the reverse, and fails.
+#[test]
+fn bind_source_swapped_between_dir_and_file_always_binds() {
+    const RUNS: usize = 40;
+    let mut e = Env::new("srcrace");
+    let base = e.dir.path().to_path_buf();
+    std::fs::create_dir(base.join("src")).unwrap();
+    std::fs::write(base.join("src/marker"), "in-dir").unwrap();
+    std::fs::write(base.join("other"), "a-file").unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let flips = Arc::new(AtomicUsize::new(0));
+    let racer = {
+        let (stop, flips, base) = (stop.clone(), flips.clone(), base.clone());
+        std::thread::spawn(move || {
+            let (src, other) = (base.join("src"), base.join("other"));
+            while !stop.load(Ordering::Relaxed) {
+                let cwd = rustix::fs::CWD;
+                rustix::fs::renameat_with(cwd, &src, cwd, &other, rustix::fs::RenameFlags::EXCHANGE).unwrap();
+                flips.fetch_add(1, Ordering::Relaxed);
+            }
+        })
+    };
+    let mut failures = Vec::new();
+    let mounts = e.config["mounts"].clone();
+    for i in 0..RUNS {
+        // A fresh destination each run: what one run made must not decide the next.
+        e.config["mounts"] = mounts.clone();
+        let dest = format!("/b{i}");
+        add_mount(
+            &mut e,
+            json!({"destination": dest, "type": "bind", "source": base.join("src"), "options": ["bind"]}),
+        );
+        e.sh(&format!("cat {dest}/marker 2>/dev/null || cat {dest}"));
+        e.id = unique_id("srcrace");
+        let out = e.run();
+        let text = stdout(&out);
+        if !out.status.success() || !matches!(text.trim(), "in-dir" | "a-file") {
+            failures.push(format!("run {i}: {:?}: {}{}", out.status, text.trim(), stderr(&out).trim()));
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    racer.join().unwrap();
+    let flips = flips.load(Ordering::Relaxed);
+    assert!(flips > RUNS * 10, "the racer flipped only {flips} times: no race was run");
+    assert!(failures.is_empty(), "{} of {RUNS} runs failed:\n{}", failures.len(), failures.join("\n"));
+}
+
 // ---------------------------------------------------------------- devices
 
 #[test]

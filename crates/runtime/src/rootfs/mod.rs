@@ -130,16 +130,19 @@ fn mount_entry(s: &Setup, root: &OwnedFd, m: &Mount, label: Option<&str>) -> Res
             .source()
             .as_ref()
             .ok_or_else(|| Error::InvalidConfig(format!("bind mount to {} has no source", dest.display())))?;
-        let src_is_dir = std::fs::metadata(src)
-            .map_err(|e| Error::InvalidConfig(format!("mount source {}: {e}", src.display())))?
-            .is_dir();
+        // The source is looked up once, by the clone; what the clone holds
+        // decides whether the destination is made a directory or a file.
+        let tree = attach::Mount::clone_path(src, opts.recursive_bind)
+            .map_err(|e| Error::InvalidConfig(format!("mount source {}: {e}", src.display())))?;
+        let src_is_dir = fstat(tree.fd())
+            .map(|st| FileType::from_raw_mode(st.st_mode) == FileType::Directory)
+            .map_err(io::Error::from)
+            .context(|| format!("stat mount source {}", src.display()))?;
         let target = resolve_creating(root, dest, if src_is_dir { Kind::Dir } else { Kind::File })?;
         // Flags and propagation go on the detached copy; the attach is the
         // only step that touches the destination, through its fd.
         let change = Change { attr: opts.attr(), recursive: false, propagation: opts.propagation.clone() };
-        attach::Mount::clone_path(src, opts.recursive_bind)
-            .and_then(|tree| tree.attach(target.as_fd(), &change))
-            .context(|| format!("bind {} to {}", src.display(), dest.display()))?;
+        tree.attach(target.as_fd(), &change).context(|| format!("bind {} to {}", src.display(), dest.display()))?;
         return Ok(());
     }
     let data = label::with_context(&opts.data, typ, label);
