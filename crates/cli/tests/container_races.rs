@@ -14,20 +14,6 @@ use std::sync::Arc;
 
 use common::*;
 
-fn require_root() {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    let euid = status.lines().find_map(|l| l.strip_prefix("Uid:")).and_then(|u| u.split_whitespace().nth(1));
-    assert_eq!(euid, Some("0"), "these tests run containers: run them as root");
-}
-
-fn env_with_image() -> Arc<Env> {
-    require_root();
-    let env = Env::new();
-    let (archive, _) = busybox_archive(&env, "bb.tar", "localhost/bb:latest");
-    env.ok(&["load", "-q", "-i", archive.to_str().unwrap()]);
-    Arc::new(env)
-}
-
 /// `ps -a` as name -> (state, exit code).
 fn ps(env: &Env) -> HashMap<String, (String, String)> {
     let list: Vec<serde_json::Value> = serde_json::from_str(&env.ok(&["ps", "-a", "--format", "json"])).unwrap();
@@ -44,7 +30,7 @@ fn exit_codes_survive_concurrent_ps_and_rm() {
     const RUNNERS: usize = 3;
     const RUNS: usize = 12;
     const VICTIMS: usize = 12;
-    let env = env_with_image();
+    let env = Arc::new(Env::with_busybox().0);
     let done = Arc::new(AtomicBool::new(false));
 
     // Processes refreshing every record as fast as they can.
@@ -133,7 +119,7 @@ fn exit_codes_survive_concurrent_ps_and_rm() {
 /// its `run` then reports the kill, and the record is gone for good.
 #[test]
 fn rm_races_a_running_container() {
-    let env = env_with_image();
+    let env = Arc::new(Env::with_busybox().0);
     let mut run = env
         .cmd(&["run", "--name", "busy", "bb", "sh", "-c", "echo up; sleep 1000"])
         .stdout(Stdio::piped())

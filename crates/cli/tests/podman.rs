@@ -4,39 +4,12 @@
 
 mod common;
 
-use std::process::Command;
-
 use common::*;
-
-struct Podman {
-    dir: tempfile::TempDir,
-}
-
-impl Podman {
-    fn new() -> Podman {
-        Podman { dir: tempfile::Builder::new().prefix("berth-podman").tempdir_in("/var/tmp").unwrap() }
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        let d = self.dir.path();
-        let o = Command::new("podman")
-            .arg("--root")
-            .arg(d.join("root"))
-            .arg("--runroot")
-            .arg(d.join("run"))
-            .args(["--storage-driver", "vfs", "--events-backend", "none", "--cgroup-manager", "cgroupfs"])
-            .args(args)
-            .output()
-            .expect("podman is installed (apt-get install podman)");
-        assert!(o.status.success(), "podman {args:?}: {}", stderr(&o));
-        stdout(&o)
-    }
-}
 
 #[test]
 fn podman_archives_load_into_berth_and_back() {
     let env = Env::new();
-    let podman = Podman::new();
+    let podman = Podman::new("vfs");
     let rootfs = env.path("rootfs.tar");
     std::fs::write(&rootfs, busybox_layer()).unwrap();
     podman.ok(&["import", "--change", "CMD [\"sh\"]", rootfs.to_str().unwrap(), "localhost/pi:latest"]);
@@ -57,7 +30,7 @@ fn podman_archives_load_into_berth_and_back() {
         // And berth's own save of it goes back into a fresh podman.
         let back = env.path(&format!("berth-{format}.tar"));
         berth.ok(&["save", "--format", format, "-o", back.to_str().unwrap(), "pi"]);
-        let p2 = Podman::new();
+        let p2 = Podman::new("vfs");
         p2.ok(&["load", "-i", back.to_str().unwrap()]);
         assert_eq!(p2.ok(&["images", "-q", "--no-trunc"]).trim(), id, "{format}: podman loads berth's archive");
         assert!(p2.ok(&["images", "--format", "{{.Repository}}:{{.Tag}}"]).contains("localhost/pi:latest"));
@@ -72,7 +45,7 @@ fn berth_import_loads_into_podman() {
     let id = env.ok(&["import", "-c", "CMD [\"sh\"]", rootfs.to_str().unwrap(), "mine"]).trim().to_string();
     let file = env.path("o.tar");
     env.ok(&["save", "--format", "oci-archive", "-o", file.to_str().unwrap(), "mine"]);
-    let podman = Podman::new();
+    let podman = Podman::new("vfs");
     podman.ok(&["load", "-i", file.to_str().unwrap()]);
     assert_eq!(podman.ok(&["images", "-q", "--no-trunc"]).trim(), id);
     assert_eq!(podman.ok(&["image", "inspect", "--format", "{{.Config.Cmd}}", "localhost/mine"]).trim(), "[sh]");

@@ -71,6 +71,68 @@ impl Env {
     }
 }
 
+impl Env {
+    /// A fresh env (the caller must be root: this runs containers) with
+    /// busybox loaded as `localhost/bb:latest`; returns its image ID too.
+    pub fn with_busybox() -> (Env, String) {
+        require_root();
+        let env = Env::new();
+        let (archive, id) = busybox_archive(&env, "bb.tar", "localhost/bb:latest");
+        env.ok(&["load", "-q", "-i", archive.to_str().unwrap()]);
+        (env, id)
+    }
+}
+
+pub fn is_root() -> bool {
+    rustix::process::geteuid().is_root()
+}
+
+/// Fail loudly (never skip) without root: these tests run containers,
+/// mount, and switch to other users.
+pub fn require_root() {
+    assert!(is_root(), "these tests run containers and mount filesystems: run them as root");
+}
+
+/// The uid and gid of `nobody`.
+pub const NOBODY: u32 = 65534;
+
+/// `cmd` as nobody, with no supplementary groups (std drops them when root
+/// sets a uid).
+pub fn as_nobody(cmd: &mut Command) -> &mut Command {
+    use std::os::unix::process::CommandExt as _;
+    cmd.uid(NOBODY).gid(NOBODY)
+}
+
+/// podman with a --root and --runroot of its own in a tempdir (never the
+/// host's store), cgroupfs and no events log.
+pub struct Podman {
+    pub dir: tempfile::TempDir,
+    driver: &'static str,
+}
+
+impl Podman {
+    /// `driver`: its --storage-driver.
+    pub fn new(driver: &'static str) -> Podman {
+        Podman { dir: tempfile::Builder::new().prefix("berth-podman").tempdir_in("/var/tmp").unwrap(), driver }
+    }
+
+    pub fn cmd(&self, args: &[&str]) -> Command {
+        let d = self.dir.path();
+        let mut c = Command::new("podman");
+        c.arg("--root").arg(d.join("root")).arg("--runroot").arg(d.join("run"));
+        c.args(["--storage-driver", self.driver, "--events-backend", "none", "--cgroup-manager", "cgroupfs"]);
+        c.args(args).stdin(Stdio::null());
+        c
+    }
+
+    /// Run podman, asserting success; returns stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let o = self.cmd(args).output().expect("podman is installed (apt-get install podman)");
+        assert!(o.status.success(), "podman {args:?}: {}", stderr(&o));
+        stdout(&o)
+    }
+}
+
 pub fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
