@@ -201,6 +201,9 @@ impl Ready<'_> {
         // file) may reach the container (CVE-2024-21626).
         let keep = 3 + self.preserve_fds.max(0) as u32;
         sys::process::mark_cloexec_from(keep).context(|| "mark fds close-on-exec".into())?;
+        // The runtime's own signal dispositions (Rust ignores SIGPIPE) and
+        // mask are not the process's: it starts with the defaults.
+        sys::signal::reset_for_exec().context(|| "reset signal dispositions".into())?;
         let e = sys::process::execve(&self.exe, &self.args, &self.env);
         Err(Error::Other(format!("exec {:?}: {e}", self.exe)))
     }
