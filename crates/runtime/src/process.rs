@@ -185,6 +185,10 @@ impl Ready<'_> {
     }
 
     fn exec_inner(&self) -> Result<Never> {
+        // The runtime's own signal dispositions (Rust ignores SIGPIPE) and
+        // mask are not the process's: it starts with the defaults. First, so
+        // that a seccomp profile need not allow rt_sigaction.
+        sys::signal::reset_for_exec().context(|| "reset signal dispositions".into())?;
         // After the startContainer hooks (a process spawned after this write
         // would take the label too), before seccomp (whose profile need not
         // allow the open and write).
@@ -201,9 +205,6 @@ impl Ready<'_> {
         // file) may reach the container (CVE-2024-21626).
         let keep = 3 + self.preserve_fds.max(0) as u32;
         sys::process::mark_cloexec_from(keep).context(|| "mark fds close-on-exec".into())?;
-        // The runtime's own signal dispositions (Rust ignores SIGPIPE) and
-        // mask are not the process's: it starts with the defaults.
-        sys::signal::reset_for_exec().context(|| "reset signal dispositions".into())?;
         let e = sys::process::execve(&self.exe, &self.args, &self.env);
         Err(Error::Other(format!("exec {:?}: {e}", self.exe)))
     }
