@@ -65,6 +65,22 @@ fn to_caps(set: Option<&HashSet<oci_spec::runtime::Capability>>, supported: &Cap
         .collect()
 }
 
+/// `preserve_fds` (the caller's fds 3 .. 3+n that the process keeps) must
+/// name fds the caller really passed: open, and not close-on-exec (which
+/// everything the runtime opens is). A number left free would otherwise be
+/// taken by one of the runtime's own fds and handed to the container (the
+/// CVE-2024-21626 class); runc refuses such a count too. Called before
+/// anything is made.
+pub fn check_preserved_fds(preserve_fds: i32) -> Result<()> {
+    let n = preserve_fds.max(0);
+    match (3..3 + n).find(|fd| !sys::process::is_inheritable_fd(*fd)) {
+        Some(fd) => Err(Error::InvalidConfig(format!(
+            "--preserve-fds {n}: fd {fd} was not passed to the runtime (not open, or close-on-exec)"
+        ))),
+        None => Ok(()),
+    }
+}
+
 /// What the container's process is to be: the input of [`prepare`].
 pub struct Launch<'a> {
     pub process: &'a Process,

@@ -161,6 +161,16 @@ pub fn mark_cloexec_from(first: u32) -> io::Result<()> {
     Ok(())
 }
 
+/// Whether fd number `fd` is open and would survive an execve (not
+/// close-on-exec): one this process inherited from its caller rather than
+/// opened itself (everything berth opens is close-on-exec).
+pub fn is_inheritable_fd(fd: i32) -> bool {
+    // SAFETY: F_GETFD only reads the flags of whatever `fd` names; on a
+    // number that is not open it fails with EBADF and touches nothing.
+    let flags = unsafe { libc::fcntl(fd, libc::F_GETFD) };
+    flags >= 0 && flags & libc::FD_CLOEXEC == 0
+}
+
 /// The execution domains of personality(2) a container may ask for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Persona {
@@ -318,6 +328,18 @@ mod tests {
             }
         });
         assert_eq!(code, 0);
+    }
+
+    #[test]
+    fn inheritable_fds_are_open_and_not_cloexec() {
+        let (a, b) = rustix::pipe::pipe().unwrap();
+        let c = std::fs::File::open("/").unwrap();
+        assert!(is_inheritable_fd(a.as_raw_fd()) && is_inheritable_fd(b.as_raw_fd()));
+        assert!(!is_inheritable_fd(c.as_raw_fd()), "std opens close-on-exec");
+        let closed = b.as_raw_fd();
+        drop(b);
+        assert!(!is_inheritable_fd(closed) || closed == c.as_raw_fd());
+        assert!(!is_inheritable_fd(-1) && !is_inheritable_fd(1 << 30));
     }
 
     #[test]

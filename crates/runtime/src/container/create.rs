@@ -62,6 +62,7 @@ pub struct Created {
 
 pub fn create(opts: &CreateOptions) -> Result<Created> {
     state::validate_id(&opts.id)?;
+    crate::process::check_preserved_fds(opts.preserve_fds)?;
     // The init is a copy of this process inside the container: make sure that
     // copy runs from a binary the container cannot write (CVE-2019-5736).
     // This re-executes the process, so it comes before any side effect.
