@@ -217,12 +217,17 @@ mod tests {
     }
 
     /// Run `child` in a forked child (exit code = its result) and return
-    /// the exit code.
+    /// the exit code. A panic in the child is exit code 101: unwinding would
+    /// run the test harness's frames in the child, whose thread then ends
+    /// the process with status 0 and the test passes.
     fn in_child(child: impl FnOnce() -> i32) -> i32 {
         // SAFETY: the child only runs `child`, which makes syscalls and
         // small allocations in a test, then exits without unwinding.
         match unsafe { fork() }.unwrap() {
-            Forked::Child => exit_immediately(child()),
+            Forked::Child => {
+                let code = std::panic::catch_unwind(std::panic::AssertUnwindSafe(child)).unwrap_or(101);
+                exit_immediately(code)
+            }
             Forked::Parent(pid) => {
                 let (_, st) = waitpid(Some(pid), WaitOptions::empty()).unwrap().unwrap();
                 st.exit_status().unwrap()
