@@ -218,8 +218,8 @@ mod tests {
 
     /// Run `child` in a forked child (exit code = its result) and return
     /// the exit code. A panic in the child is exit code 101: unwinding would
-    /// run the test harness's frames in the child, whose thread then ends
-    /// the process with status 0 and the test passes.
+    /// run the test harness's frames in the child, and its exit status
+    /// would say nothing about the assertion that failed.
     fn in_child(child: impl FnOnce() -> i32) -> i32 {
         // SAFETY: the child only runs `child`, which makes syscalls and
         // small allocations in a test, then exits without unwinding.
