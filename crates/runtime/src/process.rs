@@ -2,8 +2,8 @@
 //! exec, in two phases: [`prepare`] does everything that can fail (rlimits,
 //! cwd, user and groups, capabilities, a privileged seccomp filter), before
 //! the init reports itself created; [`Ready::exec`] does what is left
-//! (no_new_privs, the last seccomp filter, closing every fd the process must
-//! not inherit) and execs.
+//! (default signal dispositions, the LSM exec label, no_new_privs, the last
+//! seccomp filter, closing every fd the process must not inherit) and execs.
 
 use std::collections::HashSet;
 use std::ffi::CString;
@@ -191,8 +191,9 @@ pub fn prepare(l: Launch) -> Result<Ready> {
 }
 
 impl Ready<'_> {
-    /// The LSM exec label, no_new_privs, the last seccomp filter, close every
-    /// fd the process must not inherit, execve. Returns only on failure.
+    /// Default signal dispositions, the LSM exec label, no_new_privs, the
+    /// last seccomp filter, close every fd the process must not inherit,
+    /// execve. Returns only on failure.
     pub fn exec(self) -> Error {
         match self.exec_inner() {
             Ok(never) => match never {},
