@@ -59,13 +59,18 @@ pub fn open_beneath_no_symlinks(dir: BorrowedFd, path: &Path, flags: OFlags) -> 
 fn open(dir: BorrowedFd, path: &Path, flags: OFlags, resolve: ResolveFlags) -> io::Result<OwnedFd> {
     let rel = relative(path);
     let mode = if flags.contains(OFlags::CREATE) { Mode::from_raw_mode(0o644) } else { Mode::empty() };
-    loop {
+    // A rename anywhere on the system during a `..` step makes the kernel
+    // ask for a retry (EAGAIN). Bounded, as libpathrs bounds it: renames
+    // kept up without pause (any container can make them) must end in an
+    // error, not in a create that never returns.
+    let mut last = Errno::AGAIN;
+    for _ in 0..256 {
         match openat2(dir, &rel, flags | OFlags::CLOEXEC, mode, resolve) {
-            // A concurrent rename raced the lookup; the kernel asks us to retry.
-            Err(Errno::AGAIN) | Err(Errno::INTR) => continue,
+            Err(e @ (Errno::AGAIN | Errno::INTR)) => last = e,
             r => return r.map_err(io::Error::from),
         }
     }
+    Err(last.into())
 }
 
 /// `path` with its root and any `.` stripped, for use relative to a root fd
