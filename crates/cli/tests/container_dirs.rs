@@ -14,12 +14,6 @@ use std::process::Command;
 
 use common::*;
 
-fn require_root() {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    let euid = status.lines().find_map(|l| l.strip_prefix("Uid:")).and_then(|u| u.split_whitespace().nth(1));
-    assert_eq!(euid, Some("0"), "these tests run containers: run them as root");
-}
-
 fn mode(p: &Path) -> u32 {
     std::fs::symlink_metadata(p).unwrap().mode() & 0o7777
 }
@@ -28,30 +22,23 @@ fn open_up(p: &Path) {
     std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o755)).unwrap();
 }
 
-/// Run `cmd` as nobody (util-linux `setpriv`); returns (success, stderr).
-fn as_nobody(cmd: &[&str]) -> (bool, String) {
-    let o = Command::new("setpriv")
-        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
-        .args(cmd)
-        .output()
-        .expect("these tests need util-linux's setpriv");
+/// Run `cmd` as nobody; returns (success, stderr).
+fn run_as_nobody(cmd: &[&str]) -> (bool, String) {
+    let o = as_nobody(Command::new(cmd[0]).args(&cmd[1..])).output().unwrap();
     (o.status.success(), stderr(&o))
 }
 
 fn assert_closed_to_nobody(dir: &Path) {
     let d = dir.to_str().unwrap();
-    let (listed, err) = as_nobody(&["ls", d]);
+    let (listed, err) = run_as_nobody(&["ls", d]);
     assert!(!listed && err.contains("Permission denied"), "nobody listed {d}: {err}");
-    let (entered, _) = as_nobody(&["sh", "-c", &format!("cd {d}")]);
+    let (entered, _) = run_as_nobody(&["sh", "-c", &format!("cd {d}")]);
     assert!(!entered, "nobody entered {d}");
 }
 
 #[test]
 fn container_dirs_are_closed_to_other_users() {
-    require_root();
-    let env = Env::new();
-    let (archive, _) = busybox_archive(&env, "bb.tar", "localhost/bb:latest");
-    env.ok(&["load", "-q", "-i", archive.to_str().unwrap()]);
+    let (env, _) = Env::with_busybox();
     let id = env.ok(&["create", "-e", "SECRET=hunter2", "bb", "true"]).trim().to_string();
     env.ok(&["run", "--rm", "bb", "true"]);
 
@@ -74,20 +61,17 @@ fn container_dirs_are_closed_to_other_users() {
     for d in &private {
         assert_closed_to_nobody(d);
     }
-    let (read, err) = as_nobody(&["cat", own.join("config.json").to_str().unwrap()]);
+    let (read, err) = run_as_nobody(&["cat", own.join("config.json").to_str().unwrap()]);
     assert!(!read && err.contains("Permission denied"), "{err}");
     // A control: nobody can reach what is open, so the refusals above are
     // the modes' doing.
-    let (listed, err) = as_nobody(&["ls", env.root.to_str().unwrap()]);
+    let (listed, err) = run_as_nobody(&["ls", env.root.to_str().unwrap()]);
     assert!(listed, "nobody cannot even list the opened-up root: {err}");
 }
 
 #[test]
 fn an_old_store_is_closed_on_open() {
-    require_root();
-    let env = Env::new();
-    let (archive, _) = busybox_archive(&env, "bb.tar", "localhost/bb:latest");
-    env.ok(&["load", "-q", "-i", archive.to_str().unwrap()]);
+    let (env, _) = Env::with_busybox();
     let id = env.ok(&["create", "bb", "true"]).trim().to_string();
     let data = env.root.join("container-data");
     let own = data.join(&id);

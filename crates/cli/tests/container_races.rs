@@ -14,20 +14,6 @@ use std::sync::Arc;
 
 use common::*;
 
-fn require_root() {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    let euid = status.lines().find_map(|l| l.strip_prefix("Uid:")).and_then(|u| u.split_whitespace().nth(1));
-    assert_eq!(euid, Some("0"), "these tests run containers: run them as root");
-}
-
-fn env_with_image() -> Arc<Env> {
-    require_root();
-    let env = Env::new();
-    let (archive, _) = busybox_archive(&env, "bb.tar", "localhost/bb:latest");
-    env.ok(&["load", "-q", "-i", archive.to_str().unwrap()]);
-    Arc::new(env)
-}
-
 /// `ps -a` as name -> (state, exit code).
 fn ps(env: &Env) -> HashMap<String, (String, String)> {
     let list: Vec<serde_json::Value> = serde_json::from_str(&env.ok(&["ps", "-a", "--format", "json"])).unwrap();
@@ -44,7 +30,7 @@ fn exit_codes_survive_concurrent_ps_and_rm() {
     const RUNNERS: usize = 3;
     const RUNS: usize = 12;
     const VICTIMS: usize = 12;
-    let env = env_with_image();
+    let env = Arc::new(Env::with_busybox().0);
     let done = Arc::new(AtomicBool::new(false));
 
     // Processes refreshing every record as fast as they can.
@@ -133,7 +119,7 @@ fn exit_codes_survive_concurrent_ps_and_rm() {
 /// its `run` then reports the kill, and the record is gone for good.
 #[test]
 fn rm_races_a_running_container() {
-    let env = env_with_image();
+    let env = Arc::new(Env::with_busybox().0);
     let mut run = env
         .cmd(&["run", "--name", "busy", "bb", "sh", "-c", "echo up; sleep 1000"])
         .stdout(Stdio::piped())
@@ -160,4 +146,107 @@ fn rm_races_a_running_container() {
     assert_eq!(env.ok(&["ps", "-a", "-q"]), "");
     let count = |d: &str| std::fs::read_dir(env.root.join(d)).map(|r| r.count()).unwrap_or(0);
     assert_eq!((count("overlay/containers"), count("container-data")), (0, 0));
+}
+
+/// `berth run` killed after the runtime made the container and before it
+/// started it: the created container waits on, and berth's own lock on the
+/// container must not wait with it. (The init is a fork of berth and an
+/// flock belongs to the open file: its copy of the lock fd held the lock
+/// until the container started, which now it never does, so `rm -f` of
+/// that container waited forever.) berth is held at that point by a
+/// sqlite3 that takes the database's write lock as soon as the runtime
+/// starts making the container: berth's next write, recording "running",
+/// waits for it, and berth is killed there.
+#[test]
+fn a_run_killed_between_create_and_start_leaves_its_lock_free() {
+    use std::io::{BufRead as _, Write as _};
+    use std::time::{Duration, Instant};
+    let (env, _) = Env::with_busybox();
+    let db = env.root.join("containers.db");
+    let runtime_root = env.runroot.join("runtime");
+    let entries = |d: &std::path::Path| -> Vec<String> {
+        std::fs::read_dir(d)
+            .map(|r| r.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+            .unwrap_or_default()
+    };
+    for attempt in 0..5 {
+        let mut sql = std::process::Command::new("sqlite3")
+            .arg(&db)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("these tests need the sqlite3 command line (apt-get install sqlite3)");
+        let before = entries(&runtime_root);
+        let name = format!("killed{attempt}");
+        let mut berth = env.cmd(&["run", "--name", &name, "bb", "sleep", "60"]);
+        let mut berth = berth.stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let id = loop {
+            if let Some(id) = entries(&runtime_root).into_iter().find(|e| !before.contains(e) && !e.starts_with('.')) {
+                break id;
+            }
+            assert!(Instant::now() < deadline, "the runtime never started making the container");
+        };
+        let mut sql_in = sql.stdin.take().unwrap();
+        sql_in.write_all(b"BEGIN IMMEDIATE;\nSELECT 'locked';\n").unwrap();
+        let mut line = String::new();
+        std::io::BufReader::new(sql.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        assert_eq!(line.trim(), "locked");
+        // Created: the init has reported and waits on its exec fifo.
+        let state = runtime_root.join(&id).join("state.json");
+        let created = || {
+            std::fs::read(&state)
+                .ok()
+                .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+                .is_some_and(|v| v["pid"].as_i64().unwrap_or(0) > 0)
+        };
+        while !created() {
+            assert!(Instant::now() < deadline, "the container was never created");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        // berth is now at its write of "running", waiting for sqlite3.
+        std::thread::sleep(Duration::from_millis(300));
+        berth.kill().unwrap();
+        berth.wait().unwrap();
+        sql_in.write_all(b"COMMIT;\n").unwrap();
+        drop(sql_in);
+        sql.wait().unwrap();
+        let started = std::fs::read(&state)
+            .ok()
+            .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+            .is_some_and(|v| v["started"] == true);
+        if started {
+            // berth got past its write before sqlite3 took the lock: try again.
+            env.ok(&["rm", "-f", &name]);
+            continue;
+        }
+        let lock = env.runroot.join("locks").join(&id);
+        let free = std::process::Command::new("flock").args(["-n", "-x"]).arg(&lock).arg("true").status().unwrap();
+        // rm -f, with a deadline: with the lock held it waited forever.
+        let mut rm = env.cmd(&["rm", "-f", &name]);
+        let mut rm = rm.stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+        let rm_deadline = Instant::now() + Duration::from_secs(20);
+        while rm.try_wait().unwrap().is_none() && Instant::now() < rm_deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let rm_done = rm.try_wait().unwrap();
+        if rm_done.is_none() {
+            let _ = rm.kill();
+            // Leave nothing running: the init, by the pid the runtime recorded.
+            let pid = std::fs::read(&state)
+                .ok()
+                .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+                .and_then(|v| v["pid"].as_i64())
+                .and_then(|p| rustix::process::Pid::from_raw(p as i32));
+            if let Some(pid) = pid {
+                let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
+            }
+        }
+        assert!(free.success(), "the lock of container {id} is still held after berth was killed");
+        assert!(rm_done.is_some_and(|s| s.success()), "rm -f did not finish");
+        assert!(!runtime_root.join(&id).exists(), "rm -f left the runtime's state");
+        return;
+    }
+    panic!("in 5 attempts berth never stopped between the runtime's create and start");
 }

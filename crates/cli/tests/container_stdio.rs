@@ -12,20 +12,6 @@ use std::time::{Duration, Instant};
 
 use common::*;
 
-fn require_root() {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    let euid = status.lines().find_map(|l| l.strip_prefix("Uid:")).and_then(|u| u.split_whitespace().nth(1));
-    assert_eq!(euid, Some("0"), "these tests run containers: run them as root");
-}
-
-fn env_with_image() -> Env {
-    require_root();
-    let env = Env::new();
-    let (archive, _) = busybox_archive(&env, "bb.tar", "localhost/bb:latest");
-    env.ok(&["load", "-q", "-i", archive.to_str().unwrap()]);
-    env
-}
-
 /// `berth ARGS` as one shell word list, for `script -c` and `sh -c`.
 fn berth_line(env: &Env, args: &str) -> String {
     format!("{BIN} --root {} --runroot {} {args}", env.root.display(), env.runroot.display())
@@ -64,7 +50,7 @@ fn echo_flag_after(env: &Env, run_args: &str) -> String {
 
 #[test]
 fn a_container_cannot_change_the_callers_terminal() {
-    let env = env_with_image();
+    let env = Env::with_busybox().0;
     // The attack: with the caller's tty as its stdin, this turned echo off in
     // the user's shell.
     assert_eq!(echo_flag_after(&env, "run --rm bb stty -echo"), "echo");
@@ -83,7 +69,7 @@ fn a_container_cannot_change_the_callers_terminal() {
 
 #[test]
 fn piped_input_reaches_the_container_only_with_i() {
-    let env = env_with_image();
+    let env = Env::with_busybox().0;
     let piped = |args: &str| {
         let o = Command::new("sh")
             .arg("-c")
@@ -108,7 +94,7 @@ fn piped_input_reaches_the_container_only_with_i() {
 
 #[test]
 fn output_and_exit_codes_come_back_on_separate_streams() {
-    let env = env_with_image();
+    let env = Env::with_busybox().0;
     let o = env.run(&["run", "--rm", "bb", "sh", "-c", "echo out; echo err >&2; echo out2; exit 3"]);
     assert_eq!((o.status.code(), stdout(&o), stderr(&o)), (Some(3), "out\nout2\n".into(), "err\n".into()));
     // More than a pipe holds, all of it, in order.
@@ -120,7 +106,7 @@ fn output_and_exit_codes_come_back_on_separate_streams() {
 
 #[test]
 fn signals_to_berth_reach_the_container_while_output_is_relayed() {
-    let env = env_with_image();
+    let env = Env::with_busybox().0;
     // With -i a thread of berth also feeds our (still open) stdin to it.
     for flags in [&[][..], &["-i"][..]] {
         let script = "trap '' USR1; trap 'echo got TERM; exit 42' TERM; echo ready; while :; do sleep 0.1; done";
@@ -154,7 +140,7 @@ fn signals_to_berth_reach_the_container_while_output_is_relayed() {
 
 #[test]
 fn tty_flags_as_podman() {
-    let env = env_with_image();
+    let env = Env::with_busybox().0;
     // -t gives the container a terminal of its own; without -i nothing the
     // user types reaches it.
     let shown = on_a_pty(&berth_line(&env, "run --rm -t bb sh -c 'tty; read -t 2 x; echo got:$x'"), "typed\n");

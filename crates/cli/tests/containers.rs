@@ -10,21 +10,6 @@ use std::time::{Duration, Instant};
 
 use common::*;
 
-fn require_root() {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    let euid = status.lines().find_map(|l| l.strip_prefix("Uid:")).and_then(|u| u.split_whitespace().nth(1));
-    assert_eq!(euid, Some("0"), "these tests run containers: run them as root");
-}
-
-/// An Env with the busybox image loaded as `localhost/bb:latest`.
-fn env_with_image() -> (Env, String) {
-    require_root();
-    let env = Env::new();
-    let (archive, id) = busybox_archive(&env, "bb.tar", "localhost/bb:latest");
-    env.ok(&["load", "-q", "-i", archive.to_str().unwrap()]);
-    (env, id)
-}
-
 fn exit_code(env: &Env, args: &[&str]) -> (i32, String, String) {
     let o = env.run(args);
     (o.status.code().unwrap_or(-1), stdout(&o), stderr(&o))
@@ -32,7 +17,7 @@ fn exit_code(env: &Env, args: &[&str]) -> (i32, String, String) {
 
 #[test]
 fn run_gives_output_exit_code_and_a_fresh_overlay_root() {
-    let (env, _) = env_with_image();
+    let (env, _) = Env::with_busybox();
     let (code, out, err) =
         exit_code(&env, &["run", "--name", "first", "bb", "sh", "-c", "echo hi; echo data > /made-here; exit 7"]);
     assert_eq!((code, out.as_str()), (7, "hi\n"), "stderr: {err}");
@@ -85,7 +70,7 @@ fn find_file(dir: &std::path::Path, name: &str) -> Option<std::path::PathBuf> {
 #[test]
 fn vfs_containers_get_a_copy() {
     // A store keeps its driver: switching is refused, clearly, as podman does.
-    let (overlay_env, _) = env_with_image();
+    let (overlay_env, _) = Env::with_busybox();
     let e = overlay_env.fails(&["--storage-driver", "vfs", "run", "--rm", "bb", "true"], 125);
     assert!(e.contains("storage driver \"vfs\" does not match \"overlay\""), "{e}");
     overlay_env.ok(&["run", "--rm", "bb", "true"]);
@@ -103,7 +88,7 @@ fn vfs_containers_get_a_copy() {
 
 #[test]
 fn image_config_and_flags_shape_the_process() {
-    let (env, _) = env_with_image();
+    let (env, _) = Env::with_busybox();
     let out = env.ok(&[
         "run",
         "--rm",
@@ -144,7 +129,7 @@ fn image_config_and_flags_shape_the_process() {
 
 #[test]
 fn rmi_refuses_an_image_a_container_uses_unless_forced() {
-    let (env, id) = env_with_image();
+    let (env, id) = Env::with_busybox();
     let cid = env.ok(&["create", "--name", "keep", "bb", "true"]).trim().to_string();
     assert_eq!(cid.len(), 64);
     let e = env.fails(&["rmi", "bb"], 2);
@@ -175,7 +160,7 @@ fn rmi_refuses_an_image_a_container_uses_unless_forced() {
 
 #[test]
 fn names_are_unique_and_bad_input_is_refused() {
-    let (env, _) = env_with_image();
+    let (env, _) = Env::with_busybox();
     let cid = env.ok(&["create", "--name", "web", "bb"]).trim().to_string();
     let e = env.fails(&["create", "--name", "web", "bb"], 125);
     assert!(e.contains(&format!("the container name \"web\" is already in use by {cid}")), "{e}");
@@ -203,7 +188,7 @@ fn names_are_unique_and_bad_input_is_refused() {
 /// run` that waits for it leaves a record the next commands understand.
 #[test]
 fn running_containers_and_a_killed_berth() {
-    let (env, _) = env_with_image();
+    let (env, _) = Env::with_busybox();
     let mut child = run_in_background(&env, "sleeper", &["sleep", "1000"]);
     assert!(env.ok(&["ps", "--format", "{{.Status}}"]).starts_with("Up "));
     let e = env.fails(&["rm", "sleeper"], 2);
@@ -268,7 +253,7 @@ fn assert_nothing_mounted(env: &Env) {
 /// share its layers; racing creates of one name leave exactly one winner.
 #[test]
 fn concurrent_runs_and_name_races() {
-    let (env, _) = env_with_image();
+    let (env, _) = Env::with_busybox();
     let runs: Vec<_> = (0..6)
         .map(|i| {
             env.cmd(&["run", "--rm", "bb", "sh", "-c", &format!("echo {i} > /x; cat /x")])

@@ -12,18 +12,6 @@ use common::podman::Podman;
 use common::*;
 use serde_json::Value;
 
-fn require_root() {
-    assert!(is_root(), "these tests mount overlays: run them as root");
-}
-
-fn is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .unwrap()
-        .lines()
-        .find_map(|l| l.strip_prefix("Uid:"))
-        .is_some_and(|ids| ids.split_whitespace().nth(1) == Some("0"))
-}
-
 /// Templates of podman's Go field names; each must render in berth as it
 /// does in podman.
 const TEMPLATES: &[&str] = &[

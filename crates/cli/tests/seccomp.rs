@@ -7,19 +7,6 @@ mod common;
 
 use common::*;
 
-fn require_root() {
-    assert!(rustix::process::geteuid().is_root(), "these tests run containers: run them as root");
-}
-
-/// An Env with the busybox image loaded as `localhost/bb:latest`.
-fn env_with_image() -> Env {
-    require_root();
-    let env = Env::new();
-    let (archive, _) = busybox_archive(&env, "bb.tar", "localhost/bb:latest");
-    env.ok(&["load", "-q", "-i", archive.to_str().unwrap()]);
-    env
-}
-
 /// `berth run --rm bb sh -c script`: (exit code, stdout, stderr).
 fn sh(env: &Env, script: &str) -> (i32, String, String) {
     let o = env.run(&["run", "--rm", "bb", "sh", "-c", script]);
@@ -35,7 +22,7 @@ fn sh_ok(env: &Env, script: &str) -> String {
 
 #[test]
 fn the_container_runs_under_a_seccomp_filter() {
-    let env = env_with_image();
+    let env = Env::with_busybox().0;
     let out = sh_ok(&env, "grep -E '^Seccomp(_filters)?:' /proc/self/status");
     let fields: Vec<Vec<&str>> = out.lines().map(|l| l.split_whitespace().collect()).collect();
     // Mode 2 is "filter"; exactly one filter (ours) is stacked.
@@ -53,7 +40,7 @@ fn the_container_runs_under_a_seccomp_filter() {
 
 #[test]
 fn namespaces_mounts_and_other_privileged_calls_are_refused() {
-    let env = env_with_image();
+    let env = Env::with_busybox().0;
     for cmd in [
         // A user namespace needs no capability: only seccomp stops it.
         "unshare -U true",
@@ -80,7 +67,7 @@ fn namespaces_mounts_and_other_privileged_calls_are_refused() {
 
 #[test]
 fn everyday_commands_work() {
-    let env = env_with_image();
+    let env = Env::with_busybox().0;
     let out = sh_ok(&env, "echo ok; ls /; date; sleep 0.1");
     let mut lines = out.lines();
     assert_eq!(lines.next(), Some("ok"));

@@ -11,23 +11,13 @@
 mod common;
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
 
-const NOBODY: u32 = 65534;
 const EACCES: i32 = 13;
-
-fn is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .unwrap()
-        .lines()
-        .find_map(|l| l.strip_prefix("Uid:"))
-        .is_some_and(|ids| ids.split_whitespace().nth(1) == Some("0"))
-}
 
 /// The image's only layer: busybox (for the container's script), a
 /// setuid-root `id` (the host's own, so it runs on the host as it is) and a
@@ -58,23 +48,17 @@ fn hostile_layer() -> Vec<u8> {
     b.into_inner().unwrap()
 }
 
-/// Run `path` as nobody (no supplementary groups: std drops them when
-/// root sets a uid); the error of the exec, or what it printed.
+/// Run `path` as nobody; the error of the exec, or what it printed.
 fn exec_as_nobody(path: &Path) -> Result<String, std::io::Error> {
-    let o = Command::new(path).uid(NOBODY).gid(NOBODY).stdin(Stdio::null()).output()?;
+    let o = as_nobody(&mut Command::new(path)).stdin(Stdio::null()).output()?;
     Ok(format!("{}{}", stdout(&o), stderr(&o)))
 }
 
 /// Open `path` for writing as nobody (busybox sh's redirection); its stderr.
 fn write_as_nobody(path: &Path) -> String {
-    let o = Command::new("/bin/busybox")
-        .args(["sh", "-c", "printf 'nobody was here\\n' > \"$1\"", "sh"])
-        .arg(path)
-        .uid(NOBODY)
-        .gid(NOBODY)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
+    let mut sh = Command::new("/bin/busybox");
+    sh.args(["sh", "-c", "printf 'nobody was here\\n' > \"$1\"", "sh"]).arg(path);
+    let o = as_nobody(&mut sh).stdin(Stdio::null()).output().unwrap();
     if o.status.success() {
         "opened for writing".into()
     } else {

@@ -57,6 +57,7 @@ fn create_options(root: &Path, a: &CreateArgs, foreground: bool, systemd: bool) 
         foreground,
         systemd_cgroup: systemd,
         stdio: None,
+        close_in_init: Vec::new(),
     }
 }
 

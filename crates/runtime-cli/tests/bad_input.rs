@@ -333,3 +333,36 @@ fn exec_with_apparmor_or_selinux_on_a_host_without_them_is_a_clear_error() {
     assert!(!out.join("ran").exists(), "a refused exec ran its process");
     assert_eq!(e.status(), "running");
 }
+
+/// A namespace path that names a FIFO: opening it to join would wait for a
+/// writer forever. One line, nothing made, and no hang.
+#[test]
+fn namespace_path_that_is_a_fifo_fails_without_hanging() {
+    let mut e = Env::new("bad-nsfifo");
+    let fifo = e.dir.path().join("netns");
+    rustix::fs::mknodat(rustix::fs::CWD, &fifo, rustix::fs::FileType::Fifo, rustix::fs::Mode::from_raw_mode(0o600), 0)
+        .unwrap();
+    for ns in e.config["linux"]["namespaces"].as_array_mut().unwrap() {
+        if ns["type"] == "network" {
+            ns["path"] = json!(fifo);
+        }
+    }
+    let cg = e.set_cgroups_path();
+    e.write_config();
+    let mut child = e
+        .cmd()
+        .args(["create", "--bundle", e.bundle_str(), &e.id])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let hung = !wait_until(std::time::Duration::from_secs(20), || child.try_wait().unwrap().is_some());
+    if hung {
+        let _ = child.kill();
+    }
+    let o = child.wait_with_output().unwrap();
+    assert!(!hung, "create hung on a FIFO namespace path");
+    fails_with(&o, "not a namespace file");
+    assert_clean(&e, &cg);
+}

@@ -142,3 +142,32 @@ fn a_create_killed_mid_way_leaves_state_that_delete_cleans_up() {
     // The hook's sleep was in the runtime's session, not the container; the init is gone.
     fails_with(&e.rt(&["state", &e.id]), "does not exist");
 }
+
+/// The container's process starts as a freshly started program would: no
+/// signal ignored, none blocked. The runtime is a Rust program, whose
+/// startup ignores SIGPIPE; inherited through execve, a container's
+/// `yes | head -1` would see EPIPE ("Broken pipe" on stderr) instead of
+/// dying quietly of SIGPIPE. Checked with `run` and `exec`. (Signals 32 and
+/// 33 are glibc's own: its posix_spawn, which started the runtime here,
+/// leaves them ignored in every child; they are not compared.)
+#[test]
+fn the_process_starts_with_default_signal_dispositions() {
+    const SCRIPT: &str = "grep -E '^Sig(Ign|Blk):' /proc/self/status; yes | head -1";
+    let check = |what: &str, out: &std::process::Output| {
+        let text = ok(out);
+        let mask = |field: &str| {
+            let hex = text.lines().find_map(|l| l.strip_prefix(field)).unwrap_or_else(|| panic!("{what}: {text}"));
+            u64::from_str_radix(hex.trim(), 16).unwrap() & !(0b11 << 31)
+        };
+        assert_eq!((mask("SigIgn:"), mask("SigBlk:")), (0, 0), "{what}: {text}");
+        assert_eq!((text.lines().last(), stderr(out).as_str()), (Some("y"), ""), "{what}");
+    };
+    let mut e = Env::new("sigdfl");
+    e.sh(SCRIPT);
+    check("run", &e.run());
+    e.id = unique_id("sigdfl");
+    e.args(&["sleep", "600"]);
+    ok(&e.create());
+    ok(&e.rt(&["start", &e.id]));
+    check("exec", &e.rt(&["exec", &e.id, "sh", "-c", SCRIPT]));
+}

@@ -154,6 +154,116 @@ fn ro_bind_through_a_racing_renamer_stays_read_only_and_changes_nothing_else() {
     eprintln!("{RUNS} runs, {flips} flips, source reached through the other link {landed_elsewhere} times");
 }
 
+/// A proc mount whose destination goes through `d`, an entry of a shared
+/// volume that a racer keeps exchanging (renameat2 RENAME_EXCHANGE: atomic)
+/// between a real directory and a symlink to `/alt`. proc must land on a
+/// real directory reached through no symlink: in the volume, or not at all
+/// (refused). A runtime that checks the path for symlinks, then looks it up
+/// again to mount, sometimes mounts a second, unmasked procfs at `/alt/p`.
+#[test]
+fn proc_destination_through_a_racing_renamer_never_lands_elsewhere() {
+    const RUNS: usize = 60;
+    let mut e = Env::new("procrace");
+    let vol = e.dir.path().join("vol");
+    std::fs::create_dir_all(vol.join("d/p")).unwrap();
+    std::os::unix::fs::symlink("/alt", vol.join("link")).unwrap();
+    std::fs::create_dir_all(e.rootfs().join("alt/p")).unwrap();
+    add_mount(&mut e, json!({"destination": "/vol", "type": "bind", "source": vol, "options": ["rbind", "rw"]}));
+    add_mount(&mut e, json!({"destination": "/vol/d/p", "type": "proc", "source": "proc"}));
+    // Where procfs is mounted, from the mount table (the racer still runs:
+    // a path through the volume may not lead where it did at mount time).
+    e.sh("grep ' - proc ' /proc/self/mountinfo | cut -d' ' -f5 | grep -v '^/proc' | sed 's,^/vol/.*,in-volume,'");
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let flips = Arc::new(AtomicUsize::new(0));
+    let racer = {
+        let (stop, flips, vol) = (stop.clone(), flips.clone(), vol.clone());
+        std::thread::spawn(move || {
+            let (d, link) = (vol.join("d"), vol.join("link"));
+            while !stop.load(Ordering::Relaxed) {
+                let cwd = rustix::fs::CWD;
+                rustix::fs::renameat_with(cwd, &d, cwd, &link, rustix::fs::RenameFlags::EXCHANGE).unwrap();
+                flips.fetch_add(1, Ordering::Relaxed);
+            }
+        })
+    };
+    let (mut escaped, mut in_volume, mut refused) = (Vec::new(), 0, 0);
+    for i in 0..RUNS {
+        e.id = unique_id("procrace");
+        let out = e.run();
+        let text = format!("{}{}", stdout(&out), stderr(&out));
+        if out.status.success() && text.trim() == "in-volume" {
+            in_volume += 1;
+        } else if !out.status.success() && text.contains("goes through symlink") {
+            refused += 1;
+        } else {
+            escaped.push(format!("run {i}: {:?}: {}", out.status, text.trim()));
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    racer.join().unwrap();
+    let flips = flips.load(Ordering::Relaxed);
+    assert!(flips > RUNS * 10, "the racer flipped only {flips} times: no race was run");
+    assert!(
+        escaped.is_empty(),
+        "proc landed elsewhere ({in_volume} in the volume, {refused} refused):\n{}",
+        escaped.join("\n")
+    );
+    assert!(in_volume > 0 && refused > 0, "no race seen: {in_volume} in the volume, {refused} refused");
+    eprintln!("{RUNS} runs, {flips} flips: {in_volume} in the volume, {refused} refused");
+}
+
+/// A bind whose source a racer keeps exchanging between a directory and a
+/// file (renameat2 RENAME_EXCHANGE): the destination is made to match what
+/// was bound, whichever it was. A runtime that looks the source up once to
+/// decide and again to bind sometimes makes a directory and binds a file
+/// onto it, or the reverse, and fails.
+#[test]
+fn bind_source_swapped_between_dir_and_file_always_binds() {
+    const RUNS: usize = 40;
+    let mut e = Env::new("srcrace");
+    let base = e.dir.path().to_path_buf();
+    std::fs::create_dir(base.join("src")).unwrap();
+    std::fs::write(base.join("src/marker"), "in-dir").unwrap();
+    std::fs::write(base.join("other"), "a-file").unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let flips = Arc::new(AtomicUsize::new(0));
+    let racer = {
+        let (stop, flips, base) = (stop.clone(), flips.clone(), base.clone());
+        std::thread::spawn(move || {
+            let (src, other) = (base.join("src"), base.join("other"));
+            while !stop.load(Ordering::Relaxed) {
+                let cwd = rustix::fs::CWD;
+                rustix::fs::renameat_with(cwd, &src, cwd, &other, rustix::fs::RenameFlags::EXCHANGE).unwrap();
+                flips.fetch_add(1, Ordering::Relaxed);
+            }
+        })
+    };
+    let mut failures = Vec::new();
+    let mounts = e.config["mounts"].clone();
+    for i in 0..RUNS {
+        // A fresh destination each run: what one run made must not decide the next.
+        e.config["mounts"] = mounts.clone();
+        let dest = format!("/b{i}");
+        add_mount(
+            &mut e,
+            json!({"destination": dest, "type": "bind", "source": base.join("src"), "options": ["bind"]}),
+        );
+        e.sh(&format!("cat {dest}/marker 2>/dev/null || cat {dest}"));
+        e.id = unique_id("srcrace");
+        let out = e.run();
+        let text = stdout(&out);
+        if !out.status.success() || !matches!(text.trim(), "in-dir" | "a-file") {
+            failures.push(format!("run {i}: {:?}: {}{}", out.status, text.trim(), stderr(&out).trim()));
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    racer.join().unwrap();
+    let flips = flips.load(Ordering::Relaxed);
+    assert!(flips > RUNS * 10, "the racer flipped only {flips} times: no race was run");
+    assert!(failures.is_empty(), "{} of {RUNS} runs failed:\n{}", failures.len(), failures.join("\n"));
+}
+
 // ---------------------------------------------------------------- devices
 
 #[test]
@@ -329,5 +439,79 @@ fn bind_in_a_user_namespace_keeps_locked_flags_and_refuses_to_clear_them() {
             }
             Some(why) => fails_with(&out, why),
         }
+    }
+}
+
+// ------------------------------------------- kernels without mount_setattr
+
+/// A classic BPF program answering ENOSYS to mount_setattr(2) and allowing
+/// everything else: what a kernel before 5.12 answers.
+fn no_mount_setattr_filter() -> Vec<u8> {
+    // x86_64's syscall number (the test suite runs there).
+    const SYS_MOUNT_SETATTR: u32 = 442;
+    let insn = |code: u16, jt: u8, jf: u8, k: u32| {
+        let mut v = code.to_ne_bytes().to_vec();
+        v.extend_from_slice(&[jt, jf]);
+        v.extend_from_slice(&k.to_ne_bytes());
+        v
+    };
+    let enosys = rustix::io::Errno::NOSYS.raw_os_error() as u32;
+    [
+        insn(0x20, 0, 0, 0),                    // ld [nr]
+        insn(0x15, 0, 1, SYS_MOUNT_SETATTR),    // jeq mount_setattr
+        insn(0x06, 0, 0, 0x0005_0000 | enosys), // ret ERRNO(ENOSYS)
+        insn(0x06, 0, 0, 0x7fff_0000),          // ret ALLOW
+    ]
+    .concat()
+}
+
+/// On kernels without mount_setattr (before 5.12) every mount still gets its
+/// flags and propagation, through the fallback (attach, then mount(2) on the
+/// mount's own fd): the runtime runs under a filter that answers ENOSYS to
+/// mount_setattr. A read-only bind with propagation, the read-only and
+/// masked paths, a read-only root, rootfsPropagation "rshared"; and the same
+/// without a /proc in the container.
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn without_mount_setattr_every_mount_still_gets_its_flags() {
+    use std::os::unix::process::CommandExt;
+    let filter = no_mount_setattr_filter();
+    for with_proc in [true, false] {
+        let mut e = Env::new("nosetattr");
+        let src = e.dir.path().join("ro-src");
+        std::fs::create_dir(&src).unwrap();
+        add_mount(
+            &mut e,
+            json!({"destination": "/ro", "type": "bind", "source": src, "options": ["rbind", "ro", "rprivate"]}),
+        );
+        e.config["root"]["readonly"] = json!(true);
+        e.config["linux"]["rootfsPropagation"] = json!("rshared");
+        let script = if with_proc {
+            // The masked kcore is /dev/null (empty); /proc/sys is read-only.
+            "touch /ro/x 2>/dev/null && echo RO-WRITABLE; touch /x 2>/dev/null && echo ROOT-WRITABLE; \
+             [ -s /proc/kcore ] && echo KCORE-UNMASKED; \
+             echo x 2>/dev/null > /proc/sys/kernel/domainname && echo PROC-SYS-WRITABLE; \
+             awk '$5 == \"/\"' /proc/self/mountinfo | grep -q ' shared:' || echo ROOT-NOT-SHARED; echo done"
+        } else {
+            "touch /ro/x 2>/dev/null && echo RO-WRITABLE; touch /x 2>/dev/null && echo ROOT-WRITABLE; echo done"
+        };
+        e.sh(script);
+        if !with_proc {
+            let mounts = e.config["mounts"].as_array_mut().unwrap();
+            mounts.retain(|m| m["destination"] != "/proc");
+            e.config["linux"]["maskedPaths"] = json!([]);
+            e.config["linux"]["readonlyPaths"] = json!([]);
+        }
+        e.write_config();
+        let mut cmd = e.cmd();
+        cmd.args(["run", "--bundle", e.bundle.to_str().unwrap(), &e.id]);
+        let prog = filter.clone();
+        // SAFETY: between fork and exec the child only makes the seccomp(2)
+        // call (no allocation: the program is already built).
+        unsafe {
+            cmd.pre_exec(move || sys::seccomp::set_mode_filter(&prog, 0));
+        }
+        let out = run_capture(&mut cmd);
+        assert_eq!(ok(&out).trim(), "done", "with /proc: {with_proc}: {}", stderr(&out));
     }
 }

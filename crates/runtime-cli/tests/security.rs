@@ -1071,3 +1071,48 @@ fn fifo_at_etc_passwd_does_not_hang_the_init() {
     out.read_to_string(&mut text).unwrap();
     assert_eq!(text, "HOME=/\n");
 }
+
+/// `--preserve-fds N` with fewer than N fds from the caller: the numbers
+/// left free are where the runtime's own fds land (the host's /proc, the
+/// sync socket, the state directory). Those must never be passed on: the
+/// runtime refuses the count, in one line, before it makes anything.
+#[test]
+fn preserve_fds_beyond_what_the_caller_passed_is_refused() {
+    let mut e = Env::new("s21626gap");
+    e.args(&["sleep", "600"]);
+    e.write_config();
+    // Whatever the test process holds, the runtime gets no fd above 2.
+    let no_extra_fds = |c: &mut Command| {
+        // SAFETY: one close_range(2) call between fork and exec.
+        unsafe { c.pre_exec(|| sys::process::mark_cloexec_from(3)) };
+    };
+    let mut c = e.cmd();
+    c.args(["create", "--preserve-fds", "8", "--bundle", e.bundle.to_str().unwrap(), &e.id]);
+    no_extra_fds(&mut c);
+    let out = run_capture(&mut c);
+    if out.status.success() {
+        ok(&e.rt(&["start", &e.id]));
+        let pid = init_pid(&e);
+        let held: Vec<String> = open_fds(pid)
+            .into_iter()
+            .filter(|fd| *fd > 2)
+            .map(|fd| format!("{fd} -> {:?}", std::fs::read_link(format!("/proc/{pid}/fd/{fd}"))))
+            .collect();
+        panic!("create took --preserve-fds 8 with no fd 3..10 from its caller; the container holds {held:?}");
+    }
+    fails_with(&out, "--preserve-fds 8: fd 3 was not passed");
+    assert!(!e.root.join(&e.id).exists(), "state left behind");
+    // run and exec too.
+    let mut c = e.cmd();
+    c.args(["run", "--preserve-fds", "2", "--bundle", e.bundle.to_str().unwrap(), &e.id]);
+    no_extra_fds(&mut c);
+    fails_with(&run_capture(&mut c), "--preserve-fds 2: fd 3 was not passed");
+    let mut e = Env::new("s21626gapx");
+    e.args(&["sleep", "600"]);
+    ok(&e.create());
+    ok(&e.rt(&["start", &e.id]));
+    let mut c = e.cmd();
+    c.args(["exec", "--preserve-fds", "8", &e.id, "true"]);
+    no_extra_fds(&mut c);
+    fails_with(&run_capture(&mut c), "--preserve-fds 8: fd 3 was not passed");
+}

@@ -39,9 +39,21 @@ pub fn join(fd: impl AsFd, t: LinuxNamespaceType) -> rustix::io::Result<()> {
     move_into_link_name_space(fd.as_fd(), Some(kind))
 }
 
-/// Open a namespace file (`/proc/PID/ns/*`, or a bind mount of one).
-pub fn open(path: impl AsRef<Path>) -> rustix::io::Result<OwnedFd> {
-    rustix::fs::open(path.as_ref(), OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())
+/// NSFS_MAGIC (linux/magic.h; rustix does not name it).
+const NSFS_MAGIC: u64 = 0x6e73_6673;
+
+/// Open a namespace file (`/proc/PID/ns/*`, or a bind mount of one). The
+/// path is the config's: opened without blocking (a FIFO there would wait
+/// for a writer forever) and refused unless it is a namespace file.
+pub fn open(path: impl AsRef<Path>) -> std::io::Result<OwnedFd> {
+    let flags = OFlags::RDONLY | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::CLOEXEC;
+    let fd = rustix::fs::open(path.as_ref(), flags, Mode::empty())?;
+    #[allow(clippy::unnecessary_cast)] // f_type is i64 or u32 depending on the libc
+    let fs_type = rustix::fs::fstatfs(&fd)?.f_type as u64;
+    if fs_type != NSFS_MAGIC {
+        return Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a namespace file"));
+    }
+    Ok(fd)
 }
 
 /// The /proc/PID/ns file name of a namespace type.
@@ -90,12 +102,7 @@ impl Plan {
         for t in crate::spec::JOIN_ORDER {
             if let Some((_, p)) = joins.iter().find(|(jt, _)| *jt == t) {
                 let fd = open(p).map_err(|e| {
-                    Error::InvalidConfig(format!(
-                        "{} namespace path {}: {}",
-                        proc_name(t),
-                        p.display(),
-                        std::io::Error::from(e)
-                    ))
+                    Error::InvalidConfig(format!("{} namespace path {}: {}", proc_name(t), p.display(), e))
                 })?;
                 plan.join.push((t, fd));
             }

@@ -2,8 +2,8 @@
 //! exec, in two phases: [`prepare`] does everything that can fail (rlimits,
 //! cwd, user and groups, capabilities, a privileged seccomp filter), before
 //! the init reports itself created; [`Ready::exec`] does what is left
-//! (no_new_privs, the last seccomp filter, closing every fd the process must
-//! not inherit) and execs.
+//! (default signal dispositions, the LSM exec label, no_new_privs, the last
+//! seccomp filter, closing every fd the process must not inherit) and execs.
 
 use std::collections::HashSet;
 use std::ffi::CString;
@@ -63,6 +63,22 @@ fn to_caps(set: Option<&HashSet<oci_spec::runtime::Capability>>, supported: &Cap
         // Capabilities the running kernel does not know are skipped, as runc does.
         .filter(|c| supported.contains(c))
         .collect()
+}
+
+/// `preserve_fds` (the caller's fds 3 .. 3+n that the process keeps) must
+/// name fds the caller really passed: open, and not close-on-exec (which
+/// everything the runtime opens is). A number left free would otherwise be
+/// taken by one of the runtime's own fds and handed to the container (the
+/// CVE-2024-21626 class); runc refuses such a count too. Called before
+/// anything is made.
+pub fn check_preserved_fds(preserve_fds: i32) -> Result<()> {
+    let n = preserve_fds.max(0);
+    match (3..3 + n).find(|fd| !sys::process::is_inheritable_fd(*fd)) {
+        Some(fd) => Err(Error::InvalidConfig(format!(
+            "--preserve-fds {n}: fd {fd} was not passed to the runtime (not open, or close-on-exec)"
+        ))),
+        None => Ok(()),
+    }
 }
 
 /// What the container's process is to be: the input of [`prepare`].
@@ -175,8 +191,9 @@ pub fn prepare(l: Launch) -> Result<Ready> {
 }
 
 impl Ready<'_> {
-    /// The LSM exec label, no_new_privs, the last seccomp filter, close every
-    /// fd the process must not inherit, execve. Returns only on failure.
+    /// Default signal dispositions, the LSM exec label, no_new_privs, the
+    /// last seccomp filter, close every fd the process must not inherit,
+    /// execve. Returns only on failure.
     pub fn exec(self) -> Error {
         match self.exec_inner() {
             Ok(never) => match never {},
@@ -185,6 +202,10 @@ impl Ready<'_> {
     }
 
     fn exec_inner(&self) -> Result<Never> {
+        // The runtime's own signal dispositions (Rust ignores SIGPIPE) and
+        // mask are not the process's: it starts with the defaults. First, so
+        // that a seccomp profile need not allow rt_sigaction.
+        sys::signal::reset_for_exec().context(|| "reset signal dispositions".into())?;
         // After the startContainer hooks (a process spawned after this write
         // would take the label too), before seccomp (whose profile need not
         // allow the open and write).

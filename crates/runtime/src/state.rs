@@ -80,12 +80,9 @@ const PRIVATE: u32 = 0o700;
 /// Make the state root (`create`), and close an existing one made by an
 /// older version (0711). A root given as a symlink is fixed at its target.
 fn prepare_root(root: &Path, create: bool) -> Result<()> {
-    if create {
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(PRIVATE)
-            .create(root)
-            .context(|| format!("create state root {}", root.display()))?;
+    // An existing root (or a symlink to one) is only restricted, below.
+    if create && std::fs::symlink_metadata(root).is_err() {
+        sys::fs::create_private_dir(root, PRIVATE).context(|| format!("create state root {}", root.display()))?;
     }
     let real = match std::fs::canonicalize(root) {
         Ok(real) => real,
@@ -115,6 +112,8 @@ impl Dir {
         validate_id(id)?;
         prepare_root(root, true)?;
         let path = root.join(id);
+        // Not create_private_dir: an existing directory is a taken id. (The
+        // umask can only narrow PRIVATE.)
         match std::fs::DirBuilder::new().mode(PRIVATE).create(&path) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Err(Error::AlreadyExists(id.into())),

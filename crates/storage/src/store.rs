@@ -551,10 +551,16 @@ impl Store {
     fn mount_locked(&self, id: &str) -> Result<PathBuf> {
         let meta = self.container_meta(id)?;
         let target = self.mountpoint(id);
-        private_dir(&target)?;
+        let mounted = mounts::is_mount_point(&target);
+        if !mounted {
+            // The mount point only: once mounted, `target` is the container's
+            // `/`, whose mode is the image's (restricting it to 0700 locked
+            // every user but root out of the container's whole tree).
+            private_dir(&target)?;
+        }
         let mut counts = Counts::load(&self.runroot)?;
         let n = counts.get(id);
-        if n == 0 || !mounts::is_mount_point(&target) {
+        if n == 0 || !mounted {
             let dirs = self.chain_dirs(&meta.layers)?;
             self.driver.mount(&self.container_dir(id), &dirs, &target)?;
         }

@@ -144,7 +144,13 @@ fn container_view(driver: &str) {
     assert!(root2.join("a/one").exists());
 
     // Mount counts: a second user keeps it mounted until it too unmounts.
+    // Mounting again leaves the mounted root (the container's `/`, the
+    // image's mode) alone: it is no longer the store's 0700 mount point.
+    let root_mode = || fs::metadata(&root2).unwrap().mode() & 0o7777;
+    let image_mode = root_mode();
+    assert_ne!(image_mode, 0o700, "the image's root mode, not the mount point's");
     assert_eq!(store.mount("c2").unwrap(), root2);
+    assert_eq!(root_mode(), image_mode, "a second mount changed the container's / to {:o}", root_mode());
     assert!(!store.unmount("c2").unwrap());
     assert!(root2.join("a/one").exists(), "still mounted for the first user");
     assert!(store.unmount("c2").unwrap());

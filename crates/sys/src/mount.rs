@@ -79,6 +79,31 @@ pub fn mount_setattr(dirfd: impl AsFd, path: &Path, recursive: bool, attr: &Moun
     }
 }
 
+/// The error of a step on a filesystem context (`fsconfig`, `fsmount`,
+/// ...) with what the filesystem said about it: the kernel explains such
+/// failures in messages read from the context's fd ("e tmpfs: Bad value for
+/// 'mode'"), which the errno alone would lose. Reading them empties the log.
+pub fn fs_context_error(fs: impl AsFd, e: rustix::io::Errno) -> io::Error {
+    let mut said = Vec::new();
+    let mut buf = [0u8; 1024];
+    while let Ok(n) = rustix::io::read(fs.as_fd(), &mut buf) {
+        if n == 0 {
+            break;
+        }
+        // One message per read: "<e|w|i> <text>".
+        let line = String::from_utf8_lossy(&buf[..n]);
+        let line = line.trim();
+        let text = line.split_once(' ').filter(|(level, _)| level.len() == 1).map_or(line, |(_, text)| text);
+        said.push(text.to_string());
+    }
+    let e = io::Error::from(e);
+    if said.is_empty() {
+        e
+    } else {
+        io::Error::new(e.kind(), format!("{e} ({})", said.join("; ")))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -86,6 +111,20 @@ mod tests {
 
     fn is_root() -> bool {
         rustix::process::geteuid().is_root()
+    }
+
+    /// A bad parameter's error carries the filesystem's own explanation.
+    #[test]
+    fn fs_context_errors_say_what_the_filesystem_said() {
+        use rustix::mount::{fsconfig_set_string, fsopen, FsOpenFlags};
+        assert!(is_root(), "this test needs root: run it as scripts/test.sh does");
+        let fs = fsopen("tmpfs", FsOpenFlags::FSOPEN_CLOEXEC).unwrap();
+        let errno = fsconfig_set_string(&fs, "mode", "not-a-mode").unwrap_err();
+        let e = fs_context_error(&fs, errno);
+        assert_eq!(e.kind(), io::ErrorKind::InvalidInput);
+        assert!(e.to_string().ends_with("(tmpfs: Bad value for 'mode')"), "{e}");
+        // The log is read once: a second error of the same context says only the errno.
+        assert_eq!(fs_context_error(&fs, errno).to_string(), io::Error::from(errno).to_string());
     }
 
     /// A detached bind made read-only, then attached: writes through it fail,

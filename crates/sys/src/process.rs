@@ -45,27 +45,37 @@ pub unsafe fn fork() -> io::Result<Forked> {
     forked(i64::from(unsafe { libc::fork() }))
 }
 
-/// The namespace flags [`clone_into_namespaces`] and [`unshare_namespaces`]
-/// accept: creating namespaces shares or duplicates nothing of the process's
-/// memory or file table.
-const NAMESPACES: UnshareFlags = UnshareFlags::NEWNS
+/// The namespaces clone(2) can create: every `CLONE_NEW*` flag but
+/// `CLONE_NEWTIME`, whose bit (0x80) lies in clone's exit-signal byte
+/// (`CSIGNAL`), so clone would read it as part of the signal (time
+/// namespaces come from unshare or clone3 only). What [`clone_into_namespaces`]
+/// accepts, and what seccomp profiles refuse `clone` without CAP_SYS_ADMIN
+/// (Docker's `CLONE_NAMESPACE_FLAGS`, 0x7e020000).
+pub const CLONE_NAMESPACES: UnshareFlags = UnshareFlags::NEWNS
     .union(UnshareFlags::NEWCGROUP)
     .union(UnshareFlags::NEWUTS)
     .union(UnshareFlags::NEWIPC)
     .union(UnshareFlags::NEWUSER)
     .union(UnshareFlags::NEWPID)
-    .union(UnshareFlags::NEWNET)
-    .union(UnshareFlags::NEWTIME);
+    .union(UnshareFlags::NEWNET);
 
-fn only_namespaces(flags: UnshareFlags) -> io::Result<u64> {
-    if !NAMESPACES.contains(flags) {
-        return Err(io::Error::new(io::ErrorKind::InvalidInput, "only CLONE_NEW* namespace flags are accepted"));
+/// The namespaces unshare(2) can create ([`unshare_namespaces`]): creating
+/// namespaces shares or duplicates nothing of the process's memory or file
+/// table.
+pub const NAMESPACES: UnshareFlags = CLONE_NAMESPACES.union(UnshareFlags::NEWTIME);
+
+fn only(allowed: UnshareFlags, flags: UnshareFlags) -> io::Result<u64> {
+    if !allowed.contains(flags) {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("only namespace flags {allowed:?} are accepted here, not {:?}", flags - allowed),
+        ));
     }
     Ok(u64::from(flags.bits()))
 }
 
 /// clone(2) as a fork (no shared memory, SIGCHLD on exit) whose child starts
-/// in new namespaces `namespaces` (CLONE_NEW* flags only). Unlike
+/// in new namespaces `namespaces` ([`CLONE_NAMESPACES`] only). Unlike
 /// `unshare` + `fork`, one call makes the child init of a new pid
 /// namespace and the owner of a new user namespace at once.
 ///
@@ -76,7 +86,7 @@ fn only_namespaces(flags: UnshareFlags) -> io::Result<u64> {
 /// cached identity in libc is the parent's, so the child must not rely on
 /// `pthread_self`-based state (locks owned by "this thread", thread ids).
 pub unsafe fn clone_into_namespaces(namespaces: UnshareFlags) -> io::Result<Forked> {
-    let flags = only_namespaces(namespaces)? | libc::SIGCHLD as u64;
+    let flags = only(CLONE_NAMESPACES, namespaces)? | libc::SIGCHLD as u64;
     // SAFETY: clone without CLONE_VM and with a null stack behaves like fork:
     // the child runs on a copy of our address space; its restrictions are
     // this function's contract. The trailing arguments (parent/child tid
@@ -85,11 +95,11 @@ pub unsafe fn clone_into_namespaces(namespaces: UnshareFlags) -> io::Result<Fork
     forked(rc)
 }
 
-/// unshare(2) for new namespaces only (CLONE_NEW* flags): these do not
+/// unshare(2) for new namespaces only ([`NAMESPACES`]): these do not
 /// touch memory or the fd table, which is what makes rustix's general
 /// `unshare` unsafe.
 pub fn unshare_namespaces(namespaces: UnshareFlags) -> io::Result<()> {
-    let flags = only_namespaces(namespaces)?;
+    let flags = only(NAMESPACES, namespaces)?;
     // SAFETY: namespace flags only (checked above): no fd table or fs
     // struct is unshared, so every fd and path the program holds stays valid.
     unsafe { rustix::thread::unshare_unsafe(UnshareFlags::from_bits_retain(flags as u32)) }.map_err(io::Error::from)
@@ -151,6 +161,16 @@ pub fn mark_cloexec_from(first: u32) -> io::Result<()> {
     Ok(())
 }
 
+/// Whether fd number `fd` is open and would survive an execve (not
+/// close-on-exec): one this process inherited from its caller rather than
+/// opened itself (everything berth opens is close-on-exec).
+pub fn is_inheritable_fd(fd: i32) -> bool {
+    // SAFETY: F_GETFD only reads the flags of whatever `fd` names; on a
+    // number that is not open it fails with EBADF and touches nothing.
+    let flags = unsafe { libc::fcntl(fd, libc::F_GETFD) };
+    flags >= 0 && flags & libc::FD_CLOEXEC == 0
+}
+
 /// The execution domains of personality(2) a container may ask for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Persona {
@@ -197,12 +217,17 @@ mod tests {
     }
 
     /// Run `child` in a forked child (exit code = its result) and return
-    /// the exit code.
+    /// the exit code. A panic in the child is exit code 101: unwinding would
+    /// run the test harness's frames in the child, and its exit status
+    /// would say nothing about the assertion that failed.
     fn in_child(child: impl FnOnce() -> i32) -> i32 {
         // SAFETY: the child only runs `child`, which makes syscalls and
         // small allocations in a test, then exits without unwinding.
         match unsafe { fork() }.unwrap() {
-            Forked::Child => exit_immediately(child()),
+            Forked::Child => {
+                let code = std::panic::catch_unwind(std::panic::AssertUnwindSafe(child)).unwrap_or(101);
+                exit_immediately(code)
+            }
             Forked::Parent(pid) => {
                 let (_, st) = waitpid(Some(pid), WaitOptions::empty()).unwrap().unwrap();
                 st.exit_status().unwrap()
@@ -221,6 +246,26 @@ mod tests {
         let e = unsafe { clone_into_namespaces(UnshareFlags::FILES) }.unwrap_err();
         assert_eq!(e.kind(), io::ErrorKind::InvalidInput);
         assert!(unshare_namespaces(UnshareFlags::FS | UnshareFlags::NEWNS).is_err());
+    }
+
+    /// CLONE_NEWTIME is 0x80, inside clone's exit-signal byte: passed to
+    /// clone(2) it would not make a time namespace but change the signal
+    /// the parent gets (or fail), so it is refused like any non-namespace
+    /// flag. (Should it ever get through, the child exits at once and the
+    /// test fails in the parent.)
+    #[test]
+    fn clone_refuses_the_time_namespace_flag() {
+        // SAFETY: a child, if one is made, only exits.
+        match unsafe { clone_into_namespaces(UnshareFlags::NEWTIME) } {
+            Ok(Forked::Child) => exit_immediately(0),
+            Ok(Forked::Parent(pid)) => {
+                let _ = waitpid(Some(pid), WaitOptions::empty());
+                panic!("clone with CLONE_NEWTIME made a child");
+            }
+            Err(e) => assert_eq!(e.kind(), io::ErrorKind::InvalidInput, "{e}"),
+        }
+        assert_eq!(CLONE_NAMESPACES.bits(), 0x7e02_0000, "Docker's CLONE_NAMESPACE_FLAGS");
+        assert!(NAMESPACES.contains(UnshareFlags::NEWTIME));
     }
 
     #[test]
@@ -288,6 +333,18 @@ mod tests {
             }
         });
         assert_eq!(code, 0);
+    }
+
+    #[test]
+    fn inheritable_fds_are_open_and_not_cloexec() {
+        let (a, b) = rustix::pipe::pipe().unwrap();
+        let c = std::fs::File::open("/").unwrap();
+        assert!(is_inheritable_fd(a.as_raw_fd()) && is_inheritable_fd(b.as_raw_fd()));
+        assert!(!is_inheritable_fd(c.as_raw_fd()), "std opens close-on-exec");
+        let closed = b.as_raw_fd();
+        drop(b);
+        assert!(!is_inheritable_fd(closed) || closed == c.as_raw_fd());
+        assert!(!is_inheritable_fd(-1) && !is_inheritable_fd(1 << 30));
     }
 
     #[test]

@@ -97,6 +97,25 @@ pub mod probe {
         // SAFETY: mkdir reads the NUL-terminated path, which outlives the call.
         errno(unsafe { libc::syscall(libc::SYS_mkdir, path.as_ptr(), mode) })
     }
+
+    /// `kexec_load(2)` with no segments and an architecture no kernel has
+    /// (0xdead in the arch bits): the kernel always refuses it (EINVAL; EPERM
+    /// without CAP_SYS_BOOT; ENOSYS when built without kexec), so only a
+    /// filter can answer anything else. It
+    /// never loads or unloads a kexec image.
+    pub fn kexec_load_invalid() -> i32 {
+        const NO_SUCH_ARCH: u64 = 0xdead_0000;
+        // SAFETY: no segments, so no pointer is read.
+        errno(unsafe { libc::syscall(libc::SYS_kexec_load, 0u64, 0u64, std::ptr::null::<u8>(), NO_SUCH_ARCH) })
+    }
+
+    /// `clone3(2)` with no argument structure (size 0): the kernel always
+    /// refuses it (EINVAL) before making anything, so only a filter can
+    /// answer anything else.
+    pub fn clone3_invalid() -> i32 {
+        // SAFETY: a null pointer with size 0, refused before any read.
+        errno(unsafe { libc::syscall(libc::SYS_clone3, std::ptr::null::<u8>(), 0usize) })
+    }
 }
 
 #[cfg(test)]
@@ -109,6 +128,17 @@ mod tests {
         assert!(!kernel_knows_filter_flag(1 << 30));
         assert_eq!(set_mode_filter(&[0; 7], 0).unwrap_err().kind(), io::ErrorKind::InvalidInput);
         assert_eq!(set_mode_filter(&[], 0).unwrap_err().kind(), io::ErrorKind::InvalidInput);
+    }
+
+    /// Without a filter the kernel refuses the invalid probes itself.
+    #[test]
+    fn invalid_probes_are_refused_by_the_kernel() {
+        assert_eq!(probe::clone3_invalid(), libc::EINVAL);
+        let kexec = probe::kexec_load_invalid();
+        // ENOSYS: a kernel built without kexec.
+        assert!([libc::EINVAL, libc::EPERM, libc::ENOSYS].contains(&kexec), "kexec_load: errno {kexec}");
+        assert_eq!(probe::getpid(), 0);
+        assert_eq!(probe::personality(0xffff_ffff), 0);
     }
 
     /// ENOSYS for every syscall but exit_group, loaded in a forked child.

@@ -101,6 +101,40 @@ impl SignalSet {
     }
 }
 
+/// Every signal back to its default action and none blocked, as a program
+/// freshly started by init has them: for a process about to execve another
+/// program. Ignored signals and the mask survive execve, and the caller's
+/// are not the new program's business: a Rust program ignores SIGPIPE from
+/// its first instruction, so its exec'd child would see EPIPE where it
+/// expects to die of SIGPIPE (`yes | head -1` printing "Broken pipe").
+/// Handlers need no reset (execve resets them). libc's own signals (the
+/// two below SIGRTMIN that glibc reserves) are left to libc.
+pub fn reset_for_exec() -> io::Result<()> {
+    let signals = (1..32).chain(libc::SIGRTMIN()..=libc::SIGRTMAX());
+    for sig in signals.filter(|s| *s != libc::SIGKILL && *s != libc::SIGSTOP) {
+        // SAFETY: sigaction is given a zeroed struct (SIG_DFL, no flags, an
+        // empty mask) that outlives the call, and no old action is asked for.
+        let rc = unsafe {
+            let mut act: libc::sigaction = std::mem::zeroed();
+            act.sa_sigaction = libc::SIG_DFL;
+            libc::sigaction(sig, &act, std::ptr::null_mut())
+        };
+        if rc != 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    // SAFETY: sigemptyset initialises the set; SIG_SETMASK reads it.
+    let rc = unsafe {
+        let mut none: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut none);
+        libc::pthread_sigmask(libc::SIG_SETMASK, &none, std::ptr::null_mut())
+    };
+    if rc != 0 {
+        return Err(io::Error::from_raw_os_error(rc));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -117,6 +151,45 @@ mod tests {
         assert_eq!(parse("99"), None);
         for (name, sig) in NAMES {
             assert_eq!(parse(&format!("SIG{name}")), Some(*sig));
+        }
+    }
+
+    /// What a forked child ignored and blocked is back to the defaults,
+    /// as /proc tells it (libc's reserved signals 32 and 33 aside).
+    #[test]
+    fn reset_for_exec_leaves_nothing_ignored_or_blocked() {
+        fn status_mask(field: &str) -> u64 {
+            let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+            let hex = status.lines().find_map(|l| l.strip_prefix(field)).unwrap_or("").trim().to_string();
+            u64::from_str_radix(&hex, 16).unwrap_or(u64::MAX)
+        }
+        // SAFETY: the child makes syscalls, reads /proc and exits.
+        match unsafe { crate::process::fork() }.unwrap() {
+            crate::process::Forked::Child => {
+                // SAFETY: setting a disposition to SIG_IGN with a zeroed struct.
+                let ignored = unsafe {
+                    let mut act: libc::sigaction = std::mem::zeroed();
+                    act.sa_sigaction = libc::SIG_IGN;
+                    libc::sigaction(libc::SIGPIPE, &act, std::ptr::null_mut()) == 0
+                        && libc::sigaction(libc::SIGHUP, &act, std::ptr::null_mut()) == 0
+                };
+                let set = SignalSet::all().without(&[Signal::KILL, Signal::STOP]);
+                let before = ignored && set.block().is_ok() && status_mask("SigIgn:") & 0x1001 == 0x1001;
+                let reset = reset_for_exec().is_ok();
+                let libc_own = 0b11 << 31;
+                let after = status_mask("SigIgn:") & !libc_own == 0 && status_mask("SigBlk:") & !libc_own == 0;
+                crate::process::exit_immediately(match (before, reset, after) {
+                    (true, true, true) => 0,
+                    (false, _, _) => 1,
+                    (_, false, _) => 2,
+                    _ => 3,
+                })
+            }
+            crate::process::Forked::Parent(pid) => {
+                let (_, st) =
+                    rustix::process::waitpid(Some(pid), rustix::process::WaitOptions::empty()).unwrap().unwrap();
+                assert_eq!(st.exit_status(), Some(0));
+            }
         }
     }
 

@@ -79,6 +79,38 @@ impl Env {
     }
 }
 
+impl Env {
+    /// A fresh env (the caller must be root: this runs containers) with
+    /// busybox loaded as `localhost/bb:latest`; returns its image ID too.
+    pub fn with_busybox() -> (Env, String) {
+        require_root();
+        let env = Env::new();
+        let (archive, id) = busybox_archive(&env, "bb.tar", "localhost/bb:latest");
+        env.ok(&["load", "-q", "-i", archive.to_str().unwrap()]);
+        (env, id)
+    }
+}
+
+pub fn is_root() -> bool {
+    rustix::process::geteuid().is_root()
+}
+
+/// Fail loudly (never skip) without root: these tests run containers,
+/// mount, and switch to other users.
+pub fn require_root() {
+    assert!(is_root(), "these tests run containers and mount filesystems: run them as root");
+}
+
+/// The uid and gid of `nobody`.
+pub const NOBODY: u32 = 65534;
+
+/// `cmd` as nobody, with no supplementary groups (std drops them when root
+/// sets a uid).
+pub fn as_nobody(cmd: &mut Command) -> &mut Command {
+    use std::os::unix::process::CommandExt as _;
+    cmd.uid(NOBODY).gid(NOBODY)
+}
+
 pub fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }

@@ -241,6 +241,9 @@ impl Engine {
             foreground: true,
             systemd_cgroup: false,
             stdio: Some(wiring.for_container()),
+            // Ours, not the container's: held by an init that never starts
+            // (we die before `start`), it would block every `rm` for good.
+            close_in_init: vec![lock.raw_fd()],
         };
         let created = rt::create(&opts);
         drop(opts);

@@ -24,6 +24,13 @@ pub struct ContainerLock {
 }
 
 impl ContainerLock {
+    /// The lock's fd, for the runtime's init to close (see
+    /// `runtime::container::CreateOptions::close_in_init`).
+    pub fn raw_fd(&self) -> std::os::fd::RawFd {
+        use std::os::fd::{AsFd as _, AsRawFd as _};
+        self._lock.as_fd().as_raw_fd()
+    }
+
     /// The container is gone: remove its lock file (still held, see above).
     pub fn remove(self) {
         if let Err(e) = std::fs::remove_file(&self.path) {

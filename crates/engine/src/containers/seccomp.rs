@@ -24,7 +24,6 @@
 //! are skipped by the runtime, as runc does, so they get the default EPERM.
 
 use rustix::io::Errno;
-use rustix::thread::UnshareFlags;
 use serde_json::{json, Value};
 
 /// What a container gets when no rule matches: EPERM.
@@ -532,16 +531,9 @@ const SOCKET_FAMILIES: &[u64] = &[
 /// UNAME26|PER_LINUX32, and 0xffffffff (query the current persona).
 const PERSONALITIES: &[u64] = &[0x0, 0x0008, 0x20000, 0x20008, 0xffff_ffff];
 
-/// The namespace flags `clone` may not carry without CAP_SYS_ADMIN:
-/// NEWNS | NEWUTS | NEWIPC | NEWUSER | NEWPID | NEWNET | NEWCGROUP.
-const CLONE_NAMESPACE_FLAGS: u64 = UnshareFlags::NEWNS
-    .union(UnshareFlags::NEWUTS)
-    .union(UnshareFlags::NEWIPC)
-    .union(UnshareFlags::NEWUSER)
-    .union(UnshareFlags::NEWPID)
-    .union(UnshareFlags::NEWNET)
-    .union(UnshareFlags::NEWCGROUP)
-    .bits() as u64;
+/// The namespace flags `clone` may not carry without CAP_SYS_ADMIN
+/// (Docker's `CLONE_NAMESPACE_FLAGS`): every namespace clone(2) can create.
+const CLONE_NAMESPACE_FLAGS: u64 = sys::process::CLONE_NAMESPACES.bits() as u64;
 
 // ---------------------------------------------------------------------------
 // Conditional rules.
@@ -991,13 +983,14 @@ mod tests {
     /// capabilities that add rules), and in a filtered child the calls
     /// behave as Docker's do.
     ///
-    /// The child's calls go through rustix where it wraps them; fork, _exit,
-    /// personality and the raw kexec_load and clone3 (which nothing wraps,
-    /// and which are the point) through libc, a dev-dependency for this test
-    /// only.
+    /// The child's calls go through rustix where it wraps them, and through
+    /// `sys::seccomp::probe` for the raw ones the filter is about (kexec_load,
+    /// clone3, personality), which nothing else wraps.
     #[test]
     fn a_real_filter_refuses_and_allows_like_docker() {
         use rustix::net::{socket, AddressFamily, SocketType};
+        use sys::process::Forked;
+        use sys::seccomp::probe;
 
         let all_caps = with_caps(&[
             "CAP_SYS_ADMIN",
@@ -1018,76 +1011,66 @@ mod tests {
         let ctx = runtime::seccomp::build(&parse(default_profile(DEFAULT_CAPS))).expect("build");
 
         // SAFETY: the child only sets no_new_privs (so loading needs no
-        // privilege), loads the prepared filter, makes syscalls and _exits;
-        // it allocates nothing after fork.
-        let child = unsafe { libc::fork() };
-        assert!(child >= 0, "fork: {}", std::io::Error::last_os_error());
-        if child == 0 {
-            let refused = |r: std::io::Result<()>, want: Errno| {
-                r.err().and_then(|e| e.raw_os_error()) == Some(want.raw_os_error())
-            };
-            let raw = |rc: libc::c_long| if rc < 0 { Err(std::io::Error::last_os_error()) } else { Ok(()) };
-            let code = (|| {
-                if rustix::thread::set_no_new_privs(true).is_err() {
-                    return 10;
-                }
-                if runtime::seccomp::load(&ctx).is_err() {
-                    return 11;
-                }
-                // Refused: new namespaces, mounts, reboot, kexec.
-                // SAFETY: a single-threaded child; a new user namespace
-                // would change nothing the test relies on.
-                let unshared = unsafe { rustix::thread::unshare_unsafe(UnshareFlags::NEWUSER) };
-                if !refused(unshared.map_err(Into::into), Errno::PERM) {
-                    return 12;
-                }
-                // Arguments the kernel would refuse (ENOENT, EINVAL) if the
-                // filter let them through: the test never mounts on the
-                // host or touches a loaded kexec image.
-                let mounted = rustix::mount::mount(
-                    "x",
-                    "/nonexistent/berth-seccomp-test",
-                    "tmpfs",
-                    rustix::mount::MountFlags::empty(),
-                    None,
-                );
-                if !refused(mounted.map_err(Into::into), Errno::PERM) {
-                    return 13;
-                }
-                // SAFETY: raw syscalls on constant arguments.
-                let kexec = raw(unsafe { libc::syscall(libc::SYS_kexec_load, 0, 0, 0, 0xdead_0000u64) });
-                if !refused(kexec, Errno::PERM) {
-                    return 14;
-                }
-                // SAFETY: as above.
-                if !refused(raw(unsafe { libc::syscall(libc::SYS_clone3, 0, 0) }), Errno::NOSYS) {
-                    return 15;
-                }
-                // SAFETY: as above.
-                if !refused(raw(libc::c_long::from(unsafe { libc::personality(0x0040_0000) })), Errno::PERM) {
-                    return 16;
-                }
-                let alg = socket(AF_ALG, SocketType::SEQPACKET, None).map(drop);
-                if !refused(alg.map_err(Into::into), Errno::PERM) {
-                    return 17;
-                }
-                // Allowed: the current persona, ordinary calls.
-                // SAFETY: as above.
-                if unsafe { libc::personality(0xffff_ffff) } == -1 {
-                    return 20;
-                }
-                if rustix::process::getpid().as_raw_nonzero().get() <= 0
-                    || socket(AddressFamily::UNIX, SocketType::STREAM, None).is_err()
-                {
-                    return 21;
-                }
-                0
-            })();
-            // SAFETY: ends the child without running the harness's code.
-            unsafe { libc::_exit(code) }
-        }
-        let pid = rustix::process::Pid::from_raw(child).expect("a child pid");
-        let (_, status) = rustix::process::waitpid(Some(pid), rustix::process::WaitOptions::empty())
+        // privilege), loads the prepared filter, makes syscalls and exits
+        // at once; it allocates nothing after fork.
+        let child = match unsafe { sys::process::fork() }.expect("fork") {
+            Forked::Parent(pid) => pid,
+            Forked::Child => {
+                let refused = |r: std::io::Result<()>, want: Errno| {
+                    r.err().and_then(|e| e.raw_os_error()) == Some(want.raw_os_error())
+                };
+                let code = (|| {
+                    if rustix::thread::set_no_new_privs(true).is_err() {
+                        return 10;
+                    }
+                    if runtime::seccomp::load(&ctx).is_err() {
+                        return 11;
+                    }
+                    // Refused: new namespaces, mounts, reboot, kexec.
+                    let user_ns = rustix::thread::UnshareFlags::NEWUSER;
+                    if !refused(sys::process::unshare_namespaces(user_ns), Errno::PERM) {
+                        return 12;
+                    }
+                    // Arguments the kernel would refuse (ENOENT, EINVAL) if the
+                    // filter let them through: the test never mounts on the
+                    // host or touches a loaded kexec image.
+                    let mounted = rustix::mount::mount(
+                        "x",
+                        "/nonexistent/berth-seccomp-test",
+                        "tmpfs",
+                        rustix::mount::MountFlags::empty(),
+                        None,
+                    );
+                    if !refused(mounted.map_err(Into::into), Errno::PERM) {
+                        return 13;
+                    }
+                    if probe::kexec_load_invalid() != Errno::PERM.raw_os_error() {
+                        return 14;
+                    }
+                    // clone3 hides its flags: ENOSYS makes libcs fall back to clone.
+                    if probe::clone3_invalid() != Errno::NOSYS.raw_os_error() {
+                        return 15;
+                    }
+                    if probe::personality(0x0040_0000) != Errno::PERM.raw_os_error() {
+                        return 16;
+                    }
+                    let alg = socket(AF_ALG, SocketType::SEQPACKET, None).map(drop);
+                    if !refused(alg.map_err(Into::into), Errno::PERM) {
+                        return 17;
+                    }
+                    // Allowed: the current persona, ordinary calls.
+                    if probe::personality(0xffff_ffff) != 0 {
+                        return 20;
+                    }
+                    if probe::getpid() != 0 || socket(AddressFamily::UNIX, SocketType::STREAM, None).is_err() {
+                        return 21;
+                    }
+                    0
+                })();
+                sys::process::exit_immediately(code)
+            }
+        };
+        let (_, status) = rustix::process::waitpid(Some(child), rustix::process::WaitOptions::empty())
             .expect("waitpid")
             .expect("a status");
         assert_eq!(status.exit_status(), Some(0), "{status:?}");

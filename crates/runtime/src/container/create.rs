@@ -3,7 +3,7 @@
 //! place it in its cgroup and run the runtime hooks, then it waits on the
 //! exec fifo for `start` and we record the state and leave.
 
-use std::os::fd::OwnedFd;
+use std::os::fd::{OwnedFd, RawFd};
 use std::path::PathBuf;
 
 use oci_spec::runtime::LinuxIdMapping;
@@ -42,6 +42,14 @@ pub struct CreateOptions {
     /// passes /dev/null and pipes so a container never holds the caller's
     /// terminal unless asked (`-i`, `-t`).
     pub stdio: Option<std::sync::Arc<Stdio>>,
+    /// fds of the caller's that the container's init closes first thing:
+    /// locks the caller holds across `create`. The init is a fork of the
+    /// caller and an flock belongs to the open file, so the init's copy
+    /// would hold the caller's lock until the process starts (close-on-exec)
+    /// or, should the caller die before `start`, for as long as the created
+    /// container waits, and every other command waiting for that lock with
+    /// it. The caller keeps its own fds open across the call.
+    pub close_in_init: Vec<RawFd>,
 }
 
 /// The container process's standard streams (see [`CreateOptions::stdio`]).
@@ -62,6 +70,7 @@ pub struct Created {
 
 pub fn create(opts: &CreateOptions) -> Result<Created> {
     state::validate_id(&opts.id)?;
+    crate::process::check_preserved_fds(opts.preserve_fds)?;
     // The init is a copy of this process inside the container: make sure that
     // copy runs from a binary the container cannot write (CVE-2019-5736).
     // This re-executes the process, so it comes before any side effect.
@@ -140,6 +149,7 @@ pub fn create(opts: &CreateOptions) -> Result<Created> {
         fifo: dir.fifo(),
         console_socket: opts.console_socket.clone(),
         stdio: opts.stdio.as_deref(),
+        close_first: &opts.close_in_init,
         no_pivot: opts.no_pivot,
         no_new_keyring: opts.no_new_keyring,
         preserve_fds: opts.preserve_fds,

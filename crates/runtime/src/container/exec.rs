@@ -37,6 +37,7 @@ pub struct Execed {
 }
 
 pub fn exec(opts: &ExecOptions) -> Result<Execed> {
+    process::check_preserved_fds(opts.preserve_fds)?;
     // Our child enters the container as a copy of this process: run from a
     // binary the container cannot write (CVE-2019-5736). Re-executes us.
     crate::exe_guard::ensure_protected_exe()?;

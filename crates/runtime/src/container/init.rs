@@ -29,6 +29,8 @@ pub struct Context<'a> {
     pub console_socket: Option<PathBuf>,
     /// Replaces fds 0-2 before anything else (see `CreateOptions::stdio`).
     pub stdio: Option<&'a super::create::Stdio>,
+    /// The caller's lock fds, closed first (see `CreateOptions::close_in_init`).
+    pub close_first: &'a [std::os::fd::RawFd],
     pub no_pivot: bool,
     pub no_new_keyring: bool,
     pub preserve_fds: i32,
@@ -42,6 +44,13 @@ pub struct Context<'a> {
 /// Never returns: execs the container process or exits with status 1.
 pub fn run(ctx: Context) -> ! {
     super::child::enter(ctx.chan);
+    for fd in ctx.close_first {
+        // SAFETY: the caller holds these fds for the whole of `create`; in
+        // this copy of it, the objects owning them live in frames the init
+        // never returns to (it execs or exits), so nothing uses or closes
+        // them after this.
+        unsafe { rustix::io::close(*fd) };
+    }
     let err = match setup(&ctx) {
         Ok(ready) => ready.exec(),
         Err(e) => e,

@@ -14,7 +14,9 @@
 //! only on ENOSYS) the mount is attached first and its flags and propagation
 //! are changed with mount(2) through `/proc/self/fd/N` of the mount's own fd,
 //! which names exactly that mount: still no second lookup (a recursive
-//! flag change then reaches the top mount only, as mount(2) does). `open_tree`,
+//! flag change then reaches the top mount only, as mount(2) does). After
+//! pivot_root /proc is the container's, so changes to the root mount there
+//! name it "/" instead ([`set_root_attr`]). `open_tree`,
 //! `move_mount` and `fsopen` (Linux 5.2) need no fallback: berth needs
 //! openat2 (5.6) anyway.
 
@@ -22,7 +24,7 @@ use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::Path;
 
-use rustix::fs::{fstatvfs, StatVfsMountFlags, CWD};
+use rustix::fs::{fstatvfs, Mode, OFlags, StatVfsMountFlags, CWD};
 use rustix::io::Errno;
 use rustix::mount::{
     fsconfig_create, fsconfig_reconfigure, fsconfig_set_flag, fsconfig_set_string, fsmount, fsopen, fspick,
@@ -30,7 +32,7 @@ use rustix::mount::{
     MountFlags, MountPropagationFlags, MoveMountFlags, OpenTreeFlags,
 };
 use sys::fs::fd_path;
-use sys::mount::{mount_setattr, MountAttr};
+use sys::mount::{fs_context_error, mount_setattr, MountAttr};
 
 /// A mount held by an fd: detached until [`Mount::attach`], then the root of
 /// the attached mount.
@@ -91,7 +93,7 @@ impl Mount {
         };
         match configure() {
             Ok(fd) => Ok(Mount { fd }),
-            Err(e) => Err(with_fs_log(&fs, e)),
+            Err(e) => Err(fs_context_error(&fs, e)),
         }
     }
 
@@ -149,6 +151,8 @@ fn clone_flags(recursive: bool) -> OpenTreeFlags {
 }
 
 /// Change the flags of the mount whose root `fd` is (attached or not).
+/// Before pivot_root only: the fallback names the mount through the host's
+/// /proc (see [`set_root_attr`] for after).
 pub fn set_attr(fd: BorrowedFd, attr: &MountAttr, recursive: bool) -> io::Result<()> {
     match setattr(fd, attr, recursive) {
         Err(e) if is_enosys(&e) => legacy_setattr(fd, attr),
@@ -156,12 +160,40 @@ pub fn set_attr(fd: BorrowedFd, attr: &MountAttr, recursive: bool) -> io::Result
     }
 }
 
-/// Change the propagation of the mount whose root `fd` is.
+/// Change the propagation of the mount whose root `fd` is. Before
+/// pivot_root only, as [`set_attr`].
 pub fn set_propagation(fd: BorrowedFd, p: MountPropagationFlags) -> io::Result<()> {
     match setattr(fd, &propagation_attr(p), p.contains(MountPropagationFlags::REC)) {
         Err(e) if is_enosys(&e) => Ok(mount_change(fd_path(fd), p)?),
         r => r,
     }
+}
+
+/// [`set_attr`] on the process's root mount, after pivot_root. The
+/// fallback names it "/" rather than `/proc/self/fd/N`: /proc is now the
+/// container's, which may have none (ENOENT) or one the image laid out, so
+/// that `self/fd/N` leads wherever it likes and the remount would miss `/`.
+/// "/" is the root mount itself and nothing can be swapped in for it.
+pub fn set_root_attr(attr: &MountAttr) -> io::Result<()> {
+    let root = open_root()?;
+    match setattr(root.as_fd(), attr, false) {
+        Err(e) if is_enosys(&e) => legacy_setattr_at(Path::new("/"), root.as_fd(), attr),
+        r => r,
+    }
+}
+
+/// [`set_propagation`] on the process's root mount, after pivot_root (the
+/// fallback names it "/", see [`set_root_attr`]).
+pub fn set_root_propagation(p: MountPropagationFlags) -> io::Result<()> {
+    let root = open_root()?;
+    match setattr(root.as_fd(), &propagation_attr(p), p.contains(MountPropagationFlags::REC)) {
+        Err(e) if is_enosys(&e) => Ok(mount_change("/", p)?),
+        r => r,
+    }
+}
+
+fn open_root() -> io::Result<OwnedFd> {
+    Ok(rustix::fs::open("/", OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())?)
 }
 
 fn propagation_attr(p: MountPropagationFlags) -> MountAttr {
@@ -173,7 +205,7 @@ fn propagation_attr(p: MountPropagationFlags) -> MountAttr {
 /// no lookup. For a filesystem berth made and filled itself.
 pub fn set_fs_readonly(fd: BorrowedFd) -> io::Result<()> {
     let fs = fspick(fd, "", FsPickFlags::FSPICK_EMPTY_PATH | FsPickFlags::FSPICK_CLOEXEC)?;
-    fsconfig_set_flag(&fs, "ro").and_then(|()| fsconfig_reconfigure(&fs)).map_err(|e| with_fs_log(&fs, e))
+    fsconfig_set_flag(&fs, "ro").and_then(|()| fsconfig_reconfigure(&fs)).map_err(|e| fs_context_error(&fs, e))
 }
 
 fn setattr(fd: BorrowedFd, attr: &MountAttr, recursive: bool) -> io::Result<()> {
@@ -190,6 +222,12 @@ fn is_enosys(e: &io::Error) -> bool {
 /// passed, so the current ones must be passed again (and the kernel refuses
 /// to clear the ones it locks).
 fn legacy_setattr(fd: BorrowedFd, attr: &MountAttr) -> io::Result<()> {
+    legacy_setattr_at(&fd_path(fd), fd, attr)
+}
+
+/// [`legacy_setattr`] with the mount named by `target` (a path that names
+/// the very mount whose root `fd` is).
+fn legacy_setattr_at(target: &Path, fd: BorrowedFd, attr: &MountAttr) -> io::Result<()> {
     if attr.set.is_empty() && attr.clear.is_empty() {
         return Ok(());
     }
@@ -218,7 +256,7 @@ fn legacy_setattr(fd: BorrowedFd, attr: &MountAttr) -> io::Result<()> {
             flags -= m;
         }
     }
-    mount_remount(fd_path(fd), MountFlags::BIND | flags, "")?;
+    mount_remount(target, MountFlags::BIND | flags, "")?;
     Ok(())
 }
 
@@ -244,27 +282,6 @@ fn current_flags(fd: BorrowedFd) -> io::Result<MountFlags> {
         out |= MountFlags::STRICTATIME;
     }
     Ok(out)
-}
-
-/// An fsconfig error with what the filesystem said about it (the fs
-/// context's log, read from its fd: "e tmpfs: Bad value for 'mode'").
-fn with_fs_log(fs: &OwnedFd, e: Errno) -> io::Error {
-    let mut said = Vec::new();
-    let mut buf = [0u8; 512];
-    while let Ok(n) = rustix::io::read(fs, &mut buf) {
-        if n == 0 {
-            break;
-        }
-        // Each message is "e ", "w " or "i " and the text.
-        let line = String::from_utf8_lossy(&buf[..n]);
-        let text = ["e ", "w ", "i "].iter().find_map(|p| line.strip_prefix(p)).unwrap_or(&line);
-        said.push(text.trim().to_string());
-    }
-    if said.is_empty() {
-        e.into()
-    } else {
-        io::Error::new(io::Error::from(e).kind(), format!("{} ({})", io::Error::from(e), said.join("; ")))
-    }
 }
 
 #[cfg(test)]

@@ -130,16 +130,19 @@ fn mount_entry(s: &Setup, root: &OwnedFd, m: &Mount, label: Option<&str>) -> Res
             .source()
             .as_ref()
             .ok_or_else(|| Error::InvalidConfig(format!("bind mount to {} has no source", dest.display())))?;
-        let src_is_dir = std::fs::metadata(src)
-            .map_err(|e| Error::InvalidConfig(format!("mount source {}: {e}", src.display())))?
-            .is_dir();
+        // The source is looked up once, by the clone; what the clone holds
+        // decides whether the destination is made a directory or a file.
+        let tree = attach::Mount::clone_path(src, opts.recursive_bind)
+            .map_err(|e| Error::InvalidConfig(format!("mount source {}: {e}", src.display())))?;
+        let src_is_dir = fstat(tree.fd())
+            .map(|st| FileType::from_raw_mode(st.st_mode) == FileType::Directory)
+            .map_err(io::Error::from)
+            .context(|| format!("stat mount source {}", src.display()))?;
         let target = resolve_creating(root, dest, if src_is_dir { Kind::Dir } else { Kind::File })?;
         // Flags and propagation go on the detached copy; the attach is the
         // only step that touches the destination, through its fd.
         let change = Change { attr: opts.attr(), recursive: false, propagation: opts.propagation.clone() };
-        attach::Mount::clone_path(src, opts.recursive_bind)
-            .and_then(|tree| tree.attach(target.as_fd(), &change))
-            .context(|| format!("bind {} to {}", src.display(), dest.display()))?;
+        tree.attach(target.as_fd(), &change).context(|| format!("bind {} to {}", src.display(), dest.display()))?;
         return Ok(());
     }
     let data = label::with_context(&opts.data, typ, label);
@@ -151,11 +154,11 @@ fn mount_entry(s: &Setup, root: &OwnedFd, m: &Mount, label: Option<&str>) -> Res
             .map_err(io::Error::from)
             .context(|| format!("remount {}", dest.display()));
     }
-    if typ == "proc" || typ == "sysfs" {
-        // These must land on a real directory of the rootfs, not through a symlink.
-        refuse_symlink_components(root, dest)?;
-    }
-    let target = resolve_creating(root, dest, Kind::Dir)?;
+    let target = if typ == "proc" || typ == "sysfs" {
+        real_directory(root, dest)?
+    } else {
+        resolve_creating(root, dest, Kind::Dir)?
+    };
     let source = m.source().as_ref().map(|p| p.to_string_lossy().into_owned()).unwrap_or_else(|| typ.into());
     let change = Change { propagation: opts.propagation.clone(), ..Default::default() };
     let made = attach::Mount::new_fs(typ, &source, &options::fs_params(&data), &opts.sb_flags(), opts.attr().set)
@@ -175,22 +178,27 @@ fn mount_entry(s: &Setup, root: &OwnedFd, m: &Mount, label: Option<&str>) -> Res
     }
 }
 
-fn refuse_symlink_components(root: &OwnedFd, dest: &Path) -> Result<()> {
-    let rel = sys::fs::resolve::relative(dest);
-    let mut prefix = PathBuf::new();
-    for c in rel.components() {
-        prefix.push(c);
-        if let Ok(st) = statat(root, &prefix, AtFlags::SYMLINK_NOFOLLOW) {
-            if FileType::from_raw_mode(st.st_mode) == FileType::Symlink {
-                return Err(Error::InvalidConfig(format!(
-                    "mount destination {} goes through symlink {} in the rootfs",
-                    dest.display(),
-                    prefix.display()
-                )));
-            }
+/// Where proc and sysfs go: a real directory of the rootfs, reached through
+/// no symlink (a /proc that leads elsewhere would leave the real one
+/// unmasked). One lookup that follows no symlink both checks the path and
+/// gives the fd the mount is attached to, so a rename racing in between
+/// cannot redirect it; missing components are made, then looked up so again.
+fn real_directory(root: &OwnedFd, dest: &Path) -> Result<OwnedFd> {
+    let open = || sys::fs::open_rerooted_no_symlinks(root.as_fd(), dest, OFlags::PATH | OFlags::DIRECTORY);
+    let found = match open() {
+        Err(e) if e.raw_os_error() == Some(Errno::NOENT.raw_os_error()) => {
+            drop(resolve_creating(root, dest, Kind::Dir)?);
+            open()
         }
-    }
-    Ok(())
+        r => r,
+    };
+    found.map_err(|e| {
+        if e.raw_os_error() == Some(Errno::LOOP.raw_os_error()) {
+            Error::InvalidConfig(format!("mount destination {} goes through symlinks in the rootfs", dest.display()))
+        } else {
+            Error::Io { context: format!("open mount destination {}", dest.display()), source: e }
+        }
+    })
 }
 
 /// Apply linux.sysctl through the container's own (verified) procfs.
@@ -325,8 +333,7 @@ pub fn root_propagation_after_pivot(spec: &Spec) -> Result<()> {
     let p = spec.linux().as_ref().and_then(|l| l.rootfs_propagation().as_deref()).unwrap_or("");
     match options::propagation(p) {
         Some(f) if f.contains(MountPropagationFlags::SHARED) => {
-            let root = open_root()?;
-            attach::set_propagation(root.as_fd(), MountPropagationFlags::SHARED).context(|| "make / shared".into())
+            attach::set_root_propagation(MountPropagationFlags::SHARED).context(|| "make / shared".into())
         }
         _ => Ok(()),
     }
@@ -335,13 +342,6 @@ pub fn root_propagation_after_pivot(spec: &Spec) -> Result<()> {
 /// root.readonly: make / read-only (after pivot_root). Only the read-only
 /// flag changes; the flags it has (nosuid, ...) stay.
 pub fn make_root_readonly() -> Result<()> {
-    let root = open_root()?;
     let ro = MountAttr { set: MountAttrFlags::MOUNT_ATTR_RDONLY, ..Default::default() };
-    attach::set_attr(root.as_fd(), &ro, false).context(|| "remount / read-only".into())
-}
-
-fn open_root() -> Result<OwnedFd> {
-    open("/", OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
-        .map_err(io::Error::from)
-        .context(|| "open /".into())
+    attach::set_root_attr(&ro).context(|| "remount / read-only".into())
 }

@@ -14,8 +14,8 @@
 
 use std::fs::{self, File};
 use std::io::{self, Read, Write};
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+use std::os::fd::{AsFd, AsRawFd};
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU8, Ordering};
 
@@ -102,12 +102,15 @@ impl Driver for Overlay {
 
     fn create_container(&self, dir: &Path, layers: &[LayerDirs]) -> Result<()> {
         let upper = dir.join("upper");
-        // `upper` gets the image's root mode below; `empty` (the lower of an
-        // image without layers) is opened by the kernel as root only.
-        for (d, mode) in [(&upper, 0o755), (&dir.join("work"), 0o700), (&dir.join("empty"), 0o700)] {
-            fs::create_dir(d).context(|| format!("create {}", d.display()))?;
-            fs::set_permissions(d, fs::Permissions::from_mode(mode)).context(|| format!("chmod {}", d.display()))?;
+        // `work` and `empty` (the lower of an image without layers) are
+        // opened by the kernel as root only; `upper` is the container's `/`
+        // and gets the image's root mode below.
+        for d in [dir.join("work"), dir.join("empty")] {
+            crate::store::private_dir(&d)?;
         }
+        fs::create_dir(&upper).context(|| format!("create {}", upper.display()))?;
+        fs::set_permissions(&upper, fs::Permissions::from_mode(0o755))
+            .context(|| format!("chmod {}", upper.display()))?;
         // The mount's root directory takes its owner and mode from the upper
         // dir: give it the image's.
         if let Some(top) = layers.last() {
@@ -246,7 +249,8 @@ fn mount_overlay(forms: &FormCache, l: &Lowers, upper: &Path, work: &Path, targe
 
 fn mount_fsconfig(lowers: &[&Path], upper: &Path, work: &Path, target: &Path) -> io::Result<()> {
     let fs = fsopen("overlay", FsOpenFlags::FSOPEN_CLOEXEC)?;
-    let with_log = |e: Errno| kernel_message(&fs, e);
+    // The kernel explains fsconfig failures in messages read from the fs fd.
+    let with_log = |e: Errno| sys::mount::fs_context_error(&fs, e);
     for lower in lowers {
         fsconfig_set_string(&fs, "lowerdir+", *lower).map_err(with_log)?;
     }
@@ -259,26 +263,6 @@ fn mount_fsconfig(lowers: &[&Path], upper: &Path, work: &Path, target: &Path) ->
     let mnt = fsmount(&fs, FsMountFlags::FSMOUNT_CLOEXEC, MountAttrFlags::empty()).map_err(with_log)?;
     move_mount(mnt.as_fd(), "", rustix::fs::CWD, target, MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH)?;
     Ok(())
-}
-
-/// The kernel explains fsconfig failures in messages read from the fs fd.
-fn kernel_message(fs: &OwnedFd, e: Errno) -> io::Error {
-    let mut msgs = Vec::new();
-    let mut buf = [0u8; 1024];
-    while let Ok(n) = rustix::io::read(fs, &mut buf) {
-        if n == 0 {
-            break;
-        }
-        // Each message is "<e|w|i> <text>".
-        let m = String::from_utf8_lossy(&buf[..n]);
-        let m = m.trim();
-        msgs.push(m.split_once(' ').filter(|(level, _)| level.len() == 1).map_or(m, |(_, text)| text).to_string());
-    }
-    if msgs.is_empty() {
-        e.into()
-    } else {
-        io::Error::new(io::Error::from(e).kind(), format!("{e}: {}", msgs.join("; ")))
-    }
 }
 
 /// Escape what the overlay option parser treats specially.
@@ -320,13 +304,9 @@ pub(crate) fn probe(root: &Path) -> Result<Form, String> {
     if !rustix::process::geteuid().is_root() {
         return Err("overlay needs root".into());
     }
-    // Only made here when missing (the store's parent dirs are not ours to
-    // change); the probe dir inside is 0700 too.
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(crate::store::PRIVATE)
-        .create(root)
-        .map_err(|e| format!("create {}: {e}", root.display()))?;
+    // The driver root (parents that exist are left alone); the probe dir
+    // inside is 0700 too.
+    crate::store::private_dir(root).map_err(|e| e.to_string())?;
     let t = tempfile::Builder::new()
         .prefix(".overlay-probe-")
         .permissions(fs::Permissions::from_mode(crate::store::PRIVATE))

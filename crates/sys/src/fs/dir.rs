@@ -7,21 +7,46 @@
 //! Stores made by older versions are fixed when opened ([`restrict_dir`]).
 
 use std::io;
-use std::os::unix::fs::DirBuilderExt;
+use std::os::fd::OwnedFd;
 use std::path::Path;
 
-use rustix::fs::{fchmod, fstat, Mode, OFlags};
+use rustix::fs::{fchmod, fstat, mkdir, Mode, OFlags};
+use rustix::io::Errno;
 
 /// Create `path` and any missing parents with `mode` (exactly; the umask does
 /// not widen or narrow it), and make an existing `path` no more open than
-/// `mode` (see [`restrict_dir`]).
+/// `mode` (see [`restrict_dir`]). Parents that exist are left as they are.
 pub fn create_private_dir(path: &Path, mode: u32) -> io::Result<()> {
-    match std::fs::DirBuilder::new().recursive(true).mode(mode).create(path) {
-        Ok(()) => {}
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
-        Err(e) => return Err(e),
+    match mkdir(path, Mode::from_raw_mode(mode)) {
+        // mkdir's mode went through the umask, which may have narrowed it
+        // (0711 under umask 077 is 0700: a container's user could not
+        // traverse): set it exactly, on the directory just made.
+        Ok(()) => set_mode(path, mode),
+        Err(Errno::EXIST) => restrict_dir(path, mode),
+        Err(Errno::NOENT) => {
+            let parent =
+                path.parent().filter(|p| !p.as_os_str().is_empty()).ok_or_else(|| io::Error::from(Errno::NOENT))?;
+            create_private_dir(parent, mode)?;
+            match mkdir(path, Mode::from_raw_mode(mode)) {
+                Ok(()) => set_mode(path, mode),
+                // Made meanwhile by another process.
+                Err(Errno::EXIST) => restrict_dir(path, mode),
+                Err(e) => Err(e.into()),
+            }
+        }
+        Err(e) => Err(e.into()),
     }
-    restrict_dir(path, mode)
+}
+
+/// Set directory `path`'s mode to `mode`, through an fd opened without
+/// following a symlink.
+fn set_mode(path: &Path, mode: u32) -> io::Result<()> {
+    fchmod(open_dir(path)?, Mode::from_raw_mode(mode))?;
+    Ok(())
+}
+
+fn open_dir(path: &Path) -> io::Result<OwnedFd> {
+    Ok(rustix::fs::open(path, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty())?)
 }
 
 /// If directory `path` grants any permission bit that `mode` does not (or has
@@ -29,8 +54,7 @@ pub fn create_private_dir(path: &Path, mode: u32) -> io::Result<()> {
 /// without following a symlink, so a link planted at `path` is refused
 /// (ENOTDIR/ELOOP) rather than having its target's mode changed.
 pub fn restrict_dir(path: &Path, mode: u32) -> io::Result<()> {
-    let fd =
-        rustix::fs::open(path, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty())?;
+    let fd = open_dir(path)?;
     let current = fstat(&fd)?.st_mode & 0o7777;
     if current & !mode != 0 {
         fchmod(&fd, Mode::from_raw_mode(mode))?;
@@ -63,6 +87,33 @@ mod tests {
         std::fs::set_permissions(&old, std::fs::Permissions::from_mode(0o700)).unwrap();
         restrict_dir(&old, 0o711).unwrap();
         assert_eq!(mode(&old), 0o700);
+    }
+
+    /// The umask narrows neither the new directory nor its new parents; a
+    /// parent that existed keeps its mode. In a forked child: the umask is
+    /// the whole process's.
+    #[test]
+    fn the_umask_does_not_narrow_the_mode() {
+        let t = tempfile::tempdir().unwrap();
+        std::fs::set_permissions(t.path(), std::fs::Permissions::from_mode(0o750)).unwrap();
+        let deep = t.path().join("a/b");
+        // SAFETY: the child sets the umask, makes two directories and exits.
+        match unsafe { crate::process::fork() }.unwrap() {
+            crate::process::Forked::Child => {
+                rustix::process::umask(Mode::from_raw_mode(0o077));
+                let ok = create_private_dir(&deep, 0o711).is_ok();
+                crate::process::exit_immediately(if ok { 0 } else { 1 })
+            }
+            crate::process::Forked::Parent(pid) => {
+                let (_, st) =
+                    rustix::process::waitpid(Some(pid), rustix::process::WaitOptions::empty()).unwrap().unwrap();
+                assert_eq!(st.exit_status(), Some(0));
+            }
+        }
+        assert_eq!((mode(&t.path().join("a")), mode(&deep)), (0o711, 0o711));
+        assert_eq!(mode(t.path()), 0o750, "an existing parent is left alone");
+        // A relative path whose parent is the current directory.
+        assert!(create_private_dir(Path::new(""), 0o700).is_err());
     }
 
     #[test]

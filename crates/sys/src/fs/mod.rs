@@ -11,4 +11,6 @@ pub use atomic::{write_atomic, Durability};
 pub use dir::{create_private_dir, restrict_dir};
 pub use lock::{FileLock, LockMode};
 pub use read::{read_regular, read_regular_rerooted};
-pub use resolve::{ensure_rerooted, fd_path, open_beneath, open_beneath_no_symlinks, open_rerooted, Kind};
+pub use resolve::{
+    ensure_rerooted, fd_path, open_beneath, open_beneath_no_symlinks, open_rerooted, open_rerooted_no_symlinks, Kind,
+};

@@ -31,6 +31,14 @@ pub fn open_rerooted(root: BorrowedFd, path: &Path, flags: OFlags) -> io::Result
     open(root, path, flags, ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS)
 }
 
+/// Open `path` under `root` (re-rooted `..`) following no symlink at all
+/// (ELOOP): for a place whose every component must be a real directory of
+/// the root, checked and opened in one lookup, so nothing can be swapped in
+/// between a check and the use (where procfs and sysfs are mounted).
+pub fn open_rerooted_no_symlinks(root: BorrowedFd, path: &Path, flags: OFlags) -> io::Result<OwnedFd> {
+    open(root, path, flags, ResolveFlags::IN_ROOT | ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_MAGICLINKS)
+}
+
 /// Open `path` under `dir`, refusing (EXDEV) anything that would leave it.
 pub fn open_beneath(dir: BorrowedFd, path: &Path, flags: OFlags) -> io::Result<OwnedFd> {
     open(dir, path, flags, ResolveFlags::BENEATH | ResolveFlags::NO_MAGICLINKS)
@@ -51,13 +59,18 @@ pub fn open_beneath_no_symlinks(dir: BorrowedFd, path: &Path, flags: OFlags) -> 
 fn open(dir: BorrowedFd, path: &Path, flags: OFlags, resolve: ResolveFlags) -> io::Result<OwnedFd> {
     let rel = relative(path);
     let mode = if flags.contains(OFlags::CREATE) { Mode::from_raw_mode(0o644) } else { Mode::empty() };
-    loop {
+    // A rename anywhere on the system during a `..` step makes the kernel
+    // ask for a retry (EAGAIN). Bounded, as libpathrs bounds it: renames
+    // kept up without pause (any container can make them) must end in an
+    // error, not in a create that never returns.
+    let mut last = Errno::AGAIN;
+    for _ in 0..256 {
         match openat2(dir, &rel, flags | OFlags::CLOEXEC, mode, resolve) {
-            // A concurrent rename raced the lookup; the kernel asks us to retry.
-            Err(Errno::AGAIN) | Err(Errno::INTR) => continue,
+            Err(e @ (Errno::AGAIN | Errno::INTR)) => last = e,
             r => return r.map_err(io::Error::from),
         }
     }
+    Err(last.into())
 }
 
 /// `path` with its root and any `.` stripped, for use relative to a root fd
@@ -162,6 +175,10 @@ mod tests {
         open_beneath(rfd.as_fd(), Path::new("real"), OFlags::PATH).unwrap();
         let e = open_beneath_no_symlinks(rfd.as_fd(), Path::new("abs"), OFlags::PATH).unwrap_err();
         assert_eq!(e.raw_os_error(), Some(libc::ELOOP));
+        // No symlink at all, re-rooted: `..` stays at the root, links are refused.
+        let e = open_rerooted_no_symlinks(rfd.as_fd(), Path::new("/abs/etc"), OFlags::PATH).unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(libc::ELOOP));
+        open_rerooted_no_symlinks(rfd.as_fd(), Path::new("/../../real"), OFlags::PATH).unwrap();
     }
 
     #[test]
