@@ -250,3 +250,52 @@ fn a_run_killed_between_create_and_start_leaves_its_lock_free() {
     }
     panic!("in 5 attempts berth never stopped between the runtime's create and start");
 }
+
+/// `create` racing `rmi` (and `image prune -a -f`) of its image: either the
+/// image stays and every container made from it is listed, or the image
+/// went and no container was recorded for it. Never a container whose image
+/// is gone.
+#[test]
+fn create_racing_rmi_never_leaves_a_container_without_its_image() {
+    const ROUNDS: usize = 8;
+    for round in 0..ROUNDS {
+        let (env, id) = Env::with_busybox();
+        let spawn = |args: &[&str]| env.cmd(args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+        let creates: Vec<_> =
+            (0..3).map(|i| spawn(&["create", "--pull=never", "--name", &format!("c{i}"), "bb", "true"])).collect();
+        let remover = if round % 2 == 0 { spawn(&["rmi", "bb"]) } else { spawn(&["image", "prune", "-a", "-f"]) };
+        let created: Vec<_> = creates.into_iter().map(|c| c.wait_with_output().unwrap()).collect();
+        let removed = remover.wait_with_output().unwrap();
+        let image_left = env.run(&["image", "exists", &id]).status.success();
+        let containers = env.ok(&["ps", "-a", "-q", "--no-trunc"]);
+        let made = created.iter().filter(|o| o.status.success()).count();
+        for o in created.iter().filter(|o| !o.status.success()) {
+            assert!(stderr(o).contains("image not known"), "round {round}: create failed otherwise: {}", stderr(o));
+        }
+        assert_eq!(containers.lines().count(), made, "round {round}: every successful create is listed");
+        if made > 0 {
+            assert!(image_left, "round {round}: {made} containers but their image is gone ({})", stderr(&removed));
+        }
+        if !image_left {
+            assert!(removed.status.success(), "round {round}: {}", stderr(&removed));
+        }
+    }
+}
+
+/// The first use of a store by several processes at once: each one sets the
+/// container database up (WAL, table) and none may fail with "database is
+/// locked" (SQLite's busy handler does not cover that set-up).
+#[test]
+fn concurrent_first_uses_of_the_database_all_succeed() {
+    require_root();
+    for round in 0..10 {
+        let env = Env::new();
+        let ps: Vec<_> = (0..6)
+            .map(|_| env.cmd(&["ps", "-a"]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap())
+            .collect();
+        for p in ps {
+            let o = p.wait_with_output().unwrap();
+            assert!(o.status.success(), "round {round}: {}", stderr(&o));
+        }
+    }
+}

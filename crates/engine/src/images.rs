@@ -644,6 +644,31 @@ impl Engine {
         self.find(input)?.ok_or_else(|| Error::new(format!("{input}: image not known")))
     }
 
+    /// Taken shared while a container is recorded from an image and
+    /// exclusive while an image is found unused and removed, so no
+    /// container is ever recorded for an image `rmi` or `image prune` has
+    /// just found unused (and then removes).
+    pub(crate) fn image_use_lock(&self, mode: sys::fs::LockMode) -> Result<sys::fs::FileLock> {
+        let p = self.root.join("image-use.lock");
+        sys::fs::FileLock::acquire(&p, mode).ctx(|| format!("locking {}", p.display()))
+    }
+
+    /// Whether the image `id` is still recorded (not removed meanwhile).
+    pub(crate) fn image_recorded(&self, id: &Digest) -> Result<bool> {
+        Ok(self.records().get(id)?.is_some())
+    }
+
+    /// Remove `img` unless a container uses it (`image prune`): checked and
+    /// done under the image-use lock. Returns whether it was removed.
+    pub fn remove_if_unused(&self, img: &Image) -> Result<bool> {
+        let _use = self.image_use_lock(sys::fs::LockMode::Exclusive)?;
+        if !self.containers_using(img)?.is_empty() {
+            return Ok(false);
+        }
+        self.remove(img)?;
+        Ok(true)
+    }
+
     // ---- removing images ----
 
     /// Remove an image: its names, its record, its layers and blobs that no

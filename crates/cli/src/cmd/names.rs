@@ -129,10 +129,9 @@ pub fn prune(engine: &Engine, a: &PruneArgs) -> Result<u8> {
     let mut text = String::new();
     for img in engine.images()?.into_iter().filter(|i| a.all || i.names.is_empty()) {
         // Images containers were made from stay.
-        if !engine.containers_using(&img)?.is_empty() {
+        if !engine.remove_if_unused(&img)? {
             continue;
         }
-        engine.remove(&img)?;
         text.push_str(&format!("{}\n", img.id.hex()));
     }
     out(&text)?;

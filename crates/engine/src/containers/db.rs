@@ -26,6 +26,11 @@ pub struct Db {
 impl Db {
     pub fn open(root: &Path) -> Result<Db> {
         let path = root.join("containers.db");
+        // Setting up a database (WAL mode, the table, the upgrade) is not
+        // covered by SQLite's busy handler: a first use by several processes
+        // at once got "database is locked". One at a time, under a flock.
+        let lock_path = root.join("containers.db.lock");
+        let _setup = sys::fs::FileLock::exclusive(&lock_path).ctx(|| format!("locking {}", lock_path.display()))?;
         private_file(&path).ctx(|| format!("creating {}", path.display()))?;
         let mut conn = Connection::open(&path).ctx(|| format!("opening {}", path.display()))?;
         // Other berth processes may hold the write lock for a moment.

@@ -36,6 +36,13 @@ impl Engine {
         let layers = self.layers()?;
         let db = self.db()?;
         let id = naming::new_id()?;
+        // Until the record exists, `rmi` must not find the image unused and
+        // remove it (it holds this lock exclusively); taken before the
+        // container's lock, as `rmi -f` takes them.
+        let image_use = self.image_use_lock(sys::fs::LockMode::Shared)?;
+        if !self.image_recorded(&image.id)? {
+            return Err(Error::not_found(format!("{}: image not known", image.id)));
+        }
         // Held until the container is whole: an `rm` that finds the record
         // meanwhile waits for it.
         let lock = self.lock_container(&id)?;
@@ -66,6 +73,8 @@ impl Engine {
             lock.remove();
             return Err(e);
         }
+        // Recorded: from now on `rmi` sees the container.
+        drop(image_use);
         let made = (|| {
             let rootfs = layers.create_container_fs(&id, &image.chain_ids())?;
             let env = merge_env(&strings("Env"), &spec.env);

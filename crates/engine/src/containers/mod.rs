@@ -161,6 +161,8 @@ impl Engine {
     /// containers go first (podman's `rmi -f`). Returns the removed
     /// containers' IDs.
     pub fn remove_image(&self, image: &Image, force: bool) -> Result<Vec<String>> {
+        // No container can be recorded from it meanwhile (see `create_container`).
+        let _use = self.image_use_lock(sys::fs::LockMode::Exclusive)?;
         let users = self.containers_using(image)?;
         if let Some(c) = users.first() {
             if !force {
