@@ -5,6 +5,7 @@
 #   /opt/guest/bundle/{config.json,rootfs/}  an OCI bundle (busybox) whose
 #       config sets memory/swap/cpu/pids/io limits, cgroupsPath /berth-guest/c1
 #   /opt/guest/image.tar  a three-layer oci-archive, localhost/guest:latest
+#   /opt/guest/data/file  bind-mounted read-only at /data in the bundle
 # Prints one line per check ("ok   NAME" or "FAIL NAME: why") and exits 1
 # when any failed. The expected values are the config's (see guest.rs).
 # busybox sh: no bash-isms.
@@ -59,6 +60,15 @@ expect "io.weight" "$(grep default $CG/io.weight 2>&1)" "default 4950"
 expect "io.max" "$(grep '^7:0 ' $CG/io.max 2>&1)" "7:0 rbps=1048576 wbps=max riops=max wiops=max"
 check "runtime start" $RT start c1
 contains "state running" "$($RT state c1 2>&1)" '"status": "running"'
+# The read-only bind, attached by fd through the new mount API on this kernel.
+expect "ro bind readable" "$($RT exec c1 cat /data/file 2>&1)" "host data"
+if $RT exec c1 sh -c 'echo x > /data/file' >/dev/null 2>&1; then
+    fail "ro bind refuses writes" "wrote through /data"
+else
+    ok "ro bind refuses writes"
+fi
+contains "ro bind flags" "$($RT exec c1 grep ' /data ' /proc/self/mountinfo 2>&1)" " ro,nosuid"
+expect "host side still writable" "$(echo y > /opt/guest/data/w && cat /opt/guest/data/w)" y
 check "pause" $RT pause c1
 expect "cgroup.freeze after pause" "$(cat $CG/cgroup.freeze 2>&1)" 1
 wait_for "cgroup.events frozen 1" grep -qx 'frozen 1' $CG/cgroup.events
@@ -103,6 +113,13 @@ else
     ok "layers untouched"
 fi
 expect "second container" "$(berth run --rm localhost/guest cat /etc/layer3 2>&1)" "from layer 3"
+# Docker's readonlyPaths and maskedPaths, applied through fds on this kernel.
+paths=$(berth run --rm localhost/guest sh -c \
+    'grep " /proc/sys " /proc/self/mountinfo; echo "kcore $(wc -c < /proc/kcore) bytes"; echo 1 > /proc/sys/kernel/domainname && echo wrote' 2>&1)
+echo "$paths" | sed 's/^/     | /'
+contains "/proc/sys read-only" "$paths" " /proc/sys ro,"
+contains "/proc/kcore masked" "$paths" "kcore 0 bytes"
+case "$paths" in *wrote*) fail "/proc/sys refuses writes" "a write went through" ;; *) ok "/proc/sys refuses writes" ;; esac
 
 echo "guest: $fails failed"
 [ $fails -eq 0 ]

@@ -76,6 +76,10 @@ fn write_bundle(bundle: &Path) {
     config["process"]["terminal"] = json!(false);
     config["process"]["args"] = json!(["/bin/busybox", "sleep", "600"]);
     config["linux"]["cgroupsPath"] = json!("/berth-guest/c1");
+    // A read-only bind (built detached: open_tree, mount_setattr, move_mount).
+    config["mounts"].as_array_mut().unwrap().push(json!({
+        "destination": "/data", "type": "bind", "source": "/opt/guest/data", "options": ["rbind", "ro", "nosuid"]
+    }));
     config["linux"]["resources"] = json!({
         "devices": [{"allow": false, "access": "rwm"}],
         "memory": {"limit": 67_108_864, "swap": 100_663_296},
@@ -118,6 +122,8 @@ fn berth_on_a_cgroup_v2_guest_with_linux_6_1() {
     let guest = root.join("opt/guest");
     std::fs::create_dir_all(&bin).unwrap();
     std::fs::create_dir_all(guest.join("bundle")).unwrap();
+    std::fs::create_dir_all(guest.join("data")).unwrap();
+    std::fs::write(guest.join("data/file"), "host data\n").unwrap();
     install_bin(Path::new(BIN), &bin.join("berth"));
     install_bin(&runtime_bin(), &bin.join("berth-runtime"));
     write_bundle(&guest.join("bundle"));
