@@ -37,23 +37,3 @@ pub(crate) fn sync_parent(path: &Path) -> Result<()> {
     }
     Ok(())
 }
-
-/// Remove the temp files a crashed `write_json` left in `dir` (their names
-/// carry `sys::fs::atomic::TEMP_INFIX`). The caller holds the store lock,
-/// under which every write to `dir` happens, so none is in progress.
-pub(crate) fn remove_stale_temps(dir: &Path) -> Result<()> {
-    let Ok(entries) = fs::read_dir(dir) else { return Ok(()) };
-    for e in entries.flatten() {
-        let name = e.file_name();
-        let name = name.to_string_lossy();
-        if name.starts_with('.') && name.contains(sys::fs::atomic::TEMP_INFIX) {
-            match fs::remove_file(e.path()) {
-                Err(err) if err.kind() != std::io::ErrorKind::NotFound => {
-                    return Err(Error::Io { context: format!("remove {}", e.path().display()), source: err })
-                }
-                _ => {}
-            }
-        }
-    }
-    Ok(())
-}

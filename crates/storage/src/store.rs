@@ -110,8 +110,10 @@ impl Store {
             meta::write_json(&store.root.join(OVERLAY_UNUSABLE), why, Durability::Durable)?;
         }
         staging::clean_stale(&store.staging_dir())?;
-        meta::remove_stale_temps(&store.root)?;
-        meta::remove_stale_temps(&store.runroot)?;
+        // Every write to them happens under the store lock: none is in progress.
+        for d in [&store.root, &store.runroot] {
+            sys::fs::atomic::remove_stale_temps(d).context(|| format!("remove stale temp files in {}", d.display()))?;
+        }
         store.driver.clean()?;
         Ok(store)
     }

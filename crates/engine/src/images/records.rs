@@ -98,13 +98,8 @@ impl Records {
         self.create()?;
         let p = self.dir.join(LOCK);
         let lock = FileLock::exclusive(&p).ctx(|| format!("locking {}", p.display()))?;
-        for e in fs::read_dir(&self.dir).ctx(|| format!("listing {}", self.dir.display()))?.flatten() {
-            let name = e.file_name();
-            let name = name.to_string_lossy();
-            if name.starts_with('.') && name.contains(sys::fs::atomic::TEMP_INFIX) {
-                remove_file(&e.path())?;
-            }
-        }
+        sys::fs::atomic::remove_stale_temps(&self.dir)
+            .ctx(|| format!("removing stale temp files in {}", self.dir.display()))?;
         Ok(lock)
     }
 

@@ -36,9 +36,8 @@ const COPY_BUF: usize = 256 << 10;
 
 /// Prefix of in-flight blob temp files; `list` skips them.
 const TMP_PREFIX: &str = ".tmp-";
-/// Prefix of the temp file a new `images.json` is written to (by
-/// `sys::fs::write_atomic`).
-pub(crate) const INDEX_TMP_PREFIX: &str = ".images.json.tmp-";
+/// The image index's file name in the root.
+pub(crate) const INDEX: &str = "images.json";
 /// Prefix of archive staging directories under `tmp/`.
 pub(crate) const STAGING_PREFIX: &str = "archive-";
 
@@ -209,7 +208,7 @@ impl Store {
     // ---- image index ----
 
     fn index_path(&self) -> PathBuf {
-        self.root.join("images.json")
+        self.root.join(INDEX)
     }
 
     /// `<root>/store.lock`: shared for index reads, exclusive for writes.
@@ -593,7 +592,9 @@ pub(crate) mod tests {
         let (_d, s) = store();
         let (m, _) = s.put_bytes(b"m", None).unwrap();
         s.tag(&Reference::parse("kept").unwrap(), &m).unwrap();
-        let leftover = s.root().join(format!("{INDEX_TMP_PREFIX}abc123"));
+        let mut name = sys::fs::atomic::temp_prefix(INDEX.as_ref());
+        name.push("abc123");
+        let leftover = s.root().join(name);
         fs::write(&leftover, b"{\"half\":").unwrap();
         {
             // A writer holds the lock: its temp file may be live. Opening

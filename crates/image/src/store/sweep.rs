@@ -22,10 +22,12 @@
 //!   and creators never wait for anything while holding it.
 //! - the sweep keeps each dead entry's lock while it removes it, on the path
 //!   it locked (same device and inode), after releasing the creation lock.
-//! - the index's temp files are written only under the store's exclusive
-//!   `store.lock`: when we can take that lock without waiting, any of them is
-//!   a leftover. When we cannot, they stay for next time.
+//! - the index's temp files (`sys::fs::write_atomic`'s) are written only
+//!   under the store's exclusive `store.lock`: when we can take that lock
+//!   without waiting, any of them is a leftover. When we cannot, they stay
+//!   for next time.
 
+use std::ffi::{OsStr, OsString};
 use std::fs::{self, File};
 use std::io;
 use std::os::unix::fs::MetadataExt as _;
@@ -34,7 +36,7 @@ use std::path::{Path, PathBuf};
 use rustix::fs::{flock, FlockOperation, Mode, OFlags};
 use sys::fs::{FileLock, LockMode};
 
-use super::{Store, INDEX_TMP_PREFIX, STAGING_PREFIX, TMP_PREFIX};
+use super::{Store, INDEX, STAGING_PREFIX, TMP_PREFIX};
 use crate::error::{Context as _, Result};
 
 /// The lock file serialising "create and lock a temp entry" against sweeps.
@@ -71,10 +73,10 @@ pub(crate) fn sweep(store: &Store) -> Result<Vec<PathBuf>> {
     {
         let lock = creation_lock(&store.root);
         let _no_creators = FileLock::exclusive(&lock).context(|| format!("locking {}", lock.display()))?;
-        for path in entries(&store.blobs, TMP_PREFIX)? {
+        for path in entries(&store.blobs, prefixed(TMP_PREFIX.into()))? {
             dead.extend(claim_logged(path, Kind::File));
         }
-        for path in entries(&store.tmp_dir(), STAGING_PREFIX)? {
+        for path in entries(&store.tmp_dir(), prefixed(STAGING_PREFIX.into()))? {
             dead.extend(claim_logged(path, Kind::Dir));
         }
     }
@@ -85,7 +87,7 @@ pub(crate) fn sweep(store: &Store) -> Result<Vec<PathBuf>> {
         }
         // `held` closes here: the lock goes once the entry is gone.
     }
-    let index_temps = entries(&store.root, INDEX_TMP_PREFIX)?;
+    let index_temps = entries(&store.root, prefixed(sys::fs::atomic::temp_prefix(INDEX.as_ref())))?;
     if !index_temps.is_empty() {
         let lock = store.root.join("store.lock");
         let held =
@@ -101,16 +103,20 @@ pub(crate) fn sweep(store: &Store) -> Result<Vec<PathBuf>> {
     Ok(removed)
 }
 
-/// Paths in `dir` whose name starts with `prefix`.
-fn entries(dir: &Path, prefix: &str) -> Result<Vec<PathBuf>> {
+/// Paths in `dir` whose name is `wanted`.
+fn entries(dir: &Path, wanted: impl Fn(&OsStr) -> bool) -> Result<Vec<PathBuf>> {
     let mut out = Vec::new();
     for entry in fs::read_dir(dir).context(|| format!("listing {}", dir.display()))? {
         let entry = entry.context(|| format!("listing {}", dir.display()))?;
-        if entry.file_name().as_encoded_bytes().starts_with(prefix.as_bytes()) {
+        if wanted(&entry.file_name()) {
             out.push(entry.path());
         }
     }
     Ok(out)
+}
+
+fn prefixed(prefix: OsString) -> impl Fn(&OsStr) -> bool {
+    move |name| name.as_encoded_bytes().starts_with(prefix.as_encoded_bytes())
 }
 
 /// Whether `path` is (not a symlink to) a file or directory.

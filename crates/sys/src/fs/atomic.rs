@@ -6,6 +6,7 @@
 //! planted link cannot redirect the write), then renamed over the target
 //! (rename replaces a symlink at the target rather than following it).
 
+use std::ffi::{OsStr, OsString};
 use std::io::{self, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
@@ -26,6 +27,43 @@ pub enum Durability {
 /// sweeps can tell them from real entries.
 pub const TEMP_INFIX: &str = ".tmp-";
 
+/// The prefix of the temp files [`write_atomic`] makes for a file named
+/// `name`: `.<name>.tmp-`.
+pub fn temp_prefix(name: &OsStr) -> OsString {
+    let mut prefix = OsString::from(".");
+    prefix.push(name);
+    prefix.push(TEMP_INFIX);
+    prefix
+}
+
+/// Whether `name` (a file name, no directory) is that of a temp file
+/// [`write_atomic`] makes: it starts with `.` and carries [`TEMP_INFIX`].
+pub fn is_temp_name(name: &OsStr) -> bool {
+    let (name, infix) = (name.as_encoded_bytes(), TEMP_INFIX.as_bytes());
+    name.starts_with(b".") && name.windows(infix.len()).any(|w| w == infix)
+}
+
+/// Remove the temp files [`write_atomic`] calls killed midway left in `dir`
+/// (see [`is_temp_name`]; a missing `dir` has none, and one removed
+/// meanwhile is fine). Only for a caller that holds the lock every writer
+/// into `dir` takes: a live writer's temp file looks the same.
+pub fn remove_stale_temps(dir: &Path) -> io::Result<()> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    for entry in entries.flatten() {
+        if is_temp_name(&entry.file_name()) {
+            match std::fs::remove_file(entry.path()) {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+                _ => {}
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Replace `path` with `data`, file mode `mode` (exactly: the umask does not apply).
 pub fn write_atomic(path: &Path, data: &[u8], mode: u32, durability: Durability) -> io::Result<()> {
     let dir = match path.parent() {
@@ -35,10 +73,7 @@ pub fn write_atomic(path: &Path, data: &[u8], mode: u32, durability: Durability)
     let name = path
         .file_name()
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, format!("{}: not a file name", path.display())))?;
-    let mut prefix = std::ffi::OsString::from(".");
-    prefix.push(name);
-    prefix.push(TEMP_INFIX);
-    let mut tmp = tempfile::Builder::new().prefix(&prefix).tempfile_in(dir)?;
+    let mut tmp = tempfile::Builder::new().prefix(&temp_prefix(name)).tempfile_in(dir)?;
     tmp.as_file().set_permissions(std::fs::Permissions::from_mode(mode))?;
     tmp.write_all(data)?;
     if durability == Durability::Durable {
@@ -65,6 +100,23 @@ mod tests {
         assert_eq!(std::fs::read(&p).unwrap(), b"two");
         assert_eq!(std::fs::metadata(&p).unwrap().mode() & 0o7777, 0o644);
         assert_eq!(std::fs::read_dir(t.path()).unwrap().count(), 1, "no temp file left");
+    }
+
+    #[test]
+    fn stale_temps_go_and_nothing_else() {
+        let t = tempfile::tempdir().unwrap();
+        let keep = ["f.json", ".hidden", "x.tmp-1", "refs.json.tmp"];
+        for name in keep.iter().chain(&[".f.json.tmp-abc123", ".tmp-x"]) {
+            std::fs::write(t.path().join(name), b"x").unwrap();
+        }
+        remove_stale_temps(t.path()).unwrap();
+        let mut left: Vec<String> =
+            std::fs::read_dir(t.path()).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+        left.sort();
+        let mut want = keep.map(String::from).to_vec();
+        want.sort();
+        assert_eq!(left, want);
+        remove_stale_temps(&t.path().join("missing")).unwrap();
     }
 
     #[test]
