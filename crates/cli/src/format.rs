@@ -108,7 +108,7 @@ impl Format {
             for (k, v) in headers {
                 head.insert((*k).to_string(), Json::String((*v).to_string()));
             }
-            lines.push(self.render_one(&Json::Object(head)).map_err(|(_, e)| e)?);
+            lines.push(self.render_header(head, rows)?);
         }
         for r in rows {
             match self.render_one(r) {
@@ -126,6 +126,24 @@ impl Format {
             out.push('\n');
         }
         Ok(out)
+    }
+
+    /// The header row. podman runs the template on a Go map of titles,
+    /// where a field without a title prints `<no value>` rather than failing
+    /// (so an empty listing still prints its header); a mistake in the
+    /// template is then reported by the first row, as podman reports it.
+    fn render_header(&self, head: serde_json::Map<String, Json>, rows: &[Json]) -> Result<String> {
+        let titles = head.into_iter().map(|(k, v)| (k, to_gtmpl(&v))).collect();
+        let mut text = Vec::new();
+        match self.template.execute(&mut text, &Context::from(Value::Map(titles))) {
+            Ok(()) => Ok(String::from_utf8_lossy(&text).into_owned()),
+            Err(e) => {
+                for r in rows {
+                    self.render_one(r).map_err(|(_, e)| e)?;
+                }
+                Err(CliError::new(self.exec_error(&e)))
+            }
+        }
     }
 
     /// One row's text; on failure, what was written before it as well.
@@ -779,6 +797,16 @@ mod tests {
         assert_eq!(f.render(&rows, &HashMap::new()).unwrap(), "x           yyyyyyyyyyyyyyyyyy\n");
         let f = Format::parse("table {{.A}} {{.Long}}").unwrap();
         assert_eq!(f.render(&rows, &HashMap::new()).unwrap(), "A           LONG\nx           yyyyyyyyyyyyyyyyyy\n");
+    }
+
+    #[test]
+    fn an_empty_table_prints_its_header_as_podman_does() {
+        let f = Format::parse("table {{.ID}} {{.VirtualSize}} {{.Nope}}").unwrap();
+        let titles = HashMap::from([("ID", "IMAGE ID"), ("VirtualSize", "VIRTUAL SIZE")]);
+        assert_eq!(f.render(&[], &titles).unwrap(), "IMAGE ID    VIRTUAL SIZE  <no value>\n");
+        // With rows, the unknown field is the user's mistake, reported.
+        let row = serde_json::json!({"ID": "x", "VirtualSize": 1});
+        assert!(f.render(&[row], &titles).is_err());
     }
 
     #[test]

@@ -246,3 +246,21 @@ fn unknown_format_fields_are_one_line_in_gos_words() {
         assert!(!b.2.contains("String(") && !b.2.contains("Object("), "no debug dump: {}", b.2);
     }
 }
+
+#[test]
+fn an_empty_listing_prints_podmans_header() {
+    let s = Sides::new();
+    let (a, b) = s.both(&["rmi", "x:1"], None);
+    assert_eq!((a.0, b.0), (0, 0), "{a:?} {b:?}");
+    for args in [
+        vec!["images"],
+        vec!["images", "--format", "table {{.ID}} {{.VirtualSize}} {{.Dangling}} {{.Repository}}"],
+        // A field podman's header has no title for prints Go's `<no value>`.
+        vec!["images", "--format", "table {{.ID}} {{.Nope}}"],
+        vec!["ps", "-a", "--format", "table {{.ID}} {{.Names}} {{.State}} {{.ExitCode}}"],
+    ] {
+        let (code, out, err) = s.same(&args, None, masked);
+        assert_eq!((code, err.as_str()), (0, ""), "{args:?}");
+        assert_eq!(out.lines().count(), 1, "{args:?}: {out}");
+    }
+}

@@ -48,6 +48,8 @@ const HEADERS: &[(&str, &str)] = &[
     ("CreatedAt", "CREATED AT"),
     ("CreatedSince", "CREATED"),
     ("Size", "SIZE"),
+    ("VirtualSize", "VIRTUAL SIZE"),
+    ("Dangling", "DANGLING"),
     ("Labels", "LABELS"),
     ("Names", "NAMES"),
 ];
