@@ -40,7 +40,10 @@ pub(crate) fn open_dir(root: BorrowedFd, rel: &Path, links: Links) -> io::Result
     let path = if rel.as_os_str().is_empty() { Path::new(".") } else { rel };
     match links {
         Links::Rerooted => sys::fs::open_rerooted(root, path, DIR),
-        Links::Refuse => sys::fs::open_beneath_no_symlinks(root, path, DIR),
+        // Paths here are clean (no `..`): re-rooted or beneath is the same walk.
+        // Not `open_beneath_no_symlinks`: its NO_XDEV is for procfs, and a
+        // tree read for a commit may hold mount points.
+        Links::Refuse => sys::fs::open_rerooted_no_symlinks(root, path, DIR),
     }
 }
 
