@@ -16,7 +16,7 @@
 
 use std::io::Write;
 use std::os::fd::BorrowedFd;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use oci_spec::runtime::Process;
 use rustix::fs::OFlags;
@@ -30,16 +30,6 @@ pub enum ExecLabel {
     AppArmor(String),
     /// An SELinux context (`user:role:type:level`).
     SeLinux(String),
-}
-
-/// Is AppArmor enabled on this host?
-pub fn apparmor_enabled() -> bool {
-    Path::new("/sys/kernel/security/apparmor").exists()
-}
-
-/// Is SELinux enabled on this host?
-pub fn selinux_enabled() -> bool {
-    Path::new("/sys/fs/selinux/enforce").exists()
 }
 
 /// The labels `p` asks for (empty strings mean none).
@@ -58,12 +48,12 @@ pub fn exec_labels(p: &Process) -> Vec<ExecLabel> {
 pub fn check_supported(p: &Process) -> Result<()> {
     for label in exec_labels(p) {
         match label {
-            ExecLabel::AppArmor(profile) if !apparmor_enabled() => {
+            ExecLabel::AppArmor(profile) if !crate::features::apparmor_enabled() => {
                 return Err(Error::Unsupported(format!(
                     "apparmor profile {profile:?} requested but AppArmor is not enabled on this host"
                 )))
             }
-            ExecLabel::SeLinux(label) if !selinux_enabled() => {
+            ExecLabel::SeLinux(label) if !crate::features::selinux_enabled() => {
                 return Err(Error::Unsupported(format!(
                     "selinux label {label:?} requested but SELinux is not enabled on this host"
                 )))
@@ -209,7 +199,7 @@ mod tests {
     /// files exist whether or not a module is loaded).
     #[test]
     fn real_procfs_has_our_thread() {
-        let p = crate::procfs::Proc::open(Path::new("/proc")).unwrap();
+        let p = crate::procfs::Proc::open(std::path::Path::new("/proc")).unwrap();
         let me = thread_self(p.fd()).unwrap();
         let tid = rustix::thread::gettid().as_raw_nonzero().get();
         assert!(me.ends_with(format!("task/{tid}")), "{}", me.display());

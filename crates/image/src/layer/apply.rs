@@ -258,9 +258,7 @@ impl<'a> Applier<'a> {
         // A hardlink must name a file already in this tree by its real path: a
         // symlink anywhere on the way could point it at a file we must not link.
         let tdir = fsops::open_dir(self.root, tparent, Links::Refuse).map_err(|e| match Errno::from_io_error(&e) {
-            Some(Errno::LOOP) => {
-                unsafe_entry(rel, format!("hardlink target {shown:?} goes through a symlink"))
-            }
+            Some(Errno::LOOP) => unsafe_entry(rel, format!("hardlink target {shown:?} goes through a symlink")),
             Some(Errno::NOENT | Errno::NOTDIR) => invalid(rel, format!("hardlink target {shown:?} does not exist")),
             _ => io_error(rel, "resolve hardlink target", e),
         })?;
