@@ -73,6 +73,44 @@ pub enum Cmd {
                            berth run --rm -e GREETING=hello alpine sh -c 'echo $GREETING'\n\
                            berth run -i -t --entrypoint '[\"/bin/sh\",\"-l\"]' fedora")]
     Run(cmd::containers::RunArgs),
+    /// Start one or more containers
+    ///
+    /// Starts one or more containers. The container name or ID can be used.
+    #[command(after_help = "berth start 860a4b231279 5421ab43b45\n\
+                           berth start --interactive --attach imageID")]
+    Start(cmd::control::StartArgs),
+    /// Stop one or more containers
+    ///
+    /// Stops one or more running containers. The container name or ID can be used.
+    ///
+    /// A timeout to forcibly stop the container can also be set but defaults to 10 seconds otherwise.
+    #[command(after_help = "berth stop ctrID\n\
+                           berth stop --time 2 mywebserver 6e534f14da9d\n\
+                           berth stop --all")]
+    Stop(cmd::control::StopArgs),
+    /// Kill one or more running containers with a specific signal
+    ///
+    /// The main process inside each container specified will be sent SIGKILL, or any signal specified with option --signal.
+    #[command(after_help = "berth kill mywebserver\n\
+                           berth kill 860a4b23\n\
+                           berth kill --signal TERM ctrID")]
+    Kill(cmd::control::KillArgs),
+    /// Block on one or more containers
+    ///
+    /// Block until one or more containers stop and then print their exit codes.
+    #[command(after_help = "berth wait --latest\n\
+                           berth wait ctrID1 ctrID2")]
+    Wait(cmd::control::WaitArgs),
+    /// Fetch the logs of one or more containers
+    ///
+    /// Retrieves logs for one or more containers.
+    ///
+    /// This does not guarantee execution order when combined with berth run (i.e., your run may not have generated any logs at the time you execute berth logs).
+    #[command(after_help = "berth logs ctrID\n\
+                           berth logs --names ctrID1 ctrID2\n\
+                           berth logs --tail 2 mywebserver\n\
+                           berth logs --follow=true ctrID")]
+    Logs(cmd::control::LogsArgs),
     /// Show history of a specified image
     ///
     /// Displays the history of an image.

@@ -62,7 +62,7 @@ fn run(cli: Cli) -> Result<u8, CliError> {
     // Starting a container forks this process into it: first re-execute
     // from a read-only copy of the binary (CVE-2019-5736), before any side
     // effect, since the re-exec starts the command over.
-    if matches!(cli.cmd, Cmd::Run(_)) {
+    if matches!(cli.cmd, Cmd::Run(_) | Cmd::Start(_)) {
         engine::containers::protect_exe()?;
     }
     // Credentials only: no image store to open (or create).
@@ -92,6 +92,11 @@ fn run(cli: Cli) -> Result<u8, CliError> {
         Cmd::Run(a) => cmd::containers::run(&engine, &a),
         Cmd::Rm(a) => cmd::containers::rm(&engine, &a),
         Cmd::Ps(a) => cmd::containers::ps(&engine, &a),
+        Cmd::Start(a) => cmd::control::start(&engine, &a),
+        Cmd::Stop(a) => cmd::control::stop(&engine, &a),
+        Cmd::Kill(a) => cmd::control::kill(&engine, &a),
+        Cmd::Wait(a) => cmd::control::wait(&engine, &a),
+        Cmd::Logs(a) => cmd::control::logs(&engine, &a),
         Cmd::Info(a) => cmd::info::info(&engine, &a),
     }
 }

@@ -72,6 +72,9 @@ impl CreateArgs {
 
 #[derive(clap::Args)]
 pub struct RunArgs {
+    /// Run container in background and print container ID
+    #[arg(short, long)]
+    detach: bool,
     /// Remove container (and pod if created) after exit
     #[arg(long)]
     rm: bool,
@@ -203,6 +206,20 @@ pub fn run(engine: &Engine, a: &RunArgs) -> Result<u8> {
         tracing::warn!("The input device is not a TTY. The --tty and --interactive flags might not work properly");
     }
     let mut c = create_container(engine, &a.create, a.rm)?;
+    if a.detach {
+        // Once it runs, its monitor removes it after the exit (`--rm`).
+        return match engine.start_detached(&mut c) {
+            Ok(()) => out(&format!("{}\n", c.id)).map(|()| 0),
+            Err(e) => {
+                if a.rm {
+                    if let Err(e) = engine.remove_container(&c, true, Duration::ZERO) {
+                        tracing::debug!("removing container {}: {e}", c.id);
+                    }
+                }
+                Err(e.into())
+            }
+        };
+    }
     let res = engine.run_attached(&mut c);
     if a.rm {
         match engine.remove_container(&c, true, DEFAULT_STOP_TIMEOUT) {

@@ -3,6 +3,7 @@
 
 pub mod archive;
 pub mod containers;
+pub mod control;
 pub mod info;
 pub mod inspect;
 pub mod list;

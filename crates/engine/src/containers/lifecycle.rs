@@ -154,7 +154,7 @@ impl Engine {
         }
     }
 
-    fn remove_locked(&self, db: &Db, c: &Container, how: Removal, lock: ContainerLock) -> Result<()> {
+    pub(super) fn remove_locked(&self, db: &Db, c: &Container, how: Removal, lock: ContainerLock) -> Result<()> {
         if c.state == State::Running && self.init_alive(&c.id) {
             if !how.force {
                 return Err(Error::in_use(format!(
@@ -176,6 +176,8 @@ impl Engine {
             Err(e) => return Err(Error::caused(format_args!("removing {}", dir.display()), e)),
         }
         db.delete(&c.id)?;
+        // A monitor may still hold it (it is about to find the record gone).
+        let _ = fs::remove_file(self.monitor_lock_path(&c.id));
         lock.remove();
         Ok(())
     }
@@ -183,7 +185,7 @@ impl Engine {
     /// Stop running container `c` (its lock held) as podman does: its stop
     /// signal to the init, then, if that has not ended it within `timeout`,
     /// SIGKILL to every process in its cgroup.
-    fn stop(&self, c: &Container, timeout: Duration) {
+    pub(super) fn stop(&self, c: &Container, timeout: Duration) {
         use sys::signal::Signal;
         let rt = self.runtime_root();
         if !timeout.is_zero() {
@@ -304,7 +306,7 @@ impl Engine {
     /// still about the run that started at `run` (`None`: the one starting
     /// now, which failed): `rm -f` may have removed it meanwhile. Best
     /// effort: the exit code is the caller's either way.
-    fn finish_locked(&self, db: &Db, c: &mut Container, run: Option<SystemTime>, code: Option<i32>) {
+    pub(super) fn finish_locked(&self, db: &Db, c: &mut Container, run: Option<SystemTime>, code: Option<i32>) {
         let ours = |r: &Container| run.is_none() || r.started_at == run;
         match db.get(&c.id) {
             Ok(Some(r)) if ours(&r) => {}
@@ -337,9 +339,14 @@ impl Engine {
 
 /// What `rm` does with a running container.
 #[derive(Debug, Clone, Copy)]
-struct Removal {
+pub(super) struct Removal {
     force: bool,
     stop_timeout: Duration,
+}
+
+impl Removal {
+    /// Whatever its state, at once (`--rm` after the exit).
+    pub(super) const NOW: Removal = Removal { force: true, stop_timeout: Duration::ZERO };
 }
 
 /// What the container runs, as podman's `makeCommand` decides it from the

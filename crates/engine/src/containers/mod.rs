@@ -6,9 +6,12 @@
 //! Every step is ordered so a crash leaves something `rm` can finish: the
 //! record is written first on create and deleted last on remove.
 
+mod control;
 mod db;
 mod lifecycle;
 mod lock;
+pub mod logfile;
+mod monitor;
 mod naming;
 pub mod seccomp;
 pub mod spec;
@@ -21,6 +24,8 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
 use serde::{Deserialize, Serialize};
+
+pub use sys::signal::{parse as parse_signal, Signal};
 
 use self::db::{Db, Written};
 use crate::error::{Context as _, Error, Result};
@@ -187,12 +192,13 @@ impl Engine {
     /// the container's own `run` records meanwhile. Returns the current
     /// record (`None`: removed meanwhile).
     fn refresh(&self, db: &Db, c: Container) -> Result<Option<Container>> {
-        if c.state != State::Running || self.init_alive(&c.id) {
+        // A live monitor records the exit itself, with the exit code.
+        if c.state != State::Running || self.init_alive(&c.id) || self.monitor_alive(&c.id) {
             return Ok(Some(c));
         }
         let _lock = self.lock_container(&c.id)?;
         change(db, &c.id, |r| {
-            if r.state != State::Running || self.init_alive(&r.id) {
+            if r.state != State::Running || self.init_alive(&r.id) || self.monitor_alive(&r.id) {
                 return false;
             }
             r.state = State::Exited;

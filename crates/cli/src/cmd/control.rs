@@ -1,0 +1,320 @@
+//! Commands on containers that run or may run: start, stop, kill, wait,
+//! logs. Each takes several containers and, as podman does, tries every
+//! one, printing what it did and reporting the first error.
+
+use std::io::Write as _;
+use std::time::Duration;
+
+use engine::containers::logfile::{Entry, Stream};
+use engine::containers::{Container, State};
+use engine::{Engine, ErrorKind};
+
+use super::out;
+use crate::error::{CliError, Result};
+
+#[derive(clap::Args)]
+pub struct StartArgs {
+    /// Attach container's STDOUT and STDERR
+    #[arg(short, long)]
+    attach: bool,
+    /// Keep STDIN open even if not attached
+    #[arg(short, long)]
+    interactive: bool,
+    /// Start all containers regardless of their state or configuration
+    #[arg(long)]
+    all: bool,
+    /// Act on the latest container berth is aware of
+    #[arg(short, long)]
+    latest: bool,
+    /// The containers to start, by name or (short) ID
+    #[arg(value_name = "CONTAINER")]
+    containers: Vec<String>,
+}
+
+#[derive(clap::Args)]
+pub struct StopArgs {
+    /// Stop all running containers
+    #[arg(short, long)]
+    all: bool,
+    /// Ignore errors when a specified container is missing
+    #[arg(short, long)]
+    ignore: bool,
+    /// Act on the latest container berth is aware of
+    #[arg(short, long)]
+    latest: bool,
+    /// Seconds to wait for stop before killing the container
+    #[arg(short, long, value_name = "SECONDS", default_value_t = 10)]
+    time: u64,
+    /// The containers to stop, by name or (short) ID
+    #[arg(value_name = "CONTAINER")]
+    containers: Vec<String>,
+}
+
+#[derive(clap::Args)]
+pub struct KillArgs {
+    /// Signal all running containers
+    #[arg(short, long)]
+    all: bool,
+    /// Act on the latest container berth is aware of
+    #[arg(short, long)]
+    latest: bool,
+    /// Signal to send to the container
+    #[arg(short, long, default_value = "KILL")]
+    signal: String,
+    /// The containers to signal, by name or (short) ID
+    #[arg(value_name = "CONTAINER")]
+    containers: Vec<String>,
+}
+
+#[derive(clap::Args)]
+pub struct WaitArgs {
+    /// Condition to wait on (stopped or exited: the container has run and exited)
+    #[arg(long, default_value = "stopped", value_parser = ["stopped", "exited"])]
+    condition: String,
+    /// Act on the latest container berth is aware of
+    #[arg(short, long)]
+    latest: bool,
+    /// The containers to wait for, by name or (short) ID
+    #[arg(value_name = "CONTAINER")]
+    containers: Vec<String>,
+}
+
+#[derive(clap::Args)]
+pub struct LogsArgs {
+    /// Follow log output
+    #[arg(short, long)]
+    follow: bool,
+    /// Act on the latest container berth is aware of
+    #[arg(short, long)]
+    latest: bool,
+    /// Output the container name in the log
+    #[arg(short, long)]
+    names: bool,
+    /// Output the specified number of LINES at the end of the logs (-1: all)
+    #[arg(long, default_value_t = -1, allow_negative_numbers = true, value_name = "LINES")]
+    tail: i64,
+    /// Output the timestamps in the log
+    #[arg(short, long)]
+    timestamps: bool,
+    /// The containers whose logs to show, by name or (short) ID
+    #[arg(value_name = "CONTAINER")]
+    containers: Vec<String>,
+}
+
+/// `--all` of a command: whether given, and which containers it means.
+type All = (bool, fn(&Container) -> bool);
+
+/// The containers a command acts on: those named, the latest (`-l`), or
+/// with `--all` those it keeps. podman's words when none is given.
+fn targets(engine: &Engine, names: &[String], latest: bool, all: Option<All>, missing: &str) -> Result<Vec<String>> {
+    let all_flag = all.is_some_and(|(a, _)| a);
+    if (all_flag || latest) && !names.is_empty() {
+        return Err(CliError::usage(if all_flag {
+            "--all and containers cannot be used together"
+        } else {
+            "--latest and containers cannot be used together"
+        }));
+    }
+    if latest {
+        let last = engine.containers()?.pop().ok_or_else(|| CliError::new("no containers to act on"))?;
+        return Ok(vec![last.id]);
+    }
+    if let Some((true, keep)) = all {
+        return Ok(engine.containers()?.into_iter().filter(keep).map(|c| c.id).collect());
+    }
+    if names.is_empty() {
+        return Err(CliError::usage(missing));
+    }
+    Ok(names.to_vec())
+}
+
+/// Run `act` on each of `inputs`, podman's way: print what it returns,
+/// report the first error (later ones go to stderr at once); with
+/// `ignore_missing`, a container that does not exist is no error.
+fn each(
+    inputs: &[String],
+    ignore_missing: bool,
+    mut act: impl FnMut(&str) -> engine::Result<Option<String>>,
+) -> Result<u8> {
+    let mut first: Option<CliError> = None;
+    for input in inputs {
+        match act(input) {
+            Ok(Some(line)) => out(&format!("{line}\n"))?,
+            Ok(None) => {}
+            Err(e) if ignore_missing && e.kind == ErrorKind::NotFound => {}
+            Err(e) => match &first {
+                None => first = Some(e.into()),
+                Some(_) => eprintln!("Error: {e}"),
+            },
+        }
+    }
+    match first {
+        Some(e) => Err(e),
+        None => Ok(0),
+    }
+}
+
+pub fn start(engine: &Engine, a: &StartArgs) -> Result<u8> {
+    let inputs = targets(
+        engine,
+        &a.containers,
+        a.latest,
+        Some((a.all, |c| c.state != State::Running)),
+        "start requires at least one argument",
+    )?;
+    if a.attach {
+        // podman attaches to one container only.
+        let [input] = inputs.as_slice() else {
+            return Err(CliError::new("you cannot start and attach multiple containers at once"));
+        };
+        let mut c = engine.container(input)?;
+        c.interactive = a.interactive;
+        let code = engine.run_attached(&mut c)?;
+        return Ok(u8::try_from(code).unwrap_or(255));
+    }
+    each(&inputs, false, |input| {
+        let mut c = engine.container(input)?;
+        if c.state == State::Running {
+            return Ok(Some(input.to_string()));
+        }
+        engine.start_detached(&mut c)?;
+        Ok(Some(input.to_string()))
+    })
+}
+
+pub fn stop(engine: &Engine, a: &StopArgs) -> Result<u8> {
+    let inputs = targets(
+        engine,
+        &a.containers,
+        a.latest,
+        Some((a.all, |c| c.state == State::Running)),
+        "you must provide at least one name or id",
+    )?;
+    each(&inputs, a.ignore, |input| {
+        let c = engine.container(input)?;
+        engine.stop_container(&c, Duration::from_secs(a.time))?;
+        Ok(Some(input.to_string()))
+    })
+}
+
+pub fn kill(engine: &Engine, a: &KillArgs) -> Result<u8> {
+    let sig = engine::containers::parse_signal(&a.signal)
+        .ok_or_else(|| CliError::new(format!("invalid signal: {}", a.signal)))?;
+    let inputs = targets(
+        engine,
+        &a.containers,
+        a.latest,
+        Some((a.all, |c| c.state == State::Running)),
+        "you must provide at least one name or id",
+    )?;
+    each(&inputs, false, |input| {
+        let c = engine.container(input)?;
+        engine.kill_container(&c, sig)?;
+        Ok(Some(input.to_string()))
+    })
+}
+
+pub fn wait(engine: &Engine, a: &WaitArgs) -> Result<u8> {
+    let _ = &a.condition;
+    let inputs =
+        targets(engine, &a.containers, a.latest, None, "\"berth wait\" requires a name, id, or the \"--latest\" flag")?;
+    each(&inputs, false, |input| {
+        let c = engine.container(input)?;
+        Ok(Some(engine.wait_exited(&c)?.to_string()))
+    })
+}
+
+pub fn logs(engine: &Engine, a: &LogsArgs) -> Result<u8> {
+    let inputs = targets(engine, &a.containers, a.latest, None, "specify at least one container name or ID to log")?;
+    let several = inputs.len() > 1;
+    for input in &inputs {
+        let c = engine.container(input)?;
+        let prefix = if a.names || several {
+            format!("{} ", if a.names { &c.name } else { c.short_id() })
+        } else {
+            String::new()
+        };
+        let (entries, total) = tail_of(engine, &c, a.tail)?;
+        for e in &entries {
+            show_entry(e, &prefix, a.timestamps)?;
+        }
+        if a.follow {
+            // Read again from the start, past what was shown (or left out).
+            let mut skip = total;
+            engine.read_log(&c, true, |e| {
+                if skip > 0 {
+                    skip -= 1;
+                    return Ok(());
+                }
+                show_entry(e, &prefix, a.timestamps).map_err(|e| engine::Error::new(e.to_string()))
+            })?;
+        }
+    }
+    Ok(0)
+}
+
+/// The log's entries, only the last `tail` lines when it is not negative,
+/// and how many entries the log had.
+fn tail_of(engine: &Engine, c: &Container, tail: i64) -> Result<(Vec<Entry>, usize)> {
+    let mut all = Vec::new();
+    engine.read_log(c, false, |e| {
+        all.push(e.clone());
+        Ok(())
+    })?;
+    let total = all.len();
+    if let Ok(n) = usize::try_from(tail) {
+        all.drain(..last_lines_start(&all, n));
+    }
+    Ok((all, total))
+}
+
+/// Where the last `n` lines of `entries` start. A line is its partial
+/// entries and the full one that ends it (or, last, partial entries alone).
+fn last_lines_start(entries: &[Entry], n: usize) -> usize {
+    let ends: Vec<usize> = entries.iter().enumerate().filter(|(_, e)| !e.partial).map(|(i, _)| i + 1).collect();
+    let trailing = ends.last().copied().unwrap_or(0) < entries.len();
+    let full_lines = n.saturating_sub(usize::from(trailing));
+    match n {
+        0 => entries.len(),
+        _ if full_lines >= ends.len() => 0,
+        _ => ends[ends.len() - full_lines - 1],
+    }
+}
+
+/// One entry as podman prints it: stdout's to our stdout, stderr's to our
+/// stderr; with `-t` its time (Go's RFC 3339, UTC) first.
+fn show_entry(e: &Entry, prefix: &str, timestamps: bool) -> Result<()> {
+    let mut line = prefix.as_bytes().to_vec();
+    if timestamps {
+        line.extend_from_slice(crate::format::rfc3339_nanos(e.when()).as_bytes());
+        line.push(b' ');
+    }
+    line.extend_from_slice(&e.text);
+    if !e.partial {
+        line.push(b'\n');
+    }
+    let res = match e.stream {
+        Stream::Stdout => std::io::stdout().lock().write_all(&line).and_then(|()| std::io::stdout().flush()),
+        Stream::Stderr => std::io::stderr().lock().write_all(&line),
+    };
+    res.map_err(|e| CliError::new(format!("writing output: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tail_counts_lines_not_entries() {
+        let e = |partial: bool| Entry { time: String::new(), stream: Stream::Stdout, partial, text: Vec::new() };
+        // "a", "b" + "c" (one line in two entries), then "d" with no newline.
+        let log = [e(false), e(true), e(false), e(true)];
+        assert_eq!(last_lines_start(&log, 0), 4);
+        assert_eq!(last_lines_start(&log, 1), 3);
+        assert_eq!(last_lines_start(&log, 2), 1);
+        assert_eq!(last_lines_start(&log, 3), 0);
+        assert_eq!(last_lines_start(&log, 9), 0);
+        assert_eq!(last_lines_start(&log[..3], 1), 1);
+        assert_eq!(last_lines_start(&[], 1), 0);
+    }
+}

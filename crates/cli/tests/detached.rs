@@ -1,0 +1,204 @@
+//! Detached containers and their monitor, run for real as root: `run -d`
+//! returns while the container runs on, its output goes to the k8s-file
+//! log, its exit code is recorded by the monitor; `start`, `stop`, `kill`,
+//! `wait` and `logs` act on it from other berth processes, as podman's do.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::*;
+
+/// The container's init pid (`ps --format {{.Pid}}`), 0 when not running.
+fn pid_of(env: &Env, name: &str) -> i32 {
+    let rows = env.ok(&["ps", "-a", "--format", "{{.Names}} {{.Pid}}"]);
+    rows.lines().find_map(|l| l.strip_prefix(&format!("{name} "))).map(|p| p.trim().parse().unwrap()).unwrap_or(0)
+}
+
+/// The parent of process `pid`.
+fn parent_of(pid: i32) -> i32 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let after = &stat[stat.rfind(')').unwrap() + 2..];
+    after.split(' ').nth(1).unwrap().parse().unwrap()
+}
+
+fn status(env: &Env, name: &str) -> String {
+    env.ok(&["ps", "-a", "--format", "{{.Names}} {{.Status}}"])
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("{name} ")).map(String::from))
+        .unwrap_or_default()
+}
+
+fn assert_nothing_mounted(env: &Env) {
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    for dir in [&env.root, &env.runroot] {
+        assert!(!mounts.contains(dir.to_str().unwrap()), "still mounted under {}:\n{mounts}", dir.display());
+    }
+}
+
+/// Wait (bounded) until `cond` holds.
+fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn run_d_returns_at_once_and_the_monitor_logs_and_records_the_exit() {
+    let (env, _) = Env::with_busybox();
+    let start = Instant::now();
+    // `output()` returns only once every holder of berth's stdout closed it:
+    // the monitor and the container must not keep it.
+    let id = env.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "bg",
+        "bb",
+        "sh",
+        "-c",
+        "echo out1; echo err1 >&2; read x < /dev/null; sleep 1; printf 'no newline'; exit 5",
+    ]);
+    let id = id.trim();
+    assert!(id.len() == 64 && id.chars().all(|c| c.is_ascii_hexdigit()), "{id:?}");
+    assert!(start.elapsed() < Duration::from_millis(900), "run -d waited for the container: {:?}", start.elapsed());
+    assert!(status(&env, "bg").starts_with("Up "), "{}", status(&env, "bg"));
+    // Its parent is the monitor, not berth (gone) and not init.
+    let pid = pid_of(&env, "bg");
+    assert!(pid > 0);
+    let monitor = parent_of(pid);
+    assert!(monitor > 1, "the container's parent is {monitor}");
+    assert_eq!(std::fs::read_to_string(format!("/proc/{monitor}/comm")).unwrap().trim(), "berth");
+
+    // `wait` blocks until the exit, and prints the code.
+    assert_eq!(env.ok(&["wait", "bg"]), "5\n");
+    assert!(status(&env, "bg").starts_with("Exited (5) "), "{}", status(&env, "bg"));
+    eventually("the monitor to end", || !std::path::Path::new(&format!("/proc/{monitor}")).exists());
+    assert_nothing_mounted(&env);
+
+    // The log: podman's k8s-file lines, stdout and stderr apart, partial last line.
+    let log = std::fs::read_to_string(env.root.join("container-data").join(id).join("ctr.log")).unwrap();
+    let mut lines: Vec<&str> = log.lines().collect();
+    assert_eq!(lines.len(), 3, "{log}");
+    for line in &lines {
+        let time = line.split(' ').next().unwrap();
+        assert!(time.ends_with("+00:00") && time.len() == "2026-12-04T02:59:24.839808233+00:00".len(), "{time}");
+    }
+    // Within a stream in order (the two streams are two pipes: their
+    // relative order is not kept, by conmon either).
+    lines.sort_by_key(|l| l.split_once(' ').unwrap().1.starts_with("stdout"));
+    let rest: Vec<&str> = lines.iter().map(|l| l.split_once(' ').unwrap().1).collect();
+    assert_eq!(rest, ["stderr F err1", "stdout F out1", "stdout P no newline"]);
+    // `logs`: each stream to its own, as podman does.
+    let o = env.run(&["logs", "bg"]);
+    assert_eq!((stdout(&o).as_str(), stderr(&o).as_str()), ("out1\nno newline", "err1\n"));
+    let o = env.run(&["logs", "-t", "--tail", "1", "bg"]);
+    let (time, text) = stdout(&o).split_once(' ').map(|(a, b)| (a.to_string(), b.to_string())).unwrap();
+    assert_eq!(text, "no newline");
+    assert!(time.starts_with("20") && time.ends_with('Z'), "{time}");
+    assert_eq!(stderr(&o), "");
+    env.ok(&["rm", "bg"]);
+    assert!(!env.root.join("container-data").join(id).exists());
+}
+
+#[test]
+fn stop_kill_and_start_from_other_commands() {
+    let (env, _) = Env::with_busybox();
+    // A process that ends on SIGTERM with a code of its own.
+    env.ok(&["run", "-d", "--name", "polite", "bb", "sh", "-c", "trap 'exit 3' TERM; while :; do sleep 0.1; done"]);
+    // PID 1 without a handler ignores SIGTERM: stop kills it after -t.
+    env.ok(&["run", "-d", "--name", "stubborn", "bb", "sleep", "100"]);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(env.ok(&["stop", "polite"]), "polite\n");
+    assert!(status(&env, "polite").starts_with("Exited (3) "), "{}", status(&env, "polite"));
+    let t = Instant::now();
+    assert_eq!(env.ok(&["stop", "-t", "1", "stubborn"]), "stubborn\n");
+    assert!(t.elapsed() >= Duration::from_millis(900), "{:?}", t.elapsed());
+    assert!(status(&env, "stubborn").starts_with("Exited (137) "), "{}", status(&env, "stubborn"));
+    // Stopping a stopped container is fine, as in podman.
+    assert_eq!(env.ok(&["stop", "stubborn"]), "stubborn\n");
+
+    // start: detached again, prints the name given.
+    assert_eq!(env.ok(&["start", "polite"]), "polite\n");
+    assert!(status(&env, "polite").starts_with("Up "), "{}", status(&env, "polite"));
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(env.ok(&["kill", "-s", "TERM", "polite"]), "polite\n");
+    assert_eq!(env.ok(&["wait", "polite"]), "3\n");
+    let e = env.fails(&["kill", "polite"], 125);
+    assert!(e.contains("can only kill running containers.") && e.contains("is in state exited"), "{e}");
+    env.fails(&["kill", "-s", "NOSUCH", "polite"], 125);
+
+    // start -a: attached, output and exit code are ours.
+    let id = env.ok(&["create", "--name", "att", "bb", "sh", "-c", "echo attached; exit 4"]);
+    let o = env.run(&["start", "-a", id.trim()]);
+    assert_eq!((o.status.code(), stdout(&o).as_str()), (Some(4), "attached\n"), "{}", stderr(&o));
+
+    // Unknown containers: podman's words and code; --ignore skips them.
+    for cmd in ["stop", "kill", "wait", "logs", "start"] {
+        let e = env.fails(&[cmd, "nope"], 125);
+        assert_eq!(e, "Error: no container with name or ID \"nope\" found: no such container\n", "{cmd}");
+    }
+    assert_eq!(env.ok(&["stop", "-i", "nope"]), "");
+    env.fails(&["logs"], 125);
+    env.ok(&["rm", "-a", "-f"]);
+    assert_nothing_mounted(&env);
+}
+
+#[test]
+fn rm_after_exit_follow_logs_and_a_killed_monitor() {
+    let (env, _) = Env::with_busybox();
+    // --rm: the monitor removes it after the exit.
+    env.ok(&["run", "-d", "--rm", "--name", "gone", "bb", "true"]);
+    eventually("the --rm container to go", || env.ok(&["ps", "-a", "-q"]).is_empty());
+    assert_eq!(std::fs::read_dir(env.root.join("container-data")).unwrap().count(), 0);
+
+    // logs -f follows until the container exits.
+    env.ok(&["run", "-d", "--name", "talker", "bb", "sh", "-c", "echo a; sleep 1; echo b"]);
+    let t = Instant::now();
+    assert_eq!(env.ok(&["logs", "-f", "talker"]), "a\nb\n");
+    assert!(t.elapsed() >= Duration::from_millis(500), "{:?}", t.elapsed());
+
+    // A monitor killed with SIGKILL: the container runs on; ps and rm -f
+    // still handle it, and nothing is left.
+    env.ok(&["run", "-d", "--name", "orphan", "bb", "sleep", "100"]);
+    let monitor = parent_of(pid_of(&env, "orphan"));
+    rustix::process::kill_process(rustix::process::Pid::from_raw(monitor).unwrap(), rustix::process::Signal::KILL)
+        .unwrap();
+    eventually("the monitor to die", || !std::path::Path::new(&format!("/proc/{monitor}")).exists());
+    assert!(status(&env, "orphan").starts_with("Up "), "{}", status(&env, "orphan"));
+    env.ok(&["rm", "-f", "-t", "0", "orphan"]);
+    assert_eq!(env.ok(&["ps", "-a", "-q"]).lines().count(), 1, "talker only");
+    env.ok(&["rm", "talker"]);
+    assert_nothing_mounted(&env);
+}
+
+/// Many `run -d` at once: all start, with distinct names, and every record
+/// reads back.
+#[test]
+fn parallel_detached_runs() {
+    let (env, _) = Env::with_busybox();
+    let runs: Vec<_> = (0..8)
+        .map(|_| {
+            let mut c = env.cmd(&["run", "-d", "bb", "sleep", "30"]);
+            c.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
+            c.spawn().unwrap()
+        })
+        .collect();
+    for r in runs {
+        let o = r.wait_with_output().unwrap();
+        assert!(o.status.success(), "{}", stderr(&o));
+    }
+    let names = env.ok(&["ps", "--format", "{{.Names}} {{.Status}}"]);
+    let mut seen: Vec<&str> = names.lines().map(|l| l.split(' ').next().unwrap()).collect();
+    assert_eq!(seen.len(), 8, "{names}");
+    assert!(names.lines().all(|l| l.contains(" Up ")), "{names}");
+    seen.sort();
+    seen.dedup();
+    assert_eq!(seen.len(), 8, "{names}");
+    env.ok(&["rm", "-a", "-f", "-t", "0"]);
+    assert_eq!(env.ok(&["ps", "-a", "-q"]), "");
+    assert_nothing_mounted(&env);
+}
