@@ -40,6 +40,15 @@ pub struct Cli {
 
 #[derive(Subcommand)]
 pub enum Cmd {
+    /// Attach to a running container
+    ///
+    /// The berth attach command allows you to attach to a running container using the container's ID or name, either to view its ongoing output or to control it interactively.
+    ///
+    /// You can detach from the container (and leave it running) using a configurable key sequence. The default sequence is `ctrl-p,ctrl-q`.
+    #[command(after_help = "berth attach ctrlID\n\
+                           berth attach 1234\n\
+                           berth attach --no-stdin foobar")]
+    Attach(cmd::control::AttachArgs),
     /// Create but do not start a container
     ///
     /// Creates a new container from the given image and prepares it for running the specified command.

@@ -93,6 +93,7 @@ fn run(cli: Cli) -> Result<u8, CliError> {
         Cmd::Rm(a) => cmd::containers::rm(&engine, &a),
         Cmd::Ps(a) => cmd::containers::ps(&engine, &a),
         Cmd::Start(a) => cmd::control::start(&engine, &a),
+        Cmd::Attach(a) => cmd::control::attach(&engine, &a),
         Cmd::Stop(a) => cmd::control::stop(&engine, &a),
         Cmd::Kill(a) => cmd::control::kill(&engine, &a),
         Cmd::Wait(a) => cmd::control::wait(&engine, &a),

@@ -148,17 +148,18 @@ fn rm_races_a_running_container() {
     assert_eq!((count("overlay/containers"), count("container-data")), (0, 0));
 }
 
-/// `berth run` killed after the runtime made the container and before it
-/// started it: the created container waits on, and berth's own lock on the
-/// container must not wait with it. (The init is a fork of berth and an
-/// flock belongs to the open file: its copy of the lock fd held the lock
-/// until the container started, which now it never does, so `rm -f` of
-/// that container waited forever.) berth is held at that point by a
-/// sqlite3 that takes the database's write lock as soon as the runtime
-/// starts making the container: berth's next write, recording "running",
-/// waits for it, and berth is killed there.
+/// A container's monitor killed after the runtime made the container and
+/// before it started it: the created container waits on, and the lock on
+/// the container must not wait with it. (The init is a fork of the monitor
+/// and an flock belongs to the open file: its copy of the lock fd would
+/// hold the lock until the container started, which now it never does, so
+/// `rm -f` of that container would wait forever.) The monitor is held at
+/// that point by a sqlite3 that takes the database's write lock as soon as
+/// the runtime starts making the container: its next write, recording
+/// "running", waits for it, and it is killed there. berth, waiting for the
+/// monitor's word, reports the failure.
 #[test]
-fn a_run_killed_between_create_and_start_leaves_its_lock_free() {
+fn a_monitor_killed_between_create_and_start_leaves_its_lock_free() {
     use std::io::{BufRead as _, Write as _};
     use std::time::{Duration, Instant};
     let (env, _) = Env::with_busybox();
@@ -205,22 +206,33 @@ fn a_run_killed_between_create_and_start_leaves_its_lock_free() {
             assert!(Instant::now() < deadline, "the container was never created");
             std::thread::sleep(Duration::from_millis(5));
         }
-        // berth is now at its write of "running", waiting for sqlite3.
+        // The monitor (the init's parent) is now at its write of "running",
+        // waiting for sqlite3: kill it there.
         std::thread::sleep(Duration::from_millis(300));
-        berth.kill().unwrap();
-        berth.wait().unwrap();
+        let init: i32 = std::fs::read(&state)
+            .ok()
+            .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+            .and_then(|v| v["pid"].as_i64())
+            .unwrap() as i32;
+        let stat = std::fs::read_to_string(format!("/proc/{init}/stat")).unwrap();
+        let monitor: i32 = stat[stat.rfind(')').unwrap() + 2..].split(' ').nth(1).unwrap().parse().unwrap();
+        rustix::process::kill_process(rustix::process::Pid::from_raw(monitor).unwrap(), rustix::process::Signal::KILL)
+            .unwrap();
         sql_in.write_all(b"COMMIT;\n").unwrap();
         drop(sql_in);
         sql.wait().unwrap();
+        // berth saw its monitor die before the start: one error, exit 125.
+        let status = berth.wait().unwrap();
         let started = std::fs::read(&state)
             .ok()
             .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
             .is_some_and(|v| v["started"] == true);
         if started {
-            // berth got past its write before sqlite3 took the lock: try again.
+            // The monitor got past its write before sqlite3 took the lock: try again.
             env.ok(&["rm", "-f", &name]);
             continue;
         }
+        assert_eq!(status.code(), Some(125));
         let lock = env.runroot.join("locks").join(&id);
         let free = std::process::Command::new("flock").args(["-n", "-x"]).arg(&lock).arg("true").status().unwrap();
         // rm -f, with a deadline: with the lock held it waited forever.
@@ -243,12 +255,12 @@ fn a_run_killed_between_create_and_start_leaves_its_lock_free() {
                 let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
             }
         }
-        assert!(free.success(), "the lock of container {id} is still held after berth was killed");
+        assert!(free.success(), "the lock of container {id} is still held after its monitor was killed");
         assert!(rm_done.is_some_and(|s| s.success()), "rm -f did not finish");
         assert!(!runtime_root.join(&id).exists(), "rm -f left the runtime's state");
         return;
     }
-    panic!("in 5 attempts berth never stopped between the runtime's create and start");
+    panic!("in 5 attempts the monitor never stopped between the runtime's create and start");
 }
 
 /// `create` racing `rmi` (and `image prune -a -f`) of its image: either the

@@ -166,13 +166,14 @@ fn write_all(fd: BorrowedFd, mut data: &[u8]) -> rustix::io::Result<()> {
 }
 
 /// Puts a terminal in raw mode and restores it when dropped.
-struct RawMode<'a> {
+pub struct RawMode<'a> {
     fd: BorrowedFd<'a>,
     saved: Option<Termios>,
 }
 
 impl<'a> RawMode<'a> {
-    fn enter(fd: BorrowedFd<'a>) -> RawMode<'a> {
+    /// Raw mode on `fd` if it is a terminal (nothing happens otherwise).
+    pub fn enter(fd: BorrowedFd<'a>) -> RawMode<'a> {
         let saved = tcgetattr(fd).ok();
         if let Some(t) = &saved {
             let mut raw = t.clone();

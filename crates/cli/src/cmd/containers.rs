@@ -4,6 +4,7 @@ use std::collections::HashMap;
 use std::io::IsTerminal as _;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use engine::containers::attached::Attached;
 use engine::containers::{Container, CreateSpec, State, DEFAULT_STOP_TIMEOUT};
 use engine::{Engine, ErrorKind};
 use serde_json::{json, Value};
@@ -75,6 +76,12 @@ pub struct RunArgs {
     /// Run container in background and print container ID
     #[arg(short, long)]
     detach: bool,
+    /// Override the key sequence for detaching a container (ctrl-<x> or a letter, comma-separated)
+    #[arg(long = "detach-keys", default_value = "ctrl-p,ctrl-q", value_name = "KEYS")]
+    detach_keys: String,
+    /// Proxy received signals to the process
+    #[arg(long = "sig-proxy", default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    sig_proxy: bool,
     /// Remove container (and pod if created) after exit
     #[arg(long)]
     rm: bool,
@@ -220,17 +227,18 @@ pub fn run(engine: &Engine, a: &RunArgs) -> Result<u8> {
             }
         };
     }
-    let res = engine.run_attached(&mut c);
-    if a.rm {
+    let opts = super::control::attach_options(&a.detach_keys, a.create.interactive, a.create.tty, a.sig_proxy)?;
+    let res = engine.run_attached(&mut c, &opts);
+    // Its monitor removed it after the exit (`--rm`); after a failed start,
+    // or a lost monitor, it is ours to remove. Detached, it runs on.
+    if a.rm && !matches!(res, Ok(Attached::Detached)) {
         match engine.remove_container(&c, true, DEFAULT_STOP_TIMEOUT) {
-            // Removed meanwhile (`rm -f` from elsewhere): nothing left to do.
             Ok(()) => {}
             Err(e) if e.kind == ErrorKind::NotFound => {}
             Err(e) => tracing::warn!("removing container {}: {e}", c.id),
         }
     }
-    let code = res?;
-    Ok(u8::try_from(code).unwrap_or(255))
+    super::control::attached_exit(&c, res?)
 }
 
 pub fn rm(engine: &Engine, a: &RmArgs) -> Result<u8> {

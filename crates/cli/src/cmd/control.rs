@@ -5,6 +5,7 @@
 use std::io::Write as _;
 use std::time::Duration;
 
+use engine::containers::attached::{self, AttachOptions, Attached};
 use engine::containers::logfile::{Entry, Stream};
 use engine::containers::{Container, State};
 use engine::{Engine, ErrorKind};
@@ -17,6 +18,12 @@ pub struct StartArgs {
     /// Attach container's STDOUT and STDERR
     #[arg(short, long)]
     attach: bool,
+    /// Select the key sequence for detaching a container (ctrl-<x> or a letter, comma-separated)
+    #[arg(long = "detach-keys", default_value = "ctrl-p,ctrl-q", value_name = "KEYS")]
+    detach_keys: String,
+    /// Proxy received signals to the process (default true if attaching, false otherwise)
+    #[arg(long = "sig-proxy", action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    sig_proxy: Option<bool>,
     /// Keep STDIN open even if not attached
     #[arg(short, long)]
     interactive: bool,
@@ -29,6 +36,25 @@ pub struct StartArgs {
     /// The containers to start, by name or (short) ID
     #[arg(value_name = "CONTAINER")]
     containers: Vec<String>,
+}
+
+#[derive(clap::Args)]
+pub struct AttachArgs {
+    /// Select the key sequence for detaching a container (ctrl-<x> or a letter, comma-separated)
+    #[arg(long = "detach-keys", default_value = "ctrl-p,ctrl-q", value_name = "KEYS")]
+    detach_keys: String,
+    /// Do not attach STDIN. The default is false
+    #[arg(long = "no-stdin")]
+    no_stdin: bool,
+    /// Proxy received signals to the process
+    #[arg(long = "sig-proxy", default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    sig_proxy: bool,
+    /// Act on the latest container berth is aware of
+    #[arg(short, long)]
+    latest: bool,
+    /// The container to attach to, by name or (short) ID
+    #[arg(value_name = "CONTAINER")]
+    container: Option<String>,
 }
 
 #[derive(clap::Args)]
@@ -168,9 +194,10 @@ pub fn start(engine: &Engine, a: &StartArgs) -> Result<u8> {
             return Err(CliError::new("you cannot start and attach multiple containers at once"));
         };
         let mut c = engine.container(input)?;
-        c.interactive = a.interactive;
-        let code = engine.run_attached(&mut c)?;
-        return Ok(u8::try_from(code).unwrap_or(255));
+        let opts =
+            attach_options(&a.detach_keys, a.interactive && c.interactive, c.terminal, a.sig_proxy.unwrap_or(true))?;
+        let res = engine.run_attached(&mut c, &opts)?;
+        return attached_exit(&c, res);
     }
     each(&inputs, false, |input| {
         let mut c = engine.container(input)?;
@@ -180,6 +207,34 @@ pub fn start(engine: &Engine, a: &StartArgs) -> Result<u8> {
         engine.start_detached(&mut c)?;
         Ok(Some(input.to_string()))
     })
+}
+
+/// How an attached client behaves, from the flags.
+pub fn attach_options(detach_keys: &str, stdin: bool, tty: bool, sig_proxy: bool) -> Result<AttachOptions> {
+    let detach_keys = attached::parse_detach_keys(detach_keys).map_err(CliError::new)?;
+    Ok(AttachOptions { stdin, tty, sig_proxy, detach_keys })
+}
+
+/// Our exit code after an attachment: the container's (podman's rule), 0
+/// when the user detached.
+pub fn attached_exit(c: &Container, how: Attached) -> Result<u8> {
+    match how {
+        Attached::Exited(code) => Ok(u8::try_from(code).unwrap_or(255)),
+        Attached::Detached => Ok(0),
+        Attached::Lost => {
+            Err(CliError::new(format!("lost the monitor of container {}: its exit code is unknown", c.id)))
+        }
+    }
+}
+
+pub fn attach(engine: &Engine, a: &AttachArgs) -> Result<u8> {
+    let names: Vec<String> = a.container.iter().cloned().collect();
+    let inputs =
+        targets(engine, &names, a.latest, None, "\"berth attach\" requires a name, id, or the \"--latest\" flag")?;
+    let c = engine.container(&inputs[0])?;
+    let opts = attach_options(&a.detach_keys, !a.no_stdin && c.interactive, c.terminal, a.sig_proxy)?;
+    let res = engine.attach(&c, &opts)?;
+    attached_exit(&c, res)
 }
 
 pub fn stop(engine: &Engine, a: &StopArgs) -> Result<u8> {

@@ -13,7 +13,7 @@ use sys::fs::Durability;
 
 use super::db::Db;
 use super::lock::ContainerLock;
-use super::{change, naming, spec, stdio, wait_single_threaded, Container, CreateSpec, State};
+use super::{change, naming, spec, Container, CreateSpec, State};
 use crate::error::{Context as _, Error, Result};
 use crate::{Engine, Image};
 
@@ -209,87 +209,6 @@ impl Engine {
         if let Err(e) = runtime::container::kill(&rt, &c.id, Signal::KILL, true) {
             tracing::debug!("SIGKILL to {}: {e}", c.id);
         }
-    }
-
-    /// Start container `c` and stay with it until it exits (`run` without
-    /// `-d`): its output reaches our stdout and stderr, our stdin only with
-    /// `-i`, signals we get go to it (see `stdio` for how). Returns its exit
-    /// code (128 + signal when killed).
-    ///
-    /// The lock is held while it starts and again to record its exit, not
-    /// while it runs: `ps` and `rm -f` act on it meanwhile.
-    ///
-    /// The caller must have called [`super::protect_exe`] first, and must
-    /// have no other threads: the container's init is a fork of this process.
-    pub fn run_attached(&self, c: &mut Container) -> Result<i32> {
-        use runtime::container::{self as rt, CreateOptions};
-        let db = self.db()?;
-        let lock = self.lock_container(&c.id)?;
-        *c = db.get(&c.id)?.ok_or_else(|| Error::not_found(format!("container {} was removed", c.name)))?;
-        if !matches!(c.state, State::Created | State::Exited) {
-            return Err(Error::new(format!(
-                "container {} is {}: only created or exited containers can start",
-                c.name,
-                c.state.as_str()
-            )));
-        }
-        let root = self.runtime_root();
-        // Whatever an earlier run left (it exited, or we were killed).
-        self.delete_runtime_state(&c.id)?;
-        wait_single_threaded()?;
-        let wiring = stdio::Wiring::new(c.terminal, c.interactive)?;
-        // Last before the runtime: from here on `finish_locked` unmounts.
-        self.layers()?.mount(&c.id)?;
-        let opts = CreateOptions {
-            root: root.clone(),
-            id: c.id.clone(),
-            bundle: self.bundle_dir(&c.id),
-            pid_file: None,
-            console_socket: None,
-            no_pivot: false,
-            no_new_keyring: false,
-            preserve_fds: 0,
-            foreground: true,
-            systemd_cgroup: false,
-            stdio: Some(wiring.for_container()),
-            // Ours, not the container's: held by an init that never starts
-            // (we die before `start`), it would block every `rm` for good.
-            close_in_init: vec![lock.raw_fd()],
-        };
-        let created = rt::create(&opts);
-        drop(opts);
-        // This run, as the record will know it: `finish` records the exit
-        // only while the record is still about this run.
-        let started_at = SystemTime::now();
-        let started = created.map_err(Error::from).and_then(|created| {
-            let relays = wiring.attach()?;
-            let pid = created.state.pid;
-            let running = change(&db, &c.id, |r| {
-                r.state = State::Running;
-                r.pid = Some(pid);
-                r.started_at = Some(started_at);
-                r.exit_code = None;
-                r.finished_at = None;
-                true
-            })?;
-            *c = running.ok_or_else(|| Error::new(format!("container {} vanished while starting", c.name)))?;
-            rt::start(&root, &c.id)?;
-            Ok((created, relays))
-        });
-        let (created, relays) = match started {
-            Ok(s) => s,
-            Err(e) => {
-                self.finish_locked(&db, c, None, None);
-                return Err(e);
-            }
-        };
-        drop(lock);
-        let code = rt::foreground::wait_relaying(created.state.pid, created.terminal, relays);
-        match self.lock_container(&c.id) {
-            Ok(_lock) => self.finish_locked(&db, c, Some(started_at), Some(code)),
-            Err(e) => tracing::warn!("recording the exit of {}: {e}", c.id),
-        }
-        Ok(code)
     }
 
     /// Kill and forget container `id` in the runtime; never having been

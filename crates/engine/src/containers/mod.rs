@@ -6,6 +6,8 @@
 //! Every step is ordered so a crash leaves something `rm` can finish: the
 //! record is written first on create and deleted last on remove.
 
+pub mod attach;
+pub mod attached;
 mod control;
 mod db;
 mod lifecycle;
@@ -15,7 +17,6 @@ mod monitor;
 mod naming;
 pub mod seccomp;
 pub mod spec;
-mod stdio;
 
 use std::collections::BTreeMap;
 use std::fs;

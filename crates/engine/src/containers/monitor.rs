@@ -17,16 +17,19 @@
 //! the next command then finds the record stale and fixes it (`refresh`).
 
 use std::io::{self, Read as _};
-use std::os::fd::{AsFd as _, AsRawFd as _, OwnedFd};
+use std::os::fd::{AsFd as _, AsRawFd as _, BorrowedFd, OwnedFd};
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
+
+use rustix::event::{PollFd, PollFlags};
 
 use rustix::pipe::{pipe_with, PipeFlags};
 use rustix::process::{Pid, WaitOptions};
 use sys::fs::{FileLock, LockMode};
 use sys::process::Forked;
 
+use super::attach::{self, Frame, MAX_FRAME};
 use super::lock::ContainerLock;
 use super::logfile::{LogWriter, Stream};
 use super::{change, wait_single_threaded, Container, State};
@@ -44,6 +47,19 @@ impl Engine {
     /// The caller must have called [`super::protect_exe`] first and must
     /// have no other threads: the monitor is a fork of this process.
     pub fn start_detached(&self, c: &mut Container) -> Result<()> {
+        self.spawn_monitor(c, None)
+    }
+
+    /// [`Engine::start_detached`], with a client attached before the
+    /// container starts (nothing it writes is missed): our end of it, for
+    /// [`super::attach::Client`].
+    pub fn start_attached(&self, c: &mut Container) -> Result<OwnedFd> {
+        let (ours, theirs) = super::attach::pair().ctx(|| "creating the attach socket pair".into())?;
+        self.spawn_monitor(c, Some(theirs))?;
+        Ok(ours)
+    }
+
+    fn spawn_monitor(&self, c: &mut Container, first_client: Option<OwnedFd>) -> Result<()> {
         let lock = self.lock_container(&c.id)?;
         {
             // Not open across the fork: an SQLite connection must not be used
@@ -74,7 +90,7 @@ impl Engine {
                 // SAFETY: as above; this process is single-threaded.
                 match unsafe { sys::process::fork() } {
                     Ok(Forked::Child) => {
-                        let code = self.monitor(c, lock, report_w);
+                        let code = self.monitor(c, lock, report_w, first_client);
                         sys::process::exit_immediately(code)
                     }
                     _ => sys::process::exit_immediately(0),
@@ -82,6 +98,7 @@ impl Engine {
             }
             Forked::Parent(pid) => {
                 drop(report_w);
+                drop(first_client);
                 // The monitor holds the lock now (the same open file): ours can go.
                 drop(lock);
                 let _ = rustix::process::waitpid(Some(pid), WaitOptions::empty());
@@ -124,7 +141,7 @@ impl Engine {
     }
 
     /// The monitor process's life; returns its exit code.
-    fn monitor(&self, c: &Container, lock: ContainerLock, report: OwnedFd) -> i32 {
+    fn monitor(&self, c: &Container, lock: ContainerLock, report: OwnedFd, first_client: Option<OwnedFd>) -> i32 {
         // Never the user's terminal or pipes: whoever ran berth may wait for
         // them to close (`x=$(berth run -d ...)`).
         if let Err(e) = stdio_to_null() {
@@ -141,7 +158,7 @@ impl Engine {
         let mut c = c.clone();
         let running = self.monitor_start(&db, &mut c, &lock, &report);
         drop(lock);
-        let running = match running {
+        let mut running = match running {
             Ok(r) => {
                 Report::send(&report, Ok(()));
                 r
@@ -153,23 +170,47 @@ impl Engine {
             }
         };
         drop(report);
-        let (code, started_at) = running.wait();
-        let lock = match self.lock_container(&c.id) {
-            Ok(l) => l,
-            Err(e) => {
-                tracing::warn!("recording the exit of {}: {e}", c.id);
-                return 1;
-            }
-        };
-        self.finish_locked(&db, &mut c, Some(started_at), Some(code));
-        if c.auto_remove {
-            if let Some(current) = db.get(&c.id).ok().flatten() {
-                if let Err(e) = self.remove_locked(&db, &current, super::lifecycle::Removal::NOW, lock) {
-                    tracing::warn!("removing container {}: {e}", c.id);
+        running.clients.extend(first_client);
+        let (code, started_at, clients) = running.serve();
+        let socket = self.attach_dir().join(&c.id);
+        let _ = std::fs::remove_file(&socket);
+        match self.lock_container(&c.id) {
+            Ok(lock) => {
+                self.finish_locked(&db, &mut c, Some(started_at), Some(code));
+                if c.auto_remove {
+                    if let Some(current) = db.get(&c.id).ok().flatten() {
+                        if let Err(e) = self.remove_locked(&db, &current, super::lifecycle::Removal::NOW, lock) {
+                            tracing::warn!("removing container {}: {e}", c.id);
+                        }
+                    }
                 }
             }
+            Err(e) => tracing::warn!("recording the exit of {}: {e}", c.id),
+        }
+        // Only now: an attached `run` returns on this, and must find the
+        // exit recorded (and a `--rm` container gone).
+        for client in &clients {
+            let _ = attach::send(client.as_fd(), &Frame::Exit(code));
+            let _ = rustix::net::shutdown(client, rustix::net::Shutdown::Write);
+        }
+        // Closing a unix socket with input unread resets the connection,
+        // and the client could then lose the exit frame before reading it
+        // (its last input may still be on the way): let clients close first.
+        let deadline = Instant::now() + Duration::from_secs(2);
+        for client in &clients {
+            let _ = rustix::net::sockopt::set_socket_timeout(
+                client,
+                rustix::net::sockopt::Timeout::Recv,
+                Some(deadline.saturating_duration_since(Instant::now()).max(Duration::from_millis(1))),
+            );
+            while let Ok(Some(_)) = attach::recv(client.as_fd()) {}
         }
         0
+    }
+
+    /// `<runroot>/attach`: the monitors' sockets.
+    pub(super) fn attach_dir(&self) -> PathBuf {
+        self.runroot.join("attach")
     }
 
     /// Create and start the container (its lock held); it then runs.
@@ -204,6 +245,9 @@ impl Engine {
             // Ours, not the container's (see `run_attached`).
             close_in_init: vec![lock.raw_fd(), alive.as_fd().as_raw_fd(), report.as_raw_fd()],
         };
+        let dir = self.attach_dir();
+        sys::fs::create_private_dir(&dir, 0o700).ctx(|| format!("creating {}", dir.display()))?;
+        let listener = attach::listen(&dir, &c.id).ctx(|| format!("listening on {}", dir.join(&c.id).display()))?;
         let created = rt::create(&opts)?;
         drop(opts);
         let started_at = SystemTime::now();
@@ -219,10 +263,28 @@ impl Engine {
         *c = running.ok_or_else(|| Error::new(format!("container {} vanished while starting", c.name)))?;
         rt::start(&root, &c.id)?;
         let mut outputs = outputs;
+        let mut stdin = keep_stdin;
+        let mut terminal = None;
         if let Some(master) = created.terminal {
+            let dup = |fd: &OwnedFd| rustix::io::fcntl_dupfd_cloexec(fd, 3).ctx(|| "duplicating the terminal".into());
+            if c.interactive {
+                stdin = Some(dup(&master)?);
+            }
+            terminal = Some(dup(&master)?);
             outputs.push((Stream::Stdout, master));
         }
-        Ok(Running { pid, started_at, outputs, log, _keep_stdin: keep_stdin, _alive: alive })
+        let outputs = outputs.into_iter().map(|(s, fd)| (s, Some(fd))).collect();
+        Ok(Running {
+            pid,
+            started_at,
+            outputs,
+            stdin,
+            terminal,
+            log,
+            listener: Some(listener),
+            clients: Vec::new(),
+            _alive: alive,
+        })
     }
 }
 
@@ -230,57 +292,188 @@ impl Engine {
 struct Running {
     pid: i32,
     started_at: SystemTime,
-    /// Its stdout and stderr pipes, or its terminal's master.
-    outputs: Vec<(Stream, OwnedFd)>,
+    /// Its stdout and stderr pipes, or its terminal's master (`None` once
+    /// they ended).
+    outputs: Vec<(Stream, Option<OwnedFd>)>,
+    /// Where clients' input goes: its stdin pipe, or the terminal (`-i`).
+    stdin: Option<OwnedFd>,
+    /// Its terminal's master (`-t`), for resizing.
+    terminal: Option<OwnedFd>,
     log: LogWriter,
-    /// With `-i`, the write end of its stdin: held open so its reads wait
-    /// rather than end (attach will feed it).
-    _keep_stdin: Option<OwnedFd>,
+    /// The attach socket (`<runroot>/attach/<id>`).
+    listener: Option<OwnedFd>,
+    clients: Vec<OwnedFd>,
     /// The monitor's flock, held until the exit is recorded.
     _alive: FileLock,
 }
 
+/// What a poll found ready.
+#[derive(Clone, Copy)]
+enum Ready {
+    Output(usize),
+    Listener,
+    Client(usize),
+    Exited,
+}
+
 impl Running {
-    /// Log its output until it exits; its exit code (128 + signal if killed).
-    fn wait(self) -> (i32, SystemTime) {
-        // Threads only now: the container's init was forked while we had one.
-        let log = Arc::new(Mutex::new(self.log));
-        let copiers: Vec<_> = self
-            .outputs
-            .into_iter()
-            .map(|(stream, fd)| {
-                let log = Arc::clone(&log);
-                std::thread::spawn(move || copy_to_log(&fd, stream, &log))
-            })
-            .collect();
-        let code = wait_exit(self.pid);
-        // The pipes end when its last process is gone; one that escaped its
-        // pid namespace could keep them open: do not wait for ever (the
-        // threads are left behind; the monitor ends with `_exit`).
-        let deadline = Instant::now() + Duration::from_secs(2);
-        while copiers.iter().any(|c| !c.is_finished()) && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(5));
+    /// Log its output and serve attached clients until it exits: its exit
+    /// code (128 + signal if killed), when it started, and the clients
+    /// still connected (to tell them the exit once it is recorded).
+    fn serve(mut self) -> (i32, SystemTime, Vec<OwnedFd>) {
+        let pidfd = Pid::from_raw(self.pid)
+            .and_then(|p| rustix::process::pidfd_open(p, rustix::process::PidfdFlags::empty()).ok());
+        let mut code = None;
+        // After the exit: what it wrote last is still in the pipes. They end
+        // when its last process is gone; one that escaped its pid namespace
+        // could keep them open, so not for ever.
+        let mut drain_until = None;
+        let mut buf = vec![0u8; MAX_FRAME - 1];
+        loop {
+            if self.outputs.iter().all(|(_, fd)| fd.is_none()) && code.is_some() {
+                break;
+            }
+            let mut want: Vec<(Ready, BorrowedFd)> = Vec::new();
+            for (i, (_, fd)) in self.outputs.iter().enumerate() {
+                if let Some(fd) = fd {
+                    want.push((Ready::Output(i), fd.as_fd()));
+                }
+            }
+            if code.is_none() {
+                if let Some(l) = &self.listener {
+                    want.push((Ready::Listener, l.as_fd()));
+                }
+                if let Some(p) = &pidfd {
+                    want.push((Ready::Exited, p.as_fd()));
+                }
+            }
+            for (i, c) in self.clients.iter().enumerate() {
+                want.push((Ready::Client(i), c.as_fd()));
+            }
+            let timeout = drain_until.map(|d: Instant| {
+                let left = d.saturating_duration_since(Instant::now());
+                rustix::event::Timespec { tv_sec: left.as_secs() as i64, tv_nsec: i64::from(left.subsec_nanos()) }
+            });
+            let mut fds: Vec<PollFd> = want.iter().map(|(_, fd)| PollFd::new(fd, PollFlags::IN)).collect();
+            match rustix::event::poll(&mut fds, timeout.as_ref()) {
+                Ok(0) => break, // drained long enough
+                Ok(_) => {}
+                Err(rustix::io::Errno::INTR) => continue,
+                Err(_) => break,
+            }
+            let ready: Vec<Ready> =
+                want.iter().zip(&fds).filter(|(_, f)| !f.revents().is_empty()).map(|((r, _), _)| *r).collect();
+            drop(fds);
+            drop(want);
+            let mut gone_clients = Vec::new();
+            for r in ready {
+                match r {
+                    Ready::Output(i) => self.relay_output(i, &mut buf, &mut gone_clients),
+                    Ready::Listener => self.accept(),
+                    Ready::Client(i) => {
+                        if !self.take_input(i) {
+                            gone_clients.push(i);
+                        }
+                    }
+                    Ready::Exited => {
+                        code = Some(wait_exit(self.pid));
+                        drain_until = Some(Instant::now() + Duration::from_secs(2));
+                    }
+                }
+            }
+            gone_clients.sort_unstable();
+            gone_clients.dedup();
+            for i in gone_clients.into_iter().rev() {
+                self.clients.remove(i);
+            }
+            if pidfd.is_none() && code.is_none() && self.outputs.iter().all(|(_, fd)| fd.is_none()) {
+                // No pidfd (a kernel before 5.3): its outputs ended, so wait.
+                code = Some(wait_exit(self.pid));
+            }
         }
-        (code, self.started_at)
+        let code = code.unwrap_or_else(|| wait_exit(self.pid));
+        (code, self.started_at, self.clients)
+    }
+
+    /// Read what output `i` has: log it and pass it to every client (one
+    /// that cannot take it is dropped).
+    fn relay_output(&mut self, i: usize, buf: &mut [u8], gone: &mut Vec<usize>) {
+        let (stream, fd) = &mut self.outputs[i];
+        let Some(f) = fd else { return };
+        let n = match rustix::io::read(&*f, &mut *buf) {
+            Ok(n) => n,
+            Err(rustix::io::Errno::INTR | rustix::io::Errno::AGAIN) => return,
+            // EIO: a terminal whose other side is closed.
+            Err(_) => 0,
+        };
+        if n == 0 {
+            *fd = None;
+            return;
+        }
+        let data = &buf[..n];
+        let _ = self.log.write(*stream, data);
+        let frame = Frame::Output(*stream, data.to_vec());
+        for (j, client) in self.clients.iter().enumerate() {
+            if attach::send(client.as_fd(), &frame).is_err() {
+                gone.push(j);
+            }
+        }
+    }
+
+    fn accept(&mut self) {
+        let Some(l) = &self.listener else { return };
+        if let Ok(client) = rustix::net::accept_with(l, rustix::net::SocketFlags::CLOEXEC) {
+            // A client that stops reading must not stop the container's
+            // output (it would fill the pipes): it is dropped instead.
+            let _ = rustix::net::sockopt::set_socket_timeout(
+                &client,
+                rustix::net::sockopt::Timeout::Send,
+                Some(Duration::from_secs(5)),
+            );
+            self.clients.push(client);
+        }
+    }
+
+    /// A frame from client `i`; false once it is gone.
+    fn take_input(&mut self, i: usize) -> bool {
+        match attach::recv(self.clients[i].as_fd()) {
+            Ok(Some(Frame::Stdin(data))) => {
+                if let Some(stdin) = &self.stdin {
+                    if write_all(stdin.as_fd(), &data).is_err() {
+                        self.stdin = None;
+                    }
+                }
+                true
+            }
+            Ok(Some(Frame::StdinEnd)) => {
+                // The end of a pipe; a terminal has no end of input (^D is
+                // the user's to type).
+                if self.terminal.is_none() {
+                    self.stdin = None;
+                }
+                true
+            }
+            Ok(Some(Frame::Resize(rows, cols))) => {
+                if let Some(t) = &self.terminal {
+                    let _ = runtime::tty::set_size(t.as_fd(), rows, cols);
+                }
+                true
+            }
+            Ok(Some(_)) => true,
+            Ok(None) | Err(_) => false,
+        }
     }
 }
 
-/// Copy `fd` to the log until it ends (EOF, or EIO from a terminal whose
-/// other side is closed).
-fn copy_to_log(fd: &OwnedFd, stream: Stream, log: &Mutex<LogWriter>) {
-    let mut buf = vec![0u8; 32 << 10];
-    loop {
-        match rustix::io::read(fd, &mut buf) {
-            Ok(0) => return,
-            Ok(n) => {
-                if let Ok(mut w) = log.lock() {
-                    let _ = w.write(stream, &buf[..n]);
-                }
-            }
+fn write_all(fd: BorrowedFd, mut data: &[u8]) -> io::Result<()> {
+    while !data.is_empty() {
+        match rustix::io::write(fd, data) {
+            Ok(n) => data = &data[n..],
             Err(rustix::io::Errno::INTR) => continue,
-            Err(_) => return,
+            Err(e) => return Err(e.into()),
         }
     }
+    Ok(())
 }
 
 /// Wait for our child `pid` to exit: its exit code, or 128 + the signal
@@ -305,7 +498,18 @@ fn wait_exit(pid: i32) -> i32 {
 }
 
 /// The container's fds 0-2 (given to the runtime), our ends of its output
-/// pipes, and with `-i` the write end of its stdin pipe.
+/// pipes, and with `-i` the write end of its stdin pipe. As podman wires them:
+///
+/// | flags  | container's 0 / 1 / 2        | the monitor                                |
+/// |--------|------------------------------|--------------------------------------------|
+/// | (none) | /dev/null / pipe / pipe      | logs the pipes, passes them to clients     |
+/// | `-i`   | pipe / pipe / pipe           | also feeds clients' input into its stdin   |
+/// | `-t`   | its own pty (runtime-made)   | logs the pty's output as stdout            |
+/// | `-it`  | its own pty                  | also feeds clients' input into the pty     |
+///
+/// The container never holds an fd of the user's: given the caller's
+/// terminal it could change its modes (`stty -echo` in the user's shell) or
+/// read what was piped to berth without `-i`.
 #[allow(clippy::type_complexity)]
 fn container_stdio(
     terminal: bool,

@@ -59,7 +59,7 @@ pub fn wait_relaying(pid: i32, terminal: Option<OwnedFd>, relays: Vec<Relay>) ->
 
 /// The signals [`wait`] forwards: all but those that cannot be caught or
 /// that report our own faults.
-fn forwarded_signals() -> SignalSet {
+pub fn forwarded_signals() -> SignalSet {
     SignalSet::all().without(&[
         Signal::KILL,
         Signal::STOP,

@@ -1,0 +1,157 @@
+//! Attaching through the monitor, on a real pseudo-terminal: `run -d -it`
+//! then `attach` (typed input, the terminal's size following ours on
+//! SIGWINCH, ctrl-p ctrl-q detaching while the container runs on, the exit
+//! code coming back), ctrl-c reaching a `run -it` container's process, and
+//! an attached run's output landing in its log as well.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::fs::File;
+use std::io::{Read as _, Write as _};
+use std::os::fd::{AsFd as _, OwnedFd};
+use std::os::unix::process::CommandExt as _;
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+use rustix::pty::OpenptFlags;
+
+/// berth on a pseudo-terminal of its own, as its controlling terminal (so
+/// it gets SIGWINCH), with what it shows collected as it comes.
+struct OnPty {
+    master: File,
+    child: Child,
+    shown: String,
+}
+
+impl OnPty {
+    fn spawn(env: &Env, args: &[&str], rows: u16, cols: u16) -> OnPty {
+        let master = rustix::pty::openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY).unwrap();
+        rustix::pty::grantpt(&master).unwrap();
+        rustix::pty::unlockpt(&master).unwrap();
+        let name = rustix::pty::ptsname(&master, Vec::new()).unwrap();
+        let slave: OwnedFd = rustix::fs::open(
+            name.as_c_str(),
+            rustix::fs::OFlags::RDWR | rustix::fs::OFlags::NOCTTY,
+            rustix::fs::Mode::empty(),
+        )
+        .unwrap();
+        set_size(&master, rows, cols);
+        let mut cmd = env.cmd(args);
+        cmd.stdin(Stdio::from(slave.try_clone().unwrap()))
+            .stdout(Stdio::from(slave.try_clone().unwrap()))
+            .stderr(Stdio::from(slave));
+        // SAFETY: between fork and exec only async-signal-safe calls
+        // (setsid, ioctl), touching nothing of the parent's.
+        unsafe {
+            cmd.pre_exec(|| {
+                rustix::process::setsid()?;
+                rustix::process::ioctl_tiocsctty(rustix::stdio::stdin())?;
+                Ok(())
+            });
+        }
+        let child = cmd.spawn().unwrap();
+        rustix::io::ioctl_fionbio(&master, true).unwrap();
+        OnPty { master: File::from(master), child, shown: String::new() }
+    }
+
+    fn type_in(&mut self, text: &[u8]) {
+        self.master.write_all(text).unwrap();
+    }
+
+    /// Wait (bounded) until the terminal showed `what`.
+    fn expect(&mut self, what: &str) {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        let mut buf = [0u8; 4096];
+        while !self.shown.contains(what) {
+            assert!(Instant::now() < deadline, "never showed {what:?}; showed {:?}", self.shown);
+            match self.master.read(&mut buf) {
+                Ok(n) if n > 0 => self.shown.push_str(&String::from_utf8_lossy(&buf[..n])),
+                _ => std::thread::sleep(Duration::from_millis(10)),
+            }
+        }
+    }
+
+    fn resize(&self, rows: u16, cols: u16) {
+        set_size(self.master.as_fd(), rows, cols);
+    }
+
+    /// Wait (bounded) for berth to exit: its exit code.
+    fn exit_code(&mut self) -> i32 {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            if let Some(st) = self.child.try_wait().unwrap() {
+                return st.code().unwrap_or(-1);
+            }
+            assert!(Instant::now() < deadline, "berth did not exit; showed {:?}", self.shown);
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+fn set_size(fd: impl std::os::fd::AsFd, rows: u16, cols: u16) {
+    let ws = rustix::termios::Winsize { ws_row: rows, ws_col: cols, ws_xpixel: 0, ws_ypixel: 0 };
+    rustix::termios::tcsetwinsize(fd, ws).unwrap();
+}
+
+fn status(env: &Env, name: &str) -> String {
+    env.ok(&["ps", "-a", "--format", "{{.Names}} {{.Status}}"])
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("{name} ")).map(String::from))
+        .unwrap_or_default()
+}
+
+#[test]
+fn run_d_it_then_attach_resize_detach_and_exit() {
+    let (env, _) = Env::with_busybox();
+    env.ok(&["run", "-d", "-it", "--name", "shell", "bb", "sh"]);
+    assert!(status(&env, "shell").starts_with("Up "));
+
+    // Attach: what we type runs, and its terminal has our size.
+    let mut t = OnPty::spawn(&env, &["attach", "shell"], 31, 101);
+    t.type_in(b"echo ab''cd; stty size\n");
+    t.expect("abcd");
+    t.expect("31 101");
+    // Our terminal resized: so is the container's (SIGWINCH reaches berth).
+    t.resize(42, 120);
+    std::thread::sleep(Duration::from_millis(200));
+    t.type_in(b"stty size\n");
+    t.expect("42 120");
+    // ctrl-p ctrl-q: berth leaves, the container runs on.
+    t.type_in(&[0x10, 0x11]);
+    assert_eq!(t.exit_code(), 0, "{}", t.shown);
+    assert!(status(&env, "shell").starts_with("Up "), "{}", status(&env, "shell"));
+
+    // Attach again: its exit code is ours, and recorded.
+    let mut t = OnPty::spawn(&env, &["attach", "shell"], 24, 80);
+    t.type_in(b"exit 3\n");
+    assert_eq!(t.exit_code(), 3, "{}", t.shown);
+    assert!(status(&env, "shell").starts_with("Exited (3) "), "{}", status(&env, "shell"));
+    // Not running: podman's words.
+    let e = env.fails(&["attach", "shell"], 125);
+    assert_eq!(e, "Error: you can only attach to running containers\n");
+    env.ok(&["rm", "shell"]);
+}
+
+#[test]
+fn ctrl_c_reaches_a_run_it_process_and_the_exit_code_comes_back() {
+    let (env, _) = Env::with_busybox();
+    let script = "trap 'echo got-INT; exit 7' INT; echo ready; while :; do sleep 0.1; done";
+    let mut t = OnPty::spawn(&env, &["run", "--rm", "-it", "bb", "sh", "-c", script], 24, 80);
+    t.expect("ready");
+    t.type_in(&[0x03]);
+    t.expect("got-INT");
+    assert_eq!(t.exit_code(), 7, "{}", t.shown);
+    assert_eq!(env.ok(&["ps", "-a", "-q"]), "", "--rm removed it");
+}
+
+#[test]
+fn an_attached_runs_output_is_in_its_log_too() {
+    let (env, _) = Env::with_busybox();
+    let o = env.run(&["run", "--name", "att", "bb", "sh", "-c", "echo out; echo err >&2; exit 2"]);
+    assert_eq!((o.status.code(), stdout(&o).as_str(), stderr(&o).as_str()), (Some(2), "out\n", "err\n"));
+    let o = env.run(&["logs", "att"]);
+    assert_eq!((stdout(&o).as_str(), stderr(&o).as_str()), ("out\n", "err\n"));
+    env.ok(&["rm", "att"]);
+}
