@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Container benchmark: `berth run --rm` vs `podman run --rm --network none` (berth gives
 # containers an empty network namespace today, so that is the same work) on the same
-# busybox image, in one hyperfine run, plus `create` + `rm`.
+# busybox image, in one hyperfine run, plus `create` + `rm`, `run -d` + `rm -f`, the bare
+# `berth-runtime run` of the same rootfs (what the monitor costs), and the RSS of berth's
+# monitor next to conmon's for a running container.
 #
 #   bash bench/containers.sh     # RUNS=N (default 30), WARMUP=N (default 5)
 #
@@ -19,6 +21,8 @@ for t in hyperfine podman jq /bin/busybox; do
 done
 berth=${BERTH:-$repo/target/x86_64-unknown-linux-gnu/release/berth}
 [ -x "$berth" ] || die "missing $berth: run 'cargo build --release -p berth-cli' first"
+runtime=${BERTH_RUNTIME:-$repo/target/x86_64-unknown-linux-gnu/release/berth-runtime}
+[ -x "$runtime" ] || die "missing $runtime: run 'cargo build --release -p berth-runtime' first"
 peers=$repo/../shared/peers/podman-env.sh
 # podman's default rlimits fail on these machines; the peers' env fixes that (see its README).
 # shellcheck disable=SC1090
@@ -35,7 +39,7 @@ trap cleanup EXIT
 
 mkdir -p "$work/rootfs/bin" "$work/rootfs/etc"
 cp /bin/busybox "$work/rootfs/bin/"
-for a in sh true echo; do ln -s busybox "$work/rootfs/bin/$a"; done
+for a in sh true echo sleep; do ln -s busybox "$work/rootfs/bin/$a"; done
 echo 'root:x:0:0:root:/root:/bin/sh' >"$work/rootfs/etc/passwd"
 echo 'root:x:0:' >"$work/rootfs/etc/group"
 tar -C "$work/rootfs" -cf "$work/bb.tar" .
@@ -48,17 +52,47 @@ $P import -q "$work/bb.tar" bb >/dev/null
 [ "$($B run --rm bb echo ok)" = ok ] || die "berth run failed"
 [ "$($P run --rm --network none bb echo ok)" = ok ] || die "podman run failed"
 
-hyperfine -N --runs "$RUNS" --warmup "$WARMUP" --export-json "$work/run.json" \
+# The bare runtime on the same rootfs: a bundle whose rootfs is the busybox tree.
+sh "$repo/scripts/mkbundle.sh" "$work/bundle" "$runtime" >/dev/null
+jq '.process.args = ["/bin/true"]' "$work/bundle/config.json" >"$work/bundle/c.json"
+mv "$work/bundle/c.json" "$work/bundle/config.json"
+R="$runtime --root $work/rt"
+$R run --bundle "$work/bundle" sanity || die "berth-runtime run failed"
+
+hyperfine -N ${SHOW:+--show-output} --runs "$RUNS" --warmup "$WARMUP" --export-json "$work/run.json" \
     -n "berth run --rm" "$B run --rm bb true" \
     -n "podman run --rm" "$P run --rm --network none bb true" \
+    -n "berth-runtime run" "$R run --bundle $work/bundle bench" \
     -n "berth create+rm" "sh -c '$B rm \$($B create bb true) >/dev/null'" \
-    -n "podman create+rm" "sh -c '$P rm \$($P create --network none bb true) >/dev/null'" >&2
+    -n "podman create+rm" "sh -c '$P rm \$($P create --network none bb true) >/dev/null'" \
+    -n "berth run -d+rm -f" "sh -c '$B rm -f -t 0 \$($B run -d bb sleep 60) >/dev/null'" \
+    -n "podman run -d+rm -f" "sh -c '$P rm -f -t 0 \$($P run -d --network none bb sleep 60) >/dev/null'" >&2
 
 median() { jq -r --arg n "$1" '.results[] | select(.command == $n) | .median * 1000' "$work/run.json"; }
 printf '\n%-22s %10s %10s %8s\n' "median" "berth" "podman" "ratio"
-for what in run create+rm; do
-    case $what in run) b="berth run --rm" p="podman run --rm" ;; *) b="berth create+rm" p="podman create+rm" ;; esac
+for what in run create+rm run-d+rm-f; do
+    case $what in
+        run) b="berth run --rm" p="podman run --rm" ;;
+        create+rm) b="berth create+rm" p="podman create+rm" ;;
+        *) b="berth run -d+rm -f" p="podman run -d+rm -f" ;;
+    esac
     bm=$(median "$b")
     pm=$(median "$p")
     printf '%-22s %8.1f ms %8.1f ms %8.2f\n' "$what" "$bm" "$pm" "$(echo "$bm / $pm" | bc -l)"
 done
+rm_ms=$(median "berth-runtime run")
+printf '%-22s %8.1f ms %8.1f ms %8.2f  (berth run --rm / bare berth-runtime run)\n' "monitor overhead" \
+    "$(median "berth run --rm")" "$rm_ms" "$(echo "$(median "berth run --rm") / $rm_ms" | bc -l)"
+
+# Memory of the process that stays with a running container: berth's monitor
+# (the parent of the container's init) and podman's conmon.
+bid=$($B run -d bb sleep 60)
+pid=$($B ps --no-trunc --format '{{.ID}} {{.Pid}}' | awk -v id="$bid" '$1 == id {print $2}')
+monitor=$(awk '{print $4}' "/proc/$pid/stat")
+pidp=$($P run -d --network none bb sleep 60)
+conmon=$($P inspect --format '{{.State.ConmonPid}}' "$pidp")
+rss() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
+printf '%-22s %7s KiB %7s KiB %8.2f\n' "RSS monitor/conmon" "$(rss "$monitor")" "$(rss "$conmon")" \
+    "$(echo "$(rss "$monitor") / $(rss "$conmon")" | bc -l)"
+$B rm -f -t 0 "$bid" >/dev/null
+$P rm -f -t 0 "$pidp" >/dev/null

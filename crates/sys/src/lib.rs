@@ -19,6 +19,7 @@
 //! - [`fs::read`]: read a small regular file safely (no FIFO hangs, bounded).
 
 pub mod fs;
+pub mod memory;
 pub mod mount;
 pub mod process;
 pub mod seccomp;

@@ -170,6 +170,10 @@ impl Engine {
             }
         };
         drop(report);
+        // It stays as long as the container: keep only what it needs.
+        if let Err(e) = sys::memory::release_unused() {
+            tracing::debug!("releasing the monitor's unused memory: {e}");
+        }
         running.clients.extend(first_client);
         let (code, started_at, clients) = running.serve();
         let socket = self.attach_dir().join(&c.id);
