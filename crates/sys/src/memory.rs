@@ -101,10 +101,12 @@ Anonymous:             0 kB
 
     #[test]
     fn releasing_keeps_this_process_working() {
-        let before = std::fs::read_to_string("/proc/self/status").unwrap();
-        release_unused().unwrap();
-        // Code and constants fault back in: this still runs and formats.
-        let after = std::fs::read_to_string("/proc/self/status").unwrap();
-        assert!(before.contains("VmRSS") && after.contains("VmRSS"), "{}", format!("{}", 1 + 1));
+        // The test binary's code and constants are clean file mappings.
+        let released = release_unused().unwrap();
+        assert!(released > 0);
+        // They fault back in: code runs, constants read, the heap works.
+        let v: Vec<String> = (0..1000).map(|i| format!("{i:04}")).collect();
+        assert_eq!(v[999], "0999");
+        assert!(std::fs::read_to_string("/proc/self/status").unwrap().contains("VmRSS"));
     }
 }
