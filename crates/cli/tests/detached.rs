@@ -202,3 +202,79 @@ fn parallel_detached_runs() {
     assert_eq!(env.ok(&["ps", "-a", "-q"]), "");
     assert_nothing_mounted(&env);
 }
+
+#[test]
+fn restart_policies_run_by_the_monitor() {
+    let (env, _) = Env::with_busybox();
+    // on-failure:2 - the first run and two restarts, then it stays exited.
+    env.ok(&["run", "-d", "--name", "flaky", "--restart", "on-failure:2", "bb", "sh", "-c", "echo ran; exit 3"]);
+    eventually("three runs", || env.ok(&["logs", "flaky"]) == "ran\nran\nran\n");
+    std::thread::sleep(Duration::from_millis(800));
+    assert_eq!(env.ok(&["logs", "flaky"]), "ran\nran\nran\n");
+    assert!(status(&env, "flaky").starts_with("Exited (3) "), "{}", status(&env, "flaky"));
+    // A clean exit is no failure.
+    env.ok(&["run", "-d", "--name", "clean", "--restart", "on-failure", "bb", "sh", "-c", "echo ran"]);
+    assert_eq!(env.ok(&["wait", "clean"]), "0\n");
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(env.ok(&["logs", "clean"]), "ran\n");
+
+    // always: its process killed with SIGKILL, it comes back...
+    env.ok(&["run", "-d", "--name", "keeper", "--restart", "always", "bb", "sleep", "100"]);
+    let first = pid_of(&env, "keeper");
+    assert!(first > 0);
+    rustix::process::kill_process(rustix::process::Pid::from_raw(first).unwrap(), rustix::process::Signal::KILL)
+        .unwrap();
+    eventually("a restart", || {
+        let p = pid_of(&env, "keeper");
+        p > 0 && p != first
+    });
+    assert!(status(&env, "keeper").starts_with("Up "), "{}", status(&env, "keeper"));
+    // ... but not after a user's stop.
+    env.ok(&["stop", "-t", "0", "keeper"]);
+    std::thread::sleep(Duration::from_millis(600));
+    assert!(status(&env, "keeper").starts_with("Exited (137) "), "{}", status(&env, "keeper"));
+    // start brings it back under its policy.
+    env.ok(&["start", "keeper"]);
+    assert!(status(&env, "keeper").starts_with("Up "), "{}", status(&env, "keeper"));
+
+    // podman's refusals.
+    let e = env.fails(&["run", "--rm", "--restart", "always", "bb", "true"], 125);
+    assert_eq!(e, "Error: the --rm option conflicts with --restart, when the restartPolicy is not \"\" and \"no\"\n");
+    let e = env.fails(&["create", "--restart", "bogus", "bb", "true"], 125);
+    assert!(e.contains("\"bogus\" is not a valid restart policy"), "{e}");
+    env.ok(&["rm", "-a", "-f", "-t", "0"]);
+    assert_nothing_mounted(&env);
+}
+
+/// What a boot does for podman's restart service: `start --all --filter
+/// restart-policy=always` brings back the `always` containers whose
+/// monitor and processes are gone (as after a reboot), and only those.
+#[test]
+fn start_all_by_restart_policy_after_a_crash() {
+    let (env, _) = Env::with_busybox();
+    env.ok(&["run", "-d", "--name", "svc", "--restart", "always", "bb", "sleep", "100"]);
+    env.ok(&["run", "-d", "--name", "job", "bb", "sleep", "100"]);
+    for name in ["svc", "job"] {
+        let pid = pid_of(&env, name);
+        let monitor = parent_of(pid);
+        for p in [monitor, pid] {
+            rustix::process::kill_process(rustix::process::Pid::from_raw(p).unwrap(), rustix::process::Signal::KILL)
+                .unwrap();
+        }
+    }
+    eventually("both to read as exited", || ["svc", "job"].iter().all(|n| status(&env, n).starts_with("Exited")));
+    assert_eq!(env.ok(&["start", "--all", "--filter", "restart-policy=always"]), format!("{}\n", id_of(&env, "svc")));
+    assert!(status(&env, "svc").starts_with("Up "), "{}", status(&env, "svc"));
+    assert!(status(&env, "job").starts_with("Exited"), "{}", status(&env, "job"));
+    env.fails(&["start", "--filter", "restart-policy=always"], 125);
+    env.fails(&["start", "--all", "--filter", "bogus=1"], 125);
+    env.ok(&["rm", "-a", "-f", "-t", "0"]);
+    assert_nothing_mounted(&env);
+}
+
+fn id_of(env: &Env, name: &str) -> String {
+    env.ok(&["ps", "-a", "--no-trunc", "--format", "{{.Names}} {{.ID}}"])
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("{name} ")).map(String::from))
+        .unwrap()
+}

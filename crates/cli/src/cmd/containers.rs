@@ -5,6 +5,7 @@ use std::io::IsTerminal as _;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use engine::containers::attached::Attached;
+use engine::containers::restart::RestartPolicy;
 use engine::containers::{Container, CreateSpec, State, DEFAULT_STOP_TIMEOUT};
 use engine::{Engine, ErrorKind};
 use serde_json::{json, Value};
@@ -44,6 +45,9 @@ pub struct CreateArgs {
     /// Keep STDIN open even if not attached
     #[arg(short, long)]
     interactive: bool,
+    /// Restart policy to apply when a container exits (no, on-failure[:max_retries], always, unless-stopped)
+    #[arg(long, value_name = "POLICY")]
+    restart: Option<String>,
     /// Pull image policy: missing, always or never
     #[arg(long, default_value = "missing", value_parser = ["missing", "always", "never"])]
     pull: String,
@@ -184,6 +188,10 @@ fn create_spec(a: &CreateArgs, auto_remove: bool) -> Result<CreateSpec> {
         hostname: a.hostname.clone(),
         terminal: a.tty,
         interactive: a.interactive,
+        restart: match &a.restart {
+            Some(p) => RestartPolicy::parse(p)?,
+            None => RestartPolicy::No,
+        },
     })
 }
 

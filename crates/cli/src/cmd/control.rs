@@ -30,6 +30,10 @@ pub struct StartArgs {
     /// Start all containers regardless of their state or configuration
     #[arg(long)]
     all: bool,
+    /// Filter the containers --all starts (restart-policy=, name=, id=, status=); at boot,
+    /// `--all --filter restart-policy=always` brings back what should run
+    #[arg(short, long, value_name = "FILTER")]
+    filter: Vec<String>,
     /// Act on the latest container berth is aware of
     #[arg(short, long)]
     latest: bool,
@@ -181,13 +185,21 @@ fn each(
 }
 
 pub fn start(engine: &Engine, a: &StartArgs) -> Result<u8> {
-    let inputs = targets(
+    let filters = a.filter.iter().map(|f| StartFilter::parse(f)).collect::<Result<Vec<_>>>()?;
+    if !filters.is_empty() && !a.all {
+        return Err(CliError::usage("--filter takes effect only with --all"));
+    }
+    let mut inputs = targets(
         engine,
         &a.containers,
         a.latest,
         Some((a.all, |c| c.state != State::Running)),
         "start requires at least one argument",
     )?;
+    if !filters.is_empty() {
+        let all = engine.containers()?;
+        inputs.retain(|id| all.iter().any(|c| &c.id == id && filters.iter().all(|f| f.matches(c))));
+    }
     if a.attach {
         // podman attaches to one container only.
         let [input] = inputs.as_slice() else {
@@ -207,6 +219,37 @@ pub fn start(engine: &Engine, a: &StartArgs) -> Result<u8> {
         engine.start_detached(&mut c)?;
         Ok(Some(input.to_string()))
     })
+}
+
+/// One `start --filter KEY=VALUE`.
+enum StartFilter {
+    RestartPolicy(String),
+    Name(String),
+    Id(String),
+    Status(String),
+}
+
+impl StartFilter {
+    fn parse(text: &str) -> Result<StartFilter> {
+        let (key, value) = text.split_once('=').ok_or_else(|| CliError::new(format!("invalid filter {text:?}")))?;
+        let value = value.to_string();
+        Ok(match key {
+            "restart-policy" => StartFilter::RestartPolicy(value),
+            "name" => StartFilter::Name(value),
+            "id" => StartFilter::Id(value),
+            "status" => StartFilter::Status(value),
+            _ => return Err(CliError::new(format!("{key} is an invalid filter"))),
+        })
+    }
+
+    fn matches(&self, c: &Container) -> bool {
+        match self {
+            StartFilter::RestartPolicy(p) => c.restart.name() == p || (p == "no" && c.restart.name().is_empty()),
+            StartFilter::Name(n) => c.name.contains(n.as_str()),
+            StartFilter::Id(i) => c.id.starts_with(i.as_str()),
+            StartFilter::Status(s) => c.state.as_str() == s,
+        }
+    }
 }
 
 /// How an attached client behaves, from the flags.

@@ -22,7 +22,14 @@ impl Engine {
     pub fn stop_container(&self, c: &Container, timeout: Duration) -> Result<()> {
         {
             let _lock = self.lock_container(&c.id)?;
-            let current = self.db()?.get(&c.id)?.ok_or_else(|| gone(&c.id))?;
+            // Stopped by a user: its restart policy must not bring it back
+            // (also when it is between two runs).
+            let current = super::change(&self.db()?, &c.id, |r| {
+                let changed = !r.stopped_by_user;
+                r.stopped_by_user = true;
+                changed
+            })?
+            .ok_or_else(|| gone(&c.id))?;
             if current.state != State::Running || !self.init_alive(&c.id) {
                 return Ok(());
             }

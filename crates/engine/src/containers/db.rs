@@ -206,6 +206,9 @@ mod tests {
             terminal: false,
             interactive: false,
             auto_remove: false,
+            restart: Default::default(),
+            restart_count: 0,
+            stopped_by_user: false,
             labels: Default::default(),
             version: 0,
         }

@@ -28,6 +28,11 @@ impl Engine {
                 .unwrap_or_default()
         };
         let args = command_line(spec, &strings("Entrypoint"), &strings("Cmd"))?;
+        if spec.auto_remove && spec.restart != super::restart::RestartPolicy::No {
+            return Err(Error::new(
+                "the --rm option conflicts with --restart, when the restartPolicy is not \"\" and \"no\"",
+            ));
+        }
         if let Some(n) = &spec.name {
             naming::validate(n)?;
         }
@@ -61,6 +66,9 @@ impl Engine {
             terminal: spec.terminal,
             interactive: spec.interactive,
             auto_remove: spec.auto_remove,
+            restart: spec.restart,
+            restart_count: 0,
+            stopped_by_user: false,
             labels: image
                 .labels()
                 .into_iter()

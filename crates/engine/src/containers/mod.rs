@@ -15,6 +15,7 @@ mod lock;
 pub mod logfile;
 mod monitor;
 mod naming;
+pub mod restart;
 pub mod seccomp;
 pub mod spec;
 
@@ -87,6 +88,15 @@ pub struct Container {
     /// The image's labels with the user's on top (`--label`).
     #[serde(default)]
     pub labels: BTreeMap<String, String>,
+    /// What its monitor does when it exits (`--restart`).
+    #[serde(default)]
+    pub restart: restart::RestartPolicy,
+    /// How many times its monitor restarted it since it was last started.
+    #[serde(default)]
+    pub restart_count: u32,
+    /// A user stopped it: its restart policy does not bring it back.
+    #[serde(default)]
+    pub stopped_by_user: bool,
     /// The record's version in the database, for compare-and-swap updates.
     #[serde(skip)]
     pub(crate) version: i64,
@@ -119,6 +129,7 @@ pub struct CreateSpec {
     pub hostname: Option<String>,
     pub terminal: bool,
     pub interactive: bool,
+    pub restart: restart::RestartPolicy,
 }
 
 impl Engine {

@@ -155,8 +155,16 @@ impl Engine {
                 return 1;
             }
         };
+        let path = self.monitor_lock_path(&c.id);
+        let alive = match FileLock::exclusive(&path).ctx(|| format!("locking {}", path.display())) {
+            Ok(l) => l,
+            Err(e) => {
+                Report::send(&report, Err(e));
+                return 1;
+            }
+        };
         let mut c = c.clone();
-        let running = self.monitor_start(&db, &mut c, &lock, &report);
+        let running = self.monitor_start(&db, &mut c, &lock, &alive, Some(&report), false);
         drop(lock);
         let mut running = match running {
             Ok(r) => {
@@ -175,41 +183,63 @@ impl Engine {
             tracing::debug!("releasing the monitor's unused memory: {e}");
         }
         running.clients.extend(first_client);
-        let (code, started_at, clients) = running.serve();
-        let socket = self.attach_dir().join(&c.id);
-        let _ = std::fs::remove_file(&socket);
-        match self.lock_container(&c.id) {
-            Ok(lock) => {
-                self.finish_locked(&db, &mut c, Some(started_at), Some(code));
-                if c.auto_remove {
-                    if let Some(current) = db.get(&c.id).ok().flatten() {
-                        if let Err(e) = self.remove_locked(&db, &current, super::lifecycle::Removal::NOW, lock) {
-                            tracing::warn!("removing container {}: {e}", c.id);
+        loop {
+            let (code, started_at, clients) = running.serve();
+            let _ = std::fs::remove_file(self.attach_dir().join(&c.id));
+            let again = match self.lock_container(&c.id) {
+                Ok(lock) => {
+                    self.finish_locked(&db, &mut c, Some(started_at), Some(code));
+                    let again = c.restart.restarts(code, c.restart_count) && !c.stopped_by_user;
+                    if !again && c.auto_remove {
+                        if let Some(current) = db.get(&c.id).ok().flatten() {
+                            if let Err(e) = self.remove_locked(&db, &current, super::lifecycle::Removal::NOW, lock) {
+                                tracing::warn!("removing container {}: {e}", c.id);
+                            }
                         }
                     }
+                    again
                 }
+                Err(e) => {
+                    tracing::warn!("recording the exit of {}: {e}", c.id);
+                    false
+                }
+            };
+            // Only now: an attached `run` returns on this, and must find the
+            // exit recorded (and a `--rm` container gone).
+            tell_exit(&clients, code);
+            if !again {
+                return 0;
             }
-            Err(e) => tracing::warn!("recording the exit of {}: {e}", c.id),
+            match self.restart(&db, &mut c, &alive) {
+                Some(r) => running = r,
+                None => return 0,
+            }
         }
-        // Only now: an attached `run` returns on this, and must find the
-        // exit recorded (and a `--rm` container gone).
-        for client in &clients {
-            let _ = attach::send(client.as_fd(), &Frame::Exit(code));
-            let _ = rustix::net::shutdown(client, rustix::net::Shutdown::Write);
+    }
+
+    /// Start container `c` again for its restart policy, after the backoff;
+    /// `None` if it is not to be (stopped or removed meanwhile, or it
+    /// failed to start: recorded as exited).
+    fn restart(&self, db: &super::db::Db, c: &mut Container, alive: &FileLock) -> Option<Running> {
+        std::thread::sleep(super::restart::backoff(c.restart_count));
+        let lock = self.lock_container(&c.id).ok()?;
+        // A user's stop or rm meanwhile wins.
+        *c = db.get(&c.id).ok().flatten()?;
+        if c.stopped_by_user || c.state != State::Exited {
+            return None;
         }
-        // Closing a unix socket with input unread resets the connection,
-        // and the client could then lose the exit frame before reading it
-        // (its last input may still be on the way): let clients close first.
-        let deadline = Instant::now() + Duration::from_secs(2);
-        for client in &clients {
-            let _ = rustix::net::sockopt::set_socket_timeout(
-                client,
-                rustix::net::sockopt::Timeout::Recv,
-                Some(deadline.saturating_duration_since(Instant::now()).max(Duration::from_millis(1))),
-            );
-            while let Ok(Some(_)) = attach::recv(client.as_fd()) {}
+        if let Err(e) = self.delete_runtime_state(&c.id) {
+            tracing::warn!("restarting container {}: {e}", c.id);
+            return None;
         }
-        0
+        match self.monitor_start(db, c, &lock, alive, None, true) {
+            Ok(r) => Some(r),
+            Err(e) => {
+                tracing::warn!("restarting container {}: {e}", c.id);
+                self.finish_locked(db, c, None, None);
+                None
+            }
+        }
     }
 
     /// `<runroot>/attach`: the monitors' sockets.
@@ -223,11 +253,11 @@ impl Engine {
         db: &super::db::Db,
         c: &mut Container,
         lock: &ContainerLock,
-        report: &OwnedFd,
+        alive: &FileLock,
+        report: Option<&OwnedFd>,
+        restarting: bool,
     ) -> Result<Running> {
         use runtime::container::{self as rt, CreateOptions};
-        let path = self.monitor_lock_path(&c.id);
-        let alive = FileLock::exclusive(&path).ctx(|| format!("locking {}", path.display()))?;
         let log = LogWriter::open(&self.log_path(&c.id)).ctx(|| format!("opening the log of {}", c.id))?;
         let (stdio, outputs, keep_stdin) = container_stdio(c.terminal, c.interactive)?;
         // Last before the runtime: from here on `finish_locked` unmounts.
@@ -247,7 +277,10 @@ impl Engine {
             systemd_cgroup: false,
             stdio: Some(Arc::new(stdio)),
             // Ours, not the container's (see `run_attached`).
-            close_in_init: vec![lock.raw_fd(), alive.as_fd().as_raw_fd(), report.as_raw_fd()],
+            close_in_init: [lock.raw_fd(), alive.as_fd().as_raw_fd()]
+                .into_iter()
+                .chain(report.map(|r| r.as_raw_fd()))
+                .collect(),
         };
         let dir = self.attach_dir();
         sys::fs::create_private_dir(&dir, 0o700).ctx(|| format!("creating {}", dir.display()))?;
@@ -262,6 +295,8 @@ impl Engine {
             r.started_at = Some(started_at);
             r.exit_code = None;
             r.finished_at = None;
+            r.stopped_by_user = false;
+            r.restart_count = if restarting { r.restart_count + 1 } else { 0 };
             true
         })?;
         *c = running.ok_or_else(|| Error::new(format!("container {} vanished while starting", c.name)))?;
@@ -278,17 +313,7 @@ impl Engine {
             outputs.push((Stream::Stdout, master));
         }
         let outputs = outputs.into_iter().map(|(s, fd)| (s, Some(fd))).collect();
-        Ok(Running {
-            pid,
-            started_at,
-            outputs,
-            stdin,
-            terminal,
-            log,
-            listener: Some(listener),
-            clients: Vec::new(),
-            _alive: alive,
-        })
+        Ok(Running { pid, started_at, outputs, stdin, terminal, log, listener: Some(listener), clients: Vec::new() })
     }
 }
 
@@ -307,8 +332,6 @@ struct Running {
     /// The attach socket (`<runroot>/attach/<id>`).
     listener: Option<OwnedFd>,
     clients: Vec<OwnedFd>,
-    /// The monitor's flock, held until the exit is recorded.
-    _alive: FileLock,
 }
 
 /// What a poll found ready.
@@ -478,6 +501,26 @@ fn write_all(fd: BorrowedFd, mut data: &[u8]) -> io::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Tell attached clients the exit code, and let them close first: closing a
+/// unix socket with input unread resets the connection, and a client could
+/// then lose the exit frame before reading it (its last input may still be
+/// on the way).
+fn tell_exit(clients: &[OwnedFd], code: i32) {
+    for client in clients {
+        let _ = attach::send(client.as_fd(), &Frame::Exit(code));
+        let _ = rustix::net::shutdown(client, rustix::net::Shutdown::Write);
+    }
+    let deadline = Instant::now() + Duration::from_secs(2);
+    for client in clients {
+        let _ = rustix::net::sockopt::set_socket_timeout(
+            client,
+            rustix::net::sockopt::Timeout::Recv,
+            Some(deadline.saturating_duration_since(Instant::now()).max(Duration::from_millis(1))),
+        );
+        while let Ok(Some(_)) = attach::recv(client.as_fd()) {}
+    }
 }
 
 /// Wait for our child `pid` to exit: its exit code, or 128 + the signal
