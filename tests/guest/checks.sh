@@ -121,5 +121,21 @@ contains "/proc/sys read-only" "$paths" " /proc/sys ro,"
 contains "/proc/kcore masked" "$paths" "kcore 0 bytes"
 case "$paths" in *wrote*) fail "/proc/sys refuses writes" "a write went through" ;; *) ok "/proc/sys refuses writes" ;; esac
 
+# --- berth: container limits and the monitor on cgroup v2 ---
+lim=$(berth run --rm -m 32m --cpus 0.5 --pids-limit 50 localhost/guest sh -c \
+    'cat /sys/fs/cgroup/memory.max /sys/fs/cgroup/cpu.max /sys/fs/cgroup/pids.max' 2>&1)
+echo "$lim" | sed 's/^/     | /'
+expect "-m 32m in memory.max" "$(echo "$lim" | sed -n 1p)" 33554432
+expect "--cpus 0.5 in cpu.max" "$(echo "$lim" | sed -n 2p)" "50000 100000"
+expect "--pids-limit 50 in pids.max" "$(echo "$lim" | sed -n 3p)" 50
+berth run --name oom -m 16m --memory-swap 16m localhost/guest sh -c 'x=aaaaaaaa; while :; do x=$x$x; done' >/dev/null 2>&1
+expect "over -m: OOM-killed" "$?" 137
+berth rm oom >/dev/null 2>&1
+check "run -d under the monitor" berth run -d --name bg localhost/guest sh -c 'echo from-bg; sleep 30'
+wait_for "its log" sh -c 'berth logs bg | grep -q from-bg'
+check "stop" berth stop -t 1 bg
+expect "stopped" "$(berth ps -a --format '{{.Names}} {{.Status}}' | sed -n 's/^bg \(Exited ([0-9]*)\).*/\1/p')" "Exited (137)"
+check "rm" berth rm bg
+
 echo "guest: $fails failed"
 [ $fails -eq 0 ]

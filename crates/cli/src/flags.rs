@@ -111,6 +111,7 @@ fn podman_flag(arg: Arg) -> Arg {
     go_ints! {
         i64 => go_int::<i64>, i32 => go_int::<i32>, isize => go_int::<isize>,
         u64 => go_uint::<u64>, u32 => go_uint::<u32>, u16 => go_uint::<u16>, usize => go_uint::<usize>,
+        f64 => go_float,
     }
     arg
 }
@@ -135,6 +136,12 @@ fn go_int<T: TryFrom<i128>>(s: &str) -> Result<T, String> {
     let magnitude = go_digits(digits).ok_or_else(|| fail("invalid syntax"))?;
     let value = magnitude.and_then(|m| i128::try_from(m).ok()).map(|m| if negative { -m } else { m });
     value.and_then(|v| T::try_from(v).ok()).ok_or_else(|| fail("value out of range"))
+}
+
+/// Go's `strconv.ParseFloat(s, 64)`, as pflag reads `float64` flags (Rust's
+/// syntax is close enough: decimal, exponent, inf and nan).
+fn go_float(s: &str) -> Result<f64, String> {
+    s.parse::<f64>().map_err(|_| format!("strconv.ParseFloat: parsing {}: invalid syntax", go_quote(s)))
 }
 
 /// Go's `strconv.ParseUint(s, 0, bits)`, as pflag reads `uint` flags.

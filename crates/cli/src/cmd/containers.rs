@@ -5,6 +5,7 @@ use std::io::IsTerminal as _;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use engine::containers::attached::Attached;
+use engine::containers::resources::{self, Limits};
 use engine::containers::restart::RestartPolicy;
 use engine::containers::{Container, CreateSpec, State, DEFAULT_STOP_TIMEOUT};
 use engine::{Engine, ErrorKind};
@@ -45,6 +46,57 @@ pub struct CreateArgs {
     /// Keep STDIN open even if not attached
     #[arg(short, long)]
     interactive: bool,
+    /// Memory limit (format: <number>[<unit>], where unit = b (bytes), k (kibibytes), m (mebibytes), or g (gibibytes))
+    #[arg(short, long, value_name = "SIZE")]
+    memory: Option<String>,
+    /// Swap limit equal to memory plus swap: '-1' to enable unlimited swap
+    #[arg(long = "memory-swap", value_name = "SIZE")]
+    memory_swap: Option<String>,
+    /// Memory soft limit (format: <number>[<unit>], where unit = b (bytes), k (kibibytes), m (mebibytes), or g (gibibytes))
+    #[arg(long = "memory-reservation", value_name = "SIZE")]
+    memory_reservation: Option<String>,
+    /// Number of CPUs. The default is 0.000 which means no limit
+    #[arg(long, value_name = "CPUS")]
+    cpus: Option<f64>,
+    /// CPU shares (relative weight)
+    #[arg(short = 'c', long = "cpu-shares", value_name = "SHARES")]
+    cpu_shares: Option<u64>,
+    /// Limit the CPU CFS (Completely Fair Scheduler) quota
+    #[arg(long = "cpu-quota", value_name = "QUOTA")]
+    cpu_quota: Option<i64>,
+    /// Limit the CPU CFS (Completely Fair Scheduler) period
+    #[arg(long = "cpu-period", value_name = "PERIOD")]
+    cpu_period: Option<u64>,
+    /// CPUs in which to allow execution (0-3, 0,1)
+    #[arg(long = "cpuset-cpus", value_name = "CPUS")]
+    cpuset_cpus: Option<String>,
+    /// Memory nodes (MEMs) in which to allow execution (0-3, 0,1). Only effective on NUMA systems.
+    #[arg(long = "cpuset-mems", value_name = "MEMS")]
+    cpuset_mems: Option<String>,
+    /// Tune container pids limit (set -1 for unlimited)
+    #[arg(long = "pids-limit", value_name = "LIMIT")]
+    pids_limit: Option<i64>,
+    /// Block IO weight (relative weight) accepts a weight value between 10 and 1000.
+    #[arg(long = "blkio-weight", value_name = "WEIGHT")]
+    blkio_weight: Option<u16>,
+    /// Limit read rate (bytes per second) from a device (e.g. --device-read-bps=/dev/sda:1mb)
+    #[arg(long = "device-read-bps", value_name = "PATH:RATE")]
+    device_read_bps: Vec<String>,
+    /// Limit write rate (bytes per second) to a device (e.g. --device-write-bps=/dev/sda:1mb)
+    #[arg(long = "device-write-bps", value_name = "PATH:RATE")]
+    device_write_bps: Vec<String>,
+    /// Disable OOM Killer
+    #[arg(long = "oom-kill-disable")]
+    oom_kill_disable: bool,
+    /// Tune the host's OOM preferences (-1000 to 1000)
+    #[arg(long = "oom-score-adj", allow_negative_numbers = true, value_name = "ADJ")]
+    oom_score_adj: Option<i32>,
+    /// Ulimit options
+    #[arg(long, value_name = "NAME=SOFT[:HARD]")]
+    ulimit: Vec<String>,
+    /// Sysctl options
+    #[arg(long, value_name = "KEY=VALUE")]
+    sysctl: Vec<String>,
     /// Restart policy to apply when a container exits (no, on-failure[:max_retries], always, unless-stopped)
     #[arg(long, value_name = "POLICY")]
     restart: Option<String>,
@@ -188,10 +240,49 @@ fn create_spec(a: &CreateArgs, auto_remove: bool) -> Result<CreateSpec> {
         hostname: a.hostname.clone(),
         terminal: a.tty,
         interactive: a.interactive,
+        limits: {
+            let l = limits(a)?;
+            // Before any pull: bad values are the user's to fix first.
+            l.validate()?;
+            l
+        },
         restart: match &a.restart {
             Some(p) => RestartPolicy::parse(p)?,
             None => RestartPolicy::No,
         },
+    })
+}
+
+/// The resource flags, sizes parsed as podman parses them.
+fn limits(a: &CreateArgs) -> Result<Limits> {
+    let size = |what: &str, v: &Option<String>| -> Result<Option<i64>> {
+        match v.as_deref() {
+            None => Ok(None),
+            // Unlimited swap.
+            Some("-1") if what == "memory-swap" => Ok(Some(-1)),
+            Some(t) => {
+                resources::parse_size(t).map(Some).map_err(|e| CliError::new(format!("invalid value for {what}: {e}")))
+            }
+        }
+    };
+    Ok(Limits {
+        memory: size("memory", &a.memory)?,
+        memory_swap: size("memory-swap", &a.memory_swap)?,
+        memory_reservation: size("memory-reservation", &a.memory_reservation)?,
+        cpus: a.cpus,
+        cpu_shares: a.cpu_shares,
+        cpu_quota: a.cpu_quota,
+        cpu_period: a.cpu_period,
+        cpuset_cpus: a.cpuset_cpus.clone(),
+        cpuset_mems: a.cpuset_mems.clone(),
+        pids_limit: a.pids_limit,
+        blkio_weight: a.blkio_weight,
+        device_read_bps: a.device_read_bps.clone(),
+        device_write_bps: a.device_write_bps.clone(),
+        oom_kill_disable: a.oom_kill_disable,
+        oom_score_adj: a.oom_score_adj,
+        ulimits: a.ulimit.clone(),
+        sysctls: a.sysctl.clone(),
     })
 }
 

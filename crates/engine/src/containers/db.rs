@@ -209,6 +209,7 @@ mod tests {
             restart: Default::default(),
             restart_count: 0,
             stopped_by_user: false,
+            oom_killed: false,
             labels: Default::default(),
             version: 0,
         }

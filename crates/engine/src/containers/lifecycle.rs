@@ -28,6 +28,9 @@ impl Engine {
                 .unwrap_or_default()
         };
         let args = command_line(spec, &strings("Entrypoint"), &strings("Cmd"))?;
+        // Before anything is recorded: bad values leave nothing behind.
+        let spec_limits = &spec.limits;
+        spec_limits.validate()?;
         if spec.auto_remove && spec.restart != super::restart::RestartPolicy::No {
             return Err(Error::new(
                 "the --rm option conflicts with --restart, when the restartPolicy is not \"\" and \"no\"",
@@ -69,6 +72,7 @@ impl Engine {
             restart: spec.restart,
             restart_count: 0,
             stopped_by_user: false,
+            oom_killed: false,
             labels: image
                 .labels()
                 .into_iter()
@@ -100,7 +104,9 @@ impl Engine {
             let config = spec::generate(&id, &rootfs, &p);
             // Mounted only while it runs.
             layers.unmount(&id)?;
-            let bytes = serde_json::to_vec_pretty(&config?).ctx(|| "encoding config.json".into())?;
+            let mut config = config?;
+            spec_limits.apply(&mut config)?;
+            let bytes = serde_json::to_vec_pretty(&config).ctx(|| "encoding config.json".into())?;
             let dir = self.bundle_dir(&id);
             sys::fs::create_private_dir(&dir, super::PRIVATE).ctx(|| format!("creating {}", dir.display()))?;
             let config = dir.join("config.json");

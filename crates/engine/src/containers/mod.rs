@@ -15,6 +15,7 @@ mod lock;
 pub mod logfile;
 mod monitor;
 mod naming;
+pub mod resources;
 pub mod restart;
 pub mod seccomp;
 pub mod spec;
@@ -97,6 +98,9 @@ pub struct Container {
     /// A user stopped it: its restart policy does not bring it back.
     #[serde(default)]
     pub stopped_by_user: bool,
+    /// The kernel's OOM killer killed one of its processes in its last run.
+    #[serde(default)]
+    pub oom_killed: bool,
     /// The record's version in the database, for compare-and-swap updates.
     #[serde(skip)]
     pub(crate) version: i64,
@@ -130,6 +134,7 @@ pub struct CreateSpec {
     pub terminal: bool,
     pub interactive: bool,
     pub restart: restart::RestartPolicy,
+    pub limits: resources::Limits,
 }
 
 impl Engine {

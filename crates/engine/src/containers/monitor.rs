@@ -186,9 +186,21 @@ impl Engine {
         loop {
             let (code, started_at, clients) = running.serve();
             let _ = std::fs::remove_file(self.attach_dir().join(&c.id));
+            // Before `finish_locked` deletes its cgroup.
+            let oom = runtime::container::oom_kills(&self.runtime_root(), &c.id).is_ok_and(|n| n > 0);
             let again = match self.lock_container(&c.id) {
                 Ok(lock) => {
                     self.finish_locked(&db, &mut c, Some(started_at), Some(code));
+                    if oom {
+                        match change(&db, &c.id, |r| {
+                            r.oom_killed = true;
+                            true
+                        }) {
+                            Ok(Some(r)) => c = r,
+                            Ok(None) => {}
+                            Err(e) => tracing::warn!("recording the OOM kill of {}: {e}", c.id),
+                        }
+                    }
                     let again = c.restart.restarts(code, c.restart_count) && !c.stopped_by_user;
                     if !again && c.auto_remove {
                         if let Some(current) = db.get(&c.id).ok().flatten() {
@@ -296,6 +308,7 @@ impl Engine {
             r.exit_code = None;
             r.finished_at = None;
             r.stopped_by_user = false;
+            r.oom_killed = false;
             r.restart_count = if restarting { r.restart_count + 1 } else { 0 };
             true
         })?;

@@ -449,6 +449,21 @@ impl Manager {
         Ok(s)
     }
 
+    /// How many of the cgroup's processes the kernel's OOM killer killed
+    /// (v2 `memory.events`, v1 `memory.oom_control`: the `oom_kill` key).
+    pub fn oom_kills(&self) -> Result<u64> {
+        let file = match self.target("memory", "memory") {
+            Target::V1(d) => d.join("memory.oom_control"),
+            Target::V2(d) => d.join("memory.events"),
+            Target::Missing => return Ok(0),
+        };
+        let (dir, name) = match (file.parent(), file.file_name().and_then(|n| n.to_str())) {
+            (Some(d), Some(n)) => (d.to_path_buf(), n.to_string()),
+            _ => return Ok(0),
+        };
+        Ok(stats::flat_keyed_file(&dir, &name)?.get("oom_kill").copied().unwrap_or(0))
+    }
+
     /// Remove the container's cgroup (and any sub-cgroups) everywhere.
     /// Missing directories are fine; every hierarchy is attempted and the
     /// first error is returned.

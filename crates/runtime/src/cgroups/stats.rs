@@ -170,7 +170,7 @@ pub fn parse_flat_keyed(text: &str) -> BTreeMap<String, u64> {
         .collect()
 }
 
-fn flat_keyed_file(dir: &Path, file: &str) -> Result<BTreeMap<String, u64>> {
+pub(crate) fn flat_keyed_file(dir: &Path, file: &str) -> Result<BTreeMap<String, u64>> {
     Ok(fs::read_opt(dir, file)?.map(|s| parse_flat_keyed(&s)).unwrap_or_default())
 }
 

@@ -215,6 +215,13 @@ fn merge_resources(mut base: LinuxResources, r: &LinuxResources) -> LinuxResourc
     base
 }
 
+/// How many of container `id`'s processes the OOM killer killed (also once
+/// it stopped, until it is deleted).
+pub fn oom_kills(root: &Path, id: &str) -> Result<u64> {
+    let (_dir, _lock, st, _status) = load(root, id)?;
+    cgroup(&st)?.oom_kills()
+}
+
 pub fn stats(root: &Path, id: &str) -> Result<crate::cgroups::Stats> {
     let (_dir, _lock, st, status) = load(root, id)?;
     if status == Status::Stopped {

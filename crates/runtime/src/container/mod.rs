@@ -9,4 +9,6 @@ mod lifecycle;
 
 pub use create::{create, CreateOptions, Created, Stdio};
 pub use exec::{exec, ExecOptions, Execed};
-pub use lifecycle::{delete, destroy, kill, list, load, pause, pids, resume, start, state_json, stats, update};
+pub use lifecycle::{
+    delete, destroy, kill, list, load, oom_kills, pause, pids, resume, start, state_json, stats, update,
+};
