@@ -201,6 +201,62 @@ pub enum Cmd {
                            berth logout --authfile dir/auth.json quay.io\n\
                            berth logout --all")]
     Logout(cmd::registry::LogoutArgs),
+    /// Manage volumes
+    ///
+    /// Volumes are created in and can be shared between containers
+    Volume {
+        #[command(subcommand)]
+        cmd: VolumeCmd,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum VolumeCmd {
+    /// Create a new volume
+    ///
+    /// If using the default driver, "local", the volume will be created on the host in the volumes directory under container storage.
+    #[command(after_help = "berth volume create myvol\n\
+                           berth volume create\n\
+                           berth volume create --label foo=bar myvol")]
+    Create(cmd::volumes::CreateArgs),
+    /// Check if volume exists
+    ///
+    /// If the given volume exists, berth volume exists exits with 0, otherwise the exit code will be 1.
+    #[command(after_help = "berth volume exists myvol")]
+    Exists(cmd::volumes::ExistsArgs),
+    /// Display detailed information on one or more volumes
+    ///
+    /// Use a Go template to change the format from JSON.
+    #[command(after_help = "berth volume inspect myvol\n\
+                           berth volume inspect --all\n\
+                           berth volume inspect --format \"{{.Driver}} {{.Scope}}\" myvol")]
+    Inspect(cmd::volumes::InspectArgs),
+    /// List volumes
+    ///
+    /// List all available volumes. The output of the volumes can be filtered and the output format can be changed to JSON or a user specified Go template.
+    #[command(
+        visible_alias = "list",
+        after_help = "berth volume ls\n\
+                           berth volume ls --format json\n\
+                           berth volume ls --filter dangling=true"
+    )]
+    Ls(cmd::volumes::LsArgs),
+    /// Remove all unused volumes
+    ///
+    /// Volumes that are not currently owned by a container will be removed.
+    #[command(after_help = "berth volume prune\n\
+                           berth volume prune --force")]
+    Prune(cmd::volumes::PruneArgs),
+    /// Remove one or more volumes
+    ///
+    /// By default only volumes that are not being used by any containers will be removed. To remove the volumes anyways, use the --force flag.
+    #[command(
+        visible_alias = "remove",
+        after_help = "berth volume rm myvol1 myvol2\n\
+                           berth volume rm --all\n\
+                           berth volume rm --force myvol"
+    )]
+    Rm(cmd::volumes::RmArgs),
 }
 
 #[derive(Subcommand)]

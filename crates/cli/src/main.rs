@@ -12,7 +12,7 @@ mod usage;
 
 use std::process::ExitCode;
 
-use crate::cli::{Cli, Cmd, ImageCmd};
+use crate::cli::{Cli, Cmd, ImageCmd, VolumeCmd};
 use crate::error::{CliError, ENGINE};
 use crate::usage::Parsed;
 use engine::Engine;
@@ -93,6 +93,14 @@ fn run(cli: Cli) -> Result<u8, CliError> {
         Cmd::Rm(a) => cmd::containers::rm(&engine, &a),
         Cmd::Ps(a) => cmd::containers::ps(&engine, &a),
         Cmd::Start(a) => cmd::control::start(&engine, &a),
+        Cmd::Volume { cmd } => match cmd {
+            VolumeCmd::Create(a) => cmd::volumes::create(&engine, &a),
+            VolumeCmd::Exists(a) => cmd::volumes::exists(&engine, &a),
+            VolumeCmd::Inspect(a) => cmd::volumes::inspect(&engine, &a),
+            VolumeCmd::Ls(a) => cmd::volumes::ls(&engine, &a),
+            VolumeCmd::Prune(a) => cmd::volumes::prune(&engine, &a),
+            VolumeCmd::Rm(a) => cmd::volumes::rm(&engine, &a),
+        },
         Cmd::Attach(a) => cmd::control::attach(&engine, &a),
         Cmd::Stop(a) => cmd::control::stop(&engine, &a),
         Cmd::Kill(a) => cmd::control::kill(&engine, &a),

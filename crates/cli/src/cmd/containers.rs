@@ -5,6 +5,7 @@ use std::io::IsTerminal as _;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use engine::containers::attached::Attached;
+use engine::containers::mounts;
 use engine::containers::resources::{self, Limits};
 use engine::containers::restart::RestartPolicy;
 use engine::containers::{Container, CreateSpec, State, DEFAULT_STOP_TIMEOUT};
@@ -97,6 +98,15 @@ pub struct CreateArgs {
     /// Sysctl options
     #[arg(long, value_name = "KEY=VALUE")]
     sysctl: Vec<String>,
+    /// Bind mount a volume into the container ([SOURCE-VOLUME|HOST-DIR:]CONTAINER-DIR[:OPTIONS])
+    #[arg(short, long, value_name = "VOLUME")]
+    volume: Vec<String>,
+    /// Attach a filesystem mount to the container (type=bind|volume|tmpfs,source=,destination=,...)
+    #[arg(long, value_name = "MOUNT")]
+    mount: Vec<String>,
+    /// Mount a temporary filesystem (tmpfs) into a container (CONTAINER-DIR[:OPTIONS])
+    #[arg(long, value_name = "TMPFS")]
+    tmpfs: Vec<String>,
     /// Restart policy to apply when a container exits (no, on-failure[:max_retries], always, unless-stopped)
     #[arg(long, value_name = "POLICY")]
     restart: Option<String>,
@@ -159,7 +169,7 @@ pub struct RmArgs {
     /// Seconds to wait for stop before killing the container (default 10)
     #[arg(short, long, value_name = "SECONDS")]
     time: Option<u64>,
-    /// Remove anonymous volumes associated with the container (berth has no volumes yet: nothing to remove)
+    /// Remove anonymous volumes associated with the container
     #[arg(short, long)]
     volumes: bool,
     /// The containers to remove, by name or (short) ID
@@ -240,6 +250,19 @@ fn create_spec(a: &CreateArgs, auto_remove: bool) -> Result<CreateSpec> {
         hostname: a.hostname.clone(),
         terminal: a.tty,
         interactive: a.interactive,
+        mounts: {
+            let mut m = Vec::new();
+            for v in &a.volume {
+                m.push(mounts::parse_volume_flag(v)?);
+            }
+            for v in &a.mount {
+                m.push(mounts::parse_mount_flag(v)?);
+            }
+            for v in &a.tmpfs {
+                m.push(mounts::parse_tmpfs_flag(v)?);
+            }
+            m
+        },
         limits: {
             let l = limits(a)?;
             // Before any pull: bad values are the user's to fix first.
@@ -318,7 +341,7 @@ pub fn run(engine: &Engine, a: &RunArgs) -> Result<u8> {
             Ok(()) => out(&format!("{}\n", c.id)).map(|()| 0),
             Err(e) => {
                 if a.rm {
-                    if let Err(e) = engine.remove_container(&c, true, Duration::ZERO) {
+                    if let Err(e) = engine.remove_container(&c, true, Duration::ZERO, true) {
                         tracing::debug!("removing container {}: {e}", c.id);
                     }
                 }
@@ -331,7 +354,7 @@ pub fn run(engine: &Engine, a: &RunArgs) -> Result<u8> {
     // Its monitor removed it after the exit (`--rm`); after a failed start,
     // or a lost monitor, it is ours to remove. Detached, it runs on.
     if a.rm && !matches!(res, Ok(Attached::Detached)) {
-        match engine.remove_container(&c, true, DEFAULT_STOP_TIMEOUT) {
+        match engine.remove_container(&c, true, DEFAULT_STOP_TIMEOUT, true) {
             Ok(()) => {}
             Err(e) if e.kind == ErrorKind::NotFound => {}
             Err(e) => tracing::warn!("removing container {}: {e}", c.id),
@@ -351,15 +374,13 @@ pub fn rm(engine: &Engine, a: &RmArgs) -> Result<u8> {
     if a.time.is_some() && !a.force {
         return Err(CliError::new("--force option must be specified to use the --time option"));
     }
-    // -v/--volumes: berth has no volumes yet, so a container has none to remove.
-    let _ = a.volumes;
     let timeout = a.time.map_or(DEFAULT_STOP_TIMEOUT, Duration::from_secs);
     let targets: Vec<String> =
         if a.all { engine.containers()?.into_iter().map(|c| c.id).collect() } else { a.containers.clone() };
     let mut first_err: Option<CliError> = None;
     // Like podman: try each, print what went, report the first error.
     for input in &targets {
-        let res = engine.container(input).and_then(|c| engine.remove_container(&c, a.force, timeout));
+        let res = engine.container(input).and_then(|c| engine.remove_container(&c, a.force, timeout, a.volumes));
         match res {
             Ok(()) => out(&format!("{input}\n"))?,
             Err(e) if e.kind == ErrorKind::NotFound && (a.ignore || a.force) => {}

@@ -9,6 +9,7 @@ pub mod inspect;
 pub mod list;
 pub mod names;
 pub mod registry;
+pub mod volumes;
 
 use std::io::Write;
 

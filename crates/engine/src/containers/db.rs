@@ -210,6 +210,7 @@ mod tests {
             restart_count: 0,
             stopped_by_user: false,
             oom_killed: false,
+            mounts: Vec::new(),
             labels: Default::default(),
             version: 0,
         }

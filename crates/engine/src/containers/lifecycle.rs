@@ -73,6 +73,7 @@ impl Engine {
             restart_count: 0,
             stopped_by_user: false,
             oom_killed: false,
+            mounts: Vec::new(),
             labels: image
                 .labels()
                 .into_iter()
@@ -81,10 +82,29 @@ impl Engine {
                 .collect(),
             version: 0,
         };
+        // Volumes are made and recorded with the container under the
+        // volumes lock: a prune in between would take them.
+        let volumes_lock = self.volumes_lock(sys::fs::LockMode::Exclusive)?;
+        let image_volumes: Vec<String> =
+            cfg.get("Volumes").and_then(|v| v.as_object()).map(|o| o.keys().cloned().collect()).unwrap_or_default();
+        match self.resolve_mounts(&spec.mounts, &image_volumes) {
+            Ok(m) => c.mounts = m,
+            Err(e) => {
+                lock.remove();
+                return Err(e);
+            }
+        }
         if let Err(e) = self.insert_named(&db, &mut c, spec.name.as_deref()) {
             lock.remove();
+            // Made for it: nobody else knows them.
+            for m in c.mounts.iter().filter(|m| matches!(m, super::mounts::Mount::Volume { anonymous: true, .. })) {
+                if let Some(v) = m.volume().and_then(|n| self.volume(n).ok()) {
+                    let _ = self.remove_volume_locked(&v);
+                }
+            }
             return Err(e);
         }
+        drop(volumes_lock);
         // Recorded: from now on `rmi` sees the container.
         drop(image_use);
         let made = (|| {
@@ -102,10 +122,15 @@ impl Engine {
                 terminal: spec.terminal,
             };
             let config = spec::generate(&id, &rootfs, &p);
+            let copied = self.copy_up(&rootfs, &c.mounts);
             // Mounted only while it runs.
             layers.unmount(&id)?;
+            copied?;
             let mut config = config?;
             spec_limits.apply(&mut config)?;
+            if let Some(list) = config["mounts"].as_array_mut() {
+                list.extend(self.oci_mounts(&c.mounts)?);
+            }
             let bytes = serde_json::to_vec_pretty(&config).ctx(|| "encoding config.json".into())?;
             let dir = self.bundle_dir(&id);
             sys::fs::create_private_dir(&dir, super::PRIVATE).ctx(|| format!("creating {}", dir.display()))?;
@@ -115,7 +140,9 @@ impl Engine {
             Ok(())
         })();
         if let Err(e) = made {
-            if let Err(e) = self.remove_locked(&db, &c, Removal { force: true, stop_timeout: Duration::ZERO }, lock) {
+            if let Err(e) =
+                self.remove_locked(&db, &c, Removal { force: true, stop_timeout: Duration::ZERO, volumes: true }, lock)
+            {
                 tracing::warn!("removing the half-made container {id}: {e}");
             }
             return Err(e);
@@ -156,11 +183,11 @@ impl Engine {
     ///
     /// A running container is stopped as `podman rm -f` does: SIGTERM, then
     /// SIGKILL if it still runs after `stop_timeout` (at once for zero).
-    pub fn remove_container(&self, c: &Container, force: bool, stop_timeout: Duration) -> Result<()> {
+    pub fn remove_container(&self, c: &Container, force: bool, stop_timeout: Duration, volumes: bool) -> Result<()> {
         let lock = self.lock_container(&c.id)?;
         let db = self.db()?;
         match db.get(&c.id)? {
-            Some(current) => self.remove_locked(&db, &current, Removal { force, stop_timeout }, lock),
+            Some(current) => self.remove_locked(&db, &current, Removal { force, stop_timeout, volumes }, lock),
             None => {
                 lock.remove();
                 Err(Error::not_found(format!("no container with name or ID \"{}\" found: no such container", c.name)))
@@ -190,6 +217,9 @@ impl Engine {
             Err(e) => return Err(Error::caused(format_args!("removing {}", dir.display()), e)),
         }
         db.delete(&c.id)?;
+        if how.volumes {
+            self.remove_anonymous_volumes(c);
+        }
         // A monitor may still hold it (it is about to find the record gone).
         let _ = fs::remove_file(self.monitor_lock_path(&c.id));
         lock.remove();
@@ -275,11 +305,13 @@ impl Engine {
 pub(super) struct Removal {
     force: bool,
     stop_timeout: Duration,
+    /// Its anonymous volumes go too (`rm -v`, `--rm`).
+    volumes: bool,
 }
 
 impl Removal {
     /// Whatever its state, at once (`--rm` after the exit).
-    pub(super) const NOW: Removal = Removal { force: true, stop_timeout: Duration::ZERO };
+    pub(super) const NOW: Removal = Removal { force: true, stop_timeout: Duration::ZERO, volumes: true };
 }
 
 /// What the container runs, as podman's `makeCommand` decides it from the

@@ -14,6 +14,7 @@ mod lifecycle;
 mod lock;
 pub mod logfile;
 mod monitor;
+pub mod mounts;
 mod naming;
 pub mod resources;
 pub mod restart;
@@ -28,6 +29,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use serde::{Deserialize, Serialize};
 
+pub(crate) use naming::new_id;
 pub use sys::signal::{parse as parse_signal, Signal};
 
 use self::db::{Db, Written};
@@ -101,6 +103,9 @@ pub struct Container {
     /// The kernel's OOM killer killed one of its processes in its last run.
     #[serde(default)]
     pub oom_killed: bool,
+    /// Its volumes and mounts (`-v`, `--mount`, `--tmpfs`, image VOLUMEs).
+    #[serde(default)]
+    pub mounts: Vec<mounts::Mount>,
     /// The record's version in the database, for compare-and-swap updates.
     #[serde(skip)]
     pub(crate) version: i64,
@@ -135,9 +140,17 @@ pub struct CreateSpec {
     pub interactive: bool,
     pub restart: restart::RestartPolicy,
     pub limits: resources::Limits,
+    /// `-v`, `--mount`, `--tmpfs`, in order.
+    pub mounts: Vec<mounts::Mount>,
 }
 
 impl Engine {
+    /// Every container record as stored (no refresh), for other stores
+    /// that ask who uses what.
+    pub(crate) fn container_records(&self) -> Result<Vec<Container>> {
+        self.db()?.all()
+    }
+
     fn db(&self) -> Result<Db> {
         Db::open(&self.root)
     }
@@ -196,7 +209,7 @@ impl Engine {
         }
         let mut removed = Vec::new();
         for c in &users {
-            self.remove_container(c, true, DEFAULT_STOP_TIMEOUT)?;
+            self.remove_container(c, true, DEFAULT_STOP_TIMEOUT, false)?;
             removed.push(c.id.clone());
         }
         self.remove(image)?;
