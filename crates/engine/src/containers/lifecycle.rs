@@ -13,7 +13,7 @@ use sys::fs::Durability;
 
 use super::db::Db;
 use super::lock::ContainerLock;
-use super::{change, naming, spec, stdio, wait_single_threaded, Container, CreateSpec, State};
+use super::{change, loopback, naming, spec, stdio, wait_single_threaded, Container, CreateSpec, State};
 use crate::error::{Context as _, Error, Result};
 use crate::{Engine, Image};
 
@@ -262,6 +262,7 @@ impl Engine {
         // only while the record is still about this run.
         let started_at = SystemTime::now();
         let started = created.map_err(Error::from).and_then(|created| {
+            loopback::bring_up(created.state.pid)?;
             let relays = wiring.attach()?;
             let pid = created.state.pid;
             let running = change(&db, &c.id, |r| {

@@ -11,6 +11,7 @@ mod db;
 mod lifecycle;
 mod lock;
 pub mod logfile;
+mod loopback;
 mod monitor;
 mod naming;
 pub mod seccomp;

@@ -206,6 +206,7 @@ impl Engine {
         };
         let created = rt::create(&opts)?;
         drop(opts);
+        super::loopback::bring_up(created.state.pid)?;
         let started_at = SystemTime::now();
         let pid = created.state.pid;
         let running = change(db, &c.id, |r| {
