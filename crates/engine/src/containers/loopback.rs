@@ -20,8 +20,8 @@ use crate::error::{Context as _, Error, Result};
 /// `pid` (our child, waiting to be started: the pid cannot be reused).
 pub(super) fn bring_up(pid: i32) -> Result<()> {
     let path = format!("/proc/{pid}/ns/net");
-    let ns = rustix::fs::open(&path, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())
-        .ctx(|| format!("opening {path}"))?;
+    let ns =
+        rustix::fs::open(&path, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty()).ctx(|| format!("opening {path}"))?;
     // The host's own namespace (a container sharing it) is not ours to change.
     let ours = rustix::fs::stat("/proc/thread-self/ns/net").ctx(|| "reading our network namespace".into())?;
     let theirs = rustix::fs::fstat(&ns).ctx(|| format!("reading {path}"))?;
