@@ -8,6 +8,7 @@
 
 mod control;
 mod db;
+mod etc_files;
 mod lifecycle;
 mod lock;
 pub mod logfile;
@@ -119,6 +120,8 @@ pub struct CreateSpec {
     pub hostname: Option<String>,
     pub terminal: bool,
     pub interactive: bool,
+    /// /dev/shm's size in bytes (`--shm-size`); podman's default without.
+    pub shm_size: Option<u64>,
 }
 
 impl Engine {
