@@ -8,6 +8,7 @@ mod flags;
 mod format;
 mod help;
 mod progress;
+mod units;
 mod usage;
 
 use std::process::ExitCode;

@@ -5,8 +5,9 @@
 //! does not wrap live in this crate and nowhere else, each behind a safe
 //! function: [`mount::mount_setattr`] (rustix#975 is still open),
 //! [`process`] (fork, clone into namespaces, execve, close-on-exec for every
-//! fd, personality, session keyring), [`signal`] (names, sigwait) and
-//! [`seccomp`] (loading a precompiled filter).
+//! fd, personality, session keyring), [`signal`] (names, sigwait),
+//! [`seccomp`] (loading a precompiled filter) and [`net`] (an interface's
+//! flags, the host's addresses).
 //!
 //! On top of the syscalls, the primitives every crate needs, written once:
 //! - [`fs::resolve`]: open a path under a root without leaving it, in the two
@@ -21,6 +22,7 @@
 pub mod fs;
 pub mod memory;
 pub mod mount;
+pub mod net;
 pub mod process;
 pub mod seccomp;
 pub mod signal;

@@ -41,6 +41,10 @@ pub struct CreateArgs {
     /// Overwrite the default ENTRYPOINT of the image (a string, or a JSON array)
     #[arg(long, allow_hyphen_values = true)]
     entrypoint: Option<String>,
+    /// Size of /dev/shm (format: <number>[<unit>], where unit = b (bytes), k (kibibytes), m (mebibytes), or g (gibibytes)) (default "65536k")
+    // No clap default: podman's, unlike "65536k" given, is 64000 KiB.
+    #[arg(long = "shm-size", value_name = "<number>[<unit>]")]
+    shm_size: Option<String>,
     /// Allocate a pseudo-TTY for container
     #[arg(short, long)]
     tty: bool,
@@ -250,6 +254,7 @@ fn create_spec(a: &CreateArgs, auto_remove: bool) -> Result<CreateSpec> {
         hostname: a.hostname.clone(),
         terminal: a.tty,
         interactive: a.interactive,
+        shm_size: shm_size(a.shm_size.as_deref())?,
         mounts: {
             let mut m = Vec::new();
             for v in &a.volume {
@@ -307,6 +312,16 @@ fn limits(a: &CreateArgs) -> Result<Limits> {
         ulimits: a.ulimit.clone(),
         sysctls: a.sysctl.clone(),
     })
+}
+
+/// `--shm-size` in bytes; empty is not given (podman's default).
+fn shm_size(flag: Option<&str>) -> Result<Option<u64>> {
+    match flag {
+        None | Some("") => Ok(None),
+        Some(text) => crate::units::ram_in_bytes(text)
+            .map(Some)
+            .map_err(|e| CliError::new(format!("unable to translate --shm-size: {e}"))),
+    }
 }
 
 fn create_container(engine: &Engine, a: &CreateArgs, auto_remove: bool) -> Result<Container> {

@@ -13,7 +13,7 @@ use sys::fs::Durability;
 
 use super::db::Db;
 use super::lock::ContainerLock;
-use super::{change, naming, spec, Container, CreateSpec, State};
+use super::{change, etc_files, naming, spec, Container, CreateSpec, State};
 use crate::error::{Context as _, Error, Result};
 use crate::{Engine, Image};
 
@@ -109,10 +109,13 @@ impl Engine {
         drop(image_use);
         let made = (|| {
             let rootfs = layers.create_container_fs(&id, &image.chain_ids())?;
-            let env = merge_env(&strings("Env"), &spec.env);
+            let env = spec::merge_env(&strings("Env"), &spec.env);
             let workdir = cfg.get("WorkingDir").and_then(|v| v.as_str()).unwrap_or("");
             let user = cfg.get("User").and_then(|v| v.as_str()).unwrap_or("");
             let hostname = spec.hostname.clone().unwrap_or_else(|| c.short_id().to_string());
+            let dir = self.bundle_dir(&id);
+            sys::fs::create_private_dir(&dir, super::PRIVATE).ctx(|| format!("creating {}", dir.display()))?;
+            let binds = etc_files::write(&dir, &hostname, &c.name)?;
             let p = spec::ProcessSpec {
                 args: &args,
                 env: &env,
@@ -120,6 +123,8 @@ impl Engine {
                 user: spec.user.as_deref().unwrap_or(user),
                 hostname: &hostname,
                 terminal: spec.terminal,
+                shm_size: spec.shm_size.unwrap_or(spec::DEFAULT_SHM_SIZE),
+                binds: &binds,
             };
             let config = spec::generate(&id, &rootfs, &p);
             let copied = self.copy_up(&rootfs, &c.mounts);
@@ -132,8 +137,6 @@ impl Engine {
                 list.extend(self.oci_mounts(&c.mounts)?);
             }
             let bytes = serde_json::to_vec_pretty(&config).ctx(|| "encoding config.json".into())?;
-            let dir = self.bundle_dir(&id);
-            sys::fs::create_private_dir(&dir, super::PRIVATE).ctx(|| format!("creating {}", dir.display()))?;
             let config = dir.join("config.json");
             sys::fs::write_atomic(&config, &bytes, 0o600, Durability::Durable)
                 .ctx(|| format!("writing {}", config.display()))?;
@@ -331,20 +334,6 @@ fn command_line(spec: &CreateSpec, image_entrypoint: &[String], image_cmd: &[Str
     Ok(args)
 }
 
-/// The image's environment with the user's on top: one entry per key, in
-/// first-seen order, the last value given winning.
-fn merge_env(image: &[String], user: &[String]) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
-    for e in image.iter().chain(user) {
-        let key = e.split_once('=').map_or(e.as_str(), |(k, _)| k);
-        match out.iter_mut().find(|o| o.split_once('=').map_or(o.as_str(), |(k, _)| k) == key) {
-            Some(slot) => slot.clone_from(e),
-            None => out.push(e.clone()),
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -375,7 +364,7 @@ mod tests {
 
     #[test]
     fn later_env_values_win() {
-        let env = merge_env(&strings(&["PATH=/bin", "A=1"]), &strings(&["A=2", "B=", "PATH=/x", "A=3"]));
+        let env = spec::merge_env(&strings(&["PATH=/bin", "A=1"]), &strings(&["A=2", "B=", "PATH=/x", "A=3"]));
         assert_eq!(env, strings(&["PATH=/x", "A=3", "B="]));
     }
 }

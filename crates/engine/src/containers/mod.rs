@@ -10,9 +10,11 @@ pub mod attach;
 pub mod attached;
 mod control;
 mod db;
+mod etc_files;
 mod lifecycle;
 mod lock;
 pub mod logfile;
+mod loopback;
 mod monitor;
 pub mod mounts;
 mod naming;
@@ -142,6 +144,8 @@ pub struct CreateSpec {
     pub limits: resources::Limits,
     /// `-v`, `--mount`, `--tmpfs`, in order.
     pub mounts: Vec<mounts::Mount>,
+    /// /dev/shm's size in bytes (`--shm-size`); podman's default without.
+    pub shm_size: Option<u64>,
 }
 
 impl Engine {

@@ -299,6 +299,7 @@ impl Engine {
         let listener = attach::listen(&dir, &c.id).ctx(|| format!("listening on {}", dir.join(&c.id).display()))?;
         let created = rt::create(&opts)?;
         drop(opts);
+        super::loopback::bring_up(created.state.pid)?;
         let started_at = SystemTime::now();
         let pid = created.state.pid;
         let running = change(db, &c.id, |r| {

@@ -48,9 +48,27 @@ const MASKED_PATHS: &[&str] = &[
 
 const READONLY_PATHS: &[&str] = &["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"];
 
-const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+/// The environment podman gives every container, in its order, under the
+/// image's and the user's: containers.conf's default `env` (PATH, and TERM
+/// whether or not there is a terminal) and `container=podman`, which says
+/// "in a container" to systemd and others; ours names berth.
+const DEFAULT_ENV: [&str; 3] =
+    ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "TERM=xterm", "container=berth"];
 
-/// What the container runs and as whom, already merged with the image.
+/// /dev/shm's size when not asked for: podman's, containers.conf's
+/// `shm_size = "65536k"` read with decimal units (64000 KiB, not 64 MiB;
+/// `--shm-size 65536k` gives 64 MiB).
+pub const DEFAULT_SHM_SIZE: u64 = 65_536_000;
+
+/// A file of the container's data dir bound over a path of the container.
+#[derive(Debug)]
+pub struct Bind {
+    pub destination: &'static str,
+    pub source: std::path::PathBuf,
+}
+
+/// What the container runs and as whom, already merged with the image, and
+/// what it sees around it.
 pub struct ProcessSpec<'a> {
     pub args: &'a [String],
     pub env: &'a [String],
@@ -58,24 +76,31 @@ pub struct ProcessSpec<'a> {
     pub user: &'a str,
     pub hostname: &'a str,
     pub terminal: bool,
+    /// /dev/shm's size in bytes (0: as much as tmpfs allows).
+    pub shm_size: u64,
+    /// Files of the container's data dir bound over its own (the
+    /// `etc_files`: /etc/hosts, /etc/hostname...).
+    pub binds: &'a [Bind],
 }
 
 /// Build config.json for a container whose root filesystem is mounted at
 /// `rootfs` (the user named in `p.user` is looked up there).
 pub fn generate(id: &str, rootfs: &Path, p: &ProcessSpec) -> Result<Value> {
     let user = resolve_user(rootfs, p.user)?;
-    let mut env: Vec<String> = Vec::new();
-    if !p.env.iter().any(|e| e.starts_with("PATH=")) {
-        env.push(DEFAULT_PATH.into());
-    }
-    env.extend(p.env.iter().cloned());
+    let defaults: Vec<String> = DEFAULT_ENV.iter().map(|e| e.to_string()).collect();
+    let mut env = merge_env(&defaults, p.env);
+    // Last, and only if nobody set them (podman's order).
     if !env.iter().any(|e| e.starts_with("HOME=")) {
         env.push(format!("HOME={}", user.home));
     }
-    if p.terminal && !env.iter().any(|e| e.starts_with("TERM=")) {
-        env.push("TERM=xterm".into());
+    if !env.iter().any(|e| e.starts_with("HOSTNAME=")) {
+        env.push(format!("HOSTNAME={}", p.hostname));
     }
-    env.push(format!("HOSTNAME={}", p.hostname));
+    let mut mounts = default_mounts(p.shm_size);
+    // podman's options for its own files: the container may write them.
+    mounts.extend(p.binds.iter().map(
+        |b| json!({"destination": b.destination, "type": "bind", "source": b.source, "options": ["bind", "rprivate"]}),
+    ));
     let caps = DEFAULT_CAPS;
     Ok(json!({
         "ociVersion": runtime::OCI_VERSION,
@@ -90,7 +115,7 @@ pub fn generate(id: &str, rootfs: &Path, p: &ProcessSpec) -> Result<Value> {
         },
         "root": {"path": rootfs, "readonly": false},
         "hostname": p.hostname,
-        "mounts": default_mounts(),
+        "mounts": mounts,
         "linux": {
             // Relative: under the runtime's own parent cgroup, per container.
             "cgroupsPath": format!("/berth/{id}"),
@@ -105,20 +130,38 @@ pub fn generate(id: &str, rootfs: &Path, p: &ProcessSpec) -> Result<Value> {
     }))
 }
 
-fn default_mounts() -> Value {
-    json!([
-        {"destination": "/proc", "type": "proc", "source": "proc", "options": ["nosuid", "noexec", "nodev"]},
-        {"destination": "/dev", "type": "tmpfs", "source": "tmpfs",
-         "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]},
-        {"destination": "/dev/pts", "type": "devpts", "source": "devpts",
-         "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]},
-        {"destination": "/dev/shm", "type": "tmpfs", "source": "shm",
-         "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]},
-        {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ["nosuid", "noexec", "nodev"]},
-        {"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", "ro"]},
-        {"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
-         "options": ["nosuid", "noexec", "nodev", "relatime", "ro"]},
-    ])
+/// The image's environment with the user's on top (or podman's defaults
+/// with the merged one on top): one entry per key, in first-seen order, the
+/// last value given winning.
+pub(super) fn merge_env(base: &[String], over: &[String]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for e in base.iter().chain(over) {
+        let key = e.split_once('=').map_or(e.as_str(), |(k, _)| k);
+        match out.iter_mut().find(|o| o.split_once('=').map_or(o.as_str(), |(k, _)| k) == key) {
+            Some(slot) => slot.clone_from(e),
+            None => out.push(e.clone()),
+        }
+    }
+    out
+}
+
+fn default_mounts(shm_size: u64) -> Vec<Value> {
+    vec![
+        json!({"destination": "/proc", "type": "proc", "source": "proc", "options": ["nosuid", "noexec", "nodev"]}),
+        json!({"destination": "/dev", "type": "tmpfs", "source": "tmpfs",
+         "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]}),
+        json!({"destination": "/dev/pts", "type": "devpts", "source": "devpts",
+         "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]}),
+        // podman mounts a tmpfs of this size on the host and binds it (so a
+        // pod's containers can share it); the container sees the same
+        // mount, which berth makes in its own namespace: nothing to clean up.
+        json!({"destination": "/dev/shm", "type": "tmpfs", "source": "shm",
+         "options": ["nosuid", "noexec", "nodev", "mode=1777", format!("size={shm_size}")]}),
+        json!({"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ["nosuid", "noexec", "nodev"]}),
+        json!({"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", "ro"]}),
+        json!({"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
+         "options": ["nosuid", "noexec", "nodev", "relatime", "ro"]}),
+    ]
 }
 
 /// Who the container's process runs as.
@@ -318,7 +361,17 @@ mod tests {
     fn generated_config_parses_as_an_oci_spec() {
         let r = rootfs();
         let args = vec!["sh".to_string()];
-        let p = ProcessSpec { args: &args, env: &[], cwd: "", user: "web", hostname: "abc", terminal: false };
+        let binds = [Bind { destination: "/etc/hosts", source: "/data/hosts".into() }];
+        let p = ProcessSpec {
+            args: &args,
+            env: &[],
+            cwd: "",
+            user: "web",
+            hostname: "abc",
+            terminal: false,
+            shm_size: 1 << 20,
+            binds: &binds,
+        };
         let v = generate("id1", r.path(), &p).unwrap();
         let spec: oci_spec::runtime::Spec = serde_json::from_value(v).unwrap();
         let proc = spec.process().as_ref().unwrap();
@@ -326,5 +379,39 @@ mod tests {
         assert_eq!(proc.cwd().to_str(), Some("/"));
         assert!(proc.env().as_ref().unwrap().iter().any(|e| e.starts_with("PATH=")));
         assert_eq!(spec.hostname().as_deref(), Some("abc"));
+        let mounts = spec.mounts().as_ref().unwrap();
+        let shm = mounts.iter().find(|m| m.destination().to_str() == Some("/dev/shm")).unwrap();
+        assert!(shm.options().as_ref().unwrap().contains(&"size=1048576".to_string()));
+        let hosts = mounts.iter().find(|m| m.destination().to_str() == Some("/etc/hosts")).unwrap();
+        assert_eq!(hosts.source().as_ref().unwrap().to_str(), Some("/data/hosts"));
+        assert_eq!(hosts.typ().as_deref(), Some("bind"));
+    }
+
+    #[test]
+    fn environment_in_podmans_order() {
+        let r = rootfs();
+        let args = vec!["sh".to_string()];
+        let env = |vars: &[&str]| -> Vec<String> {
+            let vars: Vec<String> = vars.iter().map(|v| v.to_string()).collect();
+            let p = ProcessSpec {
+                args: &args,
+                env: &vars,
+                cwd: "",
+                user: "",
+                hostname: "h",
+                terminal: false,
+                shm_size: DEFAULT_SHM_SIZE,
+                binds: &[],
+            };
+            let v = generate("id1", r.path(), &p).unwrap();
+            serde_json::from_value(v["process"]["env"].clone()).unwrap()
+        };
+        // What podman 4.3 puts in config.json, side by side.
+        let path = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+        assert_eq!(env(&[]), [path, "TERM=xterm", "container=berth", "HOME=/root", "HOSTNAME=h"]);
+        assert_eq!(
+            env(&["Z=1", "TERM=foo", "PATH=/x", "HOSTNAME=zz", "container=me"]),
+            ["PATH=/x", "TERM=foo", "container=me", "Z=1", "HOSTNAME=zz", "HOME=/root"]
+        );
     }
 }

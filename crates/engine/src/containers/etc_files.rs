@@ -1,0 +1,306 @@
+//! The files podman makes for every container and binds over the image's:
+//! `/etc/hostname`, `/etc/hosts`, `/etc/resolv.conf` and `/run/.containerenv`.
+//!
+//! They are written into the container's data dir when it is created, with
+//! podman 4.3's contents, and config.json binds them (`spec.rs`). podman
+//! writes /etc/hosts and .containerenv once too (with `--network none`; a
+//! container with a network gets hosts and resolv.conf again at each start,
+//! which berth will do when it has networks). The container may change
+//! them: they are its own copies.
+//!
+//! A container's namespace is empty (no network yet), so its entries are
+//! those of podman's `--network none`: the container's names on 127.0.0.1.
+//! resolv.conf is podman's for a container with a network namespace of its
+//! own (podman writes none with `--network none`, but the networks berth will
+//! give its containers are what it is for): the host's resolvers minus the
+//! loopback ones, which are unreachable from another namespace.
+
+use std::collections::HashSet;
+use std::io;
+use std::net::IpAddr;
+use std::path::Path;
+
+use sys::fs::Durability;
+
+use super::spec::Bind;
+use crate::error::{Context as _, Error, Result};
+
+/// The host files these derive from; read whole, up to this size.
+const MAX_HOST_FILE: u64 = 4 << 20;
+
+/// Write the container's files into `dir` for a container named `name`
+/// whose hostname is `hostname`; returns the binds config.json makes.
+pub(super) fn write(dir: &Path, hostname: &str, name: &str) -> Result<Vec<Bind>> {
+    let internal = host_containers_internal(&host_addresses()?);
+    let files = [
+        ("/etc/hostname", "hostname", hostname.to_string()),
+        ("/etc/hosts", "hosts", hosts(&read_host_file("/etc/hosts")?, internal, hostname, name)),
+        ("/etc/resolv.conf", "resolv.conf", resolv_conf(&host_resolv_conf()?)),
+        // podman fills it in only for --privileged containers (which berth
+        // has not): its presence says "in a container".
+        ("/run/.containerenv", ".containerenv", String::new()),
+    ];
+    let mut binds = Vec::new();
+    for (destination, file, content) in files {
+        let source = dir.join(file);
+        // Durable as the config that binds it: a crash must not leave a
+        // created container whose /etc/hosts is empty.
+        sys::fs::write_atomic(&source, content.as_bytes(), 0o644, Durability::Durable)
+            .ctx(|| format!("writing {}", source.display()))?;
+        binds.push(Bind { destination, source });
+    }
+    Ok(binds)
+}
+
+/// A host file as text; a missing one is empty (podman's rule for both).
+fn read_host_file(path: &str) -> Result<String> {
+    match sys::fs::read_regular(Path::new(path), MAX_HOST_FILE) {
+        Ok(bytes) => Ok(String::from_utf8_lossy(&bytes).into_owned()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(String::new()),
+        Err(e) => Err(Error::caused(format_args!("reading {path}"), e)),
+    }
+}
+
+/// podman's `/etc/hosts`: the host's entries (comments and blank lines
+/// dropped, each `IP<tab>names`), then, for names none of them has,
+/// `localhost` on 127.0.0.1 and ::1, `host.containers.internal` on the
+/// host's address, and the container's hostname and name on 127.0.0.1.
+fn hosts(base: &str, host_internal: Option<IpAddr>, hostname: &str, name: &str) -> String {
+    let mut out = String::new();
+    let mut taken: HashSet<&str> = HashSet::new();
+    for line in base.lines() {
+        let line = line.split('#').next().unwrap_or_default();
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        if let [ip, names @ ..] = fields.as_slice() {
+            if !names.is_empty() {
+                taken.extend(names.iter().copied());
+                out.push_str(&format!("{ip}\t{}\n", names.join(" ")));
+            }
+        }
+    }
+    let internal = host_internal.map(|ip| ip.to_string());
+    let ours: [(Option<&str>, &[&str]); 4] = [
+        (Some("127.0.0.1"), &["localhost"]),
+        (Some("::1"), &["localhost"]),
+        (internal.as_deref(), &["host.containers.internal"]),
+        (Some("127.0.0.1"), &[hostname, name]),
+    ];
+    for (ip, names) in ours {
+        let Some(ip) = ip else { continue };
+        let free: Vec<&str> = names.iter().copied().filter(|n| !taken.contains(n)).collect();
+        if !free.is_empty() {
+            out.push_str(&format!("{ip}\t{}\n", free.join(" ")));
+        }
+    }
+    out
+}
+
+fn host_addresses() -> Result<Vec<IpAddr>> {
+    let all = sys::net::interface_addresses().ctx(|| "listing the host's addresses".into())?;
+    Ok(all.into_iter().map(|a| a.addr).collect())
+}
+
+/// podman's address for `host.containers.internal` when the container has
+/// no bridge network: the host's first global unicast IPv4 address, else
+/// its last global unicast IPv6 one (Go's `IsGlobalUnicast`: private ranges
+/// count, loopback, link-local, multicast and unspecified do not).
+fn host_containers_internal(addrs: &[IpAddr]) -> Option<IpAddr> {
+    let global = |ip: &IpAddr| match ip {
+        IpAddr::V4(v4) => {
+            !(v4.is_loopback() || v4.is_link_local() || v4.is_multicast() || v4.is_unspecified() || v4.is_broadcast())
+        }
+        IpAddr::V6(v6) => !(v6.is_loopback() || v6.is_unicast_link_local() || v6.is_multicast() || v6.is_unspecified()),
+    };
+    addrs.iter().find(|ip| ip.is_ipv4() && global(ip)).or_else(|| addrs.iter().rfind(|ip| global(ip))).copied()
+}
+
+/// The host's resolver configuration, as podman reads it for a container in
+/// a network namespace of its own: /etc/resolv.conf, unless its only
+/// nameserver is a local stub (systemd-resolved's 127.0.0.53,
+/// NetworkManager's 127.0.0.1), whose real upstream list is then read.
+fn host_resolv_conf() -> Result<String> {
+    let host = read_host_file("/etc/resolv.conf")?;
+    let upstream = match nameservers(&host).as_slice() {
+        ["127.0.0.53"] => "/run/systemd/resolve/resolv.conf",
+        ["127.0.0.1"] => "/run/NetworkManager/no-stub-resolv.conf",
+        _ => return Ok(host),
+    };
+    match sys::fs::read_regular(Path::new(upstream), MAX_HOST_FILE) {
+        Ok(bytes) => Ok(String::from_utf8_lossy(&bytes).into_owned()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(host),
+        Err(e) => Err(Error::caused(
+            format_args!("local resolver detected, but could not read real resolv.conf at {upstream:?}"),
+            e,
+        )),
+    }
+}
+
+/// Google's public resolvers: podman's when the host has none the container
+/// can reach.
+const FALLBACK_NAMESERVERS: [&str; 2] = ["8.8.8.8", "8.8.4.4"];
+
+/// podman's resolv.conf for a container with a namespace of its own and no
+/// IPv6: the host's nameservers minus loopback and IPv6 ones (else
+/// Google's), its last `search` and `options` lines; nothing else.
+fn resolv_conf(host: &str) -> String {
+    let kept: Vec<&str> = host.split('\n').filter(|l| !unreachable_nameserver(l)).collect();
+    let kept = kept.join("\n");
+    let mut servers = nameservers(&kept);
+    if servers.is_empty() {
+        servers = FALLBACK_NAMESERVERS.to_vec();
+    }
+    let mut out = String::new();
+    let search = last_list(&kept, "search");
+    if !search.is_empty() && search.join(" ").trim_matches(' ') != "." {
+        out.push_str(&format!("search {}\n", search.join(" ")));
+    }
+    for s in servers {
+        out.push_str(&format!("nameserver {s}\n"));
+    }
+    let options = last_list(&kept, "options");
+    if !options.is_empty() {
+        out.push_str(&format!("options {}\n", options.join(" ")));
+    }
+    out
+}
+
+/// A line podman drops before reading the nameservers: `nameserver` at the
+/// line's start, blanks, then a loopback address (127.x.x.x, or ::1 ending
+/// the line) or what starts like an IPv6 one (two `hex:` groups).
+fn unreachable_nameserver(line: &str) -> bool {
+    let Some(rest) = line.strip_prefix("nameserver") else { return false };
+    // Go's `\s`, ASCII only.
+    let addr = rest.trim_start_matches([' ', '\t', '\r', '\x0c']);
+    if addr.len() == rest.len() {
+        return false;
+    }
+    // `127\.([0-9]{1,3}\.){2}[0-9]{1,3}`, a prefix of what follows.
+    let loopback_v4 = addr.strip_prefix("127.").is_some_and(|a| {
+        let mut parts = a.splitn(3, '.');
+        let digits = |s: &str| (1..=3).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_digit());
+        let (Some(x), Some(y), Some(z)) = (parts.next(), parts.next(), parts.next()) else { return false };
+        digits(x) && digits(y) && z.starts_with(|c: char| c.is_ascii_digit())
+    });
+    let hex_group = |s: &str| -> Option<usize> {
+        let n = s.bytes().take(5).take_while(u8::is_ascii_hexdigit).count();
+        (n <= 4 && s.as_bytes().get(n) == Some(&b':')).then_some(n + 1)
+    };
+    let ipv6_like = hex_group(addr).is_some_and(|n| hex_group(&addr[n..]).is_some());
+    loopback_v4 || addr == "::1" || ipv6_like
+}
+
+/// The text of each line up to a `#`.
+fn uncommented(text: &str) -> impl Iterator<Item = &str> {
+    text.split('\n').map(|l| l.split('#').next().unwrap_or_default())
+}
+
+/// The `nameserver` lines' addresses (an IPv4 or IPv6 address alone after
+/// the keyword, as podman's pattern takes them).
+fn nameservers(text: &str) -> Vec<&str> {
+    uncommented(text)
+        .filter_map(|l| l.trim_start().strip_prefix("nameserver"))
+        .map(str::trim)
+        .filter(|a| is_ipv4(a) || is_ipv6(a))
+        .collect()
+}
+
+/// The words of the last line that starts (after blanks) with `keyword`.
+fn last_list<'a>(text: &'a str, keyword: &str) -> Vec<&'a str> {
+    uncommented(text)
+        .filter_map(|l| l.trim_start().strip_prefix(keyword))
+        .last()
+        .map(|rest| rest.split_whitespace().collect())
+        .unwrap_or_default()
+}
+
+/// Four dot-separated numbers of one to three digits, each at most 255.
+fn is_ipv4(s: &str) -> bool {
+    let parts: Vec<&str> = s.split('.').collect();
+    parts.len() == 4
+        && parts.iter().all(|p| {
+            (1..=3).contains(&p.len())
+                && p.bytes().all(|b| b.is_ascii_digit())
+                && p.parse::<u16>().is_ok_and(|n| n <= 255)
+        })
+}
+
+/// podman's loose IPv6 pattern: 3 to 8 colon-separated groups of up to four
+/// hex digits, optionally `%zone`.
+fn is_ipv6(s: &str) -> bool {
+    let addr = match s.split_once('%') {
+        Some((a, zone)) if !zone.is_empty() && zone.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') => a,
+        Some(_) => return false,
+        None => s,
+    };
+    let groups: Vec<&str> = addr.split(':').collect();
+    (3..=8).contains(&groups.len()) && groups.iter().all(|g| g.len() <= 4 && g.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hosts_as_podman_writes_them() {
+        // This machine's /etc/hosts and podman 4.3's file from it, with
+        // `--network none --hostname h --name x`.
+        let base = "127.0.0.1 localhost\n127.0.0.1 runsc\n127.0.0.1 vm\n";
+        let ip = Some("192.0.2.2".parse().unwrap());
+        assert_eq!(
+            hosts(base, ip, "h", "x"),
+            "127.0.0.1\tlocalhost\n127.0.0.1\trunsc\n127.0.0.1\tvm\n192.0.2.2\thost.containers.internal\n127.0.0.1\th x\n"
+        );
+        // Comments and IP-only lines go; blanks are normalised; a name the
+        // host file has already is not repeated.
+        let base = "# hosts\n\n::1   ip6-localhost  ip6-loopback # v6\n10.0.0.1\n10.0.0.2 x  other\n";
+        assert_eq!(
+            hosts(base, None, "abc", "x"),
+            "::1\tip6-localhost ip6-loopback\n10.0.0.2\tx other\n127.0.0.1\tlocalhost\n::1\tlocalhost\n127.0.0.1\tabc\n"
+        );
+        assert_eq!(hosts("", None, "h", "n"), "127.0.0.1\tlocalhost\n::1\tlocalhost\n127.0.0.1\th n\n");
+    }
+
+    #[test]
+    fn host_containers_internal_prefers_ipv4() {
+        let ips = |v: &[&str]| v.iter().map(|s| s.parse().unwrap()).collect::<Vec<IpAddr>>();
+        let pick = |v: &[&str]| host_containers_internal(&ips(v)).map(|ip| ip.to_string());
+        assert_eq!(
+            pick(&["127.0.0.1", "169.254.1.1", "2001:db8::1", "10.1.2.3", "192.0.2.2"]),
+            Some("10.1.2.3".into())
+        );
+        assert_eq!(pick(&["127.0.0.1", "::1", "fe80::1", "2001:db8::1", "2001:db8::2"]), Some("2001:db8::2".into()));
+        assert_eq!(pick(&["127.0.0.1", "::1", "fe80::1", "0.0.0.0", "224.0.0.1"]), None);
+    }
+
+    #[test]
+    fn resolv_conf_drops_what_a_namespace_cannot_reach() {
+        assert_eq!(resolv_conf("nameserver 10.255.255.53\n"), "nameserver 10.255.255.53\n");
+        let host = "# generated\ndomain example.org\nsearch a.example b.example\nnameserver 127.0.0.53\n\
+                    nameserver 192.168.1.1 # router\nnameserver ::1\nnameserver 2001:db8::53\n\
+                    nameserver fe80::1%eth0\nnameserver 9.9.9.9\noptions edns0 trust-ad\noptions ndots:2\n";
+        assert_eq!(
+            resolv_conf(host),
+            "search a.example b.example\nnameserver 192.168.1.1\nnameserver 9.9.9.9\noptions ndots:2\n"
+        );
+        // Only local ones (or none): Google's.
+        let fallback = "nameserver 8.8.8.8\nnameserver 8.8.4.4\n";
+        assert_eq!(resolv_conf("nameserver 127.0.0.1\nnameserver ::1\n"), fallback);
+        assert_eq!(resolv_conf(""), fallback);
+        assert_eq!(resolv_conf("search .\nnameserver 127.0.1.1\n"), fallback);
+        assert_eq!(resolv_conf("nameserver 1.2.3.4 5.6.7.8\nnameserver 300.1.1.1\n"), fallback);
+    }
+
+    #[test]
+    fn addresses_as_podmans_patterns_take_them() {
+        assert!(is_ipv4("10.0.0.1") && is_ipv4("010.000.0.255"));
+        assert!(!is_ipv4("256.0.0.1") && !is_ipv4("1.2.3") && !is_ipv4("1.2.3.4.5") && !is_ipv4("1..2.3"));
+        assert!(is_ipv6("::1") && is_ipv6("2001:db8::1") && is_ipv6("fe80::1%eth0"));
+        assert!(!is_ipv6("1:2") && !is_ipv6("12345::1") && !is_ipv6("::g") && !is_ipv6("fe80::1%"));
+        for l in ["nameserver 127.0.0.1", "nameserver\t127.1.2.3", "nameserver ::1", "nameserver fe80::1%eth0"] {
+            assert!(unreachable_nameserver(l), "{l}");
+        }
+        for l in [" nameserver 127.0.0.1", "nameserver127.0.0.1", "nameserver 10.0.0.1", "search 127.0.0.1"] {
+            assert!(!unreachable_nameserver(l), "{l}");
+        }
+    }
+}
