@@ -132,7 +132,7 @@ pub struct PsArgs {
 /// `-e` as podman reads it: `KEY=VALUE` as is, `KEY` copied from our
 /// environment (skipped when we do not have it), `KEY*` every variable of
 /// ours whose name starts with `KEY`.
-fn resolve_env(flags: &[String]) -> Result<Vec<String>> {
+pub(super) fn resolve_env(flags: &[String]) -> Result<Vec<String>> {
     let mut out = Vec::new();
     for e in flags {
         if e.is_empty() || e.starts_with('=') {
@@ -177,6 +177,7 @@ fn create_spec(a: &CreateArgs, auto_remove: bool) -> Result<CreateSpec> {
         hostname: a.hostname.clone(),
         terminal: a.tty,
         interactive: a.interactive,
+        create_command: std::env::args().collect(),
     })
 }
 
@@ -422,6 +423,7 @@ fn status(c: &Container) -> String {
         State::Configured => "Configured".into(),
         State::Created => "Created".into(),
         State::Running => format!("Up {} ago", since(c.started_at)),
+        State::Paused => "Paused".into(),
         State::Exited => format!("Exited ({}) {} ago", c.exit_code.unwrap_or(-1), since(c.finished_at)),
     }
 }
