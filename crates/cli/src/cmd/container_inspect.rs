@@ -25,7 +25,7 @@ pub struct InspectArgs {
     #[arg(short, long)]
     size: bool,
     /// Specify inspect-object type
-    #[arg(short, long = "type", value_name = "STRING", default_value = "all")]
+    #[arg(short = 't', long = "type", value_name = "STRING", default_value = "all")]
     kind: String,
     /// The containers or images, by name or (short) ID
     #[arg(value_name = "NAME|ID")]

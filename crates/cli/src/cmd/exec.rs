@@ -53,7 +53,7 @@ pub struct ExecArgs {
     /// The container (unless --latest), then the command to run in it and its arguments
     // Everything after CONTAINER goes to the process, `--` and flags
     // included, as with podman.
-    #[arg(trailing_var_arg = true, num_args = 0.., allow_hyphen_values = true,
+    #[arg(trailing_var_arg = true, num_args = 0..,
           value_name = "CONTAINER [COMMAND [ARG...]]")]
     container_and_command: Vec<String>,
 }

@@ -17,7 +17,7 @@ pub struct TopArgs {
     #[arg(short, long)]
     latest: bool,
     /// The container (unless --latest), then format descriptors (user pid ppid pcpu etime tty time args comm...) or ps(1) options
-    #[arg(trailing_var_arg = true, num_args = 0.., allow_hyphen_values = true,
+    #[arg(trailing_var_arg = true, num_args = 0..,
           value_name = "CONTAINER [FORMAT-DESCRIPTORS|ARGS...]")]
     container_and_descriptors: Vec<String>,
 }
