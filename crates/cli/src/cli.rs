@@ -120,6 +120,57 @@ pub enum Cmd {
                            berth logs --tail 2 mywebserver\n\
                            berth logs --follow=true ctrID")]
     Logs(cmd::control::LogsArgs),
+    /// Run a process in a running container
+    ///
+    /// Execute the specified command inside a running container.
+    #[command(after_help = EXEC_EXAMPLES)]
+    Exec(cmd::exec::ExecArgs),
+    /// Display the configuration of object denoted by ID
+    ///
+    /// Displays the low-level information on an object identified by name or ID.
+    ///
+    /// For more inspection options, see: berth container inspect, berth image inspect
+    #[command(after_help = "berth inspect fedora\n\
+                           berth inspect --type image fedora\n\
+                           berth inspect CtrID ImgID\n\
+                           berth inspect --format \"imageId: {{.Id}} size: {{.Size}}\" fedora")]
+    Inspect(cmd::container_inspect::InspectArgs),
+    /// Pause all the processes in one or more containers
+    ///
+    /// Pauses one or more running containers.  The container name or ID can be used.
+    #[command(after_help = PAUSE_EXAMPLES)]
+    Pause(cmd::pause::PauseArgs),
+    /// Unpause the processes in one or more containers
+    ///
+    /// Unpauses one or more previously paused containers.  The container name or ID can be used.
+    #[command(after_help = UNPAUSE_EXAMPLES)]
+    Unpause(cmd::pause::UnpauseArgs),
+    /// Restart one or more containers
+    ///
+    /// Restarts one or more running containers. The container ID or name can be used.
+    ///
+    /// A timeout before forcibly stopping can be set, but defaults to 10 seconds.
+    #[command(after_help = RESTART_EXAMPLES)]
+    Restart(cmd::restart::RestartArgs),
+    /// Rename an existing container
+    ///
+    /// The berth rename command allows you to rename an existing container
+    #[command(after_help = RENAME_EXAMPLES)]
+    Rename(cmd::manage::RenameArgs),
+    /// Display the running processes of a container
+    ///
+    /// Display the running processes of a container.
+    ///
+    /// The top command extends the ps(1) compatible AIX descriptors with container-specific ones: args, capamb, capbnd, capeff, capinh, capprm, comm, etime, group, groups, hgroup, hgroups, hpid, huser, label, nice, pcpu, pgid, pid, ppid, rgroup, rss, ruser, seccomp, state, stime, time, tty, user, vsz. In the presence of ps(1) specific flags (e.g, -eo), berth will execute ps(1) inside the container.
+    #[command(after_help = TOP_EXAMPLES)]
+    Top(cmd::top::TopArgs),
+    /// Manage containers
+    ///
+    /// Manage containers
+    Container {
+        #[command(subcommand)]
+        cmd: ContainerCmd,
+    },
     /// Show history of a specified image
     ///
     /// Displays the history of an image.
@@ -260,6 +311,131 @@ pub enum VolumeCmd {
 }
 
 #[derive(Subcommand)]
+pub enum ContainerCmd {
+    /// Attach to a running container
+    ///
+    /// The berth container attach command allows you to attach to a running container using the container's ID or name, either to view its ongoing output or to control it interactively.
+    #[command(after_help = "berth container attach ctrID\n\
+                           berth container attach --no-stdin foobar")]
+    Attach(cmd::control::AttachArgs),
+    /// Create but do not start a container
+    ///
+    /// Creates a new container from the given image and prepares it for running the specified command.
+    ///
+    /// The container ID is then printed to stdout. The container will be created with the initial state 'created'.
+    #[command(after_help = "berth container create alpine ls\n\
+                           berth container create -t -i --name myctr alpine ls")]
+    Create(cmd::containers::CreateArgs),
+    /// Run a process in a running container
+    ///
+    /// Execute the specified command inside a running container.
+    #[command(after_help = EXEC_EXAMPLES)]
+    Exec(cmd::exec::ExecArgs),
+    /// Check if a container exists in local storage
+    ///
+    /// If the named container exists in local storage, berth container exists exits with 0, otherwise the exit code will be 1.
+    #[command(after_help = "berth container exists --external containerID\n\
+                           berth container exists myctr || berth run --name myctr [etc...]")]
+    Exists(cmd::manage::ExistsArgs),
+    /// Display the configuration of a container
+    ///
+    /// Displays the low-level information on a container identified by name or ID.
+    #[command(after_help = "berth container inspect myCtr\n\
+                           berth container inspect -l --format '{{.Id}} {{.Config.Labels}}'")]
+    Inspect(cmd::container_inspect::ContainerInspectArgs),
+    /// Kill one or more running containers with a specific signal
+    ///
+    /// The main process inside each container specified will be sent SIGKILL, or any signal specified with option --signal.
+    #[command(after_help = "berth container kill mywebserver\n\
+                           berth container kill --signal TERM ctrID")]
+    Kill(cmd::control::KillArgs),
+    /// List containers
+    ///
+    /// Prints out information about the containers
+    #[command(
+        visible_alias = "ls",
+        after_help = "berth container list -a\n\
+                           berth container list -a --format \"{{.ID}}  {{.Image}}  {{.Labels}}  {{.Mounts}}\""
+    )]
+    List(cmd::containers::PsArgs),
+    /// Fetch the logs of one or more containers
+    ///
+    /// Retrieves logs for one or more containers.
+    #[command(after_help = "berth container logs ctrID\n\
+                           berth container logs --tail 2 mywebserver")]
+    Logs(cmd::control::LogsArgs),
+    /// Pause all the processes in one or more containers
+    ///
+    /// Pauses one or more running containers.  The container name or ID can be used.
+    #[command(after_help = PAUSE_EXAMPLES)]
+    Pause(cmd::pause::PauseArgs),
+    /// Remove all non running containers
+    ///
+    /// Removes all non running containers
+    #[command(after_help = "berth container prune\n\
+                           berth container prune -f --filter until=10m")]
+    Prune(cmd::manage::PruneArgs),
+    /// List containers
+    ///
+    /// Prints out information about the containers
+    #[command(after_help = "berth container ps -a\n\
+                           berth container ps -n 3 --format json")]
+    Ps(cmd::containers::PsArgs),
+    /// Rename an existing container
+    ///
+    /// The berth rename command allows you to rename an existing container
+    #[command(after_help = RENAME_EXAMPLES)]
+    Rename(cmd::manage::RenameArgs),
+    /// Restart one or more containers
+    ///
+    /// Restarts one or more running containers. The container ID or name can be used.
+    ///
+    /// A timeout before forcibly stopping can be set, but defaults to 10 seconds.
+    #[command(after_help = RESTART_EXAMPLES)]
+    Restart(cmd::restart::RestartArgs),
+    /// Remove one or more containers
+    ///
+    /// Removes one or more containers from the host. The container name or ID can be used.
+    #[command(after_help = "berth container rm imageID\n\
+                           berth container rm --force --all")]
+    Rm(cmd::containers::RmArgs),
+    /// Run a command in a new container
+    ///
+    /// Runs a command in a new container from the given image
+    #[command(after_help = "berth container run imageID ls -alF /etc\n\
+                           berth container run --rm -e GREETING=hello alpine sh -c 'echo $GREETING'")]
+    Run(cmd::containers::RunArgs),
+    /// Start one or more containers
+    ///
+    /// Starts one or more containers. The container name or ID can be used.
+    #[command(after_help = "berth container start 860a4b231279 5421ab43b45\n\
+                           berth container start --interactive --attach imageID")]
+    Start(cmd::control::StartArgs),
+    /// Stop one or more containers
+    ///
+    /// Stops one or more running containers. The container name or ID can be used.
+    #[command(after_help = "berth container stop ctrID\n\
+                           berth container stop --all")]
+    Stop(cmd::control::StopArgs),
+    /// Display the running processes of a container
+    ///
+    /// Display the running processes of a container.
+    #[command(after_help = TOP_EXAMPLES)]
+    Top(cmd::top::TopArgs),
+    /// Unpause the processes in one or more containers
+    ///
+    /// Unpauses one or more previously paused containers.  The container name or ID can be used.
+    #[command(after_help = UNPAUSE_EXAMPLES)]
+    Unpause(cmd::pause::UnpauseArgs),
+    /// Block on one or more containers
+    ///
+    /// Block until one or more containers stop and then print their exit codes.
+    #[command(after_help = "berth container wait --latest\n\
+                           berth container wait ctrID1 ctrID2")]
+    Wait(cmd::control::WaitArgs),
+}
+
+#[derive(Subcommand)]
 pub enum ImageCmd {
     /// Check if an image exists in local storage
     ///
@@ -332,6 +508,24 @@ pub enum ImageCmd {
     #[command(after_help = TAG_EXAMPLES)]
     Tag(cmd::names::TagArgs),
 }
+
+// Examples shared by a command and its `container` twin.
+const EXEC_EXAMPLES: &str = "berth exec -it ctrID ls\n\
+                             berth exec -it -w /tmp myCtr pwd\n\
+                             berth exec --user root ctrID ls";
+const PAUSE_EXAMPLES: &str = "berth pause mywebserver\n\
+                              berth pause 860a4b23\n\
+                              berth pause --all";
+const UNPAUSE_EXAMPLES: &str = "berth unpause ctrID\n\
+                                berth unpause --all";
+const RESTART_EXAMPLES: &str = "berth restart ctrID\n\
+                                berth restart --latest\n\
+                                berth restart ctrID1 ctrID2";
+const RENAME_EXAMPLES: &str = "berth rename containerA newName";
+const TOP_EXAMPLES: &str = "berth top ctrID\n\
+                            berth top --latest\n\
+                            berth top ctrID pid seccomp args %C\n\
+                            berth top ctrID -eo user,pid,comm";
 
 // Examples shared by a command and its `image` twin.
 const HISTORY_EXAMPLES: &str = "berth history quay.io/fedora/fedora\n\

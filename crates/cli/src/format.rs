@@ -97,6 +97,18 @@ impl Format {
     /// `headers`: field name -> column title; a field without one is titled
     /// by its name in capitals, words split, as podman does).
     pub fn render(&self, rows: &[Json], headers: &HashMap<&str, &str>) -> Result<String> {
+        self.render_rows(rows, None, headers)
+    }
+
+    /// Render rows whose template values differ from their JSON (`rows`:
+    /// what the template sees, Go's text for times, say; `twins`: the
+    /// JSON, which `{{json ...}}` prints the matching part of).
+    pub fn render_twins(&self, rows: &[(Json, Json)]) -> Result<String> {
+        let (views, twins): (Vec<Json>, Vec<Json>) = rows.iter().cloned().unzip();
+        self.render_rows(&views, Some(&twins), &HashMap::new())
+    }
+
+    fn render_rows(&self, rows: &[Json], twins: Option<&[Json]>, headers: &HashMap<&str, &str>) -> Result<String> {
         let mut lines = Vec::new();
         if self.table && self.heading {
             let mut head = serde_json::Map::new();
@@ -110,8 +122,8 @@ impl Format {
             }
             lines.push(self.render_header(head, rows)?);
         }
-        for r in rows {
-            match self.render_one(r) {
+        for (i, r) in rows.iter().enumerate() {
+            match self.render_one(r, twins.and_then(|t| t.get(i))) {
                 Ok(line) => lines.push(line),
                 // Go's template writes as it goes: what came before the
                 // failing action is printed (a table's cells are not).
@@ -139,7 +151,7 @@ impl Format {
             Ok(()) => Ok(String::from_utf8_lossy(&text).into_owned()),
             Err(e) => {
                 for r in rows {
-                    self.render_one(r).map_err(|(_, e)| e)?;
+                    self.render_one(r, None).map_err(|(_, e)| e)?;
                 }
                 Err(CliError::new(self.exec_error(&e)))
             }
@@ -147,8 +159,9 @@ impl Format {
     }
 
     /// One row's text; on failure, what was written before it as well.
-    fn render_one(&self, row: &Json) -> std::result::Result<String, (String, CliError)> {
-        ROW.with_borrow_mut(|r| *r = Some(row.clone()));
+    /// `json`: the row's JSON twin, if it has one (see [`Format::render_twins`]).
+    fn render_one(&self, row: &Json, json: Option<&Json>) -> std::result::Result<String, (String, CliError)> {
+        ROW.with_borrow_mut(|r| *r = Some((json.unwrap_or(row).clone(), json.is_some())));
         let mut text = Vec::new();
         let res = self.template.execute(&mut text, &Context::from(to_gtmpl(row)));
         ROW.with_borrow_mut(|r| *r = None);
@@ -565,15 +578,19 @@ fn from_gtmpl(v: &Value) -> Json {
 // thread-local, and `json` prints the part of it its argument came from:
 // `.`, `.Config`, an element reached with `range` or `index`. A value that
 // is nowhere in the row (made by a function) prints with sorted keys.
+// A row with a JSON twin (`render_twins`) is kept as its twin, and its
+// values found there by `same` modulo what the template view changed.
 thread_local! {
-    static ROW: RefCell<Option<Json>> = const { RefCell::new(None) };
+    static ROW: RefCell<Option<(Json, bool)>> = const { RefCell::new(None) };
 }
 
 /// `{{json .}}`: the value as compact JSON.
 fn json_func(args: &[Value]) -> std::result::Result<Value, FuncError> {
     let [v] = args else { return Err(FuncError::ExactlyXArgs("json".into(), 1)) };
     let ordered = has_object(v)
-        .then(|| ROW.with_borrow(|row| row.as_ref().and_then(|r| find_in(r, v)).map(serde_json::to_string)))
+        .then(|| {
+            ROW.with_borrow(|row| row.as_ref().and_then(|(r, twin)| find_in(r, v, *twin)).map(serde_json::to_string))
+        })
         .flatten();
     ordered
         .unwrap_or_else(|| serde_json::to_string(&from_gtmpl(v)))
@@ -591,28 +608,35 @@ fn has_object(v: &Value) -> bool {
 }
 
 /// The part of `row` that `v` was made from: `row` itself or the first
-/// nested value equal to it.
-fn find_in<'a>(row: &'a Json, v: &Value) -> Option<&'a Json> {
-    if same(row, v) {
+/// nested value equal to it (`twin`: `v` comes from the row's template
+/// view, see [`same`]).
+fn find_in<'a>(row: &'a Json, v: &Value, twin: bool) -> Option<&'a Json> {
+    if same(row, v, twin) {
         return Some(row);
     }
     match row {
-        Json::Array(a) => a.iter().find_map(|j| find_in(j, v)),
-        Json::Object(o) => o.values().find_map(|j| find_in(j, v)),
+        Json::Array(a) => a.iter().find_map(|j| find_in(j, v, twin)),
+        Json::Object(o) => o.values().find_map(|j| find_in(j, v, twin)),
         _ => None,
     }
 }
 
-/// Whether `v` is `j` converted by [`to_gtmpl`].
-fn same(j: &Json, v: &Value) -> bool {
+/// Whether `v` is `j` converted by [`to_gtmpl`]. With `twin`, `v` may come
+/// from `j`'s template view instead: a time as Go prints it, `{}` or `[]`
+/// for null, and an `ID` beside `Id`.
+fn same(j: &Json, v: &Value, twin: bool) -> bool {
     match (j, v) {
         (Json::Null, Value::Nil) => true,
+        (Json::Null, Value::Object(m) | Value::Map(m)) => twin && m.is_empty(),
+        (Json::Null, Value::Array(a)) => twin && a.is_empty(),
         (Json::Bool(a), Value::Bool(b)) => a == b,
-        (Json::String(a), Value::String(b)) => a == b,
+        (Json::String(a), Value::String(b)) => a == b || twin && go_time_from_rfc3339(a).as_ref() == Some(b),
         (Json::Number(_), Value::Number(_)) => to_gtmpl(j) == *v,
-        (Json::Array(a), Value::Array(b)) => a.len() == b.len() && a.iter().zip(b).all(|(j, v)| same(j, v)),
+        (Json::Array(a), Value::Array(b)) => a.len() == b.len() && a.iter().zip(b).all(|(j, v)| same(j, v, twin)),
         (Json::Object(a), Value::Object(b) | Value::Map(b)) => {
-            a.len() == b.len() && a.iter().all(|(k, j)| b.get(k).is_some_and(|v| same(j, v)))
+            let extra = b.len().checked_sub(a.len());
+            let id_alias = twin && extra == Some(1) && b.contains_key("ID") && !a.contains_key("ID");
+            (extra == Some(0) || id_alias) && a.iter().all(|(k, j)| b.get(k).is_some_and(|v| same(j, v, twin)))
         }
         _ => false,
     }
@@ -728,6 +752,39 @@ pub fn human_duration(d: Duration) -> String {
     }
 }
 
+/// Go's `time.Duration.String()`: `0s`, `1.5ms`, `16.093135539s`, `2m3s`,
+/// `1h0m5s`.
+pub fn go_duration(d: Duration) -> String {
+    let ns = d.as_nanos();
+    // `whole.fraction` of `v / div`, the fraction without trailing zeros.
+    let frac = |v: u128, div: u128| {
+        let width = div.to_string().len() - 1;
+        let digits = format!("{:0width$}", v % div);
+        let digits = digits.trim_end_matches('0');
+        if digits.is_empty() {
+            (v / div).to_string()
+        } else {
+            format!("{}.{digits}", v / div)
+        }
+    };
+    match ns {
+        0 => "0s".into(),
+        1..=999 => format!("{ns}ns"),
+        1_000..=999_999 => format!("{}µs", frac(ns, 1_000)),
+        1_000_000..=999_999_999 => format!("{}ms", frac(ns, 1_000_000)),
+        _ => {
+            let secs = ns / 1_000_000_000;
+            let (h, m) = (secs / 3600, secs / 60 % 60);
+            let s = frac(ns % 60_000_000_000, 1_000_000_000);
+            match (h, m) {
+                (0, 0) => format!("{s}s"),
+                (0, m) => format!("{m}m{s}s"),
+                (h, m) => format!("{h}h{m}m{s}s"),
+            }
+        }
+    }
+}
+
 /// Go's `time.Time.String()` in UTC: `2024-01-02 03:04:05.123 +0000 UTC`,
 /// what podman's `{{.CreatedAt}}` prints.
 pub fn go_time(t: Option<SystemTime>) -> String {
@@ -742,6 +799,20 @@ pub fn go_time(t: Option<SystemTime>) -> String {
     }
     let frac = if frac.is_empty() { String::new() } else { format!(".{frac}") };
     format!("{y:04}-{m:02}-{day:02} {:02}:{:02}:{:02}{frac} +0000 UTC", rem / 3600, rem % 3600 / 60, rem % 60)
+}
+
+/// A JSON time (RFC 3339, as Go encodes a `time.Time`) as Go's
+/// `time.Time.String()` prints it; Go's zero time too.
+pub fn go_time_from_rfc3339(s: &str) -> Option<String> {
+    if s == "0001-01-01T00:00:00Z" {
+        return Some("0001-01-01 00:00:00 +0000 UTC".into());
+    }
+    let bytes = s.as_bytes();
+    // Only full timestamps (`2006-01-02T15:04:05...`), in UTC.
+    if bytes.len() < 20 || bytes.get(10) != Some(&b'T') || !s.ends_with('Z') {
+        return None;
+    }
+    humantime::parse_rfc3339(s).ok().map(|t| go_time(Some(t)))
 }
 
 /// Go's `time.RFC3339` in UTC, whole seconds: `2024-01-02T03:04:05Z`.
@@ -852,6 +923,17 @@ mod tests {
         assert_eq!(human_duration(Duration::from_secs(90)), "About a minute");
         assert_eq!(human_duration(Duration::from_secs(3 * 86400)), "3 days");
         assert_eq!(human_duration(Duration::from_secs(3 * 365 * 86400)), "3 years");
+    }
+
+    #[test]
+    fn go_durations_print_as_go() {
+        assert_eq!(go_duration(Duration::ZERO), "0s");
+        assert_eq!(go_duration(Duration::from_nanos(10)), "10ns");
+        assert_eq!(go_duration(Duration::from_micros(1500)), "1.5ms");
+        assert_eq!(go_duration(Duration::from_nanos(16_093_135_539)), "16.093135539s");
+        assert_eq!(go_duration(Duration::from_millis(123_500)), "2m3.5s");
+        assert_eq!(go_duration(Duration::from_secs(3605)), "1h0m5s");
+        assert_eq!(go_duration(Duration::from_secs(60)), "1m0s");
     }
 
     #[test]

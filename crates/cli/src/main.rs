@@ -13,7 +13,7 @@ mod usage;
 
 use std::process::ExitCode;
 
-use crate::cli::{Cli, Cmd, ImageCmd, VolumeCmd};
+use crate::cli::{Cli, Cmd, ContainerCmd, ImageCmd, VolumeCmd};
 use crate::error::{CliError, ENGINE};
 use crate::usage::Parsed;
 use engine::Engine;
@@ -63,7 +63,21 @@ fn run(cli: Cli) -> Result<u8, CliError> {
     // Starting a container forks this process into it: first re-execute
     // from a read-only copy of the binary (CVE-2019-5736), before any side
     // effect, since the re-exec starts the command over.
-    if matches!(cli.cmd, Cmd::Run(_) | Cmd::Start(_)) {
+    if matches!(
+        cli.cmd,
+        Cmd::Run(_)
+            | Cmd::Start(_)
+            | Cmd::Exec(_)
+            | Cmd::Restart(_)
+            | Cmd::Top(_)
+            | Cmd::Container {
+                cmd: ContainerCmd::Run(_)
+                    | ContainerCmd::Start(_)
+                    | ContainerCmd::Exec(_)
+                    | ContainerCmd::Restart(_)
+                    | ContainerCmd::Top(_)
+            }
+    ) {
         engine::containers::protect_exe()?;
     }
     // Credentials only: no image store to open (or create).
@@ -89,11 +103,28 @@ fn run(cli: Cli) -> Result<u8, CliError> {
         Cmd::Push(a) | Cmd::Image { cmd: ImageCmd::Push(a) } => cmd::registry::push(&engine, &a),
         // Handled above, before the store is opened.
         Cmd::Login(_) | Cmd::Logout(_) => Ok(0),
-        Cmd::Create(a) => cmd::containers::create(&engine, &a),
-        Cmd::Run(a) => cmd::containers::run(&engine, &a),
-        Cmd::Rm(a) => cmd::containers::rm(&engine, &a),
-        Cmd::Ps(a) => cmd::containers::ps(&engine, &a),
-        Cmd::Start(a) => cmd::control::start(&engine, &a),
+        Cmd::Create(a) | Cmd::Container { cmd: ContainerCmd::Create(a) } => cmd::containers::create(&engine, &a),
+        Cmd::Run(a) | Cmd::Container { cmd: ContainerCmd::Run(a) } => cmd::containers::run(&engine, &a),
+        Cmd::Rm(a) | Cmd::Container { cmd: ContainerCmd::Rm(a) } => cmd::containers::rm(&engine, &a),
+        Cmd::Ps(a) | Cmd::Container { cmd: ContainerCmd::Ps(a) | ContainerCmd::List(a) } => {
+            cmd::containers::ps(&engine, &a)
+        }
+        Cmd::Start(a) | Cmd::Container { cmd: ContainerCmd::Start(a) } => cmd::control::start(&engine, &a),
+        Cmd::Stop(a) | Cmd::Container { cmd: ContainerCmd::Stop(a) } => cmd::control::stop(&engine, &a),
+        Cmd::Kill(a) | Cmd::Container { cmd: ContainerCmd::Kill(a) } => cmd::control::kill(&engine, &a),
+        Cmd::Wait(a) | Cmd::Container { cmd: ContainerCmd::Wait(a) } => cmd::control::wait(&engine, &a),
+        Cmd::Logs(a) | Cmd::Container { cmd: ContainerCmd::Logs(a) } => cmd::control::logs(&engine, &a),
+        Cmd::Exec(a) | Cmd::Container { cmd: ContainerCmd::Exec(a) } => cmd::exec::exec(&engine, &a),
+        Cmd::Inspect(a) => cmd::container_inspect::inspect(&engine, &a),
+        Cmd::Container { cmd: ContainerCmd::Inspect(a) } => cmd::container_inspect::container_inspect(&engine, &a),
+        Cmd::Pause(a) | Cmd::Container { cmd: ContainerCmd::Pause(a) } => cmd::pause::pause(&engine, &a),
+        Cmd::Unpause(a) | Cmd::Container { cmd: ContainerCmd::Unpause(a) } => cmd::pause::unpause(&engine, &a),
+        Cmd::Restart(a) | Cmd::Container { cmd: ContainerCmd::Restart(a) } => cmd::restart::restart(&engine, &a),
+        Cmd::Rename(a) | Cmd::Container { cmd: ContainerCmd::Rename(a) } => cmd::manage::rename(&engine, &a),
+        Cmd::Top(a) | Cmd::Container { cmd: ContainerCmd::Top(a) } => cmd::top::top(&engine, &a),
+        Cmd::Container { cmd: ContainerCmd::Exists(a) } => cmd::manage::exists(&engine, &a),
+        Cmd::Container { cmd: ContainerCmd::Prune(a) } => cmd::manage::prune(&engine, &a),
+        Cmd::Attach(a) | Cmd::Container { cmd: ContainerCmd::Attach(a) } => cmd::control::attach(&engine, &a),
         Cmd::Volume { cmd } => match cmd {
             VolumeCmd::Create(a) => cmd::volumes::create(&engine, &a),
             VolumeCmd::Exists(a) => cmd::volumes::exists(&engine, &a),
@@ -102,11 +133,6 @@ fn run(cli: Cli) -> Result<u8, CliError> {
             VolumeCmd::Prune(a) => cmd::volumes::prune(&engine, &a),
             VolumeCmd::Rm(a) => cmd::volumes::rm(&engine, &a),
         },
-        Cmd::Attach(a) => cmd::control::attach(&engine, &a),
-        Cmd::Stop(a) => cmd::control::stop(&engine, &a),
-        Cmd::Kill(a) => cmd::control::kill(&engine, &a),
-        Cmd::Wait(a) => cmd::control::wait(&engine, &a),
-        Cmd::Logs(a) => cmd::control::logs(&engine, &a),
         Cmd::Info(a) => cmd::info::info(&engine, &a),
     }
 }

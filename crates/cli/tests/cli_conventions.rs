@@ -63,6 +63,11 @@ const fn shaped(args: &'static [&'static str], stdout: Stdout) -> Row {
 const ROWS: &[Row] = &[
     // Flag letters and names are podman's.
     row(&["ps", "-a", "-n", "1", "--format", "{{.Names}}"], 0, "c1\n"),
+    row(&["container", "exists", "c1"], 0, ""),
+    row(&["container", "exists", "nosuch"], 1, ""),
+    row(&["container", "inspect", "-f", "{{.Name}} {{.State.Status}}", "c1"], 0, "c1 created\n"),
+    row(&["inspect", "-t", "container", "-f", "{{.Config.Cmd}}", "c1"], 0, "[true]\n"),
+    row(&["exec", "c1", "true"], 255, ""),
     row(&["images", "-n", "--format", "table {{.Repository}} {{.Tag}}"], 0, "localhost/bb  latest\n"),
     row(&["rm", "--ignore", "-v", "-f=false", "nosuch"], 0, ""),
     row(
@@ -117,6 +122,18 @@ const ROWS: &[Row] = &[
     usage(&["history", "a", "b", "c"], &["See 'berth history --help'"]),
     usage(&["image", "prune", "x"], &["See 'berth image prune --help'"]),
     usage(&["image", "exists", "a", "b"], &["See 'berth image exists --help'"]),
+    usage(&["exec"], &["See 'berth exec --help'"]),
+    usage(&["top"], &["See 'berth top --help'"]),
+    usage(&["pause"], &["See 'berth pause --help'"]),
+    usage(&["unpause"], &["See 'berth unpause --help'"]),
+    usage(&["restart"], &["See 'berth restart --help'"]),
+    usage(&["pause", "-a", "c1"], &["See 'berth pause --help'"]),
+    usage(&["restart", "-a", "c1"], &["See 'berth restart --help'"]),
+    usage(&["rename", "c1"], &["See 'berth rename --help'"]),
+    usage(&["inspect"], &["See 'berth inspect --help'"]),
+    usage(&["container", "inspect"], &["See 'berth container inspect --help'"]),
+    usage(&["container", "exists"], &["See 'berth container exists --help'"]),
+    usage(&["container", "prune", "x"], &["See 'berth container prune --help'"]),
     // ... and so do flags that exclude each other or the arguments (registry
     // on loopback: neither side gets as far as contacting it).
     usage(&["logout", "--all", "127.0.0.1:9"], &["See 'berth logout --help'"]),
@@ -137,6 +154,9 @@ const ROWS: &[Row] = &[
     flag_error(&["images", "-z"]),
     flag_error(&["info", "--bar"]),
     flag_error(&["history", "--noheading", "localhost/bb"]),
+    flag_error(&["exec", "--foo", "c1", "true"]),
+    flag_error(&["top", "--foo", "c1"]),
+    flag_error(&["container", "inspect", "--foo", "c1"]),
     flag_error(&["load", "-i"]),
     flag_error(&["images", "--format"]),
     flag_error(&["info", "--format"]),

@@ -212,6 +212,13 @@ fn restart_policies_run_by_the_monitor() {
     std::thread::sleep(Duration::from_millis(800));
     assert_eq!(env.ok(&["logs", "flaky"]), "ran\nran\nran\n");
     assert!(status(&env, "flaky").starts_with("Exited (3) "), "{}", status(&env, "flaky"));
+    let f = env.ok(&[
+        "inspect",
+        "--format",
+        "{{.RestartCount}} {{.HostConfig.RestartPolicy.Name}} {{.HostConfig.RestartPolicy.MaximumRetryCount}}",
+        "flaky",
+    ]);
+    assert_eq!(f, "2 on-failure 2\n");
     // A clean exit is no failure.
     env.ok(&["run", "-d", "--name", "clean", "--restart", "on-failure", "bb", "sh", "-c", "echo ran"]);
     assert_eq!(env.ok(&["wait", "clean"]), "0\n");

@@ -55,6 +55,15 @@ fn limits_reach_the_cgroup_and_the_process() {
     // v1 shares, or v2 weight as the runtime converts them.
     assert!(lines[3] == "512" || lines[3] == "20", "{out}");
     assert_eq!(&lines[4..], ["100", "200", "123456", "200"], "{out}");
+    // inspect reports them as podman does.
+    let id = env.ok(&["create", "-m", "64m", "--cpus", "1.5", "--pids-limit", "100", "bb", "true"]);
+    let f = env.ok(&[
+        "inspect", "--format",
+        "{{.HostConfig.Memory}} {{.HostConfig.MemorySwap}} {{.HostConfig.NanoCpus}} {{.HostConfig.CpuQuota}} {{.HostConfig.PidsLimit}}",
+        id.trim(),
+    ]);
+    assert_eq!(f, format!("{} {} 1500000000 150000 100\n", 64 << 20, 128 << 20));
+    env.ok(&["rm", id.trim()]);
     // podman's default pids limit.
     let out = env.ok(&["run", "--rm", "bb", "sh", "-c", &cgroup_value(&["pids/pids.max", "pids.max"])]);
     assert_eq!(out.trim(), "2048");
@@ -78,6 +87,14 @@ fn limits_are_enforced() {
         "x=aaaaaaaa; while :; do x=$x$x; done",
     ]);
     assert_eq!(o.status.code(), Some(137), "{}", stderr(&o));
+    // The monitor saw the OOM kill in the cgroup, as podman's inspect says it.
+    let f = env.ok(&[
+        "inspect",
+        "--format",
+        "{{.State.OOMKilled}} {{.HostConfig.Memory}} {{.HostConfig.MemorySwap}}",
+        "hog",
+    ]);
+    assert_eq!(f, format!("true {} {}\n", 16 << 20, 16 << 20));
     // pids: with 5 allowed, the sixth process cannot be forked.
     let o = env.run(&[
         "run",

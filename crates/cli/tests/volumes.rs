@@ -141,7 +141,14 @@ fn volume_commands_as_podman() {
     assert_eq!(env.run(&["volume", "exists", "nope"]).status.code(), Some(1));
 
     // In use: refused (exit 2) unless -f, which removes the container too.
-    let id = env.ok(&["create", "-v", "one:/one", "bb", "true"]);
+    let id = env.ok(&["create", "-v", "one:/one:ro", "bb", "true"]);
+    let m: serde_json::Value =
+        serde_json::from_str(&env.ok(&["inspect", "--format", "{{json .Mounts}}", id.trim()])).unwrap();
+    assert_eq!(
+        (m[0]["Type"].as_str(), m[0]["Name"].as_str(), m[0]["Destination"].as_str()),
+        (Some("volume"), Some("one"), Some("/one"))
+    );
+    assert_eq!(m[0]["RW"], false);
     let e = env.fails(&["volume", "rm", "one"], 2);
     assert_eq!(
         e,

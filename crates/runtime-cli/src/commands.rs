@@ -101,6 +101,7 @@ fn exec(root: &Path, a: ExecArgs) -> Result<i32> {
         console_socket: a.console_socket.clone(),
         pid_file: a.pid_file.clone(),
         preserve_fds: a.preserve_fds,
+        stdio: None,
     };
     let done = container::exec(&opts)?;
     if a.detach {

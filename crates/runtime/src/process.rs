@@ -65,6 +65,18 @@ fn to_caps(set: Option<&HashSet<oci_spec::runtime::Capability>>, supported: &Cap
         .collect()
 }
 
+/// Every capability a process started by this runtime could be given here:
+/// those the running kernel knows that are in our bounding set, by name
+/// (`CAP_CHOWN`), sorted. What a privileged process gets (podman's
+/// `--privileged` gives the whole bounding set).
+pub fn available_capabilities() -> Result<Vec<String>> {
+    let bounding = caps::read(None, CapSet::Bounding).map_err(|e| Error::Other(format!("read capabilities: {e}")))?;
+    let supported = caps::runtime::thread_all_supported();
+    let mut names: Vec<String> = bounding.intersection(&supported).map(|c| c.to_string()).collect();
+    names.sort();
+    Ok(names)
+}
+
 /// `preserve_fds` (the caller's fds 3 .. 3+n that the process keeps) must
 /// name fds the caller really passed: open, and not close-on-exec (which
 /// everything the runtime opens is). A number left free would otherwise be

@@ -209,7 +209,7 @@ pub struct PsArgs {
 /// `-e` as podman reads it: `KEY=VALUE` as is, `KEY` copied from our
 /// environment (skipped when we do not have it), `KEY*` every variable of
 /// ours whose name starts with `KEY`.
-fn resolve_env(flags: &[String]) -> Result<Vec<String>> {
+pub(super) fn resolve_env(flags: &[String]) -> Result<Vec<String>> {
     let mut out = Vec::new();
     for e in flags {
         if e.is_empty() || e.starts_with('=') {
@@ -278,6 +278,7 @@ fn create_spec(a: &CreateArgs, auto_remove: bool) -> Result<CreateSpec> {
             Some(p) => RestartPolicy::parse(p)?,
             None => RestartPolicy::No,
         },
+        create_command: std::env::args().collect(),
     })
 }
 
@@ -565,6 +566,7 @@ fn status(c: &Container) -> String {
         State::Configured => "Configured".into(),
         State::Created => "Created".into(),
         State::Running => format!("Up {} ago", since(c.started_at)),
+        State::Paused => "Paused".into(),
         State::Exited => format!("Exited ({}) {} ago", c.exit_code.unwrap_or(-1), since(c.finished_at)),
     }
 }

@@ -132,15 +132,28 @@ pub struct LogsArgs {
 }
 
 /// `--all` of a command: whether given, and which containers it means.
-type All = (bool, fn(&Container) -> bool);
+pub(super) type All = (bool, fn(&Container) -> bool);
 
 /// The containers a command acts on: those named, the latest (`-l`), or
 /// with `--all` those it keeps. podman's words when none is given.
 fn targets(engine: &Engine, names: &[String], latest: bool, all: Option<All>, missing: &str) -> Result<Vec<String>> {
+    targets_or(engine, names, latest, all, missing, "--all and containers cannot be used together")
+}
+
+/// [`targets`], with the words for `--all` given with containers (podman's
+/// differ from command to command).
+pub(super) fn targets_or(
+    engine: &Engine,
+    names: &[String],
+    latest: bool,
+    all: Option<All>,
+    missing: &str,
+    all_and_names: &str,
+) -> Result<Vec<String>> {
     let all_flag = all.is_some_and(|(a, _)| a);
     if (all_flag || latest) && !names.is_empty() {
         return Err(CliError::usage(if all_flag {
-            "--all and containers cannot be used together"
+            all_and_names
         } else {
             "--latest and containers cannot be used together"
         }));
@@ -161,7 +174,7 @@ fn targets(engine: &Engine, names: &[String], latest: bool, all: Option<All>, mi
 /// Run `act` on each of `inputs`, podman's way: print what it returns,
 /// report the first error (later ones go to stderr at once); with
 /// `ignore_missing`, a container that does not exist is no error.
-fn each(
+pub(super) fn each(
     inputs: &[String],
     ignore_missing: bool,
     mut act: impl FnMut(&str) -> engine::Result<Option<String>>,
@@ -193,7 +206,7 @@ pub fn start(engine: &Engine, a: &StartArgs) -> Result<u8> {
         engine,
         &a.containers,
         a.latest,
-        Some((a.all, |c| c.state != State::Running)),
+        Some((a.all, |c| !c.state.is_live())),
         "start requires at least one argument",
     )?;
     if !filters.is_empty() {
@@ -215,6 +228,12 @@ pub fn start(engine: &Engine, a: &StartArgs) -> Result<u8> {
         let mut c = engine.container(input)?;
         if c.state == State::Running {
             return Ok(Some(input.to_string()));
+        }
+        if c.state == State::Paused {
+            return Err(engine::Error::new(format!(
+                "unable to start container \"{}\": container {} must be in Created or Stopped state to be started: container state improper",
+                c.id, c.id
+            )));
         }
         engine.start_detached(&mut c)?;
         Ok(Some(input.to_string()))
@@ -285,7 +304,7 @@ pub fn stop(engine: &Engine, a: &StopArgs) -> Result<u8> {
         engine,
         &a.containers,
         a.latest,
-        Some((a.all, |c| c.state == State::Running)),
+        Some((a.all, |c| c.state.is_live())),
         "you must provide at least one name or id",
     )?;
     each(&inputs, a.ignore, |input| {
@@ -302,7 +321,7 @@ pub fn kill(engine: &Engine, a: &KillArgs) -> Result<u8> {
         engine,
         &a.containers,
         a.latest,
-        Some((a.all, |c| c.state == State::Running)),
+        Some((a.all, |c| c.state.is_live())),
         "you must provide at least one name or id",
     )?;
     each(&inputs, false, |input| {

@@ -132,6 +132,7 @@ fn store(engine: &Engine) -> Result<Node> {
     let layers = engine.layers()?;
     let containers = engine.containers()?;
     let running = containers.iter().filter(|c| c.state == State::Running).count();
+    let paused = containers.iter().filter(|c| c.state == State::Paused).count();
     let status = layers.graph_status().into_iter().map(|(k, v)| (k.to_string(), v)).collect();
     Ok(Node::Struct(vec![
         (
@@ -139,9 +140,9 @@ fn store(engine: &Engine) -> Result<Node> {
             "containerStore",
             Node::Struct(vec![
                 ("Number", "number", leaf(containers.len())),
-                ("Paused", "paused", leaf(0)),
+                ("Paused", "paused", leaf(paused)),
                 ("Running", "running", leaf(running)),
-                ("Stopped", "stopped", leaf(containers.len() - running)),
+                ("Stopped", "stopped", leaf(containers.len() - running - paused)),
             ]),
         ),
         ("GraphDriverName", "graphDriverName", leaf(layers.driver_name())),

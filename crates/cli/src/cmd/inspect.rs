@@ -1,68 +1,29 @@
 //! `image inspect` and `history`: what an image is made of.
 
-use std::collections::HashMap;
 use std::time::SystemTime;
 
 use serde::Serialize;
 use serde_json::{json, Value};
 
+use super::container_inspect::{Doc, Kind, Request};
 use super::out;
-use crate::error::{CliError, Context as _, Result};
+use crate::error::{Context as _, Result};
 use crate::format::{self, Format};
 use engine::{Engine, Image};
 
 #[derive(clap::Args)]
 pub struct InspectArgs {
     /// Format the output using the given Go template
-    #[arg(short, long)]
-    format: Option<String>,
+    #[arg(short, long, default_value = "json")]
+    format: String,
     /// The images, by name or (short) ID
     #[arg(value_name = "IMAGE")]
     images: Vec<String>,
 }
 
 pub fn inspect(engine: &Engine, a: &InspectArgs) -> Result<u8> {
-    if a.images.is_empty() {
-        return Err(CliError::usage("no names or ids specified"));
-    }
-    let mut docs = Vec::new();
-    for name in &a.images {
-        docs.push(inspect_doc(engine, &engine.get(name)?));
-    }
-    let text = match a.format.as_deref().filter(|f| !format::is_json(f)) {
-        Some(f) => {
-            let mut values = docs
-                .iter()
-                .map(serde_json::to_value)
-                .collect::<Result<Vec<_>, _>>()
-                .ctx(|| "encoding inspect output".into())?;
-            // podman's templates take the Go field name `.ID` as well as `.Id`.
-            for v in &mut values {
-                if let Some(id) = v.get("Id").cloned() {
-                    v["ID"] = id;
-                }
-            }
-            Format::parse(f)?
-                .named("inspect", "interface {}")
-                .render(&values, &HashMap::new())
-                .map_err(|e| CliError { msg: format!("inspecting object: printing inspect output: {}", e.msg), ..e })?
-        }
-        // `json` and `{{json .}}` are the default output, as in podman.
-        None => {
-            // podman 4.3 indents inspect output by five spaces.
-            let mut buf = Vec::new();
-            let mut ser = serde_json::Serializer::with_formatter(
-                &mut buf,
-                serde_json::ser::PrettyFormatter::with_indent(b"     "),
-            );
-            docs.serialize(&mut ser).ctx(|| "encoding inspect output".into())?;
-            let mut s = String::from_utf8_lossy(&buf).into_owned();
-            s.push('\n');
-            s
-        }
-    };
-    out(&text)?;
-    Ok(0)
+    let req = Request { kind: Kind::Image, names: &a.images, latest: false, size: false, format: &a.format };
+    super::container_inspect::run(engine, &req)
 }
 
 /// podman's `image inspect` document, fields in podman's order (a struct:
@@ -95,6 +56,12 @@ struct InspectDoc {
     /// The image's names (podman leaves the field out when there are none).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     names_history: Vec<String>,
+}
+
+/// `img`'s inspect document.
+pub fn image_doc(engine: &Engine, img: &Image) -> Doc {
+    let doc = inspect_doc(engine, img);
+    Doc::new(serde_json::to_value(&doc).unwrap_or(Value::Null))
 }
 
 fn inspect_doc(engine: &Engine, img: &Image) -> InspectDoc {

@@ -141,9 +141,14 @@ pub fn prune(engine: &Engine, a: &PruneArgs) -> Result<u8> {
 /// podman's prompt, word for word; end of input is an error ("EOF", as Go
 /// says it), an empty or other answer a no.
 fn confirm(all: bool) -> Result<bool> {
-    use std::io::BufRead as _;
     let what = if all { "images without at least one container associated with them" } else { "dangling images" };
-    out(&format!("WARNING! This command removes all {what}.\nAre you sure you want to continue? [y/N] "))?;
+    confirm_with(&format!("WARNING! This command removes all {what}.\n"))
+}
+
+/// `warning`, then podman's question; the answer as [`confirm`] reads it.
+pub(super) fn confirm_with(warning: &str) -> Result<bool> {
+    use std::io::BufRead as _;
+    out(&format!("{warning}Are you sure you want to continue? [y/N] "))?;
     let mut answer = String::new();
     let n = std::io::stdin().lock().read_line(&mut answer).map_err(|e| CliError::new(e.to_string()))?;
     if n == 0 || !answer.ends_with('\n') {

@@ -2,6 +2,7 @@
 //! builds busybox image archives by hand (no registry, no network).
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod containers;
 pub mod podman;
 
 use std::path::{Path, PathBuf};

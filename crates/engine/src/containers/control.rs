@@ -30,7 +30,7 @@ impl Engine {
                 changed
             })?
             .ok_or_else(|| gone(&c.id))?;
-            if current.state != State::Running || !self.init_alive(&c.id) {
+            if !current.state.is_live() || !self.init_alive(&c.id) {
                 return Ok(());
             }
             self.stop(&current, timeout);
@@ -39,18 +39,24 @@ impl Engine {
     }
 
     /// Send `sig` to container `c`'s init (podman's `kill`): refused, in
-    /// podman's words, unless it runs.
+    /// podman's words, unless it runs or is paused. A paused container
+    /// keeps other signals pending until unpaused, as with podman; SIGKILL
+    /// thaws it, so that it dies.
     pub fn kill_container(&self, c: &Container, sig: Signal) -> Result<()> {
         let _lock = self.lock_container(&c.id)?;
         let current = self.db()?.get(&c.id)?.ok_or_else(|| gone(&c.id))?;
-        if current.state != State::Running || !self.init_alive(&c.id) {
+        if !current.state.is_live() || !self.init_alive(&c.id) {
             return Err(Error::new(format!(
                 "can only kill running containers. {} is in state {}: container state improper",
                 c.id,
                 current.state.as_str()
             )));
         }
-        runtime::container::kill(&self.runtime_root(), &c.id, sig, false).map_err(Error::from)
+        runtime::container::kill(&self.runtime_root(), &c.id, sig, false)?;
+        if current.state == State::Paused && sig == Signal::KILL {
+            self.thaw_locked(&c.id);
+        }
+        Ok(())
     }
 
     /// Wait until container `c` has run and exited (podman's `wait`, the
@@ -67,13 +73,13 @@ impl Engine {
 
     /// Wait until container `id`'s record no longer says running (its exit
     /// recorded, or found stale by `refresh`); the record then.
-    fn wait_not_running(&self, id: &str) -> Result<Container> {
+    pub(super) fn wait_not_running(&self, id: &str) -> Result<Container> {
         // Recording takes a moment after the exit; a monitor that hangs
         // must not hang us.
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             let current = self.container(id)?;
-            if current.state != State::Running {
+            if !current.state.is_live() {
                 return Ok(current);
             }
             if Instant::now() > deadline {
@@ -99,7 +105,7 @@ impl Engine {
         loop {
             // Whether it still runs, asked before reading: what it wrote up
             // to its exit is then in the file when we read it.
-            let running = follow && self.container(&c.id).is_ok_and(|r| r.state == State::Running);
+            let running = follow && self.container(&c.id).is_ok_and(|r| r.state.is_live());
             if file.is_none() && follow {
                 file = std::fs::File::open(&path).ok();
             }
@@ -133,6 +139,6 @@ impl Engine {
     }
 }
 
-fn gone(id: &str) -> Error {
+pub(super) fn gone(id: &str) -> Error {
     Error::not_found(format!("no container with name or ID \"{id}\" found: no such container"))
 }

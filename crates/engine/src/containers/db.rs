@@ -102,6 +102,33 @@ impl Db {
         Ok(Written::Done)
     }
 
+    /// Give `c` (its record at `c.version`) the name `name`: [`Written::Stale`]
+    /// as [`Db::update`]; a name another container has is an error.
+    pub fn rename(&self, c: &mut Container, name: &str) -> Result<Written> {
+        let mut renamed = c.clone();
+        renamed.name = name.to_string();
+        let record = serde_json::to_string(&renamed).ctx(|| "encoding container record".into())?;
+        let n = match self.conn.execute(
+            "UPDATE containers SET name = ?2, record = ?3, version = version + 1 WHERE id = ?1 AND version = ?4",
+            params![c.id, name, record, c.version],
+        ) {
+            Ok(n) => n,
+            Err(rusqlite::Error::SqliteFailure(e, _)) if e.code == ErrorCode::ConstraintViolation => {
+                return Err(Error::in_use(format!(
+                    "renaming container {}: name {name} already in use, cannot rename container {}: container already exists",
+                    c.id, c.id
+                )));
+            }
+            Err(e) => return Err(Error::caused(format_args!("renaming container {}", c.name), e)),
+        };
+        if n == 0 {
+            return Ok(Written::Stale);
+        }
+        *c = renamed;
+        c.version += 1;
+        Ok(Written::Done)
+    }
+
     /// The current record of container `id`.
     pub fn get(&self, id: &str) -> Result<Option<Container>> {
         self.one("SELECT record, version FROM containers WHERE id = ?1", id)
@@ -197,9 +224,15 @@ mod tests {
             image_id: "sha256:x".into(),
             image_name: "x".into(),
             args: vec!["true".into()],
+            entrypoint: Vec::new(),
+            command: vec!["true".into()],
+            env: None,
+            user: String::new(),
+            create_command: Vec::new(),
             created: std::time::SystemTime::now(),
             state: State::Created,
             pid: None,
+            monitor_pid: None,
             exit_code: None,
             started_at: None,
             finished_at: None,

@@ -27,7 +27,11 @@ impl Engine {
                 .map(|a| a.iter().filter_map(|s| s.as_str().map(String::from)).collect())
                 .unwrap_or_default()
         };
-        let args = command_line(spec, &strings("Entrypoint"), &strings("Cmd"))?;
+        let (entrypoint, command) = command_line(spec, &strings("Entrypoint"), &strings("Cmd"))?;
+        let args: Vec<String> = entrypoint.iter().chain(&command).cloned().collect();
+        let env = spec::merge_env(&strings("Env"), &spec.env);
+        let image_user = cfg.get("User").and_then(|v| v.as_str()).unwrap_or("");
+        let user = spec.user.clone().unwrap_or_else(|| image_user.to_string());
         // Before anything is recorded: bad values leave nothing behind.
         let spec_limits = &spec.limits;
         spec_limits.validate()?;
@@ -60,9 +64,15 @@ impl Engine {
             image_id: image.id.to_string(),
             image_name: image_name.to_string(),
             args: args.clone(),
+            entrypoint,
+            command,
+            env: Some(env.clone()),
+            user: user.clone(),
+            create_command: spec.create_command.clone(),
             created: SystemTime::now(),
             state: State::Configured,
             pid: None,
+            monitor_pid: None,
             exit_code: None,
             started_at: None,
             finished_at: None,
@@ -109,9 +119,7 @@ impl Engine {
         drop(image_use);
         let made = (|| {
             let rootfs = layers.create_container_fs(&id, &image.chain_ids())?;
-            let env = spec::merge_env(&strings("Env"), &spec.env);
             let workdir = cfg.get("WorkingDir").and_then(|v| v.as_str()).unwrap_or("");
-            let user = cfg.get("User").and_then(|v| v.as_str()).unwrap_or("");
             let hostname = spec.hostname.clone().unwrap_or_else(|| c.short_id().to_string());
             let dir = self.bundle_dir(&id);
             sys::fs::create_private_dir(&dir, super::PRIVATE).ctx(|| format!("creating {}", dir.display()))?;
@@ -120,7 +128,7 @@ impl Engine {
                 args: &args,
                 env: &env,
                 cwd: spec.workdir.as_deref().unwrap_or(workdir),
-                user: spec.user.as_deref().unwrap_or(user),
+                user: &user,
                 hostname: &hostname,
                 terminal: spec.terminal,
                 shm_size: spec.shm_size.unwrap_or(spec::DEFAULT_SHM_SIZE),
@@ -199,11 +207,12 @@ impl Engine {
     }
 
     pub(super) fn remove_locked(&self, db: &Db, c: &Container, how: Removal, lock: ContainerLock) -> Result<()> {
-        if c.state == State::Running && self.init_alive(&c.id) {
+        if c.state.is_live() && self.init_alive(&c.id) {
             if !how.force {
                 return Err(Error::in_use(format!(
-                    "cannot remove container {} as it is running - running or paused containers cannot be removed without force: container state improper",
-                    c.id
+                    "cannot remove container {} as it is {} - running or paused containers cannot be removed without force: container state improper",
+                    c.id,
+                    c.state.as_str()
                 )));
             }
             self.stop(c, how.stop_timeout);
@@ -231,7 +240,9 @@ impl Engine {
 
     /// Stop running container `c` (its lock held) as podman does: its stop
     /// signal to the init, then, if that has not ended it within `timeout`,
-    /// SIGKILL to every process in its cgroup.
+    /// SIGKILL to every process in its cgroup. A paused container is thawed
+    /// once signalled (docker's order: it never runs unsignalled), since a
+    /// frozen process acts on no signal.
     pub(super) fn stop(&self, c: &Container, timeout: Duration) {
         use sys::signal::Signal;
         let rt = self.runtime_root();
@@ -239,6 +250,7 @@ impl Engine {
             if let Err(e) = runtime::container::kill(&rt, &c.id, Signal::TERM, false) {
                 tracing::debug!("SIGTERM to {}: {e}", c.id);
             }
+            self.thaw_locked(&c.id);
             let deadline = Instant::now() + timeout;
             while self.init_alive(&c.id) && Instant::now() < deadline {
                 std::thread::sleep(Duration::from_millis(20));
@@ -253,9 +265,11 @@ impl Engine {
                 timeout.as_secs()
             );
         }
+        // Thaws a frozen cgroup too.
         if let Err(e) = runtime::container::kill(&rt, &c.id, Signal::KILL, true) {
             tracing::debug!("SIGKILL to {}: {e}", c.id);
         }
+        self.thaw_locked(&c.id);
     }
 
     /// Kill and forget container `id` in the runtime; never having been
@@ -292,6 +306,7 @@ impl Engine {
             r.state = State::Exited;
             r.exit_code = code;
             r.pid = None;
+            r.monitor_pid = None;
             r.finished_at = Some(SystemTime::now());
             true
         });
@@ -318,20 +333,27 @@ impl Removal {
 }
 
 /// What the container runs, as podman's `makeCommand` decides it from the
-/// user's entrypoint and command and the image's.
-fn command_line(spec: &CreateSpec, image_entrypoint: &[String], image_cmd: &[String]) -> Result<Vec<String>> {
+/// user's entrypoint and command and the image's: (entrypoint, command),
+/// run one after the other.
+fn command_line(
+    spec: &CreateSpec,
+    image_entrypoint: &[String],
+    image_cmd: &[String],
+) -> Result<(Vec<String>, Vec<String>)> {
     let entrypoint = spec.entrypoint.as_deref().unwrap_or(image_entrypoint);
-    let mut args: Vec<String> = if entrypoint == [""] { Vec::new() } else { entrypoint.to_vec() };
+    let entrypoint: Vec<String> = if entrypoint == [""] { Vec::new() } else { entrypoint.to_vec() };
     // The image's CMD only when the user set no entrypoint, or an empty one.
-    if !spec.command.is_empty() {
-        args.extend(spec.command.iter().cloned());
+    let command = if !spec.command.is_empty() {
+        spec.command.clone()
     } else if spec.entrypoint.as_ref().is_none_or(|e| e.is_empty()) {
-        args.extend(image_cmd.iter().cloned());
-    }
-    if args.is_empty() {
+        image_cmd.to_vec()
+    } else {
+        Vec::new()
+    };
+    if entrypoint.is_empty() && command.is_empty() {
         return Err(Error::new("no command or entrypoint provided, and no CMD or ENTRYPOINT from image"));
     }
-    Ok(args)
+    Ok((entrypoint, command))
 }
 
 #[cfg(test)]
@@ -348,7 +370,7 @@ mod tests {
         let run = |entrypoint: Option<&[&str]>, command: &[&str]| {
             let spec =
                 CreateSpec { entrypoint: entrypoint.map(strings), command: strings(command), ..Default::default() };
-            command_line(&spec, &ep, &cmd).map_err(|e| e.to_string())
+            command_line(&spec, &ep, &cmd).map(|(e, c)| [e, c].concat()).map_err(|e| e.to_string())
         };
         assert_eq!(run(None, &[]), Ok(strings(&["/init", "sh"])));
         assert_eq!(run(None, &["ls"]), Ok(strings(&["/init", "ls"])));

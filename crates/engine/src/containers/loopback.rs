@@ -4,7 +4,7 @@
 //! new network namespace has only `lo`, down: 127.0.0.1 reaches nothing, so
 //! a server and its client in one container cannot talk. podman's
 //! containers have it up (with `--network none` too), so ours do: both ways
-//! of starting a container (`run_attached`, the monitor) call [`bring_up`]
+//! of starting a container (the monitor, every start path) calls [`bring_up`]
 //! between the runtime's create, which made the namespace, and start.
 
 use std::io;

@@ -11,6 +11,8 @@ pub mod attached;
 mod control;
 mod db;
 mod etc_files;
+mod exec;
+mod inspect;
 mod lifecycle;
 mod lock;
 pub mod logfile;
@@ -18,10 +20,14 @@ mod loopback;
 mod monitor;
 pub mod mounts;
 mod naming;
+mod pause;
+mod rename;
 pub mod resources;
 pub mod restart;
 pub mod seccomp;
 pub mod spec;
+mod stdio;
+mod top;
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -31,7 +37,11 @@ use std::time::{Duration, Instant, SystemTime};
 
 use serde::{Deserialize, Serialize};
 
-pub(crate) use naming::new_id;
+pub use self::exec::ExecSpec;
+pub use self::inspect::Details;
+pub use self::naming::new_id;
+pub use self::top::Process;
+pub use runtime::OCI_VERSION;
 pub use sys::signal::{parse as parse_signal, Signal};
 
 use self::db::{Db, Written};
@@ -50,6 +60,8 @@ pub enum State {
     Configured,
     Created,
     Running,
+    /// Running, its processes frozen (`pause`).
+    Paused,
     Exited,
 }
 
@@ -59,8 +71,14 @@ impl State {
             State::Configured => "configured",
             State::Created => "created",
             State::Running => "running",
+            State::Paused => "paused",
             State::Exited => "exited",
         }
+    }
+
+    /// Started and not yet exited: running, or paused.
+    pub fn is_live(self) -> bool {
+        matches!(self, State::Running | State::Paused)
     }
 }
 
@@ -75,9 +93,33 @@ pub struct Container {
     pub image_name: String,
     /// What the container runs: entrypoint + command.
     pub args: Vec<String>,
+    /// The entrypoint part of `args` and the command part (podman's
+    /// Config.Entrypoint and Config.Cmd). Records made before they were
+    /// kept have both empty.
+    #[serde(default)]
+    pub entrypoint: Vec<String>,
+    #[serde(default)]
+    pub command: Vec<String>,
+    /// The environment as create merged it (the image's, then the
+    /// user's), before the defaults config.json adds (PATH, HOME,
+    /// HOSTNAME, TERM): an `exec` as another user gets that user's HOME
+    /// unless this sets one. `None` in records made before it was kept.
+    #[serde(default)]
+    pub env: Option<Vec<String>>,
+    /// The user the process runs as, as asked (`--user`, else the image's
+    /// USER; empty for the default).
+    #[serde(default)]
+    pub user: String,
+    /// The command line that made it (podman's Config.CreateCommand).
+    #[serde(default)]
+    pub create_command: Vec<String>,
     pub created: SystemTime,
     pub state: State,
     pub pid: Option<i32>,
+    /// The monitor looking after it while it runs detached (podman's
+    /// conmon pid); `None` for an attached run.
+    #[serde(default)]
+    pub monitor_pid: Option<i32>,
     pub exit_code: Option<i32>,
     pub started_at: Option<SystemTime>,
     pub finished_at: Option<SystemTime>,
@@ -146,6 +188,8 @@ pub struct CreateSpec {
     pub mounts: Vec<mounts::Mount>,
     /// /dev/shm's size in bytes (`--shm-size`); podman's default without.
     pub shm_size: Option<u64>,
+    /// The command line that asked for it, kept for inspect.
+    pub create_command: Vec<String>,
 }
 
 impl Engine {
@@ -227,12 +271,12 @@ impl Engine {
     /// record (`None`: removed meanwhile).
     fn refresh(&self, db: &Db, c: Container) -> Result<Option<Container>> {
         // A live monitor records the exit itself, with the exit code.
-        if c.state != State::Running || self.init_alive(&c.id) || self.monitor_alive(&c.id) {
+        if !c.state.is_live() || self.init_alive(&c.id) || self.monitor_alive(&c.id) {
             return Ok(Some(c));
         }
         let _lock = self.lock_container(&c.id)?;
         change(db, &c.id, |r| {
-            if r.state != State::Running || self.init_alive(&r.id) || self.monitor_alive(&r.id) {
+            if !r.state.is_live() || self.init_alive(&r.id) || self.monitor_alive(&r.id) {
                 return false;
             }
             r.state = State::Exited;

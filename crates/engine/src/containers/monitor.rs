@@ -288,7 +288,7 @@ impl Engine {
             foreground: c.terminal,
             systemd_cgroup: false,
             stdio: Some(Arc::new(stdio)),
-            // Ours, not the container's (see `run_attached`).
+            // Ours, not the container's: held by an init that never starts, they would block every `rm` for good.
             close_in_init: [lock.raw_fd(), alive.as_fd().as_raw_fd()]
                 .into_iter()
                 .chain(report.map(|r| r.as_raw_fd()))
@@ -302,9 +302,11 @@ impl Engine {
         super::loopback::bring_up(created.state.pid)?;
         let started_at = SystemTime::now();
         let pid = created.state.pid;
+        let monitor = rustix::process::getpid().as_raw_nonzero().get();
         let running = change(db, &c.id, |r| {
             r.state = State::Running;
             r.pid = Some(pid);
+            r.monitor_pid = Some(monitor);
             r.started_at = Some(started_at);
             r.exit_code = None;
             r.finished_at = None;
@@ -539,7 +541,7 @@ fn tell_exit(clients: &[OwnedFd], code: i32) {
 
 /// Wait for our child `pid` to exit: its exit code, or 128 + the signal
 /// that killed it.
-fn wait_exit(pid: i32) -> i32 {
+pub(super) fn wait_exit(pid: i32) -> i32 {
     let Some(pid) = Pid::from_raw(pid) else { return 127 };
     loop {
         match rustix::process::waitpid(Some(pid), WaitOptions::empty()) {
@@ -595,7 +597,7 @@ fn container_stdio(
     Ok((stdio, vec![(Stream::Stdout, out_r), (Stream::Stderr, err_r)], keep))
 }
 
-fn dev_null() -> io::Result<OwnedFd> {
+pub(super) fn dev_null() -> io::Result<OwnedFd> {
     Ok(rustix::fs::open(
         "/dev/null",
         rustix::fs::OFlags::RDWR | rustix::fs::OFlags::CLOEXEC,
@@ -603,7 +605,7 @@ fn dev_null() -> io::Result<OwnedFd> {
     )?)
 }
 
-fn stdio_to_null() -> io::Result<()> {
+pub(super) fn stdio_to_null() -> io::Result<()> {
     let null = rustix::fs::open("/dev/null", rustix::fs::OFlags::RDWR, rustix::fs::Mode::empty())?;
     rustix::stdio::dup2_stdin(&null)?;
     rustix::stdio::dup2_stdout(&null)?;
@@ -611,13 +613,13 @@ fn stdio_to_null() -> io::Result<()> {
     Ok(())
 }
 
-/// What the monitor tells `berth` once the container started, or failed
-/// to: empty if it died first. `O` for started; otherwise the error's kind
+/// What the monitor (or an exec's keeper) tells `berth` once the container
+/// (the process) started, or failed to: empty if it died first. `O` for started; otherwise the error's kind
 /// as a letter and its message.
-struct Report;
+pub(super) struct Report;
 
 impl Report {
-    fn send(to: &OwnedFd, what: Result<()>) {
+    pub(super) fn send(to: &OwnedFd, what: Result<()>) {
         let text = match what {
             Ok(()) => "O".to_string(),
             Err(e) => {
@@ -641,7 +643,7 @@ impl Report {
         }
     }
 
-    fn decode(bytes: &[u8]) -> Option<Result<()>> {
+    pub(super) fn decode(bytes: &[u8]) -> Option<Result<()>> {
         let text = String::from_utf8_lossy(bytes);
         let mut chars = text.chars();
         let kind = match chars.next()? {

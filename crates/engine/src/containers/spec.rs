@@ -175,6 +175,10 @@ pub struct User {
     pub groups: Vec<u32>,
     /// The home directory from the image's /etc/passwd (`/` without an entry).
     pub home: String,
+    /// The groups of the image's /etc/group that list the user by name,
+    /// when it was asked for without a group (what podman 4.3 gives an
+    /// exec as that user).
+    pub member_of: Vec<u32>,
 }
 
 /// The image's /etc/passwd and /etc/group may be at most this big.
@@ -228,16 +232,42 @@ pub fn resolve_user(rootfs: &Path, spec: &str) -> Result<User> {
                 .ok_or_else(|| Error::new(format!("unable to find group {g}: no matching entries in group file")))?,
         };
     }
+    let mut member_of = Vec::new();
+    if let (false, None, Some(e)) = (spec.is_empty(), group_part, &entry) {
+        member_of.extend(group_entries(&group).filter(|g| g.members.contains(&e.name)).map(|g| g.gid));
+        member_of.sort_unstable();
+        member_of.dedup();
+    }
     let mut groups = Vec::new();
     if !spec.is_empty() {
-        if let (None, Some(e)) = (group_part, &entry) {
-            groups.extend(group_entries(&group).filter(|g| g.members.contains(&e.name)).map(|g| g.gid));
-        }
+        groups.extend(&member_of);
         groups.push(gid);
         groups.sort_unstable();
         groups.dedup();
     }
-    Ok(User { uid, gid, groups, home })
+    Ok(User { uid, gid, groups, home, member_of })
+}
+
+/// The user and group names of the container's /etc/passwd and /etc/group
+/// (id -> first name given it), read as [`resolve_user`] reads them; a file
+/// that cannot be read gives no names. For showing processes (`top`).
+pub fn account_names(
+    rootfs: &Path,
+) -> (std::collections::HashMap<u32, String>, std::collections::HashMap<u32, String>) {
+    let Ok(root) = rustix::fs::open(rootfs, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty()) else {
+        return Default::default();
+    };
+    let read = |path: &str| read_account_file(root.as_fd(), path).unwrap_or_default();
+    let (passwd, group) = (read("/etc/passwd"), read("/etc/group"));
+    let mut users = std::collections::HashMap::new();
+    for e in passwd_entries(&passwd) {
+        users.entry(e.uid).or_insert_with(|| e.name.to_string());
+    }
+    let mut groups = std::collections::HashMap::new();
+    for e in group_entries(&group) {
+        groups.entry(e.gid).or_insert_with(|| e.name.to_string());
+    }
+    (users, groups)
 }
 
 /// One of the image's account files as text; a missing one is empty.
@@ -296,7 +326,12 @@ mod tests {
     }
 
     fn user(uid: u32, gid: u32, groups: &[u32], home: &str) -> User {
-        User { uid, gid, groups: groups.to_vec(), home: home.into() }
+        User { uid, gid, groups: groups.to_vec(), home: home.into(), member_of: Vec::new() }
+    }
+
+    /// `web`, a member of group `log` (4).
+    fn web(groups: &[u32]) -> User {
+        User { member_of: vec![4], ..user(33, 33, groups, "/var/www") }
     }
 
     #[test]
@@ -307,8 +342,8 @@ mod tests {
         // own gid too (podman 4.3, side by side).
         assert_eq!(resolve_user(p, "").unwrap(), user(0, 0, &[], "/root"));
         assert_eq!(resolve_user(p, "0").unwrap(), user(0, 0, &[0], "/root"));
-        assert_eq!(resolve_user(p, "web").unwrap(), user(33, 33, &[4, 33], "/var/www"));
-        assert_eq!(resolve_user(p, "33").unwrap(), user(33, 33, &[4, 33], "/var/www"));
+        assert_eq!(resolve_user(p, "web").unwrap(), web(&[4, 33]));
+        assert_eq!(resolve_user(p, "33").unwrap(), web(&[4, 33]));
         assert_eq!(resolve_user(p, "web:root").unwrap(), user(33, 0, &[0], "/var/www"));
         assert_eq!(resolve_user(p, "33:4").unwrap(), user(33, 4, &[4], "/var/www"));
         assert_eq!(resolve_user(p, "1000").unwrap(), user(1000, 0, &[0], "/"));

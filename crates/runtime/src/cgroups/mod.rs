@@ -153,6 +153,15 @@ impl Manager {
         self.v1.iter().filter(|(_, h)| seen.insert(h.dir.clone())).map(|(k, h)| (k.as_str(), h)).collect()
     }
 
+    /// The cgroup as a path from the root of its hierarchy (`/berth/ID`),
+    /// as /proc/PID/cgroup shows it: the cgroup2 one, else the first v1
+    /// hierarchy's.
+    pub fn cgroup_path(&self) -> Option<String> {
+        let h = self.unified.as_ref().or_else(|| self.v1_hierarchies().first().map(|(_, h)| *h))?;
+        let rel = h.dir.strip_prefix(&h.mount).ok()?;
+        Some(format!("/{}", rel.display()))
+    }
+
     /// Every concrete directory, v1 first, then unified.
     pub fn paths(&self) -> Vec<PathBuf> {
         let mut out: Vec<PathBuf> = self.v1_hierarchies().into_iter().map(|(_, h)| h.dir.clone()).collect();

@@ -28,6 +28,11 @@ pub struct ExecOptions {
     pub console_socket: Option<PathBuf>,
     pub pid_file: Option<PathBuf>,
     pub preserve_fds: i32,
+    /// What the process gets as fds 0, 1 and 2 (a terminal, when the
+    /// process asks for one, replaces them). `None`: it inherits ours, as
+    /// with runc; berth passes /dev/null and pipes (see
+    /// [`super::CreateOptions::stdio`]).
+    pub stdio: Option<std::sync::Arc<super::Stdio>>,
 }
 
 pub struct Execed {
@@ -158,6 +163,13 @@ impl Child<'_> {
         let terminal = p.terminal().unwrap_or(false);
         rustix::process::set_parent_process_death_signal(Some(Signal::KILL))
             .context(|| "prctl(PR_SET_PDEATHSIG)".into())?;
+        if let Some(stdio) = &self.opts.stdio {
+            // dup2 leaves 0-2 open across exec: the process keeps them.
+            rustix::stdio::dup2_stdin(&stdio.stdin)
+                .and_then(|()| rustix::stdio::dup2_stdout(&stdio.stdout))
+                .and_then(|()| rustix::stdio::dup2_stderr(&stdio.stderr))
+                .context(|| "set up fds 0-2 of the process".into())?;
+        }
         // A host path: connect before joining the container's mount namespace.
         let console = match (&self.opts.console_socket, terminal) {
             (Some(sock), true) => Some(tty::connect_socket(sock)?),
