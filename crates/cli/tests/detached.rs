@@ -175,12 +175,12 @@ fn rm_after_exit_follow_logs_and_a_killed_monitor() {
     assert_nothing_mounted(&env);
 }
 
-/// Many `run -d` at once: all start, with distinct names, and every record
-/// reads back.
+/// 16 `run -d` at once (the count): all start, with distinct
+/// names, and every record reads back.
 #[test]
 fn parallel_detached_runs() {
     let (env, _) = Env::with_busybox();
-    let runs: Vec<_> = (0..8)
+    let runs: Vec<_> = (0..16)
         .map(|_| {
             let mut c = env.cmd(&["run", "-d", "bb", "sleep", "30"]);
             c.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
@@ -193,11 +193,11 @@ fn parallel_detached_runs() {
     }
     let names = env.ok(&["ps", "--format", "{{.Names}} {{.Status}}"]);
     let mut seen: Vec<&str> = names.lines().map(|l| l.split(' ').next().unwrap()).collect();
-    assert_eq!(seen.len(), 8, "{names}");
+    assert_eq!(seen.len(), 16, "{names}");
     assert!(names.lines().all(|l| l.contains(" Up ")), "{names}");
     seen.sort();
     seen.dedup();
-    assert_eq!(seen.len(), 8, "{names}");
+    assert_eq!(seen.len(), 16, "{names}");
     env.ok(&["rm", "-a", "-f", "-t", "0"]);
     assert_eq!(env.ok(&["ps", "-a", "-q"]), "");
     assert_nothing_mounted(&env);
