@@ -20,9 +20,13 @@ pub fn apparmor_enabled() -> bool {
     Path::new("/sys/kernel/security/apparmor").exists()
 }
 
+/// Every capability this runtime knows (`CAP_*`, sorted).
+pub fn all_capabilities() -> Vec<String> {
+    caps::all().iter().map(|c| c.to_string()).collect::<std::collections::BTreeSet<_>>().into_iter().collect()
+}
+
 pub fn features() -> Value {
-    let caps: Vec<String> =
-        caps::all().iter().map(|c| c.to_string()).collect::<std::collections::BTreeSet<_>>().into_iter().collect();
+    let caps: Vec<String> = all_capabilities();
     json!({
         "ociVersionMin": "1.0.0",
         "ociVersionMax": crate::OCI_VERSION,

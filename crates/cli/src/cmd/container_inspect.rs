@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 
 use engine::containers::mounts::Mount;
 use engine::containers::restart::RestartPolicy;
-use engine::containers::{Container, Details, State, DEFAULT_STOP_TIMEOUT};
+use engine::containers::{Container, Details, State};
 use engine::{Engine, ErrorKind};
 
 use super::out;
@@ -298,7 +298,7 @@ fn container_doc(d: &Details) -> Doc {
         "Labels": if c.labels.is_empty() { Value::Null } else { json!(c.labels) },
         "Annotations": cfg.get("annotations").cloned().unwrap_or_else(|| json!({})),
         // berth stops containers with SIGTERM.
-        "StopSignal": 15,
+        "StopSignal": c.stop_signal.as_deref().and_then(engine::containers::parse_signal).map_or(15, |s| s.as_raw()),
         "HealthcheckOnFailureAction": "none",
     });
     if !c.create_command.is_empty() {
@@ -307,7 +307,7 @@ fn container_doc(d: &Details) -> Doc {
     let more = json!({
         "Umask": process.pointer("/user/umask").and_then(Value::as_u64).map(|u| format!("{u:04o}")).unwrap_or_default(),
         "Timeout": 0,
-        "StopTimeout": DEFAULT_STOP_TIMEOUT.as_secs(),
+        "StopTimeout": c.stop_timeout().as_secs(),
         "Passwd": false,
         "sdNotifyMode": "",
     });

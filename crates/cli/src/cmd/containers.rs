@@ -111,6 +111,30 @@ pub struct CreateArgs {
     /// Mount a temporary filesystem (tmpfs) into a container (CONTAINER-DIR[:OPTIONS])
     #[arg(long, value_name = "TMPFS")]
     tmpfs: Vec<String>,
+    /// Add capabilities to the container
+    #[arg(long = "cap-add", value_name = "CAP")]
+    cap_add: Vec<String>,
+    /// Drop capabilities from the container
+    #[arg(long = "cap-drop", value_name = "CAP")]
+    cap_drop: Vec<String>,
+    /// Make the container's root filesystem read-only
+    #[arg(long = "read-only")]
+    read_only: bool,
+    /// Add an annotation to the container (format: key=value)
+    #[arg(long, value_name = "KEY=VALUE")]
+    annotation: Vec<String>,
+    /// Signal to stop a container. Default is SIGTERM
+    #[arg(long = "stop-signal", value_name = "SIGNAL")]
+    stop_signal: Option<String>,
+    /// Timeout (in seconds) that containers stopped by user command have to exit. If exceeded, the container will be forcibly stopped via SIGKILL.
+    #[arg(long = "stop-timeout", value_name = "SECONDS")]
+    stop_timeout: Option<u64>,
+    /// Read in a file of environment variables
+    #[arg(long = "env-file", value_name = "FILE")]
+    env_file: Vec<String>,
+    /// Write the container ID to the file
+    #[arg(long, value_name = "FILE")]
+    cidfile: Option<String>,
     /// Restart policy to apply when a container exits (no, on-failure[:max_retries], always, unless-stopped)
     #[arg(long, value_name = "POLICY")]
     restart: Option<String>,
@@ -239,7 +263,15 @@ fn create_spec(a: &CreateArgs, auto_remove: bool) -> Result<CreateSpec> {
         name: a.name.clone(),
         command: a.command().to_vec(),
         entrypoint: a.entrypoint.as_deref().map(parse_entrypoint),
-        env: resolve_env(&a.env)?,
+        // podman's order: the files first, then -e.
+        env: {
+            let mut env = Vec::new();
+            for f in &a.env_file {
+                env.extend(super::exec::env_file(f)?);
+            }
+            env.extend(resolve_env(&a.env)?);
+            env
+        },
         labels: a
             .label
             .iter()
@@ -255,6 +287,19 @@ fn create_spec(a: &CreateArgs, auto_remove: bool) -> Result<CreateSpec> {
         terminal: a.tty,
         interactive: a.interactive,
         shm_size: shm_size(a.shm_size.as_deref())?,
+        cap_add: a.cap_add.clone(),
+        cap_drop: a.cap_drop.clone(),
+        read_only: a.read_only,
+        annotations: a
+            .annotation
+            .iter()
+            .map(|kv| match kv.split_once('=') {
+                Some((k, v)) => Ok((k.to_string(), v.to_string())),
+                None => Err(CliError::new(format!("annotations must be formatted KEY=VALUE: {kv:?}"))),
+            })
+            .collect::<Result<_>>()?,
+        stop_signal: a.stop_signal.clone(),
+        stop_timeout: a.stop_timeout,
         mounts: {
             let mut m = Vec::new();
             for v in &a.volume {
@@ -327,6 +372,14 @@ fn shm_size(flag: Option<&str>) -> Result<Option<u64>> {
 
 fn create_container(engine: &Engine, a: &CreateArgs, auto_remove: bool) -> Result<Container> {
     let spec = create_spec(a, auto_remove)?;
+    // podman's check, before anything is made.
+    if let Some(path) = &a.cidfile {
+        if std::path::Path::new(path).exists() {
+            return Err(CliError::new(format!(
+                "container id file exists. Ensure another container is not using it or delete {path}"
+            )));
+        }
+    }
     let local = if a.pull == "always" { None } else { engine.find(a.image())? };
     let img = match local {
         Some(img) => img,
@@ -334,7 +387,19 @@ fn create_container(engine: &Engine, a: &CreateArgs, auto_remove: bool) -> Resul
         None => pull_image(engine, a.image(), &a.remote, None, a.quiet)?,
     };
     let name = img.name_used(a.image()).map(|n| n.to_string()).unwrap_or_else(|| img.id.hex().to_string());
-    Ok(engine.create_container(&img, &name, &spec)?)
+    let c = engine.create_container(&img, &name, &spec)?;
+    if let Some(path) = &a.cidfile {
+        use std::io::Write as _;
+        let written = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(path)
+            .and_then(|mut f| f.write_all(c.id.as_bytes()));
+        if let Err(e) = written {
+            return Err(CliError::new(format!("writing the container id file {path}: {e}")));
+        }
+    }
+    Ok(c)
 }
 
 pub fn create(engine: &Engine, a: &CreateArgs) -> Result<u8> {
@@ -390,13 +455,15 @@ pub fn rm(engine: &Engine, a: &RmArgs) -> Result<u8> {
     if a.time.is_some() && !a.force {
         return Err(CliError::new("--force option must be specified to use the --time option"));
     }
-    let timeout = a.time.map_or(DEFAULT_STOP_TIMEOUT, Duration::from_secs);
     let targets: Vec<String> =
         if a.all { engine.containers()?.into_iter().map(|c| c.id).collect() } else { a.containers.clone() };
     let mut first_err: Option<CliError> = None;
     // Like podman: try each, print what went, report the first error.
     for input in &targets {
-        let res = engine.container(input).and_then(|c| engine.remove_container(&c, a.force, timeout, a.volumes));
+        let res = engine.container(input).and_then(|c| {
+            let timeout = a.time.map_or(c.stop_timeout(), Duration::from_secs);
+            engine.remove_container(&c, a.force, timeout, a.volumes)
+        });
         match res {
             Ok(()) => out(&format!("{input}\n"))?,
             Err(e) if e.kind == ErrorKind::NotFound && (a.ignore || a.force) => {}

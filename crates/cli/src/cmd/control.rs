@@ -73,8 +73,8 @@ pub struct StopArgs {
     #[arg(short, long)]
     latest: bool,
     /// Seconds to wait for stop before killing the container
-    #[arg(short, long, value_name = "SECONDS", default_value_t = 10)]
-    time: u64,
+    #[arg(short, long, value_name = "SECONDS")]
+    time: Option<u64>,
     /// The containers to stop, by name or (short) ID
     #[arg(value_name = "CONTAINER")]
     containers: Vec<String>,
@@ -309,7 +309,7 @@ pub fn stop(engine: &Engine, a: &StopArgs) -> Result<u8> {
     )?;
     each(&inputs, a.ignore, |input| {
         let c = engine.container(input)?;
-        engine.stop_container(&c, Duration::from_secs(a.time))?;
+        engine.stop_container(&c, a.time.map_or(c.stop_timeout(), Duration::from_secs))?;
         Ok(Some(input.to_string()))
     })
 }

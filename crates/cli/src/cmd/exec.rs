@@ -107,7 +107,7 @@ pub fn exec(engine: &Engine, a: &ExecArgs) -> Result<u8> {
 /// podman's `--env-file`: a line each, leading blanks ignored, `#` lines
 /// and empty ones skipped; `KEY=VALUE` as is (the value untrimmed), `KEY`
 /// from our environment, `KEY*` every variable of ours it starts.
-fn env_file(path: &str) -> Result<Vec<String>> {
+pub(super) fn env_file(path: &str) -> Result<Vec<String>> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| CliError::new(format!("parsing env file {path:?}: open {path}: {}", crate::cmd::io_words(&e))))?;
     let mut out = Vec::new();

@@ -20,8 +20,8 @@ pub struct RestartArgs {
     #[arg(long)]
     running: bool,
     /// Seconds to wait for stop before killing the container
-    #[arg(short, long, value_name = "SECONDS", default_value_t = 10)]
-    time: u64,
+    #[arg(short, long, value_name = "SECONDS")]
+    time: Option<u64>,
     /// The containers to restart, by name or (short) ID
     #[arg(value_name = "CONTAINER")]
     containers: Vec<String>,
@@ -41,7 +41,6 @@ pub fn restart(engine: &Engine, a: &RestartArgs) -> Result<u8> {
         "you must provide at least one name or id",
         "no arguments are needed with --all",
     )?;
-    let timeout = Duration::from_secs(a.time);
     each(&inputs, false, |input| {
         let mut c = engine.container(input)?;
         if c.state == State::Paused {
@@ -50,7 +49,7 @@ pub fn restart(engine: &Engine, a: &RestartArgs) -> Result<u8> {
             ));
         }
         if c.state == State::Running {
-            engine.stop_container(&c, timeout)?;
+            engine.stop_container(&c, a.time.map_or(c.stop_timeout(), Duration::from_secs))?;
         }
         engine.start_detached(&mut c)?;
         Ok(Some(input.to_string()))

@@ -244,6 +244,8 @@ mod tests {
             stopped_by_user: false,
             oom_killed: false,
             mounts: Vec::new(),
+            stop_signal: None,
+            stop_timeout: None,
             labels: Default::default(),
             version: 0,
         }

@@ -43,6 +43,16 @@ impl Engine {
         if let Some(n) = &spec.name {
             naming::validate(n)?;
         }
+        let caps = spec::capabilities(&spec.cap_add, &spec.cap_drop)?;
+        let stop_signal = spec
+            .stop_signal
+            .clone()
+            .or_else(|| cfg.get("StopSignal").and_then(|v| v.as_str()).filter(|s| !s.is_empty()).map(String::from));
+        if let Some(s) = &stop_signal {
+            if super::parse_signal(s).is_none() {
+                return Err(Error::new(format!("invalid signal: {s}")));
+            }
+        }
         // Before anything is recorded: a store that cannot be opened (its
         // driver differs) then leaves nothing to clean up.
         let layers = self.layers()?;
@@ -84,6 +94,8 @@ impl Engine {
             stopped_by_user: false,
             oom_killed: false,
             mounts: Vec::new(),
+            stop_signal: stop_signal.clone(),
+            stop_timeout: spec.stop_timeout,
             labels: image
                 .labels()
                 .into_iter()
@@ -133,6 +145,9 @@ impl Engine {
                 terminal: spec.terminal,
                 shm_size: spec.shm_size.unwrap_or(spec::DEFAULT_SHM_SIZE),
                 binds: &binds,
+                caps: &caps,
+                read_only: spec.read_only,
+                annotations: &spec.annotations,
             };
             let config = spec::generate(&id, &rootfs, &p);
             let copied = self.copy_up(&rootfs, &c.mounts);
@@ -247,8 +262,9 @@ impl Engine {
         use sys::signal::Signal;
         let rt = self.runtime_root();
         if !timeout.is_zero() {
-            if let Err(e) = runtime::container::kill(&rt, &c.id, Signal::TERM, false) {
-                tracing::debug!("SIGTERM to {}: {e}", c.id);
+            let first = c.stop_signal.as_deref().and_then(super::parse_signal).unwrap_or(Signal::TERM);
+            if let Err(e) = runtime::container::kill(&rt, &c.id, first, false) {
+                tracing::debug!("{first:?} to {}: {e}", c.id);
             }
             self.thaw_locked(&c.id);
             let deadline = Instant::now() + timeout;
@@ -260,7 +276,8 @@ impl Engine {
             }
             // podman's words.
             tracing::warn!(
-                "StopSignal SIGTERM failed to stop container {} in {} seconds, resorting to SIGKILL",
+                "StopSignal {} failed to stop container {} in {} seconds, resorting to SIGKILL",
+                signal_name(c.stop_signal.as_deref()),
                 c.name,
                 timeout.as_secs()
             );
@@ -330,6 +347,15 @@ pub(super) struct Removal {
 impl Removal {
     /// Whatever its state, at once (`--rm` after the exit).
     pub(super) const NOW: Removal = Removal { force: true, stop_timeout: Duration::ZERO, volumes: true };
+}
+
+/// A stop signal as podman names it in messages (`SIGTERM`, `SIGUSR1`, `9`).
+fn signal_name(given: Option<&str>) -> String {
+    match given.map(str::to_ascii_uppercase) {
+        None => "SIGTERM".into(),
+        Some(s) if s.starts_with("SIG") || s.parse::<u32>().is_ok() => s,
+        Some(s) => format!("SIG{s}"),
+    }
 }
 
 /// What the container runs, as podman's `makeCommand` decides it from the

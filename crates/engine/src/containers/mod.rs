@@ -150,12 +150,24 @@ pub struct Container {
     /// Its volumes and mounts (`-v`, `--mount`, `--tmpfs`, image VOLUMEs).
     #[serde(default)]
     pub mounts: Vec<mounts::Mount>,
+    /// The signal `stop` sends first (`--stop-signal`, the image's STOPSIGNAL; SIGTERM).
+    #[serde(default)]
+    pub stop_signal: Option<String>,
+    /// Seconds `stop` and `rm -f` wait for it before SIGKILL (`--stop-timeout`).
+    #[serde(default)]
+    pub stop_timeout: Option<u64>,
     /// The record's version in the database, for compare-and-swap updates.
     #[serde(skip)]
     pub(crate) version: i64,
 }
 
 impl Container {
+    /// How long `stop` waits before SIGKILL when not told: its
+    /// `--stop-timeout`, else podman's 10 seconds.
+    pub fn stop_timeout(&self) -> Duration {
+        self.stop_timeout.map_or(DEFAULT_STOP_TIMEOUT, Duration::from_secs)
+    }
+
     pub fn short_id(&self) -> &str {
         &self.id[..12.min(self.id.len())]
     }
@@ -188,6 +200,16 @@ pub struct CreateSpec {
     pub mounts: Vec<mounts::Mount>,
     /// /dev/shm's size in bytes (`--shm-size`); podman's default without.
     pub shm_size: Option<u64>,
+    pub cap_add: Vec<String>,
+    pub cap_drop: Vec<String>,
+    /// `--read-only`.
+    pub read_only: bool,
+    /// `--annotation KEY=VALUE`.
+    pub annotations: Vec<(String, String)>,
+    /// `--stop-signal` (a name or number); the image's STOPSIGNAL without.
+    pub stop_signal: Option<String>,
+    /// `--stop-timeout` in seconds; podman's 10 without.
+    pub stop_timeout: Option<u64>,
     /// The command line that asked for it, kept for inspect.
     pub create_command: Vec<String>,
 }

@@ -81,6 +81,47 @@ pub struct ProcessSpec<'a> {
     /// Files of the container's data dir bound over its own (the
     /// `etc_files`: /etc/hosts, /etc/hostname...).
     pub binds: &'a [Bind],
+    /// Its capabilities (`CAP_*`): [`DEFAULT_CAPS`] with `--cap-add` and
+    /// `--cap-drop` applied ([`capabilities`]).
+    pub caps: &'a [String],
+    /// `--read-only`: its root filesystem is mounted read-only, with
+    /// podman's tmpfs on /tmp, /var/tmp and /run.
+    pub read_only: bool,
+    /// `--annotation KEY=VALUE`.
+    pub annotations: &'a [(String, String)],
+}
+
+/// The capabilities a container gets: Docker's defaults, `drop` removed,
+/// then `add` added (podman's order; `ALL` in either means every one the
+/// runtime knows). Names as podman takes them: any case, `CAP_` optional.
+pub fn capabilities(add: &[String], drop: &[String]) -> Result<Vec<String>> {
+    let all: Vec<String> = runtime::features::all_capabilities();
+    let norm = |name: &str| -> Result<String> {
+        let upper = name.to_ascii_uppercase();
+        let full = if upper.starts_with("CAP_") { upper } else { format!("CAP_{upper}") };
+        if full == "CAP_ALL" || all.contains(&full) {
+            Ok(full)
+        } else {
+            Err(Error::new(format!("{full:?}: unknown capability")))
+        }
+    };
+    let (add, drop): (Vec<String>, Vec<String>) =
+        (add.iter().map(|c| norm(c)).collect::<Result<_>>()?, drop.iter().map(|c| norm(c)).collect::<Result<_>>()?);
+    let mut caps: Vec<String> = if drop.iter().any(|c| c == "CAP_ALL") {
+        Vec::new()
+    } else {
+        DEFAULT_CAPS.iter().map(|c| c.to_string()).filter(|c| !drop.contains(c)).collect()
+    };
+    if add.iter().any(|c| c == "CAP_ALL") {
+        caps = all;
+    } else {
+        for c in add {
+            if !caps.contains(&c) {
+                caps.push(c);
+            }
+        }
+    }
+    Ok(caps)
 }
 
 /// Build config.json for a container whose root filesystem is mounted at
@@ -101,8 +142,17 @@ pub fn generate(id: &str, rootfs: &Path, p: &ProcessSpec) -> Result<Value> {
     mounts.extend(p.binds.iter().map(
         |b| json!({"destination": b.destination, "type": "bind", "source": b.source, "options": ["bind", "rprivate"]}),
     ));
-    let caps = DEFAULT_CAPS;
+    if p.read_only {
+        for dest in ["/tmp", "/var/tmp", "/run"] {
+            mounts.push(json!({"destination": dest, "type": "tmpfs", "source": "tmpfs",
+                               "options": ["rw", "rprivate", "nosuid", "nodev"]}));
+        }
+    }
+    let caps = p.caps;
+    let annotations: serde_json::Map<String, Value> =
+        p.annotations.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect();
     Ok(json!({
+        "annotations": annotations,
         "ociVersion": runtime::OCI_VERSION,
         "process": {
             "terminal": p.terminal,
@@ -113,7 +163,7 @@ pub fn generate(id: &str, rootfs: &Path, p: &ProcessSpec) -> Result<Value> {
             "capabilities": {"bounding": caps, "effective": caps, "permitted": caps},
             "noNewPrivileges": false,
         },
-        "root": {"path": rootfs, "readonly": false},
+        "root": {"path": rootfs, "readonly": p.read_only},
         "hostname": p.hostname,
         "mounts": mounts,
         "linux": {
@@ -125,7 +175,7 @@ pub fn generate(id: &str, rootfs: &Path, p: &ProcessSpec) -> Result<Value> {
             ],
             "maskedPaths": MASKED_PATHS,
             "readonlyPaths": READONLY_PATHS,
-            "seccomp": seccomp::default_profile(caps),
+            "seccomp": seccomp::default_profile(&caps.iter().map(String::as_str).collect::<Vec<_>>()),
         },
     }))
 }
@@ -397,6 +447,8 @@ mod tests {
         let r = rootfs();
         let args = vec!["sh".to_string()];
         let binds = [Bind { destination: "/etc/hosts", source: "/data/hosts".into() }];
+        let caps = capabilities(&["sys_admin".into()], &["all".into()]).unwrap();
+        assert_eq!(caps, ["CAP_SYS_ADMIN"]);
         let p = ProcessSpec {
             args: &args,
             env: &[],
@@ -406,6 +458,9 @@ mod tests {
             terminal: false,
             shm_size: 1 << 20,
             binds: &binds,
+            caps: &caps,
+            read_only: true,
+            annotations: &[("a".into(), "b".into())],
         };
         let v = generate("id1", r.path(), &p).unwrap();
         let spec: oci_spec::runtime::Spec = serde_json::from_value(v).unwrap();
@@ -420,6 +475,9 @@ mod tests {
         let hosts = mounts.iter().find(|m| m.destination().to_str() == Some("/etc/hosts")).unwrap();
         assert_eq!(hosts.source().as_ref().unwrap().to_str(), Some("/data/hosts"));
         assert_eq!(hosts.typ().as_deref(), Some("bind"));
+        assert_eq!(spec.root().as_ref().unwrap().readonly(), Some(true));
+        assert!(mounts.iter().any(|m| m.destination().to_str() == Some("/tmp") && m.typ().as_deref() == Some("tmpfs")));
+        assert_eq!(spec.annotations().as_ref().unwrap().get("a").map(String::as_str), Some("b"));
     }
 
     #[test]
@@ -437,6 +495,9 @@ mod tests {
                 terminal: false,
                 shm_size: DEFAULT_SHM_SIZE,
                 binds: &[],
+                caps: &[],
+                read_only: false,
+                annotations: &[],
             };
             let v = generate("id1", r.path(), &p).unwrap();
             serde_json::from_value(v["process"]["env"].clone()).unwrap()
