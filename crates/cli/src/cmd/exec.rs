@@ -124,8 +124,3 @@ pub(super) fn env_file(path: &str) -> Result<Vec<String>> {
     }
     Ok(out)
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-}
