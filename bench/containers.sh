@@ -91,6 +91,9 @@ pid=$($B ps --no-trunc --format '{{.ID}} {{.Pid}}' | awk -v id="$bid" '$1 == id 
 monitor=$(awk '{print $4}' "/proc/$pid/stat")
 pidp=$($P run -d --network none bb sleep 60)
 conmon=$($P inspect --format '{{.State.ConmonPid}}' "$pidp")
+# Both settle after their first second (berth's monitor then gives back what
+# it does not need): read them once they have.
+sleep 2
 rss() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
 printf '%-22s %7s KiB %7s KiB %8.2f\n' "RSS monitor/conmon" "$(rss "$monitor")" "$(rss "$conmon")" \
     "$(echo "$(rss "$monitor") / $(rss "$conmon")" | bc -l)"

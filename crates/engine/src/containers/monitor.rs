@@ -178,10 +178,6 @@ impl Engine {
             }
         };
         drop(report);
-        // It stays as long as the container: keep only what it needs.
-        if let Err(e) = sys::memory::release_unused() {
-            tracing::debug!("releasing the monitor's unused memory: {e}");
-        }
         running.clients.extend(first_client);
         loop {
             let (code, started_at, clients) = running.serve();
@@ -333,6 +329,10 @@ impl Engine {
     }
 }
 
+/// How long a container runs before its monitor gives back the memory it
+/// does not need (see `Running::serve`).
+const RELEASE_AFTER: Duration = Duration::from_secs(1);
+
 /// A started container, as its monitor sees it.
 struct Running {
     pid: i32,
@@ -372,6 +372,10 @@ impl Running {
         // could keep them open, so not for ever.
         let mut drain_until = None;
         let mut buf = vec![0u8; MAX_FRAME - 1];
+        // A container that stays a while has its monitor for as long: then
+        // keep only what the monitor needs (not before: a short-lived
+        // container would wait for the work, and refault what it dropped).
+        let mut release_at = Some(Instant::now() + RELEASE_AFTER);
         loop {
             if self.outputs.iter().all(|(_, fd)| fd.is_none()) && code.is_some() {
                 break;
@@ -393,13 +397,24 @@ impl Running {
             for (i, c) in self.clients.iter().enumerate() {
                 want.push((Ready::Client(i), c.as_fd()));
             }
-            let timeout = drain_until.map(|d: Instant| {
+            let wake = match (drain_until, release_at) {
+                (Some(d), _) => Some(d),
+                (None, r) => r,
+            };
+            let timeout = wake.map(|d: Instant| {
                 let left = d.saturating_duration_since(Instant::now());
                 rustix::event::Timespec { tv_sec: left.as_secs() as i64, tv_nsec: i64::from(left.subsec_nanos()) }
             });
             let mut fds: Vec<PollFd> = want.iter().map(|(_, fd)| PollFd::new(fd, PollFlags::IN)).collect();
             match rustix::event::poll(&mut fds, timeout.as_ref()) {
-                Ok(0) => break, // drained long enough
+                Ok(0) if drain_until.is_some() => break, // drained long enough
+                Ok(0) => {
+                    release_at = None;
+                    if let Err(e) = sys::memory::release_unused() {
+                        tracing::debug!("releasing the monitor's unused memory: {e}");
+                    }
+                    continue;
+                }
                 Ok(_) => {}
                 Err(rustix::io::Errno::INTR) => continue,
                 Err(_) => break,
