@@ -60,6 +60,18 @@ impl Error {
     }
 }
 
+/// An OS error as Go prints it (what podman's messages carry): strerror in
+/// lower case, no "(os error N)".
+pub(crate) fn go_text(e: &std::io::Error) -> String {
+    let text = e.to_string();
+    let text = text.split(" (os error").next().unwrap_or(&text);
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_lowercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
 /// An error's text with any line breaks folded, so ours stays one line.
 fn one_line(e: &dyn fmt::Display) -> String {
     let text = e.to_string();

@@ -457,34 +457,11 @@ pub fn rm(engine: &Engine, a: &RmArgs) -> Result<u8> {
     }
     let targets: Vec<String> =
         if a.all { engine.containers()?.into_iter().map(|c| c.id).collect() } else { a.containers.clone() };
-    let mut first_err: Option<CliError> = None;
-    // Like podman: try each, print what went, report the first error.
-    for input in &targets {
-        let res = engine.container(input).and_then(|c| {
-            let timeout = a.time.map_or(c.stop_timeout(), Duration::from_secs);
-            engine.remove_container(&c, a.force, timeout, a.volumes)
-        });
-        match res {
-            Ok(()) => out(&format!("{input}\n"))?,
-            Err(e) if e.kind == ErrorKind::NotFound && (a.ignore || a.force) => {}
-            Err(e) => {
-                let code = match e.kind {
-                    ErrorKind::NotFound => 1,
-                    ErrorKind::InUse => 2,
-                    _ => crate::error::ENGINE,
-                };
-                let err = CliError::with_code(code, e.msg);
-                match &first_err {
-                    None => first_err = Some(err),
-                    Some(_) => eprintln!("Error: {err}"),
-                }
-            }
-        }
-    }
-    match first_err {
-        Some(e) => Err(e),
-        None => Ok(0),
-    }
+    super::remove_each(&targets, a.ignore || a.force, |input| {
+        let c = engine.container(input)?;
+        let timeout = a.time.map_or(c.stop_timeout(), Duration::from_secs);
+        engine.remove_container(&c, a.force, timeout, a.volumes)
+    })
 }
 
 /// Column titles of `ps` tables, by field (podman 4.3's).

@@ -21,6 +21,41 @@ use std::io::Write;
 
 use crate::error::{Context as _, Result};
 
+/// `rm` of containers or volumes, as podman does it: try each of `inputs`,
+/// print each one removed, report the first error with podman's code (1
+/// for one that does not exist, 2 for one in use, else 125; later errors go
+/// to stderr at once); with `ignore_missing`, one that does not exist is
+/// no error.
+pub fn remove_each(
+    inputs: &[String],
+    ignore_missing: bool,
+    mut remove: impl FnMut(&str) -> engine::Result<()>,
+) -> Result<u8> {
+    let mut first: Option<crate::error::CliError> = None;
+    for input in inputs {
+        match remove(input) {
+            Ok(()) => out(&format!("{input}\n"))?,
+            Err(e) if ignore_missing && e.kind == engine::ErrorKind::NotFound => {}
+            Err(e) => {
+                let code = match e.kind {
+                    engine::ErrorKind::NotFound => 1,
+                    engine::ErrorKind::InUse => 2,
+                    _ => crate::error::ENGINE,
+                };
+                let err = crate::error::CliError::with_code(code, e.msg);
+                match &first {
+                    None => first = Some(err),
+                    Some(_) => eprintln!("Error: {err}"),
+                }
+            }
+        }
+    }
+    match first {
+        Some(e) => Err(e),
+        None => Ok(0),
+    }
+}
+
 /// Write to stdout; a closed pipe (`| head`) is not worth a panic.
 pub fn out(text: &str) -> Result<()> {
     let mut o = std::io::stdout().lock();

@@ -1,7 +1,6 @@
 //! `berth volume ...`: create, ls, inspect, rm, prune, exists, as podman's.
 
 use std::collections::{BTreeMap, HashMap};
-use std::io::BufRead as _;
 use std::time::Duration;
 
 use engine::volumes::Volume;
@@ -227,53 +226,21 @@ pub fn rm(engine: &Engine, a: &RmArgs) -> Result<u8> {
     let timeout = a.time.map_or(engine::containers::DEFAULT_STOP_TIMEOUT, Duration::from_secs);
     let names: Vec<String> =
         if a.all { engine.volumes()?.into_iter().map(|v| v.name).collect() } else { a.volumes.clone() };
-    let mut first_err: Option<CliError> = None;
-    for n in &names {
-        match engine.volume_remove(n, a.force, timeout) {
-            Ok(()) => out(&format!("{n}\n"))?,
-            Err(e) => {
-                let code = match e.kind {
-                    ErrorKind::NotFound => 1,
-                    ErrorKind::InUse => 2,
-                    _ => crate::error::ENGINE,
-                };
-                let err = CliError::with_code(code, e.msg);
-                match &first_err {
-                    None => first_err = Some(err),
-                    Some(_) => eprintln!("Error: {err}"),
-                }
-            }
-        }
-    }
-    match first_err {
-        Some(e) => Err(e),
-        None => Ok(0),
-    }
+    super::remove_each(&names, false, |n| engine.volume_remove(n, a.force, timeout))
 }
 
 pub fn prune(engine: &Engine, a: &PruneArgs) -> Result<u8> {
     if !a.force {
-        let unused: Vec<String> = engine
-            .volumes()?
-            .into_iter()
-            .filter(|v| engine.volume_users(&v.name).is_ok_and(|u| u.is_empty()))
-            .map(|v| v.name)
-            .collect();
-        let mut prompt = String::from(
+        let mut warning = String::from(
             "WARNING! This will remove all volumes not used by at least one container. The following volumes will be removed:\n",
         );
-        for n in &unused {
-            prompt.push_str(n);
-            prompt.push('\n');
+        for v in engine.volumes()? {
+            if engine.volume_users(&v.name).is_ok_and(|u| u.is_empty()) {
+                warning.push_str(&v.name);
+                warning.push('\n');
+            }
         }
-        prompt.push_str("Are you sure you want to continue? [y/N] ");
-        out(&prompt)?;
-        let mut answer = String::new();
-        let n = std::io::stdin().lock().read_line(&mut answer).map_err(|e| CliError::new(e.to_string()))?;
-        if n == 0 {
-            return Err(CliError::new("EOF"));
-        }
-        if !matches!(answer.trim(), "y" | "Y" | "yes" | "Yes" | "YES") {
+        if !super::names::confirm_with(&warning)? {
             return Ok(0);
         }
     }

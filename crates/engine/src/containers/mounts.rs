@@ -215,7 +215,7 @@ impl Engine {
             match m {
                 Mount::Bind { source, .. } => {
                     if let Err(e) = std::fs::metadata(&*source) {
-                        return Err(Error::new(format!("statfs {source}: {}", go_text(&e))));
+                        return Err(Error::new(format!("statfs {source}: {}", crate::error::go_text(&e))));
                     }
                 }
                 Mount::Volume { name, anonymous, .. } => {
@@ -369,17 +369,6 @@ fn copy_tree(from: &Path, to: &Path) -> Result<()> {
         copy_attrs(&src, &dst)?;
     }
     Ok(())
-}
-
-/// An OS error as Go prints it: strerror in lower case, no "(os error N)".
-fn go_text(e: &std::io::Error) -> String {
-    let text = e.to_string();
-    let text = text.split(" (os error").next().unwrap_or(&text);
-    let mut chars = text.chars();
-    match chars.next() {
-        Some(first) => first.to_lowercase().chain(chars).collect(),
-        None => String::new(),
-    }
 }
 
 #[cfg(test)]

@@ -127,7 +127,7 @@ fn sysctl_allowed(key: &str) -> bool {
 fn throttle(text: &str) -> Result<Value> {
     let (path, rate) = text.rsplit_once(':').ok_or_else(|| Error::new(format!("bad format: {text}")))?;
     let meta = std::fs::metadata(path)
-        .map_err(|e| Error::new(format!("could not parse throttle device at {path}: {}", go_text(&e))))?;
+        .map_err(|e| Error::new(format!("could not parse throttle device at {path}: {}", crate::error::go_text(&e))))?;
     use std::os::unix::fs::FileTypeExt as _;
     if !meta.file_type().is_block_device() {
         return Err(Error::new(format!("{path} is not a block device")));
@@ -135,17 +135,6 @@ fn throttle(text: &str) -> Result<Value> {
     let rdev = meta.rdev();
     let rate = parse_size(rate).map_err(|e| Error::new(format!("invalid rate for device: {text}: {e}")))?;
     Ok(json!({"major": rustix::fs::major(rdev), "minor": rustix::fs::minor(rdev), "rate": rate}))
-}
-
-/// An OS error as Go prints it: strerror in lower case, no "(os error N)".
-fn go_text(e: &std::io::Error) -> String {
-    let text = e.to_string();
-    let text = text.split(" (os error").next().unwrap_or(&text);
-    let mut chars = text.chars();
-    match chars.next() {
-        Some(first) => first.to_lowercase().chain(chars).collect(),
-        None => String::new(),
-    }
 }
 
 impl Limits {
