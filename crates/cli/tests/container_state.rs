@@ -330,11 +330,14 @@ fn side_by_side_with_podman() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
     assert_eq!(ps(env.ok(&ps_args)), ps(podman.ok(&ps_args)));
     assert_eq!(ps(env.ok(&ps_args)), "up Up\nfrozen Exited (137)\n");
-    // top's header, and its first row's user, pid, parent and command.
+    // top's header, and its first row's user, pid, parent and command (the
+    // columns' widths follow the elapsed times, which differ between the
+    // two: words, not spacing).
     let shape = |out: String| -> Vec<String> {
         let lines: Vec<&str> = out.lines().collect();
         let row: Vec<&str> = lines[1].split_whitespace().collect();
-        vec![lines[0].to_string(), format!("{} {} {} {}", row[0], row[1], row[2], row[7..].join(" "))]
+        let header = lines[0].split_whitespace().collect::<Vec<_>>().join(" ");
+        vec![header, format!("{} {} {} {}", row[0], row[1], row[2], row[7..].join(" "))]
     };
     assert_eq!(shape(env.ok(&["top", "up"])), shape(podman.ok(&["top", "up"])));
 }
