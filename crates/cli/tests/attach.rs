@@ -153,5 +153,16 @@ fn an_attached_runs_output_is_in_its_log_too() {
     assert_eq!((o.status.code(), stdout(&o).as_str(), stderr(&o).as_str()), (Some(2), "out\n", "err\n"));
     let o = env.run(&["logs", "att"]);
     assert_eq!((stdout(&o).as_str(), stderr(&o).as_str()), ("out\n", "err\n"));
+    // Its monitor ends with it (it once held berth's end of the socket pair
+    // and waited for berth to close it): its flock is free at once.
+    let id = env.ok(&["ps", "-a", "--no-trunc", "-q"]);
+    let lock = env.runroot.join("locks").join(format!("{}.monitor", id.trim()));
+    let free =
+        || std::process::Command::new("flock").args(["-n", "-s"]).arg(&lock).arg("true").status().unwrap().success();
+    let deadline = Instant::now() + Duration::from_millis(1500);
+    while !free() {
+        assert!(Instant::now() < deadline, "the monitor outlived its container");
+        std::thread::sleep(Duration::from_millis(20));
+    }
     env.ok(&["rm", "att"]);
 }

@@ -47,19 +47,25 @@ impl Engine {
     /// The caller must have called [`super::protect_exe`] first and must
     /// have no other threads: the monitor is a fork of this process.
     pub fn start_detached(&self, c: &mut Container) -> Result<()> {
-        self.spawn_monitor(c, None)
+        self.spawn_monitor(c, false).map(|_| ())
     }
 
     /// [`Engine::start_detached`], with a client attached before the
     /// container starts (nothing it writes is missed): our end of it, for
     /// [`super::attach::Client`].
     pub fn start_attached(&self, c: &mut Container) -> Result<OwnedFd> {
-        let (ours, theirs) = super::attach::pair().ctx(|| "creating the attach socket pair".into())?;
-        self.spawn_monitor(c, Some(theirs))?;
-        Ok(ours)
+        self.spawn_monitor(c, true)?.ok_or_else(|| Error::new("internal error: no attach socket"))
     }
 
-    fn spawn_monitor(&self, c: &mut Container, first_client: Option<OwnedFd>) -> Result<()> {
+    /// Fork the monitor; with `attach`, connected to it by a socket pair
+    /// (our end returned).
+    fn spawn_monitor(&self, c: &mut Container, attach: bool) -> Result<Option<OwnedFd>> {
+        let (ours, first_client) = if attach {
+            let (ours, theirs) = super::attach::pair().ctx(|| "creating the attach socket pair".into())?;
+            (Some(ours), Some(theirs))
+        } else {
+            (None, None)
+        };
         let lock = self.lock_container(&c.id)?;
         {
             // Not open across the fork: an SQLite connection must not be used
@@ -84,6 +90,9 @@ impl Engine {
         match unsafe { sys::process::fork() }.ctx(|| "forking the container's monitor".into())? {
             Forked::Child => {
                 drop(report_r);
+                // Our end is berth's: held here too, it would never see
+                // berth close it.
+                drop(ours);
                 // A session of its own: no terminal, and no signal aimed at
                 // the user's shell job reaches it.
                 let _ = rustix::process::setsid();
@@ -110,7 +119,7 @@ impl Engine {
         match Report::decode(&report) {
             Some(Ok(())) => {
                 *c = db.get(&c.id)?.ok_or_else(|| Error::not_found(format!("container {} was removed", c.name)))?;
-                Ok(())
+                Ok(ours)
             }
             Some(Err(e)) => Err(e),
             None => {
