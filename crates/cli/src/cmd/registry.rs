@@ -302,6 +302,10 @@ mod terminal {
             Some(p) => Ok(p),
             None => {
                 let _ = rustix::process::kill_process(rustix::process::getpid(), rustix::process::Signal::INT);
+                // The signal may be taken by another of our threads (the
+                // registry client's): wait for it to end us rather than
+                // racing it to an ordinary exit (seen under load: exit 125).
+                std::thread::sleep(std::time::Duration::from_secs(5));
                 Err(io::Error::new(io::ErrorKind::Interrupted, "interrupted"))
             }
         }
