@@ -301,10 +301,13 @@ mod terminal {
         match read? {
             Some(p) => Ok(p),
             None => {
+                // As ctrl-c at the shell: SIGINT ends us, even if we were
+                // started with it ignored or blocked (a background job's).
+                let _ = engine::containers::reset_signals();
                 let _ = rustix::process::kill_process(rustix::process::getpid(), rustix::process::Signal::INT);
-                // The signal may be taken by another of our threads (the
-                // registry client's): wait for it to end us rather than
-                // racing it to an ordinary exit (seen under load: exit 125).
+                // Another of our threads (the registry client's) may take
+                // it: wait for it to end us rather than racing it to an
+                // ordinary exit.
                 std::thread::sleep(std::time::Duration::from_secs(5));
                 Err(io::Error::new(io::ErrorKind::Interrupted, "interrupted"))
             }

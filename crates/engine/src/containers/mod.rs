@@ -42,6 +42,9 @@ pub use self::inspect::Details;
 pub use self::naming::new_id;
 pub use self::top::Process;
 pub use runtime::OCI_VERSION;
+/// Every signal to its default action, none blocked (for a front end that
+/// ends itself by a signal, whatever it inherited).
+pub use sys::signal::reset_for_exec as reset_signals;
 pub use sys::signal::{parse as parse_signal, Signal};
 
 use self::db::{Db, Written};
