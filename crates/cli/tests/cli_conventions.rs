@@ -29,13 +29,8 @@ fn require_root() {
 fn setup() -> (Env, Podman) {
     require_root();
     let env = Env::new();
-    let podman = Podman::new();
-    let rootfs = env.path("bb.tar");
-    std::fs::write(&rootfs, busybox_layer()).unwrap();
+    let podman = Podman::beside(&env);
     write_oci_archive(&env.path("loaded.tar"), Some("localhost/loaded:latest"), &[busybox_layer()], json!(null));
-    let import = ["import", "-q", "--change", "CMD [\"sh\"]", rootfs.to_str().unwrap(), "localhost/bb"];
-    env.ok(&import);
-    podman.ok(&import);
     let create = ["create", "--pull=never", "--name", "first", "--name", "c1", "localhost/bb", "true"];
     env.ok(&create);
     podman.ok(&create);

@@ -17,12 +17,7 @@ use common::*;
 fn both() -> (Env, Podman) {
     require_root();
     let env = Env::new();
-    let podman = Podman::new();
-    let rootfs = env.path("bb.tar");
-    std::fs::write(&rootfs, busybox_layer()).unwrap();
-    let import = ["import", "-q", "--change", "CMD [\"sh\"]", rootfs.to_str().unwrap(), "localhost/bb"];
-    env.ok(&import);
-    podman.ok(&import);
+    let podman = Podman::beside(&env);
     (env, podman)
 }
 

@@ -260,12 +260,7 @@ fn side_by_side_with_podman() {
     require_root();
     let env = Env::new();
     let _c = Cleanup(&env);
-    let podman = Podman::new();
-    let rootfs = env.path("bb.tar");
-    std::fs::write(&rootfs, busybox_layer()).unwrap();
-    let import = ["import", "-q", "--change", "CMD [\"sh\"]", rootfs.to_str().unwrap(), "localhost/bb"];
-    env.ok(&import);
-    podman.ok(&import);
+    let podman = Podman::beside(&env);
     for args in [
         &["run", "-d", "--pull=never", "--name", "up", "localhost/bb", "sleep", "100"][..],
         &["run", "-d", "--pull=never", "--name", "frozen", "localhost/bb", "sleep", "100"],

@@ -34,6 +34,18 @@ impl Podman {
         Podman { dir: owned.path().to_path_buf(), owned: Some(owned), driver: "vfs" }
     }
 
+    /// [`Podman::new`], and the same busybox tarball imported into it and
+    /// into `env`'s store as `localhost/bb` (CMD sh): the two sides alike.
+    pub fn beside(env: &Env) -> Podman {
+        let podman = Podman::new();
+        let rootfs = env.path("bb.tar");
+        std::fs::write(&rootfs, super::busybox_layer()).unwrap();
+        let import = ["import", "-q", "--change", "CMD [\"sh\"]", rootfs.to_str().unwrap(), "localhost/bb"];
+        env.ok(&import);
+        podman.ok(&import);
+        podman
+    }
+
     /// [`Podman::new`] with another storage driver (`overlay` to compare
     /// what `info` says of it).
     pub fn with_driver(driver: &'static str) -> Podman {
