@@ -34,6 +34,9 @@ pub struct Cli {
     /// Log messages above specified level (error, warn, info, debug, trace)
     #[arg(long = "log-level", global = true, default_value = "warn", value_parser = ["error", "warn", "info", "debug", "trace"])]
     pub log_level: String,
+    /// Path to the OCI-compatible binary used to run containers.
+    #[arg(long, global = true)]
+    pub runtime: Option<String>,
     #[command(subcommand)]
     pub cmd: Cmd,
 }

@@ -86,6 +86,8 @@ fn run(cli: Cli) -> Result<u8, CliError> {
         Cmd::Logout(a) => return cmd::registry::logout(a),
         _ => {}
     }
+    // podman resolves it before any command, and fails every one for a bad one.
+    let oci_runtime = cli.runtime.as_deref().map(engine::containers::find_runtime).transpose()?;
     let engine = Engine::open(&cli.root, &cli.runroot, cli.storage_driver.as_deref())?;
     tracing::debug!(root = %cli.root.display(), runroot = %cli.runroot.display(), "opened image store");
     match cli.cmd {
@@ -103,8 +105,12 @@ fn run(cli: Cli) -> Result<u8, CliError> {
         Cmd::Push(a) | Cmd::Image { cmd: ImageCmd::Push(a) } => cmd::registry::push(&engine, &a),
         // Handled above, before the store is opened.
         Cmd::Login(_) | Cmd::Logout(_) => Ok(0),
-        Cmd::Create(a) | Cmd::Container { cmd: ContainerCmd::Create(a) } => cmd::containers::create(&engine, &a),
-        Cmd::Run(a) | Cmd::Container { cmd: ContainerCmd::Run(a) } => cmd::containers::run(&engine, &a),
+        Cmd::Create(a) | Cmd::Container { cmd: ContainerCmd::Create(a) } => {
+            cmd::containers::create(&engine, &a, oci_runtime.as_ref())
+        }
+        Cmd::Run(a) | Cmd::Container { cmd: ContainerCmd::Run(a) } => {
+            cmd::containers::run(&engine, &a, oci_runtime.as_ref())
+        }
         Cmd::Rm(a) | Cmd::Container { cmd: ContainerCmd::Rm(a) } => cmd::containers::rm(&engine, &a),
         Cmd::Ps(a) | Cmd::Container { cmd: ContainerCmd::Ps(a) | ContainerCmd::List(a) } => {
             cmd::containers::ps(&engine, &a)

@@ -412,7 +412,7 @@ fn container_doc(d: &Details) -> Doc {
         "HostsPath": "",
         "StaticDir": d.data_dir.display().to_string(),
         "OCIConfigPath": d.config_path.display().to_string(),
-        "OCIRuntime": "berth-runtime",
+        "OCIRuntime": c.oci_runtime.as_ref().map_or("berth-runtime", |r| r.name.as_str()),
         "ConmonPidFile": "",
         "PidFile": "",
         "Name": c.name,

@@ -8,7 +8,7 @@ use engine::containers::attached::Attached;
 use engine::containers::mounts;
 use engine::containers::resources::{self, Limits};
 use engine::containers::restart::RestartPolicy;
-use engine::containers::{Container, CreateSpec, State, DEFAULT_STOP_TIMEOUT};
+use engine::containers::{Container, CreateSpec, OciRuntime, State, DEFAULT_STOP_TIMEOUT};
 use engine::{Engine, ErrorKind};
 use serde_json::{json, Value};
 
@@ -324,6 +324,8 @@ fn create_spec(a: &CreateArgs, auto_remove: bool) -> Result<CreateSpec> {
             None => RestartPolicy::No,
         },
         create_command: std::env::args().collect(),
+        // The global --runtime: set by the caller.
+        oci_runtime: None,
     })
 }
 
@@ -370,8 +372,14 @@ fn shm_size(flag: Option<&str>) -> Result<Option<u64>> {
     }
 }
 
-fn create_container(engine: &Engine, a: &CreateArgs, auto_remove: bool) -> Result<Container> {
-    let spec = create_spec(a, auto_remove)?;
+fn create_container(
+    engine: &Engine,
+    a: &CreateArgs,
+    auto_remove: bool,
+    runtime: Option<&OciRuntime>,
+) -> Result<Container> {
+    let mut spec = create_spec(a, auto_remove)?;
+    spec.oci_runtime = runtime.cloned();
     // podman's check, before anything is made.
     if let Some(path) = &a.cidfile {
         if std::path::Path::new(path).exists() {
@@ -402,20 +410,21 @@ fn create_container(engine: &Engine, a: &CreateArgs, auto_remove: bool) -> Resul
     Ok(c)
 }
 
-pub fn create(engine: &Engine, a: &CreateArgs) -> Result<u8> {
-    let c = create_container(engine, a, false)?;
+/// `create`; `runtime`: the global `--runtime`, resolved.
+pub fn create(engine: &Engine, a: &CreateArgs, runtime: Option<&OciRuntime>) -> Result<u8> {
+    let c = create_container(engine, a, false, runtime)?;
     out(&format!("{}\n", c.id))?;
     Ok(0)
 }
 
 /// `run` without `-d`: the container's exit code is ours (podman's rule);
 /// failures before it ran are 125.
-pub fn run(engine: &Engine, a: &RunArgs) -> Result<u8> {
+pub fn run(engine: &Engine, a: &RunArgs, runtime: Option<&OciRuntime>) -> Result<u8> {
     if a.create.tty && a.create.interactive && !std::io::stdin().is_terminal() {
         // podman's words; it runs the container all the same.
         tracing::warn!("The input device is not a TTY. The --tty and --interactive flags might not work properly");
     }
-    let mut c = create_container(engine, &a.create, a.rm)?;
+    let mut c = create_container(engine, &a.create, a.rm, runtime)?;
     if a.detach {
         // Once it runs, its monitor removes it after the exit (`--rm`).
         return match engine.start_detached(&mut c) {

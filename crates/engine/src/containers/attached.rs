@@ -199,9 +199,9 @@ impl crate::Engine {
 
     /// A function that sends a signal to container `id`'s init.
     fn signaller(&self, id: &str) -> impl Fn(Signal) + Send + 'static {
-        let (root, id) = (self.runtime_root(), id.to_string());
+        let (root, ext, id) = (self.runtime_root(), self.ext_dir(), id.to_string());
         move |sig| {
-            if let Err(e) = runtime::container::kill(&root, &id, sig, false) {
+            if let Err(e) = super::external::signal(&root, &ext, &id, sig, false) {
                 tracing::debug!("forwarding {sig:?} to {id}: {e}");
             }
         }

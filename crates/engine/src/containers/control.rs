@@ -52,7 +52,7 @@ impl Engine {
                 current.state.as_str()
             )));
         }
-        runtime::container::kill(&self.runtime_root(), &c.id, sig, false)?;
+        self.signal_container(&c.id, sig, false)?;
         if current.state == State::Paused && sig == Signal::KILL {
             self.thaw_locked(&c.id);
         }

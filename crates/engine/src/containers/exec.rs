@@ -52,6 +52,9 @@ impl Engine {
     pub fn exec_attached(&self, c: &Container, spec: &ExecSpec) -> Result<i32> {
         use runtime::container as rt;
         let (lock, process) = self.exec_prepare(c, spec)?;
+        if self.ext_state(&c.id).is_some() {
+            return self.ext_exec_attached(c, &process, spec.terminal, spec.interactive, lock);
+        }
         wait_single_threaded()?;
         let wiring = stdio::Wiring::new(spec.terminal, spec.interactive)?;
         let opts = self.exec_options(c, process, wiring.for_container());
@@ -120,10 +123,13 @@ impl Engine {
     ) -> i32 {
         let started = (|| {
             stdio_to_null().ctx(|| "pointing the exec keeper's stdio at /dev/null".into())?;
+            if self.ext_state(&c.id).is_some() {
+                return self.ext_exec_detached(c, &process);
+            }
             let null = || dev_null().ctx(|| "opening /dev/null".into());
             let stdio = runtime::container::Stdio { stdin: null()?, stdout: null()?, stderr: null()? };
             let opts = self.exec_options(c, process, Arc::new(stdio));
-            runtime::container::exec(&opts).map_err(exec_error)
+            runtime::container::exec(&opts).map_err(exec_error).map(|e| (e.pid, e.terminal))
         })();
         drop(lock);
         let execed = match started {
@@ -135,7 +141,8 @@ impl Engine {
         };
         Report::send(&report, Ok(()));
         drop(report);
-        if let Some(master) = execed.terminal {
+        let (pid, terminal) = execed;
+        if let Some(master) = terminal {
             // Threads only now: the process was forked while we had one.
             // Its output goes nowhere, but the terminal must stay open (its
             // last close hangs the process up) and must not fill up.
@@ -150,7 +157,7 @@ impl Engine {
                 }
             });
         }
-        wait_exit(execed.pid);
+        wait_exit(pid);
         0
     }
 

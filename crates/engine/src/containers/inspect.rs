@@ -53,13 +53,7 @@ impl Engine {
         };
         let layers = self.layers()?;
         let image = self.find(&c.image_id).ok().flatten();
-        let cgroup_path = if c.state.is_live() {
-            runtime::container::load(&self.runtime_root(), &c.id)
-                .ok()
-                .and_then(|(_, _, st, _)| st.cgroup.and_then(|cg| cg.cgroup_path()))
-        } else {
-            None
-        };
+        let cgroup_path = if c.state.is_live() { self.container_cgroup_path(&c.id) } else { None };
         let size = if size {
             let rw = self.changes_size(&c)?;
             Some((rw, rw + image.as_ref().map_or(0, |i| i.size)))

@@ -103,6 +103,7 @@ impl Engine {
                 .chain(spec.labels.iter().cloned())
                 .collect(),
             version: 0,
+            oci_runtime: spec.oci_runtime.clone(),
         };
         // Volumes are made and recorded with the container under the
         // volumes lock: a prune in between would take them.
@@ -155,6 +156,9 @@ impl Engine {
             layers.unmount(&id)?;
             copied?;
             let mut config = config?;
+            if spec.oci_runtime.is_some() {
+                config["ociVersion"] = super::external::EXTERNAL_OCI_VERSION.into();
+            }
             spec_limits.apply(&mut config)?;
             if let Some(list) = config["mounts"].as_array_mut() {
                 list.extend(self.oci_mounts(&c.mounts)?);
@@ -260,10 +264,9 @@ impl Engine {
     /// frozen process acts on no signal.
     pub(super) fn stop(&self, c: &Container, timeout: Duration) {
         use sys::signal::Signal;
-        let rt = self.runtime_root();
         if !timeout.is_zero() {
             let first = c.stop_signal.as_deref().and_then(super::parse_signal).unwrap_or(Signal::TERM);
-            if let Err(e) = runtime::container::kill(&rt, &c.id, first, false) {
+            if let Err(e) = self.signal_container(&c.id, first, false) {
                 tracing::debug!("{first:?} to {}: {e}", c.id);
             }
             self.thaw_locked(&c.id);
@@ -283,7 +286,7 @@ impl Engine {
             );
         }
         // Thaws a frozen cgroup too.
-        if let Err(e) = runtime::container::kill(&rt, &c.id, Signal::KILL, true) {
+        if let Err(e) = self.signal_container(&c.id, Signal::KILL, true) {
             tracing::debug!("SIGKILL to {}: {e}", c.id);
         }
         self.thaw_locked(&c.id);
@@ -293,7 +296,7 @@ impl Engine {
     /// there (created only, or already deleted) is fine.
     pub(super) fn delete_runtime_state(&self, id: &str) -> Result<()> {
         match runtime::container::delete(&self.runtime_root(), id, true) {
-            Ok(()) | Err(runtime::Error::NotFound(_)) => Ok(()),
+            Ok(()) | Err(runtime::Error::NotFound(_)) => self.ext_delete(id),
             Err(e) => Err(e.into()),
         }
     }

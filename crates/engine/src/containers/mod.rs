@@ -12,6 +12,7 @@ mod control;
 mod db;
 mod etc_files;
 mod exec;
+mod external;
 mod inspect;
 mod lifecycle;
 mod lock;
@@ -38,6 +39,7 @@ use std::time::{Duration, Instant, SystemTime};
 use serde::{Deserialize, Serialize};
 
 pub use self::exec::ExecSpec;
+pub use self::external::{find_runtime, OciRuntime};
 pub use self::inspect::Details;
 pub use self::naming::new_id;
 pub use self::top::Process;
@@ -162,6 +164,10 @@ pub struct Container {
     /// The record's version in the database, for compare-and-swap updates.
     #[serde(skip)]
     pub(crate) version: i64,
+    /// The external OCI runtime that runs it (`--runtime`); the in-process
+    /// one without.
+    #[serde(default)]
+    pub oci_runtime: Option<OciRuntime>,
 }
 
 impl Container {
@@ -215,6 +221,8 @@ pub struct CreateSpec {
     pub stop_timeout: Option<u64>,
     /// The command line that asked for it, kept for inspect.
     pub create_command: Vec<String>,
+    /// Run it with this OCI runtime (`--runtime`) instead of the in-process one.
+    pub oci_runtime: Option<OciRuntime>,
 }
 
 impl Engine {
@@ -314,7 +322,7 @@ impl Engine {
     fn init_alive(&self, id: &str) -> bool {
         match runtime::container::load(&self.runtime_root(), id) {
             Ok((_, _, _, status)) => !matches!(status, runtime::state::Status::Stopped),
-            Err(_) => false,
+            Err(_) => self.ext_alive(id),
         }
     }
 }

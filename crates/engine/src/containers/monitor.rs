@@ -192,7 +192,7 @@ impl Engine {
             let (code, started_at, clients) = running.serve();
             let _ = std::fs::remove_file(self.attach_dir().join(&c.id));
             // Before `finish_locked` deletes its cgroup.
-            let oom = runtime::container::oom_kills(&self.runtime_root(), &c.id).is_ok_and(|n| n > 0);
+            let oom = self.container_oom_killed(&c.id);
             let again = match self.lock_container(&c.id) {
                 Ok(lock) => {
                     self.finish_locked(&db, &mut c, Some(started_at), Some(code));
@@ -280,33 +280,37 @@ impl Engine {
         // Last before the runtime: from here on `finish_locked` unmounts.
         self.layers()?.mount(&c.id)?;
         let root = self.runtime_root();
-        let opts = CreateOptions {
-            root: root.clone(),
-            id: c.id.clone(),
-            bundle: self.bundle_dir(&c.id),
-            pid_file: None,
-            console_socket: None,
-            no_pivot: false,
-            no_new_keyring: false,
-            preserve_fds: 0,
-            // The runtime hands us the terminal's master instead of sending it.
-            foreground: c.terminal,
-            systemd_cgroup: false,
-            stdio: Some(Arc::new(stdio)),
-            // Ours, not the container's: held by an init that never starts, they would block every `rm` for good.
-            close_in_init: [lock.raw_fd(), alive.as_fd().as_raw_fd()]
-                .into_iter()
-                .chain(report.map(|r| r.as_raw_fd()))
-                .collect(),
-        };
         let dir = self.attach_dir();
         sys::fs::create_private_dir(&dir, 0o700).ctx(|| format!("creating {}", dir.display()))?;
         let listener = attach::listen(&dir, &c.id).ctx(|| format!("listening on {}", dir.join(&c.id).display()))?;
-        let created = rt::create(&opts)?;
-        drop(opts);
-        super::loopback::bring_up(created.state.pid)?;
+        let (pid, master) = match &c.oci_runtime {
+            Some(ext) => self.ext_create(c, ext, stdio)?,
+            None => {
+                let opts = CreateOptions {
+                    root: root.clone(),
+                    id: c.id.clone(),
+                    bundle: self.bundle_dir(&c.id),
+                    pid_file: None,
+                    console_socket: None,
+                    no_pivot: false,
+                    no_new_keyring: false,
+                    preserve_fds: 0,
+                    // The runtime hands us the terminal's master instead of sending it.
+                    foreground: c.terminal,
+                    systemd_cgroup: false,
+                    stdio: Some(Arc::new(stdio)),
+                    // Ours, not the container's: held by an init that never starts, they would block every `rm` for good.
+                    close_in_init: [lock.raw_fd(), alive.as_fd().as_raw_fd()]
+                        .into_iter()
+                        .chain(report.map(|r| r.as_raw_fd()))
+                        .collect(),
+                };
+                let created = rt::create(&opts)?;
+                (created.state.pid, created.terminal)
+            }
+        };
+        super::loopback::bring_up(pid)?;
         let started_at = SystemTime::now();
-        let pid = created.state.pid;
         let monitor = rustix::process::getpid().as_raw_nonzero().get();
         let running = change(db, &c.id, |r| {
             r.state = State::Running;
@@ -321,11 +325,14 @@ impl Engine {
             true
         })?;
         *c = running.ok_or_else(|| Error::new(format!("container {} vanished while starting", c.name)))?;
-        rt::start(&root, &c.id)?;
+        match c.oci_runtime {
+            Some(_) => self.ext_start(&c.id)?,
+            None => rt::start(&root, &c.id)?,
+        }
         let mut outputs = outputs;
         let mut stdin = keep_stdin;
         let mut terminal = None;
-        if let Some(master) = created.terminal {
+        if let Some(master) = master {
             let dup = |fd: &OwnedFd| rustix::io::fcntl_dupfd_cloexec(fd, 3).ctx(|| "duplicating the terminal".into());
             if c.interactive {
                 stdin = Some(dup(&master)?);

@@ -29,7 +29,7 @@ impl Engine {
                 )));
             }
         }
-        runtime::container::pause(&self.runtime_root(), &c.id)?;
+        self.freeze_container(&c.id, true)?;
         let paused = change(&db, &c.id, |r| {
             let running = r.state == State::Running;
             if running {
@@ -40,7 +40,7 @@ impl Engine {
         if !matches!(paused, Ok(Some(ref r)) if r.state == State::Paused) {
             // Not recorded: do not leave it frozen behind a record that
             // says otherwise.
-            let _ = runtime::container::resume(&self.runtime_root(), &c.id);
+            let _ = self.freeze_container(&c.id, false);
             paused?;
             return Err(Error::new(format!("container {} changed while it was being paused", c.id)));
         }
@@ -55,7 +55,7 @@ impl Engine {
         if current.state != State::Paused {
             return Err(Error::new(format!("\"{}\" is not paused, can't unpause: container state improper", c.id)));
         }
-        runtime::container::resume(&self.runtime_root(), &c.id)?;
+        self.freeze_container(&c.id, false)?;
         change(&db, &c.id, |r| {
             let paused = r.state == State::Paused;
             if paused {
@@ -70,10 +70,8 @@ impl Engine {
     /// held): what stop, kill and rm -f do to a paused container once it
     /// has been signalled. Best effort: it may have exited meanwhile.
     pub(super) fn thaw_locked(&self, id: &str) {
-        let rt = self.runtime_root();
-        let frozen = matches!(runtime::container::load(&rt, id), Ok((_, _, _, runtime::state::Status::Paused)));
-        if frozen {
-            if let Err(e) = runtime::container::resume(&rt, id) {
+        if self.container_frozen(id) {
+            if let Err(e) = self.freeze_container(id, false) {
                 tracing::debug!("thawing {id}: {e}");
             }
         }

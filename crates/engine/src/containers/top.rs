@@ -65,7 +65,7 @@ impl Engine {
         if current.state != State::Running || !self.init_alive(&c.id) {
             return Err(Error::new("top can only be used on running containers"));
         }
-        let host_pids = runtime::container::pids(&self.runtime_root(), &c.id)?;
+        let host_pids = self.container_pids(&c.id)?;
         let rootfs = self.rootfs_of(&c.id);
         let (users, groups) = rootfs.as_deref().map(spec::account_names).unwrap_or_default();
         let (host_users, host_groups) = spec::account_names(Path::new("/"));

@@ -1,0 +1,383 @@
+//! `--runtime runc|crun|PATH`: containers run by an external OCI runtime
+//! under berth's monitor, checked against what the runtime itself reports
+//! (`runc state`), the host's /proc and cgroupfs: exit codes, detached
+//! runs with logs, stop and rm, a terminal through a real pty, exec, pause,
+//! memory limits, crun on this hybrid-cgroup host, and podman's errors for
+//! a runtime that is not there.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::fs::File;
+use std::io::{Read as _, Write as _};
+use std::os::fd::OwnedFd;
+use std::os::unix::process::CommandExt as _;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::containers::Cleanup;
+use common::*;
+use rustix::pty::OpenptFlags;
+
+/// The runtime's binary, or `None` (the test is skipped, saying why).
+fn runtime(name: &str) -> Option<PathBuf> {
+    for dir in ["/usr/sbin", "/usr/bin", "/usr/local/bin", "/usr/local/sbin", "/sbin", "/bin"] {
+        let p = Path::new(dir).join(name);
+        if p.exists() {
+            return Some(p);
+        }
+    }
+    eprintln!("SKIPPED: no {name} binary on this host (scripts/install.sh installs it)");
+    None
+}
+
+/// `RUNTIME --root <runroot>/ext/<name> ARGS`: what the runtime itself says.
+fn ask(env: &Env, rt: &Path, args: &[&str]) -> std::process::Output {
+    let name = rt.file_name().unwrap();
+    Command::new(rt).arg("--root").arg(env.runroot.join("ext").join(name)).args(args).output().unwrap()
+}
+
+/// The runtime's status of container `id` ("running", "paused"...), or
+/// `None` if it does not know it.
+fn rt_status(env: &Env, rt: &Path, id: &str) -> Option<String> {
+    let o = ask(env, rt, &["state", id]);
+    if !o.status.success() {
+        return None;
+    }
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    Some(v["status"].as_str().unwrap().to_string())
+}
+
+fn inspect(env: &Env, name: &str, format: &str) -> String {
+    env.ok(&["inspect", "--format", format, name]).trim().to_string()
+}
+
+fn status(env: &Env, name: &str) -> String {
+    env.ok(&["ps", "-a", "--format", "{{.Names}} {{.Status}}"])
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("{name} ")).map(String::from))
+        .unwrap_or_default()
+}
+
+/// Field `n` (1-based, as proc(5) numbers them) of /proc/PID/stat.
+fn stat_field(pid: &str, n: usize) -> String {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let rest = &stat[stat.rfind(')').unwrap() + 2..];
+    rest.split(' ').nth(n - 3).unwrap().to_string()
+}
+
+/// What berth keeps in `<runroot>/ext` about containers (not the runtimes' roots).
+fn ext_files(env: &Env) -> Vec<String> {
+    let Ok(dir) = std::fs::read_dir(env.runroot.join("ext")) else { return Vec::new() };
+    let mut names: Vec<String> = dir
+        .flatten()
+        .filter(|e| e.file_type().unwrap().is_file())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+/// The host directory of the cgroup `controller` process `pid` is in (v1).
+fn cgroup_dir(pid: &str, controller: &str) -> PathBuf {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+    let path = text
+        .lines()
+        .find_map(|l| {
+            let mut f = l.splitn(3, ':');
+            let (_, ctrls, path) = (f.next()?, f.next()?, f.next()?);
+            ctrls.split(',').any(|c| c == controller).then(|| path.to_string())
+        })
+        .unwrap_or_else(|| panic!("no {controller} cgroup in {text}"));
+    Path::new("/sys/fs/cgroup").join(controller).join(path.trim_start_matches('/'))
+}
+
+#[test]
+fn runc_runs_the_container_and_its_exit_code_comes_back() {
+    let Some(runc) = runtime("runc") else { return };
+    let (env, _) = Env::with_busybox();
+    let _c = Cleanup(&env);
+    // Its own pid namespace (the shell is pid 1), output on the right
+    // streams, the exit code through.
+    let script = "grep ^Pid: /proc/self/status; echo pid=$$; echo err >&2; exit 3";
+    let o = env.run(&["run", "--rm", "--runtime", "runc", "bb", "sh", "-c", script]);
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    assert!(stdout(&o).contains("pid=1\n"), "{}", stdout(&o));
+    assert_eq!(stderr(&o), "err\n");
+    assert_eq!(env.ok(&["ps", "-a", "-q"]), "", "--rm removed it");
+    assert_eq!(ext_files(&env), Vec::<String>::new(), "nothing left in <runroot>/ext");
+    // The global flag before the command works too, by path as well;
+    // inspect names the runtime as given (podman's OCIRuntime).
+    let rt = runc.to_str().unwrap();
+    env.ok(&["--runtime", rt, "create", "--name", "bypath", "bb", "true"]);
+    env.ok(&["create", "--runtime", "runc", "--name", "byname", "bb", "true"]);
+    env.ok(&["create", "--name", "own", "bb", "true"]);
+    assert_eq!(inspect(&env, "bypath", "{{.OCIRuntime}}"), rt);
+    assert_eq!(inspect(&env, "byname", "{{.OCIRuntime}}"), "runc");
+    assert_eq!(inspect(&env, "own", "{{.OCIRuntime}}"), "berth-runtime");
+    // A created container starts with its runtime (the record keeps it).
+    let o = env.run(&["start", "-a", "byname"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(status(&env, "byname").starts_with("Exited (0)"), "{}", status(&env, "byname"));
+}
+
+#[test]
+fn detached_with_runc_logs_stop_and_rm() {
+    let Some(runc) = runtime("runc") else { return };
+    let (env, _) = Env::with_busybox();
+    let _c = Cleanup(&env);
+    let script = "echo started; trap 'echo term; exit 7' TERM; while :; do sleep 0.1; done";
+    let id = env.ok(&["run", "-d", "--runtime", "runc", "--name", "d", "bb", "sh", "-c", script]);
+    let id = id.trim();
+    // runc has it, running; berth's monitor is its init's parent.
+    assert_eq!(rt_status(&env, &runc, id).as_deref(), Some("running"));
+    let pid = inspect(&env, "d", "{{.State.Pid}}");
+    let monitor = inspect(&env, "d", "{{.State.ConmonPid}}");
+    assert_eq!(stat_field(&pid, 4), monitor, "the monitor is the init's parent");
+    assert!(status(&env, "d").starts_with("Up "), "{}", status(&env, "d"));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !env.ok(&["logs", "d"]).contains("started") {
+        assert!(Instant::now() < deadline, "never logged");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // top lists its processes from its cgroup.
+    assert!(env.ok(&["top", "d"]).contains("while :"), "{}", env.ok(&["top", "d"]));
+    // stop: SIGTERM reaches the process through runc, the exit is recorded.
+    env.ok(&["stop", "d"]);
+    assert!(status(&env, "d").starts_with("Exited (7)"), "{}", status(&env, "d"));
+    assert_eq!(env.ok(&["logs", "d"]), "started\nterm\n");
+    // Deleted from runc at the exit: its state and cgroup are gone.
+    assert_eq!(rt_status(&env, &runc, id), None);
+    assert!(!Path::new(&format!("/proc/{pid}")).exists() || stat_field(&pid, 4) != monitor);
+    // Started again, with runc again; then rm -f.
+    env.ok(&["start", "d"]);
+    assert_eq!(rt_status(&env, &runc, id).as_deref(), Some("running"));
+    env.ok(&["rm", "-f", "-t", "0", "d"]);
+    assert_eq!(rt_status(&env, &runc, id), None);
+    assert_eq!(env.ok(&["ps", "-a", "-q"]), "");
+    assert_eq!(ext_files(&env), Vec::<String>::new(), "nothing left in <runroot>/ext");
+}
+
+#[test]
+fn pause_kill_and_a_memory_limit_with_runc() {
+    let Some(runc) = runtime("runc") else { return };
+    let (env, _) = Env::with_busybox();
+    let _c = Cleanup(&env);
+    let id = env.ok(&["run", "-d", "-m", "64m", "--runtime", "runc", "--name", "lim", "bb", "sleep", "100"]);
+    let id = id.trim();
+    let pid = inspect(&env, "lim", "{{.State.Pid}}");
+    // The limit is in the cgroup runc made for it.
+    let mem = cgroup_dir(&pid, "memory");
+    assert!(mem.to_string_lossy().contains(id), "{}", mem.display());
+    let limit = std::fs::read_to_string(mem.join("memory.limit_in_bytes")).unwrap();
+    assert_eq!(limit.trim(), (64u64 << 20).to_string());
+    // pause/unpause go through runc's freezer.
+    env.ok(&["pause", "lim"]);
+    assert_eq!(rt_status(&env, &runc, id).as_deref(), Some("paused"));
+    assert_eq!(inspect(&env, "lim", "{{.State.Status}}"), "paused");
+    env.ok(&["unpause", "lim"]);
+    assert_eq!(rt_status(&env, &runc, id).as_deref(), Some("running"));
+    // kill (SIGKILL, through runc): it dies of it.
+    env.ok(&["kill", "lim"]);
+    assert_eq!(env.ok(&["wait", "lim"]).trim(), "137");
+    assert!(!mem.exists(), "the cgroup went with the container");
+    env.ok(&["rm", "lim"]);
+}
+
+#[test]
+fn exec_into_a_runc_container() {
+    let Some(_) = runtime("runc") else { return };
+    let (env, _) = Env::with_busybox();
+    let _c = Cleanup(&env);
+    env.ok(&["run", "-d", "--runtime", "runc", "--name", "ex", "bb", "sleep", "100"]);
+    // Its exit code and streams.
+    let o = env.run(&["exec", "ex", "sh", "-c", "echo out; echo err >&2; echo $$ > /tmp/pid; exit 5"]);
+    assert_eq!((o.status.code(), stdout(&o).as_str(), stderr(&o).as_str()), (Some(5), "out\n", "err\n"));
+    // In the container's pid namespace (not its init).
+    let pid = env.ok(&["exec", "ex", "cat", "/tmp/pid"]);
+    assert_ne!(pid.trim(), "1");
+    // -i: our stdin reaches it.
+    let mut child = env.cmd(&["exec", "-i", "ex", "cat"]).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
+    child.stdin.take().unwrap().write_all(b"piped in\n").unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert_eq!((o.status.code(), stdout(&o).as_str()), (Some(0), "piped in\n"));
+    // A command not found: podman's 127.
+    let o = env.run(&["exec", "ex", "nosuch"]);
+    assert_eq!(o.status.code(), Some(127), "{}", stderr(&o));
+    // -d: it runs on in the container.
+    env.ok(&["exec", "-d", "ex", "sleep", "77"]);
+    assert!(env.ok(&["top", "ex"]).contains("sleep 77"), "{}", env.ok(&["top", "ex"]));
+    // -t on a pty of its own, not ours.
+    let mut t = OnPty::spawn(&env, &["exec", "-it", "ex", "sh", "-c", "tty; echo done; exit 6"], 24, 80);
+    t.expect("done");
+    assert_eq!(t.exit_code(), 6, "{}", t.shown);
+    assert!(t.shown.contains("/dev/pts/"), "{}", t.shown);
+}
+
+#[test]
+fn run_it_with_runc_on_a_real_terminal() {
+    let Some(_) = runtime("runc") else { return };
+    let (env, _) = Env::with_busybox();
+    let _c = Cleanup(&env);
+    let mut t = OnPty::spawn(&env, &["run", "--rm", "-it", "--runtime", "runc", "bb", "sh"], 31, 101);
+    t.type_in(b"echo ab''cd; stty size; tty\n");
+    t.expect("abcd");
+    t.expect("31 101");
+    t.expect("/dev/pts/0");
+    // ctrl-c reaches its process through the terminal.
+    t.type_in(b"trap 'echo got-INT' INT; sleep 5 & wait\n");
+    std::thread::sleep(Duration::from_millis(300));
+    t.type_in(&[0x03]);
+    t.expect("got-INT");
+    t.type_in(b"exit 4\n");
+    assert_eq!(t.exit_code(), 4, "{}", t.shown);
+    assert_eq!(env.ok(&["ps", "-a", "-q"]), "", "--rm removed it");
+}
+
+/// Whether this host has the hybrid layout crun 1.8 refuses.
+fn hybrid_cgroups() -> bool {
+    let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap();
+    let v2 = mounts.lines().any(|l| l.split(' ').nth(2) == Some("cgroup2"));
+    let v1 = mounts.lines().any(|l| l.split(' ').nth(2) == Some("cgroup"));
+    v1 && v2
+}
+
+#[test]
+fn crun_directly_or_through_the_namespace_wrapper() {
+    let Some(crun) = runtime("crun") else { return };
+    let (env, _) = Env::with_busybox();
+    let _c = Cleanup(&env);
+    // The workaround of ../shared/peers/crun-nsw: crun in a private mount
+    // namespace where the cgroup2 mount is not.
+    let wrapper = env.path("crun-nsw");
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\nexec unshare -m --propagation private sh -c 'umount /sys/fs/cgroup/unified 2>/dev/null; exec {} \"$@\"' crun \"$@\"\n",
+            crun.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&wrapper, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let wrapper = wrapper.to_str().unwrap();
+
+    if hybrid_cgroups() {
+        // crun itself refuses: one line that says what to do, nothing left.
+        let e = env.fails(&["run", "--rm", "--runtime", "crun", "bb", "true"], 125);
+        assert!(e.contains("cgroups in hybrid mode not supported"), "{e}");
+        assert!(e.contains("private mount namespace") && e.contains("--runtime"), "{e}");
+        assert_eq!(env.ok(&["ps", "-a", "-q"]), "");
+        assert_eq!(ext_files(&env), Vec::<String>::new());
+    } else {
+        let o = env.run(&["run", "--rm", "--runtime", "crun", "bb", "sh", "-c", "exit 2"]);
+        assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    }
+    // Through the wrapper: attached, detached, exec, stop, rm.
+    let o = env.run(&["run", "--rm", "--runtime", wrapper, "bb", "sh", "-c", "echo via crun; exit 4"]);
+    assert_eq!((o.status.code(), stdout(&o).as_str()), (Some(4), "via crun\n"), "{}", stderr(&o));
+    let id = env.ok(&["run", "-d", "--runtime", wrapper, "--name", "cr", "-m", "32m", "bb", "sleep", "100"]);
+    let o = ask(&env, Path::new(wrapper), &["state", id.trim()]);
+    assert!(String::from_utf8_lossy(&o.stdout).contains("\"running\""), "{o:?}");
+    let pid = inspect(&env, "cr", "{{.State.Pid}}");
+    let limit = std::fs::read_to_string(cgroup_dir(&pid, "memory").join("memory.limit_in_bytes")).unwrap();
+    assert_eq!(limit.trim(), (32u64 << 20).to_string());
+    let o = env.run(&["exec", "cr", "sh", "-c", "echo in; exit 3"]);
+    assert_eq!((o.status.code(), stdout(&o).as_str()), (Some(3), "in\n"), "{}", stderr(&o));
+    env.ok(&["stop", "-t", "1", "cr"]);
+    assert!(status(&env, "cr").starts_with("Exited (137)"), "{}", status(&env, "cr"));
+    env.ok(&["rm", "cr"]);
+    assert_eq!(ext_files(&env), Vec::<String>::new());
+}
+
+#[test]
+fn a_runtime_that_is_not_there_is_podmans_error_and_leaves_nothing() {
+    let (env, _) = Env::with_busybox();
+    let _c = Cleanup(&env);
+    // podman 4.3's words and code (125), for run, create, and any command.
+    let e = env.fails(&["run", "--runtime", "/nonexistent", "bb", "true"], 125);
+    assert_eq!(e, "Error: no valid executable found for OCI runtime /nonexistent: invalid argument\n");
+    let e = env.fails(&["create", "--runtime", "nosuch", "bb", "true"], 125);
+    assert_eq!(e, "Error: default OCI runtime \"nosuch\" not found: invalid argument\n");
+    let e = env.fails(&["--runtime", "nosuch", "ps"], 125);
+    assert_eq!(e, "Error: default OCI runtime \"nosuch\" not found: invalid argument\n");
+    // A directory is no executable.
+    let e = env.fails(&["run", "--runtime", "/tmp", "bb", "true"], 125);
+    assert_eq!(e, "Error: no valid executable found for OCI runtime /tmp: invalid argument\n");
+    assert_eq!(env.ok(&["ps", "-a", "-q"]), "");
+    assert_eq!(ext_files(&env), Vec::<String>::new());
+}
+
+/// berth on a pseudo-terminal of its own, as its controlling terminal, with
+/// what it shows collected as it comes (as in `attach.rs`).
+struct OnPty {
+    master: File,
+    child: Child,
+    shown: String,
+}
+
+impl OnPty {
+    fn spawn(env: &Env, args: &[&str], rows: u16, cols: u16) -> OnPty {
+        let master = rustix::pty::openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY).unwrap();
+        rustix::pty::grantpt(&master).unwrap();
+        rustix::pty::unlockpt(&master).unwrap();
+        let name = rustix::pty::ptsname(&master, Vec::new()).unwrap();
+        let slave: OwnedFd = rustix::fs::open(
+            name.as_c_str(),
+            rustix::fs::OFlags::RDWR | rustix::fs::OFlags::NOCTTY,
+            rustix::fs::Mode::empty(),
+        )
+        .unwrap();
+        let ws = rustix::termios::Winsize { ws_row: rows, ws_col: cols, ws_xpixel: 0, ws_ypixel: 0 };
+        rustix::termios::tcsetwinsize(&master, ws).unwrap();
+        let mut cmd = env.cmd(args);
+        cmd.stdin(Stdio::from(slave.try_clone().unwrap()))
+            .stdout(Stdio::from(slave.try_clone().unwrap()))
+            .stderr(Stdio::from(slave));
+        // SAFETY: between fork and exec only async-signal-safe calls
+        // (setsid, ioctl), touching nothing of the parent's.
+        unsafe {
+            cmd.pre_exec(|| {
+                rustix::process::setsid()?;
+                rustix::process::ioctl_tiocsctty(rustix::stdio::stdin())?;
+                Ok(())
+            });
+        }
+        let child = cmd.spawn().unwrap();
+        rustix::io::ioctl_fionbio(&master, true).unwrap();
+        OnPty { master: File::from(master), child, shown: String::new() }
+    }
+
+    fn type_in(&mut self, text: &[u8]) {
+        self.master.write_all(text).unwrap();
+    }
+
+    /// Wait (bounded) until the terminal showed `what`.
+    fn expect(&mut self, what: &str) {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        let mut buf = [0u8; 4096];
+        while !self.shown.contains(what) {
+            assert!(Instant::now() < deadline, "never showed {what:?}; showed {:?}", self.shown);
+            match self.master.read(&mut buf) {
+                Ok(n) if n > 0 => self.shown.push_str(&String::from_utf8_lossy(&buf[..n])),
+                _ => std::thread::sleep(Duration::from_millis(10)),
+            }
+        }
+    }
+
+    /// Wait (bounded) for berth to exit: its exit code.
+    fn exit_code(&mut self) -> i32 {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        let mut buf = [0u8; 4096];
+        loop {
+            if let Ok(n) = self.master.read(&mut buf) {
+                self.shown.push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+            if let Some(st) = self.child.try_wait().unwrap() {
+                return st.code().unwrap_or(-1);
+            }
+            assert!(Instant::now() < deadline, "berth did not exit; showed {:?}", self.shown);
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
