@@ -232,6 +232,8 @@ fn run_it_with_runc_on_a_real_terminal() {
     t.expect("got-INT");
     t.type_in(b"exit 4\n");
     assert_eq!(t.exit_code(), 4, "{}", t.shown);
+    // Nothing but what was typed reached its terminal (no stray bytes echoed).
+    assert!(!t.shown.contains("^@") && !t.shown.contains('\0'), "{:?}", t.shown);
     assert_eq!(env.ok(&["ps", "-a", "-q"]), "", "--rm removed it");
 }
 

@@ -248,6 +248,7 @@ mod tests {
             stop_timeout: None,
             labels: Default::default(),
             version: 0,
+            oci_runtime: None,
         }
     }
 

@@ -126,10 +126,10 @@ fn failure(what: &str, log: Option<&Path>, stderr: &[u8]) -> String {
             .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
             .filter(|v| v["level"] == "error")
             .filter_map(|v| v["msg"].as_str().map(String::from))
-            .last()
+            .next_back()
     });
     let from_stderr =
-        || String::from_utf8_lossy(stderr).lines().map(str::trim).filter(|l| !l.is_empty()).last().map(String::from);
+        || String::from_utf8_lossy(stderr).lines().map(str::trim).rfind(|l| !l.is_empty()).map(String::from);
     from_log.or_else(from_stderr).map_or_else(|| what.to_string(), |m| format!("{what}: {m}"))
 }
 
