@@ -38,6 +38,18 @@ fn ask(env: &Env, rt: &Path, args: &[&str]) -> std::process::Output {
     Command::new(rt).arg("--root").arg(env.runroot.join("ext").join(name)).args(args).output().unwrap()
 }
 
+/// [`ask`] crun as berth runs it on a hybrid host: without the cgroup2 mount.
+fn ask_hidden(env: &Env, rt: &Path, args: &[&str]) -> std::process::Output {
+    let root = env.runroot.join("ext").join(rt.file_name().unwrap());
+    let inner =
+        format!("umount /sys/fs/cgroup/unified 2>/dev/null; exec {} --root {} \"$@\"", rt.display(), root.display());
+    Command::new("unshare")
+        .args(["-m", "--propagation", "private", "sh", "-c", &inner, "sh"])
+        .args(args)
+        .output()
+        .unwrap()
+}
+
 /// The runtime's status of container `id` ("running", "paused"...), or
 /// `None` if it does not know it.
 fn rt_status(env: &Env, rt: &Path, id: &str) -> Option<String> {
@@ -67,12 +79,13 @@ fn stat_field(pid: &str, n: usize) -> String {
     rest.split(' ').nth(n - 3).unwrap().to_string()
 }
 
-/// What berth keeps in `<runroot>/ext` about containers (not the runtimes' roots).
+/// What berth keeps in `<runroot>/ext` about containers (not the runtimes'
+/// roots, nor what it learnt about a runtime).
 fn ext_files(env: &Env) -> Vec<String> {
     let Ok(dir) = std::fs::read_dir(env.runroot.join("ext")) else { return Vec::new() };
     let mut names: Vec<String> = dir
         .flatten()
-        .filter(|e| e.file_type().unwrap().is_file())
+        .filter(|e| e.file_type().unwrap().is_file() && !e.file_name().to_string_lossy().ends_with(".hybrid-refused"))
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .collect();
     names.sort();
@@ -245,50 +258,75 @@ fn hybrid_cgroups() -> bool {
     v1 && v2
 }
 
+/// An executable script at `path`.
+fn script(path: &Path, text: &str) {
+    std::fs::write(path, text).unwrap();
+    std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+}
+
 #[test]
-fn crun_directly_or_through_the_namespace_wrapper() {
+fn crun_works_here_through_berths_workaround_or_a_wrapper() {
     let Some(crun) = runtime("crun") else { return };
     let (env, _) = Env::with_busybox();
     let _c = Cleanup(&env);
-    // The workaround of ../shared/peers/crun-nsw: crun in a private mount
-    // namespace where the cgroup2 mount is not.
-    let wrapper = env.path("crun-nsw");
-    std::fs::write(
-        &wrapper,
-        format!(
-            "#!/bin/sh\nexec unshare -m --propagation private sh -c 'umount /sys/fs/cgroup/unified 2>/dev/null; exec {} \"$@\"' crun \"$@\"\n",
-            crun.display()
-        ),
-    )
-    .unwrap();
-    std::fs::set_permissions(&wrapper, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-    let wrapper = wrapper.to_str().unwrap();
-
-    if hybrid_cgroups() {
-        // crun itself refuses: one line that says what to do, nothing left.
-        let e = env.fails(&["run", "--rm", "--runtime", "crun", "bb", "true"], 125);
-        assert!(e.contains("cgroups in hybrid mode not supported"), "{e}");
-        assert!(e.contains("private mount namespace") && e.contains("--runtime"), "{e}");
-        assert_eq!(env.ok(&["ps", "-a", "-q"]), "");
-        assert_eq!(ext_files(&env), Vec::<String>::new());
-    } else {
-        let o = env.run(&["run", "--rm", "--runtime", "crun", "bb", "sh", "-c", "exit 2"]);
-        assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
-    }
-    // Through the wrapper: attached, detached, exec, stop, rm.
-    let o = env.run(&["run", "--rm", "--runtime", wrapper, "bb", "sh", "-c", "echo via crun; exit 4"]);
-    assert_eq!((o.status.code(), stdout(&o).as_str()), (Some(4), "via crun\n"), "{}", stderr(&o));
-    let id = env.ok(&["run", "-d", "--runtime", wrapper, "--name", "cr", "-m", "32m", "bb", "sleep", "100"]);
-    let o = ask(&env, Path::new(wrapper), &["state", id.trim()]);
+    // crun 1.8 refuses this host's hybrid cgroups when run as it is
+    // (`crun-nsw` exists for that); berth runs it without the cgroup2 mount.
+    let o = env.run(&["run", "--rm", "--runtime", "crun", "bb", "sh", "-c", "echo via crun; exit 4"]);
+    assert_eq!((o.status.code(), stdout(&o).as_str(), stderr(&o).as_str()), (Some(4), "via crun\n", ""));
+    let id = env.ok(&["run", "-d", "--runtime", "crun", "--name", "cr", "-m", "32m", "bb", "sleep", "100"]);
+    let id = id.trim();
+    let o = ask_hidden(&env, &crun, &["state", id]);
     assert!(String::from_utf8_lossy(&o.stdout).contains("\"running\""), "{o:?}");
     let pid = inspect(&env, "cr", "{{.State.Pid}}");
+    assert_eq!(stat_field(&pid, 4), inspect(&env, "cr", "{{.State.ConmonPid}}"));
     let limit = std::fs::read_to_string(cgroup_dir(&pid, "memory").join("memory.limit_in_bytes")).unwrap();
     assert_eq!(limit.trim(), (32u64 << 20).to_string());
     let o = env.run(&["exec", "cr", "sh", "-c", "echo in; exit 3"]);
     assert_eq!((o.status.code(), stdout(&o).as_str()), (Some(3), "in\n"), "{}", stderr(&o));
+    env.ok(&["pause", "cr"]);
+    assert!(String::from_utf8_lossy(&ask_hidden(&env, &crun, &["state", id]).stdout).contains("\"paused\""));
+    env.ok(&["unpause", "cr"]);
     env.ok(&["stop", "-t", "1", "cr"]);
     assert!(status(&env, "cr").starts_with("Exited (137)"), "{}", status(&env, "cr"));
     env.ok(&["rm", "cr"]);
+    assert!(!ask_hidden(&env, &crun, &["state", id]).status.success(), "crun forgot it");
+    assert_eq!(ext_files(&env), Vec::<String>::new());
+
+    // Through a wrapper like ../shared/peers/crun-nsw, too.
+    let wrapper = env.path("crun-nsw");
+    script(
+        &wrapper,
+        &format!(
+            "#!/bin/sh\nexec unshare -m --propagation private sh -c 'umount /sys/fs/cgroup/unified 2>/dev/null; exec {} \"$@\"' crun \"$@\"\n",
+            crun.display()
+        ),
+    );
+    let wrapper = wrapper.to_str().unwrap();
+    let o = env.run(&["run", "--rm", "--runtime", wrapper, "bb", "sh", "-c", "echo wrapped; exit 5"]);
+    assert_eq!((o.status.code(), stdout(&o).as_str()), (Some(5), "wrapped\n"), "{}", stderr(&o));
+}
+
+#[test]
+fn a_runtime_refusing_hybrid_cgroups_is_a_clear_error() {
+    if !hybrid_cgroups() {
+        eprintln!("SKIPPED: this host's cgroups are not hybrid");
+        return;
+    }
+    let (env, _) = Env::with_busybox();
+    let _c = Cleanup(&env);
+    // A runtime that says what crun 1.8 says, whatever berth does about it.
+    let fake = env.path("refuser");
+    script(
+        &fake,
+        "#!/bin/sh\nlog=\nwhile [ $# -gt 0 ]; do case $1 in --log) log=$2; shift;; esac; shift; done\n\
+         msg='cgroups in hybrid mode not supported, drop all controllers from cgroupv2'\n\
+         [ -n \"$log\" ] && echo '{\"level\":\"error\",\"msg\":\"'\"$msg\"'\"}' >> \"$log\"\n\
+         echo \"$msg\" >&2\nexit 1\n",
+    );
+    let e = env.fails(&["run", "--rm", "--runtime", fake.to_str().unwrap(), "bb", "true"], 125);
+    assert!(e.contains("cgroups in hybrid mode not supported"), "{e}");
+    assert!(e.contains("--runtime runc") && e.contains("umount /sys/fs/cgroup/unified"), "{e}");
+    assert_eq!(env.ok(&["ps", "-a", "-q"]), "");
     assert_eq!(ext_files(&env), Vec::<String>::new());
 }
 

@@ -105,6 +105,30 @@ pub fn unshare_namespaces(namespaces: UnshareFlags) -> io::Result<()> {
     unsafe { rustix::thread::unshare_unsafe(UnshareFlags::from_bits_retain(flags as u32)) }.map_err(io::Error::from)
 }
 
+/// Make `cmd`'s child run in a mount namespace of its own (private
+/// propagation) where `hide` is detached: the program does not see that
+/// mount, and the caller's namespace is unchanged. For an OCI runtime that
+/// refuses a host mount (crun 1.8 and a hybrid cgroup layout's cgroup2).
+pub fn spawn_without_mount(cmd: &mut std::process::Command, hide: CString) {
+    use rustix::mount::{MountPropagationFlags, UnmountFlags};
+    use std::os::unix::process::CommandExt as _;
+    let hook = move || -> io::Result<()> {
+        unshare_namespaces(UnshareFlags::NEWNS)?;
+        rustix::mount::mount_change(c"/", MountPropagationFlags::PRIVATE | MountPropagationFlags::REC)?;
+        match rustix::mount::unmount(hide.as_c_str(), UnmountFlags::DETACH) {
+            // Not a mount (any more): nothing to hide.
+            Ok(()) | Err(rustix::io::Errno::INVAL | rustix::io::Errno::NOENT) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    };
+    // SAFETY: the hook runs in the forked child before exec and only makes
+    // raw system calls (unshare, mount, umount2) on memory it owns, with no
+    // allocation and no lock another thread of the parent could hold.
+    unsafe {
+        cmd.pre_exec(hook);
+    }
+}
+
 /// `_exit(code)`: end the process now, running no atexit handler, no
 /// destructor and no stdio flush. What a forked child of a process with
 /// state to protect (locks, cleanup guards, buffered output) must use.

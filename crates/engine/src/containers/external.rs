@@ -93,6 +93,10 @@ pub(super) struct ExtState {
     pid: i32,
     /// Its start time (/proc/PID/stat), so a reused pid is not taken for it.
     start_time: u64,
+    /// A mount the runtime must not see: it runs in a mount namespace of
+    /// its own without it (crun on a hybrid cgroup host).
+    #[serde(default)]
+    hide: Option<PathBuf>,
 }
 
 impl ExtState {
@@ -133,6 +137,33 @@ fn failure(what: &str, log: Option<&Path>, stderr: &[u8]) -> String {
     from_log.or_else(from_stderr).map_or_else(|| what.to_string(), |m| format!("{what}: {m}"))
 }
 
+/// `RUNTIME --root R` for container state `st`, in a mount namespace
+/// without `st.hide` if it has one.
+fn rt_command(st: &ExtState) -> Command {
+    let mut cmd = Command::new(&st.runtime);
+    cmd.arg("--root").arg(&st.root);
+    if let Some(hide) = &st.hide {
+        use std::os::unix::ffi::OsStrExt as _;
+        if let Ok(path) = std::ffi::CString::new(hide.as_os_str().as_bytes()) {
+            sys::process::spawn_without_mount(&mut cmd, path);
+        }
+    }
+    cmd
+}
+
+/// What crun 1.8 says of a hybrid cgroup layout.
+const HYBRID_REFUSAL: &str = "hybrid mode not supported";
+
+/// The cgroup2 mount of a hybrid layout (cgroup v1 controllers mounted
+/// too), e.g. /sys/fs/cgroup/unified.
+fn hybrid_cgroup2() -> Option<PathBuf> {
+    let info = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
+    let fstype = |l: &str| l.split_once(" - ").and_then(|(_, rest)| rest.split(' ').next().map(String::from));
+    let v1 = info.lines().any(|l| fstype(l).as_deref() == Some("cgroup"));
+    let v2 = info.lines().find(|l| fstype(l).as_deref() == Some("cgroup2"))?;
+    v1.then(|| PathBuf::from(v2.split(' ').nth(4).unwrap_or_default())).filter(|p| p.is_absolute())
+}
+
 impl Engine {
     /// `<runroot>/ext`: the runtimes' roots and berth's state of each container.
     pub(super) fn ext_dir(&self) -> PathBuf {
@@ -159,9 +190,7 @@ impl Engine {
     /// `RUNTIME --root R ARGS...` for container state `st`, its output
     /// captured; an error in the runtime's words unless it succeeded.
     fn ext_run(&self, st: &ExtState, what: &str, args: &[&str]) -> Result<()> {
-        let out = Command::new(&st.runtime)
-            .arg("--root")
-            .arg(&st.root)
+        let out = rt_command(st)
             .args(args)
             .stdin(Stdio::null())
             .output()
@@ -169,12 +198,17 @@ impl Engine {
         if out.status.success() {
             return Ok(());
         }
-        Err(Error::new(failure(what, None, &out.stderr)))
+        Err(Error::new(format!("{what}{}", failure("", None, &out.stderr))))
     }
 
     /// Create container `c` with runtime `rt` (run by its monitor, which
     /// becomes the init's parent): the init's pid and, with `-t`, the
     /// terminal's master. `stdio` is the container's fds 0-2 (ignored with `-t`).
+    ///
+    /// A runtime that refuses this host's hybrid cgroup layout (crun 1.8)
+    /// runs in a mount namespace of its own without the cgroup2 mount (what
+    /// `../shared/peers/crun-nsw` does): crun always on such a host, another
+    /// runtime once it refused (then again, and from then on always).
     pub(super) fn ext_create(
         &self,
         c: &Container,
@@ -189,43 +223,36 @@ impl Engine {
         // The init is reparented to us when the runtime exits.
         rustix::process::set_child_subreaper(Some(rustix::process::getpid()))
             .ctx(|| "becoming a child subreaper".into())?;
-        let mut st = ExtState { runtime: rt.path.clone(), root, pid: 0, start_time: 0 };
+        // crun (1.8) refuses a hybrid layout, as may a runtime that did
+        // before: do not ask (its refusal would reach the container's
+        // stderr, which it is given).
+        let refused = dir.join(format!("{}.hybrid-refused", root_name(&rt.path)));
+        let hide = if root_name(&rt.path).starts_with("crun") || refused.exists() { hybrid_cgroup2() } else { None };
+        let mut st = ExtState { runtime: rt.path.clone(), root, pid: 0, start_time: 0, hide };
         // Before the runtime runs: a failure from here on is cleaned up by
         // `ext_delete`, which needs to know the runtime.
         self.save_ext_state(&c.id, &st)?;
         let pid_file = dir.join(format!("{}.pid", c.id));
         let log = dir.join(format!("{}.log", c.id));
-        for f in [&pid_file, &log] {
-            let _ = std::fs::remove_file(f);
+        let mut created = self.ext_create_once(c, &st, &stdio, &pid_file, &log);
+        let hybrid_refusal = matches!(&created, Err(m) if m.contains(HYBRID_REFUSAL));
+        if let (true, None, Some(hide)) = (hybrid_refusal, &st.hide, hybrid_cgroup2()) {
+            tracing::debug!("{} refuses the hybrid cgroup layout: running it without {}", rt.name, hide.display());
+            let _ = self.ext_run(&st, "", &["delete", "--force", &c.id]);
+            st.hide = Some(hide);
+            self.save_ext_state(&c.id, &st)?;
+            if let Err(e) = sys::fs::write_atomic(&refused, b"", 0o600, sys::fs::Durability::ReplaceOnly) {
+                tracing::debug!("writing {}: {e}", refused.display());
+            }
+            created = self.ext_create_once(c, &st, &stdio, &pid_file, &log);
         }
-        let mut cmd = Command::new(&rt.path);
-        cmd.arg("--root").arg(&st.root).arg("--log").arg(&log).arg("--log-format").arg("json");
-        cmd.arg("create").arg("--bundle").arg(self.bundle_dir(&c.id)).arg("--pid-file").arg(&pid_file);
-        let console = if c.terminal {
-            // In the bundle, by a relative path: runc resolves it after
-            // moving into the bundle, and a runtime that does not, from
-            // the cwd given here.
-            let bundle = self.bundle_dir(&c.id);
-            let sock = ConsoleSocket::listen(&bundle, "console.sock")?;
-            cmd.current_dir(&bundle).arg("--console-socket").arg(&sock.name);
-            cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
-            Some(sock)
-        } else {
-            cmd.stdin(Stdio::from(stdio.stdin)).stdout(Stdio::from(stdio.stdout)).stderr(Stdio::from(stdio.stderr));
-            None
-        };
-        cmd.arg(&c.id);
-        let status = cmd.status().map_err(|e| Error::caused(format_args!("running {}", rt.path.display()), e));
-        // Our copies of its stdio (moved into `cmd`) close with it.
-        drop(cmd);
-        if !status?.success() {
-            reap_strays(None);
-            let msg = failure(&format!("{}: creating container {}", rt.name, c.id), Some(&log), &[]);
-            return Err(refusal_hint(&rt.name, msg));
-        }
-        let terminal = match console {
-            Some(sock) => Some(sock.receive()?),
-            None => None,
+        drop(stdio);
+        let terminal = match created {
+            Ok(t) => t,
+            Err(msg) => {
+                reap_strays(None);
+                return Err(refusal_hint(&rt.name, format!("{}: creating container {}{msg}", rt.name, c.id)));
+            }
         };
         let text = std::fs::read_to_string(&pid_file).ctx(|| format!("reading {}", pid_file.display()))?;
         let pid: i32 = text.trim().parse().map_err(|_| Error::new(format!("{}: bad pid file {text:?}", rt.name)))?;
@@ -235,6 +262,49 @@ impl Engine {
             start_time(pid).ok_or_else(|| Error::new(format!("{}: the container's init {pid} is gone", rt.name)))?;
         self.save_ext_state(&c.id, &st)?;
         Ok((pid, terminal))
+    }
+
+    /// One `RUNTIME create`: with `-t` the terminal's master; on failure
+    /// what the runtime said (": REASON").
+    fn ext_create_once(
+        &self,
+        c: &Container,
+        st: &ExtState,
+        stdio: &runtime::container::Stdio,
+        pid_file: &Path,
+        log: &Path,
+    ) -> std::result::Result<Option<OwnedFd>, String> {
+        for f in [pid_file, log] {
+            let _ = std::fs::remove_file(f);
+        }
+        let mut cmd = rt_command(st);
+        cmd.arg("--log").arg(log).arg("--log-format").arg("json");
+        cmd.arg("create").arg("--bundle").arg(self.bundle_dir(&c.id)).arg("--pid-file").arg(pid_file);
+        let console = if c.terminal {
+            // In the bundle, by a relative path: runc resolves it after
+            // moving into the bundle, and a runtime that does not, from
+            // the cwd given here.
+            let bundle = self.bundle_dir(&c.id);
+            let sock = ConsoleSocket::listen(&bundle, "console.sock").map_err(|e| format!(": {e}"))?;
+            cmd.current_dir(&bundle).arg("--console-socket").arg(&sock.name);
+            cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
+            Some(sock)
+        } else {
+            let dup = |fd: &OwnedFd| fd.try_clone().map(Stdio::from).map_err(|e| format!(": duplicating stdio: {e}"));
+            cmd.stdin(dup(&stdio.stdin)?).stdout(dup(&stdio.stdout)?).stderr(dup(&stdio.stderr)?);
+            None
+        };
+        cmd.arg(&c.id);
+        let status = cmd.status().map_err(|e| format!(": running {}: {e}", st.runtime.display()))?;
+        // Our copies of its stdio (moved into `cmd`) close with it.
+        drop(cmd);
+        if !status.success() {
+            return Err(failure("", Some(log), &[]));
+        }
+        match console {
+            Some(sock) => sock.receive().map(Some).map_err(|e| format!(": {e}")),
+            None => Ok(None),
+        }
     }
 
     /// `RUNTIME start ID`: the created container runs its process.
@@ -354,8 +424,8 @@ impl Engine {
         let bytes = serde_json::to_vec(process).ctx(|| "encoding the exec's process".into())?;
         sys::fs::write_atomic(&file.0, &bytes, 0o600, sys::fs::Durability::ReplaceOnly)
             .ctx(|| format!("writing {}", file.0.display()))?;
-        let mut cmd = Command::new(&st.runtime);
-        cmd.arg("--root").arg(&st.root).arg("--log").arg(&log.0).arg("--log-format").arg("json");
+        let mut cmd = rt_command(&st);
+        cmd.arg("--log").arg(&log.0).arg("--log-format").arg("json");
         cmd.arg("exec").arg("--process").arg(&file.0);
         if process.terminal() == Some(true) {
             cmd.arg("--tty");
@@ -477,9 +547,7 @@ pub(super) fn signal(rt_root: &Path, ext_dir: &Path, id: &str, sig: Signal, all:
         args.push("--all");
     }
     args.extend([id, num.as_str()]);
-    let out = Command::new(&st.runtime)
-        .arg("--root")
-        .arg(&st.root)
+    let out = rt_command(&st)
         .args(&args)
         .stdin(Stdio::null())
         .output()
@@ -487,7 +555,7 @@ pub(super) fn signal(rt_root: &Path, ext_dir: &Path, id: &str, sig: Signal, all:
     if out.status.success() {
         return Ok(());
     }
-    Err(Error::new(failure(&format!("signalling container {id}"), None, &out.stderr)))
+    Err(Error::new(format!("signalling container {id}{}", failure("", None, &out.stderr))))
 }
 
 /// A file removed when dropped.
@@ -500,13 +568,13 @@ impl Drop for TempFile {
 }
 
 /// crun 1.8 refuses a hybrid cgroup layout (v1 controllers beside a
-/// cgroup2 mount): say what works instead.
+/// cgroup2 mount), which berth's workaround did not cure: say what works.
 fn refusal_hint(runtime: &str, mut msg: String) -> Error {
-    if msg.contains("hybrid mode not supported") {
+    if msg.contains(HYBRID_REFUSAL) {
         msg = format!(
-            "{msg} (this host mixes cgroup v1 and v2: run {runtime} in a private mount namespace without \
-             /sys/fs/cgroup/unified, e.g. --runtime /path/to/crun-nsw, a wrapper doing \
-             `unshare -m sh -c 'umount /sys/fs/cgroup/unified; exec crun \"$@\"'`)"
+            "{msg} (this host mixes cgroup v1 and v2, and {runtime} refused it even run without the cgroup2 \
+             mount: use --runtime runc, or a wrapper that shows it cgroup v1 only, like \
+             `unshare -m sh -c 'umount /sys/fs/cgroup/unified; exec crun \"$@\"' crun \"$@\"`)"
         );
     }
     Error::new(msg)
