@@ -680,3 +680,47 @@ pub(super) fn read_pid(path: &Path) -> Result<i32> {
         .ctx(|| format!("reading {}", path.display()))?;
     text.trim().parse().map_err(|_| Error::new(format!("bad pid file {}", path.display())))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn runtimes_are_found_as_podman_finds_them() {
+        let rt = find_runtime("/bin/sh").unwrap();
+        assert_eq!((rt.name.as_str(), rt.path.as_path()), ("/bin/sh", Path::new("/bin/sh")));
+        let e = |n: &str| find_runtime(n).unwrap_err().msg;
+        assert_eq!(e("/nonexistent"), "no valid executable found for OCI runtime /nonexistent: invalid argument");
+        // A directory, or a file nobody may execute.
+        assert_eq!(e("/tmp"), "no valid executable found for OCI runtime /tmp: invalid argument");
+        assert_eq!(e("/etc/passwd"), "no valid executable found for OCI runtime /etc/passwd: invalid argument");
+        // Names: only those podman knows; relative paths are names.
+        assert_eq!(e("sh"), "default OCI runtime \"sh\" not found: invalid argument");
+        assert_eq!(e("./runc"), "default OCI runtime \"./runc\" not found: invalid argument");
+    }
+
+    #[test]
+    fn the_runtimes_last_error_is_its_reason() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("log");
+        std::fs::write(
+            &log,
+            "{\"level\":\"warning\",\"msg\":\"w\"}\nnot json\n{\"level\":\"error\",\"msg\":\"first\"}\n\
+             {\"level\":\"error\",\"msg\":\"last\"}\n{\"level\":\"info\",\"msg\":\"i\"}\n",
+        )
+        .unwrap();
+        assert_eq!(failure("creating", Some(&log), b"stderr line\n"), "creating: last");
+        assert_eq!(failure("killing", None, b"one\n two \n\n"), "killing: two");
+        assert_eq!(failure("killing", Some(&dir.path().join("none")), b""), "killing");
+    }
+
+    #[test]
+    fn a_process_start_time_tells_a_reused_pid() {
+        let me = rustix::process::getpid().as_raw_nonzero().get();
+        let t = start_time(me).unwrap();
+        let st = ExtState { runtime: "/x".into(), root: "/y".into(), pid: me, start_time: t, hide: None };
+        assert!(st.alive());
+        assert!(!ExtState { start_time: t + 1, ..st.clone() }.alive());
+        assert!(!ExtState { pid: 0, ..st }.alive());
+    }
+}
