@@ -16,6 +16,11 @@
 //! running container (kill, pause, delete, its cgroup) asks it first. The
 //! cgroup is the one config.json names, read directly (pids, OOM kills,
 //! freezer state) rather than through the runtime.
+//!
+//! crun 1.8 refuses a hybrid cgroup layout (v1 controllers beside a cgroup2
+//! mount, as on these hosts): berth then runs it, for every command, in a
+//! mount namespace of its own where the cgroup2 mount is detached (the
+//! host's is untouched), as `../shared/peers/crun-nsw` does.
 
 use std::io::Read as _;
 use std::os::fd::{AsRawFd as _, OwnedFd};
@@ -45,8 +50,8 @@ const KNOWN: &[&str] = &["crun", "runc", "runj", "kata", "runsc", "youki", "krun
 const DIRS: &[&str] = &["/usr/bin", "/usr/sbin", "/usr/local/bin", "/usr/local/sbin", "/sbin", "/bin"];
 
 /// The ociVersion config.json claims for an external runtime: crun 1.8
-/// refuses 1.2 ("unknown version specified"); nothing berth writes needs
-/// more than 1.0.
+/// refuses 1.2 ("unknown version specified"), and runc and crun read the
+/// fields berth writes whatever version is claimed.
 pub const EXTERNAL_OCI_VERSION: &str = "1.0.2-dev";
 
 /// Resolve `--runtime NAME|PATH` as podman does: an absolute path must be
