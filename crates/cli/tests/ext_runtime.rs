@@ -173,7 +173,7 @@ fn detached_with_runc_logs_stop_and_rm() {
 }
 
 #[test]
-fn pause_kill_and_a_memory_limit_with_runc() {
+fn pause_kill_and_memory_limits_with_runc() {
     let Some(runc) = runtime("runc") else { return };
     let (env, _) = Env::with_busybox();
     let _c = Cleanup(&env);
@@ -196,6 +196,14 @@ fn pause_kill_and_a_memory_limit_with_runc() {
     assert_eq!(env.ok(&["wait", "lim"]).trim(), "137");
     assert!(!mem.exists(), "the cgroup went with the container");
     env.ok(&["rm", "lim"]);
+    // Over its limit, its process is OOM-killed, and inspect says so (the
+    // monitor reads runc's cgroup before deleting it).
+    let hog = "x=aaaaaaaa; while :; do x=$x$x; done";
+    let args =
+        ["run", "--runtime", "runc", "--name", "hog", "-m", "16m", "--memory-swap", "16m", "bb", "sh", "-c", hog];
+    let o = env.run(&args);
+    assert_eq!(o.status.code(), Some(137), "{}", stderr(&o));
+    assert_eq!(inspect(&env, "hog", "{{.State.OOMKilled}}"), "true");
 }
 
 #[test]

@@ -355,6 +355,12 @@ impl Engine {
         runtime::cgroups::Manager::new(path, id).ok()
     }
 
+    /// Container `id`'s cgroup if an external runtime runs it (`None`: the
+    /// in-process runtime's state has it), for what reads it (stats).
+    pub(super) fn external_cgroup(&self, id: &str) -> Option<runtime::cgroups::Manager> {
+        self.ext_state(id).and_then(|_| self.ext_cgroup(id))
+    }
+
     /// Send `sig` to container `id`'s init (`all`: to every process in its
     /// cgroup), whichever runtime runs it.
     pub(super) fn signal_container(&self, id: &str, sig: Signal, all: bool) -> Result<()> {
@@ -378,8 +384,8 @@ impl Engine {
 
     /// Whether container `id`'s processes are frozen.
     pub(super) fn container_frozen(&self, id: &str) -> bool {
-        if self.ext_state(id).is_some() {
-            return self.ext_cgroup(id).is_some_and(|cg| cg.is_frozen().unwrap_or(false));
+        if let Some(cg) = self.external_cgroup(id) {
+            return cg.is_frozen().unwrap_or(false);
         }
         matches!(runtime::container::load(&self.runtime_root(), id), Ok((_, _, _, runtime::state::Status::Paused)))
     }
@@ -395,16 +401,16 @@ impl Engine {
 
     /// Whether the OOM killer killed one of container `id`'s processes.
     pub(super) fn container_oom_killed(&self, id: &str) -> bool {
-        if self.ext_state(id).is_some() {
-            return self.ext_cgroup(id).is_some_and(|cg| cg.oom_kills().is_ok_and(|n| n > 0));
+        if let Some(cg) = self.external_cgroup(id) {
+            return cg.oom_kills().is_ok_and(|n| n > 0);
         }
         runtime::container::oom_kills(&self.runtime_root(), id).is_ok_and(|n| n > 0)
     }
 
     /// Container `id`'s cgroup path (inspect's CgroupPath) while it runs.
     pub(super) fn container_cgroup_path(&self, id: &str) -> Option<String> {
-        if self.ext_state(id).is_some() {
-            return self.ext_cgroup(id).and_then(|cg| cg.cgroup_path());
+        if let Some(cg) = self.external_cgroup(id) {
+            return cg.cgroup_path();
         }
         runtime::container::load(&self.runtime_root(), id)
             .ok()
