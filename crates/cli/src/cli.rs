@@ -119,7 +119,7 @@ pub enum Cmd {
                            berth logs --names ctrID1 ctrID2\n\
                            berth logs --tail 2 mywebserver\n\
                            berth logs --follow=true ctrID")]
-    Logs(cmd::control::LogsArgs),
+    Logs(cmd::logs::LogsArgs),
     /// Run a process in a running container
     ///
     /// Execute the specified command inside a running container.
@@ -363,7 +363,7 @@ pub enum ContainerCmd {
     /// Retrieves logs for one or more containers.
     #[command(after_help = "berth container logs ctrID\n\
                            berth container logs --tail 2 mywebserver")]
-    Logs(cmd::control::LogsArgs),
+    Logs(cmd::logs::LogsArgs),
     /// Pause all the processes in one or more containers
     ///
     /// Pauses one or more running containers.  The container name or ID can be used.

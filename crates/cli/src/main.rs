@@ -7,6 +7,7 @@ mod error;
 mod flags;
 mod format;
 mod help;
+mod input_time;
 mod progress;
 mod units;
 mod usage;
@@ -113,7 +114,7 @@ fn run(cli: Cli) -> Result<u8, CliError> {
         Cmd::Stop(a) | Cmd::Container { cmd: ContainerCmd::Stop(a) } => cmd::control::stop(&engine, &a),
         Cmd::Kill(a) | Cmd::Container { cmd: ContainerCmd::Kill(a) } => cmd::control::kill(&engine, &a),
         Cmd::Wait(a) | Cmd::Container { cmd: ContainerCmd::Wait(a) } => cmd::control::wait(&engine, &a),
-        Cmd::Logs(a) | Cmd::Container { cmd: ContainerCmd::Logs(a) } => cmd::control::logs(&engine, &a),
+        Cmd::Logs(a) | Cmd::Container { cmd: ContainerCmd::Logs(a) } => cmd::logs::logs(&engine, &a),
         Cmd::Exec(a) | Cmd::Container { cmd: ContainerCmd::Exec(a) } => cmd::exec::exec(&engine, &a),
         Cmd::Inspect(a) => cmd::container_inspect::inspect(&engine, &a),
         Cmd::Container { cmd: ContainerCmd::Inspect(a) } => cmd::container_inspect::container_inspect(&engine, &a),

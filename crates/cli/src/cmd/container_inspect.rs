@@ -318,11 +318,11 @@ fn container_doc(d: &Details) -> Doc {
         "CgroupMode": namespace("cgroup"),
         "ContainerIDFile": "",
         "LogConfig": {
-            "Type": "k8s-file",
+            "Type": c.log.driver.as_str(),
             "Config": null,
             "Path": d.log_path.display().to_string(),
-            "Tag": "",
-            "Size": "0B",
+            "Tag": c.log.tag.as_deref().unwrap_or(""),
+            "Size": c.log.size_text(),
         },
         // An empty network namespace: podman's `--network none`.
         "NetworkMode": "none",

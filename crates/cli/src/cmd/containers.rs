@@ -146,6 +146,12 @@ pub struct CreateArgs {
     quiet: bool,
     #[command(flatten)]
     remote: RemoteArgs,
+    /// Logging driver for the container: k8s-file, json-file or none
+    #[arg(long = "log-driver", value_name = "DRIVER")]
+    log_driver: Option<String>,
+    /// Logging driver options (path=FILE, max-size=SIZE, max-file=N, tag=TAG)
+    #[arg(long = "log-opt", value_name = "OPTION")]
+    log_opt: Vec<String>,
     /// The image to make the container from, then the command to run in it and its arguments
     // Everything after IMAGE goes to the container, `--` included, as with
     // podman. (One argument, not two: clap would take a `--` right after
@@ -324,6 +330,7 @@ fn create_spec(a: &CreateArgs, auto_remove: bool) -> Result<CreateSpec> {
             None => RestartPolicy::No,
         },
         create_command: std::env::args().collect(),
+        log: super::logs::log_config(a.log_driver.as_deref(), &a.log_opt)?,
     })
 }
 

@@ -9,6 +9,7 @@ pub mod exec;
 pub mod info;
 pub mod inspect;
 pub mod list;
+pub mod logs;
 pub mod manage;
 pub mod names;
 pub mod pause;

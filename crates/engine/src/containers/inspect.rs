@@ -21,6 +21,7 @@ pub struct Details {
     /// `<root>/container-data/<id>`: config.json, the log.
     pub data_dir: PathBuf,
     pub config_path: PathBuf,
+    /// Its log file (empty with the `none` log driver).
     pub log_path: PathBuf,
     /// The storage driver (`overlay`, `vfs`).
     pub driver: String,
@@ -74,7 +75,7 @@ impl Engine {
             .collect();
         Ok(Details {
             volume_paths,
-            log_path: self.log_path(&c.id),
+            log_path: self.log_file(&c).unwrap_or_default(),
             driver: layers.driver_name().to_string(),
             image_digest: image.map(|i| i.top.to_string()),
             cgroup_path,

@@ -35,6 +35,7 @@ impl Engine {
         // Before anything is recorded: bad values leave nothing behind.
         let spec_limits = &spec.limits;
         spec_limits.validate()?;
+        spec.log.validate()?;
         if spec.auto_remove && spec.restart != super::restart::RestartPolicy::No {
             return Err(Error::new(
                 "the --rm option conflicts with --restart, when the restartPolicy is not \"\" and \"no\"",
@@ -96,6 +97,7 @@ impl Engine {
             mounts: Vec::new(),
             stop_signal: stop_signal.clone(),
             stop_timeout: spec.stop_timeout,
+            log: spec.log.clone(),
             labels: image
                 .labels()
                 .into_iter()

@@ -15,7 +15,9 @@ mod exec;
 mod inspect;
 mod lifecycle;
 mod lock;
+pub mod logconfig;
 pub mod logfile;
+mod logread;
 mod loopback;
 mod monitor;
 pub mod mounts;
@@ -39,6 +41,7 @@ use serde::{Deserialize, Serialize};
 
 pub use self::exec::ExecSpec;
 pub use self::inspect::Details;
+pub use self::logread::LogReader;
 pub use self::naming::new_id;
 pub use self::top::Process;
 pub use runtime::OCI_VERSION;
@@ -159,6 +162,9 @@ pub struct Container {
     /// Seconds `stop` and `rm -f` wait for it before SIGKILL (`--stop-timeout`).
     #[serde(default)]
     pub stop_timeout: Option<u64>,
+    /// How its output is logged (`--log-driver`, `--log-opt`).
+    #[serde(default)]
+    pub log: logconfig::LogConfig,
     /// The record's version in the database, for compare-and-swap updates.
     #[serde(skip)]
     pub(crate) version: i64,
@@ -215,6 +221,8 @@ pub struct CreateSpec {
     pub stop_timeout: Option<u64>,
     /// The command line that asked for it, kept for inspect.
     pub create_command: Vec<String>,
+    /// `--log-driver`, `--log-opt`.
+    pub log: logconfig::LogConfig,
 }
 
 impl Engine {

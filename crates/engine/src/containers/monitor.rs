@@ -31,6 +31,7 @@ use sys::process::Forked;
 
 use super::attach::{self, Frame, MAX_FRAME};
 use super::lock::ContainerLock;
+use super::logconfig::LogDriver;
 use super::logfile::{LogWriter, Stream};
 use super::{change, wait_single_threaded, Container, State};
 use crate::error::{Context as _, Error, ErrorKind, Result};
@@ -145,8 +146,13 @@ impl Engine {
         self.runroot.join("locks").join(format!("{id}.monitor"))
     }
 
-    pub(super) fn log_path(&self, id: &str) -> PathBuf {
-        self.bundle_dir(id).join(LOG_FILE)
+    /// Where container `c` logs: its `path=`, else `ctr.log` in its data
+    /// directory; `None` with the `none` driver.
+    pub fn log_file(&self, c: &Container) -> Option<PathBuf> {
+        match c.log.driver {
+            LogDriver::None => None,
+            _ => Some(c.log.path.clone().unwrap_or_else(|| self.bundle_dir(&c.id).join(LOG_FILE))),
+        }
     }
 
     /// The monitor process's life; returns its exit code.
@@ -275,7 +281,10 @@ impl Engine {
         restarting: bool,
     ) -> Result<Running> {
         use runtime::container::{self as rt, CreateOptions};
-        let log = LogWriter::open(&self.log_path(&c.id)).ctx(|| format!("opening the log of {}", c.id))?;
+        let log = match self.log_file(c) {
+            Some(path) => Some(LogWriter::open(&path, &c.log).ctx(|| format!("opening the log file {}", path.display()))?),
+            None => None,
+        };
         let (stdio, outputs, keep_stdin) = container_stdio(c.terminal, c.interactive)?;
         // Last before the runtime: from here on `finish_locked` unmounts.
         self.layers()?.mount(&c.id)?;
@@ -353,7 +362,8 @@ struct Running {
     stdin: Option<OwnedFd>,
     /// Its terminal's master (`-t`), for resizing.
     terminal: Option<OwnedFd>,
-    log: LogWriter,
+    /// `None` with the `none` log driver.
+    log: Option<LogWriter>,
     /// The attach socket (`<runroot>/attach/<id>`).
     listener: Option<OwnedFd>,
     clients: Vec<OwnedFd>,
@@ -478,7 +488,11 @@ impl Running {
             return;
         }
         let data = &buf[..n];
-        let _ = self.log.write(*stream, data);
+        if let Some(log) = &mut self.log {
+            if let Err(e) = log.write(*stream, data) {
+                tracing::debug!("writing the container's log: {e}");
+            }
+        }
         let frame = Frame::Output(*stream, data.to_vec());
         for (j, client) in self.clients.iter().enumerate() {
             if attach::send(client.as_fd(), &frame).is_err() {
