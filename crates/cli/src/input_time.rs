@@ -64,7 +64,7 @@ fn timestamp(text: &str) -> Option<SystemTime> {
     }
     let offset = match rest {
         b"" | b"Z" => 0,
-        [sign @ (b'+' | b'-'), zh @ .., ] if zh.len() == 5 && zh[2] == b':' => {
+        [sign @ (b'+' | b'-'), zh @ ..] if zh.len() == 5 && zh[2] == b':' => {
             let secs = num(&zh[..2])? * 3600 + num(&zh[3..])? * 60;
             if *sign == b'+' {
                 secs

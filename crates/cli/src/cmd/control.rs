@@ -112,7 +112,13 @@ pub(super) type All = (bool, fn(&Container) -> bool);
 
 /// The containers a command acts on: those named, the latest (`-l`), or
 /// with `--all` those it keeps. podman's words when none is given.
-pub(super) fn targets(engine: &Engine, names: &[String], latest: bool, all: Option<All>, missing: &str) -> Result<Vec<String>> {
+pub(super) fn targets(
+    engine: &Engine,
+    names: &[String],
+    latest: bool,
+    all: Option<All>,
+    missing: &str,
+) -> Result<Vec<String>> {
     targets_or(engine, names, latest, all, missing, "--all and containers cannot be used together")
 }
 
@@ -316,4 +322,3 @@ pub fn wait(engine: &Engine, a: &WaitArgs) -> Result<u8> {
         Ok(Some(engine.wait_exited(&c)?.to_string()))
     })
 }
-

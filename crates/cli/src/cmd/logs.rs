@@ -67,7 +67,9 @@ struct Show {
 pub fn logs(engine: &Engine, a: &LogsArgs) -> Result<u8> {
     let time = |flag: &str, v: &Option<String>, since: bool| -> Result<Option<SystemTime>> {
         v.as_deref()
-            .map(|t| crate::input_time::parse(t, since).map_err(|e| CliError::new(format!("parsing {flag} {t:?}: {e}"))))
+            .map(|t| {
+                crate::input_time::parse(t, since).map_err(|e| CliError::new(format!("parsing {flag} {t:?}: {e}")))
+            })
             .transpose()
     };
     let show = Show {
@@ -77,15 +79,23 @@ pub fn logs(engine: &Engine, a: &LogsArgs) -> Result<u8> {
         timestamps: a.timestamps,
         follow: a.follow,
     };
-    let inputs = targets(engine, &a.containers, a.latest, None, "specify at least one container name or ID to log")?;
+    // podman says these without pointing at --help.
+    if a.containers.is_empty() && !a.latest {
+        return Err(CliError::new("specify at least one container name or ID to log"));
+    }
+    if a.latest && !a.containers.is_empty() {
+        return Err(CliError::new("--latest and containers cannot be used together"));
+    }
+    let inputs = targets(engine, &a.containers, a.latest, None, "")?;
     // All found before anything is shown, as podman does.
     let containers = inputs.iter().map(|i| engine.container(i)).collect::<engine::Result<Vec<Container>>>()?;
     // Several: each line says whose, by name with `-n`, else short ID.
+    // One: nothing, `-n` or not (podman 4.3 too).
     let several = containers.len() > 1;
-    let prefix = |c: &Container| match (a.names, several) {
-        (true, _) => format!("{} ", c.name),
-        (false, true) => format!("{} ", c.short_id()),
-        (false, false) => String::new(),
+    let prefix = |c: &Container| match (several, a.names) {
+        (false, _) => String::new(),
+        (true, true) => format!("{} ", c.name),
+        (true, false) => format!("{} ", c.short_id()),
     };
     let mut logs = containers
         .iter()

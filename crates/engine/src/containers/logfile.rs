@@ -101,8 +101,7 @@ impl LogWriter {
             // Rotate between entries, never within one: what is written
             // before this entry goes to the old file.
             let entry = (out.len() - start) as u64;
-            if self.max_size.is_some_and(|max| self.size + start as u64 + entry > max && self.size + start as u64 > 0)
-            {
+            if self.max_size.is_some_and(|max| self.size + start as u64 + entry > max && self.size + start as u64 > 0) {
                 self.file.write_all(&out[..start])?;
                 self.rotate()?;
                 out.drain(..start);
@@ -347,7 +346,8 @@ mod tests {
         let v: serde_json::Value = serde_json::from_str(lines[2]).unwrap();
         assert_eq!(v["log"], "\u{fffd}x\n");
         assert!(v["time"].as_str().unwrap().ends_with('Z'));
-        let shown: Vec<(Stream, bool, Vec<u8>)> = read_all(&path).into_iter().map(|e| (e.stream, e.partial, e.text)).collect();
+        let shown: Vec<(Stream, bool, Vec<u8>)> =
+            read_all(&path).into_iter().map(|e| (e.stream, e.partial, e.text)).collect();
         assert_eq!(
             shown,
             vec![
@@ -374,7 +374,8 @@ mod tests {
             for f in &fs {
                 assert!(std::fs::metadata(f).unwrap().len() <= 300, "{f:?}");
             }
-            let texts: Vec<String> = read_all(&path).iter().map(|e| String::from_utf8(e.text.clone()).unwrap()).collect();
+            let texts: Vec<String> =
+                read_all(&path).iter().map(|e| String::from_utf8(e.text.clone()).unwrap()).collect();
             assert_eq!(texts.last().unwrap(), "line 39b");
             // The newest lines, in order, with none missing in between.
             let first: usize = texts[0].split(' ').nth(1).unwrap().trim_end_matches('b').parse().unwrap();

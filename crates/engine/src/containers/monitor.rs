@@ -282,7 +282,9 @@ impl Engine {
     ) -> Result<Running> {
         use runtime::container::{self as rt, CreateOptions};
         let log = match self.log_file(c) {
-            Some(path) => Some(LogWriter::open(&path, &c.log).ctx(|| format!("opening the log file {}", path.display()))?),
+            Some(path) => {
+                Some(LogWriter::open(&path, &c.log).ctx(|| format!("opening the log file {}", path.display()))?)
+            }
             None => None,
         };
         let (stdio, outputs, keep_stdin) = container_stdio(c.terminal, c.interactive)?;
