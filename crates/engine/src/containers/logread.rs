@@ -6,42 +6,22 @@ use std::fs::File;
 use std::io::{self, Read as _};
 use std::os::unix::fs::MetadataExt as _;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
-use super::logconfig::LogDriver;
 use super::logfile::{self, Entry};
 use super::Container;
 use crate::error::{Error, Result};
 use crate::Engine;
 
-/// How often `logs -f` looks for more.
-const FOLLOW_POLL: Duration = Duration::from_millis(50);
-
 impl Engine {
-    /// Every entry of container `c`'s log, in order, to `each`, then `None`
-    /// once what the log held is read; with `follow`, then also the entries
-    /// written later, until the container no longer runs (or, with
-    /// `until`, that time passed). A container that never logged (created
-    /// only) has an empty log; one with the `none` driver has none, in
-    /// podman's words.
-    pub fn read_log(
-        &self,
-        c: &Container,
-        follow: bool,
-        until: Option<SystemTime>,
-        mut each: impl FnMut(Option<&Entry>) -> Result<()>,
-    ) -> Result<()> {
-        let mut r = self.log_reader(c, follow, until)?;
-        while self.poll_log(&mut r, &mut each)? {
-            std::thread::sleep(FOLLOW_POLL);
-        }
-        Ok(())
-    }
-
-    /// A reader of container `c`'s log, for [`Engine::poll_log`] (several
-    /// logs followed at once by one thread).
+    /// A reader of container `c`'s log, for [`Engine::poll_log`]: its
+    /// entries, in order, then `None` once what the log held is read; with
+    /// `follow`, then also the entries written later, until the container
+    /// no longer runs (or, with `until`, that time passed). A container
+    /// that never logged (created only) has an empty log; one with the
+    /// `none` driver has none, in podman's words.
     pub fn log_reader(&self, c: &Container, follow: bool, until: Option<SystemTime>) -> Result<LogReader> {
-        let Some(path) = self.log_file(c).filter(|_| c.log.driver != LogDriver::None) else {
+        let Some(path) = self.log_file(c) else {
             return Err(Error::new(
                 "this container is using the 'none' log driver, cannot read logs: this container is not logging output",
             ));
@@ -57,8 +37,9 @@ impl Engine {
         })
     }
 
-    /// Pass what `r`'s log has now to `each` (see [`Engine::read_log`]);
+    /// Pass what `r`'s log has now to `each` (see [`Engine::log_reader`]);
     /// whether to poll again later (it follows a container that runs).
+    /// One thread can follow several logs, polling each in turn.
     pub fn poll_log(&self, r: &mut LogReader, each: &mut impl FnMut(Option<&Entry>) -> Result<()>) -> Result<bool> {
         let path = r.path.clone();
         let live = &mut r.live;
@@ -76,7 +57,7 @@ impl Engine {
             // to its exit is then in the file when we read it.
             let running = r.follow
                 && r.until.is_none_or(|u| SystemTime::now() <= u)
-                && self.container(&r.id).is_ok_and(|c| c.state.is_live());
+                && self.still_live(&r.id);
             if live.file.is_none() && r.follow {
                 live.file = open(&path)?;
             }
@@ -105,6 +86,18 @@ impl Engine {
             }
             live.file = open(&path)?;
             live.pending.clear();
+        }
+    }
+}
+
+impl Engine {
+    /// Whether container `id` runs (or is paused), its record brought up
+    /// to date: one record read, not all (`logs -f` asks often).
+    fn still_live(&self, id: &str) -> bool {
+        let Ok(db) = self.db() else { return false };
+        match db.get(id) {
+            Ok(Some(c)) => self.refresh(&db, c).ok().flatten().is_some_and(|c| c.state.is_live()),
+            _ => false,
         }
     }
 }
