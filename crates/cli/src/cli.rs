@@ -118,7 +118,8 @@ pub enum Cmd {
     #[command(after_help = "berth logs ctrID\n\
                            berth logs --names ctrID1 ctrID2\n\
                            berth logs --tail 2 mywebserver\n\
-                           berth logs --follow=true ctrID")]
+                           berth logs --follow=true --since 10m ctrID\n\
+                           berth logs mywebserver mydbserver")]
     Logs(cmd::logs::LogsArgs),
     /// Run a process in a running container
     ///

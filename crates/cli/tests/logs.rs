@@ -342,6 +342,8 @@ fn side_by_side_with_podman() {
         &["logs", "-n", "talk"],
         &["logs", "-n", "-t", "whole", "whole2"],
         &["logs", "whole", "whole2"],
+        &["logs", "--color", "talk"],
+        &["logs", "--color", "-n", "whole", "whole2"],
         &["logs", "--since", "1h", "--until", "1h", "talk"],
         &["logs", "--since", "bogus", "talk"],
         &["logs", "quiet"],

@@ -13,6 +13,9 @@ use crate::error::{CliError, Result};
 
 #[derive(clap::Args)]
 pub struct LogsArgs {
+    /// Output the containers with different colors in the log
+    #[arg(long)]
+    color: bool,
     /// Follow log output
     #[arg(short, long)]
     follow: bool,
@@ -99,7 +102,11 @@ pub fn logs(engine: &Engine, a: &LogsArgs) -> Result<u8> {
     };
     let mut logs = containers
         .iter()
-        .map(|c| Ok((engine.log_reader(c, show.follow, show.until)?, Shown::new(prefix(c), &show))))
+        .enumerate()
+        .map(|(i, c)| {
+            let color = a.color.then(|| COLORS[i % COLORS.len()]);
+            Ok((engine.log_reader(c, show.follow, show.until)?, Shown::new(prefix(c), color, &show)))
+        })
         .collect::<Result<Vec<_>>>()?;
     if !show.follow {
         for (r, shown) in &mut logs {
@@ -127,6 +134,8 @@ pub fn logs(engine: &Engine, a: &LogsArgs) -> Result<u8> {
 /// What is shown of one container's log.
 struct Shown {
     prefix: String,
+    /// `--color`: its color's escape sequence.
+    color: Option<&'static str>,
     /// With --tail, until the log is read up to now: its entries, for
     /// --tail to cut.
     kept: Option<Vec<Entry>>,
@@ -135,8 +144,8 @@ struct Shown {
 }
 
 impl Shown {
-    fn new(prefix: String, show: &Show) -> Shown {
-        Shown { prefix, kept: show.tail.map(|_| Vec::new()), done: false }
+    fn new(prefix: String, color: Option<&'static str>, show: &Show) -> Shown {
+        Shown { prefix, color, kept: show.tail.map(|_| Vec::new()), done: false }
     }
 
     /// An entry of the log, or (`None`) word that the log is read up to now.
@@ -163,7 +172,7 @@ impl Shown {
                 return Ok(());
             }
         }
-        show_entry(e, &self.prefix, show.timestamps).map_err(|e| engine::Error::new(e.msg))
+        show_entry(e, &self.prefix, self.color, show.timestamps).map_err(|e| engine::Error::new(e.msg))
     }
 }
 
@@ -180,11 +189,17 @@ fn last_lines_start(entries: &[Entry], n: usize) -> usize {
     }
 }
 
+/// `--color`'s colors, one per container in turn (podman's: white, red,
+/// green, yellow, blue, magenta, cyan).
+const COLORS: [&str; 7] = ["\x1b[37m", "\x1b[31m", "\x1b[32m", "\x1b[33m", "\x1b[34m", "\x1b[35m", "\x1b[36m"];
+
 /// One entry as podman prints it: stdout's to our stdout, stderr's to our
 /// stderr; with `-t` its time first, in podman's layout (UTC, always nine
-/// digits of fraction: `2006-01-02T15:04:05.000000000Z07:00`).
-fn show_entry(e: &Entry, prefix: &str, timestamps: bool) -> Result<()> {
-    let mut line = prefix.as_bytes().to_vec();
+/// digits of fraction: `2006-01-02T15:04:05.000000000Z07:00`); with a
+/// color, all but the newline in it.
+fn show_entry(e: &Entry, prefix: &str, color: Option<&str>, timestamps: bool) -> Result<()> {
+    let mut line = color.unwrap_or_default().as_bytes().to_vec();
+    line.extend_from_slice(prefix.as_bytes());
     if timestamps {
         if let Some(t) = e.when() {
             line.extend_from_slice(humantime::format_rfc3339_nanos(t).to_string().as_bytes());
@@ -192,6 +207,9 @@ fn show_entry(e: &Entry, prefix: &str, timestamps: bool) -> Result<()> {
         line.push(b' ');
     }
     line.extend_from_slice(&e.text);
+    if color.is_some() {
+        line.extend_from_slice(b"\x1b[0m");
+    }
     if !e.partial {
         line.push(b'\n');
     }

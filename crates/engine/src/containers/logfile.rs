@@ -8,10 +8,10 @@
 //! the time it was read, the stream, `F` for a full line or `P` for a part
 //! of one (the text continues on the next entry of the same stream: output
 //! that did not end in a newline, or a line longer than one read), and the
-//! text without its newline.
-
+//! text without its newline;
 //!
-//! or, with the `json-file` driver, docker's format:
+//! or, with the `json-file` driver, docker's format (podman 4.3 takes the
+//! name and writes k8s-file; berth deliberately writes docker's):
 //!
 //! ```text
 //! {"log":"hello\n","stream":"stdout","time":"2026-12-04T02:55:25.123456789Z"}
