@@ -55,9 +55,7 @@ impl Engine {
         loop {
             // Whether it still runs, asked before reading: what it wrote up
             // to its exit is then in the file when we read it.
-            let running = r.follow
-                && r.until.is_none_or(|u| SystemTime::now() <= u)
-                && self.still_live(&r.id);
+            let running = r.follow && r.until.is_none_or(|u| SystemTime::now() <= u) && self.still_live(&r.id);
             if live.file.is_none() && r.follow {
                 live.file = open(&path)?;
             }
