@@ -223,6 +223,12 @@ fn since_and_until() {
     assert_eq!(env.ok(&["logs", "--since", "1ms", &id]), "");
     // --tail cuts first, then the window (podman's order).
     assert_eq!(env.ok(&["logs", "--tail", "1", "--until", &rfc3339, &id]), "");
+    // -f stops following once --until passed, the container running on.
+    let up = env.ok(&["run", "-d", "bb", "sh", "-c", "echo up; sleep 100"]).trim().to_string();
+    let start = std::time::Instant::now();
+    assert_eq!(env.ok(&["logs", "-f", "--until", "1s", &up]), "up\n");
+    let took = start.elapsed();
+    assert!(took >= Duration::from_millis(900) && took < Duration::from_secs(10), "{took:?}");
     let e = env.fails(&["logs", "--since", "bogus", &id], 125);
     assert_eq!(e, "Error: parsing --since \"bogus\": unable to interpret time value\n");
     env.fails(&["logs", "--until", "10x", &id], 125);
