@@ -472,7 +472,15 @@ fn container_doc(d: &Details) -> Doc {
         "Config": config,
         "HostConfig": host_config,
     });
-    Doc::new(joined([doc, tail]))
+    let mut doc = Doc::new(joined([doc, tail]));
+    // Go's structs have them whatever the JSON leaves out (omitempty).
+    if c.healthcheck.is_none() {
+        doc.view["Config"]["Healthcheck"] = Value::Null;
+    }
+    if c.init_path.is_none() {
+        doc.view["HostConfig"]["Init"] = json!(false);
+    }
+    doc
 }
 
 /// The capabilities the container's process holds: config.json's effective
