@@ -586,35 +586,6 @@ fn mounts(d: &Details) -> Vec<Value> {
         .collect()
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn tmpfs_sizes() {
-        assert_eq!(bytes("65536k"), Some(67_108_864));
-        assert_eq!(bytes("64m"), Some(67_108_864));
-        assert_eq!(bytes("100"), Some(100));
-        assert_eq!(bytes("x"), None);
-    }
-
-    #[test]
-    fn templates_see_go_values() {
-        let d = Doc::new(json!({
-            "Created": "2026-12-04T03:10:48.27153374Z",
-            "State": {"StartedAt": "0001-01-01T00:00:00Z", "Health": {"Log": null}},
-            "Config": {"Labels": null, "Hostname": "2026-12-04T03:10:48Z"},
-        }));
-        assert_eq!(d.view["Created"], "2026-12-04 03:10:48.27153374 +0000 UTC");
-        assert_eq!(d.view["State"]["StartedAt"], "0001-01-01 00:00:00 +0000 UTC");
-        assert_eq!(d.view["State"]["Health"]["Log"], json!([]));
-        assert_eq!(d.view["Config"]["Labels"], json!({}));
-        // Only times are times.
-        assert_eq!(d.view["Config"]["Hostname"], "2026-12-04T03:10:48Z");
-        assert_eq!(d.json["Config"]["Labels"], Value::Null);
-    }
-}
-
 /// podman's `State.Health`: empty for a container without a healthcheck.
 fn health_json(d: &Details) -> Value {
     let Some(h) = &d.health else { return json!({"Status": "", "FailingStreak": 0, "Log": null}) };
@@ -661,4 +632,33 @@ fn with_init_flag(host_config: Value) -> Value {
         }
     }
     Value::Object(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tmpfs_sizes() {
+        assert_eq!(bytes("65536k"), Some(67_108_864));
+        assert_eq!(bytes("64m"), Some(67_108_864));
+        assert_eq!(bytes("100"), Some(100));
+        assert_eq!(bytes("x"), None);
+    }
+
+    #[test]
+    fn templates_see_go_values() {
+        let d = Doc::new(json!({
+            "Created": "2026-12-04T03:10:48.27153374Z",
+            "State": {"StartedAt": "0001-01-01T00:00:00Z", "Health": {"Log": null}},
+            "Config": {"Labels": null, "Hostname": "2026-12-04T03:10:48Z"},
+        }));
+        assert_eq!(d.view["Created"], "2026-12-04 03:10:48.27153374 +0000 UTC");
+        assert_eq!(d.view["State"]["StartedAt"], "0001-01-01 00:00:00 +0000 UTC");
+        assert_eq!(d.view["State"]["Health"]["Log"], json!([]));
+        assert_eq!(d.view["Config"]["Labels"], json!({}));
+        // Only times are times.
+        assert_eq!(d.view["Config"]["Hostname"], "2026-12-04T03:10:48Z");
+        assert_eq!(d.json["Config"]["Labels"], Value::Null);
+    }
 }

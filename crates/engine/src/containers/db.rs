@@ -247,6 +247,9 @@ mod tests {
             stop_signal: None,
             stop_timeout: None,
             labels: Default::default(),
+            healthcheck: None,
+            init_path: None,
+            health_status: None,
             version: 0,
         }
     }
