@@ -78,15 +78,23 @@ fn orphans_are_reaped_by_the_init() {
     let cmd = ["sh", "-c", "(sleep 0.2 &); exec sleep 100"];
     let with: Vec<&str> = ["run", "-d", "--name", "with", "--init", "bb"].iter().chain(&cmd).copied().collect();
     let without: Vec<&str> = ["run", "-d", "--name", "without", "bb"].iter().chain(&cmd).copied().collect();
+    // With a terminal, the command has a process group of its own (the
+    // terminal's foreground one): its orphans are reaped all the same.
+    let tty: Vec<&str> = ["run", "-d", "-t", "--name", "tty", "--init", "bb"].iter().chain(&cmd).copied().collect();
     env.ok(&with);
     env.ok(&without);
-    let (pid1_with, pid1_without): (i32, i32) = (
-        inspect(&env, "with", "{{.State.Pid}}").parse().unwrap(),
-        inspect(&env, "without", "{{.State.Pid}}").parse().unwrap(),
-    );
+    env.ok(&tty);
+    let pid1 = |name: &str| -> i32 { inspect(&env, name, "{{.State.Pid}}").parse().unwrap() };
     // Without the init, PID 1 is `sleep 100`, which never waits: a zombie.
-    eventually("the zombie without an init", || zombie_children(pid1_without) == 1);
-    assert_eq!(zombie_children(pid1_with), 0);
+    eventually("the zombie without an init", || zombie_children(pid1("without")) == 1);
+    // Their orphans have ended too by now.
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(zombie_children(pid1("with")), 0);
+    assert_eq!(zombie_children(pid1("tty")), 0);
+    // And the command's own end is seen: the init exits with it.
+    env.ok(&["run", "-d", "-t", "--name", "tty-exit", "--init", "bb", "sh", "-c", "exit 5"]);
+    eventually("tty-exit exited", || inspect(&env, "tty-exit", "{{.State.Status}}") == "exited");
+    assert_eq!(inspect(&env, "tty-exit", "{{.State.ExitCode}}"), "5");
 }
 
 #[test]

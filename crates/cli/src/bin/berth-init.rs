@@ -81,7 +81,8 @@ fn run(args: &[std::ffi::OsString]) -> i32 {
 /// them.
 fn reap(command: Pid) -> Option<i32> {
     let mut code = None;
-    while let Ok(Some((pid, st))) = rustix::process::waitpid(None, WaitOptions::NOHANG) {
+    // `wait`, not `waitpid(None)`: that is only our own process group.
+    while let Ok(Some((pid, st))) = rustix::process::wait(WaitOptions::NOHANG) {
         if pid == command {
             code = st.exit_status().or_else(|| st.terminating_signal().map(|s| 128 + s));
         }
