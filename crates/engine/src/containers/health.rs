@@ -201,7 +201,8 @@ fn go_duration(text: &str) -> std::result::Result<i128, String> {
 pub struct HealthLog {
     pub start: SystemTime,
     pub end: SystemTime,
-    /// The command's exit code; -1 when it ran past its timeout.
+    /// 0 for a success, 1 for a failure, -1 when it ran past its timeout
+    /// (podman's; not the command's own code).
     pub exit_code: i32,
     pub output: String,
 }
@@ -353,7 +354,12 @@ impl Engine {
         let _lock = self.health_lock(&c.id)?;
         let mut state = self.health(c).unwrap_or_default();
         let in_start_period = c.started_at.is_some_and(|t| o.start < t + hc.start_period());
-        let exit_code = if o.timed_out { -1 } else { o.exit_code };
+        // podman's codes: 0, 1 for any failure, -1 past the timeout.
+        let exit_code = match (o.timed_out, o.exit_code) {
+            (true, _) => -1,
+            (false, 0) => 0,
+            (false, _) => 1,
+        };
         if exit_code == 0 {
             state.status = "healthy".into();
             state.failing_streak = 0;
