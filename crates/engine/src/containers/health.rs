@@ -73,13 +73,21 @@ impl HealthConfig {
     /// disables the image's; durations are Go's, `interval` may be
     /// `disable`.
     pub fn from_flags(cmd: &str, interval: &str, retries: u32, timeout: &str, start_period: &str) -> Result<Self> {
+        // podman 4.3 splits a JSON `["CMD", ...]` as words of text (its
+        // Test becomes the JSON itself, which cannot run); later podman and
+        // docker take the array, as here.
         let test = match serde_json::from_str::<Vec<String>>(cmd) {
             Ok(a) if a.is_empty() => return Err(Error::new("must define a healthcheck command for all healthchecks")),
+            Ok(a) if a[0] == "none" => vec!["NONE".into()],
             Ok(a) if matches!(a[0].as_str(), "CMD" | "CMD-SHELL" | "NONE") => a,
             Ok(a) if a.len() > 1 => std::iter::once("CMD".to_string()).chain(a).collect(),
             Ok(a) => vec!["CMD-SHELL".into(), a[0].clone()],
-            Err(_) if cmd.split_whitespace().next() == Some("none") => vec!["NONE".into()],
-            Err(_) => vec!["CMD-SHELL".into(), cmd.to_string()],
+            Err(_) => match cmd.split_once(' ').map_or(cmd, |(first, _)| first) {
+                "none" => vec!["NONE".into()],
+                "CMD" => cmd.split_whitespace().map(String::from).collect(),
+                "CMD-SHELL" => vec!["CMD-SHELL".into(), cmd.split_once(' ').map_or("", |(_, rest)| rest).to_string()],
+                _ => vec!["CMD-SHELL".into(), cmd.to_string()],
+            },
         };
         let interval = if interval == "disable" { "0" } else { interval };
         let interval = go_duration(interval).map_err(|e| Error::new(format!("invalid healthcheck-interval: {e}")))?;
@@ -619,6 +627,11 @@ mod tests {
         assert_eq!((hc.interval_ns, hc.timeout_ns, hc.start_period_ns), (0, 90_000_000_000, 1_500_000_000));
         assert_eq!(HealthConfig::from_flags(r#"["ls","/"]"#, "1s", 3, "1s", "0").unwrap().test, ["CMD", "ls", "/"]);
         assert_eq!(HealthConfig::from_flags("none", "1s", 3, "1s", "0").unwrap().command(), None);
+        let test = |cmd: &str| HealthConfig::from_flags(cmd, "1s", 3, "1s", "0").unwrap().test;
+        assert_eq!(test("CMD ls  /"), ["CMD", "ls", "/"]);
+        assert_eq!(test("CMD-SHELL echo  a"), ["CMD-SHELL", "echo  a"]);
+        assert_eq!(test("none x"), ["NONE"]);
+        assert_eq!(test(r#"["x"]"#), ["CMD-SHELL", "x"]);
         let err =
             |cmd: &str, i: &str, r: u32, t: &str, s: &str| HealthConfig::from_flags(cmd, i, r, t, s).unwrap_err().msg;
         assert_eq!(err("true", "x", 3, "1s", "0s"), r#"invalid healthcheck-interval: time: invalid duration "x""#);
