@@ -89,6 +89,12 @@ fn a_passing_check_on_an_interval_makes_it_healthy_and_keeps_the_last_five_resul
     assert_eq!(log.len(), 5);
     let starts: Vec<&str> = log.iter().map(|l| l["Start"].as_str().unwrap()).collect();
     assert!(starts.windows(2).all(|w| w[0] < w[1]), "{starts:?}");
+    // Removed, nothing of its health stays in the runroot (not even from a
+    // check that was running then).
+    env.ok(&["rm", "-f", "-t", "0", "ok"]);
+    std::thread::sleep(Duration::from_millis(300));
+    let left: Vec<_> = std::fs::read_dir(env.runroot.join("health")).unwrap().flatten().map(|e| e.file_name()).collect();
+    assert!(left.is_empty(), "{left:?}");
 }
 
 #[test]

@@ -286,6 +286,9 @@ impl Engine {
 
     /// Forget container `id`'s health (it is removed).
     pub(super) fn remove_health(&self, id: &str) {
+        // A check recording meanwhile finishes first (and one after finds
+        // the container gone: see `record_check`).
+        let _lock = self.health_lock(id);
         let _ = std::fs::remove_file(self.health_path(id));
         let _ = std::fs::remove_file(self.runroot.join("locks").join(format!("{id}.health")));
     }
@@ -360,6 +363,10 @@ impl Engine {
     /// which at `retries` makes it unhealthy.
     fn record_check(&self, c: &Container, hc: &HealthConfig, o: Outcome) -> Result<HealthState> {
         let _lock = self.health_lock(&c.id)?;
+        // Removed while it ran (`rm -f`): nothing to record it for.
+        if !self.bundle_dir(&c.id).exists() {
+            return Ok(HealthState::default());
+        }
         let mut state = self.health(c).unwrap_or_default();
         let in_start_period = c.started_at.is_some_and(|t| o.start < t + hc.start_period());
         // podman's codes: 0, 1 for any failure, -1 past the timeout.
@@ -543,9 +550,11 @@ impl Schedule {
     /// Start the check if it is due; kill a checker past its time.
     pub(super) fn tick(&mut self, engine: &Engine) {
         let now = Instant::now();
-        if let Some(c) = &self.checker {
+        if let Some(c) = &mut self.checker {
             if now >= c.kill_at {
                 let _ = rustix::process::pidfd_send_signal(&c.pidfd, rustix::process::Signal::KILL);
+                // Its pidfd says when it is gone; nothing to wake for until then.
+                c.kill_at = now + Duration::from_secs(3600);
             }
             return;
         }
