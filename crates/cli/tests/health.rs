@@ -93,7 +93,8 @@ fn a_passing_check_on_an_interval_makes_it_healthy_and_keeps_the_last_five_resul
     // check that was running then).
     env.ok(&["rm", "-f", "-t", "0", "ok"]);
     std::thread::sleep(Duration::from_millis(300));
-    let left: Vec<_> = std::fs::read_dir(env.runroot.join("health")).unwrap().flatten().map(|e| e.file_name()).collect();
+    let left: Vec<_> =
+        std::fs::read_dir(env.runroot.join("health")).unwrap().flatten().map(|e| e.file_name()).collect();
     assert!(left.is_empty(), "{left:?}");
 }
 
