@@ -431,3 +431,41 @@ fn side_by_side_with_podman() {
     let (b, p) = both(&["rm", "-f", "-t", "0", "good", "bad"]);
     assert!(b.status.success() && p.status.success());
 }
+
+/// A check runs beside the monitor, never in its way: while checks that
+/// take seconds run every second, the container's output still reaches the
+/// log as it is written (the monitor stamps each line when it reads it).
+#[test]
+fn slow_checks_do_not_hold_up_the_monitor() {
+    let (env, _) = Env::with_busybox();
+    let _c = Cleanup(&env);
+    env.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "busy",
+        "--health-cmd",
+        "sleep 3",
+        "--health-interval",
+        "1s",
+        "bb",
+        "sh",
+        "-c",
+        "while :; do echo tick; sleep 0.1; done",
+    ]);
+    eventually("a check done", || health(&env, "busy")["Log"].as_array().is_some_and(|l| !l.is_empty()));
+    let log = std::fs::read_to_string(inspect(&env, "busy", "{{.HostConfig.LogConfig.Path}}")).unwrap();
+    // k8s-file lines: `2006-01-02T15:04:05.999999999+00:00 stdout F tick`.
+    let secs: Vec<f64> = log
+        .lines()
+        .map(|l| {
+            let t = l.split(' ').next().unwrap();
+            let hms = &t[11..t.len() - "+00:00".len()];
+            let f: Vec<f64> = hms.split(':').map(|x| x.parse().unwrap()).collect();
+            f[0] * 3600.0 + f[1] * 60.0 + f[2]
+        })
+        .collect();
+    assert!(secs.len() > 20, "{log}");
+    let gap = secs.windows(2).map(|w| w[1] - w[0]).filter(|g| *g >= 0.0).fold(0.0, f64::max);
+    assert!(gap < 1.0, "the log stalled for {gap:.2} s while checks ran");
+}
