@@ -260,6 +260,22 @@ pub enum Cmd {
         #[command(subcommand)]
         cmd: VolumeCmd,
     },
+    /// Manage health checks on containers
+    ///
+    /// Run health checks on containers
+    Healthcheck {
+        #[command(subcommand)]
+        cmd: HealthcheckCmd,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum HealthcheckCmd {
+    /// run the health check of a container
+    ///
+    /// run the health check of a container
+    #[command(after_help = "berth healthcheck run mywebapp")]
+    Run(cmd::health::RunArgs),
 }
 
 #[derive(Subcommand)]

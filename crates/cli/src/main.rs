@@ -14,7 +14,7 @@ mod usage;
 
 use std::process::ExitCode;
 
-use crate::cli::{Cli, Cmd, ContainerCmd, ImageCmd, VolumeCmd};
+use crate::cli::{Cli, Cmd, ContainerCmd, HealthcheckCmd, ImageCmd, VolumeCmd};
 use crate::error::{CliError, ENGINE};
 use crate::usage::Parsed;
 use engine::Engine;
@@ -71,6 +71,7 @@ fn run(cli: Cli) -> Result<u8, CliError> {
             | Cmd::Exec(_)
             | Cmd::Restart(_)
             | Cmd::Top(_)
+            | Cmd::Healthcheck { cmd: HealthcheckCmd::Run(_) }
             | Cmd::Container {
                 cmd: ContainerCmd::Run(_)
                     | ContainerCmd::Start(_)
@@ -79,6 +80,9 @@ fn run(cli: Cli) -> Result<u8, CliError> {
                     | ContainerCmd::Top(_)
             }
     ) {
+        // The protected copy runs from elsewhere: where berth was started
+        // from is where its helpers are (`--init`'s berth-init).
+        cmd::containers::remember_exe();
         engine::containers::protect_exe()?;
     }
     // Credentials only: no image store to open (or create).
@@ -135,5 +139,6 @@ fn run(cli: Cli) -> Result<u8, CliError> {
             VolumeCmd::Rm(a) => cmd::volumes::rm(&engine, &a),
         },
         Cmd::Info(a) => cmd::info::info(&engine, &a),
+        Cmd::Healthcheck { cmd: HealthcheckCmd::Run(a) } => cmd::health::run(&engine, &a),
     }
 }

@@ -2,9 +2,11 @@
 
 use std::collections::HashMap;
 use std::io::IsTerminal as _;
+use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use engine::containers::attached::Attached;
+use engine::containers::health::HealthConfig;
 use engine::containers::mounts;
 use engine::containers::resources::{self, Limits};
 use engine::containers::restart::RestartPolicy;
@@ -159,6 +161,30 @@ pub struct CreateArgs {
     #[arg(trailing_var_arg = true, required = true, num_args = 1..,
           value_name = "IMAGE [COMMAND [ARG...]]")]
     image_and_command: Vec<String>,
+    /// set a healthcheck command for the container ('none' disables the existing healthcheck)
+    #[arg(long = "health-cmd", value_name = "COMMAND")]
+    health_cmd: Option<String>,
+    /// set an interval for the healthcheck (a value of disable results in no automatic timer setup)
+    #[arg(long = "health-interval", default_value = "30s", value_name = "INTERVAL")]
+    health_interval: String,
+    /// the number of retries allowed before a healthcheck is considered to be unhealthy
+    #[arg(long = "health-retries", default_value_t = 3, value_name = "RETRIES")]
+    health_retries: u32,
+    /// the maximum time allowed to complete the healthcheck before an interval is considered failed
+    #[arg(long = "health-timeout", default_value = "30s", value_name = "TIMEOUT")]
+    health_timeout: String,
+    /// the initialization time needed for a container to bootstrap
+    #[arg(long = "health-start-period", default_value = "0s", value_name = "PERIOD")]
+    health_start_period: String,
+    /// Disable healthchecks on container
+    #[arg(long = "no-healthcheck")]
+    no_healthcheck: bool,
+    /// Run an init binary inside the container that forwards signals and reaps processes
+    #[arg(long)]
+    init: bool,
+    /// Path to the container-init binary
+    #[arg(long = "init-path", value_name = "PATH")]
+    init_path: Option<String>,
 }
 
 impl CreateArgs {
@@ -306,6 +332,8 @@ fn create_spec(a: &CreateArgs, auto_remove: bool) -> Result<CreateSpec> {
             .collect::<Result<_>>()?,
         stop_signal: a.stop_signal.clone(),
         stop_timeout: a.stop_timeout,
+        healthcheck: healthcheck(a)?,
+        init_path: a.init.then(|| init_path(a.init_path.as_deref())),
         mounts: {
             let mut m = Vec::new();
             for v in &a.volume {
@@ -616,8 +644,53 @@ fn status(c: &Container) -> String {
     match c.state {
         State::Configured => "Configured".into(),
         State::Created => "Created".into(),
-        State::Running => format!("Up {} ago", since(c.started_at)),
+        State::Running => match &c.health_status {
+            Some(h) => format!("Up {} ago ({h})", since(c.started_at)),
+            None => format!("Up {} ago", since(c.started_at)),
+        },
         State::Paused => "Paused".into(),
         State::Exited => format!("Exited ({}) {} ago", c.exit_code.unwrap_or(-1), since(c.finished_at)),
     }
+}
+
+/// `--health-*` and `--no-healthcheck`, as podman takes them: the other
+/// flags count only with `--health-cmd`.
+fn healthcheck(a: &CreateArgs) -> Result<Option<HealthConfig>> {
+    match (&a.health_cmd, a.no_healthcheck) {
+        (Some(_), true) => Err(CliError::new("cannot specify both --no-healthcheck and --health-cmd")),
+        (None, true) => Ok(Some(HealthConfig::none())),
+        // An empty command sets none (the image's stays).
+        (Some(cmd), false) if !cmd.is_empty() => Ok(Some(HealthConfig::from_flags(
+            cmd,
+            &a.health_interval,
+            a.health_retries,
+            &a.health_timeout,
+            &a.health_start_period,
+        )?)),
+        _ => Ok(None),
+    }
+}
+
+/// Where berth was started from, for the protected copy (which runs from
+/// elsewhere) to find berth's helpers beside it.
+const EXE_VAR: &str = "_BERTH_EXE";
+
+/// Note where this binary is, before the re-exec from a protected copy.
+pub fn remember_exe() {
+    if std::env::var_os(EXE_VAR).is_none() {
+        if let Ok(p) = std::env::current_exe() {
+            // Single-threaded: berth has started no thread yet.
+            std::env::set_var(EXE_VAR, p);
+        }
+    }
+}
+
+/// `--init-path`, else berth's own init: `berth-init` beside `berth`.
+fn init_path(given: Option<&str>) -> PathBuf {
+    if let Some(p) = given.filter(|p| !p.is_empty()) {
+        return PathBuf::from(p);
+    }
+    let exe = std::env::var_os(EXE_VAR).map(PathBuf::from).or_else(|| std::env::current_exe().ok());
+    exe.and_then(|e| e.parent().map(|d| d.join("berth-init")))
+        .unwrap_or_else(|| PathBuf::from("/usr/libexec/berth/berth-init"))
 }

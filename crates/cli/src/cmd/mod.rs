@@ -6,6 +6,7 @@ pub mod container_inspect;
 pub mod containers;
 pub mod control;
 pub mod exec;
+pub mod health;
 pub mod info;
 pub mod inspect;
 pub mod list;

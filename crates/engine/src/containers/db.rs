@@ -248,6 +248,9 @@ mod tests {
             stop_timeout: None,
             labels: Default::default(),
             log: Default::default(),
+            healthcheck: None,
+            init_path: None,
+            health_status: None,
             version: 0,
         }
     }

@@ -154,7 +154,7 @@ impl Engine {
         0
     }
 
-    fn exec_options(
+    pub(super) fn exec_options(
         &self,
         c: &Container,
         process: oci_spec::runtime::Process,
@@ -190,7 +190,7 @@ impl Engine {
     /// The process to run: the container's own (config.json), with the
     /// exec's command, environment, working directory, user, capabilities
     /// and terminal, as podman's `prepareProcessExec` makes it.
-    fn exec_process(&self, c: &Container, spec: &ExecSpec) -> Result<oci_spec::runtime::Process> {
+    pub(super) fn exec_process(&self, c: &Container, spec: &ExecSpec) -> Result<oci_spec::runtime::Process> {
         let path = self.bundle_dir(&c.id).join("config.json");
         let text = std::fs::read(&path).ctx(|| format!("reading {}", path.display()))?;
         let config: Value = serde_json::from_slice(&text).ctx(|| format!("decoding {}", path.display()))?;
@@ -261,7 +261,7 @@ fn privileged_capabilities() -> Result<Vec<String>> {
 
 /// A runtime error, as podman words an exec that could not start: the
 /// runtime's reason, then what podman makes of it.
-fn exec_error(e: runtime::Error) -> Error {
+pub(super) fn exec_error(e: runtime::Error) -> Error {
     let mut e = Error::from(e);
     match e.kind {
         ErrorKind::CommandNotFound => e.msg.push_str(": OCI runtime attempted to invoke a command that was not found"),

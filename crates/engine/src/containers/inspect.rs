@@ -34,6 +34,8 @@ pub struct Details {
     pub size: Option<(u64, u64)>,
     /// Where each of its volumes is on the host, by name.
     pub volume_paths: std::collections::BTreeMap<String, PathBuf>,
+    /// Its health as last recorded, when it has a healthcheck.
+    pub health: Option<super::health::HealthState>,
 }
 
 impl Engine {
@@ -74,6 +76,7 @@ impl Engine {
             .filter_map(|n| self.volume(n).ok().map(|v| (v.name.clone(), v.data(&self.root))))
             .collect();
         Ok(Details {
+            health: self.health(&c),
             volume_paths,
             log_path: self.log_file(&c).unwrap_or_default(),
             driver: layers.driver_name().to_string(),

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant, SystemTime};
 use sys::fs::Durability;
 
 use super::db::Db;
+use super::health::HealthConfig;
 use super::lock::ContainerLock;
 use super::{change, etc_files, naming, spec, Container, CreateSpec, State};
 use crate::error::{Context as _, Error, Result};
@@ -45,6 +46,11 @@ impl Engine {
             naming::validate(n)?;
         }
         let caps = spec::capabilities(&spec.cap_add, &spec.cap_drop)?;
+        if let Some(p) = &spec.init_path {
+            super::init::check(p)?;
+        }
+        let healthcheck =
+            spec.healthcheck.clone().or_else(|| cfg.get("Healthcheck").and_then(HealthConfig::from_image));
         let stop_signal = spec
             .stop_signal
             .clone()
@@ -104,6 +110,9 @@ impl Engine {
                 .filter_map(|(k, v)| Some((k, v.as_str()?.to_string())))
                 .chain(spec.labels.iter().cloned())
                 .collect(),
+            healthcheck,
+            init_path: spec.init_path.clone(),
+            health_status: None,
             version: 0,
         };
         // Volumes are made and recorded with the container under the
@@ -158,6 +167,9 @@ impl Engine {
             copied?;
             let mut config = config?;
             spec_limits.apply(&mut config)?;
+            if let Some(p) = &spec.init_path {
+                super::init::apply(&mut config, p);
+            }
             if let Some(list) = config["mounts"].as_array_mut() {
                 list.extend(self.oci_mounts(&c.mounts)?);
             }
@@ -251,6 +263,7 @@ impl Engine {
         }
         // A monitor may still hold it (it is about to find the record gone).
         let _ = fs::remove_file(self.monitor_lock_path(&c.id));
+        self.remove_health(&c.id);
         lock.remove();
         Ok(())
     }

@@ -12,6 +12,8 @@ mod control;
 mod db;
 mod etc_files;
 mod exec;
+pub mod health;
+mod init;
 mod inspect;
 mod lifecycle;
 mod lock;
@@ -40,6 +42,7 @@ use std::time::{Duration, Instant, SystemTime};
 use serde::{Deserialize, Serialize};
 
 pub use self::exec::ExecSpec;
+pub use self::init::INIT_DEST;
 pub use self::inspect::Details;
 pub use self::logread::LogReader;
 pub use self::naming::new_id;
@@ -165,6 +168,17 @@ pub struct Container {
     /// How its output is logged (`--log-driver`, `--log-opt`).
     #[serde(default)]
     pub log: logconfig::LogConfig,
+    /// Its healthcheck (`--health-*`, the image's HEALTHCHECK); `NONE`
+    /// as its test when disabled.
+    #[serde(default)]
+    pub healthcheck: Option<health::HealthConfig>,
+    /// With `--init`: the init binary bound at /run/berth-init as its PID 1.
+    #[serde(default)]
+    pub init_path: Option<PathBuf>,
+    /// Its health's status word while it runs (`healthy`...), read from
+    /// the monitor's record of it, not stored here.
+    #[serde(skip)]
+    pub health_status: Option<String>,
     /// The record's version in the database, for compare-and-swap updates.
     #[serde(skip)]
     pub(crate) version: i64,
@@ -223,6 +237,12 @@ pub struct CreateSpec {
     pub create_command: Vec<String>,
     /// `--log-driver`, `--log-opt`.
     pub log: logconfig::LogConfig,
+    /// `--health-*` (`HealthConfig::none()` for `--no-healthcheck`); the
+    /// image's HEALTHCHECK without.
+    pub healthcheck: Option<health::HealthConfig>,
+    /// `--init`: this init binary (berth's own unless `--init-path`) runs
+    /// as the container's PID 1.
+    pub init_path: Option<PathBuf>,
 }
 
 impl Engine {
@@ -250,6 +270,9 @@ impl Engine {
         let mut all = Vec::new();
         for c in db.all()? {
             all.extend(self.refresh(&db, c)?);
+        }
+        for c in &mut all {
+            c.health_status = self.health_status(c);
         }
         Ok(all)
     }

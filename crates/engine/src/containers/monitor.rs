@@ -195,7 +195,7 @@ impl Engine {
         drop(report);
         running.clients.extend(first_client);
         loop {
-            let (code, started_at, clients) = running.serve();
+            let (code, started_at, clients) = running.serve(self);
             let _ = std::fs::remove_file(self.attach_dir().join(&c.id));
             // Before `finish_locked` deletes its cgroup.
             let oom = runtime::container::oom_kills(&self.runtime_root(), &c.id).is_ok_and(|n| n > 0);
@@ -313,6 +313,8 @@ impl Engine {
         let dir = self.attach_dir();
         sys::fs::create_private_dir(&dir, 0o700).ctx(|| format!("creating {}", dir.display()))?;
         let listener = attach::listen(&dir, &c.id).ctx(|| format!("listening on {}", dir.join(&c.id).display()))?;
+        // `starting` again before anyone can see it running.
+        self.reset_health(c)?;
         let created = rt::create(&opts)?;
         drop(opts);
         super::loopback::bring_up(created.state.pid)?;
@@ -345,7 +347,18 @@ impl Engine {
             outputs.push((Stream::Stdout, master));
         }
         let outputs = outputs.into_iter().map(|(s, fd)| (s, Some(fd))).collect();
-        Ok(Running { pid, started_at, outputs, stdin, terminal, log, listener: Some(listener), clients: Vec::new() })
+        let health = super::health::Schedule::new(c);
+        Ok(Running {
+            pid,
+            started_at,
+            outputs,
+            stdin,
+            terminal,
+            log,
+            listener: Some(listener),
+            clients: Vec::new(),
+            health,
+        })
     }
 }
 
@@ -369,6 +382,8 @@ struct Running {
     /// The attach socket (`<runroot>/attach/<id>`).
     listener: Option<OwnedFd>,
     clients: Vec<OwnedFd>,
+    /// Its healthcheck, when it runs on an interval (`health.rs`).
+    health: Option<super::health::Schedule>,
 }
 
 /// What a poll found ready.
@@ -378,13 +393,15 @@ enum Ready {
     Listener,
     Client(usize),
     Exited,
+    /// The healthcheck's checker exited.
+    Checked,
 }
 
 impl Running {
     /// Log its output and serve attached clients until it exits: its exit
     /// code (128 + signal if killed), when it started, and the clients
     /// still connected (to tell them the exit once it is recorded).
-    fn serve(mut self) -> (i32, SystemTime, Vec<OwnedFd>) {
+    fn serve(mut self, engine: &Engine) -> (i32, SystemTime, Vec<OwnedFd>) {
         let pidfd = Pid::from_raw(self.pid)
             .and_then(|p| rustix::process::pidfd_open(p, rustix::process::PidfdFlags::empty()).ok());
         let mut code = None;
@@ -418,32 +435,46 @@ impl Running {
             for (i, c) in self.clients.iter().enumerate() {
                 want.push((Ready::Client(i), c.as_fd()));
             }
+            if let Some(fd) = self.health.as_ref().and_then(|h| h.fd()) {
+                want.push((Ready::Checked, fd));
+            }
             let wake = match (drain_until, release_at) {
                 (Some(d), _) => Some(d),
                 (None, r) => r,
+            };
+            // No new check once it exited.
+            let wake = match self.health.as_ref().filter(|_| code.is_none()).map(|h| h.wake()) {
+                Some(h) => Some(wake.map_or(h, |w| w.min(h))),
+                None => wake,
             };
             let timeout = wake.map(|d: Instant| {
                 let left = d.saturating_duration_since(Instant::now());
                 rustix::event::Timespec { tv_sec: left.as_secs() as i64, tv_nsec: i64::from(left.subsec_nanos()) }
             });
             let mut fds: Vec<PollFd> = want.iter().map(|(_, fd)| PollFd::new(fd, PollFlags::IN)).collect();
-            match rustix::event::poll(&mut fds, timeout.as_ref()) {
-                Ok(0) if drain_until.is_some() => break, // drained long enough
-                Ok(0) => {
-                    release_at = None;
-                    if let Err(e) = sys::memory::release_unused() {
-                        tracing::debug!("releasing the monitor's unused memory: {e}");
-                    }
-                    continue;
-                }
-                Ok(_) => {}
+            let n = match rustix::event::poll(&mut fds, timeout.as_ref()) {
+                Ok(n) => n,
                 Err(rustix::io::Errno::INTR) => continue,
                 Err(_) => break,
-            }
+            };
             let ready: Vec<Ready> =
                 want.iter().zip(&fds).filter(|(_, f)| !f.revents().is_empty()).map(|((r, _), _)| *r).collect();
             drop(fds);
             drop(want);
+            let now = Instant::now();
+            if n == 0 && drain_until.is_some_and(|d| now >= d) {
+                break; // drained long enough
+            }
+            if release_at.is_some_and(|r| now >= r) {
+                release_at = None;
+                if let Err(e) = sys::memory::release_unused() {
+                    tracing::debug!("releasing the monitor's unused memory: {e}");
+                }
+            }
+            // A check due (or a checker overdue): the poll's timeout was its.
+            if let Some(h) = self.health.as_mut().filter(|_| code.is_none()) {
+                h.tick(engine);
+            }
             let mut gone_clients = Vec::new();
             for r in ready {
                 match r {
@@ -458,6 +489,11 @@ impl Running {
                         code = Some(wait_exit(self.pid));
                         drain_until = Some(Instant::now() + Duration::from_secs(2));
                     }
+                    Ready::Checked => {
+                        if let Some(h) = &mut self.health {
+                            h.reap();
+                        }
+                    }
                 }
             }
             gone_clients.sort_unstable();
@@ -471,6 +507,9 @@ impl Running {
             }
         }
         let code = code.unwrap_or_else(|| wait_exit(self.pid));
+        if let Some(h) = &mut self.health {
+            h.stop();
+        }
         (code, self.started_at, self.clients)
     }
 
