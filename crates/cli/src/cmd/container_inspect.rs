@@ -395,7 +395,11 @@ fn container_doc(d: &Details) -> Doc {
         "IOMaximumBandwidth": 0,
         "CgroupConf": null,
     });
-    let host_config = joined([host_config, resources]);
+    let mut host_config = joined([host_config, resources]);
+    // Privileges, devices, groups and namespaces, as recorded.
+    for (key, value) in c.isolation.inspect() {
+        host_config[key] = value;
+    }
     let mut doc = json!({
         "Id": c.id,
         "Created": time(Some(c.created)),

@@ -146,6 +146,8 @@ pub struct CreateArgs {
     quiet: bool,
     #[command(flatten)]
     remote: RemoteArgs,
+    #[command(flatten)]
+    isolation: super::isolation::IsolationArgs,
     /// The image to make the container from, then the command to run in it and its arguments
     // Everything after IMAGE goes to the container, `--` included, as with
     // podman. (One argument, not two: clap would take a `--` right after
@@ -324,6 +326,7 @@ fn create_spec(a: &CreateArgs, auto_remove: bool) -> Result<CreateSpec> {
             None => RestartPolicy::No,
         },
         create_command: std::env::args().collect(),
+        isolation: a.isolation.to_engine()?,
     })
 }
 
@@ -372,6 +375,9 @@ fn shm_size(flag: Option<&str>) -> Result<Option<u64>> {
 
 fn create_container(engine: &Engine, a: &CreateArgs, auto_remove: bool) -> Result<Container> {
     let spec = create_spec(a, auto_remove)?;
+    if a.isolation.replace {
+        super::isolation::replace(engine, a.name.as_deref())?;
+    }
     // podman's check, before anything is made.
     if let Some(path) = &a.cidfile {
         if std::path::Path::new(path).exists() {
@@ -455,8 +461,15 @@ pub fn rm(engine: &Engine, a: &RmArgs) -> Result<u8> {
     if a.time.is_some() && !a.force {
         return Err(CliError::new("--force option must be specified to use the --time option"));
     }
-    let targets: Vec<String> =
-        if a.all { engine.containers()?.into_iter().map(|c| c.id).collect() } else { a.containers.clone() };
+    let targets: Vec<String> = if a.all {
+        let mut all = engine.containers()?;
+        // Those that join others' namespaces first: podman refuses to
+        // remove a container others depend on.
+        all.sort_by_key(|c| c.isolation.dependencies().is_empty());
+        all.into_iter().map(|c| c.id).collect()
+    } else {
+        a.containers.clone()
+    };
     super::remove_each(&targets, a.ignore || a.force, |input| {
         let c = engine.container(input)?;
         let timeout = a.time.map_or(c.stop_timeout(), Duration::from_secs);

@@ -8,6 +8,7 @@ pub mod control;
 pub mod exec;
 pub mod info;
 pub mod inspect;
+pub mod isolation;
 pub mod list;
 pub mod manage;
 pub mod names;

@@ -29,7 +29,8 @@ impl Engine {
         };
         let (entrypoint, command) = command_line(spec, &strings("Entrypoint"), &strings("Cmd"))?;
         let args: Vec<String> = entrypoint.iter().chain(&command).cloned().collect();
-        let env = spec::merge_env(&strings("Env"), &spec.env);
+        // `--env-host`: ours under the image's (podman's order).
+        let env = spec::merge_env(&spec::merge_env(&spec.isolation.host_env, &strings("Env")), &spec.env);
         let image_user = cfg.get("User").and_then(|v| v.as_str()).unwrap_or("");
         let user = spec.user.clone().unwrap_or_else(|| image_user.to_string());
         // Before anything is recorded: bad values leave nothing behind.
@@ -44,6 +45,9 @@ impl Engine {
             naming::validate(n)?;
         }
         let caps = spec::capabilities(&spec.cap_add, &spec.cap_drop)?;
+        spec.isolation.validate(spec.hostname.is_some(), spec.shm_size.is_some())?;
+        let mut isolation = spec.isolation.clone();
+        self.resolve_isolation(&mut isolation)?;
         let stop_signal = spec
             .stop_signal
             .clone()
@@ -96,6 +100,7 @@ impl Engine {
             mounts: Vec::new(),
             stop_signal: stop_signal.clone(),
             stop_timeout: spec.stop_timeout,
+            isolation,
             labels: image
                 .labels()
                 .into_iter()
@@ -132,7 +137,11 @@ impl Engine {
         let made = (|| {
             let rootfs = layers.create_container_fs(&id, &image.chain_ids())?;
             let workdir = cfg.get("WorkingDir").and_then(|v| v.as_str()).unwrap_or("");
-            let hostname = spec.hostname.clone().unwrap_or_else(|| c.short_id().to_string());
+            let hostname = spec
+                .hostname
+                .clone()
+                .or_else(|| self.shared_hostname(&c.isolation))
+                .unwrap_or_else(|| c.short_id().to_string());
             let dir = self.bundle_dir(&id);
             sys::fs::create_private_dir(&dir, super::PRIVATE).ctx(|| format!("creating {}", dir.display()))?;
             let binds = etc_files::write(&dir, &hostname, &c.name)?;
@@ -149,13 +158,23 @@ impl Engine {
                 read_only: spec.read_only,
                 annotations: &spec.annotations,
             };
-            let config = spec::generate(&id, &rootfs, &p);
+            // Limits first: they write linux.resources whole, and the
+            // isolation adds device rules to it.
+            let config = spec::generate(&id, &rootfs, &p).and_then(|mut config| {
+                spec_limits.apply(&mut config)?;
+                c.isolation.apply(&id, &mut config, &rootfs, spec.read_only)?;
+                Ok(config)
+            });
             let copied = self.copy_up(&rootfs, &c.mounts);
             // Mounted only while it runs.
             layers.unmount(&id)?;
             copied?;
             let mut config = config?;
-            spec_limits.apply(&mut config)?;
+            // `U` volumes go to the user the process runs as.
+            let owner = |k: &str| {
+                config.pointer(&format!("/process/user/{k}")).and_then(|v| v.as_u64()).and_then(|v| u32::try_from(v).ok())
+            };
+            self.chown_volumes(&c.mounts, owner("uid").unwrap_or(0), owner("gid").unwrap_or(0))?;
             if let Some(list) = config["mounts"].as_array_mut() {
                 list.extend(self.oci_mounts(&c.mounts)?);
             }
@@ -210,6 +229,7 @@ impl Engine {
     /// A running container is stopped as `podman rm -f` does: SIGTERM, then
     /// SIGKILL if it still runs after `stop_timeout` (at once for zero).
     pub fn remove_container(&self, c: &Container, force: bool, stop_timeout: Duration, volumes: bool) -> Result<()> {
+        self.check_no_dependents(c)?;
         let lock = self.lock_container(&c.id)?;
         let db = self.db()?;
         match db.get(&c.id)? {

@@ -8,11 +8,14 @@
 
 pub mod attach;
 pub mod attached;
+mod chown_volume;
 mod control;
 mod db;
 mod etc_files;
 mod exec;
 mod inspect;
+pub mod isolation;
+mod joins;
 mod lifecycle;
 mod lock;
 pub mod logfile;
@@ -25,6 +28,7 @@ mod rename;
 pub mod resources;
 pub mod restart;
 pub mod seccomp;
+mod seccomp_file;
 pub mod spec;
 mod stdio;
 mod top;
@@ -159,6 +163,9 @@ pub struct Container {
     /// Seconds `stop` and `rm -f` wait for it before SIGKILL (`--stop-timeout`).
     #[serde(default)]
     pub stop_timeout: Option<u64>,
+    /// Privileges, devices, groups and namespaces (`isolation.rs`).
+    #[serde(default)]
+    pub isolation: isolation::Isolation,
     /// The record's version in the database, for compare-and-swap updates.
     #[serde(skip)]
     pub(crate) version: i64,
@@ -215,6 +222,8 @@ pub struct CreateSpec {
     pub stop_timeout: Option<u64>,
     /// The command line that asked for it, kept for inspect.
     pub create_command: Vec<String>,
+    /// Privileges, devices, groups, namespaces, `--env-host`, `--read-only-tmpfs`.
+    pub isolation: isolation::Isolation,
 }
 
 impl Engine {

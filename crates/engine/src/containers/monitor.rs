@@ -66,6 +66,8 @@ impl Engine {
         } else {
             (None, None)
         };
+        // Before its lock: starting them takes theirs.
+        self.start_dependencies(c)?;
         let lock = self.lock_container(&c.id)?;
         {
             // Not open across the fork: an SQLite connection must not be used
@@ -82,6 +84,9 @@ impl Engine {
         }
         // Whatever an earlier run left (it exited, or its monitor was killed).
         self.delete_runtime_state(&c.id)?;
+        // The containers whose namespaces it joins run first; their paths
+        // go into its config.json (under its lock).
+        self.write_namespace_paths(c)?;
         wait_single_threaded()?;
         let (report_r, report_w) = pipe_with(PipeFlags::CLOEXEC).ctx(|| "creating the monitor's pipe".into())?;
         // SAFETY: single-threaded (checked above); the child either runs the
