@@ -464,18 +464,25 @@ impl Isolation {
                 }
             }
         }
+        let linux = &mut config["linux"];
         if !nodes.is_empty() {
-            let linux = &mut config["linux"];
             let list: Vec<Value> = nodes.iter().map(|(n, inside, _)| n.oci(inside)).collect();
             linux["devices"] = json!(list);
-            let mut rules = vec![json!({"allow": false, "access": "rwm"})];
-            if self.privileged {
-                rules.push(json!({"allow": true, "access": "rwm"}));
-            } else {
-                rules.extend(nodes.iter().map(|(n, _, access)| n.rule(access)));
-            }
-            linux["resources"]["devices"] = json!(rules);
         }
+        // podman's (and docker's) rules: mknod of any node (so a device
+        // given only `r` or `w` can still be created), no other access
+        // but to the devices given (the runtime adds its default set).
+        let mut rules = vec![
+            json!({"allow": false, "access": "rwm"}),
+            json!({"allow": true, "type": "c", "access": "m"}),
+            json!({"allow": true, "type": "b", "access": "m"}),
+        ];
+        if self.privileged {
+            rules.push(json!({"allow": true, "access": "rwm"}));
+        } else {
+            rules.extend(nodes.iter().map(|(n, _, access)| n.rule(access)));
+        }
+        linux["resources"]["devices"] = json!(rules);
         // Privileges.
         if self.privileged {
             // Every one the runtime can give here (as `exec --privileged`).

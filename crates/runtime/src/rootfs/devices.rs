@@ -181,6 +181,7 @@ pub fn cgroup_rules(spec: &Spec) -> Result<Vec<LinuxDeviceCgroup>> {
     rules.push(rule(LinuxDeviceType::C, Some(5), Some(2)));
     rules.push(rule(LinuxDeviceType::C, Some(136), None));
     rules.push(rule(LinuxDeviceType::C, Some(10), Some(200)));
+    let own = rules.len();
     for d in from_spec(spec)? {
         // A FIFO is no device: the device cgroup has no rule type for it
         // (cgroup v1 rejects "p"), and none is needed to use it (as runc).
@@ -189,7 +190,13 @@ pub fn cgroup_rules(spec: &Spec) -> Result<Vec<LinuxDeviceCgroup>> {
             FileType::BlockDevice => LinuxDeviceType::B,
             _ => LinuxDeviceType::C,
         };
-        rules.push(rule(typ, Some(i64::from(d.major)), Some(i64::from(d.minor))));
+        let (major, minor) = (Some(i64::from(d.major)), Some(i64::from(d.minor)));
+        // A rule of the config's own for this very device says what access
+        // it gets (podman's `--device /dev/x:r`): not widened to rwm here.
+        let ruled = rules[..own].iter().any(|r| r.typ() == Some(typ) && r.major() == major && r.minor() == minor);
+        if !ruled {
+            rules.push(rule(typ, major, minor));
+        }
     }
     Ok(rules)
 }
