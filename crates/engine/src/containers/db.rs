@@ -247,6 +247,7 @@ mod tests {
             stop_signal: None,
             stop_timeout: None,
             labels: Default::default(),
+            isolation: Default::default(),
             version: 0,
         }
     }
