@@ -123,6 +123,14 @@ fn container_namespaces_are_joined() {
     env.ok(&["exec", "a", "touch", "/dev/mqueue/berthq"]);
     assert_eq!(env.ok(&["run", "--rm", "--ipc", "container:a", "bb", "ls", "/dev/mqueue"]), "berthq\n");
     assert_eq!(env.ok(&["run", "--rm", "bb", "ls", "/dev/mqueue"]), "");
+    // And its /dev/shm, both ways; nothing of it stays mounted on the host.
+    env.ok(&["exec", "a", "sh", "-c", "echo hello > /dev/shm/x"]);
+    let out = env.ok(&["run", "--rm", "--ipc", "container:a", "bb", "sh", "-c", "cat /dev/shm/x; echo back > /dev/shm/y"]);
+    assert_eq!(out, "hello\n");
+    assert_eq!(env.ok(&["exec", "a", "cat", "/dev/shm/y"]), "back\n");
+    let data = env.root.join("container-data").to_string_lossy().into_owned();
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(!mounts.contains(&data), "{mounts}");
 
     // Recorded by ID, shown as podman shows it.
     env.ok(&["create", "--name", "b", "--ipc", "container:a", "--pid", "container:a", "--network", "container:a", "--uts", "container:a", "--cgroupns", "container:a", "bb", "true"]);

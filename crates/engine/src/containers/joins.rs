@@ -8,7 +8,8 @@
 use serde_json::{json, Value};
 use sys::fs::Durability;
 
-use super::isolation::NsMode;
+use super::isolation::{NsKind, NsMode};
+use super::shm_share::{self, SharedShm};
 use super::{Container, State};
 use crate::error::{Context as _, Error, Result};
 use crate::Engine;
@@ -58,9 +59,33 @@ impl Engine {
                 list.retain(|n| n["type"] != kind.oci_type());
                 list.push(json!({"type": kind.oci_type(), "path": ns}));
             }
+            if kind == NsKind::Ipc {
+                // Its /dev/shm too (`shm_share.rs` attaches it there).
+                let source = shm_share::mount_point(&self.bundle_dir(&c.id));
+                if let Some(list) = config.pointer_mut("/mounts").and_then(Value::as_array_mut) {
+                    for m in list.iter_mut().filter(|m| m["destination"] == "/dev/shm") {
+                        *m = json!({"destination": "/dev/shm", "type": "bind", "source": source,
+                                    "options": ["rbind", "nosuid", "noexec", "nodev"]});
+                    }
+                }
+            }
         }
         let bytes = serde_json::to_vec_pretty(&config).ctx(|| "encoding config.json".into())?;
         sys::fs::write_atomic(&path, &bytes, 0o600, Durability::Durable).ctx(|| format!("writing {}", path.display()))
+    }
+
+    /// For a container joining another's IPC namespace: that one's
+    /// /dev/shm, attached where config.json binds it from, until dropped
+    /// (after the runtime's create).
+    pub(super) fn attach_joined_shm(&self, c: &Container) -> Result<Option<SharedShm>> {
+        let NsMode::Container(id) = &c.isolation.ipc else { return Ok(None) };
+        let dep = self.db()?.get(id)?.ok_or_else(|| {
+            Error::not_found(format!("no container with name or ID \"{id}\" found: no such container"))
+        })?;
+        let pid = dep.pid.filter(|_| dep.state.is_live()).ok_or_else(|| {
+            Error::new(format!("cannot join the ipc namespace of container {}: it is not running", dep.name))
+        })?;
+        shm_share::attach(pid, &shm_share::mount_point(&self.bundle_dir(&c.id))).map(Some)
     }
 
     /// podman refuses to remove a container others join.

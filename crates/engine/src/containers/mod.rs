@@ -29,6 +29,7 @@ pub mod resources;
 pub mod restart;
 pub mod seccomp;
 mod seccomp_file;
+mod shm_share;
 pub mod spec;
 mod stdio;
 mod top;

@@ -84,9 +84,6 @@ impl Engine {
         }
         // Whatever an earlier run left (it exited, or its monitor was killed).
         self.delete_runtime_state(&c.id)?;
-        // The containers whose namespaces it joins run first; their paths
-        // go into its config.json (under its lock).
-        self.write_namespace_paths(c)?;
         wait_single_threaded()?;
         let (report_r, report_w) = pipe_with(PipeFlags::CLOEXEC).ctx(|| "creating the monitor's pipe".into())?;
         // SAFETY: single-threaded (checked above); the child either runs the
@@ -280,6 +277,8 @@ impl Engine {
         restarting: bool,
     ) -> Result<Running> {
         use runtime::container::{self as rt, CreateOptions};
+        // The namespaces of the containers it joins, as they are now.
+        self.write_namespace_paths(c)?;
         let log = LogWriter::open(&self.log_path(&c.id)).ctx(|| format!("opening the log of {}", c.id))?;
         let (stdio, outputs, keep_stdin) = container_stdio(c.terminal, c.interactive)?;
         // Last before the runtime: from here on `finish_locked` unmounts.
@@ -307,8 +306,9 @@ impl Engine {
         let dir = self.attach_dir();
         sys::fs::create_private_dir(&dir, 0o700).ctx(|| format!("creating {}", dir.display()))?;
         let listener = attach::listen(&dir, &c.id).ctx(|| format!("listening on {}", dir.join(&c.id).display()))?;
+        let shm = self.attach_joined_shm(c)?;
         let created = rt::create(&opts)?;
-        drop(opts);
+        drop((opts, shm));
         super::loopback::bring_up(created.state.pid)?;
         let started_at = SystemTime::now();
         let pid = created.state.pid;
