@@ -44,8 +44,14 @@ fn privileged_gets_every_capability_no_seccomp_rw_sys_and_host_devices() {
     let out = env.ok(&["run", "--rm", "--privileged", "bb", "sh", "-c", "ls /dev/kmsg; cat /sys/fs/cgroup/devices/devices.list 2>/dev/null || echo v2"]);
     assert!(out.starts_with("/dev/kmsg\n"), "{out}");
     assert!(out.contains("a *:* rwm") || out.ends_with("v2\n"), "{out}");
-    let id = env.ok(&["create", "--privileged", "bb", "true"]);
+    let id = env.ok(&["create", "--privileged", "--name", "p", "bb", "cat", "/run/.containerenv"]);
     assert_eq!(env.ok(&["inspect", "--format", "{{.HostConfig.Privileged}}", id.trim()]), "true\n");
+    // podman's .containerenv for a privileged container; others get it empty.
+    let out = env.ok(&["start", "-a", "p"]);
+    assert!(out.starts_with("engine=\"berth-"), "{out}");
+    assert!(out.contains(&format!("\nname=\"p\"\nid=\"{}\"\nimage=\"localhost/bb:latest\"\n", id.trim())), "{out}");
+    assert!(out.ends_with("\nrootless=0\n"), "{out}");
+    assert_eq!(env.ok(&["run", "--rm", "bb", "cat", "/run/.containerenv"]), "");
     env.ok(&["rm", id.trim()]);
 }
 
@@ -235,6 +241,11 @@ fn volume_u_idmap_and_local_driver_options() {
     assert_eq!((link.uid(), link.gid()), (1000, 1001));
     let m = std::fs::metadata(&outside).unwrap();
     assert_eq!((m.uid(), m.gid()), (0, 0));
+    // --mount's spelling.
+    std::fs::create_dir(env.path("m")).unwrap();
+    let mount = format!("type=bind,src={},dst=/m,U=true", env.path("m").display());
+    env.ok(&["run", "--rm", "-u", "9:9", "--mount", &mount, "bb", "true"]);
+    assert_eq!(std::fs::metadata(env.path("m")).unwrap().uid(), 9);
     // On a named volume too.
     env.ok(&["run", "--rm", "-u", "7:8", "-v", "uvol:/v:U", "bb", "touch", "/v/f"]);
     let mp = env.ok(&["volume", "inspect", "--format", "{{.Mountpoint}}", "uvol"]);

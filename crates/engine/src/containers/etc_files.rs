@@ -36,8 +36,9 @@ pub(super) fn write(dir: &Path, hostname: &str, name: &str) -> Result<Vec<Bind>>
         ("/etc/hostname", "hostname", hostname.to_string()),
         ("/etc/hosts", "hosts", hosts(&read_host_file("/etc/hosts")?, internal, hostname, name)),
         ("/etc/resolv.conf", "resolv.conf", resolv_conf(&host_resolv_conf()?)),
-        // podman fills it in only for --privileged containers (which berth
-        // has not): its presence says "in a container".
+        // podman fills it in only for --privileged containers (create
+        // writes that over this, `isolation::containerenv`): its presence
+        // says "in a container".
         ("/run/.containerenv", ".containerenv", String::new()),
     ];
     let mut binds = Vec::new();

@@ -624,6 +624,19 @@ impl Isolation {
     }
 }
 
+/// /run/.containerenv of a `--privileged` container: what podman writes
+/// there for one (others get an empty file).
+pub(super) fn containerenv(c: &super::Container) -> String {
+    format!(
+        "engine=\"berth-{}\"\nname=\"{}\"\nid=\"{}\"\nimage=\"{}\"\nimageid=\"{}\"\nrootless=0\n",
+        env!("CARGO_PKG_VERSION"),
+        c.name,
+        c.id,
+        c.image_name,
+        c.image_id.trim_start_matches("sha256:")
+    )
+}
+
 fn dest(m: &Value) -> &str {
     m["destination"].as_str().unwrap_or("")
 }

@@ -145,6 +145,12 @@ impl Engine {
             let dir = self.bundle_dir(&id);
             sys::fs::create_private_dir(&dir, super::PRIVATE).ctx(|| format!("creating {}", dir.display()))?;
             let binds = etc_files::write(&dir, &hostname, &c.name)?;
+            if c.isolation.privileged {
+                let env = dir.join(".containerenv");
+                let text = super::isolation::containerenv(&c);
+                sys::fs::write_atomic(&env, text.as_bytes(), 0o644, Durability::Durable)
+                    .ctx(|| format!("writing {}", env.display()))?;
+            }
             let p = spec::ProcessSpec {
                 args: &args,
                 env: &env,

@@ -166,6 +166,10 @@ pub fn parse_mount_flag(text: &str) -> Result<Mount> {
             ("tmpfs-mode", Some(m)) => opts.push(format!("mode={m}")),
             ("z" | "Z" | "relabel" | "consistency", _) => {}
             ("volume-nocopy", None | Some("true")) => opts.push("nocopy".into()),
+            ("U", None | Some("true")) | ("chown", Some("true")) => opts.push("U".into()),
+            ("U", Some("false")) | ("chown", Some("false")) => {}
+            ("idmap", None) => opts.push("idmap".into()),
+            ("idmap", Some(m)) => opts.push(format!("idmap={m}")),
             _ => return Err(Error::new(format!("unknown mount option {field:?}: invalid mount option"))),
         }
     }
