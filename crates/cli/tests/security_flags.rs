@@ -10,6 +10,7 @@ mod common;
 use std::os::unix::fs::MetadataExt as _;
 
 use common::containers::Cleanup;
+use common::podman::Podman;
 use common::*;
 
 /// A field of /proc/self/status as the container sees it.
@@ -209,12 +210,14 @@ fn env_host_read_only_tmpfs_and_replace() {
 
     // --replace: the running container of that name goes first.
     let old = env.ok(&["run", "-d", "--name", "r", "--stop-timeout", "1", "bb", "sleep", "100"]);
-    assert_eq!(env.ok(&["run", "--replace", "--name", "r", "bb", "echo", "replaced"]), "replaced\n");
+    // podman prints the replaced container's name first.
+    assert_eq!(env.ok(&["run", "--replace", "--name", "r", "bb", "echo", "replaced"]), "r\nreplaced\n");
     let all = env.ok(&["ps", "-a", "--no-trunc", "--format", "{{.ID}} {{.Names}}"]);
     assert_eq!(all.lines().count(), 1, "{all}");
     assert!(all.ends_with(" r\n") && !all.contains(old.trim()), "{all}");
     // Without an existing one it is a plain create.
-    env.ok(&["create", "--replace", "--name", "fresh", "bb", "true"]);
+    let id = env.ok(&["create", "--replace", "--name", "fresh", "bb", "true"]);
+    assert_eq!(id.lines().count(), 1);
     let e = env.fails(&["run", "--replace", "bb", "true"], 125);
     assert_eq!(e, "Error: cannot replace container without --name being set\n");
 }
@@ -268,4 +271,82 @@ fn volume_u_idmap_and_local_driver_options() {
     env.ok(&["volume", "create", "-o", "type=none", "-o", "o=bind", "-o", &format!("device={}", dev.display()), "bv"]);
     env.ok(&["run", "--rm", "-v", "bv:/b", "bb", "sh", "-c", "echo through > /b/f"]);
     assert_eq!(std::fs::read_to_string(dev.join("f")).unwrap(), "through\n");
+}
+
+/// The same flags on both sides: inspect's HostConfig fields and the
+/// errors for bad values match podman 4.3's.
+#[test]
+fn side_by_side_with_podman() {
+    let (env, _) = Env::with_busybox();
+    let podman = Podman::beside(&env);
+    let fields = [
+        "Privileged",
+        "SecurityOpt",
+        "Devices",
+        "GroupAdd",
+        "IpcMode",
+        "PidMode",
+        "UTSMode",
+        "NetworkMode",
+        "ReadonlyRootfs",
+    ];
+    let format: String = fields.iter().map(|f| format!("{{{{json .HostConfig.{f}}}}} ")).collect();
+    let sets: &[&[&str]] = &[
+        &[],
+        &["--privileged"],
+        &["--security-opt", "no-new-privileges", "--security-opt", "label=disable", "--security-opt", "seccomp=unconfined"],
+        &["--security-opt", "mask=/a:/b", "--security-opt", "unmask=ALL", "--security-opt", "apparmor=unconfined"],
+        &["--device", "/dev/zero:/dev/z:r", "--device", "/dev/null"],
+        &["--group-add", "1234", "--group-add", "tty"],
+        &["--ipc", "host", "--pid", "host", "--uts", "host", "--network", "host"],
+        &["--ipc", "private", "--pid", "private", "--uts", "private", "--cgroupns", "private"],
+        &["--ipc", "ns:/proc/self/ns/ipc", "--uts", "ns:/proc/self/ns/uts"],
+        &["--read-only", "--read-only-tmpfs=false", "--userns", "host"],
+    ];
+    for flags in sets {
+        let mut args = vec!["create"];
+        args.extend(*flags);
+        args.extend(["localhost/bb", "true"]);
+        let ours = env.ok(&args);
+        let theirs = podman.ok(&args);
+        let a = env.ok(&["inspect", "--format", &format, ours.trim()]);
+        let b = podman.ok(&["inspect", "--format", &format, theirs.trim()]);
+        assert!(a.starts_with("false ") || a.starts_with("true "), "{a}");
+        assert_eq!(a, b, "{flags:?}");
+        env.ok(&["rm", ours.trim()]);
+        podman.ok(&["rm", theirs.trim()]);
+    }
+    let bad: &[&[&str]] = &[
+        &["--security-opt", "foo"],
+        &["--security-opt", "foo=bar"],
+        &["--security-opt", "seccomp=/nonexist"],
+        &["--pid", "foo"],
+        &["--ipc", "foo"],
+        &["--cgroupns", "foo"],
+        &["--uts", "ns:/nonexist"],
+        &["--network", "ns:/nonexist"],
+        &["--uts", "host", "--hostname", "x"],
+        &["--ipc", "host", "--shm-size", "1m"],
+        &["--pid", "container:missing"],
+        &["--network", "container:missing"],
+        &["--device", "/dev/nonexist"],
+        &["--device", "/dev/zero:rwx"],
+        &["--device", "/dev/zero:/dev/z:r:w"],
+        &["--group-add", "keep-groups", "--group-add", "1"],
+        &["--replace"],
+        &["--userns", "foo"],
+    ];
+    for flags in bad {
+        let mut args = vec!["run", "--rm"];
+        args.extend(*flags);
+        args.extend(["localhost/bb", "true"]);
+        let ours = env.run(&args);
+        let theirs = podman.run(&args, None);
+        assert!(stderr(&ours).starts_with("Error: "), "{flags:?}: {}", stderr(&ours));
+        assert_eq!(
+            (ours.status.code(), stderr(&ours)),
+            (theirs.status.code(), stderr(&theirs)),
+            "{flags:?}"
+        );
+    }
 }

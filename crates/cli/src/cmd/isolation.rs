@@ -84,7 +84,8 @@ impl IsolationArgs {
 }
 
 /// `--replace`: remove the container that has this name, running or not
-/// (podman's rm -f, with the container's stop timeout).
+/// (podman's rm -f, with the container's stop timeout), printing its name
+/// as podman does.
 pub fn replace(engine: &Engine, name: Option<&str>) -> Result<()> {
     let Some(name) = name else {
         return Err(CliError::new("cannot replace container without --name being set"));
@@ -97,7 +98,8 @@ pub fn replace(engine: &Engine, name: Option<&str>) -> Result<()> {
     };
     let timeout = c.stop_timeout();
     match engine.remove_container(&c, true, timeout, false) {
-        Ok(()) => Ok(()),
+        // podman reports the removal as `rm` does.
+        Ok(()) => super::out(&format!("{name}\n")),
         Err(e) if e.kind == ErrorKind::NotFound => Ok(()),
         Err(e) => Err(e.into()),
     }
