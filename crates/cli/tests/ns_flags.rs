@@ -58,11 +58,8 @@ fn pid_host_sees_the_hosts_pid_1() {
 fn network_host_sees_the_hosts_interfaces() {
     let (env, _) = Env::with_busybox();
     let names = |text: &str| -> Vec<String> {
-        let mut v: Vec<String> = text
-            .lines()
-            .skip(2)
-            .filter_map(|l| l.split(':').next().map(|n| n.trim().to_string()))
-            .collect();
+        let mut v: Vec<String> =
+            text.lines().skip(2).filter_map(|l| l.split(':').next().map(|n| n.trim().to_string())).collect();
         v.sort();
         v
     };
@@ -83,7 +80,16 @@ fn network_host_sees_the_hosts_interfaces() {
 fn uts_host_gives_the_hosts_hostname() {
     let (env, _) = Env::with_busybox();
     let host = rustix::system::uname().nodename().to_string_lossy().into_owned();
-    let out = env.ok(&["run", "--rm", "--uts", "host", "bb", "sh", "-c", "hostname; cat /etc/hostname; echo; echo $HOSTNAME"]);
+    let out = env.ok(&[
+        "run",
+        "--rm",
+        "--uts",
+        "host",
+        "bb",
+        "sh",
+        "-c",
+        "hostname; cat /etc/hostname; echo; echo $HOSTNAME",
+    ]);
     assert_eq!(out, format!("{host}\n{host}\n{host}\n"));
     let e = env.fails(&["run", "--rm", "--uts", "host", "--hostname", "x", "bb", "true"], 125);
     assert_eq!(
@@ -116,7 +122,18 @@ fn container_namespaces_are_joined() {
     ];
     assert_eq!(seen_ns(&env, &flags, &ALL), theirs);
     // Its pid namespace: a's sleep is there; its hostname too.
-    let out = env.ok(&["run", "--rm", "--pid", "container:a", "--uts", "container:a", "bb", "sh", "-c", "cat /proc/1/cmdline | tr '\\0' ' '; echo; hostname"]);
+    let out = env.ok(&[
+        "run",
+        "--rm",
+        "--pid",
+        "container:a",
+        "--uts",
+        "container:a",
+        "bb",
+        "sh",
+        "-c",
+        "cat /proc/1/cmdline | tr '\\0' ' '; echo; hostname",
+    ]);
     assert_eq!(out, "sleep 100 \nahost\n");
     // A POSIX message queue made in one is seen in the other (the mqueue
     // filesystem belongs to the IPC namespace).
@@ -125,7 +142,8 @@ fn container_namespaces_are_joined() {
     assert_eq!(env.ok(&["run", "--rm", "bb", "ls", "/dev/mqueue"]), "");
     // And its /dev/shm, both ways; nothing of it stays mounted on the host.
     env.ok(&["exec", "a", "sh", "-c", "echo hello > /dev/shm/x"]);
-    let out = env.ok(&["run", "--rm", "--ipc", "container:a", "bb", "sh", "-c", "cat /dev/shm/x; echo back > /dev/shm/y"]);
+    let out =
+        env.ok(&["run", "--rm", "--ipc", "container:a", "bb", "sh", "-c", "cat /dev/shm/x; echo back > /dev/shm/y"]);
     assert_eq!(out, "hello\n");
     assert_eq!(env.ok(&["exec", "a", "cat", "/dev/shm/y"]), "back\n");
     let data = env.root.join("container-data").to_string_lossy().into_owned();
@@ -133,7 +151,23 @@ fn container_namespaces_are_joined() {
     assert!(!mounts.contains(&data), "{mounts}");
 
     // Recorded by ID, shown as podman shows it.
-    env.ok(&["create", "--name", "b", "--ipc", "container:a", "--pid", "container:a", "--network", "container:a", "--uts", "container:a", "--cgroupns", "container:a", "bb", "true"]);
+    env.ok(&[
+        "create",
+        "--name",
+        "b",
+        "--ipc",
+        "container:a",
+        "--pid",
+        "container:a",
+        "--network",
+        "container:a",
+        "--uts",
+        "container:a",
+        "--cgroupns",
+        "container:a",
+        "bb",
+        "true",
+    ]);
     let modes = env.ok(&[
         "inspect",
         "--format",
@@ -172,7 +206,21 @@ fn inspect_shows_the_modes_as_podman() {
     let f = "{{.HostConfig.IpcMode}} {{.HostConfig.PidMode}} {{.HostConfig.UTSMode}} {{.HostConfig.CgroupMode}} {{.HostConfig.NetworkMode}}";
     let id = env.ok(&["create", "bb", "true"]);
     assert_eq!(env.ok(&["inspect", "--format", f, id.trim()]), "shareable private private private none\n");
-    let id = env.ok(&["create", "--ipc", "host", "--pid", "host", "--uts", "host", "--cgroupns", "host", "--network", "host", "bb", "true"]);
+    let id = env.ok(&[
+        "create",
+        "--ipc",
+        "host",
+        "--pid",
+        "host",
+        "--uts",
+        "host",
+        "--cgroupns",
+        "host",
+        "--network",
+        "host",
+        "bb",
+        "true",
+    ]);
     // podman 4.3 says "shareable" for the host's IPC namespace too.
     assert_eq!(env.ok(&["inspect", "--format", f, id.trim()]), "shareable host host host host\n");
     env.ok(&["rm", "-a"]);

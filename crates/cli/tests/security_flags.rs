@@ -42,7 +42,15 @@ fn privileged_gets_every_capability_no_seccomp_rw_sys_and_host_devices() {
     assert_eq!(env.ok(&["run", "--rm", "bb", "head", "-c", "5", "/proc/timer_list"]), "");
     // The host's devices (e.g. /dev/kmsg), usable: the cgroup allows all.
     assert!(std::path::Path::new("/dev/kmsg").exists());
-    let out = env.ok(&["run", "--rm", "--privileged", "bb", "sh", "-c", "ls /dev/kmsg; cat /sys/fs/cgroup/devices/devices.list 2>/dev/null || echo v2"]);
+    let out = env.ok(&[
+        "run",
+        "--rm",
+        "--privileged",
+        "bb",
+        "sh",
+        "-c",
+        "ls /dev/kmsg; cat /sys/fs/cgroup/devices/devices.list 2>/dev/null || echo v2",
+    ]);
     assert!(out.starts_with("/dev/kmsg\n"), "{out}");
     assert!(out.contains("a *:* rwm") || out.ends_with("v2\n"), "{out}");
     let id = env.ok(&["create", "--privileged", "--name", "p", "bb", "cat", "/run/.containerenv"]);
@@ -88,7 +96,10 @@ fn security_opts_take_effect() {
         "wc -c < /proc/cpuinfo; wc -c < /etc/hostname; head -c 5 /proc/timer_list",
     ]);
     assert_eq!(out, "0\n0\nTimer");
-    assert_ne!(env.ok(&["run", "--rm", "--security-opt", "unmask=ALL", "bb", "head", "-c", "5", "/proc/timer_list"]), "");
+    assert_ne!(
+        env.ok(&["run", "--rm", "--security-opt", "unmask=ALL", "bb", "head", "-c", "5", "/proc/timer_list"]),
+        ""
+    );
     // Accepted, as podman does without SELinux or for no profile.
     env.ok(&["run", "--rm", "--security-opt", "label=disable", "--security-opt", "apparmor=unconfined", "bb", "true"]);
     let id = env.ok(&[
@@ -127,14 +138,29 @@ fn bad_security_opts_fail_as_podman() {
     let bad = env.path("bad.json");
     std::fs::write(&bad, "{bad").unwrap();
     let e = env.fails(&["run", "--rm", "--security-opt", &format!("seccomp={}", bad.display()), "bb", "true"], 125);
-    assert!(e.starts_with(&format!("Error: loading seccomp profile ({}) failed: decoding seccomp profile failed", bad.display())), "{e}");
+    assert!(
+        e.starts_with(&format!(
+            "Error: loading seccomp profile ({}) failed: decoding seccomp profile failed",
+            bad.display()
+        )),
+        "{e}"
+    );
     assert_eq!(env.ok(&["ps", "-a", "-q"]), "");
 }
 
 #[test]
 fn devices_are_created_and_allowed() {
     let (env, _) = Env::with_busybox();
-    let out = env.ok(&["run", "--rm", "--device", "/dev/zero:/dev/myzero", "bb", "sh", "-c", "ls -l /dev/myzero; head -c 3 /dev/myzero | od -An -tx1"]);
+    let out = env.ok(&[
+        "run",
+        "--rm",
+        "--device",
+        "/dev/zero:/dev/myzero",
+        "bb",
+        "sh",
+        "-c",
+        "ls -l /dev/myzero; head -c 3 /dev/myzero | od -An -tx1",
+    ]);
     let mut lines = out.lines();
     assert!(lines.next().unwrap().starts_with("crw-rw-rw-"), "{out}");
     assert_eq!(lines.next().unwrap().trim(), "00 00 00");
@@ -196,7 +222,11 @@ fn env_host_read_only_tmpfs_and_replace() {
         .output()
         .unwrap();
     assert_eq!(stdout(&out), "from-host 2\n");
-    let out = env.cmd(&["run", "--rm", "bb", "sh", "-c", "echo x$BERTH_HOST_VAR"]).env("BERTH_HOST_VAR", "h").output().unwrap();
+    let out = env
+        .cmd(&["run", "--rm", "bb", "sh", "-c", "echo x$BERTH_HOST_VAR"])
+        .env("BERTH_HOST_VAR", "h")
+        .output()
+        .unwrap();
     assert_eq!(stdout(&out), "x\n");
 
     // --read-only: tmpfs on /tmp unless --read-only-tmpfs=false.
@@ -234,7 +264,18 @@ fn volume_u_idmap_and_local_driver_options() {
     std::fs::write(&outside, "keep").unwrap();
     std::os::unix::fs::symlink(&outside, dir.join("link")).unwrap();
     let vol = format!("{}:/x:U", dir.display());
-    let out = env.ok(&["run", "--rm", "-u", "1000:1001", "-v", &vol, "bb", "sh", "-c", "touch /x/sub/mine && stat -c '%u:%g' /x /x/sub/f"]);
+    let out = env.ok(&[
+        "run",
+        "--rm",
+        "-u",
+        "1000:1001",
+        "-v",
+        &vol,
+        "bb",
+        "sh",
+        "-c",
+        "touch /x/sub/mine && stat -c '%u:%g' /x /x/sub/f",
+    ]);
     assert_eq!(out, "1000:1001\n1000:1001\n");
     for p in ["", "sub", "sub/f", "sub/mine"] {
         let m = std::fs::metadata(dir.join(p)).unwrap();
@@ -294,7 +335,14 @@ fn side_by_side_with_podman() {
     let sets: &[&[&str]] = &[
         &[],
         &["--privileged"],
-        &["--security-opt", "no-new-privileges", "--security-opt", "label=disable", "--security-opt", "seccomp=unconfined"],
+        &[
+            "--security-opt",
+            "no-new-privileges",
+            "--security-opt",
+            "label=disable",
+            "--security-opt",
+            "seccomp=unconfined",
+        ],
         &["--security-opt", "mask=/a:/b", "--security-opt", "unmask=ALL", "--security-opt", "apparmor=unconfined"],
         &["--device", "/dev/zero:/dev/z:r", "--device", "/dev/null"],
         &["--group-add", "1234", "--group-add", "tty"],
@@ -343,10 +391,6 @@ fn side_by_side_with_podman() {
         let ours = env.run(&args);
         let theirs = podman.run(&args, None);
         assert!(stderr(&ours).starts_with("Error: "), "{flags:?}: {}", stderr(&ours));
-        assert_eq!(
-            (ours.status.code(), stderr(&ours)),
-            (theirs.status.code(), stderr(&theirs)),
-            "{flags:?}"
-        );
+        assert_eq!((ours.status.code(), stderr(&ours)), (theirs.status.code(), stderr(&theirs)), "{flags:?}");
     }
 }

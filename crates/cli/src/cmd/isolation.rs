@@ -71,9 +71,7 @@ impl IsolationArgs {
             network: isolation::parse_network(&self.network)?,
             no_read_only_tmpfs: !self.read_only_tmpfs,
             host_env: if self.env_host {
-                std::env::vars_os()
-                    .map(|(k, v)| format!("{}={}", k.to_string_lossy(), v.to_string_lossy()))
-                    .collect()
+                std::env::vars_os().map(|(k, v)| format!("{}={}", k.to_string_lossy(), v.to_string_lossy())).collect()
             } else {
                 Vec::new()
             },

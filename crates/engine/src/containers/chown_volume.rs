@@ -44,7 +44,8 @@ impl Engine {
 /// Give `path` (the user's own path: followed if it is a link, as podman
 /// does) and everything below it, links themselves included, to `uid:gid`.
 pub fn chown_tree(path: &Path, uid: u32, gid: u32) -> std::io::Result<()> {
-    let top = rustix::fs::open(path, OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NONBLOCK | OFlags::NOCTTY, Mode::empty())?;
+    let top =
+        rustix::fs::open(path, OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NONBLOCK | OFlags::NOCTTY, Mode::empty())?;
     let owner = (Some(Uid::from_raw(uid)), Some(Gid::from_raw(gid)));
     rustix::fs::fchown(&top, owner.0, owner.1)?;
     if FileType::from_raw_mode(rustix::fs::fstat(&top)?.st_mode) == FileType::Directory {
@@ -57,8 +58,7 @@ fn walk(dir: BorrowedFd, owner: (Option<Uid>, Option<Gid>), depth: usize) -> std
     if depth > MAX_DEPTH {
         return Err(std::io::Error::other("the tree is too deep"));
     }
-    let mut entries = Dir::read_from(dir)?;
-    while let Some(entry) = entries.next() {
+    for entry in Dir::read_from(dir)? {
         let entry = entry?;
         let name: &CStr = entry.file_name();
         if name.to_bytes() == b"." || name.to_bytes() == b".." {

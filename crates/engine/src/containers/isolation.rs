@@ -368,10 +368,14 @@ impl Isolation {
             ));
         }
         if shm_size_given && self.ipc == NsMode::Host {
-            return Err(Error::new("invalid config provided: cannot set shmsize when running in the {host } IPC Namespace"));
+            return Err(Error::new(
+                "invalid config provided: cannot set shmsize when running in the {host } IPC Namespace",
+            ));
         }
         if self.group_add.iter().any(|g| g == "keep-groups") && self.group_add.len() > 1 {
-            return Err(Error::new("the '--group-add keep-groups' option is not allowed with any other --group-add options"));
+            return Err(Error::new(
+                "the '--group-add keep-groups' option is not allowed with any other --group-add options",
+            ));
         }
         Ok(())
     }
@@ -439,8 +443,8 @@ impl Isolation {
         // Devices: `--device`, or every host device with --privileged.
         let mut nodes: Vec<(Node, String, String)> = Vec::new();
         for d in &self.devices {
-            let meta = std::fs::metadata(&d.host)
-                .map_err(|e| Error::new(format!("stat {}: {}", d.host, go_text(&e))))?;
+            let meta =
+                std::fs::metadata(&d.host).map_err(|e| Error::new(format!("stat {}: {}", d.host, go_text(&e))))?;
             if meta.is_dir() {
                 let mut found = Vec::new();
                 nodes_under(Path::new(&d.host), &mut found);
@@ -673,9 +677,7 @@ impl Engine {
     /// of its own: the host's, or that of the container it shares one with.
     pub(crate) fn shared_hostname(&self, iso: &Isolation) -> Option<String> {
         match &iso.uts {
-            NsMode::Host | NsMode::Path(_) => {
-                Some(rustix::system::uname().nodename().to_string_lossy().into_owned())
-            }
+            NsMode::Host | NsMode::Path(_) => Some(rustix::system::uname().nodename().to_string_lossy().into_owned()),
             NsMode::Container(id) => {
                 let cfg = std::fs::read(self.bundle_dir(id).join("config.json")).ok()?;
                 let cfg: Value = serde_json::from_slice(&cfg).ok()?;

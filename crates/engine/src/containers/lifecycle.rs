@@ -178,7 +178,10 @@ impl Engine {
             let mut config = config?;
             // `U` volumes go to the user the process runs as.
             let owner = |k: &str| {
-                config.pointer(&format!("/process/user/{k}")).and_then(|v| v.as_u64()).and_then(|v| u32::try_from(v).ok())
+                config
+                    .pointer(&format!("/process/user/{k}"))
+                    .and_then(|v| v.as_u64())
+                    .and_then(|v| u32::try_from(v).ok())
             };
             self.chown_volumes(&c.mounts, owner("uid").unwrap_or(0), owner("gid").unwrap_or(0))?;
             if let Some(list) = config["mounts"].as_array_mut() {

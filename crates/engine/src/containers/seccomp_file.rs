@@ -41,10 +41,7 @@ pub fn load(path: &Path, caps: &[String]) -> Result<Value> {
     let bytes = sys::fs::read_regular(path, MAX_PROFILE)
         .map_err(|e| Error::new(format!("opening seccomp profile failed: open {}: {}", path.display(), go_text(&e))))?;
     let profile: Value = serde_json::from_slice(&bytes).map_err(|e| {
-        Error::new(format!(
-            "loading seccomp profile ({}) failed: decoding seccomp profile failed: {e}",
-            path.display()
-        ))
+        Error::new(format!("loading seccomp profile ({}) failed: decoding seccomp profile failed: {e}", path.display()))
     })?;
     convert(&profile, caps).map_err(|e| Error::new(format!("loading seccomp profile ({}) failed: {e}", path.display())))
 }
@@ -52,9 +49,8 @@ pub fn load(path: &Path, caps: &[String]) -> Result<Value> {
 /// Whether a rule's `includes` (all must hold) or `excludes` (none may)
 /// condition object holds for this container.
 fn holds(cond: &Value, caps: &[String], includes: bool) -> bool {
-    let list = |key: &str| -> Vec<&str> {
-        cond[key].as_array().into_iter().flatten().filter_map(Value::as_str).collect()
-    };
+    let list =
+        |key: &str| -> Vec<&str> { cond[key].as_array().into_iter().flatten().filter_map(Value::as_str).collect() };
     let arch = host_arch();
     let (want_caps, want_arches) = (list("caps"), list("arches"));
     if includes {
@@ -101,7 +97,8 @@ fn convert(profile: &Value, caps: &[String]) -> std::result::Result<Value, Strin
                 continue;
             }
         }
-        let names: Vec<Value> = match (r.get("names").and_then(Value::as_array), r.get("name").and_then(Value::as_str)) {
+        let names: Vec<Value> = match (r.get("names").and_then(Value::as_array), r.get("name").and_then(Value::as_str))
+        {
             (Some(n), _) if !n.is_empty() => n.clone(),
             (_, Some(n)) => vec![json!(n)],
             _ => return Err("a syscall rule names no syscall".into()),
