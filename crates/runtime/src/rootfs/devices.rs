@@ -156,7 +156,9 @@ pub fn symlinks(root: &OwnedFd, mounts: &[Mount]) -> Result<()> {
 
 /// The device cgroup rules a container gets: config.json's own rules, then
 /// the default devices and linux.devices allowed (as runc appends them), so
-/// that mknod of those nodes and their use work under a "deny all" rule.
+/// that mknod of those nodes and their use work under a "deny all" rule. A
+/// linux.devices node the config has a rule for keeps that rule's access
+/// (podman's `--device /dev/x:r` writes one).
 pub fn cgroup_rules(spec: &Spec) -> Result<Vec<LinuxDeviceCgroup>> {
     let mut rules: Vec<LinuxDeviceCgroup> = spec
         .linux()
@@ -216,5 +218,35 @@ mod tests {
             let e = check_device_path(Path::new(bad)).unwrap_err();
             assert!(e.to_string().contains("must be a path under /dev"), "{bad}: {e}");
         }
+    }
+
+    #[test]
+    fn a_devices_own_rule_is_not_widened() {
+        let spec: Spec = serde_json::from_value(serde_json::json!({
+            "ociVersion": "1.0.2",
+            "linux": {
+                "devices": [
+                    {"path": "/dev/k", "type": "c", "major": 1, "minor": 11},
+                    {"path": "/dev/fuse", "type": "c", "major": 10, "minor": 229},
+                ],
+                "resources": {"devices": [
+                    {"allow": false, "access": "rwm"},
+                    {"allow": true, "type": "c", "major": 1, "minor": 11, "access": "w"},
+                ]},
+            },
+        }))
+        .unwrap();
+        let rules = cgroup_rules(&spec).unwrap();
+        let has = |major: i64, minor: i64, access: &str| {
+            rules.iter().any(|r| {
+                r.allow()
+                    && r.major() == Some(major)
+                    && r.minor() == Some(minor)
+                    && r.access().as_deref() == Some(access)
+            })
+        };
+        // /dev/k keeps its `w`; /dev/fuse, without a rule of its own, gets rwm.
+        assert!(has(1, 11, "w") && !has(1, 11, "rwm"), "{rules:?}");
+        assert!(has(10, 229, "rwm"), "{rules:?}");
     }
 }
