@@ -282,3 +282,26 @@ fn bad_namespace_values_fail_as_podman() {
     // Nothing was left behind.
     assert_eq!(env.ok(&["ps", "-a", "-q"]), "");
 }
+
+#[test]
+fn dependents_go_first_with_rm_all_and_prune() {
+    let (env, _) = Env::with_busybox();
+    for (name, flags) in [("x", vec![]), ("y", vec!["--ipc", "container:x"]), ("z", vec!["--uts", "container:y"])] {
+        let mut args = vec!["create", "--name", name];
+        args.extend(flags);
+        args.extend(["bb", "true"]);
+        env.ok(&args);
+    }
+    let e = env.fails(&["rm", "y"], 125);
+    assert!(e.contains("has dependent containers which must be removed before it"), "{e}");
+    env.ok(&["rm", "-a"]);
+    assert_eq!(env.ok(&["ps", "-a", "-q"]), "");
+    for (name, flags) in [("x", vec![]), ("y", vec!["--pid", "container:x"]), ("z", vec!["--cgroupns", "container:y"])]
+    {
+        let mut args = vec!["create", "--name", name];
+        args.extend(flags);
+        args.extend(["bb", "true"]);
+        env.ok(&args);
+    }
+    assert_eq!(env.ok(&["container", "prune", "-f"]).lines().count(), 3);
+}

@@ -462,11 +462,9 @@ pub fn rm(engine: &Engine, a: &RmArgs) -> Result<u8> {
         return Err(CliError::new("--force option must be specified to use the --time option"));
     }
     let targets: Vec<String> = if a.all {
-        let mut all = engine.containers()?;
         // Those that join others' namespaces first: podman refuses to
         // remove a container others depend on.
-        all.sort_by_key(|c| c.isolation.dependencies().is_empty());
-        all.into_iter().map(|c| c.id).collect()
+        engine::containers::dependents_first(engine.containers()?).into_iter().map(|c| c.id).collect()
     } else {
         a.containers.clone()
     };

@@ -107,3 +107,20 @@ impl Engine {
         )))
     }
 }
+
+/// Order containers for removal: each before those whose namespaces it
+/// joins (podman removes dependents first), otherwise as given.
+pub fn dependents_first(list: Vec<Container>) -> Vec<Container> {
+    let mut left = list;
+    let mut out = Vec::with_capacity(left.len());
+    while !left.is_empty() {
+        // The first that no remaining container joins (a cycle cannot be
+        // made, but would not loop: then the first goes).
+        let free = left
+            .iter()
+            .position(|c| !left.iter().any(|o| o.isolation.dependencies().contains(&c.id.as_str())))
+            .unwrap_or(0);
+        out.push(left.remove(free));
+    }
+    out
+}

@@ -44,6 +44,7 @@ use serde::{Deserialize, Serialize};
 
 pub use self::exec::ExecSpec;
 pub use self::inspect::Details;
+pub use self::joins::dependents_first;
 pub use self::naming::new_id;
 pub use self::top::Process;
 pub use runtime::OCI_VERSION;
@@ -291,7 +292,7 @@ impl Engine {
             }
         }
         let mut removed = Vec::new();
-        for c in &users {
+        for c in &dependents_first(users) {
             self.remove_container(c, true, DEFAULT_STOP_TIMEOUT, false)?;
             removed.push(c.id.clone());
         }
