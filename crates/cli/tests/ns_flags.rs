@@ -305,3 +305,20 @@ fn dependents_go_first_with_rm_all_and_prune() {
     }
     assert_eq!(env.ok(&["container", "prune", "-f"]).lines().count(), 3);
 }
+
+/// With the host's network: the host's hostname unless given, /etc/hosts
+/// without the container's names, resolv.conf: podman's files, side by side.
+#[test]
+fn host_network_files_as_podman() {
+    let (env, _) = Env::with_busybox();
+    let podman = common::podman::Podman::beside(&env);
+    let script = "hostname; echo $HOSTNAME; cat /etc/hostname; echo; cat /etc/hosts /etc/resolv.conf";
+    for flags in [&["--network", "host"][..], &["--network", "host", "--hostname", "foo"]] {
+        let mut args = vec!["run", "--rm"];
+        args.extend(flags);
+        args.extend(["localhost/bb", "sh", "-c", script]);
+        let ours = env.ok(&args);
+        assert_eq!(ours, podman.ok(&args), "{flags:?}");
+        assert!(ours.contains("host.containers.internal"), "{ours}");
+    }
+}

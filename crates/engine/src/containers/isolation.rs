@@ -673,11 +673,16 @@ impl Engine {
         Ok(())
     }
 
-    /// The hostname a container gets when it does not have a UTS namespace
-    /// of its own: the host's, or that of the container it shares one with.
+    /// The hostname a container gets when not told: the host's without a
+    /// UTS namespace of its own or with the host's network, or that of the
+    /// container whose UTS namespace it shares.
     pub(crate) fn shared_hostname(&self, iso: &Isolation) -> Option<String> {
+        let host = || Some(rustix::system::uname().nodename().to_string_lossy().into_owned());
         match &iso.uts {
-            NsMode::Host | NsMode::Path(_) => Some(rustix::system::uname().nodename().to_string_lossy().into_owned()),
+            NsMode::Host | NsMode::Path(_) => host(),
+            // podman: the host's network, the host's name (in a UTS
+            // namespace of its own all the same).
+            NsMode::Private if iso.network == NsMode::Host => host(),
             NsMode::Container(id) => {
                 let cfg = std::fs::read(self.bundle_dir(id).join("config.json")).ok()?;
                 let cfg: Value = serde_json::from_slice(&cfg).ok()?;

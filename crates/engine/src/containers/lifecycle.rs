@@ -145,6 +145,9 @@ impl Engine {
             let dir = self.bundle_dir(&id);
             sys::fs::create_private_dir(&dir, super::PRIVATE).ctx(|| format!("creating {}", dir.display()))?;
             let binds = etc_files::write(&dir, &hostname, &c.name)?;
+            if c.isolation.network == super::isolation::NsMode::Host {
+                etc_files::rewrite_for_host_network(&dir)?;
+            }
             if c.isolation.privileged {
                 let env = dir.join(".containerenv");
                 let text = super::isolation::containerenv(&c);
