@@ -179,6 +179,11 @@ fn devices_are_created_and_allowed() {
         assert!(stderr(&o).contains("Operation not permitted"), "{}", stderr(&o));
         assert_eq!(o.status.code(), Some(1));
     }
+    // A directory: every device below it, under the path asked for.
+    if std::path::Path::new("/dev/net/tun").exists() {
+        let out = env.ok(&["run", "--rm", "--device", "/dev/net:/dev/mynet", "bb", "ls", "-l", "/dev/mynet/tun"]);
+        assert!(out.starts_with("crw-------") && out.contains(" 10, 200 "), "{out}");
+    }
     // Writing it works (this lands in the host's kernel log).
     env.ok(&["run", "--rm", "--device", "/dev/kmsg:/dev/k:w", "bb", "sh", "-c", "echo berth-test-device > /dev/k"]);
     let id = env.ok(&["create", "--device", "/dev/zero:/dev/z:r", "bb", "true"]);
@@ -290,6 +295,13 @@ fn volume_u_idmap_and_local_driver_options() {
     let mount = format!("type=bind,src={},dst=/m,U=true", env.path("m").display());
     env.ok(&["run", "--rm", "-u", "9:9", "--mount", &mount, "bb", "true"]);
     assert_eq!(std::fs::metadata(env.path("m")).unwrap().uid(), 9);
+    // A tmpfs with U: mounted owned by the user.
+    for flags in [["--tmpfs", "/t:U"], ["--mount", "type=tmpfs,dst=/t,U=true"]] {
+        let mut args = vec!["run", "--rm", "-u", "5:6"];
+        args.extend(flags);
+        args.extend(["bb", "stat", "-c", "%u:%g", "/t"]);
+        assert_eq!(env.ok(&args), "5:6\n", "{flags:?}");
+    }
     // On a named volume too.
     env.ok(&["run", "--rm", "-u", "7:8", "-v", "uvol:/v:U", "bb", "touch", "/v/f"]);
     let mp = env.ok(&["volume", "inspect", "--format", "{{.Mountpoint}}", "uvol"]);

@@ -41,6 +41,20 @@ impl Engine {
     }
 }
 
+/// A tmpfs with `U` (`--tmpfs /t:U`, `--mount type=tmpfs,...,U`) is
+/// mounted owned by the user, as podman does: `uid=`/`gid=` options.
+pub(super) fn tmpfs_owner(config: &mut serde_json::Value, uid: u32, gid: u32) {
+    let Some(mounts) = config["mounts"].as_array_mut() else { return };
+    for m in mounts.iter_mut().filter(|m| m["type"] == "tmpfs") {
+        let Some(options) = m["options"].as_array_mut() else { continue };
+        if options.iter().any(|o| o == "U") {
+            options.retain(|o| o != "U");
+            options.push(format!("uid={uid}").into());
+            options.push(format!("gid={gid}").into());
+        }
+    }
+}
+
 /// Give `path` (the user's own path: followed if it is a link, as podman
 /// does) and everything below it, links themselves included, to `uid:gid`.
 pub fn chown_tree(path: &Path, uid: u32, gid: u32) -> std::io::Result<()> {

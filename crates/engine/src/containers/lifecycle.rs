@@ -186,10 +186,12 @@ impl Engine {
                     .and_then(|v| v.as_u64())
                     .and_then(|v| u32::try_from(v).ok())
             };
-            self.chown_volumes(&c.mounts, owner("uid").unwrap_or(0), owner("gid").unwrap_or(0))?;
+            let (uid, gid) = (owner("uid").unwrap_or(0), owner("gid").unwrap_or(0));
+            self.chown_volumes(&c.mounts, uid, gid)?;
             if let Some(list) = config["mounts"].as_array_mut() {
                 list.extend(self.oci_mounts(&c.mounts)?);
             }
+            super::chown_volume::tmpfs_owner(&mut config, uid, gid);
             let bytes = serde_json::to_vec_pretty(&config).ctx(|| "encoding config.json".into())?;
             let config = dir.join("config.json");
             sys::fs::write_atomic(&config, &bytes, 0o600, Durability::Durable)
