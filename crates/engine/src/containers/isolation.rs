@@ -683,11 +683,9 @@ impl Engine {
             // podman: the host's network, the host's name (in a UTS
             // namespace of its own all the same).
             NsMode::Private if iso.network == NsMode::Host => host(),
-            NsMode::Container(id) => {
-                let cfg = std::fs::read(self.bundle_dir(id).join("config.json")).ok()?;
-                let cfg: Value = serde_json::from_slice(&cfg).ok()?;
-                cfg["hostname"].as_str().map(String::from)
-            }
+            // The name its /etc/hostname was written with (`etc_files.rs`),
+            // whatever gave it.
+            NsMode::Container(id) => std::fs::read_to_string(self.bundle_dir(id).join("hostname")).ok(),
             _ => None,
         }
     }
