@@ -154,6 +154,8 @@ pub struct CreateArgs {
     /// Logging driver options (path=FILE, max-size=SIZE, max-file=N, tag=TAG)
     #[arg(long = "log-opt", value_name = "OPTION")]
     log_opt: Vec<String>,
+    #[command(flatten)]
+    isolation: super::isolation::IsolationArgs,
     /// The image to make the container from, then the command to run in it and its arguments
     // Everything after IMAGE goes to the container, `--` included, as with
     // podman. (One argument, not two: clap would take a `--` right after
@@ -359,6 +361,7 @@ fn create_spec(a: &CreateArgs, auto_remove: bool) -> Result<CreateSpec> {
         },
         create_command: std::env::args().collect(),
         log: super::logs::log_config(Some(&a.log_driver), &a.log_opt)?,
+        isolation: a.isolation.to_engine()?,
     })
 }
 
@@ -407,6 +410,9 @@ fn shm_size(flag: Option<&str>) -> Result<Option<u64>> {
 
 fn create_container(engine: &Engine, a: &CreateArgs, auto_remove: bool) -> Result<Container> {
     let spec = create_spec(a, auto_remove)?;
+    if a.isolation.replace {
+        super::isolation::replace(engine, a.name.as_deref())?;
+    }
     // podman's check, before anything is made.
     if let Some(path) = &a.cidfile {
         if std::path::Path::new(path).exists() {
@@ -490,8 +496,13 @@ pub fn rm(engine: &Engine, a: &RmArgs) -> Result<u8> {
     if a.time.is_some() && !a.force {
         return Err(CliError::new("--force option must be specified to use the --time option"));
     }
-    let targets: Vec<String> =
-        if a.all { engine.containers()?.into_iter().map(|c| c.id).collect() } else { a.containers.clone() };
+    let targets: Vec<String> = if a.all {
+        // Those that join others' namespaces first: podman refuses to
+        // remove a container others depend on.
+        engine::containers::dependents_first(engine.containers()?).into_iter().map(|c| c.id).collect()
+    } else {
+        a.containers.clone()
+    };
     super::remove_each(&targets, a.ignore || a.force, |input| {
         let c = engine.container(input)?;
         let timeout = a.time.map_or(c.stop_timeout(), Duration::from_secs);

@@ -64,7 +64,7 @@ pub fn prune(engine: &Engine, a: &PruneArgs) -> Result<u8> {
         return Ok(0);
     }
     let mut first: Option<CliError> = None;
-    for c in engine.containers()? {
+    for c in engine::containers::dependents_first(engine.containers()?) {
         if c.state.is_live() || !filters.iter().all(|f| f.keeps(&c)) {
             continue;
         }

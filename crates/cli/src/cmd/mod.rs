@@ -9,6 +9,7 @@ pub mod exec;
 pub mod health;
 pub mod info;
 pub mod inspect;
+pub mod isolation;
 pub mod list;
 pub mod logs;
 pub mod manage;

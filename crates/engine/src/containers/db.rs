@@ -251,6 +251,7 @@ mod tests {
             healthcheck: None,
             init_path: None,
             health_status: None,
+            isolation: Default::default(),
             version: 0,
         }
     }

@@ -253,7 +253,7 @@ impl Engine {
 
 /// Every capability the runtime can give here, by the names config.json
 /// knows.
-fn privileged_capabilities() -> Result<Vec<String>> {
+pub(super) fn privileged_capabilities() -> Result<Vec<String>> {
     let all = runtime::process::available_capabilities()?;
     // A capability of a newer kernel than oci-spec knows cannot be written.
     Ok(all.into_iter().filter(|c| serde_json::from_value::<oci_spec::runtime::Capability>(json!(c)).is_ok()).collect())

@@ -30,7 +30,8 @@ impl Engine {
         };
         let (entrypoint, command) = command_line(spec, &strings("Entrypoint"), &strings("Cmd"))?;
         let args: Vec<String> = entrypoint.iter().chain(&command).cloned().collect();
-        let env = spec::merge_env(&strings("Env"), &spec.env);
+        // `--env-host`: ours under the image's (podman's order).
+        let env = spec::merge_env(&spec::merge_env(&spec.isolation.host_env, &strings("Env")), &spec.env);
         let image_user = cfg.get("User").and_then(|v| v.as_str()).unwrap_or("");
         let user = spec.user.clone().unwrap_or_else(|| image_user.to_string());
         // Before anything is recorded: bad values leave nothing behind.
@@ -51,6 +52,9 @@ impl Engine {
         }
         let healthcheck =
             spec.healthcheck.clone().or_else(|| cfg.get("Healthcheck").and_then(HealthConfig::from_image));
+        spec.isolation.validate(spec.hostname.is_some(), spec.shm_size.is_some())?;
+        let mut isolation = spec.isolation.clone();
+        self.resolve_isolation(&mut isolation)?;
         let stop_signal = spec
             .stop_signal
             .clone()
@@ -104,6 +108,7 @@ impl Engine {
             stop_signal: stop_signal.clone(),
             stop_timeout: spec.stop_timeout,
             log: spec.log.clone(),
+            isolation,
             labels: image
                 .labels()
                 .into_iter()
@@ -143,10 +148,23 @@ impl Engine {
         let made = (|| {
             let rootfs = layers.create_container_fs(&id, &image.chain_ids())?;
             let workdir = cfg.get("WorkingDir").and_then(|v| v.as_str()).unwrap_or("");
-            let hostname = spec.hostname.clone().unwrap_or_else(|| c.short_id().to_string());
+            let hostname = spec
+                .hostname
+                .clone()
+                .or_else(|| self.shared_hostname(&c.isolation))
+                .unwrap_or_else(|| c.short_id().to_string());
             let dir = self.bundle_dir(&id);
             sys::fs::create_private_dir(&dir, super::PRIVATE).ctx(|| format!("creating {}", dir.display()))?;
             let binds = etc_files::write(&dir, &hostname, &c.name)?;
+            if c.isolation.network == super::isolation::NsMode::Host {
+                etc_files::rewrite_for_host_network(&dir)?;
+            }
+            if c.isolation.privileged {
+                let env = dir.join(".containerenv");
+                let text = super::isolation::containerenv(&c);
+                sys::fs::write_atomic(&env, text.as_bytes(), 0o644, Durability::Durable)
+                    .ctx(|| format!("writing {}", env.display()))?;
+            }
             let p = spec::ProcessSpec {
                 args: &args,
                 env: &env,
@@ -160,19 +178,34 @@ impl Engine {
                 read_only: spec.read_only,
                 annotations: &spec.annotations,
             };
-            let config = spec::generate(&id, &rootfs, &p);
+            // Limits first: they write linux.resources whole, and the
+            // isolation adds device rules to it.
+            let config = spec::generate(&id, &rootfs, &p).and_then(|mut config| {
+                spec_limits.apply(&mut config)?;
+                c.isolation.apply(&id, &mut config, &rootfs, spec.read_only)?;
+                Ok(config)
+            });
             let copied = self.copy_up(&rootfs, &c.mounts);
             // Mounted only while it runs.
             layers.unmount(&id)?;
             copied?;
             let mut config = config?;
-            spec_limits.apply(&mut config)?;
             if let Some(p) = &spec.init_path {
                 super::init::apply(&mut config, p);
             }
+            // `U` volumes go to the user the process runs as.
+            let owner = |k: &str| {
+                config
+                    .pointer(&format!("/process/user/{k}"))
+                    .and_then(|v| v.as_u64())
+                    .and_then(|v| u32::try_from(v).ok())
+            };
+            let (uid, gid) = (owner("uid").unwrap_or(0), owner("gid").unwrap_or(0));
+            self.chown_volumes(&c.mounts, uid, gid)?;
             if let Some(list) = config["mounts"].as_array_mut() {
                 list.extend(self.oci_mounts(&c.mounts)?);
             }
+            super::chown_volume::tmpfs_owner(&mut config, uid, gid);
             let bytes = serde_json::to_vec_pretty(&config).ctx(|| "encoding config.json".into())?;
             let config = dir.join("config.json");
             sys::fs::write_atomic(&config, &bytes, 0o600, Durability::Durable)
@@ -224,6 +257,7 @@ impl Engine {
     /// A running container is stopped as `podman rm -f` does: SIGTERM, then
     /// SIGKILL if it still runs after `stop_timeout` (at once for zero).
     pub fn remove_container(&self, c: &Container, force: bool, stop_timeout: Duration, volumes: bool) -> Result<()> {
+        self.check_no_dependents(c)?;
         let lock = self.lock_container(&c.id)?;
         let db = self.db()?;
         match db.get(&c.id)? {

@@ -8,6 +8,7 @@
 
 pub mod attach;
 pub mod attached;
+mod chown_volume;
 mod control;
 mod db;
 mod etc_files;
@@ -15,6 +16,8 @@ mod exec;
 pub mod health;
 mod init;
 mod inspect;
+pub mod isolation;
+mod joins;
 mod lifecycle;
 mod lock;
 pub mod logconfig;
@@ -29,6 +32,8 @@ mod rename;
 pub mod resources;
 pub mod restart;
 pub mod seccomp;
+mod seccomp_file;
+mod shm_share;
 pub mod spec;
 mod stdio;
 mod top;
@@ -45,6 +50,7 @@ pub use self::exec::ExecSpec;
 pub use self::init::INIT_DEST;
 pub use self::inspect::Details;
 pub use self::logread::LogReader;
+pub use self::joins::dependents_first;
 pub use self::naming::new_id;
 pub use self::top::Process;
 pub use runtime::OCI_VERSION;
@@ -179,6 +185,9 @@ pub struct Container {
     /// the monitor's record of it, not stored here.
     #[serde(skip)]
     pub health_status: Option<String>,
+    /// Privileges, devices, groups and namespaces (`isolation.rs`).
+    #[serde(default)]
+    pub isolation: isolation::Isolation,
     /// The record's version in the database, for compare-and-swap updates.
     #[serde(skip)]
     pub(crate) version: i64,
@@ -243,6 +252,8 @@ pub struct CreateSpec {
     /// `--init`: this init binary (berth's own unless `--init-path`) runs
     /// as the container's PID 1.
     pub init_path: Option<PathBuf>,
+    /// Privileges, devices, groups, namespaces, `--env-host`, `--read-only-tmpfs`.
+    pub isolation: isolation::Isolation,
 }
 
 impl Engine {
@@ -312,7 +323,7 @@ impl Engine {
             }
         }
         let mut removed = Vec::new();
-        for c in &users {
+        for c in &dependents_first(users) {
             self.remove_container(c, true, DEFAULT_STOP_TIMEOUT, false)?;
             removed.push(c.id.clone());
         }

@@ -67,6 +67,8 @@ impl Engine {
         } else {
             (None, None)
         };
+        // Before its lock: starting them takes theirs.
+        self.start_dependencies(c)?;
         let lock = self.lock_container(&c.id)?;
         {
             // Not open across the fork: an SQLite connection must not be used
@@ -287,6 +289,9 @@ impl Engine {
             }
             None => None,
         };
+        // The namespaces of the containers it joins, as they are now.
+        self.write_namespace_paths(c)?;
+        let log = LogWriter::open(&self.log_path(&c.id)).ctx(|| format!("opening the log of {}", c.id))?;
         let (stdio, outputs, keep_stdin) = container_stdio(c.terminal, c.interactive)?;
         // Last before the runtime: from here on `finish_locked` unmounts.
         self.layers()?.mount(&c.id)?;
@@ -315,8 +320,9 @@ impl Engine {
         let listener = attach::listen(&dir, &c.id).ctx(|| format!("listening on {}", dir.join(&c.id).display()))?;
         // `starting` again before anyone can see it running.
         self.reset_health(c)?;
+        let shm = self.attach_joined_shm(c)?;
         let created = rt::create(&opts)?;
-        drop(opts);
+        drop((opts, shm));
         super::loopback::bring_up(created.state.pid)?;
         let started_at = SystemTime::now();
         let pid = created.state.pid;
