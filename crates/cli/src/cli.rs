@@ -164,6 +164,13 @@ pub enum Cmd {
     /// The top command extends the ps(1) compatible AIX descriptors with container-specific ones: args, capamb, capbnd, capeff, capinh, capprm, comm, etime, group, groups, hgroup, hgroups, hpid, huser, label, nice, pcpu, pgid, pid, ppid, rgroup, rss, ruser, seccomp, state, stime, time, tty, user, vsz. In the presence of ps(1) specific flags (e.g, -eo), berth will execute ps(1) inside the container.
     #[command(after_help = TOP_EXAMPLES)]
     Top(cmd::top::TopArgs),
+    /// Copy files/folders between a container and the local filesystem
+    ///
+    /// Copy the contents of SRC_PATH to the DEST_PATH.
+    ///
+    /// You can copy from the container's file system to the local machine or the reverse, from the local filesystem to the container. If "-" is specified for either the SRC_PATH or DEST_PATH, you can also stream a tar archive from STDIN or to STDOUT. The CONTAINER can be a running or stopped container. The SRC_PATH or DEST_PATH can be a file or a directory.
+    #[command(after_help = CP_EXAMPLES)]
+    Cp(cmd::cp::CpArgs),
     /// Manage containers
     ///
     /// Manage containers
@@ -337,6 +344,11 @@ pub enum ContainerCmd {
     #[command(after_help = "berth container exists --external containerID\n\
                            berth container exists myctr || berth run --name myctr [etc...]")]
     Exists(cmd::manage::ExistsArgs),
+    /// Copy files/folders between a container and the local filesystem
+    ///
+    /// Copy the contents of SRC_PATH to the DEST_PATH.
+    #[command(after_help = CP_EXAMPLES)]
+    Cp(cmd::cp::CpArgs),
     /// Display the configuration of a container
     ///
     /// Displays the low-level information on a container identified by name or ID.
@@ -510,6 +522,7 @@ pub enum ImageCmd {
 }
 
 // Examples shared by a command and its `container` twin.
+const CP_EXAMPLES: &str = "berth cp [options] [CONTAINER:]SRC_PATH [CONTAINER:]DEST_PATH";
 const EXEC_EXAMPLES: &str = "berth exec -it ctrID ls\n\
                              berth exec -it -w /tmp myCtr pwd\n\
                              berth exec --user root ctrID ls";

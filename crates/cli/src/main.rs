@@ -122,6 +122,7 @@ fn run(cli: Cli) -> Result<u8, CliError> {
         Cmd::Restart(a) | Cmd::Container { cmd: ContainerCmd::Restart(a) } => cmd::restart::restart(&engine, &a),
         Cmd::Rename(a) | Cmd::Container { cmd: ContainerCmd::Rename(a) } => cmd::manage::rename(&engine, &a),
         Cmd::Top(a) | Cmd::Container { cmd: ContainerCmd::Top(a) } => cmd::top::top(&engine, &a),
+        Cmd::Cp(a) | Cmd::Container { cmd: ContainerCmd::Cp(a) } => cmd::cp::cp(&engine, &a),
         Cmd::Container { cmd: ContainerCmd::Exists(a) } => cmd::manage::exists(&engine, &a),
         Cmd::Container { cmd: ContainerCmd::Prune(a) } => cmd::manage::prune(&engine, &a),
         Cmd::Attach(a) | Cmd::Container { cmd: ContainerCmd::Attach(a) } => cmd::control::attach(&engine, &a),

@@ -5,6 +5,7 @@ pub mod archive;
 pub mod container_inspect;
 pub mod containers;
 pub mod control;
+pub mod cp;
 pub mod exec;
 pub mod info;
 pub mod inspect;

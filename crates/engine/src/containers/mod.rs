@@ -9,6 +9,8 @@
 pub mod attach;
 pub mod attached;
 mod control;
+mod copy;
+pub mod cp;
 mod db;
 mod etc_files;
 mod exec;
@@ -24,6 +26,7 @@ mod pause;
 mod rename;
 pub mod resources;
 pub mod restart;
+mod rootfs;
 pub mod seccomp;
 pub mod spec;
 mod stdio;
@@ -37,7 +40,9 @@ use std::time::{Duration, Instant, SystemTime};
 
 use serde::{Deserialize, Serialize};
 
+pub use self::cp::{CpEnd, CpOptions};
 pub use self::exec::ExecSpec;
+pub use self::rootfs::ContainerRoot;
 pub use self::inspect::Details;
 pub use self::naming::new_id;
 pub use self::top::Process;
