@@ -7,6 +7,7 @@ pub mod containers;
 pub mod control;
 pub mod cp;
 pub mod exec;
+pub mod filesystem;
 pub mod info;
 pub mod inspect;
 pub mod list;

@@ -14,6 +14,7 @@ pub mod cp;
 mod db;
 mod etc_files;
 mod exec;
+pub mod filesystem;
 mod inspect;
 mod lifecycle;
 mod lock;
