@@ -164,6 +164,11 @@ pub enum Cmd {
     /// The top command extends the ps(1) compatible AIX descriptors with container-specific ones: args, capamb, capbnd, capeff, capinh, capprm, comm, etime, group, groups, hgroup, hgroups, hpid, huser, label, nice, pcpu, pgid, pid, ppid, rgroup, rss, ruser, seccomp, state, stime, time, tty, user, vsz. In the presence of ps(1) specific flags (e.g, -eo), berth will execute ps(1) inside the container.
     #[command(after_help = TOP_EXAMPLES)]
     Top(cmd::top::TopArgs),
+    /// Create new image based on the changed container
+    ///
+    /// Create an image from a container's changes. Optionally tag the image created, set the author with the --author flag, set the commit message with the --message flag, and make changes to the instructions with the --change flag.
+    #[command(after_help = COMMIT_EXAMPLES)]
+    Commit(cmd::commit::CommitArgs),
     /// Display the changes to the object's file system
     ///
     /// Displays changes on a container's filesystem.  The container will be compared to its parent layer.
@@ -384,6 +389,11 @@ pub enum ContainerCmd {
                            berth container cleanup ctrID1 ctrID2 ctrID3\n\
                            berth container cleanup --all")]
     Cleanup(cmd::filesystem::CleanupArgs),
+    /// Create new image based on the changed container
+    ///
+    /// Create an image from a container's changes. Optionally tag the image created, set the author with the --author flag, set the commit message with the --message flag, and make changes to the instructions with the --change flag.
+    #[command(after_help = COMMIT_EXAMPLES)]
+    Commit(cmd::commit::CommitArgs),
     /// Display the changes to the object's file system
     ///
     /// Displays changes on a container's filesystem.  The container will be compared to its parent layer.
@@ -595,6 +605,10 @@ pub enum ImageCmd {
 }
 
 // Examples shared by a command and its `container` twin.
+const COMMIT_EXAMPLES: &str = "berth commit -q --message \"committing container to image\" reverent_golick image-committed\n\
+                               berth commit -q --author \"firstName lastName\" reverent_golick image-committed\n\
+                               berth commit -q --pause=false containerID image-committed\n\
+                               berth commit containerID";
 const DIFF_EXAMPLES: &str = "berth diff ctrID\n\
                              berth diff --format json ctrID";
 const EXPORT_EXAMPLES: &str = "berth export ctrID > myCtr.tar\n\

@@ -177,7 +177,7 @@ pub fn import(engine: &Engine, a: &ImportArgs) -> Result<u8> {
 }
 
 /// Apply one Dockerfile-style `--change` instruction to the config's `config` object.
-fn apply_change(cfg: &mut Map<String, Value>, change: &str) -> Result<()> {
+pub(crate) fn apply_change(cfg: &mut Map<String, Value>, change: &str) -> Result<()> {
     let bad = |why: &str| CliError::new(format!("invalid change {change:?}: {why}"));
     let change = change.trim();
     let (word, rest) = change.split_once(char::is_whitespace).unwrap_or((change, ""));

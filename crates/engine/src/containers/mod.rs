@@ -8,6 +8,7 @@
 
 pub mod attach;
 pub mod attached;
+mod commit;
 mod control;
 mod copy;
 pub mod cp;
@@ -41,6 +42,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use serde::{Deserialize, Serialize};
 
+pub use self::commit::CommitSpec;
 pub use self::cp::{CpEnd, CpOptions};
 pub use self::exec::ExecSpec;
 pub use self::rootfs::ContainerRoot;
