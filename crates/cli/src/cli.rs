@@ -179,6 +179,11 @@ pub enum Cmd {
     /// Exports container's filesystem contents as a tar archive and saves it on the local machine.
     #[command(after_help = EXPORT_EXAMPLES)]
     Export(cmd::filesystem::ExportArgs),
+    /// Initialize one or more containers
+    ///
+    /// Initialize one or more containers, creating the OCI spec and mounts for inspection. Container names or IDs can be used.
+    #[command(after_help = INIT_EXAMPLES)]
+    Init(cmd::filesystem::InitArgs),
     /// Mount a working container's root filesystem
     ///
     /// berth mount
@@ -404,6 +409,11 @@ pub enum ContainerCmd {
     /// Exports container's filesystem contents as a tar archive and saves it on the local machine.
     #[command(after_help = EXPORT_EXAMPLES)]
     Export(cmd::filesystem::ExportArgs),
+    /// Initialize one or more containers
+    ///
+    /// Initialize one or more containers, creating the OCI spec and mounts for inspection. Container names or IDs can be used.
+    #[command(after_help = INIT_EXAMPLES)]
+    Init(cmd::filesystem::InitArgs),
     /// Mount a working container's root filesystem
     ///
     /// berth mount
@@ -613,6 +623,9 @@ const DIFF_EXAMPLES: &str = "berth diff ctrID\n\
                              berth diff --format json ctrID";
 const EXPORT_EXAMPLES: &str = "berth export ctrID > myCtr.tar\n\
                                berth export --output=\"myCtr.tar\" ctrID";
+const INIT_EXAMPLES: &str = "berth init --latest\n\
+                             berth init 3c45ef19d893\n\
+                             berth init test1";
 const MOUNT_EXAMPLES: &str = "berth mount\n\
                               berth mount ctrID\n\
                               berth mount --format json";

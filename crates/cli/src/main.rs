@@ -124,6 +124,7 @@ fn run(cli: Cli) -> Result<u8, CliError> {
         Cmd::Top(a) | Cmd::Container { cmd: ContainerCmd::Top(a) } => cmd::top::top(&engine, &a),
         Cmd::Cp(a) | Cmd::Container { cmd: ContainerCmd::Cp(a) } => cmd::cp::cp(&engine, &a),
         Cmd::Commit(a) | Cmd::Container { cmd: ContainerCmd::Commit(a) } => cmd::commit::commit(&engine, &a),
+        Cmd::Init(a) | Cmd::Container { cmd: ContainerCmd::Init(a) } => cmd::filesystem::init(&engine, &a),
         Cmd::Diff(a) | Cmd::Container { cmd: ContainerCmd::Diff(a) } => cmd::filesystem::diff(&engine, &a),
         Cmd::Export(a) | Cmd::Container { cmd: ContainerCmd::Export(a) } => cmd::filesystem::export(&engine, &a),
         Cmd::Mount(a) | Cmd::Container { cmd: ContainerCmd::Mount(a) } => cmd::filesystem::mount(&engine, &a),

@@ -282,3 +282,37 @@ fn port_and_cleanup() {
     assert_eq!(env.ok(&["container", "cleanup", "--rm", "x"]), "x\n");
     assert_eq!(env.run(&["container", "exists", "x"]).status.code(), Some(1), "removed by --rm");
 }
+
+#[test]
+fn init_readies_a_container_that_start_then_runs() {
+    let (env, _) = Env::with_busybox();
+    let _c = Cleanup(&env);
+    env.ok(&["create", "--name", "i", "bb", "sh", "-c", "echo ran"]);
+    assert_eq!(env.ok(&["init", "i"]), "i\n");
+    assert_eq!(env.ok(&["inspect", "--format", "{{.State.Status}}", "i"]), "initialized\n");
+    assert_eq!(env.ok(&["ps", "-a", "--format", "{{.Names}} {{.Status}}"]), "i Initialized\n");
+    // Its storage is ready (mounted) before it starts...
+    let (_, at) = mount_list(&env).pop().expect("mounted by init");
+    assert!(at.join("bin/busybox").exists());
+    // ... and init again changes nothing.
+    assert_eq!(env.ok(&["container", "init", "i"]), "i\n");
+    assert_eq!(env.ok(&["start", "-a", "i"]), "ran\n");
+    assert_eq!(env.ok(&["inspect", "--format", "{{.State.Status}} {{.State.ExitCode}}", "i"]), "exited 0\n");
+    // The run took init's mount over and let it go at its exit.
+    assert!(mount_list(&env).is_empty());
+    assert!(!is_mounted(&at));
+
+    // An exited container can be initialized again; cleanup undoes it.
+    env.ok(&["init", "i"]);
+    assert!(is_mounted(&at));
+    env.ok(&["container", "cleanup", "i"]);
+    assert!(!is_mounted(&at));
+    assert_eq!(env.ok(&["inspect", "--format", "{{.State.Status}}", "i"]), "created\n");
+
+    env.ok(&["run", "-d", "--name", "r", "bb", "sleep", "1000"]);
+    let id = env.ok(&["inspect", "--format", "{{.Id}}", "r"]).trim().to_string();
+    let e = env.fails(&["init", "r"], 125);
+    assert_eq!(e, format!("Error: container {id} has already been created in runtime: container state improper\n"));
+    let e = env.fails(&["init", "nosuch"], 125);
+    assert_eq!(e, "Error: no container with name or ID \"nosuch\" found: no such container\n");
+}

@@ -609,6 +609,7 @@ fn status(c: &Container) -> String {
     match c.state {
         State::Configured => "Configured".into(),
         State::Created => "Created".into(),
+        State::Initialized => "Initialized".into(),
         State::Running => format!("Up {} ago", since(c.started_at)),
         State::Paused => "Paused".into(),
         State::Exited => format!("Exited ({}) {} ago", c.exit_code.unwrap_or(-1), since(c.finished_at)),

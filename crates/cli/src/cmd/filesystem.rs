@@ -268,3 +268,35 @@ pub fn cleanup(engine: &Engine, a: &CleanupArgs) -> Result<u8> {
         Ok(Some(name.to_string()))
     })
 }
+
+#[derive(clap::Args)]
+pub struct InitArgs {
+    /// Initialize all containers
+    #[arg(short, long)]
+    all: bool,
+    /// Act on the latest container berth is aware of
+    #[arg(short, long)]
+    latest: bool,
+    /// Containers to initialize
+    #[arg(value_name = "CONTAINER")]
+    containers: Vec<String>,
+}
+
+pub fn init(engine: &Engine, a: &InitArgs) -> Result<u8> {
+    use engine::containers::State;
+    let names: Vec<String> = if a.all {
+        let ready = |c: &Container| matches!(c.state, State::Created | State::Exited);
+        engine.containers()?.into_iter().filter(ready).map(|c| c.id).collect()
+    } else if a.latest {
+        vec![one(engine, None, true)?.id]
+    } else if a.containers.is_empty() {
+        return Err(CliError::new("you must provide at least one name or id"));
+    } else {
+        a.containers.clone()
+    };
+    super::control::each(&names, false, |name| {
+        let c = engine.container(name)?;
+        engine.init_container(&c)?;
+        Ok(Some(name.to_string()))
+    })
+}

@@ -95,6 +95,57 @@ impl Engine {
             return Ok(());
         }
         self.delete_runtime_state(&c.id)?;
-        Ok(self.layers()?.unmount_to(&c.id, 0)?)
+        self.layers()?.unmount_to(&c.id, 0)?;
+        // Its storage is no longer ready: back to what create left.
+        super::change(&self.db()?, &c.id, |r| {
+            let was = r.state == State::Initialized;
+            if was {
+                r.state = State::Created;
+            }
+            was
+        })?;
+        Ok(())
+    }
+
+    /// Get container `c` ready to start without starting it (podman's
+    /// `init`): its storage mounted (held until it starts), its state
+    /// "initialized". Its OCI config was written at create already.
+    pub fn init_container(&self, c: &Container) -> Result<()> {
+        let _lock = self.lock_container(&c.id)?;
+        let db = self.db()?;
+        let current = db.get(&c.id)?.unwrap_or_else(|| c.clone());
+        match current.state {
+            State::Initialized => return Ok(()),
+            State::Created | State::Exited => {}
+            _ => {
+                return Err(Error::new(format!(
+                    "container {} has already been created in runtime: container state improper",
+                    c.id
+                )))
+            }
+        }
+        let layers = self.layers()?;
+        layers.mount(&c.id)?;
+        let done = super::change(&db, &c.id, |r| {
+            let ours = matches!(r.state, State::Created | State::Exited);
+            if ours {
+                r.state = State::Initialized;
+            }
+            ours
+        });
+        if !matches!(done, Ok(Some(ref r)) if r.state == State::Initialized) {
+            let _ = layers.unmount(&c.id);
+        }
+        done.map(drop)
+    }
+
+    /// The reference `init` took goes once the container's run holds its
+    /// own (a user's `unmount -f` may have taken it already).
+    pub(super) fn drop_init_mount(&self, id: &str) -> Result<()> {
+        let layers = self.layers()?;
+        if layers.mount_count(id)? > 1 {
+            layers.unmount(id)?;
+        }
+        Ok(())
     }
 }

@@ -74,6 +74,8 @@ pub enum State {
     /// Running, its processes frozen (`pause`).
     Paused,
     Exited,
+    /// Ready to start, its storage mounted (`init`; podman's "initialized").
+    Initialized,
 }
 
 impl State {
@@ -84,6 +86,7 @@ impl State {
             State::Running => "running",
             State::Paused => "paused",
             State::Exited => "exited",
+            State::Initialized => "initialized",
         }
     }
 
