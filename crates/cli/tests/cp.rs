@@ -90,6 +90,10 @@ fn copies_files_and_trees_both_ways_running_and_stopped() {
     env.ok(&["cp", &h("late"), "c1:/late"]);
     env.ok(&["cp", "c1:/d/e/fromtar", &h("back")]);
     assert_eq!(read(&host.join("back")), "streamed\n");
+    // Each copy's mount is gone with it, and said nothing.
+    assert_eq!(env.ok(&["mount"]), "", "a stopped container's storage left mounted");
+    let o = env.run(&["cp", "c1:/f", &h("quiet")]);
+    assert_eq!((o.status.code(), stderr(&o)), (Some(0), String::new()));
     assert_eq!(env.ok(&["start", "c1"]), "c1\n");
     assert_eq!(env.ok(&["exec", "c1", "cat", "/late"]), "late\n");
 }
@@ -104,7 +108,16 @@ fn symlinks_resolve_inside_the_container_never_on_the_host() {
     std::fs::create_dir(&out).unwrap();
     let marker = format!("berth-cp-escape-{}", std::process::id());
     let host_marker = Path::new("/etc").join(&marker);
-    let _ = std::fs::remove_file(&host_marker);
+    // Were the copy to escape, what it wrote on the host goes whatever the outcome.
+    struct Remove(Vec<std::path::PathBuf>);
+    impl Drop for Remove {
+        fn drop(&mut self) {
+            for p in &self.0 {
+                let _ = std::fs::remove_file(p);
+            }
+        }
+    }
+    let _remove = Remove(vec![host_marker.clone(), Path::new("/etc").join(format!("{marker}.tar"))]);
 
     for state in ["running", "stopped"] {
         // Reading through /lnk, /up (../../.. past the root) and /pw gets the container's passwd.

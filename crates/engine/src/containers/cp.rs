@@ -43,8 +43,9 @@ pub struct CpOptions {
 /// A resolved end: the root its path is under, the path there, and how
 /// the user named it (for messages).
 struct End<'e> {
-    _guard: Option<ContainerRoot<'e>>,
+    /// Before the guard: closed before it unmounts.
     root: OwnedFd,
+    _guard: Option<ContainerRoot<'e>>,
     path: PathBuf,
     given: String,
     place: String,

@@ -25,10 +25,11 @@ const DIR: OFlags = OFlags::PATH.union(OFlags::DIRECTORY).union(OFlags::CLOEXEC)
 /// A container's root, open; a stopped container's storage stays mounted
 /// while this lives.
 pub struct ContainerRoot<'e> {
-    engine: &'e Engine,
+    /// First: fields drop in order, and an fd open on the mount would make
+    /// its unmount fail (EBUSY).
     fd: OwnedFd,
-    /// Stopped: the container whose storage we mounted (one reference).
-    mounted: Option<String>,
+    /// Stopped: our reference to its mounted storage.
+    _mounted: Option<MountRef<'e>>,
     /// Stopped: (destination in the container, source on the host) of its
     /// bind mounts and volumes, longest destination first.
     binds: Vec<(PathBuf, PathBuf)>,
@@ -58,12 +59,16 @@ impl ContainerRoot<'_> {
     }
 }
 
-impl Drop for ContainerRoot<'_> {
+/// One mount reference to a container's storage, dropped with this.
+struct MountRef<'e> {
+    engine: &'e Engine,
+    id: String,
+}
+
+impl Drop for MountRef<'_> {
     fn drop(&mut self) {
-        if let Some(id) = self.mounted.take() {
-            if let Err(e) = self.engine.layers().and_then(|l| l.unmount(&id).map_err(Error::from)) {
-                tracing::warn!("unmounting the storage of {id}: {e}");
-            }
+        if let Err(e) = self.engine.layers().and_then(|l| l.unmount(&self.id).map_err(Error::from)) {
+            tracing::warn!("unmounting the storage of {}: {e}", self.id);
         }
     }
 }
@@ -79,14 +84,15 @@ impl Engine {
                 // would fail the check (the container is no longer running).
                 if let (Ok(fd), true) = (opened, self.init_alive(&c.id)) {
                     if self.init_pid(&c.id) == Some(pid) {
-                        return Ok(ContainerRoot { engine: self, fd, mounted: None, binds: Vec::new(), running: true });
+                        return Ok(ContainerRoot { fd, _mounted: None, binds: Vec::new(), running: true });
                     }
                 }
             }
         }
         let path = self.layers()?.mount(&c.id)?;
-        let mut root = ContainerRoot { engine: self, fd: open_dir(&path)?, mounted: None, binds: Vec::new(), running: false };
-        root.mounted = Some(c.id.clone());
+        // Held from here: unmounted on any error below too.
+        let mounted = MountRef { engine: self, id: c.id.clone() };
+        let mut root = ContainerRoot { fd: open_dir(&path)?, _mounted: Some(mounted), binds: Vec::new(), running: false };
         for m in &c.mounts {
             if let Some(source) = self.bind_source(m) {
                 root.binds.push((lexical(Path::new(m.destination())), source));
