@@ -615,7 +615,8 @@ pub enum ImageCmd {
 }
 
 // Examples shared by a command and its `container` twin.
-const COMMIT_EXAMPLES: &str = "berth commit -q --message \"committing container to image\" reverent_golick image-committed\n\
+const COMMIT_EXAMPLES: &str =
+    "berth commit -q --message \"committing container to image\" reverent_golick image-committed\n\
                                berth commit -q --author \"firstName lastName\" reverent_golick image-committed\n\
                                berth commit -q --pause=false containerID image-committed\n\
                                berth commit containerID";

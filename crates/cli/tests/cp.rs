@@ -201,7 +201,16 @@ fn errors_are_podmans() {
     let podman = Podman::beside(&env);
     env.ok(&["run", "-d", "--name", "pc", "localhost/bb", "sh", "-c", "echo hi > /f; mkdir /d; sleep 1000"]);
     podman.ok(&[
-        "run", "-d", "--pull=never", "--network", "none", "--name", "pc", "localhost/bb", "sh", "-c",
+        "run",
+        "-d",
+        "--pull=never",
+        "--network",
+        "none",
+        "--name",
+        "pc",
+        "localhost/bb",
+        "sh",
+        "-c",
         "echo hi > /f; mkdir /d; sleep 1000",
     ]);
     let dir = env.path("cwd");

@@ -106,19 +106,10 @@ fn export_writes_the_whole_filesystem() {
     let o = env.run(&["export", "live"]);
     assert_eq!(tar_file_content(&o.stdout, "now").as_deref(), Some("live\n"));
     // Never to a terminal, as podman.
-    let cmd = format!(
-        "{} --root {} --runroot {} export e",
-        BIN,
-        env.root.display(),
-        env.runroot.display()
-    );
+    let cmd = format!("{} --root {} --runroot {} export e", BIN, env.root.display(), env.runroot.display());
     let o = Command::new("script").args(["-qec", &cmd, "/dev/null"]).output().unwrap();
     assert_eq!(o.status.code(), Some(125));
-    assert!(
-        stdout(&o).contains("Error: refusing to export to terminal. Use -o flag or redirect"),
-        "{}",
-        stdout(&o)
-    );
+    assert!(stdout(&o).contains("Error: refusing to export to terminal. Use -o flag or redirect"), "{}", stdout(&o));
     env.fails(&["export", "nosuch"], 125);
 }
 

@@ -44,7 +44,8 @@ impl Store {
         } else {
             lowers.iter().rev().map(|d| open_layer(d)).collect::<Result<_>>()?
         };
-        let (reader, mut writer) = std::io::pipe().context(|| "pipe".into())?;
+        let (reader, writer) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).context(|| "pipe".into())?;
+        let (reader, mut writer) = (std::fs::File::from(reader), std::fs::File::from(writer));
         let mut out = Vec::new();
         std::thread::scope(|scope| -> Result<()> {
             let producer = scope.spawn(move || self.container_diff(id, &mut writer));
@@ -59,7 +60,9 @@ impl Store {
                 }
                 Ok(())
             })();
-            let produced = producer.join().unwrap_or_else(|_| Err(Error::Io { context: "diff".into(), source: std::io::Error::other("the diff thread panicked") }));
+            let produced = producer.join().unwrap_or_else(|_| {
+                Err(Error::Io { context: "diff".into(), source: std::io::Error::other("the diff thread panicked") })
+            });
             read.and(produced)
         })?;
         out.sort_by(|a, b| a.path.cmp(&b.path));
@@ -142,8 +145,13 @@ fn lookup(lowers: &[OwnedFd], path: &Path) -> Option<Stat> {
             if ft != FileType::Directory {
                 return None;
             }
-            let next = openat(dir, *comp, OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty())
-                .ok()?;
+            let next = openat(
+                dir,
+                *comp,
+                OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                Mode::empty(),
+            )
+            .ok()?;
             let marker = xattr::get(sys::fs::fd_path(&next), image::layer::OVERLAY_OPAQUE_XATTR).ok().flatten();
             opaque |= marker.is_some_and(|v| v == b"y");
             cur = Some(next);

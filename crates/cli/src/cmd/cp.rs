@@ -47,7 +47,7 @@ pub fn cp(engine: &Engine, a: &CpArgs) -> Result<u8> {
     let to_container = dest.map(|(c, _)| lookup(c)).transpose()?;
     let end = |arg: &str, parts: Option<(&str, &str)>, c: Option<&engine::containers::Container>| match (parts, c) {
         (Some((name, path)), Some(container)) => {
-            CpEnd::Container { container: container.clone(), name: name.to_string(), path: path.to_string() }
+            CpEnd::Container { container: Box::new(container.clone()), name: name.to_string(), path: path.to_string() }
         }
         _ if arg == "-" => CpEnd::Stream,
         _ => CpEnd::Host(arg.to_string()),

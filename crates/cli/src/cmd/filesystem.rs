@@ -59,7 +59,8 @@ pub fn diff(engine: &Engine, a: &DiffArgs) -> Result<u8> {
     // podman's keys in its order, each only when it has paths, indented
     // as podman indents them.
     let mut doc = serde_json::Map::new();
-    for (key, kind) in [("changed", ChangeKind::Changed), ("added", ChangeKind::Added), ("deleted", ChangeKind::Deleted)]
+    for (key, kind) in
+        [("changed", ChangeKind::Changed), ("added", ChangeKind::Added), ("deleted", ChangeKind::Deleted)]
     {
         let paths: Vec<&str> = changes.iter().filter(|c| c.kind == kind).map(|c| c.path.as_str()).collect();
         if !paths.is_empty() {

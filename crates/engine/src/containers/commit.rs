@@ -123,7 +123,9 @@ impl Engine {
     /// uncompressed layer blob: (digest, size).
     fn store_container_layer(&self, c: &Container, squash: bool) -> Result<(Digest, u64)> {
         let layers = self.layers()?;
-        let (mut reader, writer) = std::io::pipe().ctx(|| "making a pipe".into())?;
+        let (reader, writer) =
+            rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).ctx(|| "making a pipe".into())?;
+        let (mut reader, writer) = (std::fs::File::from(reader), std::fs::File::from(writer));
         let mounted = if squash { Some(layers.mount(&c.id)?) } else { None };
         let stored = std::thread::scope(|scope| {
             let producer = scope.spawn(|| -> Result<()> {

@@ -22,8 +22,8 @@ use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Component, Path, PathBuf};
 
 use rustix::fs::{
-    fstat, linkat, makedev, mkdirat, mknodat, openat, readlinkat, statat, symlinkat, unlinkat, AtFlags, Dir,
-    FileType, Mode, OFlags, Stat, Timespec, Timestamps,
+    fstat, linkat, makedev, mkdirat, mknodat, openat, readlinkat, statat, symlinkat, unlinkat, AtFlags, Dir, FileType,
+    Mode, OFlags, Stat, Timespec, Timestamps,
 };
 use rustix::io::Errno;
 use tar::{EntryType, Header};
@@ -46,7 +46,8 @@ const ROOT_EXCLUDES: &[&str] = &["dev", "proc", "sys"];
 /// with `top` `None` only what is in the directory is written (`dir/.`).
 pub fn archive<W: Write>(root: BorrowedFd, path: &Path, top: Option<&OsStr>, owner: Owner, out: W) -> Result<W> {
     let shown = path.display().to_string();
-    let fd = sys::fs::open_rerooted(root, path, OFlags::PATH).map_err(|e| io_err(format_args!("opening {shown}"), e))?;
+    let fd =
+        sys::fs::open_rerooted(root, path, OFlags::PATH).map_err(|e| io_err(format_args!("opening {shown}"), e))?;
     let st = fstat(&fd).map_err(|e| io_err(format_args!("stat {shown}"), e))?;
     let mut w = Writer { tar: tar::Builder::new(out), owner, links: HashMap::new() };
     let is_root = fstat(root).is_ok_and(|r| (r.st_dev, r.st_ino) == (st.st_dev, st.st_ino));
@@ -59,7 +60,9 @@ pub fn archive<W: Write>(root: BorrowedFd, path: &Path, top: Option<&OsStr>, own
         w.tree(dir.as_fd(), &name, is_root)?;
     } else {
         let data = match FileType::from_raw_mode(st.st_mode) {
-            FileType::RegularFile => Some(open_regular(&fd, &st).map_err(|e| io_err(format_args!("opening {shown}"), e))?),
+            FileType::RegularFile => {
+                Some(open_regular(&fd, &st).map_err(|e| io_err(format_args!("opening {shown}"), e))?)
+            }
             _ => None,
         };
         let name = if name.as_os_str().is_empty() { PathBuf::from(".") } else { name };
@@ -365,8 +368,13 @@ fn put(
             if existing != Some(FileType::Directory) {
                 mkdirat(&parent, name, Mode::from_raw_mode(0o700)).map_err(|e| io_err("mkdir", e))?;
             }
-            openat(&parent, name, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty())
-                .map_err(|e| io_err("open", e))?
+            openat(
+                &parent,
+                name,
+                OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                Mode::empty(),
+            )
+            .map_err(|e| io_err("open", e))?
         }
         EntryType::Regular | EntryType::Continuous | EntryType::GNUSparse => {
             let fd = openat(
@@ -414,7 +422,8 @@ fn put(
 
 /// An O_PATH fd of what was just made at `parent/name` (not followed).
 fn opened(parent: &OwnedFd, name: &OsStr) -> Result<OwnedFd> {
-    openat(parent, name, OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty()).map_err(|e| io_err("open", e))
+    openat(parent, name, OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty())
+        .map_err(|e| io_err("open", e))
 }
 
 /// Owner, then mode (a chown clears set-id bits), then times, all through

@@ -27,7 +27,7 @@ pub enum CpEnd {
     /// A path on the host, as given.
     Host(String),
     /// A path in a container; `name` is the container as the user named it.
-    Container { container: Container, name: String, path: String },
+    Container { container: Box<Container>, name: String, path: String },
     /// A tar on stdin (source) or stdout (destination).
     Stream,
 }
@@ -128,7 +128,7 @@ impl Engine {
             return extract(&dst.path, None, stdin);
         };
         match dst.kind(&dst.path)? {
-            Some(FileType::Directory) => pipe(&s, top.as_deref(), owner, |r| extract(&dst.path, None, r)),
+            Some(FileType::Directory) => pipe(s, top.as_deref(), owner, |r| extract(&dst.path, None, r)),
             Some(_) if src_is_dir => Err(Error::new("destination must be a directory when copying a directory")),
             Some(_) if trailing_slash => Err(Error::new(format!("{:?} is not a directory", dst.given))),
             existing => {
@@ -143,13 +143,13 @@ impl Engine {
                 match top {
                     Some(top) => {
                         let rename = Some((top.clone(), name));
-                        pipe(&s, Some(&top), owner, |r| extract(&parent, rename, r))
+                        pipe(s, Some(&top), owner, |r| extract(&parent, rename, r))
                     }
                     None => {
                         // `dir/.` to a new name: the directory, then what is in it.
                         sys::fs::ensure_rerooted(dst.root.as_fd(), &dst.path, sys::fs::Kind::Dir)
                             .map_err(|e| Error::caused(format_args!("creating {:?}", dst.given), e))?;
-                        pipe(&s, None, owner, |r| extract(&dst.path, None, r))
+                        pipe(s, None, owner, |r| extract(&dst.path, None, r))
                     }
                 }
             }
@@ -162,13 +162,7 @@ impl Engine {
                 let root = rustix::fs::open("/", OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
                     .map_err(|e| Error::caused("opening /", e))?;
                 let abs = std::env::current_dir().map_err(|e| Error::caused("current directory", e))?.join(p);
-                Ok(End {
-                    _guard: None,
-                    root,
-                    path: abs,
-                    given: p.clone(),
-                    place: "on the host".into(),
-                })
+                Ok(End { _guard: None, root, path: abs, given: p.clone(), place: "on the host".into() })
             }
             CpEnd::Container { container, name, path } => {
                 let guard = self.container_root(container)?;
@@ -200,8 +194,15 @@ impl Engine {
 }
 
 /// Archive `s` on one thread while `consume` reads it on this one.
-fn pipe(s: &End, top: Option<&std::ffi::OsStr>, owner: Owner, consume: impl FnOnce(&mut dyn Read) -> Result<()>) -> Result<()> {
-    let (mut reader, writer) = std::io::pipe().map_err(|e| Error::caused("making a pipe", e))?;
+fn pipe(
+    s: &End,
+    top: Option<&std::ffi::OsStr>,
+    owner: Owner,
+    consume: impl FnOnce(&mut dyn Read) -> Result<()>,
+) -> Result<()> {
+    let (reader, writer) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
+        .map_err(|e| Error::caused("making a pipe", std::io::Error::from(e)))?;
+    let (mut reader, writer) = (std::fs::File::from(reader), std::fs::File::from(writer));
     let root: BorrowedFd = s.root.as_fd();
     let path = s.path.clone();
     std::thread::scope(|scope| {

@@ -45,9 +45,9 @@ use serde::{Deserialize, Serialize};
 pub use self::commit::CommitSpec;
 pub use self::cp::{CpEnd, CpOptions};
 pub use self::exec::ExecSpec;
-pub use self::rootfs::ContainerRoot;
 pub use self::inspect::Details;
 pub use self::naming::new_id;
+pub use self::rootfs::ContainerRoot;
 pub use self::top::Process;
 pub use runtime::OCI_VERSION;
 /// Every signal to its default action, none blocked (for a front end that

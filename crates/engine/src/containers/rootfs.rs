@@ -92,7 +92,8 @@ impl Engine {
         let path = self.layers()?.mount(&c.id)?;
         // Held from here: unmounted on any error below too.
         let mounted = MountRef { engine: self, id: c.id.clone() };
-        let mut root = ContainerRoot { fd: open_dir(&path)?, _mounted: Some(mounted), binds: Vec::new(), running: false };
+        let mut root =
+            ContainerRoot { fd: open_dir(&path)?, _mounted: Some(mounted), binds: Vec::new(), running: false };
         for m in &c.mounts {
             if let Some(source) = self.bind_source(m) {
                 root.binds.push((lexical(Path::new(m.destination())), source));
