@@ -69,6 +69,34 @@ fn copies_files_and_trees_both_ways_running_and_stopped() {
     env.ok(&["cp", &h("tree"), "c1:/"]);
     assert_eq!(env.ok(&["exec", "c1", "cat", "/tree/sub/t"]), "t\n");
 
+    // A file and a directory swap places only with --overwrite.
+    std::fs::create_dir_all(host.join("swap/f")).unwrap();
+    std::fs::write(host.join("swap/f/inner"), "inner\n").unwrap();
+    let o = env.run(&["cp", &h("swap/f"), "c1:/"]);
+    assert_eq!(o.status.code(), Some(125), "a directory over the file /f");
+    assert_eq!(env.ok(&["exec", "c1", "cat", "/f"]), "hi\n");
+    env.ok(&["cp", "--overwrite", &h("swap/f"), "c1:/"]);
+    assert_eq!(env.ok(&["exec", "c1", "cat", "/f/inner"]), "inner\n");
+    std::fs::write(host.join("d"), "now a file\n").unwrap();
+    assert_eq!(env.run(&["cp", &h("d"), "c1:/"]).status.code(), Some(125), "a file over the tree /d");
+    env.ok(&["cp", "--overwrite", &h("d"), "c1:/tmp/"]);
+    env.ok(&[
+        "exec",
+        "c1",
+        "sh",
+        "-c",
+        "mkdir -p /tree2/sub/deeper && echo x > /tree2/sub/deeper/f && ln -s /etc /tree2/sub/l",
+    ]);
+    std::fs::write(host.join("tree2"), "flat\n").unwrap();
+    env.ok(&["cp", "--overwrite", &h("tree2"), "c1:/"]);
+    assert_eq!(env.ok(&["exec", "c1", "cat", "/tree2"]), "flat\n");
+    assert_eq!(
+        env.ok(&["exec", "c1", "cat", "/etc/passwd"]),
+        "mine:x:0:0::/:/bin/sh\n",
+        "the link was removed, not followed"
+    );
+    std::fs::remove_file(host.join("d")).unwrap();
+
     // Tars: to stdout named after the source, from stdin into a directory.
     let o = env.run(&["cp", "c1:/d", "-"]);
     assert!(o.status.success(), "{}", stderr(&o));

@@ -354,7 +354,7 @@ fn put(
             if !opts.overwrite {
                 return Err(Error::new("cannot overwrite a directory with a non-directory"));
             }
-            unlinkat(&parent, name, AtFlags::REMOVEDIR).map_err(|e| io_err("removing the directory there", e))?;
+            remove_tree(parent.as_fd(), name).map_err(|e| io_err("removing the directory there", e))?;
         }
         Some(_) if want_dir && !opts.overwrite => {
             return Err(Error::new("cannot overwrite a non-directory with a directory"));
@@ -418,6 +418,29 @@ fn put(
         _ => return Ok(()),
     };
     set_meta(&made, kind == EntryType::Symlink, meta)
+}
+
+/// Remove directory `name` in `parent` and everything in it, by fds
+/// (never following a symlink in it: a link is removed, not its target).
+fn remove_tree(parent: BorrowedFd, name: &OsStr) -> io::Result<()> {
+    let dir =
+        openat(parent, name, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty())?;
+    let mut names = Vec::new();
+    for entry in Dir::read_from(&dir)? {
+        let entry = entry?;
+        let n = entry.file_name().to_bytes();
+        if n != b"." && n != b".." {
+            names.push((OsString::from_vec(n.to_vec()), entry.file_type() == FileType::Directory));
+        }
+    }
+    for (n, is_dir) in names {
+        if is_dir {
+            remove_tree(dir.as_fd(), &n)?;
+        } else {
+            unlinkat(&dir, &n, AtFlags::empty())?;
+        }
+    }
+    Ok(unlinkat(parent, name, AtFlags::REMOVEDIR)?)
 }
 
 /// An O_PATH fd of what was just made at `parent/name` (not followed).
