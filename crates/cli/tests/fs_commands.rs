@@ -169,6 +169,10 @@ fn commit_makes_an_image_that_runs_with_the_changes() {
     let e = env.fails(&["commit", "c", "BAD NAME"], 125);
     assert_eq!(e, "Error: invalid reference format\n");
     env.fails(&["commit", "nosuch", "x"], 125);
+    let e = env.fails(&["commit", "-c", "BOGUS x", "c", "x"], 125);
+    assert_eq!(e, "Error: invalid change \"BOGUS x\" - invalid instruction BOGUS\n");
+    let e = env.fails(&["commit", "-c", "CMD", "c", "x"], 125);
+    assert_eq!(e, "Error: invalid change \"CMD\" - must be formatted as KEY VALUE\n");
     assert_eq!(env.ok(&["images", "-q"]), before);
 }
 
