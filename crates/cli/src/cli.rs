@@ -171,7 +171,7 @@ pub enum Cmd {
     Commit(cmd::commit::CommitArgs),
     /// Display the changes to the object's file system
     ///
-    /// Displays changes on a container's filesystem.  The container will be compared to its parent layer.
+    /// Displays changes on a container or image's filesystem.  The container or image will be compared to its parent layer.
     #[command(after_help = DIFF_EXAMPLES)]
     Diff(cmd::filesystem::DiffArgs),
     /// Export container's filesystem contents as a tar archive
@@ -401,7 +401,7 @@ pub enum ContainerCmd {
     Commit(cmd::commit::CommitArgs),
     /// Display the changes to the object's file system
     ///
-    /// Displays changes on a container's filesystem.  The container will be compared to its parent layer.
+    /// Displays changes on a container or image's filesystem.  The container or image will be compared to its parent layer.
     #[command(after_help = DIFF_EXAMPLES)]
     Diff(cmd::filesystem::DiffArgs),
     /// Export container's filesystem contents as a tar archive
@@ -620,7 +620,8 @@ const COMMIT_EXAMPLES: &str =
                                berth commit -q --author \"firstName lastName\" reverent_golick image-committed\n\
                                berth commit -q --pause=false containerID image-committed\n\
                                berth commit containerID";
-const DIFF_EXAMPLES: &str = "berth diff ctrID\n\
+const DIFF_EXAMPLES: &str = "berth diff imageID\n\
+                             berth diff ctrID\n\
                              berth diff --format json ctrID";
 const EXPORT_EXAMPLES: &str = "berth export ctrID > myCtr.tar\n\
                                berth export --output=\"myCtr.tar\" ctrID";

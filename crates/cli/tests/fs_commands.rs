@@ -22,8 +22,10 @@ fn diff_lists_what_podman_lists() {
     let env = Env::new();
     let _c = Cleanup(&env);
     let podman = Podman::beside(&env);
-    env.ok(&["run", "--name", "d", "localhost/bb", "sh", "-c", CHANGES]);
-    podman.ok(&["run", "--pull=never", "--network", "none", "--name", "d", "localhost/bb", "sh", "-c", CHANGES]);
+    env.ok(&["run", "--name", "chg", "localhost/bb", "sh", "-c", CHANGES]);
+    // Not a name that could be an image ID prefix: podman (and berth) look
+    // names up as images first.
+    podman.ok(&["run", "--pull=never", "--network", "none", "--name", "chg", "localhost/bb", "sh", "-c", CHANGES]);
     // podman lists in Go's map order (it changes from run to run); berth
     // sorts by path: the same lines.
     let sorted = |s: String| {
@@ -31,11 +33,11 @@ fn diff_lists_what_podman_lists() {
         v.sort();
         v
     };
-    let berth = env.ok(&["diff", "d"]);
+    let berth = env.ok(&["diff", "chg"]);
     let mut lines: Vec<String> = berth.lines().map(String::from).collect();
     assert!(lines.windows(2).all(|w| w[0][2..] < w[1][2..]), "sorted by path:\n{berth}");
     lines.sort();
-    assert_eq!(lines, sorted(podman.ok(&["diff", "d"])));
+    assert_eq!(lines, sorted(podman.ok(&["diff", "chg"])));
     for want in ["D /bin/ls", "C /etc/passwd", "A /new/dir/f", "A /tmp/t", "A /link", "C /bin"] {
         assert!(berth.lines().any(|l| l == want), "{want} missing from:\n{berth}");
     }
@@ -46,16 +48,26 @@ fn diff_lists_what_podman_lists() {
         }
         v
     };
-    let b = env.ok(&["diff", "--format", "json", "d"]);
+    let b = env.ok(&["diff", "--format", "json", "chg"]);
     assert!(b.starts_with("{\n     \"changed\": [\n          \"/bin\""), "podman's indentation: {b}");
-    assert_eq!(json(b), json(podman.ok(&["diff", "--format", "json", "d"])));
+    assert_eq!(json(b), json(podman.ok(&["diff", "--format", "json", "chg"])));
+    // An image: its top layer against the ones below (here, all of it).
+    let image = env.ok(&["diff", "localhost/bb"]);
+    assert!(image.lines().any(|l| l == "A /bin/busybox"), "{image}");
+    assert_eq!(sorted(image), sorted(podman.ok(&["diff", "localhost/bb"])));
+    // A committed container's layer shows the container's changes.
+    env.ok(&["commit", "-q", "chg", "committed"]);
+    podman.ok(&["commit", "-q", "chg", "committed"]);
+    let committed = env.ok(&["diff", "committed"]);
+    assert!(committed.lines().any(|l| l == "D /bin/ls"), "{committed}");
+    assert_eq!(sorted(committed), sorted(podman.ok(&["diff", "committed"])));
     // Nothing changed: nothing listed, `{}` in JSON.
     env.ok(&["create", "--name", "fresh", "localhost/bb"]);
     podman.ok(&["create", "--pull=never", "--network", "none", "--name", "fresh", "localhost/bb"]);
     assert_eq!(env.ok(&["diff", "fresh"]), "");
     assert_eq!(podman.ok(&["diff", "fresh"]), "");
     assert_eq!(env.ok(&["diff", "--format", "json", "fresh"]), "{}\n");
-    for args in [&["diff", "nosuch"][..], &["diff", "--format", "xml", "d"]] {
+    for args in [&["diff", "nosuch"][..], &["diff", "--format", "xml", "chg"]] {
         let b = env.run(args);
         let p = podman.run(args, None);
         assert_eq!(b.status.code(), p.status.code(), "{args:?}");

@@ -38,37 +38,77 @@ impl Store {
     /// Container `id`'s changes against its image, sorted by path.
     pub fn container_changes(&self, id: &str) -> Result<Vec<Change>> {
         let lowers = self.image_dirs(id)?;
-        let lowers: Vec<OwnedFd> = if self.driver_name() == "vfs" {
-            // Each vfs layer is the whole image so far.
-            lowers.last().into_iter().map(|d| open_layer(d)).collect::<Result<_>>()?
-        } else {
-            lowers.iter().rev().map(|d| open_layer(d)).collect::<Result<_>>()?
-        };
-        let (reader, writer) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).context(|| "pipe".into())?;
-        let (reader, mut writer) = (std::fs::File::from(reader), std::fs::File::from(writer));
-        let mut out = Vec::new();
-        std::thread::scope(|scope| -> Result<()> {
-            let producer = scope.spawn(move || self.container_diff(id, &mut writer));
-            let read = (|| -> Result<()> {
-                let mut tar = tar::Archive::new(reader);
-                for entry in tar.entries().context(|| "reading the diff".into())? {
-                    let entry = entry.context(|| "reading the diff".into())?;
-                    let path = PathBuf::from(OsStr::from_bytes(&entry.path_bytes()));
-                    if let Some(c) = classify(&lowers, &path, entry.header()) {
-                        out.push(c);
-                    }
-                }
-                Ok(())
-            })();
-            let produced = producer.join().unwrap_or_else(|_| {
-                Err(Error::Io { context: "diff".into(), source: std::io::Error::other("the diff thread panicked") })
-            });
-            read.and(produced)
-        })?;
-        out.sort_by(|a, b| a.path.cmp(&b.path));
-        out.dedup();
-        Ok(out)
+        changes(self.lowers(&lowers)?, |w| self.container_diff(id, w))
     }
+
+    /// What layer `chain` changes on top of its parent, sorted by path
+    /// (`diff IMAGE`: an image's top layer).
+    pub fn layer_changes(&self, chain: &crate::ChainId) -> Result<Vec<Change>> {
+        let info = self.layer(chain)?.ok_or_else(|| crate::Error::LayerNotKnown(chain.to_string()))?;
+        let mut below = Vec::new();
+        let mut next = info.parent.clone();
+        while let Some(c) = next {
+            below.push(self.layer_path(&c));
+            next = self.layer(&c)?.and_then(|l| l.parent);
+        }
+        below.reverse();
+        let diff = self.layer_path(chain);
+        if self.driver_name() == "vfs" {
+            // A vfs layer is the whole tree: compared with the one below.
+            let empty;
+            let lower = match below.last() {
+                Some(p) => p.clone(),
+                None => {
+                    empty = tempfile::tempdir().context(|| "temp dir".into())?;
+                    empty.path().to_path_buf()
+                }
+            };
+            return changes(self.lowers(&below)?, |w| crate::changes::write(&lower, &diff, w));
+        }
+        changes(self.lowers(&below)?, |w| {
+            image::layer::create(&diff, image::layer::Source::OverlayUpper, w)?;
+            Ok(())
+        })
+    }
+
+    /// The fds to look entries up in, top layer first (vfs: the top only,
+    /// each of its layers being the whole image so far).
+    fn lowers(&self, dirs: &[PathBuf]) -> Result<Vec<OwnedFd>> {
+        if self.driver_name() == "vfs" {
+            dirs.last().into_iter().map(|d| open_layer(d)).collect()
+        } else {
+            dirs.iter().rev().map(|d| open_layer(d)).collect()
+        }
+    }
+}
+
+/// Read the diff tar `produce` writes (through a pipe, on another thread)
+/// and name each entry against `lowers`.
+fn changes(lowers: Vec<OwnedFd>, produce: impl FnOnce(&mut std::fs::File) -> Result<()> + Send) -> Result<Vec<Change>> {
+    let (reader, writer) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).context(|| "pipe".into())?;
+    let (reader, mut writer) = (std::fs::File::from(reader), std::fs::File::from(writer));
+    let mut out = Vec::new();
+    std::thread::scope(|scope| -> Result<()> {
+        let producer = scope.spawn(move || produce(&mut writer));
+        let read = (|| -> Result<()> {
+            let mut tar = tar::Archive::new(reader);
+            for entry in tar.entries().context(|| "reading the diff".into())? {
+                let entry = entry.context(|| "reading the diff".into())?;
+                let path = PathBuf::from(OsStr::from_bytes(&entry.path_bytes()));
+                if let Some(c) = classify(&lowers, &path, entry.header()) {
+                    out.push(c);
+                }
+            }
+            Ok(())
+        })();
+        let produced = producer.join().unwrap_or_else(|_| {
+            Err(Error::Io { context: "diff".into(), source: std::io::Error::other("the diff thread panicked") })
+        });
+        read.and(produced)
+    })?;
+    out.sort_by(|a, b| a.path.cmp(&b.path));
+    out.dedup();
+    Ok(out)
 }
 
 fn open_layer(dir: &Path) -> Result<OwnedFd> {

@@ -28,8 +28,8 @@ pub struct DiffArgs {
     /// Act on the latest container berth is aware of
     #[arg(short, long)]
     latest: bool,
-    /// The container to compare with its image
-    #[arg(value_name = "CONTAINER")]
+    /// The container to compare with its image, or an image to compare with its parent layer
+    #[arg(value_name = "CONTAINER|IMAGE")]
     container: Option<String>,
 }
 
@@ -38,15 +38,21 @@ pub fn diff(engine: &Engine, a: &DiffArgs) -> Result<u8> {
         let _ = f;
         return Err(CliError::new("only supported value for '--format' is 'json'"));
     }
-    let c = match one(engine, a.container.as_deref(), a.latest) {
-        Err(e) if e.code == 125 && a.container.is_some() && !e.usage => {
-            let name = a.container.as_deref().unwrap_or_default();
-            // podman looks for a layer by that name last: its words.
-            return Err(CliError::new(format!("{name} not found: layer not known")));
-        }
-        r => r?,
+    // podman looks for an image first, then a container, then a layer
+    // (its words when none is found).
+    let changes = match (a.container.as_deref(), a.latest) {
+        (Some(name), false) => match engine.find(name).ok().flatten() {
+            Some(img) => engine.image_changes(&img)?,
+            None => match engine.container(name) {
+                Ok(c) => engine.container_changes(&c)?,
+                Err(e) if e.kind == engine::ErrorKind::NotFound => {
+                    return Err(CliError::new(format!("{name} not found: layer not known")))
+                }
+                Err(e) => return Err(e.into()),
+            },
+        },
+        (name, latest) => engine.container_changes(&one(engine, name, latest)?)?,
     };
-    let changes = engine.container_changes(&c)?;
     let letter = |k: ChangeKind| match k {
         ChangeKind::Added => "A",
         ChangeKind::Changed => "C",

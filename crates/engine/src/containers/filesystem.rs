@@ -34,6 +34,14 @@ impl Engine {
         Ok(all.into_iter().filter(|ch| !INIT_INODES.contains(&ch.path.as_str())).collect())
     }
 
+    /// What image `img`'s top layer changes on top of the layers below it
+    /// (`diff IMAGE`).
+    pub fn image_changes(&self, img: &crate::Image) -> Result<Vec<Change>> {
+        let Some(top) = img.chain_ids().last().cloned() else { return Ok(Vec::new()) };
+        let all = self.layers()?.layer_changes(&top)?;
+        Ok(all.into_iter().filter(|ch| !INIT_INODES.contains(&ch.path.as_str())).collect())
+    }
+
     /// Write container `c`'s whole filesystem (its storage, not its volumes)
     /// as a tar to `out`.
     pub fn export_container<W: Write>(&self, c: &Container, out: W) -> Result<W> {
