@@ -259,8 +259,11 @@ fn errors_are_podmans() {
         &["cp", "pc:/d", "hostfile"],
         &["cp", "a", "b"],
         &["cp", "-", "pc:/f"],
+        &["cp", "-", "-"],
         &["cp", "onlyone"],
     ];
+    let e = env.fails(&["cp", "pc:/f", "pc:/g"], 125);
+    assert_eq!(e, "Error: copying between containers is not supported\n");
     for args in rows {
         let mut b = env.cmd(args);
         b.current_dir(&dir);

@@ -33,9 +33,12 @@ fn split(arg: &str) -> Option<(&str, &str)> {
 
 pub fn cp(engine: &Engine, a: &CpArgs) -> Result<u8> {
     let (src, dest) = (split(&a.src), split(&a.dest));
-    if src.is_none() && dest.is_none() && !(a.src == "-" && a.dest == "-") || src.is_some() && dest.is_some() {
-        // podman's words for "exactly one side must be a container".
-        return Err(CliError::new("name or ID cannot be empty"));
+    match (src, dest) {
+        // podman's words for "one side must be a container".
+        (None, None) => return Err(CliError::new("name or ID cannot be empty")),
+        // podman 4.3 hangs here; docker's words.
+        (Some(_), Some(_)) => return Err(CliError::new("copying between containers is not supported")),
+        _ => {}
     }
     let lookup = |name: &str| {
         engine.container(name).map_err(|e| match e.kind {
