@@ -323,3 +323,31 @@ fn init_readies_a_container_that_start_then_runs() {
     let e = env.fails(&["init", "nosuch"], 125);
     assert_eq!(e, "Error: no container with name or ID \"nosuch\" found: no such container\n");
 }
+
+/// The same commands on a vfs store, where a container's changes come from
+/// comparing its copy with the image's rather than from an overlay upper.
+#[test]
+fn vfs_store_diffs_commits_copies_and_mounts() {
+    require_root();
+    let env = Env::new();
+    let _c = Cleanup(&env);
+    let vfs = |args: &[&str]| env.ok(&[&["--storage-driver", "vfs"][..], args].concat());
+    let (archive, _) = busybox_archive(&env, "bb.tar", "localhost/bb:latest");
+    vfs(&["load", "-q", "-i", archive.to_str().unwrap()]);
+    vfs(&["run", "--name", "v", "bb", "sh", "-c", CHANGES]);
+    let diff = vfs(&["diff", "v"]);
+    for want in ["D /bin/ls", "C /etc/passwd", "A /new/dir/f", "A /tmp/t", "A /link"] {
+        assert!(diff.lines().any(|l| l == want), "{want} missing from:\n{diff}");
+    }
+    assert!(!diff.lines().any(|l| l.ends_with("/bin/cat")), "an unchanged file is not listed:\n{diff}");
+    vfs(&["commit", "-q", "-c", "CMD [\"cat\", \"/new/dir/f\"]", "v", "vimg"]);
+    assert_eq!(vfs(&["run", "--rm", "vimg"]), "n\n");
+    assert_eq!(vfs(&["run", "--rm", "vimg", "sh", "-c", "ls /bin/ls || echo gone"]), "gone\n");
+    let out = env.path("t");
+    vfs(&["cp", "v:/link/passwd", out.to_str().unwrap()]);
+    assert!(std::fs::read_to_string(&out).unwrap().ends_with("changed\n"), "the container's /etc/passwd");
+    let at = PathBuf::from(vfs(&["mount", "v"]).trim());
+    assert_eq!(std::fs::read_to_string(at.join("tmp/t")).unwrap(), "t\n");
+    vfs(&["unmount", "v"]);
+    assert!(!is_mounted(&at));
+}
