@@ -170,7 +170,10 @@ fn commit_makes_an_image_that_runs_with_the_changes() {
     // A running container, paused for the commit and running after it.
     env.ok(&["run", "-d", "--name", "r", "bb", "sh", "-c", "echo running > /r; sleep 1000"]);
     common::containers::eventually("/r", || env.run(&["exec", "r", "cat", "/r"]).status.success());
-    env.ok(&["commit", "-q", "-p", "r", "fromrunning"]);
+    let iid = env.path("iid");
+    let printed = env.ok(&["commit", "-q", "-p", "--iidfile", iid.to_str().unwrap(), "r", "fromrunning"]);
+    // As podman writes it: the bare ID, no newline.
+    assert_eq!(std::fs::read_to_string(&iid).unwrap(), printed.trim());
     assert_eq!(env.ok(&["inspect", "--format", "{{.State.Status}}", "r"]), "running\n");
     assert_eq!(env.ok(&["run", "--rm", "fromrunning", "cat", "/r"]), "running\n");
 

@@ -112,7 +112,7 @@ pub fn commit(engine: &Engine, a: &CommitArgs) -> Result<u8> {
     }
     let id = img.id.hex().to_string();
     if let Some(f) = &a.iidfile {
-        std::fs::write(f, format!("sha256:{id}")).ctx(|| format!("writing {f}"))?;
+        std::fs::write(f, &id).ctx(|| format!("writing {f}"))?;
     }
     out(&format!("{id}\n"))?;
     Ok(0)
