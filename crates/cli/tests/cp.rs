@@ -276,3 +276,25 @@ fn errors_are_podmans() {
         assert_eq!(first(&b), first(&p), "{args:?}");
     }
 }
+
+#[test]
+fn archive_gives_files_the_containers_user() {
+    let (env, _) = Env::with_busybox();
+    let _c = Cleanup(&env);
+    env.ok(&["run", "-d", "--name", "u", "-u", "nobody", "bb", "sleep", "1000"]);
+    let f = env.path("f");
+    std::fs::write(&f, "x").unwrap();
+    std::fs::create_dir(env.path("dir")).unwrap();
+    std::fs::write(env.path("dir/inner"), "y").unwrap();
+    env.ok(&["cp", f.to_str().unwrap(), "u:/tmp/f"]);
+    env.ok(&["cp", env.path("dir").to_str().unwrap(), "u:/tmp/"]);
+    // nobody's uid and gid, from the container's /etc/passwd.
+    let owners = env.ok(&["exec", "u", "stat", "-c", "%u:%g", "/tmp/f", "/tmp/dir", "/tmp/dir/inner"]);
+    assert_eq!(owners, "65534:65534\n65534:65534\n65534:65534\n");
+    // Out of it, ours.
+    env.ok(&["exec", "-u", "root", "u", "sh", "-c", "echo z > /tmp/mine; chown 65534:65534 /tmp/mine"]);
+    let back = env.path("back");
+    env.ok(&["cp", "u:/tmp/mine", back.to_str().unwrap()]);
+    let m = std::fs::metadata(&back).unwrap();
+    assert_eq!((m.uid(), m.gid()), (0, 0));
+}
