@@ -66,8 +66,15 @@ fn copies_files_and_trees_both_ways_running_and_stopped() {
     // A directory into the container, and over a file only as a directory's content.
     std::fs::create_dir_all(host.join("tree/sub")).unwrap();
     std::fs::write(host.join("tree/sub/t"), "t\n").unwrap();
+    let old = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_000_000_000);
+    for p in ["tree/sub/t", "tree/sub", "tree"] {
+        std::fs::File::open(host.join(p)).unwrap().set_modified(old).unwrap();
+    }
     env.ok(&["cp", &h("tree"), "c1:/"]);
     assert_eq!(env.ok(&["exec", "c1", "cat", "/tree/sub/t"]), "t\n");
+    // Times kept, directories' too (set after what is in them).
+    let times = env.ok(&["exec", "c1", "stat", "-c", "%Y", "/tree", "/tree/sub", "/tree/sub/t"]);
+    assert_eq!(times, "1000000000\n1000000000\n1000000000\n");
 
     // A file and a directory swap places only with --overwrite.
     std::fs::create_dir_all(host.join("swap/f")).unwrap();

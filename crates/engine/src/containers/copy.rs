@@ -251,6 +251,8 @@ pub struct Extract {
 pub fn extract(root: BorrowedFd, dest: &Path, input: impl Read, opts: &Extract) -> Result<()> {
     let mut tar = tar::Archive::new(input);
     let entries = tar.entries().map_err(|e| io_err("reading the tar", e))?;
+    // Directory times are set last: what is made in a directory changes its mtime.
+    let mut dir_times: Vec<(PathBuf, u64)> = Vec::new();
     for entry in entries {
         let mut entry = entry.map_err(|e| io_err("reading the tar", e))?;
         let raw = entry.path_bytes().into_owned();
@@ -272,6 +274,17 @@ pub fn extract(root: BorrowedFd, dest: &Path, input: impl Read, opts: &Extract) 
         };
         put(root, dest, &rel, kind, link.as_deref(), &meta, &mut entry, opts)
             .map_err(|e| Error::new(format!("copying {:?}: {}", rel.display().to_string(), e.msg)))?;
+        if kind == EntryType::Directory {
+            dir_times.push((dest.join(&rel), meta.mtime));
+        }
+    }
+    for (dir, mtime) in dir_times.iter().rev() {
+        // Resolved again inside the root; a directory swapped for a link
+        // meanwhile is left alone.
+        let Ok(fd) = sys::fs::open_rerooted(root, dir, OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW) else {
+            continue;
+        };
+        set_times(&fd, *mtime)?;
     }
     Ok(())
 }
@@ -466,8 +479,13 @@ fn set_meta(fd: &OwnedFd, symlink: bool, m: &Meta) -> Result<()> {
     // Through /proc/self/fd: the exact inode, whatever fd kind it is.
     let path = sys::fs::fd_path(fd);
     rustix::fs::chmod(&path, Mode::from_raw_mode(m.mode)).map_err(|e| io_err("chmod", e))?;
-    let t = Timespec { tv_sec: i64::try_from(m.mtime).unwrap_or(0), tv_nsec: 0 };
+    set_times(fd, m.mtime)
+}
+
+/// Access and modification times of what `fd` holds, through /proc/self/fd.
+fn set_times(fd: &OwnedFd, mtime: u64) -> Result<()> {
+    let t = Timespec { tv_sec: i64::try_from(mtime).unwrap_or(0), tv_nsec: 0 };
     let times = Timestamps { last_access: t, last_modification: t };
-    rustix::fs::utimensat(rustix::fs::CWD, &path, &times, AtFlags::empty()).map_err(|e| io_err("setting times", e))?;
-    Ok(())
+    rustix::fs::utimensat(rustix::fs::CWD, sys::fs::fd_path(fd), &times, AtFlags::empty())
+        .map_err(|e| io_err("setting times", e))
 }
