@@ -659,6 +659,7 @@ fn status(c: &Container) -> String {
             Some(h) => format!("Up {} ago ({h})", since(c.started_at)),
             None => format!("Up {} ago", since(c.started_at)),
         },
+        State::Initialized => "Initialized".into(),
         State::Paused => "Paused".into(),
         State::Exited => format!("Exited ({}) {} ago", c.exit_code.unwrap_or(-1), since(c.finished_at)),
     }

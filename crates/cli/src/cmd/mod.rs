@@ -2,11 +2,14 @@
 //! beyond turning arguments into `engine` calls and results into output.
 
 pub mod archive;
+pub mod commit;
 pub mod container_inspect;
 pub mod containers;
 pub mod control;
+pub mod cp;
 pub mod exec;
 pub mod health;
+pub mod filesystem;
 pub mod info;
 pub mod inspect;
 pub mod isolation;

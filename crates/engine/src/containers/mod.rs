@@ -9,12 +9,16 @@
 pub mod attach;
 pub mod attached;
 mod chown_volume;
+mod commit;
 mod control;
+mod copy;
+pub mod cp;
 mod db;
 mod etc_files;
 mod exec;
 pub mod health;
 mod init;
+pub mod filesystem;
 mod inspect;
 pub mod isolation;
 mod joins;
@@ -31,6 +35,7 @@ mod pause;
 mod rename;
 pub mod resources;
 pub mod restart;
+mod rootfs;
 pub mod seccomp;
 mod seccomp_file;
 mod shm_share;
@@ -46,12 +51,15 @@ use std::time::{Duration, Instant, SystemTime};
 
 use serde::{Deserialize, Serialize};
 
+pub use self::commit::CommitSpec;
+pub use self::cp::{CpEnd, CpOptions};
 pub use self::exec::ExecSpec;
 pub use self::init::INIT_DEST;
 pub use self::inspect::Details;
 pub use self::logread::LogReader;
 pub use self::joins::dependents_first;
 pub use self::naming::new_id;
+pub use self::rootfs::ContainerRoot;
 pub use self::top::Process;
 pub use runtime::OCI_VERSION;
 /// Every signal to its default action, none blocked (for a front end that
@@ -78,6 +86,8 @@ pub enum State {
     /// Running, its processes frozen (`pause`).
     Paused,
     Exited,
+    /// Ready to start, its storage mounted (`init`; podman's "initialized").
+    Initialized,
 }
 
 impl State {
@@ -88,6 +98,7 @@ impl State {
             State::Running => "running",
             State::Paused => "paused",
             State::Exited => "exited",
+            State::Initialized => "initialized",
         }
     }
 

@@ -76,7 +76,7 @@ impl Engine {
             let db = self.db()?;
             *c = db.get(&c.id)?.ok_or_else(|| Error::not_found(format!("container {} was removed", c.name)))?;
         }
-        if !matches!(c.state, State::Created | State::Exited) {
+        if !matches!(c.state, State::Created | State::Exited | State::Initialized) {
             return Err(Error::new(format!(
                 "container {} is {}: only created or exited containers can start",
                 c.name,
@@ -295,6 +295,9 @@ impl Engine {
         let (stdio, outputs, keep_stdin) = container_stdio(c.terminal, c.interactive)?;
         // Last before the runtime: from here on `finish_locked` unmounts.
         self.layers()?.mount(&c.id)?;
+        if c.state == State::Initialized {
+            self.drop_init_mount(&c.id)?;
+        }
         let root = self.runtime_root();
         let opts = CreateOptions {
             root: root.clone(),
