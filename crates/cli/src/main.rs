@@ -134,5 +134,6 @@ fn run(cli: Cli) -> Result<u8, CliError> {
             VolumeCmd::Rm(a) => cmd::volumes::rm(&engine, &a),
         },
         Cmd::Info(a) => cmd::info::info(&engine, &a),
+        Cmd::Stats(a) | Cmd::Container { cmd: ContainerCmd::Stats(a) } => cmd::stats::stats(&engine, &a),
     }
 }

@@ -14,6 +14,7 @@ pub mod names;
 pub mod pause;
 pub mod registry;
 pub mod restart;
+pub mod stats;
 pub mod top;
 pub mod volumes;
 

@@ -28,6 +28,7 @@ pub mod seccomp;
 pub mod spec;
 mod stdio;
 mod top;
+mod usage;
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -41,6 +42,7 @@ pub use self::exec::ExecSpec;
 pub use self::inspect::Details;
 pub use self::naming::new_id;
 pub use self::top::Process;
+pub use self::usage::Usage;
 pub use runtime::OCI_VERSION;
 /// Every signal to its default action, none blocked (for a front end that
 /// ends itself by a signal, whatever it inherited).

@@ -1,0 +1,308 @@
+//! `stats`: a live (or, with `--no-stream`, one) report of what containers
+//! use, in podman 4.3's columns, units and JSON.
+
+use std::collections::HashMap;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use engine::containers::{Container, Usage};
+use engine::Engine;
+use serde_json::{json, Value};
+
+use super::out;
+use crate::error::{CliError, Result};
+use crate::format::{self, Format};
+
+#[derive(clap::Args)]
+pub struct StatsArgs {
+    /// Show all containers. Only running containers are shown by default. The default is false
+    #[arg(short, long)]
+    all: bool,
+    /// Pretty-print container statistics to JSON or using a Go template
+    #[arg(long)]
+    format: Option<String>,
+    /// Time in seconds between stats reports
+    #[arg(short, long, default_value_t = 5, allow_negative_numbers = true, value_name = "INT")]
+    interval: i64,
+    /// Act on the latest container berth is aware of
+    #[arg(short, long)]
+    latest: bool,
+    /// Disable resetting the screen between intervals
+    #[arg(long = "no-reset")]
+    no_reset: bool,
+    /// Disable streaming stats and only pull the first result, default setting is false
+    #[arg(long = "no-stream")]
+    no_stream: bool,
+    /// Do not truncate output
+    #[arg(long = "no-trunc")]
+    no_trunc: bool,
+    /// The containers to report on, by name or (short) ID
+    #[arg(value_name = "CONTAINER")]
+    containers: Vec<String>,
+}
+
+/// podman 4.3's default columns.
+const DEFAULT: &str = "table {{.ID}}\t{{.Name}}\t{{.CPUPerc}}\t{{.MemUsage}}\t{{.MemPerc}}\t{{.NetIO}}\t{{.BlockIO}}\t{{.PIDS}}\t{{.UpTime}}\t{{.AVGCPU}}";
+
+/// Column titles by field (podman's; other fields get their name split).
+const HEADERS: &[(&str, &str)] = &[
+    ("ID", "ID"),
+    ("Name", "NAME"),
+    ("CPUPerc", "CPU %"),
+    ("MemUsage", "MEM USAGE / LIMIT"),
+    ("MemUsageBytes", "MEM USAGE / LIMIT"),
+    ("MemPerc", "MEM %"),
+    ("NetIO", "NET IO"),
+    ("BlockIO", "BLOCK IO"),
+    ("PIDS", "PIDS"),
+    ("UpTime", "CPU TIME"),
+    ("AVGCPU", "AVG CPU %"),
+];
+
+/// goterm's Clear and MoveCursor(1, 1), which podman writes before each
+/// report unless `--no-reset`.
+const RESET: &str = "\x1b[2J\x1b[1;1H";
+
+pub fn stats(engine: &Engine, a: &StatsArgs) -> Result<u8> {
+    // podman's checks and words.
+    if [a.all, a.latest, !a.containers.is_empty()].iter().filter(|b| **b).count() > 1 {
+        return Err(CliError::new("--all, --latest and containers cannot be used together"));
+    }
+    if a.interval < 1 {
+        return Err(CliError::new("invalid interval, must be a positive number greater zero"));
+    }
+    let format = a.format.as_deref().unwrap_or(DEFAULT);
+    let json = format::is_json(format);
+    let fmt = if json { None } else { Some(Format::parse(format)?.named("stats", "containers.containerStats")) };
+    let headers: HashMap<&str, &str> = HEADERS.iter().copied().collect();
+    // Each container's previous sample: CPU time and when it was read.
+    let mut previous: HashMap<String, (u64, u64)> = HashMap::new();
+    loop {
+        let list = targets(engine, a)?;
+        let mut rows = Vec::new();
+        for c in &list {
+            let usage = engine.container_usage(c)?;
+            let sample = Sample::new(c, &usage, previous.get(&c.id).copied());
+            previous.insert(c.id.clone(), (usage.cpu_nanos, nanos(usage.at)));
+            rows.push(sample.row(c, &usage, a.no_trunc));
+        }
+        let text = match &fmt {
+            None => {
+                let list: Vec<Value> = rows.iter().map(json_row).collect();
+                format!("{}\n", pretty_one_space(&Value::Array(list))?)
+            }
+            Some(fmt) => fmt.render(&rows, &headers)?,
+        };
+        let reset = if a.no_stream || a.no_reset || rows.is_empty() { "" } else { RESET };
+        out(&format!("{reset}{text}"))?;
+        if a.no_stream {
+            return Ok(0);
+        }
+        std::thread::sleep(Duration::from_secs(u64::try_from(a.interval).unwrap_or(5)));
+    }
+}
+
+/// The containers reported on: those named, the latest, else every one
+/// (podman 4.3 queries all containers whether or not `--all` is given,
+/// which its help does not say), by ID.
+fn targets(engine: &Engine, a: &StatsArgs) -> Result<Vec<Container>> {
+    if !a.containers.is_empty() {
+        return a
+            .containers
+            .iter()
+            .map(|name| {
+                engine.container(name).map_err(|e| {
+                    CliError::new(format!("unable to get list of containers: unable to look up container {name}: {e}"))
+                })
+            })
+            .collect();
+    }
+    let mut all = engine.containers()?;
+    if a.latest {
+        return Ok(all.pop().into_iter().collect());
+    }
+    all.sort_by(|x, y| x.id.cmp(&y.id));
+    Ok(all)
+}
+
+fn nanos(t: Option<SystemTime>) -> u64 {
+    t.and_then(|t| t.duration_since(UNIX_EPOCH).ok()).map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+}
+
+/// The percentages of one sample, as podman's `calculateCPUPercent`: CPU
+/// time over wall time since the previous sample (since the start for the
+/// first), and over the whole run for the average.
+struct Sample {
+    cpu: f64,
+    avg_cpu: f64,
+    mem_perc: f64,
+}
+
+impl Sample {
+    fn new(c: &Container, u: &Usage, previous: Option<(u64, u64)>) -> Sample {
+        let now = nanos(u.at);
+        let started = nanos(c.started_at);
+        let percent = |cpu_before: u64, at: u64| {
+            let cpu = u.cpu_nanos.saturating_sub(cpu_before) as f64;
+            let wall = now.saturating_sub(at) as f64;
+            if cpu > 0.0 && wall > 0.0 {
+                cpu / wall * 100.0
+            } else {
+                0.0
+            }
+        };
+        let (cpu_before, at) = previous.unwrap_or((0, started));
+        let mem_perc = if u.mem_limit > 0 { u.mem_usage as f64 / u.mem_limit as f64 * 100.0 } else { 0.0 };
+        Sample { cpu: percent(cpu_before, at), avg_cpu: percent(0, started), mem_perc }
+    }
+
+    /// What templates see: podman's `containerStats` (its methods and the
+    /// `define.ContainerStats` fields they do not hide).
+    fn row(&self, c: &Container, u: &Usage, no_trunc: bool) -> Value {
+        let id = if no_trunc { c.id.clone() } else { c.short_id().to_string() };
+        let cpu_time = format::go_duration(Duration::from_nanos(u.cpu_nanos));
+        json!({
+            "ID": id,
+            "ContainerID": c.id,
+            "Name": c.name,
+            "CPUPerc": percent(self.cpu),
+            "AVGCPU": percent(self.avg_cpu),
+            "MemPerc": percent(self.mem_perc),
+            "NetIO": pair(u.net_rx, u.net_tx, human_size),
+            "BlockIO": pair(u.block_read, u.block_write, human_size),
+            "PIDS": u.pids.to_string(),
+            "PIDs": u.pids,
+            "MemUsage": pair(u.mem_usage, u.mem_limit, human_size),
+            "MemUsageBytes": pair(u.mem_usage, u.mem_limit, bytes_size),
+            "UpTime": cpu_time,
+            "Up": cpu_time,
+            "Duration": u.cpu_nanos,
+            "CPU": self.cpu,
+            "AvgCPU": self.avg_cpu,
+            "CPUNano": u.cpu_nanos,
+            "CPUSystemNano": u.cpu_system_nanos,
+            "SystemNano": nanos(u.at),
+            "MemLimit": u.mem_limit,
+            "NetInput": u.net_rx,
+            "NetOutput": u.net_tx,
+            "BlockInput": u.block_read,
+            "BlockOutput": u.block_write,
+            "PerCPU": u.per_cpu,
+        })
+    }
+}
+
+/// `--format json`: podman's `statsOutputParams`.
+fn json_row(row: &Value) -> Value {
+    let s = |k: &str| row.get(k).cloned().unwrap_or(Value::Null);
+    json!({
+        "id": s("ID"),
+        "name": s("Name"),
+        "cpu_time": s("UpTime"),
+        "cpu_percent": s("CPUPerc"),
+        "avg_cpu": s("AVGCPU"),
+        "mem_usage": s("MemUsage"),
+        "mem_percent": s("MemPerc"),
+        "net_io": s("NetIO"),
+        "block_io": s("BlockIO"),
+        "pids": s("PIDS"),
+    })
+}
+
+/// JSON indented by one space, as podman's `json.MarshalIndent(v, "", " ")`.
+fn pretty_one_space(v: &Value) -> Result<String> {
+    use serde::Serialize as _;
+    let mut buf = Vec::new();
+    let mut ser = serde_json::Serializer::with_formatter(&mut buf, serde_json::ser::PrettyFormatter::with_indent(b" "));
+    v.serialize(&mut ser).map_err(|e| CliError::new(e.to_string()))?;
+    String::from_utf8(buf).map_err(|e| CliError::new(e.to_string()))
+}
+
+/// podman's `floatToPercentString`.
+fn percent(f: f64) -> String {
+    format!("{f:.2}%")
+}
+
+/// podman's `combineHumanValues`: `0B / 0B` when both are zero.
+fn pair(a: u64, b: u64, size: fn(u64) -> String) -> String {
+    if a == 0 && b == 0 {
+        return "0B / 0B".into();
+    }
+    format!("{} / {}", size(a), size(b))
+}
+
+/// go-units' `HumanSize`: decimal units, `%.4g`, no space (`487.4kB`).
+fn human_size(n: u64) -> String {
+    scaled(n, 1000.0, &["B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB"])
+}
+
+/// go-units' `BytesSize`: binary units (`476KiB`).
+fn bytes_size(n: u64) -> String {
+    scaled(n, 1024.0, &["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB", "ZiB", "YiB"])
+}
+
+fn scaled(n: u64, base: f64, units: &[&str]) -> String {
+    let mut v = n as f64;
+    let mut i = 0;
+    while v >= base && i < units.len() - 1 {
+        v /= base;
+        i += 1;
+    }
+    format!("{}{}", go_g4(v), units[i])
+}
+
+/// Go's `%.4g` for a non-negative value: 4 significant digits, trailing
+/// zeros dropped, the exponent form from 1e4 on (never reached below a
+/// unit's base of 1024) and below 1e-4.
+fn go_g4(v: f64) -> String {
+    if v == 0.0 {
+        return "0".into();
+    }
+    let sci = format!("{v:.3e}");
+    let exp: i32 = sci.split_once('e').and_then(|(_, e)| e.parse().ok()).unwrap_or(0);
+    if !(-4..4).contains(&exp) {
+        let (mantissa, _) = sci.split_once('e').unwrap_or((&sci, ""));
+        let mantissa = trim_zeros(mantissa);
+        return format!("{mantissa}e{}{:02}", if exp < 0 { '-' } else { '+' }, exp.abs());
+    }
+    let decimals = usize::try_from(3 - exp).unwrap_or(0);
+    trim_zeros(&format!("{v:.decimals$}")).to_string()
+}
+
+fn trim_zeros(s: &str) -> &str {
+    if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.')
+    } else {
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_as_go_units_prints_them() {
+        assert_eq!(human_size(487_424), "487.4kB");
+        assert_eq!(human_size(25_276_071_936), "25.28GB");
+        assert_eq!(human_size(0), "0B");
+        assert_eq!(human_size(512), "512B");
+        assert_eq!(human_size(4096), "4.096kB");
+        assert_eq!(human_size(1_000_000), "1MB");
+        assert_eq!(bytes_size(487_424), "476KiB");
+        assert_eq!(bytes_size(25_276_071_936), "23.54GiB");
+        assert_eq!(bytes_size(1023), "1023B");
+        assert_eq!(pair(0, 0, human_size), "0B / 0B");
+    }
+
+    #[test]
+    fn percent_has_two_decimals() {
+        assert_eq!(percent(0.0), "0.00%");
+        assert_eq!(percent(11.527), "11.53%");
+    }
+
+    #[test]
+    fn json_is_indented_by_one_space() {
+        let v = json!([{"a": "b"}]);
+        assert_eq!(pretty_one_space(&v).unwrap(), "[\n {\n  \"a\": \"b\"\n }\n]");
+    }
+}
