@@ -12,10 +12,11 @@ use engine::containers::{Container, CreateSpec, State, DEFAULT_STOP_TIMEOUT};
 use engine::{Engine, ErrorKind};
 use serde_json::{json, Value};
 
-use super::out;
+use super::{out, ps_filter};
 use super::registry::{pull_image, RemoteArgs};
 use crate::error::{CliError, Result};
 use crate::format::{self, Format};
+use crate::units;
 
 /// The flags `create` and `run` share.
 #[derive(clap::Args)]
@@ -228,6 +229,15 @@ pub struct PsArgs {
     /// Act on the latest container berth is aware of
     #[arg(short, long)]
     latest: bool,
+    /// Filter output based on conditions given
+    #[arg(short, long, value_name = "FILTER")]
+    filter: Vec<String>,
+    /// Sort output by: command, created, id, image, names, runningfor, size, status
+    #[arg(long, default_value = "created", value_name = "CHOICE")]
+    sort: String,
+    /// Display the total file sizes
+    #[arg(short, long)]
+    size: bool,
 }
 
 /// `-e` as podman reads it: `KEY=VALUE` as is, `KEY` copied from our
@@ -499,23 +509,38 @@ pub fn ps(engine: &Engine, a: &PsArgs) -> Result<u8> {
     if a.latest && a.last.is_some() {
         return Err(CliError::new("last and latest are mutually exclusive"));
     }
+    ps_filter::check_sort(&a.sort)?;
+    let filters = ps_filter::Filters::parse(engine, &a.filter)?;
     let last = if a.latest { 1 } else { a.last.unwrap_or(-1) };
     let mut list = engine.containers()?;
     if last > 0 {
         // The last N created, whatever their state, still oldest first.
         let keep = usize::try_from(last).unwrap_or(usize::MAX);
         list.drain(..list.len().saturating_sub(keep));
-    } else if !a.all {
+    } else if !a.all && !filters.has_status() {
+        // podman's implicit `status=running`, which a status filter replaces.
         list.retain(|c| c.state == State::Running);
     }
-    let format = a.format.as_deref().unwrap_or(if a.quiet { "{{.ID}}" } else { PS_DEFAULT });
+    list.retain(|c| filters.matches(c));
+    let sized = a.size || a.sort == "size";
+    let mut list: Vec<(Container, Option<(u64, u64)>)> = list
+        .into_iter()
+        .map(|c| {
+            let size = if sized { Some(engine.container_sizes(&c)?) } else { None };
+            Ok((c, size))
+        })
+        .collect::<Result<_>>()?;
+    ps_filter::sort(&mut list, &a.sort);
+    let sizes = |size: Option<(u64, u64)>| size.filter(|_| a.size);
+    let default = if a.size { format!("{PS_DEFAULT}\t{{{{.Size}}}}") } else { PS_DEFAULT.to_string() };
+    let format = a.format.as_deref().unwrap_or(if a.quiet { "{{.ID}}" } else { &default });
     // `json` and `{{json .}}` print the list as podman's JSON, not a row each.
     if format::is_json(format) {
-        let rows: Vec<Value> = list.iter().map(ps_json).collect();
+        let rows: Vec<Value> = list.iter().map(|(c, size)| ps_json(c, sizes(*size))).collect();
         let text = serde_json::to_string_pretty(&rows).map_err(|e| CliError::new(e.to_string()))?;
         return out(&format!("{text}\n")).map(|()| 0);
     }
-    let rows: Vec<Value> = list.iter().map(|c| ps_row(c, a.no_trunc)).collect();
+    let rows: Vec<Value> = list.iter().map(|(c, size)| ps_row(c, a.no_trunc, sizes(*size))).collect();
     let headers: HashMap<&str, &str> = PS_HEADERS.iter().copied().collect();
     let fmt = Format::parse(format)?.named("ps", "containers.psReporter").heading(!a.noheading);
     out(&fmt.render(&rows, &headers)?)?;
@@ -532,7 +557,7 @@ fn unix(t: Option<SystemTime>) -> i64 {
 
 /// One container as `ps --format json` prints it: podman 4.3's
 /// `ListContainer`, field for field and in its order.
-fn ps_json(c: &Container) -> Value {
+fn ps_json(c: &Container, size: Option<(u64, u64)>) -> Value {
     let exited = c.state == State::Exited;
     json!({
         "AutoRemove": c.auto_remove,
@@ -556,7 +581,7 @@ fn ps_json(c: &Container) -> Value {
         "Pod": "",
         "PodName": "",
         "Ports": null,
-        "Size": null,
+        "Size": size.map(|(rw, root)| json!({"rootFsSize": root, "rwSize": rw})),
         "StartedAt": unix(c.started_at),
         "State": c.state.as_str(),
         "Status": status(c),
@@ -567,8 +592,8 @@ fn ps_json(c: &Container) -> Value {
 /// One container as `ps` templates see it: podman's `psReporter`, whose
 /// methods turn some of the JSON's fields into text (`.Names` and
 /// `.Command` are strings, `.State` is the status, times are Go's).
-fn ps_row(c: &Container, no_trunc: bool) -> Value {
-    let mut row = ps_json(c);
+fn ps_row(c: &Container, no_trunc: bool, size: Option<(u64, u64)>) -> Value {
+    let mut row = ps_json(c, size);
     let trunc = |s: &str, n: usize| if no_trunc { s.to_string() } else { s.chars().take(n).collect() };
     let mut command = c.args.join(" ");
     if !no_trunc && command.chars().count() > 17 {
@@ -589,16 +614,22 @@ fn ps_row(c: &Container, no_trunc: bool) -> Value {
         ("Names", json!(c.name)),
         ("Networks", json!("")),
         ("Labels", json!(c.labels)),
+        // podman's `psReporter.Size`: empty without --size.
+        ("Size", json!(size.map_or(String::new(), ps_size))),
     ];
     if let Value::Object(m) = &mut row {
         m.remove("Id");
         m.remove("Namespaces");
-        m.remove("Size");
         for (k, v) in text {
             m.insert(k.to_string(), v);
         }
     }
     row
+}
+
+/// `12B (virtual 1.98MB)`: podman's SIZE column.
+fn ps_size((rw, root): (u64, u64)) -> String {
+    format!("{} (virtual {})", units::human_size_with_precision(rw, 3), units::human_size_with_precision(root, 3))
 }
 
 /// podman 4.3's STATUS: `Created`, `Up 3 seconds ago`, `Exited (0) 2 minutes ago`.

@@ -12,6 +12,7 @@ pub mod list;
 pub mod manage;
 pub mod names;
 pub mod pause;
+pub mod ps_filter;
 pub mod registry;
 pub mod restart;
 pub mod stats;

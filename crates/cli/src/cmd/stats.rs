@@ -11,6 +11,7 @@ use serde_json::{json, Value};
 use super::out;
 use crate::error::{CliError, Result};
 use crate::format::{self, Format};
+use crate::units::{bytes_size, human_size};
 
 #[derive(clap::Args)]
 pub struct StatsArgs {
@@ -230,68 +231,14 @@ fn pair(a: u64, b: u64, size: fn(u64) -> String) -> String {
     format!("{} / {}", size(a), size(b))
 }
 
-/// go-units' `HumanSize`: decimal units, `%.4g`, no space (`487.4kB`).
-fn human_size(n: u64) -> String {
-    scaled(n, 1000.0, &["B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB"])
-}
-
-/// go-units' `BytesSize`: binary units (`476KiB`).
-fn bytes_size(n: u64) -> String {
-    scaled(n, 1024.0, &["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB", "ZiB", "YiB"])
-}
-
-fn scaled(n: u64, base: f64, units: &[&str]) -> String {
-    let mut v = n as f64;
-    let mut i = 0;
-    while v >= base && i < units.len() - 1 {
-        v /= base;
-        i += 1;
-    }
-    format!("{}{}", go_g4(v), units[i])
-}
-
-/// Go's `%.4g` for a non-negative value: 4 significant digits, trailing
-/// zeros dropped, the exponent form from 1e4 on (never reached below a
-/// unit's base of 1024) and below 1e-4.
-fn go_g4(v: f64) -> String {
-    if v == 0.0 {
-        return "0".into();
-    }
-    let sci = format!("{v:.3e}");
-    let exp: i32 = sci.split_once('e').and_then(|(_, e)| e.parse().ok()).unwrap_or(0);
-    if !(-4..4).contains(&exp) {
-        let (mantissa, _) = sci.split_once('e').unwrap_or((&sci, ""));
-        let mantissa = trim_zeros(mantissa);
-        return format!("{mantissa}e{}{:02}", if exp < 0 { '-' } else { '+' }, exp.abs());
-    }
-    let decimals = usize::try_from(3 - exp).unwrap_or(0);
-    trim_zeros(&format!("{v:.decimals$}")).to_string()
-}
-
-fn trim_zeros(s: &str) -> &str {
-    if s.contains('.') {
-        s.trim_end_matches('0').trim_end_matches('.')
-    } else {
-        s
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn sizes_as_go_units_prints_them() {
-        assert_eq!(human_size(487_424), "487.4kB");
-        assert_eq!(human_size(25_276_071_936), "25.28GB");
-        assert_eq!(human_size(0), "0B");
-        assert_eq!(human_size(512), "512B");
-        assert_eq!(human_size(4096), "4.096kB");
-        assert_eq!(human_size(1_000_000), "1MB");
-        assert_eq!(bytes_size(487_424), "476KiB");
-        assert_eq!(bytes_size(25_276_071_936), "23.54GiB");
-        assert_eq!(bytes_size(1023), "1023B");
+    fn pairs_of_zeros() {
         assert_eq!(pair(0, 0, human_size), "0B / 0B");
+        assert_eq!(pair(487_424, 25_276_071_936, human_size), "487.4kB / 25.28GB");
     }
 
     #[test]

@@ -57,6 +57,16 @@ impl Engine {
     }
 }
 
+impl Engine {
+    /// What `ps --size` shows of `c`: the bytes of the files it added or
+    /// changed, and of its whole root filesystem (its image's too).
+    pub fn container_sizes(&self, c: &Container) -> Result<(u64, u64)> {
+        let rw = self.changes_size(c)?;
+        let image = self.find(&c.image_id).ok().flatten().map_or(0, |i| i.size);
+        Ok((rw, rw + image))
+    }
+}
+
 /// The figures of one cgroup reading, podman's way.
 fn from_stats(s: &runtime::cgroups::Stats, ram: u64, net_rx: u64, net_tx: u64, at: SystemTime) -> Usage {
     // v2's memory.stat has `anon`, v1's has `rss` and `total_*` instead.
