@@ -12,7 +12,20 @@ use common::*;
 /// mount), `three` (exited 3, labels a=2 and b), `made` (created),
 /// `zero` (exited 0, a named volume).
 fn make(run: &dyn Fn(&[&str]) -> String, dir: &str) {
-    run(&["run", "-d", "--pull=never", "--name", "up", "-l", "a=1", "-v", &format!("{dir}:/data"), "localhost/bb", "sleep", "100"]);
+    run(&[
+        "run",
+        "-d",
+        "--pull=never",
+        "--name",
+        "up",
+        "-l",
+        "a=1",
+        "-v",
+        &format!("{dir}:/data"),
+        "localhost/bb",
+        "sleep",
+        "100",
+    ]);
     std::thread::sleep(std::time::Duration::from_millis(20));
     run(&["run", "--pull=never", "--name", "three", "-l", "a=2", "-l", "b", "localhost/bb", "sh", "-c", "exit 3"]);
     std::thread::sleep(std::time::Duration::from_millis(20));
@@ -87,8 +100,14 @@ fn ps_filters_and_sorts_as_podman_does() {
     assert_eq!(env.ok(&q), "up\n");
     assert!(differ.is_empty(), "{} of {} differ:\n{}", differ.len(), QUERIES.len(), differ.join("\n"));
     // What berth lists, stated: the filters are not all empty on both sides.
-    assert_eq!(env.ok(&["ps", "-a", "--filter", "label=a", "--filter", "label=b", "--format", "{{.Names}}"]), "three\n");
-    assert_eq!(env.ok(&["ps", "-a", "--filter", "name=e", "--filter", "name=up", "--format", "{{.Names}}"]), "up\nthree\nmade\nzero\n");
+    assert_eq!(
+        env.ok(&["ps", "-a", "--filter", "label=a", "--filter", "label=b", "--format", "{{.Names}}"]),
+        "three\n"
+    );
+    assert_eq!(
+        env.ok(&["ps", "-a", "--filter", "name=e", "--filter", "name=up", "--format", "{{.Names}}"]),
+        "up\nthree\nmade\nzero\n"
+    );
     assert_eq!(env.ok(&["ps", "--filter", "status=stopped", "--format", "{{.Names}}"]), "three\nzero\n");
     assert_eq!(env.ok(&["ps", "-a", "--sort", "names", "--format", "{{.Names}}"]), "made\nthree\nup\nzero\n");
 

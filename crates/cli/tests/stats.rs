@@ -20,7 +20,11 @@ fn cgroup_file(pid: &str, controller: &str, file: &str) -> String {
         }
     }
     let path = cgroups.lines().find_map(|l| l.strip_prefix("0::")).unwrap();
-    let unified = if std::path::Path::new("/sys/fs/cgroup/unified").is_dir() { "/sys/fs/cgroup/unified" } else { "/sys/fs/cgroup" };
+    let unified = if std::path::Path::new("/sys/fs/cgroup/unified").is_dir() {
+        "/sys/fs/cgroup/unified"
+    } else {
+        "/sys/fs/cgroup"
+    };
     std::fs::read_to_string(format!("{unified}{path}/{file}")).unwrap()
 }
 
@@ -76,7 +80,10 @@ fn stats_numbers_match_the_cgroup_files() {
     let cpu = || match std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap().contains("cpuacct") {
         true => number(&cgroup_file(&pid, "cpuacct", "cpuacct.usage")),
         false => {
-            cgroup_file(&pid, "cpu", "cpu.stat").lines().find_map(|l| l.strip_prefix("usage_usec ").map(number)).unwrap()
+            cgroup_file(&pid, "cpu", "cpu.stat")
+                .lines()
+                .find_map(|l| l.strip_prefix("usage_usec ").map(number))
+                .unwrap()
                 * 1000
         }
     };
@@ -139,14 +146,17 @@ fn stats_beside_podman() {
     let _cleanup = Cleanup(&env);
     let podman = Podman::beside(&env);
     for args in [
-        &["run", "-d", "--pull=never", "--name", "three", "localhost/bb", "sh", "-c", "sleep 1000 & sleep 1000 & wait"][..],
+        &["run", "-d", "--pull=never", "--name", "three", "localhost/bb", "sh", "-c", "sleep 1000 & sleep 1000 & wait"]
+            [..],
         &["create", "--pull=never", "--name", "made", "localhost/bb", "true"],
     ] {
         env.ok(args);
         podman.ok(args);
     }
     let pids = |out: String| out.trim() == "three 3";
-    eventually("3 processes in berth's", || pids(env.ok(&["stats", "--no-stream", "--format", "{{.Name}} {{.PIDs}}", "three"])));
+    eventually("3 processes in berth's", || {
+        pids(env.ok(&["stats", "--no-stream", "--format", "{{.Name}} {{.PIDs}}", "three"]))
+    });
     eventually("3 processes in podman's", || {
         pids(podman.ok(&["stats", "--no-stream", "--format", "{{.Name}} {{.PIDs}}", "three"]))
     });
@@ -175,7 +185,10 @@ fn stats_beside_podman() {
     let keys = |out: String| -> Vec<String> {
         out.lines().filter(|l| l.starts_with("  \"")).map(|l| l.split(':').next().unwrap().to_string()).collect()
     };
-    assert_eq!(keys(env.ok(&["stats", "--no-stream", "--format", "json"])), keys(podman.ok(&["stats", "--no-stream", "--format", "json"])));
+    assert_eq!(
+        keys(env.ok(&["stats", "--no-stream", "--format", "json"])),
+        keys(podman.ok(&["stats", "--no-stream", "--format", "json"]))
+    );
     // Errors: podman's words and exit codes.
     for args in [
         &["stats", "--no-stream", "nothere"][..],

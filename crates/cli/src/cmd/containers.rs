@@ -12,8 +12,9 @@ use engine::containers::{Container, CreateSpec, State, DEFAULT_STOP_TIMEOUT};
 use engine::{Engine, ErrorKind};
 use serde_json::{json, Value};
 
-use super::{out, ps_filter};
 use super::registry::{pull_image, RemoteArgs};
+use super::selection::Selection;
+use super::{out, ps_filter};
 use crate::error::{CliError, Result};
 use crate::format::{self, Format};
 use crate::units;
@@ -204,6 +205,18 @@ pub struct RmArgs {
     /// The containers to remove, by name or (short) ID
     #[arg(value_name = "CONTAINER")]
     containers: Vec<String>,
+    /// Read the container ID from the file
+    #[arg(long, value_name = "FILE")]
+    cidfile: Vec<String>,
+    /// Remove container and all containers that depend on the selected container
+    #[arg(long)]
+    depend: bool,
+    /// Filter output based on conditions given
+    #[arg(long, value_name = "FILTER")]
+    filter: Vec<String>,
+    /// Act on the latest container berth is aware of
+    #[arg(short, long)]
+    latest: bool,
 }
 
 #[derive(clap::Args)]
@@ -455,18 +468,36 @@ pub fn run(engine: &Engine, a: &RunArgs) -> Result<u8> {
 }
 
 pub fn rm(engine: &Engine, a: &RmArgs) -> Result<u8> {
+    // `--depend` removes the containers that share this one's namespaces
+    // first; berth records no such dependency, so it removes just these.
+    let _ = a.depend;
+    let selection =
+        Selection { names: &a.containers, all: a.all, latest: a.latest, cidfiles: &a.cidfile, filters: &a.filter };
     // podman's checks and words.
-    if a.all && !a.containers.is_empty() {
-        return Err(CliError::usage("no arguments are needed with --all"));
-    }
-    if !a.all && a.containers.is_empty() {
-        return Err(CliError::usage("you must provide at least one name or id"));
+    selection.check_exclusive()?;
+    if !selection.wanted() {
+        if a.all && !a.containers.is_empty() {
+            return Err(CliError::usage("no arguments are needed with --all"));
+        }
+        if a.latest && !a.containers.is_empty() {
+            return Err(CliError::new("--latest and containers cannot be used together"));
+        }
+        if !a.all && !a.latest && a.containers.is_empty() {
+            return Err(CliError::usage("you must provide at least one name or id"));
+        }
     }
     if a.time.is_some() && !a.force {
         return Err(CliError::new("--force option must be specified to use the --time option"));
     }
-    let targets: Vec<String> =
-        if a.all { engine.containers()?.into_iter().map(|c| c.id).collect() } else { a.containers.clone() };
+    let targets: Vec<String> = if selection.wanted() {
+        selection.resolve(engine)?
+    } else if a.latest {
+        engine.containers()?.pop().map(|c| c.id).into_iter().collect()
+    } else if a.all {
+        engine.containers()?.into_iter().map(|c| c.id).collect()
+    } else {
+        a.containers.clone()
+    };
     super::remove_each(&targets, a.ignore || a.force, |input| {
         let c = engine.container(input)?;
         let timeout = a.time.map_or(c.stop_timeout(), Duration::from_secs);

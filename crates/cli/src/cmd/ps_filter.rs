@@ -47,7 +47,8 @@ impl Pattern {
 }
 
 /// podman's container states, which `status=` accepts.
-const STATES: &[&str] = &["unknown", "configured", "created", "running", "stopped", "paused", "exited", "removing", "stopping"];
+const STATES: &[&str] =
+    &["unknown", "configured", "created", "running", "stopped", "paused", "exited", "removing", "stopping"];
 
 pub struct Filters(Vec<Filter>);
 
