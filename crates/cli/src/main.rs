@@ -7,6 +7,7 @@ mod error;
 mod flags;
 mod format;
 mod help;
+mod jsoniter;
 mod progress;
 mod units;
 mod usage;

@@ -571,10 +571,19 @@ pub fn ps(engine: &Engine, a: &PsArgs) -> Result<u8> {
         let text = serde_json::to_string_pretty(&rows).map_err(|e| CliError::new(e.to_string()))?;
         return out(&format!("{text}\n")).map(|()| 0);
     }
-    let rows: Vec<Value> = list.iter().map(|(c, size)| ps_row(c, a.no_trunc, sizes(*size))).collect();
+    // `{{json .Labels}}` prints podman's JSON (null for none), `{{.Labels}}` a Go map.
+    let rows: Vec<(Value, Value)> = list
+        .iter()
+        .map(|(c, size)| {
+            let row = ps_row(c, a.no_trunc, sizes(*size));
+            let mut twin = row.clone();
+            twin["Labels"] = ps_json(c, None)["Labels"].clone();
+            (row, twin)
+        })
+        .collect();
     let headers: HashMap<&str, &str> = PS_HEADERS.iter().copied().collect();
     let fmt = Format::parse(format)?.named("ps", "containers.psReporter").heading(!a.noheading);
-    out(&fmt.render(&rows, &headers)?)?;
+    out(&fmt.render_twins_titled(&rows, &headers)?)?;
     Ok(0)
 }
 
@@ -602,8 +611,8 @@ fn ps_json(c: &Container, size: Option<(u64, u64)>) -> Value {
         "ImageID": c.image_id.trim_start_matches("sha256:"),
         "IsInfra": false,
         "Labels": if c.labels.is_empty() { Value::Null } else { json!(c.labels) },
-        // No volumes or bind mounts yet.
-        "Mounts": [],
+        // podman's `UserVolumes`: where the user's volumes, binds and tmpfs go.
+        "Mounts": c.mounts.iter().map(|m| m.destination()).collect::<Vec<_>>(),
         "Names": [c.name],
         "Namespaces": {},
         // Containers get an empty network namespace (podman's --network none).
