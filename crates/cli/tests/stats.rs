@@ -203,3 +203,24 @@ fn stats_beside_podman() {
         assert_eq!(first(stderr(&b)), first(stderr(&p)), "{args:?}");
     }
 }
+
+#[test]
+fn stats_streams_a_report_per_interval() {
+    require_root();
+    let (env, _) = Env::with_busybox();
+    let _cleanup = Cleanup(&env);
+    env.ok(&["run", "-d", "--name", "ticker", "bb", "sleep", "100"]);
+    // Reports at once, then every second, until stopped (podman's shape in a
+    // pipe: no screen resets).
+    let mut child = env
+        .cmd(&["stats", "-i", "1", "--format", "{{.Name}} {{.PIDs}}", "ticker"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    child.kill().unwrap();
+    let out = stdout(&child.wait_with_output().unwrap());
+    // Two or three reports (the first waits for berth to start), alike.
+    assert!((2..=3).contains(&out.lines().count()), "{out:?}");
+    assert!(out.lines().all(|l| l == "ticker 1"), "{out:?}");
+}

@@ -2,6 +2,7 @@
 //! use, in podman 4.3's columns, units and JSON.
 
 use std::collections::HashMap;
+use std::io::IsTerminal as _;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use engine::containers::{Container, Usage};
@@ -59,8 +60,8 @@ const HEADERS: &[(&str, &str)] = &[
     ("AVGCPU", "AVG CPU %"),
 ];
 
-/// goterm's Clear and MoveCursor(1, 1), which podman writes before each
-/// report unless `--no-reset`.
+/// goterm's Clear and MoveCursor(1, 1), which podman writes to a terminal
+/// before each report unless `--no-reset`.
 const RESET: &str = "\x1b[2J\x1b[1;1H";
 
 pub fn stats(engine: &Engine, a: &StatsArgs) -> Result<u8> {
@@ -93,7 +94,9 @@ pub fn stats(engine: &Engine, a: &StatsArgs) -> Result<u8> {
             }
             Some(fmt) => fmt.render(&rows, &headers)?,
         };
-        let reset = if a.no_stream || a.no_reset || rows.is_empty() { "" } else { RESET };
+        // Only a terminal is cleared (podman writes no escapes into a pipe).
+        let clear = !a.no_stream && !a.no_reset && !rows.is_empty() && std::io::stdout().is_terminal();
+        let reset = if clear { RESET } else { "" };
         out(&format!("{reset}{text}"))?;
         if a.no_stream {
             return Ok(0);
