@@ -11,6 +11,9 @@ use common::containers::Cleanup;
 use common::podman::{masked, Podman};
 use common::*;
 
+/// One side's way to run a command line.
+type Side<'a> = dyn Fn(&[&str]) -> std::process::Output + 'a;
+
 #[test]
 fn cidfile_filter_latest_and_depend_beside_podman() {
     require_root();
@@ -21,7 +24,7 @@ fn cidfile_filter_latest_and_depend_beside_podman() {
     std::fs::create_dir_all(&bdir).unwrap();
     std::fs::create_dir_all(&pdir).unwrap();
     // Each side its own files: `{cid}` below is the side's directory.
-    let sides: [(&dyn Fn(&[&str]) -> std::process::Output, &std::path::Path); 2] =
+    let sides: [(&Side, &std::path::Path); 2] =
         [(&|args: &[&str]| env.run(args), &bdir), (&|args: &[&str]| podman.run(args, None), &pdir)];
     let run = |side: usize, args: &[&str]| {
         let (f, dir) = sides[side];

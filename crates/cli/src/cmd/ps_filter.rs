@@ -188,11 +188,11 @@ pub fn check_sort(key: &str) -> Result<()> {
 /// stable; `created` oldest first, `runningfor` by start, as podman lists them.
 pub fn sort(list: &mut [(Container, Option<(u64, u64)>)], key: &str) {
     match key {
-        "command" => list.sort_by(|a, b| a.0.args.join(" ").cmp(&b.0.args.join(" "))),
+        "command" => list.sort_by_key(|(c, _)| c.args.join(" ")),
         "id" => list.sort_by(|a, b| a.0.id.cmp(&b.0.id)),
         "image" => list.sort_by(|a, b| a.0.image_name.cmp(&b.0.image_name)),
         "names" => list.sort_by(|a, b| a.0.name.cmp(&b.0.name)),
-        "status" => list.sort_by(|a, b| a.0.state.as_str().cmp(b.0.state.as_str())),
+        "status" => list.sort_by_key(|(c, _)| c.state.as_str()),
         "size" => list.sort_by_key(|(_, size)| size.map(|(rw, root)| (root, rw))),
         // Never started (None) first.
         "runningfor" => list.sort_by_key(|(c, _)| c.started_at),

@@ -103,7 +103,7 @@ fn from_stats(s: &runtime::cgroups::Stats, ram: u64, net_rx: u64, net_tx: u64, a
 /// The host's RAM in bytes.
 fn host_ram() -> u64 {
     let info = rustix::system::sysinfo();
-    u64::from(info.totalram).saturating_mul(u64::from(info.mem_unit.max(1)))
+    info.totalram.saturating_mul(u64::from(info.mem_unit.max(1)))
 }
 
 /// Bytes received and sent on every interface but `lo` of the network
