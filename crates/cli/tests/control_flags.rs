@@ -127,3 +127,23 @@ fn wait_for_a_state_polls_at_the_interval() {
     assert_eq!(env.ok(&["wait", "--condition=stopped", "later"]), "137\n");
     assert_eq!(env.ok(&["wait", "--condition", "running,exited", "later"]), "137\n");
 }
+
+#[test]
+fn kill_all_and_stop_all_act_on_the_running_ones() {
+    require_root();
+    let (env, _) = Env::with_busybox();
+    let _cleanup = Cleanup(&env);
+    let a = env.ok(&["run", "-d", "--name", "a", "bb", "sleep", "100"]);
+    let b = env.ok(&["run", "-d", "--name", "b", "bb", "sleep", "100"]);
+    env.ok(&["create", "--name", "c", "bb", "true"]);
+    let mut killed: Vec<String> = env.ok(&["kill", "-a"]).lines().map(String::from).collect();
+    killed.sort();
+    let mut want = vec![a.trim().to_string(), b.trim().to_string()];
+    want.sort();
+    assert_eq!(killed, want);
+    assert_eq!(env.ok(&["wait", "a", "b"]), "137\n137\n");
+    // Nothing runs now: stop -a has nothing to do; --ignore skips the missing.
+    assert_eq!(env.ok(&["stop", "-a"]), "");
+    assert_eq!(env.ok(&["stop", "--ignore", "nothere", "c"]), "c\n");
+    assert_eq!(env.ok(&["ps", "-a", "--format", "{{.Names}} {{.ExitCode}}"]), "a 137\nb 137\nc 0\n");
+}
