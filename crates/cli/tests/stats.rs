@@ -113,6 +113,20 @@ fn stats_numbers_match_the_cgroup_files() {
     assert!((cpu_before..=cpu_after).contains(&cpu_nanos), "{cpu_nanos} not within {cpu_before}..={cpu_after}");
     // No interface but lo (--network none): podman's 0B / 0B.
     assert_eq!(f[5], "0B / 0B");
+    // Block I/O: what the cgroup's files add up to (read bytes).
+    let cgroups = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+    let read_bytes: u64 = if cgroups.contains(":blkio:") {
+        cgroup_file(&pid, "blkio", "blkio.throttle.io_service_bytes_recursive")
+            .lines()
+            .filter_map(|l| l.split_once(" Read ").map(|(_, n)| number(n)))
+            .sum()
+    } else {
+        cgroup_file(&pid, "io", "io.stat")
+            .split_whitespace()
+            .filter_map(|kv| kv.strip_prefix("rbytes=").map(number))
+            .sum()
+    };
+    assert_eq!(number(f[6]), read_bytes, "{row}");
     assert!(f[7].ends_with('s'), "a Go duration: {row}");
 
     // The default table: podman's header, and (as podman 4.3 does, with or
@@ -189,6 +203,9 @@ fn stats_beside_podman() {
         keys(env.ok(&["stats", "--no-stream", "--format", "json"])),
         keys(podman.ok(&["stats", "--no-stream", "--format", "json"]))
     );
+    // A container that does not run: the whole JSON alike, IDs aside.
+    let made = ["stats", "--no-stream", "--format", "json", "made"];
+    assert_eq!(common::podman::masked(&env.ok(&made)), common::podman::masked(&podman.ok(&made)));
     // Errors: podman's words and exit codes.
     for args in [
         &["stats", "--no-stream", "nothere"][..],
