@@ -171,7 +171,9 @@ impl Sample {
             "CPUPerc": percent(self.cpu),
             "AVGCPU": percent(self.avg_cpu),
             "MemPerc": percent(self.mem_perc),
-            "NetIO": pair(u.net_rx, u.net_tx, human_size),
+            // podman 4.3 takes the container's transmitted bytes as its
+            // "input" (the host's view of the link) and received as output.
+            "NetIO": pair(u.net_tx, u.net_rx, human_size),
             "BlockIO": pair(u.block_read, u.block_write, human_size),
             "PIDS": u.pids.to_string(),
             "PIDs": u.pids,
@@ -186,8 +188,8 @@ impl Sample {
             "CPUSystemNano": u.cpu_system_nanos,
             "SystemNano": nanos(u.at),
             "MemLimit": u.mem_limit,
-            "NetInput": u.net_rx,
-            "NetOutput": u.net_tx,
+            "NetInput": u.net_tx,
+            "NetOutput": u.net_rx,
             "BlockInput": u.block_read,
             "BlockOutput": u.block_write,
             "PerCPU": u.per_cpu,
