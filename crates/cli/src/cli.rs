@@ -262,7 +262,7 @@ pub enum Cmd {
     /// Display a live stream of container resource usage statistics
     ///
     /// Display percentage of CPU, memory, network I/O, block I/O and PIDs for one or more containers.
-    #[command(after_help = STATS_EXAMPLES)]
+    #[command(after_help = STATS_EXAMPLES, override_usage = "berth stats [options] [CONTAINER...]")]
     Stats(cmd::stats::StatsArgs),
 }
 
@@ -441,7 +441,7 @@ pub enum ContainerCmd {
     /// Display a live stream of container resource usage statistics
     ///
     /// Display percentage of CPU, memory, network I/O, block I/O and PIDs for one or more containers.
-    #[command(after_help = STATS_EXAMPLES)]
+    #[command(after_help = STATS_EXAMPLES, override_usage = "berth container stats [options] [CONTAINER...]")]
     Stats(cmd::stats::StatsArgs),
 }
 
