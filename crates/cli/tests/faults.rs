@@ -247,3 +247,35 @@ fn sixteen_detached_runs_at_once() {
     env.ok(&["rm", "-a", "-f", "-t", "0"]);
     assert_nothing_left(&env, &["sleep", "1006"], &[]);
 }
+
+#[test]
+fn an_rm_killed_midway_is_finished_by_the_next_rm() {
+    require_root();
+    let (env, _) = Env::with_busybox();
+    let _cleanup = Cleanup(&env);
+    let args = ["sleep", "1007"];
+    let mut cgroups = Vec::new();
+    for (i, delay) in [0u64, 5, 15, 30, 60, 120].into_iter().enumerate() {
+        let name = format!("doomed{i}");
+        env.ok(&["run", "-d", "--name", &name, "bb", "sleep", "1007"]);
+        cgroups.extend(cgroup_dirs(&field(&env, &name, "{{.State.Pid}}")));
+        let mut rm = env.cmd(&["rm", "-f", "-t", "0", &name]);
+        let mut child = rm.stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+        std::thread::sleep(Duration::from_millis(delay));
+        let _ = child.kill();
+        child.wait().unwrap();
+    }
+    // Whatever each left (a running container, a stopped one, a record
+    // without its files), ps lists it and rm -f finishes it.
+    let left = env.ok(&["ps", "-a", "--format", "{{.Names}}"]);
+    println!("left by killed rms: {left:?}");
+    for name in left.lines() {
+        field(&env, name, "{{.State.Status}}");
+        env.ok(&["rm", "-f", "-t", "0", name]);
+    }
+    assert_eq!(env.ok(&["ps", "-a", "-q"]), "");
+    assert_nothing_left(&env, &args, &cgroups);
+    let data: Vec<_> =
+        std::fs::read_dir(env.root.join("container-data")).unwrap().flatten().map(|e| e.path()).collect();
+    assert!(data.is_empty(), "{data:?}");
+}
