@@ -310,6 +310,11 @@ pub enum Cmd {
         #[command(subcommand)]
         cmd: VolumeCmd,
     },
+    /// Display a live stream of container resource usage statistics
+    ///
+    /// Display percentage of CPU, memory, network I/O, block I/O and PIDs for one or more containers.
+    #[command(after_help = STATS_EXAMPLES, override_usage = "berth stats [options] [CONTAINER...]")]
+    Stats(cmd::stats::StatsArgs),
     /// Manage health checks on containers
     ///
     /// Run health checks on containers
@@ -555,6 +560,11 @@ pub enum ContainerCmd {
     #[command(after_help = "berth container wait --latest\n\
                            berth container wait ctrID1 ctrID2")]
     Wait(cmd::control::WaitArgs),
+    /// Display a live stream of container resource usage statistics
+    ///
+    /// Display percentage of CPU, memory, network I/O, block I/O and PIDs for one or more containers.
+    #[command(after_help = STATS_EXAMPLES, override_usage = "berth container stats [options] [CONTAINER...]")]
+    Stats(cmd::stats::StatsArgs),
 }
 
 #[derive(Subcommand)]
@@ -671,6 +681,9 @@ const TOP_EXAMPLES: &str = "berth top ctrID\n\
                             berth top --latest\n\
                             berth top ctrID pid seccomp args %C\n\
                             berth top ctrID -eo user,pid,comm";
+const STATS_EXAMPLES: &str = "berth stats --all --no-stream\n\
+                              berth stats ctrID\n\
+                              berth stats --no-stream --format \"table {{.ID}} {{.Name}} {{.MemUsage}}\" ctrID";
 
 // Examples shared by a command and its `image` twin.
 const HISTORY_EXAMPLES: &str = "berth history quay.io/fedora/fedora\n\

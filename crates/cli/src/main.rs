@@ -8,6 +8,7 @@ mod flags;
 mod format;
 mod help;
 mod input_time;
+mod jsoniter;
 mod progress;
 mod units;
 mod usage;
@@ -149,5 +150,6 @@ fn run(cli: Cli) -> Result<u8, CliError> {
         },
         Cmd::Info(a) => cmd::info::info(&engine, &a),
         Cmd::Healthcheck { cmd: HealthcheckCmd::Run(a) } => cmd::health::run(&engine, &a),
+        Cmd::Stats(a) | Cmd::Container { cmd: ContainerCmd::Stats(a) } => cmd::stats::stats(&engine, &a),
     }
 }

@@ -166,6 +166,17 @@ fn render(docs: &[Doc], format: &str) -> Result<String> {
             if let Some(id) = view.get("Id").cloned() {
                 view["ID"] = id;
             }
+            // omitempty in podman's JSON, but a field for its templates: 0
+            // without a monitor (a killed one, an attached run, exited).
+            if let Some(state) = view.get_mut("State").and_then(Value::as_object_mut) {
+                state.entry("ConmonPid").or_insert(json!(0));
+            }
+            // InspectMount's Name likewise (a bind mount has none).
+            for m in view.get_mut("Mounts").and_then(Value::as_array_mut).into_iter().flatten() {
+                if let Some(m) = m.as_object_mut() {
+                    m.entry("Name").or_insert(json!(""));
+                }
+            }
             (view, d.json.clone())
         })
         .collect();

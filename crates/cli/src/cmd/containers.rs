@@ -14,10 +14,12 @@ use engine::containers::{Container, CreateSpec, State, DEFAULT_STOP_TIMEOUT};
 use engine::{Engine, ErrorKind};
 use serde_json::{json, Value};
 
-use super::out;
 use super::registry::{pull_image, RemoteArgs};
+use super::selection::Selection;
+use super::{out, ps_filter};
 use crate::error::{CliError, Result};
 use crate::format::{self, Format};
+use crate::units;
 
 /// The flags `create` and `run` share.
 #[derive(clap::Args)]
@@ -237,6 +239,18 @@ pub struct RmArgs {
     /// The containers to remove, by name or (short) ID
     #[arg(value_name = "CONTAINER")]
     containers: Vec<String>,
+    /// Read the container ID from the file
+    #[arg(long, value_name = "FILE")]
+    cidfile: Vec<String>,
+    /// Remove container and all containers that depend on the selected container
+    #[arg(long)]
+    depend: bool,
+    /// Filter output based on conditions given
+    #[arg(long, value_name = "FILTER")]
+    filter: Vec<String>,
+    /// Act on the latest container berth is aware of
+    #[arg(short, long)]
+    latest: bool,
 }
 
 #[derive(clap::Args)]
@@ -262,6 +276,15 @@ pub struct PsArgs {
     /// Act on the latest container berth is aware of
     #[arg(short, long)]
     latest: bool,
+    /// Filter output based on conditions given
+    #[arg(short, long, value_name = "FILTER")]
+    filter: Vec<String>,
+    /// Sort output by: command, created, id, image, names, runningfor, size, status
+    #[arg(long, default_value = "created", value_name = "CHOICE")]
+    sort: String,
+    /// Display the total file sizes
+    #[arg(short, long)]
+    size: bool,
 }
 
 /// `-e` as podman reads it: `KEY=VALUE` as is, `KEY` copied from our
@@ -486,17 +509,32 @@ pub fn run(engine: &Engine, a: &RunArgs) -> Result<u8> {
 }
 
 pub fn rm(engine: &Engine, a: &RmArgs) -> Result<u8> {
+    // `--depend` removes the containers that share this one's namespaces
+    // first; berth records no such dependency, so it removes just these.
+    let _ = a.depend;
+    let selection =
+        Selection { names: &a.containers, all: a.all, latest: a.latest, cidfiles: &a.cidfile, filters: &a.filter };
     // podman's checks and words.
-    if a.all && !a.containers.is_empty() {
-        return Err(CliError::usage("no arguments are needed with --all"));
-    }
-    if !a.all && a.containers.is_empty() {
-        return Err(CliError::usage("you must provide at least one name or id"));
+    selection.check_exclusive()?;
+    if !selection.wanted() {
+        if a.all && !a.containers.is_empty() {
+            return Err(CliError::usage("no arguments are needed with --all"));
+        }
+        if a.latest && !a.containers.is_empty() {
+            return Err(CliError::new("--latest and containers cannot be used together"));
+        }
+        if !a.all && !a.latest && a.containers.is_empty() {
+            return Err(CliError::usage("you must provide at least one name or id"));
+        }
     }
     if a.time.is_some() && !a.force {
         return Err(CliError::new("--force option must be specified to use the --time option"));
     }
-    let targets: Vec<String> = if a.all {
+    let targets: Vec<String> = if selection.wanted() {
+        selection.resolve(engine)?
+    } else if a.latest {
+        engine.containers()?.pop().map(|c| c.id).into_iter().collect()
+    } else if a.all {
         // Those that join others' namespaces first: podman refuses to
         // remove a container others depend on.
         engine::containers::dependents_first(engine.containers()?).into_iter().map(|c| c.id).collect()
@@ -545,26 +583,50 @@ pub fn ps(engine: &Engine, a: &PsArgs) -> Result<u8> {
     if a.latest && a.last.is_some() {
         return Err(CliError::new("last and latest are mutually exclusive"));
     }
+    ps_filter::check_sort(&a.sort)?;
+    let filters = ps_filter::Filters::parse(engine, &a.filter)?;
     let last = if a.latest { 1 } else { a.last.unwrap_or(-1) };
     let mut list = engine.containers()?;
     if last > 0 {
         // The last N created, whatever their state, still oldest first.
         let keep = usize::try_from(last).unwrap_or(usize::MAX);
         list.drain(..list.len().saturating_sub(keep));
-    } else if !a.all {
+    } else if !a.all && !filters.has_status() {
+        // podman's implicit `status=running`, which a status filter replaces.
         list.retain(|c| c.state == State::Running);
     }
-    let format = a.format.as_deref().unwrap_or(if a.quiet { "{{.ID}}" } else { PS_DEFAULT });
+    list.retain(|c| filters.matches(c));
+    let sized = a.size || a.sort == "size";
+    let mut list: Vec<(Container, Option<(u64, u64)>)> = list
+        .into_iter()
+        .map(|c| {
+            let size = if sized { Some(engine.container_sizes(&c)?) } else { None };
+            Ok((c, size))
+        })
+        .collect::<Result<_>>()?;
+    ps_filter::sort(&mut list, &a.sort);
+    let sizes = |size: Option<(u64, u64)>| size.filter(|_| a.size);
+    let default = if a.size { format!("{PS_DEFAULT}\t{{{{.Size}}}}") } else { PS_DEFAULT.to_string() };
+    let format = a.format.as_deref().unwrap_or(if a.quiet { "{{.ID}}" } else { &default });
     // `json` and `{{json .}}` print the list as podman's JSON, not a row each.
     if format::is_json(format) {
-        let rows: Vec<Value> = list.iter().map(ps_json).collect();
+        let rows: Vec<Value> = list.iter().map(|(c, size)| ps_json(c, sizes(*size))).collect();
         let text = serde_json::to_string_pretty(&rows).map_err(|e| CliError::new(e.to_string()))?;
         return out(&format!("{text}\n")).map(|()| 0);
     }
-    let rows: Vec<Value> = list.iter().map(|c| ps_row(c, a.no_trunc)).collect();
+    // `{{json .Labels}}` prints podman's JSON (null for none), `{{.Labels}}` a Go map.
+    let rows: Vec<(Value, Value)> = list
+        .iter()
+        .map(|(c, size)| {
+            let row = ps_row(c, a.no_trunc, sizes(*size));
+            let mut twin = row.clone();
+            twin["Labels"] = ps_json(c, None)["Labels"].clone();
+            (row, twin)
+        })
+        .collect();
     let headers: HashMap<&str, &str> = PS_HEADERS.iter().copied().collect();
     let fmt = Format::parse(format)?.named("ps", "containers.psReporter").heading(!a.noheading);
-    out(&fmt.render(&rows, &headers)?)?;
+    out(&fmt.render_twins_titled(&rows, &headers)?)?;
     Ok(0)
 }
 
@@ -578,7 +640,7 @@ fn unix(t: Option<SystemTime>) -> i64 {
 
 /// One container as `ps --format json` prints it: podman 4.3's
 /// `ListContainer`, field for field and in its order.
-fn ps_json(c: &Container) -> Value {
+fn ps_json(c: &Container, size: Option<(u64, u64)>) -> Value {
     let exited = c.state == State::Exited;
     json!({
         "AutoRemove": c.auto_remove,
@@ -592,8 +654,8 @@ fn ps_json(c: &Container) -> Value {
         "ImageID": c.image_id.trim_start_matches("sha256:"),
         "IsInfra": false,
         "Labels": if c.labels.is_empty() { Value::Null } else { json!(c.labels) },
-        // No volumes or bind mounts yet.
-        "Mounts": [],
+        // podman's `UserVolumes`: where the user's volumes, binds and tmpfs go.
+        "Mounts": c.mounts.iter().map(|m| m.destination()).collect::<Vec<_>>(),
         "Names": [c.name],
         "Namespaces": {},
         // Containers get an empty network namespace (podman's --network none).
@@ -602,7 +664,7 @@ fn ps_json(c: &Container) -> Value {
         "Pod": "",
         "PodName": "",
         "Ports": null,
-        "Size": null,
+        "Size": size.map(|(rw, root)| json!({"rootFsSize": root, "rwSize": rw})),
         "StartedAt": unix(c.started_at),
         "State": c.state.as_str(),
         "Status": status(c),
@@ -613,8 +675,8 @@ fn ps_json(c: &Container) -> Value {
 /// One container as `ps` templates see it: podman's `psReporter`, whose
 /// methods turn some of the JSON's fields into text (`.Names` and
 /// `.Command` are strings, `.State` is the status, times are Go's).
-fn ps_row(c: &Container, no_trunc: bool) -> Value {
-    let mut row = ps_json(c);
+fn ps_row(c: &Container, no_trunc: bool, size: Option<(u64, u64)>) -> Value {
+    let mut row = ps_json(c, size);
     let trunc = |s: &str, n: usize| if no_trunc { s.to_string() } else { s.chars().take(n).collect() };
     let mut command = c.args.join(" ");
     if !no_trunc && command.chars().count() > 17 {
@@ -635,16 +697,22 @@ fn ps_row(c: &Container, no_trunc: bool) -> Value {
         ("Names", json!(c.name)),
         ("Networks", json!("")),
         ("Labels", json!(c.labels)),
+        // podman's `psReporter.Size`: empty without --size.
+        ("Size", json!(size.map_or(String::new(), ps_size))),
     ];
     if let Value::Object(m) = &mut row {
         m.remove("Id");
         m.remove("Namespaces");
-        m.remove("Size");
         for (k, v) in text {
             m.insert(k.to_string(), v);
         }
     }
     row
+}
+
+/// `12B (virtual 1.98MB)`: podman's SIZE column.
+fn ps_size((rw, root): (u64, u64)) -> String {
+    format!("{} (virtual {})", units::human_size_with_precision(rw, 3), units::human_size_with_precision(root, 3))
 }
 
 /// podman 4.3's STATUS: `Created`, `Up 3 seconds ago`, `Exited (0) 2 minutes ago`.

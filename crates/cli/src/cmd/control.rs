@@ -9,6 +9,7 @@ use engine::containers::{Container, State};
 use engine::{Engine, ErrorKind};
 
 use super::out;
+use super::selection::Selection;
 use crate::error::{CliError, Result};
 
 #[derive(clap::Args)]
@@ -76,6 +77,12 @@ pub struct StopArgs {
     /// The containers to stop, by name or (short) ID
     #[arg(value_name = "CONTAINER")]
     containers: Vec<String>,
+    /// Read the container ID from the file
+    #[arg(long, value_name = "FILE")]
+    cidfile: Vec<String>,
+    /// Filter output based on conditions given
+    #[arg(short, long, value_name = "FILTER")]
+    filter: Vec<String>,
 }
 
 #[derive(clap::Args)]
@@ -92,13 +99,19 @@ pub struct KillArgs {
     /// The containers to signal, by name or (short) ID
     #[arg(value_name = "CONTAINER")]
     containers: Vec<String>,
+    /// Read the container ID from the file
+    #[arg(long, value_name = "FILE")]
+    cidfile: Vec<String>,
 }
 
 #[derive(clap::Args)]
 pub struct WaitArgs {
-    /// Condition to wait on (stopped or exited: the container has run and exited)
-    #[arg(long, default_value = "stopped", value_parser = ["stopped", "exited"])]
-    condition: String,
+    /// Condition to wait on
+    #[arg(long, value_name = "STRINGS", value_delimiter = ',')]
+    condition: Vec<String>,
+    /// Time Interval to wait before polling for completion
+    #[arg(short, long, default_value = "250ms", value_name = "STRING")]
+    interval: String,
     /// Act on the latest container berth is aware of
     #[arg(short, long)]
     latest: bool,
@@ -282,13 +295,20 @@ pub fn attach(engine: &Engine, a: &AttachArgs) -> Result<u8> {
 }
 
 pub fn stop(engine: &Engine, a: &StopArgs) -> Result<u8> {
-    let inputs = targets(
-        engine,
-        &a.containers,
-        a.latest,
-        Some((a.all, |c| c.state.is_live())),
-        "you must provide at least one name or id",
-    )?;
+    let selection =
+        Selection { names: &a.containers, all: a.all, latest: a.latest, cidfiles: &a.cidfile, filters: &a.filter };
+    selection.check_exclusive()?;
+    let inputs = if selection.wanted() {
+        selection.resolve(engine)?
+    } else {
+        targets(
+            engine,
+            &a.containers,
+            a.latest,
+            Some((a.all, |c| c.state.is_live())),
+            "you must provide at least one name or id",
+        )?
+    };
     each(&inputs, a.ignore, |input| {
         let c = engine.container(input)?;
         engine.stop_container(&c, a.time.map_or(c.stop_timeout(), Duration::from_secs))?;
@@ -299,13 +319,20 @@ pub fn stop(engine: &Engine, a: &StopArgs) -> Result<u8> {
 pub fn kill(engine: &Engine, a: &KillArgs) -> Result<u8> {
     let sig = engine::containers::parse_signal(&a.signal)
         .ok_or_else(|| CliError::new(format!("invalid signal: {}", a.signal)))?;
-    let inputs = targets(
-        engine,
-        &a.containers,
-        a.latest,
-        Some((a.all, |c| c.state.is_live())),
-        "you must provide at least one name or id",
-    )?;
+    let selection =
+        Selection { names: &a.containers, all: a.all, latest: a.latest, cidfiles: &a.cidfile, filters: &[] };
+    selection.check_exclusive()?;
+    let inputs = if selection.wanted() {
+        selection.resolve(engine)?
+    } else {
+        targets(
+            engine,
+            &a.containers,
+            a.latest,
+            Some((a.all, |c| c.state.is_live())),
+            "you must provide at least one name or id",
+        )?
+    };
     each(&inputs, false, |input| {
         let c = engine.container(input)?;
         engine.kill_container(&c, sig)?;
@@ -314,11 +341,11 @@ pub fn kill(engine: &Engine, a: &KillArgs) -> Result<u8> {
 }
 
 pub fn wait(engine: &Engine, a: &WaitArgs) -> Result<u8> {
-    let _ = &a.condition;
+    let conditions = super::wait::Conditions::parse(&a.condition, &a.interval)?;
     let inputs =
         targets(engine, &a.containers, a.latest, None, "\"berth wait\" requires a name, id, or the \"--latest\" flag")?;
     each(&inputs, false, |input| {
         let c = engine.container(input)?;
-        Ok(Some(engine.wait_exited(&c)?.to_string()))
+        Ok(Some(conditions.wait(engine, &c)?.to_string()))
     })
 }

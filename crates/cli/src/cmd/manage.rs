@@ -145,7 +145,7 @@ fn until(text: &str) -> Result<SystemTime> {
 
 /// Go's `time.ParseDuration` for what it accepts without a sign: numbers
 /// (with fractions) each followed by a unit (h, m, s, ms, us, µs, ns).
-fn go_duration(text: &str) -> Option<Duration> {
+pub(super) fn go_duration(text: &str) -> Option<Duration> {
     let mut rest = text;
     let mut total = 0f64;
     if rest.is_empty() {

@@ -18,10 +18,14 @@ pub mod logs;
 pub mod manage;
 pub mod names;
 pub mod pause;
+pub mod ps_filter;
 pub mod registry;
 pub mod restart;
+pub mod selection;
+pub mod stats;
 pub mod top;
 pub mod volumes;
+pub mod wait;
 
 use std::io::Write;
 

@@ -92,7 +92,7 @@ impl Engine {
 
     /// The bytes of the files container `c` added or changed (what a
     /// commit would hold); 0 for a container without a filesystem.
-    fn changes_size(&self, c: &Container) -> Result<u64> {
+    pub(super) fn changes_size(&self, c: &Container) -> Result<u64> {
         if c.state == State::Configured {
             return Ok(0);
         }

@@ -42,6 +42,7 @@ mod shm_share;
 pub mod spec;
 mod stdio;
 mod top;
+mod usage;
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -61,6 +62,7 @@ pub use self::joins::dependents_first;
 pub use self::naming::new_id;
 pub use self::rootfs::ContainerRoot;
 pub use self::top::Process;
+pub use self::usage::Usage;
 pub use runtime::OCI_VERSION;
 /// Every signal to its default action, none blocked (for a front end that
 /// ends itself by a signal, whatever it inherited).
