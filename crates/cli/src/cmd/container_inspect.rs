@@ -421,6 +421,7 @@ fn container_doc(d: &Details) -> Doc {
     let mut host_config = joined([host_config, resources]);
     if c.init_path.is_some() {
         host_config = with_init_flag(host_config);
+    }
     // Privileges, devices, groups and namespaces, as recorded.
     for (key, value) in c.isolation.inspect() {
         host_config[key] = value;

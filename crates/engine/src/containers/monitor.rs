@@ -291,7 +291,6 @@ impl Engine {
         };
         // The namespaces of the containers it joins, as they are now.
         self.write_namespace_paths(c)?;
-        let log = LogWriter::open(&self.log_path(&c.id)).ctx(|| format!("opening the log of {}", c.id))?;
         let (stdio, outputs, keep_stdin) = container_stdio(c.terminal, c.interactive)?;
         // Last before the runtime: from here on `finish_locked` unmounts.
         self.layers()?.mount(&c.id)?;
