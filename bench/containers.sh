@@ -3,9 +3,11 @@
 # containers an empty network namespace today, so that is the same work) on the same
 # busybox image, in one hyperfine run, plus `create` + `rm`, `run -d` + `rm -f`, the bare
 # `berth-runtime run` of the same rootfs (what the monitor costs), and the RSS of berth's
-# monitor next to conmon's for a running container.
+# monitor next to conmon's for a running container; then, with MANY (default 200)
+# detached `sleep` containers running on each side, `ps` (median) and the RSS of the
+# monitors and conmons averaged over all of them.
 #
-#   bash bench/containers.sh     # RUNS=N (default 30), WARMUP=N (default 5)
+#   bash bench/containers.sh     # RUNS=N (default 30), WARMUP=N (default 5), MANY=N (0: skip)
 #
 # Needs root; installs nothing; talks to no network. Each tool gets its own store in a tempdir.
 set -euo pipefail
@@ -13,6 +15,7 @@ set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 RUNS=${RUNS:-30}
 WARMUP=${WARMUP:-5}
+MANY=${MANY:-200}
 
 die() { echo "bench: $*" >&2; exit 1; }
 [ "$(id -u)" = 0 ] || die "must run as root"
@@ -30,7 +33,8 @@ peers=$repo/../shared/peers/podman-env.sh
 
 work=$(mktemp -d /var/tmp/berth-bench-ctr.XXXXXX)
 cleanup() {
-    podman --root "$work/p/root" --runroot "$work/p/run" rm -af >/dev/null 2>&1 || true
+    "$berth" --root "$work/b/root" --runroot "$work/b/run" rm -af -t 0 >/dev/null 2>&1 || true
+    podman --root "$work/p/root" --runroot "$work/p/run" rm -af -t 0 >/dev/null 2>&1 || true
     podman --root "$work/p/root" --runroot "$work/p/run" unmount -a >/dev/null 2>&1 || true
     findmnt -rn -o TARGET | awk -v d="$work" 'index($0, d) == 1' | sort -r | xargs -r umount -l 2>/dev/null || true
     rm -rf "$work"
@@ -99,3 +103,31 @@ printf '%-22s %7s KiB %7s KiB %8.2f\n' "RSS monitor/conmon" "$(rss "$monitor")" 
     "$(echo "$(rss "$monitor") / $(rss "$conmon")" | bc -l)"
 $B rm -f -t 0 "$bid" >/dev/null
 $P rm -f -t 0 "$pidp" >/dev/null
+
+# --- MANY detached containers on each side: `ps` reads every record (berth:
+# SQLite rows and a liveness check each; podman: its database and conmon), and
+# every container keeps a monitor (conmon) resident.
+[ "$MANY" -gt 0 ] || exit 0
+echo "starting $MANY detached containers on each side..." >&2
+for _ in $(seq "$MANY"); do $B run -d bb sleep 3600 >/dev/null; done
+for _ in $(seq "$MANY"); do $P run -d --network none --pull=never localhost/bb sleep 3600 >/dev/null; done
+[ "$($B ps -q | wc -l)" = "$MANY" ] || die "berth ps does not list $MANY containers"
+[ "$($P ps -q | wc -l)" = "$MANY" ] || die "podman ps does not list $MANY containers"
+hyperfine -N --runs "$RUNS" --warmup 3 --export-json "$work/ps.json" \
+    -n "berth ps" "$B ps" -n "podman ps" "$P ps" >&2
+psmedian() { jq -r --arg n "$1" '.results[] | select(.command == $n) | .median * 1000' "$work/ps.json"; }
+bm=$(psmedian "berth ps")
+pm=$(psmedian "podman ps")
+printf '%-22s %8.1f ms %8.1f ms %8.2f\n' "ps, $MANY running" "$bm" "$pm" "$(echo "$bm / $pm" | bc -l)"
+# Average VmRSS of the resident helper per container: berth's monitors (the
+# parents of the containers' inits), podman's conmons.
+mean_rss() { awk '/^VmRSS/ {s += $2; n++} END {if (n) printf "%.0f", s / n}' "$@"; }
+monitors=$($B ps --format '{{.Pid}}' | while read -r p; do echo "/proc/$(awk '{print $4}' "/proc/$p/stat")/status"; done)
+conmons=$($P ps -q | xargs $P inspect --format '{{.State.ConmonPid}}' | sed 's|.*|/proc/&/status|')
+# shellcheck disable=SC2086
+bk=$(mean_rss $monitors)
+# shellcheck disable=SC2086
+pk=$(mean_rss $conmons)
+printf '%-22s %7s KiB %7s KiB %8.2f\n' "RSS per container" "$bk" "$pk" "$(echo "$bk / $pk" | bc -l)"
+$B rm -af -t 0 >/dev/null
+$P rm -af -t 0 >/dev/null

@@ -137,5 +137,28 @@ check "stop" berth stop -t 1 bg
 expect "stopped" "$(berth ps -a --format '{{.Names}} {{.Status}}' | sed -n 's/^bg \(Exited ([0-9]*)\).*/\1/p')" "Exited (137)"
 check "rm" berth rm bg
 
+# --- berth: stats from the cgroup v2 files ---
+# sh, two sleeps, dd holding an 8 MB buffer it cannot write, the sleep that
+# never reads it: 5 processes, 8 MB of anonymous memory (podman 4.3 reports
+# memory.stat's anon on v2).
+check "run -d for stats" berth run -d --name st -m 64m localhost/guest sh -c \
+    'sleep 1000 & sleep 1000 & dd if=/dev/zero bs=8M count=1 | sleep 1000'
+cg=/sys/fs/cgroup$(sed -n 's/^0:://p' /proc/"$(berth inspect --format '{{.State.Pid}}' st)"/cgroup)
+wait_for "stats: 5 processes" sh -c "[ \$(cat $cg/pids.current) = 5 ]"
+wait_for "stats: dd's buffer" sh -c "[ \$(sed -n 's/^anon //p' $cg/memory.stat) -ge 8388608 ]"
+row=$(berth stats --no-stream --format '{{.PIDs}} {{.MemLimit}} {{.CPUNano}}' st 2>&1)
+expect "stats PIDs, limit, CPU time" "$row" "$(cat $cg/pids.current) 67108864 $(sed -n 's/^usage_usec //p' $cg/cpu.stat)000"
+mem=$(berth stats --no-stream --format '{{.MemUsage}}' st 2>&1)
+anon=$(sed -n 's/^anon //p' $cg/memory.stat)
+# "8.704MB / 67.11MB": four significant digits of anon.
+if echo "$mem" | awk -v a="$anon" '{ v = $1; u = $1; sub(/[A-Za-z]+$/, "", v); sub(/^[0-9.]+/, "", u)
+        m = (u == "kB") ? 1e3 : (u == "MB") ? 1e6 : (u == "GB") ? 1e9 : 1
+        d = v * m - a; if (d < 0) d = -d; exit !(d <= a * 0.001 + 1 && $3 == "67.11MB") }'; then
+    ok "stats memory = anon ($mem)"
+else
+    fail "stats memory" "got '$mem', anon $anon"
+fi
+check "rm -f the stats container" berth rm -f -t 0 st
+
 echo "guest: $fails failed"
 [ $fails -eq 0 ]

@@ -121,8 +121,9 @@ pub enum Cmd {
     #[command(after_help = "berth logs ctrID\n\
                            berth logs --names ctrID1 ctrID2\n\
                            berth logs --tail 2 mywebserver\n\
-                           berth logs --follow=true ctrID")]
-    Logs(cmd::control::LogsArgs),
+                           berth logs --follow=true --since 10m ctrID\n\
+                           berth logs mywebserver mydbserver")]
+    Logs(cmd::logs::LogsArgs),
     /// Run a process in a running container
     ///
     /// Execute the specified command inside a running container.
@@ -167,6 +168,56 @@ pub enum Cmd {
     /// The top command extends the ps(1) compatible AIX descriptors with container-specific ones: args, capamb, capbnd, capeff, capinh, capprm, comm, etime, group, groups, hgroup, hgroups, hpid, huser, label, nice, pcpu, pgid, pid, ppid, rgroup, rss, ruser, seccomp, state, stime, time, tty, user, vsz. In the presence of ps(1) specific flags (e.g, -eo), berth will execute ps(1) inside the container.
     #[command(after_help = TOP_EXAMPLES)]
     Top(cmd::top::TopArgs),
+    /// Create new image based on the changed container
+    ///
+    /// Create an image from a container's changes. Optionally tag the image created, set the author with the --author flag, set the commit message with the --message flag, and make changes to the instructions with the --change flag.
+    #[command(after_help = COMMIT_EXAMPLES)]
+    Commit(cmd::commit::CommitArgs),
+    /// Display the changes to the object's file system
+    ///
+    /// Displays changes on a container or image's filesystem.  The container or image will be compared to its parent layer.
+    #[command(after_help = DIFF_EXAMPLES)]
+    Diff(cmd::filesystem::DiffArgs),
+    /// Export container's filesystem contents as a tar archive
+    ///
+    /// Exports container's filesystem contents as a tar archive and saves it on the local machine.
+    #[command(after_help = EXPORT_EXAMPLES)]
+    Export(cmd::filesystem::ExportArgs),
+    /// Initialize one or more containers
+    ///
+    /// Initialize one or more containers, creating the OCI spec and mounts for inspection. Container names or IDs can be used.
+    #[command(after_help = INIT_EXAMPLES)]
+    Init(cmd::filesystem::InitArgs),
+    /// Mount a working container's root filesystem
+    ///
+    /// berth mount
+    ///   Lists all mounted containers mount points if no container is specified
+    ///
+    /// berth mount CONTAINER-NAME-OR-ID
+    ///   Mounts the specified container and outputs the mountpoint
+    #[command(after_help = MOUNT_EXAMPLES)]
+    Mount(cmd::filesystem::MountArgs),
+    /// List port mappings or a specific mapping for the container
+    ///
+    /// List port mappings for the CONTAINER, or look up the public-facing port that is NAT-ed to the PRIVATE_PORT
+    #[command(after_help = PORT_EXAMPLES)]
+    Port(cmd::filesystem::PortArgs),
+    /// Unmounts working container's root filesystem
+    ///
+    /// Container storage increments a mount counter each time a container is mounted.
+    ///
+    /// When a container is unmounted, the mount counter is decremented. The container's root filesystem is physically unmounted only when the mount counter reaches zero indicating no other processes are using the mount.
+    ///
+    /// An unmount can be forced with the --force flag.
+    #[command(visible_alias = "umount", after_help = UNMOUNT_EXAMPLES)]
+    Unmount(cmd::filesystem::UnmountArgs),
+    /// Copy files/folders between a container and the local filesystem
+    ///
+    /// Copy the contents of SRC_PATH to the DEST_PATH.
+    ///
+    /// You can copy from the container's file system to the local machine or the reverse, from the local filesystem to the container. If "-" is specified for either the SRC_PATH or DEST_PATH, you can also stream a tar archive from STDIN or to STDOUT. The CONTAINER can be a running or stopped container. The SRC_PATH or DEST_PATH can be a file or a directory.
+    #[command(after_help = CP_EXAMPLES)]
+    Cp(cmd::cp::CpArgs),
     /// Manage containers
     ///
     /// Manage containers
@@ -262,6 +313,27 @@ pub enum Cmd {
         #[command(subcommand)]
         cmd: VolumeCmd,
     },
+    /// Display a live stream of container resource usage statistics
+    ///
+    /// Display percentage of CPU, memory, network I/O, block I/O and PIDs for one or more containers.
+    #[command(after_help = STATS_EXAMPLES, override_usage = "berth stats [options] [CONTAINER...]")]
+    Stats(cmd::stats::StatsArgs),
+    /// Manage health checks on containers
+    ///
+    /// Run health checks on containers
+    Healthcheck {
+        #[command(subcommand)]
+        cmd: HealthcheckCmd,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum HealthcheckCmd {
+    /// run the health check of a container
+    ///
+    /// run the health check of a container
+    #[command(after_help = "berth healthcheck run mywebapp")]
+    Run(cmd::health::RunArgs),
 }
 
 #[derive(Subcommand)]
@@ -340,6 +412,61 @@ pub enum ContainerCmd {
     #[command(after_help = "berth container exists --external containerID\n\
                            berth container exists myctr || berth run --name myctr [etc...]")]
     Exists(cmd::manage::ExistsArgs),
+    /// Clean up network and mountpoints of one or more containers
+    ///
+    /// Cleans up mount points and network stacks on one or more containers from the host. The container name or ID can be used. This command is used internally when running containers, but can also be used if container cleanup has failed when a container exits.
+    #[command(after_help = "berth container cleanup --latest\n\
+                           berth container cleanup ctrID1 ctrID2 ctrID3\n\
+                           berth container cleanup --all")]
+    Cleanup(cmd::filesystem::CleanupArgs),
+    /// Create new image based on the changed container
+    ///
+    /// Create an image from a container's changes. Optionally tag the image created, set the author with the --author flag, set the commit message with the --message flag, and make changes to the instructions with the --change flag.
+    #[command(after_help = COMMIT_EXAMPLES)]
+    Commit(cmd::commit::CommitArgs),
+    /// Display the changes to the object's file system
+    ///
+    /// Displays changes on a container or image's filesystem.  The container or image will be compared to its parent layer.
+    #[command(after_help = DIFF_EXAMPLES)]
+    Diff(cmd::filesystem::DiffArgs),
+    /// Export container's filesystem contents as a tar archive
+    ///
+    /// Exports container's filesystem contents as a tar archive and saves it on the local machine.
+    #[command(after_help = EXPORT_EXAMPLES)]
+    Export(cmd::filesystem::ExportArgs),
+    /// Initialize one or more containers
+    ///
+    /// Initialize one or more containers, creating the OCI spec and mounts for inspection. Container names or IDs can be used.
+    #[command(after_help = INIT_EXAMPLES)]
+    Init(cmd::filesystem::InitArgs),
+    /// Mount a working container's root filesystem
+    ///
+    /// berth mount
+    ///   Lists all mounted containers mount points if no container is specified
+    ///
+    /// berth mount CONTAINER-NAME-OR-ID
+    ///   Mounts the specified container and outputs the mountpoint
+    #[command(after_help = MOUNT_EXAMPLES)]
+    Mount(cmd::filesystem::MountArgs),
+    /// List port mappings or a specific mapping for the container
+    ///
+    /// List port mappings for the CONTAINER, or look up the public-facing port that is NAT-ed to the PRIVATE_PORT
+    #[command(after_help = PORT_EXAMPLES)]
+    Port(cmd::filesystem::PortArgs),
+    /// Unmounts working container's root filesystem
+    ///
+    /// Container storage increments a mount counter each time a container is mounted.
+    ///
+    /// When a container is unmounted, the mount counter is decremented. The container's root filesystem is physically unmounted only when the mount counter reaches zero indicating no other processes are using the mount.
+    ///
+    /// An unmount can be forced with the --force flag.
+    #[command(visible_alias = "umount", after_help = UNMOUNT_EXAMPLES)]
+    Unmount(cmd::filesystem::UnmountArgs),
+    /// Copy files/folders between a container and the local filesystem
+    ///
+    /// Copy the contents of SRC_PATH to the DEST_PATH.
+    #[command(after_help = CP_EXAMPLES)]
+    Cp(cmd::cp::CpArgs),
     /// Display the configuration of a container
     ///
     /// Displays the low-level information on a container identified by name or ID.
@@ -366,7 +493,7 @@ pub enum ContainerCmd {
     /// Retrieves logs for one or more containers.
     #[command(after_help = "berth container logs ctrID\n\
                            berth container logs --tail 2 mywebserver")]
-    Logs(cmd::control::LogsArgs),
+    Logs(cmd::logs::LogsArgs),
     /// Pause all the processes in one or more containers
     ///
     /// Pauses one or more running containers.  The container name or ID can be used.
@@ -436,6 +563,11 @@ pub enum ContainerCmd {
     #[command(after_help = "berth container wait --latest\n\
                            berth container wait ctrID1 ctrID2")]
     Wait(cmd::control::WaitArgs),
+    /// Display a live stream of container resource usage statistics
+    ///
+    /// Display percentage of CPU, memory, network I/O, block I/O and PIDs for one or more containers.
+    #[command(after_help = STATS_EXAMPLES, override_usage = "berth container stats [options] [CONTAINER...]")]
+    Stats(cmd::stats::StatsArgs),
 }
 
 #[derive(Subcommand)]
@@ -513,6 +645,29 @@ pub enum ImageCmd {
 }
 
 // Examples shared by a command and its `container` twin.
+const COMMIT_EXAMPLES: &str =
+    "berth commit -q --message \"committing container to image\" reverent_golick image-committed\n\
+                               berth commit -q --author \"firstName lastName\" reverent_golick image-committed\n\
+                               berth commit -q --pause=false containerID image-committed\n\
+                               berth commit containerID";
+const DIFF_EXAMPLES: &str = "berth diff imageID\n\
+                             berth diff ctrID\n\
+                             berth diff --format json ctrID";
+const EXPORT_EXAMPLES: &str = "berth export ctrID > myCtr.tar\n\
+                               berth export --output=\"myCtr.tar\" ctrID";
+const INIT_EXAMPLES: &str = "berth init --latest\n\
+                             berth init 3c45ef19d893\n\
+                             berth init test1";
+const MOUNT_EXAMPLES: &str = "berth mount\n\
+                              berth mount ctrID\n\
+                              berth mount --format json";
+const PORT_EXAMPLES: &str = "berth port --all\n\
+                             berth port ctrID 80/tcp\n\
+                             berth port --latest 80";
+const UNMOUNT_EXAMPLES: &str = "berth unmount ctrID\n\
+                                berth unmount ctrID1 ctrID2 ctrID3\n\
+                                berth unmount --all";
+const CP_EXAMPLES: &str = "berth cp [options] [CONTAINER:]SRC_PATH [CONTAINER:]DEST_PATH";
 const EXEC_EXAMPLES: &str = "berth exec -it ctrID ls\n\
                              berth exec -it -w /tmp myCtr pwd\n\
                              berth exec --user root ctrID ls";
@@ -529,6 +684,9 @@ const TOP_EXAMPLES: &str = "berth top ctrID\n\
                             berth top --latest\n\
                             berth top ctrID pid seccomp args %C\n\
                             berth top ctrID -eo user,pid,comm";
+const STATS_EXAMPLES: &str = "berth stats --all --no-stream\n\
+                              berth stats ctrID\n\
+                              berth stats --no-stream --format \"table {{.ID}} {{.Name}} {{.MemUsage}}\" ctrID";
 
 // Examples shared by a command and its `image` twin.
 const HISTORY_EXAMPLES: &str = "berth history quay.io/fedora/fedora\n\

@@ -108,6 +108,12 @@ impl Format {
         self.render_rows(&views, Some(&twins), &HashMap::new())
     }
 
+    /// [`Format::render_twins`] with a table's column titles (see [`Format::render`]).
+    pub fn render_twins_titled(&self, rows: &[(Json, Json)], headers: &HashMap<&str, &str>) -> Result<String> {
+        let (views, twins): (Vec<Json>, Vec<Json>) = rows.iter().cloned().unzip();
+        self.render_rows(&views, Some(&twins), headers)
+    }
+
     fn render_rows(&self, rows: &[Json], twins: Option<&[Json]>, headers: &HashMap<&str, &str>) -> Result<String> {
         let mut lines = Vec::new();
         if self.table && self.heading {
@@ -273,6 +279,7 @@ fn column_title(field: &str) -> String {
 fn new_template(text: &str) -> Result<Template> {
     let mut template = Template::default();
     template.add_func("json", json_func);
+    template.add_func("index", index_func);
     template.add_func("upper", upper_func);
     template.add_func("lower", lower_func);
     template.add_func("print", print_func);
@@ -585,6 +592,24 @@ thread_local! {
 }
 
 /// `{{json .}}`: the value as compact JSON.
+/// Go's `index`: a key a map lacks gives the map's zero value (podman's
+/// maps in templates hold strings: `""`), where gtmpl fails on an object.
+fn index_func(args: &[Value]) -> std::result::Result<Value, FuncError> {
+    let Some((first, keys)) = args.split_first().filter(|(_, k)| !k.is_empty()) else {
+        return Err(FuncError::AtLeastXArgs("index".into(), 2));
+    };
+    let mut col = first.clone();
+    for key in keys {
+        col = match (&col, key) {
+            (Value::Object(o) | Value::Map(o), Value::String(k)) => {
+                o.get(k).cloned().unwrap_or_else(|| Value::String(String::new()))
+            }
+            _ => gtmpl::funcs::index(&[col.clone(), key.clone()])?,
+        };
+    }
+    Ok(col)
+}
+
 fn json_func(args: &[Value]) -> std::result::Result<Value, FuncError> {
     let [v] = args else { return Err(FuncError::ExactlyXArgs("json".into(), 1)) };
     let ordered = has_object(v)

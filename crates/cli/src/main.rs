@@ -7,13 +7,15 @@ mod error;
 mod flags;
 mod format;
 mod help;
+mod input_time;
+mod jsoniter;
 mod progress;
 mod units;
 mod usage;
 
 use std::process::ExitCode;
 
-use crate::cli::{Cli, Cmd, ContainerCmd, ImageCmd, VolumeCmd};
+use crate::cli::{Cli, Cmd, ContainerCmd, HealthcheckCmd, ImageCmd, VolumeCmd};
 use crate::error::{CliError, ENGINE};
 use crate::usage::Parsed;
 use engine::Engine;
@@ -70,6 +72,7 @@ fn run(cli: Cli) -> Result<u8, CliError> {
             | Cmd::Exec(_)
             | Cmd::Restart(_)
             | Cmd::Top(_)
+            | Cmd::Healthcheck { cmd: HealthcheckCmd::Run(_) }
             | Cmd::Container {
                 cmd: ContainerCmd::Run(_)
                     | ContainerCmd::Start(_)
@@ -78,6 +81,9 @@ fn run(cli: Cli) -> Result<u8, CliError> {
                     | ContainerCmd::Top(_)
             }
     ) {
+        // The protected copy runs from elsewhere: where berth was started
+        // from is where its helpers are (`--init`'s berth-init).
+        cmd::containers::remember_exe();
         engine::containers::protect_exe()?;
     }
     // Credentials only: no image store to open (or create).
@@ -119,7 +125,7 @@ fn run(cli: Cli) -> Result<u8, CliError> {
         Cmd::Stop(a) | Cmd::Container { cmd: ContainerCmd::Stop(a) } => cmd::control::stop(&engine, &a),
         Cmd::Kill(a) | Cmd::Container { cmd: ContainerCmd::Kill(a) } => cmd::control::kill(&engine, &a),
         Cmd::Wait(a) | Cmd::Container { cmd: ContainerCmd::Wait(a) } => cmd::control::wait(&engine, &a),
-        Cmd::Logs(a) | Cmd::Container { cmd: ContainerCmd::Logs(a) } => cmd::control::logs(&engine, &a),
+        Cmd::Logs(a) | Cmd::Container { cmd: ContainerCmd::Logs(a) } => cmd::logs::logs(&engine, &a),
         Cmd::Exec(a) | Cmd::Container { cmd: ContainerCmd::Exec(a) } => cmd::exec::exec(&engine, &a),
         Cmd::Inspect(a) => cmd::container_inspect::inspect(&engine, &a),
         Cmd::Container { cmd: ContainerCmd::Inspect(a) } => cmd::container_inspect::container_inspect(&engine, &a),
@@ -128,6 +134,15 @@ fn run(cli: Cli) -> Result<u8, CliError> {
         Cmd::Restart(a) | Cmd::Container { cmd: ContainerCmd::Restart(a) } => cmd::restart::restart(&engine, &a),
         Cmd::Rename(a) | Cmd::Container { cmd: ContainerCmd::Rename(a) } => cmd::manage::rename(&engine, &a),
         Cmd::Top(a) | Cmd::Container { cmd: ContainerCmd::Top(a) } => cmd::top::top(&engine, &a),
+        Cmd::Cp(a) | Cmd::Container { cmd: ContainerCmd::Cp(a) } => cmd::cp::cp(&engine, &a),
+        Cmd::Commit(a) | Cmd::Container { cmd: ContainerCmd::Commit(a) } => cmd::commit::commit(&engine, &a),
+        Cmd::Init(a) | Cmd::Container { cmd: ContainerCmd::Init(a) } => cmd::filesystem::init(&engine, &a),
+        Cmd::Diff(a) | Cmd::Container { cmd: ContainerCmd::Diff(a) } => cmd::filesystem::diff(&engine, &a),
+        Cmd::Export(a) | Cmd::Container { cmd: ContainerCmd::Export(a) } => cmd::filesystem::export(&engine, &a),
+        Cmd::Mount(a) | Cmd::Container { cmd: ContainerCmd::Mount(a) } => cmd::filesystem::mount(&engine, &a),
+        Cmd::Unmount(a) | Cmd::Container { cmd: ContainerCmd::Unmount(a) } => cmd::filesystem::unmount(&engine, &a),
+        Cmd::Port(a) | Cmd::Container { cmd: ContainerCmd::Port(a) } => cmd::filesystem::port(&engine, &a),
+        Cmd::Container { cmd: ContainerCmd::Cleanup(a) } => cmd::filesystem::cleanup(&engine, &a),
         Cmd::Container { cmd: ContainerCmd::Exists(a) } => cmd::manage::exists(&engine, &a),
         Cmd::Container { cmd: ContainerCmd::Prune(a) } => cmd::manage::prune(&engine, &a),
         Cmd::Attach(a) | Cmd::Container { cmd: ContainerCmd::Attach(a) } => cmd::control::attach(&engine, &a),
@@ -140,5 +155,7 @@ fn run(cli: Cli) -> Result<u8, CliError> {
             VolumeCmd::Rm(a) => cmd::volumes::rm(&engine, &a),
         },
         Cmd::Info(a) => cmd::info::info(&engine, &a),
+        Cmd::Healthcheck { cmd: HealthcheckCmd::Run(a) } => cmd::health::run(&engine, &a),
+        Cmd::Stats(a) | Cmd::Container { cmd: ContainerCmd::Stats(a) } => cmd::stats::stats(&engine, &a),
     }
 }

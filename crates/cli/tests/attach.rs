@@ -166,3 +166,18 @@ fn an_attached_runs_output_is_in_its_log_too() {
     }
     env.ok(&["rm", "att"]);
 }
+
+/// Under `--init` the command has the terminal (its foreground process
+/// group): ^C and a resize reach it, and its exit code comes back.
+#[test]
+fn under_init_the_terminal_is_the_commands() {
+    let (env, _) = Env::with_busybox();
+    let script = "trap 'echo got-INT; exit 7' INT; trap 'stty size' WINCH; echo ready; while :; do sleep 0.1; done";
+    let mut t = OnPty::spawn(&env, &["run", "--rm", "-it", "--init", "bb", "sh", "-c", script], 24, 80);
+    t.expect("ready");
+    t.resize(30, 100);
+    t.expect("30 100");
+    t.type_in(&[0x03]);
+    t.expect("got-INT");
+    assert_eq!(t.exit_code(), 7, "{}", t.shown);
+}

@@ -62,6 +62,12 @@ pub fn ensure_protected_exe() -> Result<()> {
     Err(Error::Other(format!("re-exec the runtime from a read-only copy: {e}")))
 }
 
+/// Whether this process already runs from a copy of its binary that
+/// cannot be written (so [`ensure_protected_exe`] would not re-exec it).
+pub fn is_running_protected() -> bool {
+    open_ro(Path::new("/proc/self/exe")).is_ok_and(|exe| is_protected(&exe))
+}
+
 fn open_ro(p: &Path) -> std::io::Result<OwnedFd> {
     Ok(std::fs::File::open(p)?.into())
 }

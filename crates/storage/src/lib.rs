@@ -12,6 +12,7 @@ mod chain;
 mod changes;
 mod driver;
 mod error;
+mod listing;
 mod meta;
 mod mounts;
 mod staging;
@@ -19,4 +20,5 @@ mod store;
 
 pub use chain::ChainId;
 pub use error::{Error, Result};
+pub use listing::{Change, ChangeKind};
 pub use store::{LayerInfo, StagedLayer, Store};

@@ -593,6 +593,44 @@ impl Store {
         Ok(true)
     }
 
+    /// How many mount references container `id`'s filesystem holds (0:
+    /// not mounted).
+    pub fn mount_count(&self, id: &str) -> Result<u32> {
+        let _g = self.lock()?;
+        self.container_meta(id)?;
+        if !mounts::is_mount_point(&self.mountpoint(id)) {
+            return Ok(0);
+        }
+        Ok(Counts::load(&self.runroot)?.get(id).max(1))
+    }
+
+    /// Drop container `id`'s mount references down to `keep` (unmounted at
+    /// 0); fewer already is fine.
+    pub fn unmount_to(&self, id: &str, keep: u32) -> Result<()> {
+        let _g = self.lock()?;
+        self.container_meta(id)?;
+        let target = self.mountpoint(id);
+        let mut counts = Counts::load(&self.runroot)?;
+        if counts.get(id) <= keep && (keep > 0 || !mounts::is_mount_point(&target)) {
+            return Ok(());
+        }
+        if keep == 0 {
+            while mounts::is_mount_point(&target) {
+                rustix::mount::unmount(&target, rustix::mount::UnmountFlags::empty())
+                    .context(|| format!("unmount {}", target.display()))?;
+            }
+        }
+        counts.set(id, keep);
+        counts.save()
+    }
+
+    /// The content dirs of the layers under container `id` (bottom to top).
+    pub(crate) fn image_dirs(&self, id: &str) -> Result<Vec<PathBuf>> {
+        let _g = self.lock()?;
+        let meta = self.container_meta(id)?;
+        Ok(self.chain_dirs(&meta.layers)?.into_iter().map(|d| d.diff).collect())
+    }
+
     /// Unmount (whatever the count) and delete container `id`'s filesystem.
     pub fn remove_container_fs(&self, id: &str) -> Result<()> {
         let _g = self.lock()?;

@@ -127,6 +127,13 @@ pub fn spawn_without_mount(cmd: &mut std::process::Command, hide: CString) {
     unsafe {
         cmd.pre_exec(hook);
     }
+/// unshare(CLONE_FS): the calling thread gets its own copy of the cwd,
+/// root and umask, so that it alone may then setns(2) into a mount
+/// namespace (refused while the fs struct is shared with other threads).
+pub fn unshare_fs() -> io::Result<()> {
+    // SAFETY: only the fs struct (cwd, root, umask) is copied; the fd table
+    // and memory stay shared, so every fd of the program stays valid.
+    unsafe { rustix::thread::unshare_unsafe(UnshareFlags::FS) }.map_err(io::Error::from)
 }
 
 /// `_exit(code)`: end the process now, running no atexit handler, no

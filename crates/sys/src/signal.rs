@@ -135,6 +135,39 @@ pub fn reset_for_exec() -> io::Result<()> {
     Ok(())
 }
 
+/// Give every catchable signal a handler that does nothing, for a process
+/// that blocks them and takes them with [`SignalSet::wait`] as the init of
+/// a pid namespace: the kernel drops a signal sent to such an init whose
+/// action is the default, even from outside the namespace and while it is
+/// blocked, so `kill -TERM` would never reach its `sigwait`.
+pub fn catch_all() -> io::Result<()> {
+    extern "C" fn nothing(_: libc::c_int) {}
+    for sig in (1..32).filter(|s| *s != libc::SIGKILL && *s != libc::SIGSTOP) {
+        // SAFETY: a zeroed struct with a handler that does nothing (async-
+        // signal-safe by construction) outlives the call; no old action.
+        let rc = unsafe {
+            let mut act: libc::sigaction = std::mem::zeroed();
+            act.sa_sigaction = nothing as extern "C" fn(libc::c_int) as libc::sighandler_t;
+            act.sa_flags = libc::SA_RESTART;
+            libc::sigaction(sig, &act, std::ptr::null_mut())
+        };
+        if rc != 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
+/// Make the process `cmd` spawns start as [`reset_for_exec`] leaves one
+/// (default actions, nothing blocked), whatever this process blocks: std
+/// keeps the caller's signal mask.
+pub fn reset_in_child(cmd: &mut std::process::Command) {
+    use std::os::unix::process::CommandExt as _;
+    // SAFETY: the hook runs between fork and exec and makes only
+    // async-signal-safe calls (sigaction, sigprocmask), allocating nothing.
+    unsafe { cmd.pre_exec(reset_for_exec) };
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

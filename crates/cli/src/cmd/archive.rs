@@ -177,11 +177,15 @@ pub fn import(engine: &Engine, a: &ImportArgs) -> Result<u8> {
 }
 
 /// Apply one Dockerfile-style `--change` instruction to the config's `config` object.
-fn apply_change(cfg: &mut Map<String, Value>, change: &str) -> Result<()> {
-    let bad = |why: &str| CliError::new(format!("invalid change {change:?}: {why}"));
-    let change = change.trim();
-    let (word, rest) = change.split_once(char::is_whitespace).unwrap_or((change, ""));
+pub(crate) fn apply_change(cfg: &mut Map<String, Value>, change: &str) -> Result<()> {
+    // podman's (libimage's) words.
+    let bad = |why: &str| CliError::new(format!("invalid change {change:?} - {why}"));
+    let trimmed = change.trim();
+    let (word, rest) = trimmed.split_once(char::is_whitespace).unwrap_or((trimmed, ""));
     let rest = rest.trim();
+    if rest.is_empty() {
+        return Err(bad("must be formatted as KEY VALUE"));
+    }
     match word.to_ascii_uppercase().as_str() {
         "CMD" => {
             cfg.insert("Cmd".into(), json!(exec_form(rest).map_err(|e| bad(&e))?));
@@ -236,7 +240,7 @@ fn apply_change(cfg: &mut Map<String, Value>, change: &str) -> Result<()> {
                 vols[v] = json!({});
             }
         }
-        _ => return Err(bad("unsupported instruction")),
+        _ => return Err(bad(&format!("invalid instruction {word}"))),
     }
     Ok(())
 }

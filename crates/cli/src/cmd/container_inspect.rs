@@ -166,6 +166,17 @@ fn render(docs: &[Doc], format: &str) -> Result<String> {
             if let Some(id) = view.get("Id").cloned() {
                 view["ID"] = id;
             }
+            // omitempty in podman's JSON, but a field for its templates: 0
+            // without a monitor (a killed one, an attached run, exited).
+            if let Some(state) = view.get_mut("State").and_then(Value::as_object_mut) {
+                state.entry("ConmonPid").or_insert(json!(0));
+            }
+            // InspectMount's Name likewise (a bind mount has none).
+            for m in view.get_mut("Mounts").and_then(Value::as_array_mut).into_iter().flatten() {
+                if let Some(m) = m.as_object_mut() {
+                    m.entry("Name").or_insert(json!(""));
+                }
+            }
             (view, d.json.clone())
         })
         .collect();
@@ -241,7 +252,7 @@ fn container_doc(d: &Details) -> Doc {
         "Error": "",
         "StartedAt": c.started_at.map_or_else(|| zero.to_string(), |t| time(Some(t))),
         "FinishedAt": c.finished_at.map_or_else(|| zero.to_string(), |t| time(Some(t))),
-        "Health": {"Status": "", "FailingStreak": 0, "Log": null},
+        "Health": health_json(d),
     });
     let mut state = joined([state, rest]);
     // Only while it runs, as podman.
@@ -272,7 +283,16 @@ fn container_doc(d: &Details) -> Doc {
         .flatten()
         .map(|r| json!({"Name": r["type"], "Soft": r["soft"], "Hard": r["hard"]}))
         .collect();
-    let (path, args) = match c.args.split_first() {
+    // Under `--init`, the init runs the command (podman's Path and Args).
+    let with_init: Vec<String>;
+    let run_args = if c.init_path.is_some() {
+        with_init =
+            [engine::containers::INIT_DEST.to_string(), "--".into()].into_iter().chain(c.args.clone()).collect();
+        &with_init
+    } else {
+        &c.args
+    };
+    let (path, args) = match run_args.split_first() {
         Some((p, rest)) => (p.clone(), rest.to_vec()),
         None => (String::new(), Vec::new()),
     };
@@ -299,8 +319,11 @@ fn container_doc(d: &Details) -> Doc {
         "Annotations": cfg.get("annotations").cloned().unwrap_or_else(|| json!({})),
         // berth stops containers with SIGTERM.
         "StopSignal": c.stop_signal.as_deref().and_then(engine::containers::parse_signal).map_or(15, |s| s.as_raw()),
-        "HealthcheckOnFailureAction": "none",
     });
+    if let Some(hc) = &c.healthcheck {
+        config["Healthcheck"] = healthcheck_json(hc);
+    }
+    config["HealthcheckOnFailureAction"] = json!("none");
     if !c.create_command.is_empty() {
         config["CreateCommand"] = json!(c.create_command);
     }
@@ -318,11 +341,11 @@ fn container_doc(d: &Details) -> Doc {
         "CgroupMode": namespace("cgroup"),
         "ContainerIDFile": "",
         "LogConfig": {
-            "Type": "k8s-file",
+            "Type": c.log.driver.as_str(),
             "Config": null,
             "Path": d.log_path.display().to_string(),
-            "Tag": "",
-            "Size": "0B",
+            "Tag": c.log.tag.as_deref().unwrap_or(""),
+            "Size": c.log.size_text(),
         },
         // An empty network namespace: podman's `--network none`.
         "NetworkMode": "none",
@@ -395,7 +418,14 @@ fn container_doc(d: &Details) -> Doc {
         "IOMaximumBandwidth": 0,
         "CgroupConf": null,
     });
-    let host_config = joined([host_config, resources]);
+    let mut host_config = joined([host_config, resources]);
+    if c.init_path.is_some() {
+        host_config = with_init_flag(host_config);
+    }
+    // Privileges, devices, groups and namespaces, as recorded.
+    for (key, value) in c.isolation.inspect() {
+        host_config[key] = value;
+    }
     let mut doc = json!({
         "Id": c.id,
         "Created": time(Some(c.created)),
@@ -457,7 +487,15 @@ fn container_doc(d: &Details) -> Doc {
         "Config": config,
         "HostConfig": host_config,
     });
-    Doc::new(joined([doc, tail]))
+    let mut doc = Doc::new(joined([doc, tail]));
+    // Go's structs have them whatever the JSON leaves out (omitempty).
+    if c.healthcheck.is_none() {
+        doc.view["Config"]["Healthcheck"] = Value::Null;
+    }
+    if c.init_path.is_none() {
+        doc.view["HostConfig"]["Init"] = json!(false);
+    }
+    doc
 }
 
 /// The capabilities the container's process holds: config.json's effective
@@ -561,6 +599,54 @@ fn mounts(d: &Details) -> Vec<Value> {
             _ => None,
         })
         .collect()
+}
+
+/// podman's `State.Health`: empty for a container without a healthcheck.
+fn health_json(d: &Details) -> Value {
+    let Some(h) = &d.health else { return json!({"Status": "", "FailingStreak": 0, "Log": null}) };
+    let log: Vec<Value> = h
+        .log
+        .iter()
+        .map(|l| {
+            json!({
+                "Start": format::rfc3339_nanos(Some(l.start)),
+                "End": format::rfc3339_nanos(Some(l.end)),
+                "ExitCode": l.exit_code,
+                "Output": l.output,
+            })
+        })
+        .collect();
+    json!({"Status": h.status, "FailingStreak": h.failing_streak, "Log": if log.is_empty() { Value::Null } else { json!(log) }})
+}
+
+/// podman's `Config.Healthcheck` (docker's Schema2HealthConfig): zero
+/// durations left out.
+fn healthcheck_json(hc: &engine::containers::health::HealthConfig) -> Value {
+    let mut v = json!({"Test": hc.test});
+    for (key, ns) in [("StartPeriod", hc.start_period_ns), ("Interval", hc.interval_ns), ("Timeout", hc.timeout_ns)] {
+        if ns > 0 {
+            v[key] = json!(ns);
+        }
+    }
+    if hc.retries > 0 {
+        v["Retries"] = json!(hc.retries);
+    }
+    v
+}
+
+/// HostConfig with podman's `"Init": true` where it puts it (after
+/// OomKillDisable).
+fn with_init_flag(host_config: Value) -> Value {
+    let Value::Object(m) = host_config else { return host_config };
+    let mut out = serde_json::Map::new();
+    for (k, v) in m {
+        let after = k == "OomKillDisable";
+        out.insert(k, v);
+        if after {
+            out.insert("Init".into(), json!(true));
+        }
+    }
+    Value::Object(out)
 }
 
 #[cfg(test)]

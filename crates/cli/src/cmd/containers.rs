@@ -2,9 +2,11 @@
 
 use std::collections::HashMap;
 use std::io::IsTerminal as _;
+use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use engine::containers::attached::Attached;
+use engine::containers::health::HealthConfig;
 use engine::containers::mounts;
 use engine::containers::resources::{self, Limits};
 use engine::containers::restart::RestartPolicy;
@@ -12,10 +14,12 @@ use engine::containers::{Container, CreateSpec, OciRuntime, State, DEFAULT_STOP_
 use engine::{Engine, ErrorKind};
 use serde_json::{json, Value};
 
-use super::out;
 use super::registry::{pull_image, RemoteArgs};
+use super::selection::Selection;
+use super::{out, ps_filter};
 use crate::error::{CliError, Result};
 use crate::format::{self, Format};
+use crate::units;
 
 /// The flags `create` and `run` share.
 #[derive(clap::Args)]
@@ -146,6 +150,14 @@ pub struct CreateArgs {
     quiet: bool,
     #[command(flatten)]
     remote: RemoteArgs,
+    /// Logging driver for the container (k8s-file, json-file, none)
+    #[arg(long = "log-driver", value_name = "DRIVER", default_value = "k8s-file")]
+    log_driver: String,
+    /// Logging driver options (path=FILE, max-size=SIZE, max-file=N, tag=TAG)
+    #[arg(long = "log-opt", value_name = "OPTION")]
+    log_opt: Vec<String>,
+    #[command(flatten)]
+    isolation: super::isolation::IsolationArgs,
     /// The image to make the container from, then the command to run in it and its arguments
     // Everything after IMAGE goes to the container, `--` included, as with
     // podman. (One argument, not two: clap would take a `--` right after
@@ -153,6 +165,30 @@ pub struct CreateArgs {
     #[arg(trailing_var_arg = true, required = true, num_args = 1..,
           value_name = "IMAGE [COMMAND [ARG...]]")]
     image_and_command: Vec<String>,
+    /// set a healthcheck command for the container ('none' disables the existing healthcheck)
+    #[arg(long = "health-cmd", value_name = "COMMAND")]
+    health_cmd: Option<String>,
+    /// set an interval for the healthcheck (a value of disable results in no automatic timer setup)
+    #[arg(long = "health-interval", default_value = "30s", value_name = "INTERVAL")]
+    health_interval: String,
+    /// the number of retries allowed before a healthcheck is considered to be unhealthy
+    #[arg(long = "health-retries", default_value_t = 3, value_name = "RETRIES")]
+    health_retries: u32,
+    /// the maximum time allowed to complete the healthcheck before an interval is considered failed
+    #[arg(long = "health-timeout", default_value = "30s", value_name = "TIMEOUT")]
+    health_timeout: String,
+    /// the initialization time needed for a container to bootstrap
+    #[arg(long = "health-start-period", default_value = "0s", value_name = "PERIOD")]
+    health_start_period: String,
+    /// Disable healthchecks on container
+    #[arg(long = "no-healthcheck")]
+    no_healthcheck: bool,
+    /// Run an init binary inside the container that forwards signals and reaps processes
+    #[arg(long)]
+    init: bool,
+    /// Path to the container-init binary
+    #[arg(long = "init-path", value_name = "PATH")]
+    init_path: Option<String>,
 }
 
 impl CreateArgs {
@@ -203,6 +239,18 @@ pub struct RmArgs {
     /// The containers to remove, by name or (short) ID
     #[arg(value_name = "CONTAINER")]
     containers: Vec<String>,
+    /// Read the container ID from the file
+    #[arg(long, value_name = "FILE")]
+    cidfile: Vec<String>,
+    /// Remove container and all containers that depend on the selected container
+    #[arg(long)]
+    depend: bool,
+    /// Filter output based on conditions given
+    #[arg(long, value_name = "FILTER")]
+    filter: Vec<String>,
+    /// Act on the latest container berth is aware of
+    #[arg(short, long)]
+    latest: bool,
 }
 
 #[derive(clap::Args)]
@@ -228,6 +276,15 @@ pub struct PsArgs {
     /// Act on the latest container berth is aware of
     #[arg(short, long)]
     latest: bool,
+    /// Filter output based on conditions given
+    #[arg(short, long, value_name = "FILTER")]
+    filter: Vec<String>,
+    /// Sort output by: command, created, id, image, names, runningfor, size, status
+    #[arg(long, default_value = "created", value_name = "CHOICE")]
+    sort: String,
+    /// Display the total file sizes
+    #[arg(short, long)]
+    size: bool,
 }
 
 /// `-e` as podman reads it: `KEY=VALUE` as is, `KEY` copied from our
@@ -300,6 +357,8 @@ fn create_spec(a: &CreateArgs, auto_remove: bool) -> Result<CreateSpec> {
             .collect::<Result<_>>()?,
         stop_signal: a.stop_signal.clone(),
         stop_timeout: a.stop_timeout,
+        healthcheck: healthcheck(a)?,
+        init_path: a.init.then(|| init_path(a.init_path.as_deref())),
         mounts: {
             let mut m = Vec::new();
             for v in &a.volume {
@@ -324,6 +383,8 @@ fn create_spec(a: &CreateArgs, auto_remove: bool) -> Result<CreateSpec> {
             None => RestartPolicy::No,
         },
         create_command: std::env::args().collect(),
+        log: super::logs::log_config(Some(&a.log_driver), &a.log_opt)?,
+        isolation: a.isolation.to_engine()?,
         // The global --runtime: set by the caller.
         oci_runtime: None,
     })
@@ -380,6 +441,9 @@ fn create_container(
 ) -> Result<Container> {
     let mut spec = create_spec(a, auto_remove)?;
     spec.oci_runtime = runtime.cloned();
+    if a.isolation.replace {
+        super::isolation::replace(engine, a.name.as_deref())?;
+    }
     // podman's check, before anything is made.
     if let Some(path) = &a.cidfile {
         if std::path::Path::new(path).exists() {
@@ -454,18 +518,38 @@ pub fn run(engine: &Engine, a: &RunArgs, runtime: Option<&OciRuntime>) -> Result
 }
 
 pub fn rm(engine: &Engine, a: &RmArgs) -> Result<u8> {
+    // `--depend` removes the containers that share this one's namespaces
+    // first; berth records no such dependency, so it removes just these.
+    let _ = a.depend;
+    let selection =
+        Selection { names: &a.containers, all: a.all, latest: a.latest, cidfiles: &a.cidfile, filters: &a.filter };
     // podman's checks and words.
-    if a.all && !a.containers.is_empty() {
-        return Err(CliError::usage("no arguments are needed with --all"));
-    }
-    if !a.all && a.containers.is_empty() {
-        return Err(CliError::usage("you must provide at least one name or id"));
+    selection.check_exclusive()?;
+    if !selection.wanted() {
+        if a.all && !a.containers.is_empty() {
+            return Err(CliError::usage("no arguments are needed with --all"));
+        }
+        if a.latest && !a.containers.is_empty() {
+            return Err(CliError::new("--latest and containers cannot be used together"));
+        }
+        if !a.all && !a.latest && a.containers.is_empty() {
+            return Err(CliError::usage("you must provide at least one name or id"));
+        }
     }
     if a.time.is_some() && !a.force {
         return Err(CliError::new("--force option must be specified to use the --time option"));
     }
-    let targets: Vec<String> =
-        if a.all { engine.containers()?.into_iter().map(|c| c.id).collect() } else { a.containers.clone() };
+    let targets: Vec<String> = if selection.wanted() {
+        selection.resolve(engine)?
+    } else if a.latest {
+        engine.containers()?.pop().map(|c| c.id).into_iter().collect()
+    } else if a.all {
+        // Those that join others' namespaces first: podman refuses to
+        // remove a container others depend on.
+        engine::containers::dependents_first(engine.containers()?).into_iter().map(|c| c.id).collect()
+    } else {
+        a.containers.clone()
+    };
     super::remove_each(&targets, a.ignore || a.force, |input| {
         let c = engine.container(input)?;
         let timeout = a.time.map_or(c.stop_timeout(), Duration::from_secs);
@@ -508,26 +592,50 @@ pub fn ps(engine: &Engine, a: &PsArgs) -> Result<u8> {
     if a.latest && a.last.is_some() {
         return Err(CliError::new("last and latest are mutually exclusive"));
     }
+    ps_filter::check_sort(&a.sort)?;
+    let filters = ps_filter::Filters::parse(engine, &a.filter)?;
     let last = if a.latest { 1 } else { a.last.unwrap_or(-1) };
     let mut list = engine.containers()?;
     if last > 0 {
         // The last N created, whatever their state, still oldest first.
         let keep = usize::try_from(last).unwrap_or(usize::MAX);
         list.drain(..list.len().saturating_sub(keep));
-    } else if !a.all {
+    } else if !a.all && !filters.has_status() {
+        // podman's implicit `status=running`, which a status filter replaces.
         list.retain(|c| c.state == State::Running);
     }
-    let format = a.format.as_deref().unwrap_or(if a.quiet { "{{.ID}}" } else { PS_DEFAULT });
+    list.retain(|c| filters.matches(c));
+    let sized = a.size || a.sort == "size";
+    let mut list: Vec<(Container, Option<(u64, u64)>)> = list
+        .into_iter()
+        .map(|c| {
+            let size = if sized { Some(engine.container_sizes(&c)?) } else { None };
+            Ok((c, size))
+        })
+        .collect::<Result<_>>()?;
+    ps_filter::sort(&mut list, &a.sort);
+    let sizes = |size: Option<(u64, u64)>| size.filter(|_| a.size);
+    let default = if a.size { format!("{PS_DEFAULT}\t{{{{.Size}}}}") } else { PS_DEFAULT.to_string() };
+    let format = a.format.as_deref().unwrap_or(if a.quiet { "{{.ID}}" } else { &default });
     // `json` and `{{json .}}` print the list as podman's JSON, not a row each.
     if format::is_json(format) {
-        let rows: Vec<Value> = list.iter().map(ps_json).collect();
+        let rows: Vec<Value> = list.iter().map(|(c, size)| ps_json(c, sizes(*size))).collect();
         let text = serde_json::to_string_pretty(&rows).map_err(|e| CliError::new(e.to_string()))?;
         return out(&format!("{text}\n")).map(|()| 0);
     }
-    let rows: Vec<Value> = list.iter().map(|c| ps_row(c, a.no_trunc)).collect();
+    // `{{json .Labels}}` prints podman's JSON (null for none), `{{.Labels}}` a Go map.
+    let rows: Vec<(Value, Value)> = list
+        .iter()
+        .map(|(c, size)| {
+            let row = ps_row(c, a.no_trunc, sizes(*size));
+            let mut twin = row.clone();
+            twin["Labels"] = ps_json(c, None)["Labels"].clone();
+            (row, twin)
+        })
+        .collect();
     let headers: HashMap<&str, &str> = PS_HEADERS.iter().copied().collect();
     let fmt = Format::parse(format)?.named("ps", "containers.psReporter").heading(!a.noheading);
-    out(&fmt.render(&rows, &headers)?)?;
+    out(&fmt.render_twins_titled(&rows, &headers)?)?;
     Ok(0)
 }
 
@@ -541,7 +649,7 @@ fn unix(t: Option<SystemTime>) -> i64 {
 
 /// One container as `ps --format json` prints it: podman 4.3's
 /// `ListContainer`, field for field and in its order.
-fn ps_json(c: &Container) -> Value {
+fn ps_json(c: &Container, size: Option<(u64, u64)>) -> Value {
     let exited = c.state == State::Exited;
     json!({
         "AutoRemove": c.auto_remove,
@@ -555,8 +663,8 @@ fn ps_json(c: &Container) -> Value {
         "ImageID": c.image_id.trim_start_matches("sha256:"),
         "IsInfra": false,
         "Labels": if c.labels.is_empty() { Value::Null } else { json!(c.labels) },
-        // No volumes or bind mounts yet.
-        "Mounts": [],
+        // podman's `UserVolumes`: where the user's volumes, binds and tmpfs go.
+        "Mounts": c.mounts.iter().map(|m| m.destination()).collect::<Vec<_>>(),
         "Names": [c.name],
         "Namespaces": {},
         // Containers get an empty network namespace (podman's --network none).
@@ -565,7 +673,7 @@ fn ps_json(c: &Container) -> Value {
         "Pod": "",
         "PodName": "",
         "Ports": null,
-        "Size": null,
+        "Size": size.map(|(rw, root)| json!({"rootFsSize": root, "rwSize": rw})),
         "StartedAt": unix(c.started_at),
         "State": c.state.as_str(),
         "Status": status(c),
@@ -576,8 +684,8 @@ fn ps_json(c: &Container) -> Value {
 /// One container as `ps` templates see it: podman's `psReporter`, whose
 /// methods turn some of the JSON's fields into text (`.Names` and
 /// `.Command` are strings, `.State` is the status, times are Go's).
-fn ps_row(c: &Container, no_trunc: bool) -> Value {
-    let mut row = ps_json(c);
+fn ps_row(c: &Container, no_trunc: bool, size: Option<(u64, u64)>) -> Value {
+    let mut row = ps_json(c, size);
     let trunc = |s: &str, n: usize| if no_trunc { s.to_string() } else { s.chars().take(n).collect() };
     let mut command = c.args.join(" ");
     if !no_trunc && command.chars().count() > 17 {
@@ -598,16 +706,22 @@ fn ps_row(c: &Container, no_trunc: bool) -> Value {
         ("Names", json!(c.name)),
         ("Networks", json!("")),
         ("Labels", json!(c.labels)),
+        // podman's `psReporter.Size`: empty without --size.
+        ("Size", json!(size.map_or(String::new(), ps_size))),
     ];
     if let Value::Object(m) = &mut row {
         m.remove("Id");
         m.remove("Namespaces");
-        m.remove("Size");
         for (k, v) in text {
             m.insert(k.to_string(), v);
         }
     }
     row
+}
+
+/// `12B (virtual 1.98MB)`: podman's SIZE column.
+fn ps_size((rw, root): (u64, u64)) -> String {
+    format!("{} (virtual {})", units::human_size_with_precision(rw, 3), units::human_size_with_precision(root, 3))
 }
 
 /// podman 4.3's STATUS: `Created`, `Up 3 seconds ago`, `Exited (0) 2 minutes ago`.
@@ -618,8 +732,54 @@ fn status(c: &Container) -> String {
     match c.state {
         State::Configured => "Configured".into(),
         State::Created => "Created".into(),
-        State::Running => format!("Up {} ago", since(c.started_at)),
+        State::Running => match &c.health_status {
+            Some(h) => format!("Up {} ago ({h})", since(c.started_at)),
+            None => format!("Up {} ago", since(c.started_at)),
+        },
+        State::Initialized => "Initialized".into(),
         State::Paused => "Paused".into(),
         State::Exited => format!("Exited ({}) {} ago", c.exit_code.unwrap_or(-1), since(c.finished_at)),
     }
+}
+
+/// `--health-*` and `--no-healthcheck`, as podman takes them: the other
+/// flags count only with `--health-cmd`.
+fn healthcheck(a: &CreateArgs) -> Result<Option<HealthConfig>> {
+    match (&a.health_cmd, a.no_healthcheck) {
+        (Some(_), true) => Err(CliError::new("cannot specify both --no-healthcheck and --health-cmd")),
+        (None, true) => Ok(Some(HealthConfig::none())),
+        // An empty command sets none (the image's stays).
+        (Some(cmd), false) if !cmd.is_empty() => Ok(Some(HealthConfig::from_flags(
+            cmd,
+            &a.health_interval,
+            a.health_retries,
+            &a.health_timeout,
+            &a.health_start_period,
+        )?)),
+        _ => Ok(None),
+    }
+}
+
+/// Where berth was started from, for the protected copy (which runs from
+/// elsewhere) to find berth's helpers beside it.
+const EXE_VAR: &str = "_BERTH_EXE";
+
+/// Note where this binary is, before the re-exec from a protected copy.
+pub fn remember_exe() {
+    if std::env::var_os(EXE_VAR).is_none() {
+        if let Ok(p) = std::env::current_exe() {
+            // Single-threaded: berth has started no thread yet.
+            std::env::set_var(EXE_VAR, p);
+        }
+    }
+}
+
+/// `--init-path`, else berth's own init: `berth-init` beside `berth`.
+fn init_path(given: Option<&str>) -> PathBuf {
+    if let Some(p) = given.filter(|p| !p.is_empty()) {
+        return PathBuf::from(p);
+    }
+    let exe = std::env::var_os(EXE_VAR).map(PathBuf::from).or_else(|| std::env::current_exe().ok());
+    exe.and_then(|e| e.parent().map(|d| d.join("berth-init")))
+        .unwrap_or_else(|| PathBuf::from("/usr/libexec/berth/berth-init"))
 }

@@ -2,15 +2,14 @@
 //! logs. Each takes several containers and, as podman does, tries every
 //! one, printing what it did and reporting the first error.
 
-use std::io::Write as _;
 use std::time::Duration;
 
 use engine::containers::attached::{self, AttachOptions, Attached};
-use engine::containers::logfile::{Entry, Stream};
 use engine::containers::{Container, State};
 use engine::{Engine, ErrorKind};
 
 use super::out;
+use super::selection::Selection;
 use crate::error::{CliError, Result};
 
 #[derive(clap::Args)]
@@ -78,6 +77,12 @@ pub struct StopArgs {
     /// The containers to stop, by name or (short) ID
     #[arg(value_name = "CONTAINER")]
     containers: Vec<String>,
+    /// Read the container ID from the file
+    #[arg(long, value_name = "FILE")]
+    cidfile: Vec<String>,
+    /// Filter output based on conditions given
+    #[arg(short, long, value_name = "FILTER")]
+    filter: Vec<String>,
 }
 
 #[derive(clap::Args)]
@@ -94,39 +99,23 @@ pub struct KillArgs {
     /// The containers to signal, by name or (short) ID
     #[arg(value_name = "CONTAINER")]
     containers: Vec<String>,
+    /// Read the container ID from the file
+    #[arg(long, value_name = "FILE")]
+    cidfile: Vec<String>,
 }
 
 #[derive(clap::Args)]
 pub struct WaitArgs {
-    /// Condition to wait on (stopped or exited: the container has run and exited)
-    #[arg(long, default_value = "stopped", value_parser = ["stopped", "exited"])]
-    condition: String,
+    /// Condition to wait on
+    #[arg(long, value_name = "STRINGS", value_delimiter = ',')]
+    condition: Vec<String>,
+    /// Time Interval to wait before polling for completion
+    #[arg(short, long, default_value = "250ms", value_name = "STRING")]
+    interval: String,
     /// Act on the latest container berth is aware of
     #[arg(short, long)]
     latest: bool,
     /// The containers to wait for, by name or (short) ID
-    #[arg(value_name = "CONTAINER")]
-    containers: Vec<String>,
-}
-
-#[derive(clap::Args)]
-pub struct LogsArgs {
-    /// Follow log output
-    #[arg(short, long)]
-    follow: bool,
-    /// Act on the latest container berth is aware of
-    #[arg(short, long)]
-    latest: bool,
-    /// Output the container name in the log
-    #[arg(short, long)]
-    names: bool,
-    /// Output the specified number of LINES at the end of the logs (-1: all)
-    #[arg(long, default_value_t = -1, allow_negative_numbers = true, value_name = "LINES")]
-    tail: i64,
-    /// Output the timestamps in the log
-    #[arg(short, long)]
-    timestamps: bool,
-    /// The containers whose logs to show, by name or (short) ID
     #[arg(value_name = "CONTAINER")]
     containers: Vec<String>,
 }
@@ -136,7 +125,13 @@ pub(super) type All = (bool, fn(&Container) -> bool);
 
 /// The containers a command acts on: those named, the latest (`-l`), or
 /// with `--all` those it keeps. podman's words when none is given.
-fn targets(engine: &Engine, names: &[String], latest: bool, all: Option<All>, missing: &str) -> Result<Vec<String>> {
+pub(super) fn targets(
+    engine: &Engine,
+    names: &[String],
+    latest: bool,
+    all: Option<All>,
+    missing: &str,
+) -> Result<Vec<String>> {
     targets_or(engine, names, latest, all, missing, "--all and containers cannot be used together")
 }
 
@@ -300,13 +295,20 @@ pub fn attach(engine: &Engine, a: &AttachArgs) -> Result<u8> {
 }
 
 pub fn stop(engine: &Engine, a: &StopArgs) -> Result<u8> {
-    let inputs = targets(
-        engine,
-        &a.containers,
-        a.latest,
-        Some((a.all, |c| c.state.is_live())),
-        "you must provide at least one name or id",
-    )?;
+    let selection =
+        Selection { names: &a.containers, all: a.all, latest: a.latest, cidfiles: &a.cidfile, filters: &a.filter };
+    selection.check_exclusive()?;
+    let inputs = if selection.wanted() {
+        selection.resolve(engine)?
+    } else {
+        targets(
+            engine,
+            &a.containers,
+            a.latest,
+            Some((a.all, |c| c.state.is_live())),
+            "you must provide at least one name or id",
+        )?
+    };
     each(&inputs, a.ignore, |input| {
         let c = engine.container(input)?;
         engine.stop_container(&c, a.time.map_or(c.stop_timeout(), Duration::from_secs))?;
@@ -317,13 +319,20 @@ pub fn stop(engine: &Engine, a: &StopArgs) -> Result<u8> {
 pub fn kill(engine: &Engine, a: &KillArgs) -> Result<u8> {
     let sig = engine::containers::parse_signal(&a.signal)
         .ok_or_else(|| CliError::new(format!("invalid signal: {}", a.signal)))?;
-    let inputs = targets(
-        engine,
-        &a.containers,
-        a.latest,
-        Some((a.all, |c| c.state.is_live())),
-        "you must provide at least one name or id",
-    )?;
+    let selection =
+        Selection { names: &a.containers, all: a.all, latest: a.latest, cidfiles: &a.cidfile, filters: &[] };
+    selection.check_exclusive()?;
+    let inputs = if selection.wanted() {
+        selection.resolve(engine)?
+    } else {
+        targets(
+            engine,
+            &a.containers,
+            a.latest,
+            Some((a.all, |c| c.state.is_live())),
+            "you must provide at least one name or id",
+        )?
+    };
     each(&inputs, false, |input| {
         let c = engine.container(input)?;
         engine.kill_container(&c, sig)?;
@@ -332,106 +341,11 @@ pub fn kill(engine: &Engine, a: &KillArgs) -> Result<u8> {
 }
 
 pub fn wait(engine: &Engine, a: &WaitArgs) -> Result<u8> {
-    let _ = &a.condition;
+    let conditions = super::wait::Conditions::parse(&a.condition, &a.interval)?;
     let inputs =
         targets(engine, &a.containers, a.latest, None, "\"berth wait\" requires a name, id, or the \"--latest\" flag")?;
     each(&inputs, false, |input| {
         let c = engine.container(input)?;
-        Ok(Some(engine.wait_exited(&c)?.to_string()))
+        Ok(Some(conditions.wait(engine, &c)?.to_string()))
     })
-}
-
-pub fn logs(engine: &Engine, a: &LogsArgs) -> Result<u8> {
-    let inputs = targets(engine, &a.containers, a.latest, None, "specify at least one container name or ID to log")?;
-    let several = inputs.len() > 1;
-    for input in &inputs {
-        let c = engine.container(input)?;
-        let prefix = if a.names || several {
-            format!("{} ", if a.names { &c.name } else { c.short_id() })
-        } else {
-            String::new()
-        };
-        let (entries, total) = tail_of(engine, &c, a.tail)?;
-        for e in &entries {
-            show_entry(e, &prefix, a.timestamps)?;
-        }
-        if a.follow {
-            // Read again from the start, past what was shown (or left out).
-            let mut skip = total;
-            engine.read_log(&c, true, |e| {
-                if skip > 0 {
-                    skip -= 1;
-                    return Ok(());
-                }
-                show_entry(e, &prefix, a.timestamps).map_err(|e| engine::Error::new(e.to_string()))
-            })?;
-        }
-    }
-    Ok(0)
-}
-
-/// The log's entries, only the last `tail` lines when it is not negative,
-/// and how many entries the log had.
-fn tail_of(engine: &Engine, c: &Container, tail: i64) -> Result<(Vec<Entry>, usize)> {
-    let mut all = Vec::new();
-    engine.read_log(c, false, |e| {
-        all.push(e.clone());
-        Ok(())
-    })?;
-    let total = all.len();
-    if let Ok(n) = usize::try_from(tail) {
-        all.drain(..last_lines_start(&all, n));
-    }
-    Ok((all, total))
-}
-
-/// Where the last `n` lines of `entries` start. A line is its partial
-/// entries and the full one that ends it (or, last, partial entries alone).
-fn last_lines_start(entries: &[Entry], n: usize) -> usize {
-    let ends: Vec<usize> = entries.iter().enumerate().filter(|(_, e)| !e.partial).map(|(i, _)| i + 1).collect();
-    let trailing = ends.last().copied().unwrap_or(0) < entries.len();
-    let full_lines = n.saturating_sub(usize::from(trailing));
-    match n {
-        0 => entries.len(),
-        _ if full_lines >= ends.len() => 0,
-        _ => ends[ends.len() - full_lines - 1],
-    }
-}
-
-/// One entry as podman prints it: stdout's to our stdout, stderr's to our
-/// stderr; with `-t` its time (Go's RFC 3339, UTC) first.
-fn show_entry(e: &Entry, prefix: &str, timestamps: bool) -> Result<()> {
-    let mut line = prefix.as_bytes().to_vec();
-    if timestamps {
-        line.extend_from_slice(crate::format::rfc3339_nanos(e.when()).as_bytes());
-        line.push(b' ');
-    }
-    line.extend_from_slice(&e.text);
-    if !e.partial {
-        line.push(b'\n');
-    }
-    let res = match e.stream {
-        Stream::Stdout => std::io::stdout().lock().write_all(&line).and_then(|()| std::io::stdout().flush()),
-        Stream::Stderr => std::io::stderr().lock().write_all(&line),
-    };
-    res.map_err(|e| CliError::new(format!("writing output: {e}")))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn tail_counts_lines_not_entries() {
-        let e = |partial: bool| Entry { time: String::new(), stream: Stream::Stdout, partial, text: Vec::new() };
-        // "a", "b" + "c" (one line in two entries), then "d" with no newline.
-        let log = [e(false), e(true), e(false), e(true)];
-        assert_eq!(last_lines_start(&log, 0), 4);
-        assert_eq!(last_lines_start(&log, 1), 3);
-        assert_eq!(last_lines_start(&log, 2), 1);
-        assert_eq!(last_lines_start(&log, 3), 0);
-        assert_eq!(last_lines_start(&log, 9), 0);
-        assert_eq!(last_lines_start(&log[..3], 1), 1);
-        assert_eq!(last_lines_start(&[], 1), 0);
-    }
 }

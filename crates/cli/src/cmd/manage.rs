@@ -64,7 +64,7 @@ pub fn prune(engine: &Engine, a: &PruneArgs) -> Result<u8> {
         return Ok(0);
     }
     let mut first: Option<CliError> = None;
-    for c in engine.containers()? {
+    for c in engine::containers::dependents_first(engine.containers()?) {
         if c.state.is_live() || !filters.iter().all(|f| f.keeps(&c)) {
             continue;
         }
@@ -145,7 +145,7 @@ fn until(text: &str) -> Result<SystemTime> {
 
 /// Go's `time.ParseDuration` for what it accepts without a sign: numbers
 /// (with fractions) each followed by a unit (h, m, s, ms, us, µs, ns).
-fn go_duration(text: &str) -> Option<Duration> {
+pub(super) fn go_duration(text: &str) -> Option<Duration> {
     let mut rest = text;
     let mut total = 0f64;
     if rest.is_empty() {

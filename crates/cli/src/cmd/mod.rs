@@ -2,20 +2,30 @@
 //! beyond turning arguments into `engine` calls and results into output.
 
 pub mod archive;
+pub mod commit;
 pub mod container_inspect;
 pub mod containers;
 pub mod control;
+pub mod cp;
 pub mod exec;
+pub mod filesystem;
+pub mod health;
 pub mod info;
 pub mod inspect;
+pub mod isolation;
 pub mod list;
+pub mod logs;
 pub mod manage;
 pub mod names;
 pub mod pause;
+pub mod ps_filter;
 pub mod registry;
 pub mod restart;
+pub mod selection;
+pub mod stats;
 pub mod top;
 pub mod volumes;
+pub mod wait;
 
 use std::io::Write;
 

@@ -162,8 +162,17 @@ pub fn ls(engine: &Engine, a: &LsArgs) -> Result<u8> {
     }
     let rows: Vec<Value> = list.iter().map(|v| summary(engine, v)).collect();
     if a.format.as_deref().is_some_and(format::is_json) {
-        let text = serde_json::to_string_pretty(&rows).map_err(|e| CliError::new(e.to_string()))?;
-        return out(&format!("{text}\n")).map(|()| 0);
+        // podman's VolumeConfigResponse: these two are omitempty.
+        let rows: Vec<Value> = rows
+            .into_iter()
+            .map(|mut r| {
+                if let Some(o) = r.as_object_mut() {
+                    o.retain(|k, v| !(matches!(k.as_str(), "NeedsCopyUp" | "NeedsChown") && *v == Value::Bool(false)));
+                }
+                r
+            })
+            .collect();
+        return out(&format!("{}\n", crate::jsoniter::pretty(&Value::Array(rows), "  "))).map(|()| 0);
     }
     let template = match (&a.format, a.quiet) {
         (Some(f), _) => f.clone(),

@@ -155,6 +155,12 @@ pub fn busybox_layer() -> &'static Vec<u8> {
 /// Write an oci-archive of an image made of `layers` (uncompressed) named
 /// `name`; returns the image ID (config digest hex).
 pub fn write_oci_archive(out: &Path, name: Option<&str>, layers: &[&[u8]], labels: serde_json::Value) -> String {
+    write_oci_archive_config(out, name, layers, json!({"Cmd": ["sh"], "Env": ["PATH=/bin"], "Labels": labels}))
+}
+
+/// [`write_oci_archive`] with the image config's `config` object given
+/// whole (a HEALTHCHECK, a STOPSIGNAL...).
+pub fn write_oci_archive_config(out: &Path, name: Option<&str>, layers: &[&[u8]], config: serde_json::Value) -> String {
     let diff_ids: Vec<String> = layers.iter().map(|l| Digest::of_bytes(l).to_string()).collect();
     let history: Vec<_> = (0..layers.len())
         .map(|i| json!({"created": "2024-01-02T03:04:05Z", "created_by": format!("/bin/sh -c #(nop) layer {i}")}))
@@ -163,7 +169,7 @@ pub fn write_oci_archive(out: &Path, name: Option<&str>, layers: &[&[u8]], label
         "created": "2024-01-02T03:04:05Z",
         "architecture": "amd64",
         "os": "linux",
-        "config": {"Cmd": ["sh"], "Env": ["PATH=/bin"], "Labels": labels},
+        "config": config,
         "rootfs": {"type": "layers", "diff_ids": diff_ids},
         "history": history,
     });

@@ -2,12 +2,10 @@
 //! wait for its exit, read its log. Whoever started it (its monitor, or an
 //! attached `run`) records the exit; these wait for that record.
 
-use std::io::{self, Read as _};
 use std::time::{Duration, Instant};
 
 use sys::signal::Signal;
 
-use super::logfile::Entry;
 use super::{Container, State};
 use crate::error::{Error, Result};
 use crate::Engine;
@@ -86,55 +84,6 @@ impl Engine {
                 return Err(Error::new(format!("container {id} stopped, but its exit was not recorded")));
             }
             std::thread::sleep(POLL);
-        }
-    }
-
-    /// Every entry of container `c`'s log, in order, to `each`; with
-    /// `follow`, also those written later, until the container no longer
-    /// runs. A container that never logged (created only, or attached
-    /// runs, which print rather than log) has an empty log.
-    pub fn read_log(&self, c: &Container, follow: bool, mut each: impl FnMut(&Entry) -> Result<()>) -> Result<()> {
-        let path = self.log_path(&c.id);
-        let mut file = match std::fs::File::open(&path) {
-            Ok(f) => Some(f),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => None,
-            Err(e) => return Err(Error::caused(format_args!("opening {}", path.display()), e)),
-        };
-        let mut pending: Vec<u8> = Vec::new();
-        let mut buf = vec![0u8; 64 << 10];
-        loop {
-            // Whether it still runs, asked before reading: what it wrote up
-            // to its exit is then in the file when we read it.
-            let running = follow && self.container(&c.id).is_ok_and(|r| r.state.is_live());
-            if file.is_none() && follow {
-                file = std::fs::File::open(&path).ok();
-            }
-            if let Some(f) = file.as_mut() {
-                loop {
-                    let n = match f.read(&mut buf) {
-                        Ok(n) => n,
-                        Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                        Err(e) => return Err(Error::caused(format_args!("reading {}", path.display()), e)),
-                    };
-                    if n == 0 {
-                        break;
-                    }
-                    pending.extend_from_slice(&buf[..n]);
-                    // Complete lines only: the writer may be mid-line.
-                    if let Some(end) = pending.iter().rposition(|b| *b == b'\n') {
-                        for line in pending[..end].split(|b| *b == b'\n') {
-                            if let Some(e) = Entry::parse(line) {
-                                each(&e)?;
-                            }
-                        }
-                        pending.drain(..=end);
-                    }
-                }
-            }
-            if !running {
-                return Ok(());
-            }
-            std::thread::sleep(Duration::from_millis(50));
         }
     }
 }

@@ -247,6 +247,11 @@ mod tests {
             stop_signal: None,
             stop_timeout: None,
             labels: Default::default(),
+            log: Default::default(),
+            healthcheck: None,
+            init_path: None,
+            health_status: None,
+            isolation: Default::default(),
             version: 0,
             oci_runtime: None,
         }

@@ -36,8 +36,9 @@ pub(super) fn write(dir: &Path, hostname: &str, name: &str) -> Result<Vec<Bind>>
         ("/etc/hostname", "hostname", hostname.to_string()),
         ("/etc/hosts", "hosts", hosts(&read_host_file("/etc/hosts")?, internal, hostname, name)),
         ("/etc/resolv.conf", "resolv.conf", resolv_conf(&host_resolv_conf()?)),
-        // podman fills it in only for --privileged containers (which berth
-        // has not): its presence says "in a container".
+        // podman fills it in only for --privileged containers (create
+        // writes that over this, `isolation::containerenv`): its presence
+        // says "in a container".
         ("/run/.containerenv", ".containerenv", String::new()),
     ];
     let mut binds = Vec::new();
@@ -87,12 +88,30 @@ fn hosts(base: &str, host_internal: Option<IpAddr>, hostname: &str, name: &str) 
     ];
     for (ip, names) in ours {
         let Some(ip) = ip else { continue };
-        let free: Vec<&str> = names.iter().copied().filter(|n| !taken.contains(n)).collect();
+        let free: Vec<&str> = names.iter().copied().filter(|n| !n.is_empty() && !taken.contains(n)).collect();
         if !free.is_empty() {
             out.push_str(&format!("{ip}\t{}\n", free.join(" ")));
         }
     }
     out
+}
+
+/// For a container in the host's network namespace, as podman writes
+/// them: /etc/hosts without the container's own names (its hostname is
+/// the host's, or resolves through the host's files), and every nameserver
+/// of the host's, loopback ones included (they are reachable there).
+pub(super) fn rewrite_for_host_network(dir: &Path) -> Result<()> {
+    let internal = host_containers_internal(&host_addresses()?);
+    let files = [
+        ("hosts", hosts(&read_host_file("/etc/hosts")?, internal, "", "")),
+        ("resolv.conf", resolv_conf_from(&host_resolv_conf()?)),
+    ];
+    for (file, content) in files {
+        let path = dir.join(file);
+        sys::fs::write_atomic(&path, content.as_bytes(), 0o644, Durability::Durable)
+            .ctx(|| format!("writing {}", path.display()))?;
+    }
+    Ok(())
 }
 
 fn host_addresses() -> Result<Vec<IpAddr>> {
@@ -144,7 +163,13 @@ const FALLBACK_NAMESERVERS: [&str; 2] = ["8.8.8.8", "8.8.4.4"];
 /// Google's), its last `search` and `options` lines; nothing else.
 fn resolv_conf(host: &str) -> String {
     let kept: Vec<&str> = host.split('\n').filter(|l| !unreachable_nameserver(l)).collect();
-    let kept = kept.join("\n");
+    resolv_conf_from(&kept.join("\n"))
+}
+
+/// resolv.conf from the host's lines `kept`: its last search and options
+/// lines, its nameservers or podman's fallback ones.
+fn resolv_conf_from(kept: &str) -> String {
+    let kept = kept.to_string();
     let mut servers = nameservers(&kept);
     if servers.is_empty() {
         servers = FALLBACK_NAMESERVERS.to_vec();

@@ -161,7 +161,7 @@ impl Engine {
         0
     }
 
-    fn exec_options(
+    pub(super) fn exec_options(
         &self,
         c: &Container,
         process: oci_spec::runtime::Process,
@@ -197,7 +197,7 @@ impl Engine {
     /// The process to run: the container's own (config.json), with the
     /// exec's command, environment, working directory, user, capabilities
     /// and terminal, as podman's `prepareProcessExec` makes it.
-    fn exec_process(&self, c: &Container, spec: &ExecSpec) -> Result<oci_spec::runtime::Process> {
+    pub(super) fn exec_process(&self, c: &Container, spec: &ExecSpec) -> Result<oci_spec::runtime::Process> {
         let path = self.bundle_dir(&c.id).join("config.json");
         let text = std::fs::read(&path).ctx(|| format!("reading {}", path.display()))?;
         let config: Value = serde_json::from_slice(&text).ctx(|| format!("decoding {}", path.display()))?;
@@ -260,7 +260,7 @@ impl Engine {
 
 /// Every capability the runtime can give here, by the names config.json
 /// knows.
-fn privileged_capabilities() -> Result<Vec<String>> {
+pub(super) fn privileged_capabilities() -> Result<Vec<String>> {
     let all = runtime::process::available_capabilities()?;
     // A capability of a newer kernel than oci-spec knows cannot be written.
     Ok(all.into_iter().filter(|c| serde_json::from_value::<oci_spec::runtime::Capability>(json!(c)).is_ok()).collect())
@@ -268,7 +268,7 @@ fn privileged_capabilities() -> Result<Vec<String>> {
 
 /// A runtime error, as podman words an exec that could not start: the
 /// runtime's reason, then what podman makes of it.
-fn exec_error(e: runtime::Error) -> Error {
+pub(super) fn exec_error(e: runtime::Error) -> Error {
     let mut e = Error::from(e);
     match e.kind {
         ErrorKind::CommandNotFound => e.msg.push_str(": OCI runtime attempted to invoke a command that was not found"),

@@ -21,6 +21,7 @@ pub struct Details {
     /// `<root>/container-data/<id>`: config.json, the log.
     pub data_dir: PathBuf,
     pub config_path: PathBuf,
+    /// Its log file (empty with the `none` log driver).
     pub log_path: PathBuf,
     /// The storage driver (`overlay`, `vfs`).
     pub driver: String,
@@ -33,6 +34,8 @@ pub struct Details {
     pub size: Option<(u64, u64)>,
     /// Where each of its volumes is on the host, by name.
     pub volume_paths: std::collections::BTreeMap<String, PathBuf>,
+    /// Its health as last recorded, when it has a healthcheck.
+    pub health: Option<super::health::HealthState>,
 }
 
 impl Engine {
@@ -67,8 +70,9 @@ impl Engine {
             .filter_map(|n| self.volume(n).ok().map(|v| (v.name.clone(), v.data(&self.root))))
             .collect();
         Ok(Details {
+            health: self.health(&c),
             volume_paths,
-            log_path: self.log_path(&c.id),
+            log_path: self.log_file(&c).unwrap_or_default(),
             driver: layers.driver_name().to_string(),
             image_digest: image.map(|i| i.top.to_string()),
             cgroup_path,
@@ -82,7 +86,7 @@ impl Engine {
 
     /// The bytes of the files container `c` added or changed (what a
     /// commit would hold); 0 for a container without a filesystem.
-    fn changes_size(&self, c: &Container) -> Result<u64> {
+    pub(super) fn changes_size(&self, c: &Container) -> Result<u64> {
         if c.state == State::Configured {
             return Ok(0);
         }

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant, SystemTime};
 use sys::fs::Durability;
 
 use super::db::Db;
+use super::health::HealthConfig;
 use super::lock::ContainerLock;
 use super::{change, etc_files, naming, spec, Container, CreateSpec, State};
 use crate::error::{Context as _, Error, Result};
@@ -29,12 +30,14 @@ impl Engine {
         };
         let (entrypoint, command) = command_line(spec, &strings("Entrypoint"), &strings("Cmd"))?;
         let args: Vec<String> = entrypoint.iter().chain(&command).cloned().collect();
-        let env = spec::merge_env(&strings("Env"), &spec.env);
+        // `--env-host`: ours under the image's (podman's order).
+        let env = spec::merge_env(&spec::merge_env(&spec.isolation.host_env, &strings("Env")), &spec.env);
         let image_user = cfg.get("User").and_then(|v| v.as_str()).unwrap_or("");
         let user = spec.user.clone().unwrap_or_else(|| image_user.to_string());
         // Before anything is recorded: bad values leave nothing behind.
         let spec_limits = &spec.limits;
         spec_limits.validate()?;
+        spec.log.validate()?;
         if spec.auto_remove && spec.restart != super::restart::RestartPolicy::No {
             return Err(Error::new(
                 "the --rm option conflicts with --restart, when the restartPolicy is not \"\" and \"no\"",
@@ -44,6 +47,14 @@ impl Engine {
             naming::validate(n)?;
         }
         let caps = spec::capabilities(&spec.cap_add, &spec.cap_drop)?;
+        if let Some(p) = &spec.init_path {
+            super::init::check(p)?;
+        }
+        let healthcheck =
+            spec.healthcheck.clone().or_else(|| cfg.get("Healthcheck").and_then(HealthConfig::from_image));
+        spec.isolation.validate(spec.hostname.is_some(), spec.shm_size.is_some())?;
+        let mut isolation = spec.isolation.clone();
+        self.resolve_isolation(&mut isolation)?;
         let stop_signal = spec
             .stop_signal
             .clone()
@@ -96,12 +107,17 @@ impl Engine {
             mounts: Vec::new(),
             stop_signal: stop_signal.clone(),
             stop_timeout: spec.stop_timeout,
+            log: spec.log.clone(),
+            isolation,
             labels: image
                 .labels()
                 .into_iter()
                 .filter_map(|(k, v)| Some((k, v.as_str()?.to_string())))
                 .chain(spec.labels.iter().cloned())
                 .collect(),
+            healthcheck,
+            init_path: spec.init_path.clone(),
+            health_status: None,
             version: 0,
             oci_runtime: spec.oci_runtime.clone(),
         };
@@ -133,10 +149,23 @@ impl Engine {
         let made = (|| {
             let rootfs = layers.create_container_fs(&id, &image.chain_ids())?;
             let workdir = cfg.get("WorkingDir").and_then(|v| v.as_str()).unwrap_or("");
-            let hostname = spec.hostname.clone().unwrap_or_else(|| c.short_id().to_string());
+            let hostname = spec
+                .hostname
+                .clone()
+                .or_else(|| self.shared_hostname(&c.isolation))
+                .unwrap_or_else(|| c.short_id().to_string());
             let dir = self.bundle_dir(&id);
             sys::fs::create_private_dir(&dir, super::PRIVATE).ctx(|| format!("creating {}", dir.display()))?;
             let binds = etc_files::write(&dir, &hostname, &c.name)?;
+            if c.isolation.network == super::isolation::NsMode::Host {
+                etc_files::rewrite_for_host_network(&dir)?;
+            }
+            if c.isolation.privileged {
+                let env = dir.join(".containerenv");
+                let text = super::isolation::containerenv(&c);
+                sys::fs::write_atomic(&env, text.as_bytes(), 0o644, Durability::Durable)
+                    .ctx(|| format!("writing {}", env.display()))?;
+            }
             let p = spec::ProcessSpec {
                 args: &args,
                 env: &env,
@@ -150,19 +179,37 @@ impl Engine {
                 read_only: spec.read_only,
                 annotations: &spec.annotations,
             };
-            let config = spec::generate(&id, &rootfs, &p);
+            // Limits first: they write linux.resources whole, and the
+            // isolation adds device rules to it.
+            let config = spec::generate(&id, &rootfs, &p).and_then(|mut config| {
+                spec_limits.apply(&mut config)?;
+                c.isolation.apply(&id, &mut config, &rootfs, spec.read_only)?;
+                Ok(config)
+            });
             let copied = self.copy_up(&rootfs, &c.mounts);
             // Mounted only while it runs.
             layers.unmount(&id)?;
             copied?;
             let mut config = config?;
+            if let Some(p) = &spec.init_path {
+                super::init::apply(&mut config, p);
+            }
+            // `U` volumes go to the user the process runs as.
+            let owner = |k: &str| {
+                config
+                    .pointer(&format!("/process/user/{k}"))
+                    .and_then(|v| v.as_u64())
+                    .and_then(|v| u32::try_from(v).ok())
+            };
+            let (uid, gid) = (owner("uid").unwrap_or(0), owner("gid").unwrap_or(0));
+            self.chown_volumes(&c.mounts, uid, gid)?;
             if spec.oci_runtime.is_some() {
                 config["ociVersion"] = super::external::EXTERNAL_OCI_VERSION.into();
             }
-            spec_limits.apply(&mut config)?;
             if let Some(list) = config["mounts"].as_array_mut() {
                 list.extend(self.oci_mounts(&c.mounts)?);
             }
+            super::chown_volume::tmpfs_owner(&mut config, uid, gid);
             let bytes = serde_json::to_vec_pretty(&config).ctx(|| "encoding config.json".into())?;
             let config = dir.join("config.json");
             sys::fs::write_atomic(&config, &bytes, 0o600, Durability::Durable)
@@ -214,6 +261,7 @@ impl Engine {
     /// A running container is stopped as `podman rm -f` does: SIGTERM, then
     /// SIGKILL if it still runs after `stop_timeout` (at once for zero).
     pub fn remove_container(&self, c: &Container, force: bool, stop_timeout: Duration, volumes: bool) -> Result<()> {
+        self.check_no_dependents(c)?;
         let lock = self.lock_container(&c.id)?;
         let db = self.db()?;
         match db.get(&c.id)? {
@@ -253,6 +301,7 @@ impl Engine {
         }
         // A monitor may still hold it (it is about to find the record gone).
         let _ = fs::remove_file(self.monitor_lock_path(&c.id));
+        self.remove_health(&c.id);
         lock.remove();
         Ok(())
     }

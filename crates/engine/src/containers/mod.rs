@@ -8,15 +8,26 @@
 
 pub mod attach;
 pub mod attached;
+mod chown_volume;
+mod commit;
 mod control;
+mod copy;
+pub mod cp;
 mod db;
 mod etc_files;
 mod exec;
 mod external;
+pub mod filesystem;
+pub mod health;
+mod init;
 mod inspect;
+pub mod isolation;
+mod joins;
 mod lifecycle;
 mod lock;
+pub mod logconfig;
 pub mod logfile;
+mod logread;
 mod loopback;
 mod monitor;
 pub mod mounts;
@@ -25,10 +36,14 @@ mod pause;
 mod rename;
 pub mod resources;
 pub mod restart;
+mod rootfs;
 pub mod seccomp;
+mod seccomp_file;
+mod shm_share;
 pub mod spec;
 mod stdio;
 mod top;
+mod usage;
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -38,11 +53,18 @@ use std::time::{Duration, Instant, SystemTime};
 
 use serde::{Deserialize, Serialize};
 
+pub use self::commit::CommitSpec;
+pub use self::cp::{CpEnd, CpOptions};
 pub use self::exec::ExecSpec;
 pub use self::external::{find_runtime, OciRuntime};
+pub use self::init::INIT_DEST;
 pub use self::inspect::Details;
+pub use self::joins::dependents_first;
+pub use self::logread::LogReader;
 pub use self::naming::new_id;
+pub use self::rootfs::ContainerRoot;
 pub use self::top::Process;
+pub use self::usage::Usage;
 pub use runtime::OCI_VERSION;
 /// Every signal to its default action, none blocked (for a front end that
 /// ends itself by a signal, whatever it inherited).
@@ -68,6 +90,8 @@ pub enum State {
     /// Running, its processes frozen (`pause`).
     Paused,
     Exited,
+    /// Ready to start, its storage mounted (`init`; podman's "initialized").
+    Initialized,
 }
 
 impl State {
@@ -78,6 +102,7 @@ impl State {
             State::Running => "running",
             State::Paused => "paused",
             State::Exited => "exited",
+            State::Initialized => "initialized",
         }
     }
 
@@ -161,6 +186,23 @@ pub struct Container {
     /// Seconds `stop` and `rm -f` wait for it before SIGKILL (`--stop-timeout`).
     #[serde(default)]
     pub stop_timeout: Option<u64>,
+    /// How its output is logged (`--log-driver`, `--log-opt`).
+    #[serde(default)]
+    pub log: logconfig::LogConfig,
+    /// Its healthcheck (`--health-*`, the image's HEALTHCHECK); `NONE`
+    /// as its test when disabled.
+    #[serde(default)]
+    pub healthcheck: Option<health::HealthConfig>,
+    /// With `--init`: the init binary bound at /run/berth-init as its PID 1.
+    #[serde(default)]
+    pub init_path: Option<PathBuf>,
+    /// Its health's status word while it runs (`healthy`...), read from
+    /// the monitor's record of it, not stored here.
+    #[serde(skip)]
+    pub health_status: Option<String>,
+    /// Privileges, devices, groups and namespaces (`isolation.rs`).
+    #[serde(default)]
+    pub isolation: isolation::Isolation,
     /// The record's version in the database, for compare-and-swap updates.
     #[serde(skip)]
     pub(crate) version: i64,
@@ -223,6 +265,16 @@ pub struct CreateSpec {
     pub create_command: Vec<String>,
     /// Run it with this OCI runtime (`--runtime`) instead of the in-process one.
     pub oci_runtime: Option<OciRuntime>,
+    /// `--log-driver`, `--log-opt`.
+    pub log: logconfig::LogConfig,
+    /// `--health-*` (`HealthConfig::none()` for `--no-healthcheck`); the
+    /// image's HEALTHCHECK without.
+    pub healthcheck: Option<health::HealthConfig>,
+    /// `--init`: this init binary (berth's own unless `--init-path`) runs
+    /// as the container's PID 1.
+    pub init_path: Option<PathBuf>,
+    /// Privileges, devices, groups, namespaces, `--env-host`, `--read-only-tmpfs`.
+    pub isolation: isolation::Isolation,
 }
 
 impl Engine {
@@ -250,6 +302,9 @@ impl Engine {
         let mut all = Vec::new();
         for c in db.all()? {
             all.extend(self.refresh(&db, c)?);
+        }
+        for c in &mut all {
+            c.health_status = self.health_status(c);
         }
         Ok(all)
     }
@@ -289,7 +344,7 @@ impl Engine {
             }
         }
         let mut removed = Vec::new();
-        for c in &users {
+        for c in &dependents_first(users) {
             self.remove_container(c, true, DEFAULT_STOP_TIMEOUT, false)?;
             removed.push(c.id.clone());
         }

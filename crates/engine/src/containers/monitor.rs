@@ -31,6 +31,7 @@ use sys::process::Forked;
 
 use super::attach::{self, Frame, MAX_FRAME};
 use super::lock::ContainerLock;
+use super::logconfig::LogDriver;
 use super::logfile::{LogWriter, Stream};
 use super::{change, wait_single_threaded, Container, State};
 use crate::error::{Context as _, Error, ErrorKind, Result};
@@ -66,6 +67,8 @@ impl Engine {
         } else {
             (None, None)
         };
+        // Before its lock: starting them takes theirs.
+        self.start_dependencies(c)?;
         let lock = self.lock_container(&c.id)?;
         {
             // Not open across the fork: an SQLite connection must not be used
@@ -73,7 +76,7 @@ impl Engine {
             let db = self.db()?;
             *c = db.get(&c.id)?.ok_or_else(|| Error::not_found(format!("container {} was removed", c.name)))?;
         }
-        if !matches!(c.state, State::Created | State::Exited) {
+        if !matches!(c.state, State::Created | State::Exited | State::Initialized) {
             return Err(Error::new(format!(
                 "container {} is {}: only created or exited containers can start",
                 c.name,
@@ -145,8 +148,13 @@ impl Engine {
         self.runroot.join("locks").join(format!("{id}.monitor"))
     }
 
-    pub(super) fn log_path(&self, id: &str) -> PathBuf {
-        self.bundle_dir(id).join(LOG_FILE)
+    /// Where container `c` logs: its `path=`, else `ctr.log` in its data
+    /// directory; `None` with the `none` driver.
+    pub fn log_file(&self, c: &Container) -> Option<PathBuf> {
+        match c.log.driver {
+            LogDriver::None => None,
+            _ => Some(c.log.path.clone().unwrap_or_else(|| self.bundle_dir(&c.id).join(LOG_FILE))),
+        }
     }
 
     /// The monitor process's life; returns its exit code.
@@ -189,7 +197,7 @@ impl Engine {
         drop(report);
         running.clients.extend(first_client);
         loop {
-            let (code, started_at, clients) = running.serve();
+            let (code, started_at, clients) = running.serve(self);
             let _ = std::fs::remove_file(self.attach_dir().join(&c.id));
             // Before `finish_locked` deletes its cgroup.
             let oom = self.container_oom_killed(&c.id);
@@ -275,14 +283,27 @@ impl Engine {
         restarting: bool,
     ) -> Result<Running> {
         use runtime::container::{self as rt, CreateOptions};
-        let log = LogWriter::open(&self.log_path(&c.id)).ctx(|| format!("opening the log of {}", c.id))?;
+        let log = match self.log_file(c) {
+            Some(path) => {
+                Some(LogWriter::open(&path, &c.log).ctx(|| format!("opening the log file {}", path.display()))?)
+            }
+            None => None,
+        };
+        // The namespaces of the containers it joins, as they are now.
+        self.write_namespace_paths(c)?;
         let (stdio, outputs, keep_stdin) = container_stdio(c.terminal, c.interactive)?;
         // Last before the runtime: from here on `finish_locked` unmounts.
         self.layers()?.mount(&c.id)?;
+        if c.state == State::Initialized {
+            self.drop_init_mount(&c.id)?;
+        }
         let root = self.runtime_root();
         let dir = self.attach_dir();
         sys::fs::create_private_dir(&dir, 0o700).ctx(|| format!("creating {}", dir.display()))?;
         let listener = attach::listen(&dir, &c.id).ctx(|| format!("listening on {}", dir.join(&c.id).display()))?;
+        // `starting` again before anyone can see it running.
+        self.reset_health(c)?;
+        let shm = self.attach_joined_shm(c)?;
         let (pid, master) = match &c.oci_runtime {
             Some(ext) => self.ext_create(c, ext, stdio)?,
             None => {
@@ -309,6 +330,7 @@ impl Engine {
                 (created.state.pid, created.terminal)
             }
         };
+        drop(shm);
         super::loopback::bring_up(pid)?;
         let started_at = SystemTime::now();
         let monitor = rustix::process::getpid().as_raw_nonzero().get();
@@ -341,7 +363,18 @@ impl Engine {
             outputs.push((Stream::Stdout, master));
         }
         let outputs = outputs.into_iter().map(|(s, fd)| (s, Some(fd))).collect();
-        Ok(Running { pid, started_at, outputs, stdin, terminal, log, listener: Some(listener), clients: Vec::new() })
+        let health = super::health::Schedule::new(c);
+        Ok(Running {
+            pid,
+            started_at,
+            outputs,
+            stdin,
+            terminal,
+            log,
+            listener: Some(listener),
+            clients: Vec::new(),
+            health,
+        })
     }
 }
 
@@ -360,10 +393,13 @@ struct Running {
     stdin: Option<OwnedFd>,
     /// Its terminal's master (`-t`), for resizing.
     terminal: Option<OwnedFd>,
-    log: LogWriter,
+    /// `None` with the `none` log driver.
+    log: Option<LogWriter>,
     /// The attach socket (`<runroot>/attach/<id>`).
     listener: Option<OwnedFd>,
     clients: Vec<OwnedFd>,
+    /// Its healthcheck, when it runs on an interval (`health.rs`).
+    health: Option<super::health::Schedule>,
 }
 
 /// What a poll found ready.
@@ -373,13 +409,15 @@ enum Ready {
     Listener,
     Client(usize),
     Exited,
+    /// The healthcheck's checker exited.
+    Checked,
 }
 
 impl Running {
     /// Log its output and serve attached clients until it exits: its exit
     /// code (128 + signal if killed), when it started, and the clients
     /// still connected (to tell them the exit once it is recorded).
-    fn serve(mut self) -> (i32, SystemTime, Vec<OwnedFd>) {
+    fn serve(mut self, engine: &Engine) -> (i32, SystemTime, Vec<OwnedFd>) {
         let pidfd = Pid::from_raw(self.pid)
             .and_then(|p| rustix::process::pidfd_open(p, rustix::process::PidfdFlags::empty()).ok());
         let mut code = None;
@@ -413,32 +451,46 @@ impl Running {
             for (i, c) in self.clients.iter().enumerate() {
                 want.push((Ready::Client(i), c.as_fd()));
             }
+            if let Some(fd) = self.health.as_ref().and_then(|h| h.fd()) {
+                want.push((Ready::Checked, fd));
+            }
             let wake = match (drain_until, release_at) {
                 (Some(d), _) => Some(d),
                 (None, r) => r,
+            };
+            // No new check once it exited.
+            let wake = match self.health.as_ref().filter(|_| code.is_none()).map(|h| h.wake()) {
+                Some(h) => Some(wake.map_or(h, |w| w.min(h))),
+                None => wake,
             };
             let timeout = wake.map(|d: Instant| {
                 let left = d.saturating_duration_since(Instant::now());
                 rustix::event::Timespec { tv_sec: left.as_secs() as i64, tv_nsec: i64::from(left.subsec_nanos()) }
             });
             let mut fds: Vec<PollFd> = want.iter().map(|(_, fd)| PollFd::new(fd, PollFlags::IN)).collect();
-            match rustix::event::poll(&mut fds, timeout.as_ref()) {
-                Ok(0) if drain_until.is_some() => break, // drained long enough
-                Ok(0) => {
-                    release_at = None;
-                    if let Err(e) = sys::memory::release_unused() {
-                        tracing::debug!("releasing the monitor's unused memory: {e}");
-                    }
-                    continue;
-                }
-                Ok(_) => {}
+            let n = match rustix::event::poll(&mut fds, timeout.as_ref()) {
+                Ok(n) => n,
                 Err(rustix::io::Errno::INTR) => continue,
                 Err(_) => break,
-            }
+            };
             let ready: Vec<Ready> =
                 want.iter().zip(&fds).filter(|(_, f)| !f.revents().is_empty()).map(|((r, _), _)| *r).collect();
             drop(fds);
             drop(want);
+            let now = Instant::now();
+            if n == 0 && drain_until.is_some_and(|d| now >= d) {
+                break; // drained long enough
+            }
+            if release_at.is_some_and(|r| now >= r) {
+                release_at = None;
+                if let Err(e) = sys::memory::release_unused() {
+                    tracing::debug!("releasing the monitor's unused memory: {e}");
+                }
+            }
+            // A check due (or a checker overdue): the poll's timeout was its.
+            if let Some(h) = self.health.as_mut().filter(|_| code.is_none()) {
+                h.tick(engine);
+            }
             let mut gone_clients = Vec::new();
             for r in ready {
                 match r {
@@ -453,6 +505,11 @@ impl Running {
                         code = Some(wait_exit(self.pid));
                         drain_until = Some(Instant::now() + Duration::from_secs(2));
                     }
+                    Ready::Checked => {
+                        if let Some(h) = &mut self.health {
+                            h.reap();
+                        }
+                    }
                 }
             }
             gone_clients.sort_unstable();
@@ -466,6 +523,9 @@ impl Running {
             }
         }
         let code = code.unwrap_or_else(|| wait_exit(self.pid));
+        if let Some(h) = &mut self.health {
+            h.stop();
+        }
         (code, self.started_at, self.clients)
     }
 
@@ -485,7 +545,11 @@ impl Running {
             return;
         }
         let data = &buf[..n];
-        let _ = self.log.write(*stream, data);
+        if let Some(log) = &mut self.log {
+            if let Err(e) = log.write(*stream, data) {
+                tracing::debug!("writing the container's log: {e}");
+            }
+        }
         let frame = Frame::Output(*stream, data.to_vec());
         for (j, client) in self.clients.iter().enumerate() {
             if attach::send(client.as_fd(), &frame).is_err() {

@@ -100,10 +100,16 @@ fn absolute(dest: &str) -> Result<String> {
 fn options(text: &str) -> Result<Vec<String>> {
     let mut out = Vec::new();
     for o in text.split(',').filter(|o| !o.is_empty()) {
+        // `idmap[=...]`: podman 4.3 takes it; without a user namespace the
+        // container's ids are the host's, so the mount is a plain one.
+        if o == "idmap" || o.starts_with("idmap=") {
+            out.push(o.to_string());
+            continue;
+        }
         if !VOLUME_OPTIONS.contains(&o) {
             return Err(Error::new(format!("invalid option type {o:?}")));
         }
-        if o == "U" || o == "O" {
+        if o == "O" {
             return Err(Error::new(format!("the {o:?} volume option is not supported by berth yet")));
         }
         out.push(o.to_string());
@@ -160,6 +166,10 @@ pub fn parse_mount_flag(text: &str) -> Result<Mount> {
             ("tmpfs-mode", Some(m)) => opts.push(format!("mode={m}")),
             ("z" | "Z" | "relabel" | "consistency", _) => {}
             ("volume-nocopy", None | Some("true")) => opts.push("nocopy".into()),
+            ("U", None | Some("true")) | ("chown", Some("true")) => opts.push("U".into()),
+            ("U", Some("false")) | ("chown", Some("false")) => {}
+            ("idmap", None) => opts.push("idmap".into()),
+            ("idmap", Some(m)) => opts.push(format!("idmap={m}")),
             _ => return Err(Error::new(format!("unknown mount option {field:?}: invalid mount option"))),
         }
     }
@@ -272,7 +282,9 @@ impl Engine {
     fn oci_mount(&self, m: &Mount) -> Result<Value> {
         let with = |base: &[&str], user: &[String]| -> Vec<String> {
             let mut o: Vec<String> = base.iter().map(|s| s.to_string()).collect();
-            o.extend(user.iter().filter(|u| !["z", "Z", "nocopy", "copy"].contains(&u.as_str())).cloned());
+            // Ours to act on, not mount options (`U`: `chown_volume.rs`).
+            let ours = |u: &str| ["z", "Z", "nocopy", "copy", "U", "idmap"].contains(&u) || u.starts_with("idmap=");
+            o.extend(user.iter().filter(|u| !ours(u)).cloned());
             o
         };
         Ok(match m {
@@ -285,7 +297,9 @@ impl Engine {
                 let v: Volume = self.volume(name)?;
                 match v.options.get("type").map(String::as_str) {
                     // A local volume with a filesystem of its own: mounted as such.
-                    Some(fs) if fs != "bind" => {
+                    // podman's `-o type=none,o=bind,device=PATH` (any type with a
+                    // `bind` option) is a bind mount of PATH.
+                    Some(fs) if fs != "bind" && !binds(&v) => {
                         let mut o: Vec<String> =
                             v.options.get("o").map(|o| o.split(',').map(String::from).collect()).unwrap_or_default();
                         o.extend(with(&[], options));
@@ -311,6 +325,11 @@ impl Engine {
             }),
         })
     }
+}
+
+/// Whether a local volume's `o` options make it a bind mount of its device.
+fn binds(v: &Volume) -> bool {
+    v.options.get("o").is_some_and(|o| o.split(',').any(|o| o == "bind" || o == "rbind"))
 }
 
 /// Copy what the image has at `dest` (resolved inside `rootfs`, links

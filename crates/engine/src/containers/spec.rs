@@ -320,6 +320,16 @@ pub fn account_names(
     (users, groups)
 }
 
+/// The gid of group `name` in the container's /etc/group (read as
+/// [`resolve_user`] reads it), for `--group-add`.
+pub(super) fn find_group(rootfs: &Path, name: &str) -> Result<Option<u32>> {
+    let root = rustix::fs::open(rootfs, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
+        .ctx(|| format!("opening {}", rootfs.display()))?;
+    let group = read_account_file(root.as_fd(), "/etc/group")?;
+    let gid = group_entries(&group).find(|e| e.name == name).map(|e| e.gid);
+    Ok(gid)
+}
+
 /// One of the image's account files as text; a missing one is empty.
 fn read_account_file(root: BorrowedFd, path: &str) -> Result<String> {
     match sys::fs::read_regular_rerooted(root, Path::new(path), MAX_ACCOUNT_FILE) {

@@ -156,7 +156,9 @@ pub fn symlinks(root: &OwnedFd, mounts: &[Mount]) -> Result<()> {
 
 /// The device cgroup rules a container gets: config.json's own rules, then
 /// the default devices and linux.devices allowed (as runc appends them), so
-/// that mknod of those nodes and their use work under a "deny all" rule.
+/// that mknod of those nodes and their use work under a "deny all" rule. A
+/// linux.devices node the config has a rule for keeps that rule's access
+/// (podman's `--device /dev/x:r` writes one).
 pub fn cgroup_rules(spec: &Spec) -> Result<Vec<LinuxDeviceCgroup>> {
     let mut rules: Vec<LinuxDeviceCgroup> = spec
         .linux()
@@ -181,6 +183,7 @@ pub fn cgroup_rules(spec: &Spec) -> Result<Vec<LinuxDeviceCgroup>> {
     rules.push(rule(LinuxDeviceType::C, Some(5), Some(2)));
     rules.push(rule(LinuxDeviceType::C, Some(136), None));
     rules.push(rule(LinuxDeviceType::C, Some(10), Some(200)));
+    let own = rules.len();
     for d in from_spec(spec)? {
         // A FIFO is no device: the device cgroup has no rule type for it
         // (cgroup v1 rejects "p"), and none is needed to use it (as runc).
@@ -189,7 +192,13 @@ pub fn cgroup_rules(spec: &Spec) -> Result<Vec<LinuxDeviceCgroup>> {
             FileType::BlockDevice => LinuxDeviceType::B,
             _ => LinuxDeviceType::C,
         };
-        rules.push(rule(typ, Some(i64::from(d.major)), Some(i64::from(d.minor))));
+        let (major, minor) = (Some(i64::from(d.major)), Some(i64::from(d.minor)));
+        // A rule of the config's own for this very device says what access
+        // it gets (podman's `--device /dev/x:r`): not widened to rwm here.
+        let ruled = rules[..own].iter().any(|r| r.typ() == Some(typ) && r.major() == major && r.minor() == minor);
+        if !ruled {
+            rules.push(rule(typ, major, minor));
+        }
     }
     Ok(rules)
 }
@@ -209,5 +218,35 @@ mod tests {
             let e = check_device_path(Path::new(bad)).unwrap_err();
             assert!(e.to_string().contains("must be a path under /dev"), "{bad}: {e}");
         }
+    }
+
+    #[test]
+    fn a_devices_own_rule_is_not_widened() {
+        let spec: Spec = serde_json::from_value(serde_json::json!({
+            "ociVersion": "1.0.2",
+            "linux": {
+                "devices": [
+                    {"path": "/dev/k", "type": "c", "major": 1, "minor": 11},
+                    {"path": "/dev/fuse", "type": "c", "major": 10, "minor": 229},
+                ],
+                "resources": {"devices": [
+                    {"allow": false, "access": "rwm"},
+                    {"allow": true, "type": "c", "major": 1, "minor": 11, "access": "w"},
+                ]},
+            },
+        }))
+        .unwrap();
+        let rules = cgroup_rules(&spec).unwrap();
+        let has = |major: i64, minor: i64, access: &str| {
+            rules.iter().any(|r| {
+                r.allow()
+                    && r.major() == Some(major)
+                    && r.minor() == Some(minor)
+                    && r.access().as_deref() == Some(access)
+            })
+        };
+        // /dev/k keeps its `w`; /dev/fuse, without a rule of its own, gets rwm.
+        assert!(has(1, 11, "w") && !has(1, 11, "rwm"), "{rules:?}");
+        assert!(has(10, 229, "rwm"), "{rules:?}");
     }
 }

@@ -1,0 +1,309 @@
+//! A container's filesystem: `diff`, `export`, `mount`, `unmount`, and the
+//! small commands around them (`port`, `container cleanup`).
+
+use std::io::IsTerminal as _;
+
+use engine::containers::filesystem::ChangeKind;
+use engine::containers::Container;
+use engine::Engine;
+use serde_json::{json, Value};
+
+use super::out;
+use crate::error::{CliError, Context as _, Result};
+
+/// The container named, or the newest one with `--latest`.
+fn one(engine: &Engine, name: Option<&str>, latest: bool) -> Result<Container> {
+    match (name, latest) {
+        (_, true) => engine.containers()?.pop().ok_or_else(|| CliError::new("no containers to act on")),
+        (Some(n), false) => Ok(engine.container(n)?),
+        (None, false) => Err(CliError::usage("you must provide at least one name or id")),
+    }
+}
+
+#[derive(clap::Args)]
+pub struct DiffArgs {
+    /// Change the output format (json)
+    #[arg(long)]
+    format: Option<String>,
+    /// Act on the latest container berth is aware of
+    #[arg(short, long)]
+    latest: bool,
+    /// The container to compare with its image, or an image to compare with its parent layer
+    #[arg(value_name = "CONTAINER|IMAGE")]
+    container: Option<String>,
+}
+
+pub fn diff(engine: &Engine, a: &DiffArgs) -> Result<u8> {
+    if let Some(f) = a.format.as_deref().filter(|f| *f != "json") {
+        let _ = f;
+        return Err(CliError::new("only supported value for '--format' is 'json'"));
+    }
+    // podman looks for an image first, then a container, then a layer
+    // (its words when none is found).
+    let changes = match (a.container.as_deref(), a.latest) {
+        (Some(name), false) => match engine.find(name).ok().flatten() {
+            Some(img) => engine.image_changes(&img)?,
+            None => match engine.container(name) {
+                Ok(c) => engine.container_changes(&c)?,
+                Err(e) if e.kind == engine::ErrorKind::NotFound => {
+                    return Err(CliError::new(format!("{name} not found: layer not known")))
+                }
+                Err(e) => return Err(e.into()),
+            },
+        },
+        (name, latest) => engine.container_changes(&one(engine, name, latest)?)?,
+    };
+    let letter = |k: ChangeKind| match k {
+        ChangeKind::Added => "A",
+        ChangeKind::Changed => "C",
+        ChangeKind::Deleted => "D",
+    };
+    if a.format.is_none() {
+        let text: String = changes.iter().map(|ch| format!("{} {}\n", letter(ch.kind), ch.path)).collect();
+        return out(&text).map(|()| 0);
+    }
+    // podman's keys in its order, each only when it has paths, indented
+    // as podman indents them.
+    let mut doc = serde_json::Map::new();
+    for (key, kind) in
+        [("changed", ChangeKind::Changed), ("added", ChangeKind::Added), ("deleted", ChangeKind::Deleted)]
+    {
+        let paths: Vec<&str> = changes.iter().filter(|c| c.kind == kind).map(|c| c.path.as_str()).collect();
+        if !paths.is_empty() {
+            doc.insert(key.into(), json!(paths));
+        }
+    }
+    out(&format!("{}\n", indented(&Value::Object(doc), "     ")?))?;
+    Ok(0)
+}
+
+/// JSON as Go's `json.MarshalIndent(v, "", indent)` writes it.
+fn indented(v: &Value, indent: &str) -> Result<String> {
+    let mut buf = Vec::new();
+    let fmt = serde_json::ser::PrettyFormatter::with_indent(indent.as_bytes());
+    let mut ser = serde_json::Serializer::with_formatter(&mut buf, fmt);
+    serde::Serialize::serialize(v, &mut ser).map_err(|e| CliError::new(format!("encoding JSON: {e}")))?;
+    String::from_utf8(buf).map_err(|e| CliError::new(format!("encoding JSON: {e}")))
+}
+
+#[derive(clap::Args)]
+pub struct ExportArgs {
+    /// Write to a specified file (default: stdout, which must be redirected)
+    #[arg(short, long, value_name = "OUTPUT")]
+    output: Option<String>,
+    /// The container whose filesystem to export
+    #[arg(value_name = "CONTAINER")]
+    container: String,
+}
+
+pub fn export(engine: &Engine, a: &ExportArgs) -> Result<u8> {
+    if a.output.is_none() && std::io::stdout().is_terminal() {
+        return Err(CliError::new("refusing to export to terminal. Use -o flag or redirect"));
+    }
+    let c = engine.container(&a.container)?;
+    match &a.output {
+        Some(path) => {
+            // Written beside, renamed into place: a failed export leaves no half tar.
+            let target = std::path::Path::new(path);
+            let dir = target.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
+            let tmp = tempfile::NamedTempFile::new_in(dir).ctx(|| format!("creating {path}"))?;
+            let file = engine.export_container(&c, std::io::BufWriter::new(tmp))?;
+            let tmp = file.into_inner().map_err(|e| CliError::new(format!("writing {path}: {}", e.error())))?;
+            tmp.persist(target).map_err(|e| CliError::new(format!("writing {path}: {}", e.error)))?;
+        }
+        None => {
+            let w = engine.export_container(&c, std::io::BufWriter::new(std::io::stdout().lock()))?;
+            let _stdout = w.into_inner().map_err(|e| CliError::new(format!("writing to stdout: {}", e.error())))?;
+        }
+    }
+    Ok(0)
+}
+
+#[derive(clap::Args)]
+pub struct MountArgs {
+    /// Mount all containers
+    #[arg(short, long)]
+    all: bool,
+    /// Print the mounted containers in specified format (json)
+    #[arg(long)]
+    format: Option<String>,
+    /// Act on the latest container berth is aware of
+    #[arg(short, long)]
+    latest: bool,
+    /// Do not truncate output
+    #[arg(long = "no-trunc")]
+    no_trunc: bool,
+    /// Containers to mount (none: list the mounted ones)
+    #[arg(value_name = "CONTAINER")]
+    containers: Vec<String>,
+}
+
+pub fn mount(engine: &Engine, a: &MountArgs) -> Result<u8> {
+    let targets: Vec<Container> = if a.all {
+        engine.containers()?
+    } else if a.latest {
+        vec![one(engine, None, true)?]
+    } else {
+        a.containers.iter().map(|n| engine.container(n)).collect::<engine::Result<_>>()?
+    };
+    if a.all && !a.containers.is_empty() {
+        return Err(CliError::new("no arguments are needed with --all"));
+    }
+    if !targets.is_empty() {
+        for c in &targets {
+            let at = engine.mount_container(c)?;
+            out(&format!("{}\n", at.display()))?;
+        }
+        return Ok(0);
+    }
+    let mounted = engine.mounted_containers()?;
+    match a.format.as_deref() {
+        None => {
+            let text: String = mounted
+                .iter()
+                .map(|(c, at)| {
+                    let id = if a.no_trunc { c.id.as_str() } else { c.short_id() };
+                    format!("{id}  {}\n", at.display())
+                })
+                .collect();
+            out(&text)?;
+        }
+        Some("json") => {
+            let rows: Vec<Value> = mounted
+                .iter()
+                .map(|(c, at)| json!({"id": c.id, "Names": [c.name], "mountpoint": at.display().to_string()}))
+                .collect();
+            out(&format!("{}\n", indented(&Value::Array(rows), " ")?))?;
+        }
+        Some(other) => return Err(CliError::new(format!("unknown --format argument: {other:?}"))),
+    }
+    Ok(0)
+}
+
+#[derive(clap::Args)]
+pub struct UnmountArgs {
+    /// Unmount all of the currently mounted containers
+    #[arg(short, long)]
+    all: bool,
+    /// Force the complete unmount of the specified mounted containers
+    #[arg(short, long)]
+    force: bool,
+    /// Act on the latest container berth is aware of
+    #[arg(short, long)]
+    latest: bool,
+    /// Containers to unmount
+    #[arg(value_name = "CONTAINER")]
+    containers: Vec<String>,
+}
+
+pub fn unmount(engine: &Engine, a: &UnmountArgs) -> Result<u8> {
+    if a.all && !a.containers.is_empty() {
+        return Err(CliError::new("no arguments are needed with --all"));
+    }
+    if a.all {
+        for (c, _) in engine.mounted_containers()? {
+            engine.unmount_container(&c, a.force)?;
+            out(&format!("{}\n", c.id))?;
+        }
+        return Ok(0);
+    }
+    let names = if a.latest { vec![one(engine, None, true)?.id] } else { a.containers.clone() };
+    if names.is_empty() {
+        return Err(CliError::new("you must provide at least one name or id"));
+    }
+    super::control::each(&names, false, |name| {
+        let c = engine.container(name)?;
+        engine.unmount_container(&c, a.force)?;
+        Ok(Some(name.to_string()))
+    })
+}
+
+#[derive(clap::Args)]
+pub struct PortArgs {
+    /// Display port information for all containers
+    #[arg(short, long)]
+    all: bool,
+    /// Act on the latest container berth is aware of
+    #[arg(short, long)]
+    latest: bool,
+    /// The container, then optionally the PRIVATE_PORT[/PROTO] to look up
+    #[arg(value_name = "CONTAINER [PORT]", num_args = 0..=2)]
+    args: Vec<String>,
+}
+
+/// No container publishes ports until berth has networks: nothing to list,
+/// as podman lists nothing for a container without published ports.
+pub fn port(engine: &Engine, a: &PortArgs) -> Result<u8> {
+    if !a.all {
+        one(engine, a.args.first().map(String::as_str), a.latest)?;
+    }
+    Ok(0)
+}
+
+#[derive(clap::Args)]
+pub struct CleanupArgs {
+    /// Cleans up all containers
+    #[arg(short, long)]
+    all: bool,
+    /// Act on the latest container berth is aware of
+    #[arg(short, long)]
+    latest: bool,
+    /// After cleanup, remove the container entirely
+    #[arg(long)]
+    rm: bool,
+    /// Containers to clean up
+    #[arg(value_name = "CONTAINER")]
+    containers: Vec<String>,
+}
+
+pub fn cleanup(engine: &Engine, a: &CleanupArgs) -> Result<u8> {
+    let names: Vec<String> = if a.all {
+        engine.containers()?.into_iter().filter(|c| !c.state.is_live()).map(|c| c.id).collect()
+    } else if a.latest {
+        vec![one(engine, None, true)?.id]
+    } else if a.containers.is_empty() {
+        return Err(CliError::new("you must provide at least one name or id"));
+    } else {
+        a.containers.clone()
+    };
+    super::control::each(&names, false, |name| {
+        let c = engine.container(name)?;
+        engine.cleanup_container(&c)?;
+        if a.rm {
+            engine.remove_container(&c, false, engine::containers::DEFAULT_STOP_TIMEOUT, false)?;
+        }
+        Ok(Some(name.to_string()))
+    })
+}
+
+#[derive(clap::Args)]
+pub struct InitArgs {
+    /// Initialize all containers
+    #[arg(short, long)]
+    all: bool,
+    /// Act on the latest container berth is aware of
+    #[arg(short, long)]
+    latest: bool,
+    /// Containers to initialize
+    #[arg(value_name = "CONTAINER")]
+    containers: Vec<String>,
+}
+
+pub fn init(engine: &Engine, a: &InitArgs) -> Result<u8> {
+    use engine::containers::State;
+    let names: Vec<String> = if a.all {
+        let ready = |c: &Container| matches!(c.state, State::Created | State::Exited);
+        engine.containers()?.into_iter().filter(ready).map(|c| c.id).collect()
+    } else if a.latest {
+        vec![one(engine, None, true)?.id]
+    } else if a.containers.is_empty() {
+        return Err(CliError::new("you must provide at least one name or id"));
+    } else {
+        a.containers.clone()
+    };
+    super::control::each(&names, false, |name| {
+        let c = engine.container(name)?;
+        engine.init_container(&c)?;
+        Ok(Some(name.to_string()))
+    })
+}

@@ -1,0 +1,104 @@
+//! `create`/`run` flags for privileges, devices, groups and namespaces,
+//! plus `--env-host` and `--replace`: parsed here into the engine's
+//! `Isolation` (whose module holds podman's rules and messages).
+
+use engine::containers::isolation::{self, Isolation, NsKind};
+use engine::{Engine, ErrorKind};
+
+use crate::error::{CliError, Result};
+
+#[derive(clap::Args)]
+pub struct IsolationArgs {
+    /// Give extended privileges to container
+    #[arg(long)]
+    privileged: bool,
+    /// Security Options
+    #[arg(long = "security-opt", value_name = "OPTION")]
+    security_opt: Vec<String>,
+    /// Add a host device to the container
+    #[arg(long, value_name = "HOST[:CONTAINER][:PERMISSIONS]")]
+    device: Vec<String>,
+    /// Add additional groups to the primary container process. 'keep-groups' allows container processes to use supplementary groups.
+    #[arg(long = "group-add", value_name = "GROUP")]
+    group_add: Vec<String>,
+    /// Use all current host environment variables in container
+    #[arg(long = "env-host")]
+    env_host: bool,
+    /// When running containers in read-only mode mount a read-write tmpfs on /run, /tmp and /var/tmp
+    #[arg(long = "read-only-tmpfs", default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1,
+          default_missing_value = "true")]
+    read_only_tmpfs: bool,
+    /// IPC namespace to use
+    #[arg(long, value_name = "MODE")]
+    ipc: Option<String>,
+    /// PID namespace to use
+    #[arg(long, value_name = "MODE")]
+    pid: Option<String>,
+    /// UTS namespace to use
+    #[arg(long, value_name = "MODE")]
+    uts: Option<String>,
+    /// cgroup namespace to use
+    #[arg(long, value_name = "MODE")]
+    cgroupns: Option<String>,
+    /// Connect a container to a network (none, host, container:ID, ns:PATH)
+    #[arg(long, alias = "net", value_name = "MODE")]
+    network: Vec<String>,
+    /// User namespace to use
+    #[arg(long, value_name = "MODE")]
+    userns: Option<String>,
+    /// If a container with the same name exists, replace it
+    #[arg(long)]
+    pub replace: bool,
+}
+
+impl IsolationArgs {
+    pub fn to_engine(&self) -> Result<Isolation> {
+        let ns = |kind: NsKind, v: &Option<String>| -> Result<isolation::NsMode> {
+            Ok(isolation::parse_ns(kind, v.as_deref().unwrap_or(""))?)
+        };
+        if let Some(u) = &self.userns {
+            isolation::check_userns(u)?;
+        }
+        let iso = Isolation {
+            privileged: self.privileged,
+            security_opt: self.security_opt.clone(),
+            devices: self.device.iter().map(|d| isolation::parse_device(d)).collect::<Result<_, _>>()?,
+            group_add: self.group_add.clone(),
+            ipc: ns(NsKind::Ipc, &self.ipc)?,
+            pid: ns(NsKind::Pid, &self.pid)?,
+            uts: ns(NsKind::Uts, &self.uts)?,
+            cgroupns: ns(NsKind::Cgroup, &self.cgroupns)?,
+            network: isolation::parse_network(&self.network)?,
+            no_read_only_tmpfs: !self.read_only_tmpfs,
+            host_env: if self.env_host {
+                std::env::vars_os().map(|(k, v)| format!("{}={}", k.to_string_lossy(), v.to_string_lossy())).collect()
+            } else {
+                Vec::new()
+            },
+        };
+        isolation::SecurityOpts::parse(&iso.security_opt)?;
+        Ok(iso)
+    }
+}
+
+/// `--replace`: remove the container that has this name, running or not
+/// (podman's rm -f, with the container's stop timeout), printing its name
+/// as podman does.
+pub fn replace(engine: &Engine, name: Option<&str>) -> Result<()> {
+    let Some(name) = name else {
+        return Err(CliError::new("cannot replace container without --name being set"));
+    };
+    let c = match engine.container(name) {
+        Ok(c) if c.name == name => c,
+        Ok(_) => return Ok(()),
+        Err(e) if e.kind == ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e.into()),
+    };
+    let timeout = c.stop_timeout();
+    match engine.remove_container(&c, true, timeout, false) {
+        // podman reports the removal as `rm` does.
+        Ok(()) => super::out(&format!("{name}\n")),
+        Err(e) if e.kind == ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}

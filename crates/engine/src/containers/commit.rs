@@ -1,0 +1,203 @@
+//! `commit`: a new image from a container, podman's way: the image's
+//! layers, then one layer of the container's changes (its diff tar, with
+//! OCI whiteouts for what it deleted; `--squash`: one layer of the whole
+//! filesystem instead), and a config that runs what the container ran
+//! (its entrypoint, command, environment, user, working directory and
+//! labels), with the caller's `--change`s on top and a history entry.
+
+use std::io::Read;
+use std::time::SystemTime;
+
+use image::digest::Digest;
+use image::manifest::media_types as mt;
+use serde_json::{json, Map, Value};
+
+use super::Container;
+use crate::error::{Context as _, Error, Result};
+use crate::{Engine, Image};
+
+/// What `commit` was asked for beyond the container.
+#[derive(Debug, Default, Clone)]
+pub struct CommitSpec {
+    pub message: Option<String>,
+    pub author: Option<String>,
+    /// Freeze the container while its changes are read.
+    pub pause: bool,
+    /// One layer for the whole filesystem.
+    pub squash: bool,
+    /// A Docker schema2 manifest and config instead of OCI ones.
+    pub docker: bool,
+    /// The container's volumes become the image's VOLUMEs.
+    pub include_volumes: bool,
+}
+
+impl Engine {
+    /// Commit container `c` as a new image; `change` edits the image's
+    /// `config` object last (`--change`). Returns the image (not tagged).
+    pub fn commit_container(
+        &self,
+        c: &Container,
+        spec: &CommitSpec,
+        change: impl FnOnce(&mut Map<String, Value>) -> Result<()>,
+    ) -> Result<Image> {
+        let base = self.get(&c.image_id)?;
+        let paused = spec.pause && c.state == super::State::Running;
+        if paused {
+            self.pause_container(c)?;
+        }
+        let layer = self.store_container_layer(c, spec.squash);
+        if paused {
+            if let Err(e) = self.unpause_container(c) {
+                tracing::warn!("unpausing {} after the commit: {e}", c.id);
+            }
+        }
+        let (blob, size) = layer?;
+        // Uncompressed: the blob's digest is its diff_id.
+        let parent = if spec.squash { None } else { base.chain_ids().last().cloned() };
+        self.layers()?
+            .put_layer_with_diff_id(parent.as_ref(), &blob, self.blobs.open_blob(&blob)?)
+            .ctx(|| "storing the new layer".into())?;
+
+        let mut cfg = base.config.clone();
+        let mut config = cfg.get("config").and_then(Value::as_object).cloned().unwrap_or_default();
+        self.container_config_into(c, spec, &mut config);
+        change(&mut config)?;
+        let created = humantime::format_rfc3339_nanos(SystemTime::now()).to_string();
+        let mut history: Vec<Value> = if spec.squash {
+            Vec::new()
+        } else {
+            cfg.get("history").and_then(Value::as_array).cloned().unwrap_or_default()
+        };
+        // podman's (buildah's) words for a commit.
+        let mut entry = json!({"created": created, "created_by": "/bin/sh"});
+        if let Some(a) = spec.author.as_deref().filter(|a| !a.is_empty()) {
+            entry["author"] = json!(a);
+            cfg["author"] = json!(a);
+        }
+        match spec.message.as_deref().filter(|m| !m.is_empty()) {
+            Some(m) => {
+                entry["comment"] = json!(m);
+                cfg["comment"] = json!(m);
+            }
+            None => entry["comment"] = json!(format!("FROM {}", c.image_name)),
+        }
+        history.push(entry);
+        let mut diff_ids: Vec<String> =
+            if spec.squash { Vec::new() } else { base.diff_ids.iter().map(Digest::to_string).collect() };
+        diff_ids.push(blob.to_string());
+        cfg["created"] = json!(created);
+        cfg["config"] = Value::Object(config);
+        cfg["rootfs"] = json!({"type": "layers", "diff_ids": diff_ids});
+        cfg["history"] = Value::Array(history);
+        if let Some(obj) = cfg.as_object_mut() {
+            // Docker's record of the build container; this one is not it.
+            obj.remove("container_config");
+            obj.remove("container");
+        }
+
+        let mut layers = Vec::new();
+        if !spec.squash {
+            for d in &base.layers {
+                let media = layer_media_type(d.media_type().as_ref(), spec.docker)?;
+                layers.push(json!({"mediaType": media, "digest": d.digest().to_string(), "size": d.size()}));
+            }
+        }
+        let plain = if spec.docker { mt::DOCKER_LAYER } else { mt::OCI_LAYER };
+        layers.push(json!({"mediaType": plain, "digest": blob.to_string(), "size": size}));
+        let cfg_bytes = serde_json::to_vec(&cfg).ctx(|| "encoding image config".into())?;
+        let (cfg_digest, cfg_size) = self.blobs.put_bytes(&cfg_bytes, None)?;
+        let (manifest_type, config_type) =
+            if spec.docker { (mt::DOCKER_MANIFEST, mt::DOCKER_CONFIG) } else { (mt::OCI_MANIFEST, mt::OCI_CONFIG) };
+        let manifest = json!({
+            "schemaVersion": 2,
+            "mediaType": manifest_type,
+            "config": {"mediaType": config_type, "digest": cfg_digest.to_string(), "size": cfg_size},
+            "layers": layers,
+        });
+        let m_bytes = serde_json::to_vec(&manifest).ctx(|| "encoding manifest".into())?;
+        let (m_digest, _) = self.blobs.put_bytes(&m_bytes, None)?;
+        self.add(&m_digest)
+    }
+
+    /// The container's changes (or, squashed, its whole filesystem) as an
+    /// uncompressed layer blob: (digest, size).
+    fn store_container_layer(&self, c: &Container, squash: bool) -> Result<(Digest, u64)> {
+        let layers = self.layers()?;
+        let (reader, writer) =
+            rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).ctx(|| "making a pipe".into())?;
+        let (mut reader, writer) = (std::fs::File::from(reader), std::fs::File::from(writer));
+        let mounted = if squash { Some(layers.mount(&c.id)?) } else { None };
+        let stored = std::thread::scope(|scope| {
+            let producer = scope.spawn(|| -> Result<()> {
+                match &mounted {
+                    Some(root) => image::layer::create(root, image::layer::Source::Full, writer).map(drop)?,
+                    None => layers.container_diff(&c.id, writer)?,
+                }
+                Ok(())
+            });
+            let put = self.blobs.put(&mut reader as &mut dyn Read, None);
+            drop(reader);
+            let produced = producer.join().unwrap_or_else(|_| Err(Error::new("the layer thread panicked")));
+            produced.and(put.map_err(Error::from))
+        });
+        if mounted.is_some() {
+            if let Err(e) = layers.unmount(&c.id) {
+                tracing::warn!("unmounting the storage of {}: {e}", c.id);
+            }
+        }
+        stored
+    }
+
+    /// What the container runs, as image config (podman's commit): its
+    /// environment, entrypoint, command, user, working directory, labels.
+    fn container_config_into(&self, c: &Container, spec: &CommitSpec, config: &mut Map<String, Value>) {
+        if let Some(env) = &c.env {
+            config.insert("Env".into(), json!(env));
+        }
+        // Records made before entrypoint and command were kept have neither.
+        if !c.entrypoint.is_empty() || !c.command.is_empty() {
+            for (key, value) in [("Entrypoint", &c.entrypoint), ("Cmd", &c.command)] {
+                if value.is_empty() {
+                    config.remove(key);
+                } else {
+                    config.insert(key.into(), json!(value));
+                }
+            }
+        }
+        if !c.user.is_empty() {
+            config.insert("User".into(), json!(c.user));
+        }
+        let bundle = self.bundle_dir(&c.id).join("config.json");
+        let cwd = sys::fs::read_regular(&bundle, 16 << 20)
+            .ok()
+            .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+            .and_then(|v| v["process"]["cwd"].as_str().map(String::from));
+        if let Some(cwd) = cwd {
+            config.insert("WorkingDir".into(), json!(cwd));
+        }
+        if !c.labels.is_empty() {
+            config.insert("Labels".into(), json!(c.labels));
+        }
+        if spec.include_volumes {
+            let vols = config.entry("Volumes").or_insert_with(|| json!({}));
+            for m in &c.mounts {
+                vols[m.destination()] = json!({});
+            }
+        }
+    }
+}
+
+/// A base layer's media type in the manifest format being written.
+fn layer_media_type(given: &str, docker: bool) -> Result<&'static str> {
+    let oci = image::manifest::to_oci_media_type(&given.into());
+    let compression = image::manifest::layer_compression(&oci)?;
+    use image::manifest::Compression as C;
+    Ok(match (compression, docker) {
+        (C::None, false) => mt::OCI_LAYER,
+        (C::Gzip, false) => mt::OCI_LAYER_GZIP,
+        (C::Zstd, false) => "application/vnd.oci.image.layer.v1.tar+zstd",
+        (C::None, true) => mt::DOCKER_LAYER,
+        (C::Gzip, true) => mt::DOCKER_LAYER_GZIP,
+        (C::Zstd, true) => return Err(Error::new("a zstd-compressed layer cannot be part of a docker format image")),
+    })
+}

@@ -1,0 +1,491 @@
+//! The two halves of `cp`, both working on fds under a root so that nothing
+//! a container put in its filesystem can lead them out of it:
+//!
+//! - [`archive`]: a tree (or one file) as a tar stream. The source path is
+//!   resolved re-rooted (its final symlink followed inside the root, as the
+//!   container would); below it, every entry is opened relative to its
+//!   parent's fd with O_NOFOLLOW, so a symlink in the tree is archived as a
+//!   symlink and never read through.
+//! - [`extract`]: a tar stream into a directory. Each entry's parent is
+//!   resolved re-rooted at the root (a symlink `/x -> /etc` in a container
+//!   means the container's /etc), the entry is made by one `*at` call
+//!   relative to that parent with O_NOFOLLOW, and its owner, mode and times
+//!   are set through an fd of what was made, never through a path a
+//!   running container could swap for a symlink meanwhile.
+
+use std::collections::HashMap;
+use std::ffi::{OsStr, OsString};
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::path::{Component, Path, PathBuf};
+
+use rustix::fs::{
+    fstat, linkat, makedev, mkdirat, mknodat, openat, readlinkat, statat, symlinkat, unlinkat, AtFlags, Dir, FileType,
+    Mode, OFlags, Stat, Timespec, Timestamps,
+};
+use rustix::io::Errno;
+use tar::{EntryType, Header};
+
+use crate::error::{Error, Result};
+
+/// Owner given to every entry instead of its own (`cp -a`'s chown).
+pub type Owner = Option<(u32, u32)>;
+
+fn io_err(what: impl std::fmt::Display, e: impl Into<io::Error>) -> Error {
+    Error::caused(what, e.into())
+}
+
+/// Top-level names a copy of a container's whole `/` leaves out, as
+/// podman does: the kernel's filesystems, not the container's.
+const ROOT_EXCLUDES: &[&str] = &["dev", "proc", "sys"];
+
+/// Write `path` (resolved re-rooted under `root`) as a tar to `out`. The
+/// entry for `path` itself is named `top` and the tree's entries below it;
+/// with `top` `None` only what is in the directory is written (`dir/.`).
+pub fn archive<W: Write>(root: BorrowedFd, path: &Path, top: Option<&OsStr>, owner: Owner, out: W) -> Result<W> {
+    let shown = path.display().to_string();
+    let fd =
+        sys::fs::open_rerooted(root, path, OFlags::PATH).map_err(|e| io_err(format_args!("opening {shown}"), e))?;
+    let st = fstat(&fd).map_err(|e| io_err(format_args!("stat {shown}"), e))?;
+    let mut w = Writer { tar: tar::Builder::new(out), owner, links: HashMap::new() };
+    let is_root = fstat(root).is_ok_and(|r| (r.st_dev, r.st_ino) == (st.st_dev, st.st_ino));
+    let name = top.map(PathBuf::from).unwrap_or_default();
+    if FileType::from_raw_mode(st.st_mode) == FileType::Directory {
+        let dir = reopen_dir(&fd).map_err(|e| io_err(format_args!("opening {shown}"), e))?;
+        if top.is_some() {
+            w.header(&name, &st, None, None)?;
+        }
+        w.tree(dir.as_fd(), &name, is_root)?;
+    } else {
+        let data = match FileType::from_raw_mode(st.st_mode) {
+            FileType::RegularFile => {
+                Some(open_regular(&fd, &st).map_err(|e| io_err(format_args!("opening {shown}"), e))?)
+            }
+            _ => None,
+        };
+        let name = if name.as_os_str().is_empty() { PathBuf::from(".") } else { name };
+        w.header(&name, &st, data, None)?;
+    }
+    w.tar.into_inner().map_err(|e| io_err("finishing the tar", e))
+}
+
+/// An O_PATH directory fd made readable (listing needs it).
+fn reopen_dir(fd: &OwnedFd) -> io::Result<OwnedFd> {
+    Ok(openat(fd, ".", OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())?)
+}
+
+/// The regular file an O_PATH fd holds, opened for reading through the fd
+/// (the exact inode, never a path), checked to still be that file.
+fn open_regular(fd: &OwnedFd, st: &Stat) -> io::Result<File> {
+    let f = File::open(sys::fs::fd_path(fd))?;
+    let now = fstat(&f)?;
+    if (now.st_dev, now.st_ino) != (st.st_dev, st.st_ino) {
+        return Err(io::Error::other("changed while being opened"));
+    }
+    Ok(f)
+}
+
+struct Writer<W: Write> {
+    tar: tar::Builder<W>,
+    owner: Owner,
+    /// First name of each multiply-linked file: later ones are hard links.
+    links: HashMap<(u64, u64), PathBuf>,
+}
+
+impl<W: Write> Writer<W> {
+    fn tree(&mut self, dir: BorrowedFd, rel: &Path, is_root: bool) -> Result<()> {
+        let mut names: Vec<OsString> = Vec::new();
+        let list = Dir::read_from(dir).map_err(|e| io_err(format_args!("listing {}", shown(rel)), e))?;
+        for entry in list {
+            let entry = entry.map_err(|e| io_err(format_args!("listing {}", shown(rel)), e))?;
+            let name = entry.file_name().to_bytes();
+            if name == b"." || name == b".." {
+                continue;
+            }
+            if is_root && ROOT_EXCLUDES.iter().any(|x| x.as_bytes() == name) {
+                continue;
+            }
+            names.push(OsString::from_vec(name.to_vec()));
+        }
+        names.sort();
+        for name in names {
+            let child = rel.join(&name);
+            let st = match statat(dir, &name, AtFlags::SYMLINK_NOFOLLOW) {
+                Ok(st) => st,
+                Err(Errno::NOENT) => continue, // removed while we read
+                Err(e) => return Err(io_err(format_args!("stat {}", shown(&child)), e)),
+            };
+            match FileType::from_raw_mode(st.st_mode) {
+                FileType::Directory => {
+                    let fd = openat(
+                        dir,
+                        &name,
+                        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                        Mode::empty(),
+                    )
+                    .map_err(|e| io_err(format_args!("opening {}", shown(&child)), e))?;
+                    self.header(&child, &st, None, None)?;
+                    self.tree(fd.as_fd(), &child, false)?;
+                }
+                FileType::RegularFile => {
+                    // O_NONBLOCK: a FIFO swapped in meanwhile cannot hang us
+                    // (and is refused by the identity check).
+                    let f = openat(
+                        dir,
+                        &name,
+                        OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC,
+                        Mode::empty(),
+                    )
+                    .map_err(|e| io_err(format_args!("opening {}", shown(&child)), e))?;
+                    let now = fstat(&f).map_err(|e| io_err(format_args!("stat {}", shown(&child)), e))?;
+                    if (now.st_dev, now.st_ino) != (st.st_dev, st.st_ino) {
+                        return Err(Error::new(format!("{} changed while being copied", shown(&child))));
+                    }
+                    self.header(&child, &st, Some(File::from(f)), None)?;
+                }
+                FileType::Symlink => {
+                    let target = readlinkat(dir, &name, Vec::new())
+                        .map_err(|e| io_err(format_args!("reading link {}", shown(&child)), e))?;
+                    let target = PathBuf::from(OsString::from_vec(target.into_bytes()));
+                    self.header(&child, &st, None, Some(&target))?;
+                }
+                FileType::Socket => {}
+                _ => self.header(&child, &st, None, None)?,
+            }
+        }
+        Ok(())
+    }
+
+    fn header(&mut self, rel: &Path, st: &Stat, data: Option<File>, link: Option<&Path>) -> Result<()> {
+        let fmt = FileType::from_raw_mode(st.st_mode);
+        let mut h = Header::new_gnu();
+        let (uid, gid) = self.owner.unwrap_or((st.st_uid, st.st_gid));
+        h.set_uid(u64::from(uid));
+        h.set_gid(u64::from(gid));
+        h.set_mode(st.st_mode & 0o7777);
+        h.set_mtime(u64::try_from(st.st_mtime).unwrap_or(0));
+        h.set_size(0);
+        let fail = |e: io::Error| io_err(format_args!("archiving {}", shown(rel)), e);
+        if fmt == FileType::RegularFile && st.st_nlink > 1 {
+            let key = (st.st_dev, st.st_ino);
+            if let Some(first) = self.links.get(&key).cloned() {
+                h.set_entry_type(EntryType::Link);
+                return self.tar.append_link(&mut h, rel, &first).map_err(fail);
+            }
+            self.links.insert(key, rel.to_path_buf());
+        }
+        match fmt {
+            FileType::Directory => {
+                h.set_entry_type(EntryType::Directory);
+                self.tar.append_data(&mut h, rel, io::empty()).map_err(fail)
+            }
+            FileType::RegularFile => {
+                let size = u64::try_from(st.st_size).unwrap_or(0);
+                h.set_entry_type(EntryType::Regular);
+                h.set_size(size);
+                let f = data.ok_or_else(|| Error::new(format!("{}: not opened", shown(rel))))?;
+                self.tar.append_data(&mut h, rel, Exact { inner: f, remaining: size }).map_err(fail)
+            }
+            FileType::Symlink => {
+                h.set_entry_type(EntryType::Symlink);
+                self.tar.append_link(&mut h, rel, link.unwrap_or(Path::new(""))).map_err(fail)
+            }
+            FileType::CharacterDevice | FileType::BlockDevice | FileType::Fifo => {
+                h.set_entry_type(match fmt {
+                    FileType::CharacterDevice => EntryType::Char,
+                    FileType::BlockDevice => EntryType::Block,
+                    _ => EntryType::Fifo,
+                });
+                if fmt != FileType::Fifo {
+                    h.set_device_major(rustix::fs::major(st.st_rdev)).map_err(fail)?;
+                    h.set_device_minor(rustix::fs::minor(st.st_rdev)).map_err(fail)?;
+                }
+                self.tar.append_data(&mut h, rel, io::empty()).map_err(fail)
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+fn shown(rel: &Path) -> String {
+    format!("{:?}", rel.display().to_string())
+}
+
+/// Reads exactly `remaining` bytes: a file that shrinks while archived fails
+/// the copy rather than corrupting the tar (its header has the size).
+struct Exact<R> {
+    inner: R,
+    remaining: u64,
+}
+
+impl<R: Read> Read for Exact<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.remaining == 0 {
+            return Ok(0);
+        }
+        let max = usize::try_from(self.remaining).unwrap_or(usize::MAX).min(buf.len());
+        let n = self.inner.read(&mut buf[..max])?;
+        if n == 0 {
+            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "file shrank while being copied"));
+        }
+        self.remaining -= n as u64;
+        Ok(n)
+    }
+}
+
+/// How [`extract`] writes.
+#[derive(Debug, Clone, Default)]
+pub struct Extract {
+    /// Every entry gets this owner instead of the tar's.
+    pub owner: Owner,
+    /// A directory may replace a non-directory and the other way round.
+    pub overwrite: bool,
+    /// The tar's first path component `.0` is written as `.1`.
+    pub rename: Option<(OsString, OsString)>,
+}
+
+/// Unpack the tar read from `input` into directory `dest` (a path under
+/// `root`, re-rooted). See the module docs for how entries are made.
+pub fn extract(root: BorrowedFd, dest: &Path, input: impl Read, opts: &Extract) -> Result<()> {
+    let mut tar = tar::Archive::new(input);
+    let entries = tar.entries().map_err(|e| io_err("reading the tar", e))?;
+    // Directory times are set last: what is made in a directory changes its mtime.
+    let mut dir_times: Vec<(PathBuf, u64)> = Vec::new();
+    for entry in entries {
+        let mut entry = entry.map_err(|e| io_err("reading the tar", e))?;
+        let raw = entry.path_bytes().into_owned();
+        let Some(rel) = clean(&raw, opts)? else { continue };
+        let kind = entry.header().entry_type();
+        let link = match kind {
+            EntryType::Link | EntryType::Symlink => {
+                Some(entry.link_name_bytes().map(|b| b.into_owned()).unwrap_or_default())
+            }
+            _ => None,
+        };
+        let h = entry.header();
+        let meta = Meta {
+            uid: opts.owner.map_or_else(|| h.uid().unwrap_or(0) as u32, |o| o.0),
+            gid: opts.owner.map_or_else(|| h.gid().unwrap_or(0) as u32, |o| o.1),
+            mode: h.mode().unwrap_or(0o644) & 0o7777,
+            mtime: h.mtime().unwrap_or(0),
+            dev: (h.device_major().ok().flatten().unwrap_or(0), h.device_minor().ok().flatten().unwrap_or(0)),
+        };
+        put(root, dest, &rel, kind, link.as_deref(), &meta, &mut entry, opts)
+            .map_err(|e| Error::new(format!("copying {:?}: {}", rel.display().to_string(), e.msg)))?;
+        if kind == EntryType::Directory {
+            dir_times.push((dest.join(&rel), meta.mtime));
+        }
+    }
+    for (dir, mtime) in dir_times.iter().rev() {
+        // Resolved again inside the root; a directory swapped for a link
+        // meanwhile is left alone.
+        let Ok(fd) = sys::fs::open_rerooted(root, dir, OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW) else {
+            continue;
+        };
+        set_times(&fd, *mtime)?;
+    }
+    Ok(())
+}
+
+struct Meta {
+    uid: u32,
+    gid: u32,
+    mode: u32,
+    mtime: u64,
+    dev: (u32, u32),
+}
+
+/// An entry's name as a relative path below the destination: `/` and `.`
+/// dropped, `..` refused, the first component renamed if asked. `None` for
+/// the archive's root (`./`), which names the destination itself.
+fn clean(raw: &[u8], opts: &Extract) -> Result<Option<PathBuf>> {
+    let path = Path::new(OsStr::from_bytes(raw));
+    let mut out = PathBuf::new();
+    for c in path.components() {
+        match c {
+            Component::Normal(n) => {
+                if out.as_os_str().is_empty() {
+                    if let Some((from, to)) = &opts.rename {
+                        if n == from {
+                            out.push(to);
+                            continue;
+                        }
+                    }
+                }
+                out.push(n)
+            }
+            Component::ParentDir => {
+                return Err(Error::new(format!("tar entry {:?} leaves the destination", path.display().to_string())))
+            }
+            _ => {}
+        }
+    }
+    Ok((!out.as_os_str().is_empty()).then_some(out))
+}
+
+const PATH_DIR: OFlags = OFlags::PATH.union(OFlags::DIRECTORY).union(OFlags::CLOEXEC);
+
+/// The parent directory of `dest/rel`, resolved re-rooted under `root` and
+/// made (0755) where missing, and `rel`'s last name.
+fn parent_of<'a>(root: BorrowedFd, dest: &Path, rel: &'a Path) -> Result<(OwnedFd, &'a OsStr)> {
+    let name = rel.file_name().ok_or_else(|| Error::new("an entry without a name"))?;
+    let parent = dest.join(rel.parent().unwrap_or(Path::new("")));
+    let fd = match sys::fs::open_rerooted(root, &parent, PATH_DIR) {
+        Ok(fd) => fd,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            sys::fs::ensure_rerooted(root, &parent, sys::fs::Kind::Dir).map_err(|e| io_err("making its parent", e))?;
+            sys::fs::open_rerooted(root, &parent, PATH_DIR).map_err(|e| io_err("opening its parent", e))?
+        }
+        Err(e) => return Err(io_err("opening its parent", e)),
+    };
+    Ok((fd, name))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn put(
+    root: BorrowedFd,
+    dest: &Path,
+    rel: &Path,
+    kind: EntryType,
+    link: Option<&[u8]>,
+    meta: &Meta,
+    data: &mut impl Read,
+    opts: &Extract,
+) -> Result<()> {
+    let (parent, name) = parent_of(root, dest, rel)?;
+    let existing = match statat(&parent, name, AtFlags::SYMLINK_NOFOLLOW) {
+        Ok(st) => Some(FileType::from_raw_mode(st.st_mode)),
+        Err(Errno::NOENT) => None,
+        Err(e) => return Err(io_err("stat", e)),
+    };
+    let want_dir = kind == EntryType::Directory;
+    match existing {
+        Some(FileType::Directory) if want_dir => {}
+        Some(FileType::Directory) => {
+            if !opts.overwrite {
+                return Err(Error::new("cannot overwrite a directory with a non-directory"));
+            }
+            remove_tree(parent.as_fd(), name).map_err(|e| io_err("removing the directory there", e))?;
+        }
+        Some(_) if want_dir && !opts.overwrite => {
+            return Err(Error::new("cannot overwrite a non-directory with a directory"));
+        }
+        // Replaced, never written through: it may be a symlink.
+        Some(_) => unlinkat(&parent, name, AtFlags::empty()).map_err(|e| io_err("removing what was there", e))?,
+        None => {}
+    }
+    let made: OwnedFd = match kind {
+        EntryType::Directory => {
+            if existing != Some(FileType::Directory) {
+                mkdirat(&parent, name, Mode::from_raw_mode(0o700)).map_err(|e| io_err("mkdir", e))?;
+            }
+            openat(
+                &parent,
+                name,
+                OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                Mode::empty(),
+            )
+            .map_err(|e| io_err("open", e))?
+        }
+        EntryType::Regular | EntryType::Continuous | EntryType::GNUSparse => {
+            let fd = openat(
+                &parent,
+                name,
+                OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                Mode::from_raw_mode(0o600),
+            )
+            .map_err(|e| io_err("create", e))?;
+            let mut f = File::from(fd);
+            io::copy(data, &mut f).map_err(|e| io_err("write", e))?;
+            f.into()
+        }
+        EntryType::Symlink => {
+            let target = OsStr::from_bytes(link.unwrap_or_default());
+            symlinkat(target, &parent, name).map_err(|e| io_err("symlink", e))?;
+            opened(&parent, name)?
+        }
+        EntryType::Link => {
+            // The target is another entry of this tar, below `dest` too.
+            let mut target_opts = opts.clone();
+            target_opts.owner = None;
+            let target = clean(link.unwrap_or_default(), &target_opts)?
+                .ok_or_else(|| Error::new("a hard link to the destination itself"))?;
+            let (tparent, tname) = parent_of(root, dest, &target)?;
+            linkat(&tparent, tname, &parent, name, AtFlags::empty()).map_err(|e| io_err("link", e))?;
+            return Ok(());
+        }
+        EntryType::Char | EntryType::Block | EntryType::Fifo => {
+            let ft = match kind {
+                EntryType::Char => FileType::CharacterDevice,
+                EntryType::Block => FileType::BlockDevice,
+                _ => FileType::Fifo,
+            };
+            mknodat(&parent, name, ft, Mode::from_raw_mode(0o600), makedev(meta.dev.0, meta.dev.1))
+                .map_err(|e| io_err("mknod", e))?;
+            opened(&parent, name)?
+        }
+        // PAX and GNU long-name headers are read by the tar crate; others
+        // carry nothing a file can get.
+        _ => return Ok(()),
+    };
+    set_meta(&made, kind == EntryType::Symlink, meta)
+}
+
+/// Remove directory `name` in `parent` and everything in it, by fds
+/// (never following a symlink in it: a link is removed, not its target).
+fn remove_tree(parent: BorrowedFd, name: &OsStr) -> io::Result<()> {
+    let dir =
+        openat(parent, name, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty())?;
+    let mut names = Vec::new();
+    for entry in Dir::read_from(&dir)? {
+        let entry = entry?;
+        let n = entry.file_name().to_bytes();
+        if n != b"." && n != b".." {
+            names.push((OsString::from_vec(n.to_vec()), entry.file_type() == FileType::Directory));
+        }
+    }
+    for (n, is_dir) in names {
+        if is_dir {
+            remove_tree(dir.as_fd(), &n)?;
+        } else {
+            unlinkat(&dir, &n, AtFlags::empty())?;
+        }
+    }
+    Ok(unlinkat(parent, name, AtFlags::REMOVEDIR)?)
+}
+
+/// An O_PATH fd of what was just made at `parent/name` (not followed).
+fn opened(parent: &OwnedFd, name: &OsStr) -> Result<OwnedFd> {
+    openat(parent, name, OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty())
+        .map_err(|e| io_err("open", e))
+}
+
+/// Owner, then mode (a chown clears set-id bits), then times, all through
+/// `fd`.
+fn set_meta(fd: &OwnedFd, symlink: bool, m: &Meta) -> Result<()> {
+    rustix::fs::chownat(
+        fd,
+        "",
+        Some(rustix::fs::Uid::from_raw(m.uid)),
+        Some(rustix::fs::Gid::from_raw(m.gid)),
+        AtFlags::EMPTY_PATH,
+    )
+    .map_err(|e| io_err("chown", e))?;
+    if symlink {
+        return Ok(());
+    }
+    // Through /proc/self/fd: the exact inode, whatever fd kind it is.
+    let path = sys::fs::fd_path(fd);
+    rustix::fs::chmod(&path, Mode::from_raw_mode(m.mode)).map_err(|e| io_err("chmod", e))?;
+    set_times(fd, m.mtime)
+}
+
+/// Access and modification times of what `fd` holds, through /proc/self/fd.
+fn set_times(fd: &OwnedFd, mtime: u64) -> Result<()> {
+    let t = Timespec { tv_sec: i64::try_from(mtime).unwrap_or(0), tv_nsec: 0 };
+    let times = Timestamps { last_access: t, last_modification: t };
+    rustix::fs::utimensat(rustix::fs::CWD, sys::fs::fd_path(fd), &times, AtFlags::empty())
+        .map_err(|e| io_err("setting times", e))
+}
