@@ -96,7 +96,11 @@ pub(crate) fn choose(root: &Path, name: Option<&str>) -> Result<Choice> {
     // images' layers would all be missing.
     let canonical = if name == "overlay2" { "overlay" } else { name.as_str() };
     if !root.join(canonical).join("layers").is_dir() {
-        if let Some(existing) = ["overlay", "vfs"].into_iter().find(|d| root.join(d).join("layers").is_dir()) {
+        // Another berth may make `canonical`'s layers between the two
+        // checks: only a different driver's store is a mismatch.
+        if let Some(existing) =
+            ["overlay", "vfs"].into_iter().find(|d| *d != canonical && root.join(d).join("layers").is_dir())
+        {
             return Err(Error::DriverMismatch { wanted: name.clone(), existing: existing.into() });
         }
     }
