@@ -185,6 +185,11 @@ fn pause_kill_and_memory_limits_with_runc() {
     assert!(mem.to_string_lossy().contains(id), "{}", mem.display());
     let limit = std::fs::read_to_string(mem.join("memory.limit_in_bytes")).unwrap();
     assert_eq!(limit.trim(), (64u64 << 20).to_string());
+    // stats reads runc's cgroup: its pids and memory limit.
+    let pids = std::fs::read_to_string(cgroup_dir(&pid, "pids").join("pids.current")).unwrap();
+    let row = env.ok(&["stats", "--no-stream", "--format", "{{.PIDs}} {{.MemUsage}}", "lim"]);
+    assert_eq!(row.split_whitespace().next(), Some(pids.trim()), "{row}");
+    assert!(row.trim_end().ends_with("/ 67.11MB"), "{row}");
     // pause/unpause go through runc's freezer.
     env.ok(&["pause", "lim"]);
     assert_eq!(rt_status(&env, &runc, id).as_deref(), Some("paused"));

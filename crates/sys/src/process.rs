@@ -127,6 +127,8 @@ pub fn spawn_without_mount(cmd: &mut std::process::Command, hide: CString) {
     unsafe {
         cmd.pre_exec(hook);
     }
+}
+
 /// unshare(CLONE_FS): the calling thread gets its own copy of the cwd,
 /// root and umask, so that it alone may then setns(2) into a mount
 /// namespace (refused while the fs struct is shared with other threads).

@@ -43,14 +43,18 @@ impl Engine {
         if !c.state.is_live() || !self.init_alive(&c.id) {
             return Ok(Usage { at: Some(now), ..Usage::default() });
         }
-        let stats = match runtime::container::stats(&self.runtime_root(), &c.id) {
+        let read = match self.external_cgroup(&c.id) {
+            Some(cg) => cg.stats().map_err(crate::Error::from),
+            None => runtime::container::stats(&self.runtime_root(), &c.id).map_err(crate::Error::from),
+        };
+        let stats = match read {
             Ok(s) => s,
             // It stopped between the check and the read.
             Err(e) if !self.init_alive(&c.id) => {
                 tracing::debug!("stats of {}: {e}", c.id);
                 return Ok(Usage { at: Some(now), ..Usage::default() });
             }
-            Err(e) => return Err(e.into()),
+            Err(e) => return Err(e),
         };
         let (net_rx, net_tx) = c.pid.map(net_bytes).unwrap_or_default();
         Ok(from_stats(&stats, host_ram(), net_rx, net_tx, now))
