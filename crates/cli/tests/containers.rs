@@ -86,6 +86,50 @@ fn vfs_containers_get_a_copy() {
     assert_eq!(out, "0\nx\n");
 }
 
+/// What `ls -ld /; ls /bin/sh` as uid 1000 shows in a container of `bb`,
+/// whose layer's `./` entry is 0700 (tarred from a temp dir).
+fn assert_root_is_podmans(out: &str) {
+    assert_eq!(out, "dr-xr-xr-x\n/bin/sh\n", "the container's / is podman's 0555, whatever the layer's ./ says");
+}
+
+/// The busybox layer with its `./` entry 0700, as `tar -C DIR -cf - .`
+/// writes it for a directory made by `mktemp -d`.
+fn busybox_layer_with_closed_root() -> Vec<u8> {
+    let mut out = tar::Builder::new(Vec::new());
+    let mut closed = 0;
+    for e in tar::Archive::new(&busybox_layer()[..]).entries().unwrap() {
+        let e = e.unwrap();
+        let mut h = e.header().clone();
+        if e.path().unwrap().to_str() == Some("./") {
+            h.set_mode(0o700);
+            h.set_cksum();
+            closed += 1;
+        }
+        out.append(&h, e).unwrap();
+    }
+    assert_eq!(closed, 1, "the layer has a ./ entry");
+    out.into_inner().unwrap()
+}
+
+#[test]
+fn a_layer_cannot_close_the_containers_root() {
+    require_root();
+    let env = Env::new();
+    let archive = env.dir.path().join("closed.tar");
+    let layer = busybox_layer_with_closed_root();
+    write_oci_archive(&archive, Some("localhost/bb:latest"), &[&layer], serde_json::json!({}));
+    let probe = ["run", "--rm", "-u", "1000", "bb", "sh", "-c", "ls -ld / | cut -c1-10; ls /bin/sh"];
+    for driver in ["vfs", "overlay"] {
+        let store = Env::new();
+        let with_driver = |args: &[&str]| store.ok(&[&["--storage-driver", driver][..], args].concat());
+        with_driver(&["load", "-q", "-i", archive.to_str().unwrap()]);
+        assert_root_is_podmans(&with_driver(&probe));
+    }
+    env.ok(&["load", "-q", "-i", archive.to_str().unwrap()]);
+    // --init's binary is reachable by an unprivileged user too.
+    assert_eq!(env.ok(&["run", "--rm", "--init", "-u", "1000", "bb", "id", "-u"]), "1000\n");
+}
+
 #[test]
 fn image_config_and_flags_shape_the_process() {
     let (env, _) = Env::with_busybox();

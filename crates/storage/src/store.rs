@@ -17,6 +17,7 @@
 use std::collections::BTreeMap;
 use std::fs;
 use std::io::{Read, Write};
+use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 
 use image::digest::Digest;
@@ -412,6 +413,10 @@ impl Store {
         };
         let diff = stage.path().join("diff");
         fs::create_dir(&diff).context(|| format!("create {}", diff.display()))?;
+        // A layer's root (and so a container's `/`) is podman's 0555 root:root
+        // (containers/storage's defaultPerms): layers do not set it.
+        fs::set_permissions(&diff, fs::Permissions::from_mode(LAYER_ROOT_MODE))
+            .context(|| format!("chmod {}", diff.display()))?;
         // Unpacking is the slow part and runs without the store lock.
         let applied = self.driver.apply(parent_diff, &mut tar, &diff)?;
         if let Some(want) = expected {
@@ -677,6 +682,8 @@ impl Store {
 /// opens with the mounter's (root's) credentials, and a container's process
 /// starts inside its root, never walking the store's paths.
 pub(crate) const PRIVATE: u32 = 0o700;
+/// The mode of every layer's root directory (see `stage`).
+const LAYER_ROOT_MODE: u32 = 0o555;
 
 pub(crate) fn private_dir(path: &Path) -> Result<()> {
     sys::fs::create_private_dir(path, PRIVATE).context(|| format!("create {}", path.display()))
@@ -684,7 +691,6 @@ pub(crate) fn private_dir(path: &Path) -> Result<()> {
 
 /// Whether an existing `path` grants group or other anything.
 fn is_open(path: &Path) -> bool {
-    use std::os::unix::fs::PermissionsExt;
     fs::symlink_metadata(path).is_ok_and(|m| m.is_dir() && m.permissions().mode() & 0o077 != 0)
 }
 

@@ -359,7 +359,7 @@ fn a_store_where_overlay_fails_gets_vfs_and_says_why() {
 /// Every directory the store makes is closed to other host users (layers
 /// carry setuid binaries and device nodes), with both drivers; content dirs
 /// (a layer's `diff/`, a container's upper or rootfs) keep the image's modes
-/// behind a closed parent. A store made by an older version (everything
+/// (the root 0555, as podman has it) behind a closed parent. A store made by an older version (everything
 /// 0755) is closed when opened.
 #[test]
 fn store_dirs_are_private_and_old_stores_get_fixed() {
@@ -370,7 +370,7 @@ fn store_dirs_are_private_and_old_stores_get_fixed() {
         let chain = base_layers(&store);
         let rootfs = store.create_container_fs("c1", &chain).unwrap();
         let mode = |p: &Path| fs::metadata(p).unwrap().mode() & 0o7777;
-        assert_eq!(mode(&rootfs), 0o755, "{driver}: the container's / keeps the image's mode");
+        assert_eq!(mode(&rootfs), 0o555, "{driver}: the container's / is podman's, whatever the layer's ./ says");
         assert_eq!(open_dirs(&[env.root(), env.run()]), Vec::<String>::new(), "{driver}: open dirs");
 
         // What an older berth left: every dir it made 0755.
@@ -386,7 +386,7 @@ fn store_dirs_are_private_and_old_stores_get_fixed() {
         let store = env.open(Some(driver));
         let rootfs = store.mount("c1").unwrap();
         assert_eq!(open_dirs(&[env.root(), env.run()]), Vec::<String>::new(), "{driver}: an old store is fixed");
-        assert_eq!(mode(&rootfs), 0o755, "{driver}: and the container's / is left alone");
+        assert_eq!(mode(&rootfs), 0o555, "{driver}: and the container's / is left alone");
         store.unmount("c1").unwrap();
     }
 }

@@ -113,12 +113,10 @@ impl<'a> Applier<'a> {
             return Ok(());
         }
         let Some((parent, name)) = paths::split(rel) else {
-            // `./` itself: only its metadata can be applied.
-            if kind.is_dir() {
-                let meta = read_meta(entry, rel)?;
-                self.set_meta(self.root, OsStr::new("."), rel, &meta, EntryType::Directory)?;
-                self.dir_times.push((PathBuf::new(), meta.times));
-            }
+            // `./` itself is skipped, as docker and containers/storage skip
+            // it: the target's own owner and mode (the driver's) stay the
+            // root's, so a layer cannot close the container's `/` to its
+            // users (a tar made in a 0700 temp dir would) or open it up.
             return Ok(());
         };
         match whiteout::classify(name) {

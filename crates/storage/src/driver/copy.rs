@@ -19,7 +19,7 @@ pub(crate) fn copy_tree(src: &Path, dst: &Path) -> Result<()> {
         // A producer failure shows up in the consumer as a truncated tar, and a
         // consumer failure in the producer as a broken pipe: report the cause.
         match (produced, applied) {
-            (Ok(Ok(())), Ok(_)) => Ok(()),
+            (Ok(Ok(())), Ok(_)) => copy_root_meta(src, dst),
             (Ok(Err(p)), Err(image::Error::InvalidLayer(_))) => Err(p.into()),
             (_, Err(c)) => Err(c.into()),
             (Ok(Err(p)), Ok(_)) => Err(p.into()),
@@ -29,4 +29,14 @@ pub(crate) fn copy_tree(src: &Path, dst: &Path) -> Result<()> {
             }),
         }
     })
+}
+
+/// Give `dst` the owner and mode of `src`: applying a tar leaves the
+/// target's own root as it is (see `layer::apply`).
+fn copy_root_meta(src: &Path, dst: &Path) -> Result<()> {
+    use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
+    let md = std::fs::symlink_metadata(src).context(|| format!("stat {}", src.display()))?;
+    std::os::unix::fs::lchown(dst, Some(md.uid()), Some(md.gid())).context(|| format!("chown {}", dst.display()))?;
+    std::fs::set_permissions(dst, std::fs::Permissions::from_mode(md.mode() & 0o7777))
+        .context(|| format!("chmod {}", dst.display()))
 }
