@@ -8,6 +8,7 @@ pub mod error;
 pub mod images;
 pub mod login;
 pub mod remote;
+pub mod units;
 pub mod volumes;
 
 use std::cell::OnceCell;

@@ -427,7 +427,7 @@ fn limits(a: &CreateArgs) -> Result<Limits> {
 fn shm_size(flag: Option<&str>) -> Result<Option<u64>> {
     match flag {
         None | Some("") => Ok(None),
-        Some(text) => crate::units::ram_in_bytes(text)
+        Some(text) => engine::units::ram_in_bytes(text)
             .map(Some)
             .map_err(|e| CliError::new(format!("unable to translate --shm-size: {e}"))),
     }

@@ -91,7 +91,9 @@ impl LogConfig {
                     }
                     c.path = Some(p.to_path_buf());
                 }
-                "max-size" => c.max_size = Some(from_human_size(value)?).filter(|n| *n > 0),
+                "max-size" => {
+                    c.max_size = Some(crate::units::from_human_size(value).map_err(Error::new)?).filter(|n| *n > 0)
+                }
                 "max-file" => match value.parse::<u32>() {
                     Ok(n) if n >= 1 => c.max_file = Some(n),
                     _ => return Err(Error::new(format!("invalid log option max-file={value}: not a number above 0"))),
@@ -144,38 +146,6 @@ impl LogConfig {
     }
 }
 
-/// A size as podman's `--log-opt max-size` reads it: go-units'
-/// `FromHumanSize`, decimal (`1k` is 1000 bytes, `1KiB` too: the `i`
-/// changes nothing), a number, one optional space, `kmgtp`, `i`, `b`.
-pub fn from_human_size(text: &str) -> Result<u64> {
-    let invalid = || Error::new(format!("invalid size: '{text}'"));
-    let number_end = text.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(text.len());
-    let (number, rest) = text.split_at(number_end);
-    if number.is_empty() || number.starts_with('.') || number.ends_with('.') || number.contains("..") {
-        return Err(invalid());
-    }
-    let rest = rest.strip_prefix(' ').unwrap_or(rest);
-    let mut suffix = rest.chars().peekable();
-    let power = match suffix.peek().map(char::to_ascii_lowercase).and_then(|u| "kmgtp".find(u)) {
-        Some(i) => {
-            suffix.next();
-            i as i32 + 1
-        }
-        None => 0,
-    };
-    suffix.next_if(|c| c.eq_ignore_ascii_case(&'i'));
-    suffix.next_if(|c| c.eq_ignore_ascii_case(&'b'));
-    if suffix.next().is_some() {
-        return Err(invalid());
-    }
-    let value: f64 = number.parse().map_err(|_| invalid())?;
-    let bytes = value * 1000f64.powi(power);
-    if bytes >= 9_223_372_036_854_775_808.0 {
-        return Err(invalid());
-    }
-    Ok(bytes as u64)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -197,10 +167,6 @@ mod tests {
         ] {
             let c = LogConfig::parse(None, &[format!("max-size={text}")]).unwrap();
             assert_eq!(c.size_text(), shown, "{text}");
-        }
-        assert_eq!(from_human_size("1k").unwrap(), 1000);
-        for bad in ["xx", "", "1x", "k", "1..2", "1kk"] {
-            assert_eq!(from_human_size(bad).unwrap_err().msg, format!("invalid size: '{bad}'"));
         }
     }
 
