@@ -132,7 +132,7 @@ pub(super) fn targets(
     all: Option<All>,
     missing: &str,
 ) -> Result<Vec<String>> {
-    targets_or(engine, names, latest, all, missing, "--all and containers cannot be used together")
+    targets_or(engine, names, latest, all, missing, "no arguments are needed with --all")
 }
 
 /// [`targets`], with the words for `--all` given with containers (podman's
@@ -197,12 +197,13 @@ pub fn start(engine: &Engine, a: &StartArgs) -> Result<u8> {
     if !filters.is_empty() && !a.all {
         return Err(CliError::usage("--filter takes effect only with --all"));
     }
-    let mut inputs = targets(
+    let mut inputs = targets_or(
         engine,
         &a.containers,
         a.latest,
         Some((a.all, |c| !c.state.is_live())),
         "start requires at least one argument",
+        "either start all containers or the container(s) provided in the arguments",
     )?;
     if !filters.is_empty() {
         let all = engine.containers()?;
@@ -297,18 +298,7 @@ pub fn attach(engine: &Engine, a: &AttachArgs) -> Result<u8> {
 pub fn stop(engine: &Engine, a: &StopArgs) -> Result<u8> {
     let selection =
         Selection { names: &a.containers, all: a.all, latest: a.latest, cidfiles: &a.cidfile, filters: &a.filter };
-    selection.check_exclusive()?;
-    let inputs = if selection.wanted() {
-        selection.resolve(engine)?
-    } else {
-        targets(
-            engine,
-            &a.containers,
-            a.latest,
-            Some((a.all, |c| c.state.is_live())),
-            "you must provide at least one name or id",
-        )?
-    };
+    let inputs = live_targets(engine, &selection)?;
     each(&inputs, a.ignore, |input| {
         let c = engine.container(input)?;
         engine.stop_container(&c, a.time.map_or(c.stop_timeout(), Duration::from_secs))?;
@@ -316,23 +306,23 @@ pub fn stop(engine: &Engine, a: &StopArgs) -> Result<u8> {
     })
 }
 
+/// What stop and kill act on: the `--cidfile`/`--filter` selection, else
+/// the named containers, or with `--all` every live one.
+fn live_targets(engine: &Engine, selection: &Selection) -> Result<Vec<String>> {
+    selection.check_exclusive()?;
+    if selection.wanted() {
+        return selection.resolve(engine);
+    }
+    let all: All = (selection.all, |c| c.state.is_live());
+    targets(engine, selection.names, selection.latest, Some(all), "you must provide at least one name or id")
+}
+
 pub fn kill(engine: &Engine, a: &KillArgs) -> Result<u8> {
     let sig = engine::containers::parse_signal(&a.signal)
         .ok_or_else(|| CliError::new(format!("invalid signal: {}", a.signal)))?;
     let selection =
         Selection { names: &a.containers, all: a.all, latest: a.latest, cidfiles: &a.cidfile, filters: &[] };
-    selection.check_exclusive()?;
-    let inputs = if selection.wanted() {
-        selection.resolve(engine)?
-    } else {
-        targets(
-            engine,
-            &a.containers,
-            a.latest,
-            Some((a.all, |c| c.state.is_live())),
-            "you must provide at least one name or id",
-        )?
-    };
+    let inputs = live_targets(engine, &selection)?;
     each(&inputs, false, |input| {
         let c = engine.container(input)?;
         engine.kill_container(&c, sig)?;

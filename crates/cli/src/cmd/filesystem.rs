@@ -8,8 +8,12 @@ use engine::containers::Container;
 use engine::Engine;
 use serde_json::{json, Value};
 
+use super::control::{each, targets, All};
 use super::out;
 use crate::error::{CliError, Context as _, Result};
+
+/// podman's words for a command given no container.
+const MISSING: &str = "you must provide at least one name or id";
 
 /// The container named, or the newest one with `--latest`.
 fn one(engine: &Engine, name: Option<&str>, latest: bool) -> Result<Container> {
@@ -211,7 +215,7 @@ pub fn unmount(engine: &Engine, a: &UnmountArgs) -> Result<u8> {
     if names.is_empty() {
         return Err(CliError::new("you must provide at least one name or id"));
     }
-    super::control::each(&names, false, |name| {
+    each(&names, false, |name| {
         let c = engine.container(name)?;
         engine.unmount_container(&c, a.force)?;
         Ok(Some(name.to_string()))
@@ -257,16 +261,9 @@ pub struct CleanupArgs {
 }
 
 pub fn cleanup(engine: &Engine, a: &CleanupArgs) -> Result<u8> {
-    let names: Vec<String> = if a.all {
-        engine.containers()?.into_iter().filter(|c| !c.state.is_live()).map(|c| c.id).collect()
-    } else if a.latest {
-        vec![one(engine, None, true)?.id]
-    } else if a.containers.is_empty() {
-        return Err(CliError::new("you must provide at least one name or id"));
-    } else {
-        a.containers.clone()
-    };
-    super::control::each(&names, false, |name| {
+    let stopped: All = (a.all, |c| !c.state.is_live());
+    let names = targets(engine, &a.containers, a.latest, Some(stopped), MISSING)?;
+    each(&names, false, |name| {
         let c = engine.container(name)?;
         engine.cleanup_container(&c)?;
         if a.rm {
@@ -291,17 +288,9 @@ pub struct InitArgs {
 
 pub fn init(engine: &Engine, a: &InitArgs) -> Result<u8> {
     use engine::containers::State;
-    let names: Vec<String> = if a.all {
-        let ready = |c: &Container| matches!(c.state, State::Created | State::Exited);
-        engine.containers()?.into_iter().filter(ready).map(|c| c.id).collect()
-    } else if a.latest {
-        vec![one(engine, None, true)?.id]
-    } else if a.containers.is_empty() {
-        return Err(CliError::new("you must provide at least one name or id"));
-    } else {
-        a.containers.clone()
-    };
-    super::control::each(&names, false, |name| {
+    let ready: All = (a.all, |c| matches!(c.state, State::Created | State::Exited));
+    let names = targets(engine, &a.containers, a.latest, Some(ready), MISSING)?;
+    each(&names, false, |name| {
         let c = engine.container(name)?;
         engine.init_container(&c)?;
         Ok(Some(name.to_string()))

@@ -3,7 +3,7 @@
 use engine::containers::{Container, State};
 use engine::Engine;
 
-use super::control::{each, targets_or};
+use super::control::{each, targets};
 use crate::error::Result;
 
 #[derive(clap::Args)]
@@ -33,11 +33,10 @@ pub struct UnpauseArgs {
 }
 
 const MISSING: &str = "you must provide at least one name or id";
-const ALL_AND_NAMES: &str = "no arguments are needed with --all";
 
 pub fn pause(engine: &Engine, a: &PauseArgs) -> Result<u8> {
     let all = Some((a.all, (|c: &Container| c.state == State::Running) as fn(&Container) -> bool));
-    let inputs = targets_or(engine, &a.containers, a.latest, all, MISSING, ALL_AND_NAMES)?;
+    let inputs = targets(engine, &a.containers, a.latest, all, MISSING)?;
     each(&inputs, false, |input| {
         engine.pause_container(&engine.container(input)?)?;
         Ok(Some(input.to_string()))
@@ -46,7 +45,7 @@ pub fn pause(engine: &Engine, a: &PauseArgs) -> Result<u8> {
 
 pub fn unpause(engine: &Engine, a: &UnpauseArgs) -> Result<u8> {
     let all = Some((a.all, (|c: &Container| c.state == State::Paused) as fn(&Container) -> bool));
-    let inputs = targets_or(engine, &a.containers, a.latest, all, MISSING, ALL_AND_NAMES)?;
+    let inputs = targets(engine, &a.containers, a.latest, all, MISSING)?;
     each(&inputs, false, |input| {
         engine.unpause_container(&engine.container(input)?)?;
         Ok(Some(input.to_string()))

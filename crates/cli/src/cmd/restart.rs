@@ -5,7 +5,7 @@ use std::time::Duration;
 use engine::containers::State;
 use engine::Engine;
 
-use super::control::{each, targets_or, All};
+use super::control::{each, targets, All};
 use crate::error::Result;
 
 #[derive(clap::Args)]
@@ -33,14 +33,7 @@ pub fn restart(engine: &Engine, a: &RestartArgs) -> Result<u8> {
     let keep: fn(&engine::containers::Container) -> bool =
         if a.running { |c| c.state == State::Running } else { |_| true };
     let all: Option<All> = Some((a.all, keep));
-    let inputs = targets_or(
-        engine,
-        &a.containers,
-        a.latest,
-        all,
-        "you must provide at least one name or id",
-        "no arguments are needed with --all",
-    )?;
+    let inputs = targets(engine, &a.containers, a.latest, all, "you must provide at least one name or id")?;
     each(&inputs, false, |input| {
         let mut c = engine.container(input)?;
         if c.state == State::Paused {
