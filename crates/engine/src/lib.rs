@@ -11,8 +11,9 @@ pub mod remote;
 pub mod units;
 pub mod volumes;
 
-use std::cell::OnceCell;
+use std::cell::{OnceCell, RefCell};
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 
 pub use error::{Error, ErrorKind, Result};
 pub use images::Image;
@@ -30,6 +31,8 @@ pub struct Engine {
     runroot: PathBuf,
     driver: Option<String>,
     layers: OnceCell<storage::Store>,
+    /// The container database, opened once per process (see `Engine::db`).
+    db: RefCell<Option<(u32, Rc<containers::db::Db>)>>,
 }
 
 impl Engine {
@@ -42,6 +45,7 @@ impl Engine {
             runroot: runroot.to_path_buf(),
             driver: driver.map(String::from),
             layers: OnceCell::new(),
+            db: RefCell::new(None),
         };
         engine.convert_legacy_records()?;
         Ok(engine)

@@ -22,7 +22,7 @@ impl Engine {
             let _lock = self.lock_container(&c.id)?;
             // Stopped by a user: its restart policy must not bring it back
             // (also when it is between two runs).
-            let current = super::change(&self.db()?, &c.id, |r| {
+            let current = super::change(&*self.db()?, &c.id, |r| {
                 let changed = !r.stopped_by_user;
                 r.stopped_by_user = true;
                 changed

@@ -47,6 +47,12 @@ impl Db {
              );",
         )
         .ctx(|| format!("initialising {}", path.display()))?;
+        // Closing does not checkpoint: each berth command closes its
+        // connection, and a checkpoint then (two fsyncs, the WAL deleted and
+        // made again by the next) cost every command. SQLite checkpoints
+        // when the WAL reaches `wal_autocheckpoint` pages instead.
+        conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true)
+            .ctx(|| "configuring the database connection".into())?;
         // Databases made before versions existed: add the column, checked
         // again in an immediate transaction so two processes opening an old
         // database at once upgrade it once.

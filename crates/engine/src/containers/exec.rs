@@ -76,6 +76,7 @@ impl Engine {
     /// have no other threads: the keeper is a fork of this process.
     pub fn exec_detached(&self, c: &Container, spec: &ExecSpec) -> Result<()> {
         let (lock, process) = self.exec_prepare(c, spec)?;
+        self.close_db();
         wait_single_threaded()?;
         let (report_r, report_w) = pipe_with(PipeFlags::CLOEXEC).ctx(|| "creating the exec keeper's pipe".into())?;
         // SAFETY: single-threaded (checked above); the child forks once more

@@ -105,7 +105,7 @@ impl Engine {
         self.delete_runtime_state(&c.id)?;
         self.layers()?.unmount_to(&c.id, 0)?;
         // Its storage is no longer ready: back to what create left.
-        super::change(&self.db()?, &c.id, |r| {
+        super::change(&*self.db()?, &c.id, |r| {
             let was = r.state == State::Initialized;
             if was {
                 r.state = State::Created;

@@ -13,7 +13,7 @@ mod commit;
 mod control;
 mod copy;
 pub mod cp;
-mod db;
+pub(crate) mod db;
 mod etc_files;
 mod exec;
 mod external;
@@ -49,6 +49,7 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::os::unix::fs::MetadataExt as _;
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 use std::time::{Duration, Instant, SystemTime};
 
 use serde::{Deserialize, Serialize};
@@ -284,8 +285,31 @@ impl Engine {
         self.db()?.all()
     }
 
-    fn db(&self) -> Result<Db> {
-        Db::open(&self.root)
+    /// The container database: one connection per process, opened on
+    /// first use. A forked child never uses its parent's (SQLite forbids
+    /// it): it opens its own, and leaves the inherited one alone.
+    fn db(&self) -> Result<Rc<Db>> {
+        let pid = std::process::id();
+        let mut cached = self.db.borrow_mut();
+        if let Some((owner, db)) = cached.as_ref() {
+            if *owner == pid {
+                return Ok(db.clone());
+            }
+        }
+        if let Some((_, inherited)) = cached.take() {
+            // Closing it would act on the parent's locks and files.
+            std::mem::forget(inherited);
+        }
+        let db = Rc::new(Db::open(&self.root)?);
+        *cached = Some((pid, db.clone()));
+        Ok(db)
+    }
+
+    /// Close this process's database connection, before a fork: a child
+    /// must not inherit an open one (SQLite's rule), whose locks it would
+    /// not hold.
+    fn close_db(&self) {
+        self.db.borrow_mut().take();
     }
 
     fn runtime_root(&self) -> PathBuf {

@@ -70,12 +70,7 @@ impl Engine {
         // Before its lock: starting them takes theirs.
         self.start_dependencies(c)?;
         let lock = self.lock_container(&c.id)?;
-        {
-            // Not open across the fork: an SQLite connection must not be used
-            // (or closed) in a forked child.
-            let db = self.db()?;
-            *c = db.get(&c.id)?.ok_or_else(|| Error::not_found(format!("container {} was removed", c.name)))?;
-        }
+        *c = self.db()?.get(&c.id)?.ok_or_else(|| Error::not_found(format!("container {} was removed", c.name)))?;
         if !matches!(c.state, State::Created | State::Exited | State::Initialized) {
             return Err(Error::new(format!(
                 "container {} is {}: only created or exited containers can start",
@@ -85,6 +80,7 @@ impl Engine {
         }
         // Whatever an earlier run left (it exited, or its monitor was killed).
         self.delete_runtime_state(&c.id)?;
+        self.close_db();
         wait_single_threaded()?;
         let (report_r, report_w) = pipe_with(PipeFlags::CLOEXEC).ctx(|| "creating the monitor's pipe".into())?;
         // SAFETY: single-threaded (checked above); the child either runs the
