@@ -44,9 +44,10 @@ pub(super) fn write(dir: &Path, hostname: &str, name: &str) -> Result<Vec<Bind>>
     let mut binds = Vec::new();
     for (destination, file, content) in files {
         let source = dir.join(file);
-        // Durable as the config that binds it: a crash must not leave a
-        // created container whose /etc/hosts is empty.
-        sys::fs::write_atomic(&source, content.as_bytes(), 0o644, Durability::Durable)
+        // Durable as the config that binds it (written last, its directory
+        // fsync covers these): a crash must not leave a created container
+        // whose /etc/hosts is empty.
+        sys::fs::write_atomic(&source, content.as_bytes(), 0o644, Durability::DataThenBatch)
             .ctx(|| format!("writing {}", source.display()))?;
         binds.push(Bind { destination, source });
     }
@@ -108,7 +109,8 @@ pub(super) fn rewrite_for_host_network(dir: &Path) -> Result<()> {
     ];
     for (file, content) in files {
         let path = dir.join(file);
-        sys::fs::write_atomic(&path, content.as_bytes(), 0o644, Durability::Durable)
+        // As in `write`: config.json, written after, syncs the directory.
+        sys::fs::write_atomic(&path, content.as_bytes(), 0o644, Durability::DataThenBatch)
             .ctx(|| format!("writing {}", path.display()))?;
     }
     Ok(())

@@ -163,7 +163,7 @@ impl Engine {
             if c.isolation.privileged {
                 let env = dir.join(".containerenv");
                 let text = super::isolation::containerenv(&c);
-                sys::fs::write_atomic(&env, text.as_bytes(), 0o644, Durability::Durable)
+                sys::fs::write_atomic(&env, text.as_bytes(), 0o644, Durability::DataThenBatch)
                     .ctx(|| format!("writing {}", env.display()))?;
             }
             let p = spec::ProcessSpec {
@@ -212,6 +212,7 @@ impl Engine {
             super::chown_volume::tmpfs_owner(&mut config, uid, gid);
             let bytes = serde_json::to_vec_pretty(&config).ctx(|| "encoding config.json".into())?;
             let config = dir.join("config.json");
+            // Last in `dir`: its directory fsync makes the files above durable.
             sys::fs::write_atomic(&config, &bytes, 0o600, Durability::Durable)
                 .ctx(|| format!("writing {}", config.display()))?;
             Ok(())
