@@ -186,7 +186,7 @@ impl<W: Write> Writer<W> {
                 h.set_entry_type(EntryType::Regular);
                 h.set_size(size);
                 let f = data.ok_or_else(|| Error::new(format!("{}: not opened", shown(rel))))?;
-                self.tar.append_data(&mut h, rel, Exact { inner: f, remaining: size }).map_err(fail)
+                self.tar.append_data(&mut h, rel, image::layer::Exact::new(f, size)).map_err(fail)
             }
             FileType::Symlink => {
                 h.set_entry_type(EntryType::Symlink);
@@ -211,28 +211,6 @@ impl<W: Write> Writer<W> {
 
 fn shown(rel: &Path) -> String {
     format!("{:?}", rel.display().to_string())
-}
-
-/// Reads exactly `remaining` bytes: a file that shrinks while archived fails
-/// the copy rather than corrupting the tar (its header has the size).
-struct Exact<R> {
-    inner: R,
-    remaining: u64,
-}
-
-impl<R: Read> Read for Exact<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if self.remaining == 0 {
-            return Ok(0);
-        }
-        let max = usize::try_from(self.remaining).unwrap_or(usize::MAX).min(buf.len());
-        let n = self.inner.read(&mut buf[..max])?;
-        if n == 0 {
-            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "file shrank while being copied"));
-        }
-        self.remaining -= n as u64;
-        Ok(n)
-    }
 }
 
 /// How [`extract`] writes.

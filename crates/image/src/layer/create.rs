@@ -240,9 +240,17 @@ pub(super) fn pax_record(out: &mut Vec<u8>, key: &[u8], value: &[u8]) {
 
 /// Reads exactly `remaining` bytes: a file that shrank while being archived
 /// must fail the tar rather than corrupt it (the header already has the size).
-struct Exact<R> {
+/// For every tar writer that streams a file after its header.
+pub struct Exact<R> {
     inner: R,
     remaining: u64,
+}
+
+impl<R> Exact<R> {
+    /// `inner`, read for exactly `size` bytes.
+    pub fn new(inner: R, size: u64) -> Self {
+        Exact { inner, remaining: size }
+    }
 }
 
 impl<R: Read> Read for Exact<R> {
