@@ -37,6 +37,8 @@ fn setup(env: &Env, podman: &Podman) {
             "--pull=never",
             "--name",
             "made",
+            "--restart",
+            "no",
             "-e",
             "X=1",
             "-w",

@@ -38,7 +38,7 @@ impl Engine {
         let spec_limits = &spec.limits;
         spec_limits.validate()?;
         spec.log.validate()?;
-        if spec.auto_remove && spec.restart != super::restart::RestartPolicy::No {
+        if spec.auto_remove && spec.restart.restarts_at_all() {
             return Err(Error::new(
                 "the --rm option conflicts with --restart, when the restartPolicy is not \"\" and \"no\"",
             ));

@@ -11,7 +11,7 @@ use crate::error::{Error, Result};
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", tag = "name")]
 pub enum RestartPolicy {
-    /// Never restart (podman's "" and "no").
+    /// Never restart: no `--restart` (podman's "").
     #[default]
     No,
     /// Restart after a non-zero exit, at most `max_retries` times (0: no limit).
@@ -21,6 +21,8 @@ pub enum RestartPolicy {
     /// As `Always` (the difference, whether a stopped container comes back
     /// at boot, is `berth start --all --filter restart-policy=always`'s).
     UnlessStopped,
+    /// Never restart, as `--restart no` says (podman shows "no").
+    Never,
 }
 
 impl RestartPolicy {
@@ -31,7 +33,8 @@ impl RestartPolicy {
             None => (text, None),
         };
         let policy = match name {
-            "" | "no" => RestartPolicy::No,
+            "" => RestartPolicy::No,
+            "no" => RestartPolicy::Never,
             "on-failure" => RestartPolicy::OnFailure { max_retries: 0 },
             "always" => RestartPolicy::Always,
             "unless-stopped" => RestartPolicy::UnlessStopped,
@@ -58,17 +61,23 @@ impl RestartPolicy {
     pub fn name(&self) -> &'static str {
         match self {
             RestartPolicy::No => "",
+            RestartPolicy::Never => "no",
             RestartPolicy::OnFailure { .. } => "on-failure",
             RestartPolicy::Always => "always",
             RestartPolicy::UnlessStopped => "unless-stopped",
         }
     }
 
+    /// Whether it may restart a container at all (`--rm` refuses those).
+    pub fn restarts_at_all(&self) -> bool {
+        !matches!(self, RestartPolicy::No | RestartPolicy::Never)
+    }
+
     /// Whether a container that exited with `code`, restarted `count` times
     /// so far, goes again (a user's `stop` is checked by the caller).
     pub fn restarts(&self, code: i32, count: u32) -> bool {
         match *self {
-            RestartPolicy::No => false,
+            RestartPolicy::No | RestartPolicy::Never => false,
             RestartPolicy::OnFailure { max_retries } => code != 0 && (max_retries == 0 || count < max_retries),
             RestartPolicy::Always | RestartPolicy::UnlessStopped => true,
         }
@@ -89,7 +98,9 @@ mod tests {
 
     #[test]
     fn podmans_policies_and_messages() {
-        assert_eq!(RestartPolicy::parse("no").unwrap(), RestartPolicy::No);
+        assert_eq!(RestartPolicy::parse("no").unwrap(), RestartPolicy::Never);
+        assert_eq!(RestartPolicy::parse("").unwrap(), RestartPolicy::No);
+        assert_eq!((RestartPolicy::No.name(), RestartPolicy::Never.name()), ("", "no"));
         assert_eq!(RestartPolicy::parse("always").unwrap(), RestartPolicy::Always);
         assert_eq!(RestartPolicy::parse("on-failure:3").unwrap(), RestartPolicy::OnFailure { max_retries: 3 });
         let err = |t: &str| RestartPolicy::parse(t).unwrap_err().to_string();
