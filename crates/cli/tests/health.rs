@@ -160,11 +160,20 @@ fn healthcheck_run_counts_the_streak_and_a_success_resets_it() {
     assert_eq!(env.run(&["healthcheck", "run", "hc"]).status.code(), Some(1));
     let h = health(&env, "hc");
     assert_eq!((h["Status"].as_str(), h["FailingStreak"].as_u64()), (Some("unhealthy"), Some(2)));
+    // ps --filter health= sees it; a container without a check matches no status.
+    env.ok(&["run", "-d", "--name", "plain", "bb", "sleep", "100"]);
+    let by_health = |word: &str| env.ok(&["ps", "-a", "--filter", &format!("health={word}"), "--format", "{{.Names}}"]);
+    assert_eq!(by_health("unhealthy"), "hc\n");
+    assert_eq!(
+        (by_health("healthy"), by_health("none"), by_health("bogus")),
+        (String::new(), String::new(), String::new())
+    );
     env.ok(&["exec", "hc", "touch", "/tmp/ok"]);
     assert_eq!(env.ok(&["healthcheck", "run", "hc"]), "");
     let h = health(&env, "hc");
     assert_eq!((h["Status"].as_str(), h["FailingStreak"].as_u64()), (Some("healthy"), Some(0)));
     assert_eq!(h["Log"].as_array().unwrap().len(), 3);
+    assert_eq!(by_health("healthy"), "hc\n");
     // A restart starts over (podman's `starting`), the log kept.
     env.ok(&["restart", "-t", "0", "hc"]);
     let h = health(&env, "hc");

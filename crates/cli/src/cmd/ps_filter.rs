@@ -30,6 +30,9 @@ enum Filter {
     Since(Vec<SystemTime>),
     /// `NAME|SOURCE[:DEST]`: a volume's name or a bind mount's source.
     Volume(Vec<(String, Option<String>)>),
+    /// The healthcheck's status (`healthy`, `unhealthy`, `starting`); any
+    /// other word matches nothing, as with podman.
+    Health(Vec<String>),
 }
 
 enum Pattern {
@@ -116,6 +119,7 @@ impl Filters {
                         })
                         .collect(),
                 ),
+                "health" => Filter::Health(vals),
                 _ => return Err(CliError::new(format!("{key} is an invalid filter"))),
             });
         }
@@ -137,6 +141,7 @@ fn matches(f: &Filter, c: &Container) -> bool {
     match f {
         Filter::Id(ids) => ids.iter().any(|i| c.id.starts_with(i.as_str())),
         Filter::Name(pats) => pats.iter().any(|p| p.matches(&c.name)),
+        Filter::Health(words) => words.iter().any(|w| c.health_status.as_deref() == Some(w.as_str())),
         Filter::Label(labels) => labels.iter().all(|(k, v)| match (c.labels.get(k), v) {
             (Some(have), Some(want)) => have == want,
             (Some(_), None) => true,
