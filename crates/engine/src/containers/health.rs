@@ -249,9 +249,8 @@ impl Engine {
     }
 
     fn health_lock(&self, id: &str) -> Result<FileLock> {
-        let dir = self.runroot.join("locks");
-        sys::fs::create_private_dir(&dir, 0o700).ctx(|| format!("creating {}", dir.display()))?;
-        let path = dir.join(format!("{id}.health"));
+        // In `Engine::open`'s locks directory, as the container's lock.
+        let path = self.runroot.join("locks").join(format!("{id}.health"));
         FileLock::exclusive(&path).ctx(|| format!("locking {}", path.display()))
     }
 

@@ -42,9 +42,10 @@ impl ContainerLock {
 impl Engine {
     /// Wait for the lock of container `id`.
     pub(super) fn lock_container(&self, id: &str) -> Result<ContainerLock> {
-        let dir = self.runroot.join("locks");
-        sys::fs::create_private_dir(&dir, 0o700).ctx(|| format!("creating {}", dir.display()))?;
-        let path = dir.join(id);
+        // `Engine::open` made the directory: not made again here, so a
+        // monitor outliving its runroot (removed under it) fails rather
+        // than bringing the runroot back.
+        let path = self.runroot.join("locks").join(id);
         let lock = FileLock::exclusive(&path).ctx(|| format!("locking container {id}"))?;
         Ok(ContainerLock { _lock: lock, path })
     }

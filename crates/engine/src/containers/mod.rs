@@ -448,7 +448,7 @@ pub(crate) fn private_dirs(root: &Path, runroot: &Path) -> Result<()> {
             }
         }
     }
-    for dir in [data, runroot.to_path_buf(), runroot.join("runtime")] {
+    for dir in [data, runroot.to_path_buf(), runroot.join("runtime"), runroot.join("locks")] {
         sys::fs::create_private_dir(&dir, PRIVATE).ctx(|| format!("creating {}", dir.display()))?;
     }
     Ok(())
