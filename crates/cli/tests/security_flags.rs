@@ -209,9 +209,27 @@ fn group_add_and_image_groups() {
     env.ok(&["run", "--rm", "--group-add", "keep-groups", "bb", "true"]);
     let e = env.fails(&["run", "--rm", "--group-add", "keep-groups", "--group-add", "5", "bb", "true"], 125);
     assert_eq!(e, "Error: the '--group-add keep-groups' option is not allowed with any other --group-add options\n");
-    let e = env.fails(&["run", "--rm", "--group-add", "nosuch", "bb", "true"], 125);
+    // A group the image lacks: podman creates the container and refuses to
+    // start it, 126 from run (which removes it with --rm), 125 from start.
+    let e = env.fails(&["run", "--rm", "--group-add", "nosuch", "bb", "true"], 126);
     assert!(e.ends_with(": Unable to find group nosuch: no matching entries in group file\n"), "{e}");
     assert!(e.starts_with("Error: looking up supplemental groups for container "), "{e}");
+    assert_eq!(env.ok(&["ps", "-a", "-q"]), "");
+    let made = env.ok(&["create", "--name", "nogroup", "--group-add", "nosuch", "bb", "true"]);
+    let e = env.fails(&["start", "nogroup"], 125);
+    assert!(e.contains(&format!("container {}: Unable to find group nosuch", made.trim())), "{e}");
+    // Once the container's /etc/group has it, it starts.
+    let etc_group = env.dir.path().join("group");
+    std::fs::write(&etc_group, "root:x:0:\nnosuch:x:4321:\n").unwrap();
+    env.ok(&["cp", etc_group.to_str().unwrap(), "nogroup:/etc/group"]);
+    env.ok(&["start", "nogroup"]);
+    env.ok(&["rm", "nogroup"]);
+    // As any container that cannot start (run: 127, start: 125, as podman).
+    env.ok(&["create", "--name", "nocmd", "bb", "nosuchcmd"]);
+    env.fails(&["start", "nocmd"], 125);
+    env.fails(&["start", "-a", "nocmd"], 125);
+    env.fails(&["run", "--rm", "bb", "nosuchcmd"], 127);
+    env.ok(&["rm", "nocmd"]);
     let id = env.ok(&["create", "--group-add", "1234", "bb", "true"]);
     assert_eq!(env.ok(&["inspect", "--format", "{{json .HostConfig.GroupAdd}}", id.trim()]), "[\"1234\"]\n");
     env.ok(&["rm", id.trim()]);

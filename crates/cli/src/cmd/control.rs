@@ -217,7 +217,7 @@ pub fn start(engine: &Engine, a: &StartArgs) -> Result<u8> {
         let mut c = engine.container(input)?;
         let opts =
             attach_options(&a.detach_keys, a.interactive && c.interactive, c.terminal, a.sig_proxy.unwrap_or(true))?;
-        let res = engine.run_attached(&mut c, &opts)?;
+        let res = engine.run_attached(&mut c, &opts).map_err(start_error)?;
         return attached_exit(&c, res);
     }
     each(&inputs, false, |input| {
@@ -231,9 +231,18 @@ pub fn start(engine: &Engine, a: &StartArgs) -> Result<u8> {
                 c.id, c.id
             )));
         }
-        engine.start_detached(&mut c)?;
+        engine.start_detached(&mut c).map_err(start_error)?;
         Ok(Some(input.to_string()))
     })
+}
+
+/// `start` exits 125 for any container that cannot start: the 126/127
+/// a command that cannot run gets are `run`'s (podman's rule).
+fn start_error(mut e: engine::Error) -> engine::Error {
+    if matches!(e.kind, engine::ErrorKind::CommandNotFound | engine::ErrorKind::CommandCannotRun) {
+        e.kind = engine::ErrorKind::Other;
+    }
+    e
 }
 
 /// One `start --filter KEY=VALUE`.

@@ -406,9 +406,25 @@ impl Isolation {
         ids
     }
 
+    /// Refuse to start container `id` (its root filesystem mounted at
+    /// `rootfs`) while a `--group-add` name is not in its /etc/group, with
+    /// podman's message (exit 126 from `run`, 125 from `start`).
+    pub fn check_groups(&self, id: &str, rootfs: &Path) -> Result<()> {
+        for g in self.group_add.iter().filter(|g| *g != "keep-groups" && g.parse::<u32>().is_err()) {
+            if spec::find_group(rootfs, g)?.is_none() {
+                let mut e = Error::new(format!(
+                    "looking up supplemental groups for container {id}: Unable to find group {g}: no matching entries in group file"
+                ));
+                e.kind = crate::ErrorKind::CommandCannotRun;
+                return Err(e);
+            }
+        }
+        Ok(())
+    }
+
     /// Apply to a config.json `spec::generate` made for this container
     /// (its root filesystem mounted at `rootfs`, for group names).
-    pub fn apply(&self, id: &str, config: &mut Value, rootfs: &Path, read_only: bool) -> Result<()> {
+    pub fn apply(&self, config: &mut Value, rootfs: &Path, read_only: bool) -> Result<()> {
         let sec = SecurityOpts::parse(&self.security_opt)?;
         self.apply_namespaces(config);
         if read_only && self.no_read_only_tmpfs {
@@ -416,17 +432,15 @@ impl Isolation {
                 m.retain(|m| !(m["type"] == "tmpfs" && ["/tmp", "/var/tmp", "/run"].contains(&dest(m))));
             }
         }
-        // Groups.
+        // Groups. One the image does not have is left out here: podman
+        // creates such a container and refuses to start it
+        // (`check_groups`, at every start).
         let mut added = Vec::new();
         for g in self.group_add.iter().filter(|g| *g != "keep-groups") {
-            added.push(match g.parse::<u32>() {
-                Ok(gid) => gid,
-                Err(_) => spec::find_group(rootfs, g)?.ok_or_else(|| {
-                    Error::new(format!(
-                        "looking up supplemental groups for container {id}: Unable to find group {g}: no matching entries in group file"
-                    ))
-                })?,
-            });
+            match g.parse::<u32>() {
+                Ok(gid) => added.push(gid),
+                Err(_) => added.extend(spec::find_group(rootfs, g)?),
+            }
         }
         if let Some(gids) = config.pointer_mut("/process/user/additionalGids") {
             let mut all: Vec<u64> = gids.as_array().into_iter().flatten().filter_map(Value::as_u64).collect();

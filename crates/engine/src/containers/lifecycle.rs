@@ -183,7 +183,7 @@ impl Engine {
             // isolation adds device rules to it.
             let config = spec::generate(&id, &rootfs, &p).and_then(|mut config| {
                 spec_limits.apply(&mut config)?;
-                c.isolation.apply(&id, &mut config, &rootfs, spec.read_only)?;
+                c.isolation.apply(&mut config, &rootfs, spec.read_only)?;
                 Ok(config)
             });
             let copied = self.copy_up(&rootfs, &c.mounts);

@@ -289,7 +289,8 @@ impl Engine {
         self.write_namespace_paths(c)?;
         let (stdio, outputs, keep_stdin) = container_stdio(c.terminal, c.interactive)?;
         // Last before the runtime: from here on `finish_locked` unmounts.
-        self.layers()?.mount(&c.id)?;
+        let rootfs = self.layers()?.mount(&c.id)?;
+        c.isolation.check_groups(&c.id, &rootfs)?;
         if c.state == State::Initialized {
             self.drop_init_mount(&c.id)?;
         }
