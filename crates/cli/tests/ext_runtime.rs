@@ -8,17 +8,14 @@
 
 mod common;
 
-use std::fs::File;
-use std::io::{Read as _, Write as _};
-use std::os::fd::OwnedFd;
-use std::os::unix::process::CommandExt as _;
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::containers::Cleanup;
+use common::pty::OnPty;
 use common::*;
-use rustix::pty::OpenptFlags;
 
 /// The runtime's binary, or `None` (the test is skipped, saying why).
 fn runtime(name: &str) -> Option<PathBuf> {
@@ -359,78 +356,4 @@ fn a_runtime_that_is_not_there_is_podmans_error_and_leaves_nothing() {
     assert_eq!(e, "Error: no valid executable found for OCI runtime /tmp: invalid argument\n");
     assert_eq!(env.ok(&["ps", "-a", "-q"]), "");
     assert_eq!(ext_files(&env), Vec::<String>::new());
-}
-
-/// berth on a pseudo-terminal of its own, as its controlling terminal, with
-/// what it shows collected as it comes (as in `attach.rs`).
-struct OnPty {
-    master: File,
-    child: Child,
-    shown: String,
-}
-
-impl OnPty {
-    fn spawn(env: &Env, args: &[&str], rows: u16, cols: u16) -> OnPty {
-        let master = rustix::pty::openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY).unwrap();
-        rustix::pty::grantpt(&master).unwrap();
-        rustix::pty::unlockpt(&master).unwrap();
-        let name = rustix::pty::ptsname(&master, Vec::new()).unwrap();
-        let slave: OwnedFd = rustix::fs::open(
-            name.as_c_str(),
-            rustix::fs::OFlags::RDWR | rustix::fs::OFlags::NOCTTY,
-            rustix::fs::Mode::empty(),
-        )
-        .unwrap();
-        let ws = rustix::termios::Winsize { ws_row: rows, ws_col: cols, ws_xpixel: 0, ws_ypixel: 0 };
-        rustix::termios::tcsetwinsize(&master, ws).unwrap();
-        let mut cmd = env.cmd(args);
-        cmd.stdin(Stdio::from(slave.try_clone().unwrap()))
-            .stdout(Stdio::from(slave.try_clone().unwrap()))
-            .stderr(Stdio::from(slave));
-        // SAFETY: between fork and exec only async-signal-safe calls
-        // (setsid, ioctl), touching nothing of the parent's.
-        unsafe {
-            cmd.pre_exec(|| {
-                rustix::process::setsid()?;
-                rustix::process::ioctl_tiocsctty(rustix::stdio::stdin())?;
-                Ok(())
-            });
-        }
-        let child = cmd.spawn().unwrap();
-        rustix::io::ioctl_fionbio(&master, true).unwrap();
-        OnPty { master: File::from(master), child, shown: String::new() }
-    }
-
-    fn type_in(&mut self, text: &[u8]) {
-        self.master.write_all(text).unwrap();
-    }
-
-    /// Wait (bounded) until the terminal showed `what`.
-    fn expect(&mut self, what: &str) {
-        let deadline = Instant::now() + Duration::from_secs(15);
-        let mut buf = [0u8; 4096];
-        while !self.shown.contains(what) {
-            assert!(Instant::now() < deadline, "never showed {what:?}; showed {:?}", self.shown);
-            match self.master.read(&mut buf) {
-                Ok(n) if n > 0 => self.shown.push_str(&String::from_utf8_lossy(&buf[..n])),
-                _ => std::thread::sleep(Duration::from_millis(10)),
-            }
-        }
-    }
-
-    /// Wait (bounded) for berth to exit: its exit code.
-    fn exit_code(&mut self) -> i32 {
-        let deadline = Instant::now() + Duration::from_secs(15);
-        let mut buf = [0u8; 4096];
-        loop {
-            if let Ok(n) = self.master.read(&mut buf) {
-                self.shown.push_str(&String::from_utf8_lossy(&buf[..n]));
-            }
-            if let Some(st) = self.child.try_wait().unwrap() {
-                return st.code().unwrap_or(-1);
-            }
-            assert!(Instant::now() < deadline, "berth did not exit; showed {:?}", self.shown);
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    }
 }

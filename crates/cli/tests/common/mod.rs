@@ -4,6 +4,7 @@
 
 pub mod containers;
 pub mod podman;
+pub mod pty;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
