@@ -303,6 +303,15 @@ fn check(r: &Row, b: &Output, p: &Output) -> Vec<String> {
 }
 
 /// podman's text as berth would say it.
+/// `args` fail alike on berth and podman: the same exit code and the same
+/// first line on stderr (podman's name read as berth's).
+pub fn same_failure(env: &Env, podman: &Podman, args: &[&str]) {
+    let (b, p) = (env.run(args), podman.run(args, None));
+    assert_eq!(b.status.code(), p.status.code(), "{args:?}");
+    let first = |s: &str| s.lines().next().unwrap_or("").to_string();
+    assert_eq!(first(&stderr(&b)), first(&as_berth(&stderr(&p))), "{args:?}");
+}
+
 fn as_berth(s: &str) -> String {
     s.replace("podman", "berth")
 }
