@@ -60,6 +60,10 @@ expect "io.weight" "$(grep default $CG/io.weight 2>&1)" "default 4950"
 expect "io.max" "$(grep '^7:0 ' $CG/io.max 2>&1)" "7:0 rbps=1048576 wbps=max riops=max wiops=max"
 check "runtime start" $RT start c1
 contains "state running" "$($RT state c1 2>&1)" '"status": "running"'
+# Born in its cgroup (clone3 CLONE_INTO_CGROUP), not moved there.
+init=$($RT state c1 | sed -n 's/.*"pid": *\([0-9]*\).*/\1/p')
+expect "init in the cgroup" "$(cat $CG/cgroup.procs 2>&1)" "$init"
+expect "exec'd process in the cgroup" "$($RT exec c1 sh -c 'grep -qx $$ /sys/fs/cgroup/cgroup.procs && echo in' 2>&1)" in
 # The read-only bind, attached by fd through the new mount API on this kernel.
 expect "ro bind readable" "$($RT exec c1 cat /data/file 2>&1)" "host data"
 if $RT exec c1 sh -c 'echo x > /data/file' >/dev/null 2>&1; then

@@ -172,3 +172,26 @@ fn relative_cgroups_path_is_under_the_runtimes_cgroup() {
         }
     }
 }
+
+/// The init and an exec'd process each enter the container's cgroup in every
+/// hierarchy: born in the cgroup2 one (clone3 CLONE_INTO_CGROUP), moving
+/// themselves into the v1 ones (a write of "0" to `tasks`), so the runtime
+/// never writes cgroup.procs. Both show in every cgroup.procs.
+#[test]
+fn the_init_and_an_exec_process_are_in_every_hierarchy() {
+    let mut e = Env::new("joincg");
+    let path = e.set_cgroups_path();
+    e.args(&["sleep", "60"]);
+    e.start_running();
+    let pidfile = e.root.join("exec.pid");
+    ok(&e.rt(&["exec", "-d", "--pid-file", pidfile.to_str().unwrap(), &e.id, "sleep", "31"]));
+    let exec_pid: i32 = std::fs::read_to_string(&pidfile).unwrap().trim().parse().unwrap();
+    for pid in [e.pid(), exec_pid] {
+        for c in V1 {
+            assert!(cgroup_procs(c, &path).contains(&pid), "{pid} not in the {c} cgroup {path}");
+        }
+        let unified = PathBuf::from(format!("/sys/fs/cgroup/unified{path}"));
+        assert!(read(&unified, "cgroup.procs").lines().any(|l| l == pid.to_string()), "{pid} not in {path} (cgroup2)");
+    }
+    ok(&e.rt(&["delete", "--force", &e.id]));
+}

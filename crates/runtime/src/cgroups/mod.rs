@@ -13,8 +13,10 @@
 //!
 //! Module map: `layout` (what is mounted where), `path` (cgroupsPath to
 //! directories), `fs` (file/dir helpers), `v1`/`v2` (writing limits),
-//! `freezer`, `stats`.
+//! `entry` (new processes into the cgroup without the slow cgroup.procs
+//! write), `freezer`, `stats`.
 
+mod entry;
 mod freezer;
 mod fs;
 mod layout;
@@ -37,6 +39,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 
+pub use entry::Entry;
 pub use layout::Mode;
 pub use stats::{
     Blkio, BlkioEntry, Cpu, CpuSet, CpuUsage, Hugetlb, IntelRdt, Memory, MemoryEntry, Pids, Stats, Throttling,

@@ -9,7 +9,6 @@ use std::path::PathBuf;
 use oci_spec::runtime::LinuxIdMapping;
 use rustix::fs::{FileType, Mode};
 use rustix::process::{DumpableBehavior, Pid, Signal, WaitOptions};
-use rustix::thread::UnshareFlags;
 use sys::process::Forked;
 
 use crate::cgroups;
@@ -136,13 +135,14 @@ pub fn create(opts: &CreateOptions) -> Result<Created> {
         .as_ref()
         .and_then(|l| l.seccomp().as_ref())
         .and_then(|cfg| crate::seccomp::cache::program(cfg, &opts.root.join(crate::seccomp::cache::DIR)));
+    let entry = cgroup.entry()?;
     let (parent_chan, child_chan) = sync::pair()?;
     // The init is a copy of this process until it execs: nobody in the
     // container may ptrace it or open its /proc files (CVE-2016-9962).
     rustix::process::set_dumpable_behavior(DumpableBehavior::NotDumpable)
         .context(|| "prctl(PR_SET_DUMPABLE)".into())?;
     let saved_pidns = crate::namespaces::pid_ns_for_children(plan.pid_join())?;
-    let init_ctx = init::Context {
+    let mut init_ctx = init::Context {
         bundle: &bundle,
         plan: &plan,
         chan: &child_chan,
@@ -154,12 +154,16 @@ pub fn create(opts: &CreateOptions) -> Result<Created> {
         no_new_keyring: opts.no_new_keyring,
         preserve_fds: opts.preserve_fds,
         cgroup: &cgroup,
+        cgroup_entry: &entry,
+        born_in_cgroup2: false,
         host_proc: &host_proc,
         seccomp_program: seccomp_program.as_ref(),
         id: &opts.id,
     };
-    let child = match clone(plan.clone)? {
-        None => {
+    let (child, born_in_cgroup2) = super::spawn::clone(plan.clone, entry.unified_dir(), "clone container init")?;
+    let child = match child {
+        Forked::Child => {
+            init_ctx.born_in_cgroup2 = born_in_cgroup2;
             drop(parent_chan);
             // Our copy of the lock's fd would keep the container locked until
             // we exec (flock belongs to the open file, shared with the parent);
@@ -167,7 +171,7 @@ pub fn create(opts: &CreateOptions) -> Result<Created> {
             drop(lock);
             init::run(init_ctx)
         }
-        Some(pid) => pid,
+        Forked::Parent(pid) => pid,
     };
     guard.child = Some(child);
     let child_pid = child.as_raw_nonzero().get();
@@ -180,7 +184,7 @@ pub fn create(opts: &CreateOptions) -> Result<Created> {
         write_id_map(&host_proc, child, "gid_map", linux.gid_mappings().as_deref().unwrap_or(&[]))?;
         write_id_map(&host_proc, child, "uid_map", linux.uid_mappings().as_deref().unwrap_or(&[]))?;
     }
-    cgroup.add_pid(child_pid)?;
+    // The init moves itself into the cgroup (see `cgroups::Entry`).
     parent_chan.send(&Msg::Go)?;
 
     parent_chan.expect(Msg::RuntimeHooks)?;
@@ -212,17 +216,6 @@ pub fn create(opts: &CreateOptions) -> Result<Created> {
     guard.disarm();
     drop(lock);
     Ok(Created { dir, state: st, terminal: term })
-}
-
-/// fork-like clone(2) into the new namespaces `flags`; `None` in the child.
-fn clone(flags: UnshareFlags) -> Result<Option<Pid>> {
-    // SAFETY: the runtime is single-threaded here (see lib.rs), so the child
-    // holds no lock another thread would have held; it runs `init::run`,
-    // which ends in execve or `_exit`, and relies on no libc thread state.
-    match unsafe { sys::process::clone_into_namespaces(flags) }.context(|| "clone container init".into())? {
-        Forked::Child => Ok(None),
-        Forked::Parent(pid) => Ok(Some(pid)),
-    }
 }
 
 fn write_id_map(proc: &Proc, pid: Pid, file: &str, maps: &[LinuxIdMapping]) -> Result<()> {

@@ -8,6 +8,7 @@ use std::path::PathBuf;
 
 use oci_spec::runtime::{LinuxNamespaceType, Process};
 use rustix::process::{DumpableBehavior, Signal, WaitOptions};
+use rustix::thread::UnshareFlags;
 use sys::process::Forked;
 
 use crate::error::{Context, Error, Result};
@@ -94,9 +95,11 @@ pub fn exec(opts: &ExecOptions) -> Result<Execed> {
     let (parent_chan, child_chan) = sync::pair()?;
     let pid_ns = joins.iter().position(|(t, _)| *t == LinuxNamespaceType::Pid).map(|i| joins.remove(i).1);
     let own_pidns = namespaces::pid_ns_for_children(pid_ns.as_ref())?;
-    // SAFETY: the runtime is single-threaded here (see lib.rs); the child
-    // runs `Child::run`, which ends in execve or `_exit`.
-    let child = match unsafe { sys::process::fork() }.context(|| "fork".into())? {
+    let entry = st.cgroup.as_ref().map(|c| c.entry()).transpose()?;
+    // The child runs `Child::run`, which ends in execve or `_exit`.
+    let (forked, born_in_cgroup2) =
+        super::spawn::clone(UnshareFlags::empty(), entry.as_ref().and_then(|e| e.unified_dir()), "fork")?;
+    let child = match forked {
         Forked::Child => {
             drop(parent_chan);
             super::child::enter(&child_chan);
@@ -105,7 +108,7 @@ pub fn exec(opts: &ExecOptions) -> Result<Execed> {
                 process: p,
                 host_proc: &host_proc,
                 joins: &joins,
-                cgroup: st.cgroup.as_ref(),
+                cgroup: entry.as_ref().map(|e| (e, born_in_cgroup2)),
                 seccomp: seccomp.as_ref().map(|profile| process::Seccomp { profile, compiled: compiled.as_ref() }),
                 chan: &child_chan,
             };
@@ -143,7 +146,9 @@ struct Child<'a> {
     host_proc: &'a Proc,
     /// The container's namespaces but pid (which the parent joined for us).
     joins: &'a [(LinuxNamespaceType, OwnedFd)],
-    cgroup: Option<&'a crate::cgroups::Manager>,
+    /// How to enter the container's cgroup, and whether the fork was born
+    /// in its cgroup2 part already.
+    cgroup: Option<(&'a crate::cgroups::Entry, bool)>,
     seccomp: Option<process::Seccomp<'a>>,
     chan: &'a sync::Channel,
 }
@@ -175,9 +180,8 @@ impl Child<'_> {
             (Some(sock), true) => Some(tty::connect_socket(sock)?),
             _ => None,
         };
-        if let Some(cg) = self.cgroup {
-            // cgroup.procs takes pids as the writer's pid namespace numbers them.
-            cg.add_pid(rustix::process::getpid().as_raw_nonzero().get())?;
+        if let Some((entry, born_in_cgroup2)) = self.cgroup {
+            entry.join_self(born_in_cgroup2)?;
         }
         for (t, fd) in self.joins {
             namespaces::join(fd, *t).context(|| format!("join {} namespace", namespaces::proc_name(*t)))?;

@@ -35,6 +35,10 @@ pub struct Context<'a> {
     pub no_new_keyring: bool,
     pub preserve_fds: i32,
     pub cgroup: &'a cgroups::Manager,
+    /// Handles the init uses to enter `cgroup` itself.
+    pub cgroup_entry: &'a cgroups::Entry,
+    /// Whether clone put the init in the cgroup2 cgroup already.
+    pub born_in_cgroup2: bool,
     pub host_proc: &'a Proc,
     pub id: &'a str,
     /// The bundle's seccomp profile, compiled by the runtime (see `seccomp::cache`).
@@ -64,6 +68,8 @@ fn setup<'a>(ctx: &Context<'a>) -> Result<process::Ready<'a>> {
     // If the runtime dies before we are done, so do we: nothing half-made lingers.
     rustix::process::set_parent_process_death_signal(Some(Signal::KILL))
         .context(|| "prctl(PR_SET_PDEATHSIG)".into())?;
+    // Before anything is allocated, so that all of it is charged to the container.
+    ctx.cgroup_entry.join_self(ctx.born_in_cgroup2)?;
     ctx.chan.expect(Msg::Go)?;
     super::child::test_panic_point("init");
     if let Some(stdio) = ctx.stdio {

@@ -6,6 +6,7 @@ mod exec;
 pub mod foreground;
 mod init;
 mod lifecycle;
+mod spawn;
 
 pub use create::{create, CreateOptions, Created, Stdio};
 pub use exec::{exec, ExecOptions, Execed};
