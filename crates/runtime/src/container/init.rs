@@ -68,9 +68,10 @@ fn setup<'a>(ctx: &Context<'a>) -> Result<process::Ready<'a>> {
     // If the runtime dies before we are done, so do we: nothing half-made lingers.
     rustix::process::set_parent_process_death_signal(Some(Signal::KILL))
         .context(|| "prctl(PR_SET_PDEATHSIG)".into())?;
-    // Before anything is allocated, so that all of it is charged to the container.
-    ctx.cgroup_entry.join_self(ctx.born_in_cgroup2)?;
     ctx.chan.expect(Msg::Go)?;
+    // First, so that all the init allocates is charged to the container
+    // (after Go: the parent then reads any error from the channel).
+    ctx.cgroup_entry.join_self(ctx.born_in_cgroup2)?;
     super::child::test_panic_point("init");
     if let Some(stdio) = ctx.stdio {
         // dup2 leaves 0-2 open across exec: the process keeps them.
