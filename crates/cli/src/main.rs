@@ -22,6 +22,16 @@ use engine::Engine;
 
 fn main() -> ExitCode {
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if starts_containers(&args) {
+        // The re-exec `run` does for these commands (see there), done before
+        // parsing rather than after: parsing berth's whole command line
+        // costs a millisecond, and the re-executed berth parses it again.
+        cmd::containers::remember_exe();
+        if let Err(e) = engine::containers::protect_exe() {
+            eprintln!("Error: {e}");
+            return ExitCode::from(ENGINE as u8);
+        }
+    }
     let (cli, path) = match usage::parse(&args) {
         Parsed::Run { cli, path } => (cli, path),
         Parsed::Exit { stdout, stderr, code } => {
@@ -59,6 +69,34 @@ fn init_logging(level: &str) {
         .with_ansi(false)
         .with_target(false)
         .init();
+}
+
+/// Whether the command line looks like one of the commands that start
+/// container processes, guessed from its words alone: the first words that
+/// are neither options nor the values of berth's global options. A wrong
+/// guess is harmless: `run` decides from the parsed command, and an early
+/// re-exec only costs time.
+fn starts_containers(args: &[std::ffi::OsString]) -> bool {
+    const GLOBAL_VALUES: [&str; 5] = ["--root", "--runroot", "--storage-driver", "--log-level", "--runtime"];
+    let mut words = Vec::new();
+    let mut iter = args.iter().skip(1).map(|a| a.to_str().unwrap_or(""));
+    while let Some(a) = iter.next() {
+        if GLOBAL_VALUES.contains(&a) {
+            iter.next();
+        } else if !a.starts_with('-') {
+            words.push(a);
+            if words.len() == 2 {
+                break;
+            }
+        }
+    }
+    let starts = |w: &str| matches!(w, "run" | "start" | "exec" | "restart" | "top");
+    match words.as_slice() {
+        ["container", w, ..] => starts(w),
+        ["healthcheck", "run", ..] => true,
+        [w, ..] => starts(w),
+        [] => false,
+    }
 }
 
 fn run(cli: Cli) -> Result<u8, CliError> {
@@ -157,5 +195,26 @@ fn run(cli: Cli) -> Result<u8, CliError> {
         Cmd::Info(a) => cmd::info::info(&engine, &a),
         Cmd::Healthcheck { cmd: HealthcheckCmd::Run(a) } => cmd::health::run(&engine, &a),
         Cmd::Stats(a) | Cmd::Container { cmd: ContainerCmd::Stats(a) } => cmd::stats::stats(&engine, &a),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::starts_containers;
+
+    #[test]
+    fn guesses_the_commands_that_start_containers() {
+        let guess = |line: &str| starts_containers(&line.split(' ').map(Into::into).collect::<Vec<_>>());
+        assert!(guess("berth run --rm bb true"));
+        assert!(guess("berth --root /r --runroot /rr run -d bb"));
+        assert!(guess("berth --root run start x"));
+        assert!(guess("berth container exec -it x sh"));
+        assert!(guess("berth healthcheck run x"));
+        assert!(guess("berth --log-level=debug restart x"));
+        assert!(!guess("berth ps -a"));
+        assert!(!guess("berth container ls"));
+        assert!(!guess("berth --root run ps"));
+        assert!(!guess("berth images run"));
+        assert!(!guess("berth"));
     }
 }

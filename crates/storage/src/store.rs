@@ -7,7 +7,8 @@
 //! - `staging/`: unpacks and removals in progress (flocked by their owner;
 //!   unlocked ones are crash leftovers, removed on open);
 //! - `containers/<id>/`: per-container driver data + `container.json`;
-//! - `refs.json`: which holders (`container:<id>`, images) use which layers;
+//! - `refs.json`: which holders (images) use which layers; containers' use
+//!   is their `container.json` (see [`Store::holders`]);
 //! - `store.lock`: flock serialising every metadata change across processes;
 //! - overlay only: `l/<short>` links to layer diffs for short mount options.
 //!
@@ -458,9 +459,8 @@ impl Store {
     pub fn remove_layer(&self, chain: &ChainId) -> Result<()> {
         let _g = self.lock()?;
         let info = self.known_layer(chain)?;
-        let refs: Refs = meta::read_json(&self.refs_path())?.unwrap_or_default();
-        if let Some((holder, _)) = refs.iter().find(|(_, ls)| ls.contains(chain)) {
-            return Err(Error::LayerInUse { layer: chain.to_string(), by: holder.clone() });
+        if let Some((holder, _)) = self.holders()?.into_iter().find(|(_, ls)| ls.contains(chain)) {
+            return Err(Error::LayerInUse { layer: chain.to_string(), by: holder });
         }
         if let Some(child) = self.layers()?.into_iter().find(|l| l.parent.as_ref() == Some(chain)) {
             return Err(Error::LayerInUse { layer: chain.to_string(), by: format!("layer {}", child.chain_id) });
@@ -498,8 +498,40 @@ impl Store {
     fn update_refs(&self, f: impl FnOnce(&mut Refs)) -> Result<()> {
         let path = self.refs_path();
         let mut refs: Refs = meta::read_json(&path)?.unwrap_or_default();
+        // Versions before containers' use was read from their container.json
+        // recorded it here too; those entries go with the next update.
+        refs.retain(|h, _| !h.starts_with(CONTAINER_HOLDER));
         f(&mut refs);
         meta::write_json(&path, &refs, Durability::Durable)
+    }
+
+    /// Every holder of layers and the layers it uses: those in refs.json
+    /// (images) and each container, from its `container.json`. Containers
+    /// are not recorded in refs.json: a container's own directory appears
+    /// and goes in one rename, so it is the record, and a `run --rm` then
+    /// rewrites (and fsyncs) no shared file. Read only to remove a layer.
+    fn holders(&self) -> Result<Vec<(String, Vec<ChainId>)>> {
+        let refs: Refs = meta::read_json(&self.refs_path())?.unwrap_or_default();
+        let mut out: Vec<(String, Vec<ChainId>)> =
+            refs.into_iter().filter(|(h, _)| !h.starts_with(CONTAINER_HOLDER)).collect();
+        let dir = self.root.join("containers");
+        let entries = match fs::read_dir(&dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
+            Err(e) => return Err(Error::Io { context: format!("list {}", dir.display()), source: e }),
+        };
+        for entry in entries {
+            let entry = entry.context(|| format!("list {}", dir.display()))?;
+            let id = entry.file_name().to_string_lossy().into_owned();
+            match self.container_meta(&id) {
+                Ok(meta) => out.push((holder(&meta.id), meta.layers)),
+                // Not a container's directory (or one a crash left without
+                // its metadata): it holds nothing.
+                Err(Error::ContainerNotKnown(_) | Error::Invalid { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(out)
     }
 
     /// Make container `id`'s root filesystem from `layers` (bottom to top,
@@ -515,12 +547,13 @@ impl Store {
         let stage = Staging::new(&self.staging_dir(), "container-")?;
         self.driver.create_container(stage.path(), &dirs)?;
         let meta = ContainerMeta { id: id.into(), layers: layers.to_vec() };
-        meta::write_json(&stage.path().join("container.json"), &meta, Durability::Durable)?;
-        self.update_refs(|refs| {
-            refs.insert(holder(id), layers.to_vec());
-        })?;
+        // The file's data now; its name with the rename below, whose
+        // directory fsync makes the container (and its hold on `layers`,
+        // see `holders`) durable.
+        meta::write_json(&stage.path().join("container.json"), &meta, Durability::DataThenBatch)?;
         fs::rename(stage.path(), &dir).context(|| format!("create {}", dir.display()))?;
         stage.keep();
+        meta::sync_parent(&dir)?;
         self.mount_locked(id)
     }
 
@@ -654,9 +687,9 @@ impl Store {
         let stage = Staging::new(&self.staging_dir(), "remove-")?;
         let dir = self.container_dir(id);
         fs::rename(&dir, stage.path().join("container")).context(|| format!("remove {}", dir.display()))?;
-        self.update_refs(|refs| {
-            refs.remove(&holder(id));
-        })?;
+        // Durably gone: a container directory back after a crash would hold
+        // its layers with no container to remove.
+        meta::sync_parent(&dir)?;
         drop(stage);
         Ok(())
     }
@@ -717,8 +750,11 @@ fn backing_fs(path: &Path) -> String {
     .into()
 }
 
+/// How `holders` names a container.
+const CONTAINER_HOLDER: &str = "container:";
+
 fn holder(id: &str) -> String {
-    format!("container:{id}")
+    format!("{CONTAINER_HOLDER}{id}")
 }
 
 /// Container IDs become directory names: keep them plain.

@@ -211,6 +211,33 @@ fn shared_layer_is_stored_once() {
     store.remove_layer(&a.chain_id).unwrap();
 }
 
+/// A container's own directory is its hold on its layers: refs.json (which
+/// a `run --rm` would otherwise rewrite and fsync twice) names images only,
+/// and an entry an older berth wrote there for a removed container holds
+/// nothing.
+#[test]
+fn containers_hold_their_layers_through_their_own_directory() {
+    let env = Env::new();
+    let store = env.open(Some("vfs"));
+    let chain = base_layers(&store);
+    store.create_container_fs("c1", &chain).unwrap();
+    store.unmount("c1").unwrap();
+    let refs = env.root().join("vfs/refs.json");
+    assert!(!fs::read_to_string(&refs).unwrap_or_default().contains("container:"));
+    match store.remove_layer(&chain[1]) {
+        Err(Error::LayerInUse { by, .. }) => assert_eq!(by, "container:c1"),
+        other => panic!("expected the container to hold its layer, got {other:?}"),
+    }
+    store.remove_container_fs("c1").unwrap();
+    let old = serde_json::json!({ "container:gone": [chain[0].to_string(), chain[1].to_string()] });
+    fs::write(&refs, old.to_string()).unwrap();
+    store.remove_layer(&chain[1]).unwrap();
+    store.remove_layer(&chain[0]).unwrap();
+    // The next update of refs.json drops what older versions left there.
+    store.retain_layers("image:x", &[]).unwrap();
+    assert!(!fs::read_to_string(&refs).unwrap().contains("container:"));
+}
+
 #[test]
 fn deep_image_mounts_with_overlay() {
     if !is_root() {

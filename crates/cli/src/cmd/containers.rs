@@ -385,8 +385,9 @@ fn create_spec(a: &CreateArgs, auto_remove: bool) -> Result<CreateSpec> {
         create_command: std::env::args().collect(),
         log: super::logs::log_config(Some(&a.log_driver), &a.log_opt)?,
         isolation: a.isolation.to_engine()?,
-        // The global --runtime: set by the caller.
+        // The global --runtime, and whether it starts next: set by the caller.
         oci_runtime: None,
+        starts_next: false,
     })
 }
 
@@ -437,10 +438,12 @@ fn create_container(
     engine: &Engine,
     a: &CreateArgs,
     auto_remove: bool,
+    starts_next: bool,
     runtime: Option<&OciRuntime>,
 ) -> Result<Container> {
     let mut spec = create_spec(a, auto_remove)?;
     spec.oci_runtime = runtime.cloned();
+    spec.starts_next = starts_next;
     if a.isolation.replace {
         super::isolation::replace(engine, a.name.as_deref())?;
     }
@@ -476,7 +479,7 @@ fn create_container(
 
 /// `create`; `runtime`: the global `--runtime`, resolved.
 pub fn create(engine: &Engine, a: &CreateArgs, runtime: Option<&OciRuntime>) -> Result<u8> {
-    let c = create_container(engine, a, false, runtime)?;
+    let c = create_container(engine, a, false, false, runtime)?;
     out(&format!("{}\n", c.id))?;
     Ok(0)
 }
@@ -488,7 +491,7 @@ pub fn run(engine: &Engine, a: &RunArgs, runtime: Option<&OciRuntime>) -> Result
         // podman's words; it runs the container all the same.
         tracing::warn!("The input device is not a TTY. The --tty and --interactive flags might not work properly");
     }
-    let mut c = create_container(engine, &a.create, a.rm, runtime)?;
+    let mut c = create_container(engine, &a.create, a.rm, true, runtime)?;
     if a.detach {
         // Once it runs, its monitor removes it after the exit (`--rm`).
         return match engine.start_detached(&mut c) {

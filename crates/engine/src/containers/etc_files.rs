@@ -46,8 +46,9 @@ pub(super) fn write(dir: &Path, hostname: &str, name: &str) -> Result<Vec<Bind>>
         let source = dir.join(file);
         // Durable as the config that binds it (written last, its directory
         // fsync covers these): a crash must not leave a created container
-        // whose /etc/hosts is empty.
-        sys::fs::write_atomic(&source, content.as_bytes(), 0o644, Durability::DataThenBatch)
+        // whose /etc/hosts is empty. An empty file has no data to sync.
+        let durability = if content.is_empty() { Durability::ReplaceOnly } else { Durability::DataThenBatch };
+        sys::fs::write_atomic(&source, content.as_bytes(), 0o644, durability)
             .ctx(|| format!("writing {}", source.display()))?;
         binds.push(Bind { destination, source });
     }

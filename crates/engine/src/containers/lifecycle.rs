@@ -187,8 +187,12 @@ impl Engine {
                 Ok(config)
             });
             let copied = self.copy_up(&rootfs, &c.mounts);
-            // Mounted only while it runs.
-            layers.unmount(&id)?;
+            // Mounted only while it runs, or for the start that follows
+            // (an unmount and a mount saved); a failure below unmounts it
+            // with the rest.
+            if !spec.starts_next || copied.is_err() {
+                layers.unmount(&id)?;
+            }
             copied?;
             let mut config = config?;
             if let Some(p) = &spec.init_path {
@@ -225,13 +229,14 @@ impl Engine {
             }
             return Err(e);
         }
+        let made = if spec.starts_next { State::Initialized } else { State::Created };
         let done = change(&db, &id, |r| {
             let configured = r.state == State::Configured;
-            r.state = State::Created;
+            r.state = made;
             configured
         })?;
         match done {
-            Some(c) if c.state == State::Created => Ok(c),
+            Some(c) if c.state == made => Ok(c),
             _ => Err(Error::new(format!("container {id} changed while it was being created"))),
         }
     }

@@ -276,6 +276,10 @@ pub struct CreateSpec {
     pub init_path: Option<PathBuf>,
     /// Privileges, devices, groups, namespaces, `--env-host`, `--read-only-tmpfs`.
     pub isolation: isolation::Isolation,
+    /// The container starts right after (`run`): its storage, mounted to
+    /// make it, stays mounted for that start, and it is left initialized
+    /// (as `init` leaves a container) rather than created.
+    pub starts_next: bool,
 }
 
 impl Engine {
