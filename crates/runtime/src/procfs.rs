@@ -93,12 +93,18 @@ fn stat_fields(pid: i32) -> Option<String> {
 /// the pid it identifies a process uniquely, so a recycled pid is never
 /// mistaken for the container's init.
 pub fn start_time(pid: i32) -> Option<u64> {
-    stat_fields(pid)?.split(' ').nth(19)?.parse().ok()
+    start_and_state(pid).map(|(start, _)| start)
 }
 
 /// The one-letter state of `pid` (R, S, Z, ...), if it exists.
 pub fn state(pid: i32) -> Option<char> {
-    stat_fields(pid)?.chars().next()
+    start_and_state(pid).map(|(_, state)| state)
+}
+
+/// Both of the above from one read.
+pub fn start_and_state(pid: i32) -> Option<(u64, char)> {
+    let fields = stat_fields(pid)?;
+    Some((fields.split(' ').nth(19)?.parse().ok()?, fields.chars().next()?))
 }
 
 #[cfg(test)]

@@ -206,6 +206,64 @@ impl Dir {
     }
 }
 
+/// The init `pid` started at `pid_start` is still that live process.
+fn init_alive(pid: i32, pid_start: u64) -> bool {
+    pid > 0 && procfs::start_and_state(pid).is_some_and(|(start, s)| start == pid_start && s != 'Z' && s != 'X')
+}
+
+/// A container's status, derived from the kernel: whether its init lives,
+/// whether it still waits on the exec fifo, whether its cgroup is frozen.
+fn status(pid: i32, pid_start: u64, started: bool, cgroup: Option<&cgroups::Manager>, dir: &Dir) -> Status {
+    if pid == 0 {
+        return Status::Creating;
+    }
+    if !init_alive(pid, pid_start) {
+        return Status::Stopped;
+    }
+    if !started && dir.fifo().exists() {
+        return Status::Created;
+    }
+    if cgroup.is_some_and(|cg| cg.is_frozen().unwrap_or(false)) {
+        return Status::Paused;
+    }
+    Status::Running
+}
+
+/// What [`Dir::status`] reads of state.json: all but the OCI config, which is
+/// most of it and costs the most to decode.
+#[derive(Deserialize)]
+struct Brief {
+    pid: i32,
+    pid_start: u64,
+    cgroup: Option<cgroups::Manager>,
+    #[serde(default)]
+    started: bool,
+}
+
+impl Dir {
+    /// The directory of container `id` under `root`, for reading only: no
+    /// check or repair of the root's and directory's modes (see [`Dir::open`]).
+    pub fn at(root: &Path, id: &str) -> Result<Dir> {
+        validate_id(id).map_err(|_| Error::NotFound(id.into()))?;
+        Ok(Dir { path: root.join(id), id: id.into() })
+    }
+
+    /// The container's status, for listings: state.json is read without the
+    /// container's lock (it is replaced atomically, never half-written) and
+    /// without decoding the OCI config.
+    pub fn status(&self) -> Result<Status> {
+        let p = self.path.join(STATE_FILE);
+        let text = match std::fs::read(&p) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(Error::NotFound(self.id.clone())),
+            Err(e) => return Err(Error::Io { context: format!("read {}", p.display()), source: e }),
+        };
+        let b: Brief =
+            serde_json::from_slice(&text).map_err(|e| Error::Other(format!("corrupt state {}: {e}", p.display())))?;
+        Ok(status(b.pid, b.pid_start, b.started, b.cgroup.as_ref(), self))
+    }
+}
+
 /// Write a pid file for `--pid-file` (a path the caller chose): replaced
 /// atomically, never written through a symlink planted at the path, no
 /// temp file left behind (see `sys::fs::write_atomic`).
@@ -217,27 +275,11 @@ pub fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
 impl State {
     /// Is the recorded init still the same live process?
     pub fn init_alive(&self) -> bool {
-        self.pid > 0
-            && procfs::start_time(self.pid) == Some(self.pid_start)
-            && procfs::state(self.pid).is_some_and(|s| s != 'Z' && s != 'X')
+        init_alive(self.pid, self.pid_start)
     }
 
     pub fn status(&self, dir: &Dir) -> Status {
-        if self.pid == 0 {
-            return Status::Creating;
-        }
-        if !self.init_alive() {
-            return Status::Stopped;
-        }
-        if !self.started && dir.fifo().exists() {
-            return Status::Created;
-        }
-        if let Some(cg) = &self.cgroup {
-            if cg.is_frozen().unwrap_or(false) {
-                return Status::Paused;
-            }
-        }
-        Status::Running
+        status(self.pid, self.pid_start, self.started, self.cgroup.as_ref(), dir)
     }
 
     /// The OCI state JSON (runtime spec "state"), as `runc state` prints it.

@@ -403,8 +403,8 @@ impl Engine {
 
     /// Whether container `id`'s init runs (or waits to) in the runtime.
     fn init_alive(&self, id: &str) -> bool {
-        match runtime::container::load(&self.runtime_root(), id) {
-            Ok((_, _, _, status)) => !matches!(status, runtime::state::Status::Stopped),
+        match runtime::container::status(&self.runtime_root(), id) {
+            Ok(status) => !matches!(status, runtime::state::Status::Stopped),
             Err(_) => self.ext_alive(id),
         }
     }

@@ -22,6 +22,12 @@ pub fn load(root: &Path, id: &str) -> Result<(Dir, sys::fs::FileLock, State, Sta
     Ok((dir, lock, st, status))
 }
 
+/// Container `id`'s status alone (see [`Dir::status`]): what listings ask
+/// of every container.
+pub fn status(root: &Path, id: &str) -> Result<Status> {
+    Dir::at(root, id)?.status()
+}
+
 fn wrong(id: &str, status: Status, what: &str) -> Error {
     Error::WrongState { id: id.into(), status: status.to_string(), what: what.into() }
 }

@@ -11,5 +11,5 @@ mod spawn;
 pub use create::{create, CreateOptions, Created, Stdio};
 pub use exec::{exec, ExecOptions, Execed};
 pub use lifecycle::{
-    delete, destroy, kill, list, load, oom_kills, pause, pids, resume, start, state_json, stats, update,
+    delete, destroy, kill, list, load, oom_kills, pause, pids, resume, start, state_json, stats, status, update,
 };
