@@ -112,6 +112,36 @@ fn etc_files_as_podman() {
     assert_eq!(attached(&env, &[], "echo 10.0.0.9 db >>/etc/hosts && tail -n 1 /etc/hosts"), "10.0.0.9 db\n");
 }
 
+/// Create writes these files without fsync; what a crash leaves of them is
+/// an empty file (or none), and the next start makes them again.
+#[test]
+fn a_start_remakes_etc_files_a_crash_emptied() {
+    let (env, _) = Env::with_busybox();
+    let id = env.ok(&[
+        "create",
+        "--name",
+        "torn",
+        "--hostname",
+        "h",
+        "bb",
+        "sh",
+        "-c",
+        "cat /etc/hostname; echo; tail -n 1 /etc/hosts; grep -c nameserver /etc/resolv.conf",
+    ]);
+    let dir = env.root.join("container-data").join(id.trim());
+    let before = std::fs::read_to_string(dir.join("hosts")).unwrap();
+    std::fs::write(dir.join("hosts"), "").unwrap();
+    std::fs::remove_file(dir.join("hostname")).unwrap();
+    std::fs::write(dir.join("resolv.conf"), "").unwrap();
+    let (code, out, err) = berth(&env, &["start", "-a", "torn"]);
+    assert_eq!(code, 0, "{err}");
+    let mut lines = out.lines();
+    assert_eq!(lines.next(), Some("h"));
+    assert_eq!(lines.next(), Some("127.0.0.1\th torn"));
+    assert_ne!(lines.next(), Some("0"), "no nameserver in the remade resolv.conf");
+    assert_eq!(std::fs::read_to_string(dir.join("hosts")).unwrap(), before);
+}
+
 /// podman's resolv.conf for a container with a network namespace of its own,
 /// worked out from the host's file the simple way: its nameservers but the
 /// loopback and IPv6 ones (Google's if none is left), its last search and

@@ -2,7 +2,8 @@
 //! `/etc/hostname`, `/etc/hosts`, `/etc/resolv.conf` and `/run/.containerenv`.
 //!
 //! They are written into the container's data dir when it is created, with
-//! podman 4.3's contents, and config.json binds them (`spec.rs`). podman
+//! podman 4.3's contents, and config.json binds them (`spec.rs`); a start
+//! remakes any a crash emptied (`repair`). podman
 //! writes /etc/hosts and .containerenv once too (with `--network none`; a
 //! container with a network gets hosts and resolv.conf again at each start,
 //! which berth will do when it has networks). The container may change
@@ -30,6 +31,10 @@ const MAX_HOST_FILE: u64 = 4 << 20;
 
 /// Write the container's files into `dir` for a container named `name`
 /// whose hostname is `hostname`; returns the binds config.json makes.
+///
+/// Without fsync (three per create): what a crash can leave of these new
+/// files is an empty one (ext4, xfs), and [`repair`] remakes those at each
+/// start. None of them is ever empty otherwise.
 pub(super) fn write(dir: &Path, hostname: &str, name: &str) -> Result<Vec<Bind>> {
     let internal = host_containers_internal(&host_addresses()?);
     let files = [
@@ -44,15 +49,42 @@ pub(super) fn write(dir: &Path, hostname: &str, name: &str) -> Result<Vec<Bind>>
     let mut binds = Vec::new();
     for (destination, file, content) in files {
         let source = dir.join(file);
-        // Durable as the config that binds it (written last, its directory
-        // fsync covers these): a crash must not leave a created container
-        // whose /etc/hosts is empty. An empty file has no data to sync.
-        let durability = if content.is_empty() { Durability::ReplaceOnly } else { Durability::DataThenBatch };
-        sys::fs::write_atomic(&source, content.as_bytes(), 0o644, durability)
+        sys::fs::write_atomic(&source, content.as_bytes(), 0o644, Durability::ReplaceOnly)
             .ctx(|| format!("writing {}", source.display()))?;
         binds.push(Bind { destination, source });
     }
     Ok(binds)
+}
+
+/// The files of [`write`] a crash may have left empty.
+const REMADE_IF_EMPTY: [&str; 3] = ["hostname", "hosts", "resolv.conf"];
+
+/// Before a start: if a crash left one of the files in `dir` empty or
+/// missing, make them again for the container named `name` (its hostname
+/// read from config.json), as create made them.
+pub(super) fn repair(dir: &Path, name: &str, host_network: bool) -> Result<()> {
+    let torn = REMADE_IF_EMPTY.iter().any(|f| std::fs::metadata(dir.join(f)).map_or(true, |m| m.len() == 0));
+    if !torn {
+        return Ok(());
+    }
+    let path = dir.join("config.json");
+    let config: serde_json::Value = serde_json::from_slice(
+        &sys::fs::read_regular(&path, MAX_HOST_FILE).ctx(|| format!("reading {}", path.display()))?,
+    )
+    .ctx(|| format!("reading {}", path.display()))?;
+    let hostname = config["hostname"].as_str().unwrap_or_default();
+    tracing::warn!("remaking the /etc files a crash emptied in {}", dir.display());
+    let saved = std::fs::read(dir.join(".containerenv")).unwrap_or_default();
+    write(dir, hostname, name)?;
+    if !saved.is_empty() {
+        let env = dir.join(".containerenv");
+        sys::fs::write_atomic(&env, &saved, 0o644, Durability::ReplaceOnly)
+            .ctx(|| format!("writing {}", env.display()))?;
+    }
+    if host_network {
+        rewrite_for_host_network(dir)?;
+    }
+    Ok(())
 }
 
 /// A host file as text; a missing one is empty (podman's rule for both).
@@ -110,8 +142,8 @@ pub(super) fn rewrite_for_host_network(dir: &Path) -> Result<()> {
     ];
     for (file, content) in files {
         let path = dir.join(file);
-        // As in `write`: config.json, written after, syncs the directory.
-        sys::fs::write_atomic(&path, content.as_bytes(), 0o644, Durability::DataThenBatch)
+        // As in `write`.
+        sys::fs::write_atomic(&path, content.as_bytes(), 0o644, Durability::ReplaceOnly)
             .ctx(|| format!("writing {}", path.display()))?;
     }
     Ok(())

@@ -287,6 +287,8 @@ impl Engine {
         };
         // The namespaces of the containers it joins, as they are now.
         self.write_namespace_paths(c)?;
+        let host_network = c.isolation.network == super::isolation::NsMode::Host;
+        super::etc_files::repair(&self.bundle_dir(&c.id), &c.name, host_network)?;
         let (stdio, outputs, keep_stdin) = container_stdio(c.terminal, c.interactive)?;
         // Last before the runtime: from here on `finish_locked` unmounts.
         let rootfs = self.layers()?.mount(&c.id)?;
