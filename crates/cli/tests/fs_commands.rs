@@ -75,6 +75,64 @@ fn diff_lists_what_podman_lists() {
     }
 }
 
+/// `diff A B`: what A changes against B, each a container or an image (a
+/// committed one has two layers: a read-only overlay of them), as podman
+/// lists it (in path order). Names that cannot be image ID prefixes: images
+/// are looked up first.
+#[test]
+fn diff_of_two_containers_or_images_lists_what_podman_lists() {
+    require_root();
+    let env = Env::new();
+    let _c = Cleanup(&env);
+    let podman = Podman::beside(&env);
+    let scripts = [
+        ("one", "echo a > /new1; echo x >> /etc/passwd; mkdir /d1"),
+        ("two", "echo b > /new2; mkdir -p /d1/sub; rm /bin/ls"),
+    ];
+    for (name, script) in scripts {
+        env.ok(&["run", "--name", name, "localhost/bb", "sh", "-c", script]);
+        podman.ok(&["run", "--pull=never", "--network", "none", "--name", name, "localhost/bb", "sh", "-c", script]);
+    }
+    env.ok(&["commit", "-q", "one", "oneimg"]);
+    podman.ok(&["commit", "-q", "one", "oneimg"]);
+    let sorted = |s: String| {
+        let mut v: Vec<String> = s.lines().map(String::from).collect();
+        v.sort();
+        v
+    };
+    for pair in
+        [["one", "two"], ["two", "one"], ["one", "localhost/bb"], ["localhost/bb", "two"], ["oneimg", "localhost/bb"]]
+    {
+        let ours = env.ok(&["diff", pair[0], pair[1]]);
+        let lines: Vec<&str> = ours.lines().collect();
+        assert!(lines.windows(2).all(|w| w[0][2..] < w[1][2..]), "sorted by path:\n{ours}");
+        assert_eq!(sorted(ours.clone()), sorted(podman.ok(&["diff", pair[0], pair[1]])), "diff {pair:?}");
+        assert!(!ours.is_empty(), "diff {pair:?} found nothing");
+    }
+    let both = env.ok(&["diff", "one", "two"]);
+    for want in ["C /d1", "D /d1/sub", "C /etc/passwd", "A /new1", "D /new2", "A /bin/ls", "C /bin"] {
+        assert!(both.lines().any(|l| l == want), "{want} missing from:\n{both}");
+    }
+    // A container and the image committed from it: nothing (whole-second
+    // mtimes in the layer match the container's).
+    assert_eq!(env.ok(&["diff", "one", "oneimg"]), "");
+    assert_eq!(podman.ok(&["diff", "one", "oneimg"]), "");
+    let json = env.ok(&["diff", "--format", "json", "two", "one"]);
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(v["deleted"], serde_json::json!(["/bin/ls", "/new1"]), "{json}");
+    for args in [&["diff", "one", "nosuch"][..], &["diff", "one", "two", "oneimg"]] {
+        let b = env.run(args);
+        let p = podman.run(args, None);
+        assert_eq!(b.status.code(), p.status.code(), "{args:?}");
+        assert_eq!(stderr(&b), stderr(&p), "{args:?}");
+    }
+    // The image views are gone, and so are the containers' mounts.
+    let views = env.runroot.join("overlay/views");
+    assert_eq!(std::fs::read_dir(&views).map(|d| d.count()).unwrap_or(0), 0, "{}", views.display());
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(!mounts.contains(env.runroot.to_str().unwrap()), "left mounted:\n{mounts}");
+}
+
 /// The names in a tar.
 fn tar_names(bytes: &[u8]) -> Vec<String> {
     tar::Archive::new(bytes)

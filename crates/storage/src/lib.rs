@@ -5,11 +5,13 @@
 //! - `chain`: OCI chain IDs
 //! - `driver`: `overlay` (overlayfs, copy-on-write) and `vfs` (full copies)
 //! - `changes`: a vfs container's changes as a layer tar
+//! - `compare`: the changes between two whole trees (`diff A B`)
 //! - `staging`, `meta`, `mounts`: crash safety and bookkeeping (atomic
 //!   writes and locks come from `sys::fs`)
 
 mod chain;
 mod changes;
+pub mod compare;
 mod driver;
 mod error;
 mod listing;
@@ -21,4 +23,4 @@ mod store;
 pub use chain::ChainId;
 pub use error::{Error, Result};
 pub use listing::{Change, ChangeKind};
-pub use store::{LayerInfo, StagedLayer, Store};
+pub use store::{ImageView, LayerInfo, StagedLayer, Store};

@@ -662,6 +662,35 @@ impl Store {
         counts.save()
     }
 
+    /// The root filesystem of an image of `layers` (bottom to top), mounted
+    /// read-only in a directory of its own under the runroot until the view
+    /// is dropped (`diff IMAGE IMAGE`). A view a crash left behind (its
+    /// flock free) is unmounted by the next one.
+    pub fn image_view(&self, layers: &[ChainId]) -> Result<ImageView> {
+        let parent = self.runroot.join("views");
+        private_dir(&parent)?;
+        sweep_views(&parent);
+        let dir = tempfile::Builder::new()
+            .prefix("view-")
+            .tempdir_in(&parent)
+            .context(|| format!("create a view in {}", parent.display()))?
+            .keep();
+        // Held while the view lives (a lock on the directory itself would
+        // be on the mount point, under the mount).
+        let lock_path = view_lock(&dir);
+        let lock = FileLock::exclusive(&lock_path).context(|| format!("lock {}", lock_path.display()))?;
+        let mut view = ImageView { dir, mounted: false, _lock: lock };
+        if !layers.is_empty() {
+            let dirs = {
+                let _g = self.lock()?;
+                self.chain_dirs(layers)?
+            };
+            self.driver.mount_view(&dirs, &view.dir)?;
+            view.mounted = true;
+        }
+        Ok(view)
+    }
+
     /// The content dirs of the layers under container `id` (bottom to top).
     pub(crate) fn image_dirs(&self, id: &str) -> Result<Vec<PathBuf>> {
         let _g = self.lock()?;
@@ -748,6 +777,59 @@ fn backing_fs(path: &Path) -> String {
         _ => return format!("unknown (0x{magic:x})"),
     }
     .into()
+}
+
+/// An image's root filesystem, read-only, from [`Store::image_view`].
+pub struct ImageView {
+    dir: PathBuf,
+    mounted: bool,
+    /// On `<dir>.lock`: a view whose lock nobody holds is a crash's leftover.
+    _lock: FileLock,
+}
+
+impl ImageView {
+    pub fn path(&self) -> &Path {
+        &self.dir
+    }
+}
+
+impl Drop for ImageView {
+    fn drop(&mut self) {
+        if self.mounted {
+            if let Err(e) = rustix::mount::unmount(&self.dir, rustix::mount::UnmountFlags::DETACH) {
+                tracing::warn!("unmounting {}: {e}", self.dir.display());
+                return;
+            }
+        }
+        remove_view(&self.dir);
+    }
+}
+
+fn view_lock(dir: &Path) -> PathBuf {
+    let mut name = dir.as_os_str().to_owned();
+    name.push(".lock");
+    PathBuf::from(name)
+}
+
+/// rmdir (never a recursive removal: whatever is still there stays) and
+/// the lock file.
+fn remove_view(dir: &Path) {
+    let _ = fs::remove_dir(dir);
+    let _ = fs::remove_file(view_lock(dir));
+}
+
+/// Unmount and remove the views in `parent` nobody holds (a crash's).
+fn sweep_views(parent: &Path) {
+    let Ok(entries) = fs::read_dir(parent) else { return };
+    for entry in entries.flatten() {
+        let lock_path = entry.path();
+        let Some(dir) = lock_path.to_str().and_then(|p| p.strip_suffix(".lock")).map(PathBuf::from) else {
+            continue;
+        };
+        let Ok(Some(_held)) = FileLock::try_acquire(&lock_path, sys::fs::LockMode::Exclusive) else { continue };
+        let _ = rustix::mount::unmount(&dir, rustix::mount::UnmountFlags::DETACH);
+        remove_view(&dir);
+    }
 }
 
 /// How `holders` names a container.

@@ -3,7 +3,7 @@
 
 use std::io::IsTerminal as _;
 
-use engine::containers::filesystem::ChangeKind;
+use engine::containers::filesystem::{ChangeKind, Side};
 use engine::containers::Container;
 use engine::Engine;
 use serde_json::{json, Value};
@@ -32,9 +32,10 @@ pub struct DiffArgs {
     /// Act on the latest container berth is aware of
     #[arg(short, long)]
     latest: bool,
-    /// The container to compare with its image, or an image to compare with its parent layer
+    /// The container to compare with its image, or an image to compare with its parent layer; with a
+    /// second container or image, compared with that
     #[arg(value_name = "CONTAINER|IMAGE")]
-    container: Option<String>,
+    objects: Vec<String>,
 }
 
 pub fn diff(engine: &Engine, a: &DiffArgs) -> Result<u8> {
@@ -44,8 +45,12 @@ pub fn diff(engine: &Engine, a: &DiffArgs) -> Result<u8> {
     }
     // podman looks for an image first, then a container, then a layer
     // (its words when none is found).
-    let changes = match (a.container.as_deref(), a.latest) {
-        (Some(name), false) => match engine.find(name).ok().flatten() {
+    if a.objects.len() > 2 {
+        return Err(CliError::new(format!("accepts between 1 and 2 arg(s), received {}", a.objects.len())));
+    }
+    let changes = match (a.objects.as_slice(), a.latest) {
+        ([new, old], false) => engine.changes_between(&side(engine, new)?, &side(engine, old)?)?,
+        ([name], false) => match engine.find(name).ok().flatten() {
             Some(img) => engine.image_changes(&img)?,
             None => match engine.container(name) {
                 Ok(c) => engine.container_changes(&c)?,
@@ -55,7 +60,7 @@ pub fn diff(engine: &Engine, a: &DiffArgs) -> Result<u8> {
                 Err(e) => return Err(e.into()),
             },
         },
-        (name, latest) => engine.container_changes(&one(engine, name, latest)?)?,
+        (names, latest) => engine.container_changes(&one(engine, names.first().map(String::as_str), latest)?)?,
     };
     let letter = |k: ChangeKind| match k {
         ChangeKind::Added => "A",
@@ -79,6 +84,21 @@ pub fn diff(engine: &Engine, a: &DiffArgs) -> Result<u8> {
     }
     out(&format!("{}\n", indented(&Value::Object(doc), "     ")?))?;
     Ok(0)
+}
+
+/// A side of `diff A B`: an image first, then a container, as podman looks
+/// them up (its words when neither is found).
+fn side(engine: &Engine, name: &str) -> Result<Side> {
+    if let Some(img) = engine.find(name).ok().flatten() {
+        return Ok(Side::Image(Box::new(img)));
+    }
+    match engine.container(name) {
+        Ok(c) => Ok(Side::Container(Box::new(c))),
+        Err(e) if e.kind == engine::ErrorKind::NotFound => {
+            Err(CliError::new(format!("{name} not found: layer not known")))
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// JSON as Go's `json.MarshalIndent(v, "", indent)` writes it.

@@ -11,6 +11,37 @@ use crate::Engine;
 
 pub use storage::{Change, ChangeKind};
 
+/// One side of `diff A B`.
+pub enum Side {
+    Container(Box<Container>),
+    Image(Box<crate::Image>),
+}
+
+/// A side's root filesystem, mounted while this lives.
+enum SideRoot<'s> {
+    Container { layers: &'s storage::Store, id: String, path: PathBuf },
+    Image(storage::ImageView),
+}
+
+impl SideRoot<'_> {
+    fn path(&self) -> &std::path::Path {
+        match self {
+            SideRoot::Container { path, .. } => path,
+            SideRoot::Image(view) => view.path(),
+        }
+    }
+}
+
+impl Drop for SideRoot<'_> {
+    fn drop(&mut self) {
+        if let SideRoot::Container { layers, id, .. } = self {
+            if let Err(e) = layers.unmount(id) {
+                tracing::warn!("unmounting the storage of {id}: {e}");
+            }
+        }
+    }
+}
+
 /// What podman leaves out of `diff`: mount points the runtime makes for
 /// every container, not the container's own changes.
 const INIT_INODES: &[&str] = &[
@@ -40,6 +71,26 @@ impl Engine {
         let Some(top) = img.chain_ids().last().cloned() else { return Ok(Vec::new()) };
         let all = self.layers()?.layer_changes(&top)?;
         Ok(all.into_iter().filter(|ch| !INIT_INODES.contains(&ch.path.as_str())).collect())
+    }
+
+    /// What `new`'s filesystem changes against `old`'s (`diff A B`), sorted
+    /// by path: each a container (its storage, mounted meanwhile) or an
+    /// image (a read-only view of its layers).
+    pub fn changes_between(&self, new: &Side, old: &Side) -> Result<Vec<Change>> {
+        let layers = self.layers()?;
+        let (new_root, old_root) = (self.open_side(layers, new)?, self.open_side(layers, old)?);
+        let ignore = |p: &str| INIT_INODES.contains(&p);
+        Ok(storage::compare::between(new_root.path(), old_root.path(), &ignore)?)
+    }
+
+    fn open_side<'s>(&self, layers: &'s storage::Store, side: &Side) -> Result<SideRoot<'s>> {
+        Ok(match side {
+            Side::Container(c) => {
+                let path = layers.mount(&c.id)?;
+                SideRoot::Container { layers, id: c.id.clone(), path }
+            }
+            Side::Image(img) => SideRoot::Image(layers.image_view(&img.chain_ids())?),
+        })
     }
 
     /// Write container `c`'s whole filesystem (its storage, not its volumes)

@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use image::layer::Applied;
 
-use crate::error::{Error, Result};
+use crate::error::{Context, Error, Result};
 
 /// One layer as a driver needs it for mounting.
 #[derive(Debug, Clone)]
@@ -56,6 +56,17 @@ pub(crate) trait Driver: Send + Sync {
 
     /// Mount the container's root filesystem at `target` (an empty dir).
     fn mount(&self, dir: &Path, layers: &[LayerDirs], target: &Path) -> Result<()>;
+
+    /// Mount the root filesystem `layers` (bottom to top, at least one)
+    /// make, read-only, at `target` (an empty dir): an image's, for `diff`.
+    fn mount_view(&self, layers: &[LayerDirs], target: &Path) -> Result<()> {
+        let top = layers.last().ok_or_else(|| Error::Invalid {
+            what: "image view",
+            value: String::new(),
+            why: "an image without layers has nothing to mount".into(),
+        })?;
+        read_only_bind(&top.diff, target)
+    }
 
     /// Write the container's changes against its image as a layer tar.
     fn diff(&self, dir: &Path, layers: &[LayerDirs], out: &mut dyn Write) -> Result<()>;
@@ -119,4 +130,16 @@ fn warn_vfs_once(why: &str) {
     if !WARNED.swap(true, Ordering::Relaxed) {
         tracing::warn!("overlay cannot be used here ({why}): using the vfs storage driver, which copies the whole image for every container");
     }
+}
+
+/// Bind `source` at `target` read-only, atomically (the bind gets its flag
+/// while detached, then is attached).
+pub(crate) fn read_only_bind(source: &Path, target: &Path) -> Result<()> {
+    use rustix::mount::{move_mount, open_tree, MountAttrFlags, MoveMountFlags, OpenTreeFlags};
+    let what = || format!("bind {} read-only at {}", source.display(), target.display());
+    let tree = open_tree(rustix::fs::CWD, source, OpenTreeFlags::OPEN_TREE_CLONE | OpenTreeFlags::OPEN_TREE_CLOEXEC)
+        .context(what)?;
+    let ro = sys::mount::MountAttr { set: MountAttrFlags::MOUNT_ATTR_RDONLY, ..Default::default() };
+    sys::mount::mount_setattr(&tree, Path::new(""), false, &ro).context(what)?;
+    move_mount(&tree, "", rustix::fs::CWD, target, MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH).context(what)
 }

@@ -142,6 +142,17 @@ impl Driver for Overlay {
         mount_overlay(forms, &lowers, &upper, &work, target).map(drop).context(what)
     }
 
+    fn mount_view(&self, layers: &[LayerDirs], target: &Path) -> Result<()> {
+        // Without an upper dir overlayfs wants two lowers at least; one
+        // layer is the whole tree anyway.
+        if let [one] = layers {
+            return super::read_only_bind(&one.diff, target);
+        }
+        let what = || format!("mount overlay ({} layers, read-only) at {}", layers.len(), target.display());
+        let names: Vec<&str> = layers.iter().rev().map(|l| l.short.as_str()).collect();
+        mount_lowers_only(&self.links(), &names, target).context(what)
+    }
+
     fn diff(&self, dir: &Path, _layers: &[LayerDirs], out: &mut dyn Write) -> Result<()> {
         layer::create(&dir.join("upper"), Source::OverlayUpper, out)?;
         Ok(())
@@ -294,6 +305,22 @@ fn mount_legacy(dir: &Path, names: &[&str], upper: &Path, work: &Path, target: &
     }
     let data = std::ffi::CString::new(data).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
     rustix::mount::mount("overlay", target, "overlay", MountFlags::empty(), data.as_c_str())?;
+    Ok(())
+}
+
+/// A read-only overlay of `names` (top first, the short links in `dir`):
+/// mount(2) and `lowerdir=`, which every kernel takes; without an upper dir
+/// the kernel makes it read-only.
+fn mount_lowers_only(dir: &Path, names: &[&str], target: &Path) -> io::Result<()> {
+    let dir = File::open(dir)?;
+    let base = format!("/proc/self/fd/{}", dir.as_raw_fd());
+    let lower: Vec<String> = names.iter().map(|n| format!("{base}/{n}")).collect();
+    let data = format!("lowerdir={}", lower.join(":"));
+    if data.len() >= rustix::param::page_size() {
+        return Err(io::Error::other(format!("{} layers do not fit in the mount options", names.len())));
+    }
+    let data = std::ffi::CString::new(data).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    rustix::mount::mount("overlay", target, "overlay", MountFlags::RDONLY, data.as_c_str())?;
     Ok(())
 }
 
