@@ -349,6 +349,23 @@ fn port_and_cleanup() {
     assert_eq!(env.ok(&["inspect", "--format", "{{.State.Status}}", "x"]), "exited\n");
     assert_eq!(env.ok(&["container", "cleanup", "--rm", "x"]), "x\n");
     assert_eq!(env.run(&["container", "exists", "x"]).status.code(), Some(1), "removed by --rm");
+
+    // --rmi removes the image too, unless a container uses it (this one,
+    // kept without --rm, or another): podman's error and 125, as podman.
+    env.ok(&["run", "--name", "y", "bb", "true"]);
+    let e = env.fails(&["container", "cleanup", "--rmi", "y"], 125);
+    assert!(e.starts_with("Error: image used by "), "{e}");
+    assert!(
+        e.ends_with(
+            ": image is in use by a container: consider listing external containers and force-removing image\n"
+        ),
+        "{e}"
+    );
+    assert_eq!(env.run(&["container", "exists", "y"]).status.code(), Some(0), "kept without --rm");
+    env.ok(&["rm", "-f", "-t", "0", "p"]);
+    assert_eq!(env.ok(&["container", "cleanup", "--rm", "--rmi", "y"]), "y\n");
+    assert_eq!(env.run(&["container", "exists", "y"]).status.code(), Some(1), "removed by --rm");
+    assert_eq!(env.run(&["image", "exists", "bb"]).status.code(), Some(1), "removed by --rmi");
 }
 
 #[test]

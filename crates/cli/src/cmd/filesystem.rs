@@ -275,6 +275,9 @@ pub struct CleanupArgs {
     /// After cleanup, remove the container entirely
     #[arg(long)]
     rm: bool,
+    /// After cleanup, remove the image entirely
+    #[arg(long)]
+    rmi: bool,
     /// Containers to clean up
     #[arg(value_name = "CONTAINER")]
     containers: Vec<String>,
@@ -288,6 +291,13 @@ pub fn cleanup(engine: &Engine, a: &CleanupArgs) -> Result<u8> {
         engine.cleanup_container(&c)?;
         if a.rm {
             engine.remove_container(&c, false, engine::containers::DEFAULT_STOP_TIMEOUT, false)?;
+        }
+        if a.rmi {
+            // Not forced: an image another container (or this one, without
+            // --rm) uses stays, and that is an error (podman's, exit 125).
+            if let Some(img) = engine.find(&c.image_id)? {
+                engine.remove_image(&img, false).map_err(|e| engine::Error::new(e.msg))?;
+            }
         }
         Ok(Some(name.to_string()))
     })
