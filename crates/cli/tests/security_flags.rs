@@ -230,6 +230,14 @@ fn group_add_and_image_groups() {
     env.fails(&["start", "-a", "nocmd"], 125);
     env.fails(&["run", "--rm", "bb", "nosuchcmd"], 127);
     env.ok(&["rm", "nocmd"]);
+    // A run that cannot start leaves its storage unmounted (`run` keeps
+    // create's mount for the start; the failed start lets it go).
+    env.fails(&["run", "--name", "kept", "--group-add", "nosuch", "bb", "true"], 126);
+    env.fails(&["run", "--name", "kept2", "bb", "nosuchcmd"], 127);
+    let runroot = env.runroot.to_str().unwrap().to_string();
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(!mounts.lines().any(|l| l.contains(&runroot)), "a failed run left its storage mounted:\n{mounts}");
+    env.ok(&["rm", "kept", "kept2"]);
     let id = env.ok(&["create", "--group-add", "1234", "bb", "true"]);
     assert_eq!(env.ok(&["inspect", "--format", "{{json .HostConfig.GroupAdd}}", id.trim()]), "[\"1234\"]\n");
     env.ok(&["rm", id.trim()]);

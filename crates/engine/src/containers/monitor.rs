@@ -279,6 +279,14 @@ impl Engine {
         restarting: bool,
     ) -> Result<Running> {
         use runtime::container::{self as rt, CreateOptions};
+        // First: whatever fails from here on, `finish_locked` drops this
+        // reference. An initialized container's own (`init`'s, or `run`'s
+        // create's) is handed over to it, so a start that fails leaves the
+        // storage unmounted, as podman's cleanup does.
+        let rootfs = self.layers()?.mount(&c.id)?;
+        if c.state == State::Initialized {
+            self.drop_init_mount(&c.id)?;
+        }
         let log = match self.log_file(c) {
             Some(path) => {
                 Some(LogWriter::open(&path, &c.log).ctx(|| format!("opening the log file {}", path.display()))?)
@@ -290,12 +298,7 @@ impl Engine {
         let host_network = c.isolation.network == super::isolation::NsMode::Host;
         super::etc_files::repair(&self.bundle_dir(&c.id), &c.name, host_network)?;
         let (stdio, outputs, keep_stdin) = container_stdio(c.terminal, c.interactive)?;
-        // Last before the runtime: from here on `finish_locked` unmounts.
-        let rootfs = self.layers()?.mount(&c.id)?;
         c.isolation.check_groups(&c.id, &rootfs)?;
-        if c.state == State::Initialized {
-            self.drop_init_mount(&c.id)?;
-        }
         let root = self.runtime_root();
         let dir = self.attach_dir();
         sys::fs::create_private_dir(&dir, 0o700).ctx(|| format!("creating {}", dir.display()))?;
