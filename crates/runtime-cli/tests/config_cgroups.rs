@@ -179,12 +179,33 @@ fn relative_cgroups_path_is_under_the_runtimes_cgroup() {
 /// never writes cgroup.procs. Both show in every cgroup.procs.
 #[test]
 fn the_init_and_an_exec_process_are_in_every_hierarchy() {
+    init_and_exec_in_every_hierarchy(false);
+}
+
+/// The same where clone3 cannot put a process in its cgroup (kernels before
+/// 5.7): the process writes the cgroup2 cgroup.procs itself, through an fd
+/// the runtime opened.
+#[test]
+fn the_init_and_an_exec_process_join_every_hierarchy_without_clone_into_cgroup() {
+    init_and_exec_in_every_hierarchy(true);
+}
+
+fn init_and_exec_in_every_hierarchy(without_clone3: bool) {
     let mut e = Env::new("joincg");
     let path = e.set_cgroups_path();
     e.args(&["sleep", "60"]);
-    e.start_running();
+    e.write_config();
+    let rt = |args: &[&str]| {
+        let mut c = e.cmd();
+        if without_clone3 {
+            c.env("BERTH_RUNTIME_TEST_NO_CLONE_INTO_CGROUP", "1");
+        }
+        run_capture(c.args(args))
+    };
+    ok(&rt(&["create", "--bundle", e.bundle.to_str().unwrap(), &e.id]));
+    ok(&rt(&["start", &e.id]));
     let pidfile = e.root.join("exec.pid");
-    ok(&e.rt(&["exec", "-d", "--pid-file", pidfile.to_str().unwrap(), &e.id, "sleep", "31"]));
+    ok(&rt(&["exec", "-d", "--pid-file", pidfile.to_str().unwrap(), &e.id, "sleep", "31"]));
     let exec_pid: i32 = std::fs::read_to_string(&pidfile).unwrap().trim().parse().unwrap();
     for pid in [e.pid(), exec_pid] {
         for c in V1 {

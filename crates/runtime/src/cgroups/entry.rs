@@ -28,8 +28,10 @@ use crate::error::{Error, Result};
 pub struct Entry {
     /// Each distinct v1 hierarchy's `tasks` file, open for writing.
     v1_tasks: Vec<OwnedFd>,
-    /// The cgroup2 directory (opened for reading: clone3 refuses O_PATH).
-    unified: Option<OwnedFd>,
+    /// The cgroup2 directory (opened for reading: clone3 refuses O_PATH),
+    /// and its cgroup.procs, open for writing, for kernels where clone3
+    /// cannot put the process there.
+    unified: Option<(OwnedFd, OwnedFd)>,
 }
 
 fn open(path: &Path, flags: OFlags) -> std::io::Result<OwnedFd> {
@@ -51,7 +53,15 @@ impl Manager {
         }
         let unified = match &self.unified {
             Some(u) => match open(&u.dir, OFlags::RDONLY | OFlags::DIRECTORY) {
-                Ok(fd) => Some(fd),
+                Ok(dir) => {
+                    let procs =
+                        rustix::fs::openat(&dir, "cgroup.procs", OFlags::WRONLY | OFlags::CLOEXEC, FileMode::empty())
+                            .map_err(|e| Error::Io {
+                            context: format!("open {}", u.dir.join("cgroup.procs").display()),
+                            source: e.into(),
+                        })?;
+                    Some((dir, procs))
+                }
                 // On hybrid the unified dir may be missing (see `create`).
                 Err(e) if self.mode == Mode::Hybrid && e.kind() == std::io::ErrorKind::NotFound => None,
                 Err(e) => return Err(Error::Io { context: format!("open {}", u.dir.display()), source: e }),
@@ -65,7 +75,7 @@ impl Manager {
 impl Entry {
     /// The cgroup2 directory to be born in (`CLONE_INTO_CGROUP`), if any.
     pub fn unified_dir(&self) -> Option<BorrowedFd<'_>> {
-        self.unified.as_ref().map(|fd| fd.as_fd())
+        self.unified.as_ref().map(|(dir, _)| dir.as_fd())
     }
 
     /// Called by the new process itself, while it has a single thread: move
@@ -76,11 +86,9 @@ impl Entry {
             write_zero(fd.as_fd())
                 .map_err(|e| Error::Io { context: "join the container's cgroup".into(), source: e })?;
         }
-        if let (Some(dir), false) = (&self.unified, born_in_unified) {
-            let procs = rustix::fs::openat(dir, "cgroup.procs", OFlags::WRONLY | OFlags::CLOEXEC, FileMode::empty())
-                .map_err(std::io::Error::from)
-                .and_then(|fd| write_zero(fd.as_fd()));
-            procs.map_err(|e| Error::Io { context: "join the container's cgroup2 cgroup".into(), source: e })?;
+        if let (Some((_, procs)), false) = (&self.unified, born_in_unified) {
+            write_zero(procs.as_fd())
+                .map_err(|e| Error::Io { context: "join the container's cgroup2 cgroup".into(), source: e })?;
         }
         Ok(())
     }
