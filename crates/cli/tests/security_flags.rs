@@ -316,6 +316,20 @@ fn volume_u_idmap_and_local_driver_options() {
     assert_eq!((link.uid(), link.gid()), (1000, 1001));
     let m = std::fs::metadata(&outside).unwrap();
     assert_eq!((m.uid(), m.gid()), (0, 0));
+    // At each start, not at create (podman's order): a source given back
+    // to root since is the user's again at the next start.
+    let again = env.path("again");
+    std::fs::create_dir(&again).unwrap();
+    let vol = format!("{}:/x:U", again.display());
+    env.ok(&["create", "--name", "u", "-u", "1000:1001", "-v", &vol, "bb", "true"]);
+    assert_eq!(std::fs::metadata(&again).unwrap().uid(), 0, "chowned at create");
+    for _ in 0..2 {
+        env.ok(&["start", "-a", "u"]);
+        let m = std::fs::metadata(&again).unwrap();
+        assert_eq!((m.uid(), m.gid()), (1000, 1001));
+        std::os::unix::fs::chown(&again, Some(0), Some(0)).unwrap();
+    }
+    env.ok(&["rm", "u"]);
     // --mount's spelling.
     std::fs::create_dir(env.path("m")).unwrap();
     let mount = format!("type=bind,src={},dst=/m,U=true", env.path("m").display());

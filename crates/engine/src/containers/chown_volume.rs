@@ -24,6 +24,24 @@ use crate::Engine;
 const MAX_DEPTH: usize = 512;
 
 impl Engine {
+    /// Before each start, as podman does (a source given back to another
+    /// owner since is taken again): the sources of container `c`'s `U`
+    /// mounts go to the user its process runs as.
+    pub(super) fn chown_u_mounts(&self, c: &super::Container) -> Result<()> {
+        if !c.mounts.iter().any(|m| m.options().iter().any(|o| o == "U")) {
+            return Ok(());
+        }
+        let path = self.bundle_dir(&c.id).join("config.json");
+        let text = sys::fs::read_regular(&path, 16 << 20)
+            .map_err(|e| Error::caused(format_args!("reading {}", path.display()), e))?;
+        let config: serde_json::Value =
+            serde_json::from_slice(&text).map_err(|e| Error::caused(format_args!("reading {}", path.display()), e))?;
+        let id = |k: &str| {
+            config.pointer(&format!("/process/user/{k}")).and_then(|v| v.as_u64()).and_then(|v| u32::try_from(v).ok())
+        };
+        self.chown_volumes(&c.mounts, id("uid").unwrap_or(0), id("gid").unwrap_or(0))
+    }
+
     /// Chown the sources of `mounts` that carry `U` to `uid:gid`.
     pub(crate) fn chown_volumes(&self, mounts: &[Mount], uid: u32, gid: u32) -> Result<()> {
         for m in mounts {

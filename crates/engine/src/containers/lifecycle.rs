@@ -198,7 +198,8 @@ impl Engine {
             if let Some(p) = &spec.init_path {
                 super::init::apply(&mut config, p);
             }
-            // `U` volumes go to the user the process runs as.
+            // `U` tmpfs mounts are owned by the user the process runs as
+            // (`U` binds and volumes are given to it at each start).
             let owner = |k: &str| {
                 config
                     .pointer(&format!("/process/user/{k}"))
@@ -206,7 +207,6 @@ impl Engine {
                     .and_then(|v| u32::try_from(v).ok())
             };
             let (uid, gid) = (owner("uid").unwrap_or(0), owner("gid").unwrap_or(0));
-            self.chown_volumes(&c.mounts, uid, gid)?;
             if spec.oci_runtime.is_some() {
                 config["ociVersion"] = super::external::EXTERNAL_OCI_VERSION.into();
             }

@@ -45,7 +45,7 @@ impl Mount {
         }
     }
 
-    fn options(&self) -> &[String] {
+    pub(super) fn options(&self) -> &[String] {
         match self {
             Mount::Bind { options, .. } | Mount::Volume { options, .. } | Mount::Tmpfs { options, .. } => options,
         }
