@@ -40,10 +40,10 @@ pub fn see_help(path: &str) -> String {
 
 /// Parse `args` (program name first) against the command tree.
 pub fn parse(args: &[OsString]) -> Parsed {
-    let mut root = crate::cli::command();
-    // In place: a clone of berth's whole command tree cost a tenth of a
-    // command's startup.
-    match root.try_get_matches_from_mut(args) {
+    let root = crate::cli::command();
+    // On a clone: parsing in place (`try_get_matches_from_mut`) changes the
+    // tree that help and error messages are then made from.
+    match root.clone().try_get_matches_from(args) {
         Ok(m) => parsed(&root, &m),
         Err(e) => refused(&root, args, &e),
     }
