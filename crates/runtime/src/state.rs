@@ -175,6 +175,11 @@ impl Dir {
     }
 
     pub fn load(&self) -> Result<State> {
+        self.read_state()
+    }
+
+    /// state.json decoded as `T` (the whole state, or what a reader needs).
+    fn read_state<T: serde::de::DeserializeOwned>(&self) -> Result<T> {
         let p = self.path.join(STATE_FILE);
         let text = std::fs::read(&p).map_err(|e| {
             if e.kind() == std::io::ErrorKind::NotFound {
@@ -252,14 +257,7 @@ impl Dir {
     /// container's lock (it is replaced atomically, never half-written) and
     /// without decoding the OCI config.
     pub fn status(&self) -> Result<Status> {
-        let p = self.path.join(STATE_FILE);
-        let text = match std::fs::read(&p) {
-            Ok(text) => text,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(Error::NotFound(self.id.clone())),
-            Err(e) => return Err(Error::Io { context: format!("read {}", p.display()), source: e }),
-        };
-        let b: Brief =
-            serde_json::from_slice(&text).map_err(|e| Error::Other(format!("corrupt state {}: {e}", p.display())))?;
+        let b: Brief = self.read_state()?;
         Ok(status(b.pid, b.pid_start, b.started, b.cgroup.as_ref(), self))
     }
 }
