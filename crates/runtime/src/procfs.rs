@@ -96,12 +96,8 @@ pub fn start_time(pid: i32) -> Option<u64> {
     start_and_state(pid).map(|(start, _)| start)
 }
 
-/// The one-letter state of `pid` (R, S, Z, ...), if it exists.
-pub fn state(pid: i32) -> Option<char> {
-    start_and_state(pid).map(|(_, state)| state)
-}
-
-/// Both of the above from one read.
+/// The start time and the one-letter state (R, S, Z, ...) of `pid`, if it
+/// exists, from one read.
 pub fn start_and_state(pid: i32) -> Option<(u64, char)> {
     let fields = stat_fields(pid)?;
     Some((fields.split(' ').nth(19)?.parse().ok()?, fields.chars().next()?))
@@ -123,8 +119,8 @@ mod tests {
         let me = std::process::id() as i32;
         assert!(start_time(me).is_some());
         // Some thread of ours runs, but the main thread may be sleeping (S).
-        assert!(matches!(state(me), Some('R' | 'S')));
-        assert_eq!(state(i32::MAX), None);
+        assert!(matches!(start_and_state(me).map(|(_, s)| s), Some('R' | 'S')));
+        assert_eq!(start_and_state(i32::MAX), None);
         let p = Proc::open(Path::new("/proc")).unwrap();
         assert!(p.read(&format!("{me}/status")).unwrap().contains("Pid:"));
         // symlinks are refused: /proc/self is one.

@@ -217,7 +217,8 @@ pub fn procs_recursive(dir: &Path) -> Result<Vec<i32>> {
 /// Move `pid` into the cgroup at `dir`.
 ///
 /// EINVAL can mean the task is still in TASK_NEW (just forked); runc retries
-/// a few times for that reason, and so do we.
+/// a few times for that reason, and so do we. Tests only (see `add_pid`).
+#[cfg(test)]
 pub fn write_pid(dir: &Path, pid: i32) -> Result<()> {
     let value = pid.to_string();
     let mut attempt = 0;
