@@ -150,7 +150,7 @@ impl Driver for Overlay {
         }
         let what = || format!("mount overlay ({} layers, read-only) at {}", layers.len(), target.display());
         let names: Vec<&str> = layers.iter().rev().map(|l| l.short.as_str()).collect();
-        mount_lowers_only(&self.links(), &names, target).context(what)
+        mount_lowerdir(&self.links(), &names, None, target).context(what)
     }
 
     fn diff(&self, dir: &Path, _layers: &[LayerDirs], out: &mut dyn Write) -> Result<()> {
@@ -254,7 +254,7 @@ impl FormCache {
 fn mount_overlay(forms: &FormCache, l: &Lowers, upper: &Path, work: &Path, target: &Path) -> io::Result<Form> {
     forms.mount(
         || mount_fsconfig(&l.paths, upper, work, target),
-        || mount_legacy(l.links, &l.names, upper, work, target),
+        || mount_lowerdir(l.links, &l.names, Some((upper, work)), target),
     )
 }
 
@@ -288,13 +288,19 @@ fn escape(p: &Path) -> String {
     s
 }
 
-fn mount_legacy(dir: &Path, names: &[&str], upper: &Path, work: &Path, target: &Path) -> io::Result<()> {
+/// mount(2) of an overlay with `lowerdir=` naming `names` (top first, the
+/// short links in `dir`), and, given `upper`, its upper and work dirs; with
+/// none the kernel makes it read-only.
+fn mount_lowerdir(dir: &Path, names: &[&str], upper: Option<(&Path, &Path)>, target: &Path) -> io::Result<()> {
     let dir = File::open(dir)?;
     let base = format!("/proc/self/fd/{}", dir.as_raw_fd());
     let lower: Vec<String> = names.iter().map(|n| format!("{base}/{n}")).collect();
-    let mut data = format!("lowerdir={},upperdir={},workdir={}", lower.join(":"), escape(upper), escape(work));
-    for (k, v) in OPTIONS {
-        data.push_str(&format!(",{k}={v}"));
+    let mut data = format!("lowerdir={}", lower.join(":"));
+    if let Some((upper, work)) = upper {
+        data.push_str(&format!(",upperdir={},workdir={}", escape(upper), escape(work)));
+        for (k, v) in OPTIONS {
+            data.push_str(&format!(",{k}={v}"));
+        }
     }
     // mount(2) copies at most one page of options; longer data would be cut.
     if data.len() >= rustix::param::page_size() {
@@ -304,23 +310,8 @@ fn mount_legacy(dir: &Path, names: &[&str], upper: &Path, work: &Path, target: &
         )));
     }
     let data = std::ffi::CString::new(data).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
-    rustix::mount::mount("overlay", target, "overlay", MountFlags::empty(), data.as_c_str())?;
-    Ok(())
-}
-
-/// A read-only overlay of `names` (top first, the short links in `dir`):
-/// mount(2) and `lowerdir=`, which every kernel takes; without an upper dir
-/// the kernel makes it read-only.
-fn mount_lowers_only(dir: &Path, names: &[&str], target: &Path) -> io::Result<()> {
-    let dir = File::open(dir)?;
-    let base = format!("/proc/self/fd/{}", dir.as_raw_fd());
-    let lower: Vec<String> = names.iter().map(|n| format!("{base}/{n}")).collect();
-    let data = format!("lowerdir={}", lower.join(":"));
-    if data.len() >= rustix::param::page_size() {
-        return Err(io::Error::other(format!("{} layers do not fit in the mount options", names.len())));
-    }
-    let data = std::ffi::CString::new(data).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
-    rustix::mount::mount("overlay", target, "overlay", MountFlags::RDONLY, data.as_c_str())?;
+    let flags = if upper.is_some() { MountFlags::empty() } else { MountFlags::RDONLY };
+    rustix::mount::mount("overlay", target, "overlay", flags, data.as_c_str())?;
     Ok(())
 }
 
