@@ -31,15 +31,9 @@ impl Engine {
         if !c.mounts.iter().any(|m| m.options().iter().any(|o| o == "U")) {
             return Ok(());
         }
-        let path = self.bundle_dir(&c.id).join("config.json");
-        let text = sys::fs::read_regular(&path, 16 << 20)
-            .map_err(|e| Error::caused(format_args!("reading {}", path.display()), e))?;
-        let config: serde_json::Value =
-            serde_json::from_slice(&text).map_err(|e| Error::caused(format_args!("reading {}", path.display()), e))?;
-        let id = |k: &str| {
-            config.pointer(&format!("/process/user/{k}")).and_then(|v| v.as_u64()).and_then(|v| u32::try_from(v).ok())
-        };
-        self.chown_volumes(&c.mounts, id("uid").unwrap_or(0), id("gid").unwrap_or(0))
+        let config = super::spec::read_config(&self.bundle_dir(&c.id))?;
+        let (uid, gid) = super::spec::process_owner(&config);
+        self.chown_volumes(&c.mounts, uid, gid)
     }
 
     /// Chown the sources of `mounts` that carry `U` to `uid:gid`.

@@ -67,11 +67,7 @@ pub(super) fn repair(dir: &Path, name: &str, host_network: bool) -> Result<()> {
     if !torn {
         return Ok(());
     }
-    let path = dir.join("config.json");
-    let config: serde_json::Value = serde_json::from_slice(
-        &sys::fs::read_regular(&path, MAX_HOST_FILE).ctx(|| format!("reading {}", path.display()))?,
-    )
-    .ctx(|| format!("reading {}", path.display()))?;
+    let config = super::spec::read_config(dir)?;
     let hostname = config["hostname"].as_str().unwrap_or_default();
     tracing::warn!("remaking the /etc files a crash emptied in {}", dir.display());
     let saved = std::fs::read(dir.join(".containerenv")).unwrap_or_default();

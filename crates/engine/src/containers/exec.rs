@@ -199,9 +199,7 @@ impl Engine {
     /// exec's command, environment, working directory, user, capabilities
     /// and terminal, as podman's `prepareProcessExec` makes it.
     pub(super) fn exec_process(&self, c: &Container, spec: &ExecSpec) -> Result<oci_spec::runtime::Process> {
-        let path = self.bundle_dir(&c.id).join("config.json");
-        let text = std::fs::read(&path).ctx(|| format!("reading {}", path.display()))?;
-        let config: Value = serde_json::from_slice(&text).ctx(|| format!("decoding {}", path.display()))?;
+        let config = super::spec::read_config(&self.bundle_dir(&c.id))?;
         let mut p = config.get("process").cloned().unwrap_or_else(|| json!({}));
         let strings = |v: Option<&Value>| -> Vec<String> {
             v.and_then(Value::as_array)

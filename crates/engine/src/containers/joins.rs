@@ -35,9 +35,9 @@ impl Engine {
         if c.isolation.dependencies().is_empty() {
             return Ok(());
         }
-        let path = self.bundle_dir(&c.id).join("config.json");
-        let bytes = std::fs::read(&path).ctx(|| format!("reading {}", path.display()))?;
-        let mut config: Value = serde_json::from_slice(&bytes).ctx(|| format!("parsing {}", path.display()))?;
+        let bundle = self.bundle_dir(&c.id);
+        let path = bundle.join("config.json");
+        let mut config = super::spec::read_config(&bundle)?;
         let db = self.db()?;
         for (kind, mode) in c.isolation.namespaces() {
             let NsMode::Container(id) = mode else { continue };

@@ -200,13 +200,7 @@ impl Engine {
             }
             // `U` tmpfs mounts are owned by the user the process runs as
             // (`U` binds and volumes are given to it at each start).
-            let owner = |k: &str| {
-                config
-                    .pointer(&format!("/process/user/{k}"))
-                    .and_then(|v| v.as_u64())
-                    .and_then(|v| u32::try_from(v).ok())
-            };
-            let (uid, gid) = (owner("uid").unwrap_or(0), owner("gid").unwrap_or(0));
+            let (uid, gid) = spec::process_owner(&config);
             if spec.oci_runtime.is_some() {
                 config["ociVersion"] = super::external::EXTERNAL_OCI_VERSION.into();
             }

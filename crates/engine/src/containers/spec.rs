@@ -183,6 +183,21 @@ pub fn generate(id: &str, rootfs: &Path, p: &ProcessSpec) -> Result<Value> {
 /// The image's environment with the user's on top (or podman's defaults
 /// with the merged one on top): one entry per key, in first-seen order, the
 /// last value given winning.
+/// The config.json `generate` wrote in the bundle directory `bundle`.
+pub(super) fn read_config(bundle: &Path) -> Result<Value> {
+    let path = bundle.join("config.json");
+    let bytes = std::fs::read(&path).ctx(|| format!("reading {}", path.display()))?;
+    serde_json::from_slice(&bytes).ctx(|| format!("decoding {}", path.display()))
+}
+
+/// The uid and gid a config.json's process runs as (0 where unset).
+pub(super) fn process_owner(config: &Value) -> (u32, u32) {
+    let id = |k: &str| {
+        config.pointer(&format!("/process/user/{k}")).and_then(Value::as_u64).and_then(|v| u32::try_from(v).ok())
+    };
+    (id("uid").unwrap_or(0), id("gid").unwrap_or(0))
+}
+
 pub(super) fn merge_env(base: &[String], over: &[String]) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     for e in base.iter().chain(over) {
