@@ -22,14 +22,15 @@ use engine::Engine;
 
 fn main() -> ExitCode {
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
-    if starts_containers(&args) {
-        // The re-exec `run` does for these commands (see there), done before
-        // parsing rather than after: parsing berth's whole command line
-        // costs a millisecond, and the re-executed berth parses it again.
-        cmd::containers::remember_exe();
-        if let Err(e) = engine::containers::protect_exe() {
-            eprintln!("Error: {e}");
-            return ExitCode::from(ENGINE as u8);
+    // Starting a container forks this process into it: first re-execute
+    // from a read-only copy of the binary (CVE-2019-5736), before any side
+    // effect, since the re-exec starts the command over. Guessed from the
+    // words before parsing (parsing berth's whole command line costs a
+    // millisecond, and the re-executed berth parses it again), and decided
+    // from the parsed command below, which re-execs if the guess missed.
+    if starts_containers(&first_words(&args)) {
+        if let Err(code) = protect_exe() {
+            return code;
         }
     }
     let (cli, path) = match usage::parse(&args) {
@@ -41,6 +42,11 @@ fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
+    if starts_containers(&path.split(' ').skip(1).collect::<Vec<_>>()) {
+        if let Err(code) = protect_exe() {
+            return code;
+        }
+    }
     init_logging(&cli.log_level);
     match run(*cli) {
         Ok(code) => ExitCode::from(code),
@@ -71,12 +77,33 @@ fn init_logging(level: &str) {
         .init();
 }
 
-/// Whether the command line looks like one of the commands that start
-/// container processes, guessed from its words alone: the first words that
-/// are neither options nor the values of berth's global options. A wrong
-/// guess is harmless: `run` decides from the parsed command, and an early
-/// re-exec only costs time.
-fn starts_containers(args: &[std::ffi::OsString]) -> bool {
+/// Re-execute from a read-only copy of berth, unless this is one already;
+/// the exit code on failure.
+fn protect_exe() -> Result<(), ExitCode> {
+    // The protected copy runs from elsewhere: where berth was started from
+    // is where its helpers are (`--init`'s berth-init).
+    cmd::containers::remember_exe();
+    engine::containers::protect_exe().map_err(|e| {
+        eprintln!("Error: {e}");
+        ExitCode::from(ENGINE as u8)
+    })
+}
+
+/// The commands that start container processes, by their words after
+/// `berth` (`container run`).
+fn starts_containers(words: &[&str]) -> bool {
+    let starts = |w: &str| matches!(w, "run" | "start" | "exec" | "restart" | "top");
+    match words {
+        ["container", w, ..] => starts(w),
+        ["healthcheck", "run", ..] => true,
+        [w, ..] => starts(w),
+        [] => false,
+    }
+}
+
+/// The first two words of a command line that are neither options nor the
+/// values of berth's global options: a guess at its command, before parsing.
+fn first_words(args: &[std::ffi::OsString]) -> Vec<&str> {
     const GLOBAL_VALUES: [&str; 5] = ["--root", "--runroot", "--storage-driver", "--log-level", "--runtime"];
     let mut words = Vec::new();
     let mut iter = args.iter().skip(1).map(|a| a.to_str().unwrap_or(""));
@@ -90,40 +117,10 @@ fn starts_containers(args: &[std::ffi::OsString]) -> bool {
             }
         }
     }
-    let starts = |w: &str| matches!(w, "run" | "start" | "exec" | "restart" | "top");
-    match words.as_slice() {
-        ["container", w, ..] => starts(w),
-        ["healthcheck", "run", ..] => true,
-        [w, ..] => starts(w),
-        [] => false,
-    }
+    words
 }
 
 fn run(cli: Cli) -> Result<u8, CliError> {
-    // Starting a container forks this process into it: first re-execute
-    // from a read-only copy of the binary (CVE-2019-5736), before any side
-    // effect, since the re-exec starts the command over.
-    if matches!(
-        cli.cmd,
-        Cmd::Run(_)
-            | Cmd::Start(_)
-            | Cmd::Exec(_)
-            | Cmd::Restart(_)
-            | Cmd::Top(_)
-            | Cmd::Healthcheck { cmd: HealthcheckCmd::Run(_) }
-            | Cmd::Container {
-                cmd: ContainerCmd::Run(_)
-                    | ContainerCmd::Start(_)
-                    | ContainerCmd::Exec(_)
-                    | ContainerCmd::Restart(_)
-                    | ContainerCmd::Top(_)
-            }
-    ) {
-        // The protected copy runs from elsewhere: where berth was started
-        // from is where its helpers are (`--init`'s berth-init).
-        cmd::containers::remember_exe();
-        engine::containers::protect_exe()?;
-    }
     // Credentials only: no image store to open (or create).
     match &cli.cmd {
         Cmd::Login(a) => return cmd::registry::login(a),
@@ -200,11 +197,14 @@ fn run(cli: Cli) -> Result<u8, CliError> {
 
 #[cfg(test)]
 mod tests {
-    use super::starts_containers;
+    use super::{first_words, starts_containers};
 
     #[test]
     fn guesses_the_commands_that_start_containers() {
-        let guess = |line: &str| starts_containers(&line.split(' ').map(Into::into).collect::<Vec<_>>());
+        let guess = |line: &str| {
+            let args: Vec<std::ffi::OsString> = line.split(' ').map(Into::into).collect();
+            starts_containers(&first_words(&args))
+        };
         assert!(guess("berth run --rm bb true"));
         assert!(guess("berth --root /r --runroot /rr run -d bb"));
         assert!(guess("berth --root run start x"));

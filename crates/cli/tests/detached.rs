@@ -285,3 +285,25 @@ fn id_of(env: &Env, name: &str) -> String {
         .find_map(|l| l.strip_prefix(&format!("{name} ")).map(String::from))
         .unwrap()
 }
+
+/// CVE-2019-5736: the monitor, whose fork becomes the container's init,
+/// runs from a read-only copy of berth, whichever command started it (the
+/// re-exec is guessed from the words before parsing and decided after);
+/// the berth the tests run is on a writable filesystem.
+#[test]
+fn containers_start_from_a_read_only_copy_of_berth() {
+    let (env, _) = Env::with_busybox();
+    let read_only = |pid: i32| {
+        let vfs = rustix::fs::statvfs(format!("/proc/{pid}/exe").as_str()).unwrap();
+        vfs.f_flag.contains(rustix::fs::StatVfsMountFlags::RDONLY)
+    };
+    assert!(!read_only(std::process::id() as i32), "the test's own binary is read-only: this proves nothing");
+    env.ok(&["run", "-d", "--name", "a", "bb", "sleep", "100"]);
+    env.ok(&["container", "create", "--name", "b", "bb", "sleep", "100"]);
+    env.ok(&["--log-level", "error", "container", "start", "b"]);
+    for name in ["a", "b"] {
+        let monitor = parent_of(pid_of(&env, name));
+        assert!(read_only(monitor), "{name}'s monitor runs from a writable berth");
+    }
+    env.ok(&["rm", "-f", "-t", "0", "a", "b"]);
+}
