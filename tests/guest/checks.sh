@@ -116,6 +116,12 @@ if ls /var/lib/berth/overlay/layers/*/diff/made-in-guest >/dev/null 2>&1; then
 else
     ok "layers untouched"
 fi
+# `diff A B` reads the image through a read-only overlay of its three layers
+# (mount(2) and lowerdir= on this kernel).
+# /etc: the container's mount points for /etc/hosts and friends are left
+# out, their directory is not (podman's rule, see fs_commands.rs).
+expect "diff container image" "$(berth diff g1 localhost/guest 2>&1 | tr '\n' ' ')" "C /etc A /made-in-guest "
+if grep -q '/views/' /proc/mounts; then fail "diff leaves no view mounted" "$(grep /views/ /proc/mounts)"; else ok "diff leaves no view mounted"; fi
 expect "second container" "$(berth run --rm localhost/guest cat /etc/layer3 2>&1)" "from layer 3"
 # Docker's readonlyPaths and maskedPaths, applied through fds on this kernel.
 paths=$(berth run --rm localhost/guest sh -c \
