@@ -77,6 +77,37 @@ fn loopback_is_up_attached_and_detached() {
     assert_eq!(attached(&env, &[], "ls /sys/class/net"), "lo\n");
 }
 
+/// The root filesystem's mount options, as the container sees them.
+const ROOT_MOUNT: &str = "grep \" / \" /proc/self/mounts | grep -o volatile || echo synced";
+
+/// A `--rm` container's writes are thrown away with it, so podman mounts
+/// its overlay `volatile` (its unmount then skips syncing the host's
+/// filesystem); any other container's are synced. Once `run --rm` returned
+/// the container is gone from the store, and its files follow.
+#[test]
+fn rm_containers_are_volatile_as_podman() {
+    let (env, _) = Env::with_busybox();
+    let podman = Podman::with_driver("overlay");
+    podman.ok(&["load", "-q", "-i", env.path("bb.tar").to_str().unwrap()]);
+    let theirs = podman_ok(&podman, &["run", "--rm", "localhost/bb", "sh", "-c", ROOT_MOUNT]);
+    assert_eq!(theirs, "volatile\n");
+    assert_eq!(attached(&env, &[], ROOT_MOUNT), theirs);
+    assert_eq!(detached(&env, "kept", &[], ROOT_MOUNT), "synced\n");
+    // A volatile container mounted again (start after init and unmount).
+    env.ok(&["create", "--rm", "--name", "again", "bb", "sh", "-c", ROOT_MOUNT]);
+    env.ok(&["init", "again"]);
+    env.ok(&["unmount", "again"]);
+    assert_eq!(env.ok(&["start", "-a", "again"]), "volatile\n");
+    let containers = env.root.join("overlay/containers");
+    assert_eq!(std::fs::read_dir(&containers).unwrap().count(), 0, "a --rm container left its directory");
+    let staging = env.root.join("overlay/staging");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while std::fs::read_dir(&staging).unwrap().count() > 0 {
+        assert!(std::time::Instant::now() < deadline, "the removed containers' files stayed in {staging:?}");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
 /// The files podman makes, their modes and owners.
 const FILES: &str = "for f in /etc/hosts /etc/hostname /run/.containerenv; do
   echo \"== $f $(stat -c '%a %u:%g' $f)\"; cat $f

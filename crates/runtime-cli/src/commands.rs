@@ -58,6 +58,7 @@ fn create_options(root: &Path, a: &CreateArgs, foreground: bool, systemd: bool) 
         systemd_cgroup: systemd,
         stdio: None,
         close_in_init: Vec::new(),
+        loopback_up: false,
     }
 }
 

@@ -21,6 +21,7 @@ mod staging;
 mod store;
 
 pub use chain::ChainId;
+pub use driver::Writes;
 pub use error::{Error, Result};
 pub use listing::{Change, ChangeKind};
-pub use store::{ImageView, LayerInfo, StagedLayer, Store};
+pub use store::{Discarded, ImageView, LayerInfo, StagedLayer, Store};

@@ -26,7 +26,7 @@ use serde::{Deserialize, Serialize};
 use sys::fs::{Durability, FileLock};
 
 use crate::chain::ChainId;
-use crate::driver::{self, Driver, LayerDirs};
+use crate::driver::{self, Driver, LayerDirs, Writes};
 use crate::error::{Context, Error, Result};
 use crate::meta;
 use crate::mounts::{self, Counts};
@@ -69,6 +69,9 @@ impl std::fmt::Debug for StagedLayer {
 struct ContainerMeta {
     id: String,
     layers: Vec<ChainId>,
+    /// Absent in containers made before it existed.
+    #[serde(default)]
+    writes: Writes,
 }
 
 /// holder -> layers it uses.
@@ -536,7 +539,8 @@ impl Store {
 
     /// Make container `id`'s root filesystem from `layers` (bottom to top,
     /// each the parent of the next) and mount it; returns the mount point.
-    pub fn create_container_fs(&self, id: &str, layers: &[ChainId]) -> Result<PathBuf> {
+    /// Every mount of it syncs its writes or not, as `writes` says.
+    pub fn create_container_fs(&self, id: &str, layers: &[ChainId], writes: Writes) -> Result<PathBuf> {
         validate_id(id)?;
         let _g = self.lock()?;
         let dir = self.container_dir(id);
@@ -546,7 +550,7 @@ impl Store {
         let dirs = self.chain_dirs(layers)?;
         let stage = Staging::new(&self.staging_dir(), "container-")?;
         self.driver.create_container(stage.path(), &dirs)?;
-        let meta = ContainerMeta { id: id.into(), layers: layers.to_vec() };
+        let meta = ContainerMeta { id: id.into(), layers: layers.to_vec(), writes };
         // The file's data now; its name with the rename below, whose
         // directory fsync makes the container (and its hold on `layers`,
         // see `holders`) durable.
@@ -602,7 +606,7 @@ impl Store {
         let n = counts.get(id);
         if n == 0 || !mounted {
             let dirs = self.chain_dirs(&meta.layers)?;
-            self.driver.mount(&self.container_dir(id), &dirs, &target)?;
+            self.driver.mount(&self.container_dir(id), &dirs, &target, meta.writes)?;
         }
         counts.set(id, n + 1);
         counts.save()?;
@@ -700,6 +704,14 @@ impl Store {
 
     /// Unmount (whatever the count) and delete container `id`'s filesystem.
     pub fn remove_container_fs(&self, id: &str) -> Result<()> {
+        self.discard_container_fs(id).map(drop)
+    }
+
+    /// [`Store::remove_container_fs`], but the deleting (a millisecond or
+    /// more) happens when the returned value is dropped: a caller can report
+    /// the container gone first. It is gone already: its layers are free and
+    /// its id can be made again.
+    pub fn discard_container_fs(&self, id: &str) -> Result<Discarded> {
         let _g = self.lock()?;
         self.container_meta(id)?;
         let target = self.mountpoint(id);
@@ -716,11 +728,7 @@ impl Store {
         let stage = Staging::new(&self.staging_dir(), "remove-")?;
         let dir = self.container_dir(id);
         fs::rename(&dir, stage.path().join("container")).context(|| format!("remove {}", dir.display()))?;
-        // Durably gone: a container directory back after a crash would hold
-        // its layers with no container to remove.
-        meta::sync_parent(&dir)?;
-        drop(stage);
-        Ok(())
+        Ok(Discarded { stage: Some(stage), renamed_from: dir })
     }
 
     /// Write container `id`'s changes as a layer tar (for commit). With
@@ -734,6 +742,25 @@ impl Store {
             (meta, dirs)
         };
         self.driver.diff(&self.container_dir(&meta.id), &dirs, &mut out)
+    }
+}
+
+/// A removed container's directory, moved out of the store but not yet
+/// deleted (see [`Store::discard_container_fs`]); deleted on drop. A crash
+/// before then leaves a staging directory, which the next open deletes.
+pub struct Discarded {
+    stage: Option<Staging>,
+    renamed_from: PathBuf,
+}
+
+impl Drop for Discarded {
+    fn drop(&mut self) {
+        // Durably gone first: a container directory back after a crash
+        // would hold its layers with no container to remove.
+        if let Err(e) = meta::sync_parent(&self.renamed_from) {
+            tracing::warn!("{e}");
+        }
+        drop(self.stage.take());
     }
 }
 

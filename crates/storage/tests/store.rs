@@ -7,7 +7,7 @@ use std::io::Write;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use storage::{ChainId, Error, Store};
+use storage::{ChainId, Error, Store, Writes};
 
 fn is_root() -> bool {
     rustix::process::geteuid().is_root()
@@ -112,7 +112,7 @@ fn container_view(driver: &str) {
     let store = env.open(Some(driver));
     assert_eq!(store.driver_name(), driver);
     let chain = base_layers(&store);
-    let rootfs = store.create_container_fs("c1", &chain).unwrap();
+    let rootfs = store.create_container_fs("c1", &chain, Writes::Synced).unwrap();
     assert_eq!(rootfs, store.mountpoint("c1"));
     assert_eq!(fs::read_to_string(rootfs.join("a/one")).unwrap(), "1");
     assert_eq!(fs::read_to_string(rootfs.join("b/three")).unwrap(), "3");
@@ -138,7 +138,7 @@ fn container_view(driver: &str) {
     let l3 = store.put_layer(Some(&chain[1]), diff.as_slice()).unwrap();
     let mut chain3 = chain.clone();
     chain3.push(l3.chain_id.clone());
-    let root2 = store.create_container_fs("c2", &chain3).unwrap();
+    let root2 = store.create_container_fs("c2", &chain3, Writes::Synced).unwrap();
     assert_eq!(fs::read_to_string(root2.join("new")).unwrap(), "fresh");
     assert!(!root2.join("keep").exists());
     assert!(root2.join("a/one").exists());
@@ -220,7 +220,7 @@ fn containers_hold_their_layers_through_their_own_directory() {
     let env = Env::new();
     let store = env.open(Some("vfs"));
     let chain = base_layers(&store);
-    store.create_container_fs("c1", &chain).unwrap();
+    store.create_container_fs("c1", &chain, Writes::Synced).unwrap();
     store.unmount("c1").unwrap();
     let refs = env.root().join("vfs/refs.json");
     assert!(!fs::read_to_string(&refs).unwrap_or_default().contains("container:"));
@@ -238,6 +238,39 @@ fn containers_hold_their_layers_through_their_own_directory() {
     assert!(!fs::read_to_string(&refs).unwrap().contains("container:"));
 }
 
+/// A container thrown away after its run (`--rm`) is mounted as podman
+/// mounts those: overlay's `volatile`, so its unmount skips syncing the
+/// host's filesystem. The marker that mount leaves would make the kernel
+/// refuse the next mount: a clean remount works, and keeps what was written.
+#[test]
+fn volatile_containers_skip_the_sync_and_mount_again() {
+    if !is_root() {
+        panic!("this test needs root: run it as root, as scripts/test.sh does");
+    }
+    let env = Env::new();
+    let store = env.open(Some("overlay"));
+    let chain = base_layers(&store);
+    let options = |target: &Path| {
+        let info = fs::read_to_string("/proc/self/mountinfo").unwrap();
+        let target = target.to_str().unwrap().to_string();
+        info.lines().find(|l| l.split(' ').nth(4) == Some(target.as_str())).map(|l| l.to_string())
+    };
+    let rootfs = store.create_container_fs("v", &chain, Writes::Volatile).unwrap();
+    let line = options(&rootfs).expect("mounted");
+    assert!(line.contains("volatile"), "{line}");
+    fs::write(rootfs.join("kept"), "yes").unwrap();
+    assert!(store.unmount("v").unwrap());
+    let marker = env.root().join("overlay/containers/v/work/work/incompat/volatile");
+    assert!(marker.exists(), "the kernel leaves its marker after a volatile mount");
+    let rootfs = store.mount("v").unwrap();
+    assert_eq!(fs::read_to_string(rootfs.join("kept")).unwrap(), "yes");
+    store.remove_container_fs("v").unwrap();
+    // Any other container syncs.
+    let rootfs = store.create_container_fs("s", &chain, Writes::Synced).unwrap();
+    assert!(!options(&rootfs).expect("mounted").contains("volatile"));
+    store.remove_container_fs("s").unwrap();
+}
+
 #[test]
 fn deep_image_mounts_with_overlay() {
     if !is_root() {
@@ -251,7 +284,7 @@ fn deep_image_mounts_with_overlay() {
         let l = store.put_layer(chain.last(), tar_of(&[Ent::File(&name, &name)]).as_slice()).unwrap();
         chain.push(l.chain_id);
     }
-    let rootfs = store.create_container_fs("deep", &chain).unwrap();
+    let rootfs = store.create_container_fs("deep", &chain, Writes::Synced).unwrap();
     for i in [0, 59, 119] {
         assert_eq!(fs::read_to_string(rootfs.join(format!("f{i}"))).unwrap(), format!("f{i}"));
     }
@@ -395,7 +428,7 @@ fn store_dirs_are_private_and_old_stores_get_fixed() {
         let env = Env::new();
         let store = env.open(Some(driver));
         let chain = base_layers(&store);
-        let rootfs = store.create_container_fs("c1", &chain).unwrap();
+        let rootfs = store.create_container_fs("c1", &chain, Writes::Synced).unwrap();
         let mode = |p: &Path| fs::metadata(p).unwrap().mode() & 0o7777;
         assert_eq!(mode(&rootfs), 0o555, "{driver}: the container's / is podman's, whatever the layer's ./ says");
         assert_eq!(open_dirs(&[env.root(), env.run()]), Vec::<String>::new(), "{driver}: open dirs");
@@ -470,9 +503,9 @@ fn bad_container_ids_and_chains_are_refused() {
     let a = store.put_layer(None, tar_of(&[Ent::File("a", "a")]).as_slice()).unwrap();
     let b = store.put_layer(None, tar_of(&[Ent::File("b", "b")]).as_slice()).unwrap();
     for id in ["", "../x", ".hidden", "a/b"] {
-        assert!(matches!(store.create_container_fs(id, &[]), Err(Error::Invalid { .. })), "{id:?}");
+        assert!(matches!(store.create_container_fs(id, &[], Writes::Synced), Err(Error::Invalid { .. })), "{id:?}");
     }
-    let e = store.create_container_fs("c", &[a.chain_id, b.chain_id]).unwrap_err();
+    let e = store.create_container_fs("c", &[a.chain_id, b.chain_id], Writes::Synced).unwrap_err();
     assert!(e.to_string().contains("parent"), "{e}");
 }
 

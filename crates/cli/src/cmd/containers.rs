@@ -27,6 +27,9 @@ pub struct CreateArgs {
     /// Assign a name to the container
     #[arg(long)]
     name: Option<String>,
+    /// Remove container (and pod if created) after exit
+    #[arg(long)]
+    rm: bool,
     /// Set environment variables in container (`VAR` copies it from ours, `VAR*` all that match)
     #[arg(short, long = "env", value_name = "KEY[=VALUE]")]
     env: Vec<String>,
@@ -212,9 +215,6 @@ pub struct RunArgs {
     /// Proxy received signals to the process
     #[arg(long = "sig-proxy", default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
     sig_proxy: bool,
-    /// Remove container (and pod if created) after exit
-    #[arg(long)]
-    rm: bool,
     #[command(flatten)]
     create: CreateArgs,
 }
@@ -479,7 +479,7 @@ fn create_container(
 
 /// `create`; `runtime`: the global `--runtime`, resolved.
 pub fn create(engine: &Engine, a: &CreateArgs, runtime: Option<&OciRuntime>) -> Result<u8> {
-    let c = create_container(engine, a, false, false, runtime)?;
+    let c = create_container(engine, a, a.rm, false, runtime)?;
     out(&format!("{}\n", c.id))?;
     Ok(0)
 }
@@ -491,13 +491,13 @@ pub fn run(engine: &Engine, a: &RunArgs, runtime: Option<&OciRuntime>) -> Result
         // podman's words; it runs the container all the same.
         tracing::warn!("The input device is not a TTY. The --tty and --interactive flags might not work properly");
     }
-    let mut c = create_container(engine, &a.create, a.rm, true, runtime)?;
+    let mut c = create_container(engine, &a.create, a.create.rm, true, runtime)?;
     if a.detach {
         // Once it runs, its monitor removes it after the exit (`--rm`).
         return match engine.start_detached(&mut c) {
             Ok(()) => out(&format!("{}\n", c.id)).map(|()| 0),
             Err(e) => {
-                if a.rm {
+                if a.create.rm {
                     if let Err(e) = engine.remove_container(&c, true, Duration::ZERO, true) {
                         tracing::debug!("removing container {}: {e}", c.id);
                     }
@@ -510,7 +510,7 @@ pub fn run(engine: &Engine, a: &RunArgs, runtime: Option<&OciRuntime>) -> Result
     let res = engine.run_attached(&mut c, &opts);
     // Its monitor removed it after the exit (`--rm`); after a failed start,
     // or a lost monitor, it is ours to remove. Detached, it runs on.
-    if a.rm && !matches!(res, Ok(Attached::Detached)) {
+    if a.create.rm && !matches!(res, Ok(Attached::Detached)) {
         match engine.remove_container(&c, true, DEFAULT_STOP_TIMEOUT, true) {
             Ok(()) => {}
             Err(e) if e.kind == ErrorKind::NotFound => {}

@@ -147,7 +147,10 @@ impl Engine {
         // Recorded: from now on `rmi` sees the container.
         drop(image_use);
         let made = (|| {
-            let rootfs = layers.create_container_fs(&id, &image.chain_ids())?;
+            // Thrown away after its run: its writes need not reach the disk
+            // (podman mounts these `volatile` too).
+            let writes = if spec.auto_remove { storage::Writes::Volatile } else { storage::Writes::Synced };
+            let rootfs = layers.create_container_fs(&id, &image.chain_ids(), writes)?;
             let workdir = cfg.get("WorkingDir").and_then(|v| v.as_str()).unwrap_or("");
             let hostname = spec
                 .hostname
@@ -274,6 +277,20 @@ impl Engine {
     }
 
     pub(super) fn remove_locked(&self, db: &Db, c: &Container, how: Removal, lock: ContainerLock) -> Result<()> {
+        self.discard_locked(db, c, how, lock).map(drop)
+    }
+
+    /// [`Engine::remove_locked`], but its root filesystem's directory is
+    /// deleted only when the returned value is dropped (the container is
+    /// gone already): the monitor of a `--rm` container reports the exit
+    /// first.
+    pub(super) fn discard_locked(
+        &self,
+        db: &Db,
+        c: &Container,
+        how: Removal,
+        lock: ContainerLock,
+    ) -> Result<Option<storage::Discarded>> {
         if c.state.is_live() && self.init_alive(&c.id) {
             if !how.force {
                 return Err(Error::in_use(format!(
@@ -285,10 +302,11 @@ impl Engine {
             self.stop(c, how.stop_timeout);
         }
         self.delete_runtime_state(&c.id)?;
-        match self.layers()?.remove_container_fs(&c.id) {
-            Ok(()) | Err(storage::Error::ContainerNotKnown(_)) => {}
+        let discarded = match self.layers()?.discard_container_fs(&c.id) {
+            Ok(d) => Some(d),
+            Err(storage::Error::ContainerNotKnown(_)) => None,
             Err(e) => return Err(e.into()),
-        }
+        };
         let dir = self.bundle_dir(&c.id);
         match fs::remove_dir_all(&dir) {
             Ok(()) => {}
@@ -303,7 +321,7 @@ impl Engine {
         let _ = fs::remove_file(self.monitor_lock_path(&c.id));
         self.remove_health(&c.id);
         lock.remove();
-        Ok(())
+        Ok(discarded)
     }
 
     /// Stop running container `c` (its lock held) as podman does: its stop

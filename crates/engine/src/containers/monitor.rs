@@ -197,6 +197,8 @@ impl Engine {
             let _ = std::fs::remove_file(self.attach_dir().join(&c.id));
             // Before `finish_locked` deletes its cgroup.
             let oom = self.container_oom_killed(&c.id);
+            // A `--rm` container's files, deleted once the exit is told.
+            let mut discarded = None;
             let again = match self.lock_container(&c.id) {
                 Ok(lock) => {
                     self.finish_locked(&db, &mut c, Some(started_at), Some(code));
@@ -213,8 +215,9 @@ impl Engine {
                     let again = c.restart.restarts(code, c.restart_count) && !c.stopped_by_user;
                     if !again && c.auto_remove {
                         if let Some(current) = db.get(&c.id).ok().flatten() {
-                            if let Err(e) = self.remove_locked(&db, &current, super::lifecycle::Removal::NOW, lock) {
-                                tracing::warn!("removing container {}: {e}", c.id);
+                            match self.discard_locked(&db, &current, super::lifecycle::Removal::NOW, lock) {
+                                Ok(d) => discarded = d,
+                                Err(e) => tracing::warn!("removing container {}: {e}", c.id),
                             }
                         }
                     }
@@ -228,6 +231,7 @@ impl Engine {
             // Only now: an attached `run` returns on this, and must find the
             // exit recorded (and a `--rm` container gone).
             tell_exit(&clients, code);
+            drop(discarded);
             if !again {
                 return 0;
             }
@@ -328,13 +332,17 @@ impl Engine {
                         .into_iter()
                         .chain(report.map(|r| r.as_raw_fd()))
                         .collect(),
+                    loopback_up: true,
                 };
                 let created = rt::create(&opts)?;
                 (created.state.pid, created.terminal)
             }
         };
         drop(shm);
-        super::loopback::bring_up(pid)?;
+        if c.oci_runtime.is_some() {
+            // Ours brings it up in its init (`loopback_up`).
+            super::loopback::bring_up(pid)?;
+        }
         let started_at = SystemTime::now();
         let monitor = rustix::process::getpid().as_raw_nonzero().get();
         let running = change(db, &c.id, |r| {

@@ -49,6 +49,11 @@ pub struct CreateOptions {
     /// container waits, and every other command waiting for that lock with
     /// it. The caller keeps its own fds open across the call.
     pub close_in_init: Vec<RawFd>,
+    /// Bring up `lo` in a network namespace made for the container (never
+    /// one it joins): an engine's job, done here for free by the init (a
+    /// helper entering the namespace later cost a thread or process). The
+    /// runtime spec leaves `lo` down, as runc does: `false` from the CLI.
+    pub loopback_up: bool,
 }
 
 /// The container process's standard streams (see [`CreateOptions::stdio`]).
@@ -159,6 +164,7 @@ pub fn create(opts: &CreateOptions) -> Result<Created> {
         host_proc: &host_proc,
         seccomp_program: seccomp_program.as_ref(),
         id: &opts.id,
+        loopback_up: opts.loopback_up && plan.clone.contains(rustix::thread::UnshareFlags::NEWNET),
     };
     let (child, born_in_cgroup2) = super::spawn::clone(plan.clone, entry.unified_dir(), "clone container init")?;
     let child = match child {

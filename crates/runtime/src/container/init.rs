@@ -8,6 +8,7 @@ use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 
 use oci_spec::runtime::{LinuxNamespaceType, Spec};
+use rustix::net::{AddressFamily, SocketFlags, SocketType};
 use rustix::process::{Gid, Signal, Uid};
 
 use crate::cgroups;
@@ -43,6 +44,8 @@ pub struct Context<'a> {
     pub id: &'a str,
     /// The bundle's seccomp profile, compiled by the runtime (see `seccomp::cache`).
     pub seccomp_program: Option<&'a crate::seccomp::cache::Program>,
+    /// Bring up `lo` in the network namespace clone made (`CreateOptions::loopback_up`).
+    pub loopback_up: bool,
 }
 
 /// Never returns: execs the container process or exits with status 1.
@@ -121,6 +124,13 @@ fn setup<'a>(ctx: &Context<'a>) -> Result<process::Ready<'a>> {
             .context(|| "setuid 0 in user namespace".into())?;
     }
     plan.join_all_but_pid()?;
+    if ctx.loopback_up {
+        // An interface ioctl acts on its socket's namespace: ours, new.
+        rustix::net::socket_with(AddressFamily::INET, SocketType::DGRAM, SocketFlags::CLOEXEC, None)
+            .map_err(std::io::Error::from)
+            .and_then(|socket| sys::net::set_link_up(socket.as_fd(), "lo"))
+            .context(|| "bring up lo in the container's network namespace".into())?;
+    }
     if plan.new_cgroup {
         sys::process::unshare_namespaces(namespaces::flag(LinuxNamespaceType::Cgroup))
             .context(|| "unshare cgroup namespace".into())?;

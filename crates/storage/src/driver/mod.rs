@@ -23,6 +23,19 @@ pub(crate) struct LayerDirs {
     pub short: String,
 }
 
+/// Whether a container's writes must survive a crash of the host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Writes {
+    /// Synced like any file (unmounting an overlay syncs its upper
+    /// filesystem, a millisecond or more).
+    #[default]
+    Synced,
+    /// Never synced: for a container removed once it exits (`--rm`), as
+    /// podman mounts those (overlay's `volatile`).
+    Volatile,
+}
+
 pub(crate) trait Driver: Send + Sync {
     fn name(&self) -> &'static str;
 
@@ -55,7 +68,9 @@ pub(crate) trait Driver: Send + Sync {
     fn create_container(&self, dir: &Path, layers: &[LayerDirs]) -> Result<()>;
 
     /// Mount the container's root filesystem at `target` (an empty dir).
-    fn mount(&self, dir: &Path, layers: &[LayerDirs], target: &Path) -> Result<()>;
+    /// With [`Writes::Volatile`], what the container writes may never reach
+    /// the disk (no sync at unmount), where the driver can do that.
+    fn mount(&self, dir: &Path, layers: &[LayerDirs], target: &Path, writes: Writes) -> Result<()>;
 
     /// Mount the root filesystem `layers` (bottom to top, at least one)
     /// make, read-only, at `target` (an empty dir): an image's, for `diff`.

@@ -22,11 +22,11 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use image::layer::{self, Applied, Mode, Source};
 use rustix::io::Errno;
 use rustix::mount::{
-    fsconfig_create, fsconfig_set_string, fsmount, fsopen, move_mount, FsMountFlags, FsOpenFlags, MountAttrFlags,
-    MountFlags, MoveMountFlags,
+    fsconfig_create, fsconfig_set_flag, fsconfig_set_string, fsmount, fsopen, move_mount, FsMountFlags, FsOpenFlags,
+    MountAttrFlags, MountFlags, MoveMountFlags,
 };
 
-use super::{Driver, LayerDirs};
+use super::{Driver, LayerDirs, Writes};
 use crate::error::{Context, Error, Result};
 
 /// Features we never want: they make the upper dir hold xattr redirects
@@ -123,9 +123,22 @@ impl Driver for Overlay {
         Ok(())
     }
 
-    fn mount(&self, dir: &Path, layers: &[LayerDirs], target: &Path) -> Result<()> {
+    fn mount(&self, dir: &Path, layers: &[LayerDirs], target: &Path, writes: Writes) -> Result<()> {
         let what = || format!("mount overlay ({} layers) at {}", layers.len(), target.display());
+        let volatile = writes == Writes::Volatile;
         let (upper, work, empty) = (dir.join("upper"), dir.join("work"), dir.join("empty"));
+        if volatile {
+            // A volatile mount leaves this marker, and the kernel refuses to
+            // mount the upper dir again while it exists, since a crash may
+            // have lost writes. Not mounted now, the last mount ended; the
+            // container is one to throw away (`--rm`) whatever it lost.
+            let marker = work.join("work/incompat/volatile");
+            match fs::remove_dir_all(&marker) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e).context(|| format!("remove {}", marker.display())),
+            }
+        }
         // Overlayfs needs at least one lower layer; an image without layers
         // gets an empty one.
         let links = self.links();
@@ -139,7 +152,15 @@ impl Driver for Overlay {
             }
         };
         let forms = if self.legacy { &LEGACY_ONLY } else { &FORM };
-        mount_overlay(forms, &lowers, &upper, &work, target).map(drop).context(what)
+        match mount_overlay(forms, &lowers, &upper, &work, target, volatile) {
+            Ok(_) => Ok(()),
+            // Linux before 5.10 has no `volatile`: synced, then.
+            Err(e) if volatile && e.kind() == io::ErrorKind::InvalidInput => {
+                tracing::debug!("overlay: volatile refused ({e}); mounting without it");
+                mount_overlay(forms, &lowers, &upper, &work, target, false).map(drop).context(what)
+            }
+            Err(e) => Err(e).context(what),
+        }
     }
 
     fn mount_view(&self, layers: &[LayerDirs], target: &Path) -> Result<()> {
@@ -251,14 +272,21 @@ impl FormCache {
     }
 }
 
-fn mount_overlay(forms: &FormCache, l: &Lowers, upper: &Path, work: &Path, target: &Path) -> io::Result<Form> {
+fn mount_overlay(
+    forms: &FormCache,
+    l: &Lowers,
+    upper: &Path,
+    work: &Path,
+    target: &Path,
+    volatile: bool,
+) -> io::Result<Form> {
     forms.mount(
-        || mount_fsconfig(&l.paths, upper, work, target),
-        || mount_lowerdir(l.links, &l.names, Some((upper, work)), target),
+        || mount_fsconfig(&l.paths, upper, work, target, volatile),
+        || mount_lowerdir(l.links, &l.names, Some((upper, work, volatile)), target),
     )
 }
 
-fn mount_fsconfig(lowers: &[&Path], upper: &Path, work: &Path, target: &Path) -> io::Result<()> {
+fn mount_fsconfig(lowers: &[&Path], upper: &Path, work: &Path, target: &Path, volatile: bool) -> io::Result<()> {
     let fs = fsopen("overlay", FsOpenFlags::FSOPEN_CLOEXEC)?;
     // The kernel explains fsconfig failures in messages read from the fs fd.
     let with_log = |e: Errno| sys::mount::fs_context_error(&fs, e);
@@ -269,6 +297,9 @@ fn mount_fsconfig(lowers: &[&Path], upper: &Path, work: &Path, target: &Path) ->
     fsconfig_set_string(&fs, "workdir", work).map_err(with_log)?;
     for (k, v) in OPTIONS {
         fsconfig_set_string(&fs, *k, *v).map_err(with_log)?;
+    }
+    if volatile {
+        fsconfig_set_flag(&fs, "volatile").map_err(with_log)?;
     }
     fsconfig_create(&fs).map_err(with_log)?;
     let mnt = fsmount(&fs, FsMountFlags::FSMOUNT_CLOEXEC, MountAttrFlags::empty()).map_err(with_log)?;
@@ -289,17 +320,20 @@ fn escape(p: &Path) -> String {
 }
 
 /// mount(2) of an overlay with `lowerdir=` naming `names` (top first, the
-/// short links in `dir`), and, given `upper`, its upper and work dirs; with
-/// none the kernel makes it read-only.
-fn mount_lowerdir(dir: &Path, names: &[&str], upper: Option<(&Path, &Path)>, target: &Path) -> io::Result<()> {
+/// short links in `dir`), and, given `upper`, its upper and work dirs (and
+/// whether it is volatile); with none the kernel makes it read-only.
+fn mount_lowerdir(dir: &Path, names: &[&str], upper: Option<(&Path, &Path, bool)>, target: &Path) -> io::Result<()> {
     let dir = File::open(dir)?;
     let base = format!("/proc/self/fd/{}", dir.as_raw_fd());
     let lower: Vec<String> = names.iter().map(|n| format!("{base}/{n}")).collect();
     let mut data = format!("lowerdir={}", lower.join(":"));
-    if let Some((upper, work)) = upper {
+    if let Some((upper, work, volatile)) = upper {
         data.push_str(&format!(",upperdir={},workdir={}", escape(upper), escape(work)));
         for (k, v) in OPTIONS {
             data.push_str(&format!(",{k}={v}"));
+        }
+        if volatile {
+            data.push_str(",volatile");
         }
     }
     // mount(2) copies at most one page of options; longer data would be cut.
@@ -337,7 +371,8 @@ pub(crate) fn probe(root: &Path) -> Result<Form, String> {
     xattr::set(p("upper/d"), "trusted.overlay.opaque", b"y").map_err(|e| format!("trusted xattrs: {e}"))?;
     let lower = p("lower");
     let lowers = Lowers { paths: vec![&lower], links: &lower, names: vec!["."] };
-    let form = mount_overlay(&FORM, &lowers, &p("upper"), &p("work"), &p("merged")).map_err(|e| e.to_string())?;
+    let form =
+        mount_overlay(&FORM, &lowers, &p("upper"), &p("work"), &p("merged"), false).map_err(|e| e.to_string())?;
     let _ = rustix::mount::unmount(p("merged"), rustix::mount::UnmountFlags::DETACH);
     Ok(form)
 }
@@ -397,12 +432,12 @@ mod tests {
         fs::create_dir(&dir).unwrap();
         fs::create_dir(&target).unwrap();
         driver.create_container(&dir, &layers).unwrap();
-        driver.mount(&dir, &layers, &target).unwrap();
+        driver.mount(&dir, &layers, &target, Writes::Synced).unwrap();
         let count = fs::read_dir(&target).map(|d| d.count());
         rustix::mount::unmount(&target, rustix::mount::UnmountFlags::DETACH).unwrap();
         assert_eq!(count.unwrap(), 120);
         // Without layers, the container's empty lower is used.
-        driver.mount(&dir, &[], &target).unwrap();
+        driver.mount(&dir, &[], &target, Writes::Synced).unwrap();
         rustix::mount::unmount(&target, rustix::mount::UnmountFlags::DETACH).unwrap();
     }
 }

@@ -10,7 +10,7 @@ use std::path::Path;
 use image::layer::{self, Applied, Mode};
 
 use super::copy::copy_tree;
-use super::{Driver, LayerDirs};
+use super::{Driver, LayerDirs, Writes};
 use crate::changes;
 use crate::error::{Context, Result};
 
@@ -37,7 +37,8 @@ impl Driver for Vfs {
         Ok(())
     }
 
-    fn mount(&self, dir: &Path, _layers: &[LayerDirs], target: &Path) -> Result<()> {
+    // A bind mount has no sync of its own at unmount to skip.
+    fn mount(&self, dir: &Path, _layers: &[LayerDirs], target: &Path, _writes: Writes) -> Result<()> {
         let rootfs = dir.join("rootfs");
         rustix::mount::mount_bind(&rootfs, target)
             .context(|| format!("bind mount {} at {}", rootfs.display(), target.display()))
