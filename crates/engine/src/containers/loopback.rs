@@ -3,9 +3,11 @@
 //! The runtime gives every container a network namespace of its own, and a
 //! new network namespace has only `lo`, down: 127.0.0.1 reaches nothing, so
 //! a server and its client in one container cannot talk. podman's
-//! containers have it up (with `--network none` too), so ours do: both ways
-//! of starting a container (the monitor, every start path) calls [`bring_up`]
-//! between the runtime's create, which made the namespace, and start.
+//! containers have it up (with `--network none` too), so ours do. berth's
+//! own runtime brings it up in the container's init
+//! (`CreateOptions::loopback_up`); with an external runtime (`--runtime`)
+//! the monitor calls [`bring_up`] between the runtime's create, which made
+//! the namespace, and start.
 
 use std::io;
 use std::os::fd::{AsFd as _, OwnedFd};
