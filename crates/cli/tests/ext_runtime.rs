@@ -303,14 +303,7 @@ fn crun_works_here_through_berths_workaround_or_a_wrapper() {
     assert_eq!(ext_files(&env), Vec::<String>::new());
 
     // Through a wrapper like ../shared/peers/crun-nsw, too.
-    let wrapper = env.path("crun-nsw");
-    script(
-        &wrapper,
-        &format!(
-            "#!/bin/sh\nexec unshare -m --propagation private sh -c 'umount /sys/fs/cgroup/unified 2>/dev/null; exec {} \"$@\"' crun \"$@\"\n",
-            crun.display()
-        ),
-    );
+    let wrapper = common::podman::crun_wrapper(&crun, &env.path("crun-nsw"));
     let wrapper = wrapper.to_str().unwrap();
     let o = env.run(&["run", "--rm", "--runtime", wrapper, "bb", "sh", "-c", "echo wrapped; exit 5"]);
     assert_eq!((o.status.code(), stdout(&o).as_str()), (Some(5), "wrapped\n"), "{}", stderr(&o));

@@ -366,6 +366,75 @@ fn volume_u_idmap_and_local_driver_options() {
     assert_eq!(std::fs::read_to_string(dev.join("f")).unwrap(), "through\n");
 }
 
+/// Owners as the container sees them, and whether root in it can make a
+/// file in the mount's top and in `sub/`.
+const IDMAP_VIEW: &str = "stat -c '%n %u:%g' /x/* | sort
+touch /x/top 2>/dev/null && echo top made || echo top refused
+touch /x/sub/new 2>/dev/null && echo sub made || echo sub refused";
+
+/// `-v SRC:DST:idmap=uids=A-B-N;gids=...` (podman 4.3 with crun): the bind
+/// is idmapped through a user namespace of its own, whose map line is
+/// `A B N`: an owner A+i on disk shows as B+i, one the map does not cover
+/// as 65534, and what B+i makes through the mount is A+i's on disk. A bad
+/// map is refused when the container starts, as podman refuses it (126).
+#[test]
+fn idmapped_binds_as_podman() {
+    let (env, _) = Env::with_busybox();
+    let podman = Podman::beside(&env);
+    // podman does this through crun (runc ignores the option).
+    let Some(crun) = ["/usr/bin/crun", "/usr/sbin/crun"].into_iter().map(std::path::Path::new).find(|p| p.exists())
+    else {
+        panic!("crun is the reference here: apt-get install crun (scripts/install.sh does)");
+    };
+    let crun = common::podman::crun_wrapper(crun, &env.path("crun-nsw"));
+    let crun = crun.to_str().unwrap();
+    let dir = env.path("idm");
+    std::fs::create_dir_all(dir.join("sub")).unwrap();
+    for (name, uid, gid) in [("root", 0, 0), ("u1000", 1000, 1000), ("u5", 5, 7)] {
+        std::fs::write(dir.join(name), name).unwrap();
+        std::os::unix::fs::chown(dir.join(name), Some(uid), Some(gid)).unwrap();
+    }
+    std::os::unix::fs::chown(dir.join("sub"), Some(1000), Some(1000)).unwrap();
+    let clean = |d: &std::path::Path| {
+        let _ = std::fs::remove_file(d.join("top"));
+        let _ = std::fs::remove_file(d.join("sub/new"));
+    };
+    for maps in ["uids=0-1000-10;gids=0-1000-10", "uids=1000-0-10;gids=1000-0-10"] {
+        let vol = format!("{}:/x:idmap={maps}", dir.display());
+        let args = ["run", "--rm", "-v", &vol, "localhost/bb", "sh", "-c", IDMAP_VIEW];
+        let ours = env.ok(&args);
+        let ours_made = std::fs::metadata(dir.join("sub/new")).ok().map(|m| (m.uid(), m.gid()));
+        clean(&dir);
+        let mut with_crun = vec!["--runtime", crun];
+        with_crun.extend(args);
+        let theirs = podman.ok(&with_crun);
+        let theirs_made = std::fs::metadata(dir.join("sub/new")).ok().map(|m| (m.uid(), m.gid()));
+        clean(&dir);
+        assert_eq!(ours, theirs, "{maps}");
+        assert_eq!(ours_made, theirs_made, "{maps}");
+    }
+    // What that is, for the second map: the disk's 1000 is the container's
+    // root, everything else unmapped; root's file in sub/ is 1000's on disk.
+    let vol = format!("{}:/x:idmap=uids=1000-0-10;gids=1000-0-10", dir.display());
+    let out = env.ok(&["run", "--rm", "-v", &vol, "bb", "sh", "-c", IDMAP_VIEW]);
+    assert!(out.contains("/x/u1000 0:0\n") && out.contains("/x/root 65534:65534\n"), "{out}");
+    assert!(out.ends_with("sub made\n"), "{out}");
+    let made = std::fs::metadata(dir.join("sub/new")).unwrap();
+    assert_eq!((made.uid(), made.gid()), (1000, 1000));
+    clean(&dir);
+    // Bad maps: refused at start, with podman's exit code.
+    for maps in ["uids=bad;gids=0-1-1", "uids=0-1000-10"] {
+        let vol = format!("{}:/x:idmap={maps}", dir.display());
+        let o = env.run(&["run", "--rm", "-v", &vol, "bb", "true"]);
+        let (code, err) = (o.status.code().unwrap(), stderr(&o));
+        let theirs = podman.run(&["--runtime", crun, "run", "--rm", "-v", &vol, "localhost/bb", "true"], None);
+        assert_eq!(code, theirs.status.code().unwrap(), "{maps}: {err}");
+        assert_eq!(code, 126, "{maps}: {err}");
+        assert_eq!(err.lines().count(), 1, "{err}");
+    }
+    assert_eq!(env.ok(&["ps", "-aq"]), "", "a refused start left its container");
+}
+
 /// The same flags on both sides: inspect's HostConfig fields and the
 /// errors for bad values match podman 4.3's.
 #[test]

@@ -136,6 +136,19 @@ impl From<runtime::Error> for Error {
     }
 }
 
+impl Error {
+    /// A failure of the runtime to create or start a container: podman
+    /// exits 126 for any such "OCI runtime error" (127 when the command is
+    /// missing), 125 being for what it refused itself before.
+    pub(crate) fn runtime_start(e: runtime::Error) -> Error {
+        let mut e = Error::from(e);
+        if e.kind == ErrorKind::Other {
+            e.kind = ErrorKind::CommandCannotRun;
+        }
+        e
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,6 +8,7 @@ mod common;
 use common::*;
 
 use std::collections::BTreeMap;
+use std::os::unix::fs::MetadataExt as _;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -324,7 +325,7 @@ fn features_report_what_berth_applies() {
     assert!(!Path::new("/sys/kernel/security/apparmor").exists() && !Path::new("/sys/fs/selinux/enforce").exists());
     assert_eq!(linux["selinux"], json!({"enabled": false}));
     assert_eq!(linux["apparmor"], json!({"enabled": false}));
-    assert_eq!(linux["mountExtensions"]["idmap"]["enabled"], json!(false));
+    assert_eq!(linux["mountExtensions"]["idmap"]["enabled"], json!(true));
     let opts: Vec<&str> = f["mountOptions"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
     let want = [
         "async",
@@ -334,6 +335,7 @@ fn features_report_what_berth_applies() {
         "diratime",
         "dirsync",
         "exec",
+        "idmap",
         "loud",
         "mand",
         "noatime",
@@ -348,6 +350,7 @@ fn features_report_what_berth_applies() {
         "rbind",
         "relatime",
         "remount",
+        "ridmap",
         "ro",
         "rprivate",
         "rshared",
@@ -440,6 +443,70 @@ fn bind_in_a_user_namespace_keeps_locked_flags_and_refuses_to_clear_them() {
             Some(why) => fails_with(&out, why),
         }
     }
+}
+
+// ------------------------------------------------------- idmapped binds
+
+/// Idmapped binds, asked for the three ways there are: a mount's
+/// `uidMappings`/`gidMappings` (runtime-spec 1.1), crun's
+/// `idmap=uids=...;gids=...` option (what podman writes), and `idmap` alone
+/// in a container with a user namespace (its maps). An owner A+i on disk
+/// shows as B+i for a map `A B N`, one outside it as 65534; what the
+/// container makes through the mount lands mapped back on disk. A mount
+/// with one map only is refused in one line, and nothing is left.
+#[test]
+fn idmapped_binds_show_and_make_owners_through_their_maps() {
+    let map = |c: u32, h: u32, n: u32| json!([{"containerID": c, "hostID": h, "size": n}]);
+    let cases = [
+        (json!({"options": ["rbind"], "uidMappings": map(0, 1000, 10), "gidMappings": map(0, 2000, 10)}), false),
+        (json!({"options": ["rbind", "idmap=uids=0-1000-10;gids=0-2000-10"]}), false),
+        (json!({"options": ["rbind", "idmap"]}), true),
+    ];
+    for (extra, userns) in cases {
+        let mut e = Env::new("idmap");
+        let src = e.dir.path().join("idsrc");
+        std::fs::create_dir(&src).unwrap();
+        for (name, uid, gid) in [("zero", 0, 0), ("five", 5, 7), ("far", 1005, 2007)] {
+            std::fs::write(src.join(name), name).unwrap();
+            std::os::unix::fs::chown(src.join(name), Some(uid), Some(gid)).unwrap();
+        }
+        std::fs::set_permissions(&src, std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
+        let mut m = json!({"destination": "/idm", "type": "bind", "source": src});
+        m.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        add_mount(&mut e, m);
+        if userns {
+            // The container's own maps: 0-9 inside are 1000-1009 / 2000-2009 outside.
+            std::fs::create_dir(e.rootfs().join("idm")).unwrap();
+            e.config["linux"]["namespaces"].as_array_mut().unwrap().push(json!({"type": "user"}));
+            e.config["linux"]["uidMappings"] = map(0, 1000, 10);
+            e.config["linux"]["gidMappings"] = map(0, 2000, 10);
+        }
+        e.sh("stat -c '%n %u:%g' /idm/zero /idm/five /idm/far && touch /idm/made");
+        if !userns {
+            // Who makes a file shows as 1005:2007 on it: 5:7 on disk.
+            e.config["process"]["user"] = json!({"uid": 1005, "gid": 2007});
+        }
+        let out = ok(&e.run());
+        let made = std::fs::metadata(src.join("made")).unwrap();
+        if userns {
+            // With the container's own maps, the disk's ids are the
+            // container's: its root owns the disk's root files, and makes them.
+            assert_eq!(out, "/idm/zero 0:0\n/idm/five 5:7\n/idm/far 65534:65534\n");
+            assert_eq!((made.uid(), made.gid()), (0, 0));
+        } else {
+            assert_eq!(out, "/idm/zero 1000:2000\n/idm/five 1005:2007\n/idm/far 65534:65534\n", "{extra}");
+            assert_eq!((made.uid(), made.gid()), (5, 7), "{extra}");
+        }
+    }
+    let mut e = Env::new("idmap1");
+    let src = e.dir.path().join("idsrc");
+    std::fs::create_dir(&src).unwrap();
+    add_mount(
+        &mut e,
+        json!({"destination": "/idm", "type": "bind", "source": src, "options": ["rbind"], "uidMappings": map(0, 1000, 10)}),
+    );
+    e.sh("true");
+    fails_with(&e.run(), "an idmapped mount needs both uid and gid mappings");
 }
 
 // ------------------------------------------- kernels without mount_setattr

@@ -42,7 +42,7 @@ pub fn features() -> Value {
             "apparmor": {"enabled": apparmor_enabled()},
             "selinux": {"enabled": selinux_enabled()},
             "intelRdt": {"enabled": false},
-            "mountExtensions": {"idmap": {"enabled": false}},
+            "mountExtensions": {"idmap": {"enabled": true}},
         },
         "annotations": {
             "org.opencontainers.runtime-spec.features": crate::OCI_VERSION,

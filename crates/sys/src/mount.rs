@@ -1,11 +1,12 @@
 //! The one mount call rustix does not wrap yet: mount_setattr(2) (Linux 5.12;
-//! rustix#975). With `open_tree` → `mount_setattr` → `move_mount`, a bind
-//! mount gets its flags (read-only, nosuid, ...) and propagation while it is
+//! rustix#975), for flags and propagation, and for idmapping ([`set_idmap`]).
+//! With `open_tree` → `mount_setattr` → `move_mount`, a bind mount gets its
+//! flags (read-only, nosuid, ...) and propagation while it is
 //! still detached, and is attached in one step through an fd: no path is
 //! looked up twice, so nothing can be swapped in between (CVE-2021-30465).
 
 use std::io;
-use std::os::fd::{AsFd, AsRawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::path::Path;
 
 use rustix::mount::{MountAttrFlags, MountPropagationFlags};
@@ -45,6 +46,34 @@ struct RawMountAttr {
 /// `dirfd` itself, e.g. a detached tree from `open_tree`). `recursive` applies
 /// it to every mount below as well (`AT_RECURSIVE`).
 pub fn mount_setattr(dirfd: impl AsFd, path: &Path, recursive: bool, attr: &MountAttr) -> io::Result<()> {
+    let raw = RawMountAttr {
+        attr_set: u64::from(attr.set.bits()),
+        attr_clr: u64::from(attr.clear.bits()),
+        propagation: u64::from(attr.propagation.bits()),
+        userns_fd: 0,
+    };
+    setattr(dirfd.as_fd(), path, recursive, &raw)
+}
+
+/// Make the detached mount `fd` (from `open_tree(OPEN_TREE_CLONE)`, not
+/// attached yet: the kernel refuses it on an attached one) idmapped through
+/// user namespace `userns` (`MOUNT_ATTR_IDMAP`, Linux 5.12): a file whose
+/// owner is id N on disk shows as what `userns`'s map makes of N, and a file
+/// made through the mount gets the reverse. `recursive`: every mount of the
+/// tree (each filesystem must support idmapping).
+pub fn set_idmap(fd: impl AsFd, userns: impl AsFd, recursive: bool) -> io::Result<()> {
+    let userns_fd =
+        u64::try_from(userns.as_fd().as_raw_fd()).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    let raw = RawMountAttr {
+        attr_set: u64::from(MountAttrFlags::MOUNT_ATTR_IDMAP.bits()),
+        attr_clr: 0,
+        propagation: 0,
+        userns_fd,
+    };
+    setattr(fd.as_fd(), Path::new(""), recursive, &raw)
+}
+
+fn setattr(dirfd: BorrowedFd, path: &Path, recursive: bool, raw: &RawMountAttr) -> io::Result<()> {
     let c = std::ffi::CString::new(path.as_os_str().as_encoded_bytes())
         .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
     let mut flags = libc::AT_SYMLINK_NOFOLLOW as libc::c_uint;
@@ -54,21 +83,15 @@ pub fn mount_setattr(dirfd: impl AsFd, path: &Path, recursive: bool, attr: &Moun
     if recursive {
         flags |= libc::AT_RECURSIVE as libc::c_uint;
     }
-    let raw = RawMountAttr {
-        attr_set: u64::from(attr.set.bits()),
-        attr_clr: u64::from(attr.clear.bits()),
-        propagation: u64::from(attr.propagation.bits()),
-        userns_fd: 0,
-    };
     // SAFETY: a valid fd, a NUL-terminated path, and a pointer to a live,
     // correctly sized mount_attr (version 0) for the duration of the call.
     let rc = unsafe {
         libc::syscall(
             libc::SYS_mount_setattr,
-            dirfd.as_fd().as_raw_fd(),
+            dirfd.as_raw_fd(),
             c.as_ptr(),
             flags,
-            &raw as *const RawMountAttr,
+            raw as *const RawMountAttr,
             std::mem::size_of::<RawMountAttr>(),
         )
     };

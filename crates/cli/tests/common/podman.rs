@@ -147,6 +147,19 @@ impl Drop for Podman {
     }
 }
 
+/// Write at `path` a wrapper that runs `crun` as ../shared/peers/crun-nsw
+/// does: in a mount namespace of its own without a hybrid host's cgroup2
+/// mount, which crun 1.8 refuses. Returns `path`, for `--runtime`.
+pub fn crun_wrapper(crun: &Path, path: &Path) -> PathBuf {
+    let text = format!(
+        "#!/bin/sh\nexec unshare -m --propagation private sh -c 'umount /sys/fs/cgroup/unified 2>/dev/null; exec {} \"$@\"' crun \"$@\"\n",
+        crun.display()
+    );
+    std::fs::write(path, text).unwrap();
+    std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    path.to_path_buf()
+}
+
 /// podman with `args` and `stdin`, its store under `env` (`env/podman`).
 pub fn podman_with_input(env: &Env, args: &[&str], stdin: Option<&[u8]>) -> Output {
     Podman::at(env.path("podman")).run(args, stdin)

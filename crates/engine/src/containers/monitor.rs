@@ -114,16 +114,19 @@ impl Engine {
         }
         let mut report = Vec::new();
         let _ = std::fs::File::from(report_r).read_to_end(&mut report);
-        let db = self.db()?;
         match Report::decode(&report) {
             Some(Ok(())) => {
-                *c = db.get(&c.id)?.ok_or_else(|| Error::not_found(format!("container {} was removed", c.name)))?;
+                // The running record, as the monitor wrote it: read back from
+                // the database, one that exited at once may be gone (`--rm`).
+                *c = Report::record(&report)
+                    .ok_or_else(|| Error::new(format!("internal error: no record from the monitor of {}", c.name)))?;
                 Ok(ours)
             }
             Some(Err(e)) => Err(e),
             None => {
                 // It died before saying anything (killed): undo what it may
                 // have started, as a failed start would have.
+                let db = self.db()?;
                 let _lock = self.lock_container(&c.id)?;
                 self.finish_locked(&db, c, None, None);
                 Err(Error::new(format!("the monitor of container {} died before the container started", c.name)))
@@ -181,7 +184,7 @@ impl Engine {
         drop(lock);
         let mut running = match running {
             Ok(r) => {
-                Report::send(&report, Ok(()));
+                Report::send_started(&report, &c);
                 r
             }
             Err(e) => {
@@ -334,7 +337,7 @@ impl Engine {
                         .collect(),
                     loopback_up: true,
                 };
-                let created = rt::create(&opts)?;
+                let created = rt::create(&opts).map_err(Error::runtime_start)?;
                 (created.state.pid, created.terminal)
             }
         };
@@ -360,7 +363,7 @@ impl Engine {
         *c = running.ok_or_else(|| Error::new(format!("container {} vanished while starting", c.name)))?;
         match c.oci_runtime {
             Some(_) => self.ext_start(&c.id)?,
-            None => rt::start(&root, &c.id)?,
+            None => rt::start(&root, &c.id).map_err(Error::runtime_start)?,
         }
         let mut outputs = outputs;
         let mut stdin = keep_stdin;
@@ -725,6 +728,11 @@ pub(super) fn stdio_to_null() -> io::Result<()> {
 pub(super) struct Report;
 
 impl Report {
+    /// Success, with the running record (`record` reads it back).
+    fn send_started(to: &OwnedFd, c: &Container) {
+        Self::write(to, format!("O{}", serde_json::to_string(c).unwrap_or_default()).as_bytes());
+    }
+
     pub(super) fn send(to: &OwnedFd, what: Result<()>) {
         let text = match what {
             Ok(()) => "O".to_string(),
@@ -739,7 +747,10 @@ impl Report {
                 format!("{kind}{}", e.msg)
             }
         };
-        let mut rest = text.as_bytes();
+        Self::write(to, text.as_bytes());
+    }
+
+    fn write(to: &OwnedFd, mut rest: &[u8]) {
         while !rest.is_empty() {
             match rustix::io::write(to, rest) {
                 Ok(n) => rest = &rest[n..],
@@ -747,6 +758,11 @@ impl Report {
                 Err(_) => return,
             }
         }
+    }
+
+    /// The record a success carries ([`Report::send_started`]).
+    fn record(bytes: &[u8]) -> Option<Container> {
+        serde_json::from_slice(bytes.strip_prefix(b"O")?).ok()
     }
 
     pub(super) fn decode(bytes: &[u8]) -> Option<Result<()>> {

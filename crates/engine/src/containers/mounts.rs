@@ -100,8 +100,10 @@ fn absolute(dest: &str) -> Result<String> {
 fn options(text: &str) -> Result<Vec<String>> {
     let mut out = Vec::new();
     for o in text.split(',').filter(|o| !o.is_empty()) {
-        // `idmap[=...]`: podman 4.3 takes it; without a user namespace the
+        // `idmap`: podman 4.3 takes it; without a user namespace the
         // container's ids are the host's, so the mount is a plain one.
+        // `idmap=uids=A-B-N;gids=...`: idmapped through a user namespace of
+        // its own, by the runtime (`rootfs/idmap.rs`), as crun does.
         if o == "idmap" || o.starts_with("idmap=") {
             out.push(o.to_string());
             continue;
@@ -283,7 +285,8 @@ impl Engine {
         let with = |base: &[&str], user: &[String]| -> Vec<String> {
             let mut o: Vec<String> = base.iter().map(|s| s.to_string()).collect();
             // Ours to act on, not mount options (`U`: `chown_volume.rs`).
-            let ours = |u: &str| ["z", "Z", "nocopy", "copy", "U", "idmap"].contains(&u) || u.starts_with("idmap=");
+            // `idmap=...` goes on to the runtime, as podman passes it to crun.
+            let ours = |u: &str| ["z", "Z", "nocopy", "copy", "U", "idmap"].contains(&u);
             o.extend(user.iter().filter(|u| !ours(u)).cloned());
             o
         };

@@ -141,6 +141,8 @@ pub fn create(opts: &CreateOptions) -> Result<Created> {
         .and_then(|l| l.seccomp().as_ref())
         .and_then(|cfg| crate::seccomp::cache::program(cfg, &opts.root.join(crate::seccomp::cache::DIR)));
     let entry = cgroup.entry()?;
+    // Written from the host's side, before the init exists.
+    let idmapped = crate::rootfs::idmap::prepare(&bundle.spec, &host_proc)?;
     let (parent_chan, child_chan) = sync::pair()?;
     // The init is a copy of this process until it execs: nobody in the
     // container may ptrace it or open its /proc files (CVE-2016-9962).
@@ -165,6 +167,7 @@ pub fn create(opts: &CreateOptions) -> Result<Created> {
         seccomp_program: seccomp_program.as_ref(),
         id: &opts.id,
         loopback_up: opts.loopback_up && plan.clone.contains(rustix::thread::UnshareFlags::NEWNET),
+        idmapped: &idmapped,
     };
     let (child, born_in_cgroup2) = super::spawn::clone(plan.clone, entry.unified_dir(), "clone container init")?;
     let child = match child {

@@ -46,6 +46,8 @@ pub struct Context<'a> {
     pub seccomp_program: Option<&'a crate::seccomp::cache::Program>,
     /// Bring up `lo` in the network namespace clone made (`CreateOptions::loopback_up`).
     pub loopback_up: bool,
+    /// Each idmapped bind, made ready (`rootfs::idmap::prepare`).
+    pub idmapped: &'a [Option<std::os::fd::OwnedFd>],
 }
 
 /// Never returns: execs the container process or exits with status 1.
@@ -152,6 +154,7 @@ fn setup<'a>(ctx: &Context<'a>) -> Result<process::Ready<'a>> {
             userns: plan.has(LinuxNamespaceType::User),
             cgroup: Some(ctx.cgroup),
             new_cgroupns: plan.new_cgroup,
+            idmapped: ctx.idmapped,
         };
         Some(rootfs::prepare(&s)?)
     } else {

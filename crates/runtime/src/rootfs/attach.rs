@@ -97,8 +97,17 @@ impl Mount {
         }
     }
 
+    /// A detached mount made earlier (an idmapped bind: `idmap::prepare`).
+    pub fn adopt(fd: OwnedFd) -> Mount {
+        Mount { fd }
+    }
+
     pub fn fd(&self) -> BorrowedFd<'_> {
         self.fd.as_fd()
+    }
+
+    pub fn into_fd(self) -> OwnedFd {
+        self.fd
     }
 
     /// Apply `change` and attach the mount onto `dest` (an O_PATH fd).

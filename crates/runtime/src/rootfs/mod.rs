@@ -9,6 +9,7 @@
 
 pub mod attach;
 pub mod devices;
+pub mod idmap;
 pub mod label;
 pub mod options;
 
@@ -39,6 +40,9 @@ pub struct Setup<'a> {
     /// cgroup mounts to provide for a "cgroup" mount entry.
     pub cgroup: Option<&'a crate::cgroups::Manager>,
     pub new_cgroupns: bool,
+    /// Each idmapped bind, made ready by the runtime (`idmap::prepare`), by
+    /// index in config.json.
+    pub idmapped: &'a [Option<OwnedFd>],
 }
 
 /// Make the mount namespace ours and mount everything config.json asks for.
@@ -92,8 +96,9 @@ pub fn prepare(s: &Setup) -> Result<OwnedFd> {
     if mounts.iter().any(|m| m.destination().starts_with("/dev")) || !dev_is_bound {
         refuse_dev_symlink(&root)?;
     }
-    for m in mounts {
-        mount_entry(s, &root, m, label)?;
+    for (i, m) in mounts.iter().enumerate() {
+        let idmapped = s.idmapped.get(i).and_then(Option::as_ref);
+        mount_entry(s, &root, m, label, idmapped)?;
     }
     if !dev_is_bound {
         devices::create(&root, s.spec, s.userns)?;
@@ -118,7 +123,7 @@ fn resolve_creating(root: &OwnedFd, dest: &Path, kind: Kind) -> Result<OwnedFd> 
     ensure_rerooted(root.as_fd(), dest, kind).context(|| format!("resolve {} in rootfs", dest.display()))
 }
 
-fn mount_entry(s: &Setup, root: &OwnedFd, m: &Mount, label: Option<&str>) -> Result<()> {
+fn mount_entry(s: &Setup, root: &OwnedFd, m: &Mount, label: Option<&str>, idmapped: Option<&OwnedFd>) -> Result<()> {
     let opts = options::parse(m.options().as_deref().unwrap_or(&[]));
     let typ = m.typ().as_deref().unwrap_or("");
     let dest = m.destination();
@@ -132,8 +137,13 @@ fn mount_entry(s: &Setup, root: &OwnedFd, m: &Mount, label: Option<&str>) -> Res
             .ok_or_else(|| Error::InvalidConfig(format!("bind mount to {} has no source", dest.display())))?;
         // The source is looked up once, by the clone; what the clone holds
         // decides whether the destination is made a directory or a file.
-        let tree = attach::Mount::clone_path(src, opts.recursive_bind)
-            .map_err(|e| Error::InvalidConfig(format!("mount source {}: {e}", src.display())))?;
+        let tree = match idmapped {
+            Some(made) => {
+                attach::Mount::adopt(made.try_clone().context(|| format!("dup the bind of {}", src.display()))?)
+            }
+            None => attach::Mount::clone_path(src, opts.recursive_bind)
+                .map_err(|e| Error::InvalidConfig(format!("mount source {}: {e}", src.display())))?,
+        };
         let src_is_dir = fstat(tree.fd())
             .map(|st| FileType::from_raw_mode(st.st_mode) == FileType::Directory)
             .map_err(io::Error::from)

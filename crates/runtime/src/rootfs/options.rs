@@ -21,6 +21,17 @@ pub struct Options {
     pub recursive_bind: bool,
     /// "remount": change an existing mount at the destination (mount(2) semantics).
     pub remount: bool,
+    /// "idmap", "ridmap" or crun's "idmap=uids=...;gids=..." (see `idmap.rs`).
+    pub idmap: Option<Idmap>,
+}
+
+/// An idmap option of a bind mount.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Idmap {
+    /// "ridmap": every mount of a recursive bind, not just its top.
+    pub recursive: bool,
+    /// crun's maps text after "idmap=".
+    pub maps: Option<String>,
 }
 
 /// option name -> (clear?, flag)
@@ -64,7 +75,7 @@ const PROPAGATION: &[(&str, MountPropagationFlags)] = &[
 /// Every option name `parse` understands (for `features`).
 pub fn names() -> Vec<&'static str> {
     let mut v: Vec<&str> = FLAGS.iter().map(|(n, _, _)| *n).chain(PROPAGATION.iter().map(|(n, _)| *n)).collect();
-    v.extend(["bind", "rbind", "remount"]);
+    v.extend(["bind", "rbind", "remount", "idmap", "ridmap"]);
     v.sort_unstable();
     v
 }
@@ -78,6 +89,7 @@ pub fn parse(opts: &[String]) -> Options {
         bind: false,
         recursive_bind: false,
         remount: false,
+        idmap: None,
     };
     for opt in opts {
         let opt = opt.as_str();
@@ -98,6 +110,10 @@ pub fn parse(opts: &[String]) -> Options {
             o.recursive_bind = true;
         } else if opt == "remount" {
             o.remount = true;
+        } else if opt == "idmap" || opt == "ridmap" {
+            o.idmap = Some(Idmap { recursive: opt == "ridmap", maps: None });
+        } else if let Some(maps) = opt.strip_prefix("idmap=") {
+            o.idmap = Some(Idmap { recursive: false, maps: Some(maps.to_string()) });
         } else if !opt.is_empty() {
             o.data.push(opt.to_string());
         }
