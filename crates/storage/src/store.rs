@@ -723,7 +723,13 @@ impl Store {
         counts.set(id, 0);
         counts.save()?;
         if let Some(run) = target.parent() {
-            fs::remove_dir_all(run).context(|| format!("remove {}", run.display()))?;
+            // Never made, if a create was killed before it mounted.
+            match fs::remove_dir_all(run) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(e).context(|| format!("remove {}", run.display()))
+                }
+                _ => {}
+            }
         }
         let stage = Staging::new(&self.staging_dir(), "remove-")?;
         let dir = self.container_dir(id);

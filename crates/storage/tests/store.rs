@@ -271,6 +271,21 @@ fn volatile_containers_skip_the_sync_and_mount_again() {
     store.remove_container_fs("s").unwrap();
 }
 
+/// A create killed after its container directory was renamed into place
+/// but before the first mount made the runroot's mount point: removing it
+/// still works (`rm -f` of what a killed `run` left).
+#[test]
+fn a_container_never_mounted_is_removed() {
+    let env = Env::new();
+    let store = env.open(Some("vfs"));
+    let chain = base_layers(&store);
+    store.create_container_fs("k", &chain, Writes::Synced).unwrap();
+    store.unmount("k").unwrap();
+    fs::remove_dir_all(env.run().join("vfs/containers/k")).unwrap();
+    store.remove_container_fs("k").unwrap();
+    assert!(!env.root().join("vfs/containers/k").exists());
+}
+
 #[test]
 fn deep_image_mounts_with_overlay() {
     if !is_root() {
