@@ -324,3 +324,57 @@ fn exit_codes_and_errors_side_by_side_with_podman() {
     let p = podman.ok(&["exec", "-d", "box", "true"]);
     assert_eq!(masked(&b), masked(&p));
 }
+
+/// Exec sessions as podman 4.3 keeps them (inspect's ExecIDs): an attached
+/// exec's while it runs, a detached one's (the ID `exec -d` printed) until
+/// the container starts again; `container cleanup --exec` refuses a running
+/// one and an unknown one with podman's errors, and takes an ended one.
+/// Both sides, the same steps.
+#[test]
+fn exec_sessions_as_podman_keeps_them() {
+    require_root();
+    let env = Env::new();
+    let _c = Cleanup(&env);
+    let podman = Podman::beside(&env);
+    let mut seen = Vec::new();
+    for who in ["berth", "podman"] {
+        let cmd = |a: &[&str]| if who == "berth" { env.cmd(a) } else { podman.cmd(a) };
+        let run = |a: &[&str]| cmd(a).stdin(Stdio::null()).output().unwrap();
+        let ok = |a: &[&str]| {
+            let o = run(a);
+            assert!(o.status.success(), "{who} {a:?}: {}", stderr(&o));
+            stdout(&o)
+        };
+        let count = || ok(&["inspect", "--format", "{{len .ExecIDs}}", "es"]).trim().to_string();
+        let cleanup = |s: &str| {
+            let o = run(&["container", "cleanup", "--exec", s, "es"]);
+            let errors: Vec<String> = stderr(&o).lines().filter(|l| l.starts_with("Error: ")).map(masked).collect();
+            (o.status.code(), stdout(&o), errors)
+        };
+        ok(&["run", "-d", "--pull=never", "--name", "es", "localhost/bb", "sleep", "100"]);
+        let mut steps = vec![count()];
+        let session = ok(&["exec", "-d", "es", "sleep", "4"]).trim().to_string();
+        let ids = ok(&["inspect", "--format", "{{json .ExecIDs}}", "es"]);
+        assert_eq!(ids.trim(), format!("[\"{session}\"]"), "{who}");
+        let running = cleanup(&session);
+        let unknown = cleanup("nosuch");
+        // An attached one, listed while it runs.
+        let mut attached =
+            cmd(&["exec", "es", "sleep", "2"]).stdin(Stdio::null()).stdout(Stdio::null()).spawn().unwrap();
+        eventually("the attached exec's session", || count() == "2");
+        attached.wait().unwrap();
+        steps.push(count());
+        // Once the detached one ended, cleaning it up works; it stays listed.
+        eventually("the detached exec's end", || cleanup(&session).0 == Some(0));
+        steps.push(count());
+        ok(&["stop", "-t", "0", "es"]);
+        steps.push(count());
+        ok(&["start", "es"]);
+        steps.push(count());
+        ok(&["rm", "-f", "-t", "0", "es"]);
+        seen.push((steps, running, unknown));
+    }
+    assert_eq!(seen[0], seen[1]);
+    assert_eq!(seen[0].0, ["0", "1", "1", "1", "0"]);
+    assert_eq!(seen[0].1 .0, Some(125));
+}

@@ -453,8 +453,7 @@ fn container_doc(d: &Details) -> Doc {
         "AppArmorProfile": "",
         "EffectiveCaps": effective_caps(process),
         "BoundingCaps": sorted(&process["capabilities"]["bounding"]),
-        // berth keeps no exec sessions.
-        "ExecIDs": [],
+        "ExecIDs": c.exec_ids,
         "GraphDriver": {"Name": d.driver, "Data": null},
     });
     if let Some((rw, root)) = d.size {

@@ -92,10 +92,9 @@ pub fn exec(engine: &Engine, a: &ExecArgs) -> Result<u8> {
         privileged: a.privileged,
     };
     if a.detach {
-        engine.exec_detached(&c, &spec).map_err(|e| CliError::new(e.msg))?;
-        // podman prints its exec session's ID; berth keeps no exec
-        // sessions, so the ID names nothing it could look up later.
-        out(&format!("{}\n", engine::containers::new_id()?))?;
+        let session = engine.exec_detached(&c, &spec).map_err(|e| CliError::new(e.msg))?;
+        // podman prints its exec session's ID (inspect's ExecIDs).
+        out(&format!("{session}\n"))?;
         return Ok(0);
     }
     match engine.exec_attached(&c, &spec) {

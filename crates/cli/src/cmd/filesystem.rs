@@ -278,12 +278,18 @@ pub struct CleanupArgs {
     /// After cleanup, remove the image entirely
     #[arg(long)]
     rmi: bool,
+    /// Clean up the given exec session instead of the container
+    #[arg(long, value_name = "string")]
+    exec: Option<String>,
     /// Containers to clean up
     #[arg(value_name = "CONTAINER")]
     containers: Vec<String>,
 }
 
 pub fn cleanup(engine: &Engine, a: &CleanupArgs) -> Result<u8> {
+    if let Some(session) = &a.exec {
+        return cleanup_exec(engine, a, session);
+    }
     let stopped: All = (a.all, |c| !c.state.is_live());
     let names = targets(engine, &a.containers, a.latest, Some(stopped), MISSING)?;
     each(&names, false, |name| {
@@ -301,6 +307,26 @@ pub fn cleanup(engine: &Engine, a: &CleanupArgs) -> Result<u8> {
         }
         Ok(Some(name.to_string()))
     })
+}
+
+/// `cleanup --exec ID CONTAINER`: podman's checks; its session must exist.
+/// Nothing is left to clean (the process's keeper reaped it), and the
+/// session stays listed until the container starts again, as with podman.
+fn cleanup_exec(engine: &Engine, a: &CleanupArgs, session: &str) -> Result<u8> {
+    if a.all {
+        return Err(CliError::new("exec and all options conflict"));
+    }
+    let name = match (a.containers.as_slice(), a.latest) {
+        ([], false) => return Err(CliError::new("you must provide at least one name or id")),
+        ([one], false) => one.clone(),
+        ([], true) => {
+            engine.containers()?.pop().map(|c| c.id).ok_or_else(|| CliError::new("no containers to clean up"))?
+        }
+        _ => return Err(CliError::new("cannot use exec option when more than one container is given")),
+    };
+    let c = engine.container(&name)?;
+    engine.exec_session(&c, session)?;
+    Ok(0)
 }
 
 #[derive(clap::Args)]

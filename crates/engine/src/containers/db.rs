@@ -266,6 +266,7 @@ mod tests {
             isolation: Default::default(),
             version: 0,
             oci_runtime: None,
+            exec_ids: Vec::new(),
         }
     }
 

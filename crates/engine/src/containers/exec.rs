@@ -19,9 +19,11 @@ use sys::process::Forked;
 
 use super::lock::ContainerLock;
 use super::monitor::{dev_null, stdio_to_null, wait_exit, Report};
-use super::{spec, stdio, wait_single_threaded, Container, State};
+use super::{change, spec, stdio, wait_single_threaded, Container, State};
 use crate::error::{Context as _, Error, ErrorKind, Result};
 use crate::Engine;
+use std::path::PathBuf;
+use sys::fs::{FileLock, LockMode};
 
 /// What `exec` was asked for.
 #[derive(Debug, Default, Clone)]
@@ -41,6 +43,12 @@ pub struct ExecSpec {
     pub privileged: bool,
 }
 
+/// An exec session: its ID, and the lock held while its process runs.
+struct ExecSession {
+    id: String,
+    _running: FileLock,
+}
+
 impl Engine {
     /// Run `spec` in running container `c` and stay with it until it exits:
     /// its output reaches our stdout and stderr, our stdin only with `-i`,
@@ -50,8 +58,23 @@ impl Engine {
     /// The caller must have called [`super::protect_exe`] first, and must
     /// have no other threads: the process is a fork of this one.
     pub fn exec_attached(&self, c: &Container, spec: &ExecSpec) -> Result<i32> {
-        use runtime::container as rt;
         let (lock, process) = self.exec_prepare(c, spec)?;
+        let session = self.open_exec_session(c)?;
+        let code = self.exec_attached_locked(c, spec, lock, process);
+        // Over once it exited (podman's attached sessions); after a start
+        // meanwhile the list is a new run's, without it.
+        self.close_exec_session(c, &session);
+        code
+    }
+
+    fn exec_attached_locked(
+        &self,
+        c: &Container,
+        spec: &ExecSpec,
+        lock: ContainerLock,
+        process: oci_spec::runtime::Process,
+    ) -> Result<i32> {
+        use runtime::container as rt;
         if self.ext_state(&c.id).is_some() {
             return self.ext_exec_attached(c, &process, spec.terminal, spec.interactive, lock);
         }
@@ -67,6 +90,69 @@ impl Engine {
         Ok(rt::foreground::wait_relaying(execed.pid, execed.terminal, relays))
     }
 
+    /// A new exec session of running container `c` (its lock held), listed
+    /// in the record's `exec_ids` (inspect's ExecIDs); running while its
+    /// lock is held, by us or (detached) by the keeper.
+    fn open_exec_session(&self, c: &Container) -> Result<ExecSession> {
+        let id = super::naming::new_id()?;
+        let path = self.exec_session_lock(&id);
+        let running = FileLock::exclusive(&path).ctx(|| format!("locking {}", path.display()))?;
+        let db = self.db()?;
+        change(&db, &c.id, |r| {
+            r.exec_ids.push(id.clone());
+            true
+        })?;
+        Ok(ExecSession { id, _running: running })
+    }
+
+    /// Unlist `session` (an attached exec that ended, a detached one that
+    /// did not start).
+    fn close_exec_session(&self, c: &Container, session: &ExecSession) {
+        let closed = self.db().and_then(|db| {
+            change(&db, &c.id, |r| {
+                let before = r.exec_ids.len();
+                r.exec_ids.retain(|s| *s != session.id);
+                r.exec_ids.len() != before
+            })
+        });
+        if let Err(e) = closed {
+            tracing::debug!("closing exec session {} of {}: {e}", session.id, c.id);
+        }
+        let _ = std::fs::remove_file(self.exec_session_lock(&session.id));
+    }
+
+    /// Forget exec sessions `ids` (a start or a removal of their container).
+    pub(super) fn forget_exec_sessions(&self, ids: &[String]) {
+        for id in ids {
+            let _ = std::fs::remove_file(self.exec_session_lock(id));
+        }
+    }
+
+    fn exec_session_lock(&self, id: &str) -> PathBuf {
+        self.runroot.join("locks").join(format!("{id}.exec"))
+    }
+
+    /// Whether container `c` has exec session `session`, ended (`container
+    /// cleanup --exec`, which has nothing more to clean: the process's
+    /// keeper reaped it): podman's errors if not.
+    pub fn exec_session(&self, c: &Container, session: &str) -> Result<()> {
+        let current = self.db()?.get(&c.id)?.ok_or_else(|| super::control::gone(&c.id))?;
+        if !current.exec_ids.iter().any(|s| s == session) {
+            return Err(Error::not_found(format!(
+                "container {} has no exec session with ID {session}: no such exec session",
+                c.id
+            )));
+        }
+        let path = self.exec_session_lock(session);
+        if matches!(FileLock::try_acquire(&path, LockMode::Shared), Ok(None)) {
+            return Err(Error::new(format!(
+                "cannot clean up container {} exec session {session} as it is running: exec session state improper",
+                c.id
+            )));
+        }
+        Ok(())
+    }
+
     /// Start `spec` in running container `c` and return once it runs (or
     /// with the reason it could not start); it goes on under a keeper
     /// process. Its stdio is /dev/null (with `-t`, a terminal the keeper
@@ -74,8 +160,24 @@ impl Engine {
     ///
     /// The caller must have called [`super::protect_exe`] first and must
     /// have no other threads: the keeper is a fork of this process.
-    pub fn exec_detached(&self, c: &Container, spec: &ExecSpec) -> Result<()> {
+    pub fn exec_detached(&self, c: &Container, spec: &ExecSpec) -> Result<String> {
         let (lock, process) = self.exec_prepare(c, spec)?;
+        let session = self.open_exec_session(c)?;
+        // The keeper, a fork, holds the session's lock (the same open file)
+        // for as long as the process runs.
+        let started = self.exec_detached_locked(c, lock, process);
+        if started.is_err() {
+            self.close_exec_session(c, &session);
+        }
+        started.map(|()| session.id.clone())
+    }
+
+    fn exec_detached_locked(
+        &self,
+        c: &Container,
+        lock: ContainerLock,
+        process: oci_spec::runtime::Process,
+    ) -> Result<()> {
         self.close_db();
         wait_single_threaded()?;
         let (report_r, report_w) = pipe_with(PipeFlags::CLOEXEC).ctx(|| "creating the exec keeper's pipe".into())?;

@@ -120,6 +120,7 @@ impl Engine {
             health_status: None,
             version: 0,
             oci_runtime: spec.oci_runtime.clone(),
+            exec_ids: Vec::new(),
         };
         // Volumes are made and recorded with the container under the
         // volumes lock: a prune in between would take them.
@@ -319,6 +320,7 @@ impl Engine {
         }
         // A monitor may still hold it (it is about to find the record gone).
         let _ = fs::remove_file(self.monitor_lock_path(&c.id));
+        self.forget_exec_sessions(&c.exec_ids);
         self.remove_health(&c.id);
         lock.remove();
         Ok(discarded)

@@ -211,6 +211,10 @@ pub struct Container {
     /// one without.
     #[serde(default)]
     pub oci_runtime: Option<OciRuntime>,
+    /// Its exec sessions since it last started (podman's ExecIDs): an
+    /// attached exec's while it runs, a detached one's until the next start.
+    #[serde(default)]
+    pub exec_ids: Vec<String>,
 }
 
 impl Container {

@@ -348,7 +348,9 @@ impl Engine {
         }
         let started_at = SystemTime::now();
         let monitor = rustix::process::getpid().as_raw_nonzero().get();
+        let mut ended = Vec::new();
         let running = change(db, &c.id, |r| {
+            ended.clear();
             r.state = State::Running;
             r.pid = Some(pid);
             r.monitor_pid = Some(monitor);
@@ -358,8 +360,11 @@ impl Engine {
             r.stopped_by_user = false;
             r.oom_killed = false;
             r.restart_count = if restarting { r.restart_count + 1 } else { 0 };
+            // podman forgets the last run's exec sessions at a start.
+            ended.append(&mut r.exec_ids);
             true
         })?;
+        self.forget_exec_sessions(&ended);
         *c = running.ok_or_else(|| Error::new(format!("container {} vanished while starting", c.name)))?;
         match c.oci_runtime {
             Some(_) => self.ext_start(&c.id)?,
