@@ -248,6 +248,49 @@ fn the_monitor_kills_slow_checks_and_leaves_no_zombies() {
     );
 }
 
+/// A checker that hangs (made to, in a debug build) is killed by the
+/// monitor once the check's timeout and 10 s of grace have passed, and the
+/// next check starts an interval later: the container goes on.
+#[test]
+fn the_monitor_kills_a_hung_checker_after_its_grace() {
+    let (env, _) = Env::with_busybox();
+    let _c = Cleanup(&env);
+    let o = env
+        .cmd(&[
+            "run",
+            "-d",
+            "--name",
+            "hung",
+            "--health-cmd",
+            "true",
+            "--health-timeout",
+            "1s",
+            "--health-interval",
+            "1s",
+            "bb",
+            "sleep",
+            "100",
+        ])
+        .env("BERTH_TEST_HANG_CHECKER", "1")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let monitor: i32 = inspect(&env, "hung", "{{.State.ConmonPid}}").parse().unwrap();
+    let init: i32 = inspect(&env, "hung", "{{.State.Pid}}").parse().unwrap();
+    let checkers = || children(monitor).into_iter().filter(|(p, _)| *p != init).map(|(p, _)| p).collect::<Vec<_>>();
+    eventually("a checker", || checkers().len() == 1);
+    let first = checkers()[0];
+    let since = Instant::now();
+    // Past the timeout it is left alone for the grace...
+    std::thread::sleep(Duration::from_secs(8));
+    assert_eq!(checkers(), [first], "killed before its grace was over");
+    // ...then killed (11 s after it started), and another comes.
+    eventually("the hung checker killed", || !checkers().contains(&first));
+    assert!(since.elapsed() < Duration::from_secs(12), "killed only after {:?}", since.elapsed());
+    eventually("the next checker", || checkers().len() == 1);
+    assert!(status(&env, "hung").starts_with("Up "), "{}", status(&env, "hung"));
+}
+
 #[test]
 fn the_images_healthcheck_runs_unless_no_healthcheck_or_health_cmd() {
     let (env, _) = Env::with_busybox();
