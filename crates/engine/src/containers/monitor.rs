@@ -199,7 +199,8 @@ impl Engine {
             let (code, started_at, clients) = running.serve(self);
             let _ = std::fs::remove_file(self.attach_dir().join(&c.id));
             // Before `finish_locked` deletes its cgroup.
-            let oom = self.container_oom_killed(&c.id);
+            // Not for a `--rm` container: no record will say it.
+            let oom = !c.auto_remove && self.container_oom_killed(&c.id);
             // A `--rm` container's files, deleted once the exit is told.
             let mut discarded = None;
             let again = match self.lock_container(&c.id) {
