@@ -123,6 +123,11 @@ fi
 expect "diff container image" "$(berth diff g1 localhost/guest 2>&1 | tr '\n' ' ')" "C /etc A /made-in-guest "
 if grep -q '/views/' /proc/mounts; then fail "diff leaves no view mounted" "$(grep /views/ /proc/mounts)"; else ok "diff leaves no view mounted"; fi
 expect "second container" "$(berth run --rm localhost/guest cat /etc/layer3 2>&1)" "from layer 3"
+# A --rm container's overlay is volatile (as podman's), and its runtime's
+# init brought lo up (IFF_UP|IFF_LOOPBACK) in its new network namespace.
+expect "--rm: volatile root, lo up" \
+    "$(berth run --rm localhost/guest sh -c 'grep " / " /proc/self/mounts | grep -o volatile; cat /sys/class/net/lo/flags' 2>&1 | tr '\n' ' ')" \
+    "volatile 0x9 "
 # Docker's readonlyPaths and maskedPaths, applied through fds on this kernel.
 paths=$(berth run --rm localhost/guest sh -c \
     'grep " /proc/sys " /proc/self/mountinfo; echo "kcore $(wc -c < /proc/kcore) bytes"; echo 1 > /proc/sys/kernel/domainname && echo wrote' 2>&1)
