@@ -10,11 +10,13 @@
 //! with `-t`, holds its terminal open.
 
 use std::os::fd::OwnedFd;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use rustix::pipe::{pipe_with, PipeFlags};
 use rustix::process::WaitOptions;
 use serde_json::{json, Value};
+use sys::fs::{FileLock, LockMode};
 use sys::process::Forked;
 
 use super::lock::ContainerLock;
@@ -22,8 +24,6 @@ use super::monitor::{dev_null, stdio_to_null, wait_exit, Report};
 use super::{change, spec, stdio, wait_single_threaded, Container, State};
 use crate::error::{Context as _, Error, ErrorKind, Result};
 use crate::Engine;
-use std::path::PathBuf;
-use sys::fs::{FileLock, LockMode};
 
 /// What `exec` was asked for.
 #[derive(Debug, Default, Clone)]

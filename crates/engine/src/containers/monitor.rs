@@ -756,14 +756,9 @@ impl Report {
         Self::write(to, text.as_bytes());
     }
 
-    fn write(to: &OwnedFd, mut rest: &[u8]) {
-        while !rest.is_empty() {
-            match rustix::io::write(to, rest) {
-                Ok(n) => rest = &rest[n..],
-                Err(rustix::io::Errno::INTR) => continue,
-                Err(_) => return,
-            }
-        }
+    /// Whoever waits for it may be gone: nothing to do then.
+    fn write(to: &OwnedFd, bytes: &[u8]) {
+        let _ = write_all(to.as_fd(), bytes);
     }
 
     /// The record a success carries ([`Report::send_started`]).
