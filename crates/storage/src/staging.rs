@@ -82,7 +82,8 @@ pub(crate) fn clean_stale(dir: &Path) -> Result<()> {
     Ok(())
 }
 
-fn ignore_missing(r: std::io::Result<()>) -> std::io::Result<()> {
+/// `r`, with "it is not there" taken as done.
+pub(crate) fn ignore_missing(r: std::io::Result<()>) -> std::io::Result<()> {
     match r {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
         r => r,

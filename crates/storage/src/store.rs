@@ -724,12 +724,7 @@ impl Store {
         counts.save()?;
         if let Some(run) = target.parent() {
             // Never made, if a create was killed before it mounted.
-            match fs::remove_dir_all(run) {
-                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                    return Err(e).context(|| format!("remove {}", run.display()))
-                }
-                _ => {}
-            }
+            staging::ignore_missing(fs::remove_dir_all(run)).context(|| format!("remove {}", run.display()))?;
         }
         let stage = Staging::new(&self.staging_dir(), "remove-")?;
         let dir = self.container_dir(id);
