@@ -3,7 +3,7 @@
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
-use oci_spec::runtime::{LinuxNamespaceType, Spec};
+use oci_spec::runtime::{LinuxIdMapping, LinuxNamespaceType, Spec};
 use rustix::fs::{Mode, OFlags};
 use rustix::thread::{move_into_link_name_space, LinkNameSpaceType, UnshareFlags};
 
@@ -187,4 +187,11 @@ pub fn restore_pid_ns(own: Option<OwnedFd>) -> Result<()> {
         Some(fd) => join(&fd, LinuxNamespaceType::Pid).context(|| "return to own pid namespace".into()),
         None => Ok(()),
     }
+}
+
+/// Write `maps` as `pid`'s `file` (`uid_map` or `gid_map`), a line
+/// `containerID hostID size` each, from the host's side.
+pub fn write_id_map(proc: &Proc, pid: rustix::process::Pid, file: &str, maps: &[LinuxIdMapping]) -> Result<()> {
+    let text: String = maps.iter().map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size())).collect();
+    proc.write(&format!("{}/{file}", pid.as_raw_nonzero().get()), text.as_bytes())
 }

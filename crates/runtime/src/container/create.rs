@@ -6,7 +6,6 @@
 use std::os::fd::{OwnedFd, RawFd};
 use std::path::PathBuf;
 
-use oci_spec::runtime::LinuxIdMapping;
 use rustix::fs::{FileType, Mode};
 use rustix::process::{DumpableBehavior, Pid, Signal, WaitOptions};
 use sys::process::Forked;
@@ -14,7 +13,7 @@ use sys::process::Forked;
 use crate::cgroups;
 use crate::error::{Context, Error, Result};
 use crate::hooks;
-use crate::namespaces::Plan;
+use crate::namespaces::{self, Plan};
 use crate::procfs::{self, Proc};
 use crate::spec::Bundle;
 use crate::state::{self, Dir, State, Status};
@@ -190,8 +189,8 @@ pub fn create(opts: &CreateOptions) -> Result<Created> {
     if plan.new_userns() {
         let linux =
             bundle.spec.linux().as_ref().ok_or_else(|| Error::InvalidConfig("linux section is required".into()))?;
-        write_id_map(&host_proc, child, "gid_map", linux.gid_mappings().as_deref().unwrap_or(&[]))?;
-        write_id_map(&host_proc, child, "uid_map", linux.uid_mappings().as_deref().unwrap_or(&[]))?;
+        namespaces::write_id_map(&host_proc, child, "gid_map", linux.gid_mappings().as_deref().unwrap_or(&[]))?;
+        namespaces::write_id_map(&host_proc, child, "uid_map", linux.uid_mappings().as_deref().unwrap_or(&[]))?;
     }
     // The init moves itself into the cgroup (see `cgroups::Entry`).
     parent_chan.send(&Msg::Go)?;
@@ -225,11 +224,6 @@ pub fn create(opts: &CreateOptions) -> Result<Created> {
     guard.disarm();
     drop(lock);
     Ok(Created { dir, state: st, terminal: term })
-}
-
-fn write_id_map(proc: &Proc, pid: Pid, file: &str, maps: &[LinuxIdMapping]) -> Result<()> {
-    let text: String = maps.iter().map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size())).collect();
-    proc.write(&format!("{}/{file}", pid.as_raw_nonzero().get()), text.as_bytes())
 }
 
 /// Undo a half-done create: kill the init, remove the cgroup and state dir.

@@ -149,10 +149,8 @@ fn userns(maps: &Maps, proc: &Proc) -> Result<OwnedFd> {
     };
     drop(hold_r);
     let pid = child.as_raw_nonzero().get();
-    let line = |m: &LinuxIdMapping| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size());
-    let made = proc
-        .write(&format!("{pid}/uid_map"), maps.uids.iter().map(line).collect::<String>().as_bytes())
-        .and_then(|()| proc.write(&format!("{pid}/gid_map"), maps.gids.iter().map(line).collect::<String>().as_bytes()))
+    let made = crate::namespaces::write_id_map(proc, child, "uid_map", &maps.uids)
+        .and_then(|()| crate::namespaces::write_id_map(proc, child, "gid_map", &maps.gids))
         .and_then(|()| {
             // `ns/user` is a magic link, which only the last step may follow.
             sys::fs::open_beneath_no_symlinks(
