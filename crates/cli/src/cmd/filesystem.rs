@@ -20,7 +20,7 @@ fn one(engine: &Engine, name: Option<&str>, latest: bool) -> Result<Container> {
     match (name, latest) {
         (_, true) => engine.containers()?.pop().ok_or_else(|| CliError::new("no containers to act on")),
         (Some(n), false) => Ok(engine.container(n)?),
-        (None, false) => Err(CliError::usage("you must provide at least one name or id")),
+        (None, false) => Err(CliError::usage(MISSING)),
     }
 }
 
@@ -316,15 +316,13 @@ fn cleanup_exec(engine: &Engine, a: &CleanupArgs, session: &str) -> Result<u8> {
     if a.all {
         return Err(CliError::new("exec and all options conflict"));
     }
-    let name = match (a.containers.as_slice(), a.latest) {
-        ([], false) => return Err(CliError::new("you must provide at least one name or id")),
-        ([one], false) => one.clone(),
-        ([], true) => {
-            engine.containers()?.pop().map(|c| c.id).ok_or_else(|| CliError::new("no containers to clean up"))?
-        }
+    match (a.containers.len(), a.latest) {
+        // podman's words, without the usage line `one` adds.
+        (0, false) => return Err(CliError::new(MISSING)),
+        (0, true) | (1, false) => {}
         _ => return Err(CliError::new("cannot use exec option when more than one container is given")),
-    };
-    let c = engine.container(&name)?;
+    }
+    let c = one(engine, a.containers.first().map(String::as_str), a.latest)?;
     engine.exec_session(&c, session)?;
     Ok(0)
 }
