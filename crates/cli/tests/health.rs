@@ -27,6 +27,15 @@ fn status(env: &Env, name: &str) -> String {
         .unwrap_or_default()
 }
 
+/// `run -d --name NAME --health-cmd CHECK FLAGS... bb COMMAND...`.
+fn checked<'a>(name: &'a str, check: &'a str, flags: &[&'a str], command: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec!["run", "-d", "--name", name, "--health-cmd", check];
+    args.extend(flags);
+    args.push("bb");
+    args.extend(command);
+    args
+}
+
 fn inspect(env: &Env, name: &str, template: &str) -> String {
     env.ok(&["inspect", name, "--format", template]).trim().to_string()
 }
@@ -52,19 +61,7 @@ fn children(pid: i32) -> Vec<(i32, char)> {
 fn a_passing_check_on_an_interval_makes_it_healthy_and_keeps_the_last_five_results() {
     let (env, _) = Env::with_busybox();
     let _c = Cleanup(&env);
-    env.ok(&[
-        "run",
-        "-d",
-        "--name",
-        "ok",
-        "--health-cmd",
-        "echo fine; echo twice",
-        "--health-interval",
-        "1s",
-        "bb",
-        "sleep",
-        "100",
-    ]);
+    env.ok(&checked("ok", "echo fine; echo twice", &["--health-interval", "1s"], &["sleep", "100"]));
     // podman's Config.Healthcheck: durations in ns, the zero start period left out.
     assert_eq!(
         config_healthcheck(&env, "ok"),
@@ -102,21 +99,12 @@ fn a_passing_check_on_an_interval_makes_it_healthy_and_keeps_the_last_five_resul
 fn a_failing_check_makes_it_unhealthy_after_its_retries() {
     let (env, _) = Env::with_busybox();
     let _c = Cleanup(&env);
-    env.ok(&[
-        "run",
-        "-d",
-        "--name",
+    env.ok(&checked(
         "bad",
-        "--health-cmd",
         "echo broken; exit 3",
-        "--health-interval",
-        "1s",
-        "--health-retries",
-        "2",
-        "bb",
-        "sleep",
-        "100",
-    ]);
+        &["--health-interval", "1s", "--health-retries", "2"],
+        &["sleep", "100"],
+    ));
     eventually("unhealthy", || health(&env, "bad")["Status"] == "unhealthy");
     let h = health(&env, "bad");
     assert!(h["FailingStreak"].as_u64().unwrap() >= 2, "{h}");
@@ -135,21 +123,12 @@ fn healthcheck_run_counts_the_streak_and_a_success_resets_it() {
     let (env, _) = Env::with_busybox();
     let _c = Cleanup(&env);
     // No timer: only `healthcheck run` checks it.
-    env.ok(&[
-        "run",
-        "-d",
-        "--name",
+    env.ok(&checked(
         "hc",
-        "--health-cmd",
         "test -e /tmp/ok",
-        "--health-interval",
-        "disable",
-        "--health-retries",
-        "2",
-        "bb",
-        "sleep",
-        "100",
-    ]);
+        &["--health-interval", "disable", "--health-retries", "2"],
+        &["sleep", "100"],
+    ));
     assert_eq!(health(&env, "hc"), json!({"Status": "starting", "FailingStreak": 0, "Log": null}));
     assert!(status(&env, "hc").ends_with(" (starting)"), "{}", status(&env, "hc"));
     // podman: a failed check prints "unhealthy" and exits 1 (whatever the status).
@@ -184,21 +163,12 @@ fn healthcheck_run_counts_the_streak_and_a_success_resets_it() {
 fn a_check_past_its_timeout_is_killed_with_its_children() {
     let (env, _) = Env::with_busybox();
     let _c = Cleanup(&env);
-    env.ok(&[
-        "run",
-        "-d",
-        "--name",
+    env.ok(&checked(
         "slow",
-        "--health-cmd",
         "echo before; sleep 51; echo after",
-        "--health-timeout",
-        "1s",
-        "--health-interval",
-        "disable",
-        "bb",
-        "sleep",
-        "100",
-    ]);
+        &["--health-timeout", "1s", "--health-interval", "disable"],
+        &["sleep", "100"],
+    ));
     let t = Instant::now();
     let e = env.fails(&["healthcheck", "run", "slow"], 125);
     assert_eq!(e, "Error: healthcheck command exceeded timeout of 1s\n");
@@ -214,21 +184,7 @@ fn a_check_past_its_timeout_is_killed_with_its_children() {
 fn the_monitor_kills_slow_checks_and_leaves_no_zombies() {
     let (env, _) = Env::with_busybox();
     let _c = Cleanup(&env);
-    env.ok(&[
-        "run",
-        "-d",
-        "--name",
-        "z",
-        "--health-cmd",
-        "sleep 52",
-        "--health-timeout",
-        "1s",
-        "--health-interval",
-        "1s",
-        "bb",
-        "sleep",
-        "100",
-    ]);
+    env.ok(&checked("z", "sleep 52", &["--health-timeout", "1s", "--health-interval", "1s"], &["sleep", "100"]));
     let monitor: i32 = inspect(&env, "z", "{{.State.ConmonPid}}").parse().unwrap();
     let init: i32 = inspect(&env, "z", "{{.State.Pid}}").parse().unwrap();
     eventually("two timed-out checks", || {
@@ -255,25 +211,8 @@ fn the_monitor_kills_slow_checks_and_leaves_no_zombies() {
 fn the_monitor_kills_a_hung_checker_after_its_grace() {
     let (env, _) = Env::with_busybox();
     let _c = Cleanup(&env);
-    let o = env
-        .cmd(&[
-            "run",
-            "-d",
-            "--name",
-            "hung",
-            "--health-cmd",
-            "true",
-            "--health-timeout",
-            "1s",
-            "--health-interval",
-            "1s",
-            "bb",
-            "sleep",
-            "100",
-        ])
-        .env("BERTH_TEST_HANG_CHECKER", "1")
-        .output()
-        .unwrap();
+    let run = checked("hung", "true", &["--health-timeout", "1s", "--health-interval", "1s"], &["sleep", "100"]);
+    let o = env.cmd(&run).env("BERTH_TEST_HANG_CHECKER", "1").output().unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
     let monitor: i32 = inspect(&env, "hung", "{{.State.ConmonPid}}").parse().unwrap();
     let init: i32 = inspect(&env, "hung", "{{.State.Pid}}").parse().unwrap();
@@ -336,19 +275,7 @@ fn the_images_healthcheck_runs_unless_no_healthcheck_or_health_cmd() {
     assert_eq!(health(&env, "mine")["Log"][0]["Output"], "mine");
 
     // A JSON array is the command as is.
-    env.ok(&[
-        "run",
-        "-d",
-        "--name",
-        "arr",
-        "--health-cmd",
-        r#"["CMD","echo","a  b"]"#,
-        "--health-interval",
-        "disable",
-        "bb",
-        "sleep",
-        "100",
-    ]);
+    env.ok(&checked("arr", r#"["CMD","echo","a  b"]"#, &["--health-interval", "disable"], &["sleep", "100"]));
     assert_eq!(config_healthcheck(&env, "arr")["Test"], json!(["CMD", "echo", "a  b"]));
     env.ok(&["healthcheck", "run", "arr"]);
     assert_eq!(health(&env, "arr")["Log"][0]["Output"], "a  b");
@@ -491,20 +418,12 @@ fn side_by_side_with_podman() {
 fn slow_checks_do_not_hold_up_the_monitor() {
     let (env, _) = Env::with_busybox();
     let _c = Cleanup(&env);
-    env.ok(&[
-        "run",
-        "-d",
-        "--name",
+    env.ok(&checked(
         "busy",
-        "--health-cmd",
         "sleep 3",
-        "--health-interval",
-        "1s",
-        "bb",
-        "sh",
-        "-c",
-        "while :; do echo tick; sleep 0.1; done",
-    ]);
+        &["--health-interval", "1s"],
+        &["sh", "-c", "while :; do echo tick; sleep 0.1; done"],
+    ));
     eventually("a check done", || health(&env, "busy")["Log"].as_array().is_some_and(|l| !l.is_empty()));
     let log = std::fs::read_to_string(inspect(&env, "busy", "{{.HostConfig.LogConfig.Path}}")).unwrap();
     // k8s-file lines: `2006-01-02T15:04:05.999999999+00:00 stdout F tick`.
