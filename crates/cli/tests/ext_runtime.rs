@@ -326,7 +326,8 @@ fn a_runtime_refusing_hybrid_cgroups_is_a_clear_error() {
          [ -n \"$log\" ] && echo '{\"level\":\"error\",\"msg\":\"'\"$msg\"'\"}' >> \"$log\"\n\
          echo \"$msg\" >&2\nexit 1\n",
     );
-    let e = env.fails(&["run", "--rm", "--runtime", fake.to_str().unwrap(), "bb", "true"], 125);
+    // podman 4.3 exits 126 when its runtime refuses to create the container.
+    let e = env.fails(&["run", "--rm", "--runtime", fake.to_str().unwrap(), "bb", "true"], 126);
     assert!(e.contains("cgroups in hybrid mode not supported"), "{e}");
     assert!(e.contains("--runtime runc") && e.contains("umount /sys/fs/cgroup/unified"), "{e}");
     assert_eq!(env.ok(&["ps", "-a", "-q"]), "");

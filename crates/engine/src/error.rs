@@ -141,11 +141,17 @@ impl Error {
     /// exits 126 for any such "OCI runtime error" (127 when the command is
     /// missing), 125 being for what it refused itself before.
     pub(crate) fn runtime_start(e: runtime::Error) -> Error {
-        let mut e = Error::from(e);
-        if e.kind == ErrorKind::Other {
-            e.kind = ErrorKind::CommandCannotRun;
+        Error::from(e).refused_by_runtime()
+    }
+
+    /// This error, as the OCI runtime's refusal to create or start a
+    /// container (exit 126, see [`Error::runtime_start`]): the in-process
+    /// runtime's or an external one's (`--runtime`).
+    pub(crate) fn refused_by_runtime(mut self) -> Error {
+        if self.kind == ErrorKind::Other {
+            self.kind = ErrorKind::CommandCannotRun;
         }
-        e
+        self
     }
 }
 

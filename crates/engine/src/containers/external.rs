@@ -256,7 +256,8 @@ impl Engine {
             Ok(t) => t,
             Err(msg) => {
                 reap_strays(None);
-                return Err(refusal_hint(&rt.name, format!("{}: creating container {}{msg}", rt.name, c.id)));
+                let e = refusal_hint(&rt.name, format!("{}: creating container {}{msg}", rt.name, c.id));
+                return Err(e.refused_by_runtime());
             }
         };
         let text = std::fs::read_to_string(&pid_file).ctx(|| format!("reading {}", pid_file.display()))?;
@@ -315,7 +316,7 @@ impl Engine {
     /// `RUNTIME start ID`: the created container runs its process.
     pub(super) fn ext_start(&self, id: &str) -> Result<()> {
         let st = self.ext_state(id).ok_or_else(|| Error::new(format!("container {id}: no runtime state")))?;
-        self.ext_run(&st, &format!("starting container {id}"), &["start", id])
+        self.ext_run(&st, &format!("starting container {id}"), &["start", id]).map_err(Error::refused_by_runtime)
     }
 
     /// Whether container `id`'s init, run by an external runtime, lives.
