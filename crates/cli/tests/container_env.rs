@@ -108,6 +108,45 @@ fn rm_containers_are_volatile_as_podman() {
     }
 }
 
+/// The files `args` (a berth command) fsynced, by path, as strace saw them
+/// in every process it started.
+fn fsynced(env: &Env, args: &[&str]) -> Vec<String> {
+    let log = env.path("fsyncs");
+    let berth = env.cmd(args);
+    let mut cmd = std::process::Command::new("strace");
+    cmd.args(["-f", "-qq", "-y", "-e", "trace=fsync,fdatasync", "-o"]).arg(&log);
+    cmd.arg(berth.get_program()).args(berth.get_args());
+    let o = cmd.stdin(std::process::Stdio::null()).output().expect("strace (apt-get install strace)");
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = std::fs::read_to_string(&log).unwrap();
+    // `PID fsync(7</path/to/file>) = 0`
+    text.lines().filter_map(|l| Some(l.split_once('<')?.1.split_once(">)")?.0.to_string())).collect()
+}
+
+/// A `--rm` container is not worth an fsync: the host's crash loses it
+/// anyway. Its records (the store's `container.json`, the bundle's
+/// `config.json`) are written without one; any other container's are synced.
+#[test]
+fn rm_containers_are_written_without_fsync() {
+    let (env, _) = Env::with_busybox();
+    let containers = |paths: &[String]| -> Vec<String> {
+        let (data, store) = (env.root.join("container-data"), env.root.join("overlay"));
+        let ours = |p: &String| p.starts_with(data.to_str().unwrap()) || p.starts_with(store.to_str().unwrap());
+        paths.iter().filter(|p| ours(p)).cloned().collect()
+    };
+    let kept = fsynced(&env, &["run", "--name", "kept", "bb", "true"]);
+    let kept = containers(&kept);
+    assert!(kept.iter().any(|p| p.contains("/.config.json.tmp-")), "{kept:?}");
+    assert!(kept.iter().any(|p| p.contains("/.container.json.tmp-")), "{kept:?}");
+    let removed = fsynced(&env, &["run", "--rm", "bb", "true"]);
+    // Except, once it is gone (after `run` returned), the store's list of
+    // containers: one back after a crash would hold its layers.
+    let list = env.root.join("overlay/containers");
+    let removed: Vec<String> = containers(&removed).into_iter().filter(|p| p != list.to_str().unwrap()).collect();
+    assert_eq!(removed, Vec::<String>::new());
+    env.ok(&["rm", "kept"]);
+}
+
 /// The files podman makes, their modes and owners.
 const FILES: &str = "for f in /etc/hosts /etc/hostname /run/.containerenv; do
   echo \"== $f $(stat -c '%a %u:%g' $f)\"; cat $f

@@ -553,11 +553,15 @@ impl Store {
         let meta = ContainerMeta { id: id.into(), layers: layers.to_vec(), writes };
         // The file's data now; its name with the rename below, whose
         // directory fsync makes the container (and its hold on `layers`,
-        // see `holders`) durable.
-        meta::write_json(&stage.path().join("container.json"), &meta, Durability::DataThenBatch)?;
+        // see `holders`) durable. Neither for a volatile one.
+        let durable = writes.durability() == Durability::Durable;
+        let file = if durable { Durability::DataThenBatch } else { Durability::ReplaceOnly };
+        meta::write_json(&stage.path().join("container.json"), &meta, file)?;
         fs::rename(stage.path(), &dir).context(|| format!("create {}", dir.display()))?;
         stage.keep();
-        meta::sync_parent(&dir)?;
+        if durable {
+            meta::sync_parent(&dir)?;
+        }
         self.mount_locked(id)
     }
 

@@ -510,7 +510,7 @@ pub fn run(engine: &Engine, a: &RunArgs, runtime: Option<&OciRuntime>) -> Result
     let res = engine.run_attached(&mut c, &opts);
     // Its monitor removed it after the exit (`--rm`); after a failed start,
     // or a lost monitor, it is ours to remove. Detached, it runs on.
-    if a.create.rm && !matches!(res, Ok(Attached::Detached)) {
+    if a.create.rm && !matches!(res, Ok(Attached::Detached)) && !engine.is_removed(&c) {
         match engine.remove_container(&c, true, DEFAULT_STOP_TIMEOUT, true) {
             Ok(()) => {}
             Err(e) if e.kind == ErrorKind::NotFound => {}

@@ -151,6 +151,9 @@ impl Engine {
             // Thrown away after its run: its writes need not reach the disk
             // (podman mounts these `volatile` too).
             let writes = if spec.auto_remove { storage::Writes::Volatile } else { storage::Writes::Synced };
+            // Its files in `dir` likewise: fsynced with `config.json`, last.
+            let durability = writes.durability();
+            let batched = if durability == Durability::Durable { Durability::DataThenBatch } else { durability };
             let rootfs = layers.create_container_fs(&id, &image.chain_ids(), writes)?;
             let workdir = cfg.get("WorkingDir").and_then(|v| v.as_str()).unwrap_or("");
             let hostname = spec
@@ -167,7 +170,7 @@ impl Engine {
             if c.isolation.privileged {
                 let env = dir.join(".containerenv");
                 let text = super::isolation::containerenv(&c);
-                sys::fs::write_atomic(&env, text.as_bytes(), 0o644, Durability::DataThenBatch)
+                sys::fs::write_atomic(&env, text.as_bytes(), 0o644, batched)
                     .ctx(|| format!("writing {}", env.display()))?;
             }
             let p = spec::ProcessSpec {
@@ -215,7 +218,7 @@ impl Engine {
             let bytes = serde_json::to_vec_pretty(&config).ctx(|| "encoding config.json".into())?;
             let config = dir.join("config.json");
             // Last in `dir`: its directory fsync makes the files above durable.
-            sys::fs::write_atomic(&config, &bytes, 0o600, Durability::Durable)
+            sys::fs::write_atomic(&config, &bytes, 0o600, durability)
                 .ctx(|| format!("writing {}", config.display()))?;
             Ok(())
         })();
@@ -367,6 +370,43 @@ impl Engine {
         match runtime::container::delete(&self.runtime_root(), id, true) {
             Ok(()) | Err(runtime::Error::NotFound(_)) => self.ext_delete(id),
             Err(e) => Err(e.into()),
+        }
+    }
+
+    /// After a `--rm` container's init exited (its lock held): removed, as
+    /// [`Engine::finish_locked`] then [`Engine::discard_locked`] would do,
+    /// without writing the exited record that would only be deleted; kept
+    /// as exited if the removal fails. Only if the record is about the run
+    /// that started at `run` (`rm -f` may have removed it meanwhile). Its
+    /// files, to drop once the exit is told.
+    pub(super) fn discard_exited(
+        &self,
+        db: &Db,
+        c: &mut Container,
+        run: SystemTime,
+        code: i32,
+        lock: ContainerLock,
+    ) -> Option<storage::Discarded> {
+        let current = match db.get(&c.id) {
+            Ok(Some(r)) if r.started_at == Some(run) => r,
+            Ok(_) => return None,
+            Err(e) => {
+                tracing::warn!("reading the record of {}: {e}", c.id);
+                self.finish_locked(db, c, Some(run), Some(code));
+                return None;
+            }
+        };
+        match self.discard_locked(db, &current, Removal::NOW, lock) {
+            Ok(d) => d,
+            Err(e) => {
+                tracing::warn!("removing container {}: {e}", c.id);
+                // The lock went with the failed removal.
+                match self.lock_container(&c.id) {
+                    Ok(_lock) => self.finish_locked(db, c, Some(run), Some(code)),
+                    Err(e) => tracing::warn!("recording the exit of {}: {e}", c.id),
+                }
+                None
+            }
         }
     }
 

@@ -328,6 +328,14 @@ impl Engine {
         self.root.join("container-data").join(id)
     }
 
+    /// Whether container `c` is removed already, as its monitor removes a
+    /// `--rm` one before it tells the exit: its data directory is gone
+    /// (removal takes it before the record). A stat, where asking the
+    /// database means opening it.
+    pub fn is_removed(&self, c: &Container) -> bool {
+        !self.bundle_dir(&c.id).exists()
+    }
+
     /// Every container, with states brought up to date, oldest first.
     pub fn containers(&self) -> Result<Vec<Container>> {
         let db = self.db()?;

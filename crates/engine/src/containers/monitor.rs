@@ -204,7 +204,12 @@ impl Engine {
             // A `--rm` container's files, deleted once the exit is told.
             let mut discarded = None;
             let again = match self.lock_container(&c.id) {
-                Ok(lock) => {
+                // No restart policy goes with `--rm`.
+                Ok(lock) if c.auto_remove => {
+                    discarded = self.discard_exited(&db, &mut c, started_at, code, lock);
+                    false
+                }
+                Ok(_lock) => {
                     self.finish_locked(&db, &mut c, Some(started_at), Some(code));
                     if oom {
                         match change(&db, &c.id, |r| {
@@ -216,16 +221,7 @@ impl Engine {
                             Err(e) => tracing::warn!("recording the OOM kill of {}: {e}", c.id),
                         }
                     }
-                    let again = c.restart.restarts(code, c.restart_count) && !c.stopped_by_user;
-                    if !again && c.auto_remove {
-                        if let Some(current) = db.get(&c.id).ok().flatten() {
-                            match self.discard_locked(&db, &current, super::lifecycle::Removal::NOW, lock) {
-                                Ok(d) => discarded = d,
-                                Err(e) => tracing::warn!("removing container {}: {e}", c.id),
-                            }
-                        }
-                    }
-                    again
+                    c.restart.restarts(code, c.restart_count) && !c.stopped_by_user
                 }
                 Err(e) => {
                     tracing::warn!("recording the exit of {}: {e}", c.id);

@@ -36,6 +36,18 @@ pub enum Writes {
     Volatile,
 }
 
+impl Writes {
+    /// How the container's own files (its records) are written: a volatile
+    /// container is not worth an fsync either, since a crash of the host
+    /// loses it anyway (and its files, if left half-written, hold nothing).
+    pub fn durability(self) -> sys::fs::Durability {
+        match self {
+            Writes::Synced => sys::fs::Durability::Durable,
+            Writes::Volatile => sys::fs::Durability::ReplaceOnly,
+        }
+    }
+}
+
 pub(crate) trait Driver: Send + Sync {
     fn name(&self) -> &'static str;
 
