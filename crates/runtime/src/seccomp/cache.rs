@@ -27,7 +27,7 @@ use crate::error::{Error, Result};
 pub const DIR: &str = ".seccomp-cache";
 
 /// Bumped when the entry layout changes.
-const FORMAT: &str = "berth-seccomp-cache-v1";
+const FORMAT: &str = "berth-seccomp-cache-v2";
 /// The kernel refuses longer programs (BPF_MAXINSNS).
 const MAX_INSNS: usize = 4096;
 const INSN_SIZE: usize = sys::seccomp::INSTRUCTION_SIZE;

@@ -66,6 +66,9 @@ pub fn build(cfg: &LinuxSeccomp) -> Result<ScmpFilterContext> {
     if let Err(e) = ctx.set_api_sysrawrc(true) {
         tracing::debug!("libseccomp cannot report raw load errors: {e}");
     }
+    if let Err(e) = ctx.set_ctl_optimize(2) {
+        tracing::debug!("libseccomp cannot build a binary tree: {e}");
+    }
 
     for &arch in cfg.architectures().iter().flatten() {
         ctx.add_arch(scmp_arch(arch)).map_err(|e| {
