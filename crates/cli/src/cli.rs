@@ -18,10 +18,43 @@ pub fn command() -> clap::Command {
     crate::flags::apply(Cli::command())
 }
 
+/// The tree of `berth WORD` alone, with podman's conventions applied, for
+/// the commands scripts run most (`None` for others): building the whole
+/// tree took a millisecond, most of what parsing costs. It is the whole
+/// tree's branch (checked by a test), so a command line it takes parses as
+/// with the whole tree; it lacks only what help shows.
+pub fn branch(word: &str) -> Option<clap::Command> {
+    use clap::{Args as _, Command};
+    let sub = match word {
+        "run" => cmd::containers::RunArgs::augment_args(Command::new("run")),
+        "create" => cmd::containers::CreateArgs::augment_args(Command::new("create")),
+        "start" => cmd::control::StartArgs::augment_args(Command::new("start")),
+        "exec" => cmd::exec::ExecArgs::augment_args(Command::new("exec")),
+        "ps" => cmd::containers::PsArgs::augment_args(Command::new("ps")),
+        "rm" => cmd::containers::RmArgs::augment_args(Command::new("rm")),
+        "stop" => cmd::control::StopArgs::augment_args(Command::new("stop")),
+        "kill" => cmd::control::KillArgs::augment_args(Command::new("kill")),
+        "logs" => cmd::logs::LogsArgs::augment_args(Command::new("logs")),
+        "inspect" => cmd::container_inspect::InspectArgs::augment_args(Command::new("inspect")),
+        _ => return None,
+    };
+    let root = Globals::augment_args(Command::new("berth").version(env!("CARGO_PKG_VERSION")));
+    Some(crate::flags::apply(root.subcommand(sub)))
+}
+
 /// Manage containers and images
 #[derive(Parser)]
 #[command(name = "berth", version)]
 pub struct Cli {
+    #[command(flatten)]
+    pub globals: Globals,
+    #[command(subcommand)]
+    pub cmd: Cmd,
+}
+
+/// The options of every command.
+#[derive(clap::Args)]
+pub struct Globals {
     /// Path to the root directory in which data, including images, is stored
     #[arg(long, global = true, default_value = DEFAULT_ROOT)]
     pub root: PathBuf,
@@ -37,8 +70,6 @@ pub struct Cli {
     /// Path to the OCI-compatible binary used to run containers.
     #[arg(long, global = true)]
     pub runtime: Option<String>,
-    #[command(subcommand)]
-    pub cmd: Cmd,
 }
 
 #[derive(Subcommand)]
@@ -747,5 +778,40 @@ mod tests {
         let mut missing = Vec::new();
         visit(&root, "berth", &mut missing);
         assert!(missing.is_empty(), "{missing:#?}");
+    }
+
+    /// A branch (`branch`) is the whole tree's command, but for what only
+    /// help shows: the same arguments, settings and root options.
+    #[test]
+    fn branches_are_the_whole_trees() {
+        let strip = |c: clap::Command| {
+            c.about(None::<&str>)
+                .long_about(None::<&str>)
+                .after_help(None::<&str>)
+                .after_long_help(None::<&str>)
+                .display_order(0)
+        };
+        let mut whole = command();
+        whole.build();
+        let words = ["run", "create", "start", "exec", "ps", "rm", "stop", "kill", "logs", "inspect"];
+        for word in words {
+            let mut branch = branch(word).unwrap_or_else(|| panic!("no branch for {word}"));
+            branch.build();
+            let theirs = whole.find_subcommand(word).unwrap_or_else(|| panic!("no command {word}"));
+            let ours = branch.find_subcommand(word).expect("the branch's command");
+            // Whether a long help exists is worked out when built (help only).
+            let text = |c: &clap::Command| format!("{:?}", strip(c.clone())).replace("long_help_exists: true", "-");
+            let (ours, theirs) = (text(ours).replace("long_help_exists: false", "-"), text(theirs));
+            let theirs = theirs.replace("long_help_exists: false", "-");
+            // Where they differ, and around (the whole is pages long).
+            let at = ours.bytes().zip(theirs.bytes()).take_while(|(a, b)| a == b).count();
+            let around = |s: &str| s.get(at.saturating_sub(150)..(at + 150).min(s.len())).unwrap_or("").to_string();
+            assert_eq!(around(&ours), around(&theirs), "{word}: the branch differs from the whole tree's command");
+            let root_args = |c: &clap::Command| {
+                c.get_arguments().map(|a| format!("{:?}", a.clone().display_order(0))).collect::<Vec<_>>()
+            };
+            assert_eq!(root_args(&branch), root_args(&whole), "{word}: root options");
+        }
+        assert!(branch("pull").is_none());
     }
 }

@@ -28,7 +28,7 @@ fn main() -> ExitCode {
     // words before parsing (parsing berth's whole command line costs a
     // millisecond, and the re-executed berth parses it again), and decided
     // from the parsed command below, which re-execs if the guess missed.
-    if starts_containers(&first_words(&args)) {
+    if starts_containers(&usage::first_words(&args)) {
         if let Err(code) = protect_exe() {
             return code;
         }
@@ -47,7 +47,7 @@ fn main() -> ExitCode {
             return code;
         }
     }
-    init_logging(&cli.log_level);
+    init_logging(&cli.globals.log_level);
     match run(*cli) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
@@ -101,25 +101,6 @@ fn starts_containers(words: &[&str]) -> bool {
     }
 }
 
-/// The first two words of a command line that are neither options nor the
-/// values of berth's global options: a guess at its command, before parsing.
-fn first_words(args: &[std::ffi::OsString]) -> Vec<&str> {
-    const GLOBAL_VALUES: [&str; 5] = ["--root", "--runroot", "--storage-driver", "--log-level", "--runtime"];
-    let mut words = Vec::new();
-    let mut iter = args.iter().skip(1).map(|a| a.to_str().unwrap_or(""));
-    while let Some(a) = iter.next() {
-        if GLOBAL_VALUES.contains(&a) {
-            iter.next();
-        } else if !a.starts_with('-') {
-            words.push(a);
-            if words.len() == 2 {
-                break;
-            }
-        }
-    }
-    words
-}
-
 fn run(cli: Cli) -> Result<u8, CliError> {
     // Credentials only: no image store to open (or create).
     match &cli.cmd {
@@ -128,9 +109,10 @@ fn run(cli: Cli) -> Result<u8, CliError> {
         _ => {}
     }
     // podman resolves it before any command, and fails every one for a bad one.
-    let oci_runtime = cli.runtime.as_deref().map(engine::containers::find_runtime).transpose()?;
-    let engine = Engine::open(&cli.root, &cli.runroot, cli.storage_driver.as_deref())?;
-    tracing::debug!(root = %cli.root.display(), runroot = %cli.runroot.display(), "opened image store");
+    let g = &cli.globals;
+    let oci_runtime = g.runtime.as_deref().map(engine::containers::find_runtime).transpose()?;
+    let engine = Engine::open(&g.root, &g.runroot, g.storage_driver.as_deref())?;
+    tracing::debug!(root = %g.root.display(), runroot = %g.runroot.display(), "opened image store");
     match cli.cmd {
         Cmd::Images(a) | Cmd::Image { cmd: ImageCmd::List(a) } => cmd::list::images(&engine, &a),
         Cmd::Load(a) | Cmd::Image { cmd: ImageCmd::Load(a) } => cmd::archive::load(&engine, &a),
@@ -197,13 +179,14 @@ fn run(cli: Cli) -> Result<u8, CliError> {
 
 #[cfg(test)]
 mod tests {
-    use super::{first_words, starts_containers};
+    use super::starts_containers;
+    use crate::usage;
 
     #[test]
     fn guesses_the_commands_that_start_containers() {
         let guess = |line: &str| {
             let args: Vec<std::ffi::OsString> = line.split(' ').map(Into::into).collect();
-            starts_containers(&first_words(&args))
+            starts_containers(&usage::first_words(&args))
         };
         assert!(guess("berth run --rm bb true"));
         assert!(guess("berth --root /r --runroot /rr run -d bb"));

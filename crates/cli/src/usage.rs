@@ -44,11 +44,37 @@ pub fn parse(args: &[OsString]) -> Parsed {
     // it walks through): help and error messages are made from a fresh one,
     // built only when needed. Parsing a clone instead cost every command
     // more than half a millisecond.
+    // Most command lines go through their command's branch alone; help,
+    // errors and other commands through the whole tree.
+    if let Some(mut branch) = first_words(args).first().and_then(|w| crate::cli::branch(w)) {
+        if let Ok(m) = branch.try_get_matches_from_mut(args) {
+            return parsed(&branch, &m);
+        }
+    }
     let mut tree = crate::cli::command();
     match tree.try_get_matches_from_mut(args) {
         Ok(m) => parsed(&tree, &m),
         Err(e) => refused(&crate::cli::command(), args, &e),
     }
+}
+
+/// The first two words of a command line that are neither options nor the
+/// values of berth's global options: a guess at its command, before parsing.
+pub fn first_words(args: &[OsString]) -> Vec<&str> {
+    const GLOBAL_VALUES: [&str; 5] = ["--root", "--runroot", "--storage-driver", "--log-level", "--runtime"];
+    let mut words = Vec::new();
+    let mut iter = args.iter().skip(1).map(|a| a.to_str().unwrap_or(""));
+    while let Some(a) = iter.next() {
+        if GLOBAL_VALUES.contains(&a) {
+            iter.next();
+        } else if !a.starts_with('-') {
+            words.push(a);
+            if words.len() == 2 {
+                break;
+            }
+        }
+    }
+    words
 }
 
 /// The subcommand names and the matches of the deepest one.
