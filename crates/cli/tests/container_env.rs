@@ -100,6 +100,10 @@ fn rm_containers_are_volatile_as_podman() {
     assert_eq!(env.ok(&["start", "-a", "again"]), "volatile\n");
     let containers = env.root.join("overlay/containers");
     assert_eq!(std::fs::read_dir(&containers).unwrap().count(), 0, "a --rm container left its directory");
+    // Their data directories went with them.
+    let data: Vec<_> =
+        std::fs::read_dir(env.root.join("container-data")).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(data, Vec::<std::ffi::OsString>::new());
     let staging = env.root.join("overlay/staging");
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     while std::fs::read_dir(&staging).unwrap().count() > 0 {

@@ -733,7 +733,7 @@ impl Store {
         let stage = Staging::new(&self.staging_dir(), "remove-")?;
         let dir = self.container_dir(id);
         fs::rename(&dir, stage.path().join("container")).context(|| format!("remove {}", dir.display()))?;
-        Ok(Discarded { stage: Some(stage), renamed_from: dir })
+        Ok(Discarded { stage: Some(stage), renamed_from: dir, taken: 0 })
     }
 
     /// Write container `id`'s changes as a layer tar (for commit). With
@@ -756,6 +756,23 @@ impl Store {
 pub struct Discarded {
     stage: Option<Staging>,
     renamed_from: PathBuf,
+    /// How many directories [`Discarded::take`] moved in.
+    taken: usize,
+}
+
+impl Discarded {
+    /// Delete `dir` with the container's files, once this is dropped: moved
+    /// in with them now (a rename, so `dir` must be on the store's
+    /// filesystem; if it cannot move, it is deleted at once).
+    pub fn take(&mut self, dir: &Path) -> std::io::Result<()> {
+        let into = self.stage.as_ref().map(|s| s.path().join(format!("taken-{}", self.taken)));
+        self.taken += 1;
+        match into.map(|into| fs::rename(dir, into)) {
+            Some(Ok(())) => Ok(()),
+            Some(Err(e)) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            _ => staging::ignore_missing(fs::remove_dir_all(dir)),
+        }
+    }
 }
 
 impl Drop for Discarded {

@@ -286,6 +286,27 @@ fn a_container_never_mounted_is_removed() {
     assert!(!env.root().join("vfs/containers/k").exists());
 }
 
+/// A discarded container is gone at once; its files, and the directories
+/// it was given (`take`), are deleted when it is dropped.
+#[test]
+fn discarded_containers_take_directories_with_them() {
+    let env = Env::new();
+    let store = env.open(Some("vfs"));
+    let chain = base_layers(&store);
+    store.create_container_fs("d", &chain, Writes::Volatile).unwrap();
+    let extra = env.root().join("extra");
+    fs::create_dir_all(extra.join("sub")).unwrap();
+    fs::write(extra.join("sub/f"), "x").unwrap();
+    let mut discarded = store.discard_container_fs("d").unwrap();
+    discarded.take(&extra).unwrap();
+    discarded.take(&env.root().join("never-made")).unwrap();
+    assert!(!extra.exists() && !env.root().join("vfs/containers/d").exists());
+    let staging = env.root().join("vfs/staging");
+    assert_eq!(fs::read_dir(&staging).unwrap().count(), 1);
+    drop(discarded);
+    assert_eq!(fs::read_dir(&staging).unwrap().count(), 0);
+}
+
 #[test]
 fn deep_image_mounts_with_overlay() {
     if !is_root() {

@@ -306,13 +306,19 @@ impl Engine {
             self.stop(c, how.stop_timeout);
         }
         self.delete_runtime_state(&c.id)?;
-        let discarded = match self.layers()?.discard_container_fs(&c.id) {
+        let mut discarded = match self.layers()?.discard_container_fs(&c.id) {
             Ok(d) => Some(d),
             Err(storage::Error::ContainerNotKnown(_)) => None,
             Err(e) => return Err(e.into()),
         };
+        // Its data directory too: deleted with its files, when the caller
+        // drops them (in the same root as the store).
         let dir = self.bundle_dir(&c.id);
-        match fs::remove_dir_all(&dir) {
+        let removed = match discarded.as_mut() {
+            Some(d) => d.take(&dir),
+            None => fs::remove_dir_all(&dir),
+        };
+        match removed {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(Error::caused(format_args!("removing {}", dir.display()), e)),
