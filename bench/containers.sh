@@ -2,7 +2,8 @@
 # Container benchmark: `berth run --rm` vs `podman run --rm --network none` (berth gives
 # containers an empty network namespace today, so that is the same work) on the same
 # busybox image, in one hyperfine run, plus `create` + `rm`, `run -d` + `rm -f`, the bare
-# `berth-runtime run` of the same rootfs (what the monitor costs), and the RSS of berth's
+# `berth-runtime run` of the same rootfs (what the monitor costs; also given the config
+# berth writes for the container, to tell berth's own cost from its config's), and the RSS of berth's
 # monitor next to conmon's for a running container; then, with MANY (default 200)
 # detached `sleep` containers running on each side, `ps` (median) and the RSS of the
 # monitors and conmons averaged over all of them.
@@ -62,11 +63,27 @@ jq '.process.args = ["/bin/true"]' "$work/bundle/config.json" >"$work/bundle/c.j
 mv "$work/bundle/c.json" "$work/bundle/config.json"
 R="$runtime --root $work/rt"
 $R run --bundle "$work/bundle" sanity || die "berth-runtime run failed"
+# The bare runtime again, with the very config berth gives the container
+# (seccomp profile, /etc files, limits): what berth adds around its runtime,
+# apart from what its containers are given.
+cid=$($B create --name bench-config bb true)
+mkdir "$work/bundle2"
+cp -a "$work/b/root/container-data/$cid/." "$work/bundle2/"
+$B rm bench-config >/dev/null
+jq --arg rootfs "$work/bundle/rootfs" --arg dir "$work/bundle2" \
+    '.root.path = $rootfs | .linux.cgroupsPath = "/berth-bench-bare"
+     | .mounts |= map(if .type == "bind" then .source = ($dir + "/" + (.source | split("/") | last)) else . end)' \
+    "$work/bundle2/config.json" >"$work/c2.json"
+mv "$work/c2.json" "$work/bundle2/config.json"
+$R run --bundle "$work/bundle2" sanity2 || die "berth-runtime run of berth's config failed"
 
+# The setup's writes reach the disk before the timing, not during it.
+sync
 hyperfine -N ${SHOW:+--show-output} --runs "$RUNS" --warmup "$WARMUP" --export-json "$work/run.json" \
     -n "berth run --rm" "$B run --rm bb true" \
     -n "podman run --rm" "$P run --rm --network none bb true" \
     -n "berth-runtime run" "$R run --bundle $work/bundle bench" \
+    -n "berth-runtime run, berth's config" "$R run --bundle $work/bundle2 bench2" \
     -n "berth create+rm" "sh -c '$B rm \$($B create bb true) >/dev/null'" \
     -n "podman create+rm" "sh -c '$P rm \$($P create --network none bb true) >/dev/null'" \
     -n "berth run -d+rm -f" "sh -c '$B rm -f -t 0 \$($B run -d bb sleep 60) >/dev/null'" \
@@ -87,6 +104,9 @@ done
 rm_ms=$(median "berth-runtime run")
 printf '%-22s %8.1f ms %8.1f ms %8.2f  (berth run --rm / bare berth-runtime run)\n' "monitor overhead" \
     "$(median "berth run --rm")" "$rm_ms" "$(echo "$(median "berth run --rm") / $rm_ms" | bc -l)"
+same_ms=$(median "berth-runtime run, berth's config")
+printf '%-22s %8.1f ms %8.1f ms %8.2f  (the same, the runtime given berth'"'"'s config)\n' "berth's own overhead" \
+    "$(median "berth run --rm")" "$same_ms" "$(echo "$(median "berth run --rm") / $same_ms" | bc -l)"
 
 # Memory of the process that stays with a running container: berth's monitor
 # (the parent of the container's init) and podman's conmon.
