@@ -491,10 +491,12 @@ pub fn run(engine: &Engine, a: &RunArgs, runtime: Option<&OciRuntime>) -> Result
         // podman's words; it runs the container all the same.
         tracing::warn!("The input device is not a TTY. The --tty and --interactive flags might not work properly");
     }
+    // Its monitor, forked first: its start-up happens beside the create.
+    let monitor = engine.fork_monitor(!a.detach)?;
     let mut c = create_container(engine, &a.create, a.create.rm, true, runtime)?;
     if a.detach {
         // Once it runs, its monitor removes it after the exit (`--rm`).
-        return match engine.start_detached(&mut c) {
+        return match engine.start_detached_by(monitor, &mut c) {
             Ok(()) => out(&format!("{}\n", c.id)).map(|()| 0),
             Err(e) => {
                 if a.create.rm {
@@ -507,7 +509,7 @@ pub fn run(engine: &Engine, a: &RunArgs, runtime: Option<&OciRuntime>) -> Result
         };
     }
     let opts = super::control::attach_options(&a.detach_keys, a.create.interactive, a.create.tty, a.sig_proxy)?;
-    let res = engine.run_attached(&mut c, &opts);
+    let res = engine.run_attached_by(monitor, &mut c, &opts);
     // Its monitor removed it after the exit (`--rm`); after a failed start,
     // or a lost monitor, it is ours to remove. Detached, it runs on.
     if a.create.rm && !matches!(res, Ok(Attached::Detached)) && !engine.is_removed(&c) {

@@ -187,6 +187,18 @@ impl crate::Engine {
         Ok(relay(conn, opts, self.signaller(&c.id)))
     }
 
+    /// [`Engine::run_attached`] by a monitor forked ahead, with `attach`
+    /// ([`Engine::fork_monitor`]).
+    pub fn run_attached_by(
+        &self,
+        m: super::PendingMonitor,
+        c: &mut super::Container,
+        opts: &AttachOptions,
+    ) -> crate::Result<Attached> {
+        let conn = self.start_attached_by(m, c)?;
+        Ok(relay(conn, opts, self.signaller(&c.id)))
+    }
+
     /// Attach to running container `c`'s monitor (`attach`).
     pub fn attach(&self, c: &super::Container, opts: &AttachOptions) -> crate::Result<Attached> {
         use crate::error::Context as _;

@@ -31,6 +31,11 @@ impl ContainerLock {
         self._lock.as_fd().as_raw_fd()
     }
 
+    pub(super) fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        use std::os::fd::AsFd as _;
+        self._lock.as_fd()
+    }
+
     /// The container is gone: remove its lock file (still held, see above).
     pub fn remove(self) {
         if let Err(e) = std::fs::remove_file(&self.path) {
@@ -47,6 +52,20 @@ impl Engine {
         // than bringing the runroot back.
         let path = self.runroot.join("locks").join(id);
         let lock = FileLock::exclusive(&path).ctx(|| format!("locking container {id}"))?;
+        Ok(ContainerLock { _lock: lock, path })
+    }
+
+    /// Container `id`'s lock, as another process holding it passed it over
+    /// (`fd`: the same open file, so the same flock, taken again at once).
+    pub(super) fn adopt_container_lock(&self, id: &str, fd: std::os::fd::OwnedFd) -> Result<ContainerLock> {
+        // From our own process, but it makes a path.
+        if id.is_empty() || !id.bytes().all(|b| b.is_ascii_alphanumeric()) {
+            return Err(crate::Error::new(format!("internal error: bad container id {id:?}")));
+        }
+        let path = self.runroot.join("locks").join(id);
+        let lock = FileLock::try_on(std::fs::File::from(fd), sys::fs::LockMode::Exclusive)
+            .ctx(|| format!("locking container {id}"))?
+            .ok_or_else(|| crate::Error::new(format!("container {id}: its lock was not handed over held")))?;
         Ok(ContainerLock { _lock: lock, path })
     }
 }

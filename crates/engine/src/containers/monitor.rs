@@ -3,7 +3,10 @@
 //!
 //! `berth` forks it (no exec: the fork is cheap and runs the code already
 //! loaded); it leaves berth's session, and, through a second fork, berth's
-//! children, so nobody waits for it and it outlives the command. It then
+//! children, so nobody waits for it and it outlives the command. `run`
+//! forks it first, so that its start-up (the forks, its own connection to
+//! the database) happens beside the create, and then hands it the container
+//! with the container's lock (the lock's fd, over a socket pair). It then
 //! does what an attached `run` does in place of berth: creates the container
 //! with the in-process runtime (so the container's init is its child),
 //! records it running, starts it, and tells berth over a pipe that it did
@@ -58,17 +61,106 @@ impl Engine {
         self.spawn_monitor(c, true)?.ok_or_else(|| Error::new("internal error: no attach socket"))
     }
 
-    /// Fork the monitor; with `attach`, connected to it by a socket pair
-    /// (our end returned).
+    /// [`Engine::start_detached`] by a monitor forked ahead ([`Engine::fork_monitor`]).
+    pub fn start_detached_by(&self, m: PendingMonitor, c: &mut Container) -> Result<()> {
+        self.spawn_monitor_or(Some(m), c, false).map(|_| ())
+    }
+
+    /// [`Engine::start_attached`] by a monitor forked ahead (with `attach`).
+    pub(super) fn start_attached_by(&self, m: PendingMonitor, c: &mut Container) -> Result<OwnedFd> {
+        self.spawn_monitor_or(Some(m), c, true)?.ok_or_else(|| Error::new("internal error: no attach socket"))
+    }
+
+    /// Fork the monitor and hand it container `c`; with `attach`, connected
+    /// to it by a socket pair (our end returned).
     fn spawn_monitor(&self, c: &mut Container, attach: bool) -> Result<Option<OwnedFd>> {
+        self.spawn_monitor_or(None, c, attach)
+    }
+
+    /// [`Engine::spawn_monitor`], by `ahead` if given: unless `c` joins
+    /// other containers, since starting those forks their monitors, which
+    /// would hold copies of its sockets (then never seen closed).
+    fn spawn_monitor_or(
+        &self,
+        ahead: Option<PendingMonitor>,
+        c: &mut Container,
+        attach: bool,
+    ) -> Result<Option<OwnedFd>> {
+        let ahead = ahead.filter(|_| c.isolation.dependencies().is_empty());
+        // Theirs first, for that reason.
+        self.start_dependencies(c)?;
+        // Forked before the lock is taken: a fork holding a copy of it would
+        // keep the container locked for as long as the monitor lives.
+        let m = match ahead {
+            Some(m) => m,
+            None => self.fork_monitor(attach)?,
+        };
+        self.hand_over(m, c)
+    }
+
+    /// Fork a monitor ahead of the container it is to start: while the
+    /// caller makes the container (`run`), the fork and the monitor's own
+    /// opening of the database happen beside it, on another CPU. It waits
+    /// for [`Engine::hand_over`]; dropped unused, it exits. With `attach`,
+    /// connected to the caller by a socket pair.
+    ///
+    /// The caller must have called [`super::protect_exe`] first and must
+    /// have no other threads: the monitor is a fork of this process.
+    pub fn fork_monitor(&self, attach: bool) -> Result<PendingMonitor> {
         let (ours, first_client) = if attach {
             let (ours, theirs) = super::attach::pair().ctx(|| "creating the attach socket pair".into())?;
             (Some(ours), Some(theirs))
         } else {
             (None, None)
         };
-        // Before its lock: starting them takes theirs.
-        self.start_dependencies(c)?;
+        // Never across a fork (see `Engine::db`).
+        self.close_db();
+        wait_single_threaded()?;
+        let (report_r, report_w) = pipe_with(PipeFlags::CLOEXEC).ctx(|| "creating the monitor's pipe".into())?;
+        let (go, theirs) = rustix::net::socketpair(
+            rustix::net::AddressFamily::UNIX,
+            rustix::net::SocketType::STREAM,
+            rustix::net::SocketFlags::CLOEXEC,
+            None,
+        )
+        .ctx(|| "creating the monitor's socket pair".into())?;
+        // SAFETY: single-threaded (checked above); the child either runs the
+        // monitor, itself single-threaded until the container is started,
+        // or forks once more and `_exit`s.
+        match unsafe { sys::process::fork() }.ctx(|| "forking the container's monitor".into())? {
+            Forked::Child => {
+                drop(report_r);
+                // Ours are berth's: held here too, berth's closing them
+                // would never be seen.
+                drop(ours);
+                drop(go);
+                // A session of its own: no terminal, and no signal aimed at
+                // the user's shell job reaches it.
+                let _ = rustix::process::setsid();
+                // SAFETY: as above; this process is single-threaded.
+                match unsafe { sys::process::fork() } {
+                    Ok(Forked::Child) => {
+                        let code = self.monitor(theirs, report_w, first_client);
+                        sys::process::exit_immediately(code)
+                    }
+                    _ => sys::process::exit_immediately(0),
+                }
+            }
+            Forked::Parent(pid) => {
+                drop(report_w);
+                drop(first_client);
+                drop(theirs);
+                let _ = rustix::process::waitpid(Some(pid), WaitOptions::empty());
+            }
+        }
+        Ok(PendingMonitor { go, report: report_r, ours })
+    }
+
+    /// Give container `c` to monitor `m`, which starts it; returns once it
+    /// runs (or with the reason it could not start), `c` updated to the
+    /// running record. What `c` joins must run already.
+    fn hand_over(&self, m: PendingMonitor, c: &mut Container) -> Result<Option<OwnedFd>> {
+        let PendingMonitor { go, report, ours } = m;
         let lock = self.lock_container(&c.id)?;
         *c = self.db()?.get(&c.id)?.ok_or_else(|| Error::not_found(format!("container {} was removed", c.name)))?;
         if !matches!(c.state, State::Created | State::Exited | State::Initialized) {
@@ -80,45 +172,18 @@ impl Engine {
         }
         // Whatever an earlier run left (it exited, or its monitor was killed).
         self.delete_runtime_state(&c.id)?;
-        self.close_db();
-        wait_single_threaded()?;
-        let (report_r, report_w) = pipe_with(PipeFlags::CLOEXEC).ctx(|| "creating the monitor's pipe".into())?;
-        // SAFETY: single-threaded (checked above); the child either runs the
-        // monitor, itself single-threaded until the container is started,
-        // or forks once more and `_exit`s.
-        match unsafe { sys::process::fork() }.ctx(|| "forking the container's monitor".into())? {
-            Forked::Child => {
-                drop(report_r);
-                // Our end is berth's: held here too, it would never see
-                // berth close it.
-                drop(ours);
-                // A session of its own: no terminal, and no signal aimed at
-                // the user's shell job reaches it.
-                let _ = rustix::process::setsid();
-                // SAFETY: as above; this process is single-threaded.
-                match unsafe { sys::process::fork() } {
-                    Ok(Forked::Child) => {
-                        let code = self.monitor(c, lock, report_w, first_client);
-                        sys::process::exit_immediately(code)
-                    }
-                    _ => sys::process::exit_immediately(0),
-                }
-            }
-            Forked::Parent(pid) => {
-                drop(report_w);
-                drop(first_client);
-                // The monitor holds the lock now (the same open file): ours can go.
-                drop(lock);
-                let _ = rustix::process::waitpid(Some(pid), WaitOptions::empty());
-            }
-        }
-        let mut report = Vec::new();
-        let _ = std::fs::File::from(report_r).read_to_end(&mut report);
-        match Report::decode(&report) {
+        // The monitor holds the lock from now on (the same open file, passed
+        // over): ours can go, the container never unlocked in between.
+        send_lock(go.as_fd(), &c.id, &lock).ctx(|| format!("handing container {} to its monitor", c.name))?;
+        drop(go);
+        drop(lock);
+        let mut bytes = Vec::new();
+        let _ = std::fs::File::from(report).read_to_end(&mut bytes);
+        match Report::decode(&bytes) {
             Some(Ok(())) => {
                 // The running record, as the monitor wrote it: read back from
                 // the database, one that exited at once may be gone (`--rm`).
-                *c = Report::record(&report)
+                *c = Report::record(&bytes)
                     .ok_or_else(|| Error::new(format!("internal error: no record from the monitor of {}", c.name)))?;
                 Ok(ours)
             }
@@ -156,8 +221,9 @@ impl Engine {
         }
     }
 
-    /// The monitor process's life; returns its exit code.
-    fn monitor(&self, c: &Container, lock: ContainerLock, report: OwnedFd, first_client: Option<OwnedFd>) -> i32 {
+    /// The monitor process's life; returns its exit code. `go`: where it
+    /// is handed its container ([`Engine::hand_over`]).
+    fn monitor(&self, go: OwnedFd, report: OwnedFd, first_client: Option<OwnedFd>) -> i32 {
         // Never the user's terminal or pipes: whoever ran berth may wait for
         // them to close (`x=$(berth run -d ...)`).
         if let Err(e) = stdio_to_null() {
@@ -171,6 +237,28 @@ impl Engine {
                 return 1;
             }
         };
+        // Nothing handed over: berth gave up (its create failed).
+        let Some((id, lock)) = receive_lock(go.as_fd()) else { return 0 };
+        drop(go);
+        let lock = match self.adopt_container_lock(&id, lock) {
+            Ok(l) => l,
+            Err(e) => {
+                Report::send(&report, Err(e));
+                return 1;
+            }
+        };
+        // As berth read it, under this same lock.
+        let c = match db.get(&id) {
+            Ok(Some(c)) => c,
+            Ok(None) => {
+                Report::send(&report, Err(Error::not_found(format!("container {id} was removed"))));
+                return 1;
+            }
+            Err(e) => {
+                Report::send(&report, Err(e));
+                return 1;
+            }
+        };
         let path = self.monitor_lock_path(&c.id);
         let alive = match FileLock::exclusive(&path).ctx(|| format!("locking {}", path.display())) {
             Ok(l) => l,
@@ -179,7 +267,7 @@ impl Engine {
                 return 1;
             }
         };
-        let mut c = c.clone();
+        let mut c = c;
         let running = self.monitor_start(&db, &mut c, &lock, &alive, Some(&report), false);
         drop(lock);
         let mut running = match running {
@@ -727,6 +815,55 @@ pub(super) fn stdio_to_null() -> io::Result<()> {
 /// What the monitor (or an exec's keeper) tells `berth` once the container
 /// (the process) started, or failed to: empty if it died first. `O` for started; otherwise the error's kind
 /// as a letter and its message.
+/// A monitor forked ahead of its container ([`Engine::fork_monitor`]).
+pub struct PendingMonitor {
+    /// Where it is handed the container.
+    go: OwnedFd,
+    report: OwnedFd,
+    /// Our end of the attach socket pair, if any.
+    ours: Option<OwnedFd>,
+}
+
+/// Send container `id`'s lock (its fd: the same open file, so the same
+/// flock) with the id.
+fn send_lock(sock: BorrowedFd, id: &str, lock: &ContainerLock) -> io::Result<()> {
+    use rustix::net::{sendmsg, SendAncillaryBuffer, SendAncillaryMessage, SendFlags};
+    let fds = [lock.as_fd()];
+    let mut space = [std::mem::MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
+    let mut cmsg = SendAncillaryBuffer::new(&mut space);
+    if !cmsg.push(SendAncillaryMessage::ScmRights(&fds)) {
+        return Err(io::Error::other("no room for the lock's fd"));
+    }
+    let sent = sendmsg(sock, &[io::IoSlice::new(id.as_bytes())], &mut cmsg, SendFlags::NOSIGNAL)?;
+    if sent != id.len() {
+        return Err(io::Error::other("short write"));
+    }
+    Ok(())
+}
+
+/// What [`send_lock`] sent; `None` if the other end closed unused.
+fn receive_lock(sock: BorrowedFd) -> Option<(String, OwnedFd)> {
+    use rustix::net::{recvmsg, RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags};
+    // An id is 64 hex digits, sent in one message.
+    let mut buf = [0u8; 128];
+    let mut space = [std::mem::MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
+    let mut cmsg = RecvAncillaryBuffer::new(&mut space);
+    let n = loop {
+        match recvmsg(sock, &mut [io::IoSliceMut::new(&mut buf)], &mut cmsg, RecvFlags::CMSG_CLOEXEC) {
+            Err(rustix::io::Errno::INTR) => continue,
+            r => break r.ok()?.bytes,
+        }
+    };
+    let mut fd = None;
+    for m in cmsg.drain() {
+        if let RecvAncillaryMessage::ScmRights(mut fds) = m {
+            fd = fd.or(fds.next());
+        }
+    }
+    let id = std::str::from_utf8(buf.get(..n)?).ok()?.to_string();
+    Some((id, fd?))
+}
+
 pub(super) struct Report;
 
 impl Report {
