@@ -2,15 +2,9 @@
 //! up: a SOCK_SEQPACKET socketpair carrying small JSON messages (one per
 //! packet) and, when needed, a file descriptor (the terminal master).
 
-use std::io::{IoSlice, IoSliceMut};
-use std::mem::MaybeUninit;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 
-use rustix::io::Errno;
-use rustix::net::{
-    recvmsg, sendmsg, socketpair, AddressFamily, RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags,
-    SendAncillaryBuffer, SendAncillaryMessage, SendFlags, SocketFlags, SocketType,
-};
+use rustix::net::{socketpair, AddressFamily, SocketFlags, SocketType};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Context, Error, Result};
@@ -62,37 +56,14 @@ impl Channel {
     /// only has the fd number).
     pub fn send_on(chan: BorrowedFd, msg: &Msg, fd: Option<BorrowedFd>) -> Result<()> {
         let data = serde_json::to_vec(msg).map_err(|e| Error::Other(e.to_string()))?;
-        let fds: Vec<BorrowedFd> = fd.into_iter().collect();
-        let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
-        let mut cmsg = SendAncillaryBuffer::new(&mut space);
-        if !fds.is_empty() && !cmsg.push(SendAncillaryMessage::ScmRights(&fds)) {
-            return Err(Error::Other("sync socket: no room for the fd".into()));
-        }
-        loop {
-            match sendmsg(chan, &[IoSlice::new(&data)], &mut cmsg, SendFlags::NOSIGNAL) {
-                Err(Errno::INTR) => continue,
-                r => return r.map(|_| ()).context(|| "send to sync socket".into()),
-            }
-        }
+        // One packet: SOCK_SEQPACKET takes it whole or not at all.
+        sys::fdpass::send(chan, &data, fd).map(|_| ()).context(|| "send to sync socket".into())
     }
 
     /// Receive one message; `None` when the other end closed the channel.
     pub fn recv(&self) -> Result<Option<(Msg, Option<OwnedFd>)>> {
         let mut buf = vec![0u8; 64 * 1024];
-        let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
-        let mut cmsg = RecvAncillaryBuffer::new(&mut space);
-        let n = loop {
-            match recvmsg(&self.fd, &mut [IoSliceMut::new(&mut buf)], &mut cmsg, RecvFlags::CMSG_CLOEXEC) {
-                Err(Errno::INTR) => continue,
-                r => break r.context(|| "receive from sync socket".into())?.bytes,
-            }
-        };
-        let mut fd = None;
-        for m in cmsg.drain() {
-            if let RecvAncillaryMessage::ScmRights(mut fds) = m {
-                fd = fd.or(fds.next());
-            }
-        }
+        let (n, fd) = sys::fdpass::recv(self.fd.as_fd(), &mut buf).context(|| "receive from sync socket".into())?;
         if n == 0 {
             return Ok(None);
         }

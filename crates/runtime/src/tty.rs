@@ -7,8 +7,6 @@
 //! (CVE-2025-52565). The master goes to the caller over the console socket
 //! (SCM_RIGHTS, as runc does) or to our own foreground proxy.
 
-use std::io::IoSlice;
-use std::mem::MaybeUninit;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::path::Path;
@@ -16,7 +14,6 @@ use std::path::Path;
 use rustix::event::{poll, PollFd, PollFlags};
 use rustix::fs::{fstat, fstatfs, major, minor, FileType, Mode, OFlags};
 use rustix::io::Errno;
-use rustix::net::{sendmsg, SendAncillaryBuffer, SendAncillaryMessage, SendFlags};
 use rustix::pty::OpenptFlags;
 use rustix::termios::{tcgetattr, tcgetwinsize, tcsetattr, tcsetwinsize, OptionalActions, Termios, Winsize};
 
@@ -94,18 +91,7 @@ pub fn send_on(s: &UnixStream, master: BorrowedFd) -> Result<()> {
 }
 
 pub fn send_fd(sock: BorrowedFd, fd: BorrowedFd, name: &[u8]) -> Result<()> {
-    let fds = [fd];
-    let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
-    let mut cmsg = SendAncillaryBuffer::new(&mut space);
-    if !cmsg.push(SendAncillaryMessage::ScmRights(&fds)) {
-        return Err(Error::Other("send console fd: no room for the fd".into()));
-    }
-    loop {
-        match sendmsg(sock, &[IoSlice::new(name)], &mut cmsg, SendFlags::NOSIGNAL) {
-            Err(Errno::INTR) => continue,
-            r => return r.map(|_| ()).context(|| "send console fd".into()),
-        }
-    }
+    sys::fdpass::send(sock, name, Some(fd)).map(|_| ()).context(|| "send console fd".into())
 }
 
 /// Copy stdin -> master and master -> stdout until the master hangs up.

@@ -7,7 +7,8 @@
 //! [`process`] (fork, clone into namespaces, execve, close-on-exec for every
 //! fd, personality, session keyring), [`signal`] (names, sigwait),
 //! [`seccomp`] (loading a precompiled filter) and [`net`] (an interface's
-//! flags, the host's addresses).
+//! flags, the host's addresses). [`fdpass`]: an fd sent over a unix socket
+//! with its data, in one place for every crate.
 //!
 //! On top of the syscalls, the primitives every crate needs, written once:
 //! - [`fs::resolve`]: open a path under a root without leaving it, in the two
@@ -19,6 +20,7 @@
 //! - [`fs::dir`]: directories closed to other host users;
 //! - [`fs::read`]: read a small regular file safely (no FIFO hangs, bounded).
 
+pub mod fdpass;
 pub mod fs;
 pub mod memory;
 pub mod mount;

@@ -23,7 +23,7 @@
 //! host's is untouched), as `../shared/peers/crun-nsw` does.
 
 use std::io::Read as _;
-use std::os::fd::{AsRawFd as _, OwnedFd};
+use std::os::fd::{AsFd as _, AsRawFd as _, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -638,22 +638,12 @@ impl ConsoleSocket {
     /// The master the runtime sent (it has exited: the connection waits in
     /// the backlog with the fd in it).
     fn receive(&self) -> Result<OwnedFd> {
-        use rustix::net::{RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags, SocketFlags};
         let got = (|| -> std::io::Result<Option<OwnedFd>> {
             rustix::io::ioctl_fionbio(&self.sock, true)?;
-            let conn = rustix::net::accept_with(&self.sock, SocketFlags::CLOEXEC)?;
-            let mut space = [std::mem::MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
-            let mut cmsg = RecvAncillaryBuffer::new(&mut space);
+            let conn = rustix::net::accept_with(&self.sock, rustix::net::SocketFlags::CLOEXEC)?;
+            // The data is the terminal's name, which nothing needs.
             let mut buf = [0u8; 4096];
-            let mut iov = [std::io::IoSliceMut::new(&mut buf)];
-            rustix::net::recvmsg(&conn, &mut iov, &mut cmsg, RecvFlags::CMSG_CLOEXEC)?;
-            let mut fd = None;
-            for m in cmsg.drain() {
-                if let RecvAncillaryMessage::ScmRights(mut fds) = m {
-                    fd = fds.next();
-                }
-            }
-            Ok(fd)
+            Ok(sys::fdpass::recv(conn.as_fd(), &mut buf)?.1)
         })();
         let fd = got.ctx(|| "receiving the container's terminal".into())?;
         let master = fd.ok_or_else(|| Error::new("the runtime sent no terminal on the console socket"))?;

@@ -827,15 +827,7 @@ pub struct PendingMonitor {
 /// Send container `id`'s lock (its fd: the same open file, so the same
 /// flock) with the id.
 fn send_lock(sock: BorrowedFd, id: &str, lock: &ContainerLock) -> io::Result<()> {
-    use rustix::net::{sendmsg, SendAncillaryBuffer, SendAncillaryMessage, SendFlags};
-    let fds = [lock.as_fd()];
-    let mut space = [std::mem::MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
-    let mut cmsg = SendAncillaryBuffer::new(&mut space);
-    if !cmsg.push(SendAncillaryMessage::ScmRights(&fds)) {
-        return Err(io::Error::other("no room for the lock's fd"));
-    }
-    let sent = sendmsg(sock, &[io::IoSlice::new(id.as_bytes())], &mut cmsg, SendFlags::NOSIGNAL)?;
-    if sent != id.len() {
+    if sys::fdpass::send(sock, id.as_bytes(), Some(lock.as_fd()))? != id.len() {
         return Err(io::Error::other("short write"));
     }
     Ok(())
@@ -843,23 +835,9 @@ fn send_lock(sock: BorrowedFd, id: &str, lock: &ContainerLock) -> io::Result<()>
 
 /// What [`send_lock`] sent; `None` if the other end closed unused.
 fn receive_lock(sock: BorrowedFd) -> Option<(String, OwnedFd)> {
-    use rustix::net::{recvmsg, RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags};
     // An id is 64 hex digits, sent in one message.
     let mut buf = [0u8; 128];
-    let mut space = [std::mem::MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
-    let mut cmsg = RecvAncillaryBuffer::new(&mut space);
-    let n = loop {
-        match recvmsg(sock, &mut [io::IoSliceMut::new(&mut buf)], &mut cmsg, RecvFlags::CMSG_CLOEXEC) {
-            Err(rustix::io::Errno::INTR) => continue,
-            r => break r.ok()?.bytes,
-        }
-    };
-    let mut fd = None;
-    for m in cmsg.drain() {
-        if let RecvAncillaryMessage::ScmRights(mut fds) = m {
-            fd = fd.or(fds.next());
-        }
-    }
+    let (n, fd) = sys::fdpass::recv(sock, &mut buf).ok()?;
     let id = std::str::from_utf8(buf.get(..n)?).ok()?.to_string();
     Some((id, fd?))
 }

@@ -1,11 +1,8 @@
 //! Handing the seccomp user-notification fd to the agent at `listenerPath`.
 
 use crate::error::{Context, Error, Result};
-use rustix::io::Errno;
-use rustix::net::{sendmsg, SendAncillaryBuffer, SendAncillaryMessage, SendFlags};
-use std::io::{IoSlice, Write};
-use std::mem::MaybeUninit;
-use std::os::fd::BorrowedFd;
+use std::io::Write;
+use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::net::UnixStream;
 use std::path::Path;
 
@@ -37,19 +34,9 @@ pub fn send_listener_on(
 }
 
 fn send_on(sock: &mut UnixStream, fd: BorrowedFd, message: &[u8], what: &dyn Fn() -> String) -> Result<()> {
-    let fds = [fd];
-    let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
-    let mut cmsg = SendAncillaryBuffer::new(&mut space);
-    if !cmsg.push(SendAncillaryMessage::ScmRights(&fds)) {
-        return Err(Error::Seccomp(format!("sending the fd to {}: no room for it", what())));
-    }
-    let sent = loop {
-        // NOSIGNAL: a vanished agent must give EPIPE, not kill us with SIGPIPE.
-        match sendmsg(&*sock, &[IoSlice::new(message)], &mut cmsg, SendFlags::NOSIGNAL) {
-            Err(Errno::INTR) => continue,
-            other => break other.context(|| format!("sending the fd to {}", what()))?,
-        }
-    };
+    // A vanished agent gives EPIPE, not SIGPIPE.
+    let sent =
+        sys::fdpass::send(sock.as_fd(), message, Some(fd)).context(|| format!("sending the fd to {}", what()))?;
     // A stream socket may take the message in pieces; the fd went with the
     // first byte, the rest is plain data.
     sock.write_all(&message[sent..]).context(what)?;
