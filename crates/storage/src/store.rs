@@ -554,12 +554,11 @@ impl Store {
         // The file's data now; its name with the rename below, whose
         // directory fsync makes the container (and its hold on `layers`,
         // see `holders`) durable. Neither for a volatile one.
-        let durable = writes.durability() == Durability::Durable;
-        let file = if durable { Durability::DataThenBatch } else { Durability::ReplaceOnly };
-        meta::write_json(&stage.path().join("container.json"), &meta, file)?;
+        let durability = writes.durability();
+        meta::write_json(&stage.path().join("container.json"), &meta, durability.batched())?;
         fs::rename(stage.path(), &dir).context(|| format!("create {}", dir.display()))?;
         stage.keep();
-        if durable {
+        if durability == Durability::Durable {
             meta::sync_parent(&dir)?;
         }
         self.mount_locked(id)

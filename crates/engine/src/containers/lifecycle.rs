@@ -9,8 +9,6 @@
 use std::fs;
 use std::time::{Duration, Instant, SystemTime};
 
-use sys::fs::Durability;
-
 use super::db::Db;
 use super::health::HealthConfig;
 use super::lock::ContainerLock;
@@ -153,7 +151,6 @@ impl Engine {
             let writes = if spec.auto_remove { storage::Writes::Volatile } else { storage::Writes::Synced };
             // Its files in `dir` likewise: fsynced with `config.json`, last.
             let durability = writes.durability();
-            let batched = if durability == Durability::Durable { Durability::DataThenBatch } else { durability };
             let rootfs = layers.create_container_fs(&id, &image.chain_ids(), writes)?;
             let workdir = cfg.get("WorkingDir").and_then(|v| v.as_str()).unwrap_or("");
             let hostname = spec
@@ -170,7 +167,7 @@ impl Engine {
             if c.isolation.privileged {
                 let env = dir.join(".containerenv");
                 let text = super::isolation::containerenv(&c);
-                sys::fs::write_atomic(&env, text.as_bytes(), 0o644, batched)
+                sys::fs::write_atomic(&env, text.as_bytes(), 0o644, durability.batched())
                     .ctx(|| format!("writing {}", env.display()))?;
             }
             let p = spec::ProcessSpec {

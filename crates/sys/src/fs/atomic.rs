@@ -28,6 +28,18 @@ pub enum Durability {
     ReplaceOnly,
 }
 
+impl Durability {
+    /// For a file written before the last of a batch in one directory
+    /// whose last write is `self`: `DataThenBatch` if that one is
+    /// `Durable`, else as it is.
+    pub fn batched(self) -> Durability {
+        match self {
+            Durability::Durable => Durability::DataThenBatch,
+            other => other,
+        }
+    }
+}
+
 /// Prefix of the temp files [`write_atomic`] makes (`.<name>.tmp-XXXXXX`), so
 /// sweeps can tell them from real entries.
 pub const TEMP_INFIX: &str = ".tmp-";
