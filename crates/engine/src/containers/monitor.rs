@@ -224,50 +224,15 @@ impl Engine {
     /// The monitor process's life; returns its exit code. `go`: where it
     /// is handed its container ([`Engine::hand_over`]).
     fn monitor(&self, go: OwnedFd, report: OwnedFd, first_client: Option<OwnedFd>) -> i32 {
-        // Never the user's terminal or pipes: whoever ran berth may wait for
-        // them to close (`x=$(berth run -d ...)`).
-        if let Err(e) = stdio_to_null() {
-            Report::send(&report, Err(Error::caused("pointing the monitor's stdio at /dev/null", e)));
-            return 1;
-        }
-        let db = match self.db() {
-            Ok(db) => db,
+        let Handed { db, lock, mut c, alive } = match self.monitor_setup(go) {
+            Ok(Some(set)) => set,
+            // Nothing handed over: berth gave up (its create failed).
+            Ok(None) => return 0,
             Err(e) => {
                 Report::send(&report, Err(e));
                 return 1;
             }
         };
-        // Nothing handed over: berth gave up (its create failed).
-        let Some((id, lock)) = receive_lock(go.as_fd()) else { return 0 };
-        drop(go);
-        let lock = match self.adopt_container_lock(&id, lock) {
-            Ok(l) => l,
-            Err(e) => {
-                Report::send(&report, Err(e));
-                return 1;
-            }
-        };
-        // As berth read it, under this same lock.
-        let c = match db.get(&id) {
-            Ok(Some(c)) => c,
-            Ok(None) => {
-                Report::send(&report, Err(Error::not_found(format!("container {id} was removed"))));
-                return 1;
-            }
-            Err(e) => {
-                Report::send(&report, Err(e));
-                return 1;
-            }
-        };
-        let path = self.monitor_lock_path(&c.id);
-        let alive = match FileLock::exclusive(&path).ctx(|| format!("locking {}", path.display())) {
-            Ok(l) => l,
-            Err(e) => {
-                Report::send(&report, Err(e));
-                return 1;
-            }
-        };
-        let mut c = c;
         let running = self.monitor_start(&db, &mut c, &lock, &alive, Some(&report), false);
         drop(lock);
         let mut running = match running {
@@ -328,6 +293,23 @@ impl Engine {
                 None => return 0,
             }
         }
+    }
+
+    /// The monitor's first steps: its stdio and database, then the container
+    /// and its lock, handed over on `go` (`None` if none was), and its own
+    /// lock ([`Engine::monitor_lock_path`]).
+    fn monitor_setup(&self, go: OwnedFd) -> Result<Option<Handed>> {
+        // Never the user's terminal or pipes: whoever ran berth may wait for
+        // them to close (`x=$(berth run -d ...)`).
+        stdio_to_null().map_err(|e| Error::caused("pointing the monitor's stdio at /dev/null", e))?;
+        let db = self.db()?;
+        let Some((id, lock)) = receive_lock(go.as_fd()) else { return Ok(None) };
+        let lock = self.adopt_container_lock(&id, lock)?;
+        // As berth read it, under this same lock.
+        let c = db.get(&id)?.ok_or_else(|| Error::not_found(format!("container {id} was removed")))?;
+        let path = self.monitor_lock_path(&c.id);
+        let alive = FileLock::exclusive(&path).ctx(|| format!("locking {}", path.display()))?;
+        Ok(Some(Handed { db, lock, c, alive }))
     }
 
     /// Start container `c` again for its restart policy, after the backoff;
@@ -812,9 +794,6 @@ pub(super) fn stdio_to_null() -> io::Result<()> {
     Ok(())
 }
 
-/// What the monitor (or an exec's keeper) tells `berth` once the container
-/// (the process) started, or failed to: empty if it died first. `O` for started; otherwise the error's kind
-/// as a letter and its message.
 /// A monitor forked ahead of its container ([`Engine::fork_monitor`]).
 pub struct PendingMonitor {
     /// Where it is handed the container.
@@ -822,6 +801,16 @@ pub struct PendingMonitor {
     report: OwnedFd,
     /// Our end of the attach socket pair, if any.
     ours: Option<OwnedFd>,
+}
+
+/// What a monitor starts from ([`Engine::monitor_setup`]).
+struct Handed {
+    db: std::rc::Rc<super::db::Db>,
+    /// The container's lock, as berth handed it over.
+    lock: ContainerLock,
+    c: Container,
+    /// Its own lock: held while it lives.
+    alive: FileLock,
 }
 
 /// Send container `id`'s lock (its fd: the same open file, so the same
@@ -842,6 +831,9 @@ fn receive_lock(sock: BorrowedFd) -> Option<(String, OwnedFd)> {
     Some((id, fd?))
 }
 
+/// What the monitor (or an exec's keeper) tells `berth` once the container
+/// (the process) started, or failed to: empty if it died first. `O` for started; otherwise the error's kind
+/// as a letter and its message.
 pub(super) struct Report;
 
 impl Report {
