@@ -22,12 +22,18 @@ use engine::Engine;
 
 fn main() -> ExitCode {
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
-    // Starting a container forks this process into it: first re-execute
-    // from a read-only copy of the binary (CVE-2019-5736), before any side
-    // effect, since the re-exec starts the command over. Guessed from the
-    // words before parsing (parsing berth's whole command line costs a
-    // millisecond, and the re-executed berth parses it again), and decided
-    // from the parsed command below, which re-execs if the guess missed.
+    // A container's monitor: berth run again (`Engine::launch_monitor`).
+    if let Some(code) = engine::containers::monitor_main(&args) {
+        return ExitCode::from(u8::try_from(code).unwrap_or(1));
+    }
+    // `exec` (and `top`'s ps, `healthcheck run`) forks this process into a
+    // container: first re-execute from a read-only copy of the binary
+    // (CVE-2019-5736), before any side effect, since the re-exec starts the
+    // command over. (Containers themselves are forked by their monitors,
+    // which run from such a copy already.) Guessed from the words before
+    // parsing (parsing berth's whole command line costs a millisecond, and
+    // the re-executed berth parses it again), and decided from the parsed
+    // command below, which re-execs if the guess missed.
     if starts_containers(&usage::first_words(&args)) {
         if let Err(code) = protect_exe() {
             return code;
@@ -89,10 +95,10 @@ fn protect_exe() -> Result<(), ExitCode> {
     })
 }
 
-/// The commands that start container processes, by their words after
-/// `berth` (`container run`).
+/// The commands that fork processes into containers themselves (not by a
+/// monitor), by their words after `berth` (`container exec`).
 fn starts_containers(words: &[&str]) -> bool {
-    let starts = |w: &str| matches!(w, "run" | "start" | "exec" | "restart" | "top");
+    let starts = |w: &str| matches!(w, "exec" | "top");
     match words {
         ["container", w, ..] => starts(w),
         ["healthcheck", "run", ..] => true,

@@ -8,6 +8,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
+use common::containers::monitor_pids;
 use common::*;
 
 /// The container's init pid (`ps --format {{.Pid}}`), 0 when not running.
@@ -287,9 +288,9 @@ fn id_of(env: &Env, name: &str) -> String {
 }
 
 /// CVE-2019-5736: the monitor, whose fork becomes the container's init,
-/// runs from a read-only copy of berth, whichever command started it (the
-/// re-exec is guessed from the words before parsing and decided after);
-/// the berth the tests run is on a writable filesystem.
+/// runs from a read-only copy of berth, whichever command started it;
+/// the berth the tests run is on a writable filesystem. (And the monitors
+/// are the processes `monitor_pids` finds, which other tests count on.)
 #[test]
 fn containers_start_from_a_read_only_copy_of_berth() {
     let (env, _) = Env::with_busybox();
@@ -301,9 +302,12 @@ fn containers_start_from_a_read_only_copy_of_berth() {
     env.ok(&["run", "-d", "--name", "a", "bb", "sleep", "100"]);
     env.ok(&["container", "create", "--name", "b", "bb", "sleep", "100"]);
     env.ok(&["--log-level", "error", "container", "start", "b"]);
-    for name in ["a", "b"] {
+    env.ok(&["run", "-d", "--name", "c", "bb", "sleep", "100"]);
+    env.ok(&["restart", "-t", "0", "c"]);
+    for name in ["a", "b", "c"] {
         let monitor = parent_of(pid_of(&env, name));
         assert!(read_only(monitor), "{name}'s monitor runs from a writable berth");
+        assert!(monitor_pids(&env).contains(&monitor), "{name}'s monitor is not one monitor_pids finds");
     }
-    env.ok(&["rm", "-f", "-t", "0", "a", "b"]);
+    env.ok(&["rm", "-f", "-t", "0", "a", "b", "c"]);
 }

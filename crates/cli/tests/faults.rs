@@ -12,7 +12,7 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
-use common::containers::{eventually, host_pids, Cleanup};
+use common::containers::{eventually, host_pids, monitor_pids, Cleanup};
 use common::*;
 
 fn sigkill(pid: i32) {
@@ -158,11 +158,8 @@ fn runs_killed_while_creating_leave_what_rm_finishes() {
     env.ok(&["rm", "-a", "-f", "-t", "0"]);
     assert_eq!(env.ok(&["ps", "-a", "-q"]), "");
     // No monitor lingers, neither those of the containers nor those a run
-    // forked ahead and never handed a container (a fork of berth: the same
-    // command line).
-    let (root, runroot) = (env.root.to_str().unwrap(), env.runroot.to_str().unwrap());
-    let line = [BIN, "--root", root, "--runroot", runroot, "run", "-d", "bb", "sleep", "1003"];
-    eventually("the monitors to exit", || host_pids(&line).is_empty());
+    // started ahead and never handed a container.
+    eventually("the monitors to exit", || monitor_pids(&env).is_empty());
     assert_nothing_left(&env, &args, &cgroups);
     let left: Vec<_> =
         std::fs::read_dir(env.root.join("container-data")).unwrap().flatten().map(|e| e.path()).collect();
@@ -171,7 +168,7 @@ fn runs_killed_while_creating_leave_what_rm_finishes() {
     assert_eq!(env.ok(&["run", "--rm", "bb", "echo", "ok"]), "ok\n");
 }
 
-/// `run` forks the container's monitor before it makes the container: a
+/// `run` starts the container's monitor before it makes the container: a
 /// run that fails to make it (its name is taken) leaves no process behind.
 #[test]
 fn a_run_that_fails_leaves_no_monitor() {
@@ -179,16 +176,13 @@ fn a_run_that_fails_leaves_no_monitor() {
     let (env, _) = Env::with_busybox();
     let _cleanup = Cleanup(&env);
     env.ok(&["create", "--name", "taken", "bb", "true"]);
-    let (root, runroot) = (env.root.to_str().unwrap(), env.runroot.to_str().unwrap());
     for detach in [&["-d"][..], &[]] {
         let mut args = vec!["run"];
         args.extend(detach);
         args.extend(["--name", "taken", "bb", "sleep", "1005"]);
         let e = env.fails(&args, 125);
         assert!(e.contains("already in use"), "{e}");
-        let mut line = vec![BIN, "--root", root, "--runroot", runroot];
-        line.extend(&args);
-        eventually("the monitor forked ahead to exit", || host_pids(&line).is_empty());
+        eventually("the monitor started ahead to exit", || monitor_pids(&env).is_empty());
     }
     assert_eq!(env.ok(&["ps", "-a", "--format", "{{.Names}}"]), "taken\n");
 }

@@ -31,17 +31,7 @@ pub fn ensure_protected_exe() -> Result<()> {
     if is_protected(&exe) {
         return Ok(());
     }
-    let target = match ro_bind_clone(&exe) {
-        Ok(fd) => fd,
-        Err(e) => {
-            tracing::debug!("read-only clone of the runtime binary: {e}; using a sealed memfd");
-            sealed_memfd(&exe)?
-        }
-    };
-    // Never loop: only exec something the check above will accept next time.
-    if !is_protected(&target) {
-        return Err(Error::Other("could not make a read-only copy of the runtime binary".into()));
-    }
+    let target = protect(exe)?;
     let cstrs = |v: Vec<OsString>| -> Result<Vec<CString>> {
         v.into_iter()
             .map(|s| CString::new(s.into_vec()).map_err(|_| Error::Other("NUL in argv or environment".into())))
@@ -60,6 +50,31 @@ pub fn ensure_protected_exe() -> Result<()> {
     )?;
     let e = sys::process::fexecve(target.as_fd(), &args, &env);
     Err(Error::Other(format!("re-exec the runtime from a read-only copy: {e}")))
+}
+
+/// This process's binary, as a copy that cannot be written: to execute a
+/// helper that forks container processes (berth's monitor) from it.
+pub fn protected_exe() -> Result<OwnedFd> {
+    protect(open_ro(Path::new("/proc/self/exe")).context(|| "open /proc/self/exe".into())?)
+}
+
+/// `exe` itself if protected already, else a protected copy of it.
+fn protect(exe: OwnedFd) -> Result<OwnedFd> {
+    if is_protected(&exe) {
+        return Ok(exe);
+    }
+    let target = match ro_bind_clone(&exe) {
+        Ok(fd) => fd,
+        Err(e) => {
+            tracing::debug!("read-only clone of the runtime binary: {e}; using a sealed memfd");
+            sealed_memfd(&exe)?
+        }
+    };
+    // Never loop: only exec something the check above will accept next time.
+    if !is_protected(&target) {
+        return Err(Error::Other("could not make a read-only copy of the runtime binary".into()));
+    }
+    Ok(target)
 }
 
 /// Whether this process already runs from a copy of its binary that

@@ -492,7 +492,7 @@ pub fn run(engine: &Engine, a: &RunArgs, runtime: Option<&OciRuntime>) -> Result
         tracing::warn!("The input device is not a TTY. The --tty and --interactive flags might not work properly");
     }
     // Its monitor, forked first: its start-up happens beside the create.
-    let monitor = engine.fork_monitor(!a.detach)?;
+    let monitor = engine.launch_monitor(!a.detach)?;
     let mut c = create_container(engine, &a.create, a.create.rm, true, runtime)?;
     if a.detach {
         // Once it runs, its monitor removes it after the exit (`--rm`).

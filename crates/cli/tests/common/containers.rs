@@ -40,6 +40,23 @@ pub fn host_pids(args: &[&str]) -> Vec<i32> {
     out
 }
 
+/// Host pids of the monitors of `env`'s store: berth run again as
+/// `berth container-monitor --root ROOT --runroot RUNROOT ...`, whether
+/// handed a container yet or not.
+pub fn monitor_pids(env: &Env) -> Vec<i32> {
+    let (root, runroot) = (env.root.to_str().unwrap(), env.runroot.to_str().unwrap());
+    let head = ["berth", "container-monitor", "--root", root, "--runroot", runroot];
+    let want: Vec<u8> = head.iter().flat_map(|a| a.bytes().chain([0])).collect();
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else { continue };
+        if std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| c.starts_with(&want)) {
+            out.push(pid);
+        }
+    }
+    out
+}
+
 /// Wait (bounded) until `cond` holds.
 pub fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(20);

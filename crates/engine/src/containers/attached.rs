@@ -180,15 +180,15 @@ pub fn parse_detach_keys(spec: &str) -> Result<Vec<u8>, String> {
 
 impl crate::Engine {
     /// Start container `c` under its monitor and stay attached to it (`run`
-    /// without `-d`, `start -a`). The caller must have called
-    /// [`super::protect_exe`] first and have no other threads.
+    /// without `-d`, `start -a`). The front end must call
+    /// [`super::monitor_main`] first thing in its `main`.
     pub fn run_attached(&self, c: &mut super::Container, opts: &AttachOptions) -> crate::Result<Attached> {
         let conn = self.start_attached(c)?;
         Ok(relay(conn, opts, self.signaller(&c.id)))
     }
 
     /// [`Engine::run_attached`] by a monitor forked ahead, with `attach`
-    /// ([`Engine::fork_monitor`]).
+    /// ([`Engine::launch_monitor`]).
     pub fn run_attached_by(
         &self,
         m: super::PendingMonitor,

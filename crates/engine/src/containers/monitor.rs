@@ -1,13 +1,13 @@
 //! The monitor: what keeps a detached container (`run -d`, `start`) company
 //! after `berth` exits, as conmon does for podman.
 //!
-//! `berth` forks it (no exec: the fork is cheap and runs the code already
-//! loaded); it leaves berth's session, and, through a second fork, berth's
-//! children, so nobody waits for it and it outlives the command. `run`
-//! forks it first, so that its start-up (the forks, its own connection to
-//! the database) happens beside the create, and then hands it the container
-//! with the container's lock (the lock's fd, over a socket pair). It then
-//! does what an attached `run` does in place of berth: creates the container
+//! `berth` starts it as itself again, from a copy of its binary that cannot
+//! be written ([`Engine::launch_monitor`], [`monitor_main`]); it leaves
+//! berth's session, and outlives the command. `run` starts it first, so
+//! that its start-up (its exec, its own connection to the database) happens
+//! beside the create, and then hands it the container with the container's
+//! lock (the lock's fd, over a socket pair). It then does what an attached
+//! `run` does in place of berth: creates the container
 //! with the in-process runtime (so the container's init is its child),
 //! records it running, starts it, and tells berth over a pipe that it did
 //! (or why not). From then on it copies the container's output to the log
@@ -19,9 +19,12 @@
 //! running record alone while it is held. A killed monitor releases it;
 //! the next command then finds the record stale and fixes it (`refresh`).
 
+use std::ffi::OsString;
 use std::io::{self, Read as _};
-use std::os::fd::{AsFd as _, AsRawFd as _, BorrowedFd, OwnedFd};
-use std::path::PathBuf;
+use std::os::fd::{AsFd as _, AsRawFd as _, BorrowedFd, FromRawFd as _, OwnedFd};
+use std::os::unix::process::CommandExt as _;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -30,13 +33,12 @@ use rustix::event::{PollFd, PollFlags};
 use rustix::pipe::{pipe_with, PipeFlags};
 use rustix::process::{Pid, WaitOptions};
 use sys::fs::{FileLock, LockMode};
-use sys::process::Forked;
 
 use super::attach::{self, Frame, MAX_FRAME};
 use super::lock::ContainerLock;
 use super::logconfig::LogDriver;
 use super::logfile::{LogWriter, Stream};
-use super::{change, wait_single_threaded, Container, State};
+use super::{change, Container, State};
 use crate::error::{Context as _, Error, ErrorKind, Result};
 use crate::Engine;
 
@@ -48,8 +50,7 @@ impl Engine {
     /// it runs (or with the reason it could not start). `c` is updated to
     /// the running record.
     ///
-    /// The caller must have called [`super::protect_exe`] first and must
-    /// have no other threads: the monitor is a fork of this process.
+    /// The front end must call [`monitor_main`] first thing in its `main`.
     pub fn start_detached(&self, c: &mut Container) -> Result<()> {
         self.spawn_monitor(c, false).map(|_| ())
     }
@@ -61,7 +62,7 @@ impl Engine {
         self.spawn_monitor(c, true)?.ok_or_else(|| Error::new("internal error: no attach socket"))
     }
 
-    /// [`Engine::start_detached`] by a monitor forked ahead ([`Engine::fork_monitor`]).
+    /// [`Engine::start_detached`] by a monitor started ahead ([`Engine::launch_monitor`]).
     pub fn start_detached_by(&self, m: PendingMonitor, c: &mut Container) -> Result<()> {
         self.spawn_monitor_or(Some(m), c, false).map(|_| ())
     }
@@ -93,29 +94,28 @@ impl Engine {
         // keep the container locked for as long as the monitor lives.
         let m = match ahead {
             Some(m) => m,
-            None => self.fork_monitor(attach)?,
+            None => self.launch_monitor(attach)?,
         };
         self.hand_over(m, c)
     }
 
-    /// Fork a monitor ahead of the container it is to start: while the
-    /// caller makes the container (`run`), the fork and the monitor's own
-    /// opening of the database happen beside it, on another CPU. It waits
-    /// for [`Engine::hand_over`]; dropped unused, it exits. With `attach`,
-    /// connected to the caller by a socket pair.
+    /// Start a monitor ahead of the container it is to start: while the
+    /// caller makes the container (`run`), the monitor's start-up (its exec,
+    /// its own opening of the database) happens beside it, on another CPU.
+    /// It waits for [`Engine::hand_over`]; dropped unused, it exits. With
+    /// `attach`, connected to the caller by a socket pair.
     ///
-    /// The caller must have called [`super::protect_exe`] first and must
-    /// have no other threads: the monitor is a fork of this process.
-    pub fn fork_monitor(&self, attach: bool) -> Result<PendingMonitor> {
+    /// The monitor is this binary again, executed from a copy that cannot
+    /// be written (CVE-2019-5736: it forks the container's init), with the
+    /// arguments [`monitor_main`] recognises: so the front end calling this
+    /// must call that first thing.
+    pub fn launch_monitor(&self, attach: bool) -> Result<PendingMonitor> {
         let (ours, first_client) = if attach {
             let (ours, theirs) = super::attach::pair().ctx(|| "creating the attach socket pair".into())?;
             (Some(ours), Some(theirs))
         } else {
             (None, None)
         };
-        // Never across a fork (see `Engine::db`).
-        self.close_db();
-        wait_single_threaded()?;
         let (report_r, report_w) = pipe_with(PipeFlags::CLOEXEC).ctx(|| "creating the monitor's pipe".into())?;
         let (go, theirs) = rustix::net::socketpair(
             rustix::net::AddressFamily::UNIX,
@@ -124,35 +124,30 @@ impl Engine {
             None,
         )
         .ctx(|| "creating the monitor's socket pair".into())?;
-        // SAFETY: single-threaded (checked above); the child either runs the
-        // monitor, itself single-threaded until the container is started,
-        // or forks once more and `_exit`s.
-        match unsafe { sys::process::fork() }.ctx(|| "forking the container's monitor".into())? {
-            Forked::Child => {
-                drop(report_r);
-                // Ours are berth's: held here too, berth's closing them
-                // would never be seen.
-                drop(ours);
-                drop(go);
-                // A session of its own: no terminal, and no signal aimed at
-                // the user's shell job reaches it.
-                let _ = rustix::process::setsid();
-                // SAFETY: as above; this process is single-threaded.
-                match unsafe { sys::process::fork() } {
-                    Ok(Forked::Child) => {
-                        let code = self.monitor(theirs, report_w, first_client);
-                        sys::process::exit_immediately(code)
-                    }
-                    _ => sys::process::exit_immediately(0),
-                }
-            }
-            Forked::Parent(pid) => {
-                drop(report_w);
-                drop(first_client);
-                drop(theirs);
-                let _ = rustix::process::waitpid(Some(pid), WaitOptions::empty());
-            }
+        let exe = runtime::exe_guard::protected_exe().map_err(Error::from)?;
+        let mut cmd = std::process::Command::new(format!("/proc/self/fd/{}", exe.as_raw_fd()));
+        cmd.arg0("berth").arg(MONITOR_WORD).arg("--root").arg(&self.root).arg("--runroot").arg(&self.runroot);
+        if let Some(driver) = &self.driver {
+            cmd.arg("--storage-driver").arg(driver);
         }
+        let theirs_fds = [Some(&theirs), Some(&report_w), first_client.as_ref()];
+        for fd in theirs_fds.iter().map(|fd| fd.map_or(-1, |fd| fd.as_raw_fd())) {
+            cmd.arg(fd.to_string());
+        }
+        // Never the user's terminal or pipes: whoever ran berth may wait for
+        // them to close (`x=$(berth run -d ...)`).
+        cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
+        // Inherited by this one child: created close-on-exec, open across
+        // its exec only (berth starts no other process meanwhile).
+        for fd in theirs_fds.into_iter().flatten() {
+            rustix::io::fcntl_setfd(fd, rustix::io::FdFlags::empty()).ctx(|| "passing fds to the monitor".into())?;
+        }
+        // A vfork and an exec (posix_spawn), whatever this process's size
+        // or threads; the monitor leaves berth's session itself. Never
+        // waited for: it outlives berth, then init reaps it.
+        let spawned = cmd.spawn();
+        drop((theirs, report_w, first_client, exe));
+        spawned.ctx(|| "starting the container's monitor".into())?;
         Ok(PendingMonitor { go, report: report_r, ours })
     }
 
@@ -299,9 +294,6 @@ impl Engine {
     /// and its lock, handed over on `go` (`None` if none was), and its own
     /// lock ([`Engine::monitor_lock_path`]).
     fn monitor_setup(&self, go: OwnedFd) -> Result<Option<Handed>> {
-        // Never the user's terminal or pipes: whoever ran berth may wait for
-        // them to close (`x=$(berth run -d ...)`).
-        stdio_to_null().map_err(|e| Error::caused("pointing the monitor's stdio at /dev/null", e))?;
         let db = self.db()?;
         let Some((id, lock)) = receive_lock(go.as_fd()) else { return Ok(None) };
         let lock = self.adopt_container_lock(&id, lock)?;
@@ -794,7 +786,58 @@ pub(super) fn stdio_to_null() -> io::Result<()> {
     Ok(())
 }
 
-/// A monitor forked ahead of its container ([`Engine::fork_monitor`]).
+/// The word after `berth` that makes it a monitor ([`monitor_main`]).
+const MONITOR_WORD: &str = "container-monitor";
+
+/// The monitor process's `main`, when `args` (the whole argv) are those
+/// [`Engine::launch_monitor`] gives it: its exit code. `None` for any other
+/// command line. Front ends that start containers call this first thing.
+pub fn monitor_main(args: &[OsString]) -> Option<i32> {
+    let mut words = args.iter().skip(1).map(|a| a.to_str());
+    if words.next()? != Some(MONITOR_WORD) {
+        return None;
+    }
+    let words: Vec<&str> = words.collect::<Option<_>>()?;
+    let (root, runroot, driver, fds) = match words.as_slice() {
+        ["--root", root, "--runroot", runroot, "--storage-driver", driver, fds @ ..] => {
+            (root, runroot, Some(*driver), fds)
+        }
+        ["--root", root, "--runroot", runroot, fds @ ..] => (root, runroot, None, fds),
+        _ => return None,
+    };
+    let [go, report, client] = fds else { return None };
+    // Those fds are ours (inherited, see `launch_monitor`; -1 for none):
+    // close-on-exec again, never the container's.
+    let fd = |word: &str| -> Option<Option<OwnedFd>> {
+        let n: i32 = word.parse().ok()?;
+        if n < 3 {
+            return (n == -1).then_some(None);
+        }
+        // SAFETY: only borrowed to check it is open (fcntl fails otherwise).
+        let fd = unsafe { BorrowedFd::borrow_raw(n) };
+        rustix::io::fcntl_setfd(fd, rustix::io::FdFlags::CLOEXEC).ok()?;
+        // SAFETY: open (checked above), and nothing else in this process,
+        // executed a moment ago, owns it.
+        Some(Some(unsafe { OwnedFd::from_raw_fd(n) }))
+    };
+    let (Some(Some(go)), Some(Some(report)), Some(client)) = (fd(go), fd(report), fd(client)) else {
+        return None;
+    };
+    // A session of its own: no terminal, and no signal aimed at the user's
+    // shell job reaches it.
+    let _ = rustix::process::setsid();
+    // Executed as /proc/self/fd/N, it would be called "N" in `ps`.
+    let _ = rustix::thread::set_name(c"berth");
+    match Engine::open(Path::new(root), Path::new(runroot), driver) {
+        Ok(engine) => Some(engine.monitor(go, report, client)),
+        Err(e) => {
+            Report::send(&report, Err(e));
+            Some(1)
+        }
+    }
+}
+
+/// A monitor started ahead of its container ([`Engine::launch_monitor`]).
 pub struct PendingMonitor {
     /// Where it is handed the container.
     go: OwnedFd,
@@ -883,5 +926,31 @@ impl Report {
         let mut e = Error::new(chars.as_str().to_string());
         e.kind = kind;
         Some(Err(e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(words: &[&str]) -> Vec<OsString> {
+        words.iter().map(OsString::from).collect()
+    }
+
+    /// Only the exact command line `launch_monitor` gives makes a monitor:
+    /// any other is berth's to parse, and stdio or unopened fds are refused.
+    #[test]
+    fn only_launch_monitors_command_line_is_a_monitor() {
+        for words in [
+            &["berth", "ps"][..],
+            &["berth", "container-monitor"],
+            &["berth", "container-monitor", "--root", "/r", "--runroot", "/rr", "3", "4"],
+            &["berth", "--root", "/r", "container-monitor", "--runroot", "/rr", "3", "4", "-1"],
+            &["berth", "container-monitor", "--root", "/r", "--runroot", "/rr", "1", "2", "-1"],
+            &["berth", "container-monitor", "--root", "/r", "--runroot", "/rr", "1000000", "1000001", "-1"],
+            &["berth", "container-monitor", "--root", "/r", "--runroot", "/rr", "x", "y", "-1"],
+        ] {
+            assert_eq!(monitor_main(&args(words)), None, "{words:?}");
+        }
     }
 }
