@@ -1,5 +1,5 @@
 //! The store's small JSON metadata files (layer.json, container.json,
-//! refs.json, mounts.json), replaced atomically with `sys::fs::write_atomic`
+//! refs.json), replaced atomically with `sys::fs::write_atomic`
 //! so a crash never leaves a torn file.
 
 use std::fs::{self, File};

@@ -1,43 +1,48 @@
 //! Mount reference counts, kept in the runroot (a tmpfs: the counts vanish
 //! with the mounts at reboot). Two users of one container fs each mount it;
 //! the mount goes away when the last one unmounts.
+//!
+//! One small file per container, beside its mount point (so removing the
+//! container's run directory removes it): a count costs one file's read or
+//! replacement, whatever the number of containers. (Versions before kept
+//! them all in one `mounts.json`, read and rewritten whole at each change;
+//! a container mounted then reads as mounted once.)
 
-use std::collections::BTreeMap;
+use std::io;
 use std::path::{Path, PathBuf};
 
 use rustix::fs::{statx, AtFlags, StatxAttributes, StatxFlags, CWD};
 
-use crate::error::Result;
-use crate::meta;
+use crate::error::{Context as _, Result};
 
-pub(crate) struct Counts {
+/// Container's mount references: `mounts` in its run directory.
+pub(crate) struct Count {
     path: PathBuf,
-    counts: BTreeMap<String, u32>,
 }
 
-impl Counts {
-    /// Load the counts; the caller holds the store lock until it saves.
-    pub(crate) fn load(runroot: &Path) -> Result<Counts> {
-        let path = runroot.join("mounts.json");
-        let counts = meta::read_json(&path)?.unwrap_or_default();
-        Ok(Counts { path, counts })
+impl Count {
+    /// The count of the container whose run directory (its mount point's
+    /// parent) is `run_dir`; the caller holds the store lock.
+    pub(crate) fn of(run_dir: &Path) -> Count {
+        Count { path: run_dir.join("mounts") }
     }
 
-    pub(crate) fn get(&self, id: &str) -> u32 {
-        self.counts.get(id).copied().unwrap_or(0)
+    /// 0 when never set (or unreadable: a torn file after a crash reads as
+    /// no reference, and the mount itself is checked by the callers).
+    pub(crate) fn get(&self) -> u32 {
+        std::fs::read_to_string(&self.path).ok().and_then(|s| s.trim().parse().ok()).unwrap_or(0)
     }
 
-    pub(crate) fn set(&mut self, id: &str, n: u32) {
-        if n == 0 {
-            self.counts.remove(id);
+    pub(crate) fn set(&self, n: u32) -> Result<()> {
+        let done = if n == 0 {
+            match std::fs::remove_file(&self.path) {
+                Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+                other => other,
+            }
         } else {
-            self.counts.insert(id.to_string(), n);
-        }
-    }
-
-    pub(crate) fn save(&self) -> Result<()> {
-        // The runroot is a tmpfs: the counts die with the mounts at reboot.
-        meta::write_json(&self.path, &self.counts, sys::fs::Durability::ReplaceOnly)
+            sys::fs::write_atomic(&self.path, n.to_string().as_bytes(), 0o600, sys::fs::Durability::ReplaceOnly)
+        };
+        done.context(|| format!("write {}", self.path.display()))
     }
 }
 

@@ -12,8 +12,8 @@
 //! - `store.lock`: flock serialising every metadata change across processes;
 //! - overlay only: `l/<short>` links to layer diffs for short mount options.
 //!
-//! Below `<runroot>/<driver>/`: `containers/<id>/rootfs` mount points and
-//! `mounts.json` (mount counts).
+//! Below `<runroot>/<driver>/`: `containers/<id>/rootfs` mount points and,
+//! beside each, `mounts` (its mount count, see `mounts`).
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -29,7 +29,7 @@ use crate::chain::ChainId;
 use crate::driver::{self, Driver, LayerDirs, Writes};
 use crate::error::{Context, Error, Result};
 use crate::meta;
-use crate::mounts::{self, Counts};
+use crate::mounts::{self, Count};
 use crate::staging::{self, Staging};
 
 /// What the store knows about a layer.
@@ -191,6 +191,11 @@ impl Store {
     /// Where container `id`'s root filesystem is mounted.
     pub fn mountpoint(&self, id: &str) -> PathBuf {
         self.runroot.join("containers").join(id).join("rootfs")
+    }
+
+    /// Container `id`'s mount references, beside its mount point.
+    fn mount_refs(&self, id: &str) -> Count {
+        Count::of(&self.runroot.join("containers").join(id))
     }
 
     /// The content directory of a layer (read-only for callers).
@@ -595,6 +600,20 @@ impl Store {
         self.mount_locked(id)
     }
 
+    /// [`mount`](Self::mount) for a user that takes over a reference taken
+    /// before (a container's run, its create's or `init`'s): mounted
+    /// again only if none is left (a user's `unmount -f` took it). The
+    /// reference count is then unchanged, unless none was left.
+    pub fn mount_taking_over(&self, id: &str) -> Result<PathBuf> {
+        let _g = self.lock()?;
+        let target = self.mountpoint(id);
+        if self.mount_refs(id).get() > 0 && mounts::is_mount_point(&target) {
+            self.container_meta(id)?;
+            return Ok(target);
+        }
+        self.mount_locked(id)
+    }
+
     fn mount_locked(&self, id: &str) -> Result<PathBuf> {
         let meta = self.container_meta(id)?;
         let target = self.mountpoint(id);
@@ -605,14 +624,13 @@ impl Store {
             // every user but root out of the container's whole tree).
             private_dir(&target)?;
         }
-        let mut counts = Counts::load(&self.runroot)?;
-        let n = counts.get(id);
+        let refs = self.mount_refs(id);
+        let n = refs.get();
         if n == 0 || !mounted {
             let dirs = self.chain_dirs(&meta.layers)?;
             self.driver.mount(&self.container_dir(id), &dirs, &target, meta.writes)?;
         }
-        counts.set(id, n + 1);
-        counts.save()?;
+        refs.set(n + 1)?;
         Ok(target)
     }
 
@@ -622,19 +640,17 @@ impl Store {
         let _g = self.lock()?;
         self.container_meta(id)?;
         let target = self.mountpoint(id);
-        let mut counts = Counts::load(&self.runroot)?;
-        let n = counts.get(id);
+        let refs = self.mount_refs(id);
+        let n = refs.get();
         if n > 1 {
-            counts.set(id, n - 1);
-            counts.save()?;
+            refs.set(n - 1)?;
             return Ok(false);
         }
         if mounts::is_mount_point(&target) {
             rustix::mount::unmount(&target, rustix::mount::UnmountFlags::empty())
                 .context(|| format!("unmount {}", target.display()))?;
         }
-        counts.set(id, 0);
-        counts.save()?;
+        refs.set(0)?;
         Ok(true)
     }
 
@@ -646,7 +662,7 @@ impl Store {
         if !mounts::is_mount_point(&self.mountpoint(id)) {
             return Ok(0);
         }
-        Ok(Counts::load(&self.runroot)?.get(id).max(1))
+        Ok(self.mount_refs(id).get().max(1))
     }
 
     /// Drop container `id`'s mount references down to `keep` (unmounted at
@@ -655,8 +671,8 @@ impl Store {
         let _g = self.lock()?;
         self.container_meta(id)?;
         let target = self.mountpoint(id);
-        let mut counts = Counts::load(&self.runroot)?;
-        if counts.get(id) <= keep && (keep > 0 || !mounts::is_mount_point(&target)) {
+        let refs = self.mount_refs(id);
+        if refs.get() <= keep && (keep > 0 || !mounts::is_mount_point(&target)) {
             return Ok(());
         }
         if keep == 0 {
@@ -665,8 +681,7 @@ impl Store {
                     .context(|| format!("unmount {}", target.display()))?;
             }
         }
-        counts.set(id, keep);
-        counts.save()
+        refs.set(keep)
     }
 
     /// The root filesystem of an image of `layers` (bottom to top), mounted
@@ -722,9 +737,7 @@ impl Store {
             rustix::mount::unmount(&target, rustix::mount::UnmountFlags::DETACH)
                 .context(|| format!("unmount {}", target.display()))?;
         }
-        let mut counts = Counts::load(&self.runroot)?;
-        counts.set(id, 0);
-        counts.save()?;
+        // With its mount references.
         if let Some(run) = target.parent() {
             // Never made, if a create was killed before it mounted.
             staging::ignore_missing(fs::remove_dir_all(run)).context(|| format!("remove {}", run.display()))?;

@@ -307,6 +307,29 @@ fn discarded_containers_take_directories_with_them() {
     assert_eq!(fs::read_dir(&staging).unwrap().count(), 0);
 }
 
+/// A run takes over its create's mount reference: no second reference,
+/// and a mount again only when a forced unmount took the last one.
+#[test]
+fn a_run_takes_over_its_creates_mount() {
+    if !is_root() {
+        panic!("this test needs root: run it as root, as scripts/test.sh does");
+    }
+    let env = Env::new();
+    let store = env.open(Some("overlay"));
+    let chain = base_layers(&store);
+    let rootfs = store.create_container_fs("t", &chain, Writes::Volatile).unwrap();
+    assert_eq!(store.mount_count("t").unwrap(), 1);
+    assert_eq!(store.mount_taking_over("t").unwrap(), rootfs);
+    assert_eq!(store.mount_count("t").unwrap(), 1);
+    // `unmount -f` took every reference: the run mounts it again.
+    assert!(store.unmount("t").unwrap());
+    assert_eq!(store.mount_count("t").unwrap(), 0);
+    assert_eq!(store.mount_taking_over("t").unwrap(), rootfs);
+    assert_eq!(store.mount_count("t").unwrap(), 1);
+    assert_eq!(fs::read_to_string(rootfs.join("a/one")).unwrap(), "1", "not mounted");
+    store.remove_container_fs("t").unwrap();
+}
+
 #[test]
 fn deep_image_mounts_with_overlay() {
     if !is_root() {

@@ -11,6 +11,7 @@
 //! copy (another process changed the record since it read it) is told so
 //! and must reload and decide again; nothing is ever overwritten blindly.
 
+use std::os::unix::fs::MetadataExt as _;
 use std::path::Path;
 use std::time::Duration;
 
@@ -23,21 +24,57 @@ pub struct Db {
     conn: Connection,
 }
 
+/// The schema [`Db::open`] makes, in the database's `user_version`: a
+/// database that says so needs no setup. Bump it with any change to the
+/// setup (an upgrade runs once, under the setup lock).
+const SCHEMA: i64 = 1;
+
+/// A connection to the database at `path`, configured as every berth
+/// process uses it.
+fn connect(path: &Path) -> Result<Connection> {
+    let what = || format!("opening {}", path.display());
+    let conn = Connection::open(path).ctx(what)?;
+    // Other berth processes may hold the write lock for a moment.
+    conn.busy_timeout(Duration::from_secs(30)).ctx(what)?;
+    // Closing does not checkpoint: each berth command closes its
+    // connection, and a checkpoint then (two fsyncs, the WAL deleted and
+    // made again by the next) cost every command. SQLite checkpoints
+    // when the WAL reaches `wal_autocheckpoint` pages instead: 100, not
+    // the default 1000, because each command's first open of the
+    // database reads the whole WAL back (its index lives in shared
+    // memory that goes with the last connection), and a `run --rm`
+    // writes ~9 pages: a checkpoint every ~10 runs, and at most 400 KB
+    // read per open instead of 4 MB.
+    conn.pragma_update(None, "synchronous", "NORMAL").ctx(what)?;
+    conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true).ctx(what)?;
+    conn.pragma_update(None, "wal_autocheckpoint", 100).ctx(what)?;
+    Ok(conn)
+}
+
 impl Db {
     pub fn open(root: &Path) -> Result<Db> {
         let path = root.join("containers.db");
+        // Set up already (the usual case), and closed to other users:
+        // nothing to make or check.
+        let private = std::fs::symlink_metadata(&path).is_ok_and(|m| m.is_file() && m.mode() & 0o077 == 0);
+        if private {
+            let conn = connect(&path)?;
+            let version: i64 = conn
+                .query_row("PRAGMA user_version", [], |r| r.get(0))
+                .ctx(|| format!("reading {}", path.display()))?;
+            if version == SCHEMA {
+                return Ok(Db { conn });
+            }
+        }
         // Setting up a database (WAL mode, the table, the upgrade) is not
         // covered by SQLite's busy handler: a first use by several processes
         // at once got "database is locked". One at a time, under a flock.
         let lock_path = root.join("containers.db.lock");
         let _setup = sys::fs::FileLock::exclusive(&lock_path).ctx(|| format!("locking {}", lock_path.display()))?;
         private_file(&path).ctx(|| format!("creating {}", path.display()))?;
-        let mut conn = Connection::open(&path).ctx(|| format!("opening {}", path.display()))?;
-        // Other berth processes may hold the write lock for a moment.
-        conn.busy_timeout(Duration::from_secs(30)).ctx(|| "setting busy timeout".into())?;
+        let mut conn = connect(&path)?;
         conn.execute_batch(
             "PRAGMA journal_mode=WAL;
-             PRAGMA synchronous=NORMAL;
              CREATE TABLE IF NOT EXISTS containers (
                  id TEXT PRIMARY KEY,
                  name TEXT NOT NULL UNIQUE,
@@ -47,18 +84,6 @@ impl Db {
              );",
         )
         .ctx(|| format!("initialising {}", path.display()))?;
-        // Closing does not checkpoint: each berth command closes its
-        // connection, and a checkpoint then (two fsyncs, the WAL deleted and
-        // made again by the next) cost every command. SQLite checkpoints
-        // when the WAL reaches `wal_autocheckpoint` pages instead: 100, not
-        // the default 1000, because each command's first open of the
-        // database reads the whole WAL back (its index lives in shared
-        // memory that goes with the last connection), and a `run --rm`
-        // writes ~9 pages: a checkpoint every ~10 runs, and at most 400 KB
-        // read per open instead of 4 MB.
-        conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true)
-            .ctx(|| "configuring the database connection".into())?;
-        conn.pragma_update(None, "wal_autocheckpoint", 100).ctx(|| "configuring the database connection".into())?;
         // Databases made before versions existed: add the column, checked
         // again in an immediate transaction so two processes opening an old
         // database at once upgrade it once.
@@ -74,6 +99,8 @@ impl Db {
             });
             upgrade.ctx(|| format!("upgrading {}", path.display()))?;
         }
+        // Last: from now on opens take the path above.
+        conn.pragma_update(None, "user_version", SCHEMA).ctx(|| format!("initialising {}", path.display()))?;
         Ok(Db { conn })
     }
 
@@ -307,5 +334,27 @@ mod tests {
         assert_eq!(c.version, 0);
         assert_eq!(db.update(&mut c).unwrap(), Written::Done);
         assert_eq!(Db::open(t.path()).unwrap().get("b").unwrap().unwrap().version, 1);
+    }
+
+    /// Set up once: later opens (the fast path) find the schema's version,
+    /// and are configured as the first was.
+    #[test]
+    fn set_up_databases_open_configured() {
+        let t = tempfile::tempdir().unwrap();
+        let pragma = |db: &Db, name: &str| -> String {
+            db.conn
+                .query_row(&format!("PRAGMA {name}"), [], |r| r.get::<_, rusqlite::types::Value>(0))
+                .map(|v| format!("{v:?}"))
+                .unwrap()
+        };
+        let first = Db::open(t.path()).unwrap();
+        first.insert(&record("a", "one")).unwrap();
+        let again = Db::open(t.path()).unwrap();
+        assert_eq!(pragma(&again, "user_version"), format!("Integer({SCHEMA})"));
+        assert_eq!(pragma(&again, "journal_mode"), "Text(\"wal\")");
+        // NORMAL.
+        assert_eq!(pragma(&again, "synchronous"), "Integer(1)");
+        assert_eq!(pragma(&again, "wal_autocheckpoint"), "Integer(100)");
+        assert!(again.get("a").unwrap().is_some());
     }
 }

@@ -49,8 +49,9 @@ pub(super) fn write(dir: &Path, hostname: &str, name: &str) -> Result<Vec<Bind>>
     let mut binds = Vec::new();
     for (destination, file, content) in files {
         let source = dir.join(file);
-        sys::fs::write_atomic(&source, content.as_bytes(), 0o644, Durability::ReplaceOnly)
-            .ctx(|| format!("writing {}", source.display()))?;
+        // New files in the container's new directory: a crash that tears
+        // one leaves it for `repair`.
+        sys::fs::write_new(&source, content.as_bytes(), 0o644).ctx(|| format!("writing {}", source.display()))?;
         binds.push(Bind { destination, source });
     }
     Ok(binds)
@@ -71,6 +72,15 @@ pub(super) fn repair(dir: &Path, name: &str, host_network: bool) -> Result<()> {
     let hostname = config["hostname"].as_str().unwrap_or_default();
     tracing::warn!("remaking the /etc files a crash emptied in {}", dir.display());
     let saved = std::fs::read(dir.join(".containerenv")).unwrap_or_default();
+    for f in REMADE_IF_EMPTY.iter().chain([&".containerenv"]) {
+        let path = dir.join(f);
+        match std::fs::remove_file(&path) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => {
+                return Err(Error::caused(format_args!("removing {}", path.display()), e))
+            }
+            _ => {}
+        }
+    }
     write(dir, hostname, name)?;
     if !saved.is_empty() {
         let env = dir.join(".containerenv");

@@ -197,14 +197,4 @@ impl Engine {
         }
         done.map(drop)
     }
-
-    /// The reference `init` took goes once the container's run holds its
-    /// own (a user's `unmount -f` may have taken it already).
-    pub(super) fn drop_init_mount(&self, id: &str) -> Result<()> {
-        let layers = self.layers()?;
-        if layers.mount_count(id)? > 1 {
-            layers.unmount(id)?;
-        }
-        Ok(())
-    }
 }

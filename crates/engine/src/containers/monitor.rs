@@ -169,11 +169,17 @@ impl Engine {
         self.delete_runtime_state(&c.id)?;
         // The monitor holds the lock from now on (the same open file, passed
         // over): ours can go, the container never unlocked in between.
-        send_lock(go.as_fd(), &c.id, &lock).ctx(|| format!("handing container {} to its monitor", c.name))?;
+        let handed = send_lock(go.as_fd(), &c.id, &lock);
         drop(go);
         drop(lock);
         let mut bytes = Vec::new();
         let _ = std::fs::File::from(report).read_to_end(&mut bytes);
+        // A monitor that failed before it was handed the container said why.
+        if let Err(e) = handed {
+            if !matches!(Report::decode(&bytes), Some(Err(_))) {
+                return Err(Error::caused(format_args!("handing container {} to its monitor", c.name), e));
+            }
+        }
         match Report::decode(&bytes) {
             Some(Ok(())) => {
                 // The running record, as the monitor wrote it: read back from
@@ -290,11 +296,16 @@ impl Engine {
         }
     }
 
-    /// The monitor's first steps: its stdio and database, then the container
-    /// and its lock, handed over on `go` (`None` if none was), and its own
-    /// lock ([`Engine::monitor_lock_path`]).
+    /// The monitor's first steps: its database and layer store, then the
+    /// container and its lock, handed over on `go` (`None` if none was),
+    /// and its own lock ([`Engine::monitor_lock_path`]).
     fn monitor_setup(&self, go: OwnedFd) -> Result<Option<Handed>> {
+        // While berth makes the container: its connection to the database,
+        // the layer store opened, the attach sockets' directory made.
         let db = self.db()?;
+        self.layers()?;
+        let dir = self.attach_dir();
+        sys::fs::create_private_dir(&dir, 0o700).ctx(|| format!("creating {}", dir.display()))?;
         let Some((id, lock)) = receive_lock(go.as_fd()) else { return Ok(None) };
         let lock = self.adopt_container_lock(&id, lock)?;
         // As berth read it, under this same lock.
@@ -349,10 +360,9 @@ impl Engine {
         // reference. An initialized container's own (`init`'s, or `run`'s
         // create's) is handed over to it, so a start that fails leaves the
         // storage unmounted, as podman's cleanup does.
-        let rootfs = self.layers()?.mount(&c.id)?;
-        if c.state == State::Initialized {
-            self.drop_init_mount(&c.id)?;
-        }
+        let layers = self.layers()?;
+        let rootfs =
+            if c.state == State::Initialized { layers.mount_taking_over(&c.id)? } else { layers.mount(&c.id)? };
         let log = match self.log_file(c) {
             Some(path) => {
                 Some(LogWriter::open(&path, &c.log).ctx(|| format!("opening the log file {}", path.display()))?)
@@ -367,8 +377,8 @@ impl Engine {
         let (stdio, outputs, keep_stdin) = container_stdio(c.terminal, c.interactive)?;
         c.isolation.check_groups(&c.id, &rootfs)?;
         let root = self.runtime_root();
+        // Made by the monitor's setup; a restart finds it there still.
         let dir = self.attach_dir();
-        sys::fs::create_private_dir(&dir, 0o700).ctx(|| format!("creating {}", dir.display()))?;
         let listener = attach::listen(&dir, &c.id).ctx(|| format!("listening on {}", dir.join(&c.id).display()))?;
         // `starting` again before anyone can see it running.
         self.reset_health(c)?;
@@ -405,6 +415,13 @@ impl Engine {
             // Ours brings it up in its init (`loopback_up`).
             super::loopback::bring_up(pid)?;
         }
+        // Started, then recorded running: the record is written while the
+        // container's process starts (it holds the lock meanwhile, so no
+        // command sees it in between).
+        match c.oci_runtime {
+            Some(_) => self.ext_start(&c.id)?,
+            None => rt::start(&root, &c.id).map_err(Error::runtime_start)?,
+        }
         let started_at = SystemTime::now();
         let monitor = rustix::process::getpid().as_raw_nonzero().get();
         let mut ended = Vec::new();
@@ -425,10 +442,6 @@ impl Engine {
         })?;
         self.forget_exec_sessions(&ended);
         *c = running.ok_or_else(|| Error::new(format!("container {} vanished while starting", c.name)))?;
-        match c.oci_runtime {
-            Some(_) => self.ext_start(&c.id)?,
-            None => rt::start(&root, &c.id).map_err(Error::runtime_start)?,
-        }
         let mut outputs = outputs;
         let mut stdin = keep_stdin;
         let mut terminal = None;

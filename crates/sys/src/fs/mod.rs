@@ -4,12 +4,14 @@
 pub mod atomic;
 pub mod dir;
 pub mod lock;
+pub mod new_file;
 pub mod read;
 pub mod resolve;
 
 pub use atomic::{write_atomic, Durability};
 pub use dir::{create_private_dir, restrict_dir};
 pub use lock::{FileLock, LockMode};
+pub use new_file::write_new;
 pub use read::{read_regular, read_regular_rerooted};
 pub use resolve::{
     ensure_rerooted, fd_path, open_beneath, open_beneath_no_symlinks, open_rerooted, open_rerooted_no_symlinks, Kind,
