@@ -311,3 +311,18 @@ fn containers_start_from_a_read_only_copy_of_berth() {
     }
     env.ok(&["rm", "-f", "-t", "0", "a", "b", "c"]);
 }
+
+/// `run` starts the monitor on berth's other CPUs (so it starts beside the
+/// create) and gives it back all of them before it makes the container:
+/// the container, and the monitor after, may use every CPU berth may.
+#[test]
+fn containers_get_every_cpu_berth_may_use() {
+    let (env, _) = Env::with_busybox();
+    let allowed = |status: &str| status.lines().find(|l| l.starts_with("Cpus_allowed_list:")).unwrap().to_string();
+    let ours = allowed(&std::fs::read_to_string("/proc/self/status").unwrap());
+    assert_eq!(allowed(&env.ok(&["run", "--rm", "bb", "cat", "/proc/self/status"])), ours);
+    env.ok(&["run", "-d", "--name", "cpus", "bb", "sleep", "100"]);
+    let monitor = parent_of(pid_of(&env, "cpus"));
+    assert_eq!(allowed(&std::fs::read_to_string(format!("/proc/{monitor}/status")).unwrap()), ours);
+    env.ok(&["rm", "-f", "-t", "0", "cpus"]);
+}

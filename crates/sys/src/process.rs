@@ -293,6 +293,31 @@ pub fn join_session_keyring(name: &CStr) -> io::Result<()> {
     Ok(())
 }
 
+/// Move process `pid` (just started, still on this CPU) to the other CPUs
+/// this process may use, so that it runs beside us at once rather than when
+/// we block or the scheduler rebalances (a started helper otherwise waits
+/// on our CPU for a millisecond or more). Returns the affinity to give it
+/// back with [`restore_affinity`] before it starts anything that inherits
+/// it; `None` if there is no other CPU (nothing was changed).
+pub fn start_beside(pid: i32) -> Option<rustix::thread::CpuSet> {
+    use rustix::thread::{sched_getaffinity, sched_getcpu, sched_setaffinity};
+    let ours = sched_getaffinity(None).ok()?;
+    let mut others = ours;
+    others.unset(sched_getcpu());
+    if others.count() == 0 {
+        return None;
+    }
+    let pid = rustix::process::Pid::from_raw(pid)?;
+    sched_setaffinity(Some(pid), &others).ok()?;
+    Some(ours)
+}
+
+/// Give `pid` back the affinity [`start_beside`] took from it.
+pub fn restore_affinity(pid: i32, affinity: &rustix::thread::CpuSet) -> io::Result<()> {
+    let pid = rustix::process::Pid::from_raw(pid).ok_or_else(|| io::Error::from(io::ErrorKind::InvalidInput))?;
+    Ok(rustix::thread::sched_setaffinity(Some(pid), affinity)?)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -458,5 +483,27 @@ mod tests {
             }
         });
         assert_eq!(code, 0);
+    }
+
+    /// A helper started beside us runs on our other CPUs until given its
+    /// affinity back.
+    #[test]
+    fn helpers_start_on_other_cpus() {
+        let mut child = std::process::Command::new("sleep").arg("5").spawn().unwrap();
+        let pid = child.id() as i32;
+        let ours = rustix::thread::sched_getaffinity(None).unwrap();
+        match start_beside(pid) {
+            Some(back) => {
+                assert_eq!(back, ours);
+                let pid = rustix::process::Pid::from_raw(pid).unwrap();
+                let theirs = rustix::thread::sched_getaffinity(Some(pid)).unwrap();
+                assert_eq!(theirs.count(), ours.count() - 1);
+                restore_affinity(pid.as_raw_nonzero().get(), &back).unwrap();
+                assert_eq!(rustix::thread::sched_getaffinity(Some(pid)).unwrap(), ours);
+            }
+            None => assert_eq!(ours.count(), 1, "no other CPU, yet it was not moved"),
+        }
+        child.kill().unwrap();
+        child.wait().unwrap();
     }
 }

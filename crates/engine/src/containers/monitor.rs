@@ -147,15 +147,17 @@ impl Engine {
         // waited for: it outlives berth, then init reaps it.
         let spawned = cmd.spawn();
         drop((theirs, report_w, first_client, exe));
-        spawned.ctx(|| "starting the container's monitor".into())?;
-        Ok(PendingMonitor { go, report: report_r, ours })
+        let pid = spawned.ctx(|| "starting the container's monitor".into())?.id() as i32;
+        // On another CPU: its exec overlaps our create only if it runs now.
+        let affinity = sys::process::start_beside(pid);
+        Ok(PendingMonitor { go, report: report_r, ours, pid, affinity })
     }
 
     /// Give container `c` to monitor `m`, which starts it; returns once it
     /// runs (or with the reason it could not start), `c` updated to the
     /// running record. What `c` joins must run already.
     fn hand_over(&self, m: PendingMonitor, c: &mut Container) -> Result<Option<OwnedFd>> {
-        let PendingMonitor { go, report, ours } = m;
+        let PendingMonitor { go, report, ours, pid, affinity } = m;
         let lock = self.lock_container(&c.id)?;
         *c = self.db()?.get(&c.id)?.ok_or_else(|| Error::not_found(format!("container {} was removed", c.name)))?;
         if !matches!(c.state, State::Created | State::Exited | State::Initialized) {
@@ -169,6 +171,10 @@ impl Engine {
         self.delete_runtime_state(&c.id)?;
         // The monitor holds the lock from now on (the same open file, passed
         // over): ours can go, the container never unlocked in between.
+        // Its CPUs back, before it makes the container (which inherits them).
+        if let Some(affinity) = &affinity {
+            sys::process::restore_affinity(pid, affinity).ctx(|| format!("setting the CPUs of monitor {pid}"))?;
+        }
         let handed = send_lock(go.as_fd(), &c.id, &lock);
         drop(go);
         drop(lock);
@@ -857,6 +863,9 @@ pub struct PendingMonitor {
     report: OwnedFd,
     /// Our end of the attach socket pair, if any.
     ours: Option<OwnedFd>,
+    pid: i32,
+    /// The CPUs it may use, taken from it while it starts (`start_beside`).
+    affinity: Option<rustix::thread::CpuSet>,
 }
 
 /// What a monitor starts from ([`Engine::monitor_setup`]).
