@@ -189,21 +189,24 @@ mod tests {
     use crate::usage;
 
     #[test]
-    fn guesses_the_commands_that_start_containers() {
+    fn guesses_the_commands_that_fork_into_containers() {
         let guess = |line: &str| {
             let args: Vec<std::ffi::OsString> = line.split(' ').map(Into::into).collect();
             starts_containers(&usage::first_words(&args))
         };
-        assert!(guess("berth run --rm bb true"));
-        assert!(guess("berth --root /r --runroot /rr run -d bb"));
-        assert!(guess("berth --root run start x"));
+        assert!(guess("berth exec x true"));
+        assert!(guess("berth --root /r --runroot /rr exec -it x sh"));
+        assert!(guess("berth --root run top x"));
         assert!(guess("berth container exec -it x sh"));
         assert!(guess("berth healthcheck run x"));
-        assert!(guess("berth --log-level=debug restart x"));
+        // Their containers are forked by their monitors.
+        assert!(!guess("berth run --rm bb true"));
+        assert!(!guess("berth --log-level=debug restart x"));
+        assert!(!guess("berth container start x"));
         assert!(!guess("berth ps -a"));
         assert!(!guess("berth container ls"));
-        assert!(!guess("berth --root run ps"));
-        assert!(!guess("berth images run"));
+        assert!(!guess("berth --root exec ps"));
+        assert!(!guess("berth images exec"));
         assert!(!guess("berth"));
     }
 }
