@@ -301,3 +301,46 @@ fn an_rm_killed_midway_is_finished_by_the_next_rm() {
         std::fs::read_dir(env.root.join("container-data")).unwrap().flatten().map(|e| e.path()).collect();
     assert!(data.is_empty(), "{data:?}");
 }
+
+/// A `--rm` container's runtime state (its cgroups, its state directory)
+/// goes after its exit is told, marked in `<runroot>/teardown` until then:
+/// a monitor killed in between leaves it to the next monitor, which
+/// deletes it before anything else.
+#[test]
+fn a_teardown_cut_short_is_finished_by_the_next_monitor() {
+    require_root();
+    let (env, _) = Env::with_busybox();
+    let _cleanup = Cleanup(&env);
+    let out = env
+        .cmd(&["run", "--rm", "bb", "sh", "-c", "exit 3"])
+        .env("BERTH_TEST_DIE_BEFORE_TEARDOWN", "1")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stderr));
+    // Told, removed, and its monitor dead before the teardown.
+    assert_eq!(env.ok(&["ps", "-a", "-q"]), "");
+    eventually("the monitor to die", || monitor_pids(&env).is_empty());
+    let marked: Vec<String> = std::fs::read_dir(env.runroot.join("teardown"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().into_string().unwrap())
+        .collect();
+    assert_eq!(marked.len(), 1, "{marked:?}");
+    let id = &marked[0];
+    let cgroups: Vec<String> = std::fs::read_dir("/sys/fs/cgroup")
+        .unwrap()
+        .flatten()
+        .map(|h| format!("{}/berth/{id}", h.path().display()))
+        .filter(|d| Path::new(d).exists())
+        .collect();
+    assert!(!cgroups.is_empty(), "no cgroup of {id} left: the test proves nothing");
+    assert!(env.runroot.join("runtime").join(id).exists());
+    // The next run's monitor finishes it.
+    assert_eq!(env.ok(&["run", "--rm", "bb", "echo", "ok"]), "ok\n");
+    eventually("the teardown to be finished", || {
+        !env.runroot.join("teardown").join(id).exists() && !env.runroot.join("runtime").join(id).exists()
+    });
+    for d in &cgroups {
+        assert!(!Path::new(d).exists(), "cgroup {d} left behind");
+    }
+}

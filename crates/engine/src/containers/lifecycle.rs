@@ -7,6 +7,7 @@
 //! record is written first on create and deleted last on remove.
 
 use std::fs;
+use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime};
 
 use super::db::Db;
@@ -220,9 +221,7 @@ impl Engine {
             Ok(())
         })();
         if let Err(e) = made {
-            if let Err(e) =
-                self.remove_locked(&db, &c, Removal { force: true, stop_timeout: Duration::ZERO, volumes: true }, lock)
-            {
+            if let Err(e) = self.remove_locked(&db, &c, Removal::NOW, lock) {
                 tracing::warn!("removing the half-made container {id}: {e}");
             }
             return Err(e);
@@ -269,7 +268,9 @@ impl Engine {
         let lock = self.lock_container(&c.id)?;
         let db = self.db()?;
         match db.get(&c.id)? {
-            Some(current) => self.remove_locked(&db, &current, Removal { force, stop_timeout, volumes }, lock),
+            Some(current) => {
+                self.remove_locked(&db, &current, Removal { force, stop_timeout, volumes, runtime_later: false }, lock)
+            }
             None => {
                 lock.remove();
                 Err(Error::not_found(format!("no container with name or ID \"{}\" found: no such container", c.name)))
@@ -302,7 +303,9 @@ impl Engine {
             }
             self.stop(c, how.stop_timeout);
         }
-        self.delete_runtime_state(&c.id)?;
+        if !how.runtime_later {
+            self.delete_runtime_state(&c.id)?;
+        }
         let mut discarded = match self.layers()?.discard_container_fs(&c.id) {
             Ok(d) => Some(d),
             Err(storage::Error::ContainerNotKnown(_)) => None,
@@ -380,8 +383,8 @@ impl Engine {
     /// [`Engine::finish_locked`] then [`Engine::discard_locked`] would do,
     /// without writing the exited record that would only be deleted; kept
     /// as exited if the removal fails. Only if the record is about the run
-    /// that started at `run` (`rm -f` may have removed it meanwhile). Its
-    /// files, to drop once the exit is told.
+    /// that started at `run` (`rm -f` may have removed it meanwhile). What
+    /// is left, to drop once the exit is told.
     pub(super) fn discard_exited(
         &self,
         db: &Db,
@@ -389,7 +392,7 @@ impl Engine {
         run: SystemTime,
         code: i32,
         lock: ContainerLock,
-    ) -> Option<storage::Discarded> {
+    ) -> Option<Remains<'_>> {
         let current = match db.get(&c.id) {
             Ok(Some(r)) if r.started_at == Some(run) => r,
             Ok(_) => return None,
@@ -399,8 +402,15 @@ impl Engine {
                 return None;
             }
         };
-        match self.discard_locked(db, &current, Removal::NOW, lock) {
-            Ok(d) => d,
+        // Its runtime state (its cgroups above all: a directory to remove
+        // in each hierarchy) can go after the exit is told, when its init's
+        // death ended every process of it (a pid namespace of its own), and
+        // its id will never start again. A marker says so until it is gone.
+        let later = current.oci_runtime.is_none()
+            && current.isolation.pid == super::isolation::NsMode::Private
+            && self.mark_teardown(&c.id).is_ok();
+        match self.discard_locked(db, &current, Removal { runtime_later: later, ..Removal::NOW }, lock) {
+            Ok(files) => Some(Remains { engine: self, files, runtime: later.then(|| c.id.clone()) }),
             Err(e) => {
                 tracing::warn!("removing container {}: {e}", c.id);
                 // The lock went with the failed removal.
@@ -408,9 +418,54 @@ impl Engine {
                     Ok(_lock) => self.finish_locked(db, c, Some(run), Some(code)),
                     Err(e) => tracing::warn!("recording the exit of {}: {e}", c.id),
                 }
+                if later {
+                    self.unmark_teardown(&c.id);
+                }
                 None
             }
         }
+    }
+
+    /// `<runroot>/teardown`: a marker per removed `--rm` container whose
+    /// runtime state is still to delete ([`Remains`]).
+    fn teardown_dir(&self) -> PathBuf {
+        self.runroot.join("teardown")
+    }
+
+    fn mark_teardown(&self, id: &str) -> Result<()> {
+        let dir = self.teardown_dir();
+        sys::fs::create_private_dir(&dir, super::PRIVATE).ctx(|| format!("creating {}", dir.display()))?;
+        let marker = dir.join(id);
+        sys::fs::write_new(&marker, b"", 0o600).ctx(|| format!("creating {}", marker.display()))
+    }
+
+    fn unmark_teardown(&self, id: &str) {
+        let marker = self.teardown_dir().join(id);
+        if let Err(e) = fs::remove_file(&marker) {
+            if e.kind() != std::io::ErrorKind::NotFound {
+                tracing::warn!("removing {}: {e}", marker.display());
+            }
+        }
+    }
+
+    /// Delete the runtime state of removed `--rm` containers whose monitor
+    /// was killed before it did ([`Remains`]): each monitor does this first.
+    /// Deleting runtime state twice is harmless, so one another monitor is
+    /// deleting right now is no matter.
+    pub(super) fn finish_teardowns(&self) {
+        let Ok(entries) = fs::read_dir(self.teardown_dir()) else { return };
+        for id in entries.flatten().filter_map(|e| e.file_name().into_string().ok()) {
+            if naming::is_full_id(&id) {
+                self.teardown(&id);
+            }
+        }
+    }
+
+    fn teardown(&self, id: &str) {
+        if let Err(e) = self.delete_runtime_state(id) {
+            tracing::warn!("deleting the runtime state of removed container {id}: {e}");
+        }
+        self.unmark_teardown(id);
     }
 
     /// After the container's init exited (the lock held): runtime state and
@@ -450,6 +505,37 @@ impl Engine {
     }
 }
 
+/// What is left of a removed `--rm` container once its exit is told
+/// ([`Engine::discard_exited`]): its files and, unless deleted with it,
+/// its runtime state. Deleted on drop; a crash before leaves the files to
+/// the store's next open and the runtime state to the next monitor's
+/// [`Engine::finish_teardowns`].
+pub(super) struct Remains<'a> {
+    engine: &'a Engine,
+    files: Option<storage::Discarded>,
+    runtime: Option<String>,
+}
+
+impl Drop for Remains<'_> {
+    fn drop(&mut self) {
+        if test_die_before_teardown() {
+            sys::process::exit_immediately(137);
+        }
+        if let Some(id) = self.runtime.take() {
+            self.engine.teardown(&id);
+        }
+        drop(self.files.take());
+    }
+}
+
+/// In debug builds only, `BERTH_TEST_DIE_BEFORE_TEARDOWN=1` (in the
+/// environment of the `run` that started the monitor) makes a monitor die
+/// as if killed once it told a `--rm` container's exit, before deleting
+/// what is left of it: for the test of [`Engine::finish_teardowns`].
+fn test_die_before_teardown() -> bool {
+    cfg!(debug_assertions) && std::env::var_os("BERTH_TEST_DIE_BEFORE_TEARDOWN").is_some_and(|v| v == "1")
+}
+
 /// What `rm` does with a running container.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Removal {
@@ -457,11 +543,15 @@ pub(super) struct Removal {
     stop_timeout: Duration,
     /// Its anonymous volumes go too (`rm -v`, `--rm`).
     volumes: bool,
+    /// Its runtime state (cgroups, state directory) is left to the caller
+    /// ([`Remains`]).
+    runtime_later: bool,
 }
 
 impl Removal {
     /// Whatever its state, at once (`--rm` after the exit).
-    pub(super) const NOW: Removal = Removal { force: true, stop_timeout: Duration::ZERO, volumes: true };
+    pub(super) const NOW: Removal =
+        Removal { force: true, stop_timeout: Duration::ZERO, volumes: true, runtime_later: false };
 }
 
 /// A stop signal as podman names it in messages (`SIGTERM`, `SIGUSR1`, `9`).

@@ -261,7 +261,7 @@ impl Engine {
             // Before `finish_locked` deletes its cgroup.
             // Not for a `--rm` container: no record will say it.
             let oom = !c.auto_remove && self.container_oom_killed(&c.id);
-            // A `--rm` container's files, deleted once the exit is told.
+            // What is left of a `--rm` container, deleted once the exit is told.
             let mut discarded = None;
             let again = match self.lock_container(&c.id) {
                 // No restart policy goes with `--rm`.
@@ -310,6 +310,8 @@ impl Engine {
         // the layer store opened, the attach sockets' directory made.
         let db = self.db()?;
         self.layers()?;
+        // What killed monitors left to delete.
+        self.finish_teardowns();
         let dir = self.attach_dir();
         sys::fs::create_private_dir(&dir, 0o700).ctx(|| format!("creating {}", dir.display()))?;
         let Some((id, lock)) = receive_lock(go.as_fd()) else { return Ok(None) };

@@ -9,6 +9,11 @@ pub fn new_id() -> Result<String> {
     Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 
+/// Whether `s` is a whole container ID as [`new_id`] makes them.
+pub fn is_full_id(s: &str) -> bool {
+    s.len() == 64 && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
 /// A docker-style random name (`brave_lovelace`).
 pub fn random_name() -> String {
     let mut g = names::Generator::default();
@@ -36,6 +41,10 @@ mod tests {
         assert_eq!(a.len(), 64);
         assert!(a.bytes().all(|b| b.is_ascii_hexdigit()));
         assert_ne!(a, new_id().unwrap());
+        assert!(is_full_id(&a));
+        for not in [&a[1..], "../etc", &a.to_uppercase(), &format!("{}g", &a[1..])] {
+            assert!(!is_full_id(not), "{not}");
+        }
         let n = random_name();
         assert!(validate(&n).is_ok(), "{n}");
         assert!(n.contains('_'), "{n}");
