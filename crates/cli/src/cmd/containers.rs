@@ -491,7 +491,9 @@ pub fn run(engine: &Engine, a: &RunArgs, runtime: Option<&OciRuntime>) -> Result
         // podman's words; it runs the container all the same.
         tracing::warn!("The input device is not a TTY. The --tty and --interactive flags might not work properly");
     }
-    // Its monitor, forked first: its start-up happens beside the create.
+    // Its monitor, started first: its start-up happens beside the create,
+    // its database connection opened after ours (`Engine::open_db`).
+    engine.open_db()?;
     let monitor = engine.launch_monitor(!a.detach)?;
     let mut c = create_container(engine, &a.create, a.create.rm, true, runtime)?;
     if a.detach {

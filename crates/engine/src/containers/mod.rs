@@ -314,6 +314,14 @@ impl Engine {
         Ok(db)
     }
 
+    /// Open this process's database connection now, before starting a
+    /// monitor: the first connection to open reads the database's log back
+    /// (SQLite's WAL recovery) while others wait for it, sleeping; opened
+    /// while ours is, the monitor's needs none.
+    pub fn open_db(&self) -> Result<()> {
+        self.db().map(drop)
+    }
+
     /// Close this process's database connection, before a fork: a child
     /// must not inherit an open one (SQLite's rule), whose locks it would
     /// not hold.
