@@ -391,6 +391,8 @@ impl Engine {
         // `starting` again before anyone can see it running.
         self.reset_health(c)?;
         let shm = self.attach_joined_shm(c)?;
+        // The in-process runtime's container, started from this value.
+        let mut created = None;
         let (pid, master) = match &c.oci_runtime {
             Some(ext) => self.ext_create(c, ext, stdio)?,
             None => {
@@ -414,8 +416,11 @@ impl Engine {
                         .collect(),
                     loopback_up: true,
                 };
-                let created = rt::create(&opts).map_err(Error::runtime_start)?;
-                (created.state.pid, created.terminal)
+                let mut made = rt::create(&opts).map_err(Error::runtime_start)?;
+                let terminal = made.terminal.take();
+                let pid = made.state.pid;
+                created = Some(made);
+                (pid, terminal)
             }
         };
         drop(shm);
@@ -426,9 +431,9 @@ impl Engine {
         // Started, then recorded running: the record is written while the
         // container's process starts (it holds the lock meanwhile, so no
         // command sees it in between).
-        match c.oci_runtime {
-            Some(_) => self.ext_start(&c.id)?,
-            None => rt::start(&root, &c.id).map_err(Error::runtime_start)?,
+        match created.as_mut() {
+            Some(made) => rt::start_created(made).map_err(Error::runtime_start)?,
+            None => self.ext_start(&c.id)?,
         }
         let started_at = SystemTime::now();
         let monitor = rustix::process::getpid().as_raw_nonzero().get();

@@ -34,14 +34,27 @@ fn wrong(id: &str, status: Status, what: &str) -> Error {
 
 pub fn start(root: &Path, id: &str) -> Result<()> {
     let (dir, _lock, mut st, status) = load(root, id)?;
+    start_loaded(&dir, &mut st, status)
+}
+
+/// [`start`] for the caller that made the container in this process: its
+/// state as [`super::create`] returned it, not read back and parsed again
+/// (its config, seccomp profile included, is most of state.json).
+pub fn start_created(created: &mut super::Created) -> Result<()> {
+    let _lock = created.dir.lock()?;
+    let status = created.state.status(&created.dir);
+    start_loaded(&created.dir, &mut created.state, status)
+}
+
+fn start_loaded(dir: &Dir, st: &mut State, status: Status) -> Result<()> {
     match status {
         Status::Created => {}
-        Status::Stopped => return Err(wrong(id, status, "cannot start a container that has stopped")),
-        _ => return Err(wrong(id, status, "cannot start a container that has already been started")),
+        Status::Stopped => return Err(wrong(&dir.id, status, "cannot start a container that has stopped")),
+        _ => return Err(wrong(&dir.id, status, "cannot start a container that has already been started")),
     }
-    release(&dir)?;
+    release(dir)?;
     st.started = true;
-    dir.save(&st)?;
+    dir.save(st)?;
     if let Some(h) = st.config.hooks() {
         hooks::run_warn(h.poststart().as_deref().unwrap_or(&[]), &st.hook_json(Status::Running));
     }

@@ -11,5 +11,6 @@ mod spawn;
 pub use create::{create, CreateOptions, Created, Stdio};
 pub use exec::{exec, ExecOptions, Execed};
 pub use lifecycle::{
-    delete, destroy, kill, list, load, oom_kills, pause, pids, resume, start, state_json, stats, status, update,
+    delete, destroy, kill, list, load, oom_kills, pause, pids, resume, start, start_created, state_json, stats, status,
+    update,
 };
