@@ -8,7 +8,6 @@
 //! them all in one `mounts.json`, read and rewritten whole at each change;
 //! a container mounted then reads as mounted once.)
 
-use std::io;
 use std::path::{Path, PathBuf};
 
 use rustix::fs::{statx, AtFlags, StatxAttributes, StatxFlags, CWD};
@@ -35,10 +34,7 @@ impl Count {
 
     pub(crate) fn set(&self, n: u32) -> Result<()> {
         let done = if n == 0 {
-            match std::fs::remove_file(&self.path) {
-                Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-                other => other,
-            }
+            crate::staging::ignore_missing(std::fs::remove_file(&self.path))
         } else {
             sys::fs::write_atomic(&self.path, n.to_string().as_bytes(), 0o600, sys::fs::Durability::ReplaceOnly)
         };
