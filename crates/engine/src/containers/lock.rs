@@ -59,7 +59,7 @@ impl Engine {
     /// (`fd`: the same open file, so the same flock, taken again at once).
     pub(super) fn adopt_container_lock(&self, id: &str, fd: std::os::fd::OwnedFd) -> Result<ContainerLock> {
         // From our own process, but it makes a path.
-        if id.is_empty() || !id.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        if !super::naming::is_full_id(id) {
             return Err(crate::Error::new(format!("internal error: bad container id {id:?}")));
         }
         let path = self.runroot.join("locks").join(id);
