@@ -183,6 +183,11 @@ fn container_namespaces_are_joined() {
     env.ok(&["stop", "-t", "0", "a"]);
     env.ok(&["start", "b"]);
     assert_eq!(env.ok(&["inspect", "--format", "{{.State.Status}}", "a"]).trim(), "running");
+    // Likewise for an attached `run`, whose monitor was started before a's:
+    // a's monitor holds none of its sockets, so the run still ends.
+    env.ok(&["stop", "-t", "0", "a"]);
+    assert_eq!(env.ok(&["run", "--rm", "--ipc", "container:a", "bb", "echo", "ok"]), "ok\n");
+    assert_eq!(env.ok(&["inspect", "--format", "{{.State.Status}}", "a"]).trim(), "running");
     env.ok(&["rm", "-f", "-t", "0", "b"]);
     env.ok(&["rm", "-f", "-t", "0", "a"]);
 }

@@ -1,9 +1,9 @@
-//! Giving memory back, for a long-lived fork of a bigger process: berth's
-//! container monitor is a fork of `berth`, and keeps every page berth had
-//! touched (its code, the free part of its heap) for the container's whole
-//! life, though it needs few of them. A separate small program would start
-//! empty but cost an exec and a second copy of the engine's code; this
-//! costs one pass over our own mappings.
+//! Giving memory back, for a long-lived process that did much more at its
+//! start than it does after: berth's container monitor runs the engine to
+//! start its container (the store, the database, the runtime), then only
+//! copies output for the container's whole life, and would keep every page
+//! that start-up touched (code, the free part of its heap) though it needs
+//! few of them. This costs one pass over our own mappings.
 
 use std::io;
 

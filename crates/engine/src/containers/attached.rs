@@ -187,7 +187,7 @@ impl crate::Engine {
         Ok(relay(conn, opts, self.signaller(&c.id)))
     }
 
-    /// [`Engine::run_attached`] by a monitor forked ahead, with `attach`
+    /// [`Engine::run_attached`] by a monitor started ahead, with `attach`
     /// ([`Engine::launch_monitor`]).
     pub fn run_attached_by(
         &self,

@@ -67,31 +67,27 @@ impl Engine {
         self.spawn_monitor_or(Some(m), c, false).map(|_| ())
     }
 
-    /// [`Engine::start_attached`] by a monitor forked ahead (with `attach`).
+    /// [`Engine::start_attached`] by a monitor started ahead (with `attach`).
     pub(super) fn start_attached_by(&self, m: PendingMonitor, c: &mut Container) -> Result<OwnedFd> {
         self.spawn_monitor_or(Some(m), c, true)?.ok_or_else(|| Error::new("internal error: no attach socket"))
     }
 
-    /// Fork the monitor and hand it container `c`; with `attach`, connected
+    /// Start a monitor and hand it container `c`; with `attach`, connected
     /// to it by a socket pair (our end returned).
     fn spawn_monitor(&self, c: &mut Container, attach: bool) -> Result<Option<OwnedFd>> {
         self.spawn_monitor_or(None, c, attach)
     }
 
-    /// [`Engine::spawn_monitor`], by `ahead` if given: unless `c` joins
-    /// other containers, since starting those forks their monitors, which
-    /// would hold copies of its sockets (then never seen closed).
+    /// [`Engine::spawn_monitor`], by `ahead` if given. The containers `c`
+    /// joins are started first (their monitors inherit none of its fds:
+    /// only those `launch_monitor` hands its own child).
     fn spawn_monitor_or(
         &self,
         ahead: Option<PendingMonitor>,
         c: &mut Container,
         attach: bool,
     ) -> Result<Option<OwnedFd>> {
-        let ahead = ahead.filter(|_| c.isolation.dependencies().is_empty());
-        // Theirs first, for that reason.
         self.start_dependencies(c)?;
-        // Forked before the lock is taken: a fork holding a copy of it would
-        // keep the container locked for as long as the monitor lives.
         let m = match ahead {
             Some(m) => m,
             None => self.launch_monitor(attach)?,
@@ -169,12 +165,12 @@ impl Engine {
         }
         // Whatever an earlier run left (it exited, or its monitor was killed).
         self.delete_runtime_state(&c.id)?;
-        // The monitor holds the lock from now on (the same open file, passed
-        // over): ours can go, the container never unlocked in between.
         // Its CPUs back, before it makes the container (which inherits them).
         if let Some(affinity) = &affinity {
             sys::process::restore_affinity(pid, affinity).ctx(|| format!("setting the CPUs of monitor {pid}"))?;
         }
+        // The monitor holds the lock from now on (the same open file, passed
+        // over): ours can go, the container never unlocked in between.
         let handed = send_lock(go.as_fd(), &c.id, &lock);
         drop(go);
         drop(lock);
