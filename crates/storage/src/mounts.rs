@@ -34,7 +34,7 @@ impl Count {
 
     pub(crate) fn set(&self, n: u32) -> Result<()> {
         let done = if n == 0 {
-            crate::staging::ignore_missing(std::fs::remove_file(&self.path))
+            sys::fs::ignore_missing(std::fs::remove_file(&self.path))
         } else {
             sys::fs::write_atomic(&self.path, n.to_string().as_bytes(), 0o600, sys::fs::Durability::ReplaceOnly)
         };

@@ -74,18 +74,12 @@ pub(crate) fn clean_stale(dir: &Path) -> Result<()> {
             };
             tracing::info!(path = %path.display(), "removing stale staging dir");
             // Its owner may have just finished and removed it itself.
-            ignore_missing(std::fs::remove_dir_all(&path)).context(|| format!("remove stale {}", path.display()))?;
+            sys::fs::ignore_missing(std::fs::remove_dir_all(&path))
+                .context(|| format!("remove stale {}", path.display()))?;
         } else {
-            ignore_missing(std::fs::remove_file(&path)).context(|| format!("remove stale {}", path.display()))?;
+            sys::fs::ignore_missing(std::fs::remove_file(&path))
+                .context(|| format!("remove stale {}", path.display()))?;
         }
     }
     Ok(())
-}
-
-/// `r`, with "it is not there" taken as done.
-pub(crate) fn ignore_missing(r: std::io::Result<()>) -> std::io::Result<()> {
-    match r {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        r => r,
-    }
 }

@@ -740,7 +740,7 @@ impl Store {
         // With its mount references.
         if let Some(run) = target.parent() {
             // Never made, if a create was killed before it mounted.
-            staging::ignore_missing(fs::remove_dir_all(run)).context(|| format!("remove {}", run.display()))?;
+            sys::fs::ignore_missing(fs::remove_dir_all(run)).context(|| format!("remove {}", run.display()))?;
         }
         let stage = Staging::new(&self.staging_dir(), "remove-")?;
         let dir = self.container_dir(id);
@@ -782,7 +782,7 @@ impl Discarded {
         match into.map(|into| fs::rename(dir, into)) {
             Some(Ok(())) => Ok(()),
             Some(Err(e)) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            _ => staging::ignore_missing(fs::remove_dir_all(dir)),
+            _ => sys::fs::ignore_missing(fs::remove_dir_all(dir)),
         }
     }
 }

@@ -74,12 +74,7 @@ pub(super) fn repair(dir: &Path, name: &str, host_network: bool) -> Result<()> {
     let saved = std::fs::read(dir.join(".containerenv")).unwrap_or_default();
     for f in REMADE_IF_EMPTY.iter().chain([&".containerenv"]) {
         let path = dir.join(f);
-        match std::fs::remove_file(&path) {
-            Err(e) if e.kind() != io::ErrorKind::NotFound => {
-                return Err(Error::caused(format_args!("removing {}", path.display()), e))
-            }
-            _ => {}
-        }
+        sys::fs::ignore_missing(std::fs::remove_file(&path)).ctx(|| format!("removing {}", path.display()))?;
     }
     write(dir, hostname, name)?;
     if !saved.is_empty() {

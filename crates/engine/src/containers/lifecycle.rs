@@ -318,11 +318,7 @@ impl Engine {
             Some(d) => d.take(&dir),
             None => fs::remove_dir_all(&dir),
         };
-        match removed {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(Error::caused(format_args!("removing {}", dir.display()), e)),
-        }
+        sys::fs::ignore_missing(removed).map_err(|e| Error::caused(format_args!("removing {}", dir.display()), e))?;
         db.delete(&c.id)?;
         if how.volumes {
             self.remove_anonymous_volumes(c);
@@ -441,10 +437,8 @@ impl Engine {
 
     fn unmark_teardown(&self, id: &str) {
         let marker = self.teardown_dir().join(id);
-        if let Err(e) = fs::remove_file(&marker) {
-            if e.kind() != std::io::ErrorKind::NotFound {
-                tracing::warn!("removing {}: {e}", marker.display());
-            }
+        if let Err(e) = sys::fs::ignore_missing(fs::remove_file(&marker)) {
+            tracing::warn!("removing {}: {e}", marker.display());
         }
     }
 

@@ -133,8 +133,7 @@ impl Driver for Overlay {
             // have lost writes. Not mounted now, the last mount ended; the
             // container is one to throw away (`--rm`) whatever it lost.
             let marker = work.join("work/incompat/volatile");
-            crate::staging::ignore_missing(fs::remove_dir_all(&marker))
-                .context(|| format!("remove {}", marker.display()))?;
+            sys::fs::ignore_missing(fs::remove_dir_all(&marker)).context(|| format!("remove {}", marker.display()))?;
         }
         // Overlayfs needs at least one lower layer; an image without layers
         // gets an empty one.

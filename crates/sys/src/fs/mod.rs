@@ -16,3 +16,11 @@ pub use read::{read_regular, read_regular_rerooted};
 pub use resolve::{
     ensure_rerooted, fd_path, open_beneath, open_beneath_no_symlinks, open_rerooted, open_rerooted_no_symlinks, Kind,
 };
+
+/// `r`, with "it is not there" taken as done (removing what may be gone).
+pub fn ignore_missing(r: std::io::Result<()>) -> std::io::Result<()> {
+    match r {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        r => r,
+    }
+}
