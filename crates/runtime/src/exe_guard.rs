@@ -27,11 +27,11 @@ use crate::error::{Context, Error, Result};
 /// non-writable copy of its binary, unless it already runs from one.
 /// Replaces the process: call it before anything with side effects.
 pub fn ensure_protected_exe() -> Result<()> {
-    let exe = open_ro(Path::new("/proc/self/exe")).context(|| "open /proc/self/exe".into())?;
+    let exe = open_self()?;
     if is_protected(&exe) {
         return Ok(());
     }
-    let target = protect(exe)?;
+    let target = protected_copy(&exe)?;
     let cstrs = |v: Vec<OsString>| -> Result<Vec<CString>> {
         v.into_iter()
             .map(|s| CString::new(s.into_vec()).map_err(|_| Error::Other("NUL in argv or environment".into())))
@@ -55,19 +55,24 @@ pub fn ensure_protected_exe() -> Result<()> {
 /// This process's binary, as a copy that cannot be written: to execute a
 /// helper that forks container processes (berth's monitor) from it.
 pub fn protected_exe() -> Result<OwnedFd> {
-    protect(open_ro(Path::new("/proc/self/exe")).context(|| "open /proc/self/exe".into())?)
-}
-
-/// `exe` itself if protected already, else a protected copy of it.
-fn protect(exe: OwnedFd) -> Result<OwnedFd> {
+    let exe = open_self()?;
     if is_protected(&exe) {
         return Ok(exe);
     }
-    let target = match ro_bind_clone(&exe) {
+    protected_copy(&exe)
+}
+
+fn open_self() -> Result<OwnedFd> {
+    open_ro(Path::new("/proc/self/exe")).context(|| "open /proc/self/exe".into())
+}
+
+/// A copy of `exe` that cannot be written.
+fn protected_copy(exe: &OwnedFd) -> Result<OwnedFd> {
+    let target = match ro_bind_clone(exe) {
         Ok(fd) => fd,
         Err(e) => {
             tracing::debug!("read-only clone of the runtime binary: {e}; using a sealed memfd");
-            sealed_memfd(&exe)?
+            sealed_memfd(exe)?
         }
     };
     // Never loop: only exec something the check above will accept next time.
