@@ -90,3 +90,24 @@ fn an_old_store_is_closed_on_open() {
     assert_eq!(env.ok(&["ps", "-a", "-q", "--no-trunc"]).trim(), id);
     env.ok(&["run", "--rm", "bb", "true"]);
 }
+
+/// Relative `--root` and `--runroot` mean the directories under the current
+/// one, as podman takes them: the container, its monitor and its runtime,
+/// which work elsewhere, all find them.
+#[test]
+fn relative_store_paths_work() {
+    let (env, _) = Env::with_busybox();
+    let run = |args: &[&str]| {
+        let mut c = std::process::Command::new(common::BIN);
+        c.current_dir(env.dir.path()).args(["--root", "root", "--runroot", "run"]).args(args);
+        c.stdin(std::process::Stdio::null());
+        c.output().unwrap()
+    };
+    let o = run(&["run", "--rm", "bb", "echo", "hi"]);
+    assert!(o.status.success(), "{}", common::stderr(&o));
+    assert_eq!(common::stdout(&o), "hi\n");
+    let id = common::stdout(&run(&["run", "-d", "bb", "sleep", "60"])).trim().to_string();
+    assert_eq!(env.ok(&["ps", "-q", "--no-trunc"]).trim(), id, "the same store as the absolute paths");
+    let o = run(&["rm", "-f", "-t", "0", &id]);
+    assert!(o.status.success(), "{}", common::stderr(&o));
+}

@@ -37,6 +37,10 @@ pub struct Engine {
 
 impl Engine {
     pub fn open(root: &Path, runroot: &Path, driver: Option<&str>) -> Result<Engine> {
+        // Absolute, as podman makes them: containers' configs, monitors and
+        // runtimes are handed these paths and run from other directories.
+        let root = &std::path::absolute(root).ctx(|| format!("resolving {}", root.display()))?;
+        let runroot = &std::path::absolute(runroot).ctx(|| format!("resolving {}", runroot.display()))?;
         let blobs = image::store::Store::open(root).ctx(|| format!("opening image store {}", root.display()))?;
         containers::private_dirs(root, runroot)?;
         let engine = Engine {
