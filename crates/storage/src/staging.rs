@@ -61,8 +61,9 @@ impl Drop for Staging {
     }
 }
 
-/// Remove staging entries no live owner holds. The caller holds the store lock.
-pub(crate) fn clean_stale(dir: &Path) -> Result<()> {
+/// Remove staging entries no live owner holds, after `before_removal` of
+/// each directory (which fails to keep it). The caller holds the store lock.
+pub(crate) fn clean_stale(dir: &Path, before_removal: impl Fn(&Path) -> Result<()>) -> Result<()> {
     for entry in std::fs::read_dir(dir).context(|| format!("list {}", dir.display()))? {
         let entry = entry.context(|| format!("list {}", dir.display()))?;
         let path = entry.path();
@@ -73,6 +74,10 @@ pub(crate) fn clean_stale(dir: &Path) -> Result<()> {
                 continue; // in use by a live put_layer
             };
             tracing::info!(path = %path.display(), "removing stale staging dir");
+            if let Err(e) = before_removal(&path) {
+                tracing::warn!(path = %path.display(), error = %e, "keeping stale staging dir");
+                continue;
+            }
             // Its owner may have just finished and removed it itself.
             sys::fs::ignore_missing(std::fs::remove_dir_all(&path))
                 .context(|| format!("remove stale {}", path.display()))?;

@@ -13,7 +13,9 @@
 //! - overlay only: `l/<short>` links to layer diffs for short mount options.
 //!
 //! Below `<runroot>/<driver>/`: `containers/<id>/rootfs` mount points and,
-//! beside each, `mounts` (its mount count, see `mounts`).
+//! beside each, `mounts` (its mount count, see `mounts`); `staging/`: removed
+//! containers' mounts until they are unmounted (as `staging/` above: unlocked
+//! ones, left by a crash, are unmounted and removed on open).
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -104,6 +106,7 @@ impl Store {
             &store.root.join("containers"),
             &store.runroot,
             &store.runroot.join("containers"),
+            &store.run_staging_dir(),
         ] {
             private_dir(d)?;
         }
@@ -114,7 +117,9 @@ impl Store {
         if let Some(why) = &choice.overlay_unusable {
             meta::write_json(&store.root.join(OVERLAY_UNUSABLE), why, Durability::Durable)?;
         }
-        staging::clean_stale(&store.staging_dir())?;
+        // Mounts first: the directories below use them.
+        staging::clean_stale(&store.run_staging_dir(), |stage| unmount_all(&stage.join(RUN).join("rootfs")))?;
+        staging::clean_stale(&store.staging_dir(), |_| Ok(()))?;
         // Every write to them happens under the store lock: none is in progress.
         for d in [&store.root, &store.runroot] {
             sys::fs::atomic::remove_stale_temps(d).context(|| format!("remove stale temp files in {}", d.display()))?;
@@ -173,6 +178,10 @@ impl Store {
     }
     fn staging_dir(&self) -> PathBuf {
         self.root.join("staging")
+    }
+    /// Removed containers' mounts, until they are unmounted (see `Discarded`).
+    fn run_staging_dir(&self) -> PathBuf {
+        self.runroot.join("staging")
     }
     fn layer_dir(&self, chain: &ChainId) -> PathBuf {
         self.layers_dir().join(chain.hex())
@@ -725,27 +734,27 @@ impl Store {
         self.discard_container_fs(id).map(drop)
     }
 
-    /// [`Store::remove_container_fs`], but the deleting (a millisecond or
-    /// more) happens when the returned value is dropped: a caller can report
-    /// the container gone first. It is gone already: its layers are free and
-    /// its id can be made again.
+    /// [`Store::remove_container_fs`], but the unmounting and deleting (a
+    /// millisecond or more) happen when the returned value is dropped: a
+    /// caller can report the container gone first. It is gone already: its
+    /// layers are free and its id can be made again.
     pub fn discard_container_fs(&self, id: &str) -> Result<Discarded> {
         let _g = self.lock()?;
         self.container_meta(id)?;
-        let target = self.mountpoint(id);
-        while mounts::is_mount_point(&target) {
-            rustix::mount::unmount(&target, rustix::mount::UnmountFlags::DETACH)
-                .context(|| format!("unmount {}", target.display()))?;
-        }
-        // With its mount references.
-        if let Some(run) = target.parent() {
+        // Its mount point and mount references, moved out whole: the mount
+        // goes with its directory.
+        let run = self.runroot.join("containers").join(id);
+        let run_stage = Staging::new(&self.run_staging_dir(), "remove-")?;
+        match fs::rename(&run, run_stage.path().join(RUN)) {
+            Ok(()) => {}
             // Never made, if a create was killed before it mounted.
-            sys::fs::ignore_missing(fs::remove_dir_all(run)).context(|| format!("remove {}", run.display()))?;
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(Error::Io { context: format!("remove {}", run.display()), source: e }),
         }
         let stage = Staging::new(&self.staging_dir(), "remove-")?;
         let dir = self.container_dir(id);
         fs::rename(&dir, stage.path().join("container")).context(|| format!("remove {}", dir.display()))?;
-        Ok(Discarded { stage: Some(stage), renamed_from: dir, taken: 0 })
+        Ok(Discarded { run: Some(run_stage), stage: Some(stage), renamed_from: dir, taken: 0 })
     }
 
     /// Write container `id`'s changes as a layer tar (for commit). With
@@ -762,10 +771,13 @@ impl Store {
     }
 }
 
-/// A removed container's directory, moved out of the store but not yet
-/// deleted (see [`Store::discard_container_fs`]); deleted on drop. A crash
-/// before then leaves a staging directory, which the next open deletes.
+/// A removed container's directory and mount point, moved out of the store
+/// but not yet unmounted and deleted (see [`Store::discard_container_fs`]);
+/// both happen on drop. A crash before then leaves staging directories,
+/// which the next open unmounts and deletes.
 pub struct Discarded {
+    /// The mount point's directory, `RUN` in it.
+    run: Option<Staging>,
     stage: Option<Staging>,
     renamed_from: PathBuf,
     /// How many directories [`Discarded::take`] moved in.
@@ -789,6 +801,17 @@ impl Discarded {
 
 impl Drop for Discarded {
     fn drop(&mut self) {
+        if let Some(run) = self.run.take() {
+            match unmount_all(&run.path().join(RUN).join("rootfs")) {
+                Ok(()) => drop(run),
+                // Never deleted while mounted: that would delete the
+                // container's files through the mount. The next open retries.
+                Err(e) => {
+                    tracing::warn!("{e}");
+                    run.keep();
+                }
+            }
+        }
         // Durably gone first: a container directory back after a crash
         // would hold its layers with no container to remove.
         if let Err(e) = meta::sync_parent(&self.renamed_from) {
@@ -796,6 +819,19 @@ impl Drop for Discarded {
         }
         drop(self.stage.take());
     }
+}
+
+/// A discarded container's mount point directory, in its run staging dir.
+const RUN: &str = "run";
+
+/// Unmount every filesystem stacked on `target` (none is fine). Detached:
+/// a process still using one cannot stop its removal.
+fn unmount_all(target: &Path) -> Result<()> {
+    while mounts::is_mount_point(target) {
+        rustix::mount::unmount(target, rustix::mount::UnmountFlags::DETACH)
+            .context(|| format!("unmount {}", target.display()))?;
+    }
+    Ok(())
 }
 
 /// Every directory the store makes: layers hold setuid binaries and device
