@@ -327,12 +327,7 @@ fn a_teardown_cut_short_is_finished_by_the_next_monitor() {
         .collect();
     assert_eq!(marked.len(), 1, "{marked:?}");
     let id = &marked[0];
-    let cgroups: Vec<String> = std::fs::read_dir("/sys/fs/cgroup")
-        .unwrap()
-        .flatten()
-        .map(|h| format!("{}/berth/{id}", h.path().display()))
-        .filter(|d| Path::new(d).exists())
-        .collect();
+    let cgroups = container_cgroups(id);
     assert!(!cgroups.is_empty(), "no cgroup of {id} left: the test proves nothing");
     assert!(env.runroot.join("runtime").join(id).exists());
     // The next run's monitor finishes it.
@@ -343,4 +338,53 @@ fn a_teardown_cut_short_is_finished_by_the_next_monitor() {
     for d in &cgroups {
         assert!(!Path::new(d).exists(), "cgroup {d} left behind");
     }
+}
+
+/// Container `id`'s cgroup directories, in every hierarchy.
+fn container_cgroups(id: &str) -> Vec<String> {
+    std::fs::read_dir("/sys/fs/cgroup")
+        .unwrap()
+        .flatten()
+        .map(|h| format!("{}/berth/{id}", h.path().display()))
+        .chain([format!("/sys/fs/cgroup/berth/{id}")])
+        .filter(|d| Path::new(d).exists())
+        .collect()
+}
+
+/// The markers in `<runroot>/teardown`.
+fn teardown_marks(env: &Env) -> Vec<String> {
+    match std::fs::read_dir(env.runroot.join("teardown")) {
+        Ok(rd) => rd.flatten().map(|e| e.file_name().into_string().unwrap()).collect(),
+        Err(_) => Vec::new(),
+    }
+}
+
+/// `run`'s monitor makes the container's cgroup while berth makes the
+/// container, under a marker: a monitor killed before it was handed the
+/// container leaves both to the next monitor, which deletes them; a `run`
+/// that fails before the hand-over has its monitor delete them at once.
+#[test]
+fn a_cgroup_made_ahead_never_outlives_its_monitor() {
+    require_root();
+    let (env, _) = Env::with_busybox();
+    let _cleanup = Cleanup(&env);
+    let out = env.cmd(&["run", "--rm", "bb", "true"]).env("BERTH_TEST_DIE_AHEAD", "1").output().unwrap();
+    assert_eq!(out.status.code(), Some(125), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(env.ok(&["ps", "-a", "-q"]), "", "removed (--rm)");
+    let marked = teardown_marks(&env);
+    assert_eq!(marked.len(), 1, "{marked:?}");
+    let id = &marked[0];
+    let cgroups = container_cgroups(id);
+    assert!(!cgroups.is_empty(), "no cgroup made ahead for {id}: the test proves nothing");
+    // The next run's monitor deletes them.
+    assert_eq!(env.ok(&["run", "--rm", "bb", "echo", "ok"]), "ok\n");
+    eventually("the teardown to be finished", || teardown_marks(&env).is_empty());
+    for d in &cgroups {
+        assert!(!Path::new(d).exists(), "cgroup {d} left behind");
+    }
+    // A name in use: the run fails before the hand-over, and its monitor
+    // deletes what it made, marker included.
+    env.ok(&["create", "--name", "taken", "bb", "true"]);
+    env.fails(&["run", "--rm", "--name", "taken", "bb", "true"], 125);
+    eventually("the monitor to clean up", || monitor_pids(&env).is_empty() && teardown_marks(&env).is_empty());
 }

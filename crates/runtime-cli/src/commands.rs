@@ -59,6 +59,7 @@ fn create_options(root: &Path, a: &CreateArgs, foreground: bool, systemd: bool) 
         stdio: None,
         close_in_init: Vec::new(),
         loopback_up: false,
+        made_cgroup: None,
     }
 }
 

@@ -317,6 +317,7 @@ fn parse_entrypoint(text: &str) -> Vec<String> {
 
 fn create_spec(a: &CreateArgs, auto_remove: bool) -> Result<CreateSpec> {
     Ok(CreateSpec {
+        id: None,
         name: a.name.clone(),
         command: a.command().to_vec(),
         entrypoint: a.entrypoint.as_deref().map(parse_entrypoint),
@@ -434,14 +435,18 @@ fn shm_size(flag: Option<&str>) -> Result<Option<u64>> {
     }
 }
 
+/// `id`: chosen by the monitor that starts it next (`run`, see
+/// `PendingMonitor::new_container_id`); `None`: created only.
 fn create_container(
     engine: &Engine,
     a: &CreateArgs,
     auto_remove: bool,
-    starts_next: bool,
+    id: Option<String>,
     runtime: Option<&OciRuntime>,
 ) -> Result<Container> {
+    let starts_next = id.is_some();
     let mut spec = create_spec(a, auto_remove)?;
+    spec.id = id;
     spec.oci_runtime = runtime.cloned();
     spec.starts_next = starts_next;
     if a.isolation.replace {
@@ -479,7 +484,7 @@ fn create_container(
 
 /// `create`; `runtime`: the global `--runtime`, resolved.
 pub fn create(engine: &Engine, a: &CreateArgs, runtime: Option<&OciRuntime>) -> Result<u8> {
-    let c = create_container(engine, a, a.rm, false, runtime)?;
+    let c = create_container(engine, a, a.rm, None, runtime)?;
     out(&format!("{}\n", c.id))?;
     Ok(0)
 }
@@ -495,7 +500,8 @@ pub fn run(engine: &Engine, a: &RunArgs, runtime: Option<&OciRuntime>) -> Result
     // its database connection opened after ours (`Engine::open_db`).
     engine.open_db()?;
     let monitor = engine.launch_monitor(!a.detach)?;
-    let mut c = create_container(engine, &a.create, a.create.rm, true, runtime)?;
+    let id = monitor.new_container_id()?;
+    let mut c = create_container(engine, &a.create, a.create.rm, Some(id), runtime)?;
     if a.detach {
         // Once it runs, its monitor removes it after the exit (`--rm`).
         return match engine.start_detached_by(monitor, &mut c) {

@@ -7,12 +7,12 @@
 //! record is written first on create and deleted last on remove.
 
 use std::fs;
-use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime};
 
 use super::db::Db;
 use super::health::HealthConfig;
 use super::lock::ContainerLock;
+use super::teardown::{Remains, TeardownMark};
 use super::{change, etc_files, naming, spec, Container, CreateSpec, State};
 use crate::error::{Context as _, Error, Result};
 use crate::{Engine, Image};
@@ -67,7 +67,11 @@ impl Engine {
         // driver differs) then leaves nothing to clean up.
         let layers = self.layers()?;
         let db = self.db()?;
-        let id = naming::new_id()?;
+        let id = match &spec.id {
+            Some(id) if naming::is_full_id(id) => id.clone(),
+            Some(id) => return Err(Error::new(format!("internal error: bad container id {id:?}"))),
+            None => naming::new_id()?,
+        };
         // Until the record exists, `rmi` must not find the image unused and
         // remove it (it holds this lock exclusively); taken before the
         // container's lock, as `rmi -f` takes them.
@@ -388,6 +392,7 @@ impl Engine {
         run: SystemTime,
         code: i32,
         lock: ContainerLock,
+        mark: Option<TeardownMark>,
     ) -> Option<Remains<'_>> {
         let current = match db.get(&c.id) {
             Ok(Some(r)) if r.started_at == Some(run) => r,
@@ -402,11 +407,22 @@ impl Engine {
         // in each hierarchy) can go after the exit is told, when its init's
         // death ended every process of it (a pid namespace of its own), and
         // its id will never start again. A marker says so until it is gone.
-        let later = current.oci_runtime.is_none()
-            && current.isolation.pid == super::isolation::NsMode::Private
-            && self.mark_teardown(&c.id).is_ok();
+        // (Its monitor may have made it ahead: `Ahead`.)
+        let deferred = current.oci_runtime.is_none() && current.isolation.pid == super::isolation::NsMode::Private;
+        let mark = match (deferred, mark) {
+            (true, Some(m)) => Some(m),
+            (true, None) => self.mark_teardown(&c.id).ok(),
+            // Deleted below, with the rest.
+            (false, m) => {
+                if let Some(m) = m {
+                    m.remove();
+                }
+                None
+            }
+        };
+        let later = mark.is_some();
         match self.discard_locked(db, &current, Removal { runtime_later: later, ..Removal::NOW }, lock) {
-            Ok(files) => Some(Remains { engine: self, files, runtime: later.then(|| c.id.clone()) }),
+            Ok(files) => Some(Remains::new(self, files, mark)),
             Err(e) => {
                 tracing::warn!("removing container {}: {e}", c.id);
                 // The lock went with the failed removal.
@@ -414,52 +430,12 @@ impl Engine {
                     Ok(_lock) => self.finish_locked(db, c, Some(run), Some(code)),
                     Err(e) => tracing::warn!("recording the exit of {}: {e}", c.id),
                 }
-                if later {
-                    self.unmark_teardown(&c.id);
+                if let Some(m) = mark {
+                    m.remove();
                 }
                 None
             }
         }
-    }
-
-    /// `<runroot>/teardown`: a marker per removed `--rm` container whose
-    /// runtime state is still to delete ([`Remains`]).
-    fn teardown_dir(&self) -> PathBuf {
-        self.runroot.join("teardown")
-    }
-
-    fn mark_teardown(&self, id: &str) -> Result<()> {
-        let dir = self.teardown_dir();
-        sys::fs::create_private_dir(&dir, super::PRIVATE).ctx(|| format!("creating {}", dir.display()))?;
-        let marker = dir.join(id);
-        sys::fs::write_new(&marker, b"", 0o600).ctx(|| format!("creating {}", marker.display()))
-    }
-
-    fn unmark_teardown(&self, id: &str) {
-        let marker = self.teardown_dir().join(id);
-        if let Err(e) = sys::fs::ignore_missing(fs::remove_file(&marker)) {
-            tracing::warn!("removing {}: {e}", marker.display());
-        }
-    }
-
-    /// Delete the runtime state of removed `--rm` containers whose monitor
-    /// was killed before it did ([`Remains`]): each monitor does this first.
-    /// Deleting runtime state twice is harmless, so one another monitor is
-    /// deleting right now is no matter.
-    pub(super) fn finish_teardowns(&self) {
-        let Ok(entries) = fs::read_dir(self.teardown_dir()) else { return };
-        for id in entries.flatten().filter_map(|e| e.file_name().into_string().ok()) {
-            if naming::is_full_id(&id) {
-                self.teardown(&id);
-            }
-        }
-    }
-
-    fn teardown(&self, id: &str) {
-        if let Err(e) = self.delete_runtime_state(id) {
-            tracing::warn!("deleting the runtime state of removed container {id}: {e}");
-        }
-        self.unmark_teardown(id);
     }
 
     /// After the container's init exited (the lock held): runtime state and
@@ -497,37 +473,6 @@ impl Engine {
             Err(e) => tracing::warn!("recording the exit of {}: {e}", c.id),
         }
     }
-}
-
-/// What is left of a removed `--rm` container once its exit is told
-/// ([`Engine::discard_exited`]): its files and, unless deleted with it,
-/// its runtime state. Deleted on drop; a crash before leaves the files to
-/// the store's next open and the runtime state to the next monitor's
-/// [`Engine::finish_teardowns`].
-pub(super) struct Remains<'a> {
-    engine: &'a Engine,
-    files: Option<storage::Discarded>,
-    runtime: Option<String>,
-}
-
-impl Drop for Remains<'_> {
-    fn drop(&mut self) {
-        if test_die_before_teardown() {
-            sys::process::exit_immediately(137);
-        }
-        if let Some(id) = self.runtime.take() {
-            self.engine.teardown(&id);
-        }
-        drop(self.files.take());
-    }
-}
-
-/// In debug builds only, `BERTH_TEST_DIE_BEFORE_TEARDOWN=1` (in the
-/// environment of the `run` that started the monitor) makes a monitor die
-/// as if killed once it told a `--rm` container's exit, before deleting
-/// what is left of it: for the test of [`Engine::finish_teardowns`].
-fn test_die_before_teardown() -> bool {
-    cfg!(debug_assertions) && std::env::var_os("BERTH_TEST_DIE_BEFORE_TEARDOWN").is_some_and(|v| v == "1")
 }
 
 /// What `rm` does with a running container.

@@ -42,6 +42,7 @@ mod seccomp_file;
 mod shm_share;
 pub mod spec;
 mod stdio;
+mod teardown;
 mod top;
 mod usage;
 
@@ -233,6 +234,9 @@ impl Container {
 /// What `create`/`run` were asked for, beyond the image.
 #[derive(Debug, Default, Clone)]
 pub struct CreateSpec {
+    /// The container's id, when the caller chose it
+    /// ([`monitor::PendingMonitor::new_container_id`]); else a fresh one.
+    pub id: Option<String>,
     pub name: Option<String>,
     /// Replaces the image's CMD when not empty.
     pub command: Vec<String>,

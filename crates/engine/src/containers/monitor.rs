@@ -38,7 +38,8 @@ use super::attach::{self, Frame, MAX_FRAME};
 use super::lock::ContainerLock;
 use super::logconfig::LogDriver;
 use super::logfile::{LogWriter, Stream};
-use super::{change, Container, State};
+use super::teardown::Ahead;
+use super::{change, naming, Container, State};
 use crate::error::{Context as _, Error, ErrorKind, Result};
 use crate::Engine;
 
@@ -113,9 +114,10 @@ impl Engine {
             (None, None)
         };
         let (report_r, report_w) = pipe_with(PipeFlags::CLOEXEC).ctx(|| "creating the monitor's pipe".into())?;
+        // Messages: an id ahead (`new_container_id`), then the hand-over.
         let (go, theirs) = rustix::net::socketpair(
             rustix::net::AddressFamily::UNIX,
-            rustix::net::SocketType::STREAM,
+            rustix::net::SocketType::SEQPACKET,
             rustix::net::SocketFlags::CLOEXEC,
             None,
         )
@@ -227,7 +229,7 @@ impl Engine {
     /// The monitor process's life; returns its exit code. `go`: where it
     /// is handed its container ([`Engine::hand_over`]).
     fn monitor(&self, go: OwnedFd, report: OwnedFd, first_client: Option<OwnedFd>) -> i32 {
-        let Handed { db, lock, mut c, alive } = match self.monitor_setup(go) {
+        let Handed { db, lock, mut c, alive, mut ahead } = match self.monitor_setup(go) {
             Ok(Some(set)) => set,
             // Nothing handed over: berth gave up (its create failed).
             Ok(None) => return 0,
@@ -236,7 +238,12 @@ impl Engine {
                 return 1;
             }
         };
-        let running = self.monitor_start(&db, &mut c, &lock, &alive, Some(&report), false);
+        // Made ahead: for the in-process runtime only.
+        if let Some(a) = ahead.as_mut().filter(|_| c.oci_runtime.is_some()) {
+            a.discard_cgroup();
+        }
+        let made_cgroup = ahead.as_ref().and_then(Ahead::cgroup);
+        let running = self.monitor_start(&db, &mut c, &lock, &alive, Start::First { report: &report, made_cgroup });
         drop(lock);
         let mut running = match running {
             Ok(r) => {
@@ -250,6 +257,15 @@ impl Engine {
             }
         };
         drop(report);
+        // Started: its cgroup is the runtime's; a `--rm` container keeps its
+        // marker for its teardown, any other needs it no more.
+        let mut mark = None;
+        if let Some(mut a) = ahead.take() {
+            a.cgroup_taken();
+            if c.auto_remove {
+                mark = a.take_mark();
+            }
+        }
         running.clients.extend(first_client);
         loop {
             let (code, started_at, clients) = running.serve(self);
@@ -262,7 +278,7 @@ impl Engine {
             let again = match self.lock_container(&c.id) {
                 // No restart policy goes with `--rm`.
                 Ok(lock) if c.auto_remove => {
-                    discarded = self.discard_exited(&db, &mut c, started_at, code, lock);
+                    discarded = self.discard_exited(&db, &mut c, started_at, code, lock, mark.take());
                     false
                 }
                 Ok(_lock) => {
@@ -307,16 +323,31 @@ impl Engine {
         let db = self.db()?;
         self.layers()?;
         // What killed monitors left to delete.
-        self.finish_teardowns();
+        self.finish_teardowns(&db);
         let dir = self.attach_dir();
         sys::fs::create_private_dir(&dir, 0o700).ctx(|| format!("creating {}", dir.display()))?;
-        let Some((id, lock)) = receive_lock(go.as_fd()) else { return Ok(None) };
+        // A new container's id first (`run`): what can be made for it is,
+        // while berth makes it. Dropped, should it never come.
+        let mut ahead = None;
+        let (id, lock) = loop {
+            match receive(go.as_fd()) {
+                Some((id, None)) if ahead.is_none() && naming::is_full_id(&id) => {
+                    ahead = self.make_ahead(&id);
+                    if super::teardown::test_die_ahead() {
+                        sys::process::exit_immediately(137);
+                    }
+                }
+                Some((id, Some(lock))) => break (id, lock),
+                _ => return Ok(None),
+            }
+        };
+        let ahead = ahead.filter(|a| a.id == id);
         let lock = self.adopt_container_lock(&id, lock)?;
         // As berth read it, under this same lock.
         let c = db.get(&id)?.ok_or_else(|| Error::not_found(format!("container {id} was removed")))?;
         let path = self.monitor_lock_path(&c.id);
         let alive = FileLock::exclusive(&path).ctx(|| format!("locking {}", path.display()))?;
-        Ok(Some(Handed { db, lock, c, alive }))
+        Ok(Some(Handed { db, lock, c, alive, ahead }))
     }
 
     /// Start container `c` again for its restart policy, after the backoff;
@@ -334,7 +365,7 @@ impl Engine {
             tracing::warn!("restarting container {}: {e}", c.id);
             return None;
         }
-        match self.monitor_start(db, c, &lock, alive, None, true) {
+        match self.monitor_start(db, c, &lock, alive, Start::Restart) {
             Ok(r) => Some(r),
             Err(e) => {
                 tracing::warn!("restarting container {}: {e}", c.id);
@@ -356,9 +387,12 @@ impl Engine {
         c: &mut Container,
         lock: &ContainerLock,
         alive: &FileLock,
-        report: Option<&OwnedFd>,
-        restarting: bool,
+        how: Start,
     ) -> Result<Running> {
+        let (report, made_cgroup, restarting) = match how {
+            Start::First { report, made_cgroup } => (Some(report), made_cgroup, false),
+            Start::Restart => (None, None, true),
+        };
         use runtime::container::{self as rt, CreateOptions};
         // First: whatever fails from here on, `finish_locked` drops this
         // reference. An initialized container's own (`init`'s, or `run`'s
@@ -411,6 +445,7 @@ impl Engine {
                         .chain(report.map(|r| r.as_raw_fd()))
                         .collect(),
                     loopback_up: true,
+                    made_cgroup,
                 };
                 let mut made = rt::create(&opts).map_err(Error::runtime_start)?;
                 let terminal = made.terminal.take();
@@ -871,6 +906,27 @@ pub struct PendingMonitor {
     affinity: Option<rustix::thread::CpuSet>,
 }
 
+impl PendingMonitor {
+    /// A fresh id for the container this monitor is to start, which it is
+    /// told: it makes what it can for it (its cgroup, see [`Ahead`]) while
+    /// the caller makes the container with this id.
+    pub fn new_container_id(&self) -> Result<String> {
+        let id = naming::new_id()?;
+        sys::fdpass::send(self.go.as_fd(), id.as_bytes(), None)
+            .ctx(|| "telling the monitor the container's id".into())?;
+        Ok(id)
+    }
+}
+
+/// Which start of its container a monitor makes ([`Engine::monitor_start`]).
+enum Start<'a> {
+    /// The first: berth waits for `report`; `made_cgroup` was made ahead
+    /// ([`Ahead`]).
+    First { report: &'a OwnedFd, made_cgroup: Option<(String, runtime::cgroups::Manager)> },
+    /// One for its restart policy.
+    Restart,
+}
+
 /// What a monitor starts from ([`Engine::monitor_setup`]).
 struct Handed {
     db: std::rc::Rc<super::db::Db>,
@@ -879,6 +935,8 @@ struct Handed {
     c: Container,
     /// Its own lock: held while it lives.
     alive: FileLock,
+    /// What it made for a new container while berth made it.
+    ahead: Option<Ahead>,
 }
 
 /// Send container `id`'s lock (its fd: the same open file, so the same
@@ -890,13 +948,15 @@ fn send_lock(sock: BorrowedFd, id: &str, lock: &ContainerLock) -> io::Result<()>
     Ok(())
 }
 
-/// What [`send_lock`] sent; `None` if the other end closed unused.
-fn receive_lock(sock: BorrowedFd) -> Option<(String, OwnedFd)> {
+/// The next message on a monitor's `go` socket: an id with the lock
+/// ([`send_lock`]) or alone ([`PendingMonitor::new_container_id`]); `None`
+/// if the other end closed unused.
+fn receive(sock: BorrowedFd) -> Option<(String, Option<OwnedFd>)> {
     // An id is 64 hex digits, sent in one message.
     let mut buf = [0u8; 128];
     let (n, fd) = sys::fdpass::recv(sock, &mut buf).ok()?;
     let id = std::str::from_utf8(buf.get(..n)?).ok()?.to_string();
-    Some((id, fd?))
+    (n > 0).then_some((id, fd))
 }
 
 /// What the monitor (or an exec's keeper) tells `berth` once the container

@@ -124,6 +124,12 @@ pub fn capabilities(add: &[String], drop: &[String]) -> Result<Vec<String>> {
     Ok(caps)
 }
 
+/// The `cgroupsPath` of container `id`: relative, under the runtime's own
+/// parent cgroup.
+pub(super) fn cgroups_path(id: &str) -> String {
+    format!("/berth/{id}")
+}
+
 /// Build config.json for a container whose root filesystem is mounted at
 /// `rootfs` (the user named in `p.user` is looked up there).
 pub fn generate(id: &str, rootfs: &Path, p: &ProcessSpec) -> Result<Value> {
@@ -168,7 +174,7 @@ pub fn generate(id: &str, rootfs: &Path, p: &ProcessSpec) -> Result<Value> {
         "mounts": mounts,
         "linux": {
             // Relative: under the runtime's own parent cgroup, per container.
-            "cgroupsPath": format!("/berth/{id}"),
+            "cgroupsPath": cgroups_path(id),
             "namespaces": [
                 {"type": "pid"}, {"type": "network"}, {"type": "ipc"},
                 {"type": "uts"}, {"type": "mount"}, {"type": "cgroup"},

@@ -188,6 +188,18 @@ impl Manager {
         self.procs_dir().is_some_and(Path::exists)
     }
 
+    /// The cgroup of container `id` under `cgroups_path`, made now
+    /// ([`Manager::new`], [`Manager::create`]): what an engine does ahead of
+    /// a create, beside other work (`CreateOptions::made_cgroup`).
+    pub fn made_for(cgroups_path: &str, id: &str) -> Result<Manager> {
+        let m = Manager::new(Some(cgroups_path), id)?;
+        if let Err(e) = m.create() {
+            let _ = m.destroy();
+            return Err(e);
+        }
+        Ok(m)
+    }
+
     /// Create the directory in every hierarchy (mkdir -p).
     pub fn create(&self) -> Result<()> {
         for (ctrl, h) in self.v1_hierarchies() {

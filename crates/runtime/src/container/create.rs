@@ -53,6 +53,11 @@ pub struct CreateOptions {
     /// helper entering the namespace later cost a thread or process). The
     /// runtime spec leaves `lo` down, as runc does: `false` from the CLI.
     pub loopback_up: bool,
+    /// The container's cgroup, made by the caller ahead of the create (see
+    /// [`cgroups::Manager::made_for`]), to use if the config's
+    /// `cgroupsPath` is the one it was made for. Its directories are the
+    /// container's from then on: deleted with it, or by a failed create.
+    pub made_cgroup: Option<(String, cgroups::Manager)>,
 }
 
 /// The container process's standard streams (see [`CreateOptions::stdio`]).
@@ -111,8 +116,14 @@ pub fn create(opts: &CreateOptions) -> Result<Created> {
 
     rustix::fs::mknodat(rustix::fs::CWD, dir.fifo(), FileType::Fifo, Mode::from_raw_mode(0o600), 0)
         .context(|| "create exec fifo".into())?;
-    let cgroup = cgroups::Manager::new(cgroups_path.as_deref(), &opts.id)?;
-    cgroup.create()?;
+    let cgroup = match &opts.made_cgroup {
+        Some((path, made)) if Some(path) == cgroups_path.as_ref() && !opts.systemd_cgroup => made.clone(),
+        _ => {
+            let cgroup = cgroups::Manager::new(cgroups_path.as_deref(), &opts.id)?;
+            cgroup.create()?;
+            cgroup
+        }
+    };
     guard.cgroup = Some(cgroup.clone());
     let mut resources = bundle.spec.linux().as_ref().and_then(|l| l.resources().clone()).unwrap_or_default();
     resources.set_devices(Some(crate::rootfs::devices::cgroup_rules(&bundle.spec)?));
