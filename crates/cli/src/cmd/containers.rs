@@ -496,11 +496,13 @@ pub fn run(engine: &Engine, a: &RunArgs, runtime: Option<&OciRuntime>) -> Result
         // podman's words; it runs the container all the same.
         tracing::warn!("The input device is not a TTY. The --tty and --interactive flags might not work properly");
     }
-    // Its monitor, started first: its start-up happens beside the create,
-    // its database connection opened after ours (`Engine::open_db`).
-    engine.open_db()?;
+    // Its monitor, started first: its start-up (and what it makes for the
+    // container: `new_container_id`) happens beside the create. Our
+    // database connection opens next, before the monitor's, which then
+    // needs no WAL recovery (`Engine::open_db`).
     let monitor = engine.launch_monitor(!a.detach)?;
     let id = monitor.new_container_id()?;
+    engine.open_db()?;
     let mut c = create_container(engine, &a.create, a.create.rm, Some(id), runtime)?;
     if a.detach {
         // Once it runs, its monitor removes it after the exit (`--rm`).

@@ -318,10 +318,10 @@ impl Engine {
         Ok(db)
     }
 
-    /// Open this process's database connection now, before starting a
-    /// monitor: the first connection to open reads the database's log back
-    /// (SQLite's WAL recovery) while others wait for it, sleeping; opened
-    /// while ours is, the monitor's needs none.
+    /// Open this process's database connection now, right after starting
+    /// a monitor (whose exec takes longer): the first connection to open
+    /// reads the database's log back (SQLite's WAL recovery) while others
+    /// wait for it, sleeping; opened while ours is, the monitor's needs none.
     pub fn open_db(&self) -> Result<()> {
         self.db().map(drop)
     }
