@@ -498,11 +498,11 @@ pub fn run(engine: &Engine, a: &RunArgs, runtime: Option<&OciRuntime>) -> Result
     }
     // Its monitor, started first: its start-up (and what it makes for the
     // container: `new_container_id`) happens beside the create. Our
-    // database connection opens next, before the monitor's, which then
-    // needs no WAL recovery (`Engine::open_db`).
+    // database connection opens meanwhile: the monitor opens its own once
+    // told the id (`Engine::open_db`).
     let monitor = engine.launch_monitor(!a.detach)?;
-    let id = monitor.new_container_id()?;
     engine.open_db()?;
+    let id = monitor.new_container_id()?;
     let mut c = create_container(engine, &a.create, a.create.rm, Some(id), runtime)?;
     if a.detach {
         // Once it runs, its monitor removes it after the exit (`--rm`).

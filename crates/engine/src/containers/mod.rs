@@ -318,10 +318,11 @@ impl Engine {
         Ok(db)
     }
 
-    /// Open this process's database connection now, right after starting
-    /// a monitor (whose exec takes longer): the first connection to open
-    /// reads the database's log back (SQLite's WAL recovery) while others
-    /// wait for it, sleeping; opened while ours is, the monitor's needs none.
+    /// Open this process's database connection now, after starting a
+    /// monitor and before telling it anything: the first connection to
+    /// open reads the database's log back (SQLite's WAL recovery) while
+    /// others wait for it, sleeping; the monitor opens its own once told,
+    /// while ours is open, and needs none.
     pub fn open_db(&self) -> Result<()> {
         self.db().map(drop)
     }

@@ -320,26 +320,32 @@ impl Engine {
     fn monitor_setup(&self, go: OwnedFd) -> Result<Option<Handed>> {
         // While berth makes the container: its connection to the database,
         // the layer store opened, the attach sockets' directory made.
+        // First what berth sends once its database connection is open
+        // (opened before ours, which then needs no WAL recovery: the first
+        // connection does it while any other sleeps): a new container's id
+        // (`run`), to make what can be made for it while berth makes it
+        // (dropped, should the container never come), or the container.
+        let mut handed = None;
+        let mut ahead = None;
+        match receive(go.as_fd()) {
+            Some((id, None)) if naming::is_full_id(&id) => {
+                ahead = self.make_ahead(&id);
+                if super::teardown::test_die_ahead() {
+                    sys::process::exit_immediately(137);
+                }
+            }
+            Some((id, Some(lock))) => handed = Some((id, Some(lock))),
+            _ => return Ok(None),
+        }
         let db = self.db()?;
         self.layers()?;
         // What killed monitors left to delete.
         self.finish_teardowns(&db);
         let dir = self.attach_dir();
         sys::fs::create_private_dir(&dir, 0o700).ctx(|| format!("creating {}", dir.display()))?;
-        // A new container's id first (`run`): what can be made for it is,
-        // while berth makes it. Dropped, should it never come.
-        let mut ahead = None;
-        let (id, lock) = loop {
-            match receive(go.as_fd()) {
-                Some((id, None)) if ahead.is_none() && naming::is_full_id(&id) => {
-                    ahead = self.make_ahead(&id);
-                    if super::teardown::test_die_ahead() {
-                        sys::process::exit_immediately(137);
-                    }
-                }
-                Some((id, Some(lock))) => break (id, lock),
-                _ => return Ok(None),
-            }
+        let (id, lock) = match handed.or_else(|| receive(go.as_fd())) {
+            Some((id, Some(lock))) => (id, lock),
+            _ => return Ok(None),
         };
         let ahead = ahead.filter(|a| a.id == id);
         let lock = self.adopt_container_lock(&id, lock)?;
