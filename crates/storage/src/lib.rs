@@ -21,7 +21,7 @@ mod staging;
 mod store;
 
 pub use chain::ChainId;
-pub use driver::Writes;
+pub use driver::{MountPoint, Writes};
 pub use error::{Error, Result};
 pub use listing::{Change, ChangeKind};
 pub use store::{Discarded, ImageView, LayerInfo, StagedLayer, Store};

@@ -28,7 +28,7 @@ use serde::{Deserialize, Serialize};
 use sys::fs::{Durability, FileLock};
 
 use crate::chain::ChainId;
-use crate::driver::{self, Driver, LayerDirs, Writes};
+use crate::driver::{self, Driver, LayerDirs, MountPoint, Writes};
 use crate::error::{Context, Error, Result};
 use crate::meta;
 use crate::mounts::{self, Count};
@@ -553,8 +553,15 @@ impl Store {
 
     /// Make container `id`'s root filesystem from `layers` (bottom to top,
     /// each the parent of the next) and mount it; returns the mount point.
-    /// Every mount of it syncs its writes or not, as `writes` says.
-    pub fn create_container_fs(&self, id: &str, layers: &[ChainId], writes: Writes) -> Result<PathBuf> {
+    /// Every mount of it syncs its writes or not, as `writes` says. Its own
+    /// layer gets `mount_points` the image lacks (see `MountPoint`).
+    pub fn create_container_fs(
+        &self,
+        id: &str,
+        layers: &[ChainId],
+        writes: Writes,
+        mount_points: &[MountPoint],
+    ) -> Result<PathBuf> {
         validate_id(id)?;
         let _g = self.lock()?;
         let dir = self.container_dir(id);
@@ -563,7 +570,7 @@ impl Store {
         }
         let dirs = self.chain_dirs(layers)?;
         let stage = Staging::new(&self.staging_dir(), "container-")?;
-        self.driver.create_container(stage.path(), &dirs)?;
+        self.driver.create_container(stage.path(), &dirs, mount_points)?;
         let meta = ContainerMeta { id: id.into(), layers: layers.to_vec(), writes };
         // The file's data now; its name with the rename below, whose
         // directory fsync makes the container (and its hold on `layers`,

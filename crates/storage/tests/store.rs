@@ -7,7 +7,7 @@ use std::io::Write;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use storage::{ChainId, Error, Store, Writes};
+use storage::{ChainId, Error, MountPoint, Store, Writes};
 
 fn is_root() -> bool {
     rustix::process::geteuid().is_root()
@@ -116,7 +116,7 @@ fn container_view(driver: &str) {
     let store = env.open(Some(driver));
     assert_eq!(store.driver_name(), driver);
     let chain = base_layers(&store);
-    let rootfs = store.create_container_fs("c1", &chain, Writes::Synced).unwrap();
+    let rootfs = store.create_container_fs("c1", &chain, Writes::Synced, &[]).unwrap();
     assert_eq!(rootfs, store.mountpoint("c1"));
     assert_eq!(fs::read_to_string(rootfs.join("a/one")).unwrap(), "1");
     assert_eq!(fs::read_to_string(rootfs.join("b/three")).unwrap(), "3");
@@ -142,7 +142,7 @@ fn container_view(driver: &str) {
     let l3 = store.put_layer(Some(&chain[1]), diff.as_slice()).unwrap();
     let mut chain3 = chain.clone();
     chain3.push(l3.chain_id.clone());
-    let root2 = store.create_container_fs("c2", &chain3, Writes::Synced).unwrap();
+    let root2 = store.create_container_fs("c2", &chain3, Writes::Synced, &[]).unwrap();
     assert_eq!(fs::read_to_string(root2.join("new")).unwrap(), "fresh");
     assert!(!root2.join("keep").exists());
     assert!(root2.join("a/one").exists());
@@ -224,7 +224,7 @@ fn containers_hold_their_layers_through_their_own_directory() {
     let env = Env::new();
     let store = env.open(Some("vfs"));
     let chain = base_layers(&store);
-    store.create_container_fs("c1", &chain, Writes::Synced).unwrap();
+    store.create_container_fs("c1", &chain, Writes::Synced, &[]).unwrap();
     store.unmount("c1").unwrap();
     let refs = env.root().join("vfs/refs.json");
     assert!(!fs::read_to_string(&refs).unwrap_or_default().contains("container:"));
@@ -259,7 +259,7 @@ fn volatile_containers_skip_the_sync_and_mount_again() {
         let target = target.to_str().unwrap().to_string();
         info.lines().find(|l| l.split(' ').nth(4) == Some(target.as_str())).map(|l| l.to_string())
     };
-    let rootfs = store.create_container_fs("v", &chain, Writes::Volatile).unwrap();
+    let rootfs = store.create_container_fs("v", &chain, Writes::Volatile, &[]).unwrap();
     let line = options(&rootfs).expect("mounted");
     assert!(line.contains("volatile"), "{line}");
     fs::write(rootfs.join("kept"), "yes").unwrap();
@@ -270,7 +270,7 @@ fn volatile_containers_skip_the_sync_and_mount_again() {
     assert_eq!(fs::read_to_string(rootfs.join("kept")).unwrap(), "yes");
     store.remove_container_fs("v").unwrap();
     // Any other container syncs.
-    let rootfs = store.create_container_fs("s", &chain, Writes::Synced).unwrap();
+    let rootfs = store.create_container_fs("s", &chain, Writes::Synced, &[]).unwrap();
     assert!(!options(&rootfs).expect("mounted").contains("volatile"));
     store.remove_container_fs("s").unwrap();
 }
@@ -283,7 +283,7 @@ fn a_container_never_mounted_is_removed() {
     let env = Env::new();
     let store = env.open(Some("vfs"));
     let chain = base_layers(&store);
-    store.create_container_fs("k", &chain, Writes::Synced).unwrap();
+    store.create_container_fs("k", &chain, Writes::Synced, &[]).unwrap();
     store.unmount("k").unwrap();
     fs::remove_dir_all(env.run().join("vfs/containers/k")).unwrap();
     store.remove_container_fs("k").unwrap();
@@ -297,7 +297,7 @@ fn discarded_containers_take_directories_with_them() {
     let env = Env::new();
     let store = env.open(Some("vfs"));
     let chain = base_layers(&store);
-    store.create_container_fs("d", &chain, Writes::Volatile).unwrap();
+    store.create_container_fs("d", &chain, Writes::Volatile, &[]).unwrap();
     let extra = env.root().join("extra");
     fs::create_dir_all(extra.join("sub")).unwrap();
     fs::write(extra.join("sub/f"), "x").unwrap();
@@ -335,7 +335,7 @@ fn discarded_containers_are_unmounted_on_drop_or_on_the_next_open() {
     let env = Env::new();
     let store = env.open(Some("overlay"));
     let chain = base_layers(&store);
-    let rootfs = store.create_container_fs("d", &chain, Writes::Volatile).unwrap();
+    let rootfs = store.create_container_fs("d", &chain, Writes::Volatile, &[]).unwrap();
     fs::write(rootfs.join("written"), "w").unwrap();
     let discarded = store.discard_container_fs("d").unwrap();
     assert!(!rootfs.exists(), "the mount point moved out of containers/");
@@ -373,6 +373,93 @@ fn discarded_containers_are_unmounted_on_drop_or_on_the_next_open() {
     assert_eq!(fs::read_to_string(kept.join("file")).unwrap(), "x", "nothing deleted through the mount");
 }
 
+/// The mount points a container needs are made in its own layer where the
+/// image lacks them, read from the layers as overlayfs merges them (a
+/// whiteout hides a lower file, an opaque directory the lower ones): the
+/// image's own entries are left as they are, and the directories above
+/// new ones are copies of the image's.
+#[test]
+fn mount_points_the_image_lacks_are_made_in_the_containers_layer() {
+    if !is_root() {
+        panic!("this test needs root: run it as root, as scripts/test.sh does");
+    }
+    let env = Env::new();
+    let store = env.open(Some("overlay"));
+    let l1 = store
+        .put_layer(
+            None,
+            tar_of(&[
+                Ent::Dir("etc"),
+                Ent::File("etc/hosts", "image's"),
+                Ent::File("etc/hostname", "image's"),
+                Ent::File("etc/passwd", "root"),
+                Ent::Dir("run"),
+                Ent::File("run/.containerenv", "image's"),
+                Ent::Dir("sys"),
+            ])
+            .as_slice(),
+        )
+        .unwrap();
+    // The top layer hides /etc/hosts and every lower /run.
+    let mut top = tar::Builder::new(Vec::new());
+    for (path, mode) in [("etc", 0o750), ("run", 0o700)] {
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(tar::EntryType::Directory);
+        h.set_mode(mode);
+        h.set_uid(7);
+        h.set_mtime(1_500_000_000);
+        h.set_size(0);
+        top.append_data(&mut h, path, std::io::empty()).unwrap();
+    }
+    for path in ["etc/.wh.hosts", "run/.wh..wh..opq"] {
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(tar::EntryType::Regular);
+        h.set_mode(0o644);
+        h.set_size(0);
+        top.append_data(&mut h, path, std::io::empty()).unwrap();
+    }
+    let l2 = store.put_layer(Some(&l1.chain_id), top.into_inner().unwrap().as_slice()).unwrap();
+    let points = [
+        MountPoint { path: "proc", dir: true },
+        MountPoint { path: "sys", dir: true },
+        MountPoint { path: "etc/hostname", dir: false },
+        MountPoint { path: "etc/hosts", dir: false },
+        MountPoint { path: "run/.containerenv", dir: false },
+    ];
+    let rootfs = store.create_container_fs("m", &[l1.chain_id, l2.chain_id], Writes::Volatile, &points).unwrap();
+    let upper = env.root().join("overlay/containers/m/upper");
+    let mut made: Vec<String> = Vec::new();
+    for e in walkdir(&upper) {
+        made.push(e.strip_prefix(&upper).unwrap().display().to_string());
+    }
+    made.sort();
+    assert_eq!(made, ["etc", "etc/hosts", "proc", "run", "run/.containerenv"], "only what the image lacks");
+    let md = |p: &str| fs::symlink_metadata(upper.join(p)).unwrap();
+    assert_eq!((md("etc").mode() & 0o7777, md("etc").uid()), (0o750, 7));
+    assert_eq!((md("run").mode() & 0o7777, md("run").uid()), (0o700, 7));
+    assert_eq!((md("proc").mode() & 0o7777, md("proc").uid()), (0o755, 0));
+    assert_eq!((md("etc/hosts").mode() & 0o7777, md("etc/hosts").len()), (0o644, 0));
+    // Through the mount: the image's entries and the new ones, merged.
+    assert_eq!(fs::read_to_string(rootfs.join("etc/hostname")).unwrap(), "image's");
+    assert_eq!(fs::read_to_string(rootfs.join("etc/passwd")).unwrap(), "root");
+    assert_eq!(fs::read_to_string(rootfs.join("etc/hosts")).unwrap(), "");
+    assert_eq!(fs::read_to_string(rootfs.join("run/.containerenv")).unwrap(), "");
+    store.remove_container_fs("m").unwrap();
+}
+
+/// Every path below `dir`.
+fn walkdir(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in fs::read_dir(dir).unwrap().flatten() {
+        let p = e.path();
+        if e.file_type().unwrap().is_dir() {
+            out.extend(walkdir(&p));
+        }
+        out.push(p);
+    }
+    out
+}
+
 /// A run takes over its create's mount reference: no second reference,
 /// and a mount again only when a forced unmount took the last one.
 #[test]
@@ -383,7 +470,7 @@ fn a_run_takes_over_its_creates_mount() {
     let env = Env::new();
     let store = env.open(Some("overlay"));
     let chain = base_layers(&store);
-    let rootfs = store.create_container_fs("t", &chain, Writes::Volatile).unwrap();
+    let rootfs = store.create_container_fs("t", &chain, Writes::Volatile, &[]).unwrap();
     assert_eq!(store.mount_count("t").unwrap(), 1);
     assert_eq!(store.mount_taking_over("t").unwrap(), rootfs);
     assert_eq!(store.mount_count("t").unwrap(), 1);
@@ -409,7 +496,7 @@ fn deep_image_mounts_with_overlay() {
         let l = store.put_layer(chain.last(), tar_of(&[Ent::File(&name, &name)]).as_slice()).unwrap();
         chain.push(l.chain_id);
     }
-    let rootfs = store.create_container_fs("deep", &chain, Writes::Synced).unwrap();
+    let rootfs = store.create_container_fs("deep", &chain, Writes::Synced, &[]).unwrap();
     for i in [0, 59, 119] {
         assert_eq!(fs::read_to_string(rootfs.join(format!("f{i}"))).unwrap(), format!("f{i}"));
     }
@@ -553,7 +640,7 @@ fn store_dirs_are_private_and_old_stores_get_fixed() {
         let env = Env::new();
         let store = env.open(Some(driver));
         let chain = base_layers(&store);
-        let rootfs = store.create_container_fs("c1", &chain, Writes::Synced).unwrap();
+        let rootfs = store.create_container_fs("c1", &chain, Writes::Synced, &[]).unwrap();
         let mode = |p: &Path| fs::metadata(p).unwrap().mode() & 0o7777;
         assert_eq!(mode(&rootfs), 0o555, "{driver}: the container's / is podman's, whatever the layer's ./ says");
         assert_eq!(open_dirs(&[env.root(), env.run()]), Vec::<String>::new(), "{driver}: open dirs");
@@ -628,9 +715,12 @@ fn bad_container_ids_and_chains_are_refused() {
     let a = store.put_layer(None, tar_of(&[Ent::File("a", "a")]).as_slice()).unwrap();
     let b = store.put_layer(None, tar_of(&[Ent::File("b", "b")]).as_slice()).unwrap();
     for id in ["", "../x", ".hidden", "a/b"] {
-        assert!(matches!(store.create_container_fs(id, &[], Writes::Synced), Err(Error::Invalid { .. })), "{id:?}");
+        assert!(
+            matches!(store.create_container_fs(id, &[], Writes::Synced, &[]), Err(Error::Invalid { .. })),
+            "{id:?}"
+        );
     }
-    let e = store.create_container_fs("c", &[a.chain_id, b.chain_id], Writes::Synced).unwrap_err();
+    let e = store.create_container_fs("c", &[a.chain_id, b.chain_id], Writes::Synced, &[]).unwrap_err();
     assert!(e.to_string().contains("parent"), "{e}");
 }
 

@@ -156,7 +156,11 @@ impl Engine {
             let writes = if spec.auto_remove { storage::Writes::Volatile } else { storage::Writes::Synced };
             // Its files in `dir` likewise: fsynced with `config.json`, last.
             let durability = writes.durability();
-            let rootfs = layers.create_container_fs(&id, &image.chain_ids(), writes)?;
+            // Made now for a container that starts next (`run`): the start
+            // would make them. Not for one only created, whose `diff` shows
+            // nothing yet (podman's).
+            let mount_points = if spec.starts_next { spec::MOUNT_POINTS } else { &[] };
+            let rootfs = layers.create_container_fs(&id, &image.chain_ids(), writes, mount_points)?;
             let workdir = cfg.get("WorkingDir").and_then(|v| v.as_str()).unwrap_or("");
             let hostname = spec
                 .hostname

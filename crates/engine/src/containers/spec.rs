@@ -124,6 +124,20 @@ pub fn capabilities(add: &[String], drop: &[String]) -> Result<Vec<String>> {
     Ok(caps)
 }
 
+/// What the runtime mounts on in every container (`generate`'s mounts,
+/// `etc_files`' binds): made in the container's own layer when `run`
+/// creates it, where the image lacks them (cheaper than the runtime's
+/// making them through the overlay mount).
+pub(super) const MOUNT_POINTS: &[storage::MountPoint] = &[
+    storage::MountPoint { path: "proc", dir: true },
+    storage::MountPoint { path: "dev", dir: true },
+    storage::MountPoint { path: "sys", dir: true },
+    storage::MountPoint { path: "etc/hostname", dir: false },
+    storage::MountPoint { path: "etc/hosts", dir: false },
+    storage::MountPoint { path: "etc/resolv.conf", dir: false },
+    storage::MountPoint { path: "run/.containerenv", dir: false },
+];
+
 /// The `cgroupsPath` of container `id`: relative, under the runtime's own
 /// parent cgroup.
 pub(super) fn cgroups_path(id: &str) -> String {

@@ -3,6 +3,7 @@
 //! locking, mount counts); a driver only touches the directories it is given.
 
 mod copy;
+pub(crate) mod mount_points;
 pub(crate) mod overlay;
 pub(crate) mod vfs;
 
@@ -13,6 +14,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use image::layer::Applied;
 
 use crate::error::{Context, Error, Result};
+pub use mount_points::MountPoint;
 
 /// One layer as a driver needs it for mounting.
 #[derive(Debug, Clone)]
@@ -76,8 +78,10 @@ pub(crate) trait Driver: Send + Sync {
         Ok(())
     }
 
-    /// Fill the new, empty container dir for a rootfs of `layers` (bottom to top).
-    fn create_container(&self, dir: &Path, layers: &[LayerDirs]) -> Result<()>;
+    /// Fill the new, empty container dir for a rootfs of `layers` (bottom
+    /// to top), with `mount_points` where the image lacks them (a driver
+    /// may leave them to the runtime).
+    fn create_container(&self, dir: &Path, layers: &[LayerDirs], mount_points: &[MountPoint]) -> Result<()>;
 
     /// Mount the container's root filesystem at `target` (an empty dir).
     /// With [`Writes::Volatile`], what the container writes may never reach

@@ -26,6 +26,7 @@ use rustix::mount::{
     MountAttrFlags, MountFlags, MoveMountFlags,
 };
 
+use super::mount_points::{self, MountPoint};
 use super::{Driver, LayerDirs, Writes};
 use crate::error::{Context, Error, Result};
 
@@ -100,7 +101,7 @@ impl Driver for Overlay {
         Ok(())
     }
 
-    fn create_container(&self, dir: &Path, layers: &[LayerDirs]) -> Result<()> {
+    fn create_container(&self, dir: &Path, layers: &[LayerDirs], mount_points: &[MountPoint]) -> Result<()> {
         let upper = dir.join("upper");
         // `work` and `empty` (the lower of an image without layers) are
         // opened by the kernel as root only; `upper` is the container's `/`
@@ -120,7 +121,8 @@ impl Driver for Overlay {
             fs::set_permissions(&upper, fs::Permissions::from_mode(md.mode() & 0o7777))
                 .context(|| format!("chmod {}", upper.display()))?;
         }
-        Ok(())
+        let tops: Vec<&Path> = layers.iter().rev().map(|l| l.diff.as_path()).collect();
+        mount_points::make(&upper, &tops, mount_points)
     }
 
     fn mount(&self, dir: &Path, layers: &[LayerDirs], target: &Path, writes: Writes) -> Result<()> {
@@ -427,7 +429,7 @@ mod tests {
         let (dir, target) = (t.path().join("c"), t.path().join("m"));
         fs::create_dir(&dir).unwrap();
         fs::create_dir(&target).unwrap();
-        driver.create_container(&dir, &layers).unwrap();
+        driver.create_container(&dir, &layers, &[]).unwrap();
         driver.mount(&dir, &layers, &target, Writes::Synced).unwrap();
         let count = fs::read_dir(&target).map(|d| d.count());
         rustix::mount::unmount(&target, rustix::mount::UnmountFlags::DETACH).unwrap();

@@ -10,7 +10,7 @@ use std::path::Path;
 use image::layer::{self, Applied, Mode};
 
 use super::copy::copy_tree;
-use super::{Driver, LayerDirs, Writes};
+use super::{Driver, LayerDirs, MountPoint, Writes};
 use crate::changes;
 use crate::error::{Context, Result};
 
@@ -28,13 +28,14 @@ impl Driver for Vfs {
         Ok(layer::apply(tar, diff, Mode::Flatten)?)
     }
 
-    fn create_container(&self, dir: &Path, layers: &[LayerDirs]) -> Result<()> {
+    fn create_container(&self, dir: &Path, layers: &[LayerDirs], mount_points: &[MountPoint]) -> Result<()> {
         let rootfs = dir.join("rootfs");
         fs::create_dir(&rootfs).context(|| format!("create {}", rootfs.display()))?;
         if let Some(top) = layers.last() {
             copy_tree(&top.diff, &rootfs)?;
         }
-        Ok(())
+        // The copy is the one layer (and the container's).
+        super::mount_points::make(&rootfs, &[&rootfs], mount_points)
     }
 
     // A bind mount has no sync of its own at unmount to skip.
