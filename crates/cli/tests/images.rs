@@ -4,7 +4,7 @@
 mod common;
 
 use common::*;
-use serde_json::Value;
+use serde_json::{json, Value};
 
 #[test]
 fn load_images_tag_and_formats() {
@@ -491,4 +491,39 @@ fn other_users_cannot_enter_the_image_store() {
     }
     let (ok, err) = nobody_reads(&config);
     assert!(!ok && err.contains("Permission denied"), "{err}");
+}
+
+/// An image is found as podman finds it, by each of its handles: full or
+/// short ID (with or without `sha256:`), manifest digest, its names, and a
+/// short name matching a name in any registry; among several images, the
+/// one named.
+#[test]
+fn images_are_found_by_every_handle_podman_takes() {
+    let env = Env::new();
+    let (archive, id) = busybox_archive(&env, "bb.tar", "localhost/bb:latest");
+    env.ok(&["load", "-q", "-i", archive.to_str().unwrap()]);
+    let other = env.path("o.tar");
+    let other_id = write_oci_archive(&other, Some("localhost/o:latest"), &[busybox_layer()], json!({"other": "1"}));
+    env.ok(&["load", "-q", "-i", other.to_str().unwrap()]);
+    assert_ne!(id, other_id);
+    env.ok(&["tag", "bb", "quay.io/x/y:z"]);
+    let digest = env.ok(&["image", "inspect", "--format", "{{.Digest}}", "bb"]).trim().to_string();
+    let found = |handle: &str| env.ok(&["image", "inspect", "--format", "{{.Id}}", handle]).trim().to_string();
+    for handle in [
+        id.clone(),
+        format!("sha256:{id}"),
+        id[..12].to_string(),
+        id[..5].to_string(),
+        digest.clone(),
+        digest.trim_start_matches("sha256:").to_string(),
+        "bb".into(),
+        "localhost/bb:latest".into(),
+        "quay.io/x/y:z".into(),
+        "y:z".into(),
+    ] {
+        assert_eq!(found(&handle), id, "{handle}");
+    }
+    assert_eq!(found("o"), other_id);
+    env.fails(&["image", "inspect", "nosuch"], 125);
+    env.fails(&["image", "inspect", "y:other"], 125);
 }

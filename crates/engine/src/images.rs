@@ -574,66 +574,71 @@ impl Engine {
     /// Every recorded image with its names, newest first (podman's order).
     pub fn images(&self) -> Result<Vec<Image>> {
         let index = self.blobs.index()?;
-        let mut names: HashMap<Digest, Vec<Reference>> = HashMap::new();
-        for (n, d) in index.iter() {
-            names.entry(d.clone()).or_default().push(n.clone());
-        }
-        let mut out = Vec::new();
-        for r in self.records().list()? {
-            let mut img = match self.describe(&r) {
-                Ok(i) => i,
-                Err(e) => {
-                    tracing::warn!("skipping image {}: {e}", r.id);
-                    continue;
-                }
-            };
-            img.names = img.digests.iter().filter_map(|d| names.get(d)).flatten().cloned().collect();
-            // In the order they were given, as podman lists them.
-            img.names.sort_by_key(|n| (index.added(n), n.clone()));
-            out.push(img);
-        }
-        out.sort_by(|a, b| b.created().cmp(&a.created()).then_with(|| a.id.cmp(&b.id)));
+        let mut out: Vec<Image> = self.records().list()?.iter().filter_map(|r| self.named(r, &index)).collect();
+        newest_first(&mut out);
         Ok(out)
+    }
+
+    /// The image record `r` names, with its names from `index`; `None`
+    /// (said) if it cannot be read.
+    fn named(&self, r: &Record, index: &image::store::ImageIndex) -> Option<Image> {
+        let mut img = match self.describe(r) {
+            Ok(i) => i,
+            Err(e) => {
+                tracing::warn!("skipping image {}: {e}", r.id);
+                return None;
+            }
+        };
+        img.names = index.iter().filter(|(_, d)| img.digests.contains(d)).map(|(n, _)| n.clone()).collect();
+        // In the order they were given, as podman lists them.
+        img.names.sort_by_key(|n| (index.added(n), n.clone()));
+        Some(img)
     }
 
     /// Find one image the way podman does: full or short ID (with or without
     /// `sha256:`), a manifest digest, or a name, short names matching any
     /// registry (`foo` finds `localhost/foo:latest` and `docker.io/library/foo`).
+    /// Only the image found is read whole (its manifest and config): the
+    /// records and the names index say which it is.
     pub fn find(&self, input: &str) -> Result<Option<Image>> {
-        let images = self.images()?;
+        let index = self.blobs.index()?;
+        let records = self.records().list()?;
         let hex = input.strip_prefix("sha256:").unwrap_or(input);
         if hex.len() >= 3 && hex.len() <= 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-            let hits: Vec<&Image> = images
+            let hits: Vec<&Record> = records
                 .iter()
-                .filter(|i| i.id.hex().starts_with(hex) || i.digests.iter().any(|d| d.hex() == hex))
+                .filter(|r| r.id.hex().starts_with(hex) || r.digests.iter().any(|d| d.hex() == hex))
                 .collect();
-            if hits.len() == 1 {
-                return Ok(hits.first().map(|i| (*i).clone()));
-            }
-            let ids: HashSet<&Digest> = hits.iter().map(|i| &i.id).collect();
-            if ids.len() > 1 {
+            // One record per ID.
+            if hits.len() > 1 {
                 return Err(Error::new(format!("{input}: short ID is ambiguous")));
             }
-            if let Some(i) = hits.first() {
-                return Ok(Some((*i).clone()));
+            if let Some(r) = hits.first() {
+                return Ok(self.named(r, &index));
             }
         }
+        let by_digest = |d: &Digest| records.iter().find(|r| r.digests.contains(d));
         let candidates = lookup_candidates(input)?;
         for want in &candidates {
-            if let Some(img) = images.iter().find(|i| i.names.iter().any(|n| n == want) || digest_match(i, want)) {
-                return Ok(Some(img.clone()));
+            let hit = index.get(want).and_then(by_digest).or_else(|| want.digest().and_then(by_digest));
+            if let Some(r) = hit {
+                return Ok(self.named(r, &index));
             }
         }
-        // A short name also matches a name in any registry with that path.
+        // A short name also matches a name in any registry with that path:
+        // the newest image so named.
         if !reference::has_registry(input) {
             if let Some(want) = candidates.first() {
-                let img = images.iter().find(|i| {
-                    i.names.iter().any(|n| {
-                        n.tag() == want.tag()
-                            && (n.path() == want.path() || n.path().ends_with(&format!("/{}", want.path())))
-                    })
-                });
-                return Ok(img.cloned());
+                let suffix = format!("/{}", want.path());
+                let mut named: Vec<Image> = index
+                    .iter()
+                    .filter(|(n, _)| n.tag() == want.tag() && (n.path() == want.path() || n.path().ends_with(&suffix)))
+                    .filter_map(|(_, d)| by_digest(d))
+                    .filter_map(|r| self.named(r, &index))
+                    .collect();
+                newest_first(&mut named);
+                named.dedup_by(|a, b| a.id == b.id);
+                return Ok(named.into_iter().next());
             }
         }
         Ok(None)
@@ -803,8 +808,9 @@ impl Engine {
     }
 }
 
-fn digest_match(img: &Image, want: &Reference) -> bool {
-    want.digest().is_some_and(|d| img.digests.contains(d))
+/// podman's order for images: newest first, then by ID.
+fn newest_first(images: &mut [Image]) {
+    images.sort_by(|a, b| b.created().cmp(&a.created()).then_with(|| a.id.cmp(&b.id)));
 }
 
 /// The references a user's image name may mean, in preference order: for a
