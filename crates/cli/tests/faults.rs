@@ -387,4 +387,8 @@ fn a_cgroup_made_ahead_never_outlives_its_monitor() {
     env.ok(&["create", "--name", "taken", "bb", "true"]);
     env.fails(&["run", "--rm", "--name", "taken", "bb", "true"], 125);
     eventually("the monitor to clean up", || monitor_pids(&env).is_empty() && teardown_marks(&env).is_empty());
+    // Started, a container keeps no marker (every monitor's start would
+    // try it), `--rm` or not.
+    env.ok(&["run", "-d", "--rm", "bb", "sleep", "60"]);
+    assert_eq!(teardown_marks(&env), Vec::<String>::new());
 }

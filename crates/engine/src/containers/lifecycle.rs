@@ -12,7 +12,7 @@ use std::time::{Duration, Instant, SystemTime};
 use super::db::Db;
 use super::health::HealthConfig;
 use super::lock::ContainerLock;
-use super::teardown::{Remains, TeardownMark};
+use super::teardown::Remains;
 use super::{change, etc_files, naming, spec, Container, CreateSpec, State};
 use crate::error::{Context as _, Error, Result};
 use crate::{Engine, Image};
@@ -396,7 +396,6 @@ impl Engine {
         run: SystemTime,
         code: i32,
         lock: ContainerLock,
-        mark: Option<TeardownMark>,
     ) -> Option<Remains<'_>> {
         let current = match db.get(&c.id) {
             Ok(Some(r)) if r.started_at == Some(run) => r,
@@ -411,19 +410,8 @@ impl Engine {
         // in each hierarchy) can go after the exit is told, when its init's
         // death ended every process of it (a pid namespace of its own), and
         // its id will never start again. A marker says so until it is gone.
-        // (Its monitor may have made it ahead: `Ahead`.)
         let deferred = current.oci_runtime.is_none() && current.isolation.pid == super::isolation::NsMode::Private;
-        let mark = match (deferred, mark) {
-            (true, Some(m)) => Some(m),
-            (true, None) => self.mark_teardown(&c.id).ok(),
-            // Deleted below, with the rest.
-            (false, m) => {
-                if let Some(m) = m {
-                    m.remove();
-                }
-                None
-            }
-        };
+        let mark = if deferred { self.mark_teardown(&c.id).ok() } else { None };
         let later = mark.is_some();
         match self.discard_locked(db, &current, Removal { runtime_later: later, ..Removal::NOW }, lock) {
             Ok(files) => Some(Remains::new(self, files, mark)),

@@ -257,14 +257,11 @@ impl Engine {
             }
         };
         drop(report);
-        // Started: its cgroup is the runtime's; a `--rm` container keeps its
-        // marker for its teardown, any other needs it no more.
-        let mut mark = None;
+        // Started: its cgroup is the runtime's, and its marker goes (held
+        // while the container runs, every other monitor's
+        // `finish_teardowns` would try it in vain).
         if let Some(mut a) = ahead.take() {
             a.cgroup_taken();
-            if c.auto_remove {
-                mark = a.take_mark();
-            }
         }
         running.clients.extend(first_client);
         loop {
@@ -278,7 +275,7 @@ impl Engine {
             let again = match self.lock_container(&c.id) {
                 // No restart policy goes with `--rm`.
                 Ok(lock) if c.auto_remove => {
-                    discarded = self.discard_exited(&db, &mut c, started_at, code, lock, mark.take());
+                    discarded = self.discard_exited(&db, &mut c, started_at, code, lock);
                     false
                 }
                 Ok(_lock) => {

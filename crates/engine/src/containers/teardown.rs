@@ -172,8 +172,8 @@ pub(super) fn test_die_ahead() -> bool {
 /// What a monitor started ahead of a new container makes for it while
 /// berth makes the container ([`Engine::make_ahead`]): its cgroup (a
 /// directory per hierarchy: most of the runtime's work before it forks),
-/// marked for as long as the container did not start. Dropped unused, the
-/// cgroup and the marker go.
+/// marked for as long as the container did not start. Dropped, the marker
+/// goes, and the cgroup unless the runtime took it.
 pub(super) struct Ahead {
     pub(super) id: String,
     mark: Option<TeardownMark>,
@@ -225,11 +225,6 @@ impl Ahead {
                 tracing::warn!("deleting the cgroup made for container {}: {e}", self.id);
             }
         }
-    }
-
-    /// The marker, kept by a `--rm` container's monitor for its teardown.
-    pub(super) fn take_mark(&mut self) -> Option<TeardownMark> {
-        self.mark.take()
     }
 }
 
