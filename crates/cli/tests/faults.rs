@@ -388,7 +388,9 @@ fn a_cgroup_made_ahead_never_outlives_its_monitor() {
     env.fails(&["run", "--rm", "--name", "taken", "bb", "true"], 125);
     eventually("the monitor to clean up", || monitor_pids(&env).is_empty() && teardown_marks(&env).is_empty());
     // Started, a container keeps no marker (every monitor's start would
-    // try it), `--rm` or not.
-    env.ok(&["run", "-d", "--rm", "bb", "sleep", "60"]);
-    assert_eq!(teardown_marks(&env), Vec::<String>::new());
+    // try it), `--rm` or not: its monitor removes it right after telling
+    // berth it started.
+    let id = env.ok(&["run", "-d", "--rm", "bb", "sleep", "60"]);
+    eventually("the marker to go", || teardown_marks(&env).is_empty());
+    assert_eq!(env.ok(&["ps", "-q", "--no-trunc"]), id, "while it runs");
 }
