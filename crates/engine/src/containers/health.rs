@@ -412,7 +412,9 @@ impl Engine {
             Ok((_, _, _, runtime::state::Status::Running)) => {}
             _ => return 0,
         }
-        if test_hang_checker() {
+        // For the test of the monitor's kill at the check's timeout +
+        // CHECKER_GRACE: every checker hangs.
+        if super::test_hook("BERTH_TEST_HANG_CHECKER") {
             loop {
                 std::thread::sleep(Duration::from_secs(3600));
             }
@@ -614,13 +616,6 @@ impl Schedule {
         };
         Ok(Checker { pid, pidfd, kill_at: Instant::now() + self.config.timeout() + CHECKER_GRACE })
     }
-}
-
-/// In debug builds only, `BERTH_TEST_HANG_CHECKER=1` (in the environment
-/// of the `run` that started the monitor) makes every checker hang, for
-/// the test of the monitor's kill at the check's timeout + CHECKER_GRACE.
-fn test_hang_checker() -> bool {
-    cfg!(debug_assertions) && std::env::var_os("BERTH_TEST_HANG_CHECKER").is_some_and(|v| v == "1")
 }
 
 fn is_single_threaded() -> bool {

@@ -231,6 +231,13 @@ impl Container {
     }
 }
 
+/// In debug builds only, whether `var` is `1` in the environment (of the
+/// `run` that started the monitor, for a monitor): how tests make berth
+/// misbehave on purpose, at the places that call this.
+pub(super) fn test_hook(var: &str) -> bool {
+    cfg!(debug_assertions) && std::env::var_os(var).is_some_and(|v| v == "1")
+}
+
 /// What `create`/`run` were asked for, beyond the image.
 #[derive(Debug, Default, Clone)]
 pub struct CreateSpec {

@@ -321,8 +321,6 @@ impl Engine {
     /// container and its lock, handed over on `go` (`None` if none was),
     /// and its own lock ([`Engine::monitor_lock_path`]).
     fn monitor_setup(&self, go: OwnedFd) -> Result<Option<Handed>> {
-        // While berth makes the container: its connection to the database,
-        // the layer store opened, the attach sockets' directory made.
         // First what berth sends once its database connection is open
         // (opened before ours, which then needs no WAL recovery: the first
         // connection does it while any other sleeps): a new container's id
@@ -333,13 +331,17 @@ impl Engine {
         match receive(go.as_fd()) {
             Some((id, None)) if naming::is_full_id(&id) => {
                 ahead = self.make_ahead(&id);
-                if super::teardown::test_die_ahead() {
+                // For the test of `finish_teardowns`: dies as if killed
+                // before it is handed the container.
+                if super::test_hook("BERTH_TEST_DIE_AHEAD") {
                     sys::process::exit_immediately(137);
                 }
             }
-            Some((id, Some(lock))) => handed = Some((id, Some(lock))),
+            Some(container @ (_, Some(_))) => handed = Some(container),
             _ => return Ok(None),
         }
+        // While berth makes the container: its connection to the database,
+        // the layer store opened, the attach sockets' directory made.
         let db = self.db()?;
         self.layers()?;
         // What killed monitors left to delete.

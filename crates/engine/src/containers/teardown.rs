@@ -140,7 +140,9 @@ impl<'a> Remains<'a> {
 
 impl Drop for Remains<'_> {
     fn drop(&mut self) {
-        if test_die_before_teardown() {
+        // For the test of `finish_teardowns`: dies as if killed once it
+        // told the exit, before deleting what is left.
+        if super::test_hook("BERTH_TEST_DIE_BEFORE_TEARDOWN") {
             sys::process::exit_immediately(137);
         }
         if let Some(mark) = self.runtime.take() {
@@ -151,22 +153,6 @@ impl Drop for Remains<'_> {
         }
         drop(self.files.take());
     }
-}
-
-/// In debug builds only, `BERTH_TEST_DIE_BEFORE_TEARDOWN=1` (in the
-/// environment of the `run` that started the monitor) makes a monitor die
-/// as if killed once it told a `--rm` container's exit, before deleting
-/// what is left of it: for the test of [`Engine::finish_teardowns`].
-fn test_die_before_teardown() -> bool {
-    cfg!(debug_assertions) && std::env::var_os("BERTH_TEST_DIE_BEFORE_TEARDOWN").is_some_and(|v| v == "1")
-}
-
-/// In debug builds only, `BERTH_TEST_DIE_AHEAD=1` (in the environment of
-/// the `run` that started the monitor) makes a monitor die as if killed
-/// once it made a container's cgroup ahead, before it is handed the
-/// container: for the test of [`Engine::finish_teardowns`].
-pub(super) fn test_die_ahead() -> bool {
-    cfg!(debug_assertions) && std::env::var_os("BERTH_TEST_DIE_AHEAD").is_some_and(|v| v == "1")
 }
 
 /// What a monitor started ahead of a new container makes for it while
