@@ -13,6 +13,11 @@ fn is_root() -> bool {
     rustix::process::geteuid().is_root()
 }
 
+/// Tests that mount run as root (as scripts/test.sh runs them), or fail.
+fn require_root() {
+    assert!(is_root(), "this test needs root: run it as root, as scripts/test.sh does");
+}
+
 /// A store in a temp dir; on drop, anything still mounted under it is
 /// detached so a failing test does not leave mounts behind.
 struct Env {
@@ -177,17 +182,13 @@ fn container_view(driver: &str) {
 
 #[test]
 fn overlay_container_fs() {
-    if !is_root() {
-        panic!("this test needs root: run it as root, as scripts/test.sh does");
-    }
+    require_root();
     container_view("overlay");
 }
 
 #[test]
 fn vfs_container_fs() {
-    if !is_root() {
-        panic!("this test needs root: run it as root, as scripts/test.sh does");
-    }
+    require_root();
     container_view("vfs");
 }
 
@@ -248,9 +249,7 @@ fn containers_hold_their_layers_through_their_own_directory() {
 /// refuse the next mount: a clean remount works, and keeps what was written.
 #[test]
 fn volatile_containers_skip_the_sync_and_mount_again() {
-    if !is_root() {
-        panic!("this test needs root: run it as root, as scripts/test.sh does");
-    }
+    require_root();
     let env = Env::new();
     let store = env.open(Some("overlay"));
     let chain = base_layers(&store);
@@ -329,9 +328,7 @@ fn mounts_below(dir: &Path) -> Vec<String> {
 /// anything (never deleting files through the mount).
 #[test]
 fn discarded_containers_are_unmounted_on_drop_or_on_the_next_open() {
-    if !is_root() {
-        panic!("this test needs root: run it as root, as scripts/test.sh does");
-    }
+    require_root();
     let env = Env::new();
     let store = env.open(Some("overlay"));
     let chain = base_layers(&store);
@@ -380,9 +377,7 @@ fn discarded_containers_are_unmounted_on_drop_or_on_the_next_open() {
 /// new ones are copies of the image's.
 #[test]
 fn mount_points_the_image_lacks_are_made_in_the_containers_layer() {
-    if !is_root() {
-        panic!("this test needs root: run it as root, as scripts/test.sh does");
-    }
+    require_root();
     let env = Env::new();
     let store = env.open(Some("overlay"));
     let l1 = store
@@ -464,9 +459,7 @@ fn walkdir(dir: &Path) -> Vec<PathBuf> {
 /// and a mount again only when a forced unmount took the last one.
 #[test]
 fn a_run_takes_over_its_creates_mount() {
-    if !is_root() {
-        panic!("this test needs root: run it as root, as scripts/test.sh does");
-    }
+    require_root();
     let env = Env::new();
     let store = env.open(Some("overlay"));
     let chain = base_layers(&store);
@@ -485,9 +478,7 @@ fn a_run_takes_over_its_creates_mount() {
 
 #[test]
 fn deep_image_mounts_with_overlay() {
-    if !is_root() {
-        panic!("this test needs root: run it as root, as scripts/test.sh does");
-    }
+    require_root();
     let env = Env::new();
     let store = env.open(Some("overlay"));
     let mut chain: Vec<ChainId> = Vec::new();
@@ -595,7 +586,7 @@ fn auto_driver_prefers_overlay_when_it_works() {
 /// the trusted.overlay xattrs an upper dir needs.
 #[test]
 fn a_store_where_overlay_fails_gets_vfs_and_says_why() {
-    assert!(is_root(), "this test needs root: run it as root, as scripts/test.sh does");
+    require_root();
     let env = Env::new();
     let t = env.t.path();
     for d in ["lower", "upper", "work", "merged"] {
@@ -635,7 +626,7 @@ fn a_store_where_overlay_fails_gets_vfs_and_says_why() {
 /// 0755) is closed when opened.
 #[test]
 fn store_dirs_are_private_and_old_stores_get_fixed() {
-    assert!(is_root(), "this test needs root: run it as root, as scripts/test.sh does");
+    require_root();
     for driver in ["overlay", "vfs"] {
         let env = Env::new();
         let store = env.open(Some(driver));
