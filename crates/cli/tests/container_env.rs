@@ -332,3 +332,38 @@ fn environment_as_podman() {
         ["A=1", "HOME=/root", "HOSTNAME=<id>", "PATH=/bin", "PWD=/", "SHLVL=1", "TERM=xterm", "container=berth"]
     );
 }
+
+/// The mount points berth makes in a `run` container's own layer keep the
+/// image's directories as they were (owner, group, mode): the container
+/// sees what podman's gives it, where the runtime makes them through the
+/// mount. (Not /etc/resolv.conf: podman writes none with `--network none`.)
+#[test]
+fn mount_points_keep_the_images_directories_as_podman() {
+    let (env, podman) = setup();
+    let mut layer = tar::Builder::new(Vec::new());
+    for (path, mode, uid) in [("etc", 0o750, 7), ("run", 0o700, 9)] {
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(tar::EntryType::Directory);
+        h.set_mode(mode);
+        h.set_uid(uid);
+        h.set_gid(uid + 1);
+        h.set_mtime(1_700_000_000);
+        h.set_size(0);
+        h.set_cksum();
+        layer.append_data(&mut h, path, std::io::empty()).unwrap();
+    }
+    let layer = layer.into_inner().unwrap();
+    let archive = env.path("dirs.tar");
+    write_oci_archive(
+        &archive,
+        Some("localhost/dirs:latest"),
+        &[busybox_layer().as_slice(), layer.as_slice()],
+        serde_json::json!({}),
+    );
+    env.ok(&["load", "-q", "-i", archive.to_str().unwrap()]);
+    podman.ok(&["load", "-q", "-i", archive.to_str().unwrap()]);
+    let script = "stat -c '%n %a %u %g %F' /etc /run /etc/hosts /etc/hostname /run/.containerenv";
+    let b = env.ok(&["run", "--rm", "localhost/dirs", "sh", "-c", script]);
+    assert!(b.starts_with("/etc 750 7 8 directory\n/run 700 9 10 directory\n"), "{b}");
+    assert_eq!(b, podman_ok(&podman, &["run", "--rm", "--network", "none", "localhost/dirs", "sh", "-c", script]));
+}
