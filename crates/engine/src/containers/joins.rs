@@ -70,7 +70,7 @@ impl Engine {
                 }
             }
         }
-        let bytes = serde_json::to_vec_pretty(&config).ctx(|| "encoding config.json".into())?;
+        let bytes = super::spec::encode(&config)?;
         sys::fs::write_atomic(&path, &bytes, 0o600, Durability::Durable).ctx(|| format!("writing {}", path.display()))
     }
 

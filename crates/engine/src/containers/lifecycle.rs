@@ -221,7 +221,7 @@ impl Engine {
                 list.extend(self.oci_mounts(&c.mounts)?);
             }
             super::chown_volume::tmpfs_owner(&mut config, uid, gid);
-            let bytes = serde_json::to_vec_pretty(&config).ctx(|| "encoding config.json".into())?;
+            let bytes = spec::encode(&config)?;
             let config = dir.join("config.json");
             // Last in `dir`: its directory fsync makes the files above durable.
             sys::fs::write_atomic(&config, &bytes, 0o600, durability)

@@ -195,7 +195,7 @@ pub fn generate(id: &str, rootfs: &Path, p: &ProcessSpec) -> Result<Value> {
             ],
             "maskedPaths": MASKED_PATHS,
             "readonlyPaths": READONLY_PATHS,
-            "seccomp": seccomp::default_profile(&caps.iter().map(String::as_str).collect::<Vec<_>>()),
+            "seccomp": DEFAULT_SECCOMP,
         },
     }))
 }
@@ -203,6 +203,67 @@ pub fn generate(id: &str, rootfs: &Path, p: &ProcessSpec) -> Result<Value> {
 /// The image's environment with the user's on top (or podman's defaults
 /// with the merged one on top): one entry per key, in first-seen order, the
 /// last value given winning.
+/// What `generate` puts at `linux.seccomp` for Docker's default profile,
+/// resolved only by [`encode`] from the capabilities the config ends up
+/// with. A string is never a valid profile, so a config that missed
+/// `encode` fails in the runtime rather than running unconfined.
+pub const DEFAULT_SECCOMP: &str = "berth:default-seccomp-profile";
+
+/// config.json's bytes for `config`, with the default seccomp profile in
+/// place of [`DEFAULT_SECCOMP`]. Compact, as podman writes it: the runtime
+/// parses it on every start.
+pub(super) fn encode(config: &Value) -> Result<Vec<u8>> {
+    serde_json::to_vec(&WithSeccomp(config)).ctx(|| "encoding config.json".into())
+}
+
+/// `config` serialized with the default profile spliced in at
+/// `linux.seccomp` (see [`DEFAULT_SECCOMP`]), the rest as it is.
+struct WithSeccomp<'a>(&'a Value);
+
+impl serde::Serialize for WithSeccomp<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let Some(top) = self.0.as_object() else { return self.0.serialize(s) };
+        let mut m = s.serialize_map(Some(top.len()))?;
+        for (key, value) in top {
+            match (key.as_str(), value.as_object()) {
+                ("linux", Some(linux)) => m.serialize_entry(key, &LinuxWithSeccomp { linux, config: self.0 })?,
+                _ => m.serialize_entry(key, value)?,
+            }
+        }
+        m.end()
+    }
+}
+
+struct LinuxWithSeccomp<'a> {
+    linux: &'a serde_json::Map<String, Value>,
+    config: &'a Value,
+}
+
+impl serde::Serialize for LinuxWithSeccomp<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(Some(self.linux.len()))?;
+        for (key, value) in self.linux {
+            if key == "seccomp" && value == DEFAULT_SECCOMP {
+                // The bounding set, as moby resolves the profile's conditions.
+                let caps: Vec<&str> = self
+                    .config
+                    .pointer("/process/capabilities/bounding")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .filter_map(Value::as_str)
+                    .collect();
+                m.serialize_entry(key, &seccomp::default_profile(&caps))?;
+            } else {
+                m.serialize_entry(key, value)?;
+            }
+        }
+        m.end()
+    }
+}
+
 /// The config.json `generate` wrote in the bundle directory `bundle`.
 pub(super) fn read_config(bundle: &Path) -> Result<Value> {
     let path = bundle.join("config.json");
@@ -508,7 +569,14 @@ mod tests {
             annotations: &[("a".into(), "b".into())],
         };
         let v = generate("id1", r.path(), &p).unwrap();
-        let spec: oci_spec::runtime::Spec = serde_json::from_value(v).unwrap();
+        assert_eq!(v["linux"]["seccomp"], DEFAULT_SECCOMP);
+        let spec: oci_spec::runtime::Spec = serde_json::from_slice(&encode(&v).unwrap()).unwrap();
+        // The default profile, resolved for this config's capabilities:
+        // with CAP_SYS_ADMIN, mount is allowed outright.
+        let seccomp = spec.linux().as_ref().unwrap().seccomp().as_ref().unwrap();
+        assert!(seccomp.syscalls().iter().flatten().any(|s| s.names().contains(&"mount".to_string())
+            && s.action() == oci_spec::runtime::LinuxSeccompAction::ScmpActAllow
+            && s.args().as_ref().is_none_or(|a| a.is_empty())));
         let proc = spec.process().as_ref().unwrap();
         assert_eq!(proc.user().uid(), 33);
         assert_eq!(proc.cwd().to_str(), Some("/"));
