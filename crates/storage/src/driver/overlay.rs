@@ -103,11 +103,13 @@ impl Driver for Overlay {
 
     fn create_container(&self, dir: &Path, layers: &[LayerDirs], mount_points: &[MountPoint]) -> Result<()> {
         let upper = dir.join("upper");
-        // `work` and `empty` (the lower of an image without layers) are
+        // `work` (and `empty`, the lower of an image without layers) are
         // opened by the kernel as root only; `upper` is the container's `/`
-        // and gets the image's root mode below.
-        for d in [dir.join("work"), dir.join("empty")] {
-            crate::store::private_dir(&d)?;
+        // and gets the image's root mode below. No `empty` for an image
+        // with layers: an inode less to make and delete on every `run`.
+        crate::store::private_dir(&dir.join("work"))?;
+        if layers.is_empty() {
+            crate::store::private_dir(&dir.join("empty"))?;
         }
         fs::create_dir(&upper).context(|| format!("create {}", upper.display()))?;
         fs::set_permissions(&upper, fs::Permissions::from_mode(0o755))
@@ -141,6 +143,9 @@ impl Driver for Overlay {
         // gets an empty one.
         let links = self.links();
         let lowers = if layers.is_empty() {
+            // Made with the container; here too for one made with layers
+            // then mounted without (tests).
+            crate::store::private_dir(&empty)?;
             Lowers { paths: vec![&empty], links: &empty, names: vec!["."] }
         } else {
             Lowers {
