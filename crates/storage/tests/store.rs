@@ -376,7 +376,7 @@ fn discarded_containers_are_unmounted_on_drop_or_on_the_next_open() {
 /// image's own entries are left as they are, and the directories above
 /// new ones are copies of the image's.
 #[test]
-fn mount_points_the_image_lacks_are_made_in_the_containers_layer() {
+fn mount_points_the_image_lacks_are_shared_by_its_containers() {
     require_root();
     let env = Env::new();
     let store = env.open(Some("overlay"));
@@ -421,15 +421,23 @@ fn mount_points_the_image_lacks_are_made_in_the_containers_layer() {
         MountPoint { path: "etc/hosts", dir: false },
         MountPoint { path: "run/.containerenv", dir: false },
     ];
-    let rootfs = store.create_container_fs("m", &[l1.chain_id, l2.chain_id], Writes::Volatile, &points).unwrap();
+    let chain = [l1.chain_id.clone(), l2.chain_id.clone()];
+    let rootfs = store.create_container_fs("m", &chain, Writes::Volatile, &points).unwrap();
+    let entries = |dir: &Path| {
+        let mut made: Vec<String> =
+            walkdir(dir).iter().map(|e| e.strip_prefix(dir).unwrap().display().to_string()).collect();
+        made.sort();
+        made
+    };
+    // Not in the container's own layer, but in a directory beside the top
+    // layer's, which its link names.
     let upper = env.root().join("overlay/containers/m/upper");
-    let mut made: Vec<String> = Vec::new();
-    for e in walkdir(&upper) {
-        made.push(e.strip_prefix(&upper).unwrap().display().to_string());
-    }
-    made.sort();
-    assert_eq!(made, ["etc", "etc/hosts", "proc", "run", "run/.containerenv"], "only what the image lacks");
-    let md = |p: &str| fs::symlink_metadata(upper.join(p)).unwrap();
+    assert!(entries(&upper).is_empty(), "{:?}", entries(&upper));
+    let shared = fs::canonicalize(env.root().join("overlay/containers/m/mount-points")).unwrap();
+    let top_layer = fs::canonicalize(store.layer_path(&l2.chain_id).parent().unwrap()).unwrap();
+    assert_eq!(shared.parent(), Some(top_layer.as_path()));
+    assert_eq!(entries(&shared), ["etc", "etc/hosts", "proc", "run", "run/.containerenv"], "only what the image lacks");
+    let md = |p: &str| fs::symlink_metadata(shared.join(p)).unwrap();
     assert_eq!((md("etc").mode() & 0o7777, md("etc").uid()), (0o750, 7));
     assert_eq!((md("run").mode() & 0o7777, md("run").uid()), (0o700, 7));
     assert_eq!((md("proc").mode() & 0o7777, md("proc").uid()), (0o755, 0));
@@ -439,7 +447,43 @@ fn mount_points_the_image_lacks_are_made_in_the_containers_layer() {
     assert_eq!(fs::read_to_string(rootfs.join("etc/passwd")).unwrap(), "root");
     assert_eq!(fs::read_to_string(rootfs.join("etc/hosts")).unwrap(), "");
     assert_eq!(fs::read_to_string(rootfs.join("run/.containerenv")).unwrap(), "");
+    // A container's writes go to its own layer, never to the shared one.
+    fs::write(rootfs.join("etc/hosts"), "mine").unwrap();
+    assert_eq!(fs::read_to_string(shared.join("etc/hosts")).unwrap(), "");
+    assert_eq!(entries(&upper), ["etc", "etc/hosts"]);
+    // The next container of the image takes the same directory, as it is.
+    let made_at = md("proc").ino();
+    let rootfs2 = store.create_container_fs("n", &chain, Writes::Volatile, &points).unwrap();
+    assert_eq!(fs::canonicalize(env.root().join("overlay/containers/n/mount-points")).unwrap(), shared);
+    assert_eq!(md("proc").ino(), made_at);
+    assert_eq!(fs::read_to_string(rootfs2.join("etc/hosts")).unwrap(), "");
+    assert!(rootfs2.join("proc").is_dir());
+    // The containers' layers (diff, commit) hold them as podman's do, where
+    // the container's own layer neither has nor hides them.
+    let layer_entries = |id: &str| {
+        let mut tar = Vec::new();
+        store.container_diff(id, &mut tar).unwrap();
+        let mut names: Vec<String> = tar::Archive::new(tar.as_slice())
+            .entries()
+            .unwrap()
+            .map(|e| e.unwrap().path().unwrap().display().to_string().trim_end_matches('/').to_string())
+            .collect();
+        names.sort();
+        names
+    };
+    assert_eq!(layer_entries("m"), ["etc", "etc/hosts", "proc", "run", "run/.containerenv"]);
+    fs::remove_dir_all(rootfs2.join("run")).unwrap();
+    assert_eq!(layer_entries("n"), [".wh.run", "etc", "etc/hosts", "proc"]);
+    // A mount again (a restart) has them too.
+    store.unmount("n").unwrap();
+    let rootfs2 = store.mount("n").unwrap();
+    assert!(rootfs2.join("proc").is_dir());
+    store.unmount("n").unwrap();
     store.remove_container_fs("m").unwrap();
+    store.remove_container_fs("n").unwrap();
+    // They go with the layer.
+    store.remove_layer(&l2.chain_id).unwrap();
+    assert!(!shared.exists());
 }
 
 /// Every path below `dir`.

@@ -33,10 +33,15 @@ pub enum Source {
 
 /// Write the layer tar for `dir` to `out` and return `out`.
 pub fn create<W: Write>(dir: &Path, source: Source, out: W) -> Result<W> {
-    let root = fsops::open_root(dir).context(|| format!("open {}", dir.display()))?;
     let mut w = LayerWriter::new(out);
-    walk(root.as_fd(), Path::new(""), source, &mut w)?;
+    append_tree(dir, source, &mut w)?;
     w.finish()
+}
+
+/// Append every entry of `dir` to `w`, as [`create`] writes them.
+pub fn append_tree<W: Write>(dir: &Path, source: Source, w: &mut LayerWriter<W>) -> Result<()> {
+    let root = fsops::open_root(dir).context(|| format!("open {}", dir.display()))?;
+    walk(root.as_fd(), Path::new(""), source, w)
 }
 
 fn walk<W: Write>(dir: BorrowedFd, rel: &Path, source: Source, w: &mut LayerWriter<W>) -> Result<()> {

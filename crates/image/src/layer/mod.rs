@@ -44,7 +44,7 @@ mod whiteout;
 mod tests;
 
 pub use apply::apply;
-pub use create::{create, Exact, LayerWriter, Source};
+pub use create::{append_tree, create, Exact, LayerWriter, Source};
 pub use stream::{sniff, Compression};
 pub use whiteout::{OPAQUE_MARKER, OVERLAY_OPAQUE_XATTR, WHITEOUT_PREFIX};
 

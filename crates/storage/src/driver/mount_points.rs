@@ -145,3 +145,67 @@ fn make_missing(upper: &Path, rel: &Path, file: bool) -> Result<()> {
     fs::set_permissions(&path, fs::Permissions::from_mode(if file { 0o644 } else { 0o755 }))
         .context(|| format!("chmod {}", path.display()))
 }
+
+/// Append to `w` the entries of `shared` (a directory of mount points
+/// shared by containers as their topmost lower layer) that the container's
+/// layer `upper` neither has nor hides, parents first. podman's runtime
+/// makes a container's mount points in the container's own layer, so
+/// podman's `diff` counts them (`/etc` changed) and `commit` keeps them:
+/// a container's layer here reads the same.
+pub(crate) fn append_unshadowed<W: io::Write>(
+    shared: &Path,
+    upper: &Path,
+    w: &mut image::layer::LayerWriter<W>,
+) -> Result<()> {
+    let root = fs::File::open(shared).context(|| format!("open {}", shared.display()))?;
+    let mut entries = Vec::new();
+    list(shared, Path::new(""), &mut entries)?;
+    for rel in entries {
+        if !in_upper(upper, &rel)? {
+            w.append(std::os::fd::AsFd::as_fd(&root), &rel)?;
+        }
+    }
+    Ok(())
+}
+
+/// Every entry below `dir` (relative to the walk's start), parents first.
+fn list(dir: &Path, rel: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
+    let mut names: Vec<_> = fs::read_dir(dir)
+        .context(|| format!("list {}", dir.display()))?
+        .map(|e| e.map(|e| (e.file_name(), e.file_type().is_ok_and(|t| t.is_dir()))))
+        .collect::<io::Result<_>>()
+        .context(|| format!("list {}", dir.display()))?;
+    names.sort();
+    for (name, is_dir) in names {
+        out.push(rel.join(&name));
+        if is_dir {
+            list(&dir.join(&name), &rel.join(&name), out)?;
+        }
+    }
+    Ok(())
+}
+
+/// Whether the upper directory `upper` has `rel` or hides it from the
+/// layers below: a whiteout, a non-directory or an opaque directory on the
+/// way. Checked a component at a time, never through one that is not a
+/// directory (the container owns this tree); only metadata is read.
+fn in_upper(upper: &Path, rel: &Path) -> Result<bool> {
+    let mut path = upper.to_path_buf();
+    let parts: Vec<_> = rel.components().collect();
+    for (i, part) in parts.iter().enumerate() {
+        path.push(part);
+        let md = match fs::symlink_metadata(&path) {
+            Ok(md) => md,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+            Err(e) => return Err(e).context(|| format!("stat {}", path.display())),
+        };
+        let whiteout = md.file_type().is_char_device() && md.rdev() == 0;
+        if whiteout || i + 1 == parts.len() || !md.is_dir() {
+            return Ok(true);
+        }
+        if matches!(xattr::get(&path, "trusted.overlay.opaque"), Ok(Some(v)) if v == b"y") {
+            return Ok(true);
+        }
+    }
+    Ok(true)
+}

@@ -124,13 +124,21 @@ impl Driver for Overlay {
                 .context(|| format!("chmod {}", upper.display()))?;
         }
         let tops: Vec<&Path> = layers.iter().rev().map(|l| l.diff.as_path()).collect();
-        mount_points::make(&upper, &tops, mount_points)
+        match layers.last() {
+            Some(top) if !mount_points.is_empty() => {
+                let shared = self.shared_mount_points(top, &tops, mount_points)?;
+                let link = dir.join(MOUNT_POINTS_LINK);
+                std::os::unix::fs::symlink(&shared, &link).context(|| format!("link {}", link.display()))
+            }
+            _ => mount_points::make(&upper, &tops, mount_points),
+        }
     }
 
     fn mount(&self, dir: &Path, layers: &[LayerDirs], target: &Path, writes: Writes) -> Result<()> {
         let what = || format!("mount overlay ({} layers) at {}", layers.len(), target.display());
         let volatile = writes == Writes::Volatile;
         let (upper, work, empty) = (dir.join("upper"), dir.join("work"), dir.join("empty"));
+        let shared = SharedMountPoints::of(dir);
         if volatile {
             // A volatile mount leaves this marker, and the kernel refuses to
             // mount the upper dir again while it exists, since a crash may
@@ -142,18 +150,22 @@ impl Driver for Overlay {
         // Overlayfs needs at least one lower layer; an image without layers
         // gets an empty one.
         let links = self.links();
-        let lowers = if layers.is_empty() {
+        let mut lowers = if layers.is_empty() {
             // Made with the container; here too for one made with layers
             // then mounted without (tests).
             crate::store::private_dir(&empty)?;
-            Lowers { paths: vec![&empty], links: &empty, names: vec!["."] }
+            Lowers { paths: vec![&empty], links: &empty, names: vec![".".into()] }
         } else {
             Lowers {
                 paths: layers.iter().rev().map(|l| l.diff.as_path()).collect(),
                 links: &links,
-                names: layers.iter().rev().map(|l| l.short.as_str()).collect(),
+                names: layers.iter().rev().map(|l| l.short.clone()).collect(),
             }
         };
+        if let (Some(shared), Some(top)) = (&shared, layers.last()) {
+            lowers.paths.insert(0, &shared.link);
+            lowers.names.insert(0, format!("{}/../{}", top.short, shared.name));
+        }
         let forms = if self.legacy { &LEGACY_ONLY } else { &FORM };
         match mount_overlay(forms, &lowers, &upper, &work, target, volatile) {
             Ok(_) => Ok(()),
@@ -178,7 +190,13 @@ impl Driver for Overlay {
     }
 
     fn diff(&self, dir: &Path, _layers: &[LayerDirs], out: &mut dyn Write) -> Result<()> {
-        layer::create(&dir.join("upper"), Source::OverlayUpper, out)?;
+        let upper = dir.join("upper");
+        let mut w = layer::LayerWriter::new(out);
+        layer::append_tree(&upper, Source::OverlayUpper, &mut w)?;
+        if let Some(shared) = SharedMountPoints::of(dir) {
+            mount_points::append_unshadowed(&shared.link, &upper, &mut w)?;
+        }
+        w.finish()?;
         Ok(())
     }
 
@@ -198,6 +216,67 @@ impl Driver for Overlay {
     }
 }
 
+/// The link in a container's directory to the mount points its image's
+/// `run` containers share (see [`Overlay::shared_mount_points`]).
+const MOUNT_POINTS_LINK: &str = "mount-points";
+
+/// A container's shared mount points, as its mount names them.
+struct SharedMountPoints {
+    /// The link in the container's directory (the kernel follows it).
+    link: PathBuf,
+    /// The directory's name, beside the top layer's `diff`.
+    name: String,
+}
+
+impl SharedMountPoints {
+    /// Those of the container in `dir`, if it has them.
+    fn of(dir: &Path) -> Option<SharedMountPoints> {
+        let link = dir.join(MOUNT_POINTS_LINK);
+        let target = fs::read_link(&link).ok()?;
+        let name = target.file_name()?.to_str()?.to_string();
+        Some(SharedMountPoints { link, name })
+    }
+}
+
+impl Overlay {
+    /// The directory of `points` the image (`layers`, top first, `top` the
+    /// topmost) lacks, shared as the topmost lower layer by every container
+    /// made with them from this image, and its path relative to a
+    /// container's directory.
+    ///
+    /// Made in each container's own layer, they were a dozen inodes to
+    /// create, and later delete, on the path of every `run` (ext4's inode
+    /// allocator is slow with many recently deleted ones), for entries no
+    /// container changes: the runtime mounts over them. It lives in the top
+    /// layer's directory, so it goes with the layer; made under the store
+    /// lock, complete before its rename.
+    fn shared_mount_points(&self, top: &LayerDirs, layers: &[&Path], points: &[MountPoint]) -> Result<PathBuf> {
+        let layer_dir = top.diff.parent().ok_or_else(|| Error::Corrupt {
+            path: top.diff.display().to_string(),
+            why: "a layer's diff without a parent directory".into(),
+        })?;
+        let listed: String = points.iter().map(|p| format!("{}:{}\n", p.path, p.dir)).collect();
+        let name = format!("{MOUNT_POINTS_LINK}-{}", &image::digest::Digest::of_bytes(listed.as_bytes()).hex()[..16]);
+        let path = layer_dir.join(&name);
+        if !path.is_dir() {
+            let tmp = layer_dir.join(format!("{name}.tmp"));
+            // A crash's leftover: nobody else makes it while we hold the lock.
+            sys::fs::ignore_missing(fs::remove_dir_all(&tmp)).context(|| format!("remove {}", tmp.display()))?;
+            fs::create_dir(&tmp).context(|| format!("create {}", tmp.display()))?;
+            fs::set_permissions(&tmp, fs::Permissions::from_mode(0o755))
+                .context(|| format!("chmod {}", tmp.display()))?;
+            mount_points::make(&tmp, layers, points)?;
+            fs::rename(&tmp, &path).context(|| format!("create {}", path.display()))?;
+        }
+        let rel = layer_dir.strip_prefix(&self.root).map_err(|_| Error::Corrupt {
+            path: layer_dir.display().to_string(),
+            why: "layer outside the driver root".into(),
+        })?;
+        // From `<root>/containers/<id>` (or `<root>/staging/<name>`).
+        Ok(Path::new("../..").join(rel).join(name))
+    }
+}
+
 /// The lower layers of one mount (top first), in both forms the kernel may take.
 struct Lowers<'a> {
     /// Full paths, one `lowerdir+` each (new mount API).
@@ -205,7 +284,7 @@ struct Lowers<'a> {
     /// For the classic `lowerdir=` option: `names` are relative to `links`
     /// (the short `l/` links), so deep images fit in one page of options.
     links: &'a Path,
-    names: Vec<&'a str>,
+    names: Vec<String>,
 }
 
 /// How an overlay was mounted.
@@ -285,7 +364,10 @@ fn mount_overlay(
 ) -> io::Result<Form> {
     forms.mount(
         || mount_fsconfig(&l.paths, upper, work, target, volatile),
-        || mount_lowerdir(l.links, &l.names, Some((upper, work, volatile)), target),
+        || {
+            let names: Vec<&str> = l.names.iter().map(String::as_str).collect();
+            mount_lowerdir(l.links, &names, Some((upper, work, volatile)), target)
+        },
     )
 }
 
@@ -373,7 +455,7 @@ pub(crate) fn probe(root: &Path) -> Result<Form, String> {
     }
     xattr::set(p("upper/d"), "trusted.overlay.opaque", b"y").map_err(|e| format!("trusted xattrs: {e}"))?;
     let lower = p("lower");
-    let lowers = Lowers { paths: vec![&lower], links: &lower, names: vec!["."] };
+    let lowers = Lowers { paths: vec![&lower], links: &lower, names: vec![".".into()] };
     let form =
         mount_overlay(&FORM, &lowers, &p("upper"), &p("work"), &p("merged"), false).map_err(|e| e.to_string())?;
     let _ = rustix::mount::unmount(p("merged"), rustix::mount::UnmountFlags::DETACH);
@@ -439,6 +521,14 @@ mod tests {
         let count = fs::read_dir(&target).map(|d| d.count());
         rustix::mount::unmount(&target, rustix::mount::UnmountFlags::DETACH).unwrap();
         assert_eq!(count.unwrap(), 120);
+        // The shared mount points, named through the top layer's link.
+        let dir2 = driver.root.join("containers/c2");
+        fs::create_dir_all(&dir2).unwrap();
+        driver.create_container(&dir2, &layers, &[MountPoint { path: "proc", dir: true }]).unwrap();
+        driver.mount(&dir2, &layers, &target, Writes::Synced).unwrap();
+        let seen = (target.join("proc").is_dir(), fs::read_dir(&target).map(|d| d.count()).unwrap());
+        rustix::mount::unmount(&target, rustix::mount::UnmountFlags::DETACH).unwrap();
+        assert_eq!(seen, (true, 121));
         // Without layers, the container's empty lower is used.
         driver.mount(&dir, &[], &target, Writes::Synced).unwrap();
         rustix::mount::unmount(&target, rustix::mount::UnmountFlags::DETACH).unwrap();
