@@ -283,8 +283,14 @@ impl Engine {
         self.write_health(&c.id, &state)
     }
 
-    /// Forget container `id`'s health (it is removed).
-    pub(super) fn remove_health(&self, id: &str) {
+    /// Forget container `c`'s health (it is removed).
+    pub(super) fn remove_health(&self, c: &Container) {
+        // Nothing to forget without a check (and no lock file to make, and
+        // delete, on the path of every `run --rm`).
+        if c.healthcheck.as_ref().and_then(HealthConfig::command).is_none() {
+            return;
+        }
+        let id = &c.id;
         // A check recording meanwhile finishes first (and one after finds
         // the container gone: see `record_check`).
         let _lock = self.health_lock(id);

@@ -334,7 +334,7 @@ impl Engine {
         // A monitor may still hold it (it is about to find the record gone).
         let _ = fs::remove_file(self.monitor_lock_path(&c.id));
         self.forget_exec_sessions(&c.exec_ids);
-        self.remove_health(&c.id);
+        self.remove_health(c);
         lock.remove();
         Ok(discarded)
     }
