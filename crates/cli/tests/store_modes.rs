@@ -155,11 +155,15 @@ fn nobody_gets_nothing_from_the_store() {
 
 /// Image content, whose modes are the image's (`/tmp` 1777 and so on): a
 /// layer's `diff/`, an overlay container's `upper/`, a container's
-/// `rootfs/`. Only their parents are berth's to close.
+/// `rootfs/`, and what is in the mount points beside a layer's `diff/`
+/// (whose own root is closed). Only their parents are berth's to close.
 fn is_content(p: &Path) -> bool {
     let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    let parent = p.parent().and_then(|q| q.file_name()).and_then(|n| n.to_str()).unwrap_or("");
     let grandparent = p.parent().and_then(|q| q.parent()).and_then(|q| q.file_name()).and_then(|n| n.to_str());
+    let grand_grandparent = p.ancestors().nth(3).and_then(|q| q.file_name()).and_then(|n| n.to_str());
     matches!((name, grandparent), ("diff", Some("layers")) | ("upper" | "rootfs", Some("containers")))
+        || (parent.starts_with("mount-points-") && grand_grandparent == Some("layers"))
 }
 
 /// Directories below `dir` (and `dir`) granting group/other read or write.

@@ -436,6 +436,8 @@ fn mount_points_the_image_lacks_are_shared_by_its_containers() {
     let shared = fs::canonicalize(env.root().join("overlay/containers/m/mount-points")).unwrap();
     let top_layer = fs::canonicalize(store.layer_path(&l2.chain_id).parent().unwrap()).unwrap();
     assert_eq!(shared.parent(), Some(top_layer.as_path()));
+    // Its root is never seen, and closed like the store's own directories.
+    assert_eq!(fs::metadata(&shared).unwrap().mode() & 0o7777, 0o700);
     assert_eq!(entries(&shared), ["etc", "etc/hosts", "proc", "run", "run/.containerenv"], "only what the image lacks");
     let md = |p: &str| fs::symlink_metadata(shared.join(p)).unwrap();
     assert_eq!((md("etc").mode() & 0o7777, md("etc").uid()), (0o750, 7));

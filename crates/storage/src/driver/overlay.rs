@@ -263,7 +263,10 @@ impl Overlay {
             // A crash's leftover: nobody else makes it while we hold the lock.
             sys::fs::ignore_missing(fs::remove_dir_all(&tmp)).context(|| format!("remove {}", tmp.display()))?;
             fs::create_dir(&tmp).context(|| format!("create {}", tmp.display()))?;
-            fs::set_permissions(&tmp, fs::Permissions::from_mode(0o755))
+            // Its root is never seen (a mount's `/` is the upper dir's):
+            // closed, as the store's own directories are; what is in it is
+            // image content, with the modes the container sees.
+            fs::set_permissions(&tmp, fs::Permissions::from_mode(crate::store::PRIVATE))
                 .context(|| format!("chmod {}", tmp.display()))?;
             mount_points::make(&tmp, layers, points)?;
             fs::rename(&tmp, &path).context(|| format!("create {}", path.display()))?;
