@@ -527,14 +527,8 @@ impl Isolation {
             None => {}
             Some("unconfined") => remove(&mut config["linux"], "seccomp"),
             Some(path) => {
-                let caps: Vec<String> = config
-                    .pointer("/process/capabilities/bounding")
-                    .and_then(Value::as_array)
-                    .into_iter()
-                    .flatten()
-                    .filter_map(|c| c.as_str().map(String::from))
-                    .collect();
-                config["linux"]["seccomp"] = seccomp_file::load(Path::new(path), &caps)?;
+                let profile = seccomp_file::load(Path::new(path), &spec::bounding_caps(config))?;
+                config["linux"]["seccomp"] = profile;
             }
         }
         if let Some(p) = sec.apparmor.as_deref().filter(|p| *p != "unconfined" && !self.privileged) {

@@ -37,7 +37,7 @@ fn native_scmp_arch() -> &'static str {
 }
 
 /// Read the profile at `path` for a container whose bounding capabilities are `caps`.
-pub fn load(path: &Path, caps: &[String]) -> Result<Value> {
+pub fn load(path: &Path, caps: &[&str]) -> Result<Value> {
     let bytes = sys::fs::read_regular(path, MAX_PROFILE)
         .map_err(|e| Error::new(format!("opening seccomp profile failed: open {}: {}", path.display(), go_text(&e))))?;
     let profile: Value = serde_json::from_slice(&bytes).map_err(|e| {
@@ -48,7 +48,7 @@ pub fn load(path: &Path, caps: &[String]) -> Result<Value> {
 
 /// Whether a rule's `includes` (all must hold) or `excludes` (none may)
 /// condition object holds for this container.
-fn holds(cond: &Value, caps: &[String], includes: bool) -> bool {
+fn holds(cond: &Value, caps: &[&str], includes: bool) -> bool {
     let list =
         |key: &str| -> Vec<&str> { cond[key].as_array().into_iter().flatten().filter_map(Value::as_str).collect() };
     let arch = host_arch();
@@ -61,7 +61,7 @@ fn holds(cond: &Value, caps: &[String], includes: bool) -> bool {
     }
 }
 
-fn convert(profile: &Value, caps: &[String]) -> std::result::Result<Value, String> {
+fn convert(profile: &Value, caps: &[&str]) -> std::result::Result<Value, String> {
     let obj = profile.as_object().ok_or("the profile is not a JSON object")?;
     let default_action = obj.get("defaultAction").and_then(Value::as_str).ok_or("no defaultAction")?;
     let mut out = Map::new();
@@ -137,14 +137,14 @@ mod tests {
                 {"names": ["reboot"], "action": "SCMP_ACT_ALLOW", "excludes": {"caps": ["CAP_CHOWN"]}},
             ],
         });
-        let v = convert(&profile, &["CAP_CHOWN".to_string()]).unwrap();
+        let v = convert(&profile, &["CAP_CHOWN"]).unwrap();
         let names: Vec<&Value> = v["syscalls"].as_array().unwrap().iter().map(|s| &s["names"]).collect();
         assert_eq!(names, [&json!(["read", "write"])]);
         if cfg!(target_arch = "x86_64") {
             assert_eq!(v["architectures"], json!(["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"]));
         }
         let _: oci_spec::runtime::LinuxSeccomp = serde_json::from_value(v).unwrap();
-        let v = convert(&profile, &["CAP_SYS_ADMIN".to_string()]).unwrap();
+        let v = convert(&profile, &["CAP_SYS_ADMIN"]).unwrap();
         assert_eq!(v["syscalls"].as_array().unwrap().len(), 3);
         assert!(convert(&json!({"syscalls": []}), &[]).is_err());
     }

@@ -200,9 +200,6 @@ pub fn generate(id: &str, rootfs: &Path, p: &ProcessSpec) -> Result<Value> {
     }))
 }
 
-/// The image's environment with the user's on top (or podman's defaults
-/// with the merged one on top): one entry per key, in first-seen order, the
-/// last value given winning.
 /// What `generate` puts at `linux.seccomp` for Docker's default profile,
 /// resolved only by [`encode`] from the capabilities the config ends up
 /// with. A string is never a valid profile, so a config that missed
@@ -246,22 +243,25 @@ impl serde::Serialize for LinuxWithSeccomp<'_> {
         let mut m = s.serialize_map(Some(self.linux.len()))?;
         for (key, value) in self.linux {
             if key == "seccomp" && value == DEFAULT_SECCOMP {
-                // The bounding set, as moby resolves the profile's conditions.
-                let caps: Vec<&str> = self
-                    .config
-                    .pointer("/process/capabilities/bounding")
-                    .and_then(Value::as_array)
-                    .into_iter()
-                    .flatten()
-                    .filter_map(Value::as_str)
-                    .collect();
-                m.serialize_entry(key, &seccomp::default_profile(&caps))?;
+                m.serialize_entry(key, &seccomp::default_profile(&bounding_caps(self.config)))?;
             } else {
                 m.serialize_entry(key, value)?;
             }
         }
         m.end()
     }
+}
+
+/// The bounding capabilities of `config`'s process: what moby resolves a
+/// seccomp profile's capability conditions against.
+pub(super) fn bounding_caps(config: &Value) -> Vec<&str> {
+    config
+        .pointer("/process/capabilities/bounding")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect()
 }
 
 /// The config.json `generate` wrote in the bundle directory `bundle`.
@@ -279,6 +279,9 @@ pub(super) fn process_owner(config: &Value) -> (u32, u32) {
     (id("uid").unwrap_or(0), id("gid").unwrap_or(0))
 }
 
+/// The image's environment with the user's on top (or podman's defaults
+/// with the merged one on top): one entry per key, in first-seen order, the
+/// last value given winning.
 pub(super) fn merge_env(base: &[String], over: &[String]) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     for e in base.iter().chain(over) {

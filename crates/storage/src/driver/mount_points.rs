@@ -96,7 +96,7 @@ fn lookup(dirs: &[PathBuf], rel: &Path) -> Result<Merged> {
         }
         found.get_or_insert(md);
         merged.push(d.clone());
-        if matches!(xattr::get(&path, "trusted.overlay.opaque"), Ok(Some(v)) if v == b"y") {
+        if matches!(xattr::get(&path, image::layer::OVERLAY_OPAQUE_XATTR), Ok(Some(v)) if v == b"y") {
             break;
         }
     }
@@ -203,7 +203,7 @@ fn in_upper(upper: &Path, rel: &Path) -> Result<bool> {
         if whiteout || i + 1 == parts.len() || !md.is_dir() {
             return Ok(true);
         }
-        if matches!(xattr::get(&path, "trusted.overlay.opaque"), Ok(Some(v)) if v == b"y") {
+        if matches!(xattr::get(&path, image::layer::OVERLAY_OPAQUE_XATTR), Ok(Some(v)) if v == b"y") {
             return Ok(true);
         }
     }
