@@ -10,7 +10,9 @@
 #
 #   bash bench/containers.sh     # RUNS=N (default 30), WARMUP=N (default 5), MANY=N (0: skip)
 #
-# Needs root; installs nothing; talks to no network. Each tool gets its own store in a tempdir.
+# Needs root; installs nothing; talks to no network. Each tool gets its own store in a
+# tempdir on the host's disk, and its runroot (the bare runtime its state root) on a
+# tmpfs, as /run is on a host (RUNROOT_ON_DISK=1: on the disk too).
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -33,11 +35,17 @@ peers=$repo/../shared/peers/podman-env.sh
 [ -f "$peers" ] && . "$peers"
 
 work=$(mktemp -d /var/tmp/berth-bench-ctr.XXXXXX)
+# The runroots on a tmpfs, where a host keeps them (/run; this VM's /run is on
+# its disk, which would charge every tool for inodes a host never writes).
+run=$work/run
+mkdir "$run"
+[ -n "${RUNROOT_ON_DISK:-}" ] || mount -t tmpfs -o mode=0700,size=256m berth-bench "$run"
 cleanup() {
-    "$berth" --root "$work/b/root" --runroot "$work/b/run" rm -af -t 0 >/dev/null 2>&1 || true
-    podman --root "$work/p/root" --runroot "$work/p/run" rm -af -t 0 >/dev/null 2>&1 || true
-    podman --root "$work/p/root" --runroot "$work/p/run" unmount -a >/dev/null 2>&1 || true
+    "$berth" --root "$work/b/root" --runroot "$run/b" rm -af -t 0 >/dev/null 2>&1 || true
+    podman --root "$work/p/root" --runroot "$run/p" rm -af -t 0 >/dev/null 2>&1 || true
+    podman --root "$work/p/root" --runroot "$run/p" unmount -a >/dev/null 2>&1 || true
     findmnt -rn -o TARGET | awk -v d="$work" 'index($0, d) == 1' | sort -r | xargs -r umount -l 2>/dev/null || true
+    umount "$run" 2>/dev/null || true
     rm -rf "$work"
 }
 trap cleanup EXIT
@@ -49,8 +57,8 @@ echo 'root:x:0:0:root:/root:/bin/sh' >"$work/rootfs/etc/passwd"
 echo 'root:x:0:' >"$work/rootfs/etc/group"
 tar -C "$work/rootfs" -cf "$work/bb.tar" .
 
-B="$berth --root $work/b/root --runroot $work/b/run"
-P="podman --root $work/p/root --runroot $work/p/run"
+B="$berth --root $work/b/root --runroot $run/b"
+P="podman --root $work/p/root --runroot $run/p"
 $B import -q "$work/bb.tar" bb >/dev/null
 $P import -q "$work/bb.tar" bb >/dev/null
 # Sanity: both run it.
@@ -61,7 +69,7 @@ $P import -q "$work/bb.tar" bb >/dev/null
 sh "$repo/scripts/mkbundle.sh" "$work/bundle" "$runtime" >/dev/null
 jq '.process.args = ["/bin/true"]' "$work/bundle/config.json" >"$work/bundle/c.json"
 mv "$work/bundle/c.json" "$work/bundle/config.json"
-R="$runtime --root $work/rt"
+R="$runtime --root $run/rt"
 $R run --bundle "$work/bundle" sanity || die "berth-runtime run failed"
 # The bare runtime again, with the very config berth gives the container
 # (seccomp profile, /etc files, limits): what berth adds around its runtime,
