@@ -117,6 +117,14 @@ fn run(cli: Cli) -> Result<u8, CliError> {
     // podman resolves it before any command, and fails every one for a bad one.
     let g = &cli.globals;
     let oci_runtime = g.runtime.as_deref().map(engine::containers::find_runtime).transpose()?;
+    // `run`'s monitor, launched before anything else: its start-up (an
+    // exec, its own setup) then overlaps all of ours, on another CPU.
+    let monitor = match &cli.cmd {
+        Cmd::Run(a) | Cmd::Container { cmd: ContainerCmd::Run(a) } => {
+            Some(engine::containers::launch_monitor(&g.root, &g.runroot, g.storage_driver.as_deref(), !a.detach)?)
+        }
+        _ => None,
+    };
     let engine = Engine::open(&g.root, &g.runroot, g.storage_driver.as_deref())?;
     tracing::debug!(root = %g.root.display(), runroot = %g.runroot.display(), "opened image store");
     match cli.cmd {
@@ -138,7 +146,7 @@ fn run(cli: Cli) -> Result<u8, CliError> {
             cmd::containers::create(&engine, &a, oci_runtime.as_ref())
         }
         Cmd::Run(a) | Cmd::Container { cmd: ContainerCmd::Run(a) } => {
-            cmd::containers::run(&engine, &a, oci_runtime.as_ref())
+            cmd::containers::run(&engine, &a, oci_runtime.as_ref(), monitor)
         }
         Cmd::Rm(a) | Cmd::Container { cmd: ContainerCmd::Rm(a) } => cmd::containers::rm(&engine, &a),
         Cmd::Ps(a) | Cmd::Container { cmd: ContainerCmd::Ps(a) | ContainerCmd::List(a) } => {

@@ -55,6 +55,21 @@ impl Engine {
         Ok(engine)
     }
 
+    /// The engine of a container's monitor, which the berth that started it
+    /// opened just before (`open` made the directories and swept the image
+    /// store): it reads no image, so that is not done again on its way to
+    /// starting the container.
+    pub(crate) fn open_for_monitor(root: &Path, runroot: &Path, driver: Option<&str>) -> Engine {
+        Engine {
+            blobs: image::store::Store::existing(root),
+            root: root.to_path_buf(),
+            runroot: runroot.to_path_buf(),
+            driver: driver.map(String::from),
+            layers: OnceCell::new(),
+            db: RefCell::new(None),
+        }
+    }
+
     /// The layer store, opened on first use: listing names needs no driver
     /// probe, and opening cleans crash leftovers, which only writers need.
     pub fn layers(&self) -> Result<&storage::Store> {

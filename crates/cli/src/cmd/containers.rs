@@ -10,7 +10,7 @@ use engine::containers::health::HealthConfig;
 use engine::containers::mounts;
 use engine::containers::resources::{self, Limits};
 use engine::containers::restart::RestartPolicy;
-use engine::containers::{Container, CreateSpec, OciRuntime, State, DEFAULT_STOP_TIMEOUT};
+use engine::containers::{Container, CreateSpec, OciRuntime, PendingMonitor, State, DEFAULT_STOP_TIMEOUT};
 use engine::{Engine, ErrorKind};
 use serde_json::{json, Value};
 
@@ -208,7 +208,7 @@ impl CreateArgs {
 pub struct RunArgs {
     /// Run container in background and print container ID
     #[arg(short, long)]
-    detach: bool,
+    pub detach: bool,
     /// Override the key sequence for detaching a container (ctrl-<x> or a letter, comma-separated)
     #[arg(long = "detach-keys", default_value = "ctrl-p,ctrl-q", value_name = "KEYS")]
     detach_keys: String,
@@ -491,7 +491,9 @@ pub fn create(engine: &Engine, a: &CreateArgs, runtime: Option<&OciRuntime>) -> 
 
 /// `run` without `-d`: the container's exit code is ours (podman's rule);
 /// failures before it ran are 125.
-pub fn run(engine: &Engine, a: &RunArgs, runtime: Option<&OciRuntime>) -> Result<u8> {
+/// `monitor`: the container's, if launched before `engine` was opened
+/// (`engine::containers::launch_monitor`).
+pub fn run(engine: &Engine, a: &RunArgs, runtime: Option<&OciRuntime>, monitor: Option<PendingMonitor>) -> Result<u8> {
     if a.create.tty && a.create.interactive && !std::io::stdin().is_terminal() {
         // podman's words; it runs the container all the same.
         tracing::warn!("The input device is not a TTY. The --tty and --interactive flags might not work properly");
@@ -500,7 +502,10 @@ pub fn run(engine: &Engine, a: &RunArgs, runtime: Option<&OciRuntime>) -> Result
     // container: `new_container_id`) happens beside the create. Our
     // database connection opens meanwhile: the monitor opens its own once
     // told the id (`Engine::open_db`).
-    let monitor = engine.launch_monitor(!a.detach)?;
+    let monitor = match monitor {
+        Some(m) => m,
+        None => engine.launch_monitor(!a.detach)?,
+    };
     engine.open_db()?;
     let id = monitor.new_container_id()?;
     let mut c = create_container(engine, &a.create, a.create.rm, Some(id), runtime)?;

@@ -63,7 +63,7 @@ pub use self::init::INIT_DEST;
 pub use self::inspect::Details;
 pub use self::joins::dependents_first;
 pub use self::logread::LogReader;
-pub use self::monitor::{monitor_main, PendingMonitor};
+pub use self::monitor::{launch_monitor, monitor_main, PendingMonitor};
 pub use self::naming::new_id;
 pub use self::rootfs::ContainerRoot;
 pub use self::top::Process;

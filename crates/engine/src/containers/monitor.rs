@@ -107,48 +107,7 @@ impl Engine {
     /// arguments [`monitor_main`] recognises: so the front end calling this
     /// must call that first thing.
     pub fn launch_monitor(&self, attach: bool) -> Result<PendingMonitor> {
-        let (ours, first_client) = if attach {
-            let (ours, theirs) = super::attach::pair().ctx(|| "creating the attach socket pair".into())?;
-            (Some(ours), Some(theirs))
-        } else {
-            (None, None)
-        };
-        let (report_r, report_w) = pipe_with(PipeFlags::CLOEXEC).ctx(|| "creating the monitor's pipe".into())?;
-        // Messages: an id ahead (`new_container_id`), then the hand-over.
-        let (go, theirs) = rustix::net::socketpair(
-            rustix::net::AddressFamily::UNIX,
-            rustix::net::SocketType::SEQPACKET,
-            rustix::net::SocketFlags::CLOEXEC,
-            None,
-        )
-        .ctx(|| "creating the monitor's socket pair".into())?;
-        let exe = runtime::exe_guard::protected_exe().map_err(Error::from)?;
-        let mut cmd = std::process::Command::new(format!("/proc/self/fd/{}", exe.as_raw_fd()));
-        cmd.arg0("berth").arg(MONITOR_WORD).arg("--root").arg(&self.root).arg("--runroot").arg(&self.runroot);
-        if let Some(driver) = &self.driver {
-            cmd.arg("--storage-driver").arg(driver);
-        }
-        let theirs_fds = [Some(&theirs), Some(&report_w), first_client.as_ref()];
-        for fd in theirs_fds.iter().map(|fd| fd.map_or(-1, |fd| fd.as_raw_fd())) {
-            cmd.arg(fd.to_string());
-        }
-        // Never the user's terminal or pipes: whoever ran berth may wait for
-        // them to close (`x=$(berth run -d ...)`).
-        cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
-        // Inherited by this one child: created close-on-exec, open across
-        // its exec only (berth starts no other process meanwhile).
-        for fd in theirs_fds.into_iter().flatten() {
-            rustix::io::fcntl_setfd(fd, rustix::io::FdFlags::empty()).ctx(|| "passing fds to the monitor".into())?;
-        }
-        // A vfork and an exec (posix_spawn), whatever this process's size
-        // or threads; the monitor leaves berth's session itself. Never
-        // waited for: it outlives berth, then init reaps it.
-        let spawned = cmd.spawn();
-        drop((theirs, report_w, first_client, exe));
-        let pid = spawned.ctx(|| "starting the container's monitor".into())?.id() as i32;
-        // On another CPU: its exec overlaps our create only if it runs now.
-        let affinity = sys::process::start_beside(pid);
-        Ok(PendingMonitor { go, report: report_r, ours, pid, affinity })
+        launch_monitor(&self.root, &self.runroot, self.driver.as_deref(), attach)
     }
 
     /// Give container `c` to monitor `m`, which starts it; returns once it
@@ -857,6 +816,58 @@ pub(super) fn stdio_to_null() -> io::Result<()> {
 /// The word after `berth` that makes it a monitor ([`monitor_main`]).
 const MONITOR_WORD: &str = "container-monitor";
 
+/// [`Engine::launch_monitor`] for the engine at `root`, `runroot` and
+/// `driver` (as [`Engine::open`] takes them), before it is opened: `run`
+/// launches its monitor first thing, so that the monitor's start-up overlaps
+/// all of berth's.
+pub fn launch_monitor(root: &Path, runroot: &Path, driver: Option<&str>, attach: bool) -> Result<PendingMonitor> {
+    // As `Engine::open` makes them: the monitor's engine takes them as they are.
+    let root = std::path::absolute(root).ctx(|| format!("resolving {}", root.display()))?;
+    let runroot = std::path::absolute(runroot).ctx(|| format!("resolving {}", runroot.display()))?;
+    let (ours, first_client) = if attach {
+        let (ours, theirs) = super::attach::pair().ctx(|| "creating the attach socket pair".into())?;
+        (Some(ours), Some(theirs))
+    } else {
+        (None, None)
+    };
+    let (report_r, report_w) = pipe_with(PipeFlags::CLOEXEC).ctx(|| "creating the monitor's pipe".into())?;
+    // Messages: an id ahead (`new_container_id`), then the hand-over.
+    let (go, theirs) = rustix::net::socketpair(
+        rustix::net::AddressFamily::UNIX,
+        rustix::net::SocketType::SEQPACKET,
+        rustix::net::SocketFlags::CLOEXEC,
+        None,
+    )
+    .ctx(|| "creating the monitor's socket pair".into())?;
+    let exe = runtime::exe_guard::protected_exe().map_err(Error::from)?;
+    let mut cmd = std::process::Command::new(format!("/proc/self/fd/{}", exe.as_raw_fd()));
+    cmd.arg0("berth").arg(MONITOR_WORD).arg("--root").arg(&root).arg("--runroot").arg(&runroot);
+    if let Some(driver) = driver {
+        cmd.arg("--storage-driver").arg(driver);
+    }
+    let theirs_fds = [Some(&theirs), Some(&report_w), first_client.as_ref()];
+    for fd in theirs_fds.iter().map(|fd| fd.map_or(-1, |fd| fd.as_raw_fd())) {
+        cmd.arg(fd.to_string());
+    }
+    // Never the user's terminal or pipes: whoever ran berth may wait for
+    // them to close (`x=$(berth run -d ...)`).
+    cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
+    // Inherited by this one child: created close-on-exec, open across
+    // its exec only (berth starts no other process meanwhile).
+    for fd in theirs_fds.into_iter().flatten() {
+        rustix::io::fcntl_setfd(fd, rustix::io::FdFlags::empty()).ctx(|| "passing fds to the monitor".into())?;
+    }
+    // A vfork and an exec (posix_spawn), whatever this process's size
+    // or threads; the monitor leaves berth's session itself. Never
+    // waited for: it outlives berth, then init reaps it.
+    let spawned = cmd.spawn();
+    drop((theirs, report_w, first_client, exe));
+    let pid = spawned.ctx(|| "starting the container's monitor".into())?.id() as i32;
+    // On another CPU: its exec overlaps our create only if it runs now.
+    let affinity = sys::process::start_beside(pid);
+    Ok(PendingMonitor { go, report: report_r, ours, pid, affinity })
+}
+
 /// The monitor process's `main`, when `args` (the whole argv) are those
 /// [`Engine::launch_monitor`] gives it: its exit code. `None` for any other
 /// command line. Front ends that start containers call this first thing.
@@ -896,13 +907,9 @@ pub fn monitor_main(args: &[OsString]) -> Option<i32> {
     let _ = rustix::process::setsid();
     // Executed as /proc/self/fd/N, it would be called "N" in `ps`.
     let _ = rustix::thread::set_name(c"berth");
-    match Engine::open(Path::new(root), Path::new(runroot), driver) {
-        Ok(engine) => Some(engine.monitor(go, report, client)),
-        Err(e) => {
-            Report::send(&report, Err(e));
-            Some(1)
-        }
-    }
+    // Absolute paths, of an engine berth opened (`launch_monitor`).
+    let engine = Engine::open_for_monitor(Path::new(root), Path::new(runroot), driver);
+    Some(engine.monitor(go, report, client))
 }
 
 /// A monitor started ahead of its container ([`Engine::launch_monitor`]).

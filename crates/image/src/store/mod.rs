@@ -70,6 +70,15 @@ impl Store {
         Ok(store)
     }
 
+    /// The store at `root`, as [`open`](Self::open) made it, without its
+    /// side effects (no directory made, nothing swept): for a process that
+    /// reads no image and runs beside one that opened it (berth's monitor).
+    pub fn existing(root: impl AsRef<Path>) -> Self {
+        let root = root.as_ref().to_path_buf();
+        let blobs = root.join("blobs").join("sha256");
+        Store { root, blobs }
+    }
+
     /// Remove the temp files and archive staging dirs of writers that are
     /// gone: no live process holds them locked. Returns what was removed.
     /// Safe while other processes use the store.
