@@ -145,7 +145,11 @@ fn stores_with_records_per_manifest_are_converted() {
         record["digests"].as_array().unwrap().iter().map(|d| d.as_str().unwrap().to_string()).collect();
     assert_eq!(manifests.len(), 2);
 
-    // Rewrite the store as the old version left it.
+    // Rewrite the store as the old version left it (nor did it mark the
+    // records converted).
+    let marker = env.root.join("image-records/keyed-by-id");
+    assert!(marker.exists(), "a new store's records are marked converted");
+    fs::remove_file(&marker).unwrap();
     fs::remove_file(env.root.join(format!("image-records/{id}.json"))).unwrap();
     for m in &manifests {
         let hex = m.trim_start_matches("sha256:");
@@ -167,6 +171,7 @@ fn stores_with_records_per_manifest_are_converted() {
     let (out, _) = ok(&env, &["images", "--format", "{{.ID}} {{.Repository}}:{{.Tag}}"]);
     assert_eq!(out, format!("{} {name}\n", &id[..12]));
     assert_eq!(record_files(&env), [format!("{id}.json")]);
+    assert!(marker.exists(), "marked converted");
     assert_eq!(inspect(&env, &name)["RepoDigests"].as_array().unwrap().len(), 2);
     assert_eq!(ok(&env, &["rmi", &id]).0, format!("Untagged: {name}\nDeleted: {id}\n"));
     assert_eq!(env.layer_dirs(), Vec::<String>::new(), "the old holds were released");

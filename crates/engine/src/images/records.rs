@@ -14,7 +14,8 @@
 //! `image-records/records.lock`; each file is replaced atomically, so readers
 //! need no lock. Stores written before the ID keying have one
 //! `<manifest hex>.json` per manifest holding `{top, manifest}`:
-//! [`Records::legacy`] finds those and the engine converts them on open.
+//! [`Records::legacy`] finds those and the engine converts them on open,
+//! then marks the directory converted so that later opens skip the search.
 
 use std::fs;
 use std::io;
@@ -75,6 +76,10 @@ pub(crate) struct Records {
 /// Name of the lock file in the record directory (not a `.json`: never listed).
 const LOCK: &str = "records.lock";
 
+/// Present once the directory holds no legacy record (not a `.json` either):
+/// from then on no command reads every record to look for one.
+const KEYED_BY_ID: &str = "keyed-by-id";
+
 impl Records {
     pub(crate) fn at(root: &Path) -> Records {
         Records { dir: root.join("image-records") }
@@ -89,6 +94,17 @@ impl Records {
     /// is content from strangers) and fix the mode of an older one.
     pub(crate) fn create(&self) -> Result<()> {
         sys::fs::create_private_dir(&self.dir, 0o700).ctx(|| format!("creating {}", self.dir.display()))
+    }
+
+    /// Whether every record is known to be current ([`mark_converted`](Self::mark_converted)).
+    pub(crate) fn converted(&self) -> bool {
+        self.dir.join(KEYED_BY_ID).exists()
+    }
+
+    /// Say that no legacy record is left (what berth writes never is one).
+    pub(crate) fn mark_converted(&self) -> Result<()> {
+        let p = self.dir.join(KEYED_BY_ID);
+        sys::fs::write_atomic(&p, b"", 0o600, Durability::Durable).ctx(|| format!("writing {}", p.display()))
     }
 
     /// Hold for a read-modify-write of records. Records are written only
