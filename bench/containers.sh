@@ -87,11 +87,14 @@ $R run --bundle "$work/bundle2" sanity2 || die "berth-runtime run of berth's con
 
 # The setup's writes reach the disk before the timing, not during it.
 sync
+# berth and the bare runtime one after the other, before podman: podman's runs
+# leave seconds of work behind them (its cleanup processes, namespaces torn
+# down), which made the ratio to the bare runtime depend on what it hit.
 hyperfine -N ${SHOW:+--show-output} --runs "$RUNS" --warmup "$WARMUP" --export-json "$work/run.json" \
     -n "berth run --rm" "$B run --rm bb true" \
-    -n "podman run --rm" "$P run --rm --network none bb true" \
     -n "berth-runtime run" "$R run --bundle $work/bundle bench" \
     -n "berth-runtime run, berth's config" "$R run --bundle $work/bundle2 bench2" \
+    -n "podman run --rm" "$P run --rm --network none bb true" \
     -n "berth create+rm" "sh -c '$B rm \$($B create bb true) >/dev/null'" \
     -n "podman create+rm" "sh -c '$P rm \$($P create --network none bb true) >/dev/null'" \
     -n "berth run -d+rm -f" "sh -c '$B rm -f -t 0 \$($B run -d bb sleep 60) >/dev/null'" \
