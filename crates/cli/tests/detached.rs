@@ -308,8 +308,46 @@ fn containers_start_from_a_read_only_copy_of_berth() {
         let monitor = parent_of(pid_of(&env, name));
         assert!(read_only(monitor), "{name}'s monitor runs from a writable berth");
         assert!(monitor_pids(&env).contains(&monitor), "{name}'s monitor is not one monitor_pids finds");
+        // berth-monitor, beside berth, not berth itself.
+        assert_eq!(exe_name(monitor), "berth-monitor", "{name}'s monitor");
     }
     env.ok(&["rm", "-f", "-t", "0", "a", "b", "c"]);
+}
+
+/// The name of the file process `pid` runs.
+fn exe_name(pid: i32) -> String {
+    let exe = std::fs::read_link(format!("/proc/{pid}/exe")).unwrap();
+    exe.file_name().unwrap().to_string_lossy().into_owned()
+}
+
+/// Without berth-monitor beside it, berth runs monitors from a read-only
+/// copy of itself, and they do their whole job: the container runs, its
+/// output is logged, its exit recorded, `--rm` removes it.
+#[test]
+fn without_berth_monitor_beside_it_berth_is_the_monitor() {
+    let (env, _) = Env::with_busybox();
+    // berth alone in a directory of its own (a hard link: the same file).
+    let alone = env.path("bin");
+    std::fs::create_dir(&alone).unwrap();
+    let berth = alone.join("berth");
+    std::fs::hard_link(common::BIN, &berth).unwrap();
+    let run = |args: &[&str]| {
+        let mut c = std::process::Command::new(&berth);
+        c.arg("--root").arg(&env.root).arg("--runroot").arg(&env.runroot).args(args);
+        c.stdin(std::process::Stdio::null()).output().unwrap()
+    };
+    let o = run(&["run", "-d", "--name", "a", "bb", "sh", "-c", "echo hi; sleep 100"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let monitor = parent_of(pid_of(&env, "a"));
+    assert_eq!(exe_name(monitor), "berth");
+    let vfs = rustix::fs::statvfs(format!("/proc/{monitor}/exe").as_str()).unwrap();
+    assert!(vfs.f_flag.contains(rustix::fs::StatVfsMountFlags::RDONLY), "the monitor runs from a writable berth");
+    eventually("the log", || env.ok(&["logs", "a"]) == "hi\n");
+    assert!(run(&["rm", "-f", "-t", "0", "a"]).status.success());
+    // Attached, with --rm: its output, its exit code, and then it is gone.
+    let o = run(&["run", "--rm", "bb", "sh", "-c", "echo out; exit 3"]);
+    assert_eq!((o.status.code(), stdout(&o).as_str()), (Some(3), "out\n"), "{}", stderr(&o));
+    assert_eq!(env.ok(&["ps", "-a", "-q"]), "");
 }
 
 /// `run` starts the monitor on berth's other CPUs (so it starts beside the

@@ -31,7 +31,7 @@ pub fn ensure_protected_exe() -> Result<()> {
     if is_protected(&exe) {
         return Ok(());
     }
-    let target = protected_copy(&exe)?;
+    let target = protected_copy(&exe, &self_path()?)?;
     let cstrs = |v: Vec<OsString>| -> Result<Vec<CString>> {
         v.into_iter()
             .map(|s| CString::new(s.into_vec()).map_err(|_| Error::Other("NUL in argv or environment".into())))
@@ -59,16 +59,31 @@ pub fn protected_exe() -> Result<OwnedFd> {
     if is_protected(&exe) {
         return Ok(exe);
     }
-    protected_copy(&exe)
+    protected_copy(&exe, &self_path()?)
+}
+
+/// The binary at `path` (absolute, no symlink in its last component), as a
+/// copy that cannot be written: to execute a helper of this binary's that
+/// forks container processes (berth's monitor, `berth-monitor`).
+pub fn protected_binary(path: &Path) -> Result<OwnedFd> {
+    let exe = open_ro(path).context(|| format!("open {}", path.display()))?;
+    if is_protected(&exe) {
+        return Ok(exe);
+    }
+    protected_copy(&exe, path)
 }
 
 fn open_self() -> Result<OwnedFd> {
     open_ro(Path::new("/proc/self/exe")).context(|| "open /proc/self/exe".into())
 }
 
-/// A copy of `exe` that cannot be written.
-fn protected_copy(exe: &OwnedFd) -> Result<OwnedFd> {
-    let target = match ro_bind_clone(exe) {
+fn self_path() -> Result<std::path::PathBuf> {
+    std::fs::read_link("/proc/self/exe").context(|| "readlink /proc/self/exe".into())
+}
+
+/// A copy of `exe`, opened at `path`, that cannot be written.
+fn protected_copy(exe: &OwnedFd, path: &Path) -> Result<OwnedFd> {
+    let target = match ro_bind_clone(exe, path) {
         Ok(fd) => fd,
         Err(e) => {
             tracing::debug!("read-only clone of the runtime binary: {e}; using a sealed memfd");
@@ -99,10 +114,10 @@ fn is_protected(fd: &OwnedFd) -> bool {
     ro || fcntl_get_seals(fd).is_ok_and(|seals| seals.contains(SealFlags::WRITE))
 }
 
-/// The binary through a private, read-only bind mount of its directory that
-/// is never attached anywhere (open_tree + mount_setattr, Linux >= 5.12).
-fn ro_bind_clone(exe: &OwnedFd) -> std::io::Result<OwnedFd> {
-    let path = std::fs::read_link("/proc/self/exe")?;
+/// The binary `exe`, at `path`, through a private, read-only bind mount of
+/// its directory that is never attached anywhere (open_tree +
+/// mount_setattr, Linux >= 5.12).
+fn ro_bind_clone(exe: &OwnedFd, path: &Path) -> std::io::Result<OwnedFd> {
     let (dir, name) = match (path.parent(), path.file_name()) {
         (Some(d), Some(n)) => (d, n),
         _ => return Err(Errno::NOENT.into()),
@@ -111,7 +126,7 @@ fn ro_bind_clone(exe: &OwnedFd) -> std::io::Result<OwnedFd> {
     let attr = sys::mount::MountAttr { set: MountAttrFlags::MOUNT_ATTR_RDONLY, ..Default::default() };
     sys::mount::mount_setattr(&tree, Path::new(""), false, &attr)?;
     let fd = rustix::fs::openat(&tree, name, OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NOFOLLOW, Mode::empty())?;
-    // The path may have been replaced since we started: it must be our binary.
+    // The path may have been replaced since `exe` was opened: it must be that binary.
     let (a, b) = (fstat(exe)?, fstat(&fd)?);
     if (a.st_dev, a.st_ino) != (b.st_dev, b.st_ino) {
         return Err(Errno::STALE.into());
@@ -153,7 +168,7 @@ mod tests {
         let exe = open_ro(Path::new("/proc/self/exe")).unwrap();
         assert_unwritable(&sealed_memfd(&exe).unwrap());
         if rustix::process::geteuid().is_root() {
-            let ro = ro_bind_clone(&exe).unwrap();
+            let ro = ro_bind_clone(&exe, &self_path().unwrap()).unwrap();
             assert_unwritable(&ro);
             let (a, b) = (fstat(&exe).unwrap(), fstat(&ro).unwrap());
             assert_eq!((a.st_dev, a.st_ino), (b.st_dev, b.st_ino), "not the same binary");

@@ -839,7 +839,7 @@ pub fn launch_monitor(root: &Path, runroot: &Path, driver: Option<&str>, attach:
         None,
     )
     .ctx(|| "creating the monitor's socket pair".into())?;
-    let exe = runtime::exe_guard::protected_exe().map_err(Error::from)?;
+    let exe = monitor_binary()?;
     let mut cmd = std::process::Command::new(format!("/proc/self/fd/{}", exe.as_raw_fd()));
     cmd.arg0("berth").arg(MONITOR_WORD).arg("--root").arg(&root).arg("--runroot").arg(&runroot);
     if let Some(driver) = driver {
@@ -866,6 +866,25 @@ pub fn launch_monitor(root: &Path, runroot: &Path, driver: Option<&str>, attach:
     // On another CPU: its exec overlaps our create only if it runs now.
     let affinity = sys::process::start_beside(pid);
     Ok(PendingMonitor { go, report: report_r, ours, pid, affinity })
+}
+
+/// The binary of berth's that runs monitors alone (`monitor_main`),
+/// installed beside berth.
+pub const MONITOR_BINARY: &str = "berth-monitor";
+
+/// What a monitor is executed from, as a copy that cannot be written:
+/// [`MONITOR_BINARY`] beside this binary, half berth's size (so half the
+/// relocations and page faults on every start), else this binary, whose
+/// front end recognises the monitor's command line too.
+fn monitor_binary() -> Result<OwnedFd> {
+    let beside = std::env::current_exe().ok().and_then(|e| e.parent().map(|d| d.join(MONITOR_BINARY)));
+    match beside.filter(|p| p.is_file()) {
+        Some(p) => runtime::exe_guard::protected_binary(&p).map_err(Error::from),
+        None => {
+            tracing::debug!("no {MONITOR_BINARY} beside berth: monitors run from berth itself");
+            runtime::exe_guard::protected_exe().map_err(Error::from)
+        }
+    }
 }
 
 /// The monitor process's `main`, when `args` (the whole argv) are those
