@@ -312,11 +312,11 @@ impl Engine {
     /// Also closes a record directory an older version left open.
     pub(crate) fn convert_legacy_records(&self) -> Result<()> {
         let records = self.records();
+        records.create()?;
         // One stat per command, not a read of every record.
         if records.converted() {
             return Ok(());
         }
-        records.create()?;
         let legacy = records.legacy()?;
         for (path, old) in legacy {
             let described = self.describe(&Record::new(old.manifest.clone(), old.top.clone(), old.manifest.clone()));
