@@ -102,8 +102,9 @@ impl Engine {
     /// It waits for [`Engine::hand_over`]; dropped unused, it exits. With
     /// `attach`, connected to the caller by a socket pair.
     ///
-    /// The monitor is this binary again, executed from a copy that cannot
-    /// be written (CVE-2019-5736: it forks the container's init), with the
+    /// The monitor is `berth-monitor` beside this binary, or this binary
+    /// again (`monitor_binary`), executed from a copy that cannot be
+    /// written (CVE-2019-5736: it forks the container's init), with the
     /// arguments [`monitor_main`] recognises: so the front end calling this
     /// must call that first thing.
     pub fn launch_monitor(&self, attach: bool) -> Result<PendingMonitor> {
@@ -870,7 +871,7 @@ pub fn launch_monitor(root: &Path, runroot: &Path, driver: Option<&str>, attach:
 
 /// The binary of berth's that runs monitors alone (`monitor_main`),
 /// installed beside berth.
-pub const MONITOR_BINARY: &str = "berth-monitor";
+const MONITOR_BINARY: &str = "berth-monitor";
 
 /// What a monitor is executed from, as a copy that cannot be written:
 /// [`MONITOR_BINARY`] beside this binary, half berth's size (so half the
