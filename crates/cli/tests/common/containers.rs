@@ -13,18 +13,29 @@ pub struct Cleanup<'a>(pub &'a Env);
 
 impl Drop for Cleanup<'_> {
     fn drop(&mut self) {
-        let _ = self.0.run(&["rm", "-a", "-f", "-t", "0"]);
-        let root = self.0.root.to_string_lossy().into_owned();
-        let ours = || {
-            std::fs::read_dir("/proc").into_iter().flatten().flatten().any(|e| {
-                std::fs::read(e.path().join("cmdline")).is_ok_and(|c| String::from_utf8_lossy(&c).contains(&root))
-            })
-        };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while ours() && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        end_everything(self.0);
     }
+}
+
+/// Remove every container of `env`, then wait (10 s at most) for the berth
+/// processes still working on its store to end.
+pub fn end_everything(env: &Env) {
+    let _ = env.run(&["rm", "-a", "-f", "-t", "0"]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while store_in_use(env) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Whether a process works on `env`'s store: one whose command line names
+/// its root (berth, a monitor, an exec keeper).
+pub fn store_in_use(env: &Env) -> bool {
+    let root = env.root.to_string_lossy().into_owned();
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .any(|e| std::fs::read(e.path().join("cmdline")).is_ok_and(|c| String::from_utf8_lossy(&c).contains(&root)))
 }
 
 /// Host pids whose command line is exactly `args`.

@@ -21,6 +21,18 @@ pub struct Env {
     pub runroot: PathBuf,
 }
 
+/// What a test left working on its store (a container still running, a
+/// monitor still tearing down the `--rm` container it just reported) ends
+/// before the directory goes: a mount left under it would stop its removal
+/// halfway and leave the rest behind.
+impl Drop for Env {
+    fn drop(&mut self) {
+        if containers::store_in_use(self) {
+            containers::end_everything(self);
+        }
+    }
+}
+
 impl Env {
     pub fn new() -> Env {
         assert!(Path::new("/bin/busybox").exists(), "missing /bin/busybox: apt-get install busybox-static");
