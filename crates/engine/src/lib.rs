@@ -43,16 +43,20 @@ impl Engine {
         let runroot = &std::path::absolute(runroot).ctx(|| format!("resolving {}", runroot.display()))?;
         let blobs = image::store::Store::open(root).ctx(|| format!("opening image store {}", root.display()))?;
         containers::private_dirs(root, runroot)?;
-        let engine = Engine {
+        let engine = Engine::with_blobs(blobs, root, runroot, driver);
+        engine.convert_legacy_records()?;
+        Ok(engine)
+    }
+
+    fn with_blobs(blobs: image::store::Store, root: &Path, runroot: &Path, driver: Option<&str>) -> Engine {
+        Engine {
             blobs,
             root: root.to_path_buf(),
             runroot: runroot.to_path_buf(),
             driver: driver.map(String::from),
             layers: OnceCell::new(),
             db: RefCell::new(None),
-        };
-        engine.convert_legacy_records()?;
-        Ok(engine)
+        }
     }
 
     /// The engine of a container's monitor, which the berth that started it
@@ -60,14 +64,7 @@ impl Engine {
     /// store): it reads no image, so that is not done again on its way to
     /// starting the container.
     pub(crate) fn open_for_monitor(root: &Path, runroot: &Path, driver: Option<&str>) -> Engine {
-        Engine {
-            blobs: image::store::Store::existing(root),
-            root: root.to_path_buf(),
-            runroot: runroot.to_path_buf(),
-            driver: driver.map(String::from),
-            layers: OnceCell::new(),
-            db: RefCell::new(None),
-        }
+        Engine::with_blobs(image::store::Store::existing(root), root, runroot, driver)
     }
 
     /// The layer store, opened on first use: listing names needs no driver

@@ -54,16 +54,14 @@ impl Store {
     /// ([`sweep_temp_files`](Self::sweep_temp_files); a failure there is
     /// logged, not fatal).
     pub fn open(root: impl AsRef<Path>) -> Result<Self> {
-        let root = root.as_ref().to_path_buf();
-        let blobs = root.join("blobs").join("sha256");
+        let store = Store::existing(root);
         // Closed to other host users (image content carries setuid binaries
         // and device nodes from strangers); stores made by older versions,
         // with 0755 directories, are fixed here. Blob files may stay 0644
         // inside.
-        for dir in [root.clone(), root.join("blobs"), blobs.clone(), root.join("tmp")] {
-            sys::fs::create_private_dir(&dir, 0o700).context(|| format!("creating {}", dir.display()))?;
+        for dir in [&store.root, &store.root.join("blobs"), &store.blobs, &store.tmp_dir()] {
+            sys::fs::create_private_dir(dir, 0o700).context(|| format!("creating {}", dir.display()))?;
         }
-        let store = Store { root, blobs };
         if let Err(e) = store.sweep_temp_files() {
             tracing::warn!(root = %store.root.display(), error = %e, "could not sweep stale temp files");
         }
