@@ -62,15 +62,19 @@ pub fn protected_exe() -> Result<OwnedFd> {
     protected_copy(&exe, &self_path()?)
 }
 
-/// The binary at `path` (absolute, no symlink in its last component), as a
-/// copy that cannot be written: to execute a helper of this binary's that
-/// forks container processes (berth's monitor, `berth-monitor`).
+/// The binary at `path`, as a copy that cannot be written: to execute a
+/// helper of this binary's that forks container processes (berth's
+/// monitor, `berth-monitor`).
 pub fn protected_binary(path: &Path) -> Result<OwnedFd> {
-    let exe = open_ro(path).context(|| format!("open {}", path.display()))?;
+    // The file itself: the read-only clone opens its name in its directory
+    // without following a link (an installed symlink would otherwise cost
+    // a memfd copy of the whole binary at every start).
+    let path = std::fs::canonicalize(path).context(|| format!("resolving {}", path.display()))?;
+    let exe = open_ro(&path).context(|| format!("open {}", path.display()))?;
     if is_protected(&exe) {
         return Ok(exe);
     }
-    protected_copy(&exe, path)
+    protected_copy(&exe, &path)
 }
 
 fn open_self() -> Result<OwnedFd> {
@@ -172,6 +176,16 @@ mod tests {
             assert_unwritable(&ro);
             let (a, b) = (fstat(&exe).unwrap(), fstat(&ro).unwrap());
             assert_eq!((a.st_dev, a.st_ino), (b.st_dev, b.st_ino), "not the same binary");
+            // Named through a symlink: still the read-only clone of the
+            // file (on a read-only mount), not a memfd copy.
+            let dir = tempfile::tempdir().unwrap();
+            let link = dir.path().join("helper");
+            std::os::unix::fs::symlink(self_path().unwrap(), &link).unwrap();
+            let via_link = protected_binary(&link).unwrap();
+            assert_unwritable(&via_link);
+            assert!(fcntl_get_seals(&via_link).is_err(), "a memfd copy, not the clone");
+            let c = fstat(&via_link).unwrap();
+            assert_eq!((a.st_dev, a.st_ino), (c.st_dev, c.st_ino), "not the same binary");
         }
     }
 }
