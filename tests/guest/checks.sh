@@ -1,7 +1,7 @@
 #!/bin/sh
 # Checks run inside the cgroup-v2-only guest on Debian 12's kernel (see
 # ../shared/vm/README.md), by crates/cli/tests/guest.rs, which stages:
-#   /usr/local/bin/berth, /usr/local/bin/berth-runtime  (static binaries)
+#   /usr/local/bin/{berth,berth-monitor,berth-runtime}  (static binaries)
 #   /opt/guest/bundle/{config.json,rootfs/}  an OCI bundle (busybox) whose
 #       config sets memory/swap/cpu/pids/io limits, cgroupsPath /berth-guest/c1
 #   /opt/guest/image.tar  a three-layer oci-archive, localhost/guest:latest
@@ -148,6 +148,8 @@ expect "over -m: OOM-killed" "$?" 137
 berth rm oom >/dev/null 2>&1
 check "run -d under the monitor" berth run -d --name bg localhost/guest sh -c 'echo from-bg; sleep 30'
 wait_for "its log" sh -c 'berth logs bg | grep -q from-bg'
+monitor=$(awk '{print $4}' /proc/"$(berth inspect --format '{{.State.Pid}}' bg)"/stat)
+expect "the monitor runs berth-monitor" "$(basename "$(readlink /proc/"$monitor"/exe)")" berth-monitor
 check "stop" berth stop -t 1 bg
 expect "stopped" "$(berth ps -a --format '{{.Names}} {{.Status}}' | sed -n 's/^bg \(Exited ([0-9]*)\).*/\1/p')" "Exited (137)"
 check "rm" berth rm bg

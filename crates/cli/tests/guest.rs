@@ -125,6 +125,7 @@ fn berth_on_a_cgroup_v2_guest_with_linux_6_1() {
     std::fs::create_dir_all(guest.join("data")).unwrap();
     std::fs::write(guest.join("data/file"), "host data\n").unwrap();
     install_bin(Path::new(BIN), &bin.join("berth"));
+    install_bin(Path::new(env!("CARGO_BIN_EXE_berth-monitor")), &bin.join("berth-monitor"));
     install_bin(&runtime_bin(), &bin.join("berth-runtime"));
     write_bundle(&guest.join("bundle"));
     write_image(&guest.join("image.tar"));
