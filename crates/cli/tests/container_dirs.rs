@@ -44,8 +44,16 @@ fn container_dirs_are_closed_to_other_users() {
 
     let data = env.root.join("container-data");
     let own = data.join(&id);
-    let private: Vec<PathBuf> =
-        vec![data.clone(), own.clone(), env.runroot.clone(), env.runroot.join("runtime"), env.runroot.join("locks")];
+    let userdata = env.runroot.join("userdata");
+    let private: Vec<PathBuf> = vec![
+        data.clone(),
+        own.clone(),
+        env.runroot.clone(),
+        env.runroot.join("runtime"),
+        env.runroot.join("locks"),
+        userdata.clone(),
+        userdata.join(&id),
+    ];
     for d in &private {
         assert_eq!(mode(d), 0o700, "{}", d.display());
     }

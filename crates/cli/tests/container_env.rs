@@ -202,8 +202,12 @@ fn a_start_remakes_etc_files_a_crash_emptied() {
         "-c",
         "cat /etc/hostname; echo; tail -n 1 /etc/hosts; grep -c nameserver /etc/resolv.conf",
     ]);
-    let dir = env.root.join("container-data").join(id.trim());
+    // In the runroot, as podman keeps them.
+    let dir = env.runroot.join("userdata").join(id.trim());
     let before = std::fs::read_to_string(dir.join("hosts")).unwrap();
+    // inspect shows where they are once it started, as podman does.
+    let paths = "{{.HostnamePath}}|{{.HostsPath}}|{{.ResolvConfPath}}";
+    assert_eq!(env.ok(&["inspect", "--format", paths, "torn"]), "||\n");
     std::fs::write(dir.join("hosts"), "").unwrap();
     std::fs::remove_file(dir.join("hostname")).unwrap();
     std::fs::write(dir.join("resolv.conf"), "").unwrap();
@@ -214,6 +218,18 @@ fn a_start_remakes_etc_files_a_crash_emptied() {
     assert_eq!(lines.next(), Some("127.0.0.1\th torn"));
     assert_ne!(lines.next(), Some("0"), "no nameserver in the remade resolv.conf");
     assert_eq!(std::fs::read_to_string(dir.join("hosts")).unwrap(), before);
+    let shown = env.ok(&["inspect", "--format", paths, "torn"]);
+    let d = dir.display();
+    assert_eq!(shown, format!("{d}/hostname|{d}/hosts|{d}/resolv.conf\n"));
+    // A reboot empties the runroot: the next start makes them all again.
+    std::fs::remove_dir_all(&dir).unwrap();
+    let (code, again, err) = berth(&env, &["start", "-a", "torn"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(again, out);
+    assert_eq!(std::fs::read_to_string(dir.join("hosts")).unwrap(), before);
+    // And removing the container takes them.
+    env.ok(&["rm", "torn"]);
+    assert!(!dir.exists());
 }
 
 /// podman's resolv.conf for a container with a network namespace of its own,

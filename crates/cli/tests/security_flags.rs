@@ -60,6 +60,9 @@ fn privileged_gets_every_capability_no_seccomp_rw_sys_and_host_devices() {
     assert!(out.starts_with("engine=\"berth-"), "{out}");
     assert!(out.contains(&format!("\nname=\"p\"\nid=\"{}\"\nimage=\"localhost/bb:latest\"\n", id.trim())), "{out}");
     assert!(out.ends_with("\nrootless=0\n"), "{out}");
+    // Made again, the same, after a reboot emptied the runroot.
+    std::fs::remove_dir_all(env.runroot.join("userdata").join(id.trim())).unwrap();
+    assert_eq!(env.ok(&["start", "-a", "p"]), out);
     assert_eq!(env.ok(&["run", "--rm", "bb", "cat", "/run/.containerenv"]), "");
     env.ok(&["rm", id.trim()]);
 }

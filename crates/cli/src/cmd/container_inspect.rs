@@ -426,6 +426,11 @@ fn container_doc(d: &Details) -> Doc {
     for (key, value) in c.isolation.inspect() {
         host_config[key] = value;
     }
+    // podman's: where they are once it started (blank before).
+    let etc_file = |name: &str| match c.started_at {
+        Some(_) => d.userdata_dir.join(name).display().to_string(),
+        None => String::new(),
+    };
     let mut doc = json!({
         "Id": c.id,
         "Created": time(Some(c.created)),
@@ -437,9 +442,9 @@ fn container_doc(d: &Details) -> Doc {
         "ImageName": c.image_name,
         "Rootfs": "",
         "Pod": "",
-        "ResolvConfPath": "",
-        "HostnamePath": "",
-        "HostsPath": "",
+        "ResolvConfPath": etc_file("resolv.conf"),
+        "HostnamePath": etc_file("hostname"),
+        "HostsPath": etc_file("hosts"),
         "StaticDir": d.data_dir.display().to_string(),
         "OCIConfigPath": d.config_path.display().to_string(),
         "OCIRuntime": c.oci_runtime.as_ref().map_or("berth-runtime", |r| r.name.as_str()),

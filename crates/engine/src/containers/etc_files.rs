@@ -1,56 +1,73 @@
 //! The files podman makes for every container and binds over the image's:
 //! `/etc/hostname`, `/etc/hosts`, `/etc/resolv.conf` and `/run/.containerenv`.
 //!
-//! They are written into the container's data dir when it is created, with
-//! podman 4.3's contents, and config.json binds them (`spec.rs`); a start
-//! remakes any a crash emptied (`repair`). podman
-//! writes /etc/hosts and .containerenv once too (with `--network none`; a
-//! container with a network gets hosts and resolv.conf again at each start,
-//! which berth will do when it has networks). The container may change
-//! them: they are its own copies.
+//! They are written into the container's directory in the runroot
+//! (`Engine::userdata_dir`, where podman keeps them too) when it is
+//! created, with podman 4.3's contents, and config.json binds them
+//! (`spec.rs`); a start remakes them if they are missing (the runroot is
+//! emptied by a reboot) or a crash emptied one (`repair`). podman writes
+//! /etc/hosts and .containerenv once too (with `--network none`; a
+//! container with a network gets hosts and resolv.conf again at each
+//! start, which berth will do when it has networks). The container may
+//! change them: they are its own copies.
 //!
 //! A container's namespace is empty (no network yet), so its entries are
 //! those of podman's `--network none`: the container's names on 127.0.0.1.
 //! resolv.conf is podman's for a container with a network namespace of its
 //! own (podman writes none with `--network none`, but the networks berth will
 //! give its containers are what it is for): the host's resolvers minus the
-//! loopback ones, which are unreachable from another namespace.
+//! loopback ones, which are unreachable from another namespace. A container
+//! in the host's network namespace gets the host's files as podman writes
+//! them: /etc/hosts without the container's own names (its hostname is the
+//! host's, or resolves through the host's files), and every nameserver of
+//! the host's, loopback ones included (they are reachable there).
 
 use std::collections::HashSet;
 use std::io;
 use std::net::IpAddr;
 use std::path::Path;
 
-use sys::fs::Durability;
-
 use super::spec::Bind;
+use super::Container;
 use crate::error::{Context as _, Error, Result};
 
 /// The host files these derive from; read whole, up to this size.
 const MAX_HOST_FILE: u64 = 4 << 20;
 
-/// Write the container's files into `dir` for a container named `name`
-/// whose hostname is `hostname`; returns the binds config.json makes.
+/// Every file [`write`] makes, by name in its directory.
+const FILES: [&str; 4] = ["hostname", "hosts", "resolv.conf", ".containerenv"];
+
+/// Make `dir` and write container `c`'s files into it, for the hostname
+/// `hostname`, in the host's network namespace or not (`host_network`);
+/// returns the binds config.json makes.
 ///
-/// Without fsync (three per create): what a crash can leave of these new
-/// files is an empty one (ext4, xfs), and [`repair`] remakes those at each
-/// start. None of them is ever empty otherwise.
-pub(super) fn write(dir: &Path, hostname: &str, name: &str) -> Result<Vec<Bind>> {
+/// Without fsync: what a crash can leave of these new files is an empty
+/// one (ext4, xfs, should the runroot be on a disk), and [`repair`] remakes
+/// those at each start. None of them is ever empty otherwise, but
+/// .containerenv, which is never missing.
+pub(super) fn write(dir: &Path, hostname: &str, c: &Container, host_network: bool) -> Result<Vec<Bind>> {
+    sys::fs::create_private_dir(dir, super::PRIVATE).ctx(|| format!("creating {}", dir.display()))?;
     let internal = host_containers_internal(&host_addresses()?);
+    let host_hosts = read_host_file("/etc/hosts")?;
+    let (hosts, resolv) = if host_network {
+        (hosts(&host_hosts, internal, "", ""), resolv_conf_from(&host_resolv_conf()?))
+    } else {
+        (hosts(&host_hosts, internal, hostname, &c.name), resolv_conf(&host_resolv_conf()?))
+    };
+    // podman fills .containerenv in only for --privileged containers: its
+    // presence says "in a container".
+    let env = if c.isolation.privileged { super::isolation::containerenv(c) } else { String::new() };
     let files = [
-        ("/etc/hostname", "hostname", hostname.to_string()),
-        ("/etc/hosts", "hosts", hosts(&read_host_file("/etc/hosts")?, internal, hostname, name)),
-        ("/etc/resolv.conf", "resolv.conf", resolv_conf(&host_resolv_conf()?)),
-        // podman fills it in only for --privileged containers (create
-        // writes that over this, `isolation::containerenv`): its presence
-        // says "in a container".
-        ("/run/.containerenv", ".containerenv", String::new()),
+        ("/etc/hostname", FILES[0], hostname.to_string()),
+        ("/etc/hosts", FILES[1], hosts),
+        ("/etc/resolv.conf", FILES[2], resolv),
+        ("/run/.containerenv", FILES[3], env),
     ];
     let mut binds = Vec::new();
     for (destination, file, content) in files {
         let source = dir.join(file);
-        // New files in the container's new directory: a crash that tears
-        // one leaves it for `repair`.
+        // New files in a new directory: a crash that tears one leaves it
+        // for `repair`.
         sys::fs::write_new(&source, content.as_bytes(), 0o644).ctx(|| format!("writing {}", source.display()))?;
         binds.push(Bind { destination, source });
     }
@@ -60,32 +77,27 @@ pub(super) fn write(dir: &Path, hostname: &str, name: &str) -> Result<Vec<Bind>>
 /// The files of [`write`] a crash may have left empty.
 const REMADE_IF_EMPTY: [&str; 3] = ["hostname", "hosts", "resolv.conf"];
 
-/// Before a start: if a crash left one of the files in `dir` empty or
-/// missing, make them again for the container named `name` (its hostname
-/// read from config.json), as create made them.
-pub(super) fn repair(dir: &Path, name: &str, host_network: bool) -> Result<()> {
-    let torn = REMADE_IF_EMPTY.iter().any(|f| std::fs::metadata(dir.join(f)).map_or(true, |m| m.len() == 0));
-    if !torn {
+/// Before a start of container `c`, whose config.json is in `bundle`: if
+/// its files in `dir` are missing (a reboot emptied the runroot) or a crash
+/// left one empty, make them all again, as create made them.
+pub(super) fn repair(dir: &Path, bundle: &Path, c: &Container, host_network: bool) -> Result<()> {
+    // A container made before these files moved to the runroot has them
+    // in its data directory, which its config.json binds.
+    let dir = if !dir.exists() && bundle.join(FILES[0]).exists() { bundle } else { dir };
+    let whole = |f: &&str| std::fs::metadata(dir.join(f)).is_ok_and(|m| m.len() > 0);
+    if REMADE_IF_EMPTY.iter().all(whole) && dir.join(FILES[3]).exists() {
         return Ok(());
     }
-    let config = super::spec::read_config(dir)?;
+    if dir.exists() {
+        tracing::warn!("remaking the /etc files a crash emptied in {}", dir.display());
+    }
+    let config = super::spec::read_config(bundle)?;
     let hostname = config["hostname"].as_str().unwrap_or_default();
-    tracing::warn!("remaking the /etc files a crash emptied in {}", dir.display());
-    let saved = std::fs::read(dir.join(".containerenv")).unwrap_or_default();
-    for f in REMADE_IF_EMPTY.iter().chain([&".containerenv"]) {
+    for f in FILES {
         let path = dir.join(f);
         sys::fs::ignore_missing(std::fs::remove_file(&path)).ctx(|| format!("removing {}", path.display()))?;
     }
-    write(dir, hostname, name)?;
-    if !saved.is_empty() {
-        let env = dir.join(".containerenv");
-        sys::fs::write_atomic(&env, &saved, 0o644, Durability::ReplaceOnly)
-            .ctx(|| format!("writing {}", env.display()))?;
-    }
-    if host_network {
-        rewrite_for_host_network(dir)?;
-    }
-    Ok(())
+    write(dir, hostname, c, host_network).map(drop)
 }
 
 /// A host file as text; a missing one is empty (podman's rule for both).
@@ -129,25 +141,6 @@ fn hosts(base: &str, host_internal: Option<IpAddr>, hostname: &str, name: &str) 
         }
     }
     out
-}
-
-/// For a container in the host's network namespace, as podman writes
-/// them: /etc/hosts without the container's own names (its hostname is
-/// the host's, or resolves through the host's files), and every nameserver
-/// of the host's, loopback ones included (they are reachable there).
-pub(super) fn rewrite_for_host_network(dir: &Path) -> Result<()> {
-    let internal = host_containers_internal(&host_addresses()?);
-    let files = [
-        ("hosts", hosts(&read_host_file("/etc/hosts")?, internal, "", "")),
-        ("resolv.conf", resolv_conf_from(&host_resolv_conf()?)),
-    ];
-    for (file, content) in files {
-        let path = dir.join(file);
-        // As in `write`.
-        sys::fs::write_atomic(&path, content.as_bytes(), 0o644, Durability::ReplaceOnly)
-            .ctx(|| format!("writing {}", path.display()))?;
-    }
-    Ok(())
 }
 
 fn host_addresses() -> Result<Vec<IpAddr>> {

@@ -21,6 +21,9 @@ pub struct Details {
     /// `<root>/container-data/<id>`: config.json, the log.
     pub data_dir: PathBuf,
     pub config_path: PathBuf,
+    /// `<runroot>/userdata/<id>`: the files bound over its /etc/hostname,
+    /// /etc/hosts, /etc/resolv.conf and /run/.containerenv.
+    pub userdata_dir: PathBuf,
     /// Its log file (empty with the `none` log driver).
     pub log_path: PathBuf,
     /// The storage driver (`overlay`, `vfs`).
@@ -79,6 +82,7 @@ impl Engine {
             size,
             config,
             config_path,
+            userdata_dir: self.userdata_dir(&c.id),
             data_dir,
             container: c,
         })

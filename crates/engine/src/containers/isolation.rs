@@ -693,7 +693,10 @@ impl Engine {
             NsMode::Private if iso.network == NsMode::Host => host(),
             // The name its /etc/hostname was written with (`etc_files.rs`),
             // whatever gave it.
-            NsMode::Container(id) => std::fs::read_to_string(self.bundle_dir(id).join("hostname")).ok(),
+            NsMode::Container(id) => std::fs::read_to_string(self.userdata_dir(id).join("hostname"))
+                // One made before its files moved to the runroot.
+                .or_else(|_| std::fs::read_to_string(self.bundle_dir(id).join("hostname")))
+                .ok(),
             _ => None,
         }
     }

@@ -154,7 +154,7 @@ impl Engine {
             // Thrown away after its run: its writes need not reach the disk
             // (podman mounts these `volatile` too).
             let writes = if spec.auto_remove { storage::Writes::Volatile } else { storage::Writes::Synced };
-            // Its files in `dir` likewise: fsynced with `config.json`, last.
+            // Its config.json likewise.
             let durability = writes.durability();
             // Made now for a container that starts next (`run`): the start
             // would make them. Not for one only created, whose `diff` shows
@@ -169,16 +169,9 @@ impl Engine {
                 .unwrap_or_else(|| c.short_id().to_string());
             let dir = self.bundle_dir(&id);
             sys::fs::create_private_dir(&dir, super::PRIVATE).ctx(|| format!("creating {}", dir.display()))?;
-            let binds = etc_files::write(&dir, &hostname, &c.name)?;
-            if c.isolation.network == super::isolation::NsMode::Host {
-                etc_files::rewrite_for_host_network(&dir)?;
-            }
-            if c.isolation.privileged {
-                let env = dir.join(".containerenv");
-                let text = super::isolation::containerenv(&c);
-                sys::fs::write_atomic(&env, text.as_bytes(), 0o644, durability.batched())
-                    .ctx(|| format!("writing {}", env.display()))?;
-            }
+            let userdata = self.userdata_dir(&id);
+            let host_network = c.isolation.network == super::isolation::NsMode::Host;
+            let binds = etc_files::write(&userdata, &hostname, &c, host_network)?;
             let p = spec::ProcessSpec {
                 args: &args,
                 env: &env,
@@ -223,7 +216,7 @@ impl Engine {
             super::chown_volume::tmpfs_owner(&mut config, uid, gid);
             let bytes = spec::encode(&config)?;
             let config = dir.join("config.json");
-            // Last in `dir`: its directory fsync makes the files above durable.
+            // Its directory fsync makes the new directory durable too.
             sys::fs::write_atomic(&config, &bytes, 0o600, durability)
                 .ctx(|| format!("writing {}", config.display()))?;
             Ok(())
@@ -319,6 +312,10 @@ impl Engine {
             Err(storage::Error::ContainerNotKnown(_)) => None,
             Err(e) => return Err(e.into()),
         };
+        // Its /etc files (in the runroot's memory: gone at once).
+        let userdata = self.userdata_dir(&c.id);
+        sys::fs::ignore_missing(fs::remove_dir_all(&userdata))
+            .map_err(|e| Error::caused(format_args!("removing {}", userdata.display()), e))?;
         // Its data directory too: deleted with its files, when the caller
         // drops them (in the same root as the store).
         let dir = self.bundle_dir(&c.id);

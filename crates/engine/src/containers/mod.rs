@@ -349,6 +349,15 @@ impl Engine {
         self.root.join("container-data").join(id)
     }
 
+    /// The directory of the files bound over the container's /etc/hostname,
+    /// /etc/hosts, /etc/resolv.conf and /run/.containerenv (`etc_files`):
+    /// in the runroot, as podman keeps them (its `userdata` there). They
+    /// cost a `run` no inodes on the root's disk to make and delete, and a
+    /// start remakes them after a reboot emptied the runroot.
+    fn userdata_dir(&self, id: &str) -> PathBuf {
+        self.runroot.join("userdata").join(id)
+    }
+
     /// Whether container `c` is removed already, as its monitor removes a
     /// `--rm` one before it tells the exit: its data directory is gone
     /// (removal takes it before the record). A stat, where asking the

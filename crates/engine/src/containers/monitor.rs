@@ -381,7 +381,7 @@ impl Engine {
         // The namespaces of the containers it joins, as they are now.
         self.write_namespace_paths(c)?;
         let host_network = c.isolation.network == super::isolation::NsMode::Host;
-        super::etc_files::repair(&self.bundle_dir(&c.id), &c.name, host_network)?;
+        super::etc_files::repair(&self.userdata_dir(&c.id), &self.bundle_dir(&c.id), c, host_network)?;
         self.chown_u_mounts(c)?;
         let (stdio, outputs, keep_stdin) = container_stdio(c.terminal, c.interactive)?;
         c.isolation.check_groups(&c.id, &rootfs)?;
