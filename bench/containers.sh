@@ -76,7 +76,7 @@ $R run --bundle "$work/bundle" sanity || die "berth-runtime run failed"
 # apart from what its containers are given.
 cid=$($B create --name bench-config bb true)
 mkdir "$work/bundle2"
-cp -a "$work/b/root/container-data/$cid/." "$work/bundle2/"
+cp -a "$work/b/root/container-data/$cid/." "$run/b/userdata/$cid/." "$work/bundle2/"
 $B rm bench-config >/dev/null
 jq --arg rootfs "$work/bundle/rootfs" --arg dir "$work/bundle2" \
     '.root.path = $rootfs | .linux.cgroupsPath = "/berth-bench-bare"
