@@ -232,6 +232,22 @@ fn a_start_remakes_etc_files_a_crash_emptied() {
     assert!(!dir.exists());
 }
 
+/// A container in the host's UTS namespace has the host's name in its
+/// /etc/hostname, made again the same after a reboot emptied the runroot.
+#[test]
+fn a_start_after_a_reboot_remakes_a_shared_hostname() {
+    let (env, _) = Env::with_busybox();
+    let id = env.ok(&["create", "--uts", "host", "--name", "u", "bb", "cat", "/etc/hostname"]);
+    let host = rustix::system::uname().nodename().to_string_lossy().into_owned();
+    assert_eq!(env.ok(&["start", "-a", "u"]), host);
+    std::fs::remove_dir_all(env.runroot.join("userdata").join(id.trim())).unwrap();
+    let (code, out, err) = berth(&env, &["start", "-a", "u"]);
+    assert_eq!((code, out.as_str(), err.as_str()), (0, host.as_str(), ""));
+    // Whole: no "crash emptied" repair at the next start either.
+    let (code, _, err) = berth(&env, &["start", "-a", "u"]);
+    assert_eq!((code, err.as_str()), (0, ""));
+}
+
 /// podman's resolv.conf for a container with a network namespace of its own,
 /// worked out from the host's file the simple way: its nameservers but the
 /// loopback and IPv6 ones (Google's if none is left), its last search and

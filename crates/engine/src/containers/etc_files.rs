@@ -77,10 +77,17 @@ pub(super) fn write(dir: &Path, hostname: &str, c: &Container, host_network: boo
 /// The files of [`write`] a crash may have left empty.
 const REMADE_IF_EMPTY: [&str; 3] = ["hostname", "hosts", "resolv.conf"];
 
-/// Before a start of container `c`, whose config.json is in `bundle`: if
+/// Before a start of container `c`, whose data directory is `bundle`: if
 /// its files in `dir` are missing (a reboot emptied the runroot) or a crash
-/// left one empty, make them all again, as create made them.
-pub(super) fn repair(dir: &Path, bundle: &Path, c: &Container, host_network: bool) -> Result<()> {
+/// left one empty, make them all again, as create made them, for the
+/// hostname `hostname` gives.
+pub(super) fn repair(
+    dir: &Path,
+    bundle: &Path,
+    c: &Container,
+    host_network: bool,
+    hostname: impl FnOnce() -> Result<String>,
+) -> Result<()> {
     // A container made before these files moved to the runroot has them
     // in its data directory, which its config.json binds.
     let dir = if !dir.exists() && bundle.join(FILES[0]).exists() { bundle } else { dir };
@@ -91,13 +98,12 @@ pub(super) fn repair(dir: &Path, bundle: &Path, c: &Container, host_network: boo
     if dir.exists() {
         tracing::warn!("remaking the /etc files a crash emptied in {}", dir.display());
     }
-    let config = super::spec::read_config(bundle)?;
-    let hostname = config["hostname"].as_str().unwrap_or_default();
+    let hostname = hostname()?;
     for f in FILES {
         let path = dir.join(f);
         sys::fs::ignore_missing(std::fs::remove_file(&path)).ctx(|| format!("removing {}", path.display()))?;
     }
-    write(dir, hostname, c, host_network).map(drop)
+    write(dir, &hostname, c, host_network).map(drop)
 }
 
 /// A host file as text; a missing one is empty (podman's rule for both).

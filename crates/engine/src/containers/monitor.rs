@@ -381,7 +381,13 @@ impl Engine {
         // The namespaces of the containers it joins, as they are now.
         self.write_namespace_paths(c)?;
         let host_network = c.isolation.network == super::isolation::NsMode::Host;
-        super::etc_files::repair(&self.userdata_dir(&c.id), &self.bundle_dir(&c.id), c, host_network)?;
+        let bundle = self.bundle_dir(&c.id);
+        super::etc_files::repair(&self.userdata_dir(&c.id), &bundle, c, host_network, || {
+            // As create chose it: the container's own, else the one it shares.
+            let config = super::spec::read_config(&bundle)?;
+            let own = config["hostname"].as_str().filter(|h| !h.is_empty()).map(String::from);
+            Ok(own.or_else(|| self.shared_hostname(&c.isolation)).unwrap_or_else(|| c.short_id().to_string()))
+        })?;
         self.chown_u_mounts(c)?;
         let (stdio, outputs, keep_stdin) = container_stdio(c.terminal, c.interactive)?;
         c.isolation.check_groups(&c.id, &rootfs)?;
