@@ -30,6 +30,37 @@ impl Drop for Env {
         if containers::store_in_use(self) {
             containers::end_everything(self);
         }
+        remove_tree(self.dir.path());
+    }
+}
+
+/// Remove `dir` whole, as the TempDir's own drop would, without giving up
+/// at the first error: a process that outlived the test (a monitor
+/// finishing a teardown) may hold a mount under it for a moment more, and
+/// one failed removal left the rest of the store behind (a directory per
+/// CI run in /var/tmp).
+fn remove_tree(dir: &Path) {
+    for _ in 0..50 {
+        match std::fs::remove_dir_all(dir) {
+            Ok(()) => return,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return,
+            Err(_) => {
+                unmount_under(dir);
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+        }
+    }
+}
+
+/// Detach every mount under `dir`, the deepest first.
+fn unmount_under(dir: &Path) {
+    let Ok(info) = std::fs::read_to_string("/proc/self/mountinfo") else { return };
+    let prefix = format!("{}/", dir.display());
+    let mut points: Vec<&str> =
+        info.lines().filter_map(|l| l.split(' ').nth(4)).filter(|p| p.starts_with(&prefix)).collect();
+    points.sort_unstable_by_key(|p| std::cmp::Reverse(p.len()));
+    for p in points {
+        let _ = rustix::mount::unmount(p, rustix::mount::UnmountFlags::DETACH);
     }
 }
 
