@@ -681,6 +681,13 @@ impl Engine {
         Ok(())
     }
 
+    /// The hostname container `c`'s /etc/hostname is written with: `own`
+    /// (given with `--hostname`, kept in config.json), else the one it
+    /// shares ([`Engine::shared_hostname`]), else its short id.
+    pub(crate) fn container_hostname(&self, own: Option<String>, c: &super::Container) -> String {
+        own.or_else(|| self.shared_hostname(&c.isolation)).unwrap_or_else(|| c.short_id().to_string())
+    }
+
     /// The hostname a container gets when not told: the host's without a
     /// UTS namespace of its own or with the host's network, or that of the
     /// container whose UTS namespace it shares.

@@ -162,11 +162,7 @@ impl Engine {
             let mount_points = if spec.starts_next { spec::MOUNT_POINTS } else { &[] };
             let rootfs = layers.create_container_fs(&id, &image.chain_ids(), writes, mount_points)?;
             let workdir = cfg.get("WorkingDir").and_then(|v| v.as_str()).unwrap_or("");
-            let hostname = spec
-                .hostname
-                .clone()
-                .or_else(|| self.shared_hostname(&c.isolation))
-                .unwrap_or_else(|| c.short_id().to_string());
+            let hostname = self.container_hostname(spec.hostname.clone(), &c);
             let dir = self.bundle_dir(&id);
             sys::fs::create_private_dir(&dir, super::PRIVATE).ctx(|| format!("creating {}", dir.display()))?;
             let userdata = self.userdata_dir(&id);

@@ -383,10 +383,10 @@ impl Engine {
         let host_network = c.isolation.network == super::isolation::NsMode::Host;
         let bundle = self.bundle_dir(&c.id);
         super::etc_files::repair(&self.userdata_dir(&c.id), &bundle, c, host_network, || {
-            // As create chose it: the container's own, else the one it shares.
+            // As create chose it.
             let config = super::spec::read_config(&bundle)?;
             let own = config["hostname"].as_str().filter(|h| !h.is_empty()).map(String::from);
-            Ok(own.or_else(|| self.shared_hostname(&c.isolation)).unwrap_or_else(|| c.short_id().to_string()))
+            Ok(self.container_hostname(own, c))
         })?;
         self.chown_u_mounts(c)?;
         let (stdio, outputs, keep_stdin) = container_stdio(c.terminal, c.interactive)?;
