@@ -54,14 +54,18 @@ fn remove_tree(dir: &Path) {
 
 /// Detach every mount under `dir`, the deepest first.
 fn unmount_under(dir: &Path) {
-    let Ok(info) = std::fs::read_to_string("/proc/self/mountinfo") else { return };
-    let prefix = format!("{}/", dir.display());
-    let mut points: Vec<&str> =
-        info.lines().filter_map(|l| l.split(' ').nth(4)).filter(|p| p.starts_with(&prefix)).collect();
+    let mut points = mount_points_starting(&format!("{}/", dir.display()));
     points.sort_unstable_by_key(|p| std::cmp::Reverse(p.len()));
     for p in points {
-        let _ = rustix::mount::unmount(p, rustix::mount::UnmountFlags::DETACH);
+        let _ = rustix::mount::unmount(p.as_str(), rustix::mount::UnmountFlags::DETACH);
     }
+}
+
+/// This process's mount points whose path starts with `prefix`, in
+/// mountinfo's order (parents before what is mounted on them).
+pub fn mount_points_starting(prefix: &str) -> Vec<String> {
+    let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    info.lines().filter_map(|l| l.split(' ').nth(4)).filter(|p| p.starts_with(prefix)).map(String::from).collect()
 }
 
 impl Env {

@@ -130,9 +130,7 @@ impl Drop for Podman {
         let dir = self.dir.to_string_lossy().into_owned();
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
-            let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-            let ours: Vec<&str> =
-                mounts.lines().filter_map(|l| l.split(' ').nth(4)).filter(|m| m.starts_with(&dir)).collect();
+            let ours = super::mount_points_starting(&dir);
             if ours.is_empty() {
                 break;
             }
