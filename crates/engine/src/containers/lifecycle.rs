@@ -266,7 +266,7 @@ impl Engine {
         let db = self.db()?;
         match db.get(&c.id)? {
             Some(current) => {
-                self.remove_locked(&db, &current, Removal { force, stop_timeout, volumes, runtime_later: false }, lock)
+                self.remove_locked(&db, &current, Removal { force, stop_timeout, volumes, ..Removal::NOW }, lock)
             }
             None => {
                 lock.remove();
@@ -290,7 +290,7 @@ impl Engine {
         how: Removal,
         lock: ContainerLock,
     ) -> Result<Option<storage::Discarded>> {
-        if c.state.is_live() && self.init_alive(&c.id) {
+        if c.state.is_live() && !how.init_reaped && self.init_alive(&c.id) {
             if !how.force {
                 return Err(Error::in_use(format!(
                     "cannot remove container {} as it is {} - running or paused containers cannot be removed without force: container state improper",
@@ -406,7 +406,8 @@ impl Engine {
         let deferred = current.oci_runtime.is_none() && current.isolation.pid == super::isolation::NsMode::Private;
         let mark = if deferred { self.mark_teardown(&c.id).ok() } else { None };
         let later = mark.is_some();
-        match self.discard_locked(db, &current, Removal { runtime_later: later, ..Removal::NOW }, lock) {
+        let how = Removal { runtime_later: later, init_reaped: true, ..Removal::NOW };
+        match self.discard_locked(db, &current, how, lock) {
             Ok(files) => Some(Remains::new(self, files, mark)),
             Err(e) => {
                 tracing::warn!("removing container {}: {e}", c.id);
@@ -470,12 +471,15 @@ pub(super) struct Removal {
     /// Its runtime state (cgroups, state directory) is left to the caller
     /// ([`Remains`]).
     runtime_later: bool,
+    /// The caller reaped its init (its monitor, after the exit): nothing to
+    /// stop, and no need to read the runtime's state to know it.
+    init_reaped: bool,
 }
 
 impl Removal {
     /// Whatever its state, at once (`--rm` after the exit).
     pub(super) const NOW: Removal =
-        Removal { force: true, stop_timeout: Duration::ZERO, volumes: true, runtime_later: false };
+        Removal { force: true, stop_timeout: Duration::ZERO, volumes: true, runtime_later: false, init_reaped: false };
 }
 
 /// A stop signal as podman names it in messages (`SIGTERM`, `SIGUSR1`, `9`).
