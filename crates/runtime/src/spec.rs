@@ -16,6 +16,9 @@ pub struct Bundle {
     /// Absolute, canonical bundle directory.
     pub dir: PathBuf,
     pub spec: Spec,
+    /// config.json's text, which the container's state keeps (see
+    /// [`crate::state::SavedSpec`]).
+    pub json: Box<serde_json::value::RawValue>,
     /// Absolute path of the root filesystem.
     pub rootfs: PathBuf,
 }
@@ -27,7 +30,9 @@ impl Bundle {
             std::fs::canonicalize(dir).map_err(|e| Error::InvalidConfig(format!("bundle {}: {e}", dir.display())))?;
         let path = dir.join("config.json");
         let text = std::fs::read(&path).map_err(|e| Error::InvalidConfig(format!("{}: {e}", path.display())))?;
-        let spec = parse(&text)?;
+        let json: Box<serde_json::value::RawValue> =
+            serde_json::from_slice(&text).map_err(|e| Error::InvalidConfig(e.to_string()))?;
+        let spec = parse(json.get().as_bytes())?;
         let root = spec.root().as_ref().ok_or_else(|| Error::InvalidConfig("root is required".into()))?;
         let rootfs = if root.path().is_absolute() { root.path().clone() } else { dir.join(root.path()) };
         let rootfs = std::fs::canonicalize(&rootfs)
@@ -35,7 +40,7 @@ impl Bundle {
         if !rootfs.is_dir() {
             return Err(Error::InvalidConfig(format!("root.path {} is not a directory", rootfs.display())));
         }
-        Ok(Bundle { dir, spec, rootfs })
+        Ok(Bundle { dir, spec, json, rootfs })
     }
 }
 

@@ -57,10 +57,59 @@ pub struct State {
     pub created: String,
     pub owner: String,
     pub cgroup: Option<cgroups::Manager>,
-    pub config: Spec,
+    pub config: SavedSpec,
     /// Set once `start` has released the init.
     #[serde(default)]
     pub started: bool,
+}
+
+/// The OCI config in a container's state, with its JSON text.
+///
+/// A config with a seccomp profile is most of state.json (podman's profile
+/// alone is ~8 KB), and the state is saved three times on a container's way
+/// to running: the text is kept (from the bundle's config.json, or from
+/// state.json when loaded) and written again as it is, not encoded anew each
+/// time. Changing the config through [`SavedSpec::spec_mut`] drops the text.
+#[derive(Debug, Clone)]
+pub struct SavedSpec {
+    spec: Spec,
+    json: Option<Box<serde_json::value::RawValue>>,
+}
+
+impl SavedSpec {
+    /// `spec`, whose JSON is `json` when given (the text it was parsed from).
+    pub fn new(spec: Spec, json: Option<Box<serde_json::value::RawValue>>) -> SavedSpec {
+        SavedSpec { spec, json }
+    }
+
+    pub fn spec_mut(&mut self) -> &mut Spec {
+        self.json = None;
+        &mut self.spec
+    }
+}
+
+impl std::ops::Deref for SavedSpec {
+    type Target = Spec;
+    fn deref(&self) -> &Spec {
+        &self.spec
+    }
+}
+
+impl Serialize for SavedSpec {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        match &self.json {
+            Some(text) => text.serialize(s),
+            None => self.spec.serialize(s),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for SavedSpec {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<SavedSpec, D::Error> {
+        let text = Box::<serde_json::value::RawValue>::deserialize(d)?;
+        let spec = serde_json::from_str(text.get()).map_err(serde::de::Error::custom)?;
+        Ok(SavedSpec { spec, json: Some(text) })
+    }
 }
 
 /// A container's state directory.
@@ -370,6 +419,42 @@ mod tests {
         std::os::unix::fs::symlink(&root, t.path().join("link")).unwrap();
         assert_eq!(list_ids(&t.path().join("link")).unwrap(), vec!["c1".to_string()]);
         assert_eq!(mode(&root), 0o700);
+    }
+
+    /// The config's text is saved as it came (no re-encoding), loads back
+    /// as the same config, and a change through `spec_mut` is what is saved.
+    #[test]
+    fn saved_config_keeps_its_text_until_changed() {
+        let t = tempfile::tempdir().unwrap();
+        let (d, _lock) = Dir::create(t.path(), "c1").unwrap();
+        let mut spec = Spec::default();
+        spec.set_hostname(Some("given".into()));
+        // Spaced as no encoder writes it: seen again only if kept as it came.
+        let text = serde_json::to_string_pretty(&spec).unwrap().replace('\n', "\n   ");
+        let json: Box<serde_json::value::RawValue> = serde_json::from_str(&text).unwrap();
+        let mut st = State {
+            id: "c1".into(),
+            pid: 0,
+            pid_start: 0,
+            bundle: "/b".into(),
+            rootfs: "/b/rootfs".into(),
+            created: now_rfc3339(),
+            owner: String::new(),
+            cgroup: None,
+            config: SavedSpec::new(spec, Some(json)),
+            started: false,
+        };
+        d.save(&st).unwrap();
+        let saved = std::fs::read_to_string(d.path.join(STATE_FILE)).unwrap();
+        assert!(saved.contains(&text), "{saved}");
+        let loaded = d.load().unwrap();
+        assert_eq!(loaded.config.hostname().as_deref(), Some("given"));
+        // Saved again after a load: still the same text.
+        d.save(&loaded).unwrap();
+        assert!(std::fs::read_to_string(d.path.join(STATE_FILE)).unwrap().contains(&text));
+        st.config.spec_mut().set_hostname(Some("changed".into()));
+        d.save(&st).unwrap();
+        assert_eq!(d.load().unwrap().config.hostname().as_deref(), Some("changed"));
     }
 
     #[test]

@@ -137,7 +137,7 @@ pub fn create(opts: &CreateOptions) -> Result<Created> {
         created: state::now_rfc3339(),
         owner: String::new(),
         cgroup: Some(cgroup.clone()),
-        config: bundle.spec.clone(),
+        config: state::SavedSpec::new(bundle.spec.clone(), Some(bundle.json.clone())),
         started: false,
     };
     // Recorded before the clone: a crash from here on leaves a "creating"

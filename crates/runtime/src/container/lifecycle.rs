@@ -205,7 +205,7 @@ pub fn update(root: &Path, id: &str, r: &LinuxResources) -> Result<()> {
         return Err(wrong(id, status, "cannot update a stopped container"));
     }
     cgroup(&st)?.apply(r)?;
-    if let Some(linux) = st.config.linux_mut() {
+    if let Some(linux) = st.config.spec_mut().linux_mut() {
         let merged = merge_resources(linux.resources().clone().unwrap_or_default(), r);
         linux.set_resources(Some(merged));
     }
