@@ -288,7 +288,8 @@ fn id_of(env: &Env, name: &str) -> String {
 }
 
 /// CVE-2019-5736: the monitor, whose fork becomes the container's init,
-/// runs from a read-only copy of berth, whichever command started it;
+/// runs from a read-only copy of berth, whichever command started it, and
+/// hands the container nothing of its own;
 /// the berth the tests run is on a writable filesystem. (And the monitors
 /// are the processes `monitor_pids` finds, which other tests count on.)
 #[test]
@@ -310,6 +311,14 @@ fn containers_start_from_a_read_only_copy_of_berth() {
         assert!(monitor_pids(&env).contains(&monitor), "{name}'s monitor is not one monitor_pids finds");
         // berth-monitor, beside berth, not berth itself.
         assert_eq!(exe_name(monitor), "berth-monitor", "{name}'s monitor");
+        // None of the monitor's fds (its database, locks, the detached
+        // mount its binary is on) reached the container: its stdio alone.
+        let mut fds: Vec<String> = std::fs::read_dir(format!("/proc/{}/fd", pid_of(&env, name)))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        fds.sort();
+        assert_eq!(fds, ["0", "1", "2"], "{name}'s init");
     }
     env.ok(&["rm", "-f", "-t", "0", "a", "b", "c"]);
 }

@@ -31,7 +31,8 @@ pub fn ensure_protected_exe() -> Result<()> {
     if is_protected(&exe) {
         return Ok(());
     }
-    let target = protected_copy(&exe, &self_path()?)?;
+    // The mount (if the copy is on one) goes with the exec.
+    let target = protected_copy(&exe, &self_path()?)?.file;
     let cstrs = |v: Vec<OsString>| -> Result<Vec<CString>> {
         v.into_iter()
             .map(|s| CString::new(s.into_vec()).map_err(|_| Error::Other("NUL in argv or environment".into())))
@@ -52,12 +53,24 @@ pub fn ensure_protected_exe() -> Result<()> {
     Err(Error::Other(format!("re-exec the runtime from a read-only copy: {e}")))
 }
 
+/// A copy of a binary that cannot be written, to execute.
+#[derive(Debug)]
+pub struct Protected {
+    pub file: OwnedFd,
+    /// The detached read-only mount `file` is on, if it is on one made for
+    /// it. Closing this fd dissolves the mount, and that waits for an RCU
+    /// grace period (~0.1 ms): whoever executes `file` can hand it to the
+    /// program it starts, to close when it costs nobody (berth's monitor,
+    /// after its container's exit is told).
+    pub mount: Option<OwnedFd>,
+}
+
 /// This process's binary, as a copy that cannot be written: to execute a
 /// helper that forks container processes (berth's monitor) from it.
-pub fn protected_exe() -> Result<OwnedFd> {
+pub fn protected_exe() -> Result<Protected> {
     let exe = open_self()?;
     if is_protected(&exe) {
-        return Ok(exe);
+        return Ok(Protected { file: exe, mount: None });
     }
     protected_copy(&exe, &self_path()?)
 }
@@ -65,14 +78,14 @@ pub fn protected_exe() -> Result<OwnedFd> {
 /// The binary at `path`, as a copy that cannot be written: to execute a
 /// helper of this binary's that forks container processes (berth's
 /// monitor, `berth-monitor`).
-pub fn protected_binary(path: &Path) -> Result<OwnedFd> {
+pub fn protected_binary(path: &Path) -> Result<Protected> {
     // The file itself: the read-only clone opens its name in its directory
     // without following a link (an installed symlink would otherwise cost
     // a memfd copy of the whole binary at every start).
     let path = std::fs::canonicalize(path).context(|| format!("resolving {}", path.display()))?;
     let exe = open_ro(&path).context(|| format!("open {}", path.display()))?;
     if is_protected(&exe) {
-        return Ok(exe);
+        return Ok(Protected { file: exe, mount: None });
     }
     protected_copy(&exe, &path)
 }
@@ -86,16 +99,16 @@ fn self_path() -> Result<std::path::PathBuf> {
 }
 
 /// A copy of `exe`, opened at `path`, that cannot be written.
-fn protected_copy(exe: &OwnedFd, path: &Path) -> Result<OwnedFd> {
+fn protected_copy(exe: &OwnedFd, path: &Path) -> Result<Protected> {
     let target = match ro_bind_clone(exe, path) {
-        Ok(fd) => fd,
+        Ok((file, mount)) => Protected { file, mount: Some(mount) },
         Err(e) => {
             tracing::debug!("read-only clone of the runtime binary: {e}; using a sealed memfd");
-            sealed_memfd(exe)?
+            Protected { file: sealed_memfd(exe)?, mount: None }
         }
     };
     // Never loop: only exec something the check above will accept next time.
-    if !is_protected(&target) {
+    if !is_protected(&target.file) {
         return Err(Error::Other("could not make a read-only copy of the runtime binary".into()));
     }
     Ok(target)
@@ -120,8 +133,8 @@ fn is_protected(fd: &OwnedFd) -> bool {
 
 /// The binary `exe`, at `path`, through a private, read-only bind mount of
 /// its directory that is never attached anywhere (open_tree +
-/// mount_setattr, Linux >= 5.12).
-fn ro_bind_clone(exe: &OwnedFd, path: &Path) -> std::io::Result<OwnedFd> {
+/// mount_setattr, Linux >= 5.12), and that mount (see [`Protected::mount`]).
+fn ro_bind_clone(exe: &OwnedFd, path: &Path) -> std::io::Result<(OwnedFd, OwnedFd)> {
     let (dir, name) = match (path.parent(), path.file_name()) {
         (Some(d), Some(n)) => (d, n),
         _ => return Err(Errno::NOENT.into()),
@@ -135,7 +148,7 @@ fn ro_bind_clone(exe: &OwnedFd, path: &Path) -> std::io::Result<OwnedFd> {
     if (a.st_dev, a.st_ino) != (b.st_dev, b.st_ino) {
         return Err(Errno::STALE.into());
     }
-    Ok(fd)
+    Ok((fd, tree))
 }
 
 /// A copy of the binary in a memfd sealed against any change.
@@ -172,7 +185,7 @@ mod tests {
         let exe = open_ro(Path::new("/proc/self/exe")).unwrap();
         assert_unwritable(&sealed_memfd(&exe).unwrap());
         if rustix::process::geteuid().is_root() {
-            let ro = ro_bind_clone(&exe, &self_path().unwrap()).unwrap();
+            let (ro, _mount) = ro_bind_clone(&exe, &self_path().unwrap()).unwrap();
             assert_unwritable(&ro);
             let (a, b) = (fstat(&exe).unwrap(), fstat(&ro).unwrap());
             assert_eq!((a.st_dev, a.st_ino), (b.st_dev, b.st_ino), "not the same binary");
@@ -181,7 +194,7 @@ mod tests {
             let dir = tempfile::tempdir().unwrap();
             let link = dir.path().join("helper");
             std::os::unix::fs::symlink(self_path().unwrap(), &link).unwrap();
-            let via_link = protected_binary(&link).unwrap();
+            let via_link = protected_binary(&link).unwrap().file;
             assert_unwritable(&via_link);
             assert!(fcntl_get_seals(&via_link).is_err(), "a memfd copy, not the clone");
             let c = fstat(&via_link).unwrap();

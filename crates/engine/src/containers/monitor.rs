@@ -847,12 +847,15 @@ pub fn launch_monitor(root: &Path, runroot: &Path, driver: Option<&str>, attach:
     )
     .ctx(|| "creating the monitor's socket pair".into())?;
     let exe = monitor_binary()?;
-    let mut cmd = std::process::Command::new(format!("/proc/self/fd/{}", exe.as_raw_fd()));
+    let mut cmd = std::process::Command::new(format!("/proc/self/fd/{}", exe.file.as_raw_fd()));
     cmd.arg0("berth").arg(MONITOR_WORD).arg("--root").arg(&root).arg("--runroot").arg(&runroot);
     if let Some(driver) = driver {
         cmd.arg("--storage-driver").arg(driver);
     }
-    let theirs_fds = [Some(&theirs), Some(&report_w), first_client.as_ref()];
+    // The detached mount it is executed from goes with it: the last close
+    // of that dissolves the mount, which waits for an RCU grace period that
+    // berth's `run` need not wait for (the monitor closes it last).
+    let theirs_fds = [Some(&theirs), Some(&report_w), first_client.as_ref(), exe.mount.as_ref()];
     for fd in theirs_fds.iter().map(|fd| fd.map_or(-1, |fd| fd.as_raw_fd())) {
         cmd.arg(fd.to_string());
     }
@@ -883,7 +886,7 @@ const MONITOR_BINARY: &str = "berth-monitor";
 /// [`MONITOR_BINARY`] beside this binary, half berth's size (so half the
 /// relocations and page faults on every start), else this binary, whose
 /// front end recognises the monitor's command line too.
-fn monitor_binary() -> Result<OwnedFd> {
+fn monitor_binary() -> Result<runtime::exe_guard::Protected> {
     let beside = std::env::current_exe().ok().and_then(|e| e.parent().map(|d| d.join(MONITOR_BINARY)));
     match beside.filter(|p| p.is_file()) {
         Some(p) => runtime::exe_guard::protected_binary(&p).map_err(Error::from),
@@ -910,7 +913,7 @@ pub fn monitor_main(args: &[OsString]) -> Option<i32> {
         ["--root", root, "--runroot", runroot, fds @ ..] => (root, runroot, None, fds),
         _ => return None,
     };
-    let [go, report, client] = fds else { return None };
+    let [go, report, client, mount] = fds else { return None };
     // Those fds are ours (inherited, see `launch_monitor`; -1 for none):
     // close-on-exec again, never the container's.
     let fd = |word: &str| -> Option<Option<OwnedFd>> {
@@ -925,7 +928,8 @@ pub fn monitor_main(args: &[OsString]) -> Option<i32> {
         // executed a moment ago, owns it.
         Some(Some(unsafe { OwnedFd::from_raw_fd(n) }))
     };
-    let (Some(Some(go)), Some(Some(report)), Some(client)) = (fd(go), fd(report), fd(client)) else {
+    let (Some(Some(go)), Some(Some(report)), Some(client), Some(mount)) = (fd(go), fd(report), fd(client), fd(mount))
+    else {
         return None;
     };
     // A session of its own: no terminal, and no signal aimed at the user's
@@ -935,7 +939,10 @@ pub fn monitor_main(args: &[OsString]) -> Option<i32> {
     let _ = rustix::thread::set_name(c"berth");
     // Absolute paths, of an engine berth opened (`launch_monitor`).
     let engine = Engine::open_for_monitor(Path::new(root), Path::new(runroot), driver);
-    Some(engine.monitor(go, report, client))
+    let code = engine.monitor(go, report, client);
+    // Its binary's mount, dissolved only now (see `launch_monitor`).
+    drop(mount);
+    Some(code)
 }
 
 /// A monitor started ahead of its container ([`Engine::launch_monitor`]).
@@ -1073,11 +1080,11 @@ mod tests {
         for words in [
             &["berth", "ps"][..],
             &["berth", "container-monitor"],
-            &["berth", "container-monitor", "--root", "/r", "--runroot", "/rr", "3", "4"],
-            &["berth", "--root", "/r", "container-monitor", "--runroot", "/rr", "3", "4", "-1"],
-            &["berth", "container-monitor", "--root", "/r", "--runroot", "/rr", "1", "2", "-1"],
-            &["berth", "container-monitor", "--root", "/r", "--runroot", "/rr", "1000000", "1000001", "-1"],
-            &["berth", "container-monitor", "--root", "/r", "--runroot", "/rr", "x", "y", "-1"],
+            &["berth", "container-monitor", "--root", "/r", "--runroot", "/rr", "3", "4", "-1"],
+            &["berth", "--root", "/r", "container-monitor", "--runroot", "/rr", "3", "4", "-1", "-1"],
+            &["berth", "container-monitor", "--root", "/r", "--runroot", "/rr", "1", "2", "-1", "-1"],
+            &["berth", "container-monitor", "--root", "/r", "--runroot", "/rr", "1000000", "1000001", "-1", "-1"],
+            &["berth", "container-monitor", "--root", "/r", "--runroot", "/rr", "x", "y", "-1", "-1"],
         ] {
             assert_eq!(monitor_main(&args(words)), None, "{words:?}");
         }
