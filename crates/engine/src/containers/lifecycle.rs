@@ -223,15 +223,12 @@ impl Engine {
             }
             return Err(e);
         }
-        let made = if spec.starts_next { State::Initialized } else { State::Created };
-        let done = change(&db, &id, |r| {
-            let configured = r.state == State::Configured;
-            r.state = made;
-            configured
-        })?;
-        match done {
-            Some(c) if c.state == made => Ok(c),
-            _ => Err(Error::new(format!("container {id} changed while it was being created"))),
+        // The record as inserted, under the lock held since: written over
+        // as it is (compare-and-swap on its version), not read back first.
+        c.state = if spec.starts_next { State::Initialized } else { State::Created };
+        match db.update(&mut c)? {
+            super::db::Written::Done => Ok(c),
+            super::db::Written::Stale => Err(Error::new(format!("container {id} changed while it was being created"))),
         }
     }
 
