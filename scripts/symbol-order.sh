@@ -5,7 +5,13 @@
 # changes to what those commands run; names that went stale are skipped at
 # link time, so an old list costs speed, never correctness.
 #
-#   scripts/symbol-order.sh      # RUNS=N rounds of the workload (default 150)
+# First come the ifunc resolvers of the static C library, which every start
+# runs (its IRELATIVE relocations) and no profile sees. Then what samples
+# and page faults find, over PASSES profiles: a profile sees a function
+# only through a sample or the first fault on its page, so each pass, linked
+# with the list so far, finds functions the previous order hid.
+#
+#   scripts/symbol-order.sh      # RUNS=N rounds of the workload (default 150), PASSES=N (default 3)
 #
 # Needs root and perf (apt-get install linux-perf); builds the release
 # (whose symbols the profile reads: Cargo.toml keeps them); talks to no
@@ -14,12 +20,13 @@ set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 RUNS=${RUNS:-150}
+PASSES=${PASSES:-3}
 die() { echo "symbol-order: $*" >&2; exit 1; }
 [ "$(id -u)" = 0 ] || die "must run as root"
 command -v perf >/dev/null || die "missing perf (apt-get install linux-perf)"
 
-cargo build --release -p berth-cli --manifest-path "$repo/Cargo.toml" >&2
 bin=$repo/target/x86_64-unknown-linux-gnu/release
+order=$repo/crates/cli/symbol-order.txt
 
 work=$(mktemp -d /var/tmp/berth-symbol-order.XXXXXX)
 # Monitors run from a detached read-only mount of berth's directory, which
@@ -41,19 +48,43 @@ echo 'root:x:0:0:root:/root:/bin/sh' >"$work/rootfs/etc/passwd"
 echo 'root:x:0:' >"$work/rootfs/etc/group"
 tar -C "$work/rootfs" -cf "$work/bb.tar" .
 B="$bin/berth --root $work/root --runroot $work/run"
+cargo build --release -p berth-cli --manifest-path "$repo/Cargo.toml" >&2
 $B import -q "$work/bb.tar" bb >/dev/null
-perf record -q -a -o "$work/perf.data" -e cpu-clock/freq=20000/ -e page-faults/period=1/ -- sh -c "
-    for i in \$(seq $RUNS); do
-        $B run --rm bb true
-        id=\$($B run -d bb sleep 60)
-        $B ps -a
-        $B rm -f -t 0 \$id
-        $B rm \$($B create bb true)
-        $B images
-    done" >/dev/null 2>&1
-# Every function of berth's binaries a sample or a page fault landed in,
-# first ones first.
-perf script -i "$work/perf.data" --no-demangle -F ip,sym,dso 2>/dev/null |
-    awk -v b="($bin/berth)" -v m="($link)" '($NF == b || $NF == m) && $2 != "[unknown]" {
-        sub(/\+0x[0-9a-f]+$/, "", $2); if (!seen[$2]++) print $2 }' >"$repo/crates/cli/symbol-order.txt"
-echo "symbol-order: $(wc -l <"$repo/crates/cli/symbol-order.txt") functions in crates/cli/symbol-order.txt" >&2
+# The resolvers of the IRELATIVE relocations of berth's binaries, by name.
+resolvers() {
+    for b in "$bin/berth" "$bin/berth-monitor"; do
+        nm --defined-only "$b" >"$work/nm"
+        readelf -rW "$b" | awk -v nm="$work/nm" '
+            BEGIN { while ((getline l < nm) > 0) { split(l, f, " "); if (f[2] ~ /[tTiW]/ && !(f[1] in name)) name[f[1]] = f[3] } }
+            $3 == "R_X86_64_IRELATIVE" { a = sprintf("%016s", $4); gsub(/ /, "0", a); if (a in name) print name[a] }'
+    done
+}
+# The functions of berth's binaries that samples or page faults of the
+# workload landed in, first ones first.
+profile() {
+    perf record -q -a -o "$work/perf.data" -e cpu-clock/freq=20000/ -e page-faults/period=1/ -- sh -c "
+        for i in \$(seq $RUNS); do
+            $B run --rm bb true
+            id=\$($B run -d bb sleep 60)
+            $B ps -a
+            $B rm -f -t 0 \$id
+            $B rm \$($B create bb true)
+            $B images
+        done" >/dev/null 2>&1
+    perf script -i "$work/perf.data" --no-demangle -F ip,sym,dso 2>/dev/null |
+        awk -v b="($bin/berth)" -v m="($link)" '($NF == b || $NF == m) && $2 != "[unknown]" {
+            sub(/\+0x[0-9a-f]+$/, "", $2); print $2 }'
+}
+for pass in $(seq "$PASSES"); do
+    if [ "$pass" = 1 ]; then
+        resolvers >"$work/list"
+    else
+        cargo build --release -p berth-cli --manifest-path "$repo/Cargo.toml" >&2
+    fi
+    # What this pass saw appended to what the earlier ones did, each once.
+    profile >>"$work/list"
+    awk '!seen[$0]++' "$work/list" >"$order"
+    cp "$order" "$work/list"
+    echo "symbol-order: pass $pass: $(wc -l <"$order") functions in crates/cli/symbol-order.txt" >&2
+done
+cargo build --release -p berth-cli --manifest-path "$repo/Cargo.toml" >&2
