@@ -7,6 +7,7 @@
 //! cleaner never sees one in the unlocked gap.
 
 use std::fs::File;
+use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::{Path, PathBuf};
 
 use sys::fs::{FileLock, LockMode};
@@ -39,6 +40,49 @@ impl Staging {
                 source: std::io::Error::from(std::io::ErrorKind::WouldBlock),
             })?;
         Ok(Staging { path, _lock: lock, keep: false })
+    }
+
+    /// Make the existing directory `path` a staging dir in `dir`: locked,
+    /// then renamed there under a fresh name (`None` if it does not
+    /// exist). A directory less to make, and later delete, than moving it
+    /// into a new one. The caller holds the store lock.
+    pub(crate) fn adopt(path: &Path, dir: &Path, prefix: &str) -> Result<Option<Staging>> {
+        let opened = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags((rustix::fs::OFlags::DIRECTORY | rustix::fs::OFlags::NOFOLLOW).bits() as i32)
+            .open(path);
+        let f = match opened {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e).context(|| format!("open {}", path.display())),
+        };
+        // Nobody else locks a store's own directories.
+        let lock = FileLock::try_on(f, LockMode::Exclusive)
+            .context(|| format!("lock {}", path.display()))?
+            .ok_or_else(|| crate::Error::Io {
+                context: format!("lock {}", path.display()),
+                source: std::io::Error::from(std::io::ErrorKind::WouldBlock),
+            })?;
+        let name = path.file_name().unwrap_or_default().to_string_lossy();
+        let mut tries = 0;
+        loop {
+            let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+            let to = dir.join(format!("{prefix}{name}.{}", nanos.as_nanos()));
+            match std::fs::rename(path, &to) {
+                Ok(()) => return Ok(Some(Staging { path: to, _lock: lock, keep: false })),
+                // A leftover of the same name: another one.
+                Err(e)
+                    if tries < 3
+                        && matches!(
+                            rustix::io::Errno::from_io_error(&e),
+                            Some(rustix::io::Errno::EXIST | rustix::io::Errno::NOTEMPTY)
+                        ) =>
+                {
+                    tries += 1
+                }
+                Err(e) => return Err(e).context(|| format!("move {} to {}", path.display(), to.display())),
+            }
+        }
     }
 
     pub(crate) fn path(&self) -> &Path {

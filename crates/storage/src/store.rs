@@ -74,6 +74,10 @@ struct ContainerMeta {
     /// Absent in containers made before it existed.
     #[serde(default)]
     writes: Writes,
+    /// What the driver made for it to share with other containers
+    /// ([`Driver::create_container`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    shared: Option<String>,
 }
 
 /// holder -> layers it uses.
@@ -118,7 +122,12 @@ impl Store {
             meta::write_json(&store.root.join(OVERLAY_UNUSABLE), why, Durability::Durable)?;
         }
         // Mounts first: the directories below use them.
-        staging::clean_stale(&store.run_staging_dir(), |stage| unmount_all(&stage.join(RUN).join("rootfs")))?;
+        // A discarded container's runroot dir, staged itself (or, before,
+        // as `run` in a staging dir).
+        staging::clean_stale(&store.run_staging_dir(), |stage| {
+            unmount_all(&stage.join("rootfs"))?;
+            unmount_all(&stage.join(OLD_RUN).join("rootfs"))
+        })?;
         staging::clean_stale(&store.staging_dir(), |_| Ok(()))?;
         // Every write to them happens under the store lock: none is in progress.
         for d in [&store.root, &store.runroot] {
@@ -570,8 +579,8 @@ impl Store {
         }
         let dirs = self.chain_dirs(layers)?;
         let stage = Staging::new(&self.staging_dir(), "container-")?;
-        self.driver.create_container(stage.path(), &dirs, mount_points)?;
-        let meta = ContainerMeta { id: id.into(), layers: layers.to_vec(), writes };
+        let shared = self.driver.create_container(stage.path(), &dirs, mount_points)?;
+        let meta = ContainerMeta { id: id.into(), layers: layers.to_vec(), writes, shared };
         // The file's data now; its name with the rename below, whose
         // directory fsync makes the container (and its hold on `layers`,
         // see `holders`) durable. Neither for a volatile one.
@@ -644,7 +653,7 @@ impl Store {
         let n = refs.get();
         if n == 0 || !mounted {
             let dirs = self.chain_dirs(&meta.layers)?;
-            self.driver.mount(&self.container_dir(id), &dirs, &target, meta.writes)?;
+            self.driver.mount(&self.container_dir(id), &dirs, meta.shared.as_deref(), &target, meta.writes)?;
         }
         refs.set(n + 1)?;
         Ok(target)
@@ -750,18 +759,13 @@ impl Store {
         self.container_meta(id)?;
         // Its mount point and mount references, moved out whole: the mount
         // goes with its directory.
+        // (None if never made: a create killed before it mounted.)
         let run = self.runroot.join("containers").join(id);
-        let run_stage = Staging::new(&self.run_staging_dir(), "remove-")?;
-        match fs::rename(&run, run_stage.path().join(RUN)) {
-            Ok(()) => {}
-            // Never made, if a create was killed before it mounted.
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(Error::Io { context: format!("remove {}", run.display()), source: e }),
-        }
-        let stage = Staging::new(&self.staging_dir(), "remove-")?;
+        let run_stage = Staging::adopt(&run, &self.run_staging_dir(), "remove-")?;
         let dir = self.container_dir(id);
-        fs::rename(&dir, stage.path().join("container")).context(|| format!("remove {}", dir.display()))?;
-        Ok(Discarded { run: Some(run_stage), stage: Some(stage), renamed_from: dir, taken: 0 })
+        let stage =
+            Staging::adopt(&dir, &self.staging_dir(), "remove-")?.ok_or_else(|| Error::ContainerNotKnown(id.into()))?;
+        Ok(Discarded { run: run_stage, stage: Some(stage), renamed_from: dir, taken: 0 })
     }
 
     /// Write container `id`'s changes as a layer tar (for commit). With
@@ -774,7 +778,7 @@ impl Store {
             let dirs = self.chain_dirs(&meta.layers)?;
             (meta, dirs)
         };
-        self.driver.diff(&self.container_dir(&meta.id), &dirs, &mut out)
+        self.driver.diff(&self.container_dir(&meta.id), &dirs, meta.shared.as_deref(), &mut out)
     }
 }
 
@@ -783,7 +787,7 @@ impl Store {
 /// both happen on drop. A crash before then leaves staging directories,
 /// which the next open unmounts and deletes.
 pub struct Discarded {
-    /// The mount point's directory, `RUN` in it.
+    /// The container's runroot dir (its mount point in it), staged.
     run: Option<Staging>,
     stage: Option<Staging>,
     renamed_from: PathBuf,
@@ -809,7 +813,7 @@ impl Discarded {
 impl Drop for Discarded {
     fn drop(&mut self) {
         if let Some(run) = self.run.take() {
-            match unmount_all(&run.path().join(RUN).join("rootfs")) {
+            match unmount_all(&run.path().join("rootfs")) {
                 Ok(()) => drop(run),
                 // Never deleted while mounted: that would delete the
                 // container's files through the mount. The next open retries.
@@ -828,8 +832,9 @@ impl Drop for Discarded {
     }
 }
 
-/// A discarded container's mount point directory, in its run staging dir.
-const RUN: &str = "run";
+/// A discarded container's runroot dir, as the layout before this one
+/// staged it (in a staging dir of its own): a crash may have left one.
+const OLD_RUN: &str = "run";
 
 /// Unmount every filesystem stacked on `target` (none is fine). Detached:
 /// a process still using one cannot stop its removal.

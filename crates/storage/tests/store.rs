@@ -352,21 +352,28 @@ fn discarded_containers_are_unmounted_on_drop_or_on_the_next_open() {
     let kept = env.t.path().join("kept");
     fs::create_dir(&kept).unwrap();
     fs::write(kept.join("file"), "x").unwrap();
-    let target = env.run().join("overlay/staging/remove-crashed/run/rootfs");
-    fs::create_dir_all(&target).unwrap();
-    let tree = rustix::mount::open_tree(rustix::fs::CWD, &kept, rustix::mount::OpenTreeFlags::OPEN_TREE_CLONE).unwrap();
-    rustix::mount::move_mount(
-        &tree,
-        "",
-        rustix::fs::CWD,
-        &target,
-        rustix::mount::MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH,
-    )
-    .unwrap();
-    assert_eq!(mounts_below(&env.run()).len(), 1);
+    // The container's runroot dir staged itself, and (the layout before)
+    // in a staging dir of its own.
+    for leftover in ["remove-crashed/rootfs", "remove-crashed-before/run/rootfs"] {
+        let target = env.run().join("overlay/staging").join(leftover);
+        fs::create_dir_all(&target).unwrap();
+        let tree =
+            rustix::mount::open_tree(rustix::fs::CWD, &kept, rustix::mount::OpenTreeFlags::OPEN_TREE_CLONE).unwrap();
+        rustix::mount::move_mount(
+            &tree,
+            "",
+            rustix::fs::CWD,
+            &target,
+            rustix::mount::MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH,
+        )
+        .unwrap();
+    }
+    assert_eq!(mounts_below(&env.run()).len(), 2);
     let _store = env.open(None);
     assert_eq!(mounts_below(env.t.path()), Vec::<String>::new(), "unmounted on open");
-    assert!(!env.run().join("overlay/staging/remove-crashed").exists(), "and removed");
+    for leftover in ["remove-crashed", "remove-crashed-before"] {
+        assert!(!env.run().join("overlay/staging").join(leftover).exists(), "and removed");
+    }
     assert_eq!(fs::read_to_string(kept.join("file")).unwrap(), "x", "nothing deleted through the mount");
 }
 
@@ -430,12 +437,18 @@ fn mount_points_the_image_lacks_are_shared_by_its_containers() {
         made
     };
     // Not in the container's own layer, but in a directory beside the top
-    // layer's, which its link names.
+    // layer's, which its record names (no link in its directory: an inode
+    // less to make and delete per run).
     let upper = env.root().join("overlay/containers/m/upper");
     assert!(entries(&upper).is_empty(), "{:?}", entries(&upper));
-    let shared = fs::canonicalize(env.root().join("overlay/containers/m/mount-points")).unwrap();
+    let recorded = |id: &str| -> String {
+        let meta = fs::read(env.root().join(format!("overlay/containers/{id}/container.json"))).unwrap();
+        serde_json::from_slice::<serde_json::Value>(&meta).unwrap()["shared"].as_str().unwrap().to_string()
+    };
     let top_layer = fs::canonicalize(store.layer_path(&l2.chain_id).parent().unwrap()).unwrap();
-    assert_eq!(shared.parent(), Some(top_layer.as_path()));
+    let shared = top_layer.join(recorded("m"));
+    assert!(shared.is_dir());
+    assert!(fs::symlink_metadata(env.root().join("overlay/containers/m/mount-points")).is_err());
     // Its root is never seen, and closed like the store's own directories.
     assert_eq!(fs::metadata(&shared).unwrap().mode() & 0o7777, 0o700);
     assert_eq!(entries(&shared), ["etc", "etc/hosts", "proc", "run", "run/.containerenv"], "only what the image lacks");
@@ -456,7 +469,7 @@ fn mount_points_the_image_lacks_are_shared_by_its_containers() {
     // The next container of the image takes the same directory, as it is.
     let made_at = md("proc").ino();
     let rootfs2 = store.create_container_fs("n", &chain, Writes::Volatile, &points).unwrap();
-    assert_eq!(fs::canonicalize(env.root().join("overlay/containers/n/mount-points")).unwrap(), shared);
+    assert_eq!(top_layer.join(recorded("n")), shared);
     assert_eq!(md("proc").ino(), made_at);
     assert_eq!(fs::read_to_string(rootfs2.join("etc/hosts")).unwrap(), "");
     assert!(rootfs2.join("proc").is_dir());
@@ -480,6 +493,22 @@ fn mount_points_the_image_lacks_are_shared_by_its_containers() {
     store.unmount("n").unwrap();
     let rootfs2 = store.mount("n").unwrap();
     assert!(rootfs2.join("proc").is_dir());
+    store.unmount("n").unwrap();
+    // So does a container made before they were recorded, which links them
+    // from its directory.
+    let dir = env.root().join("overlay/containers/n");
+    let mut meta: serde_json::Value = serde_json::from_slice(&fs::read(dir.join("container.json")).unwrap()).unwrap();
+    let name = meta.as_object_mut().unwrap().remove("shared").unwrap();
+    fs::write(dir.join("container.json"), serde_json::to_vec(&meta).unwrap()).unwrap();
+    let layer_dir = top_layer.strip_prefix(fs::canonicalize(env.root().join("overlay")).unwrap()).unwrap();
+    std::os::unix::fs::symlink(
+        Path::new("../..").join(layer_dir).join(name.as_str().unwrap()),
+        dir.join("mount-points"),
+    )
+    .unwrap();
+    let rootfs2 = store.mount("n").unwrap();
+    assert!(rootfs2.join("proc").is_dir());
+    assert_eq!(layer_entries("n"), [".wh.run", "etc", "etc/hosts", "proc"]);
     store.unmount("n").unwrap();
     store.remove_container_fs("m").unwrap();
     store.remove_container_fs("n").unwrap();

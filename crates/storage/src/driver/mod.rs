@@ -80,13 +80,24 @@ pub(crate) trait Driver: Send + Sync {
 
     /// Fill the new, empty container dir for a rootfs of `layers` (bottom
     /// to top), with `mount_points` where the image lacks them (a driver
-    /// may leave them to the runtime).
-    fn create_container(&self, dir: &Path, layers: &[LayerDirs], mount_points: &[MountPoint]) -> Result<()>;
+    /// may leave them to the runtime). Returns the name of a directory of
+    /// them the driver shares between containers, to be recorded with the
+    /// container and given back to [`Driver::mount`] and [`Driver::diff`].
+    fn create_container(&self, dir: &Path, layers: &[LayerDirs], mount_points: &[MountPoint])
+        -> Result<Option<String>>;
 
     /// Mount the container's root filesystem at `target` (an empty dir).
     /// With [`Writes::Volatile`], what the container writes may never reach
     /// the disk (no sync at unmount), where the driver can do that.
-    fn mount(&self, dir: &Path, layers: &[LayerDirs], target: &Path, writes: Writes) -> Result<()>;
+    /// `shared` is what [`Driver::create_container`] returned.
+    fn mount(
+        &self,
+        dir: &Path,
+        layers: &[LayerDirs],
+        shared: Option<&str>,
+        target: &Path,
+        writes: Writes,
+    ) -> Result<()>;
 
     /// Mount the root filesystem `layers` (bottom to top, at least one)
     /// make, read-only, at `target` (an empty dir): an image's, for `diff`.
@@ -100,7 +111,7 @@ pub(crate) trait Driver: Send + Sync {
     }
 
     /// Write the container's changes against its image as a layer tar.
-    fn diff(&self, dir: &Path, layers: &[LayerDirs], out: &mut dyn Write) -> Result<()>;
+    fn diff(&self, dir: &Path, layers: &[LayerDirs], shared: Option<&str>, out: &mut dyn Write) -> Result<()>;
 
     /// The driver's part of `info`'s graphStatus (podman's keys).
     fn status(&self) -> Vec<(&'static str, String)> {

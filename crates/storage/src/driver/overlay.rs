@@ -101,7 +101,12 @@ impl Driver for Overlay {
         Ok(())
     }
 
-    fn create_container(&self, dir: &Path, layers: &[LayerDirs], mount_points: &[MountPoint]) -> Result<()> {
+    fn create_container(
+        &self,
+        dir: &Path,
+        layers: &[LayerDirs],
+        mount_points: &[MountPoint],
+    ) -> Result<Option<String>> {
         let upper = dir.join("upper");
         // `work` (and `empty`, the lower of an image without layers) are
         // opened by the kernel as root only; `upper` is the container's `/`
@@ -125,20 +130,25 @@ impl Driver for Overlay {
         }
         let tops: Vec<&Path> = layers.iter().rev().map(|l| l.diff.as_path()).collect();
         match layers.last() {
-            Some(top) if !mount_points.is_empty() => {
-                let shared = self.shared_mount_points(top, &tops, mount_points)?;
-                let link = dir.join(MOUNT_POINTS_LINK);
-                std::os::unix::fs::symlink(&shared, &link).context(|| format!("link {}", link.display()))
-            }
-            _ => mount_points::make(&upper, &tops, mount_points),
+            // Recorded with the container, not linked from its directory:
+            // an inode less to make and delete on every `run`.
+            Some(top) if !mount_points.is_empty() => self.shared_mount_points(top, &tops, mount_points).map(Some),
+            _ => mount_points::make(&upper, &tops, mount_points).map(|()| None),
         }
     }
 
-    fn mount(&self, dir: &Path, layers: &[LayerDirs], target: &Path, writes: Writes) -> Result<()> {
+    fn mount(
+        &self,
+        dir: &Path,
+        layers: &[LayerDirs],
+        shared: Option<&str>,
+        target: &Path,
+        writes: Writes,
+    ) -> Result<()> {
         let what = || format!("mount overlay ({} layers) at {}", layers.len(), target.display());
         let volatile = writes == Writes::Volatile;
         let (upper, work, empty) = (dir.join("upper"), dir.join("work"), dir.join("empty"));
-        let shared = SharedMountPoints::of(dir);
+        let shared = SharedMountPoints::of(dir, layers, shared);
         if volatile {
             // A volatile mount leaves this marker, and the kernel refuses to
             // mount the upper dir again while it exists, since a crash may
@@ -163,7 +173,7 @@ impl Driver for Overlay {
             }
         };
         if let (Some(shared), Some(top)) = (&shared, layers.last()) {
-            lowers.paths.insert(0, &shared.link);
+            lowers.paths.insert(0, &shared.path);
             lowers.names.insert(0, format!("{}/../{}", top.short, shared.name));
         }
         let forms = if self.legacy { &LEGACY_ONLY } else { &FORM };
@@ -189,12 +199,12 @@ impl Driver for Overlay {
         mount_lowerdir(&self.links(), &names, None, target).context(what)
     }
 
-    fn diff(&self, dir: &Path, _layers: &[LayerDirs], out: &mut dyn Write) -> Result<()> {
+    fn diff(&self, dir: &Path, layers: &[LayerDirs], shared: Option<&str>, out: &mut dyn Write) -> Result<()> {
         let upper = dir.join("upper");
         let mut w = layer::LayerWriter::new(out);
         layer::append_tree(&upper, Source::OverlayUpper, &mut w)?;
-        if let Some(shared) = SharedMountPoints::of(dir) {
-            mount_points::append_unshadowed(&shared.link, &upper, &mut w)?;
+        if let Some(shared) = SharedMountPoints::of(dir, layers, shared) {
+            mount_points::append_unshadowed(&shared.path, &upper, &mut w)?;
         }
         w.finish()?;
         Ok(())
@@ -216,33 +226,47 @@ impl Driver for Overlay {
     }
 }
 
-/// The link in a container's directory to the mount points its image's
-/// `run` containers share (see [`Overlay::shared_mount_points`]).
+/// The prefix of the name of the directory of mount points an image's
+/// `run` containers share (see [`Overlay::shared_mount_points`]); also the
+/// name of the link to it in the directory of a container made before
+/// containers recorded it.
 const MOUNT_POINTS_LINK: &str = "mount-points";
 
 /// A container's shared mount points, as its mount names them.
 struct SharedMountPoints {
-    /// The link in the container's directory (the kernel follows it).
-    link: PathBuf,
+    /// The directory (or, in an older container's directory, the link to
+    /// it, which the kernel follows).
+    path: PathBuf,
     /// The directory's name, beside the top layer's `diff`.
     name: String,
 }
 
 impl SharedMountPoints {
-    /// Those of the container in `dir`, if it has them.
-    fn of(dir: &Path) -> Option<SharedMountPoints> {
-        let link = dir.join(MOUNT_POINTS_LINK);
-        let target = fs::read_link(&link).ok()?;
-        let name = target.file_name()?.to_str()?.to_string();
-        Some(SharedMountPoints { link, name })
+    /// Those of the container in `dir` made from `layers`, if it has them:
+    /// `recorded` with it, else (an older container) linked from `dir`.
+    fn of(dir: &Path, layers: &[LayerDirs], recorded: Option<&str>) -> Option<SharedMountPoints> {
+        match recorded {
+            // A name of ours (`shared_mount_points`), never a path.
+            Some(name) if name.starts_with(MOUNT_POINTS_LINK) && !name.contains('/') => {
+                let path = layers.last()?.diff.parent()?.join(name);
+                Some(SharedMountPoints { path, name: name.to_string() })
+            }
+            Some(_) => None,
+            None => {
+                let link = dir.join(MOUNT_POINTS_LINK);
+                let target = fs::read_link(&link).ok()?;
+                let name = target.file_name()?.to_str()?.to_string();
+                Some(SharedMountPoints { path: link, name })
+            }
+        }
     }
 }
 
 impl Overlay {
     /// The directory of `points` the image (`layers`, top first, `top` the
     /// topmost) lacks, shared as the topmost lower layer by every container
-    /// made with them from this image, and its path relative to a
-    /// container's directory.
+    /// made with them from this image: its name, beside the top layer's
+    /// `diff`.
     ///
     /// Made in each container's own layer, they were a dozen inodes to
     /// create, and later delete, on the path of every `run` (ext4's inode
@@ -250,7 +274,7 @@ impl Overlay {
     /// container changes: the runtime mounts over them. It lives in the top
     /// layer's directory, so it goes with the layer; made under the store
     /// lock, complete before its rename.
-    fn shared_mount_points(&self, top: &LayerDirs, layers: &[&Path], points: &[MountPoint]) -> Result<PathBuf> {
+    fn shared_mount_points(&self, top: &LayerDirs, layers: &[&Path], points: &[MountPoint]) -> Result<String> {
         let layer_dir = top.diff.parent().ok_or_else(|| Error::Corrupt {
             path: top.diff.display().to_string(),
             why: "a layer's diff without a parent directory".into(),
@@ -271,12 +295,7 @@ impl Overlay {
             mount_points::make(&tmp, layers, points)?;
             fs::rename(&tmp, &path).context(|| format!("create {}", path.display()))?;
         }
-        let rel = layer_dir.strip_prefix(&self.root).map_err(|_| Error::Corrupt {
-            path: layer_dir.display().to_string(),
-            why: "layer outside the driver root".into(),
-        })?;
-        // From `<root>/containers/<id>` (or `<root>/staging/<name>`).
-        Ok(Path::new("../..").join(rel).join(name))
+        Ok(name)
     }
 }
 
@@ -519,21 +538,21 @@ mod tests {
         let (dir, target) = (t.path().join("c"), t.path().join("m"));
         fs::create_dir(&dir).unwrap();
         fs::create_dir(&target).unwrap();
-        driver.create_container(&dir, &layers, &[]).unwrap();
-        driver.mount(&dir, &layers, &target, Writes::Synced).unwrap();
+        assert_eq!(driver.create_container(&dir, &layers, &[]).unwrap(), None);
+        driver.mount(&dir, &layers, None, &target, Writes::Synced).unwrap();
         let count = fs::read_dir(&target).map(|d| d.count());
         rustix::mount::unmount(&target, rustix::mount::UnmountFlags::DETACH).unwrap();
         assert_eq!(count.unwrap(), 120);
         // The shared mount points, named through the top layer's link.
         let dir2 = driver.root.join("containers/c2");
         fs::create_dir_all(&dir2).unwrap();
-        driver.create_container(&dir2, &layers, &[MountPoint { path: "proc", dir: true }]).unwrap();
-        driver.mount(&dir2, &layers, &target, Writes::Synced).unwrap();
+        let shared = driver.create_container(&dir2, &layers, &[MountPoint { path: "proc", dir: true }]).unwrap();
+        driver.mount(&dir2, &layers, shared.as_deref(), &target, Writes::Synced).unwrap();
         let seen = (target.join("proc").is_dir(), fs::read_dir(&target).map(|d| d.count()).unwrap());
         rustix::mount::unmount(&target, rustix::mount::UnmountFlags::DETACH).unwrap();
         assert_eq!(seen, (true, 121));
         // Without layers, the container's empty lower is used.
-        driver.mount(&dir, &[], &target, Writes::Synced).unwrap();
+        driver.mount(&dir, &[], None, &target, Writes::Synced).unwrap();
         rustix::mount::unmount(&target, rustix::mount::UnmountFlags::DETACH).unwrap();
     }
 }

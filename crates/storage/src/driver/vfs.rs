@@ -28,24 +28,37 @@ impl Driver for Vfs {
         Ok(layer::apply(tar, diff, Mode::Flatten)?)
     }
 
-    fn create_container(&self, dir: &Path, layers: &[LayerDirs], mount_points: &[MountPoint]) -> Result<()> {
+    fn create_container(
+        &self,
+        dir: &Path,
+        layers: &[LayerDirs],
+        mount_points: &[MountPoint],
+    ) -> Result<Option<String>> {
         let rootfs = dir.join("rootfs");
         fs::create_dir(&rootfs).context(|| format!("create {}", rootfs.display()))?;
         if let Some(top) = layers.last() {
             copy_tree(&top.diff, &rootfs)?;
         }
         // The copy is the one layer (and the container's).
-        super::mount_points::make(&rootfs, &[&rootfs], mount_points)
+        super::mount_points::make(&rootfs, &[&rootfs], mount_points)?;
+        Ok(None)
     }
 
     // A bind mount has no sync of its own at unmount to skip.
-    fn mount(&self, dir: &Path, _layers: &[LayerDirs], target: &Path, _writes: Writes) -> Result<()> {
+    fn mount(
+        &self,
+        dir: &Path,
+        _layers: &[LayerDirs],
+        _shared: Option<&str>,
+        target: &Path,
+        _writes: Writes,
+    ) -> Result<()> {
         let rootfs = dir.join("rootfs");
         rustix::mount::mount_bind(&rootfs, target)
             .context(|| format!("bind mount {} at {}", rootfs.display(), target.display()))
     }
 
-    fn diff(&self, dir: &Path, layers: &[LayerDirs], out: &mut dyn Write) -> Result<()> {
+    fn diff(&self, dir: &Path, layers: &[LayerDirs], _shared: Option<&str>, out: &mut dyn Write) -> Result<()> {
         let empty;
         let lower = match layers.last() {
             Some(top) => top.diff.as_path(),
