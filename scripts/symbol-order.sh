@@ -6,8 +6,9 @@
 # link time, so an old list costs speed, never correctness.
 #
 # First come the ifunc resolvers of the static C library, which every start
-# runs (its IRELATIVE relocations) and no profile sees. Then what samples
-# and page faults find, over PASSES profiles: a profile sees a function
+# runs (its IRELATIVE relocations) and no profile sees; then what a monitor
+# runs for as long as its container does; then what samples and page
+# faults of the commonest commands find, over PASSES profiles: a profile sees a function
 # only through a sample or the first fault on its page, so each pass, linked
 # with the list so far, finds functions the previous order hid.
 #
@@ -59,8 +60,29 @@ resolvers() {
             $3 == "R_X86_64_IRELATIVE" { a = sprintf("%016s", $4); gsub(/ /, "0", a); if (a in name) print name[a] }'
     done
 }
-# The functions of berth's binaries that samples or page faults of the
-# workload landed in, first ones first.
+# The functions a monitor runs once its container is up and it gave back
+# its start-up's pages (`sys::memory::release_unused`, after a second):
+# copying output to the log. Linked together, a long-lived monitor keeps
+# few code pages resident.
+steady() {
+    local id pid monitor
+    id=$($B run -d bb sh -c 'while :; do echo x; sleep 0.02; done')
+    pid=$($B inspect -f '{{.State.Pid}}' "$id")
+    monitor=$(awk '{print $4}' "/proc/$pid/stat")
+    sleep 1.5
+    perf record -q -o "$work/steady.data" -e cpu-clock/freq=20000/ -e page-faults/period=1/ -p "$monitor" -- sleep 2 \
+        >/dev/null 2>&1
+    $B rm -f -t 0 "$id" >/dev/null
+    symbols "$work/steady.data"
+}
+# The functions of berth's binaries that samples or page faults landed in,
+# first ones first.
+symbols() {
+    perf script -i "$1" --no-demangle -F ip,sym,dso 2>/dev/null |
+        awk -v b="($bin/berth)" -v m="($link)" '($NF == b || $NF == m) && $2 != "[unknown]" {
+            sub(/\+0x[0-9a-f]+$/, "", $2); print $2 }'
+}
+# Those of the commonest commands.
 profile() {
     perf record -q -a -o "$work/perf.data" -e cpu-clock/freq=20000/ -e page-faults/period=1/ -- sh -c "
         for i in \$(seq $RUNS); do
@@ -71,19 +93,14 @@ profile() {
             $B rm \$($B create bb true)
             $B images
         done" >/dev/null 2>&1
-    perf script -i "$work/perf.data" --no-demangle -F ip,sym,dso 2>/dev/null |
-        awk -v b="($bin/berth)" -v m="($link)" '($NF == b || $NF == m) && $2 != "[unknown]" {
-            sub(/\+0x[0-9a-f]+$/, "", $2); print $2 }'
+    symbols "$work/perf.data"
 }
 for pass in $(seq "$PASSES"); do
-    if [ "$pass" = 1 ]; then
-        resolvers >"$work/list"
-    else
-        cargo build --release -p berth-cli --manifest-path "$repo/Cargo.toml" >&2
-    fi
-    # What this pass saw appended to what the earlier ones did, each once.
-    profile >>"$work/list"
-    awk '!seen[$0]++' "$work/list" >"$order"
+    [ "$pass" = 1 ] || cargo build --release -p berth-cli --manifest-path "$repo/Cargo.toml" >&2
+    # What this pass saw merged with what the earlier ones did, each once:
+    # the resolvers, then the steady monitor's, then the commands'.
+    { resolvers; steady; [ ! -e "$work/list" ] || cat "$work/list"; profile; } >"$work/new"
+    awk '!seen[$0]++' "$work/new" >"$order"
     cp "$order" "$work/list"
     echo "symbol-order: pass $pass: $(wc -l <"$order") functions in crates/cli/symbol-order.txt" >&2
 done
