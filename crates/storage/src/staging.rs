@@ -33,12 +33,7 @@ impl Staging {
             .keep();
         let dir = File::open(&path).context(|| format!("open {}", path.display()))?;
         // Nobody else knows the fresh name yet: the lock is free.
-        let lock = FileLock::try_on(dir, LockMode::Exclusive)
-            .context(|| format!("lock {}", path.display()))?
-            .ok_or_else(|| crate::Error::Io {
-                context: format!("lock {}", path.display()),
-                source: std::io::Error::from(std::io::ErrorKind::WouldBlock),
-            })?;
+        let lock = lock_free(dir, &path)?;
         Ok(Staging { path, _lock: lock, keep: false })
     }
 
@@ -57,12 +52,7 @@ impl Staging {
             Err(e) => return Err(e).context(|| format!("open {}", path.display())),
         };
         // Nobody else locks a store's own directories.
-        let lock = FileLock::try_on(f, LockMode::Exclusive)
-            .context(|| format!("lock {}", path.display()))?
-            .ok_or_else(|| crate::Error::Io {
-                context: format!("lock {}", path.display()),
-                source: std::io::Error::from(std::io::ErrorKind::WouldBlock),
-            })?;
+        let lock = lock_free(f, path)?;
         let name = path.file_name().unwrap_or_default().to_string_lossy();
         let mut tries = 0;
         loop {
@@ -93,6 +83,17 @@ impl Staging {
     pub(crate) fn keep(mut self) {
         self.keep = true;
     }
+}
+
+/// The exclusive lock on `dir` (opened at `path`), which nobody else may
+/// hold: held elsewhere is an error.
+fn lock_free(dir: File, path: &Path) -> Result<FileLock> {
+    FileLock::try_on(dir, LockMode::Exclusive).context(|| format!("lock {}", path.display()))?.ok_or_else(|| {
+        crate::Error::Io {
+            context: format!("lock {}", path.display()),
+            source: std::io::Error::from(std::io::ErrorKind::WouldBlock),
+        }
+    })
 }
 
 impl Drop for Staging {
