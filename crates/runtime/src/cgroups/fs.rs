@@ -16,10 +16,18 @@ use crate::error::{Context, Error, Result};
 /// the mounted controller) does not support that knob, and the caller should
 /// see ENOENT rather than us silently making a regular file.
 pub fn write(dir: &Path, file: &str, value: &str) -> Result<()> {
+    write_each(dir, file, &[value])
+}
+
+/// Write each of `values` to `dir/file`, one write(2) per value (one
+/// command each, as [`write`]), through one open: v1's device rules are a
+/// dozen commands to one file.
+pub fn write_each<S: AsRef<str>>(dir: &Path, file: &str, values: &[S]) -> Result<()> {
     let path = dir.join(file);
     let mut f = match OpenOptions::new().write(true).truncate(true).open(&path) {
         Ok(f) => f,
         Err(e) if e.kind() == ErrorKind::NotFound => {
+            let value = values.first().map_or("", |v| v.as_ref());
             // Say which of the two usual reasons applies.
             return Err(Error::Cgroup(if dir.is_dir() {
                 format!(
@@ -33,7 +41,11 @@ pub fn write(dir: &Path, file: &str, value: &str) -> Result<()> {
         }
         Err(e) => return Err(Error::Io { context: format!("open {} for writing", path.display()), source: e }),
     };
-    f.write_all(value.as_bytes()).context(|| format!("write {value:?} to {}", path.display()))
+    for value in values {
+        let value = value.as_ref();
+        f.write_all(value.as_bytes()).context(|| format!("write {value:?} to {}", path.display()))?;
+    }
+    Ok(())
 }
 
 /// Read `dir/file` with surrounding whitespace trimmed.

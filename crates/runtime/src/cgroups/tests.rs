@@ -357,9 +357,10 @@ fn fake_v1_apply_update_freeze_stats() {
     assert_eq!(get(blk, "blkio.throttle.read_bps_device"), "8:0 1048576");
     assert_eq!(get(blk, "blkio.throttle.write_iops_device"), "8:16 100");
     assert_eq!(get(&leafs["hugetlb"], "hugetlb.2MB.limit_in_bytes"), "4194304");
-    // Deny-all first, then the rules in order (files keep the last write).
+    // Deny-all first, then the rules in order (files keep the last open's
+    // writes: the two allows went through one).
     assert_eq!(get(&leafs["devices"], "devices.deny"), "a *:* rwm");
-    assert_eq!(get(&leafs["devices"], "devices.allow"), "c *:* m");
+    assert_eq!(get(&leafs["devices"], "devices.allow"), "c 1:3 rwmc *:* m");
 
     // update
     m.apply(&res(r#"{"memory": {"limit": -1}, "pids": {"limit": 0}}"#)).unwrap();
@@ -614,7 +615,11 @@ fn real_cgroup_end_to_end() {
         "cpu": {"quota": 50000, "period": 100000},
         "devices": [
             {"allow": false, "access": "rwm"},
-            {"allow": true, "type": "c", "major": 1, "minor": 3, "access": "rwm"}
+            {"allow": true, "type": "c", "major": 1, "minor": 3, "access": "rwm"},
+            {"allow": true, "type": "c", "major": 1, "minor": 5, "access": "rwm"},
+            {"allow": true, "type": "c", "major": 1, "minor": 7, "access": "rwm"},
+            {"allow": false, "type": "c", "major": 1, "minor": 5, "access": "rwm"},
+            {"allow": false, "type": "c", "major": 1, "minor": 7, "access": "rwm"}
         ]
     });
     if has_memsw {
@@ -648,6 +653,8 @@ fn real_cgroup_end_to_end() {
             assert_eq!(fs::read_to_string(cpu.join("cpu.cfs_quota_us")).unwrap().trim(), "50000");
             assert_eq!(fs::read_to_string(cpu.join("cpu.cfs_period_us")).unwrap().trim(), "100000");
             if let Some(dev) = m.v1_dir("devices") {
+                // Each rule of a run written through one open still counts,
+                // in order: three allowed, then two of them denied again.
                 assert_eq!(fs::read_to_string(dev.join("devices.list")).unwrap().trim(), "c 1:3 rwm");
             }
             if let Some(cs) = m.v1_dir("cpuset") {

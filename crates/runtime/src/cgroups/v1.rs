@@ -245,9 +245,15 @@ pub fn device_rule(d: &LinuxDeviceCgroup) -> String {
 /// (/dev/null, /dev/zero, ...) in `rules`; nothing is implied here.
 pub fn set_devices(dir: &Path, rules: &[LinuxDeviceCgroup]) -> Result<()> {
     fs::write(dir, "devices.deny", "a")?;
-    for d in rules {
-        let file = if d.allow() { "devices.allow" } else { "devices.deny" };
-        fs::write(dir, file, &device_rule(d))?;
+    // Each run of rules to the same file through one open (podman's
+    // defaults are a deny and a dozen allows), in the given order.
+    let mut rest = rules;
+    while let Some(first) = rest.first() {
+        let run = rest.iter().take_while(|d| d.allow() == first.allow()).count();
+        let file = if first.allow() { "devices.allow" } else { "devices.deny" };
+        let values: Vec<String> = rest[..run].iter().map(device_rule).collect();
+        fs::write_each(dir, file, &values)?;
+        rest = &rest[run..];
     }
     Ok(())
 }
