@@ -25,6 +25,7 @@
 //! thread), as in runc; `architectures` in the config widens the set.
 
 pub mod cache;
+mod compact;
 mod listener;
 #[cfg(test)]
 mod tests;
