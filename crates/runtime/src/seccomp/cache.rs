@@ -255,6 +255,7 @@ mod tests {
         .unwrap();
         let theirs = export(&super::super::build(&cfg).unwrap()).unwrap();
         let ours = compile(&cfg).unwrap();
+        assert!(kernel_takes(&ours), "the kernel refused the compacted program");
         // 887 against 1234 (gaps every 9 and 31 syscalls: more runs than Docker's).
         assert!(ours.len() * 4 < theirs.len() * 3, "{} instructions, libseccomp {}", ours.len() / 8, theirs.len() / 8);
         let args: [[u64; 6]; 5] =
@@ -271,6 +272,51 @@ mod tests {
                         want,
                         "arch {arch:#x} nr {nr:#x} {a:?}"
                     );
+                }
+            }
+        }
+    }
+
+    /// Whether seccomp(2) installs `insns` (in a child, which then exits).
+    fn kernel_takes(insns: &[u8]) -> bool {
+        let p = Program { insns: insns.to_vec(), flags: 0 };
+        // SAFETY: the child only makes syscalls and exits without unwinding.
+        match unsafe { sys::process::fork() }.unwrap() {
+            sys::process::Forked::Child => {
+                let ok = rustix::thread::set_no_new_privs(true).is_ok() && load(&p).is_ok();
+                sys::process::exit_immediately(if ok { 0 } else { 1 })
+            }
+            sys::process::Forked::Parent(child) => {
+                let (_, st) =
+                    rustix::process::waitpid(Some(child), rustix::process::WaitOptions::empty()).unwrap().unwrap();
+                st.exit_status() == Some(0)
+            }
+        }
+    }
+
+    /// A deny list (allowed by default, a few syscalls refused, one traced,
+    /// one logged) keeps libseccomp's verdicts too, on the native ABI alone.
+    #[test]
+    fn compacted_deny_lists_give_libseccomp_verdicts() {
+        let cfg: LinuxSeccomp = serde_json::from_value(serde_json::json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "syscalls": [
+                {"names": ["mount", "umount2", "pivot_root", "kexec_load", "reboot", "swapon", "swapoff"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1},
+                {"names": ["ptrace"], "action": "SCMP_ACT_TRACE", "errnoRet": 5},
+                {"names": ["uname"], "action": "SCMP_ACT_LOG"},
+                {"names": ["unshare"], "action": "SCMP_ACT_ERRNO", "args": [{"index": 0, "value": 268435456, "valueTwo": 268435456, "op": "SCMP_CMP_MASKED_EQ"}]}
+            ]
+        }))
+        .unwrap();
+        let theirs = export(&super::super::build(&cfg).unwrap()).unwrap();
+        let ours = compile(&cfg).unwrap();
+        assert!(ours.len() <= theirs.len());
+        assert!(kernel_takes(&ours), "the kernel refused the compacted program");
+        for arch in [0xc000_003e, 0x4000_0003, 0] {
+            for nr in (0..600).chain([0x4000_0000, 0x4000_0010, u32::MAX]) {
+                for a in [[0u64; 6], [0x1000_0000, 0, 0, 0, 0, 0], [u64::MAX; 6]] {
+                    let want = super::super::compact::verdict(&theirs, arch, nr, &a);
+                    assert_eq!(super::super::compact::verdict(&ours, arch, nr, &a), want, "arch {arch:#x} nr {nr}");
                 }
             }
         }
