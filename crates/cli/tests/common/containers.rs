@@ -30,12 +30,16 @@ pub fn end_everything(env: &Env) {
 /// Whether a process works on `env`'s store: one whose command line names
 /// its root (berth, a monitor, an exec keeper).
 pub fn store_in_use(env: &Env) -> bool {
-    let root = env.root.to_string_lossy().into_owned();
+    a_process_names(&env.root.to_string_lossy())
+}
+
+/// Whether some process's command line contains `text`.
+pub fn a_process_names(text: &str) -> bool {
     std::fs::read_dir("/proc")
         .into_iter()
         .flatten()
         .flatten()
-        .any(|e| std::fs::read(e.path().join("cmdline")).is_ok_and(|c| String::from_utf8_lossy(&c).contains(&root)))
+        .any(|e| std::fs::read(e.path().join("cmdline")).is_ok_and(|c| String::from_utf8_lossy(&c).contains(text)))
 }
 
 /// Host pids whose command line is exactly `args`.

@@ -134,7 +134,7 @@ impl Drop for Podman {
             // conmon and the `podman container cleanup` it starts after its
             // container's exit: one still running after the directory went
             // made its store again, left behind in /var/tmp.
-            if ours.is_empty() && !processes_naming(&dir) {
+            if ours.is_empty() && !super::containers::a_process_names(&dir) {
                 break;
             }
             if Instant::now() > deadline {
@@ -146,20 +146,6 @@ impl Drop for Podman {
             std::thread::sleep(Duration::from_millis(50));
         }
     }
-}
-
-/// Whether a process other than this one has `dir` on its command line.
-fn processes_naming(dir: &str) -> bool {
-    let me = std::process::id().to_string();
-    let Ok(procs) = std::fs::read_dir("/proc") else { return false };
-    procs.flatten().any(|p| {
-        let name = p.file_name();
-        let name = name.to_string_lossy();
-        name.bytes().all(|b| b.is_ascii_digit())
-            && name != me
-            && std::fs::read(p.path().join("cmdline"))
-                .is_ok_and(|c| c.split(|&b| b == 0).any(|arg| String::from_utf8_lossy(arg).contains(dir)))
-    })
 }
 
 /// Write at `path` a wrapper that runs `crun` as ../shared/peers/crun-nsw

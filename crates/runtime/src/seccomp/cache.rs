@@ -277,21 +277,27 @@ mod tests {
         }
     }
 
-    /// Whether seccomp(2) installs `insns` (in a child, which then exits).
-    fn kernel_takes(insns: &[u8]) -> bool {
-        let p = Program { insns: insns.to_vec(), flags: 0 };
+    /// In a child: `p` installed (no_new_privs first), then `body`; the
+    /// child's exit code (2 if the kernel refused `p`). `body` must only
+    /// make syscalls: what it needs is allocated before.
+    fn in_filtered_child(p: &Program, body: impl FnOnce() -> i32) -> Option<i32> {
         // SAFETY: the child only makes syscalls and exits without unwinding.
         match unsafe { sys::process::fork() }.unwrap() {
             sys::process::Forked::Child => {
-                let ok = rustix::thread::set_no_new_privs(true).is_ok() && load(&p).is_ok();
-                sys::process::exit_immediately(if ok { 0 } else { 1 })
+                let loaded = rustix::thread::set_no_new_privs(true).is_ok() && load(p).is_ok();
+                sys::process::exit_immediately(if loaded { body() } else { 2 })
             }
             sys::process::Forked::Parent(child) => {
                 let (_, st) =
                     rustix::process::waitpid(Some(child), rustix::process::WaitOptions::empty()).unwrap().unwrap();
-                st.exit_status() == Some(0)
+                st.exit_status()
             }
         }
+    }
+
+    /// Whether seccomp(2) installs `insns`.
+    fn kernel_takes(insns: &[u8]) -> bool {
+        in_filtered_child(&Program { insns: insns.to_vec(), flags: 0 }, || 0) == Some(0)
     }
 
     /// A deny list (allowed by default, a few syscalls refused, one traced,
@@ -328,31 +334,18 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let cfg = profile(r#",{"names":["getcwd"],"action":"SCMP_ACT_ERRNO","errnoRet":38}"#);
         let p = program(&cfg, dir.path()).unwrap();
-        // SAFETY: the child only makes syscalls (nothing allocates once the
-        // filter is in: the buffer is made before) and exits without unwinding.
-        match unsafe { sys::process::fork() }.unwrap() {
-            sys::process::Forked::Child => {
-                let buf = Vec::with_capacity(4096);
-                let code = (|| {
-                    rustix::thread::set_no_new_privs(true).ok()?;
-                    load(&p).ok()?;
-                    // getcwd -> errnoRet 38 (ENOSYS); openat -> the default (EPERM).
-                    let cwd = rustix::process::getcwd(buf).err();
-                    let open = rustix::fs::open("/", rustix::fs::OFlags::RDONLY, rustix::fs::Mode::empty()).err();
-                    Some(if (cwd, open) == (Some(rustix::io::Errno::NOSYS), Some(rustix::io::Errno::PERM)) {
-                        0
-                    } else {
-                        3
-                    })
-                })()
-                .unwrap_or(2);
-                sys::process::exit_immediately(code)
+        // Nothing allocates once the filter is in: the buffer is made before.
+        let buf = Vec::with_capacity(4096);
+        let code = in_filtered_child(&p, || {
+            // getcwd -> errnoRet 38 (ENOSYS); openat -> the default (EPERM).
+            let cwd = rustix::process::getcwd(buf).err();
+            let open = rustix::fs::open("/", rustix::fs::OFlags::RDONLY, rustix::fs::Mode::empty()).err();
+            if (cwd, open) == (Some(rustix::io::Errno::NOSYS), Some(rustix::io::Errno::PERM)) {
+                0
+            } else {
+                3
             }
-            sys::process::Forked::Parent(child) => {
-                let (_, st) =
-                    rustix::process::waitpid(Some(child), rustix::process::WaitOptions::empty()).unwrap().unwrap();
-                assert_eq!(st.exit_status(), Some(0));
-            }
-        }
+        });
+        assert_eq!(code, Some(0));
     }
 }

@@ -82,21 +82,24 @@ pub fn compact(insns: &[u8]) -> Option<Vec<u8>> {
     (out.len() < prog.len() && out.len() <= MAX_INSNS && same_verdicts(&prog, &out, &arches)).then(|| encode(&out))
 }
 
+/// The size of a `sock_filter`, as [`decode`] and [`encode`] lay it out.
+const INSN_SIZE: usize = sys::seccomp::INSTRUCTION_SIZE;
+
 fn decode(bytes: &[u8]) -> Option<Vec<Insn>> {
-    if bytes.is_empty() || bytes.len() % 8 != 0 {
+    if bytes.is_empty() || bytes.len() % INSN_SIZE != 0 {
         return None;
     }
     let word = |b: &[u8]| u32::from_ne_bytes([b[0], b[1], b[2], b[3]]);
     Some(
         bytes
-            .chunks_exact(8)
+            .chunks_exact(INSN_SIZE)
             .map(|b| Insn { code: u16::from_ne_bytes([b[0], b[1]]), jt: b[2], jf: b[3], k: word(&b[4..]) })
             .collect(),
     )
 }
 
 fn encode(prog: &[Insn]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(prog.len() * 8);
+    let mut out = Vec::with_capacity(prog.len() * INSN_SIZE);
     for i in prog {
         out.extend_from_slice(&i.code.to_ne_bytes());
         out.extend_from_slice(&[i.jt, i.jf]);
