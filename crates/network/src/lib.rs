@@ -1,0 +1,18 @@
+//! Networks for containers: what a container's network namespace is wired
+//! to, and the host-side state that goes with it.
+//!
+//! - `netlink`: the kernel's routing interface (links, addresses, routes),
+//!   over a blocking socket (the monitor runs no async runtime)
+//! - `ipam`: subnets, gateways and the address a container gets
+//! - `firewall`: berth's own nftables table (NAT, forwarding, published ports)
+//!
+//! Nothing here knows about containers' records or the command line: the
+//! engine decides which network a container joins and keeps the
+//! allocations in its database; this crate does what the kernel needs.
+
+mod error;
+pub mod firewall;
+pub mod ipam;
+pub mod netlink;
+
+pub use error::{Error, Result};
