@@ -1,0 +1,204 @@
+//! `network::netlink` against the kernel, as root. Every test runs in
+//! network namespaces of its own (a thread that unshared one, and more made
+//! the same way), so the host's links are never touched and tests run in
+//! parallel; traffic only crosses those namespaces.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::net::IpAddr;
+use std::os::fd::{AsFd as _, OwnedFd};
+use std::process::Command;
+
+use ipnet::IpNet;
+use network::netlink::{MacvlanMode, Netlink};
+use rustix::thread::{LinkNameSpaceType, UnshareFlags};
+
+/// Run `f` on a thread in a new network namespace (only `lo`, down).
+fn in_new_netns<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    std::thread::spawn(move || {
+        // SAFETY: only the network namespace is unshared (no CLONE_FILES or
+        // CLONE_FS), which changes nothing else this process shares.
+        unsafe { rustix::thread::unshare_unsafe(UnshareFlags::NEWNET) }.unwrap();
+        f()
+    })
+    .join()
+    .unwrap()
+}
+
+/// A new network namespace, kept alive by the fd alone.
+fn new_netns() -> OwnedFd {
+    in_new_netns(|| {
+        rustix::fs::open("/proc/thread-self/ns/net", rustix::fs::OFlags::RDONLY, rustix::fs::Mode::empty()).unwrap()
+    })
+}
+
+/// Run `args` in namespace `ns`; its output, failing the test on an error exit.
+fn run_in(ns: &OwnedFd, args: &[&str]) -> String {
+    let out = output_in(ns, args);
+    assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn output_in(ns: &OwnedFd, args: &[&str]) -> std::process::Output {
+    let ns = ns.try_clone().unwrap();
+    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+    std::thread::spawn(move || {
+        rustix::thread::move_into_link_name_space(ns.as_fd(), Some(LinkNameSpaceType::Network)).unwrap();
+        Command::new(&args[0]).args(&args[1..]).output().unwrap()
+    })
+    .join()
+    .unwrap()
+}
+
+fn net(s: &str) -> IpNet {
+    s.parse().unwrap()
+}
+
+/// The IPv4 addresses `ip -j addr show DEV` lists in `ns`, as "addr/prefix".
+fn ip_addrs(ns: &OwnedFd, dev: &str) -> Vec<String> {
+    let out = run_in(ns, &["ip", "-j", "addr", "show", "dev", dev]);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    v[0]["addr_info"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["family"] == "inet")
+        .map(|a| format!("{}/{}", a["local"].as_str().unwrap(), a["prefixlen"]))
+        .collect()
+}
+
+/// Wire a "container" namespace to bridge `bridge` (index) of the calling
+/// thread's namespace through a veth pair, with `addr` and a default route
+/// via `gw`; the namespace.
+fn container_on(nl: &mut Netlink, bridge: u32, host_end: &str, addr: &str, gw: &str) -> OwnedFd {
+    let ns = new_netns();
+    nl.add_veth(host_end, "eth0", ns.as_fd(), Some(1400), Some(bridge)).unwrap();
+    let host = nl.index_of(host_end).unwrap();
+    nl.set_up(host).unwrap();
+    let mut inside = Netlink::open_in(ns.as_fd()).unwrap();
+    let eth0 = inside.index_of("eth0").unwrap();
+    inside.add_address(eth0, net(addr)).unwrap();
+    inside.set_up(eth0).unwrap();
+    let lo = inside.index_of("lo").unwrap();
+    inside.set_up(lo).unwrap();
+    inside.add_default_route(gw.parse().unwrap()).unwrap();
+    ns
+}
+
+#[test]
+fn two_namespaces_on_a_bridge_reach_each_other_and_the_gateway() {
+    in_new_netns(|| {
+        let here = rustix::fs::open("/proc/thread-self/ns/net", rustix::fs::OFlags::RDONLY, rustix::fs::Mode::empty())
+            .unwrap();
+        let mut nl = Netlink::open().unwrap();
+        let br = nl.add_bridge("tbr0", None).unwrap();
+        nl.add_address(br, net("10.77.0.1/24")).unwrap();
+        nl.set_up(br).unwrap();
+        let a = container_on(&mut nl, br, "vetha", "10.77.0.2/24", "10.77.0.1");
+        let b = container_on(&mut nl, br, "vethb", "10.77.0.3/24", "10.77.0.1");
+
+        // What the kernel has, read back through ours and through `ip`.
+        let bridge = nl.link("tbr0").unwrap().unwrap();
+        assert!(bridge.up);
+        let v4: Vec<IpNet> = nl.addresses(br).unwrap().into_iter().filter(|a| a.addr().is_ipv4()).collect();
+        assert_eq!(v4, vec![net("10.77.0.1/24")]);
+        let vetha = nl.link("vetha").unwrap().unwrap();
+        assert_eq!(vetha.master, Some(br));
+        assert_eq!(vetha.mtu, Some(1400));
+        assert!(nl.link("eth0").unwrap().is_none(), "the peer was made in the other namespace only");
+        assert_eq!(ip_addrs(&a, "eth0"), vec!["10.77.0.2/24"]);
+        let routes = run_in(&a, &["ip", "route", "show", "default"]);
+        assert!(routes.contains("default via 10.77.0.1 dev eth0"), "{routes}");
+        assert_eq!(ip_addrs(&here, "tbr0"), vec!["10.77.0.1/24"]);
+
+        // Traffic: container to container, container to the gateway.
+        run_in(&a, &["busybox", "ping", "-c", "1", "-W", "2", "10.77.0.3"]);
+        run_in(&b, &["busybox", "ping", "-c", "1", "-W", "2", "10.77.0.2"]);
+        run_in(&a, &["busybox", "ping", "-c", "1", "-W", "2", "10.77.0.1"]);
+
+        // Removing the host end takes the pair: b is cut off.
+        nl.delete_link(vetha.index).unwrap();
+        assert!(nl.link("vetha").unwrap().is_none());
+        let mut inside_a = Netlink::open_in(a.as_fd()).unwrap();
+        assert!(inside_a.link("eth0").unwrap().is_none(), "the peer went with it");
+        let ping = output_in(&b, &["busybox", "ping", "-c", "1", "-W", "1", "10.77.0.2"]);
+        assert!(!ping.status.success(), "a namespace without its link still answered");
+    });
+}
+
+#[test]
+fn ipv6_addresses_and_routes() {
+    in_new_netns(|| {
+        let mut nl = Netlink::open().unwrap();
+        let br = nl.add_bridge("tbr6", None).unwrap();
+        // No duplicate address detection to wait for in a test's namespace.
+        std::fs::write("/proc/sys/net/ipv6/conf/tbr6/accept_dad", "0").unwrap();
+        nl.add_address(br, net("fd00:77::1/64")).unwrap();
+        nl.set_up(br).unwrap();
+        let ns = new_netns();
+        nl.add_veth("veth6", "eth0", ns.as_fd(), None, Some(br)).unwrap();
+        let host = nl.index_of("veth6").unwrap();
+        nl.set_up(host).unwrap();
+        let mut inside = Netlink::open_in(ns.as_fd()).unwrap();
+        let eth0 = inside.index_of("eth0").unwrap();
+        run_in(&ns, &["sysctl", "-qw", "net.ipv6.conf.eth0.accept_dad=0"]);
+        inside.add_address(eth0, net("fd00:77::2/64")).unwrap();
+        inside.set_up(eth0).unwrap();
+        inside.add_default_route("fd00:77::1".parse::<IpAddr>().unwrap()).unwrap();
+        assert!(inside.addresses(eth0).unwrap().contains(&net("fd00:77::2/64")));
+        let routes = run_in(&ns, &["ip", "-6", "route", "show", "default"]);
+        assert!(routes.contains("default via fd00:77::1 dev eth0"), "{routes}");
+        run_in(&ns, &["busybox", "ping", "-c", "1", "-W", "3", "fd00:77::1"]);
+    });
+}
+
+#[test]
+fn a_macvlan_link_reaches_a_peer_on_its_parent() {
+    in_new_netns(|| {
+        let mut nl = Netlink::open().unwrap();
+        // The parent: one end of a veth whose other end is the "peer host"
+        // (these kernels have no dummy links).
+        let peer = new_netns();
+        nl.add_veth("parent0", "eth0", peer.as_fd(), None, None).unwrap();
+        let parent = nl.index_of("parent0").unwrap();
+        nl.set_up(parent).unwrap();
+        let mut at_peer = Netlink::open_in(peer.as_fd()).unwrap();
+        let peer_eth = at_peer.index_of("eth0").unwrap();
+        at_peer.add_address(peer_eth, net("192.168.77.1/24")).unwrap();
+        at_peer.set_up(peer_eth).unwrap();
+
+        let ctr = new_netns();
+        nl.add_macvlan("mv0", parent, MacvlanMode::Bridge, ctr.as_fd(), None).unwrap();
+        let mut inside = Netlink::open_in(ctr.as_fd()).unwrap();
+        let mv = inside.index_of("mv0").unwrap();
+        inside.set_mac(mv, [0x02, 0x42, 0xac, 0x11, 0x00, 0x07]).unwrap();
+        inside.add_address(mv, net("192.168.77.7/24")).unwrap();
+        inside.set_up(mv).unwrap();
+        assert_eq!(inside.link("mv0").unwrap().unwrap().mac, Some([0x02, 0x42, 0xac, 0x11, 0x00, 0x07]));
+        run_in(&ctr, &["busybox", "ping", "-c", "1", "-W", "2", "192.168.77.1"]);
+    });
+}
+
+#[test]
+fn errors_name_what_was_refused() {
+    in_new_netns(|| {
+        let mut nl = Netlink::open().unwrap();
+        nl.add_bridge("tbrdup", None).unwrap();
+        let e = nl.add_bridge("tbrdup", None).unwrap_err().to_string();
+        assert_eq!(e, "creating bridge tbrdup: File exists (os error 17)");
+        assert!(nl.link("nosuch0").unwrap().is_none());
+        let e = nl.index_of("nosuch0").unwrap_err().to_string();
+        assert_eq!(e, "reading link nosuch0: No such device (os error 19)");
+        let ns = new_netns();
+        let e = nl.add_macvlan("mv1", 999_999, MacvlanMode::Bridge, ns.as_fd(), None).unwrap_err().to_string();
+        assert!(e.starts_with("creating macvlan link mv1: "), "{e}");
+        let br = nl.index_of("tbrdup").unwrap();
+        nl.add_address(br, net("10.78.0.1/24")).unwrap();
+        let e = nl.add_address(br, net("10.78.0.1/24")).unwrap_err().to_string();
+        assert_eq!(e, format!("adding address 10.78.0.1/24 to link {br}: File exists (os error 17)"));
+        // A name the kernel refuses (over 15 bytes).
+        let e = nl.add_bridge("a-name-far-too-long", None).unwrap_err().to_string();
+        assert!(e.starts_with("creating bridge a-name-far-too-long: "), "{e}");
+        // The socket still answers after the errors.
+        assert!(nl.links().unwrap().iter().any(|l| l.name == "tbrdup"));
+    });
+}
