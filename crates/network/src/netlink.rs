@@ -19,7 +19,8 @@ use netlink_packet_core::{
 };
 use netlink_packet_route::address::{AddressAttribute, AddressMessage};
 use netlink_packet_route::link::{
-    InfoData, InfoKind, InfoMacVlan, InfoVeth, LinkAttribute, LinkFlags, LinkInfo, LinkMessage, MacVlanMode,
+    InfoData, InfoIpVlan, InfoKind, InfoMacVlan, InfoVeth, IpVlanMode, LinkAttribute, LinkFlags, LinkInfo, LinkMessage,
+    MacVlanMode,
 };
 use netlink_packet_route::route::{
     RouteAddress, RouteAttribute, RouteHeader, RouteMessage, RouteProtocol, RouteScope, RouteType,
@@ -184,6 +185,25 @@ impl Netlink {
             LinkInfo::Data(InfoData::MacVlan(vec![InfoMacVlan::Mode(mode)])),
         ]));
         self.create(msg, &format!("creating macvlan link {name}"))
+    }
+
+    /// Make ipvlan link `name` (L2 mode when `l3` is false) on `parent`,
+    /// directly in namespace `ns`. A kernel built without ipvlan refuses
+    /// the kind (EOPNOTSUPP): see [`kernel_has_ipvlan`].
+    pub fn add_ipvlan(&mut self, name: &str, parent: u32, l3: bool, ns: BorrowedFd, mtu: Option<u32>) -> Result<()> {
+        let mut msg = LinkMessage::default();
+        msg.attributes.push(LinkAttribute::IfName(name.into()));
+        msg.attributes.push(LinkAttribute::Link(parent));
+        msg.attributes.push(LinkAttribute::NetNsFd(ns.as_raw_fd()));
+        if let Some(mtu) = mtu {
+            msg.attributes.push(LinkAttribute::Mtu(mtu));
+        }
+        let mode = if l3 { IpVlanMode::L3 } else { IpVlanMode::L2 };
+        msg.attributes.push(LinkAttribute::LinkInfo(vec![
+            LinkInfo::Kind(InfoKind::IpVlan),
+            LinkInfo::Data(InfoData::IpVlan(vec![InfoIpVlan::Mode(mode)])),
+        ]));
+        self.create(msg, &format!("creating ipvlan link {name}"))
     }
 
     /// Bring link `index` up.
@@ -358,6 +378,41 @@ impl Netlink {
             }
         }
     }
+}
+
+/// Whether this kernel makes ipvlan links: tried for real, in a namespace
+/// of a thread's own (an ipvlan needs a parent: one end of a veth pair made
+/// there), which goes with the thread. Module autoloading, if the kernel
+/// has ipvlan as a module, happens on the way.
+pub fn kernel_has_ipvlan() -> Result<bool> {
+    let probe = std::thread::Builder::new()
+        .name("ipvlan-probe".into())
+        .spawn(|| -> Result<bool> {
+            // SAFETY: only the network namespace is unshared, by a thread that
+            // ends after the probe; nothing else this process shares changes.
+            unsafe { rustix::thread::unshare_unsafe(rustix::thread::UnshareFlags::NEWNET) }
+                .context(|| "making a network namespace".into())?;
+            let here = rustix::fs::open(
+                "/proc/thread-self/ns/net",
+                rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC,
+                rustix::fs::Mode::empty(),
+            )
+            .context(|| "opening a network namespace".into())?;
+            let mut nl = Netlink::open()?;
+            nl.add_veth("probe0", "probe1", std::os::fd::AsFd::as_fd(&here), None, None)?;
+            let parent = nl.index_of("probe0")?;
+            match nl.add_ipvlan("probe2", parent, false, std::os::fd::AsFd::as_fd(&here), None) {
+                Ok(()) => Ok(true),
+                Err(Error::Io { source, .. })
+                    if source.raw_os_error() == Some(rustix::io::Errno::OPNOTSUPP.raw_os_error()) =>
+                {
+                    Ok(false)
+                }
+                Err(e) => Err(e),
+            }
+        })
+        .context(|| "starting a thread".into())?;
+    probe.join().map_err(|_| Error::Invalid("probing for ipvlan: the thread panicked".into()))?
 }
 
 fn family(ip: IpAddr) -> AddressFamily {

@@ -202,3 +202,28 @@ fn errors_name_what_was_refused() {
         assert!(nl.links().unwrap().iter().any(|l| l.name == "tbrdup"));
     });
 }
+
+#[test]
+fn ipvlan_is_probed_and_refused_clearly_where_the_kernel_lacks_it() {
+    let has = network::netlink::kernel_has_ipvlan().unwrap();
+    // These machines' kernels are built without IPVLAN (the issue says so):
+    // the probe must see that, and a real attempt fail with EOPNOTSUPP.
+    // The kernel's own word, where it gives it (/proc/config.gz).
+    if let Ok(out) = Command::new("zcat").arg("/proc/config.gz").output() {
+        let config = String::from_utf8_lossy(&out.stdout);
+        if out.status.success() {
+            let built = config.lines().any(|l| l == "CONFIG_IPVLAN=y" || l == "CONFIG_IPVLAN=m");
+            assert_eq!(has, built, "the probe disagrees with the kernel's config");
+        }
+    }
+    if !has {
+        in_new_netns(|| {
+            let mut nl = Netlink::open().unwrap();
+            let ns = new_netns();
+            nl.add_veth("par0", "eth0", ns.as_fd(), None, None).unwrap();
+            let parent = nl.index_of("par0").unwrap();
+            let e = nl.add_ipvlan("iv0", parent, false, ns.as_fd(), None).unwrap_err().to_string();
+            assert_eq!(e, "creating ipvlan link iv0: Operation not supported (os error 95)");
+        });
+    }
+}
