@@ -7,6 +7,7 @@ pub mod containers;
 pub mod error;
 pub mod images;
 pub mod login;
+pub mod networks;
 pub mod remote;
 pub mod units;
 pub mod volumes;

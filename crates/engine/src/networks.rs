@@ -1,0 +1,401 @@
+//! Networks as records: what `network create` makes and `network ls`,
+//! `inspect`, `rm`, `prune` and `exists` read. Like podman (netavark), a
+//! network is a JSON file (`<root>/networks/<name>.json`, podman's inspect
+//! shape) and nothing more until a container joins it: the bridge, its
+//! address and its firewall rules are made on first use.
+//!
+//! Creating and removing happen under `<root>/networks.lock` (exclusive),
+//! so two creates cannot both take one name, one interface or one subnet.
+//! The default network (`berth`, bridge `berth0`) is never written: it is
+//! what every listing shows first and what a container without `--network`
+//! joins, as podman's `podman` network.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::SystemTime;
+
+use ipnet::IpNet;
+use network::ipam::{self, Subnet};
+use serde::{Deserialize, Serialize};
+use sys::fs::{Durability, FileLock, LockMode};
+
+use crate::error::{Context as _, Error, ErrorKind, Result};
+use crate::Engine;
+
+/// The network a container joins without `--network`.
+pub const DEFAULT_NETWORK: &str = "berth";
+/// Its bridge.
+pub const DEFAULT_BRIDGE: &str = "berth0";
+/// Its subnet: a private /16 as podman's 10.88.0.0/16, but another one, so
+/// that berth and podman on one host never route the same addresses to
+/// two bridges.
+pub const DEFAULT_SUBNET: &str = "10.87.0.0/16";
+
+/// One network, as `network inspect` prints it (podman 4's field names).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Network {
+    pub name: String,
+    pub id: String,
+    /// `bridge`, `macvlan` or `ipvlan`.
+    pub driver: String,
+    /// The bridge (or, for macvlan and ipvlan, the parent interface).
+    pub network_interface: String,
+    /// RFC 3339 with nanoseconds, as podman writes it.
+    pub created: String,
+    pub subnets: Vec<Subnet>,
+    pub ipv6_enabled: bool,
+    pub internal: bool,
+    pub dns_enabled: bool,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub options: BTreeMap<String, String>,
+    pub ipam_options: BTreeMap<String, String>,
+}
+
+impl Network {
+    pub fn is_default(&self) -> bool {
+        self.name == DEFAULT_NETWORK
+    }
+}
+
+/// What `network create` asks for.
+#[derive(Debug, Clone, Default)]
+pub struct NetworkOptions {
+    /// `None`: the first free `berthN`, as podman names its `podmanN`.
+    pub name: Option<String>,
+    /// `None`: bridge.
+    pub driver: Option<String>,
+    /// `--subnet`, with the `--gateway` and `--ip-range` given in the same
+    /// position (podman pairs them so).
+    pub subnets: Vec<String>,
+    pub gateways: Vec<String>,
+    pub ranges: Vec<String>,
+    pub internal: bool,
+    pub ipv6: bool,
+    pub disable_dns: bool,
+    pub labels: BTreeMap<String, String>,
+    /// `-o KEY=VALUE`: `mtu`, `parent`, `mode`, `isolate`...
+    pub options: BTreeMap<String, String>,
+}
+
+/// podman's rule for network names.
+fn validate_name(name: &str) -> Result<()> {
+    let mut bytes = name.bytes();
+    let first_ok = bytes.next().is_some_and(|b| b.is_ascii_alphanumeric());
+    if first_ok && bytes.all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b)) {
+        Ok(())
+    } else {
+        Err(Error::new(format!(
+            "network name {name} invalid: names must match [a-zA-Z0-9][a-zA-Z0-9_.-]*: invalid argument"
+        )))
+    }
+}
+
+fn not_found(name: &str) -> Error {
+    Error::not_found(format!("unable to find network with name or ID {name}: network not found"))
+}
+
+fn now_rfc3339() -> String {
+    humantime::format_rfc3339_nanos(SystemTime::now()).to_string()
+}
+
+fn invalid(e: network::Error) -> Error {
+    Error::new(format!("{e}: invalid argument"))
+}
+
+/// The default network, as every listing shows it.
+pub fn default_network() -> Network {
+    let subnet = Subnet {
+        // A constant: it parses.
+        subnet: DEFAULT_SUBNET.parse().unwrap_or_else(|_| IpNet::V4(Default::default())),
+        gateway: Some(IpAddr::from([10, 87, 0, 1])),
+        range: None,
+    };
+    Network {
+        name: DEFAULT_NETWORK.into(),
+        id: image::digest::Digest::of_bytes(DEFAULT_NETWORK.as_bytes()).hex().to_string(),
+        driver: "bridge".into(),
+        network_interface: DEFAULT_BRIDGE.into(),
+        // What podman shows for its own default network: when it was first
+        // looked at. A constant here, as the network is.
+        created: "1970-01-01T00:00:00Z".into(),
+        subnets: vec![subnet],
+        ipv6_enabled: false,
+        internal: false,
+        dns_enabled: false,
+        labels: BTreeMap::new(),
+        options: BTreeMap::new(),
+        ipam_options: BTreeMap::from([("driver".into(), "host-local".into())]),
+    }
+}
+
+impl Engine {
+    fn networks_dir(&self) -> PathBuf {
+        self.root.join("networks")
+    }
+
+    fn networks_lock(&self) -> Result<FileLock> {
+        let p = self.root.join("networks.lock");
+        FileLock::acquire(&p, LockMode::Exclusive).ctx(|| format!("locking {}", p.display()))
+    }
+
+    /// Every network, the default first, then by name.
+    pub fn networks(&self) -> Result<Vec<Network>> {
+        let mut out = self.user_networks()?;
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        out.insert(0, default_network());
+        Ok(out)
+    }
+
+    fn user_networks(&self) -> Result<Vec<Network>> {
+        let dir = self.networks_dir();
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(Error::caused(format_args!("listing {}", dir.display()), e)),
+        };
+        let mut out = Vec::new();
+        for e in entries.flatten() {
+            let name = e.file_name();
+            let Some(name) = name.to_str().and_then(|n| n.strip_suffix(".json")) else { continue };
+            if let Some(n) = self.read_network(name)? {
+                out.push(n);
+            }
+        }
+        Ok(out)
+    }
+
+    fn read_network(&self, name: &str) -> Result<Option<Network>> {
+        if validate_name(name).is_err() {
+            return Ok(None);
+        }
+        let path = self.networks_dir().join(format!("{name}.json"));
+        let bytes = match sys::fs::read_regular(&path, 1 << 20) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(Error::caused(format_args!("reading {}", path.display()), e)),
+        };
+        serde_json::from_slice(&bytes).map(Some).ctx(|| format!("reading {}", path.display()))
+    }
+
+    /// One network by name, full ID or unique ID prefix.
+    pub fn network(&self, name_or_id: &str) -> Result<Network> {
+        let all = self.networks()?;
+        if let Some(n) = all.iter().find(|n| n.name == name_or_id) {
+            return Ok(n.clone());
+        }
+        let by_id: Vec<&Network> =
+            all.iter().filter(|n| !name_or_id.is_empty() && n.id.starts_with(name_or_id)).collect();
+        match by_id.as_slice() {
+            [one] => Ok((*one).clone()),
+            [] => Err(not_found(name_or_id)),
+            _ => Err(Error::new(format!("more than one result for network ID {name_or_id}: network not found"))),
+        }
+    }
+
+    pub fn network_exists(&self, name_or_id: &str) -> Result<bool> {
+        match self.network(name_or_id) {
+            Ok(_) => Ok(true),
+            Err(e) if e.kind == ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Make a network's record.
+    pub fn network_create(&self, opts: &NetworkOptions) -> Result<Network> {
+        let driver = opts.driver.clone().unwrap_or_else(|| "bridge".into());
+        match driver.as_str() {
+            "bridge" | "macvlan" => {}
+            "ipvlan" => {
+                if !network::netlink::kernel_has_ipvlan().map_err(|e| Error::new(e.to_string()))? {
+                    return Err(Error::new(
+                        "ipvlan networks need a kernel built with ipvlan support (CONFIG_IPVLAN), which this one lacks: use -d macvlan or -d bridge",
+                    ));
+                }
+            }
+            other => return Err(Error::new(format!("unsupported driver {other}: invalid argument"))),
+        }
+        check_options(&driver, &opts.options)?;
+        if let Some(name) = &opts.name {
+            validate_name(name)?;
+        }
+        let dir = self.networks_dir();
+        sys::fs::create_private_dir(&dir, 0o700).ctx(|| format!("creating {}", dir.display()))?;
+        let _lock = self.networks_lock()?;
+        let existing = self.networks()?;
+        let name = match &opts.name {
+            Some(n) => {
+                if existing.iter().any(|e| &e.name == n) {
+                    let mut e = Error::new(format!("network name {n} already used: network already exists"));
+                    e.kind = ErrorKind::InUse;
+                    return Err(e);
+                }
+                n.clone()
+            }
+            None => first_free(&existing, |n| n.name.as_str()),
+        };
+        let interface = match driver.as_str() {
+            "bridge" => match opts.options.get("bridge_name") {
+                Some(b) => b.clone(),
+                None => first_free(&existing, |n| n.network_interface.as_str()),
+            },
+            _ => self.parent_interface(opts.options.get("parent"))?,
+        };
+        // podman leaves a macvlan network without a subnet to DHCP; berth
+        // has no DHCP client, and says so now rather than at the first run.
+        if driver != "bridge" && opts.subnets.is_empty() {
+            return Err(Error::new(format!(
+                "{driver} networks need --subnet: berth gives containers their addresses itself and has no DHCP client"
+            )));
+        }
+        let subnets = self.subnets_for(opts, &existing)?;
+        let id = crate::containers::new_id()?;
+        let network = Network {
+            name,
+            id,
+            driver: driver.clone(),
+            network_interface: interface,
+            created: now_rfc3339(),
+            ipv6_enabled: opts.ipv6 || subnets.iter().any(|s| s.subnet.addr().is_ipv6()),
+            subnets,
+            internal: opts.internal,
+            // berth resolves names on a user bridge network itself (podman
+            // 4 with netavark does so too); macvlan and ipvlan containers
+            // are not behind a bridge of ours to answer on.
+            dns_enabled: driver == "bridge" && !opts.disable_dns,
+            labels: opts.labels.clone(),
+            options: opts.options.clone(),
+            ipam_options: BTreeMap::from([("driver".into(), "host-local".into())]),
+        };
+        let path = dir.join(format!("{}.json", network.name));
+        let bytes = serde_json::to_vec_pretty(&network).ctx(|| "encoding a network".into())?;
+        sys::fs::write_atomic(&path, &bytes, 0o600, Durability::Durable)
+            .ctx(|| format!("writing {}", path.display()))?;
+        Ok(network)
+    }
+
+    /// The subnets a new network gets: those asked for, checked against
+    /// every other network's and the host's own, or the first free /24.
+    fn subnets_for(&self, opts: &NetworkOptions, existing: &[Network]) -> Result<Vec<Subnet>> {
+        if opts.gateways.len() > opts.subnets.len() {
+            return Err(Error::new("cannot set more gateways than subnets: invalid argument"));
+        }
+        if opts.ranges.len() > opts.subnets.len() {
+            return Err(Error::new("cannot set more ranges than subnets: invalid argument"));
+        }
+        let mut taken: Vec<(String, IpNet)> =
+            existing.iter().flat_map(|n| n.subnets.iter().map(|s| (n.name.clone(), s.subnet))).collect();
+        // The host's own addresses: a network over one would route the
+        // host's neighbours into a bridge.
+        for a in sys::net::interface_addresses().ctx(|| "listing the host's addresses".into())? {
+            let net = IpNet::from(a.addr);
+            if !a.addr.is_loopback() && !is_link_local(&net) {
+                taken.push((format!("the host's interface {}", a.interface), net));
+            }
+        }
+        let mut out = Vec::new();
+        for (i, s) in opts.subnets.iter().enumerate() {
+            let subnet = ipam::subnet_from_user(
+                s,
+                opts.gateways.get(i).map(String::as_str),
+                opts.ranges.get(i).map(String::as_str),
+            )
+            .map_err(invalid)?;
+            ipam::check_no_overlap(&subnet.subnet, &taken).map_err(invalid)?;
+            taken.push(("this network".into(), subnet.subnet));
+            out.push(subnet);
+        }
+        let used: Vec<IpNet> = taken.iter().map(|(_, n)| *n).collect();
+        // As podman: an IPv4 subnet of its own unless one was given, or
+        // only IPv6 ones were without --ipv6 (an IPv6-only network).
+        let has_v4 = out.iter().any(|s| s.subnet.addr().is_ipv4());
+        if !has_v4 && (out.is_empty() || opts.ipv6) {
+            let subnet = ipam::free_subnet(&used).map_err(|e| Error::new(e.to_string()))?;
+            out.push(ipam::subnet_from_user(&subnet.to_string(), None, None).map_err(invalid)?);
+        }
+        if opts.ipv6 && !out.iter().any(|s| s.subnet.addr().is_ipv6()) {
+            let mut random = [0u8; 5];
+            getrandom::fill(&mut random).map_err(|e| Error::new(format!("generating a subnet: {e}")))?;
+            let subnet = ipam::free_ipv6_subnet(&used, random);
+            out.push(ipam::subnet_from_user(&subnet.to_string(), None, None).map_err(invalid)?);
+        }
+        Ok(out)
+    }
+
+    /// A macvlan or ipvlan network's parent: the one given, which must
+    /// exist; none (podman's too) means the host's default route's, found
+    /// when a container joins.
+    fn parent_interface(&self, given: Option<&String>) -> Result<String> {
+        let Some(p) = given else { return Ok(String::new()) };
+        let mut nl = network::netlink::Netlink::open().map_err(|e| Error::new(e.to_string()))?;
+        match nl.link(p).map_err(|e| Error::new(e.to_string()))? {
+            Some(_) => Ok(p.clone()),
+            None => Err(Error::new(format!("parent interface {p} does not exist"))),
+        }
+    }
+
+    /// Remove network `name`. The default network cannot be removed.
+    pub fn network_remove(&self, name_or_id: &str) -> Result<Network> {
+        let n = self.network(name_or_id)?;
+        if n.is_default() {
+            return Err(Error::new(format!("default network {} cannot be removed", n.name)));
+        }
+        let _lock = self.networks_lock()?;
+        let path = self.networks_dir().join(format!("{}.json", n.name));
+        match std::fs::remove_file(&path) {
+            Ok(()) => Ok(n),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(not_found(name_or_id)),
+            Err(e) => Err(Error::caused(format_args!("removing {}", path.display()), e)),
+        }
+    }
+
+    /// Remove every user network; their names. (No container joins a user
+    /// network yet: every one is unused.)
+    pub fn network_prune(&self) -> Result<Vec<String>> {
+        let mut removed = Vec::new();
+        for n in self.user_networks()? {
+            self.network_remove(&n.name)?;
+            removed.push(n.name);
+        }
+        removed.sort();
+        Ok(removed)
+    }
+}
+
+fn is_link_local(net: &IpNet) -> bool {
+    match net.addr() {
+        IpAddr::V4(v4) => v4.is_link_local(),
+        IpAddr::V6(v6) => (v6.segments()[0] & 0xffc0) == 0xfe80,
+    }
+}
+
+/// The first `berthN` (N from 1) that no network has as `field`.
+fn first_free(existing: &[Network], field: impl Fn(&Network) -> &str) -> String {
+    (1..)
+        .map(|i| format!("berth{i}"))
+        .find(|candidate| !existing.iter().any(|n| field(n) == candidate))
+        .unwrap_or_else(|| "berth".into())
+}
+
+/// The `-o` options each driver takes, with their values checked.
+fn check_options(driver: &str, options: &BTreeMap<String, String>) -> Result<()> {
+    for (key, value) in options {
+        let ok = match (driver, key.as_str()) {
+            (_, "mtu") => value.parse::<u32>().is_ok_and(|m| (68..=65535).contains(&m)),
+            ("bridge", "isolate") => matches!(value.as_str(), "true" | "false" | "strict"),
+            ("bridge", "bridge_name") => !value.is_empty() && value.len() <= 15 && !value.contains(['/', ' ']),
+            ("macvlan" | "ipvlan", "parent") => true,
+            ("macvlan", "mode") => matches!(value.as_str(), "bridge" | "private" | "vepa" | "passthru"),
+            ("ipvlan", "mode") => matches!(value.as_str(), "l2" | "l3" | "l3s"),
+            _ => return Err(Error::new(format!("unsupported network option {key}"))),
+        };
+        if !ok {
+            return Err(Error::new(format!(
+                "invalid value {value:?} for {driver} network option {key}: invalid argument"
+            )));
+        }
+    }
+    Ok(())
+}
