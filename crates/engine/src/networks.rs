@@ -78,6 +78,9 @@ pub struct NetworkOptions {
     pub labels: BTreeMap<String, String>,
     /// `-o KEY=VALUE`: `mtu`, `parent`, `mode`, `isolate`...
     pub options: BTreeMap<String, String>,
+    /// `--interface-name` (podman 4.4's): the bridge's name, else the
+    /// first free `berthN`.
+    pub interface_name: Option<String>,
 }
 
 /// podman's rule for network names.
@@ -101,8 +104,10 @@ fn now_rfc3339() -> String {
     humantime::format_rfc3339_nanos(SystemTime::now()).to_string()
 }
 
+/// A subnet, gateway or range ipam refuses, in its words: podman's own
+/// where podman refuses it too, which add no `invalid argument`.
 fn invalid(e: network::Error) -> Error {
-    Error::new(format!("{e}: invalid argument"))
+    Error::new(e.to_string())
 }
 
 /// The default network, as every listing shows it.
@@ -237,8 +242,16 @@ impl Engine {
             None => first_free(&existing, |n| n.name.as_str()),
         };
         let interface = match driver.as_str() {
-            "bridge" => match opts.options.get("bridge_name") {
-                Some(b) => b.clone(),
+            "bridge" => match &opts.interface_name {
+                Some(b) => {
+                    if b.is_empty() || b.len() > 15 || b.contains(['/', ' ', ':']) {
+                        return Err(Error::new(format!("invalid interface name {b:?}: invalid argument")));
+                    }
+                    if existing.iter().any(|n| &n.network_interface == b) {
+                        return Err(Error::new(format!("bridge name {b} already in use: network already exists")));
+                    }
+                    b.clone()
+                }
                 None => first_free(&existing, |n| n.network_interface.as_str()),
             },
             _ => self.parent_interface(opts.options.get("parent"))?,
@@ -247,7 +260,7 @@ impl Engine {
         // has no DHCP client, and says so now rather than at the first run.
         if driver != "bridge" && opts.subnets.is_empty() {
             return Err(Error::new(format!(
-                "{driver} networks need --subnet: berth gives containers their addresses itself and has no DHCP client"
+                "{driver} driver needs at least one subnet specified, DHCP is not yet supported with berth"
             )));
         }
         let subnets = self.subnets_for(opts, &existing)?;
@@ -279,11 +292,15 @@ impl Engine {
     /// The subnets a new network gets: those asked for, checked against
     /// every other network's and the host's own, or the first free /24.
     fn subnets_for(&self, opts: &NetworkOptions, existing: &[Network]) -> Result<Vec<Subnet>> {
+        // podman's three refusals, in its words.
+        if opts.subnets.is_empty() && !(opts.gateways.is_empty() && opts.ranges.is_empty()) {
+            return Err(Error::new("cannot set gateway or range without subnet"));
+        }
         if opts.gateways.len() > opts.subnets.len() {
-            return Err(Error::new("cannot set more gateways than subnets: invalid argument"));
+            return Err(Error::new("cannot set more gateways than subnets"));
         }
         if opts.ranges.len() > opts.subnets.len() {
-            return Err(Error::new("cannot set more ranges than subnets: invalid argument"));
+            return Err(Error::new("cannot set more ranges than subnets"));
         }
         let mut taken: Vec<(String, IpNet)> =
             existing.iter().flat_map(|n| n.subnets.iter().map(|s| (n.name.clone(), s.subnet))).collect();
@@ -303,7 +320,10 @@ impl Engine {
                 opts.ranges.get(i).map(String::as_str),
             )
             .map_err(invalid)?;
-            ipam::check_no_overlap(&subnet.subnet, &taken).map_err(invalid)?;
+            // podman's sentence (ipam's names the other network as well).
+            ipam::check_no_overlap(&subnet.subnet, &taken).map_err(|_| {
+                Error::new(format!("subnet {} is already used on the host or by another config", subnet.subnet))
+            })?;
             taken.push(("this network".into(), subnet.subnet));
             out.push(subnet);
         }
@@ -336,26 +356,72 @@ impl Engine {
         }
     }
 
-    /// Remove network `name`. The default network cannot be removed.
+    /// Remove network `name`, refused while a container is on it. The
+    /// default network cannot be removed.
     pub fn network_remove(&self, name_or_id: &str) -> Result<Network> {
+        self.remove_network_with(name_or_id, None)
+    }
+
+    /// [`Engine::network_remove`], removing the containers on it first
+    /// (`network rm -f`), each stopped within `stop_timeout`.
+    pub fn network_remove_forced(&self, name_or_id: &str, stop_timeout: std::time::Duration) -> Result<Network> {
+        self.remove_network_with(name_or_id, Some(stop_timeout))
+    }
+
+    /// The containers recorded on network `name`.
+    pub fn network_users(&self, name: &str) -> Result<Vec<crate::containers::Container>> {
+        Ok(self
+            .container_records()?
+            .into_iter()
+            .filter(|c| c.isolation.networks.iter().any(|a| a.network == name))
+            .collect())
+    }
+
+    fn remove_network_with(&self, name_or_id: &str, force: Option<std::time::Duration>) -> Result<Network> {
         let n = self.network(name_or_id)?;
         if n.is_default() {
             return Err(Error::new(format!("default network {} cannot be removed", n.name)));
         }
+        let users = self.network_users(&n.name)?;
+        match force {
+            None if !users.is_empty() => {
+                return Err(Error::in_use(format!(
+                    "\"{}\" has associated containers with it. Use -f to forcibly delete containers and pods: network is being used",
+                    n.name
+                )));
+            }
+            Some(timeout) => {
+                for c in &users {
+                    self.remove_container(c, true, timeout, false)?;
+                }
+            }
+            None => {}
+        }
         let _lock = self.networks_lock()?;
         let path = self.networks_dir().join(format!("{}.json", n.name));
         match std::fs::remove_file(&path) {
-            Ok(()) => Ok(n),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(not_found(name_or_id)),
-            Err(e) => Err(Error::caused(format_args!("removing {}", path.display()), e)),
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(not_found(name_or_id)),
+            Err(e) => return Err(Error::caused(format_args!("removing {}", path.display()), e)),
         }
+        // What its first user made: its rules and its bridge.
+        network::firewall::remove_network(&n.name).map_err(|e| Error::new(e.to_string()))?;
+        if n.driver == "bridge" {
+            let mut nl = network::netlink::Netlink::open().map_err(|e| Error::new(e.to_string()))?;
+            if let Some(l) = nl.link(&n.network_interface).map_err(|e| Error::new(e.to_string()))? {
+                nl.delete_link(l.index).map_err(|e| Error::new(e.to_string()))?;
+            }
+        }
+        Ok(n)
     }
 
-    /// Remove every user network; their names. (No container joins a user
-    /// network yet: every one is unused.)
+    /// Remove every user network no container is on; their names.
     pub fn network_prune(&self) -> Result<Vec<String>> {
         let mut removed = Vec::new();
         for n in self.user_networks()? {
+            if !self.network_users(&n.name)?.is_empty() {
+                continue;
+            }
             self.network_remove(&n.name)?;
             removed.push(n.name);
         }
@@ -385,17 +451,31 @@ fn check_options(driver: &str, options: &BTreeMap<String, String>) -> Result<()>
         let ok = match (driver, key.as_str()) {
             (_, "mtu") => value.parse::<u32>().is_ok_and(|m| (68..=65535).contains(&m)),
             ("bridge", "isolate") => matches!(value.as_str(), "true" | "false" | "strict"),
-            ("bridge", "bridge_name") => !value.is_empty() && value.len() <= 15 && !value.contains(['/', ' ']),
             ("macvlan" | "ipvlan", "parent") => true,
             ("macvlan", "mode") => matches!(value.as_str(), "bridge" | "private" | "vepa" | "passthru"),
             ("ipvlan", "mode") => matches!(value.as_str(), "l2" | "l3" | "l3s"),
-            _ => return Err(Error::new(format!("unsupported network option {key}"))),
+            _ => return Err(Error::new(format!("unsupported {driver} network option {key}"))),
         };
         if !ok {
-            return Err(Error::new(format!(
-                "invalid value {value:?} for {driver} network option {key}: invalid argument"
-            )));
+            return Err(Error::new(option_refusal(driver, key, value)));
         }
     }
     Ok(())
+}
+
+/// Why `-o KEY=VALUE` is refused: podman's words where podman refuses the
+/// value too (its Go parsers' errors), else which value is wrong (an MTU
+/// podman would take but no link can have, an `isolate` of later podman's).
+fn option_refusal(driver: &str, key: &str, value: &str) -> String {
+    let go_bool = ["1", "t", "T", "TRUE", "true", "True", "0", "f", "F", "FALSE", "false", "False"];
+    match key {
+        "mtu" => match value.parse::<i64>() {
+            Err(_) => format!("strconv.Atoi: parsing {value:?}: invalid syntax"),
+            Ok(m) if m < 0 => format!("mtu {m} is less than zero"),
+            Ok(_) => format!("invalid value {value:?} for {driver} network option mtu: invalid argument"),
+        },
+        "isolate" if !go_bool.contains(&value) => format!("strconv.ParseBool: parsing {value:?}: invalid syntax"),
+        "mode" => format!("unknown {driver} mode {value:?}"),
+        _ => format!("invalid value {value:?} for {driver} network option {key}: invalid argument"),
+    }
 }

@@ -5,6 +5,7 @@
 
 use serde::Serialize as _;
 use serde_json::{json, Value};
+use std::net::IpAddr;
 
 use engine::containers::mounts::Mount;
 use engine::containers::restart::RestartPolicy;
@@ -468,23 +469,7 @@ fn container_doc(d: &Details) -> Doc {
     let tail = json!({
         "Mounts": mounts(d),
         "Dependencies": [],
-        "NetworkSettings": {
-            "EndpointID": "",
-            "Gateway": "",
-            "IPAddress": "",
-            "IPPrefixLen": 0,
-            "IPv6Gateway": "",
-            "GlobalIPv6Address": "",
-            "GlobalIPv6PrefixLen": 0,
-            "MacAddress": "",
-            "Bridge": "",
-            "SandboxID": "",
-            "HairpinMode": false,
-            "LinkLocalIPv6Address": "",
-            "LinkLocalIPv6PrefixLen": 0,
-            "Ports": {},
-            "SandboxKey": "",
-        },
+        "NetworkSettings": network_settings(c),
         "Namespace": "",
         "IsInfra": false,
         "IsService": false,
@@ -556,6 +541,61 @@ fn nano_cpus(cfg: &Value) -> i64 {
 }
 
 /// HostConfig.Binds: `SOURCE:DEST[:OPTIONS]` of bind mounts and volumes.
+/// podman's NetworkSettings: each network's address while the container
+/// runs (`Networks`), the default network's also at the top, as podman
+/// fills those in for its own default network only.
+fn network_settings(c: &Container) -> Value {
+    let live = c.state.is_live();
+    let status: Vec<&engine::containers::networking::NetworkStatus> =
+        c.network_status.iter().filter(|_| live).collect();
+    let fields = |s: Option<&&engine::containers::networking::NetworkStatus>| {
+        let v4 = s.and_then(|s| s.of_family(true));
+        let v6 = s.and_then(|s| s.of_family(false));
+        let text = |ip: Option<IpAddr>| ip.map(|ip| ip.to_string()).unwrap_or_default();
+        json!({
+            "EndpointID": "",
+            "Gateway": text(v4.and_then(|(_, g)| g)),
+            "IPAddress": text(v4.map(|(a, _)| a.addr())),
+            "IPPrefixLen": v4.map_or(0, |(a, _)| a.prefix_len()),
+            "IPv6Gateway": text(v6.and_then(|(_, g)| g)),
+            "GlobalIPv6Address": text(v6.map(|(a, _)| a.addr())),
+            "GlobalIPv6PrefixLen": v6.map_or(0, |(a, _)| a.prefix_len()),
+            "MacAddress": s.map(|s| s.mac.clone()).unwrap_or_default(),
+        })
+    };
+    let default = status.first().filter(|s| s.network == engine::networks::DEFAULT_NETWORK && status.len() == 1);
+    let mut out = fields(default);
+    let extra = json!({
+        "Bridge": "",
+        "SandboxID": "",
+        "HairpinMode": false,
+        "LinkLocalIPv6Address": "",
+        "LinkLocalIPv6PrefixLen": 0,
+        "Ports": {},
+        "SandboxKey": if live && !c.isolation.networks.is_empty() { c.pid.map(|p| format!("/proc/{p}/ns/net")).unwrap_or_default() } else { String::new() },
+    });
+    for (k, v) in extra.as_object().into_iter().flatten() {
+        out[k] = v.clone();
+    }
+    if !c.isolation.networks.is_empty() {
+        let mut networks = serde_json::Map::new();
+        for a in &c.isolation.networks {
+            let s = status.iter().find(|s| s.network == a.network);
+            let mut n = fields(s);
+            n["NetworkID"] = json!(a.network);
+            n["DriverOpts"] = Value::Null;
+            n["IPAMConfig"] = Value::Null;
+            n["Links"] = Value::Null;
+            let mut aliases = vec![c.short_id().to_string()];
+            aliases.extend(a.aliases.iter().cloned());
+            n["Aliases"] = json!(aliases);
+            networks.insert(a.network.clone(), n);
+        }
+        out["Networks"] = Value::Object(networks);
+    }
+    out
+}
+
 fn binds(c: &Container) -> Vec<String> {
     c.mounts
         .iter()

@@ -59,6 +59,7 @@ impl IsolationArgs {
         if let Some(u) = &self.userns {
             isolation::check_userns(u)?;
         }
+        let (networks_mode, networks) = engine::containers::networking::parse_networks(&self.network)?;
         let iso = Isolation {
             privileged: self.privileged,
             security_opt: self.security_opt.clone(),
@@ -68,7 +69,8 @@ impl IsolationArgs {
             pid: ns(NsKind::Pid, &self.pid)?,
             uts: ns(NsKind::Uts, &self.uts)?,
             cgroupns: ns(NsKind::Cgroup, &self.cgroupns)?,
-            network: isolation::parse_network(&self.network)?,
+            network: networks_mode,
+            networks,
             no_read_only_tmpfs: !self.read_only_tmpfs,
             host_env: if self.env_host {
                 std::env::vars_os().map(|(k, v)| format!("{}={}", k.to_string_lossy(), v.to_string_lossy())).collect()

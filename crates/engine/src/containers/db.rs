@@ -27,7 +27,7 @@ pub struct Db {
 /// The schema [`Db::open`] makes, in the database's `user_version`: a
 /// database that says so needs no setup. Bump it with any change to the
 /// setup (an upgrade runs once, under the setup lock).
-const SCHEMA: i64 = 1;
+const SCHEMA: i64 = 2;
 
 /// A connection to the database at `path`, configured as every berth
 /// process uses it.
@@ -81,6 +81,12 @@ impl Db {
                  image_id TEXT NOT NULL,
                  record TEXT NOT NULL,
                  version INTEGER NOT NULL DEFAULT 0
+             );
+             CREATE TABLE IF NOT EXISTS addresses (
+                 network TEXT NOT NULL,
+                 address TEXT NOT NULL,
+                 container TEXT NOT NULL,
+                 PRIMARY KEY (network, address)
              );",
         )
         .ctx(|| format!("initialising {}", path.display()))?;
@@ -174,7 +180,59 @@ impl Db {
     }
 
     pub fn delete(&self, id: &str) -> Result<()> {
+        // Its addresses, should its monitor not have given them back, are
+        // free from now on: `allocate_address` frees those of containers
+        // no longer recorded (one statement less on `run --rm`'s path).
         self.conn.execute("DELETE FROM containers WHERE id = ?1", params![id]).ctx(|| format!("removing {id}"))?;
+        Ok(())
+    }
+
+    /// An address in `subnet` of `network` for container `container`: the
+    /// one it has there already, else `choose`'s pick among those free (it
+    /// is given the taken ones). One writer at a time (an immediate
+    /// transaction), so two containers never get one address; addresses of
+    /// containers no longer recorded are free again.
+    pub fn allocate_address(
+        &self,
+        network: &str,
+        subnet: &ipnet::IpNet,
+        container: &str,
+        choose: impl FnOnce(&[std::net::IpAddr]) -> Result<std::net::IpAddr>,
+    ) -> Result<std::net::IpAddr> {
+        let what = || format!("allocating an address on network {network}");
+        // Immediate: the write lock first, then what is taken is read.
+        let tx = rusqlite::Transaction::new_unchecked(&self.conn, TransactionBehavior::Immediate).ctx(what)?;
+        tx.execute("DELETE FROM addresses WHERE container NOT IN (SELECT id FROM containers)", []).ctx(what)?;
+        let taken: Vec<(String, String)> = {
+            let mut stmt = tx.prepare("SELECT address, container FROM addresses WHERE network = ?1").ctx(what)?;
+            let rows = stmt.query_map(params![network], |r| Ok((r.get(0)?, r.get(1)?))).ctx(what)?;
+            rows.collect::<Result<_, _>>().ctx(what)?
+        };
+        let mine = taken.iter().filter(|(_, c)| c == container).filter_map(|(a, _)| a.parse().ok());
+        if let Some(a) = mine.into_iter().find(|a: &std::net::IpAddr| subnet.contains(a)) {
+            return Ok(a);
+        }
+        let used: Vec<std::net::IpAddr> = taken.iter().filter_map(|(a, _)| a.parse().ok()).collect();
+        let address = choose(&used)?;
+        tx.execute(
+            "INSERT INTO addresses (network, address, container) VALUES (?1, ?2, ?3)",
+            params![network, address.to_string(), container],
+        )
+        .map_err(|e| match e {
+            rusqlite::Error::SqliteFailure(f, _) if f.code == ErrorCode::ConstraintViolation => Error::in_use(format!(
+                "IPAM error: requested ip address {address} is already allocated to another container"
+            )),
+            e => Error::caused(what(), e),
+        })?;
+        tx.commit().ctx(what)?;
+        Ok(address)
+    }
+
+    /// Give back every address of container `container`.
+    pub fn release_addresses(&self, container: &str) -> Result<()> {
+        self.conn
+            .execute("DELETE FROM addresses WHERE container = ?1", params![container])
+            .ctx(|| format!("releasing the addresses of {container}"))?;
         Ok(())
     }
 
@@ -294,6 +352,7 @@ mod tests {
             version: 0,
             oci_runtime: None,
             exec_ids: Vec::new(),
+            network_status: Vec::new(),
         }
     }
 

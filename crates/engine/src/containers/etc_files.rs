@@ -50,9 +50,9 @@ pub(super) fn write(dir: &Path, hostname: &str, c: &Container, host_network: boo
     let internal = host_containers_internal(&host_addresses()?);
     let host_hosts = read_host_file("/etc/hosts")?;
     let (hosts, resolv) = if host_network {
-        (hosts(&host_hosts, internal, "", ""), resolv_conf_from(&host_resolv_conf()?))
+        (hosts(&host_hosts, internal, None, "", ""), resolv_conf_from(&host_resolv_conf()?))
     } else {
-        (hosts(&host_hosts, internal, hostname, &c.name), resolv_conf(&host_resolv_conf()?))
+        (hosts(&host_hosts, internal, None, hostname, &c.name), resolv_conf(&host_resolv_conf()?))
     };
     // podman fills .containerenv in only for --privileged containers: its
     // presence says "in a container".
@@ -115,11 +115,27 @@ fn read_host_file(path: &str) -> Result<String> {
     }
 }
 
+/// Before a start of container `c` on networks: its /etc/hosts in `dir`
+/// again, its names on its first network's address `own` and
+/// `host.containers.internal` on that network's gateway, as podman writes
+/// it for a container on a bridge (at each start: the address may differ).
+pub(super) fn readdress(dir: &Path, c: &Container, own: IpAddr, gateway: Option<IpAddr>) -> Result<()> {
+    let hostname_path = dir.join(FILES[0]);
+    let hostname = std::fs::read_to_string(&hostname_path).ctx(|| format!("reading {}", hostname_path.display()))?;
+    let internal = gateway.or_else(|| host_addresses().ok().and_then(|a| host_containers_internal(&a)));
+    let content = hosts(&read_host_file("/etc/hosts")?, internal, Some(own), hostname.trim(), &c.name);
+    let path = dir.join(FILES[1]);
+    // In place: config.json binds this very file (by path, at each start;
+    // a rename would do too, but keeps nothing a container changed either).
+    std::fs::write(&path, content).ctx(|| format!("writing {}", path.display()))
+}
+
 /// podman's `/etc/hosts`: the host's entries (comments and blank lines
 /// dropped, each `IP<tab>names`), then, for names none of them has,
 /// `localhost` on 127.0.0.1 and ::1, `host.containers.internal` on the
-/// host's address, and the container's hostname and name on 127.0.0.1.
-fn hosts(base: &str, host_internal: Option<IpAddr>, hostname: &str, name: &str) -> String {
+/// host's address, and the container's hostname and name on its address
+/// (`own`; 127.0.0.1 without a network).
+fn hosts(base: &str, host_internal: Option<IpAddr>, own: Option<IpAddr>, hostname: &str, name: &str) -> String {
     let mut out = String::new();
     let mut taken: HashSet<&str> = HashSet::new();
     for line in base.lines() {
@@ -133,11 +149,12 @@ fn hosts(base: &str, host_internal: Option<IpAddr>, hostname: &str, name: &str) 
         }
     }
     let internal = host_internal.map(|ip| ip.to_string());
+    let own = own.map_or_else(|| "127.0.0.1".to_string(), |ip| ip.to_string());
     let ours: [(Option<&str>, &[&str]); 4] = [
         (Some("127.0.0.1"), &["localhost"]),
         (Some("::1"), &["localhost"]),
         (internal.as_deref(), &["host.containers.internal"]),
-        (Some("127.0.0.1"), &[hostname, name]),
+        (Some(&own), &[hostname, name]),
     ];
     for (ip, names) in ours {
         let Some(ip) = ip else { continue };
@@ -307,17 +324,23 @@ mod tests {
         let base = "127.0.0.1 localhost\n127.0.0.1 runsc\n127.0.0.1 vm\n";
         let ip = Some("192.0.2.2".parse().unwrap());
         assert_eq!(
-            hosts(base, ip, "h", "x"),
+            hosts(base, ip, None, "h", "x"),
             "127.0.0.1\tlocalhost\n127.0.0.1\trunsc\n127.0.0.1\tvm\n192.0.2.2\thost.containers.internal\n127.0.0.1\th x\n"
         );
         // Comments and IP-only lines go; blanks are normalised; a name the
         // host file has already is not repeated.
         let base = "# hosts\n\n::1   ip6-localhost  ip6-loopback # v6\n10.0.0.1\n10.0.0.2 x  other\n";
         assert_eq!(
-            hosts(base, None, "abc", "x"),
+            hosts(base, None, None, "abc", "x"),
             "::1\tip6-localhost ip6-loopback\n10.0.0.2\tx other\n127.0.0.1\tlocalhost\n::1\tlocalhost\n127.0.0.1\tabc\n"
         );
-        assert_eq!(hosts("", None, "h", "n"), "127.0.0.1\tlocalhost\n::1\tlocalhost\n127.0.0.1\th n\n");
+        assert_eq!(hosts("", None, None, "h", "n"), "127.0.0.1\tlocalhost\n::1\tlocalhost\n127.0.0.1\th n\n");
+        // On a network: its names on its address, the host on the gateway.
+        let (own, gw) = (Some("10.89.0.2".parse().unwrap()), Some("10.89.0.1".parse().unwrap()));
+        assert_eq!(
+            hosts("", gw, own, "h", "n"),
+            "127.0.0.1\tlocalhost\n::1\tlocalhost\n10.89.0.1\thost.containers.internal\n10.89.0.2\th n\n"
+        );
     }
 
     #[test]

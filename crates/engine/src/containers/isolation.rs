@@ -110,6 +110,9 @@ pub struct Isolation {
     pub uts: NsMode,
     pub cgroupns: NsMode,
     pub network: NsMode,
+    /// The networks it joins (`--network NAME`), in order: its `eth0`,
+    /// `eth1`... With any, `network` is `Private`.
+    pub networks: Vec<super::networking::Attachment>,
     /// `--read-only-tmpfs=false`: no tmpfs on /tmp, /var/tmp and /run with `--read-only`.
     pub no_read_only_tmpfs: bool,
     /// `--env-host`: our environment, under the image's and the user's.
@@ -210,30 +213,11 @@ pub fn parse_ns(kind: NsKind, text: &str) -> Result<NsMode> {
                     )));
                 }
                 NsMode::Path(p.to_string())
-            } else if kind == NsKind::Network {
-                return Err(Error::new(format!(
-                    "network mode {text:?} is not supported by berth yet (networks come with their own issue): \
-                     use none, host, container:ID or ns:PATH"
-                )));
             } else {
                 return Err(unrecognized());
             }
         }
     })
-}
-
-/// `--network`, given zero or more times (podman: one mode unless bridge).
-pub fn parse_network(values: &[String]) -> Result<NsMode> {
-    match values {
-        [] => Ok(NsMode::None),
-        [one] => parse_ns(NsKind::Network, one),
-        [first, ..] => {
-            let mode = first.split(':').next().unwrap_or(first);
-            Err(Error::new(format!(
-                "cannot set multiple networks without bridge network mode, selected mode {mode}: invalid argument"
-            )))
-        }
-    }
 }
 
 /// `--userns`: only the host's user namespace (berth's containers have no
@@ -613,6 +597,7 @@ impl Isolation {
             _ => "shareable".to_string(),
         };
         let network = match &self.network {
+            NsMode::Private if !self.networks.is_empty() => "bridge".to_string(),
             NsMode::Private => "none".to_string(),
             m => mode(m),
         };
@@ -749,8 +734,22 @@ mod tests {
             parse_ns(NsKind::Pid, "ns:/nonexist").unwrap_err().to_string(),
             "cannot find specified PID namespace path: stat /nonexist: no such file or directory"
         );
-        assert!(parse_ns(NsKind::Network, "bridge").unwrap_err().to_string().contains("not supported by berth yet"));
-        assert!(parse_network(&["none".into(), "host".into()]).unwrap_err().to_string().contains("selected mode none"));
+        use super::super::networking::parse_networks;
+        let v = |s: &[&str]| s.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        assert!(parse_networks(&v(&["none", "host"])).unwrap_err().to_string().contains("selected mode none"));
+        assert_eq!(parse_networks(&v(&[])).unwrap(), (NsMode::None, Vec::new()));
+        assert_eq!(parse_networks(&v(&["host"])).unwrap().0, NsMode::Host);
+        let (mode, nets) = parse_networks(&v(&["bridge", "lan:ip=10.89.0.9,alias=db,mac=02:00:00:00:00:09"])).unwrap();
+        assert_eq!(mode, NsMode::Private);
+        assert_eq!(nets[0].network, "berth");
+        assert_eq!(nets[1].ip, Some("10.89.0.9".parse().unwrap()));
+        assert_eq!(
+            (nets[1].aliases.clone(), nets[1].mac.clone()),
+            (vec!["db".to_string()], Some("02:00:00:00:00:09".into()))
+        );
+        assert!(parse_networks(&v(&["lan", "lan"])).is_err());
+        assert!(parse_networks(&v(&["lan:bogus=1"])).is_err());
+        assert!(parse_networks(&v(&["lan:mac=01:00:00:00:00:01"])).unwrap_err().to_string().contains("multicast"));
         assert!(check_userns("host").is_ok());
         assert!(check_userns("auto").is_err());
         assert_eq!(check_userns("foo").unwrap_err().to_string(), "unrecognized namespace mode foo passed");

@@ -54,6 +54,7 @@ impl Engine {
         spec.isolation.validate(spec.hostname.is_some(), spec.shm_size.is_some())?;
         let mut isolation = spec.isolation.clone();
         self.resolve_isolation(&mut isolation)?;
+        self.check_attachments(&isolation.networks)?;
         let stop_signal = spec
             .stop_signal
             .clone()
@@ -124,6 +125,7 @@ impl Engine {
             version: 0,
             oci_runtime: spec.oci_runtime.clone(),
             exec_ids: Vec::new(),
+            network_status: Vec::new(),
         };
         // Volumes are made and recorded with the container under the
         // volumes lock: a prune in between would take them.
@@ -438,6 +440,10 @@ impl Engine {
         }
         if let Ok(l) = self.layers() {
             let _ = l.unmount(&c.id);
+        }
+        // Its namespace, and the veth pairs in it, died with it.
+        if let Err(e) = db.release_addresses(&c.id) {
+            tracing::warn!("{e}");
         }
         let recorded = change(db, &c.id, |r| {
             if !ours(r) {

@@ -32,6 +32,7 @@ mod loopback;
 mod monitor;
 pub mod mounts;
 mod naming;
+pub mod networking;
 mod pause;
 mod rename;
 pub mod resources;
@@ -217,6 +218,9 @@ pub struct Container {
     /// attached exec's while it runs, a detached one's until the next start.
     #[serde(default)]
     pub exec_ids: Vec<String>,
+    /// What it got on its networks at its last start (`networking.rs`).
+    #[serde(default)]
+    pub network_status: Vec<networking::NetworkStatus>,
 }
 
 impl Container {

@@ -398,6 +398,11 @@ impl Engine {
         // `starting` again before anyone can see it running.
         self.reset_health(c)?;
         let shm = self.attach_joined_shm(c)?;
+        // Its addresses, before the runtime binds /etc/hosts.
+        let planned = self.plan_networks(c)?;
+        if let Some((own, gateway)) = planned.first().and_then(|p| p.first()) {
+            super::etc_files::readdress(&self.userdata_dir(&c.id), c, own, gateway)?;
+        }
         // The in-process runtime's container, started from this value.
         let mut created = None;
         let (pid, master) = match &c.oci_runtime {
@@ -436,6 +441,7 @@ impl Engine {
             // Ours brings it up in its init (`loopback_up`).
             super::loopback::bring_up(pid)?;
         }
+        let network_status = self.wire_networks(c, &planned, pid)?;
         // Started, then recorded running: the record is written while the
         // container's process starts (it holds the lock meanwhile, so no
         // command sees it in between).
@@ -454,6 +460,7 @@ impl Engine {
             r.started_at = Some(started_at);
             r.exit_code = None;
             r.finished_at = None;
+            r.network_status = network_status.clone();
             r.stopped_by_user = false;
             r.oom_killed = false;
             r.restart_count = if restarting { r.restart_count + 1 } else { 0 };

@@ -1,0 +1,366 @@
+//! A container's networks: `--network NAME[:ip=..,mac=..,alias=..]`
+//! (several for bridge networks), wired by its monitor at each start.
+//!
+//! The runtime gives the container a network namespace of its own; between
+//! the runtime's create (the namespace exists, the process waits) and its
+//! start, the monitor
+//! 1. makes the network's bridge, its gateway address and its firewall
+//!    rules if they are not there yet (once per network and boot: a bridge
+//!    that is up says the rest was done, under the network's lock),
+//! 2. takes an address for the container from the network's subnet,
+//!    recorded in the database (one writer at a time, so two containers
+//!    never get one address),
+//! 3. makes a veth pair with one end on the bridge and the other made
+//!    directly inside the container's namespace as `eth0` (`eth1`...), and
+//!    gives that its address and the default route.
+//!
+//! Nothing has to be undone on the critical path when the container ends:
+//! its namespace dies with its last process and the kernel takes the veth
+//! pair with it; the monitor gives the address back after telling the exit.
+
+use std::net::IpAddr;
+use std::os::fd::AsFd as _;
+
+use ipnet::IpNet;
+use network::ipam;
+use network::netlink::{MacvlanMode, Netlink};
+use serde::{Deserialize, Serialize};
+use sys::fs::FileLock;
+
+use super::isolation::NsMode;
+use super::Container;
+use crate::error::{Context as _, Error, Result};
+use crate::networks::Network;
+use crate::Engine;
+
+/// A network a container joins, as asked for.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Attachment {
+    /// The network's name.
+    pub network: String,
+    /// `--ip` / `:ip=`: this address, not the next free one.
+    pub ip: Option<IpAddr>,
+    /// `--mac-address` / `:mac=`.
+    pub mac: Option<String>,
+    /// `--network-alias` / `:alias=`: more names the network's DNS answers.
+    pub aliases: Vec<String>,
+}
+
+/// What a container got on one network at its last start (podman's
+/// NetworkSettings.Networks entry).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NetworkStatus {
+    pub network: String,
+    /// Its interface inside the container (`eth0`...).
+    pub interface: String,
+    /// Its end of the veth pair on the host (none for macvlan).
+    #[serde(default)]
+    pub host_interface: String,
+    /// One per subnet of the network (IPv4 and IPv6 on a dual-stack one).
+    pub addresses: Vec<IpNet>,
+    /// Their subnets' gateways, in the same order.
+    pub gateways: Vec<Option<IpAddr>>,
+    pub mac: String,
+}
+
+impl NetworkStatus {
+    /// Its address of one family, with that subnet's gateway.
+    pub fn of_family(&self, v4: bool) -> Option<(IpNet, Option<IpAddr>)> {
+        let i = self.addresses.iter().position(|a| a.addr().is_ipv4() == v4)?;
+        Some((self.addresses[i], self.gateways.get(i).copied().flatten()))
+    }
+}
+
+/// `--network`, given zero or more times: the namespace mode and, for
+/// networks, which ones (podman: one mode, unless every value names a
+/// network). `bridge` and `private` name the default network.
+pub fn parse_networks(values: &[String]) -> Result<(NsMode, Vec<Attachment>)> {
+    let mut attachments = Vec::new();
+    for v in values {
+        let (name, opts) = v.split_once(':').unwrap_or((v, ""));
+        let mode = match name {
+            "none" | "host" | "container" | "ns" => Some(name),
+            "slirp4netns" | "pasta" => {
+                return Err(Error::new(format!(
+                    "network mode {name} is not supported by berth (it runs as root: use a bridge network)"
+                )));
+            }
+            _ => None,
+        };
+        if let Some(mode) = mode {
+            if values.len() > 1 {
+                return Err(Error::new(format!(
+                    "cannot set multiple networks without bridge network mode, selected mode {mode}: invalid argument"
+                )));
+            }
+            return Ok((super::isolation::parse_ns(super::isolation::NsKind::Network, v)?, Vec::new()));
+        }
+        let network = if matches!(name, "bridge" | "private") { crate::networks::DEFAULT_NETWORK } else { name };
+        let mut a = Attachment { network: network.to_string(), ..Attachment::default() };
+        for opt in opts.split(',').filter(|o| !o.is_empty()) {
+            match opt.split_once('=') {
+                Some(("ip" | "ip6", ip)) => {
+                    a.ip = Some(ip.parse().map_err(|_| Error::new(format!("{ip:?} is not an ip address")))?);
+                }
+                Some(("mac", mac)) => a.mac = Some(parse_mac(mac)?),
+                Some(("alias", alias)) => a.aliases.push(alias.to_string()),
+                Some(("interface_name", _)) | None | Some(_) => {
+                    return Err(Error::new(format!("unknown bridge network option: {opt}: invalid argument")));
+                }
+            }
+        }
+        if attachments.iter().any(|b: &Attachment| b.network == a.network) {
+            return Err(Error::new(format!("network {} given twice: invalid argument", a.network)));
+        }
+        attachments.push(a);
+    }
+    if attachments.is_empty() {
+        // Until berth's default bridge replaces it: an empty namespace.
+        return Ok((NsMode::None, attachments));
+    }
+    Ok((NsMode::Private, attachments))
+}
+
+/// A MAC address as podman takes it (six hex pairs), normalised.
+pub fn parse_mac(text: &str) -> Result<String> {
+    let bytes: Vec<u8> = text.split(':').filter_map(|p| u8::from_str_radix(p, 16).ok()).collect();
+    if bytes.len() != 6 || text.split(':').count() != 6 || text.split(':').any(|p| p.len() != 2) {
+        return Err(Error::new(format!("invalid MAC address {text}: invalid argument")));
+    }
+    if bytes[0] & 1 == 1 {
+        return Err(Error::new(format!("{text} is a multicast address: invalid argument")));
+    }
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":"))
+}
+
+/// One network of a starting container, before its namespace is wired.
+pub(super) struct Planned {
+    network: Network,
+    interface: String,
+    /// An address in each of the network's subnets, with its gateway.
+    addresses: Vec<(IpNet, Option<IpAddr>)>,
+    mac: Option<[u8; 6]>,
+}
+
+impl Planned {
+    /// Its first address, and that subnet's gateway.
+    pub(super) fn first(&self) -> Option<(IpAddr, Option<IpAddr>)> {
+        self.addresses.first().map(|(a, g)| (a.addr(), *g))
+    }
+}
+
+impl Engine {
+    /// At create: every network named exists and takes the addresses asked
+    /// for.
+    pub(super) fn check_attachments(&self, attachments: &[Attachment]) -> Result<()> {
+        for a in attachments {
+            let n = self.network(&a.network)?;
+            if let Some(ip) = a.ip {
+                // podman's message names the network.
+                if !n.subnets.iter().any(|s| s.subnet.contains(&ip)) {
+                    return Err(Error::new(format!(
+                        "requested static ip {ip} not in any subnet on network {}",
+                        n.name
+                    )));
+                }
+                ipam::parse_static_ip(&ip.to_string(), &n.subnets).map_err(|e| Error::new(e.to_string()))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Before the runtime's create: an address on each of `c`'s networks.
+    pub(super) fn plan_networks(&self, c: &Container) -> Result<Vec<Planned>> {
+        let mut out = Vec::new();
+        if c.isolation.networks.is_empty() {
+            return Ok(out);
+        }
+        let db = self.db()?;
+        for (i, a) in c.isolation.networks.iter().enumerate() {
+            let network = self.network(&a.network)?;
+            if network.subnets.is_empty() {
+                return Err(Error::new(format!("network {} has no subnet", network.name)));
+            }
+            let mut addresses = Vec::new();
+            for subnet in &network.subnets {
+                let wanted = a.ip.filter(|ip| subnet.subnet.contains(ip));
+                let address = db.allocate_address(&network.name, &subnet.subnet, &c.id, |used| match wanted {
+                    Some(ip) if used.contains(&ip) => Err(Error::in_use(format!(
+                        "IPAM error: requested ip address {ip} is already allocated to another container"
+                    ))),
+                    Some(ip) => Ok(ip),
+                    None => ipam::allocate(subnet, used).map_err(|e| Error::new(e.to_string())),
+                })?;
+                let address = IpNet::new(address, subnet.subnet.prefix_len())
+                    .map_err(|e| Error::new(format!("address {address}: {e}")))?;
+                addresses.push((address, subnet.gateway));
+            }
+            let mac = a.mac.as_deref().map(mac_bytes).transpose()?;
+            out.push(Planned { addresses, interface: format!("eth{i}"), mac, network });
+        }
+        Ok(out)
+    }
+
+    /// Between the runtime's create and start: wire the namespace of the
+    /// container whose init is `pid` to the networks planned.
+    pub(super) fn wire_networks(&self, c: &Container, planned: &[Planned], pid: i32) -> Result<Vec<NetworkStatus>> {
+        if planned.is_empty() {
+            return Ok(Vec::new());
+        }
+        let path = format!("/proc/{pid}/ns/net");
+        let ns = rustix::fs::open(
+            &path,
+            rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC,
+            rustix::fs::Mode::empty(),
+        )
+        .ctx(|| format!("opening {path}"))?;
+        let mut host = Netlink::open().map_err(net_error)?;
+        let mut inside = Netlink::open_in(ns.as_fd()).map_err(net_error)?;
+        let mut out = Vec::new();
+        for (i, p) in planned.iter().enumerate() {
+            let mtu = p.network.options.get("mtu").and_then(|m| m.parse().ok());
+            let host_interface = match p.network.driver.as_str() {
+                "bridge" => {
+                    let bridge = self.prepare_bridge(&mut host, &p.network)?;
+                    // Unique per container and network, within IFNAMSIZ.
+                    let name = format!("veth{}{i}", &c.id[..10]);
+                    host.add_veth(&name, &p.interface, ns.as_fd(), mtu, Some(bridge)).map_err(net_error)?;
+                    let index = host.index_of(&name).map_err(net_error)?;
+                    host.set_up(index).map_err(net_error)?;
+                    name
+                }
+                "macvlan" => {
+                    let parent = host.index_of(&p.network.network_interface).map_err(net_error)?;
+                    let mode = match p.network.options.get("mode").map(String::as_str) {
+                        Some("private") => MacvlanMode::Private,
+                        Some("vepa") => MacvlanMode::Vepa,
+                        Some("passthru") => MacvlanMode::Passthru,
+                        _ => MacvlanMode::Bridge,
+                    };
+                    host.add_macvlan(&p.interface, parent, mode, ns.as_fd(), mtu).map_err(net_error)?;
+                    String::new()
+                }
+                other => return Err(Error::new(format!("network driver {other} is not supported by berth yet"))),
+            };
+            let index = inside.index_of(&p.interface).map_err(net_error)?;
+            if let Some(mac) = p.mac {
+                inside.set_mac(index, mac).map_err(net_error)?;
+            }
+            if p.addresses.iter().any(|(a, _)| a.addr().is_ipv6()) {
+                // An address the kernel would hold back for duplicate
+                // address detection (a second and more) is ours alone.
+                let knob = format!("/proc/sys/net/ipv6/conf/{}/accept_dad", p.interface);
+                let _ = within(ns.as_fd(), move || std::fs::write(knob, "0"));
+            }
+            for (address, _) in &p.addresses {
+                inside.add_address(index, *address).map_err(net_error)?;
+            }
+            inside.set_up(index).map_err(net_error)?;
+            // The first network's gateways are the default routes.
+            if i == 0 && !p.network.internal {
+                for (_, gw) in &p.addresses {
+                    if let Some(gw) = gw {
+                        inside.add_default_route(*gw).map_err(net_error)?;
+                    }
+                }
+            }
+            let mac = inside.link(&p.interface).map_err(net_error)?.and_then(|l| l.mac).unwrap_or_default();
+            out.push(NetworkStatus {
+                network: p.network.name.clone(),
+                interface: p.interface.clone(),
+                host_interface,
+                addresses: p.addresses.iter().map(|(a, _)| *a).collect(),
+                gateways: p.addresses.iter().map(|(_, g)| *g).collect(),
+                mac: ipam::format_mac(&mac),
+            });
+        }
+        Ok(out)
+    }
+
+    /// The bridge of `network`, made (with its gateway addresses and
+    /// firewall rules, forwarding on) unless it is up already; its index.
+    fn prepare_bridge(&self, nl: &mut Netlink, network: &Network) -> Result<u32> {
+        let name = &network.network_interface;
+        if let Some(l) = nl.link(name).map_err(net_error)?.filter(|l| l.up) {
+            return Ok(l.index);
+        }
+        let dir = self.runroot.join("networks");
+        sys::fs::create_private_dir(&dir, super::PRIVATE).ctx(|| format!("creating {}", dir.display()))?;
+        let lock_path = dir.join(format!("{}.lock", network.name));
+        let _lock = FileLock::exclusive(&lock_path).ctx(|| format!("locking {}", lock_path.display()))?;
+        // Another start may have made it meanwhile.
+        if let Some(l) = nl.link(name).map_err(net_error)?.filter(|l| l.up) {
+            return Ok(l.index);
+        }
+        let index = match nl.link(name).map_err(net_error)? {
+            Some(l) => l.index,
+            None => nl.add_bridge(name, network.options.get("mtu").and_then(|m| m.parse().ok())).map_err(net_error)?,
+        };
+        let have = nl.addresses(index).map_err(net_error)?;
+        for s in &network.subnets {
+            if let Some(gw) = s.gateway {
+                let addr = IpNet::new(gw, s.subnet.prefix_len()).map_err(|e| Error::new(e.to_string()))?;
+                if !have.contains(&addr) {
+                    nl.add_address(index, addr).map_err(net_error)?;
+                }
+            }
+        }
+        if !network.internal {
+            enable_forwarding(network)?;
+        }
+        network::firewall::add_network(&network::firewall::NetworkRules {
+            name: network.name.clone(),
+            bridge: name.clone(),
+            subnets: network.subnets.iter().map(|s| s.subnet).collect(),
+            internal: network.internal,
+        })
+        .map_err(net_error)?;
+        // Last: up says everything above is done.
+        nl.set_up(index).map_err(net_error)?;
+        Ok(index)
+    }
+}
+
+/// IP forwarding on, as podman turns it on for a network with a way out
+/// (IPv6 too where the network has IPv6).
+fn enable_forwarding(network: &Network) -> Result<()> {
+    let mut knobs = vec!["/proc/sys/net/ipv4/ip_forward"];
+    if network.ipv6_enabled {
+        knobs.push("/proc/sys/net/ipv6/conf/all/forwarding");
+    }
+    for knob in knobs {
+        if std::fs::read_to_string(knob).is_ok_and(|v| v.trim() == "1") {
+            continue;
+        }
+        std::fs::write(knob, "1").ctx(|| format!("turning on {knob}"))?;
+    }
+    Ok(())
+}
+
+/// Run `f` on a thread inside network namespace `ns` (a knob under
+/// /proc/sys/net is the namespace's of whoever opens it).
+fn within<T: Send + 'static>(
+    ns: std::os::fd::BorrowedFd,
+    f: impl FnOnce() -> std::io::Result<T> + Send + 'static,
+) -> std::io::Result<T> {
+    let ns = ns.try_clone_to_owned()?;
+    std::thread::spawn(move || {
+        rustix::thread::move_into_link_name_space(ns.as_fd(), Some(rustix::thread::LinkNameSpaceType::Network))?;
+        f()
+    })
+    .join()
+    .map_err(|_| std::io::Error::other("a thread panicked"))?
+}
+
+fn mac_bytes(text: &str) -> Result<[u8; 6]> {
+    let mut out = [0u8; 6];
+    for (i, p) in text.split(':').enumerate().take(6) {
+        out[i] = u8::from_str_radix(p, 16).map_err(|_| Error::new(format!("invalid MAC address {text}")))?;
+    }
+    Ok(out)
+}
+
+fn net_error(e: network::Error) -> Error {
+    Error::new(format!("setting up the container's network: {e}"))
+}
