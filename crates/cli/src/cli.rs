@@ -24,7 +24,7 @@ pub fn command() -> clap::Command {
 /// tree's branch (checked by a test), so a command line it takes parses as
 /// with the whole tree; it lacks only what help shows.
 pub fn branch(word: &str) -> Option<clap::Command> {
-    use clap::{Args as _, Command};
+    use clap::{Args as _, Command, Subcommand as _};
     let sub = match word {
         "run" => cmd::containers::RunArgs::augment_args(Command::new("run")),
         "create" => cmd::containers::CreateArgs::augment_args(Command::new("create")),
@@ -36,6 +36,9 @@ pub fn branch(word: &str) -> Option<clap::Command> {
         "kill" => cmd::control::KillArgs::augment_args(Command::new("kill")),
         "logs" => cmd::logs::LogsArgs::augment_args(Command::new("logs")),
         "inspect" => cmd::container_inspect::InspectArgs::augment_args(Command::new("inspect")),
+        // What derive makes of the `Network { cmd }` variant: its group too.
+        "network" => NetworkCmd::augment_subcommands(Command::new("network"))
+            .group(clap::ArgGroup::new("Network").multiple(true)),
         _ => return None,
     };
     let root = Globals::augment_args(Command::new("berth").version(env!("CARGO_PKG_VERSION")));
@@ -337,6 +340,13 @@ pub enum Cmd {
                            berth logout --authfile dir/auth.json quay.io\n\
                            berth logout --all")]
     Logout(cmd::registry::LogoutArgs),
+    /// Manage networks
+    ///
+    /// Manage networks
+    Network {
+        #[command(subcommand)]
+        cmd: NetworkCmd,
+    },
     /// Manage volumes
     ///
     /// Volumes are created in and can be shared between containers
@@ -365,6 +375,53 @@ pub enum HealthcheckCmd {
     /// run the health check of a container
     #[command(after_help = "berth healthcheck run mywebapp")]
     Run(cmd::health::RunArgs),
+}
+
+#[derive(Subcommand)]
+pub enum NetworkCmd {
+    /// Create networks for containers and pods
+    ///
+    /// Create networks for containers and pods
+    #[command(after_help = "berth network create net1\n\
+                           berth network create --subnet 192.168.55.0/24 --gateway 192.168.55.3 --label env=test net2\n\
+                           berth network create -d macvlan --subnet 192.168.1.0/24 -o parent=eth0 lan")]
+    Create(cmd::networks::CreateArgs),
+    /// Check if network exists
+    ///
+    /// If the named network exists, berth network exists exits with 0, otherwise the exit code will be 1.
+    #[command(after_help = "berth network exists net1")]
+    Exists(cmd::networks::ExistsArgs),
+    /// Inspect network
+    ///
+    /// Displays the network configuration for one or more networks.
+    #[command(after_help = "berth network inspect berth\n\
+                           berth network inspect --format \"{{.Name}} {{range .Subnets}}{{.Subnet}} {{end}}\" net1")]
+    Inspect(cmd::networks::InspectArgs),
+    /// List networks
+    ///
+    /// List networks
+    #[command(
+        visible_alias = "list",
+        after_help = "berth network ls\n\
+                           berth network ls --filter driver=bridge --format json\n\
+                           berth network ls --no-trunc --format \"{{.ID}} {{.Name}}\""
+    )]
+    Ls(cmd::networks::LsArgs),
+    /// Prune unused networks
+    ///
+    /// Prune unused networks
+    #[command(after_help = "berth network prune\n\
+                           berth network prune -f --filter label=env=test")]
+    Prune(cmd::networks::PruneArgs),
+    /// Remove networks
+    ///
+    /// Remove networks
+    #[command(
+        visible_alias = "remove",
+        after_help = "berth network rm net1\n\
+                           berth network rm -f net1 net2"
+    )]
+    Rm(cmd::networks::RmArgs),
 }
 
 #[derive(Subcommand)]
@@ -793,7 +850,7 @@ mod tests {
         };
         let mut whole = command();
         whole.build();
-        let words = ["run", "create", "start", "exec", "ps", "rm", "stop", "kill", "logs", "inspect"];
+        let words = ["run", "create", "start", "exec", "ps", "rm", "stop", "kill", "logs", "inspect", "network"];
         for word in words {
             let mut branch = branch(word).unwrap_or_else(|| panic!("no branch for {word}"));
             branch.build();

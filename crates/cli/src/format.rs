@@ -648,7 +648,7 @@ fn find_in<'a>(row: &'a Json, v: &Value, twin: bool) -> Option<&'a Json> {
 
 /// Whether `v` is `j` converted by [`to_gtmpl`]. With `twin`, `v` may come
 /// from `j`'s template view instead: a time as Go prints it, `{}` or `[]`
-/// for null, and an `ID` beside `Id`.
+/// for null, and objects as [`same_fields`] compares them.
 fn same(j: &Json, v: &Value, twin: bool) -> bool {
     match (j, v) {
         (Json::Null, Value::Nil) => true,
@@ -658,12 +658,42 @@ fn same(j: &Json, v: &Value, twin: bool) -> bool {
         (Json::String(a), Value::String(b)) => a == b || twin && go_time_from_rfc3339(a).as_ref() == Some(b),
         (Json::Number(_), Value::Number(_)) => to_gtmpl(j) == *v,
         (Json::Array(a), Value::Array(b)) => a.len() == b.len() && a.iter().zip(b).all(|(j, v)| same(j, v, twin)),
+        (Json::Object(a), Value::Object(b) | Value::Map(b)) if twin => same_fields(a, b),
         (Json::Object(a), Value::Object(b) | Value::Map(b)) => {
-            let extra = b.len().checked_sub(a.len());
-            let id_alias = twin && extra == Some(1) && b.contains_key("ID") && !a.contains_key("ID");
-            (extra == Some(0) || id_alias) && a.iter().all(|(k, j)| b.get(k).is_some_and(|v| same(j, v, twin)))
+            a.len() == b.len() && a.iter().all(|(k, j)| b.get(k).is_some_and(|v| same(j, v, false)))
         }
         _ => false,
+    }
+}
+
+/// Whether a template view's object `view` shows the JSON object `json`:
+/// every JSON field is in the view, under its own name or its Go field's
+/// (`network_interface` as `NetworkInterface`, `Id` as `ID` too), and
+/// every other field of the view is one of those or a zero value (a field
+/// Go's `omitempty` leaves out of the JSON).
+fn same_fields(json: &serde_json::Map<String, Json>, view: &HashMap<String, Value>) -> bool {
+    let shows = |vk: &str, v: &Value| json.iter().any(|(k, j)| go_field_is(vk, k) && same(j, v, true));
+    json.iter().all(|(k, j)| view.iter().any(|(vk, v)| go_field_is(vk, k) && same(j, v, true)))
+        && view.iter().all(|(vk, v)| json.contains_key(vk) || shows(vk, v) || is_zero(v))
+}
+
+/// Whether Go field `field` is the one JSON names `key`: the same letters,
+/// case and underscores aside.
+fn go_field_is(field: &str, key: &str) -> bool {
+    let letters = |s: &str| s.chars().filter(|c| *c != '_').flat_map(char::to_lowercase).collect::<String>();
+    field == key || letters(field) == letters(key)
+}
+
+/// Go's zero values, which `omitempty` leaves out.
+fn is_zero(v: &Value) -> bool {
+    match v {
+        Value::NoValue | Value::Nil => true,
+        Value::Bool(b) => !b,
+        Value::String(s) => s.is_empty(),
+        Value::Number(n) => n.as_f64() == Some(0.0),
+        Value::Array(a) => a.is_empty(),
+        Value::Object(m) | Value::Map(m) => m.is_empty(),
+        Value::Function(_) => false,
     }
 }
 

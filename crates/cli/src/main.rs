@@ -15,7 +15,7 @@ mod usage;
 
 use std::process::ExitCode;
 
-use crate::cli::{Cli, Cmd, ContainerCmd, HealthcheckCmd, ImageCmd, VolumeCmd};
+use crate::cli::{Cli, Cmd, ContainerCmd, HealthcheckCmd, ImageCmd, NetworkCmd, VolumeCmd};
 use crate::error::{CliError, ENGINE};
 use crate::usage::Parsed;
 use engine::Engine;
@@ -177,6 +177,14 @@ fn run(cli: Cli) -> Result<u8, CliError> {
         Cmd::Container { cmd: ContainerCmd::Exists(a) } => cmd::manage::exists(&engine, &a),
         Cmd::Container { cmd: ContainerCmd::Prune(a) } => cmd::manage::prune(&engine, &a),
         Cmd::Attach(a) | Cmd::Container { cmd: ContainerCmd::Attach(a) } => cmd::control::attach(&engine, &a),
+        Cmd::Network { cmd } => match cmd {
+            NetworkCmd::Create(a) => cmd::networks::create(&engine, &a),
+            NetworkCmd::Exists(a) => cmd::networks::exists(&engine, &a),
+            NetworkCmd::Inspect(a) => cmd::networks::inspect(&engine, &a),
+            NetworkCmd::Ls(a) => cmd::networks::ls(&engine, &a),
+            NetworkCmd::Prune(a) => cmd::networks::prune(&engine, &a),
+            NetworkCmd::Rm(a) => cmd::networks::rm(&engine, &a),
+        },
         Cmd::Volume { cmd } => match cmd {
             VolumeCmd::Create(a) => cmd::volumes::create(&engine, &a),
             VolumeCmd::Exists(a) => cmd::volumes::exists(&engine, &a),

@@ -304,11 +304,13 @@ impl Engine {
         }
         let mut taken: Vec<(String, IpNet)> =
             existing.iter().flat_map(|n| n.subnets.iter().map(|s| (n.name.clone(), s.subnet))).collect();
-        // The host's own addresses: a network over one would route the
-        // host's neighbours into a bridge.
+        // The host's own addresses: a bridge network over one would route
+        // the host's neighbours into the bridge. (A macvlan or ipvlan
+        // network is on its parent's link: its subnet is the host's LAN's.)
+        let bridged = opts.driver.as_deref().is_none_or(|d| d.is_empty() || d == "bridge");
         for a in sys::net::interface_addresses().ctx(|| "listing the host's addresses".into())? {
             let net = IpNet::from(a.addr);
-            if !a.addr.is_loopback() && !is_link_local(&net) {
+            if bridged && !a.addr.is_loopback() && !is_link_local(&net) {
                 taken.push((format!("the host's interface {}", a.interface), net));
             }
         }

@@ -129,7 +129,7 @@ impl Filter {
 
 /// podman's `until`: a Go duration before now (`10m`, `1h30m`), seconds
 /// since the epoch, or a date (RFC 3339, or `2006-01-02[T15:04:05]`).
-fn until(text: &str) -> Result<SystemTime> {
+pub(super) fn until(text: &str) -> Result<SystemTime> {
     let bad = || CliError::new(format!("failed to parse value as time or duration: {text:?}"));
     if let Some(d) = go_duration(text) {
         return SystemTime::now().checked_sub(d).ok_or_else(bad);

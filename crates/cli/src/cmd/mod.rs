@@ -17,6 +17,7 @@ pub mod list;
 pub mod logs;
 pub mod manage;
 pub mod names;
+pub mod networks;
 pub mod pause;
 pub mod ps_filter;
 pub mod registry;

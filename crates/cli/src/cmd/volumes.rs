@@ -220,7 +220,7 @@ pub fn inspect(engine: &Engine, a: &InspectArgs) -> Result<u8> {
 }
 
 /// podman's `volume inspect` indents its JSON by five spaces.
-fn five_space_json(v: &impl serde::Serialize) -> Result<String> {
+pub(super) fn five_space_json(v: &impl serde::Serialize) -> Result<String> {
     let mut buf = Vec::new();
     let mut ser =
         serde_json::Serializer::with_formatter(&mut buf, serde_json::ser::PrettyFormatter::with_indent(b"     "));

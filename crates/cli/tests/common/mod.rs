@@ -19,6 +19,9 @@ pub struct Env {
     pub dir: tempfile::TempDir,
     pub root: PathBuf,
     pub runroot: PathBuf,
+    /// The network namespace berth runs in (`Env::in_own_netns`): bridges,
+    /// firewall rules and published ports of the test's own, gone with it.
+    pub netns: Option<String>,
 }
 
 /// What a test left working on its store (a container still running, a
@@ -31,6 +34,9 @@ impl Drop for Env {
             containers::end_everything(self);
         }
         remove_tree(self.dir.path());
+        if let Some(ns) = &self.netns {
+            let _ = Command::new("ip").args(["netns", "delete", ns]).status();
+        }
     }
 }
 
@@ -74,7 +80,36 @@ impl Env {
         let dir = tempfile::Builder::new().prefix("berth-cli-test").tempdir_in("/var/tmp").expect("tempdir");
         let root = dir.path().join("root");
         let runroot = dir.path().join("run");
-        Env { dir, root, runroot }
+        Env { dir, root, runroot, netns: None }
+    }
+
+    /// This env, its berth run in a network namespace of its own (a named
+    /// one, `ip netns`, with `lo` up): what berth makes there (bridges,
+    /// nftables rules, veth pairs) never meets the host's or another
+    /// test's, and goes with the namespace.
+    pub fn in_own_netns(mut self) -> Env {
+        let name = format!("berth-test-{}", self.dir.path().file_name().unwrap().to_string_lossy());
+        let ok = Command::new("ip").args(["netns", "add", &name]).status().expect("running ip");
+        assert!(ok.success(), "ip netns add {name} failed");
+        Command::new("ip").args(["-n", &name, "link", "set", "lo", "up"]).status().expect("running ip");
+        self.netns = Some(name);
+        self
+    }
+
+    /// `args` run inside this env's network namespace (the host's without one).
+    pub fn host_cmd(&self, args: &[&str]) -> Command {
+        match &self.netns {
+            Some(ns) => {
+                let mut c = Command::new("nsenter");
+                c.arg(format!("--net=/run/netns/{ns}")).args(args);
+                c
+            }
+            None => {
+                let mut c = Command::new(args[0]);
+                c.args(&args[1..]);
+                c
+            }
+        }
     }
 
     pub fn path(&self, name: &str) -> PathBuf {
@@ -82,7 +117,7 @@ impl Env {
     }
 
     pub fn cmd(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(BIN);
+        let mut c = self.host_cmd(&[BIN]);
         c.arg("--root").arg(&self.root).arg("--runroot").arg(&self.runroot).args(args);
         c.stdin(Stdio::null());
         c

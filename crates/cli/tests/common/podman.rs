@@ -4,10 +4,11 @@
 //! podman gets, in a directory of its own, the settings
 //! `/work/shared/peers/podman-env.sh` gives it on these machines (cgroupfs,
 //! the rlimits this machine allows, no search registries), plus runc (Debian's
-//! crun refuses this machine's hybrid cgroups), vfs (nothing left mounted) and
-//! no network. The script itself is not sourced: it rewrites shared files
-//! each time, which races when tests run at once. A test that needs podman
-//! fails loudly without it.
+//! crun refuses this machine's hybrid cgroups), vfs (nothing left mounted),
+//! no network, and a directory of its own for the networks it makes (not
+//! the host's /etc/cni/net.d). The script itself is not sourced: it
+//! rewrites shared files each time, which races when tests run at once. A
+//! test that needs podman fails loudly without it.
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -72,8 +73,10 @@ impl Podman {
             format!(
                 "[containers]\ndefault_ulimits = [\"nofile=20000:20000\", \"nproc=32768:32768\"]\nnetns = \"none\"\n\
                  [engine]\ncgroup_manager = \"cgroupfs\"\nevents_logger = \"file\"\nevents_logfile_path = \"{}\"\n\
-                 runtime = \"runc\"\n",
-                d.join("events.log").display()
+                 runtime = \"runc\"\n\
+                 [network]\nnetwork_config_dir = \"{}\"\n",
+                d.join("events.log").display(),
+                d.join("networks").display()
             ),
         )
         .unwrap();
