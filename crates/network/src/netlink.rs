@@ -17,10 +17,10 @@ use ipnet::IpNet;
 use netlink_packet_core::{
     NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL, NLM_F_REQUEST,
 };
-use netlink_packet_route::address::{AddressAttribute, AddressMessage};
+use netlink_packet_route::address::{AddressAttribute, AddressHeaderFlags, AddressMessage};
 use netlink_packet_route::link::{
-    InfoData, InfoIpVlan, InfoKind, InfoMacVlan, InfoVeth, IpVlanMode, LinkAttribute, LinkFlags, LinkInfo, LinkMessage,
-    MacVlanMode,
+    InfoBridgePort, InfoData, InfoIpVlan, InfoKind, InfoMacVlan, InfoPortData, InfoPortKind, InfoVeth, IpVlanMode,
+    LinkAttribute, LinkFlags, LinkInfo, LinkMessage, MacVlanMode,
 };
 use netlink_packet_route::route::{
     RouteAddress, RouteAttribute, RouteHeader, RouteMessage, RouteProtocol, RouteScope, RouteType,
@@ -215,6 +215,22 @@ impl Netlink {
         self.request(RouteNetlinkMessage::SetLink(msg), NLM_F_ACK, &format!("bringing up link {index}")).map(drop)
     }
 
+    /// Turn hairpin mode on for bridge port `index`: what comes in by it
+    /// may go out by it (a container reaching its own published port
+    /// through the host's address).
+    pub fn set_hairpin(&mut self, index: u32) -> Result<()> {
+        let mut msg = LinkMessage::default();
+        msg.header.index = index;
+        msg.attributes.push(LinkAttribute::LinkInfo(vec![
+            LinkInfo::PortKind(InfoPortKind::Bridge),
+            LinkInfo::PortData(InfoPortData::BridgePort(vec![InfoBridgePort::HairpinMode(true)])),
+        ]));
+        let mut hdr = NetlinkHeader::default();
+        hdr.flags = NLM_F_REQUEST | NLM_F_ACK;
+        self.send_with(hdr, RouteNetlinkMessage::NewLink(msg), &format!("setting hairpin mode on link {index}"))
+            .map(drop)
+    }
+
     /// Give link `index` the name `name` (it must be down).
     pub fn rename(&mut self, index: u32, name: &str) -> Result<()> {
         let mut msg = LinkMessage::default();
@@ -247,10 +263,14 @@ impl Netlink {
         msg.header.index = index;
         msg.attributes.push(AddressAttribute::Local(addr.addr()));
         msg.attributes.push(AddressAttribute::Address(addr.addr()));
-        if let IpNet::V4(v4) = addr {
-            if v4.prefix_len() < 31 {
+        match addr {
+            IpNet::V4(v4) if v4.prefix_len() < 31 => {
                 msg.attributes.push(AddressAttribute::Broadcast(v4.broadcast()));
             }
+            // IPAM gave it out alone: no duplicate address detection to wait
+            // for before it can be used (netavark's choice too).
+            IpNet::V6(_) => msg.header.flags = AddressHeaderFlags::Nodad,
+            _ => {}
         }
         self.create_addr(msg, &format!("adding address {addr} to link {index}"))
     }

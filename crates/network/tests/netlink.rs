@@ -110,6 +110,11 @@ fn two_namespaces_on_a_bridge_reach_each_other_and_the_gateway() {
         assert!(routes.contains("default via 10.77.0.1 dev eth0"), "{routes}");
         assert_eq!(ip_addrs(&here, "tbr0"), vec!["10.77.0.1/24"]);
 
+        // Hairpin mode on a bridge port.
+        nl.set_hairpin(vetha.index).unwrap();
+        let details = run_in(&here, &["ip", "-d", "-j", "link", "show", "vetha"]);
+        assert!(details.contains("\"hairpin\":true"), "{details}");
+
         // Traffic: container to container, container to the gateway.
         run_in(&a, &["busybox", "ping", "-c", "1", "-W", "2", "10.77.0.3"]);
         run_in(&b, &["busybox", "ping", "-c", "1", "-W", "2", "10.77.0.2"]);

@@ -350,7 +350,7 @@ fn container_doc(d: &Details) -> Doc {
         },
         // An empty network namespace: podman's `--network none`.
         "NetworkMode": "none",
-        "PortBindings": {},
+        "PortBindings": port_bindings(c),
         "RestartPolicy": {
             "Name": c.restart.name(),
             "MaximumRetryCount": match c.restart {
@@ -375,7 +375,7 @@ fn container_doc(d: &Details) -> Doc {
         "OomScoreAdj": process["oomScoreAdj"].as_i64().unwrap_or(0),
         "PidMode": namespace("pid"),
         "Privileged": false,
-        "PublishAllPorts": false,
+        "PublishAllPorts": c.isolation.publish_all,
         "ReadonlyRootfs": cfg.pointer("/root/readonly").and_then(Value::as_bool).unwrap_or(false),
         "SecurityOpt": [],
         "Tmpfs": tmpfs(c),
@@ -541,6 +541,15 @@ fn nano_cpus(cfg: &Value) -> i64 {
 }
 
 /// HostConfig.Binds: `SOURCE:DEST[:OPTIONS]` of bind mounts and volumes.
+/// podman's PortBindings shape: `{"80/tcp": [{"HostIp": "", "HostPort": "8080"}]}`.
+fn port_bindings(c: &Container) -> Value {
+    let map: serde_json::Map<String, Value> = engine::containers::ports::bindings(&c.isolation.ports)
+        .into_iter()
+        .map(|(k, v)| (k, v.into_iter().map(|(ip, port)| json!({"HostIp": ip, "HostPort": port})).collect()))
+        .collect();
+    Value::Object(map)
+}
+
 /// podman's NetworkSettings: each network's address while the container
 /// runs (`Networks`), the default network's also at the top, as podman
 /// fills those in for its own default network only.
@@ -571,7 +580,7 @@ fn network_settings(c: &Container) -> Value {
         "HairpinMode": false,
         "LinkLocalIPv6Address": "",
         "LinkLocalIPv6PrefixLen": 0,
-        "Ports": {},
+        "Ports": port_bindings(c),
         "SandboxKey": if live && !c.isolation.networks.is_empty() { c.pid.map(|p| format!("/proc/{p}/ns/net")).unwrap_or_default() } else { String::new() },
     });
     for (k, v) in extra.as_object().into_iter().flatten() {

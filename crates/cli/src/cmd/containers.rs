@@ -687,18 +687,37 @@ fn ps_json(c: &Container, size: Option<(u64, u64)>) -> Value {
         "Mounts": c.mounts.iter().map(|m| m.destination()).collect::<Vec<_>>(),
         "Names": [c.name],
         "Namespaces": {},
-        // Containers get an empty network namespace (podman's --network none).
-        "Networks": [],
+        "Networks": c.isolation.networks.iter().map(|a| a.network.clone()).collect::<Vec<_>>(),
         "Pid": c.pid.unwrap_or(0),
         "Pod": "",
         "PodName": "",
-        "Ports": null,
+        "Ports": ps_ports(c),
         "Size": size.map(|(rw, root)| json!({"rootFsSize": root, "rwSize": rw})),
         "StartedAt": unix(c.started_at),
         "State": c.state.as_str(),
         "Status": status(c),
         "Created": unix(Some(c.created)),
     })
+}
+
+/// podman's `ps --format json` Ports: netavark's port mappings, or null.
+fn ps_ports(c: &Container) -> Value {
+    if c.isolation.ports.is_empty() {
+        return Value::Null;
+    }
+    c.isolation
+        .ports
+        .iter()
+        .map(|p| {
+            json!({
+                "host_ip": p.host_ip.map(|ip| ip.to_string()).unwrap_or_default(),
+                "container_port": p.container_port,
+                "host_port": p.host_port,
+                "range": p.range,
+                "protocol": p.protocol,
+            })
+        })
+        .collect()
 }
 
 /// One container as `ps` templates see it: podman's `psReporter`, whose
@@ -722,9 +741,9 @@ fn ps_row(c: &Container, no_trunc: bool, size: Option<(u64, u64)>) -> Value {
         ("CreatedAt", json!(created)),
         ("Created", json!(created)),
         ("State", json!(status(c))),
-        ("Ports", json!("")),
+        ("Ports", json!(engine::containers::ports::ps_text(&c.isolation.ports))),
         ("Names", json!(c.name)),
-        ("Networks", json!("")),
+        ("Networks", json!(c.isolation.networks.iter().map(|a| a.network.as_str()).collect::<Vec<_>>().join(","))),
         ("Labels", json!(c.labels)),
         // podman's `psReporter.Size`: empty without --size.
         ("Size", json!(size.map_or(String::new(), ps_size))),

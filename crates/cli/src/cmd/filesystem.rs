@@ -255,12 +255,51 @@ pub struct PortArgs {
     args: Vec<String>,
 }
 
-/// No container publishes ports until berth has networks: nothing to list,
-/// as podman lists nothing for a container without published ports.
+/// podman's `port`: a running container's published ports, one per line
+/// (`80/tcp -> 0.0.0.0:8080`), every running container's with `--all`
+/// (each line after its short ID and a tab), or where one private port
+/// (`80`, `80/udp`) is published (`0.0.0.0:8080`).
 pub fn port(engine: &Engine, a: &PortArgs) -> Result<u8> {
-    if !a.all {
-        one(engine, a.args.first().map(String::as_str), a.latest)?;
+    let (containers, wanted) = if a.all {
+        if a.args.len() > 1 {
+            return Err(CliError::new("no arguments are needed with --all"));
+        }
+        (engine.containers()?, a.args.first())
+    } else if a.latest {
+        (vec![one(engine, None, true)?], a.args.first())
+    } else {
+        (vec![one(engine, a.args.first().map(String::as_str), false)?], a.args.get(1))
+    };
+    let wanted = match wanted {
+        None => None,
+        Some(w) => {
+            let (port, proto) = w.split_once('/').unwrap_or((w, "tcp"));
+            let port: u16 =
+                port.parse().map_err(|_| CliError::new(format!("invalid port format {w:?}: must be PORT[/PROTO]")))?;
+            Some(format!("{port}/{proto}"))
+        }
+    };
+    let mut text = String::new();
+    let mut found = false;
+    for c in containers.iter().filter(|c| c.state == engine::containers::State::Running) {
+        let prefix = if a.all { format!("{}\t", c.short_id()) } else { String::new() };
+        for (key, host) in engine::containers::ports::port_lines(&c.isolation.ports) {
+            match &wanted {
+                None => text.push_str(&format!("{prefix}{key} -> {host}\n")),
+                Some(w) if *w == key => {
+                    found = true;
+                    text.push_str(&format!("{prefix}{host}\n"));
+                }
+                Some(_) => {}
+            }
+        }
     }
+    if let (Some(w), false) = (&wanted, found) {
+        if containers.iter().any(|c| c.state == engine::containers::State::Running) {
+            return Err(CliError::new(format!("failed to find published port {w:?}")));
+        }
+    }
+    out(&text)?;
     Ok(0)
 }
 

@@ -40,9 +40,27 @@ pub struct IsolationArgs {
     /// cgroup namespace to use
     #[arg(long, value_name = "MODE")]
     cgroupns: Option<String>,
-    /// Connect a container to a network (none, host, container:ID, ns:PATH)
+    /// Connect a container to a network
     #[arg(long, alias = "net", value_name = "MODE")]
     network: Vec<String>,
+    /// Specify a static IPv4 address for the container
+    #[arg(long, value_name = "IP")]
+    ip: Option<String>,
+    /// Specify a static IPv6 address for the container
+    #[arg(long, value_name = "IP")]
+    ip6: Option<String>,
+    /// Container MAC address (e.g. 92:d0:c6:0a:29:33)
+    #[arg(long = "mac-address", value_name = "MAC")]
+    mac_address: Option<String>,
+    /// Add network-scoped alias for the container
+    #[arg(long = "network-alias", value_name = "ALIAS")]
+    network_alias: Vec<String>,
+    /// Publish a container's port, or a range of ports, to the host
+    #[arg(short = 'p', long, value_name = "PORT")]
+    publish: Vec<String>,
+    /// Publish all exposed ports to random ports on the host interface
+    #[arg(short = 'P', long = "publish-all")]
+    publish_all: bool,
     /// User namespace to use
     #[arg(long, value_name = "MODE")]
     userns: Option<String>,
@@ -59,7 +77,12 @@ impl IsolationArgs {
         if let Some(u) = &self.userns {
             isolation::check_userns(u)?;
         }
-        let (networks_mode, networks) = engine::containers::networking::parse_networks(&self.network)?;
+        let (networks_mode, mut networks) = engine::containers::networking::parse_networks(&self.network)?;
+        self.apply_network_flags(&mut networks)?;
+        // Flags that only a network gives meaning to join the default one
+        // when no --network says otherwise (podman's default is a bridge).
+        let networks_mode =
+            if !networks.is_empty() { engine::containers::isolation::NsMode::Private } else { networks_mode };
         let iso = Isolation {
             privileged: self.privileged,
             security_opt: self.security_opt.clone(),
@@ -71,6 +94,12 @@ impl IsolationArgs {
             cgroupns: ns(NsKind::Cgroup, &self.cgroupns)?,
             network: networks_mode,
             networks,
+            ports: self
+                .publish
+                .iter()
+                .map(|p| engine::containers::ports::parse_publish(p))
+                .collect::<Result<_, _>>()?,
+            publish_all: self.publish_all,
             no_read_only_tmpfs: !self.read_only_tmpfs,
             host_env: if self.env_host {
                 std::env::vars_os().map(|(k, v)| format!("{}={}", k.to_string_lossy(), v.to_string_lossy())).collect()
@@ -80,6 +109,54 @@ impl IsolationArgs {
         };
         isolation::SecurityOpts::parse(&iso.security_opt)?;
         Ok(iso)
+    }
+}
+
+impl IsolationArgs {
+    /// `--ip`, `--ip6`, `--mac-address`, `--network-alias`: for the one
+    /// network given (podman refuses them with several), the default
+    /// network if none is.
+    fn apply_network_flags(&self, networks: &mut Vec<engine::containers::networking::Attachment>) -> Result<()> {
+        let addressing =
+            self.ip.is_some() || self.ip6.is_some() || self.mac_address.is_some() || !self.network_alias.is_empty();
+        // Published ports, too, need a network (the default one).
+        if networks.is_empty() && self.network.is_empty() && (!self.publish.is_empty() || self.publish_all) {
+            networks.push(engine::containers::networking::Attachment {
+                network: engine::networks::DEFAULT_NETWORK.into(),
+                ..Default::default()
+            });
+        }
+        let any = addressing;
+        if !any {
+            return Ok(());
+        }
+        if networks.is_empty() {
+            if !self.network.is_empty() {
+                // none, host, container:...: nothing to give an address on.
+                let flag = if self.network_alias.is_empty() { "--ip/--mac-address" } else { "--network-alias" };
+                return Err(CliError::new(format!(
+                    "{flag} can only be set for a container on a bridge network: invalid argument"
+                )));
+            }
+            networks.push(engine::containers::networking::Attachment {
+                network: engine::networks::DEFAULT_NETWORK.into(),
+                ..Default::default()
+            });
+        }
+        if networks.len() > 1 {
+            return Err(CliError::new(
+                "--ip, --ip6, --mac-address and --network-alias apply to one network: give them as --network NAME:ip=...,mac=...,alias=...: invalid argument",
+            ));
+        }
+        let a = &mut networks[0];
+        for ip in [&self.ip, &self.ip6].into_iter().flatten() {
+            a.ips.push(ip.parse().map_err(|_| CliError::new(format!("{ip:?} is not an ip address")))?);
+        }
+        if let Some(mac) = &self.mac_address {
+            a.mac = Some(engine::containers::networking::parse_mac(mac)?);
+        }
+        a.aliases.extend(self.network_alias.iter().cloned());
+        Ok(())
     }
 }
 

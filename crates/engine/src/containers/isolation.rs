@@ -113,6 +113,10 @@ pub struct Isolation {
     /// The networks it joins (`--network NAME`), in order: its `eth0`,
     /// `eth1`... With any, `network` is `Private`.
     pub networks: Vec<super::networking::Attachment>,
+    /// `-p`: its published ports (host ports chosen at create).
+    pub ports: Vec<super::ports::Published>,
+    /// `-P`: the image's exposed ports too, each to a free host port.
+    pub publish_all: bool,
     /// `--read-only-tmpfs=false`: no tmpfs on /tmp, /var/tmp and /run with `--read-only`.
     pub no_read_only_tmpfs: bool,
     /// `--env-host`: our environment, under the image's and the user's.
@@ -742,7 +746,7 @@ mod tests {
         let (mode, nets) = parse_networks(&v(&["bridge", "lan:ip=10.89.0.9,alias=db,mac=02:00:00:00:00:09"])).unwrap();
         assert_eq!(mode, NsMode::Private);
         assert_eq!(nets[0].network, "berth");
-        assert_eq!(nets[1].ip, Some("10.89.0.9".parse().unwrap()));
+        assert_eq!(nets[1].ips, vec!["10.89.0.9".parse::<std::net::IpAddr>().unwrap()]);
         assert_eq!(
             (nets[1].aliases.clone(), nets[1].mac.clone()),
             (vec!["db".to_string()], Some("02:00:00:00:00:09".into()))

@@ -55,6 +55,20 @@ impl Engine {
         let mut isolation = spec.isolation.clone();
         self.resolve_isolation(&mut isolation)?;
         self.check_attachments(&isolation.networks)?;
+        if isolation.publish_all {
+            let exposed: Vec<String> = cfg
+                .get("ExposedPorts")
+                .and_then(|v| v.as_object())
+                .map(|m| m.keys().cloned().collect())
+                .unwrap_or_default();
+            isolation.ports.extend(super::ports::publish_exposed(&exposed)?);
+        }
+        if !isolation.ports.is_empty() && isolation.networks.is_empty() {
+            return Err(Error::new(
+                "port mappings need a bridge network: this container has none (podman discards them silently)",
+            ));
+        }
+        super::ports::choose_host_ports(&mut isolation.ports)?;
         let stop_signal = spec
             .stop_signal
             .clone()
@@ -320,6 +334,7 @@ impl Engine {
         };
         sys::fs::ignore_missing(removed).map_err(|e| Error::caused(format_args!("removing {}", dir.display()), e))?;
         db.delete(&c.id)?;
+        self.unpublish(c);
         if how.volumes {
             self.remove_anonymous_volumes(c);
         }
@@ -445,6 +460,7 @@ impl Engine {
         if let Err(e) = db.release_addresses(&c.id) {
             tracing::warn!("{e}");
         }
+        self.unpublish(c);
         let recorded = change(db, &c.id, |r| {
             if !ours(r) {
                 return false;

@@ -34,6 +34,7 @@ pub mod mounts;
 mod naming;
 pub mod networking;
 mod pause;
+pub mod ports;
 mod rename;
 pub mod resources;
 pub mod restart;

@@ -442,6 +442,7 @@ impl Engine {
             super::loopback::bring_up(pid)?;
         }
         let network_status = self.wire_networks(c, &planned, pid)?;
+        let ports = self.publish(c, &network_status)?;
         // Started, then recorded running: the record is written while the
         // container's process starts (it holds the lock meanwhile, so no
         // command sees it in between).
@@ -493,6 +494,7 @@ impl Engine {
             listener: Some(listener),
             clients: Vec::new(),
             health,
+            _ports: ports,
         })
     }
 }
@@ -519,6 +521,9 @@ struct Running {
     clients: Vec<OwnedFd>,
     /// Its healthcheck, when it runs on an interval (`health.rs`).
     health: Option<super::health::Schedule>,
+    /// Sockets bound to its published host ports: no other program takes
+    /// them while it runs.
+    _ports: Vec<OwnedFd>,
 }
 
 /// What a poll found ready.

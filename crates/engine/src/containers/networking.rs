@@ -39,8 +39,9 @@ use crate::Engine;
 pub struct Attachment {
     /// The network's name.
     pub network: String,
-    /// `--ip` / `:ip=`: this address, not the next free one.
-    pub ip: Option<IpAddr>,
+    /// `--ip`, `--ip6` / `:ip=`: these addresses (one per family), not
+    /// the next free ones.
+    pub ips: Vec<IpAddr>,
     /// `--mac-address` / `:mac=`.
     pub mac: Option<String>,
     /// `--network-alias` / `:alias=`: more names the network's DNS answers.
@@ -101,7 +102,7 @@ pub fn parse_networks(values: &[String]) -> Result<(NsMode, Vec<Attachment>)> {
         for opt in opts.split(',').filter(|o| !o.is_empty()) {
             match opt.split_once('=') {
                 Some(("ip" | "ip6", ip)) => {
-                    a.ip = Some(ip.parse().map_err(|_| Error::new(format!("{ip:?} is not an ip address")))?);
+                    a.ips.push(ip.parse().map_err(|_| Error::new(format!("{ip:?} is not an ip address")))?);
                 }
                 Some(("mac", mac)) => a.mac = Some(parse_mac(mac)?),
                 Some(("alias", alias)) => a.aliases.push(alias.to_string()),
@@ -156,7 +157,7 @@ impl Engine {
     pub(super) fn check_attachments(&self, attachments: &[Attachment]) -> Result<()> {
         for a in attachments {
             let n = self.network(&a.network)?;
-            if let Some(ip) = a.ip {
+            for &ip in &a.ips {
                 // podman's message names the network.
                 if !n.subnets.iter().any(|s| s.subnet.contains(&ip)) {
                     return Err(Error::new(format!(
@@ -184,7 +185,7 @@ impl Engine {
             }
             let mut addresses = Vec::new();
             for subnet in &network.subnets {
-                let wanted = a.ip.filter(|ip| subnet.subnet.contains(ip));
+                let wanted = a.ips.iter().copied().find(|ip| subnet.subnet.contains(ip));
                 let address = db.allocate_address(&network.name, &subnet.subnet, &c.id, |used| match wanted {
                     Some(ip) if used.contains(&ip) => Err(Error::in_use(format!(
                         "IPAM error: requested ip address {ip} is already allocated to another container"
@@ -247,12 +248,6 @@ impl Engine {
             if let Some(mac) = p.mac {
                 inside.set_mac(index, mac).map_err(net_error)?;
             }
-            if p.addresses.iter().any(|(a, _)| a.addr().is_ipv6()) {
-                // An address the kernel would hold back for duplicate
-                // address detection (a second and more) is ours alone.
-                let knob = format!("/proc/sys/net/ipv6/conf/{}/accept_dad", p.interface);
-                let _ = within(ns.as_fd(), move || std::fs::write(knob, "0"));
-            }
             for (address, _) in &p.addresses {
                 inside.add_address(index, *address).map_err(net_error)?;
             }
@@ -276,6 +271,46 @@ impl Engine {
             });
         }
         Ok(out)
+    }
+
+    /// Publish `c`'s ports, now that it is on its networks (`status`):
+    /// hold the host ports (the sockets returned, kept while it runs), then
+    /// the DNAT rules to its address on its first network.
+    pub(super) fn publish(&self, c: &Container, status: &[NetworkStatus]) -> Result<Vec<std::os::fd::OwnedFd>> {
+        if c.isolation.ports.is_empty() {
+            return Ok(Vec::new());
+        }
+        let held = super::ports::reserve(&c.isolation.ports)?;
+        let first = status.first().ok_or_else(|| Error::new("published ports need a network"))?;
+        let mappings: Vec<network::firewall::PortMapping> =
+            c.isolation.ports.iter().map(super::ports::Published::to_mapping).collect();
+        for v4 in [true, false] {
+            if let Some((address, _)) = first.of_family(v4) {
+                network::firewall::add_ports(&c.id, address.addr(), &mappings).map_err(net_error)?;
+            }
+        }
+        let bridge = self.network(&first.network)?.network_interface;
+        // 127.0.0.1 reaches a port published on every address (or on
+        // 127.0.0.1) only if the bridge may route loopback-sourced traffic;
+        // and a container reaching its own published port needs its
+        // packets sent back out of the bridge port they came in by.
+        set_knob(&format!("/proc/sys/net/ipv4/conf/{bridge}/route_localnet"))?;
+        if !first.host_interface.is_empty() {
+            let mut nl = Netlink::open().map_err(net_error)?;
+            let index = nl.index_of(&first.host_interface).map_err(net_error)?;
+            nl.set_hairpin(index).map_err(net_error)?;
+        }
+        Ok(held)
+    }
+
+    /// Drop `c`'s port rules (once it ended or went).
+    pub(super) fn unpublish(&self, c: &Container) {
+        if c.isolation.ports.is_empty() {
+            return;
+        }
+        if let Err(e) = network::firewall::remove_ports(&c.id) {
+            tracing::warn!("removing the port rules of {}: {e}", c.id);
+        }
     }
 
     /// The bridge of `network`, made (with its gateway addresses and
@@ -322,6 +357,14 @@ impl Engine {
     }
 }
 
+/// A boolean knob of the kernel's on (written only if it is not).
+fn set_knob(path: &str) -> Result<()> {
+    if std::fs::read_to_string(path).is_ok_and(|v| v.trim() == "1") {
+        return Ok(());
+    }
+    std::fs::write(path, "1").ctx(|| format!("turning on {path}"))
+}
+
 /// IP forwarding on, as podman turns it on for a network with a way out
 /// (IPv6 too where the network has IPv6).
 fn enable_forwarding(network: &Network) -> Result<()> {
@@ -336,21 +379,6 @@ fn enable_forwarding(network: &Network) -> Result<()> {
         std::fs::write(knob, "1").ctx(|| format!("turning on {knob}"))?;
     }
     Ok(())
-}
-
-/// Run `f` on a thread inside network namespace `ns` (a knob under
-/// /proc/sys/net is the namespace's of whoever opens it).
-fn within<T: Send + 'static>(
-    ns: std::os::fd::BorrowedFd,
-    f: impl FnOnce() -> std::io::Result<T> + Send + 'static,
-) -> std::io::Result<T> {
-    let ns = ns.try_clone_to_owned()?;
-    std::thread::spawn(move || {
-        rustix::thread::move_into_link_name_space(ns.as_fd(), Some(rustix::thread::LinkNameSpaceType::Network))?;
-        f()
-    })
-    .join()
-    .map_err(|_| std::io::Error::other("a thread panicked"))?
 }
 
 fn mac_bytes(text: &str) -> Result<[u8; 6]> {

@@ -1,0 +1,386 @@
+//! Containers on networks, for real: addresses, routes, reachability and
+//! isolation, NAT out, internal networks, IPv6, macvlan, concurrent starts
+//! and what teardown leaves. Every test runs its berth in a network
+//! namespace of its own (`Env::in_own_netns`), so its bridges, firewall
+//! rules and "outside hosts" (more namespaces, made by the test) never meet
+//! the host's or another test's; traffic stays inside them.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::process::Output;
+use std::time::{Duration, Instant};
+
+use common::*;
+
+fn busybox_in_netns() -> Env {
+    let (env, _) = Env::with_busybox();
+    env.in_own_netns()
+}
+
+/// Run `args` in the env's namespace (not in a container).
+fn host(env: &Env, args: &[&str]) -> Output {
+    env.host_cmd(args).output().unwrap()
+}
+
+fn host_ok(env: &Env, args: &[&str]) -> String {
+    let o = host(env, args);
+    assert!(o.status.success(), "{args:?}: {}", stderr(&o));
+    stdout(&o)
+}
+
+/// Container `name`'s address on network `net`.
+fn address(env: &Env, name: &str, net: &str) -> String {
+    let f = format!("{{{{(index .NetworkSettings.Networks \"{net}\").IPAddress}}}}");
+    env.ok(&["inspect", "--format", &f, name]).trim().to_string()
+}
+
+fn pings(env: &Env, net: &str, to: &str) -> bool {
+    env.run(&["run", "--rm", "--network", net, "bb", "ping", "-c", "1", "-W", "2", to]).status.success()
+}
+
+/// The links of the env's namespace whose name starts with `prefix`.
+fn links(env: &Env, prefix: &str) -> Vec<String> {
+    let out = host_ok(env, &["ip", "-j", "link", "show"]);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    v.as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|l| l["ifname"].as_str())
+        .filter(|n| n.starts_with(prefix))
+        .map(String::from)
+        .collect()
+}
+
+/// Wait until the env's namespace has no `veth` links (the kernel removes a
+/// dead namespace's pairs in the background).
+fn no_veths_within(env: &Env, limit: Duration) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if links(env, "veth").is_empty() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    false
+}
+
+/// A named network namespace, deleted when dropped (a failed test too).
+struct Netns(String);
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("ip").args(["netns", "delete", &self.0]).status();
+    }
+}
+
+/// A namespace standing for a host outside, reached from the env's
+/// namespace through a veth pair: `outside_ip` there, `gw_ip` on our end.
+fn outside_host(env: &Env, tag: &str, gw_ip: &str, outside_ip: &str) -> Netns {
+    let ns = format!("{}-{tag}", env.netns.as_ref().unwrap());
+    assert!(std::process::Command::new("ip").args(["netns", "add", &ns]).status().unwrap().success());
+    let guard = Netns(ns.clone());
+    host_ok(env, &["ip", "link", "add", &format!("out-{tag}"), "type", "veth", "peer", "name", "eth0", "netns", &ns]);
+    host_ok(env, &["ip", "addr", "add", &format!("{gw_ip}/24"), "dev", &format!("out-{tag}")]);
+    host_ok(env, &["ip", "link", "set", &format!("out-{tag}"), "up"]);
+    let inside = |args: &[&str]| {
+        let ok = std::process::Command::new("ip").arg("-n").arg(&ns).args(args).status().unwrap();
+        assert!(ok.success(), "ip -n {ns} {args:?}");
+    };
+    inside(&["addr", "add", &format!("{outside_ip}/24"), "dev", "eth0"]);
+    inside(&["link", "set", "eth0", "up"]);
+    inside(&["link", "set", "lo", "up"]);
+    guard
+}
+
+#[test]
+fn containers_on_a_network_reach_each_other_and_the_gateway() {
+    let env = busybox_in_netns();
+    assert_eq!(env.ok(&["network", "create", "--subnet", "10.123.0.0/24", "lan"]), "lan\n");
+    env.ok(&["run", "-d", "--name", "a", "--network", "lan", "bb", "sleep", "60"]);
+    assert_eq!(address(&env, "a", "lan"), "10.123.0.2");
+    assert_eq!(env.ok(&["inspect", "--format", "{{.HostConfig.NetworkMode}}", "a"]), "bridge\n");
+    // The bridge, its gateway address, up; the container's end on it.
+    let br = host_ok(&env, &["ip", "-j", "addr", "show", "dev", "berth1"]);
+    assert!(br.contains("\"local\":\"10.123.0.1\"") && br.contains("\"UP\""), "{br}");
+    assert_eq!(links(&env, "veth").len(), 1);
+    // From a second container: a, the gateway; from the namespace: a.
+    assert!(pings(&env, "lan", "10.123.0.2"));
+    assert!(pings(&env, "lan", "10.123.0.1"));
+    host_ok(&env, &["busybox", "ping", "-c", "1", "-W", "2", "10.123.0.2"]);
+    // What the container sees: its address, a default route, /etc/hosts.
+    let inside = env.ok(&["exec", "a", "sh", "-c", "ip -4 addr show eth0; ip route; cat /etc/hosts"]);
+    assert!(inside.contains("inet 10.123.0.2/24"), "{inside}");
+    assert!(inside.contains("default via 10.123.0.1 dev eth0"), "{inside}");
+    assert!(inside.contains("10.123.0.2\t") && inside.contains(" a\n"), "{inside}");
+    assert!(inside.contains("10.123.0.1\thost.containers.internal"), "{inside}");
+    // Addresses are not reused while taken; freed ones are.
+    env.ok(&["run", "-d", "--name", "b", "--network", "lan", "bb", "sleep", "60"]);
+    assert_eq!(address(&env, "b", "lan"), "10.123.0.3");
+    env.ok(&["rm", "-f", "-t", "0", "a"]);
+    env.ok(&["run", "-d", "--name", "c", "--network", "lan", "bb", "sleep", "60"]);
+    assert_eq!(address(&env, "c", "lan"), "10.123.0.2");
+    env.ok(&["rm", "-f", "-t", "0", "b", "c"]);
+    assert!(no_veths_within(&env, Duration::from_secs(5)), "veths left: {:?}", links(&env, "veth"));
+}
+
+#[test]
+fn networks_are_isolated_from_each_other_and_internal_ones_have_no_way_out() {
+    let env = busybox_in_netns();
+    let _outside = outside_host(&env, "o", "192.0.2.1", "192.0.2.9");
+    env.ok(&["network", "create", "--subnet", "10.124.0.0/24", "one"]);
+    env.ok(&["network", "create", "--subnet", "10.125.0.0/24", "two"]);
+    env.ok(&["network", "create", "--internal", "--subnet", "10.126.0.0/24", "closed"]);
+    env.ok(&["run", "-d", "--name", "a", "--network", "one", "bb", "sleep", "60"]);
+    env.ok(&["run", "-d", "--name", "i", "--network", "closed", "bb", "sleep", "60"]);
+    // Another network cannot reach it; its own can.
+    assert!(pings(&env, "one", "10.124.0.2"));
+    assert!(!pings(&env, "two", "10.124.0.2"), "a container crossed networks");
+    // Out, through the masquerade: the outside host sees the namespace's
+    // address, not the container's (it has no route back to 10.124/16).
+    assert!(pings(&env, "one", "192.0.2.9"), "no way out of a network");
+    // An internal network: no route out, nor in from another network.
+    assert!(!pings(&env, "closed", "192.0.2.9"), "an internal network reached outside");
+    let routes = env.ok(&["exec", "i", "ip", "route"]);
+    assert!(!routes.contains("default"), "{routes}");
+    assert!(pings(&env, "closed", "10.126.0.2"), "an internal network's containers reach each other");
+    assert!(!pings(&env, "one", "10.126.0.2"), "reached into an internal network");
+    // A container on two networks has both (eth0, eth1).
+    env.ok(&["run", "-d", "--name", "both", "--network", "one", "--network", "two", "bb", "sleep", "60"]);
+    let addrs = env.ok(&["exec", "both", "ip", "-4", "-o", "addr"]);
+    assert!(addrs.contains("eth0") && addrs.contains("10.124.0.3/24"), "{addrs}");
+    assert!(addrs.contains("eth1") && addrs.contains("10.125.0.2/24"), "{addrs}");
+    env.ok(&["rm", "-f", "-t", "0", "a", "i", "both"]);
+}
+
+#[test]
+fn the_default_network_and_asked_for_addresses() {
+    let env = busybox_in_netns();
+    env.ok(&["run", "-d", "--name", "d", "--network", "bridge", "bb", "sleep", "60"]);
+    assert_eq!(address(&env, "d", "berth"), "10.87.0.2");
+    assert_eq!(env.ok(&["inspect", "--format", "{{.NetworkSettings.IPAddress}}", "d"]), "10.87.0.2\n");
+    env.ok(&["run", "-d", "--name", "s", "--network", "berth:ip=10.87.0.50", "bb", "sleep", "60"]);
+    assert_eq!(address(&env, "s", "berth"), "10.87.0.50");
+    // Taken, outside the subnet, the gateway: refused, nothing left.
+    let e = env.fails(&["run", "--rm", "--network", "berth:ip=10.87.0.50", "bb", "true"], 125);
+    assert!(e.contains("10.87.0.50 is already allocated"), "{e}");
+    let e = env.fails(&["run", "--rm", "--network", "berth:ip=10.99.0.5", "bb", "true"], 125);
+    assert_eq!(e, "Error: requested static ip 10.99.0.5 not in any subnet on network berth\n");
+    let e = env.fails(&["run", "--rm", "--network", "nosuch", "bb", "true"], 125);
+    assert!(e.contains("unable to find network with name or ID nosuch"), "{e}");
+    assert_eq!(env.ok(&["ps", "-aq"]).lines().count(), 2);
+    env.ok(&["rm", "-f", "-t", "0", "d", "s"]);
+}
+
+#[test]
+fn twenty_containers_started_at_once_get_distinct_addresses() {
+    let env = busybox_in_netns();
+    env.ok(&["network", "create", "--subnet", "10.127.0.0/24", "many"]);
+    let starts: Vec<_> = (0..20)
+        .map(|i| {
+            let mut c = env.cmd(&["run", "-d", "--name", &format!("m{i}"), "--network", "many", "bb", "sleep", "60"]);
+            c.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::piped());
+            c.spawn().unwrap()
+        })
+        .collect();
+    for s in starts {
+        let o = s.wait_with_output().unwrap();
+        assert!(o.status.success(), "{}", stderr(&o));
+    }
+    let mut seen: Vec<String> = (0..20).map(|i| address(&env, &format!("m{i}"), "many")).collect();
+    seen.sort();
+    seen.dedup();
+    assert_eq!(seen.len(), 20, "{seen:?}");
+    assert_eq!(links(&env, "veth").len(), 20);
+    env.ok(&["rm", "-af", "-t", "0"]);
+    assert!(no_veths_within(&env, Duration::from_secs(10)), "veths left: {:?}", links(&env, "veth"));
+}
+
+#[test]
+fn ipv6_between_containers() {
+    let env = busybox_in_netns();
+    env.ok(&["network", "create", "--ipv6", "--subnet", "fd00:128::/64", "six"]);
+    env.ok(&["run", "-d", "--name", "a", "--network", "six", "bb", "sleep", "60"]);
+    let f = "{{(index .NetworkSettings.Networks \"six\").GlobalIPv6Address}}";
+    assert_eq!(env.ok(&["inspect", "--format", f, "a"]), "fd00:128::2\n");
+    // Dual stack: an IPv4 address too.
+    assert!(address(&env, "a", "six").starts_with("10."), "no IPv4 address");
+    assert!(pings(&env, "six", "fd00:128::2"));
+    assert!(pings(&env, "six", "fd00:128::1"));
+    env.ok(&["rm", "-f", "-t", "0", "a"]);
+}
+
+#[test]
+fn a_macvlan_container_reaches_a_peer_on_the_parent_link() {
+    let env = busybox_in_netns();
+    // The parent: our end of a veth pair whose other end is the peer.
+    let _peer = outside_host(&env, "m", "192.0.2.1", "192.0.2.9");
+    env.ok(&["network", "create", "-d", "macvlan", "-o", "parent=out-m", "--subnet", "192.0.2.0/24", "mv"]);
+    env.ok(&["run", "-d", "--name", "a", "--network", "mv", "bb", "sleep", "60"]);
+    assert_eq!(address(&env, "a", "mv"), "192.0.2.2");
+    assert!(pings(&env, "mv", "192.0.2.9"), "no way to the peer on the parent link");
+    env.ok(&["rm", "-f", "-t", "0", "a"]);
+}
+
+#[test]
+fn teardown_leaves_nothing_whatever_ends_the_container() {
+    let env = busybox_in_netns();
+    env.ok(&["network", "create", "--subnet", "10.129.0.0/24", "td"]);
+    // An exit, a --rm exit, a kill of the container's process, a kill of
+    // its monitor then rm -f: each time the pair goes and the address is
+    // free for the next container.
+    env.ok(&["run", "--name", "x", "--network", "td", "bb", "true"]);
+    assert!(no_veths_within(&env, Duration::from_secs(5)));
+    env.ok(&["run", "--rm", "--network", "td", "bb", "true"]);
+    assert!(no_veths_within(&env, Duration::from_secs(5)));
+    env.ok(&["run", "-d", "--name", "k", "--network", "td", "bb", "sleep", "60"]);
+    assert_eq!(address(&env, "k", "td"), "10.129.0.2", "x's address was not given back at its exit");
+    let pid = env.ok(&["inspect", "--format", "{{.State.Pid}}", "k"]);
+    rustix::process::kill_process(
+        rustix::process::Pid::from_raw(pid.trim().parse().unwrap()).unwrap(),
+        rustix::process::Signal::KILL,
+    )
+    .unwrap();
+    env.ok(&["wait", "k"]);
+    assert!(no_veths_within(&env, Duration::from_secs(5)));
+    env.ok(&["run", "-d", "--name", "m", "--network", "td", "bb", "sleep", "60"]);
+    let monitor = env.ok(&["inspect", "--format", "{{.State.ConmonPid}}", "m"]);
+    rustix::process::kill_process(
+        rustix::process::Pid::from_raw(monitor.trim().parse().unwrap()).unwrap(),
+        rustix::process::Signal::KILL,
+    )
+    .unwrap();
+    env.ok(&["rm", "-f", "-t", "0", "m", "x"]);
+    assert!(no_veths_within(&env, Duration::from_secs(5)));
+    env.ok(&["run", "-d", "--name", "n", "--network", "td", "bb", "sleep", "60"]);
+    assert_eq!(address(&env, "n", "td"), "10.129.0.2");
+    // Removing the network (with -f its container) takes its bridge and
+    // its firewall rules.
+    let e = env.fails(&["network", "rm", "td"], 2);
+    assert!(e.contains("has associated containers with it"), "{e}");
+    env.ok(&["network", "rm", "-f", "td"]);
+    assert!(links(&env, "berth1").is_empty(), "the bridge is left");
+    let rules = host_ok(&env, &["nft", "list", "table", "inet", "berth"]);
+    assert!(!rules.contains("td"), "{rules}");
+}
+
+/// Fetch `url` with busybox wget from the env's namespace; its body.
+fn fetch(env: &Env, url: &str) -> Option<String> {
+    // (busybox's wget -T crashes on these machines: timeout instead.)
+    let o = host(env, &["timeout", "3", "busybox", "wget", "-q", "-O", "-", url]);
+    o.status.success().then(|| stdout(&o))
+}
+
+#[test]
+fn published_ports_answer_on_every_address_and_go_with_the_container() {
+    let env = busybox_in_netns();
+    let outside = outside_host(&env, "p", "192.0.2.1", "192.0.2.9");
+    // A web server on 80 and 81 (a range), its hostname as the page.
+    let serve = "busybox httpd -p 80 -h /etc; busybox httpd -f -p 81 -h /etc";
+    let id = env.ok(&["run", "-d", "--name", "web", "-p", "8080-8081:80-81", "bb", "sh", "-c", serve]);
+    // (podman's /etc/hostname has no newline.)
+    let page = id.trim()[..12].to_string();
+    let wait_up = Instant::now();
+    while fetch(&env, "http://127.0.0.1:8080/hostname").is_none() && wait_up.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // From the host: on 127.0.0.1, on its own addresses, both ports.
+    assert_eq!(fetch(&env, "http://127.0.0.1:8080/hostname").as_deref(), Some(page.as_str()));
+    assert_eq!(fetch(&env, "http://127.0.0.1:8081/hostname").as_deref(), Some(page.as_str()));
+    assert_eq!(fetch(&env, "http://192.0.2.1:8080/hostname").as_deref(), Some(page.as_str()));
+    // From another host, on the host's address.
+    let peer = std::process::Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &outside.0,
+            "timeout",
+            "3",
+            "busybox",
+            "wget",
+            "-q",
+            "-O",
+            "-",
+            "http://192.0.2.1:8080/hostname",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(stdout(&peer), page, "{}", stderr(&peer));
+    // From another container, and from itself, through the host's address.
+    let via = env.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "bridge",
+        "bb",
+        "busybox",
+        "wget",
+        "-qO-",
+        "http://10.87.0.1:8080/hostname",
+    ]);
+    assert_eq!(via, page);
+    assert_eq!(env.ok(&["exec", "web", "busybox", "wget", "-qO-", "http://10.87.0.1:8081/hostname"]), page);
+    // What berth shows of them, as podman shows them.
+    assert_eq!(env.ok(&["port", "web"]), "80/tcp -> 0.0.0.0:8080\n81/tcp -> 0.0.0.0:8081\n");
+    assert_eq!(env.ok(&["port", "web", "81"]), "0.0.0.0:8081\n");
+    assert_eq!(env.ok(&["ps", "--format", "{{.Ports}}"]), "0.0.0.0:8080-8081->80-81/tcp\n");
+    let bindings = env.ok(&["inspect", "--format", "{{json .HostConfig.PortBindings}}", "web"]);
+    assert_eq!(
+        bindings.trim(),
+        r#"{"80/tcp":[{"HostIp":"","HostPort":"8080"}],"81/tcp":[{"HostIp":"","HostPort":"8081"}]}"#
+    );
+    // A port already held: a clear error, no container left behind.
+    let e = env.fails(&["run", "--rm", "-p", "8080:80", "bb", "true"], 125);
+    assert!(e.contains("8080: bind: address already in use"), "{e}");
+    assert_eq!(env.ok(&["ps", "-aq"]).lines().count(), 1);
+    // Gone with the container: no answer, no rule, the port free again.
+    env.ok(&["rm", "-f", "-t", "0", "web"]);
+    assert_eq!(fetch(&env, "http://127.0.0.1:8080/hostname"), None);
+    let rules = host_ok(&env, &["nft", "list", "table", "inet", "berth"]);
+    assert!(!rules.contains("chain ct-"), "{rules}");
+    env.ok(&["run", "--rm", "-p", "8080:80", "bb", "true"]);
+}
+
+#[test]
+fn udp_and_random_ports_and_publish_all() {
+    let env = busybox_in_netns();
+    // UDP to a random host port on 127.0.0.1. busybox has no UDP server
+    // here: a receiver runs in the container's network namespace (not in
+    // the container), where the port leads.
+    env.ok(&["run", "-d", "--name", "u", "-p", "127.0.0.1::5353/udp", "bb", "sleep", "60"]);
+    let host_port = env.ok(&["port", "u", "5353/udp"]);
+    let port = host_port.trim().strip_prefix("127.0.0.1:").unwrap().to_string();
+    assert_ne!(port, "0");
+    let pid = env.ok(&["inspect", "--format", "{{.State.Pid}}", "u"]);
+    let receive = "import socket; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); \
+                   s.bind(('0.0.0.0', 5353)); print(s.recvfrom(100)[0].decode(), end='')";
+    let receiver = std::process::Command::new("nsenter")
+        .arg(format!("--net=/proc/{}/ns/net", pid.trim()))
+        .args(["timeout", "10", "python3", "-c", receive])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let send = format!(
+        "import socket, time\nfor _ in range(50):\n    socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(b'over udp', ('127.0.0.1', {port})); time.sleep(0.1)"
+    );
+    let mut sender = env.host_cmd(&["python3", "-c", &send]).spawn().unwrap();
+    let got = receiver.wait_with_output().unwrap();
+    let _ = sender.kill();
+    let _ = sender.wait();
+    assert_eq!(stdout(&got), "over udp");
+    // -P: every port the image exposes, each to a free host port.
+    let archive = env.path("exposed.tar");
+    let config = serde_json::json!({"Cmd": ["sleep", "60"], "ExposedPorts": {"80/tcp": {}, "53/udp": {}}});
+    write_oci_archive_config(&archive, Some("localhost/exposed:latest"), &[busybox_layer()], config);
+    env.ok(&["load", "-q", "-i", archive.to_str().unwrap()]);
+    env.ok(&["run", "-d", "--name", "all", "-P", "localhost/exposed"]);
+    let lines = env.ok(&["port", "all"]);
+    assert!(lines.contains("53/udp -> 0.0.0.0:") && lines.contains("80/tcp -> 0.0.0.0:"), "{lines}");
+    assert_eq!(env.ok(&["inspect", "--format", "{{.HostConfig.PublishAllPorts}}", "all"]), "true\n");
+    // Bad input: podman's messages, nothing made.
+    let e = env.fails(&["run", "--rm", "-p", "8000-8002:80-81", "bb", "true"], 125);
+    assert_eq!(e, "Error: host and container port ranges have different lengths: 3 vs 2\n");
+    let e = env.fails(&["run", "--rm", "--network", "none", "-p", "80", "bb", "true"], 125);
+    assert!(e.contains("port mappings need a bridge network"), "{e}");
+    env.ok(&["rm", "-f", "-t", "0", "u", "all"]);
+}
