@@ -333,8 +333,14 @@ fn published_ports_answer_on_every_address_and_go_with_the_container() {
     let e = env.fails(&["run", "--rm", "-p", "8080:80", "bb", "true"], 125);
     assert!(e.contains("8080: bind: address already in use"), "{e}");
     assert_eq!(env.ok(&["ps", "-aq"]).lines().count(), 1);
-    // Gone with the container: no answer, no rule, the port free again.
+    // The flows it served are tracked...
+    let tracked = host_ok(&env, &["conntrack", "-L", "-r", "10.87.0.2"]);
+    assert!(tracked.contains("dport=8080"), "{tracked}");
+    // Gone with the container: no answer, no rule, no tracked flow, the
+    // port free again.
     env.ok(&["rm", "-f", "-t", "0", "web"]);
+    let tracked = host_ok(&env, &["conntrack", "-L", "-r", "10.87.0.2"]);
+    assert_eq!(tracked, "", "flows of a removed container are still tracked");
     assert_eq!(fetch(&env, "http://127.0.0.1:8080/hostname"), None);
     let rules = host_ok(&env, &["nft", "list", "table", "inet", "berth"]);
     assert!(!rules.contains("chain ct-"), "{rules}");
@@ -383,4 +389,116 @@ fn udp_and_random_ports_and_publish_all() {
     let e = env.fails(&["run", "--rm", "--network", "none", "-p", "80", "bb", "true"], 125);
     assert!(e.contains("port mappings need a bridge network"), "{e}");
     env.ok(&["rm", "-f", "-t", "0", "u", "all"]);
+}
+
+/// A stand-in for the host's resolver, on 127.0.0.1:5300 of the env's
+/// namespace: `outside.example` is 192.0.2.77, every other name does not
+/// exist.
+const FAKE_UPSTREAM: &str = r#"
+import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("127.0.0.1", 5300))
+while True:
+    q, peer = s.recvfrom(512)
+    end = q.index(0, 12) + 5
+    name = []
+    i = 12
+    while q[i]:
+        name.append(q[i + 1:i + 1 + q[i]].decode()); i += 1 + q[i]
+    if ".".join(name).lower() == "outside.example" and q[end - 4:end - 2] == b"\x00\x01":
+        head = q[:2] + b"\x81\x80\x00\x01\x00\x01\x00\x00\x00\x00"
+        s.sendto(head + q[12:end] + b"\xc0\x0c\x00\x01\x00\x01\x00\x00\x00\x3c\x00\x04" + bytes([192, 0, 2, 77]), peer)
+    elif ".".join(name).lower() == "outside.example":
+        s.sendto(q[:2] + b"\x81\x80\x00\x01\x00\x00\x00\x00\x00\x00" + q[12:end], peer)
+    else:
+        s.sendto(q[:2] + b"\x81\x83\x00\x01\x00\x00\x00\x00\x00\x00" + q[12:end], peer)
+"#;
+
+/// Kills a child process when dropped.
+struct Child(std::process::Child);
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// `nslookup NAME` in a container on `net`, tried `tries` times (the name
+/// server may be starting): its output, or `None` if the name never
+/// resolved.
+fn lookup(env: &Env, net: &str, name: &str, tries: u32) -> Option<String> {
+    let script = format!("for i in $(seq {tries}); do nslookup {name} && exit 0; sleep 0.3; done; exit 1");
+    let o = env.run(&["run", "--rm", "--network", net, "bb", "sh", "-c", &script]);
+    o.status.success().then(|| stdout(&o))
+}
+
+#[test]
+fn containers_resolve_each_other_by_name_and_alias_and_the_rest_upstream() {
+    let env = busybox_in_netns();
+    let _upstream = Child(env.host_cmd(&["python3", "-c", FAKE_UPSTREAM]).spawn().unwrap());
+    env.ok(&["network", "create", "--subnet", "10.130.0.0/24", "lan"]);
+    env.ok(&["network", "create", "--subnet", "10.131.0.0/24", "other"]);
+    let mut run =
+        env.cmd(&["run", "-d", "--name", "web", "--network", "lan", "--network-alias", "www", "bb", "sleep", "60"]);
+    let o = run.env("BERTH_TEST_DNS_UPSTREAM", "127.0.0.1:5300").output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let found = lookup(&env, "lan", "web", 10).expect("web does not resolve");
+    assert!(found.contains("10.130.0.2"), "{found}");
+    let found = lookup(&env, "lan", "www", 10).expect("the alias does not resolve");
+    assert!(found.contains("10.130.0.2"), "{found}");
+    assert!(pings(&env, "lan", "web"));
+    // What the container is told: the network's server, its domain.
+    let resolv = env.ok(&["exec", "web", "cat", "/etc/resolv.conf"]);
+    assert!(resolv.starts_with("search dns.berth"), "{resolv}");
+    assert!(resolv.contains("nameserver 10.130.0.1\n"), "{resolv}");
+    // Other names: the host's resolver's answer.
+    let found = lookup(&env, "lan", "outside.example", 10).expect("upstream names do not resolve");
+    assert!(found.contains("192.0.2.77"), "{found}");
+    // Not from another network; not once it is gone.
+    assert_eq!(lookup(&env, "other", "web", 1), None, "a name resolved across networks");
+    env.ok(&["rm", "-f", "-t", "0", "web"]);
+    assert_eq!(lookup(&env, "lan", "web", 1), None, "a removed container's name still resolves");
+}
+
+#[test]
+fn dns_and_hosts_flags_write_what_they_ask() {
+    let env = busybox_in_netns();
+    let hosts =
+        env.ok(&["run", "--rm", "--add-host", "foo:1.2.3.4", "--add-host", "a;b:fd00::9", "bb", "cat", "/etc/hosts"]);
+    assert!(hosts.starts_with("1.2.3.4\tfoo\nfd00::9\ta b\n"), "{hosts}");
+    let resolv = env.ok(&[
+        "run",
+        "--rm",
+        "--dns",
+        "9.9.9.9",
+        "--dns-search",
+        "example.com",
+        "--dns-option",
+        "ndots:2",
+        "bb",
+        "cat",
+        "/etc/resolv.conf",
+    ]);
+    assert_eq!(resolv, "search example.com\nnameserver 9.9.9.9\noptions ndots:2\n");
+    // On a network with name resolution, --dns still wins.
+    env.ok(&["network", "create", "--subnet", "10.132.0.0/24", "lan"]);
+    let resolv = env.ok(&["run", "--rm", "--network", "lan", "--dns", "9.9.9.9", "bb", "cat", "/etc/resolv.conf"]);
+    assert!(resolv.contains("nameserver 9.9.9.9\n") && !resolv.contains("10.132.0.1"), "{resolv}");
+    // --no-hosts: the image's /etc/hosts (this one has none).
+    let o = env.run(&["run", "--rm", "--no-hosts", "bb", "cat", "/etc/hosts"]);
+    assert!(!o.status.success(), "berth made an /etc/hosts: {}", stdout(&o));
+    env.ok(&["create", "--name", "c", "--dns", "9.9.9.9", "--add-host", "foo:1.2.3.4", "bb", "true"]);
+    let f = "{{json .HostConfig.Dns}} {{json .HostConfig.ExtraHosts}}";
+    assert_eq!(env.ok(&["inspect", "--format", f, "c"]), "[\"9.9.9.9\"] [\"foo:1.2.3.4\"]\n");
+    // Bad input: podman's messages.
+    let e = env.fails(&["run", "--rm", "--no-hosts", "--add-host", "a:1.1.1.1", "bb", "true"], 125);
+    assert_eq!(e, "Error: --no-hosts and --add-host cannot be set together\n");
+    assert_eq!(
+        env.fails(&["run", "--rm", "--add-host", "bad", "bb", "true"], 125),
+        "Error: bad format for add-host: \"bad\"\n"
+    );
+    assert_eq!(env.fails(&["run", "--rm", "--dns", "bad", "bb", "true"], 125), "Error: bad is not an ip address\n");
+    let e = env.fails(&["run", "--rm", "--network", "none", "--dns", "1.1.1.1", "bb", "true"], 125);
+    assert_eq!(e, "Error: conflicting options: dns and the network mode: none\n");
 }

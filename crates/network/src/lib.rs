@@ -5,11 +5,15 @@
 //!   over a blocking socket (the monitor runs no async runtime)
 //! - `ipam`: subnets, gateways and the address a container gets
 //! - `firewall`: berth's own nftables table (NAT, forwarding, published ports)
+//! - `dns`: the name server that answers containers' names on a network
+//! - `conntrack`: forgetting a gone container's tracked connections
 //!
 //! Nothing here knows about containers' records or the command line: the
 //! engine decides which network a container joins and keeps the
 //! allocations in its database; this crate does what the kernel needs.
 
+pub mod conntrack;
+pub mod dns;
 mod error;
 pub mod firewall;
 pub mod ipam;

@@ -363,10 +363,10 @@ fn container_doc(d: &Details) -> Doc {
         "VolumesFrom": null,
         "CapAdd": [],
         "CapDrop": [],
-        "Dns": [],
-        "DnsOptions": [],
-        "DnsSearch": [],
-        "ExtraHosts": [],
+        "Dns": c.isolation.names.servers.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
+        "DnsOptions": c.isolation.names.options,
+        "DnsSearch": c.isolation.names.search,
+        "ExtraHosts": c.isolation.names.extra_hosts.iter().map(|(n, ip)| format!("{}:{ip}", n.replace(' ', ";"))).collect::<Vec<_>>(),
         "GroupAdd": [],
         "IpcMode": namespace("ipc"),
         "Cgroup": "",
@@ -429,6 +429,8 @@ fn container_doc(d: &Details) -> Doc {
     }
     // podman's: where they are once it started (blank before).
     let etc_file = |name: &str| match c.started_at {
+        // --no-hosts: the image's own, none of berth's.
+        Some(_) if name == "hosts" && c.isolation.names.no_hosts => String::new(),
         Some(_) => d.userdata_dir.join(name).display().to_string(),
         None => String::new(),
     };

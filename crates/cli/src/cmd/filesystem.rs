@@ -280,23 +280,21 @@ pub fn port(engine: &Engine, a: &PortArgs) -> Result<u8> {
         }
     };
     let mut text = String::new();
-    let mut found = false;
-    for c in containers.iter().filter(|c| c.state == engine::containers::State::Running) {
+    // As podman: only running containers with published ports report, and
+    // one that has ports but not the one asked for is an error.
+    let reporting = containers.iter().filter(|c| c.state == engine::containers::State::Running);
+    for c in reporting.filter(|c| !c.isolation.ports.is_empty()) {
         let prefix = if a.all { format!("{}\t", c.short_id()) } else { String::new() };
-        for (key, host) in engine::containers::ports::port_lines(&c.isolation.ports) {
-            match &wanted {
-                None => text.push_str(&format!("{prefix}{key} -> {host}\n")),
-                Some(w) if *w == key => {
-                    found = true;
-                    text.push_str(&format!("{prefix}{host}\n"));
+        let lines = engine::containers::ports::port_lines(&c.isolation.ports);
+        match &wanted {
+            None => lines.iter().for_each(|(key, host)| text.push_str(&format!("{prefix}{key} -> {host}\n"))),
+            Some(w) => match lines.iter().find(|(key, _)| key == w) {
+                Some((_, host)) => text.push_str(&format!("{prefix}{host}\n")),
+                None => {
+                    out(&text)?;
+                    return Err(CliError::new(format!("failed to find published port {w:?}")));
                 }
-                Some(_) => {}
-            }
-        }
-    }
-    if let (Some(w), false) = (&wanted, found) {
-        if containers.iter().any(|c| c.state == engine::containers::State::Running) {
-            return Err(CliError::new(format!("failed to find published port {w:?}")));
+            },
         }
     }
     out(&text)?;

@@ -61,6 +61,21 @@ pub struct IsolationArgs {
     /// Publish all exposed ports to random ports on the host interface
     #[arg(short = 'P', long = "publish-all")]
     publish_all: bool,
+    /// Set custom DNS servers
+    #[arg(long, value_name = "IP")]
+    dns: Vec<String>,
+    /// Set custom DNS search domains
+    #[arg(long = "dns-search", value_name = "DOMAIN")]
+    dns_search: Vec<String>,
+    /// Set custom DNS options
+    #[arg(long = "dns-option", value_name = "OPTION")]
+    dns_option: Vec<String>,
+    /// Add a custom host-to-IP mapping (host:ip)
+    #[arg(long = "add-host", value_name = "HOST:IP")]
+    add_host: Vec<String>,
+    /// Do not create /etc/hosts within the container, instead use the version from the image
+    #[arg(long = "no-hosts")]
+    no_hosts: bool,
     /// User namespace to use
     #[arg(long, value_name = "MODE")]
     userns: Option<String>,
@@ -83,6 +98,7 @@ impl IsolationArgs {
         // when no --network says otherwise (podman's default is a bridge).
         let networks_mode =
             if !networks.is_empty() { engine::containers::isolation::NsMode::Private } else { networks_mode };
+        let names = self.name_options(&networks_mode)?;
         let iso = Isolation {
             privileged: self.privileged,
             security_opt: self.security_opt.clone(),
@@ -100,6 +116,7 @@ impl IsolationArgs {
                 .map(|p| engine::containers::ports::parse_publish(p))
                 .collect::<Result<_, _>>()?,
             publish_all: self.publish_all,
+            names,
             no_read_only_tmpfs: !self.read_only_tmpfs,
             host_env: if self.env_host {
                 std::env::vars_os().map(|(k, v)| format!("{}={}", k.to_string_lossy(), v.to_string_lossy())).collect()
@@ -113,6 +130,27 @@ impl IsolationArgs {
 }
 
 impl IsolationArgs {
+    /// `--dns*`, `--add-host`, `--no-hosts`, with podman's refusals.
+    fn name_options(&self, mode: &isolation::NsMode) -> Result<engine::containers::networking::NameOptions> {
+        use engine::containers::networking::NameOptions;
+        if self.no_hosts && !self.add_host.is_empty() {
+            return Err(CliError::new("--no-hosts and --add-host cannot be set together"));
+        }
+        let dns_given = !self.dns.is_empty() || !self.dns_search.is_empty() || !self.dns_option.is_empty();
+        // (Asked for: berth's default, until its bridge is, is none too.)
+        if dns_given && *mode == isolation::NsMode::None && self.network.iter().any(|n| n == "none") {
+            return Err(CliError::new("conflicting options: dns and the network mode: none"));
+        }
+        let extra_hosts = self.add_host.iter().map(|h| NameOptions::parse_add_host(h)).collect::<Result<_, _>>()?;
+        Ok(NameOptions {
+            servers: self.dns.iter().map(|d| NameOptions::parse_server(d)).collect::<Result<_, _>>()?,
+            search: self.dns_search.clone(),
+            options: self.dns_option.clone(),
+            extra_hosts,
+            no_hosts: self.no_hosts,
+        })
+    }
+
     /// `--ip`, `--ip6`, `--mac-address`, `--network-alias`: for the one
     /// network given (podman refuses them with several), the default
     /// network if none is.

@@ -54,6 +54,9 @@ pub(super) fn write(dir: &Path, hostname: &str, c: &Container, host_network: boo
     } else {
         (hosts(&host_hosts, internal, None, hostname, &c.name), resolv_conf(&host_resolv_conf()?))
     };
+    let names = &c.isolation.names;
+    let hosts = format!("{}{hosts}", extra_hosts(names));
+    let resolv = as_asked(&resolv, names);
     // podman fills .containerenv in only for --privileged containers: its
     // presence says "in a container".
     let env = if c.isolation.privileged { super::isolation::containerenv(c) } else { String::new() };
@@ -64,6 +67,8 @@ pub(super) fn write(dir: &Path, hostname: &str, c: &Container, host_network: boo
         ("/run/.containerenv", FILES[3], env),
     ];
     let mut binds = Vec::new();
+    // --no-hosts: the image's own /etc/hosts stays.
+    let files = files.into_iter().filter(|(d, _, _)| !(names.no_hosts && *d == "/etc/hosts"));
     for (destination, file, content) in files {
         let source = dir.join(file);
         // New files in a new directory: a crash that tears one leaves it
@@ -91,7 +96,9 @@ pub(super) fn repair(
     // A container made before these files moved to the runroot has them
     // in its data directory, which its config.json binds.
     let dir = if !dir.exists() && bundle.join(FILES[0]).exists() { bundle } else { dir };
-    let whole = |f: &&str| std::fs::metadata(dir.join(f)).is_ok_and(|m| m.len() > 0);
+    let whole = |f: &&str| {
+        (c.isolation.names.no_hosts && *f == FILES[1]) || std::fs::metadata(dir.join(f)).is_ok_and(|m| m.len() > 0)
+    };
     if REMADE_IF_EMPTY.iter().all(whole) && dir.join(FILES[3]).exists() {
         return Ok(());
     }
@@ -123,7 +130,14 @@ pub(super) fn readdress(dir: &Path, c: &Container, own: IpAddr, gateway: Option<
     let hostname_path = dir.join(FILES[0]);
     let hostname = std::fs::read_to_string(&hostname_path).ctx(|| format!("reading {}", hostname_path.display()))?;
     let internal = gateway.or_else(|| host_addresses().ok().and_then(|a| host_containers_internal(&a)));
-    let content = hosts(&read_host_file("/etc/hosts")?, internal, Some(own), hostname.trim(), &c.name);
+    if c.isolation.names.no_hosts {
+        return Ok(());
+    }
+    let content = format!(
+        "{}{}",
+        extra_hosts(&c.isolation.names),
+        hosts(&read_host_file("/etc/hosts")?, internal, Some(own), hostname.trim(), &c.name)
+    );
     let path = dir.join(FILES[1]);
     // In place: config.json binds this very file (by path, at each start;
     // a rename would do too, but keeps nothing a container changed either).
@@ -216,6 +230,64 @@ const FALLBACK_NAMESERVERS: [&str; 2] = ["8.8.8.8", "8.8.4.4"];
 fn resolv_conf(host: &str) -> String {
     let kept: Vec<&str> = host.split('\n').filter(|l| !unreachable_nameserver(l)).collect();
     resolv_conf_from(&kept.join("\n"))
+}
+
+/// `--add-host` lines, which podman puts first.
+fn extra_hosts(names: &super::networking::NameOptions) -> String {
+    names.extra_hosts.iter().map(|(n, ip)| format!("{ip}\t{n}\n")).collect()
+}
+
+/// resolv.conf `text` with what `--dns`, `--dns-search` and `--dns-option`
+/// replace in it.
+fn as_asked(text: &str, names: &super::networking::NameOptions) -> String {
+    let mut out = String::new();
+    // `.` asks for no search domain at all.
+    if !names.search.is_empty() && names.search != ["."] {
+        out.push_str(&format!("search {}\n", names.search.join(" ")));
+    }
+    for line in text.lines() {
+        let word = line.split_whitespace().next().unwrap_or("");
+        let replaced = match word {
+            "search" => !names.search.is_empty(),
+            "nameserver" => !names.servers.is_empty(),
+            "options" => !names.options.is_empty(),
+            _ => false,
+        };
+        if !replaced {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    for s in &names.servers {
+        out.push_str(&format!("nameserver {s}\n"));
+    }
+    if !names.options.is_empty() {
+        out.push_str(&format!("options {}\n", names.options.join(" ")));
+    }
+    out
+}
+
+/// Before a start of a container on a network with name resolution: its
+/// resolv.conf in `dir` asks the network's name server (`servers`, its
+/// gateways) alone, which forwards what it does not know to the host's, and
+/// searches the network's domain first, as podman's (with aardvark-dns).
+pub(super) fn use_network_dns(dir: &Path, c: &Container, servers: &[IpAddr]) -> Result<()> {
+    let host = host_resolv_conf()?;
+    let mut out = String::new();
+    let mut search = vec![network::dns::DOMAIN.to_string()];
+    search.extend(last_list(&host, "search").into_iter().map(String::from).filter(|s| s != "."));
+    out.push_str(&format!("search {}\n", search.join(" ")));
+    for s in servers {
+        out.push_str(&format!("nameserver {s}\n"));
+    }
+    let options = last_list(&host, "options");
+    if !options.is_empty() {
+        out.push_str(&format!("options {}\n", options.join(" ")));
+    }
+    let out = as_asked(&out, &c.isolation.names);
+    let path = dir.join(FILES[2]);
+    // In place, as `readdress` writes /etc/hosts.
+    std::fs::write(&path, out).ctx(|| format!("writing {}", path.display()))
 }
 
 /// resolv.conf from the host's lines `kept`: its last search and options
@@ -341,6 +413,20 @@ mod tests {
             hosts("", gw, own, "h", "n"),
             "127.0.0.1\tlocalhost\n::1\tlocalhost\n10.89.0.1\thost.containers.internal\n10.89.0.2\th n\n"
         );
+    }
+
+    #[test]
+    fn dns_flags_replace_what_they_name() {
+        let host = "search a b\nnameserver 192.0.2.53\noptions ndots:1\n";
+        let mut names = super::super::networking::NameOptions::default();
+        assert_eq!(as_asked(host, &names), host);
+        names.servers = vec!["9.9.9.9".parse().unwrap()];
+        assert_eq!(as_asked(host, &names), "search a b\noptions ndots:1\nnameserver 9.9.9.9\n");
+        names.search = vec!["example.com".into()];
+        names.options = vec!["ndots:2".into()];
+        assert_eq!(as_asked(host, &names), "search example.com\nnameserver 9.9.9.9\noptions ndots:2\n");
+        names.search = vec![".".into()];
+        assert_eq!(as_asked(host, &names), "nameserver 9.9.9.9\noptions ndots:2\n");
     }
 
     #[test]

@@ -117,6 +117,8 @@ pub struct Isolation {
     pub ports: Vec<super::ports::Published>,
     /// `-P`: the image's exposed ports too, each to a free host port.
     pub publish_all: bool,
+    /// Its resolver and hosts file as asked (`--dns`, `--add-host`...).
+    pub names: super::networking::NameOptions,
     /// `--read-only-tmpfs=false`: no tmpfs on /tmp, /var/tmp and /run with `--read-only`.
     pub no_read_only_tmpfs: bool,
     /// `--env-host`: our environment, under the image's and the user's.

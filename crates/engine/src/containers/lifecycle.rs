@@ -175,8 +175,14 @@ impl Engine {
             // Made now for a container that starts next (`run`): the start
             // would make them. Not for one only created, whose `diff` shows
             // nothing yet (podman's).
-            let mount_points = if spec.starts_next { spec::MOUNT_POINTS } else { &[] };
-            let rootfs = layers.create_container_fs(&id, &image.chain_ids(), writes, mount_points)?;
+            // (Not /etc/hosts with --no-hosts: the image's, or none, stays.)
+            let no_hosts = c.isolation.names.no_hosts;
+            let mount_points: Vec<storage::MountPoint> = if spec.starts_next {
+                spec::MOUNT_POINTS.iter().filter(|m| !(no_hosts && m.path == "etc/hosts")).copied().collect()
+            } else {
+                Vec::new()
+            };
+            let rootfs = layers.create_container_fs(&id, &image.chain_ids(), writes, &mount_points)?;
             let workdir = cfg.get("WorkingDir").and_then(|v| v.as_str()).unwrap_or("");
             let hostname = self.container_hostname(spec.hostname.clone(), &c);
             let dir = self.bundle_dir(&id);
@@ -334,7 +340,11 @@ impl Engine {
         };
         sys::fs::ignore_missing(removed).map_err(|e| Error::caused(format_args!("removing {}", dir.display()), e))?;
         db.delete(&c.id)?;
-        self.unpublish(c);
+        // Its monitor does it after telling the exit; a removal of a
+        // running container (or of one whose monitor was killed) here.
+        if !how.init_reaped {
+            self.release_network(c);
+        }
         if how.volumes {
             self.remove_anonymous_volumes(c);
         }
@@ -460,7 +470,6 @@ impl Engine {
         if let Err(e) = db.release_addresses(&c.id) {
             tracing::warn!("{e}");
         }
-        self.unpublish(c);
         let recorded = change(db, &c.id, |r| {
             if !ours(r) {
                 return false;

@@ -260,6 +260,8 @@ impl Engine {
             // Only now: an attached `run` returns on this, and must find the
             // exit recorded (and a `--rm` container gone).
             tell_exit(&clients, code);
+            // What its networks left besides what went with its namespace.
+            self.release_network(&c);
             if discarded.is_some() {
                 // Nobody waits for the rest (and the monitor exits after).
                 if let Err(e) = sys::process::yield_cpu_to_others() {
@@ -403,6 +405,7 @@ impl Engine {
         if let Some((own, gateway)) = planned.first().and_then(|p| p.first()) {
             super::etc_files::readdress(&self.userdata_dir(&c.id), c, own, gateway)?;
         }
+        self.point_resolver(c, &planned)?;
         // The in-process runtime's container, started from this value.
         let mut created = None;
         let (pid, master) = match &c.oci_runtime {
@@ -443,6 +446,7 @@ impl Engine {
         }
         let network_status = self.wire_networks(c, &planned, pid)?;
         let ports = self.publish(c, &network_status)?;
+        self.register_names(c, &network_status)?;
         // Started, then recorded running: the record is written while the
         // container's process starts (it holds the lock meanwhile, so no
         // command sees it in between).
@@ -874,6 +878,11 @@ pub fn launch_monitor(root: &Path, runroot: &Path, driver: Option<&str>, attach:
     // Never the user's terminal or pipes: whoever ran berth may wait for
     // them to close (`x=$(berth run -d ...)`).
     cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
+    // Where the name server of networks is, should a container need it
+    // (`networking::start_dns`): beside berth.
+    if let Some(dns) = beside_berth(super::networking::DNS_BINARY) {
+        cmd.env(super::networking::DNS_VAR, dns);
+    }
     // Inherited by this one child: created close-on-exec, open across
     // its exec only (berth starts no other process meanwhile).
     for fd in theirs_fds.into_iter().flatten() {
@@ -890,6 +899,12 @@ pub fn launch_monitor(root: &Path, runroot: &Path, driver: Option<&str>, attach:
     Ok(PendingMonitor { go, report: report_r, ours, pid, affinity })
 }
 
+/// Helper binary `name` beside this berth, if it is there.
+fn beside_berth(name: &str) -> Option<PathBuf> {
+    let exe = std::env::current_exe().ok()?;
+    Some(exe.parent()?.join(name)).filter(|p| p.is_file())
+}
+
 /// The binary of berth's that runs monitors alone (`monitor_main`),
 /// installed beside berth.
 const MONITOR_BINARY: &str = "berth-monitor";
@@ -899,8 +914,7 @@ const MONITOR_BINARY: &str = "berth-monitor";
 /// relocations and page faults on every start), else this binary, whose
 /// front end recognises the monitor's command line too.
 fn monitor_binary() -> Result<runtime::exe_guard::Protected> {
-    let beside = std::env::current_exe().ok().and_then(|e| e.parent().map(|d| d.join(MONITOR_BINARY)));
-    match beside.filter(|p| p.is_file()) {
+    match beside_berth(MONITOR_BINARY) {
         Some(p) => runtime::exe_guard::protected_binary(&p).map_err(Error::from),
         None => {
             tracing::debug!("no {MONITOR_BINARY} beside berth: monitors run from berth itself");

@@ -33,6 +33,11 @@ use crate::error::{Context as _, Error, Result};
 use crate::networks::Network;
 use crate::Engine;
 
+/// The name server's binary, beside berth (`src/bin/berth-dns.rs`).
+pub(super) const DNS_BINARY: &str = "berth-dns";
+/// How berth tells its monitors where that binary is.
+pub(super) const DNS_VAR: &str = "BERTH_DNS_SERVER";
+
 /// A network a container joins, as asked for.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
@@ -46,6 +51,46 @@ pub struct Attachment {
     pub mac: Option<String>,
     /// `--network-alias` / `:alias=`: more names the network's DNS answers.
     pub aliases: Vec<String>,
+}
+
+/// What `--dns`, `--dns-search`, `--dns-option`, `--add-host` and
+/// `--no-hosts` ask of a container's /etc/resolv.conf and /etc/hosts.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct NameOptions {
+    /// Its only nameservers (not the host's, nor its network's).
+    pub servers: Vec<IpAddr>,
+    /// Its search domains instead of the host's (`.`: none).
+    pub search: Vec<String>,
+    /// Its resolver options instead of the host's.
+    pub options: Vec<String>,
+    /// Lines put first in /etc/hosts: names and their address.
+    pub extra_hosts: Vec<(String, IpAddr)>,
+    /// No /etc/hosts of berth's: the image's stays.
+    pub no_hosts: bool,
+}
+
+impl NameOptions {
+    /// `--add-host NAME:IP` (several names as `a;b:IP`), podman's message
+    /// for a bad one.
+    pub fn parse_add_host(text: &str) -> Result<(String, IpAddr)> {
+        let bad = || Error::new(format!("bad format for add-host: {text:?}"));
+        let (names, ip) = text.split_once(':').ok_or_else(bad)?;
+        if names.is_empty() {
+            return Err(bad());
+        }
+        let ip: IpAddr = ip
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse()
+            .map_err(|_| Error::new(format!("invalid IP address in add-host: {ip:?}")))?;
+        Ok((names.replace(';', " "), ip))
+    }
+
+    /// `--dns IP`, podman's message for a bad one.
+    pub fn parse_server(text: &str) -> Result<IpAddr> {
+        text.parse().map_err(|_| Error::new(format!("{text} is not an ip address")))
+    }
 }
 
 /// What a container got on one network at its last start (podman's
@@ -273,6 +318,95 @@ impl Engine {
         Ok(out)
     }
 
+    /// `<runroot>/dns`: the name server's directory (`network::dns`).
+    fn dns_dir(&self) -> std::path::PathBuf {
+        self.runroot.join("dns")
+    }
+
+    /// Before the runtime's create of `c`, planned on `planned`: its
+    /// resolv.conf asks the name server of its first network with DNS.
+    pub(super) fn point_resolver(&self, c: &Container, planned: &[Planned]) -> Result<()> {
+        // `--dns` wins: create wrote those servers.
+        if !c.isolation.names.servers.is_empty() {
+            return Ok(());
+        }
+        let Some(p) = planned.iter().find(|p| p.network.dns_enabled) else { return Ok(()) };
+        let servers: Vec<IpAddr> = p.addresses.iter().filter_map(|(_, gw)| *gw).collect();
+        super::etc_files::use_network_dns(&self.userdata_dir(&c.id), c, &servers)
+    }
+
+    /// Once `c` is on its networks (`status`): its names on each network
+    /// with DNS, and the name server running.
+    pub(super) fn register_names(&self, c: &Container, status: &[NetworkStatus]) -> Result<()> {
+        let mut any = false;
+        for s in status {
+            let network = self.network(&s.network)?;
+            if !network.dns_enabled {
+                continue;
+            }
+            let aliases =
+                c.isolation.networks.iter().filter(|a| a.network == s.network).flat_map(|a| a.aliases.clone());
+            let mut names = vec![c.name.to_lowercase(), c.short_id().to_string()];
+            names.extend(aliases.map(|a| a.to_lowercase()));
+            let entry = network::dns::Entry {
+                id: c.id.clone(),
+                names,
+                addresses: s.addresses.iter().map(|a| a.addr()).collect(),
+            };
+            let listen: Vec<IpAddr> = s.gateways.iter().flatten().copied().collect();
+            network::dns::add_entry(&self.dns_dir(), &s.network, &listen, &entry)
+                .ctx(|| format!("recording {}'s name on network {}", c.name, s.network))?;
+            any = true;
+        }
+        if any {
+            self.start_dns()?;
+        }
+        Ok(())
+    }
+
+    /// Forget `c`'s names (it ended or went).
+    fn unregister_names(&self, c: &Container) {
+        for s in &c.network_status {
+            if let Err(e) = network::dns::remove_entry(&self.dns_dir(), &s.network, &c.id) {
+                tracing::warn!("forgetting {}'s name on network {}: {e}", c.name, s.network);
+            }
+        }
+    }
+
+    /// The name server, unless one runs (it holds `server.lock`): started
+    /// detached (a session of its own, stdio on /dev/null); it exits once
+    /// no network has containers.
+    fn start_dns(&self) -> Result<()> {
+        let dir = self.dns_dir();
+        let lock = dir.join("server.lock");
+        match FileLock::try_acquire(&lock, sys::fs::LockMode::Exclusive)
+            .ctx(|| format!("locking {}", lock.display()))?
+        {
+            // Held: it runs.
+            None => return Ok(()),
+            Some(free) => drop(free),
+        }
+        let Some(binary) = std::env::var_os(DNS_VAR) else {
+            return Err(Error::new(format!(
+                "name resolution on networks needs {DNS_BINARY} beside berth, and it is missing (create the network with --disable-dns to go without)"
+            )));
+        };
+        use std::os::unix::process::CommandExt as _;
+        let mut cmd = std::process::Command::new(binary);
+        cmd.arg(&dir)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .process_group(0);
+        // Not waited for: it outlives this monitor; init reaps it. (Two
+        // monitors starting one each: the second finds the lock held and
+        // exits at once.)
+        cmd.spawn().ctx(|| format!("starting {DNS_BINARY}"))?;
+        // Answering once it holds the lock; the container's first question
+        // may come before, and is retried by its resolver.
+        Ok(())
+    }
+
     /// Publish `c`'s ports, now that it is on its networks (`status`):
     /// hold the host ports (the sockets returned, kept while it runs), then
     /// the DNAT rules to its address on its first network.
@@ -303,8 +437,23 @@ impl Engine {
         Ok(held)
     }
 
+    /// What `c`'s networks left on the host, besides what died with its
+    /// namespace (its veth pairs): its port rules, its names, its
+    /// connections' conntrack entries. Idempotent: its monitor does it
+    /// after telling the exit, a removal again if the monitor could not.
+    pub(super) fn release_network(&self, c: &Container) {
+        if c.network_status.is_empty() && c.isolation.ports.is_empty() {
+            return;
+        }
+        self.unpublish(c);
+        self.unregister_names(c);
+        let addresses: Vec<IpAddr> =
+            c.network_status.iter().flat_map(|s| s.addresses.iter().map(|a| a.addr())).collect();
+        network::conntrack::forget(&addresses);
+    }
+
     /// Drop `c`'s port rules (once it ended or went).
-    pub(super) fn unpublish(&self, c: &Container) {
+    fn unpublish(&self, c: &Container) {
         if c.isolation.ports.is_empty() {
             return;
         }
