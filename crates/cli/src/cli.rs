@@ -386,6 +386,16 @@ pub enum NetworkCmd {
                            berth network create --subnet 192.168.55.0/24 --gateway 192.168.55.3 --label env=test net2\n\
                            berth network create -d macvlan --subnet 192.168.1.0/24 -o parent=eth0 lan")]
     Create(cmd::networks::CreateArgs),
+    /// Add container to a network
+    ///
+    /// Add container to a network
+    #[command(after_help = "berth network connect web secondary")]
+    Connect(cmd::networks::ConnectArgs),
+    /// Remove container from a network
+    ///
+    /// Remove container from a network
+    #[command(after_help = "berth network disconnect web secondary")]
+    Disconnect(cmd::networks::DisconnectArgs),
     /// Check if network exists
     ///
     /// If the named network exists, berth network exists exits with 0, otherwise the exit code will be 1.
@@ -413,6 +423,13 @@ pub enum NetworkCmd {
     #[command(after_help = "berth network prune\n\
                            berth network prune -f --filter label=env=test")]
     Prune(cmd::networks::PruneArgs),
+    /// Reload firewall rules for one or more containers
+    ///
+    /// reload container networks, recreating firewall rules
+    #[command(after_help = "berth network reload --latest\n\
+                           berth network reload 3c13ef6dd843\n\
+                           berth network reload test1 test2")]
+    Reload(cmd::networks::ReloadArgs),
     /// Remove networks
     ///
     /// Remove networks

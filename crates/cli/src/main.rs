@@ -179,6 +179,9 @@ fn run(cli: Cli) -> Result<u8, CliError> {
         Cmd::Attach(a) | Cmd::Container { cmd: ContainerCmd::Attach(a) } => cmd::control::attach(&engine, &a),
         Cmd::Network { cmd } => match cmd {
             NetworkCmd::Create(a) => cmd::networks::create(&engine, &a),
+            NetworkCmd::Connect(a) => cmd::networks::connect(&engine, &a),
+            NetworkCmd::Disconnect(a) => cmd::networks::disconnect(&engine, &a),
+            NetworkCmd::Reload(a) => cmd::networks::reload(&engine, &a),
             NetworkCmd::Exists(a) => cmd::networks::exists(&engine, &a),
             NetworkCmd::Inspect(a) => cmd::networks::inspect(&engine, &a),
             NetworkCmd::Ls(a) => cmd::networks::ls(&engine, &a),

@@ -502,3 +502,42 @@ fn dns_and_hosts_flags_write_what_they_ask() {
     let e = env.fails(&["run", "--rm", "--network", "none", "--dns", "1.1.1.1", "bb", "true"], 125);
     assert_eq!(e, "Error: conflicting options: dns and the network mode: none\n");
 }
+
+#[test]
+fn connect_disconnect_and_reload() {
+    let env = busybox_in_netns();
+    env.ok(&["network", "create", "--subnet", "10.133.0.0/24", "a"]);
+    env.ok(&["network", "create", "--subnet", "10.134.0.0/24", "b"]);
+    env.ok(&["run", "-d", "--name", "x", "--network", "a", "-p", "8090:80", "bb", "sleep", "60"]);
+    // Live: a second interface, reachable from b's containers.
+    assert_eq!(env.ok(&["network", "connect", "--alias", "xx", "b", "x"]), "");
+    let addrs = env.ok(&["exec", "x", "ip", "-4", "-o", "addr"]);
+    assert!(addrs.contains("eth1") && addrs.contains("10.134.0.2/24"), "{addrs}");
+    assert_eq!(address(&env, "x", "b"), "10.134.0.2");
+    assert!(pings(&env, "b", "10.134.0.2"));
+    let e = env.fails(&["network", "connect", "b", "x"], 125);
+    assert!(e.contains("is already connected to network b"), "{e}");
+    // Gone again: no interface, its address free for the next container.
+    assert_eq!(env.ok(&["network", "disconnect", "b", "x"]), "");
+    let addrs = env.ok(&["exec", "x", "ip", "-o", "link"]);
+    assert!(!addrs.contains("eth1"), "{addrs}");
+    env.ok(&["run", "-d", "--name", "y", "--network", "b", "bb", "sleep", "60"]);
+    assert_eq!(address(&env, "y", "b"), "10.134.0.2", "the address was not given back");
+    let e = env.fails(&["network", "disconnect", "b", "x"], 125);
+    assert!(e.contains("is not connected to network b"), "{e}");
+    // A stopped container: connected at its next start.
+    env.ok(&["create", "--name", "z", "--network", "a", "bb", "sleep", "60"]);
+    env.ok(&["network", "connect", "b", "z"]);
+    env.ok(&["start", "z"]);
+    let addrs = env.ok(&["exec", "z", "ip", "-4", "-o", "addr"]);
+    assert!(addrs.contains("eth0") && addrs.contains("eth1") && addrs.contains("10.134.0."), "{addrs}");
+    // Reload puts back rules the host's firewall lost.
+    host_ok(&env, &["nft", "delete", "table", "inet", "berth"]);
+    let id = env.ok(&["inspect", "--format", "{{.Id}}", "x"]);
+    assert_eq!(env.ok(&["network", "reload", "x"]), id);
+    let rules = host_ok(&env, &["nft", "list", "table", "inet", "berth"]);
+    assert!(rules.contains("nw-a-nat") && rules.contains("dport 8090"), "{rules}");
+    let e = env.fails(&["network", "connect", "b", "nosuch"], 125);
+    assert_eq!(e, "Error: no container with name or ID \"nosuch\" found: no such container\n");
+    env.ok(&["rm", "-f", "-t", "0", "x", "y", "z"]);
+}

@@ -276,9 +276,9 @@ fn bad_namespace_values_fail_as_podman() {
         args.extend(["bb", "true"]);
         assert_eq!(env.fails(&args, 125), format!("Error: {msg}\n"), "{flags:?}");
     }
-    // Networks come later: a clear word, not podman's "network not found".
-    let e = env.fails(&["run", "--rm", "--network", "bridge", "bb", "true"], 125);
-    assert!(e.contains("network mode \"bridge\" is not supported by berth yet"), "{e}");
+    // A network that does not exist (nothing is made on the host).
+    let e = env.fails(&["run", "--rm", "--network", "nosuch", "bb", "true"], 125);
+    assert_eq!(e, "Error: unable to find network with name or ID nosuch: network not found\n");
     let e = env.fails(&["run", "--rm", "--userns", "auto", "bb", "true"], 125);
     assert!(e.contains("--userns=auto is not supported by berth yet"), "{e}");
     // --userns=host (and empty) are the default.

@@ -113,6 +113,54 @@ pub struct ExistsArgs {
     network: String,
 }
 
+#[derive(clap::Args)]
+pub struct ConnectArgs {
+    /// network scoped alias for container
+    #[arg(long, value_name = "ALIAS")]
+    alias: Vec<String>,
+    /// set a static ipv4 address for this container network
+    #[arg(long, value_name = "IP")]
+    ip: Option<IpAddr>,
+    /// set a static ipv6 address for this container network
+    #[arg(long, value_name = "IP")]
+    ip6: Option<IpAddr>,
+    /// set a static mac address for this container network
+    #[arg(long = "mac-address", value_name = "MAC")]
+    mac_address: Option<String>,
+    /// The network to connect the container to
+    #[arg(value_name = "NETWORK")]
+    network: String,
+    /// The container to connect
+    #[arg(value_name = "CONTAINER")]
+    container: String,
+}
+
+#[derive(clap::Args)]
+pub struct DisconnectArgs {
+    /// force removal of container from network
+    #[arg(short, long)]
+    force: bool,
+    /// The network to disconnect the container from
+    #[arg(value_name = "NETWORK")]
+    network: String,
+    /// The container to disconnect
+    #[arg(value_name = "CONTAINER")]
+    container: String,
+}
+
+#[derive(clap::Args)]
+pub struct ReloadArgs {
+    /// Reload network configuration of all containers
+    #[arg(short, long)]
+    all: bool,
+    /// Act on the latest container berth is aware of
+    #[arg(short, long)]
+    latest: bool,
+    /// The containers whose firewall rules to put back
+    #[arg(value_name = "CONTAINER")]
+    containers: Vec<String>,
+}
+
 /// `--gateway`: pflag's IP list (comma-separated, spaces around each
 /// address ignored, an empty value no address), in pflag's words.
 fn ip_list(text: &str) -> std::result::Result<String, String> {
@@ -305,6 +353,48 @@ pub fn prune(engine: &Engine, a: &PruneArgs) -> Result<u8> {
             Err(e) => return Err(e.into()),
         }
     }
+    Ok(0)
+}
+
+pub fn connect(engine: &Engine, a: &ConnectArgs) -> Result<u8> {
+    let c = engine.container(&a.container)?;
+    let mac = a.mac_address.as_deref().map(engine::containers::networking::parse_mac).transpose()?;
+    let attachment = engine::containers::networking::Attachment {
+        network: a.network.clone(),
+        ips: a.ip.into_iter().chain(a.ip6).collect(),
+        mac,
+        aliases: a.alias.clone(),
+    };
+    engine.network_connect(&a.network, &c, attachment)?;
+    Ok(0)
+}
+
+pub fn disconnect(engine: &Engine, a: &DisconnectArgs) -> Result<u8> {
+    // (-f: podman's own; a running container is disconnected either way.)
+    let _ = a.force;
+    let c = engine.container(&a.container)?;
+    engine.network_disconnect(&a.network, &c)?;
+    Ok(0)
+}
+
+/// `network reload`: each container's firewall rules put back; its full
+/// ID printed, as podman's.
+pub fn reload(engine: &Engine, a: &ReloadArgs) -> Result<u8> {
+    let containers = if a.all {
+        engine.containers()?.into_iter().filter(|c| c.state == engine::containers::State::Running).collect()
+    } else if a.latest {
+        engine.containers()?.pop().into_iter().collect()
+    } else if a.containers.is_empty() {
+        return Err(CliError::usage("no arguments given, use --all or --latest"));
+    } else {
+        a.containers.iter().map(|n| engine.container(n)).collect::<std::result::Result<Vec<_>, _>>()?
+    };
+    let mut text = String::new();
+    for c in &containers {
+        engine.network_reload(c)?;
+        text.push_str(&format!("{}\n", c.id));
+    }
+    out(&text)?;
     Ok(0)
 }
 

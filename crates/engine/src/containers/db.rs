@@ -236,6 +236,14 @@ impl Db {
         Ok(())
     }
 
+    /// Give back container `container`'s addresses on `network` alone.
+    pub fn release_addresses_on(&self, network: &str, container: &str) -> Result<()> {
+        self.conn
+            .execute("DELETE FROM addresses WHERE network = ?1 AND container = ?2", params![network, container])
+            .ctx(|| format!("releasing the addresses of {container} on network {network}"))?;
+        Ok(())
+    }
+
     fn by_name(&self, name: &str) -> Result<Option<Container>> {
         self.one("SELECT record, version FROM containers WHERE name = ?1", name)
     }

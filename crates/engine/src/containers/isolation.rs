@@ -587,6 +587,15 @@ impl Isolation {
     }
 
     /// HostConfig's fields of podman 4.3's inspect that this module decides.
+    /// Its network mode as `inspect` says it (`bridge`, `none`, `host`...).
+    pub fn inspect_network_mode(&self) -> String {
+        self.inspect()
+            .into_iter()
+            .find(|(k, _)| *k == "NetworkMode")
+            .and_then(|(_, v)| v.as_str().map(String::from))
+            .unwrap_or_default()
+    }
+
     pub fn inspect(&self) -> Vec<(&'static str, Value)> {
         let sec = SecurityOpts::parse(&self.security_opt).unwrap_or_default();
         let mode = |m: &NsMode| match m {

@@ -28,7 +28,7 @@ use serde::{Deserialize, Serialize};
 use sys::fs::FileLock;
 
 use super::isolation::NsMode;
-use super::Container;
+use super::{change, Container, State};
 use crate::error::{Context as _, Error, Result};
 use crate::networks::Network;
 use crate::Engine;
@@ -183,7 +183,8 @@ pub fn parse_mac(text: &str) -> Result<String> {
 /// One network of a starting container, before its namespace is wired.
 pub(super) struct Planned {
     network: Network,
-    interface: String,
+    /// It is the container's `eth<index>`; the first has the default route.
+    index: usize,
     /// An address in each of the network's subnets, with its gateway.
     addresses: Vec<(IpNet, Option<IpAddr>)>,
     mac: Option<[u8; 6]>,
@@ -218,34 +219,35 @@ impl Engine {
 
     /// Before the runtime's create: an address on each of `c`'s networks.
     pub(super) fn plan_networks(&self, c: &Container) -> Result<Vec<Planned>> {
-        let mut out = Vec::new();
         if c.isolation.networks.is_empty() {
-            return Ok(out);
+            return Ok(Vec::new());
         }
         let db = self.db()?;
-        for (i, a) in c.isolation.networks.iter().enumerate() {
-            let network = self.network(&a.network)?;
-            if network.subnets.is_empty() {
-                return Err(Error::new(format!("network {} has no subnet", network.name)));
-            }
-            let mut addresses = Vec::new();
-            for subnet in &network.subnets {
-                let wanted = a.ips.iter().copied().find(|ip| subnet.subnet.contains(ip));
-                let address = db.allocate_address(&network.name, &subnet.subnet, &c.id, |used| match wanted {
-                    Some(ip) if used.contains(&ip) => Err(Error::in_use(format!(
-                        "IPAM error: requested ip address {ip} is already allocated to another container"
-                    ))),
-                    Some(ip) => Ok(ip),
-                    None => ipam::allocate(subnet, used).map_err(|e| Error::new(e.to_string())),
-                })?;
-                let address = IpNet::new(address, subnet.subnet.prefix_len())
-                    .map_err(|e| Error::new(format!("address {address}: {e}")))?;
-                addresses.push((address, subnet.gateway));
-            }
-            let mac = a.mac.as_deref().map(mac_bytes).transpose()?;
-            out.push(Planned { addresses, interface: format!("eth{i}"), mac, network });
+        c.isolation.networks.iter().enumerate().map(|(i, a)| self.plan_one(&db, c, i, a)).collect()
+    }
+
+    /// An address on each subnet of network `a` for `c`, to be its `eth<index>`.
+    fn plan_one(&self, db: &super::db::Db, c: &Container, index: usize, a: &Attachment) -> Result<Planned> {
+        let network = self.network(&a.network)?;
+        if network.subnets.is_empty() {
+            return Err(Error::new(format!("network {} has no subnet", network.name)));
         }
-        Ok(out)
+        let mut addresses = Vec::new();
+        for subnet in &network.subnets {
+            let wanted = a.ips.iter().copied().find(|ip| subnet.subnet.contains(ip));
+            let address = db.allocate_address(&network.name, &subnet.subnet, &c.id, |used| match wanted {
+                Some(ip) if used.contains(&ip) => Err(Error::in_use(format!(
+                    "IPAM error: requested ip address {ip} is already allocated to another container"
+                ))),
+                Some(ip) => Ok(ip),
+                None => ipam::allocate(subnet, used).map_err(|e| Error::new(e.to_string())),
+            })?;
+            let address = IpNet::new(address, subnet.subnet.prefix_len())
+                .map_err(|e| Error::new(format!("address {address}: {e}")))?;
+            addresses.push((address, subnet.gateway));
+        }
+        let mac = a.mac.as_deref().map(mac_bytes).transpose()?;
+        Ok(Planned { addresses, index, mac, network })
     }
 
     /// Between the runtime's create and start: wire the namespace of the
@@ -264,14 +266,16 @@ impl Engine {
         let mut host = Netlink::open().map_err(net_error)?;
         let mut inside = Netlink::open_in(ns.as_fd()).map_err(net_error)?;
         let mut out = Vec::new();
-        for (i, p) in planned.iter().enumerate() {
+        for p in planned {
+            let i = p.index;
+            let interface = format!("eth{i}");
             let mtu = p.network.options.get("mtu").and_then(|m| m.parse().ok());
             let host_interface = match p.network.driver.as_str() {
                 "bridge" => {
                     let bridge = self.prepare_bridge(&mut host, &p.network)?;
                     // Unique per container and network, within IFNAMSIZ.
                     let name = format!("veth{}{i}", &c.id[..10]);
-                    host.add_veth(&name, &p.interface, ns.as_fd(), mtu, Some(bridge)).map_err(net_error)?;
+                    host.add_veth(&name, &interface, ns.as_fd(), mtu, Some(bridge)).map_err(net_error)?;
                     let index = host.index_of(&name).map_err(net_error)?;
                     host.set_up(index).map_err(net_error)?;
                     name
@@ -284,12 +288,12 @@ impl Engine {
                         Some("passthru") => MacvlanMode::Passthru,
                         _ => MacvlanMode::Bridge,
                     };
-                    host.add_macvlan(&p.interface, parent, mode, ns.as_fd(), mtu).map_err(net_error)?;
+                    host.add_macvlan(&interface, parent, mode, ns.as_fd(), mtu).map_err(net_error)?;
                     String::new()
                 }
                 other => return Err(Error::new(format!("network driver {other} is not supported by berth yet"))),
             };
-            let index = inside.index_of(&p.interface).map_err(net_error)?;
+            let index = inside.index_of(&interface).map_err(net_error)?;
             if let Some(mac) = p.mac {
                 inside.set_mac(index, mac).map_err(net_error)?;
             }
@@ -305,10 +309,10 @@ impl Engine {
                     }
                 }
             }
-            let mac = inside.link(&p.interface).map_err(net_error)?.and_then(|l| l.mac).unwrap_or_default();
+            let mac = inside.link(&interface).map_err(net_error)?.and_then(|l| l.mac).unwrap_or_default();
             out.push(NetworkStatus {
                 network: p.network.name.clone(),
-                interface: p.interface.clone(),
+                interface: interface.clone(),
                 host_interface,
                 addresses: p.addresses.iter().map(|(a, _)| *a).collect(),
                 gateways: p.addresses.iter().map(|(_, g)| *g).collect(),
@@ -316,6 +320,129 @@ impl Engine {
             });
         }
         Ok(out)
+    }
+
+    /// `network connect`: container `c` joins network `net` (with `a`'s
+    /// address, MAC and aliases): recorded for its next starts, and wired
+    /// now if it runs (a new `ethN`).
+    pub fn network_connect(&self, net: &str, c: &Container, mut a: Attachment) -> Result<()> {
+        let network = self.network(net)?;
+        a.network = network.name.clone();
+        self.check_attachments(std::slice::from_ref(&a))?;
+        let _lock = self.lock_container(&c.id)?;
+        let db = self.db()?;
+        let current = db.get(&c.id)?.ok_or_else(|| super::control::gone(&c.id))?;
+        if current.isolation.networks.iter().any(|x| x.network == network.name) {
+            return Err(Error::new(format!(
+                "container {} is already connected to network {}: network is already connected",
+                current.id, network.name
+            )));
+        }
+        if current.isolation.network != NsMode::Private {
+            return Err(Error::new(format!(
+                "container {} has no network namespace of its own to connect (--network {}): invalid argument",
+                current.name,
+                current.isolation.inspect_network_mode()
+            )));
+        }
+        let mut status = Vec::new();
+        if let (State::Running, Some(pid)) = (current.state, current.pid) {
+            // The first ethN it does not have.
+            let index = (0..).find(|i| !current.network_status.iter().any(|s| s.interface == format!("eth{i}")));
+            let planned = self.plan_one(&db, &current, index.unwrap_or(0), &a)?;
+            status = self.wire_networks(&current, std::slice::from_ref(&planned), pid)?;
+            let mut joined = current.clone();
+            joined.isolation.networks.push(a.clone());
+            self.register_names(&joined, &status)?;
+        }
+        change(&db, &c.id, |r| {
+            r.isolation.networks.push(a.clone());
+            r.network_status.extend(status.iter().cloned());
+            true
+        })?;
+        Ok(())
+    }
+
+    /// `network disconnect`: container `c` leaves network `net`, now if it
+    /// runs (its interface removed) and for its next starts.
+    pub fn network_disconnect(&self, net: &str, c: &Container) -> Result<()> {
+        let network = self.network(net)?;
+        let _lock = self.lock_container(&c.id)?;
+        let db = self.db()?;
+        let current = db.get(&c.id)?.ok_or_else(|| super::control::gone(&c.id))?;
+        if !current.isolation.networks.iter().any(|x| x.network == network.name) {
+            return Err(Error::new(format!(
+                "container {} is not connected to network {}: network is not connected",
+                current.id, network.name
+            )));
+        }
+        if let Some(s) = current.network_status.iter().find(|s| s.network == network.name) {
+            if let (State::Running, Some(pid)) = (current.state, current.pid) {
+                // Its interface goes: a veth's host end takes the pair with
+                // it; a macvlan link is only inside.
+                if s.host_interface.is_empty() {
+                    let path = format!("/proc/{pid}/ns/net");
+                    let ns = rustix::fs::open(
+                        &path,
+                        rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC,
+                        rustix::fs::Mode::empty(),
+                    )
+                    .ctx(|| format!("opening {path}"))?;
+                    let mut inside = Netlink::open_in(ns.as_fd()).map_err(net_error)?;
+                    if let Some(l) = inside.link(&s.interface).map_err(net_error)? {
+                        inside.delete_link(l.index).map_err(net_error)?;
+                    }
+                } else {
+                    let mut host = Netlink::open().map_err(net_error)?;
+                    if let Some(l) = host.link(&s.host_interface).map_err(net_error)? {
+                        host.delete_link(l.index).map_err(net_error)?;
+                    }
+                }
+            }
+            if let Err(e) = network::dns::remove_entry(&self.dns_dir(), &s.network, &current.id) {
+                tracing::warn!("forgetting {}'s name on network {}: {e}", current.name, s.network);
+            }
+            let addresses: Vec<IpAddr> = s.addresses.iter().map(|a| a.addr()).collect();
+            network::conntrack::forget(&addresses);
+        }
+        db.release_addresses_on(&network.name, &current.id)?;
+        change(&db, &c.id, |r| {
+            r.isolation.networks.retain(|x| x.network != network.name);
+            r.network_status.retain(|s| s.network != network.name);
+            true
+        })?;
+        Ok(())
+    }
+
+    /// `network reload`: put running container `c`'s firewall rules back
+    /// (its networks' and its published ports'), as after the host's
+    /// firewall was flushed.
+    pub fn network_reload(&self, c: &Container) -> Result<()> {
+        if c.state != State::Running {
+            return Err(Error::new(format!("container {} is not running: container state improper", c.id)));
+        }
+        for s in &c.network_status {
+            let n = self.network(&s.network)?;
+            if n.driver == "bridge" {
+                network::firewall::add_network(&network::firewall::NetworkRules {
+                    name: n.name.clone(),
+                    bridge: n.network_interface.clone(),
+                    subnets: n.subnets.iter().map(|s| s.subnet).collect(),
+                    internal: n.internal,
+                })
+                .map_err(net_error)?;
+            }
+        }
+        if let Some(first) = c.network_status.first().filter(|_| !c.isolation.ports.is_empty()) {
+            let mappings: Vec<network::firewall::PortMapping> =
+                c.isolation.ports.iter().map(super::ports::Published::to_mapping).collect();
+            for v4 in [true, false] {
+                if let Some((address, _)) = first.of_family(v4) {
+                    network::firewall::add_ports(&c.id, address.addr(), &mappings).map_err(net_error)?;
+                }
+            }
+        }
+        Ok(())
     }
 
     /// `<runroot>/dns`: the name server's directory (`network::dns`).
