@@ -4,7 +4,8 @@
 # run; then TCP throughput through a published port, container to host,
 # with iperf3 (the container's iperf3 sends: `iperf3 -c ... -R` from the host).
 #
-#   bash bench/network.sh     # RUNS=N (default 30), WARMUP=N (default 5), SECONDS_TCP=N (default 5)
+#   bash bench/network.sh     # RUNS=N (default 30), WARMUP=N (default 5), SECONDS_TCP=N (default 5),
+#                             # ROUNDS_TCP=N (default 3: interleaved, medians compared)
 #
 # Needs root, hyperfine, podman, iperf3, jq; installs nothing; talks to no
 # network. Everything runs in a network namespace of the bench's own (both
@@ -53,7 +54,9 @@ trap cleanup EXIT
 
 # The image: busybox, plus iperf3 and the libraries it loads.
 root=$work/rootfs
-mkdir -p "$root/bin" "$root/etc" "$root/lib64"
+# (iperf3 keeps its buffers in a file under /tmp.)
+mkdir -p "$root/bin" "$root/etc" "$root/lib64" "$root/tmp"
+chmod 1777 "$root/tmp"
 cp /bin/busybox "$root/bin/"
 for a in sh true echo sleep; do ln -s busybox "$root/bin/$a"; done
 cp /usr/bin/iperf3 "$root/bin/"
@@ -95,6 +98,16 @@ throughput() { # CMD PORT
     $N iperf3 -c 127.0.0.1 -p "$port" -R -t "$SECONDS_TCP" -J | jq '.end.sum_received.bits_per_second / 1e9'
     $cmd rm -f -t 0 "$id" >/dev/null
 }
-bt=$(throughput "$B" 15201)
-pt=$(throughput "$P" 15202)
+# Interleaved rounds (berth, podman, berth, ...): the machine's drift hits
+# both alike; the medians compare.
+ROUNDS=${ROUNDS_TCP:-3}
+med() { sort -g | awk '{v[NR] = $1} END {print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
+bs=() ps=()
+for r in $(seq "$ROUNDS"); do
+    bs+=("$(throughput "$B" $((15200 + 2 * r)))")
+    ps+=("$(throughput "$P" $((15201 + 2 * r)))")
+done
+bt=$(printf '%s\n' "${bs[@]}" | med)
+pt=$(printf '%s\n' "${ps[@]}" | med)
+echo "TCP rounds (Gb/s): berth ${bs[*]}; podman ${ps[*]}" >&2
 printf '%-28s %7.2f Gb/s %6.2f Gb/s %8.2f\n' "TCP, container to host" "$bt" "$pt" "$(echo "$bt / $pt" | bc -l)"

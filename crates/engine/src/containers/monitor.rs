@@ -260,14 +260,14 @@ impl Engine {
             // Only now: an attached `run` returns on this, and must find the
             // exit recorded (and a `--rm` container gone).
             tell_exit(&clients, code);
-            // What its networks left besides what went with its namespace.
-            self.release_network(&c);
             if discarded.is_some() {
                 // Nobody waits for the rest (and the monitor exits after).
                 if let Err(e) = sys::process::yield_cpu_to_others() {
                     tracing::debug!("lowering the monitor's priority: {e}");
                 }
             }
+            // What its networks left besides what went with its namespace.
+            self.release_network(&c);
             drop(discarded);
             if !again {
                 return 0;

@@ -403,7 +403,9 @@ impl Engine {
                 tracing::warn!("forgetting {}'s name on network {}: {e}", current.name, s.network);
             }
             let addresses: Vec<IpAddr> = s.addresses.iter().map(|a| a.addr()).collect();
-            network::conntrack::forget(&addresses);
+            if let Err(e) = network::conntrack::forget(&addresses) {
+                tracing::warn!("forgetting the connections of {}: {e}", current.name);
+            }
         }
         db.release_addresses_on(&network.name, &current.id)?;
         change(&db, &c.id, |r| {
@@ -576,7 +578,9 @@ impl Engine {
         self.unregister_names(c);
         let addresses: Vec<IpAddr> =
             c.network_status.iter().flat_map(|s| s.addresses.iter().map(|a| a.addr())).collect();
-        network::conntrack::forget(&addresses);
+        if let Err(e) = network::conntrack::forget(&addresses) {
+            tracing::warn!("forgetting the connections of {}: {e}", c.name);
+        }
     }
 
     /// Drop `c`'s port rules (once it ended or went).
