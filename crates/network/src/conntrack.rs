@@ -96,7 +96,8 @@ fn request(
     let mut hdr = NetlinkHeader::default();
     hdr.flags = NLM_F_REQUEST | flags;
     hdr.sequence_number = seq;
-    let mut packet = NetlinkMessage::new(hdr, NetlinkPayload::from(NetfilterMessage::new(NetfilterHeader::new(family, 0, 0), msg)));
+    let mut packet =
+        NetlinkMessage::new(hdr, NetlinkPayload::from(NetfilterMessage::new(NetfilterHeader::new(family, 0, 0), msg)));
     packet.finalize();
     let mut buf = vec![0; packet.buffer_len()];
     packet.serialize(&mut buf);
@@ -120,9 +121,9 @@ fn request(
                     }
                 }
                 NetlinkPayload::Done(_) => return Ok(replies),
-                NetlinkPayload::InnerMessage(NetfilterMessage { inner: NetfilterMessageInner::Conntrack(m), .. }) => {
-                    replies.push(m)
-                }
+                NetlinkPayload::InnerMessage(NetfilterMessage {
+                    inner: NetfilterMessageInner::Conntrack(m), ..
+                }) => replies.push(m),
                 _ => {}
             }
         }
