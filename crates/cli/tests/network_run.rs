@@ -541,3 +541,22 @@ fn connect_disconnect_and_reload() {
     assert_eq!(e, "Error: no container with name or ID \"nosuch\" found: no such container\n");
     env.ok(&["rm", "-f", "-t", "0", "x", "y", "z"]);
 }
+
+#[test]
+fn ipv6_goes_out_through_nat66() {
+    let env = busybox_in_netns();
+    // An outside host with an IPv6 address only our namespace can reach:
+    // it has no route back to the network, so only a masquerade answers.
+    let outside = outside_host(&env, "6", "192.0.2.1", "192.0.2.9");
+    host_ok(&env, &["ip", "-6", "addr", "add", "fd00:200::1/64", "dev", "out-6", "nodad"]);
+    let ok = std::process::Command::new("ip")
+        .args(["-n", &outside.0, "-6", "addr", "add", "fd00:200::9/64", "dev", "eth0", "nodad"])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    env.ok(&["network", "create", "--ipv6", "--subnet", "fd00:129::/64", "six"]);
+    let o = env.run(&["run", "--rm", "--network", "six", "bb", "ping", "-6", "-c", "1", "-W", "2", "fd00:200::9"]);
+    assert!(o.status.success(), "no way out over IPv6: {}{}", stdout(&o), stderr(&o));
+    let rules = host_ok(&env, &["nft", "list", "table", "inet", "berth"]);
+    assert!(rules.contains("ip6 saddr fd00:129::/64"), "{rules}");
+}
