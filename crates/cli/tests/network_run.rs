@@ -501,6 +501,10 @@ fn dns_and_hosts_flags_write_what_they_ask() {
     assert_eq!(env.fails(&["run", "--rm", "--dns", "bad", "bb", "true"], 125), "Error: bad is not an ip address\n");
     let e = env.fails(&["run", "--rm", "--network", "none", "--dns", "1.1.1.1", "bb", "true"], 125);
     assert_eq!(e, "Error: conflicting options: dns and the network mode: none\n");
+    // An alias is a name (berth is stricter than podman here: its DNS
+    // files hold one name per word).
+    let e = env.fails(&["run", "--rm", "--network-alias", "a b", "bb", "true"], 125);
+    assert!(e.contains("invalid network alias \"a b\""), "{e}");
 }
 
 #[test]

@@ -193,7 +193,9 @@ impl IsolationArgs {
         if let Some(mac) = &self.mac_address {
             a.mac = Some(engine::containers::networking::parse_mac(mac)?);
         }
-        a.aliases.extend(self.network_alias.iter().cloned());
+        for alias in &self.network_alias {
+            a.aliases.push(engine::containers::networking::check_alias(alias)?);
+        }
         Ok(())
     }
 }

@@ -363,7 +363,7 @@ pub fn connect(engine: &Engine, a: &ConnectArgs) -> Result<u8> {
         network: a.network.clone(),
         ips: a.ip.into_iter().chain(a.ip6).collect(),
         mac,
-        aliases: a.alias.clone(),
+        aliases: a.alias.iter().map(|x| engine::containers::networking::check_alias(x)).collect::<Result<_, _>>()?,
     };
     engine.network_connect(&a.network, &c, attachment)?;
     Ok(0)

@@ -764,6 +764,11 @@ mod tests {
         );
         assert!(parse_networks(&v(&["lan", "lan"])).is_err());
         assert!(parse_networks(&v(&["lan:bogus=1"])).is_err());
+        // An alias is a name: nothing that could break a line of the DNS
+        // server's files.
+        for bad in ["lan:alias=a b", "lan:alias=-x", "lan:alias=a\n1.2.3.4"] {
+            assert!(parse_networks(&v(&[bad])).unwrap_err().to_string().contains("invalid network alias"), "{bad}");
+        }
         assert!(parse_networks(&v(&["lan:mac=01:00:00:00:00:01"])).unwrap_err().to_string().contains("multicast"));
         assert!(check_userns("host").is_ok());
         assert!(check_userns("auto").is_err());

@@ -150,7 +150,7 @@ pub fn parse_networks(values: &[String]) -> Result<(NsMode, Vec<Attachment>)> {
                     a.ips.push(ip.parse().map_err(|_| Error::new(format!("{ip:?} is not an ip address")))?);
                 }
                 Some(("mac", mac)) => a.mac = Some(parse_mac(mac)?),
-                Some(("alias", alias)) => a.aliases.push(alias.to_string()),
+                Some(("alias", alias)) => a.aliases.push(check_alias(alias)?),
                 Some(("interface_name", _)) | None | Some(_) => {
                     return Err(Error::new(format!("unknown bridge network option: {opt}: invalid argument")));
                 }
@@ -166,6 +166,21 @@ pub fn parse_networks(values: &[String]) -> Result<(NsMode, Vec<Attachment>)> {
         return Ok((NsMode::None, attachments));
     }
     Ok((NsMode::Private, attachments))
+}
+
+/// A network alias: a name the network's DNS answers, so a name (berth
+/// is stricter than podman, which takes any text and writes it into its
+/// DNS server's files as it is).
+pub fn check_alias(alias: &str) -> Result<String> {
+    let mut bytes = alias.bytes();
+    let first_ok = bytes.next().is_some_and(|b| b.is_ascii_alphanumeric());
+    if first_ok && alias.len() <= 253 && bytes.all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b)) {
+        Ok(alias.to_string())
+    } else {
+        Err(Error::new(format!(
+            "invalid network alias {alias:?}: names must match [a-zA-Z0-9][a-zA-Z0-9_.-]*: invalid argument"
+        )))
+    }
 }
 
 /// A MAC address as podman takes it (six hex pairs), normalised.
