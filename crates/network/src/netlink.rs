@@ -173,37 +173,19 @@ impl Netlink {
             MacvlanMode::Vepa => MacVlanMode::Vepa,
             MacvlanMode::Passthru => MacVlanMode::Passthrough,
         };
-        let mut msg = LinkMessage::default();
-        msg.attributes.push(LinkAttribute::IfName(name.into()));
-        msg.attributes.push(LinkAttribute::Link(parent));
-        msg.attributes.push(LinkAttribute::NetNsFd(ns.as_raw_fd()));
-        if let Some(mtu) = mtu {
-            msg.attributes.push(LinkAttribute::Mtu(mtu));
-        }
-        msg.attributes.push(LinkAttribute::LinkInfo(vec![
-            LinkInfo::Kind(InfoKind::MacVlan),
-            LinkInfo::Data(InfoData::MacVlan(vec![InfoMacVlan::Mode(mode)])),
-        ]));
-        self.create(msg, &format!("creating macvlan link {name}"))
+        let info =
+            vec![LinkInfo::Kind(InfoKind::MacVlan), LinkInfo::Data(InfoData::MacVlan(vec![InfoMacVlan::Mode(mode)]))];
+        self.create(on_parent(name, parent, ns, mtu, info), &format!("creating macvlan link {name}"))
     }
 
     /// Make ipvlan link `name` (L2 mode when `l3` is false) on `parent`,
     /// directly in namespace `ns`. A kernel built without ipvlan refuses
     /// the kind (EOPNOTSUPP): see [`kernel_has_ipvlan`].
     pub fn add_ipvlan(&mut self, name: &str, parent: u32, l3: bool, ns: BorrowedFd, mtu: Option<u32>) -> Result<()> {
-        let mut msg = LinkMessage::default();
-        msg.attributes.push(LinkAttribute::IfName(name.into()));
-        msg.attributes.push(LinkAttribute::Link(parent));
-        msg.attributes.push(LinkAttribute::NetNsFd(ns.as_raw_fd()));
-        if let Some(mtu) = mtu {
-            msg.attributes.push(LinkAttribute::Mtu(mtu));
-        }
         let mode = if l3 { IpVlanMode::L3 } else { IpVlanMode::L2 };
-        msg.attributes.push(LinkAttribute::LinkInfo(vec![
-            LinkInfo::Kind(InfoKind::IpVlan),
-            LinkInfo::Data(InfoData::IpVlan(vec![InfoIpVlan::Mode(mode)])),
-        ]));
-        self.create(msg, &format!("creating ipvlan link {name}"))
+        let info =
+            vec![LinkInfo::Kind(InfoKind::IpVlan), LinkInfo::Data(InfoData::IpVlan(vec![InfoIpVlan::Mode(mode)]))];
+        self.create(on_parent(name, parent, ns, mtu, info), &format!("creating ipvlan link {name}"))
     }
 
     /// Bring link `index` up.
@@ -433,6 +415,20 @@ pub fn kernel_has_ipvlan() -> Result<bool> {
         })
         .context(|| "starting a thread".into())?;
     probe.join().map_err(|_| Error::Invalid("probing for ipvlan: the thread panicked".into()))?
+}
+
+/// A link `name` of kind `info` on `parent` (macvlan, ipvlan), made
+/// directly in namespace `ns`.
+fn on_parent(name: &str, parent: u32, ns: BorrowedFd, mtu: Option<u32>, info: Vec<LinkInfo>) -> LinkMessage {
+    let mut msg = LinkMessage::default();
+    msg.attributes.push(LinkAttribute::IfName(name.into()));
+    msg.attributes.push(LinkAttribute::Link(parent));
+    msg.attributes.push(LinkAttribute::NetNsFd(ns.as_raw_fd()));
+    if let Some(mtu) = mtu {
+        msg.attributes.push(LinkAttribute::Mtu(mtu));
+    }
+    msg.attributes.push(LinkAttribute::LinkInfo(info));
+    msg
 }
 
 fn family(ip: IpAddr) -> AddressFamily {

@@ -22,8 +22,7 @@ use crate::error::{Context as _, Error, Result};
 /// `pid` (our child, waiting to be started: the pid cannot be reused).
 pub(super) fn bring_up(pid: i32) -> Result<()> {
     let path = format!("/proc/{pid}/ns/net");
-    let ns =
-        rustix::fs::open(&path, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty()).ctx(|| format!("opening {path}"))?;
+    let ns = net_namespace(pid)?;
     // The host's own namespace (a container sharing it) is not ours to change.
     let ours = rustix::fs::stat("/proc/thread-self/ns/net").ctx(|| "reading our network namespace".into())?;
     let theirs = rustix::fs::fstat(&ns).ctx(|| format!("reading {path}"))?;
@@ -43,6 +42,12 @@ pub(super) fn bring_up(pid: i32) -> Result<()> {
         Ok(done) => done.ctx(|| "bringing up the container's loopback interface".into()),
         Err(_) => Err(Error::new("bringing up the container's loopback interface: the thread panicked")),
     }
+}
+
+/// The network namespace of our child `pid` (a container's init), as an fd.
+pub(super) fn net_namespace(pid: i32) -> Result<OwnedFd> {
+    let path = format!("/proc/{pid}/ns/net");
+    rustix::fs::open(&path, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty()).ctx(|| format!("opening {path}"))
 }
 
 /// On a thread that may move: enter `ns`, then raise `lo`'s flag through a

@@ -185,14 +185,11 @@ pub fn check_alias(alias: &str) -> Result<String> {
 
 /// A MAC address as podman takes it (six hex pairs), normalised.
 pub fn parse_mac(text: &str) -> Result<String> {
-    let bytes: Vec<u8> = text.split(':').filter_map(|p| u8::from_str_radix(p, 16).ok()).collect();
-    if bytes.len() != 6 || text.split(':').count() != 6 || text.split(':').any(|p| p.len() != 2) {
-        return Err(Error::new(format!("invalid MAC address {text}: invalid argument")));
-    }
+    let bytes = mac_octets(text).ok_or_else(|| Error::new(format!("invalid MAC address {text}: invalid argument")))?;
     if bytes[0] & 1 == 1 {
         return Err(Error::new(format!("{text} is a multicast address: invalid argument")));
     }
-    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":"))
+    Ok(ipam::format_mac(&bytes))
 }
 
 /// One network of a starting container, before its namespace is wired.
@@ -271,13 +268,7 @@ impl Engine {
         if planned.is_empty() {
             return Ok(Vec::new());
         }
-        let path = format!("/proc/{pid}/ns/net");
-        let ns = rustix::fs::open(
-            &path,
-            rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC,
-            rustix::fs::Mode::empty(),
-        )
-        .ctx(|| format!("opening {path}"))?;
+        let ns = super::loopback::net_namespace(pid)?;
         let mut host = Netlink::open().map_err(net_error)?;
         let mut inside = Netlink::open_in(ns.as_fd()).map_err(net_error)?;
         let mut out = Vec::new();
@@ -396,13 +387,7 @@ impl Engine {
                 // Its interface goes: a veth's host end takes the pair with
                 // it; a macvlan link is only inside.
                 if s.host_interface.is_empty() {
-                    let path = format!("/proc/{pid}/ns/net");
-                    let ns = rustix::fs::open(
-                        &path,
-                        rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC,
-                        rustix::fs::Mode::empty(),
-                    )
-                    .ctx(|| format!("opening {path}"))?;
+                    let ns = super::loopback::net_namespace(pid)?;
                     let mut inside = Netlink::open_in(ns.as_fd()).map_err(net_error)?;
                     if let Some(l) = inside.link(&s.interface).map_err(net_error)? {
                         inside.delete_link(l.index).map_err(net_error)?;
@@ -663,25 +648,26 @@ fn set_knob(path: &str) -> Result<()> {
 /// IP forwarding on, as podman turns it on for a network with a way out
 /// (IPv6 too where the network has IPv6).
 fn enable_forwarding(network: &Network) -> Result<()> {
-    let mut knobs = vec!["/proc/sys/net/ipv4/ip_forward"];
+    set_knob("/proc/sys/net/ipv4/ip_forward")?;
     if network.ipv6_enabled {
-        knobs.push("/proc/sys/net/ipv6/conf/all/forwarding");
-    }
-    for knob in knobs {
-        if std::fs::read_to_string(knob).is_ok_and(|v| v.trim() == "1") {
-            continue;
-        }
-        std::fs::write(knob, "1").ctx(|| format!("turning on {knob}"))?;
+        set_knob("/proc/sys/net/ipv6/conf/all/forwarding")?;
     }
     Ok(())
 }
 
-fn mac_bytes(text: &str) -> Result<[u8; 6]> {
+/// The six octets of MAC address `text` (six hex pairs), if it is one.
+fn mac_octets(text: &str) -> Option<[u8; 6]> {
     let mut out = [0u8; 6];
-    for (i, p) in text.split(':').enumerate().take(6) {
-        out[i] = u8::from_str_radix(p, 16).map_err(|_| Error::new(format!("invalid MAC address {text}")))?;
+    let mut parts = text.split(':');
+    for o in &mut out {
+        let p = parts.next().filter(|p| p.len() == 2)?;
+        *o = u8::from_str_radix(p, 16).ok()?;
     }
-    Ok(out)
+    parts.next().is_none().then_some(out)
+}
+
+fn mac_bytes(text: &str) -> Result<[u8; 6]> {
+    mac_octets(text).ok_or_else(|| Error::new(format!("invalid MAC address {text}")))
 }
 
 fn net_error(e: network::Error) -> Error {
