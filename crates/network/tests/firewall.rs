@@ -13,56 +13,16 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
+mod common;
+
+use common::*;
 use network::firewall::{self, NetworkRules, PortMapping, Protocol};
 use network::Error;
-use rustix::thread::{LinkNameSpaceType, UnshareFlags};
-
-/// Run `f` on a thread in a new network namespace (only `lo`, down).
-fn in_new_netns<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
-    std::thread::spawn(move || {
-        // SAFETY: only the network namespace is unshared (no CLONE_FILES or
-        // CLONE_FS), which changes nothing else this process shares.
-        unsafe { rustix::thread::unshare_unsafe(UnshareFlags::NEWNET) }.unwrap();
-        f()
-    })
-    .join()
-    .unwrap()
-}
-
-/// Run `f` on a thread in namespace `ns`.
-fn in_netns<T: Send + 'static>(ns: &OwnedFd, f: impl FnOnce() -> T + Send + 'static) -> T {
-    let ns = ns.try_clone().unwrap();
-    std::thread::spawn(move || {
-        rustix::thread::move_into_link_name_space(ns.as_fd(), Some(LinkNameSpaceType::Network)).unwrap();
-        f()
-    })
-    .join()
-    .unwrap()
-}
-
-/// A new network namespace, kept alive by the fd alone.
-fn new_netns() -> OwnedFd {
-    in_new_netns(|| {
-        rustix::fs::open("/proc/thread-self/ns/net", rustix::fs::OFlags::RDONLY, rustix::fs::Mode::empty()).unwrap()
-    })
-}
+use rustix::thread::LinkNameSpaceType;
 
 /// How `ip` names namespace `ns` (a path: it opens anything with a '/').
 fn ns_path(ns: &OwnedFd) -> String {
     format!("/proc/{}/fd/{}", std::process::id(), ns.as_raw_fd())
-}
-
-/// Run a command in the calling thread's namespace; its stdout, failing the
-/// test on an error exit.
-fn run(args: &[&str]) -> String {
-    let out = Command::new(args[0]).args(&args[1..]).output().unwrap();
-    assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn run_in(ns: &OwnedFd, args: &[&str]) -> String {
-    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-    in_netns(ns, move || run(&args.iter().map(String::as_str).collect::<Vec<_>>()))
 }
 
 /// `nft list table inet berth`, or None when there is no such table.

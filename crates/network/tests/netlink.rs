@@ -9,45 +9,10 @@ use std::os::fd::{AsFd as _, OwnedFd};
 use std::process::Command;
 
 use ipnet::IpNet;
+mod common;
+
+use common::*;
 use network::netlink::{MacvlanMode, Netlink};
-use rustix::thread::{LinkNameSpaceType, UnshareFlags};
-
-/// Run `f` on a thread in a new network namespace (only `lo`, down).
-fn in_new_netns<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
-    std::thread::spawn(move || {
-        // SAFETY: only the network namespace is unshared (no CLONE_FILES or
-        // CLONE_FS), which changes nothing else this process shares.
-        unsafe { rustix::thread::unshare_unsafe(UnshareFlags::NEWNET) }.unwrap();
-        f()
-    })
-    .join()
-    .unwrap()
-}
-
-/// A new network namespace, kept alive by the fd alone.
-fn new_netns() -> OwnedFd {
-    in_new_netns(|| {
-        rustix::fs::open("/proc/thread-self/ns/net", rustix::fs::OFlags::RDONLY, rustix::fs::Mode::empty()).unwrap()
-    })
-}
-
-/// Run `args` in namespace `ns`; its output, failing the test on an error exit.
-fn run_in(ns: &OwnedFd, args: &[&str]) -> String {
-    let out = output_in(ns, args);
-    assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn output_in(ns: &OwnedFd, args: &[&str]) -> std::process::Output {
-    let ns = ns.try_clone().unwrap();
-    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-    std::thread::spawn(move || {
-        rustix::thread::move_into_link_name_space(ns.as_fd(), Some(LinkNameSpaceType::Network)).unwrap();
-        Command::new(&args[0]).args(&args[1..]).output().unwrap()
-    })
-    .join()
-    .unwrap()
-}
 
 fn net(s: &str) -> IpNet {
     s.parse().unwrap()
