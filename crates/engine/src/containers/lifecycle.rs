@@ -455,20 +455,29 @@ impl Engine {
     /// effort: the exit code is the caller's either way.
     pub(super) fn finish_locked(&self, db: &Db, c: &mut Container, run: Option<SystemTime>, code: Option<i32>) {
         let ours = |r: &Container| run.is_none() || r.started_at == run;
-        match db.get(&c.id) {
-            Ok(Some(r)) if ours(&r) => {}
+        // Whether it is on networks, as its record says (a `network
+        // connect` may have changed it since this copy was read).
+        let networked = match db.get(&c.id) {
+            Ok(Some(r)) if ours(&r) => !r.isolation.networks.is_empty(),
             Ok(_) => return,
-            Err(e) => tracing::warn!("reading the record of {}: {e}", c.id),
-        }
+            Err(e) => {
+                tracing::warn!("reading the record of {}: {e}", c.id);
+                true
+            }
+        };
         if let Err(e) = self.delete_runtime_state(&c.id) {
             tracing::debug!("deleting runtime state of {}: {e}", c.id);
         }
         if let Ok(l) = self.layers() {
             let _ = l.unmount(&c.id);
         }
-        // Its namespace, and the veth pairs in it, died with it.
-        if let Err(e) = db.release_addresses(&c.id) {
-            tracing::warn!("{e}");
+        // Its namespace, and the veth pairs in it, died with it; its
+        // addresses go back (no write for a container without networks:
+        // every exit comes this way).
+        if networked {
+            if let Err(e) = db.release_addresses(&c.id) {
+                tracing::warn!("{e}");
+            }
         }
         let recorded = change(db, &c.id, |r| {
             if !ours(r) {
