@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Container benchmark: `berth run --rm` vs `podman run --rm --network none` (berth gives
-# containers an empty network namespace today, so that is the same work) on the same
+# Container benchmark: `berth run --rm --network none` vs `podman run --rm --network none`
+# (the same work: an empty network namespace; bench/network.sh measures networks) on the same
 # busybox image, in one hyperfine run, plus `create` + `rm`, `run -d` + `rm -f`, the bare
 # `berth-runtime run` of the same rootfs (what the monitor costs; also given the config
 # berth writes for the container, to tell berth's own cost from its config's), and the RSS of berth's
@@ -62,7 +62,7 @@ P="podman --root $work/p/root --runroot $run/p"
 $B import -q "$work/bb.tar" bb >/dev/null
 $P import -q "$work/bb.tar" bb >/dev/null
 # Sanity: both run it.
-[ "$($B run --rm bb echo ok)" = ok ] || die "berth run failed"
+[ "$($B run --rm --network none bb echo ok)" = ok ] || die "berth run failed"
 [ "$($P run --rm --network none bb echo ok)" = ok ] || die "podman run failed"
 
 # The bare runtime on the same rootfs: a bundle whose rootfs is the busybox tree.
@@ -74,7 +74,7 @@ $R run --bundle "$work/bundle" sanity || die "berth-runtime run failed"
 # The bare runtime again, with the very config berth gives the container
 # (seccomp profile, /etc files, limits): what berth adds around its runtime,
 # apart from what its containers are given.
-cid=$($B create --name bench-config bb true)
+cid=$($B create --name bench-config --network none bb true)
 mkdir "$work/bundle2"
 cp -a "$work/b/root/container-data/$cid/." "$run/b/userdata/$cid/." "$work/bundle2/"
 $B rm bench-config >/dev/null
@@ -91,13 +91,13 @@ sync
 # leave seconds of work behind them (its cleanup processes, namespaces torn
 # down), which made the ratio to the bare runtime depend on what it hit.
 hyperfine -N ${SHOW:+--show-output} --runs "$RUNS" --warmup "$WARMUP" --export-json "$work/run.json" \
-    -n "berth run --rm" "$B run --rm bb true" \
+    -n "berth run --rm" "$B run --rm --network none bb true" \
     -n "berth-runtime run" "$R run --bundle $work/bundle bench" \
     -n "berth-runtime run, berth's config" "$R run --bundle $work/bundle2 bench2" \
     -n "podman run --rm" "$P run --rm --network none bb true" \
-    -n "berth create+rm" "sh -c '$B rm \$($B create bb true) >/dev/null'" \
+    -n "berth create+rm" "sh -c '$B rm \$($B create --network none bb true) >/dev/null'" \
     -n "podman create+rm" "sh -c '$P rm \$($P create --network none bb true) >/dev/null'" \
-    -n "berth run -d+rm -f" "sh -c '$B rm -f -t 0 \$($B run -d bb sleep 60) >/dev/null'" \
+    -n "berth run -d+rm -f" "sh -c '$B rm -f -t 0 \$($B run -d --network none bb sleep 60) >/dev/null'" \
     -n "podman run -d+rm -f" "sh -c '$P rm -f -t 0 \$($P run -d --network none bb sleep 60) >/dev/null'" >&2
 
 median() { jq -r --arg n "$1" '.results[] | select(.command == $n) | .median * 1000' "$work/run.json"; }
@@ -121,7 +121,7 @@ printf '%-22s %8.1f ms %8.1f ms %8.2f  (the same, the runtime given berth'"'"'s 
 
 # Memory of the process that stays with a running container: berth's monitor
 # (the parent of the container's init) and podman's conmon.
-bid=$($B run -d bb sleep 60)
+bid=$($B run -d --network none bb sleep 60)
 pid=$($B ps --no-trunc --format '{{.ID}} {{.Pid}}' | awk -v id="$bid" '$1 == id {print $2}')
 monitor=$(awk '{print $4}' "/proc/$pid/stat")
 pidp=$($P run -d --network none bb sleep 60)
@@ -140,7 +140,7 @@ $P rm -f -t 0 "$pidp" >/dev/null
 # every container keeps a monitor (conmon) resident.
 [ "$MANY" -gt 0 ] || exit 0
 echo "starting $MANY detached containers on each side..." >&2
-for _ in $(seq "$MANY"); do $B run -d bb sleep 3600 >/dev/null; done
+for _ in $(seq "$MANY"); do $B run -d --network none bb sleep 3600 >/dev/null; done
 for _ in $(seq "$MANY"); do $P run -d --network none --pull=never localhost/bb sleep 3600 >/dev/null; done
 [ "$($B ps -q | wc -l)" = "$MANY" ] || die "berth ps does not list $MANY containers"
 [ "$($P ps -q | wc -l)" = "$MANY" ] || die "podman ps does not list $MANY containers"

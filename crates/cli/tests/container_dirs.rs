@@ -107,7 +107,8 @@ fn relative_store_paths_work() {
     let (env, _) = Env::with_busybox();
     let run = |args: &[&str]| {
         let mut c = std::process::Command::new(common::BIN);
-        c.current_dir(env.dir.path()).args(["--root", "root", "--runroot", "run"]).args(args);
+        c.current_dir(env.dir.path()).env("BERTH_CONFIG", env.config());
+        c.args(["--root", "root", "--runroot", "run"]).args(args);
         c.stdin(std::process::Stdio::null());
         c.output().unwrap()
     };

@@ -172,6 +172,56 @@ fn the_default_network_and_asked_for_addresses() {
     env.ok(&["rm", "-f", "-t", "0", "d", "s"]);
 }
 
+/// Without --network a container is on the default bridge (berth0,
+/// 10.87.0.0/16): it reaches another such container and the gateway, and
+/// ps and inspect say so.
+#[test]
+fn containers_without_a_network_flag_talk_over_the_default_bridge() {
+    let env = busybox_in_netns();
+    env.ok(&["run", "-d", "--name", "a", "bb", "sleep", "60"]);
+    let a = address(&env, "a", "berth");
+    assert!(a.starts_with("10.87.0."), "{a}");
+    let out = env.ok(&[
+        "run",
+        "--rm",
+        "bb",
+        "sh",
+        "-c",
+        &format!("ping -c 1 -W 2 {a} >/dev/null && ip -4 -o addr show eth0"),
+    ]);
+    assert!(out.contains("inet 10.87.0."), "{out}");
+    assert!(env.ok(&["run", "--rm", "bb", "ping", "-c", "1", "-W", "2", "10.87.0.1"]).contains("1 packets received"));
+    assert_eq!(links(&env, "berth0"), ["berth0"]);
+    assert_eq!(env.ok(&["ps", "--format", "{{.Networks}}"]), "berth\n");
+    assert_eq!(env.ok(&["inspect", "--format", "{{.HostConfig.NetworkMode}}", "a"]), "bridge\n");
+    env.ok(&["rm", "-f", "-t", "0", "a"]);
+}
+
+/// berth.conf (BERTH_CONFIG) names another default network, subnet and
+/// bridge, or no network at all; a bad value is a one-line error.
+#[test]
+fn berth_conf_sets_the_default_network() {
+    let env = busybox_in_netns();
+    let conf =
+        "[network]\ndefault_network = \"lan\"\ndefault_subnet = \"10.201.0.0/24\"\ndefault_interface = \"lan0\"\n";
+    std::fs::write(env.config(), conf).unwrap();
+    let out = env.ok(&["run", "--rm", "bb", "ip", "-4", "-o", "addr", "show", "eth0"]);
+    assert!(out.contains("inet 10.201.0.2/24"), "{out}");
+    assert_eq!(links(&env, "lan0"), ["lan0"]);
+    assert!(links(&env, "berth0").is_empty());
+    assert_eq!(env.ok(&["network", "ls", "--format", "{{.Name}} {{.Driver}}"]), "lan bridge\n");
+    let out = env.ok(&["run", "--rm", "--network", "bridge", "bb", "ip", "-4", "-o", "addr", "show", "eth0"]);
+    assert!(out.contains("inet 10.201.0."), "bridge names the configured network: {out}");
+
+    std::fs::write(env.config(), format!("[containers]\nnetns = \"none\"\n{conf}")).unwrap();
+    let out = env.ok(&["run", "--rm", "bb", "ls", "/sys/class/net"]);
+    assert_eq!(out, "lo\n");
+
+    std::fs::write(env.config(), "[network]\ndefault_subnet = \"10.0.0.300/8\"\n").unwrap();
+    let e = env.fails(&["run", "--rm", "bb", "true"], 125);
+    assert!(e.starts_with("Error: ") && e.contains("berth.conf") && e.lines().count() == 1, "{e}");
+}
+
 #[test]
 fn twenty_containers_started_at_once_get_distinct_addresses() {
     let env = busybox_in_netns();

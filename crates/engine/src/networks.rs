@@ -23,15 +23,6 @@ use sys::fs::{Durability, FileLock, LockMode};
 use crate::error::{Context as _, Error, ErrorKind, Result};
 use crate::Engine;
 
-/// The network a container joins without `--network`.
-pub const DEFAULT_NETWORK: &str = "berth";
-/// Its bridge.
-pub const DEFAULT_BRIDGE: &str = "berth0";
-/// Its subnet: a private /16 as podman's 10.88.0.0/16, but another one, so
-/// that berth and podman on one host never route the same addresses to
-/// two bridges.
-pub const DEFAULT_SUBNET: &str = "10.87.0.0/16";
-
 /// One network, as `network inspect` prints it (podman 4's field names).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Network {
@@ -55,8 +46,9 @@ pub struct Network {
 }
 
 impl Network {
+    /// The configured default network (`berth` unless berth.conf says).
     pub fn is_default(&self) -> bool {
-        self.name == DEFAULT_NETWORK
+        crate::config::get().is_ok_and(|c| self.name == c.network.default_network)
     }
 }
 
@@ -84,7 +76,7 @@ pub struct NetworkOptions {
 }
 
 /// podman's rule for network names.
-fn validate_name(name: &str) -> Result<()> {
+pub(crate) fn validate_name(name: &str) -> Result<()> {
     let mut bytes = name.bytes();
     let first_ok = bytes.next().is_some_and(|b| b.is_ascii_alphanumeric());
     if first_ok && bytes.all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b)) {
@@ -110,19 +102,30 @@ fn invalid(e: network::Error) -> Error {
     Error::new(e.to_string())
 }
 
-/// The default network, as every listing shows it.
-pub fn default_network() -> Network {
-    let subnet = Subnet {
-        // A constant: it parses.
-        subnet: DEFAULT_SUBNET.parse().unwrap_or_else(|_| IpNet::V4(Default::default())),
-        gateway: Some(IpAddr::from([10, 87, 0, 1])),
-        range: None,
-    };
-    Network {
-        name: DEFAULT_NETWORK.into(),
-        id: image::digest::Digest::of_bytes(DEFAULT_NETWORK.as_bytes()).hex().to_string(),
+/// A Linux interface name: 1 to 15 bytes, none of them a slash, a space
+/// or a colon.
+pub(crate) fn valid_interface_name(name: &str) -> bool {
+    !name.is_empty() && name.len() <= 15 && !name.contains(['/', ' ', ':'])
+}
+
+/// The name of the network a container joins without `--network`, and
+/// that `--network bridge` names.
+pub fn default_network_name() -> Result<&'static str> {
+    Ok(&crate::config::get()?.network.default_network)
+}
+
+/// The default network, as every listing shows it: berth.conf's name,
+/// subnet and bridge, never written to disk.
+pub fn default_network() -> Result<Network> {
+    let config = &crate::config::get()?.network;
+    // berth.conf's reader checked it.
+    let subnet = ipam::subnet_from_user(&config.default_subnet.to_string(), None, None).map_err(invalid)?;
+    let name = &config.default_network;
+    Ok(Network {
+        name: name.clone(),
+        id: image::digest::Digest::of_bytes(name.as_bytes()).hex().to_string(),
         driver: "bridge".into(),
-        network_interface: DEFAULT_BRIDGE.into(),
+        network_interface: config.default_interface.clone(),
         // What podman shows for its own default network: when it was first
         // looked at. A constant here, as the network is.
         created: "1970-01-01T00:00:00Z".into(),
@@ -133,7 +136,7 @@ pub fn default_network() -> Network {
         labels: BTreeMap::new(),
         options: BTreeMap::new(),
         ipam_options: BTreeMap::from([("driver".into(), "host-local".into())]),
-    }
+    })
 }
 
 impl Engine {
@@ -150,7 +153,11 @@ impl Engine {
     pub fn networks(&self) -> Result<Vec<Network>> {
         let mut out = self.user_networks()?;
         out.sort_by(|a, b| a.name.cmp(&b.name));
-        out.insert(0, default_network());
+        let default = default_network()?;
+        // A record of the same name (written before berth.conf renamed the
+        // default) is shadowed: `bridge` means the configured network.
+        out.retain(|n| n.name != default.name);
+        out.insert(0, default);
         Ok(out)
     }
 
@@ -244,7 +251,7 @@ impl Engine {
         let interface = match driver.as_str() {
             "bridge" => match &opts.interface_name {
                 Some(b) => {
-                    if b.is_empty() || b.len() > 15 || b.contains(['/', ' ', ':']) {
+                    if !valid_interface_name(b) {
                         return Err(Error::new(format!("invalid interface name {b:?}: invalid argument")));
                     }
                     if existing.iter().any(|n| &n.network_interface == b) {

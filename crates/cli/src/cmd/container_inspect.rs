@@ -574,7 +574,8 @@ fn network_settings(c: &Container) -> Value {
             "MacAddress": s.map(|s| s.mac.clone()).unwrap_or_default(),
         })
     };
-    let default = status.first().filter(|s| s.network == engine::networks::DEFAULT_NETWORK && status.len() == 1);
+    let default_name = engine::networks::default_network_name().unwrap_or("berth");
+    let default = status.first().filter(|s| s.network == default_name && status.len() == 1);
     let mut out = fields(default);
     let extra = json!({
         "Bridge": "",

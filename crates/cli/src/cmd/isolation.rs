@@ -137,7 +137,8 @@ impl IsolationArgs {
             return Err(CliError::new("--no-hosts and --add-host cannot be set together"));
         }
         let dns_given = !self.dns.is_empty() || !self.dns_search.is_empty() || !self.dns_option.is_empty();
-        // (Asked for: berth's default, until its bridge is, is none too.)
+        // (Asked for: berth.conf's `netns = "none"` leaves room for them,
+        // as podman's containers.conf does.)
         if dns_given && *mode == isolation::NsMode::None && self.network.iter().any(|n| n == "none") {
             return Err(CliError::new("conflicting options: dns and the network mode: none"));
         }
@@ -160,7 +161,7 @@ impl IsolationArgs {
         // Published ports, too, need a network (the default one).
         if networks.is_empty() && self.network.is_empty() && (!self.publish.is_empty() || self.publish_all) {
             networks.push(engine::containers::networking::Attachment {
-                network: engine::networks::DEFAULT_NETWORK.into(),
+                network: engine::networks::default_network_name()?.into(),
                 ..Default::default()
             });
         }
@@ -177,7 +178,7 @@ impl IsolationArgs {
                 )));
             }
             networks.push(engine::containers::networking::Attachment {
-                network: engine::networks::DEFAULT_NETWORK.into(),
+                network: engine::networks::default_network_name()?.into(),
                 ..Default::default()
             });
         }

@@ -80,7 +80,17 @@ impl Env {
         let dir = tempfile::Builder::new().prefix("berth-cli-test").tempdir_in("/var/tmp").expect("tempdir");
         let root = dir.path().join("root");
         let runroot = dir.path().join("run");
-        Env { dir, root, runroot, netns: None }
+        let env = Env { dir, root, runroot, netns: None };
+        // The host's network is every test's: a container joins no network
+        // unless its test asks (tests of networks run in a namespace of
+        // their own, `in_own_netns`, with berth's defaults).
+        std::fs::write(env.config(), "[containers]\nnetns = \"none\"\n").unwrap();
+        env
+    }
+
+    /// This env's berth.conf (`BERTH_CONFIG` of every command it runs).
+    pub fn config(&self) -> PathBuf {
+        self.dir.path().join("berth.conf")
     }
 
     /// This env, its berth run in a network namespace of its own (a named
@@ -93,6 +103,9 @@ impl Env {
         assert!(ok.success(), "ip netns add {name} failed");
         Command::new("ip").args(["-n", &name, "link", "set", "lo", "up"]).status().expect("running ip");
         self.netns = Some(name);
+        // berth's defaults: a container without --network joins the
+        // default network, whose bridge is this namespace's own.
+        std::fs::write(self.config(), "").unwrap();
         self
     }
 
@@ -118,6 +131,7 @@ impl Env {
 
     pub fn cmd(&self, args: &[&str]) -> Command {
         let mut c = self.host_cmd(&[BIN]);
+        c.env("BERTH_CONFIG", self.config());
         c.arg("--root").arg(&self.root).arg("--runroot").arg(&self.runroot).args(args);
         c.stdin(Stdio::null());
         c

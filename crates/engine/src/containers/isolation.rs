@@ -752,11 +752,20 @@ mod tests {
         use super::super::networking::parse_networks;
         let v = |s: &[&str]| s.iter().map(|x| x.to_string()).collect::<Vec<_>>();
         assert!(parse_networks(&v(&["none", "host"])).unwrap_err().to_string().contains("selected mode none"));
-        assert_eq!(parse_networks(&v(&[])).unwrap(), (NsMode::None, Vec::new()));
+        // No --network: berth.conf's netns (the default network, without a file).
+        let netns = &crate::config::get().unwrap().containers.netns;
+        let (mode, nets) = parse_networks(&v(&[])).unwrap();
+        let default = crate::networks::default_network_name().unwrap();
+        let want = match netns.as_str() {
+            "none" => (NsMode::None, Vec::new()),
+            "host" => (NsMode::Host, Vec::new()),
+            _ => (NsMode::Private, vec![default.to_string()]),
+        };
+        assert_eq!((mode, nets.iter().map(|a| a.network.clone()).collect::<Vec<_>>()), want);
         assert_eq!(parse_networks(&v(&["host"])).unwrap().0, NsMode::Host);
         let (mode, nets) = parse_networks(&v(&["bridge", "lan:ip=10.89.0.9,alias=db,mac=02:00:00:00:00:09"])).unwrap();
         assert_eq!(mode, NsMode::Private);
-        assert_eq!(nets[0].network, "berth");
+        assert_eq!(nets[0].network, default);
         assert_eq!(nets[1].ips, vec!["10.89.0.9".parse::<std::net::IpAddr>().unwrap()]);
         assert_eq!(
             (nets[1].aliases.clone(), nets[1].mac.clone()),

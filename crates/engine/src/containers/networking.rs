@@ -142,7 +142,8 @@ pub fn parse_networks(values: &[String]) -> Result<(NsMode, Vec<Attachment>)> {
             }
             return Ok((super::isolation::parse_ns(super::isolation::NsKind::Network, v)?, Vec::new()));
         }
-        let network = if matches!(name, "bridge" | "private") { crate::networks::DEFAULT_NETWORK } else { name };
+        let network =
+            if matches!(name, "bridge" | "private") { crate::networks::default_network_name()? } else { name };
         let mut a = Attachment { network: network.to_string(), ..Attachment::default() };
         for opt in opts.split(',').filter(|o| !o.is_empty()) {
             match opt.split_once('=') {
@@ -162,8 +163,13 @@ pub fn parse_networks(values: &[String]) -> Result<(NsMode, Vec<Attachment>)> {
         attachments.push(a);
     }
     if attachments.is_empty() {
-        // Until berth's default bridge replaces it: an empty namespace.
-        return Ok((NsMode::None, attachments));
+        // No --network: berth.conf's `netns`, the default network unless
+        // it says otherwise.
+        return match crate::config::get()?.containers.netns.as_str() {
+            "none" => Ok((NsMode::None, attachments)),
+            "host" => Ok((NsMode::Host, attachments)),
+            _ => parse_networks(&["bridge".to_string()]),
+        };
     }
     Ok((NsMode::Private, attachments))
 }
