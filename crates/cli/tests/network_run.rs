@@ -614,3 +614,49 @@ fn ipv6_goes_out_through_nat66() {
     let rules = host_ok(&env, &["nft", "list", "table", "inet", "berth"]);
     assert!(rules.contains("ip6 saddr fd00:129::/64"), "{rules}");
 }
+
+/// `network reload` and `network prune` remove what a crash left: the rules
+/// and bridge of a network whose record went (a crash inside `network rm`),
+/// the port rules and DNS name of a container whose monitor was killed
+/// with it; a running container keeps its rules, name and port.
+#[test]
+fn reload_and_prune_repair_what_a_crash_left() {
+    let env = busybox_in_netns();
+    env.ok(&["network", "create", "--subnet", "10.131.0.0/24", "lan"]);
+    env.ok(&["network", "create", "--subnet", "10.132.0.0/24", "--interface-name", "ghost0", "ghost"]);
+    env.ok(&["run", "--rm", "--network", "ghost", "bb", "true"]);
+    std::fs::remove_file(env.root.join("networks/ghost.json")).unwrap();
+    let serve = "busybox httpd -f -p 80 -h /etc";
+    let live = env.ok(&["run", "-d", "--name", "live", "--network", "lan", "-p", "18091:80", "bb", "sh", "-c", serve]);
+    let dead = env.ok(&["run", "-d", "--name", "dead", "--network", "lan", "-p", "18092:80", "bb", "sh", "-c", serve]);
+    let (live, dead) = (live.trim().to_string(), dead.trim().to_string());
+    let pids = env.ok(&["inspect", "--format", "{{.State.ConmonPid}} {{.State.Pid}}", "dead"]);
+    for pid in pids.split_whitespace() {
+        let pid = rustix::process::Pid::from_raw(pid.parse().unwrap()).unwrap();
+        rustix::process::kill_process(pid, rustix::process::Signal::KILL).unwrap();
+    }
+    let table = || host_ok(&env, &["nft", "list", "table", "inet", "berth"]);
+    let hosts = || std::fs::read_to_string(env.runroot.join("dns/lan.hosts")).unwrap();
+    let wait_up = Instant::now();
+    while fetch(&env, "http://127.0.0.1:18091/hostname").is_none() && wait_up.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let before = table();
+    assert!(before.contains("nw-ghost-fwd") && before.contains(&format!("ct-{}-dnat4", &dead[..12])), "{before}");
+    assert_eq!(links(&env, "ghost0"), ["ghost0"]);
+    assert!(hosts().contains(&dead), "{}", hosts());
+
+    env.ok(&["network", "reload", "--all"]);
+    let after = table();
+    assert!(!after.contains("ghost") && !after.contains(&dead[..12]), "{after}");
+    assert!(after.contains(&format!("ct-{}-dnat4", &live[..12])) && after.contains("nw-lan-fwd"), "{after}");
+    assert!(links(&env, "ghost0").is_empty(), "the crashed network's bridge is left");
+    assert!(!hosts().contains(&dead) && hosts().contains(&live), "{}", hosts());
+    let page = fetch(&env, "http://127.0.0.1:18091/hostname");
+    assert_eq!(page.as_deref(), Some(&live[..12]), "the live container's port");
+
+    // prune does the same (here: nothing left to do) and keeps lan, in use.
+    assert_eq!(env.ok(&["network", "prune", "-f"]), "");
+    assert_eq!(table(), after);
+    env.ok(&["rm", "-f", "-t", "0", "live", "dead"]);
+}

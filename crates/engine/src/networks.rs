@@ -52,6 +52,19 @@ impl Network {
     }
 }
 
+/// What [`Engine::network_repair`] removed.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Repaired {
+    /// Firewall rules of networks that are gone (their chains' names).
+    pub networks: Vec<String>,
+    /// Their bridges.
+    pub bridges: Vec<String>,
+    /// Published-port rules of containers that are gone or ended.
+    pub containers: Vec<String>,
+    /// DNS names of such containers (their IDs).
+    pub names: Vec<String>,
+}
+
 /// What `network create` asks for.
 #[derive(Debug, Clone, Default)]
 pub struct NetworkOptions {
@@ -422,6 +435,57 @@ impl Engine {
             }
         }
         Ok(n)
+    }
+
+    /// Find and remove what a crash (of a removal, of a monitor) left:
+    /// firewall rules of networks and containers that are gone, the
+    /// bridges of such networks, DNS names of containers that do not run.
+    /// `network prune` and `network reload` call it.
+    pub fn network_repair(&self) -> Result<Repaired> {
+        use crate::containers::State;
+        let networks = self.networks()?;
+        let containers = self.containers()?;
+        // Rules and names are a running container's, made by its monitor
+        // before the record says so: a created (or initialized) one may
+        // be starting, and counts as live.
+        let live: Vec<&str> = containers
+            .iter()
+            .filter(|c| !matches!(c.state, State::Exited | State::Configured))
+            .map(|c| c.id.as_str())
+            .collect();
+        let names: Vec<&str> = networks.iter().map(|n| n.name.as_str()).collect();
+        let fail = |e: network::Error| Error::new(format!("repairing the networks: {e}"));
+        let stale = network::firewall::stale(&names, &live).map_err(fail)?;
+        let mut done = Repaired::default();
+        let mut nl = None;
+        for (network, bridges) in stale.networks {
+            network::firewall::remove_network(&network).map_err(fail)?;
+            for b in bridges {
+                if networks.iter().any(|n| n.network_interface == b) {
+                    continue;
+                }
+                let nl = match &mut nl {
+                    Some(nl) => nl,
+                    None => nl.insert(network::netlink::Netlink::open().map_err(fail)?),
+                };
+                if let Some(l) = nl.link(&b).map_err(fail)? {
+                    nl.delete_link(l.index).map_err(fail)?;
+                    done.bridges.push(b);
+                }
+            }
+            done.networks.push(network);
+        }
+        for c in stale.containers {
+            network::firewall::remove_ports(&c).map_err(fail)?;
+            done.containers.push(c);
+        }
+        let dns = self.runroot.join("dns");
+        done.names = network::dns::keep_only(&dns, &names, &live)
+            .map_err(|e| Error::caused(format_args!("repairing {}", dns.display()), e))?;
+        if done != Repaired::default() {
+            tracing::info!("repaired what a crash left: {done:?}");
+        }
+        Ok(done)
     }
 
     /// Remove every user network no container is on; their names.

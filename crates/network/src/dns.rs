@@ -95,6 +95,37 @@ pub fn remove_entry(dir: &Path, network: &str, id: &str) -> io::Result<()> {
     Ok(())
 }
 
+/// Forget every entry but those of `live` containers (full IDs), and the
+/// files of networks not in `networks`: what a crash left. The IDs it
+/// dropped.
+pub fn keep_only(dir: &Path, networks: &[&str], live: &[&str]) -> io::Result<Vec<String>> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e),
+    };
+    let _lock = sys::fs::FileLock::exclusive(&dir.join("entries.lock"))?;
+    let mut dropped = Vec::new();
+    for e in entries {
+        let file = e?.file_name();
+        let Some(network) = file.to_str().and_then(|f| f.strip_suffix(".hosts")) else { continue };
+        let known = networks.contains(&network);
+        let (kept, gone): (Vec<Entry>, Vec<Entry>) =
+            read_entries(&hosts_path(dir, network))?.into_iter().partition(|e| known && live.contains(&e.id.as_str()));
+        dropped.extend(gone.iter().map(|e| e.id.clone()));
+        if !known {
+            std::fs::remove_file(hosts_path(dir, network))?;
+            match std::fs::remove_file(listen_path(dir, network)) {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+                _ => {}
+            }
+        } else if !gone.is_empty() {
+            write_entries(dir, network, &kept)?;
+        }
+    }
+    Ok(dropped)
+}
+
 fn write_entries(dir: &Path, network: &str, entries: &[Entry]) -> io::Result<()> {
     let text: String = entries.iter().map(Entry::line).collect();
     sys::fs::write_atomic(&hosts_path(dir, network), text.as_bytes(), 0o600, sys::fs::Durability::ReplaceOnly)
@@ -343,6 +374,24 @@ mod tests {
         // Garbage: FORMERR.
         let bad = answer(&[0, 9, 1], &e).unwrap();
         assert_eq!(Message::from_vec(&bad).unwrap().metadata.response_code, ResponseCode::FormErr);
+    }
+
+    #[test]
+    fn keep_only_drops_gone_containers_and_networks() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let gw: Vec<IpAddr> = vec!["10.90.0.1".parse().unwrap()];
+        let e = |id: &str| Entry { id: id.into(), names: vec![id.into()], addresses: gw.clone() };
+        add_entry(d, "lan", &gw, &e("live")).unwrap();
+        add_entry(d, "lan", &gw, &e("dead")).unwrap();
+        add_entry(d, "gone", &gw, &e("live")).unwrap();
+        let mut dropped = keep_only(d, &["lan"], &["live"]).unwrap();
+        dropped.sort();
+        assert_eq!(dropped, ["dead", "live"]);
+        assert_eq!(read_entries(&hosts_path(d, "lan")).unwrap(), vec![e("live")]);
+        assert!(!hosts_path(d, "gone").exists() && !listen_path(d, "gone").exists());
+        assert!(keep_only(d, &["lan"], &["live"]).unwrap().is_empty());
+        assert!(keep_only(&d.join("none"), &[], &[]).unwrap().is_empty());
     }
 
     #[test]

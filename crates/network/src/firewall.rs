@@ -357,6 +357,54 @@ pub fn remove_ports(container: &str) -> Result<()> {
     })
 }
 
+/// Rules in the table whose owner is gone: what a crash (of a removal, of a
+/// monitor) left behind.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Stale {
+    /// Networks' chain names (what [`remove_network`] takes), each with the
+    /// bridges its jumps match.
+    pub networks: Vec<(String, Vec<String>)>,
+    /// Containers' chain names (what [`remove_ports`] takes).
+    pub containers: Vec<String>,
+}
+
+/// The owners of rules in the table that are neither one of `networks` nor
+/// one of `containers` (ids or names, as given to [`add_network`] and
+/// [`add_ports`]). No table: nothing is stale.
+pub fn stale(networks: &[&str], containers: &[&str]) -> Result<Stale> {
+    let nft = nft()?;
+    let Some(table) = list(&nft).context(|| "listing berth's firewall rules".to_string())? else {
+        return Ok(Stale::default());
+    };
+    let live_networks: HashSet<String> = networks.iter().map(|n| network_chains(n).0).collect();
+    let live_containers: HashSet<String> = containers.iter().map(|c| container_chains(c).0).collect();
+    let mut out = Stale::default();
+    let mut chains: Vec<&String> = table.chains.iter().collect();
+    chains.sort();
+    for chain in chains {
+        if let Some(part) = chain.strip_prefix("nw-").and_then(|c| c.strip_suffix("-fwd")) {
+            if !live_networks.contains(chain) {
+                let mut bridges: Vec<String> = table
+                    .rules
+                    .iter()
+                    .filter(|r| r.chain == FORWARD && r.jump_target() == Some(chain))
+                    .flat_map(|r| r.ifnames().map(str::to_string))
+                    .collect();
+                bridges.sort();
+                bridges.dedup();
+                out.networks.push((part.to_string(), bridges));
+            }
+        } else if let Some(part) = chain.strip_prefix("ct-").and_then(|c| {
+            c.strip_suffix("-dnat4").or_else(|| c.strip_suffix("-dnat6")).or_else(|| c.strip_suffix("-masq"))
+        }) {
+            if !live_containers.contains(&format!("ct-{part}-dnat4")) && !out.containers.iter().any(|c| c == part) {
+                out.containers.push(part.to_string());
+            }
+        }
+    }
+    Ok(out)
+}
+
 // ---- rules ----
 
 /// `nw-<network>-fwd`'s rules (see the module doc).

@@ -262,6 +262,38 @@ fn removing_a_network_leaves_no_trace_of_it_and_keeps_the_others() {
     });
 }
 
+/// What a crash left (rules of networks and containers that are gone) is
+/// found by name, with the bridges, and removing it leaves the rest.
+#[test]
+fn stale_owners_are_found_and_removable() {
+    in_new_netns(|| {
+        assert_eq!(firewall::stale(&[], &[]).unwrap(), firewall::Stale::default(), "no table, nothing stale");
+        firewall::add_network(&net_a()).unwrap();
+        firewall::add_network(&net_b()).unwrap();
+        let live = "a".repeat(64);
+        let gone = "b".repeat(64);
+        let p = [port(None, 8080, 80, Protocol::Tcp, 1)];
+        firewall::add_ports(&live, ip("10.88.0.2"), &p).unwrap();
+        firewall::add_ports(&gone, ip("10.88.0.3"), &p).unwrap();
+        firewall::add_ports(&gone, ip("fd00::3"), &p).unwrap();
+        let all_live = firewall::stale(&["a", "b"], &[&live, &gone]).unwrap();
+        assert_eq!(all_live, firewall::Stale::default());
+        let s = firewall::stale(&["a"], &[&live]).unwrap();
+        assert_eq!(s.networks, vec![("b".to_string(), strs(&["br-b"]))]);
+        assert_eq!(s.containers, strs(&["bbbbbbbbbbbb"]));
+        for (n, _) in &s.networks {
+            firewall::remove_network(n).unwrap();
+        }
+        for c in &s.containers {
+            firewall::remove_ports(c).unwrap();
+        }
+        let t = table();
+        assert!(!t.contains("nw-b") && !t.contains("br-b") && !t.contains("bbbbbbbbbbbb"), "{t}");
+        assert!(t.contains("nw-a-fwd") && t.contains("ct-aaaaaaaaaaaa-dnat4"), "{t}");
+        assert_eq!(firewall::stale(&["a"], &[&live]).unwrap(), firewall::Stale::default());
+    });
+}
+
 #[test]
 fn removing_what_is_not_there_is_no_error() {
     in_new_netns(|| {

@@ -353,6 +353,8 @@ pub fn prune(engine: &Engine, a: &PruneArgs) -> Result<u8> {
             Err(e) => return Err(e.into()),
         }
     }
+    // And what a crash left (rules, bridges, names of what is gone).
+    engine.network_repair()?;
     Ok(0)
 }
 
@@ -389,6 +391,8 @@ pub fn reload(engine: &Engine, a: &ReloadArgs) -> Result<u8> {
     } else {
         a.containers.iter().map(|n| engine.container(n)).collect::<std::result::Result<Vec<_>, _>>()?
     };
+    // First what a crash left (rules, bridges, names of what is gone).
+    engine.network_repair()?;
     let mut text = String::new();
     for c in &containers {
         engine.network_reload(c)?;
