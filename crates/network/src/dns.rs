@@ -14,12 +14,13 @@
 //! network has a container left.
 //!
 //! Messages are parsed and built with hickory-proto; the server itself is
-//! a blocking loop over UDP sockets (a thread per forwarded question), as
-//! small as what it does: no async runtime, no cache.
+//! a blocking loop over UDP sockets and TCP listeners (a thread per
+//! forwarded question and per TCP connection), as small as what it does:
+//! no async runtime, no cache. A question over TCP is forwarded over TCP.
 
 use std::collections::HashMap;
-use std::io;
-use std::net::{IpAddr, SocketAddr, UdpSocket};
+use std::io::{self, Read as _, Write as _};
+use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -212,10 +213,53 @@ pub fn host_upstreams(resolv_conf: &str) -> Vec<SocketAddr> {
         .collect()
 }
 
-/// One network the server answers on.
+/// Ask `upstreams` in turn over TCP (a question that came over TCP, whose
+/// answer may not fit a datagram) and return the first answer.
+fn forward_tcp(query: &[u8], upstreams: &[SocketAddr]) -> Option<Vec<u8>> {
+    upstreams.iter().find_map(|up| {
+        let mut conn = TcpStream::connect_timeout(up, Duration::from_secs(2)).ok()?;
+        conn.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+        write_framed(&mut conn, query).ok()?;
+        read_framed(&mut conn).ok()
+    })
+}
+
+/// A DNS message over TCP: two bytes of length, then the message (RFC 1035
+/// 4.2.2).
+fn read_framed(conn: &mut TcpStream) -> io::Result<Vec<u8>> {
+    let mut len = [0u8; 2];
+    conn.read_exact(&mut len)?;
+    let mut msg = vec![0u8; usize::from(u16::from_be_bytes(len))];
+    conn.read_exact(&mut msg)?;
+    Ok(msg)
+}
+
+fn write_framed(conn: &mut TcpStream, msg: &[u8]) -> io::Result<()> {
+    let len = u16::try_from(msg.len()).map_err(|_| io::Error::from(io::ErrorKind::InvalidData))?;
+    let mut framed = len.to_be_bytes().to_vec();
+    framed.extend_from_slice(msg);
+    conn.write_all(&framed)
+}
+
+/// One TCP client: its questions answered in turn until it closes or is
+/// idle for 10 s (RFC 7766's advice for servers).
+fn serve_tcp(mut conn: TcpStream, hosts: PathBuf, upstreams: Vec<SocketAddr>) {
+    let _ = conn.set_read_timeout(Some(Duration::from_secs(10)));
+    while let Ok(query) = read_framed(&mut conn) {
+        let entries = read_entries(&hosts).unwrap_or_default();
+        let reply = answer(&query, &entries).or_else(|| forward_tcp(&query, &upstreams)).or_else(|| servfail(&query));
+        if reply.is_none_or(|r| write_framed(&mut conn, &r).is_err()) {
+            return;
+        }
+    }
+}
+
+/// One network the server answers on, at one address: UDP and TCP (which
+/// a client falls back to for a truncated answer, and some always use).
 struct Served {
     network: String,
     socket: UdpSocket,
+    listener: Option<TcpListener>,
 }
 
 /// The server: answer on every network's addresses in `dir` until no
@@ -241,18 +285,37 @@ pub fn serve(dir: &Path, upstreams: Vec<SocketAddr>, idle: Duration) -> io::Resu
                 return Ok(());
             }
         }
-        let mut fds: Vec<rustix::event::PollFd> =
-            served.iter().map(|s| rustix::event::PollFd::new(&s.socket, rustix::event::PollFlags::IN)).collect();
+        // Each served address's UDP socket, then its TCP listener.
+        let mut fds: Vec<rustix::event::PollFd> = Vec::new();
+        for s in &served {
+            fds.push(rustix::event::PollFd::new(&s.socket, rustix::event::PollFlags::IN));
+            if let Some(l) = &s.listener {
+                fds.push(rustix::event::PollFd::new(l, rustix::event::PollFlags::IN));
+            }
+        }
         let timeout = rustix::event::Timespec { tv_sec: 0, tv_nsec: 200_000_000 };
         match rustix::event::poll(&mut fds, Some(&timeout)) {
             Ok(_) | Err(rustix::io::Errno::INTR) => {}
             Err(e) => return Err(e.into()),
         }
-        let ready: Vec<usize> =
-            fds.iter().enumerate().filter(|(_, f)| !f.revents().is_empty()).map(|(i, _)| i).collect();
+        let ready: Vec<bool> = fds.iter().map(|f| !f.revents().is_empty()).collect();
         drop(fds);
-        for i in ready {
-            let s = &served[i];
+        let mut ready = ready.into_iter();
+        for s in &served {
+            let udp = ready.next().unwrap_or(false);
+            let tcp = s.listener.is_some() && ready.next().unwrap_or(false);
+            if let Some(l) = s.listener.as_ref().filter(|_| tcp) {
+                // A thread per connection: a client that says nothing
+                // holds up no one else.
+                if let Ok((conn, _)) = l.accept() {
+                    let (hosts, ups) = (hosts_path(dir, &s.network), upstreams.clone());
+                    let _ = conn.set_nonblocking(false);
+                    std::thread::spawn(move || serve_tcp(conn, hosts, ups));
+                }
+            }
+            if !udp {
+                continue;
+            }
             let Ok((n, from)) = s.socket.recv_from(&mut buf) else { continue };
             let query = buf[..n].to_vec();
             let known = current_entries(dir, &s.network, &mut entries);
@@ -320,7 +383,14 @@ fn rescan(dir: &Path, served: &mut Vec<Served>) -> io::Result<()> {
         }
         // The bridge's address may not be there yet (or any more).
         match UdpSocket::bind(SocketAddr::new(ip, 53)) {
-            Ok(socket) => served.push(Served { network, socket }),
+            Ok(socket) => {
+                // TCP as well where it can be had (UDP is what matters).
+                let listener = TcpListener::bind(SocketAddr::new(ip, 53))
+                    .and_then(|l| l.set_nonblocking(true).map(|()| l))
+                    .inspect_err(|e| tracing::debug!("answering on {ip} over TCP: {e}"))
+                    .ok();
+                served.push(Served { network, socket, listener });
+            }
             Err(e) => tracing::debug!("answering on {ip}: {e}"),
         }
     }
