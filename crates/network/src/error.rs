@@ -12,6 +12,10 @@ pub enum Error {
     /// No address (or subnet) left to give.
     #[error("{0}")]
     Exhausted(String),
+    /// A CNI plugin's error: the one it reported (`code`, when it gave
+    /// one, is the CNI spec's error code), or what it printed on failing.
+    #[error("CNI plugin {plugin} failed ({command}): {message}")]
+    Plugin { plugin: String, command: &'static str, code: Option<u64>, message: String },
     /// What the kernel (or a tool it runs) refused.
     #[error("{context}: {source}")]
     Io { context: String, source: std::io::Error },

@@ -7,11 +7,13 @@
 //! - `firewall`: berth's own nftables table (NAT, forwarding, published ports)
 //! - `dns`: the name server that answers containers' names on a network
 //! - `conntrack`: forgetting a gone container's tracked connections
+//! - `cni`: running CNI plugins on networks defined by CNI configurations
 //!
 //! Nothing here knows about containers' records or the command line: the
 //! engine decides which network a container joins and keeps the
 //! allocations in its database; this crate does what the kernel needs.
 
+pub mod cni;
 pub mod conntrack;
 pub mod dns;
 mod error;
