@@ -1,7 +1,9 @@
 #!/bin/sh
 # Checks run inside the cgroup-v2-only guest on Debian 12's kernel (see
 # ../shared/vm/README.md), by crates/cli/tests/guest.rs, which stages:
-#   /usr/local/bin/{berth,berth-monitor,berth-runtime}  (static binaries)
+#   /usr/local/bin/{berth,berth-monitor,berth-runtime,berth-dns}  (static)
+#   /usr/sbin/nft  Debian's (dynamic), with the libraries and the loader
+#       `ldd` lists, at their paths: berth's firewall runs it
 #   /opt/guest/bundle/{config.json,rootfs/}  an OCI bundle (busybox) whose
 #       config sets memory/swap/cpu/pids/io limits, cgroupsPath /berth-guest/c1
 #   /opt/guest/image.tar  a three-layer oci-archive, localhost/guest:latest
@@ -42,6 +44,8 @@ wait_for() {
 }
 
 echo "guest: kernel $(uname -r)"
+# (The guest's bare devtmpfs has no /dev/stdin, as some minimal hosts: berth's
+# firewall must not need it.)
 # cgroup2's magic: busybox's stat has no name for it.
 expect "cgroup v2 at /sys/fs/cgroup" "$(stat -f -c %t /sys/fs/cgroup)" 63677270
 expect "no cgroup v1 mounted" "$(grep -c ' cgroup ' /proc/mounts)" 0
@@ -176,6 +180,67 @@ else
     fail "stats memory" "got '$mem', anon $anon"
 fi
 check "rm -f the stats container" berth rm -f -t 0 st
+
+# --- berth: a bridge network, its names (berth-dns), a published port ---
+# The firewall is Debian's nft (staged with its libraries) on 6.1's
+# nf_tables; the guest has no network of its own: everything goes through
+# the bridge. No nf_conntrack_netlink here: berth's conntrack cleanup
+# cannot run, and must not stop a removal.
+check "nft runs" nft list ruleset
+check "network create" berth network create --subnet 10.90.0.0/24 gnet
+br=$(berth network inspect --format '{{.NetworkInterface}}' gnet 2>&1)
+check "run -d a server on it, -p 18080:8080" berth run -d --name srv --network gnet --network-alias web \
+    -p 18080:8080 localhost/guest sh -c 'mkdir /www && echo hi-from-srv > /www/index.html && exec httpd -f -p 8080 -h /www'
+id=$(berth inspect --format '{{.Id}}' srv 2>&1 | cut -c1-12)
+expect "its address" "$(berth inspect --format '{{(index .NetworkSettings.Networks "gnet").IPAddress}}' srv 2>&1)" 10.90.0.2
+contains "the bridge has the gateway" "$(ip -o -4 addr show dev "$br" 2>&1)" "inet 10.90.0.1/24"
+# veth<10 digits of its id><its index>
+expect "its veth is on the bridge" "$(ls /sys/class/net/"$br"/brif 2>&1)" "veth$(echo "$id" | cut -c1-10)0"
+# busybox's wget -T is unreliable: timeout instead.
+wait_for "published port answers" sh -c 'timeout 3 wget -qO- http://127.0.0.1:18080/ | grep -q hi-from-srv'
+expect "published port on 127.0.0.1" "$(timeout 5 wget -qO- http://127.0.0.1:18080/ 2>&1)" hi-from-srv
+expect "published port on the gateway" "$(timeout 5 wget -qO- http://10.90.0.1:18080/ 2>&1)" hi-from-srv
+# Another container on the network: srv by name and by alias, through the
+# network's name server (asked again while berth-dns starts).
+names=$(berth run --rm --network gnet localhost/guest sh -c '
+    for n in srv web; do i=0
+        until r=$(timeout 3 wget -qO- http://$n:8080/ 2>&1); do
+            i=$((i + 1)); [ $i -ge 20 ] && break; sleep 0.3
+        done
+        echo "$n: $r"
+    done
+    grep nameserver /etc/resolv.conf; nslookup web' 2>&1)
+echo "$names" | sed 's/^/     | /'
+contains "srv by name" "$names" "srv: hi-from-srv"
+contains "srv by its alias" "$names" "web: hi-from-srv"
+contains "asks the network's name server" "$names" "nameserver 10.90.0.1"
+contains "the alias's address" "$names" "10.90.0.2"
+check "berth-dns runs" pidof berth-dns
+rules=$(nft list table inet berth 2>&1)
+echo "$rules" | grep -E 'chain|dnat|masquerade' | sed 's/^/     | /'
+contains "nft: the network's chain" "$rules" "chain nw-gnet-fwd {"
+contains "nft: srv's DNAT chain" "$rules" "chain ct-$id-dnat4 {"
+contains "nft: its DNAT rule" "$rules" "tcp dport 18080 dnat ip to 10.90.0.2:8080"
+# Removal: the veth pair, the port's rules and the port itself go.
+rmout=$(berth rm -f -t 0 srv 2>&1)
+expect "rm -f srv" "$?" 0
+[ -n "$rmout" ] && echo "$rmout" | sed 's/^/     | /'
+wait_for "no veth left" sh -c '! ip -o link | grep -q veth'
+case $(nft list table inet berth 2>&1) in
+    *"ct-$id"*) fail "srv's chains removed" "$(nft list table inet berth | grep "ct-$id")" ;;
+    *) ok "srv's chains removed" ;;
+esac
+if timeout 5 wget -qO- http://127.0.0.1:18080/ >/dev/null 2>&1; then
+    fail "published port closed" "127.0.0.1:18080 still answers"
+else
+    ok "published port closed"
+fi
+check "network rm" berth network rm gnet
+if ip link show "$br" >/dev/null 2>&1; then fail "bridge removed" "$br is still there"; else ok "bridge removed"; fi
+case $(nft list table inet berth 2>&1) in
+    *nw-gnet*) fail "network's chains removed" "$(nft list table inet berth | grep nw-gnet)" ;;
+    *) ok "network's chains removed" ;;
+esac
 
 echo "guest: $fails failed"
 [ $fails -eq 0 ]

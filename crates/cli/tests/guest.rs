@@ -1,22 +1,39 @@
 //! berth on a host like most users': cgroup v2 only, Debian 12's kernel
 //! (6.1), booted once in QEMU by `shared/vm/run-in-v2-guest.sh` (see its
 //! README), running tests/guest/checks.sh: berth-runtime's v2 limits,
-//! freezer, update, stats and delete, and `berth load` + `run` of a
+//! freezer, update, stats and delete; `berth load` + `run` of a
 //! multi-layer image on the overlay driver (which needs the `lowerdir=`
-//! fallback there).
+//! fallback there); and networking on 6.1's nf_tables: a bridge network
+//! (bridge, gateway, veth pair), a container reached by name and by
+//! `--network-alias` through berth-dns from another one, its published
+//! port from the guest (127.0.0.1 and the gateway address) with its DNAT
+//! chain in `nft list table inet berth`, and what removing the container
+//! and the network leaves (no veth, chain or bridge). Every other container
+//! there is on the default network (berth0), so the firewall is on every
+//! check's path.
 //!
 //! What it relies on:
 //! - `berth-runtime` built next to this test's `berth` (the same target dir):
 //!   `cargo test --workspace` builds every workspace binary first; with
 //!   `cargo test -p berth-cli`, build it too (`cargo build -p berth-runtime`).
+//!   `berth-monitor` and `berth-dns` are this crate's: cargo builds them.
+//! - The host's `/usr/sbin/nft` (Debian's nftables package, as berth's
+//!   network tests need) and `ldd`: nft is dynamically linked, so it is
+//!   staged with every library ldd lists and the dynamic loader, at the same
+//!   paths in the guest (berth's own binaries are static).
 //! - `run-in-v2-guest.sh` in a `shared/vm/` beside the repository (or in
 //!   `BERTH_V2VM`), and what it needs: the Debian packages qemu-system-x86,
 //!   busybox-static and cpio (scripts/install.sh installs them; the script
 //!   installs them itself when missing) and, on its first run, apt access to
-//!   download Debian's kernel package.
+//!   download Debian's kernel package. Its guest loads the bridge, veth,
+//!   br_netfilter and nf_tables NAT modules, not nf_conntrack_netlink (berth's
+//!   conntrack cleanup then only warns), and has a bare devtmpfs: checks.sh
+//!   adds the /dev/stdin links a real host's init makes (nft reads `-f -`
+//!   from /dev/stdin).
 //!
-//! One boot (~20-30 s under TCG) for every check. A guest that cannot boot
-//! fails the test with what is missing; it never skips.
+//! One boot (~35-40 s under TCG, ~6 s of it the network checks) for every
+//! check. A guest that cannot boot fails the test with what is missing; it
+//! never skips.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -62,6 +79,39 @@ fn install_bin(src: &Path, dst: &Path) {
     let stripped = Command::new("strip").arg("--strip-debug").arg("-o").arg(dst).arg(src).status();
     if !stripped.is_ok_and(|s| s.success()) {
         std::fs::copy(src, dst).unwrap();
+    }
+}
+
+/// Debian's nft, which berth's firewall runs (`nft -j -f -`): dynamically
+/// linked, so staged with every library `ldd` lists and the dynamic loader,
+/// each at its own path under `root` (the guest's /lib and /lib64 are the
+/// initramfs's own directories, so Debian's paths work as they are).
+fn install_nft(root: &Path) {
+    let nft = Path::new("/usr/sbin/nft");
+    assert!(
+        nft.is_file(),
+        "{} is missing: the guest's network checks need it (apt-get install nftables)",
+        nft.display()
+    );
+    let ldd = Command::new("ldd").arg(nft).output().unwrap();
+    assert!(ldd.status.success(), "ldd {}: {}", nft.display(), stderr(&ldd));
+    // "libx.so.1 => /lib/.../libx.so.1 (0x...)", "/lib64/ld-linux-x86-64.so.2 (0x...)",
+    // and the vDSO, which has no file.
+    let libs = stdout(&ldd)
+        .lines()
+        .filter_map(|l| l.rsplit("=> ").next()?.split_whitespace().next().map(PathBuf::from))
+        .filter(|p| p.is_absolute())
+        .collect::<Vec<_>>();
+    assert!(
+        libs.iter().any(|l| l.starts_with("/lib64")),
+        "no dynamic loader in ldd's output for nft: {}",
+        stdout(&ldd)
+    );
+    for file in std::iter::once(nft.to_path_buf()).chain(libs) {
+        let dst = root.join(file.strip_prefix("/").unwrap());
+        std::fs::create_dir_all(dst.parent().unwrap()).unwrap();
+        // The file itself, not a symlink to it (libc.so.6 is one).
+        std::fs::copy(&file, &dst).unwrap_or_else(|e| panic!("copying {}: {e}", file.display()));
     }
 }
 
@@ -127,6 +177,9 @@ fn berth_on_a_cgroup_v2_guest_with_linux_6_1() {
     install_bin(Path::new(BIN), &bin.join("berth"));
     install_bin(Path::new(env!("CARGO_BIN_EXE_berth-monitor")), &bin.join("berth-monitor"));
     install_bin(&runtime_bin(), &bin.join("berth-runtime"));
+    // The monitor starts the networks' name server from beside berth.
+    install_bin(Path::new(env!("CARGO_BIN_EXE_berth-dns")), &bin.join("berth-dns"));
+    install_nft(&root);
     write_bundle(&guest.join("bundle"));
     write_image(&guest.join("image.tar"));
     std::fs::write(guest.join("checks.sh"), CHECKS).unwrap();

@@ -35,7 +35,18 @@ pub fn forget(addresses: &[IpAddr]) -> io::Result<usize> {
             continue;
         }
         seq += 1;
-        let flows = request(&socket, seq, NLM_F_DUMP, family, ConntrackMessage::Get(Vec::new()))?;
+        let flows = request(&socket, seq, NLM_F_DUMP, family, ConntrackMessage::Get(Vec::new())).map_err(|e| {
+            // What nfnetlink answers when no conntrack subsystem is
+            // registered with it (and the kernel could not load one).
+            if e.raw_os_error() == Some(rustix::io::Errno::INVAL.raw_os_error()) {
+                io::Error::new(
+                    e.kind(),
+                    "the kernel's conntrack netlink interface is missing (nf_conntrack_netlink is not loaded)",
+                )
+            } else {
+                e
+            }
+        })?;
         for flow in flows {
             let ConntrackMessage::New(attrs) = flow else { continue };
             if !involves(&attrs, addresses) {

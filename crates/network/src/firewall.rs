@@ -811,8 +811,10 @@ fn list(nft: &Path) -> std::io::Result<Option<Table>> {
 fn apply(nft: &Path, cmds: &[Value]) -> std::io::Result<()> {
     let doc = json!({ "nftables": cmds }).to_string();
     tracing::debug!("nft -j -f -: {doc}");
+    // `-f -` is nft's open() of /dev/stdin, a link that only a systemd
+    // (or udev) /dev has; /proc/self/fd/0 is the same pipe everywhere.
     let mut child = Command::new(nft)
-        .args(["-j", "-f", "-"])
+        .args(["-j", "-f", "/proc/self/fd/0"])
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
