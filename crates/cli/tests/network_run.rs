@@ -660,3 +660,71 @@ fn reload_and_prune_repair_what_a_crash_left() {
     assert_eq!(table(), after);
     env.ok(&["rm", "-f", "-t", "0", "live", "dead"]);
 }
+
+/// A network a CNI configuration list defines (bridge + host-local +
+/// portmap, Debian's reference plugins): listed, joined, its address in
+/// the container's records and /etc/hosts, a published port through
+/// portmap, and nothing left (lease, rules, veth) once the container goes.
+#[test]
+fn a_cni_bridge_host_local_portmap_network_works() {
+    let env = busybox_in_netns();
+    let (cni_dir, leases) = (env.path("cni"), env.path("cni-leases"));
+    std::fs::create_dir(&cni_dir).unwrap();
+    std::fs::write(env.config(), format!("[network]\nnetwork_config_dir = \"{}\"\n", cni_dir.display())).unwrap();
+    let conflist = serde_json::json!({
+        "cniVersion": "1.0.0",
+        "name": "cninet",
+        "plugins": [
+            {
+                "type": "bridge", "bridge": "cnibr0", "isGateway": true, "ipMasq": true, "hairpinMode": true,
+                "ipam": {
+                    "type": "host-local",
+                    "ranges": [[{ "subnet": "10.133.0.0/24", "gateway": "10.133.0.1" }]],
+                    "routes": [{ "dst": "0.0.0.0/0" }],
+                    "dataDir": leases,
+                },
+            },
+            { "type": "portmap", "capabilities": { "portMappings": true } },
+        ],
+    });
+    std::fs::write(cni_dir.join("50-cninet.conflist"), conflist.to_string()).unwrap();
+
+    let ls = env.ok(&["network", "ls", "--format", "{{.Name}} {{.Driver}}"]);
+    assert_eq!(ls, "berth bridge\ncninet bridge\n");
+    let subnet = env.ok(&["network", "inspect", "--format", "{{range .Subnets}}{{.Subnet}}{{end}}", "cninet"]);
+    assert_eq!(subnet, "10.133.0.0/24\n");
+
+    let serve = "busybox httpd -f -p 80 -h /etc";
+    let id = env.ok(&["run", "-d", "--name", "web", "--network", "cninet", "-p", "18095:80", "bb", "sh", "-c", serve]);
+    let ip = address(&env, "web", "cninet");
+    assert!(ip.starts_with("10.133.0."), "{ip}");
+    let hosts = env.ok(&["exec", "web", "cat", "/etc/hosts"]);
+    assert!(hosts.contains(&format!("{ip}\t")), "{hosts}");
+    assert!(std::fs::read_dir(&leases).unwrap().count() > 0, "no lease in host-local's directory");
+    assert!(env
+        .ok(&["run", "--rm", "--network", "cninet", "bb", "ping", "-c", "1", "-W", "2", &ip])
+        .contains("1 packets received"));
+    let page = id.trim()[..12].to_string();
+    let wait_up = Instant::now();
+    while fetch(&env, "http://10.133.0.1:18095/hostname").is_none() && wait_up.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(fetch(&env, "http://10.133.0.1:18095/hostname").as_deref(), Some(page.as_str()), "through portmap");
+    assert_eq!(fetch(&env, "http://127.0.0.1:18095/hostname").as_deref(), Some(page.as_str()), "on 127.0.0.1");
+    let rules = host_ok(&env, &["iptables-save"]);
+    assert!(rules.contains(&id.trim()[..12]) || rules.contains("CNI-HOSTPORT-DNAT"), "{rules}");
+
+    // Its file is not berth's to remove.
+    let e = env.fails(&["network", "rm", "cninet"], 125);
+    assert!(e.contains("defined by CNI configuration"), "{e}");
+
+    env.ok(&["rm", "-f", "-t", "0", "web"]);
+    let left: Vec<String> = std::fs::read_dir(leases.join("cninet"))
+        .map(|d| d.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+        .unwrap_or_default();
+    assert!(left.iter().all(|f| !f.starts_with("10.133.")), "leases left: {left:?}");
+    let rules = host_ok(&env, &["iptables-save"]);
+    assert!(!rules.contains(&id.trim()[..12]), "portmap's rules left: {rules}");
+    assert!(no_veths_within(&env, Duration::from_secs(5)));
+    assert!(!env.runroot.join("cni/results").read_dir().is_ok_and(|mut d| d.next().is_some()), "cached results left");
+}

@@ -11,7 +11,7 @@
 //! default_network = "berth"        # the network `bridge` names
 //! default_subnet = "10.87.0.0/16"
 //! default_interface = "berth0"     # berth's own key: the default network's bridge
-//! network_config_dir = "/etc/cni/net.d"   # CNI configuration lists
+//! network_config_dir = "/etc/berth/cni"   # CNI configuration lists
 //! cni_plugin_dirs = ["/usr/lib/cni", "/usr/libexec/cni", "/usr/local/libexec/cni", "/opt/cni/bin"]
 //! ```
 //!
@@ -62,7 +62,11 @@ pub struct NetworkConfig {
     pub default_subnet: IpNet,
     pub default_interface: String,
     /// Where CNI configuration lists (`*.conflist`, `*.conf`) define
-    /// networks besides berth's own.
+    /// networks besides berth's own. berth's own directory, not the host's
+    /// /etc/cni/net.d: podman's package puts its `podman` network there
+    /// (10.88.0.0/16, which netavark's podman0 routes too), and berth
+    /// should not run it unasked. Point it at /etc/cni/net.d to share the
+    /// host's CNI networks.
     pub network_config_dir: PathBuf,
     /// Where CNI plugins are looked for, in order.
     pub cni_plugin_dirs: Vec<PathBuf>,
@@ -74,7 +78,7 @@ impl Default for NetworkConfig {
             default_network: "berth".into(),
             default_subnet: IpNet::V4("10.87.0.0/16".parse().unwrap_or_default()),
             default_interface: "berth0".into(),
-            network_config_dir: "/etc/cni/net.d".into(),
+            network_config_dir: "/etc/berth/cni".into(),
             cni_plugin_dirs: ["/usr/lib/cni", "/usr/libexec/cni", "/usr/local/libexec/cni", "/opt/cni/bin"]
                 .map(PathBuf::from)
                 .into(),
@@ -143,7 +147,7 @@ mod tests {
         assert_eq!(c.network.default_network, "lan");
         assert_eq!(c.network.default_subnet.to_string(), "10.200.0.0/24");
         assert_eq!(c.network.default_interface, "lan0");
-        assert_eq!(c.network.network_config_dir, Path::new("/etc/cni/net.d"));
+        assert_eq!(c.network.network_config_dir, Path::new("/etc/berth/cni"));
     }
 
     #[test]

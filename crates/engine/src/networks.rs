@@ -43,9 +43,18 @@ pub struct Network {
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub options: BTreeMap<String, String>,
     pub ipam_options: BTreeMap<String, String>,
+    /// For a network a CNI configuration defines (`cni_networks`): its
+    /// file. Such a network is never written as a record of berth's.
+    #[serde(skip)]
+    pub cni_file: Option<PathBuf>,
 }
 
 impl Network {
+    /// A network a CNI configuration file defines, run by its plugins.
+    pub fn is_cni(&self) -> bool {
+        self.cni_file.is_some()
+    }
+
     /// The configured default network (`berth` unless berth.conf says).
     pub fn is_default(&self) -> bool {
         crate::config::get().is_ok_and(|c| self.name == c.network.default_network)
@@ -149,7 +158,46 @@ pub fn default_network() -> Result<Network> {
         labels: BTreeMap::new(),
         options: BTreeMap::new(),
         ipam_options: BTreeMap::from([("driver".into(), "host-local".into())]),
+        cni_file: None,
     })
+}
+
+/// A network defined by CNI configuration `net`, in the shape every other
+/// network has: its first plugin's type as the driver, its bridge (or
+/// parent) as the interface, the subnets of a host-local IPAM (the only
+/// ones berth can know before a plugin runs).
+fn cni_network(net: &network::cni::CniNetwork) -> Network {
+    let first = net.plugins.first().cloned().unwrap_or_default();
+    let text = |v: &serde_json::Value, key: &str| v.get(key).and_then(|x| x.as_str()).map(String::from);
+    let interface = text(&first, "bridge").or_else(|| text(&first, "master")).unwrap_or_default();
+    let ipam = first.get("ipam").cloned().unwrap_or_default();
+    let mut subnets = Vec::new();
+    let mut add = |range: &serde_json::Value| {
+        if let Some(subnet) = text(range, "subnet").and_then(|s| s.parse::<IpNet>().ok()) {
+            let gateway = text(range, "gateway").and_then(|g| g.parse().ok());
+            subnets.push(Subnet { subnet: subnet.trunc(), gateway, range: None });
+        }
+    };
+    add(&ipam);
+    for set in ipam.get("ranges").and_then(|r| r.as_array()).into_iter().flatten() {
+        set.as_array().into_iter().flatten().for_each(&mut add);
+    }
+    let created = std::fs::metadata(&net.path).and_then(|m| m.modified()).unwrap_or(SystemTime::UNIX_EPOCH);
+    Network {
+        name: net.name.clone(),
+        id: image::digest::Digest::of_bytes(net.name.as_bytes()).hex().to_string(),
+        driver: text(&first, "type").unwrap_or_default(),
+        network_interface: interface,
+        created: humantime::format_rfc3339_nanos(created).to_string(),
+        ipv6_enabled: subnets.iter().any(|s| s.subnet.addr().is_ipv6()),
+        subnets,
+        internal: false,
+        dns_enabled: false,
+        labels: BTreeMap::new(),
+        options: BTreeMap::new(),
+        ipam_options: text(&ipam, "type").map(|t| BTreeMap::from([("driver".into(), t)])).unwrap_or_default(),
+        cni_file: Some(net.path.clone()),
+    }
 }
 
 impl Engine {
@@ -162,16 +210,47 @@ impl Engine {
         FileLock::acquire(&p, LockMode::Exclusive).ctx(|| format!("locking {}", p.display()))
     }
 
-    /// Every network, the default first, then by name.
+    /// Every network, the default first, then by name: berth's own and
+    /// those CNI configurations define.
     pub fn networks(&self) -> Result<Vec<Network>> {
         let mut out = self.user_networks()?;
-        out.sort_by(|a, b| a.name.cmp(&b.name));
         let default = default_network()?;
         // A record of the same name (written before berth.conf renamed the
         // default) is shadowed: `bridge` means the configured network.
         out.retain(|n| n.name != default.name);
         out.insert(0, default);
+        for n in self.cni_networks()? {
+            // berth's own network of that name wins (and `network create`
+            // refuses a name a CNI network has).
+            if out.iter().any(|o| o.name == n.name) {
+                tracing::warn!(
+                    "CNI network {} ({}) is shadowed by berth's own network",
+                    n.name,
+                    n.cni_file.as_ref().map_or(String::new(), |p| p.display().to_string())
+                );
+            } else {
+                out.push(n);
+            }
+        }
+        out[1..].sort_by(|a, b| a.name.cmp(&b.name));
         Ok(out)
+    }
+
+    /// The networks of berth.conf's `network_config_dir` (CNI
+    /// configuration lists; files berth cannot run are skipped with a
+    /// warning).
+    fn cni_networks(&self) -> Result<Vec<Network>> {
+        let dir = &crate::config::get()?.network.network_config_dir;
+        let nets = network::cni::load_dir(dir).map_err(|e| Error::new(e.to_string()))?;
+        Ok(nets.iter().map(cni_network).collect())
+    }
+
+    /// What runs a CNI network's plugins, its results cached under the
+    /// runroot (they are what DEL needs; they go with a reboot, as the
+    /// containers do).
+    pub(crate) fn cni_runner(&self) -> Result<network::cni::Runner> {
+        let dirs = crate::config::get()?.network.cni_plugin_dirs.clone();
+        Ok(network::cni::Runner::new(dirs, self.runroot.join("cni")))
     }
 
     fn user_networks(&self) -> Result<Vec<Network>> {
@@ -207,6 +286,15 @@ impl Engine {
 
     /// One network by name, full ID or unique ID prefix.
     pub fn network(&self, name_or_id: &str) -> Result<Network> {
+        // By name first, the common case (a starting container's networks),
+        // without listing every network.
+        let default = default_network()?;
+        if default.name == name_or_id {
+            return Ok(default);
+        }
+        if let Some(n) = self.read_network(name_or_id)? {
+            return Ok(n);
+        }
         let all = self.networks()?;
         if let Some(n) = all.iter().find(|n| n.name == name_or_id) {
             return Ok(n.clone());
@@ -301,6 +389,7 @@ impl Engine {
             labels: opts.labels.clone(),
             options: opts.options.clone(),
             ipam_options: BTreeMap::from([("driver".into(), "host-local".into())]),
+            cni_file: None,
         };
         let path = dir.join(format!("{}.json", network.name));
         let bytes = serde_json::to_vec_pretty(&network).ctx(|| "encoding a network".into())?;
@@ -403,6 +492,15 @@ impl Engine {
         let n = self.network(name_or_id)?;
         if n.is_default() {
             return Err(Error::new(format!("default network {} cannot be removed", n.name)));
+        }
+        if let Some(file) = &n.cni_file {
+            // Its file is the host's (an administrator's, a cluster's), not
+            // berth's to delete.
+            return Err(Error::new(format!(
+                "network {} is defined by CNI configuration {}: remove that file to remove it",
+                n.name,
+                file.display()
+            )));
         }
         let users = self.network_users(&n.name)?;
         match force {

@@ -343,7 +343,8 @@ pub fn prune(engine: &Engine, a: &PruneArgs) -> Result<u8> {
     let filters = Filters::parse(&a.filter, PRUNE_FILTERS)?;
     // The engine's prune, with podman's filters.
     for n in engine.networks()? {
-        if n.is_default() || !filters.keep(engine, &n)? {
+        // (A CNI network's file is not berth's to remove.)
+        if n.is_default() || n.is_cni() || !filters.keep(engine, &n)? {
             continue;
         }
         match engine.network_remove(&n.name) {

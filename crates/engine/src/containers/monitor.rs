@@ -445,8 +445,18 @@ impl Engine {
             super::loopback::bring_up(pid)?;
         }
         let network_status = self.wire_networks(c, &planned, pid)?;
-        let ports = self.publish(c, &network_status)?;
-        self.register_names(c, &network_status)?;
+        // A CNI network's address is its plugins', known only now: the
+        // hosts file (bound by path, written in place) learns it.
+        if let Some(s) = network_status.first().filter(|_| planned.first().is_some_and(|p| p.first().is_none())) {
+            if let Some((own, gateway)) = s.of_family(true).or_else(|| s.of_family(false)) {
+                super::etc_files::readdress(&self.userdata_dir(&c.id), c, own.addr(), gateway)?;
+            }
+        }
+        let ports = self
+            .publish(c, &network_status)
+            .and_then(|ports| self.register_names(c, &network_status).map(|()| ports))
+            // What CNI plugins made is not in the namespace alone.
+            .inspect_err(|_| self.undo_cni(c, &network_status))?;
         // Started, then recorded running: the record is written while the
         // container's process starts (it holds the lock meanwhile, so no
         // command sees it in between).

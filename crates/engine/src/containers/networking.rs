@@ -221,6 +221,10 @@ impl Engine {
     pub(super) fn check_attachments(&self, attachments: &[Attachment]) -> Result<()> {
         for a in attachments {
             let n = self.network(&a.network)?;
+            if n.is_cni() && n.subnets.is_empty() {
+                // Its IPAM is a plugin's, which says at ADD.
+                continue;
+            }
             for &ip in &a.ips {
                 // podman's message names the network.
                 if !n.subnets.iter().any(|s| s.subnet.contains(&ip)) {
@@ -247,6 +251,11 @@ impl Engine {
     /// An address on each subnet of network `a` for `c`, to be its `eth<index>`.
     fn plan_one(&self, db: &super::db::Db, c: &Container, index: usize, a: &Attachment) -> Result<Planned> {
         let network = self.network(&a.network)?;
+        let mac = a.mac.as_deref().map(mac_bytes).transpose()?;
+        if network.is_cni() {
+            // Its plugins give the addresses (at ADD, in `wire_networks`).
+            return Ok(Planned { addresses: Vec::new(), index, mac, network });
+        }
         if network.subnets.is_empty() {
             return Err(Error::new(format!("network {} has no subnet", network.name)));
         }
@@ -264,7 +273,6 @@ impl Engine {
                 .map_err(|e| Error::new(format!("address {address}: {e}")))?;
             addresses.push((address, subnet.gateway));
         }
-        let mac = a.mac.as_deref().map(mac_bytes).transpose()?;
         Ok(Planned { addresses, index, mac, network })
     }
 
@@ -281,6 +289,21 @@ impl Engine {
         for p in planned {
             let i = p.index;
             let interface = format!("eth{i}");
+            if p.network.is_cni() {
+                match self.cni_add(c, p, pid) {
+                    Ok(status) => out.push(status),
+                    Err(e) => {
+                        // What earlier plugins made for this start goes
+                        // too (a veth's dies with the namespace; a CNI
+                        // network's leases and rules would not).
+                        for s in &out {
+                            self.cni_del(c, s);
+                        }
+                        return Err(e);
+                    }
+                }
+                continue;
+            }
             let mtu = p.network.options.get("mtu").and_then(|m| m.parse().ok());
             let host_interface = match p.network.driver.as_str() {
                 "bridge" => {
@@ -332,6 +355,115 @@ impl Engine {
             });
         }
         Ok(out)
+    }
+
+    /// Run CNI network `p`'s plugins (ADD) for `c`, whose init is `pid`:
+    /// its `eth<index>`, with the published ports on its first network
+    /// (through the `portMappings` capability: portmap's rules, not ours).
+    fn cni_add(&self, c: &Container, p: &Planned, pid: i32) -> Result<NetworkStatus> {
+        let file = p.network.cni_file.as_deref().unwrap_or(std::path::Path::new(""));
+        let net = network::cni::load_file(file).map_err(net_error)?;
+        let ports = cni_ports(c, p.index);
+        if !ports.is_empty() && !net.plugins.iter().any(|pl| pl["capabilities"]["portMappings"] == true) {
+            return Err(Error::new(format!(
+                "network {} (CNI) has no plugin with the portMappings capability: ports cannot be published on it",
+                net.name
+            )));
+        }
+        let interface = format!("eth{}", p.index);
+        let netns = self.pin_netns(c, pid)?;
+        let attachment = c.isolation.networks.iter().find(|a| a.network == p.network.name);
+        let ips = attachment.map(|a| a.ips.iter().map(ToString::to_string).collect::<Vec<_>>().join(","));
+        // host-local reads IP, tuning and others MAC; IgnoreUnknown lets
+        // plugins that read neither run.
+        let mut args = vec![("IgnoreUnknown", "1")];
+        if let Some(ips) = ips.as_deref().filter(|i| !i.is_empty()) {
+            args.push(("IP", ips));
+        }
+        let mac = attachment.and_then(|a| a.mac.clone());
+        if let Some(mac) = mac.as_deref() {
+            args.push(("MAC", mac));
+        }
+        let at = network::cni::Attachment {
+            container_id: &c.id,
+            netns: &netns,
+            ifname: &interface,
+            port_mappings: &ports,
+            args: &args,
+        };
+        let result = self.cni_runner()?.add(&net, &at).map_err(net_error)?;
+        let addresses = result.container_addresses(&interface);
+        let gateways =
+            addresses.iter().map(|a| result.ips.iter().find(|ip| ip.address == *a).and_then(|ip| ip.gateway)).collect();
+        Ok(NetworkStatus {
+            network: net.name.clone(),
+            interface: interface.clone(),
+            host_interface: String::new(),
+            addresses,
+            gateways,
+            mac: result.container_mac(&interface).unwrap_or_default(),
+        })
+    }
+
+    /// Undo every CNI network of `status` (a start that failed after
+    /// wiring, an exit, a removal), then let its namespace go.
+    pub(super) fn undo_cni(&self, c: &Container, status: &[NetworkStatus]) {
+        for s in status {
+            if self.network(&s.network).is_ok_and(|n| n.is_cni()) {
+                self.cni_del(c, s);
+            }
+        }
+        let pinned = self.pinned_netns(&c.id);
+        if pinned.exists() {
+            let _ = rustix::mount::unmount(&pinned, rustix::mount::UnmountFlags::DETACH);
+            if let Err(e) = std::fs::remove_file(&pinned) {
+                tracing::warn!("removing {}: {e}", pinned.display());
+            }
+        }
+    }
+
+    /// Where a container on a CNI network keeps its network namespace
+    /// (`<runroot>/netns/<id>`, a bind mount).
+    fn pinned_netns(&self, id: &str) -> std::path::PathBuf {
+        self.runroot.join("netns").join(id)
+    }
+
+    /// The namespace of `c` (whose init is `pid`) bound to a file, as
+    /// podman does: CNI plugins undo what they made only while it exists
+    /// (the bridge plugin finds the addresses whose masquerade rules it
+    /// removes on the container's interface), and a container's own
+    /// namespace dies with it, before its DEL can run. The file outlives a
+    /// crashed monitor, so a removal can still DEL.
+    fn pin_netns(&self, c: &Container, pid: i32) -> Result<std::path::PathBuf> {
+        let path = self.pinned_netns(&c.id);
+        if path.exists() {
+            return Ok(path);
+        }
+        let dir = self.runroot.join("netns");
+        sys::fs::create_private_dir(&dir, super::PRIVATE).ctx(|| format!("creating {}", dir.display()))?;
+        std::fs::File::create(&path).ctx(|| format!("creating {}", path.display()))?;
+        rustix::mount::mount_bind(format!("/proc/{pid}/ns/net").as_str(), &path)
+            .ctx(|| format!("binding the network namespace of {} to {}", c.id, path.display()))?;
+        Ok(path)
+    }
+
+    /// Undo [`Engine::cni_add`] (DEL): idempotent, whether the container's
+    /// namespace is still there or not.
+    fn cni_del(&self, c: &Container, s: &NetworkStatus) {
+        let run = || -> Result<()> {
+            let n = self.network(&s.network)?;
+            let Some(file) = &n.cni_file else { return Ok(()) };
+            let net = network::cni::load_file(file).map_err(net_error)?;
+            let netns = self.pinned_netns(&c.id);
+            let index = s.interface.strip_prefix("eth").and_then(|i| i.parse().ok()).unwrap_or(0);
+            let ports = cni_ports(c, index);
+            let mut at = network::cni::Attachment::new(&c.id, &netns, &s.interface);
+            at.port_mappings = &ports;
+            self.cni_runner()?.del(&net, &at).map_err(net_error)
+        };
+        if let Err(e) = run() {
+            tracing::warn!("removing {} from CNI network {}: {e}", c.name, s.network);
+        }
     }
 
     /// `network connect`: container `c` joins network `net` (with `a`'s
@@ -389,7 +521,9 @@ impl Engine {
             )));
         }
         if let Some(s) = current.network_status.iter().find(|s| s.network == network.name) {
-            if let (State::Running, Some(pid)) = (current.state, current.pid) {
+            if network.is_cni() {
+                self.cni_del(&current, s);
+            } else if let (State::Running, Some(pid)) = (current.state, current.pid) {
                 // Its interface goes: a veth's host end takes the pair with
                 // it; a macvlan link is only inside.
                 if s.host_interface.is_empty() {
@@ -431,7 +565,7 @@ impl Engine {
         }
         for s in &c.network_status {
             let n = self.network(&s.network)?;
-            if n.driver == "bridge" {
+            if n.driver == "bridge" && !n.is_cni() {
                 network::firewall::add_network(&network::firewall::NetworkRules {
                     name: n.name.clone(),
                     bridge: n.network_interface.clone(),
@@ -441,7 +575,8 @@ impl Engine {
                 .map_err(net_error)?;
             }
         }
-        if let Some(first) = c.network_status.first().filter(|_| !c.isolation.ports.is_empty()) {
+        let first = c.network_status.first().filter(|_| !c.isolation.ports.is_empty());
+        if let Some(first) = first.filter(|f| self.network(&f.network).is_ok_and(|n| !n.is_cni())) {
             let mappings: Vec<network::firewall::PortMapping> =
                 c.isolation.ports.iter().map(super::ports::Published::to_mapping).collect();
             for v4 in [true, false] {
@@ -551,6 +686,10 @@ impl Engine {
         }
         let held = super::ports::reserve(&c.isolation.ports)?;
         let first = status.first().ok_or_else(|| Error::new("published ports need a network"))?;
+        if self.network(&first.network)?.is_cni() {
+            // Its plugins published them at ADD.
+            return Ok(held);
+        }
         let mappings: Vec<network::firewall::PortMapping> =
             c.isolation.ports.iter().map(super::ports::Published::to_mapping).collect();
         for v4 in [true, false] {
@@ -582,6 +721,7 @@ impl Engine {
         }
         self.unpublish(c);
         self.unregister_names(c);
+        self.undo_cni(c, &c.network_status);
         let addresses: Vec<IpAddr> =
             c.network_status.iter().flat_map(|s| s.addresses.iter().map(|a| a.addr())).collect();
         if let Err(e) = network::conntrack::forget(&addresses) {
@@ -674,6 +814,30 @@ fn mac_octets(text: &str) -> Option<[u8; 6]> {
 
 fn mac_bytes(text: &str) -> Result<[u8; 6]> {
     mac_octets(text).ok_or_else(|| Error::new(format!("invalid MAC address {text}")))
+}
+
+/// `c`'s published ports as CNI's `portMappings` give them, for its
+/// `eth<index>`: only the first network publishes (as on berth's own).
+fn cni_ports(c: &Container, index: usize) -> Vec<network::cni::PortMapping> {
+    if index != 0 {
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    for p in &c.isolation.ports {
+        let m = p.to_mapping();
+        for i in 0..m.range.max(1) {
+            out.push(network::cni::PortMapping {
+                host_port: m.host_port + i,
+                container_port: m.container_port + i,
+                protocol: match m.protocol {
+                    network::firewall::Protocol::Tcp => "tcp".into(),
+                    network::firewall::Protocol::Udp => "udp".into(),
+                },
+                host_ip: m.host_ip.map(|h| h.to_string()).unwrap_or_default(),
+            });
+        }
+    }
+    out
 }
 
 fn net_error(e: network::Error) -> Error {
