@@ -714,6 +714,14 @@ fn a_cni_bridge_host_local_portmap_network_works() {
     let rules = host_ok(&env, &["iptables-save"]);
     assert!(rules.contains(&id.trim()[..12]) || rules.contains("CNI-HOSTPORT-DNAT"), "{rules}");
 
+    // The host's firewall flushed: reload's CHECK finds portmap's rules
+    // missing and sets the network up again, on the same address.
+    host_ok(&env, &["iptables", "-t", "nat", "-F", "CNI-HOSTPORT-DNAT"]);
+    assert_eq!(fetch(&env, "http://10.133.0.1:18095/hostname"), None, "the flush did not take the port");
+    assert_eq!(env.ok(&["network", "reload", "web"]), id);
+    assert_eq!(address(&env, "web", "cninet"), ip);
+    assert_eq!(fetch(&env, "http://10.133.0.1:18095/hostname").as_deref(), Some(page.as_str()), "after reload");
+
     // Its file is not berth's to remove.
     let e = env.fails(&["network", "rm", "cninet"], 125);
     assert!(e.contains("defined by CNI configuration"), "{e}");

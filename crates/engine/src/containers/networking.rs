@@ -290,7 +290,8 @@ impl Engine {
             let i = p.index;
             let interface = format!("eth{i}");
             if p.network.is_cni() {
-                match self.cni_add(c, p, pid) {
+                let asked = c.isolation.networks.iter().find(|a| a.network == p.network.name);
+                match self.cni_add(c, p, pid, asked.map_or(&[][..], |a| &a.ips)) {
                     Ok(status) => out.push(status),
                     Err(e) => {
                         // What earlier plugins made for this start goes
@@ -360,7 +361,8 @@ impl Engine {
     /// Run CNI network `p`'s plugins (ADD) for `c`, whose init is `pid`:
     /// its `eth<index>`, with the published ports on its first network
     /// (through the `portMappings` capability: portmap's rules, not ours).
-    fn cni_add(&self, c: &Container, p: &Planned, pid: i32) -> Result<NetworkStatus> {
+    /// `ips`: the addresses to ask for (`--ip`, or those it had).
+    fn cni_add(&self, c: &Container, p: &Planned, pid: i32, ips: &[IpAddr]) -> Result<NetworkStatus> {
         let file = p.network.cni_file.as_deref().unwrap_or(std::path::Path::new(""));
         let net = network::cni::load_file(file).map_err(net_error)?;
         let ports = cni_ports(c, p.index);
@@ -373,12 +375,12 @@ impl Engine {
         let interface = format!("eth{}", p.index);
         let netns = self.pin_netns(c, pid)?;
         let attachment = c.isolation.networks.iter().find(|a| a.network == p.network.name);
-        let ips = attachment.map(|a| a.ips.iter().map(ToString::to_string).collect::<Vec<_>>().join(","));
+        let ips = ips.iter().map(ToString::to_string).collect::<Vec<_>>().join(",");
         // host-local reads IP, tuning and others MAC; IgnoreUnknown lets
         // plugins that read neither run.
         let mut args = vec![("IgnoreUnknown", "1")];
-        if let Some(ips) = ips.as_deref().filter(|i| !i.is_empty()) {
-            args.push(("IP", ips));
+        if !ips.is_empty() {
+            args.push(("IP", ips.as_str()));
         }
         let mac = attachment.and_then(|a| a.mac.clone());
         if let Some(mac) = mac.as_deref() {
@@ -403,6 +405,35 @@ impl Engine {
             gateways,
             mac: result.container_mac(&interface).unwrap_or_default(),
         })
+    }
+
+    /// `network reload` of running `c`'s CNI network `n`: its plugins'
+    /// CHECK, and where that fails, the network set up again (DEL, then
+    /// ADD asking for the addresses it had), as podman's reload does.
+    fn cni_recheck(&self, c: &Container, n: Network, s: &NetworkStatus) -> Result<()> {
+        let net =
+            network::cni::load_file(n.cni_file.as_deref().unwrap_or(std::path::Path::new(""))).map_err(net_error)?;
+        let netns = self.pinned_netns(&c.id);
+        let index = s.interface.strip_prefix("eth").and_then(|i| i.parse().ok()).unwrap_or(0);
+        let ports = cni_ports(c, index);
+        let mut at = network::cni::Attachment::new(&c.id, &netns, &s.interface);
+        at.port_mappings = &ports;
+        let runner = self.cni_runner()?;
+        let Err(e) = runner.check(&net, &at) else { return Ok(()) };
+        tracing::info!("network reload: {} on CNI network {}: {e}; setting it up again", c.name, n.name);
+        runner.del(&net, &at).map_err(net_error)?;
+        let had: Vec<IpAddr> = s.addresses.iter().map(|a| a.addr()).collect();
+        let mac = c.isolation.networks.iter().find(|a| a.network == n.name).and_then(|a| a.mac.as_deref());
+        let planned = Planned { network: n, index, addresses: Vec::new(), mac: mac.map(mac_bytes).transpose()? };
+        let status = self.cni_add(c, &planned, c.pid.unwrap_or(0), &had)?;
+        let db = self.db()?;
+        change(&db, &c.id, |r| {
+            for old in r.network_status.iter_mut().filter(|o| o.network == status.network) {
+                *old = status.clone();
+            }
+            true
+        })?;
+        Ok(())
     }
 
     /// Undo every CNI network of `status` (a start that failed after
@@ -565,7 +596,9 @@ impl Engine {
         }
         for s in &c.network_status {
             let n = self.network(&s.network)?;
-            if n.driver == "bridge" && !n.is_cni() {
+            if n.is_cni() {
+                self.cni_recheck(c, n, s)?;
+            } else if n.driver == "bridge" {
                 network::firewall::add_network(&network::firewall::NetworkRules {
                     name: n.name.clone(),
                     bridge: n.network_interface.clone(),
