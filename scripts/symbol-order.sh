@@ -66,7 +66,7 @@ resolvers() {
 # few code pages resident.
 steady() {
     local id pid monitor
-    id=$($B run -d bb sh -c 'while :; do echo x; sleep 0.02; done')
+    id=$($B run -d --network none bb sh -c 'while :; do echo x; sleep 0.02; done')
     pid=$($B inspect -f '{{.State.Pid}}' "$id")
     monitor=$(awk '{print $4}' "/proc/$pid/stat")
     sleep 1.5
@@ -82,15 +82,16 @@ symbols() {
         awk -v b="($bin/berth)" -v m="($link)" '($NF == b || $NF == m) && $2 != "[unknown]" {
             sub(/\+0x[0-9a-f]+$/, "", $2); print $2 }'
 }
-# Those of the commonest commands.
+# Those of the commonest commands (without a network, as bench/containers.sh
+# measures them: no bridge of the profile's left on the host).
 profile() {
     perf record -q -a -o "$work/perf.data" -e cpu-clock/freq=20000/ -e page-faults/period=1/ -- sh -c "
         for i in \$(seq $RUNS); do
-            $B run --rm bb true
-            id=\$($B run -d bb sleep 60)
+            $B run --rm --network none bb true
+            id=\$($B run -d --network none bb sleep 60)
             $B ps -a
             $B rm -f -t 0 \$id
-            $B rm \$($B create bb true)
+            $B rm \$($B create --network none bb true)
             $B images
         done" >/dev/null 2>&1
     symbols "$work/perf.data"
