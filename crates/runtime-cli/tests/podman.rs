@@ -244,11 +244,14 @@ fn podman_terminal() {
 #[test]
 fn podman_create_start_logs_rm() {
     let p = Podman::new();
-    ok(&p.podman(&["create", "--runtime", BIN, "--network", "none", "--name", "c6", IMAGE, "echo", "from-start"]));
-    assert_eq!(p.status("c6"), "created");
-    ok(&p.podman(&["start", "--attach", "c6"]));
-    assert_eq!(p.status("c6"), "exited");
-    assert_eq!(out_trim(&p.podman(&["logs", "c6"])), "from-start");
-    ok(&p.podman(&["rm", "c6"]));
-    assert!(p.podman(&["inspect", "c6"]).status.code() != Some(0), "c6 still exists");
+    // (Not a name that is all hex digits: once it is gone, podman would
+    // take it as an ID prefix, which another test's container or image may
+    // have.)
+    ok(&p.podman(&["create", "--runtime", BIN, "--network", "none", "--name", "logs-c6", IMAGE, "echo", "from-start"]));
+    assert_eq!(p.status("logs-c6"), "created");
+    ok(&p.podman(&["start", "--attach", "logs-c6"]));
+    assert_eq!(p.status("logs-c6"), "exited");
+    assert_eq!(out_trim(&p.podman(&["logs", "logs-c6"])), "from-start");
+    ok(&p.podman(&["rm", "logs-c6"]));
+    assert!(p.podman(&["inspect", "logs-c6"]).status.code() != Some(0), "logs-c6 still exists");
 }
