@@ -155,6 +155,7 @@ fn info_says_why_overlay_was_not_used() {
     let _unmount = Unmount(merged.clone());
     let berth = |args: &[&str]| {
         Command::new(BIN)
+            .env("BERTH_CONFIG", env.config())
             .arg("--root")
             .arg(merged.join("root"))
             .arg("--runroot")
