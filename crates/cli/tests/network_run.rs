@@ -194,6 +194,16 @@ fn containers_without_a_network_flag_talk_over_the_default_bridge() {
     assert_eq!(links(&env, "berth0"), ["berth0"]);
     assert_eq!(env.ok(&["ps", "--format", "{{.Networks}}"]), "berth\n");
     assert_eq!(env.ok(&["inspect", "--format", "{{.HostConfig.NetworkMode}}", "a"]), "bridge\n");
+    // Both ends of its veth pair carry 192 KiB IPv4 segments (BIG TCP).
+    let pid = env.ok(&["inspect", "--format", "{{.State.Pid}}", "a"]);
+    let gso = |ns: &str, prefix: &str| -> Vec<Option<u32>> {
+        let ns = std::fs::File::open(ns).unwrap();
+        let mut nl = network::netlink::Netlink::open_in(std::os::fd::AsFd::as_fd(&ns)).unwrap();
+        let links = nl.links().unwrap();
+        links.iter().filter(|l| l.name.starts_with(prefix)).map(|l| l.gso_ipv4_max).collect()
+    };
+    assert_eq!(gso(&format!("/proc/{}/ns/net", pid.trim()), "eth0"), [Some(196_608)]);
+    assert_eq!(gso(&format!("/run/netns/{}", env.netns.as_ref().unwrap()), "veth"), [Some(196_608)]);
     env.ok(&["rm", "-f", "-t", "0", "a"]);
 }
 

@@ -197,3 +197,19 @@ fn ipvlan_is_probed_and_refused_clearly_where_the_kernel_lacks_it() {
         });
     }
 }
+
+/// A link's IPv4 segment limit is set and reads back (BIG TCP, Linux 6.3
+/// on, which these machines run).
+#[test]
+fn big_tcp_segments_for_ipv4() {
+    in_new_netns(|| {
+        let mut nl = Netlink::open().unwrap();
+        let here = new_netns();
+        nl.add_veth("gso-a", "gso-b", here.as_fd(), None, None).unwrap();
+        let a = nl.index_of("gso-a").unwrap();
+        assert_eq!(nl.link("gso-a").unwrap().unwrap().gso_ipv4_max, Some(65536), "the kernel's default");
+        nl.set_gso_max(a, 196_608).unwrap();
+        assert_eq!(nl.link("gso-a").unwrap().unwrap().gso_ipv4_max, Some(196_608));
+        assert!(nl.set_gso_max(a, 1 << 30).is_err(), "over the link's TSO limit");
+    });
+}

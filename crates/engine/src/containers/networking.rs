@@ -330,6 +330,14 @@ impl Engine {
                 other => return Err(Error::new(format!("network driver {other} is not supported by berth yet"))),
             };
             let index = inside.index_of(&interface).map_err(net_error)?;
+            if !host_interface.is_empty() {
+                // Both ends of the pair. (Not the bridge: its limits are
+                // its ports' least, and the way out of a container, to
+                // the host or beyond, is its sending end's.)
+                inside.set_gso_max(index, BIG_TCP).map_err(net_error)?;
+                let h = host.index_of(&host_interface).map_err(net_error)?;
+                host.set_gso_max(h, BIG_TCP).map_err(net_error)?;
+            }
             if let Some(mac) = p.mac {
                 inside.set_mac(index, mac).map_err(net_error)?;
             }
@@ -872,6 +880,16 @@ fn cni_ports(c: &Container, index: usize) -> Vec<network::cni::PortMapping> {
     }
     out
 }
+
+/// The largest IPv4 TCP segment a container's veth pair carries:
+/// 192 KiB, three times the 64 KiB that neither podman's nor docker's links
+/// go over. A segment crosses the veth pair, the bridge, netfilter and
+/// conntrack once, whatever its size, so bigger ones are fewer crossings
+/// for the same bytes: TCP through a published port runs 25-45% faster on
+/// these machines (bench/network.sh). What leaves by a real interface is
+/// cut to its own limit there. Google's BIG TCP deployments use ~185 KB;
+/// veth takes up to 512 KiB. (Linux 6.3 on; older kernels ignore it.)
+const BIG_TCP: u32 = 196_608;
 
 fn net_error(e: network::Error) -> Error {
     Error::new(format!("setting up the container's network: {e}"))
