@@ -746,3 +746,31 @@ fn a_cni_bridge_host_local_portmap_network_works() {
     assert!(no_veths_within(&env, Duration::from_secs(5)));
     assert!(!env.runroot.join("cni/results").read_dir().is_ok_and(|mut d| d.next().is_some()), "cached results left");
 }
+
+/// Two stores (--root) on one host share its interfaces: a network of one
+/// whose bridge name another store's network already uses, for another
+/// subnet, is refused at start rather than mixed into it.
+#[test]
+fn a_bridge_of_another_stores_network_is_not_joined() {
+    let env = busybox_in_netns();
+    env.ok(&["network", "create", "--subnet", "10.134.0.0/24", "--interface-name", "shared0", "one"]);
+    env.ok(&["run", "--rm", "--network", "one", "bb", "true"]);
+    let other = Env::new();
+    let (archive, _) = busybox_archive(&other, "bb.tar", "localhost/bb:latest");
+    let ns = env.netns.clone();
+    let berth2 = |args: &[&str]| {
+        let mut c = std::process::Command::new("nsenter");
+        c.arg(format!("--net=/run/netns/{}", ns.as_ref().unwrap())).arg(BIN);
+        c.env("BERTH_CONFIG", env.config()).arg("--root").arg(&other.root).arg("--runroot").arg(&other.runroot);
+        c.args(args).output().unwrap()
+    };
+    assert!(berth2(&["load", "-q", "-i", archive.to_str().unwrap()]).status.success());
+    let o = berth2(&["network", "create", "--subnet", "10.135.0.0/24", "--interface-name", "shared0", "two"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = berth2(&["run", "--rm", "--network", "two", "localhost/bb", "true"]);
+    let e = stderr(&o);
+    assert_eq!(o.status.code(), Some(125), "{e}");
+    assert!(e.contains("bridge shared0 of network two is up without its gateway address 10.135.0.1/24"), "{e}");
+    let addrs = host_ok(&env, &["ip", "-4", "-o", "addr", "show", "shared0"]);
+    assert!(addrs.contains("10.134.0.1/24") && !addrs.contains("10.135."), "{addrs}");
+}

@@ -785,6 +785,7 @@ impl Engine {
     fn prepare_bridge(&self, nl: &mut Netlink, network: &Network) -> Result<u32> {
         let name = &network.network_interface;
         if let Some(l) = nl.link(name).map_err(net_error)?.filter(|l| l.up) {
+            check_bridge_is(nl, l.index, network)?;
             return Ok(l.index);
         }
         let dir = self.runroot.join("networks");
@@ -822,6 +823,30 @@ impl Engine {
         nl.set_up(index).map_err(net_error)?;
         Ok(index)
     }
+}
+
+/// Bridge `index`, up, is `network`'s: it has the network's gateway
+/// addresses. Interfaces are the host's, networks a store's: another
+/// store's (`--root`) network may have made a bridge of the same name for
+/// other subnets, and joining it would mix the two.
+fn check_bridge_is(nl: &mut Netlink, index: u32, network: &Network) -> Result<()> {
+    let have = nl.addresses(index).map_err(net_error)?;
+    let missing: Vec<String> = network
+        .subnets
+        .iter()
+        .filter_map(|s| s.gateway.map(|g| (g, s.subnet.prefix_len())))
+        .filter(|(g, len)| !have.iter().any(|a| a.addr() == *g && a.prefix_len() == *len))
+        .map(|(g, len)| format!("{g}/{len}"))
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    Err(Error::new(format!(
+        "bridge {} of network {} is up without its gateway address {}: another network (of another --root?) uses that bridge; give one of them another --interface-name",
+        network.network_interface,
+        network.name,
+        missing.join(", ")
+    )))
 }
 
 /// A boolean knob of the kernel's on (written only if it is not).
