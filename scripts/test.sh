@@ -6,4 +6,11 @@ cd "$(dirname "$0")/.."
 scripts/install.sh
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
+# Tests keep containers off the host's network (berth.conf per test, or a
+# namespace of their own): a default bridge that appears means one did not.
+had_bridge=$(ip link show berth0 >/dev/null 2>&1 && echo yes || true)
 cargo test --workspace --no-fail-fast 2>&1
+if [ -z "$had_bridge" ] && ip link show berth0 >/dev/null 2>&1; then
+    echo "test.sh: a test ran a container on the host's default network (berth0 appeared): give it the env's BERTH_CONFIG" >&2
+    exit 1
+fi

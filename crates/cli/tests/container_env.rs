@@ -118,6 +118,8 @@ fn fsynced(env: &Env, args: &[&str]) -> Vec<String> {
     let log = env.path("fsyncs");
     let berth = env.cmd(args);
     let mut cmd = std::process::Command::new("strace");
+    // (strace passes its environment on: the env's berth.conf.)
+    cmd.env("BERTH_CONFIG", env.config());
     cmd.args(["-f", "-qq", "-y", "-e", "trace=fsync,fdatasync", "-o"]).arg(&log);
     cmd.arg(berth.get_program()).args(berth.get_args());
     let o = cmd.stdin(std::process::Stdio::null()).output().expect("strace (apt-get install strace)");

@@ -14,7 +14,8 @@ use common::*;
 
 /// `berth ARGS` as one shell word list, for `script -c` and `sh -c`.
 fn berth_line(env: &Env, args: &str) -> String {
-    format!("{BIN} --root {} --runroot {} {args}", env.root.display(), env.runroot.display())
+    let (config, root, runroot) = (env.config(), &env.root, &env.runroot);
+    format!("BERTH_CONFIG={} {BIN} --root {} --runroot {} {args}", config.display(), root.display(), runroot.display())
 }
 
 /// Run shell `line` on a fresh pseudo-terminal (util-linux `script`), with

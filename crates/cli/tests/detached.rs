@@ -342,7 +342,7 @@ fn without_berth_monitor_beside_it_berth_is_the_monitor() {
     std::fs::hard_link(common::BIN, &berth).unwrap();
     let run = |args: &[&str]| {
         let mut c = std::process::Command::new(&berth);
-        c.arg("--root").arg(&env.root).arg("--runroot").arg(&env.runroot).args(args);
+        c.env("BERTH_CONFIG", env.config()).arg("--root").arg(&env.root).arg("--runroot").arg(&env.runroot).args(args);
         c.stdin(std::process::Stdio::null()).output().unwrap()
     };
     let o = run(&["run", "-d", "--name", "a", "bb", "sh", "-c", "echo hi; sleep 100"]);
