@@ -736,6 +736,20 @@ fn a_cni_bridge_host_local_portmap_network_works() {
     let e = env.fails(&["network", "rm", "cninet"], 125);
     assert!(e.contains("defined by CNI configuration"), "{e}");
 
+    // A container whose monitor is killed with it: the removal runs DEL,
+    // in its namespace, kept bound under the runroot until then.
+    let k = env.ok(&["run", "-d", "--name", "k", "--network", "cninet", "bb", "sleep", "60"]);
+    let k12 = k.trim()[..12].to_string();
+    assert!(host_ok(&env, &["iptables-save"]).contains(&k12), "k's masquerade rules");
+    let pids = env.ok(&["inspect", "--format", "{{.State.ConmonPid}} {{.State.Pid}}", "k"]);
+    for pid in pids.split_whitespace() {
+        let pid = rustix::process::Pid::from_raw(pid.parse().unwrap()).unwrap();
+        rustix::process::kill_process(pid, rustix::process::Signal::KILL).unwrap();
+    }
+    env.ok(&["rm", "-f", "-t", "0", "k"]);
+    assert!(!host_ok(&env, &["iptables-save"]).contains(&k12), "k's rules outlived its removal");
+    assert!(!env.runroot.join("netns").join(k.trim()).exists(), "k's namespace is still bound");
+
     env.ok(&["rm", "-f", "-t", "0", "web"]);
     let left: Vec<String> = std::fs::read_dir(leases.join("cninet"))
         .map(|d| d.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect())
