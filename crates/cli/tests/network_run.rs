@@ -736,6 +736,32 @@ fn a_cni_bridge_host_local_portmap_network_works() {
     let e = env.fails(&["network", "rm", "cninet"], 125);
     assert!(e.contains("defined by CNI configuration"), "{e}");
 
+    // A start that fails once its network is set up (the host port is
+    // web's): its plugins' lease and rules and its namespace's binding go.
+    let leases_now = || std::fs::read_dir(leases.join("cninet")).unwrap().count();
+    let before = leases_now();
+    let o = env.run(&["run", "-d", "--name", "clash", "--network", "cninet", "-p", "18095:80", "bb", "sleep", "60"]);
+    assert_ne!(o.status.code(), Some(0), "{}", stderr(&o));
+    let clash = env.ok(&["inspect", "--format", "{{.Id}}", "clash"]);
+    assert_eq!(leases_now(), before, "clash's lease is left");
+    assert!(!host_ok(&env, &["iptables-save"]).contains(&clash.trim()[..12]), "clash's rules are left");
+    assert!(!env.runroot.join("netns").join(clash.trim()).exists(), "clash's namespace is still bound");
+    env.ok(&["rm", "clash"]);
+
+    // A start that fails wiring its second network (a macvlan whose parent
+    // went) after its CNI one was set up: the CNI network's lease and
+    // rules and the namespace's binding go.
+    host_ok(&env, &["ip", "link", "add", "mvp0", "type", "veth", "peer", "name", "mvp1"]);
+    env.ok(&["network", "create", "-d", "macvlan", "-o", "parent=mvp0", "--subnet", "192.0.2.0/24", "mv"]);
+    let two = env.ok(&["create", "--name", "two", "--network", "cninet", "--network", "mv", "bb", "sleep", "60"]);
+    host_ok(&env, &["ip", "link", "del", "mvp0"]);
+    let o = env.run(&["start", "two"]);
+    assert_ne!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(leases_now(), before, "two's lease is left");
+    assert!(!host_ok(&env, &["iptables-save"]).contains(&two.trim()[..12]), "two's rules are left");
+    assert!(!env.runroot.join("netns").join(two.trim()).exists(), "two's namespace is still bound");
+    env.ok(&["rm", "two"]);
+
     // A container whose monitor is killed with it: the removal runs DEL,
     // in its namespace, kept bound under the runroot until then.
     let k = env.ok(&["run", "-d", "--name", "k", "--network", "cninet", "bb", "sleep", "60"]);

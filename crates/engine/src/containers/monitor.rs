@@ -444,26 +444,39 @@ impl Engine {
             // Ours brings it up in its init (`loopback_up`).
             super::loopback::bring_up(pid)?;
         }
-        let network_status = self.wire_networks(c, &planned, pid)?;
-        // A CNI network's address is its plugins', known only now: the
-        // hosts file (bound by path, written in place) learns it.
-        if let Some(s) = network_status.first().filter(|_| planned.first().is_some_and(|p| p.first().is_none())) {
-            if let Some((own, gateway)) = s.of_family(true).or_else(|| s.of_family(false)) {
-                super::etc_files::readdress(&self.userdata_dir(&c.id), c, own.addr(), gateway)?;
+        let mut network_status = Vec::new();
+        let started = (|| -> Result<_> {
+            network_status = self.wire_networks(c, &planned, pid)?;
+            // A CNI network's address is its plugins', known only now: the
+            // hosts file (bound by path, written in place) learns it.
+            if let Some(s) =
+                network_status.first().filter(|_| planned.first().is_some_and(super::networking::Planned::is_cni))
+            {
+                if let Some((own, gateway)) = s.of_family(true).or_else(|| s.of_family(false)) {
+                    super::etc_files::readdress(&self.userdata_dir(&c.id), c, own.addr(), gateway)?;
+                }
             }
-        }
-        let ports = self
-            .publish(c, &network_status)
-            .and_then(|ports| self.register_names(c, &network_status).map(|()| ports))
-            // What CNI plugins made is not in the namespace alone.
-            .inspect_err(|_| self.undo_cni(c, &network_status))?;
-        // Started, then recorded running: the record is written while the
-        // container's process starts (it holds the lock meanwhile, so no
-        // command sees it in between).
-        match created.as_mut() {
-            Some(made) => rt::start_created(made).map_err(Error::runtime_start)?,
-            None => self.ext_start(&c.id)?,
-        }
+            let ports = self.publish(c, &network_status)?;
+            self.register_names(c, &network_status)?;
+            // Started, then recorded running: the record is written while
+            // the container's process starts (it holds the lock meanwhile,
+            // so no command sees it in between).
+            match created.as_mut() {
+                Some(made) => rt::start_created(made).map_err(Error::runtime_start)?,
+                None => self.ext_start(&c.id)?,
+            }
+            Ok(ports)
+        })();
+        // A start that failed once wired: what its networks made outside
+        // its namespace (port rules, names, CNI plugins' state, the
+        // namespace's binding) goes, as at an exit; its record never
+        // learnt of it.
+        let ports = started.inspect_err(|_| {
+            let mut wired = c.clone();
+            wired.network_status = network_status.clone();
+            self.release_network(&wired);
+            self.unpin_netns(&c.id);
+        })?;
         let started_at = SystemTime::now();
         let monitor = rustix::process::getpid().as_raw_nonzero().get();
         let mut ended = Vec::new();

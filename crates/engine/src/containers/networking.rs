@@ -209,6 +209,11 @@ pub(super) struct Planned {
 }
 
 impl Planned {
+    /// On a CNI network: its plugins give the addresses, at ADD.
+    pub(super) fn is_cni(&self) -> bool {
+        self.network.is_cni()
+    }
+
     /// Its first address, and that subnet's gateway.
     pub(super) fn first(&self) -> Option<(IpAddr, Option<IpAddr>)> {
         self.addresses.first().map(|(a, g)| (a.addr(), *g))
@@ -287,83 +292,96 @@ impl Engine {
         let mut inside = Netlink::open_in(ns.as_fd()).map_err(net_error)?;
         let mut out = Vec::new();
         for p in planned {
-            let i = p.index;
-            let interface = format!("eth{i}");
-            if p.network.is_cni() {
-                let asked = c.isolation.networks.iter().find(|a| a.network == p.network.name);
-                match self.cni_add(c, p, pid, asked.map_or(&[][..], |a| &a.ips)) {
-                    Ok(status) => out.push(status),
-                    Err(e) => {
-                        // What earlier plugins made for this start goes
-                        // too (a veth's dies with the namespace; a CNI
-                        // network's leases and rules would not).
-                        for s in &out {
-                            self.cni_del(c, s);
-                        }
-                        return Err(e);
+            match self.wire_one(c, p, pid, ns.as_fd(), &mut host, &mut inside) {
+                Ok(status) => out.push(status),
+                Err(e) => {
+                    // What this call's CNI plugins made goes too (a veth
+                    // dies with the namespace; a CNI network's leases and
+                    // rules would not).
+                    for (s, p) in out.iter().zip(planned).filter(|(_, p)| p.network.is_cni()) {
+                        self.cni_del(c, &p.network, s);
                     }
-                }
-                continue;
-            }
-            let mtu = p.network.options.get("mtu").and_then(|m| m.parse().ok());
-            let host_interface = match p.network.driver.as_str() {
-                "bridge" => {
-                    let bridge = self.prepare_bridge(&mut host, &p.network)?;
-                    // Unique per container and network, within IFNAMSIZ.
-                    let name = format!("veth{}{i}", &c.id[..10]);
-                    host.add_veth(&name, &interface, ns.as_fd(), mtu, Some(bridge)).map_err(net_error)?;
-                    let index = host.index_of(&name).map_err(net_error)?;
-                    host.set_up(index).map_err(net_error)?;
-                    name
-                }
-                "macvlan" => {
-                    let parent = host.index_of(&p.network.network_interface).map_err(net_error)?;
-                    let mode = match p.network.options.get("mode").map(String::as_str) {
-                        Some("private") => MacvlanMode::Private,
-                        Some("vepa") => MacvlanMode::Vepa,
-                        Some("passthru") => MacvlanMode::Passthru,
-                        _ => MacvlanMode::Bridge,
-                    };
-                    host.add_macvlan(&interface, parent, mode, ns.as_fd(), mtu).map_err(net_error)?;
-                    String::new()
-                }
-                other => return Err(Error::new(format!("network driver {other} is not supported by berth yet"))),
-            };
-            let index = inside.index_of(&interface).map_err(net_error)?;
-            if !host_interface.is_empty() {
-                // Both ends of the pair. (Not the bridge: its limits are
-                // its ports' least, and the way out of a container, to
-                // the host or beyond, is its sending end's.)
-                inside.set_gso_max(index, BIG_TCP).map_err(net_error)?;
-                let h = host.index_of(&host_interface).map_err(net_error)?;
-                host.set_gso_max(h, BIG_TCP).map_err(net_error)?;
-            }
-            if let Some(mac) = p.mac {
-                inside.set_mac(index, mac).map_err(net_error)?;
-            }
-            for (address, _) in &p.addresses {
-                inside.add_address(index, *address).map_err(net_error)?;
-            }
-            inside.set_up(index).map_err(net_error)?;
-            // The first network's gateways are the default routes.
-            if i == 0 && !p.network.internal {
-                for (_, gw) in &p.addresses {
-                    if let Some(gw) = gw {
-                        inside.add_default_route(*gw).map_err(net_error)?;
-                    }
+                    return Err(e);
                 }
             }
-            let mac = inside.link(&interface).map_err(net_error)?.and_then(|l| l.mac).unwrap_or_default();
-            out.push(NetworkStatus {
-                network: p.network.name.clone(),
-                interface: interface.clone(),
-                host_interface,
-                addresses: p.addresses.iter().map(|(a, _)| *a).collect(),
-                gateways: p.addresses.iter().map(|(_, g)| *g).collect(),
-                mac: ipam::format_mac(&mac),
-            });
         }
         Ok(out)
+    }
+
+    /// Wire `c`'s namespace `ns` to planned network `p` (`host` and
+    /// `inside`: netlink sockets in the host's namespace and in `ns`).
+    fn wire_one(
+        &self,
+        c: &Container,
+        p: &Planned,
+        pid: i32,
+        ns: std::os::fd::BorrowedFd,
+        host: &mut Netlink,
+        inside: &mut Netlink,
+    ) -> Result<NetworkStatus> {
+        let i = p.index;
+        let interface = format!("eth{i}");
+        if p.network.is_cni() {
+            let asked = c.isolation.networks.iter().find(|a| a.network == p.network.name);
+            return self.cni_add(c, p, pid, asked.map_or(&[][..], |a| &a.ips));
+        }
+        let mtu = p.network.options.get("mtu").and_then(|m| m.parse().ok());
+        let host_interface = match p.network.driver.as_str() {
+            "bridge" => {
+                let bridge = self.prepare_bridge(host, &p.network)?;
+                // Unique per container and network, within IFNAMSIZ.
+                let name = format!("veth{}{i}", &c.id[..10]);
+                host.add_veth(&name, &interface, ns, mtu, Some(bridge)).map_err(net_error)?;
+                let index = host.index_of(&name).map_err(net_error)?;
+                host.set_up(index).map_err(net_error)?;
+                name
+            }
+            "macvlan" => {
+                let parent = host.index_of(&p.network.network_interface).map_err(net_error)?;
+                let mode = match p.network.options.get("mode").map(String::as_str) {
+                    Some("private") => MacvlanMode::Private,
+                    Some("vepa") => MacvlanMode::Vepa,
+                    Some("passthru") => MacvlanMode::Passthru,
+                    _ => MacvlanMode::Bridge,
+                };
+                host.add_macvlan(&interface, parent, mode, ns, mtu).map_err(net_error)?;
+                String::new()
+            }
+            other => return Err(Error::new(format!("network driver {other} is not supported by berth yet"))),
+        };
+        let index = inside.index_of(&interface).map_err(net_error)?;
+        if !host_interface.is_empty() {
+            // Both ends of the pair. (Not the bridge: its limits are
+            // its ports' least, and the way out of a container, to
+            // the host or beyond, is its sending end's.)
+            inside.set_gso_max(index, BIG_TCP).map_err(net_error)?;
+            let h = host.index_of(&host_interface).map_err(net_error)?;
+            host.set_gso_max(h, BIG_TCP).map_err(net_error)?;
+        }
+        if let Some(mac) = p.mac {
+            inside.set_mac(index, mac).map_err(net_error)?;
+        }
+        for (address, _) in &p.addresses {
+            inside.add_address(index, *address).map_err(net_error)?;
+        }
+        inside.set_up(index).map_err(net_error)?;
+        // The first network's gateways are the default routes.
+        if i == 0 && !p.network.internal {
+            for (_, gw) in &p.addresses {
+                if let Some(gw) = gw {
+                    inside.add_default_route(*gw).map_err(net_error)?;
+                }
+            }
+        }
+        let mac = inside.link(&interface).map_err(net_error)?.and_then(|l| l.mac).unwrap_or_default();
+        Ok(NetworkStatus {
+            network: p.network.name.clone(),
+            interface: interface.clone(),
+            host_interface,
+            addresses: p.addresses.iter().map(|(a, _)| *a).collect(),
+            gateways: p.addresses.iter().map(|(_, g)| *g).collect(),
+            mac: ipam::format_mac(&mac),
+        })
     }
 
     /// Run CNI network `p`'s plugins (ADD) for `c`, whose init is `pid`:
@@ -371,8 +389,7 @@ impl Engine {
     /// (through the `portMappings` capability: portmap's rules, not ours).
     /// `ips`: the addresses to ask for (`--ip`, or those it had).
     fn cni_add(&self, c: &Container, p: &Planned, pid: i32, ips: &[IpAddr]) -> Result<NetworkStatus> {
-        let file = p.network.cni_file.as_deref().unwrap_or(std::path::Path::new(""));
-        let net = network::cni::load_file(file).map_err(net_error)?;
+        let net = cni_config(&p.network)?;
         let ports = cni_ports(c, p.index);
         if !ports.is_empty() && !net.plugins.iter().any(|pl| pl["capabilities"]["portMappings"] == true) {
             return Err(Error::new(format!(
@@ -419,19 +436,14 @@ impl Engine {
     /// CHECK, and where that fails, the network set up again (DEL, then
     /// ADD asking for the addresses it had), as podman's reload does.
     fn cni_recheck(&self, c: &Container, n: Network, s: &NetworkStatus) -> Result<()> {
-        let net =
-            network::cni::load_file(n.cni_file.as_deref().unwrap_or(std::path::Path::new(""))).map_err(net_error)?;
-        let netns = self.pinned_netns(&c.id);
-        let index = s.interface.strip_prefix("eth").and_then(|i| i.parse().ok()).unwrap_or(0);
-        let ports = cni_ports(c, index);
-        let mut at = network::cni::Attachment::new(&c.id, &netns, &s.interface);
-        at.port_mappings = &ports;
+        let net = cni_config(&n)?;
         let runner = self.cni_runner()?;
-        let Err(e) = runner.check(&net, &at) else { return Ok(()) };
+        let Err(e) = self.on_cni_interface(c, s, |at| runner.check(&net, at)) else { return Ok(()) };
         tracing::info!("network reload: {} on CNI network {}: {e}; setting it up again", c.name, n.name);
-        runner.del(&net, &at).map_err(net_error)?;
+        self.on_cni_interface(c, s, |at| runner.del(&net, at)).map_err(net_error)?;
         let had: Vec<IpAddr> = s.addresses.iter().map(|a| a.addr()).collect();
         let mac = c.isolation.networks.iter().find(|a| a.network == n.name).and_then(|a| a.mac.as_deref());
+        let index = interface_index(s);
         let planned = Planned { network: n, index, addresses: Vec::new(), mac: mac.map(mac_bytes).transpose()? };
         let status = self.cni_add(c, &planned, c.pid.unwrap_or(0), &had)?;
         let db = self.db()?;
@@ -448,11 +460,22 @@ impl Engine {
     /// wiring, an exit, a removal), then let its namespace go.
     pub(super) fn undo_cni(&self, c: &Container, status: &[NetworkStatus]) {
         for s in status {
-            if self.network(&s.network).is_ok_and(|n| n.is_cni()) {
-                self.cni_del(c, s);
+            // (A veth's host end: one of berth's own bridges.)
+            if !s.host_interface.is_empty() {
+                continue;
+            }
+            match self.network(&s.network) {
+                Ok(n) if n.is_cni() => self.cni_del(c, &n, s),
+                Ok(_) => {}
+                Err(e) => tracing::warn!("removing {} from network {}: {e}", c.name, s.network),
             }
         }
-        let pinned = self.pinned_netns(&c.id);
+        self.unpin_netns(&c.id);
+    }
+
+    /// Let container `id`'s namespace go, if a CNI network had it bound.
+    pub(super) fn unpin_netns(&self, id: &str) {
+        let pinned = self.pinned_netns(id);
         if pinned.exists() {
             let _ = rustix::mount::unmount(&pinned, rustix::mount::UnmountFlags::DETACH);
             if let Err(e) = std::fs::remove_file(&pinned) {
@@ -486,23 +509,34 @@ impl Engine {
         Ok(path)
     }
 
-    /// Undo [`Engine::cni_add`] (DEL): idempotent, whether the container's
-    /// namespace is still there or not.
-    fn cni_del(&self, c: &Container, s: &NetworkStatus) {
+    /// Undo [`Engine::cni_add`] of `c`'s interface `s` on CNI network `n`
+    /// (DEL): idempotent, whether the container's namespace is still there
+    /// or not.
+    fn cni_del(&self, c: &Container, n: &Network, s: &NetworkStatus) {
         let run = || -> Result<()> {
-            let n = self.network(&s.network)?;
-            let Some(file) = &n.cni_file else { return Ok(()) };
-            let net = network::cni::load_file(file).map_err(net_error)?;
-            let netns = self.pinned_netns(&c.id);
-            let index = s.interface.strip_prefix("eth").and_then(|i| i.parse().ok()).unwrap_or(0);
-            let ports = cni_ports(c, index);
-            let mut at = network::cni::Attachment::new(&c.id, &netns, &s.interface);
-            at.port_mappings = &ports;
-            self.cni_runner()?.del(&net, &at).map_err(net_error)
+            let net = cni_config(n)?;
+            let runner = self.cni_runner()?;
+            self.on_cni_interface(c, s, |at| runner.del(&net, at)).map_err(net_error)
         };
         if let Err(e) = run() {
             tracing::warn!("removing {} from CNI network {}: {e}", c.name, s.network);
         }
+    }
+
+    /// `f` given what CHECK and DEL tell the plugins of `c`'s interface `s`:
+    /// its namespace (bound under the runroot) and the ports its ADD
+    /// published.
+    fn on_cni_interface<T>(
+        &self,
+        c: &Container,
+        s: &NetworkStatus,
+        f: impl FnOnce(&network::cni::Attachment) -> T,
+    ) -> T {
+        let netns = self.pinned_netns(&c.id);
+        let ports = cni_ports(c, interface_index(s));
+        let mut at = network::cni::Attachment::new(&c.id, &netns, &s.interface);
+        at.port_mappings = &ports;
+        f(&at)
     }
 
     /// `network connect`: container `c` joins network `net` (with `a`'s
@@ -561,7 +595,7 @@ impl Engine {
         }
         if let Some(s) = current.network_status.iter().find(|s| s.network == network.name) {
             if network.is_cni() {
-                self.cni_del(&current, s);
+                self.cni_del(&current, &network, s);
             } else if let (State::Running, Some(pid)) = (current.state, current.pid) {
                 // Its interface goes: a veth's host end takes the pair with
                 // it; a macvlan link is only inside.
@@ -727,7 +761,8 @@ impl Engine {
         }
         let held = super::ports::reserve(&c.isolation.ports)?;
         let first = status.first().ok_or_else(|| Error::new("published ports need a network"))?;
-        if self.network(&first.network)?.is_cni() {
+        let network = self.network(&first.network)?;
+        if network.is_cni() {
             // Its plugins published them at ADD.
             return Ok(held);
         }
@@ -738,7 +773,7 @@ impl Engine {
                 network::firewall::add_ports(&c.id, address.addr(), &mappings).map_err(net_error)?;
             }
         }
-        let bridge = self.network(&first.network)?.network_interface;
+        let bridge = network.network_interface;
         // 127.0.0.1 reaches a port published on every address (or on
         // 127.0.0.1) only if the bridge may route loopback-sourced traffic;
         // and a container reaching its own published port needs its
@@ -882,6 +917,17 @@ fn mac_bytes(text: &str) -> Result<[u8; 6]> {
     mac_octets(text).ok_or_else(|| Error::new(format!("invalid MAC address {text}")))
 }
 
+/// CNI network `n`'s configuration list, read again (it is the host's file).
+fn cni_config(n: &Network) -> Result<network::cni::CniNetwork> {
+    let file = n.cni_file.as_deref().ok_or_else(|| Error::new(format!("network {} is not a CNI network", n.name)))?;
+    network::cni::load_file(file).map_err(net_error)
+}
+
+/// The N of interface `s`'s `ethN`.
+fn interface_index(s: &NetworkStatus) -> usize {
+    s.interface.strip_prefix("eth").and_then(|i| i.parse().ok()).unwrap_or(0)
+}
+
 /// `c`'s published ports as CNI's `portMappings` give them, for its
 /// `eth<index>`: only the first network publishes (as on berth's own).
 fn cni_ports(c: &Container, index: usize) -> Vec<network::cni::PortMapping> {
@@ -895,10 +941,7 @@ fn cni_ports(c: &Container, index: usize) -> Vec<network::cni::PortMapping> {
             out.push(network::cni::PortMapping {
                 host_port: m.host_port + i,
                 container_port: m.container_port + i,
-                protocol: match m.protocol {
-                    network::firewall::Protocol::Tcp => "tcp".into(),
-                    network::firewall::Protocol::Udp => "udp".into(),
-                },
+                protocol: m.protocol.as_str().into(),
                 host_ip: m.host_ip.map(|h| h.to_string()).unwrap_or_default(),
             });
         }
