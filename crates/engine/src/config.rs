@@ -89,8 +89,10 @@ impl Default for NetworkConfig {
 /// The configuration, read on first use.
 pub fn get() -> Result<&'static Config> {
     static CONFIG: OnceLock<std::result::Result<Config, String>> = OnceLock::new();
-    let path = std::env::var_os(PATH_VAR).map(PathBuf::from).unwrap_or_else(|| DEFAULT_PATH.into());
-    CONFIG.get_or_init(|| read(&path)).as_ref().map_err(|e| Error::new(e.clone()))
+    CONFIG
+        .get_or_init(|| read(&std::env::var_os(PATH_VAR).map_or_else(|| DEFAULT_PATH.into(), PathBuf::from)))
+        .as_ref()
+        .map_err(|e| Error::new(e.clone()))
 }
 
 fn read(path: &Path) -> std::result::Result<Config, String> {
