@@ -507,6 +507,13 @@ fn containers_resolve_each_other_by_name_and_alias_and_the_rest_upstream() {
     assert!(found.contains("10.130.0.2"), "{found}");
     let found = lookup(&env, "lan", "www", 10).expect("the alias does not resolve");
     assert!(found.contains("10.130.0.2"), "{found}");
+    // Over TCP too (busybox's nslookup has only UDP: a query for `web`
+    // by hand, two bytes of length first; the answer ends with its
+    // address, 0a 82 00 02).
+    let query = r"\x00\x15\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\x03web\x00\x00\x01\x00\x01";
+    let script = format!("printf '{query}' | nc -w 3 10.130.0.1 53 | od -An -tx1 | tr -s ' \\n' ' '");
+    let answer = env.ok(&["run", "--rm", "--network", "lan", "bb", "sh", "-c", &script]);
+    assert!(answer.starts_with(" 00 ") && answer.trim_end().ends_with("0a 82 00 02"), "{answer:?}");
     assert!(pings(&env, "lan", "web"));
     // What the container is told: the network's server, its domain.
     let resolv = env.ok(&["exec", "web", "cat", "/etc/resolv.conf"]);
