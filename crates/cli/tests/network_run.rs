@@ -212,9 +212,8 @@ fn containers_without_a_network_flag_talk_over_the_default_bridge() {
 #[test]
 fn berth_conf_sets_the_default_network() {
     let env = busybox_in_netns();
-    let conf =
-        "[network]\ndefault_network = \"lan\"\ndefault_subnet = \"10.201.0.0/24\"\ndefault_interface = \"lan0\"\n";
-    std::fs::write(env.config(), conf).unwrap();
+    let conf = "default_network = \"lan\"\ndefault_subnet = \"10.201.0.0/24\"\ndefault_interface = \"lan0\"\n";
+    env.set_config("", conf);
     let out = env.ok(&["run", "--rm", "bb", "ip", "-4", "-o", "addr", "show", "eth0"]);
     assert!(out.contains("inet 10.201.0.2/24"), "{out}");
     assert_eq!(links(&env, "lan0"), ["lan0"]);
@@ -223,11 +222,11 @@ fn berth_conf_sets_the_default_network() {
     let out = env.ok(&["run", "--rm", "--network", "bridge", "bb", "ip", "-4", "-o", "addr", "show", "eth0"]);
     assert!(out.contains("inet 10.201.0."), "bridge names the configured network: {out}");
 
-    std::fs::write(env.config(), format!("[containers]\nnetns = \"none\"\n{conf}")).unwrap();
+    env.set_config("netns = \"none\"", conf);
     let out = env.ok(&["run", "--rm", "bb", "ls", "/sys/class/net"]);
     assert_eq!(out, "lo\n");
 
-    std::fs::write(env.config(), "[network]\ndefault_subnet = \"10.0.0.300/8\"\n").unwrap();
+    env.set_config("", "default_subnet = \"10.0.0.300/8\"");
     let e = env.fails(&["run", "--rm", "bb", "true"], 125);
     assert!(e.starts_with("Error: ") && e.contains("berth.conf") && e.lines().count() == 1, "{e}");
 }
@@ -642,7 +641,7 @@ fn reload_and_prune_repair_what_a_crash_left() {
     env.ok(&["network", "create", "--subnet", "10.131.0.0/24", "lan"]);
     env.ok(&["network", "create", "--subnet", "10.132.0.0/24", "--interface-name", "ghost0", "ghost"]);
     env.ok(&["run", "--rm", "--network", "ghost", "bb", "true"]);
-    std::fs::remove_file(env.root.join("networks/ghost.json")).unwrap();
+    std::fs::remove_file(env.network_dir().join("ghost.json")).unwrap();
     let serve = "busybox httpd -f -p 80 -h /etc";
     let live = env.ok(&["run", "-d", "--name", "live", "--network", "lan", "-p", "18091:80", "bb", "sh", "-c", serve]);
     let dead = env.ok(&["run", "-d", "--name", "dead", "--network", "lan", "-p", "18092:80", "bb", "sh", "-c", serve]);
@@ -653,7 +652,7 @@ fn reload_and_prune_repair_what_a_crash_left() {
         rustix::process::kill_process(pid, rustix::process::Signal::KILL).unwrap();
     }
     let table = || host_ok(&env, &["nft", "list", "table", "inet", "berth"]);
-    let hosts = || std::fs::read_to_string(env.runroot.join("dns/lan.hosts")).unwrap();
+    let hosts = || std::fs::read_to_string(env.network_run_dir().join("dns/lan.hosts")).unwrap();
     let wait_up = Instant::now();
     while fetch(&env, "http://127.0.0.1:18091/hostname").is_none() && wait_up.elapsed() < Duration::from_secs(5) {
         std::thread::sleep(Duration::from_millis(50));
@@ -687,7 +686,7 @@ fn a_cni_bridge_host_local_portmap_network_works() {
     let env = busybox_in_netns();
     let (cni_dir, leases) = (env.path("cni"), env.path("cni-leases"));
     std::fs::create_dir(&cni_dir).unwrap();
-    std::fs::write(env.config(), format!("[network]\nnetwork_config_dir = \"{}\"\n", cni_dir.display())).unwrap();
+    env.set_config("", &format!("network_config_dir = \"{}\"", cni_dir.display()));
     let conflist = serde_json::json!({
         "cniVersion": "1.0.0",
         "name": "cninet",
@@ -794,24 +793,107 @@ fn a_cni_bridge_host_local_portmap_network_works() {
     assert!(!env.runroot.join("cni/results").read_dir().is_ok_and(|mut d| d.next().is_some()), "cached results left");
 }
 
-/// Two stores (--root) on one host share its interfaces: a network of one
-/// whose bridge name another store's network already uses, for another
-/// subnet, is refused at start rather than mixed into it.
+/// A second store (`--root`) run from the same namespace, by `env`'s
+/// berth.conf (`config`: another file for another configuration).
+fn other_store<'a>(env: &'a Env, config: &std::path::Path) -> (Env, impl Fn(&[&str]) -> Output + 'a) {
+    let other = Env::new();
+    let (archive, _) = busybox_archive(&other, "bb.tar", "localhost/bb:latest");
+    let (root, runroot) = (other.root.clone(), other.runroot.clone());
+    let config = config.to_path_buf();
+    let berth2 = move |args: &[&str]| {
+        let mut c = env.host_cmd(&[BIN]);
+        c.env("BERTH_CONFIG", &config).arg("--root").arg(&root).arg("--runroot").arg(&runroot);
+        c.args(args).stdin(std::process::Stdio::null()).output().unwrap()
+    };
+    let o = berth2(&["load", "-q", "-i", archive.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    (other, berth2)
+}
+
+/// Stores on one host share its networks, as podman's do: a second store
+/// sees the first's networks and cannot take their names; containers of
+/// both get distinct addresses (default network and user network), reach
+/// and resolve each other; a network the other store's containers are on
+/// is neither removed (`-f` neither) nor pruned, and a repair by one store
+/// (`network reload`, `prune`) leaves the other's port rules and names.
 #[test]
-fn a_bridge_of_another_stores_network_is_not_joined() {
+fn stores_on_one_host_share_its_networks() {
+    let env = busybox_in_netns();
+    let (_other, berth2) = other_store(&env, &env.config());
+    let ok2 = |args: &[&str]| {
+        let o = berth2(args);
+        assert!(o.status.success(), "berth2 {args:?}: {}", stderr(&o));
+        stdout(&o)
+    };
+    env.ok(&["network", "create", "--subnet", "10.136.0.0/24", "shared"]);
+    assert_eq!(ok2(&["network", "ls", "--format", "{{.Name}}"]), "berth\nshared\n");
+    let o = berth2(&["network", "create", "--subnet", "10.137.0.0/24", "shared"]);
+    assert!(stderr(&o).contains("network name shared already used"), "{}", stderr(&o));
+
+    env.ok(&["run", "-d", "--name", "a", "--network", "shared", "bb", "sleep", "60"]);
+    env.ok(&["run", "-d", "--name", "d", "bb", "sleep", "60"]);
+    let serve = "busybox httpd -f -p 80 -h /etc";
+    let b =
+        ok2(&["run", "-d", "--name", "b", "--network", "shared", "-p", "18093:80", "localhost/bb", "sh", "-c", serve]);
+    let b = b.trim().to_string();
+    ok2(&["run", "-d", "--name", "e", "localhost/bb", "sleep", "60"]);
+    let address2 = |name: &str, net: &str| {
+        let f = format!("{{{{(index .NetworkSettings.Networks \"{net}\").IPAddress}}}}");
+        ok2(&["inspect", "--format", &f, name]).trim().to_string()
+    };
+    let (a_ip, b_ip) = (address(&env, "a", "shared"), address2("b", "shared"));
+    assert!(a_ip.starts_with("10.136.0.") && b_ip.starts_with("10.136.0.") && a_ip != b_ip, "{a_ip} {b_ip}");
+    let (d_ip, e_ip) = (address(&env, "d", "berth"), address2("e", "berth"));
+    assert!(d_ip.starts_with("10.87.") && e_ip.starts_with("10.87.") && d_ip != e_ip, "{d_ip} {e_ip}");
+
+    ok2(&["exec", "b", "ping", "-c", "1", "-W", "2", &a_ip]);
+    env.ok(&["exec", "d", "ping", "-c", "1", "-W", "2", &e_ip]);
+    let resolve = "for i in $(seq 10); do nslookup $0 && exit 0; sleep 0.3; done; exit 1";
+    assert!(ok2(&["exec", "b", "sh", "-c", resolve, "a"]).contains(&a_ip));
+    assert!(env.ok(&["exec", "a", "sh", "-c", resolve, "b"]).contains(&b_ip));
+
+    // The other store's container keeps the network, its rules, its name.
+    let e = env.fails(&["network", "rm", "-f", "shared"], 2);
+    assert!(e.contains(&format!("container {b} of store")), "{e}");
+    assert_eq!(env.ok(&["network", "ls", "-q", "--filter", "name=shared"]).lines().count(), 1);
+    env.ok(&["rm", "-f", "-t", "0", "a"]);
+    env.fails(&["network", "rm", "shared"], 2);
+    assert_eq!(env.ok(&["network", "prune", "-f"]), "");
+    env.ok(&["network", "reload", "--all"]);
+    let table = host_ok(&env, &["nft", "list", "table", "inet", "berth"]);
+    assert!(table.contains(&format!("ct-{}-dnat4", &b[..12])) && table.contains("nw-shared-fwd"), "{table}");
+    let hosts = std::fs::read_to_string(env.network_run_dir().join("dns/shared.hosts")).unwrap();
+    assert!(hosts.contains(&b), "{hosts}");
+    let page = fetch(&env, "http://127.0.0.1:18093/hostname");
+    assert_eq!(page.as_deref(), Some(&b[..12]), "the other store's published port");
+
+    // Once they are gone, the network goes.
+    ok2(&["rm", "-af", "-t", "0"]);
+    env.ok(&["rm", "-af", "-t", "0"]);
+    env.ok(&["network", "rm", "shared"]);
+    assert!(!host_ok(&env, &["nft", "list", "table", "inet", "berth"]).contains(&b[..12]));
+}
+
+/// A store configured with networks of its own (another `network_dir`)
+/// still shares the host's interfaces: its network whose bridge another
+/// network already has up, for another subnet, is refused at start rather
+/// than mixed into it.
+#[test]
+fn a_bridge_of_another_configurations_network_is_not_joined() {
     let env = busybox_in_netns();
     env.ok(&["network", "create", "--subnet", "10.134.0.0/24", "--interface-name", "shared0", "one"]);
     env.ok(&["run", "--rm", "--network", "one", "bb", "true"]);
-    let other = Env::new();
-    let (archive, _) = busybox_archive(&other, "bb.tar", "localhost/bb:latest");
-    let ns = env.netns.clone();
-    let berth2 = |args: &[&str]| {
-        let mut c = std::process::Command::new("nsenter");
-        c.arg(format!("--net=/run/netns/{}", ns.as_ref().unwrap())).arg(BIN);
-        c.env("BERTH_CONFIG", env.config()).arg("--root").arg(&other.root).arg("--runroot").arg(&other.runroot);
-        c.args(args).output().unwrap()
-    };
-    assert!(berth2(&["load", "-q", "-i", archive.to_str().unwrap()]).status.success());
+    let elsewhere = env.path("elsewhere.conf");
+    std::fs::write(
+        &elsewhere,
+        format!(
+            "[network]\nnetwork_dir = \"{}\"\nnetwork_run_dir = \"{}\"\n",
+            env.path("nets2").display(),
+            env.path("run2").display()
+        ),
+    )
+    .unwrap();
+    let (_other, berth2) = other_store(&env, &elsewhere);
     let o = berth2(&["network", "create", "--subnet", "10.135.0.0/24", "--interface-name", "shared0", "two"]);
     assert!(o.status.success(), "{}", stderr(&o));
     let o = berth2(&["run", "--rm", "--network", "two", "localhost/bb", "true"]);

@@ -28,9 +28,10 @@ fn names(env: &Env) -> String {
     env.ok(&["network", "ls", "-q"])
 }
 
-/// The network records in the store: what a refused create must not leave.
+/// The network records (the env's `network_dir`): what a refused create
+/// must not leave.
 fn records(env: &Env) -> Vec<String> {
-    let mut out: Vec<String> = match std::fs::read_dir(env.root.join("networks")) {
+    let mut out: Vec<String> = match std::fs::read_dir(env.network_dir()) {
         Ok(rd) => rd.map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect(),
         Err(_) => Vec::new(),
     };
@@ -564,4 +565,28 @@ fn a_network_in_use_is_kept_unless_forced() {
     assert_eq!(env.ok(&["network", "rm", "-f", "-t", "0", "used"]), "used\n");
     assert_eq!(env.ok(&["ps", "-a", "-q"]), "");
     assert_eq!(names(&env), "berth\n");
+}
+
+/// Networks are the host's (berth.conf's `network_dir`), no longer a
+/// store's: records an earlier berth left in `<root>/networks` move there
+/// on first use, and one whose name the host's records have already is
+/// kept aside, not lost.
+#[test]
+fn records_left_in_the_store_move_to_the_hosts_directory() {
+    let env = env();
+    env.ok(&["network", "create", "--subnet", "10.140.0.0/24", "old"]);
+    env.ok(&["network", "create", "--subnet", "10.141.0.0/24", "both"]);
+    let legacy = env.root.join("networks");
+    std::fs::create_dir(&legacy).unwrap();
+    std::fs::rename(env.network_dir().join("old.json"), legacy.join("old.json")).unwrap();
+    std::fs::copy(env.network_dir().join("both.json"), legacy.join("both.json")).unwrap();
+    assert_eq!(names(&env), "berth\nboth\nold\n");
+    assert_eq!(records(&env), ["both.json", "old.json"]);
+    assert_eq!(inspect(&env, "old")["subnets"][0]["subnet"], "10.140.0.0/24");
+    assert!(!legacy.exists(), "the store's directory is left");
+    let aside: Vec<String> = std::fs::read_dir(env.root.join("networks.unmoved"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(aside, ["both.json.unmoved"]);
 }

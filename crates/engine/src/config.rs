@@ -12,6 +12,8 @@
 //! default_subnet = "10.87.0.0/16"
 //! default_interface = "berth0"     # berth's own key: the default network's bridge
 //! network_config_dir = "/etc/berth/cni"   # CNI configuration lists
+//! network_dir = "/etc/berth/networks"      # berth's own: its networks' records
+//! network_run_dir = "/run/berth/networks"  # berth's own: addresses, locks, name server
 //! cni_plugin_dirs = ["/usr/lib/cni", "/usr/libexec/cni", "/usr/local/libexec/cni", "/opt/cni/bin"]
 //! ```
 //!
@@ -70,6 +72,16 @@ pub struct NetworkConfig {
     pub network_config_dir: PathBuf,
     /// Where CNI plugins are looked for, in order.
     pub cni_plugin_dirs: Vec<PathBuf>,
+    /// berth's own networks, a JSON record each (podman's
+    /// /etc/containers/networks). The host's, not a store's: bridges,
+    /// firewall rules and the name server's port are the host's, so every
+    /// store (`--root`) on it sees the same networks.
+    pub network_dir: PathBuf,
+    /// What running containers hold on those networks, for every store:
+    /// the address database, the networks' lock, the name server's
+    /// directory (podman's /run/containers/networks). On a tmpfs: it goes
+    /// with a reboot, as the containers' processes do.
+    pub network_run_dir: PathBuf,
 }
 
 impl Default for NetworkConfig {
@@ -82,6 +94,8 @@ impl Default for NetworkConfig {
             cni_plugin_dirs: ["/usr/lib/cni", "/usr/libexec/cni", "/usr/local/libexec/cni", "/opt/cni/bin"]
                 .map(PathBuf::from)
                 .into(),
+            network_dir: "/etc/berth/networks".into(),
+            network_run_dir: "/run/berth/networks".into(),
         }
     }
 }
@@ -121,6 +135,16 @@ pub fn parse(text: &str) -> std::result::Result<Config, String> {
     }
     network::ipam::subnet_from_user(&net.default_subnet.to_string(), None, None)
         .map_err(|e| format!("[network] default_subnet = \"{}\": {e}", net.default_subnet))?;
+    // Monitors and name servers run from other directories.
+    for (key, dir) in [
+        ("network_config_dir", &net.network_config_dir),
+        ("network_dir", &net.network_dir),
+        ("network_run_dir", &net.network_run_dir),
+    ] {
+        if !dir.is_absolute() {
+            return Err(format!("[network] {key} = {:?}: not an absolute path", dir.display().to_string()));
+        }
+    }
     Ok(config)
 }
 
@@ -135,6 +159,8 @@ mod tests {
         assert_eq!(c.network.default_network, "berth");
         assert_eq!(c.network.default_subnet.to_string(), "10.87.0.0/16");
         assert_eq!(c.network.default_interface, "berth0");
+        assert_eq!(c.network.network_dir, Path::new("/etc/berth/networks"));
+        assert_eq!(c.network.network_run_dir, Path::new("/run/berth/networks"));
     }
 
     #[test]

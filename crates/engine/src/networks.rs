@@ -1,14 +1,25 @@
 //! Networks as records: what `network create` makes and `network ls`,
 //! `inspect`, `rm`, `prune` and `exists` read. Like podman (netavark), a
-//! network is a JSON file (`<root>/networks/<name>.json`, podman's inspect
+//! network is a JSON file (`<network_dir>/<name>.json`, podman's inspect
 //! shape) and nothing more until a container joins it: the bridge, its
 //! address and its firewall rules are made on first use.
 //!
-//! Creating and removing happen under `<root>/networks.lock` (exclusive),
-//! so two creates cannot both take one name, one interface or one subnet.
-//! The default network (`berth`, bridge `berth0`) is never written: it is
-//! what every listing shows first and what a container without `--network`
-//! joins, as podman's `podman` network.
+//! Networks are the host's, not a store's: berth.conf's `network_dir` and
+//! `network_run_dir` (podman's /etc/containers/networks and
+//! /run/containers/networks) serve every `--root`, because what a network
+//! makes (a bridge, firewall chains named after it, a name server on its
+//! gateway) exists once per host. The addresses containers of every store
+//! hold are in one database there too (`addresses`).
+//!
+//! Creating and removing happen under `<network_run_dir>/networks.lock`
+//! (exclusive), so two creates cannot both take one name, one interface or
+//! one subnet. The default network (`berth`, bridge `berth0`) is never
+//! written: it is what every listing shows first and what a container
+//! without `--network` joins, as podman's `podman` network.
+
+mod addresses;
+
+pub(crate) use addresses::{Addresses, Holder};
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -201,13 +212,85 @@ fn cni_network(net: &network::cni::CniNetwork) -> Network {
 }
 
 impl Engine {
-    fn networks_dir(&self) -> PathBuf {
-        self.root.join("networks")
+    /// berth.conf's `network_dir`: the networks' records.
+    fn networks_dir(&self) -> Result<PathBuf> {
+        let dir = crate::config::get()?.network.network_dir.clone();
+        self.adopt_store_networks(&dir)?;
+        Ok(dir)
+    }
+
+    /// berth.conf's `network_run_dir`, made (closed to other users).
+    pub(crate) fn network_run_dir(&self) -> Result<PathBuf> {
+        let dir = crate::config::get()?.network.network_run_dir.clone();
+        sys::fs::create_private_dir(&dir, 0o700).ctx(|| format!("creating {}", dir.display()))?;
+        Ok(dir)
     }
 
     fn networks_lock(&self) -> Result<FileLock> {
-        let p = self.root.join("networks.lock");
+        let p = self.network_run_dir()?.join("networks.lock");
         FileLock::acquire(&p, LockMode::Exclusive).ctx(|| format!("locking {}", p.display()))
+    }
+
+    /// The host's address database (`addresses`).
+    pub(crate) fn addresses(&self) -> Result<Addresses> {
+        Addresses::open(&self.network_run_dir()?)
+    }
+
+    /// Container `id` of this store, as the address database names it.
+    pub(crate) fn address_holder(&self, id: &str) -> Holder {
+        Holder { store: self.root.display().to_string(), container: id.to_string() }
+    }
+
+    /// Containers of other stores holding addresses on network `name`
+    /// (running ones).
+    fn other_stores_on(&self, name: &str) -> Result<Vec<Holder>> {
+        self.addresses()?.others(&self.root.display().to_string(), Some(name))
+    }
+
+    /// Earlier versions kept networks in the store (`<root>/networks`):
+    /// move those records to the host's `dir`, once. A name the host has
+    /// already keeps the host's record, and the store's is left, renamed
+    /// `<name>.json.unmoved`, with a warning.
+    fn adopt_store_networks(&self, dir: &std::path::Path) -> Result<()> {
+        let old = self.root.join("networks");
+        if old == dir || !old.is_dir() {
+            return Ok(());
+        }
+        sys::fs::create_private_dir(dir, 0o700).ctx(|| format!("creating {}", dir.display()))?;
+        let _lock = self.networks_lock()?;
+        let entries = match std::fs::read_dir(&old) {
+            Ok(e) => e,
+            // Another process moved them meanwhile.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(Error::caused(format_args!("listing {}", old.display()), e)),
+        };
+        for e in entries.flatten() {
+            let from = e.path();
+            let to = dir.join(e.file_name());
+            if e.file_name().to_str().is_none_or(|n| !n.ends_with(".json")) {
+                continue;
+            }
+            if to.exists() {
+                tracing::warn!(
+                    "network record {} is another than {}'s: left as .unmoved",
+                    from.display(),
+                    to.display()
+                );
+                let aside = from.with_extension("json.unmoved");
+                std::fs::rename(&from, &aside).ctx(|| format!("renaming {}", from.display()))?;
+                continue;
+            }
+            let bytes = sys::fs::read_regular(&from, 1 << 20).ctx(|| format!("reading {}", from.display()))?;
+            sys::fs::write_atomic(&to, &bytes, 0o600, Durability::Durable)
+                .ctx(|| format!("writing {}", to.display()))?;
+            std::fs::remove_file(&from).ctx(|| format!("removing {}", from.display()))?;
+        }
+        // Left: what was not a record, or set aside.
+        if std::fs::remove_dir(&old).is_err() {
+            let aside = self.root.join("networks.unmoved");
+            std::fs::rename(&old, &aside).ctx(|| format!("renaming {}", old.display()))?;
+        }
+        Ok(())
     }
 
     /// Every network, the default first, then by name: berth's own and
@@ -254,7 +337,7 @@ impl Engine {
     }
 
     fn user_networks(&self) -> Result<Vec<Network>> {
-        let dir = self.networks_dir();
+        let dir = self.networks_dir()?;
         let entries = match std::fs::read_dir(&dir) {
             Ok(e) => e,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -275,7 +358,7 @@ impl Engine {
         if validate_name(name).is_err() {
             return Ok(None);
         }
-        let path = self.networks_dir().join(format!("{name}.json"));
+        let path = self.networks_dir()?.join(format!("{name}.json"));
         let bytes = match sys::fs::read_regular(&path, 1 << 20) {
             Ok(b) => b,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -334,7 +417,7 @@ impl Engine {
         if let Some(name) = &opts.name {
             validate_name(name)?;
         }
-        let dir = self.networks_dir();
+        let dir = self.networks_dir()?;
         sys::fs::create_private_dir(&dir, 0o700).ctx(|| format!("creating {}", dir.display()))?;
         let _lock = self.networks_lock()?;
         let existing = self.networks()?;
@@ -502,6 +585,14 @@ impl Engine {
                 file.display()
             )));
         }
+        // Another store's containers on it: not this store's to remove
+        // (`-f` neither), and the bridge under them must stay.
+        if let Some(h) = self.other_stores_on(&n.name)?.first() {
+            return Err(Error::in_use(format!(
+                "\"{}\" has associated containers with it: container {} of store {} is on it: network is being used",
+                n.name, h.container, h.store
+            )));
+        }
         let users = self.network_users(&n.name)?;
         match force {
             None if !users.is_empty() => {
@@ -518,7 +609,7 @@ impl Engine {
             None => {}
         }
         let _lock = self.networks_lock()?;
-        let path = self.networks_dir().join(format!("{}.json", n.name));
+        let path = self.networks_dir()?.join(format!("{}.json", n.name));
         match std::fs::remove_file(&path) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(not_found(name_or_id)),
@@ -546,11 +637,15 @@ impl Engine {
         // Rules and names are a running container's, made by its monitor
         // before the record says so: a created (or initialized) one may
         // be starting, and counts as live.
-        let live: Vec<&str> = containers
+        let mut live: Vec<&str> = containers
             .iter()
             .filter(|c| !matches!(c.state, State::Exited | State::Configured))
             .map(|c| c.id.as_str())
             .collect();
+        // Other stores' running containers hold addresses: their rules
+        // and names are in the same table and directory, and stay.
+        let others = self.addresses()?.others(&self.root.display().to_string(), None)?;
+        live.extend(others.iter().map(|h| h.container.as_str()));
         let names: Vec<&str> = networks.iter().map(|n| n.name.as_str()).collect();
         let fail = |e: network::Error| Error::new(format!("repairing the networks: {e}"));
         let stale = network::firewall::stale(&names, &live).map_err(fail)?;
@@ -577,7 +672,7 @@ impl Engine {
             network::firewall::remove_ports(&c).map_err(fail)?;
             done.containers.push(c);
         }
-        let dns = self.runroot.join("dns");
+        let dns = self.dns_dir()?;
         done.names = network::dns::keep_only(&dns, &names, &live)
             .map_err(|e| Error::caused(format_args!("repairing {}", dns.display()), e))?;
         if done != Repaired::default() {
@@ -590,7 +685,7 @@ impl Engine {
     pub fn network_prune(&self) -> Result<Vec<String>> {
         let mut removed = Vec::new();
         for n in self.user_networks()? {
-            if !self.network_users(&n.name)?.is_empty() {
+            if !self.network_users(&n.name)?.is_empty() || !self.other_stores_on(&n.name)?.is_empty() {
                 continue;
             }
             self.network_remove(&n.name)?;

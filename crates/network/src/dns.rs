@@ -3,8 +3,9 @@
 //! containers (name, short ID, aliases) to the containers of that network,
 //! and forwards every other question to the host's resolvers.
 //!
-//! One server per runroot serves every network, on each network's gateway
-//! addresses (port 53). It keeps no state of its own: a directory holds,
+//! One server per host (per directory: the engine keeps it in its
+//! host-wide network run directory, every store's) serves every network, on
+//! each network's gateway addresses (port 53). It keeps no state of its own: a directory holds,
 //! per network, `<network>.listen` (the addresses to answer on) and
 //! `<network>.hosts` (a line per container: `ID NAME,ALIAS... IP,IP...`),
 //! written by the monitors as containers start and end (`add_entry`,

@@ -1,6 +1,6 @@
 //! `berth-dns`: the name server of containers' networks (`network::dns`),
-//! one per runroot. A monitor starts it (`berth-dns DIR`, DIR being
-//! `<runroot>/dns`) when a container joins a network with DNS and none
+//! one per host. A monitor starts it (`berth-dns DIR`, DIR being
+//! `<network_run_dir>/dns`, every store's) when a container joins a network with DNS and none
 //! runs; it answers on the networks' gateways, forwards other names to the
 //! host's resolvers, and exits once no network has a container for a while.
 

@@ -84,13 +84,35 @@ impl Env {
         // The host's network is every test's: a container joins no network
         // unless its test asks (tests of networks run in a namespace of
         // their own, `in_own_netns`, with berth's defaults).
-        std::fs::write(env.config(), "[containers]\nnetns = \"none\"\n").unwrap();
+        env.set_config("netns = \"none\"", "");
         env
     }
 
     /// This env's berth.conf (`BERTH_CONFIG` of every command it runs).
     pub fn config(&self) -> PathBuf {
         self.dir.path().join("berth.conf")
+    }
+
+    /// Write this env's berth.conf: `containers` and `network`, lines of
+    /// those sections, and always the env's own network directories (the
+    /// host's are every store's: a test's networks stay its own).
+    pub fn set_config(&self, containers: &str, network: &str) {
+        let text = format!(
+            "[containers]\n{containers}\n[network]\nnetwork_dir = \"{}\"\nnetwork_run_dir = \"{}\"\n{network}\n",
+            self.network_dir().display(),
+            self.network_run_dir().display()
+        );
+        std::fs::write(self.config(), text).unwrap();
+    }
+
+    /// Its berth.conf's `network_dir`: the records of its networks.
+    pub fn network_dir(&self) -> PathBuf {
+        self.dir.path().join("networks")
+    }
+
+    /// Its berth.conf's `network_run_dir`: addresses, the name server's files.
+    pub fn network_run_dir(&self) -> PathBuf {
+        self.dir.path().join("network-run")
     }
 
     /// This env, its berth run in a network namespace of its own (a named
@@ -105,7 +127,7 @@ impl Env {
         self.netns = Some(name);
         // berth's defaults: a container without --network joins the
         // default network, whose bridge is this namespace's own.
-        std::fs::write(self.config(), "").unwrap();
+        self.set_config("", "");
         self
     }
 

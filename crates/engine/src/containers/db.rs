@@ -27,7 +27,7 @@ pub struct Db {
 /// The schema [`Db::open`] makes, in the database's `user_version`: a
 /// database that says so needs no setup. Bump it with any change to the
 /// setup (an upgrade runs once, under the setup lock).
-const SCHEMA: i64 = 2;
+const SCHEMA: i64 = 3;
 
 /// A connection to the database at `path`, configured as every berth
 /// process uses it.
@@ -51,62 +51,73 @@ fn connect(path: &Path) -> Result<Connection> {
     Ok(conn)
 }
 
+/// A connection to the SQLite database at `path`, set up once (closed to
+/// other users, WAL, then `setup`, then `user_version` = `schema`): a
+/// database that says `schema` already is only connected to.
+pub(crate) fn open_private(
+    path: &Path,
+    schema: i64,
+    setup: impl FnOnce(&mut Connection) -> Result<()>,
+) -> Result<Connection> {
+    // Set up already (the usual case), and closed to other users: nothing
+    // to make or check.
+    let private = std::fs::symlink_metadata(path).is_ok_and(|m| m.is_file() && m.mode() & 0o077 == 0);
+    if private {
+        let conn = connect(path)?;
+        let version: i64 =
+            conn.query_row("PRAGMA user_version", [], |r| r.get(0)).ctx(|| format!("reading {}", path.display()))?;
+        if version == schema {
+            return Ok(conn);
+        }
+    }
+    // Setting up a database (WAL mode, the tables, an upgrade) is not
+    // covered by SQLite's busy handler: a first use by several processes
+    // at once got "database is locked". One at a time, under a flock.
+    let lock_path = path.with_extension("db.lock");
+    let _setup = sys::fs::FileLock::exclusive(&lock_path).ctx(|| format!("locking {}", lock_path.display()))?;
+    private_file(path).ctx(|| format!("creating {}", path.display()))?;
+    let mut conn = connect(path)?;
+    conn.pragma_update(None, "journal_mode", "WAL").ctx(|| format!("initialising {}", path.display()))?;
+    setup(&mut conn)?;
+    // Last: from now on opens take the path above.
+    conn.pragma_update(None, "user_version", schema).ctx(|| format!("initialising {}", path.display()))?;
+    Ok(conn)
+}
+
 impl Db {
     pub fn open(root: &Path) -> Result<Db> {
         let path = root.join("containers.db");
-        // Set up already (the usual case), and closed to other users:
-        // nothing to make or check.
-        let private = std::fs::symlink_metadata(&path).is_ok_and(|m| m.is_file() && m.mode() & 0o077 == 0);
-        if private {
-            let conn = connect(&path)?;
-            let version: i64 = conn
-                .query_row("PRAGMA user_version", [], |r| r.get(0))
-                .ctx(|| format!("reading {}", path.display()))?;
-            if version == SCHEMA {
-                return Ok(Db { conn });
+        let conn = open_private(&path, SCHEMA, |conn| {
+            conn.execute_batch(
+                "CREATE TABLE IF NOT EXISTS containers (
+                     id TEXT PRIMARY KEY,
+                     name TEXT NOT NULL UNIQUE,
+                     image_id TEXT NOT NULL,
+                     record TEXT NOT NULL,
+                     version INTEGER NOT NULL DEFAULT 0
+                 );
+                 DROP TABLE IF EXISTS addresses;",
+            )
+            .ctx(|| format!("initialising {}", path.display()))?;
+            // (`addresses`, schema 2, moved to the host-wide
+            // `networks::addresses`.) Databases made before versions
+            // existed: add the column, checked again in an immediate
+            // transaction so two processes opening an old database at once
+            // upgrade it once.
+            let has_version = |c: &Connection| {
+                c.prepare("SELECT 1 FROM pragma_table_info('containers') WHERE name = 'version'")?.exists([])
+            };
+            if !has_version(conn).ctx(|| format!("reading {}", path.display()))? {
+                let upgrade = conn.transaction_with_behavior(TransactionBehavior::Immediate).and_then(|tx| {
+                    if !has_version(&tx)? {
+                        tx.execute("ALTER TABLE containers ADD COLUMN version INTEGER NOT NULL DEFAULT 0", [])?;
+                    }
+                    tx.commit()
+                });
+                upgrade.ctx(|| format!("upgrading {}", path.display()))?;
             }
-        }
-        // Setting up a database (WAL mode, the table, the upgrade) is not
-        // covered by SQLite's busy handler: a first use by several processes
-        // at once got "database is locked". One at a time, under a flock.
-        let lock_path = root.join("containers.db.lock");
-        let _setup = sys::fs::FileLock::exclusive(&lock_path).ctx(|| format!("locking {}", lock_path.display()))?;
-        private_file(&path).ctx(|| format!("creating {}", path.display()))?;
-        let mut conn = connect(&path)?;
-        conn.execute_batch(
-            "PRAGMA journal_mode=WAL;
-             CREATE TABLE IF NOT EXISTS containers (
-                 id TEXT PRIMARY KEY,
-                 name TEXT NOT NULL UNIQUE,
-                 image_id TEXT NOT NULL,
-                 record TEXT NOT NULL,
-                 version INTEGER NOT NULL DEFAULT 0
-             );
-             CREATE TABLE IF NOT EXISTS addresses (
-                 network TEXT NOT NULL,
-                 address TEXT NOT NULL,
-                 container TEXT NOT NULL,
-                 PRIMARY KEY (network, address)
-             );",
-        )
-        .ctx(|| format!("initialising {}", path.display()))?;
-        // Databases made before versions existed: add the column, checked
-        // again in an immediate transaction so two processes opening an old
-        // database at once upgrade it once.
-        let has_version = |c: &Connection| {
-            c.prepare("SELECT 1 FROM pragma_table_info('containers') WHERE name = 'version'")?.exists([])
-        };
-        if !has_version(&conn).ctx(|| format!("reading {}", path.display()))? {
-            let upgrade = conn.transaction_with_behavior(TransactionBehavior::Immediate).and_then(|tx| {
-                if !has_version(&tx)? {
-                    tx.execute("ALTER TABLE containers ADD COLUMN version INTEGER NOT NULL DEFAULT 0", [])?;
-                }
-                tx.commit()
-            });
-            upgrade.ctx(|| format!("upgrading {}", path.display()))?;
-        }
-        // Last: from now on opens take the path above.
-        conn.pragma_update(None, "user_version", SCHEMA).ctx(|| format!("initialising {}", path.display()))?;
+            Ok(())
+        })?;
         Ok(Db { conn })
     }
 
@@ -181,66 +192,10 @@ impl Db {
 
     pub fn delete(&self, id: &str) -> Result<()> {
         // Its addresses, should its monitor not have given them back, are
-        // free from now on: `allocate_address` frees those of containers
-        // no longer recorded (one statement less on `run --rm`'s path).
+        // free from now on: `networks::addresses` frees those of
+        // containers no longer recorded (no write there on `run --rm`'s
+        // path).
         self.conn.execute("DELETE FROM containers WHERE id = ?1", params![id]).ctx(|| format!("removing {id}"))?;
-        Ok(())
-    }
-
-    /// An address in `subnet` of `network` for container `container`: the
-    /// one it has there already, else `choose`'s pick among those free (it
-    /// is given the taken ones). One writer at a time (an immediate
-    /// transaction), so two containers never get one address; addresses of
-    /// containers no longer recorded are free again.
-    pub fn allocate_address(
-        &self,
-        network: &str,
-        subnet: &ipnet::IpNet,
-        container: &str,
-        choose: impl FnOnce(&[std::net::IpAddr]) -> Result<std::net::IpAddr>,
-    ) -> Result<std::net::IpAddr> {
-        let what = || format!("allocating an address on network {network}");
-        // Immediate: the write lock first, then what is taken is read.
-        let tx = rusqlite::Transaction::new_unchecked(&self.conn, TransactionBehavior::Immediate).ctx(what)?;
-        tx.execute("DELETE FROM addresses WHERE container NOT IN (SELECT id FROM containers)", []).ctx(what)?;
-        let taken: Vec<(String, String)> = {
-            let mut stmt = tx.prepare("SELECT address, container FROM addresses WHERE network = ?1").ctx(what)?;
-            let rows = stmt.query_map(params![network], |r| Ok((r.get(0)?, r.get(1)?))).ctx(what)?;
-            rows.collect::<Result<_, _>>().ctx(what)?
-        };
-        let mine = taken.iter().filter(|(_, c)| c == container).filter_map(|(a, _)| a.parse().ok());
-        if let Some(a) = mine.into_iter().find(|a: &std::net::IpAddr| subnet.contains(a)) {
-            return Ok(a);
-        }
-        let used: Vec<std::net::IpAddr> = taken.iter().filter_map(|(a, _)| a.parse().ok()).collect();
-        let address = choose(&used)?;
-        tx.execute(
-            "INSERT INTO addresses (network, address, container) VALUES (?1, ?2, ?3)",
-            params![network, address.to_string(), container],
-        )
-        .map_err(|e| match e {
-            rusqlite::Error::SqliteFailure(f, _) if f.code == ErrorCode::ConstraintViolation => Error::in_use(format!(
-                "IPAM error: requested ip address {address} is already allocated to another container"
-            )),
-            e => Error::caused(what(), e),
-        })?;
-        tx.commit().ctx(what)?;
-        Ok(address)
-    }
-
-    /// Give back every address of container `container`.
-    pub fn release_addresses(&self, container: &str) -> Result<()> {
-        self.conn
-            .execute("DELETE FROM addresses WHERE container = ?1", params![container])
-            .ctx(|| format!("releasing the addresses of {container}"))?;
-        Ok(())
-    }
-
-    /// Give back container `container`'s addresses on `network` alone.
-    pub fn release_addresses_on(&self, network: &str, container: &str) -> Result<()> {
-        self.conn
-            .execute("DELETE FROM addresses WHERE network = ?1 AND container = ?2", params![network, container])
-            .ctx(|| format!("releasing the addresses of {container} on network {network}"))?;
         Ok(())
     }
 

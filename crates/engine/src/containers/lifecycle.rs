@@ -475,7 +475,7 @@ impl Engine {
         // addresses go back (no write for a container without networks:
         // every exit comes this way).
         if networked {
-            if let Err(e) = db.release_addresses(&c.id) {
+            if let Err(e) = self.addresses().and_then(|a| a.release(&self.address_holder(&c.id))) {
                 tracing::warn!("{e}");
             }
         }

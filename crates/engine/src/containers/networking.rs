@@ -249,12 +249,18 @@ impl Engine {
         if c.isolation.networks.is_empty() {
             return Ok(Vec::new());
         }
-        let db = self.db()?;
-        c.isolation.networks.iter().enumerate().map(|(i, a)| self.plan_one(&db, c, i, a)).collect()
+        let addresses = self.addresses()?;
+        c.isolation.networks.iter().enumerate().map(|(i, a)| self.plan_one(&addresses, c, i, a)).collect()
     }
 
     /// An address on each subnet of network `a` for `c`, to be its `eth<index>`.
-    fn plan_one(&self, db: &super::db::Db, c: &Container, index: usize, a: &Attachment) -> Result<Planned> {
+    fn plan_one(
+        &self,
+        held: &crate::networks::Addresses,
+        c: &Container,
+        index: usize,
+        a: &Attachment,
+    ) -> Result<Planned> {
         let network = self.network(&a.network)?;
         let mac = a.mac.as_deref().map(mac_bytes).transpose()?;
         if network.is_cni() {
@@ -267,7 +273,11 @@ impl Engine {
         let mut addresses = Vec::new();
         for subnet in &network.subnets {
             let wanted = a.ips.iter().copied().find(|ip| subnet.subnet.contains(ip));
-            let address = db.allocate_address(&network.name, &subnet.subnet, &c.id, |used| match wanted {
+            // This store's rows of containers it no longer records are
+            // stale (removed while their monitor was killed).
+            let recorded = |id: &str| Ok(self.db()?.get(id)?.is_some());
+            let holder = self.address_holder(&c.id);
+            let address = held.allocate(&network.name, &subnet.subnet, &holder, recorded, |used| match wanted {
                 Some(ip) if used.contains(&ip) => Err(Error::in_use(format!(
                     "IPAM error: requested ip address {ip} is already allocated to another container"
                 ))),
@@ -566,7 +576,7 @@ impl Engine {
         if let (State::Running, Some(pid)) = (current.state, current.pid) {
             // The first ethN it does not have.
             let index = (0..).find(|i| !current.network_status.iter().any(|s| s.interface == format!("eth{i}")));
-            let planned = self.plan_one(&db, &current, index.unwrap_or(0), &a)?;
+            let planned = self.plan_one(&self.addresses()?, &current, index.unwrap_or(0), &a)?;
             status = self.wire_networks(&current, std::slice::from_ref(&planned), pid)?;
             let mut joined = current.clone();
             joined.isolation.networks.push(a.clone());
@@ -612,7 +622,9 @@ impl Engine {
                     }
                 }
             }
-            if let Err(e) = network::dns::remove_entry(&self.dns_dir(), &s.network, &current.id) {
+            if let Err(e) = self.dns_dir().and_then(|d| {
+                network::dns::remove_entry(&d, &s.network, &current.id).ctx(|| format!("updating {}", d.display()))
+            }) {
                 tracing::warn!("forgetting {}'s name on network {}: {e}", current.name, s.network);
             }
             let addresses: Vec<IpAddr> = s.addresses.iter().map(|a| a.addr()).collect();
@@ -620,7 +632,7 @@ impl Engine {
                 tracing::warn!("forgetting the connections of {}: {e}", current.name);
             }
         }
-        db.release_addresses_on(&network.name, &current.id)?;
+        self.addresses()?.release_on(&network.name, &self.address_holder(&current.id))?;
         change(&db, &c.id, |r| {
             r.isolation.networks.retain(|x| x.network != network.name);
             r.network_status.retain(|s| s.network != network.name);
@@ -663,9 +675,10 @@ impl Engine {
         Ok(())
     }
 
-    /// `<runroot>/dns`: the name server's directory (`network::dns`).
-    fn dns_dir(&self) -> std::path::PathBuf {
-        self.runroot.join("dns")
+    /// `<network_run_dir>/dns`: the name server's directory
+    /// (`network::dns`), one for the host, as the networks are.
+    pub(crate) fn dns_dir(&self) -> Result<std::path::PathBuf> {
+        Ok(self.network_run_dir()?.join("dns"))
     }
 
     /// Before the runtime's create of `c`, planned on `planned`: its
@@ -699,7 +712,7 @@ impl Engine {
                 addresses: s.addresses.iter().map(|a| a.addr()).collect(),
             };
             let listen: Vec<IpAddr> = s.gateways.iter().flatten().copied().collect();
-            network::dns::add_entry(&self.dns_dir(), &s.network, &listen, &entry)
+            network::dns::add_entry(&self.dns_dir()?, &s.network, &listen, &entry)
                 .ctx(|| format!("recording {}'s name on network {}", c.name, s.network))?;
             any = true;
         }
@@ -712,7 +725,9 @@ impl Engine {
     /// Forget `c`'s names (it ended or went).
     fn unregister_names(&self, c: &Container) {
         for s in &c.network_status {
-            if let Err(e) = network::dns::remove_entry(&self.dns_dir(), &s.network, &c.id) {
+            if let Err(e) = self.dns_dir().and_then(|d| {
+                network::dns::remove_entry(&d, &s.network, &c.id).ctx(|| format!("updating {}", d.display()))
+            }) {
                 tracing::warn!("forgetting {}'s name on network {}: {e}", c.name, s.network);
             }
         }
@@ -722,7 +737,7 @@ impl Engine {
     /// detached (a session of its own, stdio on /dev/null); it exits once
     /// no network has containers.
     fn start_dns(&self) -> Result<()> {
-        let dir = self.dns_dir();
+        let dir = self.dns_dir()?;
         let lock = dir.join("server.lock");
         match FileLock::try_acquire(&lock, sys::fs::LockMode::Exclusive)
             .ctx(|| format!("locking {}", lock.display()))?
@@ -823,7 +838,9 @@ impl Engine {
             check_bridge_is(nl, l.index, network)?;
             return Ok(l.index);
         }
-        let dir = self.runroot.join("networks");
+        // The host's lock of that network: two stores' starts of its
+        // first containers serialise too.
+        let dir = self.network_run_dir()?.join("locks");
         sys::fs::create_private_dir(&dir, super::PRIVATE).ctx(|| format!("creating {}", dir.display()))?;
         let lock_path = dir.join(format!("{}.lock", network.name));
         let _lock = FileLock::exclusive(&lock_path).ctx(|| format!("locking {}", lock_path.display()))?;
