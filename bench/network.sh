@@ -37,6 +37,10 @@ N="nsenter --net=/run/netns/$ns"
 run=$work/run
 mkdir "$run"
 mount -t tmpfs -o mode=0700,size=256m berth-bench "$run"
+# berth's network records and addresses of its own (berth.conf), as
+# podman's below: nothing of the host's is used.
+printf '[network]\nnetwork_dir = "%s"\nnetwork_run_dir = "%s"\n' "$work/b/networks" "$run/b-networks" >"$work/berth.conf"
+export BERTH_CONFIG=$work/berth.conf
 B="$N $berth --root $work/b/root --runroot $run/b"
 # podman's network configs of its own too: nothing of the host's is used.
 mkdir -p "$work/cni"
