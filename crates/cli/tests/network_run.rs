@@ -827,6 +827,8 @@ fn stores_on_one_host_share_its_networks() {
     };
     env.ok(&["network", "create", "--subnet", "10.136.0.0/24", "shared"]);
     assert_eq!(ok2(&["network", "ls", "--format", "{{.Name}}"]), "berth\nshared\n");
+    let mode =
+        |p: &std::path::Path| std::os::unix::fs::PermissionsExt::mode(&p.metadata().unwrap().permissions()) & 0o777;
     let o = berth2(&["network", "create", "--subnet", "10.137.0.0/24", "shared"]);
     assert!(stderr(&o).contains("network name shared already used"), "{}", stderr(&o));
 
@@ -837,6 +839,10 @@ fn stores_on_one_host_share_its_networks() {
         ok2(&["run", "-d", "--name", "b", "--network", "shared", "-p", "18093:80", "localhost/bb", "sh", "-c", serve]);
     let b = b.trim().to_string();
     ok2(&["run", "-d", "--name", "e", "localhost/bb", "sleep", "60"]);
+    // What berth made is closed to the host's other users.
+    assert_eq!(mode(&env.network_dir()), 0o700);
+    assert_eq!(mode(&env.network_run_dir()), 0o700);
+    assert_eq!(mode(&env.network_run_dir().join("addresses.db")), 0o600);
     let address2 = |name: &str, net: &str| {
         let f = format!("{{{{(index .NetworkSettings.Networks \"{net}\").IPAddress}}}}");
         ok2(&["inspect", "--format", &f, name]).trim().to_string()

@@ -574,6 +574,11 @@ fn a_network_in_use_is_kept_unless_forced() {
 #[test]
 fn records_left_in_the_store_move_to_the_hosts_directory() {
     let env = env();
+    // A directory berth.conf names that exists is the administrator's:
+    // used, its mode left as it is.
+    std::fs::create_dir(env.network_run_dir()).unwrap();
+    let open = std::os::unix::fs::PermissionsExt::from_mode(0o755);
+    std::fs::set_permissions(env.network_run_dir(), open).unwrap();
     env.ok(&["network", "create", "--subnet", "10.140.0.0/24", "old"]);
     env.ok(&["network", "create", "--subnet", "10.141.0.0/24", "both"]);
     let legacy = env.root.join("networks");
@@ -589,4 +594,7 @@ fn records_left_in_the_store_move_to_the_hosts_directory() {
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     assert_eq!(aside, ["both.json.unmoved"]);
+    let mode = env.network_run_dir().metadata().unwrap().permissions();
+    assert_eq!(std::os::unix::fs::PermissionsExt::mode(&mode) & 0o777, 0o755);
+    assert!(env.network_run_dir().join("networks.lock").exists());
 }

@@ -186,6 +186,8 @@ mod tests {
             ("[network]\ndefault_subnet = \"10.0.0.1\"", "invalid"),
             ("[network]\ndefault_interface = \"far-too-long-a-name\"", "default_interface"),
             ("[network\n", ""),
+            ("[network]\nnetwork_run_dir = \"run/nets\"", "network_run_dir = \"run/nets\": not an absolute path"),
+            ("[network]\nnetwork_dir = \"\"", "network_dir"),
         ] {
             let e = parse(text).unwrap_err();
             assert!(e.contains(want) && !e.contains('\n'), "{text}: {e}");

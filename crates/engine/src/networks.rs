@@ -222,7 +222,7 @@ impl Engine {
     /// berth.conf's `network_run_dir`, made (closed to other users).
     pub(crate) fn network_run_dir(&self) -> Result<PathBuf> {
         let dir = crate::config::get()?.network.network_run_dir.clone();
-        sys::fs::create_private_dir(&dir, 0o700).ctx(|| format!("creating {}", dir.display()))?;
+        configured_dir(&dir)?;
         Ok(dir)
     }
 
@@ -256,7 +256,7 @@ impl Engine {
         if old == dir || !old.is_dir() {
             return Ok(());
         }
-        sys::fs::create_private_dir(dir, 0o700).ctx(|| format!("creating {}", dir.display()))?;
+        configured_dir(dir)?;
         let _lock = self.networks_lock()?;
         let entries = match std::fs::read_dir(&old) {
             Ok(e) => e,
@@ -418,7 +418,7 @@ impl Engine {
             validate_name(name)?;
         }
         let dir = self.networks_dir()?;
-        sys::fs::create_private_dir(&dir, 0o700).ctx(|| format!("creating {}", dir.display()))?;
+        configured_dir(&dir)?;
         let _lock = self.networks_lock()?;
         let existing = self.networks()?;
         let name = match &opts.name {
@@ -694,6 +694,17 @@ impl Engine {
         removed.sort();
         Ok(removed)
     }
+}
+
+/// A directory berth.conf names, made (closed to other users) if missing.
+/// One that exists is the administrator's and is left as it is: closing
+/// an existing directory named there (`/run`, say) would lock the host's
+/// users out of it.
+fn configured_dir(dir: &std::path::Path) -> Result<()> {
+    if std::fs::symlink_metadata(dir).is_ok_and(|m| m.is_dir()) {
+        return Ok(());
+    }
+    sys::fs::create_private_dir(dir, 0o700).ctx(|| format!("creating {}", dir.display()))
 }
 
 fn is_link_local(net: &IpNet) -> bool {
