@@ -1,0 +1,11 @@
+//! Building images from Containerfiles and Dockerfiles (podman build,
+//! buildah, `docker build` with BuildKit's features).
+//!
+//! - `containerfile`: the file, parsed into stages of instructions with
+//!   their line numbers (the syntax is parse-dockerfile's).
+//! - `expand`: variable substitution with docker's rules, and the
+//!   `KEY=VALUE` words of ENV, LABEL and ARG.
+//! - `ignore`: `.dockerignore` / `.containerignore` patterns, docker's rules.
+
+pub mod expand;
+pub mod ignore;
