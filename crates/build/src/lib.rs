@@ -7,5 +7,6 @@
 //!   `KEY=VALUE` words of ENV, LABEL and ARG.
 //! - `ignore`: `.dockerignore` / `.containerignore` patterns, docker's rules.
 
+pub mod containerfile;
 pub mod expand;
 pub mod ignore;
