@@ -82,32 +82,65 @@ impl Engine {
             None => entry["comment"] = json!(format!("FROM {}", c.image_name)),
         }
         history.push(entry);
-        let mut diff_ids: Vec<String> =
-            if spec.squash { Vec::new() } else { base.diff_ids.iter().map(Digest::to_string).collect() };
-        diff_ids.push(blob.to_string());
         cfg["created"] = json!(created);
         cfg["config"] = Value::Object(config);
-        cfg["rootfs"] = json!({"type": "layers", "diff_ids": diff_ids});
         cfg["history"] = Value::Array(history);
+        let base_layers = if spec.squash { &[][..] } else { &base.layers[..] };
+        let base_diff_ids = if spec.squash { &[][..] } else { &base.diff_ids[..] };
+        self.write_image(base_layers, base_diff_ids, Some((blob, size)), cfg, spec.docker)
+    }
+
+    /// A build step's image: `base`'s layers, plus container `changes`'
+    /// layer when given, under image config `cfg` (the caller's whole
+    /// config, its history included; `rootfs` is set here).
+    pub fn commit_step(&self, base: &Image, changes: Option<&Container>, cfg: Value, docker: bool) -> Result<Image> {
+        let layer = match changes {
+            Some(c) => {
+                let (blob, size) = self.store_container_layer(c, false)?;
+                let parent = base.chain_ids().last().cloned();
+                self.layers()?
+                    .put_layer_with_diff_id(parent.as_ref(), &blob, self.blobs.open_blob(&blob)?)
+                    .ctx(|| "storing the new layer".into())?;
+                Some((blob, size))
+            }
+            None => None,
+        };
+        self.write_image(&base.layers, &base.diff_ids, layer, cfg, docker)
+    }
+
+    /// Write an image: layers `base_layers` (their diff IDs `base_diff_ids`)
+    /// and the uncompressed layer `new` on top, config `cfg` (its `rootfs`
+    /// set here; Docker's record of a build container dropped), as an OCI
+    /// or Docker manifest. The image is added to the store, untagged.
+    fn write_image(
+        &self,
+        base_layers: &[oci_spec::image::Descriptor],
+        base_diff_ids: &[Digest],
+        new: Option<(Digest, u64)>,
+        mut cfg: Value,
+        docker: bool,
+    ) -> Result<Image> {
+        let mut diff_ids: Vec<String> = base_diff_ids.iter().map(Digest::to_string).collect();
+        diff_ids.extend(new.iter().map(|(blob, _)| blob.to_string()));
+        cfg["rootfs"] = json!({"type": "layers", "diff_ids": diff_ids});
         if let Some(obj) = cfg.as_object_mut() {
             // Docker's record of the build container; this one is not it.
             obj.remove("container_config");
             obj.remove("container");
         }
-
         let mut layers = Vec::new();
-        if !spec.squash {
-            for d in &base.layers {
-                let media = layer_media_type(d.media_type().as_ref(), spec.docker)?;
-                layers.push(json!({"mediaType": media, "digest": d.digest().to_string(), "size": d.size()}));
-            }
+        for d in base_layers {
+            let media = layer_media_type(d.media_type().as_ref(), docker)?;
+            layers.push(json!({"mediaType": media, "digest": d.digest().to_string(), "size": d.size()}));
         }
-        let plain = if spec.docker { mt::DOCKER_LAYER } else { mt::OCI_LAYER };
-        layers.push(json!({"mediaType": plain, "digest": blob.to_string(), "size": size}));
+        if let Some((blob, size)) = new {
+            let plain = if docker { mt::DOCKER_LAYER } else { mt::OCI_LAYER };
+            layers.push(json!({"mediaType": plain, "digest": blob.to_string(), "size": size}));
+        }
         let cfg_bytes = serde_json::to_vec(&cfg).ctx(|| "encoding image config".into())?;
         let (cfg_digest, cfg_size) = self.blobs.put_bytes(&cfg_bytes, None)?;
         let (manifest_type, config_type) =
-            if spec.docker { (mt::DOCKER_MANIFEST, mt::DOCKER_CONFIG) } else { (mt::OCI_MANIFEST, mt::OCI_CONFIG) };
+            if docker { (mt::DOCKER_MANIFEST, mt::DOCKER_CONFIG) } else { (mt::OCI_MANIFEST, mt::OCI_CONFIG) };
         let manifest = json!({
             "schemaVersion": 2,
             "mediaType": manifest_type,
