@@ -5,8 +5,11 @@
 //!   their line numbers (the syntax is parse-dockerfile's).
 //! - `expand`: variable substitution with docker's rules, and the
 //!   `KEY=VALUE` words of ENV, LABEL and ARG.
+//! - `builder`: the stages run step by step through the engine, an
+//!   image per step.
 //! - `ignore`: `.dockerignore` / `.containerignore` patterns, docker's rules.
 
+pub mod builder;
 pub mod containerfile;
 pub mod expand;
 pub mod ignore;

@@ -207,6 +207,18 @@ pub enum Cmd {
     /// Create an image from a container's changes. Optionally tag the image created, set the author with the --author flag, set the commit message with the --message flag, and make changes to the instructions with the --change flag.
     #[command(after_help = COMMIT_EXAMPLES)]
     Commit(cmd::commit::CommitArgs),
+    /// Build an image using instructions from Containerfiles
+    ///
+    /// Builds an OCI or Docker image using instructions from one or more Containerfiles and a specified build context directory.
+    #[command(after_help = BUILD_EXAMPLES)]
+    Build(cmd::build::BuildArgs),
+    /// Build images (docker buildx's words for berth build)
+    ///
+    /// Build images: `buildx build` is `build`.
+    Buildx {
+        #[command(subcommand)]
+        cmd: BuildxCmd,
+    },
     /// Display the changes to the object's file system
     ///
     /// Displays changes on a container or image's filesystem.  The container or image will be compared to its parent layer.
@@ -677,6 +689,11 @@ pub enum ContainerCmd {
 
 #[derive(Subcommand)]
 pub enum ImageCmd {
+    /// Build an image using instructions from Containerfiles
+    ///
+    /// Builds an OCI or Docker image using instructions from one or more Containerfiles and a specified build context directory.
+    #[command(after_help = BUILD_EXAMPLES)]
+    Build(cmd::build::BuildArgs),
     /// Check if an image exists in local storage
     ///
     /// If the named image exists in local storage, berth image exists exits with 0, otherwise the exit code will be 1.
@@ -749,7 +766,20 @@ pub enum ImageCmd {
     Tag(cmd::names::TagArgs),
 }
 
+/// `buildx`: docker's name for its builder.
+#[derive(Subcommand)]
+pub enum BuildxCmd {
+    /// Build an image using instructions from Containerfiles
+    ///
+    /// Builds an OCI or Docker image using instructions from one or more Containerfiles and a specified build context directory.
+    #[command(after_help = BUILD_EXAMPLES)]
+    Build(cmd::build::BuildArgs),
+}
+
 // Examples shared by a command and its `container` twin.
+const BUILD_EXAMPLES: &str = "berth build .\n\
+                              berth build -t imageName -f Containerfile.simple .\n\
+                              berth build --layers --force-rm --tag imageName .";
 const COMMIT_EXAMPLES: &str =
     "berth commit -q --message \"committing container to image\" reverent_golick image-committed\n\
                                berth commit -q --author \"firstName lastName\" reverent_golick image-committed\n\

@@ -15,7 +15,7 @@ mod usage;
 
 use std::process::ExitCode;
 
-use crate::cli::{Cli, Cmd, ContainerCmd, HealthcheckCmd, ImageCmd, NetworkCmd, VolumeCmd};
+use crate::cli::{BuildxCmd, Cli, Cmd, ContainerCmd, HealthcheckCmd, ImageCmd, NetworkCmd, VolumeCmd};
 use crate::error::{CliError, ENGINE};
 use crate::usage::Parsed;
 use engine::Engine;
@@ -167,6 +167,9 @@ fn run(cli: Cli) -> Result<u8, CliError> {
         Cmd::Top(a) | Cmd::Container { cmd: ContainerCmd::Top(a) } => cmd::top::top(&engine, &a),
         Cmd::Cp(a) | Cmd::Container { cmd: ContainerCmd::Cp(a) } => cmd::cp::cp(&engine, &a),
         Cmd::Commit(a) | Cmd::Container { cmd: ContainerCmd::Commit(a) } => cmd::commit::commit(&engine, &a),
+        Cmd::Build(a) | Cmd::Image { cmd: ImageCmd::Build(a) } | Cmd::Buildx { cmd: BuildxCmd::Build(a) } => {
+            cmd::build::build(&engine, &a)
+        }
         Cmd::Init(a) | Cmd::Container { cmd: ContainerCmd::Init(a) } => cmd::filesystem::init(&engine, &a),
         Cmd::Diff(a) | Cmd::Container { cmd: ContainerCmd::Diff(a) } => cmd::filesystem::diff(&engine, &a),
         Cmd::Export(a) | Cmd::Container { cmd: ContainerCmd::Export(a) } => cmd::filesystem::export(&engine, &a),

@@ -1,0 +1,676 @@
+//! The builder: a Containerfile's stages run step by step through the
+//! engine, as buildah does with `--layers` (podman build's default). Every
+//! step makes an image: a RUN or COPY the previous image plus one layer of
+//! what it changed (a container of the previous image, run or written
+//! into, then committed), any other step the same layers under a new
+//! config. Those intermediate images stay, untagged, as buildah's do.
+//!
+//! Output is podman's: `STEP n/m: INSTRUCTION`, a RUN's output as it
+//! comes, `--> ID` (eleven hex digits, as podman prints them) after each
+//! step, `COMMIT name` before the last one, `Successfully tagged NAME` and
+//! the image ID.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::os::fd::{AsFd as _, OwnedFd};
+use std::path::{Component, Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use engine::containers::build_copy::{CopyItem, CopyOptions};
+use engine::containers::{Container, CreateSpec};
+use engine::{images, Engine, Image};
+use rustix::fs::{Mode, OFlags};
+use serde_json::{json, Map, Value};
+
+use crate::containerfile::{self, Command, Containerfile, Flag, Instruction, Source, Step};
+use crate::expand::{Lexer, PairKind};
+
+/// What `berth build` was asked for.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// The Containerfile's path, for errors (`-f`, or the one found).
+    pub file_name: String,
+    /// The build context (a directory).
+    pub context: PathBuf,
+    /// `-t`: names for the image.
+    pub tags: Vec<String>,
+    /// `--build-arg NAME=VALUE` (a `NAME` alone takes the environment's).
+    pub build_args: BTreeMap<String, String>,
+    /// `--target`: the stage to build (the last without).
+    pub target: Option<String>,
+    /// `--label`: set on the image built.
+    pub labels: Vec<(String, String)>,
+    /// `-q`: only the image ID is printed.
+    pub quiet: bool,
+    /// `--format docker`: Docker schema2 manifest and config.
+    pub docker_format: bool,
+    /// `--network` for RUN steps (empty: berth.conf's default, as `run`).
+    pub networks: Vec<String>,
+}
+
+/// Why a build stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The file, at a line.
+    #[error("{file}:{line}: {message}")]
+    At { file: String, line: usize, message: String },
+    /// A RUN step's command exited non-zero: the build exits with its code,
+    /// as podman's does.
+    #[error("building at STEP \"{step}\": while running runtime: exit status {code}")]
+    Run { step: String, code: i32 },
+    #[error(transparent)]
+    Engine(#[from] engine::Error),
+    #[error("{0}")]
+    Output(#[from] std::io::Error),
+}
+
+impl Error {
+    /// The exit code podman gives: a failed RUN's own, else 125.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Error::Run { code, .. } => u8::try_from(*code).unwrap_or(125),
+            _ => 125,
+        }
+    }
+}
+
+type Result<T> = std::result::Result<T, Error>;
+
+/// Build `file` (its text) with `opts`; progress goes to `out`. Returns
+/// the image built, tagged.
+pub fn build(engine: &Engine, text: &str, opts: &Options, out: &mut dyn Write) -> Result<Image> {
+    let file = Containerfile::parse(text)
+        .map_err(|e| Error::At { file: opts.file_name.clone(), line: e.line, message: e.message })?;
+    Builder { engine, opts, lexer: Lexer::new(file.escape), file: &file, out, step: 0, steps: 0 }.run()
+}
+
+struct Builder<'a> {
+    engine: &'a Engine,
+    opts: &'a Options,
+    file: &'a Containerfile,
+    lexer: Lexer,
+    out: &'a mut dyn Write,
+    /// The step being built, and how many the build has (`STEP n/m`).
+    step: usize,
+    steps: usize,
+}
+
+/// A stage while it is built.
+struct StageState {
+    /// The image its last step made.
+    image: Image,
+    /// That image's config, edited by the steps.
+    cfg: Value,
+    /// The ARGs it declared, with their values.
+    args: BTreeMap<String, String>,
+    /// SHELL (`/bin/sh -c` without).
+    shell: Vec<String>,
+    /// CMD was set in this stage (an ENTRYPOINT then keeps it).
+    cmd_set: bool,
+}
+
+impl StageState {
+    /// What variables expand to in its steps: its ENV over its ARGs
+    /// (docker's precedence).
+    fn vars(&self) -> BTreeMap<String, String> {
+        let mut vars = self.args.clone();
+        for (k, v) in self.env() {
+            vars.insert(k, v);
+        }
+        vars
+    }
+
+    fn env(&self) -> Vec<(String, String)> {
+        self.cfg["config"]["Env"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(Value::as_str)
+                    .filter_map(|e| e.split_once('='))
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    fn config(&mut self) -> &mut Map<String, Value> {
+        if !self.cfg["config"].is_object() {
+            self.cfg["config"] = json!({});
+        }
+        // (Just made an object above.)
+        self.cfg["config"].as_object_mut().map_or_else(|| unreachable!(), |m| m)
+    }
+}
+
+impl Builder<'_> {
+    fn run(mut self) -> Result<Image> {
+        let target = match &self.opts.target {
+            Some(t) => self.file.stage_index(t).ok_or_else(|| {
+                self.at(self.file.stages.last().map_or(1, |s| s.line), format!("target stage \"{t}\" not found"))
+            })?,
+            None => self.file.stages.len().saturating_sub(1),
+        };
+        let needed = self.needed(target);
+        self.steps = needed.iter().map(|&i| 1 + self.file.stages[i].steps.len()).sum();
+        let mut built: Vec<Option<Image>> = vec![None; self.file.stages.len()];
+        let mut last = None;
+        for &i in &needed {
+            let image = self.stage(i, &built, i == target)?;
+            built[i] = Some(image.clone());
+            last = Some(image);
+        }
+        let image = last.ok_or_else(|| self.at(1, "no stage to build".into()))?;
+        for t in &self.opts.tags {
+            let name = images::new_name(t)?;
+            self.engine.tag(&image, &name)?;
+            self.say(&format!("Successfully tagged {name}"))?;
+        }
+        writeln!(self.out, "{}", image.id.hex())?;
+        Ok(image)
+    }
+
+    /// The stages `target` needs (those its FROM names, recursively), in
+    /// file order.
+    fn needed(&self, target: usize) -> Vec<usize> {
+        let mut need = vec![false; self.file.stages.len()];
+        let mut todo = vec![target];
+        while let Some(i) = todo.pop() {
+            if std::mem::replace(&mut need[i], true) {
+                continue;
+            }
+            if let Some(j) = self.file.stage_index(&self.file.stages[i].base).filter(|&j| j < i) {
+                todo.push(j);
+            }
+        }
+        (0..need.len()).filter(|&i| need[i]).collect()
+    }
+
+    fn at(&self, line: usize, message: String) -> Error {
+        Error::At { file: self.opts.file_name.clone(), line, message }
+    }
+
+    /// A line of progress (none with `-q`).
+    fn say(&mut self, line: &str) -> Result<()> {
+        if !self.opts.quiet {
+            writeln!(self.out, "{line}")?;
+            self.out.flush()?;
+        }
+        Ok(())
+    }
+
+    fn announce(&mut self, text: &str) -> Result<()> {
+        self.step += 1;
+        let line = format!("STEP {}/{}: {text}", self.step, self.steps);
+        self.say(&line)
+    }
+
+    /// The global ARGs' values (FROM lines see them).
+    fn global_args(&self) -> Result<BTreeMap<String, String>> {
+        let mut vars = BTreeMap::new();
+        for step in &self.file.global_args {
+            let Instruction::Arg(text) = &step.instruction else { continue };
+            for (name, default) in self.lexer.split_pairs(text, PairKind::Arg).map_err(|e| self.at(step.line, e.to_string()))? {
+                let value = match self.opts.build_args.get(&name) {
+                    Some(v) => Some(v.clone()),
+                    None => default.map(|d| self.lexer.word(&d, &vars)).transpose().map_err(|e| self.at(step.line, e.to_string()))?,
+                };
+                if let Some(v) = value {
+                    vars.insert(name, v);
+                }
+            }
+        }
+        Ok(vars)
+    }
+
+    fn stage(&mut self, index: usize, built: &[Option<Image>], last: bool) -> Result<Image> {
+        let def = &self.file.stages[index];
+        self.announce(&def.text)?;
+        let globals = self.global_args()?;
+        let base = self.lexer.word(&def.base, &globals).map_err(|e| self.at(def.line, e.to_string()))?;
+        let image = match self.file.stage_index(&base).filter(|&j| j < index) {
+            Some(j) => built[j].clone().ok_or_else(|| self.at(def.line, format!("stage {base} was not built")))?,
+            None if base.eq_ignore_ascii_case("scratch") => {
+                return Err(self.at(def.line, "FROM scratch is not supported yet".into()));
+            }
+            None => self.engine.get(&base).map_err(|e| self.at(def.line, e.to_string()))?,
+        };
+        let mut cfg = image.config.clone();
+        if last && !self.opts.labels.is_empty() {
+            let labels = cfg["config"]["Labels"].as_object().cloned().unwrap_or_default();
+            let mut labels = labels;
+            for (k, v) in &self.opts.labels {
+                labels.insert(k.clone(), json!(v));
+            }
+            cfg["config"]["Labels"] = Value::Object(labels);
+        }
+        let mut state = StageState {
+            image,
+            cfg,
+            args: BTreeMap::new(),
+            shell: vec!["/bin/sh".into(), "-c".into()],
+            cmd_set: false,
+        };
+        let steps = &def.steps;
+        if steps.is_empty() || (last && !self.opts.labels.is_empty()) {
+            // Nothing to run: the base under this build's config.
+            let history = state.cfg["history"].as_array().cloned().unwrap_or_default();
+            let mut cfg = state.cfg.clone();
+            cfg["history"] = Value::Array(history);
+            if steps.is_empty() {
+                let image = self.commit(&state, None, cfg, last && steps.is_empty())?;
+                return Ok(image);
+            }
+        }
+        for (n, step) in steps.iter().enumerate() {
+            self.announce(&step.text)?;
+            let final_step = last && n + 1 == steps.len();
+            self.run_step(&mut state, step, final_step)?;
+        }
+        Ok(state.image)
+    }
+
+    /// Commit `state`'s image with `changes`, under config `cfg`; prints
+    /// `COMMIT` for the build's last and `--> ID`.
+    fn commit(&mut self, state: &StageState, changes: Option<&Container>, cfg: Value, final_step: bool) -> Result<Image> {
+        let image = self.engine.commit_step(&state.image, changes, cfg, self.opts.docker_format)?;
+        if final_step {
+            let names = self.opts.tags.first().cloned().unwrap_or_default();
+            self.say(&format!("COMMIT {names}").trim_end().to_string())?;
+        }
+        let short = &image.id.hex()[..11];
+        self.say(&format!("--> {short}"))?;
+        Ok(image)
+    }
+
+    /// `state.cfg` with a history entry for `step` appended.
+    fn with_history(&self, state: &StageState, created_by: String, empty: bool) -> Value {
+        let mut cfg = state.cfg.clone();
+        let created = humantime::format_rfc3339_nanos(SystemTime::now()).to_string();
+        let mut entry = json!({"created": created, "created_by": created_by});
+        if empty {
+            entry["empty_layer"] = json!(true);
+        }
+        let mut history = cfg["history"].as_array().cloned().unwrap_or_default();
+        history.push(entry);
+        cfg["history"] = Value::Array(history);
+        cfg["created"] = json!(created);
+        cfg
+    }
+
+    fn run_step(&mut self, state: &mut StageState, step: &Step, final_step: bool) -> Result<()> {
+        let line = step.line;
+        let vars = state.vars();
+        let word = |b: &Self, text: &str| b.lexer.word(text, &vars).map_err(|e| b.at(line, e.to_string()));
+        // The metadata steps: a new config, no layer (docker's "#(nop)").
+        let nop = format!("/bin/sh -c #(nop) {}", step.text);
+        match &step.instruction {
+            Instruction::Run { flags, command, here_docs } => {
+                refuse_flags(self, line, "RUN", flags, &[])?;
+                return self.run(state, step, command, here_docs, final_step);
+            }
+            Instruction::Copy { add, flags, sources, dest } => {
+                return self.copy(state, step, *add, flags, sources, dest, final_step);
+            }
+            Instruction::Env(text) => {
+                let pairs = self.lexer.pairs(text, &vars, PairKind::Env).map_err(|e| self.at(line, e.to_string()))?;
+                let mut env = state.env();
+                for (k, v) in pairs {
+                    let v = v.unwrap_or_default();
+                    match env.iter_mut().find(|(ek, _)| *ek == k) {
+                        Some(e) => e.1 = v,
+                        None => env.push((k, v)),
+                    }
+                }
+                state.config().insert("Env".into(), json!(env.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>()));
+            }
+            Instruction::Label(text) => {
+                let pairs = self.lexer.pairs(text, &vars, PairKind::Label).map_err(|e| self.at(line, e.to_string()))?;
+                let config = state.config();
+                let labels = config.entry("Labels").or_insert_with(|| json!({}));
+                if !labels.is_object() {
+                    *labels = json!({});
+                }
+                for (k, v) in pairs {
+                    labels[k] = json!(v.unwrap_or_default());
+                }
+            }
+            Instruction::Arg(text) => {
+                let globals = self.global_args()?;
+                for (name, default) in self.lexer.split_pairs(text, PairKind::Arg).map_err(|e| self.at(line, e.to_string()))? {
+                    let value = match self.opts.build_args.get(&name) {
+                        Some(v) => Some(v.clone()),
+                        None => match default {
+                            Some(d) => Some(word(self, &d)?),
+                            // `ARG NAME` in a stage: the global's value.
+                            None => globals.get(&name).cloned(),
+                        },
+                    };
+                    if let Some(v) = value {
+                        state.args.insert(name, v);
+                    }
+                }
+            }
+            Instruction::Cmd(c) => {
+                let argv = self.argv(state, c);
+                state.config().insert("Cmd".into(), json!(argv));
+                state.cmd_set = true;
+            }
+            Instruction::Entrypoint(c) => {
+                let argv = self.argv(state, c);
+                let cmd_set = state.cmd_set;
+                let config = state.config();
+                config.insert("Entrypoint".into(), json!(argv));
+                if !cmd_set {
+                    // The base image's CMD was for its own entrypoint.
+                    config.remove("Cmd");
+                }
+            }
+            Instruction::Workdir(text) => {
+                let dir = word(self, text)?;
+                let current = state.cfg["config"]["WorkingDir"].as_str().unwrap_or("/").to_string();
+                let joined = clean_abs(&Path::new(&current).join(dir));
+                state.config().insert("WorkingDir".into(), json!(joined.display().to_string()));
+            }
+            Instruction::User(text) => {
+                let user = word(self, text)?;
+                state.config().insert("User".into(), json!(user));
+            }
+            Instruction::Expose(text) => {
+                let ports = self.lexer.words(text, &vars).map_err(|e| self.at(line, e.to_string()))?;
+                let config = state.config();
+                let exposed = config.entry("ExposedPorts").or_insert_with(|| json!({}));
+                for p in ports {
+                    let p = if p.contains('/') { p.to_lowercase() } else { format!("{p}/tcp") };
+                    exposed[p] = json!({});
+                }
+            }
+            Instruction::Volume(paths) => {
+                let mut expanded = Vec::new();
+                for p in paths {
+                    expanded.push(word(self, p)?);
+                }
+                let config = state.config();
+                let volumes = config.entry("Volumes").or_insert_with(|| json!({}));
+                for p in expanded {
+                    volumes[p] = json!({});
+                }
+            }
+            Instruction::Stopsignal(text) => {
+                let signal = word(self, text)?;
+                state.config().insert("StopSignal".into(), json!(signal));
+            }
+            Instruction::Shell(argv) => {
+                state.shell = argv.clone();
+                if self.opts.docker_format {
+                    state.config().insert("Shell".into(), json!(argv));
+                }
+            }
+            Instruction::Healthcheck { flags, command } => {
+                let check = self.healthcheck(state, line, flags, command.as_ref())?;
+                state.config().insert("Healthcheck".into(), check);
+            }
+            Instruction::Onbuild(trigger) => {
+                let config = state.config();
+                let list = config.entry("OnBuild").or_insert_with(|| json!([]));
+                if let Some(a) = list.as_array_mut() {
+                    a.push(json!(trigger));
+                }
+            }
+            Instruction::Maintainer(name) => {
+                state.cfg["author"] = json!(name);
+            }
+        }
+        let cfg = self.with_history(state, nop, true);
+        state.image = self.commit(state, None, cfg, final_step)?;
+        state.cfg = state.image.config.clone();
+        Ok(())
+    }
+
+    /// CMD/ENTRYPOINT's argv: the exec form as is, the shell form through
+    /// the stage's SHELL.
+    fn argv(&self, state: &StageState, c: &Command) -> Vec<String> {
+        match c {
+            Command::Exec(argv) => argv.clone(),
+            Command::Shell(text) => {
+                let mut argv = state.shell.clone();
+                argv.push(text.clone());
+                argv
+            }
+        }
+    }
+
+    fn healthcheck(&self, state: &StageState, line: usize, flags: &[Flag], command: Option<&Command>) -> Result<Value> {
+        let Some(command) = command else { return Ok(json!({"Test": ["NONE"]})) };
+        let test = match command {
+            Command::Exec(argv) => {
+                let mut t = vec!["CMD".to_string()];
+                t.extend(argv.iter().cloned());
+                t
+            }
+            Command::Shell(text) => vec!["CMD-SHELL".into(), text.clone()],
+        };
+        let _ = state;
+        let mut check = json!({"Test": test});
+        for f in flags {
+            let value = f.value.clone().unwrap_or_default();
+            let duration = || {
+                humantime::parse_duration(&value)
+                    .map(|d| json!(d.as_nanos() as u64))
+                    .map_err(|e| self.at(line, format!("HEALTHCHECK --{}={value}: {e}", f.name)))
+            };
+            match f.name.as_str() {
+                "interval" => check["Interval"] = duration()?,
+                "timeout" => check["Timeout"] = duration()?,
+                "start-period" => check["StartPeriod"] = duration()?,
+                "start-interval" => check["StartInterval"] = duration()?,
+                "retries" => {
+                    let n: u64 = value.parse().map_err(|_| self.at(line, format!("HEALTHCHECK --retries={value}: not a number")))?;
+                    check["Retries"] = json!(n);
+                }
+                other => return Err(self.at(line, format!("unknown flag: --{other}"))),
+            }
+        }
+        Ok(check)
+    }
+
+    /// A container of `state`'s image for a step, running `command` (not
+    /// started here).
+    fn container(&self, state: &StageState, command: Vec<String>, env: Vec<String>) -> Result<Container> {
+        let mut spec = CreateSpec {
+            command,
+            // Exactly the command: no image ENTRYPOINT before it.
+            entrypoint: Some(vec![String::new()]),
+            env,
+            ..Default::default()
+        };
+        let (mode, networks) = engine::containers::networking::parse_networks(&self.opts.networks)?;
+        spec.isolation.network = mode;
+        spec.isolation.networks = networks;
+        Ok(self.engine.create_container(&state.image, &state.image.id.to_string(), &spec)?)
+    }
+
+    fn remove(&self, c: &Container) {
+        if let Err(e) = self.engine.remove_container(c, true, Duration::ZERO, true) {
+            tracing::warn!("removing build container {}: {e}", c.id);
+        }
+    }
+
+    fn run(
+        &mut self,
+        state: &mut StageState,
+        step: &Step,
+        command: &Command,
+        here_docs: &[containerfile::HereDoc],
+        final_step: bool,
+    ) -> Result<()> {
+        let (argv, created_by) = match (command, here_docs) {
+            (Command::Exec(argv), []) => (argv.clone(), format!("/bin/sh -c {}", argv.join(" "))),
+            (Command::Shell(text), []) => {
+                let mut argv = state.shell.clone();
+                argv.push(text.clone());
+                (argv, format!("{} {text}", state.shell.join(" ")))
+            }
+            // `RUN <<EOF`: the document is the script.
+            (Command::Shell(text), [doc]) if text.trim().is_empty() => {
+                let mut argv = state.shell.clone();
+                argv.push(doc.body.clone());
+                (argv, format!("{} {}", state.shell.join(" "), doc.body.trim_end()))
+            }
+            _ => return Err(self.at(step.line, "RUN with here-documents and a command is not supported yet".into())),
+        };
+        // Build args are the command's environment, not the image's.
+        let env_keys: Vec<String> = state.env().into_iter().map(|(k, _)| k).collect();
+        let env: Vec<String> =
+            state.args.iter().filter(|(k, _)| !env_keys.contains(k)).map(|(k, v)| format!("{k}={v}")).collect();
+        let mut c = self.container(state, argv, env)?;
+        self.out.flush()?;
+        let opts = engine::containers::attached::AttachOptions {
+            stdin: false,
+            tty: false,
+            sig_proxy: true,
+            detach_keys: Vec::new(),
+        };
+        let attached = match self.engine.run_attached(&mut c, &opts) {
+            Ok(a) => a,
+            Err(e) => {
+                self.remove(&c);
+                return Err(e.into());
+            }
+        };
+        let code = match attached {
+            engine::containers::attached::Attached::Exited(code) => code,
+            _ => -1,
+        };
+        if code != 0 {
+            self.remove(&c);
+            return Err(Error::Run { step: step.text.clone(), code });
+        }
+        let cfg = self.with_history(state, created_by, false);
+        let committed = self.commit(state, Some(&c), cfg, final_step);
+        self.remove(&c);
+        state.image = committed?;
+        state.cfg = state.image.config.clone();
+        Ok(())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn copy(
+        &mut self,
+        state: &mut StageState,
+        step: &Step,
+        add: bool,
+        flags: &[Flag],
+        sources: &[Source],
+        dest: &str,
+        final_step: bool,
+    ) -> Result<()> {
+        let line = step.line;
+        let what = if add { "ADD" } else { "COPY" };
+        refuse_flags(self, line, what, flags, &["chown", "link"])?;
+        let vars = state.vars();
+        let chown = flags
+            .iter()
+            .find(|f| f.name == "chown")
+            .and_then(|f| f.value.as_deref())
+            .map(|v| self.lexer.word(v, &vars))
+            .transpose()
+            .map_err(|e| self.at(line, e.to_string()))?;
+        let dest = self.lexer.word(dest, &vars).map_err(|e| self.at(line, e.to_string()))?;
+        let workdir = state.cfg["config"]["WorkingDir"].as_str().filter(|w| !w.is_empty()).unwrap_or("/").to_string();
+        let into_dir = dest.ends_with('/') || sources.len() > 1;
+        let dest_path = clean_abs(&Path::new(&workdir).join(&dest));
+        let context = open_dir(&self.opts.context).map_err(|e| self.at(line, format!("opening the build context: {e}")))?;
+        let mut items = Vec::new();
+        let mut names = Vec::new();
+        for s in sources {
+            let Source::Path(p) = s else {
+                return Err(self.at(line, format!("{what} with here-documents is not supported yet")));
+            };
+            let p = self.lexer.word(p, &vars).map_err(|e| self.at(line, e.to_string()))?;
+            if add && (p.starts_with("http://") || p.starts_with("https://") || p.starts_with("git@")) {
+                return Err(self.at(line, format!("ADD {p}: remote sources are not supported (berth builds offline)")));
+            }
+            let rel = in_context(&p).ok_or_else(|| self.at(line, format!("{what} {p}: forbidden path outside the build context")))?;
+            let fd = sys::fs::open_rerooted(context.as_fd(), &rel, OFlags::PATH).map_err(|e| {
+                self.at(line, format!("{what} {p}: no such file or directory in the build context ({e})"))
+            })?;
+            let is_dir = rustix::fs::fstat(&fd).is_ok_and(|st| rustix::fs::FileType::from_raw_mode(st.st_mode).is_dir());
+            let name = rel.file_name().map(PathBuf::from).unwrap_or_default();
+            let item = if is_dir {
+                CopyItem { source: rel.clone(), dest: dest_path.clone(), contents: true }
+            } else if into_dir {
+                CopyItem { source: rel.clone(), dest: dest_path.join(&name), contents: false }
+            } else {
+                CopyItem { source: rel.clone(), dest: dest_path.clone(), contents: false }
+            };
+            names.push(rel.display().to_string());
+            items.push(item);
+        }
+        let c = self.container(state, vec!["true".into()], Vec::new())?;
+        let copied = self.engine.copy_into_container(&c, context.as_fd(), &items, &CopyOptions { chown });
+        let digest = match copied {
+            Ok(d) => d,
+            Err(e) => {
+                self.remove(&c);
+                return Err(self.at(line, e.to_string()));
+            }
+        };
+        let kind = if items.len() == 1 && !items[0].contents { "file" } else { "multi" };
+        let created_by = format!("/bin/sh -c #(nop) {what} {kind}:{} in {} ", digest.hex(), dest_path.display());
+        let cfg = self.with_history(state, created_by, false);
+        let committed = self.commit(state, Some(&c), cfg, final_step);
+        self.remove(&c);
+        state.image = committed?;
+        state.cfg = state.image.config.clone();
+        Ok(())
+    }
+}
+
+/// Flags of `instruction` other than `allowed`: an error that says berth
+/// does not take them (yet), rather than a build that ignores them.
+fn refuse_flags(b: &Builder<'_>, line: usize, instruction: &str, flags: &[Flag], allowed: &[&str]) -> Result<()> {
+    match flags.iter().find(|f| !allowed.contains(&f.name.as_str())) {
+        Some(f) => Err(b.at(line, format!("{instruction} --{}: not supported yet", f.name))),
+        None => Ok(()),
+    }
+}
+
+/// `path` made absolute and clean (`..` stops at `/`).
+fn clean_abs(path: &Path) -> PathBuf {
+    let mut out = PathBuf::from("/");
+    for c in path.components() {
+        match c {
+            Component::Normal(n) => out.push(n),
+            Component::ParentDir => {
+                out.pop();
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+/// A COPY source as a path relative to the context, or `None` if it
+/// climbs out of it (docker refuses those rather than re-rooting them).
+fn in_context(p: &str) -> Option<PathBuf> {
+    let mut out = PathBuf::new();
+    for c in Path::new(p).components() {
+        match c {
+            Component::Normal(n) => out.push(n),
+            Component::ParentDir => {
+                if !out.pop() {
+                    return None;
+                }
+            }
+            _ => {}
+        }
+    }
+    if out.as_os_str().is_empty() {
+        out.push(".");
+    }
+    Some(out)
+}
+
+fn open_dir(path: &Path) -> std::io::Result<OwnedFd> {
+    Ok(rustix::fs::open(path, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())?)
+}
