@@ -79,8 +79,11 @@ type Result<T> = std::result::Result<T, Error>;
 /// Build `file` (its text) with `opts`; progress goes to `out`. Returns
 /// the image built, tagged.
 pub fn build(engine: &Engine, text: &str, opts: &Options, out: &mut dyn Write) -> Result<Image> {
-    let file = Containerfile::parse(text)
-        .map_err(|e| Error::At { file: opts.file_name.clone(), line: e.line, message: e.message })?;
+    let file = Containerfile::parse(text).map_err(|e| Error::At {
+        file: opts.file_name.clone(),
+        line: e.line,
+        message: e.message,
+    })?;
     Builder { engine, opts, lexer: Lexer::new(file.escape), file: &file, out, step: 0, steps: 0 }.run()
 }
 
@@ -134,11 +137,12 @@ impl StageState {
     }
 
     fn config(&mut self) -> &mut Map<String, Value> {
-        if !self.cfg["config"].is_object() {
-            self.cfg["config"] = json!({});
+        let config = &mut self.cfg["config"];
+        if !config.is_object() {
+            *config = json!({});
         }
-        // (Just made an object above.)
-        self.cfg["config"].as_object_mut().map_or_else(|| unreachable!(), |m| m)
+        let Value::Object(map) = config else { unreachable!("made an object just above") };
+        map
     }
 }
 
@@ -209,10 +213,15 @@ impl Builder<'_> {
         let mut vars = BTreeMap::new();
         for step in &self.file.global_args {
             let Instruction::Arg(text) = &step.instruction else { continue };
-            for (name, default) in self.lexer.split_pairs(text, PairKind::Arg).map_err(|e| self.at(step.line, e.to_string()))? {
+            for (name, default) in
+                self.lexer.split_pairs(text, PairKind::Arg).map_err(|e| self.at(step.line, e.to_string()))?
+            {
                 let value = match self.opts.build_args.get(&name) {
                     Some(v) => Some(v.clone()),
-                    None => default.map(|d| self.lexer.word(&d, &vars)).transpose().map_err(|e| self.at(step.line, e.to_string()))?,
+                    None => default
+                        .map(|d| self.lexer.word(&d, &vars))
+                        .transpose()
+                        .map_err(|e| self.at(step.line, e.to_string()))?,
                 };
                 if let Some(v) = value {
                     vars.insert(name, v);
@@ -243,6 +252,17 @@ impl Builder<'_> {
             }
             cfg["config"]["Labels"] = Value::Object(labels);
         }
+        // buildah's rule: a base without PATH gets the usual one, so RUN
+        // finds its commands.
+        let env = cfg["config"]["Env"].as_array().cloned().unwrap_or_default();
+        if !env.iter().filter_map(Value::as_str).any(|e| e.starts_with("PATH=")) {
+            let mut env = env;
+            env.insert(0, json!(DEFAULT_PATH));
+            if !cfg["config"].is_object() {
+                cfg["config"] = json!({});
+            }
+            cfg["config"]["Env"] = Value::Array(env);
+        }
         let mut state = StageState {
             image,
             cfg,
@@ -251,15 +271,11 @@ impl Builder<'_> {
             cmd_set: false,
         };
         let steps = &def.steps;
-        if steps.is_empty() || (last && !self.opts.labels.is_empty()) {
-            // Nothing to run: the base under this build's config.
-            let history = state.cfg["history"].as_array().cloned().unwrap_or_default();
-            let mut cfg = state.cfg.clone();
-            cfg["history"] = Value::Array(history);
-            if steps.is_empty() {
-                let image = self.commit(&state, None, cfg, last && steps.is_empty())?;
-                return Ok(image);
-            }
+        if steps.is_empty() {
+            // A FROM alone: the base under this build's config (labels,
+            // PATH), as buildah commits it.
+            let cfg = state.cfg.clone();
+            return self.commit(&state, None, cfg, last);
         }
         for (n, step) in steps.iter().enumerate() {
             self.announce(&step.text)?;
@@ -271,11 +287,17 @@ impl Builder<'_> {
 
     /// Commit `state`'s image with `changes`, under config `cfg`; prints
     /// `COMMIT` for the build's last and `--> ID`.
-    fn commit(&mut self, state: &StageState, changes: Option<&Container>, cfg: Value, final_step: bool) -> Result<Image> {
+    fn commit(
+        &mut self,
+        state: &StageState,
+        changes: Option<&Container>,
+        cfg: Value,
+        final_step: bool,
+    ) -> Result<Image> {
         let image = self.engine.commit_step(&state.image, changes, cfg, self.opts.docker_format)?;
         if final_step {
             let names = self.opts.tags.first().cloned().unwrap_or_default();
-            self.say(&format!("COMMIT {names}").trim_end().to_string())?;
+            self.say(format!("COMMIT {names}").trim_end())?;
         }
         let short = &image.id.hex()[..11];
         self.say(&format!("--> {short}"))?;
@@ -306,7 +328,7 @@ impl Builder<'_> {
         match &step.instruction {
             Instruction::Run { flags, command, here_docs } => {
                 refuse_flags(self, line, "RUN", flags, &[])?;
-                return self.run(state, step, command, here_docs, final_step);
+                return self.run_command(state, step, command, here_docs, final_step);
             }
             Instruction::Copy { add, flags, sources, dest } => {
                 return self.copy(state, step, *add, flags, sources, dest, final_step);
@@ -321,7 +343,9 @@ impl Builder<'_> {
                         None => env.push((k, v)),
                     }
                 }
-                state.config().insert("Env".into(), json!(env.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>()));
+                state
+                    .config()
+                    .insert("Env".into(), json!(env.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>()));
             }
             Instruction::Label(text) => {
                 let pairs = self.lexer.pairs(text, &vars, PairKind::Label).map_err(|e| self.at(line, e.to_string()))?;
@@ -336,7 +360,9 @@ impl Builder<'_> {
             }
             Instruction::Arg(text) => {
                 let globals = self.global_args()?;
-                for (name, default) in self.lexer.split_pairs(text, PairKind::Arg).map_err(|e| self.at(line, e.to_string()))? {
+                for (name, default) in
+                    self.lexer.split_pairs(text, PairKind::Arg).map_err(|e| self.at(line, e.to_string()))?
+                {
                     let value = match self.opts.build_args.get(&name) {
                         Some(v) => Some(v.clone()),
                         None => match default {
@@ -464,7 +490,9 @@ impl Builder<'_> {
                 "start-period" => check["StartPeriod"] = duration()?,
                 "start-interval" => check["StartInterval"] = duration()?,
                 "retries" => {
-                    let n: u64 = value.parse().map_err(|_| self.at(line, format!("HEALTHCHECK --retries={value}: not a number")))?;
+                    let n: u64 = value
+                        .parse()
+                        .map_err(|_| self.at(line, format!("HEALTHCHECK --retries={value}: not a number")))?;
                     check["Retries"] = json!(n);
                 }
                 other => return Err(self.at(line, format!("unknown flag: --{other}"))),
@@ -495,7 +523,7 @@ impl Builder<'_> {
         }
     }
 
-    fn run(
+    fn run_command(
         &mut self,
         state: &mut StageState,
         step: &Step,
@@ -530,7 +558,12 @@ impl Builder<'_> {
             sig_proxy: true,
             detach_keys: Vec::new(),
         };
-        let attached = match self.engine.run_attached(&mut c, &opts) {
+        // `-q`: the command's output is not shown (its errors are), as
+        // podman's: our stdout points at /dev/null while it runs.
+        let quiet = if self.opts.quiet { Some(Silenced::stdout()?) } else { None };
+        let attached = self.engine.run_attached(&mut c, &opts);
+        drop(quiet);
+        let attached = match attached {
             Ok(a) => a,
             Err(e) => {
                 self.remove(&c);
@@ -579,7 +612,8 @@ impl Builder<'_> {
         let workdir = state.cfg["config"]["WorkingDir"].as_str().filter(|w| !w.is_empty()).unwrap_or("/").to_string();
         let into_dir = dest.ends_with('/') || sources.len() > 1;
         let dest_path = clean_abs(&Path::new(&workdir).join(&dest));
-        let context = open_dir(&self.opts.context).map_err(|e| self.at(line, format!("opening the build context: {e}")))?;
+        let context =
+            open_dir(&self.opts.context).map_err(|e| self.at(line, format!("opening the build context: {e}")))?;
         let mut items = Vec::new();
         let mut names = Vec::new();
         for s in sources {
@@ -590,11 +624,13 @@ impl Builder<'_> {
             if add && (p.starts_with("http://") || p.starts_with("https://") || p.starts_with("git@")) {
                 return Err(self.at(line, format!("ADD {p}: remote sources are not supported (berth builds offline)")));
             }
-            let rel = in_context(&p).ok_or_else(|| self.at(line, format!("{what} {p}: forbidden path outside the build context")))?;
+            let rel = in_context(&p)
+                .ok_or_else(|| self.at(line, format!("{what} {p}: forbidden path outside the build context")))?;
             let fd = sys::fs::open_rerooted(context.as_fd(), &rel, OFlags::PATH).map_err(|e| {
                 self.at(line, format!("{what} {p}: no such file or directory in the build context ({e})"))
             })?;
-            let is_dir = rustix::fs::fstat(&fd).is_ok_and(|st| rustix::fs::FileType::from_raw_mode(st.st_mode).is_dir());
+            let is_dir =
+                rustix::fs::fstat(&fd).is_ok_and(|st| rustix::fs::FileType::from_raw_mode(st.st_mode).is_dir());
             let name = rel.file_name().map(PathBuf::from).unwrap_or_default();
             let item = if is_dir {
                 CopyItem { source: rel.clone(), dest: dest_path.clone(), contents: true }
@@ -616,13 +652,46 @@ impl Builder<'_> {
             }
         };
         let kind = if items.len() == 1 && !items[0].contents { "file" } else { "multi" };
-        let created_by = format!("/bin/sh -c #(nop) {what} {kind}:{} in {} ", digest.hex(), dest_path.display());
+        // docker's words: the destination as given (a trailing `/` kept).
+        let shown = if dest.ends_with('/') && dest_path != Path::new("/") {
+            format!("{}/", dest_path.display())
+        } else {
+            dest_path.display().to_string()
+        };
+        let created_by = format!("/bin/sh -c #(nop) {what} {kind}:{} in {shown} ", digest.hex());
         let cfg = self.with_history(state, created_by, false);
         let committed = self.commit(state, Some(&c), cfg, final_step);
         self.remove(&c);
         state.image = committed?;
         state.cfg = state.image.config.clone();
         Ok(())
+    }
+}
+
+/// The PATH a base image without one gets (buildah's).
+const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// This process's stdout sent to /dev/null until dropped (a RUN step's
+/// output under `-q`: the engine relays it to our stdout).
+struct Silenced {
+    saved: OwnedFd,
+}
+
+impl Silenced {
+    fn stdout() -> Result<Silenced> {
+        let saved = rustix::io::fcntl_dupfd_cloexec(rustix::stdio::stdout(), 3).map_err(std::io::Error::from)?;
+        let null = rustix::fs::open("/dev/null", OFlags::WRONLY | OFlags::CLOEXEC, Mode::empty())
+            .map_err(std::io::Error::from)?;
+        rustix::stdio::dup2_stdout(&null).map_err(std::io::Error::from)?;
+        Ok(Silenced { saved })
+    }
+}
+
+impl Drop for Silenced {
+    fn drop(&mut self) {
+        if let Err(e) = rustix::stdio::dup2_stdout(&self.saved) {
+            tracing::warn!("restoring stdout: {e}");
+        }
     }
 }
 
@@ -657,11 +726,7 @@ fn in_context(p: &str) -> Option<PathBuf> {
     for c in Path::new(p).components() {
         match c {
             Component::Normal(n) => out.push(n),
-            Component::ParentDir => {
-                if !out.pop() {
-                    return None;
-                }
-            }
+            Component::ParentDir if !out.pop() => return None,
             _ => {}
         }
     }

@@ -58,7 +58,13 @@ impl Engine {
         copied
     }
 
-    fn copy_into_root(&self, root_path: &Path, from: BorrowedFd, items: &[CopyItem], opts: &CopyOptions) -> Result<Digest> {
+    fn copy_into_root(
+        &self,
+        root_path: &Path,
+        from: BorrowedFd,
+        items: &[CopyItem],
+        opts: &CopyOptions,
+    ) -> Result<Digest> {
         let root = rustix::fs::open(root_path, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
             .ctx(|| format!("opening {}", root_path.display()))?;
         let owner = match &opts.chown {
@@ -87,7 +93,8 @@ impl Engine {
             let (reader, writer) = (std::fs::File::from(reader), std::fs::File::from(writer));
             let extract = Extract { owner, overwrite: true, rename: None };
             let done = std::thread::scope(|scope| {
-                let producer = scope.spawn(|| copy::archive(from, &item.source, top.as_deref(), owner, writer).map(drop));
+                let producer =
+                    scope.spawn(|| copy::archive(from, &item.source, top.as_deref(), owner, writer).map(drop));
                 let mut tee = Tee { inner: reader, hasher: &mut hasher };
                 let extracted = copy::extract(root.as_fd(), &into, &mut tee, &extract);
                 // What extract left unread (the tar's end padding) is hashed

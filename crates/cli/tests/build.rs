@@ -1,0 +1,194 @@
+//! `berth build`, for real: Containerfiles built on the busybox image,
+//! what the built image holds checked with inspect and by running it.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::*;
+use serde_json::Value;
+
+/// A context directory of the env's with `files` (path, content) and the
+/// Containerfile `text`.
+fn context(env: &Env, text: &str, files: &[(&str, &str)]) -> PathBuf {
+    let dir = env.path("ctx");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("Containerfile"), text).unwrap();
+    for (path, content) in files {
+        let p = dir.join(path);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, content).unwrap();
+    }
+    dir
+}
+
+fn config(env: &Env, image: &str) -> Value {
+    let out = env.ok(&["image", "inspect", "--format", "{{json .Config}}", image]);
+    serde_json::from_str(&out).unwrap()
+}
+
+fn history(env: &Env, image: &str) -> Vec<Value> {
+    let out = env.ok(&["image", "inspect", "--format", "{{json .History}}", image]);
+    serde_json::from_str(&out).unwrap()
+}
+
+fn build(env: &Env, args: &[&str], ctx: &Path) -> String {
+    let mut all = vec!["build"];
+    all.extend_from_slice(args);
+    all.push(ctx.to_str().unwrap());
+    env.ok(&all)
+}
+
+/// Every metadata instruction lands in the config; RUN sees build args
+/// and ENV; COPY writes files and directories (with --chown) where docker
+/// would; the output is podman's; the history is docker's.
+#[test]
+fn a_containerfile_becomes_the_image_it_describes() {
+    let (env, _) = Env::with_busybox();
+    let ctx = context(
+        &env,
+        "FROM localhost/bb\n\
+         ARG WHO=nobody\n\
+         ENV GREETING=hello \\\n    PLACE=\"the world\"\n\
+         RUN echo \"$GREETING $WHO from $PLACE\" > /greeting\n\
+         COPY a.txt /srv/\n\
+         COPY dir /srv/dir\n\
+         COPY --chown=1:2 a.txt /owned.txt\n\
+         WORKDIR /srv\n\
+         COPY a.txt relative.txt\n\
+         LABEL com.example.x=\"y z\" other=1\n\
+         EXPOSE 80 53/udp\n\
+         VOLUME /data\n\
+         STOPSIGNAL SIGINT\n\
+         HEALTHCHECK --interval=5s --retries=2 CMD true\n\
+         USER 1:2\n\
+         ENTRYPOINT [\"/bin/sh\", \"-c\"]\n\
+         CMD [\"cat /greeting\"]\n",
+        &[("a.txt", "A\n"), ("dir/b.txt", "B\n"), ("dir/sub/c.txt", "C\n")],
+    );
+    let out = build(&env, &["-t", "built", "--build-arg", "WHO=berth", "--label", "from=cli"], &ctx);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "STEP 1/17: FROM localhost/bb", "{out}");
+    assert!(lines.contains(&"STEP 3/17: ENV GREETING=hello     PLACE=\"the world\""), "{out}");
+    assert!(lines.contains(&"COMMIT built"), "{out}");
+    assert!(lines.contains(&"Successfully tagged localhost/built:latest"), "{out}");
+    let id = env.ok(&["image", "inspect", "--format", "{{.Id}}", "built"]);
+    assert_eq!(lines.last().unwrap(), &id.trim(), "{out}");
+    assert_eq!(out.lines().filter(|l| l.starts_with("--> ")).count(), 16, "{out}");
+
+    let c = config(&env, "built");
+    let env_list: Vec<&str> = c["Env"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+    assert!(env_list.contains(&"GREETING=hello") && env_list.contains(&"PLACE=the world"), "{c}");
+    assert!(env_list.iter().any(|e| e.starts_with("PATH=")), "{c}");
+    assert!(!env_list.iter().any(|e| e.starts_with("WHO=")), "a build arg is not the image's: {c}");
+    assert_eq!(c["WorkingDir"], "/srv");
+    assert_eq!(c["User"], "1:2");
+    assert_eq!(c["Labels"]["com.example.x"], "y z");
+    assert_eq!(c["Labels"]["other"], "1");
+    assert_eq!(c["Labels"]["from"], "cli");
+    assert!(c["ExposedPorts"]["80/tcp"].is_object() && c["ExposedPorts"]["53/udp"].is_object(), "{c}");
+    assert!(c["Volumes"]["/data"].is_object(), "{c}");
+    assert_eq!(c["StopSignal"], "SIGINT");
+    assert_eq!(c["Healthcheck"]["Test"], serde_json::json!(["CMD-SHELL", "true"]));
+    assert_eq!(c["Healthcheck"]["Interval"], 5_000_000_000u64);
+    assert_eq!(c["Healthcheck"]["Retries"], 2);
+    assert_eq!(c["Entrypoint"], serde_json::json!(["/bin/sh", "-c"]));
+    assert_eq!(c["Cmd"], serde_json::json!(["cat /greeting"]));
+
+    // What the steps wrote, seen by a container of the image.
+    assert_eq!(env.ok(&["run", "--rm", "built"]), "hello berth from the world\n");
+    let look = "cat /srv/a.txt /srv/dir/b.txt /srv/dir/sub/c.txt /srv/relative.txt; stat -c '%u:%g %n' /owned.txt /srv/a.txt; ls /srv";
+    let seen = env.ok(&["run", "--rm", "--user", "0", "built", look]);
+    assert_eq!(seen, "A\nB\nC\nA\n1:2 /owned.txt\n0:0 /srv/a.txt\na.txt\ndir\nrelative.txt\n", "{seen}");
+
+    // History: docker's created_by, a layer for RUN and COPY only.
+    let h = history(&env, "built");
+    let ours = &h[h.len() - 16..];
+    assert_eq!(ours[0]["created_by"], "/bin/sh -c #(nop) ARG WHO=nobody");
+    assert_eq!(ours[2]["created_by"], "/bin/sh -c echo \"$GREETING $WHO from $PLACE\" > /greeting");
+    assert!(ours[2].get("empty_layer").is_none());
+    assert_eq!(ours[1]["empty_layer"], true);
+    let copy = ours[3]["created_by"].as_str().unwrap();
+    assert!(copy.starts_with("/bin/sh -c #(nop) COPY file:") && copy.ends_with(" in /srv/ "), "{copy}");
+    let layers: Vec<Value> =
+        serde_json::from_str(&env.ok(&["image", "inspect", "--format", "{{json .RootFS.Layers}}", "built"])).unwrap();
+    assert_eq!(layers.len(), 1 + 5, "the base's and one per RUN or COPY");
+
+    // The intermediate images stay, untagged, as buildah's.
+    let all = env.ok(&["images", "-a", "-q"]);
+    assert!(all.lines().count() >= 17, "{all}");
+}
+
+/// `-q` prints the ID alone (a RUN's output is not shown, its errors
+/// are); `--iidfile` gets it too; `-f` names another file; `--target`
+/// builds a stage and what it needs.
+#[test]
+fn quiet_iidfile_file_and_target() {
+    let (env, _) = Env::with_busybox();
+    let ctx = context(
+        &env,
+        "",
+        &[(
+            "Stages",
+            "FROM localhost/bb AS base\nRUN echo shown; echo err >&2; echo base > /stage\n\
+             FROM base AS next\nRUN echo next >> /stage\n\
+             FROM localhost/bb\nRUN echo last > /stage\n",
+        )],
+    );
+    let iid = env.path("iid");
+    let o = env.run(&[
+        "build",
+        "-q",
+        "--iidfile",
+        iid.to_str().unwrap(),
+        "-f",
+        ctx.join("Stages").to_str().unwrap(),
+        "--target",
+        "next",
+        "-t",
+        "next",
+        ctx.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    let id = env.ok(&["image", "inspect", "--format", "{{.Id}}", "next"]);
+    assert_eq!(out, format!("{}\n", id.trim().trim_start_matches("sha256:")));
+    assert!(stderr(&o).contains("err"), "{}", stderr(&o));
+    // (podman's iidfile names the algorithm.)
+    assert_eq!(std::fs::read_to_string(&iid).unwrap(), format!("sha256:{}", id.trim()));
+    assert_eq!(env.ok(&["run", "--rm", "next", "cat", "/stage"]), "base\nnext\n");
+    // The last stage was not built.
+    let all = env.ok(&["images", "-a", "-q"]);
+    assert_eq!(all.lines().count(), 1 + 1 + 1, "the base and an image per step of the two stages: {all}");
+}
+
+/// A RUN that fails stops the build with its exit code and podman's
+/// words; a file that does not parse names its line; a COPY source
+/// outside the context or missing is refused. Nothing is tagged.
+#[test]
+fn failures_say_where_and_exit_as_podman() {
+    let (env, _) = Env::with_busybox();
+    let ctx = context(&env, "FROM localhost/bb\nRUN echo out; exit 3\n", &[("a.txt", "A\n")]);
+    let o = env.run(&["build", "-t", "never", ctx.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    assert!(stdout(&o).contains("out\n"), "{}", stdout(&o));
+    assert_eq!(stderr(&o), "Error: building at STEP \"RUN echo out; exit 3\": while running runtime: exit status 3\n");
+    assert_eq!(env.run(&["image", "exists", "never"]).status.code(), Some(1));
+    assert_eq!(env.ok(&["ps", "-a", "-q"]), "", "the build container is left");
+
+    for (text, want) in [
+        ("FROM localhost/bb\n\nBOGUS x\n", ":3: unknown instruction"),
+        ("FROM localhost/bb\nCOPY ../outside /x\n", ":2: COPY ../outside: forbidden path outside the build context"),
+        ("FROM localhost/bb\nCOPY nope /x\n", ":2: COPY nope: no such file or directory in the build context"),
+        ("FROM localhost/bb\nRUN --mount=type=cache,target=/c true\n", ":2: RUN --mount: not supported yet"),
+        ("FROM localhost/bb\nENV =x\n", ":2: ENV names can not be blank"),
+        ("FROM nothing/here\n", ":1: "),
+    ] {
+        std::fs::write(ctx.join("Containerfile"), text).unwrap();
+        let e = env.fails(&["build", "-t", "never", ctx.to_str().unwrap()], 125);
+        let file = ctx.join("Containerfile");
+        assert!(e.starts_with(&format!("Error: {}{want}", file.display())), "{text:?}: {e}");
+    }
+    assert_eq!(env.run(&["image", "exists", "never"]).status.code(), Some(1));
+}
