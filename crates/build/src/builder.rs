@@ -16,7 +16,7 @@ use std::os::fd::{AsFd as _, OwnedFd};
 use std::path::{Component, Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use engine::containers::build_copy::{CopyItem, CopyOptions};
+use engine::containers::build_copy::{CopyItem, CopyOptions, Ignore};
 use engine::containers::{Container, CreateSpec};
 use engine::{images, Engine, Image};
 use rustix::fs::{Mode, OFlags};
@@ -24,12 +24,15 @@ use serde_json::{json, Map, Value};
 
 use crate::containerfile::{self, Command, Containerfile, Flag, Instruction, Source, Step};
 use crate::expand::{Lexer, PairKind};
+use crate::ignore;
 
 /// What `berth build` was asked for.
 #[derive(Debug, Clone, Default)]
 pub struct Options {
     /// The Containerfile's path, for errors (`-f`, or the one found).
     pub file_name: String,
+    /// Its path when it is a file (its own ignore file may be beside it).
+    pub containerfile: Option<PathBuf>,
     /// The build context (a directory).
     pub context: PathBuf,
     /// `-t`: names for the image.
@@ -54,6 +57,9 @@ pub enum Error {
     /// The file, at a line.
     #[error("{file}:{line}: {message}")]
     At { file: String, line: usize, message: String },
+    /// The ignore file does not parse.
+    #[error("{file}: {message}")]
+    Ignore { file: String, message: String },
     /// A RUN step's command exited non-zero: the build exits with its code,
     /// as podman's does.
     #[error("building at STEP \"{step}\": while running runtime: exit status {code}")]
@@ -84,7 +90,15 @@ pub fn build(engine: &Engine, text: &str, opts: &Options, out: &mut dyn Write) -
         line: e.line,
         message: e.message,
     })?;
-    Builder { engine, opts, lexer: Lexer::new(file.escape), file: &file, out, step: 0, steps: 0 }.run()
+    let ignore = match ignore::find_ignore_file(&opts.context, opts.containerfile.as_deref()) {
+        Some(path) => {
+            let text = std::fs::read_to_string(&path)?;
+            let patterns = ignore::Patterns::parse(&text);
+            Some(patterns.map_err(|e| Error::Ignore { file: path.display().to_string(), message: e.to_string() })?)
+        }
+        None => None,
+    };
+    Builder { engine, opts, lexer: Lexer::new(file.escape), file: &file, ignore, out, step: 0, steps: 0 }.run()
 }
 
 struct Builder<'a> {
@@ -92,6 +106,8 @@ struct Builder<'a> {
     opts: &'a Options,
     file: &'a Containerfile,
     lexer: Lexer,
+    /// The context's ignore file (`.containerignore`, `.dockerignore`).
+    ignore: Option<ignore::Patterns>,
     out: &'a mut dyn Write,
     /// The step being built, and how many the build has (`STEP n/m`).
     step: usize,
@@ -626,6 +642,10 @@ impl Builder<'_> {
             }
             let rel = in_context(&p)
                 .ok_or_else(|| self.at(line, format!("{what} {p}: forbidden path outside the build context")))?;
+            let excluded = self.ignore.as_ref().is_some_and(|i| i.excluded(&rel.to_string_lossy()));
+            if excluded && rel != Path::new(".") {
+                return Err(self.at(line, format!("{what} {p}: excluded by the context's ignore file")));
+            }
             let fd = sys::fs::open_rerooted(context.as_fd(), &rel, OFlags::PATH).map_err(|e| {
                 self.at(line, format!("{what} {p}: no such file or directory in the build context ({e})"))
             })?;
@@ -643,7 +663,12 @@ impl Builder<'_> {
             items.push(item);
         }
         let c = self.container(state, vec!["true".into()], Vec::new())?;
-        let copied = self.engine.copy_into_container(&c, context.as_fd(), &items, &CopyOptions { chown });
+        let patterns = self.ignore.as_ref();
+        let excluded = |p: &Path| patterns.is_some_and(|i| i.excluded(&p.to_string_lossy()));
+        let reinclude = |p: &Path| patterns.is_some_and(|i| i.may_reinclude_under(&p.to_string_lossy()));
+        let filter = Ignore { excluded: &excluded, may_reinclude_under: &reinclude };
+        let copied =
+            self.engine.copy_into_container(&c, context.as_fd(), &items, &CopyOptions { chown }, Some(&filter));
         let digest = match copied {
             Ok(d) => d,
             Err(e) => {

@@ -192,3 +192,49 @@ fn failures_say_where_and_exit_as_podman() {
     }
     assert_eq!(env.run(&["image", "exists", "never"]).status.code(), Some(1));
 }
+
+/// The context's ignore file keeps what it names out of COPY (an
+/// exception brings a file back, with its directory); a source it
+/// excludes is an error; `<file>.containerignore` beside the
+/// Containerfile wins over the context's.
+#[test]
+fn ignore_files_keep_files_out() {
+    let (env, _) = Env::with_busybox();
+    let ctx = context(
+        &env,
+        "FROM localhost/bb\nCOPY . /app\n",
+        &[
+            (".dockerignore", "# secrets stay home\n*.secret\nlogs\n!logs/keep.log\n"),
+            ("a.txt", "A\n"),
+            ("key.secret", "S\n"),
+            ("sub/deep.secret", "S\n"),
+            ("logs/keep.log", "K\n"),
+            ("logs/other.log", "O\n"),
+        ],
+    );
+    build(&env, &["-t", "ignored"], &ctx);
+    let seen = env.ok(&["run", "--rm", "ignored", "find", "/app"]);
+    let mut seen: Vec<&str> = seen.lines().collect();
+    seen.sort();
+    assert_eq!(
+        seen,
+        [
+            "/app",
+            "/app/.dockerignore",
+            "/app/Containerfile",
+            "/app/a.txt",
+            "/app/logs",
+            "/app/logs/keep.log",
+            "/app/sub",
+            "/app/sub/deep.secret"
+        ],
+        "docker's patterns are anchored: *.secret is the context's top level only"
+    );
+    std::fs::write(ctx.join("Containerfile"), "FROM localhost/bb\nCOPY key.secret /k\n").unwrap();
+    let e = env.fails(&["build", ctx.to_str().unwrap()], 125);
+    assert!(e.contains(":2: COPY key.secret: excluded by the context's ignore file"), "{e}");
+    // The Containerfile's own ignore file wins: here it excludes nothing.
+    std::fs::write(ctx.join("Containerfile.containerignore"), "logs/other.log\n").unwrap();
+    build(&env, &["-t", "own"], &ctx);
+    assert_eq!(env.ok(&["run", "--rm", "own", "cat", "/k"]), "S\n");
+}

@@ -66,6 +66,7 @@ pub fn build(engine: &Engine, a: &BuildArgs) -> Result<u8> {
         return Err(CliError::new(format!("the build context {} is not a directory", context.display())));
     }
     let (file_name, text) = containerfile(&context, &a.file)?;
+    let containerfile = (file_name != "stdin").then(|| PathBuf::from(&file_name));
     let mut build_args = BTreeMap::new();
     for arg in &a.build_arg {
         match arg.split_once('=') {
@@ -91,6 +92,7 @@ pub fn build(engine: &Engine, a: &BuildArgs) -> Result<u8> {
     }
     let opts = build::builder::Options {
         file_name,
+        containerfile,
         context,
         tags: a.tag.clone(),
         build_args,

@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use image::digest::{Digest, Hasher};
 use rustix::fs::{Mode, OFlags};
 
+pub use super::copy::Filter;
 use super::copy::{self, Extract};
 use super::Container;
 use crate::error::{Context as _, Error, Result};
@@ -37,6 +38,10 @@ pub struct CopyOptions {
     pub chown: Option<String>,
 }
 
+/// What a COPY leaves out of the directories it copies (the build's
+/// ignore file), asked with paths relative to the source root.
+pub type Ignore<'f> = Filter<'f>;
+
 impl Engine {
     /// Copy `items` from under directory `from` into container `c`'s root
     /// (mounted for it), parents made as needed (0755, root's). Returns the
@@ -48,10 +53,11 @@ impl Engine {
         from: BorrowedFd,
         items: &[CopyItem],
         opts: &CopyOptions,
+        ignore: Option<&Ignore<'_>>,
     ) -> Result<Digest> {
         let layers = self.layers()?;
         let root_path = layers.mount(&c.id)?;
-        let copied = self.copy_into_root(&root_path, from, items, opts);
+        let copied = self.copy_into_root(&root_path, from, items, opts, ignore);
         if let Err(e) = layers.unmount(&c.id) {
             tracing::warn!("unmounting the storage of {}: {e}", c.id);
         }
@@ -64,6 +70,7 @@ impl Engine {
         from: BorrowedFd,
         items: &[CopyItem],
         opts: &CopyOptions,
+        ignore: Option<&Ignore<'_>>,
     ) -> Result<Digest> {
         let root = rustix::fs::open(root_path, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
             .ctx(|| format!("opening {}", root_path.display()))?;
@@ -92,9 +99,15 @@ impl Engine {
                 rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).ctx(|| "making a pipe".into())?;
             let (reader, writer) = (std::fs::File::from(reader), std::fs::File::from(writer));
             let extract = Extract { owner, overwrite: true, rename: None };
+            // The ignore file speaks of paths from the source root: an
+            // entry `x` of this item is `<source>/x` there.
+            let excluded = |p: &Path| ignore.is_some_and(|i| (i.excluded)(&item.source.join(p)));
+            let reinclude = |p: &Path| ignore.is_some_and(|i| (i.may_reinclude_under)(&item.source.join(p)));
+            let filter = Filter { excluded: &excluded, may_reinclude_under: &reinclude };
             let done = std::thread::scope(|scope| {
-                let producer =
-                    scope.spawn(|| copy::archive(from, &item.source, top.as_deref(), owner, writer).map(drop));
+                let producer = scope.spawn(|| {
+                    copy::archive_filtered(from, &item.source, top.as_deref(), owner, Some(&filter), writer).map(drop)
+                });
                 let mut tee = Tee { inner: reader, hasher: &mut hasher };
                 let extracted = copy::extract(root.as_fd(), &into, &mut tee, &extract);
                 // What extract left unread (the tar's end padding) is hashed

@@ -45,11 +45,35 @@ const ROOT_EXCLUDES: &[&str] = &["dev", "proc", "sys"];
 /// entry for `path` itself is named `top` and the tree's entries below it;
 /// with `top` `None` only what is in the directory is written (`dir/.`).
 pub fn archive<W: Write>(root: BorrowedFd, path: &Path, top: Option<&OsStr>, owner: Owner, out: W) -> Result<W> {
+    archive_filtered(root, path, top, owner, None, out)
+}
+
+/// What [`archive_filtered`] leaves out of a tree, asked with each entry's
+/// path below the archived directory (`a/b` for its `a/b`).
+pub struct Filter<'f> {
+    /// Leave this entry out (a directory with all it holds, unless
+    /// `may_reinclude_under` says something below comes back).
+    pub excluded: &'f (dyn Fn(&Path) -> bool + Sync),
+    /// An excluded directory may hold entries that are not excluded: it is
+    /// walked (and written, as their parent).
+    pub may_reinclude_under: &'f (dyn Fn(&Path) -> bool + Sync),
+}
+
+/// [`archive`], leaving out of a directory's tree what `filter` excludes
+/// (a build's ignore file).
+pub fn archive_filtered<W: Write>(
+    root: BorrowedFd,
+    path: &Path,
+    top: Option<&OsStr>,
+    owner: Owner,
+    filter: Option<&Filter<'_>>,
+    out: W,
+) -> Result<W> {
     let shown = path.display().to_string();
     let fd =
         sys::fs::open_rerooted(root, path, OFlags::PATH).map_err(|e| io_err(format_args!("opening {shown}"), e))?;
     let st = fstat(&fd).map_err(|e| io_err(format_args!("stat {shown}"), e))?;
-    let mut w = Writer { tar: tar::Builder::new(out), owner, links: HashMap::new() };
+    let mut w = Writer { tar: tar::Builder::new(out), owner, links: HashMap::new(), filter, base: name_base(top) };
     let is_root = fstat(root).is_ok_and(|r| (r.st_dev, r.st_ino) == (st.st_dev, st.st_ino));
     let name = top.map(PathBuf::from).unwrap_or_default();
     if FileType::from_raw_mode(st.st_mode) == FileType::Directory {
@@ -87,14 +111,22 @@ fn open_regular(fd: &OwnedFd, st: &Stat) -> io::Result<File> {
     Ok(f)
 }
 
-struct Writer<W: Write> {
+struct Writer<'f, W: Write> {
     tar: tar::Builder<W>,
     owner: Owner,
     /// First name of each multiply-linked file: later ones are hard links.
     links: HashMap<(u64, u64), PathBuf>,
+    filter: Option<&'f Filter<'f>>,
+    /// The tar name of the archived directory (`top`): entries' names
+    /// below it are what `filter` is asked about.
+    base: PathBuf,
 }
 
-impl<W: Write> Writer<W> {
+fn name_base(top: Option<&OsStr>) -> PathBuf {
+    top.map(PathBuf::from).unwrap_or_default()
+}
+
+impl<W: Write> Writer<'_, W> {
     fn tree(&mut self, dir: BorrowedFd, rel: &Path, is_root: bool) -> Result<()> {
         let mut names: Vec<OsString> = Vec::new();
         let list = Dir::read_from(dir).map_err(|e| io_err(format_args!("listing {}", shown(rel)), e))?;
@@ -117,6 +149,13 @@ impl<W: Write> Writer<W> {
                 Err(Errno::NOENT) => continue, // removed while we read
                 Err(e) => return Err(io_err(format_args!("stat {}", shown(&child)), e)),
             };
+            if let Some(f) = self.filter {
+                let below = child.strip_prefix(&self.base).unwrap_or(&child);
+                let is_dir = FileType::from_raw_mode(st.st_mode) == FileType::Directory;
+                if (f.excluded)(below) && !(is_dir && (f.may_reinclude_under)(below)) {
+                    continue;
+                }
+            }
             match FileType::from_raw_mode(st.st_mode) {
                 FileType::Directory => {
                     let fd = openat(
