@@ -49,6 +49,8 @@ pub struct Options {
     pub docker_format: bool,
     /// `--network` for RUN steps (empty: berth.conf's default, as `run`).
     pub networks: Vec<String>,
+    /// `--no-cache`: run every step (what they make is still cached).
+    pub no_cache: bool,
 }
 
 /// Why a build stopped.
@@ -335,8 +337,54 @@ impl Builder<'_> {
         cfg
     }
 
+    /// A step's cache key: what it starts from (the parent image and the
+    /// config the stage gives it), what it says, the build arguments it
+    /// depends on, the stage's SHELL, and `extra` (what a COPY copies).
+    fn key(&self, state: &StageState, step: &Step, extra: &str) -> String {
+        // A RUN sees every build argument in scope (as its environment):
+        // any change misses, docker's rule. Another step depends on those
+        // its text names.
+        let args: Vec<(&String, &String)> = match step.instruction {
+            Instruction::Run { .. } => state.args.iter().collect(),
+            _ => {
+                let used = self.lexer.names_used(&step.text);
+                state.args.iter().filter(|(k, _)| used.contains(k)).collect()
+            }
+        };
+        let text = format!(
+            "{}\n{}\n{}\n{:?}\n{:?}\n{extra}",
+            state.image.id, state.cfg["config"], step.text, args, state.shell
+        );
+        image::digest::Digest::of_bytes(text.as_bytes()).hex().to_string()
+    }
+
+    /// The image the cache has for `key` (none with `--no-cache`), its
+    /// lines printed as podman prints a cache hit.
+    fn cached(&mut self, key: &str, final_step: bool) -> Result<Option<Image>> {
+        if self.opts.no_cache {
+            return Ok(None);
+        }
+        let Some(image) = self.engine.build_cache_get(key)? else { return Ok(None) };
+        self.say(&format!("--> Using cache {}", image.id.hex()))?;
+        if final_step {
+            let names = self.opts.tags.first().cloned().unwrap_or_default();
+            self.say(format!("COMMIT {names}").trim_end())?;
+        }
+        self.say(&format!("--> {}", &image.id.hex()[..11]))?;
+        Ok(Some(image))
+    }
+
+    /// `image` is what the step of `key` made: the stage goes on from it.
+    fn made(&mut self, state: &mut StageState, key: &str, image: Image) -> Result<()> {
+        self.engine.build_cache_put(key, &image)?;
+        state.cfg = image.config.clone();
+        state.image = image;
+        Ok(())
+    }
+
     fn run_step(&mut self, state: &mut StageState, step: &Step, final_step: bool) -> Result<()> {
         let line = step.line;
+        let key = self.key(state, step, "");
         let vars = state.vars();
         let word = |b: &Self, text: &str| b.lexer.word(text, &vars).map_err(|e| b.at(line, e.to_string()));
         // The metadata steps: a new config, no layer (docker's "#(nop)").
@@ -344,7 +392,13 @@ impl Builder<'_> {
         match &step.instruction {
             Instruction::Run { flags, command, here_docs } => {
                 refuse_flags(self, line, "RUN", flags, &[])?;
-                return self.run_command(state, step, command, here_docs, final_step);
+                if let Some(image) = self.cached(&key, final_step)? {
+                    state.cfg = image.config.clone();
+                    state.image = image;
+                    return Ok(());
+                }
+                let image = self.run_command(state, step, command, here_docs, final_step)?;
+                return self.made(state, &key, image);
             }
             Instruction::Copy { add, flags, sources, dest } => {
                 return self.copy(state, step, *add, flags, sources, dest, final_step);
@@ -462,10 +516,16 @@ impl Builder<'_> {
                 state.cfg["author"] = json!(name);
             }
         }
+        // The config is made (and ARG, SHELL, CMD noted) whether or not the
+        // cache has the image.
+        if let Some(image) = self.cached(&key, final_step)? {
+            state.cfg = image.config.clone();
+            state.image = image;
+            return Ok(());
+        }
         let cfg = self.with_history(state, nop, true);
-        state.image = self.commit(state, None, cfg, final_step)?;
-        state.cfg = state.image.config.clone();
-        Ok(())
+        let image = self.commit(state, None, cfg, final_step)?;
+        self.made(state, &key, image)
     }
 
     /// CMD/ENTRYPOINT's argv: the exec form as is, the shell form through
@@ -546,7 +606,7 @@ impl Builder<'_> {
         command: &Command,
         here_docs: &[containerfile::HereDoc],
         final_step: bool,
-    ) -> Result<()> {
+    ) -> Result<Image> {
         let (argv, created_by) = match (command, here_docs) {
             (Command::Exec(argv), []) => (argv.clone(), format!("/bin/sh -c {}", argv.join(" "))),
             (Command::Shell(text), []) => {
@@ -597,9 +657,7 @@ impl Builder<'_> {
         let cfg = self.with_history(state, created_by, false);
         let committed = self.commit(state, Some(&c), cfg, final_step);
         self.remove(&c);
-        state.image = committed?;
-        state.cfg = state.image.config.clone();
-        Ok(())
+        committed
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -662,20 +720,29 @@ impl Builder<'_> {
             names.push(rel.display().to_string());
             items.push(item);
         }
-        let c = self.container(state, vec!["true".into()], Vec::new())?;
-        let patterns = self.ignore.as_ref();
-        let excluded = |p: &Path| patterns.is_some_and(|i| i.excluded(&p.to_string_lossy()));
-        let reinclude = |p: &Path| patterns.is_some_and(|i| i.may_reinclude_under(&p.to_string_lossy()));
+        // (A copy: `cached` below needs the builder.)
+        let patterns = self.ignore.clone();
+        let excluded = |p: &Path| patterns.as_ref().is_some_and(|i| i.excluded(&p.to_string_lossy()));
+        let reinclude = |p: &Path| patterns.as_ref().is_some_and(|i| i.may_reinclude_under(&p.to_string_lossy()));
         let filter = Ignore { excluded: &excluded, may_reinclude_under: &reinclude };
+        // What it copies, known first: the cache keys on it.
+        let digest = self
+            .engine
+            .copy_digest(context.as_fd(), &items, Some(&filter))
+            .map_err(|e| self.at(line, e.to_string()))?;
+        let key = self.key(state, step, digest.hex());
+        if let Some(image) = self.cached(&key, final_step)? {
+            state.cfg = image.config.clone();
+            state.image = image;
+            return Ok(());
+        }
+        let c = self.container(state, vec!["true".into()], Vec::new())?;
         let copied =
             self.engine.copy_into_container(&c, context.as_fd(), &items, &CopyOptions { chown }, Some(&filter));
-        let digest = match copied {
-            Ok(d) => d,
-            Err(e) => {
-                self.remove(&c);
-                return Err(self.at(line, e.to_string()));
-            }
-        };
+        if let Err(e) = copied {
+            self.remove(&c);
+            return Err(self.at(line, e.to_string()));
+        }
         let kind = if items.len() == 1 && !items[0].contents { "file" } else { "multi" };
         // docker's words: the destination as given (a trailing `/` kept).
         let shown = if dest.ends_with('/') && dest_path != Path::new("/") {
@@ -687,9 +754,7 @@ impl Builder<'_> {
         let cfg = self.with_history(state, created_by, false);
         let committed = self.commit(state, Some(&c), cfg, final_step);
         self.remove(&c);
-        state.image = committed?;
-        state.cfg = state.image.config.clone();
-        Ok(())
+        self.made(state, &key, committed?)
     }
 }
 

@@ -238,3 +238,54 @@ fn ignore_files_keep_files_out() {
     build(&env, &["-t", "own"], &ctx);
     assert_eq!(env.ok(&["run", "--rm", "own", "cat", "/k"]), "S\n");
 }
+
+/// A rebuild with nothing changed reuses every step and says so (podman's
+/// lines), and gives the same image; a touched but unchanged file is still
+/// a hit; a changed copied file misses from its COPY on; a changed build
+/// argument misses from the first RUN after its ARG (docker's rule: a RUN
+/// has them all as its environment), not at a COPY that does not name it;
+/// `--no-cache` runs everything.
+#[test]
+fn the_cache_reuses_steps_until_something_they_depend_on_changes() {
+    let (env, _) = Env::with_busybox();
+    let ctx = context(
+        &env,
+        "FROM localhost/bb\nARG V=1\nRUN echo run-a\nCOPY a.txt /a.txt\nRUN echo run-b-$V\nCMD [\"sh\"]\n",
+        &[("a.txt", "A\n")],
+    );
+    let hits = |out: &str| out.lines().filter(|l| l.starts_with("--> Using cache ")).count();
+    // A RUN ran: its output is a line of its own.
+    let ran = |out: &str, line: &str| out.lines().any(|l| l == line);
+    let first = build(&env, &["-t", "c"], &ctx);
+    assert_eq!(hits(&first), 0, "{first}");
+    assert!(ran(&first, "run-a") && ran(&first, "run-b-1"), "{first}");
+
+    let again = build(&env, &["-t", "c"], &ctx);
+    assert_eq!(hits(&again), 5, "{again}");
+    assert!(!ran(&again, "run-a"), "a cached RUN ran: {again}");
+    assert_eq!(again.lines().last(), first.lines().last(), "another image");
+    let lines: Vec<&str> = again.lines().collect();
+    let at = lines.iter().position(|l| l.starts_with("STEP 6/6")).unwrap();
+    assert!(lines[at + 1].starts_with("--> Using cache ") && lines[at + 2] == "COMMIT c", "{again}");
+
+    // Touched, same content: still a hit.
+    let f = std::fs::File::options().write(true).open(ctx.join("a.txt")).unwrap();
+    f.set_modified(std::time::SystemTime::now() + std::time::Duration::from_secs(60)).unwrap();
+    assert_eq!(hits(&build(&env, &["-t", "c"], &ctx)), 5);
+
+    std::fs::write(ctx.join("a.txt"), "changed\n").unwrap();
+    let out = build(&env, &["-t", "c"], &ctx);
+    assert_eq!(hits(&out), 2, "ARG and the first RUN only: {out}");
+    assert_eq!(env.ok(&["run", "--rm", "c", "cat", "/a.txt"]), "changed\n");
+
+    std::fs::write(ctx.join("Containerfile"), "FROM localhost/bb\nARG V=1\nCOPY a.txt /a.txt\nRUN echo run-b-$V\n")
+        .unwrap();
+    build(&env, &["-t", "c"], &ctx);
+    let out = build(&env, &["-t", "c", "--build-arg", "V=2"], &ctx);
+    assert!(ran(&out, "run-b-2"), "{out}");
+    assert_eq!(hits(&out), 2, "ARG and COPY: {out}");
+
+    let out = build(&env, &["-t", "c", "--no-cache"], &ctx);
+    assert_eq!(hits(&out), 0, "{out}");
+    assert!(ran(&out, "run-b-1"), "{out}");
+}

@@ -3,6 +3,7 @@
 //! OCI bundles, running them through the in-process runtime). Nothing here
 //! knows the command line exists.
 
+pub mod build_cache;
 pub mod config;
 pub mod containers;
 pub mod error;

@@ -101,6 +101,7 @@ pub fn build(engine: &Engine, a: &BuildArgs) -> Result<u8> {
         quiet: a.quiet,
         docker_format,
         networks: a.network.clone(),
+        no_cache: a.no_cache,
     };
     let mut stdout = std::io::stdout().lock();
     let image = match build::builder::build(engine, &text, &opts, &mut stdout) {

@@ -4,7 +4,6 @@
 //! symlink in the context never leads out of it, one in the image never
 //! leads the write out of the container's root.
 
-use std::io::Read;
 use std::os::fd::{AsFd, BorrowedFd};
 use std::path::{Path, PathBuf};
 
@@ -44,9 +43,8 @@ pub type Ignore<'f> = Filter<'f>;
 
 impl Engine {
     /// Copy `items` from under directory `from` into container `c`'s root
-    /// (mounted for it), parents made as needed (0755, root's). Returns the
-    /// digest of what was copied (the tar streams of the sources, in
-    /// order): what the step's history names and its cache keys on.
+    /// (mounted for it), parents made as needed (0755, root's), leaving
+    /// out what `ignore` excludes.
     pub fn copy_into_container(
         &self,
         c: &Container,
@@ -54,7 +52,7 @@ impl Engine {
         items: &[CopyItem],
         opts: &CopyOptions,
         ignore: Option<&Ignore<'_>>,
-    ) -> Result<Digest> {
+    ) -> Result<()> {
         let layers = self.layers()?;
         let root_path = layers.mount(&c.id)?;
         let copied = self.copy_into_root(&root_path, from, items, opts, ignore);
@@ -71,7 +69,7 @@ impl Engine {
         items: &[CopyItem],
         opts: &CopyOptions,
         ignore: Option<&Ignore<'_>>,
-    ) -> Result<Digest> {
+    ) -> Result<()> {
         let root = rustix::fs::open(root_path, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
             .ctx(|| format!("opening {}", root_path.display()))?;
         let owner = match &opts.chown {
@@ -82,7 +80,6 @@ impl Engine {
             // Root's: the context's owners are the host's, meaningless here.
             None => Some((0, 0)),
         };
-        let mut hasher = Hasher::new();
         for item in items {
             let (into, top) = if item.contents {
                 (item.dest.clone(), None)
@@ -101,37 +98,63 @@ impl Engine {
             let extract = Extract { owner, overwrite: true, rename: None };
             // The ignore file speaks of paths from the source root: an
             // entry `x` of this item is `<source>/x` there.
-            let excluded = |p: &Path| ignore.is_some_and(|i| (i.excluded)(&item.source.join(p)));
-            let reinclude = |p: &Path| ignore.is_some_and(|i| (i.may_reinclude_under)(&item.source.join(p)));
-            let filter = Filter { excluded: &excluded, may_reinclude_under: &reinclude };
+            let filter = item_filter(item, ignore);
+            let filter = Filter { excluded: &filter.0, may_reinclude_under: &filter.1 };
             let done = std::thread::scope(|scope| {
                 let producer = scope.spawn(|| {
-                    copy::archive_filtered(from, &item.source, top.as_deref(), owner, Some(&filter), writer).map(drop)
+                    copy::archive_filtered(from, &item.source, top.as_deref(), owner, Some(&filter), true, writer)
+                        .map(drop)
                 });
-                let mut tee = Tee { inner: reader, hasher: &mut hasher };
-                let extracted = copy::extract(root.as_fd(), &into, &mut tee, &extract);
-                // What extract left unread (the tar's end padding) is hashed
-                // too, and unblocks the writer.
-                let _ = std::io::copy(&mut tee, &mut std::io::sink());
+                let extracted = copy::extract(root.as_fd(), &into, reader, &extract);
                 let produced = producer.join().unwrap_or_else(|_| Err(Error::new("the copy thread panicked")));
                 produced.and(extracted)
             });
             done.ctx(|| format!("copying {}", item.source.display()))?;
         }
-        Ok(hasher.finish().0)
+        Ok(())
+    }
+
+    /// The digest of what copying `items` from under `from` would write
+    /// (their tar streams, owners as they are, in order, `ignore`
+    /// applied): what a COPY step's history names and its cache keys on,
+    /// known before anything is copied.
+    pub fn copy_digest(&self, from: BorrowedFd, items: &[CopyItem], ignore: Option<&Ignore<'_>>) -> Result<Digest> {
+        let mut hasher = HashWriter(Hasher::new());
+        for item in items {
+            let filter = item_filter(item, ignore);
+            let filter = Filter { excluded: &filter.0, may_reinclude_under: &filter.1 };
+            let top = (!item.contents).then(|| item.source.file_name().map(|n| n.to_owned())).flatten();
+            // Content only: a file touched but not changed is the same.
+            hasher = copy::archive_filtered(from, &item.source, top.as_deref(), None, Some(&filter), false, hasher)
+                .ctx(|| format!("reading {}", item.source.display()))?;
+        }
+        Ok(hasher.0.finish().0)
     }
 }
 
-/// A reader that hashes what passes.
-struct Tee<'h, R> {
-    inner: R,
-    hasher: &'h mut Hasher,
+/// `ignore` for `item`'s tree: it speaks of paths from the source root,
+/// and an entry `x` of the item is `<source>/x` there.
+#[allow(clippy::type_complexity)]
+fn item_filter<'a>(
+    item: &'a CopyItem,
+    ignore: Option<&'a Ignore<'a>>,
+) -> (impl Fn(&Path) -> bool + Sync + 'a, impl Fn(&Path) -> bool + Sync + 'a) {
+    (
+        move |p: &Path| ignore.is_some_and(|i| (i.excluded)(&item.source.join(p))),
+        move |p: &Path| ignore.is_some_and(|i| (i.may_reinclude_under)(&item.source.join(p))),
+    )
 }
 
-impl<R: Read> Read for Tee<'_, R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.hasher.update(&buf[..n]);
-        Ok(n)
+/// A writer that only hashes.
+struct HashWriter(Hasher);
+
+impl std::io::Write for HashWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.update(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }

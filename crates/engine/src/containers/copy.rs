@@ -45,7 +45,7 @@ const ROOT_EXCLUDES: &[&str] = &["dev", "proc", "sys"];
 /// entry for `path` itself is named `top` and the tree's entries below it;
 /// with `top` `None` only what is in the directory is written (`dir/.`).
 pub fn archive<W: Write>(root: BorrowedFd, path: &Path, top: Option<&OsStr>, owner: Owner, out: W) -> Result<W> {
-    archive_filtered(root, path, top, owner, None, out)
+    archive_filtered(root, path, top, owner, None, true, out)
 }
 
 /// What [`archive_filtered`] leaves out of a tree, asked with each entry's
@@ -60,20 +60,23 @@ pub struct Filter<'f> {
 }
 
 /// [`archive`], leaving out of a directory's tree what `filter` excludes
-/// (a build's ignore file).
+/// (a build's ignore file); without `times`, every entry's mtime is 0 (a
+/// digest of the content, which touching a file does not change).
 pub fn archive_filtered<W: Write>(
     root: BorrowedFd,
     path: &Path,
     top: Option<&OsStr>,
     owner: Owner,
     filter: Option<&Filter<'_>>,
+    times: bool,
     out: W,
 ) -> Result<W> {
     let shown = path.display().to_string();
     let fd =
         sys::fs::open_rerooted(root, path, OFlags::PATH).map_err(|e| io_err(format_args!("opening {shown}"), e))?;
     let st = fstat(&fd).map_err(|e| io_err(format_args!("stat {shown}"), e))?;
-    let mut w = Writer { tar: tar::Builder::new(out), owner, links: HashMap::new(), filter, base: name_base(top) };
+    let mut w =
+        Writer { tar: tar::Builder::new(out), owner, links: HashMap::new(), filter, base: name_base(top), times };
     let is_root = fstat(root).is_ok_and(|r| (r.st_dev, r.st_ino) == (st.st_dev, st.st_ino));
     let name = top.map(PathBuf::from).unwrap_or_default();
     if FileType::from_raw_mode(st.st_mode) == FileType::Directory {
@@ -120,6 +123,8 @@ struct Writer<'f, W: Write> {
     /// The tar name of the archived directory (`top`): entries' names
     /// below it are what `filter` is asked about.
     base: PathBuf,
+    /// Entries keep their mtimes (else 0).
+    times: bool,
 }
 
 fn name_base(top: Option<&OsStr>) -> PathBuf {
@@ -204,7 +209,7 @@ impl<W: Write> Writer<'_, W> {
         h.set_uid(u64::from(uid));
         h.set_gid(u64::from(gid));
         h.set_mode(st.st_mode & 0o7777);
-        h.set_mtime(u64::try_from(st.st_mtime).unwrap_or(0));
+        h.set_mtime(if self.times { u64::try_from(st.st_mtime).unwrap_or(0) } else { 0 });
         h.set_size(0);
         let fail = |e: io::Error| io_err(format_args!("archiving {}", shown(rel)), e);
         if fmt == FileType::RegularFile && st.st_nlink > 1 {
