@@ -100,7 +100,18 @@ pub fn build(engine: &Engine, text: &str, opts: &Options, out: &mut dyn Write) -
         }
         None => None,
     };
-    Builder { engine, opts, lexer: Lexer::new(file.escape), file: &file, ignore, out, step: 0, steps: 0 }.run()
+    Builder {
+        engine,
+        opts,
+        lexer: Lexer::new(file.escape),
+        file: &file,
+        ignore,
+        out,
+        step: 0,
+        steps: 0,
+        built: Vec::new(),
+    }
+    .run()
 }
 
 struct Builder<'a> {
@@ -114,6 +125,8 @@ struct Builder<'a> {
     /// The step being built, and how many the build has (`STEP n/m`).
     step: usize,
     steps: usize,
+    /// Each stage's image once built (COPY --from and FROM name them).
+    built: Vec<Option<Image>>,
 }
 
 /// A stage while it is built.
@@ -174,11 +187,11 @@ impl Builder<'_> {
         };
         let needed = self.needed(target);
         self.steps = needed.iter().map(|&i| 1 + self.file.stages[i].steps.len()).sum();
-        let mut built: Vec<Option<Image>> = vec![None; self.file.stages.len()];
+        self.built = vec![None; self.file.stages.len()];
         let mut last = None;
         for &i in &needed {
-            let image = self.stage(i, &built, i == target)?;
-            built[i] = Some(image.clone());
+            let image = self.stage(i, i == target)?;
+            self.built[i] = Some(image.clone());
             last = Some(image);
         }
         let image = last.ok_or_else(|| self.at(1, "no stage to build".into()))?;
@@ -200,8 +213,17 @@ impl Builder<'_> {
             if std::mem::replace(&mut need[i], true) {
                 continue;
             }
-            if let Some(j) = self.file.stage_index(&self.file.stages[i].base).filter(|&j| j < i) {
-                todo.push(j);
+            let stage = &self.file.stages[i];
+            let copies = stage.steps.iter().filter_map(|s| match &s.instruction {
+                Instruction::Copy { flags, .. } => {
+                    flags.iter().find(|f| f.name == "from").and_then(|f| f.value.as_deref())
+                }
+                _ => None,
+            });
+            for name in std::iter::once(stage.base.as_str()).chain(copies) {
+                if let Some(j) = self.file.stage_index(name).filter(|&j| j < i) {
+                    todo.push(j);
+                }
             }
         }
         (0..need.len()).filter(|&i| need[i]).collect()
@@ -249,16 +271,14 @@ impl Builder<'_> {
         Ok(vars)
     }
 
-    fn stage(&mut self, index: usize, built: &[Option<Image>], last: bool) -> Result<Image> {
+    fn stage(&mut self, index: usize, last: bool) -> Result<Image> {
         let def = &self.file.stages[index];
         self.announce(&def.text)?;
         let globals = self.global_args()?;
         let base = self.lexer.word(&def.base, &globals).map_err(|e| self.at(def.line, e.to_string()))?;
         let image = match self.file.stage_index(&base).filter(|&j| j < index) {
-            Some(j) => built[j].clone().ok_or_else(|| self.at(def.line, format!("stage {base} was not built")))?,
-            None if base.eq_ignore_ascii_case("scratch") => {
-                return Err(self.at(def.line, "FROM scratch is not supported yet".into()));
-            }
+            Some(j) => self.built[j].clone().ok_or_else(|| self.at(def.line, format!("stage {base} was not built")))?,
+            None if base.eq_ignore_ascii_case("scratch") => self.engine.empty_image(self.opts.docker_format)?,
             None => self.engine.get(&base).map_err(|e| self.at(def.line, e.to_string()))?,
         };
         let mut cfg = image.config.clone();
@@ -580,6 +600,11 @@ impl Builder<'_> {
     /// A container of `state`'s image for a step, running `command` (not
     /// started here).
     fn container(&self, state: &StageState, command: Vec<String>, env: Vec<String>) -> Result<Container> {
+        self.container_of(&state.image, command, env)
+    }
+
+    /// A container of `image` for a step (not started).
+    fn container_of(&self, image: &Image, command: Vec<String>, env: Vec<String>) -> Result<Container> {
         let mut spec = CreateSpec {
             command,
             // Exactly the command: no image ENTRYPOINT before it.
@@ -590,7 +615,7 @@ impl Builder<'_> {
         let (mode, networks) = engine::containers::networking::parse_networks(&self.opts.networks)?;
         spec.isolation.network = mode;
         spec.isolation.networks = networks;
-        Ok(self.engine.create_container(&state.image, &state.image.id.to_string(), &spec)?)
+        Ok(self.engine.create_container(image, &image.id.to_string(), &spec)?)
     }
 
     fn remove(&self, c: &Container) {
@@ -673,7 +698,7 @@ impl Builder<'_> {
     ) -> Result<()> {
         let line = step.line;
         let what = if add { "ADD" } else { "COPY" };
-        refuse_flags(self, line, what, flags, &["chown", "link"])?;
+        refuse_flags(self, line, what, flags, &["chown", "from", "link"])?;
         let vars = state.vars();
         let chown = flags
             .iter()
@@ -682,12 +707,79 @@ impl Builder<'_> {
             .map(|v| self.lexer.word(v, &vars))
             .transpose()
             .map_err(|e| self.at(line, e.to_string()))?;
+        let from = flags
+            .iter()
+            .find(|f| f.name == "from")
+            .and_then(|f| f.value.as_deref())
+            .map(|v| self.lexer.word(v, &vars))
+            .transpose()
+            .map_err(|e| self.at(line, e.to_string()))?;
+        // `--from`: an earlier stage's image or another image, read
+        // through a container of it (mounted, never started).
+        let source = match &from {
+            None => None,
+            Some(name) => {
+                let image = match self.file.stage_index(name) {
+                    Some(j) => self.built.get(j).cloned().flatten().ok_or_else(|| {
+                        self.at(line, format!("{what} --from={name}: stage {name} is not built before this one"))
+                    })?,
+                    None => self.engine.get(name).map_err(|e| self.at(line, format!("{what} --from={name}: {e}")))?,
+                };
+                let c = self.container_of(&image, vec!["true".into()], Vec::new())?;
+                match self.engine.mount_container(&c) {
+                    Ok(root) => Some((c, root)),
+                    Err(e) => {
+                        self.remove(&c);
+                        return Err(e.into());
+                    }
+                }
+            }
+        };
+        let copied = self.copy_from(
+            state,
+            step,
+            add,
+            sources,
+            dest,
+            chown,
+            source.as_ref().map(|(_, r)| r.as_path()),
+            final_step,
+        );
+        if let Some((c, _)) = &source {
+            if let Err(e) = self.engine.unmount_container(c, false) {
+                tracing::warn!("unmounting build container {}: {e}", c.id);
+            }
+            self.remove(c);
+        }
+        copied
+    }
+
+    /// COPY/ADD's work: `sources` under `root` (an image's, for
+    /// `--from`) or else the context, to `dest`.
+    #[allow(clippy::too_many_arguments)]
+    fn copy_from(
+        &mut self,
+        state: &mut StageState,
+        step: &Step,
+        add: bool,
+        sources: &[Source],
+        dest: &str,
+        chown: Option<String>,
+        root: Option<&Path>,
+        final_step: bool,
+    ) -> Result<()> {
+        let line = step.line;
+        let what = if add { "ADD" } else { "COPY" };
+        let vars = state.vars();
         let dest = self.lexer.word(dest, &vars).map_err(|e| self.at(line, e.to_string()))?;
         let workdir = state.cfg["config"]["WorkingDir"].as_str().filter(|w| !w.is_empty()).unwrap_or("/").to_string();
         let into_dir = dest.ends_with('/') || sources.len() > 1;
         let dest_path = clean_abs(&Path::new(&workdir).join(&dest));
-        let context =
-            open_dir(&self.opts.context).map_err(|e| self.at(line, format!("opening the build context: {e}")))?;
+        let context = open_dir(root.unwrap_or(&self.opts.context))
+            .map_err(|e| self.at(line, format!("opening the build context: {e}")))?;
+        // The ignore file is the context's: not an image's.
+        let ignore = if root.is_none() { self.ignore.clone() } else { None };
+        let place = if root.is_none() { "the build context" } else { "the image" };
         let mut items = Vec::new();
         let mut names = Vec::new();
         for s in sources {
@@ -700,13 +792,12 @@ impl Builder<'_> {
             }
             let rel = in_context(&p)
                 .ok_or_else(|| self.at(line, format!("{what} {p}: forbidden path outside the build context")))?;
-            let excluded = self.ignore.as_ref().is_some_and(|i| i.excluded(&rel.to_string_lossy()));
+            let excluded = ignore.as_ref().is_some_and(|i| i.excluded(&rel.to_string_lossy()));
             if excluded && rel != Path::new(".") {
                 return Err(self.at(line, format!("{what} {p}: excluded by the context's ignore file")));
             }
-            let fd = sys::fs::open_rerooted(context.as_fd(), &rel, OFlags::PATH).map_err(|e| {
-                self.at(line, format!("{what} {p}: no such file or directory in the build context ({e})"))
-            })?;
+            let fd = sys::fs::open_rerooted(context.as_fd(), &rel, OFlags::PATH)
+                .map_err(|e| self.at(line, format!("{what} {p}: no such file or directory in {place} ({e})")))?;
             let is_dir =
                 rustix::fs::fstat(&fd).is_ok_and(|st| rustix::fs::FileType::from_raw_mode(st.st_mode).is_dir());
             let name = rel.file_name().map(PathBuf::from).unwrap_or_default();
@@ -720,8 +811,7 @@ impl Builder<'_> {
             names.push(rel.display().to_string());
             items.push(item);
         }
-        // (A copy: `cached` below needs the builder.)
-        let patterns = self.ignore.clone();
+        let patterns = ignore;
         let excluded = |p: &Path| patterns.as_ref().is_some_and(|i| i.excluded(&p.to_string_lossy()));
         let reinclude = |p: &Path| patterns.as_ref().is_some_and(|i| i.may_reinclude_under(&p.to_string_lossy()));
         let filter = Ignore { excluded: &excluded, may_reinclude_under: &reinclude };

@@ -289,3 +289,41 @@ fn the_cache_reuses_steps_until_something_they_depend_on_changes() {
     assert_eq!(hits(&out), 0, "{out}");
     assert!(ran(&out, "run-b-1"), "{out}");
 }
+
+/// Multi-stage builds: COPY --from an earlier stage (by name and by
+/// index) and from an image; FROM scratch gets only what is copied in;
+/// a stage the target does not need is not built.
+#[test]
+fn stages_copy_from_each_other_and_scratch_starts_empty() {
+    let (env, _) = Env::with_busybox();
+    let ctx = context(
+        &env,
+        "FROM localhost/bb AS build\nRUN mkdir /out && echo built > /out/artifact\n\
+         FROM localhost/bb AS unused\nRUN echo never-runs\n\
+         FROM scratch\nCOPY --from=build /out/artifact /artifact\nCOPY --from=0 /out /out\n\
+         COPY --from=localhost/bb /bin/busybox /bin/busybox\nCMD [\"/bin/busybox\", \"cat\", \"/artifact\"]\n",
+        &[],
+    );
+    let out = build(&env, &["-t", "multi"], &ctx);
+    assert!(!out.lines().any(|l| l == "never-runs"), "{out}");
+    assert!(out.starts_with("STEP 1/7: FROM localhost/bb AS build\n"), "{out}");
+    assert_eq!(env.ok(&["run", "--rm", "multi"]), "built\n");
+    let files = env.ok(&["run", "--rm", "multi", "/bin/busybox", "find", "/", "-xdev"]);
+    let mut files: Vec<&str> =
+        files.lines().filter(|f| !f.starts_with("/proc") && !f.starts_with("/sys") && !f.starts_with("/dev")).collect();
+    files.sort();
+    // (The runtime's mount points for /etc/hosts and friends, and /run/.containerenv, are the container's.)
+    for want in ["/artifact", "/bin", "/bin/busybox", "/out", "/out/artifact"] {
+        assert!(files.contains(&want), "{want}: {files:?}");
+    }
+    assert!(!files.contains(&"/bin/sh"), "only what was copied: {files:?}");
+    let layers: Vec<Value> =
+        serde_json::from_str(&env.ok(&["image", "inspect", "--format", "{{json .RootFS.Layers}}", "multi"])).unwrap();
+    assert_eq!(layers.len(), 3, "scratch has no layer of its own");
+    // A stage copying from a later one (built with --target, so the
+    // later one is not needed first).
+    let text = "FROM localhost/bb AS first\nCOPY --from=later /x /x\nFROM localhost/bb AS later\n";
+    std::fs::write(ctx.join("Containerfile"), text).unwrap();
+    let e = env.fails(&["build", "--target", "first", ctx.to_str().unwrap()], 125);
+    assert!(e.contains(":2: COPY --from=later: stage later is not built before this one"), "{e}");
+}

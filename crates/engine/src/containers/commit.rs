@@ -108,6 +108,17 @@ impl Engine {
         self.write_image(&base.layers, &base.diff_ids, layer, cfg, docker)
     }
 
+    /// An image with no layers and an empty config for this host's
+    /// platform: what a build's `FROM scratch` starts from.
+    pub fn empty_image(&self, docker: bool) -> Result<Image> {
+        let host = image::manifest::PlatformSpec::host();
+        let mut cfg = json!({"architecture": host.architecture, "os": host.os, "config": {}, "history": []});
+        if let Some(v) = host.variant {
+            cfg["variant"] = json!(v);
+        }
+        self.write_image(&[], &[], None, cfg, docker)
+    }
+
     /// Write an image: layers `base_layers` (their diff IDs `base_diff_ids`)
     /// and the uncompressed layer `new` on top, config `cfg` (its `rootfs`
     /// set here; Docker's record of a build container dropped), as an OCI
