@@ -102,10 +102,12 @@ impl Engine {
             let filter = Filter { excluded: &filter.0, may_reinclude_under: &filter.1 };
             let done = std::thread::scope(|scope| {
                 let producer = scope.spawn(|| {
-                    copy::archive_filtered(from, &item.source, top.as_deref(), owner, Some(&filter), true, writer)
-                        .map(drop)
+                    let out = std::io::BufWriter::with_capacity(super::commit::PIPE_BUFFER, writer);
+                    let out =
+                        copy::archive_filtered(from, &item.source, top.as_deref(), owner, Some(&filter), true, out)?;
+                    out.into_inner().map(drop).map_err(|e| Error::caused("writing the copy", e.into_error()))
                 });
-                let extracted = copy::extract(root.as_fd(), &into, reader, &extract);
+                let extracted = copy::extract(root.as_fd(), &into, super::commit::buffered(reader), &extract);
                 let produced = producer.join().unwrap_or_else(|_| Err(Error::new("the copy thread panicked")));
                 produced.and(extracted)
             });

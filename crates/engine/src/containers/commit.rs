@@ -55,7 +55,7 @@ impl Engine {
         // Uncompressed: the blob's digest is its diff_id.
         let parent = if spec.squash { None } else { base.chain_ids().last().cloned() };
         self.layers()?
-            .put_layer_with_diff_id(parent.as_ref(), &blob, self.blobs.open_blob(&blob)?)
+            .put_layer_with_diff_id(parent.as_ref(), &blob, buffered(self.blobs.open_blob(&blob)?))
             .ctx(|| "storing the new layer".into())?;
 
         let mut cfg = base.config.clone();
@@ -99,7 +99,7 @@ impl Engine {
                 let (blob, size) = self.store_container_layer(c, false)?;
                 let parent = base.chain_ids().last().cloned();
                 self.layers()?
-                    .put_layer_with_diff_id(parent.as_ref(), &blob, self.blobs.open_blob(&blob)?)
+                    .put_layer_with_diff_id(parent.as_ref(), &blob, buffered(self.blobs.open_blob(&blob)?))
                     .ctx(|| "storing the new layer".into())?;
                 Some((blob, size))
             }
@@ -173,10 +173,14 @@ impl Engine {
         let mounted = if squash { Some(layers.mount(&c.id)?) } else { None };
         let stored = std::thread::scope(|scope| {
             let producer = scope.spawn(|| -> Result<()> {
+                // Buffered: the tar writer writes each header and file
+                // tail apart, a syscall each on a bare pipe.
+                let mut out = std::io::BufWriter::with_capacity(PIPE_BUFFER, writer);
                 match &mounted {
-                    Some(root) => image::layer::create(root, image::layer::Source::Full, writer).map(drop)?,
-                    None => layers.container_diff(&c.id, writer)?,
+                    Some(root) => image::layer::create(root, image::layer::Source::Full, &mut out).map(drop)?,
+                    None => layers.container_diff(&c.id, &mut out)?,
                 }
+                std::io::Write::flush(&mut out).ctx(|| "writing the layer".into())?;
                 Ok(())
             });
             let put = self.blobs.put(&mut reader as &mut dyn Read, None);
@@ -229,6 +233,15 @@ impl Engine {
             }
         }
     }
+}
+
+/// The buffer between a tar writer or reader and a pipe or file: tar
+/// moves 512-byte blocks, a syscall each unbuffered.
+pub(super) const PIPE_BUFFER: usize = 1 << 20;
+
+/// `r` read through a [`PIPE_BUFFER`] buffer.
+pub(super) fn buffered<R: Read>(r: R) -> std::io::BufReader<R> {
+    std::io::BufReader::with_capacity(PIPE_BUFFER, r)
 }
 
 /// A base layer's media type in the manifest format being written.
