@@ -16,7 +16,7 @@ use std::os::fd::{AsFd as _, OwnedFd};
 use std::path::{Component, Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use engine::containers::build_copy::{CopyItem, CopyOptions, Ignore};
+use engine::containers::build_copy::{self, CopyItem, CopyOptions, Ignore};
 use engine::containers::{Container, CreateSpec};
 use engine::{images, Engine, Image};
 use rustix::fs::{Mode, OFlags};
@@ -801,12 +801,21 @@ impl Builder<'_> {
             let is_dir =
                 rustix::fs::fstat(&fd).is_ok_and(|st| rustix::fs::FileType::from_raw_mode(st.st_mode).is_dir());
             let name = rel.file_name().map(PathBuf::from).unwrap_or_default();
-            let item = if is_dir {
-                CopyItem { source: rel.clone(), dest: dest_path.clone(), contents: true }
+            // ADD unpacks a local tar archive into the destination (a
+            // directory).
+            let archive = add && !is_dir && root.is_none() && {
+                let kind = build_copy::add_archive(context.as_fd(), &rel).map_err(|e| self.at(line, e.to_string()))?;
+                kind.is_some()
+            };
+            let item = |dest: PathBuf, contents: bool| CopyItem { source: rel.clone(), dest, contents, unpack: false };
+            let item = if archive {
+                CopyItem { unpack: true, ..item(dest_path.clone(), false) }
+            } else if is_dir {
+                item(dest_path.clone(), true)
             } else if into_dir {
-                CopyItem { source: rel.clone(), dest: dest_path.join(&name), contents: false }
+                item(dest_path.join(&name), false)
             } else {
-                CopyItem { source: rel.clone(), dest: dest_path.clone(), contents: false }
+                item(dest_path.clone(), false)
             };
             names.push(rel.display().to_string());
             items.push(item);

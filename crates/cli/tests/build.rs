@@ -327,3 +327,38 @@ fn stages_copy_from_each_other_and_scratch_starts_empty() {
     let e = env.fails(&["build", "--target", "first", ctx.to_str().unwrap()], 125);
     assert!(e.contains(":2: COPY --from=later: stage later is not built before this one"), "{e}");
 }
+
+/// ADD unpacks a local tar archive (plain or gzip'd, found by content,
+/// not by name) into the destination; COPY copies it as a file; ADD of
+/// another file copies it; a remote source is refused (builds are
+/// offline).
+#[test]
+fn add_unpacks_local_archives() {
+    let (env, _) = Env::with_busybox();
+    let ctx = context(&env, "", &[("src/in/a.txt", "A\n"), ("plain.txt", "P\n")]);
+    for (name, flags) in [("a.tar", "-cf"), ("a.tgz", "-czf"), ("disguised.bin", "-czf")] {
+        let o = std::process::Command::new("tar")
+            .args(["-C", ctx.join("src").to_str().unwrap(), flags, ctx.join(name).to_str().unwrap(), "in"])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", stderr(&o));
+    }
+    std::fs::write(
+        ctx.join("Containerfile"),
+        "FROM localhost/bb\nADD a.tar /plain/\nADD a.tgz /gz\nADD disguised.bin /bin-x\nCOPY a.tar /copied.tar\nADD plain.txt /p.txt\n",
+    )
+    .unwrap();
+    build(&env, &["-t", "added"], &ctx);
+    let out = env.ok(&[
+        "run",
+        "--rm",
+        "added",
+        "sh",
+        "-c",
+        "cat /plain/in/a.txt /gz/in/a.txt /bin-x/in/a.txt /p.txt; test -f /copied.tar && echo copied",
+    ]);
+    assert_eq!(out, "A\nA\nA\nP\ncopied\n");
+    std::fs::write(ctx.join("Containerfile"), "FROM localhost/bb\nADD https://example.com/x /x\n").unwrap();
+    let e = env.fails(&["build", ctx.to_str().unwrap()], 125);
+    assert!(e.contains(":2: ADD https://example.com/x: remote sources are not supported"), "{e}");
+}

@@ -45,7 +45,7 @@ mod tests;
 
 pub use apply::apply;
 pub use create::{append_tree, create, Exact, LayerWriter, Source};
-pub use stream::{sniff, Compression};
+pub use stream::{decoder, sniff, Compression};
 pub use whiteout::{OPAQUE_MARKER, OVERLAY_OPAQUE_XATTR, WHITEOUT_PREFIX};
 
 use crate::digest::Digest;

@@ -81,7 +81,7 @@ pub fn sniff(head: &[u8]) -> std::result::Result<Compression, &'static str> {
 /// "zstd" so the one-line message tells what broke. zstd frames may ask for
 /// a window of up to 128 MiB (libzstd's default limit, as the zstd CLI):
 /// a hostile layer cannot make us allocate more.
-pub(crate) fn decoder<'a, R: Read + 'a>(compression: Compression, raw: R) -> io::Result<Box<dyn Read + 'a>> {
+pub fn decoder<'a, R: Read + 'a>(compression: Compression, raw: R) -> io::Result<Box<dyn Read + 'a>> {
     Ok(match compression {
         Compression::None => Box::new(raw),
         Compression::Gzip => Box::new(MultiGzDecoder::new(raw)),
