@@ -639,13 +639,23 @@ impl Builder<'_> {
                 argv.push(text.clone());
                 (argv, format!("{} {text}", state.shell.join(" ")))
             }
-            // `RUN <<EOF`: the document is the script.
-            (Command::Shell(text), [doc]) if text.trim().is_empty() => {
+            // `RUN <<EOF` alone: the document is the script (BuildKit's
+            // rule). Else the shell reads the documents from the script.
+            (Command::Shell(text), [doc])
+                if text.lines().next().is_some_and(|l| l.trim() == format!("<<{}", doc.name)) =>
+            {
                 let mut argv = state.shell.clone();
                 argv.push(doc.body.clone());
                 (argv, format!("{} {}", state.shell.join(" "), doc.body.trim_end()))
             }
-            _ => return Err(self.at(step.line, "RUN with here-documents and a command is not supported yet".into())),
+            (Command::Shell(text), _) => {
+                let mut argv = state.shell.clone();
+                argv.push(text.clone());
+                (argv, format!("{} {text}", state.shell.join(" ")))
+            }
+            (Command::Exec(_), _) => {
+                return Err(self.at(step.line, "RUN in the exec form takes no here-document".into()));
+            }
         };
         // Build args are the command's environment, not the image's.
         let env_keys: Vec<String> = state.env().into_iter().map(|(k, _)| k).collect();
@@ -714,6 +724,27 @@ impl Builder<'_> {
             .map(|v| self.lexer.word(v, &vars))
             .transpose()
             .map_err(|e| self.at(line, e.to_string()))?;
+        // Here-documents: files of their delimiters' names, written in a
+        // private directory the copy reads as its source.
+        let docs: Vec<&containerfile::HereDoc> =
+            sources.iter().filter_map(|s| if let Source::HereDoc(d) = s { Some(d) } else { None }).collect();
+        if !docs.is_empty() {
+            if docs.len() != sources.len() || from.is_some() {
+                return Err(
+                    self.at(line, format!("{what}: here-documents and other sources at once are not supported yet"))
+                );
+            }
+            let dir = tempfile::Builder::new().prefix("berth-build-heredoc").tempdir()?;
+            let mut named = Vec::new();
+            for d in docs {
+                if d.name.is_empty() || d.name.contains('/') {
+                    return Err(self.at(line, format!("{what}: here-document name {:?} is not a file name", d.name)));
+                }
+                std::fs::write(dir.path().join(&d.name), &d.body)?;
+                named.push(Source::Path(d.name.clone()));
+            }
+            return self.copy_from(state, step, add, &named, dest, chown, Some(dir.path()), final_step);
+        }
         // `--from`: an earlier stage's image or another image, read
         // through a container of it (mounted, never started).
         let source = match &from {

@@ -41,6 +41,9 @@ pub enum Command {
 /// A here-document (`<<EOF` ... `EOF`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HereDoc {
+    /// Its delimiter (`EOF`): a COPY source's file name, and what ends
+    /// it when a RUN's shell reads it.
+    pub name: String,
     pub body: String,
     /// Variables are substituted in it (its delimiter was not quoted).
     pub expand: bool,
@@ -329,7 +332,12 @@ impl Text<'_> {
 
     fn instruction(&self, i: &pd::Instruction<'_>, line: usize) -> Result<Instruction, ParseError> {
         use pd::Instruction as I;
-        let here_doc = |h: &pd::HereDoc<'_>| HereDoc { body: h.value.to_string(), expand: h.expand };
+        let here_doc = |h: &pd::HereDoc<'_>| {
+            // The parser gives the body; the delimiter is the line after it.
+            let after = self.text.get(h.span.end..).unwrap_or("");
+            let name = after.lines().next().unwrap_or("").trim().to_string();
+            HereDoc { name, body: h.value.to_string(), expand: h.expand }
+        };
         let sources = |src: &[pd::Source<'_>]| {
             src.iter()
                 .map(|s| match s {
@@ -340,10 +348,24 @@ impl Text<'_> {
                 .collect::<Result<Vec<_>, _>>()
         };
         Ok(match i {
+            I::Run(r) if !r.here_docs.is_empty() => {
+                // The shell gets the script as written: the command with
+                // its `<<EOF` markers, then each document and its
+                // delimiter (the parser splits them apart).
+                let start = r.options.last().map_or(r.run.span.end, |f| f.span().end);
+                let docs: Vec<HereDoc> = r.here_docs.iter().map(here_doc).collect();
+                let last = r.here_docs.last().map_or(start, |h| h.span.end);
+                let delimiter = docs.last().map_or(0, |d| {
+                    let at = self.text.get(last..).and_then(|t| t.find(d.name.as_str())).unwrap_or(0);
+                    at + d.name.len()
+                });
+                let script = self.text.get(start..last + delimiter).unwrap_or("").trim().to_string();
+                Instruction::Run { flags: self.flags(&r.options), command: Command::Shell(script), here_docs: docs }
+            }
             I::Run(r) => Instruction::Run {
                 flags: self.flags(&r.options),
                 command: self.command(&r.arguments, line)?,
-                here_docs: r.here_docs.iter().map(here_doc).collect(),
+                here_docs: Vec::new(),
             },
             I::Cmd(c) => Instruction::Cmd(self.command(&c.arguments, line)?),
             I::Entrypoint(e) => Instruction::Entrypoint(self.command(&e.arguments, line)?),
@@ -457,9 +479,10 @@ mod tests {
                 here_docs: vec![]
             }
         );
-        let Instruction::Run { flags, here_docs, .. } = &s[1].instruction else { panic!("{:?}", s[1]) };
+        let Instruction::Run { flags, here_docs, command } = &s[1].instruction else { panic!("{:?}", s[1]) };
+        assert_eq!(command, &Command::Shell("<<EOF\necho hi\nEOF".into()));
         assert_eq!(flags, &[Flag { name: "mount".into(), value: Some("type=cache,target=/c".into()) }]);
-        assert_eq!(here_docs, &[HereDoc { body: "echo hi\n".into(), expand: true }]);
+        assert_eq!(here_docs, &[HereDoc { name: "EOF".into(), body: "echo hi\n".into(), expand: true }]);
         let Instruction::Copy { add: false, flags, sources, dest } = &s[2].instruction else { panic!() };
         assert_eq!(flags[0].name, "chown");
         assert_eq!(sources, &[Source::Path("a".into()), Source::Path("b".into())]);

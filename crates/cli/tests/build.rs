@@ -362,3 +362,24 @@ fn add_unpacks_local_archives() {
     let e = env.fails(&["build", ctx.to_str().unwrap()], 125);
     assert!(e.contains(":2: ADD https://example.com/x: remote sources are not supported"), "{e}");
 }
+
+/// Here-documents: RUN's script alone, a command reading one (the marker
+/// first, `<<EOF cat >file`: parse-dockerfile takes that form), and COPY of one as a file (named by its delimiter in a
+/// directory destination).
+#[test]
+fn here_documents_in_run_and_copy() {
+    let (env, _) = Env::with_busybox();
+    let ctx = context(
+        &env,
+        "FROM localhost/bb\n\
+         RUN <<EOF\necho script > /script.out\necho done\nEOF\n\
+         RUN <<EOT cat > /cat.out\nline one\nline two\nEOT\n\
+         COPY <<EOF /copied.txt\ncopied body\nEOF\n\
+         COPY <<NOTE /dir/\nin a dir\nNOTE\n",
+        &[],
+    );
+    let out = build(&env, &["-t", "docs"], &ctx);
+    assert!(out.lines().any(|l| l == "done"), "{out}");
+    let seen = env.ok(&["run", "--rm", "docs", "cat", "/script.out", "/cat.out", "/copied.txt", "/dir/NOTE"]);
+    assert_eq!(seen, "script\nline one\nline two\ncopied body\nin a dir\n");
+}
