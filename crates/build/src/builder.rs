@@ -804,15 +804,15 @@ impl Builder<'_> {
         let vars = state.vars();
         let dest = self.lexer.word(dest, &vars).map_err(|e| self.at(line, e.to_string()))?;
         let workdir = state.cfg["config"]["WorkingDir"].as_str().filter(|w| !w.is_empty()).unwrap_or("/").to_string();
-        let into_dir = dest.ends_with('/') || sources.len() > 1;
         let dest_path = clean_abs(&Path::new(&workdir).join(&dest));
         let context = open_dir(root.unwrap_or(&self.opts.context))
             .map_err(|e| self.at(line, format!("opening the build context: {e}")))?;
         // The ignore file is the context's: not an image's.
         let ignore = if root.is_none() { self.ignore.clone() } else { None };
         let place = if root.is_none() { "the build context" } else { "the image" };
-        let mut items = Vec::new();
-        let mut names = Vec::new();
+        // The sources, wildcards matched (what the ignore file excludes
+        // does not match).
+        let mut rels: Vec<(String, PathBuf)> = Vec::new();
         for s in sources {
             let Source::Path(p) = s else {
                 return Err(self.at(line, format!("{what} with here-documents is not supported yet")));
@@ -823,10 +823,32 @@ impl Builder<'_> {
             }
             let rel = in_context(&p)
                 .ok_or_else(|| self.at(line, format!("{what} {p}: forbidden path outside the build context")))?;
+            if p.contains(['*', '?', '[']) {
+                let matched = glob(context.as_fd(), &rel, ignore.as_ref())
+                    .map_err(|e| self.at(line, format!("{what} {p}: {e}")))?;
+                if matched.is_empty() {
+                    return Err(self
+                        .at(line, format!("{what} {p}: no source files were specified (nothing in {place} matches)")));
+                }
+                rels.extend(matched.into_iter().map(|m| (m.display().to_string(), m)));
+                continue;
+            }
             let excluded = ignore.as_ref().is_some_and(|i| i.excluded(&rel.to_string_lossy()));
             if excluded && rel != Path::new(".") {
                 return Err(self.at(line, format!("{what} {p}: excluded by the context's ignore file")));
             }
+            rels.push((p, rel));
+        }
+        let into_dir = dest.ends_with('/') || rels.len() > 1;
+        if rels.len() > 1 && !dest.ends_with('/') {
+            return Err(self.at(
+                line,
+                format!("{what}: with more than one source file, the destination must be a directory and end with a /"),
+            ));
+        }
+        let mut items = Vec::new();
+        let mut names = Vec::new();
+        for (p, rel) in rels {
             let fd = sys::fs::open_rerooted(context.as_fd(), &rel, OFlags::PATH)
                 .map_err(|e| self.at(line, format!("{what} {p}: no such file or directory in {place} ({e})")))?;
             let is_dir =
@@ -922,6 +944,45 @@ fn refuse_flags(b: &Builder<'_>, line: usize, instruction: &str, flags: &[Flag],
         Some(f) => Err(b.at(line, format!("{instruction} --{}: not supported yet", f.name))),
         None => Ok(()),
     }
+}
+
+/// The paths under directory `root` that wildcard `pattern` (relative,
+/// `/`-separated, Go's filepath.Match per component, as docker's COPY)
+/// matches, sorted; `ignore` excludes some. Read through fds under
+/// `root`: a symlinked directory on the way is not followed out.
+fn glob(
+    root: std::os::fd::BorrowedFd,
+    pattern: &Path,
+    ignore: Option<&ignore::Patterns>,
+) -> std::io::Result<Vec<PathBuf>> {
+    let comps: Vec<String> = pattern.components().map(|c| c.as_os_str().to_string_lossy().into_owned()).collect();
+    let mut current = vec![PathBuf::new()];
+    for depth in 0..comps.len() {
+        // The pattern down to this depth, as an ignore pattern: docker's
+        // anchored matching.
+        let upto = ignore::Patterns::parse(&comps[..=depth].join("/"))
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string()))?;
+        let mut next = Vec::new();
+        for dir in &current {
+            let at = if dir.as_os_str().is_empty() { Path::new(".") } else { dir.as_path() };
+            let Ok(fd) = sys::fs::open_rerooted(root, at, OFlags::RDONLY | OFlags::DIRECTORY) else { continue };
+            for entry in rustix::fs::Dir::read_from(&fd)? {
+                let entry = entry?;
+                let name = entry.file_name().to_string_lossy().into_owned();
+                if name == "." || name == ".." {
+                    continue;
+                }
+                let path = dir.join(&name);
+                let shown = path.to_string_lossy();
+                if upto.excluded(&shown) && !ignore.is_some_and(|i| i.excluded(&shown)) {
+                    next.push(path);
+                }
+            }
+        }
+        current = next;
+    }
+    current.sort();
+    Ok(current)
 }
 
 /// `path` made absolute and clean (`..` stops at `/`).

@@ -383,3 +383,39 @@ fn here_documents_in_run_and_copy() {
     let seen = env.ok(&["run", "--rm", "docs", "cat", "/script.out", "/cat.out", "/copied.txt", "/dir/NOTE"]);
     assert_eq!(seen, "script\nline one\nline two\ncopied body\nin a dir\n");
 }
+
+/// COPY sources with wildcards (Go's filepath.Match per component, as
+/// docker's): what the ignore file excludes does not match; nothing
+/// matching, or several sources into a destination without a `/`, is an
+/// error.
+#[test]
+fn copy_sources_with_wildcards() {
+    let (env, _) = Env::with_busybox();
+    let ctx = context(
+        &env,
+        "FROM localhost/bb\nCOPY *.txt /txt/\nCOPY sub/*/x.? /deep/\n",
+        &[
+            ("a.txt", "A\n"),
+            ("b.txt", "B\n"),
+            ("skip.txt", "S\n"),
+            ("c.md", "C\n"),
+            ("sub/one/x.y", "1\n"),
+            ("sub/two/x.z", "2\n"),
+            (".dockerignore", "skip.txt\n"),
+        ],
+    );
+    build(&env, &["-t", "globbed"], &ctx);
+    let seen = env.ok(&["run", "--rm", "globbed", "sh", "-c", "ls /txt /deep"]);
+    assert_eq!(seen, "/deep:\nx.y\nx.z\n\n/txt:\na.txt\nb.txt\n");
+    for (text, want) in [
+        ("FROM localhost/bb\nCOPY *.nothing /x/\n", ":2: COPY *.nothing: no source files were specified"),
+        (
+            "FROM localhost/bb\nCOPY *.txt /x\n",
+            ":2: COPY: with more than one source file, the destination must be a directory and end with a /",
+        ),
+    ] {
+        std::fs::write(ctx.join("Containerfile"), text).unwrap();
+        let e = env.fails(&["build", ctx.to_str().unwrap()], 125);
+        assert!(e.contains(want), "{text:?}: {e}");
+    }
+}
