@@ -308,12 +308,31 @@ impl Builder<'_> {
             shell: vec!["/bin/sh".into(), "-c".into()],
             cmd_set: false,
         };
+        // The base's ONBUILD triggers run first, as steps of this stage
+        // (docker's rule); the image built does not keep them.
+        let triggers: Vec<String> = state.cfg["config"]["OnBuild"]
+            .as_array()
+            .map(|t| t.iter().filter_map(Value::as_str).map(String::from).collect())
+            .unwrap_or_default();
+        if let Some(config) = state.cfg["config"].as_object_mut() {
+            config.remove("OnBuild");
+        }
         let steps = &def.steps;
-        if steps.is_empty() {
+        if steps.is_empty() && triggers.is_empty() {
             // A FROM alone: the base under this build's config (labels,
             // PATH), as buildah commits it.
             let cfg = state.cfg.clone();
             return self.commit(&state, None, cfg, last);
+        }
+        for (n, trigger) in triggers.iter().enumerate() {
+            let parsed = Containerfile::parse(&format!("FROM scratch\n{trigger}\n"))
+                .map_err(|e| self.at(def.line, format!("the base image's ONBUILD {trigger:?}: {}", e.message)))?;
+            let Some(mut step) = parsed.stages.into_iter().next().and_then(|s| s.steps.into_iter().next()) else {
+                continue;
+            };
+            step.line = def.line;
+            let final_step = last && steps.is_empty() && n + 1 == triggers.len();
+            self.run_step(&mut state, &step, final_step)?;
         }
         for (n, step) in steps.iter().enumerate() {
             self.announce(&step.text)?;

@@ -419,3 +419,23 @@ fn copy_sources_with_wildcards() {
         assert!(e.contains(want), "{text:?}: {e}");
     }
 }
+
+/// ONBUILD: the parent image keeps the triggers (as docker's format
+/// does); a child built FROM it runs them first (a COPY from the child's
+/// context), and does not keep them.
+#[test]
+fn onbuild_triggers_run_in_the_child_build() {
+    let (env, _) = Env::with_busybox();
+    let ctx = context(
+        &env,
+        "FROM localhost/bb\nONBUILD RUN echo triggered > /t\nONBUILD COPY child.txt /child.txt\n",
+        &[("child.txt", "from the child's context\n")],
+    );
+    build(&env, &["-t", "parent", "--format", "docker"], &ctx);
+    let c = config(&env, "parent");
+    assert_eq!(c["OnBuild"], serde_json::json!(["RUN echo triggered > /t", "COPY child.txt /child.txt"]), "{c}");
+    std::fs::write(ctx.join("Containerfile"), "FROM localhost/parent\nRUN cat /t /child.txt > /both\n").unwrap();
+    build(&env, &["-t", "child"], &ctx);
+    assert_eq!(env.ok(&["run", "--rm", "child", "cat", "/both"]), "triggered\nfrom the child's context\n");
+    assert!(config(&env, "child").get("OnBuild").is_none_or(Value::is_null), "the child keeps the triggers");
+}
