@@ -727,7 +727,7 @@ impl Builder<'_> {
     ) -> Result<()> {
         let line = step.line;
         let what = if add { "ADD" } else { "COPY" };
-        refuse_flags(self, line, what, flags, &["chown", "from", "link"])?;
+        refuse_flags(self, line, what, flags, &["chmod", "chown", "from", "link"])?;
         let vars = state.vars();
         let chown = flags
             .iter()
@@ -736,6 +736,14 @@ impl Builder<'_> {
             .map(|v| self.lexer.word(v, &vars))
             .transpose()
             .map_err(|e| self.at(line, e.to_string()))?;
+        let chmod = match flags.iter().find(|f| f.name == "chmod").and_then(|f| f.value.as_deref()) {
+            None => None,
+            Some(v) => {
+                let v = self.lexer.word(v, &vars).map_err(|e| self.at(line, e.to_string()))?;
+                let mode = u32::from_str_radix(&v, 8).ok().filter(|m| *m <= 0o7777);
+                Some(mode.ok_or_else(|| self.at(line, format!("{what} --chmod={v}: not an octal mode")))?)
+            }
+        };
         let from = flags
             .iter()
             .find(|f| f.name == "from")
@@ -762,7 +770,8 @@ impl Builder<'_> {
                 std::fs::write(dir.path().join(&d.name), &d.body)?;
                 named.push(Source::Path(d.name.clone()));
             }
-            return self.copy_from(state, step, add, &named, dest, chown, Some(dir.path()), final_step);
+            let opts = CopyOptions { chown, chmod };
+            return self.copy_from(state, step, add, &named, dest, opts, Some(dir.path()), final_step);
         }
         // `--from`: an earlier stage's image or another image, read
         // through a container of it (mounted, never started).
@@ -791,7 +800,7 @@ impl Builder<'_> {
             add,
             sources,
             dest,
-            chown,
+            CopyOptions { chown, chmod },
             source.as_ref().map(|(_, r)| r.as_path()),
             final_step,
         );
@@ -814,7 +823,7 @@ impl Builder<'_> {
         add: bool,
         sources: &[Source],
         dest: &str,
-        chown: Option<String>,
+        opts: CopyOptions,
         root: Option<&Path>,
         final_step: bool,
     ) -> Result<()> {
@@ -908,8 +917,7 @@ impl Builder<'_> {
             return Ok(());
         }
         let c = self.container(state, vec!["true".into()], Vec::new())?;
-        let copied =
-            self.engine.copy_into_container(&c, context.as_fd(), &items, &CopyOptions { chown }, Some(&filter));
+        let copied = self.engine.copy_into_container(&c, context.as_fd(), &items, &opts, Some(&filter));
         if let Err(e) = copied {
             self.remove(&c);
             return Err(self.at(line, e.to_string()));

@@ -385,7 +385,7 @@ fn here_documents_in_run_and_copy() {
 }
 
 /// COPY sources with wildcards (Go's filepath.Match per component, as
-/// docker's): what the ignore file excludes does not match; nothing
+/// docker's), and `--chmod`: what the ignore file excludes does not match; nothing
 /// matching, or several sources into a destination without a `/`, is an
 /// error.
 #[test]
@@ -393,7 +393,7 @@ fn copy_sources_with_wildcards() {
     let (env, _) = Env::with_busybox();
     let ctx = context(
         &env,
-        "FROM localhost/bb\nCOPY *.txt /txt/\nCOPY sub/*/x.? /deep/\n",
+        "FROM localhost/bb\nCOPY *.txt /txt/\nCOPY sub/*/x.? /deep/\nCOPY --chmod=0750 sub /modes\n",
         &[
             ("a.txt", "A\n"),
             ("b.txt", "B\n"),
@@ -407,6 +407,10 @@ fn copy_sources_with_wildcards() {
     build(&env, &["-t", "globbed"], &ctx);
     let seen = env.ok(&["run", "--rm", "globbed", "sh", "-c", "ls /txt /deep"]);
     assert_eq!(seen, "/deep:\nx.y\nx.z\n\n/txt:\na.txt\nb.txt\n");
+    // --chmod: every file and directory copied.
+    let modes =
+        env.ok(&["run", "--rm", "globbed", "stat", "-c", "%a %n", "/modes/one", "/modes/one/x.y", "/txt/a.txt"]);
+    assert_eq!(modes, "750 /modes/one\n750 /modes/one/x.y\n644 /txt/a.txt\n");
     for (text, want) in [
         ("FROM localhost/bb\nCOPY *.nothing /x/\n", ":2: COPY *.nothing: no source files were specified"),
         (

@@ -68,6 +68,8 @@ pub struct CopyOptions {
     /// `--chown`: `user[:group]`, names resolved in the container's
     /// /etc/passwd and /etc/group.
     pub chown: Option<String>,
+    /// `--chmod`: the mode of everything copied.
+    pub chmod: Option<u32>,
 }
 
 /// What a COPY leaves out of the directories it copies (the build's
@@ -132,7 +134,7 @@ impl Engine {
             let (reader, writer) =
                 rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).ctx(|| "making a pipe".into())?;
             let (reader, writer) = (std::fs::File::from(reader), std::fs::File::from(writer));
-            let extract = Extract { owner, overwrite: true, rename: None };
+            let extract = Extract { owner, overwrite: true, rename: None, mode: opts.chmod };
             // The ignore file speaks of paths from the source root: an
             // entry `x` of this item is `<source>/x` there.
             let filter = item_filter(item, ignore);
@@ -164,7 +166,7 @@ impl Engine {
         let file = super::commit::buffered(std::fs::File::from(fd));
         // The archive's owners are kept, as docker keeps them, unless
         // --chown says otherwise.
-        let extract = Extract { owner, overwrite: true, rename: None };
+        let extract = Extract { owner, overwrite: true, rename: None, mode: None };
         let plain = image::layer::decoder(compression, file).ctx(shown)?;
         copy::extract(root, &item.dest, plain, &extract).ctx(shown)
     }

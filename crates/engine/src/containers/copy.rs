@@ -266,6 +266,9 @@ pub struct Extract {
     pub overwrite: bool,
     /// The tar's first path component `.0` is written as `.1`.
     pub rename: Option<(OsString, OsString)>,
+    /// Every file and directory gets this mode instead of the tar's (a
+    /// build's `COPY --chmod`; symlinks have none).
+    pub mode: Option<u32>,
 }
 
 /// Unpack the tar read from `input` into directory `dest` (a path under
@@ -290,7 +293,7 @@ pub fn extract(root: BorrowedFd, dest: &Path, input: impl Read, opts: &Extract) 
         let meta = Meta {
             uid: opts.owner.map_or_else(|| h.uid().unwrap_or(0) as u32, |o| o.0),
             gid: opts.owner.map_or_else(|| h.gid().unwrap_or(0) as u32, |o| o.1),
-            mode: h.mode().unwrap_or(0o644) & 0o7777,
+            mode: opts.mode.unwrap_or_else(|| h.mode().unwrap_or(0o644)) & 0o7777,
             mtime: h.mtime().unwrap_or(0),
             dev: (h.device_major().ok().flatten().unwrap_or(0), h.device_minor().ok().flatten().unwrap_or(0)),
         };

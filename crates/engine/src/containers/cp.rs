@@ -117,7 +117,7 @@ impl Engine {
         };
         let trailing_slash = dst.given.ends_with('/');
         let extract = |into: &Path, rename: Option<(OsString, OsString)>, reader: &mut dyn Read| {
-            let opts = Extract { owner, overwrite: opts.overwrite, rename };
+            let opts = Extract { owner, overwrite: opts.overwrite, rename, mode: None };
             copy::extract(dst.root.as_fd(), into, reader, &opts)
         };
         let Some((s, src_is_dir, top)) = source else {
