@@ -10,7 +10,7 @@ apt-get update -qq
 # qemu-system-x86, cpio, busybox-static (python3 unpacks its kernel faster).
 apt-get install -y -qq --no-install-recommends \
     build-essential pkg-config libseccomp-dev busybox-static file jq time procps iproute2 nftables iptables containernetworking-plugins conntrack iperf3 curl \
-    runc crun podman conmon uidmap hyperfine skopeo docker-registry strace \
+    runc crun podman buildah conmon uidmap hyperfine skopeo docker-registry strace \
     qemu-system-x86 cpio python3 >/dev/null
 command -v cargo >/dev/null || { echo "install.sh: cargo not found (rustup toolchain expected)" >&2; exit 1; }
 cargo build --release --workspace

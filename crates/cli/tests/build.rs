@@ -443,3 +443,102 @@ fn onbuild_triggers_run_in_the_child_build() {
     assert_eq!(env.ok(&["run", "--rm", "child", "cat", "/both"]), "triggered\nfrom the child's context\n");
     assert!(config(&env, "child").get("OnBuild").is_none_or(Value::is_null), "the child keeps the triggers");
 }
+
+/// One entry of an exported root filesystem: what a comparison of two
+/// builds' trees looks at (times differ by nature).
+fn tree(export: &[u8]) -> std::collections::BTreeMap<String, String> {
+    let mut out = std::collections::BTreeMap::new();
+    let mut a = tar::Archive::new(export);
+    for e in a.entries().unwrap() {
+        let e = e.unwrap();
+        let h = e.header();
+        let path = e.path().unwrap().to_string_lossy().trim_start_matches("./").trim_end_matches('/').to_string();
+        let link = e.link_name().unwrap().map(|l| l.to_string_lossy().into_owned()).unwrap_or_default();
+        let size = if h.entry_type().is_file() { h.size().unwrap() } else { 0 };
+        let desc = format!(
+            "{:?} {:o} {}:{} {size} {link}",
+            h.entry_type(),
+            h.mode().unwrap() & 0o7777,
+            h.uid().unwrap(),
+            h.gid().unwrap()
+        );
+        out.insert(path, desc);
+    }
+    out
+}
+
+/// The same Containerfile built by buildah (Debian's 1.28, on a store of
+/// its own with the same base image) gives the same config fields and the
+/// same file tree, exported from a container of each image.
+#[test]
+fn buildah_builds_the_same_image() {
+    let (env, _) = Env::with_busybox();
+    let podman = common::podman::Podman::beside(&env);
+    let ctx = context(
+        &env,
+        "FROM localhost/bb AS tools\nRUN mkdir -p /opt/tool && echo tool > /opt/tool/bin && chmod 755 /opt/tool/bin\n\
+         FROM localhost/bb\n\
+         ARG GREETING=hi\n\
+         ENV APP_HOME=/app PATH=/app/bin:/usr/bin:/bin\n\
+         WORKDIR $APP_HOME\n\
+         COPY --chown=1:2 files/ ./files/\n\
+         COPY one.txt /etc/one.txt\n\
+         COPY --from=tools /opt/tool /opt/tool\n\
+         RUN mkdir -p bin && echo \"$GREETING\" > greeting && ln -s greeting link && chmod 640 greeting && rm /etc/one.txt\n\
+         LABEL org.example.name=\"the app\" version=1\n\
+         EXPOSE 8080 9090/udp\n\
+         VOLUME /data\n\
+         STOPSIGNAL SIGTERM\n\
+         HEALTHCHECK --interval=30s --timeout=3s --retries=4 CMD [\"true\"]\n\
+         USER 1:2\n\
+         ENTRYPOINT [\"/bin/sh\"]\n\
+         CMD [\"-c\", \"cat greeting\"]\n",
+        &[("files/a.txt", "A\n"), ("files/sub/b.txt", "B\n"), ("one.txt", "1\n")],
+    );
+    // Docker's format: buildah drops HEALTHCHECK (and ONBUILD, SHELL) from
+    // OCI images, with a warning; berth keeps them in both.
+    build(&env, &["-t", "cmp", "--format", "docker"], &ctx);
+    let bud = ["bud", "--network", "none", "--layers", "--format", "docker", "-t", "cmp", ctx.to_str().unwrap()];
+    let o = podman.buildah(&bud).output().unwrap();
+    assert!(o.status.success(), "buildah: {}", stderr(&o));
+
+    let ours = config(&env, "cmp");
+    let theirs: Value =
+        serde_json::from_str(&podman.ok(&["image", "inspect", "--format", "{{json .Config}}", "localhost/cmp"]))
+            .unwrap();
+    for field in ["Env", "Cmd", "Entrypoint", "WorkingDir", "User", "ExposedPorts", "Volumes", "StopSignal"] {
+        assert_eq!(ours[field], theirs[field], "{field}: berth {ours} buildah {theirs}");
+    }
+    // (podman shows a Docker image's healthcheck apart from the config.)
+    let check: Value =
+        serde_json::from_str(&podman.ok(&["image", "inspect", "--format", "{{json .HealthCheck}}", "localhost/cmp"]))
+            .unwrap();
+    assert_eq!(ours["Healthcheck"], check);
+    let mut labels = theirs["Labels"].clone();
+    labels.as_object_mut().unwrap().remove("io.buildah.version");
+    assert_eq!(ours["Labels"], labels);
+
+    // The trees, exported from a container of each (never started).
+    let export = |out: std::process::Output| {
+        assert!(out.status.success(), "{}", stderr(&out));
+        tree(&out.stdout)
+    };
+    let id = env.ok(&["create", "cmp"]);
+    let ours = export(env.run(&["export", id.trim()]));
+    let id = podman.ok(&["create", "localhost/cmp"]);
+    let theirs = export(podman.cmd(&["export", id.trim()]).output().unwrap());
+    // What each runtime leaves as mount points of RUN's container (empty
+    // files and directories) is not the image's content.
+    let runtime_made = |p: &str| {
+        matches!(
+            p,
+            "etc/hosts" | "etc/hostname" | "etc/resolv.conf" | "run" | "run/.containerenv" | "proc" | "sys" | "dev"
+        ) || p.starts_with("dev/")
+    };
+    let ours: Vec<_> = ours.iter().filter(|(p, _)| !runtime_made(p)).collect();
+    let theirs: Vec<_> = theirs.iter().filter(|(p, _)| !runtime_made(p)).collect();
+    let only = |a: &[(&String, &String)], b: &[(&String, &String)]| -> Vec<String> {
+        a.iter().filter(|e| !b.contains(e)).map(|(p, d)| format!("{p}: {d}")).collect()
+    };
+    assert!(ours == theirs, "berth only: {:?}\nbuildah only: {:?}", only(&ours, &theirs), only(&theirs, &ours));
+}

@@ -96,9 +96,22 @@ impl Podman {
     /// `podman ARGS`, stdin /dev/null.
     pub fn cmd(&self, args: &[&str]) -> Command {
         assert!(Path::new("/usr/bin/podman").exists(), "podman 4.3 is the reference: apt-get install podman runc");
+        self.tool("podman", args)
+    }
+
+    /// `buildah ARGS` on the same store and configuration, stdin /dev/null.
+    pub fn buildah(&self, args: &[&str]) -> Command {
+        assert!(
+            Path::new("/usr/bin/buildah").exists(),
+            "buildah 1.28 is the builds' reference: apt-get install buildah"
+        );
+        self.tool("buildah", args)
+    }
+
+    fn tool(&self, tool: &str, args: &[&str]) -> Command {
         self.configure();
         let d = &self.dir;
-        let mut c = Command::new("podman");
+        let mut c = Command::new(tool);
         c.args(args)
             .env("CONTAINERS_CONF", d.join("containers.conf"))
             .env("CONTAINERS_STORAGE_CONF", d.join("storage.conf"))

@@ -129,8 +129,7 @@ impl Engine {
                     .ok_or_else(|| Error::new(format!("copying to {}: not a file name", item.dest.display())))?;
                 (item.dest.parent().map_or_else(|| PathBuf::from("/"), Path::to_path_buf), Some(name.to_owned()))
             };
-            sys::fs::ensure_rerooted(root.as_fd(), &into, sys::fs::Kind::Dir)
-                .ctx(|| format!("making {}", into.display()))?;
+            make_dirs(root.as_fd(), &into, owner).ctx(|| format!("making {}", into.display()))?;
             let (reader, writer) =
                 rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).ctx(|| "making a pipe".into())?;
             let (reader, writer) = (std::fs::File::from(reader), std::fs::File::from(writer));
@@ -159,8 +158,7 @@ impl Engine {
     /// missing), entries re-rooted there as `extract` makes every entry.
     fn unpack_into_root(&self, root: BorrowedFd, from: BorrowedFd, item: &CopyItem, owner: copy::Owner) -> Result<()> {
         let shown = || format!("unpacking {}", item.source.display());
-        sys::fs::ensure_rerooted(root, &item.dest, sys::fs::Kind::Dir)
-            .ctx(|| format!("making {}", item.dest.display()))?;
+        make_dirs(root, &item.dest, owner).ctx(|| format!("making {}", item.dest.display()))?;
         let compression = add_archive(from, &item.source)?.unwrap_or(Compression::None);
         let fd = sys::fs::open_rerooted(from, &item.source, OFlags::RDONLY).ctx(shown)?;
         let file = super::commit::buffered(std::fs::File::from(fd));
@@ -200,6 +198,33 @@ fn item_filter<'a>(
         move |p: &Path| ignore.is_some_and(|i| (i.excluded)(&item.source.join(p))),
         move |p: &Path| ignore.is_some_and(|i| (i.may_reinclude_under)(&item.source.join(p))),
     )
+}
+
+/// Directory `path` under `root` (re-rooted), made with its missing
+/// parents; those it makes get `owner` (a COPY --chown's, as docker and
+/// buildah give them; root's without).
+fn make_dirs(root: BorrowedFd, path: &Path, owner: copy::Owner) -> std::io::Result<()> {
+    let mut missing = Vec::new();
+    let mut prefix = PathBuf::new();
+    for c in path.components().filter(|c| matches!(c, std::path::Component::Normal(_))) {
+        prefix.push(c);
+        if !missing.is_empty() || sys::fs::open_rerooted(root, &prefix, OFlags::PATH).is_err() {
+            missing.push(prefix.clone());
+        }
+    }
+    sys::fs::ensure_rerooted(root, path, sys::fs::Kind::Dir)?;
+    let Some((uid, gid)) = owner else { return Ok(()) };
+    for dir in missing {
+        let fd = sys::fs::open_rerooted(root, &dir, OFlags::PATH | OFlags::NOFOLLOW)?;
+        rustix::fs::chownat(
+            &fd,
+            "",
+            Some(rustix::fs::Uid::from_raw(uid)),
+            Some(rustix::fs::Gid::from_raw(gid)),
+            rustix::fs::AtFlags::EMPTY_PATH,
+        )?;
+    }
+    Ok(())
 }
 
 /// A writer that only hashes.
