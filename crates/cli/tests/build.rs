@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
+mod regharness;
 
 use std::path::{Path, PathBuf};
 
@@ -541,4 +542,25 @@ fn buildah_builds_the_same_image() {
         a.iter().filter(|e| !b.contains(e)).map(|(p, d)| format!("{p}: {d}")).collect()
     };
     assert!(ours == theirs, "berth only: {:?}\nbuildah only: {:?}", only(&ours, &theirs), only(&theirs, &ours));
+}
+
+/// A built image (layers from RUN and COPY) pushes to a registry and, pulled
+/// into another store, runs the same.
+#[test]
+fn a_built_image_pushes_and_runs_elsewhere() {
+    let reg = regharness::TestRegistry::start();
+    let (env, _) = Env::with_busybox();
+    let ctx = context(
+        &env,
+        "FROM localhost/bb\nRUN echo built > /built\nCOPY a.txt /a.txt\nCMD [\"cat\", \"/built\", \"/a.txt\"]\n",
+        &[("a.txt", "A\n")],
+    );
+    build(&env, &["-t", "pushme"], &ctx);
+    let name = reg.name("pushme:1");
+    env.ok(&["push", "--tls-verify=false", "pushme", &format!("docker://{name}")]);
+    let other = Env::new();
+    other.ok(&["pull", "-q", "--tls-verify=false", &name]);
+    assert_eq!(other.ok(&["run", "--rm", &name]), "built\nA\n");
+    let id = |e: &Env, n: &str| e.ok(&["image", "inspect", "--format", "{{.Id}}", n]);
+    assert_eq!(id(&other, &name), id(&env, "pushme"), "the pulled image is another");
 }
