@@ -84,9 +84,13 @@ impl Error {
 
 type Result<T> = std::result::Result<T, Error>;
 
-/// Build `file` (its text) with `opts`; progress goes to `out`. Returns
-/// the image built, tagged.
-pub fn build(engine: &Engine, text: &str, opts: &Options, out: &mut dyn Write) -> Result<Image> {
+/// Where a base image (FROM, COPY --from) comes from: the front end's
+/// pull policy (podman build's `--pull`), given the name as written.
+pub type Resolve<'a> = &'a dyn Fn(&str) -> engine::Result<Image>;
+
+/// Build `file` (its text) with `opts`, base images found by `resolve`;
+/// progress goes to `out`. Returns the image built, tagged.
+pub fn build(engine: &Engine, text: &str, opts: &Options, resolve: Resolve<'_>, out: &mut dyn Write) -> Result<Image> {
     let file = Containerfile::parse(text).map_err(|e| Error::At {
         file: opts.file_name.clone(),
         line: e.line,
@@ -103,6 +107,7 @@ pub fn build(engine: &Engine, text: &str, opts: &Options, out: &mut dyn Write) -
     Builder {
         engine,
         opts,
+        resolve,
         lexer: Lexer::new(file.escape),
         file: &file,
         ignore,
@@ -117,6 +122,7 @@ pub fn build(engine: &Engine, text: &str, opts: &Options, out: &mut dyn Write) -
 struct Builder<'a> {
     engine: &'a Engine,
     opts: &'a Options,
+    resolve: Resolve<'a>,
     file: &'a Containerfile,
     lexer: Lexer,
     /// The context's ignore file (`.containerignore`, `.dockerignore`).
@@ -279,7 +285,7 @@ impl Builder<'_> {
         let image = match self.file.stage_index(&base).filter(|&j| j < index) {
             Some(j) => self.built[j].clone().ok_or_else(|| self.at(def.line, format!("stage {base} was not built")))?,
             None if base.eq_ignore_ascii_case("scratch") => self.engine.empty_image(self.opts.docker_format)?,
-            None => self.engine.get(&base).map_err(|e| self.at(def.line, e.to_string()))?,
+            None => (self.resolve)(&base).map_err(|e| self.at(def.line, e.to_string()))?,
         };
         let mut cfg = image.config.clone();
         if last && !self.opts.labels.is_empty() {
@@ -782,7 +788,7 @@ impl Builder<'_> {
                     Some(j) => self.built.get(j).cloned().flatten().ok_or_else(|| {
                         self.at(line, format!("{what} --from={name}: stage {name} is not built before this one"))
                     })?,
-                    None => self.engine.get(name).map_err(|e| self.at(line, format!("{what} --from={name}: {e}")))?,
+                    None => (self.resolve)(name).map_err(|e| self.at(line, format!("{what} --from={name}: {e}")))?,
                 };
                 let c = self.container_of(&image, vec!["true".into()], Vec::new())?;
                 match self.engine.mount_container(&c) {

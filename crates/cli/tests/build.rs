@@ -564,3 +564,19 @@ fn a_built_image_pushes_and_runs_elsewhere() {
     let id = |e: &Env, n: &str| e.ok(&["image", "inspect", "--format", "{{.Id}}", n]);
     assert_eq!(id(&other, &name), id(&env, "pushme"), "the pulled image is another");
 }
+
+/// A base image the store lacks is pulled (podman build's `--pull`
+/// default, missing); `--pull=never` refuses it, naming the line.
+#[test]
+fn a_missing_base_is_pulled_unless_told_not_to() {
+    let reg = regharness::TestRegistry::start();
+    let (src, _) = Env::with_busybox();
+    let name = reg.name("base:1");
+    src.ok(&["push", "--tls-verify=false", "bb", &format!("docker://{name}")]);
+    let env = Env::new();
+    let ctx = context(&env, &format!("FROM {name}\nRUN echo on-a-pulled-base > /x\n"), &[]);
+    let e = env.fails(&["build", "--pull=never", ctx.to_str().unwrap()], 125);
+    assert!(e.contains(":1: ") && e.contains("image not known"), "{e}");
+    build(&env, &["--tls-verify=false", "-t", "onpulled"], &ctx);
+    assert_eq!(env.ok(&["run", "--rm", "onpulled", "cat", "/x"]), "on-a-pulled-base\n");
+}

@@ -35,6 +35,17 @@ pub struct BuildArgs {
     /// Do not use existing cached images for the container build
     #[arg(long = "no-cache")]
     no_cache: bool,
+    /// Pull image policy: missing, always, never (true: always, false: missing)
+    #[arg(long, default_value = "missing", num_args = 0..=1, default_missing_value = "always", value_name = "policy")]
+    pull: String,
+    /// Always pull the image and throw an error if the pull fails
+    #[arg(long = "pull-always")]
+    pull_always: bool,
+    /// Do not pull the image, use the image present in store if available
+    #[arg(long = "pull-never")]
+    pull_never: bool,
+    #[command(flatten)]
+    remote: super::registry::RemoteArgs,
     /// Refrain from announcing build instructions and image read/write progress
     #[arg(short, long)]
     quiet: bool,
@@ -103,8 +114,25 @@ pub fn build(engine: &Engine, a: &BuildArgs) -> Result<u8> {
         networks: a.network.clone(),
         no_cache: a.no_cache,
     };
+    let policy = match (a.pull_always, a.pull_never, a.pull.as_str()) {
+        (true, _, _) | (_, _, "always" | "true") => "always",
+        (_, true, _) | (_, _, "never") => "never",
+        (_, _, "missing" | "false" | "ifmissing") => "missing",
+        (_, _, other) => return Err(CliError::new(format!("invalid pull policy {other:?}"))),
+    };
+    // Base images as `run` finds them: pulled when missing (podman
+    // build's default), always, or never.
+    let resolve = |name: &str| -> engine::Result<engine::Image> {
+        let local = if policy == "always" { None } else { engine.find(name)? };
+        match local {
+            Some(img) => Ok(img),
+            None if policy == "never" => Err(engine::Error::new(format!("{name}: image not known"))),
+            None => super::registry::pull_image(engine, name, &a.remote, None, a.quiet)
+                .map_err(|e| engine::Error::new(e.to_string())),
+        }
+    };
     let mut stdout = std::io::stdout().lock();
-    let image = match build::builder::build(engine, &text, &opts, &mut stdout) {
+    let image = match build::builder::build(engine, &text, &opts, &resolve, &mut stdout) {
         Ok(image) => image,
         Err(e) => return Err(CliError::with_code(i32::from(e.exit_code()), e.to_string())),
     };
