@@ -17,6 +17,7 @@ use std::path::{Component, Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use engine::containers::build_copy::{self, CopyItem, CopyOptions, Ignore};
+use engine::containers::mounts::Mount;
 use engine::containers::{Container, CreateSpec};
 use engine::{images, Engine, Image};
 use rustix::fs::{Mode, OFlags};
@@ -436,13 +437,18 @@ impl Builder<'_> {
         let nop = format!("/bin/sh -c #(nop) {}", step.text);
         match &step.instruction {
             Instruction::Run { flags, command, here_docs } => {
-                refuse_flags(self, line, "RUN", flags, &[])?;
+                refuse_flags(self, line, "RUN", flags, &["mount"])?;
+                let mut mounts = Vec::new();
+                for f in flags.iter().filter(|f| f.name == "mount") {
+                    let spec = word(self, f.value.as_deref().unwrap_or_default())?;
+                    mounts.push(self.run_mount(line, &spec)?);
+                }
                 if let Some(image) = self.cached(&key, final_step)? {
                     state.cfg = image.config.clone();
                     state.image = image;
                     return Ok(());
                 }
-                let image = self.run_command(state, step, command, here_docs, final_step)?;
+                let image = self.run_command(state, step, command, here_docs, mounts, final_step)?;
                 return self.made(state, &key, image);
             }
             Instruction::Copy { add, flags, sources, dest } => {
@@ -630,17 +636,84 @@ impl Builder<'_> {
 
     /// A container of `image` for a step (not started).
     fn container_of(&self, image: &Image, command: Vec<String>, env: Vec<String>) -> Result<Container> {
+        self.container_with(image, command, env, Vec::new())
+    }
+
+    /// [`Builder::container_of`] with `mounts` (a RUN's `--mount`s).
+    fn container_with(
+        &self,
+        image: &Image,
+        command: Vec<String>,
+        env: Vec<String>,
+        mounts: Vec<Mount>,
+    ) -> Result<Container> {
         let mut spec = CreateSpec {
             command,
             // Exactly the command: no image ENTRYPOINT before it.
             entrypoint: Some(vec![String::new()]),
             env,
+            mounts,
             ..Default::default()
         };
         let (mode, networks) = engine::containers::networking::parse_networks(&self.opts.networks)?;
         spec.isolation.network = mode;
         spec.isolation.networks = networks;
         Ok(self.engine.create_container(image, &image.id.to_string(), &spec)?)
+    }
+
+    /// A RUN `--mount=...` (BuildKit's): `type=cache` (a directory kept
+    /// under the store between builds, by `id` or target, mounted
+    /// read-write), `type=tmpfs`. Others say they are not supported yet.
+    fn run_mount(&self, line: usize, spec: &str) -> Result<Mount> {
+        let mut kind = "bind";
+        let (mut target, mut id, mut size, mut mode) = (None, None, None, 0o755);
+        let mut readonly = false;
+        for field in spec.split(',') {
+            let (k, v) = field.split_once('=').unwrap_or((field, ""));
+            match k {
+                "type" => kind = v,
+                "target" | "dst" | "destination" => target = Some(v.to_string()),
+                "id" => id = Some(v.to_string()),
+                "size" => size = Some(v.to_string()),
+                "mode" => {
+                    mode = u32::from_str_radix(v, 8)
+                        .map_err(|_| self.at(line, format!("RUN --mount: mode={v}: not an octal mode")))?;
+                }
+                "ro" | "readonly" => readonly = v.is_empty() || v == "true",
+                "rw" | "readwrite" => readonly = v == "false",
+                // Caches are not shared between builds running at once
+                // here either way: one build at a time writes a cache.
+                "sharing" | "uid" | "gid" => {}
+                other => return Err(self.at(line, format!("RUN --mount: unknown option {other:?}"))),
+            }
+        }
+        let target = target.ok_or_else(|| self.at(line, "RUN --mount: a target is required".into()))?;
+        if !target.starts_with('/') {
+            return Err(self.at(line, format!("RUN --mount: target {target} is not an absolute path")));
+        }
+        match kind {
+            "cache" => {
+                let id = id.unwrap_or_else(|| target.clone());
+                let name = image::digest::Digest::of_bytes(id.as_bytes()).hex()[..32].to_string();
+                let parent = self.engine.root().join("build-cache-mounts");
+                let dir = parent.join(name);
+                sys::fs::create_private_dir(&parent, 0o700)?;
+                if !dir.is_dir() {
+                    sys::fs::create_private_dir(&dir, mode)?;
+                }
+                let mut options = vec!["rbind".to_string()];
+                options.push(if readonly { "ro" } else { "rw" }.into());
+                Ok(Mount::Bind { source: dir.display().to_string(), destination: target, options })
+            }
+            "tmpfs" => {
+                let mut options: Vec<String> = ["rw", "nosuid", "nodev"].map(String::from).to_vec();
+                if let Some(size) = size {
+                    options.push(format!("size={size}"));
+                }
+                Ok(Mount::Tmpfs { destination: target, options })
+            }
+            other => Err(self.at(line, format!("RUN --mount=type={other}: not supported yet (cache and tmpfs are)"))),
+        }
     }
 
     fn remove(&self, c: &Container) {
@@ -655,6 +728,7 @@ impl Builder<'_> {
         step: &Step,
         command: &Command,
         here_docs: &[containerfile::HereDoc],
+        mounts: Vec<Mount>,
         final_step: bool,
     ) -> Result<Image> {
         let (argv, created_by) = match (command, here_docs) {
@@ -686,7 +760,7 @@ impl Builder<'_> {
         let env_keys: Vec<String> = state.env().into_iter().map(|(k, _)| k).collect();
         let env: Vec<String> =
             state.args.iter().filter(|(k, _)| !env_keys.contains(k)).map(|(k, v)| format!("{k}={v}")).collect();
-        let mut c = self.container(state, argv, env)?;
+        let mut c = self.container_with(&state.image, argv, env, mounts)?;
         self.out.flush()?;
         let opts = engine::containers::attached::AttachOptions {
             stdin: false,

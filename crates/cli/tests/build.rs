@@ -182,7 +182,12 @@ fn failures_say_where_and_exit_as_podman() {
         ("FROM localhost/bb\n\nBOGUS x\n", ":3: unknown instruction"),
         ("FROM localhost/bb\nCOPY ../outside /x\n", ":2: COPY ../outside: forbidden path outside the build context"),
         ("FROM localhost/bb\nCOPY nope /x\n", ":2: COPY nope: no such file or directory in the build context"),
-        ("FROM localhost/bb\nRUN --mount=type=cache,target=/c true\n", ":2: RUN --mount: not supported yet"),
+        ("FROM localhost/bb\nRUN --mount=type=secret,id=x true\n", ":2: RUN --mount: a target is required"),
+        (
+            "FROM localhost/bb\nRUN --mount=type=secret,target=/s true\n",
+            ":2: RUN --mount=type=secret: not supported yet",
+        ),
+        ("FROM localhost/bb\nRUN --network=none true\n", ":2: RUN --network: not supported yet"),
         ("FROM localhost/bb\nENV =x\n", ":2: ENV names can not be blank"),
         ("FROM nothing/here\n", ":1: "),
     ] {
@@ -579,4 +584,25 @@ fn a_missing_base_is_pulled_unless_told_not_to() {
     assert!(e.contains(":1: ") && e.contains("image not known"), "{e}");
     build(&env, &["--tls-verify=false", "-t", "onpulled"], &ctx);
     assert_eq!(env.ok(&["run", "--rm", "onpulled", "cat", "/x"]), "on-a-pulled-base\n");
+}
+
+/// RUN --mount=type=cache: a directory kept between builds (a second build
+/// without cache sees what the first left), not in the image;
+/// type=tmpfs: a fresh tmpfs.
+#[test]
+fn run_cache_and_tmpfs_mounts() {
+    let (env, _) = Env::with_busybox();
+    let ctx = context(
+        &env,
+        "FROM localhost/bb\n\
+         RUN --mount=type=cache,target=/cache sh -c 'echo run >> /cache/log; wc -l < /cache/log > /count'\n\
+         RUN --mount=type=tmpfs,target=/scratch sh -c 'grep \" /scratch \" /proc/mounts | cut -d\" \" -f3 > /fs'\n",
+        &[],
+    );
+    build(&env, &["-t", "m1"], &ctx);
+    build(&env, &["--no-cache", "-t", "m2"], &ctx);
+    assert_eq!(env.ok(&["run", "--rm", "m1", "cat", "/count"]).trim(), "1");
+    assert_eq!(env.ok(&["run", "--rm", "m2", "cat", "/count"]).trim(), "2", "the cache was not kept");
+    assert_eq!(env.ok(&["run", "--rm", "m2", "cat", "/fs"]), "tmpfs\n");
+    assert_eq!(env.ok(&["run", "--rm", "m2", "ls", "-A", "/cache"]), "", "the cache's content is in the image");
 }
