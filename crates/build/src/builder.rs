@@ -359,13 +359,18 @@ impl Builder<'_> {
         final_step: bool,
     ) -> Result<Image> {
         let image = self.engine.commit_step(&state.image, changes, cfg, self.opts.docker_format)?;
+        self.say_done(&image, final_step)?;
+        Ok(image)
+    }
+
+    /// A step's last lines, made or taken from the cache: `COMMIT name` for
+    /// the build's last, then `--> ID` (podman's eleven hex digits).
+    fn say_done(&mut self, image: &Image, final_step: bool) -> Result<()> {
         if final_step {
             let names = self.opts.tags.first().cloned().unwrap_or_default();
             self.say(format!("COMMIT {names}").trim_end())?;
         }
-        let short = &image.id.hex()[..11];
-        self.say(&format!("--> {short}"))?;
-        Ok(image)
+        self.say(&format!("--> {}", &image.id.hex()[..11]))
     }
 
     /// `state.cfg` with a history entry for `step` appended.
@@ -404,27 +409,24 @@ impl Builder<'_> {
         image::digest::Digest::of_bytes(text.as_bytes()).hex().to_string()
     }
 
-    /// The image the cache has for `key` (none with `--no-cache`), its
-    /// lines printed as podman prints a cache hit.
-    fn cached(&mut self, key: &str, final_step: bool) -> Result<Option<Image>> {
+    /// Whether the cache has the image of the step of `key` (never with
+    /// `--no-cache`): if so the stage goes on from it, its lines printed as
+    /// podman prints a cache hit.
+    fn reuse_cached(&mut self, state: &mut StageState, key: &str, final_step: bool) -> Result<bool> {
         if self.opts.no_cache {
-            return Ok(None);
+            return Ok(false);
         }
-        let Some(image) = self.engine.build_cache_get(key)? else { return Ok(None) };
+        let Some(image) = self.engine.build_cache_get(key)? else { return Ok(false) };
         self.say(&format!("--> Using cache {}", image.id.hex()))?;
-        if final_step {
-            let names = self.opts.tags.first().cloned().unwrap_or_default();
-            self.say(format!("COMMIT {names}").trim_end())?;
-        }
-        self.say(&format!("--> {}", &image.id.hex()[..11]))?;
-        Ok(Some(image))
+        self.say_done(&image, final_step)?;
+        go_on_from(state, image);
+        Ok(true)
     }
 
     /// `image` is what the step of `key` made: the stage goes on from it.
     fn made(&mut self, state: &mut StageState, key: &str, image: Image) -> Result<()> {
         self.engine.build_cache_put(key, &image)?;
-        state.cfg = image.config.clone();
-        state.image = image;
+        go_on_from(state, image);
         Ok(())
     }
 
@@ -443,9 +445,7 @@ impl Builder<'_> {
                     let spec = word(self, f.value.as_deref().unwrap_or_default())?;
                     mounts.push(self.run_mount(line, &spec)?);
                 }
-                if let Some(image) = self.cached(&key, final_step)? {
-                    state.cfg = image.config.clone();
-                    state.image = image;
+                if self.reuse_cached(state, &key, final_step)? {
                     return Ok(());
                 }
                 let image = self.run_command(state, step, command, here_docs, mounts, final_step)?;
@@ -515,7 +515,7 @@ impl Builder<'_> {
             Instruction::Workdir(text) => {
                 let dir = word(self, text)?;
                 let current = state.cfg["config"]["WorkingDir"].as_str().unwrap_or("/").to_string();
-                let joined = clean_abs(&Path::new(&current).join(dir));
+                let joined = sys::fs::lexical(&Path::new(&current).join(dir));
                 state.config().insert("WorkingDir".into(), json!(joined.display().to_string()));
             }
             Instruction::User(text) => {
@@ -569,9 +569,7 @@ impl Builder<'_> {
         }
         // The config is made (and ARG, SHELL, CMD noted) whether or not the
         // cache has the image.
-        if let Some(image) = self.cached(&key, final_step)? {
-            state.cfg = image.config.clone();
-            state.image = image;
+        if self.reuse_cached(state, &key, final_step)? {
             return Ok(());
         }
         let cfg = self.with_history(state, nop, true);
@@ -912,7 +910,7 @@ impl Builder<'_> {
         let vars = state.vars();
         let dest = self.lexer.word(dest, &vars).map_err(|e| self.at(line, e.to_string()))?;
         let workdir = state.cfg["config"]["WorkingDir"].as_str().filter(|w| !w.is_empty()).unwrap_or("/").to_string();
-        let dest_path = clean_abs(&Path::new(&workdir).join(&dest));
+        let dest_path = sys::fs::lexical(&Path::new(&workdir).join(&dest));
         let context = open_dir(root.unwrap_or(&self.opts.context))
             .map_err(|e| self.at(line, format!("opening the build context: {e}")))?;
         // The ignore file is the context's: not an image's.
@@ -991,9 +989,7 @@ impl Builder<'_> {
             .copy_digest(context.as_fd(), &items, Some(&filter))
             .map_err(|e| self.at(line, e.to_string()))?;
         let key = self.key(state, step, digest.hex());
-        if let Some(image) = self.cached(&key, final_step)? {
-            state.cfg = image.config.clone();
-            state.image = image;
+        if self.reuse_cached(state, &key, final_step)? {
             return Ok(());
         }
         let c = self.container(state, vec!["true".into()], Vec::new())?;
@@ -1015,6 +1011,12 @@ impl Builder<'_> {
         self.remove(&c);
         self.made(state, &key, committed?)
     }
+}
+
+/// The stage's image is `image` from now on.
+fn go_on_from(state: &mut StageState, image: Image) {
+    state.cfg = image.config.clone();
+    state.image = image;
 }
 
 /// The PATH a base image without one gets (buildah's).
@@ -1090,21 +1092,6 @@ fn glob(
     }
     current.sort();
     Ok(current)
-}
-
-/// `path` made absolute and clean (`..` stops at `/`).
-fn clean_abs(path: &Path) -> PathBuf {
-    let mut out = PathBuf::from("/");
-    for c in path.components() {
-        match c {
-            Component::Normal(n) => out.push(n),
-            Component::ParentDir => {
-                out.pop();
-            }
-            _ => {}
-        }
-    }
-    out
 }
 
 /// A COPY source as a path relative to the context, or `None` if it

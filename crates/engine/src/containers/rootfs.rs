@@ -46,7 +46,7 @@ impl ContainerRoot<'_> {
     /// and the path relative to it. Only a stopped container's binds and
     /// volumes are looked up here; a running one's are in its namespace.
     pub fn locate(&self, path: &Path) -> Result<(OwnedFd, PathBuf)> {
-        let clean = lexical(path);
+        let clean = sys::fs::lexical(path);
         for (dest, source) in &self.binds {
             if let Ok(rest) = clean.strip_prefix(dest) {
                 let fd = rustix::fs::open(source, DIR, Mode::empty())
@@ -96,7 +96,7 @@ impl Engine {
             ContainerRoot { fd: open_dir(&path)?, _mounted: Some(mounted), binds: Vec::new(), running: false };
         for m in &c.mounts {
             if let Some(source) = self.bind_source(m) {
-                root.binds.push((lexical(Path::new(m.destination())), source));
+                root.binds.push((sys::fs::lexical(Path::new(m.destination())), source));
             }
         }
         root.binds.sort_by_key(|(d, _)| std::cmp::Reverse(d.as_os_str().len()));
@@ -124,22 +124,6 @@ impl Engine {
 
 fn open_dir(path: &Path) -> Result<OwnedFd> {
     rustix::fs::open(path, DIR, Mode::empty()).ctx(|| format!("opening {}", path.display()))
-}
-
-/// `path` made absolute with `.` and `..` resolved by name (for matching a
-/// mount's destination, as podman matches it).
-pub(crate) fn lexical(path: &Path) -> PathBuf {
-    let mut out = PathBuf::from("/");
-    for c in path.components() {
-        match c {
-            Component::Normal(n) => out.push(n),
-            Component::ParentDir => {
-                out.pop();
-            }
-            _ => {}
-        }
-    }
-    out
 }
 
 /// The last component of `path` as `cp` names its copy (`/` has none).

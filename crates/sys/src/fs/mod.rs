@@ -14,7 +14,8 @@ pub use lock::{FileLock, LockMode};
 pub use new_file::write_new;
 pub use read::{read_regular, read_regular_rerooted};
 pub use resolve::{
-    ensure_rerooted, fd_path, open_beneath, open_beneath_no_symlinks, open_rerooted, open_rerooted_no_symlinks, Kind,
+    ensure_rerooted, fd_path, lexical, open_beneath, open_beneath_no_symlinks, open_rerooted,
+    open_rerooted_no_symlinks, Kind,
 };
 
 /// `r`, with "it is not there" taken as done (removing what may be gone).

@@ -84,6 +84,23 @@ pub fn relative(path: &Path) -> PathBuf {
     }
 }
 
+/// `path` made absolute with `.` and `..` resolved by name, `..` stopping
+/// at `/` (no link is read: for matching a mount's destination as podman
+/// does, or naming a build's COPY destination).
+pub fn lexical(path: &Path) -> PathBuf {
+    let mut out = PathBuf::from("/");
+    for c in path.components() {
+        match c {
+            Component::Normal(n) => out.push(n),
+            Component::ParentDir => {
+                out.pop();
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
 /// What [`ensure_rerooted`] creates at the end of the path when it is missing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
