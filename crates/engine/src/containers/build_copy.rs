@@ -130,25 +130,21 @@ impl Engine {
                 (item.dest.parent().map_or_else(|| PathBuf::from("/"), Path::to_path_buf), Some(name.to_owned()))
             };
             make_dirs(root.as_fd(), &into, owner).ctx(|| format!("making {}", into.display()))?;
-            let (reader, writer) =
-                rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).ctx(|| "making a pipe".into())?;
-            let (reader, writer) = (std::fs::File::from(reader), std::fs::File::from(writer));
             let extract = Extract { owner, overwrite: true, rename: None, mode: opts.chmod };
             // The ignore file speaks of paths from the source root: an
             // entry `x` of this item is `<source>/x` there.
             let filter = item_filter(item, ignore);
             let filter = Filter { excluded: &filter.0, may_reinclude_under: &filter.1 };
-            let done = std::thread::scope(|scope| {
-                let producer = scope.spawn(|| {
-                    let out = std::io::BufWriter::with_capacity(super::commit::PIPE_BUFFER, writer);
+            let (produced, extracted) = copy::through_pipe(
+                |writer| {
+                    let out = std::io::BufWriter::with_capacity(copy::PIPE_BUFFER, writer);
                     let out =
                         copy::archive_filtered(from, &item.source, top.as_deref(), owner, Some(&filter), true, out)?;
                     out.into_inner().map(drop).map_err(|e| Error::caused("writing the copy", e.into_error()))
-                });
-                let extracted = copy::extract(root.as_fd(), &into, super::commit::buffered(reader), &extract);
-                let produced = producer.join().unwrap_or_else(|_| Err(Error::new("the copy thread panicked")));
-                produced.and(extracted)
-            });
+                },
+                |reader| copy::extract(root.as_fd(), &into, copy::buffered(reader), &extract),
+            )?;
+            let done = produced.and(extracted);
             done.ctx(|| format!("copying {}", item.source.display()))?;
         }
         Ok(())
@@ -161,7 +157,7 @@ impl Engine {
         make_dirs(root, &item.dest, owner).ctx(|| format!("making {}", item.dest.display()))?;
         let compression = add_archive(from, &item.source)?.unwrap_or(Compression::None);
         let fd = sys::fs::open_rerooted(from, &item.source, OFlags::RDONLY).ctx(shown)?;
-        let file = super::commit::buffered(std::fs::File::from(fd));
+        let file = copy::buffered(std::fs::File::from(fd));
         // The archive's owners are kept, as docker keeps them, unless
         // --chown says otherwise.
         let extract = Extract { owner, overwrite: true, rename: None, mode: None };

@@ -12,6 +12,7 @@ use image::digest::Digest;
 use image::manifest::media_types as mt;
 use serde_json::{json, Map, Value};
 
+use super::copy::{buffered, PIPE_BUFFER};
 use super::Container;
 use crate::error::{Context as _, Error, Result};
 use crate::{Engine, Image};
@@ -167,12 +168,9 @@ impl Engine {
     /// uncompressed layer blob: (digest, size).
     fn store_container_layer(&self, c: &Container, squash: bool) -> Result<(Digest, u64)> {
         let layers = self.layers()?;
-        let (reader, writer) =
-            rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).ctx(|| "making a pipe".into())?;
-        let (mut reader, writer) = (std::fs::File::from(reader), std::fs::File::from(writer));
         let mounted = if squash { Some(layers.mount(&c.id)?) } else { None };
-        let stored = std::thread::scope(|scope| {
-            let producer = scope.spawn(|| -> Result<()> {
+        let stored = super::copy::through_pipe(
+            |writer| {
                 // Buffered: the tar writer writes each header and file
                 // tail apart, a syscall each on a bare pipe.
                 let mut out = std::io::BufWriter::with_capacity(PIPE_BUFFER, writer);
@@ -180,14 +178,11 @@ impl Engine {
                     Some(root) => image::layer::create(root, image::layer::Source::Full, &mut out).map(drop)?,
                     None => layers.container_diff(&c.id, &mut out)?,
                 }
-                std::io::Write::flush(&mut out).ctx(|| "writing the layer".into())?;
-                Ok(())
-            });
-            let put = self.blobs.put(&mut reader as &mut dyn Read, None);
-            drop(reader);
-            let produced = producer.join().unwrap_or_else(|_| Err(Error::new("the layer thread panicked")));
-            produced.and(put.map_err(Error::from))
-        });
+                std::io::Write::flush(&mut out).ctx(|| "writing the layer".into())
+            },
+            |mut reader| Ok(self.blobs.put(&mut reader as &mut dyn Read, None)?),
+        )
+        .and_then(|(produced, put)| produced.and(put));
         if mounted.is_some() {
             if let Err(e) = layers.unmount(&c.id) {
                 tracing::warn!("unmounting the storage of {}: {e}", c.id);
@@ -233,15 +228,6 @@ impl Engine {
             }
         }
     }
-}
-
-/// The buffer between a tar writer or reader and a pipe or file: tar
-/// moves 512-byte blocks, a syscall each unbuffered.
-pub(super) const PIPE_BUFFER: usize = 1 << 20;
-
-/// `r` read through a [`PIPE_BUFFER`] buffer.
-pub(super) fn buffered<R: Read>(r: R) -> std::io::BufReader<R> {
-    std::io::BufReader::with_capacity(PIPE_BUFFER, r)
 }
 
 /// A base layer's media type in the manifest format being written.

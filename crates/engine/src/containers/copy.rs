@@ -30,6 +30,36 @@ use tar::{EntryType, Header};
 
 use crate::error::{Error, Result};
 
+/// The buffer between a tar writer or reader and a pipe or file: tar
+/// moves 512-byte blocks, a syscall each unbuffered.
+pub(super) const PIPE_BUFFER: usize = 1 << 20;
+
+/// `r` read through a [`PIPE_BUFFER`] buffer.
+pub(super) fn buffered<R: Read>(r: R) -> io::BufReader<R> {
+    io::BufReader::with_capacity(PIPE_BUFFER, r)
+}
+
+/// `produce` writes into a pipe on a thread of its own while `consume`
+/// reads it on this one: a tar stream from an archiver to an extractor or
+/// the blob store, never held whole. The read end is closed once
+/// `consume` returns, so a producer still writing to a consumer that gave
+/// up ends too. Both results come back: the caller knows whose error says
+/// more.
+pub(super) fn through_pipe<T>(
+    produce: impl FnOnce(File) -> Result<()> + Send,
+    consume: impl FnOnce(File) -> Result<T>,
+) -> Result<(Result<()>, Result<T>)> {
+    let (reader, writer) =
+        rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).map_err(|e| io_err("making a pipe", e))?;
+    let (reader, writer) = (File::from(reader), File::from(writer));
+    Ok(std::thread::scope(|scope| {
+        let producer = scope.spawn(move || produce(writer));
+        let consumed = consume(reader);
+        let produced = producer.join().unwrap_or_else(|_| Err(Error::new("the thread writing a stream panicked")));
+        (produced, consumed)
+    }))
+}
+
 /// Owner given to every entry instead of its own (`cp -a`'s chown).
 pub type Owner = Option<(u32, u32)>;
 

@@ -200,18 +200,12 @@ fn pipe(
     owner: Owner,
     consume: impl FnOnce(&mut dyn Read) -> Result<()>,
 ) -> Result<()> {
-    let (reader, writer) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
-        .map_err(|e| Error::caused("making a pipe", std::io::Error::from(e)))?;
-    let (mut reader, writer) = (std::fs::File::from(reader), std::fs::File::from(writer));
     let root: BorrowedFd = s.root.as_fd();
     let path = s.path.clone();
-    std::thread::scope(|scope| {
-        let producer = scope.spawn(move || copy::archive(root, &path, top, owner, writer).map(drop));
-        let consumed = consume(&mut reader);
-        // Unblocks a producer still writing to a reader that gave up.
-        drop(reader);
-        let produced = producer.join().unwrap_or_else(|_| Err(Error::new("the archiving thread panicked")));
-        // The reader's error says more than the producer's broken pipe.
-        consumed.and(produced)
-    })
+    let (produced, consumed) = copy::through_pipe(
+        move |writer| copy::archive(root, &path, top, owner, writer).map(drop),
+        |mut reader| consume(&mut reader),
+    )?;
+    // The reader's error says more than the producer's broken pipe.
+    consumed.and(produced)
 }
