@@ -953,7 +953,6 @@ impl Builder<'_> {
             ));
         }
         let mut items = Vec::new();
-        let mut names = Vec::new();
         for (p, rel) in rels {
             let fd = sys::fs::open_rerooted(context.as_fd(), &rel, OFlags::PATH)
                 .map_err(|e| self.at(line, format!("{what} {p}: no such file or directory in {place} ({e})")))?;
@@ -962,13 +961,14 @@ impl Builder<'_> {
             let name = rel.file_name().map(PathBuf::from).unwrap_or_default();
             // ADD unpacks a local tar archive into the destination (a
             // directory).
-            let archive = add && !is_dir && root.is_none() && {
-                let kind = build_copy::add_archive(context.as_fd(), &rel).map_err(|e| self.at(line, e.to_string()))?;
-                kind.is_some()
+            let unpack = if add && !is_dir && root.is_none() {
+                build_copy::add_archive(context.as_fd(), &rel).map_err(|e| self.at(line, e.to_string()))?
+            } else {
+                None
             };
-            let item = |dest: PathBuf, contents: bool| CopyItem { source: rel.clone(), dest, contents, unpack: false };
-            let item = if archive {
-                CopyItem { unpack: true, ..item(dest_path.clone(), false) }
+            let item = |dest: PathBuf, contents: bool| CopyItem { source: rel.clone(), dest, contents, unpack: None };
+            let item = if unpack.is_some() {
+                CopyItem { unpack, ..item(dest_path.clone(), false) }
             } else if is_dir {
                 item(dest_path.clone(), true)
             } else if into_dir {
@@ -976,7 +976,6 @@ impl Builder<'_> {
             } else {
                 item(dest_path.clone(), false)
             };
-            names.push(rel.display().to_string());
             items.push(item);
         }
         let patterns = ignore;

@@ -28,9 +28,9 @@ pub struct CopyItem {
     pub dest: PathBuf,
     /// The source is a directory whose contents (not itself) are copied.
     pub contents: bool,
-    /// The source is a tar archive (gzip-compressed or not) unpacked into
-    /// `dest` (ADD's rule for local archives).
-    pub unpack: bool,
+    /// The source is a tar archive, compressed so ([`add_archive`] says),
+    /// unpacked into `dest` (ADD's rule for local archives).
+    pub unpack: Option<Compression>,
 }
 
 /// What ADD makes of a local file: a tar archive it unpacks (with its
@@ -116,8 +116,8 @@ impl Engine {
             None => Some((0, 0)),
         };
         for item in items {
-            if item.unpack {
-                self.unpack_into_root(root.as_fd(), from, item, owner)?;
+            if let Some(compression) = item.unpack {
+                self.unpack_into_root(root.as_fd(), from, item, compression, owner)?;
                 continue;
             }
             let (into, top) = if item.contents {
@@ -152,10 +152,16 @@ impl Engine {
 
     /// ADD's unpacking of archive `item` into `item.dest` (made if
     /// missing), entries re-rooted there as `extract` makes every entry.
-    fn unpack_into_root(&self, root: BorrowedFd, from: BorrowedFd, item: &CopyItem, owner: copy::Owner) -> Result<()> {
+    fn unpack_into_root(
+        &self,
+        root: BorrowedFd,
+        from: BorrowedFd,
+        item: &CopyItem,
+        compression: Compression,
+        owner: copy::Owner,
+    ) -> Result<()> {
         let shown = || format!("unpacking {}", item.source.display());
         make_dirs(root, &item.dest, owner).ctx(|| format!("making {}", item.dest.display()))?;
-        let compression = add_archive(from, &item.source)?.unwrap_or(Compression::None);
         let fd = sys::fs::open_rerooted(from, &item.source, OFlags::RDONLY).ctx(shown)?;
         let file = copy::buffered(std::fs::File::from(fd));
         // The archive's owners are kept, as docker keeps them, unless
