@@ -659,6 +659,21 @@ impl Builder<'_> {
         Ok(self.engine.create_container(image, &image.id.to_string(), &spec)?)
     }
 
+    /// The value of flag `--name` of the step at `line`, variables
+    /// substituted with `vars`; `None` without it.
+    fn flag_value(
+        &self,
+        line: usize,
+        flags: &[Flag],
+        name: &str,
+        vars: &BTreeMap<String, String>,
+    ) -> Result<Option<String>> {
+        let Some(value) = flags.iter().find(|f| f.name == name).and_then(|f| f.value.as_deref()) else {
+            return Ok(None);
+        };
+        self.lexer.word(value, vars).map(Some).map_err(|e| self.at(line, e.to_string()))
+    }
+
     /// A RUN `--mount=...` (BuildKit's): `type=cache` (a directory kept
     /// under the store between builds, by `id` or target, mounted
     /// read-write), `type=tmpfs`. Others say they are not supported yet.
@@ -807,28 +822,15 @@ impl Builder<'_> {
         let what = if add { "ADD" } else { "COPY" };
         refuse_flags(self, line, what, flags, &["chmod", "chown", "from", "link"])?;
         let vars = state.vars();
-        let chown = flags
-            .iter()
-            .find(|f| f.name == "chown")
-            .and_then(|f| f.value.as_deref())
-            .map(|v| self.lexer.word(v, &vars))
-            .transpose()
-            .map_err(|e| self.at(line, e.to_string()))?;
-        let chmod = match flags.iter().find(|f| f.name == "chmod").and_then(|f| f.value.as_deref()) {
+        let chown = self.flag_value(line, flags, "chown", &vars)?;
+        let chmod = match self.flag_value(line, flags, "chmod", &vars)? {
             None => None,
             Some(v) => {
-                let v = self.lexer.word(v, &vars).map_err(|e| self.at(line, e.to_string()))?;
                 let mode = u32::from_str_radix(&v, 8).ok().filter(|m| *m <= 0o7777);
                 Some(mode.ok_or_else(|| self.at(line, format!("{what} --chmod={v}: not an octal mode")))?)
             }
         };
-        let from = flags
-            .iter()
-            .find(|f| f.name == "from")
-            .and_then(|f| f.value.as_deref())
-            .map(|v| self.lexer.word(v, &vars))
-            .transpose()
-            .map_err(|e| self.at(line, e.to_string()))?;
+        let from = self.flag_value(line, flags, "from", &vars)?;
         // Here-documents: files of their delimiters' names, written in a
         // private directory the copy reads as its source.
         let docs: Vec<&containerfile::HereDoc> =

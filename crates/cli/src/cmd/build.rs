@@ -67,11 +67,7 @@ pub struct BuildArgs {
 }
 
 pub fn build(engine: &Engine, a: &BuildArgs) -> Result<u8> {
-    let docker_format = match a.format.as_str() {
-        "oci" => false,
-        "docker" => true,
-        other => return Err(CliError::new(format!("unrecognized image format {other:?}"))),
-    };
+    let docker_format = super::commit::is_docker_format(&a.format)?;
     let context = a.context.clone().unwrap_or_else(|| PathBuf::from("."));
     if !context.is_dir() {
         return Err(CliError::new(format!("the build context {} is not a directory", context.display())));

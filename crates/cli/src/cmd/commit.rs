@@ -44,12 +44,18 @@ pub struct CommitArgs {
     image: Option<String>,
 }
 
+/// `--format oci|docker` (commit's and build's): whether it asks for
+/// Docker's manifest and config.
+pub(super) fn is_docker_format(format: &str) -> Result<bool> {
+    match format {
+        "oci" => Ok(false),
+        "docker" => Ok(true),
+        other => Err(CliError::new(format!("unrecognized image format {other:?}"))),
+    }
+}
+
 pub fn commit(engine: &Engine, a: &CommitArgs) -> Result<u8> {
-    let docker = match a.format.as_str() {
-        "oci" => false,
-        "docker" => true,
-        other => return Err(CliError::new(format!("unrecognized image format {other:?}"))),
-    };
+    let docker = is_docker_format(&a.format)?;
     let name = a
         .image
         .as_deref()
