@@ -242,5 +242,12 @@ case $(nft list table inet berth 2>&1) in
     *) ok "network's chains removed" ;;
 esac
 
+# --- berth build on the overlay driver (6.1: the lowerdir= form) ---
+mkdir -p /tmp/ctx && echo from-context >/tmp/ctx/f.txt
+printf 'FROM localhost/guest\nRUN echo built > /built\nCOPY f.txt /f.txt\nCMD ["cat", "/built", "/f.txt"]\n' >/tmp/ctx/Containerfile
+check "build" berth build --network none -t built /tmp/ctx
+expect "built image runs" "$(berth run --rm built 2>&1 | tr '\n' ' ')" "built from-context "
+contains "rebuild is cached" "$(berth build --network none -t built /tmp/ctx 2>&1)" "--> Using cache"
+
 echo "guest: $fails failed"
 [ $fails -eq 0 ]

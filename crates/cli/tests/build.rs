@@ -606,3 +606,33 @@ fn run_cache_and_tmpfs_mounts() {
     assert_eq!(env.ok(&["run", "--rm", "m2", "cat", "/fs"]), "tmpfs\n");
     assert_eq!(env.ok(&["run", "--rm", "m2", "ls", "-A", "/cache"]), "", "the cache's content is in the image");
 }
+
+/// The front end as podman's: a context without Containerfile uses its
+/// Dockerfile; `-f -` reads the file from stdin; `--build-arg NAME` alone
+/// takes the environment's value; `image build` and `buildx build` are
+/// `build`; no file at all is a one-line error.
+#[test]
+fn dockerfile_stdin_env_build_args_and_aliases() {
+    let (env, _) = Env::with_busybox();
+    let ctx = env.path("ctx");
+    std::fs::create_dir(&ctx).unwrap();
+    let e = env.fails(&["build", ctx.to_str().unwrap()], 125);
+    assert!(e.contains("no Containerfile or Dockerfile specified or found in context directory"), "{e}");
+    std::fs::write(ctx.join("Dockerfile"), "FROM localhost/bb\nARG FROM_ENV\nRUN echo \"$FROM_ENV\" > /arg\n").unwrap();
+    let o = env
+        .cmd(&["image", "build", "--build-arg", "FROM_ENV", "-t", "viaenv", ctx.to_str().unwrap()])
+        .env("FROM_ENV", "from the environment")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(env.ok(&["run", "--rm", "viaenv", "cat", "/arg"]), "from the environment\n");
+
+    let mut c = env.cmd(&["buildx", "build", "-f", "-", "-t", "viastdin", ctx.to_str().unwrap()]);
+    c.stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    use std::io::Write as _;
+    child.stdin.take().unwrap().write_all(b"FROM localhost/bb\nRUN echo stdin > /s\n").unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(env.ok(&["run", "--rm", "viastdin", "cat", "/s"]), "stdin\n");
+}
