@@ -26,6 +26,9 @@ use serde_json::{json, Map, Value};
 use crate::containerfile::{self, Command, Containerfile, Flag, Instruction, Source, Step};
 use crate::expand::{Lexer, PairKind};
 use crate::ignore;
+use crate::run_mounts::MountSpec;
+
+mod mounts;
 
 /// What `berth build` was asked for.
 #[derive(Debug, Clone, Default)]
@@ -52,6 +55,9 @@ pub struct Options {
     pub networks: Vec<String>,
     /// `--no-cache`: run every step (what they make is still cached).
     pub no_cache: bool,
+    /// `--secret id=ID,src=PATH|env=VAR`: each secret's content, for RUN
+    /// `--mount=type=secret` (never in a layer, nor in a cache key).
+    pub secrets: BTreeMap<String, Vec<u8>>,
 }
 
 /// Why a build stopped.
@@ -221,11 +227,19 @@ impl Builder<'_> {
                 continue;
             }
             let stage = &self.file.stages[i];
-            let copies = stage.steps.iter().filter_map(|s| match &s.instruction {
+            // COPY --from=NAME, RUN --mount=...,from=NAME.
+            let copies = stage.steps.iter().flat_map(|s| match &s.instruction {
                 Instruction::Copy { flags, .. } => {
-                    flags.iter().find(|f| f.name == "from").and_then(|f| f.value.as_deref())
+                    flags.iter().filter(|f| f.name == "from").filter_map(|f| f.value.as_deref()).collect()
                 }
-                _ => None,
+                Instruction::Run { flags, .. } => flags
+                    .iter()
+                    .filter(|f| f.name == "mount")
+                    .filter_map(|f| f.value.as_deref())
+                    .flat_map(|v| v.split(','))
+                    .filter_map(|o| o.strip_prefix("from="))
+                    .collect(),
+                _ => Vec::new(),
             });
             for name in std::iter::once(stage.base.as_str()).chain(copies) {
                 if let Some(j) = self.file.stage_index(name).filter(|&j| j < i) {
@@ -255,9 +269,10 @@ impl Builder<'_> {
         self.say(&line)
     }
 
-    /// The global ARGs' values (FROM lines see them).
+    /// The global ARGs' values (FROM lines see them), over the platform
+    /// args BuildKit predefines there (a stage sees those it declares).
     fn global_args(&self) -> Result<BTreeMap<String, String>> {
-        let mut vars = BTreeMap::new();
+        let mut vars = platform_args();
         for step in &self.file.global_args {
             let Instruction::Arg(text) = &step.instruction else { continue };
             for (name, default) in
@@ -439,16 +454,36 @@ impl Builder<'_> {
         let nop = format!("/bin/sh -c #(nop) {}", step.text);
         match &step.instruction {
             Instruction::Run { flags, command, here_docs } => {
-                refuse_flags(self, line, "RUN", flags, &["mount"])?;
+                refuse_flags(self, line, "RUN", flags, &["mount", "network", "security"])?;
                 let mut mounts = Vec::new();
                 for f in flags.iter().filter(|f| f.name == "mount") {
                     let spec = word(self, f.value.as_deref().unwrap_or_default())?;
-                    mounts.push(self.run_mount(line, &spec)?);
+                    mounts
+                        .push(MountSpec::parse(&spec).map_err(|e| self.at(line, format!("RUN --mount={spec}: {e}")))?);
+                }
+                let networks = match self.flag_value(line, flags, "network", &vars)?.as_deref() {
+                    None | Some("default") => self.opts.networks.clone(),
+                    Some(mode @ ("none" | "host")) => vec![mode.to_string()],
+                    Some(other) => {
+                        return Err(
+                            self.at(line, format!("RUN --network={other}: not a network mode (default, none, host)"))
+                        )
+                    }
+                };
+                match self.flag_value(line, flags, "security", &vars)?.as_deref() {
+                    None | Some("sandbox") => {}
+                    Some(other) => {
+                        return Err(self.at(
+                            line,
+                            format!("RUN --security={other}: not allowed (berth runs build steps confined: sandbox)"),
+                        ))
+                    }
                 }
                 if self.reuse_cached(state, &key, final_step)? {
                     return Ok(());
                 }
-                let image = self.run_command(state, step, command, here_docs, mounts, final_step)?;
+                let run = RunSpec { command, here_docs, mounts: &mounts, networks };
+                let image = self.run_command(state, step, run, final_step)?;
                 return self.made(state, &key, image);
             }
             Instruction::Copy { add, flags, sources, dest } => {
@@ -634,7 +669,7 @@ impl Builder<'_> {
 
     /// A container of `image` for a step (not started).
     fn container_of(&self, image: &Image, command: Vec<String>, env: Vec<String>) -> Result<Container> {
-        self.container_with(image, command, env, Vec::new())
+        self.container_with(image, command, env, Vec::new(), &self.opts.networks)
     }
 
     /// [`Builder::container_of`] with `mounts` (a RUN's `--mount`s).
@@ -644,6 +679,7 @@ impl Builder<'_> {
         command: Vec<String>,
         env: Vec<String>,
         mounts: Vec<Mount>,
+        networks: &[String],
     ) -> Result<Container> {
         let mut spec = CreateSpec {
             command,
@@ -653,7 +689,7 @@ impl Builder<'_> {
             mounts,
             ..Default::default()
         };
-        let (mode, networks) = engine::containers::networking::parse_networks(&self.opts.networks)?;
+        let (mode, networks) = engine::containers::networking::parse_networks(networks)?;
         spec.isolation.network = mode;
         spec.isolation.networks = networks;
         Ok(self.engine.create_container(image, &image.id.to_string(), &spec)?)
@@ -674,58 +710,17 @@ impl Builder<'_> {
         self.lexer.word(value, vars).map(Some).map_err(|e| self.at(line, e.to_string()))
     }
 
-    /// A RUN `--mount=...` (BuildKit's): `type=cache` (a directory kept
-    /// under the store between builds, by `id` or target, mounted
-    /// read-write), `type=tmpfs`. Others say they are not supported yet.
-    fn run_mount(&self, line: usize, spec: &str) -> Result<Mount> {
-        let mut kind = "bind";
-        let (mut target, mut id, mut size, mut mode) = (None, None, None, 0o755);
-        let mut readonly = false;
-        for field in spec.split(',') {
-            let (k, v) = field.split_once('=').unwrap_or((field, ""));
-            match k {
-                "type" => kind = v,
-                "target" | "dst" | "destination" => target = Some(v.to_string()),
-                "id" => id = Some(v.to_string()),
-                "size" => size = Some(v.to_string()),
-                "mode" => {
-                    mode = u32::from_str_radix(v, 8)
-                        .map_err(|_| self.at(line, format!("RUN --mount: mode={v}: not an octal mode")))?;
-                }
-                "ro" | "readonly" => readonly = v.is_empty() || v == "true",
-                "rw" | "readwrite" => readonly = v == "false",
-                // Caches are not shared between builds running at once
-                // here either way: one build at a time writes a cache.
-                "sharing" | "uid" | "gid" => {}
-                other => return Err(self.at(line, format!("RUN --mount: unknown option {other:?}"))),
-            }
-        }
-        let target = target.ok_or_else(|| self.at(line, "RUN --mount: a target is required".into()))?;
-        if !target.starts_with('/') {
-            return Err(self.at(line, format!("RUN --mount: target {target} is not an absolute path")));
-        }
-        match kind {
-            "cache" => {
-                let id = id.unwrap_or_else(|| target.clone());
-                let name = image::digest::Digest::of_bytes(id.as_bytes()).hex()[..32].to_string();
-                let parent = self.engine.root().join("build-cache-mounts");
-                let dir = parent.join(name);
-                sys::fs::create_private_dir(&parent, 0o700)?;
-                if !dir.is_dir() {
-                    sys::fs::create_private_dir(&dir, mode)?;
-                }
-                let mut options = vec!["rbind".to_string()];
-                options.push(if readonly { "ro" } else { "rw" }.into());
-                Ok(Mount::Bind { source: dir.display().to_string(), destination: target, options })
-            }
-            "tmpfs" => {
-                let mut options: Vec<String> = ["rw", "nosuid", "nodev"].map(String::from).to_vec();
-                if let Some(size) = size {
-                    options.push(format!("size={size}"));
-                }
-                Ok(Mount::Tmpfs { destination: target, options })
-            }
-            other => Err(self.at(line, format!("RUN --mount=type={other}: not supported yet (cache and tmpfs are)"))),
+    /// What `--from=name` names at `line`: an earlier stage's image, else
+    /// an image (the pull policy's); errors start with `what`.
+    fn image_named(&self, line: usize, what: &str, name: &str) -> Result<Image> {
+        match self.file.stage_index(name) {
+            Some(j) => self
+                .built
+                .get(j)
+                .cloned()
+                .flatten()
+                .ok_or_else(|| self.at(line, format!("{what}: stage {name} is not built before this one"))),
+            None => (self.resolve)(name).map_err(|e| self.at(line, format!("{what}: {e}"))),
         }
     }
 
@@ -739,12 +734,10 @@ impl Builder<'_> {
         &mut self,
         state: &mut StageState,
         step: &Step,
-        command: &Command,
-        here_docs: &[containerfile::HereDoc],
-        mounts: Vec<Mount>,
+        run: RunSpec<'_>,
         final_step: bool,
     ) -> Result<Image> {
-        let (argv, created_by) = match (command, here_docs) {
+        let (argv, created_by) = match (run.command, run.here_docs) {
             (Command::Exec(argv), []) => (argv.clone(), format!("/bin/sh -c {}", argv.join(" "))),
             (Command::Shell(text), []) => {
                 let mut argv = state.shell.clone();
@@ -771,9 +764,61 @@ impl Builder<'_> {
         };
         // Build args are the command's environment, not the image's.
         let env_keys: Vec<String> = state.env().into_iter().map(|(k, _)| k).collect();
-        let env: Vec<String> =
+        let mut env: Vec<String> =
             state.args.iter().filter(|(k, _)| !env_keys.contains(k)).map(|(k, v)| format!("{k}={v}")).collect();
-        let mut c = self.container_with(&state.image, argv, env, mounts)?;
+        for (k, v) in self.opts.build_args.iter().filter(|(k, _)| PROXY_ARGS.contains(&k.as_str())) {
+            if !state.args.contains_key(k) && !env_keys.contains(k) {
+                env.push(format!("{k}={v}"));
+            }
+        }
+        let mounts = self.prepare_mounts(step.line, run.mounts)?;
+        env.extend(mounts.env.iter().cloned());
+        let made = self.container_with(&state.image, argv, env, mounts.mounts.clone(), &run.networks);
+        let result = match made {
+            Ok(c) => {
+                let ran = self.run_container(state, step, &c, &mounts.targets(), created_by, final_step);
+                self.remove(&c);
+                ran
+            }
+            Err(e) => Err(e),
+        };
+        self.release_mounts(mounts);
+        result
+    }
+
+    /// Run step container `c` attached and commit what it changed; mount
+    /// points it lacked for `targets` are not part of that.
+    fn run_container(
+        &mut self,
+        state: &StageState,
+        step: &Step,
+        c: &Container,
+        targets: &[PathBuf],
+        created_by: String,
+        final_step: bool,
+    ) -> Result<Image> {
+        // Mounted meanwhile, when there are mounts: which mount points it
+        // lacks is seen before it starts, and what is left of them after.
+        let root = if targets.is_empty() { None } else { Some(self.engine.mount_container(c)?) };
+        let ran = self.run_mounted(step, c, root.as_deref(), targets);
+        // Unmounted before the commit, which reads the container's layer.
+        if root.is_some() {
+            if let Err(e) = self.engine.unmount_container(c, false) {
+                tracing::warn!("unmounting build container {}: {e}", c.id);
+            }
+        }
+        ran?;
+        let cfg = self.with_history(state, created_by, false);
+        self.commit(state, Some(c), cfg, final_step)
+    }
+
+    /// Run `c`; then take out the mount points (of `targets`) it lacked,
+    /// under its root `root` (mounted).
+    fn run_mounted(&mut self, step: &Step, c: &Container, root: Option<&Path>, targets: &[PathBuf]) -> Result<()> {
+        let points = match root {
+            Some(root) => Some(mounts::MountPoints::before(root, targets)?),
+            None => None,
+        };
         self.out.flush()?;
         let opts = engine::containers::attached::AttachOptions {
             stdin: false,
@@ -784,27 +829,20 @@ impl Builder<'_> {
         // `-q`: the command's output is not shown (its errors are), as
         // podman's: our stdout points at /dev/null while it runs.
         let quiet = if self.opts.quiet { Some(Silenced::stdout()?) } else { None };
+        let mut c = c.clone();
         let attached = self.engine.run_attached(&mut c, &opts);
         drop(quiet);
-        let attached = match attached {
-            Ok(a) => a,
-            Err(e) => {
-                self.remove(&c);
-                return Err(e.into());
-            }
-        };
-        let code = match attached {
+        let code = match attached? {
             engine::containers::attached::Attached::Exited(code) => code,
             _ => -1,
         };
         if code != 0 {
-            self.remove(&c);
             return Err(Error::Run { step: step.text.clone(), code });
         }
-        let cfg = self.with_history(state, created_by, false);
-        let committed = self.commit(state, Some(&c), cfg, final_step);
-        self.remove(&c);
-        committed
+        if let (Some(points), Some(root)) = (points, root) {
+            points.remove(root)?;
+        }
+        Ok(())
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -858,12 +896,7 @@ impl Builder<'_> {
         let source = match &from {
             None => None,
             Some(name) => {
-                let image = match self.file.stage_index(name) {
-                    Some(j) => self.built.get(j).cloned().flatten().ok_or_else(|| {
-                        self.at(line, format!("{what} --from={name}: stage {name} is not built before this one"))
-                    })?,
-                    None => (self.resolve)(name).map_err(|e| self.at(line, format!("{what} --from={name}: {e}")))?,
-                };
+                let image = self.image_named(line, &format!("{what} --from={name}"), name)?;
                 let c = self.container_of(&image, vec!["true".into()], Vec::new())?;
                 match self.engine.mount_container(&c) {
                     Ok(root) => Some((c, root)),
@@ -1014,11 +1047,54 @@ impl Builder<'_> {
     }
 }
 
+/// What a RUN step runs, and how.
+struct RunSpec<'a> {
+    command: &'a Command,
+    here_docs: &'a [containerfile::HereDoc],
+    mounts: &'a [MountSpec],
+    /// `--network` of the build, or the step's own.
+    networks: Vec<String>,
+}
+
 /// The stage's image is `image` from now on.
 fn go_on_from(state: &mut StageState, image: Image) {
     state.cfg = image.config.clone();
     state.image = image;
 }
+
+/// BuildKit's predefined platform args: the target's and the build
+/// host's, which are one here (berth builds for its host only).
+fn platform_args() -> BTreeMap<String, String> {
+    let host = image::manifest::PlatformSpec::host();
+    let variant = host.variant.clone().unwrap_or_default();
+    let platform = match &host.variant {
+        Some(v) => format!("{}/{}/{v}", host.os, host.architecture),
+        None => format!("{}/{}", host.os, host.architecture),
+    };
+    let mut args = BTreeMap::new();
+    for side in ["TARGET", "BUILD"] {
+        args.insert(format!("{side}PLATFORM"), platform.clone());
+        args.insert(format!("{side}OS"), host.os.clone());
+        args.insert(format!("{side}ARCH"), host.architecture.clone());
+        args.insert(format!("{side}VARIANT"), variant.clone());
+    }
+    args
+}
+
+/// Build args a RUN sees without an ARG for them (docker's predefined
+/// proxy args); they are left out of cache keys and history.
+const PROXY_ARGS: &[&str] = &[
+    "HTTP_PROXY",
+    "http_proxy",
+    "HTTPS_PROXY",
+    "https_proxy",
+    "FTP_PROXY",
+    "ftp_proxy",
+    "NO_PROXY",
+    "no_proxy",
+    "ALL_PROXY",
+    "all_proxy",
+];
 
 /// The PATH a base image without one gets (buildah's).
 const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";

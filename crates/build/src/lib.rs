@@ -8,8 +8,10 @@
 //! - `builder`: the stages run step by step through the engine, an
 //!   image per step.
 //! - `ignore`: `.dockerignore` / `.containerignore` patterns, docker's rules.
+//! - `run_mounts`: RUN `--mount` flags, BuildKit's syntax.
 
 pub mod builder;
 pub mod containerfile;
 pub mod expand;
 pub mod ignore;
+pub mod run_mounts;

@@ -211,7 +211,7 @@ pub enum Cmd {
     ///
     /// Builds an OCI or Docker image using instructions from one or more Containerfiles and a specified build context directory.
     #[command(after_help = BUILD_EXAMPLES)]
-    Build(cmd::build::BuildArgs),
+    Build(Box<cmd::build::BuildArgs>),
     /// Build images (docker buildx's words for berth build)
     ///
     /// Build images: `buildx build` is `build`.
@@ -693,7 +693,7 @@ pub enum ImageCmd {
     ///
     /// Builds an OCI or Docker image using instructions from one or more Containerfiles and a specified build context directory.
     #[command(after_help = BUILD_EXAMPLES)]
-    Build(cmd::build::BuildArgs),
+    Build(Box<cmd::build::BuildArgs>),
     /// Check if an image exists in local storage
     ///
     /// If the named image exists in local storage, berth image exists exits with 0, otherwise the exit code will be 1.
@@ -773,7 +773,7 @@ pub enum BuildxCmd {
     ///
     /// Builds an OCI or Docker image using instructions from one or more Containerfiles and a specified build context directory.
     #[command(after_help = BUILD_EXAMPLES)]
-    Build(cmd::build::BuildArgs),
+    Build(Box<cmd::build::BuildArgs>),
 }
 
 // Examples shared by a command and its `container` twin.

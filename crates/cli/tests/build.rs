@@ -182,12 +182,11 @@ fn failures_say_where_and_exit_as_podman() {
         ("FROM localhost/bb\n\nBOGUS x\n", ":3: unknown instruction"),
         ("FROM localhost/bb\nCOPY ../outside /x\n", ":2: COPY ../outside: forbidden path outside the build context"),
         ("FROM localhost/bb\nCOPY nope /x\n", ":2: COPY nope: no such file or directory in the build context"),
-        ("FROM localhost/bb\nRUN --mount=type=secret,id=x true\n", ":2: RUN --mount: a target is required"),
         (
-            "FROM localhost/bb\nRUN --mount=type=secret,target=/s true\n",
-            ":2: RUN --mount=type=secret: not supported yet",
+            "FROM localhost/bb\nRUN --mount=type=cache,id=x true\n",
+            ":2: RUN --mount=type=cache,id=x: a target is required",
         ),
-        ("FROM localhost/bb\nRUN --network=none true\n", ":2: RUN --network: not supported yet"),
+        ("FROM localhost/bb\nRUN --bogus=none true\n", ":2: RUN --bogus: not supported yet"),
         ("FROM localhost/bb\nENV =x\n", ":2: ENV names can not be blank"),
         ("FROM nothing/here\n", ":1: "),
     ] {
@@ -604,7 +603,150 @@ fn run_cache_and_tmpfs_mounts() {
     assert_eq!(env.ok(&["run", "--rm", "m1", "cat", "/count"]).trim(), "1");
     assert_eq!(env.ok(&["run", "--rm", "m2", "cat", "/count"]).trim(), "2", "the cache was not kept");
     assert_eq!(env.ok(&["run", "--rm", "m2", "cat", "/fs"]), "tmpfs\n");
-    assert_eq!(env.ok(&["run", "--rm", "m2", "ls", "-A", "/cache"]), "", "the cache's content is in the image");
+    // Neither the cache's content nor its mount point is in the image
+    // (BuildKit takes the mount points it made out again).
+    let o = env.run(&["run", "--rm", "m2", "ls", "-A", "/cache"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("No such file"), "{}", stderr(&o));
+}
+
+/// berth with `args`, `input` on its stdin.
+fn with_stdin(env: &Env, args: &[&str], input: &[u8]) -> std::process::Output {
+    let mut c = env.cmd(args);
+    c.stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    use std::io::Write as _;
+    child.stdin.take().unwrap().write_all(input).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+/// RUN's other mounts, BuildKit's: secrets (a file, with the mode and
+/// owner asked for, or a variable) that never reach a layer; binds of the
+/// context (read-only, or writable with the writes thrown away, ignored
+/// files left out) and of an earlier stage; a cache's owner; the mount
+/// points they needed are not in the image. RUN --network and --security.
+#[test]
+fn run_secret_and_bind_mounts() {
+    let (env, _) = Env::with_busybox();
+    let secret = env.path("token");
+    std::fs::write(&secret, "s3cr3t-value").unwrap();
+    let ctx = context(
+        &env,
+        "FROM localhost/bb AS tools
+         RUN mkdir /opt && echo tool > /opt/tool
+         FROM localhost/bb
+         RUN --mount=type=secret,id=tok sh -c 'cat /run/secrets/tok > /dev/null && stat -c \"%a %u\" /run/secrets/tok > /secret-file'
+         RUN --mount=type=secret,id=tok,env=TOK,target=/etc/tok,mode=0440,uid=7 sh -c 'test \"$TOK\" = \"$(cat /etc/tok)\" && echo ${#TOK} > /secret-length && stat -c \"%a %u\" /etc/tok > /secret-env'
+         RUN --mount=type=secret,id=absent true
+         RUN --mount=type=bind,source=src,target=/src sh -c 'cat /src/a.txt /src/sub/b.txt > /bound; touch /src/new 2> /dev/null || echo read-only >> /bound; ls /src > /listed'
+         RUN --mount=type=bind,source=src,target=/src,rw sh -c 'echo changed > /src/a.txt && touch /src/new && cat /src/a.txt > /written'
+         RUN --mount=type=bind,from=tools,source=/opt,target=/mnt/tools cp /mnt/tools/tool /from-stage
+         RUN --mount=type=cache,target=/var/cache/c,uid=5,gid=6 stat -c '%u:%g' /var/cache/c > /cache-owner
+         RUN --network=none sh -c 'grep -c : /proc/net/dev > /interfaces'
+",
+        &[("src/a.txt", "A\n"), ("src/sub/b.txt", "B\n"), ("src/secret.key", "ignored\n"), (".containerignore", "src/*.key\n")],
+    );
+    let secret_arg = format!("id=tok,src={}", secret.display());
+    build(&env, &["--secret", &secret_arg, "-t", "mounts"], &ctx);
+    let run = |cmd: &str| env.ok(&["run", "--rm", "mounts", "sh", "-c", cmd]);
+    assert_eq!(run("cat /secret-file /secret-env /secret-length"), "400 0\n440 7\n12\n");
+    assert_eq!(run("cat /bound"), "A\nB\nread-only\n");
+    assert_eq!(run("cat /listed"), "a.txt\nsub\n", "the ignored file is in the bind");
+    assert_eq!(run("cat /written"), "changed\n");
+    assert_eq!(std::fs::read_to_string(ctx.join("src/a.txt")).unwrap(), "A\n", "a rw bind wrote to the context");
+    assert!(!ctx.join("src/new").exists(), "a rw bind wrote to the context");
+    assert_eq!(run("cat /from-stage /cache-owner"), "tool\n5:6\n");
+    assert_eq!(run("cat /interfaces"), "1\n", "RUN --network=none has more than lo");
+
+    // No trace of the secret, nor of the mount points, in the image.
+    let id = env.ok(&["create", "mounts"]);
+    let export = env.run(&["export", id.trim()]);
+    assert!(export.status.success(), "{}", stderr(&export));
+    assert!(!export.stdout.windows(12).any(|w| w == b"s3cr3t-value"), "the secret is in the image");
+    env.ok(&["rm", id.trim()]);
+    let files = tree(&export.stdout);
+    for gone in ["run/secrets", "etc/tok", "src", "mnt", "var", "var/cache/c"] {
+        assert!(!files.contains_key(gone), "{gone} is in the image: {files:?}");
+    }
+    let history = env.ok(&["image", "history", "--no-trunc", "mounts"]);
+    assert!(!history.contains("s3cr3t"), "{history}");
+
+    // Errors: a required secret not given; BuildKit's insecure mode; an
+    // unknown mount type; a bind source missing from the context.
+    for (line, says) in [
+        ("RUN --mount=type=secret,id=gone,required true", "secret \"gone\" was not given"),
+        ("RUN --security=insecure true", "RUN --security=insecure: not allowed"),
+        ("RUN --mount=type=ssh true", "type=ssh: not supported"),
+        ("RUN --mount=type=bind,source=nothere,target=/x true", "no such file or directory in the build context"),
+        ("RUN --network=bridge2 true", "not a network mode"),
+    ] {
+        std::fs::write(ctx.join("Containerfile"), format!("FROM localhost/bb\n{line}\n")).unwrap();
+        let e = env.fails(&["build", ctx.to_str().unwrap()], 125);
+        assert!(e.contains("Containerfile:2: ") && e.contains(says), "{line}: {e}");
+    }
+    assert!(env.ok(&["ps", "-aq"]).is_empty(), "a build container was left");
+}
+
+/// Contexts that are not directories: a tar archive (gzip'd too), one on
+/// stdin, a Containerfile alone on stdin. `--build-arg-file`; the
+/// platform args BuildKit predefines, and the proxy args a RUN sees
+/// undeclared; `--platform` other than the host's is refused.
+#[test]
+fn tar_contexts_arg_files_and_platform_args() {
+    let (env, _) = Env::with_busybox();
+    let ctx = context(
+        &env,
+        "ARG BASE=localhost/bb\n         FROM $BASE\n         ARG TARGETARCH\n         ARG FROMFILE\n         COPY f.txt /\n         RUN echo \"$TARGETARCH $FROMFILE $HTTP_PROXY $(cat /f.txt)\" > /out\n",
+        &[("f.txt", "in-tar")],
+    );
+    let tgz = env.path("ctx.tgz");
+    let o = std::process::Command::new("tar").arg("-C").arg(&ctx).arg("-czf").arg(&tgz).arg(".").output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let args = env.path("args.conf");
+    std::fs::write(&args, "# a comment\nFROMFILE=from-file\n\nHTTP_PROXY=overridden\n").unwrap();
+    let arch = match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        other => other,
+    };
+    let a = args.to_str().unwrap();
+    env.ok(&[
+        "build",
+        "--build-arg-file",
+        a,
+        "--build-arg",
+        "HTTP_PROXY=http://proxy:3128",
+        "-t",
+        "fromtgz",
+        tgz.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        env.ok(&["run", "--rm", "fromtgz", "cat", "/out"]),
+        format!("{arch} from-file http://proxy:3128 in-tar\n")
+    );
+    let env_of = env.ok(&["image", "inspect", "--format", "{{json .Config.Env}}", "fromtgz"]);
+    assert!(!env_of.contains("PROXY"), "a proxy arg is in the image: {env_of}");
+
+    let platform = format!("linux/{arch}");
+    let o = with_stdin(
+        &env,
+        &["build", "--no-cache", "--platform", &platform, "--build-arg-file", a, "-t", "fromstdin", "-"],
+        &std::fs::read(&tgz).unwrap(),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(env.ok(&["run", "--rm", "fromstdin", "cat", "/out"]), format!("{arch} from-file overridden in-tar\n"));
+
+    let o = with_stdin(&env, &["build", "-t", "fileonly", "-"], b"FROM localhost/bb\nRUN ls -A / > /root-list\n");
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!env.ok(&["run", "--rm", "fileonly", "cat", "/root-list"]).contains("f.txt"));
+
+    let other = if arch == "arm64" { "linux/amd64" } else { "linux/arm64" };
+    let e = env.fails(&["build", "--platform", other, ctx.to_str().unwrap()], 125);
+    assert!(e.contains("this host's platform only") && e.contains(other), "{e}");
+    let junk = env.path("junk.tar");
+    std::fs::write(&junk, "not an archive").unwrap();
+    let e = env.fails(&["build", junk.to_str().unwrap()], 125);
+    assert!(e.contains("the build context") && e.lines().count() == 1, "{e}");
 }
 
 /// The front end as podman's: a context without Containerfile uses its

@@ -14,6 +14,24 @@ pub struct BuildArgs {
     /// Argument=value pairs for the build's ARGs (a name alone takes its value from the environment)
     #[arg(long = "build-arg", value_name = "argument=value")]
     build_arg: Vec<String>,
+    /// Files of argument=value lines for the build's ARGs (--build-arg overrides them)
+    #[arg(long = "build-arg-file", value_name = "argfile.conf")]
+    build_arg_file: Vec<PathBuf>,
+    /// Set the ARCH of the image (this host's only)
+    #[arg(long, value_name = "arch")]
+    arch: Option<String>,
+    /// Set the OS of the image (this host's only)
+    #[arg(long, value_name = "os")]
+    os: Option<String>,
+    /// Set the variant of the image (this host's only)
+    #[arg(long, value_name = "variant")]
+    variant: Option<String>,
+    /// Set the OS/ARCH[/VARIANT] of the image (this host's only)
+    #[arg(long, value_name = "os/arch[/variant]", value_delimiter = ',')]
+    platform: Vec<String>,
+    /// Secret file to expose to the build: id=ID,src=PATH (or env=VAR, type=env)
+    #[arg(long, value_name = "id=id,src=path")]
+    secret: Vec<String>,
     /// Containerfile or Dockerfile (default: CONTEXT/Containerfile, else CONTEXT/Dockerfile; - reads stdin)
     #[arg(short, long, value_name = "pathname or URL of a Dockerfile")]
     file: Vec<String>,
@@ -61,21 +79,33 @@ pub struct BuildArgs {
     /// Set the target build stage to build
     #[arg(long, value_name = "target")]
     target: Option<String>,
-    /// The build context: a directory
+    /// The build context: a directory, a tar archive, or - (a tar archive, or a Containerfile alone, on stdin)
     #[arg(value_name = "CONTEXT")]
     context: Option<PathBuf>,
 }
 
 pub fn build(engine: &Engine, a: &BuildArgs) -> Result<u8> {
     let docker_format = super::commit::is_docker_format(&a.format)?;
-    let context = a.context.clone().unwrap_or_else(|| PathBuf::from("."));
-    if !context.is_dir() {
-        return Err(CliError::new(format!("the build context {} is not a directory", context.display())));
-    }
-    let (file_name, text) = containerfile(&context, &a.file)?;
+    host_platform_only(a)?;
+    let secrets = secrets(&a.secret)?;
+    let given = a.context.clone().unwrap_or_else(|| PathBuf::from("."));
+    // A context that is not a directory is unpacked into a private one.
+    let (unpacked, stdin_file) = unpack_context(engine, &given)?;
+    let context = unpacked.as_ref().map_or_else(|| given.clone(), |d| d.path().to_path_buf());
+    let (file_name, text) = match stdin_file {
+        Some(text) if a.file.is_empty() => ("stdin".to_string(), text),
+        Some(_) => return Err(CliError::new("the Containerfile came on stdin as the context: -f names no other")),
+        None => containerfile(&context, &a.file)?,
+    };
     let containerfile = (file_name != "stdin").then(|| PathBuf::from(&file_name));
     let mut build_args = BTreeMap::new();
-    for arg in &a.build_arg {
+    let mut lines = Vec::new();
+    for path in &a.build_arg_file {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| CliError::new(format!("reading build arg file {}: {e}", path.display())))?;
+        lines.extend(text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).map(String::from));
+    }
+    for arg in lines.iter().chain(&a.build_arg) {
         match arg.split_once('=') {
             Some((k, v)) => build_args.insert(k.to_string(), v.to_string()),
             // A name alone: the environment's value, if it has one.
@@ -109,6 +139,7 @@ pub fn build(engine: &Engine, a: &BuildArgs) -> Result<u8> {
         docker_format,
         networks: a.network.clone(),
         no_cache: a.no_cache,
+        secrets,
     };
     let policy = match (a.pull_always, a.pull_never, a.pull.as_str()) {
         (true, _, _) | (_, _, "always" | "true") => "always",
@@ -137,6 +168,115 @@ pub fn build(engine: &Engine, a: &BuildArgs) -> Result<u8> {
             .map_err(|e| CliError::new(format!("writing {}: {e}", path.display())))?;
     }
     Ok(0)
+}
+
+/// Refuse a platform other than this host's: berth runs RUN steps
+/// natively, with no emulation.
+fn host_platform_only(a: &BuildArgs) -> Result<()> {
+    use image::manifest::PlatformSpec;
+    let host = PlatformSpec::host();
+    let mut asked: Vec<PlatformSpec> = Vec::new();
+    for p in a.platform.iter().filter(|p| !p.is_empty()) {
+        asked.push(PlatformSpec::parse(p).map_err(|e| CliError::new(format!("--platform {p:?}: {e}")))?);
+    }
+    if a.arch.is_some() || a.os.is_some() || a.variant.is_some() {
+        let os = a.os.as_deref().unwrap_or(&host.os);
+        let arch = a.arch.as_deref().unwrap_or(&host.architecture);
+        asked.push(PlatformSpec::new(os, arch, a.variant.as_deref().or(host.variant.as_deref())));
+    }
+    match asked.iter().find(|p| {
+        p.os != host.os || p.architecture != host.architecture || (p.variant.is_some() && p.variant != host.variant)
+    }) {
+        Some(p) => Err(CliError::new(format!(
+            "berth builds for this host's platform only ({}): {} would need emulation",
+            show_platform(&host),
+            show_platform(p)
+        ))),
+        None => Ok(()),
+    }
+}
+
+fn show_platform(p: &image::manifest::PlatformSpec) -> String {
+    match &p.variant {
+        Some(v) => format!("{}/{}/{v}", p.os, p.architecture),
+        None => format!("{}/{}", p.os, p.architecture),
+    }
+}
+
+/// `--secret id=ID,src=PATH` (or `env=VAR`, or `type=env`: the variable
+/// named ID): each secret's content, read now.
+fn secrets(given: &[String]) -> Result<BTreeMap<String, Vec<u8>>> {
+    // BuildKit's limit: a secret is a key or a token, not a file tree.
+    const MAX: u64 = 500 << 10;
+    let mut out = BTreeMap::new();
+    for spec in given {
+        let (mut id, mut src, mut env, mut kind) = (None, None, None, None);
+        for field in spec.split(',') {
+            match field.split_once('=') {
+                Some(("id", v)) => id = Some(v.to_string()),
+                Some(("src" | "source", v)) => src = Some(v.to_string()),
+                Some(("env", v)) => env = Some(v.to_string()),
+                Some(("type", v @ ("file" | "env"))) => kind = Some(v.to_string()),
+                _ => {
+                    return Err(CliError::new(format!(
+                        "--secret {spec}: {field:?} is not id=, src=, env= or type=file|env"
+                    )))
+                }
+            }
+        }
+        let id = id
+            .filter(|i| !i.is_empty())
+            .ok_or_else(|| CliError::new(format!("--secret {spec}: an id= is required")))?;
+        let value = match (src, env, kind.as_deref()) {
+            (Some(path), None, None | Some("file")) => sys::fs::read_regular(std::path::Path::new(&path), MAX)
+                .map_err(|e| CliError::new(format!("--secret {spec}: reading {path}: {e}")))?,
+            (None, Some(var), None | Some("env")) | (Some(var), None, Some("env")) => std::env::var(&var)
+                .map_err(|_| CliError::new(format!("--secret {spec}: the environment has no {var}")))?
+                .into_bytes(),
+            (None, None, Some("env")) => std::env::var(&id)
+                .map_err(|_| CliError::new(format!("--secret {spec}: the environment has no {id}")))?
+                .into_bytes(),
+            _ => return Err(CliError::new(format!("--secret {spec}: give one of src=PATH and env=VAR"))),
+        };
+        out.insert(id, value);
+    }
+    Ok(out)
+}
+
+/// A context that is not a directory: a tar archive (plain, gzip or zstd),
+/// from the file named or from stdin (`-`), unpacked into a private
+/// directory of the runroot; or, on stdin, a Containerfile alone (docker's
+/// `build - < Dockerfile`: an empty context). A directory gives neither.
+fn unpack_context(engine: &Engine, given: &Path) -> Result<(Option<tempfile::TempDir>, Option<String>)> {
+    let stdin = given == Path::new("-");
+    if !stdin && given.is_dir() {
+        return Ok((None, None));
+    }
+    let dir = tempfile::Builder::new()
+        .prefix("build-context")
+        .tempdir_in(engine.runroot())
+        .map_err(|e| CliError::new(format!("making a directory for the build context: {e}")))?;
+    if !stdin {
+        let file = std::fs::File::open(given)
+            .map_err(|e| CliError::new(format!("the build context {}: {e}", given.display())))?;
+        engine::containers::build_copy::unpack_context(file, dir.path())
+            .map_err(|e| CliError::new(format!("the build context {}: {e}", given.display())))?;
+        return Ok((Some(dir), None));
+    }
+    let mut all = Vec::new();
+    std::io::stdin()
+        .read_to_end(&mut all)
+        .map_err(|e| CliError::new(format!("reading the build context from stdin: {e}")))?;
+    let archive = image::layer::sniff(&all).is_ok_and(|c| c != image::layer::Compression::None)
+        || (all.len() >= 262 && &all[257..262] == b"ustar");
+    if !archive {
+        let text = String::from_utf8(all)
+            .map_err(|_| CliError::new("stdin holds neither a tar archive nor a Containerfile"))?;
+        return Ok((Some(dir), Some(text)));
+    }
+    engine::containers::build_copy::unpack_context(all.as_slice(), dir.path())
+        .map_err(|e| CliError::new(format!("the build context on stdin: {e}")))?;
+    Ok((Some(dir), None))
 }
 
 /// The Containerfile's name (as errors show it) and text: `-f` (`-` for

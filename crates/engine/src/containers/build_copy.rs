@@ -62,6 +62,25 @@ pub fn add_archive(from: BorrowedFd, source: &Path) -> Result<Option<Compression
     Ok(is_tar.then_some(compression))
 }
 
+/// Unpack a build context given as a tar archive (plain, gzip or zstd,
+/// told by its content) read from `input` into directory `into` (a private
+/// one of the caller's), re-rooted there as a COPY writes.
+pub fn unpack_context(mut input: impl std::io::Read, into: &Path) -> Result<()> {
+    use std::io::Read as _;
+    let mut head = Vec::with_capacity(512);
+    (&mut input).take(512).read_to_end(&mut head).ctx(|| "reading the build context".into())?;
+    let compression = image::layer::sniff(&head).map_err(|name| {
+        Error::new(format!("the build context is a {name} archive: plain, gzip and zstd tar archives are supported"))
+    })?;
+    let raw = std::io::Cursor::new(head).chain(input);
+    let plain = image::layer::decoder(compression, raw).ctx(|| "reading the build context".into())?;
+    let root = rustix::fs::open(into, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
+        .ctx(|| format!("opening {}", into.display()))?;
+    let extract = Extract { owner: None, overwrite: true, rename: None, mode: None };
+    copy::extract(root.as_fd(), Path::new("/"), copy::buffered(plain), &extract)
+        .ctx(|| "unpacking the build context".into())
+}
+
 /// How a COPY writes what it copies.
 #[derive(Debug, Clone, Default)]
 pub struct CopyOptions {
@@ -95,6 +114,19 @@ impl Engine {
             tracing::warn!("unmounting the storage of {}: {e}", c.id);
         }
         copied
+    }
+
+    /// Copy `items` from under directory `from` into directory `dir` (a
+    /// private one of the caller's), as [`Engine::copy_into_container`]
+    /// writes into a container's root.
+    pub fn copy_into_dir(
+        &self,
+        dir: &Path,
+        from: BorrowedFd,
+        items: &[CopyItem],
+        ignore: Option<&Ignore<'_>>,
+    ) -> Result<()> {
+        self.copy_into_root(dir, from, items, &CopyOptions::default(), ignore)
     }
 
     fn copy_into_root(
