@@ -58,6 +58,22 @@ pub struct Options {
     /// `--secret id=ID,src=PATH|env=VAR`: each secret's content, for RUN
     /// `--mount=type=secret` (never in a layer, nor in a cache key).
     pub secrets: BTreeMap<String, Vec<u8>>,
+    /// `--squash`, `--squash-all`.
+    pub squash: Squash,
+    /// `--annotation`: on the built image's (OCI) manifest.
+    pub annotations: Vec<(String, String)>,
+}
+
+/// What the built image's layers become.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Squash {
+    /// One per step that changes files.
+    #[default]
+    No,
+    /// The base image's, and one for all the build's steps (`--squash`).
+    New,
+    /// One for the whole filesystem (`--squash-all`).
+    All,
 }
 
 /// Why a build stopped.
@@ -122,6 +138,7 @@ pub fn build(engine: &Engine, text: &str, opts: &Options, resolve: Resolve<'_>, 
         step: 0,
         steps: 0,
         built: Vec::new(),
+        bases: Vec::new(),
     }
     .run()
 }
@@ -140,6 +157,8 @@ struct Builder<'a> {
     steps: usize,
     /// Each stage's image once built (COPY --from and FROM name them).
     built: Vec<Option<Image>>,
+    /// Each stage's base image, once known (`--squash` keeps its layers).
+    bases: Vec<Option<Image>>,
 }
 
 /// A stage while it is built.
@@ -201,6 +220,7 @@ impl Builder<'_> {
         let needed = self.needed(target);
         self.steps = needed.iter().map(|&i| 1 + self.file.stages[i].steps.len()).sum();
         self.built = vec![None; self.file.stages.len()];
+        self.bases = vec![None; self.file.stages.len()];
         let mut last = None;
         for &i in &needed {
             let image = self.stage(i, i == target)?;
@@ -208,6 +228,11 @@ impl Builder<'_> {
             last = Some(image);
         }
         let image = last.ok_or_else(|| self.at(1, "no stage to build".into()))?;
+        let image = match self.opts.squash {
+            Squash::No => image,
+            how => self.squash(&image, self.bases[target].as_ref(), how)?,
+        };
+        let image = self.engine.annotate_image(&image, &self.opts.annotations)?;
         for t in &self.opts.tags {
             let name = images::new_name(t)?;
             self.engine.tag(&image, &name)?;
@@ -215,6 +240,44 @@ impl Builder<'_> {
         }
         writeln!(self.out, "{}", image.id.hex())?;
         Ok(image)
+    }
+
+    /// `image` squashed, as podman's `--squash` (the layers of `base`
+    /// kept) or `--squash-all` (none): the history as podman writes it,
+    /// every step's entry `empty_layer` but the last, which has the layer;
+    /// `--squash-all` drops the base's entries.
+    fn squash(&self, image: &Image, base: Option<&Image>, how: Squash) -> Result<Image> {
+        let (keep, base_entries) = match (how, base) {
+            (Squash::New, Some(b)) => (b.layers.len(), history_len(b)),
+            (_, b) => (0, b.map_or(0, history_len)),
+        };
+        let mut cfg = image.config.clone();
+        let mut history = cfg["history"].as_array().cloned().unwrap_or_default();
+        let ours = history.split_off(base_entries.min(history.len()));
+        let new_layer = image.layers.len() > keep;
+        let count = ours.len();
+        let ours = ours.into_iter().enumerate().map(|(n, mut entry)| {
+            if n + 1 == count && new_layer {
+                if let Some(e) = entry.as_object_mut() {
+                    e.remove("empty_layer");
+                }
+            } else {
+                entry["empty_layer"] = json!(true);
+            }
+            entry
+        });
+        let history: Vec<Value> = if how == Squash::All {
+            let mut all: Vec<Value> = ours.collect();
+            // The whole filesystem is one layer: some entry must own it.
+            if new_layer && all.is_empty() {
+                all.push(json!({"created": cfg["created"].clone(), "created_by": "/bin/sh -c #(nop) squashed"}));
+            }
+            all
+        } else {
+            history.into_iter().chain(ours).collect()
+        };
+        cfg["history"] = Value::Array(history);
+        Ok(self.engine.squash_image(image, keep, cfg, self.opts.docker_format)?)
     }
 
     /// The stages `target` needs (those its FROM names, recursively), in
@@ -303,6 +366,7 @@ impl Builder<'_> {
             None if base.eq_ignore_ascii_case("scratch") => self.engine.empty_image(self.opts.docker_format)?,
             None => (self.resolve)(&base).map_err(|e| self.at(def.line, e.to_string()))?,
         };
+        self.bases[index] = Some(image.clone());
         let mut cfg = image.config.clone();
         if last && !self.opts.labels.is_empty() {
             let labels = cfg["config"]["Labels"].as_object().cloned().unwrap_or_default();
@@ -1054,6 +1118,11 @@ struct RunSpec<'a> {
     mounts: &'a [MountSpec],
     /// `--network` of the build, or the step's own.
     networks: Vec<String>,
+}
+
+/// How many history entries `image`'s config has.
+fn history_len(image: &Image) -> usize {
+    image.config["history"].as_array().map_or(0, Vec::len)
 }
 
 /// The stage's image is `image` from now on.

@@ -778,3 +778,82 @@ fn dockerfile_stdin_env_build_args_and_aliases() {
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(env.ok(&["run", "--rm", "viastdin", "cat", "/s"]), "stdin\n");
 }
+
+/// The layers of image `name`, uncompressed, from a save in an OCI
+/// directory: each layer's entry names (`./` stripped).
+fn layer_entries(env: &Env, name: &str) -> Vec<Vec<String>> {
+    let dir = env.path(&format!("saved-{name}"));
+    env.ok(&["save", "--format", "oci-dir", "-o", dir.to_str().unwrap(), name]);
+    let blob = |d: &str| dir.join("blobs/sha256").join(d.trim_start_matches("sha256:"));
+    let index: Value = serde_json::from_slice(&std::fs::read(dir.join("index.json")).unwrap()).unwrap();
+    let manifest: Value =
+        serde_json::from_slice(&std::fs::read(blob(index["manifests"][0]["digest"].as_str().unwrap())).unwrap())
+            .unwrap();
+    manifest["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| {
+            let data = std::fs::read(blob(l["digest"].as_str().unwrap())).unwrap();
+            let mut a = tar::Archive::new(data.as_slice());
+            a.entries()
+                .unwrap()
+                .map(|e| e.unwrap().path().unwrap().to_string_lossy().trim_start_matches("./").to_string())
+                .collect()
+        })
+        .collect()
+}
+
+/// `--squash` makes the build's steps one layer over the base's,
+/// `--squash-all` the whole filesystem one layer; the history is podman's
+/// (every step's entry an empty layer but the last; `--squash-all` without
+/// the base's). `--annotation` lands on the manifest. `images` hides the
+/// build's intermediate images unless `--all`.
+#[test]
+fn squash_annotations_and_intermediate_images() {
+    let (env, _) = Env::with_busybox();
+    let ctx =
+        context(&env, "FROM localhost/bb\nRUN echo a > /a\nENV X=1\nRUN echo b > /b && rm /a\nCMD [\"sh\"]\n", &[]);
+    build(&env, &["-t", "layered"], &ctx);
+    build(&env, &["--squash", "-t", "squashed"], &ctx);
+    build(&env, &["--squash-all", "--annotation", "org.example.kind=flat", "--annotation", "b=2", "-t", "flat"], &ctx);
+    let base = layer_entries(&env, "localhost/bb");
+    assert_eq!(layer_entries(&env, "layered").len(), base.len() + 2);
+
+    let squashed = layer_entries(&env, "squashed");
+    assert_eq!(squashed.len(), base.len() + 1);
+    let top = squashed.last().unwrap();
+    assert!(top.iter().any(|e| e == "b"), "{top:?}");
+    assert!(!top.iter().any(|e| e == "a" || e == ".wh.a"), "/a or its whiteout: {top:?}");
+    assert!(!top.iter().any(|e| e.starts_with("bin/")), "the base's files are in the new layer: {top:?}");
+    let flat = layer_entries(&env, "flat");
+    assert_eq!(flat.len(), 1);
+    assert!(flat[0].iter().any(|e| e == "b") && flat[0].iter().any(|e| e == "bin/busybox"), "{:?}", flat[0]);
+    for image in ["squashed", "flat"] {
+        assert_eq!(
+            env.ok(&["run", "--rm", image, "sh", "-c", "cat /b; ls /a 2>&1; echo $X"]),
+            "b\nls: /a: No such file or directory\n1\n"
+        );
+    }
+
+    let empties = |image: &str| -> Vec<bool> {
+        history(&env, image).iter().map(|h| h["empty_layer"].as_bool().unwrap_or(false)).collect()
+    };
+    let base_entries = history(&env, "localhost/bb").len();
+    let mut want = vec![false; base_entries];
+    want.extend([true, true, true, false]);
+    assert_eq!(empties("squashed"), want);
+    assert_eq!(empties("flat"), vec![true, true, true, false]);
+
+    let annotations = env.ok(&["image", "inspect", "--format", "{{json .Annotations}}", "flat"]);
+    let annotations: Value = serde_json::from_str(&annotations).unwrap();
+    assert_eq!(annotations, serde_json::json!({"org.example.kind": "flat", "b": "2"}));
+
+    // The three builds' steps made images of their own (the cache): not
+    // listed without --all.
+    let listed = env.ok(&["images", "-q"]);
+    let all = env.ok(&["images", "-a", "-q"]);
+    assert_eq!(listed.lines().count(), 4, "{listed}");
+    // The steps of the first build: RUN, ENV, RUN (CMD's is the final).
+    assert_eq!(all.lines().count(), listed.lines().count() + 3, "{all}");
+}

@@ -25,6 +25,7 @@ use storage::ChainId;
 use crate::error::{Context as _, Error, Result};
 use crate::Engine;
 
+mod annotate;
 mod records;
 
 use records::{Record, Records};

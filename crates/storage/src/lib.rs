@@ -17,6 +17,7 @@ mod error;
 mod listing;
 mod meta;
 mod mounts;
+mod squash;
 mod staging;
 mod store;
 

@@ -73,6 +73,15 @@ pub struct BuildArgs {
     /// Always remove intermediate containers after a build, even if the build is unsuccessful
     #[arg(long = "force-rm", default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
     force_rm: bool,
+    /// Add an annotation (key=value) to the image's manifest
+    #[arg(long, value_name = "annotation")]
+    annotation: Vec<String>,
+    /// Squash the build's new layers into one new layer (the base image's are kept)
+    #[arg(long)]
+    squash: bool,
+    /// Squash all layers into a single layer
+    #[arg(long = "squash-all")]
+    squash_all: bool,
     /// Tagged name to apply to the built image
     #[arg(short, long, value_name = "name")]
     tag: Vec<String>,
@@ -140,6 +149,12 @@ pub fn build(engine: &Engine, a: &BuildArgs) -> Result<u8> {
         networks: a.network.clone(),
         no_cache: a.no_cache,
         secrets,
+        annotations: annotations(&a.annotation, docker_format)?,
+        squash: match (a.squash, a.squash_all) {
+            (_, true) => build::builder::Squash::All,
+            (true, false) => build::builder::Squash::New,
+            (false, false) => build::builder::Squash::No,
+        },
     };
     let policy = match (a.pull_always, a.pull_never, a.pull.as_str()) {
         (true, _, _) | (_, _, "always" | "true") => "always",
@@ -168,6 +183,22 @@ pub fn build(engine: &Engine, a: &BuildArgs) -> Result<u8> {
             .map_err(|e| CliError::new(format!("writing {}: {e}", path.display())))?;
     }
     Ok(0)
+}
+
+/// `--annotation key=value`s; a docker format image has none (podman
+/// warns and builds it without).
+fn annotations(given: &[String], docker_format: bool) -> Result<Vec<(String, String)>> {
+    if docker_format && !given.is_empty() {
+        eprintln!("WARN annotations are not supported for the docker format: the image is built without them");
+        return Ok(Vec::new());
+    }
+    given
+        .iter()
+        .map(|a| match a.split_once('=') {
+            Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
+            _ => Err(CliError::new(format!("--annotation {a:?}: want key=value"))),
+        })
+        .collect()
 }
 
 /// Refuse a platform other than this host's: berth runs RUN steps

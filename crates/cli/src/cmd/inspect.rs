@@ -87,7 +87,7 @@ fn inspect_doc(engine: &Engine, img: &Image) -> InspectDoc {
         graph_driver: json!({"Name": engine.layers().map(|l| l.driver_name()).unwrap_or(""), "Data": null}),
         root_fs: json!({"Type": "layers", "Layers": img.diff_ids.iter().map(|d| d.to_string()).collect::<Vec<_>>()}),
         labels: if labels.is_empty() { Value::Null } else { Value::Object(labels) },
-        annotations: json!({}),
+        annotations: Value::Object(engine.image_annotations(img)),
         manifest_type: img.manifest_media_type.clone(),
         user: c.pointer("/config/User").and_then(Value::as_str).unwrap_or("").to_string(),
         history: c.get("history").cloned().unwrap_or_else(|| json!([])),

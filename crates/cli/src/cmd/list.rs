@@ -55,7 +55,12 @@ const HEADERS: &[(&str, &str)] = &[
 ];
 
 pub fn images(engine: &Engine, a: &ImagesArgs) -> Result<u8> {
-    let all = engine.images()?;
+    let mut all = engine.images()?;
+    if !a.all {
+        let hidden: HashSet<image::digest::Digest> =
+            all.iter().filter(|i| is_intermediate(i, &all)).map(|i| i.id.clone()).collect();
+        all.retain(|i| !hidden.contains(&i.id));
+    }
     let mut filters = a.filter.iter().map(|f| Filter::parse(f, engine)).collect::<Result<Vec<_>>>()?;
     if let Some(r) = &a.reference {
         filters.push(Filter::Reference(r.clone()));
@@ -100,6 +105,16 @@ pub fn images(engine: &Engine, a: &ImagesArgs) -> Result<u8> {
     let fmt = Format::parse(&template)?.named("images", "images.imageReporter").heading(!a.noheading);
     out(&fmt.render(&rows, &headers)?)?;
     Ok(0)
+}
+
+/// An image without names that another image was made from (a build
+/// step's): podman's `images` leaves those out without `--all`. Made from
+/// it: the other's layers start with all of its, and its history with
+/// more entries.
+fn is_intermediate(img: &Image, all: &[Image]) -> bool {
+    let history = |i: &Image| i.config["history"].as_array().map_or(0, Vec::len);
+    img.names.is_empty()
+        && all.iter().any(|o| o.id != img.id && o.diff_ids.starts_with(&img.diff_ids) && history(o) > history(img))
 }
 
 /// podman's `images --format json` entry for one image (its ImageSummary,

@@ -124,7 +124,7 @@ impl Engine {
     /// and the uncompressed layer `new` on top, config `cfg` (its `rootfs`
     /// set here; Docker's record of a build container dropped), as an OCI
     /// or Docker manifest. The image is added to the store, untagged.
-    fn write_image(
+    pub(crate) fn write_image(
         &self,
         base_layers: &[oci_spec::image::Descriptor],
         base_diff_ids: &[Digest],

@@ -44,6 +44,7 @@ pub mod seccomp;
 mod seccomp_file;
 mod shm_share;
 pub mod spec;
+mod squash;
 mod stdio;
 mod teardown;
 mod top;
