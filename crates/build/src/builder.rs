@@ -922,7 +922,7 @@ impl Builder<'_> {
     ) -> Result<()> {
         let line = step.line;
         let what = if add { "ADD" } else { "COPY" };
-        refuse_flags(self, line, what, flags, &["chmod", "chown", "from", "link"])?;
+        refuse_flags(self, line, what, flags, &["chmod", "chown", "from", "link", "parents"])?;
         let vars = state.vars();
         let chown = self.flag_value(line, flags, "chown", &vars)?;
         let chmod = match self.flag_value(line, flags, "chmod", &vars)? {
@@ -933,6 +933,13 @@ impl Builder<'_> {
             }
         };
         let from = self.flag_value(line, flags, "from", &vars)?;
+        // `--parents` (Dockerfile 1.7's): the sources keep their paths.
+        let parents = match self.flag_value(line, flags, "parents", &vars)?.as_deref() {
+            None => flags.iter().any(|f| f.name == "parents"),
+            Some("" | "true") => true,
+            Some("false") => false,
+            Some(other) => return Err(self.at(line, format!("{what} --parents={other}: not true or false"))),
+        };
         // Here-documents: files of their delimiters' names, written in a
         // private directory the copy reads as its source.
         let docs: Vec<&containerfile::HereDoc> =
@@ -953,7 +960,7 @@ impl Builder<'_> {
                 named.push(Source::Path(d.name.clone()));
             }
             let opts = CopyOptions { chown, chmod };
-            return self.copy_from(state, step, add, &named, dest, opts, Some(dir.path()), final_step);
+            return self.copy_from(state, step, add, &named, dest, opts, Some(dir.path()), false, final_step);
         }
         // `--from`: an earlier stage's image or another image, read
         // through a container of it (mounted, never started).
@@ -979,6 +986,7 @@ impl Builder<'_> {
             dest,
             CopyOptions { chown, chmod },
             source.as_ref().map(|(_, r)| r.as_path()),
+            parents,
             final_step,
         );
         if let Some((c, _)) = &source {
@@ -1002,6 +1010,7 @@ impl Builder<'_> {
         dest: &str,
         opts: CopyOptions,
         root: Option<&Path>,
+        parents: bool,
         final_step: bool,
     ) -> Result<()> {
         let line = step.line;
@@ -1016,8 +1025,10 @@ impl Builder<'_> {
         let ignore = if root.is_none() { self.ignore.clone() } else { None };
         let place = if root.is_none() { "the build context" } else { "the image" };
         // The sources, wildcards matched (what the ignore file excludes
-        // does not match).
+        // does not match); with `--parents`, the path each keeps (below a
+        // `/./` in it, else all of it).
         let mut rels: Vec<(String, PathBuf)> = Vec::new();
+        let mut kept: Vec<PathBuf> = Vec::new();
         for s in sources {
             let Source::Path(p) = s else {
                 return Err(self.at(line, format!("{what} with here-documents is not supported yet")));
@@ -1035,24 +1046,32 @@ impl Builder<'_> {
                     return Err(self
                         .at(line, format!("{what} {p}: no source files were specified (nothing in {place} matches)")));
                 }
-                rels.extend(matched.into_iter().map(|m| (m.display().to_string(), m)));
+                let pivot = pivot_of(&p);
+                for m in matched {
+                    kept.push(m.strip_prefix(&pivot).map(Path::to_path_buf).unwrap_or_else(|_| m.clone()));
+                    rels.push((m.display().to_string(), m));
+                }
                 continue;
             }
             let excluded = ignore.as_ref().is_some_and(|i| i.excluded(&rel.to_string_lossy()));
             if excluded && rel != Path::new(".") {
                 return Err(self.at(line, format!("{what} {p}: excluded by the context's ignore file")));
             }
+            kept.push(rel.strip_prefix(pivot_of(&p)).map(Path::to_path_buf).unwrap_or_else(|_| rel.clone()));
             rels.push((p, rel));
         }
-        let into_dir = dest.ends_with('/') || rels.len() > 1;
-        if rels.len() > 1 && !dest.ends_with('/') {
+        let into_dir = dest.ends_with('/') || rels.len() > 1 || parents;
+        if rels.len() > 1 && !dest.ends_with('/') && !parents {
             return Err(self.at(
                 line,
                 format!("{what}: with more than one source file, the destination must be a directory and end with a /"),
             ));
         }
         let mut items = Vec::new();
-        for (p, rel) in rels {
+        for ((p, rel), kept) in rels.into_iter().zip(kept) {
+            // `--parents`: into the destination under the path kept.
+            let dest_path =
+                if parents { dest_path.join(kept.parent().unwrap_or(Path::new(""))) } else { dest_path.clone() };
             let fd = sys::fs::open_rerooted(context.as_fd(), &rel, OFlags::PATH)
                 .map_err(|e| self.at(line, format!("{what} {p}: no such file or directory in {place} ({e})")))?;
             let is_dir =
@@ -1068,6 +1087,8 @@ impl Builder<'_> {
             let item = |dest: PathBuf, contents: bool| CopyItem { source: rel.clone(), dest, contents, unpack: None };
             let item = if unpack.is_some() {
                 CopyItem { unpack, ..item(dest_path.clone(), false) }
+            } else if is_dir && parents {
+                item(dest_path.join(&name), true)
             } else if is_dir {
                 item(dest_path.clone(), true)
             } else if into_dir {
@@ -1238,6 +1259,15 @@ fn glob(
     }
     current.sort();
     Ok(current)
+}
+
+/// The part of COPY `--parents` source `p` its copy does not keep: what
+/// comes before a `/./` in it (BuildKit's pivot), else nothing.
+fn pivot_of(p: &str) -> PathBuf {
+    match p.find("/./") {
+        Some(at) => in_context(&p[..at]).filter(|r| r != Path::new(".")).unwrap_or_default(),
+        None => PathBuf::new(),
+    }
 }
 
 /// A COPY source as a path relative to the context, or `None` if it

@@ -160,7 +160,10 @@ pub struct ParseError {
 
 impl Containerfile {
     pub fn parse(text: &str) -> Result<Containerfile, ParseError> {
-        let parsed = pd::parse(text).map_err(|e| {
+        // RUN's here-documents are found first (the parser knows only one,
+        // first in the command); it gets the text without them.
+        let (blanked, run_docs) = crate::heredoc::blank_run_docs(text, escape_directive(text));
+        let parsed = pd::parse(&blanked).map_err(|e| {
             // Its message ends with "at line L column C": the line is ours.
             let message = e.to_string();
             let message = match message.rfind(" at line ") {
@@ -171,7 +174,7 @@ impl Containerfile {
         })?;
         let escape = parsed.parser_directives.escape.as_ref().map_or('\\', |d| d.value.value);
         let syntax = parsed.parser_directives.syntax.as_ref().map(|d| d.value.value.to_string());
-        let src = Text { text, escape };
+        let src = Text { text, escape, run_docs: &run_docs };
         let starts: Vec<usize> = parsed.instructions.iter().map(|i| src.keyword_start(i)).collect();
         let mut out = Containerfile { escape, syntax, global_args: Vec::new(), stages: Vec::new() };
         for (n, instruction) in parsed.instructions.iter().enumerate() {
@@ -219,6 +222,19 @@ impl Containerfile {
     }
 }
 
+/// The `# escape=` parser directive's character (`\\` without): read
+/// ahead of the parser, which the here-document pass runs before.
+fn escape_directive(text: &str) -> char {
+    for line in text.lines() {
+        let Some(directive) = line.trim().strip_prefix('#') else { break };
+        let Some((key, value)) = directive.split_once('=') else { break };
+        if key.trim().eq_ignore_ascii_case("escape") {
+            return value.trim().chars().next().unwrap_or('\\');
+        }
+    }
+    '\\'
+}
+
 fn unsupported(line: usize) -> ParseError {
     ParseError { line, message: "an instruction of a form berth does not know".into() }
 }
@@ -232,6 +248,8 @@ fn line_of(text: &str, offset: usize) -> usize {
 struct Text<'t> {
     text: &'t str,
     escape: char,
+    /// The RUNs with here-documents (the parser was given them blanked).
+    run_docs: &'t [crate::heredoc::RunDocs],
 }
 
 impl Text<'_> {
@@ -348,18 +366,14 @@ impl Text<'_> {
                 .collect::<Result<Vec<_>, _>>()
         };
         Ok(match i {
-            I::Run(r) if !r.here_docs.is_empty() => {
+            I::Run(r) if self.run_docs.iter().any(|d| d.line == line) => {
                 // The shell gets the script as written: the command with
                 // its `<<EOF` markers, then each document and its
-                // delimiter (the parser splits them apart).
+                // delimiter.
+                let docs = self.run_docs.iter().find(|d| d.line == line).map(|d| (d.docs.clone(), d.end));
+                let (docs, end) = docs.unwrap_or_default();
                 let start = r.options.last().map_or(r.run.span.end, |f| f.span().end);
-                let docs: Vec<HereDoc> = r.here_docs.iter().map(here_doc).collect();
-                let last = r.here_docs.last().map_or(start, |h| h.span.end);
-                let delimiter = docs.last().map_or(0, |d| {
-                    let at = self.text.get(last..).and_then(|t| t.find(d.name.as_str())).unwrap_or(0);
-                    at + d.name.len()
-                });
-                let script = self.text.get(start..last + delimiter).unwrap_or("").trim().to_string();
+                let script = self.text.get(start..end).unwrap_or("").trim().to_string();
                 Instruction::Run { flags: self.flags(&r.options), command: Command::Shell(script), here_docs: docs }
             }
             I::Run(r) => Instruction::Run {

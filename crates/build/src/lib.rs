@@ -13,5 +13,6 @@
 pub mod builder;
 pub mod containerfile;
 pub mod expand;
+mod heredoc;
 pub mod ignore;
 pub mod run_mounts;

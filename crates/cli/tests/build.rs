@@ -380,13 +380,47 @@ fn here_documents_in_run_and_copy() {
          RUN <<EOF\necho script > /script.out\necho done\nEOF\n\
          RUN <<EOT cat > /cat.out\nline one\nline two\nEOT\n\
          COPY <<EOF /copied.txt\ncopied body\nEOF\n\
-         COPY <<NOTE /dir/\nin a dir\nNOTE\n",
+         COPY <<NOTE /dir/\nin a dir\nNOTE\n\
+         ENV WHO=world\n\
+         RUN cat <<EOF > /mid.out && cat <<-'RAW' >> /mid.out\nhello $WHO\nEOF\n\tnot $WHO\n\tRAW\n\
+         RUN --network=none \\\n  cat <<A > /two.out; cat <<B >> /two.out\nfirst\nA\nsecond\nB\n\
+         RUN echo $((1<<3)) > /shift.out\n",
         &[],
     );
     let out = build(&env, &["-t", "docs"], &ctx);
     assert!(out.lines().any(|l| l == "done"), "{out}");
     let seen = env.ok(&["run", "--rm", "docs", "cat", "/script.out", "/cat.out", "/copied.txt", "/dir/NOTE"]);
     assert_eq!(seen, "script\nline one\nline two\ncopied body\nin a dir\n");
+    // Markers anywhere in the command, several at once, a quoted one
+    // (no substitution) with its tabs stripped (`<<-`); `<<` that is not a
+    // marker stays the shell's.
+    let seen = env.ok(&["run", "--rm", "docs", "cat", "/mid.out", "/two.out", "/shift.out"]);
+    assert_eq!(seen, "hello world\nnot $WHO\nfirst\nsecond\n8\n");
+    // A changed document is a changed step: the cache misses.
+    let text = std::fs::read_to_string(ctx.join("Containerfile")).unwrap().replace("second", "changed");
+    std::fs::write(ctx.join("Containerfile"), text).unwrap();
+    build(&env, &["-t", "docs"], &ctx);
+    assert_eq!(env.ok(&["run", "--rm", "docs", "cat", "/two.out"]), "first\nchanged\n");
+}
+
+/// COPY `--parents` keeps each source's path (below a `/./` in it).
+#[test]
+fn copy_parents_keeps_paths() {
+    let (env, _) = Env::with_busybox();
+    let ctx = context(
+        &env,
+        "FROM localhost/bb\n\
+         COPY --parents app/x/y/a.txt lib/z /dst/\n\
+         COPY --parents ./app/./x/*.txt /pivot/\n\
+         RUN find /dst /pivot | sort > /found\n",
+        &[("app/x/y/a.txt", "1"), ("app/x/b.txt", "2"), ("lib/z/c.txt", "3")],
+    );
+    build(&env, &["-t", "parents"], &ctx);
+    assert_eq!(
+        env.ok(&["run", "--rm", "parents", "cat", "/found"]),
+        "/dst\n/dst/app\n/dst/app/x\n/dst/app/x/y\n/dst/app/x/y/a.txt\n/dst/lib\n/dst/lib/z\n/dst/lib/z/c.txt\n\
+         /pivot\n/pivot/x\n/pivot/x/b.txt\n"
+    );
 }
 
 /// COPY sources with wildcards (Go's filepath.Match per component, as
