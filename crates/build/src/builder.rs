@@ -801,13 +801,8 @@ impl Builder<'_> {
         run: RunSpec<'_>,
         final_step: bool,
     ) -> Result<Image> {
-        let (argv, created_by) = match (run.command, run.here_docs) {
-            (Command::Exec(argv), []) => (argv.clone(), format!("/bin/sh -c {}", argv.join(" "))),
-            (Command::Shell(text), []) => {
-                let mut argv = state.shell.clone();
-                argv.push(text.clone());
-                (argv, format!("{} {text}", state.shell.join(" ")))
-            }
+        let argv = match (run.command, run.here_docs) {
+            (Command::Exec(argv), []) => argv.clone(),
             // `RUN <<EOF` alone: the document is the script (BuildKit's
             // rule). Else the shell reads the documents from the script.
             (Command::Shell(text), [doc])
@@ -815,17 +810,34 @@ impl Builder<'_> {
             {
                 let mut argv = state.shell.clone();
                 argv.push(doc.body.clone());
-                (argv, format!("{} {}", state.shell.join(" "), doc.body.trim_end()))
+                argv
             }
             (Command::Shell(text), _) => {
                 let mut argv = state.shell.clone();
                 argv.push(text.clone());
-                (argv, format!("{} {text}", state.shell.join(" ")))
+                argv
             }
             (Command::Exec(_), _) => {
                 return Err(self.at(step.line, "RUN in the exec form takes no here-document".into()));
             }
         };
+        // History as buildah (and docker's classic builder) writes it: the
+        // build args in scope (`|N NAME=value ...`), the shell (`/bin/sh
+        // -c` for the exec form), then the instruction's text as written,
+        // flags included.
+        let shell = match run.command {
+            Command::Exec(_) => "/bin/sh -c".to_string(),
+            Command::Shell(_) => state.shell.join(" "),
+        };
+        let written = step.text.trim_start();
+        let rest = written.split_once(char::is_whitespace).map_or("", |(_, r)| r.trim_start());
+        let args = if state.args.is_empty() {
+            String::new()
+        } else {
+            let pairs: Vec<String> = state.args.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            format!("|{} {} ", pairs.len(), pairs.join(" "))
+        };
+        let created_by = format!("{args}{shell} {rest}");
         // Build args are the command's environment, not the image's.
         let env_keys: Vec<String> = state.env().into_iter().map(|(k, _)| k).collect();
         let mut env: Vec<String> =
@@ -956,7 +968,14 @@ impl Builder<'_> {
                 if d.name.is_empty() || d.name.contains('/') {
                     return Err(self.at(line, format!("{what}: here-document name {:?} is not a file name", d.name)));
                 }
-                std::fs::write(dir.path().join(&d.name), &d.body)?;
+                // An unquoted delimiter: the stage's variables are
+                // substituted in the body (quotes and escapes stay).
+                let body = if d.expand {
+                    self.lexer.heredoc(&d.body, &vars).map_err(|e| self.at(line, e.to_string()))?
+                } else {
+                    d.body.clone()
+                };
+                std::fs::write(dir.path().join(&d.name), body)?;
                 named.push(Source::Path(d.name.clone()));
             }
             let opts = CopyOptions { chown, chmod };
@@ -1117,13 +1136,14 @@ impl Builder<'_> {
             self.remove(&c);
             return Err(self.at(line, e.to_string()));
         }
-        let kind = if items.len() == 1 && !items[0].contents { "file" } else { "multi" };
-        // docker's words: the destination as given (a trailing `/` kept).
-        let shown = if dest.ends_with('/') && dest_path != Path::new("/") {
-            format!("{}/", dest_path.display())
-        } else {
-            dest_path.display().to_string()
+        // docker's (and buildah's) words: `file:` or `dir:` for one
+        // source, `multi:` for several; the destination as given.
+        let kind = match items.as_slice() {
+            [one] if one.contents => "dir",
+            [_] => "file",
+            _ => "multi",
         };
+        let shown = &dest;
         let created_by = format!("/bin/sh -c #(nop) {what} {kind}:{} in {shown} ", digest.hex());
         let cfg = self.with_history(state, created_by, false);
         let committed = self.commit(state, Some(&c), cfg, final_step);

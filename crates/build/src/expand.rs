@@ -251,6 +251,16 @@ impl Lexer {
         Ok(pieces.iter().map(|p| p.ch).collect())
     }
 
+    /// A here-document's body (COPY's, its delimiter unquoted): variables
+    /// substituted, quotes and escapes kept as written (BuildKit's
+    /// `RawQuotes` and `RawEscapes`); single quotes still keep a `$` as is.
+    pub fn heredoc(&self, text: &str, vars: &dyn Lookup) -> Result<String, Error> {
+        let mut scanner = Scanner::new(self.escape, text, vars, false);
+        scanner.raw_quotes = true;
+        let pieces = scanner.until(None, true).map_err(|reason| process_error(text, reason))?;
+        Ok(pieces.iter().map(|p| p.ch).collect())
+    }
+
     /// Several words: `text` substituted, then split on whitespace that was
     /// neither quoted nor escaped, for COPY/ADD sources, EXPOSE, VOLUME in
     /// shell form. As in BuildKit's `ProcessWords`, an unquoted `$VAR` whose
@@ -434,6 +444,8 @@ struct Scanner<'a> {
     /// Keep escape characters in the output (with the character they
     /// escape): BuildKit's rule for the replacement of `${A/p/r}`.
     raw_escapes: bool,
+    /// Keep quotes in the output (a here-document's body).
+    raw_quotes: bool,
     /// Reading for names only: `${A?}` does not fail.
     names_only: bool,
     seen: Vec<String>,
@@ -447,6 +459,7 @@ impl<'a> Scanner<'a> {
             escape,
             vars,
             raw_escapes: false,
+            raw_quotes: false,
             names_only,
             seen: Vec::new(),
         }
@@ -522,10 +535,18 @@ impl<'a> Scanner<'a> {
     fn single_quoted(&mut self) -> Result<Vec<Piece>, Reason> {
         self.pos += 1;
         let mut out = Vec::new();
+        if self.raw_quotes {
+            out.push(Piece { ch: '\'', kind: Kind::Quoted });
+        }
         loop {
             match self.next() {
                 None => return Err(Reason::UnterminatedSingleQuote),
-                Some('\'') => return Ok(out),
+                Some('\'') => {
+                    if self.raw_quotes {
+                        out.push(Piece { ch: '\'', kind: Kind::Quoted });
+                    }
+                    return Ok(out);
+                }
                 Some(ch) => out.push(Piece { ch, kind: Kind::Quoted }),
             }
         }
@@ -537,11 +558,17 @@ impl<'a> Scanner<'a> {
         self.pos += 1;
         let mut out = Vec::new();
         let quoted = |ch| Piece { ch, kind: Kind::Quoted };
+        if self.raw_quotes {
+            out.push(quoted('"'));
+        }
         loop {
             match self.peek() {
                 None => return Err(Reason::UnterminatedDoubleQuote),
                 Some('"') => {
                     self.pos += 1;
+                    if self.raw_quotes {
+                        out.push(quoted('"'));
+                    }
                     return Ok(out);
                 }
                 Some('$') => {
@@ -1323,5 +1350,15 @@ mod tests {
         let v = vars(&[("V", &value)]);
         let text = "${V%%*a*a*a*a*a*a*b}";
         assert_eq!(Lexer::default().word(text, &v).unwrap(), value);
+    }
+
+    #[test]
+    fn heredoc_bodies_keep_quotes_and_escapes() {
+        let vars: BTreeMap<String, String> = [("WHO".to_string(), "world".to_string())].into();
+        let l = Lexer::default();
+        assert_eq!(
+            l.heredoc("say \"hi $WHO\" 'not $WHO' \\$WHO ${WHO:-x}\n", &vars).unwrap(),
+            "say \"hi world\" 'not $WHO' \\$WHO world\n"
+        );
     }
 }

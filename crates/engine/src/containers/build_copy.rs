@@ -149,11 +149,21 @@ impl Engine {
         };
         for item in items {
             if let Some(compression) = item.unpack {
-                self.unpack_into_root(root.as_fd(), from, item, compression, owner)?;
+                // The archive's owners are kept, as docker keeps them,
+                // unless --chown says otherwise.
+                let entries_owner = if opts.chown.is_some() { owner } else { None };
+                self.unpack_into_root(root.as_fd(), from, item, compression, owner, entries_owner)?;
                 continue;
             }
+            // A file copied to a path the image has as a directory goes
+            // into it (docker's rule, trailing `/` or not).
+            let existing_dir = !item.contents
+                && sys::fs::open_rerooted(root.as_fd(), &item.dest, OFlags::RDONLY | OFlags::DIRECTORY).is_ok();
             let (into, top) = if item.contents {
                 (item.dest.clone(), None)
+            } else if existing_dir {
+                let name = item.source.file_name().map(std::ffi::OsStr::to_owned);
+                (item.dest.clone(), name)
             } else {
                 let name = item
                     .dest
@@ -191,14 +201,13 @@ impl Engine {
         item: &CopyItem,
         compression: Compression,
         owner: copy::Owner,
+        entries_owner: copy::Owner,
     ) -> Result<()> {
         let shown = || format!("unpacking {}", item.source.display());
         make_dirs(root, &item.dest, owner).ctx(|| format!("making {}", item.dest.display()))?;
         let fd = sys::fs::open_rerooted(from, &item.source, OFlags::RDONLY).ctx(shown)?;
         let file = copy::buffered(std::fs::File::from(fd));
-        // The archive's owners are kept, as docker keeps them, unless
-        // --chown says otherwise.
-        let extract = Extract { owner, overwrite: true, rename: None, mode: None };
+        let extract = Extract { owner: entries_owner, overwrite: true, rename: None, mode: None };
         let plain = image::layer::decoder(compression, file).ctx(shown)?;
         copy::extract(root, &item.dest, plain, &extract).ctx(shown)
     }
