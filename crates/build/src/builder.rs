@@ -29,6 +29,7 @@ use crate::ignore;
 use crate::run_mounts::MountSpec;
 
 mod mounts;
+mod parallel;
 
 /// What `berth build` was asked for.
 #[derive(Debug, Clone, Default)]
@@ -62,6 +63,9 @@ pub struct Options {
     pub squash: Squash,
     /// `--annotation`: on the built image's (OCI) manifest.
     pub annotations: Vec<(String, String)>,
+    /// `--jobs`: how many stages may be built at once (1: one after
+    /// another; stages that need each other always wait).
+    pub jobs: usize,
 }
 
 /// What the built image's layers become.
@@ -139,6 +143,7 @@ pub fn build(engine: &Engine, text: &str, opts: &Options, resolve: Resolve<'_>, 
         steps: 0,
         built: Vec::new(),
         bases: Vec::new(),
+        silence_runs: true,
     }
     .run()
 }
@@ -159,6 +164,9 @@ struct Builder<'a> {
     built: Vec<Option<Image>>,
     /// Each stage's base image, once known (`--squash` keeps its layers).
     bases: Vec<Option<Image>>,
+    /// `-q` sends stdout to /dev/null while a RUN runs (not when stages
+    /// are built at once: it is silenced for the whole while then).
+    silence_runs: bool,
 }
 
 /// A stage while it is built.
@@ -221,13 +229,15 @@ impl Builder<'_> {
         self.steps = needed.iter().map(|&i| 1 + self.file.stages[i].steps.len()).sum();
         self.built = vec![None; self.file.stages.len()];
         self.bases = vec![None; self.file.stages.len()];
-        let mut last = None;
-        for &i in &needed {
-            let image = self.stage(i, i == target)?;
-            self.built[i] = Some(image.clone());
-            last = Some(image);
+        if self.opts.jobs > 1 && needed.len() > 1 && self.parallel_possible(&needed) {
+            self.build_parallel(&needed, target)?;
+        } else {
+            for &i in &needed {
+                let image = self.stage(i, i == target)?;
+                self.built[i] = Some(image);
+            }
         }
-        let image = last.ok_or_else(|| self.at(1, "no stage to build".into()))?;
+        let image = self.built[target].clone().ok_or_else(|| self.at(1, "no stage to build".into()))?;
         let image = match self.opts.squash {
             Squash::No => image,
             how => self.squash(&image, self.bases[target].as_ref(), how)?,
@@ -289,28 +299,40 @@ impl Builder<'_> {
             if std::mem::replace(&mut need[i], true) {
                 continue;
             }
-            let stage = &self.file.stages[i];
-            // COPY --from=NAME, RUN --mount=...,from=NAME.
-            let copies = stage.steps.iter().flat_map(|s| match &s.instruction {
-                Instruction::Copy { flags, .. } => {
-                    flags.iter().filter(|f| f.name == "from").filter_map(|f| f.value.as_deref()).collect()
-                }
-                Instruction::Run { flags, .. } => flags
-                    .iter()
-                    .filter(|f| f.name == "mount")
-                    .filter_map(|f| f.value.as_deref())
-                    .flat_map(|v| v.split(','))
-                    .filter_map(|o| o.strip_prefix("from="))
-                    .collect(),
-                _ => Vec::new(),
-            });
-            for name in std::iter::once(stage.base.as_str()).chain(copies) {
-                if let Some(j) = self.file.stage_index(name).filter(|&j| j < i) {
-                    todo.push(j);
-                }
-            }
+            todo.extend(self.depends_on(i));
         }
         (0..need.len()).filter(|&i| need[i]).collect()
+    }
+
+    /// The earlier stages stage `i` uses: its FROM, COPY --from=NAME, RUN
+    /// --mount=...,from=NAME.
+    fn depends_on(&self, i: usize) -> Vec<usize> {
+        self.names_used_by(i).iter().filter_map(|name| self.file.stage_index(name).filter(|&j| j < i)).collect()
+    }
+
+    /// What stage `i` names as its base and as other sources (stages or
+    /// images), as written.
+    fn names_used_by(&self, i: usize) -> Vec<String> {
+        let stage = &self.file.stages[i];
+        let mut names = vec![stage.base.clone()];
+        for s in &stage.steps {
+            match &s.instruction {
+                Instruction::Copy { flags, .. } => {
+                    names.extend(flags.iter().filter(|f| f.name == "from").filter_map(|f| f.value.clone()))
+                }
+                Instruction::Run { flags, .. } => names.extend(
+                    flags
+                        .iter()
+                        .filter(|f| f.name == "mount")
+                        .filter_map(|f| f.value.as_deref())
+                        .flat_map(|v| v.split(','))
+                        .filter_map(|o| o.strip_prefix("from="))
+                        .map(String::from),
+                ),
+                _ => {}
+            }
+        }
+        names
     }
 
     fn at(&self, line: usize, message: String) -> Error {
@@ -904,7 +926,7 @@ impl Builder<'_> {
         };
         // `-q`: the command's output is not shown (its errors are), as
         // podman's: our stdout points at /dev/null while it runs.
-        let quiet = if self.opts.quiet { Some(Silenced::stdout()?) } else { None };
+        let quiet = if self.opts.quiet && self.silence_runs { Some(Silenced::stdout()?) } else { None };
         let mut c = c.clone();
         let attached = self.engine.run_attached(&mut c, &opts);
         drop(quiet);

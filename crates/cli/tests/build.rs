@@ -893,3 +893,48 @@ fn squash_annotations_and_intermediate_images() {
     // The steps of the first build: RUN, ENV, RUN (CMD's is the final).
     assert_eq!(all.lines().count(), listed.lines().count() + 3, "{all}");
 }
+
+/// `--jobs 2` builds stages that do not need each other at once: each of
+/// two stages waits (through a cache mount both see) for the other to have
+/// started, which one after another never happens. The final stage, which
+/// needs both, waits for them; the result is the one `--jobs 1` gives.
+#[test]
+fn jobs_build_independent_stages_at_once() {
+    let (env, _) = Env::with_busybox();
+    let meet = |me: &str, other: &str| {
+        format!(
+            "RUN --mount=type=cache,id=meet,target=/m sh -c 'touch /m/{me}; i=0; \
+             while [ ! -e /m/{other} ]; do i=$((i+1)); [ $i -gt 40 ] && exit 7; sleep 0.1; done; echo {me} > /{me}'\n"
+        )
+    };
+    let text = format!(
+        "FROM localhost/bb AS a\n{}FROM localhost/bb AS b\n{}FROM localhost/bb\nCOPY --from=a /a /a\nCOPY --from=b /b /b\n\
+         RUN cat /a /b > /both\n",
+        meet("a", "b"),
+        meet("b", "a")
+    );
+    let ctx = context(&env, &text, &[]);
+    let out = build(&env, &["--jobs", "2", "-t", "together"], &ctx);
+    assert_eq!(env.ok(&["run", "--rm", "together", "cat", "/both"]), "a\nb\n");
+    // Each stage's lines come whole, numbered as without --jobs.
+    let steps: Vec<&str> = out.lines().filter(|l| l.starts_with("STEP ")).collect();
+    assert_eq!(steps.len(), 8, "{out}");
+    for want in ["STEP 1/8: FROM localhost/bb AS a", "STEP 3/8: FROM localhost/bb AS b", "STEP 5/8: FROM localhost/bb"]
+    {
+        assert!(steps.contains(&want), "{want} missing: {out}");
+    }
+    // One after another, the first stage waits in vain.
+    let cache = env.root.join("build-cache-mounts");
+    for dir in std::fs::read_dir(&cache).unwrap() {
+        for f in std::fs::read_dir(dir.unwrap().path()).unwrap() {
+            std::fs::remove_file(f.unwrap().path()).unwrap();
+        }
+    }
+    let e = env.fails(&["build", "--no-cache", "--jobs", "1", ctx.to_str().unwrap()], 7);
+    assert!(e.contains("exit status 7"), "{e}");
+    // A failing stage fails the build with its code, the other finishing.
+    std::fs::write(ctx.join("Containerfile"), "FROM localhost/bb AS a\nRUN exit 4\nFROM localhost/bb AS b\nRUN true\nFROM localhost/bb\nCOPY --from=a / /a\nCOPY --from=b / /b\n").unwrap();
+    let e = env.fails(&["build", "--jobs", "2", ctx.to_str().unwrap()], 4);
+    assert!(e.contains("RUN exit 4"), "{e}");
+    assert!(env.ok(&["ps", "-aq"]).is_empty(), "a build container was left");
+}

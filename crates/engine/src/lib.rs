@@ -38,6 +38,23 @@ pub struct Engine {
     db: RefCell<Option<(u32, Rc<containers::db::Db>)>>,
 }
 
+/// An engine's store, to open another engine on in another thread.
+#[derive(Debug, Clone)]
+pub struct Handle {
+    root: PathBuf,
+    runroot: PathBuf,
+    driver: Option<String>,
+}
+
+impl Handle {
+    /// An engine on the store. The image store is not swept again, as
+    /// [`Engine::open`] does: this process's other threads may be writing
+    /// to it.
+    pub fn engine(&self) -> Engine {
+        Engine::with_blobs(image::store::Store::existing(&self.root), &self.root, &self.runroot, self.driver.as_deref())
+    }
+}
+
 impl Engine {
     pub fn open(root: &Path, runroot: &Path, driver: Option<&str>) -> Result<Engine> {
         // Absolute, as podman makes them: containers' configs, monitors and
@@ -60,6 +77,13 @@ impl Engine {
             layers: OnceCell::new(),
             db: RefCell::new(None),
         }
+    }
+
+    /// What opens another engine on this one's store in another thread (an
+    /// engine is not shared between threads: a build's parallel stages
+    /// each use one).
+    pub fn handle(&self) -> Handle {
+        Handle { root: self.root.clone(), runroot: self.runroot.clone(), driver: self.driver.clone() }
     }
 
     /// The engine of a container's monitor, which the berth that started it

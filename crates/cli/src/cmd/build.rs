@@ -76,6 +76,9 @@ pub struct BuildArgs {
     /// Add an annotation (key=value) to the image's manifest
     #[arg(long, value_name = "annotation")]
     annotation: Vec<String>,
+    /// How many stages to build at once
+    #[arg(long, default_value_t = 1, value_name = "int")]
+    jobs: usize,
     /// Squash the build's new layers into one new layer (the base image's are kept)
     #[arg(long)]
     squash: bool,
@@ -150,6 +153,8 @@ pub fn build(engine: &Engine, a: &BuildArgs) -> Result<u8> {
         no_cache: a.no_cache,
         secrets,
         annotations: annotations(&a.annotation, docker_format)?,
+        // podman: 0 means as many as there are stages.
+        jobs: if a.jobs == 0 { usize::MAX } else { a.jobs },
         squash: match (a.squash, a.squash_all) {
             (_, true) => build::builder::Squash::All,
             (true, false) => build::builder::Squash::New,
