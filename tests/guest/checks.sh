@@ -248,6 +248,14 @@ printf 'FROM localhost/guest\nRUN echo built > /built\nCOPY f.txt /f.txt\nCMD ["
 check "build" berth build --network none -t built /tmp/ctx
 expect "built image runs" "$(berth run --rm built 2>&1 | tr '\n' ' ')" "built from-context "
 contains "rebuild is cached" "$(berth build --network none -t built /tmp/ctx 2>&1)" "--> Using cache"
+# A step's layer is its container's upper dir, adopted: a removed file and
+# a replaced directory (whiteout, opaque dir) as 6.1's overlayfs wrote them.
+mkdir -p /tmp/ctx2
+printf 'FROM built\nRUN mkdir -p /d/sub && touch /d/sub/old\nRUN rm /built && rm -rf /d && mkdir /d && touch /d/new\nCMD ["ls", "-A", "/", "/d"]\n' >/tmp/ctx2/Containerfile
+check "build on a built image" berth build --network none -t built2 /tmp/ctx2
+seen=$(berth run --rm built2 2>&1 | tr '\n' ' ')
+expect "replaced directory is opaque" "${seen##*/d:}" " new "
+case $seen in *" built "*) fail "whiteout in an adopted layer" "/built is still there: $seen" ;; *) ok "whiteout in an adopted layer" ;; esac
 
 echo "guest: $fails failed"
 [ $fails -eq 0 ]

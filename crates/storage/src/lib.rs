@@ -25,4 +25,4 @@ pub use chain::ChainId;
 pub use driver::{MountPoint, Writes};
 pub use error::{Error, Result};
 pub use listing::{Change, ChangeKind};
-pub use store::{Discarded, ImageView, LayerInfo, StagedLayer, Store};
+pub use store::{AdoptedLayer, Discarded, ImageView, LayerInfo, StagedLayer, Store};

@@ -23,7 +23,7 @@ use std::io::{Read, Write};
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 
-use image::digest::Digest;
+use image::digest::{Digest, DigestWriter};
 use serde::{Deserialize, Serialize};
 use sys::fs::{Durability, FileLock};
 
@@ -58,6 +58,42 @@ pub struct StagedLayer {
 impl StagedLayer {
     pub fn info(&self) -> &LayerInfo {
         &self.info
+    }
+}
+
+/// A container's changes taken as a new layer's content by
+/// [`Store::adopt_container_layer`], not yet visible: its tar goes to the
+/// blob store through [`AdoptedLayer::write_tar`], then
+/// [`Store::commit_adopted`] makes it a layer. Dropping it removes it (and
+/// with it the container's changes).
+pub struct AdoptedLayer {
+    stage: Staging,
+    parent: Option<ChainId>,
+    /// The tar's digest (the layer's diff_id) and size, once written.
+    written: Option<(Digest, u64)>,
+}
+
+impl AdoptedLayer {
+    /// The layer it goes on top of: the container's image's top layer.
+    pub fn parent(&self) -> Option<&ChainId> {
+        self.parent.as_ref()
+    }
+
+    /// Write the layer's tar (uncompressed, what [`Store::container_diff`]
+    /// writes for the container it came from) to `out`; returns its
+    /// digest, the layer's diff_id, and size.
+    pub fn write_tar(&mut self, out: impl Write) -> Result<(Digest, u64)> {
+        let diff = self.stage.path().join("diff");
+        let out = image::layer::create(&diff, image::layer::Source::OverlayUpper, DigestWriter::new(out))?;
+        let (_, digest, size) = out.finish().context(|| "write the layer tar".into())?;
+        self.written = Some((digest.clone(), size));
+        Ok((digest, size))
+    }
+}
+
+impl std::fmt::Debug for AdoptedLayer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AdoptedLayer").field("path", &self.stage.path()).field("parent", &self.parent).finish()
     }
 }
 
@@ -386,6 +422,72 @@ impl Store {
     /// staged one is dropped.
     pub fn commit_layer(&self, staged: StagedLayer) -> Result<LayerInfo> {
         self.commit(staged.stage, staged.info)
+    }
+
+    /// Take container `id`'s changes as the content of a new layer on top
+    /// of its image's, moving them (one rename) instead of copying them:
+    /// for a container removed next (a build step's), which is left
+    /// without its changes: it can still be removed (not mounted again).
+    /// `None`, with nothing changed, where that cannot be done: a driver
+    /// that keeps no separate changes (vfs), a container mounted or holding
+    /// mount references, one whose layer has shared mount points (its tar
+    /// adds them), or changes its tar would say otherwise (see
+    /// `driver::adopt`): the caller then stores the tar of
+    /// [`container_diff`](Self::container_diff) as before.
+    ///
+    /// The changes sit in a staging dir of their own until
+    /// [`commit_adopted`](Self::commit_adopted): a crash in between leaves
+    /// a staging leftover, which the next open removes, and the container
+    /// without its changes.
+    pub fn adopt_container_layer(&self, id: &str) -> Result<Option<AdoptedLayer>> {
+        let (stage, parent) = {
+            let _g = self.lock()?;
+            let meta = self.container_meta(id)?;
+            if meta.shared.is_some() || self.mount_refs(id).get() > 0 || mounts::is_mount_point(&self.mountpoint(id)) {
+                return Ok(None);
+            }
+            let stage = Staging::new(&self.staging_dir(), "layer-")?;
+            // Under the lock: a mount of the container waits for it, then
+            // finds no changes to mount rather than changes being moved.
+            if !self.driver.take_changes(&self.container_dir(id), &stage.path().join("diff"))? {
+                return Ok(None);
+            }
+            (stage, meta.layers.last().cloned())
+        };
+        let diff = stage.path().join("diff");
+        let made = self.driver.changes_to_layer(&diff);
+        if !matches!(made, Ok(true)) {
+            let _g = self.lock()?;
+            self.driver.give_back_changes(&self.container_dir(id), &diff)?;
+            return made.map(|_| None);
+        }
+        Ok(Some(AdoptedLayer { stage, parent, written: None }))
+    }
+
+    /// Make an adopted layer visible, its tar written (see
+    /// [`adopt_container_layer`](Self::adopt_container_layer)). An equal
+    /// layer stored meanwhile wins and the adopted one is dropped.
+    pub fn commit_adopted(&self, adopted: AdoptedLayer) -> Result<LayerInfo> {
+        let Some((diff_id, size)) = adopted.written.clone() else {
+            return Err(Error::Invalid {
+                what: "adopted layer",
+                value: adopted.stage.path().display().to_string(),
+                why: "its tar was not written".into(),
+            });
+        };
+        let chain_id = ChainId::of(adopted.parent.as_ref(), &diff_id);
+        let short_id = Digest::of_bytes(format!("short {chain_id}").as_bytes()).hex()[..12].to_string();
+        let info = LayerInfo {
+            chain_id,
+            // Uncompressed: the blob is the tar itself.
+            compressed_digest: diff_id.clone(),
+            diff_id,
+            parent: adopted.parent.clone(),
+            size,
+            short_id,
+        };
+        meta::write_json(&adopted.stage.path().join("layer.json"), &info, Durability::Durable)?;
+        self.commit(adopted.stage, info)
     }
 
     /// Unpack each job into its own staging dir, on up to
@@ -854,7 +956,7 @@ fn unmount_all(target: &Path) -> Result<()> {
 /// starts inside its root, never walking the store's paths.
 pub(crate) const PRIVATE: u32 = 0o700;
 /// The mode of every layer's root directory (see `stage`).
-const LAYER_ROOT_MODE: u32 = 0o555;
+pub(crate) const LAYER_ROOT_MODE: u32 = 0o555;
 
 pub(crate) fn private_dir(path: &Path) -> Result<()> {
     sys::fs::create_private_dir(path, PRIVATE).context(|| format!("create {}", path.display()))

@@ -97,16 +97,57 @@ impl Engine {
     pub fn commit_step(&self, base: &Image, changes: Option<&Container>, cfg: Value, docker: bool) -> Result<Image> {
         let layer = match changes {
             Some(c) => {
-                let (blob, size) = self.store_container_layer(c, false)?;
                 let parent = base.chain_ids().last().cloned();
-                self.layers()?
-                    .put_layer_with_diff_id(parent.as_ref(), &blob, buffered(self.blobs.open_blob(&blob)?))
-                    .ctx(|| "storing the new layer".into())?;
-                Some((blob, size))
+                match self.adopt_step_layer(c, parent.as_ref())? {
+                    Some(layer) => Some(layer),
+                    None => {
+                        let (blob, size) = self.store_container_layer(c, false)?;
+                        self.layers()?
+                            .put_layer_with_diff_id(parent.as_ref(), &blob, buffered(self.blobs.open_blob(&blob)?))
+                            .ctx(|| "storing the new layer".into())?;
+                        Some((blob, size))
+                    }
+                }
             }
             None => None,
         };
         self.write_image(&base.layers, &base.diff_ids, layer, cfg, docker)
+    }
+
+    /// A build step's layer made of container `c`'s changes where they
+    /// are (`storage::Store::adopt_container_layer`): its tar is read once,
+    /// into the blob store, instead of being unpacked again into a new
+    /// layer (for a 50 MB COPY, 50 MB less to write and, with the
+    /// container's removal, a tree less to delete). Consumes the
+    /// container's changes: only for a container removed next. `None`
+    /// where the store cannot, with the container as it was.
+    fn adopt_step_layer(&self, c: &Container, parent: Option<&storage::ChainId>) -> Result<Option<(Digest, u64)>> {
+        let layers = self.layers()?;
+        let Some(mut adopted) = layers.adopt_container_layer(&c.id)? else {
+            return Ok(None);
+        };
+        if adopted.parent() != parent {
+            return Err(Error::new(format!("container {} is not of the image being built on", c.id)));
+        }
+        let mut tar_digest = None;
+        let (written, put) = super::copy::through_pipe(
+            |writer| {
+                // Buffered: the tar writer writes each header and file
+                // tail apart, a syscall each on a bare pipe.
+                let mut out = std::io::BufWriter::with_capacity(PIPE_BUFFER, writer);
+                tar_digest = Some(adopted.write_tar(&mut out)?.0);
+                std::io::Write::flush(&mut out).ctx(|| "writing the layer".into())
+            },
+            |mut reader| Ok(self.blobs.put(&mut reader as &mut dyn Read, None)?),
+        )?;
+        written?;
+        let (blob, size) = put?;
+        // The blob store hashed what it read of the tar the layer's digest
+        // is of: they differ only if the pipe lost bytes.
+        let diff_id = tar_digest.ok_or_else(|| Error::new("the adopted layer's tar was not written"))?;
+        diff_id.verify(&blob, "the adopted layer's tar")?;
+        layers.commit_adopted(adopted).ctx(|| "storing the new layer".into())?;
+        Ok(Some((blob, size)))
     }
 
     /// An image with no layers and an empty config for this host's

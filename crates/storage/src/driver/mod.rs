@@ -2,6 +2,7 @@
 //! filesystem is made from them. The store does bookkeeping (metadata, refs,
 //! locking, mount counts); a driver only touches the directories it is given.
 
+mod adopt;
 mod copy;
 pub(crate) mod mount_points;
 pub(crate) mod overlay;
@@ -108,6 +109,28 @@ pub(crate) trait Driver: Send + Sync {
             why: "an image without layers has nothing to mount".into(),
         })?;
         read_only_bind(&top.diff, target)
+    }
+
+    /// Move the changes of the container in `dir` to `diff` (absent, on
+    /// the same filesystem) to become a layer's content as they are,
+    /// where the driver keeps a container's changes as it keeps a layer's
+    /// (overlay: the upper dir holds whiteouts and opaque directories as a
+    /// layer's `diff/` does). Returns false, having moved nothing, where
+    /// it does not (vfs: a container holds the whole tree).
+    fn take_changes(&self, _dir: &Path, _diff: &Path) -> Result<bool> {
+        Ok(false)
+    }
+
+    /// Undo [`Driver::take_changes`]: the changes back in `dir`.
+    fn give_back_changes(&self, _dir: &Path, _diff: &Path) -> Result<()> {
+        Ok(())
+    }
+
+    /// Make changes taken into `diff` read as what their layer tar unpacks
+    /// to; false where they cannot be (nothing is then changed that the
+    /// tar would keep).
+    fn changes_to_layer(&self, _diff: &Path) -> Result<bool> {
+        Ok(false)
     }
 
     /// Write the container's changes against its image as a layer tar.

@@ -210,6 +210,21 @@ impl Driver for Overlay {
         Ok(())
     }
 
+    fn take_changes(&self, dir: &Path, diff: &Path) -> Result<bool> {
+        let upper = dir.join("upper");
+        fs::rename(&upper, diff).context(|| format!("move {} to {}", upper.display(), diff.display()))?;
+        Ok(true)
+    }
+
+    fn give_back_changes(&self, dir: &Path, diff: &Path) -> Result<()> {
+        let upper = dir.join("upper");
+        fs::rename(diff, &upper).context(|| format!("move {} back to {}", diff.display(), upper.display()))
+    }
+
+    fn changes_to_layer(&self, diff: &Path) -> Result<bool> {
+        super::adopt::upper_to_layer(diff)
+    }
+
     /// podman's keys, plus which form of mount this kernel takes (a trial
     /// mount: the process may not have mounted anything yet).
     fn status(&self) -> Vec<(&'static str, String)> {
