@@ -66,6 +66,15 @@ pub struct Options {
     /// `--jobs`: how many stages may be built at once (1: one after
     /// another; stages that need each other always wait).
     pub jobs: usize,
+    /// `--cache-from`: a registry repository whose `REPO:KEY` images are
+    /// steps' cached images, pulled when the store has none.
+    pub cache_from: Option<String>,
+    /// `--cache-to`: a registry repository each step's image is pushed to,
+    /// as `REPO:KEY`.
+    pub cache_to: Option<String>,
+    /// How the registries of `cache_from` and `cache_to` are reached
+    /// (`--tls-verify`, `--creds`, `--authfile`).
+    pub remote: Option<engine::remote::RemoteOptions>,
 }
 
 /// What the built image's layers become.
@@ -517,16 +526,52 @@ impl Builder<'_> {
         if self.opts.no_cache {
             return Ok(false);
         }
-        let Some(image) = self.engine.build_cache_get(key)? else { return Ok(false) };
+        let image = match self.engine.build_cache_get(key)? {
+            Some(image) => image,
+            None => match self.remote_cached(key)? {
+                Some(image) => image,
+                None => return Ok(false),
+            },
+        };
         self.say(&format!("--> Using cache {}", image.id.hex()))?;
         self.say_done(&image, final_step)?;
         go_on_from(state, image);
         Ok(true)
     }
 
+    /// The image of the step of `key` in `--cache-from`'s repository,
+    /// pulled (and then in the store's cache); `None` when it has none.
+    fn remote_cached(&self, key: &str) -> Result<Option<Image>> {
+        let Some(repo) = &self.opts.cache_from else { return Ok(None) };
+        let name = format!("{repo}:{key}");
+        let remote = self.opts.remote.clone().unwrap_or_default();
+        // A missing tag is a miss; so is a registry that cannot be
+        // reached (the step is then built here, as buildah does).
+        let image = match self.engine.pull_named(&name, &remote, None, &|_| {}, &|_| {}) {
+            Ok(image) => image,
+            Err(e) => {
+                tracing::debug!("no cached image {name}: {e}");
+                return Ok(None);
+            }
+        };
+        // The pull named it: the cache needs no name.
+        if let Ok(pulled) = images::new_name(&name) {
+            let _ = self.engine.untag(&pulled);
+        }
+        self.engine.build_cache_put(key, &image)?;
+        Ok(Some(image))
+    }
+
     /// `image` is what the step of `key` made: the stage goes on from it.
     fn made(&mut self, state: &mut StageState, key: &str, image: Image) -> Result<()> {
         self.engine.build_cache_put(key, &image)?;
+        if let Some(repo) = &self.opts.cache_to {
+            let name = images::new_name(&format!("{repo}:{key}"))?;
+            let remote = self.opts.remote.clone().unwrap_or_default();
+            self.engine
+                .push(&image, &name, &remote, &|_| {})
+                .map_err(|e| Error::Engine(engine::Error::new(format!("pushing the cache to {name}: {e}"))))?;
+        }
         go_on_from(state, image);
         Ok(())
     }

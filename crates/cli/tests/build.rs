@@ -938,3 +938,35 @@ fn jobs_build_independent_stages_at_once() {
     assert!(e.contains("RUN exit 4"), "{e}");
     assert!(env.ok(&["ps", "-aq"]).is_empty(), "a build container was left");
 }
+
+/// `--cache-to` pushes each step's image to a registry repository, tagged
+/// with the step's cache key; another store building the same file with
+/// `--cache-from` that repository pulls them instead of running the steps
+/// (every step says so), and gets the same image. A repository with a
+/// tag is refused.
+#[test]
+fn a_registry_cache_is_shared_between_stores() {
+    let reg = regharness::TestRegistry::start();
+    let (env, _) = Env::with_busybox();
+    let ctx =
+        context(&env, "FROM localhost/bb\nRUN echo ran >> /ran\nCOPY a.txt /a.txt\nENV X=1\n", &[("a.txt", "A\n")]);
+    let repo = reg.name("buildcache");
+    build(&env, &["--tls-verify=false", "--cache-to", &repo, "-t", "first"], &ctx);
+    let (other, _) = Env::with_busybox();
+    let out = build(&other, &["--tls-verify=false", "--cache-from", &repo, "-t", "second"], &ctx);
+    let steps: Vec<&str> = out.lines().filter(|l| l.starts_with("STEP ")).collect();
+    let hits = out.lines().filter(|l| l.starts_with("--> Using cache ")).count();
+    assert_eq!(hits, steps.len() - 1, "every step after FROM from the registry: {out}");
+    let id = |e: &Env, n: &str| e.ok(&["image", "inspect", "--format", "{{.Id}}", n]);
+    assert_eq!(id(&other, "second"), id(&env, "first"));
+    assert_eq!(other.ok(&["run", "--rm", "second", "cat", "/ran", "/a.txt"]), "ran\nA\n");
+    // The cache's images are not left named in the store.
+    assert!(!other.ok(&["images", "-a", "--format", "{{.Repository}}"]).contains("buildcache"));
+    // A changed file misses from its COPY on, in the other store too.
+    std::fs::write(ctx.join("a.txt"), "B\n").unwrap();
+    let out = build(&other, &["--tls-verify=false", "--cache-from", &repo, "-t", "third"], &ctx);
+    assert_eq!(out.lines().filter(|l| l.starts_with("--> Using cache ")).count(), 1, "{out}");
+
+    let e = env.fails(&["build", "--cache-to", &format!("{repo}:tag"), ctx.to_str().unwrap()], 125);
+    assert!(e.contains("without a tag or digest"), "{e}");
+}

@@ -18,11 +18,13 @@ use super::{Builder, Error, Result, Silenced};
 type Done = (usize, Result<Image>, Vec<u8>, Option<Image>);
 
 impl Builder<'_> {
-    /// Whether every source the stages in `needed` name is known before
-    /// any is built (a name with a variable is known only once its stage
-    /// runs): the stages are then built one after another.
+    /// Whether the stages in `needed` can be built at once: every source
+    /// they name is known before any is built (a name with a variable is
+    /// known only once its stage runs), and no registry cache is used.
     pub(super) fn parallel_possible(&self, needed: &[usize]) -> bool {
-        needed.iter().all(|&i| self.names_used_by(i).iter().skip(1).all(|n| !n.contains('$')))
+        // A registry cache is reached through this thread's engine only.
+        let remote = self.opts.cache_from.is_some() || self.opts.cache_to.is_some();
+        !remote && needed.iter().all(|&i| self.names_used_by(i).iter().skip(1).all(|n| !n.contains('$')))
     }
 
     /// Build the stages `needed` (`target` last), `self.opts.jobs` at once.

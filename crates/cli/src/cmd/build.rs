@@ -76,6 +76,12 @@ pub struct BuildArgs {
     /// Add an annotation (key=value) to the image's manifest
     #[arg(long, value_name = "annotation")]
     annotation: Vec<String>,
+    /// Remote repository to use as a source of cached step images
+    #[arg(long = "cache-from", value_name = "repository")]
+    cache_from: Option<String>,
+    /// Remote repository to push cached step images to
+    #[arg(long = "cache-to", value_name = "repository")]
+    cache_to: Option<String>,
     /// How many stages to build at once
     #[arg(long, default_value_t = 1, value_name = "int")]
     jobs: usize,
@@ -155,6 +161,9 @@ pub fn build(engine: &Engine, a: &BuildArgs) -> Result<u8> {
         annotations: annotations(&a.annotation, docker_format)?,
         // podman: 0 means as many as there are stages.
         jobs: if a.jobs == 0 { usize::MAX } else { a.jobs },
+        cache_from: repository("--cache-from", a.cache_from.as_deref())?,
+        cache_to: repository("--cache-to", a.cache_to.as_deref())?,
+        remote: Some(a.remote.options()?),
         squash: match (a.squash, a.squash_all) {
             (_, true) => build::builder::Squash::All,
             (true, false) => build::builder::Squash::New,
@@ -204,6 +213,18 @@ fn annotations(given: &[String], docker_format: bool) -> Result<Vec<(String, Str
             _ => Err(CliError::new(format!("--annotation {a:?}: want key=value"))),
         })
         .collect()
+}
+
+/// A `--cache-from`/`--cache-to` repository: a name without tag or
+/// digest (each step's image is its tag there).
+fn repository(flag: &str, given: Option<&str>) -> Result<Option<String>> {
+    let Some(repo) = given.filter(|r| !r.is_empty()) else { return Ok(None) };
+    let repo = repo.strip_prefix("docker://").unwrap_or(repo);
+    let parsed = engine::images::new_name(repo).map_err(|e| CliError::new(format!("{flag} {repo}: {e}")))?;
+    if parsed.digest().is_some() || repo.rsplit('/').next().is_some_and(|last| last.contains(':')) {
+        return Err(CliError::new(format!("{flag} {repo}: a repository, without a tag or digest")));
+    }
+    Ok(Some(repo.to_string()))
 }
 
 /// Refuse a platform other than this host's: berth runs RUN steps

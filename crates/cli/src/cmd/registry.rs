@@ -30,7 +30,7 @@ pub struct RemoteArgs {
 
 impl RemoteArgs {
     /// What the engine needs to reach registries; `--creds` is checked here.
-    fn options(&self) -> Result<RemoteOptions> {
+    pub(crate) fn options(&self) -> Result<RemoteOptions> {
         let credentials = match &self.creds {
             None => None,
             Some(c) => match c.split_once(':') {
