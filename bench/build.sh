@@ -4,7 +4,7 @@
 #   - a representative build: FROM busybox, two RUN steps, COPY of 1,000
 #     small files and of one 50 MB file, ENV, CMD; without cache
 #     (--no-cache), and a fully cached rebuild;
-#   - a two-stage build whose stages are independent.
+#   - a two-stage build whose stages are independent (--jobs 2 for both).
 # Prints the medians and berth/buildah ratios (target: <= 0.5 each).
 #
 #   bash bench/build.sh     # RUNS=N (default 5), WARMUP=N (default 1)
@@ -94,7 +94,7 @@ hyperfine -N --runs "$RUNS" --warmup "$WARMUP" --export-json "$work/build.json" 
     -n "buildah no-cache" "$H bud -q --network none --layers --no-cache -t t $ctx" \
     -n "berth cached" "$B build -q -t t $ctx" \
     -n "buildah cached" "$H bud -q --network none --layers -t t $ctx" \
-    -n "berth two-stage" "$B build -q --no-cache -f $ctx/Stages -t s $ctx" \
+    -n "berth two-stage" "$B build -q --no-cache --jobs 2 -f $ctx/Stages -t s $ctx" \
     -n "buildah two-stage" "$H bud -q --network none --layers --no-cache --jobs 2 -f $ctx/Stages -t s $ctx" >&2
 
 median() { jq -r --arg n "$1" '.results[] | select(.command == $n) | .median * 1000' "$work/build.json"; }

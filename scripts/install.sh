@@ -11,6 +11,6 @@ apt-get update -qq
 apt-get install -y -qq --no-install-recommends \
     build-essential pkg-config libseccomp-dev busybox-static file jq time procps iproute2 nftables iptables containernetworking-plugins conntrack iperf3 curl \
     runc crun podman buildah conmon uidmap hyperfine skopeo docker-registry strace \
-    qemu-system-x86 cpio python3 >/dev/null
+    qemu-system-x86 cpio python3 xz-utils bzip2 >/dev/null
 command -v cargo >/dev/null || { echo "install.sh: cargo not found (rustup toolchain expected)" >&2; exit 1; }
 cargo build --release --workspace

@@ -56,6 +56,10 @@ pub struct Options {
     pub networks: Vec<String>,
     /// `--no-cache`: run every step (what they make is still cached).
     pub no_cache: bool,
+    /// `--layers=false` (buildah's default, not podman build's): no cache
+    /// is read or written, the build's steps make one layer over the
+    /// base's, and no image of a step is kept.
+    pub single_layer: bool,
     /// `--secret id=ID,src=PATH|env=VAR`: each secret's content, for RUN
     /// `--mount=type=secret` (never in a layer, nor in a cache key).
     pub secrets: BTreeMap<String, Vec<u8>>,
@@ -153,6 +157,7 @@ pub fn build(engine: &Engine, text: &str, opts: &Options, resolve: Resolve<'_>, 
         built: Vec::new(),
         bases: Vec::new(),
         silence_runs: true,
+        made: Vec::new(),
     }
     .run()
 }
@@ -176,6 +181,8 @@ struct Builder<'a> {
     /// `-q` sends stdout to /dev/null while a RUN runs (not when stages
     /// are built at once: it is silenced for the whole while then).
     silence_runs: bool,
+    /// The images this build's steps made (`--layers=false` removes them).
+    made: Vec<Image>,
 }
 
 /// A stage while it is built.
@@ -247,10 +254,21 @@ impl Builder<'_> {
             }
         }
         let image = self.built[target].clone().ok_or_else(|| self.at(1, "no stage to build".into()))?;
-        let image = match self.opts.squash {
-            Squash::No => image,
-            how => self.squash(&image, self.bases[target].as_ref(), how)?,
+        let squash = match self.opts.squash {
+            Squash::No if self.opts.single_layer => Squash::New,
+            how => how,
         };
+        let image = match squash {
+            Squash::No => image,
+            how => {
+                let squashed = self.squash(&image, self.bases[target].as_ref(), how)?;
+                self.say(&format!("--> {}", &squashed.id.hex()[..11]))?;
+                squashed
+            }
+        };
+        if self.opts.single_layer {
+            self.remove_made(&image);
+        }
         let image = self.engine.annotate_image(&image, &self.opts.annotations)?;
         for t in &self.opts.tags {
             let name = images::new_name(t)?;
@@ -259,6 +277,24 @@ impl Builder<'_> {
         }
         writeln!(self.out, "{}", image.id.hex())?;
         Ok(image)
+    }
+
+    /// Remove the images this build's steps made but `keep` (`--layers=false`
+    /// keeps none of them, as buildah; an image with a name stays).
+    fn remove_made(&self, keep: &Image) {
+        let mut seen = std::collections::BTreeSet::new();
+        for image in &self.made {
+            if image.id == keep.id || !seen.insert(image.id.clone()) {
+                continue;
+            }
+            let current = match self.engine.get(&image.id.to_string()) {
+                Ok(current) if current.names.is_empty() => current,
+                _ => continue,
+            };
+            if let Err(e) = self.engine.remove(&current) {
+                tracing::warn!("removing the build's image {}: {e}", image.id);
+            }
+        }
     }
 
     /// `image` squashed, as podman's `--squash` (the layers of `base`
@@ -469,6 +505,7 @@ impl Builder<'_> {
         final_step: bool,
     ) -> Result<Image> {
         let image = self.engine.commit_step(&state.image, changes, cfg, self.opts.docker_format)?;
+        self.made.push(image.clone());
         self.say_done(&image, final_step)?;
         Ok(image)
     }
@@ -479,8 +516,18 @@ impl Builder<'_> {
         if final_step {
             let names = self.opts.tags.first().cloned().unwrap_or_default();
             self.say(format!("COMMIT {names}").trim_end())?;
+            if self.squashing() {
+                // The image is the squashed one, said once it is made.
+                return Ok(());
+            }
         }
         self.say(&format!("--> {}", &image.id.hex()[..11]))
+    }
+
+    /// Whether the built image is squashed (`--squash`, `--squash-all`,
+    /// `--layers=false`).
+    fn squashing(&self) -> bool {
+        self.opts.squash != Squash::No || self.opts.single_layer
     }
 
     /// `state.cfg` with a history entry for `step` appended.
@@ -523,7 +570,7 @@ impl Builder<'_> {
     /// `--no-cache`): if so the stage goes on from it, its lines printed as
     /// podman prints a cache hit.
     fn reuse_cached(&mut self, state: &mut StageState, key: &str, final_step: bool) -> Result<bool> {
-        if self.opts.no_cache {
+        if self.opts.no_cache || self.opts.single_layer {
             return Ok(false);
         }
         let image = match self.engine.build_cache_get(key)? {
@@ -564,6 +611,10 @@ impl Builder<'_> {
 
     /// `image` is what the step of `key` made: the stage goes on from it.
     fn made(&mut self, state: &mut StageState, key: &str, image: Image) -> Result<()> {
+        if self.opts.single_layer {
+            go_on_from(state, image);
+            return Ok(());
+        }
         self.engine.build_cache_put(key, &image)?;
         if let Some(repo) = &self.opts.cache_to {
             let name = images::new_name(&format!("{repo}:{key}"))?;

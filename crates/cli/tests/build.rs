@@ -343,7 +343,9 @@ fn stages_copy_from_each_other_and_scratch_starts_empty() {
 fn add_unpacks_local_archives() {
     let (env, _) = Env::with_busybox();
     let ctx = context(&env, "", &[("src/in/a.txt", "A\n"), ("plain.txt", "P\n")]);
-    for (name, flags) in [("a.tar", "-cf"), ("a.tgz", "-czf"), ("disguised.bin", "-czf")] {
+    for (name, flags) in
+        [("a.tar", "-cf"), ("a.tgz", "-czf"), ("disguised.bin", "-czf"), ("a.txz", "-cJf"), ("a.tbz2", "-cjf")]
+    {
         let o = std::process::Command::new("tar")
             .args(["-C", ctx.join("src").to_str().unwrap(), flags, ctx.join(name).to_str().unwrap(), "in"])
             .output()
@@ -352,7 +354,8 @@ fn add_unpacks_local_archives() {
     }
     std::fs::write(
         ctx.join("Containerfile"),
-        "FROM localhost/bb\nADD a.tar /plain/\nADD a.tgz /gz\nADD disguised.bin /bin-x\nCOPY a.tar /copied.tar\nADD plain.txt /p.txt\n",
+        "FROM localhost/bb\nADD a.tar /plain/\nADD a.tgz /gz\nADD disguised.bin /bin-x\nCOPY a.tar /copied.tar\nADD plain.txt /p.txt\n\
+         ADD a.txz /xz\nADD a.tbz2 /bz2\n",
     )
     .unwrap();
     build(&env, &["-t", "added"], &ctx);
@@ -362,9 +365,9 @@ fn add_unpacks_local_archives() {
         "added",
         "sh",
         "-c",
-        "cat /plain/in/a.txt /gz/in/a.txt /bin-x/in/a.txt /p.txt; test -f /copied.tar && echo copied",
+        "cat /plain/in/a.txt /gz/in/a.txt /bin-x/in/a.txt /p.txt; test -f /copied.tar && echo copied; cat /xz/in/a.txt /bz2/in/a.txt",
     ]);
-    assert_eq!(out, "A\nA\nA\nP\ncopied\n");
+    assert_eq!(out, "A\nA\nA\nP\ncopied\nA\nA\n");
     std::fs::write(ctx.join("Containerfile"), "FROM localhost/bb\nADD https://example.com/x /x\n").unwrap();
     let e = env.fails(&["build", ctx.to_str().unwrap()], 125);
     assert!(e.contains(":2: ADD https://example.com/x: remote sources are not supported"), "{e}");
@@ -969,4 +972,27 @@ fn a_registry_cache_is_shared_between_stores() {
 
     let e = env.fails(&["build", "--cache-to", &format!("{repo}:tag"), ctx.to_str().unwrap()], 125);
     assert!(e.contains("without a tag or digest"), "{e}");
+}
+
+/// `--layers=false` (buildah's default): no cache read or written, the
+/// steps make one layer over the base's, and no image of a step is kept.
+#[test]
+fn layers_false_makes_one_layer_and_keeps_no_step_images() {
+    let (env, _) = Env::with_busybox();
+    let ctx = context(&env, "FROM localhost/bb\nRUN echo a > /a\nENV X=1\nRUN echo b > /b\n", &[]);
+    let before = env.ok(&["images", "-a", "-q"]).lines().count();
+    let out = build(&env, &["--layers=false", "-t", "single"], &ctx);
+    assert!(!out.contains("Using cache"), "{out}");
+    let id = env.ok(&["image", "inspect", "--format", "{{.Id}}", "single"]);
+    assert!(out.contains(&format!("--> {}", &id.trim()[..11])), "the squashed image is not the one said: {out}");
+    assert_eq!(env.ok(&["images", "-a", "-q"]).lines().count(), before + 1, "a step's image was kept");
+    let layers = |image: &str| env.ok(&["image", "inspect", "--format", "{{len .RootFS.Layers}}", image]);
+    assert_eq!(
+        layers("single").trim().parse::<usize>().unwrap(),
+        layers("localhost/bb").trim().parse::<usize>().unwrap() + 1
+    );
+    assert_eq!(env.ok(&["run", "--rm", "single", "sh", "-c", "cat /a /b; echo $X"]), "a\nb\n1\n");
+    // Nothing was cached: a layered build runs every step.
+    let out = build(&env, &["-t", "layered"], &ctx);
+    assert!(!out.contains("Using cache"), "{out}");
 }

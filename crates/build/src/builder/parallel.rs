@@ -14,8 +14,8 @@ use engine::Image;
 use super::{Builder, Error, Result, Silenced};
 
 /// A stage's outcome, from its thread: the image (or why not), its
-/// progress lines, its base image.
-type Done = (usize, Result<Image>, Vec<u8>, Option<Image>);
+/// progress lines, its base image, the images its steps made.
+type Done = (usize, Result<Image>, Vec<u8>, Option<Image>, Vec<Image>);
 
 impl Builder<'_> {
     /// Whether the stages in `needed` can be built at once: every source
@@ -80,19 +80,22 @@ impl Builder<'_> {
                             built,
                             bases: vec![None; stages],
                             silence_runs: false,
+                            made: Vec::new(),
                         };
                         let image = b.stage(i, i == target);
                         let base = b.bases[i].take();
+                        let made = std::mem::take(&mut b.made);
                         // The receiver outlives every thread of the scope.
-                        let _ = tx.send((i, image, out, base));
+                        let _ = tx.send((i, image, out, base, made));
                     });
                     running += 1;
                 }
                 if running == 0 {
                     break;
                 }
-                let Ok((i, image, out, base)) = rx.recv() else { break };
+                let Ok((i, image, out, base, made)) = rx.recv() else { break };
                 running -= 1;
+                self.made.extend(made);
                 if let Err(e) = self.out.write_all(&out).and_then(|()| self.out.flush()) {
                     failed.get_or_insert(e.into());
                 }

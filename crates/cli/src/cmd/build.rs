@@ -157,6 +157,7 @@ pub fn build(engine: &Engine, a: &BuildArgs) -> Result<u8> {
         docker_format,
         networks: a.network.clone(),
         no_cache: a.no_cache,
+        single_layer: !a.layers,
         secrets,
         annotations: annotations(&a.annotation, docker_format)?,
         // podman: 0 means as many as there are stages.

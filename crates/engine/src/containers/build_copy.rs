@@ -30,50 +30,74 @@ pub struct CopyItem {
     pub contents: bool,
     /// The source is a tar archive, compressed so ([`add_archive`] says),
     /// unpacked into `dest` (ADD's rule for local archives).
-    pub unpack: Option<Compression>,
+    pub unpack: Option<Packed>,
+}
+
+/// How a tar archive ADD unpacks (or a build context given as an archive)
+/// is compressed: a layer's compressions, and xz and bzip2, which docker
+/// unpacks too. Told by content.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Packed {
+    Layer(Compression),
+    Xz,
+    Bzip2,
+}
+
+impl Packed {
+    fn sniff(head: &[u8]) -> Packed {
+        match image::layer::sniff(head) {
+            Ok(c) => Packed::Layer(c),
+            Err("xz") => Packed::Xz,
+            Err(_) => Packed::Bzip2,
+        }
+    }
+
+    /// The uncompressed bytes of `raw`.
+    fn reader<'a, R: std::io::Read + 'a>(self, raw: R) -> std::io::Result<Box<dyn std::io::Read + 'a>> {
+        Ok(match self {
+            Packed::Layer(c) => image::layer::decoder(c, raw)?,
+            Packed::Xz => {
+                // An archive from a stranger: xz's dictionary may ask for
+                // up to 1.5 GiB; 256 MiB covers `xz -9` (64 MiB).
+                let stream = liblzma::stream::Stream::new_stream_decoder(256 << 20, liblzma::stream::CONCATENATED)
+                    .map_err(std::io::Error::other)?;
+                Box::new(liblzma::read::XzDecoder::new_stream(raw, stream))
+            }
+            Packed::Bzip2 => Box::new(bzip2::read::MultiBzDecoder::new(raw)),
+        })
+    }
 }
 
 /// What ADD makes of a local file: a tar archive it unpacks (with its
 /// compression), or a file it copies (`None`). By content, as docker
-/// decides; xz and bzip2 archives, which docker unpacks too, are an error
-/// that says so.
-pub fn add_archive(from: BorrowedFd, source: &Path) -> Result<Option<Compression>> {
+/// decides.
+pub fn add_archive(from: BorrowedFd, source: &Path) -> Result<Option<Packed>> {
     use std::io::Read as _;
     let shown = || format!("reading {}", source.display());
-    let fd = sys::fs::open_rerooted(from, source, OFlags::RDONLY).ctx(shown)?;
+    let open = || sys::fs::open_rerooted(from, source, OFlags::RDONLY).map(std::fs::File::from).ctx(shown);
     let mut head = Vec::with_capacity(512);
-    std::fs::File::from(fd).take(512).read_to_end(&mut head).ctx(shown)?;
-    let compression = match image::layer::sniff(&head) {
-        Ok(c) => c,
-        Err(name) => {
-            return Err(Error::new(format!(
-                "ADD {}: {name} archives are not supported yet (plain, gzip and zstd tar archives are)",
-                source.display()
-            )))
-        }
-    };
-    // The tar header's magic, in what the first bytes decompress to (a
-    // short read of the stream's start still shows it).
+    open()?.take(512).read_to_end(&mut head).ctx(shown)?;
+    let packed = Packed::sniff(&head);
+    // The tar header's magic, in what the file's start decompresses to (a
+    // bzip2 block is decompressed whole: the file is read from its start).
     let mut plain = Vec::with_capacity(512);
-    if let Ok(d) = image::layer::decoder(compression, head.as_slice()) {
+    if let Ok(d) = packed.reader(open()?) {
         let _ = d.take(512).read_to_end(&mut plain);
     }
     let is_tar = plain.len() >= 262 && &plain[257..262] == b"ustar";
-    Ok(is_tar.then_some(compression))
+    Ok(is_tar.then_some(packed))
 }
 
-/// Unpack a build context given as a tar archive (plain, gzip or zstd,
-/// told by its content) read from `input` into directory `into` (a private
-/// one of the caller's), re-rooted there as a COPY writes.
+/// Unpack a build context given as a tar archive (plain, gzip, zstd, xz or
+/// bzip2, told by its content) read from `input` into directory `into` (a
+/// private one of the caller's), re-rooted there as a COPY writes.
 pub fn unpack_context(mut input: impl std::io::Read, into: &Path) -> Result<()> {
     use std::io::Read as _;
     let mut head = Vec::with_capacity(512);
     (&mut input).take(512).read_to_end(&mut head).ctx(|| "reading the build context".into())?;
-    let compression = image::layer::sniff(&head).map_err(|name| {
-        Error::new(format!("the build context is a {name} archive: plain, gzip and zstd tar archives are supported"))
-    })?;
+    let packed = Packed::sniff(&head);
     let raw = std::io::Cursor::new(head).chain(input);
-    let plain = image::layer::decoder(compression, raw).ctx(|| "reading the build context".into())?;
+    let plain = packed.reader(raw).ctx(|| "reading the build context".into())?;
     let root = rustix::fs::open(into, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
         .ctx(|| format!("opening {}", into.display()))?;
     let extract = Extract { owner: None, overwrite: true, rename: None, mode: None };
@@ -199,7 +223,7 @@ impl Engine {
         root: BorrowedFd,
         from: BorrowedFd,
         item: &CopyItem,
-        compression: Compression,
+        packed: Packed,
         owner: copy::Owner,
         entries_owner: copy::Owner,
     ) -> Result<()> {
@@ -208,7 +232,7 @@ impl Engine {
         let fd = sys::fs::open_rerooted(from, &item.source, OFlags::RDONLY).ctx(shown)?;
         let file = copy::buffered(std::fs::File::from(fd));
         let extract = Extract { owner: entries_owner, overwrite: true, rename: None, mode: None };
-        let plain = image::layer::decoder(compression, file).ctx(shown)?;
+        let plain = packed.reader(file).ctx(shown)?;
         copy::extract(root, &item.dest, plain, &extract).ctx(shown)
     }
 
