@@ -1075,14 +1075,12 @@ impl Builder<'_> {
         let docs: Vec<&containerfile::HereDoc> =
             sources.iter().filter_map(|s| if let Source::HereDoc(d) = s { Some(d) } else { None }).collect();
         if !docs.is_empty() {
-            if docs.len() != sources.len() || from.is_some() {
-                return Err(
-                    self.at(line, format!("{what}: here-documents and other sources at once are not supported yet"))
-                );
+            if from.is_some() {
+                return Err(self.at(line, format!("{what} --from: here-documents are not sources of an image")));
             }
             let dir = tempfile::Builder::new().prefix("berth-build-heredoc").tempdir()?;
             let mut named = Vec::new();
-            for d in docs {
+            for d in &docs {
                 if d.name.is_empty() || d.name.contains('/') {
                     return Err(self.at(line, format!("{what}: here-document name {:?} is not a file name", d.name)));
                 }
@@ -1097,7 +1095,14 @@ impl Builder<'_> {
                 named.push(Source::Path(d.name.clone()));
             }
             let opts = CopyOptions { chown, chmod };
-            return self.copy_from(state, step, add, &named, dest, opts, Some(dir.path()), false, final_step);
+            if docs.len() == sources.len() {
+                return self.copy_from(state, step, add, &named, dest, opts, Some(dir.path()), false, final_step);
+            }
+            // Documents and context paths at once: the paths from the
+            // context, the documents from their directory, one step.
+            let paths: Vec<Source> = sources.iter().filter(|s| matches!(s, Source::Path(_))).cloned().collect();
+            let docs = Some((dir.path(), named.as_slice()));
+            return self.copy_sources(state, step, add, &paths, docs, dest, opts, None, false, final_step);
         }
         // `--from`: an earlier stage's image or another image, read
         // through a container of it (mounted, never started).
@@ -1144,6 +1149,25 @@ impl Builder<'_> {
         step: &Step,
         add: bool,
         sources: &[Source],
+        dest: &str,
+        opts: CopyOptions,
+        root: Option<&Path>,
+        parents: bool,
+        final_step: bool,
+    ) -> Result<()> {
+        self.copy_sources(state, step, add, sources, None, dest, opts, root, parents, final_step)
+    }
+
+    /// [`Builder::copy_from`], with here-documents written in directory
+    /// `docs.0` (named `docs.1`) copied too, into the same directory.
+    #[allow(clippy::too_many_arguments)]
+    fn copy_sources(
+        &mut self,
+        state: &mut StageState,
+        step: &Step,
+        add: bool,
+        sources: &[Source],
+        docs: Option<(&Path, &[Source])>,
         dest: &str,
         opts: CopyOptions,
         root: Option<&Path>,
@@ -1197,8 +1221,9 @@ impl Builder<'_> {
             kept.push(rel.strip_prefix(pivot_of(&p)).map(Path::to_path_buf).unwrap_or_else(|_| rel.clone()));
             rels.push((p, rel));
         }
-        let into_dir = dest.ends_with('/') || rels.len() > 1 || parents;
-        if rels.len() > 1 && !dest.ends_with('/') && !parents {
+        let doc_count = docs.map_or(0, |(_, named)| named.len());
+        let into_dir = dest.ends_with('/') || rels.len() + doc_count > 1 || parents;
+        if rels.len() + doc_count > 1 && !dest.ends_with('/') && !parents {
             return Err(self.at(
                 line,
                 format!("{what}: with more than one source file, the destination must be a directory and end with a /"),
@@ -1240,25 +1265,50 @@ impl Builder<'_> {
         let reinclude = |p: &Path| patterns.as_ref().is_some_and(|i| i.may_reinclude_under(&p.to_string_lossy()));
         let filter = Ignore { excluded: &excluded, may_reinclude_under: &reinclude };
         // What it copies, known first: the cache keys on it.
-        let digest = self
+        // The documents: files of their directory, into the destination.
+        let docs_dir = match docs {
+            Some((dir, _)) => Some(open_dir(dir)?),
+            None => None,
+        };
+        let doc_items: Vec<CopyItem> = docs
+            .map(|(_, named)| named)
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|s| if let Source::Path(name) = s { Some(name) } else { None })
+            .map(|name| CopyItem {
+                source: PathBuf::from(name),
+                dest: dest_path.join(name),
+                contents: false,
+                unpack: None,
+            })
+            .collect();
+        let mut digest = self
             .engine
             .copy_digest(context.as_fd(), &items, Some(&filter))
             .map_err(|e| self.at(line, e.to_string()))?;
+        if let Some(dir) = &docs_dir {
+            let of_docs =
+                self.engine.copy_digest(dir.as_fd(), &doc_items, None).map_err(|e| self.at(line, e.to_string()))?;
+            digest = image::digest::Digest::of_bytes(format!("{digest}{of_docs}").as_bytes());
+        }
         let key = self.key(state, step, digest.hex());
         if self.reuse_cached(state, &key, final_step)? {
             return Ok(());
         }
         let c = self.container(state, vec!["true".into()], Vec::new())?;
-        let copied = self.engine.copy_into_container(&c, context.as_fd(), &items, &opts, Some(&filter));
+        let mut copied = self.engine.copy_into_container(&c, context.as_fd(), &items, &opts, Some(&filter));
+        if let (Ok(()), Some(dir)) = (&copied, &docs_dir) {
+            copied = self.engine.copy_into_container(&c, dir.as_fd(), &doc_items, &opts, None);
+        }
         if let Err(e) = copied {
             self.remove(&c);
             return Err(self.at(line, e.to_string()));
         }
         // docker's (and buildah's) words: `file:` or `dir:` for one
         // source, `multi:` for several; the destination as given.
-        let kind = match items.as_slice() {
-            [one] if one.contents => "dir",
-            [_] => "file",
+        let kind = match (items.as_slice(), doc_items.len()) {
+            ([one], 0) if one.contents => "dir",
+            ([_], 0) => "file",
             _ => "multi",
         };
         let shown = &dest;

@@ -408,6 +408,36 @@ fn here_documents_in_run_and_copy() {
     assert_eq!(env.ok(&["run", "--rm", "docs", "cat", "/two.out"]), "first\nchanged\n");
 }
 
+/// A COPY of here-documents and context files at once: all into the
+/// destination directory, one layer; `--from` with a document is refused.
+#[test]
+fn copy_mixes_documents_and_files() {
+    let (env, _) = Env::with_busybox();
+    let ctx = context(
+        &env,
+        "FROM localhost/bb\nCOPY a.txt <<NOTE b.txt /dst/\nnote body\nNOTE\n",
+        &[("a.txt", "A\n"), ("b.txt", "B\n")],
+    );
+    build(&env, &["-t", "mixed"], &ctx);
+    assert_eq!(env.ok(&["run", "--rm", "mixed", "cat", "/dst/a.txt", "/dst/NOTE", "/dst/b.txt"]), "A\nnote body\nB\n");
+    let h = history(&env, "mixed");
+    let copy = h.last().unwrap()["created_by"].as_str().unwrap().to_string();
+    assert!(copy.contains("COPY multi:") && copy.ends_with(" in /dst/ "), "{copy}");
+    // The document's content is part of the step's key.
+    std::fs::write(ctx.join("Containerfile"), "FROM localhost/bb\nCOPY a.txt <<NOTE b.txt /dst/\nchanged\nNOTE\n")
+        .unwrap();
+    let out = build(&env, &["-t", "mixed"], &ctx);
+    assert!(!out.contains("Using cache"), "{out}");
+    assert_eq!(env.ok(&["run", "--rm", "mixed", "cat", "/dst/NOTE"]), "changed\n");
+    std::fs::write(
+        ctx.join("Containerfile"),
+        "FROM localhost/bb AS s\nFROM localhost/bb\nCOPY --from=s <<NOTE /x\nn\nNOTE\n",
+    )
+    .unwrap();
+    let e = env.fails(&["build", ctx.to_str().unwrap()], 125);
+    assert!(e.contains(":3: COPY --from: here-documents are not sources of an image"), "{e}");
+}
+
 /// COPY `--parents` keeps each source's path (below a `/./` in it).
 #[test]
 fn copy_parents_keeps_paths() {
