@@ -428,6 +428,24 @@ impl Builder<'_> {
         self.announce(&def.text)?;
         let globals = self.global_args()?;
         let base = self.lexer.word(&def.base, &globals).map_err(|e| self.at(def.line, e.to_string()))?;
+        if let Some(platform) = &def.platform {
+            // `FROM --platform=$BUILDPLATFORM` and the like: the host's is
+            // the only one berth builds for.
+            let asked = self.lexer.word(platform, &globals).map_err(|e| self.at(def.line, e.to_string()))?;
+            let parsed = image::manifest::PlatformSpec::parse(&asked)
+                .map_err(|e| self.at(def.line, format!("FROM --platform={asked}: {e}")))?;
+            let host = image::manifest::PlatformSpec::host();
+            let variant_differs = parsed.variant.is_some() && parsed.variant != host.variant;
+            if parsed.os != host.os || parsed.architecture != host.architecture || variant_differs {
+                return Err(self.at(
+                    def.line,
+                    format!(
+                        "FROM --platform={asked}: berth builds for this host's platform only ({})",
+                        platform_args()["TARGETPLATFORM"]
+                    ),
+                ));
+            }
+        }
         let image = match self.file.stage_index(&base).filter(|&j| j < index) {
             Some(j) => self.built[j].clone().ok_or_else(|| self.at(def.line, format!("stage {base} was not built")))?,
             None if base.eq_ignore_ascii_case("scratch") => self.engine.empty_image(self.opts.docker_format)?,

@@ -810,6 +810,13 @@ fn tar_contexts_arg_files_and_platform_args() {
     assert!(!env.ok(&["run", "--rm", "fileonly", "cat", "/root-list"]).contains("f.txt"));
 
     let other = if arch == "arm64" { "linux/amd64" } else { "linux/arm64" };
+    // FROM --platform: the host's (as the predefined args name it) builds,
+    // another is refused at its line.
+    std::fs::write(ctx.join("Containerfile"), "FROM --platform=$BUILDPLATFORM localhost/bb\nRUN true\n").unwrap();
+    env.ok(&["build", ctx.to_str().unwrap()]);
+    std::fs::write(ctx.join("Containerfile"), format!("FROM --platform={other} localhost/bb\n")).unwrap();
+    let e = env.fails(&["build", ctx.to_str().unwrap()], 125);
+    assert!(e.contains("Containerfile:1: FROM --platform=") && e.contains("this host's platform only"), "{e}");
     let e = env.fails(&["build", "--platform", other, ctx.to_str().unwrap()], 125);
     assert!(e.contains("this host's platform only") && e.contains(other), "{e}");
     let junk = env.path("junk.tar");
