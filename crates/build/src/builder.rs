@@ -65,6 +65,10 @@ pub struct Options {
     pub secrets: BTreeMap<String, Vec<u8>>,
     /// `--squash`, `--squash-all`.
     pub squash: Squash,
+    /// The build's scratch directory ([`crate::scratch::Scratch`]) when the
+    /// caller made one (it unpacked the context there); else the build
+    /// makes its own.
+    pub scratch: Option<PathBuf>,
     /// `--annotation`: on the built image's (OCI) manifest.
     pub annotations: Vec<(String, String)>,
     /// `--jobs`: how many stages may be built at once (1: one after
@@ -144,6 +148,15 @@ pub fn build(engine: &Engine, text: &str, opts: &Options, resolve: Resolve<'_>, 
         }
         None => None,
     };
+    let own = match &opts.scratch {
+        Some(_) => None,
+        None => Some(crate::scratch::Scratch::new(engine.runroot())?),
+    };
+    let scratch_dir = match (&opts.scratch, &own) {
+        (Some(given), _) => given.clone(),
+        (None, Some(own)) => own.path().to_path_buf(),
+        (None, None) => unreachable!("made just above"),
+    };
     Builder {
         engine,
         opts,
@@ -158,6 +171,7 @@ pub fn build(engine: &Engine, text: &str, opts: &Options, resolve: Resolve<'_>, 
         bases: Vec::new(),
         silence_runs: true,
         made: Vec::new(),
+        scratch: &scratch_dir,
     }
     .run()
 }
@@ -183,6 +197,8 @@ struct Builder<'a> {
     silence_runs: bool,
     /// The images this build's steps made (`--layers=false` removes them).
     made: Vec<Image>,
+    /// The build's scratch directory.
+    scratch: &'a Path,
 }
 
 /// A stage while it is built.
@@ -1096,7 +1112,7 @@ impl Builder<'_> {
             if from.is_some() {
                 return Err(self.at(line, format!("{what} --from: here-documents are not sources of an image")));
             }
-            let dir = tempfile::Builder::new().prefix("berth-build-heredoc").tempdir()?;
+            let dir = tempfile::Builder::new().prefix("heredoc").tempdir_in(self.scratch)?;
             let mut named = Vec::new();
             for d in &docs {
                 if d.name.is_empty() || d.name.contains('/') {

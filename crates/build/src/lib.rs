@@ -9,6 +9,8 @@
 //!   image per step.
 //! - `ignore`: `.dockerignore` / `.containerignore` patterns, docker's rules.
 //! - `run_mounts`: RUN `--mount` flags, BuildKit's syntax.
+//! - `scratch`: a build's private directory under the runroot, swept
+//!   when a build was killed.
 
 pub mod builder;
 pub mod containerfile;
@@ -16,3 +18,4 @@ pub mod expand;
 mod heredoc;
 pub mod ignore;
 pub mod run_mounts;
+pub mod scratch;

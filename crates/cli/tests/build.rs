@@ -754,6 +754,9 @@ fn run_secret_and_bind_mounts() {
         assert!(e.contains("Containerfile:2: ") && e.contains(says), "{line}: {e}");
     }
     assert!(env.ok(&["ps", "-aq"]).is_empty(), "a build container was left");
+    // The builds' scratch directories (secrets, binds) are gone.
+    let left: Vec<_> = std::fs::read_dir(env.runroot.join("build")).unwrap().flatten().map(|e| e.path()).collect();
+    assert!(left.is_empty(), "{left:?}");
 }
 
 /// Contexts that are not directories: a tar archive (gzip'd too), one on

@@ -97,10 +97,10 @@ impl Builder<'_> {
                     out.env.push(format!("{var}={text}"));
                 }
                 if spec.target.is_some() {
-                    // A copy in a private directory of the runroot (a
-                    // tmpfs): the secret's mode and owner are the mount's,
+                    // A copy in the build's scratch directory (on the
+                    // runroot, a tmpfs): the secret's mode and owner are the mount's,
                     // not the file the user named.
-                    let dir = tempfile::Builder::new().prefix("secret").tempdir_in(self.engine.runroot())?;
+                    let dir = tempfile::Builder::new().prefix("secret").tempdir_in(self.scratch)?;
                     let file = dir.path().join("secret");
                     sys::fs::write_new(&file, value, spec.mode.unwrap_or(0o400))?;
                     std::os::unix::fs::chown(&file, Some(spec.uid.unwrap_or(0)), Some(spec.gid.unwrap_or(0)))?;
@@ -139,7 +139,7 @@ impl Builder<'_> {
         let found = sys::fs::open_rerooted(root_fd.as_fd(), &rel, OFlags::PATH)
             .map_err(|e| self.at(line, format!("{what}: no such file or directory in {place} ({e})")))?;
         let fd: OwnedFd = if copy {
-            let dir = tempfile::Builder::new().prefix("bind").tempdir_in(self.engine.runroot())?;
+            let dir = tempfile::Builder::new().prefix("bind").tempdir_in(self.scratch)?;
             let item = CopyItem { source: rel.clone(), dest: PathBuf::from("/copy"), contents: false, unpack: None };
             let patterns = self.ignore.clone();
             let excluded = |p: &Path| patterns.as_ref().is_some_and(|i| i.excluded(&p.to_string_lossy()));
@@ -167,13 +167,12 @@ impl Builder<'_> {
     }
 
     /// The file or directory `fd` holds, bound (a clone of it, through the
-    /// fd) at a new private mount point of the runroot: a path the
+    /// fd) at a new mount point of the build's scratch directory: a path the
     /// runtime can bind from in its own mount namespace, which a path
     /// through `/proc/self/fd` would not be.
     fn stage_bind(&self, fd: &OwnedFd) -> std::io::Result<PathBuf> {
         use rustix::mount::{MoveMountFlags, OpenTreeFlags};
-        let parent = self.engine.runroot().join("build-binds");
-        sys::fs::create_private_dir(&parent, 0o700)?;
+        let parent = self.scratch.join("binds");
         let is_dir = rustix::fs::FileType::from_raw_mode(rustix::fs::fstat(fd)?.st_mode).is_dir();
         let point = tempfile::Builder::new().prefix("bind").tempfile_in(&parent)?.into_temp_path().keep()?;
         if is_dir {

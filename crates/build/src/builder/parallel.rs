@@ -43,6 +43,7 @@ impl Builder<'_> {
         let quiet = if self.opts.quiet { Some(Silenced::stdout()?) } else { None };
         let (opts, file, lexer, steps, jobs) = (self.opts, self.file, self.lexer, self.steps, self.opts.jobs);
         let ignore = self.ignore.clone();
+        let scratch = self.scratch;
         let handle = self.engine.handle();
         let stages = self.file.stages.len();
         let result = std::thread::scope(|scope| -> Result<()> {
@@ -81,6 +82,7 @@ impl Builder<'_> {
                             bases: vec![None; stages],
                             silence_runs: false,
                             made: Vec::new(),
+                            scratch,
                         };
                         let image = b.stage(i, i == target);
                         let base = b.bases[i].take();

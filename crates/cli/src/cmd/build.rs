@@ -108,7 +108,9 @@ pub fn build(engine: &Engine, a: &BuildArgs) -> Result<u8> {
     let secrets = secrets(&a.secret)?;
     let given = a.context.clone().unwrap_or_else(|| PathBuf::from("."));
     // A context that is not a directory is unpacked into a private one.
-    let (unpacked, stdin_file) = unpack_context(engine, &given)?;
+    let scratch = build::scratch::Scratch::new(engine.runroot())
+        .map_err(|e| CliError::new(format!("making the build's scratch directory: {e}")))?;
+    let (unpacked, stdin_file) = unpack_context(scratch.path(), &given)?;
     let context = unpacked.as_ref().map_or_else(|| given.clone(), |d| d.path().to_path_buf());
     let (file_name, text) = match stdin_file {
         Some(text) if a.file.is_empty() => ("stdin".to_string(), text),
@@ -159,6 +161,7 @@ pub fn build(engine: &Engine, a: &BuildArgs) -> Result<u8> {
         no_cache: a.no_cache,
         single_layer: !a.layers,
         secrets,
+        scratch: Some(scratch.path().to_path_buf()),
         annotations: annotations(&a.annotation, docker_format)?,
         // podman: 0 means as many as there are stages.
         jobs: if a.jobs == 0 { usize::MAX } else { a.jobs },
@@ -302,17 +305,17 @@ fn secrets(given: &[String]) -> Result<BTreeMap<String, Vec<u8>>> {
 }
 
 /// A context that is not a directory: a tar archive (plain, gzip or zstd),
-/// from the file named or from stdin (`-`), unpacked into a private
-/// directory of the runroot; or, on stdin, a Containerfile alone (docker's
+/// from the file named or from stdin (`-`), unpacked into a directory of
+/// the build's scratch directory; or, on stdin, a Containerfile alone (docker's
 /// `build - < Dockerfile`: an empty context). A directory gives neither.
-fn unpack_context(engine: &Engine, given: &Path) -> Result<(Option<tempfile::TempDir>, Option<String>)> {
+fn unpack_context(scratch: &Path, given: &Path) -> Result<(Option<tempfile::TempDir>, Option<String>)> {
     let stdin = given == Path::new("-");
     if !stdin && given.is_dir() {
         return Ok((None, None));
     }
     let dir = tempfile::Builder::new()
         .prefix("build-context")
-        .tempdir_in(engine.runroot())
+        .tempdir_in(scratch)
         .map_err(|e| CliError::new(format!("making a directory for the build context: {e}")))?;
     if !stdin {
         let file = std::fs::File::open(given)
