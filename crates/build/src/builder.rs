@@ -1004,7 +1004,9 @@ impl Builder<'_> {
         let made = self.container_with(&state.image, argv, env, mounts.mounts.clone(), &run.networks);
         let result = match made {
             Ok(c) => {
-                let ran = self.run_container(state, step, &c, &mounts.targets(), created_by, final_step);
+                let mut targets = mounts.targets();
+                targets.extend(RUNTIME_MOUNT_POINTS.iter().map(PathBuf::from));
+                let ran = self.run_container(state, step, &c, &targets, created_by, final_step);
                 self.remove(&c);
                 ran
             }
@@ -1025,8 +1027,8 @@ impl Builder<'_> {
         created_by: String,
         final_step: bool,
     ) -> Result<Image> {
-        // Mounted meanwhile, when there are mounts: which mount points it
-        // lacks is seen before it starts, and what is left of them after.
+        // Mounted meanwhile, when there are mount points to look at: which
+        // it lacks is seen before it starts, and what is left of them after.
         let root = if targets.is_empty() { None } else { Some(self.engine.mount_container(c)?) };
         let ran = self.run_mounted(step, c, root.as_deref(), targets);
         // Unmounted before the commit, which reads the container's layer.
@@ -1353,6 +1355,14 @@ impl Builder<'_> {
         self.made(state, &key, committed?)
     }
 }
+
+/// Where the runtime mounts things in every RUN container (the kernel's
+/// filesystems, the files it writes for the network, podman's
+/// `.containerenv`): made in the step's layer when the image lacks them,
+/// taken out again as BuildKit does, so the image has only what the
+/// step made.
+const RUNTIME_MOUNT_POINTS: &[&str] =
+    &["/proc", "/sys", "/dev", "/etc/hosts", "/etc/hostname", "/etc/resolv.conf", "/run/.containerenv"];
 
 /// What a RUN step runs, and how.
 struct RunSpec<'a> {

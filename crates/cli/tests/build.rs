@@ -737,6 +737,14 @@ fn run_secret_and_bind_mounts() {
     for gone in ["run/secrets", "etc/tok", "src", "mnt", "var", "var/cache/c"] {
         assert!(!files.contains_key(gone), "{gone} is in the image: {files:?}");
     }
+    // Nor the runtime's own mount points, where the base had none.
+    let base_id = env.ok(&["create", "localhost/bb"]);
+    let base_export = env.run(&["export", base_id.trim()]);
+    env.ok(&["rm", base_id.trim()]);
+    let base = tree(&base_export.stdout);
+    for point in ["etc/hosts", "etc/hostname", "etc/resolv.conf", "run/.containerenv", "run"] {
+        assert!(base.contains_key(point) || !files.contains_key(point), "{point} is in the image: {files:?}");
+    }
     let history = env.ok(&["image", "history", "--no-trunc", "mounts"]);
     assert!(!history.contains("s3cr3t"), "{history}");
 
