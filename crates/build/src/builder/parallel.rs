@@ -132,7 +132,9 @@ impl Builder<'_> {
             let base = self.lexer.word(&def.base, &globals).map_err(|e| self.at(def.line, e.to_string()))?;
             let names = std::iter::once(base).chain(self.names_used_by(i).into_iter().skip(1));
             for name in names {
-                let stage = self.file.stage_index(&name).is_some_and(|j| j < i);
+                // A stage's name (even a later stage's, which the step then
+                // refuses) is never looked up as an image.
+                let stage = self.file.stage_index(&name).is_some();
                 if stage || name.eq_ignore_ascii_case("scratch") || images.contains_key(&name) {
                     continue;
                 }
