@@ -130,11 +130,16 @@ impl Builder<'_> {
         for &i in needed {
             let def = &self.file.stages[i];
             let base = self.lexer.word(&def.base, &globals).map_err(|e| self.at(def.line, e.to_string()))?;
-            let names = std::iter::once(base).chain(self.names_used_by(i).into_iter().skip(1));
-            for name in names {
-                // A stage's name (even a later stage's, which the step then
-                // refuses) is never looked up as an image.
-                let stage = self.file.stage_index(&name).is_some();
+            let names =
+                std::iter::once((true, base)).chain(self.names_used_by(i).into_iter().skip(1).map(|n| (false, n)));
+            for (is_base, name) in names {
+                // FROM names an earlier stage or else an image (docker's
+                // rule); COPY --from and mounts never look a stage's name
+                // up as an image (a later stage's is the step's error).
+                let stage = match self.file.stage_index(&name) {
+                    Some(j) => !is_base || j < i,
+                    None => false,
+                };
                 if stage || name.eq_ignore_ascii_case("scratch") || images.contains_key(&name) {
                     continue;
                 }
