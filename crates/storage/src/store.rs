@@ -774,8 +774,7 @@ impl Store {
             return Ok(false);
         }
         if mounts::is_mount_point(&target) {
-            rustix::mount::unmount(&target, rustix::mount::UnmountFlags::empty())
-                .context(|| format!("unmount {}", target.display()))?;
+            unmount_when_free(&target)?;
         }
         refs.set(0)?;
         Ok(true)
@@ -804,8 +803,7 @@ impl Store {
         }
         if keep == 0 {
             while mounts::is_mount_point(&target) {
-                rustix::mount::unmount(&target, rustix::mount::UnmountFlags::empty())
-                    .context(|| format!("unmount {}", target.display()))?;
+                unmount_when_free(&target)?;
             }
         }
         refs.set(keep)
@@ -937,6 +935,25 @@ impl Drop for Discarded {
 /// A discarded container's runroot dir, as the layout before this one
 /// staged it (in a staging dir of its own): a crash may have left one.
 const OLD_RUN: &str = "run";
+
+/// Unmount `target`, waiting a little while it is busy: a container that
+/// just exited may still hold it for a moment (its mount namespace's last
+/// references are dropped after its processes are reaped), and a
+/// container another thread or process is starting copies it into its
+/// new namespace for as long as that takes.
+fn unmount_when_free(target: &Path) -> Result<()> {
+    let mut waited = std::time::Duration::ZERO;
+    let step = std::time::Duration::from_millis(10);
+    loop {
+        match rustix::mount::unmount(target, rustix::mount::UnmountFlags::empty()) {
+            Err(rustix::io::Errno::BUSY) if waited < std::time::Duration::from_secs(2) => {
+                std::thread::sleep(step);
+                waited += step;
+            }
+            r => return r.map_err(std::io::Error::from).context(|| format!("unmount {}", target.display())),
+        }
+    }
+}
 
 /// Unmount every filesystem stacked on `target` (none is fine). Detached:
 /// a process still using one cannot stop its removal.
