@@ -1044,3 +1044,19 @@ fn layers_false_makes_one_layer_and_keeps_no_step_images() {
     let out = build(&env, &["-t", "layered"], &ctx);
     assert!(!out.contains("Using cache"), "{out}");
 }
+
+/// `-f` names a file outside the context; a `<file>.dockerignore` beside
+/// it is the ignore file (over the context's own).
+#[test]
+fn a_containerfile_outside_the_context_with_its_own_ignore_file() {
+    let (env, _) = Env::with_busybox();
+    let ctx = context(&env, "", &[("a.txt", "A\n"), ("secret.txt", "S\n"), (".dockerignore", "a.txt\n")]);
+    std::fs::remove_file(ctx.join("Containerfile")).unwrap();
+    let elsewhere = env.path("elsewhere");
+    std::fs::create_dir(&elsewhere).unwrap();
+    let file = elsewhere.join("App.df");
+    std::fs::write(&file, "FROM localhost/bb\nCOPY . /ctx/\nRUN ls -A /ctx > /listed\n").unwrap();
+    std::fs::write(elsewhere.join("App.df.dockerignore"), "secret.txt\n").unwrap();
+    build(&env, &["-f", file.to_str().unwrap(), "-t", "outside"], &ctx);
+    assert_eq!(env.ok(&["run", "--rm", "outside", "cat", "/listed"]), ".dockerignore\na.txt\n");
+}
