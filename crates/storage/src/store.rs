@@ -673,6 +673,21 @@ impl Store {
         writes: Writes,
         mount_points: &[MountPoint],
     ) -> Result<PathBuf> {
+        self.create_container_fs_mounted(id, layers, writes, mount_points, writes)
+    }
+
+    /// [`create_container_fs`](Self::create_container_fs), this first
+    /// mount made as `mounted` says (later ones as `writes`): a mount the
+    /// caller only reads through and unmounts next need not sync the
+    /// host's filesystem at its unmount (`Writes::Volatile`).
+    pub fn create_container_fs_mounted(
+        &self,
+        id: &str,
+        layers: &[ChainId],
+        writes: Writes,
+        mount_points: &[MountPoint],
+        mounted: Writes,
+    ) -> Result<PathBuf> {
         validate_id(id)?;
         let _g = self.lock()?;
         let dir = self.container_dir(id);
@@ -693,7 +708,7 @@ impl Store {
         if durability == Durability::Durable {
             meta::sync_parent(&dir)?;
         }
-        self.mount_locked(id)
+        self.mount_locked(id, Some(mounted))
     }
 
     /// The layers' dirs, checking they exist and form one chain.
@@ -724,7 +739,17 @@ impl Store {
     /// own [`unmount`](Self::unmount).
     pub fn mount(&self, id: &str) -> Result<PathBuf> {
         let _g = self.lock()?;
-        self.mount_locked(id)
+        self.mount_locked(id, None)
+    }
+
+    /// [`mount`](Self::mount), but a mount made here is
+    /// [`Writes::Volatile`] whatever the container's own: its unmount
+    /// does not sync the host's filesystem. For a container whose changes
+    /// a crash may lose (a build step's, adopted as a layer or removed
+    /// next).
+    pub fn mount_unsynced(&self, id: &str) -> Result<PathBuf> {
+        let _g = self.lock()?;
+        self.mount_locked(id, Some(Writes::Volatile))
     }
 
     /// [`mount`](Self::mount) for a user that takes over a reference taken
@@ -738,10 +763,10 @@ impl Store {
             self.container_meta(id)?;
             return Ok(target);
         }
-        self.mount_locked(id)
+        self.mount_locked(id, None)
     }
 
-    fn mount_locked(&self, id: &str) -> Result<PathBuf> {
+    fn mount_locked(&self, id: &str, writes: Option<Writes>) -> Result<PathBuf> {
         let meta = self.container_meta(id)?;
         let target = self.mountpoint(id);
         let mounted = mounts::is_mount_point(&target);
@@ -755,7 +780,8 @@ impl Store {
         let n = refs.get();
         if n == 0 || !mounted {
             let dirs = self.chain_dirs(&meta.layers)?;
-            self.driver.mount(&self.container_dir(id), &dirs, meta.shared.as_deref(), &target, meta.writes)?;
+            let writes = writes.unwrap_or(meta.writes);
+            self.driver.mount(&self.container_dir(id), &dirs, meta.shared.as_deref(), &target, writes)?;
         }
         refs.set(n + 1)?;
         Ok(target)

@@ -314,3 +314,36 @@ fn a_crash_mid_adoption_leaves_what_the_next_open_cleans() {
     assert!(store.mount("c").is_err(), "the container's changes are gone with it");
     store.remove_container_fs("c").unwrap();
 }
+
+/// A build step's container made and mounted without syncs
+/// (`create_container_fs_mounted`, `mount_unsynced`): its changes are
+/// adopted as a synced container's are, and a synced mount after an
+/// unsynced one works (the kernel's `volatile` marker is gone by then).
+#[test]
+fn unsynced_mounts_leave_a_container_mountable_and_adoptable() {
+    require_root();
+    let env = Env::new();
+    let store = env.open("a", "overlay");
+    let layers = base(&store);
+    let root = store.create_container_fs_mounted("c", &layers, Writes::Synced, &[], Writes::Volatile).unwrap();
+    assert!(fs::read_to_string(root.join("etc/keep")).is_ok());
+    assert!(store.unmount("c").unwrap());
+    let root = store.mount_unsynced("c").unwrap();
+    change(&root);
+    assert!(store.unmount("c").unwrap());
+    // Synced again, then unsynced again: each mount works.
+    let root = store.mount("c").unwrap();
+    assert!(root.join("olddir/new").exists());
+    assert!(store.unmount("c").unwrap());
+    let root = store.mount_unsynced("c").unwrap();
+    assert!(root.join("olddir/new").exists());
+    assert!(store.unmount("c").unwrap());
+    let mut want_tar = Vec::new();
+    store.container_diff("c", &mut want_tar).unwrap();
+    let mut adopted = store.adopt_container_layer("c").unwrap().expect("adopted");
+    let mut tar = Vec::new();
+    adopted.write_tar(&mut tar).unwrap();
+    assert!(tar == want_tar, "the adopted layer's tar is the container's diff");
+    store.commit_adopted(adopted).unwrap();
+    store.remove_container_fs("c").unwrap();
+}

@@ -105,27 +105,80 @@ pub fn archive_filtered<W: Write>(
     let fd =
         sys::fs::open_rerooted(root, path, OFlags::PATH).map_err(|e| io_err(format_args!("opening {shown}"), e))?;
     let st = fstat(&fd).map_err(|e| io_err(format_args!("stat {shown}"), e))?;
-    let mut w =
-        Writer { tar: tar::Builder::new(out), owner, links: HashMap::new(), filter, base: name_base(top), times };
-    let is_root = fstat(root).is_ok_and(|r| (r.st_dev, r.st_ino) == (st.st_dev, st.st_ino));
-    let name = top.map(PathBuf::from).unwrap_or_default();
-    if FileType::from_raw_mode(st.st_mode) == FileType::Directory {
-        let dir = reopen_dir(&fd).map_err(|e| io_err(format_args!("opening {shown}"), e))?;
-        if top.is_some() {
-            w.header(&name, &st, None, None)?;
-        }
-        w.tree(dir.as_fd(), &name, is_root)?;
-    } else {
-        let data = match FileType::from_raw_mode(st.st_mode) {
-            FileType::RegularFile => {
-                Some(open_regular(&fd, &st).map_err(|e| io_err(format_args!("opening {shown}"), e))?)
-            }
-            _ => None,
-        };
-        let name = if name.as_os_str().is_empty() { PathBuf::from(".") } else { name };
-        w.header(&name, &st, data, None)?;
-    }
+    let mut w = Writer {
+        tar: tar::Builder::new(out),
+        owner,
+        links: HashMap::new(),
+        filter,
+        base: name_base(top),
+        times,
+        fingerprint: false,
+        newest: 0,
+    };
+    w.walk(root, fd, &st, path, top)?;
     w.tar.into_inner().map_err(|e| io_err("finishing the tar", e))
+}
+
+/// What [`archive_filtered`] (without times, owners as they are) would
+/// write for `path`, told without reading any file: each entry's name,
+/// type, and the identity and metadata a change of content changes (device
+/// and inode, size, mode, owner, link count, device numbers, link target,
+/// mtime and ctime to the nanosecond: a write to a file sets its ctime,
+/// which no one can set back), in the archive's order, the same filter
+/// applied. Written to `out`, which gets nothing else; also returns the
+/// newest mtime or ctime seen (ns since the epoch), for the caller to
+/// tell whether a change could still hide in the same clock tick.
+pub fn fingerprint<W: Write>(
+    root: BorrowedFd,
+    path: &Path,
+    top: Option<&OsStr>,
+    filter: Option<&Filter<'_>>,
+    out: W,
+) -> Result<(W, i128)> {
+    let shown = path.display().to_string();
+    let fd =
+        sys::fs::open_rerooted(root, path, OFlags::PATH).map_err(|e| io_err(format_args!("opening {shown}"), e))?;
+    let st = fstat(&fd).map_err(|e| io_err(format_args!("stat {shown}"), e))?;
+    let mut w = Writer {
+        tar: tar::Builder::new(out),
+        owner: None,
+        links: HashMap::new(),
+        filter,
+        base: name_base(top),
+        times: false,
+        fingerprint: true,
+        newest: 0,
+    };
+    w.walk(root, fd, &st, path, top)?;
+    let newest = w.newest;
+    // What the tar builder adds at its end is the same every time.
+    let out = w.tar.into_inner().map_err(|e| io_err("finishing the fingerprint", e))?;
+    Ok((out, newest))
+}
+
+impl<W: Write> Writer<'_, W> {
+    /// `path` (its O_PATH fd `fd`, stat `st`) and what is below it.
+    fn walk(&mut self, root: BorrowedFd, fd: OwnedFd, st: &Stat, path: &Path, top: Option<&OsStr>) -> Result<()> {
+        let shown = path.display().to_string();
+        let is_root = fstat(root).is_ok_and(|r| (r.st_dev, r.st_ino) == (st.st_dev, st.st_ino));
+        let name = top.map(PathBuf::from).unwrap_or_default();
+        if FileType::from_raw_mode(st.st_mode) == FileType::Directory {
+            let dir = reopen_dir(&fd).map_err(|e| io_err(format_args!("opening {shown}"), e))?;
+            if top.is_some() {
+                self.header(&name, st, None, None)?;
+            }
+            self.tree(dir.as_fd(), &name, is_root)
+        } else {
+            let data = match FileType::from_raw_mode(st.st_mode) {
+                FileType::RegularFile if !self.fingerprint => {
+                    Some(open_regular(&fd, st).map_err(|e| io_err(format_args!("opening {shown}"), e))?)
+                }
+                _ => None,
+            };
+            let name = if name.as_os_str().is_empty() { PathBuf::from(".") } else { name };
+            self.header(&name, st, data, None)
+        }
+    }
 }
 
 /// An O_PATH directory fd made readable (listing needs it).
@@ -155,6 +208,10 @@ struct Writer<'f, W: Write> {
     base: PathBuf,
     /// Entries keep their mtimes (else 0).
     times: bool,
+    /// Each entry's metadata instead of a tar ([`fingerprint`]).
+    fingerprint: bool,
+    /// The newest mtime or ctime written, in ns ([`fingerprint`]).
+    newest: i128,
 }
 
 fn name_base(top: Option<&OsStr>) -> PathBuf {
@@ -203,6 +260,7 @@ impl<W: Write> Writer<'_, W> {
                     self.header(&child, &st, None, None)?;
                     self.tree(fd.as_fd(), &child, false)?;
                 }
+                FileType::RegularFile if self.fingerprint => self.header(&child, &st, None, None)?,
                 FileType::RegularFile => {
                     // O_NONBLOCK: a FIFO swapped in meanwhile cannot hang us
                     // (and is refused by the identity check).
@@ -233,6 +291,9 @@ impl<W: Write> Writer<'_, W> {
     }
 
     fn header(&mut self, rel: &Path, st: &Stat, data: Option<File>, link: Option<&Path>) -> Result<()> {
+        if self.fingerprint {
+            return self.record(rel, st, link);
+        }
         let fmt = FileType::from_raw_mode(st.st_mode);
         let mut h = Header::new_gnu();
         let (uid, gid) = self.owner.unwrap_or((st.st_uid, st.st_gid));
@@ -283,6 +344,38 @@ impl<W: Write> Writer<'_, W> {
     }
 }
 
+impl<W: Write> Writer<'_, W> {
+    /// [`fingerprint`]'s record of one entry: every field fixed-size or
+    /// length-prefixed, so that no two entries' records read the same.
+    fn record(&mut self, rel: &Path, st: &Stat, link: Option<&Path>) -> Result<()> {
+        let ns = |s: i64, n: u64| i128::from(s) * 1_000_000_000 + i128::from(n);
+        let (mtime, ctime) = (ns(st.st_mtime, st.st_mtime_nsec), ns(st.st_ctime, st.st_ctime_nsec));
+        self.newest = self.newest.max(mtime).max(ctime);
+        let name = rel.as_os_str().as_bytes();
+        let target = link.map_or(&b""[..], |l| l.as_os_str().as_bytes());
+        let mut rec = Vec::with_capacity(160 + name.len() + target.len());
+        for field in [
+            name.len() as u64,
+            st.st_dev,
+            st.st_ino,
+            u64::from(st.st_mode),
+            u64::from(st.st_uid),
+            u64::from(st.st_gid),
+            st.st_nlink,
+            st.st_rdev,
+            st.st_size as u64,
+            target.len() as u64,
+        ] {
+            rec.extend_from_slice(&field.to_le_bytes());
+        }
+        rec.extend_from_slice(&mtime.to_le_bytes());
+        rec.extend_from_slice(&ctime.to_le_bytes());
+        rec.extend_from_slice(name);
+        rec.extend_from_slice(target);
+        self.tar.get_mut().write_all(&rec).map_err(|e| io_err("writing a fingerprint", e))
+    }
+}
+
 fn shown(rel: &Path) -> String {
     format!("{:?}", rel.display().to_string())
 }
@@ -326,6 +419,7 @@ pub fn extract(root: BorrowedFd, dest: &Path, input: impl Read, opts: &Extract) 
             mode: opts.mode.unwrap_or_else(|| h.mode().unwrap_or(0o644)) & 0o7777,
             mtime: h.mtime().unwrap_or(0),
             dev: (h.device_major().ok().flatten().unwrap_or(0), h.device_minor().ok().flatten().unwrap_or(0)),
+            size: None,
         };
         put(root, dest, &rel, kind, link.as_deref(), &meta, &mut entry, opts)
             .map_err(|e| Error::new(format!("copying {:?}: {}", rel.display().to_string(), e.msg)))?;
@@ -350,6 +444,53 @@ struct Meta {
     mode: u32,
     mtime: u64,
     dev: (u32, u32),
+    /// A regular file's size, checked against what was copied (a tar
+    /// entry's reader gives exactly its size).
+    size: Option<u64>,
+}
+
+/// The regular file `path` (resolved re-rooted under `from`, as
+/// [`archive`] resolves it) written as `name` in directory `into` (under
+/// `root`, re-rooted) as [`extract`] would write it from [`archive`]'s tar
+/// of it (owner `opts.owner` or the file's, mode `opts.mode` or the
+/// file's, its mtime; what is there replaced), but its bytes copied by
+/// the kernel (`std::io::copy` of one file to another is copy_file_range,
+/// or sendfile across filesystems): no tar, no pipe, and no copy through
+/// this process. `Ok(false)`, with nothing done, when `path` is not a
+/// regular file.
+pub fn copy_file(
+    from: BorrowedFd,
+    path: &Path,
+    root: BorrowedFd,
+    into: &Path,
+    name: &OsStr,
+    opts: &Extract,
+) -> Result<bool> {
+    let shown = path.display().to_string();
+    let fd =
+        sys::fs::open_rerooted(from, path, OFlags::PATH).map_err(|e| io_err(format_args!("opening {shown}"), e))?;
+    let st = fstat(&fd).map_err(|e| io_err(format_args!("stat {shown}"), e))?;
+    if FileType::from_raw_mode(st.st_mode) != FileType::RegularFile {
+        return Ok(false);
+    }
+    let src = open_regular(&fd, &st).map_err(|e| io_err(format_args!("opening {shown}"), e))?;
+    let size = u64::try_from(st.st_size).unwrap_or(0);
+    let meta = Meta {
+        uid: opts.owner.map_or(st.st_uid, |o| o.0),
+        gid: opts.owner.map_or(st.st_gid, |o| o.1),
+        mode: opts.mode.unwrap_or(st.st_mode) & 0o7777,
+        // What the tar's header would carry: whole seconds.
+        mtime: u64::try_from(st.st_mtime).unwrap_or(0),
+        dev: (0, 0),
+        size: Some(size),
+    };
+    // At most the size it had when it was looked at, as the tar takes it;
+    // one that shrank meanwhile fails below.
+    let mut data = (&src).take(size);
+    let rel = Path::new(name);
+    put(root, into, rel, EntryType::Regular, None, &meta, &mut data, opts)
+        .map_err(|e| Error::new(format!("copying {:?}: {}", rel.display().to_string(), e.msg)))?;
+    Ok(true)
 }
 
 /// An entry's name as a relative path below the destination: `/` and `.`
@@ -453,7 +594,10 @@ fn put(
             )
             .map_err(|e| io_err("create", e))?;
             let mut f = File::from(fd);
-            io::copy(data, &mut f).map_err(|e| io_err("write", e))?;
+            let copied = io::copy(data, &mut f).map_err(|e| io_err("write", e))?;
+            if meta.size.is_some_and(|size| size != copied) {
+                return Err(Error::new("the file shrank while being copied"));
+            }
             f.into()
         }
         EntryType::Symlink => {

@@ -182,7 +182,13 @@ impl Engine {
             } else {
                 Vec::new()
             };
-            let rootfs = layers.create_container_fs(&id, &image.chain_ids(), writes, &mount_points)?;
+            // Mounted for the start that follows, or only for this create,
+            // which reads the image's files (the user, volumes' copy-up)
+            // and writes nothing into the container's layer: that mount's
+            // unmount need not sync the host's filesystem (~30 ms after a
+            // build step that wrote 50 MB).
+            let mounted = if spec.starts_next { writes } else { storage::Writes::Volatile };
+            let rootfs = layers.create_container_fs_mounted(&id, &image.chain_ids(), writes, &mount_points, mounted)?;
             let workdir = cfg.get("WorkingDir").and_then(|v| v.as_str()).unwrap_or("");
             let hostname = self.container_hostname(spec.hostname.clone(), &c);
             let dir = self.bundle_dir(&id);

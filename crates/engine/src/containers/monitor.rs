@@ -907,7 +907,12 @@ pub fn launch_monitor(root: &Path, runroot: &Path, driver: Option<&str>, attach:
         cmd.env(super::networking::DNS_VAR, dns);
     }
     // Inherited by this one child: created close-on-exec, open across
-    // its exec only (berth starts no other process meanwhile).
+    // its exec only. Under a lock: another thread launching a monitor
+    // meanwhile (`build --jobs`) would hand its monitor these fds too, and
+    // this container's report pipe would then stay open until that
+    // monitor exits (a stage's RUN waited ~2 s for the other stage's
+    // monitor). Closed before the lock goes.
+    let spawning = SPAWNING.lock().unwrap_or_else(|e| e.into_inner());
     for fd in theirs_fds.into_iter().flatten() {
         rustix::io::fcntl_setfd(fd, rustix::io::FdFlags::empty()).ctx(|| "passing fds to the monitor".into())?;
     }
@@ -916,11 +921,16 @@ pub fn launch_monitor(root: &Path, runroot: &Path, driver: Option<&str>, attach:
     // waited for: it outlives berth, then init reaps it.
     let spawned = cmd.spawn();
     drop((theirs, report_w, first_client, exe));
+    drop(spawning);
     let pid = spawned.ctx(|| "starting the container's monitor".into())?.id() as i32;
     // On another CPU: its exec overlaps our create only if it runs now.
     let affinity = sys::process::start_beside(pid);
     Ok(PendingMonitor { go, report: report_r, ours, pid, affinity })
 }
+
+/// Held while fds meant for one monitor are open across exec
+/// ([`launch_monitor`]).
+static SPAWNING: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 /// Helper binary `name` beside this berth, if it is there.
 fn beside_berth(name: &str) -> Option<PathBuf> {

@@ -149,11 +149,12 @@ impl Driver for Overlay {
         let volatile = writes == Writes::Volatile;
         let (upper, work, empty) = (dir.join("upper"), dir.join("work"), dir.join("empty"));
         let shared = SharedMountPoints::of(dir, layers, shared);
-        if volatile {
+        {
             // A volatile mount leaves this marker, and the kernel refuses to
             // mount the upper dir again while it exists, since a crash may
             // have lost writes. Not mounted now, the last mount ended; the
-            // container is one to throw away (`--rm`) whatever it lost.
+            // container is one to throw away (`--rm`, or a build step's
+            // mounted so by `Store::mount_unsynced`) whatever it lost.
             let marker = work.join("work/incompat/volatile");
             sys::fs::ignore_missing(fs::remove_dir_all(&marker)).context(|| format!("remove {}", marker.display()))?;
         }
