@@ -338,6 +338,11 @@ pub enum Cmd {
                            berth info --format json\n\
                            berth info --format '{{.Store.GraphDriverName}}'")]
     Info(cmd::info::InfoArgs),
+    /// Display the Berth version information
+    #[command(after_help = "berth version\n\
+                           berth version --format json\n\
+                           berth version --format '{{.Client.Version}}'")]
+    Version(cmd::info::VersionArgs),
     /// Login to a container registry
     ///
     /// Login to a container registry on a specified server.

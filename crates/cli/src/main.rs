@@ -111,6 +111,8 @@ fn run(cli: Cli) -> Result<u8, CliError> {
     // Credentials only: no image store to open (or create).
     match &cli.cmd {
         Cmd::Login(a) => return cmd::registry::login(a),
+        // Nothing to open either.
+        Cmd::Version(a) => return cmd::info::version_cmd(a),
         Cmd::Logout(a) => return cmd::registry::logout(a),
         _ => {}
     }
@@ -141,7 +143,7 @@ fn run(cli: Cli) -> Result<u8, CliError> {
         Cmd::Pull(a) | Cmd::Image { cmd: ImageCmd::Pull(a) } => cmd::registry::pull(&engine, &a),
         Cmd::Push(a) | Cmd::Image { cmd: ImageCmd::Push(a) } => cmd::registry::push(&engine, &a),
         // Handled above, before the store is opened.
-        Cmd::Login(_) | Cmd::Logout(_) => Ok(0),
+        Cmd::Login(_) | Cmd::Logout(_) | Cmd::Version(_) => Ok(0),
         Cmd::Create(a) | Cmd::Container { cmd: ContainerCmd::Create(a) } => {
             cmd::containers::create(&engine, &a, oci_runtime.as_ref())
         }

@@ -189,3 +189,35 @@ impl Drop for Unmount {
         let _ = Command::new("umount").arg("-l").arg(&self.0).status();
     }
 }
+
+/// `berth version`: podman's layout by default, its client document for
+/// `--format json` (the same keys, in the same order, as podman 4.3's),
+/// Go templates on it, and podman's error and exit code for an unknown
+/// field. It opens no store: it works where the root cannot be made.
+#[test]
+fn version_answers_as_podman_does() {
+    let env = Env::new();
+    let text = env.ok(&["version"]);
+    let v = env!("CARGO_PKG_VERSION");
+    assert!(text.starts_with(&format!("Client:       Berth Engine\nVersion:      {v}\nAPI Version:  {v}\n")), "{text}");
+    assert!(text.lines().any(|l| l.starts_with("OS/Arch:      linux/")), "{text}");
+
+    let json: Value = serde_json::from_str(&env.ok(&["version", "--format", "json"])).unwrap();
+    assert_eq!(json["Client"]["Version"], v);
+    let podman = Podman::with_driver("vfs");
+    let pjson: Value = serde_json::from_str(&podman.ok(&["version", "--format", "json"])).unwrap();
+    let keys = |j: &Value| j["Client"].as_object().unwrap().keys().cloned().collect::<Vec<_>>();
+    assert_eq!(keys(&json), keys(&pjson));
+    let mut missing = Vec::new();
+    same_shape("", &json, &pjson, &mut missing);
+    assert!(missing.is_empty(), "{missing:?}");
+    let t = "{{.Client.OsArch}} {{.Client.Os}}";
+    assert_eq!(env.ok(&["version", "--format", t]), podman.ok(&["version", "--format", t]));
+    assert_eq!(env.ok(&["version", "-f", "{{.Client.Version}}"]).trim(), v);
+
+    let e = env.fails(&["version", "--format", "{{.Nope}}"], 125);
+    assert!(e.contains("can't evaluate field Nope in type *define.Version"), "{e}");
+    // No store is needed.
+    let o = env.cmd(&["--root", "/proc/version/nothing", "version"]).output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+}

@@ -154,14 +154,59 @@ fn store(engine: &Engine) -> Result<Node> {
     ]))
 }
 
+/// berth's version, as podman's `define.Version` (info's `version`,
+/// `version`'s `Client`): berth has no Go version nor a build time
+/// (builds are reproducible: podman's Debian build says 1970 too).
 fn version() -> Node {
     let version = env!("CARGO_PKG_VERSION");
     Node::Struct(vec![
         ("APIVersion", "APIVersion", leaf(version)),
         ("Version", "Version", leaf(version)),
+        ("GoVersion", "GoVersion", leaf("")),
+        ("GitCommit", "GitCommit", leaf("")),
+        ("BuiltTime", "BuiltTime", leaf(BUILT_TIME)),
+        ("Built", "Built", leaf(0)),
         ("OsArch", "OsArch", leaf(format!("{}/{}", std::env::consts::OS, go_arch()))),
         ("Os", "Os", leaf(std::env::consts::OS)),
     ])
+}
+
+/// Time 0 as Go's `time.ANSIC` prints it (podman's `BuiltTime` of a
+/// reproducible build).
+const BUILT_TIME: &str = "Thu Jan  1 00:00:00 1970";
+
+#[derive(clap::Args)]
+pub struct VersionArgs {
+    /// Change the output format to JSON or a Go template
+    #[arg(short, long)]
+    format: Option<String>,
+}
+
+/// `version`: podman's client shape (a local engine has no server part);
+/// `--format json` and Go templates (`{{.Client.Version}}`).
+pub fn version_cmd(a: &VersionArgs) -> Result<u8> {
+    let doc = Node::Struct(vec![("Client", "Client", version())]);
+    let text = match a.format.as_deref().map(str::trim) {
+        None => {
+            let v = env!("CARGO_PKG_VERSION");
+            let arch = format!("{}/{}", std::env::consts::OS, go_arch());
+            format!(
+                "Client:       Berth Engine\nVersion:      {v}\nAPI Version:  {v}\nBuilt:        {BUILT_TIME}\nOS/Arch:      {arch}\n"
+            )
+        }
+        Some(f) if format::is_json(f) => {
+            let mut s = serde_json::to_string(&doc.json_named())
+                .map_err(|e| CliError::new(format!("encoding the version: {e}")))?;
+            s.push('\n');
+            s
+        }
+        Some(f) => Format::parse(f)?
+            .named("version", "*define.Version")
+            .one_value()
+            .render(&[doc.go_named()], &HashMap::new())?,
+    };
+    out(&text)?;
+    Ok(0)
 }
 
 /// The architecture as Go names it (podman prints GOARCH).
