@@ -203,7 +203,19 @@ fn containers_without_a_network_flag_talk_over_the_default_bridge() {
         links.iter().filter(|l| l.name.starts_with(prefix)).map(|l| l.gso_ipv4_max).collect()
     };
     assert_eq!(gso(&format!("/proc/{}/ns/net", pid.trim()), "eth0"), [Some(196_608)]);
-    assert_eq!(gso(&format!("/run/netns/{}", env.netns.as_ref().unwrap()), "veth"), [Some(196_608)]);
+    // (The veths of the `run --rm` containers above go with their network
+    // namespaces, which the kernel tears down in the background: wait for
+    // them to be gone.)
+    let host_ns = format!("/run/netns/{}", env.netns.as_ref().unwrap());
+    let mut host_side = gso(&host_ns, "veth");
+    for _ in 0..50 {
+        if host_side.len() == 1 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        host_side = gso(&host_ns, "veth");
+    }
+    assert_eq!(host_side, [Some(196_608)]);
     env.ok(&["rm", "-f", "-t", "0", "a"]);
 }
 
