@@ -71,7 +71,18 @@ impl Builder<'_> {
             }
             let opts = CopyOptions { chown, chmod };
             if docs.len() == sources.len() {
-                return self.copy_from(state, step, add, &named, dest, opts, Some(dir.path()), false, final_step);
+                return self.copy_sources(
+                    state,
+                    step,
+                    add,
+                    &named,
+                    None,
+                    dest,
+                    opts,
+                    Some(dir.path()),
+                    false,
+                    final_step,
+                );
             }
             // Documents and context paths at once: the paths from the
             // context, the documents from their directory, one step.
@@ -95,11 +106,12 @@ impl Builder<'_> {
                 }
             }
         };
-        let copied = self.copy_from(
+        let copied = self.copy_sources(
             state,
             step,
             add,
             sources,
+            None,
             dest,
             CopyOptions { chown, chmod },
             source.as_ref().map(|(_, r)| r.as_path()),
@@ -116,25 +128,9 @@ impl Builder<'_> {
     }
 
     /// COPY/ADD's work: `sources` under `root` (an image's, for
-    /// `--from`) or else the context, to `dest`.
-    #[allow(clippy::too_many_arguments)]
-    fn copy_from(
-        &mut self,
-        state: &mut StageState,
-        step: &Step,
-        add: bool,
-        sources: &[Source],
-        dest: &str,
-        opts: CopyOptions,
-        root: Option<&Path>,
-        parents: bool,
-        final_step: bool,
-    ) -> Result<()> {
-        self.copy_sources(state, step, add, sources, None, dest, opts, root, parents, final_step)
-    }
-
-    /// [`Builder::copy_from`], with here-documents written in directory
-    /// `docs.0` (named `docs.1`) copied too, into the same directory.
+    /// `--from`) or else the context, to `dest`; with `docs`, here-documents
+    /// written in directory `docs.0` (named `docs.1`) are copied too, into
+    /// the same directory.
     #[allow(clippy::too_many_arguments)]
     fn copy_sources(
         &mut self,

@@ -101,10 +101,6 @@ pub fn archive_filtered<W: Write>(
     times: bool,
     out: W,
 ) -> Result<W> {
-    let shown = path.display().to_string();
-    let fd =
-        sys::fs::open_rerooted(root, path, OFlags::PATH).map_err(|e| io_err(format_args!("opening {shown}"), e))?;
-    let st = fstat(&fd).map_err(|e| io_err(format_args!("stat {shown}"), e))?;
     let mut w = Writer {
         tar: tar::Builder::new(out),
         owner,
@@ -115,7 +111,7 @@ pub fn archive_filtered<W: Write>(
         fingerprint: false,
         newest: 0,
     };
-    w.walk(root, fd, &st, path, top)?;
+    w.walk_from(root, path, top)?;
     w.tar.into_inner().map_err(|e| io_err("finishing the tar", e))
 }
 
@@ -135,10 +131,6 @@ pub fn fingerprint<W: Write>(
     filter: Option<&Filter<'_>>,
     out: W,
 ) -> Result<(W, i128)> {
-    let shown = path.display().to_string();
-    let fd =
-        sys::fs::open_rerooted(root, path, OFlags::PATH).map_err(|e| io_err(format_args!("opening {shown}"), e))?;
-    let st = fstat(&fd).map_err(|e| io_err(format_args!("stat {shown}"), e))?;
     let mut w = Writer {
         tar: tar::Builder::new(out),
         owner: None,
@@ -149,7 +141,7 @@ pub fn fingerprint<W: Write>(
         fingerprint: true,
         newest: 0,
     };
-    w.walk(root, fd, &st, path, top)?;
+    w.walk_from(root, path, top)?;
     let newest = w.newest;
     // What the tar builder adds at its end is the same every time.
     let out = w.tar.into_inner().map_err(|e| io_err("finishing the fingerprint", e))?;
@@ -157,6 +149,15 @@ pub fn fingerprint<W: Write>(
 }
 
 impl<W: Write> Writer<'_, W> {
+    /// `path` (resolved re-rooted under `root`) and what is below it.
+    fn walk_from(&mut self, root: BorrowedFd, path: &Path, top: Option<&OsStr>) -> Result<()> {
+        let shown = path.display().to_string();
+        let fd =
+            sys::fs::open_rerooted(root, path, OFlags::PATH).map_err(|e| io_err(format_args!("opening {shown}"), e))?;
+        let st = fstat(&fd).map_err(|e| io_err(format_args!("stat {shown}"), e))?;
+        self.walk(root, fd, &st, path, top)
+    }
+
     /// `path` (its O_PATH fd `fd`, stat `st`) and what is below it.
     fn walk(&mut self, root: BorrowedFd, fd: OwnedFd, st: &Stat, path: &Path, top: Option<&OsStr>) -> Result<()> {
         let shown = path.display().to_string();
