@@ -5,24 +5,8 @@
 mod common;
 mod regharness;
 
-use std::path::{Path, PathBuf};
-
 use common::*;
 use serde_json::Value;
-
-/// A context directory of the env's with `files` (path, content) and the
-/// Containerfile `text`.
-fn context(env: &Env, text: &str, files: &[(&str, &str)]) -> PathBuf {
-    let dir = env.path("ctx");
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("Containerfile"), text).unwrap();
-    for (path, content) in files {
-        let p = dir.join(path);
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(p, content).unwrap();
-    }
-    dir
-}
 
 fn config(env: &Env, image: &str) -> Value {
     let out = env.ok(&["image", "inspect", "--format", "{{json .Config}}", image]);
@@ -32,13 +16,6 @@ fn config(env: &Env, image: &str) -> Value {
 fn history(env: &Env, image: &str) -> Vec<Value> {
     let out = env.ok(&["image", "inspect", "--format", "{{json .History}}", image]);
     serde_json::from_str(&out).unwrap()
-}
-
-fn build(env: &Env, args: &[&str], ctx: &Path) -> String {
-    let mut all = vec!["build"];
-    all.extend_from_slice(args);
-    all.push(ctx.to_str().unwrap());
-    env.ok(&all)
 }
 
 /// Every metadata instruction lands in the config; RUN sees build args

@@ -12,23 +12,6 @@ use std::path::{Path, PathBuf};
 
 use common::*;
 
-fn context(env: &Env, text: &str, files: &[(&str, &str)]) -> PathBuf {
-    let dir = env.path("ctx");
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("Containerfile"), text).unwrap();
-    for (path, content) in files {
-        std::fs::write(dir.join(path), content).unwrap();
-    }
-    dir
-}
-
-fn build(env: &Env, args: &[&str], ctx: &Path) -> String {
-    let mut all = vec!["build"];
-    all.extend_from_slice(args);
-    all.push(ctx.to_str().unwrap());
-    env.ok(&all)
-}
-
 /// A tree as a layer holds it: type, owner, mode, content or target,
 /// xattrs; mtimes in seconds (a tar keeps no more).
 fn tree(dir: &Path) -> BTreeMap<PathBuf, String> {

@@ -332,3 +332,25 @@ pub fn busybox_archive(env: &Env, file: &str, name: &str) -> (PathBuf, String) {
     let id = write_oci_archive(&p, Some(name), &[busybox_layer()], json!({"org.example": "yes"}));
     (p, id)
 }
+
+/// A context directory of the env's with `files` (path, content) and the
+/// Containerfile `text`.
+pub fn context(env: &Env, text: &str, files: &[(&str, &str)]) -> PathBuf {
+    let dir = env.path("ctx");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("Containerfile"), text).unwrap();
+    for (path, content) in files {
+        let p = dir.join(path);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, content).unwrap();
+    }
+    dir
+}
+
+/// `berth build ARGS... CTX`, which must succeed: its stdout.
+pub fn build(env: &Env, args: &[&str], ctx: &Path) -> String {
+    let mut all = vec!["build"];
+    all.extend_from_slice(args);
+    all.push(ctx.to_str().unwrap());
+    env.ok(&all)
+}
