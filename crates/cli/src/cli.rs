@@ -383,6 +383,56 @@ pub enum Cmd {
         #[command(subcommand)]
         cmd: HealthcheckCmd,
     },
+    /// Manage berth
+    ///
+    /// Manage berth
+    System {
+        #[command(subcommand)]
+        cmd: SystemCmd,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum SystemCmd {
+    /// Show berth disk usage
+    ///
+    /// berth system df
+    ///
+    /// Show berth disk usage: bytes on disk, RECLAIMABLE being what `berth system prune --all --volumes` frees
+    Df(cmd::system::DfArgs),
+    /// Display berth system information
+    ///
+    /// Display information pertaining to the host, current storage stats, and build of berth.
+    ///
+    /// Useful for the user and when reporting issues.
+    #[command(after_help = "berth system info\n\
+                           berth system info --format json")]
+    Info(cmd::info::InfoArgs),
+    /// Migrate containers
+    ///
+    /// berth system migrate
+    ///
+    /// Migrate existing containers to a new version of berth.
+    Migrate(cmd::system::MigrateArgs),
+    /// Remove unused data
+    ///
+    /// berth system prune
+    ///
+    /// Remove unused data
+    #[command(after_help = "berth system prune")]
+    Prune(cmd::system::PruneArgs),
+    /// Migrate lock numbers
+    ///
+    /// berth system renumber
+    ///
+    /// Migrate lock numbers to handle a change in maximum number of locks.
+    Renumber(cmd::system::RenumberArgs),
+    /// Reset berth storage
+    ///
+    /// Reset berth storage back to default state
+    ///
+    /// All containers will be stopped and removed, and all images, volumes, networks and container content will be removed.
+    Reset(cmd::system::ResetArgs),
 }
 
 #[derive(Subcommand)]

@@ -28,6 +28,26 @@ impl Engine {
         self.find(&id)
     }
 
+    /// Every entry of the build cache: its file, and the image ID it names
+    /// (`None` if unreadable). For `system df` and `system prune`.
+    pub(crate) fn build_cache_entries(&self) -> Vec<(PathBuf, Option<String>)> {
+        let Ok(entries) = std::fs::read_dir(self.build_cache_dir()) else { return Vec::new() };
+        entries
+            .flatten()
+            .map(|e| {
+                let id =
+                    sys::fs::read_regular(&e.path(), 4096).ok().map(|b| String::from_utf8_lossy(&b).trim().to_string());
+                (e.path(), id)
+            })
+            .collect()
+    }
+
+    /// Where `build`'s COPY digests are remembered (`containers::build_copy`):
+    /// a cache any prune may empty.
+    pub(crate) fn copy_digests_dir(&self) -> PathBuf {
+        self.root().join(crate::containers::build_copy::DIGESTS_DIR)
+    }
+
     /// Remember that the step of key `key` made `image`.
     pub fn build_cache_put(&self, key: &str, image: &Image) -> Result<()> {
         let dir = self.build_cache_dir();

@@ -728,7 +728,7 @@ impl Engine {
 
     /// Add to `out` the stored blobs the manifests `tops` reach: themselves,
     /// configs, layers, and for an index every platform's manifest here.
-    fn blob_closure(&self, tops: &[Digest], out: &mut HashSet<Digest>) {
+    pub(crate) fn blob_closure(&self, tops: &[Digest], out: &mut HashSet<Digest>) {
         let mut todo: Vec<Digest> = tops.to_vec();
         while let Some(d) = todo.pop() {
             if !out.insert(d.clone()) {

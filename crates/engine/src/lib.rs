@@ -6,10 +6,12 @@
 pub mod build_cache;
 pub mod config;
 pub mod containers;
+pub mod disk_usage;
 pub mod error;
 pub mod images;
 pub mod login;
 pub mod networks;
+pub mod prune;
 pub mod remote;
 pub mod units;
 pub mod volumes;

@@ -683,9 +683,14 @@ impl Engine {
 
     /// Remove every user network no container is on; their names.
     pub fn network_prune(&self) -> Result<Vec<String>> {
+        self.network_prune_where(|_| true)
+    }
+
+    /// [`Engine::network_prune`] of the networks `pick` takes (`system prune`'s filters).
+    pub fn network_prune_where(&self, pick: impl Fn(&Network) -> bool) -> Result<Vec<String>> {
         let mut removed = Vec::new();
         for n in self.user_networks()? {
-            if !self.network_users(&n.name)?.is_empty() || !self.other_stores_on(&n.name)?.is_empty() {
+            if !pick(&n) || !self.network_users(&n.name)?.is_empty() || !self.other_stores_on(&n.name)?.is_empty() {
                 continue;
             }
             self.network_remove(&n.name)?;

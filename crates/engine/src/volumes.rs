@@ -216,6 +216,11 @@ impl Engine {
 
     /// Remove every volume no container uses; their names.
     pub fn volume_prune(&self) -> Result<Vec<String>> {
+        self.volume_prune_where(|_| true)
+    }
+
+    /// [`Engine::volume_prune`] of the volumes `pick` takes (`system prune`'s filters).
+    pub fn volume_prune_where(&self, pick: impl Fn(&Volume) -> bool) -> Result<Vec<String>> {
         let _lock = self.volumes_lock(LockMode::Exclusive)?;
         let used: std::collections::HashSet<String> = self
             .container_records()?
@@ -224,7 +229,7 @@ impl Engine {
             .collect();
         let mut removed = Vec::new();
         for v in self.volumes()? {
-            if !used.contains(&v.name) {
+            if !used.contains(&v.name) && pick(&v) {
                 self.remove_volume_locked(&v)?;
                 removed.push(v.name);
             }

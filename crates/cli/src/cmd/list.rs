@@ -187,7 +187,7 @@ fn row(img: &Image, name: Option<String>, no_trunc: bool) -> Value {
 
 /// `registry/repo:tag` -> (`registry/repo`, `tag`); the colon of a
 /// registry port is not a tag separator.
-fn split_name(n: &str) -> (String, String) {
+pub(super) fn split_name(n: &str) -> (String, String) {
     match n.rsplit_once(':') {
         Some((repo, tag)) if !tag.contains('/') => (repo.to_string(), tag.to_string()),
         _ => (n.to_string(), "<none>".to_string()),

@@ -25,6 +25,7 @@ pub mod registry;
 pub mod restart;
 pub mod selection;
 pub mod stats;
+pub mod system;
 pub mod top;
 pub mod volumes;
 pub mod wait;

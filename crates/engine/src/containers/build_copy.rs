@@ -318,7 +318,7 @@ impl Engine {
 }
 
 /// Where [`Engine::copy_digest`] remembers digests, under the root.
-const DIGESTS_DIR: &str = "build-copy-digests";
+pub(crate) const DIGESTS_DIR: &str = "build-copy-digests";
 
 /// What a remembered digest's file holds: a version, the key it is
 /// filed under (a file moved or copied to another name is no hit), the
