@@ -201,7 +201,7 @@ fn run(cli: Cli) -> Result<u8, CliError> {
             VolumeCmd::Prune(a) => cmd::volumes::prune(&engine, &a),
             VolumeCmd::Rm(a) => cmd::volumes::rm(&engine, &a),
         },
-        Cmd::Info(a) | Cmd::System { cmd: SystemCmd::Info(a) } => cmd::info::info(&engine, &a),
+        Cmd::Info(a) | Cmd::System { cmd: SystemCmd::Info(a) } => cmd::info::info(&engine, &a, oci_runtime.as_ref()),
         Cmd::System { cmd } => match cmd {
             SystemCmd::Df(a) => cmd::system::df(&engine, &a),
             SystemCmd::Prune(a) => cmd::system::prune(&engine, &a),

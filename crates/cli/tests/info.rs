@@ -34,6 +34,23 @@ const TEMPLATES: &[&str] = &[
     "{{.Store.ContainerStore.Number}}",
     "{{.Store.ContainerStore.Running}}",
     "{{.Version.OsArch}}",
+    "{{.Host.NetworkBackend}}",
+    "{{.Host.OCIRuntime.Path}}",
+    "{{.Host.Conmon.Path}}",
+    "{{.Host.Linkmode}}",
+    "{{.Host.Uptime}}",
+    "{{.Host.Security.DefaultCapabilities}}",
+    "{{.Host.Security.Rootless}}",
+    "{{.Host.Security.SELinuxEnabled}}",
+    "{{.Host.Security.AppArmorEnabled}}",
+    "{{.Host.Security.SECCOMPEnabled}}",
+    "{{.Host.IDMappings.UIDMap}}",
+    "{{.Host.CPUUtilization.IdlePercent}}",
+    "{{.Store.VolumePath}}",
+    "{{.Store.GraphRootAllocated}}",
+    "{{.Store.ImageCopyTmpDir}}",
+    "{{.Plugins.Volume}}",
+    "{{json .}}",
 ];
 
 /// Fields whose value is the host's, the same whoever reports it.
@@ -52,6 +69,14 @@ const SAME_VALUE: &[&str] = &[
     "{{.Store.GraphDriverName}}",
     "{{.Store.GraphOptions}}",
     "{{.Version.OsArch}}",
+    "{{.Host.Distribution.Codename}}",
+    "{{.Host.Security.DefaultCapabilities}}",
+    "{{.Host.Security.Rootless}}",
+    "{{.Host.Security.SELinuxEnabled}}",
+    "{{.Host.Security.AppArmorEnabled}}",
+    "{{.Host.Security.SECCOMPEnabled}}",
+    "{{.Host.IDMappings.UIDMap}}",
+    "{{.Plugins.Volume}}",
 ];
 
 #[test]
@@ -77,10 +102,37 @@ fn info_reports_the_store_and_host_as_podman_does() {
     assert_eq!(json["host"]["cgroupVersion"], if v2 { "v2" } else { "v1" });
     assert_eq!(json["host"]["cgroupManager"], "cgroupfs");
     assert!(json["host"]["ociRuntime"]["name"].as_str().unwrap().starts_with("berth-runtime"));
+    assert_eq!(json["host"]["networkBackend"], "berth");
+    assert_eq!(json["host"]["security"]["rootless"], false);
+    let caps = json["host"]["security"]["capabilities"].as_str().unwrap();
+    assert!(caps.split(',').any(|c| c == "CAP_NET_BIND_SERVICE") && !caps.contains("CAP_SYS_ADMIN"), "{caps}");
+    assert_eq!(json["store"]["volumePath"], env.root.join("volumes").to_str().unwrap());
+    let statvfs = rustix::fs::statvfs(&env.root).unwrap();
+    assert_eq!(json["store"]["graphRootAllocated"], statvfs.f_blocks * statvfs.f_frsize);
+    let (os_id, codename) = os_release();
+    assert_eq!(json["host"]["distribution"]["distribution"], os_id);
+    assert_eq!(json["host"]["distribution"]["codename"], codename);
+    // Another runtime given: its name, path and own version.
+    let text = env.ok(&[
+        "--runtime",
+        "runc",
+        "info",
+        "--format",
+        "{{.Host.OCIRuntime.Name}}|{{.Host.OCIRuntime.Path}}|{{.Host.OCIRuntime.Version}}",
+    ]);
+    let parts: Vec<&str> = text.trim().splitn(3, '|').collect();
+    assert_eq!(parts[0], "runc");
+    assert!(parts[1].ends_with("/runc") && Path::new(parts[1]).exists(), "{text}");
+    assert!(parts[2].starts_with("runc version"), "{text}");
 
     // `{{json .}}` is `--format json`; templates see Go field names.
     let mut again: Value = serde_json::from_str(&env.ok(&["info", "--format", "{{json .}}"])).unwrap();
-    again["host"]["memFree"] = json["host"]["memFree"].clone(); // it moves between the two calls
+    // What moves between the two calls.
+    for (section, field) in
+        [("host", "memFree"), ("host", "cpuUtilization"), ("host", "uptime"), ("store", "graphRootUsed")]
+    {
+        again[section][field] = json[section][field].clone();
+    }
     assert_eq!(again, json);
     let got = env.ok(&["info", "--format", "{{.Store.GraphDriverName}} {{.Host.Kernel}} {{.Store.ImageStore.Number}}"]);
     assert_eq!(got.trim(), format!("overlay {} 1", json["host"]["kernel"].as_str().unwrap()));
@@ -109,6 +161,18 @@ fn info_reports_the_store_and_host_as_podman_does() {
     }
 }
 
+/// /etc/os-release's ID and VERSION_CODENAME.
+fn os_release() -> (String, String) {
+    let text = std::fs::read_to_string("/etc/os-release").unwrap();
+    let get = |k: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(&format!("{k}=")))
+            .map(|v| v.trim_matches('"').to_string())
+            .unwrap_or_default()
+    };
+    (get("ID"), get("VERSION_CODENAME"))
+}
+
 /// Every key of `ours` is in `theirs` with the same JSON type (maps whose
 /// keys are data, like graphStatus, are not compared key by key).
 fn same_shape(path: &str, ours: &Value, theirs: &Value, missing: &mut Vec<String>) {
@@ -128,7 +192,8 @@ fn same_shape(path: &str, ours: &Value, theirs: &Value, missing: &mut Vec<String
         (Value::Array(_), Value::Array(_))
         | (Value::String(_), Value::String(_))
         | (Value::Number(_), Value::Number(_))
-        | (Value::Bool(_), Value::Bool(_)) => {}
+        | (Value::Bool(_), Value::Bool(_))
+        | (Value::Null, Value::Null) => {}
         _ => missing.push(format!("{path}: {ours} vs {theirs}")),
     }
 }

@@ -13,7 +13,7 @@ use serde_json::Value as Json;
 use super::out;
 use crate::error::{CliError, Result};
 use crate::format::{self, Format};
-use engine::containers::State;
+use engine::containers::{OciRuntime, State};
 use engine::Engine;
 
 #[derive(clap::Args)]
@@ -23,8 +23,8 @@ pub struct InfoArgs {
     format: Option<String>,
 }
 
-pub fn info(engine: &Engine, a: &InfoArgs) -> Result<u8> {
-    let doc = document(engine)?;
+pub fn info(engine: &Engine, a: &InfoArgs, oci_runtime: Option<&OciRuntime>) -> Result<u8> {
+    let doc = document(engine, oci_runtime)?;
     let text = match a.format.as_deref().map(str::trim) {
         None => yaml(&doc.json_named(), 0),
         // podman prints `{{json .}}` exactly as `--format json`: indented.
@@ -50,23 +50,27 @@ enum Node {
     Struct(Vec<(&'static str, &'static str, Node)>),
     /// A Go map: its keys are the same under both namings.
     Map(Vec<(String, String)>),
+    /// A nil Go slice: `null` in JSON, `[]` in a template.
+    NilSlice,
 }
 
 impl Node {
     fn go_named(&self) -> Json {
-        self.named(|go, _| go)
+        self.named(|go, _| go, true)
     }
 
     fn json_named(&self) -> Json {
-        self.named(|_, tag| tag)
+        self.named(|_, tag| tag, false)
     }
 
-    fn named(&self, pick: fn(&'static str, &'static str) -> &'static str) -> Json {
+    fn named(&self, pick: fn(&'static str, &'static str) -> &'static str, go: bool) -> Json {
         match self {
             Node::Leaf(v) => v.clone(),
-            Node::Struct(fields) => {
-                Json::Object(fields.iter().map(|(go, tag, v)| (pick(go, tag).to_string(), v.named(pick))).collect())
-            }
+            Node::NilSlice if go => Json::Array(Vec::new()),
+            Node::NilSlice => Json::Null,
+            Node::Struct(fields) => Json::Object(
+                fields.iter().map(|(go_name, tag, v)| (pick(go_name, tag).to_string(), v.named(pick, go))).collect(),
+            ),
             Node::Map(entries) => {
                 Json::Object(entries.iter().map(|(k, v)| (k.clone(), Json::String(v.clone()))).collect())
             }
@@ -78,15 +82,113 @@ fn leaf(v: impl Into<Json>) -> Node {
     Node::Leaf(v.into())
 }
 
-fn document(engine: &Engine) -> Result<Node> {
+fn document(engine: &Engine, oci_runtime: Option<&OciRuntime>) -> Result<Node> {
     Ok(Node::Struct(vec![
-        ("Host", "host", host()),
+        ("Host", "host", host(oci_runtime)),
         ("Store", "store", store(engine)?),
+        ("Plugins", "plugins", plugins()),
         ("Version", "version", version()),
     ]))
 }
 
-fn host() -> Node {
+/// podman's `plugins`: the volume, network and log drivers berth has.
+fn plugins() -> Node {
+    let list = |v: &[&str]| leaf(v.iter().map(|s| Json::String(s.to_string())).collect::<Vec<_>>());
+    Node::Struct(vec![
+        ("Volume", "volume", list(&["local"])),
+        ("Network", "network", list(&["bridge", "macvlan", "ipvlan"])),
+        ("Log", "log", list(&["k8s-file", "json-file", "none"])),
+        ("Authorization", "authorization", Node::NilSlice),
+    ])
+}
+
+/// The runtime that runs containers: berth's own, in-process, unless
+/// `--runtime` names another (its path, and what its `--version` says).
+fn oci_runtime_node(oci_runtime: Option<&OciRuntime>) -> Node {
+    let exe = std::env::current_exe().map(|p| p.display().to_string()).unwrap_or_default();
+    let (name, package, path, version) = match oci_runtime {
+        None => (
+            "berth-runtime (in-process)".to_string(),
+            "berth".to_string(),
+            exe,
+            format!("berth-runtime version {}", env!("CARGO_PKG_VERSION")),
+        ),
+        Some(r) => {
+            let version = std::process::Command::new(&r.path)
+                .arg("--version")
+                .stdin(std::process::Stdio::null())
+                .output()
+                .map(|o| String::from_utf8_lossy(&o.stdout).trim_end().to_string())
+                .unwrap_or_default();
+            // podman's word for a binary no package manager was asked about.
+            (r.name.clone(), "Unknown".to_string(), r.path.display().to_string(), version)
+        }
+    };
+    Node::Struct(vec![
+        ("Name", "name", leaf(name)),
+        ("Package", "package", leaf(package)),
+        ("Path", "path", leaf(path)),
+        ("Version", "version", leaf(version)),
+    ])
+}
+
+/// What berth's containers get: its default capabilities (podman's
+/// comma-separated form), its built-in seccomp profile (no file: it is
+/// compiled in, so the path is empty), AppArmor and SELinux as the
+/// runtime applies them here.
+fn security() -> Node {
+    let seccomp =
+        std::fs::read_to_string("/proc/self/status").is_ok_and(|s| s.lines().any(|l| l.starts_with("Seccomp:")));
+    Node::Struct(vec![
+        ("AppArmorEnabled", "apparmorEnabled", leaf(runtime::features::apparmor_enabled())),
+        ("DefaultCapabilities", "capabilities", leaf(capabilities())),
+        ("Rootless", "rootless", leaf(false)),
+        ("SECCOMPEnabled", "seccompEnabled", leaf(seccomp)),
+        ("SECCOMPProfilePath", "seccompProfilePath", leaf("")),
+        ("SELinuxEnabled", "selinuxEnabled", leaf(runtime::features::selinux_enabled())),
+    ])
+}
+
+/// berth's default capabilities, sorted and comma-separated as podman prints them.
+fn capabilities() -> String {
+    let mut caps = engine::containers::spec::DEFAULT_CAPS.to_vec();
+    caps.sort_unstable();
+    caps.join(",")
+}
+
+/// CPU time since boot by kind, in percent, as podman reads /proc/stat.
+fn cpu_utilization() -> Node {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let v: Vec<f64> = stat
+        .lines()
+        .next()
+        .and_then(|l| l.strip_prefix("cpu "))
+        .map(|l| l.split_whitespace().filter_map(|x| x.parse().ok()).collect())
+        .unwrap_or_default();
+    let at = |i: usize| v.get(i).copied().unwrap_or(0.0);
+    let total: f64 = v.iter().sum();
+    let percent = |x: f64| if total > 0.0 { (x / total * 10000.0).round() / 100.0 } else { 0.0 };
+    Node::Struct(vec![
+        ("UserPercent", "userPercent", leaf(percent(at(0) + at(1)))),
+        ("SystemPercent", "systemPercent", leaf(percent(at(2) + at(5) + at(6)))),
+        ("IdlePercent", "idlePercent", leaf(percent(at(3)))),
+    ])
+}
+
+/// The host's uptime as podman prints it: `3h 18m 52.00s (Approximately 0.12 days)`.
+fn uptime() -> String {
+    let secs: f64 = proc_line("/proc/uptime").split_whitespace().next().and_then(|s| s.parse().ok()).unwrap_or(0.0);
+    let whole = secs as u64;
+    format!(
+        "{}h {}m {:.2}s (Approximately {:.2} days)",
+        whole / 3600,
+        whole % 3600 / 60,
+        (whole % 60) as f64,
+        secs / 86400.0
+    )
+}
+
+fn host(oci_runtime: Option<&OciRuntime>) -> Node {
     let (cgroup_version, controllers) = cgroups();
     let mem = meminfo();
     let os_release = os_release();
@@ -97,7 +199,18 @@ fn host() -> Node {
         ("CgroupManager", "cgroupManager", leaf("cgroupfs")),
         ("CgroupsVersion", "cgroupVersion", leaf(cgroup_version)),
         ("CgroupControllers", "cgroupControllers", leaf(controllers)),
+        // conmon's part is played by berth's monitor: berth itself, run again.
+        (
+            "Conmon",
+            "conmon",
+            Node::Struct(vec![
+                ("Package", "package", leaf("berth")),
+                ("Path", "path", leaf(exe.clone())),
+                ("Version", "version", leaf(format!("berth-monitor version {}", env!("CARGO_PKG_VERSION")))),
+            ]),
+        ),
         ("CPUs", "cpus", leaf(std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1))),
+        ("CPUUtilization", "cpuUtilization", cpu_utilization()),
         (
             "Distribution",
             "distribution",
@@ -108,23 +221,29 @@ fn host() -> Node {
             ]),
         ),
         ("Hostname", "hostname", leaf(proc_line("/proc/sys/kernel/hostname"))),
+        (
+            "IDMappings",
+            "idMappings",
+            // No user namespaces: no mappings, as podman run as root says.
+            Node::Struct(vec![("GIDMap", "gidmap", Node::NilSlice), ("UIDMap", "uidmap", Node::NilSlice)]),
+        ),
         ("Kernel", "kernel", leaf(proc_line("/proc/sys/kernel/osrelease"))),
+        ("LogDriver", "logDriver", leaf("k8s-file")),
         ("MemFree", "memFree", leaf(mem("MemFree"))),
         ("MemTotal", "memTotal", leaf(mem("MemTotal"))),
-        (
-            "OCIRuntime",
-            "ociRuntime",
-            // Containers are run by the runtime library inside berth itself.
-            Node::Struct(vec![
-                ("Name", "name", leaf("berth-runtime (in-process)")),
-                ("Package", "package", leaf("berth")),
-                ("Path", "path", leaf(exe)),
-                ("Version", "version", leaf(format!("berth-runtime version {}", env!("CARGO_PKG_VERSION")))),
-            ]),
-        ),
+        // Networks are berth's own work (netlink, nftables, its DNS
+        // server), no netavark nor CNI (CNI plugins run only the networks
+        // CNI files define): podman's field names the backend.
+        ("NetworkBackend", "networkBackend", leaf("berth")),
+        ("OCIRuntime", "ociRuntime", oci_runtime_node(oci_runtime)),
         ("OS", "os", leaf(std::env::consts::OS)),
+        ("Security", "security", security()),
+        ("ServiceIsRemote", "serviceIsRemote", leaf(false)),
         ("SwapFree", "swapFree", leaf(mem("SwapFree"))),
         ("SwapTotal", "swapTotal", leaf(mem("SwapTotal"))),
+        ("Uptime", "uptime", leaf(uptime())),
+        // Built static-pie (`.cargo/config.toml`).
+        ("Linkmode", "linkmode", leaf("static")),
     ])
 }
 
@@ -134,6 +253,11 @@ fn store(engine: &Engine) -> Result<Node> {
     let running = containers.iter().filter(|c| c.state == State::Running).count();
     let paused = containers.iter().filter(|c| c.state == State::Paused).count();
     let status = layers.graph_status().into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+    // The root's filesystem, as podman's statfs of it: its size and what is used.
+    let (allocated, used) = match rustix::fs::statvfs(engine.root()) {
+        Ok(s) => (s.f_blocks * s.f_frsize, (s.f_blocks - s.f_bfree) * s.f_frsize),
+        Err(_) => (0, 0),
+    };
     Ok(Node::Struct(vec![
         (
             "ContainerStore",
@@ -148,9 +272,14 @@ fn store(engine: &Engine) -> Result<Node> {
         ("GraphDriverName", "graphDriverName", leaf(layers.driver_name())),
         ("GraphOptions", "graphOptions", Node::Map(Vec::new())),
         ("GraphRoot", "graphRoot", leaf(engine.root().display().to_string())),
+        ("GraphRootAllocated", "graphRootAllocated", leaf(allocated)),
+        ("GraphRootUsed", "graphRootUsed", leaf(used)),
         ("GraphStatus", "graphStatus", Node::Map(status)),
+        // Where pulls and loads stage their files: the store's own tmp.
+        ("ImageCopyTmpDir", "imageCopyTmpDir", leaf(engine.root().join("tmp").display().to_string())),
         ("ImageStore", "imageStore", Node::Struct(vec![("Number", "number", leaf(engine.images()?.len()))])),
         ("RunRoot", "runRoot", leaf(engine.runroot().display().to_string())),
+        ("VolumePath", "volumePath", leaf(engine.root().join("volumes").display().to_string())),
     ]))
 }
 

@@ -365,13 +365,13 @@ pub fn reset(engine: &Engine, a: &ResetArgs) -> Result<u8> {
 
 /// `system migrate`: berth's records need no migrating between versions
 /// (each reads older ones as it goes), so, as podman with nothing to do,
-/// it prints nothing. A `--new-runtime` must name a runtime, as podman's.
+/// it prints nothing. A `--new-runtime` must name a runtime: podman says
+/// so on stdout, without `Error:`, and exits 125.
 pub fn migrate(engine: &Engine, a: &MigrateArgs) -> Result<u8> {
     if let Some(name) = &a.new_runtime {
         if engine::containers::find_runtime(name).is_err() {
-            return Err(CliError::new(format!(
-                "change to runtime {name:?} requested but no such runtime is defined: invalid argument"
-            )));
+            out(&format!("change to runtime {name:?} requested but no such runtime is defined: invalid argument\n"))?;
+            return Ok(crate::error::ENGINE as u8);
         }
         if !engine.containers()?.is_empty() {
             return Err(CliError::new(format!(
