@@ -291,3 +291,43 @@ fn df_tables_are_podmans_on_an_empty_store() {
     let e = env.fails(&["system", "df", "--format", "{{.Nope}}"], 125);
     assert!(e.contains("can't evaluate field Nope"), "{e}");
 }
+
+#[test]
+fn prune_takes_unused_networks_by_filter_never_the_default() {
+    require_root();
+    let env = Env::new().in_own_netns();
+    env.ok(&["network", "create", "--label", "team=x", "n1"]);
+    env.ok(&["network", "create", "n2"]);
+    let out = env.ok(&["system", "prune", "-f", "--filter", "label=team=x"]);
+    assert_eq!(out, "Deleted Networks\nn1\nTotal reclaimed space: 0B\n");
+    let out = env.ok(&["system", "prune", "-f"]);
+    assert_eq!(out, "Deleted Networks\nn2\nTotal reclaimed space: 0B\n");
+    // The default network stays, as podman's does.
+    let left = env.ok(&["network", "ls", "--format", "{{.Name}}"]);
+    assert_eq!(left.trim(), "berth");
+}
+
+#[test]
+fn prune_takes_a_builds_dangling_step_images_and_their_cache() {
+    let env = tmpfs_env();
+    let ctx = context(
+        &env,
+        "FROM localhost/bb\nCOPY f /f\nRUN dd if=/dev/zero of=/x bs=1k count=200 2>/dev/null\nRUN echo b > /y\n",
+        &[("f", "data")],
+    );
+    build(&env, &["-q", "-t", "built"], &ctx);
+    let entries = |env: &Env| std::fs::read_dir(env.root.join("build-cache")).unwrap().count();
+    assert_eq!(entries(&env), 3, "one per step");
+    assert_eq!(env.ok(&["images", "-aq"]).lines().count(), 5, "bb, big, built and two steps");
+    let before = free_bytes(&env);
+    let out = env.ok(&["system", "prune", "-f"]);
+    let freed = free_bytes(&env).saturating_sub(before);
+    let (total, rounding) = reclaimed(&out);
+    assert!(close(freed, total, METADATA_SLACK + rounding), "the filesystem got back {freed}, prune says {total}");
+    assert!(out.starts_with("Deleted Images\n"), "{out}");
+    assert_eq!(out.lines().count(), 4, "two step images: {out}");
+    // The final image's entry stays.
+    assert_eq!(entries(&env), 1);
+    assert!(!env.root.join("build-copy-digests").exists());
+    assert_eq!(env.ok(&["run", "--rm", "built", "cat", "/f", "/y"]), "datab\n");
+}
