@@ -399,6 +399,9 @@ pub enum SystemCmd {
     /// berth system df
     ///
     /// Show berth disk usage: bytes on disk, RECLAIMABLE being what `berth system prune --all --volumes` frees
+    #[command(after_help = "berth system df\n\
+                           berth system df -v\n\
+                           berth system df --format '{{.Type}} {{.RawReclaimable}}'")]
     Df(cmd::system::DfArgs),
     /// Display berth system information
     ///
@@ -413,6 +416,7 @@ pub enum SystemCmd {
     /// berth system migrate
     ///
     /// Migrate existing containers to a new version of berth.
+    #[command(after_help = "berth system migrate")]
     Migrate(cmd::system::MigrateArgs),
     /// Remove unused data
     ///
@@ -426,12 +430,15 @@ pub enum SystemCmd {
     /// berth system renumber
     ///
     /// Migrate lock numbers to handle a change in maximum number of locks.
+    #[command(after_help = "berth system renumber")]
     Renumber(cmd::system::RenumberArgs),
     /// Reset berth storage
     ///
     /// Reset berth storage back to default state
     ///
     /// All containers will be stopped and removed, and all images, volumes, networks and container content will be removed.
+    #[command(after_help = "berth system reset\n\
+                           berth system reset -f")]
     Reset(cmd::system::ResetArgs),
 }
 
