@@ -331,3 +331,37 @@ fn prune_takes_a_builds_dangling_step_images_and_their_cache() {
     assert!(!env.root.join("build-copy-digests").exists());
     assert_eq!(env.ok(&["run", "--rm", "built", "cat", "/f", "/y"]), "datab\n");
 }
+
+#[test]
+fn migrate_gives_every_container_the_new_runtime() {
+    let (env, _) = Env::with_busybox();
+    env.ok(&["create", "--name", "idle", "bb", "echo", "from-runc"]);
+    let up = env.ok(&["run", "-d", "--name", "up", "bb", "sleep", "5678"]);
+    let out = env.ok(&["system", "migrate", "--new-runtime", "runc"]);
+    assert_eq!(out, format!("stopped {}", up), "the running one is stopped first, as podman says");
+    for name in ["idle", "up"] {
+        assert_eq!(env.ok(&["inspect", "--format", "{{.OCIRuntime}}", name]), "runc\n", "{name}");
+    }
+    // It runs under runc now: runc's own state lists it while it runs.
+    assert_eq!(env.ok(&["start", "-a", "idle"]), "from-runc\n");
+    env.ok(&["start", "up"]);
+    let runc =
+        Command::new("runc").arg("--root").arg(env.runroot.join("ext").join("runc")).arg("list").output().unwrap();
+    assert!(stdout(&runc).contains(up.trim()), "{}", stdout(&runc));
+    env.ok(&["rm", "-f", "-t", "0", "up"]);
+}
+
+#[test]
+fn prune_prompts_as_podman_does() {
+    let env = Env::new();
+    let podman = Podman::new();
+    for args in [&["system", "prune"][..], &["system", "prune", "-a", "--volumes"], &["system", "prune", "--volumes"]] {
+        for input in [&b"n\n"[..], b"", b"yes"] {
+            let theirs = podman.run(args, Some(input));
+            let ours = answer(&env, args, std::str::from_utf8(input).unwrap());
+            assert_eq!(ours.status.code(), theirs.status.code(), "{args:?} {input:?}");
+            assert_eq!(stdout(&ours), stdout(&theirs), "{args:?} {input:?}");
+            assert_eq!(stderr(&ours), stderr(&theirs), "{args:?} {input:?}");
+        }
+    }
+}

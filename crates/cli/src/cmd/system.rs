@@ -365,19 +365,22 @@ pub fn reset(engine: &Engine, a: &ResetArgs) -> Result<u8> {
 
 /// `system migrate`: berth's records need no migrating between versions
 /// (each reads older ones as it goes), so, as podman with nothing to do,
-/// it prints nothing. A `--new-runtime` must name a runtime: podman says
-/// so on stdout, without `Error:`, and exits 125.
+/// it prints nothing (podman stops every running container even then;
+/// berth leaves them be). `--new-runtime` gives every container that
+/// runtime, stopping running ones first and saying so, as podman; one
+/// that is not there is refused as podman does: on stdout, without
+/// `Error:`, exit 125.
 pub fn migrate(engine: &Engine, a: &MigrateArgs) -> Result<u8> {
-    if let Some(name) = &a.new_runtime {
-        if engine::containers::find_runtime(name).is_err() {
+    let Some(name) = &a.new_runtime else { return Ok(0) };
+    let runtime = match engine::containers::find_runtime(name) {
+        Ok(r) => r,
+        Err(_) => {
             out(&format!("change to runtime {name:?} requested but no such runtime is defined: invalid argument\n"))?;
             return Ok(crate::error::ENGINE as u8);
         }
-        if !engine.containers()?.is_empty() {
-            return Err(CliError::new(format!(
-                "changing the runtime of existing containers to {name:?} is not supported by berth"
-            )));
-        }
+    };
+    for id in engine.migrate_runtime(&runtime)? {
+        out(&format!("stopped {id}\n"))?;
     }
     Ok(0)
 }

@@ -30,6 +30,7 @@ pub mod logconfig;
 pub mod logfile;
 mod logread;
 mod loopback;
+pub mod migrate;
 mod monitor;
 pub mod mounts;
 mod naming;
