@@ -305,6 +305,11 @@ fn prune_takes_unused_networks_by_filter_never_the_default() {
     // The default network stays, as podman's does.
     let left = env.ok(&["network", "ls", "--format", "{{.Name}}"]);
     assert_eq!(left.trim(), "berth");
+    // reset takes every network berth made.
+    env.ok(&["network", "create", "n3"]);
+    env.ok(&["system", "reset", "-f"]);
+    let left = env.ok(&["network", "ls", "--format", "{{.Name}}"]);
+    assert_eq!(left.trim(), "berth");
 }
 
 #[test]
@@ -364,4 +369,56 @@ fn prune_prompts_as_podman_does() {
             assert_eq!(stderr(&ours), stderr(&theirs), "{args:?} {input:?}");
         }
     }
+}
+
+/// The same content on both sides: the same rows, counts, links and
+/// states in df's tables (sizes differ: berth's are bytes on disk).
+#[test]
+fn df_counts_as_podman_does_for_the_same_content() {
+    require_root();
+    let env = Env::new();
+    let podman = Podman::beside(&env);
+    for args in [
+        &["volume", "create", "v"][..],
+        &["create", "--name", "c1", "-v", "v:/d", "localhost/bb", "true"],
+        &["create", "--name", "c2", "localhost/bb", "sh", "-c", "echo hi"],
+        &["tag", "localhost/bb", "localhost/other:1"],
+    ] {
+        env.ok(args);
+        podman.ok(args);
+    }
+    let t = "{{.Type}} {{.Total}} {{.Active}}";
+    assert_eq!(env.ok(&["system", "df", "--format", t]), podman.ok(&["system", "df", "--format", t]));
+    let ours = env.ok(&["system", "df", "-v"]);
+    let theirs = podman.ok(&["system", "df", "-v"]);
+    // Each table's header, and its cells but sizes and times.
+    for (head, keep) in
+        [("REPOSITORY", &[0, 1, 2, 7][..]), ("CONTAINER ID", &[0, 2, 3, 6, 7]), ("VOLUME NAME", &[0, 1])]
+    {
+        let (ours, theirs) = (table(&ours, head), table(&theirs, head));
+        assert_eq!(ours[0], theirs[0], "{head}");
+        // IDs differ between the stores: only their shape is compared.
+        let pick = |rows: &[Vec<String>]| -> Vec<Vec<String>> {
+            let cell = |c: &String| if is_id(c) { "ID".to_string() } else { c.clone() };
+            let mut v: Vec<Vec<String>> =
+                rows[1..].iter().map(|r| keep.iter().map(|&i| cell(&r[i])).collect()).collect();
+            v.sort();
+            v
+        };
+        assert_eq!(pick(&ours), pick(&theirs), "{head}");
+    }
+}
+
+fn is_id(c: &str) -> bool {
+    c.len() == 12 && c.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// The rows (header first) of the table whose header starts with `head`,
+/// cells split where two spaces or more are.
+fn table(text: &str, head: &str) -> Vec<Vec<String>> {
+    text.lines()
+        .skip_while(|l| !l.starts_with(head))
+        .take_while(|l| !l.trim().is_empty())
+        .map(|l| l.split("  ").map(str::trim).filter(|c| !c.is_empty()).map(String::from).collect())
+        .collect()
 }
