@@ -142,6 +142,9 @@ fn info_reports_the_store_and_host_as_podman_does() {
         assert!(yaml.contains(line), "{line:?} in {yaml}");
     }
     env.fails(&["info", "extra"], 125);
+    // `system info` is `info`.
+    let t = "{{.Store.GraphDriverName}} {{.Host.NetworkBackend}} {{.Host.OCIRuntime.Name}}";
+    assert_eq!(env.ok(&["system", "info", "--format", t]), "overlay berth berth-runtime (in-process)\n");
 
     // Side by side with podman: the same field names in both namings, and
     // the same values where they describe the host.

@@ -285,6 +285,9 @@ fn df_tables_are_podmans_on_an_empty_store() {
         &["system", "df", "-v"],
         &["system", "df", "--format", "{{.Type}}:{{.Total}}:{{.Size}}:{{.Reclaimable}}"],
         &["system", "df", "--format", "{{json .}}"],
+        &["system", "df", "--format", "table {{.Type}}\t{{.Total}}\t{{.Size}}"],
+        &["system", "df", "--format", "table {{.Type}} {{.Active}} {{.Reclaimable}}"],
+        &["system", "df", "--format", "{{.Type}}\t{{.RawSize}}\t{{.RawReclaimable}}"],
     ] {
         assert_eq!(env.ok(args), podman.ok(args), "{args:?}");
     }
