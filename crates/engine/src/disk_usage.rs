@@ -169,12 +169,12 @@ impl Engine {
             }
             parts.push((bytes, owners));
         };
+        let mut cache = LayerCache::read(&self.layer_cache_path());
         for (chain, owners) in layer_owners {
-            // The layer's directory: its content (`diff`) and its metadata.
-            let dir = layers.layer_path(&chain);
-            let dir = dir.parent().unwrap_or(&dir);
-            add(&mut parts, tree_bytes(dir, &mut seen), owners);
+            let diff = layers.layer_path(&chain);
+            add(&mut parts, layer_bytes(&diff, chain.hex(), &mut cache, &mut seen), owners);
         }
+        cache.write_if_changed();
         for (digest, owners) in blob_owners {
             add(&mut parts, tree_bytes(&self.blobs.blob_path(&digest), &mut seen), owners);
         }
@@ -234,6 +234,11 @@ impl Engine {
         Ok(DiskUsage { images: image_usage, containers: container_usage, volumes: volume_usage, parts })
     }
 
+    /// Where [`LayerCache`] keeps what layers' content takes.
+    fn layer_cache_path(&self) -> PathBuf {
+        self.root().join("disk-usage-layers.json")
+    }
+
     /// Container `id`'s directories on the root's disk: its layer store
     /// directory (its writable layer) and its data directory.
     fn container_dirs(&self, id: &str) -> Vec<PathBuf> {
@@ -242,6 +247,71 @@ impl Engine {
             dirs.push(self.root().join(layers.driver_name()).join("containers").join(id));
         }
         dirs
+    }
+}
+
+/// Bytes of a layer whose content is `diff`: its directory and what is
+/// beside the content (metadata, containers' shared mount points) walked
+/// each time, the content itself taken from `cache` when there (a layer's
+/// content never changes once stored), else walked and remembered.
+fn layer_bytes(diff: &Path, key: &str, cache: &mut LayerCache, seen: &mut HashSet<(u64, u64)>) -> u64 {
+    let Some(dir) = diff.parent() else { return tree_bytes(diff, seen) };
+    let mut total = std::fs::symlink_metadata(dir).map_or(0, |m| m.blocks() * 512);
+    let Ok(entries) = std::fs::read_dir(dir) else { return total };
+    for e in entries.flatten() {
+        if e.path() != diff {
+            total += tree_bytes(&e.path(), seen);
+            continue;
+        }
+        total += match cache.sizes.get(key) {
+            Some(&bytes) => bytes,
+            None => {
+                // Alone: no inode of a layer's content is another part's
+                // (layers are unpacked, never linked to each other).
+                let bytes = tree_bytes(diff, &mut HashSet::new());
+                cache.sizes.insert(key.to_string(), bytes);
+                cache.changed = true;
+                bytes
+            }
+        };
+        cache.used.insert(key.to_string());
+    }
+    total
+}
+
+/// What each layer's content takes, by chain ID, kept in a file of the
+/// store's (`disk-usage-layers.json`): `system df` then walks no layer
+/// twice. Written whole and renamed into place (`write_atomic`): two
+/// writers at once each leave a correct file, and a lost or unreadable
+/// one is walked again, never wrong.
+struct LayerCache {
+    path: PathBuf,
+    sizes: HashMap<String, u64>,
+    /// The entries this run looked up: the others are of layers gone.
+    used: HashSet<String>,
+    changed: bool,
+}
+
+impl LayerCache {
+    fn read(path: &Path) -> LayerCache {
+        let sizes = sys::fs::read_regular(path, 16 << 20)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default();
+        LayerCache { path: path.to_path_buf(), sizes, used: HashSet::new(), changed: false }
+    }
+
+    fn write_if_changed(mut self) {
+        let before = self.sizes.len();
+        self.sizes.retain(|k, _| self.used.contains(k));
+        if !self.changed && self.sizes.len() == before {
+            return;
+        }
+        let Ok(text) = serde_json::to_vec(&self.sizes) else { return };
+        // Not fsynced: a lost write is a walk again.
+        if let Err(e) = sys::fs::write_atomic(&self.path, &text, 0o600, sys::fs::Durability::ReplaceOnly) {
+            tracing::debug!("remembering layer sizes in {}: {e}", self.path.display());
+        }
     }
 }
 
@@ -296,6 +366,35 @@ mod tests {
         assert_eq!(dir, once + dir_alone);
         // Seen already: nothing more.
         assert_eq!(tree_bytes(&t.path().join("a/g"), &mut seen), 0);
+    }
+
+    #[test]
+    fn a_layers_content_is_walked_once_then_remembered() {
+        let t = tempfile::tempdir().unwrap();
+        let diff = t.path().join("layer/diff");
+        std::fs::create_dir_all(&diff).unwrap();
+        std::fs::write(diff.join("f"), vec![1u8; 64 * 1024]).unwrap();
+        std::fs::write(t.path().join("layer/layer.json"), b"{}").unwrap();
+        let cache_path = t.path().join("cache.json");
+        let mut cache = LayerCache::read(&cache_path);
+        let first = layer_bytes(&diff, "abc", &mut cache, &mut HashSet::new());
+        assert!(first >= 64 * 1024);
+        cache.write_if_changed();
+        // The content is not walked again: a file added there is not seen
+        // (it cannot be, in a stored layer), one beside it is.
+        std::fs::write(diff.join("g"), vec![1u8; 64 * 1024]).unwrap();
+        let mut cache = LayerCache::read(&cache_path);
+        assert_eq!(layer_bytes(&diff, "abc", &mut cache, &mut HashSet::new()), first);
+        std::fs::create_dir(t.path().join("layer/mount-points")).unwrap();
+        let dir_bytes = std::fs::symlink_metadata(t.path().join("layer/mount-points")).unwrap().blocks() * 512;
+        assert_eq!(layer_bytes(&diff, "abc", &mut cache, &mut HashSet::new()), first + dir_bytes);
+        // A layer gone leaves the file with the next write.
+        cache.write_if_changed();
+        let mut cache = LayerCache::read(&cache_path);
+        layer_bytes(&diff, "other", &mut cache, &mut HashSet::new());
+        cache.write_if_changed();
+        let kept: HashMap<String, u64> = serde_json::from_slice(&std::fs::read(&cache_path).unwrap()).unwrap();
+        assert_eq!(kept.keys().collect::<Vec<_>>(), ["other"]);
     }
 
     fn usage(parts: Vec<(u64, Vec<Owner>)>) -> DiskUsage {
