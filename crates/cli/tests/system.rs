@@ -190,6 +190,13 @@ fn plain_prune_takes_stopped_containers_and_dangling_images_only() {
     let dangling = env.ok(&["images", "-q", "--filter", "dangling=true"]);
     assert_eq!(dangling.lines().count(), 1);
 
+    // What all of prune -a --volumes would free: not bb (the running
+    // container's image) nor the running container.
+    let rows = df(&env);
+    assert_eq!(rows["Containers"].1, 1, "one runs");
+    assert!(rows["Images"].3 < rows["Images"].2, "bb stays: {rows:?}");
+    let said: u64 = rows.values().map(|r| r.3).sum();
+    let start = free_bytes(&env);
     let before = free_bytes(&env);
     let out = answer(&env, &["system", "prune"], "y\n");
     assert!(out.status.success(), "{}", stderr(&out));
@@ -203,6 +210,12 @@ fn plain_prune_takes_stopped_containers_and_dangling_images_only() {
     assert_eq!(env.ok(&["ps", "-aq", "--no-trunc"]).trim(), running.trim(), "the running one stays");
     assert_eq!(env.ok(&["images", "--format", "{{.Repository}}"]).trim(), "localhost/bb");
     assert_eq!(env.ok(&["volume", "ls", "-q"]).trim(), "kept");
+    // The rest of what df called reclaimable: the volume; bb stays.
+    let out = env.ok(&["system", "prune", "-a", "--volumes", "-f"]);
+    assert!(out.starts_with("Deleted Volumes\nkept\n"), "{out}");
+    let freed = free_bytes(&env).saturating_sub(start);
+    assert!(close(freed, said, 2 * METADATA_SLACK), "both prunes freed {freed}, df said {said}");
+    assert_eq!(env.ok(&["images", "--format", "{{.Repository}}"]).trim(), "localhost/bb");
     env.ok(&["rm", "-f", "up"]);
 }
 

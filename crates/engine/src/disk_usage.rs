@@ -77,9 +77,10 @@ pub struct VolumeUsage {
 }
 
 impl DiskUsage {
-    /// Bytes of every image, what they share counted once.
+    /// Bytes of every image, what they share counted once, and of the
+    /// build caches (which count with images).
     pub fn images_size(&self) -> u64 {
-        self.parts.iter().filter(|(_, o)| o.iter().any(|o| matches!(o, Owner::Image(_)))).map(|(b, _)| b).sum()
+        self.parts.iter().filter(|(_, owners)| is_images(owners)).map(|(b, _)| b).sum()
     }
 
     /// Bytes freed once `gone` are removed: each part all of whose owners
@@ -116,23 +117,25 @@ impl DiskUsage {
     /// what `system prune --all --volumes` frees.
     pub fn reclaimable(&self) -> (u64, u64, u64) {
         let gone = self.prunable();
-        let only = |keep: fn(&Owner) -> bool| -> u64 {
-            // Parts of one kind of owner; the caches count with images.
+        let freed = |kind: fn(&[Owner]) -> bool| -> u64 {
             self.parts
                 .iter()
-                .filter(|(_, owners)| {
-                    owners.iter().all(|o| gone.contains(o))
-                        && (owners.first().map_or(keep(&Owner::Image(String::new())), keep))
-                })
+                .filter(|(_, owners)| kind(owners) && owners.iter().all(|o| gone.contains(o)))
                 .map(|(b, _)| b)
                 .sum()
         };
         (
-            only(|o| matches!(o, Owner::Image(_))),
-            only(|o| matches!(o, Owner::Container(_))),
-            only(|o| matches!(o, Owner::Volume(_))),
+            freed(is_images),
+            freed(|o| matches!(o.first(), Some(Owner::Container(_)))),
+            freed(|o| matches!(o.first(), Some(Owner::Volume(_)))),
         )
     }
+}
+
+/// Whether a part with `owners` counts with images: an image's, or a
+/// cache's (no owner). A part has owners of one kind only.
+fn is_images(owners: &[Owner]) -> bool {
+    matches!(owners.first(), None | Some(Owner::Image(_)))
 }
 
 impl Engine {
@@ -406,7 +409,7 @@ mod tests {
         let a = Owner::Image("a".into());
         let b = Owner::Image("b".into());
         let u = usage(vec![(10, vec![a.clone(), b.clone()]), (3, vec![a.clone()]), (5, vec![b.clone()]), (1, vec![])]);
-        assert_eq!(u.images_size(), 18);
+        assert_eq!(u.images_size(), 19, "the cache counts with images");
         assert_eq!(u.freed(&HashSet::from([a.clone()])), 3 + 1);
         assert_eq!(u.freed(&HashSet::from([a, b])), 19);
     }
