@@ -438,3 +438,32 @@ fn table(text: &str, head: &str) -> Vec<Vec<String>> {
         .map(|l| l.split("  ").map(str::trim).filter(|c| !c.is_empty()).map(String::from).collect())
         .collect()
 }
+
+/// `system prune -a` racing `run -d` from the image it would remove: each
+/// run either fails (the image went first) or makes a running container
+/// that prune leaves, with its image.
+#[test]
+fn prune_racing_runs_never_strands_a_container() {
+    let env = tmpfs_env();
+    let runner = {
+        let cmds: Vec<Command> = (0..6)
+            .map(|i| env.cmd(&["run", "-d", "--name", &format!("r{i}"), "localhost/big", "sleep", "2468"]))
+            .collect();
+        std::thread::spawn(move || {
+            cmds.into_iter().map(|mut c| c.output().unwrap().status.success()).filter(|&ok| ok).count()
+        })
+    };
+    for _ in 0..5 {
+        env.ok(&["system", "prune", "-a", "-f"]);
+    }
+    let made = runner.join().unwrap();
+    eprintln!("{made} of 6 runs won the race");
+    env.ok(&["system", "prune", "-a", "-f"]);
+    let images = env.ok(&["images", "-q", "--no-trunc"]);
+    let used = env.ok(&["ps", "--no-trunc", "--format", "{{.ImageID}}"]);
+    assert_eq!(used.lines().count(), made, "every container run is running still");
+    for id in used.lines() {
+        assert!(images.contains(id), "a container of image {id}, which is gone: {images}");
+    }
+    env.ok(&["rm", "-af", "-t", "0"]);
+}
