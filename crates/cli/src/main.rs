@@ -118,16 +118,20 @@ fn run(cli: Cli) -> Result<u8, CliError> {
     }
     // podman resolves it before any command, and fails every one for a bad one.
     let g = &cli.globals;
-    let oci_runtime = g.runtime.as_deref().map(engine::containers::find_runtime).transpose()?;
+    // The configuration too: a bad file fails every command, naming it.
+    let config = engine::config::get()?;
+    let oci_runtime = config.engine.find_runtime(g.runtime.as_deref())?;
+    // `--storage-driver`, else berth.conf's (or storage.conf's) driver.
+    let driver = g.storage_driver.as_deref().or(config.storage.driver.as_deref());
     // `run`'s monitor, launched before anything else: its start-up (an
     // exec, its own setup) then overlaps all of ours, on another CPU.
     let monitor = match &cli.cmd {
         Cmd::Run(a) | Cmd::Container { cmd: ContainerCmd::Run(a) } => {
-            Some(engine::containers::launch_monitor(&g.root, &g.runroot, g.storage_driver.as_deref(), !a.detach)?)
+            Some(engine::containers::launch_monitor(&g.root, &g.runroot, driver, !a.detach)?)
         }
         _ => None,
     };
-    let engine = Engine::open(&g.root, &g.runroot, g.storage_driver.as_deref())?;
+    let engine = Engine::open(&g.root, &g.runroot, driver)?;
     tracing::debug!(root = %g.root.display(), runroot = %g.runroot.display(), "opened image store");
     match cli.cmd {
         Cmd::Images(a) | Cmd::Image { cmd: ImageCmd::List(a) } => cmd::list::images(&engine, &a),

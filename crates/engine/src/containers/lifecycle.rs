@@ -13,7 +13,7 @@ use super::db::Db;
 use super::health::HealthConfig;
 use super::lock::ContainerLock;
 use super::teardown::Remains;
-use super::{change, etc_files, naming, spec, Container, CreateSpec, State};
+use super::{change, etc_files, naming, resources, spec, Container, CreateSpec, State};
 use crate::error::{Context as _, Error, Result};
 use crate::{Engine, Image};
 
@@ -34,7 +34,11 @@ impl Engine {
         let image_user = cfg.get("User").and_then(|v| v.as_str()).unwrap_or("");
         let user = spec.user.clone().unwrap_or_else(|| image_user.to_string());
         // Before anything is recorded: bad values leave nothing behind.
-        let spec_limits = &spec.limits;
+        let config = &crate::config::get()?.containers;
+        // berth.conf's default ulimits under the flags', recorded with the
+        // container: a later change of the file leaves it as created.
+        let spec_limits =
+            &resources::Limits { ulimits: config.ulimits_with(&spec.limits.ulimits), ..spec.limits.clone() };
         spec_limits.validate()?;
         spec.log.validate()?;
         if spec.auto_remove && spec.restart.restarts_at_all() {
@@ -45,7 +49,7 @@ impl Engine {
         if let Some(n) = &spec.name {
             naming::validate(n)?;
         }
-        let caps = spec::capabilities(&spec.cap_add, &spec.cap_drop)?;
+        let caps = spec::capabilities_from(&config.capabilities(), &spec.cap_add, &spec.cap_drop)?;
         if let Some(p) = &spec.init_path {
             super::init::check(p)?;
         }

@@ -62,6 +62,7 @@ use serde::{Deserialize, Serialize};
 pub use self::commit::CommitSpec;
 pub use self::cp::{CpEnd, CpOptions};
 pub use self::exec::ExecSpec;
+pub(crate) use self::external::is_executable;
 pub use self::external::{find_runtime, OciRuntime};
 pub use self::init::INIT_DEST;
 pub use self::inspect::Details;
