@@ -736,6 +736,18 @@ pub enum ImageCmd {
     /// Loads an image from a locally stored archive (tar file) into container storage.
     #[command(after_help = LOAD_EXAMPLES)]
     Load(cmd::archive::LoadArgs),
+    /// Mount an image's root filesystem
+    ///
+    /// berth image mount
+    ///   Lists all mounted images mount points if no images is specified
+    ///
+    /// berth image mount IMAGE-NAME-OR-ID
+    ///   Mounts the specified image and prints the mountpoint
+    #[command(after_help = "berth image mount imgID\n\
+                           berth image mount imgID1 imgID2 imgID3\n\
+                           berth image mount\n\
+                           berth image mount --all")]
+    Mount(cmd::image_mount::ImageMountArgs),
     /// Remove unused images
     ///
     /// Removes dangling or unused images from local storage.
@@ -769,6 +781,20 @@ pub enum ImageCmd {
     /// Adds one or more additional names to locally-stored image.
     #[command(after_help = TAG_EXAMPLES)]
     Tag(cmd::names::TagArgs),
+    /// Unmount an image's root filesystem
+    ///
+    /// Image storage increments a mount counter each time an image is mounted.
+    ///
+    /// When an image is unmounted, the mount counter is decremented. The image's root filesystem is physically unmounted only when the mount counter reaches zero indicating no other processes are using the mount.
+    ///
+    /// An unmount can be forced with the --force flag.
+    #[command(
+        visible_alias = "umount",
+        after_help = "berth image unmount imgID\n\
+                           berth image unmount imgID1 imgID2 imgID3\n\
+                           berth image unmount --all"
+    )]
+    Unmount(cmd::image_mount::ImageUnmountArgs),
 }
 
 /// `buildx`: docker's name for its builder.

@@ -144,6 +144,8 @@ fn run(cli: Cli) -> Result<u8, CliError> {
         Cmd::Image { cmd: ImageCmd::Inspect(a) } => cmd::inspect::inspect(&engine, &a),
         Cmd::Image { cmd: ImageCmd::Exists(a) } => cmd::names::exists(&engine, &a),
         Cmd::Image { cmd: ImageCmd::Prune(a) } => cmd::names::prune(&engine, &a),
+        Cmd::Image { cmd: ImageCmd::Mount(a) } => cmd::image_mount::mount(&engine, &a),
+        Cmd::Image { cmd: ImageCmd::Unmount(a) } => cmd::image_mount::unmount(&engine, &a),
         Cmd::Pull(a) | Cmd::Image { cmd: ImageCmd::Pull(a) } => cmd::registry::pull(&engine, &a),
         Cmd::Push(a) | Cmd::Image { cmd: ImageCmd::Push(a) } => cmd::registry::push(&engine, &a),
         // Handled above, before the store is opened.

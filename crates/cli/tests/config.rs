@@ -2,6 +2,7 @@
 //! containers.conf and storage.conf: each takes effect on a container (or
 //! store) made without the flag, the flag always wins, and a bad value is
 //! one error line naming its file (exit 125).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 

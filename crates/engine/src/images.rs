@@ -26,6 +26,7 @@ use crate::error::{Context as _, Error, Result};
 use crate::Engine;
 
 mod annotate;
+mod mounts;
 mod records;
 
 use records::{Record, Records};
@@ -669,7 +670,7 @@ impl Engine {
     /// done under the image-use lock. Returns whether it was removed.
     pub fn remove_if_unused(&self, img: &Image) -> Result<bool> {
         let _use = self.image_use_lock(sys::fs::LockMode::Exclusive)?;
-        if !self.containers_using(img)?.is_empty() {
+        if !self.containers_using(img)?.is_empty() || self.layers()?.image_mounted(img.id.hex()) {
             return Ok(false);
         }
         self.remove(img)?;
@@ -681,6 +682,8 @@ impl Engine {
     /// Remove an image: its names, its record, its layers and blobs that no
     /// other image uses.
     pub fn remove(&self, img: &Image) -> Result<()> {
+        // Its layers stay while the host reads them through its mount.
+        self.check_unmounted(img, false)?;
         // Names first: a crash after this leaves a dangling image, which
         // `image prune` removes, never a name pointing at missing content.
         self.blobs.update_index(|idx| {

@@ -11,6 +11,7 @@ pub mod cp;
 pub mod exec;
 pub mod filesystem;
 pub mod health;
+pub mod image_mount;
 pub mod info;
 pub mod inspect;
 pub mod isolation;

@@ -421,6 +421,7 @@ impl Engine {
                 )));
             }
         }
+        self.check_unmounted(image, force)?;
         let mut removed = Vec::new();
         for c in &dependents_first(users) {
             self.remove_container(c, true, DEFAULT_STOP_TIMEOUT, false)?;
