@@ -7,6 +7,7 @@
 mod common;
 
 use common::containers::Cleanup;
+use common::podman::Podman;
 use common::*;
 
 /// `ulimit -n` soft and hard, and the effective capability mask, as the
@@ -190,4 +191,55 @@ fn a_bad_value_is_one_line_naming_its_file() {
     // CONTAINERS_CONF must name a file that exists, as podman requires.
     std::fs::remove_file(env.containers_conf()).unwrap();
     assert!(env.fails(&["ps"], 125).contains(&format!("reading {}", env.containers_conf().display())));
+}
+
+/// `info`'s `registries`: registries.conf's tables by prefix (drop-ins
+/// applied) and its search list, printed as podman 4.3 prints them.
+#[test]
+fn info_shows_registries_as_podman_does() {
+    require_root();
+    let env = Env::new();
+    std::fs::write(
+        env.path("registries.conf"),
+        "unqualified-search-registries = [\"docker.io\", \"quay.io\"]\n\
+         [[registry]]\nprefix = \"example.com/foo\"\nlocation = \"mirror.example:5000/foo\"\ninsecure = true\n\
+         [[registry.mirror]]\nlocation = \"m1.example\"\ninsecure = true\n\
+         [[registry.mirror]]\nlocation = \"m2.example\"\npull-from-mirror = \"digest-only\"\n\
+         [[registry]]\nlocation = \"blocked.example\"\nblocked = true\nmirror-by-digest-only = true\n",
+    )
+    .unwrap();
+    let podman = Podman::new();
+    let section = |yaml: &str| -> String {
+        let start = yaml.find("\nregistries:\n").expect("a registries section");
+        let rest = &yaml[start + 1..];
+        let end = rest[1..].find("\n").map(|i| i + 2).unwrap_or(rest.len());
+        let body: Vec<&str> = rest[end..].lines().take_while(|l| l.starts_with(' ')).collect();
+        format!("{}{}", &rest[..end], body.join("\n"))
+    };
+    for format in [None, Some("{{json .Registries}}"), Some("{{.Registries.search}}")] {
+        let args: Vec<&str> = match format {
+            Some(f) => vec!["info", "--format", f],
+            None => vec!["info"],
+        };
+        let b = env.ok(&args);
+        let p = podman
+            .cmd(&args)
+            .env("CONTAINERS_REGISTRIES_CONF", env.path("registries.conf"))
+            .env("CONTAINERS_REGISTRIES_CONF_DIR", env.path("registries.conf.d"))
+            .output()
+            .unwrap();
+        assert!(p.status.success(), "{}", stderr(&p));
+        let (b, p) = match format {
+            None => (section(&b), section(&stdout(&p))),
+            Some(_) => (b, stdout(&p)),
+        };
+        assert!(b.contains("blocked.example") || format.is_some_and(|f| f.contains("search")), "{b}");
+        assert_eq!(b, p, "{format:?}");
+    }
+    // Drop-ins count too (podman 4.3 reads only the host's directory, so
+    // this is berth's alone): a table of a prefix not seen before.
+    std::fs::write(env.path("registries.conf.d/more.conf"), "[[registry]]\nlocation = \"more.example\"\n").unwrap();
+    let b: serde_json::Value = serde_json::from_str(&env.ok(&["info", "--format", "{{json .Registries}}"])).unwrap();
+    assert_eq!(b["more.example"]["Location"], "more.example");
+    assert_eq!(b["blocked.example"]["Blocked"], true);
 }
