@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
+mod regharness;
 
 use common::containers::Cleanup;
 use common::podman::Podman;
@@ -242,4 +243,42 @@ fn info_shows_registries_as_podman_does() {
     let b: serde_json::Value = serde_json::from_str(&env.ok(&["info", "--format", "{{json .Registries}}"])).unwrap();
     assert_eq!(b["more.example"]["Location"], "more.example");
     assert_eq!(b["blocked.example"]["Blocked"], true);
+}
+
+/// Credentials podman would find: after the auth file, the user's
+/// `$XDG_CONFIG_HOME/containers/auth.json` (`~/.config/...`), then
+/// docker's config.json.
+#[test]
+fn credentials_are_read_where_podman_reads_them() {
+    let reg = regharness::TestRegistry::start_with_auth("alice", "s3cret");
+    let env = Env::new();
+    let archive = env.path("base.tar");
+    write_oci_archive(&archive, Some("localhost/base:1"), &[&tar_file("base", b"base")], serde_json::json!({}));
+    env.ok(&["load", "-q", "-i", archive.to_str().unwrap()]);
+    let name = reg.name("base:1");
+    regharness::ok(&env, &["push", "-q", "--tls-verify=false", "--creds", "alice:s3cret", "localhost/base:1", &name]);
+    let auth = format!("{{\"auths\":{{\"{}\":{{\"auth\":\"YWxpY2U6czNjcmV0\"}}}}}}", reg.host());
+    let xdg = env.path("xdg");
+    let pull = |with_xdg: bool| {
+        let mut c = regharness::berth(&env, &["pull", "-q", "--tls-verify=false", &name]);
+        if with_xdg {
+            c.env("XDG_CONFIG_HOME", &xdg);
+        }
+        let o = c.output().unwrap();
+        env.ok(&["rmi", "-a", "-f"]);
+        (o.status.success(), stderr(&o))
+    };
+    let (ok, e) = pull(false);
+    assert!(!ok && e.contains("authentication required"), "{e}");
+    for (file, with_xdg) in [
+        (env.path("home/.config/containers/auth.json"), false),
+        (xdg.join("containers/auth.json"), true),
+        (env.path("home/.docker/config.json"), false),
+    ] {
+        std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+        std::fs::write(&file, &auth).unwrap();
+        let (ok, e) = pull(with_xdg);
+        assert!(ok, "{}: {e}", file.display());
+        std::fs::remove_file(&file).unwrap();
+    }
 }
