@@ -161,3 +161,30 @@ fn vfs_mounts_the_top_layers_whole_tree() {
     vfs(&["image", "unmount", "localhost/two"]);
     assert!(!mounted(&at));
 }
+
+/// Mounts made at once by several processes are all counted: as many
+/// unmounts as mounts, the last one unmounting.
+#[test]
+fn concurrent_mounts_are_all_counted() {
+    let (env, id) = env_with_two_layers();
+    let children: Vec<_> = (0..8)
+        .map(|_| env.cmd(&["image", "mount", "localhost/two"]).stdout(std::process::Stdio::piped()).spawn().unwrap())
+        .collect();
+    let paths: Vec<String> = children
+        .into_iter()
+        .map(|c| {
+            let o = c.wait_with_output().unwrap();
+            assert!(o.status.success(), "{}", stderr(&o));
+            stdout(&o).trim().to_string()
+        })
+        .collect();
+    let at = paths[0].clone();
+    assert!(paths.iter().all(|p| *p == at), "{paths:?}");
+    assert_eq!(mount_points_starting(&at).len(), 1, "one mount, however many users");
+    for _ in 0..7 {
+        assert_eq!(env.ok(&["image", "unmount", "localhost/two"]), format!("{id}\n"));
+        assert!(mounted(&at));
+    }
+    env.ok(&["image", "unmount", "localhost/two"]);
+    assert!(!mounted(&at));
+}
