@@ -371,6 +371,13 @@ pub enum Cmd {
         #[command(subcommand)]
         cmd: VolumeCmd,
     },
+    /// Manage berth
+    ///
+    /// Manage berth
+    System {
+        #[command(subcommand)]
+        cmd: SystemCmd,
+    },
     /// Display a live stream of container resource usage statistics
     ///
     /// Display percentage of CPU, memory, network I/O, block I/O and PIDs for one or more containers.
@@ -383,6 +390,17 @@ pub enum Cmd {
         #[command(subcommand)]
         cmd: HealthcheckCmd,
     },
+}
+
+#[derive(Subcommand)]
+pub enum SystemCmd {
+    /// Bring containers back after a reboot
+    ///
+    /// Records the containers that ran before the host rebooted as exited, cleans what their runs left in the run directory, and starts the containers whose restart policy is always, or unless-stopped if no user stopped them.
+    ///
+    /// Run once at boot (contrib/systemd/berth-boot.service); running it again starts nothing twice.
+    #[command(after_help = "berth system boot")]
+    Boot(cmd::boot::BootArgs),
 }
 
 #[derive(Subcommand)]

@@ -15,7 +15,7 @@ mod usage;
 
 use std::process::ExitCode;
 
-use crate::cli::{BuildxCmd, Cli, Cmd, ContainerCmd, HealthcheckCmd, ImageCmd, NetworkCmd, VolumeCmd};
+use crate::cli::{BuildxCmd, Cli, Cmd, ContainerCmd, HealthcheckCmd, ImageCmd, NetworkCmd, SystemCmd, VolumeCmd};
 use crate::error::{CliError, ENGINE};
 use crate::usage::Parsed;
 use engine::Engine;
@@ -201,6 +201,7 @@ fn run(cli: Cli) -> Result<u8, CliError> {
             VolumeCmd::Prune(a) => cmd::volumes::prune(&engine, &a),
             VolumeCmd::Rm(a) => cmd::volumes::rm(&engine, &a),
         },
+        Cmd::System { cmd: SystemCmd::Boot(a) } => cmd::boot::boot(&engine, &a),
         Cmd::Info(a) => cmd::info::info(&engine, &a),
         Cmd::Healthcheck { cmd: HealthcheckCmd::Run(a) } => cmd::health::run(&engine, &a),
         Cmd::Stats(a) | Cmd::Container { cmd: ContainerCmd::Stats(a) } => cmd::stats::stats(&engine, &a),

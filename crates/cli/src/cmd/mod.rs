@@ -2,6 +2,7 @@
 //! beyond turning arguments into `engine` calls and results into output.
 
 pub mod archive;
+pub mod boot;
 pub mod build;
 pub mod commit;
 pub mod container_inspect;

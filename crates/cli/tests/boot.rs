@@ -1,0 +1,137 @@
+//! `berth system boot` after a simulated reboot, run for real as root: the
+//! monitors and containers killed with SIGKILL, what they had mounted
+//! under the test's root and runroot unmounted, the runroot removed (a
+//! tmpfs does not survive a reboot). Listing still works and shows them
+//! not running; boot brings back the `always` container and the
+//! `unless-stopped` one no user stopped, and only those, once.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::containers::{eventually, monitor_pids, Cleanup};
+use common::*;
+
+fn status(env: &Env, name: &str) -> String {
+    env.ok(&["ps", "-a", "--format", "{{.Names}} {{.Status}}"])
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("{name} ")).map(String::from))
+        .unwrap_or_default()
+}
+
+/// The container's init pid (`ps --format {{.Pid}}`), 0 when not running.
+fn pid_of(env: &Env, name: &str) -> i32 {
+    let rows = env.ok(&["ps", "-a", "--format", "{{.Names}} {{.Pid}}"]);
+    rows.lines().find_map(|l| l.strip_prefix(&format!("{name} "))).map(|p| p.trim().parse().unwrap()).unwrap_or(0)
+}
+
+fn kill9(pid: i32) {
+    let _ = rustix::process::kill_process(rustix::process::Pid::from_raw(pid).unwrap(), rustix::process::Signal::KILL);
+}
+
+fn gone(pid: i32) -> bool {
+    !std::path::Path::new(&format!("/proc/{pid}")).exists()
+        || std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| s.contains(") Z "))
+}
+
+/// What a reboot does to berth's state: every process gone at once (the
+/// monitors first, so none restarts its container), every mount gone, the
+/// runroot's tmpfs empty.
+fn simulate_reboot(env: &Env, running: &[&str]) {
+    let inits: Vec<i32> = running.iter().map(|n| pid_of(env, n)).collect();
+    assert!(inits.iter().all(|p| *p > 0), "{inits:?}");
+    let monitors = monitor_pids(env);
+    assert_eq!(monitors.len(), running.len(), "one monitor per running container");
+    for pid in monitors.iter().chain(&inits) {
+        kill9(*pid);
+    }
+    for pid in monitors.iter().chain(&inits) {
+        eventually("a killed process to go", || gone(*pid));
+    }
+    let mut points = mount_points_starting(&format!("{}/", env.dir.path().display()));
+    assert!(!points.is_empty(), "the containers' root filesystems were mounted");
+    points.sort_unstable_by_key(|p| std::cmp::Reverse(p.len()));
+    for p in points {
+        rustix::mount::unmount(p.as_str(), rustix::mount::UnmountFlags::DETACH).unwrap();
+    }
+    std::fs::remove_dir_all(&env.runroot).unwrap();
+}
+
+#[test]
+fn boot_brings_back_always_containers_after_a_reboot() {
+    require_root();
+    let (env, _) = Env::with_busybox();
+    let _cleanup = Cleanup(&env);
+    env.ok(&["run", "-d", "--name", "keeper", "--restart", "always", "bb", "sleep", "1000"]);
+    env.ok(&["run", "-d", "--name", "once", "--restart", "no", "bb", "sleep", "1000"]);
+    env.ok(&["run", "-d", "--name", "unless", "--restart", "unless-stopped", "bb", "sleep", "1000"]);
+    env.ok(&["run", "-d", "--name", "stopped", "--restart", "unless-stopped", "bb", "sleep", "1000"]);
+    env.ok(&["stop", "-t", "0", "stopped"]);
+    let before = pid_of(&env, "keeper");
+
+    simulate_reboot(&env, &["keeper", "once", "unless"]);
+
+    // Listing works on the emptied runroot, and nothing runs.
+    for name in ["keeper", "once", "unless", "stopped"] {
+        assert!(status(&env, name).starts_with("Exited"), "{name}: {}", status(&env, name));
+    }
+    assert_eq!(env.ok(&["ps", "-q"]), "");
+
+    let o = env.run(&["system", "boot"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let out = stdout(&o);
+    let mut started: Vec<&str> = out.lines().collect();
+    started.sort_unstable();
+    assert_eq!(started, ["keeper", "unless"], "{out}");
+    for name in ["keeper", "unless"] {
+        assert!(status(&env, name).starts_with("Up "), "{name}: {}", status(&env, name));
+    }
+    for name in ["once", "stopped"] {
+        assert!(status(&env, name).starts_with("Exited"), "{name}: {}", status(&env, name));
+    }
+    // It really runs again: a new init, which exec joins.
+    let after = pid_of(&env, "keeper");
+    assert!(after > 0 && after != before, "{before} -> {after}");
+    assert_eq!(env.ok(&["exec", "keeper", "echo", "back"]), "back\n");
+
+    // Twice: nothing started twice, nothing restarted.
+    let o = env.run(&["system", "boot"]);
+    assert_eq!((o.status.code(), stdout(&o)), (Some(0), String::new()), "{}", stderr(&o));
+    assert_eq!(pid_of(&env, "keeper"), after);
+    assert_eq!(monitor_pids(&env).len(), 2, "one monitor each for keeper and unless");
+
+    // Two boots at once start nothing either.
+    let runs: Vec<_> = (0..2)
+        .map(|_| {
+            let mut c = env.cmd(&["system", "boot"]);
+            c.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
+            c.spawn().unwrap()
+        })
+        .collect();
+    for r in runs {
+        let o = r.wait_with_output().unwrap();
+        assert_eq!((o.status.code(), stdout(&o)), (Some(0), String::new()), "{}", stderr(&o));
+    }
+    assert_eq!(pid_of(&env, "keeper"), after);
+}
+
+/// Boot on a host that did not reboot (a runroot on disk, or run by hand):
+/// running containers are left alone, and a stopped `always` container is
+/// started (docker's rule: only `unless-stopped` honours a user's stop).
+#[test]
+fn boot_without_a_reboot_leaves_running_containers_alone() {
+    require_root();
+    let (env, _) = Env::with_busybox();
+    let _cleanup = Cleanup(&env);
+    env.ok(&["run", "-d", "--name", "up", "--restart", "always", "bb", "sleep", "1000"]);
+    env.ok(&["run", "-d", "--name", "down", "--restart", "always", "bb", "sleep", "1000"]);
+    env.ok(&["stop", "-t", "0", "down"]);
+    // A user's mount of a stopped container stays mounted.
+    env.ok(&["create", "--name", "mounted", "bb", "true"]);
+    let at = env.ok(&["mount", "mounted"]);
+    let up = pid_of(&env, "up");
+    assert_eq!(env.ok(&["system", "boot"]), "down\n");
+    assert_eq!(pid_of(&env, "up"), up);
+    assert!(status(&env, "down").starts_with("Up "), "{}", status(&env, "down"));
+    assert!(mount_points_starting(at.trim()).iter().any(|p| p == at.trim()), "{at}");
+    env.ok(&["umount", "mounted"]);
+}
