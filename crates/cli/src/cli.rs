@@ -371,6 +371,18 @@ pub enum Cmd {
         #[command(subcommand)]
         cmd: VolumeCmd,
     },
+    /// Generate shell autocompletions
+    ///
+    /// Generate shell autocompletions.
+    /// Valid arguments are bash, zsh, fish and powershell.
+    /// Please refer to the man page to see how you can load these completions.
+    #[command(
+        after_help = "berth completion bash\n\
+                      berth completion zsh -f _berth\n\
+                      berth completion fish --no-desc",
+        override_usage = "berth completion [options] {bash|zsh|fish|powershell}"
+    )]
+    Completion(cmd::completion::CompletionArgs),
     /// Manage berth
     ///
     /// Manage berth

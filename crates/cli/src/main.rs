@@ -26,6 +26,10 @@ fn main() -> ExitCode {
     if let Some(code) = engine::containers::monitor_main(&args) {
         return ExitCode::from(u8::try_from(code).unwrap_or(1));
     }
+    // A completion script asking for candidates (`berth completion`).
+    if cmd::completion::answer_request(&args) {
+        return ExitCode::SUCCESS;
+    }
     // `exec` (and `top`'s ps, `healthcheck run`) forks this process into a
     // container: first re-execute from a read-only copy of the binary
     // (CVE-2019-5736), before any side effect, since the re-exec starts the
@@ -113,6 +117,7 @@ fn run(cli: Cli) -> Result<u8, CliError> {
         Cmd::Login(a) => return cmd::registry::login(a),
         // Nothing to open either.
         Cmd::Version(a) => return cmd::info::version_cmd(a),
+        Cmd::Completion(a) => return cmd::completion::completion(a),
         Cmd::Logout(a) => return cmd::registry::logout(a),
         _ => {}
     }
@@ -143,7 +148,7 @@ fn run(cli: Cli) -> Result<u8, CliError> {
         Cmd::Pull(a) | Cmd::Image { cmd: ImageCmd::Pull(a) } => cmd::registry::pull(&engine, &a),
         Cmd::Push(a) | Cmd::Image { cmd: ImageCmd::Push(a) } => cmd::registry::push(&engine, &a),
         // Handled above, before the store is opened.
-        Cmd::Login(_) | Cmd::Logout(_) | Cmd::Version(_) => Ok(0),
+        Cmd::Login(_) | Cmd::Logout(_) | Cmd::Version(_) | Cmd::Completion(_) => Ok(0),
         Cmd::Create(a) | Cmd::Container { cmd: ContainerCmd::Create(a) } => {
             cmd::containers::create(&engine, &a, oci_runtime.as_ref())
         }

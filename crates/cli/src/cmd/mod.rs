@@ -5,6 +5,7 @@ pub mod archive;
 pub mod boot;
 pub mod build;
 pub mod commit;
+pub mod completion;
 pub mod container_inspect;
 pub mod containers;
 pub mod control;

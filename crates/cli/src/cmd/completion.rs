@@ -1,0 +1,175 @@
+//! Shell completion: `berth completion SHELL` writes a small script that,
+//! at each Tab, runs berth again with the words typed so far, as podman's
+//! scripts run its hidden `__complete` command. berth answers from the
+//! clap tree itself (clap_complete's dynamic engine: subcommands, flags,
+//! their fixed values), and with the names in the store where an argument
+//! names a container, an image, a volume or a network: the args whose
+//! value name says so (`CONTAINER`, `IMAGE`, `VOLUME`, `NETWORK`, and
+//! `NAME|ID` for either of the first two; `--network`), found by walking the tree, so
+//! commands added later complete names with no more work.
+//!
+//! Names are read without opening the store (`engine::completion`), from
+//! the `--root` among the words typed, else the default.
+
+use std::ffi::{OsStr, OsString};
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use clap::Command;
+use clap_complete::engine::{ArgValueCompleter, CompletionCandidate, ValueCompleter};
+use clap_complete::env::{Bash, CompleteEnv, EnvCompleter, Fish, Powershell, Zsh};
+use engine::completion::NameKind;
+
+use crate::error::{CliError, Context as _, Result};
+
+/// The variable the scripts set when they run berth for candidates (a
+/// name no one sets by accident: clap's default, `COMPLETE`, is common).
+const REQUEST: &str = "_BERTH_COMPLETE";
+/// The same, from a script made with `--no-desc`: candidates without
+/// their descriptions.
+const REQUEST_NO_DESC: &str = "_BERTH_COMPLETE_NO_DESC";
+
+#[derive(clap::Args)]
+pub struct CompletionArgs {
+    /// Output the completion to file rather than stdout.
+    #[arg(short, long, value_name = "FILE")]
+    file: Option<PathBuf>,
+    /// Don't include descriptions in the completion output.
+    #[arg(long = "no-desc")]
+    no_desc: bool,
+    /// The shell to complete in: bash, zsh, fish or powershell
+    #[arg(value_name = "SHELL")]
+    shell: String,
+}
+
+/// `berth completion SHELL`: the script that registers berth's completion.
+pub fn completion(a: &CompletionArgs) -> Result<u8> {
+    let shell: &dyn EnvCompleter = match a.shell.as_str() {
+        "bash" => &Bash,
+        "zsh" => &Zsh,
+        "fish" => &Fish,
+        "powershell" => &Powershell,
+        other => return Err(CliError::new(format!("invalid argument {other:?} for \"berth completion\""))),
+    };
+    // The script runs this very binary for candidates: the berth a user
+    // installed (or built) and generated it with.
+    let exe = std::env::current_exe().ctx(|| "finding the berth binary".into())?;
+    let var = if a.no_desc { REQUEST_NO_DESC } else { REQUEST };
+    let mut script = Vec::new();
+    shell
+        .write_registration(var, "berth", "berth", &exe.to_string_lossy(), &mut script)
+        .ctx(|| "writing the completion script".into())?;
+    match &a.file {
+        Some(path) => std::fs::write(path, &script).ctx(|| format!("writing {}", path.display()))?,
+        None => super::out(&String::from_utf8_lossy(&script))?,
+    }
+    Ok(0)
+}
+
+/// Answer a completion script's request, if this run is one: true when
+/// answered (the process then exits 0).
+pub fn answer_request(args: &[OsString]) -> bool {
+    let (var, descriptions) = if std::env::var_os(REQUEST).is_some() {
+        (REQUEST, true)
+    } else if std::env::var_os(REQUEST_NO_DESC).is_some() {
+        (REQUEST_NO_DESC, false)
+    } else {
+        return false;
+    };
+    let _ = ROOT.set(root_among(args));
+    let factory = move || {
+        let tree = with_name_completers(crate::cli::command());
+        if descriptions {
+            tree
+        } else {
+            without_descriptions(tree)
+        }
+    };
+    // clap_complete prints its own error and exits non-zero on failure.
+    CompleteEnv::with_factory(factory).var(var).try_complete(args, None).unwrap_or(true)
+}
+
+/// The store whose names are offered: the last `--root` typed.
+static ROOT: OnceLock<PathBuf> = OnceLock::new();
+
+/// The `--root` among the words a script passed (after `--`), else the
+/// default.
+fn root_among(args: &[OsString]) -> PathBuf {
+    let words: Vec<&OsStr> = args.iter().skip_while(|a| *a != "--").skip(1).map(OsString::as_os_str).collect();
+    let mut root = PathBuf::from(engine::DEFAULT_ROOT);
+    for (i, w) in words.iter().enumerate() {
+        let w = w.to_string_lossy();
+        if w == "--root" {
+            if let Some(next) = words.get(i + 1) {
+                root = PathBuf::from(next);
+            }
+        } else if let Some(v) = w.strip_prefix("--root=") {
+            root = PathBuf::from(v);
+        }
+    }
+    root
+}
+
+/// What an argument names, by its value name (and `--network`, whose
+/// value, MODE, is a network's name but for a few modes).
+fn kinds_named(arg: &clap::Arg) -> &'static [NameKind] {
+    if arg.get_long() == Some("network") {
+        return &[NameKind::Network];
+    }
+    let name = arg.get_value_names().and_then(|n| n.first()).map(|n| n.as_str()).unwrap_or_default();
+    match name.split(' ').next().unwrap_or_default() {
+        "CONTAINER" => &[NameKind::Container],
+        "IMAGE" => &[NameKind::Image],
+        "VOLUME" => &[NameKind::Volume],
+        "NETWORK" => &[NameKind::Network],
+        "NAME|ID" => &[NameKind::Container, NameKind::Image],
+        _ => &[],
+    }
+}
+
+/// Offers the names of `kinds`; `first_only`: for the first value alone
+/// (`IMAGE [COMMAND [ARG...]]`: what follows the image is a command).
+struct Names {
+    kinds: &'static [NameKind],
+    first_only: bool,
+}
+
+impl ValueCompleter for Names {
+    fn complete(&self, current: &OsStr) -> Vec<CompletionCandidate> {
+        self.complete_at(0, current)
+    }
+
+    fn complete_at(&self, index: usize, current: &OsStr) -> Vec<CompletionCandidate> {
+        if self.first_only && index > 0 {
+            return Vec::new();
+        }
+        let root = ROOT.get().map_or(Path::new(engine::DEFAULT_ROOT), PathBuf::as_path);
+        let typed = current.to_string_lossy();
+        self.kinds
+            .iter()
+            .flat_map(|k| engine::completion::names(root, *k))
+            .filter(|n| n.starts_with(typed.as_ref()))
+            .map(CompletionCandidate::new)
+            .collect()
+    }
+}
+
+/// The tree with a name completer on every argument that names objects.
+fn with_name_completers(cmd: Command) -> Command {
+    let cmd = cmd.mut_args(|a| {
+        let kinds = kinds_named(&a);
+        if kinds.is_empty() {
+            return a;
+        }
+        let first_only = a.get_value_names().and_then(|n| n.first()).is_some_and(|n| n.contains(' '));
+        a.add(ArgValueCompleter::new(Names { kinds, first_only }))
+    });
+    cmd.mut_subcommands(with_name_completers)
+}
+
+/// The tree without summaries or help texts (`--no-desc`).
+fn without_descriptions(cmd: Command) -> Command {
+    let cmd =
+        cmd.about(None::<&str>).long_about(None::<&str>).mut_args(|a| a.help(None::<&str>).long_help(None::<&str>));
+    cmd.mut_subcommands(without_descriptions)
+}
