@@ -376,13 +376,15 @@ pub enum Cmd {
     /// Generate shell autocompletions.
     /// Valid arguments are bash, zsh, fish and powershell.
     /// Please refer to the man page to see how you can load these completions.
-    #[command(
-        after_help = "berth completion bash\n\
-                      berth completion zsh -f _berth\n\
-                      berth completion fish --no-desc",
-        override_usage = "berth completion [options] {bash|zsh|fish|powershell}"
-    )]
+    // Verbatim: podman's description keeps its three lines.
+    #[command(verbatim_doc_comment)]
+    #[command(after_help = "berth completion bash\n\
+                           berth completion zsh -f _berth\n\
+                           berth completion fish --no-desc")]
     Completion(cmd::completion::CompletionArgs),
+    /// Write berth's man pages to a directory
+    #[command(name = "generate-man", hide = true, after_help = "berth generate-man /usr/local/share/man/man1")]
+    GenerateMan(cmd::manpages::GenerateManArgs),
     /// Manage berth
     ///
     /// Manage berth

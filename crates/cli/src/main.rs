@@ -118,6 +118,7 @@ fn run(cli: Cli) -> Result<u8, CliError> {
         // Nothing to open either.
         Cmd::Version(a) => return cmd::info::version_cmd(a),
         Cmd::Completion(a) => return cmd::completion::completion(a),
+        Cmd::GenerateMan(a) => return cmd::manpages::generate_man(a),
         Cmd::Logout(a) => return cmd::registry::logout(a),
         _ => {}
     }
@@ -148,7 +149,7 @@ fn run(cli: Cli) -> Result<u8, CliError> {
         Cmd::Pull(a) | Cmd::Image { cmd: ImageCmd::Pull(a) } => cmd::registry::pull(&engine, &a),
         Cmd::Push(a) | Cmd::Image { cmd: ImageCmd::Push(a) } => cmd::registry::push(&engine, &a),
         // Handled above, before the store is opened.
-        Cmd::Login(_) | Cmd::Logout(_) | Cmd::Version(_) | Cmd::Completion(_) => Ok(0),
+        Cmd::Login(_) | Cmd::Logout(_) | Cmd::Version(_) | Cmd::Completion(_) | Cmd::GenerateMan(_) => Ok(0),
         Cmd::Create(a) | Cmd::Container { cmd: ContainerCmd::Create(a) } => {
             cmd::containers::create(&engine, &a, oci_runtime.as_ref())
         }

@@ -37,8 +37,8 @@ pub struct CompletionArgs {
     /// Don't include descriptions in the completion output.
     #[arg(long = "no-desc")]
     no_desc: bool,
-    /// The shell to complete in: bash, zsh, fish or powershell
-    #[arg(value_name = "SHELL")]
+    /// The shell to complete in
+    #[arg(value_name = "{bash|zsh|fish|powershell}")]
     shell: String,
 }
 

@@ -19,6 +19,7 @@ pub mod isolation;
 pub mod list;
 pub mod logs;
 pub mod manage;
+pub mod manpages;
 pub mod names;
 pub mod networks;
 pub mod pause;
