@@ -120,6 +120,9 @@ fn run(cli: Cli) -> Result<u8, CliError> {
         Cmd::Completion(a) => return cmd::completion::completion(a),
         Cmd::GenerateMan(a) => return cmd::manpages::generate_man(a),
         Cmd::Logout(a) => return cmd::registry::logout(a),
+        // At every boot, on hosts that may never have used berth: no store
+        // made for nothing to bring back.
+        Cmd::System { cmd: SystemCmd::Boot(_) } if !cli.globals.root.exists() => return Ok(0),
         _ => {}
     }
     // podman resolves it before any command, and fails every one for a bad one.

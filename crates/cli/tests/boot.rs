@@ -135,3 +135,12 @@ fn boot_without_a_reboot_leaves_running_containers_alone() {
     assert!(mount_points_starting(at.trim()).iter().any(|p| p == at.trim()), "{at}");
     env.ok(&["umount", "mounted"]);
 }
+
+/// At boot on a host that never used berth: nothing to do, and no store
+/// made for it.
+#[test]
+fn boot_without_a_store_makes_none() {
+    let env = Env::new();
+    assert_eq!(env.ok(&["system", "boot"]), "");
+    assert!(!env.root.exists() && !env.runroot.exists());
+}

@@ -48,6 +48,9 @@ fn bash_completes_the_names_in_the_store() {
     assert!(offers.contains(&"localhost/bb:latest".into()), "{offers:?}");
     assert!(!offers.contains(&"webserver".into()), "{offers:?}");
     assert_eq!(bash_offers(&env, &["image", "rm", "local"]), ["localhost/bb:latest"]);
+    // After run's image comes the command, not another image.
+    let offers = bash_offers(&env, &["run", "-d", "--name", "x", "localhost/bb", ""]);
+    assert!(!offers.contains(&"localhost/bb:latest".into()), "{offers:?}");
 
     assert_eq!(bash_offers(&env, &["volume", "inspect", "d"]), ["datavol"]);
     assert_eq!(bash_offers(&env, &["network", "rm", "back"]), ["backnet"]);

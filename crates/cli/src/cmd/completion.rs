@@ -77,6 +77,7 @@ pub fn answer_request(args: &[OsString]) -> bool {
         return false;
     };
     let _ = ROOT.set(root_among(args));
+    let _ = WORDS.set(args.iter().skip_while(|a| *a != "--").skip(1).cloned().collect());
     let factory = move || {
         let tree = with_name_completers(crate::cli::command());
         if descriptions {
@@ -91,6 +92,22 @@ pub fn answer_request(args: &[OsString]) -> bool {
 
 /// The store whose names are offered: the last `--root` typed.
 static ROOT: OnceLock<PathBuf> = OnceLock::new();
+/// The words typed, `berth` first, the one being completed last.
+static WORDS: OnceLock<Vec<OsString>> = OnceLock::new();
+
+/// Whether the words before the one being completed already give
+/// positional `id` of the command they name a value (`run IMAGE` typed:
+/// what follows is the command). Parsed leniently with the tree itself,
+/// which alone knows which flags take a value.
+fn already_given(id: &str) -> bool {
+    let Some(words) = WORDS.get() else { return false };
+    let before = &words[..words.len().saturating_sub(1)];
+    let Ok(mut m) = crate::cli::command().ignore_errors(true).try_get_matches_from(before) else { return false };
+    while let Some((_, sub)) = m.subcommand() {
+        m = sub.clone();
+    }
+    m.try_get_raw(id).ok().flatten().is_some_and(|mut v| v.next().is_some())
+}
 
 /// The `--root` among the words a script passed (after `--`), else the
 /// default.
@@ -131,7 +148,8 @@ fn kinds_named(arg: &clap::Arg) -> &'static [NameKind] {
 /// (`IMAGE [COMMAND [ARG...]]`: what follows the image is a command).
 struct Names {
     kinds: &'static [NameKind],
-    first_only: bool,
+    /// The argument's id, when it takes its first value only.
+    first_only: Option<String>,
 }
 
 impl ValueCompleter for Names {
@@ -140,8 +158,11 @@ impl ValueCompleter for Names {
     }
 
     fn complete_at(&self, index: usize, current: &OsStr) -> Vec<CompletionCandidate> {
-        if self.first_only && index > 0 {
-            return Vec::new();
+        if let Some(id) = &self.first_only {
+            // (`index` is 0 for every word of a trailing argument.)
+            if index > 0 || already_given(id) {
+                return Vec::new();
+            }
         }
         let root = ROOT.get().map_or(Path::new(engine::DEFAULT_ROOT), PathBuf::as_path);
         let typed = current.to_string_lossy();
@@ -162,6 +183,7 @@ fn with_name_completers(cmd: Command) -> Command {
             return a;
         }
         let first_only = a.get_value_names().and_then(|n| n.first()).is_some_and(|n| n.contains(' '));
+        let first_only = first_only.then(|| a.get_id().to_string());
         a.add(ArgValueCompleter::new(Names { kinds, first_only }))
     });
     cmd.mut_subcommands(with_name_completers)
