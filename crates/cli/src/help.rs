@@ -62,6 +62,10 @@ pub fn render(root: &Command, path: &[String]) -> String {
     if !path.is_empty() {
         let global: Vec<&Arg> = root.get_arguments().filter(|a| a.is_global_set() && !a.is_hide_set()).collect();
         let _ = writeln!(s, "Global Options:\n{}", options(&global));
+    } else if s.ends_with("\n\n") {
+        // cobra's root help ends with its last option's line; a command's,
+        // with an empty line after its global options.
+        s.pop();
     }
     s
 }

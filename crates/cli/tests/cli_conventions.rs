@@ -347,6 +347,11 @@ fn version_help_topics_and_bare_berth() {
         "{}",
         stderr(&o)
     );
+    // cobra's endings: the root's help at its last option, a command's
+    // with an empty line after.
+    assert!(stderr(&o).ends_with("Version for berth\n"), "{}", stderr(&o));
+    assert!(env.ok(&["--help"]).ends_with("Version for berth\n"));
+    assert!(env.ok(&["run", "--help"]).ends_with("containers\n\n"));
     // cobra's: the deepest command named, whatever follows.
     assert_eq!(env.ok(&["help", "run", "extra"]), env.ok(&["run", "--help"]));
     assert_eq!(env.ok(&["help", "image", "nosuch"]), env.ok(&["image", "--help"]));
