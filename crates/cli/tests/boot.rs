@@ -34,9 +34,9 @@ fn gone(pid: i32) -> bool {
 }
 
 /// What a reboot does to berth's state: every process gone at once (the
-/// monitors first, so none restarts its container), every mount gone, the
-/// runroot's tmpfs empty.
-fn simulate_reboot(env: &Env, running: &[&str]) {
+/// monitors first, so none restarts its container), every mount gone, and
+/// with `tmpfs`, the runroot emptied (else it stays, stale, as on a disk).
+fn simulate_reboot(env: &Env, running: &[&str], tmpfs: bool) {
     let inits: Vec<i32> = running.iter().map(|n| pid_of(env, n)).collect();
     assert!(inits.iter().all(|p| *p > 0), "{inits:?}");
     let monitors = monitor_pids(env);
@@ -53,7 +53,9 @@ fn simulate_reboot(env: &Env, running: &[&str]) {
     for p in points {
         rustix::mount::unmount(p.as_str(), rustix::mount::UnmountFlags::DETACH).unwrap();
     }
-    std::fs::remove_dir_all(&env.runroot).unwrap();
+    if tmpfs {
+        std::fs::remove_dir_all(&env.runroot).unwrap();
+    }
 }
 
 #[test]
@@ -68,7 +70,7 @@ fn boot_brings_back_always_containers_after_a_reboot() {
     env.ok(&["stop", "-t", "0", "stopped"]);
     let before = pid_of(&env, "keeper");
 
-    simulate_reboot(&env, &["keeper", "once", "unless"]);
+    simulate_reboot(&env, &["keeper", "once", "unless"], true);
 
     // Listing works on the emptied runroot, and nothing runs.
     for name in ["keeper", "once", "unless", "stopped"] {
@@ -143,4 +145,34 @@ fn boot_without_a_store_makes_none() {
     let env = Env::new();
     assert_eq!(env.ok(&["system", "boot"]), "");
     assert!(!env.root.exists() && !env.runroot.exists());
+}
+
+/// A runroot on disk survives the reboot, stale: boot cleans what the dead
+/// runs left there (the runtime's state, the monitors' attach sockets) for
+/// the containers it does not start, and starts the others over it.
+#[test]
+fn boot_cleans_a_stale_runroot() {
+    require_root();
+    let (env, _) = Env::with_busybox();
+    let _cleanup = Cleanup(&env);
+    env.ok(&["run", "-d", "--name", "keeper", "--restart", "always", "bb", "sleep", "1000"]);
+    let once = env.ok(&["run", "-d", "--name", "once", "bb", "sleep", "1000"]).trim().to_string();
+    let left = [env.runroot.join("runtime").join(&once), env.runroot.join("attach").join(&once)];
+    for path in &left {
+        assert!(path.exists(), "{} while it runs", path.display());
+    }
+    simulate_reboot(&env, &["keeper", "once"], false);
+    for path in &left {
+        assert!(path.exists(), "{} left by the reboot", path.display());
+    }
+    assert_eq!(env.ok(&["system", "boot"]), "keeper\n");
+    for path in &left {
+        assert!(!path.exists(), "{} still there after boot", path.display());
+    }
+    assert!(status(&env, "keeper").starts_with("Up "), "{}", status(&env, "keeper"));
+    assert_eq!(env.ok(&["exec", "keeper", "echo", "back"]), "back\n");
+    assert!(status(&env, "once").starts_with("Exited"), "{}", status(&env, "once"));
+    // And it starts as any stopped container does.
+    env.ok(&["start", "once"]);
+    assert!(status(&env, "once").starts_with("Up "), "{}", status(&env, "once"));
 }

@@ -7,8 +7,8 @@
 //! (1) reconciles each container whose monitor and init are gone: its
 //! record says exited (`refresh`, as any listing does), and what its last
 //! run left in the runroot goes: the runtime's state of it (pid, cgroups,
-//! state files) and a mount reference count for a mount that is no longer
-//! there; (2) starts the containers whose restart policy says so: `always`,
+//! state files), its monitor's attach socket, and a mount reference count
+//! for a mount that is no longer there; (2) starts the containers whose restart policy says so: `always`,
 //! and `unless-stopped` unless a user stopped it (docker's rule; podman's
 //! own `podman-restart.service` starts `always` ones only).
 //!
@@ -62,7 +62,9 @@ impl Engine {
             }
         }
         for c in self.containers()? {
-            if c.state.is_live() || !comes_back_at_boot(c.restart, c.stopped_by_user) {
+            // A live monitor between two runs (its restart policy's
+            // backoff) starts it itself.
+            if c.state.is_live() || !comes_back_at_boot(c.restart, c.stopped_by_user) || self.monitor_alive(&c.id) {
                 continue;
             }
             let mut c = c;
@@ -74,18 +76,29 @@ impl Engine {
         Ok(report)
     }
 
-    /// Drop what container `c`'s last run left in the runtime state and the
-    /// mount counts, if its init is gone; whether there was anything.
+    /// Drop what container `c`'s last run left in the runtime state, the
+    /// attach socket and the mount counts, if its init and monitor are
+    /// gone; whether there was anything.
     fn clean_stale(&self, c: &Container) -> Result<bool> {
         let _lock = self.lock_container(&c.id)?;
         let Some(current) = self.db()?.get(&c.id)? else { return Ok(false) };
-        // Never run (nothing left), or started meanwhile (nothing stale).
-        if matches!(current.state, State::Configured | State::Created) || self.init_alive(&c.id) {
+        // Never run (nothing left), started meanwhile, or between two runs
+        // under its monitor (which deletes and makes the state itself).
+        if matches!(current.state, State::Configured | State::Created)
+            || self.init_alive(&c.id)
+            || self.monitor_alive(&c.id)
+        {
             return Ok(false);
         }
         let had_state = self.runtime_root().join(&c.id).exists() || self.ext_state(&c.id).is_some();
         if had_state {
             self.delete_runtime_state(&c.id)?;
+        }
+        // Its dead monitor's attach socket.
+        let socket = self.attach_dir().join(&c.id);
+        let had_socket = socket.exists();
+        if had_socket {
+            std::fs::remove_file(&socket).ctx(|| format!("removing {}", socket.display()))?;
         }
         // A count for a mount that is gone (a reboot took the mount, not a
         // runroot on disk) goes: `mount_count` says 0 for a mount point
@@ -96,7 +109,7 @@ impl Engine {
         if layers.mount_count(&c.id)? == 0 {
             layers.unmount_to(&c.id, 0)?;
         }
-        Ok(had_state)
+        Ok(had_state || had_socket)
     }
 }
 
