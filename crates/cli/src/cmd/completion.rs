@@ -17,7 +17,7 @@ use std::sync::OnceLock;
 
 use clap::Command;
 use clap_complete::engine::{ArgValueCompleter, CompletionCandidate, ValueCompleter};
-use clap_complete::env::{Bash, CompleteEnv, EnvCompleter, Fish, Powershell, Zsh};
+use clap_complete::env::{Bash, CompleteEnv, EnvCompleter, Fish, Powershell, Shells, Zsh};
 use engine::completion::NameKind;
 
 use crate::error::{CliError, Context as _, Result};
@@ -86,8 +86,70 @@ pub fn answer_request(args: &[OsString]) -> bool {
             without_descriptions(tree)
         }
     };
+    const SHELLS: &[&dyn EnvCompleter] =
+        &[&NamesFirst(&Bash), &NamesFirst(&Zsh), &NamesFirst(&Fish), &NamesFirst(&Powershell)];
     // clap_complete prints its own error and exits non-zero on failure.
-    CompleteEnv::with_factory(factory).var(var).try_complete(args, None).unwrap_or(true)
+    CompleteEnv::with_factory(factory).var(var).shells(Shells(SHELLS)).try_complete(args, None).unwrap_or(true)
+}
+
+/// A shell's completion as clap_complete answers it, but an empty word
+/// offers names alone where there are any, as podman's does (`start
+/// <Tab>`: the containers, not every flag too); a `-` asks for the flags.
+/// Done on the shell's own output, whose entries are separated by
+/// `_CLAP_IFS` (bash, zsh) or lines (fish, powershell), each starting
+/// with its value.
+struct NamesFirst(&'static dyn EnvCompleter);
+
+impl EnvCompleter for NamesFirst {
+    fn name(&self) -> &'static str {
+        self.0.name()
+    }
+
+    fn is(&self, name: &str) -> bool {
+        self.0.is(name)
+    }
+
+    fn write_registration(
+        &self,
+        var: &str,
+        name: &str,
+        bin: &str,
+        completer: &str,
+        buf: &mut dyn std::io::Write,
+    ) -> std::io::Result<()> {
+        self.0.write_registration(var, name, bin, completer, buf)
+    }
+
+    fn write_complete(
+        &self,
+        cmd: &mut Command,
+        args: Vec<OsString>,
+        current_dir: Option<&Path>,
+        buf: &mut dyn std::io::Write,
+    ) -> std::io::Result<()> {
+        // The word being completed: at the index bash and zsh pass, else
+        // the last (none yet: empty).
+        let index = std::env::var("_CLAP_COMPLETE_INDEX").ok().and_then(|i| i.parse::<usize>().ok());
+        let current = match index {
+            Some(i) => args.get(i),
+            None => args.last(),
+        };
+        let empty = current.is_none_or(|w| w.is_empty());
+        let mut out = Vec::new();
+        self.0.write_complete(cmd, args, current_dir, &mut out)?;
+        if !empty {
+            return buf.write_all(&out);
+        }
+        let sep = std::env::var("_CLAP_IFS").unwrap_or_else(|_| "\n".into());
+        let text = String::from_utf8_lossy(&out);
+        let entries: Vec<&str> = text.split(sep.as_str()).collect();
+        let names = entries.iter().any(|e| !e.is_empty() && !e.starts_with('-'));
+        if !names {
+            return buf.write_all(&out);
+        }
+        let kept: Vec<&str> = entries.into_iter().filter(|e| !e.starts_with('-')).collect();
+        buf.write_all(kept.join(sep.as_str()).as_bytes())
+    }
 }
 
 /// The store whose names are offered: the last `--root` typed.
