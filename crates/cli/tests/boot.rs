@@ -176,3 +176,25 @@ fn boot_cleans_a_stale_runroot() {
     env.ok(&["start", "once"]);
     assert!(status(&env, "once").starts_with("Up "), "{}", status(&env, "once"));
 }
+
+/// A container that cannot start any more is reported (exit 125, podman's
+/// `start` words), and does not keep the others from starting.
+#[test]
+fn boot_reports_what_cannot_start() {
+    require_root();
+    let (env, _) = Env::with_busybox();
+    let _cleanup = Cleanup(&env);
+    let data = env.path("data");
+    std::fs::create_dir(&data).unwrap();
+    let bind = format!("{}:/data", data.display());
+    env.ok(&["run", "-d", "--name", "broken", "--restart", "always", "-v", &bind, "bb", "sleep", "1000"]);
+    env.ok(&["run", "-d", "--name", "keeper", "--restart", "always", "bb", "sleep", "1000"]);
+    simulate_reboot(&env, &["broken", "keeper"], true);
+    std::fs::remove_dir(&data).unwrap();
+    let o = env.run(&["system", "boot"]);
+    assert_eq!((o.status.code(), stdout(&o)), (Some(125), "keeper\n".to_string()), "{}", stderr(&o));
+    assert!(stderr(&o).starts_with("Error: unable to start container \"broken\": "), "{}", stderr(&o));
+    assert_eq!(stderr(&o).lines().count(), 1, "{}", stderr(&o));
+    assert!(status(&env, "keeper").starts_with("Up "), "{}", status(&env, "keeper"));
+    assert!(status(&env, "broken").starts_with("Exited"), "{}", status(&env, "broken"));
+}

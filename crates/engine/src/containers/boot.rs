@@ -70,6 +70,8 @@ impl Engine {
             let mut c = c;
             match self.start_detached(&mut c) {
                 Ok(()) => report.started.push(c),
+                // A user's `start` came first: it runs, as boot wanted.
+                Err(_) if self.container(&c.id).is_ok_and(|now| now.state.is_live()) => {}
                 Err(e) => report.failed.push((c, e)),
             }
         }
