@@ -55,8 +55,11 @@ fn bash_completes_the_names_in_the_store() {
     // A flag's value too: run --network NETWORK.
     assert_eq!(bash_offers(&env, &["run", "--network", "back"]), ["backnet"]);
 
-    // Commands and subcommands from the tree.
+    // Commands and subcommands from the tree, `help`'s topics too.
     assert_eq!(bash_offers(&env, &["imag"]), ["image", "images"]);
+    assert_eq!(bash_offers(&env, &["help", "ru"]), ["run"]);
+    let topics = bash_offers(&env, &["help", "system", ""]);
+    assert!(topics.contains(&"boot".into()) && topics.iter().all(|t| !t.starts_with('-')), "{topics:?}");
     let offers = bash_offers(&env, &["volume", ""]);
     assert!(offers.contains(&"prune".into()) && !offers.contains(&"--help".into()), "{offers:?}");
 }

@@ -21,6 +21,7 @@ use clap_complete::env::{Bash, CompleteEnv, EnvCompleter, Fish, Powershell, Shel
 use engine::completion::NameKind;
 
 use crate::error::{CliError, Context as _, Result};
+use crate::flags::HELP_COMMAND;
 
 /// The variable the scripts set when they run berth for candidates (a
 /// name no one sets by accident: clap's default, `COMPLETE`, is common).
@@ -237,8 +238,31 @@ impl ValueCompleter for Names {
     }
 }
 
-/// The tree with a name completer on every argument that names objects.
+/// `help COMMAND...`: the commands below those already typed.
+struct HelpTopics;
+
+impl ValueCompleter for HelpTopics {
+    fn complete(&self, current: &OsStr) -> Vec<CompletionCandidate> {
+        let Some(words) = WORDS.get() else { return Vec::new() };
+        let words: Vec<String> = words.iter().map(|w| w.to_string_lossy().into_owned()).collect();
+        let Some(at) = words.iter().position(|w| w == HELP_COMMAND) else { return Vec::new() };
+        let topic = &words[at + 1..words.len().saturating_sub(1)];
+        let root = crate::cli::command();
+        let Some(cmd) = crate::help::find(&root, topic) else { return Vec::new() };
+        let typed = current.to_string_lossy();
+        cmd.get_subcommands()
+            .filter(|c| !c.is_hide_set() && c.get_name() != HELP_COMMAND && c.get_name().starts_with(typed.as_ref()))
+            .map(|c| CompletionCandidate::new(c.get_name()).help(c.get_about().cloned()))
+            .collect()
+    }
+}
+
+/// The tree with a name completer on every argument that names objects
+/// (and `help`'s topics).
 fn with_name_completers(cmd: Command) -> Command {
+    if cmd.get_name() == HELP_COMMAND {
+        return cmd.mut_arg("command", |a| a.add(ArgValueCompleter::new(HelpTopics)));
+    }
     let cmd = cmd.mut_args(|a| {
         let kinds = kinds_named(&a);
         if kinds.is_empty() {
