@@ -40,6 +40,8 @@ fn bash_completes_the_names_in_the_store() {
     // An empty word: the names alone, as podman offers them; a dash: the flags.
     assert_eq!(bash_offers(&env, &["start", ""]), ["webserver"]);
     assert!(bash_offers(&env, &["start", "--"]).contains(&"--attach".into()));
+    // cp: a container's name leads a path in it.
+    assert_eq!(bash_offers(&env, &["cp", "web"]), ["webserver:"]);
     // What was typed narrows it.
     assert_eq!(bash_offers(&env, &["rm", "web"]), ["webserver"]);
     assert_eq!(bash_offers(&env, &["container", "rm", "w"]), ["webserver"]);

@@ -5,7 +5,8 @@
 //! their fixed values), and with the names in the store where an argument
 //! names a container, an image, a volume or a network: the args whose
 //! value name says so (`CONTAINER`, `IMAGE`, `VOLUME`, `NETWORK`, and
-//! `NAME|ID` for either of the first two; `--network`), found by walking the tree, so
+//! `NAME|ID` for either of the first two; `--network`; `cp`'s
+//! `[CONTAINER:]PATH`), found by walking the tree, so
 //! commands added later complete names with no more work.
 //!
 //! Names are read without opening the store (`engine::completion`), from
@@ -257,6 +258,25 @@ impl ValueCompleter for HelpTopics {
     }
 }
 
+/// `cp`'s `[CONTAINER:]PATH`: the containers, as `NAME:`, and the host's
+/// paths, as podman offers them.
+struct ContainerOrPath;
+
+impl ValueCompleter for ContainerOrPath {
+    fn complete(&self, current: &OsStr) -> Vec<CompletionCandidate> {
+        let root = ROOT.get().map_or(Path::new(engine::DEFAULT_ROOT), PathBuf::as_path);
+        let typed = current.to_string_lossy();
+        let mut out: Vec<CompletionCandidate> = engine::completion::names(root, NameKind::Container)
+            .into_iter()
+            .map(|n| format!("{n}:"))
+            .filter(|n| n.starts_with(typed.as_ref()))
+            .map(CompletionCandidate::new)
+            .collect();
+        out.extend(clap_complete::engine::PathCompleter::any().complete(current));
+        out
+    }
+}
+
 /// The tree with a name completer on every argument that names objects
 /// (and `help`'s topics).
 fn with_name_completers(cmd: Command) -> Command {
@@ -264,6 +284,10 @@ fn with_name_completers(cmd: Command) -> Command {
         return cmd.mut_arg("command", |a| a.add(ArgValueCompleter::new(HelpTopics)));
     }
     let cmd = cmd.mut_args(|a| {
+        let value_name = a.get_value_names().and_then(|n| n.first()).map(|n| n.to_string()).unwrap_or_default();
+        if value_name.starts_with("[CONTAINER:]") {
+            return a.add(ArgValueCompleter::new(ContainerOrPath));
+        }
         let kinds = kinds_named(&a);
         if kinds.is_empty() {
             return a;
