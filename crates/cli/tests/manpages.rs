@@ -57,8 +57,25 @@ fn a_man_page_per_command() {
         let page = dir.join(format!("berth-{}.1", path.join("-")));
         assert!(page.is_file(), "no page {}", page.display());
     }
+    // An alias's page is its command's, as installed under man1/.
+    assert_eq!(std::fs::read_to_string(dir.join("berth-image-ls.1")).unwrap(), ".so man1/berth-image-list.1\n");
+    let man1 = env.path("share/man1");
+    std::fs::create_dir_all(man1.parent().unwrap()).unwrap();
+    std::fs::rename(&dir, &man1).unwrap();
+    let o = Command::new("man")
+        .env("MANPATH", env.path("share"))
+        .env("MANWIDTH", "200")
+        .arg("berth-image-ls")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("List images in local storage"), "{}", stdout(&o));
+    let dir = man1;
     let mut pages = 0;
     for e in std::fs::read_dir(&dir).unwrap().flatten() {
+        if std::fs::read_to_string(e.path()).unwrap().starts_with(".so ") {
+            continue;
+        }
         pages += 1;
         let o = Command::new("groff").args(["-man", "-Tutf8", "-ww", "-z"]).arg(e.path()).output().unwrap();
         assert!(o.status.success() && o.stderr.is_empty(), "{}: {}", e.path().display(), stderr(&o));

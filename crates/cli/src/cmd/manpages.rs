@@ -1,6 +1,7 @@
 //! `berth generate-man DIR` (hidden): a man page per command, from the
 //! clap tree (clap_mangen): `berth.1`, `berth-run.1`,
-//! `berth-container-run.1`... with each command's examples. A command of
+//! `berth-container-run.1`... with each command's examples; an alias's
+//! page includes its command's. A command of
 //! berth itself rather than an xtask or a build script: the pages are then
 //! always those of the binary installed (`scripts/install.sh` runs it),
 //! and the tree lives in this binary crate, which nothing else can link.
@@ -39,6 +40,13 @@ fn write_pages(root: &Command, cmd: &Command, dir: &Path, parent: Option<&str>) 
     std::fs::write(&path, page).ctx(|| format!("writing {}", path.display()))?;
     for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set() && s.get_name() != HELP_COMMAND) {
         write_pages(root, sub, dir, Some(&name))?;
+        // An alias's page is the command's (`man berth-image-ls`), by
+        // roff's include, as distributions link podman's.
+        let page = sub.get_display_name().unwrap_or_else(|| sub.get_name());
+        for alias in sub.get_visible_aliases() {
+            let path = dir.join(format!("{name}-{alias}.1"));
+            std::fs::write(&path, format!(".so man1/{page}.1\n")).ctx(|| format!("writing {}", path.display()))?;
+        }
     }
     Ok(())
 }
