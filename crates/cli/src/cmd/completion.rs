@@ -88,11 +88,19 @@ pub fn answer_request(args: &[OsString]) -> bool {
             without_descriptions(tree)
         }
     };
-    const SHELLS: &[&dyn EnvCompleter] =
-        &[&NamesFirst(&Bash), &NamesFirst(&Zsh), &NamesFirst(&Fish), &NamesFirst(&Powershell)];
+    // Relative paths (`-f FILE`, cp's) complete from where the user is.
+    let cwd = std::env::current_dir().ok();
     // clap_complete prints its own error and exits non-zero on failure.
-    CompleteEnv::with_factory(factory).var(var).shells(Shells(SHELLS)).try_complete(args, None).unwrap_or(true)
+    CompleteEnv::with_factory(factory)
+        .var(var)
+        .shells(Shells(SHELLS))
+        .try_complete(args, cwd.as_deref())
+        .unwrap_or(true)
 }
+
+/// The shells a script may ask for.
+const SHELLS: &[&dyn EnvCompleter] =
+    &[&NamesFirst(&Bash), &NamesFirst(&Zsh), &NamesFirst(&Fish), &NamesFirst(&Powershell)];
 
 /// A shell's completion as clap_complete answers it, but an empty word
 /// offers names alone where there are any, as podman's does (`start
