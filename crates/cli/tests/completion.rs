@@ -25,7 +25,12 @@ fn bash_offers(env: &Env, words: &[&str]) -> Vec<String> {
         env.root.display(),
         quoted.join(" ")
     );
-    let o = Command::new("bash").args(["--norc", "-c", &line]).env("BERTH_CONFIG", env.config()).output().unwrap();
+    let o = Command::new("bash")
+        .args(["--norc", "-c", &line])
+        .env("BERTH_CONFIG", env.config())
+        .current_dir(env.dir.path())
+        .output()
+        .unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
     stdout(&o).lines().map(String::from).collect()
 }
@@ -42,6 +47,8 @@ fn bash_completes_the_names_in_the_store() {
     assert!(bash_offers(&env, &["start", "--"]).contains(&"--attach".into()));
     // cp: a container's name leads a path in it.
     assert_eq!(bash_offers(&env, &["cp", "web"]), ["webserver:"]);
+    // A file's path (load -i FILE), from the shell's directory.
+    assert_eq!(bash_offers(&env, &["load", "-i", "bb.t"]), ["bb.tar"]);
     // What was typed narrows it.
     assert_eq!(bash_offers(&env, &["rm", "web"]), ["webserver"]);
     assert_eq!(bash_offers(&env, &["container", "rm", "w"]), ["webserver"]);
