@@ -313,3 +313,31 @@ fn without_descriptions(cmd: Command) -> Command {
         cmd.about(None::<&str>).long_about(None::<&str>).mut_args(|a| a.help(None::<&str>).long_help(None::<&str>));
     cmd.mut_subcommands(without_descriptions)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_root_is_the_last_typed() {
+        let args = |line: &str| -> Vec<OsString> { line.split(' ').map(OsString::from).collect() };
+        assert_eq!(root_among(&args("/bin/berth -- berth ps ")), PathBuf::from(engine::DEFAULT_ROOT));
+        assert_eq!(root_among(&args("/bin/berth -- berth --root /r start ")), PathBuf::from("/r"));
+        assert_eq!(root_among(&args("/bin/berth -- berth --root=/a --root /b rm x")), PathBuf::from("/b"));
+        // Before `--` are the script's own words.
+        assert_eq!(root_among(&args("/bin/berth --root /x -- berth rm")), PathBuf::from(engine::DEFAULT_ROOT));
+    }
+
+    #[test]
+    fn names_by_the_tree() {
+        let tree = crate::cli::command();
+        let arg = |path: &[&str], id: &str| {
+            let cmd = crate::help::find(&tree, &path.iter().map(|s| s.to_string()).collect::<Vec<_>>()).unwrap();
+            kinds_named(cmd.get_arguments().find(|a| a.get_id() == id).unwrap())
+        };
+        assert_eq!(arg(&["start"], "containers"), [NameKind::Container]);
+        assert_eq!(arg(&["volume", "rm"], "volumes"), [NameKind::Volume]);
+        assert_eq!(arg(&["run"], "network"), [NameKind::Network]);
+        assert!(arg(&["run"], "name").is_empty());
+    }
+}
