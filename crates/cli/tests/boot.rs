@@ -198,3 +198,41 @@ fn boot_reports_what_cannot_start() {
     assert!(status(&env, "keeper").starts_with("Up "), "{}", status(&env, "keeper"));
     assert!(status(&env, "broken").starts_with("Exited"), "{}", status(&env, "broken"));
 }
+
+/// A container on a network comes back on it: a reboot takes the bridge,
+/// its firewall rules, the veths and the address records (all runtime
+/// state: `network_run_dir` is on a tmpfs too); boot makes them again, and
+/// the container has its address, reaches its gateway, and is reached.
+#[test]
+fn boot_brings_back_a_container_on_its_network() {
+    require_root();
+    let (env, _) = Env::with_busybox();
+    let env = env.in_own_netns();
+    let _cleanup = Cleanup(&env);
+    env.ok(&["network", "create", "--subnet", "10.124.0.0/24", "lan"]);
+    env.ok(&["run", "-d", "--name", "web", "--restart", "always", "--network", "lan", "bb", "sleep", "1000"]);
+    let address = || env.ok(&["inspect", "--format", "{{(index .NetworkSettings.Networks \"lan\").IPAddress}}", "web"]);
+    assert_eq!(address(), "10.124.0.2\n");
+
+    simulate_reboot(&env, &["web"], true);
+    // The rest of what a reboot takes: the namespace's bridges and rules,
+    // and the address records.
+    let host = |args: &[&str]| {
+        let o = env.host_cmd(args).output().unwrap();
+        assert!(o.status.success(), "{args:?}: {}", stderr(&o));
+        stdout(&o)
+    };
+    let links: serde_json::Value =
+        serde_json::from_str(&host(&["ip", "-j", "link", "show", "type", "bridge"])).unwrap();
+    for l in links.as_array().unwrap() {
+        host(&["ip", "link", "delete", l["ifname"].as_str().unwrap()]);
+    }
+    host(&["nft", "flush", "ruleset"]);
+    std::fs::remove_dir_all(env.network_run_dir()).unwrap();
+
+    assert_eq!(env.ok(&["system", "boot"]), "web\n");
+    assert_eq!(address(), "10.124.0.2\n");
+    let inside = env.ok(&["exec", "web", "sh", "-c", "ip -4 addr show eth0; ping -c 1 -W 2 10.124.0.1"]);
+    assert!(inside.contains("inet 10.124.0.2/24"), "{inside}");
+    host(&["busybox", "ping", "-c", "1", "-W", "2", "10.124.0.2"]);
+}
