@@ -371,6 +371,27 @@ pub enum Cmd {
         #[command(subcommand)]
         cmd: VolumeCmd,
     },
+    /// Generate shell autocompletions
+    ///
+    /// Generate shell autocompletions.
+    /// Valid arguments are bash, zsh, fish and powershell.
+    /// Please refer to the man page to see how you can load these completions.
+    // Verbatim: podman's description keeps its three lines.
+    #[command(verbatim_doc_comment)]
+    #[command(after_help = "berth completion bash\n\
+                           berth completion zsh -f _berth\n\
+                           berth completion fish --no-desc")]
+    Completion(cmd::completion::CompletionArgs),
+    /// Write berth's man pages to a directory
+    #[command(name = "generate-man", hide = true, after_help = "berth generate-man /usr/local/share/man/man1")]
+    GenerateMan(cmd::manpages::GenerateManArgs),
+    /// Manage berth
+    ///
+    /// Manage berth
+    System {
+        #[command(subcommand)]
+        cmd: SystemCmd,
+    },
     /// Display a live stream of container resource usage statistics
     ///
     /// Display percentage of CPU, memory, network I/O, block I/O and PIDs for one or more containers.
@@ -383,6 +404,17 @@ pub enum Cmd {
         #[command(subcommand)]
         cmd: HealthcheckCmd,
     },
+}
+
+#[derive(Subcommand)]
+pub enum SystemCmd {
+    /// Bring containers back after a reboot
+    ///
+    /// Records the containers that ran before the host rebooted as exited, cleans what their runs left in the run directory, and starts the containers whose restart policy is always, or unless-stopped if no user stopped them.
+    ///
+    /// Run once at boot (contrib/systemd/berth-boot.service); running it again starts nothing twice.
+    #[command(after_help = "berth system boot")]
+    Boot(cmd::boot::BootArgs),
 }
 
 #[derive(Subcommand)]

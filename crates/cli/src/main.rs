@@ -15,7 +15,7 @@ mod usage;
 
 use std::process::ExitCode;
 
-use crate::cli::{BuildxCmd, Cli, Cmd, ContainerCmd, HealthcheckCmd, ImageCmd, NetworkCmd, VolumeCmd};
+use crate::cli::{BuildxCmd, Cli, Cmd, ContainerCmd, HealthcheckCmd, ImageCmd, NetworkCmd, SystemCmd, VolumeCmd};
 use crate::error::{CliError, ENGINE};
 use crate::usage::Parsed;
 use engine::Engine;
@@ -25,6 +25,10 @@ fn main() -> ExitCode {
     // A container's monitor: berth run again (`Engine::launch_monitor`).
     if let Some(code) = engine::containers::monitor_main(&args) {
         return ExitCode::from(u8::try_from(code).unwrap_or(1));
+    }
+    // A completion script asking for candidates (`berth completion`).
+    if cmd::completion::answer_request(&args) {
+        return ExitCode::SUCCESS;
     }
     // `exec` (and `top`'s ps, `healthcheck run`) forks this process into a
     // container: first re-execute from a read-only copy of the binary
@@ -113,7 +117,12 @@ fn run(cli: Cli) -> Result<u8, CliError> {
         Cmd::Login(a) => return cmd::registry::login(a),
         // Nothing to open either.
         Cmd::Version(a) => return cmd::info::version_cmd(a),
+        Cmd::Completion(a) => return cmd::completion::completion(a),
+        Cmd::GenerateMan(a) => return cmd::manpages::generate_man(a),
         Cmd::Logout(a) => return cmd::registry::logout(a),
+        // At every boot, on hosts that may never have used berth: no store
+        // made for nothing to bring back.
+        Cmd::System { cmd: SystemCmd::Boot(_) } if !cli.globals.root.exists() => return Ok(0),
         _ => {}
     }
     // podman resolves it before any command, and fails every one for a bad one.
@@ -149,7 +158,7 @@ fn run(cli: Cli) -> Result<u8, CliError> {
         Cmd::Pull(a) | Cmd::Image { cmd: ImageCmd::Pull(a) } => cmd::registry::pull(&engine, &a),
         Cmd::Push(a) | Cmd::Image { cmd: ImageCmd::Push(a) } => cmd::registry::push(&engine, &a),
         // Handled above, before the store is opened.
-        Cmd::Login(_) | Cmd::Logout(_) | Cmd::Version(_) => Ok(0),
+        Cmd::Login(_) | Cmd::Logout(_) | Cmd::Version(_) | Cmd::Completion(_) | Cmd::GenerateMan(_) => Ok(0),
         Cmd::Create(a) | Cmd::Container { cmd: ContainerCmd::Create(a) } => {
             cmd::containers::create(&engine, &a, oci_runtime.as_ref())
         }
@@ -207,6 +216,7 @@ fn run(cli: Cli) -> Result<u8, CliError> {
             VolumeCmd::Prune(a) => cmd::volumes::prune(&engine, &a),
             VolumeCmd::Rm(a) => cmd::volumes::rm(&engine, &a),
         },
+        Cmd::System { cmd: SystemCmd::Boot(a) } => cmd::boot::boot(&engine, &a),
         Cmd::Info(a) => cmd::info::info(&engine, &a),
         Cmd::Healthcheck { cmd: HealthcheckCmd::Run(a) } => cmd::health::run(&engine, &a),
         Cmd::Stats(a) | Cmd::Container { cmd: ContainerCmd::Stats(a) } => cmd::stats::stats(&engine, &a),

@@ -4,6 +4,7 @@
 //! knows the command line exists.
 
 pub mod build_cache;
+pub mod completion;
 pub mod config;
 pub mod containers;
 pub mod error;

@@ -2,8 +2,10 @@
 //! beyond turning arguments into `engine` calls and results into output.
 
 pub mod archive;
+pub mod boot;
 pub mod build;
 pub mod commit;
+pub mod completion;
 pub mod container_inspect;
 pub mod containers;
 pub mod control;
@@ -18,6 +20,7 @@ pub mod isolation;
 pub mod list;
 pub mod logs;
 pub mod manage;
+pub mod manpages;
 pub mod names;
 pub mod networks;
 pub mod pause;

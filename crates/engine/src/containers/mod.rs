@@ -8,6 +8,7 @@
 
 pub mod attach;
 pub mod attached;
+pub mod boot;
 pub mod build_copy;
 mod chown_volume;
 mod commit;
