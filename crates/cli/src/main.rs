@@ -202,6 +202,7 @@ fn run(cli: Cli) -> Result<u8, CliError> {
             VolumeCmd::Rm(a) => cmd::volumes::rm(&engine, &a),
         },
         Cmd::Info(a) => cmd::info::info(&engine, &a),
+        Cmd::Events(a) => cmd::events::events(&engine, &a),
         Cmd::Healthcheck { cmd: HealthcheckCmd::Run(a) } => cmd::health::run(&engine, &a),
         Cmd::Stats(a) | Cmd::Container { cmd: ContainerCmd::Stats(a) } => cmd::stats::stats(&engine, &a),
     }

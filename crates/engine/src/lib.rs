@@ -7,6 +7,7 @@ pub mod build_cache;
 pub mod config;
 pub mod containers;
 pub mod error;
+pub mod events;
 pub mod images;
 pub mod login;
 pub mod networks;

@@ -44,6 +44,7 @@ pub fn restart(engine: &Engine, a: &RestartArgs) -> Result<u8> {
         if c.state == State::Running {
             engine.stop_container(&c, a.time.map_or(c.stop_timeout(), Duration::from_secs))?;
         }
+        engine::events::container(engine.runroot(), engine::events::Status::Restart, &c);
         engine.start_detached(&mut c)?;
         Ok(Some(input.to_string()))
     })

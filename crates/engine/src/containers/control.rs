@@ -8,6 +8,7 @@ use sys::signal::Signal;
 
 use super::{Container, State};
 use crate::error::{Error, Result};
+use crate::events::{self, Status};
 use crate::Engine;
 
 /// How often a waiting command looks at the record again.
@@ -33,7 +34,9 @@ impl Engine {
             }
             self.stop(&current, timeout);
         }
-        self.wait_not_running(&c.id).map(|_| ())
+        self.wait_not_running(&c.id)?;
+        events::container(self.runroot(), Status::Stop, c);
+        Ok(())
     }
 
     /// Send `sig` to container `c`'s init (podman's `kill`): refused, in
@@ -54,6 +57,7 @@ impl Engine {
         if current.state == State::Paused && sig == Signal::KILL {
             self.thaw_locked(&c.id);
         }
+        events::container(self.runroot(), Status::Kill, &current);
         Ok(())
     }
 

@@ -15,6 +15,7 @@ use super::lock::ContainerLock;
 use super::teardown::Remains;
 use super::{change, etc_files, naming, spec, Container, CreateSpec, State};
 use crate::error::{Context as _, Error, Result};
+use crate::events::{self, Status};
 use crate::{Engine, Image};
 
 impl Engine {
@@ -255,7 +256,10 @@ impl Engine {
         // as it is (compare-and-swap on its version), not read back first.
         c.state = if spec.starts_next { State::Initialized } else { State::Created };
         match db.update(&mut c)? {
-            super::db::Written::Done => Ok(c),
+            super::db::Written::Done => {
+                events::container(self.runroot(), Status::Create, &c);
+                Ok(c)
+            }
             super::db::Written::Stale => Err(Error::new(format!("container {id} changed while it was being created"))),
         }
     }
@@ -346,6 +350,7 @@ impl Engine {
         };
         sys::fs::ignore_missing(removed).map_err(|e| Error::caused(format_args!("removing {}", dir.display()), e))?;
         db.delete(&c.id)?;
+        events::container(self.runroot(), Status::Remove, c);
         // Its monitor does it after telling the exit; a removal of a
         // running container (or of one whose monitor was killed) here.
         if !how.init_reaped {

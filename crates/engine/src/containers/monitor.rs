@@ -41,6 +41,7 @@ use super::logfile::{LogWriter, Stream};
 use super::teardown::Ahead;
 use super::{change, naming, Container, State};
 use crate::error::{Context as _, Error, ErrorKind, Result};
+use crate::events::{self, Status};
 use crate::Engine;
 
 /// The log file in each container's data directory (podman's name).
@@ -223,6 +224,9 @@ impl Engine {
         if let Some(mut a) = ahead.take() {
             a.cgroup_taken();
         }
+        if first_client.is_some() {
+            events::container(self.runroot(), Status::Attach, &c);
+        }
         running.clients.extend(first_client);
         loop {
             let (code, started_at, clients) = running.serve(self);
@@ -235,11 +239,18 @@ impl Engine {
             let again = match self.lock_container(&c.id) {
                 // No restart policy goes with `--rm`.
                 Ok(lock) if c.auto_remove => {
+                    events::container_died(self.runroot(), &c, code);
+                    events::container(self.runroot(), Status::Cleanup, &c);
                     discarded = self.discard_exited(&db, &mut c, started_at, code, lock);
                     false
                 }
                 Ok(_lock) => {
                     self.finish_locked(&db, &mut c, Some(started_at), Some(code));
+                    if oom {
+                        events::container(self.runroot(), Status::Oom, &c);
+                    }
+                    events::container_died(self.runroot(), &c, code);
+                    events::container(self.runroot(), Status::Cleanup, &c);
                     if oom {
                         match change(&db, &c.id, |r| {
                             r.oom_killed = true;
@@ -440,6 +451,8 @@ impl Engine {
             }
         };
         drop(shm);
+        // Made in the runtime, not yet started: podman's init.
+        events::container(self.runroot(), Status::Init, c);
         if c.oci_runtime.is_some() {
             // Ours brings it up in its init (`loopback_up`).
             super::loopback::bring_up(pid)?;
@@ -498,6 +511,7 @@ impl Engine {
         })?;
         self.forget_exec_sessions(&ended);
         *c = running.ok_or_else(|| Error::new(format!("container {} vanished while starting", c.name)))?;
+        events::container(self.runroot(), Status::Start, c);
         let mut outputs = outputs;
         let mut stdin = keep_stdin;
         let mut terminal = None;
