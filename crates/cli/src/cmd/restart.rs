@@ -41,10 +41,11 @@ pub fn restart(engine: &Engine, a: &RestartArgs) -> Result<u8> {
                 "unable to restart a container in a paused or unknown state: container state improper",
             ));
         }
+        // podman's order: the restart, then the stop's died and cleanup.
+        engine::events::container(engine.runroot(), engine::events::Status::Restart, &c);
         if c.state == State::Running {
             engine.stop_container(&c, a.time.map_or(c.stop_timeout(), Duration::from_secs))?;
         }
-        engine::events::container(engine.runroot(), engine::events::Status::Restart, &c);
         engine.start_detached(&mut c)?;
         Ok(Some(input.to_string()))
     })

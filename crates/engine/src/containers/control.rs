@@ -34,9 +34,7 @@ impl Engine {
             }
             self.stop(&current, timeout);
         }
-        self.wait_not_running(&c.id)?;
-        events::container(self.runroot(), Status::Stop, c);
-        Ok(())
+        self.wait_not_running(&c.id).map(|_| ())
     }
 
     /// Send `sig` to container `c`'s init (podman's `kill`): refused, in
