@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
+mod regharness;
 
 use std::io::{BufRead as _, BufReader};
 use std::process::{Child, Stdio};
@@ -13,6 +14,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use common::containers::Cleanup;
 use common::*;
+use regharness::TestRegistry;
 use serde_json::Value;
 
 /// `berth events --format json ARGS...` running in the background, its
@@ -195,6 +197,42 @@ fn concurrent_writers_lose_no_line() {
 }
 
 #[test]
+fn the_log_rotates_under_concurrent_writers_and_a_follower_keeps_up() {
+    let env = Env::new();
+    // ~108 bytes a line, 128 lines: one rotation, at ~74 lines (a second
+    // would come past ~148), so both files together hold every line.
+    const MAX: u64 = 8000;
+    let conf = std::fs::read_to_string(env.config()).unwrap();
+    std::fs::write(env.config(), format!("{conf}[engine]\nevents_logfile_max_size = \"8kB\"\n")).unwrap();
+    let mut f = Follower::start(&env, &[]);
+    std::thread::scope(|s| {
+        for w in 0..8 {
+            let env = &env;
+            s.spawn(move || {
+                for r in 0..8 {
+                    let name = format!("w{w}-{r}");
+                    env.ok(&["volume", "create", &name]);
+                    env.ok(&["volume", "rm", &name]);
+                }
+            });
+        }
+    });
+    let dir = env.runroot.join("events");
+    let old = std::fs::read_to_string(dir.join("events.log.1")).expect("rotated once");
+    let new = std::fs::read_to_string(dir.join("events.log")).unwrap();
+    assert!(old.len() as u64 <= MAX && new.len() as u64 <= MAX, "{} and {} bytes", old.len(), new.len());
+    assert!(old.lines().chain(new.lines()).all(|l| serde_json::from_str::<Value>(l).is_ok()));
+    assert_eq!(past(&env, &[]).len(), 128, "the reader reads both files");
+    let seen = f.until("every event", |s| s.len() >= 128);
+    assert_eq!(seen.len(), 128, "the follower moved to the new file without losing one");
+    for w in 0..8 {
+        for r in 0..8 {
+            assert_eq!(of(seen, "volume", &format!("w{w}-{r}")), ["create", "remove"]);
+        }
+    }
+}
+
+#[test]
 fn since_and_until_pick_by_time() {
     let env = Env::new();
     env.ok(&["volume", "create", "before"]);
@@ -366,4 +404,52 @@ fn pause_kill_exec_health_and_more_appear() {
     assert_eq!(&c2[want.len()..], ["died", "cleanup", "stop", "remove"], "{c2:?}");
     let died = seen.iter().find(|e| e["Status"] == "died").unwrap();
     assert_eq!(died["ContainerExitCode"], 137, "stopped at once: SIGKILL");
+}
+
+#[test]
+fn a_monitors_healthchecks_are_events_and_a_signal_ends_a_follower() {
+    let (env, _) = Env::with_busybox();
+    let _c = Cleanup(&env);
+    let mut f = Follower::start(&env, &["--filter", "event=health_status"]);
+    env.ok(&["run", "-d", "--name", "c1", "--health-cmd", "true", "--health-interval", "1s", "bb", "sleep", "100"]);
+    // Written by the checker the monitor forks, not by a command.
+    let seen = f.until("two checks", |s| s.len() >= 2);
+    assert!(seen.iter().all(|e| e["Name"] == "c1" && e["health_status"] == "healthy"), "{seen:?}");
+    let pid = rustix::process::Pid::from_raw(i32::try_from(f.child.id()).unwrap()).unwrap();
+    rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
+    let start = Instant::now();
+    while f.child.try_wait().unwrap().is_none() {
+        assert!(start.elapsed() < Duration::from_secs(5), "SIGTERM did not end berth events");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn images_pushed_pulled_saved_imported_and_built() {
+    let reg = TestRegistry::start();
+    let (env, id) = Env::with_busybox();
+    let name = reg.name("bb:1");
+    regharness::ok(&env, &["push", "--tls-verify=false", "bb", &format!("docker://{name}")]);
+    regharness::ok(&env, &["rmi", "bb"]);
+    regharness::ok(&env, &["pull", "--tls-verify=false", &name]);
+    let archive = env.path("saved.tar");
+    env.ok(&["save", "-o", archive.to_str().unwrap(), &name]);
+    let rootfs = env.path("rootfs.tar");
+    std::fs::write(&rootfs, tar_file("hello", b"hi\n")).unwrap();
+    let imported = env.ok(&["import", "-q", rootfs.to_str().unwrap(), "localhost/imp"]).trim().to_string();
+    let ctx = context(&env, &format!("FROM {name}\nLABEL built=yes\n"), &[]);
+    let built = build(&env, &["-q", "-t", "localhost/built", "--pull=never"], &ctx).trim().to_string();
+    let events = past(&env, &["--filter", "type=image"]);
+    let find = |status: &str| -> &Value {
+        events.iter().find(|e| e["Status"] == status).unwrap_or_else(|| panic!("no {status} in {events:?}"))
+    };
+    assert_eq!(find("push")["ID"], id.as_str());
+    assert!(find("push")["Name"].as_str().unwrap().ends_with("bb:1"), "{:?}", find("push"));
+    assert_eq!(find("pull")["ID"], id.as_str());
+    assert_eq!(find("pull")["Name"], name.as_str());
+    assert_eq!(find("save")["ID"], id.as_str());
+    assert_eq!(find("save")["Name"], archive.to_str().unwrap(), "podman names the archive");
+    assert_eq!(find("import")["ID"], imported.trim_start_matches("sha256:"));
+    assert_eq!(find("build")["ID"], built.trim_start_matches("sha256:"));
+    assert_eq!(find("build")["Name"], "localhost/built:latest");
 }

@@ -15,6 +15,9 @@
 //! network_dir = "/etc/berth/networks"      # berth's own: its networks' records
 //! network_run_dir = "/run/berth/networks"  # berth's own: addresses, locks, name server
 //! cni_plugin_dirs = ["/usr/lib/cni", "/usr/libexec/cni", "/usr/local/libexec/cni", "/opt/cni/bin"]
+//!
+//! [engine]
+//! events_logfile_max_size = "1m"   # the events log rotates past it (decimal units, as podman's)
 //! ```
 //!
 //! A missing file means the defaults above. Keys berth does not know are
@@ -39,6 +42,38 @@ pub const PATH_VAR: &str = "BERTH_CONFIG";
 pub struct Config {
     pub containers: ContainersConfig,
     pub network: NetworkConfig,
+    pub engine: EngineConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct EngineConfig {
+    /// The size past which the events log rotates (`events.rs`): a size
+    /// as go-units' `FromHumanSize` reads it (podman's type), or bytes.
+    pub events_logfile_max_size: SizeSetting,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig { events_logfile_max_size: SizeSetting::Bytes(crate::events::MAX_LOG_SIZE) }
+    }
+}
+
+/// A size written as a number of bytes or as text (`"1m"`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum SizeSetting {
+    Bytes(u64),
+    Text(String),
+}
+
+impl SizeSetting {
+    pub fn bytes(&self) -> std::result::Result<u64, String> {
+        match self {
+            SizeSetting::Bytes(n) => Ok(*n),
+            SizeSetting::Text(t) => crate::units::from_human_size(t),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -145,6 +180,7 @@ pub fn parse(text: &str) -> std::result::Result<Config, String> {
             return Err(format!("[network] {key} = {:?}: not an absolute path", dir.display().to_string()));
         }
     }
+    config.engine.events_logfile_max_size.bytes().map_err(|e| format!("[engine] events_logfile_max_size: {e}"))?;
     Ok(config)
 }
 
@@ -161,6 +197,7 @@ mod tests {
         assert_eq!(c.network.default_interface, "berth0");
         assert_eq!(c.network.network_dir, Path::new("/etc/berth/networks"));
         assert_eq!(c.network.network_run_dir, Path::new("/run/berth/networks"));
+        assert_eq!(c.engine.events_logfile_max_size.bytes(), Ok(1_000_000));
     }
 
     #[test]
@@ -176,6 +213,10 @@ mod tests {
         assert_eq!(c.network.default_subnet.to_string(), "10.200.0.0/24");
         assert_eq!(c.network.default_interface, "lan0");
         assert_eq!(c.network.network_config_dir, Path::new("/etc/berth/cni"));
+        let c = parse("[engine]\nevents_logfile_max_size = \"2m\"\n").unwrap();
+        assert_eq!(c.engine.events_logfile_max_size.bytes(), Ok(2_000_000));
+        let c = parse("[engine]\nevents_logfile_max_size = 4096\n").unwrap();
+        assert_eq!(c.engine.events_logfile_max_size.bytes(), Ok(4096));
     }
 
     #[test]
@@ -188,6 +229,7 @@ mod tests {
             ("[network\n", ""),
             ("[network]\nnetwork_run_dir = \"run/nets\"", "network_run_dir = \"run/nets\": not an absolute path"),
             ("[network]\nnetwork_dir = \"\"", "network_dir"),
+            ("[engine]\nevents_logfile_max_size = \"lots\"", "events_logfile_max_size: invalid size: 'lots'"),
         ] {
             let e = parse(text).unwrap_err();
             assert!(e.contains(want) && !e.contains('\n'), "{text}: {e}");

@@ -14,8 +14,9 @@
 //! the events' order. The lock is on a file of its own, not on the log,
 //! because rotation replaces the log's inode.
 //!
-//! The log is bounded (podman's `events_logfile_max_size`): a line that
-//! would take it past [`MAX_LOG_SIZE`] first renames it to `events.log.1`
+//! The log is bounded (berth.conf's `[engine] events_logfile_max_size`,
+//! podman's key; [`MAX_LOG_SIZE`] by default): a line that would take it
+//! past the limit first renames it to `events.log.1`
 //! (replacing the one before) under the same lock; writers holding the
 //! old file notice its inode is no longer the path's and reopen. Readers
 //! read `events.log.1` then `events.log`, skip lines they cannot parse,
@@ -39,9 +40,10 @@ use crate::containers::Container;
 use crate::error::Context as _;
 use crate::Result;
 
-/// The log's size past which it is rotated (podman's default
-/// `events_logfile_max_size` is 1 MB). At most twice this is kept.
-pub const MAX_LOG_SIZE: u64 = 1024 * 1024;
+/// The log's size past which it is rotated when berth.conf's
+/// `[engine] events_logfile_max_size` does not say (podman's default, 1
+/// MB). At most twice the size is kept.
+pub const MAX_LOG_SIZE: u64 = 1_000_000;
 
 const LOG: &str = "events.log";
 const OLD_LOG: &str = "events.log.1";
@@ -259,7 +261,7 @@ pub fn emit(runroot: &Path, event: Event) {
     // parent's open files, and with them the flock: it opens its own.
     let pid = rustix::process::getpid();
     if guard.as_ref().is_none_or(|w| w.dir != dir || w.pid != pid) {
-        match Writer::open(&dir, MAX_LOG_SIZE) {
+        match Writer::open(&dir, max_size()) {
             Ok(w) => *guard = Some(w),
             Err(e) => {
                 tracing::warn!("recording event {} {}: {e}", event.kind, event.status);
@@ -272,6 +274,12 @@ pub fn emit(runroot: &Path, event: Event) {
             tracing::warn!("recording event {} {}: {e}", event.kind, event.status);
         }
     }
+}
+
+/// berth.conf's limit, else the default (a bad file is the command's
+/// error to report, not the event's).
+fn max_size() -> u64 {
+    crate::config::get().ok().and_then(|c| c.engine.events_logfile_max_size.bytes().ok()).unwrap_or(MAX_LOG_SIZE)
 }
 
 /// An open log to append to.
