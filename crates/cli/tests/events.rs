@@ -399,9 +399,10 @@ fn pause_kill_exec_health_and_more_appear() {
     let health = seen.iter().find(|e| e["Status"] == "health_status").unwrap();
     assert_eq!(health["health_status"], "healthy");
     let c2 = of(seen, "container", "c2");
-    let want = ["rename", "mount", "unmount", "restart", "died", "cleanup", "init", "start"];
+    // podman's order: the restart, then its stop's events.
+    let want = ["rename", "mount", "unmount", "restart", "stop", "died", "cleanup", "init", "start"];
     assert_eq!(c2[..want.len()], want, "{c2:?}");
-    assert_eq!(&c2[want.len()..], ["died", "cleanup", "stop", "remove"], "{c2:?}");
+    assert_eq!(&c2[want.len()..], ["stop", "died", "cleanup", "remove"], "{c2:?}");
     let died = seen.iter().find(|e| e["Status"] == "died").unwrap();
     assert_eq!(died["ContainerExitCode"], 137, "stopped at once: SIGKILL");
 }

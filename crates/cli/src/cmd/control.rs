@@ -311,8 +311,6 @@ pub fn stop(engine: &Engine, a: &StopArgs) -> Result<u8> {
     each(&inputs, a.ignore, |input| {
         let c = engine.container(input)?;
         engine.stop_container(&c, a.time.map_or(c.stop_timeout(), Duration::from_secs))?;
-        // `stop`'s own: a restart's stop is told as the restart.
-        engine::events::container(engine.runroot(), engine::events::Status::Stop, &c);
         Ok(Some(input.to_string()))
     })
 }

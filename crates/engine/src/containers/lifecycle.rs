@@ -374,6 +374,8 @@ impl Engine {
     /// frozen process acts on no signal.
     pub(super) fn stop(&self, c: &Container, timeout: Duration) {
         use sys::signal::Signal;
+        // podman's, for `stop`, `rm -f` and `restart` alike.
+        events::container(self.runroot(), Status::Stop, c);
         if !timeout.is_zero() {
             let first = c.stop_signal.as_deref().and_then(super::parse_signal).unwrap_or(Signal::TERM);
             if let Err(e) = self.signal_container(&c.id, first, false) {

@@ -234,23 +234,29 @@ impl Engine {
             // Before `finish_locked` deletes its cgroup.
             // Not for a `--rm` container: no record will say it.
             let oom = !c.auto_remove && self.container_oom_killed(&c.id);
+            // Told at once, before the lock (a `rm -f` holding it tells
+            // the removal after), under the name it has now.
+            let named = db.get(&c.id).ok().flatten();
+            let named = named.as_ref().unwrap_or(&c);
+            if oom {
+                events::container(self.runroot(), Status::Oom, named);
+            }
+            events::container_died(self.runroot(), named, code);
             // What is left of a `--rm` container, deleted once the exit is told.
             let mut discarded = None;
             let again = match self.lock_container(&c.id) {
                 // No restart policy goes with `--rm`.
                 Ok(lock) if c.auto_remove => {
-                    events::container_died(self.runroot(), &c, code);
                     events::container(self.runroot(), Status::Cleanup, &c);
                     discarded = self.discard_exited(&db, &mut c, started_at, code, lock);
                     false
                 }
                 Ok(_lock) => {
                     self.finish_locked(&db, &mut c, Some(started_at), Some(code));
-                    if oom {
-                        events::container(self.runroot(), Status::Oom, &c);
+                    // Not for a container removed meanwhile (`rm -f`).
+                    if db.get(&c.id).is_ok_and(|r| r.is_some()) {
+                        events::container(self.runroot(), Status::Cleanup, &c);
                     }
-                    events::container_died(self.runroot(), &c, code);
-                    events::container(self.runroot(), Status::Cleanup, &c);
                     if oom {
                         match change(&db, &c.id, |r| {
                             r.oom_killed = true;
