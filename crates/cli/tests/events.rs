@@ -454,3 +454,16 @@ fn images_pushed_pulled_saved_imported_and_built() {
     assert_eq!(find("build")["ID"], built.trim_start_matches("sha256:"));
     assert_eq!(find("build")["Name"], "localhost/built:latest");
 }
+
+#[test]
+fn an_oom_kill_is_told_before_the_death() {
+    let (env, _) = Env::with_busybox();
+    let _c = Cleanup(&env);
+    let args = ["run", "--name", "hog", "-m", "16m", "--memory-swap", "16m", "bb", "sh", "-c"];
+    let o = env.run(&[&args[..], &["x=aaaaaaaa; while :; do x=$x$x; done"]].concat());
+    assert_eq!(o.status.code(), Some(137), "{}", stderr(&o));
+    let events = past(&env, &["--filter", "container=hog"]);
+    let life = of(&events, "container", "hog");
+    assert_eq!(life[life.len() - 3..], ["oom", "died", "cleanup"], "{life:?}");
+    assert_eq!(events.iter().find(|e| e["Status"] == "died").unwrap()["ContainerExitCode"], 137);
+}
