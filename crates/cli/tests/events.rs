@@ -478,6 +478,8 @@ fn the_same_events_as_podman() {
     let podman = common::podman::Podman::beside(&env);
     let steps: &[&[&str]] = &[
         &["run", "--name", "c1", "--label", "foo=bar", "bb", "sh", "-c", "exit 3"],
+        &["run", "--name", "c0", "bb", "true"],
+        &["rm", "c0"],
         &["run", "-d", "--name", "c2", "bb", "sleep", "100"],
         &["pause", "c2"],
         &["unpause", "c2"],
@@ -513,4 +515,20 @@ fn the_same_events_as_podman() {
         assert_eq!(ours, theirs, "--filter {filter}");
         assert!(!ours.is_empty(), "--filter {filter}");
     }
+    // JSON: the same keys on each line (an exit code of 0 left out), the
+    // same values but for times and IDs.
+    let json = |text: String| -> Vec<Value> {
+        text.lines()
+            .map(|l| {
+                let mut v: Value = serde_json::from_str(l).unwrap();
+                v["Time"] = Value::Null;
+                if v.get("ID").is_some() {
+                    v["ID"] = Value::Null;
+                }
+                v
+            })
+            .collect()
+    };
+    let args = ["events", "--stream=false", "--filter", "container=c0", "--format", "json"];
+    assert_eq!(json(env.ok(&args)), json(podman.ok(&args)));
 }

@@ -149,7 +149,8 @@ impl Status {
 /// does).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Event {
-    #[serde(rename = "ContainerExitCode", default, skip_serializing_if = "Option::is_none")]
+    /// Left out when 0 too, as Go's `omitempty` leaves out a zero int.
+    #[serde(rename = "ContainerExitCode", default, skip_serializing_if = "is_zero")]
     pub exit_code: Option<i32>,
     #[serde(rename = "ID", default, skip_serializing_if = "String::is_empty")]
     pub id: String,
@@ -172,6 +173,10 @@ pub struct Event {
     /// any, `null` for other types).
     #[serde(rename = "Attributes", default)]
     pub attributes: Option<BTreeMap<String, String>>,
+}
+
+fn is_zero(code: &Option<i32>) -> bool {
+    code.unwrap_or(0) == 0
 }
 
 impl Event {
@@ -591,6 +596,13 @@ mod tests {
         let mut r2 = Reader::open(dir.path()).unwrap();
         let names: Vec<String> = r2.past().unwrap().into_iter().map(|e| e.name).collect();
         assert_eq!(names, ["one", "two"]);
+    }
+
+    #[test]
+    fn an_exit_code_of_zero_is_left_out_as_go_does() {
+        let died = |code| Event { exit_code: Some(code), ..Event::new(Type::Container, Status::Died) };
+        assert!(!serde_json::to_string(&died(0)).unwrap().contains("ContainerExitCode"));
+        assert!(serde_json::to_string(&died(3)).unwrap().starts_with(r#"{"ContainerExitCode":3,"#));
     }
 
     #[test]
