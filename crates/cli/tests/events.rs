@@ -488,6 +488,9 @@ fn the_same_events_as_podman() {
         // One at a time: podman removes several in parallel.
         &["rm", "c1"],
         &["rm", "c3"],
+        // Removed running: its death told before its removal.
+        &["run", "-d", "--name", "c4", "bb", "sleep", "100"],
+        &["rm", "-f", "-t", "0", "c4"],
         &["volume", "create", "v1"],
         &["volume", "rm", "v1"],
         &["tag", "bb", "localhost/bb:two"],

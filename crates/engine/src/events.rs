@@ -397,6 +397,47 @@ impl Reader {
         Ok(Reader { dir, file: None, ino: 0, partial: Vec::new(), inotify: None })
     }
 
+    /// A reader of what is logged from now on (the past skipped).
+    pub fn from_now(runroot: &Path) -> Result<Reader> {
+        let mut r = Reader::open(runroot)?;
+        r.watch()?;
+        match File::open(r.dir.join(LOG)) {
+            Ok(mut f) => {
+                let at =
+                    std::io::Seek::seek(&mut f, std::io::SeekFrom::End(0)).ctx(|| "reading the events log".into())?;
+                r.ino = f.metadata().ctx(|| "reading the events log".into())?.ino();
+                // Mid-line (a writer killed there): its end is no event.
+                if at > 0 {
+                    let mut last = [0u8];
+                    f.read_exact_at(&mut last, at - 1).ctx(|| "reading the events log".into())?;
+                    if last[0] != b'\n' {
+                        r.partial.push(b'x');
+                    }
+                }
+                r.file = Some(f);
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(crate::Error::caused("opening the events log", e)),
+        }
+        Ok(r)
+    }
+
+    /// Wait until an event `found` accepts is logged, until `deadline`;
+    /// whether one was.
+    pub fn wait_for(&mut self, found: impl Fn(&Event) -> bool, deadline: Instant) -> bool {
+        loop {
+            match self.next(Some(deadline)) {
+                Ok(events) if events.iter().any(&found) => return true,
+                Ok(events) if events.is_empty() => return false,
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::debug!("waiting for an event: {e}");
+                    return false;
+                }
+            }
+        }
+    }
+
     /// Every event logged so far, oldest first.
     pub fn past(&mut self) -> Result<Vec<Event>> {
         // Watch before reading, so nothing written in between is missed.
@@ -603,6 +644,19 @@ mod tests {
         let died = |code| Event { exit_code: Some(code), ..Event::new(Type::Container, Status::Died) };
         assert!(!serde_json::to_string(&died(0)).unwrap().contains("ContainerExitCode"));
         assert!(serde_json::to_string(&died(3)).unwrap().starts_with(r#"{"ContainerExitCode":3,"#));
+    }
+
+    #[test]
+    fn a_reader_from_now_sees_only_what_comes() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut w = Writer::open(&dir.path().join("events"), MAX_LOG_SIZE).unwrap();
+        w.append(volume_event("old")).unwrap();
+        let mut r = Reader::from_now(dir.path()).unwrap();
+        let deadline = Instant::now() + std::time::Duration::from_millis(100);
+        assert!(!r.wait_for(|e| e.name == "old", deadline), "the past is skipped");
+        w.append(volume_event("new")).unwrap();
+        let deadline = Instant::now() + std::time::Duration::from_secs(5);
+        assert!(r.wait_for(|e| e.name == "new", deadline));
     }
 
     #[test]

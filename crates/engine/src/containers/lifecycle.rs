@@ -327,7 +327,15 @@ impl Engine {
                     c.state.as_str()
                 )));
             }
+            // podman tells the death before the removal: its monitor tells
+            // it (before it waits for the lock we hold), so wait for that,
+            // briefly, should the monitor live.
+            let told = self.monitor_alive(&c.id).then(|| events::Reader::from_now(self.runroot()).ok()).flatten();
             self.stop(c, how.stop_timeout);
+            if let Some(mut told) = told {
+                let deadline = Instant::now() + Duration::from_secs(1);
+                told.wait_for(|e| e.id == c.id && e.status == Status::Died.as_str(), deadline);
+            }
         }
         if !how.runtime_later {
             self.delete_runtime_state(&c.id)?;
