@@ -368,6 +368,11 @@ fn formats_as_podman_prints_them() {
         e,
         "Error: template: events:1:2: executing \"events\" at <.Foo>: can't evaluate field Foo in type *events.Event\n"
     );
+    // Initialized by `init`: its start tells no second init.
+    env.ok(&["init", "c1"]);
+    env.ok(&["start", "c1"]);
+    let life = past(&env, &["--filter", "container=c1", "--filter", "event=init", "--filter", "event=start"]);
+    assert_eq!(of(&life, "container", "c1"), ["init", "start"]);
 }
 
 #[test]

@@ -258,6 +258,10 @@ impl Engine {
         match db.update(&mut c)? {
             super::db::Written::Done => {
                 events::container(self.runroot(), Status::Create, &c);
+                // `run`'s: its monitor finds it initialized, as after `init`.
+                if spec.starts_next {
+                    events::container(self.runroot(), Status::Init, &c);
+                }
                 Ok(c)
             }
             super::db::Written::Stale => Err(Error::new(format!("container {id} changed while it was being created"))),

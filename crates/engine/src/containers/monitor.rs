@@ -389,8 +389,9 @@ impl Engine {
         // create's) is handed over to it, so a start that fails leaves the
         // storage unmounted, as podman's cleanup does.
         let layers = self.layers()?;
-        let rootfs =
-            if c.state == State::Initialized { layers.mount_taking_over(&c.id)? } else { layers.mount(&c.id)? };
+        // Told already by `init` (or `run`'s create).
+        let initialized = c.state == State::Initialized;
+        let rootfs = if initialized { layers.mount_taking_over(&c.id)? } else { layers.mount(&c.id)? };
         let log = match self.log_file(c) {
             Some(path) => {
                 Some(LogWriter::open(&path, &c.log).ctx(|| format!("opening the log file {}", path.display()))?)
@@ -458,7 +459,9 @@ impl Engine {
         };
         drop(shm);
         // Made in the runtime, not yet started: podman's init.
-        events::container(self.runroot(), Status::Init, c);
+        if !initialized {
+            events::container(self.runroot(), Status::Init, c);
+        }
         if c.oci_runtime.is_some() {
             // Ours brings it up in its init (`loopback_up`).
             super::loopback::bring_up(pid)?;
