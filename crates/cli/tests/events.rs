@@ -387,6 +387,7 @@ fn pause_kill_exec_health_and_more_appear() {
     env.ok(&["healthcheck", "run", "c1"]);
     env.ok(&["kill", "-s", "USR1", "c1"]);
     env.ok(&["rename", "c1", "c2"]);
+    env.ok(&["commit", "-q", "c2", "localhost/committed"]);
     env.ok(&["mount", "c2"]);
     env.ok(&["umount", "c2"]);
     env.ok(&["restart", "-t", "0", "c2"]);
@@ -405,7 +406,7 @@ fn pause_kill_exec_health_and_more_appear() {
     assert_eq!(health["health_status"], "healthy");
     let c2 = of(seen, "container", "c2");
     // podman's order: the restart, then its stop's events.
-    let want = ["rename", "mount", "unmount", "restart", "stop", "died", "cleanup", "init", "start"];
+    let want = ["rename", "commit", "mount", "unmount", "restart", "stop", "died", "cleanup", "init", "start"];
     assert_eq!(c2[..want.len()], want, "{c2:?}");
     assert_eq!(&c2[want.len()..], ["stop", "died", "cleanup", "remove"], "{c2:?}");
     let died = seen.iter().find(|e| e["Status"] == "died").unwrap();
