@@ -338,6 +338,19 @@ pub enum Cmd {
                            berth info --format json\n\
                            berth info --format '{{.Store.GraphDriverName}}'")]
     Info(cmd::info::InfoArgs),
+    /// Show berth events
+    ///
+    /// Monitor berth events.
+    ///
+    /// By default, streaming mode is used, printing new events as they occur.  Previous events can be listed via --since and --until.
+    #[command(after_help = "berth events
+\
+                           berth events --filter event=create
+\
+                           berth events --format {{.Image}}
+\
+                           berth events --since 1h30s")]
+    Events(cmd::events::EventsArgs),
     /// Display the Berth version information
     #[command(after_help = "berth version\n\
                            berth version --format json\n\

@@ -218,6 +218,7 @@ fn run(cli: Cli) -> Result<u8, CliError> {
         },
         Cmd::System { cmd: SystemCmd::Boot(a) } => cmd::boot::boot(&engine, &a),
         Cmd::Info(a) => cmd::info::info(&engine, &a),
+        Cmd::Events(a) => cmd::events::events(&engine, &a),
         Cmd::Healthcheck { cmd: HealthcheckCmd::Run(a) } => cmd::health::run(&engine, &a),
         Cmd::Stats(a) | Cmd::Container { cmd: ContainerCmd::Stats(a) } => cmd::stats::stats(&engine, &a),
     }

@@ -30,6 +30,9 @@
 //! network_dir = "/etc/berth/networks"      # berth's own: its networks' records
 //! network_run_dir = "/run/berth/networks"  # berth's own: addresses, locks, name server
 //! cni_plugin_dirs = ["/usr/lib/cni", "/usr/libexec/cni", "/usr/local/libexec/cni", "/opt/cni/bin"]
+//!
+//! [engine]
+//! events_logfile_max_size = "1m"   # the events log rotates past it (decimal units, as podman's)
 //! ```
 //!
 //! Under berth.conf, the settings berth shares with podman are read from
@@ -92,6 +95,7 @@ const SHARED_KEYS: &[(&str, &str)] = &[
     ("containers", "default_capabilities"),
     ("engine", "runtime"),
     ("engine", "runtimes"),
+    ("engine", "events_logfile_max_size"),
     ("network", "default_subnet"),
 ];
 
@@ -107,6 +111,23 @@ pub struct Config {
     pub network: NetworkConfig,
     pub engine: EngineConfig,
     pub storage: StorageConfig,
+}
+
+/// A size written as a number of bytes or as text (`"1m"`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum SizeSetting {
+    Bytes(u64),
+    Text(String),
+}
+
+impl SizeSetting {
+    pub fn bytes(&self) -> std::result::Result<u64, String> {
+        match self {
+            SizeSetting::Bytes(n) => Ok(*n),
+            SizeSetting::Text(t) => crate::units::from_human_size(t),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -186,7 +207,7 @@ impl ContainersConfig {
     }
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(default)]
 pub struct EngineConfig {
     /// The OCI runtime without `--runtime`: berth's in-process one when
@@ -195,6 +216,19 @@ pub struct EngineConfig {
     /// containers.conf's `[engine.runtimes]`: a runtime's name, where its
     /// binary may be (the first that exists is used).
     pub runtimes: BTreeMap<String, Vec<PathBuf>>,
+    /// The size past which the events log rotates (`events.rs`): a size
+    /// as go-units' `FromHumanSize` reads it (podman's type), or bytes.
+    pub events_logfile_max_size: SizeSetting,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            runtime: None,
+            runtimes: BTreeMap::new(),
+            events_logfile_max_size: SizeSetting::Bytes(crate::events::MAX_LOG_SIZE),
+        }
+    }
 }
 
 impl EngineConfig {
@@ -449,6 +483,7 @@ fn check(table: toml::Table) -> std::result::Result<Config, String> {
             return Err(format!("[network] {key} = {:?}: not an absolute path", dir.display().to_string()));
         }
     }
+    config.engine.events_logfile_max_size.bytes().map_err(|e| format!("[engine] events_logfile_max_size: {e}"))?;
     Ok(config)
 }
 
@@ -472,6 +507,7 @@ mod tests {
         assert_eq!(c.network.default_interface, "berth0");
         assert_eq!(c.network.network_dir, Path::new("/etc/berth/networks"));
         assert_eq!(c.network.network_run_dir, Path::new("/run/berth/networks"));
+        assert_eq!(c.engine.events_logfile_max_size.bytes(), Ok(1_000_000));
     }
 
     #[test]
@@ -487,6 +523,10 @@ mod tests {
         assert_eq!(c.network.default_subnet.to_string(), "10.200.0.0/24");
         assert_eq!(c.network.default_interface, "lan0");
         assert_eq!(c.network.network_config_dir, Path::new("/etc/berth/cni"));
+        let c = parse("[engine]\nevents_logfile_max_size = \"2m\"\n").unwrap();
+        assert_eq!(c.engine.events_logfile_max_size.bytes(), Ok(2_000_000));
+        let c = parse("[engine]\nevents_logfile_max_size = 4096\n").unwrap();
+        assert_eq!(c.engine.events_logfile_max_size.bytes(), Ok(4096));
     }
 
     #[test]
@@ -499,6 +539,7 @@ mod tests {
             ("[network\n", ""),
             ("[network]\nnetwork_run_dir = \"run/nets\"", "network_run_dir = \"run/nets\": not an absolute path"),
             ("[network]\nnetwork_dir = \"\"", "network_dir"),
+            ("[engine]\nevents_logfile_max_size = \"lots\"", "events_logfile_max_size: invalid size: 'lots'"),
         ] {
             let e = parse(text).unwrap_err();
             assert!(e.contains(want) && !e.contains('\n'), "{text}: {e}");

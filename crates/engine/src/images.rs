@@ -23,6 +23,7 @@ use serde_json::Value;
 use storage::ChainId;
 
 use crate::error::{Context as _, Error, Result};
+use crate::events::{self, Status};
 use crate::Engine;
 
 mod annotate;
@@ -711,7 +712,14 @@ impl Engine {
                 Err(e) => return Err(e.into()),
             }
         }
-        self.delete_unused_blobs(img)
+        self.delete_unused_blobs(img)?;
+        let id = img.id.to_string();
+        for name in &img.names {
+            events::image(self.runroot(), Status::Untag, &id, &name.to_string());
+        }
+        let name = img.names.first().map(ToString::to_string).unwrap_or_default();
+        events::image(self.runroot(), Status::Remove, &id, &name);
+        Ok(())
     }
 
     /// Delete the blobs `img` reached that no remaining image reaches.
@@ -759,12 +767,16 @@ impl Engine {
     /// Give `img` the name `name` (moving it from any other image).
     pub fn tag(&self, img: &Image, name: &Reference) -> Result<()> {
         self.blobs.tag(name, &img.top)?;
+        events::image(self.runroot(), Status::Tag, &img.id.to_string(), &name.to_string());
         Ok(())
     }
 
     /// Remove the name `name` (the image stays, maybe with no name left).
     pub fn untag(&self, name: &Reference) -> Result<()> {
+        // The event names the image's ID, which the name no longer gives after.
+        let id = self.find(&name.to_string()).ok().flatten().map(|img| img.id.to_string()).unwrap_or_default();
         self.blobs.untag(name)?;
+        events::image(self.runroot(), Status::Untag, &id, &name.to_string());
         Ok(())
     }
 

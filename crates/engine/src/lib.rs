@@ -8,6 +8,7 @@ pub mod completion;
 pub mod config;
 pub mod containers;
 pub mod error;
+pub mod events;
 pub mod images;
 pub mod login;
 pub mod networks;

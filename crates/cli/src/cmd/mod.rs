@@ -10,6 +10,7 @@ pub mod container_inspect;
 pub mod containers;
 pub mod control;
 pub mod cp;
+pub mod events;
 pub mod exec;
 pub mod filesystem;
 pub mod health;
