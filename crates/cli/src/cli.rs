@@ -338,6 +338,19 @@ pub enum Cmd {
                            berth info --format json\n\
                            berth info --format '{{.Store.GraphDriverName}}'")]
     Info(cmd::info::InfoArgs),
+    /// Show berth events
+    ///
+    /// Monitor berth events.
+    ///
+    /// By default, streaming mode is used, printing new events as they occur.  Previous events can be listed via --since and --until.
+    #[command(after_help = "berth events
+\
+                           berth events --filter event=create
+\
+                           berth events --format {{.Image}}
+\
+                           berth events --since 1h30s")]
+    Events(cmd::events::EventsArgs),
     /// Display the Berth version information
     #[command(after_help = "berth version\n\
                            berth version --format json\n\
@@ -371,6 +384,27 @@ pub enum Cmd {
         #[command(subcommand)]
         cmd: VolumeCmd,
     },
+    /// Generate shell autocompletions
+    ///
+    /// Generate shell autocompletions.
+    /// Valid arguments are bash, zsh, fish and powershell.
+    /// Please refer to the man page to see how you can load these completions.
+    // Verbatim: podman's description keeps its three lines.
+    #[command(verbatim_doc_comment)]
+    #[command(after_help = "berth completion bash\n\
+                           berth completion zsh -f _berth\n\
+                           berth completion fish --no-desc")]
+    Completion(cmd::completion::CompletionArgs),
+    /// Write berth's man pages to a directory
+    #[command(name = "generate-man", hide = true, after_help = "berth generate-man /usr/local/share/man/man1")]
+    GenerateMan(cmd::manpages::GenerateManArgs),
+    /// Manage berth
+    ///
+    /// Manage berth
+    System {
+        #[command(subcommand)]
+        cmd: SystemCmd,
+    },
     /// Display a live stream of container resource usage statistics
     ///
     /// Display percentage of CPU, memory, network I/O, block I/O and PIDs for one or more containers.
@@ -383,17 +417,17 @@ pub enum Cmd {
         #[command(subcommand)]
         cmd: HealthcheckCmd,
     },
-    /// Manage berth
-    ///
-    /// Manage berth
-    System {
-        #[command(subcommand)]
-        cmd: SystemCmd,
-    },
 }
 
 #[derive(Subcommand)]
 pub enum SystemCmd {
+    /// Bring containers back after a reboot
+    ///
+    /// Records the containers that ran before the host rebooted as exited, cleans what their runs left in the run directory, and starts the containers whose restart policy is always, or unless-stopped if no user stopped them.
+    ///
+    /// Run once at boot (contrib/systemd/berth-boot.service); running it again starts nothing twice.
+    #[command(after_help = "berth system boot")]
+    Boot(cmd::boot::BootArgs),
     /// Show berth disk usage
     ///
     /// berth system df
@@ -793,6 +827,18 @@ pub enum ImageCmd {
     /// Loads an image from a locally stored archive (tar file) into container storage.
     #[command(after_help = LOAD_EXAMPLES)]
     Load(cmd::archive::LoadArgs),
+    /// Mount an image's root filesystem
+    ///
+    /// berth image mount
+    ///   Lists all mounted images mount points if no images is specified
+    ///
+    /// berth image mount IMAGE-NAME-OR-ID
+    ///   Mounts the specified image and prints the mountpoint
+    #[command(after_help = "berth image mount imgID\n\
+                           berth image mount imgID1 imgID2 imgID3\n\
+                           berth image mount\n\
+                           berth image mount --all")]
+    Mount(cmd::image_mount::ImageMountArgs),
     /// Remove unused images
     ///
     /// Removes dangling or unused images from local storage.
@@ -826,6 +872,20 @@ pub enum ImageCmd {
     /// Adds one or more additional names to locally-stored image.
     #[command(after_help = TAG_EXAMPLES)]
     Tag(cmd::names::TagArgs),
+    /// Unmount an image's root filesystem
+    ///
+    /// Image storage increments a mount counter each time an image is mounted.
+    ///
+    /// When an image is unmounted, the mount counter is decremented. The image's root filesystem is physically unmounted only when the mount counter reaches zero indicating no other processes are using the mount.
+    ///
+    /// An unmount can be forced with the --force flag.
+    #[command(
+        visible_alias = "umount",
+        after_help = "berth image unmount imgID\n\
+                           berth image unmount imgID1 imgID2 imgID3\n\
+                           berth image unmount --all"
+    )]
+    Unmount(cmd::image_mount::ImageUnmountArgs),
 }
 
 /// `buildx`: docker's name for its builder.

@@ -62,6 +62,10 @@ pub fn render(root: &Command, path: &[String]) -> String {
     if !path.is_empty() {
         let global: Vec<&Arg> = root.get_arguments().filter(|a| a.is_global_set() && !a.is_hide_set()).collect();
         let _ = writeln!(s, "Global Options:\n{}", options(&global));
+    } else if s.ends_with("\n\n") {
+        // cobra's root help ends with its last option's line; a command's,
+        // with an empty line after its global options.
+        s.pop();
     }
     s
 }
@@ -106,7 +110,7 @@ fn indent(text: &str, by: &str) -> String {
 }
 
 /// cobra's use line: `berth rm [options] CONTAINER [CONTAINER...]`.
-fn usage_line(cmd: &Command, full: &str, root: bool) -> String {
+pub fn usage_line(cmd: &Command, full: &str, root: bool) -> String {
     if let Some(u) = cmd.get_overridden_usage() {
         return u.to_string();
     }
@@ -147,9 +151,15 @@ fn positional_usage(a: &Arg) -> String {
 /// descriptions in one column two spaces after the widest, sorted by
 /// name, with the default when it is not the type's zero value.
 fn options(args: &[&Arg]) -> String {
+    table(&option_rows(args))
+}
+
+/// The rows of pflag's option table: (`-a, --all` or `    --format
+/// string`, the description with its default), sorted by name.
+pub fn option_rows(args: &[&Arg]) -> Vec<(String, String)> {
     let mut sorted: Vec<&&Arg> = args.iter().collect();
     sorted.sort_by_key(|a| a.get_long().map(str::to_string).unwrap_or_default());
-    let rows: Vec<(String, String)> = sorted
+    sorted
         .iter()
         .map(|a| {
             let mut left = match (a.get_short(), a.get_long()) {
@@ -169,8 +179,7 @@ fn options(args: &[&Arg]) -> String {
             }
             (left, help)
         })
-        .collect();
-    table(&rows)
+        .collect()
 }
 
 /// pflag's name for a flag's value type ("" for booleans).

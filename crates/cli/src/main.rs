@@ -26,6 +26,10 @@ fn main() -> ExitCode {
     if let Some(code) = engine::containers::monitor_main(&args) {
         return ExitCode::from(u8::try_from(code).unwrap_or(1));
     }
+    // A completion script asking for candidates (`berth completion`).
+    if cmd::completion::answer_request(&args) {
+        return ExitCode::SUCCESS;
+    }
     // `exec` (and `top`'s ps, `healthcheck run`) forks this process into a
     // container: first re-execute from a read-only copy of the binary
     // (CVE-2019-5736), before any side effect, since the re-exec starts the
@@ -113,21 +117,30 @@ fn run(cli: Cli) -> Result<u8, CliError> {
         Cmd::Login(a) => return cmd::registry::login(a),
         // Nothing to open either.
         Cmd::Version(a) => return cmd::info::version_cmd(a),
+        Cmd::Completion(a) => return cmd::completion::completion(a),
+        Cmd::GenerateMan(a) => return cmd::manpages::generate_man(a),
         Cmd::Logout(a) => return cmd::registry::logout(a),
+        // At every boot, on hosts that may never have used berth: no store
+        // made for nothing to bring back.
+        Cmd::System { cmd: SystemCmd::Boot(_) } if !cli.globals.root.exists() => return Ok(0),
         _ => {}
     }
     // podman resolves it before any command, and fails every one for a bad one.
     let g = &cli.globals;
-    let oci_runtime = g.runtime.as_deref().map(engine::containers::find_runtime).transpose()?;
+    // The configuration too: a bad file fails every command, naming it.
+    let config = engine::config::get()?;
+    let oci_runtime = config.engine.find_runtime(g.runtime.as_deref())?;
+    // `--storage-driver`, else berth.conf's (or storage.conf's) driver.
+    let driver = g.storage_driver.as_deref().or(config.storage.driver.as_deref());
     // `run`'s monitor, launched before anything else: its start-up (an
     // exec, its own setup) then overlaps all of ours, on another CPU.
     let monitor = match &cli.cmd {
         Cmd::Run(a) | Cmd::Container { cmd: ContainerCmd::Run(a) } => {
-            Some(engine::containers::launch_monitor(&g.root, &g.runroot, g.storage_driver.as_deref(), !a.detach)?)
+            Some(engine::containers::launch_monitor(&g.root, &g.runroot, driver, !a.detach)?)
         }
         _ => None,
     };
-    let engine = Engine::open(&g.root, &g.runroot, g.storage_driver.as_deref())?;
+    let engine = Engine::open(&g.root, &g.runroot, driver)?;
     tracing::debug!(root = %g.root.display(), runroot = %g.runroot.display(), "opened image store");
     match cli.cmd {
         Cmd::Images(a) | Cmd::Image { cmd: ImageCmd::List(a) } => cmd::list::images(&engine, &a),
@@ -140,10 +153,12 @@ fn run(cli: Cli) -> Result<u8, CliError> {
         Cmd::Image { cmd: ImageCmd::Inspect(a) } => cmd::inspect::inspect(&engine, &a),
         Cmd::Image { cmd: ImageCmd::Exists(a) } => cmd::names::exists(&engine, &a),
         Cmd::Image { cmd: ImageCmd::Prune(a) } => cmd::names::prune(&engine, &a),
+        Cmd::Image { cmd: ImageCmd::Mount(a) } => cmd::image_mount::mount(&engine, &a),
+        Cmd::Image { cmd: ImageCmd::Unmount(a) } => cmd::image_mount::unmount(&engine, &a),
         Cmd::Pull(a) | Cmd::Image { cmd: ImageCmd::Pull(a) } => cmd::registry::pull(&engine, &a),
         Cmd::Push(a) | Cmd::Image { cmd: ImageCmd::Push(a) } => cmd::registry::push(&engine, &a),
         // Handled above, before the store is opened.
-        Cmd::Login(_) | Cmd::Logout(_) | Cmd::Version(_) => Ok(0),
+        Cmd::Login(_) | Cmd::Logout(_) | Cmd::Version(_) | Cmd::Completion(_) | Cmd::GenerateMan(_) => Ok(0),
         Cmd::Create(a) | Cmd::Container { cmd: ContainerCmd::Create(a) } => {
             cmd::containers::create(&engine, &a, oci_runtime.as_ref())
         }
@@ -202,7 +217,9 @@ fn run(cli: Cli) -> Result<u8, CliError> {
             VolumeCmd::Rm(a) => cmd::volumes::rm(&engine, &a),
         },
         Cmd::Info(a) | Cmd::System { cmd: SystemCmd::Info(a) } => cmd::info::info(&engine, &a, oci_runtime.as_ref()),
+        Cmd::Events(a) => cmd::events::events(&engine, &a),
         Cmd::System { cmd } => match cmd {
+            SystemCmd::Boot(a) => cmd::boot::boot(&engine, &a),
             SystemCmd::Df(a) => cmd::system::df(&engine, &a),
             SystemCmd::Prune(a) => cmd::system::prune(&engine, &a),
             SystemCmd::Reset(a) => cmd::system::reset(&engine, &a),

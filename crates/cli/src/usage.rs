@@ -111,15 +111,19 @@ fn parsed(parsed_tree: &Command, m: &ArgMatches) -> Parsed {
     if path.first().map(String::as_str) == Some(HELP_COMMAND) {
         let root = crate::cli::command();
         let topic: Vec<String> = leaf.get_many::<String>("command").map(|v| v.cloned().collect()).unwrap_or_default();
-        return match help::find(&root, &topic) {
-            Some(_) => Parsed::show(help::render(&root, &topic)),
-            // podman's words, on stderr, and still a success.
-            None => {
-                let shown = topic.iter().map(|t| format!("`{t}`")).collect::<Vec<_>>().join(" ");
-                let stderr = format!("Unknown help topic [{shown}]\n{}", help::render(&root, &[]));
-                Parsed::Exit { stdout: String::new(), stderr, code: 0 }
-            }
-        };
+        // cobra's: the deepest command the words name (`help run extra`
+        // is run's help), unknown only if the first names none.
+        let known = (0..=topic.len()).rev().find(|n| help::find(&root, &topic[..*n]).is_some()).unwrap_or(0);
+        if known > 0 || topic.is_empty() {
+            return Parsed::show(help::render(&root, &topic[..known]));
+        }
+        // podman's words and the root's usage (its help from Usage: on),
+        // on stderr, and still a success.
+        let shown = topic.iter().map(|t| format!("`{t}`")).collect::<Vec<_>>().join(" ");
+        let full = help::render(&root, &[]);
+        let usage = full.find("Usage:").map_or(full.as_str(), |at| &full[at..]);
+        let stderr = format!("Unknown help topic [{shown}]\n{usage}");
+        return Parsed::Exit { stdout: String::new(), stderr, code: 0 };
     }
     let full = help::command_path(parsed_tree, &path);
     let Some(cmd) = help::find(parsed_tree, &path) else {

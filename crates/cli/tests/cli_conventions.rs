@@ -141,11 +141,14 @@ const ROWS: &[Row] = &[
     // A misspelt command gets "Did you mean this?" (podman lists its own
     // commands too: where it has more, the first line is compared).
     Row { error: ErrorLine::All, ..row(&["imgaes"], 125, "") },
+    Row { error: ErrorLine::All, ..row(&["strat"], 125, "") },
+    Row { error: ErrorLine::All, ..row(&["netwrk", "ls"], 125, "") },
     Row { error: ErrorLine::All, ..row(&["image", "l"], 125, "") },
     Row { error: ErrorLine::All, ..row(&["image", "hist"], 125, "") },
     Row { error: ErrorLine::All, ..row(&["image", "lss"], 125, "") },
     row(&["pul"], 125, ""),
     row(&["rn", "c1"], 125, ""),
+    Row { error: ErrorLine::All, ..row(&["completion", "tcsh"], 125, "") },
     // Flag errors: pflag's words, then the See line.
     flag_error(&["--foo", "ps"]),
     flag_error(&["-z", "images"]),
@@ -246,7 +249,8 @@ fn conventions_hold_for_every_command_as_podman() {
     compare(ROWS, env.dir.path(), &|a| env.cmd(a), &|a| podman.cmd(a));
 }
 
-/// The commands berth has, as its help lists them: `run`, `image list`...
+/// The commands berth has, as its help lists them, at every depth (`run`,
+/// `image list`, `system boot`...): what any helper adds is walked too.
 fn all_commands(env: &Env) -> Vec<Vec<String>> {
     fn listed(help: &str) -> Vec<String> {
         help.lines()
@@ -256,15 +260,22 @@ fn all_commands(env: &Env) -> Vec<Vec<String>> {
             .filter_map(|l| l.split_whitespace().next().map(String::from))
             .collect()
     }
-    let mut out = Vec::new();
-    for name in listed(&env.ok(&["--help"])) {
-        let sub = listed(&env.ok(&[&name, "--help"]));
-        if sub.is_empty() {
-            out.push(vec![name]);
-        } else {
-            out.extend(sub.into_iter().map(|s| vec![name.clone(), s]));
+    fn walk(env: &Env, path: Vec<String>, out: &mut Vec<Vec<String>>) {
+        let mut args: Vec<&str> = path.iter().map(String::as_str).collect();
+        args.push("--help");
+        let subs = listed(&env.ok(&args));
+        if subs.is_empty() {
+            out.push(path);
+            return;
+        }
+        for sub in subs {
+            let mut next = path.clone();
+            next.push(sub);
+            walk(env, next, out);
         }
     }
+    let mut out = Vec::new();
+    walk(env, Vec::new(), &mut out);
     out
 }
 
@@ -331,7 +342,19 @@ fn version_help_topics_and_bare_berth() {
     assert_eq!(env.ok(&["--version"]), stdout(&o));
     let o = env.run(&["help", "nosuch"]);
     assert_eq!(o.status.code(), Some(0));
-    assert!(stderr(&o).starts_with("Unknown help topic [`nosuch`]\n"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).starts_with("Unknown help topic [`nosuch`]\nUsage:\n  berth [options] [command]\n"),
+        "{}",
+        stderr(&o)
+    );
+    // cobra's endings: the root's help at its last option, a command's
+    // with an empty line after.
+    assert!(stderr(&o).ends_with("Version for berth\n"), "{}", stderr(&o));
+    assert!(env.ok(&["--help"]).ends_with("Version for berth\n"));
+    assert!(env.ok(&["run", "--help"]).ends_with("containers\n\n"));
+    // cobra's: the deepest command named, whatever follows.
+    assert_eq!(env.ok(&["help", "run", "extra"]), env.ok(&["run", "--help"]));
+    assert_eq!(env.ok(&["help", "image", "nosuch"]), env.ok(&["image", "--help"]));
     let o = env.run(&[]);
     assert_eq!(o.status.code(), Some(125));
     assert!(stdout(&o).starts_with("Manage containers and images\n\nUsage:\n  berth [options] [command]\n"));

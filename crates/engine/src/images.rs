@@ -23,9 +23,11 @@ use serde_json::Value;
 use storage::ChainId;
 
 use crate::error::{Context as _, Error, Result};
+use crate::events::{self, Status};
 use crate::Engine;
 
 mod annotate;
+mod mounts;
 mod records;
 
 use records::{Record, Records};
@@ -669,7 +671,7 @@ impl Engine {
     /// done under the image-use lock. Returns whether it was removed.
     pub fn remove_if_unused(&self, img: &Image) -> Result<bool> {
         let _use = self.image_use_lock(sys::fs::LockMode::Exclusive)?;
-        if !self.containers_using(img)?.is_empty() {
+        if !self.containers_using(img)?.is_empty() || self.layers()?.image_mounted(img.id.hex()) {
             return Ok(false);
         }
         self.remove(img)?;
@@ -681,6 +683,8 @@ impl Engine {
     /// Remove an image: its names, its record, its layers and blobs that no
     /// other image uses.
     pub fn remove(&self, img: &Image) -> Result<()> {
+        // Its layers stay while the host reads them through its mount.
+        self.check_unmounted(img, false)?;
         // Names first: a crash after this leaves a dangling image, which
         // `image prune` removes, never a name pointing at missing content.
         self.blobs.update_index(|idx| {
@@ -708,7 +712,14 @@ impl Engine {
                 Err(e) => return Err(e.into()),
             }
         }
-        self.delete_unused_blobs(img)
+        self.delete_unused_blobs(img)?;
+        let id = img.id.to_string();
+        for name in &img.names {
+            events::image(self.runroot(), Status::Untag, &id, &name.to_string());
+        }
+        let name = img.names.first().map(ToString::to_string).unwrap_or_default();
+        events::image(self.runroot(), Status::Remove, &id, &name);
+        Ok(())
     }
 
     /// Delete the blobs `img` reached that no remaining image reaches.
@@ -756,12 +767,16 @@ impl Engine {
     /// Give `img` the name `name` (moving it from any other image).
     pub fn tag(&self, img: &Image, name: &Reference) -> Result<()> {
         self.blobs.tag(name, &img.top)?;
+        events::image(self.runroot(), Status::Tag, &img.id.to_string(), &name.to_string());
         Ok(())
     }
 
     /// Remove the name `name` (the image stays, maybe with no name left).
     pub fn untag(&self, name: &Reference) -> Result<()> {
+        // The event names the image's ID, which the name no longer gives after.
+        let id = self.find(&name.to_string()).ok().flatten().map(|img| img.id.to_string()).unwrap_or_default();
         self.blobs.untag(name)?;
+        events::image(self.runroot(), Status::Untag, &id, &name.to_string());
         Ok(())
     }
 

@@ -4,10 +4,12 @@
 //! knows the command line exists.
 
 pub mod build_cache;
+pub mod completion;
 pub mod config;
 pub mod containers;
 pub mod disk_usage;
 pub mod error;
+pub mod events;
 pub mod images;
 pub mod login;
 pub mod networks;

@@ -478,6 +478,7 @@ impl Engine {
         let bytes = serde_json::to_vec_pretty(&network).ctx(|| "encoding a network".into())?;
         sys::fs::write_atomic(&path, &bytes, 0o600, Durability::Durable)
             .ctx(|| format!("writing {}", path.display()))?;
+        crate::events::network(self.runroot(), crate::events::Status::Create, &network.id, &network.name);
         Ok(network)
     }
 
@@ -623,6 +624,7 @@ impl Engine {
                 nl.delete_link(l.index).map_err(|e| Error::new(e.to_string()))?;
             }
         }
+        crate::events::network(self.runroot(), crate::events::Status::Remove, &n.id, &n.name);
         Ok(n)
     }
 

@@ -96,8 +96,9 @@ impl Engine {
             ..PushOptions::default()
         };
         registry::push(&self.blobs, &local, dest, &opts, progress)
-            .map(|_| ())
-            .map_err(|e| Error::new(format!("pushing {dest}: {e}")))
+            .map_err(|e| Error::new(format!("pushing {dest}: {e}")))?;
+        crate::events::image(self.runroot(), crate::events::Status::Push, &img.id.to_string(), &dest.to_string());
+        Ok(())
     }
 
     /// Pull one fully qualified reference and unpack it. On any failure the
@@ -126,8 +127,11 @@ impl Engine {
             check_media_types(self, &manifest)?;
             self.add_platform_image(&top, &manifest, staged)
         });
-        if res.is_err() {
-            before.restore(self);
+        match &res {
+            Ok(img) => {
+                crate::events::image(self.runroot(), crate::events::Status::Pull, &img.id.to_string(), &r.to_string())
+            }
+            Err(_) => before.restore(self),
         }
         res
     }

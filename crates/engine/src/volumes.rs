@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use sys::fs::{Durability, FileLock, LockMode};
 
 use crate::error::{Context as _, Error, ErrorKind, Result};
+use crate::events::{self, Status};
 use crate::Engine;
 
 /// One volume as recorded.
@@ -128,6 +129,7 @@ impl Engine {
             needs_copy_up,
         };
         self.save_volume(&v)?;
+        events::volume(self.runroot(), Status::Create, &v.name);
         Ok(v)
     }
 
@@ -211,7 +213,9 @@ impl Engine {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(not_found(&v.name)),
             Err(e) => return Err(Error::caused(format_args!("removing {}", dir.display()), e)),
         }
-        std::fs::remove_dir_all(&dir).ctx(|| format!("removing {}", dir.display()))
+        std::fs::remove_dir_all(&dir).ctx(|| format!("removing {}", dir.display()))?;
+        events::volume(self.runroot(), Status::Remove, &v.name);
+        Ok(())
     }
 
     /// Remove every volume no container uses; their names.
@@ -231,6 +235,7 @@ impl Engine {
         for v in self.volumes()? {
             if !used.contains(&v.name) && pick(&v) {
                 self.remove_volume_locked(&v)?;
+                events::volume(self.runroot(), Status::Prune, &v.name);
                 removed.push(v.name);
             }
         }

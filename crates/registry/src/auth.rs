@@ -64,6 +64,15 @@ impl AuthFile {
         Self::at(format!("/run/containers/{uid}/auth.json"))
     }
 
+    /// The user's own file, `$XDG_CONFIG_HOME/containers/auth.json`
+    /// (`~/.config/containers/auth.json`): podman reads it, read-only,
+    /// after its primary file and before docker's.
+    pub fn user_config() -> Option<Self> {
+        let var = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty()).map(PathBuf::from);
+        let dir = var("XDG_CONFIG_HOME").or_else(|| var("HOME").map(|h| h.join(".config")))?;
+        Some(Self::at(dir.join("containers/auth.json")))
+    }
+
     /// Docker's file, which podman also reads when its own has no entry.
     pub fn docker_config() -> Option<Self> {
         let dir = std::env::var_os("DOCKER_CONFIG")
@@ -185,7 +194,8 @@ fn normalize_key(key: &str) -> String {
 }
 
 /// Credentials for `registry`: `explicit` if given, else the auth file, else
-/// docker's config (the order podman uses).
+/// the user's containers/auth.json, else docker's config (the order podman
+/// uses; its last, docker's legacy `~/.dockercfg`, berth does not read).
 pub(crate) fn resolve(
     registry: &str,
     explicit: Option<&Credentials>,
@@ -198,11 +208,15 @@ pub(crate) fn resolve(
     if let Some(c) = primary.get(registry)? {
         return Ok(Some(c));
     }
-    match AuthFile::docker_config() {
-        // A broken docker config must not break pulls that never needed it.
-        Some(docker) if docker != primary => Ok(docker.get(registry).ok().flatten()),
-        _ => Ok(None),
+    // A broken fallback file must not break pulls that never needed it.
+    for fallback in [AuthFile::user_config(), AuthFile::docker_config()].into_iter().flatten() {
+        if fallback != primary {
+            if let Some(c) = fallback.get(registry).ok().flatten() {
+                return Ok(Some(c));
+            }
+        }
     }
+    Ok(None)
 }
 
 #[cfg(test)]

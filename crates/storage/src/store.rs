@@ -835,6 +835,87 @@ impl Store {
         refs.set(keep)
     }
 
+    /// Image `id`'s run directory (`image mount`): its mount point
+    /// (`rootfs`) and mount references (`mounts`), in the runroot so that
+    /// a reboot clears both with the mount itself.
+    fn image_run_dir(&self, id: &str) -> PathBuf {
+        self.runroot.join("images").join(id)
+    }
+
+    /// Mount image `id`, of `layers` (bottom to top), read-only (again):
+    /// each call needs its own [`unmount_image`](Self::unmount_image).
+    /// Returns the mount point. The count is kept beside it under the
+    /// store lock, so every process sees one count. A mount a crash left
+    /// uncounted (or a count left without its mount) is made right here.
+    pub fn mount_image(&self, id: &str, layers: &[ChainId]) -> Result<PathBuf> {
+        validate_id(id)?;
+        let _g = self.lock()?;
+        let run = self.image_run_dir(id);
+        let target = run.join("rootfs");
+        let refs = Count::of(&run);
+        let mounted = mounts::is_mount_point(&target);
+        let n = if mounted { refs.get() } else { 0 };
+        if !mounted {
+            for d in [&self.runroot.join("images"), &run, &target] {
+                private_dir(d)?;
+            }
+            let dirs = self.chain_dirs(layers)?;
+            self.driver.mount_view(&dirs, &target)?;
+        }
+        refs.set(n + 1)?;
+        Ok(target)
+    }
+
+    /// Drop one of image `id`'s mount references (all of them with
+    /// `force`); the last one unmounts. Returns whether it was mounted.
+    pub fn unmount_image(&self, id: &str, force: bool) -> Result<bool> {
+        validate_id(id)?;
+        let _g = self.lock()?;
+        let run = self.image_run_dir(id);
+        let target = run.join("rootfs");
+        let refs = Count::of(&run);
+        let mounted = mounts::is_mount_point(&target);
+        let n = refs.get();
+        if mounted && n > 1 && !force {
+            refs.set(n - 1)?;
+            return Ok(true);
+        }
+        while mounts::is_mount_point(&target) {
+            unmount_when_free(&target)?;
+        }
+        refs.set(0)?;
+        // Empty now; a leftover directory is harmless.
+        let _ = fs::remove_dir(&target);
+        let _ = fs::remove_dir(&run);
+        Ok(mounted)
+    }
+
+    /// Whether image `id` is mounted (`image mount`).
+    pub fn image_mounted(&self, id: &str) -> bool {
+        validate_id(id).is_ok() && mounts::is_mount_point(&self.image_run_dir(id).join("rootfs"))
+    }
+
+    /// The images mounted (`image mount`), by id, with their mount points.
+    pub fn mounted_images(&self) -> Result<Vec<(String, PathBuf)>> {
+        let dir = self.runroot.join("images");
+        let entries = match fs::read_dir(&dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(Error::Io { context: format!("list {}", dir.display()), source: e }),
+        };
+        let mut out = Vec::new();
+        for entry in entries {
+            let entry = entry.context(|| format!("list {}", dir.display()))?;
+            let id = entry.file_name().to_string_lossy().into_owned();
+            let target = entry.path().join("rootfs");
+            if mounts::is_mount_point(&target) {
+                out.push((id, target));
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+
     /// The root filesystem of an image of `layers` (bottom to top), mounted
     /// read-only in a directory of its own under the runroot until the view
     /// is dropped (`diff IMAGE IMAGE`). A view a crash left behind (its

@@ -10,6 +10,7 @@ use serde_json::{json, Map, Value};
 
 use super::out;
 use crate::error::{CliError, Context as _, Result};
+use engine::events::{self, Status};
 use engine::{images, Engine};
 
 #[derive(clap::Args)]
@@ -27,6 +28,8 @@ pub fn load(engine: &Engine, a: &LoadArgs) -> Result<u8> {
         return Err(CliError::new("cannot read from terminal, use command-line redirection or the --input flag"));
     }
     let loaded = engine.load(a.input.as_deref())?;
+    let from = a.input.as_deref().map(|p| p.display().to_string()).unwrap_or_default();
+    events::image(engine.runroot(), Status::LoadFromArchive, "", &from);
     // `-q` quiets progress only (berth prints none): podman prints what was
     // loaded either way, and scripts read it.
     let mut text = String::new();
@@ -82,8 +85,10 @@ pub fn save(engine: &Engine, a: &SaveArgs) -> Result<u8> {
     }
     let tags = tags.iter().map(|t| images::new_name(t)).collect::<engine::Result<Vec<_>>>()?;
     let mut list = Vec::new();
+    let mut ids = Vec::new();
     for name in images {
         let img = engine.get(name)?;
+        ids.push(img.id.to_string());
         // By name the archive records that name; by ID, none (as podman).
         let reference = img.name_used(name);
         list.push(ArchiveImage::new(reference, img.manifest.clone()));
@@ -107,6 +112,11 @@ pub fn save(engine: &Engine, a: &SaveArgs) -> Result<u8> {
             let w = engine.save_to(&list, format, w).ctx(|| "saving to stdout".into())?;
             let _stdout = w.into_inner().map_err(|e| CliError::new(format!("writing to stdout: {}", e.error())))?;
         }
+    }
+    // podman's event names the archive (its path; empty for stdout).
+    let to = a.output.as_deref().map(|p| p.display().to_string()).unwrap_or_default();
+    for id in &ids {
+        events::image(engine.runroot(), Status::Save, id, &to);
     }
     Ok(0)
 }
@@ -167,6 +177,7 @@ pub fn import(engine: &Engine, a: &ImportArgs) -> Result<u8> {
         }
         cfg
     })?;
+    events::image(engine.runroot(), Status::Import, &img.id.to_string(), &a.path);
     if let Some(r) = reference {
         engine.tag(&img, &r)?;
     }

@@ -196,6 +196,10 @@ pub fn build(engine: &Engine, a: &BuildArgs) -> Result<u8> {
         Ok(image) => image,
         Err(e) => return Err(CliError::with_code(i32::from(e.exit_code()), e.to_string())),
     };
+    // Named (`-t`) once built: its names as the store has them now.
+    let named = engine.find(&image.id.to_string()).ok().flatten();
+    let name = named.and_then(|i| i.names.first().map(ToString::to_string)).unwrap_or_default();
+    engine::events::image(engine.runroot(), engine::events::Status::Build, &image.id.to_string(), &name);
     if let Some(path) = &a.iidfile {
         std::fs::write(path, image.id.to_string())
             .map_err(|e| CliError::new(format!("writing {}: {e}", path.display())))?;

@@ -116,6 +116,7 @@ pub fn commit(engine: &Engine, a: &CommitArgs) -> Result<u8> {
     if let Some(n) = name {
         engine.tag(&img, &n)?;
     }
+    engine::events::container(engine.runroot(), engine::events::Status::Commit, &c);
     let id = img.id.hex().to_string();
     if let Some(f) = &a.iidfile {
         std::fs::write(f, &id).ctx(|| format!("writing {f}"))?;

@@ -153,9 +153,9 @@ pub struct CreateArgs {
     quiet: bool,
     #[command(flatten)]
     remote: RemoteArgs,
-    /// Logging driver for the container (k8s-file, json-file, none)
-    #[arg(long = "log-driver", value_name = "DRIVER", default_value = "k8s-file")]
-    log_driver: String,
+    /// Logging driver for the container (k8s-file, json-file, none; berth.conf's log_driver, k8s-file unless set)
+    #[arg(long = "log-driver", value_name = "DRIVER")]
+    log_driver: Option<String>,
     /// Logging driver options (path=FILE, max-size=SIZE, max-file=N, tag=TAG)
     #[arg(long = "log-opt", value_name = "OPTION")]
     log_opt: Vec<String>,
@@ -384,7 +384,7 @@ fn create_spec(a: &CreateArgs, auto_remove: bool) -> Result<CreateSpec> {
             None => RestartPolicy::No,
         },
         create_command: std::env::args().collect(),
-        log: super::logs::log_config(Some(&a.log_driver), &a.log_opt)?,
+        log: super::logs::log_config(a.log_driver.as_deref(), &a.log_opt)?,
         isolation: a.isolation.to_engine()?,
         // The global --runtime, and whether it starts next: set by the caller.
         oci_runtime: None,

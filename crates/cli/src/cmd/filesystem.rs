@@ -102,7 +102,7 @@ fn side(engine: &Engine, name: &str) -> Result<Side> {
 }
 
 /// JSON as Go's `json.MarshalIndent(v, "", indent)` writes it.
-fn indented(v: &Value, indent: &str) -> Result<String> {
+pub(super) fn indented(v: &Value, indent: &str) -> Result<String> {
     let mut buf = Vec::new();
     let fmt = serde_json::ser::PrettyFormatter::with_indent(indent.as_bytes());
     let mut ser = serde_json::Serializer::with_formatter(&mut buf, fmt);

@@ -85,6 +85,7 @@ fn leaf(v: impl Into<Json>) -> Node {
 fn document(engine: &Engine, oci_runtime: Option<&OciRuntime>) -> Result<Node> {
     Ok(Node::Struct(vec![
         ("Host", "host", host(oci_runtime)),
+        ("Registries", "registries", registries()?),
         ("Store", "store", store(engine)?),
         ("Plugins", "plugins", plugins()),
         ("Version", "version", version()),
@@ -186,6 +187,37 @@ fn uptime() -> String {
         (whole % 60) as f64,
         secs / 86400.0
     )
+}
+
+/// registries.conf's `[[registry]]` tables by prefix, and its
+/// unqualified-search registries as `search` (when it has some): podman's
+/// `registries`, a Go map whose values print under the same names in a
+/// template and in JSON.
+fn registries() -> Result<Node> {
+    let conf = engine::remote::registries_conf()?;
+    let mut map = serde_json::Map::new();
+    for r in conf.registries() {
+        let mirrors: Vec<Json> = r
+            .mirrors
+            .iter()
+            .map(|m| serde_json::json!({"Location": m.location, "Insecure": m.insecure, "PullFromMirror": m.pull_from_mirror}))
+            .collect();
+        let value = serde_json::json!({
+            "Prefix": r.prefix,
+            "Location": r.location,
+            "Insecure": r.insecure,
+            "PullFromMirror": "",
+            "Mirrors": if mirrors.is_empty() { Json::Null } else { Json::Array(mirrors) },
+            "Blocked": r.blocked,
+            "MirrorByDigestOnly": r.mirror_by_digest_only,
+        });
+        map.insert(r.prefix.clone(), value);
+    }
+    let search = conf.unqualified_search_registries();
+    if !search.is_empty() {
+        map.insert("search".into(), serde_json::json!(search));
+    }
+    Ok(leaf(Json::Object(map)))
 }
 
 fn host(oci_runtime: Option<&OciRuntime>) -> Node {
@@ -416,7 +448,15 @@ fn yaml(v: &Json, indent: usize) -> String {
             Json::Array(a) => {
                 s.push_str(&format!("{pad}{key}:\n"));
                 for e in a {
-                    s.push_str(&format!("{pad}- {}\n", yaml_scalar(e)));
+                    match e {
+                        // A struct in a list (registries' mirrors): its
+                        // fields under the dash, as Go's yaml writes them.
+                        Json::Object(o) if !o.is_empty() => {
+                            let fields = yaml(e, indent + 2);
+                            s.push_str(&format!("{pad}- {}", &fields[pad.len() + 2..]));
+                        }
+                        _ => s.push_str(&format!("{pad}- {}\n", yaml_scalar(e))),
+                    }
                 }
             }
             other => s.push_str(&format!("{pad}{key}: {}\n", yaml_scalar(other))),

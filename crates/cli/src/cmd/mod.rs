@@ -2,21 +2,26 @@
 //! beyond turning arguments into `engine` calls and results into output.
 
 pub mod archive;
+pub mod boot;
 pub mod build;
 pub mod commit;
+pub mod completion;
 pub mod container_inspect;
 pub mod containers;
 pub mod control;
 pub mod cp;
+pub mod events;
 pub mod exec;
 pub mod filesystem;
 pub mod health;
+pub mod image_mount;
 pub mod info;
 pub mod inspect;
 pub mod isolation;
 pub mod list;
 pub mod logs;
 pub mod manage;
+pub mod manpages;
 pub mod names;
 pub mod networks;
 pub mod pause;

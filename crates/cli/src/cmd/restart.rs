@@ -41,6 +41,8 @@ pub fn restart(engine: &Engine, a: &RestartArgs) -> Result<u8> {
                 "unable to restart a container in a paused or unknown state: container state improper",
             ));
         }
+        // podman's order: the restart, then the stop's events.
+        engine::events::container(engine.runroot(), engine::events::Status::Restart, &c);
         if c.state == State::Running {
             engine.stop_container(&c, a.time.map_or(c.stop_timeout(), Duration::from_secs))?;
         }

@@ -85,7 +85,28 @@ impl Env {
         // unless its test asks (tests of networks run in a namespace of
         // their own, `in_own_netns`, with berth's defaults).
         env.set_config("netns = \"none\"", "");
+        // The settings berth shares with podman come from the test's own
+        // (empty) containers.conf and storage.conf, never the host's; so do
+        // registries.conf (the host's drop-ins alias short names to Docker
+        // Hub) and the auth file. Tests write their own over these.
+        env.set_containers_conf("");
+        std::fs::write(env.path("registries.conf"), "").unwrap();
+        std::fs::create_dir_all(env.path("registries.conf.d")).unwrap();
         env
+    }
+
+    /// This env's containers.conf (`CONTAINERS_CONF` of every command).
+    pub fn containers_conf(&self) -> PathBuf {
+        self.dir.path().join("containers.conf")
+    }
+
+    pub fn set_containers_conf(&self, text: &str) {
+        std::fs::write(self.containers_conf(), text).unwrap();
+    }
+
+    /// This env's storage.conf (`CONTAINERS_STORAGE_CONF`; none until written).
+    pub fn storage_conf(&self) -> PathBuf {
+        self.dir.path().join("storage.conf")
     }
 
     /// This env's berth.conf (`BERTH_CONFIG` of every command it runs).
@@ -154,6 +175,11 @@ impl Env {
     pub fn cmd(&self, args: &[&str]) -> Command {
         let mut c = self.host_cmd(&[BIN]);
         c.env("BERTH_CONFIG", self.config());
+        c.env("CONTAINERS_CONF", self.containers_conf()).env("CONTAINERS_STORAGE_CONF", self.storage_conf());
+        c.env("CONTAINERS_REGISTRIES_CONF", self.path("registries.conf"))
+            .env("CONTAINERS_REGISTRIES_CONF_DIR", self.path("registries.conf.d"))
+            .env_remove("REGISTRIES_CONFIG_PATH")
+            .env("REGISTRY_AUTH_FILE", self.path("auth.json"));
         c.arg("--root").arg(&self.root).arg("--runroot").arg(&self.runroot).args(args);
         c.stdin(Stdio::null());
         c

@@ -206,6 +206,7 @@ impl crate::Engine {
             return Err(crate::Error::new("you can only attach to running containers"));
         }
         let conn = attach::connect(&self.attach_dir(), &c.id).ctx(|| format!("attaching to container {}", c.id))?;
+        crate::events::container(self.runroot(), crate::events::Status::Attach, c);
         Ok(relay(conn, opts, self.signaller(&c.id)))
     }
 

@@ -8,6 +8,7 @@ use sys::signal::Signal;
 
 use super::{Container, State};
 use crate::error::{Error, Result};
+use crate::events::{self, Status};
 use crate::Engine;
 
 /// How often a waiting command looks at the record again.
@@ -54,6 +55,7 @@ impl Engine {
         if current.state == State::Paused && sig == Signal::KILL {
             self.thaw_locked(&c.id);
         }
+        events::container(self.runroot(), Status::Kill, &current);
         Ok(())
     }
 

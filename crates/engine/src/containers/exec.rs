@@ -23,6 +23,7 @@ use super::lock::ContainerLock;
 use super::monitor::{dev_null, stdio_to_null, wait_exit, Report};
 use super::{change, spec, stdio, wait_single_threaded, Container, State};
 use crate::error::{Context as _, Error, ErrorKind, Result};
+use crate::events::{self, Status};
 use crate::Engine;
 
 /// What `exec` was asked for.
@@ -60,7 +61,9 @@ impl Engine {
     pub fn exec_attached(&self, c: &Container, spec: &ExecSpec) -> Result<i32> {
         let (lock, process) = self.exec_prepare(c, spec)?;
         let session = self.open_exec_session(c)?;
+        events::container(self.runroot(), Status::Exec, c);
         let code = self.exec_attached_locked(c, spec, lock, process);
+        events::exec_died(self.runroot(), c, code.as_ref().map_or(-1, |c| *c));
         // Over once it exited (podman's attached sessions); after a start
         // meanwhile the list is a new run's, without it.
         self.close_exec_session(c, &session);
@@ -166,8 +169,9 @@ impl Engine {
         // The keeper, a fork, holds the session's lock (the same open file)
         // for as long as the process runs.
         let started = self.exec_detached_locked(c, lock, process);
-        if started.is_err() {
-            self.close_exec_session(c, &session);
+        match started {
+            Ok(()) => events::container(self.runroot(), Status::Exec, c),
+            Err(_) => self.close_exec_session(c, &session),
         }
         started.map(|()| session.id.clone())
     }
@@ -260,7 +264,8 @@ impl Engine {
                 }
             });
         }
-        wait_exit(pid);
+        let code = wait_exit(pid);
+        events::exec_died(self.runroot(), c, code);
         0
     }
 

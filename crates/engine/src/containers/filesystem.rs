@@ -7,6 +7,7 @@ use std::path::PathBuf;
 
 use super::{Container, State};
 use crate::error::{Error, Result};
+use crate::events::{self, Status};
 use crate::Engine;
 
 pub use storage::{Change, ChangeKind};
@@ -108,7 +109,9 @@ impl Engine {
     /// Mount container `c`'s storage (one more reference) and say where.
     pub fn mount_container(&self, c: &Container) -> Result<PathBuf> {
         let _lock = self.lock_container(&c.id)?;
-        Ok(self.layers()?.mount(&c.id)?)
+        let at = self.layers()?.mount(&c.id)?;
+        events::container(self.runroot(), Status::Mount, c);
+        Ok(at)
     }
 
     /// Drop one of the user's mount references to container `c`'s storage
@@ -123,7 +126,9 @@ impl Engine {
         let layers = self.layers()?;
         let n = layers.mount_count(&c.id)?;
         let keep = if force { own } else { n.saturating_sub(1).max(own) };
-        Ok(layers.unmount_to(&c.id, keep)?)
+        layers.unmount_to(&c.id, keep)?;
+        events::container(self.runroot(), Status::Unmount, &current);
+        Ok(())
     }
 
     /// Containers whose storage is mounted, with where.
@@ -163,6 +168,7 @@ impl Engine {
             }
             was
         })?;
+        events::container(self.runroot(), Status::Cleanup, &current);
         Ok(())
     }
 
@@ -195,6 +201,8 @@ impl Engine {
         if !matches!(done, Ok(Some(ref r)) if r.state == State::Initialized) {
             let _ = layers.unmount(&c.id);
         }
-        done.map(drop)
+        done?;
+        events::container(self.runroot(), Status::Init, &current);
+        Ok(())
     }
 }

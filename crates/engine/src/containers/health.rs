@@ -398,6 +398,7 @@ impl Engine {
         let extra = state.log.len().saturating_sub(MAX_LOG);
         state.log.drain(..extra);
         self.write_health(&c.id, &state)?;
+        crate::events::container_health(self.runroot(), c, &state.status);
         Ok(state)
     }
 

@@ -13,8 +13,9 @@ use super::db::Db;
 use super::health::HealthConfig;
 use super::lock::ContainerLock;
 use super::teardown::Remains;
-use super::{change, etc_files, naming, spec, Container, CreateSpec, State};
+use super::{change, etc_files, naming, resources, spec, Container, CreateSpec, State};
 use crate::error::{Context as _, Error, Result};
+use crate::events::{self, Status};
 use crate::{Engine, Image};
 
 impl Engine {
@@ -34,7 +35,11 @@ impl Engine {
         let image_user = cfg.get("User").and_then(|v| v.as_str()).unwrap_or("");
         let user = spec.user.clone().unwrap_or_else(|| image_user.to_string());
         // Before anything is recorded: bad values leave nothing behind.
-        let spec_limits = &spec.limits;
+        let config = &crate::config::get()?.containers;
+        // berth.conf's default ulimits under the flags', recorded with the
+        // container: a later change of the file leaves it as created.
+        let spec_limits =
+            &resources::Limits { ulimits: config.ulimits_with(&spec.limits.ulimits), ..spec.limits.clone() };
         spec_limits.validate()?;
         spec.log.validate()?;
         if spec.auto_remove && spec.restart.restarts_at_all() {
@@ -45,7 +50,7 @@ impl Engine {
         if let Some(n) = &spec.name {
             naming::validate(n)?;
         }
-        let caps = spec::capabilities(&spec.cap_add, &spec.cap_drop)?;
+        let caps = spec::capabilities_from(&config.capabilities(), &spec.cap_add, &spec.cap_drop)?;
         if let Some(p) = &spec.init_path {
             super::init::check(p)?;
         }
@@ -255,7 +260,14 @@ impl Engine {
         // as it is (compare-and-swap on its version), not read back first.
         c.state = if spec.starts_next { State::Initialized } else { State::Created };
         match db.update(&mut c)? {
-            super::db::Written::Done => Ok(c),
+            super::db::Written::Done => {
+                events::container(self.runroot(), Status::Create, &c);
+                // `run`'s: its monitor finds it initialized, as after `init`.
+                if spec.starts_next {
+                    events::container(self.runroot(), Status::Init, &c);
+                }
+                Ok(c)
+            }
             super::db::Written::Stale => Err(Error::new(format!("container {id} changed while it was being created"))),
         }
     }
@@ -323,7 +335,15 @@ impl Engine {
                     c.state.as_str()
                 )));
             }
+            // podman tells the death before the removal: its monitor tells
+            // it (before it waits for the lock we hold), so wait for that,
+            // briefly, should the monitor live.
+            let told = self.monitor_alive(&c.id).then(|| events::Reader::from_now(self.runroot()).ok()).flatten();
             self.stop(c, how.stop_timeout);
+            if let Some(mut told) = told {
+                let deadline = Instant::now() + Duration::from_secs(1);
+                told.wait_for(|e| e.id == c.id && e.status == Status::Died.as_str(), deadline);
+            }
         }
         if !how.runtime_later {
             self.delete_runtime_state(&c.id)?;
@@ -346,6 +366,7 @@ impl Engine {
         };
         sys::fs::ignore_missing(removed).map_err(|e| Error::caused(format_args!("removing {}", dir.display()), e))?;
         db.delete(&c.id)?;
+        events::container(self.runroot(), Status::Remove, c);
         // Its monitor does it after telling the exit; a removal of a
         // running container (or of one whose monitor was killed) here.
         if !how.init_reaped {
@@ -369,6 +390,8 @@ impl Engine {
     /// frozen process acts on no signal.
     pub(super) fn stop(&self, c: &Container, timeout: Duration) {
         use sys::signal::Signal;
+        // podman's, for `stop`, `rm -f` and `restart` alike.
+        events::container(self.runroot(), Status::Stop, c);
         if !timeout.is_zero() {
             let first = c.stop_signal.as_deref().and_then(super::parse_signal).unwrap_or(Signal::TERM);
             if let Err(e) = self.signal_container(&c.id, first, false) {

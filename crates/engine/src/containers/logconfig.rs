@@ -10,7 +10,10 @@
 //! Rotation (`max-size`, `max-file`) follows docker's json-file for both
 //! formats: past max-size the file becomes `<path>.1` (the older ones move
 //! up, the oldest beyond max-file go) and a new one starts. With max-file 1
-//! (the default) the file starts over empty, which is what podman does.
+//! the file starts over empty, which is what podman does. Without the
+//! options a container gets berth.conf's `log_size_max` and
+//! `log_max_files`: 10MB and 3 files unless set (see `config`), where
+//! podman and docker let a log fill the disk.
 
 use std::path::{Path, PathBuf};
 
@@ -60,17 +63,25 @@ pub struct LogConfig {
 }
 
 impl LogConfig {
-    /// `--log-driver` and the `--log-opt`s (`key=value` each), in podman's
-    /// words where podman refuses the same. A relative `path=` is the
-    /// caller's to resolve first.
+    /// `--log-driver` and the `--log-opt`s (`key=value` each) over the
+    /// configured defaults (berth.conf's `log_driver`, `log_size_max`,
+    /// `log_max_files`).
     pub fn parse(driver: Option<&str>, opts: &[String]) -> Result<LogConfig> {
-        let driver = match driver.unwrap_or("k8s-file") {
-            "k8s-file" | "" => LogDriver::K8sFile,
-            "json-file" => LogDriver::JsonFile,
-            "none" => LogDriver::None,
+        LogConfig::parse_over(crate::config::get()?.containers.log_defaults()?, driver, opts)
+    }
+
+    /// `--log-driver` and the `--log-opt`s over `base`, in podman's words
+    /// where podman refuses the same. A relative `path=` is the caller's to
+    /// resolve first.
+    pub fn parse_over(base: LogConfig, driver: Option<&str>, opts: &[String]) -> Result<LogConfig> {
+        let driver = match driver.filter(|d| !d.is_empty()) {
+            None => base.driver,
+            Some("k8s-file") => LogDriver::K8sFile,
+            Some("json-file") => LogDriver::JsonFile,
+            Some("none") => LogDriver::None,
             // podman 4.3 knows these; berth has no journal to write to and
             // passes no fds through.
-            known @ ("journald" | "passthrough") => {
+            Some(known @ ("journald" | "passthrough")) => {
                 return Err(Error::new(format!(
                     "running container create option: log driver {known} is not supported by berth \
                      (k8s-file, json-file, none): invalid argument"
@@ -78,7 +89,7 @@ impl LogConfig {
             }
             _ => return Err(Error::new("running container create option: invalid log driver: invalid argument")),
         };
-        let mut c = LogConfig { driver, ..LogConfig::default() };
+        let mut c = LogConfig { driver, ..base };
         for opt in opts {
             let Some((key, value)) = opt.split_once('=') else {
                 return Err(Error::new(format!("invalid log option {opt:?}")));
@@ -91,6 +102,8 @@ impl LogConfig {
                     }
                     c.path = Some(p.to_path_buf());
                 }
+                // -1 (podman's "unlimited") or 0: no limit, over a default one.
+                "max-size" if value == "-1" => c.max_size = None,
                 "max-size" => {
                     c.max_size = Some(crate::units::from_human_size(value).map_err(Error::new)?).filter(|n| *n > 0)
                 }
@@ -165,14 +178,15 @@ mod tests {
             ("1MB", "1MB"),
             ("0", "0B"),
         ] {
-            let c = LogConfig::parse(None, &[format!("max-size={text}")]).unwrap();
+            let c = LogConfig::parse_over(LogConfig::default(), None, &[format!("max-size={text}")]).unwrap();
             assert_eq!(c.size_text(), shown, "{text}");
         }
     }
 
     #[test]
     fn drivers_and_options() {
-        let c = LogConfig::parse(
+        let c = LogConfig::parse_over(
+            LogConfig::default(),
             Some("json-file"),
             &["path=/tmp/x.log".into(), "max-size=1k".into(), "max-file=3".into(), "tag=t".into(), "other=1".into()],
         )
@@ -182,16 +196,25 @@ mod tests {
             (c.path.as_deref(), c.max_size, c.max_file, c.tag.as_deref()),
             (Some(Path::new("/tmp/x.log")), Some(1000), Some(3), Some("t"))
         );
-        assert_eq!(LogConfig::parse(None, &[]).unwrap(), LogConfig::default());
-        assert_eq!(LogConfig::parse(Some("none"), &[]).unwrap().driver, LogDriver::None);
+        assert_eq!(LogConfig::parse_over(LogConfig::default(), None, &[]).unwrap(), LogConfig::default());
+        assert_eq!(LogConfig::parse_over(LogConfig::default(), Some("none"), &[]).unwrap().driver, LogDriver::None);
         let msg = |d: &str, o: &[&str]| {
             let o: Vec<String> = o.iter().map(|s| s.to_string()).collect();
-            LogConfig::parse(Some(d), &o).unwrap_err().msg
+            LogConfig::parse_over(LogConfig::default(), Some(d), &o).unwrap_err().msg
         };
         assert_eq!(msg("bogus", &[]), "running container create option: invalid log driver: invalid argument");
         assert!(msg("journald", &[]).contains("journald is not supported"));
         assert_eq!(msg("k8s-file", &["nokey"]), "invalid log option \"nokey\"");
         assert!(msg("k8s-file", &["max-file=0"]).contains("max-file=0"));
         assert!(msg("k8s-file", &["path=rel.log"]).contains("absolute"));
+        // Options over configured defaults: what is not given is kept, and
+        // -1 or 0 lifts a default limit.
+        let base =
+            LogConfig { driver: LogDriver::JsonFile, max_size: Some(5), max_file: Some(4), ..LogConfig::default() };
+        let c = LogConfig::parse_over(base.clone(), None, &["max-file=2".into()]).unwrap();
+        assert_eq!((c.driver, c.max_size, c.max_file), (LogDriver::JsonFile, Some(5), Some(2)));
+        let c = LogConfig::parse_over(base.clone(), Some("k8s-file"), &["max-size=-1".into()]).unwrap();
+        assert_eq!((c.driver, c.max_size, c.max_file), (LogDriver::K8sFile, None, Some(4)));
+        assert_eq!(LogConfig::parse_over(base, None, &["max-size=0".into()]).unwrap().max_size, None);
     }
 }

@@ -8,6 +8,7 @@
 
 pub mod attach;
 pub mod attached;
+pub mod boot;
 pub mod build_copy;
 mod chown_volume;
 mod commit;
@@ -63,6 +64,7 @@ use serde::{Deserialize, Serialize};
 pub use self::commit::CommitSpec;
 pub use self::cp::{CpEnd, CpOptions};
 pub use self::exec::ExecSpec;
+pub(crate) use self::external::is_executable;
 pub use self::external::{find_runtime, OciRuntime};
 pub use self::init::INIT_DEST;
 pub use self::inspect::Details;
@@ -421,6 +423,7 @@ impl Engine {
                 )));
             }
         }
+        self.check_unmounted(image, force)?;
         let mut removed = Vec::new();
         for c in &dependents_first(users) {
             self.remove_container(c, true, DEFAULT_STOP_TIMEOUT, false)?;

@@ -41,6 +41,7 @@ use super::logfile::{LogWriter, Stream};
 use super::teardown::Ahead;
 use super::{change, naming, Container, State};
 use crate::error::{Context as _, Error, ErrorKind, Result};
+use crate::events::{self, Status};
 use crate::Engine;
 
 /// The log file in each container's data directory (podman's name).
@@ -223,6 +224,9 @@ impl Engine {
         if let Some(mut a) = ahead.take() {
             a.cgroup_taken();
         }
+        if first_client.is_some() {
+            events::container(self.runroot(), Status::Attach, &c);
+        }
         running.clients.extend(first_client);
         loop {
             let (code, started_at, clients) = running.serve(self);
@@ -230,16 +234,29 @@ impl Engine {
             // Before `finish_locked` deletes its cgroup.
             // Not for a `--rm` container: no record will say it.
             let oom = !c.auto_remove && self.container_oom_killed(&c.id);
+            // Told at once, before the lock (a `rm -f` holding it tells
+            // the removal after), under the name it has now.
+            let named = db.get(&c.id).ok().flatten();
+            let named = named.as_ref().unwrap_or(&c);
+            if oom {
+                events::container(self.runroot(), Status::Oom, named);
+            }
+            events::container_died(self.runroot(), named, code);
             // What is left of a `--rm` container, deleted once the exit is told.
             let mut discarded = None;
             let again = match self.lock_container(&c.id) {
                 // No restart policy goes with `--rm`.
                 Ok(lock) if c.auto_remove => {
+                    events::container(self.runroot(), Status::Cleanup, &c);
                     discarded = self.discard_exited(&db, &mut c, started_at, code, lock);
                     false
                 }
                 Ok(_lock) => {
                     self.finish_locked(&db, &mut c, Some(started_at), Some(code));
+                    // Not for a container removed meanwhile (`rm -f`).
+                    if db.get(&c.id).is_ok_and(|r| r.is_some()) {
+                        events::container(self.runroot(), Status::Cleanup, &c);
+                    }
                     if oom {
                         match change(&db, &c.id, |r| {
                             r.oom_killed = true;
@@ -372,8 +389,9 @@ impl Engine {
         // create's) is handed over to it, so a start that fails leaves the
         // storage unmounted, as podman's cleanup does.
         let layers = self.layers()?;
-        let rootfs =
-            if c.state == State::Initialized { layers.mount_taking_over(&c.id)? } else { layers.mount(&c.id)? };
+        // Told already by `init` (or `run`'s create).
+        let initialized = c.state == State::Initialized;
+        let rootfs = if initialized { layers.mount_taking_over(&c.id)? } else { layers.mount(&c.id)? };
         let log = match self.log_file(c) {
             Some(path) => {
                 Some(LogWriter::open(&path, &c.log).ctx(|| format!("opening the log file {}", path.display()))?)
@@ -440,6 +458,10 @@ impl Engine {
             }
         };
         drop(shm);
+        // Made in the runtime, not yet started: podman's init.
+        if !initialized {
+            events::container(self.runroot(), Status::Init, c);
+        }
         if c.oci_runtime.is_some() {
             // Ours brings it up in its init (`loopback_up`).
             super::loopback::bring_up(pid)?;
@@ -498,6 +520,7 @@ impl Engine {
         })?;
         self.forget_exec_sessions(&ended);
         *c = running.ok_or_else(|| Error::new(format!("container {} vanished while starting", c.name)))?;
+        events::container(self.runroot(), Status::Start, c);
         let mut outputs = outputs;
         let mut stdin = keep_stdin;
         let mut terminal = None;

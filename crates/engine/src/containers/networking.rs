@@ -587,6 +587,7 @@ impl Engine {
             r.network_status.extend(status.iter().cloned());
             true
         })?;
+        crate::events::network_of(self.runroot(), crate::events::Status::Connect, &current, &a.network);
         Ok(())
     }
 
@@ -638,6 +639,7 @@ impl Engine {
             r.network_status.retain(|s| s.network != network.name);
             true
         })?;
+        crate::events::network_of(self.runroot(), crate::events::Status::Disconnect, &current, &network.name);
         Ok(())
     }
 

@@ -5,6 +5,7 @@
 
 use super::{change, Container, State};
 use crate::error::{Error, Result};
+use crate::events::{self, Status};
 use crate::Engine;
 
 impl Engine {
@@ -44,6 +45,7 @@ impl Engine {
             paused?;
             return Err(Error::new(format!("container {} changed while it was being paused", c.id)));
         }
+        events::container(self.runroot(), Status::Pause, &current);
         Ok(())
     }
 
@@ -63,6 +65,7 @@ impl Engine {
             }
             paused
         })?;
+        events::container(self.runroot(), Status::Unpause, &current);
         Ok(())
     }
 

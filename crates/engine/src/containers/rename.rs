@@ -4,6 +4,7 @@
 use super::db::Written;
 use super::{naming, Container};
 use crate::error::{Error, Result};
+use crate::events::{self, Status};
 use crate::Engine;
 
 impl Engine {
@@ -23,7 +24,10 @@ impl Engine {
                 return Ok(());
             }
             match db.rename(&mut current, name)? {
-                Written::Done => return Ok(()),
+                Written::Done => {
+                    events::container(self.runroot(), Status::Rename, &current);
+                    return Ok(());
+                }
                 Written::Stale => continue,
             }
         }

@@ -88,6 +88,11 @@ const ULIMITS: &[(&str, &str)] = &[
 ];
 
 /// `--ulimit NAME=SOFT[:HARD]` (-1: unlimited) as an OCI rlimit.
+/// `name=soft:hard` checked (berth.conf's `default_ulimits`).
+pub(crate) fn check_ulimit(text: &str) -> Result<()> {
+    parse_ulimit(text).map(drop)
+}
+
 fn parse_ulimit(text: &str) -> Result<Value> {
     let bad =
         |why: String| Error::new(format!("ulimit option {text:?} requires name=SOFT:HARD, failed to be parsed: {why}"));

@@ -95,6 +95,13 @@ pub struct ProcessSpec<'a> {
 /// then `add` added (podman's order; `ALL` in either means every one the
 /// runtime knows). Names as podman takes them: any case, `CAP_` optional.
 pub fn capabilities(add: &[String], drop: &[String]) -> Result<Vec<String>> {
+    let base: Vec<String> = DEFAULT_CAPS.iter().map(|c| c.to_string()).collect();
+    capabilities_from(&base, add, drop)
+}
+
+/// As [`capabilities`], from `base` (berth.conf's `default_capabilities`,
+/// names with or without `CAP_`) instead of docker's set.
+pub fn capabilities_from(base: &[String], add: &[String], drop: &[String]) -> Result<Vec<String>> {
     let all: Vec<String> = runtime::features::all_capabilities();
     let norm = |name: &str| -> Result<String> {
         let upper = name.to_ascii_uppercase();
@@ -107,10 +114,17 @@ pub fn capabilities(add: &[String], drop: &[String]) -> Result<Vec<String>> {
     };
     let (add, drop): (Vec<String>, Vec<String>) =
         (add.iter().map(|c| norm(c)).collect::<Result<_>>()?, drop.iter().map(|c| norm(c)).collect::<Result<_>>()?);
+    let base: Vec<String> = base.iter().map(|c| norm(c)).collect::<Result<_>>()?;
     let mut caps: Vec<String> = if drop.iter().any(|c| c == "CAP_ALL") {
         Vec::new()
     } else {
-        DEFAULT_CAPS.iter().map(|c| c.to_string()).filter(|c| !drop.contains(c)).collect()
+        let mut caps: Vec<String> = Vec::new();
+        for c in base.into_iter().filter(|c| !drop.contains(c) && c != "CAP_ALL") {
+            if !caps.contains(&c) {
+                caps.push(c);
+            }
+        }
+        caps
     };
     if add.iter().any(|c| c == "CAP_ALL") {
         caps = all;

@@ -169,6 +169,27 @@ pub struct Endpoint {
     pub mirror: bool,
 }
 
+/// A `[[registry]]` table as a reader outside sees it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RegistrySummary {
+    pub prefix: String,
+    /// Empty for a wildcard prefix without one.
+    pub location: String,
+    pub insecure: bool,
+    pub blocked: bool,
+    pub mirror_by_digest_only: bool,
+    pub mirrors: Vec<MirrorSummary>,
+}
+
+/// One of its `[[registry.mirror]]`s.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MirrorSummary {
+    pub location: String,
+    pub insecure: bool,
+    /// `pull-from-mirror`: "", "digest-only" or "tag-only".
+    pub pull_from_mirror: &'static str,
+}
+
 /// A parsed registries.conf (possibly merged from several files).
 #[derive(Clone, Debug, Default)]
 pub struct RegistriesConf {
@@ -271,6 +292,35 @@ impl RegistriesConf {
     /// Registries tried, in order, for short names.
     pub fn unqualified_search_registries(&self) -> &[String] {
         &self.search
+    }
+
+    /// Each `[[registry]]` table (drop-ins applied), by prefix: what
+    /// podman's `info` shows as its `registries`.
+    pub fn registries(&self) -> Vec<RegistrySummary> {
+        self.registries
+            .values()
+            .map(|r| RegistrySummary {
+                prefix: r.prefix.clone(),
+                location: r.location.clone().unwrap_or_default(),
+                insecure: r.insecure,
+                blocked: r.blocked,
+                mirror_by_digest_only: r.mirror_by_digest_only,
+                mirrors: r
+                    .mirrors
+                    .iter()
+                    .map(|m| MirrorSummary {
+                        location: m.location.clone(),
+                        insecure: m.insecure,
+                        // Unset and "all" read the same: podman shows "".
+                        pull_from_mirror: match m.pull_from {
+                            MirrorUse::All => "",
+                            MirrorUse::DigestOnly => "digest-only",
+                            MirrorUse::TagOnly => "tag-only",
+                        },
+                    })
+                    .collect(),
+            })
+            .collect()
     }
 
     /// Candidate references for user input: a name with a registry is used as
