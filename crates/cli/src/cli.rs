@@ -343,12 +343,9 @@ pub enum Cmd {
     /// Monitor berth events.
     ///
     /// By default, streaming mode is used, printing new events as they occur.  Previous events can be listed via --since and --until.
-    #[command(after_help = "berth events
-\
-                           berth events --filter event=create
-\
-                           berth events --format {{.Image}}
-\
+    #[command(after_help = "berth events\n\
+                           berth events --filter event=create\n\
+                           berth events --format {{.Image}}\n\
                            berth events --since 1h30s")]
     Events(cmd::events::EventsArgs),
     /// Display the Berth version information
