@@ -103,7 +103,10 @@ fn zsh_and_fish_scripts_parse_and_fish_completes() {
         let mut args = vec!["completion", "fish", "-f", script.to_str().unwrap()];
         args.extend_from_slice(flags);
         env.ok(&args);
-        let cmd = format!("source {}; complete -C '{line}'", script.display());
+        // Only this script: the one scripts/install.sh put in fish's
+        // vendor directory (another berth's, with descriptions) would be
+        // autoloaded beside it and answer too.
+        let cmd = format!("set -g fish_complete_path; source {}; complete -C '{line}'", script.display());
         let o = Command::new("fish").args(["-c", &cmd]).env("BERTH_CONFIG", env.config()).output().unwrap();
         assert!(o.status.success(), "{}", stderr(&o));
         stdout(&o)
