@@ -112,6 +112,11 @@ fn a_second_process_sees_a_containers_life_live_and_in_order() {
     assert_eq!(died["ID"], id.as_str());
     assert_eq!(died["Image"], "localhost/bb:latest");
     assert_eq!(died["Attributes"]["foo"], "bar", "a container's labels go with its events");
+    // podman's pull event for the image found in the store, as typed,
+    // told before the container is made.
+    let pull = seen.iter().position(|e| e["Type"] == "image" && e["Status"] == "pull" && e["Name"] == "bb");
+    let create = seen.iter().position(|e| e["Name"] == "c1" && e["Status"] == "create");
+    assert!(pull.is_some() && pull < create, "{seen:?}");
     // Times never go back: the file's order is the events' order.
     let times: Vec<SystemTime> =
         seen.iter().map(|e| humantime::parse_rfc3339(e["Time"].as_str().unwrap()).unwrap()).collect();
@@ -520,7 +525,7 @@ fn the_same_events_as_podman() {
         lines.dedup();
         lines
     };
-    for filter in ["type=container", "type=volume", "event=tag", "event=untag"] {
+    for filter in ["type=container", "type=volume", "event=tag", "event=untag", "event=pull"] {
         let args = ["events", "--stream=false", "--filter", filter, "--format", format];
         let ours = normal(env.ok(&args));
         let theirs = normal(podman.ok(&args));

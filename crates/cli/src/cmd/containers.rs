@@ -462,7 +462,12 @@ fn create_container(
     }
     let local = if a.pull == "always" { None } else { engine.find(a.image())? };
     let img = match local {
-        Some(img) => img,
+        Some(img) => {
+            // podman tells a pull for every image a container is made
+            // from, one found in the store too: named as typed, no ID.
+            engine::events::image(engine.runroot(), engine::events::Status::Pull, "", a.image());
+            img
+        }
         None if a.pull == "never" => return Err(CliError::new(format!("{}: image not known", a.image()))),
         None => pull_image(engine, a.image(), &a.remote, None, a.quiet)?,
     };
