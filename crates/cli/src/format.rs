@@ -878,19 +878,7 @@ pub fn rfc3339_seconds(t: Option<SystemTime>) -> String {
 
 /// Go's `time.RFC3339Nano` in UTC (trailing zeros of the fraction dropped).
 pub fn rfc3339_nanos(t: Option<SystemTime>) -> String {
-    let Some(t) = t else { return String::new() };
-    let s = humantime::format_rfc3339_nanos(t).to_string();
-    match s.split_once('.') {
-        Some((whole, frac)) => {
-            let digits = frac.trim_end_matches('Z').trim_end_matches('0');
-            if digits.is_empty() {
-                format!("{whole}Z")
-            } else {
-                format!("{whole}.{digits}Z")
-            }
-        }
-        None => s,
-    }
+    t.map(engine::units::rfc3339_nanos).unwrap_or_default()
 }
 
 /// Days since 1970-01-01 -> (year, month, day), Howard Hinnant's algorithm.

@@ -325,7 +325,7 @@ impl Writer {
     }
 
     fn append_locked(&mut self, event: &mut Event) -> io::Result<()> {
-        event.time = rfc3339_nanos(SystemTime::now());
+        event.time = crate::units::rfc3339_nanos(SystemTime::now());
         let mut line = serde_json::to_vec(&event).map_err(io::Error::other)?;
         line.push(b'\n');
         // Another writer rotated it: write where readers look.
@@ -362,22 +362,6 @@ fn open_log(dir: &Path) -> io::Result<File> {
         .mode(0o600)
         .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
         .open(dir.join(LOG))
-}
-
-/// Go's `time.RFC3339Nano` in UTC: the fraction without trailing zeros.
-pub fn rfc3339_nanos(t: SystemTime) -> String {
-    let s = humantime::format_rfc3339_nanos(t).to_string();
-    match s.split_once('.') {
-        Some((whole, frac)) => {
-            let digits = frac.trim_end_matches('Z').trim_end_matches('0');
-            if digits.is_empty() {
-                format!("{whole}Z")
-            } else {
-                format!("{whole}.{digits}Z")
-            }
-        }
-        None => s,
-    }
 }
 
 /// Reads a store's log: what is there, then (following) what comes.

@@ -6,6 +6,28 @@
 //! `b` that change nothing (`5`, `5b`, `5i`, `5mib` and `5 M` are all
 //! fine). Fractions are truncated after the multiplication (`1.5` is 1
 //! byte).
+//!
+//! And times as podman's Go code writes them (`rfc3339_nanos`).
+
+use std::time::SystemTime;
+
+/// Go's `time.RFC3339Nano` in UTC, the fraction's trailing zeros dropped
+/// (`2026-12-04T02:55:25.1234Z`): docker's json-file log stamps, podman's
+/// event times and inspect's.
+pub fn rfc3339_nanos(t: SystemTime) -> String {
+    let s = humantime::format_rfc3339_nanos(t).to_string();
+    match s.strip_suffix('Z').and_then(|s| s.split_once('.')) {
+        Some((whole, frac)) => {
+            let frac = frac.trim_end_matches('0');
+            if frac.is_empty() {
+                format!("{whole}Z")
+            } else {
+                format!("{whole}.{frac}Z")
+            }
+        }
+        None => s,
+    }
+}
 
 /// `RAMInBytes`: `k` is 1024.
 pub fn ram_in_bytes(text: &str) -> Result<u64, String> {
@@ -63,6 +85,15 @@ fn parse_size(text: &str, unit: f64) -> Result<u64, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rfc3339_nanos_drops_the_fractions_trailing_zeros() {
+        use std::time::{Duration, UNIX_EPOCH};
+        let at = |nanos| super::rfc3339_nanos(UNIX_EPOCH + Duration::new(1_700_000_000, nanos));
+        assert_eq!(at(0), "2023-11-14T22:13:20Z");
+        assert_eq!(at(120_000_000), "2023-11-14T22:13:20.12Z");
+        assert_eq!(at(123_456_789), "2023-11-14T22:13:20.123456789Z");
+    }
 
     #[test]
     fn sizes_as_podman_reads_them() {

@@ -83,7 +83,7 @@ impl LogWriter {
             return Ok(());
         }
         let now = SystemTime::now();
-        let time = if self.json { json_timestamp(now) } else { timestamp(now) };
+        let time = if self.json { crate::units::rfc3339_nanos(now) } else { timestamp(now) };
         let mut out = Vec::with_capacity(data.len() + 48);
         for piece in data.split_inclusive(|b| *b == b'\n') {
             let start = out.len();
@@ -200,23 +200,6 @@ pub fn timestamp(t: SystemTime) -> String {
     let s = humantime::format_rfc3339_nanos(t).to_string();
     match s.strip_suffix('Z') {
         Some(s) => format!("{s}+00:00"),
-        None => s,
-    }
-}
-
-/// `t` as docker stamps json-file lines: Go's RFC3339Nano in UTC (the
-/// fraction's trailing zeros dropped).
-pub fn json_timestamp(t: SystemTime) -> String {
-    let s = humantime::format_rfc3339_nanos(t).to_string();
-    match s.strip_suffix('Z').and_then(|s| s.split_once('.')) {
-        Some((whole, frac)) => {
-            let frac = frac.trim_end_matches('0');
-            if frac.is_empty() {
-                format!("{whole}Z")
-            } else {
-                format!("{whole}.{frac}Z")
-            }
-        }
         None => s,
     }
 }
