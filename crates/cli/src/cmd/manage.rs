@@ -1,6 +1,7 @@
 //! `rename`, `container exists` and `container prune`: containers' names
 //! and their removal in bulk.
 
+use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use engine::containers::{Container, DEFAULT_STOP_TIMEOUT};
@@ -86,8 +87,9 @@ pub fn prune(engine: &Engine, a: &PruneArgs) -> Result<u8> {
     }
 }
 
-/// One `--filter` of `container prune`.
-enum Filter {
+/// One `--filter` of `container prune` and `system prune`: podman's
+/// `until`, `label` and `label!`.
+pub(super) enum Filter {
     /// Created before this time.
     Until(SystemTime),
     /// Has the label (with this value, if given); `negate` for `label!=`.
@@ -95,35 +97,38 @@ enum Filter {
 }
 
 impl Filter {
-    fn parse(text: &str) -> Result<Filter> {
+    pub(super) fn parse(text: &str) -> Result<Filter> {
         let Some((key, value)) = text.split_once('=') else {
             return Err(CliError::new(format!("filter input must be in the form of filter=value: {text} is invalid")));
         };
-        let (key, negate) = match key.strip_suffix('!') {
-            Some(k) => (k, true),
-            None => (key, false),
-        };
         match key {
-            "until" if !negate => Ok(Filter::Until(until(value)?)),
-            "label" => {
+            "until" => Ok(Filter::Until(until(value)?)),
+            "label" | "label!" => {
                 let (k, v) = match value.split_once('=') {
                     Some((k, v)) => (k.to_string(), Some(v.to_string())),
                     None => (value.to_string(), None),
                 };
-                Ok(Filter::Label { key: k, value: v, negate })
+                Ok(Filter::Label { key: k, value: v, negate: key == "label!" })
             }
+            // Named as typed (`until!`), as podman names it.
             _ => Err(CliError::new(format!("{key} is an invalid filter"))),
         }
     }
 
-    fn keeps(&self, c: &Container) -> bool {
+    /// Whether what was created at `created` with `labels` passes; what
+    /// has no time is not known to be older.
+    pub(super) fn matches(&self, created: Option<SystemTime>, labels: &BTreeMap<String, String>) -> bool {
         match self {
-            Filter::Until(t) => c.created < *t,
+            Filter::Until(t) => created.is_some_and(|c| c < *t),
             Filter::Label { key, value, negate } => {
-                let has = c.labels.get(key).is_some_and(|v| value.as_ref().is_none_or(|want| want == v));
+                let has = labels.get(key).is_some_and(|v| value.as_ref().is_none_or(|want| want == v));
                 has != *negate
             }
         }
+    }
+
+    fn keeps(&self, c: &Container) -> bool {
+        self.matches(Some(c.created), &c.labels)
     }
 }
 
@@ -196,5 +201,7 @@ mod tests {
             "filter input must be in the form of filter=value: label is invalid"
         );
         assert_eq!(Filter::parse("bogus=1").err().unwrap().msg, "bogus is an invalid filter");
+        assert_eq!(Filter::parse("until!=1h").err().unwrap().msg, "until! is an invalid filter");
+        assert!(matches!(Filter::parse("label!=a=b"), Ok(Filter::Label { negate: true, .. })));
     }
 }

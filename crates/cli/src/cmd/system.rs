@@ -8,6 +8,7 @@ use std::time::SystemTime;
 
 use serde_json::{json, Value as Json};
 
+use super::manage::Filter;
 use super::out;
 use crate::error::{CliError, Result};
 use crate::format::{self, Format};
@@ -277,7 +278,7 @@ pub fn prune(engine: &Engine, a: &PruneArgs) -> Result<u8> {
         }
     }
     let filters = a.filter.iter().map(|f| Filter::parse(f)).collect::<Result<Vec<_>>>()?;
-    let pick = |item: Item| filters.iter().all(|f| f.takes(&item));
+    let pick = |item: Item| filters.iter().all(|f| takes(f, &item));
     let report = engine.system_prune(PruneOptions { all: a.all, volumes: a.volumes }, &pick)?;
     let mut text = String::new();
     for (title, list) in [
@@ -300,50 +301,18 @@ pub fn prune(engine: &Engine, a: &PruneArgs) -> Result<u8> {
     Ok(0)
 }
 
-/// One `--filter` of `system prune`: podman's `until`, `label` and `label!`,
-/// applied to each kind of thing pruned.
-enum Filter {
-    Until(SystemTime),
-    Label { key: String, value: Option<String>, negate: bool },
-}
-
-impl Filter {
-    fn parse(text: &str) -> Result<Filter> {
-        let Some((key, value)) = text.split_once('=') else {
-            return Err(CliError::new(format!("filter input must be in the form of filter=value: {text} is invalid")));
-        };
-        match key {
-            "until" => Ok(Filter::Until(super::manage::until(value)?)),
-            "label" | "label!" => {
-                let (k, v) = match value.split_once('=') {
-                    Some((k, v)) => (k.to_string(), Some(v.to_string())),
-                    None => (value.to_string(), None),
-                };
-                Ok(Filter::Label { key: k, value: v, negate: key == "label!" })
-            }
-            _ => Err(CliError::new(format!("{key} is an invalid filter"))),
-        }
-    }
-
-    fn takes(&self, item: &Item) -> bool {
-        let (created, labels): (Option<SystemTime>, BTreeMap<String, String>) = match item {
-            Item::Container(c) => (Some(c.created), c.labels.clone()),
-            Item::Image(i) => (
-                i.created(),
-                i.labels().into_iter().map(|(k, v)| (k, v.as_str().unwrap_or_default().to_string())).collect(),
-            ),
-            Item::Volume(v) => (Some(v.created), v.labels.clone()),
-            Item::Network(n) => (humantime::parse_rfc3339(&n.created).ok(), n.labels.clone()),
-        };
-        match self {
-            // What has no time is not known to be older.
-            Filter::Until(t) => created.is_some_and(|c| c < *t),
-            Filter::Label { key, value, negate } => {
-                let has = labels.get(key).is_some_and(|v| value.as_ref().is_none_or(|want| want == v));
-                has != *negate
-            }
-        }
-    }
+/// Whether `item` passes `filter`.
+fn takes(filter: &Filter, item: &Item) -> bool {
+    let (created, labels): (Option<SystemTime>, BTreeMap<String, String>) = match item {
+        Item::Container(c) => (Some(c.created), c.labels.clone()),
+        Item::Image(i) => (
+            i.created(),
+            i.labels().into_iter().map(|(k, v)| (k, v.as_str().unwrap_or_default().to_string())).collect(),
+        ),
+        Item::Volume(v) => (Some(v.created), v.labels.clone()),
+        Item::Network(n) => (humantime::parse_rfc3339(&n.created).ok(), n.labels.clone()),
+    };
+    filter.matches(created, &labels)
 }
 
 // ---- reset, migrate, renumber ----
