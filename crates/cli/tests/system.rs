@@ -370,6 +370,12 @@ fn migrate_gives_every_container_the_new_runtime() {
         Command::new("runc").arg("--root").arg(env.runroot.join("ext").join("runc")).arg("list").output().unwrap();
     assert!(stdout(&runc).contains(up.trim()), "{}", stdout(&runc));
     env.ok(&["rm", "-f", "-t", "0", "up"]);
+    // A runtime berth.conf names, as `--runtime` takes it.
+    let runc = String::from_utf8(Command::new("sh").args(["-c", "command -v runc"]).output().unwrap().stdout).unwrap();
+    env.set_config("netns = \"none\"", &format!("[engine.runtimes]\nmine = [\"{}\"]", runc.trim()));
+    assert_eq!(env.ok(&["system", "migrate", "--new-runtime", "mine"]), "");
+    assert_eq!(env.ok(&["inspect", "--format", "{{.OCIRuntime}}", "idle"]), "mine\n");
+    assert_eq!(env.ok(&["start", "-a", "idle"]), "from-runc\n");
 }
 
 #[test]

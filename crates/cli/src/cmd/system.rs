@@ -341,12 +341,11 @@ pub fn reset(engine: &Engine, a: &ResetArgs) -> Result<u8> {
 /// `Error:`, exit 125.
 pub fn migrate(engine: &Engine, a: &MigrateArgs) -> Result<u8> {
     let Some(name) = &a.new_runtime else { return Ok(0) };
-    let runtime = match engine::containers::find_runtime(name) {
-        Ok(r) => r,
-        Err(_) => {
-            out(&format!("change to runtime {name:?} requested but no such runtime is defined: invalid argument\n"))?;
-            return Ok(crate::error::ENGINE as u8);
-        }
+    // Found as `--runtime` finds one: berth.conf's `[engine.runtimes]`
+    // first.
+    let Ok(Some(runtime)) = engine::config::get()?.engine.find_runtime(Some(name)) else {
+        out(&format!("change to runtime {name:?} requested but no such runtime is defined: invalid argument\n"))?;
+        return Ok(crate::error::ENGINE as u8);
     };
     for id in engine.migrate_runtime(&runtime)? {
         out(&format!("stopped {id}\n"))?;
