@@ -257,5 +257,30 @@ seen=$(berth run --rm built2 2>&1 | tr '\n' ' ')
 expect "replaced directory is opaque" "${seen##*/d:}" " new "
 case $seen in *" built "*) fail "whiteout in an adopted layer" "/built is still there: $seen" ;; *) ok "whiteout in an adopted layer" ;; esac
 
+# --- image mount (6.1 overlayfs, no upper), system df, system boot after a reboot ---
+mnt=$(berth image mount localhost/guest 2>&1)
+expect "image mount: the top layer's file" "$(cat "$mnt/etc/layer3" 2>&1)" "from layer 3"
+if touch "$mnt/written" 2>/dev/null; then fail "image mount is read-only" "wrote $mnt/written"; else ok "image mount is read-only"; fi
+check "image unmount" berth image unmount localhost/guest
+if grep -q " $mnt " /proc/self/mounts; then fail "image unmounted" "$mnt still mounted"; else ok "image unmounted"; fi
+contains "system df" "$(berth system df 2>&1)" "Images"
+check "run -d --restart always" berth run -d --name boots --restart always --network none localhost/guest sleep 1000
+pid=$(berth inspect --format '{{.State.Pid}}' boots 2>&1)
+bcg=/sys/fs/cgroup$(sed -n 's/^0:://p' /proc/"$pid"/cgroup)
+# The reboot: the monitor and the container die, every mount and the
+# runroot (a tmpfs) go, and so does the cgroup.
+kill -9 "$(awk '{print $4}' /proc/"$pid"/stat)" "$pid"
+wait_for "boots' cgroup empty" sh -c "[ ! -s $bcg/cgroup.procs ]"
+grep -E ' /(run|var/lib)/berth' /proc/self/mounts | awk '{print $2}' | sort -r | xargs -r -n1 umount -l
+rm -rf /run/berth
+rmdir "$bcg" 2>/dev/null
+contains "ps -a after the reboot" "$(berth ps -a --format '{{.Names}} {{.Status}}' 2>&1)" "boots Exited"
+expect "system boot starts it" "$(berth system boot 2>&1)" boots
+expect "it runs again" "$(berth exec boots echo back 2>&1)" back
+pid=$(berth inspect --format '{{.State.Pid}}' boots 2>&1)
+expect "in its cgroup again" "/sys/fs/cgroup$(sed -n 's/^0:://p' /proc/"$pid"/cgroup)" "$bcg"
+expect "a second boot starts nothing" "$(berth system boot 2>&1)" ""
+check "rm -f boots" berth rm -f -t 0 boots
+
 echo "guest: $fails failed"
 [ $fails -eq 0 ]
